@@ -1,0 +1,41 @@
+#!/bin/sh
+# Installs what building (and with --test, testing) tids needs on Debian.
+# As root it runs apt-get; otherwise it prints the exact command and stops.
+# Quiet and fast when everything is already there.
+set -eu
+
+build_pkgs="build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev
+librdkafka-dev libsodium-dev libsqlite3-dev check"
+test_pkgs="protobuf-compiler clang python3 python3-venv default-jre-headless maven"
+
+want="$build_pkgs"
+[ "${1:-}" = "--test" ] && want="$want $test_pkgs"
+
+missing=""
+for p in $want; do
+	case "$p" in
+	# The JDK and Maven may come from elsewhere (a JDK in /usr/lib/jvm, say);
+	# what matters is that the commands run.
+	default-jre-headless) command -v java >/dev/null 2>&1 && continue ;;
+	maven) command -v mvn >/dev/null 2>&1 && continue ;;
+	python3) command -v python3 >/dev/null 2>&1 && continue ;;
+	python3-venv) python3 -c 'import venv, ensurepip' >/dev/null 2>&1 && continue ;;
+	esac
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+
+[ -z "$missing" ] && exit 0
+
+cmd="apt-get install -y --no-install-recommends$missing"
+if [ "$(id -u)" != 0 ]; then
+	echo "tids needs these Debian packages:$missing" >&2
+	echo "Install them as root, then run make again:" >&2
+	echo "    sudo apt-get update && sudo $cmd" >&2
+	exit 1
+fi
+echo "  DEPS    installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
