@@ -102,7 +102,7 @@ $(O)/proto/%.pb-c.o: $(O)/proto/%.pb-c.c $(PB_H)
 $(O)/%.o: %.c | $(PB_H)
 	$(call say,CC,$<)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) $(if $(filter tests/%,$<),$(CHECK_CFLAGS)) -c -o $@ $<
+	$(Q)$(CC) $(CFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) $(if $(filter tests/%,$<),$(CHECK_CFLAGS) -Itests/lib) -c -o $@ $<
 
 $(LIBTIDS): $(LIB_O) $(PB_O)
 	$(call say,AR,$@)

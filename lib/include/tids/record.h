@@ -95,6 +95,22 @@ bool tids_field_has_label(const struct tids_field *f, const char *label);
 /* Field by name, or NULL. */
 const struct tids_field *tids_record_field(const struct tids_record *rec, const char *name);
 
+/* Checks every rule the wire gate applies to a record: identifiers and
+ * their characters, jurisdiction syntax, tier present and known, field
+ * names unique and well formed, values set, limits. The first problem is
+ * described in err ("field 3 'rpm': no value"). Used by the decode gate and
+ * by every other way a record enters (JSON from the CLI). */
+__attribute__((warn_unused_result))
+int tids_record_validate(const struct tids_record *rec, char *err, size_t errlen);
+
+/* Identifier rules shared by the gates (return true if acceptable):
+ * ids [A-Za-z0-9._:-]{1,128}; names [a-z0-9_]{1,64}; field names
+ * [A-Za-z0-9_.-]{1,64}; jurisdictions "CC" or "CC-XXX" (upper case). */
+bool tids_valid_id(const char *s);
+bool tids_valid_name(const char *s);
+bool tids_valid_field_name(const char *s);
+bool tids_valid_jurisdiction(const char *s);
+
 /* Releases rec's backing storage, if it owns any; NULL is a no-op. */
 void tids_record_free(struct tids_record *rec);
 

@@ -1,0 +1,360 @@
+/*
+ * The decode gate and encoders for the tids.v1 wire contract (proto/).
+ * Every protobuf message that crosses a trust boundary enters here: the
+ * length is checked first, then protobuf-c decodes, then every field is
+ * validated and converted into an internal struct. Nothing outside lib/wire*
+ * sees protobuf-c types.
+ *
+ * Decoded structs point into storage they own (`backing`); free them with
+ * the matching _free. Encoders allocate *out with malloc; the caller frees.
+ */
+#ifndef TIDS_WIRE_H
+#define TIDS_WIRE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tids/record.h"
+
+#define TIDS_SIGNATURE_BYTES 64
+#define TIDS_PUBLIC_KEY_BYTES 32
+#define TIDS_FRAME_MAX_DEFAULT (1u << 20)
+#define TIDS_FRAME_MAX_LIMIT (16u << 20)
+#define TIDS_LIST_MAX 64             /* ids, purposes, categories in grants etc. */
+#define TIDS_ATTRIBUTES_MAX 32
+#define TIDS_ATTR_VALUE_MAX 256
+#define TIDS_METHOD_MAX 128
+#define TIDS_STATUS_MESSAGE_MAX 1024
+#define TIDS_PING_NONCE_MAX 64
+
+struct tids_bytes {
+	const uint8_t *data;
+	size_t len;
+};
+
+/* A list of validated strings. */
+struct tids_strlist {
+	const char *const *items;
+	size_t n;
+};
+
+bool tids_strlist_has(const struct tids_strlist *l, const char *s);
+
+/* --- records, batches, deliveries --------------------------------------- */
+
+struct tids_batch {
+	const char *publisher;
+	uint64_t sequence;
+	struct tids_bytes *records;          /* serialized tids.v1.Record each */
+	size_t n_records;
+	uint8_t merkle_root[TIDS_HASH_BYTES];
+	uint8_t signature[TIDS_SIGNATURE_BYTES];
+	void *backing;
+};
+
+enum tids_decision {
+	TIDS_DECISION_UNSET = 0,
+	TIDS_DECISION_ALLOW = 1,
+	TIDS_DECISION_DENY = 2,
+	TIDS_DECISION_TRANSFORM = 3,
+};
+
+const char *tids_decision_name(enum tids_decision d);
+
+struct tids_aggregation {
+	const char *function;                /* NULL when no aggregation */
+	const char *field;
+	int64_t window_ms;
+	struct tids_strlist by;
+};
+
+struct tids_obligations {
+	int64_t retain_until_ms;
+	struct tids_strlist notify;
+	bool no_onward_transfer;
+	bool encrypt;
+	struct tids_strlist redacted;
+	struct tids_aggregation aggregate;
+	struct tids_strlist purposes;
+	struct tids_strlist duties;
+};
+
+struct tids_record_error {
+	uint32_t index;
+	int code;                            /* tids.v1.Code */
+	const char *message;
+};
+
+struct tids_publish_ack {
+	uint64_t sequence;
+	uint32_t accepted;
+	struct tids_record_error *errors;
+	size_t n_errors;
+	void *backing;
+};
+
+struct tids_delivery {
+	struct tids_record record;
+	enum tids_decision decision;
+	struct tids_strlist rule_ids;
+	struct tids_obligations obligations;
+	const char *grant_id;                /* "" when none */
+	const char *purpose;
+	uint64_t delivery_seq;
+	int64_t decided_at_ms;
+	struct tids_bytes source_record_id;  /* empty for aggregates */
+	void *backing;
+};
+
+/* --- consent ------------------------------------------------------------- */
+
+struct tids_grant {
+	const char *grant_id;
+	const char *owner;
+	const char *grantee;
+	struct tids_strlist assets;          /* empty: all of the owner's */
+	struct tids_strlist categories;
+	struct tids_strlist purposes;
+	int64_t not_before_ms;
+	int64_t not_after_ms;
+	uint32_t max_uses;                   /* 0: unlimited */
+	struct tids_obligations obligations;
+	uint8_t signature[TIDS_SIGNATURE_BYTES];
+	void *backing;
+};
+
+struct tids_approval {
+	const char *approval_id;
+	const char *kind;
+	const char *regulator;
+	const char *exporter;
+	const char *recipient;
+	struct tids_strlist categories;
+	enum tids_tier tiers[3];
+	size_t n_tiers;
+	struct tids_strlist purposes;
+	const char *from_jurisdiction;
+	const char *to_jurisdiction;
+	int64_t valid_from_ms;
+	int64_t valid_until_ms;
+	uint8_t signature[TIDS_SIGNATURE_BYTES];
+	void *backing;
+};
+
+/* --- registry ------------------------------------------------------------ */
+
+struct tids_attribute {
+	const char *name;
+	const char *value;
+};
+
+struct tids_participant {
+	const char *id;
+	const char *role;
+	const char *jurisdiction;
+	uint8_t identity_key[TIDS_PUBLIC_KEY_BYTES];
+	struct tids_attribute *attributes;
+	size_t n_attributes;
+	bool suspended;
+	const char *home_hub;                /* "" when this hub */
+	const char *display_name;
+	void *backing;
+};
+
+/* Value of attribute name, or NULL. */
+const char *tids_participant_attribute(const struct tids_participant *p, const char *name);
+
+struct tids_asset {
+	const char *asset_id;
+	const char *lessee;
+	const char *lessor;                  /* "" when not leased */
+	const char *site;
+	const char *kind;
+	struct tids_attribute *attributes;
+	size_t n_attributes;
+	void *backing;
+};
+
+struct tids_peer {
+	const char *hub_id;
+	const char *jurisdiction;
+	const char *bootstrap;
+	uint8_t public_key[TIDS_PUBLIC_KEY_BYTES];
+	const char *inbound_topic;
+	void *backing;
+};
+
+/* --- audit --------------------------------------------------------------- */
+
+struct tids_audit_entry {
+	const char *hub_id;
+	int32_t partition;
+	uint64_t seq;
+	uint8_t prev_hash[TIDS_HASH_BYTES];
+	uint8_t record_id[TIDS_RECORD_ID_BYTES];
+	const char *owner;
+	const char *recipient;
+	const char *purpose;
+	enum tids_decision decision;
+	struct tids_strlist rule_ids;
+	enum tids_tier tier;
+	const char *category;
+	const char *origin;
+	const char *destination;
+	const char *grant_id;
+	const char *approval_id;
+	int64_t decided_at_ms;
+	int64_t ingress_offset;
+	struct tids_obligations obligations;
+	const char *reason;
+	struct tids_bytes delivered_hash;    /* empty on deny, else 32 bytes */
+	const char *asset_id;
+	uint64_t delivery_seq;
+	void *backing;
+};
+
+struct tids_audit_checkpoint {
+	const char *hub_id;
+	int32_t partition;
+	uint64_t seq;
+	uint8_t head_hash[TIDS_HASH_BYTES];
+	int64_t signed_at_ms;
+	uint8_t signature[TIDS_SIGNATURE_BYTES];
+	void *backing;
+};
+
+/* --- rpc ----------------------------------------------------------------- */
+
+enum tids_frame_kind {
+	TIDS_FRAME_UNSET = 0,
+	TIDS_FRAME_REQUEST = 1,
+	TIDS_FRAME_RESPONSE = 2,
+	TIDS_FRAME_STREAM_ITEM = 3,
+	TIDS_FRAME_STREAM_END = 4,
+	TIDS_FRAME_CLIENT_ITEM = 5,
+	TIDS_FRAME_CANCEL = 6,
+};
+
+struct tids_status {
+	int code;                            /* tids.v1.Code, 0 = OK */
+	const char *message;                 /* "" when none */
+};
+
+struct tids_frame {
+	uint64_t call_id;
+	enum tids_frame_kind kind;
+	const char *method;                  /* "" unless REQUEST */
+	struct tids_bytes body;
+	struct tids_status status;
+	void *backing;
+};
+
+struct tids_ping {
+	struct tids_bytes nonce;
+	const char *hub_id;                  /* reply only */
+	const char *participant;             /* reply only */
+	int64_t hub_time_ms;                 /* reply only */
+	void *backing;
+};
+
+/* SubscribeControl: a start (purposes, window) or an ack. */
+struct tids_subscribe_control {
+	bool is_ack;
+	struct tids_strlist purposes;
+	uint32_t window;
+	uint64_t ack_seq;
+	void *backing;
+};
+
+/* RevokeRequest, ChangeReply and SuspendRequest all name one id. */
+struct tids_id_message {
+	const char *id;
+	bool flag;                           /* SuspendRequest.suspended */
+	void *backing;
+};
+
+/*
+ * Decoders. Each checks len against its limit before decoding, then every
+ * field; on failure returns a negative TIDS_E* code, writes what was wrong
+ * into err (e.g. "record: field 2 'rpm': no value") and leaves *out zeroed.
+ */
+#define TIDS_DECODER(name, type) \
+	__attribute__((warn_unused_result)) \
+	int tids_wire_decode_##name(const uint8_t *buf, size_t len, type *out, char *err, size_t errlen)
+
+TIDS_DECODER(record, struct tids_record);
+TIDS_DECODER(batch, struct tids_batch);
+TIDS_DECODER(publish_ack, struct tids_publish_ack);
+TIDS_DECODER(delivery, struct tids_delivery);
+TIDS_DECODER(grant, struct tids_grant);
+TIDS_DECODER(approval, struct tids_approval);
+TIDS_DECODER(participant, struct tids_participant);
+TIDS_DECODER(asset, struct tids_asset);
+TIDS_DECODER(peer, struct tids_peer);
+TIDS_DECODER(audit_entry, struct tids_audit_entry);
+TIDS_DECODER(audit_checkpoint, struct tids_audit_checkpoint);
+TIDS_DECODER(ping_request, struct tids_ping);
+TIDS_DECODER(ping_reply, struct tids_ping);
+TIDS_DECODER(subscribe_control, struct tids_subscribe_control);
+TIDS_DECODER(revoke_request, struct tids_id_message);
+TIDS_DECODER(change_reply, struct tids_id_message);
+TIDS_DECODER(suspend_request, struct tids_id_message);
+TIDS_DECODER(status, struct tids_status);
+#undef TIDS_DECODER
+
+/* Frames have a caller-chosen limit (the daemon's configured maximum). */
+__attribute__((warn_unused_result))
+int tids_wire_decode_frame(const uint8_t *buf, size_t len, size_t max, struct tids_frame *out,
+			   char *err, size_t errlen);
+
+void tids_batch_free(struct tids_batch *b);
+void tids_publish_ack_free(struct tids_publish_ack *a);
+void tids_delivery_free(struct tids_delivery *d);
+void tids_grant_free(struct tids_grant *g);
+void tids_approval_free(struct tids_approval *a);
+void tids_participant_free(struct tids_participant *p);
+void tids_asset_free(struct tids_asset *a);
+void tids_peer_free(struct tids_peer *p);
+void tids_audit_entry_free(struct tids_audit_entry *e);
+void tids_audit_checkpoint_free(struct tids_audit_checkpoint *c);
+void tids_ping_free(struct tids_ping *p);
+void tids_subscribe_control_free(struct tids_subscribe_control *c);
+void tids_id_message_free(struct tids_id_message *m);
+void tids_frame_free(struct tids_frame *f);
+/* Status decoded on its own owns its message string. */
+void tids_status_free(struct tids_status *s);
+
+/*
+ * Encoders. They do not validate (what we encode came through a gate or was
+ * built by us); they return 0, or TIDS_ENOMEM. The `_unsigned` variants
+ * leave the signature out: those bytes are what the signer signs.
+ */
+#define TIDS_ENCODER(name, type) \
+	__attribute__((warn_unused_result)) \
+	int tids_wire_encode_##name(const type *in, uint8_t **out, size_t *len)
+
+TIDS_ENCODER(record, struct tids_record);
+TIDS_ENCODER(batch, struct tids_batch);
+TIDS_ENCODER(publish_ack, struct tids_publish_ack);
+TIDS_ENCODER(delivery, struct tids_delivery);
+TIDS_ENCODER(grant, struct tids_grant);
+TIDS_ENCODER(grant_unsigned, struct tids_grant);
+TIDS_ENCODER(approval, struct tids_approval);
+TIDS_ENCODER(approval_unsigned, struct tids_approval);
+TIDS_ENCODER(participant, struct tids_participant);
+TIDS_ENCODER(asset, struct tids_asset);
+TIDS_ENCODER(peer, struct tids_peer);
+TIDS_ENCODER(audit_entry, struct tids_audit_entry);
+TIDS_ENCODER(audit_checkpoint, struct tids_audit_checkpoint);
+TIDS_ENCODER(audit_checkpoint_unsigned, struct tids_audit_checkpoint);
+TIDS_ENCODER(ping_request, struct tids_ping);
+TIDS_ENCODER(ping_reply, struct tids_ping);
+TIDS_ENCODER(subscribe_control, struct tids_subscribe_control);
+TIDS_ENCODER(revoke_request, struct tids_id_message);
+TIDS_ENCODER(change_reply, struct tids_id_message);
+TIDS_ENCODER(suspend_request, struct tids_id_message);
+TIDS_ENCODER(frame, struct tids_frame);
+#undef TIDS_ENCODER
+
+#endif

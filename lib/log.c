@@ -1,0 +1,124 @@
+/*
+ * stderr logging with journald priority prefixes. One line per call,
+ * written with a single write(2) so concurrent processes do not interleave.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tids/log.h"
+
+static const char *log_ident = "tids";
+static enum tids_log_priority log_max = TIDS_LOG_INFO;
+static bool log_journal;
+
+/* systemd sets JOURNAL_STREAM=dev:ino for the stream stderr is (if it is). */
+static bool stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (js == NULL || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) != 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
+void tids_log_init(const char *ident, enum tids_log_priority max)
+{
+	log_ident = ident;
+	log_max = max;
+	log_journal = stderr_is_journal();
+}
+
+void tids_log_set_max(enum tids_log_priority max)
+{
+	log_max = max;
+}
+
+enum tids_log_priority tids_log_max(void)
+{
+	return log_max;
+}
+
+void tids_logv(enum tids_log_priority prio, const char *fmt, va_list ap)
+{
+	static const char *const words[] = {
+		[TIDS_LOG_ERR] = "error", [TIDS_LOG_WARNING] = "warning",
+		[TIDS_LOG_NOTICE] = "notice", [TIDS_LOG_INFO] = "info", [TIDS_LOG_DEBUG] = "debug",
+	};
+	char line[2048];
+	int n, m;
+
+	if (prio > log_max)
+		return;
+	if (log_journal)
+		n = snprintf(line, sizeof(line), "<%d>", (int)prio);
+	else
+		n = snprintf(line, sizeof(line), "%s: %s: ", log_ident, words[prio]);
+	if (n < 0)
+		return;
+	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	if (m < 0)
+		return;
+	n += m;
+	if ((size_t)n > sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	if (write(STDERR_FILENO, line, (size_t)n) < 0) {
+		/* Nowhere left to report it. */
+	}
+}
+
+void tids_log(enum tids_log_priority prio, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	tids_logv(prio, fmt, ap);
+	va_end(ap);
+}
+
+void tids_log_warn(const char *fmt, ...)
+{
+	char buf[1536];
+	int saved = errno;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	tids_log(TIDS_LOG_WARNING, "%s: %s", buf, strerror(saved));
+}
+
+void tids_log_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	tids_logv(TIDS_LOG_WARNING, fmt, ap);
+	va_end(ap);
+}
+
+void tids_log_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	tids_logv(TIDS_LOG_INFO, fmt, ap);
+	va_end(ap);
+}
+
+void tids_log_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	tids_logv(TIDS_LOG_DEBUG, fmt, ap);
+	va_end(ap);
+}

@@ -1,0 +1,206 @@
+/*
+ * Gates and encoders for the audit trail: AuditEntry and AuditCheckpoint.
+ * Entries are read back from Kafka and from the ledger by auditors, so they
+ * pass the same gate as anything else from outside.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire_internal.h"
+
+#define ENTRY_MAX 32768
+
+static int fixed(const char *what, ProtobufCBinaryData d, size_t want, bool required, uint8_t *out,
+		 char *err, size_t errlen)
+{
+	if (d.len == 0 && !required)
+		return 0;
+	if (d.len != want)
+		return tids_fail(err, errlen, d.len == 0 ? TIDS_EMISSING : TIDS_EINVAL,
+				 "%s is %zu bytes, must be %zu", what, d.len, want);
+	memcpy(out, d.data, want);
+	return 0;
+}
+
+int tids_wire_decode_audit_entry(const uint8_t *buf, size_t len, struct tids_audit_entry *out,
+				 char *err, size_t errlen)
+{
+	struct backing *b;
+	Tids__V1__AuditEntry *m;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = wire_unpack(&tids__v1__audit_entry__descriptor, buf, len, ENTRY_MAX, 0, &b, err, errlen);
+	if (r < 0)
+		return r;
+	m = (Tids__V1__AuditEntry *)b->msg;
+	if ((r = wire_need_id("audit entry: hub_id", m->hub_id, err, errlen)) < 0 ||
+	    (r = fixed("audit entry: prev_hash", m->prev_hash, TIDS_HASH_BYTES, false, out->prev_hash, err, errlen)) < 0 ||
+	    (r = fixed("audit entry: record_id", m->record_id, TIDS_RECORD_ID_BYTES, true, out->record_id, err, errlen)) < 0 ||
+	    (r = wire_need_id("audit entry: owner", m->owner, err, errlen)) < 0 ||
+	    (r = wire_need_id("audit entry: recipient", m->recipient, err, errlen)) < 0 ||
+	    (r = wire_opt_name("audit entry: purpose", m->purpose, err, errlen)) < 0 ||
+	    (r = wire_list("audit entry: rule_ids", m->rule_ids, m->n_rule_ids, LIST_IDS, 0, &out->rule_ids, err, errlen)) < 0 ||
+	    (r = wire_tier("audit entry: tier", (int)m->tier, true, err, errlen)) < 0 ||
+	    (r = wire_need_name("audit entry: category", m->category, err, errlen)) < 0 ||
+	    (r = wire_opt_jurisdiction("audit entry: origin", m->origin, err, errlen)) < 0 ||
+	    (r = wire_opt_jurisdiction("audit entry: destination", m->destination, err, errlen)) < 0 ||
+	    (r = wire_opt_id("audit entry: grant_id", m->grant_id, err, errlen)) < 0 ||
+	    (r = wire_opt_id("audit entry: approval_id", m->approval_id, err, errlen)) < 0 ||
+	    (r = wire_obligations_from(m->obligations, &out->obligations, err, errlen)) < 0 ||
+	    (r = wire_text("audit entry: reason", m->reason, 1024, err, errlen)) < 0 ||
+	    (r = wire_opt_id("audit entry: asset_id", m->asset_id, err, errlen)) < 0)
+		goto out;
+	if (m->seq == 0 || m->partition < 0) {
+		r = tids_fail(err, errlen, TIDS_EINVAL, "audit entry: seq must be >= 1 and partition >= 0");
+		goto out;
+	}
+	if (m->decision < TIDS__V1__DECISION__DECISION_ALLOW || m->decision > TIDS__V1__DECISION__DECISION_TRANSFORM) {
+		r = tids_fail(err, errlen, TIDS_EINVAL, "audit entry: decision %d unknown", (int)m->decision);
+		goto out;
+	}
+	if (m->delivered_hash.len != 0 && m->delivered_hash.len != TIDS_HASH_BYTES) {
+		r = tids_fail(err, errlen, TIDS_EINVAL, "audit entry: delivered_hash must be %d bytes", TIDS_HASH_BYTES);
+		goto out;
+	}
+	out->hub_id = m->hub_id;
+	out->partition = m->partition;
+	out->seq = m->seq;
+	out->owner = m->owner;
+	out->recipient = m->recipient;
+	out->purpose = m->purpose;
+	out->decision = (enum tids_decision)m->decision;
+	out->tier = (enum tids_tier)m->tier;
+	out->category = m->category;
+	out->origin = m->origin;
+	out->destination = m->destination;
+	out->grant_id = m->grant_id;
+	out->approval_id = m->approval_id;
+	out->decided_at_ms = m->decided_at_ms;
+	out->ingress_offset = m->ingress_offset;
+	out->reason = m->reason;
+	out->delivered_hash.data = m->delivered_hash.data;
+	out->delivered_hash.len = m->delivered_hash.len;
+	out->asset_id = m->asset_id;
+	out->delivery_seq = m->delivery_seq;
+	out->backing = b;
+	return 0;
+out:
+	memset(out, 0, sizeof(*out));
+	wire_release(b);
+	return r;
+}
+
+int tids_wire_encode_audit_entry(const struct tids_audit_entry *in, uint8_t **out, size_t *len)
+{
+	Tids__V1__AuditEntry pb = TIDS__V1__AUDIT_ENTRY__INIT;
+	Tids__V1__Obligations ob;
+	Tids__V1__Aggregation agg;
+
+	wire_obligations_to(&in->obligations, &ob, &agg);
+	pb.hub_id = (char *)in->hub_id;
+	pb.partition = in->partition;
+	pb.seq = in->seq;
+	pb.prev_hash.data = (uint8_t *)in->prev_hash;
+	pb.prev_hash.len = TIDS_HASH_BYTES;
+	pb.record_id.data = (uint8_t *)in->record_id;
+	pb.record_id.len = TIDS_RECORD_ID_BYTES;
+	pb.owner = (char *)in->owner;
+	pb.recipient = (char *)in->recipient;
+	pb.purpose = (char *)(in->purpose != NULL ? in->purpose : "");
+	pb.decision = (Tids__V1__Decision)in->decision;
+	pb.rule_ids = (char **)in->rule_ids.items;
+	pb.n_rule_ids = in->rule_ids.n;
+	pb.tier = (Tids__V1__Tier)in->tier;
+	pb.category = (char *)in->category;
+	pb.origin = (char *)(in->origin != NULL ? in->origin : "");
+	pb.destination = (char *)(in->destination != NULL ? in->destination : "");
+	pb.grant_id = (char *)(in->grant_id != NULL ? in->grant_id : "");
+	pb.approval_id = (char *)(in->approval_id != NULL ? in->approval_id : "");
+	pb.decided_at_ms = in->decided_at_ms;
+	pb.ingress_offset = in->ingress_offset;
+	pb.obligations = &ob;
+	pb.reason = (char *)(in->reason != NULL ? in->reason : "");
+	pb.delivered_hash.data = (uint8_t *)in->delivered_hash.data;
+	pb.delivered_hash.len = in->delivered_hash.len;
+	pb.asset_id = (char *)(in->asset_id != NULL ? in->asset_id : "");
+	pb.delivery_seq = in->delivery_seq;
+	return wire_pack(&pb.base, out, len);
+}
+
+void tids_audit_entry_free(struct tids_audit_entry *e)
+{
+	if (e == NULL)
+		return;
+	wire_release(e->backing);
+	memset(e, 0, sizeof(*e));
+}
+
+int tids_wire_decode_audit_checkpoint(const uint8_t *buf, size_t len, struct tids_audit_checkpoint *out,
+				      char *err, size_t errlen)
+{
+	struct backing *b;
+	Tids__V1__AuditCheckpoint *m;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = wire_unpack(&tids__v1__audit_checkpoint__descriptor, buf, len, 4096, 0, &b, err, errlen);
+	if (r < 0)
+		return r;
+	m = (Tids__V1__AuditCheckpoint *)b->msg;
+	if ((r = wire_need_id("checkpoint: hub_id", m->hub_id, err, errlen)) < 0 ||
+	    (r = fixed("checkpoint: head_hash", m->head_hash, TIDS_HASH_BYTES, true, out->head_hash, err, errlen)) < 0 ||
+	    (r = fixed("checkpoint: signature", m->signature, TIDS_SIGNATURE_BYTES, true, out->signature, err, errlen)) < 0)
+		goto out;
+	if (m->seq == 0 || m->partition < 0) {
+		r = tids_fail(err, errlen, TIDS_EINVAL, "checkpoint: seq must be >= 1 and partition >= 0");
+		goto out;
+	}
+	out->hub_id = m->hub_id;
+	out->partition = m->partition;
+	out->seq = m->seq;
+	out->signed_at_ms = m->signed_at_ms;
+	out->backing = b;
+	return 0;
+out:
+	memset(out, 0, sizeof(*out));
+	wire_release(b);
+	return r;
+}
+
+static int encode_checkpoint(const struct tids_audit_checkpoint *in, bool with_signature,
+			     uint8_t **out, size_t *len)
+{
+	Tids__V1__AuditCheckpoint pb = TIDS__V1__AUDIT_CHECKPOINT__INIT;
+
+	pb.hub_id = (char *)in->hub_id;
+	pb.partition = in->partition;
+	pb.seq = in->seq;
+	pb.head_hash.data = (uint8_t *)in->head_hash;
+	pb.head_hash.len = TIDS_HASH_BYTES;
+	pb.signed_at_ms = in->signed_at_ms;
+	if (with_signature) {
+		pb.signature.data = (uint8_t *)in->signature;
+		pb.signature.len = TIDS_SIGNATURE_BYTES;
+	}
+	return wire_pack(&pb.base, out, len);
+}
+
+int tids_wire_encode_audit_checkpoint(const struct tids_audit_checkpoint *in, uint8_t **out, size_t *len)
+{
+	return encode_checkpoint(in, true, out, len);
+}
+
+int tids_wire_encode_audit_checkpoint_unsigned(const struct tids_audit_checkpoint *in,
+					       uint8_t **out, size_t *len)
+{
+	return encode_checkpoint(in, false, out, len);
+}
+
+void tids_audit_checkpoint_free(struct tids_audit_checkpoint *c)
+{
+	if (c == NULL)
+		return;
+	wire_release(c->backing);
+	memset(c, 0, sizeof(*c));
+}

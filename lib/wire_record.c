@@ -1,0 +1,545 @@
+/*
+ * Gates and encoders for records and what carries them: Record,
+ * PublishBatch, PublishAck, Delivery, and the Obligations inside them.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire_internal.h"
+
+/* A batch of TIDS_BATCH_RECORDS_MAX full records plus framing. */
+#define BATCH_MAX ((size_t)TIDS_BATCH_RECORDS_MAX * (TIDS_RECORD_MAX + 8) + 4096)
+
+static int value_from(const Tids__V1__Value *v, struct tids_value *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (v == NULL)
+		return 0;
+	switch (v->kind_case) {
+	case TIDS__V1__VALUE__KIND_INT:
+		out->kind = TIDS_VALUE_INT;
+		out->as.i = v->int_;
+		break;
+	case TIDS__V1__VALUE__KIND_UINT:
+		out->kind = TIDS_VALUE_UINT;
+		out->as.u = v->uint;
+		break;
+	case TIDS__V1__VALUE__KIND_REAL:
+		out->kind = TIDS_VALUE_REAL;
+		out->as.d = v->real;
+		break;
+	case TIDS__V1__VALUE__KIND_FLAG:
+		out->kind = TIDS_VALUE_FLAG;
+		out->as.b = v->flag != 0;
+		break;
+	case TIDS__V1__VALUE__KIND_TEXT:
+		out->kind = TIDS_VALUE_TEXT;
+		out->as.bytes.data = (const uint8_t *)v->text;
+		out->as.bytes.len = strlen(v->text);
+		break;
+	case TIDS__V1__VALUE__KIND_BLOB:
+		out->kind = TIDS_VALUE_BLOB;
+		out->as.bytes.data = v->blob.data;
+		out->as.bytes.len = v->blob.len;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+int wire_record_from(const Tids__V1__Record *m, struct tids_record *rec,
+		     struct tids_field *fields, char *err, size_t errlen)
+{
+	memset(rec, 0, sizeof(*rec));
+	if (m->record_id.len != TIDS_RECORD_ID_BYTES)
+		return tids_fail(err, errlen, m->record_id.len == 0 ? TIDS_EMISSING : TIDS_EINVAL,
+				 "record: record_id is %zu bytes, must be %d", m->record_id.len,
+				 TIDS_RECORD_ID_BYTES);
+	memcpy(rec->record_id, m->record_id.data, TIDS_RECORD_ID_BYTES);
+	rec->owner = m->owner;
+	rec->asset_id = m->asset_id;
+	rec->category = m->category;
+	rec->tier = (enum tids_tier)m->tier;
+	rec->origin = m->origin;
+	rec->produced_at_ms = m->produced_at_ms;
+	rec->personal = m->personal != 0;
+	rec->individuals = m->individuals;
+	rec->sensitive_personal = m->sensitive_personal != 0;
+	rec->schema = m->schema;
+	rec->fields = fields;
+	rec->n_fields = m->n_fields;
+	for (size_t i = 0; i < m->n_fields; i++) {
+		const Tids__V1__Field *f = m->fields[i];
+
+		fields[i].name = f->name;
+		fields[i].tier = (enum tids_tier)f->tier;
+		fields[i].labels = (const char *const *)f->labels;
+		fields[i].n_labels = f->n_labels;
+		value_from(f->value, &fields[i].value);
+	}
+	return tids_record_validate(rec, err, errlen);
+}
+
+int tids_wire_decode_record(const uint8_t *buf, size_t len, struct tids_record *out,
+			    char *err, size_t errlen)
+{
+	struct backing *b;
+	Tids__V1__Record *m;
+	struct tids_field *fields;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = wire_unpack(&tids__v1__record__descriptor, buf, len, TIDS_RECORD_MAX, 0, &b, err, errlen);
+	if (r < 0)
+		return r;
+	m = (Tids__V1__Record *)b->msg;
+	if (m->n_fields > TIDS_FIELDS_MAX) {
+		r = tids_fail(err, errlen, TIDS_ETOOMANY, "record: %zu fields, at most %d",
+			      m->n_fields, TIDS_FIELDS_MAX);
+		goto out;
+	}
+	fields = wire_alloc(b, m->n_fields * sizeof(*fields));
+	if (fields == NULL) {
+		r = tids_fail(err, errlen, TIDS_ENOMEM, "record: out of memory");
+		goto out;
+	}
+	r = wire_record_from(m, out, fields, err, errlen);
+	if (r < 0)
+		goto out;
+	out->backing = b;
+	out->release = wire_release;
+	return 0;
+out:
+	memset(out, 0, sizeof(*out));
+	wire_release(b);
+	return r;
+}
+
+int wire_record_view(const struct tids_record *rec, Tids__V1__Record *pb)
+{
+	Tids__V1__Field **ptrs;
+	Tids__V1__Field *fields;
+	Tids__V1__Value *values;
+	size_t n = rec->n_fields;
+
+	tids__v1__record__init(pb);
+	ptrs = malloc(n * (sizeof(*ptrs) + sizeof(*fields) + sizeof(*values)) + 1);
+	if (ptrs == NULL)
+		return TIDS_ENOMEM;
+	fields = (Tids__V1__Field *)(void *)(ptrs + n);
+	values = (Tids__V1__Value *)(void *)(fields + n);
+	pb->record_id.data = (uint8_t *)rec->record_id;
+	pb->record_id.len = TIDS_RECORD_ID_BYTES;
+	pb->owner = (char *)(rec->owner != NULL ? rec->owner : "");
+	pb->asset_id = (char *)(rec->asset_id != NULL ? rec->asset_id : "");
+	pb->category = (char *)(rec->category != NULL ? rec->category : "");
+	pb->tier = (Tids__V1__Tier)rec->tier;
+	pb->origin = (char *)(rec->origin != NULL ? rec->origin : "");
+	pb->produced_at_ms = rec->produced_at_ms;
+	pb->personal = rec->personal;
+	pb->individuals = rec->individuals;
+	pb->sensitive_personal = rec->sensitive_personal;
+	pb->schema = (char *)(rec->schema != NULL ? rec->schema : "");
+	pb->n_fields = n;
+	pb->fields = ptrs;
+	for (size_t i = 0; i < n; i++) {
+		const struct tids_field *f = &rec->fields[i];
+		Tids__V1__Value *v = &values[i];
+
+		tids__v1__field__init(&fields[i]);
+		tids__v1__value__init(v);
+		fields[i].name = (char *)f->name;
+		fields[i].tier = (Tids__V1__Tier)f->tier;
+		fields[i].labels = (char **)f->labels;
+		fields[i].n_labels = f->n_labels;
+		fields[i].value = v;
+		switch (f->value.kind) {
+		case TIDS_VALUE_INT:
+			v->kind_case = TIDS__V1__VALUE__KIND_INT;
+			v->int_ = f->value.as.i;
+			break;
+		case TIDS_VALUE_UINT:
+			v->kind_case = TIDS__V1__VALUE__KIND_UINT;
+			v->uint = f->value.as.u;
+			break;
+		case TIDS_VALUE_REAL:
+			v->kind_case = TIDS__V1__VALUE__KIND_REAL;
+			v->real = f->value.as.d;
+			break;
+		case TIDS_VALUE_FLAG:
+			v->kind_case = TIDS__V1__VALUE__KIND_FLAG;
+			v->flag = f->value.as.b;
+			break;
+		case TIDS_VALUE_TEXT:
+			v->kind_case = TIDS__V1__VALUE__KIND_TEXT;
+			v->text = (char *)f->value.as.bytes.data;
+			break;
+		case TIDS_VALUE_BLOB:
+			v->kind_case = TIDS__V1__VALUE__KIND_BLOB;
+			v->blob.data = (uint8_t *)f->value.as.bytes.data;
+			v->blob.len = f->value.as.bytes.len;
+			break;
+		case TIDS_VALUE_NONE:
+			fields[i].value = NULL;
+			break;
+		}
+		ptrs[i] = &fields[i];
+	}
+	return 0;
+}
+
+void wire_record_view_free(Tids__V1__Record *pb)
+{
+	free(pb->fields);
+	pb->fields = NULL;
+}
+
+int tids_wire_encode_record(const struct tids_record *in, uint8_t **out, size_t *len)
+{
+	Tids__V1__Record pb;
+	int r = wire_record_view(in, &pb);
+
+	if (r < 0)
+		return r;
+	r = wire_pack(&pb.base, out, len);
+	wire_record_view_free(&pb);
+	return r;
+}
+
+/* --- batches ------------------------------------------------------------ */
+
+int tids_wire_decode_batch(const uint8_t *buf, size_t len, struct tids_batch *out,
+			   char *err, size_t errlen)
+{
+	struct backing *b;
+	Tids__V1__PublishBatch *m;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = wire_unpack(&tids__v1__publish_batch__descriptor, buf, len, BATCH_MAX, 0, &b, err, errlen);
+	if (r < 0)
+		return r;
+	m = (Tids__V1__PublishBatch *)b->msg;
+	if ((r = wire_need_id("batch: publisher", m->publisher, err, errlen)) < 0)
+		goto out;
+	if (m->sequence == 0) {
+		r = tids_fail(err, errlen, TIDS_EMISSING, "batch: sequence missing (starts at 1)");
+		goto out;
+	}
+	if (m->n_records == 0) {
+		r = tids_fail(err, errlen, TIDS_EMISSING, "batch: no records");
+		goto out;
+	}
+	if (m->n_records > TIDS_BATCH_RECORDS_MAX) {
+		r = tids_fail(err, errlen, TIDS_ETOOMANY, "batch: %zu records, at most %d",
+			      m->n_records, TIDS_BATCH_RECORDS_MAX);
+		goto out;
+	}
+	if ((r = wire_bytes("batch: merkle_root", m->merkle_root, TIDS_HASH_BYTES, err, errlen)) < 0 ||
+	    (r = wire_bytes("batch: signature", m->signature, TIDS_SIGNATURE_BYTES, err, errlen)) < 0)
+		goto out;
+	out->records = wire_alloc(b, m->n_records * sizeof(*out->records));
+	if (out->records == NULL) {
+		r = tids_fail(err, errlen, TIDS_ENOMEM, "batch: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < m->n_records; i++) {
+		if (m->records[i].len == 0 || m->records[i].len > TIDS_RECORD_MAX) {
+			r = tids_fail(err, errlen, m->records[i].len == 0 ? TIDS_EMISSING : TIDS_ETOOBIG,
+				      "batch: record %zu is %zu bytes (1 to %d)", i, m->records[i].len,
+				      TIDS_RECORD_MAX);
+			goto out;
+		}
+		out->records[i].data = m->records[i].data;
+		out->records[i].len = m->records[i].len;
+	}
+	out->publisher = m->publisher;
+	out->sequence = m->sequence;
+	out->n_records = m->n_records;
+	memcpy(out->merkle_root, m->merkle_root.data, TIDS_HASH_BYTES);
+	memcpy(out->signature, m->signature.data, TIDS_SIGNATURE_BYTES);
+	out->backing = b;
+	return 0;
+out:
+	memset(out, 0, sizeof(*out));
+	wire_release(b);
+	return r;
+}
+
+int tids_wire_encode_batch(const struct tids_batch *in, uint8_t **out, size_t *len)
+{
+	Tids__V1__PublishBatch pb = TIDS__V1__PUBLISH_BATCH__INIT;
+	ProtobufCBinaryData *recs;
+	int r;
+
+	recs = malloc(in->n_records * sizeof(*recs) + 1);
+	if (recs == NULL)
+		return TIDS_ENOMEM;
+	for (size_t i = 0; i < in->n_records; i++) {
+		recs[i].data = (uint8_t *)in->records[i].data;
+		recs[i].len = in->records[i].len;
+	}
+	pb.publisher = (char *)in->publisher;
+	pb.sequence = in->sequence;
+	pb.records = recs;
+	pb.n_records = in->n_records;
+	pb.merkle_root.data = (uint8_t *)in->merkle_root;
+	pb.merkle_root.len = TIDS_HASH_BYTES;
+	pb.signature.data = (uint8_t *)in->signature;
+	pb.signature.len = TIDS_SIGNATURE_BYTES;
+	r = wire_pack(&pb.base, out, len);
+	free(recs);
+	return r;
+}
+
+void tids_batch_free(struct tids_batch *b)
+{
+	if (b == NULL)
+		return;
+	wire_release(b->backing);
+	memset(b, 0, sizeof(*b));
+}
+
+/* --- publish acks ------------------------------------------------------- */
+
+int tids_wire_decode_publish_ack(const uint8_t *buf, size_t len, struct tids_publish_ack *out,
+				 char *err, size_t errlen)
+{
+	struct backing *b;
+	Tids__V1__PublishAck *m;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = wire_unpack(&tids__v1__publish_ack__descriptor, buf, len, 1u << 20, 0, &b, err, errlen);
+	if (r < 0)
+		return r;
+	m = (Tids__V1__PublishAck *)b->msg;
+	if (m->n_errors > TIDS_BATCH_RECORDS_MAX) {
+		r = tids_fail(err, errlen, TIDS_ETOOMANY, "publish ack: %zu errors", m->n_errors);
+		goto out;
+	}
+	out->errors = wire_alloc(b, m->n_errors * sizeof(*out->errors));
+	if (out->errors == NULL) {
+		r = tids_fail(err, errlen, TIDS_ENOMEM, "publish ack: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < m->n_errors; i++) {
+		const Tids__V1__RecordError *e = m->errors[i];
+
+		out->errors[i].index = e->index;
+		out->errors[i].code = e->status != NULL ? (int)e->status->code : 2;
+		out->errors[i].message = e->status != NULL ? e->status->message : "";
+		if ((r = wire_text("publish ack: message", out->errors[i].message,
+				   TIDS_STATUS_MESSAGE_MAX, err, errlen)) < 0)
+			goto out;
+	}
+	out->n_errors = m->n_errors;
+	out->sequence = m->sequence;
+	out->accepted = m->accepted;
+	out->backing = b;
+	return 0;
+out:
+	memset(out, 0, sizeof(*out));
+	wire_release(b);
+	return r;
+}
+
+int tids_wire_encode_publish_ack(const struct tids_publish_ack *in, uint8_t **out, size_t *len)
+{
+	Tids__V1__PublishAck pb = TIDS__V1__PUBLISH_ACK__INIT;
+	Tids__V1__RecordError *errs, **ptrs;
+	Tids__V1__Status *st;
+	size_t n = in->n_errors;
+	int r;
+
+	ptrs = malloc(n * (sizeof(*ptrs) + sizeof(*errs) + sizeof(*st)) + 1);
+	if (ptrs == NULL)
+		return TIDS_ENOMEM;
+	errs = (Tids__V1__RecordError *)(void *)(ptrs + n);
+	st = (Tids__V1__Status *)(void *)(errs + n);
+	for (size_t i = 0; i < n; i++) {
+		tids__v1__record_error__init(&errs[i]);
+		tids__v1__status__init(&st[i]);
+		st[i].code = (Tids__V1__Code)in->errors[i].code;
+		st[i].message = (char *)in->errors[i].message;
+		errs[i].index = in->errors[i].index;
+		errs[i].status = &st[i];
+		ptrs[i] = &errs[i];
+	}
+	pb.sequence = in->sequence;
+	pb.accepted = in->accepted;
+	pb.n_errors = n;
+	pb.errors = ptrs;
+	r = wire_pack(&pb.base, out, len);
+	free(ptrs);
+	return r;
+}
+
+void tids_publish_ack_free(struct tids_publish_ack *a)
+{
+	if (a == NULL)
+		return;
+	wire_release(a->backing);
+	memset(a, 0, sizeof(*a));
+}
+
+/* --- obligations -------------------------------------------------------- */
+
+int wire_obligations_from(const Tids__V1__Obligations *m, struct tids_obligations *o,
+			  char *err, size_t errlen)
+{
+	const Tids__V1__Aggregation *a;
+	int r;
+
+	memset(o, 0, sizeof(*o));
+	if (m == NULL)
+		return 0;
+	if (m->retain_until_ms < 0)
+		return tids_fail(err, errlen, TIDS_EINVAL, "obligations: retain_until_ms is negative");
+	o->retain_until_ms = m->retain_until_ms;
+	o->no_onward_transfer = m->no_onward_transfer != 0;
+	o->encrypt = m->encrypt != 0;
+	if ((r = wire_list("obligations: notify", m->notify, m->n_notify, LIST_IDS, 0, &o->notify, err, errlen)) < 0 ||
+	    (r = wire_list("obligations: redacted", m->redacted, m->n_redacted, LIST_FIELDS, 0, &o->redacted, err, errlen)) < 0 ||
+	    (r = wire_list("obligations: purposes", m->purposes, m->n_purposes, LIST_NAMES, 0, &o->purposes, err, errlen)) < 0 ||
+	    (r = wire_list("obligations: duties", m->duties, m->n_duties, LIST_NAMES, 0, &o->duties, err, errlen)) < 0)
+		return r;
+	a = m->aggregate;
+	if (a == NULL)
+		return 0;
+	if ((r = wire_need_name("obligations: aggregate.function", a->function, err, errlen)) < 0)
+		return r;
+	if (a->field == NULL || !tids_valid_field_name(a->field))
+		return tids_fail(err, errlen, TIDS_EBADID, "obligations: aggregate.field must be a field name");
+	if (a->window_ms <= 0)
+		return tids_fail(err, errlen, TIDS_EINVAL, "obligations: aggregate.window_ms must be positive");
+	if ((r = wire_list("obligations: aggregate.by", a->by, a->n_by, LIST_NAMES, 0, &o->aggregate.by, err, errlen)) < 0)
+		return r;
+	o->aggregate.function = a->function;
+	o->aggregate.field = a->field;
+	o->aggregate.window_ms = a->window_ms;
+	return 0;
+}
+
+void wire_obligations_to(const struct tids_obligations *o, Tids__V1__Obligations *pb,
+			 Tids__V1__Aggregation *agg)
+{
+	tids__v1__obligations__init(pb);
+	pb->retain_until_ms = o->retain_until_ms;
+	pb->no_onward_transfer = o->no_onward_transfer;
+	pb->encrypt = o->encrypt;
+	pb->notify = (char **)o->notify.items;
+	pb->n_notify = o->notify.n;
+	pb->redacted = (char **)o->redacted.items;
+	pb->n_redacted = o->redacted.n;
+	pb->purposes = (char **)o->purposes.items;
+	pb->n_purposes = o->purposes.n;
+	pb->duties = (char **)o->duties.items;
+	pb->n_duties = o->duties.n;
+	if (o->aggregate.function == NULL)
+		return;
+	tids__v1__aggregation__init(agg);
+	agg->function = (char *)o->aggregate.function;
+	agg->field = (char *)o->aggregate.field;
+	agg->window_ms = o->aggregate.window_ms;
+	agg->by = (char **)o->aggregate.by.items;
+	agg->n_by = o->aggregate.by.n;
+	pb->aggregate = agg;
+}
+
+/* --- deliveries --------------------------------------------------------- */
+
+int tids_wire_decode_delivery(const uint8_t *buf, size_t len, struct tids_delivery *out,
+			      char *err, size_t errlen)
+{
+	struct backing *b;
+	Tids__V1__Delivery *m;
+	struct tids_field *fields;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = wire_unpack(&tids__v1__delivery__descriptor, buf, len, TIDS_RECORD_MAX + 16384, 0, &b, err, errlen);
+	if (r < 0)
+		return r;
+	m = (Tids__V1__Delivery *)b->msg;
+	if (m->record == NULL) {
+		r = tids_fail(err, errlen, TIDS_EMISSING, "delivery: record missing");
+		goto out;
+	}
+	if (m->record->n_fields > TIDS_FIELDS_MAX) {
+		r = tids_fail(err, errlen, TIDS_ETOOMANY, "delivery: record has %zu fields", m->record->n_fields);
+		goto out;
+	}
+	fields = wire_alloc(b, m->record->n_fields * sizeof(*fields));
+	if (fields == NULL) {
+		r = tids_fail(err, errlen, TIDS_ENOMEM, "delivery: out of memory");
+		goto out;
+	}
+	if ((r = wire_record_from(m->record, &out->record, fields, err, errlen)) < 0)
+		goto out;
+	if (m->decision != TIDS__V1__DECISION__DECISION_ALLOW &&
+	    m->decision != TIDS__V1__DECISION__DECISION_TRANSFORM) {
+		r = tids_fail(err, errlen, TIDS_EINVAL, "delivery: decision %d is neither allow nor transform",
+			      (int)m->decision);
+		goto out;
+	}
+	if ((r = wire_list("delivery: rule_ids", m->rule_ids, m->n_rule_ids, LIST_IDS, 0, &out->rule_ids, err, errlen)) < 0 ||
+	    (r = wire_obligations_from(m->obligations, &out->obligations, err, errlen)) < 0 ||
+	    (r = wire_opt_id("delivery: grant_id", m->grant_id, err, errlen)) < 0 ||
+	    (r = wire_opt_name("delivery: purpose", m->purpose, err, errlen)) < 0)
+		goto out;
+	if (m->source_record_id.len != 0 && m->source_record_id.len != TIDS_RECORD_ID_BYTES) {
+		r = tids_fail(err, errlen, TIDS_EINVAL, "delivery: source_record_id must be %d bytes",
+			      TIDS_RECORD_ID_BYTES);
+		goto out;
+	}
+	out->decision = (enum tids_decision)m->decision;
+	out->grant_id = m->grant_id;
+	out->purpose = m->purpose;
+	out->delivery_seq = m->delivery_seq;
+	out->decided_at_ms = m->decided_at_ms;
+	out->source_record_id.data = m->source_record_id.data;
+	out->source_record_id.len = m->source_record_id.len;
+	out->backing = b;
+	return 0;
+out:
+	memset(out, 0, sizeof(*out));
+	wire_release(b);
+	return r;
+}
+
+int tids_wire_encode_delivery(const struct tids_delivery *in, uint8_t **out, size_t *len)
+{
+	Tids__V1__Delivery pb = TIDS__V1__DELIVERY__INIT;
+	Tids__V1__Record rec;
+	Tids__V1__Obligations ob;
+	Tids__V1__Aggregation agg;
+	int r;
+
+	if ((r = wire_record_view(&in->record, &rec)) < 0)
+		return r;
+	wire_obligations_to(&in->obligations, &ob, &agg);
+	pb.record = &rec;
+	pb.decision = (Tids__V1__Decision)in->decision;
+	pb.rule_ids = (char **)in->rule_ids.items;
+	pb.n_rule_ids = in->rule_ids.n;
+	pb.obligations = &ob;
+	pb.grant_id = (char *)(in->grant_id != NULL ? in->grant_id : "");
+	pb.purpose = (char *)(in->purpose != NULL ? in->purpose : "");
+	pb.delivery_seq = in->delivery_seq;
+	pb.decided_at_ms = in->decided_at_ms;
+	pb.source_record_id.data = (uint8_t *)in->source_record_id.data;
+	pb.source_record_id.len = in->source_record_id.len;
+	r = wire_pack(&pb.base, out, len);
+	wire_record_view_free(&rec);
+	return r;
+}
+
+void tids_delivery_free(struct tids_delivery *d)
+{
+	if (d == NULL)
+		return;
+	wire_release(d->backing);
+	memset(d, 0, sizeof(*d));
+}
