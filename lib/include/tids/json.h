@@ -68,8 +68,9 @@ int tids_json_uint64(const struct tids_json *v, uint64_t *out);
  * quoting are handled; keys are written with tids_jw_key before a value.
  * Misuse (a value without its key in an object, a key in an array, an
  * unbalanced end, nesting past TIDS_JSON_DEPTH_MAX) is TIDS_EINVAL, as are
- * NaN, infinities and invalid UTF-8. buf stays NUL-terminated. Successive
- * top-level values are separated by a newline (JSON lines). */
+ * NaN, infinities and invalid UTF-8. buf (NULL until the first write)
+ * stays NUL-terminated. Successive top-level values are separated by a
+ * newline (JSON lines). */
 struct tids_jw {
 	char *buf;
 	size_t len;
