@@ -136,36 +136,41 @@ void tids_audit_entry_free(struct tids_audit_entry *e)
 	memset(e, 0, sizeof(*e));
 }
 
+static int checkpoint_from(const Tids__V1__AuditCheckpoint *m, struct tids_audit_checkpoint *out,
+			   char *err, size_t errlen)
+{
+	int r;
+
+	if ((r = wire_need_id("checkpoint: hub_id", m->hub_id, err, errlen)) < 0 ||
+	    (r = fixed("checkpoint: head_hash", m->head_hash, TIDS_HASH_BYTES, true, out->head_hash, err, errlen)) < 0 ||
+	    (r = fixed("checkpoint: signature", m->signature, TIDS_SIGNATURE_BYTES, true, out->signature, err, errlen)) < 0)
+		return r;
+	if (m->seq == 0 || m->partition < 0)
+		return tids_fail(err, errlen, TIDS_EINVAL, "checkpoint: seq must be >= 1 and partition >= 0");
+	out->hub_id = m->hub_id;
+	out->partition = m->partition;
+	out->seq = m->seq;
+	out->signed_at_ms = m->signed_at_ms;
+	return 0;
+}
+
 int tids_wire_decode_audit_checkpoint(const uint8_t *buf, size_t len, struct tids_audit_checkpoint *out,
 				      char *err, size_t errlen)
 {
 	struct backing *b;
-	Tids__V1__AuditCheckpoint *m;
 	int r;
 
 	memset(out, 0, sizeof(*out));
 	r = wire_unpack(&tids__v1__audit_checkpoint__descriptor, buf, len, 4096, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
-	m = (Tids__V1__AuditCheckpoint *)b->msg;
-	if ((r = wire_need_id("checkpoint: hub_id", m->hub_id, err, errlen)) < 0 ||
-	    (r = fixed("checkpoint: head_hash", m->head_hash, TIDS_HASH_BYTES, true, out->head_hash, err, errlen)) < 0 ||
-	    (r = fixed("checkpoint: signature", m->signature, TIDS_SIGNATURE_BYTES, true, out->signature, err, errlen)) < 0)
-		goto out;
-	if (m->seq == 0 || m->partition < 0) {
-		r = tids_fail(err, errlen, TIDS_EINVAL, "checkpoint: seq must be >= 1 and partition >= 0");
-		goto out;
+	if ((r = checkpoint_from((Tids__V1__AuditCheckpoint *)b->msg, out, err, errlen)) < 0) {
+		memset(out, 0, sizeof(*out));
+		wire_release(b);
+		return r;
 	}
-	out->hub_id = m->hub_id;
-	out->partition = m->partition;
-	out->seq = m->seq;
-	out->signed_at_ms = m->signed_at_ms;
 	out->backing = b;
 	return 0;
-out:
-	memset(out, 0, sizeof(*out));
-	wire_release(b);
-	return r;
 }
 
 static int encode_checkpoint(const struct tids_audit_checkpoint *in, bool with_signature,
@@ -203,4 +208,79 @@ void tids_audit_checkpoint_free(struct tids_audit_checkpoint *c)
 		return;
 	wire_release(c->backing);
 	memset(c, 0, sizeof(*c));
+}
+
+/* --- the audit topic's messages --------------------------------------------- */
+
+int tids_wire_decode_audit_log_record(const uint8_t *buf, size_t len, struct tids_audit_log_record *out,
+				      char *err, size_t errlen)
+{
+	struct backing *b;
+	Tids__V1__AuditLogRecord *m;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = wire_unpack(&tids__v1__audit_log_record__descriptor, buf, len, ENTRY_MAX + 64, 0, &b, err, errlen);
+	if (r < 0)
+		return r;
+	m = (Tids__V1__AuditLogRecord *)b->msg;
+	switch (m->kind_case) {
+	case TIDS__V1__AUDIT_LOG_RECORD__KIND_ENTRY:
+		if (m->entry.len == 0) {
+			r = tids_fail(err, errlen, TIDS_EMISSING, "audit log record: empty entry");
+			goto out;
+		}
+		out->entry.data = m->entry.data;
+		out->entry.len = m->entry.len;
+		break;
+	case TIDS__V1__AUDIT_LOG_RECORD__KIND_CHECKPOINT:
+		if ((r = checkpoint_from(m->checkpoint, &out->checkpoint, err, errlen)) < 0)
+			goto out;
+		out->is_checkpoint = true;
+		break;
+	default:
+		r = tids_fail(err, errlen, TIDS_EMISSING, "audit log record: neither entry nor checkpoint");
+		goto out;
+	}
+	out->backing = b;
+	return 0;
+out:
+	memset(out, 0, sizeof(*out));
+	wire_release(b);
+	return r;
+}
+
+int tids_wire_encode_audit_log_record(const struct tids_audit_log_record *in, uint8_t **out, size_t *len)
+{
+	Tids__V1__AuditLogRecord pb;
+	Tids__V1__AuditCheckpoint cp = TIDS__V1__AUDIT_CHECKPOINT__INIT;
+
+	/* The _init function, not the INIT macro: the macro's oneof braces
+	 * trip -Wmissing-braces. */
+	tids__v1__audit_log_record__init(&pb);
+	if (in->is_checkpoint) {
+		cp.hub_id = (char *)in->checkpoint.hub_id;
+		cp.partition = in->checkpoint.partition;
+		cp.seq = in->checkpoint.seq;
+		cp.head_hash.data = (uint8_t *)in->checkpoint.head_hash;
+		cp.head_hash.len = TIDS_HASH_BYTES;
+		cp.signed_at_ms = in->checkpoint.signed_at_ms;
+		cp.signature.data = (uint8_t *)in->checkpoint.signature;
+		cp.signature.len = TIDS_SIGNATURE_BYTES;
+		pb.kind_case = TIDS__V1__AUDIT_LOG_RECORD__KIND_CHECKPOINT;
+		pb.checkpoint = &cp;
+	} else {
+		pb.kind_case = TIDS__V1__AUDIT_LOG_RECORD__KIND_ENTRY;
+		pb.entry.data = (uint8_t *)in->entry.data;
+		pb.entry.len = in->entry.len;
+	}
+	return wire_pack(&pb.base, out, len);
+}
+
+void tids_audit_log_record_free(struct tids_audit_log_record *r)
+{
+	if (r == NULL)
+		return;
+	wire_release(r->backing);
+	memset(r, 0, sizeof(*r));
 }

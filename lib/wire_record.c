@@ -487,7 +487,8 @@ int tids_wire_decode_delivery(const uint8_t *buf, size_t len, struct tids_delive
 	if ((r = wire_list("delivery: rule_ids", m->rule_ids, m->n_rule_ids, LIST_IDS, 0, &out->rule_ids, err, errlen)) < 0 ||
 	    (r = wire_obligations_from(m->obligations, &out->obligations, err, errlen)) < 0 ||
 	    (r = wire_opt_id("delivery: grant_id", m->grant_id, err, errlen)) < 0 ||
-	    (r = wire_opt_name("delivery: purpose", m->purpose, err, errlen)) < 0)
+	    (r = wire_opt_name("delivery: purpose", m->purpose, err, errlen)) < 0 ||
+	    (r = wire_opt_id("delivery: notification_for", m->notification_for, err, errlen)) < 0)
 		goto out;
 	if (m->source_record_id.len != 0 && m->source_record_id.len != TIDS_RECORD_ID_BYTES) {
 		r = tids_fail(err, errlen, TIDS_EINVAL, "delivery: source_record_id must be %d bytes",
@@ -501,6 +502,7 @@ int tids_wire_decode_delivery(const uint8_t *buf, size_t len, struct tids_delive
 	out->decided_at_ms = m->decided_at_ms;
 	out->source_record_id.data = m->source_record_id.data;
 	out->source_record_id.len = m->source_record_id.len;
+	out->notification_for = m->notification_for;
 	out->backing = b;
 	return 0;
 out:
@@ -531,6 +533,7 @@ int tids_wire_encode_delivery(const struct tids_delivery *in, uint8_t **out, siz
 	pb.decided_at_ms = in->decided_at_ms;
 	pb.source_record_id.data = (uint8_t *)in->source_record_id.data;
 	pb.source_record_id.len = in->source_record_id.len;
+	pb.notification_for = (char *)(in->notification_for != NULL ? in->notification_for : "");
 	r = wire_pack(&pb.base, out, len);
 	wire_record_view_free(&rec);
 	return r;
@@ -542,4 +545,163 @@ void tids_delivery_free(struct tids_delivery *d)
 		return;
 	wire_release(d->backing);
 	memset(d, 0, sizeof(*d));
+}
+
+/* --- ingress envelopes ---------------------------------------------------- */
+
+int tids_wire_decode_ingress_record(const uint8_t *buf, size_t len, struct tids_ingress_record *out,
+				    char *err, size_t errlen)
+{
+	struct backing *b;
+	Tids__V1__IngressRecord *m;
+	uint8_t (*path)[TIDS_HASH_BYTES];
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = wire_unpack(&tids__v1__ingress_record__descriptor, buf, len, TIDS_RECORD_MAX + 8192, 0, &b, err, errlen);
+	if (r < 0)
+		return r;
+	m = (Tids__V1__IngressRecord *)b->msg;
+	if (m->record.len == 0 || m->record.len > TIDS_RECORD_MAX + 64) {
+		r = tids_fail(err, errlen, TIDS_EINVAL, "ingress: record of %zu bytes", m->record.len);
+		goto out;
+	}
+	if ((r = wire_bytes("ingress: record_id", m->record_id, TIDS_RECORD_ID_BYTES, err, errlen)) < 0 ||
+	    (r = wire_need_id("ingress: publisher", m->publisher, err, errlen)) < 0 ||
+	    (r = wire_bytes("ingress: batch_root", m->batch_root, TIDS_HASH_BYTES, err, errlen)) < 0 ||
+	    (r = wire_bytes("ingress: batch_signature", m->batch_signature, TIDS_SIGNATURE_BYTES, err, errlen)) < 0)
+		goto out;
+	if (m->leaf_count == 0 || m->leaf_count > TIDS_BATCH_RECORDS_MAX || m->leaf_index >= m->leaf_count ||
+	    m->n_merkle_path > 64) {
+		r = tids_fail(err, errlen, TIDS_EINVAL, "ingress: leaf %u of %u with a path of %zu hashes",
+			      m->leaf_index, m->leaf_count, m->n_merkle_path);
+		goto out;
+	}
+	path = wire_alloc(b, m->n_merkle_path * TIDS_HASH_BYTES);
+	if (path == NULL) {
+		r = tids_fail(err, errlen, TIDS_ENOMEM, "ingress: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < m->n_merkle_path; i++) {
+		if (m->merkle_path[i].len != TIDS_HASH_BYTES) {
+			r = tids_fail(err, errlen, TIDS_EINVAL, "ingress: merkle_path[%zu] is not %d bytes", i,
+				      TIDS_HASH_BYTES);
+			goto out;
+		}
+		memcpy(path[i], m->merkle_path[i].data, TIDS_HASH_BYTES);
+	}
+	out->record.data = m->record.data;
+	out->record.len = m->record.len;
+	out->sealed = m->sealed != 0;
+	memcpy(out->record_id, m->record_id.data, TIDS_RECORD_ID_BYTES);
+	out->publisher = m->publisher;
+	out->sequence = m->sequence;
+	memcpy(out->batch_root, m->batch_root.data, TIDS_HASH_BYTES);
+	memcpy(out->batch_signature, m->batch_signature.data, TIDS_SIGNATURE_BYTES);
+	out->leaf_index = m->leaf_index;
+	out->leaf_count = m->leaf_count;
+	out->merkle_path = (const uint8_t (*)[TIDS_HASH_BYTES])path;
+	out->n_merkle_path = m->n_merkle_path;
+	out->received_at_ms = m->received_at_ms;
+	out->backing = b;
+	return 0;
+out:
+	memset(out, 0, sizeof(*out));
+	wire_release(b);
+	return r;
+}
+
+int tids_wire_encode_ingress_record(const struct tids_ingress_record *in, uint8_t **out, size_t *len)
+{
+	Tids__V1__IngressRecord pb = TIDS__V1__INGRESS_RECORD__INIT;
+	ProtobufCBinaryData path[64];
+	size_t n = in->n_merkle_path < 64 ? in->n_merkle_path : 64;
+
+	for (size_t i = 0; i < n; i++) {
+		path[i].data = (uint8_t *)in->merkle_path[i];
+		path[i].len = TIDS_HASH_BYTES;
+	}
+	pb.record.data = (uint8_t *)in->record.data;
+	pb.record.len = in->record.len;
+	pb.sealed = in->sealed;
+	pb.record_id.data = (uint8_t *)in->record_id;
+	pb.record_id.len = TIDS_RECORD_ID_BYTES;
+	pb.publisher = (char *)in->publisher;
+	pb.sequence = in->sequence;
+	pb.batch_root.data = (uint8_t *)in->batch_root;
+	pb.batch_root.len = TIDS_HASH_BYTES;
+	pb.batch_signature.data = (uint8_t *)in->batch_signature;
+	pb.batch_signature.len = TIDS_SIGNATURE_BYTES;
+	pb.leaf_index = in->leaf_index;
+	pb.leaf_count = in->leaf_count;
+	pb.merkle_path = path;
+	pb.n_merkle_path = n;
+	pb.received_at_ms = in->received_at_ms;
+	return wire_pack(&pb.base, out, len);
+}
+
+void tids_ingress_record_free(struct tids_ingress_record *r)
+{
+	if (r == NULL)
+		return;
+	wire_release(r->backing);
+	memset(r, 0, sizeof(*r));
+}
+
+/* --- delivery envelopes --------------------------------------------------- */
+
+int tids_wire_decode_delivery_envelope(const uint8_t *buf, size_t len, struct tids_delivery_envelope *out,
+				       char *err, size_t errlen)
+{
+	struct backing *b;
+	Tids__V1__DeliveryEnvelope *m;
+	const char *by;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = wire_unpack(&tids__v1__delivery_envelope__descriptor, buf, len, TIDS_RECORD_MAX + 32768, 0, &b, err, errlen);
+	if (r < 0)
+		return r;
+	m = (Tids__V1__DeliveryEnvelope *)b->msg;
+	by = m->sealed_by;
+	if (m->delivery.len == 0) {
+		r = tids_fail(err, errlen, TIDS_EMISSING, "delivery envelope: delivery missing");
+		goto out;
+	}
+	if ((r = wire_bytes("delivery envelope: record_id", m->record_id, TIDS_RECORD_ID_BYTES, err, errlen)) < 0)
+		goto out;
+	if (!(*by == '\0' || strcmp(by, "hub") == 0 || (strncmp(by, "grant:", 6) == 0 && tids_valid_id(by + 6)))) {
+		r = tids_fail(err, errlen, TIDS_EINVAL, "delivery envelope: sealed_by must be \"\", hub or grant:<id>");
+		goto out;
+	}
+	out->delivery.data = m->delivery.data;
+	out->delivery.len = m->delivery.len;
+	out->sealed_by = by;
+	memcpy(out->record_id, m->record_id.data, TIDS_RECORD_ID_BYTES);
+	out->backing = b;
+	return 0;
+out:
+	memset(out, 0, sizeof(*out));
+	wire_release(b);
+	return r;
+}
+
+int tids_wire_encode_delivery_envelope(const struct tids_delivery_envelope *in, uint8_t **out, size_t *len)
+{
+	Tids__V1__DeliveryEnvelope pb = TIDS__V1__DELIVERY_ENVELOPE__INIT;
+
+	pb.delivery.data = (uint8_t *)in->delivery.data;
+	pb.delivery.len = in->delivery.len;
+	pb.sealed_by = (char *)(in->sealed_by != NULL ? in->sealed_by : "");
+	pb.record_id.data = (uint8_t *)in->record_id;
+	pb.record_id.len = TIDS_RECORD_ID_BYTES;
+	return wire_pack(&pb.base, out, len);
+}
+
+void tids_delivery_envelope_free(struct tids_delivery_envelope *e)
+{
+	if (e == NULL)
+		return;
+	wire_release(e->backing);
+	memset(e, 0, sizeof(*e));
 }

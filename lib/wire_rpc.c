@@ -40,12 +40,14 @@ int tids_wire_decode_frame(const uint8_t *buf, size_t len, size_t max, struct ti
 	if (r < 0)
 		return r;
 	m = (Tids__V1__Frame *)b->msg;
-	if (m->call_id == 0) {
-		r = tids_fail(err, errlen, TIDS_EMISSING, "frame: call_id missing (must be non-zero)");
-		goto out;
-	}
 	if (m->kind < TIDS__V1__FRAME_KIND__FRAME_REQUEST || m->kind > TIDS__V1__FRAME_KIND__FRAME_CANCEL) {
 		r = tids_fail(err, errlen, TIDS_EINVAL, "frame: kind %d unknown", (int)m->kind);
+		goto out;
+	}
+	/* Call 0 is the connection itself: only the server's answer to a
+	 * frame it could not read uses it. */
+	if (m->call_id == 0 && m->kind != TIDS__V1__FRAME_KIND__FRAME_RESPONSE) {
+		r = tids_fail(err, errlen, TIDS_EMISSING, "frame: call_id missing (must be non-zero)");
 		goto out;
 	}
 	if (m->kind == TIDS__V1__FRAME_KIND__FRAME_REQUEST && !valid_method(m->method)) {
@@ -120,6 +122,15 @@ int tids_wire_decode_status(const uint8_t *buf, size_t len, struct tids_status *
 	}
 	wire_release(b);
 	return r;
+}
+
+int tids_wire_encode_status(const struct tids_status *in, uint8_t **out, size_t *len)
+{
+	Tids__V1__Status pb = TIDS__V1__STATUS__INIT;
+
+	pb.code = (Tids__V1__Code)in->code;
+	pb.message = (char *)(in->message != NULL ? in->message : "");
+	return wire_pack(&pb.base, out, len);
 }
 
 void tids_status_free(struct tids_status *s)

@@ -104,6 +104,32 @@ struct tids_delivery {
 	uint64_t delivery_seq;
 	int64_t decided_at_ms;
 	struct tids_bytes source_record_id;  /* empty for aggregates */
+	const char *notification_for;        /* "" unless a notify obligation's notice */
+	void *backing;
+};
+
+/* What ingest writes to the ingress topic for each accepted record. */
+struct tids_ingress_record {
+	struct tids_bytes record;            /* serialized Record, or sealed */
+	bool sealed;
+	uint8_t record_id[TIDS_RECORD_ID_BYTES];
+	const char *publisher;
+	uint64_t sequence;
+	uint8_t batch_root[TIDS_HASH_BYTES];
+	uint8_t batch_signature[TIDS_SIGNATURE_BYTES];
+	uint32_t leaf_index;
+	uint32_t leaf_count;
+	const uint8_t (*merkle_path)[TIDS_HASH_BYTES];
+	size_t n_merkle_path;
+	int64_t received_at_ms;
+	void *backing;
+};
+
+/* A delivery as stored on a recipient's deliver topic. */
+struct tids_delivery_envelope {
+	struct tids_bytes delivery;          /* serialized Delivery, or sealed */
+	const char *sealed_by;               /* "", "hub" or "grant:<id>" */
+	uint8_t record_id[TIDS_RECORD_ID_BYTES];
 	void *backing;
 };
 
@@ -224,6 +250,48 @@ struct tids_audit_checkpoint {
 	void *backing;
 };
 
+/* One message of the audit topic: an entry's exact bytes, or a checkpoint. */
+struct tids_audit_log_record {
+	bool is_checkpoint;
+	struct tids_bytes entry;
+	struct tids_audit_checkpoint checkpoint;  /* backing is the record's */
+	void *backing;
+};
+
+/* The router's state on the compacted state topic. */
+enum tids_state_kind { TIDS_STATE_CHAIN = 1, TIDS_STATE_COUNT = 2, TIDS_STATE_WINDOW = 3 };
+
+struct tids_chain_head {
+	int32_t partition;
+	uint64_t seq;
+	uint8_t head[TIDS_HASH_BYTES];
+	uint64_t since_checkpoint;
+};
+
+struct tids_aggregate_window {
+	const char *recipient;
+	const char *purpose;
+	const char *function;
+	const char *field;
+	int64_t start_ms;
+	int64_t window_ms;
+	const char *group;
+	uint64_t count;
+	double sum, min, max;
+	struct tids_record header;           /* no fields */
+	struct tids_strlist rule_ids;
+	const char *grant_id;
+	struct tids_obligations obligations;
+};
+
+struct tids_router_state {
+	enum tids_state_kind kind;
+	struct tids_chain_head chain;
+	uint64_t count;
+	struct tids_aggregate_window window;
+	void *backing;
+};
+
 /* --- rpc ----------------------------------------------------------------- */
 
 enum tids_frame_kind {
@@ -287,6 +355,10 @@ TIDS_DECODER(record, struct tids_record);
 TIDS_DECODER(batch, struct tids_batch);
 TIDS_DECODER(publish_ack, struct tids_publish_ack);
 TIDS_DECODER(delivery, struct tids_delivery);
+TIDS_DECODER(ingress_record, struct tids_ingress_record);
+TIDS_DECODER(delivery_envelope, struct tids_delivery_envelope);
+TIDS_DECODER(audit_log_record, struct tids_audit_log_record);
+TIDS_DECODER(router_state, struct tids_router_state);
 TIDS_DECODER(grant, struct tids_grant);
 TIDS_DECODER(approval, struct tids_approval);
 TIDS_DECODER(participant, struct tids_participant);
@@ -311,6 +383,10 @@ int tids_wire_decode_frame(const uint8_t *buf, size_t len, size_t max, struct ti
 void tids_batch_free(struct tids_batch *b);
 void tids_publish_ack_free(struct tids_publish_ack *a);
 void tids_delivery_free(struct tids_delivery *d);
+void tids_ingress_record_free(struct tids_ingress_record *r);
+void tids_delivery_envelope_free(struct tids_delivery_envelope *e);
+void tids_audit_log_record_free(struct tids_audit_log_record *r);
+void tids_router_state_free(struct tids_router_state *s);
 void tids_grant_free(struct tids_grant *g);
 void tids_approval_free(struct tids_approval *a);
 void tids_participant_free(struct tids_participant *p);
@@ -338,6 +414,10 @@ TIDS_ENCODER(record, struct tids_record);
 TIDS_ENCODER(batch, struct tids_batch);
 TIDS_ENCODER(publish_ack, struct tids_publish_ack);
 TIDS_ENCODER(delivery, struct tids_delivery);
+TIDS_ENCODER(ingress_record, struct tids_ingress_record);
+TIDS_ENCODER(delivery_envelope, struct tids_delivery_envelope);
+TIDS_ENCODER(audit_log_record, struct tids_audit_log_record);
+TIDS_ENCODER(router_state, struct tids_router_state);
 TIDS_ENCODER(grant, struct tids_grant);
 TIDS_ENCODER(grant_unsigned, struct tids_grant);
 TIDS_ENCODER(approval, struct tids_approval);
@@ -355,6 +435,7 @@ TIDS_ENCODER(revoke_request, struct tids_id_message);
 TIDS_ENCODER(change_reply, struct tids_id_message);
 TIDS_ENCODER(suspend_request, struct tids_id_message);
 TIDS_ENCODER(frame, struct tids_frame);
+TIDS_ENCODER(status, struct tids_status);
 #undef TIDS_ENCODER
 
 #endif

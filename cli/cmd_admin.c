@@ -1,0 +1,146 @@
+/*
+ * tidsctl admin: the hub operator's registry changes, over the local
+ * socket (or TCP with a hub admin key).
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tidsctl.h"
+
+static const char help[] =
+	"usage: tidsctl admin [CONNECTION] register participant --id ID --role ROLE --jurisdiction J\n"
+	"                         --key-pub KEY [--attr NAME=VALUE]... [--home-hub HUB] [--name TEXT]\n"
+	"       tidsctl admin [CONNECTION] register asset --id ID --lessee P [--lessor P] [--site S] [--kind K]\n"
+	"                         [--attr NAME=VALUE]...\n"
+	"       tidsctl admin [CONNECTION] register peer --id HUB --jurisdiction J --bootstrap HOST:PORT\n"
+	"                         --key-pub KEY [--inbound-topic T]\n"
+	"       tidsctl admin [CONNECTION] suspend|reinstate PARTICIPANT\n"
+	"KEY is base64 or @file.pub. Connection (default: the local socket " TIDSCTL_DEFAULT_SOCKET "):\n"
+	CONN_HELP;
+
+struct admin_args {
+	const char *id, *role, *jurisdiction, *key_pub, *home_hub, *name;
+	const char *lessee, *lessor, *site, *kind, *bootstrap, *inbound;
+	struct tids_attribute attrs[TIDS_ATTRIBUTES_MAX];
+	size_t n_attrs;
+};
+
+static int add_attr(struct admin_args *a, char *arg)
+{
+	char *eq = strchr(arg, '=');
+
+	if (eq == NULL || a->n_attrs == TIDS_ATTRIBUTES_MAX)
+		return cli_fail("--attr takes NAME=VALUE (at most %d)", TIDS_ATTRIBUTES_MAX);
+	*eq = '\0';
+	a->attrs[a->n_attrs].name = arg;
+	a->attrs[a->n_attrs++].value = eq + 1;
+	return 0;
+}
+
+static int need(const char *v, const char *opt)
+{
+	return v != NULL ? 0 : cli_fail("%s is required", opt);
+}
+
+static int do_register(struct tids_client *c, const char *what, struct admin_args *a)
+{
+	char err[512];
+	int r;
+
+	if (strcmp(what, "participant") == 0) {
+		struct tids_participant p = { .id = a->id, .role = a->role, .jurisdiction = a->jurisdiction,
+					      .attributes = a->attrs, .n_attributes = a->n_attrs,
+					      .home_hub = a->home_hub, .display_name = a->name };
+
+		if (need(a->id, "--id") || need(a->role, "--role") || need(a->jurisdiction, "--jurisdiction") ||
+		    need(a->key_pub, "--key-pub") || cli_public_key(a->key_pub, p.identity_key) != 0)
+			return EXIT_FAIL;
+		r = tids_client_register_participant(c, &p, err, sizeof(err));
+	} else if (strcmp(what, "asset") == 0) {
+		struct tids_asset as = { .asset_id = a->id, .lessee = a->lessee, .lessor = a->lessor, .site = a->site,
+					 .kind = a->kind, .attributes = a->attrs, .n_attributes = a->n_attrs };
+
+		if (need(a->id, "--id") || need(a->lessee, "--lessee"))
+			return EXIT_FAIL;
+		r = tids_client_register_asset(c, &as, err, sizeof(err));
+	} else if (strcmp(what, "peer") == 0) {
+		struct tids_peer p = { .hub_id = a->id, .jurisdiction = a->jurisdiction, .bootstrap = a->bootstrap,
+				       .inbound_topic = a->inbound };
+
+		if (need(a->id, "--id") || need(a->jurisdiction, "--jurisdiction") ||
+		    need(a->bootstrap, "--bootstrap") || need(a->key_pub, "--key-pub") ||
+		    cli_public_key(a->key_pub, p.public_key) != 0)
+			return EXIT_FAIL;
+		r = tids_client_register_peer(c, &p, err, sizeof(err));
+	} else {
+		return cli_usage(help);
+	}
+	if (r != 0)
+		return cli_fail("register %s %s: %s", what, a->id, err);
+	printf("registered %s %s\n", what, a->id);
+	return EXIT_OK;
+}
+
+int tidsctl_admin(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CONN_LONG_OPTIONS,
+		{ "id", required_argument, NULL, 'i' }, { "role", required_argument, NULL, 'r' },
+		{ "jurisdiction", required_argument, NULL, 'j' }, { "key-pub", required_argument, NULL, 'k' },
+		{ "attr", required_argument, NULL, 'a' }, { "home-hub", required_argument, NULL, 'H' },
+		{ "name", required_argument, NULL, 'n' }, { "lessee", required_argument, NULL, 'e' },
+		{ "lessor", required_argument, NULL, 'o' }, { "site", required_argument, NULL, 's' },
+		{ "kind", required_argument, NULL, 'K' }, { "bootstrap", required_argument, NULL, 'b' },
+		{ "inbound-topic", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct admin_args a = { 0 };
+	struct conn_opts co;
+	struct tids_client *c;
+	char err[512];
+	int opt, rc;
+
+	conn_opts_init(&co, TIDSCTL_DEFAULT_SOCKET);
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (conn_opts_parse(&co, opt, optarg))
+			continue;
+		switch (opt) {
+		case 'i': a.id = optarg; break;
+		case 'r': a.role = optarg; break;
+		case 'j': a.jurisdiction = optarg; break;
+		case 'k': a.key_pub = optarg; break;
+		case 'a': if (add_attr(&a, optarg) != 0) return EXIT_USAGE; break;
+		case 'H': a.home_hub = optarg; break;
+		case 'n': a.name = optarg; break;
+		case 'e': a.lessee = optarg; break;
+		case 'o': a.lessor = optarg; break;
+		case 's': a.site = optarg; break;
+		case 'K': a.kind = optarg; break;
+		case 'b': a.bootstrap = optarg; break;
+		case 't': a.inbound = optarg; break;
+		case 'h': fputs(help, stdout); return EXIT_OK;
+		default: return cli_usage(help);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc < 1 || (strcmp(argv[0], "register") == 0 && argc != 2) ||
+	    ((strcmp(argv[0], "suspend") == 0 || strcmp(argv[0], "reinstate") == 0) && argc != 2))
+		return cli_usage(help);
+	if (strcmp(argv[0], "register") != 0 && strcmp(argv[0], "suspend") != 0 && strcmp(argv[0], "reinstate") != 0)
+		return cli_usage(help);
+	c = cli_connect(&co, NULL);
+	if (c == NULL)
+		return EXIT_FAIL;
+	if (strcmp(argv[0], "register") == 0) {
+		rc = do_register(c, argv[1], &a);
+	} else if (tids_client_suspend(c, argv[1], strcmp(argv[0], "suspend") == 0, err, sizeof(err)) != 0) {
+		rc = cli_fail("%s %s: %s", argv[0], argv[1], err);
+	} else {
+		printf("%s %sed\n", argv[1], strcmp(argv[0], "suspend") == 0 ? "suspend" : "reinstat");
+		rc = EXIT_OK;
+	}
+	tids_client_free(c);
+	return rc;
+}

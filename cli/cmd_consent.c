@@ -1,0 +1,234 @@
+/*
+ * tidsctl grant, revoke and approve: an owner's consent and a regulator's
+ * export approval, signed here with the caller's own key.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "tids/error.h"
+#include "tidsctl.h"
+
+static int64_t now(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Who this connection is: the signer named in the message. */
+static int whoami(struct tids_client *c, char *me, size_t len)
+{
+	char err[512];
+
+	if (tids_client_ping(c, me, len, err, sizeof(err)) != 0 || *me == '\0')
+		return cli_fail("this needs a participant connection (--hub host:port --key FILE): %s", err);
+	return 0;
+}
+
+static const char grant_help[] =
+	"usage: tidsctl grant [CONNECTION] --id ID --to PARTICIPANT --category C... --purpose P...\n"
+	"                     [--asset A]... [--from TIME] --until TIME [--max-uses N]\n"
+	"                     [--redact FIELD]... [--retain-until TIME] [--no-onward-transfer]\n"
+	"                     [--notify PARTICIPANT]...\n"
+	"Consents, as the owner of the data, to PARTICIPANT using it. TIME is RFC 3339,\n"
+	"Unix ms, or +DURATION (+30d). The grant's data key is destroyed when it ends.\n" CONN_HELP;
+
+int tidsctl_grant(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CONN_LONG_OPTIONS,
+		{ "id", required_argument, NULL, 'i' }, { "to", required_argument, NULL, 't' },
+		{ "category", required_argument, NULL, 'c' }, { "purpose", required_argument, NULL, 'p' },
+		{ "asset", required_argument, NULL, 'a' }, { "from", required_argument, NULL, 'f' },
+		{ "until", required_argument, NULL, 'u' }, { "max-uses", required_argument, NULL, 'm' },
+		{ "redact", required_argument, NULL, 'r' }, { "retain-until", required_argument, NULL, 'R' },
+		{ "no-onward-transfer", no_argument, NULL, 'N' }, { "notify", required_argument, NULL, 'n' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	struct strv cats = { 0 }, purposes = { 0 }, assets = { 0 }, redact = { 0 }, notify = { 0 };
+	struct tids_grant g = { 0 };
+	struct tids_identity id;
+	struct conn_opts co;
+	struct tids_client *c = NULL;
+	char me[TIDS_ID_MAX + 1], err[512];
+	int opt, rc = EXIT_FAIL;
+
+	conn_opts_init(&co, NULL);
+	g.not_before_ms = now();
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (conn_opts_parse(&co, opt, optarg))
+			continue;
+		switch (opt) {
+		case 'i': g.grant_id = optarg; break;
+		case 't': g.grantee = optarg; break;
+		case 'c': strv_add(&cats, optarg); break;
+		case 'p': strv_add(&purposes, optarg); break;
+		case 'a': strv_add(&assets, optarg); break;
+		case 'f': if (cli_time(optarg, &g.not_before_ms) != 0) goto out; break;
+		case 'u': if (cli_time(optarg, &g.not_after_ms) != 0) goto out; break;
+		case 'm': g.max_uses = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'r': strv_add(&redact, optarg); break;
+		case 'R': if (cli_time(optarg, &g.obligations.retain_until_ms) != 0) goto out; break;
+		case 'N': g.obligations.no_onward_transfer = true; break;
+		case 'n': strv_add(&notify, optarg); break;
+		case 'h': fputs(grant_help, stdout); rc = EXIT_OK; goto out;
+		default: rc = cli_usage(grant_help); goto out;
+		}
+	}
+	if (g.grant_id == NULL || g.grantee == NULL || g.not_after_ms == 0 || cats.n == 0 || purposes.n == 0) {
+		rc = cli_usage(grant_help);
+		goto out;
+	}
+	g.categories = (struct tids_strlist){ cats.items, cats.n };
+	g.purposes = (struct tids_strlist){ purposes.items, purposes.n };
+	g.assets = (struct tids_strlist){ assets.items, assets.n };
+	g.obligations.redacted = (struct tids_strlist){ redact.items, redact.n };
+	g.obligations.notify = (struct tids_strlist){ notify.items, notify.n };
+	c = cli_connect(&co, &id);
+	if (c == NULL || whoami(c, me, sizeof(me)) != 0)
+		goto out;
+	g.owner = me;
+	if (tids_client_sign_grant(&id, &g) != 0) {
+		cli_fail("cannot sign the grant");
+		goto out;
+	}
+	if (tids_client_grant(c, &g, err, sizeof(err)) != 0) {
+		cli_fail("grant %s: %s", g.grant_id, err);
+		goto out;
+	}
+	printf("granted %s: %s -> %s\n", g.grant_id, me, g.grantee);
+	rc = EXIT_OK;
+out:
+	if (c != NULL)
+		tids_identity_wipe(&id);
+	tids_client_free(c);
+	strv_free(&cats);
+	strv_free(&purposes);
+	strv_free(&assets);
+	strv_free(&redact);
+	strv_free(&notify);
+	return rc;
+}
+
+static const char revoke_help[] =
+	"usage: tidsctl revoke [CONNECTION] GRANT_ID\n"
+	"Revokes one of your grants. Its data key is destroyed at once: every copy of\n"
+	"the deliveries made under it becomes unreadable, and later records are denied.\n" CONN_HELP;
+
+int tidsctl_revoke(int argc, char **argv)
+{
+	static const struct option longopts[] = { CONN_LONG_OPTIONS, { "help", no_argument, NULL, 'h' },
+						  { NULL, 0, NULL, 0 } };
+	struct conn_opts co;
+	struct tids_client *c;
+	char err[512];
+	int opt, rc = EXIT_OK;
+
+	conn_opts_init(&co, NULL);
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (conn_opts_parse(&co, opt, optarg))
+			continue;
+		if (opt == 'h') {
+			fputs(revoke_help, stdout);
+			return EXIT_OK;
+		}
+		return cli_usage(revoke_help);
+	}
+	if (optind + 1 != argc)
+		return cli_usage(revoke_help);
+	c = cli_connect(&co, NULL);
+	if (c == NULL)
+		return EXIT_FAIL;
+	if (tids_client_revoke(c, argv[optind], err, sizeof(err)) != 0)
+		rc = cli_fail("revoke %s: %s", argv[optind], err);
+	else
+		printf("revoked %s\n", argv[optind]);
+	tids_client_free(c);
+	return rc;
+}
+
+static const char approve_help[] =
+	"usage: tidsctl approve [CONNECTION] --id ID --kind KIND --exporter P --recipient P\n"
+	"                       --category C... --tier T... --purpose P... --from-jurisdiction J\n"
+	"                       --to-jurisdiction J [--valid-from TIME] --until TIME\n"
+	"Issues, as a regulator, an approval such as a passed export assessment\n"
+	"(KIND export) or a filed standard contract (KIND standard_contract).\n" CONN_HELP;
+
+int tidsctl_approve(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		CONN_LONG_OPTIONS,
+		{ "id", required_argument, NULL, 'i' }, { "kind", required_argument, NULL, 'k' },
+		{ "exporter", required_argument, NULL, 'e' }, { "recipient", required_argument, NULL, 'r' },
+		{ "category", required_argument, NULL, 'c' }, { "tier", required_argument, NULL, 't' },
+		{ "purpose", required_argument, NULL, 'p' }, { "from-jurisdiction", required_argument, NULL, 'F' },
+		{ "to-jurisdiction", required_argument, NULL, 'T' }, { "valid-from", required_argument, NULL, 'f' },
+		{ "until", required_argument, NULL, 'u' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	struct strv cats = { 0 }, purposes = { 0 };
+	struct tids_approval a = { 0 };
+	struct tids_identity id;
+	struct conn_opts co;
+	struct tids_client *c = NULL;
+	char me[TIDS_ID_MAX + 1], err[512];
+	int opt, rc = EXIT_FAIL;
+
+	conn_opts_init(&co, NULL);
+	a.valid_from_ms = now();
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (conn_opts_parse(&co, opt, optarg))
+			continue;
+		switch (opt) {
+		case 'i': a.approval_id = optarg; break;
+		case 'k': a.kind = optarg; break;
+		case 'e': a.exporter = optarg; break;
+		case 'r': a.recipient = optarg; break;
+		case 'c': strv_add(&cats, optarg); break;
+		case 't':
+			if (a.n_tiers == 3 || (a.tiers[a.n_tiers++] = tids_tier_parse(optarg)) == TIDS_TIER_UNSET) {
+				cli_fail("--tier takes general, important or core (at most three)");
+				goto out;
+			}
+			break;
+		case 'p': strv_add(&purposes, optarg); break;
+		case 'F': a.from_jurisdiction = optarg; break;
+		case 'T': a.to_jurisdiction = optarg; break;
+		case 'f': if (cli_time(optarg, &a.valid_from_ms) != 0) goto out; break;
+		case 'u': if (cli_time(optarg, &a.valid_until_ms) != 0) goto out; break;
+		case 'h': fputs(approve_help, stdout); rc = EXIT_OK; goto out;
+		default: rc = cli_usage(approve_help); goto out;
+		}
+	}
+	if (a.approval_id == NULL || a.kind == NULL || a.exporter == NULL || a.recipient == NULL || cats.n == 0 ||
+	    purposes.n == 0 || a.n_tiers == 0 || a.from_jurisdiction == NULL || a.to_jurisdiction == NULL ||
+	    a.valid_until_ms == 0) {
+		rc = cli_usage(approve_help);
+		goto out;
+	}
+	a.categories = (struct tids_strlist){ cats.items, cats.n };
+	a.purposes = (struct tids_strlist){ purposes.items, purposes.n };
+	c = cli_connect(&co, &id);
+	if (c == NULL || whoami(c, me, sizeof(me)) != 0)
+		goto out;
+	a.regulator = me;
+	if (tids_client_sign_approval(&id, &a) != 0) {
+		cli_fail("cannot sign the approval");
+		goto out;
+	}
+	if (tids_client_approve(c, &a, err, sizeof(err)) != 0) {
+		cli_fail("approve %s: %s", a.approval_id, err);
+		goto out;
+	}
+	printf("approved %s: %s -> %s (%s)\n", a.approval_id, a.exporter, a.recipient, a.kind);
+	rc = EXIT_OK;
+out:
+	if (c != NULL)
+		tids_identity_wipe(&id);
+	tids_client_free(c);
+	strv_free(&cats);
+	strv_free(&purposes);
+	return rc;
+}

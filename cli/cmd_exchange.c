@@ -1,0 +1,338 @@
+/*
+ * tidsctl ping, publish and subscribe: a participant's side of the
+ * exchange. publish reads records as JSON lines and sends them in signed
+ * batches; subscribe prints deliveries as JSON lines and acknowledges each
+ * once it is written out.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "tids/error.h"
+#include "tids/json.h"
+#include "tidsctl.h"
+
+static const char ping_help[] =
+	"usage: tidsctl ping [CONNECTION]\n"
+	"Connects, runs the handshake and prints the hub and who it says you are.\n" CONN_HELP;
+
+int tidsctl_ping(int argc, char **argv)
+{
+	static const struct option longopts[] = { CONN_LONG_OPTIONS, { "help", no_argument, NULL, 'h' },
+						  { NULL, 0, NULL, 0 } };
+	struct conn_opts co;
+	struct tids_client *c;
+	char who[TIDS_ID_MAX + 1], err[512];
+	int opt, rc = EXIT_OK;
+
+	conn_opts_init(&co, TIDSCTL_DEFAULT_SOCKET);
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (conn_opts_parse(&co, opt, optarg))
+			continue;
+		if (opt == 'h') {
+			fputs(ping_help, stdout);
+			return EXIT_OK;
+		}
+		return cli_usage(ping_help);
+	}
+	c = cli_connect(&co, NULL);
+	if (c == NULL)
+		return EXIT_FAIL;
+	if (tids_client_ping(c, who, sizeof(who), err, sizeof(err)) != 0)
+		rc = cli_fail("ping: %s", err);
+	else
+		printf("hub %s: you are %s\n", tids_client_hub_id(c), *who != '\0' ? who : "the local administrator");
+	tids_client_free(c);
+	return rc;
+}
+
+static const char publish_help[] =
+	"usage: tidsctl publish [CONNECTION] [--batch N] [--seq N] < records.jsonl\n"
+	"Publishes records given as JSON lines (see tidsctl(1) for the record form),\n"
+	"in batches of N (default 100, at most 1000), each signed once with your key.\n"
+	"--seq is the first batch sequence number (default: the time in microseconds).\n"
+	"Exit status 1 if any record was refused; each refusal is printed.\n" CONN_HELP;
+
+struct pending_records {
+	struct tids_bytes *recs;
+	unsigned *lines;
+	size_t n, cap;
+};
+
+static void pending_clear(struct pending_records *p)
+{
+	for (size_t i = 0; i < p->n; i++)
+		free((void *)p->recs[i].data);
+	p->n = 0;
+}
+
+static int flush_batch(struct tids_client *c, const struct tids_identity *id, const char *me, uint64_t *seq,
+		       struct pending_records *p, size_t *accepted, size_t *refused)
+{
+	struct tids_publish_ack ack;
+	char err[512];
+	int rc = 0;
+
+	if (p->n == 0)
+		return 0;
+	if (tids_client_publish(c, id, me, *seq, p->recs, p->n, &ack, err, sizeof(err)) != 0) {
+		rc = cli_fail("batch %llu (lines %u-%u): %s", (unsigned long long)*seq, p->lines[0], p->lines[p->n - 1], err);
+		*refused += p->n;
+	} else {
+		*accepted += ack.accepted;
+		*refused += ack.n_errors;
+		for (size_t i = 0; i < ack.n_errors; i++)
+			fprintf(stderr, "tidsctl: line %u refused: %s\n",
+				ack.errors[i].index < p->n ? p->lines[ack.errors[i].index] : 0, ack.errors[i].message);
+		tids_publish_ack_free(&ack);
+	}
+	(*seq)++;
+	pending_clear(p);
+	return rc;
+}
+
+int tidsctl_publish(int argc, char **argv)
+{
+	static const struct option longopts[] = { CONN_LONG_OPTIONS, { "batch", required_argument, NULL, 'b' },
+						  { "seq", required_argument, NULL, 's' },
+						  { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+	struct pending_records p = { 0 };
+	struct tids_identity id;
+	struct conn_opts co;
+	struct tids_client *c;
+	struct timeval tv;
+	char *line = NULL, me[TIDS_ID_MAX + 1], err[512];
+	size_t cap = 0, batch = 100, accepted = 0, refused = 0;
+	uint64_t seq;
+	unsigned lineno = 0;
+	ssize_t len;
+	int opt, rc = EXIT_OK;
+
+	gettimeofday(&tv, NULL);
+	seq = (uint64_t)tv.tv_sec * 1000000 + (uint64_t)tv.tv_usec;
+	conn_opts_init(&co, NULL);
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (conn_opts_parse(&co, opt, optarg))
+			continue;
+		switch (opt) {
+		case 'b':
+			batch = strtoul(optarg, NULL, 10);
+			if (batch < 1 || batch > TIDS_BATCH_RECORDS_MAX)
+				return cli_fail("--batch takes 1 to %d", TIDS_BATCH_RECORDS_MAX);
+			break;
+		case 's':
+			seq = strtoull(optarg, NULL, 10);
+			break;
+		case 'h':
+			fputs(publish_help, stdout);
+			return EXIT_OK;
+		default:
+			return cli_usage(publish_help);
+		}
+	}
+	c = cli_connect(&co, &id);
+	if (c == NULL)
+		return EXIT_FAIL;
+	/* Ask the hub who we are: that is the publisher the batch must name. */
+	if (tids_client_ping(c, me, sizeof(me), err, sizeof(err)) != 0 || *me == '\0') {
+		rc = cli_fail("publishing needs a participant connection: %s", *err ? err : "use --hub host:port");
+		goto out;
+	}
+	p.recs = calloc(batch, sizeof(*p.recs));
+	p.lines = calloc(batch, sizeof(*p.lines));
+	if (p.recs == NULL || p.lines == NULL) {
+		rc = cli_fail("out of memory");
+		goto out;
+	}
+	while ((len = getline(&line, &cap, stdin)) >= 0) {
+		struct tids_json_doc *doc;
+		struct tids_record rec;
+		uint8_t *buf;
+		size_t blen;
+
+		lineno++;
+		if (strspn(line, " \t\r\n") == (size_t)len)
+			continue;
+		if (tids_json_parse(line, (size_t)len, &doc, err, sizeof(err)) != 0) {
+			rc = cli_fail("line %u: %s", lineno, err);
+			goto out;
+		}
+		if (tids_json_to_record(tids_json_root(doc), &rec, err, sizeof(err)) != 0) {
+			tids_json_free(doc);
+			rc = cli_fail("line %u: %s", lineno, err);
+			goto out;
+		}
+		tids_json_free(doc);
+		if (tids_wire_encode_record(&rec, &buf, &blen) != 0) {
+			tids_record_free(&rec);
+			rc = cli_fail("out of memory");
+			goto out;
+		}
+		tids_record_free(&rec);
+		p.recs[p.n] = (struct tids_bytes){ buf, blen };
+		p.lines[p.n++] = lineno;
+		if (p.n == batch && flush_batch(c, &id, me, &seq, &p, &accepted, &refused) != 0)
+			rc = EXIT_FAIL;
+	}
+	if (flush_batch(c, &id, me, &seq, &p, &accepted, &refused) != 0)
+		rc = EXIT_FAIL;
+	printf("published %zu records; %zu refused\n", accepted, refused);
+	if (refused > 0)
+		rc = EXIT_FAIL;
+out:
+	pending_clear(&p);
+	free(p.recs);
+	free(p.lines);
+	free(line);
+	tids_identity_wipe(&id);
+	tids_client_free(c);
+	return rc;
+}
+
+static const char subscribe_help[] =
+	"usage: tidsctl subscribe [CONNECTION] --purpose P [--purpose P]... [--window N]\n"
+	"                         [--count N] [--idle SEC]\n"
+	"Receives your deliveries for the purposes named (they stand: the hub routes\n"
+	"to you for them from now on) and prints each as a JSON line, acknowledging it\n"
+	"once written. Stops after --count deliveries or --idle seconds without one.\n" CONN_HELP;
+
+static void write_strlist(struct tids_jw *w, const char *key, const struct tids_strlist *l)
+{
+	tids_jw_key(w, key);
+	tids_jw_array_begin(w);
+	for (size_t i = 0; i < l->n; i++)
+		tids_jw_string(w, l->items[i]);
+	tids_jw_array_end(w);
+}
+
+static void write_delivery(struct tids_jw *w, const struct tids_delivery *d)
+{
+	const struct tids_obligations *o = &d->obligations;
+
+	tids_jw_object_begin(w);
+	tids_jw_key(w, "delivery_seq");
+	tids_jw_uint64(w, d->delivery_seq);
+	tids_jw_key(w, "decision");
+	tids_jw_string(w, tids_decision_name(d->decision));
+	tids_jw_key(w, "purpose");
+	tids_jw_string(w, d->purpose);
+	write_strlist(w, "rule_ids", &d->rule_ids);
+	if (*d->grant_id != '\0') {
+		tids_jw_key(w, "grant_id");
+		tids_jw_string(w, d->grant_id);
+	}
+	if (*d->notification_for != '\0') {
+		tids_jw_key(w, "notification_for");
+		tids_jw_string(w, d->notification_for);
+	}
+	tids_jw_key(w, "obligations");
+	tids_jw_object_begin(w);
+	if (o->retain_until_ms > 0) {
+		tids_jw_key(w, "retain_until_ms");
+		tids_jw_int64(w, o->retain_until_ms);
+	}
+	if (o->no_onward_transfer) {
+		tids_jw_key(w, "no_onward_transfer");
+		tids_jw_bool(w, true);
+	}
+	if (o->redacted.n > 0)
+		write_strlist(w, "redacted", &o->redacted);
+	if (o->purposes.n > 0)
+		write_strlist(w, "purposes", &o->purposes);
+	if (o->duties.n > 0)
+		write_strlist(w, "duties", &o->duties);
+	if (o->notify.n > 0)
+		write_strlist(w, "notify", &o->notify);
+	if (o->aggregate.function != NULL) {
+		tids_jw_key(w, "aggregate");
+		tids_jw_object_begin(w);
+		tids_jw_key(w, "function");
+		tids_jw_string(w, o->aggregate.function);
+		tids_jw_key(w, "field");
+		tids_jw_string(w, o->aggregate.field);
+		tids_jw_key(w, "window_ms");
+		tids_jw_int64(w, o->aggregate.window_ms);
+		tids_jw_object_end(w);
+	}
+	tids_jw_object_end(w);
+	tids_jw_key(w, "record");
+	tids_jw_record(w, &d->record);
+	tids_jw_object_end(w);
+}
+
+int tidsctl_subscribe(int argc, char **argv)
+{
+	static const struct option longopts[] = { CONN_LONG_OPTIONS, { "purpose", required_argument, NULL, 'p' },
+						  { "window", required_argument, NULL, 'w' },
+						  { "count", required_argument, NULL, 'c' },
+						  { "idle", required_argument, NULL, 'i' },
+						  { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+	struct strv purposes = { 0 };
+	struct conn_opts co;
+	struct tids_client *c;
+	struct tids_jw w;
+	char err[512];
+	unsigned long window = 100, count = 0, got = 0;
+	int idle_ms = -1, opt, rc = EXIT_OK;
+
+	conn_opts_init(&co, NULL);
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (conn_opts_parse(&co, opt, optarg))
+			continue;
+		switch (opt) {
+		case 'p': strv_add(&purposes, optarg); break;
+		case 'w': window = strtoul(optarg, NULL, 10); break;
+		case 'c': count = strtoul(optarg, NULL, 10); break;
+		case 'i': idle_ms = atoi(optarg) * 1000; break;
+		case 'h': fputs(subscribe_help, stdout); strv_free(&purposes); return EXIT_OK;
+		default: strv_free(&purposes); return cli_usage(subscribe_help);
+		}
+	}
+	if (purposes.n == 0) {
+		strv_free(&purposes);
+		return cli_fail("name at least one --purpose");
+	}
+	c = cli_connect(&co, NULL);
+	if (c == NULL) {
+		strv_free(&purposes);
+		return EXIT_FAIL;
+	}
+	tids_jw_init(&w);
+	if (tids_client_subscribe(c, purposes.items, purposes.n, (uint32_t)window, err, sizeof(err)) != 0) {
+		rc = cli_fail("subscribe: %s", err);
+		goto out;
+	}
+	while (count == 0 || got < count) {
+		struct tids_delivery d;
+		int r = tids_client_next_delivery(c, &d, idle_ms >= 0 ? idle_ms : 3600000, err, sizeof(err));
+
+		if (r == 0 && idle_ms >= 0)
+			break;
+		if (r == 0)
+			continue;
+		if (r < 0) {
+			rc = cli_fail("%s", err);
+			break;
+		}
+		tids_jw_reset(&w);
+		write_delivery(&w, &d);
+		if (w.err == 0) {
+			fwrite(w.buf, 1, w.len, stdout);
+			fputc('\n', stdout);
+		}
+		/* Acknowledge only what is written out. */
+		if (fflush(stdout) != 0 || tids_client_ack(c, d.delivery_seq, err, sizeof(err)) != 0) {
+			tids_delivery_free(&d);
+			rc = cli_fail("ack: %s", err);
+			break;
+		}
+		tids_delivery_free(&d);
+		got++;
+	}
+out:
+	tids_jw_free(&w);
+	strv_free(&purposes);
+	tids_client_free(c);
+	return rc;
+}

@@ -1,0 +1,441 @@
+/*
+ * tidsctl policy check | explain | test: the operator's tools for policy
+ * files. This file reads files and prints; everything it reports comes
+ * from the same library calls the daemon makes (policy/policy.h).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "policy.h"
+#include "tids/error.h"
+
+#ifndef TIDS_SYSCONFDIR
+#define TIDS_SYSCONFDIR "/etc"
+#endif
+
+/* Shared with cmd_policy_explain.c. */
+struct policy_sources {
+	struct tids_policy_source *v;
+	size_t n;
+	size_t cap;
+};
+int tidsctl_policy(int argc, char **argv);
+int tidsctl_policy_explain(int argc, char **argv);
+int tidsctl_policy_add_path(struct policy_sources *srcs, const char *path, const char *ext);
+int tidsctl_policy_compile(struct policy_sources *srcs, struct tids_policy_set **set, bool quiet);
+void tidsctl_policy_sources_free(struct policy_sources *srcs);
+char *tidsctl_policy_read_file(const char *path, size_t *len);
+const char *tidsctl_policy_default_dir(void);
+
+const char *tidsctl_policy_default_dir(void)
+{
+	const char *env = getenv("TIDS_POLICY_DIR");
+	return env != NULL && env[0] != '\0' ? env : TIDS_SYSCONFDIR "/tids/policy";
+}
+
+char *tidsctl_policy_read_file(const char *path, size_t *len)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	if (f == NULL) {
+		fprintf(stderr, "tidsctl: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	size_t cap = 8192, n = 0;
+	char *buf = malloc(cap);
+	while (buf != NULL) {
+		if (n == cap) {
+			if (cap >= TIDS_POLICY_SOURCE_MAX) {
+				fprintf(stderr, "tidsctl: %s: larger than %u bytes\n", path,
+					TIDS_POLICY_SOURCE_MAX);
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			char *nb = realloc(buf, cap * 2);
+			if (nb == NULL) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+		size_t got = fread(buf + n, 1, cap - n, f);
+		n += got;
+		if (got == 0) {
+			if (ferror(f)) {
+				fprintf(stderr, "tidsctl: %s: %s\n", path, strerror(errno));
+				free(buf);
+				buf = NULL;
+			}
+			break;
+		}
+	}
+	if (f != stdin)
+		fclose(f);
+	if (buf == NULL)
+		return NULL;
+	*len = n;
+	return buf;
+}
+
+static int add_file(struct policy_sources *s, const char *path)
+{
+	size_t len;
+	char *text = tidsctl_policy_read_file(path, &len);
+	if (text == NULL)
+		return -1;
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 16;
+		struct tids_policy_source *nv = realloc(s->v, cap * sizeof(*nv));
+		if (nv == NULL) {
+			free(text);
+			return -1;
+		}
+		s->v = nv;
+		s->cap = cap;
+	}
+	char *name = strdup(path);
+	if (name == NULL) {
+		free(text);
+		return -1;
+	}
+	s->v[s->n++] = (struct tids_policy_source){ .name = name, .text = text, .len = len };
+	return 0;
+}
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* A file, or every *ext file of a directory in name order (the order
+ * files are compiled and rules evaluated in). */
+int tidsctl_policy_add_path(struct policy_sources *s, const char *path, const char *ext)
+{
+	struct stat st;
+	if (strcmp(path, "-") != 0 && stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+		DIR *d = opendir(path);
+		if (d == NULL) {
+			fprintf(stderr, "tidsctl: %s: %s\n", path, strerror(errno));
+			return -1;
+		}
+		char **names = NULL;
+		size_t n = 0, cap = 0;
+		int rc = 0;
+		for (struct dirent *e; (e = readdir(d)) != NULL;) {
+			size_t l = strlen(e->d_name), le = strlen(ext);
+			if (e->d_name[0] == '.' || l <= le || strcmp(e->d_name + l - le, ext) != 0)
+				continue;
+			if (n == cap) {
+				cap = cap ? cap * 2 : 16;
+				char **nn = realloc(names, cap * sizeof(*nn));
+				if (nn == NULL) {
+					rc = -1;
+					break;
+				}
+				names = nn;
+			}
+			size_t pl = strlen(path) + 1 + l + 1;
+			names[n] = malloc(pl);
+			if (names[n] == NULL) {
+				rc = -1;
+				break;
+			}
+			snprintf(names[n], pl, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/",
+				 e->d_name);
+			n++;
+		}
+		closedir(d);
+		if (n > 0)
+			qsort(names, n, sizeof(*names), by_name);
+		for (size_t i = 0; i < n; i++) {
+			if (rc == 0)
+				rc = add_file(s, names[i]);
+			free(names[i]);
+		}
+		free(names);
+		if (rc == 0 && n == 0) {
+			fprintf(stderr, "tidsctl: %s: no *%s files\n", path, ext);
+			return -1;
+		}
+		return rc;
+	}
+	return add_file(s, path);
+}
+
+void tidsctl_policy_sources_free(struct policy_sources *s)
+{
+	for (size_t i = 0; i < s->n; i++) {
+		free((char *)s->v[i].name);
+		free((char *)s->v[i].text);
+	}
+	free(s->v);
+	memset(s, 0, sizeof(*s));
+}
+
+static void print_diags(const struct tids_policy_diags *d, bool warnings)
+{
+	char line[1024];
+	for (size_t i = 0; i < tids_policy_diags_count(d); i++) {
+		const struct tids_policy_diag *g = tids_policy_diags_at(d, i);
+		if (g->severity == TIDS_POLICY_WARNING && !warnings)
+			continue;
+		tids_policy_diag_format(g, line, sizeof(line));
+		fprintf(stderr, "%s\n", line);
+	}
+	size_t shown = tids_policy_diags_count(d);
+	size_t total = tids_policy_diags_errors(d) + tids_policy_diags_warnings(d);
+	if (total > shown)
+		fprintf(stderr, "tidsctl: %zu more diagnostics not shown\n", total - shown);
+}
+
+/* Compiles, printing errors (and warnings unless quiet). 0 or -1. */
+int tidsctl_policy_compile(struct policy_sources *srcs, struct tids_policy_set **set, bool quiet)
+{
+	struct tids_policy_diags *d = tids_policy_diags_new();
+	if (d == NULL)
+		return -1;
+	int rc = tids_policy_compile(srcs->v, srcs->n, set, d);
+	print_diags(d, !quiet);
+	tids_policy_diags_free(d);
+	if (rc != 0) {
+		if (rc != TIDS_EPOLICY)
+			fprintf(stderr, "tidsctl: cannot compile the policy: %s\n", tids_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- check ---- */
+
+static void usage_check(FILE *f)
+{
+	fprintf(f,
+		"usage: tidsctl policy check [-W] [-q] FILE|DIR...\n"
+		"\n"
+		"Parses, type-checks and analyses the policy files together (a directory\n"
+		"stands for its *.tidspol files in name order). Errors and warnings are\n"
+		"printed as file:line:col: severity: message.\n"
+		"\n"
+		"  -W, --werror   treat warnings as errors\n"
+		"  -q, --quiet    print errors only, and no summary\n"
+		"\n"
+		"Exit status: 0 when the files compile, 1 on any error, 2 on bad usage.\n");
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "werror", no_argument, NULL, 'W' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool werror = false, quiet = false;
+	int c;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+Wqh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'W': werror = true; break;
+		case 'q': quiet = true; break;
+		case 'h': usage_check(stdout); return 0;
+		default: usage_check(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage_check(stderr);
+		return 2;
+	}
+	struct policy_sources srcs = { 0 };
+	for (int i = optind; i < argc; i++)
+		if (tidsctl_policy_add_path(&srcs, argv[i], ".tidspol") != 0) {
+			tidsctl_policy_sources_free(&srcs);
+			return 1;
+		}
+	struct tids_policy_diags *d = tids_policy_diags_new();
+	struct tids_policy_set *set = NULL;
+	int rc = d != NULL ? tids_policy_compile(srcs.v, srcs.n, &set, d) : TIDS_ENOMEM;
+	int status = 0;
+	if (d != NULL)
+		print_diags(d, !quiet);
+	if (rc != 0) {
+		if (rc != TIDS_EPOLICY)
+			fprintf(stderr, "tidsctl: %s\n", tids_strerror(rc));
+		status = 1;
+	} else if (werror && tids_policy_diags_warnings(d) > 0) {
+		status = 1;
+	}
+	if (!quiet && status == 0)
+		printf("policy OK: %zu rules in %zu file%s, %zu warning%s\n",
+		       tids_policy_set_rule_count(set), srcs.n, srcs.n == 1 ? "" : "s",
+		       tids_policy_diags_warnings(d), tids_policy_diags_warnings(d) == 1 ? "" : "s");
+	else if (!quiet)
+		fprintf(stderr, "policy has %zu error%s and %zu warning%s\n", tids_policy_diags_errors(d),
+			tids_policy_diags_errors(d) == 1 ? "" : "s", tids_policy_diags_warnings(d),
+			tids_policy_diags_warnings(d) == 1 ? "" : "s");
+	tids_policy_set_free(set);
+	tids_policy_diags_free(d);
+	tidsctl_policy_sources_free(&srcs);
+	return status;
+}
+
+/* ---- test ---- */
+
+static void usage_test(FILE *f)
+{
+	fprintf(f,
+		"usage: tidsctl policy test [-p POLICY]... [-v] SCENARIO...\n"
+		"\n"
+		"Runs table-driven scenarios (a directory stands for its *.scenario files)\n"
+		"against the policy and prints every case whose decision, obligations or\n"
+		"reason differ from what it expects. See policy/README.md for the format.\n"
+		"\n"
+		"  -p, --policy FILE|DIR  policy to test (repeatable; default %s)\n"
+		"  -v, --verbose          print every case, and the decision of failing ones\n"
+		"\n"
+		"Exit status: 0 when every case passes, 1 on any mismatch or error, 2 on bad usage.\n",
+		tidsctl_policy_default_dir());
+}
+
+struct test_run {
+	bool verbose;
+	const struct tids_policy_set *set;
+	const struct tids_policy_scenario *scenario;
+	size_t cases;
+	size_t failed;
+};
+
+static void report_case(void *ctx, const struct tids_policy_case_result *r)
+{
+	struct test_run *t = ctx;
+	if (strcmp(r->name, "(facts)") != 0)
+		t->cases++;
+	if (r->passed) {
+		if (t->verbose)
+			printf("%s:%u: case %s: ok (%s)\n", r->file, r->line, r->name,
+			       tids_policy_verdict_name(r->decision.verdict));
+		return;
+	}
+	t->failed++;
+	printf("%s:%u: case %s: %s\n", r->file, r->line, r->name, r->message);
+	if (t->verbose) {
+		char buf[4096];
+		tids_policy_decision_format(t->set, &r->decision, NULL, buf, sizeof(buf));
+		for (char *line = strtok(buf, "\n"); line != NULL; line = strtok(NULL, "\n"))
+			printf("    | %s\n", line);
+	}
+}
+
+static int cmd_test(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "policy", required_argument, NULL, 'p' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct policy_sources srcs = { 0 };
+	struct test_run t = { 0 };
+	int c, status = 1;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, "+p:vh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (tidsctl_policy_add_path(&srcs, optarg, ".tidspol") != 0)
+				goto out;
+			break;
+		case 'v': t.verbose = true; break;
+		case 'h': usage_test(stdout); status = 0; goto out;
+		default: usage_test(stderr); status = 2; goto out;
+		}
+	}
+	if (optind >= argc) {
+		usage_test(stderr);
+		status = 2;
+		goto out;
+	}
+	if (srcs.n == 0 && tidsctl_policy_add_path(&srcs, tidsctl_policy_default_dir(), ".tidspol") != 0)
+		goto out;
+	struct tids_policy_set *set = NULL;
+	if (tidsctl_policy_compile(&srcs, &set, true) != 0)
+		goto out;
+	t.set = set;
+	struct policy_sources scen = { 0 };
+	size_t broken = 0;
+	for (int i = optind; i < argc; i++)
+		if (tidsctl_policy_add_path(&scen, argv[i], ".scenario") != 0)
+			broken++;
+	for (size_t i = 0; i < scen.n; i++) {
+		struct tids_policy_diags *d = tids_policy_diags_new();
+		struct tids_policy_scenario *s = NULL;
+		int rc = d ? tids_policy_scenario_parse(scen.v[i].name, scen.v[i].text, scen.v[i].len, &s, d)
+			   : TIDS_ENOMEM;
+		if (d != NULL)
+			print_diags(d, true);
+		tids_policy_diags_free(d);
+		if (rc != 0) {
+			if (rc != TIDS_EPOLICY)
+				fprintf(stderr, "tidsctl: %s: %s\n", scen.v[i].name, tids_strerror(rc));
+			broken++;
+			continue;
+		}
+		t.scenario = s;
+		rc = tids_policy_scenario_run(s, set, 0, SIZE_MAX, report_case, &t);
+		if (rc < 0) {
+			fprintf(stderr, "tidsctl: %s: %s\n", scen.v[i].name, tids_strerror(rc));
+			broken++;
+		}
+		tids_policy_scenario_free(s);
+	}
+	printf("%zu case%s in %zu file%s: %zu passed, %zu failed%s\n", t.cases, t.cases == 1 ? "" : "s",
+	       scen.n, scen.n == 1 ? "" : "s", t.cases - (t.failed > t.cases ? t.cases : t.failed),
+	       t.failed, broken ? ", some files could not be read or parsed" : "");
+	status = t.failed == 0 && broken == 0 ? 0 : 1;
+	tidsctl_policy_sources_free(&scen);
+	tids_policy_set_free(set);
+out:
+	tidsctl_policy_sources_free(&srcs);
+	return status;
+}
+
+/* ---- dispatch ---- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: tidsctl policy VERB [OPTIONS] ...\n"
+		"\n"
+		"  check FILE|DIR...                 parse and check policy files\n"
+		"  explain [-p POLICY] [INPUT.json]  decide one record for one recipient and say why\n"
+		"  test [-p POLICY] SCENARIO...      run table-driven scenarios\n"
+		"\n"
+		"`tidsctl policy VERB --help` describes each verb.\n");
+}
+
+int tidsctl_policy(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *verb = argv[1];
+	if (strcmp(verb, "check") == 0)
+		return cmd_check(argc - 1, argv + 1);
+	if (strcmp(verb, "explain") == 0)
+		return tidsctl_policy_explain(argc - 1, argv + 1);
+	if (strcmp(verb, "test") == 0)
+		return cmd_test(argc - 1, argv + 1);
+	if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0 || strcmp(verb, "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "tidsctl policy: unknown verb '%s'\n", verb);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,168 @@
+/*
+ * What the commands share: connection options, key and time arguments,
+ * error output.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <sodium.h>
+
+#include "tids/error.h"
+#include "tids/json.h"
+#include "tidsctl.h"
+
+void conn_opts_init(struct conn_opts *o, const char *default_hub)
+{
+	const char *hub = getenv("TIDS_HUB");
+
+	o->hub = hub != NULL && *hub != '\0' ? hub : default_hub;
+	o->key = getenv("TIDS_KEY");
+	o->hub_key = getenv("TIDS_HUB_KEY");
+	o->timeout_ms = 30000;
+}
+
+bool conn_opts_parse(struct conn_opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case 1000:
+		o->hub = arg;
+		return true;
+	case 1001:
+		o->key = arg;
+		return true;
+	case 1002:
+		o->hub_key = arg;
+		return true;
+	case 1003:
+		o->timeout_ms = atoi(arg) * 1000;
+		if (o->timeout_ms <= 0)
+			o->timeout_ms = 30000;
+		return true;
+	default:
+		return false;
+	}
+}
+
+int cli_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "tidsctl: error: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return EXIT_FAIL;
+}
+
+int cli_usage(const char *text)
+{
+	fputs(text, stderr);
+	return EXIT_USAGE;
+}
+
+int cli_public_key(const char *arg, uint8_t key[32])
+{
+	char line[256];
+
+	if (arg[0] == '@') {
+		FILE *f = fopen(arg + 1, "re");
+
+		if (f == NULL)
+			return cli_fail("%s: %s", arg + 1, strerror(errno));
+		if (fgets(line, sizeof(line), f) == NULL)
+			line[0] = '\0';
+		fclose(f);
+		line[strcspn(line, "\r\n")] = '\0';
+		arg = line;
+	}
+	if (tids_key_from_base64(arg, key) != 0)
+		return cli_fail("'%.60s' is not a base64 public key (44 characters)", arg);
+	return 0;
+}
+
+int cli_time(const char *arg, int64_t *ms)
+{
+	struct timeval tv;
+	char *end;
+
+	if (arg[0] == '+') {
+		long long n = strtoll(arg + 1, &end, 10);
+		int64_t unit = *end == 'd' ? 86400000 : *end == 'h' ? 3600000 : *end == 'm' ? 60000 :
+			       *end == 's' ? 1000 : -1;
+
+		if (end == arg + 1 || unit < 0 || end[1] != '\0' || n < 0)
+			return cli_fail("'%s': a duration like +30d, +12h, +10m or +90s", arg);
+		gettimeofday(&tv, NULL);
+		*ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000 + n * unit;
+		return 0;
+	}
+	errno = 0;
+	*ms = strtoll(arg, &end, 10);
+	if (errno == 0 && end != arg && *end == '\0')
+		return 0;
+	if (tids_json_parse_time(arg, ms) == 0)
+		return 0;
+	return cli_fail("'%s' is not a time (RFC 3339, Unix ms, or +DURATION)", arg);
+}
+
+struct tids_client *cli_connect(const struct conn_opts *o, struct tids_identity *id)
+{
+	struct tids_client_options co = { .address = o->hub, .timeout_ms = o->timeout_ms };
+	struct tids_identity local;
+	struct tids_client *c = NULL;
+	uint8_t hub_key[32];
+	char err[512];
+
+	if (o->hub == NULL) {
+		cli_fail("no hub given: use --hub host:port (or TIDS_HUB)");
+		return NULL;
+	}
+	if (id == NULL)
+		id = &local;
+	memset(id, 0, sizeof(*id));
+	if (o->hub[0] != '/') {
+		if (o->key == NULL) {
+			cli_fail("connecting to %s needs your identity: --key FILE (or TIDS_KEY)", o->hub);
+			return NULL;
+		}
+		if (tids_keyfile_read_identity(o->key, id, err, sizeof(err)) != 0) {
+			cli_fail("%s", err);
+			return NULL;
+		}
+		co.identity = id;
+		if (o->hub_key != NULL) {
+			if (cli_public_key(o->hub_key, hub_key) != 0)
+				goto out;
+			co.hub_key = hub_key;
+		}
+	}
+	if (tids_client_connect(&co, &c, err, sizeof(err)) != 0)
+		cli_fail("%s", err);
+out:
+	if (id == &local)
+		tids_identity_wipe(&local);
+	return c;
+}
+
+void strv_add(struct strv *v, const char *s)
+{
+	const char **items = realloc(v->items, (v->n + 1) * sizeof(*items));
+
+	if (items == NULL) {
+		fprintf(stderr, "tidsctl: out of memory\n");
+		exit(EXIT_FAIL);
+	}
+	v->items = items;
+	v->items[v->n++] = s;
+}
+
+void strv_free(struct strv *v)
+{
+	free(v->items);
+	v->items = NULL;
+	v->n = 0;
+}

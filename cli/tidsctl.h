@@ -1,0 +1,76 @@
+/*
+ * tidsctl's private header: one function per command (argv[0] is the
+ * command's name, the return value the exit status), and the helpers the
+ * commands share to connect, read keys and print.
+ */
+#ifndef TIDSCTL_H
+#define TIDSCTL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tids/client.h"
+#include "tids/crypto.h"
+
+#define TIDSCTL_DEFAULT_SOCKET "/run/tids/tidsd.sock"
+
+/* Exit statuses. */
+enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+
+int tidsctl_keygen(int argc, char **argv);
+int tidsctl_admin(int argc, char **argv);
+int tidsctl_ping(int argc, char **argv);
+int tidsctl_publish(int argc, char **argv);
+int tidsctl_subscribe(int argc, char **argv);
+int tidsctl_grant(int argc, char **argv);
+int tidsctl_revoke(int argc, char **argv);
+int tidsctl_approve(int argc, char **argv);
+int tidsctl_policy(int argc, char **argv);
+int tidsctl_audit(int argc, char **argv);
+
+/* How to reach the hub: --hub, --key, --hub-key, --timeout (with TIDS_HUB,
+ * TIDS_KEY and TIDS_HUB_KEY as defaults). */
+struct conn_opts {
+	const char *hub;
+	const char *key;
+	const char *hub_key;
+	int timeout_ms;
+};
+
+/* getopt_long entries for conn_opts; codes 1000-1003. */
+#define CONN_LONG_OPTIONS \
+	{ "hub", required_argument, NULL, 1000 }, \
+	{ "key", required_argument, NULL, 1001 }, \
+	{ "hub-key", required_argument, NULL, 1002 }, \
+	{ "timeout", required_argument, NULL, 1003 }
+#define CONN_HELP \
+	"  --hub ADDR      host:port of the hub, or its local socket path (TIDS_HUB)\n" \
+	"  --key FILE      your identity key file, for host:port (TIDS_KEY)\n" \
+	"  --hub-key KEY   the hub's public key (base64 or @file.pub); refuse any other hub (TIDS_HUB_KEY)\n" \
+	"  --timeout SEC   per operation (default 30)\n"
+
+void conn_opts_init(struct conn_opts *o, const char *default_hub);
+/* Handles a CONN_LONG_OPTIONS code; false if c is not one of them. */
+bool conn_opts_parse(struct conn_opts *o, int c, const char *arg);
+/* Connects; on failure prints why and returns NULL. id, if not NULL,
+ * receives the identity used (wipe it). */
+struct tids_client *cli_connect(const struct conn_opts *o, struct tids_identity *id);
+
+/* A public key given as base64 or as @path to a .pub file. */
+int cli_public_key(const char *arg, uint8_t key[32]);
+/* Times: RFC 3339, a Unix ms integer, or "+DURATION" from now ("+30d"). */
+int cli_time(const char *arg, int64_t *ms);
+/* "error: ..." to stderr, returns EXIT_FAIL. */
+int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+int cli_usage(const char *text);
+
+/* A growable list of strings from repeated options. */
+struct strv {
+	const char **items;
+	size_t n;
+};
+void strv_add(struct strv *v, const char *s);
+void strv_free(struct strv *v);
+
+#endif

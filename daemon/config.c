@@ -1,0 +1,500 @@
+/*
+ * tidsd.conf: "name = value" lines read through one typed option table
+ * (name, type, bounds, default, reloadable), Redis style, instead of a chain
+ * of string compares. kafka.* names the table does not know pass through to
+ * librdkafka, which checks them.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tids/error.h"
+#include "tidsd.h"
+
+enum opt_type { OPT_STRING, OPT_ID, OPT_JURISDICTION, OPT_PATH, OPT_INT, OPT_DURATION, OPT_SIZE,
+		OPT_BOOL, OPT_ENUM };
+
+struct option {
+	const char *name;
+	enum opt_type type;
+	size_t offset;
+	int64_t min, max;
+	const char *def;
+	bool reloadable;
+	const char *const *words;   /* OPT_ENUM: value i is words[i] */
+	const char *help;
+};
+
+static const char *const kafka_modes[] = { "external", "embedded", NULL };
+static const char *const log_levels[] = { "", "", "", "error", "warning", "notice", "info", "debug", NULL };
+
+#define O(f) offsetof(struct config, f)
+static const struct option options[] = {
+	{ "admin.group", OPT_INT, O(admin_gid), -1, 2147483647, "-1", true, NULL, "group id allowed to administer over the Unix socket" },
+	{ "admin.keys", OPT_STRING, O(admin_keys), 0, 4096, "", true, NULL, "base64 Ed25519 keys allowed to call Admin over TCP" },
+	{ "audit.checkpoint_entries", OPT_INT, O(checkpoint_entries), 1, 10000000, "1000", true, NULL, "sign a checkpoint after this many entries" },
+	{ "audit.checkpoint_interval", OPT_DURATION, O(checkpoint_interval_ms), 100, 86400000, "10s", true, NULL, "or after this long" },
+	{ "hub.id", OPT_ID, O(hub_id), 0, 0, NULL, false, NULL, "this hub's id" },
+	{ "hub.jurisdiction", OPT_JURISDICTION, O(jurisdiction), 0, 0, NULL, false, NULL, "jurisdiction code, e.g. CN-SH" },
+	{ "hub.key", OPT_PATH, O(hub_key), 0, 0, "/var/lib/tids/hub.key", false, NULL, "hub identity key file (mode 0600)" },
+	{ "hub.master_key", OPT_PATH, O(master_key), 0, 0, "", false, NULL, "key wrapping data keys; default: systemd credential master.key, else state.dir/master.key" },
+	{ "kafka.mode", OPT_ENUM, O(kafka_mode), 0, 0, "external", false, kafka_modes, "external broker, or embedded (not durable)" },
+	{ "kafka.partitions", OPT_INT, O(partitions), 1, 1024, "4", false, NULL, "partitions of the ingress and audit topics" },
+	{ "kafka.replication", OPT_INT, O(replication), -1, 16, "-1", false, NULL, "replication factor of created topics (-1: broker default)" },
+	{ "kafka.topic_prefix", OPT_ID, O(topic_prefix), 0, 0, "tids", false, NULL, "topic names start with it" },
+	{ "limits.frame_max", OPT_SIZE, O(frame_max), 1024, TIDS_FRAME_MAX_LIMIT, "1048576", true, NULL, "largest frame accepted" },
+	{ "limits.handshake_timeout", OPT_DURATION, O(handshake_timeout_ms), 100, 600000, "10s", true, NULL, "time allowed to finish the handshake" },
+	{ "limits.idle_timeout", OPT_DURATION, O(idle_timeout_ms), 1000, 86400000, "300s", true, NULL, "close connections silent this long" },
+	{ "limits.max_connections", OPT_INT, O(max_connections), 1, 1000000, "1024", true, NULL, "connections served at once" },
+	{ "limits.publish_timeout", OPT_DURATION, O(publish_timeout_ms), 1000, 86400000, "300s", false, NULL, "how long a publish waits for Kafka before failing" },
+	{ "limits.send_buffer", OPT_SIZE, O(send_buffer), 65536, 1073741824, "4194304", true, NULL, "bytes queued to one connection before it is paused" },
+	{ "listen.tcp", OPT_STRING, O(listen_tcp), 0, 256, "0.0.0.0:7443", false, NULL, "participant API address (host:port; empty disables)" },
+	{ "listen.unix", OPT_PATH, O(listen_unix), 0, 0, "/run/tids/tidsd.sock", false, NULL, "local admin socket (empty disables)" },
+	{ "log.level", OPT_ENUM, O(log_level), 0, 0, "info", true, log_levels, "error, warning, notice, info or debug" },
+	{ "policy.dir", OPT_PATH, O(policy_dir), 0, 0, "/etc/tids/policy", true, NULL, "directory of *.tidspol files" },
+	{ "router.enabled", OPT_BOOL, O(router), 0, 0, "yes", false, NULL, "route ingress records in this process" },
+	{ "state.dir", OPT_PATH, O(state_dir), 0, 0, "/var/lib/tids", false, NULL, "SQLite databases" },
+};
+#undef O
+
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+static void add_err(struct tids_buf *errs, const char *file, unsigned line, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void add_err(struct tids_buf *errs, const char *file, unsigned line, const char *fmt, ...)
+{
+	char msg[512];
+	int n;
+	va_list ap;
+
+	n = line > 0 ? snprintf(msg, sizeof(msg), "%s:%u: ", file, line) : snprintf(msg, sizeof(msg), "%s: ", file);
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	strcat(msg, "\n");
+	if (tids_buf_append(errs, msg, strlen(msg)) < 0) {
+		/* Out of memory while reporting: the load fails anyway. */
+	}
+}
+
+static const struct option *find_option(const char *name)
+{
+	size_t lo = 0, hi = N_OPTIONS;
+
+	/* The table is sorted by name. */
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(name, options[mid].name);
+
+		if (c == 0)
+			return &options[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+/* "300", "300ms", "10s", "5m", "2h", "1d" -> ms */
+static int parse_duration(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+	int64_t unit = 1000;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || v < 0)
+		return -1;
+	if (strcmp(end, "ms") == 0)
+		unit = 1;
+	else if (strcmp(end, "s") == 0 || *end == '\0')
+		unit = 1000;
+	else if (strcmp(end, "m") == 0)
+		unit = 60000;
+	else if (strcmp(end, "h") == 0)
+		unit = 3600000;
+	else if (strcmp(end, "d") == 0)
+		unit = 86400000;
+	else
+		return -1;
+	if (v > INT64_MAX / unit)
+		return -1;
+	*out = v * unit;
+	return 0;
+}
+
+/* "4096", "64k", "4M", "1G" -> bytes */
+static int parse_size(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+	int64_t unit = 1;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || end == s || v < 0)
+		return -1;
+	if (*end == 'k' || *end == 'K')
+		unit = 1024;
+	else if (*end == 'M')
+		unit = 1024 * 1024;
+	else if (*end == 'G')
+		unit = 1024 * 1024 * 1024;
+	else if (*end != '\0')
+		return -1;
+	if (*end != '\0' && end[1] != '\0')
+		return -1;
+	if (v > INT64_MAX / unit)
+		return -1;
+	*out = v * unit;
+	return 0;
+}
+
+static int set_option(struct config *c, const struct option *o, const char *value, char *why, size_t whylen)
+{
+	void *field = (char *)c + o->offset;
+	int64_t v = 0;
+	char *end;
+
+	switch (o->type) {
+	case OPT_ID:
+		if (!tids_valid_id(value))
+			return tids_fail(why, whylen, TIDS_EINVAL, "%s must be 1-128 of [A-Za-z0-9._:-]", o->name);
+		break;
+	case OPT_JURISDICTION:
+		if (!tids_valid_jurisdiction(value))
+			return tids_fail(why, whylen, TIDS_EINVAL, "%s: '%s' is not a jurisdiction like CN-SH or DE",
+					 o->name, value);
+		break;
+	case OPT_PATH:
+		if (*value != '\0' && *value != '/')
+			return tids_fail(why, whylen, TIDS_EINVAL, "%s must be an absolute path", o->name);
+		break;
+	case OPT_STRING:
+		if (strlen(value) > (size_t)o->max)
+			return tids_fail(why, whylen, TIDS_EINVAL, "%s is longer than %lld bytes", o->name,
+					 (long long)o->max);
+		break;
+	case OPT_INT:
+		errno = 0;
+		v = strtoll(value, &end, 10);
+		if (errno != 0 || end == value || *end != '\0')
+			return tids_fail(why, whylen, TIDS_EINVAL, "%s: '%s' is not an integer", o->name, value);
+		goto bounds;
+	case OPT_DURATION:
+		if (parse_duration(value, &v) != 0)
+			return tids_fail(why, whylen, TIDS_EINVAL,
+					 "%s: '%s' is not a duration like 300ms, 10s, 5m, 2h, 1d", o->name, value);
+		goto bounds;
+	case OPT_SIZE:
+		if (parse_size(value, &v) != 0)
+			return tids_fail(why, whylen, TIDS_EINVAL, "%s: '%s' is not a size like 65536, 64k, 4M",
+					 o->name, value);
+		goto bounds;
+	case OPT_BOOL:
+		if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "on") == 0)
+			*(bool *)field = true;
+		else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 || strcmp(value, "off") == 0)
+			*(bool *)field = false;
+		else
+			return tids_fail(why, whylen, TIDS_EINVAL, "%s: '%s' is not yes or no", o->name, value);
+		return 0;
+	case OPT_ENUM:
+		for (int i = 0; o->words[i] != NULL; i++)
+			if (*o->words[i] != '\0' && strcmp(o->words[i], value) == 0) {
+				*(int *)field = i;
+				return 0;
+			}
+		return tids_fail(why, whylen, TIDS_EINVAL, "%s: '%s' is not one of the allowed values", o->name, value);
+	}
+	{
+		char *copy = strdup(value);
+
+		if (copy == NULL)
+			return tids_fail(why, whylen, TIDS_ENOMEM, "out of memory");
+		free(*(char **)field);
+		*(char **)field = copy;
+		return 0;
+	}
+bounds:
+	if (v < o->min || v > o->max)
+		return tids_fail(why, whylen, TIDS_EINVAL, "%s: %lld is outside %lld..%lld", o->name,
+				 (long long)v, (long long)o->min, (long long)o->max);
+	*(int64_t *)field = v;
+	return 0;
+}
+
+/* Strips blanks around s in place; removes one pair of double quotes. */
+static char *trim(char *s)
+{
+	char *e;
+
+	while (isspace((unsigned char)*s))
+		s++;
+	e = s + strlen(s);
+	while (e > s && isspace((unsigned char)e[-1]))
+		*--e = '\0';
+	if (e - s >= 2 && *s == '"' && e[-1] == '"') {
+		e[-1] = '\0';
+		s++;
+	}
+	return s;
+}
+
+static int add_kafka_prop(struct config *c, const char *name, const char *value, unsigned line)
+{
+	struct kafka_prop *p = realloc(c->kafka, (c->n_kafka + 1) * sizeof(*p));
+
+	if (p == NULL)
+		return TIDS_ENOMEM;
+	c->kafka = p;
+	p[c->n_kafka].name = strdup(name);
+	p[c->n_kafka].value = strdup(value);
+	p[c->n_kafka].line = line;
+	if (p[c->n_kafka].name == NULL || p[c->n_kafka].value == NULL) {
+		free(p[c->n_kafka].name);
+		free(p[c->n_kafka].value);
+		return TIDS_ENOMEM;
+	}
+	c->n_kafka++;
+	return 0;
+}
+
+static int parse_admin_keys(struct config *c, struct tids_buf *errs)
+{
+	char *copy, *tok, *save = NULL;
+	int r = 0;
+
+	free(c->admin_key);
+	c->admin_key = NULL;
+	c->n_admin_keys = 0;
+	if (c->admin_keys == NULL || *c->admin_keys == '\0')
+		return 0;
+	copy = strdup(c->admin_keys);
+	if (copy == NULL)
+		return TIDS_ENOMEM;
+	for (tok = strtok_r(copy, ", ", &save); tok != NULL; tok = strtok_r(NULL, ", ", &save)) {
+		uint8_t (*k)[TIDS_PUBLIC_KEY_BYTES] = realloc(c->admin_key, (c->n_admin_keys + 1) * sizeof(*k));
+
+		if (k == NULL) {
+			r = TIDS_ENOMEM;
+			break;
+		}
+		c->admin_key = k;
+		if (tids_key_from_base64(tok, c->admin_key[c->n_admin_keys]) != 0) {
+			add_err(errs, c->path, 0, "admin.keys: '%.20s' is not a base64 Ed25519 public key", tok);
+			r = TIDS_ECONFIG;
+			continue;
+		}
+		c->n_admin_keys++;
+	}
+	free(copy);
+	return r;
+}
+
+int config_load(const char *path, struct config **out, struct tids_buf *errs)
+{
+	struct config *c = calloc(1, sizeof(*c));
+	bool seen[N_OPTIONS] = { false };
+	char line[4096], why[512];
+	unsigned lineno = 0;
+	FILE *f;
+	int bad = 0;
+
+	*out = NULL;
+	if (c == NULL)
+		return TIDS_ENOMEM;
+	c->path = strdup(path);
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		if (options[i].def != NULL && set_option(c, &options[i], options[i].def, why, sizeof(why)) != 0)
+			fatalx("built-in default of %s is invalid: %s", options[i].name, why);
+	f = fopen(path, "re");
+	if (f == NULL) {
+		add_err(errs, path, 0, "%s", strerror(errno));
+		config_free(c);
+		return TIDS_ECONFIG;
+	}
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char *eq, *name, *value;
+		const struct option *o;
+
+		lineno++;
+		if (strchr(line, '\n') == NULL && !feof(f)) {
+			add_err(errs, path, lineno, "line longer than %zu bytes", sizeof(line) - 2);
+			bad = 1;
+			int ch;
+			while ((ch = fgetc(f)) != EOF && ch != '\n')
+				;
+			continue;
+		}
+		name = trim(line);
+		if (*name == '\0' || *name == '#' || *name == ';')
+			continue;
+		eq = strchr(name, '=');
+		if (eq == NULL) {
+			add_err(errs, path, lineno, "expected 'name = value'");
+			bad = 1;
+			continue;
+		}
+		*eq = '\0';
+		value = trim(eq + 1);
+		name = trim(name);
+		o = find_option(name);
+		if (o == NULL && strncmp(name, "kafka.", 6) == 0 && name[6] != '\0') {
+			if (add_kafka_prop(c, name + 6, value, lineno) != 0)
+				bad = 1;
+			continue;
+		}
+		if (o == NULL) {
+			add_err(errs, path, lineno, "unknown option '%s'", name);
+			bad = 1;
+			continue;
+		}
+		if (seen[o - options]) {
+			add_err(errs, path, lineno, "%s is set twice", name);
+			bad = 1;
+			continue;
+		}
+		seen[o - options] = true;
+		if (set_option(c, o, value, why, sizeof(why)) != 0) {
+			add_err(errs, path, lineno, "%s", why);
+			bad = 1;
+		}
+	}
+	fclose(f);
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		if (options[i].def == NULL && !seen[i]) {
+			add_err(errs, path, 0, "%s is required", options[i].name);
+			bad = 1;
+		}
+	if (parse_admin_keys(c, errs) != 0)
+		bad = 1;
+	/* Kafka properties are checked by librdkafka itself, line by line. */
+	{
+		rd_kafka_conf_t *kc = rd_kafka_conf_new();
+
+		for (size_t i = 0; i < c->n_kafka; i++)
+			if (rd_kafka_conf_set(kc, c->kafka[i].name, c->kafka[i].value, why, sizeof(why)) !=
+			    RD_KAFKA_CONF_OK) {
+				add_err(errs, path, c->kafka[i].line, "kafka.%s: %s", c->kafka[i].name, why);
+				bad = 1;
+			}
+		rd_kafka_conf_destroy(kc);
+	}
+	if (c->kafka_mode == KAFKA_EXTERNAL) {
+		bool have = false;
+
+		for (size_t i = 0; i < c->n_kafka; i++)
+			have |= strcmp(c->kafka[i].name, "bootstrap.servers") == 0;
+		if (!have) {
+			add_err(errs, path, 0, "kafka.bootstrap.servers is required with kafka.mode = external");
+			bad = 1;
+		}
+	}
+	if (bad) {
+		config_free(c);
+		return TIDS_ECONFIG;
+	}
+	*out = c;
+	return 0;
+}
+
+void config_free(struct config *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		enum opt_type t = options[i].type;
+
+		if (t == OPT_STRING || t == OPT_ID || t == OPT_JURISDICTION || t == OPT_PATH)
+			free(*(char **)((char *)c + options[i].offset));
+	}
+	for (size_t i = 0; i < c->n_kafka; i++) {
+		free(c->kafka[i].name);
+		free(c->kafka[i].value);
+	}
+	free(c->kafka);
+	free(c->admin_key);
+	free(c->path);
+	free(c);
+}
+
+static bool same_value(const struct config *a, const struct config *b, const struct option *o)
+{
+	const char *pa = (const char *)a + o->offset, *pb = (const char *)b + o->offset;
+
+	switch (o->type) {
+	case OPT_STRING: case OPT_ID: case OPT_JURISDICTION: case OPT_PATH:
+		return strcmp(*(char *const *)pa, *(char *const *)pb) == 0;
+	case OPT_INT: case OPT_DURATION: case OPT_SIZE:
+		return *(const int64_t *)pa == *(const int64_t *)pb;
+	case OPT_BOOL:
+		return *(const bool *)pa == *(const bool *)pb;
+	case OPT_ENUM:
+		return *(const int *)pa == *(const int *)pb;
+	}
+	return true;
+}
+
+void config_carry_over(const struct config *old, struct config *next)
+{
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		const struct option *o = &options[i];
+		char *pn = (char *)next + o->offset;
+		const char *po = (const char *)old + o->offset;
+
+		if (o->reloadable || same_value(old, next, o))
+			continue;
+		tids_log_warnx("%s changed in %s; the change takes effect at the next restart", o->name, next->path);
+		switch (o->type) {
+		case OPT_STRING: case OPT_ID: case OPT_JURISDICTION: case OPT_PATH: {
+			char *copy = strdup(*(char *const *)po);
+
+			if (copy != NULL) {
+				free(*(char **)pn);
+				*(char **)pn = copy;
+			}
+			break;
+		}
+		case OPT_INT: case OPT_DURATION: case OPT_SIZE:
+			*(int64_t *)pn = *(const int64_t *)po;
+			break;
+		case OPT_BOOL:
+			*(bool *)pn = *(const bool *)po;
+			break;
+		case OPT_ENUM:
+			*(int *)pn = *(const int *)po;
+			break;
+		}
+	}
+	/* Kafka clients are built from these at start; keep the old ones so
+	 * that clients made later match those already running. */
+	for (size_t i = 0; i < next->n_kafka; i++) {
+		free(next->kafka[i].name);
+		free(next->kafka[i].value);
+	}
+	next->n_kafka = 0;
+	for (size_t i = 0; i < old->n_kafka; i++)
+		if (add_kafka_prop(next, old->kafka[i].name, old->kafka[i].value, old->kafka[i].line) != 0)
+			tids_log_warnx("out of memory keeping kafka.%s", old->kafka[i].name);
+}
+
+int config_kafka(const struct config *c, rd_kafka_conf_t *conf, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < c->n_kafka; i++)
+		if (rd_kafka_conf_set(conf, c->kafka[i].name, c->kafka[i].value, err, errlen) != RD_KAFKA_CONF_OK)
+			return TIDS_ECONFIG;
+	return 0;
+}
+
+void config_state_path(const struct config *c, const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/%s", c->state_dir, name);
+}

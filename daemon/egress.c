@@ -1,0 +1,316 @@
+/*
+ * Egress: a Subscribe call streams the participant's deliver topic to it,
+ * unsealed for it, within a window of unacknowledged deliveries. Acks
+ * commit the topic offsets, so a subscriber that comes back resumes after
+ * its last ack; a subscriber that stops reading stops being fed (librdkafka
+ * holds at most queued.max.messages.kbytes for it).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "tids/error.h"
+#include "tids/map.h"
+#include "tids/seal.h"
+#include "tidsd.h"
+
+enum { CODE_OK = 0, CODE_INVALID_ARGUMENT = 3, CODE_FAILED_PRECONDITION = 9, CODE_UNAVAILABLE = 14 };
+
+struct subscription {
+	struct session *s;
+	uint64_t call_id;
+	rd_kafka_t *rk;
+	struct kafka_queue_watch qw;
+	uint32_t window;
+	uint64_t last_sent;            /* delivery_seq of the last item sent */
+	uint64_t last_acked;
+	uint64_t skipped;              /* deliveries whose key is gone */
+	char participant[TIDS_ID_MAX + 1];
+	char topic[256];
+};
+
+struct egress {
+	struct tids_map active;        /* participant -> subscription: one stream each */
+};
+
+static struct egress *egress_get(struct tidsd *d)
+{
+	if (d->egress == NULL)
+		d->egress = calloc(1, sizeof(*d->egress));
+	return d->egress;
+}
+
+static bool ready(struct tidsd *d, void *ctx)
+{
+	struct subscription *sub = ctx;
+
+	return sub->s != NULL && session_can_send(d, sub->s) && sub->last_sent - sub->last_acked < sub->window;
+}
+
+/* Opens the envelope: the Delivery bytes, unsealed if need be, into *out. */
+static int open_envelope(struct tidsd *d, const struct tids_delivery_envelope *env, uint8_t **out, size_t *len,
+			 char *err, size_t errlen)
+{
+	uint8_t key[TIDS_SEAL_KEY_BYTES];
+	int r;
+
+	if (*env->sealed_by == '\0') {
+		*out = malloc(env->delivery.len);
+		if (*out == NULL)
+			return TIDS_ENOMEM;
+		memcpy(*out, env->delivery.data, env->delivery.len);
+		*len = env->delivery.len;
+		return 0;
+	}
+	if (strcmp(env->sealed_by, "hub") == 0)
+		r = keys_data_key(d, key);
+	else
+		r = keys_grant_key(d, env->sealed_by + 6, key);
+	if (r != 0)
+		return tids_fail(err, errlen, TIDS_ECRYPTO, "key %s is destroyed (grant revoked or expired)",
+				 env->sealed_by);
+	if (env->delivery.len < TIDS_SEAL_OVERHEAD || (*out = malloc(env->delivery.len)) == NULL) {
+		sodium_memzero(key, sizeof(key));
+		return TIDS_ENOMEM;
+	}
+	r = tids_seal_open(key, env->record_id, TIDS_RECORD_ID_BYTES, env->delivery.data, env->delivery.len, *out, len);
+	sodium_memzero(key, sizeof(key));
+	if (r != 0) {
+		free(*out);
+		*out = NULL;
+		return tids_fail(err, errlen, TIDS_ECRYPTO, "delivery does not decrypt under %s", env->sealed_by);
+	}
+	return 0;
+}
+
+static void send_message(struct tidsd *d, struct subscription *sub, const rd_kafka_message_t *m)
+{
+	struct tids_delivery_envelope env;
+	struct tids_delivery del;
+	uint8_t *plain = NULL, *body;
+	size_t plen, blen;
+	char err[256];
+	uint64_t seq = (uint64_t)m->offset + 1;
+
+	/* Whatever happens below, this position is done with. */
+	sub->last_sent = seq;
+	if (tids_wire_decode_delivery_envelope(m->payload, m->len, &env, err, sizeof(err)) != 0 ||
+	    open_envelope(d, &env, &plain, &plen, err, sizeof(err)) != 0 ||
+	    tids_wire_decode_delivery(plain, plen, &del, err, sizeof(err)) != 0) {
+		/* Crypto-shredded or damaged: the subscriber cannot have it. It
+		 * counts as handled, or one bad entry would block the stream. */
+		tids_log_info("egress %s: delivery %llu skipped: %s", sub->participant, (unsigned long long)seq, err);
+		sub->skipped++;
+		sub->last_acked = sub->last_acked == seq - 1 ? seq : sub->last_acked;
+		tids_delivery_envelope_free(&env);
+		if (plain != NULL)
+			sodium_memzero(plain, plen);
+		free(plain);
+		return;
+	}
+	del.delivery_seq = seq;
+	if (tids_wire_encode_delivery(&del, &body, &blen) == 0) {
+		if (session_stream_item(d, sub->s, sub->call_id, body, blen) != 0)
+			tids_log_debug("egress %s: item %llu not queued", sub->participant, (unsigned long long)seq);
+		sodium_memzero(body, blen);
+		free(body);
+	}
+	tids_delivery_free(&del);
+	tids_delivery_envelope_free(&env);
+	sodium_memzero(plain, plen);
+	free(plain);
+}
+
+static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
+{
+	struct subscription *sub = ctx;
+	const rd_kafka_message_t *m;
+
+	if (kafka_log_event(d, ev) || rd_kafka_event_type(ev) != RD_KAFKA_EVENT_FETCH)
+		return;
+	while ((m = rd_kafka_event_message_next(ev)) != NULL) {
+		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				tids_log_warnx("egress %s: %s", sub->participant, rd_kafka_message_errstr(m));
+			continue;
+		}
+		if (sub->s != NULL)
+			send_message(d, sub, m);
+	}
+}
+
+static void subscription_free(struct tidsd *d, struct subscription *sub)
+{
+	if (sub == NULL)
+		return;
+	if (sub->rk != NULL) {
+		kafka_unwatch_queue(d, &sub->qw);
+		rd_kafka_consumer_close(sub->rk);
+		rd_kafka_destroy(sub->rk);
+	}
+	if (d->egress != NULL && tids_map_get_str(&d->egress->active, sub->participant) == sub)
+		tids_map_remove_str(&d->egress->active, sub->participant);
+	free(sub);
+}
+
+static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, size_t errlen)
+{
+	char group[TIDS_ID_MAX * 2 + 64];
+	rd_kafka_topic_partition_list_t *tp;
+	rd_kafka_conf_t *conf = kafka_conf(d, err, errlen);
+	rd_kafka_resp_err_t kerr;
+
+	if (conf == NULL)
+		return TIDS_EKAFKA;
+	snprintf(group, sizeof(group), "%s.%s.egress.%s", d->conf->topic_prefix, d->conf->hub_id, sub->participant);
+	if (rd_kafka_conf_set(conf, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, errlen) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, errlen) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, errlen) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, errlen) != RD_KAFKA_CONF_OK ||
+	    /* Bounds what a slow subscriber can make us hold. */
+	    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "1024", err, errlen) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", err, errlen) != RD_KAFKA_CONF_OK) {
+		rd_kafka_conf_destroy(conf);
+		return TIDS_EKAFKA;
+	}
+	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_FETCH | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG);
+	sub->rk = kafka_client(d, RD_KAFKA_CONSUMER, sub->participant, conf, err, errlen);
+	if (sub->rk == NULL)
+		return TIDS_EKAFKA;
+	rd_kafka_poll_set_consumer(sub->rk);
+	/* assign, not subscribe: one subscriber per participant, no rebalance;
+	 * the group only keeps the committed position. */
+	tp = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(tp, sub->topic, 0)->offset = RD_KAFKA_OFFSET_STORED;
+	kerr = rd_kafka_assign(sub->rk, tp);
+	rd_kafka_topic_partition_list_destroy(tp);
+	if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return tids_fail(err, errlen, TIDS_EKAFKA, "%s", rd_kafka_err2str(kerr));
+	sub->qw.ready = ready;
+	return kafka_watch_queue(d, &sub->qw, rd_kafka_queue_get_consumer(sub->rk), on_event, sub);
+}
+
+void egress_subscribe(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len)
+{
+	struct egress *eg = egress_get(d);
+	struct tids_subscribe_control c;
+	struct subscription *sub = NULL;
+	char err[512];
+
+	if (eg == NULL) {
+		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, "out of memory");
+		return;
+	}
+	if (tids_wire_decode_subscribe_control(body, len, &c, err, sizeof(err)) != 0 || c.is_ack) {
+		session_stream_end(d, s, call_id, CODE_INVALID_ARGUMENT, c.is_ack ? "Subscribe starts with start, not ack" : err);
+		tids_subscribe_control_free(&c);
+		return;
+	}
+	if (s->subs != NULL || tids_map_get_str(&eg->active, s->participant) != NULL) {
+		session_stream_end(d, s, call_id, CODE_FAILED_PRECONDITION,
+				   "this participant is already subscribed on another call or connection");
+		goto out;
+	}
+	/* The purposes stand: the router routes to this participant for them
+	 * from now on, also while it is not connected. */
+	if (registry_set_subscription(d, s->participant, &c.purposes, err, sizeof(err)) != 0 ||
+	    store_commit(d->store) != 0) {
+		session_stream_end(d, s, call_id, CODE_INVALID_ARGUMENT, err);
+		goto out;
+	}
+	sub = calloc(1, sizeof(*sub));
+	if (sub == NULL) {
+		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	sub->s = s;
+	sub->call_id = call_id;
+	sub->window = c.window;
+	snprintf(sub->participant, sizeof(sub->participant), "%s", s->participant);
+	kafka_deliver_topic(d, s->participant, sub->topic, sizeof(sub->topic));
+	if (tids_map_put_str(&eg->active, sub->participant, sub, NULL) != 0) {
+		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, "out of memory");
+		free(sub);
+		goto out;
+	}
+	s->subs = sub;
+	if (start_consumer(d, sub, err, sizeof(err)) != 0) {
+		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, err);
+		s->subs = NULL;
+		subscription_free(d, sub);
+		goto out;
+	}
+	tids_log_info("egress: %s subscribed (window %u)", sub->participant, sub->window);
+out:
+	tids_subscribe_control_free(&c);
+}
+
+void egress_client_item(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len)
+{
+	struct subscription *sub = s->subs;
+	struct tids_subscribe_control c;
+	rd_kafka_topic_partition_list_t *tp;
+	char err[256];
+
+	if (sub == NULL || sub->call_id != call_id) {
+		session_reply(d, s, call_id, CODE_FAILED_PRECONDITION, "no open Subscribe call with this call_id", NULL, 0);
+		return;
+	}
+	if (tids_wire_decode_subscribe_control(body, len, &c, err, sizeof(err)) != 0 || !c.is_ack ||
+	    c.ack_seq > sub->last_sent) {
+		session_reply(d, s, call_id, CODE_INVALID_ARGUMENT,
+			      c.is_ack ? "ack names a delivery not sent yet" : "expected an ack", NULL, 0);
+		tids_subscribe_control_free(&c);
+		return;
+	}
+	if (c.ack_seq > sub->last_acked) {
+		sub->last_acked = c.ack_seq;
+		/* The committed offset is the next one to read. */
+		tp = rd_kafka_topic_partition_list_new(1);
+		rd_kafka_topic_partition_list_add(tp, sub->topic, 0)->offset = (int64_t)c.ack_seq;
+		if (rd_kafka_commit(sub->rk, tp, 1) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			tids_log_warnx("egress %s: ack %llu not committed", sub->participant,
+				       (unsigned long long)c.ack_seq);
+		rd_kafka_topic_partition_list_destroy(tp);
+	}
+	tids_subscribe_control_free(&c);
+	kafka_queue_pump(d, &sub->qw);
+}
+
+void egress_cancel(struct tidsd *d, struct session *s, uint64_t call_id)
+{
+	struct subscription *sub = s->subs;
+
+	if (sub == NULL || sub->call_id != call_id)
+		return;
+	session_stream_end(d, s, call_id, CODE_OK, "cancelled");
+	s->subs = NULL;
+	subscription_free(d, sub);
+}
+
+void egress_resume(struct tidsd *d, struct session *s)
+{
+	if (s->subs != NULL)
+		kafka_queue_pump(d, &s->subs->qw);
+}
+
+void egress_forget_session(struct tidsd *d, struct session *s)
+{
+	if (s->subs == NULL)
+		return;
+	s->subs->s = NULL;
+	subscription_free(d, s->subs);
+	s->subs = NULL;
+}
+
+void egress_free(struct tidsd *d)
+{
+	if (d->egress == NULL)
+		return;
+	tids_map_free(&d->egress->active);
+	free(d->egress);
+	d->egress = NULL;
+}

@@ -1,0 +1,377 @@
+/*
+ * Ingest: a PublishBatch is checked (one signature verification per batch,
+ * sequence against replay, owner, each record through the gate), accepted
+ * records go to the ingress topic with an idempotent producer, and the
+ * client's ack leaves only after Kafka confirmed every one of them.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "tids/error.h"
+#include "tids/seal.h"
+#include "tidsd.h"
+
+enum { CODE_OK = 0, CODE_INVALID_ARGUMENT = 3, CODE_PERMISSION_DENIED = 7, CODE_RESOURCE_EXHAUSTED = 8,
+       CODE_FAILED_PRECONDITION = 9, CODE_UNAVAILABLE = 14, CODE_UNAUTHENTICATED = 16 };
+
+#define ERROR_MESSAGE_MAX 200
+
+struct pending;
+
+/* One produced record: librdkafka hands this back in its delivery report. */
+struct msg_ref {
+	struct pending *p;
+	uint32_t index;
+};
+
+struct pending {
+	struct pending *next;
+	struct session *s;             /* NULL once the session is gone */
+	uint64_t call_id;
+	uint64_t sequence;
+	uint32_t outstanding;
+	uint32_t accepted;
+	size_t n_errors;
+	struct tids_record_error *errors;   /* messages point into messages[] */
+	char (*messages)[ERROR_MESSAGE_MAX];
+	struct msg_ref *refs;
+};
+
+struct ingest {
+	rd_kafka_t *rk;
+	rd_kafka_topic_t *rkt;
+	struct kafka_queue_watch qw;
+	struct pending *pending;
+	size_t in_flight;
+	uint8_t data_key[TIDS_SEAL_KEY_BYTES];
+};
+
+static void add_error(struct pending *p, uint32_t index, int code, const char *message)
+{
+	struct tids_record_error *e = &p->errors[p->n_errors];
+
+	snprintf(p->messages[p->n_errors], ERROR_MESSAGE_MAX, "%.*s", ERROR_MESSAGE_MAX - 1, message);
+	e->index = index;
+	e->code = code;
+	e->message = p->messages[p->n_errors];
+	p->n_errors++;
+}
+
+static void pending_free(struct pending *p)
+{
+	if (p == NULL)
+		return;
+	free(p->errors);
+	free(p->messages);
+	free(p->refs);
+	free(p);
+}
+
+static struct pending *pending_new(size_t n)
+{
+	struct pending *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	p->errors = calloc(n, sizeof(*p->errors));
+	p->messages = calloc(n, sizeof(*p->messages));
+	p->refs = calloc(n, sizeof(*p->refs));
+	if (p->errors == NULL || p->messages == NULL || p->refs == NULL) {
+		pending_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* All records confirmed or failed: answer (if anyone still listens). */
+static void finish(struct tidsd *d, struct pending *p)
+{
+	struct ingest *in = d->ingest;
+	struct pending **pp;
+	struct tids_publish_ack ack = {
+		.sequence = p->sequence, .accepted = p->accepted, .errors = p->errors, .n_errors = p->n_errors,
+	};
+	uint8_t *body;
+	size_t len;
+
+	for (pp = &in->pending; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == p) {
+			*pp = p->next;
+			break;
+		}
+	if (p->s != NULL) {
+		p->s->pending_calls--;
+		/* The sequence number must be durable before the ack: a batch
+		 * acked and then forgotten could be replayed. */
+		if (store_commit(d->store) != 0)
+			session_reply(d, p->s, p->call_id, CODE_UNAVAILABLE, "registry could not be written", NULL, 0);
+		else if (tids_wire_encode_publish_ack(&ack, &body, &len) == 0) {
+			session_reply(d, p->s, p->call_id, CODE_OK, "", body, len);
+			free(body);
+		}
+	}
+	pending_free(p);
+}
+
+static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
+{
+	struct ingest *in = ctx;
+	const rd_kafka_message_t *m;
+
+	if (kafka_log_event(d, ev) || rd_kafka_event_type(ev) != RD_KAFKA_EVENT_DR)
+		return;
+	while ((m = rd_kafka_event_message_next(ev)) != NULL) {
+		struct msg_ref *ref = m->_private;
+		struct pending *p = ref->p;
+
+		in->in_flight--;
+		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			char msg[ERROR_MESSAGE_MAX];
+
+			snprintf(msg, sizeof(msg), "Kafka did not take the record: %s; publish it again",
+				 rd_kafka_err2str(m->err));
+			add_error(p, ref->index, CODE_UNAVAILABLE, msg);
+		} else {
+			p->accepted++;
+		}
+		if (--p->outstanding == 0)
+			finish(d, p);
+	}
+}
+
+/* Checks one record of a batch; returns 0 or fills the record's error. */
+static int check_record(struct tidsd *d, const char *publisher, const struct tids_bytes *raw,
+			struct tids_record *rec, int *code, char *err, size_t errlen)
+{
+	const struct tids_asset *asset;
+	int r = tids_wire_decode_record(raw->data, raw->len, rec, err, errlen);
+
+	if (r != 0) {
+		*code = CODE_INVALID_ARGUMENT;
+		return r;
+	}
+	*code = CODE_PERMISSION_DENIED;
+	if (strcmp(rec->owner, publisher) != 0)
+		return tids_fail(err, errlen, TIDS_EPERM, "record owner %s is not the publisher %s", rec->owner,
+				 publisher);
+	if (*rec->asset_id != '\0') {
+		asset = registry_asset(d, rec->asset_id);
+		if (asset == NULL)
+			return tids_fail(err, errlen, TIDS_ENOENT, "asset %s is not registered", rec->asset_id);
+		/* Data from a leased machine belongs to its lessee. */
+		if (strcmp(asset->lessee, rec->owner) != 0)
+			return tids_fail(err, errlen, TIDS_EPERM, "asset %s is used by %s, who owns its data, not %s",
+					 rec->asset_id, asset->lessee, rec->owner);
+	}
+	return 0;
+}
+
+static int produce(struct tidsd *d, struct pending *p, const struct tids_batch *b, uint32_t index,
+		   const struct tids_record *rec, const uint8_t (*path)[TIDS_HASH_BYTES], size_t path_len)
+{
+	struct ingest *in = d->ingest;
+	const struct tids_bytes *raw = &b->records[index];
+	struct tids_ingress_record ir = {
+		.record = *raw, .publisher = b->publisher, .sequence = b->sequence,
+		.leaf_index = index, .leaf_count = (uint32_t)b->n_records,
+		.merkle_path = path, .n_merkle_path = path_len, .received_at_ms = now_ms(),
+	};
+	uint8_t *sealed = NULL, *payload;
+	size_t len;
+	const char *key = *rec->asset_id != '\0' ? rec->asset_id : rec->owner;
+	int r;
+
+	memcpy(ir.record_id, rec->record_id, TIDS_RECORD_ID_BYTES);
+	memcpy(ir.batch_root, b->merkle_root, TIDS_HASH_BYTES);
+	memcpy(ir.batch_signature, b->signature, TIDS_SIGNATURE_BYTES);
+	/* Kafka is not trusted with the plaintext of important or core data. */
+	if (tids_record_effective_tier(rec) >= TIDS_TIER_IMPORTANT) {
+		sealed = malloc(raw->len + TIDS_SEAL_OVERHEAD);
+		if (sealed == NULL)
+			return TIDS_ENOMEM;
+		tids_seal(in->data_key, rec->record_id, TIDS_RECORD_ID_BYTES, raw->data, raw->len, sealed);
+		ir.record.data = sealed;
+		ir.record.len = raw->len + TIDS_SEAL_OVERHEAD;
+		ir.sealed = true;
+	}
+	r = tids_wire_encode_ingress_record(&ir, &payload, &len);
+	free(sealed);
+	if (r != 0)
+		return r;
+	p->refs[index].p = p;
+	p->refs[index].index = index;
+	/* Keyed by asset (or owner) so one machine's records stay in order. */
+	if (rd_kafka_produce(in->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_FREE, payload, len, key, strlen(key),
+			     &p->refs[index]) != 0) {
+		free(payload);
+		return TIDS_EAGAIN;
+	}
+	in->in_flight++;
+	return 0;
+}
+
+void ingest_publish(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len)
+{
+	struct participant *pub;
+	struct tids_batch b;
+	struct pending *p = NULL;
+	char err[256];
+	int r;
+
+	if ((r = tids_wire_decode_batch(body, len, &b, err, sizeof(err))) != 0) {
+		session_reply(d, s, call_id, CODE_INVALID_ARGUMENT, err, NULL, 0);
+		return;
+	}
+	pub = registry_participant_mut(d, b.publisher);
+	if (strcmp(b.publisher, s->participant) != 0 || pub == NULL) {
+		snprintf(err, sizeof(err), "batch publisher %s is not the authenticated participant %s", b.publisher,
+			 s->participant);
+		session_reply(d, s, call_id, CODE_PERMISSION_DENIED, err, NULL, 0);
+		goto out;
+	}
+	if (b.sequence <= pub->batch_seq) {
+		snprintf(err, sizeof(err), "batch sequence %llu replayed or out of order (last accepted %llu)",
+			 (unsigned long long)b.sequence, (unsigned long long)pub->batch_seq);
+		session_reply(d, s, call_id, CODE_FAILED_PRECONDITION, err, NULL, 0);
+		goto out;
+	}
+	if (tids_batch_verify(&b, pub->p.identity_key, err, sizeof(err)) != 0) {
+		session_reply(d, s, call_id, CODE_UNAUTHENTICATED, err, NULL, 0);
+		goto out;
+	}
+	p = pending_new(b.n_records);
+	if (p == NULL) {
+		session_reply(d, s, call_id, CODE_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
+		goto out;
+	}
+	/* The sequence is spent once the signature verified, whatever happens
+	 * to the records: a client republishes failed records in a new batch. */
+	pub->batch_seq = b.sequence;
+	if (store_set_u64(d->store, "batch_seq", pub->p.id, b.sequence) != 0) {
+		session_reply(d, s, call_id, CODE_UNAVAILABLE, "registry could not be written", NULL, 0);
+		goto out;
+	}
+	p->s = s;
+	p->call_id = call_id;
+	p->sequence = b.sequence;
+	for (uint32_t i = 0; i < b.n_records; i++) {
+		uint8_t path[TIDS_MERKLE_PATH_MAX][TIDS_HASH_BYTES];
+		struct tids_record rec;
+		size_t path_len;
+		int code;
+
+		if (check_record(d, b.publisher, &b.records[i], &rec, &code, err, sizeof(err)) != 0) {
+			add_error(p, i, code, err);
+		} else if (tids_merkle_path(b.records, b.n_records, i, path, &path_len) != 0) {
+			add_error(p, i, CODE_RESOURCE_EXHAUSTED, "out of memory");
+		} else if ((r = produce(d, p, &b, i, &rec, (const uint8_t(*)[TIDS_HASH_BYTES])path, path_len)) != 0) {
+			add_error(p, i, r == TIDS_EAGAIN ? CODE_UNAVAILABLE : CODE_RESOURCE_EXHAUSTED,
+				  r == TIDS_EAGAIN ? "Kafka's queue is full; publish it again later" : "out of memory");
+		} else {
+			p->outstanding++;
+		}
+		tids_record_free(&rec);
+	}
+	s->pending_calls++;
+	p->next = d->ingest->pending;
+	d->ingest->pending = p;
+	if (p->outstanding == 0)
+		finish(d, p);
+	p = NULL;
+out:
+	pending_free(p);
+	tids_batch_free(&b);
+}
+
+void ingest_forget_session(struct tidsd *d, struct session *s)
+{
+	struct pending *p;
+
+	if (d->ingest == NULL)
+		return;
+	for (p = d->ingest->pending; p != NULL; p = p->next)
+		if (p->s == s)
+			p->s = NULL;
+}
+
+size_t ingest_in_flight(const struct tidsd *d)
+{
+	return d->ingest != NULL ? d->ingest->in_flight : 0;
+}
+
+int ingest_init(struct tidsd *d)
+{
+	struct ingest *in = calloc(1, sizeof(*in));
+	char err[512], topic[256], timeout[32];
+	rd_kafka_conf_t *conf;
+
+	if (in == NULL)
+		return TIDS_ENOMEM;
+	d->ingest = in;
+	if (keys_data_key(d, in->data_key) != 0)
+		return TIDS_ECRYPTO;
+	conf = kafka_conf(d, err, sizeof(err));
+	snprintf(timeout, sizeof(timeout), "%lld", (long long)d->conf->publish_timeout_ms);
+	if (conf == NULL ||
+	    rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "acks", "all", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "message.timeout.ms", timeout, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "linger.ms", "2", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "partitioner", "murmur2_random", err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+		tids_log_warnx("ingest: %s", err);
+		if (conf != NULL)
+			rd_kafka_conf_destroy(conf);
+		return TIDS_EKAFKA;
+	}
+	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG);
+	in->rk = kafka_client(d, RD_KAFKA_PRODUCER, "ingest", conf, err, sizeof(err));
+	if (in->rk == NULL) {
+		tids_log_warnx("ingest: %s", err);
+		return TIDS_EKAFKA;
+	}
+	kafka_topic(d, "ingress", topic, sizeof(topic));
+	in->rkt = rd_kafka_topic_new(in->rk, topic, NULL);
+	if (in->rkt == NULL)
+		return TIDS_EKAFKA;
+	return kafka_watch_queue(d, &in->qw, rd_kafka_queue_get_main(in->rk), on_event, in);
+}
+
+void ingest_flush(struct tidsd *d, int timeout_ms)
+{
+	int64_t deadline = mono_ms() + timeout_ms;
+
+	/* Delivery reports arrive through the loop; keep it turning. */
+	while (d->ingest != NULL && d->ingest->in_flight > 0 && mono_ms() < deadline) {
+		rd_kafka_flush(d->ingest->rk, 0);
+		loop_once(d, 50);
+	}
+	if (d->ingest != NULL && d->ingest->in_flight > 0)
+		tids_log_warnx("ingest: %zu records still unconfirmed by Kafka at shutdown; "
+			       "their publishers get no ack and will publish them again", d->ingest->in_flight);
+}
+
+void ingest_free(struct tidsd *d)
+{
+	struct ingest *in = d->ingest;
+
+	if (in == NULL)
+		return;
+	if (in->rk != NULL) {
+		kafka_unwatch_queue(d, &in->qw);
+		if (in->rkt != NULL)
+			rd_kafka_topic_destroy(in->rkt);
+		rd_kafka_destroy(in->rk);
+	}
+	while (in->pending != NULL) {
+		struct pending *p = in->pending;
+
+		in->pending = p->next;
+		pending_free(p);
+	}
+	sodium_memzero(in->data_key, sizeof(in->data_key));
+	free(in);
+	d->ingest = NULL;
+}

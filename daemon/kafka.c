@@ -1,0 +1,276 @@
+/*
+ * Kafka glue: client configuration from tidsd.conf, the embedded mock
+ * cluster, topic names and creation, and the bridge that turns a librdkafka
+ * queue into an fd the event loop watches (so no callback ever runs on
+ * librdkafka's threads).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <librdkafka/rdkafka.h>
+#include <librdkafka/rdkafka_mock.h>
+
+#include "tids/error.h"
+#include "tidsd.h"
+
+struct kafka {
+	rd_kafka_t *mock_owner;             /* embedded mode: hosts the mock cluster */
+	rd_kafka_mock_cluster_t *mock;
+	char bootstrap[512];
+	rd_kafka_t *admin;                  /* creates topics */
+};
+
+rd_kafka_conf_t *kafka_conf(struct tidsd *d, char *err, size_t errlen)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+	if (config_kafka(d->conf, conf, err, errlen) != 0)
+		goto fail;
+	if (d->kafka != NULL && d->kafka->mock != NULL &&
+	    rd_kafka_conf_set(conf, "bootstrap.servers", d->kafka->bootstrap, err, errlen) != RD_KAFKA_CONF_OK)
+		goto fail;
+	/* Logs arrive as events on the client's main queue, read by the loop. */
+	if (rd_kafka_conf_set(conf, "log.queue", "true", err, errlen) != RD_KAFKA_CONF_OK)
+		goto fail;
+	return conf;
+fail:
+	rd_kafka_conf_destroy(conf);
+	return NULL;
+}
+
+rd_kafka_t *kafka_client(struct tidsd *d, rd_kafka_type_t type, const char *name, rd_kafka_conf_t *conf,
+			 char *err, size_t errlen)
+{
+	char id[TIDS_ID_MAX + 64];
+	rd_kafka_t *rk;
+
+	snprintf(id, sizeof(id), "tidsd-%s-%s", d->conf->hub_id, name);
+	if (rd_kafka_conf_set(conf, "client.id", id, err, errlen) != RD_KAFKA_CONF_OK) {
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	/* rd_kafka_new takes conf on success only. */
+	rk = rd_kafka_new(type, conf, err, errlen);
+	if (rk == NULL) {
+		rd_kafka_conf_destroy(conf);
+		return NULL;
+	}
+	rd_kafka_set_log_queue(rk, NULL);
+	return rk;
+}
+
+void kafka_queue_pump(struct tidsd *d, struct kafka_queue_watch *kw)
+{
+	rd_kafka_event_t *ev;
+
+	/* librdkafka writes to the pipe only when the queue becomes non-empty,
+	 * so whoever stops early (ready() false) must pump again later. */
+	while ((kw->ready == NULL || kw->ready(d, kw->ctx)) && (ev = rd_kafka_queue_poll(kw->q, 0)) != NULL) {
+		kw->on_event(d, ev, kw->ctx);
+		rd_kafka_event_destroy(ev);
+	}
+}
+
+static void on_queue_ready(struct tidsd *d, struct watch *w, uint32_t events)
+{
+	struct kafka_queue_watch *kw = w->ctx;
+	char buf[64];
+
+	(void)events;
+	while (read(kw->pipe_fd[0], buf, sizeof(buf)) > 0)
+		;
+	kafka_queue_pump(d, kw);
+}
+
+int kafka_watch_queue(struct tidsd *d, struct kafka_queue_watch *kw, rd_kafka_queue_t *q,
+		      void (*on_event)(struct tidsd *d, rd_kafka_event_t *ev, void *ctx), void *ctx)
+{
+	if (pipe2(kw->pipe_fd, O_CLOEXEC | O_NONBLOCK) != 0)
+		return TIDS_EIO;
+	kw->q = q;
+	kw->on_event = on_event;
+	kw->ctx = ctx;
+	kw->w.fd = kw->pipe_fd[0];
+	kw->w.on_event = on_queue_ready;
+	kw->w.ctx = kw;
+	rd_kafka_queue_io_event_enable(q, kw->pipe_fd[1], "1", 1);
+	if (loop_add(d, &kw->w, EPOLLIN) != 0)
+		return TIDS_EIO;
+	/* Events queued before the pipe existed would never be signalled. */
+	on_queue_ready(d, &kw->w, 0);
+	return 0;
+}
+
+void kafka_unwatch_queue(struct tidsd *d, struct kafka_queue_watch *kw)
+{
+	if (kw->q == NULL)
+		return;
+	rd_kafka_queue_io_event_enable(kw->q, -1, NULL, 0);
+	loop_del(d, &kw->w);
+	close(kw->pipe_fd[0]);
+	close(kw->pipe_fd[1]);
+	rd_kafka_queue_destroy(kw->q);
+	kw->q = NULL;
+}
+
+bool kafka_log_event(struct tidsd *d, rd_kafka_event_t *ev)
+{
+	const char *fac, *str;
+	int level;
+
+	(void)d;
+	switch (rd_kafka_event_type(ev)) {
+	case RD_KAFKA_EVENT_LOG:
+		if (rd_kafka_event_log(ev, &fac, &str, &level) == 0)
+			tids_log(level <= 3 ? TIDS_LOG_ERR : level == 4 ? TIDS_LOG_WARNING :
+				 level <= 6 ? TIDS_LOG_INFO : TIDS_LOG_DEBUG, "kafka: %s: %s", fac, str);
+		return true;
+	case RD_KAFKA_EVENT_ERROR:
+		tids_log(rd_kafka_event_error_is_fatal(ev) ? TIDS_LOG_ERR : TIDS_LOG_WARNING, "kafka: %s",
+			 rd_kafka_event_error_string(ev));
+		return true;
+	default:
+		return false;
+	}
+}
+
+void kafka_topic(const struct tidsd *d, const char *suffix, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s.%s.%s", d->conf->topic_prefix, d->conf->hub_id, suffix);
+}
+
+void kafka_deliver_topic(const struct tidsd *d, const char *participant, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s.%s.deliver.%s", d->conf->topic_prefix, d->conf->hub_id, participant);
+}
+
+static void on_admin_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
+{
+	(void)ctx;
+	kafka_log_event(d, ev);
+}
+
+static struct kafka_queue_watch admin_watch;
+
+int kafka_ensure_topic(struct tidsd *d, const char *topic, int partitions, bool compact, char *err, size_t errlen)
+{
+	struct kafka *k = d->kafka;
+	rd_kafka_NewTopic_t *nt;
+	rd_kafka_queue_t *q;
+	rd_kafka_event_t *ev;
+	const rd_kafka_topic_result_t **res;
+	size_t n;
+	int r = 0;
+
+	if (k->mock != NULL) {
+		/* The mock cluster's CreateTopics does not honour configs; it
+		 * refuses a topic that exists, which is what we want anyway. */
+		rd_kafka_mock_topic_create(k->mock, topic, partitions, 1);
+		return 0;
+	}
+	nt = rd_kafka_NewTopic_new(topic, partitions, (int)d->conf->replication, err, errlen);
+	if (nt == NULL)
+		return TIDS_EKAFKA;
+	if (compact)
+		rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+	q = rd_kafka_queue_new(k->admin);
+	rd_kafka_CreateTopics(k->admin, &nt, 1, NULL, q);
+	/* Topic creation happens at start and on registration only: waiting
+	 * here is simpler than a state machine and bounded. */
+	ev = rd_kafka_queue_poll(q, 30000);
+	if (ev == NULL) {
+		r = tids_fail(err, errlen, TIDS_EKAFKA, "%s: no answer from Kafka within 30 s", topic);
+	} else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		r = tids_fail(err, errlen, TIDS_EKAFKA, "%s: %s", topic, rd_kafka_event_error_string(ev));
+	} else {
+		res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+		if (n == 1 && rd_kafka_topic_result_error(res[0]) != RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    rd_kafka_topic_result_error(res[0]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+			r = tids_fail(err, errlen, TIDS_EKAFKA, "%s: %s", topic, rd_kafka_topic_result_error_string(res[0]));
+	}
+	if (ev != NULL)
+		rd_kafka_event_destroy(ev);
+	rd_kafka_queue_destroy(q);
+	rd_kafka_NewTopic_destroy(nt);
+	return r;
+}
+
+int kafka_init(struct tidsd *d)
+{
+	char err[512], topic[256];
+	rd_kafka_conf_t *conf;
+	struct kafka *k = calloc(1, sizeof(*k));
+
+	if (k == NULL)
+		return TIDS_ENOMEM;
+	d->kafka = k;
+	if (d->conf->kafka_mode == KAFKA_EMBEDDED) {
+		tids_log_warnx("kafka.mode = embedded: records live in this process's memory only; "
+			       "NOTHING IS DURABLE. Use it for demos, never for a hub.");
+		conf = rd_kafka_conf_new();
+		/* This client only hosts the cluster; it never connects anywhere,
+		 * so its "no bootstrap.servers" warning is noise. */
+		if (rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err)) != RD_KAFKA_CONF_OK)
+			tids_log_debug("kafka: %s", err);
+		k->mock_owner = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+		if (k->mock_owner == NULL) {
+			rd_kafka_conf_destroy(conf);
+			tids_log_warnx("kafka: %s", err);
+			return TIDS_EKAFKA;
+		}
+		k->mock = rd_kafka_mock_cluster_new(k->mock_owner, 1);
+		if (k->mock == NULL)
+			return TIDS_EKAFKA;
+		snprintf(k->bootstrap, sizeof(k->bootstrap), "%s", rd_kafka_mock_cluster_bootstraps(k->mock));
+	}
+	conf = kafka_conf(d, err, sizeof(err));
+	if (conf == NULL || (k->admin = kafka_client(d, RD_KAFKA_PRODUCER, "admin", conf, err, sizeof(err))) == NULL) {
+		tids_log_warnx("kafka: %s", err);
+		return TIDS_EKAFKA;
+	}
+	if (kafka_watch_queue(d, &admin_watch, rd_kafka_queue_get_main(k->admin), on_admin_event, NULL) != 0)
+		return TIDS_EIO;
+	static const struct {
+		const char *suffix;
+		bool compact;
+		bool per_partition;
+	} topics[] = {
+		{ "ingress", false, true },
+		{ "audit", false, true },
+		{ "state", true, false },
+	};
+	for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
+		kafka_topic(d, topics[i].suffix, topic, sizeof(topic));
+		if (kafka_ensure_topic(d, topic, topics[i].per_partition ? (int)d->conf->partitions : 1,
+				       topics[i].compact, err, sizeof(err)) != 0) {
+			tids_log_warnx("kafka: cannot create topic %s", err);
+			return TIDS_EKAFKA;
+		}
+	}
+	return 0;
+}
+
+void kafka_free(struct tidsd *d)
+{
+	struct kafka *k = d->kafka;
+
+	if (k == NULL)
+		return;
+	if (k->admin != NULL) {
+		kafka_unwatch_queue(d, &admin_watch);
+		rd_kafka_destroy(k->admin);
+	}
+	/* Every client of the mock cluster is gone by now: it can go, then
+	 * its host. */
+	if (k->mock != NULL)
+		rd_kafka_mock_cluster_destroy(k->mock);
+	if (k->mock_owner != NULL)
+		rd_kafka_destroy(k->mock_owner);
+	free(k);
+	d->kafka = NULL;
+}

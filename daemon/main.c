@@ -1,0 +1,275 @@
+/*
+ * tidsd: one straight startup sequence (arguments, configuration, -n check,
+ * keys, registry, policies, loop, Kafka, roles, listeners, READY=1), the
+ * loop, and an orderly stop: stop accepting, drain Kafka, close sessions,
+ * commit SQLite.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "tids/error.h"
+#include "router.h"
+#include "tidsd.h"
+
+#define DEFAULT_CONFIG TIDS_SYSCONFDIR "/tids/tidsd.conf"
+#define DRAIN_MS 10000
+
+void fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	tids_logv(TIDS_LOG_ERR, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: tidsd [-d] [-n] [-c config]\n"
+		   "  -c FILE  configuration (default " DEFAULT_CONFIG ")\n"
+		   "  -n       check the configuration and policies, print \"configuration OK\", exit\n"
+		   "  -d       debug logging\n"
+		   "  -V       print the version\n");
+}
+
+/* Prints each collected error line and exits (for -n and startup). */
+static void die_with(struct tids_buf *errs)
+{
+	if (errs->len > 0 && fwrite(tids_buf_head(errs), 1, errs->len, stderr) != errs->len)
+		exit(1);
+	exit(1);
+}
+
+static int check_only(const struct config *conf, struct tids_buf *errs)
+{
+	struct tids_policy_set *set = NULL;
+	struct tids_identity id;
+	char err[512];
+	int bad = 0;
+
+	if (policy_load_dir(conf->policy_dir, &set, errs) != 0)
+		bad = 1;
+	tids_policy_set_free(set);
+	if (tids_keyfile_read_identity(conf->hub_key, &id, err, sizeof(err)) != 0) {
+		/* A missing key is created at first start; a bad one is an error. */
+		if (access(conf->hub_key, F_OK) == 0) {
+			fprintf(stderr, "%s: hub.key: %s\n", conf->path, err);
+			bad = 1;
+		}
+	}
+	tids_identity_wipe(&id);
+	if (bad)
+		die_with(errs);
+	printf("configuration OK\n");
+	return 0;
+}
+
+static void load_hub_key(struct tidsd *d)
+{
+	char err[512];
+	int r = tids_keyfile_read_identity(d->conf->hub_key, &d->hub, err, sizeof(err));
+
+	if (r == TIDS_ENOENT) {
+		/* First start: the hub makes its identity, once. */
+		if (tids_identity_generate(&d->hub) != 0 ||
+		    tids_keyfile_write_identity(d->conf->hub_key, &d->hub, err, sizeof(err)) != 0)
+			fatalx("hub key: %s", err);
+		tids_log_info("created hub key %s", d->conf->hub_key);
+		r = 0;
+	}
+	if (r != 0)
+		fatalx("hub key: %s", err);
+	{
+		char pub[TIDS_KEY_BASE64_BYTES];
+
+		tids_key_to_base64(d->hub.sign_pk, pub);
+		tids_log_info("hub %s (%s), public key %s", d->conf->hub_id, d->conf->jurisdiction, pub);
+	}
+}
+
+static void open_store(struct tidsd *d)
+{
+	char path[4096], err[512];
+
+	if (mkdir(d->conf->state_dir, 0750) != 0 && errno != EEXIST)
+		fatalx("state.dir %s: %s", d->conf->state_dir, strerror(errno));
+	config_state_path(d->conf, "registry.db", path, sizeof(path));
+	if (store_open(path, &d->store, err, sizeof(err)) != 0)
+		fatalx("%s", err);
+}
+
+static void load_policies(struct tidsd *d)
+{
+	struct tids_buf errs = { 0 };
+	struct tids_policy_set *set;
+
+	if (policy_load_dir(d->conf->policy_dir, &set, &errs) != 0) {
+		/* Never run without a policy set: default deny needs rules to
+		 * deny by, and routing without them would be guesswork. */
+		die_with(&errs);
+	}
+	tids_buf_free(&errs);
+	tids_log_info("policies: %zu rules from %s", tids_policy_set_rule_count(set), d->conf->policy_dir);
+	router_post(d, RM_POLICY, "policy", NULL, 0, NULL, set);
+}
+
+void tidsd_reload(struct tidsd *d)
+{
+	struct tids_buf errs = { 0 };
+	struct config *next = NULL;
+	struct tids_policy_set *set = NULL;
+
+	sd_reloading();
+	tids_log_info("reloading %s", d->conf->path);
+	if (config_load(d->conf->path, &next, &errs) != 0) {
+		tids_log_warnx("reload refused, keeping the running configuration:\n%.*s", (int)errs.len,
+			       (const char *)tids_buf_head(&errs));
+		goto out;
+	}
+	config_carry_over(d->conf, next);
+	if (policy_load_dir(next->policy_dir, &set, &errs) != 0) {
+		tids_log_warnx("reload refused, keeping the running policies:\n%.*s", (int)errs.len,
+			       (const char *)tids_buf_head(&errs));
+		config_free(next);
+		goto out;
+	}
+	/* Both are whole: swap them in together. */
+	tids_log_info("reloaded: %zu policy rules", tids_policy_set_rule_count(set));
+	router_post(d, RM_POLICY, "policy", NULL, 0, NULL, set);
+	config_free(d->conf);
+	d->conf = next;
+	tids_log_set_max((enum tids_log_priority)d->conf->log_level);
+out:
+	tids_buf_free(&errs);
+	sd_ready();
+}
+
+void tidsd_tick(struct tidsd *d)
+{
+	int64_t mono = mono_ms();
+
+	sd_watchdog_tick(mono);
+	sessions_tick(d);
+	router_tick(d);
+	registry_expire_grants(d, now_ms());
+	if (store_commit(d->store) != 0)
+		tids_log_warnx("registry: commit failed");
+}
+
+static void shutdown_cleanly(struct tidsd *d)
+{
+	sd_stopping();
+	tids_log_info("stopping: %zu sessions, %zu records in flight", session_count(d), ingest_in_flight(d));
+	listeners_close(d);
+	ingest_flush(d, DRAIN_MS);
+	sessions_close_all(d);
+	router_free(d);
+	egress_free(d);
+	ingest_free(d);
+	kafka_free(d);
+	if (store_commit(d->store) != 0)
+		tids_log_warnx("registry: final commit failed");
+	registry_free(d);
+	store_close(d->store);
+	loop_free(d);
+	tids_identity_wipe(&d->hub);
+	sodium_memzero(d->master_key, sizeof(d->master_key));
+	config_free(d->conf);
+	tids_log_info("stopped");
+}
+
+int main(int argc, char **argv)
+{
+	static struct tidsd daemon_state;
+	struct tidsd *d = &daemon_state;
+	const char *conf_path = DEFAULT_CONFIG;
+	struct tids_buf errs = { 0 };
+	bool check = false, debug = false;
+	int c;
+
+	while ((c = getopt(argc, argv, "c:dnVh")) != -1) {
+		switch (c) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'd':
+			debug = true;
+			break;
+		case 'n':
+			check = true;
+			break;
+		case 'V':
+			printf("tidsd %s\n", TIDSD_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	tids_log_init("tidsd", debug ? TIDS_LOG_DEBUG : TIDS_LOG_INFO);
+	if (sodium_init() < 0)
+		fatalx("libsodium failed to initialise");
+	if (config_load(conf_path, &d->conf, &errs) != 0)
+		die_with(&errs);
+	if (check)
+		return check_only(d->conf, &errs);
+	if (!debug)
+		tids_log_set_max((enum tids_log_priority)d->conf->log_level);
+	sd_status("starting");
+
+	load_hub_key(d);
+	open_store(d);
+	if (keys_load_master(d) != 0)
+		fatalx("cannot continue without the master key");
+	if (router_new(d) != 0 || registry_load(d) != 0)
+		fatalx("registry could not be loaded");
+	load_policies(d);
+	if (loop_init(d) != 0)
+		fatalx("event loop: %s", strerror(errno));
+	sd_status("connecting to Kafka");
+	if (kafka_init(d) != 0 || ingest_init(d) != 0)
+		fatalx("Kafka is not usable; see above");
+	if (d->conf->router && router_init(d) != 0)
+		fatalx("router could not start; see above");
+	if (listeners_open(d) != 0)
+		fatalx("cannot listen; see above");
+
+	sd_ready();
+	tids_log_info("ready");
+	loop_run(d);
+	shutdown_cleanly(d);
+	return 0;
+}

@@ -1,0 +1,126 @@
+/*
+ * Loads the policy set: every *.tidspol file of the policy directory, in
+ * name order, compiled together. A set that does not compile is refused as
+ * a whole; the caller keeps the one it has.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tids/error.h"
+#include "tidsd.h"
+
+static int by_name(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	long n;
+
+	if (f == NULL)
+		return NULL;
+	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && (size_t)n <= TIDS_POLICY_SOURCE_MAX &&
+	    fseek(f, 0, SEEK_SET) == 0) {
+		buf = malloc((size_t)n + 1);
+		if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+			free(buf);
+			buf = NULL;
+		}
+		if (buf != NULL) {
+			buf[n] = '\0';
+			*len = (size_t)n;
+		}
+	} else {
+		errno = EFBIG;
+	}
+	fclose(f);
+	return buf;
+}
+
+static void say(struct tids_buf *errs, const char *line)
+{
+	if (tids_buf_append(errs, line, strlen(line)) < 0 || tids_buf_append(errs, "\n", 1) < 0) {
+		/* Out of memory: the caller fails anyway. */
+	}
+}
+
+int policy_load_dir(const char *dir, struct tids_policy_set **out, struct tids_buf *errs)
+{
+	struct tids_policy_source *src = NULL;
+	struct tids_policy_diags *diags = NULL;
+	char **names = NULL, line[1024];
+	size_t n = 0;
+	struct dirent *de;
+	DIR *dp;
+	int r = TIDS_EPOLICY;
+
+	*out = NULL;
+	dp = opendir(dir);
+	if (dp == NULL) {
+		snprintf(line, sizeof(line), "%s: %s", dir, strerror(errno));
+		say(errs, line);
+		return TIDS_EPOLICY;
+	}
+	while ((de = readdir(dp)) != NULL) {
+		size_t l = strlen(de->d_name);
+		char **grown;
+
+		if (l < 9 || strcmp(de->d_name + l - 8, ".tidspol") != 0 || de->d_name[0] == '.')
+			continue;
+		grown = realloc(names, (n + 1) * sizeof(*names));
+		if (grown == NULL)
+			goto out;
+		names = grown;
+		if (asprintf(&names[n], "%s/%s", dir, de->d_name) < 0)
+			goto out;
+		n++;
+	}
+	if (n == 0) {
+		snprintf(line, sizeof(line), "%s: no *.tidspol files; refusing to run without policies", dir);
+		say(errs, line);
+		goto out;
+	}
+	qsort(names, n, sizeof(*names), by_name);
+	src = calloc(n, sizeof(*src));
+	diags = tids_policy_diags_new();
+	if (src == NULL || diags == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++) {
+		src[i].name = names[i];
+		src[i].text = read_file(names[i], &src[i].len);
+		if (src[i].text == NULL) {
+			snprintf(line, sizeof(line), "%s: %s", names[i], strerror(errno));
+			say(errs, line);
+			goto out;
+		}
+	}
+	r = tids_policy_compile(src, n, out, diags);
+	for (size_t i = 0; i < tids_policy_diags_count(diags); i++) {
+		const struct tids_policy_diag *dg = tids_policy_diags_at(diags, i);
+
+		tids_policy_diag_format(dg, line, sizeof(line));
+		if (dg->severity == TIDS_POLICY_ERROR)
+			say(errs, line);
+		else
+			tids_log_warnx("%s", line);
+	}
+	if (r != 0 && errs->len == 0)
+		say(errs, "policies do not compile");
+out:
+	closedir(dp);
+	if (src != NULL)
+		for (size_t i = 0; i < n; i++)
+			free((char *)src[i].text);
+	free(src);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	tids_policy_diags_free(diags);
+	return r;
+}

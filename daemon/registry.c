@@ -1,0 +1,585 @@
+/*
+ * The registry in memory: participants (by id and by Noise key), assets,
+ * peers, grants and approvals, loaded from SQLite through the decode gate,
+ * kept in step with the policy engine's fact store, and changed only here.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "tids/error.h"
+#include "tids/map.h"
+#include "tids/seal.h"
+#include "router.h"
+#include "tidsd.h"
+
+struct registry {
+	struct tids_map participants;   /* id -> struct participant */
+	struct tids_map by_dh;          /* X25519 key -> struct participant */
+	struct tids_map assets;         /* id -> struct tids_asset */
+	struct tids_map peers;          /* id -> struct tids_peer */
+	struct tids_map grants;         /* id -> struct tids_grant */
+	struct tids_map approvals;      /* id -> struct tids_approval */
+	struct tids_map subscribers;    /* id -> struct subscriber */
+};
+
+/* --- participants -------------------------------------------------------- */
+
+static void participant_free(struct participant *p)
+{
+	if (p == NULL)
+		return;
+	tids_participant_free(&p->p);
+	free(p);
+}
+
+/* Decodes and indexes one participant; the caller has stored it. */
+static int index_participant(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
+{
+	struct registry *reg = d->registry;
+	struct participant *p = calloc(1, sizeof(*p)), *old, *same_key;
+	void *replaced;
+	int r;
+
+	if (p == NULL)
+		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+	if ((r = tids_wire_decode_participant(blob, len, &p->p, err, errlen)) < 0)
+		goto fail;
+	if (tids_identity_dh_public(p->p.identity_key, p->dh_pk) != 0) {
+		r = tids_fail(err, errlen, TIDS_EINVAL, "participant %s: identity_key is not an Ed25519 public key",
+			      p->p.id);
+		goto fail;
+	}
+	same_key = tids_map_get(&reg->by_dh, p->dh_pk, sizeof(p->dh_pk));
+	if (same_key != NULL && strcmp(same_key->p.id, p->p.id) != 0) {
+		r = tids_fail(err, errlen, TIDS_EEXIST, "participant %s: identity_key already belongs to %s",
+			      p->p.id, same_key->p.id);
+		goto fail;
+	}
+	old = tids_map_get_str(&reg->participants, p->p.id);
+	if (old != NULL) {
+		p->batch_seq = old->batch_seq;
+		tids_map_remove(&reg->by_dh, old->dh_pk, sizeof(old->dh_pk));
+	} else if (store_get_u64(d->store, "batch_seq", p->p.id, &p->batch_seq) != 0) {
+		p->batch_seq = 0;
+	}
+	if (tids_map_put_str(&reg->participants, p->p.id, p, &replaced) != 0 ||
+	    tids_map_put(&reg->by_dh, p->dh_pk, sizeof(p->dh_pk), p, NULL) != 0) {
+		r = tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+		goto fail;
+	}
+	participant_free(replaced);
+	router_post(d, RM_PARTICIPANT, p->p.id, blob, len, NULL, NULL);
+	return 0;
+fail:
+	participant_free(p);
+	return r;
+}
+
+int registry_put_participant(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
+{
+	struct tids_participant p;
+	int r;
+
+	/* Decode first so a bad entry changes nothing, not even the store. */
+	if ((r = tids_wire_decode_participant(blob, len, &p, err, errlen)) < 0)
+		return r;
+	r = index_participant(d, blob, len, err, errlen);
+	if (r == 0 && store_put(d->store, STORE_PARTICIPANT, p.id, blob, len) != 0)
+		r = tids_fail(err, errlen, TIDS_EDB, "participant %s: could not be stored", p.id);
+	tids_participant_free(&p);
+	return r;
+}
+
+int registry_suspend(struct tidsd *d, const char *id, bool suspended, char *err, size_t errlen)
+{
+	struct participant *p = tids_map_get_str(&d->registry->participants, id);
+	struct tids_participant copy;
+	uint8_t *blob;
+	size_t len;
+	int r;
+
+	if (p == NULL)
+		return tids_fail(err, errlen, TIDS_ENOENT, "no participant %s", id);
+	copy = p->p;
+	copy.suspended = suspended;
+	if (tids_wire_encode_participant(&copy, &blob, &len) != 0)
+		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+	r = registry_put_participant(d, blob, len, err, errlen);
+	free(blob);
+	return r;
+}
+
+const struct participant *registry_participant(const struct tidsd *d, const char *id)
+{
+	return tids_map_get_str(&d->registry->participants, id);
+}
+
+struct participant *registry_participant_mut(struct tidsd *d, const char *id)
+{
+	return tids_map_get_str(&d->registry->participants, id);
+}
+
+const struct participant *registry_by_dh_key(const struct tidsd *d, const uint8_t dh_pk[TIDS_DH_KEY_BYTES])
+{
+	return tids_map_get(&d->registry->by_dh, dh_pk, TIDS_DH_KEY_BYTES);
+}
+
+size_t registry_participant_count(const struct tidsd *d)
+{
+	return d->registry->participants.n;
+}
+
+void registry_each_participant(const struct tidsd *d, void (*fn)(void *ctx, const struct participant *p), void *ctx)
+{
+	size_t pos = 0;
+	const struct participant *p;
+
+	while ((p = tids_map_next(&d->registry->participants, &pos)) != NULL)
+		fn(ctx, p);
+}
+
+/* --- assets and peers ------------------------------------------------------ */
+
+static int index_asset(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
+{
+	struct tids_asset *a = calloc(1, sizeof(*a));
+	void *old;
+	int r;
+
+	if (a == NULL)
+		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+	if ((r = tids_wire_decode_asset(blob, len, a, err, errlen)) < 0)
+		goto fail;
+	if (tids_map_put_str(&d->registry->assets, a->asset_id, a, &old) != 0) {
+		r = tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (old != NULL) {
+		tids_asset_free(old);
+		free(old);
+	}
+	router_post(d, RM_ASSET, a->asset_id, blob, len, NULL, NULL);
+	return 0;
+fail:
+	tids_asset_free(a);
+	free(a);
+	return r;
+}
+
+int registry_put_asset(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
+{
+	struct tids_asset a;
+	int r;
+
+	if ((r = tids_wire_decode_asset(blob, len, &a, err, errlen)) < 0)
+		return r;
+	if (registry_participant(d, a.lessee) == NULL)
+		r = tids_fail(err, errlen, TIDS_ENOENT, "asset %s: lessee %s is not registered", a.asset_id, a.lessee);
+	else if (*a.lessor != '\0' && registry_participant(d, a.lessor) == NULL)
+		r = tids_fail(err, errlen, TIDS_ENOENT, "asset %s: lessor %s is not registered", a.asset_id, a.lessor);
+	else
+		r = index_asset(d, blob, len, err, errlen);
+	if (r == 0 && store_put(d->store, STORE_ASSET, a.asset_id, blob, len) != 0)
+		r = tids_fail(err, errlen, TIDS_EDB, "asset %s: could not be stored", a.asset_id);
+	tids_asset_free(&a);
+	return r;
+}
+
+const struct tids_asset *registry_asset(const struct tidsd *d, const char *id)
+{
+	return tids_map_get_str(&d->registry->assets, id);
+}
+
+static int index_peer(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
+{
+	struct tids_peer *p = calloc(1, sizeof(*p));
+	void *old;
+	int r;
+
+	if (p == NULL)
+		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+	if ((r = tids_wire_decode_peer(blob, len, p, err, errlen)) < 0)
+		goto fail;
+	if (tids_map_put_str(&d->registry->peers, p->hub_id, p, &old) != 0) {
+		r = tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (old != NULL) {
+		tids_peer_free(old);
+		free(old);
+	}
+	return 0;
+fail:
+	tids_peer_free(p);
+	free(p);
+	return r;
+}
+
+int registry_put_peer(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
+{
+	struct tids_peer p;
+	int r;
+
+	if ((r = tids_wire_decode_peer(blob, len, &p, err, errlen)) < 0)
+		return r;
+	r = index_peer(d, blob, len, err, errlen);
+	if (r == 0 && store_put(d->store, STORE_PEER, p.hub_id, blob, len) != 0)
+		r = tids_fail(err, errlen, TIDS_EDB, "peer %s: could not be stored", p.hub_id);
+	tids_peer_free(&p);
+	return r;
+}
+
+/* --- grants and approvals -------------------------------------------------- */
+
+static int index_grant(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
+{
+	uint8_t wrapped[TIDS_SEAL_WRAPPED_KEY_BYTES];
+	struct tids_grant *g = calloc(1, sizeof(*g));
+	size_t wlen;
+	void *old;
+	int r;
+
+	if (g == NULL)
+		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+	if ((r = tids_wire_decode_grant(blob, len, g, err, errlen)) < 0)
+		goto fail;
+	/* A grant without its key has been shredded: it cannot carry data. */
+	if (store_get_blob(d->store, "grant_key", g->grant_id, wrapped, sizeof(wrapped), &wlen) != 0 ||
+	    wlen != sizeof(wrapped)) {
+		r = tids_fail(err, errlen, TIDS_ECRYPTO, "grant %s has no data key", g->grant_id);
+		goto fail;
+	}
+	if (tids_map_put_str(&d->registry->grants, g->grant_id, g, &old) != 0) {
+		r = tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (old != NULL) {
+		tids_grant_free(old);
+		free(old);
+	}
+	router_post(d, RM_GRANT, g->grant_id, blob, len, wrapped, NULL);
+	return 0;
+fail:
+	tids_grant_free(g);
+	free(g);
+	return r;
+}
+
+/* Checks a signed consent message: caller is its signer, and the signature
+ * over the unsigned encoding verifies with the signer's registered key. */
+static int check_signed(struct tidsd *d, const char *signer, const char *caller, const char *domain,
+			const uint8_t *unsigned_blob, size_t len, const uint8_t sig[TIDS_SIGNATURE_BYTES],
+			const char *what, char *err, size_t errlen)
+{
+	const struct participant *p = registry_participant(d, signer);
+
+	if (caller != NULL && strcmp(caller, signer) != 0)
+		return tids_fail(err, errlen, TIDS_EPERM, "%s is signed by %s, not by the caller %s", what, signer, caller);
+	if (p == NULL)
+		return tids_fail(err, errlen, TIDS_ENOENT, "%s: signer %s is not registered", what, signer);
+	if (tids_sign_verify_detached(p->p.identity_key, domain, unsigned_blob, len, sig) != 0)
+		return tids_fail(err, errlen, TIDS_EBADSIG, "%s: signature does not verify with %s's key", what, signer);
+	return 0;
+}
+
+int registry_put_grant(struct tidsd *d, const uint8_t *blob, size_t len, const char *caller,
+		       char *err, size_t errlen)
+{
+	uint8_t key[TIDS_SEAL_KEY_BYTES], wrapped[TIDS_SEAL_WRAPPED_KEY_BYTES];
+	struct tids_grant g;
+	uint8_t *ub = NULL;
+	size_t ulen;
+	int r;
+
+	if ((r = tids_wire_decode_grant(blob, len, &g, err, errlen)) < 0)
+		return r;
+	if (tids_map_get_str(&d->registry->grants, g.grant_id) != NULL) {
+		r = tids_fail(err, errlen, TIDS_EEXIST, "grant %s exists; grants are immutable, revoke and grant anew",
+			      g.grant_id);
+		goto out;
+	}
+	if (tids_wire_encode_grant_unsigned(&g, &ub, &ulen) != 0) {
+		r = tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = check_signed(d, g.owner, caller, TIDS_DOMAIN_GRANT, ub, ulen, g.signature, "grant", err, errlen)) < 0)
+		goto out;
+	if (registry_participant(d, g.grantee) == NULL) {
+		r = tids_fail(err, errlen, TIDS_ENOENT, "grant %s: grantee %s is not registered", g.grant_id, g.grantee);
+		goto out;
+	}
+	/* The grant's own data key: its deliveries are sealed under it, and
+	 * destroying it on revocation or expiry makes them unreadable. */
+	randombytes_buf(key, sizeof(key));
+	tids_seal_wrap_key(d->master_key, g.grant_id, key, wrapped);
+	sodium_memzero(key, sizeof(key));
+	if (store_set_blob(d->store, "grant_key", g.grant_id, wrapped, sizeof(wrapped)) != 0 ||
+	    store_put(d->store, STORE_GRANT, g.grant_id, blob, len) != 0) {
+		r = tids_fail(err, errlen, TIDS_EDB, "grant %s: could not be stored", g.grant_id);
+		goto out;
+	}
+	r = index_grant(d, blob, len, err, errlen);
+out:
+	free(ub);
+	tids_grant_free(&g);
+	return r;
+}
+
+int registry_revoke_grant(struct tidsd *d, const char *grant_id, const char *caller, char *err, size_t errlen)
+{
+	struct tids_grant *g = tids_map_get_str(&d->registry->grants, grant_id);
+
+	if (g == NULL)
+		return tids_fail(err, errlen, TIDS_ENOENT, "no grant %s", grant_id);
+	if (caller != NULL && strcmp(caller, g->owner) != 0)
+		return tids_fail(err, errlen, TIDS_EPERM, "grant %s belongs to %s; only its owner may revoke it",
+				 grant_id, g->owner);
+	/* Key first: once it is gone the grant's deliveries are unreadable,
+	 * whatever happens next. */
+	if (store_delete_key(d->store, "grant_key", grant_id) != 0 ||
+	    store_delete(d->store, STORE_GRANT, grant_id) != 0)
+		return tids_fail(err, errlen, TIDS_EDB, "grant %s: could not be removed", grant_id);
+	router_post(d, RM_REVOKE, grant_id, NULL, 0, NULL, NULL);
+	tids_map_remove_str(&d->registry->grants, grant_id);
+	tids_grant_free(g);
+	free(g);
+	return 0;
+}
+
+void registry_expire_grants(struct tidsd *d, int64_t now)
+{
+	static int64_t last;
+	char ids[64][TIDS_ID_MAX + 1], err[256];
+	size_t pos = 0, n = 0;
+	const struct tids_grant *g;
+
+	/* Once a second is precise enough for validity windows in ms of days. */
+	if (now - last < 1000)
+		return;
+	last = now;
+	while (n < 64 && (g = tids_map_next(&d->registry->grants, &pos)) != NULL)
+		if (g->not_after_ms <= now)
+			snprintf(ids[n++], sizeof(ids[0]), "%s", g->grant_id);
+	for (size_t i = 0; i < n; i++) {
+		if (registry_revoke_grant(d, ids[i], NULL, err, sizeof(err)) == 0)
+			tids_log_info("grant %s expired; its data key is destroyed", ids[i]);
+		else
+			tids_log_warnx("grant %s expired but could not be removed: %s", ids[i], err);
+	}
+}
+
+const struct tids_grant *registry_grant(const struct tidsd *d, const char *id)
+{
+	return tids_map_get_str(&d->registry->grants, id);
+}
+
+static int index_approval(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
+{
+	struct tids_approval *a = calloc(1, sizeof(*a));
+	void *old;
+	int r;
+
+	if (a == NULL)
+		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+	if ((r = tids_wire_decode_approval(blob, len, a, err, errlen)) < 0)
+		goto fail;
+	if (tids_map_put_str(&d->registry->approvals, a->approval_id, a, &old) != 0) {
+		r = tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+		goto fail;
+	}
+	if (old != NULL) {
+		tids_approval_free(old);
+		free(old);
+	}
+	router_post(d, RM_APPROVAL, a->approval_id, blob, len, NULL, NULL);
+	return 0;
+fail:
+	tids_approval_free(a);
+	free(a);
+	return r;
+}
+
+int registry_put_approval(struct tidsd *d, const uint8_t *blob, size_t len, const char *caller,
+			  char *err, size_t errlen)
+{
+	struct tids_approval a;
+	uint8_t *ub = NULL;
+	size_t ulen;
+	int r;
+
+	if ((r = tids_wire_decode_approval(blob, len, &a, err, errlen)) < 0)
+		return r;
+	if (tids_wire_encode_approval_unsigned(&a, &ub, &ulen) != 0) {
+		r = tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+		goto out;
+	}
+	if ((r = check_signed(d, a.regulator, caller, TIDS_DOMAIN_APPROVAL, ub, ulen, a.signature, "approval",
+			      err, errlen)) < 0 ||
+	    (r = index_approval(d, blob, len, err, errlen)) < 0)
+		goto out;
+	if (store_put(d->store, STORE_APPROVAL, a.approval_id, blob, len) != 0)
+		r = tids_fail(err, errlen, TIDS_EDB, "approval %s: could not be stored", a.approval_id);
+out:
+	free(ub);
+	tids_approval_free(&a);
+	return r;
+}
+
+/* --- standing subscriptions ------------------------------------------------- */
+
+/* Stored as the purposes, one per line: a format simple enough to check. */
+static int index_subscription_text(struct tidsd *d, const char *id, const uint8_t *text, size_t len,
+				   char *err, size_t errlen)
+{
+	struct subscriber *sub = calloc(1, sizeof(*sub));
+	void *old;
+	size_t i = 0;
+
+	if (sub == NULL)
+		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+	snprintf(sub->id, sizeof(sub->id), "%s", id);
+	while (i < len) {
+		size_t n = 0;
+
+		while (i + n < len && text[i + n] != '\n')
+			n++;
+		if (n == 0 || n > TIDS_NAME_MAX || sub->n_purposes == SUBSCRIPTION_PURPOSES_MAX) {
+			free(sub);
+			return tids_fail(err, errlen, TIDS_EINVAL, "subscription %s: malformed purposes", id);
+		}
+		memcpy(sub->purposes[sub->n_purposes], text + i, n);
+		sub->purposes[sub->n_purposes][n] = '\0';
+		if (!tids_valid_name(sub->purposes[sub->n_purposes])) {
+			free(sub);
+			return tids_fail(err, errlen, TIDS_EINVAL, "subscription %s: malformed purpose", id);
+		}
+		sub->n_purposes++;
+		i += n + 1;
+	}
+	if (!tids_valid_id(sub->id) || registry_participant(d, sub->id) == NULL) {
+		free(sub);
+		return tids_fail(err, errlen, TIDS_ENOENT, "subscription of unknown participant %s", id);
+	}
+	if (tids_map_put_str(&d->registry->subscribers, sub->id, sub, &old) != 0) {
+		free(sub);
+		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+	}
+	free(old);
+	router_post(d, RM_SUBSCRIBER, sub->id, text, len, NULL, NULL);
+	return 0;
+}
+
+int registry_set_subscription(struct tidsd *d, const char *participant, const struct tids_strlist *purposes,
+			      char *err, size_t errlen)
+{
+	char text[SUBSCRIPTION_PURPOSES_MAX * (TIDS_NAME_MAX + 1)];
+	size_t len = 0;
+	int r;
+
+	if (purposes->n > SUBSCRIPTION_PURPOSES_MAX)
+		return tids_fail(err, errlen, TIDS_ETOOMANY, "at most %d purposes per subscriber",
+				 SUBSCRIPTION_PURPOSES_MAX);
+	for (size_t i = 0; i < purposes->n; i++)
+		len += (size_t)snprintf(text + len, sizeof(text) - len, "%s\n", purposes->items[i]);
+	r = index_subscription_text(d, participant, (const uint8_t *)text, len, err, errlen);
+	if (r == 0 && store_put(d->store, STORE_SUBSCRIPTION, participant, (const uint8_t *)text, len) != 0)
+		r = tids_fail(err, errlen, TIDS_EDB, "subscription of %s could not be stored", participant);
+	return r;
+}
+
+void registry_each_subscriber(const struct tidsd *d, void (*fn)(void *ctx, const struct subscriber *s), void *ctx)
+{
+	size_t pos = 0;
+	const struct subscriber *sub;
+
+	while ((sub = tids_map_next(&d->registry->subscribers, &pos)) != NULL)
+		fn(ctx, sub);
+}
+
+/* --- loading and freeing ----------------------------------------------------- */
+
+struct load_ctx {
+	struct tidsd *d;
+	enum store_kind kind;
+	int (*index)(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen);
+	const char *what;
+	size_t loaded, skipped;
+};
+
+static int load_one(void *ctx, const char *id, const uint8_t *blob, size_t len)
+{
+	struct load_ctx *lc = ctx;
+	char err[256];
+
+	/* State entries pass the gate again: a damaged one is skipped, loudly. */
+	if ((lc->kind == STORE_SUBSCRIPTION ? index_subscription_text(lc->d, id, blob, len, err, sizeof(err))
+					     : lc->index(lc->d, blob, len, err, sizeof(err))) != 0) {
+		tids_log_warnx("registry: %s %s skipped: %s", lc->what, id, err);
+		lc->skipped++;
+		return 0;
+	}
+	lc->loaded++;
+	return 0;
+}
+
+int registry_load(struct tidsd *d)
+{
+	static const struct {
+		enum store_kind kind;
+		const char *what;
+		int (*index)(struct tidsd *, const uint8_t *, size_t, char *, size_t);
+	} kinds[] = {
+		{ STORE_PARTICIPANT, "participant", index_participant },
+		{ STORE_ASSET, "asset", index_asset },
+		{ STORE_PEER, "peer", index_peer },
+		{ STORE_GRANT, "grant", index_grant },
+		{ STORE_APPROVAL, "approval", index_approval },
+		{ STORE_SUBSCRIPTION, "subscription", NULL },
+	};
+
+	d->registry = calloc(1, sizeof(*d->registry));
+	if (d->registry == NULL)
+		return TIDS_ENOMEM;
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		struct load_ctx lc = { d, kinds[i].kind, kinds[i].index, kinds[i].what, 0, 0 };
+
+		if (store_each(d->store, kinds[i].kind, load_one, &lc) != 0)
+			return TIDS_EDB;
+		tids_log_info("registry: %zu %ss loaded%s", lc.loaded, kinds[i].what,
+			      lc.skipped > 0 ? " (some skipped, see above)" : "");
+	}
+	return 0;
+}
+
+void registry_free(struct tidsd *d)
+{
+	struct registry *reg = d->registry;
+	size_t pos;
+	void *v;
+
+	if (reg == NULL)
+		return;
+	for (pos = 0; (v = tids_map_next(&reg->participants, &pos)) != NULL;)
+		participant_free(v);
+	for (pos = 0; (v = tids_map_next(&reg->assets, &pos)) != NULL; free(v))
+		tids_asset_free(v);
+	for (pos = 0; (v = tids_map_next(&reg->peers, &pos)) != NULL; free(v))
+		tids_peer_free(v);
+	for (pos = 0; (v = tids_map_next(&reg->grants, &pos)) != NULL; free(v))
+		tids_grant_free(v);
+	for (pos = 0; (v = tids_map_next(&reg->approvals, &pos)) != NULL; free(v))
+		tids_approval_free(v);
+	for (pos = 0; (v = tids_map_next(&reg->subscribers, &pos)) != NULL;)
+		free(v);
+	tids_map_free(&reg->subscribers);
+	tids_map_free(&reg->participants);
+	tids_map_free(&reg->by_dh);
+	tids_map_free(&reg->assets);
+	tids_map_free(&reg->peers);
+	tids_map_free(&reg->grants);
+	tids_map_free(&reg->approvals);
+	free(reg);
+	d->registry = NULL;
+}

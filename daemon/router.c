@@ -1,0 +1,711 @@
+/*
+ * The router thread: consumes the ingress topic in a consumer group and, per
+ * batch, decides, transforms and produces deliveries, audit entries and its
+ * own state in one Kafka transaction together with the consumed offsets
+ * (exactly once). Any failure of a transaction resets the router to what
+ * Kafka committed: the consumer resumes from the committed offsets and the
+ * state topic restores chains, counts and windows.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "router.h"
+#include "tids/error.h"
+
+/* --- facts: applying registry changes -------------------------------------- */
+
+static void replace(struct tids_map *m, const char *key, void *value, void (*free_value)(void *))
+{
+	void *old = NULL;
+
+	if (tids_map_put_str(m, key, value, &old) != 0) {
+		tids_log_warnx("router: out of memory indexing %s", key);
+		free_value(value);
+		return;
+	}
+	if (old != NULL)
+		free_value(old);
+}
+
+static void free_participant(void *p)
+{
+	tids_participant_free(p);
+	free(p);
+}
+
+static void free_asset(void *a)
+{
+	tids_asset_free(a);
+	free(a);
+}
+
+static void free_grant_key(void *k)
+{
+	sodium_memzero(k, sizeof(struct grant_key));
+	free(k);
+}
+
+static void apply_participant(struct router *rt, const struct router_msg *m, char *err, size_t errlen)
+{
+	struct tids_participant *p = calloc(1, sizeof(*p));
+	struct tids_policy_attr attrs[TIDS_ATTRIBUTES_MAX];
+
+	if (p == NULL || tids_wire_decode_participant(m->blob, m->len, p, err, errlen) != 0) {
+		free(p);
+		return;
+	}
+	for (size_t i = 0; i < p->n_attributes; i++) {
+		attrs[i].name = p->attributes[i].name;
+		attrs[i].value = p->attributes[i].value;
+	}
+	struct tids_policy_participant pp = {
+		.id = p->id, .role = p->role, .jurisdiction = p->jurisdiction, .home_hub = p->home_hub,
+		.attrs = attrs, .n_attrs = p->n_attributes, .suspended = p->suspended,
+	};
+	if (tids_policy_facts_put_participant(rt->facts, &pp, err, errlen) != 0) {
+		free_participant(p);
+		return;
+	}
+	replace(&rt->participants, p->id, p, free_participant);
+}
+
+static void apply_asset(struct router *rt, const struct router_msg *m, char *err, size_t errlen)
+{
+	struct tids_asset *a = calloc(1, sizeof(*a));
+	struct tids_policy_attr attrs[TIDS_ATTRIBUTES_MAX];
+
+	if (a == NULL || tids_wire_decode_asset(m->blob, m->len, a, err, errlen) != 0) {
+		free(a);
+		return;
+	}
+	for (size_t i = 0; i < a->n_attributes; i++) {
+		attrs[i].name = a->attributes[i].name;
+		attrs[i].value = a->attributes[i].value;
+	}
+	struct tids_policy_asset pa = {
+		.id = a->asset_id, .lessee = a->lessee, .lessor = a->lessor, .site = a->site, .kind = a->kind,
+		.attrs = attrs, .n_attrs = a->n_attributes,
+	};
+	if (tids_policy_facts_put_asset(rt->facts, &pa, err, errlen) != 0) {
+		free_asset(a);
+		return;
+	}
+	replace(&rt->assets, a->asset_id, a, free_asset);
+}
+
+static void apply_grant(struct router *rt, const struct router_msg *m, char *err, size_t errlen)
+{
+	struct tids_grant g;
+	struct grant_key *k;
+	struct count *uses;
+	char key[sizeof(uses->key)];
+
+	if (tids_wire_decode_grant(m->blob, m->len, &g, err, errlen) != 0)
+		return;
+	const struct tids_obligations *o = &g.obligations;
+	snprintf(key, sizeof(key), "uses/%s", g.grant_id);
+	uses = tids_map_get_str(&rt->counts, key);
+	struct tids_policy_grant pg = {
+		.id = g.grant_id, .owner = g.owner, .grantee = g.grantee,
+		.assets = g.assets.items, .n_assets = g.assets.n,
+		.categories = g.categories.items, .n_categories = g.categories.n,
+		.purposes = g.purposes.items, .n_purposes = g.purposes.n,
+		.not_before_ms = g.not_before_ms, .not_after_ms = g.not_after_ms,
+		.max_uses = g.max_uses, .uses = uses != NULL ? (uint32_t)uses->value : 0,
+		.duties = {
+			.retain_until_ms = o->retain_until_ms,
+			.notify = o->notify.items, .n_notify = o->notify.n,
+			.no_onward_transfer = o->no_onward_transfer, .encrypt = o->encrypt,
+			.redact = o->redacted.items, .n_redact = o->redacted.n,
+			.purposes = o->purposes.items, .n_purposes = o->purposes.n,
+			.duties = o->duties.items, .n_duties = o->duties.n,
+			.aggregate_function = o->aggregate.function, .aggregate_field = o->aggregate.field,
+			.aggregate_window_ms = o->aggregate.window_ms,
+			.aggregate_by = o->aggregate.by.items, .n_aggregate_by = o->aggregate.by.n,
+		},
+	};
+	k = calloc(1, sizeof(*k));
+	if (k == NULL || tids_seal_unwrap_key(rt->master_key, g.grant_id, m->wrapped, k->key) != 0) {
+		tids_log_warnx("router: grant %s: its data key does not unwrap; not routing under it", g.grant_id);
+		free(k);
+		tids_grant_free(&g);
+		return;
+	}
+	snprintf(k->id, sizeof(k->id), "%s", g.grant_id);
+	if (tids_policy_facts_put_grant(rt->facts, &pg, err, errlen) == 0)
+		replace(&rt->grant_keys, k->id, k, free_grant_key);
+	else
+		free_grant_key(k);
+	tids_grant_free(&g);
+}
+
+static void apply_revoke(struct router *rt, const struct router_msg *m)
+{
+	struct grant_key *k = tids_map_remove_str(&rt->grant_keys, m->id);
+
+	tids_policy_facts_remove_grant(rt->facts, m->id);
+	if (k != NULL)
+		free_grant_key(k);
+}
+
+static void apply_approval(struct router *rt, const struct router_msg *m, char *err, size_t errlen)
+{
+	struct tids_approval a;
+
+	if (tids_wire_decode_approval(m->blob, m->len, &a, err, errlen) != 0)
+		return;
+	struct tids_policy_approval pa = {
+		.id = a.approval_id, .kind = a.kind, .regulator = a.regulator, .exporter = a.exporter,
+		.recipient = a.recipient, .categories = a.categories.items, .n_categories = a.categories.n,
+		.tiers = a.tiers, .n_tiers = a.n_tiers, .purposes = a.purposes.items, .n_purposes = a.purposes.n,
+		.from_jurisdiction = a.from_jurisdiction, .to_jurisdiction = a.to_jurisdiction,
+		.valid_from_ms = a.valid_from_ms, .valid_until_ms = a.valid_until_ms,
+	};
+	if (tids_policy_facts_put_approval(rt->facts, &pa, err, errlen) != 0)
+		tids_log_warnx("router: approval %s: %s", a.approval_id, err);
+	tids_approval_free(&a);
+}
+
+static void apply_subscriber(struct router *rt, const struct router_msg *m)
+{
+	struct subscriber *sub = calloc(1, sizeof(*sub));
+	size_t i = 0;
+
+	if (sub == NULL)
+		return;
+	snprintf(sub->id, sizeof(sub->id), "%s", m->id);
+	/* The main loop checked the purposes; they arrive one per line. */
+	while (i < m->len && sub->n_purposes < SUBSCRIPTION_PURPOSES_MAX) {
+		size_t n = 0;
+
+		while (i + n < m->len && m->blob[i + n] != '\n')
+			n++;
+		if (n > 0 && n <= TIDS_NAME_MAX) {
+			memcpy(sub->purposes[sub->n_purposes], m->blob + i, n);
+			sub->purposes[sub->n_purposes++][n] = '\0';
+		}
+		i += n + 1;
+	}
+	replace(&rt->subscribers, sub->id, sub, free);
+}
+
+static void apply(struct router *rt, struct router_msg *m)
+{
+	char err[256] = "";
+
+	switch (m->kind) {
+	case RM_PARTICIPANT:
+		apply_participant(rt, m, err, sizeof(err));
+		break;
+	case RM_ASSET:
+		apply_asset(rt, m, err, sizeof(err));
+		break;
+	case RM_GRANT:
+		apply_grant(rt, m, err, sizeof(err));
+		break;
+	case RM_REVOKE:
+		apply_revoke(rt, m);
+		break;
+	case RM_APPROVAL:
+		apply_approval(rt, m, err, sizeof(err));
+		break;
+	case RM_SUBSCRIBER:
+		apply_subscriber(rt, m);
+		break;
+	case RM_POLICY:
+		tids_policy_set_free(rt->policy);
+		rt->policy = m->policy;
+		m->policy = NULL;
+		break;
+	}
+	if (*err != '\0')
+		tids_log_warnx("router: %s %s not applied: %s", m->kind == RM_PARTICIPANT ? "participant" :
+			       m->kind == RM_ASSET ? "asset" : "entry", m->id, err);
+	sodium_memzero(m->wrapped, sizeof(m->wrapped));
+	tids_policy_set_free(m->policy);
+	free(m);
+}
+
+void router_post(struct tidsd *d, enum router_msg_kind kind, const char *id, const uint8_t *blob, size_t len,
+		 const uint8_t *wrapped, struct tids_policy_set *policy)
+{
+	struct router *rt = d->router;
+	struct router_msg *m = calloc(1, sizeof(*m) + len);
+	uint64_t one = 1;
+
+	if (m == NULL) {
+		tids_log_warnx("router: out of memory; %s not passed on", id);
+		tids_policy_set_free(policy);
+		return;
+	}
+	m->kind = kind;
+	snprintf(m->id, sizeof(m->id), "%s", id != NULL ? id : "");
+	m->policy = policy;
+	if (wrapped != NULL)
+		memcpy(m->wrapped, wrapped, sizeof(m->wrapped));
+	if (len > 0)
+		memcpy(m->blob, blob, len);
+	m->len = len;
+	if (!rt->started) {
+		/* Before the thread runs, the main loop is the only user. */
+		apply(rt, m);
+		return;
+	}
+	pthread_mutex_lock(&rt->lock);
+	*rt->inbox_tail = m;
+	rt->inbox_tail = &m->next;
+	pthread_mutex_unlock(&rt->lock);
+	if (write(rt->inbox_fd, &one, sizeof(one)) < 0)
+		tids_log_warn("router: wake");
+}
+
+static void drain_inbox(struct router *rt)
+{
+	struct router_msg *list;
+	uint64_t n;
+
+	if (read(rt->inbox_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		tids_log_warn("router: inbox");
+	pthread_mutex_lock(&rt->lock);
+	list = rt->inbox;
+	rt->inbox = NULL;
+	rt->inbox_tail = &rt->inbox;
+	pthread_mutex_unlock(&rt->lock);
+	while (list != NULL) {
+		struct router_msg *next = list->next;
+
+		apply(rt, list);
+		list = next;
+	}
+}
+
+/* --- Kafka ------------------------------------------------------------------ */
+
+int router_produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		   uint8_t *value, size_t len)
+{
+	rd_kafka_resp_err_t err;
+
+	err = rd_kafka_producev(rt->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+				RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE(value, len),
+				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		free(value);
+		tids_log_warnx("router: produce to %s: %s", topic, rd_kafka_err2str(err));
+		return TIDS_EKAFKA;
+	}
+	return 0;
+}
+
+static void drain_producer_events(struct router *rt)
+{
+	rd_kafka_event_t *ev;
+
+	while ((ev = rd_kafka_queue_poll(rt->pq, 0)) != NULL) {
+		kafka_log_event(NULL, ev);
+		rd_kafka_event_destroy(ev);
+	}
+}
+
+static void discard_batch(struct router *rt)
+{
+	for (size_t i = 0; i < rt->n_batch; i++)
+		rd_kafka_message_destroy(rt->batch[i]);
+	rt->n_batch = 0;
+}
+
+static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
+			 void *opaque)
+{
+	struct router *rt = opaque;
+
+	/* Runs in the router thread, inside rd_kafka_consumer_poll. Batches
+	 * are transactional units: a half-collected one is simply dropped and
+	 * read again by whoever owns the partition next. */
+	discard_batch(rt);
+	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+		tids_log_info("router: %d ingress partitions assigned", parts->cnt);
+		rd_kafka_assign(rk, parts);
+		rt->reload_state = true;
+	} else {
+		tids_log_info("router: ingress partitions revoked");
+		rd_kafka_assign(rk, NULL);
+	}
+}
+
+static rd_kafka_conf_t *conf_dup(struct router *rt)
+{
+	return rd_kafka_conf_dup(rt->conf_template);
+}
+
+static int setup(struct router *rt)
+{
+	char err[512];
+	rd_kafka_conf_t *conf;
+	rd_kafka_error_t *e;
+	rd_kafka_topic_partition_list_t *topics;
+
+	conf = conf_dup(rt);
+	if (rd_kafka_conf_set(conf, "transactional.id", rt->txn_id, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "transaction.timeout.ms", "30000", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "linger.ms", "1", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "client.id", rt->txn_id, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+		rd_kafka_conf_destroy(conf);
+		tids_log_warnx("router: %s", err);
+		return -1;
+	}
+	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG);
+	rt->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+	if (rt->producer == NULL) {
+		rd_kafka_conf_destroy(conf);
+		tids_log_warnx("router: %s", err);
+		return -1;
+	}
+	rd_kafka_set_log_queue(rt->producer, NULL);
+	rt->pq = rd_kafka_queue_get_main(rt->producer);
+	e = rd_kafka_init_transactions(rt->producer, 60000);
+	if (e != NULL) {
+		tids_log_warnx("router: transactions unavailable: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+		return -1;
+	}
+	if (state_load(rt) != 0)
+		return -1;
+
+	conf = conf_dup(rt);
+	if (rd_kafka_conf_set(conf, "group.id", rt->group_id, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "5", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "client.id", rt->group_id, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+		rd_kafka_conf_destroy(conf);
+		tids_log_warnx("router: %s", err);
+		return -1;
+	}
+	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+	rd_kafka_conf_set_opaque(conf, rt);
+	rt->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	if (rt->consumer == NULL) {
+		rd_kafka_conf_destroy(conf);
+		tids_log_warnx("router: %s", err);
+		return -1;
+	}
+	rd_kafka_set_log_queue(rt->consumer, NULL);
+	rd_kafka_poll_set_consumer(rt->consumer);
+	rt->cq = rd_kafka_queue_get_consumer(rt->consumer);
+	if (pipe2(rt->cq_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
+		return -1;
+	rd_kafka_queue_io_event_enable(rt->cq, rt->cq_pipe[1], "1", 1);
+	topics = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(topics, rt->t_ingress, RD_KAFKA_PARTITION_UA);
+	if (rd_kafka_subscribe(rt->consumer, topics) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		rd_kafka_topic_partition_list_destroy(topics);
+		return -1;
+	}
+	rd_kafka_topic_partition_list_destroy(topics);
+	tids_log_info("router: consuming %s", rt->t_ingress);
+	return 0;
+}
+
+static void teardown(struct router *rt)
+{
+	discard_batch(rt);
+	if (rt->consumer != NULL) {
+		rd_kafka_queue_io_event_enable(rt->cq, -1, NULL, 0);
+		rd_kafka_queue_destroy(rt->cq);
+		rd_kafka_consumer_close(rt->consumer);
+		rd_kafka_destroy(rt->consumer);
+		close(rt->cq_pipe[0]);
+		close(rt->cq_pipe[1]);
+		rt->consumer = NULL;
+	}
+	if (rt->producer != NULL) {
+		/* An open transaction dies with the producer; the next
+		 * init_transactions aborts it at the coordinator. */
+		rd_kafka_queue_destroy(rt->pq);
+		rd_kafka_destroy(rt->producer);
+		rt->producer = NULL;
+	}
+}
+
+/* One transaction: the batch, due checkpoints and windows, the state they
+ * change, and the offsets consumed. */
+static int transact(struct router *rt)
+{
+	rd_kafka_topic_partition_list_t *offsets = NULL;
+	rd_kafka_consumer_group_metadata_t *cgmd;
+	rd_kafka_error_t *e;
+	int64_t now = now_ms();
+	int r = 0;
+
+	e = rd_kafka_begin_transaction(rt->producer);
+	if (e != NULL)
+		goto fail;
+	for (size_t i = 0; i < rt->n_batch && r == 0; i++)
+		r = route_message(rt, rt->batch[i]);
+	if (r == 0)
+		r = aggregate_emit_due(rt, now);
+	if (r == 0)
+		r = audit_checkpoints_due(rt, now);
+	if (r == 0)
+		r = state_write_dirty(rt);
+	if (r != 0)
+		goto abort;
+	if (rt->n_batch > 0) {
+		offsets = rd_kafka_topic_partition_list_new((int)rt->n_batch);
+		for (size_t i = 0; i < rt->n_batch; i++) {
+			const rd_kafka_message_t *m = rt->batch[i];
+			rd_kafka_topic_partition_t *tp =
+				rd_kafka_topic_partition_list_find(offsets, rt->t_ingress, m->partition);
+
+			if (tp == NULL)
+				tp = rd_kafka_topic_partition_list_add(offsets, rt->t_ingress, m->partition);
+			if (m->offset + 1 > tp->offset)
+				tp->offset = m->offset + 1;
+		}
+		cgmd = rd_kafka_consumer_group_metadata(rt->consumer);
+		e = rd_kafka_send_offsets_to_transaction(rt->producer, offsets, cgmd, -1);
+		rd_kafka_consumer_group_metadata_destroy(cgmd);
+		rd_kafka_topic_partition_list_destroy(offsets);
+		if (e != NULL)
+			goto fail;
+	}
+	e = rd_kafka_commit_transaction(rt->producer, -1);
+	if (e != NULL)
+		goto fail;
+	rt->records += rt->n_batch;
+	rt->transactions++;
+	discard_batch(rt);
+	return 0;
+fail:
+	tids_log_warnx("router: transaction failed: %s; resuming from the last committed state",
+		       rd_kafka_error_string(e));
+	rd_kafka_error_destroy(e);
+	return -1;
+abort:
+	tids_log_warnx("router: could not write deliveries or audit entries; nothing of this batch is routed");
+	e = rd_kafka_abort_transaction(rt->producer, -1);
+	if (e != NULL)
+		rd_kafka_error_destroy(e);
+	return -1;
+}
+
+static int64_t batch_deadline_wait(struct router *rt)
+{
+	int64_t now = mono_ms();
+
+	if (rt->n_batch == 0)
+		return 1000 - (now - rt->last_maintenance) > 0 ? 1000 - (now - rt->last_maintenance) : 0;
+	return rt->batch_started + ROUTER_BATCH_MS > now ? rt->batch_started + ROUTER_BATCH_MS - now : 0;
+}
+
+static int run(struct router *rt)
+{
+	char buf[64];
+
+	rt->last_maintenance = mono_ms();
+	while (!rt->stop) {
+		struct pollfd fds[2] = { { rt->cq_pipe[0], POLLIN, 0 }, { rt->inbox_fd, POLLIN, 0 } };
+		int64_t wait = batch_deadline_wait(rt);
+
+		if (poll(fds, 2, (int)wait) < 0 && errno != EINTR)
+			return -1;
+		while (read(rt->cq_pipe[0], buf, sizeof(buf)) > 0)
+			;
+		if (fds[1].revents & POLLIN)
+			drain_inbox(rt);
+		drain_producer_events(rt);
+		/* Take what the consumer has, up to a batch. */
+		while (rt->n_batch < ROUTER_BATCH_MAX) {
+			rd_kafka_message_t *m = rd_kafka_consumer_poll(rt->consumer, 0);
+
+			if (m == NULL)
+				break;
+			if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+				if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+					tids_log_warnx("router: %s", rd_kafka_message_errstr(m));
+				rd_kafka_message_destroy(m);
+				continue;
+			}
+			if (rt->n_batch == 0)
+				rt->batch_started = mono_ms();
+			rt->batch[rt->n_batch++] = m;
+		}
+		if (rt->reload_state) {
+			rt->reload_state = false;
+			if (state_load(rt) != 0)
+				return -1;
+		}
+		if (rt->policy == NULL)
+			continue;
+		if ((rt->n_batch > 0 && (rt->n_batch == ROUTER_BATCH_MAX || batch_deadline_wait(rt) == 0)) ||
+		    mono_ms() - rt->last_maintenance >= 1000) {
+			if (mono_ms() - rt->last_maintenance >= 1000)
+				rt->last_maintenance = mono_ms();
+			if (transact(rt) != 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static void *router_main(void *arg)
+{
+	struct router *rt = arg;
+	int backoff = 500;
+
+	while (!rt->stop) {
+		if (setup(rt) == 0 && run(rt) == 0) {
+			teardown(rt);
+			break;
+		}
+		teardown(rt);
+		if (rt->stop)
+			break;
+		tids_log_warnx("router: restarting in %d ms", backoff);
+		{
+			struct pollfd pfd = { rt->inbox_fd, POLLIN, 0 };
+			int64_t until = mono_ms() + backoff;
+
+			/* Keep applying registry changes while we wait. */
+			while (!rt->stop && mono_ms() < until) {
+				if (poll(&pfd, 1, (int)(until - mono_ms())) > 0)
+					drain_inbox(rt);
+			}
+		}
+		backoff = backoff < 8000 ? backoff * 2 : 10000;
+	}
+	return NULL;
+}
+
+/* --- the main loop's side ---------------------------------------------------- */
+
+int router_new(struct tidsd *d)
+{
+	struct router *rt = calloc(1, sizeof(*rt));
+
+	if (rt == NULL)
+		return TIDS_ENOMEM;
+	rt->facts = tids_policy_facts_new();
+	if (rt->facts == NULL) {
+		free(rt);
+		return TIDS_ENOMEM;
+	}
+	pthread_mutex_init(&rt->lock, NULL);
+	rt->inbox_tail = &rt->inbox;
+	rt->inbox_fd = -1;
+	d->router = rt;
+	return 0;
+}
+
+int router_init(struct tidsd *d)
+{
+	struct router *rt = d->router;
+	char err[512];
+	int rc;
+
+	rt->conf_template = kafka_conf(d, err, sizeof(err));
+	if (rt->conf_template == NULL) {
+		tids_log_warnx("router: %s", err);
+		return TIDS_EKAFKA;
+	}
+	snprintf(rt->hub_id, sizeof(rt->hub_id), "%s", d->conf->hub_id);
+	kafka_topic(d, "ingress", rt->t_ingress, sizeof(rt->t_ingress));
+	kafka_topic(d, "audit", rt->t_audit, sizeof(rt->t_audit));
+	kafka_topic(d, "state", rt->t_state, sizeof(rt->t_state));
+	kafka_deliver_topic(d, "", rt->t_deliver_prefix, sizeof(rt->t_deliver_prefix));
+	kafka_topic(d, "router", rt->group_id, sizeof(rt->group_id));
+	/* One transactional id per hub: a second router of the same hub fences
+	 * the first rather than racing it (KIP-447 would allow more; one hub,
+	 * one router keeps the audit chains simple). */
+	snprintf(rt->txn_id, sizeof(rt->txn_id), "%s.txn", rt->group_id);
+	rt->checkpoint_entries = d->conf->checkpoint_entries;
+	rt->checkpoint_ms = d->conf->checkpoint_interval_ms;
+	rt->hub = d->hub;
+	memcpy(rt->master_key, d->master_key, sizeof(rt->master_key));
+	if (keys_data_key(d, rt->data_key) != 0)
+		return TIDS_ECRYPTO;
+	rt->inbox_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (rt->inbox_fd < 0)
+		return TIDS_EIO;
+	rc = pthread_create(&rt->thread, NULL, router_main, rt);
+	if (rc != 0) {
+		tids_log_warnx("router: thread: %s", strerror(rc));
+		return TIDS_EIO;
+	}
+	rt->started = true;
+	return 0;
+}
+
+void router_tick(struct tidsd *d)
+{
+	static int64_t last;
+	struct router *rt = d->router;
+	int64_t now = mono_ms();
+
+	if (rt == NULL || now - last < 10000)
+		return;
+	last = now;
+	sd_status("serving %zu sessions; routed %lu records, %lu deliveries, %lu denials",
+		  session_count(d), (unsigned long)rt->records, (unsigned long)rt->deliveries,
+		  (unsigned long)rt->denials);
+}
+
+void router_free(struct tidsd *d)
+{
+	struct router *rt = d->router;
+	uint64_t one = 1;
+	size_t pos;
+	void *v;
+
+	if (rt == NULL)
+		return;
+	if (rt->started) {
+		rt->stop = 1;
+		if (write(rt->inbox_fd, &one, sizeof(one)) < 0)
+			tids_log_warn("router: wake");
+		pthread_join(rt->thread, NULL);
+	}
+	while (rt->inbox != NULL) {
+		struct router_msg *m = rt->inbox;
+
+		rt->inbox = m->next;
+		tids_policy_set_free(m->policy);
+		free(m);
+	}
+	if (rt->inbox_fd >= 0)
+		close(rt->inbox_fd);
+	if (rt->conf_template != NULL)
+		rd_kafka_conf_destroy(rt->conf_template);
+	for (pos = 0; (v = tids_map_next(&rt->participants, &pos)) != NULL;)
+		free_participant(v);
+	for (pos = 0; (v = tids_map_next(&rt->assets, &pos)) != NULL;)
+		free_asset(v);
+	for (pos = 0; (v = tids_map_next(&rt->grant_keys, &pos)) != NULL;)
+		free_grant_key(v);
+	for (pos = 0; (v = tids_map_next(&rt->subscribers, &pos)) != NULL;)
+		free(v);
+	tids_map_free(&rt->participants);
+	tids_map_free(&rt->assets);
+	tids_map_free(&rt->grant_keys);
+	tids_map_free(&rt->subscribers);
+	state_clear(rt);
+	aggregate_clear(rt);
+	tids_policy_set_free(rt->policy);
+	tids_policy_facts_free(rt->facts);
+	tids_identity_wipe(&rt->hub);
+	sodium_memzero(rt->master_key, sizeof(rt->master_key));
+	sodium_memzero(rt->data_key, sizeof(rt->data_key));
+	pthread_mutex_destroy(&rt->lock);
+	free(rt);
+	d->router = NULL;
+}

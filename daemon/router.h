@@ -1,0 +1,160 @@
+/*
+ * The router's private state, shared by router.c (thread, Kafka,
+ * transactions), route.c (decisions per record), audit.c (hash chains and
+ * checkpoints), aggregate.c (windows) and state.c (the state topic).
+ *
+ * The router runs in a thread of its own because librdkafka's transaction
+ * calls block (commit_transaction should be given the whole transaction
+ * timeout), and a Kafka outage must not freeze the sessions. It shares
+ * nothing mutable with the main loop: the loop posts registry changes to
+ * its inbox, and the router owns the policy facts from then on.
+ */
+#ifndef TIDSD_ROUTER_H
+#define TIDSD_ROUTER_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "tids/map.h"
+#include "tids/seal.h"
+#include "tidsd.h"
+
+#define ROUTER_BATCH_MAX 2000
+#define ROUTER_BATCH_MS 5
+#define ROUTER_PARTITIONS_MAX 1024
+#define ROUTER_WINDOW_GRACE_MS 2000
+
+enum router_msg_kind {
+	RM_PARTICIPANT, RM_ASSET, RM_GRANT, RM_REVOKE, RM_APPROVAL, RM_SUBSCRIBER, RM_POLICY,
+};
+
+struct router_msg {
+	struct router_msg *next;
+	enum router_msg_kind kind;
+	char id[TIDS_ID_MAX + 1];
+	struct tids_policy_set *policy;      /* RM_POLICY: ownership passes */
+	uint8_t wrapped[TIDS_SEAL_WRAPPED_KEY_BYTES];   /* RM_GRANT: its data key */
+	size_t len;
+	uint8_t blob[];                      /* serialized entry (or purposes text) */
+};
+
+struct chain {
+	uint64_t seq;                        /* last entry written, 0 = none */
+	uint8_t head[TIDS_HASH_BYTES];
+	uint64_t since_checkpoint;
+	int64_t last_checkpoint_ms;
+	bool dirty;                          /* write its state in this transaction */
+};
+
+struct grant_key {
+	char id[TIDS_ID_MAX + 1];
+	uint8_t key[TIDS_SEAL_KEY_BYTES];
+};
+
+struct count {
+	char key[TIDS_ID_MAX * 3 + 64];      /* "uses/<grant>" or "counter/<name>/<key>/<period>" */
+	uint64_t value;
+	bool dirty;
+};
+
+struct window {
+	char key[1024];                      /* "window/<recipient>/<purpose>/<group>/<start>" */
+	char recipient[TIDS_ID_MAX + 1];
+	char purpose[TIDS_NAME_MAX + 1];
+	char function[TIDS_NAME_MAX + 1];
+	char field[TIDS_NAME_MAX + 1];
+	char group[512];
+	char owner[TIDS_ID_MAX + 1];
+	char asset_id[TIDS_ID_MAX + 1];
+	char category[TIDS_NAME_MAX + 1];
+	char origin[16];
+	char grant_id[TIDS_ID_MAX + 1];
+	char rule_ids[8][TIDS_ID_MAX + 1];
+	size_t n_rules;
+	enum tids_tier tier;
+	int64_t start_ms;
+	int64_t window_ms;
+	int32_t partition;                   /* chain its emission is audited on */
+	uint64_t count;
+	double sum, min, max;
+	bool dirty;                          /* write it in this transaction */
+	bool emitted;                        /* delete its state in this transaction */
+};
+
+struct router {
+	pthread_t thread;
+	bool started;
+	atomic_int stop;
+
+	pthread_mutex_t lock;
+	struct router_msg *inbox, **inbox_tail;
+	int inbox_fd;                        /* eventfd: wakes the router */
+
+	/* Copied at start: the main loop may swap its config on reload. */
+	rd_kafka_conf_t *conf_template;
+	char hub_id[TIDS_ID_MAX + 1];
+	char t_ingress[256], t_audit[256], t_state[256], t_deliver_prefix[256];
+	char group_id[280], txn_id[300];
+	int64_t checkpoint_entries, checkpoint_ms;
+	struct tids_identity hub;
+	uint8_t master_key[TIDS_SEAL_KEY_BYTES];
+	uint8_t data_key[TIDS_SEAL_KEY_BYTES];
+
+	struct tids_policy_set *policy;
+	struct tids_policy_facts *facts;
+	struct tids_map subscribers;         /* id -> struct subscriber */
+	struct tids_map assets;              /* id -> struct tids_asset */
+	struct tids_map participants;        /* id -> struct tids_participant */
+	struct tids_map grant_keys;          /* id -> struct grant_key */
+	struct tids_map counts;              /* key -> struct count */
+	struct tids_map windows;             /* key -> struct window */
+
+	rd_kafka_t *consumer;
+	rd_kafka_t *producer;
+	rd_kafka_queue_t *cq, *pq;
+	int cq_pipe[2];
+	struct chain chains[ROUTER_PARTITIONS_MAX];
+	bool reload_state;                   /* partitions were assigned: read the state topic */
+
+	rd_kafka_message_t *batch[ROUTER_BATCH_MAX];
+	size_t n_batch;
+	int64_t batch_started;
+	int64_t last_maintenance;
+
+	atomic_ulong records, decisions, deliveries, denials, transactions, skipped;
+};
+
+/* route.c: decides one ingress record for every candidate; produces. */
+int route_message(struct router *rt, const rd_kafka_message_t *m);
+/* Produces a Delivery to recipient's topic (sealed when it must be) and
+ * returns the BLAKE2b-256 of the plaintext delivery in hash. */
+int route_produce_delivery(struct router *rt, const char *recipient, const struct tids_delivery *del,
+			   const char *grant_id, uint8_t hash[TIDS_HASH_BYTES]);
+
+/* audit.c */
+int audit_append(struct router *rt, int32_t partition, struct tids_audit_entry *e);
+int audit_checkpoint(struct router *rt, int32_t partition);
+/* Time-based checkpoints of every chain with entries since its last. */
+int audit_checkpoints_due(struct router *rt, int64_t now);
+
+/* aggregate.c */
+int aggregate_add(struct router *rt, int32_t partition, const struct tids_record *rec, const char *recipient,
+		  const char *purpose, const struct tids_policy_decision *dec);
+int aggregate_emit_due(struct router *rt, int64_t now);
+void aggregate_clear(struct router *rt);
+/* The aggregate record's id: derived from the window, so stable. */
+void aggregate_record_id(const struct window *w, uint8_t id[TIDS_RECORD_ID_BYTES]);
+
+/* state.c */
+int state_load(struct router *rt);
+int state_write_dirty(struct router *rt);
+/* Adds amount to the count under key (marking it for writing); returns it. */
+uint64_t state_count_add(struct router *rt, const char *key, uint64_t amount);
+void state_clear(struct router *rt);
+int state_window_restore(struct router *rt, const char *key, const struct tids_aggregate_window *w);
+
+/* router.c */
+int router_produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		   uint8_t *value, size_t len);
+
+#endif

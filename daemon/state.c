@@ -1,0 +1,259 @@
+/*
+ * The router's state on the compacted state topic: chain heads, grant use
+ * counts and policy counters, open aggregation windows. Written in the same
+ * transaction as the deliveries they account for, read back in full when
+ * the router (re)starts or is assigned partitions, so that what it knows
+ * is exactly what Kafka committed.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "router.h"
+#include "tids/error.h"
+
+#define LOAD_TIMEOUT_MS 60000
+
+uint64_t state_count_add(struct router *rt, const char *key, uint64_t amount)
+{
+	struct count *c = tids_map_get_str(&rt->counts, key);
+
+	if (c == NULL) {
+		c = calloc(1, sizeof(*c));
+		if (c == NULL)
+			return 0;
+		snprintf(c->key, sizeof(c->key), "%s", key);
+		if (tids_map_put_str(&rt->counts, c->key, c, NULL) != 0) {
+			free(c);
+			return 0;
+		}
+	}
+	c->value += amount;
+	c->dirty = true;
+	return c->value;
+}
+
+/* Gives a count's value to the policy facts. */
+static void count_to_facts(struct router *rt, const char *key, uint64_t value)
+{
+	char name[TIDS_NAME_MAX + 1], ckey[TIDS_ID_MAX + 1];
+	long long period;
+
+	if (strncmp(key, "uses/", 5) == 0) {
+		tids_policy_facts_set_grant_uses(rt->facts, key + 5, value > UINT32_MAX ? UINT32_MAX : (uint32_t)value);
+		return;
+	}
+	if (sscanf(key, "counter/%64[^/]/%128[^/]/%lld", name, ckey, &period) == 3 &&
+	    tids_policy_facts_set_counter(rt->facts, name, ckey, period, value) != 0)
+		tids_log_warnx("router: counter %s not restored", key);
+}
+
+void state_clear(struct router *rt)
+{
+	size_t pos = 0;
+	struct count *c;
+
+	/* Whatever an aborted batch counted is undone in the facts too. */
+	while ((c = tids_map_next(&rt->counts, &pos)) != NULL) {
+		count_to_facts(rt, c->key, 0);
+		free(c);
+	}
+	tids_map_free(&rt->counts);
+	memset(rt->chains, 0, sizeof(rt->chains));
+}
+
+static void apply_entry(struct router *rt, const rd_kafka_message_t *m)
+{
+	struct tids_router_state st;
+	char key[1024], err[256];
+	int p;
+
+	if (m->key_len == 0 || m->key_len >= sizeof(key))
+		return;
+	memcpy(key, m->key, m->key_len);
+	key[m->key_len] = '\0';
+	if (m->payload == NULL) {
+		/* A tombstone: an emitted window. */
+		struct window *w = tids_map_remove_str(&rt->windows, key);
+
+		free(w);
+		return;
+	}
+	if (tids_wire_decode_router_state(m->payload, m->len, &st, err, sizeof(err)) != 0) {
+		tids_log_warnx("router: state entry %s skipped: %s", key, err);
+		return;
+	}
+	if (st.kind == TIDS_STATE_CHAIN && sscanf(key, "chain/%d", &p) == 1 && p >= 0 && p < ROUTER_PARTITIONS_MAX &&
+	    p == st.chain.partition) {
+		struct chain *c = &rt->chains[p];
+
+		c->seq = st.chain.seq;
+		memcpy(c->head, st.chain.head, TIDS_HASH_BYTES);
+		c->since_checkpoint = st.chain.since_checkpoint;
+		c->dirty = false;
+	} else if (st.kind == TIDS_STATE_COUNT) {
+		struct count *c = tids_map_get_str(&rt->counts, key);
+		uint64_t was = c != NULL ? c->value : 0;
+
+		state_count_add(rt, key, st.count - was);
+		c = tids_map_get_str(&rt->counts, key);
+		if (c != NULL)
+			c->dirty = false;
+		count_to_facts(rt, key, st.count);
+	} else if (st.kind == TIDS_STATE_WINDOW) {
+		state_window_restore(rt, key, &st.window);
+	} else {
+		tids_log_warnx("router: state entry %s does not match its key", key);
+	}
+	tids_router_state_free(&st);
+}
+
+int state_load(struct router *rt)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_dup(rt->conf_template);
+	rd_kafka_topic_partition_list_t *tp;
+	rd_kafka_t *rk;
+	char err[512];
+	int64_t deadline = mono_ms() + LOAD_TIMEOUT_MS;
+	size_t n = 0;
+	int r = -1;
+
+	state_clear(rt);
+	aggregate_clear(rt);
+	if (rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "group.id", "tidsd-state-reader", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+		rd_kafka_conf_destroy(conf);
+		tids_log_warnx("router: %s", err);
+		return -1;
+	}
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	if (rk == NULL) {
+		rd_kafka_conf_destroy(conf);
+		tids_log_warnx("router: %s", err);
+		return -1;
+	}
+	rd_kafka_set_log_queue(rk, NULL);
+	rd_kafka_poll_set_consumer(rk);
+	tp = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(tp, rt->t_state, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+	if (rd_kafka_assign(rk, tp) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		goto out;
+	/* Read until the end as of now (read_committed: the last stable offset). */
+	while (mono_ms() < deadline && !rt->stop) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+
+		if (m == NULL)
+			continue;
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			rd_kafka_message_destroy(m);
+			r = 0;
+			break;
+		}
+		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
+			tids_log_warnx("router: state topic: %s", rd_kafka_message_errstr(m));
+		else {
+			apply_entry(rt, m);
+			n++;
+		}
+		rd_kafka_message_destroy(m);
+	}
+	if (r == 0)
+		tids_log_info("router: state restored from %zu entries", n);
+	else
+		tids_log_warnx("router: the state topic %s could not be read to its end", rt->t_state);
+out:
+	rd_kafka_topic_partition_list_destroy(tp);
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+	return r;
+}
+
+static int put(struct router *rt, const char *key, const struct tids_router_state *st)
+{
+	uint8_t *value = NULL;
+	size_t len = 0;
+	int r;
+
+	if (st != NULL && (r = tids_wire_encode_router_state(st, &value, &len)) != 0)
+		return r;
+	return router_produce(rt, rt->t_state, 0, key, strlen(key), value, len);
+}
+
+static void window_state(const struct window *w, struct tids_router_state *st, const char *rules[8])
+{
+	memset(st, 0, sizeof(*st));
+	st->kind = TIDS_STATE_WINDOW;
+	for (size_t i = 0; i < w->n_rules; i++)
+		rules[i] = w->rule_ids[i];
+	st->window = (struct tids_aggregate_window){
+		.recipient = w->recipient, .purpose = w->purpose, .function = w->function, .field = w->field,
+		.start_ms = w->start_ms, .window_ms = w->window_ms, .group = w->group, .count = w->count,
+		.sum = w->sum, .min = w->min, .max = w->max, .rule_ids = { rules, w->n_rules },
+		.grant_id = w->grant_id,
+	};
+	st->window.header.owner = w->owner;
+	st->window.header.asset_id = w->asset_id;
+	st->window.header.category = w->category;
+	st->window.header.tier = w->tier;
+	st->window.header.origin = w->origin;
+	st->window.header.produced_at_ms = w->start_ms > 0 ? w->start_ms : 1;
+	aggregate_record_id(w, st->window.header.record_id);
+}
+
+int state_write_dirty(struct router *rt)
+{
+	struct tids_router_state st;
+	char key[64];
+	size_t pos = 0;
+	struct count *c;
+	struct window *w;
+	int r;
+
+	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++) {
+		struct chain *ch = &rt->chains[p];
+
+		if (!ch->dirty)
+			continue;
+		memset(&st, 0, sizeof(st));
+		st.kind = TIDS_STATE_CHAIN;
+		st.chain.partition = p;
+		st.chain.seq = ch->seq;
+		memcpy(st.chain.head, ch->head, TIDS_HASH_BYTES);
+		st.chain.since_checkpoint = ch->since_checkpoint;
+		snprintf(key, sizeof(key), "chain/%d", (int)p);
+		if ((r = put(rt, key, &st)) != 0)
+			return r;
+		ch->dirty = false;
+	}
+	while ((c = tids_map_next(&rt->counts, &pos)) != NULL) {
+		if (!c->dirty)
+			continue;
+		memset(&st, 0, sizeof(st));
+		st.kind = TIDS_STATE_COUNT;
+		st.count = c->value;
+		if ((r = put(rt, c->key, &st)) != 0)
+			return r;
+		c->dirty = false;
+	}
+	pos = 0;
+	while ((w = tids_map_next(&rt->windows, &pos)) != NULL) {
+		const char *rules[8];
+
+		if (w->emitted) {
+			if ((r = put(rt, w->key, NULL)) != 0)
+				return r;
+			tids_map_remove_str(&rt->windows, w->key);
+			free(w);
+			continue;
+		}
+		if (!w->dirty)
+			continue;
+		window_state(w, &st, rules);
+		if ((r = put(rt, w->key, &st)) != 0)
+			return r;
+		w->dirty = false;
+	}
+	return 0;
+}

@@ -1,0 +1,360 @@
+/*
+ * tidsd's private header: the daemon state that the one event loop owns,
+ * and the interface of each role (one file per role, as in the process
+ * diagram of DESIGN §2).
+ */
+#ifndef TIDSD_H
+#define TIDSD_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "policy.h"
+#include "tids/buf.h"
+#include "tids/channel.h"
+#include "tids/crypto.h"
+#include "tids/log.h"
+#include "tids/noise.h"
+#include "tids/wire.h"
+
+#define TIDSD_VERSION "0.1.0"
+#define TIDSD_TICK_MS 100
+
+struct tidsd;
+struct session;
+
+/* --- fatal (only the daemon decides what is fatal) ----------------------- */
+
+__attribute__((noreturn, format(printf, 1, 2))) void fatalx(const char *fmt, ...);
+int64_t now_ms(void);          /* wall clock, Unix ms */
+int64_t mono_ms(void);         /* monotonic clock, ms */
+
+/* --- config.c ------------------------------------------------------------ */
+
+enum kafka_mode { KAFKA_EXTERNAL, KAFKA_EMBEDDED };
+
+struct kafka_prop {
+	char *name;                /* librdkafka property, without "kafka." */
+	char *value;
+	unsigned line;
+};
+
+struct config {
+	char *path;
+	char *hub_id;
+	char *jurisdiction;
+	char *hub_key;             /* identity key file of the hub */
+	char *master_key;          /* file with the key that wraps data keys */
+	char *listen_tcp;          /* "host:port"; "" disables */
+	char *listen_unix;         /* path; "" disables */
+	char *state_dir;
+	char *policy_dir;
+	int kafka_mode;
+	char *topic_prefix;
+	int64_t partitions;
+	int64_t replication;
+	struct kafka_prop *kafka;
+	size_t n_kafka;
+	int64_t max_connections;
+	int64_t frame_max;
+	int64_t idle_timeout_ms;
+	int64_t handshake_timeout_ms;
+	int64_t send_buffer;       /* bytes queued for one connection before it is paused */
+	int64_t publish_timeout_ms;
+	char *admin_keys;          /* comma-separated base64 Ed25519 keys allowed Admin over TCP */
+	uint8_t (*admin_key)[TIDS_PUBLIC_KEY_BYTES];
+	size_t n_admin_keys;
+	int64_t admin_gid;         /* Unix socket: this group may administer (-1: root and our uid only) */
+	int log_level;
+	int64_t checkpoint_entries;
+	int64_t checkpoint_interval_ms;
+	bool router;               /* route ingress in this process */
+};
+
+/* Reads path into a new config. On error, prints nothing: each problem is
+ * appended to errs as "file:line: message\n". */
+int config_load(const char *path, struct config **out, struct tids_buf *errs);
+void config_free(struct config *c);
+/* Keeps old values of options that cannot change without a restart, and
+ * says which in the log. */
+void config_carry_over(const struct config *old, struct config *next);
+/* Applies the kafka.* pass-through properties to conf. */
+int config_kafka(const struct config *c, rd_kafka_conf_t *conf, char *err, size_t errlen);
+/* state_dir/name into buf. */
+void config_state_path(const struct config *c, const char *name, char *buf, size_t len);
+
+/* --- loop.c -------------------------------------------------------------- */
+
+struct watch {
+	int fd;
+	void (*on_event)(struct tidsd *d, struct watch *w, uint32_t events);
+	void *ctx;
+	uint32_t events;
+};
+
+int loop_init(struct tidsd *d);
+void loop_free(struct tidsd *d);
+int loop_add(struct tidsd *d, struct watch *w, uint32_t events);
+int loop_mod(struct tidsd *d, struct watch *w, uint32_t events);
+void loop_del(struct tidsd *d, struct watch *w);
+/* Runs until a stop is requested. */
+void loop_run(struct tidsd *d);
+/* Waits for events up to timeout_ms and dispatches them (used while draining). */
+void loop_once(struct tidsd *d, int timeout_ms);
+
+/* --- systemd.c: sd_notify without libsystemd ------------------------------ */
+
+void sd_ready(void);
+void sd_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void sd_stopping(void);
+void sd_reloading(void);
+/* Pings the watchdog when due (every half of WATCHDOG_USEC). */
+void sd_watchdog_tick(int64_t mono);
+
+/* --- store.c: SQLite registry ------------------------------------------- */
+
+struct store;
+
+int store_open(const char *path, struct store **out, char *err, size_t errlen);
+void store_close(struct store *s);
+/* Commits the open batch of writes (called each tick and before replies
+ * that promise durability). */
+int store_commit(struct store *s);
+bool store_dirty(const struct store *s);
+
+enum store_kind { STORE_PARTICIPANT, STORE_ASSET, STORE_PEER, STORE_GRANT, STORE_APPROVAL, STORE_SUBSCRIPTION };
+/* Entries are kept as the serialized protobuf that passed the gate; they
+ * pass it again when loaded. */
+int store_put(struct store *s, enum store_kind kind, const char *id, const uint8_t *blob, size_t len);
+int store_delete(struct store *s, enum store_kind kind, const char *id);
+typedef int store_each_fn(void *ctx, const char *id, const uint8_t *blob, size_t len);
+int store_each(struct store *s, enum store_kind kind, store_each_fn *fn, void *ctx);
+int store_get_u64(struct store *s, const char *ns, const char *key, uint64_t *value);
+int store_set_u64(struct store *s, const char *ns, const char *key, uint64_t value);
+int store_get_blob(struct store *s, const char *ns, const char *key, uint8_t *buf, size_t cap, size_t *len);
+int store_set_blob(struct store *s, const char *ns, const char *key, const uint8_t *buf, size_t len);
+int store_delete_key(struct store *s, const char *ns, const char *key);
+
+/* --- registry.c: participants, assets, peers, grants, approvals in memory -- */
+
+struct participant {
+	struct tids_participant p;      /* owns its strings */
+	uint8_t dh_pk[TIDS_DH_KEY_BYTES];
+	uint64_t batch_seq;             /* last accepted PublishBatch.sequence */
+};
+
+int registry_load(struct tidsd *d);
+void registry_free(struct tidsd *d);
+const struct participant *registry_participant(const struct tidsd *d, const char *id);
+struct participant *registry_participant_mut(struct tidsd *d, const char *id);
+const struct participant *registry_by_dh_key(const struct tidsd *d, const uint8_t dh_pk[TIDS_DH_KEY_BYTES]);
+const struct tids_asset *registry_asset(const struct tidsd *d, const char *id);
+/* Admin changes: validated blob in, stored, indexed, given to the policy
+ * facts. Return 0 or a TIDS_E* code with err filled. */
+int registry_put_participant(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen);
+int registry_put_asset(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen);
+int registry_put_peer(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen);
+int registry_suspend(struct tidsd *d, const char *id, bool suspended, char *err, size_t errlen);
+int registry_put_grant(struct tidsd *d, const uint8_t *blob, size_t len, const char *caller,
+		       char *err, size_t errlen);
+int registry_revoke_grant(struct tidsd *d, const char *grant_id, const char *caller, char *err, size_t errlen);
+int registry_put_approval(struct tidsd *d, const uint8_t *blob, size_t len, const char *caller,
+			  char *err, size_t errlen);
+const struct tids_grant *registry_grant(const struct tidsd *d, const char *id);
+size_t registry_participant_count(const struct tidsd *d);
+/* Standing subscriptions: the purposes a participant receives data for.
+ * The router considers every subscriber a candidate recipient. */
+#define SUBSCRIPTION_PURPOSES_MAX 8
+struct subscriber {
+	char id[TIDS_ID_MAX + 1];
+	char purposes[SUBSCRIPTION_PURPOSES_MAX][TIDS_NAME_MAX + 1];
+	size_t n_purposes;
+};
+int registry_set_subscription(struct tidsd *d, const char *participant, const struct tids_strlist *purposes,
+			      char *err, size_t errlen);
+void registry_each_subscriber(const struct tidsd *d, void (*fn)(void *ctx, const struct subscriber *s), void *ctx);
+/* Calls fn for every participant (recipient candidates). */
+void registry_each_participant(const struct tidsd *d, void (*fn)(void *ctx, const struct participant *p), void *ctx);
+
+/* --- policyload.c: compile the policy dir's .tidspol files ------------------ */
+
+/* Compiles every *.tidspol of dir; on failure writes each diagnostic to errs. */
+int policy_load_dir(const char *dir, struct tids_policy_set **out, struct tids_buf *errs);
+
+/* --- keys.c: keys at rest --------------------------------------------------- */
+
+int keys_load_master(struct tidsd *d);
+/* The hub data key sealing ingress records (created on first use). */
+int keys_data_key(struct tidsd *d, uint8_t key[32]);
+/* A grant's delivery key; TIDS_ECRYPTO once the grant is revoked or expired. */
+int keys_grant_key(struct tidsd *d, const char *grant_id, uint8_t key[32]);
+
+/* --- kafka.c --------------------------------------------------------------- */
+
+struct kafka_queue_watch {
+	struct watch w;
+	int pipe_fd[2];
+	rd_kafka_queue_t *q;
+	void (*on_event)(struct tidsd *d, rd_kafka_event_t *ev, void *ctx);
+	/* If set, events are taken only while it says yes (backpressure);
+	 * call kafka_queue_pump when it would say yes again. */
+	bool (*ready)(struct tidsd *d, void *ctx);
+	void *ctx;
+};
+
+int kafka_init(struct tidsd *d);
+void kafka_free(struct tidsd *d);
+/* A new client configured from the config, with events delivered on its
+ * main queue; name labels it in logs. */
+rd_kafka_t *kafka_client(struct tidsd *d, rd_kafka_type_t type, const char *name,
+			 rd_kafka_conf_t *conf, char *err, size_t errlen);
+rd_kafka_conf_t *kafka_conf(struct tidsd *d, char *err, size_t errlen);
+/* Routes a queue's readiness into the event loop; takes the reference q
+ * (unwatch destroys it). */
+int kafka_watch_queue(struct tidsd *d, struct kafka_queue_watch *kw, rd_kafka_queue_t *q,
+		      void (*on_event)(struct tidsd *d, rd_kafka_event_t *ev, void *ctx), void *ctx);
+void kafka_unwatch_queue(struct tidsd *d, struct kafka_queue_watch *kw);
+void kafka_queue_pump(struct tidsd *d, struct kafka_queue_watch *kw);
+/* Logs librdkafka log and error events; returns true if it handled ev. */
+bool kafka_log_event(struct tidsd *d, rd_kafka_event_t *ev);
+/* Topic names: "<prefix>.<hub>.<suffix>". */
+void kafka_topic(const struct tidsd *d, const char *suffix, char *buf, size_t len);
+void kafka_deliver_topic(const struct tidsd *d, const char *participant, char *buf, size_t len);
+/* Creates a topic if missing (partitions, compacted or not); waits. */
+int kafka_ensure_topic(struct tidsd *d, const char *topic, int partitions, bool compact,
+		       char *err, size_t errlen);
+
+/* --- ingest.c -------------------------------------------------------------- */
+
+int ingest_init(struct tidsd *d);
+void ingest_free(struct tidsd *d);
+/* Handles a Publish call. */
+void ingest_publish(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len);
+/* The session is going away: forget its pending acks. */
+void ingest_forget_session(struct tidsd *d, struct session *s);
+/* Records written but not yet confirmed by Kafka. */
+size_t ingest_in_flight(const struct tidsd *d);
+void ingest_flush(struct tidsd *d, int timeout_ms);
+
+/* --- egress.c: Subscribe streams ------------------------------------------- */
+
+struct subscription;
+void egress_subscribe(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len);
+void egress_client_item(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len);
+void egress_cancel(struct tidsd *d, struct session *s, uint64_t call_id);
+void egress_forget_session(struct tidsd *d, struct session *s);
+/* The session's send buffer drained: resume its streams. */
+void egress_resume(struct tidsd *d, struct session *s);
+void egress_free(struct tidsd *d);
+
+/* --- router.c: runs in its own thread; see router.h ------------------------- */
+
+enum router_msg_kind;
+/* Creates the router and its policy facts (before the registry loads). */
+int router_new(struct tidsd *d);
+/* Starts routing: from now on the router thread owns the facts. */
+int router_init(struct tidsd *d);
+void router_free(struct tidsd *d);
+void router_tick(struct tidsd *d);
+/* Passes a registry change (serialized entry, or purposes one per line for
+ * a subscriber; a grant comes with its wrapped data key) or a new policy
+ * set (ownership passes) to the router. */
+void router_post(struct tidsd *d, enum router_msg_kind kind, const char *id, const uint8_t *blob, size_t len,
+		 const uint8_t *wrapped, struct tids_policy_set *policy);
+/* Grants past their end are revoked (and their keys destroyed). */
+void registry_expire_grants(struct tidsd *d, int64_t now);
+
+/* --- listener.c, session.c ------------------------------------------------- */
+
+int listeners_open(struct tidsd *d);
+void listeners_close(struct tidsd *d);
+
+enum session_state {
+	SESSION_HANDSHAKE,         /* Noise handshake in progress */
+	SESSION_OPEN,              /* frames flow */
+	SESSION_CLOSING,           /* flushing the last bytes, then close */
+};
+
+struct session {
+	struct watch w;
+	struct session *next, *prev;
+	bool local;                /* Unix socket: no Noise, peer credentials */
+	bool admin;                /* may call Admin methods */
+	enum session_state state;
+	struct tids_noise_handshake hs;
+	struct tids_channel ch;
+	struct tids_buf in;        /* bytes read, not yet absorbed */
+	struct tids_buf out;       /* bytes to write */
+	bool paused;               /* not reading: too much queued to send */
+	int64_t last_active;       /* mono ms */
+	int64_t opened;
+	char participant[TIDS_ID_MAX + 1];   /* authenticated id ("" on the local socket) */
+	char peer[64];             /* address for logs */
+	unsigned long id;          /* for logs */
+	unsigned pending_calls;    /* publishes awaiting Kafka */
+	struct subscription *subs;
+};
+
+void session_accept(struct tidsd *d, int fd, bool local, const char *peer);
+/* Sends a response (unary end) with status code (tids.v1.Code) and body. */
+void session_reply(struct tidsd *d, struct session *s, uint64_t call_id, int code, const char *message,
+		   const uint8_t *body, size_t len);
+/* Sends one stream item, or the stream's end. */
+int session_stream_item(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len);
+void session_stream_end(struct tidsd *d, struct session *s, uint64_t call_id, int code, const char *message);
+/* May this session queue more stream items? (backpressure) */
+bool session_can_send(const struct tidsd *d, const struct session *s);
+void session_close(struct tidsd *d, struct session *s, const char *why);
+void sessions_tick(struct tidsd *d);
+/* Frees the sessions closed during this loop iteration. */
+void sessions_reap(struct tidsd *d);
+void sessions_close_all(struct tidsd *d);
+size_t session_count(const struct tidsd *d);
+
+/* --- rpc.c ----------------------------------------------------------------- */
+
+void rpc_dispatch(struct tidsd *d, struct session *s, const struct tids_frame *f);
+
+/* --- main.c --------------------------------------------------------------- */
+
+/* SIGHUP: new config and policies, swapped in only if whole. */
+void tidsd_reload(struct tidsd *d);
+/* Every TIDSD_TICK_MS: watchdog, timeouts, SQLite commit, Kafka upkeep. */
+void tidsd_tick(struct tidsd *d);
+
+/* --- the daemon ------------------------------------------------------------ */
+
+struct tidsd {
+	struct config *conf;
+	struct tids_identity hub;             /* the hub's signing identity */
+	uint8_t master_key[32];               /* wraps data keys at rest */
+	struct store *store;
+	struct registry *registry;
+
+	int epfd;
+	int wake_pipe[2];                     /* signals wake the loop */
+	struct watch wake_watch;
+	int64_t next_tick;
+	struct session *graveyard;            /* closed this iteration, freed after it */
+
+	struct watch listen_tcp;
+	struct watch listen_unix;
+	struct session *sessions;
+	size_t n_sessions;
+	unsigned long next_session_id;
+
+	struct kafka *kafka;
+	struct ingest *ingest;
+	struct router *router;
+	struct egress *egress;
+
+	bool stopping;
+	volatile sig_atomic_t sig_stop;
+	volatile sig_atomic_t sig_reload;
+};
+
+#endif

@@ -1,0 +1,100 @@
+/*
+ * libtids client: connect to a hub (TCP with Noise_XX as a registered
+ * participant, or the local admin socket), call the Exchange and Admin
+ * methods, and stream deliveries. Blocking, one connection per client
+ * object, no threads; any C program can use it (pkg-config libtids).
+ */
+#ifndef TIDS_CLIENT_H
+#define TIDS_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tids/crypto.h"
+#include "tids/wire.h"
+
+struct tids_client;
+
+struct tids_client_options {
+	/* "host:port" for a participant connection, or an absolute path for
+	 * the hub's local admin socket. */
+	const char *address;
+	/* Who we are (TCP only): the X25519 form is our Noise static key. */
+	const struct tids_identity *identity;
+	/* The hub's Ed25519 public key; when set, a hub whose Noise key does
+	 * not match it is refused before we reveal who we are. */
+	const uint8_t *hub_key;
+	int timeout_ms;                /* per operation; 0 means 30 s */
+	size_t frame_max;              /* 0 means TIDS_FRAME_MAX_DEFAULT */
+};
+
+/* Connects, runs the handshake and reads the hub's welcome. A hub that
+ * refuses us (unknown key, suspended) fails with its reason in err. */
+__attribute__((warn_unused_result))
+int tids_client_connect(const struct tids_client_options *o, struct tids_client **out, char *err, size_t errlen);
+void tids_client_free(struct tids_client *c);
+
+/* The hub's id (from the handshake) and who it says we are. */
+const char *tids_client_hub_id(const struct tids_client *c);
+
+/*
+ * One unary call. On an OK status returns 0 with the response body in
+ * *resp (malloc'd; NULL when empty). On another status returns
+ * TIDS_EDENIED with the hub's message in err, and tids_client_status()
+ * gives the tids.v1.Code; transport failures return their own codes.
+ */
+__attribute__((warn_unused_result))
+int tids_client_call(struct tids_client *c, const char *method, const uint8_t *body, size_t len,
+		     uint8_t **resp, size_t *resp_len, char *err, size_t errlen);
+int tids_client_status(const struct tids_client *c);
+
+__attribute__((warn_unused_result))
+int tids_client_ping(struct tids_client *c, char *participant, size_t plen, char *err, size_t errlen);
+
+/* Builds a batch of serialized records, computes its Merkle root, signs it
+ * with id and publishes it; *ack holds per-record errors. */
+__attribute__((warn_unused_result))
+int tids_client_publish(struct tids_client *c, const struct tids_identity *id, const char *publisher,
+			uint64_t sequence, const struct tids_bytes *records, size_t n,
+			struct tids_publish_ack *ack, char *err, size_t errlen);
+
+/* Signs a grant or approval in place (its signer's key). */
+__attribute__((warn_unused_result))
+int tids_client_sign_grant(const struct tids_identity *id, struct tids_grant *g);
+__attribute__((warn_unused_result))
+int tids_client_sign_approval(const struct tids_identity *id, struct tids_approval *a);
+
+__attribute__((warn_unused_result))
+int tids_client_grant(struct tids_client *c, const struct tids_grant *g, char *err, size_t errlen);
+__attribute__((warn_unused_result))
+int tids_client_revoke(struct tids_client *c, const char *grant_id, char *err, size_t errlen);
+__attribute__((warn_unused_result))
+int tids_client_approve(struct tids_client *c, const struct tids_approval *a, char *err, size_t errlen);
+
+/* Admin (local socket, or an admin key). */
+__attribute__((warn_unused_result))
+int tids_client_register_participant(struct tids_client *c, const struct tids_participant *p, char *err, size_t errlen);
+__attribute__((warn_unused_result))
+int tids_client_register_asset(struct tids_client *c, const struct tids_asset *a, char *err, size_t errlen);
+__attribute__((warn_unused_result))
+int tids_client_register_peer(struct tids_client *c, const struct tids_peer *p, char *err, size_t errlen);
+__attribute__((warn_unused_result))
+int tids_client_suspend(struct tids_client *c, const char *participant, int suspended, char *err, size_t errlen);
+
+/*
+ * Subscribing: start the stream for purposes, then take deliveries one by
+ * one and acknowledge them (an ack covers every delivery up to seq). A
+ * delivery already acknowledged is never returned again on this client.
+ */
+__attribute__((warn_unused_result))
+int tids_client_subscribe(struct tids_client *c, const char *const *purposes, size_t n, uint32_t window,
+			  char *err, size_t errlen);
+/* 1 with *d filled (free it with tids_delivery_free), 0 on timeout, or a
+ * negative code when the stream ended or broke. */
+__attribute__((warn_unused_result))
+int tids_client_next_delivery(struct tids_client *c, struct tids_delivery *d, int timeout_ms,
+			      char *err, size_t errlen);
+__attribute__((warn_unused_result))
+int tids_client_ack(struct tids_client *c, uint64_t delivery_seq, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,156 @@
+/*
+ * Gate and encoder for the router's state entries (chain heads, counts,
+ * open aggregation windows) on the compacted state topic.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "wire_internal.h"
+
+#define STATE_MAX 65536
+
+static int window_from(const Tids__V1__AggregateWindow *m, struct tids_aggregate_window *w, char *err, size_t errlen)
+{
+	int r;
+
+	if ((r = wire_need_id("window: recipient", m->recipient, err, errlen)) < 0 ||
+	    (r = wire_opt_name("window: purpose", m->purpose, err, errlen)) < 0 ||
+	    (r = wire_need_name("window: function", m->function, err, errlen)) < 0 ||
+	    (r = wire_text("window: group", m->group, 1024, err, errlen)) < 0 ||
+	    (r = wire_list("window: rule_ids", m->rule_ids, m->n_rule_ids, LIST_IDS, 0, &w->rule_ids, err, errlen)) < 0 ||
+	    (r = wire_opt_id("window: grant_id", m->grant_id, err, errlen)) < 0 ||
+	    (r = wire_obligations_from(m->obligations, &w->obligations, err, errlen)) < 0)
+		return r;
+	if (!tids_valid_field_name(m->field))
+		return tids_fail(err, errlen, TIDS_EBADID, "window: field must be a field name");
+	if (m->window_ms <= 0 || m->start_ms < 0 || isnan(m->sum) || isnan(m->min) || isnan(m->max))
+		return tids_fail(err, errlen, TIDS_EINVAL, "window: bad window or values");
+	if (m->header == NULL || m->header->n_fields != 0)
+		return tids_fail(err, errlen, TIDS_EINVAL, "window: header missing or carries fields");
+	if ((r = wire_record_from(m->header, &w->header, NULL, err, errlen)) < 0)
+		return r;
+	w->recipient = m->recipient;
+	w->purpose = m->purpose;
+	w->function = m->function;
+	w->field = m->field;
+	w->start_ms = m->start_ms;
+	w->window_ms = m->window_ms;
+	w->group = m->group;
+	w->count = m->count;
+	w->sum = m->sum;
+	w->min = m->min;
+	w->max = m->max;
+	w->grant_id = m->grant_id;
+	return 0;
+}
+
+int tids_wire_decode_router_state(const uint8_t *buf, size_t len, struct tids_router_state *out,
+				  char *err, size_t errlen)
+{
+	struct backing *b;
+	Tids__V1__RouterState *m;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = wire_unpack(&tids__v1__router_state__descriptor, buf, len, STATE_MAX, 0, &b, err, errlen);
+	if (r < 0)
+		return r;
+	m = (Tids__V1__RouterState *)b->msg;
+	switch (m->kind_case) {
+	case TIDS__V1__ROUTER_STATE__KIND_CHAIN:
+		if (m->chain->partition < 0 || m->chain->seq == 0 || m->chain->head.len != TIDS_HASH_BYTES) {
+			r = tids_fail(err, errlen, TIDS_EINVAL, "state: malformed chain head");
+			goto out;
+		}
+		out->kind = TIDS_STATE_CHAIN;
+		out->chain.partition = m->chain->partition;
+		out->chain.seq = m->chain->seq;
+		memcpy(out->chain.head, m->chain->head.data, TIDS_HASH_BYTES);
+		out->chain.since_checkpoint = m->chain->since_checkpoint;
+		break;
+	case TIDS__V1__ROUTER_STATE__KIND_COUNT:
+		out->kind = TIDS_STATE_COUNT;
+		out->count = m->count;
+		break;
+	case TIDS__V1__ROUTER_STATE__KIND_WINDOW:
+		if ((r = window_from(m->window, &out->window, err, errlen)) < 0)
+			goto out;
+		out->kind = TIDS_STATE_WINDOW;
+		break;
+	default:
+		r = tids_fail(err, errlen, TIDS_EMISSING, "state: no kind set");
+		goto out;
+	}
+	out->backing = b;
+	return 0;
+out:
+	memset(out, 0, sizeof(*out));
+	wire_release(b);
+	return r;
+}
+
+int tids_wire_encode_router_state(const struct tids_router_state *in, uint8_t **out, size_t *len)
+{
+	Tids__V1__RouterState pb;
+	Tids__V1__ChainHead ch = TIDS__V1__CHAIN_HEAD__INIT;
+	Tids__V1__AggregateWindow w = TIDS__V1__AGGREGATE_WINDOW__INIT;
+	Tids__V1__Record hdr;
+	Tids__V1__Obligations ob;
+	Tids__V1__Aggregation agg;
+	int r;
+
+	tids__v1__router_state__init(&pb);
+	switch (in->kind) {
+	case TIDS_STATE_CHAIN:
+		ch.partition = in->chain.partition;
+		ch.seq = in->chain.seq;
+		ch.head.data = (uint8_t *)in->chain.head;
+		ch.head.len = TIDS_HASH_BYTES;
+		ch.since_checkpoint = in->chain.since_checkpoint;
+		pb.kind_case = TIDS__V1__ROUTER_STATE__KIND_CHAIN;
+		pb.chain = &ch;
+		return wire_pack(&pb.base, out, len);
+	case TIDS_STATE_COUNT:
+		pb.kind_case = TIDS__V1__ROUTER_STATE__KIND_COUNT;
+		pb.count = in->count;
+		return wire_pack(&pb.base, out, len);
+	case TIDS_STATE_WINDOW:
+		break;
+	default:
+		return TIDS_EINVAL;
+	}
+	if ((r = wire_record_view(&in->window.header, &hdr)) < 0)
+		return r;
+	hdr.n_fields = 0;
+	wire_obligations_to(&in->window.obligations, &ob, &agg);
+	w.recipient = (char *)in->window.recipient;
+	w.purpose = (char *)(in->window.purpose != NULL ? in->window.purpose : "");
+	w.function = (char *)in->window.function;
+	w.field = (char *)in->window.field;
+	w.start_ms = in->window.start_ms;
+	w.window_ms = in->window.window_ms;
+	w.group = (char *)(in->window.group != NULL ? in->window.group : "");
+	w.count = in->window.count;
+	w.sum = in->window.sum;
+	w.min = in->window.min;
+	w.max = in->window.max;
+	w.header = &hdr;
+	w.rule_ids = (char **)in->window.rule_ids.items;
+	w.n_rule_ids = in->window.rule_ids.n;
+	w.grant_id = (char *)(in->window.grant_id != NULL ? in->window.grant_id : "");
+	w.obligations = &ob;
+	pb.kind_case = TIDS__V1__ROUTER_STATE__KIND_WINDOW;
+	pb.window = &w;
+	r = wire_pack(&pb.base, out, len);
+	wire_record_view_free(&hdr);
+	return r;
+}
+
+void tids_router_state_free(struct tids_router_state *s)
+{
+	if (s == NULL)
+		return;
+	wire_release(s->backing);
+	memset(s, 0, sizeof(*s));
+}

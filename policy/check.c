@@ -1,0 +1,1170 @@
+/*
+ * The checker: resolves every name against the attribute schema (built-in
+ * attributes plus `attribute` declarations) and the `let` definitions,
+ * types every expression, and validates obligations. Errors name the file,
+ * line and column and, for a misspelt name, the closest known one.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "tids/error.h"
+
+const struct builtin_attr pol_builtins[B_COUNT] = {
+	[B_RECORD_OWNER] = { "record.owner", PT_STR },
+	[B_RECORD_ASSET] = { "record.asset", PT_STR },
+	[B_RECORD_CATEGORY] = { "record.category", PT_STR },
+	[B_RECORD_TIER] = { "record.tier", PT_TIER },
+	[B_RECORD_BASE_TIER] = { "record.base_tier", PT_TIER },
+	[B_RECORD_ORIGIN] = { "record.origin", PT_STR },
+	[B_RECORD_COUNTRY] = { "record.country", PT_STR },
+	[B_RECORD_PRODUCED_AT] = { "record.produced_at", PT_TIME },
+	[B_RECORD_PERSONAL] = { "record.personal", PT_BOOL },
+	[B_RECORD_SENSITIVE] = { "record.sensitive_personal", PT_BOOL },
+	[B_RECORD_INDIVIDUALS] = { "record.individuals", PT_INT },
+	[B_RECORD_SCHEMA] = { "record.schema", PT_STR },
+	[B_RCPT_ID] = { "recipient.id", PT_STR },
+	[B_RCPT_ROLE] = { "recipient.role", PT_STR },
+	[B_RCPT_JURISDICTION] = { "recipient.jurisdiction", PT_STR },
+	[B_RCPT_COUNTRY] = { "recipient.country", PT_STR },
+	[B_RCPT_HOME_HUB] = { "recipient.home_hub", PT_STR },
+	[B_RCPT_REGISTERED] = { "recipient.registered", PT_BOOL },
+	[B_RCPT_SUSPENDED] = { "recipient.suspended", PT_BOOL },
+	[B_OWNER_ID] = { "owner.id", PT_STR },
+	[B_OWNER_ROLE] = { "owner.role", PT_STR },
+	[B_OWNER_JURISDICTION] = { "owner.jurisdiction", PT_STR },
+	[B_OWNER_COUNTRY] = { "owner.country", PT_STR },
+	[B_OWNER_HOME_HUB] = { "owner.home_hub", PT_STR },
+	[B_OWNER_REGISTERED] = { "owner.registered", PT_BOOL },
+	[B_OWNER_SUSPENDED] = { "owner.suspended", PT_BOOL },
+	[B_ASSET_ID] = { "asset.id", PT_STR },
+	[B_ASSET_LESSEE] = { "asset.lessee", PT_STR },
+	[B_ASSET_LESSOR] = { "asset.lessor", PT_STR },
+	[B_ASSET_SITE] = { "asset.site", PT_STR },
+	[B_ASSET_KIND] = { "asset.kind", PT_STR },
+	[B_ASSET_REGISTERED] = { "asset.registered", PT_BOOL },
+	[B_PURPOSE] = { "purpose", PT_STR },
+	[B_NOW] = { "now", PT_TIME },
+	[B_GRANT_ID] = { "grant.id", PT_STR },
+	[B_GRANT_OWNER] = { "grant.owner", PT_STR },
+	[B_GRANT_GRANTEE] = { "grant.grantee", PT_STR },
+	[B_GRANT_NOT_BEFORE] = { "grant.not_before", PT_TIME },
+	[B_GRANT_NOT_AFTER] = { "grant.not_after", PT_TIME },
+	[B_GRANT_MAX_USES] = { "grant.max_uses", PT_INT },
+	[B_GRANT_USES] = { "grant.uses", PT_INT },
+	[B_GRANT_REMAINING] = { "grant.remaining", PT_INT },
+};
+
+const char *pol_type_name(enum ptype t)
+{
+	switch (t) {
+	case PT_ERROR: return "error";
+	case PT_BOOL: return "bool";
+	case PT_INT: return "int";
+	case PT_STR: return "string";
+	case PT_TIME: return "time";
+	case PT_DUR: return "duration";
+	case PT_TIER: return "tier";
+	case PT_LIST: return "list";
+	case PT_ANY: return "any";
+	}
+	return "?";
+}
+
+/* ---- functions and their parameters ---- */
+
+struct param {
+	const char *name;
+	enum ptype type;
+	bool list_ok;             /* a [list] matches any of its items */
+};
+
+static const struct param approval_params[] = {
+	{ "kind", PT_STR, true }, { "regulator", PT_STR, true }, { "exporter", PT_STR, false },
+	{ "recipient", PT_STR, false }, { "category", PT_STR, false }, { "tier", PT_TIER, false },
+	{ "purpose", PT_STR, false }, { "from", PT_STR, false }, { "to", PT_STR, false },
+	{ "at", PT_TIME, false },
+};
+
+static const struct param grant_params[] = {
+	{ "owner", PT_STR, false }, { "grantee", PT_STR, false }, { "asset", PT_STR, false },
+	{ "category", PT_STR, false }, { "purpose", PT_STR, false }, { "at", PT_TIME, false },
+	{ "max_window", PT_DUR, false },
+};
+
+enum { APPROVAL_NPARAMS = sizeof(approval_params) / sizeof(approval_params[0]) };
+enum { GRANT_NPARAMS = sizeof(grant_params) / sizeof(grant_params[0]) };
+
+struct function {
+	const char *name;
+	enum fn_id id;
+	enum ptype result;
+	const struct param *named;  /* NULL: positional */
+	size_t n_params;
+	enum ptype positional[3];
+	const char *usage;
+};
+
+static const struct function functions[] = {
+	{ "country", F_COUNTRY, PT_STR, NULL, 1, { PT_STR }, "country(jurisdiction)" },
+	{ "year", F_YEAR, PT_INT, NULL, 1, { PT_TIME }, "year(time)" },
+	{ "approval", F_APPROVAL, PT_BOOL, approval_params, APPROVAL_NPARAMS, { PT_ERROR },
+	  "approval(kind: ..., exporter: ..., recipient: ..., category: ..., tier: ..., purpose: ..., from: ..., to: ..., at: ...)" },
+	{ "grant", F_GRANT, PT_BOOL, grant_params, GRANT_NPARAMS, { PT_ERROR },
+	  "grant(owner: ..., grantee: ..., asset: ..., category: ..., purpose: ..., at: ..., max_window: ...)" },
+	{ "counter", F_COUNTER, PT_INT, NULL, 3, { PT_STR, PT_STR, PT_INT }, "counter(name, key, period)" },
+	{ "has_label", F_HAS_LABEL, PT_BOOL, NULL, 1, { PT_STR }, "has_label(label)" },
+	{ "has_field", F_HAS_FIELD, PT_BOOL, NULL, 1, { PT_STR }, "has_field(name)" },
+	{ "stripped", F_STRIPPED, PT_BOOL, NULL, 1, { PT_STR }, "stripped(label)" },
+};
+
+/* ---- diagnostics helpers ---- */
+
+static void error_at(struct checker *ck, const char *file, unsigned line, unsigned col,
+		     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void error_at(struct checker *ck, const char *file, unsigned line, unsigned col,
+		     const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	pol_vdiag(ck->diags, TIDS_POLICY_ERROR, file, line, col, fmt, ap);
+	va_end(ap);
+	ck->errors++;
+}
+
+static void warn_at(struct checker *ck, const char *file, unsigned line, unsigned col,
+		    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void warn_at(struct checker *ck, const char *file, unsigned line, unsigned col,
+		    const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	pol_vdiag(ck->diags, TIDS_POLICY_WARNING, file, line, col, fmt, ap);
+	va_end(ap);
+}
+
+static const char *cur_file(const struct checker *ck);
+static struct let_def *cur_let(const struct checker *ck);
+
+static size_t edit_distance(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	if (la > 64 || lb > 64)
+		return 99;
+	size_t row[65];
+	for (size_t j = 0; j <= lb; j++)
+		row[j] = j;
+	for (size_t i = 1; i <= la; i++) {
+		size_t diag = row[0];
+		row[0] = i;
+		for (size_t j = 1; j <= lb; j++) {
+			size_t up = row[j];
+			size_t best = diag + (a[i - 1] != b[j - 1]);
+			if (row[j] + 1 < best)
+				best = row[j] + 1;
+			if (row[j - 1] + 1 < best)
+				best = row[j - 1] + 1;
+			row[j] = best;
+			diag = up;
+		}
+	}
+	return row[lb];
+}
+
+struct suggest {
+	const char *best;
+	size_t dist;
+	char buf[160];
+};
+
+static void consider(struct suggest *s, const char *want, const char *cand)
+{
+	size_t d = edit_distance(want, cand);
+	size_t limit = strlen(want) <= 4 ? 1 : strlen(want) <= 8 ? 2 : 3;
+	if (d <= limit && (s->best == NULL || d < s->dist)) {
+		s->best = cand;
+		s->dist = d;
+	}
+}
+
+static const char *hint(struct suggest *s)
+{
+	if (s->best == NULL)
+		return "";
+	snprintf(s->buf, sizeof(s->buf), " (did you mean %s?)", s->best);
+	return s->buf;
+}
+
+/* ---- slots ---- */
+
+static int new_slot(struct checker *ck, struct slot_def def)
+{
+	if (ck->n_slots >= POL_SLOTS_MAX)
+		return -1;
+	ck->slots[ck->n_slots] = def;
+	return (int)ck->n_slots++;
+}
+
+static int derived_slot(struct checker *ck, enum fn_id fn, uint32_t base)
+{
+	for (uint32_t i = 0; i < ck->n_slots; i++)
+		if (ck->slots[i].src == SLOT_DERIVED && ck->slots[i].fn == fn && ck->slots[i].base == base)
+			return (int)i;
+	char name[160];
+	snprintf(name, sizeof(name), "%s(%s)", fn == F_COUNTRY ? "country" : "year",
+		 ck->slots[base].name);
+	const char *copy = pol_arena_strndup(ck->arena, name, strlen(name));
+	if (copy == NULL)
+		return -1;
+	return new_slot(ck, (struct slot_def){
+		.src = SLOT_DERIVED, .type = fn == F_COUNTRY ? PT_STR : PT_INT, .fn = (uint8_t)fn,
+		.base = base, .name = copy, .view_dependent = ck->slots[base].view_dependent,
+	});
+}
+
+static struct node *attr_node(struct checker *ck, const struct node *at, uint32_t slot)
+{
+	struct node *n = pol_arena_alloc(ck->arena, sizeof(*n));
+	if (n == NULL) {
+		ck->prog->oom = true;
+		return NULL;
+	}
+	n->op = N_ATTR;
+	n->type = ck->slots[slot].type;
+	n->slot = slot;
+	n->line = at->line;
+	n->col = at->col;
+	n->checked = true;
+	return n;
+}
+
+/* ---- lets ---- */
+
+static struct let_def *find_let(const struct checker *ck, const char *name)
+{
+	if (ck->let_table == NULL)
+		return NULL;
+	uint64_t h = pol_hash(name, strlen(name));
+	for (size_t i = (size_t)h & ck->let_mask;; i = (i + 1) & ck->let_mask) {
+		struct let_def *l = ck->let_table[i];
+		if (l == NULL)
+			return NULL;
+		if (strcmp(l->name, name) == 0)
+			return l;
+	}
+}
+
+/* ---- expressions ---- */
+
+
+static struct node *check_expr(struct checker *ck, struct node *n);
+
+static bool is_scalar(enum ptype t)
+{
+	return t == PT_BOOL || t == PT_INT || t == PT_STR || t == PT_TIME || t == PT_DUR ||
+	       t == PT_TIER;
+}
+
+static bool is_ordered(enum ptype t)
+{
+	return t == PT_INT || t == PT_TIME || t == PT_DUR || t == PT_TIER;
+}
+
+static struct node *fail(struct node *n)
+{
+	n->type = PT_ERROR;
+	n->checked = true;
+	return n;
+}
+
+static void note_grant_attr(struct checker *ck, const struct node *n)
+{
+	struct let_def *l = cur_let(ck);
+	if (l != NULL) {
+		l->uses_grant_attr = true;
+	} else if (ck->rule != NULL && !ck->rule->uses_grant_attr) {
+		ck->rule->uses_grant_attr = true;
+		ck->rule->grant_attr_line = n->line;
+		ck->rule->grant_attr_col = n->col;
+	}
+}
+
+static void note_grant_call(struct checker *ck)
+{
+	struct let_def *l = cur_let(ck);
+	if (l != NULL)
+		l->calls_grant = true;
+	else if (ck->rule != NULL)
+		ck->rule->calls_grant = true;
+}
+
+static struct node *check_path(struct checker *ck, struct node *n)
+{
+	for (uint32_t b = 0; b < B_COUNT; b++) {
+		if (strcmp(pol_builtins[b].path, n->s) == 0) {
+			if (b >= POL_FIRST_GRANT_BUILTIN)
+				note_grant_attr(ck, n);
+			return attr_node(ck, n, b);
+		}
+	}
+	const char *dot = strchr(n->s, '.');
+	size_t head = dot != NULL ? (size_t)(dot - n->s) : strlen(n->s);
+	const char *tail = dot != NULL ? dot + 1 : "";
+	enum slot_src src;
+	if (head == 9 && memcmp(n->s, "recipient", 9) == 0)
+		src = SLOT_RECIPIENT_ATTR;
+	else if (head == 5 && memcmp(n->s, "owner", 5) == 0)
+		src = SLOT_OWNER_ATTR;
+	else if (head == 5 && memcmp(n->s, "asset", 5) == 0)
+		src = SLOT_ASSET_ATTR;
+	else
+		src = SLOT_BUILTIN;
+	if (src != SLOT_BUILTIN) {
+		for (uint32_t s = B_COUNT; s < ck->n_slots; s++) {
+			const struct slot_def *sd = &ck->slots[s];
+			if (sd->src == src && strcmp(sd->decl->name, tail) == 0) {
+				((struct attr_decl *)sd->decl)->used = true;
+				return attr_node(ck, n, s);
+			}
+		}
+	}
+	struct suggest sg = { 0 };
+	for (uint32_t s = 0; s < ck->n_slots; s++)
+		if (ck->slots[s].src != SLOT_DERIVED)
+			consider(&sg, n->s, ck->slots[s].name);
+	if (src == SLOT_BUILTIN && !(head == 6 && memcmp(n->s, "record", 6) == 0) &&
+	    !(head == 5 && memcmp(n->s, "grant", 5) == 0))
+		error_at(ck, cur_file(ck), n->line, n->col,
+			 "unknown attribute %s: attributes start with record., recipient., owner., "
+			 "asset. or grant.%s", n->s, hint(&sg));
+	else if (src != SLOT_BUILTIN && sg.best == NULL)
+		error_at(ck, cur_file(ck), n->line, n->col,
+			 "unknown attribute %s (declare it: attribute %s.%s: bool;)", n->s,
+			 src == SLOT_ASSET_ATTR ? "asset" : "participant", tail);
+	else
+		error_at(ck, cur_file(ck), n->line, n->col, "unknown attribute %s%s", n->s, hint(&sg));
+	return fail(n);
+}
+
+static struct node *check_let_ref(struct checker *ck, struct node *n, struct let_def *l);
+
+static struct node *check_name(struct checker *ck, struct node *n)
+{
+	if (strcmp(n->s, "purpose") == 0)
+		return attr_node(ck, n, B_PURPOSE);
+	if (strcmp(n->s, "now") == 0)
+		return attr_node(ck, n, B_NOW);
+	enum tids_tier tier = tids_tier_parse(n->s);
+	if (tier != TIDS_TIER_UNSET) {
+		n->op = N_TIER;
+		n->i = tier;
+		n->type = PT_TIER;
+		n->checked = true;
+		return n;
+	}
+	struct let_def *l = find_let(ck, n->s);
+	if (l != NULL)
+		return check_let_ref(ck, n, l);
+	if (strcmp(n->s, "record") == 0 || strcmp(n->s, "recipient") == 0 ||
+	    strcmp(n->s, "owner") == 0 || strcmp(n->s, "asset") == 0 || strcmp(n->s, "grant") == 0) {
+		error_at(ck, cur_file(ck), n->line, n->col,
+			 "%s is not a value; name one of its attributes, e.g. %s.%s", n->s, n->s,
+			 n->s[0] == 'r' && n->s[2] == 'c' && n->s[3] == 'o' ? "category" : "id");
+		return fail(n);
+	}
+	struct suggest sg = { 0 };
+	consider(&sg, n->s, "purpose");
+	consider(&sg, n->s, "now");
+	for (unsigned t = TIDS_TIER_GENERAL; t <= TIDS_TIER_CORE; t++)
+		consider(&sg, n->s, tids_tier_name((enum tids_tier)t));
+	for (size_t i = 0; i < ck->prog->n_lets; i++)
+		consider(&sg, n->s, ck->prog->lets[i]->name);
+	if (sg.best != NULL)
+		error_at(ck, cur_file(ck), n->line, n->col, "unknown name '%s'%s", n->s, hint(&sg));
+	else
+		error_at(ck, cur_file(ck), n->line, n->col,
+			 "unknown name '%s' (strings are written in double quotes)", n->s);
+	return fail(n);
+}
+
+/* Sorted, de-duplicated interned view of a constant list is built at
+ * compile time; here only types. */
+static struct node *check_list(struct checker *ck, struct node *n)
+{
+	enum ptype elem = PT_ANY;
+	bool constant = true;
+	for (uint32_t i = 0; i < n->n_items; i++) {
+		n->items[i] = check_expr(ck, n->items[i]);
+		struct node *it = n->items[i];
+		if (it->type == PT_ERROR)
+			return fail(n);
+		if (!is_scalar((enum ptype)it->type)) {
+			error_at(ck, cur_file(ck), it->line, it->col, "a list holds single values, not %ss",
+				 pol_type_name((enum ptype)it->type));
+			return fail(n);
+		}
+		if (elem == PT_ANY) {
+			elem = (enum ptype)it->type;
+		} else if (elem != it->type) {
+			error_at(ck, cur_file(ck), it->line, it->col,
+				 "list mixes %s and %s items", pol_type_name(elem),
+				 pol_type_name((enum ptype)it->type));
+			return fail(n);
+		}
+		if (it->op != N_STR && it->op != N_INT && it->op != N_TIER && it->op != N_BOOL &&
+		    it->op != N_TIME && it->op != N_DUR)
+			constant = false;
+	}
+	n->type = PT_LIST;
+	n->elem = (uint8_t)elem;
+	n->constant = constant;
+	n->checked = true;
+	return n;
+}
+
+static const char *describe(const struct checker *ck, const struct node *n, char *buf, size_t len)
+{
+	switch (n->op) {
+	case N_ATTR:
+		snprintf(buf, len, "%s (%s)", ck->slots[n->slot].name,
+			 pol_type_name((enum ptype)n->type));
+		break;
+	case N_STR:
+		snprintf(buf, len, "\"%.40s\" (string)", n->s);
+		break;
+	default:
+		snprintf(buf, len, "a %s", pol_type_name((enum ptype)n->type));
+	}
+	return buf;
+}
+
+static const char *op_text(enum node_op op)
+{
+	switch (op) {
+	case N_EQ: return "==";
+	case N_NE: return "!=";
+	case N_LT: return "<";
+	case N_LE: return "<=";
+	case N_GT: return ">";
+	case N_GE: return ">=";
+	case N_IN: return "in";
+	case N_NOT_IN: return "not in";
+	case N_ADD: return "+";
+	case N_SUB: return "-";
+	case N_AND: return "&&";
+	case N_OR: return "||";
+	case N_NOT: return "!";
+	default: return "?";
+	}
+}
+
+static struct node *check_compare(struct checker *ck, struct node *n)
+{
+	struct node *a = n->a, *b = n->b;
+	char da[128], db[128];
+	enum ptype ta = (enum ptype)a->type, tb = (enum ptype)b->type;
+	if (ta == PT_LIST || tb == PT_LIST) {
+		error_at(ck, cur_file(ck), n->line, n->col,
+			 "`%s` cannot compare a list; test membership with `in`",
+			 op_text((enum node_op)n->op));
+		return fail(n);
+	}
+	if (ta != tb) {
+		const struct node *s = ta == PT_STR ? a : tb == PT_STR ? b : NULL;
+		if (s != NULL && s->op == N_STR && tids_tier_parse(s->s) != TIDS_TIER_UNSET &&
+		    (ta == PT_TIER || tb == PT_TIER))
+			error_at(ck, cur_file(ck), s->line, s->col,
+				 "tiers are written without quotes: %s, not \"%s\"", s->s, s->s);
+		else
+			error_at(ck, cur_file(ck), n->line, n->col, "`%s` compares %s with %s",
+				 op_text((enum node_op)n->op), describe(ck, a, da, sizeof(da)),
+				 describe(ck, b, db, sizeof(db)));
+		return fail(n);
+	}
+	if (n->op != N_EQ && n->op != N_NE && !is_ordered(ta)) {
+		error_at(ck, cur_file(ck), n->line, n->col, "`%s` needs ordered values, not %ss",
+			 op_text((enum node_op)n->op), pol_type_name(ta));
+		return fail(n);
+	}
+	n->type = PT_BOOL;
+	return n;
+}
+
+static struct node *check_in(struct checker *ck, struct node *n)
+{
+	struct node *a = n->a, *b = n->b;
+	if (b->type != PT_LIST) {
+		error_at(ck, cur_file(ck), b->line, b->col, "`%s` needs a [list] on its right, not a %s",
+			 op_text((enum node_op)n->op), pol_type_name((enum ptype)b->type));
+		return fail(n);
+	}
+	if (!is_scalar((enum ptype)a->type)) {
+		error_at(ck, cur_file(ck), a->line, a->col, "`%s` tests a single value, not a %s",
+			 op_text((enum node_op)n->op), pol_type_name((enum ptype)a->type));
+		return fail(n);
+	}
+	if (b->elem != PT_ANY && b->elem != a->type) {
+		char da[128];
+		if (a->type == PT_TIER && b->elem == PT_STR)
+			error_at(ck, cur_file(ck), b->line, b->col,
+				 "tiers are written without quotes in the list");
+		else
+			error_at(ck, cur_file(ck), n->line, n->col, "%s is tested against a list of %ss",
+				 describe(ck, a, da, sizeof(da)), pol_type_name((enum ptype)b->elem));
+		return fail(n);
+	}
+	n->type = PT_BOOL;
+	return n;
+}
+
+static struct node *check_arith(struct checker *ck, struct node *n)
+{
+	enum ptype ta = (enum ptype)n->a->type, tb = (enum ptype)n->b->type;
+	enum ptype r = PT_ERROR;
+	if (ta == PT_INT && tb == PT_INT)
+		r = PT_INT;
+	else if (ta == PT_DUR && tb == PT_DUR)
+		r = PT_DUR;
+	else if (ta == PT_TIME && tb == PT_DUR)
+		r = PT_TIME;
+	else if (ta == PT_DUR && tb == PT_TIME && n->op == N_ADD)
+		r = PT_TIME;
+	else if (ta == PT_TIME && tb == PT_TIME && n->op == N_SUB)
+		r = PT_DUR;
+	if (r == PT_ERROR) {
+		error_at(ck, cur_file(ck), n->line, n->col, "cannot %s a %s %s a %s",
+			 n->op == N_ADD ? "add" : "subtract", pol_type_name(tb),
+			 n->op == N_ADD ? "to" : "from", pol_type_name(ta));
+		return fail(n);
+	}
+	n->type = (uint8_t)r;
+	return n;
+}
+
+static const struct function *find_function(const char *name)
+{
+	for (size_t i = 0; i < sizeof(functions) / sizeof(functions[0]); i++)
+		if (strcmp(functions[i].name, name) == 0)
+			return &functions[i];
+	return NULL;
+}
+
+static bool arg_type_ok(struct checker *ck, const struct node *arg, enum ptype want, bool list_ok,
+			const char *fn, const char *pname)
+{
+	if (arg->type == PT_ERROR)
+		return false;
+	if (arg->type == want)
+		return true;
+	if (list_ok && arg->type == PT_LIST && (arg->elem == want || arg->elem == PT_ANY))
+		return true;
+	if (want == PT_TIER && arg->op == N_STR && tids_tier_parse(arg->s) != TIDS_TIER_UNSET)
+		error_at(ck, cur_file(ck), arg->line, arg->col,
+			 "tiers are written without quotes: %s, not \"%s\"", arg->s, arg->s);
+	else
+		error_at(ck, cur_file(ck), arg->line, arg->col, "%s(%s%s) takes a %s%s, not a %s", fn,
+			 pname, pname[0] ? ": ..." : "...", pol_type_name(want),
+			 list_ok ? " or a list of them" : "", pol_type_name((enum ptype)arg->type));
+	return false;
+}
+
+static struct node *check_call(struct checker *ck, struct node *n)
+{
+	const struct function *f = find_function(n->s);
+	if (f == NULL) {
+		struct suggest sg = { 0 };
+		for (size_t i = 0; i < sizeof(functions) / sizeof(functions[0]); i++)
+			consider(&sg, n->s, functions[i].name);
+		error_at(ck, cur_file(ck), n->line, n->col,
+			 "unknown function %s()%s", n->s, sg.best ? hint(&sg)
+			 : " (country, year, approval, grant, counter, has_label, has_field, stripped)");
+		return fail(n);
+	}
+	n->fn = (uint8_t)f->id;
+	bool ok = true;
+	for (uint32_t i = 0; i < n->n_items; i++) {
+		n->items[i] = check_expr(ck, n->items[i]);
+		if (n->items[i]->type == PT_ERROR)
+			ok = false;
+	}
+	if (!ok)
+		return fail(n);
+	if (f->named == NULL) {
+		if (n->n_items != f->n_params) {
+			error_at(ck, cur_file(ck), n->line, n->col, "%s takes %zu argument%s: %s",
+				 f->name, f->n_params, f->n_params == 1 ? "" : "s", f->usage);
+			return fail(n);
+		}
+		for (uint32_t i = 0; i < n->n_items; i++) {
+			if (n->arg_names[i] != NULL) {
+				error_at(ck, cur_file(ck), n->items[i]->line, n->items[i]->col,
+					 "%s takes its arguments by position: %s", f->name, f->usage);
+				return fail(n);
+			}
+			if (!arg_type_ok(ck, n->items[i], f->positional[i], false, f->name, ""))
+				return fail(n);
+		}
+	} else {
+		struct node **by_param = pol_arena_alloc(ck->arena, f->n_params * sizeof(*by_param));
+		if (by_param == NULL) {
+			ck->prog->oom = true;
+			return fail(n);
+		}
+		for (uint32_t i = 0; i < n->n_items; i++) {
+			const char *an = n->arg_names[i];
+			if (an == NULL) {
+				error_at(ck, cur_file(ck), n->items[i]->line, n->items[i]->col,
+					 "%s() takes named arguments: %s", f->name, f->usage);
+				return fail(n);
+			}
+			size_t k;
+			for (k = 0; k < f->n_params; k++)
+				if (strcmp(f->named[k].name, an) == 0)
+					break;
+			if (k == f->n_params) {
+				struct suggest sg = { 0 };
+				for (size_t j = 0; j < f->n_params; j++)
+					consider(&sg, an, f->named[j].name);
+				error_at(ck, cur_file(ck), n->items[i]->line, n->items[i]->col,
+					 "%s() has no argument '%s'%s; it takes %s", f->name, an,
+					 hint(&sg), f->usage);
+				return fail(n);
+			}
+			if (by_param[k] != NULL) {
+				error_at(ck, cur_file(ck), n->items[i]->line, n->items[i]->col,
+					 "argument '%s' is given twice", an);
+				return fail(n);
+			}
+			if (!arg_type_ok(ck, n->items[i], f->named[k].type, f->named[k].list_ok,
+					 f->name, an))
+				return fail(n);
+			by_param[k] = n->items[i];
+		}
+		n->items = by_param;
+		n->n_items = (uint32_t)f->n_params;
+		n->arg_names = NULL;
+		if (f->id == F_GRANT)
+			note_grant_call(ck);
+	}
+	n->type = (uint8_t)f->result;
+	n->checked = true;
+	/* country() and year() of an attribute are cached per decision like
+	 * attributes, so every rule that asks pays once. */
+	if ((f->id == F_COUNTRY || f->id == F_YEAR) && n->items[0]->op == N_ATTR &&
+	    n->items[0]->slot < POL_FIRST_GRANT_BUILTIN) {
+		int s = derived_slot(ck, f->id, n->items[0]->slot);
+		if (s >= 0)
+			return attr_node(ck, n, (uint32_t)s);
+	}
+	return n;
+}
+
+static struct node *check_expr(struct checker *ck, struct node *n)
+{
+	if (n->checked && n->op != N_NAME)
+		return n;
+	switch ((enum node_op)n->op) {
+	case N_BOOL: n->type = PT_BOOL; break;
+	case N_INT: n->type = PT_INT; break;
+	case N_STR: n->type = PT_STR; break;
+	case N_TIME: n->type = PT_TIME; break;
+	case N_DUR: n->type = PT_DUR; break;
+	case N_TIER: n->type = PT_TIER; break;
+	case N_ATTR: break;
+	case N_LIST: return check_list(ck, n);
+	case N_NAME: return check_name(ck, n);
+	case N_PATH: return check_path(ck, n);
+	case N_CALL: return check_call(ck, n);
+	case N_NOT:
+		n->a = check_expr(ck, n->a);
+		if (n->a->type == PT_ERROR)
+			return fail(n);
+		if (n->a->type != PT_BOOL) {
+			error_at(ck, cur_file(ck), n->line, n->col, "`!` negates a bool, not a %s",
+				 pol_type_name((enum ptype)n->a->type));
+			return fail(n);
+		}
+		n->type = PT_BOOL;
+		break;
+	case N_NEG:
+		n->a = check_expr(ck, n->a);
+		if (n->a->type == PT_ERROR)
+			return fail(n);
+		if (n->a->type != PT_INT && n->a->type != PT_DUR) {
+			error_at(ck, cur_file(ck), n->line, n->col, "`-` negates a number or duration, not a %s",
+				 pol_type_name((enum ptype)n->a->type));
+			return fail(n);
+		}
+		n->type = n->a->type;
+		break;
+	case N_AND:
+	case N_OR:
+		n->a = check_expr(ck, n->a);
+		n->b = check_expr(ck, n->b);
+		if (n->a->type == PT_ERROR || n->b->type == PT_ERROR)
+			return fail(n);
+		for (int side = 0; side < 2; side++) {
+			const struct node *o = side ? n->b : n->a;
+			if (o->type != PT_BOOL) {
+				char d[128];
+				error_at(ck, cur_file(ck), o->line, o->col, "`%s` joins conditions; %s is not one",
+					 op_text((enum node_op)n->op), describe(ck, o, d, sizeof(d)));
+				return fail(n);
+			}
+		}
+		n->type = PT_BOOL;
+		break;
+	case N_EQ:
+	case N_NE:
+	case N_LT:
+	case N_LE:
+	case N_GT:
+	case N_GE:
+		n->a = check_expr(ck, n->a);
+		n->b = check_expr(ck, n->b);
+		if (n->a->type == PT_ERROR || n->b->type == PT_ERROR)
+			return fail(n);
+		n = check_compare(ck, n);
+		break;
+	case N_IN:
+	case N_NOT_IN:
+		n->a = check_expr(ck, n->a);
+		n->b = check_expr(ck, n->b);
+		if (n->a->type == PT_ERROR || n->b->type == PT_ERROR)
+			return fail(n);
+		n = check_in(ck, n);
+		break;
+	case N_ADD:
+	case N_SUB:
+		n->a = check_expr(ck, n->a);
+		n->b = check_expr(ck, n->b);
+		if (n->a->type == PT_ERROR || n->b->type == PT_ERROR)
+			return fail(n);
+		n = check_arith(ck, n);
+		break;
+	}
+	n->checked = true;
+	return n;
+}
+
+/* ---- scopes: which file and let we are in ---- */
+
+static const char *cur_file(const struct checker *ck)
+{
+	return ck->scope_file[ck->n_scopes - 1];
+}
+
+static struct let_def *cur_let(const struct checker *ck)
+{
+	return ck->scope_let[ck->n_scopes - 1];
+}
+
+static bool push_scope(struct checker *ck, const char *file, struct let_def *l)
+{
+	if (ck->n_scopes >= POL_DEPTH_MAX)
+		return false;
+	ck->scope_file[ck->n_scopes] = file;
+	ck->scope_let[ck->n_scopes] = l;
+	ck->n_scopes++;
+	return true;
+}
+
+static struct node *check_let_ref(struct checker *ck, struct node *n, struct let_def *l)
+{
+	l->used = true;
+	if (l->state == 1) {
+		error_at(ck, cur_file(ck), n->line, n->col, "'%s' is defined in terms of itself",
+			 l->name);
+		return fail(n);
+	}
+	if (l->state == 0) {
+		if (!push_scope(ck, l->file, l)) {
+			error_at(ck, cur_file(ck), n->line, n->col, "definitions are nested too deeply");
+			return fail(n);
+		}
+		l->state = 1;
+		l->expr = check_expr(ck, l->expr);
+		l->state = 2;
+		ck->n_scopes--;
+	}
+	/* What the let reads and calls counts for whoever refers to it. */
+	if (l->uses_grant_attr)
+		note_grant_attr(ck, n);
+	if (l->calls_grant)
+		note_grant_call(ck);
+	return l->expr;
+}
+
+/* ---- declarations ---- */
+
+static bool literal_of_type(const struct node *n, enum ptype t)
+{
+	switch (t) {
+	case PT_BOOL: return n->op == N_BOOL;
+	case PT_INT: return n->op == N_INT || (n->op == N_NEG && n->a->op == N_INT);
+	case PT_STR: return n->op == N_STR;
+	case PT_TIME: return n->op == N_TIME;
+	case PT_DUR: return n->op == N_DUR;
+	case PT_TIER: return n->op == N_NAME && tids_tier_parse(n->s) != TIDS_TIER_UNSET;
+	default: return false;
+	}
+}
+
+static void check_attr_decls(struct checker *ck)
+{
+	struct program *prog = ck->prog;
+	for (size_t i = 0; i < prog->n_attrs; i++) {
+		struct attr_decl *d = prog->attrs[i];
+		bool dup = false;
+		for (size_t j = 0; j < i; j++) {
+			const struct attr_decl *o = prog->attrs[j];
+			if (o->entity == d->entity && strcmp(o->name, d->name) == 0) {
+				error_at(ck, d->file, d->line, d->col,
+					 "attribute %s.%s is already declared at %s:%u",
+					 d->entity == ENT_ASSET ? "asset" : "participant", d->name,
+					 o->file, o->line);
+				dup = true;
+				break;
+			}
+		}
+		if (dup)
+			continue;
+		const char *prefix = d->entity == ENT_ASSET ? "asset." : "recipient.";
+		char path[96];
+		snprintf(path, sizeof(path), "%s%s", prefix, d->name);
+		bool builtin = false;
+		for (uint32_t b = 0; b < B_COUNT; b++)
+			if (strcmp(pol_builtins[b].path, path) == 0)
+				builtin = true;
+		if (builtin) {
+			error_at(ck, d->file, d->line, d->col, "%s is built in and cannot be declared",
+				 path);
+			continue;
+		}
+		if (d->deflt != NULL) {
+			if (!literal_of_type(d->deflt, d->type)) {
+				error_at(ck, d->file, d->deflt->line, d->deflt->col,
+					 "the default of a %s attribute must be a %s literal",
+					 pol_type_name(d->type), pol_type_name(d->type));
+				continue;
+			}
+			if (d->type == PT_TIER) {
+				d->deflt->op = N_TIER;
+				d->deflt->i = tids_tier_parse(d->deflt->s);
+			} else if (d->deflt->op == N_NEG) {
+				d->deflt->i = -d->deflt->a->i;
+				d->deflt->op = N_INT;
+			}
+		}
+		unsigned *count = d->entity == ENT_ASSET ? &ck->n_asset_decls : &ck->n_part_decls;
+		if (*count >= POL_ATTR_DECLS_MAX) {
+			error_at(ck, d->file, d->line, d->col, "more than %d %s attributes are declared",
+				 POL_ATTR_DECLS_MAX, d->entity == ENT_ASSET ? "asset" : "participant");
+			continue;
+		}
+		d->index = (*count)++;
+		int who_max = d->entity == ENT_ASSET ? 1 : 2;
+		for (int who = 0; who < who_max; who++) {
+			char name[96];
+			enum slot_src src = d->entity == ENT_ASSET ? SLOT_ASSET_ATTR
+					  : who == 0 ? SLOT_RECIPIENT_ATTR : SLOT_OWNER_ATTR;
+			snprintf(name, sizeof(name), "%s.%s",
+				 src == SLOT_ASSET_ATTR ? "asset" : src == SLOT_RECIPIENT_ATTR ? "recipient"
+											: "owner", d->name);
+			const char *copy = pol_arena_strndup(ck->arena, name, strlen(name));
+			if (copy == NULL ||
+			    new_slot(ck, (struct slot_def){ .src = (uint8_t)src, .type = (uint8_t)d->type,
+							    .id = d->index, .name = copy, .decl = d }) < 0) {
+				ck->prog->oom = true;
+				return;
+			}
+		}
+	}
+}
+
+static bool is_reserved_name(const char *s)
+{
+	return strcmp(s, "purpose") == 0 || strcmp(s, "now") == 0 || strcmp(s, "record") == 0 ||
+	       strcmp(s, "recipient") == 0 || strcmp(s, "owner") == 0 || strcmp(s, "asset") == 0 ||
+	       strcmp(s, "grant") == 0 || tids_tier_parse(s) != TIDS_TIER_UNSET;
+}
+
+static int build_let_table(struct checker *ck)
+{
+	struct program *prog = ck->prog;
+	size_t cap = 16;
+	while (cap < prog->n_lets * 2 + 2)
+		cap *= 2;
+	ck->let_table = calloc(cap, sizeof(*ck->let_table));
+	if (ck->let_table == NULL)
+		return TIDS_ENOMEM;
+	ck->let_mask = cap - 1;
+	for (size_t i = 0; i < prog->n_lets; i++) {
+		struct let_def *l = prog->lets[i];
+		if (is_reserved_name(l->name)) {
+			error_at(ck, l->file, l->line, l->col, "'%s' is a built-in name and cannot be redefined",
+				 l->name);
+			continue;
+		}
+		if (find_function(l->name) != NULL) {
+			error_at(ck, l->file, l->line, l->col, "'%s' is a function and cannot be redefined",
+				 l->name);
+			continue;
+		}
+		struct let_def *prev = find_let(ck, l->name);
+		if (prev != NULL) {
+			error_at(ck, l->file, l->line, l->col, "'%s' is already defined at %s:%u", l->name,
+				 prev->file, prev->line);
+			continue;
+		}
+		uint64_t h = pol_hash(l->name, strlen(l->name));
+		size_t k = (size_t)h & ck->let_mask;
+		while (ck->let_table[k] != NULL)
+			k = (k + 1) & ck->let_mask;
+		ck->let_table[k] = l;
+	}
+	return 0;
+}
+
+/* ---- obligations ---- */
+
+static bool valid_label(const char *s)
+{
+	size_t n = strlen(s);
+	return n > 0 && n <= TIDS_LABEL_MAX && tids_valid_field_name(s);
+}
+
+static void check_selector(struct checker *ck, const struct rule *r, const struct obligation *ob)
+{
+	for (uint32_t i = 0; i < ob->n_names; i++)
+		if (!tids_valid_field_name(ob->names[i]))
+			error_at(ck, r->info.file, ob->line, ob->col,
+				 "\"%s\" is not a valid field name ([A-Za-z0-9_.-], 1 to 64)", ob->names[i]);
+	for (uint32_t i = 0; i < ob->n_labels; i++)
+		if (!valid_label(ob->labels[i]))
+			error_at(ck, r->info.file, ob->line, ob->col,
+				 "\"%s\" is not a valid label", ob->labels[i]);
+}
+
+static bool check_strings_expr(struct checker *ck, const struct rule *r, struct obligation *ob,
+			       const char *what)
+{
+	bool ok = true;
+	for (uint32_t i = 0; i < ob->n_exprs; i++) {
+		ob->exprs[i] = check_expr(ck, ob->exprs[i]);
+		const struct node *e = ob->exprs[i];
+		if (e->type == PT_ERROR) {
+			ok = false;
+		} else if (e->type != PT_STR && !(e->type == PT_LIST && (e->elem == PT_STR || e->elem == PT_ANY))) {
+			error_at(ck, r->info.file, e->line, e->col, "%s takes strings, not a %s", what,
+				 pol_type_name((enum ptype)e->type));
+			ok = false;
+		}
+	}
+	return ok;
+}
+
+static void check_obligation(struct checker *ck, struct rule *r, struct obligation *ob)
+{
+	static const char *const agg_fns[] = { "sum", "count", "min", "max", "avg" };
+	static const char *const agg_keys[] = { "asset", "site", "owner", "category", "origin",
+						"schema" };
+	switch (ob->kind) {
+	case OB_REDACT:
+	case OB_DROP:
+	case OB_KEEP:
+	case OB_DEMOTE:
+		check_selector(ck, r, ob);
+		r->has_field_obligations = true;
+		break;
+	case OB_AGGREGATE: {
+		bool ok = false;
+		for (size_t i = 0; i < 5; i++)
+			ok |= strcmp(ob->text, agg_fns[i]) == 0;
+		if (!ok)
+			error_at(ck, r->info.file, ob->line, ob->col,
+				 "unknown aggregate function '%s' (sum, count, min, max, avg)", ob->text);
+		if (!tids_valid_field_name(ob->field))
+			error_at(ck, r->info.file, ob->line, ob->col, "\"%s\" is not a valid field name",
+				 ob->field);
+		if (ob->ms <= 0)
+			error_at(ck, r->info.file, ob->line, ob->col, "the aggregation window must be positive");
+		if (ob->n_by > TIDS_POLICY_LIST)
+			error_at(ck, r->info.file, ob->line, ob->col, "at most %d grouping keys",
+				 TIDS_POLICY_LIST);
+		for (uint32_t i = 0; i < ob->n_by; i++) {
+			ok = false;
+			for (size_t k = 0; k < sizeof(agg_keys) / sizeof(agg_keys[0]); k++)
+				ok |= strcmp(ob->by[i], agg_keys[k]) == 0;
+			if (!ok)
+				error_at(ck, r->info.file, ob->line, ob->col,
+					 "cannot group by '%s' (asset, site, owner, category, origin, schema)",
+					 ob->by[i]);
+		}
+		r->has_field_obligations = true;
+		break;
+	}
+	case OB_COARSEN:
+		check_selector(ck, r, ob);
+		ob->expr = check_expr(ck, ob->expr);
+		if (ob->expr->type != PT_STR && ob->expr->type != PT_ERROR)
+			error_at(ck, r->info.file, ob->expr->line, ob->expr->col,
+				 "coarsen(... to X) needs a string, not a %s",
+				 pol_type_name((enum ptype)ob->expr->type));
+		r->has_field_obligations = true;
+		break;
+	case OB_RETAIN:
+	case OB_LOG:
+		if (ob->ms <= 0)
+			error_at(ck, r->info.file, ob->line, ob->col, "the duration must be positive");
+		break;
+	case OB_RETAIN_UNTIL:
+		ob->expr = check_expr(ck, ob->expr);
+		if (ob->expr->type != PT_TIME && ob->expr->type != PT_ERROR)
+			error_at(ck, r->info.file, ob->expr->line, ob->expr->col,
+				 "retain until needs a time, not a %s",
+				 pol_type_name((enum ptype)ob->expr->type));
+		break;
+	case OB_NOTIFY:
+		check_strings_expr(ck, r, ob, "notify");
+		break;
+	case OB_ONLY_FOR:
+		check_strings_expr(ck, r, ob, "only_for");
+		break;
+	case OB_DUTY:
+		if (!tids_valid_name(ob->text))
+			error_at(ck, r->info.file, ob->line, ob->col,
+				 "duty \"%s\" must be a name of [a-z0-9_]", ob->text);
+		break;
+	case OB_COUNT: {
+		static const enum ptype want[3] = { PT_STR, PT_INT, PT_INT };
+		static const char *const what[3] = { "key", "period", "amount" };
+		if (!tids_valid_name(ob->text))
+			error_at(ck, r->info.file, ob->line, ob->col,
+				 "counter \"%s\" must be a name of [a-z0-9_]", ob->text);
+		for (uint32_t i = 0; i < ob->n_exprs && i < 3; i++) {
+			ob->exprs[i] = check_expr(ck, ob->exprs[i]);
+			const struct node *e = ob->exprs[i];
+			if (e->type != want[i] && e->type != PT_ERROR)
+				error_at(ck, r->info.file, e->line, e->col, "count's %s must be a %s, not a %s",
+					 what[i], pol_type_name(want[i]), pol_type_name((enum ptype)e->type));
+		}
+		break;
+	}
+	case OB_NO_ONWARD:
+	case OB_ENCRYPT:
+		break;
+	}
+}
+
+/* ---- rules ---- */
+
+static void check_rule(struct checker *ck, struct rule *r)
+{
+	ck->rule = r;
+	if (r->info.because[0] == '\0')
+		error_at(ck, r->info.file, r->info.line, r->info.col,
+			 "rule %s: the reason after `because` is empty", r->info.id);
+	if (r->when != NULL) {
+		r->when = check_expr(ck, r->when);
+		if (r->when->type != PT_BOOL && r->when->type != PT_ERROR) {
+			char d[128];
+			error_at(ck, r->info.file, r->when->line, r->when->col,
+				 "the condition of %s must be true or false, but it is %s", r->info.id,
+				 describe(ck, r->when, d, sizeof(d)));
+		}
+	}
+	r->demote_only = r->n_obs > 0;
+	for (uint32_t i = 0; i < r->n_obs; i++) {
+		check_obligation(ck, r, &r->obs[i]);
+		if (r->obs[i].kind != OB_DEMOTE)
+			r->demote_only = false;
+	}
+	if (r->uses_grant_attr && !r->calls_grant)
+		error_at(ck, r->info.file, r->grant_attr_line, r->grant_attr_col,
+			 "rule %s reads grant.* but never calls grant(), so there is no grant to read",
+			 r->info.id);
+	ck->rule = NULL;
+}
+
+static void check_rule_ids(struct checker *ck)
+{
+	struct program *prog = ck->prog;
+	size_t cap = 16;
+	while (cap < prog->n_rules * 2 + 2)
+		cap *= 2;
+	struct rule **t = calloc(cap, sizeof(*t));
+	if (t == NULL) {
+		prog->oom = true;
+		return;
+	}
+	for (size_t i = 0; i < prog->n_rules; i++) {
+		struct rule *r = prog->rules[i];
+		uint64_t h = pol_hash(r->info.id, strlen(r->info.id));
+		size_t k;
+		for (k = (size_t)h & (cap - 1); t[k] != NULL; k = (k + 1) & (cap - 1)) {
+			if (strcmp(t[k]->info.id, r->info.id) == 0) {
+				error_at(ck, r->info.file, r->info.line, r->info.col,
+					 "rule %s is already defined at %s:%u", r->info.id,
+					 t[k]->info.file, t[k]->info.line);
+				break;
+			}
+		}
+		if (t[k] == NULL)
+			t[k] = r;
+	}
+	free(t);
+}
+
+int pol_check(struct checker *ck)
+{
+	struct program *prog = ck->prog;
+	for (uint32_t b = 0; b < B_COUNT; b++)
+		ck->slots[b] = (struct slot_def){
+			.src = SLOT_BUILTIN, .type = (uint8_t)pol_builtins[b].type, .id = b,
+			.name = pol_builtins[b].path,
+			.view_dependent = b == B_RECORD_TIER,
+		};
+	ck->n_slots = B_COUNT;
+	ck->n_scopes = 0;
+	push_scope(ck, "<policy>", NULL);
+	check_attr_decls(ck);
+	if (build_let_table(ck) != 0)
+		return TIDS_ENOMEM;
+	check_rule_ids(ck);
+	for (size_t i = 0; i < prog->n_rules && !prog->oom; i++) {
+		ck->scope_file[0] = prog->rules[i]->info.file;
+		check_rule(ck, prog->rules[i]);
+	}
+	/* Definitions no rule uses still have to be right. */
+	for (size_t i = 0; i < prog->n_lets && !prog->oom; i++) {
+		struct let_def *l = prog->lets[i];
+		if (l->state == 0 && find_let(ck, l->name) == l) {
+			push_scope(ck, l->file, l);
+			l->state = 1;
+			l->expr = check_expr(ck, l->expr);
+			l->state = 2;
+			ck->n_scopes--;
+		}
+	}
+	if (ck->errors == 0) {
+		for (size_t i = 0; i < prog->n_lets; i++)
+			if (!prog->lets[i]->used)
+				warn_at(ck, prog->lets[i]->file, prog->lets[i]->line, prog->lets[i]->col,
+					"'%s' is defined but never used", prog->lets[i]->name);
+		for (size_t i = 0; i < prog->n_attrs; i++)
+			if (!prog->attrs[i]->used)
+				warn_at(ck, prog->attrs[i]->file, prog->attrs[i]->line, prog->attrs[i]->col,
+					"attribute %s.%s is declared but no rule reads it",
+					prog->attrs[i]->entity == ENT_ASSET ? "asset" : "participant",
+					prog->attrs[i]->name);
+	}
+	free(ck->let_table);
+	ck->let_table = NULL;
+	if (prog->oom)
+		return TIDS_ENOMEM;
+	return ck->errors > 0 ? TIDS_EPOLICY : 0;
+}

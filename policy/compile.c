@@ -1,0 +1,396 @@
+/*
+ * The compiler: parses and checks every source, then assembles the
+ * immutable set: rules in one array, every string literal interned (so a
+ * decision compares integers), constant lists sorted for binary search,
+ * rule ids hashed for lookups, and the index analyze.c chooses.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "tids/error.h"
+
+/* Rule conditions are DAGs through `let`; this bounds the work one rule
+ * can cost a decision however the definitions nest. */
+#define RULE_SIZE_MAX 20000
+
+uint64_t pol_hash(const char *s, size_t len)
+{
+	uint64_t h = UINT64_C(0xcbf29ce484222325);
+	for (size_t i = 0; i < len; i++) {
+		h ^= (unsigned char)s[i];
+		h *= UINT64_C(0x100000001b3);
+	}
+	h ^= h >> 32;
+	h *= UINT64_C(0xd6e8feb86659fd93);
+	h ^= h >> 32;
+	return h;
+}
+
+int32_t pol_sym_lookup(const struct tids_policy_set *set, const char *s, size_t len)
+{
+	if (set->syms == NULL)
+		return 0;
+	uint64_t h = pol_hash(s, len);
+	for (size_t i = (size_t)h & set->sym_mask;; i = (i + 1) & set->sym_mask) {
+		const struct sym_entry *e = &set->syms[i];
+		if (e->id == 0)
+			return 0;
+		if (e->hash == h && e->len == len && memcmp(e->s, s, len) == 0)
+			return (int32_t)e->id;
+	}
+}
+
+static int grow_syms(struct tids_policy_set *set)
+{
+	size_t cap = set->syms ? (set->sym_mask + 1) * 2 : 256;
+	struct sym_entry *t = calloc(cap, sizeof(*t));
+	if (t == NULL)
+		return TIDS_ENOMEM;
+	if (set->syms != NULL) {
+		for (size_t i = 0; i <= set->sym_mask; i++) {
+			const struct sym_entry *e = &set->syms[i];
+			if (e->id == 0)
+				continue;
+			size_t k = (size_t)e->hash & (cap - 1);
+			while (t[k].id != 0)
+				k = (k + 1) & (cap - 1);
+			t[k] = *e;
+		}
+		free(set->syms);
+	}
+	set->syms = t;
+	set->sym_mask = cap - 1;
+	return 0;
+}
+
+int32_t pol_sym_intern(struct tids_policy_set *set, const char *s, size_t len)
+{
+	int32_t id = pol_sym_lookup(set, s, len);
+	if (id > 0)
+		return id;
+	if ((set->syms == NULL || (size_t)(set->n_syms + 1) * 2 > set->sym_mask + 1) &&
+	    grow_syms(set) != 0)
+		return -1;
+	if (set->n_syms >= INT32_MAX - 1)
+		return -1;
+	uint64_t h = pol_hash(s, len);
+	size_t k = (size_t)h & set->sym_mask;
+	while (set->syms[k].id != 0)
+		k = (k + 1) & set->sym_mask;
+	set->syms[k] = (struct sym_entry){ .s = s, .len = (uint32_t)len, .hash = h,
+					   .id = ++set->n_syms };
+	return (int32_t)set->n_syms;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return (x > y) - (x < y);
+}
+
+static int64_t literal_code(const struct node *n)
+{
+	switch (n->op) {
+	case N_STR: return n->sym;
+	case N_BOOL: return n->i + 1;
+	default: return n->i;
+	}
+}
+
+/* Interns every string literal under n and sorts constant lists. */
+static int intern_tree(struct tids_policy_set *set, struct node *n)
+{
+	if (n == NULL || n->interned)
+		return 0;
+	n->interned = true;
+	if (n->op == N_STR) {
+		int32_t id = pol_sym_intern(set, n->s, n->len);
+		if (id < 0)
+			return TIDS_ENOMEM;
+		n->sym = id;
+		return 0;
+	}
+	int rc;
+	if ((rc = intern_tree(set, n->a)) != 0 || (rc = intern_tree(set, n->b)) != 0)
+		return rc;
+	for (uint32_t i = 0; i < n->n_items; i++)
+		if ((rc = intern_tree(set, n->items[i])) != 0)
+			return rc;
+	if (n->op == N_LIST && n->constant && n->n_items > 0) {
+		n->codes = pol_arena_alloc(&set->arena, n->n_items * sizeof(int64_t));
+		if (n->codes == NULL)
+			return TIDS_ENOMEM;
+		for (uint32_t i = 0; i < n->n_items; i++)
+			n->codes[i] = literal_code(n->items[i]);
+		qsort(n->codes, n->n_items, sizeof(int64_t), cmp_i64);
+	}
+	return 0;
+}
+
+static uint32_t sat_add(uint32_t a, uint32_t b)
+{
+	return a > UINT32_MAX - b ? UINT32_MAX : a + b;
+}
+
+/* Size of n with every shared subtree counted at each use. */
+static uint32_t expanded_size(struct node *n)
+{
+	if (n == NULL)
+		return 0;
+	if (n->size != 0)
+		return n->size;
+	uint32_t s = 1;
+	s = sat_add(s, expanded_size(n->a));
+	s = sat_add(s, expanded_size(n->b));
+	for (uint32_t i = 0; i < n->n_items; i++)
+		s = sat_add(s, expanded_size(n->items[i]));
+	n->size = s;
+	return s;
+}
+
+static int intern_rule(struct tids_policy_set *set, struct rule *r)
+{
+	int rc = intern_tree(set, r->when);
+	for (uint32_t i = 0; rc == 0 && i < r->n_obs; i++) {
+		struct obligation *ob = &r->obs[i];
+		rc = intern_tree(set, ob->expr);
+		for (uint32_t k = 0; rc == 0 && k < ob->n_exprs; k++)
+			rc = intern_tree(set, ob->exprs[k]);
+	}
+	return rc;
+}
+
+static uint32_t rule_size(struct rule *r)
+{
+	uint32_t s = expanded_size(r->when);
+	for (uint32_t i = 0; i < r->n_obs; i++) {
+		s = sat_add(s, expanded_size(r->obs[i].expr));
+		for (uint32_t k = 0; k < r->obs[i].n_exprs; k++)
+			s = sat_add(s, expanded_size(r->obs[i].exprs[k]));
+	}
+	return s;
+}
+
+static int build_rule_ids(struct tids_policy_set *set)
+{
+	size_t cap = 16;
+	while (cap < set->n_rules * 2 + 2)
+		cap *= 2;
+	set->rule_ids = malloc(cap * sizeof(uint32_t));
+	if (set->rule_ids == NULL)
+		return TIDS_ENOMEM;
+	memset(set->rule_ids, 0xff, cap * sizeof(uint32_t));
+	set->rule_id_mask = cap - 1;
+	for (size_t i = 0; i < set->n_rules; i++) {
+		const char *id = set->rules[i].info.id;
+		size_t k = (size_t)pol_hash(id, strlen(id)) & set->rule_id_mask;
+		while (set->rule_ids[k] != UINT32_MAX)
+			k = (k + 1) & set->rule_id_mask;
+		set->rule_ids[k] = (uint32_t)i;
+	}
+	return 0;
+}
+
+const struct tids_policy_rule_info *tids_policy_set_rule(const struct tids_policy_set *set,
+							  const char *id)
+{
+	if (set == NULL || id == NULL || set->rule_ids == NULL)
+		return NULL;
+	size_t k = (size_t)pol_hash(id, strlen(id)) & set->rule_id_mask;
+	for (; set->rule_ids[k] != UINT32_MAX; k = (k + 1) & set->rule_id_mask)
+		if (strcmp(set->rules[set->rule_ids[k]].info.id, id) == 0)
+			return &set->rules[set->rule_ids[k]].info;
+	return NULL;
+}
+
+const char *tids_policy_rule_kind_name(enum tids_policy_rule_kind kind)
+{
+	switch (kind) {
+	case TIDS_POLICY_PERMIT: return "permit";
+	case TIDS_POLICY_FORBID: return "forbid";
+	case TIDS_POLICY_OBLIGE: return "oblige";
+	}
+	return "?";
+}
+
+size_t tids_policy_set_rule_count(const struct tids_policy_set *set)
+{
+	return set != NULL ? set->n_rules : 0;
+}
+
+void tids_policy_set_free(struct tids_policy_set *set)
+{
+	if (set == NULL)
+		return;
+	free(set->syms);
+	free(set->rule_ids);
+	for (uint32_t k = 0; k < set->n_keys; k++)
+		free(set->keys[k].table);
+	free(set->rule_lists);
+	free(set->unindexed);
+	pol_arena_free(&set->arena);
+	free(set);
+}
+
+static void program_free(struct program *prog)
+{
+	free(prog->rules);
+	free(prog->lets);
+	free(prog->attrs);
+}
+
+/* File names outlive the caller's buffers: the set keeps copies. */
+static const char *copy_name(struct tids_policy_set *set, const char *name)
+{
+	if (name == NULL)
+		name = "<policy>";
+	return pol_arena_strndup(&set->arena, name, strlen(name));
+}
+
+/* Diagnostics in source order: files as given, then line and column. */
+static size_t source_rank(const struct tids_policy_source *sources, size_t n, const char *file)
+{
+	for (size_t i = 0; i < n; i++)
+		if (sources[i].name != NULL && strcmp(sources[i].name, file) == 0)
+			return i;
+	return n;
+}
+
+static bool diag_before(const struct tids_policy_diag *a, size_t ra,
+			const struct tids_policy_diag *b, size_t rb)
+{
+	if (ra != rb)
+		return ra < rb;
+	if (a->line != b->line)
+		return a->line < b->line;
+	return a->col < b->col;
+}
+
+static void sort_diags(struct tids_policy_diags *d, size_t first,
+		       const struct tids_policy_source *sources, size_t n_sources)
+{
+	/* insertion sort: stable, and the list is short (at most 200) */
+	for (size_t i = first + 1; i < d->n; i++) {
+		struct tids_policy_diag v = d->items[i];
+		size_t rv = source_rank(sources, n_sources, v.file);
+		size_t j = i;
+		while (j > first && diag_before(&v, rv, &d->items[j - 1],
+						source_rank(sources, n_sources, d->items[j - 1].file))) {
+			d->items[j] = d->items[j - 1];
+			j--;
+		}
+		d->items[j] = v;
+	}
+}
+
+int tids_policy_compile(const struct tids_policy_source *sources, size_t n_sources,
+			struct tids_policy_set **out, struct tids_policy_diags *diags)
+{
+	struct tids_policy_diags own = { 0 };
+	struct tids_policy_diags *d = diags != NULL ? diags : &own;
+	size_t errors_before = d->n_errors;
+	size_t first_diag = d->n;
+	struct program prog = { 0 };
+	struct checker *ck = NULL;
+	int rc = 0;
+
+	*out = NULL;
+	struct tids_policy_set *set = calloc(1, sizeof(*set));
+	if (set == NULL)
+		return TIDS_ENOMEM;
+	prog.arena = &set->arena;
+	for (size_t i = 0; i < n_sources; i++) {
+		const char *name = copy_name(set, sources[i].name);
+		if (name == NULL) {
+			rc = TIDS_ENOMEM;
+			goto out;
+		}
+		int prc = pol_parse(&prog, name, sources[i].text != NULL ? sources[i].text : "",
+				    sources[i].len, d);
+		if (prc == TIDS_ENOMEM) {
+			rc = prc;
+			goto out;
+		}
+		if (prc == TIDS_ETOOBIG)
+			rc = TIDS_ETOOBIG;
+	}
+	if (rc != 0)
+		goto out;
+	/* After syntax errors the declarations that did parse are still
+	 * checked, so one run reports every problem it can. */
+	bool syntax_errors = d->n_errors > errors_before;
+	if (prog.n_rules > TIDS_POLICY_RULES_MAX) {
+		pol_diag(d, TIDS_POLICY_ERROR, prog.rules[TIDS_POLICY_RULES_MAX]->info.file,
+			 prog.rules[TIDS_POLICY_RULES_MAX]->info.line, 1, "more than %u rules",
+			 TIDS_POLICY_RULES_MAX);
+		rc = TIDS_EPOLICY;
+		goto out;
+	}
+	ck = calloc(1, sizeof(*ck));
+	if (ck == NULL) {
+		rc = TIDS_ENOMEM;
+		goto out;
+	}
+	ck->prog = &prog;
+	ck->diags = d;
+	ck->arena = &set->arena;
+	rc = pol_check(ck);
+	if (rc == 0 && syntax_errors)
+		rc = TIDS_EPOLICY;
+	if (rc != 0)
+		goto out;
+	memcpy(set->slots, ck->slots, ck->n_slots * sizeof(ck->slots[0]));
+	set->n_slots = ck->n_slots;
+	for (uint32_t i = 0; i < set->n_slots; i++)
+		if (set->slots[i].view_dependent)
+			pol_bit_set(set->view_slots, i);
+
+	set->n_rules = prog.n_rules;
+	set->rules = pol_arena_alloc(&set->arena, (prog.n_rules ? prog.n_rules : 1) * sizeof(struct rule));
+	if (set->rules == NULL) {
+		rc = TIDS_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < prog.n_rules; i++) {
+		struct rule *r = &set->rules[i];
+		*r = *prog.rules[i];
+		r->index = (uint32_t)i;
+		if (rule_size(r) > RULE_SIZE_MAX) {
+			pol_diag(d, TIDS_POLICY_ERROR, r->info.file, r->info.line, r->info.col,
+				 "rule %s expands to more than %d operations through its definitions",
+				 r->info.id, RULE_SIZE_MAX);
+			rc = TIDS_EPOLICY;
+			continue;
+		}
+		if (intern_rule(set, r) != 0) {
+			rc = TIDS_ENOMEM;
+			goto out;
+		}
+	}
+	if (rc != 0)
+		goto out;
+	for (uint32_t i = 0; i < set->n_slots; i++) {
+		const struct attr_decl *decl = set->slots[i].decl;
+		if (decl != NULL && decl->deflt != NULL &&
+		    intern_tree(set, (struct node *)decl->deflt) != 0) {
+			rc = TIDS_ENOMEM;
+			goto out;
+		}
+	}
+	if ((rc = build_rule_ids(set)) != 0)
+		goto out;
+	rc = pol_analyze(set, d);
+out:
+	sort_diags(d, first_diag, sources, n_sources);
+	program_free(&prog);
+	free(ck);
+	if (diags == NULL)
+		tids_policy_diags_clear(&own);
+	if (rc != 0) {
+		tids_policy_set_free(set);
+		return rc;
+	}
+	*out = set;
+	return 0;
+}

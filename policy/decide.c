@@ -1,0 +1,302 @@
+/*
+ * A decision: evaluate the candidate rules the index selects, in policy
+ * order; default deny, forbid wins; then judge the record as it would be
+ * delivered (after the removals the matching rules ask for, and the
+ * demotions a refusal asks for) until nothing changes, and compose the
+ * obligations of every rule that made the result. Allocates nothing.
+ */
+#include <string.h>
+
+#include "internal.h"
+#include "tids/error.h"
+
+#define W TIDS_POLICY_FIELD_WORDS
+#define CONTRIBUTORS_MAX 8
+
+struct match {
+	uint32_t rule;
+	const struct tids_policy_grant *grant;
+};
+
+struct pass {
+	struct match m[POL_MATCHED_MAX];
+	uint32_t n;
+	bool overflow;
+	bool any_permit;
+	bool any_forbid;
+	uint32_t first_permit;
+	uint32_t first_forbid;
+	uint64_t proposals[W];    /* removals the matching rules ask for */
+	uint64_t demotions[W];    /* removals they ask for only to avoid a refusal */
+	const struct tids_policy_approval *approval;
+	const struct tids_policy_grant *escape_grant;   /* a forbid did not fire because of it */
+};
+
+static bool permitted(const struct pass *p)
+{
+	return p->any_permit && !p->any_forbid;
+}
+
+static void run_pass(struct eval_ctx *ctx, struct pass *p)
+{
+	const struct tids_policy_set *set = ctx->set;
+	struct candidates c;
+	p->n = 0;
+	p->overflow = false;
+	p->any_permit = p->any_forbid = false;
+	p->approval = NULL;
+	p->escape_grant = NULL;
+	memset(p->proposals, 0, sizeof(p->proposals));
+	memset(p->demotions, 0, sizeof(p->demotions));
+	pol_candidates(ctx, &c);
+	for (uint32_t ri; (ri = pol_candidates_next(&c)) != UINT32_MAX;) {
+		const struct rule *r = &set->rules[ri];
+		ctx->rule_grant = NULL;
+		ctx->rule_approval = NULL;
+		bool m = r->when == NULL || pol_eval_bool(ctx, r->when);
+		if (r->info.kind == TIDS_POLICY_FORBID && !m) {
+			/* an approval or grant that kept a forbid quiet made the decision */
+			if (ctx->rule_approval != NULL && p->approval == NULL)
+				p->approval = ctx->rule_approval;
+			if (ctx->rule_grant != NULL && p->escape_grant == NULL)
+				p->escape_grant = ctx->rule_grant;
+			continue;
+		}
+		if (!m)
+			continue;
+		if (p->n >= POL_MATCHED_MAX) {
+			p->overflow = true;
+			return;
+		}
+		p->m[p->n++] = (struct match){ .rule = ri, .grant = ctx->rule_grant };
+		if (r->info.kind == TIDS_POLICY_FORBID) {
+			if (!p->any_forbid)
+				p->first_forbid = ri;
+			p->any_forbid = true;
+			continue;
+		}
+		if (r->info.kind == TIDS_POLICY_PERMIT) {
+			if (!p->any_permit)
+				p->first_permit = ri;
+			p->any_permit = true;
+		}
+		if (ctx->rule_approval != NULL && p->approval == NULL)
+			p->approval = ctx->rule_approval;
+		if (r->has_field_obligations ||
+		    (ctx->rule_grant != NULL && ctx->rule_grant->duties.n_redact > 0))
+			pol_rule_removals(ctx, r, ctx->rule_grant, p->proposals, p->demotions);
+	}
+	ctx->rule_grant = NULL;
+	ctx->rule_approval = NULL;
+}
+
+/* The rules a decision names, gathered then listed in policy order. */
+struct listing {
+	uint32_t idx[POL_MATCHED_MAX + CONTRIBUTORS_MAX];
+	size_t n;
+};
+
+static void note(struct listing *l, uint32_t ri)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (l->idx[i] == ri)
+			return;
+	if (l->n < sizeof(l->idx) / sizeof(l->idx[0]))
+		l->idx[l->n++] = ri;
+}
+
+static void emit(const struct tids_policy_set *set, struct listing *l,
+		 struct tids_policy_decision *d)
+{
+	for (size_t i = 1; i < l->n; i++) {
+		uint32_t v = l->idx[i];
+		size_t j = i;
+		for (; j > 0 && l->idx[j - 1] > v; j--)
+			l->idx[j] = l->idx[j - 1];
+		l->idx[j] = v;
+	}
+	d->n_rules = 0;
+	d->rules_truncated = l->n > TIDS_POLICY_DECISION_RULES;
+	for (size_t i = 0; i < l->n && i < TIDS_POLICY_DECISION_RULES; i++)
+		d->rule_ids[d->n_rules++] = set->rules[l->idx[i]].info.id;
+}
+
+static void deny(const struct tids_policy_set *set, const struct pass *p,
+		 struct tids_policy_decision *d)
+{
+	d->verdict = TIDS_POLICY_DENY;
+	memset(&d->obligations, 0, sizeof(d->obligations));
+	d->grant_id = NULL;
+	d->approval_id = NULL;
+	d->n_rules = 0;
+	d->rules_truncated = false;
+	if (p == NULL)
+		return;
+	if (p->any_forbid) {
+		d->deciding_rule = set->rules[p->first_forbid].info.id;
+		d->because = set->rules[p->first_forbid].info.because;
+	}
+	struct listing l;
+	l.n = 0;
+	for (uint32_t i = 0; i < p->n; i++)
+		if (set->rules[p->m[i].rule].info.kind != TIDS_POLICY_OBLIGE)
+			note(&l, p->m[i].rule);
+	emit(set, &l, d);
+}
+
+static bool any_bit(const uint64_t *w, size_t n_fields)
+{
+	for (size_t i = 0; i < n_fields && i < TIDS_FIELDS_MAX; i++)
+		if (pol_bit_get(w, i))
+			return true;
+	return false;
+}
+
+static int allow(struct eval_ctx *ctx, const struct pass *p, const uint64_t removed[W],
+		 const uint32_t *contributors, size_t n_contributors,
+		 struct tids_policy_decision *d)
+{
+	const struct tids_policy_set *set = ctx->set;
+	struct tids_policy_obligations *o = &d->obligations;
+	int rc = 0;
+	memcpy(o->removed, removed, sizeof(o->removed));
+	d->deciding_rule = set->rules[p->first_permit].info.id;
+	d->because = set->rules[p->first_permit].info.because;
+	const struct tids_policy_grant *grant = NULL;
+	struct listing l;
+	l.n = 0;
+	for (uint32_t i = 0; i < p->n && rc == 0; i++) {
+		const struct rule *r = &set->rules[p->m[i].rule];
+		/* a rule that only demotes made this decision only if its
+		 * demotion was applied: then it is among the contributors */
+		if (!r->demote_only)
+			note(&l, p->m[i].rule);
+		if (grant == NULL && r->info.kind == TIDS_POLICY_PERMIT)
+			grant = p->m[i].grant;
+		rc = pol_compose(ctx, d, r, p->m[i].grant);
+	}
+	/* Rules of earlier passes whose removals shaped what is delivered. */
+	for (size_t i = 0; i < n_contributors; i++)
+		note(&l, contributors[i]);
+	emit(set, &l, d);
+	if (grant == NULL && p->escape_grant != NULL) {
+		grant = p->escape_grant;
+		if (rc == 0)
+			rc = pol_compose_grant(d, grant, ctx->rec);
+	}
+	d->grant_id = grant != NULL ? grant->id : NULL;
+	d->approval_id = p->approval != NULL ? p->approval->id : NULL;
+	bool transform = any_bit(o->removed, ctx->rec->n_fields) ||
+			 any_bit(o->coarsened, ctx->rec->n_fields) || o->aggregate;
+	d->verdict = transform ? TIDS_POLICY_TRANSFORM : TIDS_POLICY_ALLOW;
+	return rc;
+}
+
+static void begin(struct tids_policy_decision *d)
+{
+	d->verdict = TIDS_POLICY_DENY;
+	d->tier = TIDS_TIER_UNSET;
+	d->because = TIDS_POLICY_DEFAULT_DENY;
+	d->deciding_rule = NULL;
+	d->n_rules = 0;
+	d->rules_truncated = false;
+	d->grant_id = NULL;
+	d->approval_id = NULL;
+	d->passes = 0;
+	d->strbuf_used = 0;
+	memset(&d->obligations, 0, sizeof(d->obligations));
+}
+
+static bool valid_request(const struct tids_policy_request *req)
+{
+	const struct tids_record *r = req->record;
+	return r != NULL && req->recipient != NULL && req->purpose != NULL &&
+	       r->n_fields <= TIDS_FIELDS_MAX && (r->n_fields == 0 || r->fields != NULL);
+}
+
+int tids_policy_decide(const struct tids_policy_set *set, const struct tids_policy_facts *facts,
+		       const struct tids_policy_request *req, struct tids_policy_decision *out)
+{
+	begin(out);
+	if (set == NULL || facts == NULL || req == NULL || !valid_request(req)) {
+		out->because = "malformed request";
+		return TIDS_EINVAL;
+	}
+	if (req->record->tier == TIDS_TIER_UNSET) {
+		out->because = "the record has no classification tier";
+		return TIDS_ENOTIER;
+	}
+	struct eval_ctx ctx;
+	struct pass passes[2];
+	uint64_t removed[W] = { 0 };
+	uint32_t contributors[CONTRIBUTORS_MAX];
+	size_t n_contributors = 0;
+	pol_eval_begin(&ctx, set, facts, req);
+
+	const struct pass *final = NULL;
+	for (unsigned pass = 0; pass < POL_PASSES_MAX; pass++) {
+		struct pass *p = &passes[pass == 0 ? 0 : 1];
+		pol_eval_set_view(&ctx, removed);
+		run_pass(&ctx, p);
+		out->passes = pass + 1;
+		if (p->overflow) {
+			deny(set, NULL, out);
+			out->because = "more rules match than a decision can account for";
+			return TIDS_ETOOMANY;
+		}
+		uint64_t next[W];
+		bool grows = false;
+		for (size_t w = 0; w < W; w++) {
+			next[w] = p->proposals[w] | (permitted(p) ? 0 : p->demotions[w]);
+			grows |= (next[w] & ~removed[w]) != 0;
+		}
+		if (!grows) {
+			final = p;
+			break;
+		}
+		/* Remember which rules asked for what is now removed. */
+		for (uint32_t i = 0; i < p->n && n_contributors < CONTRIBUTORS_MAX; i++) {
+			const struct rule *r = &set->rules[p->m[i].rule];
+			uint64_t mine[W] = { 0 }, dem[W] = { 0 };
+			if (r->info.kind == TIDS_POLICY_FORBID || !r->has_field_obligations)
+				continue;
+			pol_rule_removals(&ctx, r, p->m[i].grant, mine, dem);
+			bool adds = false;
+			for (size_t w = 0; w < W; w++)
+				adds |= ((mine[w] | (permitted(p) ? 0 : dem[w])) & ~removed[w]) != 0;
+			if (adds)
+				contributors[n_contributors++] = p->m[i].rule;
+		}
+		for (size_t w = 0; w < W; w++)
+			removed[w] |= next[w];
+	}
+	out->tier = ctx.view_tier;
+	if (final != NULL && permitted(final)) {
+		int rc = allow(&ctx, final, removed, contributors, n_contributors, out);
+		if (rc != 0) {
+			deny(set, NULL, out);
+			out->because = "the obligations exceed what a decision can carry";
+			return rc;
+		}
+		return 0;
+	}
+	/* Refused: explain with the record as published, unless it was
+	 * permitted as published and only refused once reduced. */
+	const struct pass *why = permitted(&passes[0]) && final != NULL ? final : &passes[0];
+	out->tier = tids_record_effective_tier(req->record);
+	deny(set, why, out);
+	if (final == NULL && permitted(&passes[0]))
+		out->because = "the record's obligations did not settle on a deliverable form";
+	return 0;
+}
+
+const char *tids_policy_verdict_name(enum tids_policy_verdict v)
+{
+	switch (v) {
+	case TIDS_POLICY_ALLOW: return "allow";
+	case TIDS_POLICY_DENY: return "deny";
+	case TIDS_POLICY_TRANSFORM: return "transform";
+	case TIDS_POLICY_UNDECIDED: break;
+	}
+	return "undecided";
+}

@@ -1,0 +1,728 @@
+/*
+ * The expression evaluator: reads attributes of the request (cached per
+ * decision in slots), the fact store (approvals, grants, counters) and the
+ * record as it would be delivered (the view), without allocating.
+ * Missing facts read as empty values: "" for strings, 0, false.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "tids/error.h"
+
+static void v_str(struct val *v, const char *p)
+{
+	if (p == NULL)
+		p = "";
+	*v = (struct val){ .type = PT_STR, .p = p, .len = (uint32_t)strlen(p), .sym = -1 };
+}
+
+static void v_int(struct val *v, enum ptype t, int64_t i)
+{
+	*v = (struct val){ .type = (uint8_t)t, .i = i };
+}
+
+static void v_bool(struct val *v, bool b)
+{
+	*v = (struct val){ .type = PT_BOOL, .b = b };
+}
+
+static int64_t clamp_u64(uint64_t u)
+{
+	return u > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)u;
+}
+
+static int64_t sat_add(int64_t a, int64_t b)
+{
+	if (b > 0 && a > INT64_MAX - b)
+		return INT64_MAX;
+	if (b < 0 && a < INT64_MIN - b)
+		return INT64_MIN;
+	return a + b;
+}
+
+static int64_t sat_neg(int64_t a)
+{
+	return a == INT64_MIN ? INT64_MAX : -a;
+}
+
+/* The interned id of a string value, looked up once. */
+static int32_t sym_of(const struct eval_ctx *ctx, struct val *v)
+{
+	if (v->sym < 0)
+		v->sym = pol_sym_lookup(ctx->set, v->p, v->len);
+	return v->sym;
+}
+
+int64_t pol_val_code(const struct val *v)
+{
+	switch (v->type) {
+	case PT_STR: return v->sym > 0 ? v->sym : 0;
+	case PT_BOOL: return v->b ? 2 : 1;
+	default: return v->i;
+	}
+}
+
+static bool str_eq(const struct val *a, const struct val *b)
+{
+	if (a->sym > 0 && b->sym > 0)
+		return a->sym == b->sym;
+	return a->len == b->len && memcmp(a->p, b->p, a->len) == 0;
+}
+
+static bool cstr_eq(const struct val *a, const char *s)
+{
+	size_t n = strlen(s);
+	return n == a->len && memcmp(a->p, s, n) == 0;
+}
+
+static size_t country_len(const char *p, size_t len)
+{
+	const char *dash = memchr(p, '-', len);
+	return dash != NULL ? (size_t)(dash - p) : len;
+}
+
+void pol_eval_begin(struct eval_ctx *ctx, const struct tids_policy_set *set,
+		    const struct tids_policy_facts *facts, const struct tids_policy_request *req)
+{
+	ctx->set = set;
+	ctx->facts = facts;
+	ctx->req = req;
+	ctx->rec = req->record;
+	memset(ctx->have, 0, sizeof(ctx->have));
+	memset(ctx->removed, 0, sizeof(ctx->removed));
+	ctx->rule_grant = NULL;
+	ctx->rule_approval = NULL;
+	ctx->recipient = pol_facts_participant(facts, req->recipient, strlen(req->recipient));
+	const char *owner = ctx->rec->owner != NULL ? ctx->rec->owner : "";
+	ctx->owner = pol_facts_participant(facts, owner, strlen(owner));
+	const char *asset = ctx->rec->asset_id != NULL ? ctx->rec->asset_id : "";
+	ctx->asset = asset[0] != '\0' ? pol_facts_asset(facts, asset, strlen(asset)) : NULL;
+	ctx->view_tier = tids_record_effective_tier(ctx->rec);
+}
+
+void pol_eval_set_view(struct eval_ctx *ctx, const uint64_t removed[TIDS_POLICY_FIELD_WORDS])
+{
+	const struct tids_record *rec = ctx->rec;
+	enum tids_tier tier = rec->tier;
+	memcpy(ctx->removed, removed, sizeof(ctx->removed));
+	for (size_t i = 0; i < rec->n_fields && i < TIDS_FIELDS_MAX; i++)
+		if (!pol_bit_get(removed, i) && rec->fields[i].tier > tier)
+			tier = rec->fields[i].tier;
+	ctx->view_tier = tier;
+	for (size_t w = 0; w < sizeof(ctx->have) / sizeof(ctx->have[0]); w++)
+		ctx->have[w] &= ~ctx->set->view_slots[w];
+}
+
+/* ---- declared attributes ---- */
+
+static const char *find_attr(const struct tids_policy_attr *attrs, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(attrs[i].name, name) == 0)
+			return attrs[i].value;
+	return NULL;
+}
+
+static void declared_default(const struct attr_decl *d, struct val *out)
+{
+	const struct node *n = d->deflt;
+	switch (d->type) {
+	case PT_STR:
+		if (n != NULL)
+			*out = (struct val){ .type = PT_STR, .p = n->s, .len = n->len, .sym = n->sym };
+		else
+			v_str(out, "");
+		break;
+	case PT_BOOL:
+		v_bool(out, n != NULL && n->i != 0);
+		break;
+	default:
+		v_int(out, d->type, n != NULL ? n->i : 0);
+		break;
+	}
+}
+
+static bool parse_i64(const char *s, int64_t *out)
+{
+	char *end;
+	if (s[0] == '\0')
+		return false;
+	long long v = strtoll(s, &end, 10);
+	if (*end != '\0')
+		return false;
+	*out = v;
+	return true;
+}
+
+/* Registry attributes are text; the declaration says how to read them.
+ * A value that does not read as its type counts as absent. */
+static void declared_value(const struct attr_decl *d, const char *text, struct val *out)
+{
+	int64_t i;
+	if (text == NULL) {
+		declared_default(d, out);
+		return;
+	}
+	switch (d->type) {
+	case PT_STR:
+		v_str(out, text);
+		return;
+	case PT_BOOL:
+		if (strcmp(text, "true") == 0 || strcmp(text, "yes") == 0 || strcmp(text, "1") == 0)
+			v_bool(out, true);
+		else if (strcmp(text, "false") == 0 || strcmp(text, "no") == 0 ||
+			 strcmp(text, "0") == 0)
+			v_bool(out, false);
+		else
+			declared_default(d, out);
+		return;
+	case PT_TIER: {
+		enum tids_tier t = tids_tier_parse(text);
+		if (t != TIDS_TIER_UNSET)
+			v_int(out, PT_TIER, t);
+		else
+			declared_default(d, out);
+		return;
+	}
+	case PT_TIME:
+		if (tids_policy_parse_time(text, strlen(text), &i) == 0 || parse_i64(text, &i))
+			v_int(out, PT_TIME, i);
+		else
+			declared_default(d, out);
+		return;
+	default:
+		if (parse_i64(text, &i))
+			v_int(out, d->type, i);
+		else
+			declared_default(d, out);
+		return;
+	}
+}
+
+/* ---- built-in attributes ---- */
+
+static void participant_attr(const struct tids_policy_participant *p, enum builtin which,
+			     const char *id, struct val *out)
+{
+	switch (which) {
+	case B_RCPT_ID: v_str(out, id); break;
+	case B_RCPT_ROLE: v_str(out, p ? p->role : ""); break;
+	case B_RCPT_JURISDICTION: v_str(out, p ? p->jurisdiction : ""); break;
+	case B_RCPT_COUNTRY:
+		v_str(out, p ? p->jurisdiction : "");
+		out->len = (uint32_t)country_len(out->p, out->len);
+		break;
+	case B_RCPT_HOME_HUB: v_str(out, p ? p->home_hub : ""); break;
+	case B_RCPT_REGISTERED: v_bool(out, p != NULL); break;
+	case B_RCPT_SUSPENDED: v_bool(out, p != NULL && p->suspended); break;
+	default: v_str(out, ""); break;
+	}
+}
+
+static void grant_attr(const struct tids_policy_grant *g, enum builtin which, struct val *out)
+{
+	switch (which) {
+	case B_GRANT_ID: v_str(out, g ? g->id : ""); break;
+	case B_GRANT_OWNER: v_str(out, g ? g->owner : ""); break;
+	case B_GRANT_GRANTEE: v_str(out, g ? g->grantee : ""); break;
+	case B_GRANT_NOT_BEFORE: v_int(out, PT_TIME, g ? g->not_before_ms : 0); break;
+	case B_GRANT_NOT_AFTER: v_int(out, PT_TIME, g ? g->not_after_ms : 0); break;
+	case B_GRANT_MAX_USES: v_int(out, PT_INT, g ? g->max_uses : 0); break;
+	case B_GRANT_USES: v_int(out, PT_INT, g ? g->uses : 0); break;
+	case B_GRANT_REMAINING:
+		v_int(out, PT_INT, g == NULL ? 0 : g->max_uses == 0 ? INT64_MAX
+			: g->uses >= g->max_uses ? 0 : (int64_t)(g->max_uses - g->uses));
+		break;
+	default: v_str(out, ""); break;
+	}
+}
+
+static void builtin(struct eval_ctx *ctx, enum builtin b, struct val *out)
+{
+	const struct tids_record *rec = ctx->rec;
+	switch (b) {
+	case B_RECORD_OWNER: v_str(out, rec->owner); break;
+	case B_RECORD_ASSET: v_str(out, rec->asset_id); break;
+	case B_RECORD_CATEGORY: v_str(out, rec->category); break;
+	case B_RECORD_TIER: v_int(out, PT_TIER, ctx->view_tier); break;
+	case B_RECORD_BASE_TIER: v_int(out, PT_TIER, rec->tier); break;
+	case B_RECORD_ORIGIN: v_str(out, rec->origin); break;
+	case B_RECORD_COUNTRY:
+		v_str(out, rec->origin);
+		out->len = (uint32_t)country_len(out->p, out->len);
+		break;
+	case B_RECORD_PRODUCED_AT: v_int(out, PT_TIME, rec->produced_at_ms); break;
+	case B_RECORD_PERSONAL: v_bool(out, rec->personal); break;
+	case B_RECORD_SENSITIVE: v_bool(out, rec->sensitive_personal); break;
+	case B_RECORD_INDIVIDUALS: v_int(out, PT_INT, clamp_u64(rec->individuals)); break;
+	case B_RECORD_SCHEMA: v_str(out, rec->schema); break;
+	case B_RCPT_ID:
+	case B_RCPT_ROLE:
+	case B_RCPT_JURISDICTION:
+	case B_RCPT_COUNTRY:
+	case B_RCPT_HOME_HUB:
+	case B_RCPT_REGISTERED:
+	case B_RCPT_SUSPENDED:
+		participant_attr(ctx->recipient, b, ctx->req->recipient, out);
+		break;
+	case B_OWNER_ID:
+	case B_OWNER_ROLE:
+	case B_OWNER_JURISDICTION:
+	case B_OWNER_COUNTRY:
+	case B_OWNER_HOME_HUB:
+	case B_OWNER_REGISTERED:
+	case B_OWNER_SUSPENDED:
+		participant_attr(ctx->owner, (enum builtin)(b - B_OWNER_ID + B_RCPT_ID), rec->owner, out);
+		break;
+	case B_ASSET_ID: v_str(out, rec->asset_id); break;
+	case B_ASSET_LESSEE: v_str(out, ctx->asset ? ctx->asset->lessee : ""); break;
+	case B_ASSET_LESSOR: v_str(out, ctx->asset ? ctx->asset->lessor : ""); break;
+	case B_ASSET_SITE: v_str(out, ctx->asset ? ctx->asset->site : ""); break;
+	case B_ASSET_KIND: v_str(out, ctx->asset ? ctx->asset->kind : ""); break;
+	case B_ASSET_REGISTERED: v_bool(out, ctx->asset != NULL); break;
+	case B_PURPOSE: v_str(out, ctx->req->purpose); break;
+	case B_NOW: v_int(out, PT_TIME, ctx->req->now_ms); break;
+	default:
+		grant_attr(ctx->rule_grant, b, out);
+		break;
+	}
+}
+
+static void load_slot(struct eval_ctx *ctx, uint32_t slot, struct val *out)
+{
+	const struct slot_def *sd = &ctx->set->slots[slot];
+	switch (sd->src) {
+	case SLOT_BUILTIN:
+		builtin(ctx, (enum builtin)sd->id, out);
+		return;
+	case SLOT_RECIPIENT_ATTR:
+		declared_value(sd->decl, ctx->recipient ? find_attr(ctx->recipient->attrs,
+			       ctx->recipient->n_attrs, sd->decl->name) : NULL, out);
+		return;
+	case SLOT_OWNER_ATTR:
+		declared_value(sd->decl, ctx->owner ? find_attr(ctx->owner->attrs, ctx->owner->n_attrs,
+			       sd->decl->name) : NULL, out);
+		return;
+	case SLOT_ASSET_ATTR:
+		declared_value(sd->decl, ctx->asset ? find_attr(ctx->asset->attrs, ctx->asset->n_attrs,
+			       sd->decl->name) : NULL, out);
+		return;
+	case SLOT_DERIVED: {
+		struct val base;
+		pol_eval_slot(ctx, sd->base, &base);
+		if (sd->fn == F_COUNTRY) {
+			*out = base;
+			out->len = (uint32_t)country_len(base.p, base.len);
+			out->sym = -1;
+		} else {
+			v_int(out, PT_INT, pol_year_of(base.i));
+		}
+		return;
+	}
+	default:
+		v_str(out, "");
+	}
+}
+
+static struct val *slot_ref(struct eval_ctx *ctx, uint32_t slot)
+{
+	if (!pol_bit_get(ctx->have, slot)) {
+		load_slot(ctx, slot, &ctx->cache[slot]);
+		pol_bit_set(ctx->have, slot);
+	}
+	return &ctx->cache[slot];
+}
+
+static bool cacheable(uint32_t slot)
+{
+	return slot < POL_FIRST_GRANT_BUILTIN || slot >= B_COUNT;
+}
+
+void pol_eval_slot(struct eval_ctx *ctx, uint32_t slot, struct val *out)
+{
+	if (!cacheable(slot)) {
+		load_slot(ctx, slot, out);
+		return;
+	}
+	struct val *v = slot_ref(ctx, slot);
+	if (v->type == PT_STR)
+		sym_of(ctx, v);   /* callers compare with constants: resolve once */
+	*out = *v;
+}
+
+/* ---- functions ---- */
+
+/* Does a string argument (a value or a [list] of values) accept s? */
+static bool arg_accepts(struct eval_ctx *ctx, const struct node *arg, const char *s)
+{
+	if (arg->op == N_LIST) {
+		for (uint32_t i = 0; i < arg->n_items; i++) {
+			struct val v;
+			pol_eval(ctx, arg->items[i], &v);
+			if (cstr_eq(&v, s))
+				return true;
+		}
+		return false;
+	}
+	struct val v;
+	pol_eval(ctx, arg, &v);
+	return cstr_eq(&v, s);
+}
+
+static bool in_strv(const char *const *v, size_t n, const struct val *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (cstr_eq(s, v[i]))
+			return true;
+	return false;
+}
+
+/* An approval for "CN" covers every "CN-*"; an empty one covers any. */
+static bool jurisdiction_covers(const char *granted, const struct val *asked)
+{
+	size_t n = strlen(granted);
+	if (n == 0)
+		return true;
+	if (n == asked->len && memcmp(granted, asked->p, n) == 0)
+		return true;
+	return memchr(granted, '-', n) == NULL && asked->len > n && asked->p[n] == '-' &&
+	       memcmp(granted, asked->p, n) == 0;
+}
+
+enum { AP_KIND, AP_REGULATOR, AP_EXPORTER, AP_RECIPIENT, AP_CATEGORY, AP_TIER, AP_PURPOSE,
+       AP_FROM, AP_TO, AP_AT };
+
+static bool call_approval(struct eval_ctx *ctx, const struct node *n)
+{
+	struct node *const *a = n->items;
+	struct val exporter, recipient, category, purpose, from, to, tier, at;
+	if (a[AP_EXPORTER]) pol_eval(ctx, a[AP_EXPORTER], &exporter);
+	if (a[AP_RECIPIENT]) pol_eval(ctx, a[AP_RECIPIENT], &recipient);
+	if (a[AP_CATEGORY]) pol_eval(ctx, a[AP_CATEGORY], &category);
+	if (a[AP_PURPOSE]) pol_eval(ctx, a[AP_PURPOSE], &purpose);
+	if (a[AP_FROM]) pol_eval(ctx, a[AP_FROM], &from);
+	if (a[AP_TO]) pol_eval(ctx, a[AP_TO], &to);
+	if (a[AP_TIER]) pol_eval(ctx, a[AP_TIER], &tier);
+	if (a[AP_AT])
+		pol_eval(ctx, a[AP_AT], &at);
+	else
+		v_int(&at, PT_TIME, ctx->req->now_ms);
+
+	enum approval_by by = a[AP_RECIPIENT] ? BY_RECIPIENT : a[AP_EXPORTER] ? BY_EXPORTER : BY_NONE;
+	const struct val *key = by == BY_RECIPIENT ? &recipient : &exporter;
+	const struct fact_approval *fa = pol_facts_approvals(ctx->facts, by,
+		by == BY_NONE ? NULL : key->p, by == BY_NONE ? 0 : key->len);
+	for (; fa != NULL; fa = pol_approval_next(fa, by)) {
+		const struct tids_policy_approval *ap = &fa->a;
+		if (at.i < ap->valid_from_ms || (ap->valid_until_ms != 0 && at.i > ap->valid_until_ms))
+			continue;
+		if (a[AP_RECIPIENT] && !cstr_eq(&recipient, ap->recipient))
+			continue;
+		if (a[AP_EXPORTER] && !cstr_eq(&exporter, ap->exporter))
+			continue;
+		if (a[AP_KIND] && !arg_accepts(ctx, a[AP_KIND], ap->kind))
+			continue;
+		if (a[AP_REGULATOR] && !arg_accepts(ctx, a[AP_REGULATOR], ap->regulator))
+			continue;
+		if (a[AP_CATEGORY] && !in_strv(ap->categories, ap->n_categories, &category))
+			continue;
+		if (a[AP_PURPOSE] && !in_strv(ap->purposes, ap->n_purposes, &purpose))
+			continue;
+		if (a[AP_TIER]) {
+			bool ok = false;
+			for (size_t i = 0; i < ap->n_tiers && !ok; i++)
+				ok = (int64_t)ap->tiers[i] == tier.i;
+			if (!ok)
+				continue;
+		}
+		if (a[AP_FROM] && !jurisdiction_covers(ap->from_jurisdiction, &from))
+			continue;
+		if (a[AP_TO] && !jurisdiction_covers(ap->to_jurisdiction, &to))
+			continue;
+		if (ctx->rule_approval == NULL)
+			ctx->rule_approval = ap;
+		return true;
+	}
+	return false;
+}
+
+enum { GR_OWNER, GR_GRANTEE, GR_ASSET, GR_CATEGORY, GR_PURPOSE, GR_AT, GR_MAX_WINDOW };
+
+static void arg_or_slot(struct eval_ctx *ctx, const struct node *arg, uint32_t slot,
+			struct val *out)
+{
+	if (arg != NULL)
+		pol_eval(ctx, arg, out);
+	else
+		pol_eval_slot(ctx, slot, out);
+}
+
+static bool call_grant(struct eval_ctx *ctx, const struct node *n)
+{
+	struct node *const *a = n->items;
+	struct val owner, grantee, asset, category, purpose, at, window;
+	arg_or_slot(ctx, a[GR_OWNER], B_RECORD_OWNER, &owner);
+	arg_or_slot(ctx, a[GR_GRANTEE], B_RCPT_ID, &grantee);
+	arg_or_slot(ctx, a[GR_ASSET], B_RECORD_ASSET, &asset);
+	arg_or_slot(ctx, a[GR_CATEGORY], B_RECORD_CATEGORY, &category);
+	arg_or_slot(ctx, a[GR_PURPOSE], B_PURPOSE, &purpose);
+	arg_or_slot(ctx, a[GR_AT], B_NOW, &at);
+	if (a[GR_MAX_WINDOW])
+		pol_eval(ctx, a[GR_MAX_WINDOW], &window);
+	const struct fact_grant *fg = pol_facts_grants(ctx->facts, owner.p, owner.len, grantee.p,
+						       grantee.len);
+	for (; fg != NULL; fg = fg->pair_next) {
+		const struct tids_policy_grant *g = &fg->g;
+		if (at.i < g->not_before_ms || (g->not_after_ms != 0 && at.i > g->not_after_ms))
+			continue;
+		if (g->max_uses != 0 && g->uses >= g->max_uses)
+			continue;
+		if (a[GR_MAX_WINDOW] && (g->not_after_ms == 0 ||
+					 g->not_after_ms - g->not_before_ms > window.i))
+			continue;
+		if (g->n_assets > 0 && !in_strv(g->assets, g->n_assets, &asset))
+			continue;
+		if (!in_strv(g->categories, g->n_categories, &category) ||
+		    !in_strv(g->purposes, g->n_purposes, &purpose))
+			continue;
+		ctx->rule_grant = g;
+		return true;
+	}
+	return false;
+}
+
+static bool label_is(const struct tids_field *f, const struct val *label)
+{
+	for (size_t i = 0; i < f->n_labels; i++)
+		if (cstr_eq(label, f->labels[i]))
+			return true;
+	return false;
+}
+
+static bool call_fields(struct eval_ctx *ctx, const struct node *n)
+{
+	const struct tids_record *rec = ctx->rec;
+	struct val what;
+	pol_eval(ctx, n->items[0], &what);
+	bool any = false, any_kept = false;
+	for (size_t i = 0; i < rec->n_fields && i < TIDS_FIELDS_MAX; i++) {
+		const struct tids_field *f = &rec->fields[i];
+		bool hit = n->fn == F_HAS_FIELD ? cstr_eq(&what, f->name) : label_is(f, &what);
+		if (!hit)
+			continue;
+		any = true;
+		if (!pol_bit_get(ctx->removed, i))
+			any_kept = true;
+	}
+	return n->fn == F_STRIPPED ? any && !any_kept : any_kept;
+}
+
+static void call(struct eval_ctx *ctx, const struct node *n, struct val *out)
+{
+	struct val a, b, c;
+	switch ((enum fn_id)n->fn) {
+	case F_COUNTRY:
+		pol_eval(ctx, n->items[0], out);
+		out->len = (uint32_t)country_len(out->p, out->len);
+		out->sym = -1;
+		return;
+	case F_YEAR:
+		pol_eval(ctx, n->items[0], &a);
+		v_int(out, PT_INT, pol_year_of(a.i));
+		return;
+	case F_APPROVAL:
+		v_bool(out, call_approval(ctx, n));
+		return;
+	case F_GRANT:
+		v_bool(out, call_grant(ctx, n));
+		return;
+	case F_COUNTER:
+		pol_eval(ctx, n->items[0], &a);
+		pol_eval(ctx, n->items[1], &b);
+		pol_eval(ctx, n->items[2], &c);
+		v_int(out, PT_INT, clamp_u64(pol_facts_counter(ctx->facts, a.p, a.len, b.p, b.len, c.i)));
+		return;
+	case F_HAS_LABEL:
+	case F_HAS_FIELD:
+	case F_STRIPPED:
+		v_bool(out, call_fields(ctx, n));
+		return;
+	case F_NONE:
+		break;
+	}
+	v_bool(out, false);
+}
+
+/* ---- operators ---- */
+
+static bool has_code(const int64_t *codes, uint32_t n, int64_t c)
+{
+	uint32_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (codes[mid] == c)
+			return true;
+		if (codes[mid] < c)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+static bool values_equal(struct eval_ctx *ctx, struct val *x, struct val *y)
+{
+	if (x->type == PT_STR) {
+		/* against a literal, compare interned ids */
+		if (x->sym > 0 || y->sym > 0) {
+			if (x->sym > 0 && y->sym > 0)
+				return x->sym == y->sym;
+			struct val *known = x->sym > 0 ? x : y, *other = x->sym > 0 ? y : x;
+			if (other->sym < 0)
+				sym_of(ctx, other);
+			return other->sym == known->sym;
+		}
+		return str_eq(x, y);
+	}
+	if (x->type == PT_BOOL)
+		return x->b == y->b;
+	return x->i == y->i;
+}
+
+static bool member(struct eval_ctx *ctx, const struct node *list, struct val *x)
+{
+	if (list->constant) {
+		if (list->n_items == 0)
+			return false;
+		int64_t code;
+		if (x->type == PT_STR) {
+			code = sym_of(ctx, x);
+			if (code <= 0)
+				return false;   /* no literal of the policy is this string */
+		} else {
+			code = pol_val_code(x);
+		}
+		return has_code(list->codes, list->n_items, code);
+	}
+	for (uint32_t i = 0; i < list->n_items; i++) {
+		struct val y;
+		pol_eval(ctx, list->items[i], &y);
+		if (values_equal(ctx, x, &y))
+			return true;
+	}
+	return false;
+}
+
+bool pol_eval_bool(struct eval_ctx *ctx, const struct node *n)
+{
+	struct val a, b;
+	switch ((enum node_op)n->op) {
+	case N_AND:
+		return pol_eval_bool(ctx, n->a) && pol_eval_bool(ctx, n->b);
+	case N_OR:
+		return pol_eval_bool(ctx, n->a) || pol_eval_bool(ctx, n->b);
+	case N_NOT:
+		return !pol_eval_bool(ctx, n->a);
+	case N_BOOL:
+		return n->i != 0;
+	case N_EQ:
+	case N_NE:
+		pol_eval(ctx, n->a, &a);
+		pol_eval(ctx, n->b, &b);
+		return values_equal(ctx, &a, &b) == (n->op == N_EQ);
+	case N_LT:
+		pol_eval(ctx, n->a, &a);
+		pol_eval(ctx, n->b, &b);
+		return a.i < b.i;
+	case N_LE:
+		pol_eval(ctx, n->a, &a);
+		pol_eval(ctx, n->b, &b);
+		return a.i <= b.i;
+	case N_GT:
+		pol_eval(ctx, n->a, &a);
+		pol_eval(ctx, n->b, &b);
+		return a.i > b.i;
+	case N_GE:
+		pol_eval(ctx, n->a, &a);
+		pol_eval(ctx, n->b, &b);
+		return a.i >= b.i;
+	case N_IN:
+	case N_NOT_IN:
+		pol_eval(ctx, n->a, &a);
+		return member(ctx, n->b, &a) == (n->op == N_IN);
+	case N_ATTR:
+		if (cacheable(n->slot))
+			return slot_ref(ctx, n->slot)->b;
+		pol_eval_slot(ctx, n->slot, &a);
+		return a.b;
+	case N_CALL:
+		switch ((enum fn_id)n->fn) {
+		case F_APPROVAL: return call_approval(ctx, n);
+		case F_GRANT: return call_grant(ctx, n);
+		case F_HAS_LABEL:
+		case F_HAS_FIELD:
+		case F_STRIPPED: return call_fields(ctx, n);
+		default: break;
+		}
+		break;
+	default:
+		break;
+	}
+	pol_eval(ctx, n, &a);
+	return a.type == PT_BOOL && a.b;
+}
+
+void pol_eval(struct eval_ctx *ctx, const struct node *n, struct val *out)
+{
+	struct val a, b;
+	switch ((enum node_op)n->op) {
+	case N_BOOL:
+		v_bool(out, n->i != 0);
+		return;
+	case N_INT:
+	case N_TIME:
+	case N_DUR:
+	case N_TIER:
+		v_int(out, (enum ptype)n->type, n->i);
+		return;
+	case N_STR:
+		*out = (struct val){ .type = PT_STR, .p = n->s, .len = n->len, .sym = n->sym };
+		return;
+	case N_ATTR:
+		pol_eval_slot(ctx, n->slot, out);
+		return;
+	case N_CALL:
+		call(ctx, n, out);
+		return;
+	case N_NEG:
+		pol_eval(ctx, n->a, &a);
+		v_int(out, (enum ptype)n->type, sat_neg(a.i));
+		return;
+	case N_ADD:
+	case N_SUB:
+		pol_eval(ctx, n->a, &a);
+		pol_eval(ctx, n->b, &b);
+		v_int(out, (enum ptype)n->type,
+		      n->op == N_ADD ? sat_add(a.i, b.i) : sat_add(a.i, sat_neg(b.i)));
+		return;
+	case N_AND:
+	case N_OR:
+	case N_NOT:
+	case N_EQ:
+	case N_NE:
+	case N_LT:
+	case N_LE:
+	case N_GT:
+	case N_GE:
+	case N_IN:
+	case N_NOT_IN:
+		v_bool(out, pol_eval_bool(ctx, n));
+		return;
+	case N_LIST:
+	case N_NAME:
+	case N_PATH:
+		break;
+	}
+	v_bool(out, false);
+}

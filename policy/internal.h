@@ -1,0 +1,608 @@
+/*
+ * Private to policy/: the syntax tree shared by the parser, checker,
+ * analyser, compiler and evaluator, the compiled set, the fact store's
+ * entries, and the small allocator everything of a set lives in.
+ * Cross-file helpers carry a pol_ prefix; nothing here is public API.
+ */
+#ifndef TIDS_POLICY_INTERNAL_H
+#define TIDS_POLICY_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+
+/* ---- limits the language enforces (each has a diagnostic) ---- */
+#define POL_DEPTH_MAX 64          /* expression nesting */
+#define POL_STRING_MAX 4096       /* bytes in a string literal */
+#define POL_IDENT_MAX 64
+#define POL_LIST_MAX 4096         /* items in a list literal */
+#define POL_ATTR_DECLS_MAX 32     /* declared attributes per entity */
+#define POL_DERIVED_MAX 64        /* cached country()/year() of attributes */
+#define POL_OBLIGATIONS_MAX 64    /* obligations per rule */
+#define POL_PASSES_MAX 4          /* evaluations per decision (tier lowering) */
+#define POL_MATCHED_MAX 256       /* rules matching one request */
+
+/* ------------------------------------------------------------------------
+ * Arena: every node and string of a parse or a compiled set. Freed whole.
+ */
+struct arena_block;
+struct arena {
+	struct arena_block *head;
+	size_t bytes;             /* allocated so far, for limits and stats */
+};
+
+void *pol_arena_alloc(struct arena *a, size_t size);            /* zeroed; NULL on ENOMEM */
+char *pol_arena_strndup(struct arena *a, const char *s, size_t len);
+void pol_arena_free(struct arena *a);
+
+/* ------------------------------------------------------------------------
+ * Diagnostics.
+ */
+struct tids_policy_diags {
+	struct tids_policy_diag *items;
+	size_t n;
+	size_t n_errors;
+	size_t n_warnings;
+	size_t dropped;
+	struct arena strings;
+};
+
+void pol_diag(struct tids_policy_diags *d, enum tids_policy_severity sev, const char *file,
+	      unsigned line, unsigned col, const char *fmt, ...)
+	__attribute__((format(printf, 6, 7)));
+void pol_vdiag(struct tids_policy_diags *d, enum tids_policy_severity sev, const char *file,
+	       unsigned line, unsigned col, const char *fmt, va_list ap)
+	__attribute__((format(printf, 6, 0)));
+
+/* ------------------------------------------------------------------------
+ * Time: civil dates without libc's time zone machinery (pure, UTC).
+ */
+int64_t pol_days_from_civil(int64_t y, unsigned m, unsigned d);
+void pol_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
+int64_t pol_year_of(int64_t ms);
+/* "90d", "1h30m": as the language spells durations. */
+int pol_parse_duration(const char *s, size_t len, int64_t *ms_out);
+
+#define POL_MS_SECOND INT64_C(1000)
+#define POL_MS_MINUTE (60 * POL_MS_SECOND)
+#define POL_MS_HOUR (60 * POL_MS_MINUTE)
+#define POL_MS_DAY (24 * POL_MS_HOUR)
+#define POL_MS_WEEK (7 * POL_MS_DAY)
+#define POL_MS_YEAR (365 * POL_MS_DAY)
+
+/* ------------------------------------------------------------------------
+ * Lexer.
+ */
+enum tok {
+	TOK_EOF = 0,
+	TOK_IDENT,
+	TOK_STRING,
+	TOK_INT,
+	TOK_DURATION,
+	TOK_TIME,
+	TOK_LPAREN,
+	TOK_RPAREN,
+	TOK_LBRACK,
+	TOK_RBRACK,
+	TOK_COMMA,
+	TOK_SEMI,
+	TOK_COLON,
+	TOK_DOT,
+	TOK_ASSIGN,
+	TOK_EQ,
+	TOK_NE,
+	TOK_LT,
+	TOK_LE,
+	TOK_GT,
+	TOK_GE,
+	TOK_AND,
+	TOK_OR,
+	TOK_NOT,
+	TOK_PLUS,
+	TOK_MINUS,
+	TOK_ERROR,                /* already reported */
+};
+
+struct token {
+	enum tok kind;
+	unsigned line;
+	unsigned col;
+	const char *start;        /* in the source text */
+	size_t len;
+	int64_t num;              /* INT value, DURATION or TIME in ms */
+	const char *str;          /* STRING decoded (arena), IDENT copy (arena) */
+	size_t str_len;
+};
+
+struct lexer {
+	const char *file;
+	const char *src;
+	size_t len;
+	size_t pos;
+	unsigned line;
+	unsigned col;
+	struct arena *arena;
+	struct tids_policy_diags *diags;
+	bool oom;
+};
+
+void pol_lex_init(struct lexer *lx, const char *file, const char *src, size_t len,
+		  struct arena *arena, struct tids_policy_diags *diags);
+void pol_lex_next(struct lexer *lx, struct token *t);
+const char *pol_tok_name(enum tok kind);
+
+/* ------------------------------------------------------------------------
+ * Types and the syntax tree.
+ */
+enum ptype {
+	PT_ERROR = 0,             /* already reported; suppresses follow-on errors */
+	PT_BOOL,
+	PT_INT,
+	PT_STR,
+	PT_TIME,
+	PT_DUR,
+	PT_TIER,
+	PT_LIST,
+	PT_ANY,                   /* element type of the empty list */
+};
+
+const char *pol_type_name(enum ptype t);
+
+enum node_op {
+	N_BOOL,
+	N_INT,
+	N_STR,
+	N_TIME,
+	N_DUR,
+	N_TIER,
+	N_LIST,
+	N_NAME,                   /* bare identifier, resolved by the checker */
+	N_PATH,                   /* a.b, resolved by the checker into N_ATTR */
+	N_ATTR,
+	N_CALL,
+	N_NOT,
+	N_AND,
+	N_OR,
+	N_NEG,
+	N_EQ,
+	N_NE,
+	N_LT,
+	N_LE,
+	N_GT,
+	N_GE,
+	N_IN,
+	N_NOT_IN,
+	N_ADD,
+	N_SUB,
+};
+
+enum fn_id {
+	F_NONE = 0,
+	F_COUNTRY,                /* country(jurisdiction) -> string */
+	F_YEAR,                   /* year(time) -> int (UTC) */
+	F_APPROVAL,               /* approval(kind: ..., ...) -> bool */
+	F_GRANT,                  /* grant(purpose: ..., ...) -> bool */
+	F_COUNTER,                /* counter(name, key, period) -> int */
+	F_HAS_LABEL,              /* has_label(label) -> bool, over delivered fields */
+	F_HAS_FIELD,              /* has_field(name) -> bool, over delivered fields */
+	F_STRIPPED,               /* stripped(label) -> bool */
+};
+
+struct node {
+	uint8_t op;               /* enum node_op */
+	uint8_t type;             /* enum ptype, set by the checker */
+	uint8_t elem;             /* N_LIST: element type */
+	uint8_t fn;               /* N_CALL: enum fn_id */
+	bool constant;            /* N_LIST: every item a literal */
+	bool checked;
+	unsigned line;
+	unsigned col;
+	struct node *a;
+	struct node *b;
+	int64_t i;                /* N_INT, N_DUR, N_TIME, N_TIER, N_BOOL */
+	const char *s;            /* N_STR value; N_NAME / N_PATH text */
+	uint32_t len;
+	int32_t sym;              /* N_STR: interned id, > 0 once compiled */
+	uint32_t slot;            /* N_ATTR */
+	uint32_t n_items;
+	struct node **items;      /* N_LIST items; N_CALL arguments (by parameter once checked) */
+	const char **arg_names;   /* N_CALL as written: name or NULL when positional */
+	int64_t *codes;           /* constant N_LIST: sorted value codes (see pol_val_code) */
+	/* Let definitions make the tree a DAG: walks memoize on the node. */
+	bool interned;
+	bool hashed;
+	uint32_t size;            /* nodes when expanded, saturating; 0: not computed */
+	uint64_t shash;           /* structural hash */
+};
+
+/* Obligation clauses of a rule's `with`. */
+enum ob_kind {
+	OB_REDACT,
+	OB_DROP,
+	OB_KEEP,
+	OB_DEMOTE,
+	OB_AGGREGATE,
+	OB_COARSEN,
+	OB_RETAIN,                /* ms: duration from now */
+	OB_RETAIN_UNTIL,          /* expr: time */
+	OB_LOG,                   /* ms: audit retention */
+	OB_NOTIFY,                /* exprs: strings */
+	OB_ONLY_FOR,              /* exprs: strings */
+	OB_DUTY,                  /* text */
+	OB_COUNT,                 /* text: counter; exprs: key, period, amount */
+	OB_NO_ONWARD,
+	OB_ENCRYPT,
+};
+
+struct obligation {
+	enum ob_kind kind;
+	unsigned line;
+	unsigned col;
+	const char **names;       /* selector: field names */
+	uint32_t n_names;
+	const char **labels;      /* selector: labels */
+	uint32_t n_labels;
+	struct node *expr;        /* RETAIN_UNTIL; COARSEN target */
+	struct node **exprs;      /* NOTIFY, ONLY_FOR, COUNT */
+	uint32_t n_exprs;
+	int64_t ms;               /* RETAIN, LOG, AGGREGATE window */
+	const char *text;         /* DUTY, COUNT counter, AGGREGATE function */
+	const char *field;        /* AGGREGATE */
+	const char **by;          /* AGGREGATE */
+	uint32_t n_by;
+};
+
+struct rule {
+	struct tids_policy_rule_info info;   /* kind, id, because, file, line, col */
+	struct node *when;        /* NULL: always */
+	struct obligation *obs;
+	uint32_t n_obs;
+	uint32_t index;           /* position in the set: evaluation order */
+	bool calls_grant;
+	bool uses_grant_attr;
+	unsigned grant_attr_line, grant_attr_col;
+	bool has_field_obligations;
+	bool demote_only;         /* every obligation is `demote`: it matters only when applied */
+};
+
+struct let_def {
+	const char *name;
+	struct node *expr;
+	const char *file;
+	unsigned line;
+	unsigned col;
+	int state;                /* 0 unchecked, 1 checking, 2 done */
+	bool used;
+	bool calls_grant;
+	bool uses_grant_attr;
+};
+
+enum entity { ENT_PARTICIPANT, ENT_ASSET };
+
+struct attr_decl {
+	enum entity entity;
+	const char *name;
+	enum ptype type;
+	struct node *deflt;       /* literal or NULL */
+	const char *file;
+	unsigned line;
+	unsigned col;
+	bool used;
+	uint32_t index;           /* among its entity's declarations */
+};
+
+/* Parse output: everything from every source, in source order. */
+struct program {
+	struct arena *arena;
+	struct rule **rules;
+	size_t n_rules;
+	size_t cap_rules;
+	struct let_def **lets;
+	size_t n_lets;
+	size_t cap_lets;
+	struct attr_decl **attrs;
+	size_t n_attrs;
+	size_t cap_attrs;
+	bool oom;
+};
+
+int pol_parse(struct program *prog, const char *file, const char *text, size_t len,
+	      struct tids_policy_diags *diags);
+
+/* ------------------------------------------------------------------------
+ * Attribute slots: every attribute a rule can read has a slot, and a
+ * decision caches each slot's value the first time a rule reads it.
+ */
+enum builtin {
+	B_RECORD_OWNER,
+	B_RECORD_ASSET,
+	B_RECORD_CATEGORY,
+	B_RECORD_TIER,            /* of the record as it would be delivered */
+	B_RECORD_BASE_TIER,       /* the record's own tier, fields aside */
+	B_RECORD_ORIGIN,
+	B_RECORD_COUNTRY,
+	B_RECORD_PRODUCED_AT,
+	B_RECORD_PERSONAL,
+	B_RECORD_SENSITIVE,
+	B_RECORD_INDIVIDUALS,
+	B_RECORD_SCHEMA,
+	B_RCPT_ID,
+	B_RCPT_ROLE,
+	B_RCPT_JURISDICTION,
+	B_RCPT_COUNTRY,
+	B_RCPT_HOME_HUB,
+	B_RCPT_REGISTERED,
+	B_RCPT_SUSPENDED,
+	B_OWNER_ID,
+	B_OWNER_ROLE,
+	B_OWNER_JURISDICTION,
+	B_OWNER_COUNTRY,
+	B_OWNER_HOME_HUB,
+	B_OWNER_REGISTERED,
+	B_OWNER_SUSPENDED,
+	B_ASSET_ID,
+	B_ASSET_LESSEE,
+	B_ASSET_LESSOR,
+	B_ASSET_SITE,
+	B_ASSET_KIND,
+	B_ASSET_REGISTERED,
+	B_PURPOSE,
+	B_NOW,
+	/* grant.*: the grant the rule's grant() call matched; never cached */
+	B_GRANT_ID,
+	B_GRANT_OWNER,
+	B_GRANT_GRANTEE,
+	B_GRANT_NOT_BEFORE,
+	B_GRANT_NOT_AFTER,
+	B_GRANT_MAX_USES,
+	B_GRANT_USES,
+	B_GRANT_REMAINING,
+	B_COUNT
+};
+
+#define POL_FIRST_GRANT_BUILTIN B_GRANT_ID
+
+struct builtin_attr {
+	const char *path;
+	enum ptype type;
+};
+extern const struct builtin_attr pol_builtins[B_COUNT];
+
+enum slot_src {
+	SLOT_BUILTIN,
+	SLOT_RECIPIENT_ATTR,      /* declared participant attribute, of the recipient */
+	SLOT_OWNER_ATTR,          /* ... of the record's owner */
+	SLOT_ASSET_ATTR,
+	SLOT_DERIVED,             /* fn(base slot): country() or year() */
+};
+
+struct slot_def {
+	uint8_t src;              /* enum slot_src */
+	uint8_t type;             /* enum ptype */
+	uint8_t fn;               /* SLOT_DERIVED: F_COUNTRY or F_YEAR */
+	uint32_t id;              /* builtin, or index of the declaration */
+	uint32_t base;            /* SLOT_DERIVED: the slot it is derived from */
+	const char *name;         /* "recipient.role", "country(record.origin)" */
+	const struct attr_decl *decl;
+	bool view_dependent;      /* changes when fields are removed */
+};
+
+#define POL_SLOTS_MAX (B_COUNT + 3 * POL_ATTR_DECLS_MAX + POL_DERIVED_MAX)
+
+/* ------------------------------------------------------------------------
+ * Checking: names, types, lets, declarations; then analysis (warnings,
+ * index keys). Both work on the program; the compiler assembles the set.
+ */
+struct checker {
+	struct program *prog;
+	struct tids_policy_diags *diags;
+	struct arena *arena;
+	struct slot_def slots[POL_SLOTS_MAX];
+	uint32_t n_slots;
+	size_t errors;
+	struct rule *rule;        /* being checked */
+	unsigned n_part_decls;
+	unsigned n_asset_decls;
+	/* let name -> def, for lookups during checking */
+	struct let_def **let_table;
+	size_t let_mask;
+	/* where we are: the file, and the let being checked (NULL in a rule) */
+	const char *scope_file[POL_DEPTH_MAX];
+	struct let_def *scope_let[POL_DEPTH_MAX];
+	unsigned n_scopes;
+};
+
+int pol_check(struct checker *ck);
+
+/* A rule's equality constraint on one slot, for indexing and analysis. */
+struct constraint {
+	uint32_t slot;
+	bool negated;             /* the value is NOT in the set */
+	uint32_t n;
+	const int64_t *codes;     /* sorted codes: sym ids, tiers, bool+1 */
+	const struct node *origin;
+};
+
+struct tids_policy_set;
+int pol_analyze(struct tids_policy_set *set, struct tids_policy_diags *diags);
+
+/* ------------------------------------------------------------------------
+ * The compiled set.
+ */
+struct sym_entry {
+	const char *s;
+	uint32_t len;
+	uint32_t id;              /* 0: empty slot */
+	uint64_t hash;
+};
+
+struct index_bucket {
+	int64_t code;             /* 0: empty */
+	uint32_t off;             /* into rule_lists */
+	uint32_t n;
+};
+
+struct index_key {
+	uint32_t slot;
+	uint8_t type;
+	struct index_bucket *table;
+	uint32_t mask;
+	uint32_t n_rules;
+};
+
+#define POL_INDEX_KEYS_MAX 16
+
+struct tids_policy_set {
+	struct arena arena;
+	struct rule *rules;       /* contiguous, in evaluation order */
+	size_t n_rules;
+	struct slot_def slots[POL_SLOTS_MAX];
+	uint32_t n_slots;
+	/* interned strings: every string literal of the policy */
+	struct sym_entry *syms;
+	size_t sym_mask;
+	uint32_t n_syms;
+	/* rule id -> index */
+	uint32_t *rule_ids;       /* open addressing, UINT32_MAX empty */
+	size_t rule_id_mask;
+	/* the index: rules keyed by the slot they test for equality */
+	struct index_key keys[POL_INDEX_KEYS_MAX];
+	uint32_t n_keys;
+	uint32_t *rule_lists;
+	uint32_t *unindexed;      /* rules no key selects: always candidates */
+	uint32_t n_unindexed;
+	/* slots to forget when the view (the removed fields) changes */
+	uint64_t view_slots[(POL_SLOTS_MAX + 63) / 64];
+};
+
+uint64_t pol_hash(const char *s, size_t len);
+int32_t pol_sym_lookup(const struct tids_policy_set *set, const char *s, size_t len);
+int32_t pol_sym_intern(struct tids_policy_set *set, const char *s, size_t len);  /* < 0 on ENOMEM */
+/* best[i]: the slot and codes rule i is filed under; slot UINT32_MAX: a
+ * candidate for every request; POL_NOWHERE: never a candidate. */
+#define POL_NOWHERE (UINT32_MAX - 1)
+int pol_build_index(struct tids_policy_set *set, const struct constraint *best, size_t n_rules);
+
+/* Candidate rules for the current view, in rule order. */
+struct candidates {
+	const uint32_t *list[POL_INDEX_KEYS_MAX + 1];
+	uint32_t n[POL_INDEX_KEYS_MAX + 1];
+	uint32_t pos[POL_INDEX_KEYS_MAX + 1];
+	uint32_t n_lists;
+};
+struct eval_ctx;
+void pol_candidates(struct eval_ctx *ctx, struct candidates *c);
+/* Next candidate rule index, or UINT32_MAX when done. */
+uint32_t pol_candidates_next(struct candidates *c);
+
+/* Constraints of one rule (top-level conjuncts of its condition). */
+size_t pol_rule_constraints(const struct tids_policy_set *set, const struct rule *r,
+			    struct constraint *out, size_t cap, struct arena *scratch);
+
+/* ------------------------------------------------------------------------
+ * The fact store's entries (facts.c); the evaluator walks them directly.
+ */
+struct fact_grant {
+	struct tids_policy_grant g;           /* strings point into this block */
+	struct fact_grant *pair_next;         /* same (owner, grantee), insertion order */
+	struct fact_grant *pair_prev;
+	struct grant_pair *pair;
+};
+
+struct fact_approval {
+	struct tids_policy_approval a;
+	struct fact_approval *by_recipient_next;
+	struct fact_approval *by_recipient_prev;
+	struct fact_approval *by_exporter_next;
+	struct fact_approval *by_exporter_prev;
+	struct fact_approval *all_next;
+	struct fact_approval *all_prev;
+	struct approval_list *recipient_list;
+	struct approval_list *exporter_list;
+};
+
+const struct tids_policy_participant *pol_facts_participant(const struct tids_policy_facts *f,
+							     const char *id, size_t len);
+const struct tids_policy_asset *pol_facts_asset(const struct tids_policy_facts *f,
+						 const char *id, size_t len);
+const struct fact_grant *pol_facts_grants(const struct tids_policy_facts *f,
+					  const char *owner, size_t owner_len,
+					  const char *grantee, size_t grantee_len);
+enum approval_by { BY_RECIPIENT, BY_EXPORTER, BY_NONE };
+const struct fact_approval *pol_facts_approvals(const struct tids_policy_facts *f,
+						enum approval_by by, const char *id, size_t len);
+static inline const struct fact_approval *pol_approval_next(const struct fact_approval *a,
+							    enum approval_by by)
+{
+	return by == BY_RECIPIENT ? a->by_recipient_next
+	     : by == BY_EXPORTER ? a->by_exporter_next : a->all_next;
+}
+uint64_t pol_facts_counter(const struct tids_policy_facts *f, const char *name, size_t name_len,
+			   const char *key, size_t key_len, int64_t period);
+
+/* ------------------------------------------------------------------------
+ * Evaluation.
+ */
+struct val {
+	uint8_t type;             /* enum ptype */
+	bool b;
+	int32_t sym;              /* strings: interned id, 0 when not interned */
+	uint32_t len;
+	int64_t i;
+	const char *p;
+};
+
+struct eval_ctx {
+	const struct tids_policy_set *set;
+	const struct tids_policy_facts *facts;
+	const struct tids_policy_request *req;
+	const struct tids_record *rec;
+	const struct tids_policy_participant *recipient;
+	const struct tids_policy_participant *owner;
+	const struct tids_policy_asset *asset;
+	uint64_t removed[TIDS_POLICY_FIELD_WORDS];     /* the view being judged */
+	enum tids_tier view_tier;
+	/* the grant and approval the current rule's calls matched */
+	const struct tids_policy_grant *rule_grant;
+	const struct tids_policy_approval *rule_approval;
+	uint64_t have[(POL_SLOTS_MAX + 63) / 64];
+	struct val cache[POL_SLOTS_MAX];
+};
+
+void pol_eval_begin(struct eval_ctx *ctx, const struct tids_policy_set *set,
+		    const struct tids_policy_facts *facts, const struct tids_policy_request *req);
+void pol_eval_set_view(struct eval_ctx *ctx, const uint64_t removed[TIDS_POLICY_FIELD_WORDS]);
+bool pol_eval_bool(struct eval_ctx *ctx, const struct node *n);
+void pol_eval(struct eval_ctx *ctx, const struct node *n, struct val *out);
+void pol_eval_slot(struct eval_ctx *ctx, uint32_t slot, struct val *out);
+int64_t pol_val_code(const struct val *v);     /* index code of a value; 0: none */
+
+/* Field selection for obligations (obligations.c). */
+void pol_select_fields(const struct tids_record *rec, const struct obligation *ob,
+		       uint64_t out[TIDS_POLICY_FIELD_WORDS]);
+void pol_rule_removals(const struct eval_ctx *ctx, const struct rule *r,
+		       const struct tids_policy_grant *grant,
+		       uint64_t removals[TIDS_POLICY_FIELD_WORDS],
+		       uint64_t demotions[TIDS_POLICY_FIELD_WORDS]);
+/* Adds rule r's (and its grant's) non-removal obligations to d.
+ * Returns 0 or TIDS_ETOOMANY. */
+int pol_compose(struct eval_ctx *ctx, struct tids_policy_decision *d, const struct rule *r,
+		const struct tids_policy_grant *grant);
+int pol_compose_grant(struct tids_policy_decision *d, const struct tids_policy_grant *g,
+		      const struct tids_record *rec);
+const char *pol_decision_string(struct tids_policy_decision *d, const struct val *v);
+
+static inline void pol_bit_set(uint64_t *words, size_t i)
+{
+	words[i / 64] |= UINT64_C(1) << (i % 64);
+}
+
+static inline bool pol_bit_get(const uint64_t *words, size_t i)
+{
+	return (words[i / 64] >> (i % 64)) & 1u;
+}
+
+#endif

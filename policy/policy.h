@@ -1,0 +1,431 @@
+/*
+ * The policy engine: compiles *.tidspol text into an immutable rule set and
+ * decides, for one record, recipient and purpose, whether the record may go,
+ * in what form and why. Pure C: no I/O, no globals, never prints; the daemon,
+ * tidsctl and the fuzzer call exactly these functions.
+ *
+ * Lifecycle in the daemon:
+ *
+ *   facts = tids_policy_facts_new();            fill from SQLite, then keep
+ *   tids_policy_facts_put_grant(facts, &g) ...  up to date incrementally
+ *   tids_policy_compile(srcs, n, &set, diags)   on start and on SIGHUP; on
+ *                                               failure keep the old set
+ *   tids_policy_decide(set, facts, &req, &dec)  per record and recipient
+ *   tids_policy_apply(&dec, rec, &out, fields, cap)   redact/drop/coarsen
+ *
+ * Ownership: the library copies everything it is given (sources, facts), so
+ * callers may free their buffers after a call returns. A decision points
+ * into the set, the facts, the record and the request it was made from; it
+ * stays valid while all four are alive and unchanged.
+ *
+ * Threads: a set is immutable and may be shared; decisions only read the
+ * facts, so several threads may decide at once as long as nobody modifies
+ * the facts meanwhile (the daemon's single event loop guarantees that).
+ */
+#ifndef TIDS_POLICY_H
+#define TIDS_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tids/record.h"
+
+#define TIDS_POLICY_WUR __attribute__((warn_unused_result))
+
+/* ------------------------------------------------------------------------
+ * Diagnostics: errors and warnings from compiling policies and parsing
+ * scenarios. The library never prints; the CLI formats them as
+ * "file:line:col: error: message".
+ */
+
+enum tids_policy_severity {
+	TIDS_POLICY_ERROR = 0,
+	TIDS_POLICY_WARNING = 1,
+};
+
+struct tids_policy_diag {
+	const char *file;          /* the source name given to compile */
+	unsigned line;             /* from 1 */
+	unsigned col;              /* from 1, in bytes */
+	enum tids_policy_severity severity;
+	const char *message;       /* one line, no trailing period */
+};
+
+struct tids_policy_diags;      /* owns its messages */
+
+#define TIDS_POLICY_DIAGS_MAX 200  /* further diagnostics are counted, not kept */
+
+struct tids_policy_diags *tids_policy_diags_new(void);
+void tids_policy_diags_free(struct tids_policy_diags *diags);
+void tids_policy_diags_clear(struct tids_policy_diags *diags);
+size_t tids_policy_diags_count(const struct tids_policy_diags *diags);
+size_t tids_policy_diags_errors(const struct tids_policy_diags *diags);
+size_t tids_policy_diags_warnings(const struct tids_policy_diags *diags);
+const struct tids_policy_diag *tids_policy_diags_at(const struct tids_policy_diags *diags, size_t i);
+/* "file:line:col: error: message" into buf (always NUL-terminated);
+ * returns the length snprintf would have written. */
+int tids_policy_diag_format(const struct tids_policy_diag *d, char *buf, size_t len);
+
+/* ------------------------------------------------------------------------
+ * Compiling. Sources are compiled together, in the order given (a `let`
+ * must be defined before it is used; rule ids are unique across all).
+ */
+
+#define TIDS_POLICY_SOURCE_MAX (8u << 20)   /* bytes per source */
+#define TIDS_POLICY_RULES_MAX 1000000       /* rules per set */
+
+struct tids_policy_source {
+	const char *name;          /* file name for diagnostics */
+	const char *text;          /* need not be NUL-terminated */
+	size_t len;
+};
+
+struct tids_policy_set;        /* immutable once compiled */
+
+/*
+ * Parses, type-checks, analyses and compiles the sources into *out.
+ * Returns 0 (warnings may have been added to diags), TIDS_EPOLICY when any
+ * source has an error (every error is in diags, *out is NULL), TIDS_ETOOBIG
+ * or TIDS_ENOMEM. diags may be NULL to compile silently.
+ */
+TIDS_POLICY_WUR
+int tids_policy_compile(const struct tids_policy_source *sources, size_t n_sources,
+			struct tids_policy_set **out, struct tids_policy_diags *diags);
+void tids_policy_set_free(struct tids_policy_set *set);
+size_t tids_policy_set_rule_count(const struct tids_policy_set *set);
+
+enum tids_policy_rule_kind {
+	TIDS_POLICY_PERMIT = 0,
+	TIDS_POLICY_FORBID = 1,
+	TIDS_POLICY_OBLIGE = 2,    /* adds obligations to permitted deliveries */
+};
+
+struct tids_policy_rule_info {
+	enum tids_policy_rule_kind kind;
+	const char *id;
+	const char *because;
+	const char *file;
+	unsigned line;
+	unsigned col;
+};
+
+/* Rule by id, or NULL. For explain and audit tooling. */
+const struct tids_policy_rule_info *tids_policy_set_rule(const struct tids_policy_set *set,
+							  const char *id);
+const char *tids_policy_rule_kind_name(enum tids_policy_rule_kind kind);
+
+/* ------------------------------------------------------------------------
+ * Facts: the registry, grants, approvals and counters a decision reads.
+ * The daemon fills the store from SQLite and keeps it current; lookups by
+ * id and by (owner, grantee) are hashed, so a decision with 100k grants
+ * touches only the grants between the record's owner and the recipient.
+ * Every put copies its argument and replaces an entry with the same id.
+ */
+
+struct tids_policy_attr {
+	const char *name;          /* [a-z0-9_] */
+	const char *value;         /* typed by the policy's `attribute` declaration */
+};
+
+struct tids_policy_participant {
+	const char *id;
+	const char *role;
+	const char *jurisdiction;  /* "CN-SH", "DE", ... */
+	const char *home_hub;      /* "" or NULL: this hub */
+	const struct tids_policy_attr *attrs;
+	size_t n_attrs;
+	bool suspended;
+};
+
+struct tids_policy_asset {
+	const char *id;
+	const char *lessee;
+	const char *lessor;        /* "" or NULL when not leased */
+	const char *site;
+	const char *kind;
+	const struct tids_policy_attr *attrs;
+	size_t n_attrs;
+};
+
+/* Duties attached to a grant by its owner (tids.v1.Obligations). */
+struct tids_policy_grant_duties {
+	int64_t retain_until_ms;             /* 0: none */
+	const char *const *notify;
+	size_t n_notify;
+	bool no_onward_transfer;
+	bool encrypt;
+	const char *const *redact;           /* field names removed */
+	size_t n_redact;
+	const char *const *purposes;         /* use restricted to these; none: no restriction */
+	size_t n_purposes;
+	const char *const *duties;
+	size_t n_duties;
+	const char *aggregate_function;      /* NULL: no aggregation */
+	const char *aggregate_field;
+	int64_t aggregate_window_ms;
+	const char *const *aggregate_by;
+	size_t n_aggregate_by;
+};
+
+struct tids_policy_grant {
+	const char *id;
+	const char *owner;
+	const char *grantee;
+	const char *const *assets;           /* none: all of the owner's assets */
+	size_t n_assets;
+	const char *const *categories;       /* none: covers no category */
+	size_t n_categories;
+	const char *const *purposes;         /* none: covers no purpose */
+	size_t n_purposes;
+	int64_t not_before_ms;
+	int64_t not_after_ms;                /* 0: open-ended */
+	uint32_t max_uses;                   /* 0: unlimited */
+	uint32_t uses;                       /* deliveries made so far */
+	struct tids_policy_grant_duties duties;
+};
+
+struct tids_policy_approval {
+	const char *id;
+	const char *kind;                    /* e.g. "export", "standard_contract" */
+	const char *regulator;
+	const char *exporter;
+	const char *recipient;
+	const char *const *categories;
+	size_t n_categories;
+	const enum tids_tier *tiers;
+	size_t n_tiers;
+	const char *const *purposes;
+	size_t n_purposes;
+	const char *from_jurisdiction;       /* "CN" covers every "CN-*" */
+	const char *to_jurisdiction;
+	int64_t valid_from_ms;
+	int64_t valid_until_ms;
+};
+
+struct tids_policy_facts;
+
+struct tids_policy_facts *tids_policy_facts_new(void);
+void tids_policy_facts_free(struct tids_policy_facts *facts);
+
+/* Each returns 0, TIDS_EINVAL (missing id or malformed entry, err says
+ * which) or TIDS_ENOMEM. */
+TIDS_POLICY_WUR int tids_policy_facts_put_participant(struct tids_policy_facts *facts,
+		const struct tids_policy_participant *p, char *err, size_t errlen);
+TIDS_POLICY_WUR int tids_policy_facts_put_asset(struct tids_policy_facts *facts,
+		const struct tids_policy_asset *a, char *err, size_t errlen);
+TIDS_POLICY_WUR int tids_policy_facts_put_grant(struct tids_policy_facts *facts,
+		const struct tids_policy_grant *g, char *err, size_t errlen);
+TIDS_POLICY_WUR int tids_policy_facts_put_approval(struct tids_policy_facts *facts,
+		const struct tids_policy_approval *a, char *err, size_t errlen);
+/* Return 0 or TIDS_ENOENT. */
+int tids_policy_facts_remove_participant(struct tids_policy_facts *facts, const char *id);
+int tids_policy_facts_remove_asset(struct tids_policy_facts *facts, const char *id);
+int tids_policy_facts_remove_grant(struct tids_policy_facts *facts, const char *id);
+int tids_policy_facts_remove_approval(struct tids_policy_facts *facts, const char *id);
+
+/* Use counts are persisted by the daemon; the engine compares uses with
+ * max_uses. set replaces the count, add_use counts one delivery. */
+int tids_policy_facts_set_grant_uses(struct tids_policy_facts *facts, const char *grant_id,
+				     uint32_t uses);
+int tids_policy_facts_add_grant_use(struct tids_policy_facts *facts, const char *grant_id);
+
+/* Counters are named by the policy (e.g. individuals exported per exporter
+ * per calendar year): name, key, period -> value. */
+TIDS_POLICY_WUR int tids_policy_facts_set_counter(struct tids_policy_facts *facts,
+		const char *name, const char *key, int64_t period, uint64_t value);
+TIDS_POLICY_WUR int tids_policy_facts_add_counter(struct tids_policy_facts *facts,
+		const char *name, const char *key, int64_t period, uint64_t amount);
+uint64_t tids_policy_facts_counter(const struct tids_policy_facts *facts,
+				   const char *name, const char *key, int64_t period);
+
+const struct tids_policy_grant *tids_policy_facts_grant(const struct tids_policy_facts *facts,
+							 const char *id);
+size_t tids_policy_facts_grant_count(const struct tids_policy_facts *facts);
+
+/* ------------------------------------------------------------------------
+ * Deciding.
+ */
+
+struct tids_policy_request {
+	const struct tids_record *record;
+	const char *recipient;     /* participant id; need not be registered */
+	const char *purpose;       /* the purpose the recipient states */
+	int64_t now_ms;
+};
+
+/* Values match tids.v1.Decision. */
+enum tids_policy_verdict {
+	TIDS_POLICY_UNDECIDED = 0,
+	TIDS_POLICY_ALLOW = 1,     /* deliver as published (duties may apply) */
+	TIDS_POLICY_DENY = 2,
+	TIDS_POLICY_TRANSFORM = 3, /* deliver after removing, coarsening or aggregating */
+};
+
+#define TIDS_POLICY_DECISION_RULES 32   /* rule ids listed per decision */
+#define TIDS_POLICY_LIST 8              /* notify, purposes, duties, by */
+#define TIDS_POLICY_COUNTS 4            /* counter increments per decision */
+#define TIDS_POLICY_FIELD_WORDS ((TIDS_FIELDS_MAX + 63) / 64)
+#define TIDS_POLICY_STRBUF 512
+
+struct tids_policy_aggregation {
+	const char *function;      /* sum, count, min, max, avg */
+	const char *field;
+	int64_t window_ms;         /* tumbling window by record time */
+	const char *by[TIDS_POLICY_LIST];   /* asset, site, owner, category, ... */
+	size_t n_by;
+};
+
+/* A counter the daemon must increase when it delivers. */
+struct tids_policy_count {
+	const char *counter;
+	const char *key;
+	int64_t period;
+	uint64_t amount;
+};
+
+/* Obligations composed to the most restrictive across every rule (and
+ * grant) that made the decision. */
+struct tids_policy_obligations {
+	/* Fields of the record that must not be delivered (bit i = fields[i]),
+	 * from redact, drop, keep and demote and the grant's redactions. */
+	uint64_t removed[TIDS_POLICY_FIELD_WORDS];
+	/* Fields whose value is replaced by coarsen_to. */
+	uint64_t coarsened[TIDS_POLICY_FIELD_WORDS];
+	const char *coarsen_to;
+	bool aggregate;            /* aggregation is set */
+	struct tids_policy_aggregation aggregation;
+	int64_t retain_until_ms;   /* 0: none; else the earliest asked for */
+	int64_t log_retain_ms;     /* audit retention: the longest asked for */
+	const char *notify[TIDS_POLICY_LIST];
+	size_t n_notify;
+	bool no_onward_transfer;
+	bool encrypt;
+	bool purposes_restricted;  /* use only for purposes[]; may be empty */
+	const char *purposes[TIDS_POLICY_LIST];
+	size_t n_purposes;
+	const char *duties[TIDS_POLICY_LIST];
+	size_t n_duties;
+	struct tids_policy_count counts[TIDS_POLICY_COUNTS];
+	size_t n_counts;
+};
+
+struct tids_policy_decision {
+	enum tids_policy_verdict verdict;
+	enum tids_tier tier;       /* the tier the delivered record is judged at */
+	const char *because;       /* the deciding rule's reason */
+	const char *deciding_rule; /* NULL on default deny */
+	/* Every rule that made the decision, in policy order: matching
+	 * forbids and permits, and, when delivered, the obliges applied. */
+	const char *rule_ids[TIDS_POLICY_DECISION_RULES];
+	size_t n_rules;
+	bool rules_truncated;
+	const char *grant_id;      /* grant the delivery rests on, or NULL */
+	const char *approval_id;   /* approval that made it possible, or NULL */
+	unsigned passes;           /* evaluations needed (tier lowering) */
+	struct tids_policy_obligations obligations;
+	char strbuf[TIDS_POLICY_STRBUF];  /* storage for derived strings */
+	size_t strbuf_used;
+};
+
+/* The reason given when no permit matches. */
+#define TIDS_POLICY_DEFAULT_DENY "no rule permits this record for this recipient and purpose"
+
+/*
+ * Decides req under set and facts; allocates nothing. Always fills *out;
+ * returns 0, or a negative code with out->verdict == TIDS_POLICY_DENY:
+ * TIDS_ENOTIER for a record without a tier, TIDS_EINVAL for a malformed
+ * request, TIDS_ETOOMANY when the obligations overflow the decision's
+ * fixed lists (the engine refuses rather than drop a duty).
+ *
+ * A record holding fields of a higher tier than its own is judged at the
+ * highest. When that refuses it and a matching rule can `demote` (drop)
+ * those fields, or any rule's redactions change what would be delivered,
+ * the engine judges the record as it would be delivered and repeats until
+ * nothing changes: forbids always judge exactly what leaves.
+ */
+TIDS_POLICY_WUR
+int tids_policy_decide(const struct tids_policy_set *set, const struct tids_policy_facts *facts,
+		       const struct tids_policy_request *req, struct tids_policy_decision *out);
+
+const char *tids_policy_verdict_name(enum tids_policy_verdict v);
+
+static inline bool tids_policy_field_removed(const struct tids_policy_obligations *o, size_t i)
+{
+	return i < TIDS_FIELDS_MAX && (o->removed[i / 64] >> (i % 64)) & 1u;
+}
+
+static inline bool tids_policy_field_coarsened(const struct tids_policy_obligations *o, size_t i)
+{
+	return i < TIDS_FIELDS_MAX && (o->coarsened[i / 64] >> (i % 64)) & 1u;
+}
+
+/*
+ * Applies the decision's field obligations to in: copies the record header
+ * into *out (borrowing in's strings; out owns nothing), the fields that
+ * remain into fields[0..cap), replaces coarsened values with the coarsen
+ * target, and sets out->tier to the effective tier of what remains. Does
+ * not aggregate (the router does, per the aggregation spec). Returns 0,
+ * TIDS_EDENIED for a deny decision, or TIDS_ETOOMANY if cap is too small.
+ */
+TIDS_POLICY_WUR
+int tids_policy_apply(const struct tids_policy_decision *d, const struct tids_record *in,
+		      struct tids_record *out, struct tids_field *fields, size_t cap);
+
+/*
+ * Human-readable account of a decision for explain and test: verdict,
+ * reason, rules with their files and lines, obligations with field names.
+ * rec is the record decided (for field names) and may be NULL. Returns the
+ * length snprintf would have written; buf is always NUL-terminated.
+ */
+int tids_policy_decision_format(const struct tids_policy_set *set,
+				const struct tids_policy_decision *d,
+				const struct tids_record *rec, char *buf, size_t len);
+
+/* ------------------------------------------------------------------------
+ * Scenarios: table-driven tests of a policy set (see policy/README.md for
+ * the format). Parsing is a pure function over text; reading files is the
+ * caller's job. Statements run in order, so facts may change between
+ * cases (a grant used up, the clock moved on).
+ */
+
+struct tids_policy_scenario;
+
+TIDS_POLICY_WUR
+int tids_policy_scenario_parse(const char *name, const char *text, size_t len,
+			       struct tids_policy_scenario **out, struct tids_policy_diags *diags);
+void tids_policy_scenario_free(struct tids_policy_scenario *s);
+size_t tids_policy_scenario_case_count(const struct tids_policy_scenario *s);
+
+struct tids_policy_case_result {
+	const char *file;
+	unsigned line;
+	const char *name;          /* the case's label, e.g. "3" */
+	bool passed;
+	char message[1024];        /* why it failed: expected vs got */
+	struct tids_policy_decision decision;
+	int decide_rc;             /* what tids_policy_decide returned */
+};
+
+typedef void tids_policy_case_fn(void *ctx, const struct tids_policy_case_result *res);
+
+/*
+ * Runs cases [first, first + count) of s against set (count may exceed the
+ * number of cases), replaying the scenario's fact statements from the
+ * start, and calls fn for each case run. Returns the number of failing
+ * cases, or a negative code when the facts cannot be built.
+ */
+TIDS_POLICY_WUR
+int tids_policy_scenario_run(const struct tids_policy_scenario *s, const struct tids_policy_set *set,
+			     size_t first, size_t count, tids_policy_case_fn *fn, void *ctx);
+
+/* Parses an ISO-8601 time ("2026-06-01", "2026-06-01T10:00:00Z", with
+ * fractions or +hh:mm) into Unix ms. Returns 0 or TIDS_EINVAL. */
+TIDS_POLICY_WUR
+int tids_policy_parse_time(const char *s, size_t len, int64_t *ms_out);
+/* "2026-06-01T10:00:00Z" (".123" when there are milliseconds). */
+void tids_policy_format_time(int64_t ms, char *buf, size_t len);
+/* "3y", "1h30m", "250ms": the shortest exact spelling. */
+void tids_policy_format_duration(int64_t ms, char *buf, size_t len);
+
+#endif

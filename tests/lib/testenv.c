@@ -1,0 +1,101 @@
+/*
+ * The test environment, read from the variables that tests/integration/run.sh
+ * and tests/kafka/with-broker.sh export. No Check here: bench binaries link
+ * this file too, so a missing broker aborts with a message on stderr.
+ */
+#include "testenv.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *env_or(const char *name, const char *fallback)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && v[0] != '\0' ? v : fallback;
+}
+
+const char *tids_test_kafka_bootstrap(void)
+{
+	const char *v = env_or("TIDS_TEST_KAFKA_BOOTSTRAP", NULL);
+
+	if (v == NULL) {
+		fprintf(stderr, "TIDS_TEST_KAFKA_BOOTSTRAP is not set: run integration "
+				"tests with 'make test-integration' or under "
+				"tests/kafka/with-broker.sh\n");
+		abort();
+	}
+	return v;
+}
+
+const char *tids_test_kafka_dir(void)
+{
+	return env_or("TIDS_TEST_KAFKA_DIR", NULL);
+}
+
+const char *tids_test_source_dir(void)
+{
+	return env_or("TIDS_SOURCE_DIR", ".");
+}
+
+const char *tids_test_build_dir(void)
+{
+	return env_or("TIDS_BUILD_DIR", "build");
+}
+
+int tids_test_broker(const char *verb)
+{
+	const char *dir = tids_test_kafka_dir();
+	char script[4096];
+	pid_t pid;
+	int n, status;
+
+	if (dir == NULL) {
+		fprintf(stderr, "tids_test_broker %s: TIDS_TEST_KAFKA_DIR is not set "
+				"(not our broker)\n", verb);
+		return -1;
+	}
+	n = snprintf(script, sizeof(script), "%s/tests/kafka/broker.sh",
+		     tids_test_source_dir());
+	if (n < 0 || (size_t)n >= sizeof(script))
+		return -1;
+	/* Whatever the test buffered must not be written twice by the child. */
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return -1;
+	if (pid == 0) {
+		execl(script, script, verb, dir, (char *)NULL);
+		fprintf(stderr, "tids_test_broker: cannot run %s: %s\n", script,
+			strerror(errno));
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR)
+			return -1;
+	}
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+void tids_test_unique_name(char *buf, size_t len, const char *prefix)
+{
+	static unsigned int counter;
+	struct timespec ts;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	n = snprintf(buf, len, "%s-%ld-%jx-%u", prefix, (long)getpid(),
+		     (uintmax_t)ts.tv_sec * 1000000000u + (uintmax_t)ts.tv_nsec,
+		     counter++);
+	if (n < 0 || (size_t)n >= len) {
+		fprintf(stderr, "tids_test_unique_name: %zu bytes are too few for "
+				"prefix '%s'\n", len, prefix);
+		abort();
+	}
+}
