@@ -139,6 +139,7 @@ deps:
 test-unit: $(UNIT_BIN) $(PROGRAMS)
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "  UNIT     $$t"; \
 		TIDS_SOURCE_DIR=$(CURDIR) TIDS_BUILD_DIR=$(CURDIR)/$(O) CK_VERBOSITY=$${CK_VERBOSITY:-normal} $$t; done
+	$(Q)set -e; for t in tests/packaging/*.sh; do $$t; done
 
 # Integration tests run the real binaries against a real Apache Kafka broker.
 test-integration: $(INTEG_BIN) $(PROGRAMS)
@@ -150,6 +151,11 @@ check:
 	$(Q)$(MAKE) --no-print-directory test-unit
 	$(Q)$(MAKE) --no-print-directory test-integration
 	@echo "  CHECK    all tests passed"
+
+demo:
+	$(Q)packaging/deps.sh
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)O=$(O) packaging/demo/demo.sh
 
 bench: $(BENCH_BIN) $(PROGRAMS)
 	$(Q)O=$(O) tests/bench/run.sh $(BENCH_BIN)

@@ -630,10 +630,101 @@ static int cmp_slot_code(const void *a, const void *b)
 	return (x->code > y->code) - (x->code < y->code);
 }
 
-/* For each rule: the constraint (as a finite code set on one slot) the
- * index files it under, chosen for selectivity: few values of a slot on
- * which rules differ a lot. */
-static int choose_keys(struct analysis *an, struct constraint *choice)
+struct key_option {
+	uint32_t slot;
+	double score;
+	struct codeset cs;
+};
+
+static int by_score(const void *a, const void *b)
+{
+	const struct key_option *x = a, *y = b;
+	if (x->score != y->score)
+		return x->score < y->score ? -1 : 1;
+	return (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+static int by_slot(const void *a, const void *b)
+{
+	const struct key_option *x = a, *y = b;
+	return (x->slot > y->slot) - (x->slot < y->slot);
+}
+
+/* The attributes a rule could be filed under, most selective first: each
+ * a finite set of values the rule requires. */
+static size_t options_of(struct analysis *an, const struct rule_facts *f, const uint32_t *distinct,
+			 struct key_option *out, size_t cap)
+{
+	size_t n = 0;
+	for (uint32_t c = 0; c < f->n_cons && n < cap; c++) {
+		uint32_t slot = f->cons[c].slot;
+		bool seen = false;
+		for (size_t k = 0; k < n; k++)
+			seen |= out[k].slot == slot;
+		if (seen || f->cons[c].negated || distinct[slot] < 2)
+			continue;
+		struct codeset cs = allowed(an, f, slot);
+		if (an->oom || cs.cofinite || cs.n == 0 || cs.n >= distinct[slot])
+			continue;
+		out[n++] = (struct key_option){ .slot = slot, .cs = cs,
+					    .score = (double)cs.n / (double)distinct[slot] };
+	}
+	qsort(out, n, sizeof(*out), by_score);
+	return n;
+}
+
+/* Files the rule under the most selective attributes whose value
+ * combinations stay few: a request then finds it with one lookup per
+ * signature, and only when all those attributes match. */
+static void key_from(const struct key_option *opt, size_t n, struct rule_key *key)
+{
+	struct key_option pick[POL_KEY_SLOTS];
+	size_t k = 0;
+	uint32_t product = 1;
+	for (size_t i = 0; i < n && k < POL_KEY_SLOTS; i++) {
+		if (product * opt[i].cs.n > POL_KEY_COMBINATIONS)
+			continue;
+		product *= opt[i].cs.n;
+		pick[k++] = opt[i];
+	}
+	qsort(pick, k, sizeof(*pick), by_slot);
+	memset(key, 0, sizeof(*key));
+	key->n_slots = (uint32_t)k;
+	for (size_t i = 0; i < k; i++) {
+		key->slots[i] = pick[i].slot;
+		key->codes[i] = pick[i].cs.codes;
+		key->n_codes[i] = pick[i].cs.n;
+	}
+}
+
+static bool same_signature(const struct rule_key *a, const struct rule_key *b)
+{
+	if (a->n_slots != b->n_slots)
+		return false;
+	for (uint32_t i = 0; i < a->n_slots; i++)
+		if (a->slots[i] != b->slots[i])
+			return false;
+	return true;
+}
+
+/* Is every slot of sub among the rule's options? */
+static bool can_use(const struct rule_key *sub, const struct key_option *opt, size_t n)
+{
+	uint32_t product = 1;
+	for (uint32_t i = 0; i < sub->n_slots; i++) {
+		bool found = false;
+		for (size_t k = 0; k < n && !found; k++)
+			if (opt[k].slot == sub->slots[i]) {
+				found = true;
+				product *= opt[k].cs.n;
+			}
+		if (!found)
+			return false;
+	}
+	return product <= POL_KEY_COMBINATIONS;
+}
+
+static int choose_keys(struct analysis *an, struct rule_key *keys)
 {
 	struct tids_policy_set *set = an->set;
 	uint32_t distinct[POL_SLOTS_MAX] = { 0 };
@@ -665,66 +756,109 @@ static int choose_keys(struct analysis *an, struct constraint *choice)
 		if (i == 0 || cmp_slot_code(&pairs[i], &pairs[i - 1]) != 0)
 			distinct[pairs[i].slot]++;
 	free(pairs);
+	/* A finite domain (tiers, bools) counts all its values as distinct. */
+	for (uint32_t s = 0; s < set->n_slots; s++) {
+		int64_t dom[3];
+		uint32_t nd;
+		if (distinct[s] > 0 && domain_of((enum ptype)set->slots[s].type, dom, &nd))
+			distinct[s] = nd;
+	}
 
-	uint32_t rules_on[POL_SLOTS_MAX] = { 0 };
-	for (int round = 0; round < 2; round++) {
-		for (size_t i = 0; i < set->n_rules; i++) {
-			const struct rule_facts *f = &an->facts[i];
-			double best = 2.0;
-			choice[i] = (struct constraint){ .slot = UINT32_MAX };
-			if (f->never) {
-				/* filed nowhere: it is never evaluated */
-				choice[i].slot = POL_NOWHERE;
-				continue;
-			}
-			for (uint32_t c = 0; c < f->n_cons; c++) {
-				uint32_t slot = f->cons[c].slot;
-				if (f->cons[c].negated || distinct[slot] == 0)
-					continue;
-				if (round == 1 && rules_on[slot] == 0)
-					continue;   /* not among the kept keys */
-				struct codeset cs = allowed(an, f, slot);
-				if (an->oom)
-					return TIDS_ENOMEM;
-				if (cs.cofinite)
-					continue;
-				double score = (double)cs.n / (double)distinct[slot];
-				if (score < best) {
-					best = score;
-					choice[i] = (struct constraint){ .slot = slot, .n = cs.n, .codes = cs.codes };
-				}
-			}
-			/* A key every value of which selects the rule filters nothing. */
-			if (best >= 1.0 && choice[i].n > 0 && round == 1 &&
-			    set->slots[choice[i].slot].type != PT_STR)
-				choice[i].slot = UINT32_MAX;
-			if (round == 0 && choice[i].slot < POL_SLOTS_MAX)
-				rules_on[choice[i].slot]++;
+	/* First choice per rule, then keep the signatures that file the most
+	 * rules and refile the others under a kept signature they allow. */
+	struct rule_key sigs[POL_INDEX_KEYS_MAX];
+	uint32_t sig_rules[POL_INDEX_KEYS_MAX];
+	size_t n_sigs = 0;
+	struct rule_key *all = calloc(set->n_rules ? set->n_rules : 1, sizeof(*all));
+	if (all == NULL)
+		return TIDS_ENOMEM;
+	struct { struct rule_key key; uint32_t count; } *tally = NULL;
+	size_t n_tally = 0, cap_tally = 0;
+	int rc = 0;
+	for (size_t i = 0; i < set->n_rules; i++) {
+		struct key_option opt[16];
+		if (an->facts[i].never) {
+			keys[i] = (struct rule_key){ .nowhere = true };
+			continue;
 		}
-		if (round == 0) {
-			/* keep the POL_INDEX_KEYS_MAX slots that file the most rules */
-			uint32_t kept = 0;
-			for (uint32_t s = 0; s < POL_SLOTS_MAX; s++)
-				if (rules_on[s] > 0)
-					kept++;
-			while (kept > POL_INDEX_KEYS_MAX) {
-				uint32_t worst = UINT32_MAX;
-				for (uint32_t s = 0; s < POL_SLOTS_MAX; s++)
-					if (rules_on[s] > 0 && (worst == UINT32_MAX || rules_on[s] < rules_on[worst]))
-						worst = s;
-				rules_on[worst] = 0;
-				kept--;
+		size_t n = options_of(an, &an->facts[i], distinct, opt, 16);
+		key_from(opt, n, &all[i]);
+		if (all[i].n_slots == 0)
+			continue;
+		size_t t;
+		for (t = 0; t < n_tally; t++)
+			if (same_signature(&tally[t].key, &all[i]))
+				break;
+		if (t == n_tally) {
+			if (n_tally == cap_tally) {
+				cap_tally = cap_tally ? cap_tally * 2 : 32;
+				void *nt = realloc(tally, cap_tally * sizeof(*tally));
+				if (nt == NULL) {
+					rc = TIDS_ENOMEM;
+					goto out;
+				}
+				tally = nt;
 			}
+			tally[n_tally].key = all[i];
+			tally[n_tally].count = 0;
+			n_tally++;
+		}
+		tally[t].count++;
+	}
+	/* the most used signatures, ties to the earliest */
+	while (n_sigs < POL_INDEX_KEYS_MAX) {
+		size_t best = SIZE_MAX;
+		for (size_t t = 0; t < n_tally; t++)
+			if (tally[t].count > 0 && (best == SIZE_MAX || tally[t].count > tally[best].count))
+				best = t;
+		if (best == SIZE_MAX)
+			break;
+		sigs[n_sigs] = tally[best].key;
+		sig_rules[n_sigs] = tally[best].count;
+		n_sigs++;
+		tally[best].count = 0;
+	}
+	(void)sig_rules;
+	for (size_t i = 0; i < set->n_rules; i++) {
+		if (an->facts[i].never)
+			continue;
+		keys[i] = (struct rule_key){ .n_slots = 0 };
+		if (all[i].n_slots == 0)
+			continue;
+		struct key_option opt[16];
+		size_t n = options_of(an, &an->facts[i], distinct, opt, 16);
+		/* its own signature if kept, else the kept one with most slots */
+		const struct rule_key *use = NULL;
+		for (size_t g = 0; g < n_sigs; g++) {
+			if (!can_use(&sigs[g], opt, n))
+				continue;
+			if (use == NULL || same_signature(&sigs[g], &all[i]) ||
+			    (!same_signature(use, &all[i]) && sigs[g].n_slots > use->n_slots))
+				use = &sigs[g];
+		}
+		if (use == NULL)
+			continue;
+		keys[i].n_slots = use->n_slots;
+		for (uint32_t k = 0; k < use->n_slots; k++) {
+			keys[i].slots[k] = use->slots[k];
+			for (size_t o = 0; o < n; o++)
+				if (opt[o].slot == use->slots[k]) {
+					keys[i].codes[k] = opt[o].cs.codes;
+					keys[i].n_codes[k] = opt[o].cs.n;
+				}
 		}
 	}
-	return 0;
+out:
+	free(tally);
+	free(all);
+	return rc;
 }
 
 int pol_analyze(struct tids_policy_set *set, struct tids_policy_diags *diags)
 {
 	struct analysis an = { .set = set, .diags = diags };
 	int rc = 0;
-	struct constraint *choice = NULL;
+	struct rule_key *choice = NULL;
 	an.facts = calloc(set->n_rules ? set->n_rules : 1, sizeof(*an.facts));
 	if (an.facts == NULL)
 		return TIDS_ENOMEM;

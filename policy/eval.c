@@ -72,8 +72,8 @@ static bool str_eq(const struct val *a, const struct val *b)
 
 static bool cstr_eq(const struct val *a, const char *s)
 {
-	size_t n = strlen(s);
-	return n == a->len && memcmp(a->p, s, n) == 0;
+	/* strncmp stops at s's end, so a short s is never read past */
+	return strncmp(s, a->p, a->len) == 0 && s[a->len] == '\0';
 }
 
 static size_t country_len(const char *p, size_t len)
@@ -470,10 +470,10 @@ static bool call_grant(struct eval_ctx *ctx, const struct node *n)
 	arg_or_slot(ctx, a[GR_AT], B_NOW, &at);
 	if (a[GR_MAX_WINDOW])
 		pol_eval(ctx, a[GR_MAX_WINDOW], &window);
-	const struct fact_grant *fg = pol_facts_grants(ctx->facts, owner.p, owner.len, grantee.p,
-						       grantee.len);
-	for (; fg != NULL; fg = fg->pair_next) {
-		const struct tids_policy_grant *g = &fg->g;
+	const struct grant_link *ln = pol_facts_grants(ctx->facts, owner.p, owner.len, grantee.p,
+						       grantee.len, category.p, category.len);
+	for (; ln != NULL; ln = ln->next) {
+		const struct tids_policy_grant *g = &ln->grant->g;
 		if (at.i < g->not_before_ms || (g->not_after_ms != 0 && at.i > g->not_after_ms))
 			continue;
 		if (g->max_uses != 0 && g->uses >= g->max_uses)
@@ -483,8 +483,7 @@ static bool call_grant(struct eval_ctx *ctx, const struct node *n)
 			continue;
 		if (g->n_assets > 0 && !in_strv(g->assets, g->n_assets, &asset))
 			continue;
-		if (!in_strv(g->categories, g->n_categories, &category) ||
-		    !in_strv(g->purposes, g->n_purposes, &purpose))
+		if (!in_strv(g->purposes, g->n_purposes, &purpose))
 			continue;
 		ctx->rule_grant = g;
 		return true;

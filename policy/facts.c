@@ -18,6 +18,8 @@ struct key {
 	size_t alen;
 	const char *b;            /* second part, or NULL */
 	size_t blen;
+	const char *c;            /* third part, or NULL */
+	size_t clen;
 	int64_t n;
 };
 
@@ -36,6 +38,8 @@ static uint64_t key_hash(const struct key *k)
 	uint64_t h = pol_hash(k->a, k->alen);
 	if (k->b != NULL)
 		h ^= pol_hash(k->b, k->blen) * UINT64_C(0x9e3779b97f4a7c15);
+	if (k->c != NULL)
+		h ^= pol_hash(k->c, k->clen) * UINT64_C(0xff51afd7ed558ccd);
 	h ^= (uint64_t)k->n * UINT64_C(0xc2b2ae3d27d4eb4f);
 	return h | 1;             /* 0 marks an empty slot */
 }
@@ -45,6 +49,8 @@ static bool key_eq(const struct key *x, const struct key *y)
 	return x->alen == y->alen && memcmp(x->a, y->a, x->alen) == 0 &&
 	       (x->b == NULL) == (y->b == NULL) &&
 	       (x->b == NULL || (x->blen == y->blen && memcmp(x->b, y->b, x->blen) == 0)) &&
+	       (x->c == NULL) == (y->c == NULL) &&
+	       (x->c == NULL || (x->clen == y->clen && memcmp(x->c, y->c, x->clen) == 0)) &&
 	       x->n == y->n;
 }
 
@@ -146,11 +152,12 @@ static void map_free(struct map *m)
 
 /* ---- entries ---- */
 
-struct grant_pair {
+struct grant_list {
 	const char *owner;
 	const char *grantee;
-	struct fact_grant *head;
-	struct fact_grant *tail;
+	const char *category;
+	struct grant_link *head;
+	struct grant_link *tail;
 };
 
 struct approval_list {
@@ -171,7 +178,7 @@ struct tids_policy_facts {
 	struct map participants;
 	struct map assets;
 	struct map grants;
-	struct map pairs;
+	struct map grant_lists;
 	struct map approvals;
 	struct map by_recipient;
 	struct map by_exporter;
@@ -181,11 +188,9 @@ struct tids_policy_facts {
 
 static void whole(const char *s, struct key *k)
 {
+	memset(k, 0, sizeof(*k));
 	k->a = s;
 	k->alen = strlen(s);
-	k->b = NULL;
-	k->blen = 0;
-	k->n = 0;
 }
 
 static void participant_key(const void *item, struct key *k)
@@ -208,12 +213,14 @@ static void approval_key(const void *item, struct key *k)
 	whole(((const struct fact_approval *)item)->a.id, k);
 }
 
-static void pair_key(const void *item, struct key *k)
+static void grant_list_key(const void *item, struct key *k)
 {
-	const struct grant_pair *p = item;
-	whole(p->owner, k);
-	k->b = p->grantee;
-	k->blen = strlen(p->grantee);
+	const struct grant_list *l = item;
+	whole(l->owner, k);
+	k->b = l->grantee;
+	k->blen = strlen(l->grantee);
+	k->c = l->category;
+	k->clen = strlen(l->category);
 }
 
 static void list_key(const void *item, struct key *k)
@@ -238,7 +245,7 @@ struct tids_policy_facts *tids_policy_facts_new(void)
 	f->participants.key_of = participant_key;
 	f->assets.key_of = asset_key;
 	f->grants.key_of = grant_key;
-	f->pairs.key_of = pair_key;
+	f->grant_lists.key_of = grant_list_key;
 	f->approvals.key_of = approval_key;
 	f->by_recipient.key_of = list_key;
 	f->by_exporter.key_of = list_key;
@@ -261,7 +268,7 @@ void tids_policy_facts_free(struct tids_policy_facts *f)
 	free_items(&f->participants);
 	free_items(&f->assets);
 	free_items(&f->grants);
-	free_items(&f->pairs);
+	free_items(&f->grant_lists);
 	free_items(&f->approvals);
 	free_items(&f->by_recipient);
 	free_items(&f->by_exporter);
@@ -476,6 +483,73 @@ static bool strv_ok(const char *const *v, size_t n)
 	return true;
 }
 
+/* Files grant e under (owner, grantee, its c-th category). */
+static int link_grant(struct tids_policy_facts *f, struct fact_grant *e, size_t c)
+{
+	const struct tids_policy_grant *g = &e->g;
+	struct key k = { .a = g->owner, .alen = strlen(g->owner), .b = g->grantee,
+			 .blen = strlen(g->grantee), .c = g->categories[c],
+			 .clen = strlen(g->categories[c]) };
+	struct grant_list *l = map_find(&f->grant_lists, &k, NULL);
+	if (l == NULL) {
+		l = calloc(1, sizeof(*l));
+		if (l == NULL)
+			return TIDS_ENOMEM;
+		/* the list's key strings live in the grant that made it: the
+		 * list goes when its last grant does, so it never outlives it */
+		l->owner = g->owner;
+		l->grantee = g->grantee;
+		l->category = g->categories[c];
+		if (map_insert(&f->grant_lists, l) != 0) {
+			free(l);
+			return TIDS_ENOMEM;
+		}
+	}
+	struct grant_link *ln = &e->links[c];
+	ln->grant = e;
+	ln->list = l;
+	ln->next = NULL;
+	ln->prev = l->tail;
+	if (l->tail != NULL)
+		l->tail->next = ln;
+	else
+		l->head = ln;
+	l->tail = ln;
+	return 0;
+}
+
+static void unlink_grant(struct tids_policy_facts *f, struct grant_link *ln)
+{
+	struct grant_list *l = ln->list;
+	if (l == NULL)
+		return;
+	if (ln->prev != NULL)
+		ln->prev->next = ln->next;
+	else
+		l->head = ln->next;
+	if (ln->next != NULL)
+		ln->next->prev = ln->prev;
+	else
+		l->tail = ln->prev;
+	ln->list = NULL;
+	if (l->head == NULL) {
+		struct key k;
+		size_t at;
+		grant_list_key(l, &k);
+		if (map_find(&f->grant_lists, &k, &at) == l)
+			map_remove_at(&f->grant_lists, at);
+		free(l);
+	} else if (l->owner == ln->grant->g.owner) {
+		/* The list's key strings belong to the grant going away: switch
+		 * to the next grant's copies (same text, so the hash holds). */
+		struct fact_grant *heir = l->head->grant;
+		size_t hc = (size_t)(l->head - heir->links);
+		l->owner = heir->g.owner;
+		l->grantee = heir->g.grantee;
+		l->category = heir->g.categories[hc];
+	}
+}
+
 static void pack_grant(struct packer *p, void *out, const void *arg)
 {
 	struct fact_grant *e = out;
@@ -511,6 +585,8 @@ static void pack_grant(struct packer *p, void *out, const void *arg)
 	SET(g.duties.aggregate_window_ms, du->aggregate_window_ms);
 	SET(g.duties.aggregate_by, pack_strv(p, du->aggregate_by, du->n_aggregate_by));
 	SET(g.duties.n_aggregate_by, du->n_aggregate_by);
+	SET(links, (struct grant_link *)pack_raw(p, (in->n_categories ? in->n_categories : 1) *
+						  sizeof(struct grant_link), sizeof(void *)));
 }
 
 int tids_policy_facts_put_grant(struct tids_policy_facts *f, const struct tids_policy_grant *in,
@@ -536,38 +612,16 @@ int tids_policy_facts_put_grant(struct tids_policy_facts *f, const struct tids_p
 	if (entry == NULL)
 		return TIDS_ENOMEM;
 	tids_policy_facts_remove_grant(f, in->id);
-	struct key k = { .a = entry->g.owner, .alen = strlen(entry->g.owner),
-			 .b = entry->g.grantee, .blen = strlen(entry->g.grantee) };
-	struct grant_pair *pair = map_find(&f->pairs, &k, NULL);
-	if (pair == NULL) {
-		size_t lo = strlen(in->owner) + 1, lg = strlen(in->grantee) + 1;
-		pair = calloc(1, sizeof(*pair) + lo + lg);
-		if (pair == NULL) {
-			free(entry);
-			return TIDS_ENOMEM;
-		}
-		char *s = (char *)(pair + 1);
-		memcpy(s, in->owner, lo);
-		memcpy(s + lo, in->grantee, lg);
-		pair->owner = s;
-		pair->grantee = s + lo;
-		if (map_insert(&f->pairs, pair) != 0) {
-			free(pair);
-			free(entry);
-			return TIDS_ENOMEM;
-		}
-	}
 	if (map_insert(&f->grants, entry) != 0) {
 		free(entry);
 		return TIDS_ENOMEM;
 	}
-	entry->pair = pair;
-	entry->pair_prev = pair->tail;
-	if (pair->tail != NULL)
-		pair->tail->pair_next = entry;
-	else
-		pair->head = entry;
-	pair->tail = entry;
+	for (size_t c = 0; c < entry->g.n_categories; c++) {
+		if (link_grant(f, entry, c) != 0) {
+			tids_policy_facts_remove_grant(f, in->id);
+			return TIDS_ENOMEM;
+		}
+	}
 	return 0;
 }
 
@@ -580,23 +634,8 @@ int tids_policy_facts_remove_grant(struct tids_policy_facts *f, const char *id)
 	if (g == NULL)
 		return TIDS_ENOENT;
 	map_remove_at(&f->grants, at);
-	struct grant_pair *pair = g->pair;
-	if (g->pair_prev != NULL)
-		g->pair_prev->pair_next = g->pair_next;
-	else
-		pair->head = g->pair_next;
-	if (g->pair_next != NULL)
-		g->pair_next->pair_prev = g->pair_prev;
-	else
-		pair->tail = g->pair_prev;
-	if (pair->head == NULL) {
-		struct key pk;
-		size_t pat;
-		pair_key(pair, &pk);
-		if (map_find(&f->pairs, &pk, &pat) == pair)
-			map_remove_at(&f->pairs, pat);
-		free(pair);
-	}
+	for (size_t c = 0; c < g->g.n_categories; c++)
+		unlink_grant(f, &g->links[c]);
 	free(g);
 	return 0;
 }
@@ -640,13 +679,15 @@ size_t tids_policy_facts_grant_count(const struct tids_policy_facts *f)
 	return f->grants.count;
 }
 
-const struct fact_grant *pol_facts_grants(const struct tids_policy_facts *f,
+const struct grant_link *pol_facts_grants(const struct tids_policy_facts *f,
 					  const char *owner, size_t owner_len,
-					  const char *grantee, size_t grantee_len)
+					  const char *grantee, size_t grantee_len,
+					  const char *category, size_t category_len)
 {
-	struct key k = { .a = owner, .alen = owner_len, .b = grantee, .blen = grantee_len };
-	const struct grant_pair *pair = map_find(&f->pairs, &k, NULL);
-	return pair != NULL ? pair->head : NULL;
+	struct key k = { .a = owner, .alen = owner_len, .b = grantee, .blen = grantee_len,
+			 .c = category, .clen = category_len };
+	const struct grant_list *l = map_find(&f->grant_lists, &k, NULL);
+	return l != NULL ? l->head : NULL;
 }
 
 /* ---- approvals ---- */

@@ -1,9 +1,10 @@
 /*
- * The rule index: each rule is filed under one attribute it tests for
- * equality (the one analyze.c found most selective) and the values it
- * accepts. A decision looks up the request's value of each key attribute
- * and merges the few matching rule lists, in rule order, with the rules no
- * key selects; a decision never visits a rule that cannot match on its key.
+ * The rule index: each rule is filed under up to three attributes it tests
+ * for equality (the most selective, chosen by analyze.c) and every
+ * combination of the values it accepts for them. A decision makes one
+ * lookup per combination of attributes in use and merges the matching
+ * rule lists, in rule order, with the rules no key selects: it never
+ * visits a rule whose key attributes do not match.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@
 struct entry {
 	uint32_t key;
 	uint32_t rule;
-	int64_t code;
+	int64_t codes[POL_KEY_SLOTS];
 };
 
 static int cmp_entry(const void *a, const void *b)
@@ -22,68 +23,115 @@ static int cmp_entry(const void *a, const void *b)
 	const struct entry *x = a, *y = b;
 	if (x->key != y->key)
 		return x->key < y->key ? -1 : 1;
-	if (x->code != y->code)
-		return x->code < y->code ? -1 : 1;
+	for (int i = 0; i < POL_KEY_SLOTS; i++)
+		if (x->codes[i] != y->codes[i])
+			return x->codes[i] < y->codes[i] ? -1 : 1;
 	return (x->rule > y->rule) - (x->rule < y->rule);
 }
 
-static size_t bucket_of(int64_t code, uint32_t mask)
+static uint64_t combine(const int64_t *codes, uint32_t n)
 {
-	uint64_t h = (uint64_t)code * UINT64_C(0x9e3779b97f4a7c15);
-	return (size_t)(h >> 32) & mask;
+	uint64_t h = UINT64_C(0x243f6a8885a308d3);
+	for (uint32_t i = 0; i < n; i++) {
+		h ^= (uint64_t)codes[i];
+		h *= UINT64_C(0x9e3779b97f4a7c15);
+		h ^= h >> 29;
+	}
+	return h | 1;             /* 0 marks an empty bucket */
 }
 
-int pol_build_index(struct tids_policy_set *set, const struct constraint *best, size_t n_rules)
+static bool same_slots(const struct index_key *k, const struct rule_key *r)
 {
-	uint32_t key_of[POL_SLOTS_MAX];
+	if (k->n_slots != r->n_slots)
+		return false;
+	for (uint32_t i = 0; i < k->n_slots; i++)
+		if (k->slots[i] != r->slots[i])
+			return false;
+	return true;
+}
+
+static size_t combinations(const struct rule_key *r)
+{
+	size_t n = 1;
+	for (uint32_t i = 0; i < r->n_slots; i++)
+		n *= r->n_codes[i];
+	return n;
+}
+
+int pol_build_index(struct tids_policy_set *set, const struct rule_key *keys, size_t n_rules)
+{
 	size_t total = 0, n_unindexed = 0;
-	memset(key_of, 0xff, sizeof(key_of));
+	uint32_t *key_of = malloc((n_rules ? n_rules : 1) * sizeof(uint32_t));
+	if (key_of == NULL)
+		return TIDS_ENOMEM;
 	set->n_keys = 0;
 	for (size_t i = 0; i < n_rules; i++) {
-		uint32_t slot = best[i].slot;
-		if (slot == UINT32_MAX) {
+		key_of[i] = UINT32_MAX;
+		if (keys[i].nowhere)
+			continue;
+		if (keys[i].n_slots == 0) {
 			n_unindexed++;
 			continue;
 		}
-		if (slot == POL_NOWHERE || slot >= POL_SLOTS_MAX)
-			continue;
-		if (key_of[slot] == UINT32_MAX) {
-			if (set->n_keys >= POL_INDEX_KEYS_MAX)
+		uint32_t k;
+		for (k = 0; k < set->n_keys; k++)
+			if (same_slots(&set->keys[k], &keys[i]))
+				break;
+		if (k == set->n_keys) {
+			if (set->n_keys >= POL_INDEX_KEYS_MAX) {
+				free(key_of);
 				return TIDS_EINVAL;   /* analyze.c keeps at most this many */
-			key_of[slot] = set->n_keys;
-			set->keys[set->n_keys++] = (struct index_key){
-				.slot = slot, .type = set->slots[slot].type,
-			};
+			}
+			struct index_key *ik = &set->keys[set->n_keys++];
+			memset(ik, 0, sizeof(*ik));
+			ik->n_slots = keys[i].n_slots;
+			memcpy(ik->slots, keys[i].slots, sizeof(ik->slots));
 		}
-		total += best[i].n;
+		key_of[i] = k;
+		total += combinations(&keys[i]);
 	}
 	struct entry *e = malloc((total ? total : 1) * sizeof(*e));
 	set->rule_lists = malloc((total ? total : 1) * sizeof(uint32_t));
 	set->unindexed = malloc((n_unindexed ? n_unindexed : 1) * sizeof(uint32_t));
 	if (e == NULL || set->rule_lists == NULL || set->unindexed == NULL) {
 		free(e);
+		free(key_of);
 		return TIDS_ENOMEM;
 	}
 	size_t k = 0;
 	set->n_unindexed = 0;
 	for (size_t i = 0; i < n_rules; i++) {
-		uint32_t slot = best[i].slot;
-		if (slot == UINT32_MAX)
+		const struct rule_key *r = &keys[i];
+		if (r->nowhere)
+			continue;
+		if (r->n_slots == 0) {
 			set->unindexed[set->n_unindexed++] = (uint32_t)i;
-		else if (slot < POL_SLOTS_MAX)
-			for (uint32_t c = 0; c < best[i].n; c++)
-				e[k++] = (struct entry){ .key = key_of[slot], .rule = (uint32_t)i,
-							 .code = best[i].codes[c] };
+			continue;
+		}
+		/* every combination of the values the rule accepts */
+		size_t n = combinations(r);
+		for (size_t c = 0; c < n; c++) {
+			struct entry *en = &e[k++];
+			memset(en, 0, sizeof(*en));
+			en->key = key_of[i];
+			en->rule = (uint32_t)i;
+			size_t rest = c;
+			for (uint32_t s = 0; s < r->n_slots; s++) {
+				en->codes[s] = r->codes[s][rest % r->n_codes[s]];
+				rest /= r->n_codes[s];
+			}
+		}
 	}
+	free(key_of);
 	qsort(e, total, sizeof(*e), cmp_entry);
 	for (size_t i = 0; i < total; i++)
 		set->rule_lists[i] = e[i].rule;
-	/* One open-addressing table of (code -> run of rule_lists) per key. */
+	/* One open-addressing table of (codes -> run of rule_lists) per key. */
 	size_t start = 0;
 	for (uint32_t key = 0; key < set->n_keys; key++) {
 		size_t end = start, distinct = 0;
 		while (end < total && e[end].key == key) {
-			if (end == start || e[end].code != e[end - 1].code)
+			if (end == start || memcmp(e[end].codes, e[end - 1].codes, sizeof(e[end].codes)) != 0)
 				distinct++;
 			end++;
 		}
@@ -100,13 +148,16 @@ int pol_build_index(struct tids_policy_set *set, const struct constraint *best, 
 		ik->n_rules = (uint32_t)(end - start);
 		for (size_t i = start; i < end;) {
 			size_t j = i;
-			while (j < end && e[j].code == e[i].code)
+			while (j < end && memcmp(e[j].codes, e[i].codes, sizeof(e[i].codes)) == 0)
 				j++;
-			size_t b = bucket_of(e[i].code, ik->mask);
-			while (ik->table[b].code != 0)
+			uint64_t h = combine(e[i].codes, ik->n_slots);
+			size_t b = (size_t)(h >> 20) & ik->mask;
+			while (ik->table[b].hash != 0)
 				b = (b + 1) & ik->mask;
-			ik->table[b] = (struct index_bucket){ .code = e[i].code, .off = (uint32_t)i,
-							      .n = (uint32_t)(j - i) };
+			ik->table[b].hash = h;
+			memcpy(ik->table[b].codes, e[i].codes, sizeof(e[i].codes));
+			ik->table[b].off = (uint32_t)i;
+			ik->table[b].n = (uint32_t)(j - i);
 			i = j;
 		}
 		start = end;
@@ -121,16 +172,23 @@ void pol_candidates(struct eval_ctx *ctx, struct candidates *c)
 	c->n_lists = 0;
 	for (uint32_t k = 0; k < set->n_keys; k++) {
 		const struct index_key *ik = &set->keys[k];
-		struct val v;
-		pol_eval_slot(ctx, ik->slot, &v);
-		int64_t code = pol_val_code(&v);
-		if (code == 0)
-			continue;     /* a string no rule names: no rule filed here can match */
-		for (size_t b = bucket_of(code, ik->mask);; b = (b + 1) & ik->mask) {
+		int64_t codes[POL_KEY_SLOTS] = { 0 };
+		bool known = true;
+		for (uint32_t s = 0; s < ik->n_slots && known; s++) {
+			struct val v;
+			pol_eval_slot(ctx, ik->slots[s], &v);
+			codes[s] = pol_val_code(&v);
+			/* a string no rule names: no rule filed here can match */
+			known = codes[s] != 0;
+		}
+		if (!known)
+			continue;
+		uint64_t h = combine(codes, ik->n_slots);
+		for (size_t b = (size_t)(h >> 20) & ik->mask;; b = (b + 1) & ik->mask) {
 			const struct index_bucket *bk = &ik->table[b];
-			if (bk->code == 0)
+			if (bk->hash == 0)
 				break;
-			if (bk->code == code) {
+			if (bk->hash == h && memcmp(bk->codes, codes, sizeof(codes)) == 0) {
 				c->list[c->n_lists] = set->rule_lists + bk->off;
 				c->n[c->n_lists] = bk->n;
 				c->pos[c->n_lists] = 0;

@@ -432,6 +432,20 @@ int pol_analyze(struct tids_policy_set *set, struct tids_policy_diags *diags);
 /* ------------------------------------------------------------------------
  * The compiled set.
  */
+/* Where the index files a rule: under the values it accepts for up to
+ * POL_KEY_SLOTS attributes together (every combination of them), or for
+ * every request (n_slots 0), or nowhere (it can never match). */
+#define POL_KEY_SLOTS 3
+#define POL_KEY_COMBINATIONS 64
+struct rule_key {
+	bool nowhere;
+	uint32_t n_slots;
+	uint32_t slots[POL_KEY_SLOTS];        /* ascending */
+	const int64_t *codes[POL_KEY_SLOTS];
+	uint32_t n_codes[POL_KEY_SLOTS];
+};
+int pol_build_index(struct tids_policy_set *set, const struct rule_key *keys, size_t n_rules);
+
 struct sym_entry {
 	const char *s;
 	uint32_t len;
@@ -440,20 +454,22 @@ struct sym_entry {
 };
 
 struct index_bucket {
-	int64_t code;             /* 0: empty */
+	uint64_t hash;            /* 0: empty */
+	int64_t codes[POL_KEY_SLOTS];
 	uint32_t off;             /* into rule_lists */
 	uint32_t n;
 };
 
+/* Rules filed under one combination of attributes ("signature"). */
 struct index_key {
-	uint32_t slot;
-	uint8_t type;
+	uint32_t slots[POL_KEY_SLOTS];
+	uint32_t n_slots;
 	struct index_bucket *table;
 	uint32_t mask;
 	uint32_t n_rules;
 };
 
-#define POL_INDEX_KEYS_MAX 16
+#define POL_INDEX_KEYS_MAX 32
 
 struct tids_policy_set {
 	struct arena arena;
@@ -481,10 +497,6 @@ struct tids_policy_set {
 uint64_t pol_hash(const char *s, size_t len);
 int32_t pol_sym_lookup(const struct tids_policy_set *set, const char *s, size_t len);
 int32_t pol_sym_intern(struct tids_policy_set *set, const char *s, size_t len);  /* < 0 on ENOMEM */
-/* best[i]: the slot and codes rule i is filed under; slot UINT32_MAX: a
- * candidate for every request; POL_NOWHERE: never a candidate. */
-#define POL_NOWHERE (UINT32_MAX - 1)
-int pol_build_index(struct tids_policy_set *set, const struct constraint *best, size_t n_rules);
 
 /* Candidate rules for the current view, in rule order. */
 struct candidates {
@@ -505,11 +517,18 @@ size_t pol_rule_constraints(const struct tids_policy_set *set, const struct rule
 /* ------------------------------------------------------------------------
  * The fact store's entries (facts.c); the evaluator walks them directly.
  */
+/* A grant is filed once per category it covers, under (owner, grantee,
+ * category): a decision walks only the grants that can cover its record. */
+struct grant_link {
+	struct fact_grant *grant;
+	struct grant_link *next;              /* same key, insertion order */
+	struct grant_link *prev;
+	struct grant_list *list;
+};
+
 struct fact_grant {
 	struct tids_policy_grant g;           /* strings point into this block */
-	struct fact_grant *pair_next;         /* same (owner, grantee), insertion order */
-	struct fact_grant *pair_prev;
-	struct grant_pair *pair;
+	struct grant_link *links;             /* one per category */
 };
 
 struct fact_approval {
@@ -528,9 +547,10 @@ const struct tids_policy_participant *pol_facts_participant(const struct tids_po
 							     const char *id, size_t len);
 const struct tids_policy_asset *pol_facts_asset(const struct tids_policy_facts *f,
 						 const char *id, size_t len);
-const struct fact_grant *pol_facts_grants(const struct tids_policy_facts *f,
+const struct grant_link *pol_facts_grants(const struct tids_policy_facts *f,
 					  const char *owner, size_t owner_len,
-					  const char *grantee, size_t grantee_len);
+					  const char *grantee, size_t grantee_len,
+					  const char *category, size_t category_len);
 enum approval_by { BY_RECIPIENT, BY_EXPORTER, BY_NONE };
 const struct fact_approval *pol_facts_approvals(const struct tids_policy_facts *f,
 						enum approval_by by, const char *id, size_t len);

@@ -116,7 +116,8 @@ static void wait_topic(rd_kafka_t *rk, const char *topic, int partitions)
 			for (int p = 0; p < partitions; p++)
 				if (md->topics[0].partitions[p].leader < 0)
 					ready = 0;
-			why = "partition without leader";
+			if (!ready)
+				why = "a partition has no leader yet";
 		}
 		if (md != NULL)
 			rd_kafka_metadata_destroy(md);

@@ -20,7 +20,15 @@ usage() {
 
 [ $# -eq 2 ] || usage
 verb=$1
-mkdir -p "$2"
+if [ ! -d "$2" ]; then
+	# Nothing was ever started there.
+	case $verb in
+	start) mkdir -p "$2" ;;
+	stop | kill9) exit 0 ;;
+	status) echo stopped && exit 3 ;;
+	*) usage ;;
+	esac
+fi
 dir=$(cd "$2" && pwd)
 
 START_TIMEOUT=${TIDS_KAFKA_START_TIMEOUT:-90}
@@ -224,18 +232,21 @@ try:
             buf += chunk
 except OSError:
     sys.exit(1)
-off = 4 + 4 + 4  # size, correlation id, throttle time
-(nbrokers,) = struct.unpack_from(">i", buf, off)
-off += 4
-for _ in range(nbrokers):
+try:
+    off = 4 + 4 + 4  # size, correlation id, throttle time
+    (nbrokers,) = struct.unpack_from(">i", buf, off)
     off += 4
-    (hlen,) = struct.unpack_from(">h", buf, off)
-    off += 2 + hlen + 4
-    (rlen,) = struct.unpack_from(">h", buf, off)
-    off += 2 + max(rlen, 0)
-(clen,) = struct.unpack_from(">h", buf, off)
-off += 2 + max(clen, 0)
-(controller,) = struct.unpack_from(">i", buf, off)
+    for _ in range(nbrokers):
+        off += 4  # node id
+        (hlen,) = struct.unpack_from(">h", buf, off)
+        off += 2 + hlen + 4  # host, port
+        (rlen,) = struct.unpack_from(">h", buf, off)
+        off += 2 + max(rlen, 0)  # rack
+    (clen,) = struct.unpack_from(">h", buf, off)
+    off += 2 + max(clen, 0)  # cluster id
+    (controller,) = struct.unpack_from(">i", buf, off)
+except struct.error:
+    sys.exit(1)
 sys.exit(0 if nbrokers >= 1 and controller >= 0 else 1)
 EOF
 }

@@ -1,0 +1,107 @@
+#!/bin/sh
+# make demo: the whole story on one machine, in under a minute. tidsd runs
+# with kafka.mode = embedded (librdkafka's in-process mock cluster: nothing
+# is durable); a factory publishes data from a leased press, and the lessor,
+# the regulator and a lessor abroad each receive what the default policies
+# allow them, in the form they allow.
+set -eu
+
+O=${O:-build}
+O=$(cd "$O" && pwd)
+root=$(cd "$(dirname "$0")/../.." && pwd)
+tidsd=$O/tidsd
+tidsctl=$O/tidsctl
+dir=$(mktemp -d "${TMPDIR:-/tmp}/tids-demo.XXXXXX")
+pid=
+cleanup() {
+	[ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+	[ -z "$pid" ] || wait "$pid" 2>/dev/null || true
+	rm -rf "$dir"
+}
+trap cleanup EXIT INT TERM
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat > "$dir/tidsd.conf" <<CONF
+hub.id = hub.sh
+hub.jurisdiction = CN-SH
+hub.key = $dir/hub.key
+state.dir = $dir/state
+policy.dir = $root/policy/default
+listen.tcp = 127.0.0.1:$port
+listen.unix = $dir/tidsd.sock
+kafka.mode = embedded
+audit.checkpoint_interval = 1s
+CONF
+
+say() { printf '\n== %s\n' "$*"; }
+
+say "starting tidsd (embedded Kafka, not durable)"
+"$tidsd" -c "$dir/tidsd.conf" >"$dir/tidsd.log" 2>&1 &
+pid=$!
+i=0
+until "$tidsctl" ping --hub "$dir/tidsd.sock" >/dev/null 2>&1; do
+	i=$((i + 1))
+	[ $i -lt 100 ] || { cat "$dir/tidsd.log"; echo "tidsd did not start" >&2; exit 1; }
+	sleep 0.1
+done
+grep -E "warning: kafka.mode|policies:" "$dir/tidsd.log" | sed 's/^/   /'
+# The router joins its consumer group in the background; wait for it so
+# that the story is not told to an empty room.
+i=0
+until grep -q "ingress partitions assigned" "$dir/tidsd.log"; do
+	i=$((i + 1))
+	[ $i -lt 300 ] || { cat "$dir/tidsd.log"; echo "the router did not start" >&2; exit 1; }
+	sleep 0.1
+done
+
+say "registering participants and the leased press"
+cd "$dir"
+admin() { "$tidsctl" admin --hub "$dir/tidsd.sock" "$@" | sed 's/^/   /'; }
+for p in factory.sh1 lessor.wh reg.sh lessor.de; do "$tidsctl" keygen "$p" >/dev/null; done
+admin register participant --id factory.sh1 --role factory --jurisdiction CN-SH --key-pub @factory.sh1.pub
+admin register participant --id lessor.wh --role lessor --jurisdiction CN-HB --key-pub @lessor.wh.pub \
+	--attr security_agreement=true
+admin register participant --id reg.sh --role regulator --jurisdiction CN-SH --key-pub @reg.sh.pub
+admin register participant --id lessor.de --role lessor --jurisdiction DE --key-pub @lessor.de.pub
+admin register asset --id press-7 --lessee factory.sh1 --lessor lessor.wh --site sh-plant-2 --kind press
+admin register asset --id cnc-3 --lessee factory.sh1 --lessor lessor.de --site sh-plant-2 --kind cnc
+
+say "recipients subscribe (their purposes stand from now on)"
+hub="--hub 127.0.0.1:$port"
+sub() {
+	who=$1
+	shift
+	"$tidsctl" subscribe $hub --key "$who.key" "$@" --idle 5 >"$who.jsonl" 2>"$who.err" &
+	echo "   $who: $*"
+}
+sub lessor.wh --purpose billing --purpose maintenance
+sub reg.sh --purpose statistics --purpose supervision
+sub lessor.de --purpose maintenance
+sleep 1
+
+say "factory.sh1 publishes data from press-7 and cnc-3"
+now=$(date +%s%3N)
+hour_ago=$((now - 3600 * 1000 - 60000))
+month_ago=$((now - 45 * 86400 * 1000))
+cat >records.jsonl <<JSON
+{"owner":"factory.sh1","asset_id":"press-7","category":"run_hours","tier":"general","origin":"CN-SH","fields":[{"name":"hours","value":7.5}]}
+{"owner":"factory.sh1","asset_id":"press-7","category":"output_count","tier":"general","origin":"CN-SH","produced_at":$hour_ago,"fields":[{"name":"count","value":120},{"name":"sku","value":"BRK-2231"}]}
+{"owner":"factory.sh1","asset_id":"press-7","category":"output_count","tier":"general","origin":"CN-SH","produced_at":$((hour_ago + 1000)),"fields":[{"name":"count","value":80},{"name":"sku","value":"BRK-2240"}]}
+{"owner":"factory.sh1","asset_id":"press-7","category":"telemetry","tier":"important","origin":"CN-SH","personal":true,"individuals":1,"fields":[{"name":"spindle_load","value":0.82},{"name":"operator_id","value":"op-117","labels":["personal"]}]}
+{"owner":"factory.sh1","asset_id":"press-7","category":"recipe","tier":"important","origin":"CN-SH","fields":[{"name":"temperature_c","value":182},{"name":"dwell_s","value":14}]}
+{"owner":"factory.sh1","asset_id":"press-7","category":"energy","tier":"general","origin":"CN-SH","produced_at":$month_ago,"fields":[{"name":"kwh","value":410.5}]}
+{"owner":"factory.sh1","asset_id":"press-7","category":"energy","tier":"general","origin":"CN-SH","produced_at":$((month_ago + 3600000)),"fields":[{"name":"kwh","value":388.0}]}
+{"owner":"factory.sh1","asset_id":"cnc-3","category":"telemetry","tier":"core","origin":"CN-SH","fields":[{"name":"axis_error_um","value":3}]}
+JSON
+"$tidsctl" publish $hub --key factory.sh1.key <records.jsonl | sed 's/^/   /'
+
+say "what arrived (waiting for the subscribers to go idle)"
+wait_subs() { while pgrep -f "tidsctl subscribe $hub" >/dev/null; do sleep 0.2; done; }
+wait_subs
+python3 "$root/packaging/demo/show.py" lessor.wh reg.sh lessor.de
+
+if "$tidsctl" audit --help >/dev/null 2>&1 && [ -f "$dir/state/ledger.db" ]; then
+	say "the audit ledger: every decision, including the denials"
+	"$tidsctl" audit query --ledger "$dir/state/ledger.db" 2>/dev/null | sed 's/^/   /' || true
+fi
+say "done: tidsd stops, and the embedded Kafka with it"

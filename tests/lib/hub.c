@@ -1,0 +1,288 @@
+/*
+ * Starting and stopping a real tidsd for integration tests (see hub.h).
+ */
+#include "hub.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "testenv.h"
+
+static int free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+		port = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static int spawn(struct tids_test_hub *h)
+{
+	char bin[4096];
+	const char *wrapper = getenv("TIDS_TEST_WRAPPER");
+	int fd;
+
+	snprintf(bin, sizeof(bin), "%s/tidsd", tids_test_build_dir());
+	fflush(NULL);
+	h->pid = fork();
+	if (h->pid < 0)
+		return -1;
+	if (h->pid == 0) {
+		fd = open(h->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		if (wrapper != NULL && *wrapper != '\0') {
+			char cmd[8192];
+
+			snprintf(cmd, sizeof(cmd), "exec %s %s -c %s", wrapper, bin, h->conf);
+			execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		} else {
+			execl(bin, bin, "-c", h->conf, (char *)NULL);
+		}
+		_exit(127);
+	}
+	/* Ready when the admin socket answers a ping. */
+	for (int i = 0; i < 1200; i++) {
+		struct tids_client *c;
+		char who[160], err[256];
+		int status;
+
+		if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+			h->pid = 0;
+			fprintf(stderr, "tidsd exited during start; its log %s:\n", h->log);
+			snprintf(bin, sizeof(bin), "tail -30 %s >&2", h->log);
+			if (system(bin) != 0)
+				fprintf(stderr, "(no log)\n");
+			return -1;
+		}
+		c = tids_test_hub_admin(h);
+		if (c != NULL) {
+			int r = tids_client_ping(c, who, sizeof(who), err, sizeof(err));
+
+			tids_client_free(c);
+			if (r == 0)
+				return 0;
+		}
+		sleep_ms(100);
+	}
+	fprintf(stderr, "tidsd did not become ready in 120 s (log %s)\n", h->log);
+	return -1;
+}
+
+int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf)
+{
+	static unsigned counter;
+	char path[512], err[256];
+	struct tids_identity hub;
+	FILE *f;
+
+	memset(h, 0, sizeof(*h));
+	snprintf(h->dir, sizeof(h->dir), "%s/tids-hub.XXXXXX", getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+	if (mkdtemp(h->dir) == NULL)
+		return -1;
+	snprintf(h->hub_id, sizeof(h->hub_id), "hub%ld-%u-%ld", (long)getpid(), counter++, (long)time(NULL) % 100000);
+	snprintf(h->conf, sizeof(h->conf), "%s/tidsd.conf", h->dir);
+	snprintf(h->sock, sizeof(h->sock), "%s/tidsd.sock", h->dir);
+	snprintf(h->log, sizeof(h->log), "%s/tidsd.log", h->dir);
+	snprintf(h->addr, sizeof(h->addr), "127.0.0.1:%d", free_port());
+	/* The hub key is made here so that tests know it before the start. */
+	snprintf(path, sizeof(path), "%s/hub.key", h->dir);
+	if (tids_identity_generate(&hub) != 0 || tids_keyfile_write_identity(path, &hub, err, sizeof(err)) != 0) {
+		fprintf(stderr, "hub key: %s\n", err);
+		return -1;
+	}
+	memcpy(h->hub_pk, hub.sign_pk, 32);
+	tids_identity_wipe(&hub);
+	f = fopen(h->conf, "w");
+	if (f == NULL)
+		return -1;
+	fprintf(f, "hub.id = %s\nhub.jurisdiction = CN-SH\nhub.key = %s\nstate.dir = %s/state\n"
+		   "policy.dir = %s/policy/default\nlisten.tcp = %s\nlisten.unix = %s\n"
+		   "audit.checkpoint_interval = 500ms\n",
+		h->hub_id, path, h->dir, tids_test_source_dir(), h->addr, h->sock);
+	if (extra_conf == NULL || strstr(extra_conf, "kafka.mode = embedded") == NULL)
+		fprintf(f, "kafka.mode = external\nkafka.bootstrap.servers = %s\n", tids_test_kafka_bootstrap());
+	if (extra_conf != NULL)
+		fprintf(f, "%s\n", extra_conf);
+	fclose(f);
+	return spawn(h);
+}
+
+int tids_test_hub_restart(struct tids_test_hub *h)
+{
+	if (h->pid > 0)
+		return -1;
+	return spawn(h);
+}
+
+int tids_test_hub_stop(struct tids_test_hub *h)
+{
+	int status;
+
+	if (h->pid <= 0)
+		return -1;
+	kill(h->pid, SIGTERM);
+	for (int i = 0; i < 600; i++) {
+		if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+			h->pid = 0;
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+		sleep_ms(100);
+	}
+	fprintf(stderr, "tidsd did not stop within 60 s of SIGTERM; killing it\n");
+	tids_test_hub_kill(h);
+	return -1;
+}
+
+void tids_test_hub_kill(struct tids_test_hub *h)
+{
+	if (h->pid <= 0)
+		return;
+	kill(h->pid, SIGKILL);
+	waitpid(h->pid, NULL, 0);
+	h->pid = 0;
+}
+
+void tids_test_hub_destroy(struct tids_test_hub *h)
+{
+	char cmd[600];
+
+	if (h->pid > 0)
+		tids_test_hub_stop(h);
+	if (h->dir[0] != '\0' && getenv("TIDS_TEST_KEEP") == NULL) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", h->dir);
+	}
+}
+
+bool tids_test_hub_alive(struct tids_test_hub *h)
+{
+	int status;
+
+	if (h->pid <= 0)
+		return false;
+	if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+		h->pid = 0;
+		return false;
+	}
+	return true;
+}
+
+int tids_test_hub_signal(struct tids_test_hub *h, int sig)
+{
+	return h->pid > 0 ? kill(h->pid, sig) : -1;
+}
+
+struct tids_client *tids_test_hub_admin(struct tids_test_hub *h)
+{
+	struct tids_client_options o = { .address = h->sock, .timeout_ms = 30000 };
+	struct tids_client *c = NULL;
+	char err[256];
+
+	if (tids_client_connect(&o, &c, err, sizeof(err)) != 0)
+		return NULL;
+	return c;
+}
+
+struct tids_client *tids_test_hub_connect(struct tids_test_hub *h, const struct tids_identity *id)
+{
+	struct tids_client_options o = { .address = h->addr, .identity = id, .hub_key = h->hub_pk,
+					 .timeout_ms = 30000 };
+	struct tids_client *c = NULL;
+	char err[256];
+
+	if (tids_client_connect(&o, &c, err, sizeof(err)) != 0) {
+		fprintf(stderr, "connect to %s: %s\n", h->addr, err);
+		return NULL;
+	}
+	return c;
+}
+
+int tids_test_hub_participant(struct tids_test_hub *h, const char *id, const char *role, const char *jurisdiction,
+			      const char *attr, struct tids_identity *out)
+{
+	struct tids_attribute a;
+	struct tids_participant p = { .id = id, .role = role, .jurisdiction = jurisdiction };
+	struct tids_client *c;
+	char buf[256], err[256];
+	int r;
+
+	if (tids_identity_generate(out) != 0)
+		return -1;
+	memcpy(p.identity_key, out->sign_pk, 32);
+	if (attr != NULL) {
+		snprintf(buf, sizeof(buf), "%s", attr);
+		a.name = buf;
+		a.value = strchr(buf, '=') != NULL ? strchr(buf, '=') + 1 : "";
+		if (strchr(buf, '=') != NULL)
+			*strchr(buf, '=') = '\0';
+		p.attributes = &a;
+		p.n_attributes = 1;
+	}
+	c = tids_test_hub_admin(h);
+	if (c == NULL)
+		return -1;
+	r = tids_client_register_participant(c, &p, err, sizeof(err));
+	if (r != 0)
+		fprintf(stderr, "register %s: %s\n", id, err);
+	tids_client_free(c);
+	return r;
+}
+
+int tids_test_hub_asset(struct tids_test_hub *h, const char *id, const char *lessee, const char *lessor,
+			const char *site)
+{
+	struct tids_asset a = { .asset_id = id, .lessee = lessee, .lessor = lessor, .site = site };
+	struct tids_client *c = tids_test_hub_admin(h);
+	char err[256];
+	int r;
+
+	if (c == NULL)
+		return -1;
+	r = tids_client_register_asset(c, &a, err, sizeof(err));
+	if (r != 0)
+		fprintf(stderr, "register asset %s: %s\n", id, err);
+	tids_client_free(c);
+	return r;
+}
+
+int tids_test_hub_log_count(struct tids_test_hub *h, const char *needle)
+{
+	char line[4096];
+	int n = 0;
+	FILE *f = fopen(h->log, "r");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, needle) != NULL)
+			n++;
+	fclose(f);
+	return n;
+}
