@@ -62,6 +62,7 @@ static const struct option options[] = {
 #undef O
 
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+#define CONFIG_LINE_MAX 4094          /* bytes of one line, without its newline */
 
 static void add_err(struct tids_buf *errs, const char *file, unsigned line, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
@@ -267,7 +268,8 @@ static int add_kafka_prop(struct config *c, const char *name, const char *value,
 	return 0;
 }
 
-static int parse_admin_keys(struct config *c, struct tids_buf *errs)
+/* line: where admin.keys was set (0 if it was not), for the error. */
+static int parse_admin_keys(struct config *c, struct tids_buf *errs, unsigned line)
 {
 	char *copy, *tok, *save = NULL;
 	int r = 0;
@@ -289,7 +291,7 @@ static int parse_admin_keys(struct config *c, struct tids_buf *errs)
 		}
 		c->admin_key = k;
 		if (tids_key_from_base64(tok, c->admin_key[c->n_admin_keys]) != 0) {
-			add_err(errs, c->path, 0, "admin.keys: '%.20s' is not a base64 Ed25519 public key", tok);
+			add_err(errs, c->path, line, "admin.keys: '%.20s' is not a base64 Ed25519 public key", tok);
 			r = TIDS_ECONFIG;
 			continue;
 		}
@@ -302,8 +304,13 @@ static int parse_admin_keys(struct config *c, struct tids_buf *errs)
 int config_load(const char *path, struct config **out, struct tids_buf *errs)
 {
 	struct config *c = calloc(1, sizeof(*c));
-	bool seen[N_OPTIONS] = { false };
-	char line[4096], why[512];
+	/* Fuzzing (tests/fuzz/fuzz_config.c) found that fgets and strchr
+	 * misread a line holding a NUL byte: reported as too long, and the
+	 * next line swallowed unread. getline counts the bytes it read. */
+	unsigned seen[N_OPTIONS] = { 0 };   /* line where each option is set; 0: not set */
+	char *line = NULL, why[512];
+	size_t cap = 0;
+	ssize_t len;
 	unsigned lineno = 0;
 	FILE *f;
 	int bad = 0;
@@ -321,17 +328,20 @@ int config_load(const char *path, struct config **out, struct tids_buf *errs)
 		config_free(c);
 		return TIDS_ECONFIG;
 	}
-	while (fgets(line, sizeof(line), f) != NULL) {
+	while ((len = getline(&line, &cap, f)) != -1) {
 		char *eq, *name, *value;
 		const struct option *o;
+		size_t n = (size_t)len - (line[len - 1] == '\n');
 
 		lineno++;
-		if (strchr(line, '\n') == NULL && !feof(f)) {
-			add_err(errs, path, lineno, "line longer than %zu bytes", sizeof(line) - 2);
+		if (n > CONFIG_LINE_MAX) {
+			add_err(errs, path, lineno, "line longer than %d bytes", CONFIG_LINE_MAX);
 			bad = 1;
-			int ch;
-			while ((ch = fgetc(f)) != EOF && ch != '\n')
-				;
+			continue;
+		}
+		if (memchr(line, '\0', n) != NULL) {
+			add_err(errs, path, lineno, "NUL byte in the line");
+			bad = 1;
 			continue;
 		}
 		name = trim(line);
@@ -362,19 +372,20 @@ int config_load(const char *path, struct config **out, struct tids_buf *errs)
 			bad = 1;
 			continue;
 		}
-		seen[o - options] = true;
+		seen[o - options] = lineno;
 		if (set_option(c, o, value, why, sizeof(why)) != 0) {
 			add_err(errs, path, lineno, "%s", why);
 			bad = 1;
 		}
 	}
+	free(line);
 	fclose(f);
 	for (size_t i = 0; i < N_OPTIONS; i++)
 		if (options[i].def == NULL && !seen[i]) {
 			add_err(errs, path, 0, "%s is required", options[i].name);
 			bad = 1;
 		}
-	if (parse_admin_keys(c, errs) != 0)
+	if (parse_admin_keys(c, errs, seen[find_option("admin.keys") - options]) != 0)
 		bad = 1;
 	/* Kafka properties are checked by librdkafka itself, line by line. */
 	{

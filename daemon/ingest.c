@@ -3,6 +3,17 @@
  * sequence against replay, owner, each record through the gate), accepted
  * records go to the ingress topic with an idempotent producer, and the
  * client's ack leaves only after Kafka confirmed every one of them.
+ *
+ * Sequences. Each accepted batch is remembered (publisher, sequence, root,
+ * acknowledged or not) in the registry. A new batch needs a sequence above
+ * every earlier one; a batch whose ack was lost (tidsd crashed, the
+ * connection broke) may be published again with the same sequence and the
+ * same records, and the router drops the copies of records it already
+ * routed, by (publisher, sequence, leaf) per partition. That is sound only
+ * if such a copy never follows newer records of the publisher, so after a
+ * restart a publisher with unacknowledged batches must publish those again
+ * before anything new. An acknowledged batch published again is answered
+ * with its ack, and nothing is written.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,9 +42,13 @@ struct pending {
 	struct pending *next;
 	struct session *s;             /* NULL once the session is gone */
 	uint64_t call_id;
+	char publisher[TIDS_ID_MAX + 1];
+	uint8_t root[TIDS_HASH_BYTES];
+	uint32_t n_records;
 	uint64_t sequence;
 	uint32_t outstanding;
 	uint32_t accepted;
+	uint32_t retryable;            /* records Kafka did not take: publish the batch again */
 	size_t n_errors;
 	struct tids_record_error *errors;   /* messages point into messages[] */
 	char (*messages)[ERROR_MESSAGE_MAX];
@@ -48,6 +63,109 @@ struct ingest {
 	size_t in_flight;
 	uint8_t data_key[TIDS_SEAL_KEY_BYTES];
 };
+
+/* The registry's memory of a batch: root, acknowledged, records, time. */
+#define BATCH_ENTRY_BYTES (TIDS_HASH_BYTES + 1 + 4 + 8)
+
+enum batch_state { BATCH_PENDING = 0, BATCH_ACKED = 1, BATCH_ABANDONED = 2 };
+
+struct batch_entry {
+	uint8_t root[TIDS_HASH_BYTES];
+	enum batch_state state;
+	uint32_t n_records;
+	int64_t at_ms;
+};
+
+static void batch_key(char *key, size_t len, const char *publisher, uint64_t sequence)
+{
+	/* Zero-padded so that keys sort by sequence. */
+	snprintf(key, len, "%s/%020llu", publisher, (unsigned long long)sequence);
+}
+
+static int batch_get(struct tidsd *d, const char *publisher, uint64_t sequence, struct batch_entry *e)
+{
+	uint8_t buf[BATCH_ENTRY_BYTES];
+	char key[TIDS_ID_MAX + 32];
+	size_t len;
+	int r;
+
+	batch_key(key, sizeof(key), publisher, sequence);
+	r = store_get_blob(d->store, "batch", key, buf, sizeof(buf), &len);
+	if (r != 0 || len != sizeof(buf))
+		return r != 0 ? r : TIDS_EDB;
+	memcpy(e->root, buf, TIDS_HASH_BYTES);
+	e->state = (enum batch_state)buf[TIDS_HASH_BYTES];
+	e->n_records = (uint32_t)buf[33] << 24 | (uint32_t)buf[34] << 16 | (uint32_t)buf[35] << 8 | buf[36];
+	e->at_ms = 0;
+	for (int i = 0; i < 8; i++)
+		e->at_ms = e->at_ms << 8 | buf[37 + i];
+	return 0;
+}
+
+static int batch_put(struct tidsd *d, const char *publisher, uint64_t sequence, const struct batch_entry *e)
+{
+	uint8_t buf[BATCH_ENTRY_BYTES];
+	char key[TIDS_ID_MAX + 32];
+	uint64_t at = (uint64_t)e->at_ms;
+
+	batch_key(key, sizeof(key), publisher, sequence);
+	memcpy(buf, e->root, TIDS_HASH_BYTES);
+	buf[TIDS_HASH_BYTES] = (uint8_t)e->state;
+	for (int i = 0; i < 4; i++)
+		buf[33 + i] = (uint8_t)(e->n_records >> (24 - 8 * i));
+	for (int i = 7; i >= 0; i--, at >>= 8)
+		buf[37 + i] = (uint8_t)at;
+	return store_set_blob(d->store, "batch", key, buf, sizeof(buf));
+}
+
+static void forget_unacked(struct participant *pub, uint64_t sequence)
+{
+	for (size_t i = 0; i < pub->n_unacked; i++)
+		if (pub->unacked[i] == sequence) {
+			pub->unacked[i] = pub->unacked[--pub->n_unacked];
+			return;
+		}
+}
+
+static int load_one(void *ctx, const char *key, const uint8_t *blob, size_t len)
+{
+	struct tidsd *d = ctx;
+	char publisher[TIDS_ID_MAX + 1];
+	unsigned long long seq;
+	struct participant *pub;
+	struct batch_entry e;
+
+	if (len != BATCH_ENTRY_BYTES || blob[TIDS_HASH_BYTES] != BATCH_PENDING ||
+	    sscanf(key, "%128[^/]/%llu", publisher, &seq) != 2 || batch_get(d, publisher, seq, &e) != 0)
+		return 0;
+	pub = registry_participant_mut(d, publisher);
+	if (pub == NULL)
+		return 0;
+	/* Not published again in time: from now on its records need a new
+	 * batch, so a late copy can never follow newer records. */
+	if (now_ms() - e.at_ms > d->conf->publish_timeout_ms || pub->n_unacked == UNACKED_MAX) {
+		e.state = BATCH_ABANDONED;
+		if (batch_put(d, publisher, seq, &e) != 0)
+			return TIDS_EDB;
+		tids_log_info("ingest: batch %llu of %s was never acknowledged and is abandoned", seq, publisher);
+		return 0;
+	}
+	pub->unacked[pub->n_unacked++] = seq;
+	return 0;
+}
+
+int ingest_load_unacked(struct tidsd *d)
+{
+	return store_each_kv(d->store, "batch", load_one, d);
+}
+
+static bool in_flight(const struct tidsd *d, const char *publisher, uint64_t sequence)
+{
+	for (const struct pending *p = d->ingest->pending; p != NULL; p = p->next)
+		if (p->sequence == sequence && strcmp(p->publisher, publisher) == 0)
+			return true;
+	return false;
+}
 
 static void add_error(struct pending *p, uint32_t index, int code, const char *message)
 {
@@ -102,10 +220,21 @@ static void finish(struct tidsd *d, struct pending *p)
 			*pp = p->next;
 			break;
 		}
+	if (p->retryable == 0) {
+		struct batch_entry e = { .state = BATCH_ACKED, .n_records = p->n_records, .at_ms = now_ms() };
+		struct participant *pub = registry_participant_mut(d, p->publisher);
+
+		memcpy(e.root, p->root, TIDS_HASH_BYTES);
+		if (batch_put(d, p->publisher, p->sequence, &e) != 0)
+			tids_log_warnx("ingest: batch %llu of %s: not recorded as acknowledged",
+				       (unsigned long long)p->sequence, p->publisher);
+		if (pub != NULL)
+			forget_unacked(pub, p->sequence);
+	}
 	if (p->s != NULL) {
 		p->s->pending_calls--;
-		/* The sequence number must be durable before the ack: a batch
-		 * acked and then forgotten could be replayed. */
+		/* What the registry says about the batch must be durable before
+		 * the ack: an acked batch must never be accepted again. */
 		if (store_commit(d->store) != 0)
 			session_reply(d, p->s, p->call_id, CODE_UNAVAILABLE, "registry could not be written", NULL, 0);
 		else if (tids_wire_encode_publish_ack(&ack, &body, &len) == 0) {
@@ -134,6 +263,7 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 			snprintf(msg, sizeof(msg), "Kafka did not take the record: %s; publish it again",
 				 rd_kafka_err2str(m->err));
 			add_error(p, ref->index, CODE_UNAVAILABLE, msg);
+			p->retryable++;
 		} else {
 			p->accepted++;
 		}
@@ -213,13 +343,81 @@ static int produce(struct tidsd *d, struct pending *p, const struct tids_batch *
 	return 0;
 }
 
+/* Replies with the ack of a batch acknowledged before (nothing is written). */
+static void ack_again(struct tidsd *d, struct session *s, uint64_t call_id, const struct tids_batch *b)
+{
+	struct tids_publish_ack ack = { .sequence = b->sequence, .accepted = (uint32_t)b->n_records };
+	uint8_t *body;
+	size_t len;
+
+	if (tids_wire_encode_publish_ack(&ack, &body, &len) == 0) {
+		session_reply(d, s, call_id, CODE_OK, "", body, len);
+		free(body);
+	}
+}
+
+/* Decides whether the batch may be written: 0 if so, else replies and
+ * returns non-zero. See the comment at the top of the file. */
+static int check_sequence(struct tidsd *d, struct session *s, uint64_t call_id, const struct participant *pub,
+			  const struct tids_batch *b)
+{
+	struct batch_entry e;
+	char msg[256];
+	int r = batch_get(d, pub->p.id, b->sequence, &e);
+
+	if (r == 0) {
+		if (sodium_memcmp(e.root, b->merkle_root, TIDS_HASH_BYTES) != 0) {
+			snprintf(msg, sizeof(msg), "batch sequence %llu was used for other records: replay refused",
+				 (unsigned long long)b->sequence);
+			session_reply(d, s, call_id, CODE_FAILED_PRECONDITION, msg, NULL, 0);
+			return TIDS_EREPLAY;
+		}
+		if (e.state == BATCH_ACKED) {
+			ack_again(d, s, call_id, b);
+			return TIDS_EEXIST;
+		}
+		if (e.state == BATCH_ABANDONED) {
+			snprintf(msg, sizeof(msg), "batch %llu was abandoned (not published again within "
+				 "limits.publish_timeout); publish its records in a new batch",
+				 (unsigned long long)b->sequence);
+			session_reply(d, s, call_id, CODE_FAILED_PRECONDITION, msg, NULL, 0);
+			return TIDS_EREPLAY;
+		}
+		if (in_flight(d, pub->p.id, b->sequence)) {
+			snprintf(msg, sizeof(msg), "batch %llu is being written; wait for its ack",
+				 (unsigned long long)b->sequence);
+			session_reply(d, s, call_id, CODE_FAILED_PRECONDITION, msg, NULL, 0);
+			return TIDS_EAGAIN;
+		}
+		return 0;   /* published again after a lost ack */
+	}
+	if (b->sequence <= pub->batch_seq) {
+		snprintf(msg, sizeof(msg), "batch sequence %llu replayed or out of order (last accepted %llu)",
+			 (unsigned long long)b->sequence, (unsigned long long)pub->batch_seq);
+		session_reply(d, s, call_id, CODE_FAILED_PRECONDITION, msg, NULL, 0);
+		return TIDS_EREPLAY;
+	}
+	if (pub->n_unacked > 0) {
+		uint64_t first = pub->unacked[0];
+
+		for (size_t i = 1; i < pub->n_unacked; i++)
+			first = pub->unacked[i] < first ? pub->unacked[i] : first;
+		snprintf(msg, sizeof(msg), "publish batch %llu again first: its ack was lost when the hub restarted",
+			 (unsigned long long)first);
+		session_reply(d, s, call_id, CODE_FAILED_PRECONDITION, msg, NULL, 0);
+		return TIDS_EAGAIN;
+	}
+	return 0;
+}
+
 void ingest_publish(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len)
 {
 	struct participant *pub;
 	struct tids_batch b;
 	struct pending *p = NULL;
+	struct tids_merkle_tree tree = { 0 };
 	char err[256];
-	int r;
+	int r = 0;
 
 	if ((r = tids_wire_decode_batch(body, len, &b, err, sizeof(err))) != 0) {
 		session_reply(d, s, call_id, CODE_INVALID_ARGUMENT, err, NULL, 0);
@@ -232,44 +430,53 @@ void ingest_publish(struct tidsd *d, struct session *s, uint64_t call_id, const 
 		session_reply(d, s, call_id, CODE_PERMISSION_DENIED, err, NULL, 0);
 		goto out;
 	}
-	if (b.sequence <= pub->batch_seq) {
-		snprintf(err, sizeof(err), "batch sequence %llu replayed or out of order (last accepted %llu)",
-			 (unsigned long long)b.sequence, (unsigned long long)pub->batch_seq);
-		session_reply(d, s, call_id, CODE_FAILED_PRECONDITION, err, NULL, 0);
-		goto out;
-	}
 	if (tids_batch_verify(&b, pub->p.identity_key, err, sizeof(err)) != 0) {
 		session_reply(d, s, call_id, CODE_UNAUTHENTICATED, err, NULL, 0);
 		goto out;
 	}
+	if ((r = check_sequence(d, s, call_id, pub, &b)) != 0)
+		goto out;
 	p = pending_new(b.n_records);
 	if (p == NULL) {
 		session_reply(d, s, call_id, CODE_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
 		goto out;
 	}
-	/* The sequence is spent once the signature verified, whatever happens
-	 * to the records: a client republishes failed records in a new batch. */
-	pub->batch_seq = b.sequence;
-	if (store_set_u64(d->store, "batch_seq", pub->p.id, b.sequence) != 0) {
-		session_reply(d, s, call_id, CODE_UNAVAILABLE, "registry could not be written", NULL, 0);
-		goto out;
+	{
+		struct batch_entry e = { .state = BATCH_PENDING, .n_records = (uint32_t)b.n_records, .at_ms = now_ms() };
+
+		memcpy(e.root, b.merkle_root, TIDS_HASH_BYTES);
+		if (b.sequence > pub->batch_seq) {
+			pub->batch_seq = b.sequence;
+			r = store_set_u64(d->store, "batch_seq", pub->p.id, b.sequence);
+		}
+		if (r != 0 || batch_put(d, pub->p.id, b.sequence, &e) != 0) {
+			session_reply(d, s, call_id, CODE_UNAVAILABLE, "registry could not be written", NULL, 0);
+			goto out;
+		}
 	}
+	snprintf(p->publisher, sizeof(p->publisher), "%s", pub->p.id);
+	memcpy(p->root, b.merkle_root, TIDS_HASH_BYTES);
+	p->n_records = (uint32_t)b.n_records;
 	p->s = s;
 	p->call_id = call_id;
 	p->sequence = b.sequence;
+	if (tids_merkle_tree_build(b.records, b.n_records, &tree) != 0) {
+		session_reply(d, s, call_id, CODE_RESOURCE_EXHAUSTED, "out of memory", NULL, 0);
+		goto out;
+	}
 	for (uint32_t i = 0; i < b.n_records; i++) {
 		uint8_t path[TIDS_MERKLE_PATH_MAX][TIDS_HASH_BYTES];
 		struct tids_record rec;
 		size_t path_len;
 		int code;
 
+		tids_merkle_tree_path(&tree, i, path, &path_len);
 		if (check_record(d, b.publisher, &b.records[i], &rec, &code, err, sizeof(err)) != 0) {
 			add_error(p, i, code, err);
-		} else if (tids_merkle_path(b.records, b.n_records, i, path, &path_len) != 0) {
-			add_error(p, i, CODE_RESOURCE_EXHAUSTED, "out of memory");
 		} else if ((r = produce(d, p, &b, i, &rec, (const uint8_t(*)[TIDS_HASH_BYTES])path, path_len)) != 0) {
 			add_error(p, i, r == TIDS_EAGAIN ? CODE_UNAVAILABLE : CODE_RESOURCE_EXHAUSTED,
 				  r == TIDS_EAGAIN ? "Kafka's queue is full; publish it again later" : "out of memory");
+			p->retryable++;
 		} else {
 			p->outstanding++;
 		}
@@ -282,6 +489,7 @@ void ingest_publish(struct tidsd *d, struct session *s, uint64_t call_id, const 
 		finish(d, p);
 	p = NULL;
 out:
+	tids_merkle_tree_free(&tree);
 	pending_free(p);
 	tids_batch_free(&b);
 }

@@ -190,6 +190,7 @@ static void shutdown_cleanly(struct tidsd *d)
 	ingest_flush(d, DRAIN_MS);
 	sessions_close_all(d);
 	router_free(d);
+	indexer_free(d);
 	egress_free(d);
 	ingest_free(d);
 	kafka_free(d);
@@ -260,10 +261,12 @@ int main(int argc, char **argv)
 	if (loop_init(d) != 0)
 		fatalx("event loop: %s", strerror(errno));
 	sd_status("connecting to Kafka");
-	if (kafka_init(d) != 0 || ingest_init(d) != 0)
+	if (kafka_init(d) != 0 || ingest_init(d) != 0 || ingest_load_unacked(d) != 0)
 		fatalx("Kafka is not usable; see above");
 	if (d->conf->router && router_init(d) != 0)
 		fatalx("router could not start; see above");
+	if (indexer_init(d) != 0)
+		fatalx("audit ledger indexer could not start; see above");
 	if (listeners_open(d) != 0)
 		fatalx("cannot listen; see above");
 

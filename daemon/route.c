@@ -282,6 +282,11 @@ int route_message(struct router *rt, const rd_kafka_message_t *m)
 		rt->skipped++;
 		goto out;
 	}
+	if (!state_first_time(rt, m->partition, ir.publisher, ir.sequence, ir.leaf_index)) {
+		/* A batch published again after a lost ack: routed already. */
+		rt->duplicates++;
+		goto out;
+	}
 	/* Candidates: every participant with a standing subscription, for
 	 * each purpose it receives data for. The policy decides the rest. */
 	while (r == 0 && (sub = tids_map_next(&rt->subscribers, &pos)) != NULL)

@@ -57,6 +57,16 @@ struct count {
 	bool dirty;
 };
 
+/* The last (sequence, leaf) of a publisher routed from one partition. */
+struct seen {
+	char key[TIDS_ID_MAX + 32];          /* "seen/<partition>/<publisher>" */
+	char publisher[TIDS_ID_MAX + 1];
+	int32_t partition;
+	uint64_t sequence;
+	uint32_t leaf_index;
+	bool dirty;
+};
+
 struct window {
 	char key[1024];                      /* "window/<recipient>/<purpose>/<group>/<start>" */
 	char recipient[TIDS_ID_MAX + 1];
@@ -108,6 +118,7 @@ struct router {
 	struct tids_map grant_keys;          /* id -> struct grant_key */
 	struct tids_map counts;              /* key -> struct count */
 	struct tids_map windows;             /* key -> struct window */
+	struct tids_map seen;                /* key -> struct seen */
 
 	rd_kafka_t *consumer;
 	rd_kafka_t *producer;
@@ -121,7 +132,7 @@ struct router {
 	int64_t batch_started;
 	int64_t last_maintenance;
 
-	atomic_ulong records, decisions, deliveries, denials, transactions, skipped;
+	atomic_ulong records, decisions, deliveries, denials, transactions, skipped, duplicates;
 };
 
 /* route.c: decides one ingress record for every candidate; produces. */
@@ -150,6 +161,9 @@ int state_load(struct router *rt);
 int state_write_dirty(struct router *rt);
 /* Adds amount to the count under key (marking it for writing); returns it. */
 uint64_t state_count_add(struct router *rt, const char *key, uint64_t amount);
+/* Is (publisher, sequence, leaf) on partition new? If so, remember it. */
+bool state_first_time(struct router *rt, int32_t partition, const char *publisher, uint64_t sequence,
+		      uint32_t leaf_index);
 void state_clear(struct router *rt);
 int state_window_restore(struct router *rt, const char *key, const struct tids_aggregate_window *w);
 

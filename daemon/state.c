@@ -33,6 +33,36 @@ uint64_t state_count_add(struct router *rt, const char *key, uint64_t amount)
 	return c->value;
 }
 
+bool state_first_time(struct router *rt, int32_t partition, const char *publisher, uint64_t sequence,
+		      uint32_t leaf_index)
+{
+	char key[sizeof(((struct seen *)0)->key)];
+	struct seen *s;
+
+	snprintf(key, sizeof(key), "seen/%d/%s", (int)partition, publisher);
+	s = tids_map_get_str(&rt->seen, key);
+	/* Within a partition a publisher's records arrive in (sequence, leaf)
+	 * order; a copy from a batch published again is at or below. */
+	if (s != NULL && (sequence < s->sequence || (sequence == s->sequence && leaf_index <= s->leaf_index)))
+		return false;
+	if (s == NULL) {
+		s = calloc(1, sizeof(*s));
+		if (s == NULL)
+			return true;
+		snprintf(s->key, sizeof(s->key), "%s", key);
+		snprintf(s->publisher, sizeof(s->publisher), "%s", publisher);
+		s->partition = partition;
+		if (tids_map_put_str(&rt->seen, s->key, s, NULL) != 0) {
+			free(s);
+			return true;
+		}
+	}
+	s->sequence = sequence;
+	s->leaf_index = leaf_index;
+	s->dirty = true;
+	return true;
+}
+
 /* Gives a count's value to the policy facts. */
 static void count_to_facts(struct router *rt, const char *key, uint64_t value)
 {
@@ -59,6 +89,10 @@ void state_clear(struct router *rt)
 		free(c);
 	}
 	tids_map_free(&rt->counts);
+	pos = 0;
+	for (void *sn; (sn = tids_map_next(&rt->seen, &pos)) != NULL;)
+		free(sn);
+	tids_map_free(&rt->seen);
 	memset(rt->chains, 0, sizeof(rt->chains));
 }
 
@@ -102,6 +136,12 @@ static void apply_entry(struct router *rt, const rd_kafka_message_t *m)
 		count_to_facts(rt, key, st.count);
 	} else if (st.kind == TIDS_STATE_WINDOW) {
 		state_window_restore(rt, key, &st.window);
+	} else if (st.kind == TIDS_STATE_SEEN) {
+		struct seen *sn;
+
+		if (state_first_time(rt, st.seen.partition, st.seen.publisher, st.seen.sequence, st.seen.leaf_index) &&
+		    (sn = tids_map_get_str(&rt->seen, key)) != NULL)
+			sn->dirty = false;
 	} else {
 		tids_log_warnx("router: state entry %s does not match its key", key);
 	}
@@ -236,6 +276,21 @@ int state_write_dirty(struct router *rt)
 		if ((r = put(rt, c->key, &st)) != 0)
 			return r;
 		c->dirty = false;
+	}
+	pos = 0;
+	{
+		struct seen *sn;
+
+		while ((sn = tids_map_next(&rt->seen, &pos)) != NULL) {
+			if (!sn->dirty)
+				continue;
+			memset(&st, 0, sizeof(st));
+			st.kind = TIDS_STATE_SEEN;
+			st.seen = (struct tids_position){ sn->publisher, sn->sequence, sn->leaf_index, sn->partition };
+			if ((r = put(rt, sn->key, &st)) != 0)
+				return r;
+			sn->dirty = false;
+		}
 	}
 	pos = 0;
 	while ((w = tids_map_next(&rt->windows, &pos)) != NULL) {

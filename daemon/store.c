@@ -13,7 +13,7 @@
 #include "tidsd.h"
 
 enum stmt {
-	ST_BEGIN, ST_COMMIT, ST_PUT, ST_DELETE, ST_EACH, ST_GET_KV, ST_SET_KV, ST_DELETE_KV, ST_COUNT
+	ST_BEGIN, ST_COMMIT, ST_PUT, ST_DELETE, ST_EACH, ST_GET_KV, ST_SET_KV, ST_DELETE_KV, ST_EACH_KV, ST_COUNT
 };
 
 static const char *const sql[ST_COUNT] = {
@@ -25,6 +25,7 @@ static const char *const sql[ST_COUNT] = {
 	[ST_GET_KV] = "SELECT value FROM kv WHERE ns = ?1 AND key = ?2",
 	[ST_SET_KV] = "INSERT OR REPLACE INTO kv(ns, key, value) VALUES (?1, ?2, ?3)",
 	[ST_DELETE_KV] = "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
+	[ST_EACH_KV] = "SELECT key, value FROM kv WHERE ns = ?1 ORDER BY key",
 };
 
 static const char schema[] =
@@ -153,6 +154,25 @@ int store_each(struct store *s, enum store_kind kind, store_each_fn *fn, void *c
 		int len = sqlite3_column_bytes(st, 1);
 
 		r = fn(ctx, id, blob, (size_t)len);
+		if (r != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		r = TIDS_EDB;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return r;
+}
+
+int store_each_kv(struct store *s, const char *ns, store_each_fn *fn, void *ctx)
+{
+	sqlite3_stmt *st = s->st[ST_EACH_KV];
+	int rc, r = 0;
+
+	sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_blob(st, 1),
+		       (size_t)sqlite3_column_bytes(st, 1));
 		if (r != 0)
 			break;
 	}

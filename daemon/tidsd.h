@@ -138,13 +138,21 @@ int store_set_u64(struct store *s, const char *ns, const char *key, uint64_t val
 int store_get_blob(struct store *s, const char *ns, const char *key, uint8_t *buf, size_t cap, size_t *len);
 int store_set_blob(struct store *s, const char *ns, const char *key, const uint8_t *buf, size_t len);
 int store_delete_key(struct store *s, const char *ns, const char *key);
+int store_each_kv(struct store *s, const char *ns, store_each_fn *fn, void *ctx);
 
 /* --- registry.c: participants, assets, peers, grants, approvals in memory -- */
+
+#define UNACKED_MAX 64
 
 struct participant {
 	struct tids_participant p;      /* owns its strings */
 	uint8_t dh_pk[TIDS_DH_KEY_BYTES];
-	uint64_t batch_seq;             /* last accepted PublishBatch.sequence */
+	uint64_t batch_seq;             /* highest accepted PublishBatch.sequence */
+	/* Batches accepted by an earlier run of tidsd and never acknowledged:
+	 * the publisher must publish them again before anything new, so that
+	 * copies never follow newer records (see ingest.c). */
+	uint64_t unacked[UNACKED_MAX];
+	size_t n_unacked;
 };
 
 int registry_load(struct tidsd *d);
@@ -231,6 +239,8 @@ int kafka_ensure_topic(struct tidsd *d, const char *topic, int partitions, bool 
 /* --- ingest.c -------------------------------------------------------------- */
 
 int ingest_init(struct tidsd *d);
+/* Loads the batches an earlier run accepted but never acknowledged. */
+int ingest_load_unacked(struct tidsd *d);
 void ingest_free(struct tidsd *d);
 /* Handles a Publish call. */
 void ingest_publish(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len);
@@ -267,6 +277,12 @@ void router_post(struct tidsd *d, enum router_msg_kind kind, const char *id, con
 		 const uint8_t *wrapped, struct tids_policy_set *policy);
 /* Grants past their end are revoked (and their keys destroyed). */
 void registry_expire_grants(struct tidsd *d, int64_t now);
+
+/* --- indexer.c: the audit ledger (consumes the audit and ingress topics) --- */
+
+int indexer_init(struct tidsd *d);
+/* Reads what the router committed last (briefly), commits, closes. */
+void indexer_free(struct tidsd *d);
 
 /* --- listener.c, session.c ------------------------------------------------- */
 

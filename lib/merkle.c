@@ -132,3 +132,67 @@ int tids_merkle_verify_path(const uint8_t leaf_hash[TIDS_HASH_BYTES], size_t ind
 		return TIDS_EBADSIG;
 	return 0;
 }
+
+int tids_merkle_tree_build(const struct tids_bytes *leaves, size_t n, struct tids_merkle_tree *t)
+{
+	size_t total = 0, width = n, off = 0;
+
+	memset(t, 0, sizeof(*t));
+	if (n == 0)
+		return TIDS_EINVAL;
+	/* Each level is half the one below, rounded up. */
+	for (width = n; ; width = (width + 1) / 2) {
+		total += width;
+		if (width == 1)
+			break;
+	}
+	t->nodes = malloc(total * TIDS_HASH_BYTES);
+	if (t->nodes == NULL)
+		return TIDS_ENOMEM;
+	for (size_t i = 0; i < n; i++)
+		tids_merkle_leaf_hash(leaves[i].data, leaves[i].len, t->nodes[i]);
+	width = n;
+	for (;;) {
+		size_t next = off + width;
+
+		t->level_start[t->levels] = off;
+		t->level_width[t->levels] = width;
+		t->levels++;
+		if (width == 1)
+			break;
+		for (size_t i = 0; i < width; i += 2) {
+			if (i + 1 < width)
+				tids_merkle_node_hash(t->nodes[off + i], t->nodes[off + i + 1], t->nodes[next + i / 2]);
+			else
+				memcpy(t->nodes[next + i / 2], t->nodes[off + i], TIDS_HASH_BYTES);
+		}
+		off = next;
+		width = (width + 1) / 2;
+	}
+	return 0;
+}
+
+const uint8_t *tids_merkle_tree_root(const struct tids_merkle_tree *t)
+{
+	return t->nodes[t->level_start[t->levels - 1]];
+}
+
+void tids_merkle_tree_path(const struct tids_merkle_tree *t, size_t index, uint8_t path[][TIDS_HASH_BYTES],
+			   size_t *path_len)
+{
+	size_t len = 0;
+
+	for (size_t l = 0; l + 1 < t->levels; l++, index /= 2) {
+		size_t sibling = index ^ 1;
+
+		if (sibling < t->level_width[l])
+			memcpy(path[len++], t->nodes[t->level_start[l] + sibling], TIDS_HASH_BYTES);
+	}
+	*path_len = len;
+}
+
+void tids_merkle_tree_free(struct tids_merkle_tree *t)
+{
+	free(t->nodes);
+	memset(t, 0, sizeof(*t));
+}

@@ -78,6 +78,19 @@ int tids_wire_decode_router_state(const uint8_t *buf, size_t len, struct tids_ro
 			goto out;
 		out->kind = TIDS_STATE_WINDOW;
 		break;
+	case TIDS__V1__ROUTER_STATE__KIND_SEEN:
+		if ((r = wire_need_id("state: seen.publisher", m->seen->publisher, err, errlen)) < 0)
+			goto out;
+		if (m->seen->partition < 0 || m->seen->sequence == 0) {
+			r = tids_fail(err, errlen, TIDS_EINVAL, "state: malformed position");
+			goto out;
+		}
+		out->kind = TIDS_STATE_SEEN;
+		out->seen.publisher = m->seen->publisher;
+		out->seen.sequence = m->seen->sequence;
+		out->seen.leaf_index = m->seen->leaf_index;
+		out->seen.partition = m->seen->partition;
+		break;
 	default:
 		r = tids_fail(err, errlen, TIDS_EMISSING, "state: no kind set");
 		goto out;
@@ -94,6 +107,7 @@ int tids_wire_encode_router_state(const struct tids_router_state *in, uint8_t **
 {
 	Tids__V1__RouterState pb;
 	Tids__V1__ChainHead ch = TIDS__V1__CHAIN_HEAD__INIT;
+	Tids__V1__Position pos = TIDS__V1__POSITION__INIT;
 	Tids__V1__AggregateWindow w = TIDS__V1__AGGREGATE_WINDOW__INIT;
 	Tids__V1__Record hdr;
 	Tids__V1__Obligations ob;
@@ -114,6 +128,14 @@ int tids_wire_encode_router_state(const struct tids_router_state *in, uint8_t **
 	case TIDS_STATE_COUNT:
 		pb.kind_case = TIDS__V1__ROUTER_STATE__KIND_COUNT;
 		pb.count = in->count;
+		return wire_pack(&pb.base, out, len);
+	case TIDS_STATE_SEEN:
+		pos.publisher = (char *)in->seen.publisher;
+		pos.sequence = in->seen.sequence;
+		pos.leaf_index = in->seen.leaf_index;
+		pos.partition = in->seen.partition;
+		pb.kind_case = TIDS__V1__ROUTER_STATE__KIND_SEEN;
+		pb.seen = &pos;
 		return wire_pack(&pb.base, out, len);
 	case TIDS_STATE_WINDOW:
 		break;

@@ -266,7 +266,10 @@ start() {
 	format
 	bootstrap=$(cat "$dir/bootstrap")
 	echo "=== start $(date '+%F %T')" >>"$dir/broker.out"
-	"${jvm[@]}" "${broker_cds[@]}" kafka.Kafka "$dir/server.properties" \
+	# A session of its own: a test that restarts the broker runs in a
+	# process group that Check kills when the test ends, and the broker
+	# must outlive it. (Not a group leader here, so setsid keeps the pid.)
+	setsid "${jvm[@]}" "${broker_cds[@]}" kafka.Kafka "$dir/server.properties" \
 		>>"$dir/broker.out" 2>&1 </dev/null &
 	pid=$!
 	echo "$pid" >"$dir/broker.pid"

@@ -46,6 +46,12 @@ static int spawn(struct tids_test_hub *h)
 	int fd;
 
 	snprintf(bin, sizeof(bin), "%s/tidsd", tids_test_build_dir());
+	if (bin[0] != '/') {
+		char abs[4096];
+
+		if (realpath(bin, abs) != NULL)
+			snprintf(bin, sizeof(bin), "%s", abs);
+	}
 	fflush(NULL);
 	h->pid = fork();
 	if (h->pid < 0)
@@ -99,9 +105,13 @@ int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf)
 	static unsigned counter;
 	char path[512], err[256];
 	struct tids_identity hub;
+	char src[4096];
 	FILE *f;
 
 	memset(h, 0, sizeof(*h));
+	/* The config wants absolute paths. */
+	if (realpath(tids_test_source_dir(), src) == NULL)
+		return -1;
 	snprintf(h->dir, sizeof(h->dir), "%s/tids-hub.XXXXXX", getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
 	if (mkdtemp(h->dir) == NULL)
 		return -1;
@@ -124,7 +134,7 @@ int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf)
 	fprintf(f, "hub.id = %s\nhub.jurisdiction = CN-SH\nhub.key = %s\nstate.dir = %s/state\n"
 		   "policy.dir = %s/policy/default\nlisten.tcp = %s\nlisten.unix = %s\n"
 		   "audit.checkpoint_interval = 500ms\n",
-		h->hub_id, path, h->dir, tids_test_source_dir(), h->addr, h->sock);
+		h->hub_id, path, h->dir, src, h->addr, h->sock);
 	if (extra_conf == NULL || strstr(extra_conf, "kafka.mode = embedded") == NULL)
 		fprintf(f, "kafka.mode = external\nkafka.bootstrap.servers = %s\n", tids_test_kafka_bootstrap());
 	if (extra_conf != NULL)

@@ -60,6 +60,19 @@ START_TEST(merkle_known_answers)
 			size_t plen;
 
 			ck_assert_int_eq(tids_merkle_path(lv, n, i, p, &plen), 0);
+			{
+				/* The one-pass tree gives the same path. */
+				struct tids_merkle_tree t;
+				uint8_t q[TIDS_MERKLE_PATH_MAX][32];
+				size_t qlen;
+
+				ck_assert_int_eq(tids_merkle_tree_build(lv, n, &t), 0);
+				ck_assert_mem_eq(tids_merkle_tree_root(&t), want, 32);
+				tids_merkle_tree_path(&t, i, q, &qlen);
+				ck_assert_uint_eq(qlen, plen);
+				ck_assert_int_eq(memcmp(q, p, qlen * 32), 0);
+				tids_merkle_tree_free(&t);
+			}
 			ck_assert_uint_eq(plen, tids_test_json_count(wp));
 			for (size_t k = 0; k < plen; k++) {
 				uint8_t w[32];

@@ -40,6 +40,22 @@ __attribute__((warn_unused_result))
 int tids_merkle_path(const struct tids_bytes *leaves, size_t n, size_t index,
 		     uint8_t path[][TIDS_HASH_BYTES], size_t *path_len);
 
+/* The whole tree, for the paths of every leaf of a batch in one pass
+ * (tids_merkle_path alone would cost O(n) per leaf). */
+struct tids_merkle_tree {
+	uint8_t (*nodes)[TIDS_HASH_BYTES];   /* level 0 (leaves) first, then up */
+	size_t level_start[TIDS_MERKLE_PATH_MAX + 1];
+	size_t level_width[TIDS_MERKLE_PATH_MAX + 1];
+	size_t levels;
+};
+
+__attribute__((warn_unused_result))
+int tids_merkle_tree_build(const struct tids_bytes *leaves, size_t n, struct tids_merkle_tree *t);
+const uint8_t *tids_merkle_tree_root(const struct tids_merkle_tree *t);
+void tids_merkle_tree_path(const struct tids_merkle_tree *t, size_t index, uint8_t path[][TIDS_HASH_BYTES],
+			   size_t *path_len);
+void tids_merkle_tree_free(struct tids_merkle_tree *t);
+
 /* RFC 9162 §2.1.3.2: does leaf_hash at index of an n-leaf tree with this
  * path lead to root? 0 if it does, TIDS_EBADSIG if not. */
 __attribute__((warn_unused_result))

@@ -259,7 +259,14 @@ struct tids_audit_log_record {
 };
 
 /* The router's state on the compacted state topic. */
-enum tids_state_kind { TIDS_STATE_CHAIN = 1, TIDS_STATE_COUNT = 2, TIDS_STATE_WINDOW = 3 };
+enum tids_state_kind { TIDS_STATE_CHAIN = 1, TIDS_STATE_COUNT = 2, TIDS_STATE_WINDOW = 3, TIDS_STATE_SEEN = 4 };
+
+struct tids_position {
+	const char *publisher;
+	uint64_t sequence;
+	uint32_t leaf_index;
+	int32_t partition;
+};
 
 struct tids_chain_head {
 	int32_t partition;
@@ -289,6 +296,7 @@ struct tids_router_state {
 	struct tids_chain_head chain;
 	uint64_t count;
 	struct tids_aggregate_window window;
+	struct tids_position seen;
 	void *backing;
 };
 

@@ -1,0 +1,475 @@
+/*
+ * The ledger's indexer, in the main loop: a consumer of its own reads the
+ * audit topic (entries and signed checkpoints) and the ingress topic (the
+ * publishers' batch signatures and Merkle paths, for proofs), committed
+ * messages only, and writes them into the ledger file in batches. The
+ * offsets it consumed are written in the same SQLite transaction, so after
+ * a stop or a crash it resumes exactly where the ledger ends.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "tids/error.h"
+#include "tids/ledger.h"
+#include "tids/seal.h"
+#include "tidsd.h"
+
+#define INDEXER_COMMIT_MS 200       /* a batch is committed this often... */
+#define INDEXER_BATCH 5000          /* ...or when it holds this many rows */
+#define INDEXER_RETRY_MS 5000       /* after a failed write */
+#define INDEXER_DRAIN_MS 3000       /* at stop: read what the router wrote last */
+
+enum { T_AUDIT = TIDS_LEDGER_TOPIC_AUDIT, T_INGRESS = TIDS_LEDGER_TOPIC_INGRESS, N_TOPICS };
+
+struct chain_state {
+	uint64_t seq;
+	uint8_t head[TIDS_HASH_BYTES];
+	bool warned;
+};
+
+struct indexer {
+	struct tids_ledger *ledger;
+	rd_kafka_t *rk;
+	struct kafka_queue_watch qw;
+	struct watch timer;
+	char topic[N_TOPICS][256];
+	int32_t partitions[N_TOPICS];
+	int64_t *next[N_TOPICS];            /* next offset per partition, as consumed */
+	bool dirty;                         /* offsets moved since the last commit */
+	struct chain_state *chains;         /* per audit partition: the chain as seen */
+	uint8_t hub_pk[TIDS_PUBLIC_KEY_BYTES];
+	uint8_t data_key[TIDS_SEAL_KEY_BYTES];
+	bool have_data_key;
+	bool paused;                        /* a write failed: waiting to retry */
+	int64_t retry_at;
+	uint64_t entries, checkpoints, ingress, skipped;
+	int64_t last_event;                 /* mono ms of the last message */
+};
+
+/* The loop owns one daemon; its indexer lives here rather than in struct
+ * tidsd so that the hook is one call each way. */
+static struct indexer *the_indexer;
+
+/* --- offsets and batches ------------------------------------------------------ */
+
+static int assign(struct indexer *ix)
+{
+	rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(ix->partitions[0] + ix->partitions[1]);
+	rd_kafka_resp_err_t err;
+
+	for (int t = 0; t < N_TOPICS; t++)
+		for (int32_t p = 0; p < ix->partitions[t]; p++) {
+			int64_t next;
+
+			if (tids_ledger_offset(ix->ledger, (enum tids_ledger_topic)t, p, &next) != 0)
+				next = RD_KAFKA_OFFSET_BEGINNING;
+			ix->next[t][p] = next;
+			rd_kafka_topic_partition_list_add(tp, ix->topic[t], p)->offset = next;
+		}
+	err = rd_kafka_assign(ix->rk, tp);
+	rd_kafka_topic_partition_list_destroy(tp);
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		tids_log_warnx("indexer: cannot assign partitions: %s", rd_kafka_err2str(err));
+		return TIDS_EKAFKA;
+	}
+	return 0;
+}
+
+/* Loads what the ledger says each chain's head is, for the live check. */
+static void load_chains(struct indexer *ix)
+{
+	for (int32_t p = 0; p < ix->partitions[T_AUDIT]; p++)
+		if (tids_ledger_head(ix->ledger, p, &ix->chains[p].seq, ix->chains[p].head) != 0)
+			tids_log_warnx("indexer: chain %d: the ledger's last entry does not decode; run "
+				       "tidsctl audit verify", (int)p);
+}
+
+/* A write failed (disk full, file locked too long): drop the batch, go back
+ * to what the ledger holds, and try again later. */
+static void fail_batch(struct indexer *ix, const char *why)
+{
+	tids_log_warnx("indexer: ledger %s: %s; retrying in %d s from the last committed batch",
+		       tids_ledger_path(ix->ledger), why, INDEXER_RETRY_MS / 1000);
+	tids_ledger_rollback(ix->ledger);
+	ix->dirty = false;
+	ix->paused = true;
+	ix->retry_at = mono_ms() + INDEXER_RETRY_MS;
+	rd_kafka_assign(ix->rk, NULL);
+	load_chains(ix);
+}
+
+static void commit(struct indexer *ix)
+{
+	if (ix->paused)
+		return;
+	if (ix->dirty) {
+		for (int t = 0; t < N_TOPICS; t++)
+			for (int32_t p = 0; p < ix->partitions[t]; p++)
+				if (ix->next[t][p] >= 0 &&
+				    tids_ledger_set_offset(ix->ledger, (enum tids_ledger_topic)t, p, ix->next[t][p]) != 0) {
+					fail_batch(ix, "offsets not written");
+					return;
+				}
+		ix->dirty = false;
+	}
+	if (tids_ledger_commit(ix->ledger) != 0)
+		fail_batch(ix, "commit failed");
+}
+
+/* --- messages ----------------------------------------------------------------- */
+
+/* The chain as it arrives: Kafka is trusted with neither plaintext nor
+ * integrity, so a gap or a break is said at once (the ledger keeps what
+ * came; tidsctl audit verify names it later). */
+static void follow_chain(struct indexer *ix, int32_t p, const uint8_t *bytes, size_t len)
+{
+	struct chain_state *c = &ix->chains[p];
+	struct tids_audit_entry e;
+
+	if (tids_wire_decode_audit_entry(bytes, len, &e, NULL, 0) != 0)
+		return;
+	if (e.seq <= c->seq) {
+		/* Read again after a restart of ours: already indexed. */
+	} else if (e.seq != c->seq + 1 || sodium_memcmp(e.prev_hash, c->head, TIDS_HASH_BYTES) != 0) {
+		if (!c->warned)
+			tids_log_warnx("indexer: audit chain %d: entry %llu does not follow entry %llu as indexed "
+				       "(entries lost or altered on Kafka?)", (int)p, (unsigned long long)e.seq,
+				       (unsigned long long)c->seq);
+		c->warned = true;
+		c->seq = e.seq;
+		{
+			crypto_generichash_state st;
+
+			crypto_generichash_init(&st, NULL, 0, TIDS_HASH_BYTES);
+			crypto_generichash_update(&st, e.prev_hash, TIDS_HASH_BYTES);
+			crypto_generichash_update(&st, bytes, len);
+			crypto_generichash_final(&st, c->head, TIDS_HASH_BYTES);
+		}
+	} else {
+		crypto_generichash_state st;
+
+		crypto_generichash_init(&st, NULL, 0, TIDS_HASH_BYTES);
+		crypto_generichash_update(&st, c->head, TIDS_HASH_BYTES);
+		crypto_generichash_update(&st, bytes, len);
+		crypto_generichash_final(&st, c->head, TIDS_HASH_BYTES);
+		c->seq = e.seq;
+	}
+	tids_audit_entry_free(&e);
+}
+
+static int on_audit(struct indexer *ix, const rd_kafka_message_t *m)
+{
+	struct tids_audit_log_record lr;
+	char err[256];
+	int r;
+
+	if (tids_wire_decode_audit_log_record(m->payload, m->len, &lr, err, sizeof(err)) != 0) {
+		tids_log_warnx("indexer: audit %d/%lld is not an audit record (%s); not indexed", (int)m->partition,
+			       (long long)m->offset, err);
+		ix->skipped++;
+		return 0;
+	}
+	if (lr.is_checkpoint) {
+		const struct chain_state *c = &ix->chains[m->partition];
+
+		if (lr.checkpoint.partition != m->partition || (lr.checkpoint.seq == c->seq &&
+		    sodium_memcmp(lr.checkpoint.head_hash, c->head, TIDS_HASH_BYTES) != 0))
+			tids_log_warnx("indexer: checkpoint %d:%llu does not match the chain as indexed",
+				       (int)lr.checkpoint.partition, (unsigned long long)lr.checkpoint.seq);
+		r = tids_ledger_add_checkpoint(ix->ledger, &lr.checkpoint, err, sizeof(err));
+		if (r == 0)
+			ix->checkpoints++;
+	} else {
+		r = tids_ledger_add_entry(ix->ledger, lr.entry.data, lr.entry.len, err, sizeof(err));
+		if (r == 0 || r == TIDS_EEXIST)
+			follow_chain(ix, m->partition, lr.entry.data, lr.entry.len);
+		if (r == 0)
+			ix->entries++;
+		else if (r == TIDS_EEXIST)
+			r = 0;
+	}
+	tids_audit_log_record_free(&lr);
+	if (r == TIDS_EDB) {
+		fail_batch(ix, err);
+		return r;
+	}
+	if (r != 0) {
+		/* A fork or an entry the gate refuses: evidence of something
+		 * wrong upstream, which verify will name; keep going. */
+		tids_log_warnx("indexer: audit %d/%lld not indexed: %s", (int)m->partition, (long long)m->offset, err);
+		ix->skipped++;
+	}
+	return 0;
+}
+
+static int on_ingress(struct indexer *ix, const rd_kafka_message_t *m)
+{
+	struct tids_ingress_record ir;
+	uint8_t leaf[TIDS_HASH_BYTES], *plain = NULL;
+	const uint8_t *leaf_p = NULL;
+	size_t plen = 0;
+	char err[256];
+	int r;
+
+	if (tids_wire_decode_ingress_record(m->payload, m->len, &ir, err, sizeof(err)) != 0) {
+		tids_log_warnx("indexer: ingress %d/%lld does not decode (%s); no proof material kept",
+			       (int)m->partition, (long long)m->offset, err);
+		ix->skipped++;
+		return 0;
+	}
+	if (!ir.sealed) {
+		tids_merkle_leaf_hash(ir.record.data, ir.record.len, leaf);
+		leaf_p = leaf;
+	} else if (ix->have_data_key && ir.record.len > TIDS_SEAL_OVERHEAD &&
+		   (plain = malloc(ir.record.len)) != NULL &&
+		   tids_seal_open(ix->data_key, ir.record_id, TIDS_RECORD_ID_BYTES, ir.record.data, ir.record.len, plain,
+				  &plen) == 0) {
+		/* Only the leaf hash of a sealed record is kept, never its
+		 * plaintext. */
+		tids_merkle_leaf_hash(plain, plen, leaf);
+		leaf_p = leaf;
+	}
+	if (plain != NULL) {
+		sodium_memzero(plain, ir.record.len);
+		free(plain);
+	}
+	if (leaf_p != NULL && tids_merkle_verify_path(leaf, ir.leaf_index, ir.leaf_count, ir.merkle_path,
+						      ir.n_merkle_path, ir.batch_root) != 0)
+		tids_log_warnx("indexer: ingress %d/%lld: its Merkle path does not lead to its batch root",
+			       (int)m->partition, (long long)m->offset);
+	r = tids_ledger_add_ingress(ix->ledger, m->partition, m->offset, &ir, leaf_p, err, sizeof(err));
+	tids_ingress_record_free(&ir);
+	if (r != 0) {
+		fail_batch(ix, err);
+		return r;
+	}
+	ix->ingress++;
+	return 0;
+}
+
+static void on_message(struct indexer *ix, const rd_kafka_message_t *m)
+{
+	const char *topic = rd_kafka_topic_name(m->rkt);
+	int t = strcmp(topic, ix->topic[T_AUDIT]) == 0 ? T_AUDIT : T_INGRESS;
+	int r;
+
+	if (m->partition < 0 || m->partition >= ix->partitions[t])
+		return;
+	if (m->offset < ix->next[t][m->partition] && ix->next[t][m->partition] >= 0)
+		return;                      /* fetched before a re-assign */
+	r = t == T_AUDIT ? on_audit(ix, m) : on_ingress(ix, m);
+	if (r != 0)
+		return;
+	ix->next[t][m->partition] = m->offset + 1;
+	ix->dirty = true;
+	ix->last_event = mono_ms();
+	if (tids_ledger_pending(ix->ledger) >= INDEXER_BATCH)
+		commit(ix);
+}
+
+static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
+{
+	struct indexer *ix = ctx;
+	const rd_kafka_message_t *m;
+
+	if (kafka_log_event(d, ev) || rd_kafka_event_type(ev) != RD_KAFKA_EVENT_FETCH)
+		return;
+	while ((m = rd_kafka_event_message_next(ev)) != NULL) {
+		if (ix->paused)
+			continue;
+		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				tids_log_warnx("indexer: %s", rd_kafka_message_errstr(m));
+			continue;
+		}
+		on_message(ix, m);
+	}
+}
+
+static void on_timer(struct tidsd *d, struct watch *w, uint32_t events)
+{
+	struct indexer *ix = w->ctx;
+	uint64_t n;
+
+	(void)d;
+	(void)events;
+	if (read(w->fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		tids_log_warn("indexer: timer");
+	if (ix->paused) {
+		if (mono_ms() < ix->retry_at)
+			return;
+		ix->paused = false;
+		if (assign(ix) != 0) {
+			ix->paused = true;
+			ix->retry_at = mono_ms() + INDEXER_RETRY_MS;
+		}
+		return;
+	}
+	commit(ix);
+}
+
+/* --- setup --------------------------------------------------------------------- */
+
+static int32_t partition_count(rd_kafka_t *rk, const char *topic, int32_t fallback)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+	int32_t n = fallback;
+
+	if (rkt != NULL && rd_kafka_metadata(rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1 &&
+	    md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topics[0].partition_cnt > 0)
+		n = md->topics[0].partition_cnt;
+	if (md != NULL)
+		rd_kafka_metadata_destroy(md);
+	if (rkt != NULL)
+		rd_kafka_topic_destroy(rkt);
+	return n;
+}
+
+static int open_consumer(struct tidsd *d, struct indexer *ix)
+{
+	char err[512], group[300];
+	rd_kafka_conf_t *conf = kafka_conf(d, err, sizeof(err));
+
+	if (conf == NULL) {
+		tids_log_warnx("indexer: %s", err);
+		return TIDS_EKAFKA;
+	}
+	/* assign, never commit: the ledger keeps the offsets. */
+	kafka_topic(d, "indexer", group, sizeof(group));
+	if (rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "50", err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+		rd_kafka_conf_destroy(conf);
+		tids_log_warnx("indexer: %s", err);
+		return TIDS_EKAFKA;
+	}
+	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_FETCH | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG);
+	ix->rk = kafka_client(d, RD_KAFKA_CONSUMER, "indexer", conf, err, sizeof(err));
+	if (ix->rk == NULL) {
+		tids_log_warnx("indexer: %s", err);
+		return TIDS_EKAFKA;
+	}
+	rd_kafka_poll_set_consumer(ix->rk);
+	return 0;
+}
+
+static int start(struct tidsd *d, struct indexer *ix)
+{
+	struct itimerspec its = { { 0, INDEXER_COMMIT_MS * 1000000L }, { 0, INDEXER_COMMIT_MS * 1000000L } };
+	char path[4096], err[512];
+	int r;
+
+	config_state_path(d->conf, "ledger.db", path, sizeof(path));
+	if ((r = tids_ledger_open(path, TIDS_LEDGER_WRITE, &ix->ledger, err, sizeof(err))) != 0) {
+		tids_log_warnx("indexer: %s", err);
+		return r;
+	}
+	memcpy(ix->hub_pk, d->hub.sign_pk, sizeof(ix->hub_pk));
+	if (tids_ledger_set_hub(ix->ledger, d->conf->hub_id, d->hub.sign_pk) != 0 || tids_ledger_commit(ix->ledger) != 0) {
+		tids_log_warnx("indexer: %s: cannot record the hub", path);
+		return TIDS_EDB;
+	}
+	ix->have_data_key = keys_data_key(d, ix->data_key) == 0;
+	if (!ix->have_data_key)
+		tids_log_warnx("indexer: no hub data key: sealed records will have no leaf hash in the ledger");
+	kafka_topic(d, "audit", ix->topic[T_AUDIT], sizeof(ix->topic[T_AUDIT]));
+	kafka_topic(d, "ingress", ix->topic[T_INGRESS], sizeof(ix->topic[T_INGRESS]));
+	if ((r = open_consumer(d, ix)) != 0)
+		return r;
+	for (int t = 0; t < N_TOPICS; t++) {
+		ix->partitions[t] = partition_count(ix->rk, ix->topic[t], (int32_t)d->conf->partitions);
+		ix->next[t] = calloc((size_t)ix->partitions[t], sizeof(int64_t));
+		if (ix->next[t] == NULL)
+			return TIDS_ENOMEM;
+	}
+	ix->chains = calloc((size_t)ix->partitions[T_AUDIT], sizeof(*ix->chains));
+	if (ix->chains == NULL)
+		return TIDS_ENOMEM;
+	load_chains(ix);
+	if ((r = assign(ix)) != 0)
+		return r;
+	if ((r = kafka_watch_queue(d, &ix->qw, rd_kafka_queue_get_consumer(ix->rk), on_event, ix)) != 0)
+		return r;
+	ix->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (ix->timer.fd < 0 || timerfd_settime(ix->timer.fd, 0, &its, NULL) != 0)
+		return TIDS_EIO;
+	ix->timer.on_event = on_timer;
+	ix->timer.ctx = ix;
+	if (loop_add(d, &ix->timer, EPOLLIN) != 0)
+		return TIDS_EIO;
+	tids_log_info("indexer: %s from %s (%d partitions) and %s (%d)", path, ix->topic[T_AUDIT],
+		      (int)ix->partitions[T_AUDIT], ix->topic[T_INGRESS], (int)ix->partitions[T_INGRESS]);
+	return 0;
+}
+
+static void destroy(struct tidsd *d, struct indexer *ix)
+{
+	if (ix->timer.fd >= 0) {
+		loop_del(d, &ix->timer);
+		close(ix->timer.fd);
+	}
+	if (ix->rk != NULL) {
+		kafka_unwatch_queue(d, &ix->qw);
+		rd_kafka_consumer_close(ix->rk);
+		rd_kafka_destroy(ix->rk);
+	}
+	tids_ledger_close(ix->ledger);
+	sodium_memzero(ix->data_key, sizeof(ix->data_key));
+	for (int t = 0; t < N_TOPICS; t++)
+		free(ix->next[t]);
+	free(ix->chains);
+	free(ix);
+}
+
+int indexer_init(struct tidsd *d)
+{
+	struct indexer *ix = calloc(1, sizeof(*ix));
+	int r;
+
+	if (ix == NULL)
+		return TIDS_ENOMEM;
+	ix->timer.fd = -1;
+	if ((r = start(d, ix)) != 0) {
+		destroy(d, ix);
+		return r;
+	}
+	the_indexer = ix;
+	return 0;
+}
+
+void indexer_free(struct tidsd *d)
+{
+	struct indexer *ix = the_indexer;
+	int64_t until = mono_ms() + INDEXER_DRAIN_MS;
+
+	if (ix == NULL)
+		return;
+	/* The router has stopped: take what it committed last, until the
+	 * topics go quiet, so that a stopped hub's ledger is complete. */
+	ix->last_event = mono_ms();
+	while (!ix->paused && ix->qw.q != NULL && mono_ms() < until && mono_ms() - ix->last_event < 500) {
+		rd_kafka_event_t *ev = rd_kafka_queue_poll(ix->qw.q, 100);
+
+		if (ev != NULL) {
+			on_event(d, ev, ix);
+			rd_kafka_event_destroy(ev);
+		}
+	}
+	commit(ix);
+	tids_log_info("indexer: stopped; %llu entries, %llu checkpoints, %llu publications indexed this run%s",
+		      (unsigned long long)ix->entries, (unsigned long long)ix->checkpoints,
+		      (unsigned long long)ix->ingress, ix->skipped > 0 ? " (some messages skipped: see above)" : "");
+	destroy(d, ix);
+	the_indexer = NULL;
+}

@@ -1,0 +1,118 @@
+/*
+ * Shared by the lib/ledger*.c files only: the connection, the schema's
+ * statements, entry ids, and the pieces of the proof format that the
+ * writer and the checker must agree on.
+ */
+#ifndef TIDS_LEDGER_INTERNAL_H
+#define TIDS_LEDGER_INTERNAL_H
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "tids/error.h"
+#include "tids/json.h"
+#include "tids/ledger.h"
+
+enum ledger_stmt {
+	LS_BEGIN, LS_COMMIT, LS_ROLLBACK,
+	LS_INS_ENTRY, LS_INS_RULE, LS_ENTRY_BYTES,
+	LS_INS_CHECKPOINT, LS_INS_INGRESS,
+	LS_GET_OFFSET, LS_SET_OFFSET,
+	LS_LAST_ENTRY, LS_LAST_CHECKPOINT,
+	LS_GET_META, LS_SET_META,
+	LS_COUNT
+};
+
+struct tids_ledger {
+	sqlite3 *db;
+	char *path;
+	bool writable;
+	bool in_tx;
+	size_t pending;
+	sqlite3_stmt *st[LS_COUNT];
+};
+
+/* An entry's (or checkpoint's) key: its chain position. */
+static inline int64_t ledger_id(int32_t partition, uint64_t seq)
+{
+	return (int64_t)((uint64_t)partition << TIDS_LEDGER_SEQ_BITS | seq);
+}
+
+static inline int32_t ledger_id_partition(int64_t id)
+{
+	return (int32_t)((uint64_t)id >> TIDS_LEDGER_SEQ_BITS);
+}
+
+static inline uint64_t ledger_id_seq(int64_t id)
+{
+	return (uint64_t)id & TIDS_LEDGER_SEQ_MAX;
+}
+
+/* Opens a connection (read-only ones fall back to immutable=1, for a copy
+ * on a read-only medium). */
+int ledger_connect(const char *path, bool writable, sqlite3 **db, char *err, size_t errlen);
+
+/* Runs a statement that returns no rows, then resets it. */
+int ledger_step_done(sqlite3_stmt *st);
+
+/* Starts the writer's batch transaction if none is open. */
+int ledger_begin(struct tids_ledger *l);
+
+/* head = BLAKE2b-256(prev || bytes): the chain rule. */
+void ledger_chain_hash(const uint8_t prev[TIDS_HASH_BYTES], const uint8_t *bytes, size_t len,
+		       uint8_t head[TIDS_HASH_BYTES]);
+
+/* Does the checkpoint's signature verify with pk? */
+bool ledger_checkpoint_valid(const struct tids_audit_checkpoint *cp, const uint8_t pk[TIDS_PUBLIC_KEY_BYTES]);
+
+/* The first disagreement between an index row (columns 2.. of the entry
+ * table as selected by LEDGER_ENTRY_COLUMNS) and the decoded entry: the
+ * column's name, or NULL when they agree. */
+#define LEDGER_ENTRY_COLUMNS "id, bytes, decided_at, record_id, owner, recipient, purpose, decision, tier, " \
+			     "category, origin, destination, grant_id, approval_id"
+const char *ledger_row_mismatch(sqlite3_stmt *st, const struct tids_audit_entry *e);
+
+/* Lists the chains that have entries or checkpoints (and those pinned)
+ * into rep->chains, unsorted, each zeroed but for its partition. */
+int ledger_list_chains(sqlite3 *db, const struct tids_ledger_verify_opts *o, struct tids_ledger_verify_report *rep);
+
+/* Country of a jurisdiction code ("CN-SH" -> "CN"), into 3 bytes. */
+void ledger_country(const char *jurisdiction, char out[3]);
+
+/* --- the proof format (ledger_proof.c writes, ledger_check.c reads) ------- */
+
+#define PROOF_VERSION 1
+#define PROOF_LINE_MAX (1u << 20)
+
+/* Writes the end line: digest of everything so far, signed if signer. */
+struct proof_writer {
+	tids_ledger_write_fn *w;
+	void *ctx;
+	struct tids_jw jw;
+	crypto_generichash_blake2b_state *hash;  /* NULL: not started */
+	uint64_t lines;
+	int err;
+};
+
+int proof_writer_init(struct proof_writer *pw, tids_ledger_write_fn *w, void *ctx);
+/* Emits the line built in pw->jw (one JSON value) with its '\n'. */
+int proof_writer_emit(struct proof_writer *pw);
+int proof_writer_end(struct proof_writer *pw, const struct tids_identity *signer);
+void proof_writer_free(struct proof_writer *pw);
+
+/* Line builders shared by proofs and bundles. */
+void proof_line_segment(struct tids_jw *jw, int32_t partition, uint64_t first_seq);
+void proof_line_blob(struct tids_jw *jw, const char *key, const uint8_t *data, size_t len);
+
+/* Writes one chain segment: the anchor checkpoint (if from_seq > 1), every
+ * entry from from_seq to to_seq, and the checkpoints among them (to_seq must
+ * be a checkpoint's). Shows each entry to fn (to collect ingress keys). */
+typedef int proof_ingress_fn(void *ctx, const struct tids_audit_entry *e);
+int proof_write_segment(struct tids_ledger *l, struct proof_writer *pw, int32_t partition, uint64_t from_seq,
+			uint64_t to_seq, proof_ingress_fn *fn, void *fctx, char *err, size_t errlen);
+/* Writes the ingress line of (partition, offset), if the ledger has it;
+ * record supplies the record bytes when the ledger lacks them. */
+int proof_write_ingress(struct tids_ledger *l, struct proof_writer *pw, int32_t partition, int64_t offset,
+			const struct tids_bytes *record, bool *found, char *err, size_t errlen);
+
+#endif

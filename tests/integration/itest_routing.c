@@ -1,0 +1,590 @@
+/*
+ * Routing against a real Apache Kafka broker and a real tidsd: every acked
+ * record reaches each permitted recipient exactly once across kill -9 and a
+ * broker restart, audit entries match deliveries one to one, a revoked
+ * grant's deliveries no longer decrypt, and forged, replayed, badly signed
+ * or tierless input is refused with nothing written.
+ */
+#include <check.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <sqlite3.h>
+
+#include "hub.h"
+#include "testenv.h"
+#include "tids/error.h"
+#include "topics.h"
+
+struct world {
+	struct tids_test_hub hub;
+	struct tids_identity factory, lessor;
+};
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* factory.sh1 leases press-7 from lessor.wh, who receives run hours for
+ * billing (and maintenance when asked). */
+static void world_start(struct world *w, const char *lessor_purposes[], size_t n)
+{
+	struct tids_client *c;
+	char err[256];
+
+	ck_assert_int_eq(tids_test_hub_start(&w->hub, "kafka.partitions = 3"), 0);
+	ck_assert_int_eq(tids_test_hub_participant(&w->hub, "factory.sh1", "factory", "CN-SH", NULL, &w->factory), 0);
+	ck_assert_int_eq(tids_test_hub_participant(&w->hub, "lessor.wh", "lessor", "CN-HB", "security_agreement=true",
+						   &w->lessor), 0);
+	ck_assert_int_eq(tids_test_hub_asset(&w->hub, "press-7", "factory.sh1", "lessor.wh", "sh-plant-2"), 0);
+	/* The lessor's purposes stand once it has subscribed. */
+	c = tids_test_hub_connect(&w->hub, &w->lessor);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(tids_client_subscribe(c, lessor_purposes, n, 10, err, sizeof(err)), 0);
+	ck_assert_int_eq(tids_client_ping(c, err, sizeof(err), err, sizeof(err)), 0);
+	tids_client_free(c);
+	/* The router needs its partitions before the story starts. */
+	for (int i = 0; i < 600 && tids_test_hub_log_count(&w->hub, "ingress partitions assigned") == 0; i++)
+		sleep_ms(100);
+	ck_assert_int_gt(tids_test_hub_log_count(&w->hub, "ingress partitions assigned"), 0);
+}
+
+/* One serialized record: n is carried in field "n" and in the record id. */
+static struct tids_bytes make_record(uint32_t n, const char *owner, const char *category, enum tids_tier tier)
+{
+	struct tids_field f[2] = { { 0 } };
+	struct tids_record r = { 0 };
+	struct tids_bytes out;
+	uint8_t *buf;
+	size_t len;
+
+	randombytes_buf(r.record_id, sizeof(r.record_id));
+	memcpy(r.record_id, &n, sizeof(n));
+	r.owner = owner;
+	r.asset_id = "press-7";
+	r.category = category;
+	r.tier = tier;
+	r.origin = "CN-SH";
+	r.produced_at_ms = now_ms();
+	f[0].name = "n";
+	f[0].value.kind = TIDS_VALUE_INT;
+	f[0].value.as.i = n;
+	f[1].name = "hours";
+	f[1].value.kind = TIDS_VALUE_REAL;
+	f[1].value.as.d = 0.25;
+	r.fields = f;
+	r.n_fields = 2;
+	ck_assert_int_eq(tids_wire_encode_record(&r, &buf, &len), 0);
+	out.data = buf;
+	out.len = len;
+	return out;
+}
+
+static void free_records(struct tids_bytes *recs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free((void *)recs[i].data);
+}
+
+/*
+ * Publishes one batch until it is acknowledged, as a careful client does:
+ * when the connection breaks or the hub restarts, the same batch (same
+ * sequence, same records) is published again.
+ */
+static void publish_until_acked(struct world *w, struct tids_client **c, uint64_t seq, struct tids_bytes *recs,
+				size_t n, bool restart_dead_hub)
+{
+	char err[512];
+
+	for (int attempt = 0; attempt < 600; attempt++) {
+		struct tids_publish_ack ack;
+		int r;
+
+		if (*c == NULL) {
+			if (restart_dead_hub && !tids_test_hub_alive(&w->hub))
+				ck_assert_int_eq(tids_test_hub_restart(&w->hub), 0);
+			*c = tids_test_hub_connect(&w->hub, &w->factory);
+			if (*c == NULL) {
+				sleep_ms(200);
+				continue;
+			}
+		}
+		r = tids_client_publish(*c, &w->factory, "factory.sh1", seq, recs, n, &ack, err, sizeof(err));
+		if (r == 0) {
+			ck_assert_msg(ack.n_errors == 0, "batch %llu: %zu records refused: %s", (unsigned long long)seq,
+				      ack.n_errors, ack.n_errors > 0 ? ack.errors[0].message : "");
+			ck_assert_uint_eq(ack.accepted, n);
+			tids_publish_ack_free(&ack);
+			return;
+		}
+		/* Refused for now (being written, Kafka away) or connection lost. */
+		if (r != TIDS_EDENIED) {
+			tids_client_free(*c);
+			*c = NULL;
+		}
+		sleep_ms(200);
+	}
+	ck_abort_msg("batch %llu never acknowledged: %s", (unsigned long long)seq, err);
+}
+
+/* Collects deliveries of the lessor until `want` distinct n or idle. */
+struct received {
+	uint32_t *count;       /* per n */
+	uint32_t max_n;
+	size_t distinct;
+	size_t duplicates;
+	size_t total;
+};
+
+static void receive(struct world *w, struct received *rx, size_t want, const char *purposes[], size_t np)
+{
+	struct tids_client *c = tids_test_hub_connect(&w->hub, &w->lessor);
+	char err[512];
+	uint64_t last = 0;
+
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(tids_client_subscribe(c, purposes, np, 5000, err, sizeof(err)), 0);
+	while (rx->distinct < want) {
+		struct tids_delivery d;
+		const struct tids_field *f;
+		int r = tids_client_next_delivery(c, &d, 60000, err, sizeof(err));
+
+		if (r == 0)
+			break;
+		ck_assert_msg(r == 1, "subscription broke: %s", err);
+		f = tids_record_field(&d.record, "n");
+		ck_assert_ptr_nonnull(f);
+		ck_assert((uint64_t)f->value.as.i <= rx->max_n);
+		if (rx->count[f->value.as.i]++ == 0)
+			rx->distinct++;
+		else
+			rx->duplicates++;
+		rx->total++;
+		last = d.delivery_seq;
+		tids_delivery_free(&d);
+		if (rx->total % 1000 == 0)
+			ck_assert_int_eq(tids_client_ack(c, last, err, sizeof(err)), 0);
+	}
+	if (last > 0)
+		ck_assert_int_eq(tids_client_ack(c, last, err, sizeof(err)), 0);
+	/* Anything more would be a duplicate: give it a moment to show. */
+	for (;;) {
+		struct tids_delivery d;
+
+		if (tids_client_next_delivery(c, &d, 3000, err, sizeof(err)) != 1)
+			break;
+		rx->duplicates++;
+		tids_delivery_free(&d);
+	}
+	tids_client_free(c);
+}
+
+/* Audit entries on the audit topic: count allow decisions for the lessor
+ * per record id, and check each chain links up. */
+struct audit_scan {
+	uint8_t last_head[64][32];
+	uint64_t last_seq[64];
+	size_t entries, allows, checkpoints, broken;
+	uint32_t *per_n;
+	uint32_t max_n;
+};
+
+static void on_audit(void *ctx, int32_t partition, int64_t offset, const void *key, size_t key_len,
+		     const void *value, size_t len)
+{
+	struct audit_scan *a = ctx;
+	struct tids_audit_log_record lr;
+	struct tids_audit_entry e;
+	crypto_generichash_state st;
+	char err[256];
+
+	(void)offset;
+	(void)key;
+	(void)key_len;
+	ck_assert_int_lt(partition, 64);
+	ck_assert_int_eq(tids_wire_decode_audit_log_record(value, len, &lr, err, sizeof(err)), 0);
+	if (lr.is_checkpoint) {
+		a->checkpoints++;
+		if (memcmp(lr.checkpoint.head_hash, a->last_head[partition], 32) != 0 ||
+		    lr.checkpoint.seq != a->last_seq[partition])
+			a->broken++;
+		tids_audit_log_record_free(&lr);
+		return;
+	}
+	ck_assert_int_eq(tids_wire_decode_audit_entry(lr.entry.data, lr.entry.len, &e, err, sizeof(err)), 0);
+	if (e.seq != a->last_seq[partition] + 1 || memcmp(e.prev_hash, a->last_head[partition], 32) != 0)
+		a->broken++;
+	crypto_generichash_init(&st, NULL, 0, 32);
+	crypto_generichash_update(&st, a->last_head[partition], 32);
+	crypto_generichash_update(&st, lr.entry.data, lr.entry.len);
+	crypto_generichash_final(&st, a->last_head[partition], 32);
+	a->last_seq[partition] = e.seq;
+	a->entries++;
+	if (e.decision != TIDS_DECISION_DENY && strcmp(e.recipient, "lessor.wh") == 0) {
+		uint32_t n;
+
+		memcpy(&n, e.record_id, sizeof(n));
+		a->allows++;
+		if (a->per_n != NULL && n <= a->max_n)
+			a->per_n[n]++;
+	}
+	tids_audit_entry_free(&e);
+	tids_audit_log_record_free(&lr);
+}
+
+static void audit_topic(const struct world *w, char *buf, size_t len)
+{
+	snprintf(buf, len, "tids.%s.audit", w->hub.hub_id);
+}
+
+struct killer {
+	pid_t pid;
+	int after_ms;
+};
+
+static void *kill_later(void *arg)
+{
+	struct killer *k = arg;
+
+	sleep_ms(k->after_ms);
+	kill(k->pid, SIGKILL);
+	return NULL;
+}
+
+#define LOAD_RECORDS 100000
+#define LOAD_BATCH 500
+
+START_TEST(exactly_once_across_kill9)
+{
+	const char *purposes[] = { "billing" };
+	struct world w;
+	struct received rx = { 0 };
+	struct audit_scan scan = { 0 };
+	struct tids_client *c = NULL;
+	char topic[256];
+	int kills = 0;
+
+	world_start(&w, purposes, 1);
+	for (uint32_t b = 0; b < LOAD_RECORDS / LOAD_BATCH; b++) {
+		struct tids_bytes recs[LOAD_BATCH];
+		pthread_t t;
+		struct killer k = { w.hub.pid, 2 + (int)(b % 7) };
+
+		for (uint32_t i = 0; i < LOAD_BATCH; i++)
+			recs[i] = make_record(b * LOAD_BATCH + i, "factory.sh1", "run_hours", TIDS_TIER_GENERAL);
+		/* kill -9 while a batch is in flight, three times in the load. */
+		if (b == 40 || b == 110 || b == 170) {
+			ck_assert_int_eq(pthread_create(&t, NULL, kill_later, &k), 0);
+			pthread_detach(t);
+			kills++;
+		}
+		publish_until_acked(&w, &c, b + 1, recs, LOAD_BATCH, true);
+		free_records(recs, LOAD_BATCH);
+	}
+	tids_client_free(c);
+	ck_assert_int_eq(kills, 3);
+	ck_assert_int_ge(tids_test_hub_log_count(&w.hub, "tidsd: info: ready"), 4);
+	/* And once more while the router is still working through the backlog. */
+	sleep_ms(500);
+	tids_test_hub_kill(&w.hub);
+	ck_assert_int_eq(tids_test_hub_restart(&w.hub), 0);
+
+	rx.max_n = LOAD_RECORDS;
+	rx.count = calloc(LOAD_RECORDS + 1, sizeof(*rx.count));
+	receive(&w, &rx, LOAD_RECORDS, purposes, 1);
+	ck_assert_msg(rx.distinct == LOAD_RECORDS, "%zu of %d acked records delivered", rx.distinct, LOAD_RECORDS);
+	ck_assert_msg(rx.duplicates == 0, "%zu duplicate deliveries", rx.duplicates);
+
+	/* One audit entry per delivery, and the chains link. */
+	scan.per_n = calloc(LOAD_RECORDS + 1, sizeof(*scan.per_n));
+	scan.max_n = LOAD_RECORDS;
+	audit_topic(&w, topic, sizeof(topic));
+	ck_assert_int_gt(tids_test_topic_read(topic, on_audit, &scan), 0);
+	ck_assert_uint_eq(scan.broken, 0);
+	ck_assert_uint_eq(scan.allows, LOAD_RECORDS);
+	for (uint32_t n = 0; n < LOAD_RECORDS; n++)
+		ck_assert_msg(scan.per_n[n] == 1, "record %u has %u audit entries", n, scan.per_n[n]);
+	ck_assert_uint_gt(scan.checkpoints, 0);
+	free(rx.count);
+	free(scan.per_n);
+	tids_test_hub_destroy(&w.hub);
+}
+END_TEST
+
+START_TEST(broker_restart_during_load)
+{
+	const char *purposes[] = { "billing" };
+	struct tids_bytes recs[3][100];
+	struct world w;
+	struct received rx = { 0 };
+	struct tids_client *c = NULL, *admin;
+	struct tids_publish_ack ack;
+	char err[512], who[160];
+	int r;
+
+	if (tids_test_kafka_dir() == NULL)
+		return;   /* a developer's own broker: not ours to stop */
+	world_start(&w, purposes, 1);
+	for (uint32_t b = 0; b < 3; b++)
+		for (uint32_t i = 0; i < 100; i++)
+			recs[b][i] = make_record(b * 100 + i, "factory.sh1", "run_hours", TIDS_TIER_GENERAL);
+	publish_until_acked(&w, &c, 1, recs[0], 100, false);
+
+	ck_assert_int_eq(tids_test_broker("stop"), 0);
+	/* While Kafka is away nothing is acknowledged... */
+	{
+		struct tids_client_options o = { .address = w.hub.addr, .identity = &w.factory,
+						 .hub_key = w.hub.hub_pk, .timeout_ms = 4000 };
+		struct tids_client *quick;
+
+		ck_assert_int_eq(tids_client_connect(&o, &quick, err, sizeof(err)), 0);
+		r = tids_client_publish(quick, &w.factory, "factory.sh1", 2, recs[1], 100, &ack, err, sizeof(err));
+		ck_assert_msg(r != 0, "a batch was acknowledged while Kafka was stopped");
+		tids_client_free(quick);
+	}
+	/* ...but the hub stays up and keeps serving. */
+	sleep_ms(3000);
+	ck_assert(tids_test_hub_alive(&w.hub));
+	admin = tids_test_hub_admin(&w.hub);
+	ck_assert_ptr_nonnull(admin);
+	ck_assert_int_eq(tids_client_ping(admin, who, sizeof(who), err, sizeof(err)), 0);
+	tids_client_free(admin);
+
+	ck_assert_int_eq(tids_test_broker("start"), 0);
+	publish_until_acked(&w, &c, 2, recs[1], 100, false);
+	publish_until_acked(&w, &c, 3, recs[2], 100, false);
+	tids_client_free(c);
+	ck_assert(tids_test_hub_alive(&w.hub));
+
+	rx.max_n = 300;
+	rx.count = calloc(301, sizeof(*rx.count));
+	receive(&w, &rx, 300, purposes, 1);
+	ck_assert_msg(rx.distinct == 300, "%zu of 300 records delivered", rx.distinct);
+	ck_assert_uint_eq(rx.duplicates, 0);
+	for (uint32_t b = 0; b < 3; b++)
+		free_records(recs[b], 100);
+	free(rx.count);
+	tids_test_hub_destroy(&w.hub);
+}
+END_TEST
+
+/* The wrapped key of a grant, from the registry database; 0 if present. */
+static int grant_key_present(struct world *w, const char *grant_id)
+{
+	char path[512];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int present = 0;
+
+	snprintf(path, sizeof(path), "%s/state/registry.db", w->hub.dir);
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM kv WHERE ns = 'grant_key' AND key = ?1", -1,
+					    &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, grant_id, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		present = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return present;
+}
+
+START_TEST(revoked_grant_no_longer_decrypts)
+{
+	const char *purposes[] = { "maintenance" };
+	const char *cats[] = { "recipe" };
+	struct tids_grant g = { 0 };
+	struct tids_bytes r1, r2;
+	struct world w;
+	struct tids_client *c = NULL, *sub;
+	struct tids_delivery d;
+	char err[512];
+
+	world_start(&w, purposes, 1);
+	g.grant_id = "g-recipe";
+	g.owner = "factory.sh1";
+	g.grantee = "lessor.wh";
+	g.categories = (struct tids_strlist){ cats, 1 };
+	g.purposes = (struct tids_strlist){ purposes, 1 };
+	g.not_before_ms = now_ms() - 1000;
+	g.not_after_ms = now_ms() + 30LL * 86400 * 1000;
+	c = tids_test_hub_connect(&w.hub, &w.factory);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(tids_client_sign_grant(&w.factory, &g), 0);
+	ck_assert_int_eq(tids_client_grant(c, &g, err, sizeof(err)), 0);
+	ck_assert_int_eq(grant_key_present(&w, "g-recipe"), 1);
+
+	r1 = make_record(1, "factory.sh1", "recipe", TIDS_TIER_IMPORTANT);
+	publish_until_acked(&w, &c, 1, &r1, 1, false);
+	/* The lessor can read it under the grant (and does not ack it). */
+	sub = tids_test_hub_connect(&w.hub, &w.lessor);
+	ck_assert_ptr_nonnull(sub);
+	ck_assert_int_eq(tids_client_subscribe(sub, purposes, 1, 10, err, sizeof(err)), 0);
+	ck_assert_int_eq(tids_client_next_delivery(sub, &d, 60000, err, sizeof(err)), 1);
+	ck_assert_str_eq(d.grant_id, "g-recipe");
+	ck_assert_str_eq(d.record.category, "recipe");
+	ck_assert_int_eq(tids_record_field(&d.record, "n")->value.as.i, 1);
+	tids_delivery_free(&d);
+	tids_client_free(sub);
+
+	ck_assert_int_eq(tids_client_revoke(c, "g-recipe", err, sizeof(err)), 0);
+	ck_assert_int_eq(grant_key_present(&w, "g-recipe"), 0);
+	/* Later records are denied; the earlier delivery no longer opens. */
+	r2 = make_record(2, "factory.sh1", "recipe", TIDS_TIER_IMPORTANT);
+	publish_until_acked(&w, &c, 2, &r2, 1, false);
+	sub = tids_test_hub_connect(&w.hub, &w.lessor);
+	ck_assert_ptr_nonnull(sub);
+	ck_assert_int_eq(tids_client_subscribe(sub, purposes, 1, 10, err, sizeof(err)), 0);
+	ck_assert_int_eq(tids_client_next_delivery(sub, &d, 8000, err, sizeof(err)), 0);
+	tids_client_free(sub);
+	ck_assert_int_ge(tids_test_hub_log_count(&w.hub, "key grant:g-recipe is destroyed"), 1);
+	tids_client_free(c);
+	free((void *)r1.data);
+	free((void *)r2.data);
+	tids_test_hub_destroy(&w.hub);
+}
+END_TEST
+
+START_TEST(bad_input_changes_nothing)
+{
+	const char *purposes[] = { "billing" };
+	struct tids_bytes good, forged, tierless;
+	struct tids_batch b = { 0 };
+	struct tids_publish_ack ack;
+	struct world w;
+	struct received rx = { 0 };
+	struct tids_client *c;
+	char ingress[256], err[512];
+	uint8_t *body, *resp;
+	size_t len, rlen;
+	int64_t before;
+
+	world_start(&w, purposes, 1);
+	snprintf(ingress, sizeof(ingress), "tids.%s.ingress", w.hub.hub_id);
+	c = tids_test_hub_connect(&w.hub, &w.factory);
+	ck_assert_ptr_nonnull(c);
+	good = make_record(1, "factory.sh1", "run_hours", TIDS_TIER_GENERAL);
+	publish_until_acked(&w, &c, 10, &good, 1, false);
+	sleep_ms(500);
+	before = tids_test_topic_end(ingress);
+	ck_assert_int_eq(before, 1);
+
+	/* A forged owner: refused with its reason, nothing written. */
+	forged = make_record(2, "lessor.wh", "run_hours", TIDS_TIER_GENERAL);
+	ck_assert_int_eq(tids_client_publish(c, &w.factory, "factory.sh1", 11, &forged, 1, &ack, err, sizeof(err)), 0);
+	ck_assert_uint_eq(ack.accepted, 0);
+	ck_assert_uint_eq(ack.n_errors, 1);
+	ck_assert_int_eq(ack.errors[0].code, 7);
+	ck_assert_ptr_nonnull(strstr(ack.errors[0].message, "is not the publisher"));
+	tids_publish_ack_free(&ack);
+
+	/* A record without a tier. */
+	tierless = make_record(3, "factory.sh1", "run_hours", TIDS_TIER_GENERAL);
+	{
+		struct tids_record r;
+
+		ck_assert_int_eq(tids_wire_decode_record(tierless.data, tierless.len, &r, err, sizeof(err)), 0);
+		r.tier = TIDS_TIER_UNSET;
+		free((void *)tierless.data);
+		ck_assert_int_eq(tids_wire_encode_record(&r, &body, &len), 0);
+		tids_record_free(&r);
+		tierless = (struct tids_bytes){ body, len };
+	}
+	ck_assert_int_eq(tids_client_publish(c, &w.factory, "factory.sh1", 12, &tierless, 1, &ack, err, sizeof(err)), 0);
+	ck_assert_uint_eq(ack.n_errors, 1);
+	ck_assert_int_eq(ack.errors[0].code, 3);
+	ck_assert_ptr_nonnull(strstr(ack.errors[0].message, "no tier"));
+	tids_publish_ack_free(&ack);
+
+	/* The acknowledged batch again: its ack again, nothing written. */
+	ck_assert_int_eq(tids_client_publish(c, &w.factory, "factory.sh1", 10, &good, 1, &ack, err, sizeof(err)), 0);
+	ck_assert_uint_eq(ack.accepted, 1);
+	tids_publish_ack_free(&ack);
+	/* Its sequence with other records: a replay. */
+	ck_assert_int_eq(tids_client_publish(c, &w.factory, "factory.sh1", 10, &forged, 1, &ack, err, sizeof(err)),
+			 TIDS_EDENIED);
+	ck_assert_ptr_nonnull(strstr(err, "replay refused"));
+	/* An older sequence: out of order. */
+	ck_assert_int_eq(tids_client_publish(c, &w.factory, "factory.sh1", 5, &good, 1, &ack, err, sizeof(err)),
+			 TIDS_EDENIED);
+	ck_assert_ptr_nonnull(strstr(err, "replayed or out of order"));
+
+	/* A bad signature (another key signed it). */
+	b.publisher = "factory.sh1";
+	b.sequence = 20;
+	b.records = &good;
+	b.n_records = 1;
+	ck_assert_int_eq(tids_merkle_root(&good, 1, b.merkle_root), 0);
+	ck_assert_int_eq(tids_sign_batch(w.lessor.sign_sk, "factory.sh1", 20, b.merkle_root, b.signature), 0);
+	ck_assert_int_eq(tids_wire_encode_batch(&b, &body, &len), 0);
+	ck_assert_int_eq(tids_client_call(c, "tids.v1.Exchange/Publish", body, len, &resp, &rlen, err, sizeof(err)),
+			 TIDS_EDENIED);
+	ck_assert_int_eq(tids_client_status(c), 16);
+	ck_assert_ptr_nonnull(strstr(err, "signature does not verify"));
+	free(body);
+
+	sleep_ms(1000);
+	ck_assert_int_eq(tids_test_topic_end(ingress), before);
+	/* And the lessor got the one good record, once. */
+	rx.max_n = 10;
+	rx.count = calloc(11, sizeof(*rx.count));
+	receive(&w, &rx, 1, purposes, 1);
+	ck_assert_uint_eq(rx.distinct, 1);
+	ck_assert_uint_eq(rx.count[1], 1);
+	ck_assert_uint_eq(rx.duplicates, 0);
+	free(rx.count);
+	tids_client_free(c);
+	free((void *)good.data);
+	free((void *)forged.data);
+	free((void *)tierless.data);
+	tids_test_hub_destroy(&w.hub);
+}
+END_TEST
+
+int main(void)
+{
+	const struct {
+		const char *name;
+		const TTest *test;
+	} cases[] = {
+		/* One case each, so that CK_RUN_CASE can pick one. */
+		{ "bad_input", bad_input_changes_nothing },
+		{ "revoke", revoked_grant_no_longer_decrypts },
+		{ "kill9", exactly_once_across_kill9 },
+		{ "broker_restart", broker_restart_during_load },
+	};
+	Suite *s = suite_create("routing");
+	SRunner *sr;
+	int failed;
+
+	if (sodium_init() < 0)
+		return 1;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		TCase *tc = tcase_create(cases[i].name);
+
+		tcase_set_timeout(tc, 900);
+		tcase_add_test(tc, cases[i].test);
+		suite_add_tcase(s, tc);
+	}
+	sr = srunner_create(s);
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? 0 : 1;
+}

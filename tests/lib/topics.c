@@ -1,0 +1,108 @@
+/*
+ * Direct reads of the test broker (see topics.h), with librdkafka.
+ */
+#include "topics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <librdkafka/rdkafka.h>
+
+#include "testenv.h"
+
+static rd_kafka_t *consumer(void)
+{
+	char err[256], group[128];
+	rd_kafka_conf_t *c = rd_kafka_conf_new();
+
+	tids_test_unique_name(group, sizeof(group), "reader");
+	if (rd_kafka_conf_set(c, "bootstrap.servers", tids_test_kafka_bootstrap(), err, sizeof(err)) ||
+	    rd_kafka_conf_set(c, "group.id", group, err, sizeof(err)) ||
+	    rd_kafka_conf_set(c, "isolation.level", "read_committed", err, sizeof(err)) ||
+	    rd_kafka_conf_set(c, "enable.partition.eof", "true", err, sizeof(err)) ||
+	    rd_kafka_conf_set(c, "enable.auto.commit", "false", err, sizeof(err)) ||
+	    rd_kafka_conf_set(c, "log_level", "3", err, sizeof(err))) {
+		fprintf(stderr, "reader: %s\n", err);
+		rd_kafka_conf_destroy(c);
+		return NULL;
+	}
+	return rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
+}
+
+static int partitions(rd_kafka_t *rk, const char *topic)
+{
+	const struct rd_kafka_metadata *md;
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
+	int n = -1;
+
+	if (rd_kafka_metadata(rk, 0, rkt, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR)
+			n = md->topics[0].partition_cnt;
+		rd_kafka_metadata_destroy(md);
+	}
+	rd_kafka_topic_destroy(rkt);
+	return n;
+}
+
+int64_t tids_test_topic_end(const char *topic)
+{
+	rd_kafka_t *rk = consumer();
+	int64_t total = 0, lo, hi;
+	int n;
+
+	if (rk == NULL)
+		return -1;
+	n = partitions(rk, topic);
+	for (int p = 0; p < n; p++) {
+		if (rd_kafka_query_watermark_offsets(rk, topic, p, &lo, &hi, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			total = -1;
+			break;
+		}
+		total += hi;
+	}
+	rd_kafka_destroy(rk);
+	return n < 0 ? -1 : total;
+}
+
+long tids_test_topic_read(const char *topic, tids_test_message_fn *fn, void *ctx)
+{
+	rd_kafka_t *rk = consumer();
+	rd_kafka_topic_partition_list_t *tp;
+	long count = 0;
+	int n, eofs = 0, idle = 0;
+
+	if (rk == NULL)
+		return -1;
+	n = partitions(rk, topic);
+	if (n <= 0) {
+		rd_kafka_destroy(rk);
+		return -1;
+	}
+	rd_kafka_poll_set_consumer(rk);
+	tp = rd_kafka_topic_partition_list_new(n);
+	for (int p = 0; p < n; p++)
+		rd_kafka_topic_partition_list_add(tp, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+	rd_kafka_assign(rk, tp);
+	rd_kafka_topic_partition_list_destroy(tp);
+	/* Each partition reports EOF once it has been read to its end. */
+	while (eofs < n && idle < 600) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+
+		if (m == NULL) {
+			idle++;
+			continue;
+		}
+		idle = 0;
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+			eofs++;
+		else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			fn(ctx, m->partition, m->offset, m->key, m->key_len, m->payload, m->len);
+			count++;
+		}
+		rd_kafka_message_destroy(m);
+	}
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+	return eofs == n ? count : -1;
+}

@@ -1,0 +1,21 @@
+/*
+ * Reading the test broker's topics directly, to check what tidsd wrote
+ * without going through tidsd: message counts and every committed message.
+ */
+#ifndef TIDS_TEST_TOPICS_H
+#define TIDS_TEST_TOPICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Sum of the high watermarks of every partition (messages and transaction
+ * markers); -1 if the topic cannot be described. */
+int64_t tids_test_topic_end(const char *topic);
+
+/* Calls fn for every committed message (read_committed) of every partition
+ * up to the end as of the call; returns the number read, or -1. */
+typedef void tids_test_message_fn(void *ctx, int32_t partition, int64_t offset, const void *key, size_t key_len,
+				  const void *value, size_t len);
+long tids_test_topic_read(const char *topic, tids_test_message_fn *fn, void *ctx);
+
+#endif
