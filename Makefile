@@ -158,7 +158,7 @@ demo:
 	$(Q)O=$(O) packaging/demo/demo.sh
 
 bench: $(BENCH_BIN) $(PROGRAMS)
-	$(Q)O=$(O) tests/bench/run.sh $(BENCH_BIN)
+	$(Q)O=$(O) tests/kafka/with-broker.sh tests/bench/run.sh $(BENCH_BIN)
 
 # libFuzzer targets drive the same decode gates the daemon uses.
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) $(PKG_CFLAGS)

@@ -61,6 +61,8 @@ struct ingest {
 	struct kafka_queue_watch qw;
 	struct pending *pending;
 	size_t in_flight;
+	uint64_t verifications;        /* batch signatures checked */
+	uint64_t records_written;      /* records Kafka confirmed */
 	uint8_t data_key[TIDS_SEAL_KEY_BYTES];
 };
 
@@ -266,6 +268,7 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 			p->retryable++;
 		} else {
 			p->accepted++;
+			in->records_written++;
 		}
 		if (--p->outstanding == 0)
 			finish(d, p);
@@ -430,6 +433,7 @@ void ingest_publish(struct tidsd *d, struct session *s, uint64_t call_id, const 
 		session_reply(d, s, call_id, CODE_PERMISSION_DENIED, err, NULL, 0);
 		goto out;
 	}
+	d->ingest->verifications++;
 	if (tids_batch_verify(&b, pub->p.identity_key, err, sizeof(err)) != 0) {
 		session_reply(d, s, call_id, CODE_UNAUTHENTICATED, err, NULL, 0);
 		goto out;
@@ -567,6 +571,8 @@ void ingest_free(struct tidsd *d)
 
 	if (in == NULL)
 		return;
+	tids_log_info("ingest: %llu batch signatures verified for %llu records written",
+		      (unsigned long long)in->verifications, (unsigned long long)in->records_written);
 	if (in->rk != NULL) {
 		kafka_unwatch_queue(d, &in->qw);
 		if (in->rkt != NULL)

@@ -511,13 +511,16 @@ static int64_t batch_deadline_wait(struct router *rt)
 static int run(struct router *rt)
 {
 	char buf[64];
+	bool drained = false;
 
 	rt->last_maintenance = mono_ms();
 	while (!rt->stop) {
 		struct pollfd fds[2] = { { rt->cq_pipe[0], POLLIN, 0 }, { rt->inbox_fd, POLLIN, 0 } };
-		int64_t wait = batch_deadline_wait(rt);
 
-		if (poll(fds, 2, (int)wait) < 0 && errno != EINTR)
+		/* Sleep only once the consumer's queue is empty: librdkafka
+		 * signals the pipe when the queue becomes non-empty, not while
+		 * it stays so. */
+		if (drained && poll(fds, 2, (int)batch_deadline_wait(rt)) < 0 && errno != EINTR)
 			return -1;
 		while (read(rt->cq_pipe[0], buf, sizeof(buf)) > 0)
 			;
@@ -525,11 +528,14 @@ static int run(struct router *rt)
 			drain_inbox(rt);
 		drain_producer_events(rt);
 		/* Take what the consumer has, up to a batch. */
+		drained = false;
 		while (rt->n_batch < ROUTER_BATCH_MAX) {
 			rd_kafka_message_t *m = rd_kafka_consumer_poll(rt->consumer, 0);
 
-			if (m == NULL)
+			if (m == NULL) {
+				drained = true;
 				break;
+			}
 			if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 				if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
 					tids_log_warnx("router: %s", rd_kafka_message_errstr(m));
@@ -545,9 +551,13 @@ static int run(struct router *rt)
 			if (state_load(rt) != 0)
 				return -1;
 		}
-		if (rt->policy == NULL)
+		if (rt->policy == NULL) {
+			drained = true;
 			continue;
-		if ((rt->n_batch > 0 && (rt->n_batch == ROUTER_BATCH_MAX || batch_deadline_wait(rt) == 0)) ||
+		}
+		/* A batch goes when it is full, when its time is up, or when the
+		 * queue ran dry (waiting longer would only add latency). */
+		if ((rt->n_batch > 0 && (rt->n_batch == ROUTER_BATCH_MAX || drained || batch_deadline_wait(rt) == 0)) ||
 		    mono_ms() - rt->last_maintenance >= 1000) {
 			if (mono_ms() - rt->last_maintenance >= 1000)
 				rt->last_maintenance = mono_ms();
@@ -563,6 +573,7 @@ static void *router_main(void *arg)
 	struct router *rt = arg;
 	int backoff = 500;
 
+	pthread_setname_np(pthread_self(), "tidsd-router");
 	while (!rt->stop) {
 		if (setup(rt) == 0 && run(rt) == 0) {
 			teardown(rt);
@@ -670,6 +681,11 @@ void router_free(struct tidsd *d)
 	if (rt == NULL)
 		return;
 	if (rt->started) {
+		tids_log_info("router: %lu records routed in %lu transactions: %lu decisions, %lu deliveries, "
+			      "%lu denials, %lu copies of republished batches dropped, %lu unreadable records skipped",
+			      (unsigned long)rt->records, (unsigned long)rt->transactions, (unsigned long)rt->decisions,
+			      (unsigned long)rt->deliveries, (unsigned long)rt->denials,
+			      (unsigned long)rt->duplicates, (unsigned long)rt->skipped);
 		rt->stop = 1;
 		if (write(rt->inbox_fd, &one, sizeof(one)) < 0)
 			tids_log_warn("router: wake");
