@@ -147,6 +147,7 @@ test-integration: $(INTEG_BIN) $(PROGRAMS)
 
 check:
 	$(Q)packaging/deps.sh --test
+	$(Q)O=$(O) tests/interop/setup.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory test-unit
 	$(Q)$(MAKE) --no-print-directory test-integration
@@ -162,6 +163,8 @@ bench: $(BENCH_BIN) $(PROGRAMS)
 
 # libFuzzer targets drive the same decode gates the daemon uses.
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) $(PKG_CFLAGS)
+# fuzz_config compiles daemon/config.c into itself (with a stub fatalx).
+$(O)/fuzz/fuzz_config: daemon/config.c daemon/tidsd.h
 $(O)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(POLICY_SRC) $(PB_C) $(PB_H)
 	$(call say,FUZZ,$@)
 	$(Q)mkdir -p $(O)/fuzz
@@ -171,7 +174,7 @@ fuzz: $(FUZZ_BIN)
 	$(Q)set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); \
 		mkdir -p $(O)/fuzz/corpus/$$n; \
 		echo "  FUZZ     $$n for $(FUZZ_SECONDS)s"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 $(O)/fuzz/corpus/$$n \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 -artifact_prefix=$(O)/fuzz/ $(O)/fuzz/corpus/$$n \
 			$$( [ -d tests/fuzz/seeds/$$n ] && echo tests/fuzz/seeds/$$n ) 2>$(O)/fuzz/$$n.log \
 			|| { tail -40 $(O)/fuzz/$$n.log; exit 1; }; done
 
