@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "policy.h"
+#include "tidsctl.h"
 #include "tids/error.h"
 
 #ifndef TIDS_SYSCONFDIR
@@ -24,7 +25,6 @@ struct policy_sources {
 	size_t n;
 	size_t cap;
 };
-int tidsctl_policy(int argc, char **argv);
 int tidsctl_policy_explain(int argc, char **argv);
 int tidsctl_policy_add_path(struct policy_sources *srcs, const char *path, const char *ext);
 int tidsctl_policy_compile(struct policy_sources *srcs, struct tids_policy_set **set, bool quiet);
@@ -244,34 +244,34 @@ static int cmd_check(int argc, char **argv)
 		switch (c) {
 		case 'W': werror = true; break;
 		case 'q': quiet = true; break;
-		case 'h': usage_check(stdout); return 0;
-		default: usage_check(stderr); return 2;
+		case 'h': usage_check(stdout); return EXIT_OK;
+		default: usage_check(stderr); return EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
 		usage_check(stderr);
-		return 2;
+		return EXIT_USAGE;
 	}
 	struct policy_sources srcs = { 0 };
 	for (int i = optind; i < argc; i++)
 		if (tidsctl_policy_add_path(&srcs, argv[i], ".tidspol") != 0) {
 			tidsctl_policy_sources_free(&srcs);
-			return 1;
+			return EXIT_FAIL;
 		}
 	struct tids_policy_diags *d = tids_policy_diags_new();
 	struct tids_policy_set *set = NULL;
 	int rc = d != NULL ? tids_policy_compile(srcs.v, srcs.n, &set, d) : TIDS_ENOMEM;
-	int status = 0;
+	int status = EXIT_OK;
 	if (d != NULL)
 		print_diags(d, !quiet);
 	if (rc != 0) {
 		if (rc != TIDS_EPOLICY)
 			fprintf(stderr, "tidsctl: %s\n", tids_strerror(rc));
-		status = 1;
+		status = EXIT_FAIL;
 	} else if (werror && tids_policy_diags_warnings(d) > 0) {
-		status = 1;
+		status = EXIT_FAIL;
 	}
-	if (!quiet && status == 0)
+	if (!quiet && status == EXIT_OK)
 		printf("policy OK: %zu rules in %zu file%s, %zu warning%s\n",
 		       tids_policy_set_rule_count(set), srcs.n, srcs.n == 1 ? "" : "s",
 		       tids_policy_diags_warnings(d), tids_policy_diags_warnings(d) == 1 ? "" : "s");
@@ -342,7 +342,7 @@ static int cmd_test(int argc, char **argv)
 	};
 	struct policy_sources srcs = { 0 };
 	struct test_run t = { 0 };
-	int c, status = 1;
+	int c, status = EXIT_FAIL;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "+p:vh", opts, NULL)) != -1) {
 		switch (c) {
@@ -351,13 +351,13 @@ static int cmd_test(int argc, char **argv)
 				goto out;
 			break;
 		case 'v': t.verbose = true; break;
-		case 'h': usage_test(stdout); status = 0; goto out;
-		default: usage_test(stderr); status = 2; goto out;
+		case 'h': usage_test(stdout); status = EXIT_OK; goto out;
+		default: usage_test(stderr); status = EXIT_USAGE; goto out;
 		}
 	}
 	if (optind >= argc) {
 		usage_test(stderr);
-		status = 2;
+		status = EXIT_USAGE;
 		goto out;
 	}
 	if (srcs.n == 0 && tidsctl_policy_add_path(&srcs, tidsctl_policy_default_dir(), ".tidspol") != 0)
@@ -396,7 +396,7 @@ static int cmd_test(int argc, char **argv)
 	printf("%zu case%s in %zu file%s: %zu passed, %zu failed%s\n", t.cases, t.cases == 1 ? "" : "s",
 	       scen.n, scen.n == 1 ? "" : "s", t.cases - (t.failed > t.cases ? t.cases : t.failed),
 	       t.failed, broken ? ", some files could not be read or parsed" : "");
-	status = t.failed == 0 && broken == 0 ? 0 : 1;
+	status = t.failed == 0 && broken == 0 ? EXIT_OK : EXIT_FAIL;
 	tidsctl_policy_sources_free(&scen);
 	tids_policy_set_free(set);
 out:
@@ -422,7 +422,7 @@ int tidsctl_policy(int argc, char **argv)
 {
 	if (argc < 2) {
 		usage(stderr);
-		return 2;
+		return EXIT_USAGE;
 	}
 	const char *verb = argv[1];
 	if (strcmp(verb, "check") == 0)
@@ -433,9 +433,9 @@ int tidsctl_policy(int argc, char **argv)
 		return cmd_test(argc - 1, argv + 1);
 	if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0 || strcmp(verb, "help") == 0) {
 		usage(stdout);
-		return 0;
+		return EXIT_OK;
 	}
 	fprintf(stderr, "tidsctl policy: unknown verb '%s'\n", verb);
 	usage(stderr);
-	return 2;
+	return EXIT_USAGE;
 }

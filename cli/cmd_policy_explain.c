@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "policy.h"
+#include "tidsctl.h"
 #include "tids/error.h"
 #include "tids/json.h"
 
@@ -525,10 +526,10 @@ static void usage_explain(FILE *f)
 		"its obligations and every rule behind it. INPUT (default: standard input):\n"
 		"\n"
 		"  {\"record\": {... as tidsctl publish reads it ...},\n"
-		"   \"recipient\": \"lessor.wh\", \"purpose\": \"billing\",\n"
+		"   \"recipient\": \"PARTICIPANT-ID\", \"purpose\": \"PURPOSE\",\n"
 		"   \"now\": \"2026-06-01T08:00:00Z\",                (default: the clock)\n"
 		"   \"participants\": [{\"id\", \"role\", \"jurisdiction\", \"suspended\",\n"
-		"                     \"attributes\": {\"security_agreement\": true}}],\n"
+		"                     \"attributes\": {\"NAME\": \"value\" | true | 1}}],\n"
 		"   \"assets\": [{\"id\", \"lessee\", \"lessor\", \"site\", \"kind\"}],\n"
 		"   \"grants\": [{\"id\", \"owner\", \"grantee\", \"assets\", \"categories\",\n"
 		"               \"purposes\", \"not_before\", \"not_after\", \"max_uses\", \"uses\",\n"
@@ -563,7 +564,7 @@ int tidsctl_policy_explain(int argc, char **argv)
 	struct rd r = { .n_pool = 0 };
 	char *text = NULL;
 	bool json = false;
-	int c, status = 1;
+	int c, status = EXIT_FAIL;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "+p:h", opts, NULL)) != -1) {
 		switch (c) {
@@ -572,13 +573,13 @@ int tidsctl_policy_explain(int argc, char **argv)
 				goto out;
 			break;
 		case 'j': json = true; break;
-		case 'h': usage_explain(stdout); status = 0; goto out;
-		default: usage_explain(stderr); status = 2; goto out;
+		case 'h': usage_explain(stdout); status = EXIT_OK; goto out;
+		default: usage_explain(stderr); status = EXIT_USAGE; goto out;
 		}
 	}
 	if (argc - optind > 1) {
 		usage_explain(stderr);
-		status = 2;
+		status = EXIT_USAGE;
 		goto out;
 	}
 	const char *input = optind < argc ? argv[optind] : "-";
@@ -644,7 +645,7 @@ int tidsctl_policy_explain(int argc, char **argv)
 		fputs(buf, stdout);
 	}
 	free(d);
-	status = rc == 0 ? 0 : 1;
+	status = rc == 0 ? EXIT_OK : EXIT_FAIL;
 out:
 	pool_free(&r);
 	tids_record_free(&rec);

@@ -25,6 +25,7 @@ static const struct command {
 	{ "revoke", tidsctl_revoke, "revoke a grant (its deliveries become unreadable)" },
 	{ "approve", tidsctl_approve, "issue an export approval (regulators)" },
 	{ "policy", tidsctl_policy, "check, explain and test policies" },
+	{ "audit", tidsctl_audit, "query, verify, prove and export the audit ledger (auditors)" },
 };
 
 static void usage(FILE *f)

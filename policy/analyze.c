@@ -12,6 +12,7 @@
 #include "tids/error.h"
 
 #define CONJUNCTS_MAX 256
+#define SIGNATURE_RULES_MIN 3
 
 /* A set of value codes: finite (the codes) or co-finite (all but them). */
 struct codeset {
@@ -54,11 +55,12 @@ static uint64_t shash(struct node *n)
 	if (n->hashed)
 		return n->shash;
 	uint64_t h = mix(n->op, n->type);
-	h = mix(h, (uint64_t)n->i);
+	if (n->op != N_LIST)      /* a list's i is its codes pointer */
+		h = mix(h, (uint64_t)n->i);
 	h = mix(h, n->slot);
 	h = mix(h, n->fn);
 	if (n->op == N_STR)
-		h = mix(h, (uint64_t)(uint32_t)n->sym);
+		h = mix(h, n->h);
 	h = mix(h, shash(n->a));
 	h = mix(h, shash(n->b));
 	if (n->op == N_LIST && n->codes != NULL) {
@@ -81,8 +83,8 @@ static bool sequal(struct node *a, struct node *b)
 		return true;
 	if (a == NULL || b == NULL)
 		return false;
-	if (shash(a) != shash(b) || a->op != b->op || a->type != b->type || a->i != b->i ||
-	    a->slot != b->slot || a->fn != b->fn)
+	if (shash(a) != shash(b) || a->op != b->op || a->type != b->type ||
+	    (a->op != N_LIST && a->i != b->i) || a->slot != b->slot || a->fn != b->fn)
 		return false;
 	if (a->op == N_LIST && a->codes != NULL && b->codes != NULL) {
 		uint32_t i = 0, j = 0;
@@ -99,7 +101,7 @@ static bool sequal(struct node *a, struct node *b)
 	}
 	if (a->n_items != b->n_items)
 		return false;
-	if (a->op == N_STR && a->sym != b->sym)
+	if (a->op == N_STR && a->h != b->h)
 		return false;
 	if (!sequal(a->a, b->a) || !sequal(a->b, b->b))
 		return false;
@@ -191,7 +193,7 @@ static bool is_literal(const struct node *n)
 
 static int64_t lit_code(const struct node *n)
 {
-	return n->op == N_STR ? n->sym : n->op == N_BOOL ? n->i + 1 : n->i;
+	return n->op == N_STR ? (int64_t)n->h : n->op == N_BOOL ? n->i + 1 : n->i;
 }
 
 static bool single(struct analysis *an, struct constraint *c, uint32_t slot, bool negated,
@@ -404,12 +406,12 @@ static const char *code_text(const struct tids_policy_set *set, uint32_t slot, i
 	} else if (t == PT_BOOL) {
 		snprintf(buf, len, "%s", code == 2 ? "true" : "false");
 	} else {
-		for (size_t i = 0; i <= set->sym_mask; i++)
-			if (set->syms[i].id == (uint32_t)code) {
-				snprintf(buf, len, "\"%.*s\"", (int)set->syms[i].len, set->syms[i].s);
-				return buf;
-			}
-		snprintf(buf, len, "?");
+		uint32_t n;
+		const char *s = pol_sym_text(set, (uint64_t)code, &n);
+		if (s != NULL)
+			snprintf(buf, len, "\"%.*s\"", (int)n, s);
+		else
+			snprintf(buf, len, "?");
 	}
 	return buf;
 }
@@ -661,7 +663,11 @@ static size_t options_of(struct analysis *an, const struct rule_facts *f, const 
 		bool seen = false;
 		for (size_t k = 0; k < n; k++)
 			seen |= out[k].slot == slot;
-		if (seen || f->cons[c].negated || distinct[slot] < 2)
+		int64_t dom[3];
+		uint32_t nd;
+		/* a negated test names a finite set only over a finite domain */
+		if (seen || distinct[slot] < 2 ||
+		    (f->cons[c].negated && !domain_of((enum ptype)an->set->slots[slot].type, dom, &nd)))
 			continue;
 		struct codeset cs = allowed(an, f, slot);
 		if (an->oom || cs.cofinite || cs.n == 0 || cs.n >= distinct[slot])
@@ -756,12 +762,16 @@ static int choose_keys(struct analysis *an, struct rule_key *keys)
 		if (i == 0 || cmp_slot_code(&pairs[i], &pairs[i - 1]) != 0)
 			distinct[pairs[i].slot]++;
 	free(pairs);
-	/* A finite domain (tiers, bools) counts all its values as distinct. */
-	for (uint32_t s = 0; s < set->n_slots; s++) {
-		int64_t dom[3];
-		uint32_t nd;
-		if (distinct[s] > 0 && domain_of((enum ptype)set->slots[s].type, dom, &nd))
-			distinct[s] = nd;
+	/* A finite domain (tiers, bools) counts all its values as distinct,
+	 * also when rules only test it negatively (!recipient.registered). */
+	for (size_t i = 0; i < set->n_rules; i++) {
+		const struct rule_facts *f = &an->facts[i];
+		for (uint32_t c = 0; c < f->n_cons; c++) {
+			int64_t dom[3];
+			uint32_t nd, s = f->cons[c].slot;
+			if (domain_of((enum ptype)set->slots[s].type, dom, &nd))
+				distinct[s] = nd;
+		}
 	}
 
 	/* First choice per rule, then keep the signatures that file the most
@@ -805,11 +815,14 @@ static int choose_keys(struct analysis *an, struct rule_key *keys)
 		}
 		tally[t].count++;
 	}
-	/* the most used signatures, ties to the earliest */
+	/* The most used signatures, ties to the earliest. A lookup costs about
+	 * what evaluating two simple rules does: rarer signatures are not kept
+	 * unless a rule can use a kept one. */
 	while (n_sigs < POL_INDEX_KEYS_MAX) {
 		size_t best = SIZE_MAX;
 		for (size_t t = 0; t < n_tally; t++)
-			if (tally[t].count > 0 && (best == SIZE_MAX || tally[t].count > tally[best].count))
+			if (tally[t].count >= SIGNATURE_RULES_MIN &&
+			    (best == SIZE_MAX || tally[t].count > tally[best].count))
 				best = t;
 		if (best == SIZE_MAX)
 			break;

@@ -49,6 +49,15 @@ void *pol_arena_alloc(struct arena *a, size_t size)
 	return p;
 }
 
+void *pol_arena_alloc_line(struct arena *a, size_t size)
+{
+	/* over-allocate and round up: blocks are only 16-byte aligned */
+	unsigned char *p = pol_arena_alloc(a, size + 48);
+	if (p == NULL)
+		return NULL;
+	return (void *)(((uintptr_t)p + 63) & ~(uintptr_t)63);
+}
+
 char *pol_arena_strndup(struct arena *a, const char *s, size_t len)
 {
 	char *p = pol_arena_alloc(a, len + 1);

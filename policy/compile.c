@@ -14,31 +14,52 @@
  * can cost a decision however the definitions nest. */
 #define RULE_SIZE_MAX 20000
 
-uint64_t pol_hash(const char *s, size_t len)
+/* 8 bytes at a time with a multiply-fold mix (wyhash-style): strings here
+ * are short identifiers, and a decision hashes a dozen of them. */
+static uint64_t fold(uint64_t a, uint64_t b)
 {
-	uint64_t h = UINT64_C(0xcbf29ce484222325);
-	for (size_t i = 0; i < len; i++) {
-		h ^= (unsigned char)s[i];
-		h *= UINT64_C(0x100000001b3);
-	}
-	h ^= h >> 32;
-	h *= UINT64_C(0xd6e8feb86659fd93);
-	h ^= h >> 32;
-	return h;
+	__uint128_t r = (__uint128_t)a * b;
+	return (uint64_t)r ^ (uint64_t)(r >> 64);
 }
 
-int32_t pol_sym_lookup(const struct tids_policy_set *set, const char *s, size_t len)
+uint64_t pol_hash(const char *s, size_t len)
+{
+	const uint64_t k0 = UINT64_C(0xa0761d6478bd642f), k1 = UINT64_C(0xe7037ed1a0b428db);
+	uint64_t h = k0 ^ len;
+	size_t i = 0;
+	for (; i + 8 <= len; i += 8) {
+		uint64_t w;
+		memcpy(&w, s + i, 8);
+		h = fold(h ^ w, k1);
+	}
+	if (i < len) {
+		uint64_t w = 0;
+		memcpy(&w, s + i, len - i);
+		h = fold(h ^ w, k1 ^ (len - i));
+	}
+	return fold(h, k0 ^ k1);
+}
+
+static const struct sym_entry *sym_find(const struct tids_policy_set *set, uint64_t h)
 {
 	if (set->syms == NULL)
-		return 0;
-	uint64_t h = pol_hash(s, len);
+		return NULL;
 	for (size_t i = (size_t)h & set->sym_mask;; i = (i + 1) & set->sym_mask) {
 		const struct sym_entry *e = &set->syms[i];
-		if (e->id == 0)
-			return 0;
-		if (e->hash == h && e->len == len && memcmp(e->s, s, len) == 0)
-			return (int32_t)e->id;
+		if (e->s == NULL)
+			return NULL;
+		if (e->hash == h)
+			return e;
 	}
+}
+
+const char *pol_sym_text(const struct tids_policy_set *set, uint64_t h, uint32_t *len)
+{
+	const struct sym_entry *e = sym_find(set, h);
+	if (e == NULL)
+		return NULL;
+	*len = e->len;
+	return e->s;
 }
 
 static int grow_syms(struct tids_policy_set *set)
@@ -50,10 +71,10 @@ static int grow_syms(struct tids_policy_set *set)
 	if (set->syms != NULL) {
 		for (size_t i = 0; i <= set->sym_mask; i++) {
 			const struct sym_entry *e = &set->syms[i];
-			if (e->id == 0)
+			if (e->s == NULL)
 				continue;
 			size_t k = (size_t)e->hash & (cap - 1);
-			while (t[k].id != 0)
+			while (t[k].s != NULL)
 				k = (k + 1) & (cap - 1);
 			t[k] = *e;
 		}
@@ -64,23 +85,22 @@ static int grow_syms(struct tids_policy_set *set)
 	return 0;
 }
 
-int32_t pol_sym_intern(struct tids_policy_set *set, const char *s, size_t len)
+int pol_sym_intern(struct tids_policy_set *set, const char *s, size_t len, uint64_t *out)
 {
-	int32_t id = pol_sym_lookup(set, s, len);
-	if (id > 0)
-		return id;
+	uint64_t h = pol_str_hash(s, len);
+	*out = h;
+	const struct sym_entry *e = sym_find(set, h);
+	if (e != NULL)
+		return e->len == len && memcmp(e->s, s, len) == 0 ? 0 : 1;
 	if ((set->syms == NULL || (size_t)(set->n_syms + 1) * 2 > set->sym_mask + 1) &&
 	    grow_syms(set) != 0)
-		return -1;
-	if (set->n_syms >= INT32_MAX - 1)
-		return -1;
-	uint64_t h = pol_hash(s, len);
+		return TIDS_ENOMEM;
 	size_t k = (size_t)h & set->sym_mask;
-	while (set->syms[k].id != 0)
+	while (set->syms[k].s != NULL)
 		k = (k + 1) & set->sym_mask;
-	set->syms[k] = (struct sym_entry){ .s = s, .len = (uint32_t)len, .hash = h,
-					   .id = ++set->n_syms };
-	return (int32_t)set->n_syms;
+	set->syms[k] = (struct sym_entry){ .s = s, .len = (uint32_t)len, .hash = h };
+	set->n_syms++;
+	return 0;
 }
 
 static int cmp_i64(const void *a, const void *b)
@@ -92,9 +112,25 @@ static int cmp_i64(const void *a, const void *b)
 static int64_t literal_code(const struct node *n)
 {
 	switch (n->op) {
-	case N_STR: return n->sym;
+	case N_STR: return (int64_t)n->h;
 	case N_BOOL: return n->i + 1;
 	default: return n->i;
+	}
+}
+
+/* Sorts a constant list's items by code, so codes[i] is items[i]'s. */
+static void sort_items(struct node *n)
+{
+	for (uint32_t i = 1; i < n->n_items; i++) {
+		struct node *v = n->items[i];
+		int64_t c = n->codes[i];
+		uint32_t j = i;
+		for (; j > 0 && n->codes[j - 1] > c; j--) {
+			n->codes[j] = n->codes[j - 1];
+			n->items[j] = n->items[j - 1];
+		}
+		n->codes[j] = c;
+		n->items[j] = v;
 	}
 }
 
@@ -105,11 +141,10 @@ static int intern_tree(struct tids_policy_set *set, struct node *n)
 		return 0;
 	n->interned = true;
 	if (n->op == N_STR) {
-		int32_t id = pol_sym_intern(set, n->s, n->len);
-		if (id < 0)
-			return TIDS_ENOMEM;
-		n->sym = id;
-		return 0;
+		int rc = pol_sym_intern(set, n->s, n->len, &n->h);
+		if (rc == 1)
+			return TIDS_EDUP;         /* two literals, one hash: see compile */
+		return rc;
 	}
 	int rc;
 	if ((rc = intern_tree(set, n->a)) != 0 || (rc = intern_tree(set, n->b)) != 0)
@@ -123,7 +158,23 @@ static int intern_tree(struct tids_policy_set *set, struct node *n)
 			return TIDS_ENOMEM;
 		for (uint32_t i = 0; i < n->n_items; i++)
 			n->codes[i] = literal_code(n->items[i]);
-		qsort(n->codes, n->n_items, sizeof(int64_t), cmp_i64);
+		if (n->n_items <= 64) {
+			sort_items(n);
+		} else {
+			/* large lists: sort (code, item) pairs together */
+			struct pair { int64_t code; struct node *item; };
+			struct pair *v = malloc(n->n_items * sizeof(*v));
+			if (v == NULL)
+				return TIDS_ENOMEM;
+			for (uint32_t i = 0; i < n->n_items; i++)
+				v[i] = (struct pair){ literal_code(n->items[i]), n->items[i] };
+			qsort(v, n->n_items, sizeof(*v), cmp_i64);
+			for (uint32_t i = 0; i < n->n_items; i++) {
+				n->codes[i] = v[i].code;
+				n->items[i] = v[i].item;
+			}
+			free(v);
+		}
 	}
 	return 0;
 }
@@ -225,8 +276,10 @@ void tids_policy_set_free(struct tids_policy_set *set)
 		return;
 	free(set->syms);
 	free(set->rule_ids);
-	for (uint32_t k = 0; k < set->n_keys; k++)
+	for (uint32_t k = 0; k < set->n_keys; k++) {
 		free(set->keys[k].table);
+		free(set->keys[k].codes);
+	}
 	free(set->rule_lists);
 	free(set->unindexed);
 	pol_arena_free(&set->arena);
@@ -363,7 +416,17 @@ int tids_policy_compile(const struct tids_policy_source *sources, size_t n_sourc
 			rc = TIDS_EPOLICY;
 			continue;
 		}
-		if (intern_rule(set, r) != 0) {
+		int irc = intern_rule(set, r);
+		if (irc == TIDS_EDUP) {
+			/* 64-bit hashes of two different strings agree: so unlikely
+			 * that it is worth a plain refusal rather than a slow path */
+			pol_diag(d, TIDS_POLICY_ERROR, r->info.file, r->info.line, r->info.col,
+				 "rule %s: two different strings of the policy have the same hash; "
+				 "rename one of them", r->info.id);
+			rc = TIDS_EPOLICY;
+			continue;
+		}
+		if (irc != 0) {
 			rc = TIDS_ENOMEM;
 			goto out;
 		}
@@ -373,7 +436,7 @@ int tids_policy_compile(const struct tids_policy_source *sources, size_t n_sourc
 	for (uint32_t i = 0; i < set->n_slots; i++) {
 		const struct attr_decl *decl = set->slots[i].decl;
 		if (decl != NULL && decl->deflt != NULL &&
-		    intern_tree(set, (struct node *)decl->deflt) != 0) {
+		    intern_tree(set, (struct node *)decl->deflt) == TIDS_ENOMEM) {
 			rc = TIDS_ENOMEM;
 			goto out;
 		}

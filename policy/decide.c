@@ -5,6 +5,7 @@
  * demotions a refusal asks for) until nothing changes, and compose the
  * obligations of every rule that made the result. Allocates nothing.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "internal.h"
@@ -90,6 +91,26 @@ static void run_pass(struct eval_ctx *ctx, struct pass *p)
 	ctx->rule_approval = NULL;
 }
 
+/* Counts and flags only: list entries beyond a count are never read. */
+static void clear_obligations(struct tids_policy_obligations *o)
+{
+	memset(o->removed, 0, sizeof(o->removed));
+	memset(o->coarsened, 0, sizeof(o->coarsened));
+	o->coarsen_to = NULL;
+	o->aggregate = false;
+	memset(&o->aggregation, 0, offsetof(struct tids_policy_aggregation, by));
+	o->aggregation.n_by = 0;
+	o->retain_until_ms = 0;
+	o->log_retain_ms = 0;
+	o->n_notify = 0;
+	o->no_onward_transfer = false;
+	o->encrypt = false;
+	o->purposes_restricted = false;
+	o->n_purposes = 0;
+	o->n_duties = 0;
+	o->n_counts = 0;
+}
+
 /* The rules a decision names, gathered then listed in policy order. */
 struct listing {
 	uint32_t idx[POL_MATCHED_MAX + CONTRIBUTORS_MAX];
@@ -125,7 +146,7 @@ static void deny(const struct tids_policy_set *set, const struct pass *p,
 		 struct tids_policy_decision *d)
 {
 	d->verdict = TIDS_POLICY_DENY;
-	memset(&d->obligations, 0, sizeof(d->obligations));
+	clear_obligations(&d->obligations);
 	d->grant_id = NULL;
 	d->approval_id = NULL;
 	d->n_rules = 0;
@@ -204,7 +225,7 @@ static void begin(struct tids_policy_decision *d)
 	d->approval_id = NULL;
 	d->passes = 0;
 	d->strbuf_used = 0;
-	memset(&d->obligations, 0, sizeof(d->obligations));
+	clear_obligations(&d->obligations);
 }
 
 static bool valid_request(const struct tids_policy_request *req)

@@ -14,7 +14,7 @@ static void v_str(struct val *v, const char *p)
 {
 	if (p == NULL)
 		p = "";
-	*v = (struct val){ .type = PT_STR, .p = p, .len = (uint32_t)strlen(p), .sym = -1 };
+	*v = (struct val){ .type = PT_STR, .p = p, .len = (uint32_t)strlen(p) };
 }
 
 static void v_int(struct val *v, enum ptype t, int64_t i)
@@ -46,28 +46,30 @@ static int64_t sat_neg(int64_t a)
 	return a == INT64_MIN ? INT64_MAX : -a;
 }
 
-/* The interned id of a string value, looked up once. */
-static int32_t sym_of(const struct eval_ctx *ctx, struct val *v)
+/* A string value's hash, computed once. */
+static uint64_t hash_of(struct val *v)
 {
-	if (v->sym < 0)
-		v->sym = pol_sym_lookup(ctx->set, v->p, v->len);
-	return v->sym;
+	if (v->h == 0)
+		v->h = pol_str_hash(v->p, v->len);
+	return v->h;
 }
 
-int64_t pol_val_code(const struct val *v)
+int64_t pol_val_code(struct val *v)
 {
 	switch (v->type) {
-	case PT_STR: return v->sym > 0 ? v->sym : 0;
+	case PT_STR: return (int64_t)hash_of(v);
 	case PT_BOOL: return v->b ? 2 : 1;
 	default: return v->i;
 	}
 }
 
-static bool str_eq(const struct val *a, const struct val *b)
+static bool str_eq(struct val *a, struct val *b)
 {
-	if (a->sym > 0 && b->sym > 0)
-		return a->sym == b->sym;
-	return a->len == b->len && memcmp(a->p, b->p, a->len) == 0;
+	if (a->len != b->len)
+		return false;
+	if (a->h != 0 && b->h != 0 && a->h != b->h)
+		return false;
+	return memcmp(a->p, b->p, a->len) == 0;
 }
 
 static bool cstr_eq(const struct val *a, const char *s)
@@ -93,12 +95,40 @@ void pol_eval_begin(struct eval_ctx *ctx, const struct tids_policy_set *set,
 	memset(ctx->removed, 0, sizeof(ctx->removed));
 	ctx->rule_grant = NULL;
 	ctx->rule_approval = NULL;
-	ctx->recipient = pol_facts_participant(facts, req->recipient, strlen(req->recipient));
-	const char *owner = ctx->rec->owner != NULL ? ctx->rec->owner : "";
-	ctx->owner = pol_facts_participant(facts, owner, strlen(owner));
-	const char *asset = ctx->rec->asset_id != NULL ? ctx->rec->asset_id : "";
-	ctx->asset = asset[0] != '\0' ? pol_facts_asset(facts, asset, strlen(asset)) : NULL;
+	/* the recipient's id slot, hashed once for the lookup and the rules */
+	struct val *id = &ctx->cache[B_RCPT_ID];
+	v_str(id, req->recipient);
+	id->h = pol_str_hash(id->p, id->len);
+	pol_bit_set(ctx->have, B_RCPT_ID);
+	ctx->recipient = pol_facts_participant(facts, id->p, id->len, id->h);
+	ctx->owner_looked_up = false;
+	ctx->asset_looked_up = false;
 	ctx->view_tier = tids_record_effective_tier(ctx->rec);
+}
+
+static struct val *slot_ref(struct eval_ctx *ctx, uint32_t slot);
+
+static const struct tids_policy_participant *owner_of(struct eval_ctx *ctx)
+{
+	if (!ctx->owner_looked_up) {
+		struct val *owner = slot_ref(ctx, B_RECORD_OWNER);
+		ctx->owner_entry = pol_facts_participant(ctx->facts, owner->p, owner->len,
+							 hash_of(owner));
+		ctx->owner_looked_up = true;
+	}
+	return ctx->owner_entry;
+}
+
+static const struct tids_policy_asset *asset_of(struct eval_ctx *ctx)
+{
+	if (!ctx->asset_looked_up) {
+		struct val *asset = slot_ref(ctx, B_RECORD_ASSET);
+		ctx->asset_entry = asset->len > 0 ? pol_facts_asset(ctx->facts, asset->p, asset->len,
+								    hash_of(asset))
+						  : NULL;
+		ctx->asset_looked_up = true;
+	}
+	return ctx->asset_entry;
 }
 
 void pol_eval_set_view(struct eval_ctx *ctx, const uint64_t removed[TIDS_POLICY_FIELD_WORDS])
@@ -130,7 +160,7 @@ static void declared_default(const struct attr_decl *d, struct val *out)
 	switch (d->type) {
 	case PT_STR:
 		if (n != NULL)
-			*out = (struct val){ .type = PT_STR, .p = n->s, .len = n->len, .sym = n->sym };
+			*out = (struct val){ .type = PT_STR, .p = n->s, .len = n->len, .h = n->h };
 		else
 			v_str(out, "");
 		break;
@@ -273,14 +303,15 @@ static void builtin(struct eval_ctx *ctx, enum builtin b, struct val *out)
 	case B_OWNER_HOME_HUB:
 	case B_OWNER_REGISTERED:
 	case B_OWNER_SUSPENDED:
-		participant_attr(ctx->owner, (enum builtin)(b - B_OWNER_ID + B_RCPT_ID), rec->owner, out);
+		participant_attr(owner_of(ctx), (enum builtin)(b - B_OWNER_ID + B_RCPT_ID), rec->owner,
+				 out);
 		break;
 	case B_ASSET_ID: v_str(out, rec->asset_id); break;
-	case B_ASSET_LESSEE: v_str(out, ctx->asset ? ctx->asset->lessee : ""); break;
-	case B_ASSET_LESSOR: v_str(out, ctx->asset ? ctx->asset->lessor : ""); break;
-	case B_ASSET_SITE: v_str(out, ctx->asset ? ctx->asset->site : ""); break;
-	case B_ASSET_KIND: v_str(out, ctx->asset ? ctx->asset->kind : ""); break;
-	case B_ASSET_REGISTERED: v_bool(out, ctx->asset != NULL); break;
+	case B_ASSET_LESSEE: v_str(out, asset_of(ctx) ? asset_of(ctx)->lessee : ""); break;
+	case B_ASSET_LESSOR: v_str(out, asset_of(ctx) ? asset_of(ctx)->lessor : ""); break;
+	case B_ASSET_SITE: v_str(out, asset_of(ctx) ? asset_of(ctx)->site : ""); break;
+	case B_ASSET_KIND: v_str(out, asset_of(ctx) ? asset_of(ctx)->kind : ""); break;
+	case B_ASSET_REGISTERED: v_bool(out, asset_of(ctx) != NULL); break;
 	case B_PURPOSE: v_str(out, ctx->req->purpose); break;
 	case B_NOW: v_int(out, PT_TIME, ctx->req->now_ms); break;
 	default:
@@ -300,21 +331,24 @@ static void load_slot(struct eval_ctx *ctx, uint32_t slot, struct val *out)
 		declared_value(sd->decl, ctx->recipient ? find_attr(ctx->recipient->attrs,
 			       ctx->recipient->n_attrs, sd->decl->name) : NULL, out);
 		return;
-	case SLOT_OWNER_ATTR:
-		declared_value(sd->decl, ctx->owner ? find_attr(ctx->owner->attrs, ctx->owner->n_attrs,
-			       sd->decl->name) : NULL, out);
+	case SLOT_OWNER_ATTR: {
+		const struct tids_policy_participant *o = owner_of(ctx);
+		declared_value(sd->decl, o ? find_attr(o->attrs, o->n_attrs, sd->decl->name) : NULL, out);
 		return;
-	case SLOT_ASSET_ATTR:
-		declared_value(sd->decl, ctx->asset ? find_attr(ctx->asset->attrs, ctx->asset->n_attrs,
-			       sd->decl->name) : NULL, out);
+	}
+	case SLOT_ASSET_ATTR: {
+		const struct tids_policy_asset *as = asset_of(ctx);
+		declared_value(sd->decl, as ? find_attr(as->attrs, as->n_attrs, sd->decl->name) : NULL,
+			       out);
 		return;
+	}
 	case SLOT_DERIVED: {
 		struct val base;
 		pol_eval_slot(ctx, sd->base, &base);
 		if (sd->fn == F_COUNTRY) {
 			*out = base;
 			out->len = (uint32_t)country_len(base.p, base.len);
-			out->sym = -1;
+			out->h = 0;
 		} else {
 			v_int(out, PT_INT, pol_year_of(base.i));
 		}
@@ -339,16 +373,23 @@ static bool cacheable(uint32_t slot)
 	return slot < POL_FIRST_GRANT_BUILTIN || slot >= B_COUNT;
 }
 
+int64_t pol_slot_code(struct eval_ctx *ctx, uint32_t slot)
+{
+	if (!cacheable(slot)) {
+		struct val v;
+		load_slot(ctx, slot, &v);
+		return pol_val_code(&v);
+	}
+	return pol_val_code(slot_ref(ctx, slot));
+}
+
 void pol_eval_slot(struct eval_ctx *ctx, uint32_t slot, struct val *out)
 {
 	if (!cacheable(slot)) {
 		load_slot(ctx, slot, out);
 		return;
 	}
-	struct val *v = slot_ref(ctx, slot);
-	if (v->type == PT_STR)
-		sym_of(ctx, v);   /* callers compare with constants: resolve once */
-	*out = *v;
+	*out = *slot_ref(ctx, slot);
 }
 
 /* ---- functions ---- */
@@ -378,7 +419,8 @@ static bool in_strv(const char *const *v, size_t n, const struct val *s)
 	return false;
 }
 
-/* An approval for "CN" covers every "CN-*"; an empty one covers any. */
+/* An approval for a country ("CC") covers its regions ("CC-*"); an
+ * empty one covers any jurisdiction. */
 static bool jurisdiction_covers(const char *granted, const struct val *asked)
 {
 	size_t n = strlen(granted);
@@ -449,41 +491,70 @@ static bool call_approval(struct eval_ctx *ctx, const struct node *n)
 
 enum { GR_OWNER, GR_GRANTEE, GR_ASSET, GR_CATEGORY, GR_PURPOSE, GR_AT, GR_MAX_WINDOW };
 
-static void arg_or_slot(struct eval_ctx *ctx, const struct node *arg, uint32_t slot,
-			struct val *out)
+/* The argument's value, or else the attribute's cached value: the cache
+ * keeps the string hashes computed for the lookup. */
+static struct val *arg_or_slot(struct eval_ctx *ctx, const struct node *arg, uint32_t slot,
+			       struct val *tmp)
 {
-	if (arg != NULL)
-		pol_eval(ctx, arg, out);
-	else
-		pol_eval_slot(ctx, slot, out);
+	if (arg != NULL) {
+		pol_eval(ctx, arg, tmp);
+		return tmp;
+	}
+	return slot_ref(ctx, slot);
+}
+
+static struct pol_str pstr(struct val *v)
+{
+	return (struct pol_str){ .p = v->p, .len = v->len, .h = hash_of(v) };
 }
 
 static bool call_grant(struct eval_ctx *ctx, const struct node *n)
 {
 	struct node *const *a = n->items;
-	struct val owner, grantee, asset, category, purpose, at, window;
-	arg_or_slot(ctx, a[GR_OWNER], B_RECORD_OWNER, &owner);
-	arg_or_slot(ctx, a[GR_GRANTEE], B_RCPT_ID, &grantee);
-	arg_or_slot(ctx, a[GR_ASSET], B_RECORD_ASSET, &asset);
-	arg_or_slot(ctx, a[GR_CATEGORY], B_RECORD_CATEGORY, &category);
-	arg_or_slot(ctx, a[GR_PURPOSE], B_PURPOSE, &purpose);
-	arg_or_slot(ctx, a[GR_AT], B_NOW, &at);
+	struct val t_owner, t_grantee, t_asset, t_category, t_purpose, t_at, window;
+	struct val *owner = arg_or_slot(ctx, a[GR_OWNER], B_RECORD_OWNER, &t_owner);
+	struct val *grantee = arg_or_slot(ctx, a[GR_GRANTEE], B_RCPT_ID, &t_grantee);
+	struct val *category = arg_or_slot(ctx, a[GR_CATEGORY], B_RECORD_CATEGORY, &t_category);
+	size_t n_links;
+	const struct grant_link *links = pol_facts_grants(ctx->facts, pstr(owner), pstr(grantee),
+							  pstr(category), &n_links);
+	if (n_links == 0)
+		return false;
+	struct val *asset = arg_or_slot(ctx, a[GR_ASSET], B_RECORD_ASSET, &t_asset);
+	struct val *purpose = arg_or_slot(ctx, a[GR_PURPOSE], B_PURPOSE, &t_purpose);
+	struct val *at = arg_or_slot(ctx, a[GR_AT], B_NOW, &t_at);
 	if (a[GR_MAX_WINDOW])
 		pol_eval(ctx, a[GR_MAX_WINDOW], &window);
-	const struct grant_link *ln = pol_facts_grants(ctx->facts, owner.p, owner.len, grantee.p,
-						       grantee.len, category.p, category.len);
-	for (; ln != NULL; ln = ln->next) {
+	/* The link holds what rejects most grants, so a grant that does not
+	 * cover the request costs one cache line; hashes are confirmed on
+	 * the grant itself before it is used. pol_hash32 is the upper half
+	 * of the same hash. */
+	uint32_t purpose_h = (uint32_t)(hash_of(purpose) >> 32) | 1u;
+	uint32_t asset_h = (uint32_t)(hash_of(asset) >> 32) | 1u;
+	for (const struct grant_link *ln = links; ln < links + n_links; ln++) {
+		if (at->i < ln->not_before_ms || (ln->not_after_ms != 0 && at->i > ln->not_after_ms))
+			continue;
+		if (ln->max_uses != 0 && ln->uses >= ln->max_uses)
+			continue;
+		if (a[GR_MAX_WINDOW] && (ln->not_after_ms == 0 ||
+					 ln->not_after_ms - ln->not_before_ms > window.i))
+			continue;
+		bool maybe = ln->n_purposes == UINT8_MAX;
+		for (uint8_t i = 0; !maybe && i < ln->n_purposes; i++)
+			maybe = ln->purpose_hash[i] == purpose_h;
+		if (!maybe)
+			continue;
+		if (ln->n_assets != 0 && ln->n_assets != UINT8_MAX) {
+			maybe = false;
+			for (uint8_t i = 0; !maybe && i < ln->n_assets; i++)
+				maybe = ln->asset_hash[i] == asset_h;
+			if (!maybe)
+				continue;
+		}
 		const struct tids_policy_grant *g = &ln->grant->g;
-		if (at.i < g->not_before_ms || (g->not_after_ms != 0 && at.i > g->not_after_ms))
+		if (g->n_assets > 0 && !in_strv(g->assets, g->n_assets, asset))
 			continue;
-		if (g->max_uses != 0 && g->uses >= g->max_uses)
-			continue;
-		if (a[GR_MAX_WINDOW] && (g->not_after_ms == 0 ||
-					 g->not_after_ms - g->not_before_ms > window.i))
-			continue;
-		if (g->n_assets > 0 && !in_strv(g->assets, g->n_assets, &asset))
-			continue;
-		if (!in_strv(g->purposes, g->n_purposes, &purpose))
+		if (!in_strv(g->purposes, g->n_purposes, purpose))
 			continue;
 		ctx->rule_grant = g;
 		return true;
@@ -524,7 +595,7 @@ static void call(struct eval_ctx *ctx, const struct node *n, struct val *out)
 	case F_COUNTRY:
 		pol_eval(ctx, n->items[0], out);
 		out->len = (uint32_t)country_len(out->p, out->len);
-		out->sym = -1;
+		out->h = 0;
 		return;
 	case F_YEAR:
 		pol_eval(ctx, n->items[0], &a);
@@ -555,32 +626,13 @@ static void call(struct eval_ctx *ctx, const struct node *n, struct val *out)
 
 /* ---- operators ---- */
 
-static bool has_code(const int64_t *codes, uint32_t n, int64_t c)
-{
-	uint32_t lo = 0, hi = n;
-	while (lo < hi) {
-		uint32_t mid = lo + (hi - lo) / 2;
-		if (codes[mid] == c)
-			return true;
-		if (codes[mid] < c)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return false;
-}
-
-static bool values_equal(struct eval_ctx *ctx, struct val *x, struct val *y)
+static bool values_equal(struct val *x, struct val *y)
 {
 	if (x->type == PT_STR) {
-		/* against a literal, compare interned ids */
-		if (x->sym > 0 || y->sym > 0) {
-			if (x->sym > 0 && y->sym > 0)
-				return x->sym == y->sym;
-			struct val *known = x->sym > 0 ? x : y, *other = x->sym > 0 ? y : x;
-			if (other->sym < 0)
-				sym_of(ctx, other);
-			return other->sym == known->sym;
+		/* with a literal on one side its hash is known: hash the other */
+		if (x->h != 0 || y->h != 0) {
+			hash_of(x);
+			hash_of(y);
 		}
 		return str_eq(x, y);
 	}
@@ -589,33 +641,70 @@ static bool values_equal(struct eval_ctx *ctx, struct val *x, struct val *y)
 	return x->i == y->i;
 }
 
+static int64_t find_code(const int64_t *codes, uint32_t n, int64_t c)
+{
+	uint32_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (codes[mid] == c)
+			return mid;
+		if (codes[mid] < c)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
 static bool member(struct eval_ctx *ctx, const struct node *list, struct val *x)
 {
 	if (list->constant) {
 		if (list->n_items == 0)
 			return false;
-		int64_t code;
-		if (x->type == PT_STR) {
-			code = sym_of(ctx, x);
-			if (code <= 0)
-				return false;   /* no literal of the policy is this string */
-		} else {
-			code = pol_val_code(x);
-		}
-		return has_code(list->codes, list->n_items, code);
+		if (x->type != PT_STR)
+			return find_code(list->codes, list->n_items, pol_val_code(x)) >= 0;
+		int64_t at = find_code(list->codes, list->n_items, (int64_t)hash_of(x));
+		if (at < 0)
+			return false;
+		const struct node *item = list->items[at];     /* same order as codes */
+		return item->len == x->len && memcmp(item->s, x->p, x->len) == 0;
 	}
 	for (uint32_t i = 0; i < list->n_items; i++) {
 		struct val y;
 		pol_eval(ctx, list->items[i], &y);
-		if (values_equal(ctx, x, &y))
+		if (values_equal(x, &y))
 			return true;
 	}
 	return false;
 }
 
+/* The cached value of an attribute, loaded (and hashed) on first use;
+ * NULL for grant.* which is per rule and never cached. */
+static struct val *cached(struct eval_ctx *ctx, const struct node *n)
+{
+	if (n->op != N_ATTR || !cacheable(n->slot))
+		return NULL;
+	return slot_ref(ctx, n->slot);
+}
+
+/* attribute == "literal": the most common test, answered from the cache
+ * by hash, confirmed by text. */
+static bool slot_equals_literal(struct eval_ctx *ctx, const struct node *attr,
+				const struct node *lit, bool *out)
+{
+	if (lit->op != N_STR)
+		return false;
+	struct val *v = cached(ctx, attr);
+	if (v == NULL)
+		return false;
+	*out = v->len == lit->len && hash_of(v) == lit->h && memcmp(v->p, lit->s, lit->len) == 0;
+	return true;
+}
+
 bool pol_eval_bool(struct eval_ctx *ctx, const struct node *n)
 {
 	struct val a, b;
+	bool eq;
 	switch ((enum node_op)n->op) {
 	case N_AND:
 		return pol_eval_bool(ctx, n->a) && pol_eval_bool(ctx, n->b);
@@ -626,10 +715,17 @@ bool pol_eval_bool(struct eval_ctx *ctx, const struct node *n)
 	case N_BOOL:
 		return n->i != 0;
 	case N_EQ:
-	case N_NE:
+	case N_NE: {
+		if (slot_equals_literal(ctx, n->a, n->b, &eq) || slot_equals_literal(ctx, n->b, n->a, &eq))
+			return eq == (n->op == N_EQ);
+		/* attribute == attribute (asset.lessor == recipient.id): in place */
+		struct val *x = cached(ctx, n->a), *y = x != NULL ? cached(ctx, n->b) : NULL;
+		if (y != NULL)
+			return values_equal(x, y) == (n->op == N_EQ);
 		pol_eval(ctx, n->a, &a);
 		pol_eval(ctx, n->b, &b);
-		return values_equal(ctx, &a, &b) == (n->op == N_EQ);
+		return values_equal(&a, &b) == (n->op == N_EQ);
+	}
 	case N_LT:
 		pol_eval(ctx, n->a, &a);
 		pol_eval(ctx, n->b, &b);
@@ -647,9 +743,14 @@ bool pol_eval_bool(struct eval_ctx *ctx, const struct node *n)
 		pol_eval(ctx, n->b, &b);
 		return a.i >= b.i;
 	case N_IN:
-	case N_NOT_IN:
-		pol_eval(ctx, n->a, &a);
-		return member(ctx, n->b, &a) == (n->op == N_IN);
+	case N_NOT_IN: {
+		struct val *v = cached(ctx, n->a);
+		if (v == NULL) {
+			pol_eval(ctx, n->a, &a);
+			v = &a;
+		}
+		return member(ctx, n->b, v) == (n->op == N_IN);
+	}
 	case N_ATTR:
 		if (cacheable(n->slot))
 			return slot_ref(ctx, n->slot)->b;
@@ -686,7 +787,7 @@ void pol_eval(struct eval_ctx *ctx, const struct node *n, struct val *out)
 		v_int(out, (enum ptype)n->type, n->i);
 		return;
 	case N_STR:
-		*out = (struct val){ .type = PT_STR, .p = n->s, .len = n->len, .sym = n->sym };
+		*out = (struct val){ .type = PT_STR, .p = n->s, .len = n->len, .h = n->h };
 		return;
 	case N_ATTR:
 		pol_eval_slot(ctx, n->slot, out);

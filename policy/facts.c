@@ -21,13 +21,19 @@ struct key {
 	const char *c;            /* third part, or NULL */
 	size_t clen;
 	int64_t n;
+	uint64_t ha, hb, hc;      /* pol_str_hash of the parts when known, else 0 */
 };
 
 typedef void key_fn(const void *item, struct key *k);
 
+/* Hash and item side by side: a probe touches one cache line. */
+struct slot {
+	uint64_t hash;            /* 0: empty */
+	void *item;
+};
+
 struct map {
-	void **items;
-	uint64_t *hashes;
+	struct slot *slots;
 	size_t mask;
 	size_t count;
 	key_fn *key_of;
@@ -35,11 +41,11 @@ struct map {
 
 static uint64_t key_hash(const struct key *k)
 {
-	uint64_t h = pol_hash(k->a, k->alen);
+	uint64_t h = k->ha ? k->ha : pol_str_hash(k->a, k->alen);
 	if (k->b != NULL)
-		h ^= pol_hash(k->b, k->blen) * UINT64_C(0x9e3779b97f4a7c15);
+		h ^= (k->hb ? k->hb : pol_str_hash(k->b, k->blen)) * UINT64_C(0x9e3779b97f4a7c15);
 	if (k->c != NULL)
-		h ^= pol_hash(k->c, k->clen) * UINT64_C(0xff51afd7ed558ccd);
+		h ^= (k->hc ? k->hc : pol_str_hash(k->c, k->clen)) * UINT64_C(0xff51afd7ed558ccd);
 	h ^= (uint64_t)k->n * UINT64_C(0xc2b2ae3d27d4eb4f);
 	return h | 1;             /* 0 marks an empty slot */
 }
@@ -56,19 +62,20 @@ static bool key_eq(const struct key *x, const struct key *y)
 
 static void *map_find(const struct map *m, const struct key *k, size_t *at)
 {
-	if (m->items == NULL)
+	if (m->slots == NULL)
 		return NULL;
 	uint64_t h = key_hash(k);
 	for (size_t i = (size_t)h & m->mask;; i = (i + 1) & m->mask) {
-		if (m->hashes[i] == 0)
+		const struct slot *sl = &m->slots[i];
+		if (sl->hash == 0)
 			return NULL;
-		if (m->hashes[i] == h) {
+		if (sl->hash == h) {
 			struct key other;
-			m->key_of(m->items[i], &other);
+			m->key_of(sl->item, &other);
 			if (key_eq(k, &other)) {
 				if (at != NULL)
 					*at = i;
-				return m->items[i];
+				return sl->item;
 			}
 		}
 	}
@@ -76,27 +83,20 @@ static void *map_find(const struct map *m, const struct key *k, size_t *at)
 
 static int map_grow(struct map *m)
 {
-	size_t cap = m->items ? (m->mask + 1) * 2 : 64;
-	void **items = calloc(cap, sizeof(*items));
-	uint64_t *hashes = calloc(cap, sizeof(*hashes));
-	if (items == NULL || hashes == NULL) {
-		free(items);
-		free(hashes);
+	size_t cap = m->slots ? (m->mask + 1) * 2 : 64;
+	struct slot *slots = calloc(cap, sizeof(*slots));
+	if (slots == NULL)
 		return TIDS_ENOMEM;
-	}
-	for (size_t i = 0; m->items != NULL && i <= m->mask; i++) {
-		if (m->hashes[i] == 0)
+	for (size_t i = 0; m->slots != NULL && i <= m->mask; i++) {
+		if (m->slots[i].hash == 0)
 			continue;
-		size_t k = (size_t)m->hashes[i] & (cap - 1);
-		while (hashes[k] != 0)
+		size_t k = (size_t)m->slots[i].hash & (cap - 1);
+		while (slots[k].hash != 0)
 			k = (k + 1) & (cap - 1);
-		hashes[k] = m->hashes[i];
-		items[k] = m->items[i];
+		slots[k] = m->slots[i];
 	}
-	free(m->items);
-	free(m->hashes);
-	m->items = items;
-	m->hashes = hashes;
+	free(m->slots);
+	m->slots = slots;
 	m->mask = cap - 1;
 	return 0;
 }
@@ -104,16 +104,15 @@ static int map_grow(struct map *m)
 /* The caller has checked the key is absent. */
 static int map_insert(struct map *m, void *item)
 {
-	if ((m->items == NULL || (m->count + 1) * 2 > m->mask + 1) && map_grow(m) != 0)
+	if ((m->slots == NULL || (m->count + 1) * 2 > m->mask + 1) && map_grow(m) != 0)
 		return TIDS_ENOMEM;
 	struct key k;
 	m->key_of(item, &k);
 	uint64_t h = key_hash(&k);
 	size_t i = (size_t)h & m->mask;
-	while (m->hashes[i] != 0)
+	while (m->slots[i].hash != 0)
 		i = (i + 1) & m->mask;
-	m->hashes[i] = h;
-	m->items[i] = item;
+	m->slots[i] = (struct slot){ .hash = h, .item = item };
 	m->count++;
 	return 0;
 }
@@ -122,42 +121,40 @@ static int map_insert(struct map *m, void *item)
 static void map_remove_at(struct map *m, size_t i)
 {
 	size_t j = i;
-	m->hashes[i] = 0;
-	m->items[i] = NULL;
+	m->slots[i] = (struct slot){ 0 };
 	m->count--;
 	for (;;) {
 		j = (j + 1) & m->mask;
-		if (m->hashes[j] == 0)
+		if (m->slots[j].hash == 0)
 			return;
-		size_t home = (size_t)m->hashes[j] & m->mask;
+		size_t home = (size_t)m->slots[j].hash & m->mask;
 		/* may the entry at j move back to the hole at i? */
 		bool between = i <= j ? (i < home && home <= j) : (i < home || home <= j);
 		if (between)
 			continue;
-		m->hashes[i] = m->hashes[j];
-		m->items[i] = m->items[j];
-		m->hashes[j] = 0;
-		m->items[j] = NULL;
+		m->slots[i] = m->slots[j];
+		m->slots[j] = (struct slot){ 0 };
 		i = j;
 	}
 }
 
 static void map_free(struct map *m)
 {
-	free(m->items);
-	free(m->hashes);
-	m->items = NULL;
-	m->hashes = NULL;
+	free(m->slots);
+	m->slots = NULL;
 }
 
 /* ---- entries ---- */
 
+/* Its key is copied in (one allocation, one cache miss to compare). */
 struct grant_list {
-	const char *owner;
-	const char *grantee;
-	const char *category;
-	struct grant_link *head;
-	struct grant_link *tail;
+	struct grant_link *links;
+	uint32_t n;
+	uint32_t cap;
+	uint16_t owner_len;
+	uint16_t grantee_len;
+	uint16_t category_len;
+	char key[];               /* owner, grantee, category: back to back */
 };
 
 struct approval_list {
@@ -216,11 +213,13 @@ static void approval_key(const void *item, struct key *k)
 static void grant_list_key(const void *item, struct key *k)
 {
 	const struct grant_list *l = item;
-	whole(l->owner, k);
-	k->b = l->grantee;
-	k->blen = strlen(l->grantee);
-	k->c = l->category;
-	k->clen = strlen(l->category);
+	memset(k, 0, sizeof(*k));
+	k->a = l->key;
+	k->alen = l->owner_len;
+	k->b = l->key + l->owner_len;
+	k->blen = l->grantee_len;
+	k->c = l->key + l->owner_len + l->grantee_len;
+	k->clen = l->category_len;
 }
 
 static void list_key(const void *item, struct key *k)
@@ -255,9 +254,9 @@ struct tids_policy_facts *tids_policy_facts_new(void)
 
 static void free_items(struct map *m)
 {
-	for (size_t i = 0; m->items != NULL && i <= m->mask; i++)
-		if (m->hashes[i] != 0)
-			free(m->items[i]);
+	for (size_t i = 0; m->slots != NULL && i <= m->mask; i++)
+		if (m->slots[i].hash != 0)
+			free(m->slots[i].item);
 	map_free(m);
 }
 
@@ -268,6 +267,9 @@ void tids_policy_facts_free(struct tids_policy_facts *f)
 	free_items(&f->participants);
 	free_items(&f->assets);
 	free_items(&f->grants);
+	for (size_t i = 0; f->grant_lists.slots != NULL && i <= f->grant_lists.mask; i++)
+		if (f->grant_lists.slots[i].hash != 0)
+			free(((struct grant_list *)f->grant_lists.slots[i].item)->links);
 	free_items(&f->grant_lists);
 	free_items(&f->approvals);
 	free_items(&f->by_recipient);
@@ -458,16 +460,16 @@ int tids_policy_facts_remove_asset(struct tids_policy_facts *f, const char *id)
 }
 
 const struct tids_policy_participant *pol_facts_participant(const struct tids_policy_facts *f,
-							     const char *id, size_t len)
+							     const char *id, size_t len, uint64_t h)
 {
-	struct key k = { .a = id, .alen = len };
+	struct key k = { .a = id, .alen = len, .ha = h };
 	return map_find(&f->participants, &k, NULL);
 }
 
 const struct tids_policy_asset *pol_facts_asset(const struct tids_policy_facts *f,
-						 const char *id, size_t len)
+						 const char *id, size_t len, uint64_t h)
 {
-	struct key k = { .a = id, .alen = len };
+	struct key k = { .a = id, .alen = len, .ha = h };
 	return map_find(&f->assets, &k, NULL);
 }
 
@@ -492,61 +494,69 @@ static int link_grant(struct tids_policy_facts *f, struct fact_grant *e, size_t 
 			 .clen = strlen(g->categories[c]) };
 	struct grant_list *l = map_find(&f->grant_lists, &k, NULL);
 	if (l == NULL) {
-		l = calloc(1, sizeof(*l));
+		if (k.alen > UINT16_MAX || k.blen > UINT16_MAX || k.clen > UINT16_MAX)
+			return TIDS_EINVAL;
+		l = calloc(1, sizeof(*l) + k.alen + k.blen + k.clen);
 		if (l == NULL)
 			return TIDS_ENOMEM;
-		/* the list's key strings live in the grant that made it: the
-		 * list goes when its last grant does, so it never outlives it */
-		l->owner = g->owner;
-		l->grantee = g->grantee;
-		l->category = g->categories[c];
+		l->owner_len = (uint16_t)k.alen;
+		l->grantee_len = (uint16_t)k.blen;
+		l->category_len = (uint16_t)k.clen;
+		memcpy(l->key, k.a, k.alen);
+		memcpy(l->key + k.alen, k.b, k.blen);
+		memcpy(l->key + k.alen + k.blen, k.c, k.clen);
 		if (map_insert(&f->grant_lists, l) != 0) {
 			free(l);
 			return TIDS_ENOMEM;
 		}
 	}
-	struct grant_link *ln = &e->links[c];
+	if (l->n == l->cap) {
+		uint32_t cap = l->cap ? l->cap * 2 : 2;
+		struct grant_link *nl = realloc(l->links, cap * sizeof(*nl));
+		if (nl == NULL)
+			return TIDS_ENOMEM;
+		l->links = nl;
+		l->cap = cap;
+	}
+	struct grant_link *ln = &l->links[l->n++];
+	memset(ln, 0, sizeof(*ln));
 	ln->grant = e;
-	ln->list = l;
-	ln->next = NULL;
-	ln->prev = l->tail;
-	if (l->tail != NULL)
-		l->tail->next = ln;
-	else
-		l->head = ln;
-	l->tail = ln;
+	ln->not_before_ms = g->not_before_ms;
+	ln->not_after_ms = g->not_after_ms;
+	ln->max_uses = g->max_uses;
+	ln->uses = g->uses;
+	ln->n_purposes = g->n_purposes <= POL_LINK_PURPOSES ? (uint8_t)g->n_purposes : UINT8_MAX;
+	for (size_t i = 0; i < g->n_purposes && i < POL_LINK_PURPOSES; i++)
+		ln->purpose_hash[i] = pol_hash32(g->purposes[i], strlen(g->purposes[i]));
+	ln->n_assets = g->n_assets <= POL_LINK_ASSETS ? (uint8_t)g->n_assets : UINT8_MAX;
+	for (size_t i = 0; i < g->n_assets && i < POL_LINK_ASSETS; i++)
+		ln->asset_hash[i] = pol_hash32(g->assets[i], strlen(g->assets[i]));
+	e->lists[c] = l;
 	return 0;
 }
 
-static void unlink_grant(struct tids_policy_facts *f, struct grant_link *ln)
+static void unlink_grant(struct tids_policy_facts *f, struct fact_grant *e, size_t c)
 {
-	struct grant_list *l = ln->list;
+	struct grant_list *l = e->lists[c];
 	if (l == NULL)
 		return;
-	if (ln->prev != NULL)
-		ln->prev->next = ln->next;
-	else
-		l->head = ln->next;
-	if (ln->next != NULL)
-		ln->next->prev = ln->prev;
-	else
-		l->tail = ln->prev;
-	ln->list = NULL;
-	if (l->head == NULL) {
+	e->lists[c] = NULL;
+	for (uint32_t i = 0; i < l->n; i++) {
+		if (l->links[i].grant != e)
+			continue;
+		/* keep insertion order: the first covering grant is the one used */
+		memmove(&l->links[i], &l->links[i + 1], (l->n - i - 1) * sizeof(l->links[0]));
+		l->n--;
+		break;
+	}
+	if (l->n == 0) {
 		struct key k;
 		size_t at;
 		grant_list_key(l, &k);
 		if (map_find(&f->grant_lists, &k, &at) == l)
 			map_remove_at(&f->grant_lists, at);
+		free(l->links);
 		free(l);
-	} else if (l->owner == ln->grant->g.owner) {
-		/* The list's key strings belong to the grant going away: switch
-		 * to the next grant's copies (same text, so the hash holds). */
-		struct fact_grant *heir = l->head->grant;
-		size_t hc = (size_t)(l->head - heir->links);
-		l->owner = heir->g.owner;
-		l->grantee = heir->g.grantee;
-		l->category = heir->g.categories[hc];
 	}
 }
 
@@ -585,8 +595,8 @@ static void pack_grant(struct packer *p, void *out, const void *arg)
 	SET(g.duties.aggregate_window_ms, du->aggregate_window_ms);
 	SET(g.duties.aggregate_by, pack_strv(p, du->aggregate_by, du->n_aggregate_by));
 	SET(g.duties.n_aggregate_by, du->n_aggregate_by);
-	SET(links, (struct grant_link *)pack_raw(p, (in->n_categories ? in->n_categories : 1) *
-						  sizeof(struct grant_link), sizeof(void *)));
+	SET(lists, (struct grant_list **)pack_raw(p, (in->n_categories ? in->n_categories : 1) *
+						  sizeof(struct grant_list *), sizeof(void *)));
 }
 
 int tids_policy_facts_put_grant(struct tids_policy_facts *f, const struct tids_policy_grant *in,
@@ -635,7 +645,7 @@ int tids_policy_facts_remove_grant(struct tids_policy_facts *f, const char *id)
 		return TIDS_ENOENT;
 	map_remove_at(&f->grants, at);
 	for (size_t c = 0; c < g->g.n_categories; c++)
-		unlink_grant(f, &g->links[c]);
+		unlink_grant(f, g, c);
 	free(g);
 	return 0;
 }
@@ -647,13 +657,24 @@ static struct fact_grant *grant_by_id(const struct tids_policy_facts *f, const c
 	return map_find(&f->grants, &k, NULL);
 }
 
+static void set_uses(struct fact_grant *g, uint32_t uses)
+{
+	g->g.uses = uses;
+	for (size_t c = 0; c < g->g.n_categories; c++) {
+		struct grant_list *l = g->lists[c];
+		for (uint32_t i = 0; l != NULL && i < l->n; i++)
+			if (l->links[i].grant == g)
+				l->links[i].uses = uses;
+	}
+}
+
 int tids_policy_facts_set_grant_uses(struct tids_policy_facts *f, const char *grant_id,
 				     uint32_t uses)
 {
 	struct fact_grant *g = grant_by_id(f, grant_id);
 	if (g == NULL)
 		return TIDS_ENOENT;
-	g->g.uses = uses;
+	set_uses(g, uses);
 	return 0;
 }
 
@@ -663,7 +684,7 @@ int tids_policy_facts_add_grant_use(struct tids_policy_facts *f, const char *gra
 	if (g == NULL)
 		return TIDS_ENOENT;
 	if (g->g.uses < UINT32_MAX)
-		g->g.uses++;
+		set_uses(g, g->g.uses + 1);
 	return 0;
 }
 
@@ -680,14 +701,15 @@ size_t tids_policy_facts_grant_count(const struct tids_policy_facts *f)
 }
 
 const struct grant_link *pol_facts_grants(const struct tids_policy_facts *f,
-					  const char *owner, size_t owner_len,
-					  const char *grantee, size_t grantee_len,
-					  const char *category, size_t category_len)
+					  struct pol_str owner, struct pol_str grantee,
+					  struct pol_str category, size_t *n)
 {
-	struct key k = { .a = owner, .alen = owner_len, .b = grantee, .blen = grantee_len,
-			 .c = category, .clen = category_len };
+	struct key k = { .a = owner.p, .alen = owner.len, .ha = owner.h,
+			 .b = grantee.p, .blen = grantee.len, .hb = grantee.h,
+			 .c = category.p, .clen = category.len, .hc = category.h };
 	const struct grant_list *l = map_find(&f->grant_lists, &k, NULL);
-	return l != NULL ? l->head : NULL;
+	*n = l != NULL ? l->n : 0;
+	return l != NULL ? l->links : NULL;
 }
 
 /* ---- approvals ---- */

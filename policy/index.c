@@ -140,7 +140,8 @@ int pol_build_index(struct tids_policy_set *set, const struct rule_key *keys, si
 			cap *= 2;
 		struct index_key *ik = &set->keys[key];
 		ik->table = calloc(cap, sizeof(*ik->table));
-		if (ik->table == NULL) {
+		ik->codes = calloc((size_t)cap * POL_KEY_SLOTS, sizeof(int64_t));
+		if (ik->table == NULL || ik->codes == NULL) {
 			free(e);
 			return TIDS_ENOMEM;
 		}
@@ -155,7 +156,7 @@ int pol_build_index(struct tids_policy_set *set, const struct rule_key *keys, si
 			while (ik->table[b].hash != 0)
 				b = (b + 1) & ik->mask;
 			ik->table[b].hash = h;
-			memcpy(ik->table[b].codes, e[i].codes, sizeof(e[i].codes));
+			memcpy(ik->codes + b * POL_KEY_SLOTS, e[i].codes, sizeof(e[i].codes));
 			ik->table[b].off = (uint32_t)i;
 			ik->table[b].n = (uint32_t)(j - i);
 			i = j;
@@ -163,58 +164,91 @@ int pol_build_index(struct tids_policy_set *set, const struct rule_key *keys, si
 		start = end;
 	}
 	free(e);
+	/* Every slot a key reads, once: a decision computes each code once. */
+	set->n_key_slots = 0;
+	for (uint32_t key = 0; key < set->n_keys; key++) {
+		struct index_key *ik = &set->keys[key];
+		for (uint32_t s = 0; s < ik->n_slots; s++) {
+			uint32_t at;
+			for (at = 0; at < set->n_key_slots; at++)
+				if (set->key_slots[at] == ik->slots[s])
+					break;
+			if (at == set->n_key_slots)
+				set->key_slots[set->n_key_slots++] = ik->slots[s];
+			ik->pos[s] = (uint8_t)at;
+		}
+	}
 	return 0;
+}
+
+static void gather(struct candidates *c, const uint32_t *list, uint32_t n)
+{
+	c->next[c->n_lists] = list;
+	c->end[c->n_lists] = list + n;
+	c->n_lists++;
+	if (c->n_gathered + n > POL_GATHER_MAX) {
+		c->merging = true;
+		return;
+	}
+	/* merge the sorted list into the sorted array, from the back */
+	uint32_t i = c->n_gathered, j = n, k = c->n_gathered + n;
+	while (j > 0) {
+		if (i > 0 && c->gathered[i - 1] > list[j - 1])
+			c->gathered[--k] = c->gathered[--i];
+		else
+			c->gathered[--k] = list[--j];
+	}
+	c->n_gathered += n;
 }
 
 void pol_candidates(struct eval_ctx *ctx, struct candidates *c)
 {
 	const struct tids_policy_set *set = ctx->set;
+	int64_t slot_code[POL_INDEX_KEYS_MAX * POL_KEY_SLOTS];
 	c->n_lists = 0;
+	c->n_gathered = 0;
+	c->pos = 0;
+	c->merging = false;
+	for (uint32_t s = 0; s < set->n_key_slots; s++)
+		slot_code[s] = pol_slot_code(ctx, set->key_slots[s]);
 	for (uint32_t k = 0; k < set->n_keys; k++) {
 		const struct index_key *ik = &set->keys[k];
 		int64_t codes[POL_KEY_SLOTS] = { 0 };
-		bool known = true;
-		for (uint32_t s = 0; s < ik->n_slots && known; s++) {
-			struct val v;
-			pol_eval_slot(ctx, ik->slots[s], &v);
-			codes[s] = pol_val_code(&v);
-			/* a string no rule names: no rule filed here can match */
-			known = codes[s] != 0;
-		}
-		if (!known)
-			continue;
+		for (uint32_t s = 0; s < ik->n_slots; s++)
+			codes[s] = slot_code[ik->pos[s]];
 		uint64_t h = combine(codes, ik->n_slots);
 		for (size_t b = (size_t)(h >> 20) & ik->mask;; b = (b + 1) & ik->mask) {
 			const struct index_bucket *bk = &ik->table[b];
 			if (bk->hash == 0)
 				break;
-			if (bk->hash == h && memcmp(bk->codes, codes, sizeof(codes)) == 0) {
-				c->list[c->n_lists] = set->rule_lists + bk->off;
-				c->n[c->n_lists] = bk->n;
-				c->pos[c->n_lists] = 0;
-				c->n_lists++;
+			if (bk->hash == h && memcmp(ik->codes + b * POL_KEY_SLOTS, codes, sizeof(codes)) == 0) {
+				gather(c, set->rule_lists + bk->off, bk->n);
 				break;
 			}
 		}
 	}
-	if (set->n_unindexed > 0) {
-		c->list[c->n_lists] = set->unindexed;
-		c->n[c->n_lists] = set->n_unindexed;
-		c->pos[c->n_lists] = 0;
-		c->n_lists++;
-	}
+	if (set->n_unindexed > 0)
+		gather(c, set->unindexed, set->n_unindexed);
 }
 
 uint32_t pol_candidates_next(struct candidates *c)
 {
-	uint32_t best = UINT32_MAX, which = 0;
-	for (uint32_t l = 0; l < c->n_lists; l++) {
-		if (c->pos[l] < c->n[l] && c->list[l][c->pos[l]] < best) {
-			best = c->list[l][c->pos[l]];
+	if (!c->merging)
+		return c->pos < c->n_gathered ? c->gathered[c->pos++] : UINT32_MAX;
+	if (c->n_lists == 0)
+		return UINT32_MAX;
+	uint32_t which = 0, best = *c->next[0];
+	for (uint32_t l = 1; l < c->n_lists; l++) {
+		if (*c->next[l] < best) {
+			best = *c->next[l];
 			which = l;
 		}
 	}
-	if (best != UINT32_MAX)
-		c->pos[which]++;
+	/* an exhausted list leaves: the last one takes its place */
+	if (++c->next[which] == c->end[which]) {
+		c->n_lists--;
+		c->next[which] = c->next[c->n_lists];
+		c->end[which] = c->end[c->n_lists];
+	}
 	return best;
 }

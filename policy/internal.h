@@ -25,6 +25,8 @@
 #define POL_PASSES_MAX 4          /* evaluations per decision (tier lowering) */
 #define POL_MATCHED_MAX 256       /* rules matching one request */
 
+uint64_t pol_hash(const char *s, size_t len);
+
 /* ------------------------------------------------------------------------
  * Arena: every node and string of a parse or a compiled set. Freed whole.
  */
@@ -35,6 +37,7 @@ struct arena {
 };
 
 void *pol_arena_alloc(struct arena *a, size_t size);            /* zeroed; NULL on ENOMEM */
+void *pol_arena_alloc_line(struct arena *a, size_t size);       /* ... on a 64-byte boundary */
 char *pol_arena_strndup(struct arena *a, const char *s, size_t len);
 void pol_arena_free(struct arena *a);
 
@@ -191,32 +194,39 @@ enum fn_id {
 	F_STRIPPED,               /* stripped(label) -> bool */
 };
 
+/* The evaluator reads the first 64 bytes only; nodes are allocated on
+ * cache-line boundaries so a node costs one line to evaluate. */
 struct node {
+	/* hot: what evaluation reads */
 	uint8_t op;               /* enum node_op */
 	uint8_t type;             /* enum ptype, set by the checker */
-	uint8_t elem;             /* N_LIST: element type */
 	uint8_t fn;               /* N_CALL: enum fn_id */
 	bool constant;            /* N_LIST: every item a literal */
-	bool checked;
-	unsigned line;
-	unsigned col;
-	struct node *a;
-	struct node *b;
-	int64_t i;                /* N_INT, N_DUR, N_TIME, N_TIER, N_BOOL */
-	const char *s;            /* N_STR value; N_NAME / N_PATH text */
-	uint32_t len;
-	int32_t sym;              /* N_STR: interned id, > 0 once compiled */
 	uint32_t slot;            /* N_ATTR */
 	uint32_t n_items;
+	uint32_t len;
+	struct node *a;
+	struct node *b;
+	union {
+		int64_t i;        /* N_INT, N_DUR, N_TIME, N_TIER, N_BOOL */
+		int64_t *codes;   /* constant N_LIST: sorted value codes, items in the same order */
+	};
+	const char *s;            /* N_STR value; N_NAME / N_PATH text */
 	struct node **items;      /* N_LIST items; N_CALL arguments (by parameter once checked) */
-	const char **arg_names;   /* N_CALL as written: name or NULL when positional */
-	int64_t *codes;           /* constant N_LIST: sorted value codes (see pol_val_code) */
+	uint64_t h;               /* N_STR: pol_str_hash of s, set when compiled */
+	/* cold: parsing, checking, analysis */
+	uint8_t elem;             /* N_LIST: element type */
+	bool checked;
 	/* Let definitions make the tree a DAG: walks memoize on the node. */
 	bool interned;
 	bool hashed;
+	unsigned line;
+	unsigned col;
+	const char **arg_names;   /* N_CALL as written: name or NULL when positional */
 	uint32_t size;            /* nodes when expanded, saturating; 0: not computed */
 	uint64_t shash;           /* structural hash */
 };
+
 
 /* Obligation clauses of a rule's `with`. */
 enum ob_kind {
@@ -256,16 +266,17 @@ struct obligation {
 };
 
 struct rule {
-	struct tids_policy_rule_info info;   /* kind, id, because, file, line, col */
+	/* hot: what a decision reads of every candidate, first */
 	struct node *when;        /* NULL: always */
 	struct obligation *obs;
 	uint32_t n_obs;
 	uint32_t index;           /* position in the set: evaluation order */
-	bool calls_grant;
-	bool uses_grant_attr;
-	unsigned grant_attr_line, grant_attr_col;
 	bool has_field_obligations;
 	bool demote_only;         /* every obligation is `demote`: it matters only when applied */
+	bool calls_grant;
+	bool uses_grant_attr;
+	struct tids_policy_rule_info info;   /* kind, id, because, file, line, col */
+	unsigned grant_attr_line, grant_attr_col;
 };
 
 struct let_def {
@@ -416,13 +427,16 @@ struct checker {
 };
 
 int pol_check(struct checker *ck);
+/* Built-in slots and the `attribute` declarations (schema.c). */
+void pol_check_schema(struct checker *ck);
+int pol_new_slot(struct checker *ck, struct slot_def def);    /* index, or -1 when full */
 
 /* A rule's equality constraint on one slot, for indexing and analysis. */
 struct constraint {
 	uint32_t slot;
 	bool negated;             /* the value is NOT in the set */
 	uint32_t n;
-	const int64_t *codes;     /* sorted codes: sym ids, tiers, bool+1 */
+	const int64_t *codes;     /* sorted codes (pol_val_code) */
 	const struct node *origin;
 };
 
@@ -447,15 +461,15 @@ struct rule_key {
 int pol_build_index(struct tids_policy_set *set, const struct rule_key *keys, size_t n_rules);
 
 struct sym_entry {
-	const char *s;
+	const char *s;            /* NULL: empty slot */
 	uint32_t len;
-	uint32_t id;              /* 0: empty slot */
-	uint64_t hash;
+	uint64_t hash;            /* pol_str_hash */
 };
 
+/* 16 bytes, so a probe that misses touches one cache line; the codes it
+ * stands for are compared (in a parallel array) only on a hash match. */
 struct index_bucket {
 	uint64_t hash;            /* 0: empty */
-	int64_t codes[POL_KEY_SLOTS];
 	uint32_t off;             /* into rule_lists */
 	uint32_t n;
 };
@@ -463,8 +477,10 @@ struct index_bucket {
 /* Rules filed under one combination of attributes ("signature"). */
 struct index_key {
 	uint32_t slots[POL_KEY_SLOTS];
+	uint8_t pos[POL_KEY_SLOTS];           /* each slot's place in the set's key_slots */
 	uint32_t n_slots;
 	struct index_bucket *table;
+	int64_t *codes;           /* [bucket * POL_KEY_SLOTS + slot] */
 	uint32_t mask;
 	uint32_t n_rules;
 };
@@ -487,6 +503,8 @@ struct tids_policy_set {
 	/* the index: rules keyed by the slot they test for equality */
 	struct index_key keys[POL_INDEX_KEYS_MAX];
 	uint32_t n_keys;
+	uint32_t key_slots[POL_INDEX_KEYS_MAX * POL_KEY_SLOTS];  /* every slot a key uses, once */
+	uint32_t n_key_slots;
 	uint32_t *rule_lists;
 	uint32_t *unindexed;      /* rules no key selects: always candidates */
 	uint32_t n_unindexed;
@@ -494,15 +512,28 @@ struct tids_policy_set {
 	uint64_t view_slots[(POL_SLOTS_MAX + 63) / 64];
 };
 
-uint64_t pol_hash(const char *s, size_t len);
-int32_t pol_sym_lookup(const struct tids_policy_set *set, const char *s, size_t len);
-int32_t pol_sym_intern(struct tids_policy_set *set, const char *s, size_t len);  /* < 0 on ENOMEM */
+/* Strings compare by 64-bit hash, always confirmed against the text; the
+ * compiler refuses literals whose hashes collide, so analysis is exact. */
+static inline uint64_t pol_str_hash(const char *s, size_t len)
+{
+	return pol_hash(s, len) | 1u;     /* never 0: 0 means "not computed" */
+}
+/* Records s among the set's literals: 0, 1 when another literal has the
+ * same hash, or TIDS_ENOMEM. */
+int pol_sym_intern(struct tids_policy_set *set, const char *s, size_t len, uint64_t *h);
+const char *pol_sym_text(const struct tids_policy_set *set, uint64_t h, uint32_t *len);
 
-/* Candidate rules for the current view, in rule order. */
+/* Candidate rules for the current view, in rule order: gathered and
+ * sorted when few (the usual case), else the lists still to merge, each
+ * as [next, end). */
+#define POL_GATHER_MAX 256
 struct candidates {
-	const uint32_t *list[POL_INDEX_KEYS_MAX + 1];
-	uint32_t n[POL_INDEX_KEYS_MAX + 1];
-	uint32_t pos[POL_INDEX_KEYS_MAX + 1];
+	uint32_t gathered[POL_GATHER_MAX];
+	uint32_t n_gathered;
+	uint32_t pos;
+	bool merging;
+	const uint32_t *next[POL_INDEX_KEYS_MAX + 1];
+	const uint32_t *end[POL_INDEX_KEYS_MAX + 1];
 	uint32_t n_lists;
 };
 struct eval_ctx;
@@ -518,18 +549,32 @@ size_t pol_rule_constraints(const struct tids_policy_set *set, const struct rule
  * The fact store's entries (facts.c); the evaluator walks them directly.
  */
 /* A grant is filed once per category it covers, under (owner, grantee,
- * category): a decision walks only the grants that can cover its record. */
+ * category): a decision walks only the grants that can cover its record.
+ * A list is an array of links in insertion order, each one cache line
+ * holding what rejects most grants, so a walk reads memory in sequence. */
+#define POL_LINK_PURPOSES 4
+#define POL_LINK_ASSETS 2
 struct grant_link {
 	struct fact_grant *grant;
-	struct grant_link *next;              /* same key, insertion order */
-	struct grant_link *prev;
-	struct grant_list *list;
+	int64_t not_before_ms;
+	int64_t not_after_ms;
+	uint32_t max_uses;
+	uint32_t uses;                        /* kept equal to grant->g.uses */
+	uint32_t purpose_hash[POL_LINK_PURPOSES];   /* when n_purposes fits */
+	uint32_t asset_hash[POL_LINK_ASSETS];       /* when n_assets fits */
+	uint8_t n_purposes;                   /* 255: more than fit, check the grant */
+	uint8_t n_assets;                     /* 0: every asset; 255: more than fit */
 };
 
 struct fact_grant {
 	struct tids_policy_grant g;           /* strings point into this block */
-	struct grant_link *links;             /* one per category */
+	struct grant_list **lists;            /* one per category */
 };
+
+static inline uint32_t pol_hash32(const char *s, size_t len)
+{
+	return (uint32_t)(pol_hash(s, len) >> 32) | 1u;
+}
 
 struct fact_approval {
 	struct tids_policy_approval a;
@@ -543,14 +588,21 @@ struct fact_approval {
 	struct approval_list *exporter_list;
 };
 
+/* Lookups take the key's pol_str_hash when the caller has it (0: compute):
+ * a decision hashes each string of the request once. */
 const struct tids_policy_participant *pol_facts_participant(const struct tids_policy_facts *f,
-							     const char *id, size_t len);
+							     const char *id, size_t len, uint64_t h);
 const struct tids_policy_asset *pol_facts_asset(const struct tids_policy_facts *f,
-						 const char *id, size_t len);
+						 const char *id, size_t len, uint64_t h);
+/* The grants (owner, grantee, category) names, as an array; *n its length. */
+struct pol_str {
+	const char *p;
+	size_t len;
+	uint64_t h;               /* pol_str_hash, or 0 */
+};
 const struct grant_link *pol_facts_grants(const struct tids_policy_facts *f,
-					  const char *owner, size_t owner_len,
-					  const char *grantee, size_t grantee_len,
-					  const char *category, size_t category_len);
+					  struct pol_str owner, struct pol_str grantee,
+					  struct pol_str category, size_t *n);
 enum approval_by { BY_RECIPIENT, BY_EXPORTER, BY_NONE };
 const struct fact_approval *pol_facts_approvals(const struct tids_policy_facts *f,
 						enum approval_by by, const char *id, size_t len);
@@ -569,10 +621,10 @@ uint64_t pol_facts_counter(const struct tids_policy_facts *f, const char *name, 
 struct val {
 	uint8_t type;             /* enum ptype */
 	bool b;
-	int32_t sym;              /* strings: interned id, 0 when not interned */
 	uint32_t len;
 	int64_t i;
 	const char *p;
+	uint64_t h;               /* strings: pol_str_hash, 0 until computed */
 };
 
 struct eval_ctx {
@@ -581,8 +633,11 @@ struct eval_ctx {
 	const struct tids_policy_request *req;
 	const struct tids_record *rec;
 	const struct tids_policy_participant *recipient;
-	const struct tids_policy_participant *owner;
-	const struct tids_policy_asset *asset;
+	/* looked up on first use: many decisions never read them */
+	const struct tids_policy_participant *owner_entry;
+	const struct tids_policy_asset *asset_entry;
+	bool owner_looked_up;
+	bool asset_looked_up;
 	uint64_t removed[TIDS_POLICY_FIELD_WORDS];     /* the view being judged */
 	enum tids_tier view_tier;
 	/* the grant and approval the current rule's calls matched */
@@ -598,7 +653,8 @@ void pol_eval_set_view(struct eval_ctx *ctx, const uint64_t removed[TIDS_POLICY_
 bool pol_eval_bool(struct eval_ctx *ctx, const struct node *n);
 void pol_eval(struct eval_ctx *ctx, const struct node *n, struct val *out);
 void pol_eval_slot(struct eval_ctx *ctx, uint32_t slot, struct val *out);
-int64_t pol_val_code(const struct val *v);     /* index code of a value; 0: none */
+int64_t pol_val_code(struct val *v);           /* index code of a value (hashes strings) */
+int64_t pol_slot_code(struct eval_ctx *ctx, uint32_t slot);
 
 /* Field selection for obligations (obligations.c). */
 void pol_select_fields(const struct tids_record *rec, const struct obligation *ob,

@@ -54,6 +54,8 @@ void pol_rule_removals(const struct eval_ctx *ctx, const struct rule *r,
 			break;
 		case OB_DEMOTE:
 			/* only fields above the record's own tier lower it */
+			if (ctx->view_tier <= rec->tier)
+				break;
 			pol_select_fields(rec, ob, sel);
 			for (size_t i = 0; i < n; i++)
 				if (pol_bit_get(sel, i) && rec->fields[i].tier > rec->tier)

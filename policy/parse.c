@@ -136,7 +136,7 @@ static bool expect_tok(struct parser *p, enum tok k, const char *what)
 
 static struct node *new_node(struct parser *p, enum node_op op, unsigned line, unsigned col)
 {
-	struct node *n = pol_arena_alloc(p->prog->arena, sizeof(*n));
+	struct node *n = pol_arena_alloc_line(p->prog->arena, sizeof(*n));
 	if (n == NULL) {
 		p->prog->oom = true;
 		return NULL;

@@ -47,7 +47,7 @@ enum tids_policy_severity {
 struct tids_policy_diag {
 	const char *file;          /* the source name given to compile */
 	unsigned line;             /* from 1 */
-	unsigned col;              /* from 1, in bytes */
+	unsigned col;              /* from 1, in characters (UTF-8 aware) */
 	enum tids_policy_severity severity;
 	const char *message;       /* one line, no trailing period */
 };
@@ -68,8 +68,9 @@ const struct tids_policy_diag *tids_policy_diags_at(const struct tids_policy_dia
 int tids_policy_diag_format(const struct tids_policy_diag *d, char *buf, size_t len);
 
 /* ------------------------------------------------------------------------
- * Compiling. Sources are compiled together, in the order given (a `let`
- * must be defined before it is used; rule ids are unique across all).
+ * Compiling. Sources are compiled together: rules are evaluated in the
+ * order given, a `let` or `attribute` of any source may be used in any
+ * other, and rule ids are unique across all.
  */
 
 #define TIDS_POLICY_SOURCE_MAX (8u << 20)   /* bytes per source */
@@ -131,7 +132,7 @@ struct tids_policy_attr {
 struct tids_policy_participant {
 	const char *id;
 	const char *role;
-	const char *jurisdiction;  /* "CN-SH", "DE", ... */
+	const char *jurisdiction;  /* country "CC" or region "CC-RRR" */
 	const char *home_hub;      /* "" or NULL: this hub */
 	const struct tids_policy_attr *attrs;
 	size_t n_attrs;
@@ -197,7 +198,7 @@ struct tids_policy_approval {
 	size_t n_tiers;
 	const char *const *purposes;
 	size_t n_purposes;
-	const char *from_jurisdiction;       /* "CN" covers every "CN-*" */
+	const char *from_jurisdiction;       /* a country covers its regions */
 	const char *to_jurisdiction;
 	int64_t valid_from_ms;
 	int64_t valid_until_ms;

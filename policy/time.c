@@ -181,26 +181,28 @@ void tids_policy_format_duration(int64_t ms, char *buf, size_t len)
 		o = 1;
 		ms = ms == INT64_MIN ? INT64_MAX : -ms;
 	}
-	/* One unit when one divides exactly ("90d", not "12w6d"); else a sum
-	 * without weeks ("1d12h"). */
+	/* The shorter of: the largest unit that divides exactly ("90d", "2w",
+	 * not "12w6d"), and a sum of units without weeks ("1d1h5ms"). */
+	char one[40] = "", sum[64] = "";
 	for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++) {
 		if (ms % units[u].ms == 0) {
-			snprintf(buf + o, len - o, "%lld%s", (long long)(ms / units[u].ms), units[u].unit);
-			return;
+			snprintf(one, sizeof(one), "%lld%s", (long long)(ms / units[u].ms), units[u].unit);
+			break;
 		}
 	}
-	for (size_t u = 0; u < sizeof(units) / sizeof(units[0]) && ms > 0; u++) {
-		int64_t n = ms / units[u].ms;
+	size_t so = 0;
+	int64_t rest = ms;
+	for (size_t u = 0; u < sizeof(units) / sizeof(units[0]) && rest > 0; u++) {
+		int64_t n = rest / units[u].ms;
 		if (n == 0 || units[u].ms == POL_MS_WEEK)
 			continue;
-		ms -= n * units[u].ms;
-		int w = snprintf(buf + o, o < len ? len - o : 0, "%lld%s", (long long)n, units[u].unit);
-		if (w < 0)
-			return;
-		o += (size_t)w;
-		if (o >= len)
-			return;
+		rest -= n * units[u].ms;
+		int w = snprintf(sum + so, sizeof(sum) - so, "%lld%s", (long long)n, units[u].unit);
+		if (w < 0 || (size_t)w >= sizeof(sum) - so)
+			break;
+		so += (size_t)w;
 	}
+	snprintf(buf + o, len - o, "%s", strlen(one) <= strlen(sum) ? one : sum);
 }
 
 int pol_parse_duration(const char *s, size_t len, int64_t *ms_out)
