@@ -120,42 +120,62 @@ static void entry_for(struct router *rt, const struct tids_record *rec, const rd
 	e->asset_id = rec->asset_id;
 }
 
-/* Notices for a notify obligation: the record's header, no fields. */
+/* One notice: the record's header, no fields, to `to`. */
+static int notice(struct router *rt, const rd_kafka_message_t *m, const struct tids_record *rec, const char *to,
+		  const char *recipient, const char *purpose, const struct tids_policy_decision *dec)
+{
+	struct tids_delivery n = { 0 };
+	struct tids_audit_entry e;
+	uint8_t hash[TIDS_HASH_BYTES];
+	int r;
+
+	n.record = *rec;
+	n.record.fields = NULL;
+	n.record.n_fields = 0;
+	/* A notice says that data moved, not what it was. */
+	n.record.tier = TIDS_TIER_GENERAL;
+	n.decision = TIDS_DECISION_ALLOW;
+	n.rule_ids = (struct tids_strlist){ dec->rule_ids, dec->n_rules };
+	n.purpose = purpose;
+	n.decided_at_ms = now_ms();
+	n.source_record_id = (struct tids_bytes){ rec->record_id, TIDS_RECORD_ID_BYTES };
+	n.notification_for = recipient;
+	if ((r = route_produce_delivery(rt, to, &n, NULL, hash)) != 0)
+		return r;
+	entry_for(rt, rec, m, to, purpose, &e);
+	e.decision = TIDS_DECISION_ALLOW;
+	e.rule_ids = n.rule_ids;
+	e.tier = rec->tier;
+	e.reason = "notice of a delivery (notify obligation)";
+	e.delivered_hash = (struct tids_bytes){ hash, TIDS_HASH_BYTES };
+	return audit_append(rt, m->partition, &e);
+}
+
+/* Notices for a notify obligation. A target "role:R" means every
+ * participant of this hub with role R (the policies name roles, the
+ * registry knows who holds them). */
 static int notify(struct router *rt, const rd_kafka_message_t *m, const struct tids_record *rec,
 		  const char *recipient, const char *purpose, const struct tids_policy_decision *dec)
 {
 	for (size_t i = 0; i < dec->obligations.n_notify; i++) {
 		const char *to = dec->obligations.notify[i];
-		struct tids_delivery notice = { 0 };
-		struct tids_audit_entry e;
-		uint8_t hash[TIDS_HASH_BYTES];
+		const struct tids_participant *p;
+		size_t pos = 0;
 		int r;
 
-		if (tids_map_get_str(&rt->participants, to) == NULL) {
-			tids_log_warnx("router: notify %s: not a registered participant", to);
+		if (strncmp(to, "role:", 5) != 0) {
+			if (tids_map_get_str(&rt->participants, to) == NULL) {
+				tids_log_warnx("router: notify %s: not a registered participant", to);
+				continue;
+			}
+			if ((r = notice(rt, m, rec, to, recipient, purpose, dec)) != 0)
+				return r;
 			continue;
 		}
-		notice.record = *rec;
-		notice.record.fields = NULL;
-		notice.record.n_fields = 0;
-		/* A notice says that data moved, not what it was. */
-		notice.record.tier = TIDS_TIER_GENERAL;
-		notice.decision = TIDS_DECISION_ALLOW;
-		notice.rule_ids = (struct tids_strlist){ dec->rule_ids, dec->n_rules };
-		notice.purpose = purpose;
-		notice.decided_at_ms = now_ms();
-		notice.source_record_id = (struct tids_bytes){ rec->record_id, TIDS_RECORD_ID_BYTES };
-		notice.notification_for = recipient;
-		if ((r = route_produce_delivery(rt, to, &notice, NULL, hash)) != 0)
-			return r;
-		entry_for(rt, rec, m, to, purpose, &e);
-		e.decision = TIDS_DECISION_ALLOW;
-		e.rule_ids = notice.rule_ids;
-		e.tier = rec->tier;
-		e.reason = "notice of a delivery (notify obligation)";
-		e.delivered_hash = (struct tids_bytes){ hash, TIDS_HASH_BYTES };
-		if ((r = audit_append(rt, m->partition, &e)) != 0)
-			return r;
+		while ((p = tids_map_next(&rt->participants, &pos)) != NULL)
+			if (strcmp(p->role, to + 5) == 0 && *p->home_hub == '\0' && !p->suspended &&
+			    (r = notice(rt, m, rec, p->id, recipient, purpose, dec)) != 0)
+				return r;
 	}
 	return 0;
 }

@@ -614,6 +614,9 @@ int router_new(struct tidsd *d)
 	pthread_mutex_init(&rt->lock, NULL);
 	rt->inbox_tail = &rt->inbox;
 	rt->inbox_fd = -1;
+	/* Grants arrive while the registry loads, and their keys unwrap
+	 * under the master key: it must be here before them. */
+	memcpy(rt->master_key, d->master_key, sizeof(rt->master_key));
 	d->router = rt;
 	return 0;
 }
@@ -642,7 +645,6 @@ int router_init(struct tidsd *d)
 	rt->checkpoint_entries = d->conf->checkpoint_entries;
 	rt->checkpoint_ms = d->conf->checkpoint_interval_ms;
 	rt->hub = d->hub;
-	memcpy(rt->master_key, d->master_key, sizeof(rt->master_key));
 	if (keys_data_key(d, rt->data_key) != 0)
 		return TIDS_ECRYPTO;
 	rt->inbox_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

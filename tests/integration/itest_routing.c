@@ -557,6 +557,106 @@ START_TEST(bad_input_changes_nothing)
 }
 END_TEST
 
+START_TEST(core_delivery_notifies_regulator)
+{
+	const char *own[] = { "maintenance" };
+	struct tids_identity reg;
+	struct tids_bytes core;
+	struct world w;
+	struct tids_client *c = NULL, *sub;
+	struct tids_delivery d;
+	char err[512];
+
+	world_start(&w, own, 1);
+	ck_assert_int_eq(tids_test_hub_participant(&w.hub, "reg.sh", "regulator", "CN-SH", NULL, &reg), 0);
+	/* The owner receives its own core data; the regulator hears of it. */
+	sub = tids_test_hub_connect(&w.hub, &w.factory);
+	ck_assert_ptr_nonnull(sub);
+	ck_assert_int_eq(tids_client_subscribe(sub, own, 1, 10, err, sizeof(err)), 0);
+	core = make_record(7, "factory.sh1", "telemetry", TIDS_TIER_CORE);
+	publish_until_acked(&w, &c, 1, &core, 1, false);
+	ck_assert_int_eq(tids_client_next_delivery(sub, &d, 60000, err, sizeof(err)), 1);
+	ck_assert_int_eq(d.record.tier, TIDS_TIER_CORE);
+	ck_assert_int_eq(tids_record_field(&d.record, "n")->value.as.i, 7);
+	tids_delivery_free(&d);
+	tids_client_free(sub);
+
+	sub = tids_test_hub_connect(&w.hub, &reg);
+	ck_assert_ptr_nonnull(sub);
+	ck_assert_int_eq(tids_client_subscribe(sub, own, 1, 10, err, sizeof(err)), 0);
+	ck_assert_int_eq(tids_client_next_delivery(sub, &d, 60000, err, sizeof(err)), 1);
+	ck_assert_str_eq(d.notification_for, "factory.sh1");
+	ck_assert_uint_eq(d.record.n_fields, 0);
+	ck_assert_mem_eq(d.record.record_id, core.data + 2, 4);
+	tids_delivery_free(&d);
+	tids_client_free(sub);
+	tids_client_free(c);
+	free((void *)core.data);
+	tids_test_hub_destroy(&w.hub);
+}
+END_TEST
+
+/* A grant of at most three uses allows three deliveries, also when the hub
+ * restarts between them, and denies the fourth. */
+START_TEST(grant_uses_exact_across_restart)
+{
+	const char *purposes[] = { "maintenance" };
+	const char *cats[] = { "recipe" };
+	struct tids_grant g = { 0 };
+	struct tids_bytes r[5];
+	struct received rx = { 0 };
+	struct world w;
+	struct tids_client *c = NULL;
+	char err[512];
+
+	world_start(&w, purposes, 1);
+	g.grant_id = "g-3";
+	g.owner = "factory.sh1";
+	g.grantee = "lessor.wh";
+	g.categories = (struct tids_strlist){ cats, 1 };
+	g.purposes = (struct tids_strlist){ purposes, 1 };
+	g.not_before_ms = now_ms() - 1000;
+	g.not_after_ms = now_ms() + 30LL * 86400 * 1000;
+	g.max_uses = 3;
+	c = tids_test_hub_connect(&w.hub, &w.factory);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(tids_client_sign_grant(&w.factory, &g), 0);
+	ck_assert_int_eq(tids_client_grant(c, &g, err, sizeof(err)), 0);
+	for (uint32_t i = 0; i < 5; i++)
+		r[i] = make_record(i, "factory.sh1", "recipe", TIDS_TIER_IMPORTANT);
+	publish_until_acked(&w, &c, 1, &r[0], 1, false);
+	publish_until_acked(&w, &c, 2, &r[1], 1, false);
+	/* Let the router count them, then restart. */
+	for (int i = 0; i < 100; i++) {
+		char topic[256];
+
+		snprintf(topic, sizeof(topic), "tids.%s.deliver.lessor.wh", w.hub.hub_id);
+		if (tids_test_topic_end(topic) >= 2)
+			break;
+		sleep_ms(100);
+	}
+	tids_client_free(c);
+	c = NULL;
+	ck_assert_int_eq(tids_test_hub_stop(&w.hub), 0);
+	ck_assert_int_eq(tids_test_hub_restart(&w.hub), 0);
+	publish_until_acked(&w, &c, 3, &r[2], 1, false);
+	publish_until_acked(&w, &c, 4, &r[3], 1, false);
+	publish_until_acked(&w, &c, 5, &r[4], 1, false);
+	rx.max_n = 5;
+	rx.count = calloc(6, sizeof(*rx.count));
+	receive(&w, &rx, 3, purposes, 1);
+	ck_assert_uint_eq(rx.distinct, 3);
+	ck_assert_uint_eq(rx.duplicates, 0);
+	ck_assert(rx.count[0] == 1 && rx.count[1] == 1 && rx.count[2] == 1);
+	ck_assert(rx.count[3] == 0 && rx.count[4] == 0);
+	free(rx.count);
+	for (int i = 0; i < 5; i++)
+		free((void *)r[i].data);
+	tids_client_free(c);
+	tids_test_hub_destroy(&w.hub);
+}
+END_TEST
+
 int main(void)
 {
 	const struct {
@@ -566,6 +666,8 @@ int main(void)
 		/* One case each, so that CK_RUN_CASE can pick one. */
 		{ "bad_input", bad_input_changes_nothing },
 		{ "revoke", revoked_grant_no_longer_decrypts },
+		{ "notify", core_delivery_notifies_regulator },
+		{ "grant_uses", grant_uses_exact_across_restart },
 		{ "kill9", exactly_once_across_kill9 },
 		{ "broker_restart", broker_restart_during_load },
 	};
