@@ -90,7 +90,7 @@ static void send_message(struct tidsd *d, struct subscription *sub, const rd_kaf
 	struct tids_delivery_envelope env;
 	struct tids_delivery del;
 	uint8_t *plain = NULL, *body;
-	size_t plen, blen;
+	size_t plen = 0, blen;
 	char err[256];
 	uint64_t seq = (uint64_t)m->offset + 1;
 

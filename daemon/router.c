@@ -335,9 +335,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 		tids_log_info("router: %d ingress partitions assigned", parts->cnt);
 		rd_kafka_assign(rk, parts);
 		rt->reload_state = true;
+		rt->assigned = parts->cnt > 0;
 	} else {
 		tids_log_info("router: ingress partitions revoked");
 		rd_kafka_assign(rk, NULL);
+		rt->assigned = false;
 	}
 }
 
@@ -381,7 +383,12 @@ static int setup(struct router *rt)
 		return -1;
 
 	conf = conf_dup(rt);
-	if (rd_kafka_conf_set(conf, "group.id", rt->group_id, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	/* Static membership: a router that restarts (after a crash too) takes
+	 * its partitions back at once instead of waiting for its old self's
+	 * session to expire. */
+	if (rd_kafka_conf_set(conf, "group.instance.id", rt->instance_id, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "session.timeout.ms", "10000", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "group.id", rt->group_id, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
@@ -419,6 +426,7 @@ static int setup(struct router *rt)
 static void teardown(struct router *rt)
 {
 	discard_batch(rt);
+	rt->assigned = false;
 	if (rt->consumer != NULL) {
 		rd_kafka_queue_io_event_enable(rt->cq, -1, NULL, 0);
 		rd_kafka_queue_destroy(rt->cq);
@@ -452,7 +460,9 @@ static int transact(struct router *rt)
 		goto fail;
 	for (size_t i = 0; i < rt->n_batch && r == 0; i++)
 		r = route_message(rt, rt->batch[i]);
-	if (r == 0)
+	/* Windows close only where their records are routed: a router without
+	 * partitions (joining, or after a crash) could close one early. */
+	if (r == 0 && rt->assigned)
 		r = aggregate_emit_due(rt, now);
 	if (r == 0)
 		r = audit_checkpoints_due(rt, now);
@@ -642,6 +652,12 @@ int router_init(struct tidsd *d)
 	 * the first rather than racing it (KIP-447 would allow more; one hub,
 	 * one router keeps the audit chains simple). */
 	snprintf(rt->txn_id, sizeof(rt->txn_id), "%s.txn", rt->group_id);
+	{
+		char host[64] = "localhost";
+
+		gethostname(host, sizeof(host) - 1);
+		snprintf(rt->instance_id, sizeof(rt->instance_id), "%s.%.63s", rt->group_id, host);
+	}
 	rt->checkpoint_entries = d->conf->checkpoint_entries;
 	rt->checkpoint_ms = d->conf->checkpoint_interval_ms;
 	rt->hub = d->hub;

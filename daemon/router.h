@@ -104,7 +104,7 @@ struct router {
 	rd_kafka_conf_t *conf_template;
 	char hub_id[TIDS_ID_MAX + 1];
 	char t_ingress[256], t_audit[256], t_state[256], t_deliver_prefix[256];
-	char group_id[280], txn_id[300];
+	char group_id[280], txn_id[300], instance_id[360];
 	int64_t checkpoint_entries, checkpoint_ms;
 	struct tids_identity hub;
 	uint8_t master_key[TIDS_SEAL_KEY_BYTES];
@@ -126,6 +126,7 @@ struct router {
 	int cq_pipe[2];
 	struct chain chains[ROUTER_PARTITIONS_MAX];
 	bool reload_state;                   /* partitions were assigned: read the state topic */
+	bool assigned;                       /* holds ingress partitions now */
 
 	rd_kafka_message_t *batch[ROUTER_BATCH_MAX];
 	size_t n_batch;

@@ -339,8 +339,8 @@ static int wait_frame(struct tids_client *c, uint64_t call_id, struct tids_frame
 		}
 	}
 	for (;;) {
-		const uint8_t *buf;
-		size_t len;
+		const uint8_t *buf = NULL;
+		size_t len = 0;
 		int64_t left = deadline - mono();
 		int r = next_bytes(c, &buf, &len, left > 0 ? (int)left : 0, err, errlen);
 		struct queued *q;

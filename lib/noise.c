@@ -137,7 +137,7 @@ static int parse_protocol(const char *name, struct protocol *p,
 
 int tids_noise_protocol_check(const char *name, char *err, size_t errlen)
 {
-	struct protocol p;
+	struct protocol p = { 0 };
 
 	return parse_protocol(name, &p, err, errlen);
 }
@@ -195,7 +195,7 @@ int tids_noise_handshake_init(struct tids_noise_handshake *hs,
 			      const uint8_t *s_priv, const uint8_t *rs,
 			      const uint8_t *psk)
 {
-	struct protocol p;
+	struct protocol p = { 0 };
 	int ret, need_rs;
 
 	if (hs == NULL)

@@ -1,5 +1,6 @@
 #!/bin/sh
-# Installs what building (and with --test, testing) tids needs on Debian.
+# Installs what building (with --test: testing, with --analyze: static
+# analysis) tids needs on Debian.
 # As root it runs apt-get; otherwise it prints the exact command and stops.
 # Quiet and fast when everything is already there.
 set -eu
@@ -10,6 +11,7 @@ test_pkgs="protobuf-compiler clang python3 python3-venv default-jre-headless mav
 
 want="$build_pkgs"
 [ "${1:-}" = "--test" ] && want="$want $test_pkgs"
+[ "${1:-}" = "--analyze" ] && want="$want clang clang-tools"
 
 missing=""
 for p in $want; do

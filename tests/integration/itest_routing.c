@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -596,6 +597,106 @@ START_TEST(core_delivery_notifies_regulator)
 }
 END_TEST
 
+/*
+ * Aggregation windows survive kill -9: half of a window's records are
+ * routed, tidsd is killed, the other half comes after the restart, and the
+ * one aggregate delivered when the window closes counts each exactly once.
+ * The test brings a policy with a 20 s window (windows go by record time).
+ */
+START_TEST(aggregate_window_survives_kill9)
+{
+	const char *purposes[] = { "billing" };
+	char dir[128], path[256], extra[512], topic[256], err[512];
+	struct tids_bytes recs[20];
+	struct tids_client *c = NULL, *sub;
+	struct tids_delivery d;
+	struct world w;
+	int64_t window, start;
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "/tmp/tids-aggpol.%ld", (long)getpid());
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/agg.tidspol", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "permit lessor_output_sums\n"
+		   "\twhen recipient.role == \"lessor\" && record.category == \"output_count\" && purpose == \"billing\"\n"
+		   "\twith aggregate(sum, field \"count\", every 20s, by asset)\n"
+		   "\tbecause \"test: sums per 20 s\";\n");
+	fclose(f);
+	snprintf(extra, sizeof(extra), "kafka.partitions = 3\npolicy.dir = %s", dir);
+	/* world_start with this policy. */
+	ck_assert_int_eq(tids_test_hub_start(&w.hub, extra), 0);
+	ck_assert_int_eq(tids_test_hub_participant(&w.hub, "factory.sh1", "factory", "CN-SH", NULL, &w.factory), 0);
+	ck_assert_int_eq(tids_test_hub_participant(&w.hub, "lessor.wh", "lessor", "CN-HB", NULL, &w.lessor), 0);
+	ck_assert_int_eq(tids_test_hub_asset(&w.hub, "press-7", "factory.sh1", "lessor.wh", "sh-plant-2"), 0);
+	sub = tids_test_hub_connect(&w.hub, &w.lessor);
+	ck_assert_ptr_nonnull(sub);
+	ck_assert_int_eq(tids_client_subscribe(sub, purposes, 1, 10, err, sizeof(err)), 0);
+	tids_client_free(sub);
+	for (int i = 0; i < 600 && tids_test_hub_log_count(&w.hub, "ingress partitions assigned") == 0; i++)
+		sleep_ms(100);
+
+	/* The next whole 20 s window, by record time. */
+	window = 20000;
+	start = (now_ms() / window + 1) * window;
+	for (uint32_t i = 0; i < 20; i++) {
+		struct tids_field fl[1] = { { 0 } };
+		struct tids_record r = { 0 };
+		uint8_t *buf;
+		size_t len;
+
+		randombytes_buf(r.record_id, sizeof(r.record_id));
+		r.owner = "factory.sh1";
+		r.asset_id = "press-7";
+		r.category = "output_count";
+		r.tier = TIDS_TIER_GENERAL;
+		r.origin = "CN-SH";
+		r.produced_at_ms = start + i * 100;
+		fl[0].name = "count";
+		fl[0].value.kind = TIDS_VALUE_INT;
+		fl[0].value.as.i = (int64_t)i + 1;        /* 1 + 2 + ... + 20 = 210 */
+		r.fields = fl;
+		r.n_fields = 1;
+		ck_assert_int_eq(tids_wire_encode_record(&r, &buf, &len), 0);
+		recs[i] = (struct tids_bytes){ buf, len };
+	}
+	publish_until_acked(&w, &c, 1, recs, 10, false);
+	/* Wait until the router has taken them into the window (its state). */
+	snprintf(topic, sizeof(topic), "tids.%s.state", w.hub.hub_id);
+	for (int i = 0; i < 100; i++) {
+		if (tids_test_topic_end(topic) >= 2)
+			break;
+		sleep_ms(100);
+	}
+	sleep_ms(1500);
+	tids_client_free(c);
+	c = NULL;
+	tids_test_hub_kill(&w.hub);
+	ck_assert_int_eq(tids_test_hub_restart(&w.hub), 0);
+	publish_until_acked(&w, &c, 2, recs + 10, 10, false);
+
+	sub = tids_test_hub_connect(&w.hub, &w.lessor);
+	ck_assert_ptr_nonnull(sub);
+	ck_assert_int_eq(tids_client_subscribe(sub, purposes, 1, 10, err, sizeof(err)), 0);
+	ck_assert_int_eq(tids_client_next_delivery(sub, &d, 90000, err, sizeof(err)), 1);
+	ck_assert_str_eq(d.obligations.aggregate.function, "sum");
+	ck_assert_double_eq(tids_record_field(&d.record, "sum_count")->value.as.d, 210.0);
+	ck_assert_uint_eq(tids_record_field(&d.record, "contributions")->value.as.u, 20);
+	ck_assert_int_eq(tids_record_field(&d.record, "window_start_ms")->value.as.i, start);
+	tids_delivery_free(&d);
+	/* And only one. */
+	ck_assert_int_eq(tids_client_next_delivery(sub, &d, 5000, err, sizeof(err)), 0);
+	tids_client_free(sub);
+	tids_client_free(c);
+	for (int i = 0; i < 20; i++)
+		free((void *)recs[i].data);
+	unlink(path);
+	rmdir(dir);
+	tids_test_hub_destroy(&w.hub);
+}
+END_TEST
+
 /* A grant of at most three uses allows three deliveries, also when the hub
  * restarts between them, and denies the fourth. */
 START_TEST(grant_uses_exact_across_restart)
@@ -668,6 +769,7 @@ int main(void)
 		{ "revoke", revoked_grant_no_longer_decrypts },
 		{ "notify", core_delivery_notifies_regulator },
 		{ "grant_uses", grant_uses_exact_across_restart },
+		{ "aggregate", aggregate_window_survives_kill9 },
 		{ "kill9", exactly_once_across_kill9 },
 		{ "broker_restart", broker_restart_during_load },
 	};

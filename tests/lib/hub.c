@@ -132,9 +132,11 @@ int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf)
 	if (f == NULL)
 		return -1;
 	fprintf(f, "hub.id = %s\nhub.jurisdiction = CN-SH\nhub.key = %s\nstate.dir = %s/state\n"
-		   "policy.dir = %s/policy/default\nlisten.tcp = %s\nlisten.unix = %s\n"
-		   "audit.checkpoint_interval = 500ms\n",
-		h->hub_id, path, h->dir, src, h->addr, h->sock);
+		   "listen.tcp = %s\nlisten.unix = %s\naudit.checkpoint_interval = 500ms\n",
+		h->hub_id, path, h->dir, h->addr, h->sock);
+	/* Tests may bring policies of their own. */
+	if (extra_conf == NULL || strstr(extra_conf, "policy.dir") == NULL)
+		fprintf(f, "policy.dir = %s/policy/default\n", src);
 	if (extra_conf == NULL || strstr(extra_conf, "kafka.mode = embedded") == NULL)
 		fprintf(f, "kafka.mode = external\nkafka.bootstrap.servers = %s\n", tids_test_kafka_bootstrap());
 	if (extra_conf != NULL)
