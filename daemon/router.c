@@ -289,12 +289,56 @@ static void drain_inbox(struct router *rt)
 
 /* --- Kafka ------------------------------------------------------------------ */
 
+/* Topic handles are kept: producing by name makes librdkafka search its
+ * topic list for every message, and a hub has a topic per participant. */
+struct topic_handle {
+	char name[256];
+	rd_kafka_topic_t *rkt;
+};
+
+static rd_kafka_topic_t *topic_handle(struct router *rt, const char *name)
+{
+	struct topic_handle *t = tids_map_get_str(&rt->topics, name);
+
+	if (t != NULL)
+		return t->rkt;
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return NULL;
+	snprintf(t->name, sizeof(t->name), "%s", name);
+	t->rkt = rd_kafka_topic_new(rt->producer, name, NULL);
+	if (t->rkt == NULL || tids_map_put_str(&rt->topics, t->name, t, NULL) != 0) {
+		if (t->rkt != NULL)
+			rd_kafka_topic_destroy(t->rkt);
+		free(t);
+		return NULL;
+	}
+	return t->rkt;
+}
+
+static void topic_handles_free(struct router *rt)
+{
+	size_t pos = 0;
+	struct topic_handle *t;
+
+	while ((t = tids_map_next(&rt->topics, &pos)) != NULL) {
+		rd_kafka_topic_destroy(t->rkt);
+		free(t);
+	}
+	tids_map_free(&rt->topics);
+}
+
 int router_produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
 		   uint8_t *value, size_t len)
 {
+	rd_kafka_topic_t *rkt = topic_handle(rt, topic);
 	rd_kafka_resp_err_t err;
 
-	err = rd_kafka_producev(rt->producer, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+	if (rkt == NULL) {
+		free(value);
+		return TIDS_ENOMEM;
+	}
+	err = rd_kafka_producev(rt->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
 				RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE(value, len),
 				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -439,6 +483,7 @@ static void teardown(struct router *rt)
 	if (rt->producer != NULL) {
 		/* An open transaction dies with the producer; the next
 		 * init_transactions aborts it at the coordinator. */
+		topic_handles_free(rt);
 		rd_kafka_queue_destroy(rt->pq);
 		rd_kafka_destroy(rt->producer);
 		rt->producer = NULL;

@@ -119,6 +119,7 @@ struct router {
 	struct tids_map counts;              /* key -> struct count */
 	struct tids_map windows;             /* key -> struct window */
 	struct tids_map seen;                /* key -> struct seen */
+	struct tids_map topics;              /* name -> topic handle of the producer */
 
 	rd_kafka_t *consumer;
 	rd_kafka_t *producer;
