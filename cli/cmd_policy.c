@@ -271,11 +271,13 @@ static int cmd_check(int argc, char **argv)
 	} else if (werror && tids_policy_diags_warnings(d) > 0) {
 		status = EXIT_FAIL;
 	}
-	if (!quiet && status == EXIT_OK)
-		printf("policy OK: %zu rules in %zu file%s, %zu warning%s\n",
-		       tids_policy_set_rule_count(set), srcs.n, srcs.n == 1 ? "" : "s",
-		       tids_policy_diags_warnings(d), tids_policy_diags_warnings(d) == 1 ? "" : "s");
-	else if (!quiet)
+	if (!quiet && status == EXIT_OK) {
+		size_t n_floors = tids_policy_tier_floors(set, NULL, NULL, 0);
+		printf("policy OK: %zu rules and %zu tier floor%s in %zu file%s, %zu warning%s\n",
+		       tids_policy_set_rule_count(set), n_floors, n_floors == 1 ? "" : "s", srcs.n,
+		       srcs.n == 1 ? "" : "s", tids_policy_diags_warnings(d),
+		       tids_policy_diags_warnings(d) == 1 ? "" : "s");
+	} else if (!quiet)
 		fprintf(stderr, "policy has %zu error%s and %zu warning%s\n", tids_policy_diags_errors(d),
 			tids_policy_diags_errors(d) == 1 ? "" : "s", tids_policy_diags_warnings(d),
 			tids_policy_diags_warnings(d) == 1 ? "" : "s");

@@ -102,3 +102,14 @@ int audit_checkpoints_due(struct router *rt, int64_t now)
 	}
 	return 0;
 }
+
+int audit_checkpoints_all(struct router *rt)
+{
+	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++) {
+		int r;
+
+		if (rt->chains[p].since_checkpoint > 0 && (r = audit_checkpoint(rt, p)) != 0)
+			return r;
+	}
+	return 0;
+}

@@ -1,9 +1,12 @@
 /*
  * Egress: a Subscribe call streams the participant's deliver topic to it,
- * unsealed for it, within a window of unacknowledged deliveries. Acks
- * commit the topic offsets, so a subscriber that comes back resumes after
- * its last ack; a subscriber that stops reading stops being fed (librdkafka
- * holds at most queued.max.messages.kbytes for it).
+ * unsealed for it, within a window of unacknowledged deliveries. Acks move
+ * the participant's position, kept in the registry, so a subscriber that
+ * comes back resumes after its last ack; a subscriber that stops reading
+ * stops being fed (librdkafka holds at most queued.max.messages.kbytes for
+ * it). The position lives in SQLite rather than in a Kafka consumer group:
+ * it needs no group coordinator (which may still be loading when a broker
+ * has just started), and an ack costs no round trip.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,8 +34,17 @@ struct subscription {
 	char topic[256];
 };
 
+/* Keys that open deliveries, unwrapped once: a SQLite lookup and an
+ * unwrap per delivery would cost more than the delivery. Revocation drops
+ * a grant's key here too (egress_forget_key). */
+struct cached_key {
+	char id[TIDS_ID_MAX + 8];
+	uint8_t key[TIDS_SEAL_KEY_BYTES];
+};
+
 struct egress {
 	struct tids_map active;        /* participant -> subscription: one stream each */
+	struct tids_map keys;          /* sealed_by -> struct cached_key */
 };
 
 static struct egress *egress_get(struct tidsd *d)
@@ -47,6 +59,46 @@ static bool ready(struct tidsd *d, void *ctx)
 	struct subscription *sub = ctx;
 
 	return sub->s != NULL && session_can_send(d, sub->s) && sub->last_sent - sub->last_acked < sub->window;
+}
+
+static int key_for(struct tidsd *d, const char *sealed_by, uint8_t key[TIDS_SEAL_KEY_BYTES])
+{
+	struct egress *eg = d->egress;
+	struct cached_key *k = tids_map_get_str(&eg->keys, sealed_by);
+	int r;
+
+	if (k != NULL) {
+		memcpy(key, k->key, TIDS_SEAL_KEY_BYTES);
+		return 0;
+	}
+	r = strcmp(sealed_by, "hub") == 0 ? keys_data_key(d, key) : keys_grant_key(d, sealed_by + 6, key);
+	if (r != 0)
+		return r;
+	k = calloc(1, sizeof(*k));
+	if (k == NULL)
+		return 0;
+	snprintf(k->id, sizeof(k->id), "%s", sealed_by);
+	memcpy(k->key, key, TIDS_SEAL_KEY_BYTES);
+	if (tids_map_put_str(&eg->keys, k->id, k, NULL) != 0) {
+		sodium_memzero(k, sizeof(*k));
+		free(k);
+	}
+	return 0;
+}
+
+void egress_forget_key(struct tidsd *d, const char *grant_id)
+{
+	char id[TIDS_ID_MAX + 8];
+	struct cached_key *k;
+
+	if (d->egress == NULL)
+		return;
+	snprintf(id, sizeof(id), "grant:%s", grant_id);
+	k = tids_map_remove_str(&d->egress->keys, id);
+	if (k != NULL) {
+		sodium_memzero(k, sizeof(*k));
+		free(k);
+	}
 }
 
 /* Opens the envelope: the Delivery bytes, unsealed if need be, into *out. */
@@ -64,10 +116,7 @@ static int open_envelope(struct tidsd *d, const struct tids_delivery_envelope *e
 		*len = env->delivery.len;
 		return 0;
 	}
-	if (strcmp(env->sealed_by, "hub") == 0)
-		r = keys_data_key(d, key);
-	else
-		r = keys_grant_key(d, env->sealed_by + 6, key);
+	r = key_for(d, env->sealed_by, key);
 	if (r != 0)
 		return tids_fail(err, errlen, TIDS_ECRYPTO, "key %s is destroyed (grant revoked or expired)",
 				 env->sealed_by);
@@ -161,14 +210,17 @@ static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, 
 	rd_kafka_topic_partition_list_t *tp;
 	rd_kafka_conf_t *conf = kafka_conf(d, err, errlen);
 	rd_kafka_resp_err_t kerr;
+	uint64_t next;
 
 	if (conf == NULL)
 		return TIDS_EKAFKA;
+	/* A group id gives the consumer its queue; offsets are never
+	 * committed to it, and assign() with explicit offsets never asks its
+	 * coordinator. */
 	snprintf(group, sizeof(group), "%s.%s.egress.%s", d->conf->topic_prefix, d->conf->hub_id, sub->participant);
 	if (rd_kafka_conf_set(conf, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, errlen) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, errlen) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, errlen) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, errlen) != RD_KAFKA_CONF_OK ||
 	    /* Bounds what a slow subscriber can make us hold. */
 	    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "1024", err, errlen) != RD_KAFKA_CONF_OK ||
@@ -181,10 +233,12 @@ static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, 
 	if (sub->rk == NULL)
 		return TIDS_EKAFKA;
 	rd_kafka_poll_set_consumer(sub->rk);
-	/* assign, not subscribe: one subscriber per participant, no rebalance;
-	 * the group only keeps the committed position. */
+	/* The delivery after the last one acknowledged (offset = seq - 1 + 1). */
+	if (store_get_u64(d->store, "egress", sub->participant, &next) != 0)
+		next = 0;
+	sub->last_sent = sub->last_acked = next;
 	tp = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(tp, sub->topic, 0)->offset = RD_KAFKA_OFFSET_STORED;
+	rd_kafka_topic_partition_list_add(tp, sub->topic, 0)->offset = (int64_t)next;
 	kerr = rd_kafka_assign(sub->rk, tp);
 	rd_kafka_topic_partition_list_destroy(tp);
 	if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -252,7 +306,6 @@ void egress_client_item(struct tidsd *d, struct session *s, uint64_t call_id, co
 {
 	struct subscription *sub = s->subs;
 	struct tids_subscribe_control c;
-	rd_kafka_topic_partition_list_t *tp;
 	char err[256];
 
 	if (sub == NULL || sub->call_id != call_id) {
@@ -268,13 +321,12 @@ void egress_client_item(struct tidsd *d, struct session *s, uint64_t call_id, co
 	}
 	if (c.ack_seq > sub->last_acked) {
 		sub->last_acked = c.ack_seq;
-		/* The committed offset is the next one to read. */
-		tp = rd_kafka_topic_partition_list_new(1);
-		rd_kafka_topic_partition_list_add(tp, sub->topic, 0)->offset = (int64_t)c.ack_seq;
-		if (rd_kafka_commit(sub->rk, tp, 1) != RD_KAFKA_RESP_ERR_NO_ERROR)
-			tids_log_warnx("egress %s: ack %llu not committed", sub->participant,
+		/* delivery_seq is offset + 1: the next offset to read. Written in
+		 * the loop's batch; a hub that dies within that batch sends these
+		 * again, and their delivery_seq lets the subscriber drop them. */
+		if (store_set_u64(d->store, "egress", sub->participant, c.ack_seq) != 0)
+			tids_log_warnx("egress %s: ack %llu not stored", sub->participant,
 				       (unsigned long long)c.ack_seq);
-		rd_kafka_topic_partition_list_destroy(tp);
 	}
 	tids_subscribe_control_free(&c);
 	kafka_queue_pump(d, &sub->qw);
@@ -308,8 +360,16 @@ void egress_forget_session(struct tidsd *d, struct session *s)
 
 void egress_free(struct tidsd *d)
 {
+	size_t pos = 0;
+	struct cached_key *k;
+
 	if (d->egress == NULL)
 		return;
+	while ((k = tids_map_next(&d->egress->keys, &pos)) != NULL) {
+		sodium_memzero(k, sizeof(*k));
+		free(k);
+	}
+	tids_map_free(&d->egress->keys);
 	tids_map_free(&d->egress->active);
 	free(d->egress);
 	d->egress = NULL;

@@ -1,17 +1,24 @@
 /*
- * The ledger's indexer, in the main loop: a consumer of its own reads the
- * audit topic (entries and signed checkpoints) and the ingress topic (the
- * publishers' batch signatures and Merkle paths, for proofs), committed
- * messages only, and writes them into the ledger file in batches. The
- * offsets it consumed are written in the same SQLite transaction, so after
- * a stop or a crash it resumes exactly where the ledger ends.
+ * The ledger's indexer: a consumer of its own reads the audit topic
+ * (entries and signed checkpoints) and the ingress topic (the publishers'
+ * batch signatures and Merkle paths, for proofs), committed messages only,
+ * and writes them into the ledger file in batches. The offsets it consumed
+ * are written in the same SQLite transaction, so after a stop or a crash it
+ * resumes exactly where the ledger ends.
+ *
+ * It runs in a thread of its own: indexing costs tens of microseconds of
+ * SQLite per entry, several entries per record, and the main loop must keep
+ * serving sessions meanwhile. It shares nothing mutable with the loop.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
-#include <sys/timerfd.h>
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -37,8 +44,12 @@ struct chain_state {
 struct indexer {
 	struct tids_ledger *ledger;
 	rd_kafka_t *rk;
-	struct kafka_queue_watch qw;
-	struct watch timer;
+	rd_kafka_queue_t *q;
+	int q_pipe[2];                      /* the consumer queue became non-empty */
+	int wake_fd;                        /* eventfd: stop */
+	pthread_t thread;
+	bool started;
+	atomic_int stop;
 	char topic[N_TOPICS][256];
 	int32_t partitions[N_TOPICS];
 	int64_t *next[N_TOPICS];            /* next offset per partition, as consumed */
@@ -52,10 +63,6 @@ struct indexer {
 	uint64_t entries, checkpoints, ingress, skipped;
 	int64_t last_event;                 /* mono ms of the last message */
 };
-
-/* The loop owns one daemon; its indexer lives here rather than in struct
- * tidsd so that the hook is one call each way. */
-static struct indexer *the_indexer;
 
 /* --- offsets and batches ------------------------------------------------------ */
 
@@ -293,15 +300,9 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 	}
 }
 
-static void on_timer(struct tidsd *d, struct watch *w, uint32_t events)
+/* Every INDEXER_COMMIT_MS: commit the batch, or retry after a failure. */
+static void tick(struct indexer *ix)
 {
-	struct indexer *ix = w->ctx;
-	uint64_t n;
-
-	(void)d;
-	(void)events;
-	if (read(w->fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		tids_log_warn("indexer: timer");
 	if (ix->paused) {
 		if (mono_ms() < ix->retry_at)
 			return;
@@ -313,6 +314,49 @@ static void on_timer(struct tidsd *d, struct watch *w, uint32_t events)
 		return;
 	}
 	commit(ix);
+}
+
+static void take_events(struct indexer *ix, int timeout_ms)
+{
+	rd_kafka_event_t *ev;
+
+	while ((ev = rd_kafka_queue_poll(ix->q, timeout_ms)) != NULL) {
+		on_event(NULL, ev, ix);
+		rd_kafka_event_destroy(ev);
+		timeout_ms = 0;
+	}
+}
+
+static void *indexer_main(void *arg)
+{
+	struct indexer *ix = arg;
+	int64_t next_tick = mono_ms() + INDEXER_COMMIT_MS, until;
+	char buf[64];
+
+	pthread_setname_np(pthread_self(), "tidsd-indexer");
+	while (!ix->stop) {
+		struct pollfd fds[2] = { { ix->q_pipe[0], POLLIN, 0 }, { ix->wake_fd, POLLIN, 0 } };
+		int64_t wait = next_tick - mono_ms();
+
+		if (poll(fds, 2, wait > 0 ? (int)wait : 0) < 0 && errno != EINTR)
+			break;
+		while (read(ix->q_pipe[0], buf, sizeof(buf)) > 0)
+			;
+		/* The pipe fires when the queue becomes non-empty: drain it. */
+		take_events(ix, 0);
+		if (mono_ms() >= next_tick) {
+			tick(ix);
+			next_tick = mono_ms() + INDEXER_COMMIT_MS;
+		}
+	}
+	/* The router has stopped: take what it committed last, until the
+	 * topics go quiet, so that a stopped hub's ledger is complete. */
+	until = mono_ms() + INDEXER_DRAIN_MS;
+	ix->last_event = mono_ms();
+	while (!ix->paused && mono_ms() < until && mono_ms() - ix->last_event < 500)
+		take_events(ix, 100);
+	commit(ix);
+	return NULL;
 }
 
 /* --- setup --------------------------------------------------------------------- */
@@ -366,7 +410,6 @@ static int open_consumer(struct tidsd *d, struct indexer *ix)
 
 static int start(struct tidsd *d, struct indexer *ix)
 {
-	struct itimerspec its = { { 0, INDEXER_COMMIT_MS * 1000000L }, { 0, INDEXER_COMMIT_MS * 1000000L } };
 	char path[4096], err[512];
 	int r;
 
@@ -399,31 +442,37 @@ static int start(struct tidsd *d, struct indexer *ix)
 	load_chains(ix);
 	if ((r = assign(ix)) != 0)
 		return r;
-	if ((r = kafka_watch_queue(d, &ix->qw, rd_kafka_queue_get_consumer(ix->rk), on_event, ix)) != 0)
-		return r;
-	ix->timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (ix->timer.fd < 0 || timerfd_settime(ix->timer.fd, 0, &its, NULL) != 0)
+	if (pipe2(ix->q_pipe, O_CLOEXEC | O_NONBLOCK) != 0 ||
+	    (ix->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		return TIDS_EIO;
-	ix->timer.on_event = on_timer;
-	ix->timer.ctx = ix;
-	if (loop_add(d, &ix->timer, EPOLLIN) != 0)
+	ix->q = rd_kafka_queue_get_consumer(ix->rk);
+	rd_kafka_queue_io_event_enable(ix->q, ix->q_pipe[1], "1", 1);
+	if ((r = pthread_create(&ix->thread, NULL, indexer_main, ix)) != 0) {
+		tids_log_warnx("indexer: thread: %s", strerror(r));
 		return TIDS_EIO;
+	}
+	ix->started = true;
 	tids_log_info("indexer: %s from %s (%d partitions) and %s (%d)", path, ix->topic[T_AUDIT],
 		      (int)ix->partitions[T_AUDIT], ix->topic[T_INGRESS], (int)ix->partitions[T_INGRESS]);
 	return 0;
 }
 
-static void destroy(struct tidsd *d, struct indexer *ix)
+static void destroy(struct indexer *ix)
 {
-	if (ix->timer.fd >= 0) {
-		loop_del(d, &ix->timer);
-		close(ix->timer.fd);
+	if (ix->q != NULL) {
+		rd_kafka_queue_io_event_enable(ix->q, -1, NULL, 0);
+		rd_kafka_queue_destroy(ix->q);
 	}
 	if (ix->rk != NULL) {
-		kafka_unwatch_queue(d, &ix->qw);
 		rd_kafka_consumer_close(ix->rk);
 		rd_kafka_destroy(ix->rk);
 	}
+	if (ix->q_pipe[0] >= 0) {
+		close(ix->q_pipe[0]);
+		close(ix->q_pipe[1]);
+	}
+	if (ix->wake_fd >= 0)
+		close(ix->wake_fd);
 	tids_ledger_close(ix->ledger);
 	sodium_memzero(ix->data_key, sizeof(ix->data_key));
 	for (int t = 0; t < N_TOPICS; t++)
@@ -439,37 +488,31 @@ int indexer_init(struct tidsd *d)
 
 	if (ix == NULL)
 		return TIDS_ENOMEM;
-	ix->timer.fd = -1;
+	ix->q_pipe[0] = ix->q_pipe[1] = ix->wake_fd = -1;
 	if ((r = start(d, ix)) != 0) {
-		destroy(d, ix);
+		destroy(ix);
 		return r;
 	}
-	the_indexer = ix;
+	d->indexer = ix;
 	return 0;
 }
 
 void indexer_free(struct tidsd *d)
 {
-	struct indexer *ix = the_indexer;
-	int64_t until = mono_ms() + INDEXER_DRAIN_MS;
+	struct indexer *ix = d->indexer;
+	uint64_t one = 1;
 
 	if (ix == NULL)
 		return;
-	/* The router has stopped: take what it committed last, until the
-	 * topics go quiet, so that a stopped hub's ledger is complete. */
-	ix->last_event = mono_ms();
-	while (!ix->paused && ix->qw.q != NULL && mono_ms() < until && mono_ms() - ix->last_event < 500) {
-		rd_kafka_event_t *ev = rd_kafka_queue_poll(ix->qw.q, 100);
-
-		if (ev != NULL) {
-			on_event(d, ev, ix);
-			rd_kafka_event_destroy(ev);
-		}
+	if (ix->started) {
+		ix->stop = 1;
+		if (write(ix->wake_fd, &one, sizeof(one)) < 0)
+			tids_log_warn("indexer: wake");
+		pthread_join(ix->thread, NULL);
 	}
-	commit(ix);
 	tids_log_info("indexer: stopped; %llu entries, %llu checkpoints, %llu publications indexed this run%s",
 		      (unsigned long long)ix->entries, (unsigned long long)ix->checkpoints,
 		      (unsigned long long)ix->ingress, ix->skipped > 0 ? " (some messages skipped: see above)" : "");
-	destroy(d, ix);
-	the_indexer = NULL;
+	destroy(ix);
+	d->indexer = NULL;
 }

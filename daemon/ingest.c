@@ -55,7 +55,16 @@ struct pending {
 	struct msg_ref *refs;
 };
 
+/* A category's tier floor, copied out of the policy set (the router owns
+ * the set; ingest keeps only this). */
+struct ingest_floor {
+	char category[TIDS_NAME_MAX + 1];
+	enum tids_tier tier;
+};
+
 struct ingest {
+	struct ingest_floor *floors;   /* by category name */
+	size_t n_floors;
 	rd_kafka_t *rk;
 	rd_kafka_topic_t *rkt;
 	struct kafka_queue_watch qw;
@@ -275,17 +284,73 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 	}
 }
 
+/* The ingest state exists from the first policy load on, before Kafka. */
+static struct ingest *ingest_state(struct tidsd *d)
+{
+	if (d->ingest == NULL)
+		d->ingest = calloc(1, sizeof(*d->ingest));
+	return d->ingest;
+}
+
+static int by_category(const void *key, const void *item)
+{
+	return strcmp(key, ((const struct ingest_floor *)item)->category);
+}
+
+int ingest_set_floors(struct tidsd *d, const struct tids_policy_set *set)
+{
+	struct ingest *in = ingest_state(d);
+	size_t n = tids_policy_tier_floors(set, NULL, NULL, 0);
+	const char **cats = calloc(n ? n : 1, sizeof(*cats));
+	enum tids_tier *tiers = calloc(n ? n : 1, sizeof(*tiers));
+	struct ingest_floor *floors = calloc(n ? n : 1, sizeof(*floors));
+
+	if (in == NULL || cats == NULL || tiers == NULL || floors == NULL) {
+		free(cats);
+		free(tiers);
+		free(floors);
+		return TIDS_ENOMEM;
+	}
+	/* in name order, as bsearch wants them; names are [a-z0-9_]{1,64} */
+	tids_policy_tier_floors(set, cats, tiers, n);
+	for (size_t i = 0; i < n; i++) {
+		snprintf(floors[i].category, sizeof(floors[i].category), "%s", cats[i]);
+		floors[i].tier = tiers[i];
+	}
+	free(cats);
+	free(tiers);
+	free(in->floors);
+	in->floors = floors;
+	in->n_floors = n;
+	return 0;
+}
+
+/* The lowest tier a record of the category may carry. */
+static enum tids_tier floor_of(const struct ingest *in, const char *category)
+{
+	const struct ingest_floor *f = in->n_floors > 0
+		? bsearch(category, in->floors, in->n_floors, sizeof(*in->floors), by_category) : NULL;
+
+	return f != NULL ? f->tier : TIDS_TIER_GENERAL;
+}
+
 /* Checks one record of a batch; returns 0 or fills the record's error. */
 static int check_record(struct tidsd *d, const char *publisher, const struct tids_bytes *raw,
 			struct tids_record *rec, int *code, char *err, size_t errlen)
 {
 	const struct tids_asset *asset;
+	enum tids_tier floor, tier;
 	int r = tids_wire_decode_record(raw->data, raw->len, rec, err, errlen);
 
-	if (r != 0) {
-		*code = CODE_INVALID_ARGUMENT;
+	*code = CODE_INVALID_ARGUMENT;
+	if (r != 0)
 		return r;
-	}
+	/* "The highest tier governs": the record's tier, raised by its fields'. */
+	floor = floor_of(d->ingest, rec->category);
+	tier = tids_record_effective_tier(rec);
+	if (tier < floor)
+		return tids_fail(err, errlen, TIDS_EINVAL, "record: category %s needs tier %s or higher (got %s)",
+				 rec->category, tids_tier_name(floor), tids_tier_name(tier));
 	*code = CODE_PERMISSION_DENIED;
 	if (strcmp(rec->owner, publisher) != 0)
 		return tids_fail(err, errlen, TIDS_EPERM, "record owner %s is not the publisher %s", rec->owner,
@@ -516,13 +581,12 @@ size_t ingest_in_flight(const struct tidsd *d)
 
 int ingest_init(struct tidsd *d)
 {
-	struct ingest *in = calloc(1, sizeof(*in));
+	struct ingest *in = ingest_state(d);
 	char err[512], topic[256], timeout[32];
 	rd_kafka_conf_t *conf;
 
 	if (in == NULL)
 		return TIDS_ENOMEM;
-	d->ingest = in;
 	if (keys_data_key(d, in->data_key) != 0)
 		return TIDS_ECRYPTO;
 	conf = kafka_conf(d, err, sizeof(err));
@@ -586,6 +650,7 @@ void ingest_free(struct tidsd *d)
 		pending_free(p);
 	}
 	sodium_memzero(in->data_key, sizeof(in->data_key));
+	free(in->floors);
 	free(in);
 	d->ingest = NULL;
 }

@@ -136,6 +136,8 @@ static void load_policies(struct tidsd *d)
 	}
 	tids_buf_free(&errs);
 	tids_log_info("policies: %zu rules from %s", tids_policy_set_rule_count(set), d->conf->policy_dir);
+	if (ingest_set_floors(d, set) != 0)
+		fatalx("policies: out of memory");
 	router_post(d, RM_POLICY, "policy", NULL, 0, NULL, set);
 }
 
@@ -156,6 +158,12 @@ void tidsd_reload(struct tidsd *d)
 	if (policy_load_dir(next->policy_dir, &set, &errs) != 0) {
 		tids_log_warnx("reload refused, keeping the running policies:\n%.*s", (int)errs.len,
 			       (const char *)tids_buf_head(&errs));
+		config_free(next);
+		goto out;
+	}
+	if (ingest_set_floors(d, set) != 0) {
+		tids_log_warnx("reload refused, keeping the running policies: out of memory");
+		tids_policy_set_free(set);
 		config_free(next);
 		goto out;
 	}

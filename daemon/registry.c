@@ -342,6 +342,7 @@ int registry_revoke_grant(struct tidsd *d, const char *grant_id, const char *cal
 	    store_delete(d->store, STORE_GRANT, grant_id) != 0)
 		return tids_fail(err, errlen, TIDS_EDB, "grant %s: could not be removed", grant_id);
 	router_post(d, RM_REVOKE, grant_id, NULL, 0, NULL, NULL);
+	egress_forget_key(d, grant_id);
 	tids_map_remove_str(&d->registry->grants, grant_id);
 	tids_grant_free(g);
 	free(g);

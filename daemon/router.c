@@ -510,7 +510,7 @@ static int transact(struct router *rt)
 	if (r == 0 && rt->assigned)
 		r = aggregate_emit_due(rt, now);
 	if (r == 0)
-		r = audit_checkpoints_due(rt, now);
+		r = rt->stop ? audit_checkpoints_all(rt) : audit_checkpoints_due(rt, now);
 	if (r == 0)
 		r = state_write_dirty(rt);
 	if (r != 0)
@@ -542,6 +542,9 @@ static int transact(struct router *rt)
 	discard_batch(rt);
 	return 0;
 fail:
+	/* The cause is often in the producer's own log (a message too large,
+	 * a fenced id): say it before the generic error. */
+	drain_producer_events(rt);
 	tids_log_warnx("router: transaction failed: %s; resuming from the last committed state",
 		       rd_kafka_error_string(e));
 	rd_kafka_error_destroy(e);
@@ -631,6 +634,10 @@ static void *router_main(void *arg)
 	pthread_setname_np(pthread_self(), "tidsd-router");
 	while (!rt->stop) {
 		if (setup(rt) == 0 && run(rt) == 0) {
+			/* Stopping: sign the heads of the chains, so that a stopped
+			 * hub leaves no entry without a checkpoint. */
+			if (rt->policy != NULL && transact(rt) != 0)
+				tids_log_warnx("router: the last checkpoints could not be written");
 			teardown(rt);
 			break;
 		}

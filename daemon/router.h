@@ -149,6 +149,8 @@ int audit_append(struct router *rt, int32_t partition, struct tids_audit_entry *
 int audit_checkpoint(struct router *rt, int32_t partition);
 /* Time-based checkpoints of every chain with entries since its last. */
 int audit_checkpoints_due(struct router *rt, int64_t now);
+/* Every chain with entries since its last checkpoint (at stop). */
+int audit_checkpoints_all(struct router *rt);
 
 /* aggregate.c */
 int aggregate_add(struct router *rt, int32_t partition, const struct tids_record *rec, const char *recipient,

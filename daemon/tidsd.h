@@ -239,6 +239,10 @@ int kafka_ensure_topic(struct tidsd *d, const char *topic, int partitions, bool 
 /* --- ingest.c -------------------------------------------------------------- */
 
 int ingest_init(struct tidsd *d);
+/* Copies the tier floors of set for the record checks (at load and on
+ * reload, before the set goes to the router). 0 or TIDS_ENOMEM, which
+ * keeps the floors ingest had. */
+int ingest_set_floors(struct tidsd *d, const struct tids_policy_set *set);
 /* Loads the batches an earlier run accepted but never acknowledged. */
 int ingest_load_unacked(struct tidsd *d);
 void ingest_free(struct tidsd *d);
@@ -260,6 +264,8 @@ void egress_forget_session(struct tidsd *d, struct session *s);
 /* The session's send buffer drained: resume its streams. */
 void egress_resume(struct tidsd *d, struct session *s);
 void egress_free(struct tidsd *d);
+/* A grant ended: its key must not outlive it in egress's cache either. */
+void egress_forget_key(struct tidsd *d, const char *grant_id);
 
 /* --- router.c: runs in its own thread; see router.h ------------------------- */
 
@@ -367,6 +373,7 @@ struct tidsd {
 	struct ingest *ingest;
 	struct router *router;
 	struct egress *egress;
+	struct indexer *indexer;
 
 	bool stopping;
 	volatile sig_atomic_t sig_stop;

@@ -24,15 +24,20 @@ static const char schema[] =
 	"  decision INTEGER NOT NULL, tier INTEGER NOT NULL, category TEXT NOT NULL,"
 	"  origin TEXT NOT NULL, destination TEXT NOT NULL, grant_id TEXT NOT NULL,"
 	"  approval_id TEXT NOT NULL, bytes BLOB NOT NULL);"
-	"CREATE TABLE IF NOT EXISTS entry_rule(id INTEGER NOT NULL, rule_id TEXT NOT NULL,"
+	/* decided_at repeats the entry's so that a rule's decisions come out
+	 * of the index in time order, with no sort. */
+	"CREATE TABLE IF NOT EXISTS entry_rule(id INTEGER NOT NULL, rule_id TEXT NOT NULL, decided_at INTEGER NOT NULL,"
 	"  PRIMARY KEY (id, rule_id)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS entry_rule_by_rule ON entry_rule(rule_id, id);"
+	"CREATE INDEX IF NOT EXISTS entry_rule_by_rule ON entry_rule(rule_id, decided_at, id);"
 	"CREATE INDEX IF NOT EXISTS entry_by_time ON entry(decided_at);"
 	"CREATE INDEX IF NOT EXISTS entry_by_owner ON entry(owner, decided_at);"
 	"CREATE INDEX IF NOT EXISTS entry_by_recipient ON entry(recipient, decided_at);"
 	"CREATE INDEX IF NOT EXISTS entry_by_record ON entry(record_id);"
 	"CREATE INDEX IF NOT EXISTS entry_by_grant ON entry(grant_id, decided_at) WHERE grant_id <> '';"
-	"CREATE INDEX IF NOT EXISTS entry_by_pair ON entry(origin, destination, decided_at);"
+	/* Jurisdictions by country (a full code is filtered on top): the
+	 * regulator's pairs, and what went to a given country. */
+	"CREATE INDEX IF NOT EXISTS entry_by_pair ON entry(substr(origin, 1, 2), substr(destination, 1, 2), decided_at);"
+	"CREATE INDEX IF NOT EXISTS entry_by_destination ON entry(substr(destination, 1, 2), decided_at);"
 	"CREATE INDEX IF NOT EXISTS entry_by_category ON entry(category, decided_at);"
 	"CREATE INDEX IF NOT EXISTS entry_by_decision ON entry(decision, tier, decided_at);"
 	"CREATE TABLE IF NOT EXISTS checkpoint(id INTEGER PRIMARY KEY, signed_at INTEGER NOT NULL,"
@@ -58,7 +63,7 @@ static const char *const sql[LS_COUNT] = {
 	[LS_INS_ENTRY] = "INSERT INTO entry(id, decided_at, record_id, owner, recipient, purpose, decision, tier,"
 			 " category, origin, destination, grant_id, approval_id, bytes)"
 			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-	[LS_INS_RULE] = "INSERT OR IGNORE INTO entry_rule(id, rule_id) VALUES (?1, ?2)",
+	[LS_INS_RULE] = "INSERT OR IGNORE INTO entry_rule(id, rule_id, decided_at) VALUES (?1, ?2, ?3)",
 	[LS_ENTRY_BYTES] = "SELECT bytes FROM entry WHERE id = ?1",
 	[LS_INS_CHECKPOINT] = "INSERT OR IGNORE INTO checkpoint(id, signed_at, bytes) VALUES (?1, ?2, ?3)",
 	[LS_INS_INGRESS] = "INSERT OR IGNORE INTO ingress(part, off, record_id, publisher, sequence, batch_root,"
@@ -153,6 +158,10 @@ void tids_ledger_close(struct tids_ledger *l)
 		/* Nothing to report to: the open batch is lost and the indexer
 		 * reads it again from Kafka (the offsets went with it). */
 	}
+	/* Statistics for the query planner (which index serves a filter),
+	 * bounded so that closing a large ledger stays quick. */
+	if (l->writable)
+		sqlite3_exec(l->db, "PRAGMA analysis_limit = 400; PRAGMA optimize;", NULL, NULL, NULL);
 	for (int i = 0; i < LS_COUNT; i++)
 		sqlite3_finalize(l->st[i]);
 	sqlite3_close(l->db);
@@ -298,6 +307,44 @@ const char *ledger_row_mismatch(sqlite3_stmt *st, const struct tids_audit_entry 
 	return NULL;
 }
 
+static bool text_eq(sqlite3_stmt *st, int col, const struct tids_bytes *b)
+{
+	if (sqlite3_column_type(st, col) != SQLITE_TEXT)
+		return false;
+	return (size_t)sqlite3_column_bytes(st, col) == b->len &&
+	       (b->len == 0 || memcmp(sqlite3_column_text(st, col), b->data, b->len) == 0);
+}
+
+const char *ledger_view_mismatch(sqlite3_stmt *st, const struct ledger_entry_view *v)
+{
+	if (sqlite3_column_type(st, 2) != SQLITE_INTEGER || sqlite3_column_int64(st, 2) != v->decided_at_ms)
+		return "decided_at";
+	if (sqlite3_column_type(st, 3) != SQLITE_BLOB || sqlite3_column_bytes(st, 3) != TIDS_RECORD_ID_BYTES ||
+	    memcmp(sqlite3_column_blob(st, 3), v->record_id, TIDS_RECORD_ID_BYTES) != 0)
+		return "record_id";
+	if (!text_eq(st, 4, &v->owner))
+		return "owner";
+	if (!text_eq(st, 5, &v->recipient))
+		return "recipient";
+	if (!text_eq(st, 6, &v->purpose))
+		return "purpose";
+	if (sqlite3_column_type(st, 7) != SQLITE_INTEGER || sqlite3_column_int64(st, 7) != v->decision)
+		return "decision";
+	if (sqlite3_column_type(st, 8) != SQLITE_INTEGER || sqlite3_column_int64(st, 8) != v->tier)
+		return "tier";
+	if (!text_eq(st, 9, &v->category))
+		return "category";
+	if (!text_eq(st, 10, &v->origin))
+		return "origin";
+	if (!text_eq(st, 11, &v->destination))
+		return "destination";
+	if (!text_eq(st, 12, &v->grant_id))
+		return "grant_id";
+	if (!text_eq(st, 13, &v->approval_id))
+		return "approval_id";
+	return NULL;
+}
+
 /* --- meta ------------------------------------------------------------------- */
 
 static int meta_set(struct tids_ledger *l, const char *key, const void *value, size_t len)
@@ -363,13 +410,14 @@ int tids_ledger_hub(struct tids_ledger *l, char hub_id[TIDS_ID_MAX + 1], uint8_t
 
 /* --- writes ----------------------------------------------------------------- */
 
-static int add_rules(struct tids_ledger *l, int64_t id, const struct tids_strlist *rules)
+static int add_rules(struct tids_ledger *l, int64_t id, const struct tids_strlist *rules, int64_t decided_at)
 {
 	sqlite3_stmt *st = l->st[LS_INS_RULE];
 
 	for (size_t i = 0; i < rules->n; i++) {
 		sqlite3_bind_int64(st, 1, id);
 		sqlite3_bind_text(st, 2, rules->items[i], -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, decided_at);
 		if (ledger_step_done(st) != 0)
 			return TIDS_EDB;
 	}
@@ -437,7 +485,7 @@ int tids_ledger_add_entry(struct tids_ledger *l, const uint8_t *bytes, size_t le
 		r = compare_existing(l, id, bytes, len, err, errlen);
 		goto out;
 	}
-	if (rc != 0 || (r = add_rules(l, id, &e.rule_ids)) != 0) {
+	if (rc != 0 || (r = add_rules(l, id, &e.rule_ids, e.decided_at_ms)) != 0) {
 		r = tids_fail(err, errlen, TIDS_EDB, "ledger: entry %d:%llu not written: %s", (int)e.partition,
 			      (unsigned long long)e.seq, sqlite3_errmsg(l->db));
 		goto out;

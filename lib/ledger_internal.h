@@ -70,11 +70,34 @@ bool ledger_checkpoint_valid(const struct tids_audit_checkpoint *cp, const uint8
  * column's name, or NULL when they agree. */
 #define LEDGER_ENTRY_COLUMNS "id, bytes, decided_at, record_id, owner, recipient, purpose, decision, tier, " \
 			     "category, origin, destination, grant_id, approval_id"
+#define LEDGER_ENTRY_COLUMNS_Q "entry.id, entry.bytes, entry.decided_at, entry.record_id, entry.owner, " \
+			       "entry.recipient, entry.purpose, entry.decision, entry.tier, entry.category, " \
+			       "entry.origin, entry.destination, entry.grant_id, entry.approval_id"
 const char *ledger_row_mismatch(sqlite3_stmt *st, const struct tids_audit_entry *e);
 
 /* Lists the chains that have entries or checkpoints (and those pinned)
  * into rep->chains, unsorted, each zeroed but for its partition. */
 int ledger_list_chains(sqlite3 *db, const struct tids_ledger_verify_opts *o, struct tids_ledger_verify_report *rep);
+
+/* What verify reads of an entry, pointing into its bytes (ledger_scan.c). */
+#define LEDGER_RULES_MAX 256
+struct ledger_entry_view {
+	struct tids_bytes hub_id, owner, recipient, purpose, category, origin, destination, grant_id, approval_id;
+	int32_t partition;
+	uint64_t seq;
+	const uint8_t *prev_hash;            /* NULL: absent, i.e. zeros */
+	const uint8_t *record_id;
+	int decision, tier;
+	int64_t decided_at_ms;
+	struct tids_bytes rules[LEDGER_RULES_MAX];
+	size_t n_rules;
+};
+
+/* 0, or -1 when the bytes are not a well-formed AuditEntry. */
+int ledger_scan_entry(const uint8_t *b, size_t len, struct ledger_entry_view *v);
+
+/* The same comparison for an entry read through the view. */
+const char *ledger_view_mismatch(sqlite3_stmt *st, const struct ledger_entry_view *v);
 
 /* Country of a jurisdiction code ("CN-SH" -> "CN"), into 3 bytes. */
 void ledger_country(const char *jurisdiction, char out[3]);
@@ -82,7 +105,7 @@ void ledger_country(const char *jurisdiction, char out[3]);
 /* --- the proof format (ledger_proof.c writes, ledger_check.c reads) ------- */
 
 #define PROOF_VERSION 1
-#define PROOF_LINE_MAX (1u << 20)
+#define PROOF_LINE_MAX TIDS_PROOF_LINE_MAX
 
 /* Writes the end line: digest of everything so far, signed if signer. */
 struct proof_writer {

@@ -103,6 +103,20 @@ static int64_t wall_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A proof or bundle reads many statements: one snapshot for all of them,
+ * so that the indexer committing meanwhile cannot tear it. */
+static void snapshot_begin(struct tids_ledger *l)
+{
+	if (sqlite3_get_autocommit(l->db))
+		sqlite3_exec(l->db, "BEGIN", NULL, NULL, NULL);
+}
+
+static void snapshot_end(struct tids_ledger *l)
+{
+	if (!l->in_tx && !sqlite3_get_autocommit(l->db))
+		sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
+}
+
 /* --- segments ------------------------------------------------------------------ */
 
 static int checkpoint_line(struct tids_ledger *l, struct proof_writer *pw, int32_t p, uint64_t seq, char *err,
@@ -186,7 +200,7 @@ int proof_write_segment(struct tids_ledger *l, struct proof_writer *pw, int32_t 
 		r = tids_fail(err, errlen, TIDS_ENOENT, "the ledger lacks entry %d:%llu (run tidsctl audit verify)",
 			      partition, (unsigned long long)expect);
 out:
-	if (r != 0 && *err == '\0')
+	if (r != 0 && err != NULL && errlen > 0 && *err == '\0')
 		tids_fail(err, errlen, r, "cannot write the proof");
 	sqlite3_finalize(es);
 	sqlite3_finalize(cs);
@@ -403,6 +417,7 @@ int tids_ledger_proof(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD
 	ks.record_id = record_id;
 	if ((r = proof_writer_init(&pw, w, ctx)) != 0)
 		return tids_fail(err, errlen, r, "out of memory");
+	snapshot_begin(l);
 	/* The record's entries, grouped by chain. */
 	if (sqlite3_prepare_v2(l->db, "SELECT id, bytes FROM entry WHERE record_id = ?1 ORDER BY id", -1, &st, NULL) !=
 	    SQLITE_OK) {
@@ -427,9 +442,18 @@ int tids_ledger_proof(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD
 			runs[n_runs].p = p;
 			runs[n_runs].lo = runs[n_runs].hi = ledger_id_seq(id);
 			n_runs++;
+		} else {
+			/* A record id reused on more than 64 chains: no sane proof. */
+			rc = SQLITE_FULL;
+			break;
 		}
 	}
 	sqlite3_finalize(st);
+	if (rc == SQLITE_FULL) {
+		r = tids_fail(err, errlen, TIDS_ETOOMANY, "the record's entries are spread over more than %zu chains",
+			      sizeof(runs) / sizeof(runs[0]));
+		goto out;
+	}
 	if (rc != SQLITE_DONE) {
 		r = tids_fail(err, errlen, TIDS_EDB, "%s: %s", l->path, sqlite3_errmsg(l->db));
 		goto out;
@@ -469,6 +493,7 @@ int tids_ledger_proof(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD
 out:
 	if (r != 0 && err != NULL && *err == '\0')
 		tids_fail(err, errlen, r, "cannot write the proof: %s", tids_strerror(r));
+	snapshot_end(l);
 	free(ks.k);
 	proof_writer_free(&pw);
 	return r;
@@ -558,8 +583,11 @@ int tids_ledger_export(struct tids_ledger *l, int64_t since_ms, int64_t until_ms
 		return tids_fail(err, errlen, TIDS_EINVAL, "an export must be signed");
 	if (tids_ledger_hub(l, hub_id, pk) != 0)
 		hub_id[0] = '\0';
-	if ((r = ledger_list_chains(l->db, &none, &parts)) != 0)
+	snapshot_begin(l);
+	if ((r = ledger_list_chains(l->db, &none, &parts)) != 0) {
+		snapshot_end(l);
 		return tids_fail(err, errlen, r, "%s: cannot list the chains", l->path);
+	}
 	if ((r = proof_writer_init(&pw, w, ctx)) != 0)
 		goto out;
 	header_line(&pw.jw, "bundle", hub_id);
@@ -591,6 +619,7 @@ int tids_ledger_export(struct tids_ledger *l, int64_t since_ms, int64_t until_ms
 out:
 	if (r != 0 && err != NULL && *err == '\0')
 		tids_fail(err, errlen, r, "cannot write the bundle: %s", tids_strerror(r));
+	snapshot_end(l);
 	free(ks.k);
 	tids_ledger_verify_report_free(&parts);
 	proof_writer_free(&pw);

@@ -59,26 +59,21 @@ static void cond_int(struct sql_buf *q, struct binds *b, const char *cond, int64
 	b->i[b->n++] = v;
 }
 
-/* A full code matches itself; a country ("CN") matches "CN" and every
- * "CN-*" code: the range ["CN", "CN.") holds exactly those, as '.' follows
- * '-' in ASCII. */
-static void cond_jurisdiction(struct sql_buf *q, struct binds *b, const char *column, const char *j,
-			      char upper[8])
+/* By country through the expression indexes; a full code ("CN-SH") is
+ * matched on top of its country. */
+static void cond_jurisdiction(struct sql_buf *q, struct binds *b, const char *column, const char *j, char country[3])
 {
-	char c[64];
+	char c[96];
 
 	if (j == NULL)
 		return;
-	if (strchr(j, '-') != NULL || strlen(j) != 2) {
-		snprintf(c, sizeof(c), "%s = ?", column);
+	ledger_country(j, country);
+	snprintf(c, sizeof(c), "substr(entry.%s, 1, 2) = ?", column);
+	cond_text(q, b, c, country);
+	if (strcmp(j, country) != 0) {
+		snprintf(c, sizeof(c), "entry.%s = ?", column);
 		cond_text(q, b, c, j);
-		return;
 	}
-	snprintf(upper, 8, "%s.", j);
-	snprintf(c, sizeof(c), "%s >= ?", column);
-	cond_text(q, b, c, j);
-	snprintf(c, sizeof(c), "%s < ?", column);
-	cond_text(q, b, c, upper);
 }
 
 static void bind_all(sqlite3_stmt *st, const struct binds *b)
@@ -138,37 +133,48 @@ int tids_ledger_query(struct tids_ledger *l, const struct tids_ledger_filter *f,
 {
 	struct sql_buf q = { .len = 0 };
 	struct binds b = { .n = 0 };
-	char origin_upper[8], dest_upper[8];
+	char origin_country[3], dest_country[3];
 	sqlite3_stmt *st = NULL;
 	uint64_t n = 0;
 	int rc, r = 0;
 
-	add(&q, "SELECT " LEDGER_ENTRY_COLUMNS " FROM entry WHERE 1");
+	/* A rule's decisions come in time order from entry_rule's index; the
+	 * other filters go through entry's. */
+	if (f->rule_id != NULL) {
+		add(&q, "SELECT " LEDGER_ENTRY_COLUMNS_Q " FROM entry_rule AS r JOIN entry ON entry.id = r.id WHERE 1");
+		cond_text(&q, &b, "r.rule_id = ?", f->rule_id);
+		if (f->since_ms != 0)
+			cond_int(&q, &b, "r.decided_at >= ?", f->since_ms);
+		if (f->until_ms != 0)
+			cond_int(&q, &b, "r.decided_at < ?", f->until_ms);
+	} else {
+		add(&q, "SELECT " LEDGER_ENTRY_COLUMNS_Q " FROM entry WHERE 1");
+	}
 	if (f->since_ms != 0)
-		cond_int(&q, &b, "decided_at >= ?", f->since_ms);
+		cond_int(&q, &b, "entry.decided_at >= ?", f->since_ms);
 	if (f->until_ms != 0)
-		cond_int(&q, &b, "decided_at < ?", f->until_ms);
-	cond_text(&q, &b, "owner = ?", f->owner);
-	cond_text(&q, &b, "recipient = ?", f->recipient);
-	cond_text(&q, &b, "purpose = ?", f->purpose);
-	cond_text(&q, &b, "category = ?", f->category);
-	cond_text(&q, &b, "grant_id = ?", f->grant_id);
-	cond_text(&q, &b, "id IN (SELECT id FROM entry_rule WHERE rule_id = ?)", f->rule_id);
-	cond_jurisdiction(&q, &b, "origin", f->origin, origin_upper);
-	cond_jurisdiction(&q, &b, "destination", f->destination, dest_upper);
+		cond_int(&q, &b, "entry.decided_at < ?", f->until_ms);
+	cond_text(&q, &b, "entry.owner = ?", f->owner);
+	cond_text(&q, &b, "entry.recipient = ?", f->recipient);
+	cond_text(&q, &b, "entry.purpose = ?", f->purpose);
+	cond_text(&q, &b, "entry.category = ?", f->category);
+	/* "<> ''" lets the planner use the partial index of granted entries. */
+	cond_text(&q, &b, "entry.grant_id = ? AND entry.grant_id <> ''", f->grant_id);
+	cond_jurisdiction(&q, &b, "origin", f->origin, origin_country);
+	cond_jurisdiction(&q, &b, "destination", f->destination, dest_country);
 	if (f->decision != TIDS_DECISION_UNSET)
-		cond_int(&q, &b, "decision = ?", (int64_t)f->decision);
+		cond_int(&q, &b, "entry.decision = ?", (int64_t)f->decision);
 	if (f->tier != TIDS_TIER_UNSET)
-		cond_int(&q, &b, "tier = ?", (int64_t)f->tier);
+		cond_int(&q, &b, "entry.tier = ?", (int64_t)f->tier);
 	if (f->has_record_id && b.n < MAX_BINDS) {
-		add(&q, " AND record_id = ?");
+		add(&q, " AND entry.record_id = ?");
 		b.kind[b.n] = B_BLOB;
 		b.p[b.n] = f->record_id;
 		b.i[b.n++] = TIDS_RECORD_ID_BYTES;
 	}
 	/* Every index ends in the rowid, so this order costs no sort when an
 	 * index with decided_at serves the filter. */
-	add(&q, " ORDER BY decided_at, id");
+	add(&q, f->rule_id != NULL ? " ORDER BY r.decided_at, r.id" : " ORDER BY entry.decided_at, entry.id");
 	if (q.overflow)
 		return tids_fail(err, errlen, TIDS_ETOOBIG, "query too long");
 	if (sqlite3_prepare_v2(l->db, q.s, -1, &st, NULL) != SQLITE_OK)

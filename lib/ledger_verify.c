@@ -3,7 +3,8 @@
  * hashes, checks each signed checkpoint with the hub's key and each index
  * row against its entry's bytes, and names the first entry of a chain that
  * does not match. Chains are independent, so they are verified in
- * parallel, one read-only connection per thread.
+ * parallel, one read-only connection per thread. Hashes here are public:
+ * plain memcmp, not the constant-time compare meant for secrets.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -16,7 +17,6 @@
 
 #include "ledger_internal.h"
 
-#define RULES_MAX 256
 
 struct verify_job {
 	const char *path;
@@ -47,6 +47,7 @@ struct walk {
 	uint64_t expect;                   /* seq the next entry must have */
 	uint64_t proven_seq;               /* last seq whose head a valid checkpoint (or seq 0) fixes */
 	char hub_id[TIDS_ID_MAX + 1];
+	struct ledger_entry_view view, next_view;
 };
 
 static int bad(struct walk *w, uint64_t seq, bool checkpoint, const char *fmt, ...)
@@ -73,10 +74,6 @@ static const struct tids_ledger_pin *pin_for(const struct verify_job *job, int32
 	return NULL;
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
-}
 
 /* Advances the checkpoint cursor; decodes the row it lands on into cp. */
 static int next_checkpoint(struct walk *w)
@@ -177,27 +174,31 @@ static int find_start(struct walk *w, uint64_t first_seq)
 	return next_checkpoint(w);
 }
 
+static const uint8_t zeros[TIDS_HASH_BYTES];
+
+static const uint8_t *prev_of(const struct ledger_entry_view *v)
+{
+	return v->prev_hash != NULL ? v->prev_hash : zeros;
+}
+
 /* prev_hash of entry seq does not match the head so far. Was seq itself
  * changed, or the entry before it? If the next entry still follows seq,
  * seq is intact and its predecessor's bytes changed after chaining. */
-static int localize_break(struct walk *w, const struct tids_audit_entry *e, const uint8_t *bytes, size_t len,
+static int localize_break(struct walk *w, const struct ledger_entry_view *e, const uint8_t *bytes, size_t len,
 			  int64_t id)
 {
 	uint8_t h[TIDS_HASH_BYTES];
-	struct tids_audit_entry next;
+	struct ledger_entry_view *next = &w->next_view;
 	bool follows = false;
 	int rc;
 
-	ledger_chain_hash(e->prev_hash, bytes, len, h);
+	ledger_chain_hash(prev_of(e), bytes, len, h);
 	sqlite3_bind_int64(w->after, 1, id);
 	sqlite3_bind_int64(w->after, 2, w->hi);
 	rc = sqlite3_step(w->after);
-	if (rc == SQLITE_ROW &&
-	    tids_wire_decode_audit_entry(sqlite3_column_blob(w->after, 0), (size_t)sqlite3_column_bytes(w->after, 0),
-					 &next, NULL, 0) == 0) {
-		follows = sodium_memcmp(next.prev_hash, h, TIDS_HASH_BYTES) == 0;
-		tids_audit_entry_free(&next);
-	}
+	if (rc == SQLITE_ROW && ledger_scan_entry(sqlite3_column_blob(w->after, 0),
+						  (size_t)sqlite3_column_bytes(w->after, 0), next) == 0)
+		follows = memcmp(prev_of(next), h, TIDS_HASH_BYTES) == 0;
 	sqlite3_reset(w->after);
 	if (follows && e->seq - 1 > w->proven_seq)
 		return bad(w, e->seq - 1, false, "entry %d:%llu was changed after it was chained: its hash is not "
@@ -207,41 +208,57 @@ static int localize_break(struct walk *w, const struct tids_audit_entry *e, cons
 		   "changed, or inserted)", w->p, (unsigned long long)e->seq, w->p, (unsigned long long)e->seq - 1);
 }
 
-/* The entry's rule ids against its rows in entry_rule (both sorted). */
-static int check_rules(struct walk *w, const struct tids_audit_entry *e, int64_t id)
+/* SQLite's BINARY order: bytes, then length. */
+static int cmp_bytes(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
 {
-	const char *mine[RULES_MAX];
-	size_t n = e->rule_ids.n < RULES_MAX ? e->rule_ids.n : RULES_MAX, i = 0;
+	int c = memcmp(a, b, al < bl ? al : bl);
 
-	memcpy(mine, e->rule_ids.items, n * sizeof(*mine));
+	return c != 0 ? c : (al > bl) - (al < bl);
+}
+
+static int cmp_rule(const void *x, const void *y)
+{
+	const struct tids_bytes *a = x, *b = y;
+
+	return cmp_bytes(a->data, a->len, b->data, b->len);
+}
+
+/* The entry's rule ids against its rows in entry_rule (both sorted). */
+static int check_rules(struct walk *w, struct ledger_entry_view *e, int64_t id)
+{
+	struct tids_bytes *mine = e->rules;
+	size_t n = e->n_rules, i = 0;
+
 	if (n > 1)
-		qsort(mine, n, sizeof(*mine), cmp_str);
+		qsort(mine, n, sizeof(*mine), cmp_rule);
 	while (w->rule_row) {
 		int64_t rid = sqlite3_column_int64(w->rules, 0);
-		const char *rule = (const char *)sqlite3_column_text(w->rules, 1);
+		const uint8_t *rule = sqlite3_column_text(w->rules, 1);
+		size_t rl = (size_t)sqlite3_column_bytes(w->rules, 1);
 		int rc;
 
 		if (rid > id)
 			break;
 		if (rid < id)
-			return bad(w, ledger_id_seq(rid), false, "rule index row (%d:%llu, %s) belongs to no entry",
-				   w->p, (unsigned long long)ledger_id_seq(rid), rule != NULL ? rule : "");
-		while (i > 0 && i < n && strcmp(mine[i], mine[i - 1]) == 0)
+			return bad(w, ledger_id_seq(rid), false, "rule index row (%d:%llu, %.*s) belongs to no entry",
+				   w->p, (unsigned long long)ledger_id_seq(rid), (int)rl, rule != NULL ? (const char *)rule : "");
+		while (i > 0 && i < n && cmp_rule(&mine[i], &mine[i - 1]) == 0)
 			i++;
-		if (rule == NULL || i >= n || strcmp(rule, mine[i]) != 0)
-			return bad(w, e->seq, false, "entry %d:%llu: its rule index was edited (row %s)", w->p,
-				   (unsigned long long)e->seq, rule != NULL ? rule : "NULL");
+		if (rule == NULL || i >= n || cmp_bytes(rule, rl, mine[i].data, mine[i].len) != 0 ||
+		    sqlite3_column_int64(w->rules, 2) != e->decided_at_ms)
+			return bad(w, e->seq, false, "entry %d:%llu: its rule index was edited (row %.*s)", w->p,
+				   (unsigned long long)e->seq, (int)rl, rule != NULL ? (const char *)rule : "NULL");
 		i++;
 		rc = sqlite3_step(w->rules);
 		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 			return TIDS_EDB;
 		w->rule_row = rc == SQLITE_ROW;
 	}
-	while (i > 0 && i < n && strcmp(mine[i], mine[i - 1]) == 0)
+	while (i > 0 && i < n && cmp_rule(&mine[i], &mine[i - 1]) == 0)
 		i++;
 	if (i < n)
-		return bad(w, e->seq, false, "entry %d:%llu: rule %s is missing from the rule index", w->p,
-			   (unsigned long long)e->seq, mine[i]);
+		return bad(w, e->seq, false, "entry %d:%llu: rule %.*s is missing from the rule index", w->p,
+			   (unsigned long long)e->seq, (int)mine[i].len, (const char *)mine[i].data);
 	return 0;
 }
 
@@ -255,7 +272,7 @@ static int check_entry_checkpoint(struct walk *w, uint64_t seq)
 		return 0;
 	if ((r = check_checkpoint(w, &cp)) != 0)
 		return r;
-	if (sodium_memcmp(cp.head_hash, w->head, TIDS_HASH_BYTES) != 0) {
+	if (memcmp(cp.head_hash, w->head, TIDS_HASH_BYTES) != 0) {
 		tids_audit_checkpoint_free(&cp);
 		if (seq == w->proven_seq + 1)
 			return bad(w, seq, false, "entry %d:%llu does not hash to the head that checkpoint %d:%llu "
@@ -274,78 +291,87 @@ static int check_entry_checkpoint(struct walk *w, uint64_t seq)
 	return next_checkpoint(w);
 }
 
+/* Bytes the view cannot read: the gate says what is wrong with them. */
+static int undecodable(struct walk *w, uint64_t rowseq, const uint8_t *bytes, size_t len)
+{
+	struct tids_audit_entry e;
+	char why[200];
+
+	if (tids_wire_decode_audit_entry(bytes, len, &e, why, sizeof(why)) == 0) {
+		tids_audit_entry_free(&e);
+		snprintf(why, sizeof(why), "not in the form the hub writes");
+	}
+	return bad(w, rowseq, false, "entry %d:%llu does not decode: %s", w->p, (unsigned long long)rowseq, why);
+}
+
+static bool bytes_is(const struct tids_bytes *b, const char *s)
+{
+	size_t n = strlen(s);
+
+	return b->len == n && memcmp(b->data, s, n) == 0;
+}
+
 static int check_entry(struct walk *w, const struct tids_ledger_pin *pin)
 {
 	int64_t id = sqlite3_column_int64(w->entries, 0);
 	const uint8_t *bytes = sqlite3_column_blob(w->entries, 1);
 	size_t len = (size_t)sqlite3_column_bytes(w->entries, 1);
 	uint64_t rowseq = ledger_id_seq(id);
-	struct tids_audit_entry e;
+	struct ledger_entry_view *e = &w->view;
 	const char *col;
-	char why[200];
 	int r = 0;
 
-	if (tids_wire_decode_audit_entry(bytes, len, &e, why, sizeof(why)) != 0)
-		return bad(w, rowseq, false, "entry %d:%llu does not decode: %s", w->p, (unsigned long long)rowseq, why);
-	if (e.partition != w->p) {
+	if (bytes == NULL || ledger_scan_entry(bytes, len, e) != 0)
+		return undecodable(w, rowseq, bytes != NULL ? bytes : zeros, len);
+	if (e->partition != w->p) {
 		r = bad(w, rowseq, false, "the row stored as %d:%llu holds entry %d:%llu of another chain", w->p,
-			(unsigned long long)rowseq, e.partition, (unsigned long long)e.seq);
-	} else if (e.seq > w->expect) {
+			(unsigned long long)rowseq, e->partition, (unsigned long long)e->seq);
+	} else if (e->seq > w->expect) {
 		if (rowseq == w->expect)
 			r = bad(w, w->expect, false, "entry %d:%llu is not in its place: its row holds %d:%llu (entries "
-				"deleted or reordered)", w->p, (unsigned long long)w->expect, w->p, (unsigned long long)e.seq);
+				"deleted or reordered)", w->p, (unsigned long long)w->expect, w->p, (unsigned long long)e->seq);
 		else
 			r = bad(w, w->expect, false, "entry %d:%llu is missing: the chain goes on with %d:%llu", w->p,
-				(unsigned long long)w->expect, w->p, (unsigned long long)e.seq);
-	} else if (e.seq + 1 == w->expect && w->expect - 1 > w->proven_seq &&
-		   sodium_memcmp(e.prev_hash, w->prev_head, TIDS_HASH_BYTES) == 0) {
+				(unsigned long long)w->expect, w->p, (unsigned long long)e->seq);
+	} else if (e->seq + 1 == w->expect && w->expect - 1 > w->proven_seq &&
+		   memcmp(prev_of(e), w->prev_head, TIDS_HASH_BYTES) == 0) {
 		/* This entry continues the chain from before the previous
 		 * row: the previous row is the intruder. */
 		r = bad(w, w->expect - 1, false, "the entry stored as %d:%llu was inserted: the next row holds the "
-			"real %d:%llu", w->p, (unsigned long long)w->expect - 1, w->p, (unsigned long long)e.seq);
-	} else if (e.seq < w->expect) {
+			"real %d:%llu", w->p, (unsigned long long)w->expect - 1, w->p, (unsigned long long)e->seq);
+	} else if (e->seq < w->expect) {
 		r = bad(w, rowseq, false, "the row stored as %d:%llu holds entry %d:%llu again, after %d:%llu: "
 			"entries were reordered or inserted", w->p, (unsigned long long)rowseq, w->p,
-			(unsigned long long)e.seq, w->p, (unsigned long long)w->expect - 1);
-	} else if (rowseq != e.seq) {
-		r = bad(w, e.seq, false, "entry %d:%llu is stored under the key of %d:%llu", w->p,
-			(unsigned long long)e.seq, w->p, (unsigned long long)rowseq);
+			(unsigned long long)e->seq, w->p, (unsigned long long)w->expect - 1);
+	} else if (rowseq != e->seq) {
+		r = bad(w, e->seq, false, "entry %d:%llu is stored under the key of %d:%llu", w->p,
+			(unsigned long long)e->seq, w->p, (unsigned long long)rowseq);
 	}
 	if (r != 0)
-		goto out;
+		return r;
 	if (w->hub_id[0] == '\0')
-		snprintf(w->hub_id, sizeof(w->hub_id), "%s", e.hub_id);
-	if (strcmp(e.hub_id, w->hub_id) != 0) {
-		r = bad(w, e.seq, false, "entry %d:%llu names hub %s, not %s", w->p, (unsigned long long)e.seq,
-			e.hub_id, w->hub_id);
-		goto out;
-	}
-	if (sodium_memcmp(e.prev_hash, w->head, TIDS_HASH_BYTES) != 0) {
-		r = localize_break(w, &e, bytes, len, id);
-		goto out;
-	}
+		snprintf(w->hub_id, sizeof(w->hub_id), "%.*s", (int)e->hub_id.len, (const char *)e->hub_id.data);
+	if (!bytes_is(&e->hub_id, w->hub_id))
+		return bad(w, e->seq, false, "entry %d:%llu names hub %.*s, not %s", w->p, (unsigned long long)e->seq,
+			   (int)e->hub_id.len, (const char *)e->hub_id.data, w->hub_id);
+	if (memcmp(prev_of(e), w->head, TIDS_HASH_BYTES) != 0)
+		return localize_break(w, e, bytes, len, id);
 	memcpy(w->prev_head, w->head, TIDS_HASH_BYTES);
 	ledger_chain_hash(w->head, bytes, len, w->head);
-	if ((col = ledger_row_mismatch(w->entries, &e)) != NULL) {
-		r = bad(w, e.seq, false, "entry %d:%llu: its index column %s was edited (it no longer matches the "
-			"entry's bytes)", w->p, (unsigned long long)e.seq, col);
-		goto out;
-	}
-	if ((r = check_rules(w, &e, id)) != 0 || (r = check_entry_checkpoint(w, e.seq)) != 0)
-		goto out;
-	if (pin != NULL && pin->seq == e.seq && sodium_memcmp(pin->head, w->head, TIDS_HASH_BYTES) != 0) {
-		r = bad(w, e.seq, false, "entry %d:%llu: the head here differs from the one pinned by an earlier "
-			"verification", w->p, (unsigned long long)e.seq);
-		goto out;
-	}
+	if ((col = ledger_view_mismatch(w->entries, e)) != NULL)
+		return bad(w, e->seq, false, "entry %d:%llu: its index column %s was edited (it no longer matches the "
+			   "entry's bytes)", w->p, (unsigned long long)e->seq, col);
+	if ((r = check_rules(w, e, id)) != 0 || (r = check_entry_checkpoint(w, e->seq)) != 0)
+		return r;
+	if (pin != NULL && pin->seq == e->seq && memcmp(pin->head, w->head, TIDS_HASH_BYTES) != 0)
+		return bad(w, e->seq, false, "entry %d:%llu: the head here differs from the one pinned by an earlier "
+			   "verification", w->p, (unsigned long long)e->seq);
 	if (w->rep->entries == 0)
-		w->rep->first_seq = e.seq;
-	w->rep->last_seq = e.seq;
+		w->rep->first_seq = e->seq;
+	w->rep->last_seq = e->seq;
 	w->rep->entries++;
 	w->expect++;
-out:
-	tids_audit_entry_free(&e);
-	return r;
+	return 0;
 }
 
 /* After the last entry: nothing signed may lie beyond it, nor any rule row. */
@@ -377,11 +403,42 @@ static int check_end(struct walk *w, const struct tids_ledger_pin *pin)
 			   "up to %d:%llu: the tail was truncated", w->p, (unsigned long long)last, w->p,
 			   (unsigned long long)pin->seq);
 	if (pin != NULL && pin->seq == last && last == w->rep->anchor_seq &&
-	    sodium_memcmp(pin->head, w->head, TIDS_HASH_BYTES) != 0)
+	    memcmp(pin->head, w->head, TIDS_HASH_BYTES) != 0)
 		return bad(w, last, false, "the head at %d:%llu differs from the pinned one", w->p,
 			   (unsigned long long)last);
 	w->rep->unanchored = last - w->proven_seq;
 	return 0;
+}
+
+/* No signature vouches yet for the entries after the last checkpoint, so
+ * their bytes may not be what the indexer took through the gate: they go
+ * through it again. (Signed ones are the indexer's bytes, or the chain and
+ * the checkpoints would have said otherwise.) */
+static int check_unanchored(struct walk *w)
+{
+	sqlite3_stmt *st;
+	int rc = SQLITE_DONE, r = 0;
+
+	if (sqlite3_prepare_v2(w->db, "SELECT id, bytes FROM entry WHERE id > ?1 AND id < ?2 ORDER BY id", -1, &st,
+			       NULL) != SQLITE_OK)
+		return TIDS_EDB;
+	sqlite3_bind_int64(st, 1, ledger_id(w->p, w->proven_seq));
+	sqlite3_bind_int64(st, 2, w->hi);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct tids_audit_entry e;
+		char why[200];
+
+		if (tids_wire_decode_audit_entry(sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1), &e, why,
+						 sizeof(why)) != 0)
+			r = bad(w, ledger_id_seq(sqlite3_column_int64(st, 0)), false, "entry %d:%llu does not decode: %s",
+				w->p, (unsigned long long)ledger_id_seq(sqlite3_column_int64(st, 0)), why);
+		else
+			tids_audit_entry_free(&e);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = TIDS_EDB;
+	sqlite3_finalize(st);
+	return r;
 }
 
 static int prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st, int64_t lo, int64_t hi)
@@ -441,6 +498,8 @@ static int walk_chain(struct walk *w)
 		w->proven_seq = last;
 	}
 	r = check_end(w, pin);
+	if (r == 0 && w->rep->unanchored > 0)
+		r = check_unanchored(w);
 	return r > 0 ? 0 : r;
 }
 
@@ -453,9 +512,13 @@ static void verify_one(struct verify_job *job, sqlite3 *db, struct tids_ledger_c
 	w.lo = ledger_id(w.p, 0);
 	w.hi = ledger_id(w.p + 1, 0);
 	rep->ok = true;
-	if ((r = prepare(db, "SELECT " LEDGER_ENTRY_COLUMNS " FROM entry WHERE id >= ?1 AND id < ?2 ORDER BY id",
+	/* One snapshot for the chain's four cursors, or an indexer commit
+	 * between their first steps would look like tampering. */
+	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		r = TIDS_EDB;
+	else if ((r = prepare(db, "SELECT " LEDGER_ENTRY_COLUMNS " FROM entry WHERE id >= ?1 AND id < ?2 ORDER BY id",
 			 &w.entries, w.lo, w.hi)) == 0 &&
-	    (r = prepare(db, "SELECT id, rule_id FROM entry_rule WHERE id >= ?1 AND id < ?2 ORDER BY id, rule_id",
+	    (r = prepare(db, "SELECT id, rule_id, decided_at FROM entry_rule WHERE id >= ?1 AND id < ?2 ORDER BY id, rule_id",
 			 &w.rules, w.lo, w.hi)) == 0 &&
 	    (r = prepare(db, "SELECT id, signed_at, bytes FROM checkpoint WHERE id >= ?1 AND id < ?2 ORDER BY id",
 			 &w.checkpoints, w.lo, w.hi)) == 0 &&
@@ -474,6 +537,8 @@ static void verify_one(struct verify_job *job, sqlite3 *db, struct tids_ledger_c
 	sqlite3_finalize(w.rules);
 	sqlite3_finalize(w.checkpoints);
 	sqlite3_finalize(w.after);
+	if (!sqlite3_get_autocommit(db))
+		sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 }
 
 static void *worker(void *arg)
@@ -559,7 +624,8 @@ int ledger_list_chains(sqlite3 *db, const struct tids_ledger_verify_opts *o, str
 		}
 		sqlite3_finalize(st);
 	}
-	qsort(rep->chains, rep->n_chains, sizeof(*rep->chains), cmp_chain);
+	if (rep->n_chains > 1)
+		qsort(rep->chains, rep->n_chains, sizeof(*rep->chains), cmp_chain);
 	return 0;
 }
 

@@ -34,6 +34,7 @@ struct rule_facts {
 
 struct analysis {
 	struct tids_policy_set *set;
+	const struct rule *rules; /* set->n_rules of them, checked */
 	struct tids_policy_diags *diags;
 	struct arena scratch;
 	struct rule_facts *facts;
@@ -416,7 +417,7 @@ static const char *code_text(const struct tids_policy_set *set, uint32_t slot, i
 	return buf;
 }
 
-static void gather(struct analysis *an, struct rule *r, struct rule_facts *f)
+static void gather(struct analysis *an, const struct rule *r, struct rule_facts *f)
 {
 	if (r->when == NULL)
 		return;
@@ -446,7 +447,7 @@ static void gather(struct analysis *an, struct rule *r, struct rule_facts *f)
 		f->n_opaque = 0, f->n_cons = 0;   /* too big to reason about: say nothing */
 }
 
-static void find_never(struct analysis *an, struct rule *r, struct rule_facts *f)
+static void find_never(struct analysis *an, const struct rule *r, struct rule_facts *f)
 {
 	const struct tids_policy_set *set = an->set;
 	if (f->always_false) {
@@ -525,11 +526,11 @@ static void find_shadowed(struct analysis *an)
 {
 	struct tids_policy_set *set = an->set;
 	for (size_t i = 0; i < set->n_rules; i++) {
-		const struct rule *p = &set->rules[i];
+		const struct rule *p = &an->rules[i];
 		if (p->info.kind != TIDS_POLICY_PERMIT || an->facts[i].never)
 			continue;
 		for (size_t j = 0; j < set->n_rules && !an->oom; j++) {
-			const struct rule *f = &set->rules[j];
+			const struct rule *f = &an->rules[j];
 			if (f->info.kind != TIDS_POLICY_FORBID || an->facts[j].never)
 				continue;
 			if (implies(an, p, &an->facts[i], f, &an->facts[j])) {
@@ -598,12 +599,12 @@ static void find_duplicates(struct analysis *an)
 		return;
 	}
 	for (size_t i = 0; i < set->n_rules; i++)
-		v[i] = (struct by_hash){ .h = mix(an->facts[i].chash, set->rules[i].info.kind),
+		v[i] = (struct by_hash){ .h = mix(an->facts[i].chash, an->rules[i].info.kind),
 					 .rule = (uint32_t)i };
 	qsort(v, set->n_rules, sizeof(*v), cmp_by_hash);
 	for (size_t i = 1; i < set->n_rules; i++) {
 		for (size_t j = i; j-- > 0 && v[j].h == v[i].h;) {
-			const struct rule *a = &set->rules[v[j].rule], *b = &set->rules[v[i].rule];
+			const struct rule *a = &an->rules[v[j].rule], *b = &an->rules[v[i].rule];
 			const struct rule_facts *fa = &an->facts[v[j].rule], *fb = &an->facts[v[i].rule];
 			if (a->info.kind == b->info.kind && same_obligations(a, b) &&
 			    implies(an, a, fa, b, fb) && implies(an, b, fb, a, fa)) {
@@ -867,17 +868,18 @@ out:
 	return rc;
 }
 
-int pol_analyze(struct tids_policy_set *set, struct tids_policy_diags *diags)
+int pol_analyze(struct tids_policy_set *set, const struct rule *rules,
+		struct tids_policy_diags *diags)
 {
-	struct analysis an = { .set = set, .diags = diags };
+	struct analysis an = { .set = set, .rules = rules, .diags = diags };
 	int rc = 0;
 	struct rule_key *choice = NULL;
 	an.facts = calloc(set->n_rules ? set->n_rules : 1, sizeof(*an.facts));
 	if (an.facts == NULL)
 		return TIDS_ENOMEM;
 	for (size_t i = 0; i < set->n_rules && !an.oom; i++) {
-		gather(&an, &set->rules[i], &an.facts[i]);
-		find_never(&an, &set->rules[i], &an.facts[i]);
+		gather(&an, &rules[i], &an.facts[i]);
+		find_never(&an, &rules[i], &an.facts[i]);
 	}
 	if (!an.oom)
 		find_shadowed(&an);

@@ -164,18 +164,17 @@ static int derived_slot(struct checker *ck, enum fn_id fn, uint32_t base)
 	});
 }
 
-static struct node *attr_node(struct checker *ck, const struct node *at, uint32_t slot)
+/* The node (a path, a name, or country()/year() of an attribute) becomes
+ * the attribute it reads, in place: every use of it sees the same. */
+static struct node *attr_node(struct checker *ck, struct node *n, uint32_t slot)
 {
-	struct node *n = pol_arena_alloc_line(ck->arena, sizeof(*n));
-	if (n == NULL) {
-		ck->prog->oom = true;
-		return NULL;
-	}
+	unsigned line = n->line, col = n->col;
+	memset(n, 0, sizeof(*n));
 	n->op = N_ATTR;
 	n->type = ck->slots[slot].type;
 	n->slot = slot;
-	n->line = at->line;
-	n->col = at->col;
+	n->line = line;
+	n->col = col;
 	n->checked = true;
 	return n;
 }
@@ -973,6 +972,58 @@ static void check_rule_ids(struct checker *ck)
 	free(t);
 }
 
+/* ---- tier floors ---- */
+
+struct floor_at {
+	const struct floor_decl *f;
+	size_t i;                 /* declaration order */
+};
+
+static int by_category(const void *a, const void *b)
+{
+	const struct floor_at *x = a, *y = b;
+	int c = strcmp(x->f->category, y->f->category);
+	if (c != 0)
+		return c;
+	return (x->i > y->i) - (x->i < y->i);
+}
+
+static void check_floors(struct checker *ck)
+{
+	struct program *prog = ck->prog;
+	for (size_t i = 0; i < prog->n_floors; i++) {
+		const struct floor_decl *f = prog->floors[i];
+		if (!tids_valid_name(f->category))
+			error_at(ck, f->file, f->line, f->col,
+				 "\"%s\" is not a valid category name ([a-z0-9_], 1 to 64)", f->category);
+		else if (f->tier == TIDS_TIER_GENERAL)
+			warn_at(ck, f->file, f->line, f->col,
+				"a floor of general for \"%s\" changes nothing: every record has a tier of at "
+				"least general", f->category);
+	}
+	if (prog->n_floors < 2)
+		return;
+	/* sorted by category, then declaration order: the first declared stands */
+	struct floor_at *v = malloc(prog->n_floors * sizeof(*v));
+	if (v == NULL) {
+		prog->oom = true;
+		return;
+	}
+	for (size_t i = 0; i < prog->n_floors; i++)
+		v[i] = (struct floor_at){ prog->floors[i], i };
+	qsort(v, prog->n_floors, sizeof(*v), by_category);
+	for (size_t i = 1, first = 0; i < prog->n_floors; i++) {
+		const struct floor_decl *f = v[i].f, *o = v[first].f;
+		if (strcmp(f->category, o->category) != 0) {
+			first = i;
+			continue;
+		}
+		error_at(ck, f->file, f->line, f->col, "category \"%s\" already has a floor (%s) at %s:%u",
+			 f->category, tids_tier_name(o->tier), o->file, o->line);
+	}
+	free(v);
+}
+
 int pol_check(struct checker *ck)
 {
 	struct program *prog = ck->prog;
@@ -982,6 +1033,7 @@ int pol_check(struct checker *ck)
 	if (build_let_table(ck) != 0)
 		return TIDS_ENOMEM;
 	check_rule_ids(ck);
+	check_floors(ck);
 	for (size_t i = 0; i < prog->n_rules && !prog->oom; i++) {
 		ck->scope_file[0] = prog->rules[i]->info.file;
 		check_rule(ck, prog->rules[i]);

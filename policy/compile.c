@@ -14,30 +14,54 @@
  * can cost a decision however the definitions nest. */
 #define RULE_SIZE_MAX 20000
 
-/* 8 bytes at a time with a multiply-fold mix (wyhash-style): strings here
- * are short identifiers, and a decision hashes a dozen of them. */
+/* wyhash-style: a string read in at most two overlapping 8-byte (or
+ * 4-byte) words per 16 bytes, each pair folded with a 128-bit multiply.
+ * Strings here are short identifiers, and a decision hashes a few of them. */
 static uint64_t fold(uint64_t a, uint64_t b)
 {
 	__uint128_t r = (__uint128_t)a * b;
 	return (uint64_t)r ^ (uint64_t)(r >> 64);
 }
 
+static uint64_t r64(const char *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static uint64_t r32(const char *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+
 uint64_t pol_hash(const char *s, size_t len)
 {
-	const uint64_t k0 = UINT64_C(0xa0761d6478bd642f), k1 = UINT64_C(0xe7037ed1a0b428db);
-	uint64_t h = k0 ^ len;
-	size_t i = 0;
-	for (; i + 8 <= len; i += 8) {
-		uint64_t w;
-		memcpy(&w, s + i, 8);
-		h = fold(h ^ w, k1);
+	const uint64_t k0 = UINT64_C(0xa0761d6478bd642f), k1 = UINT64_C(0xe7037ed1a0b428db),
+		       k2 = UINT64_C(0x8ebc6af09c88c6e3);
+	const unsigned char *u = (const unsigned char *)s;
+	uint64_t h = k0 ^ len, a, b;
+	if (len <= 16) {
+		if (len >= 4) {
+			size_t m = (len >> 3) << 2;      /* 0 or 4: the words overlap */
+			a = (r32(s) << 32) | r32(s + m);
+			b = (r32(s + len - 4) << 32) | r32(s + len - 4 - m);
+		} else if (len > 0) {
+			a = ((uint64_t)u[0] << 16) | ((uint64_t)u[len >> 1] << 8) | u[len - 1];
+			b = 0;
+		} else {
+			a = b = 0;
+		}
+	} else {
+		size_t i = 0;
+		for (; len - i > 16; i += 16)
+			h = fold(r64(s + i) ^ k1, r64(s + i + 8) ^ h);
+		a = r64(s + len - 16);
+		b = r64(s + len - 8);
 	}
-	if (i < len) {
-		uint64_t w = 0;
-		memcpy(&w, s + i, len - i);
-		h = fold(h ^ w, k1 ^ (len - i));
-	}
-	return fold(h, k0 ^ k1);
+	return fold(k1 ^ len, fold(a ^ k1, b ^ h) ^ k2);
 }
 
 static const struct sym_entry *sym_find(const struct tids_policy_set *set, uint64_t h)
@@ -95,10 +119,14 @@ int pol_sym_intern(struct tids_policy_set *set, const char *s, size_t len, uint6
 	if ((set->syms == NULL || (size_t)(set->n_syms + 1) * 2 > set->sym_mask + 1) &&
 	    grow_syms(set) != 0)
 		return TIDS_ENOMEM;
+	/* the set keeps its own copy: the parse is freed after compiling */
+	const char *copy = pol_arena_strndup(&set->arena, s, len);
+	if (copy == NULL)
+		return TIDS_ENOMEM;
 	size_t k = (size_t)h & set->sym_mask;
 	while (set->syms[k].s != NULL)
 		k = (k + 1) & set->sym_mask;
-	set->syms[k] = (struct sym_entry){ .s = s, .len = (uint32_t)len, .hash = h };
+	set->syms[k] = (struct sym_entry){ .s = copy, .len = (uint32_t)len, .hash = h };
 	set->n_syms++;
 	return 0;
 }
@@ -200,7 +228,7 @@ static uint32_t expanded_size(struct node *n)
 	return s;
 }
 
-static int intern_rule(struct tids_policy_set *set, struct rule *r)
+static int intern_rule(struct tids_policy_set *set, const struct rule *r)
 {
 	int rc = intern_tree(set, r->when);
 	for (uint32_t i = 0; rc == 0 && i < r->n_obs; i++) {
@@ -212,7 +240,7 @@ static int intern_rule(struct tids_policy_set *set, struct rule *r)
 	return rc;
 }
 
-static uint32_t rule_size(struct rule *r)
+static uint32_t rule_size(const struct rule *r)
 {
 	uint32_t s = expanded_size(r->when);
 	for (uint32_t i = 0; i < r->n_obs; i++) {
@@ -291,14 +319,99 @@ static void program_free(struct program *prog)
 	free(prog->rules);
 	free(prog->lets);
 	free(prog->attrs);
+	free(prog->floors);
+	pol_strtab_free(&prog->strings);
 }
 
-/* File names outlive the caller's buffers: the set keeps copies. */
-static const char *copy_name(struct tids_policy_set *set, const char *name)
+/* ---- tier floors ---- */
+
+static int cmp_floor_hash(const void *a, const void *b)
+{
+	const struct tier_floor *x = a, *y = b;
+	return (x->hash > y->hash) - (x->hash < y->hash);
+}
+
+static int cmp_floor_name(const void *a, const void *b)
+{
+	const struct tier_floor *x = *(const struct tier_floor *const *)a;
+	const struct tier_floor *y = *(const struct tier_floor *const *)b;
+	return strcmp(x->category, y->category);
+}
+
+/* The checker has refused duplicates and bad names. */
+static int build_floors(struct tids_policy_set *set, const struct program *prog)
+{
+	size_t n = prog->n_floors;
+	if (n == 0)
+		return 0;
+	set->floors = pol_arena_alloc(&set->arena, n * sizeof(*set->floors));
+	set->floors_by_name = pol_arena_alloc(&set->arena, n * sizeof(*set->floors_by_name));
+	if (set->floors == NULL || set->floors_by_name == NULL)
+		return TIDS_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct floor_decl *f = prog->floors[i];
+		size_t len = strlen(f->category);
+		const char *copy = pol_arena_strndup(&set->arena, f->category, len);
+		if (copy == NULL)
+			return TIDS_ENOMEM;
+		set->floors[i] = (struct tier_floor){ .hash = pol_str_hash(copy, len), .category = copy,
+						      .len = (uint32_t)len, .tier = (uint8_t)f->tier };
+	}
+	qsort(set->floors, n, sizeof(*set->floors), cmp_floor_hash);
+	for (size_t i = 0; i < n; i++)
+		set->floors_by_name[i] = &set->floors[i];
+	qsort(set->floors_by_name, n, sizeof(*set->floors_by_name), cmp_floor_name);
+	set->n_floors = (uint32_t)n;
+	return 0;
+}
+
+enum tids_tier tids_policy_tier_floor(const struct tids_policy_set *set, const char *category)
+{
+	if (set == NULL || category == NULL || set->n_floors == 0)
+		return TIDS_TIER_GENERAL;
+	size_t len = strlen(category);
+	return pol_floor_of(set, category, len, pol_str_hash(category, len));
+}
+
+enum tids_tier pol_floor_of(const struct tids_policy_set *set, const char *category, size_t len,
+			    uint64_t h)
+{
+	size_t lo = 0, hi = set->n_floors;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (set->floors[mid].hash < h)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	/* equal hashes sit side by side: confirm the text */
+	for (; lo < set->n_floors && set->floors[lo].hash == h; lo++)
+		if (set->floors[lo].len == len && memcmp(set->floors[lo].category, category, len) == 0)
+			return (enum tids_tier)set->floors[lo].tier;
+	return TIDS_TIER_GENERAL;
+}
+
+size_t tids_policy_tier_floors(const struct tids_policy_set *set, const char **categories,
+			       enum tids_tier *tiers, size_t cap)
+{
+	if (set == NULL)
+		return 0;
+	for (size_t i = 0; i < set->n_floors && i < cap; i++) {
+		if (categories != NULL)
+			categories[i] = set->floors_by_name[i]->category;
+		if (tiers != NULL)
+			tiers[i] = (enum tids_tier)set->floors_by_name[i]->tier;
+	}
+	return set->n_floors;
+}
+
+/* File names outlive the caller's buffers: copies, for the parse (the
+ * set keeps its own once lowered). */
+static const char *copy_name(struct arena *a, const char *name)
 {
 	if (name == NULL)
 		name = "<policy>";
-	return pol_arena_strndup(&set->arena, name, strlen(name));
+	return pol_arena_strndup(a, name, strlen(name));
 }
 
 /* Diagnostics in source order: files as given, then line and column. */
@@ -344,17 +457,19 @@ int tids_policy_compile(const struct tids_policy_source *sources, size_t n_sourc
 	struct tids_policy_diags *d = diags != NULL ? diags : &own;
 	size_t errors_before = d->n_errors;
 	size_t first_diag = d->n;
+	struct arena parse = { 0 };       /* the syntax tree: freed once lowered */
 	struct program prog = { 0 };
 	struct checker *ck = NULL;
+	struct rule *rules = NULL;
 	int rc = 0;
 
 	*out = NULL;
 	struct tids_policy_set *set = calloc(1, sizeof(*set));
 	if (set == NULL)
 		return TIDS_ENOMEM;
-	prog.arena = &set->arena;
+	prog.arena = &parse;
 	for (size_t i = 0; i < n_sources; i++) {
-		const char *name = copy_name(set, sources[i].name);
+		const char *name = copy_name(&parse, sources[i].name);
 		if (name == NULL) {
 			rc = TIDS_ENOMEM;
 			goto out;
@@ -387,7 +502,7 @@ int tids_policy_compile(const struct tids_policy_source *sources, size_t n_sourc
 	}
 	ck->prog = &prog;
 	ck->diags = d;
-	ck->arena = &set->arena;
+	ck->arena = &parse;
 	rc = pol_check(ck);
 	if (rc == 0 && syntax_errors)
 		rc = TIDS_EPOLICY;
@@ -400,13 +515,13 @@ int tids_policy_compile(const struct tids_policy_source *sources, size_t n_sourc
 			pol_bit_set(set->view_slots, i);
 
 	set->n_rules = prog.n_rules;
-	set->rules = pol_arena_alloc(&set->arena, (prog.n_rules ? prog.n_rules : 1) * sizeof(struct rule));
-	if (set->rules == NULL) {
+	rules = malloc((prog.n_rules ? prog.n_rules : 1) * sizeof(*rules));
+	if (rules == NULL) {
 		rc = TIDS_ENOMEM;
 		goto out;
 	}
 	for (size_t i = 0; i < prog.n_rules; i++) {
-		struct rule *r = &set->rules[i];
+		struct rule *r = &rules[i];
 		*r = *prog.rules[i];
 		r->index = (uint32_t)i;
 		if (rule_size(r) > RULE_SIZE_MAX) {
@@ -441,13 +556,20 @@ int tids_policy_compile(const struct tids_policy_source *sources, size_t n_sourc
 			goto out;
 		}
 	}
-	if ((rc = build_rule_ids(set)) != 0)
+	if ((rc = build_floors(set, &prog)) != 0 || (rc = pol_analyze(set, rules, d)) != 0 ||
+	    (rc = pol_lower(set, rules)) != 0 || (rc = build_rule_ids(set)) != 0)
 		goto out;
-	rc = pol_analyze(set, d);
 out:
 	sort_diags(d, first_diag, sources, n_sources);
 	program_free(&prog);
+	free(rules);
 	free(ck);
+	pol_arena_free(&parse);
+	/* the literals' table only served compiling */
+	free(set->syms);
+	set->syms = NULL;
+	set->sym_mask = 0;
+	set->n_syms = 0;
 	if (diags == NULL)
 		tids_policy_diags_clear(&own);
 	if (rc != 0) {

@@ -14,81 +14,9 @@
 #define W TIDS_POLICY_FIELD_WORDS
 #define CONTRIBUTORS_MAX 8
 
-struct match {
-	uint32_t rule;
-	const struct tids_policy_grant *grant;
-};
-
-struct pass {
-	struct match m[POL_MATCHED_MAX];
-	uint32_t n;
-	bool overflow;
-	bool any_permit;
-	bool any_forbid;
-	uint32_t first_permit;
-	uint32_t first_forbid;
-	uint64_t proposals[W];    /* removals the matching rules ask for */
-	uint64_t demotions[W];    /* removals they ask for only to avoid a refusal */
-	const struct tids_policy_approval *approval;
-	const struct tids_policy_grant *escape_grant;   /* a forbid did not fire because of it */
-};
-
 static bool permitted(const struct pass *p)
 {
 	return p->any_permit && !p->any_forbid;
-}
-
-static void run_pass(struct eval_ctx *ctx, struct pass *p)
-{
-	const struct tids_policy_set *set = ctx->set;
-	struct candidates c;
-	p->n = 0;
-	p->overflow = false;
-	p->any_permit = p->any_forbid = false;
-	p->approval = NULL;
-	p->escape_grant = NULL;
-	memset(p->proposals, 0, sizeof(p->proposals));
-	memset(p->demotions, 0, sizeof(p->demotions));
-	pol_candidates(ctx, &c);
-	for (uint32_t ri; (ri = pol_candidates_next(&c)) != UINT32_MAX;) {
-		const struct rule *r = &set->rules[ri];
-		ctx->rule_grant = NULL;
-		ctx->rule_approval = NULL;
-		bool m = r->when == NULL || pol_eval_bool(ctx, r->when);
-		if (r->info.kind == TIDS_POLICY_FORBID && !m) {
-			/* an approval or grant that kept a forbid quiet made the decision */
-			if (ctx->rule_approval != NULL && p->approval == NULL)
-				p->approval = ctx->rule_approval;
-			if (ctx->rule_grant != NULL && p->escape_grant == NULL)
-				p->escape_grant = ctx->rule_grant;
-			continue;
-		}
-		if (!m)
-			continue;
-		if (p->n >= POL_MATCHED_MAX) {
-			p->overflow = true;
-			return;
-		}
-		p->m[p->n++] = (struct match){ .rule = ri, .grant = ctx->rule_grant };
-		if (r->info.kind == TIDS_POLICY_FORBID) {
-			if (!p->any_forbid)
-				p->first_forbid = ri;
-			p->any_forbid = true;
-			continue;
-		}
-		if (r->info.kind == TIDS_POLICY_PERMIT) {
-			if (!p->any_permit)
-				p->first_permit = ri;
-			p->any_permit = true;
-		}
-		if (ctx->rule_approval != NULL && p->approval == NULL)
-			p->approval = ctx->rule_approval;
-		if (r->has_field_obligations ||
-		    (ctx->rule_grant != NULL && ctx->rule_grant->duties.n_redact > 0))
-			pol_rule_removals(ctx, r, ctx->rule_grant, p->proposals, p->demotions);
-	}
-	ctx->rule_grant = NULL;
-	ctx->rule_approval = NULL;
 }
 
 /* Counts and flags only: list entries beyond a count are never read. */
@@ -183,11 +111,11 @@ static int allow(struct eval_ctx *ctx, const struct pass *p, const uint64_t remo
 	memcpy(o->removed, removed, sizeof(o->removed));
 	d->deciding_rule = set->rules[p->first_permit].info.id;
 	d->because = set->rules[p->first_permit].info.because;
-	const struct tids_policy_grant *grant = NULL;
+	const struct fact_grant *grant = NULL;
 	struct listing l;
 	l.n = 0;
 	for (uint32_t i = 0; i < p->n && rc == 0; i++) {
-		const struct rule *r = &set->rules[p->m[i].rule];
+		const struct crule *r = &set->rules[p->m[i].rule];
 		/* a rule that only demotes made this decision only if its
 		 * demotion was applied: then it is among the contributors */
 		if (!r->demote_only)
@@ -205,7 +133,7 @@ static int allow(struct eval_ctx *ctx, const struct pass *p, const uint64_t remo
 		if (rc == 0)
 			rc = pol_compose_grant(d, grant, ctx->rec);
 	}
-	d->grant_id = grant != NULL ? grant->id : NULL;
+	d->grant_id = grant != NULL ? pol_grant_id(grant) : NULL;
 	d->approval_id = p->approval != NULL ? p->approval->id : NULL;
 	bool transform = any_bit(o->removed, ctx->rec->n_fields) ||
 			 any_bit(o->coarsened, ctx->rec->n_fields) || o->aggregate;
@@ -255,10 +183,13 @@ int tids_policy_decide(const struct tids_policy_set *set, const struct tids_poli
 	pol_eval_begin(&ctx, set, facts, req);
 
 	const struct pass *final = NULL;
+	enum tids_tier published = TIDS_TIER_UNSET;
 	for (unsigned pass = 0; pass < POL_PASSES_MAX; pass++) {
 		struct pass *p = &passes[pass == 0 ? 0 : 1];
 		pol_eval_set_view(&ctx, removed);
-		run_pass(&ctx, p);
+		if (pass == 0)
+			published = ctx.view_tier;       /* as published: nothing removed */
+		pol_run_pass(&ctx, p);
 		out->passes = pass + 1;
 		if (p->overflow) {
 			deny(set, NULL, out);
@@ -277,7 +208,7 @@ int tids_policy_decide(const struct tids_policy_set *set, const struct tids_poli
 		}
 		/* Remember which rules asked for what is now removed. */
 		for (uint32_t i = 0; i < p->n && n_contributors < CONTRIBUTORS_MAX; i++) {
-			const struct rule *r = &set->rules[p->m[i].rule];
+			const struct crule *r = &set->rules[p->m[i].rule];
 			uint64_t mine[W] = { 0 }, dem[W] = { 0 };
 			if (r->info.kind == TIDS_POLICY_FORBID || !r->has_field_obligations)
 				continue;
@@ -304,7 +235,7 @@ int tids_policy_decide(const struct tids_policy_set *set, const struct tids_poli
 	/* Refused: explain with the record as published, unless it was
 	 * permitted as published and only refused once reduced. */
 	const struct pass *why = permitted(&passes[0]) && final != NULL ? final : &passes[0];
-	out->tier = tids_record_effective_tier(req->record);
+	out->tier = published;
 	deny(set, why, out);
 	if (final == NULL && permitted(&passes[0]))
 		out->because = "the record's obligations did not settle on a deliverable form";

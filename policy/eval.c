@@ -1,8 +1,9 @@
 /*
- * The expression evaluator: reads attributes of the request (cached per
- * decision in slots), the fact store (approvals, grants, counters) and the
- * record as it would be delivered (the view), without allocating.
- * Missing facts read as empty values: "" for strings, 0, false.
+ * The evaluator: runs a rule's bytecode and the expression trees it leaves
+ * to be walked, reading attributes of the request (cached per decision in
+ * slots, strings with their hashes), the fact store (approvals, grants,
+ * counters) and the record as it would be delivered (the view), without
+ * allocating. Missing facts read as empty values: "" for strings, 0, false.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -69,7 +70,7 @@ static bool str_eq(struct val *a, struct val *b)
 		return false;
 	if (a->h != 0 && b->h != 0 && a->h != b->h)
 		return false;
-	return memcmp(a->p, b->p, a->len) == 0;
+	return pol_mem_eq(a->p, b->p, a->len);
 }
 
 static bool cstr_eq(const struct val *a, const char *s)
@@ -84,29 +85,83 @@ static size_t country_len(const char *p, size_t len)
 	return dash != NULL ? (size_t)(dash - p) : len;
 }
 
+/* The request's own attributes, which nearly every decision reads: set
+ * at once, without a slot lookup each. */
+#define EAGER_SLOTS                                                                 \
+	((UINT64_C(1) << B_RECORD_OWNER) | (UINT64_C(1) << B_RECORD_ASSET) |         \
+	 (UINT64_C(1) << B_RECORD_CATEGORY) | (UINT64_C(1) << B_RECORD_BASE_TIER) | \
+	 (UINT64_C(1) << B_RECORD_ORIGIN) | (UINT64_C(1) << B_RECORD_COUNTRY) |     \
+	 (UINT64_C(1) << B_RECORD_PRODUCED_AT) | (UINT64_C(1) << B_RECORD_PERSONAL) | \
+	 (UINT64_C(1) << B_RECORD_SENSITIVE) | (UINT64_C(1) << B_RECORD_INDIVIDUALS) | \
+	 (UINT64_C(1) << B_RCPT_ID) |                                               \
+	 (UINT64_C(1) << B_RCPT_ROLE) | (UINT64_C(1) << B_RCPT_JURISDICTION) |      \
+	 (UINT64_C(1) << B_RCPT_COUNTRY) |                                          \
+	 (UINT64_C(1) << B_RCPT_REGISTERED) | (UINT64_C(1) << B_RCPT_SUSPENDED) |   \
+	 (UINT64_C(1) << B_ASSET_ID) | (UINT64_C(1) << B_PURPOSE) | (UINT64_C(1) << B_NOW))
+_Static_assert(B_NOW < 64, "the eager slots are in the first word");
+
 void pol_eval_begin(struct eval_ctx *ctx, const struct tids_policy_set *set,
 		    const struct tids_policy_facts *facts, const struct tids_policy_request *req)
 {
+	const struct tids_record *rec = req->record;
+	struct val *c = ctx->cache;
 	ctx->set = set;
 	ctx->facts = facts;
 	ctx->req = req;
-	ctx->rec = req->record;
+	ctx->rec = rec;
 	memset(ctx->have, 0, sizeof(ctx->have));
 	memset(ctx->removed, 0, sizeof(ctx->removed));
 	ctx->rule_grant = NULL;
 	ctx->rule_approval = NULL;
-	/* the recipient's id slot, hashed once for the lookup and the rules */
-	struct val *id = &ctx->cache[B_RCPT_ID];
-	v_str(id, req->recipient);
-	id->h = pol_str_hash(id->p, id->len);
-	pol_bit_set(ctx->have, B_RCPT_ID);
-	ctx->recipient = pol_facts_participant(facts, id->p, id->len, id->h);
 	ctx->owner_looked_up = false;
 	ctx->asset_looked_up = false;
-	ctx->view_tier = tids_record_effective_tier(ctx->rec);
+	/* the recipient's id, hashed once for the lookup and the rules */
+	v_str(&c[B_RCPT_ID], req->recipient);
+	c[B_RCPT_ID].h = pol_str_hash(c[B_RCPT_ID].p, c[B_RCPT_ID].len);
+	const struct tids_policy_participant *r = pol_facts_participant(facts, c[B_RCPT_ID].p,
+		c[B_RCPT_ID].len, c[B_RCPT_ID].h);
+	ctx->recipient = r;
+	v_str(&c[B_RECORD_OWNER], rec->owner);
+	v_str(&c[B_RECORD_ASSET], rec->asset_id);
+	c[B_ASSET_ID] = c[B_RECORD_ASSET];
+	v_str(&c[B_RECORD_CATEGORY], rec->category);
+	v_int(&c[B_RECORD_BASE_TIER], PT_TIER, rec->tier);
+	v_str(&c[B_RECORD_ORIGIN], rec->origin);
+	c[B_RECORD_COUNTRY] = c[B_RECORD_ORIGIN];
+	c[B_RECORD_COUNTRY].len = (uint32_t)country_len(c[B_RECORD_ORIGIN].p, c[B_RECORD_ORIGIN].len);
+	v_int(&c[B_RECORD_PRODUCED_AT], PT_TIME, rec->produced_at_ms);
+	v_bool(&c[B_RECORD_PERSONAL], rec->personal);
+	v_bool(&c[B_RECORD_SENSITIVE], rec->sensitive_personal);
+	v_int(&c[B_RECORD_INDIVIDUALS], PT_INT, clamp_u64(rec->individuals));
+	v_str(&c[B_RCPT_ROLE], r ? r->role : "");
+	v_str(&c[B_RCPT_JURISDICTION], r ? r->jurisdiction : "");
+	c[B_RCPT_COUNTRY] = c[B_RCPT_JURISDICTION];
+	c[B_RCPT_COUNTRY].len = (uint32_t)country_len(c[B_RCPT_JURISDICTION].p,
+						      c[B_RCPT_JURISDICTION].len);
+	v_bool(&c[B_RCPT_REGISTERED], r != NULL);
+	v_bool(&c[B_RCPT_SUSPENDED], r != NULL && r->suspended);
+	v_str(&c[B_PURPOSE], req->purpose);
+	v_int(&c[B_NOW], PT_TIME, req->now_ms);
+	ctx->have[0] = EAGER_SLOTS;
+	ctx->floor = TIDS_TIER_GENERAL;
+	if (set->n_floors > 0) {
+		struct val *cat = &c[B_RECORD_CATEGORY];
+		ctx->floor = pol_floor_of(set, cat->p, cat->len, hash_of(cat));
+	}
+	/* pol_eval_set_view sets the tier, from what is left of the record */
+	ctx->view_tier = TIDS_TIER_UNSET;
 }
 
-static struct val *slot_ref(struct eval_ctx *ctx, uint32_t slot);
+static struct val *slot_load(struct eval_ctx *ctx, uint32_t slot);
+
+/* The cached value of a slot, loaded on first use (strings hash lazily:
+ * hash_of). */
+static inline struct val *slot_ref(struct eval_ctx *ctx, uint32_t slot)
+{
+	if (__builtin_expect(!pol_bit_get(ctx->have, slot), 0))
+		return slot_load(ctx, slot);
+	return &ctx->cache[slot];
+}
 
 static const struct tids_policy_participant *owner_of(struct eval_ctx *ctx)
 {
@@ -134,7 +189,7 @@ static const struct tids_policy_asset *asset_of(struct eval_ctx *ctx)
 void pol_eval_set_view(struct eval_ctx *ctx, const uint64_t removed[TIDS_POLICY_FIELD_WORDS])
 {
 	const struct tids_record *rec = ctx->rec;
-	enum tids_tier tier = rec->tier;
+	enum tids_tier tier = rec->tier > ctx->floor ? rec->tier : ctx->floor;
 	memcpy(ctx->removed, removed, sizeof(ctx->removed));
 	for (size_t i = 0; i < rec->n_fields && i < TIDS_FIELDS_MAX; i++)
 		if (!pol_bit_get(removed, i) && rec->fields[i].tier > tier)
@@ -142,6 +197,8 @@ void pol_eval_set_view(struct eval_ctx *ctx, const uint64_t removed[TIDS_POLICY_
 	ctx->view_tier = tier;
 	for (size_t w = 0; w < sizeof(ctx->have) / sizeof(ctx->have[0]); w++)
 		ctx->have[w] &= ~ctx->set->view_slots[w];
+	v_int(&ctx->cache[B_RECORD_TIER], PT_TIER, tier);
+	pol_bit_set(ctx->have, B_RECORD_TIER);
 }
 
 /* ---- declared attributes ---- */
@@ -154,23 +211,9 @@ static const char *find_attr(const struct tids_policy_attr *attrs, size_t n, con
 	return NULL;
 }
 
-static void declared_default(const struct attr_decl *d, struct val *out)
+static void declared_default(const struct xdecl *d, struct val *out)
 {
-	const struct node *n = d->deflt;
-	switch (d->type) {
-	case PT_STR:
-		if (n != NULL)
-			*out = (struct val){ .type = PT_STR, .p = n->s, .len = n->len, .h = n->h };
-		else
-			v_str(out, "");
-		break;
-	case PT_BOOL:
-		v_bool(out, n != NULL && n->i != 0);
-		break;
-	default:
-		v_int(out, d->type, n != NULL ? n->i : 0);
-		break;
-	}
+	*out = d->deflt;
 }
 
 static bool parse_i64(const char *s, int64_t *out)
@@ -187,7 +230,7 @@ static bool parse_i64(const char *s, int64_t *out)
 
 /* Registry attributes are text; the declaration says how to read them.
  * A value that does not read as its type counts as absent. */
-static void declared_value(const struct attr_decl *d, const char *text, struct val *out)
+static void declared_value(const struct xdecl *d, const char *text, struct val *out)
 {
 	int64_t i;
 	if (text == NULL) {
@@ -223,7 +266,7 @@ static void declared_value(const struct attr_decl *d, const char *text, struct v
 		return;
 	default:
 		if (parse_i64(text, &i))
-			v_int(out, d->type, i);
+			v_int(out, (enum ptype)d->type, i);
 		else
 			declared_default(d, out);
 		return;
@@ -250,12 +293,12 @@ static void participant_attr(const struct tids_policy_participant *p, enum built
 	}
 }
 
-static void grant_attr(const struct tids_policy_grant *g, enum builtin which, struct val *out)
+static void grant_attr(const struct fact_grant *g, enum builtin which, struct val *out)
 {
 	switch (which) {
-	case B_GRANT_ID: v_str(out, g ? g->id : ""); break;
-	case B_GRANT_OWNER: v_str(out, g ? g->owner : ""); break;
-	case B_GRANT_GRANTEE: v_str(out, g ? g->grantee : ""); break;
+	case B_GRANT_ID: v_str(out, g ? pol_grant_id(g) : ""); break;
+	case B_GRANT_OWNER: v_str(out, g ? g->owner->s : ""); break;
+	case B_GRANT_GRANTEE: v_str(out, g ? g->grantee->s : ""); break;
 	case B_GRANT_NOT_BEFORE: v_int(out, PT_TIME, g ? g->not_before_ms : 0); break;
 	case B_GRANT_NOT_AFTER: v_int(out, PT_TIME, g ? g->not_after_ms : 0); break;
 	case B_GRANT_MAX_USES: v_int(out, PT_INT, g ? g->max_uses : 0); break;
@@ -328,17 +371,18 @@ static void load_slot(struct eval_ctx *ctx, uint32_t slot, struct val *out)
 		builtin(ctx, (enum builtin)sd->id, out);
 		return;
 	case SLOT_RECIPIENT_ATTR:
-		declared_value(sd->decl, ctx->recipient ? find_attr(ctx->recipient->attrs,
-			       ctx->recipient->n_attrs, sd->decl->name) : NULL, out);
+		declared_value(sd->xdecl, ctx->recipient ? find_attr(ctx->recipient->attrs,
+			       ctx->recipient->n_attrs, sd->xdecl->name) : NULL, out);
 		return;
 	case SLOT_OWNER_ATTR: {
 		const struct tids_policy_participant *o = owner_of(ctx);
-		declared_value(sd->decl, o ? find_attr(o->attrs, o->n_attrs, sd->decl->name) : NULL, out);
+		declared_value(sd->xdecl, o ? find_attr(o->attrs, o->n_attrs, sd->xdecl->name) : NULL,
+			       out);
 		return;
 	}
 	case SLOT_ASSET_ATTR: {
 		const struct tids_policy_asset *as = asset_of(ctx);
-		declared_value(sd->decl, as ? find_attr(as->attrs, as->n_attrs, sd->decl->name) : NULL,
+		declared_value(sd->xdecl, as ? find_attr(as->attrs, as->n_attrs, sd->xdecl->name) : NULL,
 			       out);
 		return;
 	}
@@ -359,13 +403,12 @@ static void load_slot(struct eval_ctx *ctx, uint32_t slot, struct val *out)
 	}
 }
 
-static struct val *slot_ref(struct eval_ctx *ctx, uint32_t slot)
+static __attribute__((noinline)) struct val *slot_load(struct eval_ctx *ctx, uint32_t slot)
 {
-	if (!pol_bit_get(ctx->have, slot)) {
-		load_slot(ctx, slot, &ctx->cache[slot]);
-		pol_bit_set(ctx->have, slot);
-	}
-	return &ctx->cache[slot];
+	struct val *v = &ctx->cache[slot];
+	load_slot(ctx, slot, v);
+	pol_bit_set(ctx->have, slot);
+	return v;
 }
 
 static bool cacheable(uint32_t slot)
@@ -383,6 +426,20 @@ int64_t pol_slot_code(struct eval_ctx *ctx, uint32_t slot)
 	return pol_val_code(slot_ref(ctx, slot));
 }
 
+void pol_slot_codes(struct eval_ctx *ctx, const uint32_t *slots, uint32_t n, int64_t *out)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t slot = slots[i];
+		if (__builtin_expect(!cacheable(slot), 0)) {
+			out[i] = pol_slot_code(ctx, slot);
+			continue;
+		}
+		struct val *v = slot_ref(ctx, slot);
+		out[i] = v->type == PT_STR ? (int64_t)hash_of(v) : v->type == PT_BOOL ? (v->b ? 2 : 1)
+										       : v->i;
+	}
+}
+
 void pol_eval_slot(struct eval_ctx *ctx, uint32_t slot, struct val *out)
 {
 	if (!cacheable(slot)) {
@@ -395,7 +452,7 @@ void pol_eval_slot(struct eval_ctx *ctx, uint32_t slot, struct val *out)
 /* ---- functions ---- */
 
 /* Does a string argument (a value or a [list] of values) accept s? */
-static bool arg_accepts(struct eval_ctx *ctx, const struct node *arg, const char *s)
+static bool arg_accepts(struct eval_ctx *ctx, const struct xnode *arg, const char *s)
 {
 	if (arg->op == N_LIST) {
 		for (uint32_t i = 0; i < arg->n_items; i++) {
@@ -435,9 +492,9 @@ static bool jurisdiction_covers(const char *granted, const struct val *asked)
 enum { AP_KIND, AP_REGULATOR, AP_EXPORTER, AP_RECIPIENT, AP_CATEGORY, AP_TIER, AP_PURPOSE,
        AP_FROM, AP_TO, AP_AT };
 
-static bool call_approval(struct eval_ctx *ctx, const struct node *n)
+static bool call_approval(struct eval_ctx *ctx, const struct xnode *n)
 {
-	struct node *const *a = n->items;
+	const struct xnode *const *a = n->items;
 	struct val exporter, recipient, category, purpose, from, to, tier, at;
 	if (a[AP_EXPORTER]) pol_eval(ctx, a[AP_EXPORTER], &exporter);
 	if (a[AP_RECIPIENT]) pol_eval(ctx, a[AP_RECIPIENT], &recipient);
@@ -493,7 +550,7 @@ enum { GR_OWNER, GR_GRANTEE, GR_ASSET, GR_CATEGORY, GR_PURPOSE, GR_AT, GR_MAX_WI
 
 /* The argument's value, or else the attribute's cached value: the cache
  * keeps the string hashes computed for the lookup. */
-static struct val *arg_or_slot(struct eval_ctx *ctx, const struct node *arg, uint32_t slot,
+static struct val *arg_or_slot(struct eval_ctx *ctx, const struct xnode *arg, uint32_t slot,
 			       struct val *tmp)
 {
 	if (arg != NULL) {
@@ -508,9 +565,18 @@ static struct pol_str pstr(struct val *v)
 	return (struct pol_str){ .p = v->p, .len = v->len, .h = hash_of(v) };
 }
 
-static bool call_grant(struct eval_ctx *ctx, const struct node *n)
+static bool fsym_in(const struct fsym *const *v, size_t n, struct val *s)
 {
-	struct node *const *a = n->items;
+	uint64_t h = hash_of(s);
+	for (size_t i = 0; i < n; i++)
+		if (pol_fsym_is(v[i], s->p, s->len, h))
+			return true;
+	return false;
+}
+
+static bool call_grant(struct eval_ctx *ctx, const struct xnode *n)
+{
+	const struct xnode *const *a = n->items;
 	struct val t_owner, t_grantee, t_asset, t_category, t_purpose, t_at, window;
 	struct val *owner = arg_or_slot(ctx, a[GR_OWNER], B_RECORD_OWNER, &t_owner);
 	struct val *grantee = arg_or_slot(ctx, a[GR_GRANTEE], B_RCPT_ID, &t_grantee);
@@ -525,36 +591,26 @@ static bool call_grant(struct eval_ctx *ctx, const struct node *n)
 	struct val *at = arg_or_slot(ctx, a[GR_AT], B_NOW, &t_at);
 	if (a[GR_MAX_WINDOW])
 		pol_eval(ctx, a[GR_MAX_WINDOW], &window);
-	/* The link holds what rejects most grants, so a grant that does not
-	 * cover the request costs one cache line; hashes are confirmed on
-	 * the grant itself before it is used. pol_hash32 is the upper half
-	 * of the same hash. */
-	uint32_t purpose_h = (uint32_t)(hash_of(purpose) >> 32) | 1u;
-	uint32_t asset_h = (uint32_t)(hash_of(asset) >> 32) | 1u;
+	/* A link holds what rejects most grants (a bit per purpose and per
+	 * asset), so a grant that cannot cover the request is never read;
+	 * names are confirmed on the grant itself before it is used. */
+	uint32_t want = pol_bloom_purpose(hash_of(purpose)) | pol_bloom_asset(hash_of(asset));
 	for (const struct grant_link *ln = links; ln < links + n_links; ln++) {
-		if (at->i < ln->not_before_ms || (ln->not_after_ms != 0 && at->i > ln->not_after_ms))
+		if ((ln->bloom & want) != want)
 			continue;
-		if (ln->max_uses != 0 && ln->uses >= ln->max_uses)
+		const struct fact_grant *g = ln->grant;
+		if (at->i < g->not_before_ms || (g->not_after_ms != 0 && at->i > g->not_after_ms))
 			continue;
-		if (a[GR_MAX_WINDOW] && (ln->not_after_ms == 0 ||
-					 ln->not_after_ms - ln->not_before_ms > window.i))
+		if (g->max_uses != 0 && g->uses >= g->max_uses)
 			continue;
-		bool maybe = ln->n_purposes == UINT8_MAX;
-		for (uint8_t i = 0; !maybe && i < ln->n_purposes; i++)
-			maybe = ln->purpose_hash[i] == purpose_h;
-		if (!maybe)
+		if (a[GR_MAX_WINDOW] && (g->not_after_ms == 0 ||
+					 g->not_after_ms - g->not_before_ms > window.i))
 			continue;
-		if (ln->n_assets != 0 && ln->n_assets != UINT8_MAX) {
-			maybe = false;
-			for (uint8_t i = 0; !maybe && i < ln->n_assets; i++)
-				maybe = ln->asset_hash[i] == asset_h;
-			if (!maybe)
-				continue;
-		}
-		const struct tids_policy_grant *g = &ln->grant->g;
-		if (g->n_assets > 0 && !in_strv(g->assets, g->n_assets, asset))
+		if (!fsym_in(pol_grant_categories(g), g->n_categories, category))
 			continue;
-		if (!in_strv(g->purposes, g->n_purposes, purpose))
+		if (g->n_assets > 0 && !fsym_in(pol_grant_assets(g), g->n_assets, asset))
+			continue;
+		if (!fsym_in(pol_grant_purposes(g), g->n_purposes, purpose))
 			continue;
 		ctx->rule_grant = g;
 		return true;
@@ -570,7 +626,7 @@ static bool label_is(const struct tids_field *f, const struct val *label)
 	return false;
 }
 
-static bool call_fields(struct eval_ctx *ctx, const struct node *n)
+static bool call_fields(struct eval_ctx *ctx, const struct xnode *n)
 {
 	const struct tids_record *rec = ctx->rec;
 	struct val what;
@@ -588,7 +644,7 @@ static bool call_fields(struct eval_ctx *ctx, const struct node *n)
 	return n->fn == F_STRIPPED ? any && !any_kept : any_kept;
 }
 
-static void call(struct eval_ctx *ctx, const struct node *n, struct val *out)
+static void call(struct eval_ctx *ctx, const struct xnode *n, struct val *out)
 {
 	struct val a, b, c;
 	switch ((enum fn_id)n->fn) {
@@ -656,7 +712,7 @@ static int64_t find_code(const int64_t *codes, uint32_t n, int64_t c)
 	return -1;
 }
 
-static bool member(struct eval_ctx *ctx, const struct node *list, struct val *x)
+static bool member(struct eval_ctx *ctx, const struct xnode *list, struct val *x)
 {
 	if (list->constant) {
 		if (list->n_items == 0)
@@ -666,8 +722,8 @@ static bool member(struct eval_ctx *ctx, const struct node *list, struct val *x)
 		int64_t at = find_code(list->codes, list->n_items, (int64_t)hash_of(x));
 		if (at < 0)
 			return false;
-		const struct node *item = list->items[at];     /* same order as codes */
-		return item->len == x->len && memcmp(item->s, x->p, x->len) == 0;
+		const struct xnode *item = list->items[at];    /* same order as codes */
+		return item->len == x->len && pol_mem_eq(item->s, x->p, x->len);
 	}
 	for (uint32_t i = 0; i < list->n_items; i++) {
 		struct val y;
@@ -680,7 +736,7 @@ static bool member(struct eval_ctx *ctx, const struct node *list, struct val *x)
 
 /* The cached value of an attribute, loaded (and hashed) on first use;
  * NULL for grant.* which is per rule and never cached. */
-static struct val *cached(struct eval_ctx *ctx, const struct node *n)
+static struct val *cached(struct eval_ctx *ctx, const struct xnode *n)
 {
 	if (n->op != N_ATTR || !cacheable(n->slot))
 		return NULL;
@@ -689,19 +745,19 @@ static struct val *cached(struct eval_ctx *ctx, const struct node *n)
 
 /* attribute == "literal": the most common test, answered from the cache
  * by hash, confirmed by text. */
-static bool slot_equals_literal(struct eval_ctx *ctx, const struct node *attr,
-				const struct node *lit, bool *out)
+static bool slot_equals_literal(struct eval_ctx *ctx, const struct xnode *attr,
+				const struct xnode *lit, bool *out)
 {
 	if (lit->op != N_STR)
 		return false;
 	struct val *v = cached(ctx, attr);
 	if (v == NULL)
 		return false;
-	*out = v->len == lit->len && hash_of(v) == lit->h && memcmp(v->p, lit->s, lit->len) == 0;
+	*out = v->len == lit->len && hash_of(v) == lit->h && pol_mem_eq(v->p, lit->s, lit->len);
 	return true;
 }
 
-bool pol_eval_bool(struct eval_ctx *ctx, const struct node *n)
+bool pol_eval_bool(struct eval_ctx *ctx, const struct xnode *n)
 {
 	struct val a, b;
 	bool eq;
@@ -773,7 +829,7 @@ bool pol_eval_bool(struct eval_ctx *ctx, const struct node *n)
 	return a.type == PT_BOOL && a.b;
 }
 
-void pol_eval(struct eval_ctx *ctx, const struct node *n, struct val *out)
+void pol_eval(struct eval_ctx *ctx, const struct xnode *n, struct val *out)
 {
 	struct val a, b;
 	switch ((enum node_op)n->op) {
@@ -826,3 +882,139 @@ void pol_eval(struct eval_ctx *ctx, const struct node *n, struct val *out)
 	}
 	v_bool(out, false);
 }
+
+/* ---- bytecode ---- */
+
+static bool str_in(const struct insn *in, struct val *v)
+{
+	int64_t c = (int64_t)hash_of(v);
+	uint32_t lo = 0, hi = in->arg;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (in->codes[mid] < c) {
+			lo = mid + 1;
+		} else if (in->codes[mid] > c) {
+			hi = mid;
+		} else {
+			const struct xnode *item = in->items[mid];     /* same order as codes */
+			return item->len == v->len && pol_mem_eq(item->s, v->p, v->len);
+		}
+	}
+	return false;
+}
+
+static bool same_value(const struct val *x, const struct val *y)
+{
+	if (x->type == PT_STR)
+		return x->len == y->len && (x->h == 0 || y->h == 0 || x->h == y->h) &&
+		       pol_mem_eq(x->p, y->p, x->len);
+	if (x->type == PT_BOOL)
+		return x->b == y->b;
+	return x->i == y->i;
+}
+
+static inline __attribute__((always_inline)) bool rule_matches(struct eval_ctx *ctx,
+							     const struct crule *r)
+{
+	const struct insn *code = r->code;
+	if (code == NULL)
+		return true;
+	for (const struct insn *in = code;;) {
+		const struct val *v;
+		bool t;
+		switch ((enum insn_op)in->op) {
+		case I_CONST:
+			t = in->arg != 0;
+			break;
+		case I_STR_EQ:
+			/* a hash already known rejects at once; else the text */
+			v = slot_ref(ctx, in->slot);
+			t = v->len == in->arg && (v->h == 0 || v->h == in->h) &&
+			    pol_mem_eq(v->p, in->s, in->arg);
+			break;
+		case I_STR_IN:
+			t = str_in(in, slot_ref(ctx, in->slot));
+			break;
+		case I_MASK: {
+			v = slot_ref(ctx, in->slot);
+			int64_t c = v->type == PT_BOOL ? (v->b ? 2 : 1) : v->i;
+			t = c >= 0 && c < 32 && ((in->arg >> c) & 1u);
+			break;
+		}
+		case I_SLOT_EQ:
+			v = slot_ref(ctx, in->slot);
+			t = same_value(v, slot_ref(ctx, in->arg));
+			break;
+		case I_EXPR:
+		default:
+			t = pol_eval_bool(ctx, in->node);
+			break;
+		}
+		uint32_t next = t ? in->on_true : in->on_false;
+		if (next >= PC_NO_MATCH)
+			return next == PC_MATCH;
+		in = code + next;
+	}
+}
+
+bool pol_rule_matches(struct eval_ctx *ctx, const struct crule *r)
+{
+	return rule_matches(ctx, r);
+}
+
+/* The decision's inner loop: the candidates in order, each rule's
+ * bytecode run in place. */
+void pol_run_pass(struct eval_ctx *ctx, struct pass *p)
+{
+	const struct tids_policy_set *set = ctx->set;
+	struct candidates c;
+	p->n = 0;
+	p->overflow = false;
+	p->any_permit = p->any_forbid = false;
+	p->approval = NULL;
+	p->escape_grant = NULL;
+	memset(p->proposals, 0, sizeof(p->proposals));
+	memset(p->demotions, 0, sizeof(p->demotions));
+	pol_candidates(ctx, &c);
+	for (uint32_t ri; (ri = pol_candidates_next(&c)) != UINT32_MAX;) {
+		const struct crule *r = &set->rules[ri];
+		ctx->rule_grant = NULL;
+		ctx->rule_approval = NULL;
+		bool m = rule_matches(ctx, r);
+		if (r->info.kind == TIDS_POLICY_FORBID && !m) {
+			/* an approval or grant that kept a forbid quiet made the decision */
+			if (ctx->rule_approval != NULL && p->approval == NULL)
+				p->approval = ctx->rule_approval;
+			if (ctx->rule_grant != NULL && p->escape_grant == NULL)
+				p->escape_grant = ctx->rule_grant;
+			continue;
+		}
+		if (!m)
+			continue;
+		if (p->n >= POL_MATCHED_MAX) {
+			p->overflow = true;
+			return;
+		}
+		p->m[p->n++] = (struct match){ .rule = ri, .grant = ctx->rule_grant };
+		if (r->info.kind == TIDS_POLICY_FORBID) {
+			if (!p->any_forbid)
+				p->first_forbid = ri;
+			p->any_forbid = true;
+			continue;
+		}
+		if (r->info.kind == TIDS_POLICY_PERMIT) {
+			if (!p->any_permit)
+				p->first_permit = ri;
+			p->any_permit = true;
+		}
+		if (ctx->rule_approval != NULL && p->approval == NULL)
+			p->approval = ctx->rule_approval;
+		if (r->has_field_obligations ||
+		    (ctx->rule_grant != NULL && ctx->rule_grant->duties != NULL &&
+		     ctx->rule_grant->duties->n_redact > 0))
+			pol_rule_removals(ctx, r, ctx->rule_grant, p->proposals, p->demotions);
+	}
+	ctx->rule_grant = NULL;
+	ctx->rule_approval = NULL;
+}
+

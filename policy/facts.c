@@ -1,9 +1,12 @@
 /*
  * The fact store: participants, assets, grants, approvals and counters the
- * daemon keeps current from SQLite. Every entry is one allocation holding
- * its strings; hashed indexes give a decision the recipient, the owner,
- * the asset, the grants between (owner, grantee) and the approvals naming a
- * recipient or exporter without scanning and without allocating.
+ * daemon keeps current from SQLite. Hashed tables give a decision the
+ * recipient, the owner, the asset, the grants between (owner, grantee)
+ * and the approvals naming a recipient or exporter without scanning and
+ * without allocating. Grants are what a hub has by the hundred thousand,
+ * so they are compact: the names they share (participants, assets,
+ * categories, purposes) are interned once, their duties kept only when
+ * they have any.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -11,154 +14,136 @@
 #include "internal.h"
 #include "tids/error.h"
 
-/* ---- a small open-addressing map over entries that carry their key ---- */
+/* ---- open addressing over pointers, the hash beside each ---- */
 
-struct key {
-	const char *a;
-	size_t alen;
-	const char *b;            /* second part, or NULL */
-	size_t blen;
-	const char *c;            /* third part, or NULL */
-	size_t clen;
-	int64_t n;
-	uint64_t ha, hb, hc;      /* pol_str_hash of the parts when known, else 0 */
+struct tslot {
+	uint64_t hash;
+	void *e;                  /* NULL: empty */
 };
 
-typedef void key_fn(const void *item, struct key *k);
-
-/* Hash and item side by side: a probe touches one cache line. */
-struct slot {
-	uint64_t hash;            /* 0: empty */
-	void *item;
-};
-
-struct map {
-	struct slot *slots;
+struct table {
+	struct tslot *slots;
 	size_t mask;
 	size_t count;
-	key_fn *key_of;
+	unsigned max_load;        /* percent */
 };
 
-static uint64_t key_hash(const struct key *k)
-{
-	uint64_t h = k->ha ? k->ha : pol_str_hash(k->a, k->alen);
-	if (k->b != NULL)
-		h ^= (k->hb ? k->hb : pol_str_hash(k->b, k->blen)) * UINT64_C(0x9e3779b97f4a7c15);
-	if (k->c != NULL)
-		h ^= (k->hc ? k->hc : pol_str_hash(k->c, k->clen)) * UINT64_C(0xff51afd7ed558ccd);
-	h ^= (uint64_t)k->n * UINT64_C(0xc2b2ae3d27d4eb4f);
-	return h | 1;             /* 0 marks an empty slot */
-}
+typedef bool eq_fn(const void *entry, const void *key);
 
-static bool key_eq(const struct key *x, const struct key *y)
+static void *t_find(const struct table *t, uint64_t h, eq_fn *eq, const void *key, size_t *at)
 {
-	return x->alen == y->alen && memcmp(x->a, y->a, x->alen) == 0 &&
-	       (x->b == NULL) == (y->b == NULL) &&
-	       (x->b == NULL || (x->blen == y->blen && memcmp(x->b, y->b, x->blen) == 0)) &&
-	       (x->c == NULL) == (y->c == NULL) &&
-	       (x->c == NULL || (x->clen == y->clen && memcmp(x->c, y->c, x->clen) == 0)) &&
-	       x->n == y->n;
-}
-
-static void *map_find(const struct map *m, const struct key *k, size_t *at)
-{
-	if (m->slots == NULL)
+	if (t->slots == NULL)
 		return NULL;
-	uint64_t h = key_hash(k);
-	for (size_t i = (size_t)h & m->mask;; i = (i + 1) & m->mask) {
-		const struct slot *sl = &m->slots[i];
-		if (sl->hash == 0)
+	for (size_t i = (size_t)h & t->mask;; i = (i + 1) & t->mask) {
+		const struct tslot *sl = &t->slots[i];
+		if (sl->e == NULL)
 			return NULL;
-		if (sl->hash == h) {
-			struct key other;
-			m->key_of(sl->item, &other);
-			if (key_eq(k, &other)) {
-				if (at != NULL)
-					*at = i;
-				return sl->item;
-			}
+		if (sl->hash == h && eq(sl->e, key)) {
+			if (at != NULL)
+				*at = i;
+			return sl->e;
 		}
 	}
 }
 
-static int map_grow(struct map *m)
+static int t_grow(struct table *t)
 {
-	size_t cap = m->slots ? (m->mask + 1) * 2 : 64;
-	struct slot *slots = calloc(cap, sizeof(*slots));
+	size_t cap = t->slots ? (t->mask + 1) * 2 : 64;
+	struct tslot *slots = calloc(cap, sizeof(*slots));
 	if (slots == NULL)
 		return TIDS_ENOMEM;
-	for (size_t i = 0; m->slots != NULL && i <= m->mask; i++) {
-		if (m->slots[i].hash == 0)
+	for (size_t i = 0; t->slots != NULL && i <= t->mask; i++) {
+		if (t->slots[i].e == NULL)
 			continue;
-		size_t k = (size_t)m->slots[i].hash & (cap - 1);
-		while (slots[k].hash != 0)
+		size_t k = (size_t)t->slots[i].hash & (cap - 1);
+		while (slots[k].e != NULL)
 			k = (k + 1) & (cap - 1);
-		slots[k] = m->slots[i];
+		slots[k] = t->slots[i];
 	}
-	free(m->slots);
-	m->slots = slots;
-	m->mask = cap - 1;
+	free(t->slots);
+	t->slots = slots;
+	t->mask = cap - 1;
 	return 0;
 }
 
 /* The caller has checked the key is absent. */
-static int map_insert(struct map *m, void *item)
+static int t_insert(struct table *t, uint64_t h, void *e)
 {
-	if ((m->slots == NULL || (m->count + 1) * 2 > m->mask + 1) && map_grow(m) != 0)
+	if ((t->slots == NULL || (t->count + 1) * 100 > (t->mask + 1) * t->max_load) &&
+	    t_grow(t) != 0)
 		return TIDS_ENOMEM;
-	struct key k;
-	m->key_of(item, &k);
-	uint64_t h = key_hash(&k);
-	size_t i = (size_t)h & m->mask;
-	while (m->slots[i].hash != 0)
-		i = (i + 1) & m->mask;
-	m->slots[i] = (struct slot){ .hash = h, .item = item };
-	m->count++;
+	size_t i = (size_t)h & t->mask;
+	while (t->slots[i].e != NULL)
+		i = (i + 1) & t->mask;
+	t->slots[i] = (struct tslot){ .hash = h, .e = e };
+	t->count++;
 	return 0;
 }
 
 /* Backward-shift deletion keeps probe sequences whole without tombstones. */
-static void map_remove_at(struct map *m, size_t i)
+static void t_remove_at(struct table *t, size_t i)
 {
 	size_t j = i;
-	m->slots[i] = (struct slot){ 0 };
-	m->count--;
+	t->slots[i] = (struct tslot){ 0 };
+	t->count--;
 	for (;;) {
-		j = (j + 1) & m->mask;
-		if (m->slots[j].hash == 0)
+		j = (j + 1) & t->mask;
+		if (t->slots[j].e == NULL)
 			return;
-		size_t home = (size_t)m->slots[j].hash & m->mask;
+		size_t home = (size_t)t->slots[j].hash & t->mask;
 		/* may the entry at j move back to the hole at i? */
 		bool between = i <= j ? (i < home && home <= j) : (i < home || home <= j);
 		if (between)
 			continue;
-		m->slots[i] = m->slots[j];
-		m->slots[j] = (struct slot){ 0 };
+		t->slots[i] = t->slots[j];
+		t->slots[j] = (struct tslot){ 0 };
 		i = j;
 	}
 }
 
-static void map_free(struct map *m)
+static void t_free(struct table *t, bool entries)
 {
-	free(m->slots);
-	m->slots = NULL;
+	for (size_t i = 0; entries && t->slots != NULL && i <= t->mask; i++)
+		free(t->slots[i].e);
+	free(t->slots);
+	t->slots = NULL;
+	t->count = 0;
 }
+
+static uint64_t mix2(uint64_t a, uint64_t b)
+{
+	return a ^ (b * UINT64_C(0x9e3779b97f4a7c15) + UINT64_C(0x632be59bd9b4e019));
+}
+
+struct skey {
+	const char *p;
+	size_t len;
+};
 
 /* ---- entries ---- */
 
-/* Its key is copied in (one allocation, one cache miss to compare). */
-struct grant_list {
-	struct grant_link *links;
+struct fact_participant {
+	uint32_t id_len;
+	struct tids_policy_participant p;
+};
+
+struct fact_asset {
+	uint32_t id_len;
+	struct tids_policy_asset a;
+};
+
+/* The grants between one owner and one grantee. */
+struct pair_list {
+	const struct fsym *owner;
+	const struct fsym *grantee;
 	uint32_t n;
 	uint32_t cap;
-	uint16_t owner_len;
-	uint16_t grantee_len;
-	uint16_t category_len;
-	char key[];               /* owner, grantee, category: back to back */
+	struct grant_link links[];    /* by category hash, in insertion order within one */
 };
 
 struct approval_list {
 	const char *id;
+	size_t id_len;
 	struct fact_approval *head;
 	struct fact_approval *tail;
 	enum approval_by by;
@@ -172,68 +157,104 @@ struct counter {
 };
 
 struct tids_policy_facts {
-	struct map participants;
-	struct map assets;
-	struct map grants;
-	struct map grant_lists;
-	struct map approvals;
-	struct map by_recipient;
-	struct map by_exporter;
-	struct map counters;
+	struct table participants;
+	struct table assets;
+	struct table syms;
+	struct table grants;
+	struct table pairs;
+	struct table approvals;
+	struct table by_recipient;
+	struct table by_exporter;
+	struct table counters;
 	struct fact_approval *all_approvals;
+	/* Which (owner, grantee) pairs may have grants: most recipients a
+	 * record goes to hold none from its owner, and this answers them
+	 * from one word. Blocked (both bits in one word); removals are
+	 * counted and the filter rebuilt once they pile up. */
+	uint64_t *pair_bloom;     /* NULL: every pair may */
+	size_t bloom_mask;        /* words - 1 */
+	size_t bloom_stale;       /* pairs removed since it was built */
 };
 
-static void whole(const char *s, struct key *k)
+static bool participant_eq(const void *e, const void *k)
 {
-	memset(k, 0, sizeof(*k));
-	k->a = s;
-	k->alen = strlen(s);
+	const struct fact_participant *p = e;
+	const struct skey *key = k;
+	return p->id_len == key->len && pol_mem_eq(p->p.id, key->p, key->len);
 }
 
-static void participant_key(const void *item, struct key *k)
+static bool asset_eq(const void *e, const void *k)
 {
-	whole(((const struct tids_policy_participant *)item)->id, k);
+	const struct fact_asset *a = e;
+	const struct skey *key = k;
+	return a->id_len == key->len && pol_mem_eq(a->a.id, key->p, key->len);
 }
 
-static void asset_key(const void *item, struct key *k)
+static bool sym_eq(const void *e, const void *k)
 {
-	whole(((const struct tids_policy_asset *)item)->id, k);
+	const struct fsym *y = e;
+	const struct skey *key = k;
+	return y->len == key->len && pol_mem_eq(y->s, key->p, key->len);
 }
 
-static void grant_key(const void *item, struct key *k)
+static bool grant_eq(const void *e, const void *k)
 {
-	whole(((const struct fact_grant *)item)->g.id, k);
+	const struct fact_grant *g = e;
+	const struct skey *key = k;
+	return g->id_len == key->len && pol_mem_eq(pol_grant_id(g), key->p, key->len);
 }
 
-static void approval_key(const void *item, struct key *k)
+struct pair_key {
+	struct pol_str owner;
+	struct pol_str grantee;
+};
+
+static bool pair_eq(const void *e, const void *k)
 {
-	whole(((const struct fact_approval *)item)->a.id, k);
+	const struct pair_list *l = e;
+	const struct pair_key *key = k;
+	return pol_fsym_is(l->owner, key->owner.p, key->owner.len, key->owner.h) &&
+	       pol_fsym_is(l->grantee, key->grantee.p, key->grantee.len, key->grantee.h);
 }
 
-static void grant_list_key(const void *item, struct key *k)
+static bool approval_eq(const void *e, const void *k)
 {
-	const struct grant_list *l = item;
-	memset(k, 0, sizeof(*k));
-	k->a = l->key;
-	k->alen = l->owner_len;
-	k->b = l->key + l->owner_len;
-	k->blen = l->grantee_len;
-	k->c = l->key + l->owner_len + l->grantee_len;
-	k->clen = l->category_len;
+	const struct fact_approval *a = e;
+	const struct skey *key = k;
+	return strncmp(a->a.id, key->p, key->len) == 0 && a->a.id[key->len] == '\0';
 }
 
-static void list_key(const void *item, struct key *k)
+static bool approval_list_eq(const void *e, const void *k)
 {
-	whole(((const struct approval_list *)item)->id, k);
+	const struct approval_list *l = e;
+	const struct skey *key = k;
+	return l->id_len == key->len && pol_mem_eq(l->id, key->p, key->len);
 }
 
-static void counter_key(const void *item, struct key *k)
+struct counter_key {
+	struct skey name;
+	struct skey key;
+	int64_t period;
+};
+
+static bool counter_eq(const void *e, const void *k)
 {
-	const struct counter *c = item;
-	whole(c->name, k);
-	k->b = c->key;
-	k->blen = strlen(c->key);
-	k->n = c->period;
+	const struct counter *c = e;
+	const struct counter_key *key = k;
+	return c->period == key->period &&
+	       strncmp(c->name, key->name.p, key->name.len) == 0 && c->name[key->name.len] == '\0' &&
+	       strncmp(c->key, key->key.p, key->key.len) == 0 && c->key[key->key.len] == '\0';
+}
+
+static uint64_t str_hash(const char *s, size_t len, uint64_t h)
+{
+	return h != 0 ? h : pol_str_hash(s, len);
+}
+
+static uint64_t counter_hash(const struct counter_key *k)
+{
+	return mix2(mix2(pol_str_hash(k->name.p, k->name.len), pol_str_hash(k->key.p, k->key.len)),
+		    (uint64_t)k->period);
 }
 
 struct tids_policy_facts *tids_policy_facts_new(void)
@@ -241,40 +262,38 @@ struct tids_policy_facts *tids_policy_facts_new(void)
 	struct tids_policy_facts *f = calloc(1, sizeof(*f));
 	if (f == NULL)
 		return NULL;
-	f->participants.key_of = participant_key;
-	f->assets.key_of = asset_key;
-	f->grants.key_of = grant_key;
-	f->grant_lists.key_of = grant_list_key;
-	f->approvals.key_of = approval_key;
-	f->by_recipient.key_of = list_key;
-	f->by_exporter.key_of = list_key;
-	f->counters.key_of = counter_key;
+	f->participants.max_load = 50;
+	f->assets.max_load = 50;
+	f->syms.max_load = 50;
+	/* by id only when one is put or removed, never by a decision */
+	f->grants.max_load = 80;
+	f->pairs.max_load = 50;
+	f->approvals.max_load = 50;
+	f->by_recipient.max_load = 50;
+	f->by_exporter.max_load = 50;
+	f->counters.max_load = 50;
 	return f;
-}
-
-static void free_items(struct map *m)
-{
-	for (size_t i = 0; m->slots != NULL && i <= m->mask; i++)
-		if (m->slots[i].hash != 0)
-			free(m->slots[i].item);
-	map_free(m);
 }
 
 void tids_policy_facts_free(struct tids_policy_facts *f)
 {
 	if (f == NULL)
 		return;
-	free_items(&f->participants);
-	free_items(&f->assets);
-	free_items(&f->grants);
-	for (size_t i = 0; f->grant_lists.slots != NULL && i <= f->grant_lists.mask; i++)
-		if (f->grant_lists.slots[i].hash != 0)
-			free(((struct grant_list *)f->grant_lists.slots[i].item)->links);
-	free_items(&f->grant_lists);
-	free_items(&f->approvals);
-	free_items(&f->by_recipient);
-	free_items(&f->by_exporter);
-	free_items(&f->counters);
+	t_free(&f->participants, true);
+	t_free(&f->assets, true);
+	for (size_t i = 0; f->grants.slots != NULL && i <= f->grants.mask; i++) {
+		struct fact_grant *g = f->grants.slots[i].e;
+		if (g != NULL)
+			free((void *)g->duties);
+	}
+	t_free(&f->grants, true);
+	t_free(&f->pairs, true);
+	t_free(&f->syms, true);
+	t_free(&f->approvals, true);
+	t_free(&f->by_recipient, true);
+	t_free(&f->by_exporter, true);
+	t_free(&f->counters, true);
+	free(f->pair_bloom);
 	free(f);
 }
 
@@ -307,7 +326,9 @@ static const char *pack_str(struct packer *p, const char *s)
 
 static const char *const *pack_strv(struct packer *p, const char *const *v, size_t n)
 {
-	const char **at = pack_raw(p, (n ? n : 1) * sizeof(char *), sizeof(char *));
+	if (n == 0)
+		return NULL;
+	const char **at = pack_raw(p, n * sizeof(char *), sizeof(char *));
 	for (size_t i = 0; i < n; i++) {
 		const char *s = pack_str(p, v[i]);
 		if (at != NULL)
@@ -319,7 +340,9 @@ static const char *const *pack_strv(struct packer *p, const char *const *v, size
 static const struct tids_policy_attr *pack_attrs(struct packer *p, const struct tids_policy_attr *v,
 						 size_t n)
 {
-	struct tids_policy_attr *at = pack_raw(p, (n ? n : 1) * sizeof(*at), sizeof(void *));
+	if (n == 0)
+		return NULL;
+	struct tids_policy_attr *at = pack_raw(p, n * sizeof(*at), sizeof(void *));
 	for (size_t i = 0; i < n; i++) {
 		const char *name = pack_str(p, v[i].name);
 		const char *value = pack_str(p, v[i].value);
@@ -366,19 +389,25 @@ static int fail(char *err, size_t errlen, const char *what)
 	return tids_fail(err, errlen, TIDS_EINVAL, "%s", what);
 }
 
+static struct skey skey_of(const char *s)
+{
+	return (struct skey){ .p = s, .len = strlen(s) };
+}
+
 /* ---- participants and assets ---- */
 
 static void pack_participant(struct packer *p, void *out, const void *arg)
 {
-	struct tids_policy_participant *e = out;
+	struct fact_participant *e = out;
 	const struct tids_policy_participant *in = arg;
-	SET(id, pack_str(p, in->id));
-	SET(role, pack_str(p, in->role));
-	SET(jurisdiction, pack_str(p, in->jurisdiction));
-	SET(home_hub, pack_str(p, in->home_hub));
-	SET(attrs, pack_attrs(p, in->attrs, in->n_attrs));
-	SET(n_attrs, in->n_attrs);
-	SET(suspended, in->suspended);
+	SET(id_len, (uint32_t)strlen(in->id));
+	SET(p.id, pack_str(p, in->id));
+	SET(p.role, pack_str(p, in->role));
+	SET(p.jurisdiction, pack_str(p, in->jurisdiction));
+	SET(p.home_hub, pack_str(p, in->home_hub));
+	SET(p.attrs, pack_attrs(p, in->attrs, in->n_attrs));
+	SET(p.n_attrs, in->n_attrs);
+	SET(p.suspended, in->suspended);
 }
 
 int tids_policy_facts_put_participant(struct tids_policy_facts *f,
@@ -389,12 +418,11 @@ int tids_policy_facts_put_participant(struct tids_policy_facts *f,
 		return fail(err, errlen, "participant without an id");
 	if (in->n_attrs > 0 && in->attrs == NULL)
 		return fail(err, errlen, "participant attributes missing");
-	struct tids_policy_participant *entry;
-	entry = pack_entry(sizeof(*entry), pack_participant, in);
+	struct fact_participant *entry = pack_entry(sizeof(*entry), pack_participant, in);
 	if (entry == NULL)
 		return TIDS_ENOMEM;
 	tids_policy_facts_remove_participant(f, in->id);
-	if (map_insert(&f->participants, entry) != 0) {
+	if (t_insert(&f->participants, pol_str_hash(in->id, entry->id_len), entry) != 0) {
 		free(entry);
 		return TIDS_ENOMEM;
 	}
@@ -403,28 +431,28 @@ int tids_policy_facts_put_participant(struct tids_policy_facts *f,
 
 int tids_policy_facts_remove_participant(struct tids_policy_facts *f, const char *id)
 {
-	struct key k;
+	struct skey k = skey_of(id);
 	size_t at;
-	whole(id, &k);
-	void *e = map_find(&f->participants, &k, &at);
+	void *e = t_find(&f->participants, pol_str_hash(k.p, k.len), participant_eq, &k, &at);
 	if (e == NULL)
 		return TIDS_ENOENT;
-	map_remove_at(&f->participants, at);
+	t_remove_at(&f->participants, at);
 	free(e);
 	return 0;
 }
 
 static void pack_asset(struct packer *p, void *out, const void *arg)
 {
-	struct tids_policy_asset *e = out;
+	struct fact_asset *e = out;
 	const struct tids_policy_asset *in = arg;
-	SET(id, pack_str(p, in->id));
-	SET(lessee, pack_str(p, in->lessee));
-	SET(lessor, pack_str(p, in->lessor));
-	SET(site, pack_str(p, in->site));
-	SET(kind, pack_str(p, in->kind));
-	SET(attrs, pack_attrs(p, in->attrs, in->n_attrs));
-	SET(n_attrs, in->n_attrs);
+	SET(id_len, (uint32_t)strlen(in->id));
+	SET(a.id, pack_str(p, in->id));
+	SET(a.lessee, pack_str(p, in->lessee));
+	SET(a.lessor, pack_str(p, in->lessor));
+	SET(a.site, pack_str(p, in->site));
+	SET(a.kind, pack_str(p, in->kind));
+	SET(a.attrs, pack_attrs(p, in->attrs, in->n_attrs));
+	SET(a.n_attrs, in->n_attrs);
 }
 
 int tids_policy_facts_put_asset(struct tids_policy_facts *f, const struct tids_policy_asset *in,
@@ -434,12 +462,11 @@ int tids_policy_facts_put_asset(struct tids_policy_facts *f, const struct tids_p
 		return fail(err, errlen, "asset without an id");
 	if (in->n_attrs > 0 && in->attrs == NULL)
 		return fail(err, errlen, "asset attributes missing");
-	struct tids_policy_asset *entry;
-	entry = pack_entry(sizeof(*entry), pack_asset, in);
+	struct fact_asset *entry = pack_entry(sizeof(*entry), pack_asset, in);
 	if (entry == NULL)
 		return TIDS_ENOMEM;
 	tids_policy_facts_remove_asset(f, in->id);
-	if (map_insert(&f->assets, entry) != 0) {
+	if (t_insert(&f->assets, pol_str_hash(in->id, entry->id_len), entry) != 0) {
 		free(entry);
 		return TIDS_ENOMEM;
 	}
@@ -448,13 +475,12 @@ int tids_policy_facts_put_asset(struct tids_policy_facts *f, const struct tids_p
 
 int tids_policy_facts_remove_asset(struct tids_policy_facts *f, const char *id)
 {
-	struct key k;
+	struct skey k = skey_of(id);
 	size_t at;
-	whole(id, &k);
-	void *e = map_find(&f->assets, &k, &at);
+	void *e = t_find(&f->assets, pol_str_hash(k.p, k.len), asset_eq, &k, &at);
 	if (e == NULL)
 		return TIDS_ENOENT;
-	map_remove_at(&f->assets, at);
+	t_remove_at(&f->assets, at);
 	free(e);
 	return 0;
 }
@@ -462,15 +488,59 @@ int tids_policy_facts_remove_asset(struct tids_policy_facts *f, const char *id)
 const struct tids_policy_participant *pol_facts_participant(const struct tids_policy_facts *f,
 							     const char *id, size_t len, uint64_t h)
 {
-	struct key k = { .a = id, .alen = len, .ha = h };
-	return map_find(&f->participants, &k, NULL);
+	struct skey k = { id, len };
+	const struct fact_participant *p = t_find(&f->participants, str_hash(id, len, h),
+						  participant_eq, &k, NULL);
+	return p != NULL ? &p->p : NULL;
 }
 
 const struct tids_policy_asset *pol_facts_asset(const struct tids_policy_facts *f,
 						 const char *id, size_t len, uint64_t h)
 {
-	struct key k = { .a = id, .alen = len, .ha = h };
-	return map_find(&f->assets, &k, NULL);
+	struct skey k = { id, len };
+	const struct fact_asset *a = t_find(&f->assets, str_hash(id, len, h), asset_eq, &k, NULL);
+	return a != NULL ? &a->a : NULL;
+}
+
+/* ---- interned names ---- */
+
+static const struct fsym *sym_get(struct tids_policy_facts *f, const char *s)
+{
+	struct skey k = skey_of(s);
+	uint64_t h = pol_str_hash(k.p, k.len);
+	struct fsym *y = t_find(&f->syms, h, sym_eq, &k, NULL);
+	if (y != NULL) {
+		y->refs++;
+		return y;
+	}
+	if (k.len > UINT32_MAX - 1)
+		return NULL;
+	y = malloc(sizeof(*y) + k.len + 1);
+	if (y == NULL)
+		return NULL;
+	y->hash = h;
+	y->refs = 1;
+	y->len = (uint32_t)k.len;
+	memcpy(y->s, s, k.len + 1);
+	if (t_insert(&f->syms, h, y) != 0) {
+		free(y);
+		return NULL;
+	}
+	return y;
+}
+
+static void sym_put(struct tids_policy_facts *f, const struct fsym *cy)
+{
+	if (cy == NULL)
+		return;
+	struct fsym *y = (struct fsym *)cy;
+	if (--y->refs > 0)
+		return;
+	struct skey k = { y->s, y->len };
+	size_t at;
+	if (t_find(&f->syms, y->hash, sym_eq, &k, &at) == y)
+		t_remove_at(&f->syms, at);
+	free(y);
 }
 
 /* ---- grants ---- */
@@ -485,118 +555,237 @@ static bool strv_ok(const char *const *v, size_t n)
 	return true;
 }
 
-/* Files grant e under (owner, grantee, its c-th category). */
-static int link_grant(struct tids_policy_facts *f, struct fact_grant *e, size_t c)
+static bool has_duties(const struct tids_policy_grant_duties *du)
 {
-	const struct tids_policy_grant *g = &e->g;
-	struct key k = { .a = g->owner, .alen = strlen(g->owner), .b = g->grantee,
-			 .blen = strlen(g->grantee), .c = g->categories[c],
-			 .clen = strlen(g->categories[c]) };
-	struct grant_list *l = map_find(&f->grant_lists, &k, NULL);
-	if (l == NULL) {
-		if (k.alen > UINT16_MAX || k.blen > UINT16_MAX || k.clen > UINT16_MAX)
-			return TIDS_EINVAL;
-		l = calloc(1, sizeof(*l) + k.alen + k.blen + k.clen);
-		if (l == NULL)
-			return TIDS_ENOMEM;
-		l->owner_len = (uint16_t)k.alen;
-		l->grantee_len = (uint16_t)k.blen;
-		l->category_len = (uint16_t)k.clen;
-		memcpy(l->key, k.a, k.alen);
-		memcpy(l->key + k.alen, k.b, k.blen);
-		memcpy(l->key + k.alen + k.blen, k.c, k.clen);
-		if (map_insert(&f->grant_lists, l) != 0) {
-			free(l);
-			return TIDS_ENOMEM;
-		}
+	return du->retain_until_ms != 0 || du->n_notify > 0 || du->no_onward_transfer ||
+	       du->encrypt || du->n_redact > 0 || du->n_purposes > 0 || du->n_duties > 0 ||
+	       (du->aggregate_function != NULL && du->aggregate_function[0] != '\0');
+}
+
+static void pack_duties(struct packer *p, void *out, const void *arg)
+{
+	struct tids_policy_grant_duties *e = out;
+	const struct tids_policy_grant_duties *du = arg;
+	SET(retain_until_ms, du->retain_until_ms);
+	SET(notify, pack_strv(p, du->notify, du->n_notify));
+	SET(n_notify, du->n_notify);
+	SET(no_onward_transfer, du->no_onward_transfer);
+	SET(encrypt, du->encrypt);
+	SET(redact, pack_strv(p, du->redact, du->n_redact));
+	SET(n_redact, du->n_redact);
+	SET(purposes, pack_strv(p, du->purposes, du->n_purposes));
+	SET(n_purposes, du->n_purposes);
+	SET(duties, pack_strv(p, du->duties, du->n_duties));
+	SET(n_duties, du->n_duties);
+	SET(aggregate_function, du->aggregate_function ? pack_str(p, du->aggregate_function) : NULL);
+	SET(aggregate_field, pack_str(p, du->aggregate_field));
+	SET(aggregate_window_ms, du->aggregate_window_ms);
+	SET(aggregate_by, pack_strv(p, du->aggregate_by, du->n_aggregate_by));
+	SET(n_aggregate_by, du->n_aggregate_by);
+}
+
+static void free_grant(struct tids_policy_facts *f, struct fact_grant *g)
+{
+	if (g == NULL)
+		return;
+	sym_put(f, g->owner);
+	sym_put(f, g->grantee);
+	size_t n = (size_t)g->n_assets + g->n_categories + g->n_purposes;
+	for (size_t i = 0; i < n; i++)
+		sym_put(f, g->items[i]);
+	free((void *)g->duties);
+	free(g);
+}
+
+/* A grant as the store keeps it, or NULL when memory runs out. */
+static struct fact_grant *make_grant(struct tids_policy_facts *f, const struct tids_policy_grant *in)
+{
+	size_t na = in->n_assets, nc = in->n_categories, np = in->n_purposes;
+	size_t id_len = strlen(in->id), taken = 0;
+	struct fact_grant *g = calloc(1, sizeof(*g) + (na + nc + np) * sizeof(g->items[0]) + id_len + 1);
+	if (g == NULL)
+		return NULL;
+	g->id_hash = pol_str_hash(in->id, id_len);
+	g->not_before_ms = in->not_before_ms;
+	g->not_after_ms = in->not_after_ms;
+	g->max_uses = in->max_uses;
+	g->uses = in->uses;
+	g->n_assets = (uint16_t)na;
+	g->n_categories = (uint16_t)nc;
+	g->n_purposes = (uint16_t)np;
+	g->id_len = (uint16_t)id_len;
+	memcpy((char *)pol_grant_id(g), in->id, id_len + 1);
+	bool ok = (g->owner = sym_get(f, in->owner)) != NULL &&
+		  (g->grantee = sym_get(f, in->grantee)) != NULL;
+	for (size_t i = 0; ok && i < na + nc + np; i++) {
+		const char *name = i < na ? in->assets[i] : i < na + nc ? in->categories[i - na]
+			: in->purposes[i - na - nc];
+		ok = (g->items[i] = sym_get(f, name)) != NULL;
+		taken += ok;
 	}
-	if (l->n == l->cap) {
-		uint32_t cap = l->cap ? l->cap * 2 : 2;
-		struct grant_link *nl = realloc(l->links, cap * sizeof(*nl));
+	if (ok && has_duties(&in->duties))
+		ok = (g->duties = pack_entry(sizeof(*g->duties), pack_duties, &in->duties)) != NULL;
+	if (!ok) {
+		sym_put(f, g->owner);
+		sym_put(f, g->grantee);
+		for (size_t i = 0; i < taken; i++)
+			sym_put(f, g->items[i]);
+		free((void *)g->duties);
+		free(g);
+		return NULL;
+	}
+	return g;
+}
+
+static uint64_t pair_hash(uint64_t owner, uint64_t grantee)
+{
+	return mix2(owner, grantee);
+}
+
+static uint64_t bloom_bits(uint64_t h)
+{
+	return (UINT64_C(1) << ((h >> 40) & 63)) | (UINT64_C(1) << ((h >> 46) & 63));
+}
+
+static void bloom_add(struct tids_policy_facts *f, uint64_t h)
+{
+	if (f->pair_bloom != NULL)
+		f->pair_bloom[(h >> 52 ^ h) & f->bloom_mask] |= bloom_bits(h);
+}
+
+static bool bloom_may(const struct tids_policy_facts *f, uint64_t h)
+{
+	uint64_t bits = bloom_bits(h);
+	return f->pair_bloom == NULL || (f->pair_bloom[(h >> 52 ^ h) & f->bloom_mask] & bits) == bits;
+}
+
+/* About 16 bits per pair: a pair without grants passes one time in 70. */
+static void bloom_rebuild(struct tids_policy_facts *f)
+{
+	size_t words = 64;
+	while (words * 4 < f->pairs.count)
+		words *= 2;
+	free(f->pair_bloom);
+	f->pair_bloom = calloc(words, sizeof(uint64_t));
+	f->bloom_mask = words - 1;
+	f->bloom_stale = 0;
+	for (size_t i = 0; f->pair_bloom != NULL && f->pairs.slots != NULL && i <= f->pairs.mask; i++)
+		if (f->pairs.slots[i].e != NULL)
+			bloom_add(f, f->pairs.slots[i].hash);
+}
+
+static struct pair_list *find_pair(const struct tids_policy_facts *f, struct pol_str owner,
+				   struct pol_str grantee, size_t *at)
+{
+	owner.h = str_hash(owner.p, owner.len, owner.h);
+	grantee.h = str_hash(grantee.p, grantee.len, grantee.h);
+	uint64_t h = pair_hash(owner.h, grantee.h);
+	if (!bloom_may(f, h))
+		return NULL;
+	struct pair_key k = { owner, grantee };
+	return t_find(&f->pairs, h, pair_eq, &k, at);
+}
+
+static struct pol_str sym_str(const struct fsym *y)
+{
+	return (struct pol_str){ .p = y->s, .len = y->len, .h = y->hash };
+}
+
+static uint32_t bloom_of(const struct fact_grant *g)
+{
+	uint32_t b = g->n_assets == 0 ? POL_BLOOM_ALL_ASSETS : 0;
+	for (size_t i = 0; i < g->n_assets; i++)
+		b |= pol_bloom_asset(pol_grant_assets(g)[i]->hash);
+	for (size_t i = 0; i < g->n_purposes; i++)
+		b |= pol_bloom_purpose(pol_grant_purposes(g)[i]->hash);
+	return b;
+}
+
+/* First link of the run of category c, or where it would start. */
+static uint32_t lower_bound(const struct pair_list *l, uint32_t c)
+{
+	uint32_t lo = 0, hi = l->n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (l->links[mid].category < c)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Files g under (owner, grantee), once per category, each after the
+ * grants already filed under that category. */
+static int link_grant(struct tids_policy_facts *f, const struct fact_grant *g)
+{
+	if (g->n_categories == 0)
+		return 0;                 /* it covers no category: nothing to find it by */
+	size_t at;
+	struct pair_list *l = find_pair(f, sym_str(g->owner), sym_str(g->grantee), &at);
+	uint32_t need = (l != NULL ? l->n : 0) + g->n_categories;
+	if (l == NULL || need > l->cap) {
+		uint32_t cap = need < 4 ? need : need + need / 2;
+		struct pair_list *nl = realloc(l, sizeof(*nl) + cap * sizeof(nl->links[0]));
 		if (nl == NULL)
 			return TIDS_ENOMEM;
-		l->links = nl;
-		l->cap = cap;
+		if (l == NULL) {
+			uint64_t h = pair_hash(g->owner->hash, g->grantee->hash);
+			nl->owner = g->owner;
+			nl->grantee = g->grantee;
+			nl->n = 0;
+			nl->cap = cap;
+			if (t_insert(&f->pairs, h, nl) != 0) {
+				free(nl);
+				return TIDS_ENOMEM;
+			}
+			if (f->pair_bloom == NULL || f->pairs.count > (f->bloom_mask + 1) * 4)
+				bloom_rebuild(f);     /* (a failure leaves no filter: every pair may) */
+			else
+				bloom_add(f, h);
+		} else {
+			nl->cap = cap;
+			f->pairs.slots[at].e = nl;
+		}
+		l = nl;
 	}
-	struct grant_link *ln = &l->links[l->n++];
-	memset(ln, 0, sizeof(*ln));
-	ln->grant = e;
-	ln->not_before_ms = g->not_before_ms;
-	ln->not_after_ms = g->not_after_ms;
-	ln->max_uses = g->max_uses;
-	ln->uses = g->uses;
-	ln->n_purposes = g->n_purposes <= POL_LINK_PURPOSES ? (uint8_t)g->n_purposes : UINT8_MAX;
-	for (size_t i = 0; i < g->n_purposes && i < POL_LINK_PURPOSES; i++)
-		ln->purpose_hash[i] = pol_hash32(g->purposes[i], strlen(g->purposes[i]));
-	ln->n_assets = g->n_assets <= POL_LINK_ASSETS ? (uint8_t)g->n_assets : UINT8_MAX;
-	for (size_t i = 0; i < g->n_assets && i < POL_LINK_ASSETS; i++)
-		ln->asset_hash[i] = pol_hash32(g->assets[i], strlen(g->assets[i]));
-	e->lists[c] = l;
+	uint32_t bloom = bloom_of(g);
+	for (size_t c = 0; c < g->n_categories; c++) {
+		uint32_t h = pol_hash32(pol_grant_categories(g)[c]->hash);
+		uint32_t pos = lower_bound(l, h + 1);
+		if (h == UINT32_MAX)
+			pos = l->n;
+		memmove(&l->links[pos + 1], &l->links[pos], (l->n - pos) * sizeof(l->links[0]));
+		l->links[pos] = (struct grant_link){ .category = h, .bloom = bloom, .grant = g };
+		l->n++;
+	}
 	return 0;
 }
 
-static void unlink_grant(struct tids_policy_facts *f, struct fact_grant *e, size_t c)
+static void unlink_grant(struct tids_policy_facts *f, const struct fact_grant *g)
 {
-	struct grant_list *l = e->lists[c];
+	size_t at;
+	struct pair_list *l = find_pair(f, sym_str(g->owner), sym_str(g->grantee), &at);
 	if (l == NULL)
 		return;
-	e->lists[c] = NULL;
-	for (uint32_t i = 0; i < l->n; i++) {
-		if (l->links[i].grant != e)
-			continue;
-		/* keep insertion order: the first covering grant is the one used */
-		memmove(&l->links[i], &l->links[i + 1], (l->n - i - 1) * sizeof(l->links[0]));
-		l->n--;
-		break;
-	}
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < l->n; i++)
+		if (l->links[i].grant != g)
+			l->links[k++] = l->links[i];      /* the others keep their order */
+	l->n = k;
 	if (l->n == 0) {
-		struct key k;
-		size_t at;
-		grant_list_key(l, &k);
-		if (map_find(&f->grant_lists, &k, &at) == l)
-			map_remove_at(&f->grant_lists, at);
-		free(l->links);
+		t_remove_at(&f->pairs, at);
 		free(l);
+		if (++f->bloom_stale > f->pairs.count + 1024)
+			bloom_rebuild(f);
 	}
 }
 
-static void pack_grant(struct packer *p, void *out, const void *arg)
+static struct fact_grant *grant_by_id(const struct tids_policy_facts *f, const char *id,
+				      size_t *at)
 {
-	struct fact_grant *e = out;
-	const struct tids_policy_grant *in = arg;
-	const struct tids_policy_grant_duties *du = &in->duties;
-	SET(g.id, pack_str(p, in->id));
-	SET(g.owner, pack_str(p, in->owner));
-	SET(g.grantee, pack_str(p, in->grantee));
-	SET(g.assets, pack_strv(p, in->assets, in->n_assets));
-	SET(g.n_assets, in->n_assets);
-	SET(g.categories, pack_strv(p, in->categories, in->n_categories));
-	SET(g.n_categories, in->n_categories);
-	SET(g.purposes, pack_strv(p, in->purposes, in->n_purposes));
-	SET(g.n_purposes, in->n_purposes);
-	SET(g.not_before_ms, in->not_before_ms);
-	SET(g.not_after_ms, in->not_after_ms);
-	SET(g.max_uses, in->max_uses);
-	SET(g.uses, in->uses);
-	SET(g.duties.retain_until_ms, du->retain_until_ms);
-	SET(g.duties.notify, pack_strv(p, du->notify, du->n_notify));
-	SET(g.duties.n_notify, du->n_notify);
-	SET(g.duties.no_onward_transfer, du->no_onward_transfer);
-	SET(g.duties.encrypt, du->encrypt);
-	SET(g.duties.redact, pack_strv(p, du->redact, du->n_redact));
-	SET(g.duties.n_redact, du->n_redact);
-	SET(g.duties.purposes, pack_strv(p, du->purposes, du->n_purposes));
-	SET(g.duties.n_purposes, du->n_purposes);
-	SET(g.duties.duties, pack_strv(p, du->duties, du->n_duties));
-	SET(g.duties.n_duties, du->n_duties);
-	SET(g.duties.aggregate_function,
-	    du->aggregate_function ? pack_str(p, du->aggregate_function) : NULL);
-	SET(g.duties.aggregate_field, pack_str(p, du->aggregate_field));
-	SET(g.duties.aggregate_window_ms, du->aggregate_window_ms);
-	SET(g.duties.aggregate_by, pack_strv(p, du->aggregate_by, du->n_aggregate_by));
-	SET(g.duties.n_aggregate_by, du->n_aggregate_by);
-	SET(lists, (struct grant_list **)pack_raw(p, (in->n_categories ? in->n_categories : 1) *
-						  sizeof(struct grant_list *), sizeof(void *)));
+	struct skey k = skey_of(id);
+	return t_find(&f->grants, pol_str_hash(k.p, k.len), grant_eq, &k, at);
 }
 
 int tids_policy_facts_put_grant(struct tids_policy_facts *f, const struct tids_policy_grant *in,
@@ -617,82 +806,66 @@ int tids_policy_facts_put_grant(struct tids_policy_facts *f, const struct tids_p
 	if (in->not_after_ms != 0 && in->not_after_ms < in->not_before_ms)
 		return tids_fail(err, errlen, TIDS_EINVAL, "grant %s: not_after is before not_before",
 				 in->id);
-	struct fact_grant *entry;
-	entry = pack_entry(sizeof(*entry), pack_grant, in);
-	if (entry == NULL)
+	if (in->n_assets > POL_GRANT_LIST_MAX || in->n_categories > POL_GRANT_LIST_MAX ||
+	    in->n_purposes > POL_GRANT_LIST_MAX || strlen(in->id) > UINT16_MAX)
+		return tids_fail(err, errlen, TIDS_EINVAL, "grant %s: too many assets, categories "
+				 "or purposes", in->id);
+	struct fact_grant *g = make_grant(f, in);
+	if (g == NULL)
 		return TIDS_ENOMEM;
 	tids_policy_facts_remove_grant(f, in->id);
-	if (map_insert(&f->grants, entry) != 0) {
-		free(entry);
+	if (t_insert(&f->grants, g->id_hash, g) != 0) {
+		free_grant(f, g);
 		return TIDS_ENOMEM;
 	}
-	for (size_t c = 0; c < entry->g.n_categories; c++) {
-		if (link_grant(f, entry, c) != 0) {
-			tids_policy_facts_remove_grant(f, in->id);
-			return TIDS_ENOMEM;
-		}
+	if (link_grant(f, g) != 0) {
+		tids_policy_facts_remove_grant(f, in->id);
+		return TIDS_ENOMEM;
 	}
 	return 0;
 }
 
 int tids_policy_facts_remove_grant(struct tids_policy_facts *f, const char *id)
 {
-	struct key k;
 	size_t at;
-	whole(id, &k);
-	struct fact_grant *g = map_find(&f->grants, &k, &at);
+	struct fact_grant *g = grant_by_id(f, id, &at);
 	if (g == NULL)
 		return TIDS_ENOENT;
-	map_remove_at(&f->grants, at);
-	for (size_t c = 0; c < g->g.n_categories; c++)
-		unlink_grant(f, g, c);
-	free(g);
+	t_remove_at(&f->grants, at);
+	unlink_grant(f, g);
+	free_grant(f, g);
 	return 0;
-}
-
-static struct fact_grant *grant_by_id(const struct tids_policy_facts *f, const char *id)
-{
-	struct key k;
-	whole(id, &k);
-	return map_find(&f->grants, &k, NULL);
-}
-
-static void set_uses(struct fact_grant *g, uint32_t uses)
-{
-	g->g.uses = uses;
-	for (size_t c = 0; c < g->g.n_categories; c++) {
-		struct grant_list *l = g->lists[c];
-		for (uint32_t i = 0; l != NULL && i < l->n; i++)
-			if (l->links[i].grant == g)
-				l->links[i].uses = uses;
-	}
 }
 
 int tids_policy_facts_set_grant_uses(struct tids_policy_facts *f, const char *grant_id,
 				     uint32_t uses)
 {
-	struct fact_grant *g = grant_by_id(f, grant_id);
+	struct fact_grant *g = grant_by_id(f, grant_id, NULL);
 	if (g == NULL)
 		return TIDS_ENOENT;
-	set_uses(g, uses);
+	g->uses = uses;
 	return 0;
 }
 
 int tids_policy_facts_add_grant_use(struct tids_policy_facts *f, const char *grant_id)
 {
-	struct fact_grant *g = grant_by_id(f, grant_id);
+	struct fact_grant *g = grant_by_id(f, grant_id, NULL);
 	if (g == NULL)
 		return TIDS_ENOENT;
-	if (g->g.uses < UINT32_MAX)
-		set_uses(g, g->g.uses + 1);
+	if (g->uses < UINT32_MAX)
+		g->uses++;
 	return 0;
 }
 
-const struct tids_policy_grant *tids_policy_facts_grant(const struct tids_policy_facts *f,
-							 const char *id)
+int tids_policy_facts_grant_uses(const struct tids_policy_facts *f, const char *grant_id,
+				 uint32_t *uses)
 {
-	struct fact_grant *g = grant_by_id(f, id);
-	return g != NULL ? &g->g : NULL;
+	const struct fact_grant *g = grant_by_id(f, grant_id, NULL);
+	if (g == NULL)
+		return TIDS_ENOENT;
+	if (uses != NULL)
+		*uses = g->uses;
+	return 0;
 }
 
 size_t tids_policy_facts_grant_count(const struct tids_policy_facts *f)
@@ -704,30 +877,34 @@ const struct grant_link *pol_facts_grants(const struct tids_policy_facts *f,
 					  struct pol_str owner, struct pol_str grantee,
 					  struct pol_str category, size_t *n)
 {
-	struct key k = { .a = owner.p, .alen = owner.len, .ha = owner.h,
-			 .b = grantee.p, .blen = grantee.len, .hb = grantee.h,
-			 .c = category.p, .clen = category.len, .hc = category.h };
-	const struct grant_list *l = map_find(&f->grant_lists, &k, NULL);
-	*n = l != NULL ? l->n : 0;
-	return l != NULL ? l->links : NULL;
+	*n = 0;
+	const struct pair_list *l = find_pair(f, owner, grantee, NULL);
+	if (l == NULL)
+		return NULL;
+	uint32_t c = pol_hash32(str_hash(category.p, category.len, category.h));
+	uint32_t first = lower_bound(l, c), end = first;
+	while (end < l->n && l->links[end].category == c)
+		end++;
+	*n = end - first;
+	return end > first ? &l->links[first] : NULL;
 }
 
 /* ---- approvals ---- */
 
-static int list_add(struct map *m, const char *id, struct fact_approval *a, enum approval_by by)
+static int list_add(struct table *t, const char *id, struct fact_approval *a, enum approval_by by)
 {
-	struct key k;
-	whole(id, &k);
-	struct approval_list *l = map_find(m, &k, NULL);
+	struct skey k = skey_of(id);
+	uint64_t h = pol_str_hash(k.p, k.len);
+	struct approval_list *l = t_find(t, h, approval_list_eq, &k, NULL);
 	if (l == NULL) {
-		size_t n = strlen(id) + 1;
-		l = calloc(1, sizeof(*l) + n);
+		l = calloc(1, sizeof(*l) + k.len + 1);
 		if (l == NULL)
 			return TIDS_ENOMEM;
-		memcpy(l + 1, id, n);
+		memcpy(l + 1, id, k.len + 1);
 		l->id = (const char *)(l + 1);
+		l->id_len = k.len;
 		l->by = by;
-		if (map_insert(m, l) != 0) {
+		if (t_insert(t, h, l) != 0) {
 			free(l);
 			return TIDS_ENOMEM;
 		}
@@ -751,13 +928,12 @@ static int list_add(struct map *m, const char *id, struct fact_approval *a, enum
 	return 0;
 }
 
-static void list_drop(struct map *m, struct approval_list *l)
+static void list_drop(struct table *t, struct approval_list *l)
 {
-	struct key k;
+	struct skey k = { l->id, l->id_len };
 	size_t at;
-	whole(l->id, &k);
-	if (map_find(m, &k, &at) == l)
-		map_remove_at(m, at);
+	if (t_find(t, pol_str_hash(k.p, k.len), approval_list_eq, &k, &at) == l)
+		t_remove_at(t, at);
 	free(l);
 }
 
@@ -797,12 +973,11 @@ int tids_policy_facts_put_approval(struct tids_policy_facts *f,
 	    (in->n_tiers > 0 && in->tiers == NULL))
 		return tids_fail(err, errlen, TIDS_EINVAL, "approval %s: a list holds a NULL entry",
 				 in->id);
-	struct fact_approval *entry;
-	entry = pack_entry(sizeof(*entry), pack_approval, in);
+	struct fact_approval *entry = pack_entry(sizeof(*entry), pack_approval, in);
 	if (entry == NULL)
 		return TIDS_ENOMEM;
 	tids_policy_facts_remove_approval(f, in->id);
-	if (map_insert(&f->approvals, entry) != 0) {
+	if (t_insert(&f->approvals, pol_str_hash(in->id, strlen(in->id)), entry) != 0) {
 		free(entry);
 		return TIDS_ENOMEM;
 	}
@@ -820,13 +995,13 @@ int tids_policy_facts_put_approval(struct tids_policy_facts *f,
 
 int tids_policy_facts_remove_approval(struct tids_policy_facts *f, const char *id)
 {
-	struct key k;
+	struct skey k = skey_of(id);
 	size_t at;
-	whole(id, &k);
-	struct fact_approval *a = map_find(&f->approvals, &k, &at);
+	struct fact_approval *a = t_find(&f->approvals, pol_str_hash(k.p, k.len), approval_eq, &k,
+					 &at);
 	if (a == NULL)
 		return TIDS_ENOENT;
-	map_remove_at(&f->approvals, at);
+	t_remove_at(&f->approvals, at);
 	struct approval_list *l = a->recipient_list;
 	if (l != NULL) {
 		if (a->by_recipient_prev)
@@ -868,9 +1043,9 @@ const struct fact_approval *pol_facts_approvals(const struct tids_policy_facts *
 {
 	if (by == BY_NONE)
 		return f->all_approvals;
-	struct key k = { .a = id, .alen = len };
-	const struct approval_list *l = map_find(by == BY_RECIPIENT ? &f->by_recipient
-								    : &f->by_exporter, &k, NULL);
+	struct skey k = { id, len };
+	const struct approval_list *l = t_find(by == BY_RECIPIENT ? &f->by_recipient : &f->by_exporter,
+					       pol_str_hash(id, len), approval_list_eq, &k, NULL);
 	return l != NULL ? l->head : NULL;
 }
 
@@ -879,8 +1054,8 @@ const struct fact_approval *pol_facts_approvals(const struct tids_policy_facts *
 static struct counter *counter_find(const struct tids_policy_facts *f, const char *name,
 				    size_t name_len, const char *key, size_t key_len, int64_t period)
 {
-	struct key k = { .a = name, .alen = name_len, .b = key, .blen = key_len, .n = period };
-	return map_find(&f->counters, &k, NULL);
+	struct counter_key k = { { name, name_len }, { key, key_len }, period };
+	return t_find(&f->counters, counter_hash(&k), counter_eq, &k, NULL);
 }
 
 static int counter_put(struct tids_policy_facts *f, const char *name, const char *key,
@@ -888,23 +1063,24 @@ static int counter_put(struct tids_policy_facts *f, const char *name, const char
 {
 	if (empty(name) || key == NULL)
 		return TIDS_EINVAL;
-	struct counter *c = counter_find(f, name, strlen(name), key, strlen(key), period);
+	size_t ln = strlen(name), lk = strlen(key);
+	struct counter *c = counter_find(f, name, ln, key, lk, period);
 	if (c != NULL) {
 		c->value = add ? (c->value > UINT64_MAX - value ? UINT64_MAX : c->value + value) : value;
 		return 0;
 	}
-	size_t ln = strlen(name) + 1, lk = strlen(key) + 1;
-	c = calloc(1, sizeof(*c) + ln + lk);
+	c = calloc(1, sizeof(*c) + ln + lk + 2);
 	if (c == NULL)
 		return TIDS_ENOMEM;
 	char *s = (char *)(c + 1);
-	memcpy(s, name, ln);
-	memcpy(s + ln, key, lk);
+	memcpy(s, name, ln + 1);
+	memcpy(s + ln + 1, key, lk + 1);
 	c->name = s;
-	c->key = s + ln;
+	c->key = s + ln + 1;
 	c->period = period;
 	c->value = value;
-	if (map_insert(&f->counters, c) != 0) {
+	struct counter_key k = { { name, ln }, { key, lk }, period };
+	if (t_insert(&f->counters, counter_hash(&k), c) != 0) {
 		free(c);
 		return TIDS_ENOMEM;
 	}

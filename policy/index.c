@@ -29,7 +29,7 @@ static int cmp_entry(const void *a, const void *b)
 	return (x->rule > y->rule) - (x->rule < y->rule);
 }
 
-static uint64_t combine(const int64_t *codes, uint32_t n)
+static inline uint64_t combine(const int64_t *codes, uint32_t n)
 {
 	uint64_t h = UINT64_C(0x243f6a8885a308d3);
 	for (uint32_t i = 0; i < n; i++) {
@@ -190,15 +190,20 @@ static void gather(struct candidates *c, const uint32_t *list, uint32_t n)
 		c->merging = true;
 		return;
 	}
-	/* merge the sorted list into the sorted array, from the back */
 	uint32_t i = c->n_gathered, j = n, k = c->n_gathered + n;
+	c->n_gathered += n;
+	if (i == 0 || c->gathered[i - 1] < list[0]) {
+		/* all after what is there (the usual case) */
+		memcpy(c->gathered + i, list, n * sizeof(*list));
+		return;
+	}
+	/* merge the sorted list into the sorted array, from the back */
 	while (j > 0) {
 		if (i > 0 && c->gathered[i - 1] > list[j - 1])
 			c->gathered[--k] = c->gathered[--i];
 		else
 			c->gathered[--k] = list[--j];
 	}
-	c->n_gathered += n;
 }
 
 void pol_candidates(struct eval_ctx *ctx, struct candidates *c)
@@ -209,32 +214,39 @@ void pol_candidates(struct eval_ctx *ctx, struct candidates *c)
 	c->n_gathered = 0;
 	c->pos = 0;
 	c->merging = false;
-	for (uint32_t s = 0; s < set->n_key_slots; s++)
-		slot_code[s] = pol_slot_code(ctx, set->key_slots[s]);
+	/* The rules no key selects first: they are mostly the early ones, so
+	 * the lists merged in after them rarely move them. */
+	if (set->n_unindexed > 0)
+		gather(c, set->unindexed, set->n_unindexed);
+	pol_slot_codes(ctx, set->key_slots, set->n_key_slots, slot_code);
 	for (uint32_t k = 0; k < set->n_keys; k++) {
 		const struct index_key *ik = &set->keys[k];
 		int64_t codes[POL_KEY_SLOTS] = { 0 };
-		for (uint32_t s = 0; s < ik->n_slots; s++)
-			codes[s] = slot_code[ik->pos[s]];
-		uint64_t h = combine(codes, ik->n_slots);
+		uint32_t n = ik->n_slots;
+		codes[0] = slot_code[ik->pos[0]];
+		if (n > 1)
+			codes[1] = slot_code[ik->pos[1]];
+		if (n > 2)
+			codes[2] = slot_code[ik->pos[2]];
+		uint64_t h = combine(codes, n);
 		for (size_t b = (size_t)(h >> 20) & ik->mask;; b = (b + 1) & ik->mask) {
 			const struct index_bucket *bk = &ik->table[b];
+			if (bk->hash == h) {
+				/* unused places hold 0 on both sides */
+				const int64_t *have = ik->codes + b * POL_KEY_SLOTS;
+				if (have[0] == codes[0] && have[1] == codes[1] && have[2] == codes[2]) {
+					gather(c, set->rule_lists + bk->off, bk->n);
+					break;
+				}
+			}
 			if (bk->hash == 0)
 				break;
-			if (bk->hash == h && memcmp(ik->codes + b * POL_KEY_SLOTS, codes, sizeof(codes)) == 0) {
-				gather(c, set->rule_lists + bk->off, bk->n);
-				break;
-			}
 		}
 	}
-	if (set->n_unindexed > 0)
-		gather(c, set->unindexed, set->n_unindexed);
 }
 
-uint32_t pol_candidates_next(struct candidates *c)
+uint32_t pol_candidates_merge_next(struct candidates *c)
 {
-	if (!c->merging)
-		return c->pos < c->n_gathered ? c->gathered[c->pos++] : UINT32_MAX;
 	if (c->n_lists == 0)
 		return UINT32_MAX;
 	uint32_t which = 0, best = *c->next[0];

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "policy.h"
 
@@ -26,6 +27,39 @@
 #define POL_MATCHED_MAX 256       /* rules matching one request */
 
 uint64_t pol_hash(const char *s, size_t len);
+
+/* Equality of two short byte strings of length n, inline: a word or two
+ * at a time, never reading past either end. */
+static inline bool pol_mem_eq(const void *a, const void *b, size_t n)
+{
+	const char *x = a, *y = b;
+	uint64_t u, v;
+	uint32_t s, t;
+	if (n >= 8) {
+		for (size_t i = 0; i + 8 < n; i += 8) {
+			memcpy(&u, x + i, 8);
+			memcpy(&v, y + i, 8);
+			if (u != v)
+				return false;
+		}
+		memcpy(&u, x + n - 8, 8);
+		memcpy(&v, y + n - 8, 8);
+		return u == v;
+	}
+	if (n >= 4) {
+		memcpy(&s, x, 4);
+		memcpy(&t, y, 4);
+		if (s != t)
+			return false;
+		memcpy(&s, x + n - 4, 4);
+		memcpy(&t, y + n - 4, 4);
+		return s == t;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (x[i] != y[i])
+			return false;
+	return true;
+}
 
 /* ------------------------------------------------------------------------
  * Arena: every node and string of a parse or a compiled set. Freed whole.
@@ -120,7 +154,24 @@ struct token {
 	size_t str_len;
 };
 
+/* Identifiers and string literals, each copied once however often the
+ * sources repeat them (every rule says `recipient` and `record`). */
+struct strtab_entry {
+	const char *s;
+	uint32_t len;
+	uint64_t h;
+};
+
+struct strtab {
+	struct strtab_entry *v;
+	size_t mask;
+	size_t count;
+};
+
+void pol_strtab_free(struct strtab *t);
+
 struct lexer {
+	struct strtab *strings;   /* NULL: copy every string */
 	const char *file;
 	const char *src;
 	size_t len;
@@ -194,10 +245,11 @@ enum fn_id {
 	F_STRIPPED,               /* stripped(label) -> bool */
 };
 
-/* The evaluator reads the first 64 bytes only; nodes are allocated on
- * cache-line boundaries so a node costs one line to evaluate. */
+/* A node of the syntax tree, as parsed and checked. A compiled set keeps
+ * none of them: lower.c turns conditions into bytecode and the rest into
+ * struct xnode. */
 struct node {
-	/* hot: what evaluation reads */
+	/* what struct xnode keeps */
 	uint8_t op;               /* enum node_op */
 	uint8_t type;             /* enum ptype, set by the checker */
 	uint8_t fn;               /* N_CALL: enum fn_id */
@@ -214,17 +266,21 @@ struct node {
 	const char *s;            /* N_STR value; N_NAME / N_PATH text */
 	struct node **items;      /* N_LIST items; N_CALL arguments (by parameter once checked) */
 	uint64_t h;               /* N_STR: pol_str_hash of s, set when compiled */
-	/* cold: parsing, checking, analysis */
+	/* parsing, checking, analysis, lowering */
+	const char **arg_names;   /* N_CALL as written: name or NULL when positional */
+	uint64_t shash;           /* structural hash */
+	const struct xnode *lowered;   /* its copy in the set (lower.c), once made */
+	unsigned line;
+	unsigned col;
+	uint32_t size;            /* nodes when expanded, saturating; 0: not computed */
+	uint32_t code_size;       /* lower.c: instructions + 1, 0 not known */
+	uint16_t test_cost;       /* lower.c: cost + 1, 0 not known */
 	uint8_t elem;             /* N_LIST: element type */
 	bool checked;
 	/* Let definitions make the tree a DAG: walks memoize on the node. */
 	bool interned;
 	bool hashed;
-	unsigned line;
-	unsigned col;
-	const char **arg_names;   /* N_CALL as written: name or NULL when positional */
-	uint32_t size;            /* nodes when expanded, saturating; 0: not computed */
-	uint64_t shash;           /* structural hash */
+	uint8_t purity;           /* lower.c: 0 not known, 1 pure, 2 calls grant()/approval() */
 };
 
 
@@ -265,8 +321,8 @@ struct obligation {
 	uint32_t n_by;
 };
 
+/* A rule as parsed and checked; lower.c makes its struct crule. */
 struct rule {
-	/* hot: what a decision reads of every candidate, first */
 	struct node *when;        /* NULL: always */
 	struct obligation *obs;
 	uint32_t n_obs;
@@ -305,6 +361,16 @@ struct attr_decl {
 	uint32_t index;           /* among its entity's declarations */
 };
 
+/* `floor category "recipe" = important;`: the lowest tier a record of the
+ * category may carry (ingest refuses records below it). */
+struct floor_decl {
+	const char *category;
+	enum tids_tier tier;
+	const char *file;
+	unsigned line;
+	unsigned col;
+};
+
 /* Parse output: everything from every source, in source order. */
 struct program {
 	struct arena *arena;
@@ -317,6 +383,10 @@ struct program {
 	struct attr_decl **attrs;
 	size_t n_attrs;
 	size_t cap_attrs;
+	struct floor_decl **floors;
+	size_t n_floors;
+	size_t cap_floors;
+	struct strtab strings;    /* the lexer's copies */
 	bool oom;
 };
 
@@ -397,7 +467,8 @@ struct slot_def {
 	uint32_t id;              /* builtin, or index of the declaration */
 	uint32_t base;            /* SLOT_DERIVED: the slot it is derived from */
 	const char *name;         /* "recipient.role", "country(record.origin)" */
-	const struct attr_decl *decl;
+	const struct attr_decl *decl;   /* while compiling */
+	const struct xdecl *xdecl;      /* in a compiled set */
 	bool view_dependent;      /* changes when fields are removed */
 };
 
@@ -441,7 +512,123 @@ struct constraint {
 };
 
 struct tids_policy_set;
-int pol_analyze(struct tids_policy_set *set, struct tids_policy_diags *diags);
+/* Warnings and the index, over the checked rules (set->n_rules of them). */
+int pol_analyze(struct tids_policy_set *set, const struct rule *rules,
+		struct tids_policy_diags *diags);
+
+/* ------------------------------------------------------------------------
+ * The compiled set's runtime form (lower.c), in the set's own arena: the
+ * parse is freed once a set is compiled.
+ */
+
+/* An expression the bytecode leaves to the tree evaluator (arithmetic,
+ * function calls, ...) and every expression of an obligation: the fields
+ * of a checked node that evaluation reads, in 64 bytes. */
+struct xnode {
+	uint8_t op;               /* enum node_op */
+	uint8_t type;             /* enum ptype */
+	uint8_t fn;               /* N_CALL: enum fn_id */
+	bool constant;            /* N_LIST: every item a literal */
+	uint32_t slot;            /* N_ATTR */
+	uint32_t n_items;
+	uint32_t len;
+	const struct xnode *a;
+	const struct xnode *b;
+	union {
+		int64_t i;        /* N_INT, N_DUR, N_TIME, N_TIER, N_BOOL */
+		const int64_t *codes;   /* constant N_LIST: sorted codes, items in the same order */
+	};
+	const char *s;            /* N_STR */
+	const struct xnode *const *items;   /* N_LIST items; N_CALL arguments by parameter */
+	uint64_t h;               /* N_STR: pol_str_hash of s */
+};
+
+/*
+ * A rule's condition as bytecode: each instruction tests one thing and
+ * jumps to on_true or on_false, either another instruction of the rule or
+ * PC_MATCH / PC_NO_MATCH. `&&`, `||` and `!` become jumps, so a condition
+ * runs its tests in the order short-circuit evaluation would, except that
+ * tests without side effects (everything but grant() and approval() and
+ * what reads grant.*) are ordered cheapest first between those that have.
+ */
+enum insn_op {
+	I_CONST,                  /* arg: the value */
+	I_STR_EQ,                 /* string slot == the literal (s, arg = length, h) */
+	I_STR_IN,                 /* string slot in the constant list (codes, items, arg = count) */
+	I_MASK,                   /* tier or bool slot: bit (its code) set in arg */
+	I_SLOT_EQ,                /* slot == slot arg */
+	I_EXPR,                   /* node, by the tree evaluator */
+};
+
+#define PC_MATCH 0xffffu
+#define PC_NO_MATCH 0xfffeu
+#define POL_CODE_MAX 0xfff0u      /* instructions per rule */
+
+struct insn {
+	uint8_t op;               /* enum insn_op */
+	uint16_t slot;
+	uint16_t on_true;
+	uint16_t on_false;
+	uint32_t arg;
+	union {
+		uint64_t h;                       /* I_STR_EQ */
+		const int64_t *codes;             /* I_STR_IN */
+	};
+	union {
+		const char *s;                    /* I_STR_EQ */
+		const struct xnode *node;         /* I_EXPR */
+		const struct xnode *const *items; /* I_STR_IN */
+	};
+};
+
+/* An obligation of a compiled rule (struct obligation, lowered). */
+struct xob {
+	uint8_t kind;             /* enum ob_kind */
+	uint32_t n_names;
+	uint32_t n_labels;
+	uint32_t n_exprs;
+	uint32_t n_by;
+	const char *const *names;
+	const char *const *labels;
+	const struct xnode *expr;
+	const struct xnode *const *exprs;
+	int64_t ms;
+	const char *text;
+	const char *field;
+	const char *const *by;
+};
+
+/* A rule of a compiled set. */
+struct crule {
+	const struct insn *code;  /* NULL: always matches */
+	const struct xob *obs;
+	uint32_t n_obs;
+	bool has_field_obligations;
+	bool demote_only;         /* every obligation is `demote`: it matters only when applied */
+	struct tids_policy_rule_info info;   /* kind, id, because, file, line, col */
+};
+
+struct val {
+	uint8_t type;             /* enum ptype */
+	bool b;
+	uint32_t len;
+	int64_t i;
+	const char *p;
+	uint64_t h;               /* strings: pol_str_hash, 0 until computed */
+};
+
+/* A declared registry attribute, as a decision reads it. */
+struct xdecl {
+	const char *name;
+	uint8_t type;             /* enum ptype */
+	struct val deflt;         /* the value when absent or unreadable */
+};
+
+/* Lowers the checked rules into set->rules and the declarations of the
+ * slots into xdecls (lower.c). 0 or TIDS_ENOMEM. */
+int pol_lower(struct tids_policy_set *set, const struct rule *rules);
+/* The set's copy of a string (interned). */
+const char *pol_set_string(struct tids_policy_set *set, const char *s, size_t len);
 
 /* ------------------------------------------------------------------------
  * The compiled set.
@@ -487,13 +674,21 @@ struct index_key {
 
 #define POL_INDEX_KEYS_MAX 32
 
+/* A category's floor in the set: sorted by hash for a binary search. */
+struct tier_floor {
+	uint64_t hash;            /* pol_str_hash of the category */
+	const char *category;
+	uint32_t len;
+	uint8_t tier;             /* enum tids_tier */
+};
+
 struct tids_policy_set {
 	struct arena arena;
-	struct rule *rules;       /* contiguous, in evaluation order */
+	struct crule *rules;      /* contiguous, in evaluation order */
 	size_t n_rules;
 	struct slot_def slots[POL_SLOTS_MAX];
 	uint32_t n_slots;
-	/* interned strings: every string literal of the policy */
+	/* interned strings while compiling: every string of the policy once */
 	struct sym_entry *syms;
 	size_t sym_mask;
 	uint32_t n_syms;
@@ -510,7 +705,15 @@ struct tids_policy_set {
 	uint32_t n_unindexed;
 	/* slots to forget when the view (the removed fields) changes */
 	uint64_t view_slots[(POL_SLOTS_MAX + 63) / 64];
+	/* tier floors per category, in category order for the API */
+	struct tier_floor *floors;        /* by hash */
+	const struct tier_floor **floors_by_name;
+	uint32_t n_floors;
 };
+
+/* The floor of a category given its text and pol_str_hash. */
+enum tids_tier pol_floor_of(const struct tids_policy_set *set, const char *category, size_t len,
+			    uint64_t h);
 
 /* Strings compare by 64-bit hash, always confirmed against the text; the
  * compiler refuses literals whose hashes collide, so analysis is exact. */
@@ -538,42 +741,95 @@ struct candidates {
 };
 struct eval_ctx;
 void pol_candidates(struct eval_ctx *ctx, struct candidates *c);
+uint32_t pol_candidates_merge_next(struct candidates *c);
 /* Next candidate rule index, or UINT32_MAX when done. */
-uint32_t pol_candidates_next(struct candidates *c);
+static inline uint32_t pol_candidates_next(struct candidates *c)
+{
+	if (__builtin_expect(!c->merging, 1))
+		return c->pos < c->n_gathered ? c->gathered[c->pos++] : UINT32_MAX;
+	return pol_candidates_merge_next(c);
+}
 
-/* Constraints of one rule (top-level conjuncts of its condition). */
-size_t pol_rule_constraints(const struct tids_policy_set *set, const struct rule *r,
-			    struct constraint *out, size_t cap, struct arena *scratch);
 
 /* ------------------------------------------------------------------------
  * The fact store's entries (facts.c); the evaluator walks them directly.
  */
-/* A grant is filed once per category it covers, under (owner, grantee,
- * category): a decision walks only the grants that can cover its record.
- * A list is an array of links in insertion order, each one cache line
- * holding what rejects most grants, so a walk reads memory in sequence. */
-#define POL_LINK_PURPOSES 4
-#define POL_LINK_ASSETS 2
-struct grant_link {
-	struct fact_grant *grant;
-	int64_t not_before_ms;
-	int64_t not_after_ms;
-	uint32_t max_uses;
-	uint32_t uses;                        /* kept equal to grant->g.uses */
-	uint32_t purpose_hash[POL_LINK_PURPOSES];   /* when n_purposes fits */
-	uint32_t asset_hash[POL_LINK_ASSETS];       /* when n_assets fits */
-	uint8_t n_purposes;                   /* 255: more than fit, check the grant */
-	uint8_t n_assets;                     /* 0: every asset; 255: more than fit */
+
+/* A string the fact store holds once however many grants name it:
+ * participants, assets, categories, purposes. */
+struct fsym {
+	uint64_t hash;            /* pol_str_hash */
+	uint32_t refs;
+	uint32_t len;
+	char s[];
 };
 
+/* A grant, compact: its names interned, its duties (which few grants
+ * carry) only when it has any, its id at the end of the block. */
 struct fact_grant {
-	struct tids_policy_grant g;           /* strings point into this block */
-	struct grant_list **lists;            /* one per category */
+	uint64_t id_hash;
+	const struct fsym *owner;
+	const struct fsym *grantee;
+	int64_t not_before_ms;
+	int64_t not_after_ms;                 /* 0: open-ended */
+	uint32_t max_uses;                    /* 0: unlimited */
+	uint32_t uses;
+	const struct tids_policy_grant_duties *duties;   /* NULL: none */
+	uint16_t n_assets;                    /* 0: all of the owner's assets */
+	uint16_t n_categories;
+	uint16_t n_purposes;
+	uint16_t id_len;
+	const struct fsym *items[];           /* assets, categories, purposes; then the id */
 };
 
-static inline uint32_t pol_hash32(const char *s, size_t len)
+#define POL_GRANT_LIST_MAX 0xffffu        /* assets, categories, purposes each */
+
+static inline const struct fsym *const *pol_grant_assets(const struct fact_grant *g)
 {
-	return (uint32_t)(pol_hash(s, len) >> 32) | 1u;
+	return g->items;
+}
+
+static inline const struct fsym *const *pol_grant_categories(const struct fact_grant *g)
+{
+	return g->items + g->n_assets;
+}
+
+static inline const struct fsym *const *pol_grant_purposes(const struct fact_grant *g)
+{
+	return g->items + g->n_assets + g->n_categories;
+}
+
+static inline const char *pol_grant_id(const struct fact_grant *g)
+{
+	return (const char *)(g->items + g->n_assets + g->n_categories + g->n_purposes);
+}
+
+/* The grants between an owner and a grantee are one array of links,
+ * sorted by category (in insertion order within one), each holding what
+ * rejects most grants without reading them: a walk reads memory in
+ * sequence and touches only the grants that may cover the request. */
+struct grant_link {
+	uint32_t category;                    /* pol_hash32 of the category */
+	uint32_t bloom;                       /* POL_BLOOM_* of its purposes and assets */
+	const struct fact_grant *grant;
+};
+
+static inline uint32_t pol_hash32(uint64_t str_hash)
+{
+	return (uint32_t)(str_hash >> 32);
+}
+
+/* Bits 0-15: one per purpose; 16-31: one per asset (all of them set for a
+ * grant on every asset). From bits of the hash pol_hash32 does not use. */
+#define POL_BLOOM_ALL_ASSETS 0xffff0000u
+static inline uint32_t pol_bloom_purpose(uint64_t str_hash)
+{
+	return UINT32_C(1) << ((str_hash >> 4) & 15);
+}
+
+static inline uint32_t pol_bloom_asset(uint64_t str_hash)
+{
+	return UINT32_C(1) << (16 + ((str_hash >> 8) & 15));
 }
 
 struct fact_approval {
@@ -594,7 +850,9 @@ const struct tids_policy_participant *pol_facts_participant(const struct tids_po
 							     const char *id, size_t len, uint64_t h);
 const struct tids_policy_asset *pol_facts_asset(const struct tids_policy_facts *f,
 						 const char *id, size_t len, uint64_t h);
-/* The grants (owner, grantee, category) names, as an array; *n its length. */
+/* The links of the grants between owner and grantee filed under the
+ * category's pol_hash32, in insertion order (the caller confirms the
+ * category on the grant); *n their number. */
 struct pol_str {
 	const char *p;
 	size_t len;
@@ -603,6 +861,10 @@ struct pol_str {
 const struct grant_link *pol_facts_grants(const struct tids_policy_facts *f,
 					  struct pol_str owner, struct pol_str grantee,
 					  struct pol_str category, size_t *n);
+static inline bool pol_fsym_is(const struct fsym *y, const char *p, size_t len, uint64_t h)
+{
+	return y->hash == h && y->len == len && pol_mem_eq(y->s, p, len);
+}
 enum approval_by { BY_RECIPIENT, BY_EXPORTER, BY_NONE };
 const struct fact_approval *pol_facts_approvals(const struct tids_policy_facts *f,
 						enum approval_by by, const char *id, size_t len);
@@ -618,15 +880,6 @@ uint64_t pol_facts_counter(const struct tids_policy_facts *f, const char *name, 
 /* ------------------------------------------------------------------------
  * Evaluation.
  */
-struct val {
-	uint8_t type;             /* enum ptype */
-	bool b;
-	uint32_t len;
-	int64_t i;
-	const char *p;
-	uint64_t h;               /* strings: pol_str_hash, 0 until computed */
-};
-
 struct eval_ctx {
 	const struct tids_policy_set *set;
 	const struct tids_policy_facts *facts;
@@ -640,34 +893,62 @@ struct eval_ctx {
 	bool asset_looked_up;
 	uint64_t removed[TIDS_POLICY_FIELD_WORDS];     /* the view being judged */
 	enum tids_tier view_tier;
+	enum tids_tier floor;     /* of the record's category: no view is judged below it */
 	/* the grant and approval the current rule's calls matched */
-	const struct tids_policy_grant *rule_grant;
+	const struct fact_grant *rule_grant;
 	const struct tids_policy_approval *rule_approval;
 	uint64_t have[(POL_SLOTS_MAX + 63) / 64];
 	struct val cache[POL_SLOTS_MAX];
 };
 
+/* One evaluation of the candidate rules of the current view. */
+struct match {
+	uint32_t rule;
+	const struct fact_grant *grant;
+};
+
+struct pass {
+	struct match m[POL_MATCHED_MAX];
+	uint32_t n;
+	bool overflow;
+	bool any_permit;
+	bool any_forbid;
+	uint32_t first_permit;
+	uint32_t first_forbid;
+	uint64_t proposals[TIDS_POLICY_FIELD_WORDS];   /* removals the matching rules ask for */
+	uint64_t demotions[TIDS_POLICY_FIELD_WORDS];   /* ... only to avoid a refusal */
+	const struct tids_policy_approval *approval;
+	const struct fact_grant *escape_grant;   /* a forbid did not fire because of it */
+};
+
+/* Evaluates the candidate rules in policy order into p (eval.c). */
+void pol_run_pass(struct eval_ctx *ctx, struct pass *p);
+
 void pol_eval_begin(struct eval_ctx *ctx, const struct tids_policy_set *set,
 		    const struct tids_policy_facts *facts, const struct tids_policy_request *req);
 void pol_eval_set_view(struct eval_ctx *ctx, const uint64_t removed[TIDS_POLICY_FIELD_WORDS]);
-bool pol_eval_bool(struct eval_ctx *ctx, const struct node *n);
-void pol_eval(struct eval_ctx *ctx, const struct node *n, struct val *out);
+/* Does the rule's condition hold? (Sets ctx->rule_grant and rule_approval
+ * from the grant() and approval() calls it makes.) */
+bool pol_rule_matches(struct eval_ctx *ctx, const struct crule *r);
+bool pol_eval_bool(struct eval_ctx *ctx, const struct xnode *n);
+void pol_eval(struct eval_ctx *ctx, const struct xnode *n, struct val *out);
 void pol_eval_slot(struct eval_ctx *ctx, uint32_t slot, struct val *out);
 int64_t pol_val_code(struct val *v);           /* index code of a value (hashes strings) */
 int64_t pol_slot_code(struct eval_ctx *ctx, uint32_t slot);
+void pol_slot_codes(struct eval_ctx *ctx, const uint32_t *slots, uint32_t n, int64_t *out);
 
 /* Field selection for obligations (obligations.c). */
-void pol_select_fields(const struct tids_record *rec, const struct obligation *ob,
+void pol_select_fields(const struct tids_record *rec, const struct xob *ob,
 		       uint64_t out[TIDS_POLICY_FIELD_WORDS]);
-void pol_rule_removals(const struct eval_ctx *ctx, const struct rule *r,
-		       const struct tids_policy_grant *grant,
+void pol_rule_removals(const struct eval_ctx *ctx, const struct crule *r,
+		       const struct fact_grant *grant,
 		       uint64_t removals[TIDS_POLICY_FIELD_WORDS],
 		       uint64_t demotions[TIDS_POLICY_FIELD_WORDS]);
 /* Adds rule r's (and its grant's) non-removal obligations to d.
  * Returns 0 or TIDS_ETOOMANY. */
-int pol_compose(struct eval_ctx *ctx, struct tids_policy_decision *d, const struct rule *r,
-		const struct tids_policy_grant *grant);
-int pol_compose_grant(struct tids_policy_decision *d, const struct tids_policy_grant *g,
+int pol_compose(struct eval_ctx *ctx, struct tids_policy_decision *d, const struct crule *r,
+		const struct fact_grant *grant);
+int pol_compose_grant(struct tids_policy_decision *d, const struct fact_grant *g,
 		      const struct tids_record *rec);
 const char *pol_decision_string(struct tids_policy_decision *d, const struct val *v);
 

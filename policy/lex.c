@@ -5,10 +5,64 @@
  * `#` and `//` start comments to the end of the line.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 #include "tids/error.h"
+
+void pol_strtab_free(struct strtab *t)
+{
+	free(t->v);
+	memset(t, 0, sizeof(*t));
+}
+
+static int strtab_grow(struct strtab *t)
+{
+	size_t cap = t->v ? (t->mask + 1) * 2 : 256;
+	struct strtab_entry *v = calloc(cap, sizeof(*v));
+	if (v == NULL)
+		return -1;
+	for (size_t i = 0; t->v != NULL && i <= t->mask; i++) {
+		if (t->v[i].s == NULL)
+			continue;
+		size_t k = (size_t)t->v[i].h & (cap - 1);
+		while (v[k].s != NULL)
+			k = (k + 1) & (cap - 1);
+		v[k] = t->v[i];
+	}
+	free(t->v);
+	t->v = v;
+	t->mask = cap - 1;
+	return 0;
+}
+
+/* The lexer's copy of s: one per distinct string when it keeps a table. */
+static const char *lex_copy(struct lexer *lx, const char *s, size_t n)
+{
+	struct strtab *t = lx->strings;
+	if (t == NULL)
+		return pol_arena_strndup(lx->arena, s, n);
+	uint64_t h = pol_hash(s, n);
+	size_t k = 0;
+	if (t->v != NULL) {
+		for (k = (size_t)h & t->mask; t->v[k].s != NULL; k = (k + 1) & t->mask)
+			if (t->v[k].h == h && t->v[k].len == n && memcmp(t->v[k].s, s, n) == 0)
+				return t->v[k].s;
+	}
+	const char *copy = pol_arena_strndup(lx->arena, s, n);
+	if (copy == NULL || n > UINT32_MAX)
+		return copy;
+	if (t->v == NULL || (t->count + 1) * 2 > t->mask + 1) {
+		if (strtab_grow(t) != 0)
+			return copy;          /* not kept: it is still a copy */
+		for (k = (size_t)h & t->mask; t->v[k].s != NULL; k = (k + 1) & t->mask)
+			;
+	}
+	t->v[k] = (struct strtab_entry){ .s = copy, .len = (uint32_t)n, .h = h };
+	t->count++;
+	return copy;
+}
 
 void pol_lex_init(struct lexer *lx, const char *file, const char *src, size_t len,
 		  struct arena *arena, struct tids_policy_diags *diags)
@@ -186,7 +240,7 @@ static void lex_string(struct lexer *lx, struct token *t)
 	if (t->kind == TOK_ERROR)
 		return;
 	t->kind = TOK_STRING;
-	t->str = pol_arena_strndup(lx->arena, buf, n);
+	t->str = lex_copy(lx, buf, n);
 	t->str_len = n;
 	if (t->str == NULL)
 		lx->oom = true;
@@ -336,7 +390,7 @@ void pol_lex_next(struct lexer *lx, struct token *t)
 			return;
 		}
 		t->kind = TOK_IDENT;
-		t->str = pol_arena_strndup(lx->arena, lx->src + start, n);
+		t->str = lex_copy(lx, lx->src + start, n);
 		t->str_len = n;
 		if (t->str == NULL)
 			lx->oom = true;

@@ -9,7 +9,7 @@
 #include "internal.h"
 #include "tids/error.h"
 
-static bool selected(const struct tids_field *f, const struct obligation *ob)
+static bool selected(const struct tids_field *f, const struct xob *ob)
 {
 	for (uint32_t i = 0; i < ob->n_names; i++)
 		if (strcmp(f->name, ob->names[i]) == 0)
@@ -20,7 +20,7 @@ static bool selected(const struct tids_field *f, const struct obligation *ob)
 	return false;
 }
 
-void pol_select_fields(const struct tids_record *rec, const struct obligation *ob,
+void pol_select_fields(const struct tids_record *rec, const struct xob *ob,
 		       uint64_t out[TIDS_POLICY_FIELD_WORDS])
 {
 	memset(out, 0, TIDS_POLICY_FIELD_WORDS * sizeof(uint64_t));
@@ -29,8 +29,8 @@ void pol_select_fields(const struct tids_record *rec, const struct obligation *o
 			pol_bit_set(out, i);
 }
 
-void pol_rule_removals(const struct eval_ctx *ctx, const struct rule *r,
-		       const struct tids_policy_grant *grant,
+void pol_rule_removals(const struct eval_ctx *ctx, const struct crule *r,
+		       const struct fact_grant *grant,
 		       uint64_t removals[TIDS_POLICY_FIELD_WORDS],
 		       uint64_t demotions[TIDS_POLICY_FIELD_WORDS])
 {
@@ -38,8 +38,8 @@ void pol_rule_removals(const struct eval_ctx *ctx, const struct rule *r,
 	size_t n = rec->n_fields < TIDS_FIELDS_MAX ? rec->n_fields : TIDS_FIELDS_MAX;
 	uint64_t sel[TIDS_POLICY_FIELD_WORDS];
 	for (uint32_t o = 0; o < r->n_obs; o++) {
-		const struct obligation *ob = &r->obs[o];
-		switch (ob->kind) {
+		const struct xob *ob = &r->obs[o];
+		switch ((enum ob_kind)ob->kind) {
 		case OB_REDACT:
 		case OB_DROP:
 			pol_select_fields(rec, ob, sel);
@@ -52,23 +52,26 @@ void pol_rule_removals(const struct eval_ctx *ctx, const struct rule *r,
 				if (!pol_bit_get(sel, i))
 					pol_bit_set(removals, i);
 			break;
-		case OB_DEMOTE:
-			/* only fields above the record's own tier lower it */
-			if (ctx->view_tier <= rec->tier)
+		case OB_DEMOTE: {
+			/* only fields above the record's own tier (and its
+			 * category's floor) lower it */
+			enum tids_tier base = rec->tier > ctx->floor ? rec->tier : ctx->floor;
+			if (ctx->view_tier <= base)
 				break;
 			pol_select_fields(rec, ob, sel);
 			for (size_t i = 0; i < n; i++)
-				if (pol_bit_get(sel, i) && rec->fields[i].tier > rec->tier)
+				if (pol_bit_get(sel, i) && rec->fields[i].tier > base)
 					pol_bit_set(demotions, i);
 			break;
+		}
 		default:
 			break;
 		}
 	}
-	if (grant != NULL)
-		for (size_t k = 0; k < grant->duties.n_redact; k++)
+	if (grant != NULL && grant->duties != NULL)
+		for (size_t k = 0; k < grant->duties->n_redact; k++)
 			for (size_t i = 0; i < n; i++)
-				if (strcmp(rec->fields[i].name, grant->duties.redact[k]) == 0)
+				if (strcmp(rec->fields[i].name, grant->duties->redact[k]) == 0)
 					pol_bit_set(removals, i);
 }
 
@@ -142,7 +145,7 @@ static void set_aggregation(struct tids_policy_obligations *o, const char *fn, c
 }
 
 /* Appends the string values of e (a string or a list of them). */
-static int strings_of(struct eval_ctx *ctx, struct tids_policy_decision *d, const struct node *e,
+static int strings_of(struct eval_ctx *ctx, struct tids_policy_decision *d, const struct xnode *e,
 		      const char **out, size_t *n, size_t cap)
 {
 	struct val v;
@@ -187,13 +190,15 @@ static int add_count(struct tids_policy_obligations *o, const char *counter, con
 	return 0;
 }
 
-int pol_compose_grant(struct tids_policy_decision *d, const struct tids_policy_grant *g,
+int pol_compose_grant(struct tids_policy_decision *d, const struct fact_grant *g,
 		      const struct tids_record *rec)
 {
 	struct tids_policy_obligations *o = &d->obligations;
-	const struct tids_policy_grant_duties *du = &g->duties;
+	const struct tids_policy_grant_duties *du = g->duties;
 	int rc = 0;
 	(void)rec;
+	if (du == NULL)
+		return 0;
 	earliest(&o->retain_until_ms, du->retain_until_ms);
 	for (size_t i = 0; i < du->n_notify && rc == 0; i++)
 		rc = add_unique(o->notify, &o->n_notify, du->notify[i]);
@@ -209,17 +214,17 @@ int pol_compose_grant(struct tids_policy_decision *d, const struct tids_policy_g
 	return rc;
 }
 
-int pol_compose(struct eval_ctx *ctx, struct tids_policy_decision *d, const struct rule *r,
-		const struct tids_policy_grant *grant)
+int pol_compose(struct eval_ctx *ctx, struct tids_policy_decision *d, const struct crule *r,
+		const struct fact_grant *grant)
 {
 	struct tids_policy_obligations *o = &d->obligations;
 	const struct tids_record *rec = ctx->rec;
 	int rc = 0;
 	ctx->rule_grant = grant;          /* obligations may read grant.* */
 	for (uint32_t i = 0; i < r->n_obs && rc == 0; i++) {
-		const struct obligation *ob = &r->obs[i];
+		const struct xob *ob = &r->obs[i];
 		struct val v;
-		switch (ob->kind) {
+		switch ((enum ob_kind)ob->kind) {
 		case OB_AGGREGATE:
 			set_aggregation(o, ob->text, ob->field, ob->ms, ob->by, ob->n_by);
 			break;
@@ -312,9 +317,13 @@ int tids_policy_apply(const struct tids_policy_decision *d, const struct tids_re
 	out->fields = fields;
 	size_t k = 0;
 	enum tids_tier tier = in->tier;
+	bool had_personal = false, kept_personal = false;
 	for (size_t i = 0; i < in->n_fields; i++) {
+		bool personal = tids_field_has_label(&in->fields[i], "personal");
+		had_personal |= personal;
 		if (tids_policy_field_removed(o, i))
 			continue;
+		kept_personal |= personal;
 		if (k >= cap)
 			return TIDS_ETOOMANY;
 		fields[k] = in->fields[i];
@@ -328,6 +337,18 @@ int tids_policy_apply(const struct tids_policy_decision *d, const struct tids_re
 		k++;
 	}
 	out->n_fields = k;
+	/* never below the tier it was judged at (a category's floor) */
+	if (d->tier > tier)
+		tier = d->tier;
+	/* Every field labelled personal is gone: what is delivered no longer
+	 * carries personal information (the policy's stripped("personal")).
+	 * A record that flags personal information without labelling any
+	 * field keeps its flags: nothing says where that information is. */
+	if (had_personal && !kept_personal) {
+		out->personal = false;
+		out->sensitive_personal = false;
+		out->individuals = 0;
+	}
 	if (tier != in->tier) {
 		/* Fields that inherited the record's tier keep it explicitly,
 		 * now that the record is judged at a higher one. */

@@ -9,6 +9,7 @@
  *                ["with" obligation {"," obligation}] "because" STRING ";"
  *   let        = "let" NAME "=" expr ";"
  *   attribute  = "attribute" ("participant" | "asset") "." NAME ":" type ["=" literal] ";"
+ *   floor      = "floor" "category" (STRING | "[" STRING {"," STRING} "]") "=" TIER ";"
  *   expr       = and {("||" | "or") and}
  *   and        = not {("&&" | "and") not}
  *   not        = ("!" | "not") not | compare
@@ -136,7 +137,7 @@ static bool expect_tok(struct parser *p, enum tok k, const char *what)
 
 static struct node *new_node(struct parser *p, enum node_op op, unsigned line, unsigned col)
 {
-	struct node *n = pol_arena_alloc_line(p->prog->arena, sizeof(*n));
+	struct node *n = pol_arena_alloc(p->prog->arena, sizeof(*n));
 	if (n == NULL) {
 		p->prog->oom = true;
 		return NULL;
@@ -895,11 +896,56 @@ static bool parse_attribute(struct parser *p)
 	return grow(p, (void ***)&p->prog->attrs, &p->prog->n_attrs, &p->prog->cap_attrs, d);
 }
 
+/* floor category "recipe" = important;  (or a [list] of categories) */
+static bool parse_floor(struct parser *p)
+{
+	next(p);
+	if (!expect_word(p, "category"))
+		return false;
+	const char **cats = NULL;
+	uint32_t n = 0;
+	/* positions of the names, for diagnostics about each */
+	unsigned cat_line = p->cur.line, cat_col = p->cur.col;
+	if (!parse_strings(p, &cats, &n, "a category"))
+		return false;
+	if (n == 0) {
+		error_at(p, cat_line, cat_col, "a floor names at least one category");
+		return false;
+	}
+	if (!expect_tok(p, TOK_ASSIGN, "`=` and the lowest tier the category may carry"))
+		return false;
+	if (p->cur.kind != TOK_IDENT) {
+		expected(p, "a tier: general, important or core");
+		return false;
+	}
+	enum tids_tier tier = tids_tier_parse(p->cur.str);
+	if (tier == TIDS_TIER_UNSET) {
+		error_at(p, p->cur.line, p->cur.col,
+			 "unknown tier '%s' (general, important or core)", p->cur.str);
+		return false;
+	}
+	next(p);
+	if (!expect_tok(p, TOK_SEMI, "`;` to end the floor"))
+		return false;
+	for (uint32_t i = 0; i < n; i++) {
+		struct floor_decl *f = pol_arena_alloc(p->prog->arena, sizeof(*f));
+		if (f == NULL) {
+			p->prog->oom = true;
+			return false;
+		}
+		*f = (struct floor_decl){ .category = cats[i], .tier = tier, .file = p->file,
+					  .line = cat_line, .col = cat_col };
+		if (!grow(p, (void ***)&p->prog->floors, &p->prog->n_floors, &p->prog->cap_floors, f))
+			return false;
+	}
+	return true;
+}
+
 /* Skips to just after the next `;`, or to the next declaration keyword. */
 static bool at_declaration(const struct parser *p)
 {
 	return at_word(p, "permit") || at_word(p, "forbid") || at_word(p, "oblige") ||
-	       at_word(p, "let") || at_word(p, "attribute");
+	       at_word(p, "let") || at_word(p, "attribute") || at_word(p, "floor");
 }
 
 static void recover(struct parser *p, const struct token *started)
@@ -933,6 +979,7 @@ int pol_parse(struct program *prog, const char *file, const char *text, size_t l
 		return TIDS_ETOOBIG;
 	}
 	pol_lex_init(&p.lx, file, text, len, prog->arena, diags);
+	p.lx.strings = &prog->strings;
 	next(&p);
 	while (p.cur.kind != TOK_EOF && !prog->oom && !p.lx.oom) {
 		bool ok;
@@ -944,8 +991,10 @@ int pol_parse(struct program *prog, const char *file, const char *text, size_t l
 			ok = parse_let(&p);
 		} else if (at_word(&p, "attribute")) {
 			ok = parse_attribute(&p);
+		} else if (at_word(&p, "floor")) {
+			ok = parse_floor(&p);
 		} else {
-			expected(&p, "`permit`, `forbid`, `oblige`, `let` or `attribute`");
+			expected(&p, "`permit`, `forbid`, `oblige`, `let`, `attribute` or `floor`");
 			ok = false;
 		}
 		if (!ok)

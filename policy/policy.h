@@ -111,6 +111,25 @@ struct tids_policy_rule_info {
 	unsigned col;
 };
 
+/*
+ * Tier floors: `floor category "recipe" = important;` declares the lowest
+ * tier a record of the category may carry; ingest refuses a record whose
+ * tier (tids_record_effective_tier: the highest of its own and its
+ * fields') is below the floor of its category. Both functions are pure and
+ * allocate nothing.
+ *
+ * tids_policy_tier_floor: the floor of category, TIDS_TIER_GENERAL when the
+ * set declares none (or set is NULL).
+ *
+ * tids_policy_tier_floors: every floor, in category name order, into
+ * categories[0..cap) and tiers[0..cap) (either may be NULL); returns how
+ * many floors the set declares, which may exceed cap. The strings belong
+ * to the set: copy them to keep them past tids_policy_set_free.
+ */
+enum tids_tier tids_policy_tier_floor(const struct tids_policy_set *set, const char *category);
+size_t tids_policy_tier_floors(const struct tids_policy_set *set, const char **categories,
+			       enum tids_tier *tiers, size_t cap);
+
 /* Rule by id, or NULL. For explain and audit tooling. */
 const struct tids_policy_rule_info *tids_policy_set_rule(const struct tids_policy_set *set,
 							  const char *id);
@@ -240,8 +259,10 @@ TIDS_POLICY_WUR int tids_policy_facts_add_counter(struct tids_policy_facts *fact
 uint64_t tids_policy_facts_counter(const struct tids_policy_facts *facts,
 				   const char *name, const char *key, int64_t period);
 
-const struct tids_policy_grant *tids_policy_facts_grant(const struct tids_policy_facts *facts,
-							 const char *id);
+/* A grant's use count into *uses (which may be NULL): 0, or TIDS_ENOENT
+ * when no grant has that id. */
+int tids_policy_facts_grant_uses(const struct tids_policy_facts *facts, const char *grant_id,
+				 uint32_t *uses);
 size_t tids_policy_facts_grant_count(const struct tids_policy_facts *facts);
 
 /* ------------------------------------------------------------------------

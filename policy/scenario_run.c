@@ -265,6 +265,9 @@ static void judge(const struct scen_case *c, int rc, int64_t now,
 		if (rc == 0)
 			say(&m, "expected the request to be rejected, got %s (%s)",
 			    tids_policy_verdict_name(d->verdict), d->because);
+		for (size_t i = 0; rc != 0 && i < c->n_exps; i++)
+			if (c->exps[i].kind == EX_BECAUSE)
+				check_expect(&m, &c->exps[i], d, &c->record->rec, now);
 	} else if (rc != 0) {
 		say(&m, "expected %s, the engine refused: %s (%s)", tids_policy_verdict_name(c->verdict),
 		    tids_strerror(rc), d->because);
@@ -276,6 +279,24 @@ static void judge(const struct scen_case *c, int rc, int64_t now,
 			check_expect(&m, &c->exps[i], d, &c->record->rec, now);
 	}
 	res->passed = m.used == 0;
+}
+
+/* What the daemon's ingest does before any decision: a record below the
+ * tier floor of its category never enters the hub. */
+static int refuse_below_floor(const struct tids_policy_set *set, const struct tids_record *rec,
+			      struct tids_policy_decision *d)
+{
+	enum tids_tier floor = tids_policy_tier_floor(set, rec->category);
+	enum tids_tier tier = tids_record_effective_tier(rec);
+	if (rec->tier == TIDS_TIER_UNSET || tier >= floor)
+		return 0;
+	d->verdict = TIDS_POLICY_DENY;
+	d->tier = tier;
+	snprintf(d->strbuf, sizeof(d->strbuf),
+		 "category %s needs tier %s or higher (got %s): ingest refuses the record",
+		 rec->category, tids_tier_name(floor), tids_tier_name(tier));
+	d->because = d->strbuf;
+	return TIDS_EINVAL;
 }
 
 static int apply_step(struct tids_policy_facts *f, const struct scen_step *st, char *err,
@@ -362,7 +383,9 @@ int tids_policy_scenario_run(const struct tids_policy_scenario *s, const struct 
 		res->file = s->file;
 		res->line = c->line;
 		res->name = c->name;
-		res->decide_rc = tids_policy_decide(set, facts, &req, &res->decision);
+		res->decide_rc = refuse_below_floor(set, req.record, &res->decision);
+		if (res->decide_rc == 0)
+			res->decide_rc = tids_policy_decide(set, facts, &req, &res->decision);
 		judge(c, res->decide_rc, at, res);
 		if (!res->passed)
 			failures++;

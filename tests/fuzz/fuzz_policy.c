@@ -74,6 +74,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					   .origin = "CN-SH", .schema = "", .personal = true,
 					   .individuals = 3, .fields = fields, .n_fields = 3,
 					   .produced_at_ms = INT64_C(1780300000000) };
+		/* every floor listed is the floor looked up */
+		const char *cats[8];
+		enum tids_tier tiers[8];
+		size_t n_floors = tids_policy_tier_floors(set, cats, tiers, 8);
+		for (size_t i = 0; i < n_floors && i < 8; i++)
+			if (tids_policy_tier_floor(set, cats[i]) != tiers[i])
+				abort();
 		const char *recipients[] = { "lessor.wh", "lessor.de", "reg.sh", "nobody" };
 		struct tids_policy_decision dec;
 		for (size_t i = 0; i < 4; i++) {
@@ -86,10 +93,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			struct tids_record out;
 			if (rc == 0 && dec.verdict != TIDS_POLICY_DENY &&
 			    tids_policy_apply(&dec, &rec, &out, out_fields, 3) == 0 &&
-			    out.n_fields > rec.n_fields)
+			    (out.n_fields > rec.n_fields ||
+			     out.tier < tids_policy_tier_floor(set, rec.category)))
 				abort();
 			tids_policy_decision_format(set, &dec, &rec, buf, sizeof(buf));
 			rec.tier = (enum tids_tier)(1 + (i % 3));
+			rec.category = i % 2 ? "telemetry" : "recipe";
 		}
 		tids_policy_set_free(set);
 	}

@@ -227,7 +227,10 @@ int tids_ledger_export(struct tids_ledger *l, int64_t since_ms, int64_t until_ms
 		       const struct tids_identity *signer, tids_ledger_write_fn *w, void *ctx,
 		       uint64_t *unanchored, char *err, size_t errlen);
 
-/* Checking a proof or bundle line by line, in constant memory. */
+/* Checking a proof or bundle line by line, in constant memory. No line of
+ * the format is longer than this (without its '\n'). */
+#define TIDS_PROOF_LINE_MAX (1u << 20)
+
 typedef const uint8_t *tids_proof_key_fn(void *ctx, const char *publisher);
 
 struct tids_proof_opts {

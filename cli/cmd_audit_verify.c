@@ -1,0 +1,320 @@
+/*
+ * tidsctl audit verify and prune: recompute every chain against the hub's
+ * key and name the first entry of each that does not match; remove whole
+ * signed segments past their retention, only from a ledger that verifies.
+ */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include <sodium.h>
+
+#include "tids/error.h"
+#include "cmd_audit.h"
+
+static int64_t wall_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Pins: "pin PARTITION SEQ HEAD-HEX" lines, what verify --save-pins wrote. */
+static int read_pins(const char *path, struct tids_ledger_pin **out, size_t *n)
+{
+	FILE *f = fopen(path, "re");
+	char line[256], hex[2 * TIDS_HASH_BYTES + 2];
+	unsigned lineno = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (f == NULL)
+		return cli_fail("%s: cannot open", path);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		struct tids_ledger_pin pin;
+		unsigned long long seq;
+		int p;
+		void *grown;
+
+		lineno++;
+		if (line[0] == '#' || line[0] == '\n')
+			continue;
+		if (sscanf(line, "pin %d %llu %65s", &p, &seq, hex) != 3 || p < 0 || seq == 0 ||
+		    strlen(hex) != 2 * TIDS_HASH_BYTES ||
+		    sodium_hex2bin(pin.head, TIDS_HASH_BYTES, hex, strlen(hex), NULL, NULL, NULL) != 0) {
+			fclose(f);
+			free(*out);
+			*out = NULL;
+			return cli_fail("%s:%u: not a pin line (pin PARTITION SEQ HEAD)", path, lineno);
+		}
+		pin.partition = p;
+		pin.seq = seq;
+		grown = realloc(*out, (*n + 1) * sizeof(**out));
+		if (grown == NULL) {
+			fclose(f);
+			free(*out);
+			*out = NULL;
+			return cli_fail("out of memory");
+		}
+		*out = grown;
+		(*out)[(*n)++] = pin;
+	}
+	fclose(f);
+	return 0;
+}
+
+static int save_pins(const char *path, const struct tids_ledger_verify_report *rep)
+{
+	FILE *f = fopen(path, "we");
+	char hex[2 * TIDS_HASH_BYTES + 1];
+
+	if (f == NULL)
+		return cli_fail("%s: cannot create", path);
+	fprintf(f, "# the signed head of each chain, as tidsctl audit verify saw it\n");
+	for (size_t i = 0; i < rep->n_chains; i++) {
+		const struct tids_ledger_chain_report *c = &rep->chains[i];
+
+		if (!c->ok || c->signed_seq == 0)
+			continue;
+		sodium_bin2hex(hex, sizeof(hex), c->signed_head, TIDS_HASH_BYTES);
+		fprintf(f, "pin %d %llu %s\n", c->partition, (unsigned long long)c->signed_seq, hex);
+	}
+	if (fclose(f) != 0)
+		return cli_fail("%s: write failed", path);
+	return 0;
+}
+
+static void print_chain(const struct tids_ledger_chain_report *c)
+{
+	char t[32];
+
+	if (!c->ok) {
+		printf("chain %d: FAILED at %s %d:%llu: %s\n", c->partition, c->bad_checkpoint ? "checkpoint" : "entry",
+		       c->partition, (unsigned long long)c->bad_seq, c->what);
+		return;
+	}
+	printf("chain %d: ", c->partition);
+	if (c->entries > 0)
+		printf("entries %d:%llu..%d:%llu (%llu)", c->partition, (unsigned long long)c->first_seq, c->partition,
+		       (unsigned long long)c->last_seq, (unsigned long long)c->entries);
+	else
+		printf("no entries");
+	if (c->anchor_seq > 0)
+		printf(", pruned through %llu (anchored)", (unsigned long long)c->anchor_seq);
+	printf(", %llu checkpoints", (unsigned long long)c->checkpoints);
+	if (c->signed_seq > 0) {
+		audit_format_time(c->signed_at_ms, t);
+		printf(", signed through %llu at %s", (unsigned long long)c->signed_seq, t);
+	}
+	if (c->unanchored > 0)
+		printf(", %llu after the last checkpoint (not signed yet)", (unsigned long long)c->unanchored);
+	printf(": OK\n");
+}
+
+static const char verify_help[] =
+	"usage: tidsctl audit verify [--ledger FILE] --hub-key KEY [--threads N] [--strict]\n"
+	"                            [--pins FILE] [--save-pins FILE]\n"
+	"Recomputes every chain (hash = BLAKE2b(prev || entry)), checks every checkpoint's\n"
+	"signature with the hub's public key KEY (base64 or @file.pub), every index row\n"
+	"against its entry, and a pruned prefix against its anchor. On any edit, deletion,\n"
+	"insertion, reordering or truncation, names the first entry of the chain that does\n"
+	"not match and exits 1. Prints entries/s.\n"
+	"  --strict          fail also on entries after the last checkpoint (not signed yet)\n"
+	"  --save-pins FILE  remember each chain's signed head; --pins FILE later requires\n"
+	"                    them still there (catches a truncation that took checkpoints too)\n";
+
+int audit_verify(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "ledger", required_argument, NULL, 'L' }, { "hub-key", required_argument, NULL, 'k' },
+		{ "threads", required_argument, NULL, 'j' }, { "strict", no_argument, NULL, 'S' },
+		{ "pins", required_argument, NULL, 'p' }, { "save-pins", required_argument, NULL, 'P' },
+		{ "now", required_argument, NULL, 'N' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	struct tids_ledger_verify_opts o = { 0 };
+	struct tids_ledger_verify_report rep;
+	struct tids_ledger_pin *pins = NULL;
+	const char *path = audit_default_ledger(), *key = getenv("TIDS_HUB_KEY"), *pins_in = NULL, *pins_out = NULL;
+	uint8_t pk[TIDS_PUBLIC_KEY_BYTES], stored[TIDS_PUBLIC_KEY_BYTES];
+	char hub_id[TIDS_ID_MAX + 1], err[512];
+	bool strict = false;
+	struct tids_ledger *l;
+	int opt, r, rc = EXIT_OK;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'L': path = optarg; break;
+		case 'k': key = optarg; break;
+		case 'j': o.threads = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'S': strict = true; break;
+		case 'p': pins_in = optarg; break;
+		case 'P': pins_out = optarg; break;
+		case 'N': if (cli_time(optarg, &o.now_ms) != 0) return EXIT_USAGE; break;
+		case 'h': fputs(verify_help, stdout); return EXIT_OK;
+		default: return cli_usage(verify_help);
+		}
+	}
+	if (optind != argc)
+		return cli_usage(verify_help);
+	if (key == NULL)
+		return cli_fail("verify needs the hub's public key from a source you trust: --hub-key KEY "
+				"(the copy inside the ledger proves nothing)");
+	if (cli_public_key(key, pk) != 0)
+		return EXIT_USAGE;
+	if (pins_in != NULL && read_pins(pins_in, &pins, &o.n_pins) != 0)
+		return EXIT_FAIL;
+	o.pins = pins;
+	if ((l = audit_open(path, false)) == NULL) {
+		free(pins);
+		return EXIT_FAIL;
+	}
+	if (tids_ledger_hub(l, hub_id, stored) == 0) {
+		printf("ledger %s of hub %s\n", path, hub_id);
+		if (sodium_memcmp(stored, pk, sizeof(pk)) != 0)
+			fprintf(stderr, "tidsctl: warning: the ledger names another hub key than --hub-key; checking "
+					"against --hub-key\n");
+	}
+	tids_ledger_close(l);
+	r = tids_ledger_verify(path, pk, &o, &rep, err, sizeof(err));
+	free(pins);
+	if (r != 0 && r != TIDS_EBADSIG)
+		return cli_fail("%s", err);
+	for (size_t i = 0; i < rep.n_chains; i++)
+		print_chain(&rep.chains[i]);
+	printf("verified %llu entries and %llu checkpoints in %.3f s (%.0f entries/s)\n",
+	       (unsigned long long)rep.entries, (unsigned long long)rep.checkpoints, rep.seconds,
+	       rep.seconds > 0 ? (double)rep.entries / rep.seconds : 0.0);
+	if (rep.bad_chains > 0) {
+		printf("FAILED: %zu of %zu chains do not verify; the first bad entry of each is named above\n",
+		       rep.bad_chains, rep.n_chains);
+		rc = EXIT_FAIL;
+	} else if (rep.unanchored > 0) {
+		printf("%s: %llu entries after the last checkpoints are chained but not signed yet\n",
+		       strict ? "FAILED" : "warning", (unsigned long long)rep.unanchored);
+		if (strict)
+			rc = EXIT_FAIL;
+	}
+	if (rc == EXIT_OK) {
+		if (rep.n_chains == 0)
+			printf("the ledger holds no chain yet\n");
+		printf("OK\n");
+		if (pins_out != NULL && save_pins(pins_out, &rep) != 0)
+			rc = EXIT_FAIL;
+	}
+	tids_ledger_verify_report_free(&rep);
+	if (fflush(stdout) != 0)
+		return cli_fail("writing the output failed");
+	return rc;
+}
+
+/* --- prune ----------------------------------------------------------------------- */
+
+static const char prune_help[] =
+	"usage: tidsctl audit prune [--ledger FILE] --hub-key KEY [--retain CLASS=DURATION]...\n"
+	"                           [--save] [--dry-run]\n"
+	"Removes from the start of each chain the whole signed segments in which every\n"
+	"entry is past its retention, keeping the last removed segment's checkpoint as the\n"
+	"anchor the rest verifies from. Refuses a ledger that does not verify with KEY.\n"
+	"CLASS is general, important, core or export (origin and destination in different\n"
+	"countries); an entry is kept for the longest of its classes. Defaults: general and\n"
+	"important 183d, core and export 3y; shorter than that is refused. --save stores\n"
+	"the periods in the ledger for later runs. DURATION: 183d, 26w, 3y, 4380h.\n";
+
+int audit_prune(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "ledger", required_argument, NULL, 'L' }, { "hub-key", required_argument, NULL, 'k' },
+		{ "retain", required_argument, NULL, 'r' }, { "save", no_argument, NULL, 's' },
+		{ "dry-run", no_argument, NULL, 'n' }, { "now", required_argument, NULL, 'N' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+	};
+	struct {
+		int cls;
+		int64_t ms;
+	} set[16];
+	size_t n_set = 0;
+	const char *path = audit_default_ledger(), *key = getenv("TIDS_HUB_KEY");
+	struct tids_ledger_verify_opts vo = { 0 };
+	struct tids_ledger_verify_report rep;
+	struct tids_ledger_retention ret;
+	struct tids_ledger_prune_result res;
+	uint8_t pk[TIDS_PUBLIC_KEY_BYTES];
+	bool save = false, dry = false;
+	int64_t now = 0;
+	struct tids_ledger *l;
+	char err[512];
+	int opt, r;
+
+	while ((opt = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'L': path = optarg; break;
+		case 'k': key = optarg; break;
+		case 's': save = true; break;
+		case 'n': dry = true; break;
+		case 'N': if (cli_time(optarg, &now) != 0) return EXIT_USAGE; break;
+		case 'r': {
+			char *eq = strchr(optarg, '=');
+
+			if (eq == NULL || n_set == sizeof(set) / sizeof(set[0]))
+				return cli_fail("--retain %s: CLASS=DURATION", optarg) + 1;
+			*eq = '\0';
+			if ((set[n_set].cls = tids_ledger_class_parse(optarg)) < 0)
+				return cli_fail("--retain: '%s' is not general, important, core or export", optarg) + 1;
+			if (audit_duration(eq + 1, &set[n_set].ms) != 0)
+				return EXIT_USAGE;
+			n_set++;
+			break;
+		}
+		case 'h': fputs(prune_help, stdout); return EXIT_OK;
+		default: return cli_usage(prune_help);
+		}
+	}
+	if (optind != argc)
+		return cli_usage(prune_help);
+	if (key == NULL)
+		return cli_fail("prune verifies the ledger first: --hub-key KEY");
+	if (cli_public_key(key, pk) != 0)
+		return EXIT_USAGE;
+	if (now == 0)
+		now = wall_ms();
+	vo.now_ms = now;
+	/* Never prune what does not verify: that would destroy the evidence. */
+	r = tids_ledger_verify(path, pk, &vo, &rep, err, sizeof(err));
+	if (r != 0 && r != TIDS_EBADSIG)
+		return cli_fail("%s", err);
+	if (rep.bad_chains > 0) {
+		for (size_t i = 0; i < rep.n_chains; i++)
+			if (!rep.chains[i].ok)
+				print_chain(&rep.chains[i]);
+		tids_ledger_verify_report_free(&rep);
+		return cli_fail("the ledger does not verify; nothing pruned");
+	}
+	tids_ledger_verify_report_free(&rep);
+	if ((l = audit_open(path, !dry)) == NULL)
+		return EXIT_FAIL;
+	if (tids_ledger_retention(l, &ret) != 0) {
+		tids_ledger_close(l);
+		return cli_fail("%s: cannot read the retention periods", path);
+	}
+	for (size_t i = 0; i < n_set; i++)
+		ret.ms[set[i].cls] = set[i].ms;
+	if (tids_ledger_retention_check(&ret, err, sizeof(err)) != 0 ||
+	    (save && !dry && tids_ledger_set_retention(l, &ret, err, sizeof(err)) != 0)) {
+		tids_ledger_close(l);
+		return cli_fail("%s", err);
+	}
+	for (int c = 0; c < TIDS_LEDGER_CLASSES; c++)
+		printf("retain %-9s %lld days\n", tids_ledger_class_name((enum tids_ledger_class)c),
+		       (long long)(ret.ms[c] / TIDS_LEDGER_DAY_MS));
+	r = tids_ledger_prune(l, &ret, now, dry, &res, err, sizeof(err));
+	tids_ledger_close(l);
+	if (r != 0)
+		return cli_fail("%s", err);
+	printf("%s %llu entries in %llu segments from %zu chains, %llu checkpoints and %llu publications%s\n",
+	       dry ? "would prune" : "pruned", (unsigned long long)res.entries, (unsigned long long)res.segments,
+	       res.chains, (unsigned long long)res.checkpoints, (unsigned long long)res.ingress,
+	       dry ? "" : "; each chain keeps its last removed checkpoint as its anchor");
+	return fflush(stdout) == 0 ? EXIT_OK : cli_fail("writing the output failed");
+}
