@@ -118,6 +118,18 @@ void kafka_unwatch_queue(struct tidsd *d, struct kafka_queue_watch *kw)
 	kw->q = NULL;
 }
 
+static enum tids_log_priority priority(int syslog_level)
+{
+	return syslog_level <= 3 ? TIDS_LOG_ERR : syslog_level == 4 ? TIDS_LOG_WARNING :
+	       syslog_level <= 6 ? TIDS_LOG_INFO : TIDS_LOG_DEBUG;
+}
+
+void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	(void)rk;
+	tids_log(priority(level), "kafka: %s: %s", fac, buf);
+}
+
 bool kafka_log_event(struct tidsd *d, rd_kafka_event_t *ev)
 {
 	const char *fac, *str;
@@ -127,8 +139,7 @@ bool kafka_log_event(struct tidsd *d, rd_kafka_event_t *ev)
 	switch (rd_kafka_event_type(ev)) {
 	case RD_KAFKA_EVENT_LOG:
 		if (rd_kafka_event_log(ev, &fac, &str, &level) == 0)
-			tids_log(level <= 3 ? TIDS_LOG_ERR : level == 4 ? TIDS_LOG_WARNING :
-				 level <= 6 ? TIDS_LOG_INFO : TIDS_LOG_DEBUG, "kafka: %s: %s", fac, str);
+			tids_log(priority(level), "kafka: %s: %s", fac, str);
 		return true;
 	case RD_KAFKA_EVENT_ERROR:
 		tids_log(rd_kafka_event_error_is_fatal(ev) ? TIDS_LOG_ERR : TIDS_LOG_WARNING, "kafka: %s",

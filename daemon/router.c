@@ -443,6 +443,7 @@ static int setup(struct router *rt)
 		return -1;
 	}
 	rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+	rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
 	rd_kafka_conf_set_opaque(conf, rt);
 	rt->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
 	if (rt->consumer == NULL) {
@@ -585,6 +586,8 @@ static int run(struct router *rt)
 		if (fds[1].revents & POLLIN)
 			drain_inbox(rt);
 		drain_producer_events(rt);
+		if (rd_kafka_fatal_error(rt->producer, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			return -1;
 		/* Take what the consumer has, up to a batch. */
 		drained = false;
 		while (rt->n_batch < ROUTER_BATCH_MAX) {
@@ -595,9 +598,15 @@ static int run(struct router *rt)
 				break;
 			}
 			if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+				bool fatal = m->err == RD_KAFKA_RESP_ERR__FATAL;
+
 				if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
 					tids_log_warnx("router: %s", rd_kafka_message_errstr(m));
 				rd_kafka_message_destroy(m);
+				/* E.g. fenced after a broker restart: this consumer
+				 * is done; start over from what Kafka committed. */
+				if (fatal)
+					return -1;
 				continue;
 			}
 			if (rt->n_batch == 0)

@@ -153,21 +153,24 @@ int state_load(struct router *rt)
 	rd_kafka_conf_t *conf = rd_kafka_conf_dup(rt->conf_template);
 	rd_kafka_topic_partition_list_t *tp;
 	rd_kafka_t *rk;
-	char err[512];
+	char err[512], group[320];
 	int64_t deadline = mono_ms() + LOAD_TIMEOUT_MS;
 	size_t n = 0;
 	int r = -1;
 
 	state_clear(rt);
 	aggregate_clear(rt);
+	/* Read by assign(): the group only names the reader, nothing commits. */
+	snprintf(group, sizeof(group), "%s.state", rt->group_id);
 	if (rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "group.id", "tidsd-state-reader", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
 		tids_log_warnx("router: %s", err);
 		return -1;
 	}
+	rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
 	if (rk == NULL) {
 		rd_kafka_conf_destroy(conf);

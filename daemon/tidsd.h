@@ -227,6 +227,9 @@ int kafka_watch_queue(struct tidsd *d, struct kafka_queue_watch *kw, rd_kafka_qu
 		      void (*on_event)(struct tidsd *d, rd_kafka_event_t *ev, void *ctx), void *ctx);
 void kafka_unwatch_queue(struct tidsd *d, struct kafka_queue_watch *kw);
 void kafka_queue_pump(struct tidsd *d, struct kafka_queue_watch *kw);
+/* For clients whose queue is served by rd_kafka_consumer_poll (which calls
+ * it on the polling thread, never on librdkafka's own): logs as tids does. */
+void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 /* Logs librdkafka log and error events; returns true if it handled ev. */
 bool kafka_log_event(struct tidsd *d, rd_kafka_event_t *ev);
 /* Topic names: "<prefix>.<hub>.<suffix>". */
