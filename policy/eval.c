@@ -115,15 +115,18 @@ void pol_eval_begin(struct eval_ctx *ctx, const struct tids_policy_set *set,
 	ctx->rule_approval = NULL;
 	ctx->owner_looked_up = false;
 	ctx->asset_looked_up = false;
-	/* the recipient's id, hashed once for the lookup and the rules */
+	/* the recipient's id, the owner and the asset, hashed once for the
+	 * lookups, the index and the rules; what they will look up is asked
+	 * for first, so the memory comes in while the rest is set */
 	v_str(&c[B_RCPT_ID], req->recipient);
 	c[B_RCPT_ID].h = pol_str_hash(c[B_RCPT_ID].p, c[B_RCPT_ID].len);
-	const struct tids_policy_participant *r = pol_facts_participant(facts, c[B_RCPT_ID].p,
-		c[B_RCPT_ID].len, c[B_RCPT_ID].h);
-	ctx->recipient = r;
 	v_str(&c[B_RECORD_OWNER], rec->owner);
+	hash_of(&c[B_RECORD_OWNER]);
 	v_str(&c[B_RECORD_ASSET], rec->asset_id);
+	if (c[B_RECORD_ASSET].len > 0)
+		hash_of(&c[B_RECORD_ASSET]);
 	c[B_ASSET_ID] = c[B_RECORD_ASSET];
+	pol_facts_prefetch(facts, c[B_RCPT_ID].h, c[B_RECORD_OWNER].h, c[B_RECORD_ASSET].h);
 	v_str(&c[B_RECORD_CATEGORY], rec->category);
 	v_int(&c[B_RECORD_BASE_TIER], PT_TIER, rec->tier);
 	v_str(&c[B_RECORD_ORIGIN], rec->origin);
@@ -133,6 +136,17 @@ void pol_eval_begin(struct eval_ctx *ctx, const struct tids_policy_set *set,
 	v_bool(&c[B_RECORD_PERSONAL], rec->personal);
 	v_bool(&c[B_RECORD_SENSITIVE], rec->sensitive_personal);
 	v_int(&c[B_RECORD_INDIVIDUALS], PT_INT, clamp_u64(rec->individuals));
+	v_str(&c[B_PURPOSE], req->purpose);
+	v_int(&c[B_NOW], PT_TIME, req->now_ms);
+	ctx->floor = TIDS_TIER_GENERAL;
+	if (set->n_floors > 0) {
+		struct val *cat = &c[B_RECORD_CATEGORY];
+		ctx->floor = pol_floor_of(set, cat->p, cat->len, hash_of(cat));
+	}
+	/* by now the recipient's slot has come in */
+	const struct tids_policy_participant *r = pol_facts_participant(facts, c[B_RCPT_ID].p,
+		c[B_RCPT_ID].len, c[B_RCPT_ID].h);
+	ctx->recipient = r;
 	v_str(&c[B_RCPT_ROLE], r ? r->role : "");
 	v_str(&c[B_RCPT_JURISDICTION], r ? r->jurisdiction : "");
 	c[B_RCPT_COUNTRY] = c[B_RCPT_JURISDICTION];
@@ -140,14 +154,8 @@ void pol_eval_begin(struct eval_ctx *ctx, const struct tids_policy_set *set,
 						      c[B_RCPT_JURISDICTION].len);
 	v_bool(&c[B_RCPT_REGISTERED], r != NULL);
 	v_bool(&c[B_RCPT_SUSPENDED], r != NULL && r->suspended);
-	v_str(&c[B_PURPOSE], req->purpose);
-	v_int(&c[B_NOW], PT_TIME, req->now_ms);
 	ctx->have[0] = EAGER_SLOTS;
-	ctx->floor = TIDS_TIER_GENERAL;
-	if (set->n_floors > 0) {
-		struct val *cat = &c[B_RECORD_CATEGORY];
-		ctx->floor = pol_floor_of(set, cat->p, cat->len, hash_of(cat));
-	}
+	pol_facts_prefetch_asset(facts, c[B_RECORD_ASSET].h);
 	/* pol_eval_set_view sets the tier, from what is left of the record */
 	ctx->view_tier = TIDS_TIER_UNSET;
 }
@@ -976,8 +984,15 @@ void pol_run_pass(struct eval_ctx *ctx, struct pass *p)
 	memset(p->proposals, 0, sizeof(p->proposals));
 	memset(p->demotions, 0, sizeof(p->demotions));
 	pol_candidates(ctx, &c);
+	/* the candidates' rules asked for at once, each one's code a few
+	 * rules ahead of running it */
+	if (!c.merging)
+		for (uint32_t i = 0; i < c.n_gathered; i++)
+			__builtin_prefetch(&set->rules[c.gathered[i]]);
 	for (uint32_t ri; (ri = pol_candidates_next(&c)) != UINT32_MAX;) {
 		const struct crule *r = &set->rules[ri];
+		if (!c.merging && c.pos + 2 < c.n_gathered)
+			__builtin_prefetch(set->rules[c.gathered[c.pos + 2]].code);
 		ctx->rule_grant = NULL;
 		ctx->rule_approval = NULL;
 		bool m = rule_matches(ctx, r);

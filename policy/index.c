@@ -219,22 +219,28 @@ void pol_candidates(struct eval_ctx *ctx, struct candidates *c)
 	if (set->n_unindexed > 0)
 		gather(c, set->unindexed, set->n_unindexed);
 	pol_slot_codes(ctx, set->key_slots, set->n_key_slots, slot_code);
+	/* every key's bucket asked for first, then read: the misses overlap */
+	int64_t codes[POL_INDEX_KEYS_MAX][POL_KEY_SLOTS];
+	uint64_t hashes[POL_INDEX_KEYS_MAX];
 	for (uint32_t k = 0; k < set->n_keys; k++) {
 		const struct index_key *ik = &set->keys[k];
-		int64_t codes[POL_KEY_SLOTS] = { 0 };
 		uint32_t n = ik->n_slots;
-		codes[0] = slot_code[ik->pos[0]];
-		if (n > 1)
-			codes[1] = slot_code[ik->pos[1]];
-		if (n > 2)
-			codes[2] = slot_code[ik->pos[2]];
-		uint64_t h = combine(codes, n);
+		codes[k][0] = slot_code[ik->pos[0]];
+		codes[k][1] = n > 1 ? slot_code[ik->pos[1]] : 0;
+		codes[k][2] = n > 2 ? slot_code[ik->pos[2]] : 0;
+		hashes[k] = combine(codes[k], n);
+		__builtin_prefetch(&ik->table[(size_t)(hashes[k] >> 20) & ik->mask]);
+	}
+	for (uint32_t k = 0; k < set->n_keys; k++) {
+		const struct index_key *ik = &set->keys[k];
+		uint64_t h = hashes[k];
 		for (size_t b = (size_t)(h >> 20) & ik->mask;; b = (b + 1) & ik->mask) {
 			const struct index_bucket *bk = &ik->table[b];
 			if (bk->hash == h) {
 				/* unused places hold 0 on both sides */
 				const int64_t *have = ik->codes + b * POL_KEY_SLOTS;
-				if (have[0] == codes[0] && have[1] == codes[1] && have[2] == codes[2]) {
+				if (have[0] == codes[k][0] && have[1] == codes[k][1] &&
+				    have[2] == codes[k][2]) {
 					gather(c, set->rule_lists + bk->off, bk->n);
 					break;
 				}

@@ -865,6 +865,12 @@ static inline bool pol_fsym_is(const struct fsym *y, const char *p, size_t len, 
 {
 	return y->hash == h && y->len == len && pol_mem_eq(y->s, p, len);
 }
+/* Starts loading what a decision about (recipient, owner, asset) reads
+ * first (pol_str_hash of each; asset 0: none). Only a hint. */
+void pol_facts_prefetch(const struct tids_policy_facts *f, uint64_t recipient, uint64_t owner,
+			uint64_t asset);
+/* ... and the asset's entry, once its slot is in. */
+void pol_facts_prefetch_asset(const struct tids_policy_facts *f, uint64_t asset);
 enum approval_by { BY_RECIPIENT, BY_EXPORTER, BY_NONE };
 const struct fact_approval *pol_facts_approvals(const struct tids_policy_facts *f,
 						enum approval_by by, const char *id, size_t len);

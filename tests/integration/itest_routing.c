@@ -558,6 +558,51 @@ START_TEST(bad_input_changes_nothing)
 }
 END_TEST
 
+/* The default policy puts recipes at important or above: a recipe published
+ * as general is refused at ingest with its reason, nothing of it written,
+ * also after a reload. */
+START_TEST(tier_floor_refuses_low_recipes)
+{
+	const char *purposes[] = { "billing" };
+	struct tids_bytes recs[3];
+	struct tids_publish_ack ack;
+	struct world w;
+	struct tids_client *c;
+	char ingress[256], err[512];
+
+	world_start(&w, purposes, 1);
+	snprintf(ingress, sizeof(ingress), "tids.%s.ingress", w.hub.hub_id);
+	recs[0] = make_record(0, "factory.sh1", "recipe", TIDS_TIER_GENERAL);
+	recs[1] = make_record(1, "factory.sh1", "recipe", TIDS_TIER_IMPORTANT);
+	recs[2] = make_record(2, "factory.sh1", "run_hours", TIDS_TIER_GENERAL);
+	c = tids_test_hub_connect(&w.hub, &w.factory);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(tids_client_publish(c, &w.factory, "factory.sh1", 1, recs, 3, &ack, err, sizeof(err)), 0);
+	ck_assert_uint_eq(ack.accepted, 2);
+	ck_assert_uint_eq(ack.n_errors, 1);
+	ck_assert_uint_eq(ack.errors[0].index, 0);
+	ck_assert_int_eq(ack.errors[0].code, 3);
+	ck_assert_str_eq(ack.errors[0].message, "record: category recipe needs tier important or higher (got general)");
+	tids_publish_ack_free(&ack);
+	sleep_ms(500);
+	ck_assert_int_eq(tids_test_topic_end(ingress), 2);
+
+	ck_assert_int_eq(tids_test_hub_signal(&w.hub, SIGHUP), 0);
+	for (int i = 0; i < 50 && tids_test_hub_log_count(&w.hub, "reloaded") == 0; i++)
+		sleep_ms(100);
+	ck_assert_int_eq(tids_client_publish(c, &w.factory, "factory.sh1", 2, recs, 1, &ack, err, sizeof(err)), 0);
+	ck_assert_uint_eq(ack.accepted, 0);
+	ck_assert_uint_eq(ack.n_errors, 1);
+	tids_publish_ack_free(&ack);
+	sleep_ms(500);
+	ck_assert_int_eq(tids_test_topic_end(ingress), 2);
+	tids_client_free(c);
+	for (int i = 0; i < 3; i++)
+		free((void *)recs[i].data);
+	tids_test_hub_destroy(&w.hub);
+}
+END_TEST
+
 START_TEST(core_delivery_notifies_regulator)
 {
 	const char *own[] = { "maintenance" };
@@ -767,6 +812,7 @@ int main(void)
 		/* One case each, so that CK_RUN_CASE can pick one. */
 		{ "bad_input", bad_input_changes_nothing },
 		{ "revoke", revoked_grant_no_longer_decrypts },
+		{ "floor", tier_floor_refuses_low_recipes },
 		{ "notify", core_delivery_notifies_regulator },
 		{ "grant_uses", grant_uses_exact_across_restart },
 		{ "aggregate", aggregate_window_survives_kill9 },
