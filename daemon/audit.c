@@ -15,6 +15,47 @@
 #include "router.h"
 #include "tids/error.h"
 
+static void pending_clear(struct audit_pending *ap)
+{
+	for (size_t i = 0; i < ap->n; i++)
+		free((void *)ap->entries[i].data);
+	ap->n = 0;
+	ap->bytes = 0;
+}
+
+static int produce_log_record(struct router *rt, int32_t partition, const struct tids_audit_log_record *lr);
+
+/* Produces the chain's waiting entries as one message, in chain order. */
+static int flush(struct router *rt, int32_t partition)
+{
+	struct audit_pending *ap = &rt->audit_pending[partition];
+	struct tids_audit_log_record lr = { .entries = ap->entries, .n_entries = ap->n };
+	int r;
+
+	if (ap->n == 0)
+		return 0;
+	r = produce_log_record(rt, partition, &lr);
+	pending_clear(ap);
+	return r;
+}
+
+int audit_flush_all(struct router *rt)
+{
+	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++) {
+		int r = flush(rt, p);
+
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
+void audit_discard_all(struct router *rt)
+{
+	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
+		pending_clear(&rt->audit_pending[p]);
+}
+
 static int produce_log_record(struct router *rt, int32_t partition, const struct tids_audit_log_record *lr)
 {
 	uint8_t *value;
@@ -31,7 +72,7 @@ static int produce_log_record(struct router *rt, int32_t partition, const struct
 int audit_append(struct router *rt, int32_t partition, struct tids_audit_entry *e)
 {
 	struct chain *c = &rt->chains[partition];
-	struct tids_audit_log_record lr = { 0 };
+	struct audit_pending *ap = &rt->audit_pending[partition];
 	crypto_generichash_state st;
 	uint8_t *bytes;
 	size_t len;
@@ -42,18 +83,28 @@ int audit_append(struct router *rt, int32_t partition, struct tids_audit_entry *
 	memcpy(e->prev_hash, c->head, TIDS_HASH_BYTES);
 	if ((r = tids_wire_encode_audit_entry(e, &bytes, &len)) != 0)
 		return r;
+	if (ap->n == ap->cap) {
+		size_t cap = ap->cap > 0 ? ap->cap * 2 : 64;
+		struct tids_bytes *grown = realloc(ap->entries, cap * sizeof(*grown));
+
+		if (grown == NULL) {
+			free(bytes);
+			return TIDS_ENOMEM;
+		}
+		ap->entries = grown;
+		ap->cap = cap;
+	}
 	crypto_generichash_init(&st, NULL, 0, TIDS_HASH_BYTES);
 	crypto_generichash_update(&st, c->head, TIDS_HASH_BYTES);
 	crypto_generichash_update(&st, bytes, len);
-	lr.entry = (struct tids_bytes){ bytes, len };
-	r = produce_log_record(rt, partition, &lr);
-	if (r == 0) {
-		crypto_generichash_final(&st, c->head, TIDS_HASH_BYTES);
-		c->seq = e->seq;
-		c->since_checkpoint++;
-		c->dirty = true;
-	}
-	free(bytes);
+	crypto_generichash_final(&st, c->head, TIDS_HASH_BYTES);
+	c->seq = e->seq;
+	c->since_checkpoint++;
+	c->dirty = true;
+	ap->entries[ap->n++] = (struct tids_bytes){ bytes, len };
+	ap->bytes += len;
+	if (ap->n >= AUDIT_BATCH_MAX || ap->bytes >= AUDIT_BATCH_BYTES)
+		r = flush(rt, partition);
 	if (r == 0 && (int64_t)c->since_checkpoint >= rt->checkpoint_entries)
 		r = audit_checkpoint(rt, partition);
 	return r;
@@ -68,6 +119,9 @@ int audit_checkpoint(struct router *rt, int32_t partition)
 	size_t len;
 	int r;
 
+	/* The entries a checkpoint covers come before it on the topic. */
+	if ((r = flush(rt, partition)) != 0)
+		return r;
 	cp->hub_id = rt->hub_id;
 	cp->partition = partition;
 	cp->seq = c->seq;

@@ -194,12 +194,17 @@ static int on_audit(struct indexer *ix, const rd_kafka_message_t *m)
 		if (r == 0)
 			ix->checkpoints++;
 	} else {
-		r = tids_ledger_add_entry(ix->ledger, lr.entry.data, lr.entry.len, err, sizeof(err));
-		if (r == 0 || r == TIDS_EEXIST)
-			follow_chain(ix, m->partition, lr.entry.data, lr.entry.len);
-		if (r == 0)
-			ix->entries++;
-		else if (r == TIDS_EEXIST)
+		r = 0;
+		for (size_t i = 0; i < lr.n_entries && (r == 0 || r == TIDS_EEXIST); i++) {
+			const struct tids_bytes *e = &lr.entries[i];
+
+			r = tids_ledger_add_entry(ix->ledger, e->data, e->len, err, sizeof(err));
+			if (r == 0 || r == TIDS_EEXIST)
+				follow_chain(ix, m->partition, e->data, e->len);
+			if (r == 0)
+				ix->entries++;
+		}
+		if (r == TIDS_EEXIST)
 			r = 0;
 	}
 	tids_audit_log_record_free(&lr);

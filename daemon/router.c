@@ -513,6 +513,8 @@ static int transact(struct router *rt)
 	if (r == 0)
 		r = rt->stop ? audit_checkpoints_all(rt) : audit_checkpoints_due(rt, now);
 	if (r == 0)
+		r = audit_flush_all(rt);
+	if (r == 0)
 		r = state_write_dirty(rt);
 	if (r != 0)
 		goto abort;
@@ -543,6 +545,7 @@ static int transact(struct router *rt)
 	discard_batch(rt);
 	return 0;
 fail:
+	audit_discard_all(rt);
 	/* The cause is often in the producer's own log (a message too large,
 	 * a fenced id): say it before the generic error. */
 	drain_producer_events(rt);
@@ -551,6 +554,7 @@ fail:
 	rd_kafka_error_destroy(e);
 	return -1;
 abort:
+	audit_discard_all(rt);
 	tids_log_warnx("router: could not write deliveries or audit entries; nothing of this batch is routed");
 	e = rd_kafka_abort_transaction(rt->producer, -1);
 	if (e != NULL)
@@ -795,6 +799,9 @@ void router_free(struct tidsd *d)
 	tids_map_free(&rt->subscribers);
 	state_clear(rt);
 	aggregate_clear(rt);
+	audit_discard_all(rt);
+	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
+		free(rt->audit_pending[p].entries);
 	tids_policy_set_free(rt->policy);
 	tids_policy_facts_free(rt->facts);
 	tids_identity_wipe(&rt->hub);

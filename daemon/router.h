@@ -46,6 +46,16 @@ struct chain {
 	bool dirty;                          /* write its state in this transaction */
 };
 
+/* Entries of one chain made in this transaction, not yet produced: they
+ * leave in one Kafka message per AUDIT_BATCH_MAX entries. */
+#define AUDIT_BATCH_MAX 500
+#define AUDIT_BATCH_BYTES (512 * 1024)
+
+struct audit_pending {
+	struct tids_bytes *entries;          /* owned bytes */
+	size_t n, cap, bytes;
+};
+
 struct grant_key {
 	char id[TIDS_ID_MAX + 1];
 	uint8_t key[TIDS_SEAL_KEY_BYTES];
@@ -126,6 +136,7 @@ struct router {
 	rd_kafka_queue_t *cq, *pq;
 	int cq_pipe[2];
 	struct chain chains[ROUTER_PARTITIONS_MAX];
+	struct audit_pending audit_pending[ROUTER_PARTITIONS_MAX];
 	bool reload_state;                   /* partitions were assigned: read the state topic */
 	bool assigned;                       /* holds ingress partitions now */
 
@@ -151,6 +162,10 @@ int audit_checkpoint(struct router *rt, int32_t partition);
 int audit_checkpoints_due(struct router *rt, int64_t now);
 /* Every chain with entries since its last checkpoint (at stop). */
 int audit_checkpoints_all(struct router *rt);
+/* Produces the entries waiting in every chain (end of a transaction). */
+int audit_flush_all(struct router *rt);
+/* Forgets them (the transaction is abandoned). */
+void audit_discard_all(struct router *rt);
 
 /* aggregate.c */
 int aggregate_add(struct router *rt, int32_t partition, const struct tids_record *rec, const char *recipient,

@@ -217,31 +217,55 @@ int tids_wire_decode_audit_log_record(const uint8_t *buf, size_t len, struct tid
 {
 	struct backing *b;
 	Tids__V1__AuditLogRecord *m;
+	struct tids_bytes *entries;
+	size_t n;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = wire_unpack(&tids__v1__audit_log_record__descriptor, buf, len, ENTRY_MAX + 64, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__audit_log_record__descriptor, buf, len, 4u << 20, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__AuditLogRecord *)b->msg;
 	switch (m->kind_case) {
-	case TIDS__V1__AUDIT_LOG_RECORD__KIND_ENTRY:
-		if (m->entry.len == 0) {
-			r = tids_fail(err, errlen, TIDS_EMISSING, "audit log record: empty entry");
-			goto out;
-		}
-		out->entry.data = m->entry.data;
-		out->entry.len = m->entry.len;
-		break;
 	case TIDS__V1__AUDIT_LOG_RECORD__KIND_CHECKPOINT:
 		if ((r = checkpoint_from(m->checkpoint, &out->checkpoint, err, errlen)) < 0)
 			goto out;
 		out->is_checkpoint = true;
+		out->backing = b;
+		return 0;
+	case TIDS__V1__AUDIT_LOG_RECORD__KIND_ENTRY:
+		n = 1;
+		break;
+	case TIDS__V1__AUDIT_LOG_RECORD__KIND_ENTRIES:
+		n = m->entries->n_entries;
 		break;
 	default:
-		r = tids_fail(err, errlen, TIDS_EMISSING, "audit log record: neither entry nor checkpoint");
+		r = tids_fail(err, errlen, TIDS_EMISSING, "audit log record: neither entries nor checkpoint");
 		goto out;
 	}
+	if (n == 0 || n > TIDS_AUDIT_ENTRIES_MAX) {
+		r = tids_fail(err, errlen, TIDS_ETOOMANY, "audit log record: %zu entries (1 to %d)", n,
+			      TIDS_AUDIT_ENTRIES_MAX);
+		goto out;
+	}
+	entries = wire_alloc(b, n * sizeof(*entries));
+	if (entries == NULL) {
+		r = tids_fail(err, errlen, TIDS_ENOMEM, "audit log record: out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		ProtobufCBinaryData e = m->kind_case == TIDS__V1__AUDIT_LOG_RECORD__KIND_ENTRY ? m->entry
+											 : m->entries->entries[i];
+
+		if (e.len == 0 || e.len > ENTRY_MAX) {
+			r = tids_fail(err, errlen, TIDS_EINVAL, "audit log record: entry %zu is %zu bytes (1 to %d)", i,
+				      e.len, ENTRY_MAX);
+			goto out;
+		}
+		entries[i] = (struct tids_bytes){ e.data, e.len };
+	}
+	out->entries = entries;
+	out->n_entries = n;
 	out->backing = b;
 	return 0;
 out:
@@ -254,6 +278,9 @@ int tids_wire_encode_audit_log_record(const struct tids_audit_log_record *in, ui
 {
 	Tids__V1__AuditLogRecord pb;
 	Tids__V1__AuditCheckpoint cp = TIDS__V1__AUDIT_CHECKPOINT__INIT;
+	Tids__V1__AuditEntries batch = TIDS__V1__AUDIT_ENTRIES__INIT;
+	ProtobufCBinaryData *entries = NULL;
+	int r;
 
 	/* The _init function, not the INIT macro: the macro's oneof braces
 	 * trip -Wmissing-braces. */
@@ -269,12 +296,26 @@ int tids_wire_encode_audit_log_record(const struct tids_audit_log_record *in, ui
 		cp.signature.len = TIDS_SIGNATURE_BYTES;
 		pb.kind_case = TIDS__V1__AUDIT_LOG_RECORD__KIND_CHECKPOINT;
 		pb.checkpoint = &cp;
-	} else {
+	} else if (in->n_entries == 1) {
 		pb.kind_case = TIDS__V1__AUDIT_LOG_RECORD__KIND_ENTRY;
-		pb.entry.data = (uint8_t *)in->entry.data;
-		pb.entry.len = in->entry.len;
+		pb.entry.data = (uint8_t *)in->entries[0].data;
+		pb.entry.len = in->entries[0].len;
+	} else {
+		entries = malloc(in->n_entries * sizeof(*entries) + 1);
+		if (entries == NULL)
+			return TIDS_ENOMEM;
+		for (size_t i = 0; i < in->n_entries; i++) {
+			entries[i].data = (uint8_t *)in->entries[i].data;
+			entries[i].len = in->entries[i].len;
+		}
+		batch.entries = entries;
+		batch.n_entries = in->n_entries;
+		pb.kind_case = TIDS__V1__AUDIT_LOG_RECORD__KIND_ENTRIES;
+		pb.entries = &batch;
 	}
-	return wire_pack(&pb.base, out, len);
+	r = wire_pack(&pb.base, out, len);
+	free(entries);
+	return r;
 }
 
 void tids_audit_log_record_free(struct tids_audit_log_record *r)

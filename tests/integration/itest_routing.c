@@ -229,24 +229,28 @@ static void on_audit(void *ctx, int32_t partition, int64_t offset, const void *k
 		tids_audit_log_record_free(&lr);
 		return;
 	}
-	ck_assert_int_eq(tids_wire_decode_audit_entry(lr.entry.data, lr.entry.len, &e, err, sizeof(err)), 0);
-	if (e.seq != a->last_seq[partition] + 1 || memcmp(e.prev_hash, a->last_head[partition], 32) != 0)
-		a->broken++;
-	crypto_generichash_init(&st, NULL, 0, 32);
-	crypto_generichash_update(&st, a->last_head[partition], 32);
-	crypto_generichash_update(&st, lr.entry.data, lr.entry.len);
-	crypto_generichash_final(&st, a->last_head[partition], 32);
-	a->last_seq[partition] = e.seq;
-	a->entries++;
-	if (e.decision != TIDS_DECISION_DENY && strcmp(e.recipient, "lessor.wh") == 0) {
-		uint32_t n;
+	for (size_t i = 0; i < lr.n_entries; i++) {
+		const struct tids_bytes *b = &lr.entries[i];
 
-		memcpy(&n, e.record_id, sizeof(n));
-		a->allows++;
-		if (a->per_n != NULL && n <= a->max_n)
-			a->per_n[n]++;
+		ck_assert_int_eq(tids_wire_decode_audit_entry(b->data, b->len, &e, err, sizeof(err)), 0);
+		if (e.seq != a->last_seq[partition] + 1 || memcmp(e.prev_hash, a->last_head[partition], 32) != 0)
+			a->broken++;
+		crypto_generichash_init(&st, NULL, 0, 32);
+		crypto_generichash_update(&st, a->last_head[partition], 32);
+		crypto_generichash_update(&st, b->data, b->len);
+		crypto_generichash_final(&st, a->last_head[partition], 32);
+		a->last_seq[partition] = e.seq;
+		a->entries++;
+		if (e.decision != TIDS_DECISION_DENY && strcmp(e.recipient, "lessor.wh") == 0) {
+			uint32_t n;
+
+			memcpy(&n, e.record_id, sizeof(n));
+			a->allows++;
+			if (a->per_n != NULL && n <= a->max_n)
+				a->per_n[n]++;
+		}
+		tids_audit_entry_free(&e);
 	}
-	tids_audit_entry_free(&e);
 	tids_audit_log_record_free(&lr);
 }
 

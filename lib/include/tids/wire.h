@@ -250,10 +250,13 @@ struct tids_audit_checkpoint {
 	void *backing;
 };
 
-/* One message of the audit topic: an entry's exact bytes, or a checkpoint. */
+/* One message of the audit topic: entries' exact bytes, or a checkpoint. */
+#define TIDS_AUDIT_ENTRIES_MAX 10000
+
 struct tids_audit_log_record {
 	bool is_checkpoint;
-	struct tids_bytes entry;
+	const struct tids_bytes *entries;    /* consecutive entries of the chain */
+	size_t n_entries;
 	struct tids_audit_checkpoint checkpoint;  /* backing is the record's */
 	void *backing;
 };
