@@ -225,7 +225,7 @@ static int64_t router_committed(struct world *w, int partitions)
 	return sum;
 }
 
-static double tidsd_routing(struct world *w, unsigned long *verifications, unsigned long *written)
+static double tidsd_routing(struct world *w, unsigned long *verifications, unsigned long *written, double *steady)
 {
 	char conf[512];
 	int64_t t0;
@@ -253,10 +253,22 @@ static double tidsd_routing(struct world *w, unsigned long *verifications, unsig
 	if (tids_test_hub_restart(&w->hub) != 0)
 		die("restart");
 	t0 = mono_us();
-	while (router_committed(w, 4) < RECORDS) {
-		if (mono_us() - t0 > 600 * 1000000LL)
-			die("routing did not finish in 10 minutes");
-		usleep(50000);
+	{
+		int64_t first_at = 0, first_done = 0, done;
+
+		while ((done = router_committed(w, 4)) < RECORDS) {
+			if (mono_us() - t0 > 600 * 1000000LL)
+				die("routing did not finish in 10 minutes");
+			if (done > 0 && first_at == 0) {
+				first_at = mono_us();
+				first_done = done;
+			}
+			usleep(20000);
+		}
+		/* From the first committed transaction on: the router's start
+		 * (transactions, state, joining the group) is a one-off cost. */
+		if (first_at > 0 && mono_us() > first_at)
+			*steady = (double)(RECORDS - first_done) / ((double)(mono_us() - first_at) / 1e6);
 	}
 	double rate = RECORDS / ((double)(mono_us() - t0) / 1e6);
 	tids_test_hub_stop(&w->hub);
@@ -372,13 +384,16 @@ int main(void)
 	       tids_test_kafka_bootstrap());
 	double raw1 = raw_passthrough(1);
 	double raw3 = raw_passthrough(3);
-	double tids = tidsd_routing(&w, &verifications, &written);
+	double steady = 0;
+	double tids = tidsd_routing(&w, &verifications, &written, &steady);
 	printf("  %-46s %12.0f records/s\n", "raw librdkafka consume->produce (1 copy)", raw1);
 	printf("  %-46s %12.0f records/s\n", "raw librdkafka consume->produce (3 copies)", raw3);
 	printf("  %-46s %12.0f records/s  (3 deliveries + 3 audit entries each, transactional)\n",
-	       "tidsd routing", tids);
+	       "tidsd routing, router start included", tids);
+	printf("  %-46s %12.0f records/s\n", "tidsd routing, from its first transaction", steady);
 	printf("  %-46s %12.2f  (target >= 0.50)\n", "ratio tidsd / raw (1 copy)", tids / raw1);
 	printf("  %-46s %12.2f  (target >= 0.50)\n", "ratio tidsd / raw (3 copies)", tids / raw3);
+	printf("  %-46s %12.2f\n", "ratio, from the first transaction (1 copy)", steady / raw1);
 	if (written > 0)
 		printf("  %-46s %12.4f  (%lu per %lu records; target <= 1 per batch)\n",
 		       "signature verifications per record", (double)verifications / (double)written, verifications,
