@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	n = size - 1;
-	switch (data[0] % 16) {
+	switch (data[0] % 21) {
 	case 0: ROUND_TRIP(struct tids_record, record, tids_record_free); break;
 	case 1: ROUND_TRIP(struct tids_batch, batch, tids_batch_free); break;
 	case 2: ROUND_TRIP(struct tids_publish_ack, publish_ack, tids_publish_ack_free); break;
@@ -50,7 +50,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 11: ROUND_TRIP(struct tids_subscribe_control, subscribe_control, tids_subscribe_control_free); break;
 	case 12: ROUND_TRIP(struct tids_ping, ping_reply, tids_ping_free); break;
 	case 13: ROUND_TRIP(struct tids_id_message, suspend_request, tids_id_message_free); break;
-	case 14: {
+	case 14: case 15: {
 		struct tids_frame f, g;
 		uint8_t *out;
 		size_t len;
@@ -66,6 +66,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		break;
 	}
+	/* What tidsd keeps on Kafka: ingress envelopes, deliveries, the audit
+	 * log and the router's state entries. */
+	case 16: ROUND_TRIP(struct tids_ingress_record, ingress_record, tids_ingress_record_free); break;
+	case 17: ROUND_TRIP(struct tids_delivery_envelope, delivery_envelope, tids_delivery_envelope_free); break;
+	case 18: ROUND_TRIP(struct tids_audit_log_record, audit_log_record, tids_audit_log_record_free); break;
+	case 19: ROUND_TRIP(struct tids_router_state, router_state, tids_router_state_free); break;
 	default: {
 		struct tids_status s;
 
