@@ -299,6 +299,10 @@ static void on_event(struct tidsd *d, struct watch *w, uint32_t events)
 		return;   /* closed earlier in this iteration */
 	if (events & EPOLLOUT)
 		flush_out(d, s);
+	/* Frames read before a pause wait in our buffers, and epoll reports
+	 * only new bytes on the socket: serve them once the pause is over. */
+	if (s->w.fd >= 0 && s->state == SESSION_OPEN && !s->paused && (s->in.len > 0 || s->ch.plain.len > s->ch.pending))
+		frames_step(d, s);
 	if (s->w.fd >= 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		read_in(d, s);
 	if (s->w.fd >= 0)
