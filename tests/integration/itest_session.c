@@ -857,6 +857,66 @@ static void write_file(const char *path, const char *text)
 	ck_assert_int_eq(fclose(f), 0);
 }
 
+/*
+ * A client that pipelines many calls and reads nothing pauses its own
+ * connection (its answers pile up past limits.send_buffer); once it reads
+ * them, the calls still waiting in the hub's buffers are answered too, with
+ * no more bytes from the client to wake the hub.
+ */
+START_TEST(test_pipelined_calls_after_pause)
+{
+	enum { CALLS = 30000 };
+	struct tids_test_raw r;
+	struct tids_buf all = { 0 };
+	uint8_t nonce[64];
+	int answered = 0;
+
+	hub_up("limits.send_buffer = 64k");
+	raw_open(&r, &good);
+	memset(nonce, 7, sizeof(nonce));
+	/* All calls in one go: megabytes of answers, more than the socket
+	 * buffers hold, so the connection pauses, maybe with calls still in
+	 * its buffers. */
+	for (uint64_t i = 1; i <= CALLS; i++) {
+		struct tids_ping ping = { .nonce = { nonce, sizeof(nonce) } };
+		struct tids_frame f = { .call_id = i, .kind = TIDS_FRAME_REQUEST, .method = "tids.v1.Exchange/Ping" };
+		uint8_t *body, *frame;
+		size_t blen, flen;
+		uint8_t hdr[4];
+
+		ck_assert_int_eq(tids_wire_encode_ping_request(&ping, &body, &blen), 0);
+		f.body = (struct tids_bytes){ body, blen };
+		ck_assert_int_eq(tids_wire_encode_frame(&f, &frame, &flen), 0);
+		hdr[0] = (uint8_t)(flen >> 24);
+		hdr[1] = (uint8_t)(flen >> 16);
+		hdr[2] = (uint8_t)(flen >> 8);
+		hdr[3] = (uint8_t)flen;
+		ck_assert_int_eq(tids_buf_append(&all, hdr, 4), 0);
+		ck_assert_int_eq(tids_buf_append(&all, frame, flen), 0);
+		free(body);
+		free(frame);
+	}
+	ck_assert_int_eq(tids_test_raw_send_plain(&r, tids_buf_head(&all), all.len), 0);
+	tids_buf_free(&all);
+	/* Let the answers pile up, then read them all. */
+	sleep_ms(1000);
+	while (answered < CALLS) {
+		struct tids_frame f;
+
+		if (tids_test_raw_read_frame(&r, &f, WAIT_MS) != 1)
+			break;
+		ck_assert_int_eq(f.status.code, CODE_OK);
+		ck_assert(f.call_id == (uint64_t)answered + 1);
+		answered++;
+		tids_frame_free(&f);
+	}
+	ck_assert_msg(answered == CALLS, "%d of %d pipelined calls answered", answered, CALLS);
+	tids_test_raw_close(&r);
+	assert_serves();
+	hub_down();
+}
+END_TEST
+
 START_TEST(test_config_check)
 {
 	char dir[256], conf[300], poldir[300], text[4096], out[4096], errs[8192], expect[600];
@@ -1104,6 +1164,7 @@ int main(void)
 	tcase_add_test(tc, test_handshake_timeout);
 	tcase_add_test(tc, test_max_connections);
 	tcase_add_test(tc, test_backpressure);
+	tcase_add_test(tc, test_pipelined_calls_after_pause);
 	tcase_add_test(tc, test_config_check);
 	tcase_add_test(tc, test_sighup_reload);
 	suite_add_tcase(s, tc);
