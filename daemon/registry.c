@@ -126,19 +126,7 @@ const struct participant *registry_by_dh_key(const struct tidsd *d, const uint8_
 	return tids_map_get(&d->registry->by_dh, dh_pk, TIDS_DH_KEY_BYTES);
 }
 
-size_t registry_participant_count(const struct tidsd *d)
-{
-	return d->registry->participants.n;
-}
 
-void registry_each_participant(const struct tidsd *d, void (*fn)(void *ctx, const struct participant *p), void *ctx)
-{
-	size_t pos = 0;
-	const struct participant *p;
-
-	while ((p = tids_map_next(&d->registry->participants, &pos)) != NULL)
-		fn(ctx, p);
-}
 
 /* --- assets and peers ------------------------------------------------------ */
 
@@ -371,10 +359,6 @@ void registry_expire_grants(struct tidsd *d, int64_t now)
 	}
 }
 
-const struct tids_grant *registry_grant(const struct tidsd *d, const char *id)
-{
-	return tids_map_get_str(&d->registry->grants, id);
-}
 
 static int index_approval(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
 {
@@ -490,14 +474,6 @@ int registry_set_subscription(struct tidsd *d, const char *participant, const st
 	return r;
 }
 
-void registry_each_subscriber(const struct tidsd *d, void (*fn)(void *ctx, const struct subscriber *s), void *ctx)
-{
-	size_t pos = 0;
-	const struct subscriber *sub;
-
-	while ((sub = tids_map_next(&d->registry->subscribers, &pos)) != NULL)
-		fn(ctx, sub);
-}
 
 /* --- loading and freeing ----------------------------------------------------- */
 

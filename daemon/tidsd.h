@@ -172,8 +172,7 @@ int registry_put_grant(struct tidsd *d, const uint8_t *blob, size_t len, const c
 int registry_revoke_grant(struct tidsd *d, const char *grant_id, const char *caller, char *err, size_t errlen);
 int registry_put_approval(struct tidsd *d, const uint8_t *blob, size_t len, const char *caller,
 			  char *err, size_t errlen);
-const struct tids_grant *registry_grant(const struct tidsd *d, const char *id);
-size_t registry_participant_count(const struct tidsd *d);
+
 /* Standing subscriptions: the purposes a participant receives data for.
  * The router considers every subscriber a candidate recipient. */
 #define SUBSCRIPTION_PURPOSES_MAX 8
@@ -184,9 +183,6 @@ struct subscriber {
 };
 int registry_set_subscription(struct tidsd *d, const char *participant, const struct tids_strlist *purposes,
 			      char *err, size_t errlen);
-void registry_each_subscriber(const struct tidsd *d, void (*fn)(void *ctx, const struct subscriber *s), void *ctx);
-/* Calls fn for every participant (recipient candidates). */
-void registry_each_participant(const struct tidsd *d, void (*fn)(void *ctx, const struct participant *p), void *ctx);
 
 /* --- policyload.c: compile the policy dir's .tidspol files ------------------ */
 
