@@ -487,7 +487,7 @@ void ingest_publish(struct tidsd *d, struct session *s, uint64_t call_id, const 
 	char err[256];
 	int r = 0;
 
-	if ((r = tids_wire_decode_batch(body, len, &b, err, sizeof(err))) != 0) {
+	if (tids_wire_decode_batch(body, len, &b, err, sizeof(err)) != 0) {
 		session_reply(d, s, call_id, CODE_INVALID_ARGUMENT, err, NULL, 0);
 		return;
 	}

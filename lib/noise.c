@@ -206,6 +206,10 @@ int tids_noise_handshake_init(struct tids_noise_handshake *hs,
 	ret = parse_protocol(protocol_name, &p, NULL, 0);
 	if (ret < 0)
 		goto out;
+	if (p.pattern == NULL) {
+		ret = TIDS_EINVAL;
+		goto out;
+	}
 	if (sodium_init() < 0) {
 		ret = TIDS_ECRYPTO;
 		goto out;

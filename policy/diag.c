@@ -61,7 +61,7 @@ int tids_policy_diag_format(const struct tids_policy_diag *d, char *buf, size_t 
 /* Keeps the last file name copied: diagnostics come in runs per file. */
 static const char *intern_file(struct tids_policy_diags *d, const char *file)
 {
-	if (d->n > 0 && strcmp(d->items[d->n - 1].file, file) == 0)
+	if (d->n > 0 && d->items[d->n - 1].file != NULL && strcmp(d->items[d->n - 1].file, file) == 0)
 		return d->items[d->n - 1].file;
 	return pol_arena_strndup(&d->strings, file, strlen(file));
 }

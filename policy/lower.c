@@ -478,7 +478,6 @@ static const struct insn *lower_condition(struct lower *lw, struct node *when)
 	struct emit e = { .lw = lw };
 	if (size >= POL_CODE_MAX) {
 		/* too long to jump within: the whole condition is one tree */
-		size = 1;
 		e.code = pol_arena_alloc(&lw->set->arena, sizeof(struct insn));
 		if (e.code == NULL) {
 			lw->oom = true;
