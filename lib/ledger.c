@@ -123,7 +123,10 @@ int tids_ledger_open(const char *path, int flags, struct tids_ledger **out, char
 	if ((r = ledger_connect(path, l->writable, &l->db, err, errlen)) != 0)
 		goto fail;
 	if (l->writable) {
+		/* A dozen indexes take an insert each: with SQLite's default 2 MB
+		 * cache their pages are read from disk again and again. */
 		if (sqlite3_exec(l->db, schema, NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(l->db, "PRAGMA cache_size = -32768;", NULL, NULL, &msg) != SQLITE_OK ||
 		    ((flags & TIDS_LEDGER_BULK) &&
 		     sqlite3_exec(l->db, "PRAGMA synchronous = OFF; PRAGMA cache_size = -262144;", NULL, NULL,
 				  &msg) != SQLITE_OK)) {
