@@ -423,6 +423,8 @@ static int start(struct tidsd *d, struct indexer *ix)
 		tids_log_warnx("indexer: %s", err);
 		return r;
 	}
+	if (tids_ledger_set_cache(ix->ledger, d->conf->ledger_cache) != 0)
+		tids_log_warnx("indexer: %s: page cache not set", path);
 	memcpy(ix->hub_pk, d->hub.sign_pk, sizeof(ix->hub_pk));
 	if (tids_ledger_set_hub(ix->ledger, d->conf->hub_id, d->hub.sign_pk) != 0 || tids_ledger_commit(ix->ledger) != 0) {
 		tids_log_warnx("indexer: %s: cannot record the hub", path);

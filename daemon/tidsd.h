@@ -72,6 +72,7 @@ struct config {
 	int log_level;
 	int64_t checkpoint_entries;
 	int64_t checkpoint_interval_ms;
+	int64_t ledger_cache;      /* bytes of SQLite page cache for the indexer */
 	bool router;               /* route ingress in this process */
 };
 

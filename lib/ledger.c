@@ -123,10 +123,7 @@ int tids_ledger_open(const char *path, int flags, struct tids_ledger **out, char
 	if ((r = ledger_connect(path, l->writable, &l->db, err, errlen)) != 0)
 		goto fail;
 	if (l->writable) {
-		/* A dozen indexes take an insert each: with SQLite's default 2 MB
-		 * cache their pages are read from disk again and again. */
 		if (sqlite3_exec(l->db, schema, NULL, NULL, &msg) != SQLITE_OK ||
-		    sqlite3_exec(l->db, "PRAGMA cache_size = -32768;", NULL, NULL, &msg) != SQLITE_OK ||
 		    ((flags & TIDS_LEDGER_BULK) &&
 		     sqlite3_exec(l->db, "PRAGMA synchronous = OFF; PRAGMA cache_size = -262144;", NULL, NULL,
 				  &msg) != SQLITE_OK)) {
@@ -197,6 +194,14 @@ int ledger_begin(struct tids_ledger *l)
 	l->in_tx = true;
 	l->pending = 0;
 	return 0;
+}
+
+int tids_ledger_set_cache(struct tids_ledger *l, int64_t bytes)
+{
+	char pragma[64];
+
+	snprintf(pragma, sizeof(pragma), "PRAGMA cache_size = -%lld;", (long long)(bytes / 1024));
+	return sqlite3_exec(l->db, pragma, NULL, NULL, NULL) == SQLITE_OK ? 0 : TIDS_EDB;
 }
 
 int tids_ledger_commit(struct tids_ledger *l)

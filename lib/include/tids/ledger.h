@@ -96,6 +96,9 @@ int tids_ledger_head(struct tids_ledger *l, int32_t partition, uint64_t *seq, ui
 /* Ends the open transaction; 0 when none is open. */
 __attribute__((warn_unused_result))
 int tids_ledger_commit(struct tids_ledger *l);
+/* SQLite's page cache for this connection. A writer with a dozen indexes
+ * wants tens of MB, or it reads their pages from disk again and again. */
+int tids_ledger_set_cache(struct tids_ledger *l, int64_t bytes);
 /* Drops the open transaction: after a failed write, the indexer reads the
  * batch again from the offsets the ledger kept. */
 void tids_ledger_rollback(struct tids_ledger *l);
