@@ -417,6 +417,7 @@ static int setup(struct router *rt)
 	}
 	rd_kafka_set_log_queue(rt->producer, NULL);
 	rt->pq = rd_kafka_queue_get_main(rt->producer);
+	tids_log_info("router: starting transactions as %s", rt->txn_id);
 	e = rd_kafka_init_transactions(rt->producer, 10000);
 	if (e != NULL) {
 		tids_log_warnx("router: transactions unavailable: %s", rd_kafka_error_string(e));

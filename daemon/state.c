@@ -179,6 +179,19 @@ int state_load(struct router *rt)
 	}
 	rd_kafka_set_log_queue(rk, NULL);
 	rd_kafka_poll_set_consumer(rk);
+	{
+		int64_t lo = 0, hi = -1;
+
+		/* An empty topic (a new hub) has nothing to wait for: its end
+		 * may never be signalled while the partition is still being
+		 * set up after the topic's creation. */
+		if (rd_kafka_query_watermark_offsets(rk, rt->t_state, 0, &lo, &hi, 10000) ==
+			    RD_KAFKA_RESP_ERR_NO_ERROR && hi == 0) {
+			rd_kafka_destroy(rk);
+			tids_log_info("router: state topic empty: a new hub");
+			return 0;
+		}
+	}
 	tp = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_topic_partition_list_add(tp, rt->t_state, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
 	if (rd_kafka_assign(rk, tp) != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -186,9 +199,16 @@ int state_load(struct router *rt)
 	/* Read until the end as of now (read_committed: the last stable offset). */
 	while (mono_ms() < deadline && !rt->stop) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+		static int64_t said;
 
-		if (m == NULL)
+		if (m == NULL) {
+			if (mono_ms() - said > 10000 && deadline - mono_ms() < LOAD_TIMEOUT_MS - 10000) {
+				tids_log_info("router: still reading the state topic %s (%zu entries so far)",
+					      rt->t_state, n);
+				said = mono_ms();
+			}
 			continue;
+		}
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
 			rd_kafka_message_destroy(m);
 			r = 0;
