@@ -22,6 +22,7 @@
 enum { CODE_OK = 0, CODE_INVALID_ARGUMENT = 3, CODE_FAILED_PRECONDITION = 9, CODE_UNAVAILABLE = 14 };
 
 struct subscription {
+	struct subscription *next;     /* in the graveyard */
 	struct session *s;
 	uint64_t call_id;
 	rd_kafka_t *rk;
@@ -45,6 +46,9 @@ struct cached_key {
 struct egress {
 	struct tids_map active;        /* participant -> subscription: one stream each */
 	struct tids_map keys;          /* sealed_by -> struct cached_key */
+	/* Ended this loop iteration: its queue may be mid-pump, or its events
+	 * still in the batch being dispatched. Freed by egress_reap. */
+	struct subscription *graveyard;
 };
 
 static struct egress *egress_get(struct tidsd *d)
@@ -192,16 +196,34 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 
 static void subscription_free(struct tidsd *d, struct subscription *sub)
 {
-	if (sub == NULL)
-		return;
 	if (sub->rk != NULL) {
 		kafka_unwatch_queue(d, &sub->qw);
 		rd_kafka_consumer_close(sub->rk);
 		rd_kafka_destroy(sub->rk);
 	}
-	if (d->egress != NULL && tids_map_get_str(&d->egress->active, sub->participant) == sub)
-		tids_map_remove_str(&d->egress->active, sub->participant);
 	free(sub);
+}
+
+/* Ends a stream now, frees it after the loop iteration. */
+static void subscription_retire(struct tidsd *d, struct subscription *sub)
+{
+	if (sub == NULL)
+		return;
+	sub->s = NULL;                 /* ready() says no from now on */
+	if (tids_map_get_str(&d->egress->active, sub->participant) == sub)
+		tids_map_remove_str(&d->egress->active, sub->participant);
+	sub->next = d->egress->graveyard;
+	d->egress->graveyard = sub;
+}
+
+void egress_reap(struct tidsd *d)
+{
+	while (d->egress != NULL && d->egress->graveyard != NULL) {
+		struct subscription *sub = d->egress->graveyard;
+
+		d->egress->graveyard = sub->next;
+		subscription_free(d, sub);
+	}
 }
 
 static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, size_t errlen)
@@ -292,9 +314,9 @@ void egress_subscribe(struct tidsd *d, struct session *s, uint64_t call_id, cons
 	}
 	s->subs = sub;
 	if (start_consumer(d, sub, err, sizeof(err)) != 0) {
-		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, err);
 		s->subs = NULL;
-		subscription_free(d, sub);
+		subscription_retire(d, sub);
+		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, err);
 		goto out;
 	}
 	tids_log_info("egress: %s subscribed (window %u)", sub->participant, sub->window);
@@ -338,9 +360,9 @@ void egress_cancel(struct tidsd *d, struct session *s, uint64_t call_id)
 
 	if (sub == NULL || sub->call_id != call_id)
 		return;
-	session_stream_end(d, s, call_id, CODE_OK, "cancelled");
 	s->subs = NULL;
-	subscription_free(d, sub);
+	subscription_retire(d, sub);
+	session_stream_end(d, s, call_id, CODE_OK, "cancelled");
 }
 
 void egress_resume(struct tidsd *d, struct session *s)
@@ -351,11 +373,12 @@ void egress_resume(struct tidsd *d, struct session *s)
 
 void egress_forget_session(struct tidsd *d, struct session *s)
 {
-	if (s->subs == NULL)
+	struct subscription *sub = s->subs;
+
+	if (sub == NULL)
 		return;
-	s->subs->s = NULL;
-	subscription_free(d, s->subs);
 	s->subs = NULL;
+	subscription_retire(d, sub);
 }
 
 void egress_free(struct tidsd *d)
@@ -365,6 +388,7 @@ void egress_free(struct tidsd *d)
 
 	if (d->egress == NULL)
 		return;
+	egress_reap(d);
 	while ((k = tids_map_next(&d->egress->keys, &pos)) != NULL) {
 		sodium_memzero(k, sizeof(*k));
 		free(k);

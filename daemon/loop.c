@@ -120,6 +120,7 @@ void loop_once(struct tidsd *d, int timeout_ms)
 		w->on_event(d, w, evs[i].events);
 	}
 	sessions_reap(d);
+	egress_reap(d);
 	if (d->sig_reload) {
 		d->sig_reload = 0;
 		tidsd_reload(d);

@@ -264,6 +264,8 @@ void egress_forget_session(struct tidsd *d, struct session *s);
 /* The session's send buffer drained: resume its streams. */
 void egress_resume(struct tidsd *d, struct session *s);
 void egress_free(struct tidsd *d);
+/* Frees the streams that ended during this loop iteration. */
+void egress_reap(struct tidsd *d);
 /* A grant ended: its key must not outlive it in egress's cache either. */
 void egress_forget_key(struct tidsd *d, const char *grant_id);
 
