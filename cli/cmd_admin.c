@@ -1,6 +1,7 @@
 /*
- * tidsctl admin: the hub operator's registry changes, over the local
- * socket (or TCP with a hub admin key).
+ * tidsctl admin: the hub operator's registry changes, and the hub's public
+ * key for participants to pin, over the local socket (or TCP with a hub
+ * admin key).
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -16,6 +17,9 @@ static const char help[] =
 	"       tidsctl admin [CONNECTION] register peer --id HUB --jurisdiction J --bootstrap HOST:PORT\n"
 	"                         --key-pub KEY [--inbound-topic T]\n"
 	"       tidsctl admin [CONNECTION] suspend|reinstate PARTICIPANT\n"
+	"       tidsctl admin [CONNECTION] hub-key [--address HOST:PORT]\n"
+	"hub-key prints the hub's public key as hub.pub holds it, for participants to pin\n"
+	"(--hub-key @hub.pub); with --address, as a known-hubs line for that address.\n"
 	"KEY is base64 or @file.pub. Connection (default: the local socket " TIDSCTL_DEFAULT_SOCKET "):\n"
 	CONN_HELP;
 
@@ -41,6 +45,26 @@ static int add_attr(struct admin_args *a, char *arg)
 static int need(const char *v, const char *opt)
 {
 	return v != NULL ? 0 : cli_fail("%s is required", opt);
+}
+
+static int do_hub_key(struct tids_client *c, const char *address)
+{
+	struct tids_hub_key k;
+	char err[512], line[512], b64[TIDS_KEY_BASE64_BYTES];
+	int rc = EXIT_OK;
+
+	if (tids_client_hub_key_get(c, &k, err, sizeof(err)) != 0)
+		return cli_fail("hub-key: %s", err);
+	if (address == NULL) {
+		tids_key_to_base64(k.public_key, b64);
+		printf("%s\n", b64);
+	} else if (tids_known_hubs_format(address, k.hub_id, k.public_key, line, sizeof(line)) != 0) {
+		rc = cli_fail("--address '%s' is not a host:port", address);
+	} else {
+		printf("%s\n", line);
+	}
+	tids_hub_key_free(&k);
+	return rc;
 }
 
 static int do_register(struct tids_client *c, const char *what, struct admin_args *a)
@@ -92,10 +116,12 @@ int tidsctl_admin(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' }, { "lessee", required_argument, NULL, 'e' },
 		{ "lessor", required_argument, NULL, 'o' }, { "site", required_argument, NULL, 's' },
 		{ "kind", required_argument, NULL, 'K' }, { "bootstrap", required_argument, NULL, 'b' },
-		{ "inbound-topic", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
+		{ "inbound-topic", required_argument, NULL, 't' }, { "address", required_argument, NULL, 'A' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct admin_args a = { 0 };
+	const char *address = NULL;
 	struct conn_opts co;
 	struct tids_client *c;
 	char err[512];
@@ -119,6 +145,7 @@ int tidsctl_admin(int argc, char **argv)
 		case 'K': a.kind = optarg; break;
 		case 'b': a.bootstrap = optarg; break;
 		case 't': a.inbound = optarg; break;
+		case 'A': address = optarg; break;
 		case 'h': fputs(help, stdout); return EXIT_OK;
 		default: return cli_usage(help);
 		}
@@ -126,14 +153,18 @@ int tidsctl_admin(int argc, char **argv)
 	argc -= optind;
 	argv += optind;
 	if (argc < 1 || (strcmp(argv[0], "register") == 0 && argc != 2) ||
-	    ((strcmp(argv[0], "suspend") == 0 || strcmp(argv[0], "reinstate") == 0) && argc != 2))
+	    ((strcmp(argv[0], "suspend") == 0 || strcmp(argv[0], "reinstate") == 0) && argc != 2) ||
+	    (strcmp(argv[0], "hub-key") == 0 && argc != 1))
 		return cli_usage(help);
-	if (strcmp(argv[0], "register") != 0 && strcmp(argv[0], "suspend") != 0 && strcmp(argv[0], "reinstate") != 0)
+	if (strcmp(argv[0], "register") != 0 && strcmp(argv[0], "suspend") != 0 && strcmp(argv[0], "reinstate") != 0 &&
+	    strcmp(argv[0], "hub-key") != 0)
 		return cli_usage(help);
 	c = cli_connect(&co, NULL);
 	if (c == NULL)
 		return EXIT_FAIL;
-	if (strcmp(argv[0], "register") == 0) {
+	if (strcmp(argv[0], "hub-key") == 0) {
+		rc = do_hub_key(c, address);
+	} else if (strcmp(argv[0], "register") == 0) {
 		rc = do_register(c, argv[1], &a);
 	} else if (tids_client_suspend(c, argv[1], strcmp(argv[0], "suspend") == 0, err, sizeof(err)) != 0) {
 		rc = cli_fail("%s %s: %s", argv[0], argv[1], err);

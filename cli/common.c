@@ -21,6 +21,8 @@ void conn_opts_init(struct conn_opts *o, const char *default_hub)
 	o->hub = hub != NULL && *hub != '\0' ? hub : default_hub;
 	o->key = getenv("TIDS_KEY");
 	o->hub_key = getenv("TIDS_HUB_KEY");
+	o->known_hubs = NULL;
+	o->no_tofu = false;
 	o->timeout_ms = 30000;
 }
 
@@ -40,6 +42,12 @@ bool conn_opts_parse(struct conn_opts *o, int c, const char *arg)
 		o->timeout_ms = atoi(arg) * 1000;
 		if (o->timeout_ms <= 0)
 			o->timeout_ms = 30000;
+		return true;
+	case 1004:
+		o->known_hubs = arg;
+		return true;
+	case 1005:
+		o->no_tofu = true;
 		return true;
 	default:
 		return false;
@@ -109,13 +117,38 @@ int cli_time(const char *arg, int64_t *ms)
 	return cli_fail("'%s' is not a time (RFC 3339, Unix ms, or +DURATION)", arg);
 }
 
+/* Says what pinning did: quietly nothing when the pin held. */
+static void report_pin(const struct conn_opts *o, struct tids_client *c, const char *file)
+{
+	struct tids_known_hub e;
+	char b64[TIDS_KEY_BASE64_BYTES];
+
+	switch (tids_client_pin(c, &e)) {
+	case TIDS_CLIENT_PIN_ADDED:
+		tids_key_to_base64(e.key, b64);
+		if (o->hub_key != NULL)
+			fprintf(stderr, "tidsctl: pinned hub %s at %s, key %s, in %s\n", e.hub_id, e.address, b64, file);
+		else
+			fprintf(stderr, "tidsctl: hub %s at %s is new: pinned its key %s in %s (trust on first use: "
+					"compare it with 'tidsctl admin hub-key' on the hub)\n", e.hub_id, e.address, b64, file);
+		break;
+	case TIDS_CLIENT_PIN_OVERRIDDEN:
+		tids_key_to_base64(e.key, b64);
+		fprintf(stderr, "tidsctl: warning: %s:%u pins another key (%s) for hub %s at %s; --hub-key "
+				"overrides it (the file is left as it is)\n", file, e.line, b64, e.hub_id, e.address);
+		break;
+	default:
+		break;
+	}
+}
+
 struct tids_client *cli_connect(const struct conn_opts *o, struct tids_identity *id)
 {
 	struct tids_client_options co = { .address = o->hub, .timeout_ms = o->timeout_ms };
 	struct tids_identity local;
 	struct tids_client *c = NULL;
 	uint8_t hub_key[32];
-	char err[512];
+	char err[1024], known[4096];
 
 	if (o->hub == NULL) {
 		cli_fail("no hub given: use --hub host:port (or TIDS_HUB)");
@@ -139,9 +172,21 @@ struct tids_client *cli_connect(const struct conn_opts *o, struct tids_identity 
 				goto out;
 			co.hub_key = hub_key;
 		}
+		if (o->known_hubs != NULL)
+			snprintf(known, sizeof(known), "%s", o->known_hubs);
+		else if (tids_known_hubs_default_path(known, sizeof(known)) != 0)
+			known[0] = '\0';
+		if (known[0] == '\0' && o->hub_key == NULL) {
+			cli_fail("no known-hubs file to pin %s's key in (no HOME): use --hub-key or --known-hubs", o->hub);
+			goto out;
+		}
+		co.known_hubs = known[0] != '\0' ? known : NULL;
+		co.pin_strict = o->no_tofu;
 	}
 	if (tids_client_connect(&co, &c, err, sizeof(err)) != 0)
 		cli_fail("%s", err);
+	else if (co.known_hubs != NULL)
+		report_pin(o, c, co.known_hubs);
 out:
 	if (id == &local)
 		tids_identity_wipe(&local);

@@ -29,26 +29,35 @@ int tidsctl_approve(int argc, char **argv);
 int tidsctl_policy(int argc, char **argv);
 int tidsctl_audit(int argc, char **argv);
 
-/* How to reach the hub: --hub, --key, --hub-key, --timeout (with TIDS_HUB,
- * TIDS_KEY and TIDS_HUB_KEY as defaults). */
+/* How to reach the hub: --hub, --key, --hub-key, --known-hubs, --no-tofu,
+ * --timeout (with TIDS_HUB, TIDS_KEY, TIDS_HUB_KEY and TIDS_KNOWN_HUBS as
+ * defaults). */
 struct conn_opts {
 	const char *hub;
 	const char *key;
 	const char *hub_key;
+	const char *known_hubs;        /* NULL: the default file */
+	bool no_tofu;
 	int timeout_ms;
 };
 
-/* getopt_long entries for conn_opts; codes 1000-1003. */
+/* getopt_long entries for conn_opts; codes 1000-1005. */
 #define CONN_LONG_OPTIONS \
 	{ "hub", required_argument, NULL, 1000 }, \
 	{ "key", required_argument, NULL, 1001 }, \
 	{ "hub-key", required_argument, NULL, 1002 }, \
-	{ "timeout", required_argument, NULL, 1003 }
+	{ "timeout", required_argument, NULL, 1003 }, \
+	{ "known-hubs", required_argument, NULL, 1004 }, \
+	{ "no-tofu", no_argument, NULL, 1005 }
 #define CONN_HELP \
-	"  --hub ADDR      host:port of the hub, or its local socket path (TIDS_HUB)\n" \
-	"  --key FILE      your identity key file, for host:port (TIDS_KEY)\n" \
-	"  --hub-key KEY   the hub's public key (base64 or @file.pub); refuse any other hub (TIDS_HUB_KEY)\n" \
-	"  --timeout SEC   per operation (default 30)\n"
+	"  --hub ADDR         host:port of the hub, or its local socket path (TIDS_HUB)\n" \
+	"  --key FILE         your identity key file, for host:port (TIDS_KEY)\n" \
+	"  --hub-key KEY      the hub's public key (base64 or @file.pub); refuse any other hub,\n" \
+	"                     and pin it if the known-hubs file does not know the hub (TIDS_HUB_KEY)\n" \
+	"  --known-hubs FILE  pinned hub keys (TIDS_KNOWN_HUBS, else ~/.config/tids/known_hubs): a hub\n" \
+	"                     found there must show the pinned key; a new one is pinned on first use\n" \
+	"  --no-tofu          refuse a hub the known-hubs file does not know (no trust on first use)\n" \
+	"  --timeout SEC      per operation (default 30)\n"
 
 void conn_opts_init(struct conn_opts *o, const char *default_hub);
 /* Handles a CONN_LONG_OPTIONS code; false if c is not one of them. */

@@ -193,6 +193,9 @@ int policy_load_dir(const char *dir, struct tids_policy_set **out, struct tids_b
 /* --- keys.c: keys at rest --------------------------------------------------- */
 
 int keys_load_master(struct tidsd *d);
+/* Writes the hub's public key beside hub.key (hub.pub, as tidsctl keygen
+ * writes NAME.pub) unless it is there already; warns on failure. */
+int keys_write_hub_pub(struct tidsd *d);
 /* The hub data key sealing ingress records (created on first use). */
 int keys_data_key(struct tidsd *d, uint8_t key[32]);
 /* A grant's delivery key; TIDS_ECRYPTO once the grant is revoked or expired. */

@@ -141,12 +141,17 @@ def handshake(sock, x_sk, hub_pk):
     noise.start_handshake()
     conn = Conn(sock, noise)
     conn.send_message(noise.write_message())
-    hub_id = bytes(noise.read_message(conn.read_message())).decode()
+    # The hub's payload: its id, 0x00, its Ed25519 public key.
+    hello = bytes(noise.read_message(conn.read_message()))
+    hub_id, sep, named = hello.partition(b"\0")
+    hub_id = hub_id.decode()
     # Refuse a hub that is not the one we were told of before we say who we
     # are (message 3 carries our static key).
     rs = noise.noise_protocol.handshake_state.rs.public_bytes
     if rs != ed25519_pk_to_x25519(hub_pk):
         fail("the hub's Noise key is not the X25519 form of its Ed25519 key")
+    if not sep or named != hub_pk:
+        fail("the hub does not name the key it was given as")
     conn.send_message(noise.write_message())
     if not noise.handshake_finished:
         fail("handshake not finished after message 3")

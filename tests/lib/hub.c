@@ -102,6 +102,11 @@ static int spawn(struct tids_test_hub *h)
 
 int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf)
 {
+	return tids_test_hub_start_at(h, NULL, NULL, extra_conf);
+}
+
+int tids_test_hub_start_at(struct tids_test_hub *h, const char *hub_id, const char *addr, const char *extra_conf)
+{
 	static unsigned counter;
 	char path[512], err[256];
 	struct tids_identity hub;
@@ -115,11 +120,18 @@ int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf)
 	snprintf(h->dir, sizeof(h->dir), "%s/tids-hub.XXXXXX", getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
 	if (mkdtemp(h->dir) == NULL)
 		return -1;
-	snprintf(h->hub_id, sizeof(h->hub_id), "hub%ld-%u-%ld", (long)getpid(), counter++, (long)time(NULL) % 100000);
+	if (hub_id != NULL)
+		snprintf(h->hub_id, sizeof(h->hub_id), "%s", hub_id);
+	else
+		snprintf(h->hub_id, sizeof(h->hub_id), "hub%ld-%u-%ld", (long)getpid(), counter++,
+			 (long)time(NULL) % 100000);
 	snprintf(h->conf, sizeof(h->conf), "%s/tidsd.conf", h->dir);
 	snprintf(h->sock, sizeof(h->sock), "%s/tidsd.sock", h->dir);
 	snprintf(h->log, sizeof(h->log), "%s/tidsd.log", h->dir);
-	snprintf(h->addr, sizeof(h->addr), "127.0.0.1:%d", free_port());
+	if (addr != NULL)
+		snprintf(h->addr, sizeof(h->addr), "%s", addr);
+	else
+		snprintf(h->addr, sizeof(h->addr), "127.0.0.1:%d", free_port());
 	/* The hub key is made here so that tests know it before the start. */
 	snprintf(path, sizeof(path), "%s/hub.key", h->dir);
 	if (tids_identity_generate(&hub) != 0 || tids_keyfile_write_identity(path, &hub, err, sizeof(err)) != 0) {

@@ -29,6 +29,9 @@ struct tids_test_hub {
  * it answers on its admin socket. kafka.mode is external on the test
  * broker unless extra says otherwise. Returns 0 or -1 (log printed). */
 int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf);
+/* The same with a given hub id and listen address (NULL: a fresh one), to
+ * put another hub where one was. */
+int tids_test_hub_start_at(struct tids_test_hub *h, const char *hub_id, const char *addr, const char *extra_conf);
 /* Starts the same hub again (same dir, state and id). */
 int tids_test_hub_restart(struct tids_test_hub *h);
 /* SIGTERM and wait; returns the exit status (or -1). */

@@ -7,10 +7,12 @@
 #ifndef TIDS_CLIENT_H
 #define TIDS_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "tids/crypto.h"
+#include "tids/known_hubs.h"
 #include "tids/wire.h"
 
 struct tids_client;
@@ -24,6 +26,15 @@ struct tids_client_options {
 	/* The hub's Ed25519 public key; when set, a hub whose Noise key does
 	 * not match it is refused before we reveal who we are. */
 	const uint8_t *hub_key;
+	/* The known-hubs file (tids/known_hubs.h). Without hub_key: a hub it
+	 * pins must present the pinned key, and is refused before we reveal
+	 * who we are when it does not (its error names both keys); a hub it
+	 * does not know is pinned on first use, unless pin_strict. With
+	 * hub_key, which overrides it: a hub it does not know yet is added.
+	 * A TCP connection needs hub_key or known_hubs: an unauthenticated
+	 * hub could read what we publish and forge what we receive. */
+	const char *known_hubs;
+	bool pin_strict;               /* refuse a hub known_hubs does not know */
 	int timeout_ms;                /* per operation; 0 means 30 s */
 	size_t frame_max;              /* 0 means TIDS_FRAME_MAX_DEFAULT */
 };
@@ -36,6 +47,21 @@ void tids_client_free(struct tids_client *c);
 
 /* The hub's id (from the handshake) and who it says we are. */
 const char *tids_client_hub_id(const struct tids_client *c);
+/* The Ed25519 key the hub proved in the handshake (its X25519 form is the
+ * hub's Noise static key); NULL on the local socket. */
+const uint8_t *tids_client_hub_key(const struct tids_client *c);
+
+/* How the hub's key was checked. */
+enum tids_client_pin {
+	TIDS_CLIENT_PIN_NONE = 0,      /* the local socket */
+	TIDS_CLIENT_PIN_KEY,           /* matched hub_key; the known-hubs file agrees or was not asked */
+	TIDS_CLIENT_PIN_FILE,          /* matched the key the known-hubs file pins */
+	TIDS_CLIENT_PIN_ADDED,         /* not in the file before: pinned now (first use, or hub_key's) */
+	TIDS_CLIENT_PIN_OVERRIDDEN,    /* matched hub_key, but the file pins another key (left as it is) */
+};
+/* The outcome, and the file's entry it concerns (matched, added or
+ * overridden) in *entry when not NULL. */
+enum tids_client_pin tids_client_pin(const struct tids_client *c, struct tids_known_hub *entry);
 
 /*
  * One unary call. On an OK status returns 0 with the response body in
@@ -78,6 +104,9 @@ __attribute__((warn_unused_result))
 int tids_client_register_asset(struct tids_client *c, const struct tids_asset *a, char *err, size_t errlen);
 __attribute__((warn_unused_result))
 int tids_client_register_peer(struct tids_client *c, const struct tids_peer *p, char *err, size_t errlen);
+/* The hub's id and public key (free *out with tids_hub_key_free). */
+__attribute__((warn_unused_result))
+int tids_client_hub_key_get(struct tids_client *c, struct tids_hub_key *out, char *err, size_t errlen);
 __attribute__((warn_unused_result))
 int tids_client_suspend(struct tids_client *c, const char *participant, int suspended, char *err, size_t errlen);
 

@@ -353,6 +353,14 @@ struct tids_id_message {
 	void *backing;
 };
 
+/* HubKeyReply: what participants pin. */
+struct tids_hub_key {
+	const char *hub_id;
+	const char *jurisdiction;
+	uint8_t public_key[TIDS_PUBLIC_KEY_BYTES];
+	void *backing;
+};
+
 /*
  * Decoders. Each checks len against its limit before decoding, then every
  * field; on failure returns a negative TIDS_E* code, writes what was wrong
@@ -384,6 +392,7 @@ TIDS_DECODER(revoke_request, struct tids_id_message);
 TIDS_DECODER(change_reply, struct tids_id_message);
 TIDS_DECODER(suspend_request, struct tids_id_message);
 TIDS_DECODER(status, struct tids_status);
+TIDS_DECODER(hub_key_reply, struct tids_hub_key);
 #undef TIDS_DECODER
 
 /* Frames have a caller-chosen limit (the daemon's configured maximum). */
@@ -409,6 +418,7 @@ void tids_ping_free(struct tids_ping *p);
 void tids_subscribe_control_free(struct tids_subscribe_control *c);
 void tids_id_message_free(struct tids_id_message *m);
 void tids_frame_free(struct tids_frame *f);
+void tids_hub_key_free(struct tids_hub_key *k);
 /* Status decoded on its own owns its message string. */
 void tids_status_free(struct tids_status *s);
 
@@ -447,6 +457,7 @@ TIDS_ENCODER(change_reply, struct tids_id_message);
 TIDS_ENCODER(suspend_request, struct tids_id_message);
 TIDS_ENCODER(frame, struct tids_frame);
 TIDS_ENCODER(status, struct tids_status);
+TIDS_ENCODER(hub_key_reply, struct tids_hub_key);
 #undef TIDS_ENCODER
 
 #endif
