@@ -2,15 +2,17 @@
  * tidsctl ping, publish and subscribe: a participant's side of the
  * exchange. publish reads records as JSON lines and sends them in signed
  * batches; subscribe prints deliveries as JSON lines and acknowledges each
- * once it is written out.
+ * once it is written out. Both can keep the hub's receipts.
  */
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include "tids/error.h"
 #include "tids/json.h"
+#include "tids/receipt.h"
 #include "tidsctl.h"
 
 static const char ping_help[] =
@@ -48,11 +50,21 @@ int tidsctl_ping(int argc, char **argv)
 }
 
 static const char publish_help[] =
-	"usage: tidsctl publish [CONNECTION] [--batch N] [--seq N] < records.jsonl\n"
+	"usage: tidsctl publish [CONNECTION] [--batch N] [--seq N] [--receipts DIR] < records.jsonl\n"
 	"Publishes records given as JSON lines (see tidsctl(1) for the record form),\n"
 	"in batches of N (default 100, at most 1000), each signed once with your key.\n"
 	"--seq is the first batch sequence number (default: the time in microseconds).\n"
-	"Exit status 1 if any record was refused; each refusal is printed.\n" CONN_HELP;
+	"--receipts DIR keeps the hub's signed receipt of each batch (where each record\n"
+	"went) in a new file in DIR, for tidsctl audit verify --receipts.\n"
+	"Exit status 1 if any record was refused (each refusal is printed), or a\n"
+	"receipt is missing or does not verify with the hub's key.\n" CONN_HELP;
+
+/* Where publish keeps its receipts. */
+struct receipts_out {
+	FILE *f;
+	const char *dir;
+	struct tids_jw w;
+};
 
 struct pending_records {
 	struct tids_bytes *recs;
@@ -68,15 +80,16 @@ static void pending_clear(struct pending_records *p)
 }
 
 static int flush_batch(struct tids_client *c, const struct tids_identity *id, const char *me, uint64_t *seq,
-		       struct pending_records *p, size_t *accepted, size_t *refused)
+		       struct pending_records *p, struct receipts_out *ro, size_t *accepted, size_t *refused)
 {
 	struct tids_publish_ack ack;
 	char err[512];
-	int rc = 0;
+	int r, rc = 0;
 
 	if (p->n == 0)
 		return 0;
-	if (tids_client_publish(c, id, me, *seq, p->recs, p->n, &ack, err, sizeof(err)) != 0) {
+	r = tids_client_publish(c, id, me, *seq, p->recs, p->n, &ack, err, sizeof(err));
+	if (r != 0 && r != TIDS_EBADSIG) {
 		rc = cli_fail("batch %llu (lines %u-%u): %s", (unsigned long long)*seq, p->lines[0], p->lines[p->n - 1], err);
 		*refused += p->n;
 	} else {
@@ -85,6 +98,19 @@ static int flush_batch(struct tids_client *c, const struct tids_identity *id, co
 		for (size_t i = 0; i < ack.n_errors; i++)
 			fprintf(stderr, "tidsctl: line %u refused: %s\n",
 				ack.errors[i].index < p->n ? p->lines[ack.errors[i].index] : 0, ack.errors[i].message);
+		/* Acknowledged, but the hub's word on it is not good: say so. */
+		if (r == TIDS_EBADSIG)
+			rc = cli_fail("batch %llu (lines %u-%u) was acknowledged, but its receipt is not the hub's "
+				      "statement of this batch: %s", (unsigned long long)*seq, p->lines[0],
+				      p->lines[p->n - 1], err);
+		else if (ro->f != NULL && ack.accepted > 0 && !ack.has_receipt)
+			rc = cli_fail("batch %llu (lines %u-%u): the hub acknowledged it without a receipt",
+				      (unsigned long long)*seq, p->lines[0], p->lines[p->n - 1]);
+		else if (ro->f != NULL && ack.has_receipt) {
+			tids_jw_reset(&ro->w);
+			tids_receipt_line_ingest(&ro->w, &ack.receipt);
+			rc = cli_receipts_write(ro->f, ro->dir, &ro->w);
+		}
 		tids_publish_ack_free(&ack);
 	}
 	(*seq)++;
@@ -96,8 +122,10 @@ int tidsctl_publish(int argc, char **argv)
 {
 	static const struct option longopts[] = { CONN_LONG_OPTIONS, { "batch", required_argument, NULL, 'b' },
 						  { "seq", required_argument, NULL, 's' },
+						  { "receipts", required_argument, NULL, 'R' },
 						  { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
 	struct pending_records p = { 0 };
+	struct receipts_out ro = { 0 };
 	struct tids_identity id;
 	struct conn_opts co;
 	struct tids_client *c;
@@ -124,6 +152,9 @@ int tidsctl_publish(int argc, char **argv)
 		case 's':
 			seq = strtoull(optarg, NULL, 10);
 			break;
+		case 'R':
+			ro.dir = optarg;
+			break;
 		case 'h':
 			fputs(publish_help, stdout);
 			return EXIT_OK;
@@ -137,6 +168,11 @@ int tidsctl_publish(int argc, char **argv)
 	/* Ask the hub who we are: that is the publisher the batch must name. */
 	if (tids_client_ping(c, me, sizeof(me), err, sizeof(err)) != 0 || *me == '\0') {
 		rc = cli_fail("publishing needs a participant connection: %s", *err ? err : "use --hub host:port");
+		goto out;
+	}
+	tids_jw_init(&ro.w);
+	if (ro.dir != NULL && (ro.f = cli_receipts_open(ro.dir, tids_client_hub_id(c), "publish")) == NULL) {
+		rc = EXIT_FAIL;
 		goto out;
 	}
 	p.recs = calloc(batch, sizeof(*p.recs));
@@ -172,15 +208,18 @@ int tidsctl_publish(int argc, char **argv)
 		tids_record_free(&rec);
 		p.recs[p.n] = (struct tids_bytes){ buf, blen };
 		p.lines[p.n++] = lineno;
-		if (p.n == batch && flush_batch(c, &id, me, &seq, &p, &accepted, &refused) != 0)
+		if (p.n == batch && flush_batch(c, &id, me, &seq, &p, &ro, &accepted, &refused) != 0)
 			rc = EXIT_FAIL;
 	}
-	if (flush_batch(c, &id, me, &seq, &p, &accepted, &refused) != 0)
+	if (flush_batch(c, &id, me, &seq, &p, &ro, &accepted, &refused) != 0)
 		rc = EXIT_FAIL;
 	printf("published %zu records; %zu refused\n", accepted, refused);
 	if (refused > 0)
 		rc = EXIT_FAIL;
 out:
+	if (ro.f != NULL && (fsync(fileno(ro.f)) != 0 || fclose(ro.f) != 0))
+		rc = cli_fail("receipts in %s could not be written", ro.dir);
+	tids_jw_free(&ro.w);
 	pending_clear(&p);
 	free(p.recs);
 	free(p.lines);
@@ -192,10 +231,13 @@ out:
 
 static const char subscribe_help[] =
 	"usage: tidsctl subscribe [CONNECTION] --purpose P [--purpose P]... [--window N]\n"
-	"                         [--count N] [--idle SEC]\n"
+	"                         [--count N] [--idle SEC] [--receipts DIR]\n"
 	"Receives your deliveries for the purposes named (they stand: the hub routes\n"
 	"to you for them from now on) and prints each as a JSON line, acknowledging it\n"
-	"once written. Stops after --count deliveries or --idle seconds without one.\n" CONN_HELP;
+	"once written. Stops after --count deliveries or --idle seconds without one.\n"
+	"--receipts DIR keeps each delivery's receipt (its audit entry and the hub's\n"
+	"signed chain head) in a new file in DIR, for tidsctl audit verify --receipts;\n"
+	"a delivery whose receipt is missing or does not verify is not acknowledged.\n" CONN_HELP;
 
 static void write_strlist(struct tids_jw *w, const char *key, const struct tids_strlist *l)
 {
@@ -267,8 +309,10 @@ int tidsctl_subscribe(int argc, char **argv)
 						  { "window", required_argument, NULL, 'w' },
 						  { "count", required_argument, NULL, 'c' },
 						  { "idle", required_argument, NULL, 'i' },
+						  { "receipts", required_argument, NULL, 'R' },
 						  { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
 	struct strv purposes = { 0 };
+	struct receipts_out ro = { 0 };
 	struct conn_opts co;
 	struct tids_client *c;
 	struct tids_jw w;
@@ -285,6 +329,7 @@ int tidsctl_subscribe(int argc, char **argv)
 		case 'w': window = strtoul(optarg, NULL, 10); break;
 		case 'c': count = strtoul(optarg, NULL, 10); break;
 		case 'i': idle_ms = atoi(optarg) * 1000; break;
+		case 'R': ro.dir = optarg; break;
 		case 'h': fputs(subscribe_help, stdout); strv_free(&purposes); return EXIT_OK;
 		default: strv_free(&purposes); return cli_usage(subscribe_help);
 		}
@@ -299,6 +344,11 @@ int tidsctl_subscribe(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	tids_jw_init(&w);
+	tids_jw_init(&ro.w);
+	if (ro.dir != NULL && (ro.f = cli_receipts_open(ro.dir, tids_client_hub_id(c), "deliveries")) == NULL) {
+		rc = EXIT_FAIL;
+		goto out;
+	}
 	if (tids_client_subscribe(c, purposes.items, purposes.n, (uint32_t)window, err, sizeof(err)) != 0) {
 		rc = cli_fail("subscribe: %s", err);
 		goto out;
@@ -311,9 +361,33 @@ int tidsctl_subscribe(int argc, char **argv)
 			break;
 		if (r == 0)
 			continue;
+		if (r == TIDS_EBADSIG) {
+			rc = cli_fail("delivery %llu: its receipt is not the hub's: %s; not acknowledged",
+				      (unsigned long long)d.delivery_seq, err);
+			tids_delivery_free(&d);
+			break;
+		}
 		if (r < 0) {
 			rc = cli_fail("%s", err);
 			break;
+		}
+		if (ro.f != NULL) {
+			const uint8_t *rid = d.source_record_id.len == TIDS_RECORD_ID_BYTES ? d.source_record_id.data
+											   : d.record.record_id;
+
+			if (!d.has_receipt) {
+				rc = cli_fail("delivery %llu came without a receipt; not acknowledged",
+					      (unsigned long long)d.delivery_seq);
+				tids_delivery_free(&d);
+				break;
+			}
+			tids_jw_reset(&ro.w);
+			tids_receipt_line_delivery(&ro.w, &d.receipt, d.delivery_seq, rid);
+			if (cli_receipts_write(ro.f, ro.dir, &ro.w) != 0) {
+				rc = EXIT_FAIL;
+				tids_delivery_free(&d);
+				break;
+			}
 		}
 		tids_jw_reset(&w);
 		write_delivery(&w, &d);
@@ -331,6 +405,9 @@ int tidsctl_subscribe(int argc, char **argv)
 		got++;
 	}
 out:
+	if (ro.f != NULL && (fsync(fileno(ro.f)) != 0 || fclose(ro.f) != 0))
+		rc = cli_fail("receipts in %s could not be written", ro.dir);
+	tids_jw_free(&ro.w);
 	tids_jw_free(&w);
 	strv_free(&purposes);
 	tids_client_free(c);

@@ -3,10 +3,13 @@
  * error output.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -89,6 +92,45 @@ int cli_public_key(const char *arg, uint8_t key[32])
 	}
 	if (tids_key_from_base64(arg, key) != 0)
 		return cli_fail("'%.60s' is not a base64 public key (44 characters)", arg);
+	return 0;
+}
+
+FILE *cli_receipts_open(const char *dir, const char *hub_id, const char *what)
+{
+	char path[4096];
+	struct timeval tv;
+	int fd, n;
+	FILE *f;
+
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		cli_fail("receipts directory %s: %s", dir, strerror(errno));
+		return NULL;
+	}
+	gettimeofday(&tv, NULL);
+	n = snprintf(path, sizeof(path), "%s/%s-%s-%lld-%ld.receipts", dir, hub_id, what,
+		     (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		cli_fail("receipts directory %s: path too long", dir);
+		return NULL;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (f == NULL) {
+		cli_fail("%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	return f;
+}
+
+int cli_receipts_write(FILE *f, const char *dir, struct tids_jw *w)
+{
+	if (w->err != 0)
+		return cli_fail("a receipt could not be written out (%s)", tids_strerror(w->err));
+	/* Out before the ack or the next batch: a receipt is kept or nothing
+	 * is acknowledged on its strength. */
+	if (fwrite(w->buf, 1, w->len, f) != w->len || fputc('\n', f) == EOF || fflush(f) != 0)
+		return cli_fail("receipts in %s: %s", dir, strerror(errno));
 	return 0;
 }
 

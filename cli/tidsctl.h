@@ -12,6 +12,7 @@
 
 #include "tids/client.h"
 #include "tids/crypto.h"
+#include "tids/json.h"
 
 #define TIDSCTL_DEFAULT_SOCKET "/run/tids/tidsd.sock"
 
@@ -65,6 +66,13 @@ bool conn_opts_parse(struct conn_opts *o, int c, const char *arg);
 /* Connects; on failure prints why and returns NULL. id, if not NULL,
  * receives the identity used (wipe it). */
 struct tids_client *cli_connect(const struct conn_opts *o, struct tids_identity *id);
+
+/* A new receipts file in dir (made if missing, 0755):
+ * "<hub>-<what>-<unix ms>-<pid>.receipts", one JSON line per receipt
+ * (tids/receipt.h). Prints why not and returns NULL on failure. */
+FILE *cli_receipts_open(const char *dir, const char *hub_id, const char *what);
+/* Writes the line built in w (and its newline) and flushes it. */
+int cli_receipts_write(FILE *f, const char *dir, struct tids_jw *w);
 
 /* A public key given as base64 or as @path to a .pub file. */
 int cli_public_key(const char *arg, uint8_t key[32]);

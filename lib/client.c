@@ -20,6 +20,7 @@
 #include "tids/channel.h"
 #include "tids/client.h"
 #include "tids/error.h"
+#include "tids/receipt.h"
 
 /* A frame that arrived while we waited for another. */
 struct queued {
@@ -42,6 +43,10 @@ struct tids_client {
 	uint64_t sub_call;             /* open Subscribe call, 0 if none */
 	uint64_t last_seen;            /* highest delivery_seq returned */
 	struct queued *queue, **queue_tail;
+	/* The last delivery receipt head whose signature held: deliveries of
+	 * one router transaction share it, and it is verified once. */
+	uint8_t *verified_head;
+	size_t verified_head_len;
 };
 
 static int64_t mono(void)
@@ -398,6 +403,7 @@ void tids_client_free(struct tids_client *c)
 	tids_buf_wipe(&c->in);
 	tids_buf_free(&c->in);
 	tids_buf_free(&c->out);
+	free(c->verified_head);
 	free(c);
 }
 
@@ -551,6 +557,17 @@ int tids_client_publish(struct tids_client *c, const struct tids_identity *id, c
 		return r;
 	r = tids_wire_decode_publish_ack(resp, rlen, ack, err, errlen);
 	free(resp);
+	if (r == 0 && ack->has_receipt && c->has_hub_pk) {
+		struct tids_ingest_statement st;
+
+		/* The hub's word on where the batch went must be its own, and
+		 * about this batch: else it is worth nothing later. */
+		if (tids_receipt_ingest_open(&ack->receipt, c->hub_pk, &st, err, errlen) != 0 ||
+		    tids_receipt_ingest_matches(&st, c->hub_id, publisher, sequence, b.merkle_root, n, ack, err,
+						errlen) != 0)
+			r = TIDS_EBADSIG;
+		tids_ingest_statement_free(&st);
+	}
 	return r;
 }
 
@@ -695,6 +712,37 @@ int tids_client_subscribe(struct tids_client *c, const char *const *purposes, si
 	return r;
 }
 
+/* A delivery's receipt: its head is the hub's (verified once per distinct
+ * head) and covers the delivery's entry. */
+static int check_delivery_receipt(struct tids_client *c, const struct tids_delivery *d, char *err, size_t errlen)
+{
+	const struct tids_delivery_receipt *r = &d->receipt;
+	struct tids_audit_checkpoint head;
+	uint8_t *copy;
+	int rc;
+
+	if (c->verified_head != NULL && c->verified_head_len == r->head.len &&
+	    memcmp(c->verified_head, r->head.data, r->head.len) == 0) {
+		if ((rc = tids_wire_decode_audit_checkpoint(r->head.data, r->head.len, &head, err, errlen)) != 0)
+			return rc;
+		rc = head.partition == r->partition && head.seq >= r->seq ? 0 :
+		     tids_fail(err, errlen, TIDS_EBADSIG, "the receipt's head %d:%llu does not cover its entry %d:%llu",
+			       head.partition, (unsigned long long)head.seq, r->partition, (unsigned long long)r->seq);
+		tids_audit_checkpoint_free(&head);
+		return rc;
+	}
+	if ((rc = tids_receipt_delivery_open(r, c->hub_pk, &head, err, errlen)) != 0)
+		return rc;
+	tids_audit_checkpoint_free(&head);
+	if ((copy = malloc(r->head.len)) != NULL) {
+		memcpy(copy, r->head.data, r->head.len);
+		free(c->verified_head);
+		c->verified_head = copy;
+		c->verified_head_len = r->head.len;
+	}
+	return 0;
+}
+
 int tids_client_next_delivery(struct tids_client *c, struct tids_delivery *d, int timeout_ms,
 			      char *err, size_t errlen)
 {
@@ -729,6 +777,8 @@ int tids_client_next_delivery(struct tids_client *c, struct tids_delivery *d, in
 			continue;
 		}
 		c->last_seen = d->delivery_seq;
+		if (d->has_receipt && c->has_hub_pk && check_delivery_receipt(c, d, err, errlen) != 0)
+			return TIDS_EBADSIG;
 		return 1;
 	}
 }

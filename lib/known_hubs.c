@@ -228,6 +228,52 @@ int tids_known_hubs_lookup(const char *path, const char *address, const char *hu
 	return 0;
 }
 
+struct find {
+	const char *hub_id;
+	bool found, conflict;
+	struct tids_known_hub entry;
+};
+
+static int find_one(void *ctx, const struct tids_known_hub *h)
+{
+	struct find *f = ctx;
+
+	if (strcmp(h->hub_id, f->hub_id) != 0)
+		return 0;
+	if (f->found && sodium_memcmp(h->key, f->entry.key, TIDS_PUBLIC_KEY_BYTES) != 0)
+		f->conflict = true;
+	if (!f->found)
+		f->entry = *h;
+	f->found = true;
+	return 0;
+}
+
+int tids_known_hubs_find(const char *path, const char *hub_id, uint8_t key[TIDS_PUBLIC_KEY_BYTES],
+			 struct tids_known_hub *entry, char *err, size_t errlen)
+{
+	struct find f = { .hub_id = hub_id };
+	char *text, why[256];
+	size_t len;
+	int r;
+
+	if ((r = read_file(path, &text, &len, err, errlen)) != 0)
+		return r;
+	if (text == NULL)
+		return tids_fail(err, errlen, TIDS_ENOENT, "%s does not exist", path);
+	r = tids_known_hubs_parse(text, len, find_one, &f, why, sizeof(why));
+	free(text);
+	if (r != 0)
+		return tids_fail(err, errlen, r, "%s: %s", path, why);
+	if (!f.found)
+		return tids_fail(err, errlen, TIDS_ENOENT, "%s pins no key for hub %s", path, hub_id);
+	if (f.conflict)
+		return tids_fail(err, errlen, TIDS_EDUP, "%s pins two different keys for hub %s", path, hub_id);
+	memcpy(key, f.entry.key, TIDS_PUBLIC_KEY_BYTES);
+	if (entry != NULL)
+		*entry = f.entry;
+	return 0;
+}
+
 int tids_known_hubs_format(const char *address, const char *hub_id, const uint8_t key[TIDS_PUBLIC_KEY_BYTES],
 			   char *out, size_t outlen)
 {

@@ -78,7 +78,10 @@ __attribute__((warn_unused_result))
 int tids_client_ping(struct tids_client *c, char *participant, size_t plen, char *err, size_t errlen);
 
 /* Builds a batch of serialized records, computes its Merkle root, signs it
- * with id and publishes it; *ack holds per-record errors. */
+ * with id and publishes it; *ack holds per-record errors and the hub's
+ * receipt (tids/receipt.h). The receipt is checked with the hub's key:
+ * TIDS_EBADSIG (with *ack filled: the batch was acknowledged) when it does
+ * not verify or does not describe this batch. */
 __attribute__((warn_unused_result))
 int tids_client_publish(struct tids_client *c, const struct tids_identity *id, const char *publisher,
 			uint64_t sequence, const struct tids_bytes *records, size_t n,
@@ -119,7 +122,9 @@ __attribute__((warn_unused_result))
 int tids_client_subscribe(struct tids_client *c, const char *const *purposes, size_t n, uint32_t window,
 			  char *err, size_t errlen);
 /* 1 with *d filled (free it with tids_delivery_free), 0 on timeout, or a
- * negative code when the stream ended or broke. */
+ * negative code when the stream ended or broke. A delivery whose receipt
+ * does not verify with the hub's key, or does not cover it, is returned
+ * with TIDS_EBADSIG (*d filled: the caller decides). */
 __attribute__((warn_unused_result))
 int tids_client_next_delivery(struct tids_client *c, struct tids_delivery *d, int timeout_ms,
 			      char *err, size_t errlen);

@@ -60,6 +60,12 @@ int tids_known_hubs_lookup(const char *path, const char *address, const char *hu
 			   const uint8_t key[TIDS_PUBLIC_KEY_BYTES], enum tids_hub_pin *verdict,
 			   struct tids_known_hub *entry, char *err, size_t errlen);
 
+/* The key pinned for hub_id, at whatever address: TIDS_ENOENT if none,
+ * TIDS_EDUP if the file pins two different keys for it. */
+__attribute__((warn_unused_result))
+int tids_known_hubs_find(const char *path, const char *hub_id, uint8_t key[TIDS_PUBLIC_KEY_BYTES],
+			 struct tids_known_hub *entry, char *err, size_t errlen);
+
 /* Appends an entry (one write, O_APPEND); creates the file (0644) and its
  * directory (0700) when missing. */
 __attribute__((warn_unused_result))
