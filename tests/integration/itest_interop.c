@@ -70,7 +70,7 @@ static int run_python(const char *what, const char *key, char *out, size_t outle
 
 START_TEST(test_python_publish)
 {
-	static const char *const purposes[] = { "monitoring" };
+	static const char *const purposes[] = { "maintenance" };
 	struct tids_identity id, stranger;
 	struct tids_client *sub, *c;
 	struct tids_publish_ack ack;
