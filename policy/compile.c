@@ -443,6 +443,12 @@ static int build_pairs(struct tids_policy_set *set, const char *const *a, const 
 	return 0;
 }
 
+static int cmp_pair_key(const void *x, const void *y)
+{
+	const struct role_purpose_key *p = x, *q = y;
+	return (p->key > q->key) - (p->key < q->key);
+}
+
 static int build_purposes(struct tids_policy_set *set, const struct program *prog)
 {
 	size_t n = prog->n_purposes > prog->n_cases ? prog->n_purposes : prog->n_cases;
@@ -456,6 +462,19 @@ static int build_purposes(struct tids_policy_set *set, const struct program *pro
 	}
 	if ((rc = build_pairs(set, a, b, prog->n_purposes, &set->role_purposes, &set->n_role_purposes)) != 0)
 		goto out;
+	set->role_purpose_keys = pol_arena_alloc(&set->arena, (set->n_role_purposes + 1) * sizeof(struct role_purpose_key));
+	if (set->role_purpose_keys == NULL) {
+		rc = TIDS_ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < set->n_role_purposes; i++) {
+		const struct name_pair *pr = &set->role_purposes[i];
+		set->role_purpose_keys[i] = (struct role_purpose_key){
+			.key = pol_pair_key(pol_str_hash(pr->a, strlen(pr->a)), pol_str_hash(pr->b, strlen(pr->b))),
+			.i = i,
+		};
+	}
+	qsort(set->role_purpose_keys, set->n_role_purposes, sizeof(struct role_purpose_key), cmp_pair_key);
 	for (size_t i = 0; i < prog->n_cases; i++) {
 		a[i] = prog->cases[i]->purpose;
 		b[i] = prog->cases[i]->role;

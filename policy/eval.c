@@ -338,15 +338,31 @@ static bool csv_has(const char *list, const char *item, size_t len)
  * and the hub's narrowing of it for this participant, if any, lists it. */
 static bool purpose_allowed(struct eval_ctx *ctx)
 {
+	const struct tids_policy_set *set = ctx->set;
 	const struct tids_policy_participant *r = ctx->recipient;
-	const char *purpose = ctx->req->purpose;
-	size_t len = strlen(purpose);
-	if (r == NULL || r->role == NULL ||
-	    !pol_pair_find(ctx->set->role_purposes, ctx->set->n_role_purposes, r->role, strlen(r->role),
-			   purpose, len))
+	if (r == NULL || set->n_role_purposes == 0)
 		return false;
-	const char *narrowed = find_attr(r->attrs, r->n_attrs, TIDS_POLICY_PURPOSES_ATTR);
-	return narrowed == NULL || csv_has(narrowed, purpose, len);
+	/* by the hashes of role and purpose (the index has usually hashed
+	 * them already), confirmed against the names */
+	struct val *role = slot_ref(ctx, B_RCPT_ROLE), *purpose = slot_ref(ctx, B_PURPOSE);
+	uint64_t key = pol_pair_key(hash_of(role), hash_of(purpose));
+	uint32_t lo = 0, hi = set->n_role_purposes;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (set->role_purpose_keys[mid].key < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	bool declared = false;
+	for (; lo < set->n_role_purposes && set->role_purpose_keys[lo].key == key && !declared; lo++) {
+		const struct name_pair *pr = &set->role_purposes[set->role_purpose_keys[lo].i];
+		declared = cstr_eq(role, pr->a) && cstr_eq(purpose, pr->b);
+	}
+	if (!declared)
+		return false;
+	const char *narrowed = r->n_attrs > 0 ? find_attr(r->attrs, r->n_attrs, TIDS_POLICY_PURPOSES_ATTR) : NULL;
+	return narrowed == NULL || csv_has(narrowed, purpose->p, purpose->len);
 }
 
 static void builtin(struct eval_ctx *ctx, enum builtin b, struct val *out)

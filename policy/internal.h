@@ -747,6 +747,7 @@ struct tids_policy_set {
 	/* who may ask for which purpose, and which purposes need a case */
 	struct name_pair *role_purposes;  /* (role, purpose) */
 	uint32_t n_role_purposes;
+	struct role_purpose_key *role_purpose_keys;   /* the same, by pol_pair_key */
 	struct name_pair *case_roles;     /* (purpose, approving role) */
 	uint32_t n_case_roles;
 };
@@ -761,6 +762,18 @@ struct name_pair {
 /* Does the set pair a with b? (a binary search over a sorted pair list) */
 bool pol_pair_find(const struct name_pair *pairs, uint32_t n, const char *a, size_t a_len,
 		   const char *b, size_t b_len);
+
+/* A (role, purpose) pair by the pol_str_hash of each, combined: what a
+ * decision looks up (both hashes are usually computed already). */
+struct role_purpose_key {
+	uint64_t key;
+	uint32_t i;               /* into role_purposes */
+};
+
+static inline uint64_t pol_pair_key(uint64_t ha, uint64_t hb)
+{
+	return ha * UINT64_C(0x9e3779b97f4a7c15) ^ hb;
+}
 
 /* The floor of a category given its text and pol_str_hash. */
 enum tids_tier pol_floor_of(const struct tids_policy_set *set, const char *category, size_t len,
