@@ -498,17 +498,6 @@ int registry_revoke_approval(struct tidsd *d, const char *approval_id, const cha
 	return 0;
 }
 
-const struct tids_approval *registry_approval(const struct tidsd *d, const char *id, bool *revoked)
-{
-	const struct approval_entry *e = tids_map_get_str(&d->registry->approvals, id);
-
-	if (e == NULL)
-		return NULL;
-	if (revoked != NULL)
-		*revoked = e->revoked;
-	return &e->a;
-}
-
 bool registry_case_open(const struct tidsd *d, const char *recipient, const char *purpose, int64_t now)
 {
 	const struct approval_entry *e;

@@ -175,8 +175,6 @@ int registry_put_approval(struct tidsd *d, const uint8_t *blob, size_t len, cons
 			  char *err, size_t errlen);
 /* Only the approval's signer (caller) or the local admin (caller NULL). */
 int registry_revoke_approval(struct tidsd *d, const char *approval_id, const char *caller, char *err, size_t errlen);
-/* The approval (revoked ones too, *revoked says), or NULL. */
-const struct tids_approval *registry_approval(const struct tidsd *d, const char *id, bool *revoked);
 /* Is there a valid, unrevoked case (approval of kind purpose with a case
  * id) naming recipient, signed by an active participant? */
 bool registry_case_open(const struct tidsd *d, const char *recipient, const char *purpose, int64_t now);
