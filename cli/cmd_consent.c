@@ -20,17 +20,15 @@ static int64_t now(void)
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-/* Who this connection is (the signer named in the message), and the hub's
- * id as the hub gives it (what the message is issued to), unless --hub-id
- * said otherwise. */
-static int whoami(struct tids_client *c, char *me, size_t len, const char **hub_id)
+/* Who this connection is: the signer named in the message. (The ping also
+ * tells libtids the hub's id, which the message is issued to unless
+ * --hub-id says otherwise.) */
+static int whoami(struct tids_client *c, char *me, size_t len)
 {
 	char err[512] = "";
 
 	if (tids_client_ping(c, me, len, err, sizeof(err)) != 0 || *me == '\0')
 		return cli_fail("this needs a participant connection (--hub host:port --key FILE): %s", err);
-	if (*hub_id == NULL)
-		*hub_id = tids_client_hub_id(c);
 	return 0;
 }
 
@@ -97,14 +95,10 @@ int tidsctl_grant(int argc, char **argv)
 	g.obligations.redacted = (struct tids_strlist){ redact.items, redact.n };
 	g.obligations.notify = (struct tids_strlist){ notify.items, notify.n };
 	c = cli_connect(&co, &id);
-	if (c == NULL || whoami(c, me, sizeof(me), &g.hub_id) != 0)
+	if (c == NULL || whoami(c, me, sizeof(me)) != 0)
 		goto out;
 	g.owner = me;
-	if (tids_client_sign_grant(&id, &g) != 0) {
-		cli_fail("cannot sign the grant");
-		goto out;
-	}
-	if (tids_client_grant(c, &g, err, sizeof(err)) != 0) {
+	if (tids_client_issue_grant(c, &id, &g, err, sizeof(err)) != 0) {
 		cli_fail("grant %s: %s", g.grant_id, err);
 		goto out;
 	}
@@ -255,14 +249,10 @@ int tidsctl_approve(int argc, char **argv)
 	a.categories = (struct tids_strlist){ cats.items, cats.n };
 	a.purposes = (struct tids_strlist){ purposes.items, purposes.n };
 	c = cli_connect(&co, &id);
-	if (c == NULL || whoami(c, me, sizeof(me), &a.hub_id) != 0)
+	if (c == NULL || whoami(c, me, sizeof(me)) != 0)
 		goto out;
 	a.regulator = me;
-	if (tids_client_sign_approval(&id, &a) != 0) {
-		cli_fail("cannot sign the approval");
-		goto out;
-	}
-	if (tids_client_approve(c, &a, err, sizeof(err)) != 0) {
+	if (tids_client_issue_approval(c, &id, &a, err, sizeof(err)) != 0) {
 		cli_fail("approve %s: %s", a.approval_id, err);
 		goto out;
 	}

@@ -520,6 +520,44 @@ int tids_client_grant_signed(struct tids_client *c, const uint8_t *grant, size_t
 	return tids_client_grant(c, &g, err, errlen);
 }
 
+/* The hub's own id, from its Ping reply: what a grant or approval names. */
+static int hub_id_for(struct tids_client *c, const char **hub_id, char *err, size_t errlen)
+{
+	char who[TIDS_ID_MAX + 1];
+	int r;
+
+	if (*hub_id != NULL && **hub_id != '\0')
+		return 0;
+	if ((r = tids_client_ping(c, who, sizeof(who), err, errlen)) != 0)
+		return r;
+	*hub_id = c->hub_id;
+	return 0;
+}
+
+int tids_client_issue_grant(struct tids_client *c, const struct tids_identity *id, struct tids_grant *g,
+			    char *err, size_t errlen)
+{
+	int r;
+
+	if ((r = hub_id_for(c, &g->hub_id, err, errlen)) != 0)
+		return r;
+	if ((r = tids_client_sign_grant(id, g)) != 0)
+		return tids_fail(err, errlen, r, "grant %s: cannot be signed", g->grant_id);
+	return tids_client_grant(c, g, err, errlen);
+}
+
+int tids_client_issue_approval(struct tids_client *c, const struct tids_identity *id, struct tids_approval *a,
+			       char *err, size_t errlen)
+{
+	int r;
+
+	if ((r = hub_id_for(c, &a->hub_id, err, errlen)) != 0)
+		return r;
+	if ((r = tids_client_sign_approval(id, a)) != 0)
+		return tids_fail(err, errlen, r, "approval %s: cannot be signed", a->approval_id);
+	return tids_client_approve(c, a, err, errlen);
+}
+
 int tids_client_revoke(struct tids_client *c, const char *grant_id, char *err, size_t errlen)
 {
 	struct tids_id_message m = { .id = grant_id };

@@ -137,16 +137,16 @@ static int approve(struct world *w, const struct tids_identity *signer, struct t
 		   char *err, size_t errlen)
 {
 	struct tids_client *c = connect_as(w, signer);
+	const char *hub_id = a->hub_id;
 	int r;
 
-	if (a->hub_id == NULL)
-		a->hub_id = tids_client_hub_id(c);
-	ck_assert_int_eq(tids_client_sign_approval(signer, a), 0);
-	r = tids_client_approve(c, a, err, errlen);
+	/* libtids names the hub it is connected to unless told otherwise. */
+	r = tids_client_issue_approval(c, signer, a, err, errlen);
+	if (hub_id == NULL)
+		ck_assert_str_eq(a->hub_id, w->hub.hub_id);
 	if (code != NULL)
 		*code = tids_client_status(c);
-	if (a->hub_id == tids_client_hub_id(c))
-		a->hub_id = NULL;
+	a->hub_id = hub_id;
 	tids_client_free(c);
 	return r;
 }
@@ -381,6 +381,32 @@ START_TEST(self_approval_gets_nothing)
 }
 END_TEST
 
+static int run_tidsctl(struct world *w, const char *key, const char *args, char *out, size_t outlen)
+{
+	char cmd[2048], hub_b64[TIDS_KEY_BASE64_BYTES];
+	FILE *p;
+	size_t n = 0;
+	int status;
+
+	tids_key_to_base64(w->hub.hub_pk, hub_b64);
+	snprintf(cmd, sizeof(cmd), "'%s/tidsctl' %s --hub %s --hub-key %s --key '%s' 2>&1", tids_test_build_dir(), args,
+		 w->hub.addr, hub_b64, key);
+	fflush(NULL);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	while (n + 1 < outlen) {
+		size_t got = fread(out + n, 1, outlen - 1 - n, p);
+
+		if (got == 0)
+			break;
+		n += got;
+	}
+	out[n] = '\0';
+	status = pclose(p);
+	fprintf(stderr, "tidsctl %s:\n%s", args, out);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 /* Only a regulator whose jurisdiction covers the exporter's; never an id
  * twice; never for another hub. */
 START_TEST(approval_authority_and_immutability)
@@ -462,35 +488,23 @@ START_TEST(approval_authority_and_immutability)
 		ck_assert_msg(tids_client_grant(c, &g, err, sizeof(err)) == 0, "%s", err);
 		tids_client_free(c);
 	}
+	/* tidsctl grant names the hub it is connected to, or --hub-id's. */
+	{
+		char key[512], out[4096], want[256];
+
+		snprintf(key, sizeof(key), "%s/factory.sh1.key", w.hub.dir);
+		ck_assert_int_eq(tids_keyfile_write_identity(key, &w.owner, err, sizeof(err)), 0);
+		ck_assert_int_eq(run_tidsctl(&w, key, "grant --id g-cli --to lessor.wh --category recipe "
+					     "--purpose maintenance --until +1d", out, sizeof(out)), 0);
+		snprintf(want, sizeof(want), "granted g-cli: factory.sh1 -> lessor.wh (hub %s)", w.hub.hub_id);
+		ck_assert_ptr_nonnull(strstr(out, want));
+		ck_assert_int_eq(run_tidsctl(&w, key, "grant --id g-cli2 --to lessor.wh --category recipe "
+					     "--purpose maintenance --until +1d --hub-id hub.elsewhere", out, sizeof(out)), 1);
+		ck_assert_ptr_nonnull(strstr(out, "grant g-cli2 is issued to hub hub.elsewhere"));
+	}
 	world_free(&w);
 }
 END_TEST
-
-static int run_tidsctl(struct world *w, const char *key, const char *args, char *out, size_t outlen)
-{
-	char cmd[2048], hub_b64[TIDS_KEY_BASE64_BYTES];
-	FILE *p;
-	size_t n = 0;
-	int status;
-
-	tids_key_to_base64(w->hub.hub_pk, hub_b64);
-	snprintf(cmd, sizeof(cmd), "'%s/tidsctl' %s --hub %s --hub-key %s --key '%s' 2>&1", tids_test_build_dir(), args,
-		 w->hub.addr, hub_b64, key);
-	fflush(NULL);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	while (n + 1 < outlen) {
-		size_t got = fread(out + n, 1, outlen - 1 - n, p);
-
-		if (got == 0)
-			break;
-		n += got;
-	}
-	out[n] = '\0';
-	status = pclose(p);
-	fprintf(stderr, "tidsctl %s:\n%s", args, out);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-}
 
 /* The signer withdraws an approval: records routed after it no longer
  * rest on it, also after a restart; a suspended regulator's approvals

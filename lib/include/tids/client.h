@@ -83,6 +83,15 @@ int tids_client_grant_signed(struct tids_client *c, const uint8_t *grant, size_t
 __attribute__((warn_unused_result))
 int tids_client_approve_signed(struct tids_client *c, const uint8_t *approval, size_t len,
 			       const uint8_t signature[TIDS_SIGNATURE_BYTES], char *err, size_t errlen);
+/* All of it for the connected hub: asks the hub its id (Ping), puts it in
+ * g->hub_id / a->hub_id when that is NULL or "", signs as id and sends. The
+ * hub id then points into c: use g or a no longer than c. */
+__attribute__((warn_unused_result))
+int tids_client_issue_grant(struct tids_client *c, const struct tids_identity *id, struct tids_grant *g,
+			    char *err, size_t errlen);
+__attribute__((warn_unused_result))
+int tids_client_issue_approval(struct tids_client *c, const struct tids_identity *id, struct tids_approval *a,
+			       char *err, size_t errlen);
 __attribute__((warn_unused_result))
 int tids_client_revoke(struct tids_client *c, const char *grant_id, char *err, size_t errlen);
 /* Withdraws an approval this connection's regulator signed. */
