@@ -28,8 +28,8 @@
 #include "tids/seal.h"
 #include "tidsd.h"
 
-#define INDEXER_COMMIT_MS 200       /* a batch is committed this often... */
-#define INDEXER_BATCH 5000          /* ...or when it holds this many rows */
+#define INDEXER_COMMIT_MS 1000      /* a batch is committed this often... */
+#define INDEXER_BATCH 50000         /* ...or when it holds this many rows */
 #define INDEXER_RETRY_MS 5000       /* after a failed write */
 #define INDEXER_DRAIN_MS 3000       /* at stop: read what the router wrote last */
 

@@ -188,14 +188,18 @@ struct tids_ledger_verify_report {
 	size_t n_chains;
 	uint64_t entries, checkpoints, unanchored;
 	size_t bad_chains;
+	/* The classes' rule index (what queries by rule go through), when it
+	 * disagrees with the classes: "" when it agrees. */
+	char index_bad[400];
 	double seconds;
 };
 
 /* Recomputes every chain and checks every checkpoint with the hub's key,
- * every index row against its entry's bytes, pruned prefixes against their
- * anchors and the pins. Opens the file itself, read-only (one connection per
- * thread). Returns 0 when all is well, TIDS_EBADSIG when some chain is not
- * (see the report), other codes when the file cannot be read. */
+ * every index row and profile against its entry's bytes, pruned prefixes
+ * against their anchors and the pins. Opens the file itself, read-only (one
+ * connection per thread). Returns 0 when all is well, TIDS_EBADSIG when some
+ * chain or the rule index is not (see the report), other codes when the
+ * file cannot be read. */
 __attribute__((warn_unused_result))
 int tids_ledger_verify(const char *path, const uint8_t hub_pk[TIDS_PUBLIC_KEY_BYTES],
 		       const struct tids_ledger_verify_opts *o, struct tids_ledger_verify_report *rep,
