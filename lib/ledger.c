@@ -64,7 +64,6 @@ static const char schema[] =
 	"  leaf_index INTEGER NOT NULL, leaf_count INTEGER NOT NULL, path BLOB NOT NULL,"
 	"  leaf_hash BLOB, record BLOB, received_at INTEGER NOT NULL,"
 	"  PRIMARY KEY (part, off)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS ingress_by_record ON ingress(record_id);"
 	"CREATE TABLE IF NOT EXISTS consumed(topic INTEGER NOT NULL, part INTEGER NOT NULL,"
 	"  next INTEGER NOT NULL, PRIMARY KEY (topic, part)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS retention(class TEXT PRIMARY KEY, ms INTEGER NOT NULL) WITHOUT ROWID;"
@@ -162,7 +161,11 @@ int tids_ledger_open(const char *path, int flags, struct tids_ledger **out, char
 	    (r = check_schema(l, err, errlen)) != 0)
 		goto fail;
 	if (l->writable) {
+		/* A checkpoint copies each page the WAL holds once, however many
+		 * commits changed it: fewer, larger ones copy the hot index
+		 * pages fewer times (the WAL may grow to about 32 MB). */
 		if (sqlite3_exec(l->db, schema, NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(l->db, "PRAGMA wal_autocheckpoint = 8192;", NULL, NULL, &msg) != SQLITE_OK ||
 		    ((flags & TIDS_LEDGER_BULK) &&
 		     sqlite3_exec(l->db, "PRAGMA synchronous = OFF; PRAGMA cache_size = -262144;", NULL, NULL,
 				  &msg) != SQLITE_OK)) {
@@ -487,6 +490,22 @@ int tids_ledger_add_entry(struct tids_ledger *l, const uint8_t *bytes, size_t le
 				 (unsigned long long)v.seq, sqlite3_errmsg(l->db));
 	ledger_dict_count(l->dict, profile, class_n);
 	l->pending++;
+	return 0;
+}
+
+int tids_ledger_peek_entry(const uint8_t *bytes, size_t len, int32_t *partition, uint64_t *seq,
+			   uint8_t prev_hash[TIDS_HASH_BYTES])
+{
+	struct ledger_entry_view v;
+
+	if (ledger_scan_entry(bytes, len, &v) != 0)
+		return TIDS_EDECODE;
+	*partition = v.partition;
+	*seq = v.seq;
+	if (v.prev_hash != NULL)
+		memcpy(prev_hash, v.prev_hash, TIDS_HASH_BYTES);
+	else
+		memset(prev_hash, 0, TIDS_HASH_BYTES);
 	return 0;
 }
 

@@ -67,6 +67,12 @@ int tids_ledger_hub(struct tids_ledger *l, char hub_id[TIDS_ID_MAX + 1], uint8_t
  * TIDS_EDUP: a different entry holds its (partition, seq): a fork. */
 __attribute__((warn_unused_result))
 int tids_ledger_add_entry(struct tids_ledger *l, const uint8_t *bytes, size_t len, char *err, size_t errlen);
+/* Where an entry that tids_ledger_add_entry took sits in its chain, read
+ * in place without allocating (for a writer that follows the chains as
+ * they arrive). TIDS_EDECODE if the bytes are not an entry. */
+__attribute__((warn_unused_result))
+int tids_ledger_peek_entry(const uint8_t *bytes, size_t len, int32_t *partition, uint64_t *seq,
+			   uint8_t prev_hash[TIDS_HASH_BYTES]);
 /* Adds a signed checkpoint (stored re-encoded, as the hub signed it). */
 __attribute__((warn_unused_result))
 int tids_ledger_add_checkpoint(struct tids_ledger *l, const struct tids_audit_checkpoint *cp, char *err,
