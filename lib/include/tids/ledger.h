@@ -154,6 +154,25 @@ __attribute__((warn_unused_result))
 int tids_ledger_stats(struct tids_ledger *l, int64_t since_ms, int64_t until_ms, bool by_country,
 		      tids_ledger_stat_fn *fn, void *ctx, char *err, size_t errlen);
 
+/* What a tally counts: decisions of one kind about one party. Strings
+ * (and rules, sorted) live until fn returns. */
+struct tids_ledger_tally {
+	const char *owner, *recipient, *purpose, *category, *origin, *destination, *grant_id, *approval_id;
+	enum tids_decision decision;
+	enum tids_tier tier;
+	const char *const *rules;
+	size_t n_rules;
+	uint64_t count;
+};
+typedef int tids_ledger_tally_fn(void *ctx, const struct tids_ledger_tally *t);
+
+/* Counts decisions over [since, until) for every distinct combination of
+ * the fields above (in no particular order). Like stats, the counts come
+ * from the index: verify the ledger to trust them. */
+__attribute__((warn_unused_result))
+int tids_ledger_tally(struct tids_ledger *l, int64_t since_ms, int64_t until_ms, tids_ledger_tally_fn *fn, void *ctx,
+		      char *err, size_t errlen);
+
 /* --- verification ---------------------------------------------------------- */
 
 /* What an auditor remembers of an earlier verification (a signed head per
