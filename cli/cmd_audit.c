@@ -26,6 +26,8 @@ static const char audit_help[] =
 	"  export       a signed bundle of the chains for a time range\n"
 	"  prune        remove whole signed segments past their retention\n"
 	"  report       an evaluation report of a period (HTML with charts, or JSON)\n"
+	"  statement    a lessor's usage bill of a period, proven from the ledger, signed\n"
+	"  check-statement  check a statement offline against the ledger\n"
 	"'tidsctl audit SUBCOMMAND --help' describes each; see tidsctl(1).\n";
 
 int tidsctl_audit(int argc, char **argv)
@@ -37,6 +39,7 @@ int tidsctl_audit(int argc, char **argv)
 		{ "query", audit_query }, { "stats", audit_stats }, { "verify", audit_verify },
 		{ "proof", audit_proof }, { "check-proof", audit_check_proof }, { "export", audit_export },
 		{ "prune", audit_prune }, { "report", audit_report },
+		{ "statement", audit_statement }, { "check-statement", audit_check_statement },
 	};
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {

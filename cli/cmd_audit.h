@@ -33,5 +33,7 @@ int audit_proof(int argc, char **argv);
 int audit_check_proof(int argc, char **argv);
 int audit_export(int argc, char **argv);
 int audit_report(int argc, char **argv);
+int audit_statement(int argc, char **argv);
+int audit_check_statement(int argc, char **argv);
 
 #endif

@@ -32,6 +32,7 @@
 #define N_HOURS 4
 #define N_SHIFTS 3
 #define INDIVIDUALS 10
+#define N_OUTPUTS 5
 
 static char err[512];
 
@@ -110,8 +111,10 @@ static char *slurp(const char *path, size_t *len)
 struct world {
 	struct tids_test_hub hub;
 	struct tids_identity factory, lessor, service, regulator;
-	char ledger[400], hub_b64[TIDS_KEY_BASE64_BYTES];
+	char ledger[400], hub_b64[TIDS_KEY_BASE64_BYTES], factory_b64[TIDS_KEY_BASE64_BYTES];
+	char records[400];           /* what the factory published, as JSON lines */
 	int64_t t0, t1;
+	double hours, outputs;       /* the run hours and output counts of press-7 */
 };
 
 static struct tids_client *subscriber(struct world *w, const struct tids_identity *id, const char *purpose)
@@ -124,7 +127,32 @@ static struct tids_client *subscriber(struct world *w, const struct tids_identit
 	return c;
 }
 
-static struct tids_bytes record(const char *category, enum tids_tier tier, bool personal, int i)
+/* An output count of press-7, three hours old: its hourly window is
+ * closed, so the lessor's aggregate of it leaves at once. */
+static struct tids_bytes output_record(int i, FILE *json)
+{
+	struct tids_field f[2] = { { .name = "count", .value = { .kind = TIDS_VALUE_INT, .as.i = 100 + i } },
+				   { .name = "sku", .value = { .kind = TIDS_VALUE_TEXT } } };
+	struct tids_record r = { .owner = "factory.sh1", .asset_id = "press-7", .category = "output_count",
+				 .tier = TIDS_TIER_GENERAL, .origin = "CN-SH", .schema = "", .fields = f, .n_fields = 2 };
+	struct tids_jw w;
+	struct tids_bytes b;
+	uint8_t *p;
+
+	r.produced_at_ms = (wall() - 3 * 3600000) / 3600000 * 3600000 + 60000 * i;
+	f[1].value.as.bytes.data = (const uint8_t *)"SKU-9";
+	f[1].value.as.bytes.len = 5;
+	randombytes_buf(r.record_id, TIDS_RECORD_ID_BYTES);
+	ck_assert_int_eq(tids_wire_encode_record(&r, &p, &b.len), 0);
+	b.data = p;
+	tids_jw_init(&w);
+	tids_jw_record(&w, &r);
+	fprintf(json, "%.*s\n", (int)w.len, w.buf);
+	tids_jw_free(&w);
+	return b;
+}
+
+static struct tids_bytes record(const char *category, enum tids_tier tier, bool personal, int i, FILE *json)
 {
 	struct tids_field f[2] = { { .name = "hours", .value = { .kind = TIDS_VALUE_REAL, .as.d = 7.5 + i } },
 				   { .name = "operator", .value = { .kind = TIDS_VALUE_TEXT } } };
@@ -143,6 +171,14 @@ static struct tids_bytes record(const char *category, enum tids_tier tier, bool 
 	randombytes_buf(r.record_id, TIDS_RECORD_ID_BYTES);
 	ck_assert_int_eq(tids_wire_encode_record(&r, &p, &b.len), 0);
 	b.data = p;
+	{
+		struct tids_jw w;
+
+		tids_jw_init(&w);
+		tids_jw_record(&w, &r);
+		fprintf(json, "%.*s\n", (int)w.len, w.buf);
+		tids_jw_free(&w);
+	}
 	return b;
 }
 
@@ -150,7 +186,8 @@ static struct tids_bytes record(const char *category, enum tids_tier tier, bool 
 static void world_run(struct world *w)
 {
 	struct tids_client *subs[3], *c;
-	struct tids_bytes recs[N_HOURS + N_SHIFTS + 1];
+	struct tids_bytes recs[N_HOURS + N_SHIFTS + N_OUTPUTS + 1];
+	FILE *json;
 	struct tids_publish_ack ack;
 	struct tids_grant g = { .grant_id = "shifts-hr", .owner = "factory.sh1", .grantee = "hr.sg" };
 	static const char *const cats[] = { "shifts" }, *const purposes[] = { "maintenance" };
@@ -162,6 +199,7 @@ static void world_run(struct world *w)
 	snprintf(w->ledger, sizeof(w->ledger), "%s/state/ledger.db", w->hub.dir);
 	tids_key_to_base64(w->hub.hub_pk, w->hub_b64);
 	ck_assert_int_eq(tids_test_hub_participant(&w->hub, "factory.sh1", "factory", "CN-SH", NULL, &w->factory), 0);
+	tids_key_to_base64(w->factory.sign_pk, w->factory_b64);
 	ck_assert_int_eq(tids_test_hub_participant(&w->hub, "lessor.wh", "lessor", "CN-HB", "security_agreement=true",
 						   &w->lessor), 0);
 	ck_assert_int_eq(tids_test_hub_participant(&w->hub, "hr.sg", "service", "SG", NULL, &w->service), 0);
@@ -181,11 +219,20 @@ static void world_run(struct world *w)
 	subs[1] = subscriber(w, &w->service, "maintenance");
 	subs[2] = subscriber(w, &w->regulator, "statistics");
 	sleep_ms(1500);              /* the standing subscriptions reach the router */
-	for (int i = 0; i < N_HOURS; i++)
-		recs[n++] = record("run_hours", TIDS_TIER_GENERAL, false, i);
+	snprintf(w->records, sizeof(w->records), "%s/published.jsonl", w->hub.dir);
+	ck_assert_ptr_nonnull(json = fopen(w->records, "w"));
+	for (int i = 0; i < N_HOURS; i++) {
+		recs[n++] = record("run_hours", TIDS_TIER_GENERAL, false, i, json);
+		w->hours += 7.5 + i;
+	}
 	for (int i = 0; i < N_SHIFTS; i++)
-		recs[n++] = record("shifts", TIDS_TIER_GENERAL, true, i);
-	recs[n++] = record("recipe", TIDS_TIER_IMPORTANT, false, 0);
+		recs[n++] = record("shifts", TIDS_TIER_GENERAL, true, i, json);
+	recs[n++] = record("recipe", TIDS_TIER_IMPORTANT, false, 0, json);
+	for (int i = 0; i < N_OUTPUTS; i++) {
+		recs[n++] = output_record(i, json);
+		w->outputs += 100 + i;
+	}
+	fclose(json);
 	ck_assert_msg(tids_client_publish(c, &w->factory, "factory.sh1", 1, recs, n, &ack, err, sizeof(err)) == 0,
 		      "publish: %s", err);
 	ck_assert_uint_eq(ack.accepted, n);
@@ -199,6 +246,15 @@ static void world_run(struct world *w)
 
 		ck_assert_msg(r == 1, "the service got %d of %d shift records: %s", got, N_SHIFTS, err);
 		got += strcmp(d.record.category, "shifts") == 0;
+		tids_delivery_free(&d);
+	}
+	/* The lessor receives the hourly aggregate of the output counts. */
+	for (int got = 0; got < 1;) {
+		struct tids_delivery d;
+		int r = tids_client_next_delivery(subs[0], &d, 30000, err, sizeof(err));
+
+		ck_assert_msg(r == 1, "the lessor got no aggregate of the output counts: %s", err);
+		got += strcmp(d.record.category, "output_count") == 0;
 		tids_delivery_free(&d);
 	}
 	sleep_ms(2000);              /* the other decisions of the same transactions index */
@@ -390,6 +446,74 @@ START_TEST(report_html_renders_in_chromium)
 }
 END_TEST
 
+/* The lessor's bill: signed by the hub, holding in the ledger, the same
+ * totals as the lessee's own records, and failing after any edit. */
+START_TEST(lessor_statement)
+{
+	struct world w;
+	char out[16384], st[512], bad[512];
+	int64_t since, until;
+
+	world_run(&w);
+	since = w.t0 - 4 * 3600000;
+	until = w.t1;
+	snprintf(st, sizeof(st), "%s/statement.jsonl", w.hub.dir);
+	ck_assert_msg(run(out, sizeof(out), "%s/tidsctl audit statement --ledger %s --lessor lessor.wh --asset press-7 "
+			  "--since %lld --until %lld --key %s/hub.key -o %s", tids_test_build_dir(), w.ledger,
+			  (long long)since, (long long)until, w.hub.dir, st) == 0, "%s", out);
+	ck_assert_msg(run(out, sizeof(out), "%s/tidsctl audit check-statement --hub-key %s --ledger %s --publisher-key %s "
+			  "%s", tids_test_build_dir(), w.hub_b64, w.ledger, w.factory_b64, st) == 0, "%s", out);
+	{
+		char want[128];
+
+		snprintf(want, sizeof(want), "use run_hours: %d lines, %d records, hours %.17g", N_HOURS, N_HOURS, w.hours);
+		ck_assert_msg(strstr(out, want) != NULL, "no '%s' in:\n%s", want, out);
+		snprintf(want, sizeof(want), "output output_count: 1 lines, %d records, count %.17g", N_OUTPUTS, w.outputs);
+		ck_assert_msg(strstr(out, want) != NULL, "no '%s' in:\n%s", want, out);
+	}
+	/* The lessee, from what it published, gets the same totals. */
+	ck_assert_msg(run(out, sizeof(out), "%s/tidsctl audit statement --lessor lessor.wh --asset press-7 --since %lld "
+			  "--until %lld --from-records %s", tids_test_build_dir(), (long long)since, (long long)until,
+			  w.records) == 0, "%s", out);
+	{
+		char want[160];
+		struct tids_jw h, o;
+
+		/* Numbers as the JSON writer writes them. */
+		tids_jw_init(&h);
+		tids_jw_double(&h, w.hours);
+		tids_jw_init(&o);
+		tids_jw_double(&o, w.outputs);
+		snprintf(want, sizeof(want), "{\"kind\":\"use\",\"category\":\"run_hours\",\"field\":\"hours\",\"records\":%d,"
+			 "\"sum\":%.*s}", N_HOURS, (int)h.len, h.buf);
+		ck_assert_msg(strstr(out, want) != NULL, "no '%s' in %s", want, out);
+		snprintf(want, sizeof(want), "{\"kind\":\"output\",\"category\":\"output_count\",\"field\":\"count\","
+			 "\"records\":%d,\"sum\":%.*s}", N_OUTPUTS, (int)o.len, o.buf);
+		ck_assert_msg(strstr(out, want) != NULL, "no '%s' in %s", want, out);
+		tids_jw_free(&h);
+		tids_jw_free(&o);
+	}
+	/* Any edit fails: a value, a line taken out, the period. */
+	snprintf(bad, sizeof(bad), "%s/edited.jsonl", w.hub.dir);
+	ck_assert_int_eq(run(out, sizeof(out), "sed 's/\"value\":7.5,/\"value\":8.5,/' %s > %s", st, bad), 0);
+	ck_assert_int_eq(run(out, sizeof(out), "cmp -s %s %s", st, bad), 1);
+	ck_assert_int_eq(run(out, sizeof(out), "%s/tidsctl audit check-statement --hub-key %s --ledger %s %s",
+			     tids_test_build_dir(), w.hub_b64, w.ledger, bad), 1);
+	ck_assert_msg(strstr(out, "digest") != NULL, "%s", out);
+	ck_assert_int_eq(run(out, sizeof(out), "sed '2d' %s > %s", st, bad), 0);
+	ck_assert_int_eq(run(out, sizeof(out), "%s/tidsctl audit check-statement --hub-key %s %s", tids_test_build_dir(),
+			     w.hub_b64, bad), 1);
+	ck_assert_int_eq(run(out, sizeof(out), "sed '1s/\"since_ms\":[0-9]*/\"since_ms\":0/' %s > %s", st, bad), 0);
+	ck_assert_int_eq(run(out, sizeof(out), "%s/tidsctl audit check-statement --hub-key %s %s", tids_test_build_dir(),
+			     w.hub_b64, bad), 1);
+	/* Signed by someone else: refused. */
+	ck_assert_int_eq(run(out, sizeof(out), "%s/tidsctl audit check-statement --hub-key %s %s", tids_test_build_dir(),
+			     w.factory_b64, st), 1);
+	ck_assert_ptr_nonnull(strstr(out, "not signed by the hub key"));
+	tids_test_hub_destroy(&w.hub);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("report");
@@ -402,6 +526,7 @@ int main(void)
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, report_json_matches_the_ledger);
 	tcase_add_test(tc, report_html_renders_in_chromium);
+	tcase_add_test(tc, lessor_statement);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
