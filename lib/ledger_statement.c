@@ -534,9 +534,13 @@ static const struct tids_json *line_object(struct tids_json_doc **doc, const cha
 {
 	char err[128];
 
-	if (tids_json_parse(p, n, doc, err, sizeof(err)) != 0 ||
-	    tids_json_type(tids_json_root(*doc)) != TIDS_JSON_OBJECT) {
-		bad(res, lineno, "not a JSON object: %s", err);
+	*doc = NULL;
+	if (tids_json_parse(p, n, doc, err, sizeof(err)) != 0) {
+		bad(res, lineno, "not JSON: %s", err);
+		return NULL;
+	}
+	if (tids_json_type(tids_json_root(*doc)) != TIDS_JSON_OBJECT) {
+		bad(res, lineno, "not a JSON object");
 		return NULL;
 	}
 	return tids_json_root(*doc);
