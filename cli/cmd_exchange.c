@@ -235,6 +235,8 @@ static const char subscribe_help[] =
 	"Receives your deliveries for the purposes named (they stand: the hub routes\n"
 	"to you for them from now on) and prints each as a JSON line, acknowledging it\n"
 	"once written. Stops after --count deliveries or --idle seconds without one.\n"
+	"The hub refuses a purpose your role may not ask for (its policies declare\n"
+	"them per role), and one that needs a case (legal_request) without an open case.\n"
 	"--receipts DIR keeps each delivery's receipt (its audit entry and the hub's\n"
 	"signed chain head) in a new file in DIR, for tidsctl audit verify --receipts;\n"
 	"a delivery whose receipt is missing or does not verify is not acknowledged.\n" CONN_HELP;

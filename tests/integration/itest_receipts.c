@@ -249,8 +249,8 @@ START_TEST(receipts_catch_a_cut_tail)
 		      (long long)last);
 	snprintf(copy, sizeof(copy), "%s/cut.db", w.hub.dir);
 	sql(w.ledger, "VACUUM INTO '%s'", copy);
-	sql(copy, "DELETE FROM entry WHERE id > %lld AND id >> 40 = %lld; DELETE FROM entry_rule WHERE id > %lld AND "
-		  "id >> 40 = %lld; DELETE FROM checkpoint WHERE id > %lld AND id >> 40 = %lld",
+	sql(copy, "DELETE FROM entry WHERE id > %lld AND id >> 40 = %lld; DELETE FROM record WHERE first > %lld AND "
+		  "first >> 40 = %lld; DELETE FROM checkpoint WHERE id > %lld AND id >> 40 = %lld",
 	    (long long)(p << 40 | cut), (long long)p, (long long)(p << 40 | cut), (long long)p,
 	    (long long)(p << 40 | cut), (long long)p);
 

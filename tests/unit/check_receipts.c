@@ -457,7 +457,7 @@ START_TEST(ledger_held_to_receipts)
 	snprintf(copy, sizeof(copy), "%s/cut.db", b.dir);
 	snprintf(q, sizeof(q), "VACUUM INTO '%s'", copy);
 	sql(b.path, q);
-	sql(copy, "DELETE FROM entry WHERE id > 10; DELETE FROM entry_rule WHERE id > 10; DELETE FROM checkpoint WHERE id > 10");
+	sql(copy, "DELETE FROM entry WHERE id > 10; DELETE FROM record WHERE first > 10; DELETE FROM checkpoint WHERE id > 10");
 	ck_assert(verifies(copy, now));
 	/* ...the receipts can, and name what is missing. */
 	ck_assert_int_eq(check(copy, delivery_line(&b, &hub, 15, 17, now), now, what, sizeof(what)),
