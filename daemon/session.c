@@ -311,10 +311,29 @@ static void on_event(struct tidsd *d, struct watch *w, uint32_t events)
 		update_events(d, s);
 }
 
+/* Why a local peer is not served (a tids.v1.Code), or CODE_OK. One that
+ * may not administer could call nothing: it is told so at once. */
+static int local_refusal(struct tidsd *d, struct session *s, char *why, size_t len)
+{
+	int code;
+
+	if (rights_read_peer(s->w.fd, s) != 0) {
+		snprintf(why, len, "the peer's credentials cannot be read");
+		return CODE_PERMISSION_DENIED;
+	}
+	if (!session_rights(d, s, &s->admin, &code, why, len))
+		return code;
+	if (!budget_admit_local(d)) {
+		snprintf(why, len, "%zu admin connections open (limits.max_admin_connections)", d->n_local);
+		return CODE_RESOURCE_EXHAUSTED;
+	}
+	return CODE_OK;
+}
+
 void session_accept(struct tidsd *d, int fd, bool local, const char *peer, const struct addr_key *k)
 {
 	struct session *s = calloc(1, sizeof(*s));
-	char why[256];
+	char why[512];
 	int code = CODE_OK;
 
 	if (s == NULL) {
@@ -331,15 +350,7 @@ void session_accept(struct tidsd *d, int fd, bool local, const char *peer, const
 	if (local) {
 		tids_channel_init_plain(&s->ch, (size_t)d->conf->frame_max);
 		s->state = SESSION_OPEN;
-		if (rights_read_peer(fd, s) != 0) {
-			code = CODE_PERMISSION_DENIED;
-			snprintf(why, sizeof(why), "the peer's credentials cannot be read");
-		} else if (!budget_admit_local(d)) {
-			code = CODE_RESOURCE_EXHAUSTED;
-			snprintf(why, sizeof(why), "%zu admin connections open (limits.max_admin_connections)", d->n_local);
-		} else if (!session_rights(d, s, &s->admin, &code, why, sizeof(why))) {
-			/* Nothing it could call would be allowed: say so now. */
-		}
+		code = local_refusal(d, s, why, sizeof(why));
 	} else if (tids_noise_handshake_init(&s->hs, TIDS_NOISE_PROTOCOL, 0, (const uint8_t *)TIDS_CHANNEL_PROLOGUE,
 					     strlen(TIDS_CHANNEL_PROLOGUE), d->hub.dh_sk, NULL, NULL) != 0 ||
 		   budget_handshake_begin(d, s, k) != 0) {

@@ -344,6 +344,63 @@ START_TEST(test_flood_from_one_address)
 }
 END_TEST
 
+/* ---- the admin socket's own budget --------------------------------------- */
+
+START_TEST(test_admin_budget)
+{
+	struct tids_identity pub;
+	struct tids_test_raw tcp[2];
+	struct tids_client *held[2], *third;
+	char who[160], err[256];
+	int64_t deadline;
+	int r;
+
+	ck_assert_msg(tids_test_hub_start(&hub, "limits.max_connections = 2\nlimits.max_admin_connections = 2") == 0,
+		      "tidsd did not start");
+	ck_assert_int_eq(tids_test_hub_participant(&hub, PUB_ID, "factory", "CN-SH", NULL, &pub), 0);
+	/* Participants hold every TCP slot: the admin socket does not care. */
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(tids_test_raw_dial(&tcp[i], hub.addr), 0);
+		ck_assert_int_eq(tids_test_raw_handshake(&tcp[i], &pub, hub.hub_pk, WAIT_MS), 0);
+		ck_assert_int_eq(tcp[i].welcome_code, CODE_OK);
+	}
+	admin_answers();
+
+	/* Admins hold its own budget: one more is told so. */
+	for (int i = 0; i < 2; i++) {
+		held[i] = tids_test_hub_admin(&hub);
+		ck_assert(held[i] != NULL);
+		ck_assert_int_eq(tids_client_ping(held[i], who, sizeof(who), err, sizeof(err)), 0);
+	}
+	third = tids_test_hub_admin(&hub);
+	ck_assert(third != NULL);
+	ck_assert_int_ne(tids_client_ping(third, who, sizeof(who), err, sizeof(err)), 0);
+	ck_assert_msg(strstr(err, "(limits.max_admin_connections)") != NULL, "ping: %s", err);
+	tids_client_free(third);
+	/* Those in are served, and participants too. */
+	ck_assert_int_eq(tids_client_ping(held[0], who, sizeof(who), err, sizeof(err)), 0);
+	ck_assert_int_eq(tids_test_raw_ping(&tcp[0], 1, WAIT_MS), CODE_OK);
+
+	/* Room again once one leaves. */
+	tids_client_free(held[1]);
+	deadline = mono_ms() + WAIT_MS;
+	do {
+		third = tids_test_hub_admin(&hub);
+		ck_assert(third != NULL);
+		r = tids_client_ping(third, who, sizeof(who), err, sizeof(err));
+		tids_client_free(third);
+		if (r != 0)
+			sleep_ms(100);
+	} while (r != 0 && mono_ms() < deadline);
+	ck_assert_msg(r == 0, "no room on the admin socket after one left: %s", err);
+	tids_client_free(held[0]);
+	for (int i = 0; i < 2; i++)
+		tids_test_raw_close(&tcp[i]);
+	tids_identity_wipe(&pub);
+	tids_test_hub_destroy(&hub);
+}
+END_TEST
+
 /* ---- out of file descriptors ----------------------------------------------- */
 
 #define ROOM 24                   /* descriptors tidsd has left for connections */
@@ -473,6 +530,7 @@ int main(void)
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, test_flood_of_half_open_connections);
 	tcase_add_test(tc, test_flood_from_one_address);
+	tcase_add_test(tc, test_admin_budget);
 	tcase_add_test(tc, test_out_of_descriptors);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
