@@ -164,7 +164,7 @@ END_TEST
 
 START_TEST(test_suspended)
 {
-	static const char *const purposes[] = { "monitoring" };
+	static const char *const purposes[] = { "maintenance" };
 	struct tids_identity p, other;
 	struct tids_test_raw watcher, bystander;
 	struct tids_delivery dl;
