@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -22,6 +23,7 @@
 
 #define ACCEPT_BATCH 64          /* per wake-up, so that sessions are served between floods */
 #define EMFILE_LOG_MS 60000
+#define NOFILE_SPARE 256         /* descriptors for Kafka, SQLite, logs besides connections */
 
 /* Holds one descriptor in reserve, given up when an admin connects and
  * none is left, so that the operator can still get in. */
@@ -229,16 +231,36 @@ static int open_unix(struct tidsd *d)
 	return loop_add(d, &d->listen_unix, EPOLLIN);
 }
 
+/*
+ * Connections should run out before descriptors do: a soft RLIMIT_NOFILE
+ * below the budgets (1024 is common outside systemd, whose unit sets
+ * LimitNOFILE=65536) is raised as far as the hard limit allows.
+ */
+static void fit_nofile(struct tidsd *d)
+{
+	rlim_t want = (rlim_t)(d->conf->max_connections + d->conf->max_admin_connections) + NOFILE_SPARE;
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= want ? want : rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < want)
+		tids_log_warnx("RLIMIT_NOFILE is %lu, below limits.max_connections + limits.max_admin_connections + %d: "
+			       "descriptors run out first; raise LimitNOFILE", (unsigned long)rl.rlim_cur, NOFILE_SPARE);
+}
+
 void listeners_reloaded(struct tidsd *d, const struct config *old)
 {
 	if (d->listen_unix.fd >= 0 && old->admin_gid != d->conf->admin_gid)
 		socket_group(d);
+	fit_nofile(d);
 }
 
 int listeners_open(struct tidsd *d)
 {
 	d->listen_tcp.fd = d->listen_unix.fd = -1;
 	d->spare_fd = -1;
+	fit_nofile(d);
 	spare_take(d);
 	if (*d->conf->listen_tcp != '\0' && open_tcp(d) != 0)
 		return -1;

@@ -401,6 +401,30 @@ START_TEST(test_admin_budget)
 }
 END_TEST
 
+/* ---- RLIMIT_NOFILE fits the budgets ---------------------------------------- */
+
+/* Started with a soft limit of 512 (as from a shell), tidsd raises it
+ * above its connection budgets, so that connections run out first. */
+START_TEST(test_nofile_fits_budgets)
+{
+	struct rlimit mine, low, its;
+
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &mine), 0);
+	ck_assert_msg(mine.rlim_max == RLIM_INFINITY || mine.rlim_max >= 1024 + 16 + 256,
+		      "the hard limit %lu is too low for this test", (unsigned long)mine.rlim_max);
+	low = mine;
+	low.rlim_cur = 512;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+	ck_assert_msg(tids_test_hub_start(&hub, NULL) == 0, "tidsd did not start");
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &mine), 0);
+	ck_assert_int_eq(prlimit(hub.pid, RLIMIT_NOFILE, NULL, &its), 0);
+	/* The default limits.max_connections and max_admin_connections. */
+	ck_assert_msg(its.rlim_cur >= 1024 + 16, "tidsd runs with RLIMIT_NOFILE %lu", (unsigned long)its.rlim_cur);
+	admin_answers();
+	tids_test_hub_destroy(&hub);
+}
+END_TEST
+
 /* ---- out of file descriptors ----------------------------------------------- */
 
 #define ROOM 24                   /* descriptors tidsd has left for connections */
@@ -531,6 +555,7 @@ int main(void)
 	tcase_add_test(tc, test_flood_of_half_open_connections);
 	tcase_add_test(tc, test_flood_from_one_address);
 	tcase_add_test(tc, test_admin_budget);
+	tcase_add_test(tc, test_nofile_fits_budgets);
 	tcase_add_test(tc, test_out_of_descriptors);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
