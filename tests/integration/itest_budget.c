@@ -483,7 +483,8 @@ START_TEST(test_out_of_descriptors)
 	flood_end(&fl);
 
 	/* 2. Authenticated sessions take every descriptor: nothing may be
-	 *    dropped for a newcomer, which waits in the kernel's queue. */
+	 *    dropped for a newcomer, which waits in the kernel's queue (the
+	 *    last handshake fails, and rawconn says so on stderr). */
 	for (n_authed = 0; n_authed < AUTHED_MAX; n_authed++) {
 		struct tids_test_raw *r = &authed[n_authed];
 
