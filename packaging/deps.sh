@@ -7,7 +7,7 @@ set -eu
 
 build_pkgs="build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev
 librdkafka-dev libsodium-dev libsqlite3-dev check"
-test_pkgs="protobuf-compiler clang python3 python3-venv default-jre-headless maven chromium fonts-dejavu-core"
+test_pkgs="protobuf-compiler clang python3 python3-venv default-jre-headless maven chromium fonts-dejavu-core tmux"
 # libFuzzer's runtime is not in clang itself: libclang-rt-N-dev, which
 # clang-N only recommends (and we install without recommends). The
 # llvm-defaults package libclang-rt-dev follows the default clang's N.

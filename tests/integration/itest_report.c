@@ -514,6 +514,74 @@ START_TEST(lessor_statement)
 }
 END_TEST
 
+/* tidsctl monitor in a real terminal (tmux): it draws, refreshes in
+ * place, quits on q and gives the terminal back as it found it. */
+START_TEST(monitor_under_tmux)
+{
+	struct world w;
+	char out[16384], first[16384], session[64], cmd[2048];
+	bool gone = false;
+
+	world_run(&w);
+	ck_assert_msg(access("/usr/bin/tmux", X_OK) == 0, "tmux is not installed (make check installs it)");
+	snprintf(session, sizeof(session), "tids-monitor-%ld", (long)getpid());
+	snprintf(cmd, sizeof(cmd), "%s/tidsctl monitor --ledger %s --interval 1 --window 1h; echo EXIT=$?; "
+		 "stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 60", tids_test_build_dir(), w.ledger);
+	ck_assert_int_eq(run(out, sizeof(out), "tmux new-session -d -s %s -x 110 -y 50 \"%s\"", session, cmd), 0);
+	sleep_ms(2500);
+	ck_assert_int_eq(run(first, sizeof(first), "tmux capture-pane -p -t %s", session), 0);
+	ck_assert_msg(strstr(first, "DECISIONS BY TIER") != NULL && strstr(first, "FLOWS (from > to)") != NULL &&
+		      strstr(first, "DENIALS BY RULE") != NULL, "the monitor did not draw:\n%s", first);
+	ck_assert_msg(strstr(first, "CN > SG  *") != NULL, "no cross-border flow shown:\n%s", first);
+	ck_assert_msg(strstr(first, "recipe") != NULL, "no recipe denial shown:\n%s", first);
+	{
+		/* The permitted general decisions, as the ledger counts them. */
+		struct tids_ledger *l;
+		struct truth t = { 0 };
+		struct tids_ledger_filter f = { .tier = TIDS_TIER_GENERAL };
+		char row[128];
+		uint64_t perm;
+
+		ck_assert_int_eq(tids_ledger_open(w.ledger, TIDS_LEDGER_RDONLY, &l, err, sizeof(err)), 0);
+		ck_assert_int_eq(tids_ledger_query(l, &f, tally, &t, err, sizeof(err)), 0);
+		tids_ledger_close(l);
+		perm = t.permitted;
+		snprintf(row, sizeof(row), "general %llu %llu", (unsigned long long)perm, (unsigned long long)t.denied);
+		{
+			/* Compare with the columns squeezed to single spaces. */
+			char squeezed[16384];
+			size_t k = 0;
+
+			for (size_t i = 0; first[i] != '\0' && k + 1 < sizeof(squeezed); i++)
+				if (first[i] != ' ' || (k > 0 && squeezed[k - 1] != ' '))
+					squeezed[k++] = first[i];
+			squeezed[k] = '\0';
+			ck_assert_msg(strstr(squeezed, row) != NULL, "no '%s' in:\n%s", row, first);
+		}
+	}
+	/* It refreshes in place: the clock moves, the screen stays one screen. */
+	sleep_ms(2200);
+	ck_assert_int_eq(run(out, sizeof(out), "tmux capture-pane -p -t %s", session), 0);
+	ck_assert_msg(strcmp(out, first) != 0, "the view did not refresh");
+	ck_assert_ptr_null(strstr(strstr(out, "tids monitor") + 1, "tids monitor"));
+	/* q quits, with the terminal's modes restored. */
+	ck_assert_int_eq(run(out, sizeof(out), "tmux send-keys -t %s q", session), 0);
+	for (int i = 0; i < 50 && !gone; i++) {
+		sleep_ms(100);
+		run(out, sizeof(out), "tmux capture-pane -p -t %s", session);
+		gone = strstr(out, "EXIT=0") != NULL;
+	}
+	ck_assert_msg(gone, "the monitor did not quit on q:\n%s", out);
+	sleep_ms(300);
+	run(out, sizeof(out), "tmux capture-pane -p -t %s", session);
+	ck_assert_msg(strstr(out, "\nicanon") != NULL && strstr(out, "-icanon") == NULL,
+		      "the terminal was left in raw mode:\n%s", out);
+	ck_assert_ptr_null(strstr(out, "DECISIONS BY TIER"));     /* the alternate screen is gone */
+	run(out, sizeof(out), "tmux kill-session -t %s", session);
+	tids_test_hub_destroy(&w.hub);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("report");
@@ -527,6 +595,7 @@ int main(void)
 	tcase_add_test(tc, report_json_matches_the_ledger);
 	tcase_add_test(tc, report_html_renders_in_chromium);
 	tcase_add_test(tc, lessor_statement);
+	tcase_add_test(tc, monitor_under_tmux);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
