@@ -101,12 +101,12 @@ int audit_append(struct router *rt, int32_t partition, struct tids_audit_entry *
 	c->seq = e->seq;
 	c->since_checkpoint++;
 	c->dirty = true;
-	/* The delivery this entry records gets it as its receipt's entry. */
-	if (e->delivered_hash.len > 0)
-		receipts_bind(rt, partition, e->seq, c->head);
 	ap->entries[ap->n++] = (struct tids_bytes){ bytes, len };
 	ap->bytes += len;
-	if (ap->n >= AUDIT_BATCH_MAX || ap->bytes >= AUDIT_BATCH_BYTES)
+	/* The delivery this entry records gets it as its receipt's entry. */
+	if (e->delivered_hash.len > 0)
+		r = receipts_bind(rt, partition, e->seq, c->head);
+	if (r == 0 && (ap->n >= AUDIT_BATCH_MAX || ap->bytes >= AUDIT_BATCH_BYTES))
 		r = flush(rt, partition);
 	if (r == 0 && (int64_t)c->since_checkpoint >= rt->checkpoint_entries)
 		r = audit_checkpoint(rt, partition);

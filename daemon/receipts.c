@@ -6,7 +6,8 @@
  * transaction. So a subscriber holds, for each delivery, the hub's
  * signature over a chain that includes the delivery's entry: a ledger cut
  * short later is caught (tidsctl audit verify --receipts), and signing
- * costs one Ed25519 signature per chain per transaction, not per record.
+ * costs one Ed25519 signature per chain per transaction (or per MiB of
+ * deliveries held, which bounds the router's memory), not per record.
  * Runs in the router thread.
  */
 #include <stdlib.h>
@@ -44,22 +45,25 @@ int receipts_hold(struct router *rt, const char *topic, const uint8_t key[TIDS_R
 	d->value = value;
 	d->len = len;
 	h->n++;
+	h->bytes += len;
 	return 0;
 }
 
-void receipts_bind(struct router *rt, int32_t partition, uint64_t seq, const uint8_t entry_hash[TIDS_HASH_BYTES])
+int receipts_bind(struct router *rt, int32_t partition, uint64_t seq, const uint8_t entry_hash[TIDS_HASH_BYTES])
 {
 	struct held_deliveries *h = &rt->held;
 	struct held_delivery *d;
 
 	/* Every delivery is produced right before its entry is appended. */
 	if (h->n == 0 || h->items[h->n - 1].bound)
-		return;
+		return 0;
 	d = &h->items[h->n - 1];
 	d->bound = true;
 	d->partition = partition;
 	d->seq = seq;
 	memcpy(d->entry_hash, entry_hash, TIDS_HASH_BYTES);
+	/* All held are bound now: their heads can be signed as they stand. */
+	return h->bytes >= RECEIPTS_HOLD_BYTES ? receipts_release(rt) : 0;
 }
 
 static void keep(struct signed_head *sh, uint8_t *bytes, size_t len, uint64_t seq, const uint8_t hash[TIDS_HASH_BYTES])
@@ -137,6 +141,7 @@ static void clear(struct router *rt)
 		free(h->items[i].value);
 	}
 	h->n = 0;
+	h->bytes = 0;
 }
 
 int receipts_release(struct router *rt)

@@ -73,7 +73,13 @@ struct held_delivery {
 struct held_deliveries {
 	struct held_delivery *items;
 	size_t n, cap;
+	size_t bytes;                        /* of their envelopes */
 };
+
+/* Held deliveries leave when the transaction ends, or sooner once they
+ * hold this much: the router's memory stays bounded whatever the record
+ * size (one more signature per chain per MiB of deliveries). */
+#define RECEIPTS_HOLD_BYTES (1024 * 1024)
 
 /* Entries of one chain made in this transaction, not yet produced: they
  * leave in one Kafka message per AUDIT_BATCH_MAX entries. */
@@ -204,10 +210,12 @@ void audit_discard_all(struct router *rt);
 int receipts_hold(struct router *rt, const char *topic, const uint8_t key[TIDS_RECORD_ID_BYTES], uint8_t *value,
 		  size_t len);
 /* The audit entry (partition, seq, chain hash after it) of the delivery
- * held last: audit_append calls it for every entry with a delivered_hash. */
-void receipts_bind(struct router *rt, int32_t partition, uint64_t seq, const uint8_t entry_hash[TIDS_HASH_BYTES]);
+ * held last: audit_append calls it for every entry with a delivered_hash.
+ * Releases what is held once it reaches RECEIPTS_HOLD_BYTES. */
+int receipts_bind(struct router *rt, int32_t partition, uint64_t seq, const uint8_t entry_hash[TIDS_HASH_BYTES]);
 /* Signs the head of each chain the held deliveries' entries are on, adds
- * each one's receipt and produces it (end of a transaction). */
+ * each one's receipt and produces it (end of a transaction, or when they
+ * hold too much). */
 int receipts_release(struct router *rt);
 /* Forgets them (the transaction is abandoned). */
 void receipts_discard(struct router *rt);
