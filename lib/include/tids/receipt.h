@@ -8,8 +8,9 @@
  *    ingress topic, signed once per batch (before any routing).
  *  - A delivery receipt comes with every Delivery: its audit entry
  *    (partition, seq, chain hash) and the hub's signed chain head at the
- *    end of the router transaction that made it, one signature per chain
- *    per transaction, shared by all its deliveries.
+ *    end of the router transaction that made it (or once a MiB of its
+ *    deliveries is held), one signature per chain per transaction, shared
+ *    by all its deliveries.
  *  - A signed chain head alone (an AuditCheckpoint) is what a peer hub keeps
  *    as a witness of this hub's ledger; it is checked the same way.
  *
