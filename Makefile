@@ -128,6 +128,11 @@ $(O)/tests/itest_%: $(O)/tests/integration/itest_%.o $(TESTLIB_O) $(LIBPOLICY) $
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) $(LDLIBS)
 
+# Known-answer vectors of the wire protocol, made by libtids (tests/vectors/).
+$(O)/tests/gen_%: $(O)/tests/vectors/gen_%.o $(LIBTIDS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
 $(O)/tests/bench_%: $(O)/tests/bench/bench_%.o $(TESTLIB_O) $(LIBPOLICY) $(LIBTIDS)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
@@ -136,7 +141,7 @@ deps:
 	$(Q)packaging/deps.sh
 
 # Unit tests: one Check binary per module, known-answer data under tests/.
-test-unit: $(UNIT_BIN) $(PROGRAMS)
+test-unit: $(UNIT_BIN) $(PROGRAMS) $(O)/tests/gen_protocol
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "  UNIT     $$t"; \
 		TIDS_SOURCE_DIR=$(CURDIR) TIDS_BUILD_DIR=$(CURDIR)/$(O) CK_VERBOSITY=$${CK_VERBOSITY:-normal} $$t; done
 	$(Q)set -e; for t in tests/packaging/*.sh; do $$t; done
@@ -150,6 +155,7 @@ check:
 	$(Q)O=$(O) tests/interop/setup.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory test-unit
+	$(Q)O=$(O) clients/python/tests/run.sh
 	$(Q)$(MAKE) --no-print-directory test-integration
 	@echo "  CHECK    all tests passed"
 
