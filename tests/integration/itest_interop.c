@@ -1,12 +1,15 @@
 /*
- * Any language can be a participant: a Python client (noiseprotocol, and
- * classes protoc generated from proto/) completes the handshake with the
- * real tidsd on the real broker, publishes a batch it built and signed
- * itself, and gets its PublishAck; a libtids subscriber then receives the
- * Python-made records. It also grants, as the owner, a Grant Python
- * serialized and signed over exactly its bytes: the hub takes it (it
- * verifies those bytes, not a re-encoding) and refuses the same grant
- * issued to another hub. tests/interop/setup.sh makes the Python side.
+ * Any language can be a participant: the official Python client
+ * (clients/python, package tids: noiseprotocol, protobuf, PyNaCl) completes
+ * the handshake with the real tidsd on the real broker with the hub's key
+ * pinned, publishes a batch it built and signed itself, and gets its
+ * PublishAck; a libtids subscriber then receives the Python-made records.
+ * It grants, as the owner, a Grant Python serialized and signed over
+ * exactly its bytes: the hub takes it (it verifies those bytes, not a
+ * re-encoding) and refuses the same grant issued to another hub; it
+ * revokes. It subscribes, receives what libtids published and acks it: a
+ * second subscription starts after the ack. As a regulator it approves and
+ * revokes the approval. tests/interop/setup.sh installs the client.
  */
 #include <check.h>
 #include <stdio.h>
@@ -36,9 +39,11 @@ static void sleep_ms(int ms)
 	nanosleep(&ts, NULL);
 }
 
-/* Runs the Python client with key file key; returns its exit status and
- * its output (stdout and stderr) in out, which it also shows under what. */
-static int run_python(const char *what, const char *key, char *out, size_t outlen)
+/* Runs the Python client with key file key as participant who, and extra
+ * arguments; returns its exit status and its output (stdout and stderr) in
+ * out, which it also shows under what. */
+static int run_python(const char *what, const char *key, const char *who, const char *extra, char *out,
+		      size_t outlen)
 {
 	char python[600], cmd[4096], hub_b64[TIDS_KEY_BASE64_BYTES];
 	size_t n = 0;
@@ -51,9 +56,8 @@ static int run_python(const char *what, const char *key, char *out, size_t outle
 		      tids_test_build_dir());
 	tids_key_to_base64(hub.hub_pk, hub_b64);
 	snprintf(cmd, sizeof(cmd),
-		 "'%s' '%s/tests/interop/tids_interop.py' --hub %s --hub-key %s --key '%s' --id %s "
-		 "--pb-dir '%s/interop' --records %d --grant-to lessor.py 2>&1",
-		 python, tids_test_source_dir(), hub.addr, hub_b64, key, PY_ID, tids_test_build_dir(), N_RECORDS);
+		 "'%s' '%s/tests/interop/tids_interop.py' --hub %s --hub-key %s --key '%s' --id %s %s 2>&1",
+		 python, tids_test_source_dir(), hub.addr, hub_b64, key, who, extra);
 	fflush(NULL);
 	p = popen(cmd, "r");
 	ck_assert(p != NULL);
@@ -71,14 +75,39 @@ static int run_python(const char *what, const char *key, char *out, size_t outle
 	return WEXITSTATUS(status);
 }
 
+/* Publishes one record as id at sequence seq with libtids; its id in hex. */
+static void c_publish(const struct tids_identity *id, uint64_t seq, char hex[2 * TIDS_RECORD_ID_BYTES + 1])
+{
+	struct tids_field f = { .name = "n", .value = { .kind = TIDS_VALUE_UINT, .as.u = seq } };
+	struct tids_record r = { .owner = PY_ID, .asset_id = "", .category = "telemetry",
+				 .tier = TIDS_TIER_GENERAL, .origin = "CN-SH", .schema = "",
+				 .produced_at_ms = 1700000000000, .fields = &f, .n_fields = 1 };
+	struct tids_client *c = tids_test_hub_connect(&hub, id);
+	struct tids_publish_ack ack;
+	struct tids_bytes rec;
+	char err[256];
+	uint8_t *buf;
+
+	ck_assert(c != NULL);
+	randombytes_buf(r.record_id, sizeof(r.record_id));
+	sodium_bin2hex(hex, 2 * TIDS_RECORD_ID_BYTES + 1, r.record_id, TIDS_RECORD_ID_BYTES);
+	ck_assert_int_eq(tids_wire_encode_record(&r, &buf, &rec.len), 0);
+	rec.data = buf;
+	ck_assert_msg(tids_client_publish(c, id, PY_ID, seq, &rec, 1, &ack, err, sizeof(err)) == 0, "publish: %s",
+		      err);
+	ck_assert_msg(ack.accepted == 1 && ack.n_errors == 0, "record refused: %s",
+		      ack.n_errors > 0 ? ack.errors[0].message : "?");
+	tids_publish_ack_free(&ack);
+	free(buf);
+	tids_client_free(c);
+}
+
 START_TEST(test_python_publish)
 {
 	static const char *const purposes[] = { "maintenance" };
-	struct tids_identity id, stranger, lessor;
+	struct tids_identity id, stranger, lessor, regulator;
 	struct tids_client *sub, *c;
-	struct tids_publish_ack ack;
-	struct tids_bytes rec;
-	char key[400], out[16384], err[256], who[160], *line;
+	char key[400], rkey[400], out[16384], err[256], who[160], *line, first[40], second[40], needle[128];
 	int printed = 0;
 
 	ck_assert_msg(tids_test_hub_start(&hub, NULL) == 0, "tidsd did not start");
@@ -86,6 +115,7 @@ START_TEST(test_python_publish)
 		sleep_ms(100);
 	ck_assert_int_eq(tids_test_hub_participant(&hub, PY_ID, "factory", "CN-SH", NULL, &id), 0);
 	ck_assert_int_eq(tids_test_hub_participant(&hub, "lessor.py", "lessor", "CN-SH", NULL, &lessor), 0);
+	ck_assert_int_eq(tids_test_hub_participant(&hub, "regulator.py", "regulator", "CN-SH", NULL, &regulator), 0);
 	/* The Python client gets the key as tidsctl keygen would store it. */
 	snprintf(key, sizeof(key), "%s/py.key", hub.dir);
 	ck_assert_int_eq(tids_keyfile_write_identity(key, &id, err, sizeof(err)), 0);
@@ -96,13 +126,15 @@ START_TEST(test_python_publish)
 	ck_assert_int_eq(tids_client_subscribe(sub, purposes, 1, 100, err, sizeof(err)), 0);
 	ck_assert_msg(tids_client_ping(sub, who, sizeof(who), err, sizeof(err)) == 0, "ping: %s", err);
 
-	ck_assert_int_eq(run_python("registered", key, out, sizeof(out)), 0);
+	ck_assert_int_eq(run_python("registered", key, PY_ID, "--records 5 --grant-to lessor.py", out, sizeof(out)), 0);
 	ck_assert_msg(strstr(out, "ping: participant=" PY_ID " hub=") != NULL, "no ping in:\n%s", out);
 	ck_assert_msg(strstr(out, "publish: sequence=1 accepted=5 errors=0\n") != NULL, "no ack in:\n%s", out);
 	ck_assert_msg(strstr(out, "bad-signature: code=16 ") != NULL, "bad signature not refused:\n%s", out);
-	ck_assert_msg(strstr(out, "grant: code=0 ") != NULL, "Python's grant refused:\n%s", out);
+	ck_assert_msg(strstr(out, "grant: code=0 id=g-py\n") != NULL, "Python's grant refused:\n%s", out);
 	ck_assert_msg(strstr(out, "grant-other-hub: code=7 message=grant g-py-elsewhere is issued to hub "
 				  "hub.elsewhere") != NULL, "grant for another hub not refused:\n%s", out);
+	ck_assert_msg(strstr(out, "revoke: id=g-py-2\n") != NULL, "Python's revoke failed:\n%s", out);
+	ck_assert_msg(strstr(out, "revoke-again: code=5 ") != NULL, "a second revoke was not refused:\n%s", out);
 	ck_assert_msg(strstr(out, "\ninterop OK\n") != NULL, "not OK:\n%s", out);
 	for (line = out; (line = strstr(line, "record_id: ")) != NULL; line++)
 		printed++;
@@ -112,7 +144,7 @@ START_TEST(test_python_publish)
 	for (int i = 0; i < N_RECORDS; i++) {
 		struct tids_delivery d;
 		const struct tids_field *f;
-		char hex[2 * TIDS_RECORD_ID_BYTES + 1], needle[64];
+		char hex[2 * TIDS_RECORD_ID_BYTES + 1];
 		int r = tids_client_next_delivery(sub, &d, WAIT_MS, err, sizeof(err));
 
 		ck_assert_msg(r == 1, "delivery %d: %d %s", i, r, r < 0 ? err : "timeout");
@@ -128,47 +160,60 @@ START_TEST(test_python_publish)
 		f = tids_record_field(&d.record, "rpm");
 		ck_assert(f != NULL && f->value.kind == TIDS_VALUE_REAL);
 		ck_assert(f->value.as.d >= 1200.5 && f->value.as.d <= 1200.5 + N_RECORDS);
+		f = tids_record_field(&d.record, "count");
+		ck_assert(f != NULL && f->value.kind == TIDS_VALUE_UINT);
 		ck_assert_int_eq(tids_client_ack(sub, d.delivery_seq, err, sizeof(err)), 0);
 		tids_delivery_free(&d);
 	}
+	/* The acks are the hub's before the stream goes (a Ping behind them). */
+	ck_assert_msg(tids_client_ping(sub, who, sizeof(who), err, sizeof(err)) == 0, "ping: %s", err);
 	tids_client_free(sub);
 
 	/* Python's batch spent sequence 1 and its refused one spent nothing:
-	 * libtids goes on at 2. */
+	 * libtids goes on at 2. Python's grant is in the registry, as the
+	 * owner's: it may revoke it. */
+	c_publish(&id, 2, first);
 	c = tids_test_hub_connect(&hub, &id);
 	ck_assert(c != NULL);
-	{
-		struct tids_field f = { .name = "n", .value = { .kind = TIDS_VALUE_UINT, .as.u = 1 } };
-		struct tids_record r = { .owner = PY_ID, .asset_id = "", .category = "telemetry",
-					 .tier = TIDS_TIER_GENERAL, .origin = "CN-SH", .schema = "",
-					 .produced_at_ms = 1700000000000, .fields = &f, .n_fields = 1 };
-		uint8_t *buf;
-
-		randombytes_buf(r.record_id, sizeof(r.record_id));
-		ck_assert_int_eq(tids_wire_encode_record(&r, &buf, &rec.len), 0);
-		rec.data = buf;
-	}
-	ck_assert_msg(tids_client_publish(c, &id, PY_ID, 2, &rec, 1, &ack, err, sizeof(err)) == 0, "publish: %s",
-		      err);
-	ck_assert_msg(ack.accepted == 1 && ack.n_errors == 0, "record refused: %s",
-		      ack.n_errors > 0 ? ack.errors[0].message : "?");
-	tids_publish_ack_free(&ack);
-	free((void *)rec.data);
-	/* Python's grant is in the registry, as the owner's: it may revoke it. */
 	ck_assert_msg(tids_client_revoke(c, "g-py", err, sizeof(err)) == 0, "revoke g-py: %s", err);
 	tids_client_free(c);
+
+	/* Python subscribes: it gets what libtids published (not the five
+	 * libtids acked) and acks it; so its next subscription starts after. */
+	ck_assert_int_eq(run_python("subscriber", key, PY_ID, "--subscribe 1", out, sizeof(out)), 0);
+	snprintf(needle, sizeof(needle), " record_id=%s owner=" PY_ID " ", first);
+	ck_assert_msg(strstr(out, needle) != NULL, "Python did not receive %s:\n%s", first, out);
+	ck_assert_msg(strstr(out, "subscribe: received=1 ") != NULL, "%s", out);
+	c_publish(&id, 3, second);
+	ck_assert_int_eq(run_python("subscriber after its ack", key, PY_ID, "--subscribe 1", out, sizeof(out)), 0);
+	snprintf(needle, sizeof(needle), " record_id=%s owner=" PY_ID " ", second);
+	ck_assert_msg(strstr(out, needle) != NULL, "Python did not receive %s next:\n%s", second, out);
+	snprintf(needle, sizeof(needle), " record_id=%s ", first);
+	ck_assert_msg(strstr(out, needle) == NULL, "an acked delivery came again:\n%s", out);
+
+	/* As a regulator: approve, a second approval under the id refused,
+	 * revoke. */
+	snprintf(rkey, sizeof(rkey), "%s/regulator.key", hub.dir);
+	ck_assert_int_eq(tids_keyfile_write_identity(rkey, &regulator, err, sizeof(err)), 0);
+	ck_assert_int_eq(run_python("regulator", rkey, "regulator.py",
+				    "--approve-exporter " PY_ID " --approve-recipient lessor.py", out, sizeof(out)), 0);
+	ck_assert_msg(strstr(out, "approve: id=a-py\n") != NULL, "Python's approval refused:\n%s", out);
+	ck_assert_msg(strstr(out, "approve-again: code=6 ") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "revoke-approval: id=a-py\n") != NULL, "%s", out);
+	ck_assert_int_eq(tids_test_hub_log_count(&hub, "approval a-py revoked by regulator.py"), 1);
 
 	/* And the Python client fails when it should: an unregistered key is
 	 * refused during the handshake, with the hub's reason. */
 	ck_assert_int_eq(tids_identity_generate(&stranger), 0);
 	snprintf(key, sizeof(key), "%s/stranger.key", hub.dir);
 	ck_assert_int_eq(tids_keyfile_write_identity(key, &stranger, err, sizeof(err)), 0);
-	ck_assert_int_eq(run_python("unregistered: must be refused", key, out, sizeof(out)), 1);
+	ck_assert_int_eq(run_python("unregistered: must be refused", key, PY_ID, "", out, sizeof(out)), 1);
 	ck_assert_msg(strstr(out, "not registered") != NULL, "no reason in:\n%s", out);
 	ck_assert_msg(strstr(out, "interop OK") == NULL, "%s", out);
 
 	tids_identity_wipe(&stranger);
 	tids_identity_wipe(&lessor);
+	tids_identity_wipe(&regulator);
 	tids_identity_wipe(&id);
 	tids_test_hub_destroy(&hub);
 }

@@ -314,13 +314,17 @@ class Subscription:
             self._unacked = None
 
     def close(self) -> None:
-        """Acks what was taken (with auto_ack) and cancels the stream."""
+        """Acks what was taken (with auto_ack), cancels the stream, and
+        returns once the hub has read both (a Ping behind them came back),
+        so a program may exit right after."""
         if self.closed:
             return
         if self.auto_ack and self._unacked is not None:
             self.ack(self._unacked)
         self.client._send(rpc_pb2.Frame(call_id=self.call_id, kind=rpc_pb2.FRAME_CANCEL))
         self.closed = True
+        self.client.ping()
+        self.client._queues.pop(self.call_id, None)
 
     def __enter__(self) -> "Subscription":
         return self
