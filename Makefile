@@ -145,6 +145,7 @@ test-unit: $(UNIT_BIN) $(PROGRAMS) $(O)/tests/gen_protocol
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "  UNIT     $$t"; \
 		TIDS_SOURCE_DIR=$(CURDIR) TIDS_BUILD_DIR=$(CURDIR)/$(O) CK_VERBOSITY=$${CK_VERBOSITY:-normal} $$t; done
 	$(Q)set -e; for t in tests/packaging/*.sh; do $$t; done
+	$(Q)O=$(O) tests/cli/check_args.sh
 
 # Integration tests run the real binaries against a real Apache Kafka broker.
 test-integration: $(INTEG_BIN) $(PROGRAMS)

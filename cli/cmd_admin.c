@@ -16,6 +16,11 @@ static const char help[] =
 	"       tidsctl admin [CONNECTION] register peer --id HUB --jurisdiction J --bootstrap HOST:PORT\n"
 	"                         --key-pub KEY [--inbound-topic T]\n"
 	"       tidsctl admin [CONNECTION] suspend|reinstate PARTICIPANT\n"
+	"       tidsctl admin [CONNECTION] list participants|assets|peers|grants|approvals|subscriptions\n"
+	"                         [--limit N] [--json]\n"
+	"       tidsctl admin [CONNECTION] show ID [--json]\n"
+	"list and show print what the hub has registered, one entry per line (JSON lines with\n"
+	"--json); show prints every entry named ID (a participant and its subscription, say).\n"
 	"KEY is base64 or @file.pub. Connection (default: the local socket " TIDSCTL_DEFAULT_SOCKET "):\n"
 	CONN_HELP;
 
@@ -93,10 +98,13 @@ int tidsctl_admin(int argc, char **argv)
 		{ "lessor", required_argument, NULL, 'o' }, { "site", required_argument, NULL, 's' },
 		{ "kind", required_argument, NULL, 'K' }, { "bootstrap", required_argument, NULL, 'b' },
 		{ "inbound-topic", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'J' }, { "limit", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct admin_args a = { 0 };
 	struct conn_opts co;
+	uint64_t limit = 0;
+	bool json = false;
 	struct tids_client *c;
 	char err[512];
 	int opt, rc;
@@ -119,21 +127,37 @@ int tidsctl_admin(int argc, char **argv)
 		case 'K': a.kind = optarg; break;
 		case 'b': a.bootstrap = optarg; break;
 		case 't': a.inbound = optarg; break;
+		case 'J': json = true; break;
+		case 'l': if (cli_number("--limit", optarg, 1, 1000000000, &limit) != 0) return EXIT_USAGE; break;
 		case 'h': fputs(help, stdout); return EXIT_OK;
 		default: return cli_usage(help);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1 || (strcmp(argv[0], "register") == 0 && argc != 2) ||
-	    ((strcmp(argv[0], "suspend") == 0 || strcmp(argv[0], "reinstate") == 0) && argc != 2))
+	if (argc != 2 || (strcmp(argv[0], "register") != 0 && strcmp(argv[0], "suspend") != 0 &&
+			  strcmp(argv[0], "reinstate") != 0 && strcmp(argv[0], "list") != 0 &&
+			  strcmp(argv[0], "show") != 0))
 		return cli_usage(help);
-	if (strcmp(argv[0], "register") != 0 && strcmp(argv[0], "suspend") != 0 && strcmp(argv[0], "reinstate") != 0)
-		return cli_usage(help);
+	if (strcmp(argv[0], "list") == 0) {
+		size_t k;
+
+		for (k = 0; tids_list_kinds[k] != NULL && strcmp(tids_list_kinds[k], argv[1]) != 0; k++)
+			;
+		if (tids_list_kinds[k] == NULL) {
+			fprintf(stderr, "tidsctl: error: admin list %s: list participants, assets, peers, grants, "
+					"approvals or subscriptions\n", argv[1]);
+			return EXIT_USAGE;
+		}
+	}
 	c = cli_connect(&co, NULL);
 	if (c == NULL)
 		return EXIT_FAIL;
-	if (strcmp(argv[0], "register") == 0) {
+	if (strcmp(argv[0], "list") == 0) {
+		rc = admin_list(c, argv[1], (long)limit, json);
+	} else if (strcmp(argv[0], "show") == 0) {
+		rc = admin_show(c, argv[1], json);
+	} else if (strcmp(argv[0], "register") == 0) {
 		rc = do_register(c, argv[1], &a);
 	} else if (tids_client_suspend(c, argv[1], strcmp(argv[0], "suspend") == 0, err, sizeof(err)) != 0) {
 		rc = cli_fail("%s %s: %s", argv[0], argv[1], err);

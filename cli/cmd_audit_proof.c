@@ -261,7 +261,7 @@ int audit_check_proof(int argc, char **argv)
 	}
 	if (hub_key == NULL || cli_public_key(hub_key, hub) != 0) {
 		free(record);
-		return hub_key == NULL ? cli_fail("check-proof needs the hub's public key: --hub-key KEY") : EXIT_USAGE;
+		return hub_key == NULL ? cli_fail("check-proof needs the hub's public key: --hub-key KEY") + 1 : EXIT_USAGE;
 	}
 	o.hub_pk = hub;
 	f = strcmp(argv[optind], "-") == 0 ? stdin : fopen(argv[optind], "re");

@@ -147,7 +147,14 @@ int audit_verify(int argc, char **argv)
 		switch (opt) {
 		case 'L': path = optarg; break;
 		case 'k': key = optarg; break;
-		case 'j': o.threads = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'j': {
+			uint64_t v;
+
+			if (cli_number("--threads", optarg, 1, 256, &v) != 0)
+				return EXIT_USAGE;
+			o.threads = (unsigned)v;
+			break;
+		}
 		case 'S': strict = true; break;
 		case 'p': pins_in = optarg; break;
 		case 'P': pins_out = optarg; break;
@@ -160,7 +167,7 @@ int audit_verify(int argc, char **argv)
 		return cli_usage(verify_help);
 	if (key == NULL)
 		return cli_fail("verify needs the hub's public key from a source you trust: --hub-key KEY "
-				"(the copy inside the ledger proves nothing)");
+				"(the copy inside the ledger proves nothing)") + 1;
 	if (cli_public_key(key, pk) != 0)
 		return EXIT_USAGE;
 	if (pins_in != NULL && read_pins(pins_in, &pins, &o.n_pins) != 0)
@@ -278,7 +285,7 @@ int audit_prune(int argc, char **argv)
 	if (optind != argc)
 		return cli_usage(prune_help);
 	if (key == NULL)
-		return cli_fail("prune verifies the ledger first: --hub-key KEY");
+		return cli_fail("prune verifies the ledger first: --hub-key KEY") + 1;
 	if (cli_public_key(key, pk) != 0)
 		return EXIT_USAGE;
 	if (now == 0)

@@ -75,7 +75,16 @@ int tidsctl_grant(int argc, char **argv)
 		case 'a': strv_add(&assets, optarg); break;
 		case 'f': if (cli_time(optarg, &g.not_before_ms) != 0) goto out; break;
 		case 'u': if (cli_time(optarg, &g.not_after_ms) != 0) goto out; break;
-		case 'm': g.max_uses = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'm': {
+			uint64_t v;
+
+			if (cli_number("--max-uses", optarg, 0, UINT32_MAX, &v) != 0) {
+				rc = EXIT_USAGE;
+				goto out;
+			}
+			g.max_uses = (uint32_t)v;
+			break;
+		}
 		case 'r': strv_add(&redact, optarg); break;
 		case 'R': if (cli_time(optarg, &g.obligations.retain_until_ms) != 0) goto out; break;
 		case 'N': g.obligations.no_onward_transfer = true; break;

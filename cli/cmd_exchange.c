@@ -104,6 +104,7 @@ int tidsctl_publish(int argc, char **argv)
 	struct timeval tv;
 	char *line = NULL, me[TIDS_ID_MAX + 1], err[512];
 	size_t cap = 0, batch = 100, accepted = 0, refused = 0;
+	uint64_t num;
 	uint64_t seq;
 	unsigned lineno = 0;
 	ssize_t len;
@@ -117,12 +118,13 @@ int tidsctl_publish(int argc, char **argv)
 			continue;
 		switch (opt) {
 		case 'b':
-			batch = strtoul(optarg, NULL, 10);
-			if (batch < 1 || batch > TIDS_BATCH_RECORDS_MAX)
-				return cli_fail("--batch takes 1 to %d", TIDS_BATCH_RECORDS_MAX);
+			if (cli_number("--batch", optarg, 1, TIDS_BATCH_RECORDS_MAX, &num) != 0)
+				return EXIT_USAGE;
+			batch = (size_t)num;
 			break;
 		case 's':
-			seq = strtoull(optarg, NULL, 10);
+			if (cli_number("--seq", optarg, 1, UINT64_MAX, &seq) != 0)
+				return EXIT_USAGE;
 			break;
 		case 'h':
 			fputs(publish_help, stdout);
@@ -210,8 +212,6 @@ static void write_strlist(struct tids_jw *w, const char *key, const struct tids_
 
 static void write_delivery(struct tids_jw *w, const struct tids_delivery *d)
 {
-	const struct tids_obligations *o = &d->obligations;
-
 	tids_jw_object_begin(w);
 	tids_jw_key(w, "delivery_seq");
 	tids_jw_uint64(w, d->delivery_seq);
@@ -229,35 +229,7 @@ static void write_delivery(struct tids_jw *w, const struct tids_delivery *d)
 		tids_jw_string(w, d->notification_for);
 	}
 	tids_jw_key(w, "obligations");
-	tids_jw_object_begin(w);
-	if (o->retain_until_ms > 0) {
-		tids_jw_key(w, "retain_until_ms");
-		tids_jw_int64(w, o->retain_until_ms);
-	}
-	if (o->no_onward_transfer) {
-		tids_jw_key(w, "no_onward_transfer");
-		tids_jw_bool(w, true);
-	}
-	if (o->redacted.n > 0)
-		write_strlist(w, "redacted", &o->redacted);
-	if (o->purposes.n > 0)
-		write_strlist(w, "purposes", &o->purposes);
-	if (o->duties.n > 0)
-		write_strlist(w, "duties", &o->duties);
-	if (o->notify.n > 0)
-		write_strlist(w, "notify", &o->notify);
-	if (o->aggregate.function != NULL) {
-		tids_jw_key(w, "aggregate");
-		tids_jw_object_begin(w);
-		tids_jw_key(w, "function");
-		tids_jw_string(w, o->aggregate.function);
-		tids_jw_key(w, "field");
-		tids_jw_string(w, o->aggregate.field);
-		tids_jw_key(w, "window_ms");
-		tids_jw_int64(w, o->aggregate.window_ms);
-		tids_jw_object_end(w);
-	}
-	tids_jw_object_end(w);
+	tids_jw_obligations(w, &d->obligations);
 	tids_jw_key(w, "record");
 	tids_jw_record(w, &d->record);
 	tids_jw_object_end(w);
@@ -276,6 +248,7 @@ int tidsctl_subscribe(int argc, char **argv)
 	struct tids_jw w;
 	char err[512];
 	unsigned long window = 100, count = 0, got = 0;
+	uint64_t num;
 	int idle_ms = -1, opt, rc = EXIT_OK;
 
 	conn_opts_init(&co, NULL);
@@ -284,9 +257,21 @@ int tidsctl_subscribe(int argc, char **argv)
 			continue;
 		switch (opt) {
 		case 'p': strv_add(&purposes, optarg); break;
-		case 'w': window = strtoul(optarg, NULL, 10); break;
-		case 'c': count = strtoul(optarg, NULL, 10); break;
-		case 'i': idle_ms = atoi(optarg) * 1000; break;
+		case 'w':
+			if (cli_number("--window", optarg, 1, 10000, &num) != 0)
+				return EXIT_USAGE;
+			window = (unsigned long)num;
+			break;
+		case 'c':
+			if (cli_number("--count", optarg, 1, UINT32_MAX, &num) != 0)
+				return EXIT_USAGE;
+			count = (unsigned long)num;
+			break;
+		case 'i':
+			if (cli_number("--idle", optarg, 0, 86400, &num) != 0)
+				return EXIT_USAGE;
+			idle_ms = (int)num * 1000;
+			break;
 		case 'h': fputs(subscribe_help, stdout); strv_free(&purposes); return EXIT_OK;
 		default: strv_free(&purposes); return cli_usage(subscribe_help);
 		}

@@ -36,11 +36,15 @@ bool conn_opts_parse(struct conn_opts *o, int c, const char *arg)
 	case 1002:
 		o->hub_key = arg;
 		return true;
-	case 1003:
-		o->timeout_ms = atoi(arg) * 1000;
-		if (o->timeout_ms <= 0)
-			o->timeout_ms = 30000;
+	case 1003: {
+		uint64_t sec;
+
+		/* A bad timeout is a usage error, not 30 s in disguise. */
+		if (cli_number("--timeout", arg, 1, 86400, &sec) != 0)
+			exit(EXIT_USAGE);
+		o->timeout_ms = (int)sec * 1000;
 		return true;
+	}
 	default:
 		return false;
 	}
@@ -62,6 +66,22 @@ int cli_usage(const char *text)
 {
 	fputs(text, stderr);
 	return EXIT_USAGE;
+}
+
+int cli_number(const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	if (arg[0] < '0' || arg[0] > '9' || (v = strtoull(arg, &end, 10), errno != 0) || *end != '\0' ||
+	    v < min || v > max) {
+		fprintf(stderr, "tidsctl: error: %s '%s': a whole number from %llu to %llu\n", opt, arg,
+			(unsigned long long)min, (unsigned long long)max);
+		return EXIT_USAGE;
+	}
+	*out = v;
+	return 0;
 }
 
 int cli_public_key(const char *arg, uint8_t key[32])

@@ -57,6 +57,14 @@ bool conn_opts_parse(struct conn_opts *o, int c, const char *arg);
  * receives the identity used (wipe it). */
 struct tids_client *cli_connect(const struct conn_opts *o, struct tids_identity *id);
 
+/* A whole number for option opt in [min, max]: decimal digits only (no
+ * sign, no suffix, no blanks). Otherwise prints why and returns EXIT_USAGE. */
+int cli_number(const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *out);
+
+/* admin list KIND / admin show ID (cmd_admin_list.c). limit <= 0: all. */
+int admin_list(struct tids_client *c, const char *kind, long limit, bool json);
+int admin_show(struct tids_client *c, const char *id, bool json);
+
 /* A public key given as base64 or as @path to a .pub file. */
 int cli_public_key(const char *arg, uint8_t key[32]);
 /* Times: RFC 3339, a Unix ms integer, or "+DURATION" from now ("+30d"). */

@@ -371,6 +371,10 @@ size_t session_count(const struct tidsd *d);
 
 void rpc_dispatch(struct tidsd *d, struct session *s, const struct tids_frame *f);
 
+/* --- admin.c: Admin/List and Admin/Show ----------------------------------- */
+void admin_list(struct tidsd *d, struct session *s, const struct tids_frame *f);
+void admin_show(struct tidsd *d, struct session *s, const struct tids_frame *f);
+
 /* --- main.c --------------------------------------------------------------- */
 
 /* SIGHUP: new config and policies, swapped in only if whole. */

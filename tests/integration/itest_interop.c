@@ -25,6 +25,7 @@
 #include "../lib/testenv.h"
 #include "tids/client.h"
 #include "tids/crypto.h"
+#include "tids/error.h"
 
 #define WAIT_MS 60000
 #define PY_ID "factory.py"
@@ -72,6 +73,33 @@ static int run_python(const char *what, const char *key, const char *who, const 
 	status = pclose(p);
 	ck_assert_msg(status != -1 && WIFEXITED(status), "python did not exit normally");
 	fprintf(stderr, "python client, %s:\n%s", what, out);
+	return WEXITSTATUS(status);
+}
+
+/* Runs build/tidsctl with args; its exit status, its output in out. */
+static int tidsctl(char *out, size_t outlen, const char *args)
+{
+	char cmd[4096];
+	size_t n = 0;
+	FILE *p;
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "'%s/tidsctl' %s 2>&1", tids_test_build_dir(), args);
+	fflush(NULL);
+	p = popen(cmd, "r");
+	ck_assert(p != NULL);
+	while (n + 1 < outlen) {
+		size_t got = fread(out + n, 1, outlen - 1 - n, p);
+
+		if (got == 0)
+			break;
+		n += got;
+	}
+	out[n] = '\0';
+	while (fgetc(p) != EOF)
+		;
+	status = pclose(p);
+	ck_assert(status != -1 && WIFEXITED(status));
 	return WEXITSTATUS(status);
 }
 
@@ -140,6 +168,58 @@ START_TEST(test_python_publish)
 		printed++;
 	ck_assert_int_eq(printed, N_RECORDS);
 
+	/* The operator sees what is registered: the grant Python signed (with
+	 * its signature), not the revoked one; lists page; show finds every
+	 * entry under an id. */
+	{
+		char args[1024], tout[16384];
+
+		snprintf(args, sizeof(args), "admin --hub '%s' list grants --json", hub.sock);
+		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		fprintf(stderr, "admin list grants:\n%s", tout);
+		ck_assert_msg(strstr(tout, "{\"entry\":\"grant\",\"id\":\"g-py\",\"owner\":\"" PY_ID "\","
+					   "\"grantee\":\"lessor.py\",\"assets\":[],\"categories\":[\"recipe\"],"
+					   "\"purposes\":[\"maintenance\"],") != NULL, "%s", tout);
+		ck_assert_msg(strstr(tout, "\"obligations\":{},\"signature\":\"") != NULL, "%s", tout);
+		ck_assert_msg(strstr(tout, "g-py-2") == NULL, "a revoked grant is listed:\n%s", tout);
+		snprintf(args, sizeof(args), "admin --hub '%s' list participants", hub.sock);
+		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		fprintf(stderr, "admin list participants:\n%s", tout);
+		ck_assert_msg(strstr(tout, "participant " PY_ID " role=factory jurisdiction=CN-SH suspended=no ") != NULL,
+			      "%s", tout);
+		ck_assert_msg(strstr(tout, "participant regulator.py role=regulator ") != NULL, "%s", tout);
+		ck_assert_msg(strstr(tout, "3 participants\n") != NULL, "%s", tout);
+		/* One entry a page: the CLI follows next_after to the end, --limit stops it. */
+		snprintf(args, sizeof(args), "admin --hub '%s' list participants --json --limit 2", hub.sock);
+		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		ck_assert_msg(strstr(tout, "\"id\":\"factory.py\"") != NULL && strstr(tout, "\"id\":\"lessor.py\"") != NULL &&
+			      strstr(tout, "regulator.py") == NULL, "%s", tout);
+		snprintf(args, sizeof(args), "admin --hub '%s' show " PY_ID " --json", hub.sock);
+		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		fprintf(stderr, "admin show:\n%s", tout);
+		ck_assert_msg(strstr(tout, "{\"entry\":\"participant\",\"id\":\"" PY_ID "\",\"role\":\"factory\"") != NULL,
+			      "%s", tout);
+		ck_assert_msg(strstr(tout, "{\"entry\":\"subscription\",\"id\":\"" PY_ID "\",\"purposes\":"
+					   "[\"maintenance\"],\"acked\":") != NULL, "%s", tout);
+		snprintf(args, sizeof(args), "admin --hub '%s' show nobody.here", hub.sock);
+		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 1);
+		ck_assert_msg(strstr(tout, "nothing registered under nobody.here") != NULL, "%s", tout);
+		snprintf(args, sizeof(args), "admin --hub '%s' list keys", hub.sock);
+		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 2);
+		snprintf(args, sizeof(args), "admin --hub '%s' list grants --limit 0", hub.sock);
+		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 2);
+		/* A participant is no admin: the hub refuses it the registry. */
+		{
+			struct tids_client *pc = tids_test_hub_connect(&hub, &id);
+			struct tids_list_reply rep;
+
+			ck_assert(pc != NULL);
+			ck_assert_int_eq(tids_client_list(pc, "participants", NULL, 0, &rep, err, sizeof(err)), TIDS_EDENIED);
+			ck_assert_int_eq(tids_client_status(pc), 7);
+			tids_client_free(pc);
+		}
+	}
+
 	/* What Python built, libtids reads: the same records, field by field. */
 	for (int i = 0; i < N_RECORDS; i++) {
 		struct tids_delivery d;
@@ -201,6 +281,15 @@ START_TEST(test_python_publish)
 	ck_assert_msg(strstr(out, "approve-again: code=6 ") != NULL, "%s", out);
 	ck_assert_msg(strstr(out, "revoke-approval: id=a-py\n") != NULL, "%s", out);
 	ck_assert_int_eq(tids_test_hub_log_count(&hub, "approval a-py revoked by regulator.py"), 1);
+	{
+		char args[1024], tout[8192];
+
+		snprintf(args, sizeof(args), "admin --hub '%s' list approvals", hub.sock);
+		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		ck_assert_msg(strstr(tout, "approval a-py kind=export regulator=regulator.py exporter=" PY_ID
+					   " recipient=lessor.py CN-SH>SG categories=quality purposes=export ") != NULL &&
+			      strstr(tout, " revoked=yes\n") != NULL, "%s", tout);
+	}
 
 	/* And the Python client fails when it should: an unregistered key is
 	 * refused during the handshake, with the hub's reason. */
