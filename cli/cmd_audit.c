@@ -86,6 +86,15 @@ struct tids_ledger *audit_open(const char *path, bool writable)
 	return l;
 }
 
+int audit_check_range(int64_t since_ms, int64_t until_ms)
+{
+	if (since_ms != 0 && until_ms != 0 && since_ms >= until_ms) {
+		fprintf(stderr, "tidsctl: error: --since must be before --until: nothing is decided in [since, until)\n");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
 void audit_format_time(int64_t ms, char out[32])
 {
 	time_t s = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
@@ -284,7 +293,7 @@ static void table_print(struct table *t)
 /* --- query ------------------------------------------------------------------------- */
 
 static const char query_help[] =
-	"usage: tidsctl audit query [--ledger FILE] [FILTERS] [--limit N] [--format table|jsonl|csv]\n"
+	"usage: tidsctl audit query [--ledger FILE] [FILTERS] [--limit N] [--format table|jsonl|csv] [--json]\n"
 	"Decisions in the ledger, oldest first. FILTERS (all must match):\n"
 	"  --since TIME --until TIME     decided in [since, until): RFC 3339, Unix ms or +/-DURATION\n"
 	"  --owner ID --recipient ID --purpose P --category C --rule ID --grant ID\n"
@@ -365,6 +374,7 @@ int audit_query(int argc, char **argv)
 		{ "tier", required_argument, NULL, 't' }, { "from", required_argument, NULL, 'F' },
 		{ "to", required_argument, NULL, 'T' }, { "record", required_argument, NULL, 'i' },
 		{ "limit", required_argument, NULL, 'n' }, { "format", required_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	static const char *const table_head[] = { "DECIDED", "ENTRY", "DECISION", "TIER", "CATEGORY", "OWNER",
@@ -402,6 +412,7 @@ int audit_query(int argc, char **argv)
 			break;
 		}
 		case 'f': if (parse_format(optarg, &q.fmt) != 0) return EXIT_USAGE; break;
+		case 'J': q.fmt = FMT_JSONL; break;
 		case 'd':
 			f.decision = strcmp(optarg, "allow") == 0 ? TIDS_DECISION_ALLOW :
 				     strcmp(optarg, "deny") == 0 ? TIDS_DECISION_DENY :
@@ -425,10 +436,8 @@ int audit_query(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage(query_help);
-	if (f.since_ms != 0 && f.until_ms != 0 && f.since_ms >= f.until_ms) {
-		fprintf(stderr, "tidsctl: error: --since must be before --until: nothing is decided in [since, until)\n");
+	if (audit_check_range(f.since_ms, f.until_ms) != 0)
 		return EXIT_USAGE;
-	}
 	if ((l = audit_open(path, false)) == NULL)
 		return EXIT_FAIL;
 	tids_jw_init(&q.jw);
@@ -458,7 +467,7 @@ int audit_query(int argc, char **argv)
 
 static const char stats_help[] =
 	"usage: tidsctl audit stats [--ledger FILE] [--since TIME] [--until TIME] [--by-country]\n"
-	"                           [--format table|jsonl|csv]\n"
+	"                           [--format table|jsonl|csv] [--json]\n"
 	"Counts of decisions by decision x tier x category x (origin, destination) over\n"
 	"[since, until): the regulator's monitoring view. --by-country folds CN-SH, CN-HB...\n"
 	"into CN. Counts come from the index: run tidsctl audit verify to trust them.\n";
@@ -512,7 +521,8 @@ int audit_stats(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "ledger", required_argument, NULL, 'L' }, { "since", required_argument, NULL, 's' },
 		{ "until", required_argument, NULL, 'u' }, { "by-country", no_argument, NULL, 'C' },
-		{ "format", required_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "format", required_argument, NULL, 'f' }, { "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	static const char *const head[] = { "DECISION", "TIER", "CATEGORY", "FROM", "TO", "COUNT" };
 	static const char *const csv_head[] = { "decision", "tier", "category", "origin", "destination", "count" };
@@ -531,12 +541,15 @@ int audit_stats(int argc, char **argv)
 		case 'u': if (cli_time(optarg, &until) != 0) return EXIT_USAGE; break;
 		case 'C': by_country = true; break;
 		case 'f': if (parse_format(optarg, &o.fmt) != 0) return EXIT_USAGE; break;
+		case 'J': o.fmt = FMT_JSONL; break;
 		case 'h': fputs(stats_help, stdout); return EXIT_OK;
 		default: return cli_usage(stats_help);
 		}
 	}
 	if (optind != argc)
 		return cli_usage(stats_help);
+	if (audit_check_range(since, until) != 0)
+		return EXIT_USAGE;
 	if ((l = audit_open(path, false)) == NULL)
 		return EXIT_FAIL;
 	tids_jw_init(&o.jw);

@@ -22,6 +22,7 @@ void conn_opts_init(struct conn_opts *o, const char *default_hub)
 	o->key = getenv("TIDS_KEY");
 	o->hub_key = getenv("TIDS_HUB_KEY");
 	o->timeout_ms = 30000;
+	o->json = false;
 }
 
 bool conn_opts_parse(struct conn_opts *o, int c, const char *arg)
@@ -35,6 +36,9 @@ bool conn_opts_parse(struct conn_opts *o, int c, const char *arg)
 		return true;
 	case 1002:
 		o->hub_key = arg;
+		return true;
+	case 1004:
+		o->json = true;
 		return true;
 	case 1003: {
 		uint64_t sec;
@@ -82,6 +86,23 @@ int cli_number(const char *opt, const char *arg, uint64_t min, uint64_t max, uin
 	}
 	*out = v;
 	return 0;
+}
+
+void cli_json_begin(struct tids_jw *w)
+{
+	tids_jw_init(w);
+	tids_jw_object_begin(w);
+}
+
+int cli_json_end(struct tids_jw *w)
+{
+	int rc = EXIT_OK;
+
+	tids_jw_object_end(w);
+	if (w->err != 0 || fwrite(w->buf, 1, w->len, stdout) != w->len || putchar('\n') == EOF || fflush(stdout) != 0)
+		rc = cli_fail("writing the JSON result failed%s", w->err != 0 ? " (bad text)" : "");
+	tids_jw_free(w);
+	return rc;
 }
 
 int cli_public_key(const char *arg, uint8_t key[32])

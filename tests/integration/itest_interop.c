@@ -135,7 +135,8 @@ START_TEST(test_python_publish)
 	static const char *const purposes[] = { "maintenance" };
 	struct tids_identity id, stranger, lessor, regulator;
 	struct tids_client *sub, *c;
-	char key[400], rkey[400], out[16384], err[256], who[160], *line, first[40], second[40], needle[128];
+	char key[400], rkey[400], out[16384], err[256], who[160], *line, first[40], second[40], needle[512];
+	uint8_t stranger_pk[TIDS_PUBLIC_KEY_BYTES];
 	int printed = 0;
 
 	ck_assert_msg(tids_test_hub_start(&hub, NULL) == 0, "tidsd did not start");
@@ -144,6 +145,13 @@ START_TEST(test_python_publish)
 	ck_assert_int_eq(tids_test_hub_participant(&hub, PY_ID, "factory", "CN-SH", NULL, &id), 0);
 	ck_assert_int_eq(tids_test_hub_participant(&hub, "lessor.py", "lessor", "CN-SH", NULL, &lessor), 0);
 	ck_assert_int_eq(tids_test_hub_participant(&hub, "regulator.py", "regulator", "CN-SH", NULL, &regulator), 0);
+	{
+		struct tids_identity k;
+
+		ck_assert_int_eq(tids_identity_generate(&k), 0);
+		memcpy(stranger_pk, k.sign_pk, sizeof(stranger_pk));
+		tids_identity_wipe(&k);
+	}
 	/* The Python client gets the key as tidsctl keygen would store it. */
 	snprintf(key, sizeof(key), "%s/py.key", hub.dir);
 	ck_assert_int_eq(tids_keyfile_write_identity(key, &id, err, sizeof(err)), 0);
@@ -172,7 +180,7 @@ START_TEST(test_python_publish)
 	 * its signature), not the revoked one; lists page; show finds every
 	 * entry under an id. */
 	{
-		char args[1024], tout[16384];
+		char args[4096], tout[16384];
 
 		snprintf(args, sizeof(args), "admin --hub '%s' list grants --json", hub.sock);
 		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
@@ -208,6 +216,7 @@ START_TEST(test_python_publish)
 		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 2);
 		snprintf(args, sizeof(args), "admin --hub '%s' list grants --limit 0", hub.sock);
 		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 2);
+
 		/* A participant is no admin: the hub refuses it the registry. */
 		{
 			struct tids_client *pc = tids_test_hub_connect(&hub, &id);
@@ -284,11 +293,77 @@ START_TEST(test_python_publish)
 	{
 		char args[1024], tout[8192];
 
+		char hub_b64[TIDS_KEY_BASE64_BYTES];
+
+		tids_key_to_base64(hub.hub_pk, hub_b64);
+		snprintf(args, sizeof(args), "approve --hub %s --hub-key %s --key '%s' --json --id a-json --kind export "
+			 "--exporter " PY_ID " --recipient lessor.py --category quality --tier important --purpose export "
+			 "--from-jurisdiction CN-SH --to-jurisdiction SG --until +1d", hub.addr, hub_b64, rkey);
+		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		snprintf(needle, sizeof(needle), "{\"approval_id\":\"a-json\",\"kind\":\"export\",\"regulator\":"
+			 "\"regulator.py\",\"exporter\":\"" PY_ID "\",\"recipient\":\"lessor.py\",\"case_id\":\"\","
+			 "\"hub_id\":\"%s\"}\n", hub.hub_id);
+		ck_assert_msg(strcmp(tout, needle) == 0, "%s", tout);
+		snprintf(args, sizeof(args), "approve --hub %s --hub-key %s --key '%s' --json --revoke a-json", hub.addr,
+			 hub_b64, rkey);
+		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		ck_assert_str_eq(tout, "{\"approval_id\":\"a-json\",\"revoked\":true}\n");
 		snprintf(args, sizeof(args), "admin --hub '%s' list approvals", hub.sock);
 		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
 		ck_assert_msg(strstr(tout, "approval a-py kind=export regulator=regulator.py exporter=" PY_ID
 					   " recipient=lessor.py CN-SH>SG categories=quality purposes=export ") != NULL &&
 			      strstr(tout, " revoked=yes\n") != NULL, "%s", tout);
+	}
+
+	/* Every command that prints a result prints it as JSON with --json. */
+	{
+		char args[4096], tout[16384];
+		char hub_b64[TIDS_KEY_BASE64_BYTES], conn[1200], rec[512], pub[TIDS_KEY_BASE64_BYTES];
+
+		tids_key_to_base64(hub.hub_pk, hub_b64);
+		snprintf(conn, sizeof(conn), "--hub %s --hub-key %s --key '%s' --json", hub.addr, hub_b64, key);
+		snprintf(args, sizeof(args), "ping --hub '%s' --json", hub.sock);
+		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		snprintf(needle, sizeof(needle), "{\"hub_id\":\"%s\",\"participant\":\"\"}\n", hub.hub_id);
+		ck_assert_msg(strcmp(tout, needle) == 0, "%s", tout);
+		snprintf(args, sizeof(args), "ping %s", conn);
+		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		snprintf(needle, sizeof(needle), "{\"hub_id\":\"%s\",\"participant\":\"" PY_ID "\"}\n", hub.hub_id);
+		ck_assert_msg(strcmp(tout, needle) == 0, "%s", tout);
+		/* One record accepted, one refused (another owner): both counted. */
+		snprintf(rec, sizeof(rec), "%s/recs.jsonl", hub.dir);
+		{
+			FILE *f = fopen(rec, "w");
+
+			ck_assert(f != NULL);
+			fprintf(f, "{\"owner\":\"" PY_ID "\",\"category\":\"telemetry\",\"tier\":\"general\","
+				   "\"origin\":\"CN-SH\",\"fields\":[{\"name\":\"n\",\"value\":1}]}\n"
+				   "{\"owner\":\"lessor.py\",\"category\":\"telemetry\",\"tier\":\"general\","
+				   "\"origin\":\"CN-SH\",\"fields\":[{\"name\":\"n\",\"value\":2}]}\n");
+			fclose(f);
+		}
+		snprintf(args, sizeof(args), "publish %s --seq 10 < '%s'", conn, rec);
+		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 1);
+		fprintf(stderr, "publish --json:\n%s", tout);
+		ck_assert_msg(strstr(tout, "{\"errors\":[{\"line\":2,\"code\":7,\"message\":\"") != NULL &&
+			      strstr(tout, "],\"accepted\":1,\"refused\":1}\n") != NULL, "%s", tout);
+		snprintf(args, sizeof(args), "grant %s --id g-json --to lessor.py --category cycles --purpose "
+			 "maintenance --until +1d", conn);
+		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		snprintf(needle, sizeof(needle), "{\"grant_id\":\"g-json\",\"owner\":\"" PY_ID "\",\"grantee\":"
+			 "\"lessor.py\",\"hub_id\":\"%s\"}\n", hub.hub_id);
+		ck_assert_msg(strcmp(tout, needle) == 0, "%s", tout);
+		snprintf(args, sizeof(args), "revoke %s g-json", conn);
+		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		ck_assert_str_eq(tout, "{\"grant_id\":\"g-json\",\"revoked\":true}\n");
+		tids_key_to_base64(stranger_pk, pub);
+		snprintf(args, sizeof(args), "admin --hub '%s' --json register participant --id json.p --role factory "
+			 "--jurisdiction CN-SH --key-pub %s", hub.sock, pub);
+		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		ck_assert_str_eq(tout, "{\"registered\":\"participant\",\"id\":\"json.p\"}\n");
+		snprintf(args, sizeof(args), "admin --hub '%s' --json suspend json.p", hub.sock);
+		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		ck_assert_str_eq(tout, "{\"participant\":\"json.p\",\"suspended\":true}\n");
 	}
 
 	/* And the Python client fails when it should: an unregistered key is
