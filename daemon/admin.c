@@ -13,8 +13,10 @@
 
 enum { CODE_OK = 0, CODE_INVALID_ARGUMENT = 3, CODE_INTERNAL = 13 };
 
-/* Room left in a reply frame for the message around the entries. */
-#define REPLY_SLACK 4096
+/* Room left in a reply frame for the message around the entries, and what
+ * an entry costs beyond its bytes (its id, tags and lengths). */
+#define REPLY_SLACK 1024
+#define ENTRY_COST (2 * TIDS_ID_MAX)
 
 struct entry {
 	char *id;
@@ -73,7 +75,9 @@ static int take(void *ctx, const char *id, const uint8_t *blob, size_t len)
 		return 0;
 	if (c->after != NULL && strcmp(id, c->after) <= 0)
 		return 0;
-	if (c->n == c->limit || c->used + len + 2 * TIDS_ID_MAX > c->budget) {
+	/* A page holds at least one entry (each came in a frame of this size),
+	 * so paging always moves on. */
+	if (c->n == c->limit || (c->n > 0 && c->used + len + ENTRY_COST > c->budget)) {
 		c->more = true;
 		return 1;
 	}
@@ -93,7 +97,7 @@ static int take(void *ctx, const char *id, const uint8_t *blob, size_t len)
 	memcpy(e->blob, blob, len);
 	e->len = len;
 	c->n++;
-	c->used += len + 2 * TIDS_ID_MAX;
+	c->used += len + ENTRY_COST;
 	snprintf(c->last, sizeof(c->last), "%s", id);
 	if (c->kind == STORE_APPROVAL) {
 		uint64_t at;
@@ -180,7 +184,9 @@ static void serve(struct tidsd *d, struct session *s, uint64_t call_id, size_t f
 {
 	struct collect c[sizeof(kinds) / sizeof(kinds[0])];
 	struct tids_list_reply rep = { .next_after = "" };
-	size_t budget = (size_t)d->conf->frame_max - REPLY_SLACK, used = 0;
+	size_t budget = (size_t)d->conf->frame_max / 2 > REPLY_SLACK ? (size_t)d->conf->frame_max - REPLY_SLACK
+									 : (size_t)d->conf->frame_max / 2;
+	size_t used = 0;
 	uint8_t *body = NULL;
 	size_t len;
 	int r = 0;
@@ -188,7 +194,7 @@ static void serve(struct tidsd *d, struct session *s, uint64_t call_id, size_t f
 	memset(c, 0, sizeof(c));
 	for (size_t k = from; k < to && r == 0; k++) {
 		c[k] = (struct collect){ .d = d, .kind = kinds[k], .after = after, .only = only, .limit = limit,
-					 .budget = budget - used };
+					 .budget = used < budget ? budget - used : 0 };
 		if (store_each(d->store, kinds[k], take, &c[k]) < 0 && c[k].err == 0)
 			c[k].err = TIDS_EDB;
 		used += c[k].used;

@@ -383,6 +383,40 @@ START_TEST(test_python_publish)
 }
 END_TEST
 
+/* Admin/List pages by size as well as by count: with small frames the CLI
+ * follows next_after through many pages and shows every entry once, in
+ * id order. */
+START_TEST(test_admin_list_pages)
+{
+	struct tids_identity owner;
+	char site[120], id[32], args[1024], needle[64];
+	static char tout[1 << 17];
+	const char *at;
+
+	ck_assert_msg(tids_test_hub_start(&hub, "limits.frame_max = 2048\n") == 0, "tidsd did not start");
+	ck_assert_int_eq(tids_test_hub_participant(&hub, "owner.pages", "factory", "CN-SH", NULL, &owner), 0);
+	memset(site, 's', 100);
+	site[100] = '\0';
+	for (int i = 0; i < 30; i++) {
+		snprintf(id, sizeof(id), "asset-%02d", i);
+		ck_assert_int_eq(tids_test_hub_asset(&hub, id, "owner.pages", NULL, site), 0);
+	}
+	snprintf(args, sizeof(args), "admin --hub '%s' list assets --json", hub.sock);
+	ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+	at = tout;
+	for (int i = 0; i < 30; i++) {
+		snprintf(needle, sizeof(needle), "{\"entry\":\"asset\",\"id\":\"asset-%02d\",", i);
+		at = strstr(at, needle);
+		if (at == NULL)
+			fprintf(stderr, "admin list assets:\n%s", tout);
+		ck_assert_msg(at != NULL, "asset-%02d missing or out of order (output above)", i);
+	}
+	ck_assert_msg(strstr(at + strlen(needle), "\"entry\"") == NULL, "more than 30 entries");
+	tids_identity_wipe(&owner);
+	tids_test_hub_destroy(&hub);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("interop");
@@ -394,6 +428,7 @@ int main(void)
 		return EXIT_FAILURE;
 	tcase_set_timeout(tc, 300);
 	tcase_add_test(tc, test_python_publish);
+	tcase_add_test(tc, test_admin_list_pages);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
