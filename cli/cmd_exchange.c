@@ -312,18 +312,24 @@ int tidsctl_subscribe(int argc, char **argv)
 		switch (opt) {
 		case 'p': strv_add(&purposes, optarg); break;
 		case 'w':
-			if (cli_number("--window", optarg, 1, 10000, &num) != 0)
+			if (cli_number("--window", optarg, 1, 10000, &num) != 0) {
+				strv_free(&purposes);
 				return EXIT_USAGE;
+			}
 			window = (unsigned long)num;
 			break;
 		case 'c':
-			if (cli_number("--count", optarg, 1, UINT32_MAX, &num) != 0)
+			if (cli_number("--count", optarg, 1, UINT32_MAX, &num) != 0) {
+				strv_free(&purposes);
 				return EXIT_USAGE;
+			}
 			count = (unsigned long)num;
 			break;
 		case 'i':
-			if (cli_number("--idle", optarg, 0, 86400, &num) != 0)
+			if (cli_number("--idle", optarg, 0, 86400, &num) != 0) {
+				strv_free(&purposes);
 				return EXIT_USAGE;
+			}
 			idle_ms = (int)num * 1000;
 			break;
 		case 'h': fputs(subscribe_help, stdout); strv_free(&purposes); return EXIT_OK;
