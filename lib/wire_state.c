@@ -225,6 +225,8 @@ int tids_wire_open_router_state(const uint8_t mac_key[32], const struct tids_sta
 	if (m->key == NULL || m->key_len == 0 || m->key_len > TIDS_STATE_KEY_MAX)
 		return tids_fail(err, errlen, TIDS_EBADID, "state entry: key missing or longer than %d bytes",
 				 TIDS_STATE_KEY_MAX);
+	if (memchr(m->key, '\0', m->key_len) != NULL)
+		return tids_fail(err, errlen, TIDS_EBADID, "state entry: key holds a NUL byte");
 	if (m->value != NULL && m->len > STATE_MAX)
 		return tids_fail(err, errlen, TIDS_ETOOBIG, "state entry: value longer than %d bytes", STATE_MAX);
 	if (m->mac == NULL || m->seq == NULL)
