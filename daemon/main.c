@@ -16,6 +16,7 @@
 
 #include <sodium.h>
 
+#include "tids/epoch.h"
 #include "tids/error.h"
 #include "tids/secmem.h"
 #include "router.h"
@@ -85,6 +86,20 @@ static int check_only(const struct config *conf, struct tids_buf *errs)
 		}
 	}
 	tids_identity_wipe(&id);
+	{
+		struct tids_epoch_slot slots[TIDS_EPOCH_SLOTS];
+		char path[4096];
+
+		/* Created at first start; one that exists must be whole and private. */
+		if (*conf->epoch_key != '\0')
+			snprintf(path, sizeof(path), "%s", conf->epoch_key);
+		else
+			config_state_path(conf, "epoch.key", path, sizeof(path));
+		if (access(path, F_OK) == 0 && tids_epoch_read(path, slots, err, sizeof(err)) != 0) {
+			fprintf(stderr, "%s: hub.epoch_key: %s\n", conf->path, err);
+			bad = 1;
+		}
+	}
 	if (bad)
 		die_with(errs);
 	printf("configuration OK\n");
