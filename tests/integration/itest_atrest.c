@@ -664,6 +664,69 @@ START_TEST(revoke_leaves_nothing_at_rest)
 }
 END_TEST
 
+/* A change of epoch cut short by a crash (a second slot left in the epoch
+ * file, newer or older than the registry's epoch) is finished at the next
+ * start: the slot the registry does not use is erased, the live grant
+ * still delivers. */
+START_TEST(interrupted_epoch_change_finished)
+{
+	const char *purposes[] = { "maintenance" };
+	char state[512], path[600], label[32], err[256];
+	struct tids_epoch_slot slots[TIDS_EPOCH_SLOTS], extra;
+	uint8_t master[32], junk[32];
+	struct tids_bytes rec;
+	struct tids_client *c = NULL, *sub;
+	struct tids_delivery d;
+	struct world w;
+	int used;
+
+	world_start(&w, purposes, 1, NULL);
+	snprintf(state, sizeof(state), "%s/state", w.hub.dir);
+	snprintf(path, sizeof(path), "%s/master.key", state);
+	ck_assert_int_eq(tids_keyfile_read_secret(path, master, err, sizeof(err)), 0);
+	grant(&w, "g-live", "recipe", "maintenance", 0);
+	/* A revocation first, so that there is an epoch before the current. */
+	grant(&w, "g-gone", "recipe", "maintenance", 0);
+	revoke_grant(&w, "g-gone");
+	snprintf(path, sizeof(path), "%s/epoch.key", state);
+	for (int round = 0; round < 2; round++) {
+		ck_assert_int_eq(tids_test_hub_stop(&w.hub), 0);
+		ck_assert_int_eq(tids_epoch_read(path, slots, err, sizeof(err)), 0);
+		used = slots[0].epoch != 0 ? 0 : 1;
+		ck_assert_uint_eq(slots[1 - used].epoch, 0);
+		/* Round 0: the next epoch was written, the registry not yet
+		 * moved to it. Round 1: the registry moved, the old epoch not
+		 * yet erased (as if this slot held it). */
+		extra.epoch = round == 0 ? slots[used].epoch + 1 : slots[used].epoch - 1;
+		randombytes_buf(junk, sizeof(junk));
+		tids_epoch_label(extra.epoch, label, sizeof(label));
+		tids_seal_wrap_key(master, label, junk, extra.wrapped);
+		ck_assert_int_eq(tids_epoch_write_slot(path, (unsigned)(1 - used), &extra, err, sizeof(err)), 0);
+		ck_assert_int_eq(tids_test_hub_restart(&w.hub), 0);
+		ck_assert_int_eq(tids_test_hub_log_count(&w.hub, "left by an interrupted change of epoch"), round + 1);
+		ck_assert_int_eq(tids_epoch_read(path, slots, err, sizeof(err)), 0);
+		ck_assert_uint_eq(slots[1 - used].epoch, 0);
+		ck_assert(sodium_is_zero(slots[1 - used].wrapped, sizeof(slots[1 - used].wrapped)));
+		ck_assert_uint_ne(slots[used].epoch, 0);
+	}
+	ck_assert_int_eq(tids_test_hub_log_count(&w.hub, "cannot be recovered"), 0);
+	wait_partitions(&w);
+	rec = make_record(1, "recipe", TIDS_TIER_IMPORTANT, NULL);
+	publish_until_acked(&w, &c, 1, &rec, 1);
+	sub = tids_test_hub_connect(&w.hub, &w.lessor);
+	ck_assert_ptr_nonnull(sub);
+	ck_assert_int_eq(tids_client_subscribe(sub, purposes, 1, 10, err, sizeof(err)), 0);
+	ck_assert_int_eq(tids_client_next_delivery(sub, &d, WAIT_MS, err, sizeof(err)), 1);
+	ck_assert_str_eq(d.grant_id, "g-live");
+	tids_delivery_free(&d);
+	tids_client_free(sub);
+	tids_client_free(c);
+	sodium_memzero(master, sizeof(master));
+	free((void *)rec.data);
+	tids_test_hub_destroy(&w.hub);
+}
+END_TEST
+
 /* ---- item 10: an envelope moved to another participant does not open ------------ */
 
 START_TEST(moved_envelope_does_not_open)
@@ -1108,6 +1171,7 @@ int main(void)
 		/* One case each, so that CK_RUN_CASE can pick one. */
 		{ "shred_general", general_grant_delivery_shredded },
 		{ "at_rest", revoke_leaves_nothing_at_rest },
+		{ "epoch_crash", interrupted_epoch_change_finished },
 		{ "moved_envelope", moved_envelope_does_not_open },
 		{ "forged_state", forged_state_refused },
 		{ "batch_prune", batch_rows_pruned },
