@@ -158,6 +158,7 @@ static void grant(struct world *w, const char *id, const char *category, const c
 
 	ck_assert_ptr_nonnull(c);
 	g.grant_id = id;
+	g.hub_id = w->hub.hub_id;
 	g.owner = "factory.sh1";
 	g.grantee = "lessor.wh";
 	g.categories = (struct tids_strlist){ cats, 1 };
