@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tids/json.h"
 #include "tidsctl.h"
 
 static const char help[] =
@@ -19,7 +20,15 @@ static const char help[] =
 	"       tidsctl admin [CONNECTION] suspend|reinstate PARTICIPANT\n"
 	"       tidsctl admin [CONNECTION] hub-key [--address HOST:PORT]\n"
 	"hub-key prints the hub's public key as hub.pub holds it, for participants to pin\n"
-	"(--hub-key @hub.pub); with --address, as a known-hubs line for that address.\n"
+	"(--hub-key @hub.pub); with --address, as a known-hubs line for that address;\n"
+	"with --json, as {\"hub_id\", \"public_key\", \"jurisdiction\"}.\n"
+	"       tidsctl admin [CONNECTION] list participants|assets|peers|grants|approvals|subscriptions\n"
+	"                         [--limit N]\n"
+	"       tidsctl admin [CONNECTION] show ID\n"
+	"list and show print what the hub has registered, one entry per line (JSON lines with\n"
+	"--json); show prints every entry named ID (a participant and its subscription, say).\n"
+	"register, suspend and reinstate print {\"registered\", \"id\"} or {\"participant\",\n"
+	"\"suspended\"} with --json.\n"
 	"KEY is base64 or @file.pub. Connection (default: the local socket " TIDSCTL_DEFAULT_SOCKET "):\n"
 	CONN_HELP;
 
@@ -47,7 +56,7 @@ static int need(const char *v, const char *opt)
 	return v != NULL ? 0 : cli_fail("%s is required", opt);
 }
 
-static int do_hub_key(struct tids_client *c, const char *address)
+static int do_hub_key(struct tids_client *c, const char *address, bool json)
 {
 	struct tids_hub_key k;
 	char err[512], line[512], b64[TIDS_KEY_BASE64_BYTES];
@@ -55,8 +64,19 @@ static int do_hub_key(struct tids_client *c, const char *address)
 
 	if (tids_client_hub_key_get(c, &k, err, sizeof(err)) != 0)
 		return cli_fail("hub-key: %s", err);
-	if (address == NULL) {
-		tids_key_to_base64(k.public_key, b64);
+	tids_key_to_base64(k.public_key, b64);
+	if (json) {
+		struct tids_jw w;
+
+		cli_json_begin(&w);
+		tids_jw_key(&w, "hub_id");
+		tids_jw_string(&w, k.hub_id);
+		tids_jw_key(&w, "public_key");
+		tids_jw_string(&w, b64);
+		tids_jw_key(&w, "jurisdiction");
+		tids_jw_string(&w, k.jurisdiction);
+		rc = cli_json_end(&w);
+	} else if (address == NULL) {
 		printf("%s\n", b64);
 	} else if (tids_known_hubs_format(address, k.hub_id, k.public_key, line, sizeof(line)) != 0) {
 		rc = cli_fail("--address '%s' is not a host:port", address);
@@ -67,7 +87,7 @@ static int do_hub_key(struct tids_client *c, const char *address)
 	return rc;
 }
 
-static int do_register(struct tids_client *c, const char *what, struct admin_args *a)
+static int do_register(struct tids_client *c, const char *what, struct admin_args *a, bool json)
 {
 	char err[512];
 	int r;
@@ -102,6 +122,16 @@ static int do_register(struct tids_client *c, const char *what, struct admin_arg
 	}
 	if (r != 0)
 		return cli_fail("register %s %s: %s", what, a->id, err);
+	if (json) {
+		struct tids_jw w;
+
+		cli_json_begin(&w);
+		tids_jw_key(&w, "registered");
+		tids_jw_string(&w, what);
+		tids_jw_key(&w, "id");
+		tids_jw_string(&w, a->id);
+		return cli_json_end(&w);
+	}
 	printf("registered %s %s\n", what, a->id);
 	return EXIT_OK;
 }
@@ -117,12 +147,13 @@ int tidsctl_admin(int argc, char **argv)
 		{ "lessor", required_argument, NULL, 'o' }, { "site", required_argument, NULL, 's' },
 		{ "kind", required_argument, NULL, 'K' }, { "bootstrap", required_argument, NULL, 'b' },
 		{ "inbound-topic", required_argument, NULL, 't' }, { "address", required_argument, NULL, 'A' },
-		{ "help", no_argument, NULL, 'h' },
+		{ "help", no_argument, NULL, 'h' }, { "limit", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct admin_args a = { 0 };
 	const char *address = NULL;
 	struct conn_opts co;
+	uint64_t limit = 0;
 	struct tids_client *c;
 	char err[512];
 	int opt, rc;
@@ -146,28 +177,51 @@ int tidsctl_admin(int argc, char **argv)
 		case 'b': a.bootstrap = optarg; break;
 		case 't': a.inbound = optarg; break;
 		case 'A': address = optarg; break;
+		case 'l': if (cli_number("--limit", optarg, 1, 1000000000, &limit) != 0) return EXIT_USAGE; break;
 		case 'h': fputs(help, stdout); return EXIT_OK;
 		default: return cli_usage(help);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1 || (strcmp(argv[0], "register") == 0 && argc != 2) ||
-	    ((strcmp(argv[0], "suspend") == 0 || strcmp(argv[0], "reinstate") == 0) && argc != 2) ||
-	    (strcmp(argv[0], "hub-key") == 0 && argc != 1))
+	if (argc < 1 || (strcmp(argv[0], "hub-key") == 0 ? argc != 1 : argc != 2) ||
+	    (strcmp(argv[0], "register") != 0 && strcmp(argv[0], "suspend") != 0 &&
+	     strcmp(argv[0], "reinstate") != 0 && strcmp(argv[0], "list") != 0 &&
+	     strcmp(argv[0], "show") != 0 && strcmp(argv[0], "hub-key") != 0))
 		return cli_usage(help);
-	if (strcmp(argv[0], "register") != 0 && strcmp(argv[0], "suspend") != 0 && strcmp(argv[0], "reinstate") != 0 &&
-	    strcmp(argv[0], "hub-key") != 0)
-		return cli_usage(help);
+	if (strcmp(argv[0], "list") == 0) {
+		size_t k;
+
+		for (k = 0; tids_list_kinds[k] != NULL && strcmp(tids_list_kinds[k], argv[1]) != 0; k++)
+			;
+		if (tids_list_kinds[k] == NULL) {
+			fprintf(stderr, "tidsctl: error: admin list %s: list participants, assets, peers, grants, "
+					"approvals or subscriptions\n", argv[1]);
+			return EXIT_USAGE;
+		}
+	}
 	c = cli_connect(&co, NULL);
 	if (c == NULL)
 		return EXIT_FAIL;
 	if (strcmp(argv[0], "hub-key") == 0) {
-		rc = do_hub_key(c, address);
+		rc = do_hub_key(c, address, co.json);
+	} else if (strcmp(argv[0], "list") == 0) {
+		rc = admin_list(c, argv[1], (long)limit, co.json);
+	} else if (strcmp(argv[0], "show") == 0) {
+		rc = admin_show(c, argv[1], co.json);
 	} else if (strcmp(argv[0], "register") == 0) {
-		rc = do_register(c, argv[1], &a);
+		rc = do_register(c, argv[1], &a, co.json);
 	} else if (tids_client_suspend(c, argv[1], strcmp(argv[0], "suspend") == 0, err, sizeof(err)) != 0) {
 		rc = cli_fail("%s %s: %s", argv[0], argv[1], err);
+	} else if (co.json) {
+		struct tids_jw w;
+
+		cli_json_begin(&w);
+		tids_jw_key(&w, "participant");
+		tids_jw_string(&w, argv[1]);
+		tids_jw_key(&w, "suspended");
+		tids_jw_bool(&w, strcmp(argv[0], "suspend") == 0);
+		rc = cli_json_end(&w);
 	} else {
 		printf("%s %sed\n", argv[1], strcmp(argv[0], "suspend") == 0 ? "suspend" : "reinstat");
 		rc = EXIT_OK;

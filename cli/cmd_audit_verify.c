@@ -119,9 +119,85 @@ static void print_chain(const struct tids_ledger_chain_report *c)
 	printf(": OK\n");
 }
 
+/* One chain of a verification report as JSON. */
+static void jw_chain(struct tids_jw *w, const struct tids_ledger_chain_report *c)
+{
+	tids_jw_object_begin(w);
+	tids_jw_key(w, "partition");
+	tids_jw_int64(w, c->partition);
+	tids_jw_key(w, "ok");
+	tids_jw_bool(w, c->ok);
+	tids_jw_key(w, "first_seq");
+	tids_jw_uint64(w, c->first_seq);
+	tids_jw_key(w, "last_seq");
+	tids_jw_uint64(w, c->last_seq);
+	tids_jw_key(w, "entries");
+	tids_jw_uint64(w, c->entries);
+	tids_jw_key(w, "checkpoints");
+	tids_jw_uint64(w, c->checkpoints);
+	tids_jw_key(w, "anchor_seq");
+	tids_jw_uint64(w, c->anchor_seq);
+	tids_jw_key(w, "signed_seq");
+	tids_jw_uint64(w, c->signed_seq);
+	tids_jw_key(w, "signed_at_ms");
+	tids_jw_int64(w, c->signed_at_ms);
+	tids_jw_key(w, "unanchored");
+	tids_jw_uint64(w, c->unanchored);
+	tids_jw_key(w, "bad");
+	if (c->ok) {
+		tids_jw_null(w);
+	} else {
+		tids_jw_object_begin(w);
+		tids_jw_key(w, "at");
+		tids_jw_string(w, c->bad_checkpoint ? "checkpoint" : "entry");
+		tids_jw_key(w, "seq");
+		tids_jw_uint64(w, c->bad_seq);
+		tids_jw_key(w, "what");
+		tids_jw_string(w, c->what);
+		tids_jw_object_end(w);
+	}
+	tids_jw_object_end(w);
+}
+
+/* verify --json: the whole report as one object; ok is the verdict. */
+static int json_verify(const char *path, const char *hub_id, const struct tids_ledger_verify_report *rep, bool ok)
+{
+	struct tids_jw w;
+
+	cli_json_begin(&w);
+	tids_jw_key(&w, "ledger");
+	tids_jw_string(&w, path);
+	tids_jw_key(&w, "hub_id");
+	tids_jw_string(&w, hub_id);
+	tids_jw_key(&w, "ok");
+	tids_jw_bool(&w, ok);
+	tids_jw_key(&w, "entries");
+	tids_jw_uint64(&w, rep->entries);
+	tids_jw_key(&w, "checkpoints");
+	tids_jw_uint64(&w, rep->checkpoints);
+	tids_jw_key(&w, "unanchored");
+	tids_jw_uint64(&w, rep->unanchored);
+	tids_jw_key(&w, "bad_chains");
+	tids_jw_uint64(&w, rep->bad_chains);
+	tids_jw_key(&w, "index_bad");
+	if (rep->index_bad[0] != '\0')
+		tids_jw_string(&w, rep->index_bad);
+	else
+		tids_jw_null(&w);
+	tids_jw_key(&w, "seconds");
+	tids_jw_double(&w, rep->seconds);
+	tids_jw_key(&w, "chains");
+	tids_jw_array_begin(&w);
+	for (size_t i = 0; i < rep->n_chains; i++)
+		jw_chain(&w, &rep->chains[i]);
+	tids_jw_array_end(&w);
+	return cli_json_end(&w);
+}
+
 static const char verify_help[] =
 	"usage: tidsctl audit verify [--ledger FILE] [--hub-key KEY] [--threads N] [--strict]\n"
 	"                            [--pins FILE] [--save-pins FILE] [--receipts DIR|FILE]...\n"
+	"                            [--json]\n"
 	"Recomputes every chain (hash = BLAKE2b(prev || entry)), checks every checkpoint's\n"
 	"signature with the hub's public key KEY (base64 or @file.pub; default: the key\n"
 	"the known-hubs file pins for the ledger's hub), every index row against its\n"
@@ -136,7 +212,9 @@ static const char verify_help[] =
 	"                    --receipts; every *.receipts file of DIR, or one FILE): each is\n"
 	"                    checked with KEY, and every receipted entry or publication the\n"
 	"                    ledger lacks is named\n"
-	"  --known-hubs FILE where to look KEY up (TIDS_KNOWN_HUBS, else ~/.config/tids/known_hubs)\n";
+	"  --known-hubs FILE where to look KEY up (TIDS_KNOWN_HUBS, else ~/.config/tids/known_hubs)\n"
+	"  --json            the report as one JSON object: ok, entries, checkpoints, chains[]\n"
+	"                    (each with ok and, when bad, {at, seq, what})\n";
 
 /* --- receipts ------------------------------------------------------------------ */
 
@@ -273,13 +351,14 @@ static int hub_key_of(const char *key, const char *known, const char *path, uint
 	tids_ledger_close(l);
 	if (r != 0 || file[0] == '\0')
 		return cli_fail("verify needs the hub's public key from a source you trust: --hub-key KEY "
-				"(the copy inside the ledger proves nothing)");
+				"(the copy inside the ledger proves nothing)") + 1;
 	if (tids_known_hubs_find(file, hub_id, pk, &e, err, sizeof(err)) != 0)
 		return cli_fail("verify needs hub %s's public key from a source you trust: --hub-key KEY, or a "
-				"known-hubs file that pins it (%s)", hub_id, err);
-	printf("hub key of %s: pinned in %s:%u\n", hub_id, file, e.line);
+				"known-hubs file that pins it (%s)", hub_id, err) + 1;
+	fprintf(stderr, "tidsctl: the key of hub %s: pinned in %s:%u\n", hub_id, file, e.line);
 	return EXIT_OK;
 }
+
 
 int audit_verify(int argc, char **argv)
 {
@@ -287,18 +366,19 @@ int audit_verify(int argc, char **argv)
 		{ "ledger", required_argument, NULL, 'L' }, { "hub-key", required_argument, NULL, 'k' },
 		{ "threads", required_argument, NULL, 'j' }, { "strict", no_argument, NULL, 'S' },
 		{ "pins", required_argument, NULL, 'p' }, { "save-pins", required_argument, NULL, 'P' },
-		{ "now", required_argument, NULL, 'N' }, { "receipts", required_argument, NULL, 'R' },
-		{ "known-hubs", required_argument, NULL, 'K' }, { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "now", required_argument, NULL, 'N' }, { "json", no_argument, NULL, 'J' },
+		{ "receipts", required_argument, NULL, 'R' }, { "known-hubs", required_argument, NULL, 'K' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct tids_ledger_verify_opts o = { 0 };
+	bool json = false;
 	struct tids_ledger_verify_report rep;
 	struct tids_ledger_pin *pins = NULL;
 	struct strv receipts = { 0 };
 	const char *path = audit_default_ledger(), *key = getenv("TIDS_HUB_KEY"), *pins_in = NULL, *pins_out = NULL;
 	const char *known = NULL;
 	uint8_t pk[TIDS_PUBLIC_KEY_BYTES], stored[TIDS_PUBLIC_KEY_BYTES];
-	char hub_id[TIDS_ID_MAX + 1], err[512];
+	char hub_id[TIDS_ID_MAX + 1] = "", err[512];
 	bool strict = false;
 	struct tids_ledger *l;
 	int opt, r, rc = EXIT_OK;
@@ -307,8 +387,16 @@ int audit_verify(int argc, char **argv)
 		switch (opt) {
 		case 'L': path = optarg; break;
 		case 'k': key = optarg; break;
-		case 'j': o.threads = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'j': {
+			uint64_t v;
+
+			if (cli_number("--threads", optarg, 1, 256, &v) != 0)
+				return EXIT_USAGE;
+			o.threads = (unsigned)v;
+			break;
+		}
 		case 'S': strict = true; break;
+		case 'J': json = true; break;
 		case 'p': pins_in = optarg; break;
 		case 'P': pins_out = optarg; break;
 		case 'N': if (cli_time(optarg, &o.now_ms) != 0) return EXIT_USAGE; break;
@@ -321,6 +409,10 @@ int audit_verify(int argc, char **argv)
 	if (optind != argc) {
 		strv_free(&receipts);
 		return cli_usage(verify_help);
+	}
+	if (json && receipts.n > 0) {
+		strv_free(&receipts);
+		return cli_fail("--receipts reports in text; it does not go with --json") + 1;
 	}
 	if ((rc = hub_key_of(key, known, path, pk)) != EXIT_OK) {
 		strv_free(&receipts);
@@ -337,7 +429,8 @@ int audit_verify(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	if (tids_ledger_hub(l, hub_id, stored) == 0) {
-		printf("ledger %s of hub %s\n", path, hub_id);
+		if (!json)
+			printf("ledger %s of hub %s\n", path, hub_id);
 		if (sodium_memcmp(stored, pk, sizeof(pk)) != 0)
 			fprintf(stderr, "tidsctl: warning: the ledger names another hub key than --hub-key; checking "
 					"against --hub-key\n");
@@ -348,6 +441,18 @@ int audit_verify(int argc, char **argv)
 	if (r != 0 && r != TIDS_EBADSIG) {
 		strv_free(&receipts);
 		return cli_fail("%s", err);
+	}
+	if (json) {
+		bool ok = rep.index_bad[0] == '\0' && rep.bad_chains == 0 && !(strict && rep.unanchored > 0);
+
+		rc = json_verify(path, hub_id, &rep, ok);
+		if (rc == EXIT_OK && !ok)
+			rc = EXIT_FAIL;
+		if (rc == EXIT_OK && pins_out != NULL && save_pins(pins_out, &rep) != 0)
+			rc = EXIT_FAIL;
+		tids_ledger_verify_report_free(&rep);
+		strv_free(&receipts);
+		return rc;
 	}
 	for (size_t i = 0; i < rep.n_chains; i++)
 		print_chain(&rep.chains[i]);
@@ -412,7 +517,9 @@ static const char prune_help[] =
 	"CLASS is general, important, core or export (origin and destination in different\n"
 	"countries); an entry is kept for the longest of its classes. Defaults: general and\n"
 	"important 183d, core and export 3y; shorter than that is refused. --save stores\n"
-	"the periods in the ledger for later runs. DURATION: 183d, 26w, 3y, 4380h.\n";
+	"the periods in the ledger for later runs. DURATION: 183d, 26w, 3y, 4380h.\n"
+	"--json prints {dry_run, retain_days, entries, segments, chains, checkpoints,\n"
+	"publications}.\n";
 
 int audit_prune(int argc, char **argv)
 {
@@ -420,7 +527,7 @@ int audit_prune(int argc, char **argv)
 		{ "ledger", required_argument, NULL, 'L' }, { "hub-key", required_argument, NULL, 'k' },
 		{ "retain", required_argument, NULL, 'r' }, { "save", no_argument, NULL, 's' },
 		{ "dry-run", no_argument, NULL, 'n' }, { "now", required_argument, NULL, 'N' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "json", no_argument, NULL, 'J' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct {
 		int cls;
@@ -433,7 +540,7 @@ int audit_prune(int argc, char **argv)
 	struct tids_ledger_retention ret;
 	struct tids_ledger_prune_result res;
 	uint8_t pk[TIDS_PUBLIC_KEY_BYTES];
-	bool save = false, dry = false;
+	bool save = false, dry = false, json = false;
 	int64_t now = 0;
 	struct tids_ledger *l;
 	char err[512];
@@ -445,6 +552,7 @@ int audit_prune(int argc, char **argv)
 		case 'k': key = optarg; break;
 		case 's': save = true; break;
 		case 'n': dry = true; break;
+		case 'J': json = true; break;
 		case 'N': if (cli_time(optarg, &now) != 0) return EXIT_USAGE; break;
 		case 'r': {
 			char *eq = strchr(optarg, '=');
@@ -466,7 +574,7 @@ int audit_prune(int argc, char **argv)
 	if (optind != argc)
 		return cli_usage(prune_help);
 	if (key == NULL)
-		return cli_fail("prune verifies the ledger first: --hub-key KEY");
+		return cli_fail("prune verifies the ledger first: --hub-key KEY") + 1;
 	if (cli_public_key(key, pk) != 0)
 		return EXIT_USAGE;
 	if (now == 0)
@@ -499,13 +607,38 @@ int audit_prune(int argc, char **argv)
 		tids_ledger_close(l);
 		return cli_fail("%s", err);
 	}
-	for (int c = 0; c < TIDS_LEDGER_CLASSES; c++)
+	for (int c = 0; c < TIDS_LEDGER_CLASSES && !json; c++)
 		printf("retain %-9s %lld days\n", tids_ledger_class_name((enum tids_ledger_class)c),
 		       (long long)(ret.ms[c] / TIDS_LEDGER_DAY_MS));
 	r = tids_ledger_prune(l, &ret, now, dry, &res, err, sizeof(err));
 	tids_ledger_close(l);
 	if (r != 0)
 		return cli_fail("%s", err);
+	if (json) {
+		struct tids_jw w;
+
+		cli_json_begin(&w);
+		tids_jw_key(&w, "dry_run");
+		tids_jw_bool(&w, dry);
+		tids_jw_key(&w, "retain_days");
+		tids_jw_object_begin(&w);
+		for (int c = 0; c < TIDS_LEDGER_CLASSES; c++) {
+			tids_jw_key(&w, tids_ledger_class_name((enum tids_ledger_class)c));
+			tids_jw_int64(&w, ret.ms[c] / TIDS_LEDGER_DAY_MS);
+		}
+		tids_jw_object_end(&w);
+		tids_jw_key(&w, "entries");
+		tids_jw_uint64(&w, res.entries);
+		tids_jw_key(&w, "segments");
+		tids_jw_uint64(&w, res.segments);
+		tids_jw_key(&w, "chains");
+		tids_jw_uint64(&w, res.chains);
+		tids_jw_key(&w, "checkpoints");
+		tids_jw_uint64(&w, res.checkpoints);
+		tids_jw_key(&w, "publications");
+		tids_jw_uint64(&w, res.ingress);
+		return cli_json_end(&w);
+	}
 	printf("%s %llu entries in %llu segments from %zu chains, %llu checkpoints and %llu publications%s\n",
 	       dry ? "would prune" : "pruned", (unsigned long long)res.entries, (unsigned long long)res.segments,
 	       res.chains, (unsigned long long)res.checkpoints, (unsigned long long)res.ingress,

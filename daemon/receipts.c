@@ -102,7 +102,7 @@ static int signed_head(struct router *rt, int32_t p)
 		return 0;
 	memcpy(cp.head_hash, c->head, TIDS_HASH_BYTES);
 	cp.signed_at_ms = now_ms();
-	if ((r = tids_receipt_head_sign(&rt->hub, &cp, &bytes, &len)) != 0)
+	if ((r = tids_receipt_head_sign(rt->hub, &cp, &bytes, &len)) != 0)
 		return r;
 	keep(sh, bytes, len, c->seq, c->head);
 	return 0;

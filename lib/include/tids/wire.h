@@ -382,6 +382,36 @@ struct tids_router_state {
 	void *backing;
 };
 
+/*
+ * A state entry as it comes off the state topic. Kafka is not trusted with
+ * its integrity: every entry carries, in two headers, a sequence number
+ * (uint64be, increasing across all entries the router writes) and a MAC
+ * (BLAKE2b-256 keyed with a key derived from the hub data key) over the
+ * topic, the key, the sequence and the value (or the fact that it is a
+ * tombstone), so an entry cannot be forged, altered, moved to another key
+ * or another hub's topic.
+ */
+#define TIDS_STATE_MAC_BYTES 32
+#define TIDS_STATE_HEADER_MAC "tids-mac"
+#define TIDS_STATE_HEADER_SEQ "tids-seq"
+#define TIDS_STATE_KEY_MAX 1023
+
+struct tids_state_message {
+	const char *topic;
+	const uint8_t *key;
+	size_t key_len;
+	const uint8_t *value;                /* NULL: a tombstone */
+	size_t len;
+	const uint8_t *mac;                  /* header values; NULL when absent */
+	size_t mac_len;
+	const uint8_t *seq;
+	size_t seq_len;
+};
+
+/* The MAC of an entry (value NULL for a tombstone). */
+void tids_state_mac(const uint8_t mac_key[32], const char *topic, const uint8_t *key, size_t key_len,
+		    uint64_t seq, const uint8_t *value, size_t len, uint8_t mac[TIDS_STATE_MAC_BYTES]);
+
 /* --- rpc ----------------------------------------------------------------- */
 
 enum tids_frame_kind {
@@ -415,6 +445,50 @@ struct tids_ping {
 	int64_t hub_time_ms;                 /* reply only */
 	void *backing;
 };
+
+/* Admin/List and Admin/Show (ShowRequest decodes into a tids_id_message). */
+#define TIDS_LIST_LIMIT_DEFAULT 1000
+#define TIDS_LIST_LIMIT_MAX 10000
+struct tids_list_request {
+	const char *kind;                    /* one of tids_list_kinds */
+	const char *after;                   /* "" = from the first */
+	uint32_t limit;                      /* 1..TIDS_LIST_LIMIT_MAX after decoding */
+	void *backing;
+};
+
+struct tids_listed_approval {
+	struct tids_bytes signed_approval;   /* serialized SignedApproval */
+	int64_t revoked_at_ms;               /* 0 = in force */
+};
+
+struct tids_listed_subscription {
+	const char *participant;
+	struct tids_strlist purposes;
+	uint64_t acked;
+};
+
+/* Entries as stored: decode each through its own gate
+ * (tids_wire_decode_participant, _asset, _peer, _signed_grant,
+ * _signed_approval) before use. */
+struct tids_list_reply {
+	struct tids_bytes *participants;
+	size_t n_participants;
+	struct tids_bytes *assets;
+	size_t n_assets;
+	struct tids_bytes *peers;
+	size_t n_peers;
+	struct tids_bytes *grants;
+	size_t n_grants;
+	struct tids_listed_approval *approvals;
+	size_t n_approvals;
+	struct tids_listed_subscription *subscriptions;
+	size_t n_subscriptions;
+	const char *next_after;              /* "" = no more */
+	void *backing;
+};
+
+/* The kinds Admin/List serves, NULL-terminated. */
+extern const char *const tids_list_kinds[];
 
 /* SubscribeControl: a start (purposes, window) or an ack. */
 struct tids_subscribe_control {
@@ -482,7 +556,17 @@ TIDS_DECODER(hub_key_reply, struct tids_hub_key);
 TIDS_DECODER(ingest_statement, struct tids_ingest_statement);
 TIDS_DECODER(ingest_receipt, struct tids_ingest_receipt);
 TIDS_DECODER(delivery_receipt, struct tids_delivery_receipt);
+TIDS_DECODER(list_request, struct tids_list_request);
+TIDS_DECODER(show_request, struct tids_id_message);
+TIDS_DECODER(list_reply, struct tids_list_reply);
 #undef TIDS_DECODER
+
+/* The state topic's gate: checks the key, the headers and the MAC, then
+ * decodes the value (a tombstone leaves out->kind 0). TIDS_EAUTH when the
+ * MAC is missing or does not verify. */
+__attribute__((warn_unused_result))
+int tids_wire_open_router_state(const uint8_t mac_key[32], const struct tids_state_message *m,
+				struct tids_router_state *out, uint64_t *seq, char *err, size_t errlen);
 
 /* Frames have a caller-chosen limit (the daemon's configured maximum). */
 __attribute__((warn_unused_result))
@@ -513,6 +597,8 @@ void tids_ingest_receipt_free(struct tids_ingest_receipt *r);
 void tids_delivery_receipt_free(struct tids_delivery_receipt *r);
 /* Status decoded on its own owns its message string. */
 void tids_status_free(struct tids_status *s);
+void tids_list_request_free(struct tids_list_request *r);
+void tids_list_reply_free(struct tids_list_reply *r);
 
 /*
  * Encoders. They do not validate (what we encode came through a gate or was
@@ -559,6 +645,9 @@ TIDS_ENCODER(delivery_receipt, struct tids_delivery_receipt);
 /* A DeliveryEnvelope holding its receipt alone: appended to an encoded
  * envelope, it adds the receipt (protobuf merges concatenated messages). */
 TIDS_ENCODER(delivery_envelope_receipt, struct tids_delivery_receipt);
+TIDS_ENCODER(list_request, struct tids_list_request);
+TIDS_ENCODER(show_request, struct tids_id_message);
+TIDS_ENCODER(list_reply, struct tids_list_reply);
 #undef TIDS_ENCODER
 
 #endif
