@@ -200,29 +200,17 @@ int cli_time(const char *arg, int64_t *ms)
 	return cli_fail("'%s' is not a time (RFC 3339, Unix ms, or +DURATION)", arg);
 }
 
-/* Says what pinning did: quietly nothing when the pin held. */
-static void report_pin(const struct conn_opts *o, struct tids_client *c, const char *file)
+/* Says what pinning did: nothing when the pin held. */
+static void report_pin(struct tids_client *c, const char *file)
 {
 	struct tids_known_hub e;
 	char b64[TIDS_KEY_BASE64_BYTES];
 
-	switch (tids_client_pin(c, &e)) {
-	case TIDS_CLIENT_PIN_ADDED:
-		tids_key_to_base64(e.key, b64);
-		if (o->hub_key != NULL)
-			fprintf(stderr, "tidsctl: pinned hub %s at %s, key %s, in %s\n", e.hub_id, e.address, b64, file);
-		else
-			fprintf(stderr, "tidsctl: hub %s at %s is new: pinned its key %s in %s (trust on first use: "
-					"compare it with 'tidsctl admin hub-key' on the hub)\n", e.hub_id, e.address, b64, file);
-		break;
-	case TIDS_CLIENT_PIN_OVERRIDDEN:
-		tids_key_to_base64(e.key, b64);
-		fprintf(stderr, "tidsctl: warning: %s:%u pins another key (%s) for hub %s at %s; --hub-key "
-				"overrides it (the file is left as it is)\n", file, e.line, b64, e.hub_id, e.address);
-		break;
-	default:
-		break;
-	}
+	if (tids_client_pin(c, &e) != TIDS_CLIENT_PIN_ADDED)
+		return;
+	tids_key_to_base64(e.key, b64);
+	fprintf(stderr, "tidsctl: hub %s at %s is new: pinned its key %s in %s (trust on first use: compare it "
+			"with 'tidsctl admin hub-key' on the hub)\n", e.hub_id, e.address, b64, file);
 }
 
 struct tids_client *cli_connect(const struct conn_opts *o, struct tids_identity *id)
@@ -255,21 +243,23 @@ struct tids_client *cli_connect(const struct conn_opts *o, struct tids_identity 
 				goto out;
 			co.hub_key = hub_key;
 		}
-		if (o->known_hubs != NULL)
-			snprintf(known, sizeof(known), "%s", o->known_hubs);
-		else if (tids_known_hubs_default_path(known, sizeof(known)) != 0)
-			known[0] = '\0';
-		if (known[0] == '\0' && o->hub_key == NULL) {
-			cli_fail("no known-hubs file to pin %s's key in (no HOME): use --hub-key or --known-hubs", o->hub);
-			goto out;
+		/* --hub-key overrides the known-hubs file, which is then left alone. */
+		if (o->hub_key == NULL) {
+			if (o->known_hubs != NULL)
+				snprintf(known, sizeof(known), "%s", o->known_hubs);
+			else if (tids_known_hubs_default_path(known, sizeof(known)) != 0) {
+				cli_fail("no known-hubs file to pin %s's key in (no HOME): use --hub-key or --known-hubs",
+					 o->hub);
+				goto out;
+			}
+			co.known_hubs = known;
+			co.pin_strict = o->no_tofu;
 		}
-		co.known_hubs = known[0] != '\0' ? known : NULL;
-		co.pin_strict = o->no_tofu;
 	}
 	if (tids_client_connect(&co, &c, err, sizeof(err)) != 0)
 		cli_fail("%s", err);
 	else if (co.known_hubs != NULL)
-		report_pin(o, c, co.known_hubs);
+		report_pin(c, co.known_hubs);
 out:
 	if (id == &local)
 		tids_identity_wipe(&local);

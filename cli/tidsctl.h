@@ -56,8 +56,8 @@ struct conn_opts {
 #define CONN_HELP \
 	"  --hub ADDR         host:port of the hub, or its local socket path (TIDS_HUB)\n" \
 	"  --key FILE         your identity key file, for host:port (TIDS_KEY)\n" \
-	"  --hub-key KEY      the hub's public key (base64 or @file.pub); refuse any other hub,\n" \
-	"                     and pin it if the known-hubs file does not know the hub (TIDS_HUB_KEY)\n" \
+	"  --hub-key KEY      the hub's public key (base64 or @file.pub); refuse any other hub\n" \
+	"                     (TIDS_HUB_KEY); the known-hubs file is then not used\n" \
 	"  --known-hubs FILE  pinned hub keys (TIDS_KNOWN_HUBS, else ~/.config/tids/known_hubs): a hub\n" \
 	"                     found there must show the pinned key; a new one is pinned on first use\n" \
 	"  --no-tofu          refuse a hub the known-hubs file does not know (no trust on first use)\n" \

@@ -203,14 +203,11 @@ static int check_hub(struct tids_client *c, const struct tids_client_options *o,
 		if (tids_identity_dh_public(o->hub_key, expect) != 0 || sodium_memcmp(expect, remote_static, 32) != 0)
 			return tids_fail(err, errlen, TIDS_EAUTH, "the key of hub %s is not the one given: not connecting",
 					 c->hub_id);
+		/* The key given overrides the file, which is neither read nor
+		 * written: a key checked out of band needs no pin. */
 		memcpy(c->hub_pk, o->hub_key, TIDS_PUBLIC_KEY_BYTES);
 		c->has_hub_pk = true;
 		c->pin = TIDS_CLIENT_PIN_KEY;
-		/* The file is only told of the key given, never asked. */
-		if (o->known_hubs != NULL && tids_known_hubs_lookup(o->known_hubs, o->address, c->hub_id, o->hub_key, &v,
-								     e, NULL, 0) == 0)
-			c->pin = v == TIDS_HUB_UNKNOWN ? TIDS_CLIENT_PIN_ADDED :
-				 v == TIDS_HUB_CHANGED ? TIDS_CLIENT_PIN_OVERRIDDEN : TIDS_CLIENT_PIN_KEY;
 		return 0;
 	}
 	if (o->known_hubs == NULL)
@@ -370,14 +367,12 @@ int tids_client_connect(const struct tids_client_options *o, struct tids_client 
 			snprintf(c->pin_entry.hub_id, sizeof(c->pin_entry.hub_id), "%s", c->hub_id);
 			memcpy(c->pin_entry.key, c->hub_pk, TIDS_PUBLIC_KEY_BYTES);
 			c->pin_entry.line = 0;
-			/* Without a key given, an unrecorded first use pins nothing:
-			 * the next connection would trust anyone again. */
-			if (r != 0 && o->hub_key == NULL) {
+			/* An unrecorded first use pins nothing: the next connection
+			 * would trust anyone again. */
+			if (r != 0) {
 				tids_client_free(c);
 				return r;
 			}
-			if (r != 0)
-				c->pin = TIDS_CLIENT_PIN_KEY;
 		}
 	} else {
 		snprintf(c->hub_id, sizeof(c->hub_id), "local");

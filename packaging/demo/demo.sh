@@ -66,15 +66,16 @@ admin register participant --id lessor.de --role lessor --jurisdiction DE --key-
 admin register asset --id press-7 --lessee factory.sh1 --lessor lessor.wh --site sh-plant-2 --kind press
 admin register asset --id cnc-3 --lessee factory.sh1 --lessor lessor.de --site sh-plant-2 --kind cnc
 
-say "participants pin the hub's key (the operator hands out hub.pub)"
-"$tidsctl" admin --hub "$dir/tidsd.sock" hub-key >hub.pub
-sed 's/^/   hub.pub: /' hub.pub
-# Their known-hubs file: any other key at this address is refused from now on.
+say "participants pin the hub's key (the operator hands out its known-hubs line)"
+"$tidsctl" admin --hub "$dir/tidsd.sock" hub-key --address "127.0.0.1:$port" >known_hubs
+sed 's/^/   known_hubs: /' known_hubs
+# Their known-hubs file: any other key at this address is refused, and
+# with --no-tofu so is any hub it does not name.
 TIDS_KNOWN_HUBS=$dir/known_hubs
 export TIDS_KNOWN_HUBS
-hub="--hub 127.0.0.1:$port"
+hub="--hub 127.0.0.1:$port --no-tofu"
 for p in factory.sh1 lessor.wh reg.sh lessor.de; do
-	"$tidsctl" ping $hub --key "$p.key" --hub-key @hub.pub 2>&1 | sed 's/^/   /'
+	"$tidsctl" ping $hub --key "$p.key" 2>&1 | sed 's/^/   /'
 done
 
 say "recipients subscribe (their purposes stand from now on)"

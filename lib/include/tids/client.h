@@ -26,11 +26,11 @@ struct tids_client_options {
 	/* The hub's Ed25519 public key; when set, a hub whose Noise key does
 	 * not match it is refused before we reveal who we are. */
 	const uint8_t *hub_key;
-	/* The known-hubs file (tids/known_hubs.h). Without hub_key: a hub it
-	 * pins must present the pinned key, and is refused before we reveal
-	 * who we are when it does not (its error names both keys); a hub it
-	 * does not know is pinned on first use, unless pin_strict. With
-	 * hub_key, which overrides it: a hub it does not know yet is added.
+	/* The known-hubs file (tids/known_hubs.h), used when hub_key is NULL
+	 * (hub_key overrides it: the file is then neither read nor written).
+	 * A hub it pins must present the pinned key, and is refused before we
+	 * reveal who we are when it does not (its error names both keys); a
+	 * hub it does not know is pinned on first use, unless pin_strict.
 	 * A TCP connection needs hub_key or known_hubs: an unauthenticated
 	 * hub could read what we publish and forge what we receive. */
 	const char *known_hubs;
@@ -56,13 +56,12 @@ const uint8_t *tids_client_hub_key(const struct tids_client *c);
 /* How the hub's key was checked. */
 enum tids_client_pin {
 	TIDS_CLIENT_PIN_NONE = 0,      /* the local socket */
-	TIDS_CLIENT_PIN_KEY,           /* matched hub_key; the known-hubs file agrees or was not asked */
+	TIDS_CLIENT_PIN_KEY,           /* matched hub_key */
 	TIDS_CLIENT_PIN_FILE,          /* matched the key the known-hubs file pins */
-	TIDS_CLIENT_PIN_ADDED,         /* not in the file before: pinned now (first use, or hub_key's) */
-	TIDS_CLIENT_PIN_OVERRIDDEN,    /* matched hub_key, but the file pins another key (left as it is) */
+	TIDS_CLIENT_PIN_ADDED,         /* not in the file before: pinned now (first use) */
 };
-/* The outcome, and the file's entry it concerns (matched, added or
- * overridden) in *entry when not NULL. */
+/* The outcome, and the file's entry it concerns (matched or added) in
+ * *entry when not NULL. */
 enum tids_client_pin tids_client_pin(const struct tids_client *c, struct tids_known_hub *entry);
 
 /*
