@@ -199,8 +199,8 @@ static const char verify_help[] =
 	"                            [--pins FILE] [--save-pins FILE] [--receipts DIR|FILE]...\n"
 	"                            [--json]\n"
 	"Recomputes every chain (hash = BLAKE2b(prev || entry)), checks every checkpoint's\n"
-	"signature with the hub's public key KEY (base64 or @file.pub; default: the key\n"
-	"the known-hubs file pins for the ledger's hub), every index row against its\n"
+	"signature with the hub's public key KEY (base64 or @file.pub; or the key a\n"
+	"known-hubs file pins for the ledger's hub), every index row against its\n"
 	"entry, and a pruned prefix against its anchor. On any edit, deletion, insertion\n"
 	"or reordering, names the first entry of the chain that does not match and exits 1.\n"
 	"A tail cut off together with its checkpoints looks like a shorter ledger: only\n"
@@ -212,7 +212,8 @@ static const char verify_help[] =
 	"                    --receipts; every *.receipts file of DIR, or one FILE): each is\n"
 	"                    checked with KEY, and every receipted entry or publication the\n"
 	"                    ledger lacks is named\n"
-	"  --known-hubs FILE where to look KEY up (TIDS_KNOWN_HUBS, else ~/.config/tids/known_hubs)\n"
+	"  --known-hubs FILE without --hub-key, KEY is the one FILE pins for the ledger's hub\n"
+	"                    (also TIDS_KNOWN_HUBS; e.g. ~/.config/tids/known_hubs)\n"
 	"  --json            the report as one JSON object: ok, entries, checkpoints, chains[]\n"
 	"                    (each with ok and, when bad, {at, seq, what})\n";
 
@@ -341,17 +342,21 @@ static int hub_key_of(const char *key, const char *known, const char *path, uint
 
 	if (key != NULL)
 		return cli_public_key(key, pk) != 0 ? EXIT_USAGE : EXIT_OK;
-	if (known != NULL)
-		snprintf(file, sizeof(file), "%s", known);
-	else if (tids_known_hubs_default_path(file, sizeof(file)) != 0)
-		file[0] = '\0';
+	/* Only a file named here or in the environment: the key's source is
+	 * the auditor's choice, never a default. */
+	if (known == NULL)
+		known = getenv(TIDS_KNOWN_HUBS_ENV);
+	if (known == NULL || *known == '\0')
+		return cli_fail("verify needs the hub's public key from a source you trust: --hub-key KEY, or "
+				"--known-hubs FILE that pins it (the copy inside the ledger proves nothing)") + 1;
+	snprintf(file, sizeof(file), "%s", known);
 	if ((l = audit_open(path, false)) == NULL)
 		return EXIT_FAIL;
 	r = tids_ledger_hub(l, hub_id, stored);
 	tids_ledger_close(l);
-	if (r != 0 || file[0] == '\0')
-		return cli_fail("verify needs the hub's public key from a source you trust: --hub-key KEY "
-				"(the copy inside the ledger proves nothing)") + 1;
+	if (r != 0)
+		return cli_fail("verify needs the hub's public key from a source you trust: --hub-key KEY (the "
+				"ledger names no hub to look up in %s)", file) + 1;
 	if (tids_known_hubs_find(file, hub_id, pk, &e, err, sizeof(err)) != 0)
 		return cli_fail("verify needs hub %s's public key from a source you trust: --hub-key KEY, or a "
 				"known-hubs file that pins it (%s)", hub_id, err) + 1;
