@@ -13,15 +13,16 @@ static const char help[] =
 	"                         --key-pub KEY [--attr NAME=VALUE]... [--home-hub HUB] [--name TEXT]\n"
 	"       tidsctl admin [CONNECTION] register asset --id ID --lessee P [--lessor P] [--site S] [--kind K]\n"
 	"                         [--attr NAME=VALUE]...\n"
-	"       tidsctl admin [CONNECTION] register peer --id HUB --jurisdiction J --bootstrap HOST:PORT\n"
-	"                         --key-pub KEY [--inbound-topic T]\n"
+	"       tidsctl admin [CONNECTION] register peer --id HUB --jurisdiction J --address HOST:PORT\n"
+	"                         --key-pub KEY\n"
 	"       tidsctl admin [CONNECTION] suspend|reinstate PARTICIPANT\n"
-	"KEY is base64 or @file.pub. Connection (default: the local socket " TIDSCTL_DEFAULT_SOCKET "):\n"
+	"KEY is base64 or @file.pub (a hub's: its hub.pub). A participant served by a peer hub\n"
+	"is named ID@HUB (--lessor lessor.wh@hub.wh); a bare ID is one of this hub's. Connection (default: the local socket " TIDSCTL_DEFAULT_SOCKET "):\n"
 	CONN_HELP;
 
 struct admin_args {
 	const char *id, *role, *jurisdiction, *key_pub, *home_hub, *name;
-	const char *lessee, *lessor, *site, *kind, *bootstrap, *inbound;
+	const char *lessee, *lessor, *site, *kind, *address;
 	struct tids_attribute attrs[TIDS_ATTRIBUTES_MAX];
 	size_t n_attrs;
 };
@@ -65,11 +66,10 @@ static int do_register(struct tids_client *c, const char *what, struct admin_arg
 			return EXIT_FAIL;
 		r = tids_client_register_asset(c, &as, err, sizeof(err));
 	} else if (strcmp(what, "peer") == 0) {
-		struct tids_peer p = { .hub_id = a->id, .jurisdiction = a->jurisdiction, .bootstrap = a->bootstrap,
-				       .inbound_topic = a->inbound };
+		struct tids_peer p = { .hub_id = a->id, .jurisdiction = a->jurisdiction, .address = a->address };
 
 		if (need(a->id, "--id") || need(a->jurisdiction, "--jurisdiction") ||
-		    need(a->bootstrap, "--bootstrap") || need(a->key_pub, "--key-pub") ||
+		    need(a->address, "--address") || need(a->key_pub, "--key-pub") ||
 		    cli_public_key(a->key_pub, p.public_key) != 0)
 			return EXIT_FAIL;
 		r = tids_client_register_peer(c, &p, err, sizeof(err));
@@ -91,8 +91,8 @@ int tidsctl_admin(int argc, char **argv)
 		{ "attr", required_argument, NULL, 'a' }, { "home-hub", required_argument, NULL, 'H' },
 		{ "name", required_argument, NULL, 'n' }, { "lessee", required_argument, NULL, 'e' },
 		{ "lessor", required_argument, NULL, 'o' }, { "site", required_argument, NULL, 's' },
-		{ "kind", required_argument, NULL, 'K' }, { "bootstrap", required_argument, NULL, 'b' },
-		{ "inbound-topic", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
+		{ "kind", required_argument, NULL, 'K' }, { "address", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct admin_args a = { 0 };
@@ -117,8 +117,7 @@ int tidsctl_admin(int argc, char **argv)
 		case 'o': a.lessor = optarg; break;
 		case 's': a.site = optarg; break;
 		case 'K': a.kind = optarg; break;
-		case 'b': a.bootstrap = optarg; break;
-		case 't': a.inbound = optarg; break;
+		case 'b': a.address = optarg; break;
 		case 'h': fputs(help, stdout); return EXIT_OK;
 		default: return cli_usage(help);
 		}
