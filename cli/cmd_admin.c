@@ -53,6 +53,18 @@ static int do_register(struct tids_client *c, const char *what, struct admin_arg
 		struct tids_participant p = { .id = a->id, .role = a->role, .jurisdiction = a->jurisdiction,
 					      .attributes = a->attrs, .n_attributes = a->n_attrs,
 					      .home_hub = a->home_hub, .display_name = a->name };
+		char id[TIDS_ID_MAX + 1], hub[TIDS_ID_MAX + 1];
+
+		/* ID@HUB: a participant of a peer hub, registered here for what
+		 * this hub records about it (attributes such as an agreement). */
+		if (a->id != NULL && strchr(a->id, '@') != NULL) {
+			if (!tids_address_split(a->id, id, hub))
+				return cli_fail("--id %s: not ID or ID@HUB", a->id);
+			if (a->home_hub != NULL && strcmp(a->home_hub, hub) != 0)
+				return cli_fail("--id %s names hub %s, --home-hub %s", a->id, hub, a->home_hub);
+			p.id = id;
+			p.home_hub = hub;
+		}
 
 		if (need(a->id, "--id") || need(a->role, "--role") || need(a->jurisdiction, "--jurisdiction") ||
 		    need(a->key_pub, "--key-pub") || cli_public_key(a->key_pub, p.identity_key) != 0)

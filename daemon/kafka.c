@@ -160,6 +160,15 @@ void kafka_deliver_topic(const struct tidsd *d, const char *participant, char *b
 	snprintf(buf, len, "%s.%s.deliver.%s", d->conf->topic_prefix, d->conf->hub_id, participant);
 }
 
+int kafka_watermarks(struct tidsd *d, const char *topic, int64_t *lo, int64_t *hi)
+{
+	/* Admin commands only: a round trip to the broker, bounded. */
+	if (d->kafka == NULL || d->kafka->admin == NULL ||
+	    rd_kafka_query_watermark_offsets(d->kafka->admin, topic, 0, lo, hi, 2000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return TIDS_EKAFKA;
+	return 0;
+}
+
 static void on_admin_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 {
 	(void)ctx;

@@ -128,6 +128,17 @@ void tids_participant_free(struct tids_participant *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/* A participant address: id, or id@hub for a participant of a peer hub. */
+static int wire_opt_address(const char *what, const char *s, char *err, size_t errlen)
+{
+	char id[TIDS_ID_MAX + 1], hub[TIDS_ID_MAX + 1];
+
+	if (s == NULL || *s == '\0' || tids_address_split(s, id, hub))
+		return 0;
+	return tids_fail(err, errlen, TIDS_EBADID, "%s must be id or id@hub (ids 1-%d of [A-Za-z0-9._:-])", what,
+			 TIDS_ID_MAX);
+}
+
 int tids_wire_decode_asset(const uint8_t *buf, size_t len, struct tids_asset *out,
 			   char *err, size_t errlen)
 {
@@ -142,7 +153,7 @@ int tids_wire_decode_asset(const uint8_t *buf, size_t len, struct tids_asset *ou
 	m = (Tids__V1__Asset *)b->msg;
 	if ((r = wire_need_id("asset: asset_id", m->asset_id, err, errlen)) < 0 ||
 	    (r = wire_need_id("asset: lessee", m->lessee, err, errlen)) < 0 ||
-	    (r = wire_opt_id("asset: lessor", m->lessor, err, errlen)) < 0 ||
+	    (r = wire_opt_address("asset: lessor", m->lessor, err, errlen)) < 0 ||
 	    (r = wire_opt_id("asset: site", m->site, err, errlen)) < 0 ||
 	    (r = wire_opt_name("asset: kind", m->kind, err, errlen)) < 0 ||
 	    (r = attributes_from("asset", m->attributes, m->n_attributes, b, &out->attributes, err, errlen)) < 0)

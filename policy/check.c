@@ -295,6 +295,8 @@ static struct node *check_name(struct checker *ck, struct node *n)
 		return attr_node(ck, n, B_PURPOSE);
 	if (strcmp(n->s, "now") == 0)
 		return attr_node(ck, n, B_NOW);
+	if (strcmp(n->s, "onward") == 0)
+		return attr_node(ck, n, B_ONWARD);
 	enum tids_tier tier = tids_tier_parse(n->s);
 	if (tier != TIDS_TIER_UNSET) {
 		n->op = N_TIER;

@@ -80,6 +80,9 @@ __attribute__((warn_unused_result))
 int tids_client_register_peer(struct tids_client *c, const struct tids_peer *p, char *err, size_t errlen);
 __attribute__((warn_unused_result))
 int tids_client_suspend(struct tids_client *c, const char *participant, int suspended, char *err, size_t errlen);
+/* The peer links (free *out with tids_peers_reply_free). */
+__attribute__((warn_unused_result))
+int tids_client_peers(struct tids_client *c, struct tids_peers_reply *out, char *err, size_t errlen);
 
 /*
  * Subscribing: start the stream for purposes, then take deliveries one by
