@@ -187,8 +187,25 @@ static int emit(struct router *rt, struct window *w)
 	del.grant_id = w->grant_id;
 	del.purpose = w->purpose;
 	del.decided_at_ms = now_ms();
-	if ((r = route_produce_delivery(rt, w->recipient, &del, w->grant_id, hash)) != 0)
-		return r;
+	{
+		bool unreachable;
+		const char *hub = route_peer_of(rt, w->recipient, &unreachable);
+
+		/* A recipient at a peer hub gets it through that hub's outbound
+		 * topic (no publisher proof: this hub made the aggregate). */
+		if (hub != NULL) {
+			e.peer_hub = hub;
+			r = route_export(rt, hub, w->recipient, &del, NULL, w->partition, hash);
+		} else if (unreachable) {
+			tids_log_warnx("router: aggregate for %s dropped: its hub is no longer a peer", w->recipient);
+			w->emitted = true;
+			return 0;
+		} else {
+			r = route_produce_delivery(rt, w->recipient, &del, w->grant_id, hash);
+		}
+		if (r != 0)
+			return r;
+	}
 	e.hub_id = rt->hub_id;
 	memcpy(e.record_id, del.record.record_id, TIDS_RECORD_ID_BYTES);
 	e.owner = w->owner;
