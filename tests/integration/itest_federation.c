@@ -152,9 +152,11 @@ static void register_asset(struct tids_test_hub *h, const char *id, const char *
  * Wuhan with the lessor; Chongqing and DE with theirs. `with` picks the
  * hubs beyond Shanghai (bit per hub).
  */
+static const char *lessor_purposes[] = { "billing", "maintenance" };
+static size_t n_lessor_purposes = 2;
+
 static void net_start(struct net *n, unsigned with)
 {
-	const char *lessor_purposes[] = { "billing", "maintenance" };
 	char lessor[160];
 
 	memset(n, 0, sizeof(*n));
@@ -168,7 +170,7 @@ static void net_start(struct net *n, unsigned with)
 		ck_assert_int_eq(tids_test_hub_participant(&n->hub[HB], "reg.hb", "regulator", "CN-HB", NULL,
 							   &n->reg_hb), 0);
 		peer(n, SH, HB);
-		subscribe_once(&n->hub[HB], &n->lessor_wh, lessor_purposes, 2);
+		subscribe_once(&n->hub[HB], &n->lessor_wh, lessor_purposes, n_lessor_purposes);
 	}
 	if (with & (1u << CQ)) {
 		start_hub(n, CQ, NULL);
@@ -377,6 +379,294 @@ START_TEST(lessor_in_wuhan_gets_hours_and_hourly_sums)
 }
 END_TEST
 
+/* --- reading topics and ledgers --------------------------------------------------- */
+
+static void out_topic(const struct net *n, int from, int to, char *buf, size_t len)
+{
+	snprintf(buf, len, "tids.%s.out.%s", n->hub[from].hub_id, n->hub[to].hub_id);
+}
+
+struct collected {
+	struct tids_audit_entry *e;        /* copies: decoded, each owning its bytes */
+	size_t n, cap;
+};
+
+static void on_audit(void *ctx, int32_t partition, int64_t offset, const void *key, size_t key_len,
+		     const void *value, size_t len)
+{
+	struct collected *c = ctx;
+	struct tids_audit_log_record lr;
+	char err[256];
+
+	(void)partition;
+	(void)offset;
+	(void)key;
+	(void)key_len;
+	ck_assert_int_eq(tids_wire_decode_audit_log_record(value, len, &lr, err, sizeof(err)), 0);
+	for (size_t i = 0; !lr.is_checkpoint && i < lr.n_entries; i++) {
+		if (c->n == c->cap) {
+			c->cap = c->cap > 0 ? c->cap * 2 : 1024;
+			c->e = realloc(c->e, c->cap * sizeof(*c->e));
+			ck_assert_ptr_nonnull(c->e);
+		}
+		ck_assert_int_eq(tids_wire_decode_audit_entry(lr.entries[i].data, lr.entries[i].len, &c->e[c->n], err,
+							      sizeof(err)), 0);
+		c->n++;
+	}
+	tids_audit_log_record_free(&lr);
+}
+
+/* Every audit entry hub h wrote, read from its broker. */
+static void read_audit(struct net *n, int h, struct collected *c)
+{
+	char topic[256];
+
+	memset(c, 0, sizeof(*c));
+	snprintf(topic, sizeof(topic), "tids.%s.audit", n->hub[h].hub_id);
+	ck_assert_int_ge(tids_test_topic_read_on(bootstrap_of(h), topic, on_audit, c), 0);
+}
+
+static void collected_free(struct collected *c)
+{
+	for (size_t i = 0; i < c->n; i++)
+		tids_audit_entry_free(&c->e[i]);
+	free(c->e);
+}
+
+static const struct tids_audit_entry *find_entry(const struct collected *c, const char *recipient, uint32_t n_id,
+						 bool deny)
+{
+	for (size_t i = 0; i < c->n; i++) {
+		uint32_t n;
+
+		memcpy(&n, c->e[i].record_id, sizeof(n));
+		if (n == n_id && strcmp(c->e[i].recipient, recipient) == 0 &&
+		    (c->e[i].decision == TIDS_DECISION_DENY) == deny)
+			return &c->e[i];
+	}
+	return NULL;
+}
+
+static bool has_rule(const struct tids_audit_entry *e, const char *rule)
+{
+	return tids_strlist_has(&e->rule_ids, rule);
+}
+
+struct forwards {
+	uint32_t ids[64];
+	size_t n;
+};
+
+static void on_forward(void *ctx, int32_t partition, int64_t offset, const void *key, size_t key_len,
+		       const void *value, size_t len)
+{
+	struct forwards *f = ctx;
+	struct tids_ingress_record ir;
+	char err[256];
+
+	(void)partition;
+	(void)offset;
+	(void)key;
+	(void)key_len;
+	ck_assert_int_eq(tids_wire_decode_ingress_record(value, len, &ir, err, sizeof(err)), 0);
+	ck_assert(ir.forwarded.present);
+	if (f->n < 64)
+		memcpy(&f->ids[f->n], ir.record_id, sizeof(uint32_t));
+	f->n++;
+	tids_ingress_record_free(&ir);
+}
+
+/* What hub `from` wrote to its outbound topic for `to`. */
+static void read_forwards(struct net *n, int from, int to, struct forwards *f)
+{
+	char topic[512];
+
+	memset(f, 0, sizeof(*f));
+	out_topic(n, from, to, topic, sizeof(topic));
+	ck_assert_int_ge(tids_test_topic_read_on(bootstrap_of(from), topic, on_forward, f), 0);
+}
+
+static bool forwarded_id(const struct forwards *f, uint32_t id)
+{
+	for (size_t i = 0; i < f->n && i < 64; i++)
+		if (f->ids[i] == id)
+			return true;
+	return false;
+}
+
+/* --- core stays, important goes only under approval --------------------------------- */
+
+START_TEST(core_record_never_leaves_shanghai)
+{
+	struct net n;
+	struct tids_bytes recs[2];
+	struct tids_client *c = NULL, *sub;
+	struct tids_delivery d;
+	struct collected audit;
+	struct forwards fw;
+	const struct tids_audit_entry *e;
+
+	net_start(&n, 1u << CQ);
+	/* The lessor in Chongqing may have the machine's health telemetry for
+	 * maintenance; not when it is core. */
+	recs[0] = make_record(10, "mill-3", "telemetry", TIDS_TIER_CORE, now_ms());
+	recs[1] = make_record(11, "mill-3", "telemetry", TIDS_TIER_GENERAL, now_ms());
+	publish_until_acked(&n, &c, 1, recs, 2);
+	tids_client_free(c);
+	sub = subscribe(&n.hub[CQ], &n.oem_cq, "maintenance", 10);
+	ck_assert_int_eq(next(sub, &d, 120000), 1);
+	ck_assert_int_eq(tids_record_field(&d.record, "n")->value.as.i, 11);
+	tids_delivery_free(&d);
+	ck_assert_int_eq(next(sub, &d, 3000), 0);
+	tids_client_free(sub);
+	/* The core record never reached the outbound topic... */
+	read_forwards(&n, SH, CQ, &fw);
+	ck_assert_uint_eq(fw.n, 1);
+	ck_assert(forwarded_id(&fw, 11));
+	ck_assert(!forwarded_id(&fw, 10));
+	/* ...and its refusal is audited in Shanghai. */
+	read_audit(&n, SH, &audit);
+	e = find_entry(&audit, "oem.cq", 10, true);
+	ck_assert_ptr_nonnull(e);
+	ck_assert(has_rule(e, "core_needs_approval"));
+	ck_assert_str_eq(e->destination, "CN-CQ");
+	e = find_entry(&audit, "oem.cq", 11, false);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_str_eq(e->peer_hub, n.hub[CQ].hub_id);
+	collected_free(&audit);
+	free_records(recs, 2);
+	net_stop(&n);
+}
+END_TEST
+
+START_TEST(important_to_de_only_under_approval)
+{
+	const char *telemetry[] = { "telemetry" }, *maintenance[] = { "maintenance" };
+	enum tids_tier important[] = { TIDS_TIER_IMPORTANT };
+	struct tids_approval a = { 0 };
+	struct net n;
+	struct tids_bytes recs[3];
+	struct tids_client *c = NULL, *sub, *reg;
+	struct tids_delivery d;
+	struct collected audit;
+	const struct tids_audit_entry *e;
+	char err[512];
+	bool covers;
+
+	net_start(&n, 1u << DE);
+	recs[0] = make_record(20, "lathe-9", "telemetry", TIDS_TIER_IMPORTANT, now_ms());
+	recs[1] = make_record(21, "lathe-9", "telemetry", TIDS_TIER_GENERAL, now_ms());
+	publish_until_acked(&n, &c, 1, recs, 2);
+	/* Without an approval only the general record crosses the border. */
+	sub = subscribe(&n.hub[DE], &n.lessor_de, "maintenance", 10);
+	ck_assert_int_eq(next(sub, &d, 120000), 1);
+	ck_assert_int_eq(tids_record_field(&d.record, "n")->value.as.i, 21);
+	ck_assert_int_eq(tids_client_ack(sub, d.delivery_seq, err, sizeof(err)), 0);
+	tids_delivery_free(&d);
+	ck_assert_int_eq(next(sub, &d, 3000), 0);
+
+	/* Shanghai's regulator approves the export: from then on it goes. */
+	a.approval_id = "sa-2026-001";
+	a.kind = "export";
+	a.regulator = "reg.sh";
+	a.exporter = "factory.sh1";
+	a.recipient = "lessor.de";
+	a.categories = (struct tids_strlist){ telemetry, 1 };
+	a.tiers[0] = important[0];
+	a.n_tiers = 1;
+	a.purposes = (struct tids_strlist){ maintenance, 1 };
+	a.from_jurisdiction = "CN";
+	a.to_jurisdiction = "DE";
+	a.valid_from_ms = now_ms() - 1000;
+	a.valid_until_ms = now_ms() + 3LL * 365 * 86400 * 1000;
+	ck_assert_int_eq(tids_client_sign_approval(&n.reg_sh, &a), 0);
+	reg = tids_test_hub_connect(&n.hub[SH], &n.reg_sh);
+	ck_assert_ptr_nonnull(reg);
+	ck_assert_msg(tids_client_approve(reg, &a, err, sizeof(err)) == 0, "approve: %s", err);
+	tids_client_free(reg);
+	recs[2] = make_record(22, "lathe-9", "telemetry", TIDS_TIER_IMPORTANT, now_ms());
+	publish_until_acked(&n, &c, 2, &recs[2], 1);
+	tids_client_free(c);
+	ck_assert_int_eq(next(sub, &d, 120000), 1);
+	ck_assert_int_eq(tids_record_field(&d.record, "n")->value.as.i, 22);
+	ck_assert_int_eq(d.record.tier, TIDS_TIER_IMPORTANT);
+	ck_assert(d.obligations.encrypt);
+	ck_assert_int_eq(tids_provenance_verify(&d, n.factory.sign_pk, &covers, err, sizeof(err)), 0);
+	ck_assert(covers);
+	tids_delivery_free(&d);
+	ck_assert_int_eq(next(sub, &d, 3000), 0);
+	tids_client_free(sub);
+
+	read_audit(&n, SH, &audit);
+	e = find_entry(&audit, "lessor.de", 20, true);
+	ck_assert_ptr_nonnull(e);
+	ck_assert(has_rule(e, "important_export_needs_approval"));
+	e = find_entry(&audit, "lessor.de", 22, false);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_str_eq(e->approval_id, "sa-2026-001");
+	ck_assert_str_eq(e->destination, "DE");
+	ck_assert_str_eq(e->peer_hub, n.hub[DE].hub_id);
+	collected_free(&audit);
+	free_records(recs, 3);
+	net_stop(&n);
+}
+END_TEST
+
+/* --- no onward transfer -------------------------------------------------------------- */
+
+START_TEST(imported_record_not_passed_on)
+{
+	struct net n;
+	struct tids_bytes rec;
+	struct tids_client *c = NULL, *sub;
+	struct tids_delivery d;
+	struct collected audit;
+	struct forwards fw;
+	const struct tids_audit_entry *e;
+
+	/* Wuhan and Chongqing are peers too: Wuhan knows oem.cq, a subscriber
+	 * of its own peer, as a candidate for what it holds. */
+	net_start(&n, 1u << HB | 1u << CQ);
+	peer(&n, HB, CQ);
+	await_directory(&n, HB, CQ, 1, 1);
+	rec = make_record(30, "press-7", "run_hours", TIDS_TIER_GENERAL, now_ms());
+	publish_until_acked(&n, &c, 1, &rec, 1);
+	tids_client_free(c);
+	sub = subscribe(&n.hub[HB], &n.lessor_wh, "billing", 10);
+	ck_assert_int_eq(next(sub, &d, 120000), 1);
+	ck_assert_int_eq(tids_record_field(&d.record, "n")->value.as.i, 30);
+	tids_delivery_free(&d);
+	tids_client_free(sub);
+	/* Imported in Wuhan; the onward candidates were refused there. */
+	await_log(&n.hub[HB], "ingress partitions assigned", 1);
+	for (int i = 0; i < 100; i++) {
+		read_audit(&n, HB, &audit);
+		e = find_entry(&audit, "oem.cq", 30, true);
+		if (e != NULL)
+			break;
+		collected_free(&audit);
+		sleep_ms(100);
+	}
+	ck_assert_ptr_nonnull(e);
+	ck_assert(has_rule(e, "onward_transfer"));
+	ck_assert_str_eq(e->peer_hub, n.hub[SH].hub_id);
+	ck_assert_uint_eq(e->peer_seq, 0);
+	e = find_entry(&audit, "lessor.wh", 30, false);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_str_eq(e->peer_hub, n.hub[SH].hub_id);
+	ck_assert_uint_gt(e->peer_seq, 0);
+	collected_free(&audit);
+	read_forwards(&n, HB, CQ, &fw);
+	ck_assert_uint_eq(fw.n, 0);
+	/* Nor did Shanghai send it there: oem.cq does not lease press-7. */
+	sub = subscribe(&n.hub[CQ], &n.oem_cq, "billing", 10);
+	ck_assert_int_eq(next(sub, &d, 3000), 0);
+	tids_client_free(sub);
+	free((void *)rec.data);
+	net_stop(&n);
+}
+END_TEST
+
 /* --- main ---------------------------------------------------------------------------- */
 
 static void stop_brokers(void)
@@ -404,6 +694,9 @@ int main(void)
 		const TTest *test;
 	} cases[] = {
 		{ "lessor_in_wuhan", lessor_in_wuhan_gets_hours_and_hourly_sums },
+		{ "core_stays", core_record_never_leaves_shanghai },
+		{ "approval_de", important_to_de_only_under_approval },
+		{ "no_onward", imported_record_not_passed_on },
 	};
 	Suite *s = suite_create("federation");
 	const char *shared = getenv("TIDS_TEST_FED_SHARED");
