@@ -667,6 +667,202 @@ START_TEST(imported_record_not_passed_on)
 }
 END_TEST
 
+/* --- a peer cannot pass off what it does not host ------------------------------------- */
+
+/* Writes a forward straight onto hub `from`'s outbound topic for `to`, as
+ * a hub that lies would: the link carries whatever is there. */
+static void inject(struct net *n, int from, int to, const struct tids_ingress_record *ir)
+{
+	char topic[512], err[256];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_t *rk;
+	uint8_t *value;
+	size_t len;
+
+	out_topic(n, from, to, topic, sizeof(topic));
+	ck_assert_int_eq(rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap_of(from) != NULL ? bootstrap_of(from) :
+					   tids_test_kafka_bootstrap(), err, sizeof(err)), RD_KAFKA_CONF_OK);
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
+	ck_assert_ptr_nonnull(rk);
+	ck_assert_int_eq(tids_wire_encode_ingress_record(ir, &value, &len), 0);
+	ck_assert_int_eq(rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(0),
+					   RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+					   RD_KAFKA_V_END), RD_KAFKA_RESP_ERR_NO_ERROR);
+	ck_assert_int_eq(rd_kafka_flush(rk, 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
+	free(value);
+	rd_kafka_destroy(rk);
+}
+
+struct forged {
+	uint8_t bytes[512];
+	size_t len;
+	struct tids_ingress_record ir;
+};
+
+/* A one-record batch of owner's, signed with signer's key, forwarded for
+ * reg.sh (supervision) as hub origin's after `hops` hubs. */
+static void forge(struct forged *f, uint32_t n_id, const char *owner, const struct tids_identity *signer,
+		  const char *origin, uint32_t hops)
+{
+	struct tids_field fl[1] = { { 0 } };
+	struct tids_record r = { 0 };
+	uint8_t *buf;
+	size_t len;
+
+	randombytes_buf(r.record_id, sizeof(r.record_id));
+	memcpy(r.record_id, &n_id, sizeof(n_id));
+	r.owner = owner;
+	r.asset_id = "";
+	r.category = "telemetry";
+	r.tier = TIDS_TIER_GENERAL;
+	r.origin = "CN-HB";
+	r.produced_at_ms = now_ms();
+	fl[0].name = "n";
+	fl[0].value.kind = TIDS_VALUE_INT;
+	fl[0].value.as.i = n_id;
+	r.fields = fl;
+	r.n_fields = 1;
+	ck_assert_int_eq(tids_wire_encode_record(&r, &buf, &len), 0);
+	ck_assert_uint_lt(len, sizeof(f->bytes));
+	memcpy(f->bytes, buf, len);
+	f->len = len;
+	free(buf);
+	memset(&f->ir, 0, sizeof(f->ir));
+	f->ir.record = (struct tids_bytes){ f->bytes, f->len };
+	memcpy(f->ir.record_id, r.record_id, 16);
+	f->ir.publisher = owner;
+	f->ir.sequence = 1000 + n_id;
+	f->ir.leaf_count = 1;
+	tids_merkle_leaf_hash(f->bytes, f->len, f->ir.batch_root);
+	ck_assert_int_eq(tids_sign_batch(signer->sign_sk, owner, f->ir.sequence, f->ir.batch_root,
+					 f->ir.batch_signature), 0);
+	f->ir.forwarded = (struct tids_forward_info){
+		.present = true, .recipient = "reg.sh", .purpose = "supervision", .decision = TIDS_DECISION_ALLOW,
+		.entry_partition = 0, .entry_seq = 1 + n_id, .hops = hops, .origin_hub = origin,
+	};
+	memcpy(f->ir.forwarded.leaf_hash, f->ir.batch_root, TIDS_HASH_BYTES);
+}
+
+START_TEST(forged_forwards_refused)
+{
+	struct net n;
+	struct forged f;
+	struct tids_identity stranger;
+	struct tids_client *sub, *admin;
+	struct tids_delivery d;
+	struct tids_peers_reply peers;
+	struct collected audit;
+	char err[512];
+	bool covers;
+	int refused = 0;
+
+	net_start(&n, 1u << HB);
+	ck_assert_int_eq(tids_identity_generate(&stranger), 0);
+	/* Shanghai's own factory, as if Wuhan hosted it (signed by its real key). */
+	forge(&f, 40, "factory.sh1", &n.factory, n.hub[HB].hub_id, 1);
+	inject(&n, HB, SH, &f.ir);
+	/* Wuhan's lessor, signed by a stranger. */
+	forge(&f, 41, "lessor.wh", &stranger, n.hub[HB].hub_id, 1);
+	inject(&n, HB, SH, &f.ir);
+	/* First-hand from Wuhan, but claiming to come from elsewhere. */
+	forge(&f, 42, "lessor.wh", &n.lessor_wh, "hub.elsewhere", 1);
+	inject(&n, HB, SH, &f.ir);
+	/* Forwarded as published, but changed after signing. */
+	forge(&f, 43, "lessor.wh", &n.lessor_wh, n.hub[HB].hub_id, 1);
+	f.bytes[f.len - 1] ^= 1;
+	inject(&n, HB, SH, &f.ir);
+	/* And one that is what it says. */
+	forge(&f, 44, "lessor.wh", &n.lessor_wh, n.hub[HB].hub_id, 1);
+	inject(&n, HB, SH, &f.ir);
+
+	sub = subscribe(&n.hub[SH], &n.reg_sh, "supervision", 10);
+	ck_assert_int_eq(next(sub, &d, 120000), 1);
+	ck_assert_int_eq(tids_record_field(&d.record, "n")->value.as.i, 44);
+	ck_assert_str_eq(d.record.owner, "lessor.wh");
+	ck_assert_int_eq(tids_provenance_verify(&d, n.lessor_wh.sign_pk, &covers, err, sizeof(err)), 0);
+	ck_assert(covers);
+	tids_delivery_free(&d);
+	ck_assert_int_eq(next(sub, &d, 3000), 0);
+	tids_client_free(sub);
+
+	/* Each refusal is audited, naming the export it answers. */
+	read_audit(&n, SH, &audit);
+	for (uint32_t id = 40; id <= 43; id++) {
+		const struct tids_audit_entry *e = find_entry(&audit, "reg.sh", id, true);
+
+		ck_assert_msg(e != NULL, "no refusal of forward %u audited", id);
+		ck_assert_ptr_nonnull(strstr(e->reason, "refused"));
+		ck_assert_str_eq(e->peer_hub, n.hub[HB].hub_id);
+		ck_assert_uint_eq(e->peer_seq, 1 + id);
+		refused++;
+	}
+	ck_assert_ptr_nonnull(strstr(find_entry(&audit, "reg.sh", 40, true)->reason, "is not a participant of hub"));
+	ck_assert_ptr_nonnull(strstr(find_entry(&audit, "reg.sh", 41, true)->reason, "signature does not verify"));
+	ck_assert_ptr_nonnull(strstr(find_entry(&audit, "reg.sh", 42, true)->reason, "claims to come from"));
+	ck_assert_ptr_nonnull(strstr(find_entry(&audit, "reg.sh", 43, true)->reason, "not the leaf"));
+	ck_assert_ptr_nonnull(find_entry(&audit, "reg.sh", 44, false));
+	collected_free(&audit);
+
+	admin = tids_test_hub_admin(&n.hub[SH]);
+	ck_assert_ptr_nonnull(admin);
+	ck_assert_msg(tids_client_peers(admin, &peers, err, sizeof(err)) == 0, "peers: %s", err);
+	ck_assert_uint_eq(peers.n_peers, 1);
+	ck_assert_str_eq(peers.peers[0].hub_id, n.hub[HB].hub_id);
+	ck_assert(peers.peers[0].link_up);
+	ck_assert(peers.peers[0].serving);
+	ck_assert_uint_eq(peers.peers[0].refused, (uint64_t)refused);
+	ck_assert_uint_ge(peers.peers[0].imported, 5);
+	ck_assert_uint_eq(peers.peers[0].directory_entries, 2);
+	ck_assert_ptr_nonnull(strstr(peers.peers[0].last_error, "refused"));
+	tids_peers_reply_free(&peers);
+	tids_client_free(admin);
+	tids_identity_wipe(&stranger);
+	net_stop(&n);
+}
+END_TEST
+
+/* --- ids two hubs claim -------------------------------------------------------------- */
+
+START_TEST(double_claims_refused)
+{
+	struct net n;
+	struct tids_identity twin;
+	struct tids_client *admin;
+	struct tids_peers_reply peers;
+	struct tids_asset a = { .asset_id = "press-8", .lessee = "factory.sh1", .site = "sh-plant-2" };
+	char lessor[160], err[512];
+	size_t conflicts = 0;
+
+	net_start(&n, 1u << HB | 1u << CQ);
+	/* Chongqing claims the Wuhan lessor's id too. */
+	ck_assert_int_eq(tids_test_hub_participant(&n.hub[CQ], "lessor.wh", "lessor", "CN-CQ", NULL, &twin), 0);
+	await_log(&n.hub[SH], "claim to participant lessor.wh is refused", 2);
+	admin = tids_test_hub_admin(&n.hub[SH]);
+	ck_assert_ptr_nonnull(admin);
+	ck_assert_msg(tids_client_peers(admin, &peers, err, sizeof(err)) == 0, "peers: %s", err);
+	for (size_t i = 0; i < peers.n_peers; i++)
+		conflicts += peers.peers[i].conflicts;
+	ck_assert_uint_eq(conflicts, 2);
+	tids_peers_reply_free(&peers);
+	/* Neither hub has it now: nothing can name it. */
+	snprintf(lessor, sizeof(lessor), "lessor.wh@%s", n.hub[HB].hub_id);
+	a.lessor = lessor;
+	ck_assert_int_ne(tids_client_register_asset(admin, &a, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "does not list"));
+	/* And Shanghai refuses to register an id a peer serves as its own. */
+	{
+		struct tids_participant p = { .id = "oem.cq", .role = "lessor", .jurisdiction = "CN-SH" };
+
+		memcpy(p.identity_key, twin.sign_pk, 32);
+		ck_assert_int_ne(tids_client_register_participant(admin, &p, err, sizeof(err)), 0);
+		ck_assert_ptr_nonnull(strstr(err, "is served by hub"));
+	}
+	tids_client_free(admin);
+	tids_identity_wipe(&twin);
+	net_stop(&n);
+}
+END_TEST
+
 /* --- main ---------------------------------------------------------------------------- */
 
 static void stop_brokers(void)
@@ -697,6 +893,8 @@ int main(void)
 		{ "core_stays", core_record_never_leaves_shanghai },
 		{ "approval_de", important_to_de_only_under_approval },
 		{ "no_onward", imported_record_not_passed_on },
+		{ "forged", forged_forwards_refused },
+		{ "double_claims", double_claims_refused },
 	};
 	Suite *s = suite_create("federation");
 	const char *shared = getenv("TIDS_TEST_FED_SHARED");
