@@ -31,6 +31,9 @@
 
 #include <librdkafka/rdkafka.h>
 #include <sodium.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <sys/wait.h>
 
 #include "hub.h"
 #include "testenv.h"
@@ -863,6 +866,293 @@ START_TEST(double_claims_refused)
 }
 END_TEST
 
+/* --- witnesses ------------------------------------------------------------------------ */
+
+/* Runs tidsctl (arguments as a shell line); its exit status, output in out. */
+static int tidsctl(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int tidsctl(char *out, size_t outlen, const char *fmt, ...)
+{
+	char cmd[8192], args[7000];
+	va_list ap;
+	FILE *p;
+	size_t n = 0;
+	int status;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "%s/tidsctl %s 2>&1", tids_test_build_dir(), args);
+	fflush(NULL);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	while (n + 1 < outlen) {
+		size_t got = fread(out + n, 1, outlen - 1 - n, p);
+
+		if (got == 0)
+			break;
+		n += got;
+	}
+	out[n] = '\0';
+	while (fgetc(p) != EOF)
+		;
+	status = pclose(p);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+static int64_t id_of(int32_t p, uint64_t seq)
+{
+	return (int64_t)((uint64_t)p << TIDS_LEDGER_SEQ_BITS | seq);
+}
+
+static void copy_ledger(const char *from, const char *to)
+{
+	sqlite3 *db;
+	char q[1024];
+
+	unlink(to);
+	ck_assert_int_eq(sqlite3_open_v2(from, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	snprintf(q, sizeof(q), "VACUUM INTO '%s'", to);
+	ck_assert_msg(sqlite3_exec(db, q, NULL, NULL, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+/* The witness file's lines, parsed (checked by the daemon already). */
+static size_t read_witness(const char *path, struct tids_witness **w)
+{
+	char text[65536], err[256];
+	size_t len, n = 0;
+	FILE *f = fopen(path, "r");
+
+	*w = NULL;
+	if (f == NULL)
+		return 0;
+	len = fread(text, 1, sizeof(text), f);
+	fclose(f);
+	ck_assert_int_eq(tids_witness_parse(text, len, w, &n, err, sizeof(err)), 0);
+	return n;
+}
+
+/* Rewrites chain p of the ledger at path from entry `from` on: the entry's
+ * reason changes, every later entry is chained anew and every checkpoint
+ * of the chain signed anew with the hub's key, so that the ledger verifies
+ * on its own: the history a dishonest hub would present. */
+static void rewrite_chain(const char *path, int32_t p, uint64_t from, const struct tids_identity *hub)
+{
+	sqlite3 *db;
+	sqlite3_stmt *sel, *upd;
+	uint8_t head[TIDS_HASH_BYTES] = { 0 };
+	uint64_t heads_seq[4096];
+	uint8_t heads[4096][TIDS_HASH_BYTES];
+	size_t n_heads = 0;
+	char err[256];
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT id, bytes FROM entry WHERE id > ?1 AND id < ?2 ORDER BY id",
+					    -1, &sel, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "UPDATE entry SET bytes = ?1 WHERE id = ?2", -1, &upd, NULL), SQLITE_OK);
+	sqlite3_bind_int64(sel, 1, id_of(p, 0));
+	sqlite3_bind_int64(sel, 2, id_of(p + 1, 0));
+	sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+	while (sqlite3_step(sel) == SQLITE_ROW) {
+		struct tids_audit_entry e;
+		crypto_generichash_state st;
+		uint8_t *bytes;
+		size_t len;
+
+		ck_assert_int_eq(tids_wire_decode_audit_entry(sqlite3_column_blob(sel, 1),
+							      (size_t)sqlite3_column_bytes(sel, 1), &e, err, sizeof(err)), 0);
+		if (e.seq >= from) {
+			memcpy(e.prev_hash, head, TIDS_HASH_BYTES);
+			if (e.seq == from)
+				e.reason = "nothing happened here";
+		}
+		ck_assert_int_eq(tids_wire_encode_audit_entry(&e, &bytes, &len), 0);
+		if (e.seq >= from) {
+			sqlite3_bind_blob(upd, 1, bytes, (int)len, SQLITE_TRANSIENT);
+			sqlite3_bind_int64(upd, 2, sqlite3_column_int64(sel, 0));
+			ck_assert_int_eq(sqlite3_step(upd), SQLITE_DONE);
+			sqlite3_reset(upd);
+		}
+		crypto_generichash_init(&st, NULL, 0, TIDS_HASH_BYTES);
+		crypto_generichash_update(&st, head, TIDS_HASH_BYTES);
+		crypto_generichash_update(&st, bytes, len);
+		crypto_generichash_final(&st, head, TIDS_HASH_BYTES);
+		if (n_heads < 4096) {
+			heads_seq[n_heads] = e.seq;
+			memcpy(heads[n_heads++], head, TIDS_HASH_BYTES);
+		}
+		free(bytes);
+		tids_audit_entry_free(&e);
+	}
+	sqlite3_finalize(sel);
+	sqlite3_finalize(upd);
+	/* Every checkpoint of the chain, on the new heads, with the real key. */
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT id, bytes FROM checkpoint WHERE id > ?1 AND id < ?2", -1, &sel,
+					    NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "UPDATE checkpoint SET bytes = ?1 WHERE id = ?2", -1, &upd, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_int64(sel, 1, id_of(p, 0));
+	sqlite3_bind_int64(sel, 2, id_of(p + 1, 0));
+	while (sqlite3_step(sel) == SQLITE_ROW) {
+		struct tids_audit_checkpoint cp;
+		uint8_t *bytes;
+		size_t len;
+
+		ck_assert_int_eq(tids_wire_decode_audit_checkpoint(sqlite3_column_blob(sel, 1),
+								   (size_t)sqlite3_column_bytes(sel, 1), &cp, err,
+								   sizeof(err)), 0);
+		for (size_t i = 0; i < n_heads; i++)
+			if (heads_seq[i] == cp.seq)
+				memcpy(cp.head_hash, heads[i], TIDS_HASH_BYTES);
+		ck_assert_int_eq(tids_wire_encode_audit_checkpoint_unsigned(&cp, &bytes, &len), 0);
+		ck_assert_int_eq(tids_sign_detached(hub->sign_sk, TIDS_DOMAIN_CHECKPOINT, bytes, len, cp.signature), 0);
+		free(bytes);
+		ck_assert_int_eq(tids_wire_encode_audit_checkpoint(&cp, &bytes, &len), 0);
+		sqlite3_bind_blob(upd, 1, bytes, (int)len, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(upd, 2, sqlite3_column_int64(sel, 0));
+		ck_assert_int_eq(sqlite3_step(upd), SQLITE_DONE);
+		sqlite3_reset(upd);
+		free(bytes);
+		tids_audit_checkpoint_free(&cp);
+	}
+	sqlite3_finalize(sel);
+	sqlite3_finalize(upd);
+	ck_assert_int_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
+/* Cuts chain p after seq `keep`, checkpoints included: a ledger that
+ * verifies on its own, with a shorter history. */
+static void cut_chain(const char *path, int32_t p, uint64_t keep)
+{
+	sqlite3 *db;
+	char q[512];
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	snprintf(q, sizeof(q), "DELETE FROM entry WHERE id > %lld AND id < %lld; "
+		 "DELETE FROM entry_rule WHERE id > %lld AND id < %lld; "
+		 "DELETE FROM checkpoint WHERE id > %lld AND id < %lld;",
+		 (long long)id_of(p, keep), (long long)id_of(p + 1, 0), (long long)id_of(p, keep),
+		 (long long)id_of(p + 1, 0), (long long)id_of(p, keep), (long long)id_of(p + 1, 0));
+	ck_assert_msg(sqlite3_exec(db, q, NULL, NULL, NULL) == SQLITE_OK, "%s", sqlite3_errmsg(db));
+	sqlite3_close(db);
+}
+
+/* The highest checkpoint of chain p below seq (0 if none). */
+static uint64_t checkpoint_below(const char *path, int32_t p, uint64_t seq)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	uint64_t found = 0;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT max(id) FROM checkpoint WHERE id > ?1 AND id < ?2", -1, &st,
+					    NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, id_of(p, 0));
+	sqlite3_bind_int64(st, 2, id_of(p, seq));
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
+		found = (uint64_t)sqlite3_column_int64(st, 0) & TIDS_LEDGER_SEQ_MAX;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return found;
+}
+
+START_TEST(peers_witness_each_other)
+{
+	struct net n;
+	struct tids_client *c = NULL;
+	struct tids_witness *w = NULL;
+	struct tids_identity sh_key;
+	char witness[512], ledger[512], copy[600], key[600], out[16384], err[256], b64[TIDS_KEY_BASE64_BYTES];
+	uint64_t last = 0;
+	size_t nw = 0;
+	int stable = 0;
+
+	net_start(&n, 1u << HB);
+	/* Several rounds, each signed (checkpoints every 500 ms here). */
+	for (uint32_t round = 0; round < 4; round++) {
+		struct tids_bytes recs[20];
+
+		for (uint32_t i = 0; i < 20; i++)
+			recs[i] = make_record(100 + round * 20 + i, "press-7", "run_hours", TIDS_TIER_GENERAL, now_ms());
+		publish_until_acked(&n, &c, round + 1, recs, 20);
+		free_records(recs, 20);
+		sleep_ms(1500);
+	}
+	tids_client_free(c);
+	/* Wuhan keeps Shanghai's signed heads; wait until they stop moving. */
+	snprintf(witness, sizeof(witness), "%s/state/witness/%s.witness", n.hub[HB].dir, n.hub[SH].hub_id);
+	for (int i = 0; i < 600 && stable < 30; i++) {
+		uint64_t sum = 0;
+
+		free(w);
+		nw = read_witness(witness, &w);
+		for (size_t k = 0; k < nw; k++)
+			sum += w[k].seq;
+		stable = nw > 0 && sum == last ? stable + 1 : 0;
+		last = sum;
+		sleep_ms(100);
+	}
+	ck_assert_msg(nw > 0, "no witness file %s", witness);
+	/* Shanghai stops; its ledger, as it stands, matches what Wuhan saw. */
+	ck_assert_int_eq(tids_test_hub_stop(&n.hub[SH]), 0);
+	snprintf(ledger, sizeof(ledger), "%s/state/ledger.db", n.hub[SH].dir);
+	tids_key_to_base64(n.hub[SH].hub_pk, b64);
+	ck_assert_msg(tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'", ledger, b64,
+			      witness) == 0, "%s", out);
+	ck_assert_ptr_nonnull(strstr(out, "signed heads of hub"));
+
+	snprintf(key, sizeof(key), "%s/hub.key", n.hub[SH].dir);
+	ck_assert_int_eq(tids_keyfile_read_identity(key, &sh_key, err, sizeof(err)), 0);
+	snprintf(copy, sizeof(copy), "%s.rewritten", ledger);
+	for (size_t k = 0; k < nw; k++) {
+		uint64_t earlier = checkpoint_below(ledger, w[k].partition, w[k].seq);
+
+		/* History rewritten before the witnessed head, and signed anew:
+		 * it verifies alone, not against the witness. */
+		copy_ledger(ledger, copy);
+		rewrite_chain(copy, w[k].partition, w[k].seq > 2 ? w[k].seq - 2 : 1, &sh_key);
+		ck_assert_msg(tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s", copy, b64) == 0,
+			      "the rewritten ledger should verify alone:\n%s", out);
+		ck_assert_int_eq(tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'", copy,
+					 b64, witness), 1);
+		ck_assert_msg(strstr(out, "differs from the one pinned") != NULL || strstr(out, "differs from the pinned")
+			      != NULL, "%s", out);
+		/* History cut back to an earlier signed head. */
+		copy_ledger(ledger, copy);
+		cut_chain(copy, w[k].partition, earlier);
+		ck_assert_msg(tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s", copy, b64) == 0,
+			      "the cut ledger should verify alone:\n%s", out);
+		ck_assert_int_eq(tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'", copy,
+					 b64, witness), 1);
+		ck_assert_msg(strstr(out, "truncated") != NULL, "%s", out);
+	}
+	/* A witness with a head the hub never signed accuses nobody. */
+	{
+		FILE *f = fopen(witness, "r+");
+		char line[1024];
+
+		ck_assert_ptr_nonnull(f);
+		while (fgets(line, sizeof(line), f) != NULL && line[0] == '#')
+			;
+		fclose(f);
+		snprintf(copy, sizeof(copy), "%s.forged", witness);
+		f = fopen(copy, "w");
+		ck_assert_ptr_nonnull(f);
+		line[strlen(line) - 2] = line[strlen(line) - 2] == '0' ? '1' : '0';
+		fputs(line, f);
+		fclose(f);
+		ck_assert_int_eq(tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'",
+					 ledger, b64, copy), 1);
+		ck_assert_ptr_nonnull(strstr(out, "not signed by the hub key"));
+	}
+	free(w);
+	tids_identity_wipe(&sh_key);
+	net_stop(&n);
+}
+END_TEST
+
 /* --- main ---------------------------------------------------------------------------- */
 
 static void stop_brokers(void)
@@ -895,6 +1185,7 @@ int main(void)
 		{ "no_onward", imported_record_not_passed_on },
 		{ "forged", forged_forwards_refused },
 		{ "double_claims", double_claims_refused },
+		{ "witness", peers_witness_each_other },
 	};
 	Suite *s = suite_create("federation");
 	const char *shared = getenv("TIDS_TEST_FED_SHARED");
