@@ -24,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -1153,6 +1155,401 @@ START_TEST(peers_witness_each_other)
 }
 END_TEST
 
+/* --- exactly once across kill -9 and a cut link ------------------------------------------ */
+
+/* A TCP relay in front of a hub: the peer dials it, and the test cuts it
+ * (every connection dropped, new ones refused) and mends it. */
+#define RELAY_PAIRS 8
+#define RELAY_BUF (256 * 1024)
+
+struct relay_dir {
+	uint8_t *buf;
+	size_t len;
+};
+
+struct relay {
+	int lfd;
+	struct sockaddr_in target;
+	char addr[64];
+	atomic_int cut, stop;
+	pthread_t thread;
+	int fd[RELAY_PAIRS][2];
+	struct relay_dir dir[RELAY_PAIRS][2];    /* [i][0]: from fd[i][0] to fd[i][1] */
+	atomic_int cuts;
+};
+
+static void relay_close(struct relay *r, int i)
+{
+	for (int k = 0; k < 2; k++) {
+		if (r->fd[i][k] >= 0)
+			close(r->fd[i][k]);
+		r->fd[i][k] = -1;
+		r->dir[i][k].len = 0;
+	}
+}
+
+static void *relay_main(void *arg)
+{
+	struct relay *r = arg;
+
+	while (!r->stop) {
+		struct pollfd pfd[1 + 2 * RELAY_PAIRS];
+		int map[1 + 2 * RELAY_PAIRS][2], n = 1;
+
+		pfd[0] = (struct pollfd){ r->lfd, POLLIN, 0 };
+		if (r->cut)
+			for (int i = 0; i < RELAY_PAIRS; i++)
+				relay_close(r, i);
+		for (int i = 0; i < RELAY_PAIRS; i++)
+			for (int k = 0; k < 2 && r->fd[i][0] >= 0; k++) {
+				short ev = 0;
+
+				if (r->dir[i][k].len < RELAY_BUF)
+					ev |= POLLIN;
+				if (r->dir[i][1 - k].len > 0)
+					ev |= POLLOUT;
+				pfd[n] = (struct pollfd){ r->fd[i][k], ev, 0 };
+				map[n][0] = i;
+				map[n][1] = k;
+				n++;
+			}
+		if (poll(pfd, (nfds_t)n, 50) <= 0)
+			continue;
+		if (pfd[0].revents & POLLIN) {
+			int a = accept(r->lfd, NULL, NULL), b = -1, slot = -1;
+
+			for (int i = 0; i < RELAY_PAIRS && slot < 0; i++)
+				if (r->fd[i][0] < 0)
+					slot = i;
+			if (a >= 0 && !r->cut && slot >= 0 && (b = socket(AF_INET, SOCK_STREAM, 0)) >= 0 &&
+			    connect(b, (struct sockaddr *)&r->target, sizeof(r->target)) == 0) {
+				fcntl(a, F_SETFL, O_NONBLOCK);
+				fcntl(b, F_SETFL, O_NONBLOCK);
+				r->fd[slot][0] = a;
+				r->fd[slot][1] = b;
+			} else {
+				if (a >= 0)
+					close(a);
+				if (b >= 0)
+					close(b);
+			}
+		}
+		for (int j = 1; j < n; j++) {
+			int i = map[j][0], k = map[j][1];
+			struct relay_dir *in = &r->dir[i][k], *out = &r->dir[i][1 - k];
+
+			if (r->fd[i][0] < 0)
+				continue;
+			if (pfd[j].revents & (POLLIN | POLLHUP | POLLERR)) {
+				ssize_t got = read(r->fd[i][k], in->buf + in->len, RELAY_BUF - in->len);
+
+				if (got == 0 || (got < 0 && errno != EAGAIN && errno != EINTR)) {
+					relay_close(r, i);
+					continue;
+				}
+				if (got > 0)
+					in->len += (size_t)got;
+			}
+			if ((pfd[j].revents & POLLOUT) && out->len > 0) {
+				ssize_t put = write(r->fd[i][k], out->buf, out->len);
+
+				if (put < 0 && errno != EAGAIN && errno != EINTR) {
+					relay_close(r, i);
+					continue;
+				}
+				if (put > 0) {
+					memmove(out->buf, out->buf + put, out->len - (size_t)put);
+					out->len -= (size_t)put;
+				}
+			}
+		}
+	}
+	for (int i = 0; i < RELAY_PAIRS; i++)
+		relay_close(r, i);
+	return NULL;
+}
+
+static void relay_start(struct relay *r, const char *target_addr)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int one = 1;
+
+	memset(r, 0, sizeof(*r));
+	for (int i = 0; i < RELAY_PAIRS; i++)
+		for (int k = 0; k < 2; k++) {
+			r->fd[i][k] = -1;
+			r->dir[i][k].buf = malloc(RELAY_BUF);
+			ck_assert_ptr_nonnull(r->dir[i][k].buf);
+		}
+	r->target.sin_family = AF_INET;
+	r->target.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	r->target.sin_port = htons((uint16_t)atoi(strrchr(target_addr, ':') + 1));
+	r->lfd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_ge(r->lfd, 0);
+	setsockopt(r->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	ck_assert_int_eq(bind(r->lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ck_assert_int_eq(listen(r->lfd, 16), 0);
+	ck_assert_int_eq(getsockname(r->lfd, (struct sockaddr *)&sa, &sl), 0);
+	snprintf(r->addr, sizeof(r->addr), "127.0.0.1:%d", ntohs(sa.sin_port));
+	ck_assert_int_eq(pthread_create(&r->thread, NULL, relay_main, r), 0);
+}
+
+static void relay_stop(struct relay *r)
+{
+	r->stop = 1;
+	pthread_join(r->thread, NULL);
+	close(r->lfd);
+	for (int i = 0; i < RELAY_PAIRS; i++)
+		for (int k = 0; k < 2; k++)
+			free(r->dir[i][k].buf);
+}
+
+struct cutter {
+	struct relay *r;
+	int after_ms, for_ms;
+};
+
+static void *cut_later(void *arg)
+{
+	struct cutter *c = arg;
+
+	sleep_ms(c->after_ms);
+	c->r->cut = 1;
+	c->r->cuts++;
+	sleep_ms(c->for_ms);
+	c->r->cut = 0;
+	return NULL;
+}
+
+/* What the audit topics say about the forwards: per record number, and
+ * the export entries' (partition, seq) as both hubs name them. */
+struct pairs {
+	const char *peer_hub;
+	bool import;                       /* collect imports (else exports) */
+	uint32_t *per_n;
+	uint32_t max_n;
+	uint64_t *keys;                    /* partition << 40 | seq of the export entry */
+	size_t n, cap;
+};
+
+static void on_pairs(void *ctx, int32_t partition, int64_t offset, const void *key, size_t key_len,
+		     const void *value, size_t len)
+{
+	struct pairs *pp = ctx;
+	struct tids_audit_log_record lr;
+	char err[256];
+
+	(void)offset;
+	(void)key;
+	(void)key_len;
+	ck_assert_int_eq(tids_wire_decode_audit_log_record(value, len, &lr, err, sizeof(err)), 0);
+	for (size_t i = 0; !lr.is_checkpoint && i < lr.n_entries; i++) {
+		struct tids_audit_entry e;
+		uint32_t n;
+		bool match;
+
+		ck_assert_int_eq(tids_wire_decode_audit_entry(lr.entries[i].data, lr.entries[i].len, &e, err,
+							      sizeof(err)), 0);
+		match = strcmp(e.peer_hub, pp->peer_hub) == 0 && strcmp(e.recipient, "lessor.wh") == 0 &&
+			(pp->import ? e.peer_seq != 0 : e.decision != TIDS_DECISION_DENY);
+		memcpy(&n, e.record_id, sizeof(n));
+		if (match && n <= pp->max_n) {
+			if (pp->n == pp->cap) {
+				pp->cap = pp->cap > 0 ? pp->cap * 2 : 4096;
+				pp->keys = realloc(pp->keys, pp->cap * sizeof(*pp->keys));
+				ck_assert_ptr_nonnull(pp->keys);
+			}
+			pp->per_n[n]++;
+			pp->keys[pp->n++] = pp->import ? (uint64_t)e.peer_partition << 40 | e.peer_seq
+						       : (uint64_t)partition << 40 | e.seq;
+		}
+		tids_audit_entry_free(&e);
+	}
+	tids_audit_log_record_free(&lr);
+}
+
+static int by_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The records Wuhan has imported from Shanghai (its Admin/Peers), or 0
+ * while it does not answer. */
+static uint64_t imported(struct net *n, int h, int from)
+{
+	struct tids_client *c = tids_test_hub_admin(&n->hub[h]);
+	struct tids_peers_reply rep;
+	char err[256];
+	uint64_t got = 0;
+
+	if (c == NULL)
+		return 0;
+	if (tids_client_peers(c, &rep, err, sizeof(err)) == 0) {
+		for (size_t i = 0; i < rep.n_peers; i++)
+			if (strcmp(rep.peers[i].hub_id, n->hub[from].hub_id) == 0)
+				got = rep.peers[i].imported;
+		tids_peers_reply_free(&rep);
+	}
+	tids_client_free(c);
+	return got;
+}
+
+/* Outbound positions hub h's peer `to` has not acknowledged. */
+static uint64_t lag(struct net *n, int h, int to)
+{
+	struct tids_client *c = tids_test_hub_admin(&n->hub[h]);
+	struct tids_peers_reply rep;
+	char err[256];
+	uint64_t got = 0;
+
+	if (c == NULL)
+		return 0;
+	if (tids_client_peers(c, &rep, err, sizeof(err)) == 0) {
+		for (size_t i = 0; i < rep.n_peers; i++)
+			if (strcmp(rep.peers[i].hub_id, n->hub[to].hub_id) == 0)
+				got = rep.peers[i].lag;
+		tids_peers_reply_free(&rep);
+	}
+	tids_client_free(c);
+	return got;
+}
+
+#define LOAD_RECORDS 50000
+#define LOAD_BATCH 500
+
+START_TEST(exactly_once_across_kills_and_a_cut_link)
+{
+	struct net n;
+	struct relay relay;
+	struct tids_test_hub via;
+	struct tids_client *c = NULL, *sub;
+	struct pairs exports = { 0 }, imports = { 0 };
+	uint32_t *seen = calloc(LOAD_RECORDS + 1, sizeof(uint32_t));
+	size_t distinct = 0, duplicates = 0, total = 0;
+	char topic[256], err[512];
+	uint64_t last = 0;
+
+	ck_assert_ptr_nonnull(seen);
+	n_lessor_purposes = 1;   /* billing: one forward per record */
+	net_start(&n, 1u << HB);
+	/* Wuhan reaches Shanghai through a relay the test can cut. */
+	relay_start(&relay, n.hub[SH].addr);
+	via = n.hub[SH];
+	snprintf(via.addr, sizeof(via.addr), "%s", relay.addr);
+	ck_assert_int_eq(tids_test_hub_peer(&n.hub[HB], &via), 0);
+	await_log(&n.hub[HB], "link to", 2);
+
+	/* Wuhan away while Shanghai takes the whole load: it waits on the
+	 * outbound topic (on disk, not in memory). */
+	relay.cut = 1;
+	relay.cuts++;
+	for (uint32_t b = 0; b < LOAD_RECORDS / LOAD_BATCH; b++) {
+		struct tids_bytes recs[LOAD_BATCH];
+
+		for (uint32_t i = 0; i < LOAD_BATCH; i++)
+			recs[i] = make_record(b * LOAD_BATCH + i, "press-7", "run_hours", TIDS_TIER_GENERAL, now_ms());
+		publish_until_acked(&n, &c, b + 1, recs, LOAD_BATCH);
+		free_records(recs, LOAD_BATCH);
+	}
+	tids_client_free(c);
+	for (int i = 0; i < 600 && lag(&n, SH, HB) < LOAD_RECORDS; i++)
+		sleep_ms(100);
+	ck_assert_uint_ge(lag(&n, SH, HB), LOAD_RECORDS);
+	ck_assert_uint_eq(imported(&n, HB, SH), 0);
+	relay.cut = 0;
+	/* While the forwards flow: kill -9 of the origin, the link cut for
+	 * 3 s (it must come back by itself), kill -9 of the destination, and
+	 * of the origin again, each at a point of Wuhan's progress. */
+	for (int step = 0; step < 4; step++) {
+		uint64_t at = (uint64_t)(step + 1) * LOAD_RECORDS / 5;
+
+		ck_assert_msg(imported(&n, HB, SH) < at, "step %d came too late: %llu imported", step,
+			      (unsigned long long)imported(&n, HB, SH));
+		for (int i = 0; i < 3000 && imported(&n, HB, SH) < at; i++)
+			sleep_ms(100);
+		ck_assert_uint_ge(imported(&n, HB, SH), at);
+		if (step == 0 || step == 3) {
+			tids_test_hub_kill(&n.hub[SH]);
+			ck_assert_int_eq(tids_test_hub_restart(&n.hub[SH]), 0);
+		} else if (step == 1) {
+			struct cutter cut = { &relay, 0, 3000 };
+
+			cut_later(&cut);
+		} else {
+			tids_test_hub_kill(&n.hub[HB]);
+			ck_assert_int_eq(tids_test_hub_restart(&n.hub[HB]), 0);
+		}
+	}
+	ck_assert_int_eq(relay.cuts, 2);
+	ck_assert_int_eq(tids_test_hub_log_count(&n.hub[SH], "tidsd: info: ready"), 3);
+	ck_assert_int_eq(tids_test_hub_log_count(&n.hub[HB], "tidsd: info: ready"), 2);
+
+	/* Every record reaches the Wuhan lessor, once. */
+	sub = subscribe(&n.hub[HB], &n.lessor_wh, "billing", 5000);
+	while (distinct < LOAD_RECORDS) {
+		struct tids_delivery d;
+		int64_t v;
+
+		if (next(sub, &d, 120000) == 0)
+			break;
+		v = tids_record_field(&d.record, "n")->value.as.i;
+		ck_assert(v >= 0 && v < LOAD_RECORDS);
+		if (seen[v]++ == 0)
+			distinct++;
+		else
+			duplicates++;
+		total++;
+		last = d.delivery_seq;
+		tids_delivery_free(&d);
+		if (total % 1000 == 0)
+			ck_assert_int_eq(tids_client_ack(sub, last, err, sizeof(err)), 0);
+	}
+	if (last > 0)
+		ck_assert_int_eq(tids_client_ack(sub, last, err, sizeof(err)), 0);
+	for (;;) {
+		struct tids_delivery d;
+
+		if (next(sub, &d, 3000) != 1)
+			break;
+		duplicates++;
+		tids_delivery_free(&d);
+	}
+	tids_client_free(sub);
+	ck_assert_msg(distinct == LOAD_RECORDS, "%zu of %d records reached Wuhan", distinct, LOAD_RECORDS);
+	ck_assert_msg(duplicates == 0, "%zu duplicates", duplicates);
+
+	/* Audit entries one to one: each export in Shanghai, one import in
+	 * Wuhan naming it. */
+	exports = (struct pairs){ .peer_hub = n.hub[HB].hub_id, .max_n = LOAD_RECORDS };
+	exports.per_n = calloc(LOAD_RECORDS + 1, sizeof(uint32_t));
+	imports = (struct pairs){ .peer_hub = n.hub[SH].hub_id, .import = true, .max_n = LOAD_RECORDS };
+	imports.per_n = calloc(LOAD_RECORDS + 1, sizeof(uint32_t));
+	snprintf(topic, sizeof(topic), "tids.%s.audit", n.hub[SH].hub_id);
+	ck_assert_int_gt(tids_test_topic_read_on(bootstrap_of(SH), topic, on_pairs, &exports), 0);
+	snprintf(topic, sizeof(topic), "tids.%s.audit", n.hub[HB].hub_id);
+	ck_assert_int_gt(tids_test_topic_read_on(bootstrap_of(HB), topic, on_pairs, &imports), 0);
+	ck_assert_uint_eq(exports.n, LOAD_RECORDS);
+	ck_assert_uint_eq(imports.n, LOAD_RECORDS);
+	for (uint32_t i = 0; i < LOAD_RECORDS; i++) {
+		ck_assert_msg(exports.per_n[i] == 1, "record %u: %u export entries", i, exports.per_n[i]);
+		ck_assert_msg(imports.per_n[i] == 1, "record %u: %u import entries", i, imports.per_n[i]);
+	}
+	qsort(exports.keys, exports.n, sizeof(uint64_t), by_u64);
+	qsort(imports.keys, imports.n, sizeof(uint64_t), by_u64);
+	ck_assert(memcmp(exports.keys, imports.keys, exports.n * sizeof(uint64_t)) == 0);
+	free(exports.keys);
+	free(exports.per_n);
+	free(imports.keys);
+	free(imports.per_n);
+	free(seen);
+	relay_stop(&relay);
+	net_stop(&n);
+}
+END_TEST
+
 /* --- main ---------------------------------------------------------------------------- */
 
 static void stop_brokers(void)
@@ -1186,6 +1583,7 @@ int main(void)
 		{ "forged", forged_forwards_refused },
 		{ "double_claims", double_claims_refused },
 		{ "witness", peers_witness_each_other },
+		{ "exactly_once", exactly_once_across_kills_and_a_cut_link },
 	};
 	Suite *s = suite_create("federation");
 	const char *shared = getenv("TIDS_TEST_FED_SHARED");
