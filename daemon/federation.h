@@ -20,7 +20,6 @@
 #define LINK_WINDOW 2000             /* forwards in flight on a link */
 #define LINK_BACKOFF_MIN_MS 500
 #define LINK_BACKOFF_MAX_MS 15000
-#define LINK_TIMEOUT_MS 30000        /* connect + handshake + welcome */
 #define WITNESS_PUSH_MS 1000         /* how often our chain heads go to the pullers */
 
 struct link;

@@ -252,7 +252,15 @@ static int on_ingress(struct indexer *ix, const rd_kafka_message_t *m)
 		sodium_memzero(plain, ir.record.len);
 		free(plain);
 	}
-	if (leaf_p != NULL && tids_merkle_verify_path(leaf, ir.leaf_index, ir.leaf_count, ir.merkle_path,
+	if (ir.forwarded.present) {
+		/* From a peer hub: the leaf is the record as its publisher
+		 * signed it, which a transformed record is not (its bytes are
+		 * then not kept as the leaf's); an aggregate has none. */
+		leaf_p = *ir.publisher != '\0' ? ir.forwarded.leaf_hash : NULL;
+		if (ir.forwarded.decision != TIDS_DECISION_ALLOW)
+			ir.sealed = true;
+	}
+	if (leaf_p != NULL && tids_merkle_verify_path(leaf_p, ir.leaf_index, ir.leaf_count, ir.merkle_path,
 						      ir.n_merkle_path, ir.batch_root) != 0)
 		tids_log_warnx("indexer: ingress %d/%lld: its Merkle path does not lead to its batch root",
 			       (int)m->partition, (long long)m->offset);

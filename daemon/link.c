@@ -41,6 +41,9 @@ struct link {
 	int backoff;
 	uint64_t call_id;
 	uint64_t generation;               /* bumped per connection */
+	int64_t last_rx;                   /* mono ms of the last bytes from the peer */
+	int64_t last_ping;
+	uint64_t pings;
 };
 
 static void on_event(struct tidsd *d, struct watch *w, uint32_t events);
@@ -194,6 +197,7 @@ static void dial(struct tidsd *d, struct link *l)
 	l->w.on_event = on_event;
 	l->w.ctx = l;
 	l->state = L_CONNECTING;
+	l->last_rx = l->last_ping = mono_ms();
 	if (loop_add(d, &l->w, EPOLLOUT | EPOLLIN) != 0) {
 		close(fd);
 		l->w.fd = -1;
@@ -307,6 +311,11 @@ static void frame(struct tidsd *d, struct link *l, const uint8_t *buf, size_t le
 		link_fail(d, l->p, why);
 		return;
 	}
+	if (f.call_id > l->call_id && f.kind == TIDS_FRAME_RESPONSE) {
+		/* A ping's answer: the peer is there. */
+		tids_frame_free(&f);
+		return;
+	}
 	if (f.call_id != l->call_id || f.kind != TIDS_FRAME_STREAM_ITEM) {
 		snprintf(why, sizeof(why), "its stream ended: %s", *f.status.message != '\0' ? f.status.message :
 			 f.kind == TIDS_FRAME_STREAM_END ? "(no reason)" : "unexpected frame");
@@ -375,6 +384,7 @@ static void read_in(struct tidsd *d, struct link *l)
 			return;
 		}
 		tids_buf_commit(&l->in, (size_t)n);
+		l->last_rx = mono_ms();
 		budget -= (size_t)n < budget ? (size_t)n : budget;
 		if (l->state == L_HANDSHAKE)
 			handshake_step(d, l);
@@ -442,17 +452,41 @@ void link_stop(struct tidsd *d, struct fed_peer *p)
 	free(l);
 }
 
+/* Asks the peer for a sign of life (its answer is bytes like any other). */
+static void ping(struct tidsd *d, struct link *l)
+{
+	struct tids_ping req = { .nonce = { (const uint8_t *)"link", 4 } };
+	struct tids_frame f = { .kind = TIDS_FRAME_REQUEST, .method = "tids.v1.Exchange/Ping" };
+	uint8_t *body;
+	size_t len;
+
+	l->last_ping = mono_ms();
+	if (tids_wire_encode_ping_request(&req, &body, &len) != 0)
+		return;
+	f.call_id = l->call_id + 1 + (l->pings++ % 1000000);
+	f.body = (struct tids_bytes){ body, len };
+	send_frame(d, l, &f);
+	free(body);
+}
+
 void link_tick(struct tidsd *d, struct fed_peer *p)
 {
 	struct link *l = p->link;
-	int64_t now = mono_ms();
+	int64_t now = mono_ms(), timeout = d->conf->link_timeout_ms, quiet = timeout / 6;
 
 	if (l == NULL)
 		return;
+
 	if (l->state == L_IDLE && now >= l->retry_at)
 		dial(d, l);
-	else if (l->state != L_IDLE && l->state != L_OPEN && now - l->started > LINK_TIMEOUT_MS)
-		link_fail(d, p, "no link within 30 s (connect, handshake, welcome)");
+	else if (l->state != L_IDLE && l->state != L_OPEN && now - l->started > timeout)
+		link_fail(d, p, "no link within federation.link_timeout (connect, handshake, welcome)");
+	else if (l->state == L_OPEN && now - l->last_rx > timeout)
+		/* A cut that sent no reset (a dead route, a dropped NAT
+		 * entry) looks like a quiet peer until we ask. */
+		link_fail(d, p, "no word from the peer within federation.link_timeout");
+	else if (l->state == L_OPEN && now - l->last_rx > quiet && now - l->last_ping > quiet)
+		ping(d, l);
 }
 
 void link_item(struct tidsd *d, struct fed_peer *p, struct tids_pull_item *it)

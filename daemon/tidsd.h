@@ -74,6 +74,7 @@ struct config {
 	int64_t checkpoint_entries;
 	int64_t checkpoint_interval_ms;
 	int64_t ledger_cache;      /* bytes of SQLite page cache for the indexer */
+	int64_t link_timeout_ms;   /* a peer link silent this long is dialled again */
 	bool router;               /* route ingress in this process */
 };
 
