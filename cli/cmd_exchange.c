@@ -196,6 +196,8 @@ static const char subscribe_help[] =
 	"Receives your deliveries for the purposes named (they stand: the hub routes\n"
 	"to you for them from now on) and prints each as a JSON line, acknowledging it\n"
 	"once written. Stops after --count deliveries or --idle seconds without one.\n"
+	"The hub refuses a purpose your role may not ask for (its policies declare\n"
+	"them per role), and one that needs a case (legal_request) without an open case.\n"
 	"A record from another hub carries its provenance; with the publisher's key\n"
 	"(base64 or @file.pub) it is checked, and \"verified\" says the outcome: true\n"
 	"(signed by the publisher, as delivered), \"as published\" (the publisher\n"

@@ -67,6 +67,16 @@ const char *federation_peer_by_dh_key(const struct tidsd *d, const uint8_t dh_pk
 	return NULL;
 }
 
+bool federation_peer_key(const struct tidsd *d, const char *id, uint8_t key[TIDS_PUBLIC_KEY_BYTES])
+{
+	const struct fed_peer *p = d->federation != NULL ? tids_map_get_str(&d->federation->peers, id) : NULL;
+
+	if (p == NULL)
+		return false;
+	memcpy(key, p->public_key, TIDS_PUBLIC_KEY_BYTES);
+	return true;
+}
+
 /* --- peers ---------------------------------------------------------------------- */
 
 static void load_counters(struct tidsd *d, struct fed_peer *p)
@@ -138,6 +148,8 @@ void federation_peer_changed(struct tidsd *d, const struct tids_peer *p)
 		tids_log_warnx("federation: no Kafka producer for imports; links cannot import");
 	add_peer(d, p, NULL);
 	directory_rebuild(d);
+	/* A peer with a new key is no longer the one its sessions proved. */
+	sessions_recheck(d, "peer hub registration changed");
 }
 
 void federation_registry_changed(struct tidsd *d)
@@ -157,8 +169,6 @@ int federation_init(struct tidsd *d)
 	d->federation = f;
 	f->dir_dirty = true;
 	snprintf(f->hub_id, sizeof(f->hub_id), "%s", d->conf->hub_id);
-	if (keys_data_key(d, f->data_key) != 0)
-		return TIDS_ECRYPTO;
 	registry_each_peer(d, add_peer, NULL);
 	directory_load(d);
 	if (f->peers.n > 0 && import_init(d) != 0)
@@ -224,9 +234,14 @@ static void send_forward(struct tidsd *d, struct pull *pl, const rd_kafka_messag
 		return;
 	}
 	if (it.record.sealed) {
+		uint8_t ad[TIDS_SEAL_AD_MAX];
+		size_t ad_len = tids_seal_ad(ad, TIDS_SEAL_KIND_OUTBOUND, pl->p->out_topic, it.record.forwarded.recipient,
+					     "", it.record.record_id);
+
 		plain = malloc(it.record.record.len);
-		if (plain == NULL || tids_seal_open(d->federation->data_key, it.record.record_id, TIDS_RECORD_ID_BYTES,
-						    it.record.record.data, it.record.record.len, plain, &plen) != 0) {
+		if (plain == NULL || ad_len == 0 ||
+		    tids_seal_open(keys_ingress(d), ad, ad_len, it.record.record.data, it.record.record.len, plain,
+				   &plen) != 0) {
 			tids_log_warnx("federation: %s offset %lld does not open under the hub data key; skipped",
 				       pl->p->out_topic, (long long)m->offset);
 			free(plain);
@@ -573,7 +588,6 @@ void federation_free(struct tidsd *d)
 	directory_free(d);
 	tids_ledger_close(f->ledger);
 	free(f->heads);
-	sodium_memzero(f->data_key, sizeof(f->data_key));
 	free(f);
 	d->federation = NULL;
 }

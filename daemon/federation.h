@@ -91,7 +91,6 @@ struct federation {
 
 	char hub_id[TIDS_ID_MAX + 1];    /* ours (the config may be swapped on reload) */
 	struct import *import;           /* import.c */
-	uint8_t data_key[32];
 };
 
 /* federation.c */

@@ -57,6 +57,7 @@ struct import {
 	rd_kafka_topic_t *rkt;
 	struct kafka_queue_watch qw;
 	struct tids_map queues;              /* peer id -> struct import_queue */
+	char topic[256];                     /* our ingress topic: part of a sealing's AD */
 	struct verified cache[VERIFIED_CACHE];
 	size_t cache_next;
 	uint64_t verifications;
@@ -317,11 +318,14 @@ void import_forward(struct tidsd *d, struct fed_peer *p, struct tids_pull_item *
 	/* Kafka is not trusted with the plaintext of important or core data
 	 * (nor with what we cannot even read). */
 	if (!decoded || tids_record_effective_tier(&rec) >= TIDS_TIER_IMPORTANT || ir->forwarded.obligations.encrypt) {
-		sealed = malloc(ir->record.len + TIDS_SEAL_OVERHEAD);
+		uint8_t ad[TIDS_SEAL_AD_MAX];
+		/* As ingest seals a publisher's records: the router opens both alike. */
+		size_t ad_len = tids_seal_ad(ad, TIDS_SEAL_KIND_INGRESS, im->topic, ir->publisher, "", ir->record_id);
+
+		sealed = ad_len > 0 ? malloc(ir->record.len + TIDS_SEAL_OVERHEAD) : NULL;
 		if (sealed == NULL)
 			goto oom;
-		tids_seal(d->federation->data_key, ir->record_id, TIDS_RECORD_ID_BYTES, ir->record.data, ir->record.len,
-			  sealed);
+		tids_seal(keys_ingress(d), ad, ad_len, ir->record.data, ir->record.len, sealed);
 		ir->record = (struct tids_bytes){ sealed, ir->record.len + TIDS_SEAL_OVERHEAD };
 		ir->sealed = true;
 	}
@@ -386,6 +390,7 @@ int import_init(struct tidsd *d)
 		return TIDS_EKAFKA;
 	}
 	kafka_topic(d, "ingress", topic, sizeof(topic));
+	snprintf(im->topic, sizeof(im->topic), "%s", topic);
 	im->rkt = rd_kafka_topic_new(im->rk, topic, NULL);
 	if (im->rkt == NULL)
 		return TIDS_EKAFKA;

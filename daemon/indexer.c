@@ -26,10 +26,11 @@
 #include "tids/error.h"
 #include "tids/ledger.h"
 #include "tids/seal.h"
+#include "tids/secmem.h"
 #include "tidsd.h"
 
-#define INDEXER_COMMIT_MS 200       /* a batch is committed this often... */
-#define INDEXER_BATCH 5000          /* ...or when it holds this many rows */
+#define INDEXER_COMMIT_MS 1000      /* a batch is committed this often... */
+#define INDEXER_BATCH 50000         /* ...or when it holds this many rows */
 #define INDEXER_RETRY_MS 5000       /* after a failed write */
 #define INDEXER_DRAIN_MS 3000       /* at stop: read what the router wrote last */
 
@@ -56,8 +57,7 @@ struct indexer {
 	bool dirty;                         /* offsets moved since the last commit */
 	struct chain_state *chains;         /* per audit partition: the chain as seen */
 	uint8_t hub_pk[TIDS_PUBLIC_KEY_BYTES];
-	uint8_t data_key[TIDS_SEAL_KEY_BYTES];
-	bool have_data_key;
+	uint8_t *ingress_key;               /* its own copy, guarded memory */
 	bool paused;                        /* a write failed: waiting to retry */
 	int64_t retry_at;
 	uint64_t entries, checkpoints, ingress, skipped;
@@ -138,37 +138,31 @@ static void commit(struct indexer *ix)
 static void follow_chain(struct indexer *ix, int32_t p, const uint8_t *bytes, size_t len)
 {
 	struct chain_state *c = &ix->chains[p];
-	struct tids_audit_entry e;
+	uint8_t prev[TIDS_HASH_BYTES];
+	int32_t partition;
+	uint64_t seq;
 
-	if (tids_wire_decode_audit_entry(bytes, len, &e, NULL, 0) != 0)
+	if (tids_ledger_peek_entry(bytes, len, &partition, &seq, prev) != 0)
 		return;
-	if (e.seq <= c->seq) {
-		/* Read again after a restart of ours: already indexed. */
-	} else if (e.seq != c->seq + 1 || sodium_memcmp(e.prev_hash, c->head, TIDS_HASH_BYTES) != 0) {
+	if (seq <= c->seq)
+		return;              /* read again after a restart of ours: already indexed */
+	if (seq != c->seq + 1 || sodium_memcmp(prev, c->head, TIDS_HASH_BYTES) != 0) {
 		if (!c->warned)
 			tids_log_warnx("indexer: audit chain %d: entry %llu does not follow entry %llu as indexed "
-				       "(entries lost or altered on Kafka?)", (int)p, (unsigned long long)e.seq,
+				       "(entries lost or altered on Kafka?)", (int)p, (unsigned long long)seq,
 				       (unsigned long long)c->seq);
 		c->warned = true;
-		c->seq = e.seq;
-		{
-			crypto_generichash_state st;
-
-			crypto_generichash_init(&st, NULL, 0, TIDS_HASH_BYTES);
-			crypto_generichash_update(&st, e.prev_hash, TIDS_HASH_BYTES);
-			crypto_generichash_update(&st, bytes, len);
-			crypto_generichash_final(&st, c->head, TIDS_HASH_BYTES);
-		}
-	} else {
+		memcpy(c->head, prev, TIDS_HASH_BYTES);
+	}
+	{
 		crypto_generichash_state st;
 
 		crypto_generichash_init(&st, NULL, 0, TIDS_HASH_BYTES);
 		crypto_generichash_update(&st, c->head, TIDS_HASH_BYTES);
 		crypto_generichash_update(&st, bytes, len);
 		crypto_generichash_final(&st, c->head, TIDS_HASH_BYTES);
-		c->seq = e.seq;
 	}
-	tids_audit_entry_free(&e);
+	c->seq = seq;
 }
 
 static int on_audit(struct indexer *ix, const rd_kafka_message_t *m)
@@ -224,9 +218,9 @@ static int on_audit(struct indexer *ix, const rd_kafka_message_t *m)
 static int on_ingress(struct indexer *ix, const rd_kafka_message_t *m)
 {
 	struct tids_ingress_record ir;
-	uint8_t leaf[TIDS_HASH_BYTES], *plain = NULL;
+	uint8_t leaf[TIDS_HASH_BYTES], *plain = NULL, ad[TIDS_SEAL_AD_MAX];
 	const uint8_t *leaf_p = NULL;
-	size_t plen = 0;
+	size_t plen = 0, ad_len;
 	char err[256];
 	int r;
 
@@ -239,10 +233,11 @@ static int on_ingress(struct indexer *ix, const rd_kafka_message_t *m)
 	if (!ir.sealed) {
 		tids_merkle_leaf_hash(ir.record.data, ir.record.len, leaf);
 		leaf_p = leaf;
-	} else if (ix->have_data_key && ir.record.len > TIDS_SEAL_OVERHEAD &&
+	} else if (ir.record.len > TIDS_SEAL_OVERHEAD &&
+		   (ad_len = tids_seal_ad(ad, TIDS_SEAL_KIND_INGRESS, ix->topic[T_INGRESS], ir.publisher, "",
+					  ir.record_id)) > 0 &&
 		   (plain = malloc(ir.record.len)) != NULL &&
-		   tids_seal_open(ix->data_key, ir.record_id, TIDS_RECORD_ID_BYTES, ir.record.data, ir.record.len, plain,
-				  &plen) == 0) {
+		   tids_seal_open(ix->ingress_key, ad, ad_len, ir.record.data, ir.record.len, plain, &plen) == 0) {
 		/* Only the leaf hash of a sealed record is kept, never its
 		 * plaintext. */
 		tids_merkle_leaf_hash(plain, plen, leaf);
@@ -260,10 +255,10 @@ static int on_ingress(struct indexer *ix, const rd_kafka_message_t *m)
 		if (ir.forwarded.decision != TIDS_DECISION_ALLOW)
 			ir.sealed = true;
 	}
-	if (leaf_p != NULL && tids_merkle_verify_path(leaf_p, ir.leaf_index, ir.leaf_count, ir.merkle_path,
-						      ir.n_merkle_path, ir.batch_root) != 0)
-		tids_log_warnx("indexer: ingress %d/%lld: its Merkle path does not lead to its batch root",
-			       (int)m->partition, (long long)m->offset);
+	/* The Merkle path is not checked here: ingest (or, for a forward,
+	 * the link's import) checked the batch, and a proof that rests on
+	 * this material checks the path again (tidsctl audit check-proof),
+	 * where it matters. */
 	r = tids_ledger_add_ingress(ix->ledger, m->partition, m->offset, &ir, leaf_p, err, sizeof(err));
 	tids_ingress_record_free(&ir);
 	if (r != 0) {
@@ -438,9 +433,9 @@ static int start(struct tidsd *d, struct indexer *ix)
 		tids_log_warnx("indexer: %s: cannot record the hub", path);
 		return TIDS_EDB;
 	}
-	ix->have_data_key = keys_data_key(d, ix->data_key) == 0;
-	if (!ix->have_data_key)
-		tids_log_warnx("indexer: no hub data key: sealed records will have no leaf hash in the ledger");
+	if ((ix->ingress_key = tids_secmem_alloc(TIDS_SEAL_KEY_BYTES)) == NULL)
+		return TIDS_ENOMEM;
+	memcpy(ix->ingress_key, keys_ingress(d), TIDS_SEAL_KEY_BYTES);
 	kafka_topic(d, "audit", ix->topic[T_AUDIT], sizeof(ix->topic[T_AUDIT]));
 	kafka_topic(d, "ingress", ix->topic[T_INGRESS], sizeof(ix->topic[T_INGRESS]));
 	if ((r = open_consumer(d, ix)) != 0)
@@ -489,7 +484,7 @@ static void destroy(struct indexer *ix)
 	if (ix->wake_fd >= 0)
 		close(ix->wake_fd);
 	tids_ledger_close(ix->ledger);
-	sodium_memzero(ix->data_key, sizeof(ix->data_key));
+	tids_secmem_free(ix->ingress_key);
 	for (int t = 0; t < N_TOPICS; t++)
 		free(ix->next[t]);
 	free(ix->chains);

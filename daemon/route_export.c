@@ -95,12 +95,17 @@ int route_export(struct router *rt, const char *hub, const char *recipient, cons
 	/* On our Kafka, as on the ingress topic: no important or core
 	 * plaintext. The link to the peer is encrypted itself. */
 	if (tids_record_effective_tier(&del->record) >= TIDS_TIER_IMPORTANT || del->obligations.encrypt) {
-		sealed = malloc(len + TIDS_SEAL_OVERHEAD);
+		uint8_t ad[TIDS_SEAL_AD_MAX];
+		size_t ad_len = tids_seal_ad(ad, TIDS_SEAL_KIND_OUTBOUND, topic, recipient, "", fwd.record_id);
+
+		sealed = ad_len > 0 ? malloc(len + TIDS_SEAL_OVERHEAD) : NULL;
 		if (sealed == NULL) {
-			r = TIDS_ENOMEM;
+			r = ad_len > 0 ? TIDS_ENOMEM : TIDS_EINVAL;
 			goto out;
 		}
-		tids_seal(rt->data_key, fwd.record_id, TIDS_RECORD_ID_BYTES, bytes, len, sealed);
+		/* Bound to this peer's topic and recipient (our own records'
+		 * key: only this hub opens it, to send it over the link). */
+		tids_seal(rt->keys->ingress, ad, ad_len, bytes, len, sealed);
 		fwd.record = (struct tids_bytes){ sealed, len + TIDS_SEAL_OVERHEAD };
 		fwd.sealed = true;
 	}

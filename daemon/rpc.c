@@ -85,7 +85,7 @@ static void exchange_grant(struct tidsd *d, struct session *s, const struct tids
 {
 	struct tids_grant g;
 	char err[256];
-	int r = tids_wire_decode_grant(f->body.data, f->body.len, &g, err, sizeof(err));
+	int r = tids_wire_decode_signed_grant(f->body.data, f->body.len, &g, err, sizeof(err));
 
 	if (r == 0)
 		r = registry_put_grant(d, f->body.data, f->body.len, caller_of(s), err, sizeof(err));
@@ -113,16 +113,35 @@ static void exchange_revoke(struct tidsd *d, struct session *s, const struct tid
 static void exchange_approve(struct tidsd *d, struct session *s, const struct tids_frame *f)
 {
 	struct tids_approval a;
-	char err[256];
-	int r = tids_wire_decode_approval(f->body.data, f->body.len, &a, err, sizeof(err));
+	char err[512];
+	int r = tids_wire_decode_signed_approval(f->body.data, f->body.len, &a, err, sizeof(err));
 
 	if (r == 0)
 		r = registry_put_approval(d, f->body.data, f->body.len, caller_of(s), err, sizeof(err));
 	if (r == 0)
-		tids_log_info("approval %s (%s) by %s: %s -> %s", a.approval_id, a.kind, a.regulator, a.exporter,
-			      a.recipient);
+		tids_log_info("approval %s (%s%s%s) by %s: %s -> %s", a.approval_id, a.kind, *a.case_id ? ", case " : "",
+			      a.case_id, a.regulator, a.exporter, a.recipient);
+	else if (a.approval_id != NULL)
+		tids_log_info("approval %s by %s refused: %s", a.approval_id, a.regulator, err);
 	reply_change(d, s, f->call_id, r, r == 0 ? a.approval_id : NULL, err);
 	tids_approval_free(&a);
+}
+
+static void exchange_revoke_approval(struct tidsd *d, struct session *s, const struct tids_frame *f)
+{
+	struct tids_id_message m;
+	char err[256];
+	int r = tids_wire_decode_revoke_approval_request(f->body.data, f->body.len, &m, err, sizeof(err));
+
+	if (r == 0)
+		r = registry_revoke_approval(d, m.id, caller_of(s), err, sizeof(err));
+	/* The hub's log is the record of who withdrew what, and when (the
+	 * revocation itself is stored with the approval). */
+	if (r == 0)
+		tids_log_info("approval %s revoked by %s; records routed from now on do not rest on it", m.id,
+			      s->local ? "the local administrator" : s->participant);
+	reply_change(d, s, f->call_id, r, m.id, err);
+	tids_id_message_free(&m);
 }
 
 static void admin_register_participant(struct tidsd *d, struct session *s, const struct tids_frame *f)
@@ -132,6 +151,8 @@ static void admin_register_participant(struct tidsd *d, struct session *s, const
 	int r = tids_wire_decode_participant(f->body.data, f->body.len, &p, err, sizeof(err));
 
 	/* Its delivery topic first: a participant that exists can be routed to. */
+	if (r == 0)
+		r = purposes_check_attribute(&p, err, sizeof(err));
 	if (r == 0) {
 		kafka_deliver_topic(d, p.id, topic, sizeof(topic));
 		r = kafka_ensure_topic(d, topic, 1, false, err, sizeof(err));
@@ -182,16 +203,8 @@ static void admin_suspend(struct tidsd *d, struct session *s, const struct tids_
 
 	if (r == 0)
 		r = registry_suspend(d, m.id, m.flag, err, sizeof(err));
-	if (r == 0 && m.flag) {
-		struct session *o, *next;
-
-		/* A suspension takes effect now, not at the next connection. */
-		for (o = d->sessions; o != NULL; o = next) {
-			next = o->next;
-			if (o != s && strcmp(o->participant, m.id) == 0)
-				session_close(d, o, "participant suspended");
-		}
-	}
+	/* The suspended participant's open sessions end as the registry
+	 * changes (sessions_recheck), not at their next connection. */
 	if (r == 0)
 		tids_log_info("participant %s %s", m.id, m.flag ? "suspended" : "reinstated");
 	reply_change(d, s, f->call_id, r, m.id, err);
@@ -224,6 +237,7 @@ static const struct method {
 	{ "tids.v1.Exchange/Ping", exchange_ping, 0 },
 	{ "tids.v1.Exchange/Publish", exchange_publish, NEEDS_PARTICIPANT },
 	{ "tids.v1.Exchange/Revoke", exchange_revoke, 0 },
+	{ "tids.v1.Exchange/RevokeApproval", exchange_revoke_approval, 0 },
 	{ "tids.v1.Exchange/Subscribe", exchange_subscribe, NEEDS_PARTICIPANT },
 	{ "tids.v1.Federation/Pull", federation_pull_method, NEEDS_PEER },
 };
@@ -236,8 +250,15 @@ static int by_name(const void *key, const void *m)
 void rpc_dispatch(struct tidsd *d, struct session *s, const struct tids_frame *f)
 {
 	const struct method *m;
-	char msg[256];
+	char msg[512];
+	bool admin;
+	int code;
 
+	/* Rights as they are now, not as they were when it connected. */
+	if (!session_rights(d, s, &admin, &code, msg, sizeof(msg))) {
+		session_end(d, s, code, msg);
+		return;
+	}
 	switch (f->kind) {
 	case TIDS_FRAME_REQUEST:
 		break;
@@ -272,7 +293,7 @@ void rpc_dispatch(struct tidsd *d, struct session *s, const struct tids_frame *f
 		session_reply(d, s, f->call_id, CODE_PERMISSION_DENIED, msg, NULL, 0);
 		return;
 	}
-	if ((m->needs & NEEDS_ADMIN) && !s->admin) {
+	if ((m->needs & NEEDS_ADMIN) && !admin) {
 		snprintf(msg, sizeof(msg), "%s needs the local admin socket or a hub admin key", f->method);
 		session_reply(d, s, f->call_id, CODE_PERMISSION_DENIED, msg, NULL, 0);
 		return;
@@ -282,10 +303,10 @@ void rpc_dispatch(struct tidsd *d, struct session *s, const struct tids_frame *f
 		session_reply(d, s, f->call_id, CODE_FAILED_PRECONDITION, msg, NULL, 0);
 		return;
 	}
-	if (s->local && !s->admin) {
-		session_reply(d, s, f->call_id, CODE_PERMISSION_DENIED,
-			      "the local socket serves root, tidsd's user and admin.group only", NULL, 0);
-		return;
-	}
+	/* A change it makes to its own rights takes effect once it has its answer. */
+	d->in_call = s;
 	m->fn(d, s, f);
+	d->in_call = NULL;
+	if (s->recheck)
+		session_recheck(d, s, "its own call");
 }

@@ -579,10 +579,9 @@ static void important_to_de_only_under_approval(struct net *n)
 	a.to_jurisdiction = "DE";
 	a.valid_from_ms = now_ms() - 1000;
 	a.valid_until_ms = now_ms() + 3LL * 365 * 86400 * 1000;
-	ck_assert_int_eq(tids_client_sign_approval(&n->reg_sh, &a), 0);
 	reg = tids_test_hub_connect(&n->hub[SH], &n->reg_sh);
 	ck_assert_ptr_nonnull(reg);
-	ck_assert_msg(tids_client_approve(reg, &a, err, sizeof(err)) == 0, "approve: %s", err);
+	ck_assert_msg(tids_client_issue_approval(reg, &n->reg_sh, &a, err, sizeof(err)) == 0, "approve: %s", err);
 	tids_client_free(reg);
 	recs[2] = make_record(22, "lathe-9", "telemetry", TIDS_TIER_IMPORTANT, now_ms());
 	publish_until_acked(n, &c, ++n->seq, &recs[2], 1);
@@ -1024,7 +1023,7 @@ static void cut_chain(const char *path, int32_t p, uint64_t keep)
 
 	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
 	snprintf(q, sizeof(q), "DELETE FROM entry WHERE id > %lld AND id < %lld; "
-		 "DELETE FROM entry_rule WHERE id > %lld AND id < %lld; "
+		 "DELETE FROM record WHERE first > %lld AND first < %lld; "
 		 "DELETE FROM checkpoint WHERE id > %lld AND id < %lld;",
 		 (long long)id_of(p, keep), (long long)id_of(p + 1, 0), (long long)id_of(p, keep),
 		 (long long)id_of(p + 1, 0), (long long)id_of(p, keep), (long long)id_of(p + 1, 0));

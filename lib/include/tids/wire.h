@@ -178,6 +178,13 @@ struct tids_delivery_envelope {
 
 /* --- consent ------------------------------------------------------------- */
 
+/*
+ * Grants and approvals travel signed (tids.v1.SignedGrant, SignedApproval):
+ * `bytes` is the serialized Grant or Approval exactly as its signer
+ * produced it, `signature` the signer's over the domain || those bytes.
+ * The hub verifies and keeps those bytes, never a re-encoding. Decoding a
+ * bare Grant or Approval leaves both empty.
+ */
 struct tids_grant {
 	const char *grant_id;
 	const char *owner;
@@ -189,6 +196,8 @@ struct tids_grant {
 	int64_t not_after_ms;
 	uint32_t max_uses;                   /* 0: unlimited */
 	struct tids_obligations obligations;
+	const char *hub_id;                  /* the hub it is issued to */
+	struct tids_bytes bytes;             /* as signed */
 	uint8_t signature[TIDS_SIGNATURE_BYTES];
 	void *backing;
 };
@@ -207,6 +216,9 @@ struct tids_approval {
 	const char *to_jurisdiction;
 	int64_t valid_from_ms;
 	int64_t valid_until_ms;
+	const char *hub_id;                  /* the hub it is issued to */
+	const char *case_id;                 /* "" unless it opens a case */
+	struct tids_bytes bytes;             /* as signed */
 	uint8_t signature[TIDS_SIGNATURE_BYTES];
 	void *backing;
 };
@@ -255,6 +267,21 @@ struct tids_peer {
 
 /* --- audit --------------------------------------------------------------- */
 
+struct tids_counter_increment {
+	const char *name, *key;
+	int64_t period;
+	uint64_t amount;
+};
+
+struct tids_aggregate_result {
+	const char *function, *field;
+	int64_t window_start_ms, window_ms;
+	uint64_t count;
+	double value;
+};
+
+#define TIDS_AUDIT_COUNTS_MAX 16
+
 struct tids_audit_entry {
 	const char *hub_id;
 	int32_t partition;
@@ -279,6 +306,11 @@ struct tids_audit_entry {
 	struct tids_bytes delivered_hash;    /* empty on deny, else 32 bytes */
 	const char *asset_id;
 	uint64_t delivery_seq;
+	const char *case_id;                 /* "" unless a case opened it */
+	const struct tids_counter_increment *counts;
+	size_t n_counts;
+	bool has_aggregate;
+	struct tids_aggregate_result aggregate;
 	const char *peer_hub;                /* export: destination hub; import: origin hub */
 	int32_t peer_partition;              /* import: the export's entry at peer_hub */
 	uint64_t peer_seq;
@@ -428,6 +460,36 @@ struct tids_peers_reply {
 	void *backing;
 };
 
+/*
+ * A state entry as it comes off the state topic. Kafka is not trusted with
+ * its integrity: every entry carries, in two headers, a sequence number
+ * (uint64be, increasing across all entries the router writes) and a MAC
+ * (BLAKE2b-256 keyed with a key derived from the hub data key) over the
+ * topic, the key, the sequence and the value (or the fact that it is a
+ * tombstone), so an entry cannot be forged, altered, moved to another key
+ * or another hub's topic.
+ */
+#define TIDS_STATE_MAC_BYTES 32
+#define TIDS_STATE_HEADER_MAC "tids-mac"
+#define TIDS_STATE_HEADER_SEQ "tids-seq"
+#define TIDS_STATE_KEY_MAX 1023
+
+struct tids_state_message {
+	const char *topic;
+	const uint8_t *key;
+	size_t key_len;
+	const uint8_t *value;                /* NULL: a tombstone */
+	size_t len;
+	const uint8_t *mac;                  /* header values; NULL when absent */
+	size_t mac_len;
+	const uint8_t *seq;
+	size_t seq_len;
+};
+
+/* The MAC of an entry (value NULL for a tombstone). */
+void tids_state_mac(const uint8_t mac_key[32], const char *topic, const uint8_t *key, size_t key_len,
+		    uint64_t seq, const uint8_t *value, size_t len, uint8_t mac[TIDS_STATE_MAC_BYTES]);
+
 /* --- rpc ----------------------------------------------------------------- */
 
 enum tids_frame_kind {
@@ -497,6 +559,13 @@ TIDS_DECODER(audit_log_record, struct tids_audit_log_record);
 TIDS_DECODER(router_state, struct tids_router_state);
 TIDS_DECODER(grant, struct tids_grant);
 TIDS_DECODER(approval, struct tids_approval);
+/* The gates of Exchange/Grant and Exchange/Approve (and of what the hub
+ * stores of them): the Grant or Approval inside is decoded and checked like
+ * a bare one, its exact bytes kept in out->bytes. The signature is checked
+ * by the caller, over out->bytes (lib/sign.c). */
+TIDS_DECODER(signed_grant, struct tids_grant);
+TIDS_DECODER(signed_approval, struct tids_approval);
+TIDS_DECODER(revoke_approval_request, struct tids_id_message);
 TIDS_DECODER(participant, struct tids_participant);
 TIDS_DECODER(asset, struct tids_asset);
 TIDS_DECODER(peer, struct tids_peer);
@@ -514,6 +583,13 @@ TIDS_DECODER(pull_control, struct tids_pull_control);
 TIDS_DECODER(pull_item, struct tids_pull_item);
 TIDS_DECODER(peers_reply, struct tids_peers_reply);
 #undef TIDS_DECODER
+
+/* The state topic's gate: checks the key, the headers and the MAC, then
+ * decodes the value (a tombstone leaves out->kind 0). TIDS_EAUTH when the
+ * MAC is missing or does not verify. */
+__attribute__((warn_unused_result))
+int tids_wire_open_router_state(const uint8_t mac_key[32], const struct tids_state_message *m,
+				struct tids_router_state *out, uint64_t *seq, char *err, size_t errlen);
 
 /* Frames have a caller-chosen limit (the daemon's configured maximum). */
 __attribute__((warn_unused_result))
@@ -548,7 +624,9 @@ void tids_peers_reply_free(struct tids_peers_reply *r);
 /*
  * Encoders. They do not validate (what we encode came through a gate or was
  * built by us); they return 0, or TIDS_ENOMEM. The `_unsigned` variants
- * leave the signature out: those bytes are what the signer signs.
+ * leave the signature out: those bytes are what the signer signs. The
+ * signed_grant and signed_approval encoders wrap in->bytes and
+ * in->signature, or, when in->bytes is empty, the bare encoding of *in.
  */
 #define TIDS_ENCODER(name, type) \
 	__attribute__((warn_unused_result)) \
@@ -563,9 +641,10 @@ TIDS_ENCODER(delivery_envelope, struct tids_delivery_envelope);
 TIDS_ENCODER(audit_log_record, struct tids_audit_log_record);
 TIDS_ENCODER(router_state, struct tids_router_state);
 TIDS_ENCODER(grant, struct tids_grant);
-TIDS_ENCODER(grant_unsigned, struct tids_grant);
+TIDS_ENCODER(signed_grant, struct tids_grant);
 TIDS_ENCODER(approval, struct tids_approval);
-TIDS_ENCODER(approval_unsigned, struct tids_approval);
+TIDS_ENCODER(signed_approval, struct tids_approval);
+TIDS_ENCODER(revoke_approval_request, struct tids_id_message);
 TIDS_ENCODER(participant, struct tids_participant);
 TIDS_ENCODER(asset, struct tids_asset);
 TIDS_ENCODER(peer, struct tids_peer);
