@@ -133,7 +133,7 @@ static void add_peer(struct tidsd *d, const struct tids_peer *tp, void *ctx)
 		return;
 	}
 	/* What we forward to it waits here, however long it is away. */
-	if (kafka_ensure_topic(d, p->out_topic, 1, false, err, sizeof(err)) != 0)
+	if (kafka_ensure_retained_topic(d, p->out_topic, err, sizeof(err)) != 0)
 		fed_peer_error(p, "outbound topic: %s", err);
 	if (fresh)
 		witness_load(d, p);
@@ -514,6 +514,13 @@ void federation_tick(struct tidsd *d)
 	witness_read_own(d);
 	while ((p = tids_map_next(&f->peers, &pos)) != NULL) {
 		link_tick(d, p);
+		/* What the peer acknowledged is on its ingress: no longer ours
+		 * to keep. */
+		if (p->acked > p->trimmed && mono_ms() - p->trimmed_at >= TRIM_MS &&
+		    kafka_delete_before(d, p->out_topic, (int64_t)p->acked) == 0) {
+			p->trimmed = p->acked;
+			p->trimmed_at = mono_ms();
+		}
 		if (p->serving != NULL) {
 			send_news(d, p->serving);
 			kafka_queue_pump(d, &p->serving->qw);

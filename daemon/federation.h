@@ -21,6 +21,7 @@
 #define LINK_BACKOFF_MIN_MS 500
 #define LINK_BACKOFF_MAX_MS 15000
 #define WITNESS_PUSH_MS 1000         /* how often our chain heads go to the pullers */
+#define TRIM_MS 10000                /* how often what a peer acknowledged is deleted */
 
 struct link;
 struct pull;
@@ -51,6 +52,8 @@ struct fed_peer {
 	struct pull *serving;
 	uint64_t acked;                  /* the position after its last ack */
 	uint64_t forwarded;
+	uint64_t trimmed;                /* its outbound topic is deleted up to here */
+	int64_t trimmed_at;
 
 	/* Its chain heads we witness, by partition. */
 	struct tids_audit_checkpoint *witness;   /* owned copies (hub_id points to id) */

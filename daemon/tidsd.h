@@ -300,6 +300,11 @@ bool kafka_log_event(struct tidsd *d, rd_kafka_event_t *ev);
 /* Topic names: "<prefix>.<hub>.<suffix>". */
 void kafka_topic(const struct tidsd *d, const char *suffix, char *buf, size_t len);
 void kafka_deliver_topic(const struct tidsd *d, const char *participant, char *buf, size_t len);
+/* A topic of one partition the broker never expires (an outbound topic:
+ * tidsd deletes what a peer acknowledged, with kafka_delete_before). */
+int kafka_ensure_retained_topic(struct tidsd *d, const char *topic, char *err, size_t errlen);
+/* Deletes the records of partition 0 of topic before offset (async). */
+int kafka_delete_before(struct tidsd *d, const char *topic, int64_t offset);
 /* Low and high watermarks of partition 0 of topic (asks the broker). */
 int kafka_watermarks(struct tidsd *d, const char *topic, int64_t *lo, int64_t *hi);
 /* Creates a topic if missing (partitions, compacted or not); waits. */

@@ -71,6 +71,19 @@ int64_t tids_test_topic_end_on(const char *bootstrap, const char *topic)
 	return n < 0 ? -1 : total;
 }
 
+int64_t tids_test_topic_start_on(const char *bootstrap, const char *topic)
+{
+	rd_kafka_t *rk = consumer(bootstrap);
+	int64_t lo = -1, hi;
+
+	if (rk == NULL)
+		return -1;
+	if (rd_kafka_query_watermark_offsets(rk, topic, 0, &lo, &hi, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		lo = -1;
+	rd_kafka_destroy(rk);
+	return lo;
+}
+
 long tids_test_topic_read(const char *topic, tids_test_message_fn *fn, void *ctx)
 {
 	return tids_test_topic_read_on(NULL, topic, fn, ctx);
