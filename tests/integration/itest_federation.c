@@ -79,9 +79,15 @@ static const char *bootstrap_of(int h)
 	return broker_bootstrap[h][0] != '\0' ? broker_bootstrap[h] : NULL;
 }
 
+/* More configuration for a hub of the next net_start (a test's own). */
+static const char *hub_extra[N_HUBS];
+
 static void start_hub(struct net *n, int h, const char *extra)
 {
-	char conf[512];
+	char conf[1024];
+
+	if (extra == NULL)
+		extra = hub_extra[h];
 
 	/* A peer link that falls silent is given up after 3 s here. */
 	snprintf(conf, sizeof(conf), "kafka.partitions = 2\nfederation.link_timeout = 3s\n%s", extra != NULL ? extra : "");
@@ -457,6 +463,7 @@ static bool has_rule(const struct tids_audit_entry *e, const char *rule)
 }
 
 struct forwards {
+	const char *from;                  /* the hub that forwarded them */
 	uint32_t ids[64];
 	size_t n;
 };
@@ -473,21 +480,24 @@ static void on_forward(void *ctx, int32_t partition, int64_t offset, const void 
 	(void)key;
 	(void)key_len;
 	ck_assert_int_eq(tids_wire_decode_ingress_record(value, len, &ir, err, sizeof(err)), 0);
-	ck_assert(ir.forwarded.present);
-	if (f->n < 64)
-		memcpy(&f->ids[f->n], ir.record_id, sizeof(uint32_t));
-	f->n++;
+	if (ir.forwarded.present && strcmp(ir.forwarded.from_hub, f->from) == 0) {
+		if (f->n < 64)
+			memcpy(&f->ids[f->n], ir.record_id, sizeof(uint32_t));
+		f->n++;
+	}
 	tids_ingress_record_free(&ir);
 }
 
-/* What hub `from` wrote to its outbound topic for `to`. */
+/* What hub `from` forwarded to `to`, as it arrived on `to`'s ingress (the
+ * outbound topic itself keeps only what `to` has yet to take). */
 static void read_forwards(struct net *n, int from, int to, struct forwards *f)
 {
 	char topic[512];
 
 	memset(f, 0, sizeof(*f));
-	out_topic(n, from, to, topic, sizeof(topic));
-	ck_assert_int_ge(tids_test_topic_read_on(bootstrap_of(from), topic, on_forward, f), 0);
+	f->from = n->hub[from].hub_id;
+	snprintf(topic, sizeof(topic), "tids.%s.ingress", n->hub[to].hub_id);
+	ck_assert_int_ge(tids_test_topic_read_on(bootstrap_of(to), topic, on_forward, f), 0);
 }
 
 static bool forwarded_id(const struct forwards *f, uint32_t id)
@@ -523,12 +533,14 @@ static void core_record_never_leaves_shanghai(struct net *n)
 	tids_delivery_free(&d);
 	ck_assert_int_eq(next(sub, &d, 3000), 0);
 	tids_client_free(sub);
-	/* The core record never reached the outbound topic... */
+	/* The core record never left: Chongqing never had it... */
 	read_forwards(n, SH, CQ, &fw);
 	ck_assert(forwarded_id(&fw, 11));
 	ck_assert(!forwarded_id(&fw, 10));
-	/* ...and its refusal is audited in Shanghai. */
+	/* ...Shanghai audited its refusal and no export of it (an export
+	 * and its forward are written in one transaction)... */
 	read_audit(n, SH, &audit);
+	ck_assert_ptr_null(find_entry(&audit, "oem.cq", 10, false));
 	e = find_entry(&audit, "oem.cq", 10, true);
 	ck_assert_ptr_nonnull(e);
 	ck_assert(has_rule(e, "core_needs_approval"));
@@ -1142,6 +1154,108 @@ static void peers_witness_each_other(struct net *n)
 }
 
 
+/* --- onward transfer: by policy, never against the duty --------------------------------- */
+
+/* Wuhan's policy lets the records Shanghai forwards it go on to oem.cq in
+ * Chongqing (a hub may narrow the default refusal); the factory's grant to
+ * the Wuhan lessor carries the no_onward_transfer duty, and what it carries
+ * does not go on, whatever Wuhan's policy says. */
+START_TEST(onward_by_policy_never_against_the_duty)
+{
+	const char *energy[] = { "energy" }, *billing[] = { "billing" };
+	char dir[256], path[600], cmd[1200], extra[400], err[512];
+	struct tids_grant g = { 0 };
+	struct tids_bytes recs[2];
+	struct tids_client *c = NULL, *sub;
+	struct tids_delivery d;
+	struct collected audit;
+	struct forwards fw;
+	const struct tids_audit_entry *e;
+	struct net n;
+	bool covers;
+	FILE *f;
+
+	snprintf(dir, sizeof(dir), "%s/tids-onward.XXXXXX", getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(cmd, sizeof(cmd), "cp %s/policy/default/*.tidspol '%s' && rm '%s/60-federation.tidspol'",
+		 tids_test_source_dir(), dir, dir);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(path, sizeof(path), "%s/60-federation.tidspol", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "permit import_as_exported\n\twhen record.hops > 0 && !onward\n"
+		   "\tbecause \"the exporting hub permitted this record for this recipient and purpose\";\n"
+		   "permit onward_to_the_oem\n\twhen onward && recipient.id == \"oem.cq\" && purpose == \"billing\"\n"
+		   "\tbecause \"test: Wuhan passes Shanghai's records on to the OEM in Chongqing\";\n"
+		   "forbid onward_transfer\n\twhen onward && recipient.id != \"oem.cq\"\n"
+		   "\tbecause \"no onward transfer but to the OEM\";\n");
+	fclose(f);
+	snprintf(extra, sizeof(extra), "policy.dir = %s", dir);
+	hub_extra[HB] = extra;
+	n_lessor_purposes = 1;   /* billing */
+	net_start(&n, 1u << HB | 1u << CQ);
+	peer(&n, HB, CQ);
+	await_directory(&n, HB, CQ, 1, 1);
+
+	/* The factory's grant of its energy figures to the Wuhan lessor, with
+	 * the duty not to pass them on. */
+	g.grant_id = "g-energy";
+	g.owner = "factory.sh1";
+	g.grantee = "lessor.wh";
+	g.categories = (struct tids_strlist){ energy, 1 };
+	g.purposes = (struct tids_strlist){ billing, 1 };
+	g.not_before_ms = now_ms() - 1000;
+	g.not_after_ms = now_ms() + 30LL * 86400 * 1000;
+	g.obligations.no_onward_transfer = true;
+	c = tids_test_hub_connect(&n.hub[SH], &n.factory);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_msg(tids_client_issue_grant(c, &n.factory, &g, err, sizeof(err)) == 0, "grant: %s", err);
+	recs[0] = make_record(50, "press-7", "run_hours", TIDS_TIER_GENERAL, now_ms());
+	recs[1] = make_record(51, "press-7", "energy", TIDS_TIER_GENERAL, now_ms());
+	publish_until_acked(&n, &c, ++n.seq, recs, 2);
+	tids_client_free(c);
+
+	/* The Wuhan lessor has both. */
+	sub = subscribe(&n.hub[HB], &n.lessor_wh, "billing", 10);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(next(sub, &d, 120000), 1);
+		if (tids_record_field(&d.record, "n")->value.as.i == 51)
+			ck_assert(d.obligations.no_onward_transfer);
+		tids_delivery_free(&d);
+	}
+	tids_client_free(sub);
+	/* The OEM in Chongqing has the run hours, two hubs on, still with the
+	 * factory's own proof; not the energy figures. */
+	sub = subscribe(&n.hub[CQ], &n.oem_cq, "billing", 10);
+	ck_assert_int_eq(next(sub, &d, 120000), 1);
+	ck_assert_int_eq(tids_record_field(&d.record, "n")->value.as.i, 50);
+	ck_assert_uint_eq(d.provenance.hops, 2);
+	ck_assert_str_eq(d.provenance.hub_id, n.hub[SH].hub_id);
+	ck_assert_str_eq(d.provenance.export_hub, n.hub[HB].hub_id);
+	ck_assert_int_eq(tids_provenance_verify(&d, n.factory.sign_pk, &covers, err, sizeof(err)), 0);
+	ck_assert(covers);
+	tids_delivery_free(&d);
+	ck_assert_int_eq(next(sub, &d, 3000), 0);
+	tids_client_free(sub);
+	read_forwards(&n, HB, CQ, &fw);
+	ck_assert_uint_eq(fw.n, 1);
+	ck_assert(forwarded_id(&fw, 50));
+	read_audit(&n, HB, &audit);
+	e = find_entry(&audit, "oem.cq", 51, true);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_ptr_nonnull(strstr(e->reason, "no_onward_transfer"));
+	e = find_entry(&audit, "oem.cq", 50, false);
+	ck_assert_ptr_nonnull(e);
+	ck_assert(has_rule(e, "onward_to_the_oem"));
+	ck_assert_str_eq(e->peer_hub, n.hub[CQ].hub_id);
+	collected_free(&audit);
+	free_records(recs, 2);
+	net_stop(&n);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* --- the network, one story ------------------------------------------------------------- */
 
 /*
@@ -1620,6 +1734,7 @@ int main(void)
 	} cases[] = {
 		{ "network", national_network },
 		{ "double_claims", double_claims_refused },
+		{ "onward", onward_by_policy_never_against_the_duty },
 		{ "exactly_once", exactly_once_across_kills_and_a_cut_link },
 	};
 	Suite *s = suite_create("federation");
