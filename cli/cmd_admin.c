@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tids/json.h"
 #include "tidsctl.h"
 
 static const char help[] =
@@ -16,8 +17,16 @@ static const char help[] =
 	"       tidsctl admin [CONNECTION] register peer --id HUB --jurisdiction J --address HOST:PORT\n"
 	"                         --key-pub KEY\n"
 	"       tidsctl admin [CONNECTION] suspend|reinstate PARTICIPANT\n"
+	"       tidsctl admin [CONNECTION] list participants|assets|peers|grants|approvals|subscriptions\n"
+	"                         [--limit N]\n"
+	"       tidsctl admin [CONNECTION] show ID\n"
+	"list and show print what the hub has registered, one entry per line (JSON lines with\n"
+	"--json); show prints every entry named ID (a participant and its subscription, say).\n"
+	"register, suspend and reinstate print {\"registered\", \"id\"} or {\"participant\",\n"
+	"\"suspended\"} with --json.\n"
 	"KEY is base64 or @file.pub (a hub's: its hub.pub). A participant served by a peer hub\n"
-	"is named ID@HUB (--lessor lessor.wh@hub.wh); a bare ID is one of this hub's. Connection (default: the local socket " TIDSCTL_DEFAULT_SOCKET "):\n"
+	"is named ID@HUB (--lessor lessor.wh@hub.wh); a bare ID is one of this hub's.\n"
+	"Connection (default: the local socket " TIDSCTL_DEFAULT_SOCKET "):\n"
 	CONN_HELP;
 
 struct admin_args {
@@ -44,7 +53,7 @@ static int need(const char *v, const char *opt)
 	return v != NULL ? 0 : cli_fail("%s is required", opt);
 }
 
-static int do_register(struct tids_client *c, const char *what, struct admin_args *a)
+static int do_register(struct tids_client *c, const char *what, struct admin_args *a, bool json)
 {
 	char err[512];
 	int r;
@@ -90,6 +99,16 @@ static int do_register(struct tids_client *c, const char *what, struct admin_arg
 	}
 	if (r != 0)
 		return cli_fail("register %s %s: %s", what, a->id, err);
+	if (json) {
+		struct tids_jw w;
+
+		cli_json_begin(&w);
+		tids_jw_key(&w, "registered");
+		tids_jw_string(&w, what);
+		tids_jw_key(&w, "id");
+		tids_jw_string(&w, a->id);
+		return cli_json_end(&w);
+	}
 	printf("registered %s %s\n", what, a->id);
 	return EXIT_OK;
 }
@@ -104,11 +123,12 @@ int tidsctl_admin(int argc, char **argv)
 		{ "name", required_argument, NULL, 'n' }, { "lessee", required_argument, NULL, 'e' },
 		{ "lessor", required_argument, NULL, 'o' }, { "site", required_argument, NULL, 's' },
 		{ "kind", required_argument, NULL, 'K' }, { "address", required_argument, NULL, 'b' },
-		{ "help", no_argument, NULL, 'h' },
+		{ "help", no_argument, NULL, 'h' }, { "limit", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct admin_args a = { 0 };
 	struct conn_opts co;
+	uint64_t limit = 0;
 	struct tids_client *c;
 	char err[512];
 	int opt, rc;
@@ -130,24 +150,48 @@ int tidsctl_admin(int argc, char **argv)
 		case 's': a.site = optarg; break;
 		case 'K': a.kind = optarg; break;
 		case 'b': a.address = optarg; break;
+		case 'l': if (cli_number("--limit", optarg, 1, 1000000000, &limit) != 0) return EXIT_USAGE; break;
 		case 'h': fputs(help, stdout); return EXIT_OK;
 		default: return cli_usage(help);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1 || (strcmp(argv[0], "register") == 0 && argc != 2) ||
-	    ((strcmp(argv[0], "suspend") == 0 || strcmp(argv[0], "reinstate") == 0) && argc != 2))
+	if (argc != 2 || (strcmp(argv[0], "register") != 0 && strcmp(argv[0], "suspend") != 0 &&
+			  strcmp(argv[0], "reinstate") != 0 && strcmp(argv[0], "list") != 0 &&
+			  strcmp(argv[0], "show") != 0))
 		return cli_usage(help);
-	if (strcmp(argv[0], "register") != 0 && strcmp(argv[0], "suspend") != 0 && strcmp(argv[0], "reinstate") != 0)
-		return cli_usage(help);
+	if (strcmp(argv[0], "list") == 0) {
+		size_t k;
+
+		for (k = 0; tids_list_kinds[k] != NULL && strcmp(tids_list_kinds[k], argv[1]) != 0; k++)
+			;
+		if (tids_list_kinds[k] == NULL) {
+			fprintf(stderr, "tidsctl: error: admin list %s: list participants, assets, peers, grants, "
+					"approvals or subscriptions\n", argv[1]);
+			return EXIT_USAGE;
+		}
+	}
 	c = cli_connect(&co, NULL);
 	if (c == NULL)
 		return EXIT_FAIL;
-	if (strcmp(argv[0], "register") == 0) {
-		rc = do_register(c, argv[1], &a);
+	if (strcmp(argv[0], "list") == 0) {
+		rc = admin_list(c, argv[1], (long)limit, co.json);
+	} else if (strcmp(argv[0], "show") == 0) {
+		rc = admin_show(c, argv[1], co.json);
+	} else if (strcmp(argv[0], "register") == 0) {
+		rc = do_register(c, argv[1], &a, co.json);
 	} else if (tids_client_suspend(c, argv[1], strcmp(argv[0], "suspend") == 0, err, sizeof(err)) != 0) {
 		rc = cli_fail("%s %s: %s", argv[0], argv[1], err);
+	} else if (co.json) {
+		struct tids_jw w;
+
+		cli_json_begin(&w);
+		tids_jw_key(&w, "participant");
+		tids_jw_string(&w, argv[1]);
+		tids_jw_key(&w, "suspended");
+		tids_jw_bool(&w, strcmp(argv[0], "suspend") == 0);
+		rc = cli_json_end(&w);
 	} else {
 		printf("%s %sed\n", argv[1], strcmp(argv[0], "suspend") == 0 ? "suspend" : "reinstat");
 		rc = EXIT_OK;
