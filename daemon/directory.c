@@ -386,6 +386,9 @@ void directory_rebuild(struct tidsd *d)
 	for (pos = 0; (r = tids_map_next(&refused, &pos)) != NULL;)
 		free(r);
 	tids_map_free(&refused);
+	/* Who is where decides which peer gets which of our grants and
+	 * approvals (and which of theirs verify here). */
+	f->consent_version++;
 }
 
 void directory_free(struct tidsd *d)

@@ -34,9 +34,12 @@ struct pull {
 	uint64_t dir_version;              /* of the directory last sent */
 	uint64_t *cp_sent;                 /* per partition: seq of the chain head last sent */
 	size_t n_cp;
+	uint64_t consent_version;          /* of our consent last sent (0: none yet) */
 };
 
 static struct pull *graveyard;
+
+static void send_news(struct tidsd *d, struct pull *pl);
 
 struct fed_peer *fed_peer(struct tidsd *d, const char *id)
 {
@@ -150,6 +153,21 @@ void federation_peer_changed(struct tidsd *d, const struct tids_peer *p)
 	directory_rebuild(d);
 	/* A peer with a new key is no longer the one its sessions proved. */
 	sessions_recheck(d, "peer hub registration changed");
+}
+
+void federation_consent_changed(struct tidsd *d)
+{
+	struct federation *f = d->federation;
+	struct fed_peer *p;
+	size_t pos = 0;
+
+	if (f == NULL)
+		return;
+	f->consent_version++;
+	/* Now, before the router decides anything under it. */
+	while ((p = tids_map_next(&f->peers, &pos)) != NULL)
+		if (p->serving != NULL)
+			send_news(d, p->serving);
 }
 
 void federation_registry_changed(struct tidsd *d)
@@ -278,8 +296,22 @@ static void pull_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 	}
 }
 
-/* Our directory and chain heads, whenever they are newer than what the
- * puller has. Small, and outside the window: they never wait for acks. */
+static int emit_consent(struct tidsd *d, void *ctx, const struct tids_consent_page *page)
+{
+	struct pull *pl = ctx;
+	struct tids_pull_item it = { .kind = TIDS_PULL_CONSENT, .consent = *page };
+
+	if (pl->s == NULL)
+		return TIDS_EPROTO;
+	send_item(d, pl, &it);
+	return 0;
+}
+
+/* Our directory, consent and chain heads, whenever they are newer than
+ * what the puller has. Small, and outside the window: they never wait for
+ * acks. The directory comes first (the puller checks signers with it), and
+ * the consent before any forward decided under it: a grant or approval
+ * reaches the registry (and this) before the router routes under it. */
 static void send_news(struct tidsd *d, struct pull *pl)
 {
 	struct federation *f = d->federation;
@@ -291,6 +323,14 @@ static void send_news(struct tidsd *d, struct pull *pl)
 	if (directory_own_item(d, &dir, &len) == 0 && pl->dir_version != f->dir_version) {
 		if (session_stream_item(d, pl->s, pl->call_id, dir, len) == 0)
 			pl->dir_version = f->dir_version;
+	}
+	if (pl->consent_version != f->consent_version + 1) {
+		if (consent_send(d, pl->p, emit_consent, pl) == 0)
+			pl->consent_version = f->consent_version + 1;
+		else
+			tids_log_warnx("federation: our consent for %s not sent (out of memory); again soon", pl->p->id);
+		if (pl->s == NULL)
+			return;
 	}
 	if (pl->n_cp < f->n_heads) {
 		uint64_t *grown = realloc(pl->cp_sent, f->n_heads * sizeof(*grown));
@@ -586,6 +626,7 @@ void federation_free(struct tidsd *d)
 	import_free(d);
 	pos = 0;
 	while ((p = tids_map_next(&f->peers, &pos)) != NULL) {
+		consent_forget(p);
 		tids_directory_free(&p->dir);
 		free(p->dir_blob);
 		free(p->witness);

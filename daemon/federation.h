@@ -55,6 +55,11 @@ struct fed_peer {
 	uint64_t trimmed;                /* its outbound topic is deleted up to here */
 	int64_t trimmed_at;
 
+	/* Its consent (consent.c): the round being received, and the ids of
+	 * its grants and approvals that round listed so far. */
+	uint64_t consent_round;
+	struct tids_map consent_seen;
+
 	/* Its chain heads we witness, by partition. */
 	struct tids_audit_checkpoint *witness;   /* owned copies (hub_id points to id) */
 	size_t n_witness;
@@ -91,6 +96,8 @@ struct federation {
 	size_t n_heads;
 	uint64_t heads_version;          /* grows when a head moves */
 	int64_t heads_read_at;
+
+	uint64_t consent_version;        /* grows when our grants or approvals change */
 
 	char hub_id[TIDS_ID_MAX + 1];    /* ours (the config may be swapped on reload) */
 	struct import *import;           /* import.c */
@@ -133,6 +140,16 @@ void import_forward(struct tidsd *d, struct fed_peer *p, struct tids_pull_item *
 void import_forget(struct tidsd *d, struct fed_peer *p);
 /* Forwards of p's on their way to Kafka. */
 size_t import_in_flight(const struct tidsd *d, const struct fed_peer *p);
+
+/* consent.c */
+/* Our grants and approvals for p's participants, as one round of pages. */
+typedef int consent_emit_fn(struct tidsd *d, void *ctx, const struct tids_consent_page *page);
+int consent_send(struct tidsd *d, const struct fed_peer *p, consent_emit_fn *emit, void *ctx);
+/* One page of p's consent: what verifies is kept; at the end of a round,
+ * what it did not list is revoked here. */
+void consent_page(struct tidsd *d, struct fed_peer *p, const struct tids_consent_page *c);
+/* The link to p dropped: a round half received counts for nothing. */
+void consent_forget(struct fed_peer *p);
 
 /* witness.c */
 /* A peer's signed chain head: kept (and written to its witness file) if

@@ -74,6 +74,7 @@ static void disconnect(struct tidsd *d, struct link *l)
 	if (l->state == L_OPEN)
 		tids_log_info("federation: link to %s down", l->p->id);
 	import_forget(d, l->p);
+	consent_forget(l->p);
 	tids_noise_handshake_wipe(&l->hs);
 	tids_channel_wipe(&l->ch);
 	tids_buf_wipe(&l->in);
@@ -503,6 +504,9 @@ void link_item(struct tidsd *d, struct fed_peer *p, struct tids_pull_item *it)
 		break;
 	case TIDS_PULL_FORWARD:
 		import_forward(d, p, it);
+		break;
+	case TIDS_PULL_CONSENT:
+		consent_page(d, p, &it->consent);
 		break;
 	}
 }

@@ -291,6 +291,89 @@ void tids_pull_control_free(struct tids_pull_control *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/* --- consent pages ------------------------------------------------------------- */
+
+/* Each blob through the gate of its kind (form only), then borrowed into
+ * list. */
+static int consent_blobs(const char *what, ProtobufCBinaryData *in, size_t n, bool grants, struct tids_bytes *list,
+			 char *err, size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		char why[256];
+		int r;
+
+		if (grants) {
+			struct tids_grant g;
+
+			r = tids_wire_decode_signed_grant(in[i].data, in[i].len, &g, why, sizeof(why));
+			if (r == 0)
+				tids_grant_free(&g);
+		} else {
+			struct tids_approval a;
+
+			r = tids_wire_decode_signed_approval(in[i].data, in[i].len, &a, why, sizeof(why));
+			if (r == 0)
+				tids_approval_free(&a);
+		}
+		if (r < 0)
+			return tids_fail(err, errlen, r, "consent: %s %zu: %s", what, i, why);
+		list[i] = (struct tids_bytes){ in[i].data, in[i].len };
+	}
+	return 0;
+}
+
+static int consent_from(const Tids__V1__Consent *m, struct backing *b, struct tids_consent_page *c, char *err,
+			size_t errlen)
+{
+	struct tids_bytes *list;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	if (m->n_grants > TIDS_CONSENT_PAGE_MAX || m->n_approvals > TIDS_CONSENT_PAGE_MAX)
+		return tids_fail(err, errlen, TIDS_ETOOMANY, "consent: %zu grants and %zu approvals in one page, at "
+				 "most %d each", m->n_grants, m->n_approvals, TIDS_CONSENT_PAGE_MAX);
+	/* One block for both lists (a backing holds one allocation). */
+	list = wire_alloc(b, (m->n_grants + m->n_approvals + 1) * sizeof(*list));
+	if (list == NULL)
+		return tids_fail(err, errlen, TIDS_ENOMEM, "consent: out of memory");
+	if ((r = consent_blobs("grant", m->grants, m->n_grants, true, list, err, errlen)) < 0 ||
+	    (r = consent_blobs("approval", m->approvals, m->n_approvals, false, list + m->n_grants, err, errlen)) < 0)
+		return r;
+	c->grants = list;
+	c->n_grants = m->n_grants;
+	c->approvals = list + m->n_grants;
+	c->n_approvals = m->n_approvals;
+	c->round = m->round;
+	c->complete = m->complete != 0;
+	return 0;
+}
+
+static int encode_consent(Tids__V1__PullItem *pb, const struct tids_consent_page *in, uint8_t **out, size_t *len)
+{
+	Tids__V1__Consent c = TIDS__V1__CONSENT__INIT;
+	ProtobufCBinaryData *g = calloc(in->n_grants + 1, sizeof(*g)), *a = calloc(in->n_approvals + 1, sizeof(*a));
+	int r = TIDS_ENOMEM;
+
+	if (g != NULL && a != NULL) {
+		for (size_t i = 0; i < in->n_grants; i++)
+			g[i] = (ProtobufCBinaryData){ in->grants[i].len, (uint8_t *)in->grants[i].data };
+		for (size_t i = 0; i < in->n_approvals; i++)
+			a[i] = (ProtobufCBinaryData){ in->approvals[i].len, (uint8_t *)in->approvals[i].data };
+		c.round = in->round;
+		c.grants = g;
+		c.n_grants = in->n_grants;
+		c.approvals = a;
+		c.n_approvals = in->n_approvals;
+		c.complete = in->complete;
+		pb->kind_case = TIDS__V1__PULL_ITEM__KIND_CONSENT;
+		pb->consent = &c;
+		r = wire_pack(&pb->base, out, len);
+	}
+	free(g);
+	free(a);
+	return r;
+}
+
 int tids_wire_decode_pull_item(const uint8_t *buf, size_t len, struct tids_pull_item *out, char *err, size_t errlen)
 {
 	struct backing *b;
@@ -326,6 +409,11 @@ int tids_wire_decode_pull_item(const uint8_t *buf, size_t len, struct tids_pull_
 		if ((r = wire_checkpoint_from(m->checkpoint, &out->checkpoint, err, errlen)) < 0)
 			goto out;
 		out->kind = TIDS_PULL_CHECKPOINT;
+		break;
+	case TIDS__V1__PULL_ITEM__KIND_CONSENT:
+		if ((r = consent_from(m->consent, b, &out->consent, err, errlen)) < 0)
+			goto out;
+		out->kind = TIDS_PULL_CONSENT;
 		break;
 	default:
 		r = tids_fail(err, errlen, TIDS_EMISSING, "pull: item of no known kind");
@@ -369,6 +457,8 @@ int tids_wire_encode_pull_item(const struct tids_pull_item *in, uint8_t **out, s
 		pb.kind_case = TIDS__V1__PULL_ITEM__KIND_CHECKPOINT;
 		pb.checkpoint = &cp;
 		return wire_pack(&pb.base, out, len);
+	case TIDS_PULL_CONSENT:
+		return encode_consent(&pb, &in->consent, out, len);
 	}
 	return TIDS_EINVAL;
 }

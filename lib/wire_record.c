@@ -572,7 +572,7 @@ int tids_wire_decode_delivery(const uint8_t *buf, size_t len, struct tids_delive
 	}
 	if ((r = wire_list("delivery: rule_ids", m->rule_ids, m->n_rule_ids, LIST_IDS, 0, &out->rule_ids, err, errlen)) < 0 ||
 	    (r = wire_obligations_from(m->obligations, &out->obligations, err, errlen)) < 0 ||
-	    (r = wire_opt_id("delivery: grant_id", m->grant_id, err, errlen)) < 0 ||
+	    (r = wire_opt_consent_id("delivery: grant_id", m->grant_id, err, errlen)) < 0 ||
 	    (r = wire_opt_name("delivery: purpose", m->purpose, err, errlen)) < 0 ||
 	    (r = wire_opt_id("delivery: notification_for", m->notification_for, err, errlen)) < 0)
 		goto out;

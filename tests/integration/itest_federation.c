@@ -622,6 +622,198 @@ static void important_to_de_only_under_approval(struct net *n)
 }
 
 
+/* --- consent travels with what it covers --------------------------------------------- */
+
+struct sealed_deliveries {
+	const char *sealed_by;
+	size_t n, opened;                  /* sealed by it; of those, readable as a Delivery */
+};
+
+static void on_delivery_envelope(void *ctx, int32_t partition, int64_t offset, const void *key, size_t key_len,
+				 const void *value, size_t len)
+{
+	struct sealed_deliveries *s = ctx;
+	struct tids_delivery_envelope env;
+	struct tids_delivery d;
+	char err[256];
+
+	(void)partition;
+	(void)offset;
+	(void)key;
+	(void)key_len;
+	if (tids_wire_decode_delivery_envelope(value, len, &env, err, sizeof(err)) != 0)
+		return;
+	if (strcmp(env.sealed_by, s->sealed_by) == 0) {
+		s->n++;
+		if (tids_wire_decode_delivery(env.delivery.data, env.delivery.len, &d, err, sizeof(err)) == 0) {
+			s->opened++;
+			tids_delivery_free(&d);
+		}
+	}
+	tids_delivery_envelope_free(&env);
+}
+
+/* Is the wrapped data key of grant id still in hub h's registry? */
+static bool grant_key_kept(struct net *n, int h, const char *id)
+{
+	char db_path[600];
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	bool kept;
+
+	snprintf(db_path, sizeof(db_path), "%s/state/registry.db", n->hub[h].dir);
+	ck_assert_int_eq(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM kv WHERE ns = 'grant_key' AND "
+					    "(key = ?1 OR substr(key, 5) = ?1)", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	kept = sqlite3_column_int64(st, 0) > 0;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return kept;
+}
+
+/* The next delivery whose field n is in want (others are acknowledged and
+ * skipped: earlier scenarios leave deliveries of their own); 0 after
+ * timeout_ms. */
+static int next_of(struct tids_client *sub, struct tids_delivery *d, const int *want, size_t n_want, int timeout_ms)
+{
+	int64_t until = now_ms() + timeout_ms;
+	char err[256];
+
+	while (now_ms() < until) {
+		const struct tids_field *f;
+
+		if (next(sub, d, (int)(until - now_ms() > 0 ? until - now_ms() : 1)) == 0)
+			return 0;
+		f = tids_record_field(&d->record, "n");
+		for (size_t i = 0; f != NULL && i < n_want; i++)
+			if (f->value.kind == TIDS_VALUE_INT && f->value.as.i == want[i])
+				return 1;
+		ck_assert_int_eq(tids_client_ack(sub, d->delivery_seq, err, sizeof(err)), 0);
+		tids_delivery_free(d);
+	}
+	return 0;
+}
+
+/*
+ * The factory's recipes go to the Wuhan lessor only under its time-boxed
+ * grant, and core data only to the holder of a regulator's approval: rules
+ * of Wuhan's import policy too. The grant (issued at Shanghai, naming
+ * Shanghai) and Shanghai's regulator's approval reach Wuhan over the link,
+ * are checked there against Shanghai's directory, and Wuhan delivers under
+ * them, sealed under a key of its own for the grant. When the factory
+ * revokes the grant at Shanghai, Wuhan revokes it too: a new recipe is not
+ * delivered, and the deliveries already on Wuhan's topic no longer open.
+ */
+static void consent_travels_with_what_it_covers(struct net *n)
+{
+	const char *recipe[] = { "recipe" }, *maintenance[] = { "maintenance" }, *press[] = { "press-7" };
+	const int first[] = { 60, 61 }, after[] = { 60, 61, 62 };
+	char grant_id[160], approval_id[160], sealed_by[200], topic[512], needle[400], err[512];
+	struct tids_grant g = { 0 };
+	struct tids_approval a = { 0 };
+	struct tids_bytes recs[3];
+	struct tids_client *c = NULL, *sub, *reg;
+	struct tids_delivery d;
+	struct sealed_deliveries sd = { 0 };
+	struct collected audit;
+	const struct tids_audit_entry *e;
+	bool got[2] = { false, false };
+
+	snprintf(grant_id, sizeof(grant_id), "g-recipe@%s", n->hub[SH].hub_id);
+	snprintf(approval_id, sizeof(approval_id), "ca-recipe@%s", n->hub[SH].hub_id);
+	/* Shanghai's regulator lets the Wuhan lessor have the factory's
+	 * recipes, up to core; it stands in at Shanghai for the security
+	 * agreement Shanghai does not know of. */
+	a.approval_id = "ca-recipe";
+	a.kind = "core_access";
+	a.regulator = "reg.sh";
+	a.exporter = "factory.sh1";
+	a.recipient = "lessor.wh";
+	a.categories = (struct tids_strlist){ recipe, 1 };
+	a.tiers[0] = TIDS_TIER_IMPORTANT;
+	a.tiers[1] = TIDS_TIER_CORE;
+	a.n_tiers = 2;
+	a.purposes = (struct tids_strlist){ maintenance, 1 };
+	a.valid_from_ms = now_ms() - 1000;
+	a.valid_until_ms = now_ms() + 365LL * 86400 * 1000;
+	reg = tids_test_hub_connect(&n->hub[SH], &n->reg_sh);
+	ck_assert_ptr_nonnull(reg);
+	ck_assert_msg(tids_client_issue_approval(reg, &n->reg_sh, &a, err, sizeof(err)) == 0, "approve: %s", err);
+	tids_client_free(reg);
+	/* The factory's time-boxed grant of its press's recipes. */
+	g.grant_id = "g-recipe";
+	g.owner = "factory.sh1";
+	g.grantee = "lessor.wh";
+	g.assets = (struct tids_strlist){ press, 1 };
+	g.categories = (struct tids_strlist){ recipe, 1 };
+	g.purposes = (struct tids_strlist){ maintenance, 1 };
+	g.not_before_ms = now_ms() - 1000;
+	g.not_after_ms = now_ms() + 30LL * 86400 * 1000;
+	c = tids_test_hub_connect(&n->hub[SH], &n->factory);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_msg(tids_client_issue_grant(c, &n->factory, &g, err, sizeof(err)) == 0, "grant: %s", err);
+	await_log(&n->hub[HB], "grant g-recipe@", 1);
+	await_log(&n->hub[HB], "approval ca-recipe@", 1);
+
+	recs[0] = make_record(60, "press-7", "recipe", TIDS_TIER_IMPORTANT, now_ms());
+	recs[1] = make_record(61, "press-7", "recipe", TIDS_TIER_CORE, now_ms());
+	publish_until_acked(n, &c, ++n->seq, recs, 2);
+
+	/* Both at Wuhan, under the grant as Wuhan knows it (not acknowledged:
+	 * they stay on Wuhan's topic). */
+	sub = subscribe(&n->hub[HB], &n->lessor_wh, "maintenance", 10);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_msg(next_of(sub, &d, first, 2, 120000) == 1, "recipe %d of 2 never delivered at Wuhan", i + 1);
+		got[tids_record_field(&d.record, "n")->value.as.i - 60] = true;
+		ck_assert_str_eq(d.grant_id, grant_id);
+		ck_assert_str_eq(d.purpose, "maintenance");
+		ck_assert(d.obligations.no_onward_transfer);
+		tids_delivery_free(&d);
+	}
+	ck_assert(got[0] && got[1]);
+	tids_client_free(sub);
+	read_audit(n, HB, &audit);
+	e = find_entry(&audit, "lessor.wh", 61, false);
+	ck_assert_ptr_nonnull(e);
+	ck_assert_str_eq(e->grant_id, grant_id);
+	ck_assert_str_eq(e->approval_id, approval_id);
+	ck_assert_str_eq(e->peer_hub, n->hub[SH].hub_id);
+	collected_free(&audit);
+	/* Sealed under the grant's key on Wuhan's topic. */
+	snprintf(sealed_by, sizeof(sealed_by), "grant:%s", grant_id);
+	snprintf(topic, sizeof(topic), "tids.%s.deliver.lessor.wh", n->hub[HB].hub_id);
+	sd.sealed_by = sealed_by;
+	ck_assert_int_ge(tids_test_topic_read_on(bootstrap_of(HB), topic, on_delivery_envelope, &sd), 0);
+	ck_assert_uint_ge(sd.n, 2);
+	ck_assert_uint_eq(sd.opened, 0);
+	ck_assert(grant_key_kept(n, HB, grant_id));
+
+	/* The factory revokes at Shanghai; Wuhan hears of it. */
+	ck_assert_msg(tids_client_revoke(c, "g-recipe", err, sizeof(err)) == 0, "revoke: %s", err);
+	snprintf(needle, sizeof(needle), "grant %s revoked by hub %s", grant_id, n->hub[SH].hub_id);
+	await_log(&n->hub[HB], needle, 1);
+	ck_assert(!grant_key_kept(n, HB, grant_id));
+	recs[2] = make_record(62, "press-7", "recipe", TIDS_TIER_IMPORTANT, now_ms());
+	publish_until_acked(n, &c, ++n->seq, &recs[2], 1);
+	tids_client_free(c);
+	/* Nothing opens any more at Wuhan: neither the two waiting there nor
+	 * a new one. */
+	sub = subscribe(&n->hub[HB], &n->lessor_wh, "maintenance", 10);
+	ck_assert_int_eq(next_of(sub, &d, after, 3, 8000), 0);
+	tids_client_free(sub);
+	snprintf(needle, sizeof(needle), "key %s is destroyed", sealed_by);
+	await_log(&n->hub[HB], needle, 1);
+	memset(&sd, 0, sizeof(sd));
+	sd.sealed_by = sealed_by;
+	ck_assert_int_ge(tids_test_topic_read_on(bootstrap_of(HB), topic, on_delivery_envelope, &sd), 0);
+	ck_assert_uint_ge(sd.n, 2);
+	ck_assert_uint_eq(sd.opened, 0);
+	free_records(recs, 3);
+}
+
+
 /* --- no onward transfer -------------------------------------------------------------- */
 
 static void imported_record_not_passed_on(struct net *n)
@@ -1275,6 +1467,7 @@ START_TEST(national_network)
 	core_record_never_leaves_shanghai(&n);
 	important_to_de_only_under_approval(&n);
 	imported_record_not_passed_on(&n);
+	consent_travels_with_what_it_covers(&n);
 	forged_forwards_refused(&n);
 	peers_witness_each_other(&n);
 	net_stop(&n);

@@ -470,16 +470,33 @@ struct tids_pull_control {
 	void *backing;
 };
 
-enum tids_pull_item_kind { TIDS_PULL_FORWARD = 1, TIDS_PULL_DIRECTORY = 2, TIDS_PULL_CHECKPOINT = 3 };
+enum tids_pull_item_kind { TIDS_PULL_FORWARD = 1, TIDS_PULL_DIRECTORY = 2, TIDS_PULL_CHECKPOINT = 3,
+			   TIDS_PULL_CONSENT = 4 };
 
-/* PullItem: one of a forward (position, record), a directory or a
- * checkpoint; the sub-structs share the item's backing. */
+#define TIDS_CONSENT_PAGE_MAX 512    /* grants and approvals, each, in one page */
+
+/* One page of a round of the serving hub's consent: signed grants and
+ * approvals as their signers produced them. The gate passes each through
+ * the signed_grant / signed_approval gate (form only: signatures are for
+ * the receiving hub to check against the serving hub's directory). */
+struct tids_consent_page {
+	uint64_t round;
+	struct tids_bytes *grants;
+	size_t n_grants;
+	struct tids_bytes *approvals;
+	size_t n_approvals;
+	bool complete;
+};
+
+/* PullItem: one of a forward (position, record), a directory, a
+ * checkpoint or a consent page; the sub-structs share the item's backing. */
 struct tids_pull_item {
 	enum tids_pull_item_kind kind;
 	uint64_t position;
 	struct tids_ingress_record record;
 	struct tids_directory directory;
 	struct tids_audit_checkpoint checkpoint;
+	struct tids_consent_page consent;
 	void *backing;
 };
 
