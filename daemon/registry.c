@@ -319,16 +319,26 @@ bool registry_consent_id(const struct tidsd *d, const char *id, const char *hub_
 	return (size_t)snprintf(buf, TIDS_ID_MAX + 1, "%s@%s", id, hub_id) <= TIDS_ID_MAX;
 }
 
+/* A grant as the registry keeps it: the grant first (the map's values are
+ * read as struct tids_grant), then the id the map is keyed by. */
+struct grant_entry {
+	struct tids_grant g;
+	char id[TIDS_ID_MAX + 1];       /* as this hub knows it (registry_consent_id) */
+};
+
 static int index_grant(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
 {
 	uint8_t key[TIDS_SEAL_KEY_BYTES];
-	struct tids_grant *g = calloc(1, sizeof(*g));
-	char id[TIDS_ID_MAX + 1];
+	struct grant_entry *ge = calloc(1, sizeof(*ge));
+	struct tids_grant *g;
+	char *id;
 	void *old;
 	int r;
 
-	if (g == NULL)
+	if (ge == NULL)
 		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+	g = &ge->g;
+	id = ge->id;
 	if ((r = tids_wire_decode_signed_grant(blob, len, g, err, errlen)) < 0)
 		goto fail;
 	if (!registry_consent_id(d, g->grant_id, g->hub_id, id)) {
@@ -354,7 +364,7 @@ static int index_grant(struct tidsd *d, const uint8_t *blob, size_t len, char *e
 	return 0;
 fail:
 	tids_grant_free(g);
-	free(g);
+	free(ge);
 	return r;
 }
 

@@ -5,14 +5,20 @@
  * hub's entry, and id@hub addresses.
  */
 #include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <sodium.h>
 
 #include "tids/crypto.h"
 #include "tids/error.h"
+#include "tids/resolve.h"
 #include "tids/wire.h"
 
 static char err[256];
@@ -538,6 +544,132 @@ START_TEST(addresses)
 }
 END_TEST
 
+/* --- consent pages --------------------------------------------------------------- */
+
+START_TEST(pull_item_consent)
+{
+	const char *cats[] = { "recipe" }, *purps[] = { "maintenance" };
+	struct tids_grant g = { .grant_id = "g-recipe", .owner = "factory.sh1", .grantee = "lessor.wh",
+				.categories = { cats, 1 }, .purposes = { purps, 1 }, .not_before_ms = 1,
+				.not_after_ms = 2, .hub_id = "hub.sh" };
+	struct tids_approval a = { .approval_id = "ca-1", .kind = "core_access", .regulator = "reg.sh",
+				   .exporter = "factory.sh1", .recipient = "lessor.wh", .categories = { cats, 1 },
+				   .purposes = { purps, 1 }, .from_jurisdiction = "CN", .to_jurisdiction = "CN",
+				   .valid_from_ms = 1, .valid_until_ms = 2, .hub_id = "hub.sh" };
+	struct tids_pull_item it = { .kind = TIDS_PULL_CONSENT }, out;
+	struct tids_bytes blobs[2], bad;
+	uint8_t *gb, *ab;
+	size_t gl, al;
+
+	a.tiers[0] = TIDS_TIER_CORE;
+	a.n_tiers = 1;
+	ck_assert_int_eq(tids_wire_encode_signed_grant(&g, &gb, &gl), 0);
+	ck_assert_int_eq(tids_wire_encode_signed_approval(&a, &ab, &al), 0);
+	blobs[0] = (struct tids_bytes){ gb, gl };
+	blobs[1] = (struct tids_bytes){ ab, al };
+	it.consent = (struct tids_consent_page){ .round = 42, .grants = &blobs[0], .n_grants = 1,
+						 .approvals = &blobs[1], .n_approvals = 1, .complete = true };
+	ck_assert_int_eq(gate_item(&it, &out), 0);
+	ck_assert_int_eq(out.kind, TIDS_PULL_CONSENT);
+	ck_assert_uint_eq(out.consent.round, 42);
+	ck_assert(out.consent.complete);
+	ck_assert_uint_eq(out.consent.n_grants, 1);
+	ck_assert_uint_eq(out.consent.n_approvals, 1);
+	/* The exact bytes the signer produced, untouched. */
+	ck_assert_uint_eq(out.consent.grants[0].len, gl);
+	ck_assert(memcmp(out.consent.grants[0].data, gb, gl) == 0);
+	ck_assert(memcmp(out.consent.approvals[0].data, ab, al) == 0);
+	tids_pull_item_free(&out);
+	/* An empty round is a round. */
+	it.consent.n_grants = it.consent.n_approvals = 0;
+	ck_assert_int_eq(gate_item(&it, &out), 0);
+	tids_pull_item_free(&out);
+	/* An approval among the grants is no grant; nor are random bytes. */
+	it.consent.grants = &blobs[1];
+	it.consent.n_grants = 1;
+	ck_assert_int_lt(gate_item(&it, &out), 0);
+	ck_assert_ptr_nonnull(strstr(err, "consent: grant 0"));
+	bad = (struct tids_bytes){ (const uint8_t *)"\x0a\x03xyz", 5 };
+	it.consent.grants = &blobs[0];
+	it.consent.approvals = &bad;
+	it.consent.n_approvals = 1;
+	ck_assert_int_lt(gate_item(&it, &out), 0);
+	ck_assert_ptr_nonnull(strstr(err, "consent: approval 0"));
+	free(gb);
+	free(ab);
+}
+END_TEST
+
+/* --- resolving without blocking ----------------------------------------------------- */
+
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gate_open;
+static atomic_int lookups;
+
+/* A name server that answers only when the test lets it. */
+static int slow_lookup(const char *host, const char *port, const struct addrinfo *hints, struct addrinfo **res)
+{
+	struct addrinfo h = *hints;
+
+	atomic_fetch_add(&lookups, 1);
+	pthread_mutex_lock(&gate_mu);
+	while (!gate_open)
+		pthread_cond_wait(&gate_cv, &gate_mu);
+	pthread_mutex_unlock(&gate_mu);
+	(void)host;
+	h.ai_flags |= AI_NUMERICHOST;
+	return getaddrinfo("127.0.0.1", port, &h, res);
+}
+
+static void open_gate(void)
+{
+	pthread_mutex_lock(&gate_mu);
+	gate_open = true;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
+}
+
+START_TEST(resolve_does_not_block)
+{
+	struct tids_resolve *r, *dropped;
+	struct addrinfo *ai = NULL;
+	int rc = -1;
+
+	gate_open = false;
+	atomic_store(&lookups, 0);
+	r = tids_resolve_start("peer.example", "7411", slow_lookup);
+	dropped = tids_resolve_start("other.example", "7412", slow_lookup);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_ptr_nonnull(dropped);
+	/* The caller goes on while the name server takes its time. */
+	for (int i = 0; i < 200 && atomic_load(&lookups) < 2; i++)
+		usleep(10000);
+	ck_assert_int_eq(atomic_load(&lookups), 2);
+	ck_assert_int_eq(tids_resolve_poll(r, &ai, &rc), 0);
+	/* One given up on while it runs: freed by its thread when it ends. */
+	tids_resolve_drop(dropped);
+	open_gate();
+	for (int i = 0; i < 500 && tids_resolve_poll(r, &ai, &rc) == 0; i++)
+		usleep(10000);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_ptr_nonnull(ai);
+	ck_assert_int_eq(ai->ai_family, AF_INET);
+	ck_assert_int_eq(ntohs(((struct sockaddr_in *)(void *)ai->ai_addr)->sin_port), 7411);
+	freeaddrinfo(ai);
+	tids_resolve_drop(r);
+	/* A name that does not resolve says so. */
+	r = tids_resolve_start("no-such-host.invalid", "1", NULL);
+	ck_assert_ptr_nonnull(r);
+	for (int i = 0; i < 3000 && tids_resolve_poll(r, &ai, &rc) == 0; i++)
+		usleep(10000);
+	ck_assert_ptr_null(ai);
+	ck_assert_int_ne(rc, 0);
+	tids_resolve_drop(r);
+	usleep(50000);   /* the dropped lookup's thread ends (sanitizers see it free) */
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("federation");
@@ -558,6 +690,8 @@ int main(void)
 	tcase_add_test(tc, audit_entry_names_the_peer_entry);
 	tcase_add_test(tc, state_imported_position);
 	tcase_add_test(tc, addresses);
+	tcase_add_test(tc, pull_item_consent);
+	tcase_add_test(tc, resolve_does_not_block);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);
