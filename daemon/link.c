@@ -294,7 +294,8 @@ static void handshake_step(struct tidsd *d, struct link *l)
 
 static void send_pull(struct tidsd *d, struct link *l)
 {
-	struct tids_pull_control c = { .from_position = l->p->next_position, .window = LINK_WINDOW };
+	struct tids_pull_control c = { .from_position = l->p->next_position, .window = LINK_WINDOW,
+				       .epoch = l->p->in_epoch };
 	struct tids_frame f = { .kind = TIDS_FRAME_REQUEST, .method = "tids.v1.Federation/Pull" };
 	uint8_t *body;
 	size_t len;
@@ -304,6 +305,7 @@ static void send_pull(struct tidsd *d, struct link *l)
 		return;
 	}
 	l->call_id = 1;
+	l->p->expect = l->p->next_position;
 	f.call_id = l->call_id;
 	f.body = (struct tids_bytes){ body, len };
 	if (send_frame(d, l, &f) == 0) {

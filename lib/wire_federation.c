@@ -51,6 +51,9 @@ static int directory_from(const Tids__V1__Directory *m, struct backing *b, struc
 				 m->signature.len, TIDS_SIGNATURE_BYTES);
 	if (m->version == 0)
 		return tids_fail(err, errlen, TIDS_EINVAL, "directory: version must be >= 1");
+	if (m->pages > TIDS_DIRECTORY_PAGES_MAX || m->page >= (m->pages > 0 ? m->pages : 1))
+		return tids_fail(err, errlen, TIDS_EINVAL, "directory: page %u of %u (at most %d pages)", m->page,
+				 m->pages, TIDS_DIRECTORY_PAGES_MAX);
 	bytes = n * sizeof(*d->entries) + ni * sizeof(*d->interests);
 	mem = b != NULL ? wire_alloc(b, bytes) : NULL;
 	if (mem == NULL)
@@ -113,6 +116,8 @@ static int directory_from(const Tids__V1__Directory *m, struct backing *b, struc
 	d->n_entries = n;
 	d->n_interests = ni;
 	d->signed_at_ms = m->signed_at_ms;
+	d->page = m->page;
+	d->pages = m->pages > 0 ? m->pages : 1;
 	if (m->signature.len == TIDS_SIGNATURE_BYTES)
 		memcpy(d->signature, m->signature.data, TIDS_SIGNATURE_BYTES);
 out:
@@ -180,6 +185,11 @@ static int directory_view(const struct tids_directory *d, bool with_signature, s
 	v->pb.interests = v->interest_ptrs;
 	v->pb.n_interests = d->n_interests;
 	v->pb.signed_at_ms = d->signed_at_ms;
+	/* One page is the directory of before pages: the same bytes. */
+	if (d->pages > 1) {
+		v->pb.page = d->page;
+		v->pb.pages = d->pages;
+	}
 	if (with_signature) {
 		v->pb.signature.data = (uint8_t *)d->signature;
 		v->pb.signature.len = TIDS_SIGNATURE_BYTES;
@@ -247,6 +257,7 @@ int tids_wire_decode_pull_control(const uint8_t *buf, size_t len, struct tids_pu
 		}
 		out->from_position = m->start->from_position;
 		out->window = m->start->window;
+		out->epoch = m->start->epoch;
 		break;
 	case TIDS__V1__PULL_CONTROL__KIND_ACK:
 		out->is_ack = true;
@@ -277,6 +288,7 @@ int tids_wire_encode_pull_control(const struct tids_pull_control *in, uint8_t **
 	} else {
 		start.from_position = in->from_position;
 		start.window = in->window;
+		start.epoch = in->epoch;
 		pb.kind_case = TIDS__V1__PULL_CONTROL__KIND_START;
 		pb.start = &start;
 	}
@@ -399,6 +411,7 @@ int tids_wire_decode_pull_item(const uint8_t *buf, size_t len, struct tids_pull_
 		}
 		out->kind = TIDS_PULL_FORWARD;
 		out->position = m->forward->position;
+		out->epoch = m->forward->epoch;
 		break;
 	case TIDS__V1__PULL_ITEM__KIND_DIRECTORY:
 		if ((r = directory_from(m->directory, b, &out->directory, err, errlen)) < 0)
@@ -440,6 +453,7 @@ int tids_wire_encode_pull_item(const struct tids_pull_item *in, uint8_t **out, s
 	case TIDS_PULL_FORWARD:
 		wire_ingress_view(&in->record, &iv);
 		fw.position = in->position;
+		fw.epoch = in->epoch;
 		fw.record = &iv.pb;
 		pb.kind_case = TIDS__V1__PULL_ITEM__KIND_FORWARD;
 		pb.forward = &fw;
