@@ -143,7 +143,7 @@ test-unit: $(UNIT_BIN) $(PROGRAMS)
 
 # Integration tests run the real binaries against a real Apache Kafka broker.
 test-integration: $(INTEG_BIN) $(PROGRAMS)
-	$(Q)O=$(O) tests/kafka/with-broker.sh tests/integration/run.sh $(INTEG_BIN)
+	$(Q)O=$(O) SANITIZE=$(SANITIZE) tests/kafka/with-broker.sh tests/integration/run.sh $(INTEG_BIN)
 
 check:
 	$(Q)packaging/deps.sh --test

@@ -362,6 +362,10 @@ void session_close(struct tidsd *d, struct session *s, const char *why)
 	if (why != NULL)
 		tids_log(s->state == SESSION_HANDSHAKE ? TIDS_LOG_INFO : TIDS_LOG_DEBUG, "session %lu (%s%s%s): closed: %s",
 			 s->id, s->peer, *s->participant ? ", " : "", s->participant, why);
+	/* CLOSED before anything else: the loops that called us (frames_step,
+	 * read_in) stop at once instead of feeding a wiped channel, which
+	 * allocated buffers that nothing freed. */
+	s->state = SESSION_CLOSED;
 	ingest_forget_session(d, s);
 	egress_forget_session(d, s);
 	loop_del(d, &s->w);
@@ -388,6 +392,7 @@ void sessions_reap(struct tidsd *d)
 		struct session *s = d->graveyard;
 
 		d->graveyard = s->next;
+		tids_channel_wipe(&s->ch);
 		tids_buf_wipe(&s->in);
 		tids_buf_free(&s->in);
 		tids_buf_wipe(&s->out);

@@ -266,6 +266,8 @@ void egress_resume(struct tidsd *d, struct session *s);
 void egress_free(struct tidsd *d);
 /* Frees the streams that ended during this loop iteration. */
 void egress_reap(struct tidsd *d);
+/* Logs the streams that have been stuck for a while, and why. */
+void egress_tick(struct tidsd *d);
 /* A grant ended: its key must not outlive it in egress's cache either. */
 void egress_forget_key(struct tidsd *d, const char *grant_id);
 
@@ -301,6 +303,7 @@ enum session_state {
 	SESSION_HANDSHAKE,         /* Noise handshake in progress */
 	SESSION_OPEN,              /* frames flow */
 	SESSION_CLOSING,           /* flushing the last bytes, then close */
+	SESSION_CLOSED,            /* socket closed, keys wiped; freed after the loop iteration */
 };
 
 struct session {
