@@ -184,6 +184,7 @@ void tidsd_tick(struct tidsd *d)
 
 	sd_watchdog_tick(mono);
 	sessions_tick(d);
+	egress_tick(d);
 	router_tick(d);
 	registry_expire_grants(d, now_ms());
 	if (store_commit(d->store) != 0)
