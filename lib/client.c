@@ -605,9 +605,15 @@ int tids_client_next_delivery(struct tids_client *c, struct tids_delivery *d, in
 		tids_frame_free(&f);
 		if (r != 0)
 			return r;
-		/* Redelivered after a reconnect, but already acknowledged here. */
+		/* Sent again (the hub crashed before it committed our ack), and
+		 * held already: acknowledged again, so that the hub's window
+		 * does not fill with what we drop. */
 		if (d->delivery_seq <= c->last_seen) {
+			uint64_t seq = d->delivery_seq;
+
 			tids_delivery_free(d);
+			if ((r = tids_client_ack(c, seq, err, errlen)) != 0)
+				return r;
 			continue;
 		}
 		c->last_seen = d->delivery_seq;
@@ -629,4 +635,10 @@ int tids_client_ack(struct tids_client *c, uint64_t delivery_seq, char *err, siz
 	r = send_frame(c, &f, err, errlen);
 	free(body);
 	return r;
+}
+
+void tids_client_resume_after(struct tids_client *c, uint64_t delivery_seq)
+{
+	if (delivery_seq > c->last_seen)
+		c->last_seen = delivery_seq;
 }

@@ -426,6 +426,140 @@ START_TEST(stuck_stream_is_logged)
 }
 END_TEST
 
+/* ---- 3. acknowledged deliveries sent again after a crash are dropped ------ */
+
+/* Runs tidsctl subscribe as the lessor; its output (JSON lines) in out. */
+static int tidsctl_subscribe(struct world *w, const char *key, const char *args, char *out, size_t outlen)
+{
+	char cmd[4096], hub_key[TIDS_KEY_BASE64_BYTES];
+	size_t n = 0;
+	FILE *p;
+	int status;
+
+	tids_key_to_base64(w->hub.hub_pk, hub_key);
+	snprintf(cmd, sizeof(cmd), "%s/tidsctl subscribe --hub %s --key '%s' --hub-key %s --purpose billing %s",
+		 tids_test_build_dir(), w->hub.addr, key, hub_key, args);
+	fflush(NULL);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	while (n < outlen - 1) {
+		size_t got = fread(out + n, 1, outlen - 1 - n, p);
+
+		if (got == 0)
+			break;
+		n += got;
+	}
+	out[n] = '\0';
+	status = pclose(p);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* The delivery_seq and n of each JSON line of tidsctl subscribe. */
+static size_t parse_lines(const char *out, uint64_t *seqs, int64_t *ns, size_t max)
+{
+	size_t k = 0;
+
+	for (const char *line = out; *line != '\0' && k < max;) {
+		const char *s = strstr(line, "\"delivery_seq\":"), *f = strstr(line, "\"name\":\"n\"");
+		const char *eol = strchr(line, '\n');
+
+		ck_assert_ptr_nonnull(eol);
+		ck_assert_msg(s != NULL && s < eol && f != NULL && f < eol, "unexpected line: %.*s", (int)(eol - line),
+			      line);
+		seqs[k] = strtoull(s + strlen("\"delivery_seq\":"), NULL, 10);
+		f = strstr(f, "\"value\":");
+		ck_assert(f != NULL && f < eol);
+		f += strlen("\"value\":");
+		while (*f == '{' || *f == '"' || (*f >= 'a' && *f <= 'z') || *f == ':')
+			f++;
+		ns[k++] = strtoll(f, NULL, 10);
+		line = eol + 1;
+	}
+	return k;
+}
+
+#define RESEND_RECORDS 600
+#define RESEND_STEP 100
+
+START_TEST(acked_deliveries_sent_again_are_dropped)
+{
+	const char *purposes[] = { "billing" };
+	struct world w;
+	struct tids_client *c = NULL;
+	struct tids_bytes recs[RESEND_RECORDS];
+	char key[512], state[512], args[1024], err[512];
+	static char out[4 * 1024 * 1024];
+	static uint64_t seqs[RESEND_RECORDS];
+	static int64_t ns[RESEND_RECORDS];
+	uint8_t printed[RESEND_RECORDS] = { 0 };
+	uint64_t saved = 0, first_again = 0;
+	size_t total = 0, k;
+	FILE *f;
+
+	world_start(&w, NULL);
+	snprintf(key, sizeof(key), "%s/lessor.key", w.hub.dir);
+	snprintf(state, sizeof(state), "%s/subscribe.state", w.hub.dir);
+	ck_assert_int_eq(tids_keyfile_write_identity(key, &w.lessor, err, sizeof(err)), 0);
+	for (uint32_t i = 0; i < RESEND_RECORDS; i++)
+		recs[i] = make_record(i);
+	publish_until_acked(&w, &c, 1, recs, RESEND_RECORDS, false);
+	free_records(recs, RESEND_RECORDS);
+	tids_client_free(c);
+
+	/* Take some, kill -9 the hub right after the acks, until the hub is
+	 * seen sending again what was acknowledged (its last acks were not
+	 * committed yet). */
+	while (first_again == 0 && total + RESEND_STEP < RESEND_RECORDS) {
+		struct tids_client *peek;
+		struct tids_delivery d;
+
+		snprintf(args, sizeof(args), "--count %d --idle 60 --state '%s'", RESEND_STEP, state);
+		ck_assert_int_eq(tidsctl_subscribe(&w, key, args, out, sizeof(out)), 0);
+		tids_test_hub_kill(&w.hub);
+		k = parse_lines(out, seqs, ns, RESEND_RECORDS);
+		ck_assert_uint_eq(k, RESEND_STEP);
+		for (size_t i = 0; i < k; i++) {
+			ck_assert(ns[i] >= 0 && ns[i] < RESEND_RECORDS);
+			ck_assert_msg(printed[ns[i]]++ == 0, "record %lld printed twice", (long long)ns[i]);
+		}
+		total += k;
+		f = fopen(state, "r");
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_eq(fscanf(f, "%llu", (unsigned long long *)&saved), 1);
+		fclose(f);
+		ck_assert_uint_eq(saved, seqs[k - 1]);
+
+		ck_assert_int_eq(tids_test_hub_restart(&w.hub), 0);
+		/* A client that holds nothing sees what the hub sends first. */
+		peek = tids_test_hub_connect(&w.hub, &w.lessor);
+		ck_assert_ptr_nonnull(peek);
+		ck_assert_int_eq(tids_client_subscribe(peek, purposes, 1, 10, err, sizeof(err)), 0);
+		ck_assert_int_eq(tids_client_next_delivery(peek, &d, WAIT_MS, err, sizeof(err)), 1);
+		if (d.delivery_seq <= saved)
+			first_again = d.delivery_seq;
+		tids_delivery_free(&d);
+		tids_client_free(peek);
+	}
+	ck_assert_msg(first_again > 0, "no acknowledged delivery was sent again in %zu kills", total / RESEND_STEP);
+
+	/* tidsctl with its state file prints none of them again, and takes
+	 * the rest: those it drops are acknowledged, or a window of 10 would
+	 * fill with them. */
+	snprintf(args, sizeof(args), "--window 10 --count %zu --idle 20 --state '%s'", RESEND_RECORDS - total, state);
+	ck_assert_int_eq(tidsctl_subscribe(&w, key, args, out, sizeof(out)), 0);
+	k = parse_lines(out, seqs, ns, RESEND_RECORDS);
+	ck_assert_uint_eq(k, RESEND_RECORDS - total);
+	ck_assert_msg(seqs[0] > saved, "delivery_seq %llu printed again (last printed before: %llu)",
+		      (unsigned long long)seqs[0], (unsigned long long)saved);
+	for (size_t i = 0; i < k; i++)
+		ck_assert_msg(printed[ns[i]]++ == 0, "record %lld printed twice", (long long)ns[i]);
+
+	snprintf(args, sizeof(args), "--after x%llu", (unsigned long long)saved);
+	ck_assert_int_eq(tidsctl_subscribe(&w, key, args, out, sizeof(out)), 1);
+	world_stop(&w);
+}
+END_TEST
+
 /* ---- 4. a reset between pipelined frames leaks nothing -------------------- */
 
 /*
@@ -488,6 +622,7 @@ int main(void)
 		{ "window", window_counts_deliveries },
 		{ "window_gap", window_across_aborted_transaction },
 		{ "stuck", stuck_stream_is_logged },
+		{ "resend", acked_deliveries_sent_again_are_dropped },
 		{ "reset_leak", reset_between_frames_leaks_nothing },
 	};
 	Suite *s = suite_create("faults");
