@@ -14,6 +14,22 @@
  * restart a publisher with unacknowledged batches must publish those again
  * before anything new. An acknowledged batch published again is answered
  * with its ack, and nothing is written.
+ *
+ * A full state disk. A batch is accepted when its row (pending) and the
+ * publisher's sequence are committed to SQLite, and that happens before
+ * any of its records goes to Kafka. If that commit fails, the batch is
+ * refused (UNAVAILABLE), nothing of it was written anywhere and memory is
+ * left as it was, so the same batch published again later is accepted,
+ * and a refused batch is never delivered. Once accepted, the batch is
+ * acknowledged when Kafka has confirmed its records, even if its
+ * "acknowledged" mark cannot be committed then: the records are on their
+ * way to the recipients, and a refusal would make a publisher send them
+ * again in a new batch, which the router could not tell from new records.
+ * The durable pending row covers the meantime (the same batch published
+ * again is written again and the router drops the copies); the mark is
+ * written again each tick until a commit succeeds. The other choice,
+ * answering a refusal for records already in Kafka and undoing nothing,
+ * is what delivered records twice.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,8 +78,13 @@ struct ingest_floor {
 	enum tids_tier tier;
 };
 
+struct unrecorded;
+
 struct ingest {
 	struct ingest_floor *floors;   /* by category name */
+	struct unrecorded *unrecorded; /* acknowledged, mark not yet committed */
+	uint64_t refused;              /* batches refused because the registry could not be written */
+	int64_t refused_logged_at;     /* mono ms */
 	size_t n_floors;
 	rd_kafka_t *rk;
 	rd_kafka_topic_t *rkt;
@@ -85,6 +106,14 @@ struct batch_entry {
 	enum batch_state state;
 	uint32_t n_records;
 	int64_t at_ms;
+};
+
+/* An acknowledged batch whose mark could not be committed yet. */
+struct unrecorded {
+	struct unrecorded *next;
+	char publisher[TIDS_ID_MAX + 1];
+	uint64_t sequence;
+	struct batch_entry e;
 };
 
 static void batch_key(char *key, size_t len, const char *publisher, uint64_t sequence)
@@ -215,6 +244,33 @@ static struct pending *pending_new(size_t n)
 	return p;
 }
 
+static struct unrecorded *find_unrecorded(const struct ingest *in, const char *publisher, uint64_t sequence)
+{
+	for (struct unrecorded *u = in->unrecorded; u != NULL; u = u->next)
+		if (u->sequence == sequence && strcmp(u->publisher, publisher) == 0)
+			return u;
+	return NULL;
+}
+
+static void remember_unrecorded(struct tidsd *d, const char *publisher, uint64_t sequence,
+				const struct batch_entry *e)
+{
+	struct unrecorded *u = find_unrecorded(d->ingest, publisher, sequence);
+
+	tids_log_warnx("ingest: batch %llu of %s acknowledged but not recorded as such (the registry cannot be "
+		       "written: is %s full?); retrying every tick", (unsigned long long)sequence, publisher,
+		       d->conf->state_dir);
+	if (u == NULL && (u = calloc(1, sizeof(*u))) != NULL) {
+		snprintf(u->publisher, sizeof(u->publisher), "%s", publisher);
+		u->sequence = sequence;
+		u->next = d->ingest->unrecorded;
+		d->ingest->unrecorded = u;
+	}
+	/* Out of memory too: the pending row stands, which is safe. */
+	if (u != NULL)
+		u->e = *e;
+}
+
 /* All records confirmed or failed: answer (if anyone still listens). */
 static void finish(struct tidsd *d, struct pending *p)
 {
@@ -236,24 +292,47 @@ static void finish(struct tidsd *d, struct pending *p)
 		struct participant *pub = registry_participant_mut(d, p->publisher);
 
 		memcpy(e.root, p->root, TIDS_HASH_BYTES);
-		if (batch_put(d, p->publisher, p->sequence, &e) != 0)
-			tids_log_warnx("ingest: batch %llu of %s: not recorded as acknowledged",
-				       (unsigned long long)p->sequence, p->publisher);
+		/* Durable before the ack when the disk allows; when it does not,
+		 * acknowledged all the same (see the top of the file) and
+		 * written again each tick. */
+		if (batch_put(d, p->publisher, p->sequence, &e) != 0 || store_commit(d->store) != 0) {
+			store_rollback(d->store);
+			remember_unrecorded(d, p->publisher, p->sequence, &e);
+		}
 		if (pub != NULL)
 			forget_unacked(pub, p->sequence);
 	}
 	if (p->s != NULL) {
 		p->s->pending_calls--;
-		/* What the registry says about the batch must be durable before
-		 * the ack: an acked batch must never be accepted again. */
-		if (store_commit(d->store) != 0)
-			session_reply(d, p->s, p->call_id, CODE_UNAVAILABLE, "registry could not be written", NULL, 0);
-		else if (tids_wire_encode_publish_ack(&ack, &body, &len) == 0) {
+		if (tids_wire_encode_publish_ack(&ack, &body, &len) == 0) {
 			session_reply(d, p->s, p->call_id, CODE_OK, "", body, len);
 			free(body);
 		}
 	}
 	pending_free(p);
+}
+
+/* Writes the acknowledged marks that a full disk held back. */
+void ingest_tick(struct tidsd *d)
+{
+	struct ingest *in = d->ingest;
+	struct unrecorded *u;
+	size_t n = 0;
+
+	if (in == NULL || in->unrecorded == NULL)
+		return;
+	for (u = in->unrecorded; u != NULL; u = u->next, n++)
+		if (batch_put(d, u->publisher, u->sequence, &u->e) != 0)
+			break;
+	if (u != NULL || store_commit(d->store) != 0) {
+		store_rollback(d->store);
+		return;
+	}
+	tids_log_info("ingest: %zu acknowledged batches recorded as such, now that the registry can be written", n);
+	while ((u = in->unrecorded) != NULL) {
+		in->unrecorded = u->next;
+		free(u);
+	}
 }
 
 static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
@@ -440,7 +519,7 @@ static int check_sequence(struct tidsd *d, struct session *s, uint64_t call_id, 
 			session_reply(d, s, call_id, CODE_FAILED_PRECONDITION, msg, NULL, 0);
 			return TIDS_EREPLAY;
 		}
-		if (e.state == BATCH_ACKED) {
+		if (e.state == BATCH_ACKED || find_unrecorded(d->ingest, pub->p.id, b->sequence) != NULL) {
 			ack_again(d, s, call_id, b);
 			return TIDS_EEXIST;
 		}
@@ -476,6 +555,20 @@ static int check_sequence(struct tidsd *d, struct session *s, uint64_t call_id, 
 		return TIDS_EAGAIN;
 	}
 	return 0;
+}
+
+/* Says so at most every 10 s: publishers retry, and a full disk lasts. */
+static void refused_for_disk(struct tidsd *d, const char *publisher, const char *why)
+{
+	struct ingest *in = d->ingest;
+	int64_t now = mono_ms();
+
+	in->refused++;
+	if (in->refused_logged_at != 0 && now - in->refused_logged_at < 10000)
+		return;
+	tids_log_warnx("ingest: %s: %s (%llu batches refused so far)", publisher, why,
+		       (unsigned long long)in->refused);
+	in->refused_logged_at = now;
 }
 
 void ingest_publish(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len)
@@ -514,14 +607,21 @@ void ingest_publish(struct tidsd *d, struct session *s, uint64_t call_id, const 
 		struct batch_entry e = { .state = BATCH_PENDING, .n_records = (uint32_t)b.n_records, .at_ms = now_ms() };
 
 		memcpy(e.root, b.merkle_root, TIDS_HASH_BYTES);
-		if (b.sequence > pub->batch_seq) {
-			pub->batch_seq = b.sequence;
+		if (b.sequence > pub->batch_seq)
 			r = store_set_u64(d->store, "batch_seq", pub->p.id, b.sequence);
-		}
-		if (r != 0 || batch_put(d, pub->p.id, b.sequence, &e) != 0) {
-			session_reply(d, s, call_id, CODE_UNAVAILABLE, "registry could not be written", NULL, 0);
+		/* Accepted once this is durable, and not before: nothing goes to
+		 * Kafka for a batch the hub may yet refuse (see the top). */
+		if (r != 0 || batch_put(d, pub->p.id, b.sequence, &e) != 0 || store_commit(d->store) != 0) {
+			store_rollback(d->store);
+			snprintf(err, sizeof(err), "batch %llu refused: the hub cannot record it (is its state disk "
+				 "full?); nothing of it was written: publish it again later",
+				 (unsigned long long)b.sequence);
+			refused_for_disk(d, pub->p.id, err);
+			session_reply(d, s, call_id, CODE_UNAVAILABLE, err, NULL, 0);
 			goto out;
 		}
+		if (b.sequence > pub->batch_seq)
+			pub->batch_seq = b.sequence;
 	}
 	snprintf(p->publisher, sizeof(p->publisher), "%s", pub->p.id);
 	memcpy(p->root, b.merkle_root, TIDS_HASH_BYTES);
@@ -648,6 +748,12 @@ void ingest_free(struct tidsd *d)
 
 		in->pending = p->next;
 		pending_free(p);
+	}
+	while (in->unrecorded != NULL) {
+		struct unrecorded *u = in->unrecorded;
+
+		in->unrecorded = u->next;
+		free(u);
 	}
 	sodium_memzero(in->data_key, sizeof(in->data_key));
 	free(in->floors);

@@ -187,6 +187,7 @@ void tidsd_tick(struct tidsd *d)
 	egress_tick(d);
 	router_tick(d);
 	registry_expire_grants(d, now_ms());
+	ingest_tick(d);
 	if (store_commit(d->store) != 0)
 		tids_log_warnx("registry: commit failed");
 }

@@ -111,7 +111,21 @@ int store_commit(struct store *s)
 	if (!s->in_tx)
 		return 0;
 	s->in_tx = false;
-	return step(s, s->st[ST_COMMIT]);
+	if (step(s, s->st[ST_COMMIT]) == 0)
+		return 0;
+	/* A COMMIT that fails (SQLITE_FULL on a full disk) may have rolled the
+	 * transaction back or left it open, depending on where it failed. Roll
+	 * it back, so that a failed commit always means "none of it was
+	 * written" and the next write begins a transaction afresh. */
+	store_rollback(s);
+	return TIDS_EDB;
+}
+
+void store_rollback(struct store *s)
+{
+	s->in_tx = false;
+	if (sqlite3_get_autocommit(s->db) == 0 && sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL) != SQLITE_OK)
+		tids_log_warnx("registry: rollback: %s", sqlite3_errmsg(s->db));
 }
 
 bool store_dirty(const struct store *s)

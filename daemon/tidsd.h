@@ -123,8 +123,11 @@ struct store;
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
 /* Commits the open batch of writes (called each tick and before replies
- * that promise durability). */
+ * that promise durability). On failure (a full disk) none of the batch
+ * was written: it is rolled back, and the next write starts a new one. */
 int store_commit(struct store *s);
+/* Drops the open batch of writes (after one of them failed). */
+void store_rollback(struct store *s);
 bool store_dirty(const struct store *s);
 
 enum store_kind { STORE_PARTICIPANT, STORE_ASSET, STORE_PEER, STORE_GRANT, STORE_APPROVAL, STORE_SUBSCRIPTION };
@@ -252,6 +255,8 @@ void ingest_publish(struct tidsd *d, struct session *s, uint64_t call_id, const 
 void ingest_forget_session(struct tidsd *d, struct session *s);
 /* Records written but not yet confirmed by Kafka. */
 size_t ingest_in_flight(const struct tidsd *d);
+/* Writes what a full disk held back (every tick). */
+void ingest_tick(struct tidsd *d);
 void ingest_flush(struct tidsd *d, int timeout_ms);
 
 /* --- egress.c: Subscribe streams ------------------------------------------- */

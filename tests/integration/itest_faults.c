@@ -219,6 +219,40 @@ static void on_offset(void *ctx, int32_t partition, int64_t offset, const void *
 	o->at[o->n++] = offset;
 }
 
+/* Audit entries for the lessor per record n (n is in the record id). */
+struct audit_count {
+	uint32_t *per_n;
+	uint32_t max_n;
+};
+
+static void on_audit_entry(void *ctx, int32_t partition, int64_t offset, const void *key, size_t key_len,
+			   const void *value, size_t len)
+{
+	struct audit_count *a = ctx;
+	struct tids_audit_log_record lr;
+	struct tids_audit_entry e;
+	char err[256];
+
+	(void)partition;
+	(void)offset;
+	(void)key;
+	(void)key_len;
+	ck_assert_int_eq(tids_wire_decode_audit_log_record(value, len, &lr, err, sizeof(err)), 0);
+	for (size_t i = 0; !lr.is_checkpoint && i < lr.n_entries; i++) {
+		ck_assert_int_eq(tids_wire_decode_audit_entry(lr.entries[i].data, lr.entries[i].len, &e, err,
+							      sizeof(err)), 0);
+		if (e.decision != TIDS_DECISION_DENY && strcmp(e.recipient, "lessor.wh") == 0) {
+			uint32_t n;
+
+			memcpy(&n, e.record_id, sizeof(n));
+			if (n < a->max_n)
+				a->per_n[n]++;
+		}
+		tids_audit_entry_free(&e);
+	}
+	tids_audit_log_record_free(&lr);
+}
+
 /* Receives as a batch-acking subscriber: window, an ack every ack_every
  * deliveries (never for fewer); counts the records n < max_n. Returns the
  * number of distinct records received before the stream went quiet. */
@@ -426,6 +460,219 @@ START_TEST(stuck_stream_is_logged)
 }
 END_TEST
 
+/* ---- 2. a full state disk: refused batches never delivered ---------------- */
+
+/* A small tmpfs for the state directory, mounted by the test's (unchecked)
+ * fixture in the parent process, so that it is unmounted whatever the test
+ * does; and on SIGTERM or SIGINT of the whole binary too. */
+static char full_mnt[256];
+static char full_pidfile[300];
+
+static void full_umount(void)
+{
+	FILE *f;
+	int pid;
+
+	if (full_mnt[0] == '\0')
+		return;
+	/* A tidsd left behind by a failed test would keep it busy. */
+	f = fopen(full_pidfile, "r");
+	if (f != NULL) {
+		if (fscanf(f, "%d", &pid) == 1 && pid > 0)
+			kill(pid, SIGKILL);
+		fclose(f);
+		unlink(full_pidfile);
+	}
+	if (umount2(full_mnt, MNT_DETACH) != 0)
+		fprintf(stderr, "umount %s: %s\n", full_mnt, strerror(errno));
+	rmdir(full_mnt);
+	full_mnt[0] = '\0';
+}
+
+static void full_on_signal(int sig)
+{
+	full_umount();
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void full_setup(void)
+{
+	const char *tmp = getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp";
+
+	full_mnt[0] = '\0';
+	if (geteuid() != 0)
+		return;
+	snprintf(full_mnt, sizeof(full_mnt), "%s/tids-full.XXXXXX", tmp);
+	if (mkdtemp(full_mnt) == NULL) {
+		full_mnt[0] = '\0';
+		return;
+	}
+	snprintf(full_pidfile, sizeof(full_pidfile), "%s.pid", full_mnt);
+	if (mount("tmpfs", full_mnt, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0700") != 0) {
+		fprintf(stderr, "mount tmpfs on %s: %s\n", full_mnt, strerror(errno));
+		rmdir(full_mnt);
+		full_mnt[0] = '\0';
+		return;
+	}
+	signal(SIGTERM, full_on_signal);
+	signal(SIGINT, full_on_signal);
+}
+
+static void full_teardown(void)
+{
+	full_umount();
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+}
+
+static void note_pid(struct world *w)
+{
+	FILE *f = fopen(full_pidfile, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "%d\n", (int)w->hub.pid);
+	fclose(f);
+}
+
+/* Fills the file system of dir (to ENOSPC) with one file; returns its path. */
+static void fill(const char *dir, char *path, size_t len)
+{
+	static const uint8_t zeros[65536];
+	int fd;
+
+	snprintf(path, len, "%s/filler", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	for (;;) {
+		ssize_t n = write(fd, zeros, sizeof(zeros));
+
+		if (n <= 0) {
+			ck_assert_int_eq(errno, ENOSPC);
+			break;
+		}
+	}
+	/* And the last bytes a short write left. */
+	while (write(fd, zeros, 1) == 1)
+		;
+	close(fd);
+}
+
+#define FULL_BATCH 50
+#define FULL_MAX_BATCHES 400
+
+struct full_state {
+	struct world w;
+	struct tids_client *c;
+	uint64_t seq;                   /* last sequence used */
+	uint32_t next_n;                /* next record number */
+	size_t refusals, acked_while_full;
+};
+
+/* Publishes one batch of new records while the disk is full; true if it
+ * was refused (UNAVAILABLE), false if acknowledged. The caller decides
+ * what to do with a refusal; *recs then holds the records. */
+static bool publish_while_full(struct full_state *fs, struct tids_bytes *recs)
+{
+	struct tids_publish_ack ack;
+	char err[512];
+	int r;
+
+	for (uint32_t i = 0; i < FULL_BATCH; i++)
+		recs[i] = make_record(fs->next_n + i);
+	fs->next_n += FULL_BATCH;
+	fs->seq++;
+	r = tids_client_publish(fs->c, &fs->w.factory, "factory.sh1", fs->seq, recs, FULL_BATCH, &ack, err,
+				sizeof(err));
+	if (r == 0) {
+		/* An accepted batch is acknowledged whole. */
+		ck_assert_msg(ack.n_errors == 0 && ack.accepted == FULL_BATCH, "batch %llu: %zu errors: %s",
+			      (unsigned long long)fs->seq, ack.n_errors, ack.n_errors ? ack.errors[0].message : "");
+		tids_publish_ack_free(&ack);
+		fs->acked_while_full++;
+		free_records(recs, FULL_BATCH);
+		return false;
+	}
+	ck_assert_msg(r == TIDS_EDENIED && tids_client_status(fs->c) == 14,
+		      "batch %llu on a full disk: %s (code %d)", (unsigned long long)fs->seq, err,
+		      tids_client_status(fs->c));
+	fs->refusals++;
+	return true;
+}
+
+START_TEST(full_state_disk)
+{
+	struct full_state fs = { 0 };
+	struct tids_bytes recs[FULL_BATCH];
+	char extra[512], filler[512], err[512];
+	size_t dups, got;
+
+	if (full_mnt[0] == '\0') {
+		fprintf(stderr, "  SKIP     full_state_disk: needs root to mount a tmpfs\n");
+		return;
+	}
+	snprintf(extra, sizeof(extra), "state.dir = %s/state", full_mnt);
+	world_start(&fs.w, extra);
+	note_pid(&fs.w);
+	fs.c = tids_test_hub_connect(&fs.w.hub, &fs.w.factory);
+	ck_assert_ptr_nonnull(fs.c);
+	for (int b = 0; b < 4; b++) {
+		for (uint32_t i = 0; i < FULL_BATCH; i++)
+			recs[i] = make_record(fs.next_n + i);
+		fs.next_n += FULL_BATCH;
+		publish_until_acked(&fs.w, &fs.c, ++fs.seq, recs, FULL_BATCH, false);
+		free_records(recs, FULL_BATCH);
+	}
+
+	/* A careful publisher: a refused batch is published again, same
+	 * sequence, same records, once there is room. It must be accepted,
+	 * not refused as a replay. */
+	fill(full_mnt, filler, sizeof(filler));
+	while (fs.refusals == 0 && fs.seq < FULL_MAX_BATCHES)
+		publish_while_full(&fs, recs);
+	ck_assert_msg(fs.refusals > 0, "%zu batches acknowledged on a full disk, none refused", fs.acked_while_full);
+	ck_assert_int_eq(unlink(filler), 0);
+	publish_until_acked(&fs.w, &fs.c, fs.seq, recs, FULL_BATCH, false);
+	free_records(recs, FULL_BATCH);
+
+	/* A publisher that sends refused records again in a new batch: each
+	 * must still be delivered once. */
+	fill(full_mnt, filler, sizeof(filler));
+	{
+		size_t before = fs.refusals;
+
+		while (fs.refusals == before && fs.seq < 2 * FULL_MAX_BATCHES)
+			publish_while_full(&fs, recs);
+		ck_assert_msg(fs.refusals > before, "the second fill refused nothing");
+	}
+	ck_assert_int_eq(unlink(filler), 0);
+	publish_until_acked(&fs.w, &fs.c, ++fs.seq, recs, FULL_BATCH, false);
+	free_records(recs, FULL_BATCH);
+	tids_client_free(fs.c);
+	ck_assert(tids_test_hub_alive(&fs.w.hub));
+
+	/* Every record once, and one audit entry for each. */
+	got = receive_batched(&fs.w, 1000, 1, fs.next_n, &dups);
+	ck_assert_msg(dups == 0, "%zu records delivered twice", dups);
+	ck_assert_msg(got == fs.next_n, "%zu of %u records delivered", got, fs.next_n);
+	{
+		struct audit_count ac = { .per_n = calloc(fs.next_n, sizeof(uint32_t)), .max_n = fs.next_n };
+		char topic[256];
+
+		ck_assert_ptr_nonnull(ac.per_n);
+		snprintf(topic, sizeof(topic), "tids.%s.audit", fs.w.hub.hub_id);
+		ck_assert_int_gt(tids_test_topic_read(topic, on_audit_entry, &ac), 0);
+		for (uint32_t n = 0; n < fs.next_n; n++)
+			ck_assert_msg(ac.per_n[n] == 1, "record %u has %u audit entries for the lessor", n, ac.per_n[n]);
+		free(ac.per_n);
+	}
+	(void)err;
+	ck_assert_int_eq(tids_test_hub_stop(&fs.w.hub), 0);
+	world_stop(&fs.w);
+	unlink(full_pidfile);
+}
+END_TEST
+
 /* ---- 3. acknowledged deliveries sent again after a crash are dropped ------ */
 
 /* Runs tidsctl subscribe as the lessor; its output (JSON lines) in out. */
@@ -622,6 +869,7 @@ int main(void)
 		{ "window", window_counts_deliveries },
 		{ "window_gap", window_across_aborted_transaction },
 		{ "stuck", stuck_stream_is_logged },
+		{ "full_disk", full_state_disk },
 		{ "resend", acked_deliveries_sent_again_are_dropped },
 		{ "reset_leak", reset_between_frames_leaks_nothing },
 	};
@@ -634,6 +882,8 @@ int main(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);
 
+		if (cases[i].test == full_state_disk)
+			tcase_add_unchecked_fixture(tc, full_setup, full_teardown);
 		tcase_set_timeout(tc, 900);
 		tcase_add_test(tc, cases[i].test);
 		suite_add_tcase(s, tc);

@@ -131,9 +131,12 @@ int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf)
 	f = fopen(h->conf, "w");
 	if (f == NULL)
 		return -1;
-	fprintf(f, "hub.id = %s\nhub.jurisdiction = CN-SH\nhub.key = %s\nstate.dir = %s/state\n"
+	fprintf(f, "hub.id = %s\nhub.jurisdiction = CN-SH\nhub.key = %s\n"
 		   "listen.tcp = %s\nlisten.unix = %s\naudit.checkpoint_interval = 500ms\n",
-		h->hub_id, path, h->dir, h->addr, h->sock);
+		h->hub_id, path, h->addr, h->sock);
+	/* Tests may put the state elsewhere (a small file system). */
+	if (extra_conf == NULL || strstr(extra_conf, "state.dir") == NULL)
+		fprintf(f, "state.dir = %s/state\n", h->dir);
 	/* Tests may bring policies of their own. */
 	if (extra_conf == NULL || strstr(extra_conf, "policy.dir") == NULL)
 		fprintf(f, "policy.dir = %s/policy/default\n", src);

@@ -27,7 +27,8 @@ struct tids_test_hub {
 
 /* Starts a hub with extra config lines appended (may be NULL); waits until
  * it answers on its admin socket. kafka.mode is external on the test
- * broker unless extra says otherwise. Returns 0 or -1 (log printed). */
+ * broker, policy.dir the default set and state.dir under the hub's own
+ * directory, unless extra says otherwise. Returns 0 or -1 (log printed). */
 int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf);
 /* Starts the same hub again (same dir, state and id). */
 int tids_test_hub_restart(struct tids_test_hub *h);
