@@ -139,7 +139,7 @@ deps:
 test-unit: $(UNIT_BIN) $(PROGRAMS)
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "  UNIT     $$t"; \
 		TIDS_SOURCE_DIR=$(CURDIR) TIDS_BUILD_DIR=$(CURDIR)/$(O) CK_VERBOSITY=$${CK_VERBOSITY:-normal} $$t; done
-	$(Q)set -e; for t in tests/packaging/*.sh; do $$t; done
+	$(Q)set -e; for t in tests/packaging/*.sh; do O=$(O) $$t; done
 
 # Integration tests run the real binaries against a real Apache Kafka broker.
 test-integration: $(INTEG_BIN) $(PROGRAMS)
@@ -206,6 +206,12 @@ install: all
 	$(if $(wildcard packaging/tidsd.tmpfiles),install -m 0644 packaging/tidsd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/tidsd.conf)
 	$(if $(wildcard packaging/tidsd.conf.example),test -e $(DESTDIR)$(SYSCONFDIR)/tids/tidsd.conf || \
 		install -m 0640 packaging/tidsd.conf.example $(DESTDIR)$(SYSCONFDIR)/tids/tidsd.conf)
+	@# tidsd runs as tids and must read its configuration: root:tids 0750 and
+	@# 0640, set here when the group exists already, else by the tmpfiles
+	@# entry (systemd-tmpfiles --create, after systemd-sysusers).
+	chmod 0750 $(DESTDIR)$(SYSCONFDIR)/tids
+	if getent group tids >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		chgrp tids $(DESTDIR)$(SYSCONFDIR)/tids $(DESTDIR)$(SYSCONFDIR)/tids/tidsd.conf; fi
 	$(if $(wildcard policy/default/*.tidspol),install -m 0644 policy/default/*.tidspol $(DESTDIR)$(DATADIR)/tids/policy/)
 
 clean:
