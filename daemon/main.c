@@ -222,7 +222,7 @@ int main(int argc, char **argv)
 	const char *conf_path = DEFAULT_CONFIG;
 	struct tids_buf errs = { 0 };
 	bool check = false, debug = false;
-	int c;
+	int c, r;
 
 	while ((c = getopt(argc, argv, "c:dnVh")) != -1) {
 		switch (c) {
@@ -251,6 +251,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	tids_log_init("tidsd", debug ? TIDS_LOG_DEBUG : TIDS_LOG_INFO);
+	tids_log_set_timestamps(1);
 	if (sodium_init() < 0)
 		fatalx("libsodium failed to initialise");
 	if (config_load(conf_path, &d->conf, &errs) != 0)
@@ -271,7 +272,14 @@ int main(int argc, char **argv)
 	if (loop_init(d) != 0)
 		fatalx("event loop: %s", strerror(errno));
 	sd_status("connecting to Kafka");
-	if (kafka_init(d) != 0 || ingest_init(d) != 0 || ingest_load_unacked(d) != 0)
+	r = kafka_init(d);
+	if (r != 0 && d->sig_stop) {
+		/* Stopped while it waited for Kafka: nothing ran yet. */
+		tids_log_info("stopped while waiting for Kafka");
+		shutdown_cleanly(d);
+		return 0;
+	}
+	if (r != 0 || ingest_init(d) != 0 || ingest_load_unacked(d) != 0)
 		fatalx("Kafka is not usable; see above");
 	if (d->conf->router && router_init(d) != 0)
 		fatalx("router could not start; see above");

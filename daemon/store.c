@@ -4,6 +4,7 @@
  * each iteration (so replies that promise durability wait one iteration at
  * most, and a burst of writes costs one fsync).
  */
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,7 +43,24 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
 	bool in_tx;
+	char path[4096];
 };
+
+/* SQLite's "disk I/O error" does not say why; the system's errno does. A
+ * full disk is said as such, with the file, whichever of the two SQLite
+ * reported (SQLITE_FULL, or SQLITE_IOERR on the WAL index). */
+static const char *why(sqlite3 *db, char *buf, size_t len)
+{
+	int sys = sqlite3_system_errno(db);
+
+	if (sqlite3_errcode(db) == SQLITE_FULL || sys == ENOSPC)
+		return "no space left on device";
+	if (sys != 0 && (sqlite3_errcode(db) == SQLITE_IOERR || sqlite3_errcode(db) == SQLITE_CANTOPEN)) {
+		snprintf(buf, len, "%s (%s)", sqlite3_errmsg(db), strerror(sys));
+		return buf;
+	}
+	return sqlite3_errmsg(db);
+}
 
 int store_open(const char *path, struct store **out, char *err, size_t errlen)
 {
@@ -52,6 +70,7 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 	*out = NULL;
 	if (s == NULL)
 		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+	snprintf(s->path, sizeof(s->path), "%s", path);
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK)
 		goto fail;
@@ -64,7 +83,13 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 	*out = s;
 	return 0;
 fail:
-	tids_fail(err, errlen, TIDS_EDB, "%s: %s", path, msg != NULL ? msg : sqlite3_errmsg(s->db));
+	{
+		char buf[512];
+
+		tids_fail(err, errlen, TIDS_EDB, "%s: %s", path,
+			  msg != NULL && sqlite3_errcode(s->db) != SQLITE_FULL && sqlite3_errcode(s->db) != SQLITE_IOERR
+			  ? msg : why(s->db, buf, sizeof(buf)));
+	}
 	sqlite3_free(msg);
 	store_close(s);
 	return TIDS_EDB;
@@ -90,7 +115,9 @@ static int step(struct store *s, sqlite3_stmt *st)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE) {
-		tids_log_warnx("registry: %s", sqlite3_errmsg(s->db));
+		char buf[512];
+
+		tids_log_warnx("registry %s: %s", s->path, why(s->db, buf, sizeof(buf)));
 		return TIDS_EDB;
 	}
 	return 0;

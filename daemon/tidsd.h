@@ -113,6 +113,8 @@ void sd_ready(void);
 void sd_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sd_stopping(void);
 void sd_reloading(void);
+/* The start (or stop) goes on: systemd gives it ms more. */
+void sd_extend_timeout(int64_t ms);
 /* Pings the watchdog when due (every half of WATCHDOG_USEC). */
 void sd_watchdog_tick(int64_t mono);
 

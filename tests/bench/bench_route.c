@@ -279,8 +279,11 @@ static double tidsd_routing(struct world *w, unsigned long *verifications, unsig
 
 		while (log != NULL && fgets(line, sizeof(line), log) != NULL) {
 			unsigned long v, r;
+			/* After the time stamp. */
+			const char *at = strstr(line, "tidsd: info: ingest: ");
 
-			if (sscanf(line, "tidsd: info: ingest: %lu batch signatures verified for %lu records", &v, &r) == 2 &&
+			if (at != NULL &&
+			    sscanf(at, "tidsd: info: ingest: %lu batch signatures verified for %lu records", &v, &r) == 2 &&
 			    r > 0) {
 				*verifications = v;
 				*written = r;

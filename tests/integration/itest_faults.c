@@ -16,6 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -859,6 +862,324 @@ START_TEST(reset_between_frames_leaks_nothing)
 }
 END_TEST
 
+/* ---- 5. what operators read ---------------------------------------------- */
+
+struct solo {
+	char dir[256], conf[300], log[300], sock[300];
+	pid_t pid;
+	int dead_port;
+};
+
+static int free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t sl = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
+		port = ntohs(sa.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+/* A tidsd of our own whose Kafka is a port nobody listens on; state in
+ * state_dir (NULL: under its directory). */
+static void solo_init(struct solo *h, const char *state_dir)
+{
+	char src[4096];
+	FILE *f;
+
+	memset(h, 0, sizeof(*h));
+	ck_assert_ptr_nonnull(realpath(tids_test_source_dir(), src));
+	snprintf(h->dir, sizeof(h->dir), "%s/tids-solo.XXXXXX", getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+	ck_assert_ptr_nonnull(mkdtemp(h->dir));
+	snprintf(h->conf, sizeof(h->conf), "%s/tidsd.conf", h->dir);
+	snprintf(h->log, sizeof(h->log), "%s/tidsd.log", h->dir);
+	snprintf(h->sock, sizeof(h->sock), "%s/tidsd.sock", h->dir);
+	h->dead_port = free_port();
+	f = fopen(h->conf, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "hub.id = solo\nhub.jurisdiction = CN-SH\nhub.key = %s/hub.key\nstate.dir = %s/state\n"
+		   "listen.tcp = 127.0.0.1:%d\nlisten.unix = %s\npolicy.dir = %s/policy/default\n"
+		   "kafka.mode = external\nkafka.bootstrap.servers = 127.0.0.1:%d\n",
+		h->dir, state_dir != NULL ? state_dir : h->dir, free_port(), h->sock, src, h->dead_port);
+	fclose(f);
+}
+
+/* Starts it with stderr to its log; journal: as if under journald. */
+static void solo_start(struct solo *h, bool journal)
+{
+	char bin[4096];
+	int fd;
+
+	snprintf(bin, sizeof(bin), "%s/tidsd", tids_test_build_dir());
+	fd = open(h->log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ck_assert_int_ge(fd, 0);
+	if (journal) {
+		struct stat st;
+		char js[64];
+
+		ck_assert_int_eq(fstat(fd, &st), 0);
+		snprintf(js, sizeof(js), "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+		setenv("JOURNAL_STREAM", js, 1);
+	} else {
+		unsetenv("JOURNAL_STREAM");
+	}
+	fflush(NULL);
+	h->pid = fork();
+	ck_assert_int_ge(h->pid, 0);
+	if (h->pid == 0) {
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execl(bin, bin, "-c", h->conf, (char *)NULL);
+		_exit(127);
+	}
+	close(fd);
+	unsetenv("JOURNAL_STREAM");
+}
+
+static int count_in(const char *path, const char *needle)
+{
+	char line[4096];
+	int n = 0;
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strstr(line, needle) != NULL)
+			n++;
+	fclose(f);
+	return n;
+}
+
+static bool wait_in(const char *path, const char *needle, int timeout_ms)
+{
+	for (int waited = 0; waited < timeout_ms; waited += 100) {
+		if (count_in(path, needle) > 0)
+			return true;
+		sleep_ms(100);
+	}
+	return count_in(path, needle) > 0;
+}
+
+/* Waits for it to exit; its status, or -1 after timeout_ms (then kills). */
+static int solo_wait(struct solo *h, int timeout_ms)
+{
+	int status;
+
+	for (int waited = 0; waited < timeout_ms; waited += 50) {
+		if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+			h->pid = 0;
+			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		}
+		sleep_ms(50);
+	}
+	kill(h->pid, SIGKILL);
+	waitpid(h->pid, NULL, 0);
+	h->pid = 0;
+	return -1;
+}
+
+static void solo_destroy(struct solo *h)
+{
+	char cmd[600];
+
+	if (h->pid > 0) {
+		kill(h->pid, SIGKILL);
+		waitpid(h->pid, NULL, 0);
+	}
+	if (h->dir[0] != '\0' && getenv("TIDS_TEST_KEEP") == NULL) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", h->dir);
+	}
+}
+
+/* Every line of the log begins with an RFC 3339 time, or none does. */
+static int lines_stamped(const char *path, int *total)
+{
+	char line[4096];
+	int n = 0;
+	FILE *f = fopen(path, "r");
+
+	*total = 0;
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		(*total)++;
+		if (strlen(line) > 30 && line[4] == '-' && line[7] == '-' && line[10] == 'T' && line[13] == ':' &&
+		    line[19] == '.' && (line[23] == '+' || line[23] == '-') && line[29] == ' ')
+			n++;
+	}
+	fclose(f);
+	return n;
+}
+
+START_TEST(kafka_down_at_start)
+{
+	struct solo h;
+	char want[128], refused[128];
+	int total, stamped;
+
+	solo_init(&h, NULL);
+	solo_start(&h, false);
+	snprintf(want, sizeof(want), "waiting for Kafka at 127.0.0.1:%d (kafka.bootstrap.servers)", h.dead_port);
+	ck_assert_msg(wait_in(h.log, want, WAIT_MS), "no \"%s\" line", want);
+	/* Long enough for librdkafka to say the failure its several ways. */
+	sleep_ms(4000);
+	ck_assert_msg(access(h.sock, F_OK) != 0, "the admin socket is open while tidsd waits for Kafka");
+	snprintf(refused, sizeof(refused), "Connect to ipv4#127.0.0.1:%d failed", h.dead_port);
+	/* The failure once from librdkafka, once in the waiting line. */
+	ck_assert_int_eq(count_in(h.log, refused), 2);
+	ck_assert_int_eq(count_in(h.log, "%3|"), 0);
+	ck_assert_int_eq(count_in(h.log, "|FAIL|"), 0);
+	stamped = lines_stamped(h.log, &total);
+	ck_assert_int_gt(total, 3);
+	ck_assert_msg(stamped == total, "%d of %d lines carry a time stamp", stamped, total);
+	/* SIGTERM while it waits: a clean stop. */
+	ck_assert_int_eq(kill(h.pid, SIGTERM), 0);
+	ck_assert_int_eq(solo_wait(&h, WAIT_MS), 0);
+	ck_assert_int_eq(count_in(h.log, "stopped while waiting for Kafka"), 1);
+
+	/* Under journald: priority prefixes, and journald's own time stamps. */
+	solo_start(&h, true);
+	ck_assert(wait_in(h.log, want, WAIT_MS));
+	ck_assert_int_eq(lines_stamped(h.log, &total), 0);
+	ck_assert_int_eq(count_in(h.log, "<4>waiting for Kafka at"), 1);
+	ck_assert_int_eq(kill(h.pid, SIGTERM), 0);
+	ck_assert_int_eq(solo_wait(&h, WAIT_MS), 0);
+	solo_destroy(&h);
+}
+END_TEST
+
+static void *start_hub(void *arg)
+{
+	struct world *w = arg;
+
+	return (void *)(intptr_t)tids_test_hub_start(&w->hub, NULL);
+}
+
+/* Kafka comes up after tidsd: it waits, says so, and starts serving then. */
+START_TEST(kafka_comes_later)
+{
+	struct world w;
+	pthread_t t;
+	void *rc;
+	int waited;
+
+	if (tids_test_kafka_dir() == NULL)
+		return;   /* a developer's own broker: not ours to stop */
+	memset(&w, 0, sizeof(w));
+	ck_assert_int_eq(tids_test_broker("stop"), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, start_hub, &w), 0);
+	for (waited = 0; waited < WAIT_MS; waited += 100) {
+		if (w.hub.log[0] != '\0' && count_in(w.hub.log, "waiting for Kafka at") > 0)
+			break;
+		sleep_ms(100);
+	}
+	/* Past the 30 s in which the old tidsd gave up. */
+	sleep_ms(35000);
+	ck_assert_int_eq(tids_test_broker("start"), 0);
+	pthread_join(t, &rc);
+	ck_assert_msg(waited < WAIT_MS, "no \"waiting for Kafka\" line");
+	ck_assert_msg(rc == NULL, "tidsd did not start once Kafka came");
+	ck_assert_int_ge(tids_test_hub_log_count(&w.hub, "still waiting for Kafka at"), 1);
+	ck_assert_int_eq(tids_test_hub_log_count(&w.hub, "answered after"), 1);
+	ck_assert_int_eq(tids_test_hub_log_count(&w.hub, "%3|"), 0);
+	tids_test_hub_destroy(&w.hub);
+}
+END_TEST
+
+/* The broker away while records are routed: the router's producer, whose
+ * queue librdkafka serves itself inside a transaction's commit, logs
+ * through tidsd's logger too. */
+START_TEST(router_logs_through_logger)
+{
+	struct world w;
+	struct tids_client *c = NULL;
+	struct tids_bytes recs[200];
+	size_t dups, got;
+	uint32_t n = 0;
+
+	if (tids_test_kafka_dir() == NULL)
+		return;
+	world_start(&w, NULL);
+	for (uint64_t b = 1; b <= 3; b++) {
+		for (uint32_t i = 0; i < 200; i++)
+			recs[i] = make_record(n + i);
+		n += 200;
+		publish_until_acked(&w, &c, b, recs, 200, false);
+		free_records(recs, 200);
+		if (b == 1) {
+			ck_assert_int_eq(tids_test_broker("stop"), 0);
+			sleep_ms(5000);
+			ck_assert_int_eq(tids_test_broker("start"), 0);
+		}
+	}
+	tids_client_free(c);
+	got = receive_batched(&w, 1000, 1, n, &dups);
+	ck_assert_uint_eq(got, n);
+	ck_assert_int_ge(tids_test_hub_log_count(&w.hub, "kafka: "), 1);
+	ck_assert_int_eq(tids_test_hub_log_count(&w.hub, "%3|"), 0);
+	ck_assert_int_eq(tids_test_hub_log_count(&w.hub, "%4|"), 0);
+	ck_assert_int_eq(tids_test_hub_log_count(&w.hub, "|FAIL|"), 0);
+	world_stop(&w);
+}
+END_TEST
+
+START_TEST(policy_dir_entry_is_a_directory)
+{
+	struct solo h;
+	char cmd[4096], dir[600], out[4096];
+	FILE *p;
+	size_t n;
+
+	solo_init(&h, NULL);
+	snprintf(dir, sizeof(dir), "%s/policy", h.dir);
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/old.tidspol' && cp '%s'/policy/default/*.tidspol '%s/' && "
+		 "sed -i 's|^policy.dir = .*|policy.dir = %s|' '%s'", dir, tids_test_source_dir(), dir, dir, h.conf);
+	ck_assert_int_eq(system(cmd), 0);
+	snprintf(cmd, sizeof(cmd), "'%s/tidsd' -n -c '%s' 2>&1", tids_test_build_dir(), h.conf);
+	p = popen(cmd, "r");
+	ck_assert_ptr_nonnull(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = '\0';
+	ck_assert_int_eq(WEXITSTATUS(pclose(p)), 1);
+	ck_assert_msg(strstr(out, "old.tidspol: is a directory") != NULL, "tidsd -n said: %s", out);
+	ck_assert_ptr_null(strstr(out, "File too large"));
+	solo_destroy(&h);
+}
+END_TEST
+
+START_TEST(full_disk_at_start)
+{
+	struct solo h;
+	char state[300], filler[512], want[600];
+
+	if (full_mnt[0] == '\0') {
+		fprintf(stderr, "  SKIP     full_disk_at_start: needs root to mount a tmpfs\n");
+		return;
+	}
+	snprintf(state, sizeof(state), "%s/state", full_mnt);
+	solo_init(&h, full_mnt);
+	/* A hub that has run: its registry is there (it has loaded it). */
+	solo_start(&h, false);
+	ck_assert(wait_in(h.log, "policies:", WAIT_MS));
+	ck_assert_int_eq(kill(h.pid, SIGTERM), 0);
+	ck_assert_int_ge(solo_wait(&h, WAIT_MS), 0);
+	fill(full_mnt, filler, sizeof(filler));
+	solo_start(&h, false);
+	ck_assert_int_eq(solo_wait(&h, WAIT_MS), 1);
+	snprintf(want, sizeof(want), "%s/registry.db: no space left on device", state);
+	ck_assert_msg(count_in(h.log, want) == 1, "no \"%s\" line", want);
+	ck_assert_int_eq(count_in(h.log, "disk I/O error"), 0);
+	unlink(filler);
+	solo_destroy(&h);
+}
+END_TEST
+
 int main(void)
 {
 	const struct {
@@ -872,6 +1193,11 @@ int main(void)
 		{ "full_disk", full_state_disk },
 		{ "resend", acked_deliveries_sent_again_are_dropped },
 		{ "reset_leak", reset_between_frames_leaks_nothing },
+		{ "kafka_down", kafka_down_at_start },
+		{ "kafka_later", kafka_comes_later },
+		{ "router_log", router_logs_through_logger },
+		{ "policy_dir", policy_dir_entry_is_a_directory },
+		{ "full_at_start", full_disk_at_start },
 	};
 	Suite *s = suite_create("faults");
 	SRunner *sr;
@@ -882,7 +1208,7 @@ int main(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		TCase *tc = tcase_create(cases[i].name);
 
-		if (cases[i].test == full_state_disk)
+		if (cases[i].test == full_state_disk || cases[i].test == full_disk_at_start)
 			tcase_add_unchecked_fixture(tc, full_setup, full_teardown);
 		tcase_set_timeout(tc, 900);
 		tcase_add_test(tc, cases[i].test);
