@@ -202,7 +202,9 @@ static const char subscribe_help[] =
 	"once written. Stops after --count deliveries or --idle seconds without one.\n"
 	"A hub that crashed may send again what was acknowledged just before, with\n"
 	"the same delivery_seq: --after SEQ drops deliveries up to SEQ, and --state\n"
-	"FILE keeps the last delivery_seq printed in FILE and resumes after it.\n" CONN_HELP;
+	"FILE keeps the last delivery_seq printed in FILE and resumes after it.\n"
+	"The hub refuses a purpose your role may not ask for (its policies declare\n"
+	"them per role), and one that needs a case (legal_request) without an open case.\n" CONN_HELP;
 
 /* The last delivery_seq a --state file holds; 0 for a file not there. */
 static int state_read(const char *path, uint64_t *seq)
