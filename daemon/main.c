@@ -127,6 +127,8 @@ static void load_hub_key(struct tidsd *d)
 		tids_key_to_base64(d->hub.sign_pk, pub);
 		tids_log_info("hub %s (%s), public key %s", d->conf->hub_id, d->conf->jurisdiction, pub);
 	}
+	/* Not fatal: the key can still be had over the admin socket. */
+	(void)keys_write_hub_pub(d);
 }
 
 static void open_store(struct tidsd *d)
@@ -210,6 +212,7 @@ void tidsd_tick(struct tidsd *d)
 	listeners_tick(d);
 	egress_tick(d);
 	router_tick(d);
+	federation_tick(d);
 	registry_expire_grants(d, now_ms());
 	ingest_tick(d);
 	if (store_commit(d->store) != 0)
@@ -223,6 +226,7 @@ static void shutdown_cleanly(struct tidsd *d)
 	listeners_close(d);
 	ingest_flush(d, DRAIN_MS);
 	sessions_close_all(d);
+	federation_free(d);
 	budget_free(d);
 	router_free(d);
 	indexer_free(d);
@@ -311,6 +315,10 @@ int main(int argc, char **argv)
 	}
 	if (r != 0 || ingest_init(d) != 0 || ingest_load_unacked(d) != 0)
 		fatalx("Kafka is not usable; see above");
+	/* Before the router: it must know the peers' participants before it
+	 * routes anything. */
+	if (federation_init(d) != 0)
+		fatalx("federation could not start; see above");
 	if (d->conf->router && router_init(d) != 0)
 		fatalx("router could not start; see above");
 	if (indexer_init(d) != 0)

@@ -204,7 +204,34 @@ static void apply_subscriber(struct router *rt, const struct router_msg *m)
 		}
 		i += n + 1;
 	}
+	tids_log_info("router: %s is a recipient for %zu purposes", sub->id, sub->n_purposes);
 	replace(&rt->subscribers, sub->id, sub, free);
+}
+
+/* A peer hub: its outbound topic is where its recipients' records go. */
+static void apply_peer(struct router *rt, const struct router_msg *m)
+{
+	char *topic = malloc(strlen(rt->t_out_prefix) + strlen(m->id) + 1);
+
+	if (topic == NULL)
+		return;
+	strcpy(topic, rt->t_out_prefix);
+	strcat(topic, m->id);
+	/* The key is the hub id inside the topic name (which outlives the entry). */
+	replace(&rt->peers, topic + strlen(rt->t_out_prefix), topic, free);
+}
+
+static void apply_forget(struct router *rt, const struct router_msg *m)
+{
+	void *v;
+
+	if (m->kind == RM_FORGET_PARTICIPANT) {
+		tids_policy_facts_remove_participant(rt->facts, m->id);
+		if ((v = tids_map_remove_str(&rt->participants, m->id)) != NULL)
+			free_participant(v);
+	} else if ((v = tids_map_remove_str(&rt->subscribers, m->id)) != NULL) {
+		free(v);
+	}
 }
 
 static void apply(struct router *rt, struct router_msg *m)
@@ -212,6 +239,13 @@ static void apply(struct router *rt, struct router_msg *m)
 	char err[256] = "";
 
 	switch (m->kind) {
+	case RM_PEER:
+		apply_peer(rt, m);
+		break;
+	case RM_FORGET_PARTICIPANT:
+	case RM_FORGET_SUBSCRIBER:
+		apply_forget(rt, m);
+		break;
 	case RM_PARTICIPANT:
 		apply_participant(rt, m, err, sizeof(err));
 		break;
@@ -543,6 +577,8 @@ static int transact(struct router *rt)
 		r = audit_flush_all(rt);
 	if (r == 0)
 		r = state_write_dirty(rt);
+	if (r == 0)
+		r = receipts_release(rt);
 	if (r != 0)
 		goto abort;
 	if (rt->n_batch > 0) {
@@ -573,6 +609,7 @@ static int transact(struct router *rt)
 	return 0;
 fail:
 	audit_discard_all(rt);
+	receipts_discard(rt);
 	/* The cause is often in the producer's own log (a message too large,
 	 * a fenced id): say it before the generic error. */
 	drain_producer_events(rt);
@@ -582,6 +619,7 @@ fail:
 	return -1;
 abort:
 	audit_discard_all(rt);
+	receipts_discard(rt);
 	tids_log_warnx("router: could not write deliveries or audit entries; nothing of this batch is routed");
 	e = rd_kafka_abort_transaction(rt->producer, -1);
 	if (e != NULL)
@@ -614,7 +652,9 @@ static int run(struct router *rt)
 			return -1;
 		while (read(rt->cq_pipe[0], buf, sizeof(buf)) > 0)
 			;
-		if (fds[1].revents & POLLIN)
+		/* Also while busy (no poll): a directory or registration must
+		 * not wait for the ingress topic to run dry. */
+		if ((fds[1].revents & POLLIN) || !drained)
 			drain_inbox(rt);
 		drain_producer_events(rt);
 		if (rd_kafka_fatal_error(rt->producer, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -730,6 +770,9 @@ int router_new(struct tidsd *d)
 	pthread_mutex_init(&rt->lock, NULL);
 	rt->inbox_tail = &rt->inbox;
 	rt->inbox_fd = -1;
+	/* Peers arrive while the registry loads, too. */
+	kafka_topic(d, "out.", rt->t_out_prefix, sizeof(rt->t_out_prefix));
+	snprintf(rt->hub_id, sizeof(rt->hub_id), "%s", d->conf->hub_id);
 	d->router = rt;
 	return 0;
 }
@@ -800,10 +843,12 @@ void router_free(struct tidsd *d)
 		return;
 	if (rt->started) {
 		tids_log_info("router: %lu records routed in %lu transactions: %lu decisions, %lu deliveries, "
-			      "%lu denials, %lu copies of republished batches dropped, %lu unreadable records skipped",
+			      "%lu denials, %lu copies of republished batches dropped, %lu unreadable records skipped; "
+			      "%lu forwarded to peer hubs, %lu imported from them",
 			      (unsigned long)rt->records, (unsigned long)rt->transactions, (unsigned long)rt->decisions,
 			      (unsigned long)rt->deliveries, (unsigned long)rt->denials,
-			      (unsigned long)rt->duplicates, (unsigned long)rt->skipped);
+			      (unsigned long)rt->duplicates, (unsigned long)rt->skipped, (unsigned long)rt->exported,
+			      (unsigned long)rt->imported);
 		rt->stop = 1;
 		if (write(rt->inbox_fd, &one, sizeof(one)) < 0)
 			tids_log_warn("router: wake");
@@ -829,6 +874,9 @@ void router_free(struct tidsd *d)
 		free_grant_key(rt, v);
 	for (pos = 0; (v = tids_map_next(&rt->subscribers, &pos)) != NULL;)
 		free(v);
+	for (pos = 0; (v = tids_map_next(&rt->peers, &pos)) != NULL;)
+		free(v);
+	tids_map_free(&rt->peers);
 	tids_map_free(&rt->participants);
 	tids_map_free(&rt->assets);
 	tids_map_free(&rt->grant_keys);
@@ -836,6 +884,7 @@ void router_free(struct tidsd *d)
 	state_clear(rt);
 	aggregate_clear(rt);
 	audit_discard_all(rt);
+	receipts_free(rt);
 	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
 		free(rt->audit_pending[p].entries);
 	tids_policy_set_free(rt->policy);
