@@ -119,44 +119,6 @@ static void jw_list(struct tids_jw *w, const char *key, const struct tids_strlis
 	tids_jw_array_end(w);
 }
 
-static void jw_obligations(struct tids_jw *w, const struct tids_obligations *o)
-{
-	tids_jw_key(w, "obligations");
-	tids_jw_object_begin(w);
-	if (o->retain_until_ms != 0) {
-		tids_jw_key(w, "retain_until_ms");
-		tids_jw_int64(w, o->retain_until_ms);
-	}
-	if (o->notify.n > 0)
-		jw_list(w, "notify", &o->notify);
-	if (o->no_onward_transfer) {
-		tids_jw_key(w, "no_onward_transfer");
-		tids_jw_bool(w, true);
-	}
-	if (o->encrypt) {
-		tids_jw_key(w, "encrypt");
-		tids_jw_bool(w, true);
-	}
-	if (o->redacted.n > 0)
-		jw_list(w, "redacted", &o->redacted);
-	if (o->aggregate.function != NULL && *o->aggregate.function != '\0') {
-		tids_jw_key(w, "aggregate");
-		tids_jw_object_begin(w);
-		tids_jw_key(w, "function");
-		tids_jw_string(w, o->aggregate.function);
-		tids_jw_key(w, "field");
-		tids_jw_string(w, o->aggregate.field != NULL ? o->aggregate.field : "");
-		tids_jw_key(w, "window_ms");
-		tids_jw_int64(w, o->aggregate.window_ms);
-		jw_list(w, "by", &o->aggregate.by);
-		tids_jw_object_end(w);
-	}
-	if (o->purposes.n > 0)
-		jw_list(w, "purposes", &o->purposes);
-	if (o->duties.n > 0)
-		jw_list(w, "duties", &o->duties);
-	tids_jw_object_end(w);
-}
 
 void audit_jw_entry(struct tids_jw *w, const struct tids_audit_entry *e)
 {
@@ -212,7 +174,8 @@ void audit_jw_entry(struct tids_jw *w, const struct tids_audit_entry *e)
 	tids_jw_uint64(w, e->delivery_seq);
 	tids_jw_key(w, "ingress_offset");
 	tids_jw_int64(w, e->ingress_offset);
-	jw_obligations(w, &e->obligations);
+	tids_jw_key(w, "obligations");
+	tids_jw_obligations(w, &e->obligations);
 	tids_jw_object_end(w);
 }
 

@@ -9,7 +9,9 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "policy.h"
 #include "tids/error.h"
+#include "tids/wire.h"
 #include "tidsctl.h"
 
 static int64_t now(void)
@@ -36,11 +38,57 @@ static const char grant_help[] =
 	"usage: tidsctl grant [CONNECTION] --id ID --to PARTICIPANT --category C... --purpose P...\n"
 	"                     [--asset A]... [--from TIME] --until TIME [--max-uses N]\n"
 	"                     [--redact FIELD]... [--retain-until TIME] [--no-onward-transfer]\n"
-	"                     [--notify PARTICIPANT]... [--hub-id HUB]\n"
+	"                     [--notify PARTICIPANT]... [--oblige NAME[=V,...]]... [--hub-id HUB]\n"
 	"Consents, as the owner of the data, to PARTICIPANT using it. TIME is RFC 3339,\n"
 	"Unix ms, or +DURATION (+30d). The grant's data key is destroyed when it ends.\n"
 	"The grant names the hub it is for (the id the hub gives, or --hub-id): no\n"
-	"other hub accepts it.\n" CONN_HELP;
+	"other hub accepts it. --oblige attaches an obligation of the vocabulary\n"
+	"below to every delivery (a flag by its name, a list as NAME=V,V).\n" CONN_HELP;
+
+/* The obligations vocabulary, after the help text. */
+static void vocabulary_help(FILE *f)
+{
+	const struct tids_policy_ob_info *v;
+
+	fprintf(f, "obligations (--oblige):\n");
+	for (size_t i = 0; (v = tids_policy_ob_at(i)) != NULL; i++)
+		fprintf(f, "  %-20s %s%s\n", v->name, v->list ? "list: " : "", v->summary);
+}
+
+/* --oblige NAME or NAME=A,B: the vocabulary's flag set, or its list added to. */
+static int oblige(const char *arg, struct tids_obligations *o, struct strv *lists, struct strv *owned)
+{
+	char name[64];
+	const char *eq = strchr(arg, '=');
+	size_t n = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+	const struct tids_policy_ob_info *v;
+
+	snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : sizeof(name) - 1), arg);
+	v = tids_policy_ob_find(name);
+	if (v == NULL || strcmp(v->name, name) != 0)
+		return cli_fail("--oblige %s: no such obligation (tidsctl grant --help lists them)", name);
+	if (!v->list) {
+		if (eq != NULL)
+			return cli_fail("--oblige %s: a flag takes no value", name);
+		*tids_policy_ob_wire_flag(o, v->index) = true;
+		return 0;
+	}
+	if (eq == NULL || eq[1] == '\0')
+		return cli_fail("--oblige %s: a list takes values: %s=A,B", name, name);
+	char *copy = strdup(eq + 1);
+
+	if (copy == NULL)
+		return cli_fail("out of memory");
+	strv_add(owned, copy);
+	for (char *p = copy, *next; p != NULL; p = next) {
+		next = strchr(p, ',');
+		if (next != NULL)
+			*next++ = '\0';
+		if (*p != '\0')
+			strv_add(&lists[v->index], p);
+	}
+	return 0;
+}
 
 int tidsctl_grant(int argc, char **argv)
 {
@@ -52,9 +100,11 @@ int tidsctl_grant(int argc, char **argv)
 		{ "until", required_argument, NULL, 'u' }, { "max-uses", required_argument, NULL, 'm' },
 		{ "redact", required_argument, NULL, 'r' }, { "retain-until", required_argument, NULL, 'R' },
 		{ "no-onward-transfer", no_argument, NULL, 'N' }, { "notify", required_argument, NULL, 'n' },
+		{ "oblige", required_argument, NULL, 'O' },
 		{ "hub-id", required_argument, NULL, 'H' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
-	struct strv cats = { 0 }, purposes = { 0 }, assets = { 0 }, redact = { 0 }, notify = { 0 };
+	struct strv cats = { 0 }, purposes = { 0 }, assets = { 0 }, redact = { 0 };
+	struct strv lists[TIDS_POLICY_OB_LISTS + 1] = { { 0 } }, owned = { 0 };
 	struct tids_grant g = { 0 };
 	struct tids_identity id;
 	struct conn_opts co;
@@ -79,9 +129,10 @@ int tidsctl_grant(int argc, char **argv)
 		case 'r': strv_add(&redact, optarg); break;
 		case 'R': if (cli_time(optarg, &g.obligations.retain_until_ms) != 0) goto out; break;
 		case 'N': g.obligations.no_onward_transfer = true; break;
-		case 'n': strv_add(&notify, optarg); break;
+		case 'n': strv_add(&lists[TIDS_POLICY_OB_LIST_notify], optarg); break;
+		case 'O': if (oblige(optarg, &g.obligations, lists, &owned) != 0) goto out; break;
 		case 'H': g.hub_id = optarg; break;
-		case 'h': fputs(grant_help, stdout); rc = EXIT_OK; goto out;
+		case 'h': fputs(grant_help, stdout); vocabulary_help(stdout); rc = EXIT_OK; goto out;
 		default: rc = cli_usage(grant_help); goto out;
 		}
 	}
@@ -93,7 +144,8 @@ int tidsctl_grant(int argc, char **argv)
 	g.purposes = (struct tids_strlist){ purposes.items, purposes.n };
 	g.assets = (struct tids_strlist){ assets.items, assets.n };
 	g.obligations.redacted = (struct tids_strlist){ redact.items, redact.n };
-	g.obligations.notify = (struct tids_strlist){ notify.items, notify.n };
+	for (unsigned l = 0; l < TIDS_POLICY_OB_LISTS; l++)
+		*tids_policy_ob_wire_list(&g.obligations, l) = (struct tids_strlist){ lists[l].items, lists[l].n };
 	c = cli_connect(&co, &id);
 	if (c == NULL || whoami(c, me, sizeof(me)) != 0)
 		goto out;
@@ -112,7 +164,11 @@ out:
 	strv_free(&purposes);
 	strv_free(&assets);
 	strv_free(&redact);
-	strv_free(&notify);
+	for (unsigned l = 0; l < TIDS_POLICY_OB_LISTS; l++)
+		strv_free(&lists[l]);
+	for (size_t i = 0; i < owned.n; i++)
+		free((char *)owned.items[i]);
+	strv_free(&owned);
 	return rc;
 }
 

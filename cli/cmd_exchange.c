@@ -210,8 +210,6 @@ static void write_strlist(struct tids_jw *w, const char *key, const struct tids_
 
 static void write_delivery(struct tids_jw *w, const struct tids_delivery *d)
 {
-	const struct tids_obligations *o = &d->obligations;
-
 	tids_jw_object_begin(w);
 	tids_jw_key(w, "delivery_seq");
 	tids_jw_uint64(w, d->delivery_seq);
@@ -229,35 +227,7 @@ static void write_delivery(struct tids_jw *w, const struct tids_delivery *d)
 		tids_jw_string(w, d->notification_for);
 	}
 	tids_jw_key(w, "obligations");
-	tids_jw_object_begin(w);
-	if (o->retain_until_ms > 0) {
-		tids_jw_key(w, "retain_until_ms");
-		tids_jw_int64(w, o->retain_until_ms);
-	}
-	if (o->no_onward_transfer) {
-		tids_jw_key(w, "no_onward_transfer");
-		tids_jw_bool(w, true);
-	}
-	if (o->redacted.n > 0)
-		write_strlist(w, "redacted", &o->redacted);
-	if (o->purposes.n > 0)
-		write_strlist(w, "purposes", &o->purposes);
-	if (o->duties.n > 0)
-		write_strlist(w, "duties", &o->duties);
-	if (o->notify.n > 0)
-		write_strlist(w, "notify", &o->notify);
-	if (o->aggregate.function != NULL) {
-		tids_jw_key(w, "aggregate");
-		tids_jw_object_begin(w);
-		tids_jw_key(w, "function");
-		tids_jw_string(w, o->aggregate.function);
-		tids_jw_key(w, "field");
-		tids_jw_string(w, o->aggregate.field);
-		tids_jw_key(w, "window_ms");
-		tids_jw_int64(w, o->aggregate.window_ms);
-		tids_jw_object_end(w);
-	}
-	tids_jw_object_end(w);
+	tids_jw_obligations(w, &d->obligations);
 	tids_jw_key(w, "record");
 	tids_jw_record(w, &d->record);
 	tids_jw_object_end(w);

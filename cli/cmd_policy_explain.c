@@ -14,6 +14,7 @@
 #include "tidsctl.h"
 #include "tids/error.h"
 #include "tids/json.h"
+#include "tids/wire.h"
 
 struct policy_sources {
 	struct tids_policy_source *v;
@@ -240,20 +241,27 @@ static int read_asset(struct rd *r, struct tids_policy_facts *f, const struct ti
 static int read_duties(struct rd *r, const struct tids_json *o, const char *path,
 		       struct tids_policy_grant_duties *du)
 {
-	static const char *const keys[] = { "retain_until", "notify", "no_onward_transfer",
-					    "encrypt", "redact", "purposes", "duties", "aggregate",
+	/* the special ones, then the vocabulary's flags and lists by name */
+	static const char *const keys[] = { "retain_until", "redact", "purposes", "aggregate",
+#define TIDS_OB_FLAG(name, summary) #name,
+#define TIDS_OB_LIST(name, word, check, summary) #name,
+#include "obligations.def"
 					    NULL };
 	static const char *const agg_keys[] = { "function", "field", "window_ms", "by", NULL };
 	int rc;
 	if ((rc = known_keys(r, o, path, keys)) ||
 	    (rc = get_time(r, o, "retain_until", path, &du->retain_until_ms)) ||
-	    (rc = get_strv(r, o, "notify", path, &du->notify, &du->n_notify)) ||
-	    (rc = get_bool(r, o, "no_onward_transfer", path, &du->no_onward_transfer)) ||
-	    (rc = get_bool(r, o, "encrypt", path, &du->encrypt)) ||
 	    (rc = get_strv(r, o, "redact", path, &du->redact, &du->n_redact)) ||
-	    (rc = get_strv(r, o, "purposes", path, &du->purposes, &du->n_purposes)) ||
-	    (rc = get_strv(r, o, "duties", path, &du->duties, &du->n_duties)))
+	    (rc = get_strv(r, o, "purposes", path, &du->purposes, &du->n_purposes)))
 		return rc;
+#define TIDS_OB_FLAG(name, summary)                                  \
+	if ((rc = get_bool(r, o, #name, path, &du->name)) != 0)      \
+		return rc;
+#define TIDS_OB_LIST(name, word, check, summary)                              \
+	if ((rc = get_strv(r, o, #name, path, &du->name, &du->n_##name)) != 0) \
+		return rc;
+#include "obligations.def"
+
 	const struct tids_json *a = tids_json_get(o, "aggregate");
 	if (a == NULL)
 		return 0;
@@ -381,14 +389,6 @@ static int read_list(struct rd *r, struct tids_policy_facts *f, const struct tid
 
 /* ---- output ---- */
 
-static void jw_strs(struct tids_jw *w, const char *key, const char *const *v, size_t n)
-{
-	tids_jw_key(w, key);
-	tids_jw_array_begin(w);
-	for (size_t i = 0; i < n; i++)
-		tids_jw_string(w, v[i]);
-	tids_jw_array_end(w);
-}
 
 static void jw_fields(struct tids_jw *w, const char *key, const uint64_t *bits,
 		      const struct tids_record *rec)
@@ -406,7 +406,6 @@ static void write_json(const struct tids_policy_set *set, const struct tids_poli
 {
 	const struct tids_policy_obligations *o = &d->obligations;
 	struct tids_jw w;
-	char t[48];
 	tids_jw_init(&w);
 	tids_jw_object_begin(&w);
 	tids_jw_key(&w, "decision");
@@ -455,41 +454,21 @@ static void write_json(const struct tids_policy_set *set, const struct tids_poli
 		tids_jw_string(&w, d->case_id);
 	else
 		tids_jw_null(&w);
+	/* what the recipient is obliged to, as its delivery says it */
+	const char **names = calloc(rec->n_fields ? rec->n_fields : 1, sizeof(*names));
+	struct tids_obligations wire;
+	tids_policy_obligations_to_wire(d, rec, names, names != NULL ? rec->n_fields : 0, &wire);
 	tids_jw_key(&w, "obligations");
-	tids_jw_object_begin(&w);
-	jw_fields(&w, "removed", o->removed, rec);
+	tids_jw_obligations(&w, &wire);
+	free(names);
+	/* and what the hub does besides */
 	jw_fields(&w, "coarsened", o->coarsened, rec);
 	if (o->coarsen_to != NULL) {
 		tids_jw_key(&w, "coarsen_to");
 		tids_jw_string(&w, o->coarsen_to);
 	}
-	if (o->aggregate) {
-		tids_jw_key(&w, "aggregate");
-		tids_jw_object_begin(&w);
-		tids_jw_key(&w, "function");
-		tids_jw_string(&w, o->aggregation.function);
-		tids_jw_key(&w, "field");
-		tids_jw_string(&w, o->aggregation.field);
-		tids_jw_key(&w, "window_ms");
-		tids_jw_int64(&w, o->aggregation.window_ms);
-		jw_strs(&w, "by", o->aggregation.by, o->aggregation.n_by);
-		tids_jw_object_end(&w);
-	}
-	if (o->retain_until_ms != 0) {
-		tids_policy_format_time(o->retain_until_ms, t, sizeof(t));
-		tids_jw_key(&w, "retain_until");
-		tids_jw_string(&w, t);
-	}
 	tids_jw_key(&w, "log_retain_ms");
 	tids_jw_int64(&w, o->log_retain_ms);
-	jw_strs(&w, "notify", o->notify, o->n_notify);
-	tids_jw_key(&w, "no_onward_transfer");
-	tids_jw_bool(&w, o->no_onward_transfer);
-	tids_jw_key(&w, "encrypt");
-	tids_jw_bool(&w, o->encrypt);
-	if (o->purposes_restricted)
-		jw_strs(&w, "purposes", o->purposes, o->n_purposes);
-	jw_strs(&w, "duties", o->duties, o->n_duties);
 	tids_jw_key(&w, "counts");
 	tids_jw_array_begin(&w);
 	for (size_t i = 0; i < o->n_counts; i++) {
@@ -505,7 +484,6 @@ static void write_json(const struct tids_policy_set *set, const struct tids_poli
 		tids_jw_object_end(&w);
 	}
 	tids_jw_array_end(&w);
-	tids_jw_object_end(&w);
 	if (d->verdict != TIDS_POLICY_DENY) {
 		struct tids_field *fields = calloc(rec->n_fields ? rec->n_fields : 1, sizeof(*fields));
 		struct tids_record out;

@@ -110,7 +110,6 @@ static void apply_grant(struct router *rt, const struct router_msg *m, char *err
 
 	if (tids_wire_decode_signed_grant(m->blob, m->len, &g, err, errlen) != 0)
 		return;
-	const struct tids_obligations *o = &g.obligations;
 	snprintf(key, sizeof(key), "uses/%s", g.grant_id);
 	uses = tids_map_get_str(&rt->counts, key);
 	struct tids_policy_grant pg = {
@@ -120,18 +119,8 @@ static void apply_grant(struct router *rt, const struct router_msg *m, char *err
 		.purposes = g.purposes.items, .n_purposes = g.purposes.n,
 		.not_before_ms = g.not_before_ms, .not_after_ms = g.not_after_ms,
 		.max_uses = g.max_uses, .uses = uses != NULL ? (uint32_t)uses->value : 0,
-		.duties = {
-			.retain_until_ms = o->retain_until_ms,
-			.notify = o->notify.items, .n_notify = o->notify.n,
-			.no_onward_transfer = o->no_onward_transfer, .encrypt = o->encrypt,
-			.redact = o->redacted.items, .n_redact = o->redacted.n,
-			.purposes = o->purposes.items, .n_purposes = o->purposes.n,
-			.duties = o->duties.items, .n_duties = o->duties.n,
-			.aggregate_function = o->aggregate.function, .aggregate_field = o->aggregate.field,
-			.aggregate_window_ms = o->aggregate.window_ms,
-			.aggregate_by = o->aggregate.by.items, .n_aggregate_by = o->aggregate.by.n,
-		},
 	};
+	tids_policy_duties_from_wire(&g.obligations, &pg.duties);
 	k = calloc(1, sizeof(*k));
 	if (k == NULL || tids_seal_unwrap_key(rt->master_key, g.grant_id, m->wrapped, k->key) != 0) {
 		tids_log_warnx("router: grant %s: its data key does not unwrap; not routing under it", g.grant_id);

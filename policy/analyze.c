@@ -560,7 +560,7 @@ static bool same_obligations(const struct rule *a, const struct rule *b)
 		return false;
 	for (uint32_t i = 0; i < a->n_obs; i++) {
 		const struct obligation *x = &a->obs[i], *y = &b->obs[i];
-		if (x->kind != y->kind || x->ms != y->ms || x->n_exprs != y->n_exprs ||
+		if (x->kind != y->kind || x->which != y->which || x->ms != y->ms || x->n_exprs != y->n_exprs ||
 		    !same_strings(x->names, x->n_names, y->names, y->n_names) ||
 		    !same_strings(x->labels, x->n_labels, y->labels, y->n_labels) ||
 		    !same_strings(x->by, x->n_by, y->by, y->n_by) ||

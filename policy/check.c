@@ -829,6 +829,32 @@ static bool check_strings_expr(struct checker *ck, const struct rule *r, struct 
 	return ok;
 }
 
+/* A list of the vocabulary (obligations.def): strings; names of
+ * [a-z0-9_] written as literals, unless the list holds participant ids
+ * (notify "role:regulator", record.owner). */
+static void check_list_obligation(struct checker *ck, const struct rule *r, struct obligation *ob)
+{
+	const struct tids_policy_ob_info *v = NULL;
+	for (size_t i = 0; (v = tids_policy_ob_at(i)) != NULL; i++)
+		if (v->list && v->index == ob->which)
+			break;
+	if (v == NULL || !check_strings_expr(ck, r, ob, v->word) || v->ids)
+		return;
+	for (uint32_t i = 0; i < ob->n_exprs; i++) {
+		const struct node *e = ob->exprs[i];
+		uint32_t n = e->op == N_LIST ? e->n_items : 1;
+		for (uint32_t k = 0; k < n; k++) {
+			const struct node *item = e->op == N_LIST ? e->items[k] : e;
+			if (item->op != N_STR)
+				error_at(ck, r->info.file, item->line, item->col,
+					 "%s takes names written as strings, e.g. %s \"no_resale\"", v->word, v->word);
+			else if (!tids_valid_name(item->s))
+				error_at(ck, r->info.file, item->line, item->col,
+					 "%s \"%s\" must be a name of [a-z0-9_]", v->word, item->s);
+		}
+	}
+}
+
 static void check_obligation(struct checker *ck, struct rule *r, struct obligation *ob)
 {
 	static const char *const agg_fns[] = { "sum", "count", "min", "max", "avg" };
@@ -890,16 +916,11 @@ static void check_obligation(struct checker *ck, struct rule *r, struct obligati
 				 "retain until needs a time, not a %s",
 				 pol_type_name((enum ptype)ob->expr->type));
 		break;
-	case OB_NOTIFY:
-		check_strings_expr(ck, r, ob, "notify");
-		break;
 	case OB_ONLY_FOR:
 		check_strings_expr(ck, r, ob, "only_for");
 		break;
-	case OB_DUTY:
-		if (!tids_valid_name(ob->text))
-			error_at(ck, r->info.file, ob->line, ob->col,
-				 "duty \"%s\" must be a name of [a-z0-9_]", ob->text);
+	case OB_LIST:
+		check_list_obligation(ck, r, ob);
 		break;
 	case OB_COUNT: {
 		static const enum ptype want[3] = { PT_STR, PT_INT, PT_INT };
@@ -916,8 +937,7 @@ static void check_obligation(struct checker *ck, struct rule *r, struct obligati
 		}
 		break;
 	}
-	case OB_NO_ONWARD:
-	case OB_ENCRYPT:
+	case OB_FLAG:
 		break;
 	}
 }

@@ -30,12 +30,11 @@ static void clear_obligations(struct tids_policy_obligations *o)
 	o->aggregation.n_by = 0;
 	o->retain_until_ms = 0;
 	o->log_retain_ms = 0;
-	o->n_notify = 0;
-	o->no_onward_transfer = false;
-	o->encrypt = false;
+#define TIDS_OB_FLAG(name, summary) o->name = false;
+#define TIDS_OB_LIST(name, word, check, summary) o->n_##name = 0;
+#include "obligations.def"
 	o->purposes_restricted = false;
 	o->n_purposes = 0;
-	o->n_duties = 0;
 	o->n_counts = 0;
 }
 

@@ -557,9 +557,12 @@ static bool strv_ok(const char *const *v, size_t n)
 
 static bool has_duties(const struct tids_policy_grant_duties *du)
 {
-	return du->retain_until_ms != 0 || du->n_notify > 0 || du->no_onward_transfer ||
-	       du->encrypt || du->n_redact > 0 || du->n_purposes > 0 || du->n_duties > 0 ||
-	       (du->aggregate_function != NULL && du->aggregate_function[0] != '\0');
+	bool any = du->retain_until_ms != 0 || du->n_redact > 0 || du->n_purposes > 0 ||
+		   (du->aggregate_function != NULL && du->aggregate_function[0] != '\0');
+#define TIDS_OB_FLAG(name, summary) any |= du->name;
+#define TIDS_OB_LIST(name, word, check, summary) any |= du->n_##name > 0;
+#include "obligations.def"
+	return any;
 }
 
 static void pack_duties(struct packer *p, void *out, const void *arg)
@@ -567,16 +570,15 @@ static void pack_duties(struct packer *p, void *out, const void *arg)
 	struct tids_policy_grant_duties *e = out;
 	const struct tids_policy_grant_duties *du = arg;
 	SET(retain_until_ms, du->retain_until_ms);
-	SET(notify, pack_strv(p, du->notify, du->n_notify));
-	SET(n_notify, du->n_notify);
-	SET(no_onward_transfer, du->no_onward_transfer);
-	SET(encrypt, du->encrypt);
+#define TIDS_OB_FLAG(name, summary) SET(name, du->name);
+#define TIDS_OB_LIST(name, word, check, summary) \
+	SET(name, pack_strv(p, du->name, du->n_##name)); \
+	SET(n_##name, du->n_##name);
+#include "obligations.def"
 	SET(redact, pack_strv(p, du->redact, du->n_redact));
 	SET(n_redact, du->n_redact);
 	SET(purposes, pack_strv(p, du->purposes, du->n_purposes));
 	SET(n_purposes, du->n_purposes);
-	SET(duties, pack_strv(p, du->duties, du->n_duties));
-	SET(n_duties, du->n_duties);
 	SET(aggregate_function, du->aggregate_function ? pack_str(p, du->aggregate_function) : NULL);
 	SET(aggregate_field, pack_str(p, du->aggregate_field));
 	SET(aggregate_window_ms, du->aggregate_window_ms);
@@ -822,10 +824,13 @@ int tids_policy_facts_put_grant(struct tids_policy_facts *f, const struct tids_p
 	if (empty(in->owner) || empty(in->grantee))
 		return tids_fail(err, errlen, TIDS_EINVAL, "grant %s: owner and grantee are required",
 				 in->id);
+	bool lists_ok = true;
+#define TIDS_OB_LIST(name, word, check, summary) lists_ok &= strv_ok(du->name, du->n_##name);
+#include "obligations.def"
 	if (!strv_ok(in->assets, in->n_assets) || !strv_ok(in->categories, in->n_categories) ||
-	    !strv_ok(in->purposes, in->n_purposes) || !strv_ok(du->notify, du->n_notify) ||
+	    !strv_ok(in->purposes, in->n_purposes) || !lists_ok ||
 	    !strv_ok(du->redact, du->n_redact) || !strv_ok(du->purposes, du->n_purposes) ||
-	    !strv_ok(du->duties, du->n_duties) || !strv_ok(du->aggregate_by, du->n_aggregate_by))
+	    !strv_ok(du->aggregate_by, du->n_aggregate_by))
 		return tids_fail(err, errlen, TIDS_EINVAL, "grant %s: a list holds a NULL string",
 				 in->id);
 	if (in->not_after_ms != 0 && in->not_after_ms < in->not_before_ms)

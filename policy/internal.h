@@ -295,16 +295,15 @@ enum ob_kind {
 	OB_RETAIN,                /* ms: duration from now */
 	OB_RETAIN_UNTIL,          /* expr: time */
 	OB_LOG,                   /* ms: audit retention */
-	OB_NOTIFY,                /* exprs: strings */
 	OB_ONLY_FOR,              /* exprs: strings */
-	OB_DUTY,                  /* text */
 	OB_COUNT,                 /* text: counter; exprs: key, period, amount */
-	OB_NO_ONWARD,
-	OB_ENCRYPT,
+	OB_FLAG,                  /* which: enum tids_policy_ob_flag (obligations.def) */
+	OB_LIST,                  /* which: enum tids_policy_ob_list; exprs: strings */
 };
 
 struct obligation {
 	enum ob_kind kind;
+	uint8_t which;            /* OB_FLAG, OB_LIST: the vocabulary's entry */
 	unsigned line;
 	unsigned col;
 	const char **names;       /* selector: field names */
@@ -619,6 +618,7 @@ struct insn {
 /* An obligation of a compiled rule (struct obligation, lowered). */
 struct xob {
 	uint8_t kind;             /* enum ob_kind */
+	uint8_t which;            /* OB_FLAG, OB_LIST: the vocabulary's entry */
 	uint32_t n_names;
 	uint32_t n_labels;
 	uint32_t n_exprs;
@@ -1009,6 +1009,15 @@ void pol_slot_codes(struct eval_ctx *ctx, const uint32_t *slots, uint32_t n, int
 
 /* The case that serves this request's purpose at tier, or NULL (eval.c). */
 const struct tids_policy_approval *pol_find_case(struct eval_ctx *ctx, enum tids_tier tier);
+
+/* The vocabulary's flags and lists in a decision's obligations and in a
+ * grant's duties, by index (vocabulary.c). */
+bool *pol_ob_flag(struct tids_policy_obligations *o, unsigned flag);
+const char **pol_ob_list(struct tids_policy_obligations *o, unsigned list, size_t **n);
+bool pol_duty_flag(const struct tids_policy_grant_duties *du, unsigned flag);
+const char *const *pol_duty_list(const struct tids_policy_grant_duties *du, unsigned list, size_t *n);
+/* "notify, no_onward_transfer, ...": the vocabulary's keywords, for messages. */
+const char *pol_ob_words(void);
 
 /* Field selection for obligations (obligations.c). */
 void pol_select_fields(const struct tids_record *rec, const struct xob *ob,

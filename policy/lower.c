@@ -512,6 +512,7 @@ static const struct xob *lower_obligations(struct lower *lw, const struct rule *
 		const struct obligation *ob = &r->obs[i];
 		struct xob *x = &out[i];
 		x->kind = (uint8_t)ob->kind;
+		x->which = ob->which;
 		x->n_names = ob->n_names;
 		x->names = copy_strv(lw, ob->names, ob->n_names);
 		x->n_labels = ob->n_labels;

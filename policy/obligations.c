@@ -200,12 +200,16 @@ int pol_compose_grant(struct tids_policy_decision *d, const struct fact_grant *g
 	if (du == NULL)
 		return 0;
 	earliest(&o->retain_until_ms, du->retain_until_ms);
-	for (size_t i = 0; i < du->n_notify && rc == 0; i++)
-		rc = add_unique(o->notify, &o->n_notify, du->notify[i]);
-	for (size_t i = 0; i < du->n_duties && rc == 0; i++)
-		rc = add_unique(o->duties, &o->n_duties, du->duties[i]);
-	o->no_onward_transfer |= du->no_onward_transfer;
-	o->encrypt |= du->encrypt;
+	/* the vocabulary's flags and lists */
+	for (unsigned f = 0; f < TIDS_POLICY_OB_FLAGS; f++)
+		*pol_ob_flag(o, f) |= pol_duty_flag(du, f);
+	for (unsigned l = 0; l < TIDS_POLICY_OB_LISTS && rc == 0; l++) {
+		size_t n, *have;
+		const char *const *v = pol_duty_list(du, l, &n);
+		const char **list = pol_ob_list(o, l, &have);
+		for (size_t i = 0; i < n && rc == 0; i++)
+			rc = add_unique(list, have, v[i]);
+	}
 	if (du->n_purposes > 0)
 		restrict_purposes(o, du->purposes, du->n_purposes);
 	if (du->aggregate_function != NULL && du->aggregate_function[0] != '\0')
@@ -258,10 +262,15 @@ int pol_compose(struct eval_ctx *ctx, struct tids_policy_decision *d, const stru
 			if (ob->ms > o->log_retain_ms)
 				o->log_retain_ms = ob->ms;
 			break;
-		case OB_NOTIFY:
+		case OB_LIST: {
+			size_t *n;
+			const char **list = pol_ob_list(o, ob->which, &n);
 			for (uint32_t k = 0; k < ob->n_exprs && rc == 0; k++)
-				rc = strings_of(ctx, d, ob->exprs[k], o->notify, &o->n_notify,
-						TIDS_POLICY_LIST);
+				rc = strings_of(ctx, d, ob->exprs[k], list, n, TIDS_POLICY_LIST);
+			break;
+		}
+		case OB_FLAG:
+			*pol_ob_flag(o, ob->which) = true;
 			break;
 		case OB_ONLY_FOR: {
 			const char *purposes[TIDS_POLICY_LIST];
@@ -272,9 +281,6 @@ int pol_compose(struct eval_ctx *ctx, struct tids_policy_decision *d, const stru
 				restrict_purposes(o, purposes, n);
 			break;
 		}
-		case OB_DUTY:
-			rc = add_unique(o->duties, &o->n_duties, ob->text);
-			break;
 		case OB_COUNT: {
 			struct val key, period, amount;
 			pol_eval(ctx, ob->exprs[0], &key);
@@ -284,12 +290,6 @@ int pol_compose(struct eval_ctx *ctx, struct tids_policy_decision *d, const stru
 			rc = k == NULL ? TIDS_ETOOMANY : add_count(o, ob->text, k, period.i, amount.i);
 			break;
 		}
-		case OB_NO_ONWARD:
-			o->no_onward_transfer = true;
-			break;
-		case OB_ENCRYPT:
-			o->encrypt = true;
-			break;
 		case OB_REDACT:
 		case OB_DROP:
 		case OB_KEEP:

@@ -621,28 +621,34 @@ static bool parse_obligation(struct parser *p, struct obligation *ob)
 		expected(p, "an obligation");
 		return false;
 	}
+	/* the obligations with syntax of their own; the rest are the
+	 * vocabulary's flags and lists (obligations.def) */
 	static const struct {
 		const char *word;
 		enum ob_kind kind;
 	} words[] = {
 		{ "redact", OB_REDACT }, { "drop", OB_DROP }, { "keep", OB_KEEP },
 		{ "demote", OB_DEMOTE }, { "aggregate", OB_AGGREGATE }, { "coarsen", OB_COARSEN },
-		{ "retain", OB_RETAIN }, { "log", OB_LOG }, { "notify", OB_NOTIFY },
-		{ "only_for", OB_ONLY_FOR }, { "duty", OB_DUTY }, { "count", OB_COUNT },
-		{ "no_onward_transfer", OB_NO_ONWARD }, { "encrypt", OB_ENCRYPT },
+		{ "retain", OB_RETAIN }, { "log", OB_LOG }, { "only_for", OB_ONLY_FOR },
+		{ "count", OB_COUNT },
 	};
 	size_t w;
 	for (w = 0; w < sizeof(words) / sizeof(words[0]); w++)
 		if (strcmp(p->cur.str, words[w].word) == 0)
 			break;
-	if (w == sizeof(words) / sizeof(words[0])) {
-		error_at(p, p->cur.line, p->cur.col,
-			 "unknown obligation '%s' (redact, drop, keep, demote, aggregate, coarsen, "
-			 "retain, log, notify, only_for, duty, count, no_onward_transfer, encrypt)",
-			 p->cur.str);
-		return false;
+	if (w < sizeof(words) / sizeof(words[0])) {
+		ob->kind = words[w].kind;
+	} else {
+		const struct tids_policy_ob_info *v = tids_policy_ob_find(p->cur.str);
+		if (v == NULL || strcmp(v->word, p->cur.str) != 0) {
+			error_at(p, p->cur.line, p->cur.col,
+				 "unknown obligation '%s' (redact, drop, keep, demote, aggregate, coarsen, "
+				 "retain, log, only_for, count, %s)", p->cur.str, pol_ob_words());
+			return false;
+		}
+		ob->kind = v->list ? OB_LIST : OB_FLAG;
+		ob->which = (uint8_t)v->index;
 	}
-	ob->kind = words[w].kind;
 	next(p);
 	switch (ob->kind) {
 	case OB_REDACT:
@@ -676,17 +682,9 @@ static bool parse_obligation(struct parser *p, struct obligation *ob)
 		ob->ms = p->cur.num;
 		next(p);
 		return true;
-	case OB_NOTIFY:
+	case OB_LIST:
 	case OB_ONLY_FOR:
 		return parse_expr_list(p, ob);
-	case OB_DUTY:
-		if (p->cur.kind != TOK_STRING) {
-			expected(p, "the duty's name as a string");
-			return false;
-		}
-		ob->text = p->cur.str;
-		next(p);
-		return true;
 	case OB_COUNT: {
 		/* count("counter", key, period, amount) */
 		if (!expect_tok(p, TOK_LPAREN, "`(` after count"))
@@ -708,8 +706,7 @@ static bool parse_obligation(struct parser *p, struct obligation *ob)
 		}
 		return expect_tok(p, TOK_RPAREN, "`)` to close count");
 	}
-	case OB_NO_ONWARD:
-	case OB_ENCRYPT:
+	case OB_FLAG:
 	case OB_RETAIN_UNTIL:
 		return true;
 	}

@@ -198,19 +198,47 @@ struct tids_policy_asset {
 	size_t n_attrs;
 };
 
+/* ------------------------------------------------------------------------
+ * The obligations vocabulary (policy/obligations.def): the obligations
+ * carried by name, as flags and lists of names. Each struct below that
+ * holds obligations has one field per table entry, of the entry's name.
+ */
+enum tids_policy_ob_flag {
+#define TIDS_OB_FLAG(name, summary) TIDS_POLICY_OB_FLAG_##name,
+#include "obligations.def"
+	TIDS_POLICY_OB_FLAGS
+};
+
+enum tids_policy_ob_list {
+#define TIDS_OB_LIST(name, word, check, summary) TIDS_POLICY_OB_LIST_##name,
+#include "obligations.def"
+	TIDS_POLICY_OB_LISTS
+};
+
+struct tids_policy_ob_info {
+	const char *name;          /* field, proto, JSON and scenario name */
+	const char *word;          /* the policy language's keyword */
+	bool list;                 /* a list of names, else a flag */
+	bool ids;                  /* list of participant ids ("role:R" too), else of names */
+	unsigned index;            /* enum tids_policy_ob_flag or _list */
+	const char *summary;
+};
+
+/* Every entry of the table, flags and lists in table order; NULL past the
+ * end. tids_policy_ob_find looks one up by name or keyword. */
+const struct tids_policy_ob_info *tids_policy_ob_at(size_t i);
+const struct tids_policy_ob_info *tids_policy_ob_find(const char *name);
+
 /* Duties attached to a grant by its owner (tids.v1.Obligations). */
 struct tids_policy_grant_duties {
 	int64_t retain_until_ms;             /* 0: none */
-	const char *const *notify;
-	size_t n_notify;
-	bool no_onward_transfer;
-	bool encrypt;
+#define TIDS_OB_FLAG(name, summary) bool name;
+#define TIDS_OB_LIST(name, word, check, summary) const char *const *name; size_t n_##name;
+#include "obligations.def"
 	const char *const *redact;           /* field names removed */
 	size_t n_redact;
 	const char *const *purposes;         /* use restricted to these; none: no restriction */
 	size_t n_purposes;
-	const char *const *duties;
-	size_t n_duties;
 	const char *aggregate_function;      /* NULL: no aggregation */
 	const char *aggregate_field;
 	int64_t aggregate_window_ms;
@@ -350,15 +378,13 @@ struct tids_policy_obligations {
 	struct tids_policy_aggregation aggregation;
 	int64_t retain_until_ms;   /* 0: none; else the earliest asked for */
 	int64_t log_retain_ms;     /* audit retention: the longest asked for */
-	const char *notify[TIDS_POLICY_LIST];
-	size_t n_notify;
-	bool no_onward_transfer;
-	bool encrypt;
+	/* the vocabulary's flags (any asked for) and lists (the union) */
+#define TIDS_OB_FLAG(name, summary) bool name;
+#define TIDS_OB_LIST(name, word, check, summary) const char *name[TIDS_POLICY_LIST]; size_t n_##name;
+#include "obligations.def"
 	bool purposes_restricted;  /* use only for purposes[]; may be empty */
 	const char *purposes[TIDS_POLICY_LIST];
 	size_t n_purposes;
-	const char *duties[TIDS_POLICY_LIST];
-	size_t n_duties;
 	struct tids_policy_count counts[TIDS_POLICY_COUNTS];
 	size_t n_counts;
 };
@@ -425,6 +451,26 @@ static inline bool tids_policy_field_coarsened(const struct tids_policy_obligati
 TIDS_POLICY_WUR
 int tids_policy_apply(const struct tids_policy_decision *d, const struct tids_record *in,
 		      struct tids_record *out, struct tids_field *fields, size_t cap);
+
+/*
+ * Obligations between the engine and the wire (tids.v1.Obligations as
+ * tids/wire.h has it), converted in one place (policy/convert.c). Strings
+ * are borrowed, never copied.
+ *
+ * tids_policy_obligations_to_wire: what a permitting decision obliges the
+ * recipient to, as its Delivery carries it; the names of the removed
+ * fields of rec go into names[0..cap) (o->redacted points there).
+ * tids_policy_duties_from_wire / _to_wire: a grant's duties.
+ * tids_policy_ob_wire_flag / _list: a vocabulary entry's field in o.
+ */
+struct tids_obligations;
+struct tids_strlist;
+void tids_policy_obligations_to_wire(const struct tids_policy_decision *d, const struct tids_record *rec,
+				     const char **names, size_t cap, struct tids_obligations *o);
+void tids_policy_duties_from_wire(const struct tids_obligations *o, struct tids_policy_grant_duties *du);
+void tids_policy_duties_to_wire(const struct tids_policy_grant_duties *du, struct tids_obligations *o);
+bool *tids_policy_ob_wire_flag(struct tids_obligations *o, unsigned flag);
+struct tids_strlist *tids_policy_ob_wire_list(struct tids_obligations *o, unsigned list);
 
 /*
  * Human-readable account of a decision for explain and test: verdict,

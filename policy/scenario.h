@@ -25,12 +25,10 @@ enum expect_kind {
 	EX_RETAIN,                /* num: duration from now */
 	EX_RETAIN_UNTIL,          /* num: time */
 	EX_LOG,                   /* num: duration */
-	EX_NOTIFY,                /* args */
 	EX_ONLY_FOR,              /* args: exactly these purposes */
-	EX_DUTY,                  /* args */
 	EX_COUNT,                 /* args: counter, key; num: period; num2: amount */
-	EX_ENCRYPT,
-	EX_NO_ONWARD,
+	EX_OB_FLAG,               /* which: the vocabulary's flag */
+	EX_OB_LIST,               /* which: the vocabulary's list; args: names in it */
 	EX_GRANT,                 /* text: id, or NULL for "no grant" */
 	EX_APPROVAL,              /* text: id, or NULL */
 	EX_CASE,                  /* text: case id, or NULL for "no case" */
@@ -39,6 +37,7 @@ enum expect_kind {
 
 struct expect {
 	enum expect_kind kind;
+	unsigned which;           /* EX_OB_FLAG, EX_OB_LIST */
 	bool negated;
 	unsigned col;
 	const char **args;

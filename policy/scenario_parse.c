@@ -356,6 +356,25 @@ static void grant_aggregate(struct sp *p, const struct word *w, const char *v,
 	}
 }
 
+static void grant_flag(struct tids_policy_grant_duties *du, unsigned flag, bool on)
+{
+	switch (flag) {
+#define TIDS_OB_FLAG(name, summary) case TIDS_POLICY_OB_FLAG_##name: du->name = on; break;
+#include "obligations.def"
+	default: break;
+	}
+}
+
+static void grant_list(struct tids_policy_grant_duties *du, unsigned list, const char *const *v, size_t n)
+{
+	switch (list) {
+#define TIDS_OB_LIST(name, word, check, summary) \
+	case TIDS_POLICY_OB_LIST_##name: du->name = v; du->n_##name = n; break;
+#include "obligations.def"
+	default: break;
+	}
+}
+
 static void st_grant(struct sp *p, const struct word *w, size_t n)
 {
 	if (n < 2) {
@@ -371,12 +390,19 @@ static void st_grant(struct sp *p, const struct word *w, size_t n)
 	for (size_t i = 2; i < n; i++) {
 		const char *v, *k = split_kv(p, &w[i], &v);
 		uint64_t u;
-		if (strcmp(k, "no_onward_transfer") == 0) {
-			parse_bool(p, w[i].col, v, &du->no_onward_transfer);
-			continue;
-		}
-		if (strcmp(k, "encrypt") == 0) {
-			parse_bool(p, w[i].col, v, &du->encrypt);
+		/* the vocabulary's flags (no_onward_transfer) and lists
+		 * (duties=a,b), by name */
+		const struct tids_policy_ob_info *ob = tids_policy_ob_find(k);
+		if (ob != NULL && strcmp(ob->name, k) == 0) {
+			if (!ob->list) {
+				bool on = false;
+				parse_bool(p, w[i].col, v, &on);
+				grant_flag(du, ob->index, on);
+			} else if (need(p, &w[i], v)) {
+				size_t nl;
+				const char *const *list = split_list(p, v, &nl);
+				grant_list(du, ob->index, list, nl);
+			}
 			continue;
 		}
 		if (!need(p, &w[i], v))
@@ -401,14 +427,10 @@ static void st_grant(struct sp *p, const struct word *w, size_t n)
 			g->uses = u > UINT32_MAX ? UINT32_MAX : (uint32_t)u;
 		else if (strcmp(k, "retain_until") == 0)
 			parse_time(p, &w[i], v, &du->retain_until_ms);
-		else if (strcmp(k, "notify") == 0)
-			du->notify = split_list(p, v, &du->n_notify);
 		else if (strcmp(k, "redact") == 0)
 			du->redact = split_list(p, v, &du->n_redact);
 		else if (strcmp(k, "only_for") == 0)
 			du->purposes = split_list(p, v, &du->n_purposes);
-		else if (strcmp(k, "duties") == 0)
-			du->duties = split_list(p, v, &du->n_duties);
 		else if (strcmp(k, "aggregate") == 0)
 			grant_aggregate(p, &w[i], v, du);
 		else if (strcmp(k, "max_uses") != 0 && strcmp(k, "uses") != 0)
@@ -765,12 +787,29 @@ static bool parse_clause(struct sp *p, struct scen_case *c, const struct word *w
 		e->text = args[0].s;
 		return true;
 	}
-	if (is(k, "encrypt") || is(k, "encrypted")) {
-		e->kind = EX_ENCRYPT;
-		return true;
-	}
-	if (is(k, "no_onward_transfer")) {
-		e->kind = EX_NO_ONWARD;
+	/* the vocabulary (obligations.def): a flag by its name, a list by
+	 * its name or keyword with the names expected in it */
+	const struct tids_policy_ob_info *ob = tids_policy_ob_find(k->s);
+	if (ob != NULL) {
+		e->kind = ob->list ? EX_OB_LIST : EX_OB_FLAG;
+		e->which = ob->index;
+		if (!ob->list) {
+			if (nargs != 0) {
+				error_at(p, k->col, "write: %s (or not %s)", ob->name, ob->name);
+				return false;
+			}
+			return true;
+		}
+		if (nargs == 0) {
+			error_at(p, k->col, "'%s' needs at least one name", k->s);
+			return false;
+		}
+		e->args = alloc(p, nargs * sizeof(char *));
+		if (e->args == NULL)
+			return false;
+		for (size_t a = 0; a < nargs; a++)
+			e->args[a] = args[a].s;
+		e->n_args = nargs;
 		return true;
 	}
 	if (is(k, "grant") || is(k, "approval") || is(k, "case")) {
@@ -866,8 +905,7 @@ static bool parse_clause(struct sp *p, struct scen_case *c, const struct word *w
 		{ "rule", EX_RULE }, { "rules", EX_RULE }, { "removes", EX_REMOVES },
 		{ "remove", EX_REMOVES }, { "drop", EX_REMOVES }, { "drops", EX_REMOVES },
 		{ "redact", EX_REMOVES }, { "redacts", EX_REMOVES }, { "keeps", EX_KEEPS },
-		{ "keep", EX_KEEPS }, { "notify", EX_NOTIFY }, { "notifies", EX_NOTIFY },
-		{ "only_for", EX_ONLY_FOR }, { "duty", EX_DUTY }, { "duties", EX_DUTY },
+		{ "keep", EX_KEEPS }, { "only_for", EX_ONLY_FOR },
 		{ "coarsen", EX_COARSEN }, { "coarsens", EX_COARSEN },
 	};
 	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
@@ -892,8 +930,8 @@ static bool parse_clause(struct sp *p, struct scen_case *c, const struct word *w
 		return true;
 	}
 	error_at(p, k->col, "unknown expectation '%s' (because, rule, removes, keeps, aggregate, "
-		 "coarsen, retain, log, notify, only_for, duty, count, encrypt, no_onward_transfer, "
-		 "grant, approval, case, tier)", k->s);
+		 "coarsen, retain, log, only_for, count, grant, approval, case, tier, %s)", k->s,
+		 pol_ob_words());
 	return false;
 }
 

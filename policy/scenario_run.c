@@ -84,6 +84,15 @@ static void removed_text(char *buf, size_t len, const struct tids_policy_decisio
 	list_text(buf, len, names, n);
 }
 
+static const char *ob_name(bool list, unsigned which)
+{
+	const struct tids_policy_ob_info *v;
+	for (size_t i = 0; (v = tids_policy_ob_at(i)) != NULL; i++)
+		if (v->list == list && v->index == which)
+			return v->name;
+	return "?";
+}
+
 static void check_expect(struct msg *m, const struct expect *e,
 			 const struct tids_policy_decision *d, const struct tids_record *rec,
 			 int64_t now)
@@ -185,17 +194,21 @@ static void check_expect(struct msg *m, const struct expect *e,
 			say(m, "expected the audit entry kept %s, got %s", w, g);
 		}
 		break;
-	case EX_NOTIFY:
-	case EX_DUTY:
+	case EX_OB_LIST: {
+		size_t *n;
+		const char *const *list = pol_ob_list((struct tids_policy_obligations *)o, e->which, &n);
 		for (size_t i = 0; i < e->n_args; i++) {
-			const char *const *list = e->kind == EX_NOTIFY ? o->notify : o->duties;
-			size_t n = e->kind == EX_NOTIFY ? o->n_notify : o->n_duties;
-			if (in_list(list, n, e->args[i]) == e->negated) {
-				list_text(got, sizeof(got), list, n);
-				say(m, "%s %s should %sbe there (%s)", e->kind == EX_NOTIFY ? "notify" : "duty",
-				    e->args[i], e->negated ? "not " : "", got);
+			if (in_list(list, *n, e->args[i]) == e->negated) {
+				list_text(got, sizeof(got), list, *n);
+				say(m, "%s %s should %sbe there (%s)", ob_name(true, e->which), e->args[i],
+				    e->negated ? "not " : "", got);
 			}
 		}
+		break;
+	}
+	case EX_OB_FLAG:
+		if (*pol_ob_flag((struct tids_policy_obligations *)o, e->which) == e->negated)
+			say(m, "delivery should %scarry %s", e->negated ? "not " : "", ob_name(false, e->which));
 		break;
 	case EX_ONLY_FOR: {
 		bool ok = o->purposes_restricted && o->n_purposes == e->n_args;
@@ -226,14 +239,6 @@ static void check_expect(struct msg *m, const struct expect *e,
 		}
 		break;
 	}
-	case EX_ENCRYPT:
-		if (o->encrypt == e->negated)
-			say(m, "delivery should %sbe encrypted", e->negated ? "not " : "");
-		break;
-	case EX_NO_ONWARD:
-		if (o->no_onward_transfer == e->negated)
-			say(m, "delivery should %scarry no_onward_transfer", e->negated ? "not " : "");
-		break;
 	case EX_GRANT:
 	case EX_APPROVAL:
 	case EX_CASE: {

@@ -69,15 +69,17 @@ struct tids_aggregation {
 	struct tids_strlist by;
 };
 
+/* tids.v1.Obligations. The obligations carried by name (flags and lists of
+ * names) come from the vocabulary's table, policy/obligations.def: one
+ * field each, of the entry's name. */
 struct tids_obligations {
 	int64_t retain_until_ms;
-	struct tids_strlist notify;
-	bool no_onward_transfer;
-	bool encrypt;
 	struct tids_strlist redacted;
 	struct tids_aggregation aggregate;
 	struct tids_strlist purposes;
-	struct tids_strlist duties;
+#define TIDS_OB_FLAG(name, summary) bool name;
+#define TIDS_OB_LIST(name, word, check, summary) struct tids_strlist name;
+#include "obligations.def"
 };
 
 struct tids_record_error {
