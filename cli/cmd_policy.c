@@ -299,7 +299,7 @@ static void usage_test(FILE *f)
 		"reason differ from what it expects. See policy/README.md for the format.\n"
 		"\n"
 		"  -p, --policy FILE|DIR  policy to test (repeatable; default %s)\n"
-		"  -v, --verbose          print every case, and the decision of failing ones\n"
+		"  -v, --verbose          print every case with the decision behind it\n"
 		"\n"
 		"Exit status: 0 when every case passes, 1 on any mismatch or error, 2 on bad usage.\n",
 		tidsctl_policy_default_dir());
@@ -316,19 +316,22 @@ struct test_run {
 static void report_case(void *ctx, const struct tids_policy_case_result *r)
 {
 	struct test_run *t = ctx;
-	if (strcmp(r->name, "(facts)") != 0)
+	bool facts = strcmp(r->name, "(facts)") == 0;
+	if (!facts)
 		t->cases++;
 	if (r->passed) {
+		/* a request the engine (or ingest) refuses is a reject, not a deny */
 		if (t->verbose)
 			printf("%s:%u: case %s: ok (%s)\n", r->file, r->line, r->name,
-			       tids_policy_verdict_name(r->decision.verdict));
-		return;
+			       r->decide_rc != 0 ? "reject" : tids_policy_verdict_name(r->decision.verdict));
+	} else {
+		t->failed++;
+		printf("%s:%u: case %s: %s\n", r->file, r->line, r->name, r->message);
 	}
-	t->failed++;
-	printf("%s:%u: case %s: %s\n", r->file, r->line, r->name, r->message);
-	if (t->verbose) {
+	/* -v: the decision behind every case, passing or not */
+	if (t->verbose && !facts) {
 		char buf[4096];
-		tids_policy_decision_format(t->set, &r->decision, NULL, buf, sizeof(buf));
+		tids_policy_decision_format(t->set, &r->decision, r->record, buf, sizeof(buf));
 		for (char *line = strtok(buf, "\n"); line != NULL; line = strtok(NULL, "\n"))
 			printf("    | %s\n", line);
 	}

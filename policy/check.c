@@ -1194,7 +1194,7 @@ int pol_check(struct checker *ck)
 		}
 	}
 	check_purposes(ck);
-	if (ck->errors == 0) {
+	if (ck->errors == 0 && !ck->syntax_errors) {
 		for (size_t i = 0; i < prog->n_lets; i++)
 			if (!prog->lets[i]->used)
 				warn_at(ck, prog->lets[i]->file, prog->lets[i]->line, prog->lets[i]->col,

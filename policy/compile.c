@@ -656,6 +656,7 @@ int tids_policy_compile(const struct tids_policy_source *sources, size_t n_sourc
 	ck->prog = &prog;
 	ck->diags = d;
 	ck->arena = &parse;
+	ck->syntax_errors = syntax_errors;
 	rc = pol_check(ck);
 	if (rc == 0 && syntax_errors)
 		rc = TIDS_EPOLICY;

@@ -511,6 +511,9 @@ struct slot_def {
 struct checker {
 	struct program *prog;
 	struct tids_policy_diags *diags;
+	/* the parse reported errors: what did not parse may have used a
+	 * definition, so none is said to be unused */
+	bool syntax_errors;
 	struct arena *arena;
 	struct slot_def slots[POL_SLOTS_MAX];
 	uint32_t n_slots;

@@ -504,7 +504,8 @@ struct tids_policy_case_result {
 	bool passed;
 	char message[1024];        /* why it failed: expected vs got */
 	struct tids_policy_decision decision;
-	int decide_rc;             /* what tids_policy_decide returned */
+	int decide_rc;             /* what tids_policy_decide returned; not 0: a reject */
+	const struct tids_record *record;   /* the record decided (NULL for "(facts)") */
 };
 
 typedef void tids_policy_case_fn(void *ctx, const struct tids_policy_case_result *res);

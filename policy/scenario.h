@@ -35,8 +35,12 @@ enum expect_kind {
 	EX_TIER,                  /* num */
 };
 
+/* How EX_LOG and EX_RETAIN compare: `log 3y` (exactly), `log >= 6mo`. */
+enum expect_op { OP_EQ, OP_GE, OP_GT, OP_LE, OP_LT };
+
 struct expect {
 	enum expect_kind kind;
+	enum expect_op op;
 	unsigned which;           /* EX_OB_FLAG, EX_OB_LIST */
 	bool negated;
 	unsigned col;
@@ -59,6 +63,10 @@ struct scen_case {
 	enum tids_policy_verdict verdict;
 	struct expect *exps;
 	size_t n_exps;
+	/* what was wrong with the expectations as written: the case fails
+	 * with it, the rest of the file still runs */
+	const char *bad;
+	unsigned bad_col;
 };
 
 enum step_kind {

@@ -33,6 +33,7 @@ struct sp {
 	int cols[CELLS_MAX];              /* table column -> meaning */
 	size_t n_cols;
 	bool have_header;
+	struct scen_case *expecting;      /* its expectations are being read */
 };
 
 enum column { COL_IGNORE, COL_NAME, COL_RECORD, COL_RECIPIENT, COL_PURPOSE, COL_NOW, COL_EXPECT };
@@ -40,10 +41,24 @@ enum column { COL_IGNORE, COL_NAME, COL_RECORD, COL_RECIPIENT, COL_PURPOSE, COL_
 static void error_at(struct sp *p, unsigned col, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+static const char *dup(struct sp *p, const char *s, size_t n);
+
+/* An error in a case's expectations is that case's failure (the first
+ * one, kept on the case); any other fails the file. */
 static void error_at(struct sp *p, unsigned col, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
+	if (p->expecting != NULL) {
+		char msg[512];
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		if (p->expecting->bad == NULL) {
+			p->expecting->bad = dup(p, msg, strlen(msg));
+			p->expecting->bad_col = col;
+		}
+		return;
+	}
 	pol_vdiag(p->diags, TIDS_POLICY_ERROR, p->file, p->line, col, fmt, ap);
 	va_end(ap);
 	p->errors++;
@@ -827,8 +842,24 @@ static bool parse_clause(struct sp *p, struct scen_case *c, const struct word *w
 			e->kind = EX_RETAIN_UNTIL;
 			return parse_time(p, &args[1], args[1].s, &e->num);
 		}
+		/* log >= 6mo: at least (or at most) that long */
+		if (nargs == 2 && !is(k, "tier")) {
+			static const struct { const char *w; enum expect_op op; } ops[] = {
+				{ ">=", OP_GE }, { ">", OP_GT }, { "<=", OP_LE }, { "<", OP_LT }, { "==", OP_EQ },
+			};
+			size_t o;
+			for (o = 0; o < sizeof(ops) / sizeof(ops[0]) && !is(&args[0], ops[o].w); o++)
+				;
+			if (o == sizeof(ops) / sizeof(ops[0])) {
+				error_at(p, args[0].col, "'%s' is not a comparison (>=, >, <=, <, ==)", args[0].s);
+				return false;
+			}
+			e->op = ops[o].op;
+			args++;
+			nargs--;
+		}
 		if (nargs != 1) {
-			error_at(p, k->col, "write: %s %s", k->s, is(k, "tier") ? "TIER" : "DURATION");
+			error_at(p, k->col, "write: %s %s", k->s, is(k, "tier") ? "TIER" : "[>= | <= | > | <] DURATION");
 			return false;
 		}
 		if (is(k, "tier")) {
@@ -1047,7 +1078,9 @@ static void table_row(struct sp *p, const char *line, size_t len)
 			break;
 		case COL_EXPECT:
 			have_expect = true;
+			p->expecting = c;
 			parse_expect(p, c, cell[i], clen[i], col[i]);
+			p->expecting = NULL;
 			break;
 		default:
 			break;

@@ -84,6 +84,30 @@ static void removed_text(char *buf, size_t len, const struct tids_policy_decisio
 	list_text(buf, len, names, n);
 }
 
+static bool compares(int64_t have, enum expect_op op, int64_t want)
+{
+	switch (op) {
+	case OP_GE: return have >= want;
+	case OP_GT: return have > want;
+	case OP_LE: return have <= want;
+	case OP_LT: return have < want;
+	case OP_EQ: break;
+	}
+	return have == want;
+}
+
+static const char *op_text(enum expect_op op)
+{
+	switch (op) {
+	case OP_GE: return "at least ";
+	case OP_GT: return "more than ";
+	case OP_LE: return "at most ";
+	case OP_LT: return "less than ";
+	case OP_EQ: break;
+	}
+	return "";
+}
+
 static const char *ob_name(bool list, unsigned which)
 {
 	const struct tids_policy_ob_info *v;
@@ -175,23 +199,27 @@ static void check_expect(struct msg *m, const struct expect *e,
 	case EX_RETAIN:
 	case EX_RETAIN_UNTIL: {
 		int64_t want = e->kind == EX_RETAIN ? now + e->num : e->num;
-		if ((o->retain_until_ms == want) == e->negated) {
+		/* no retention limit is later than any time */
+		int64_t have = o->retain_until_ms != 0 ? o->retain_until_ms : INT64_MAX;
+		if (compares(have, e->op, want) == e->negated) {
 			char w[48], g[48];
 			tids_policy_format_time(want, w, sizeof(w));
 			if (o->retain_until_ms)
 				tids_policy_format_time(o->retain_until_ms, g, sizeof(g));
 			else
 				snprintf(g, sizeof(g), "no limit");
-			say(m, "expected retention until %s, got %s", w, g);
+			say(m, "expected retention until %s%s%s, got %s", e->negated ? "not " : "", op_text(e->op),
+			    w, g);
 		}
 		break;
 	}
 	case EX_LOG:
-		if ((o->log_retain_ms == e->num) == e->negated) {
+		if (compares(o->log_retain_ms, e->op, e->num) == e->negated) {
 			char w[32], g[32];
 			tids_policy_format_duration(e->num, w, sizeof(w));
 			tids_policy_format_duration(o->log_retain_ms, g, sizeof(g));
-			say(m, "expected the audit entry kept %s, got %s", w, g);
+			say(m, "expected the audit entry kept %s%s%s, got %s", e->negated ? "not " : "",
+			    op_text(e->op), w, g);
 		}
 		break;
 	case EX_OB_LIST: {
@@ -268,7 +296,9 @@ static void judge(const struct scen_case *c, int rc, int64_t now,
 	struct msg m = { .buf = res->message, .len = sizeof(res->message) };
 	const struct tids_policy_decision *d = &res->decision;
 	res->message[0] = '\0';
-	if (c->reject) {
+	if (c->bad != NULL) {
+		say(&m, "column %u: the expectation is wrong: %s", c->bad_col, c->bad);
+	} else if (c->reject) {
 		if (rc == 0)
 			say(&m, "expected the request to be rejected, got %s (%s)",
 			    tids_policy_verdict_name(d->verdict), d->because);
@@ -390,6 +420,7 @@ int tids_policy_scenario_run(const struct tids_policy_scenario *s, const struct 
 		res->file = s->file;
 		res->line = c->line;
 		res->name = c->name;
+		res->record = &c->record->rec;
 		res->decide_rc = refuse_below_floor(set, req.record, &res->decision);
 		if (res->decide_rc == 0)
 			res->decide_rc = tids_policy_decide(set, facts, &req, &res->decision);
