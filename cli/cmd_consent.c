@@ -40,7 +40,8 @@ static const char grant_help[] =
 	"                     [--redact FIELD]... [--retain-until TIME] [--no-onward-transfer]\n"
 	"                     [--notify PARTICIPANT]... [--oblige NAME[=V,...]]... [--hub-id HUB]\n"
 	"Consents, as the owner of the data, to PARTICIPANT using it. TIME is RFC 3339,\n"
-	"Unix ms, or +DURATION (+30d). The grant's data key is destroyed when it ends.\n"
+	"Unix ms, +DURATION (+30d), or a date alone (2026-05-31: that whole day in the\n"
+	"hub's time zone). The grant's data key is destroyed when it ends.\n"
 	"The grant names the hub it is for (the id the hub gives, or --hub-id): no\n"
 	"other hub accepts it. --oblige attaches an obligation of the vocabulary\n"
 	"below to every delivery (a flag by its name, a list as NAME=V,V).\n" CONN_HELP;
@@ -110,6 +111,7 @@ int tidsctl_grant(int argc, char **argv)
 	struct conn_opts co;
 	struct tids_client *c = NULL;
 	char me[TIDS_ID_MAX + 1], err[512];
+	const char *from = NULL, *until = NULL, *retain = NULL;
 	int opt, rc = EXIT_FAIL;
 
 	conn_opts_init(&co, NULL);
@@ -123,11 +125,11 @@ int tidsctl_grant(int argc, char **argv)
 		case 'c': strv_add(&cats, optarg); break;
 		case 'p': strv_add(&purposes, optarg); break;
 		case 'a': strv_add(&assets, optarg); break;
-		case 'f': if (cli_time(optarg, &g.not_before_ms) != 0) goto out; break;
-		case 'u': if (cli_time(optarg, &g.not_after_ms) != 0) goto out; break;
+		case 'f': from = optarg; break;
+		case 'u': until = optarg; break;
 		case 'm': g.max_uses = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'r': strv_add(&redact, optarg); break;
-		case 'R': if (cli_time(optarg, &g.obligations.retain_until_ms) != 0) goto out; break;
+		case 'R': retain = optarg; break;
 		case 'N': g.obligations.no_onward_transfer = true; break;
 		case 'n': strv_add(&lists[TIDS_POLICY_OB_LIST_notify], optarg); break;
 		case 'O': if (oblige(optarg, &g.obligations, lists, &owned) != 0) goto out; break;
@@ -136,7 +138,7 @@ int tidsctl_grant(int argc, char **argv)
 		default: rc = cli_usage(grant_help); goto out;
 		}
 	}
-	if (g.grant_id == NULL || g.grantee == NULL || g.not_after_ms == 0 || cats.n == 0 || purposes.n == 0) {
+	if (g.grant_id == NULL || g.grantee == NULL || until == NULL || cats.n == 0 || purposes.n == 0) {
 		rc = cli_usage(grant_help);
 		goto out;
 	}
@@ -148,6 +150,11 @@ int tidsctl_grant(int argc, char **argv)
 		*tids_policy_ob_wire_list(&g.obligations, l) = (struct tids_strlist){ lists[l].items, lists[l].n };
 	c = cli_connect(&co, &id);
 	if (c == NULL || whoami(c, me, sizeof(me)) != 0)
+		goto out;
+	/* dates are the hub's days: read once the hub has said its zone */
+	if ((from != NULL && cli_time_at_hub(c, from, false, &g.not_before_ms) != 0) ||
+	    cli_time_at_hub(c, until, true, &g.not_after_ms) != 0 ||
+	    (retain != NULL && cli_time_at_hub(c, retain, true, &g.obligations.retain_until_ms) != 0))
 		goto out;
 	g.owner = me;
 	if (tids_client_issue_grant(c, &id, &g, err, sizeof(err)) != 0) {
@@ -259,7 +266,7 @@ int tidsctl_approve(int argc, char **argv)
 	struct tids_identity id;
 	struct conn_opts co;
 	struct tids_client *c = NULL;
-	const char *revoke = NULL;
+	const char *revoke = NULL, *from = NULL, *until = NULL;
 	char me[TIDS_ID_MAX + 1], err[512];
 	int opt, rc = EXIT_FAIL;
 
@@ -283,8 +290,8 @@ int tidsctl_approve(int argc, char **argv)
 		case 'p': strv_add(&purposes, optarg); break;
 		case 'F': a.from_jurisdiction = optarg; break;
 		case 'T': a.to_jurisdiction = optarg; break;
-		case 'f': if (cli_time(optarg, &a.valid_from_ms) != 0) goto out; break;
-		case 'u': if (cli_time(optarg, &a.valid_until_ms) != 0) goto out; break;
+		case 'f': from = optarg; break;
+		case 'u': until = optarg; break;
 		case 'C': a.case_id = optarg; break;
 		case 'H': a.hub_id = optarg; break;
 		case 'R': revoke = optarg; break;
@@ -298,7 +305,7 @@ int tidsctl_approve(int argc, char **argv)
 	}
 	if (optind != argc || a.approval_id == NULL || a.kind == NULL || a.exporter == NULL || a.recipient == NULL ||
 	    cats.n == 0 || purposes.n == 0 || a.n_tiers == 0 || a.from_jurisdiction == NULL ||
-	    a.to_jurisdiction == NULL || a.valid_until_ms == 0) {
+	    a.to_jurisdiction == NULL || until == NULL) {
 		rc = cli_usage(approve_help);
 		goto out;
 	}
@@ -306,6 +313,9 @@ int tidsctl_approve(int argc, char **argv)
 	a.purposes = (struct tids_strlist){ purposes.items, purposes.n };
 	c = cli_connect(&co, &id);
 	if (c == NULL || whoami(c, me, sizeof(me)) != 0)
+		goto out;
+	if ((from != NULL && cli_time_at_hub(c, from, false, &a.valid_from_ms) != 0) ||
+	    cli_time_at_hub(c, until, true, &a.valid_until_ms) != 0)
 		goto out;
 	a.regulator = me;
 	if (tids_client_issue_approval(c, &id, &a, err, sizeof(err)) != 0) {

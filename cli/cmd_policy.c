@@ -379,7 +379,9 @@ static int cmd_test(int argc, char **argv)
 	for (size_t i = 0; i < scen.n; i++) {
 		struct tids_policy_diags *d = tids_policy_diags_new();
 		struct tids_policy_scenario *s = NULL;
-		int rc = d ? tids_policy_scenario_parse(scen.v[i].name, scen.v[i].text, scen.v[i].len, &s, d)
+		/* a scenario may name its time zone: read from this machine's zoneinfo */
+		int rc = d ? tids_policy_scenario_parse_tz(scen.v[i].name, scen.v[i].text, scen.v[i].len, cli_load_tz,
+							   NULL, &s, d)
 			   : TIDS_ENOMEM;
 		if (d != NULL)
 			print_diags(d, true);

@@ -33,6 +33,7 @@ const char *tidsctl_policy_default_dir(void);
 /* Reading JSON facts: every failure names the JSON path and stops. */
 struct rd {
 	char err[ERRLEN];
+	const struct tids_policy_tz *tz;   /* "timezone": a date alone is its day there */
 	/* string arrays handed to the fact store; freed after each put */
 	const char **pool[16];
 	size_t n_pool;
@@ -95,9 +96,10 @@ static int get_u64(struct rd *r, const struct tids_json *obj, const char *key, c
 	return 0;
 }
 
-/* A time: milliseconds since 1970 or an ISO-8601 string. */
-static int get_time(struct rd *r, const struct tids_json *obj, const char *key, const char *path,
-		    int64_t *out)
+/* A time: milliseconds since 1970 or an ISO-8601 string; a date alone is
+ * its whole day in the input's time zone, from its start or to its end. */
+static int get_time_at(struct rd *r, const struct tids_json *obj, const char *key, const char *path,
+		       enum tids_policy_bound bound, int64_t *out)
 {
 	const struct tids_json *v = tids_json_get(obj, key);
 	char p[128];
@@ -106,13 +108,25 @@ static int get_time(struct rd *r, const struct tids_json *obj, const char *key, 
 	snprintf(p, sizeof(p), "%s.%s", path, key);
 	if (tids_json_type(v) == TIDS_JSON_STRING) {
 		const char *s = tids_json_string(v);
-		if (tids_policy_parse_time(s, strlen(s), out) != 0)
-			return bad(r, p, "expected a time like \"2026-06-01T08:00:00Z\"");
+		if (tids_policy_parse_time_tz(s, strlen(s), r->tz, bound, out) != 0)
+			return bad(r, p, "expected a time like \"2026-06-01T08:00:00Z\" or a date");
 		return 0;
 	}
 	if (tids_json_int64(v, out) != 0)
 		return bad(r, p, "expected milliseconds since 1970 or a time string");
 	return 0;
+}
+
+static int get_time(struct rd *r, const struct tids_json *obj, const char *key, const char *path,
+		    int64_t *out)
+{
+	return get_time_at(r, obj, key, path, TIDS_POLICY_DAY_START, out);
+}
+
+static int get_end(struct rd *r, const struct tids_json *obj, const char *key, const char *path,
+		   int64_t *out)
+{
+	return get_time_at(r, obj, key, path, TIDS_POLICY_DAY_END, out);
 }
 
 static int get_strv(struct rd *r, const struct tids_json *obj, const char *key, const char *path,
@@ -247,10 +261,10 @@ static int read_duties(struct rd *r, const struct tids_json *o, const char *path
 #define TIDS_OB_LIST(name, word, check, summary) #name,
 #include "obligations.def"
 					    NULL };
-	static const char *const agg_keys[] = { "function", "field", "window_ms", "by", NULL };
+	static const char *const agg_keys[] = { "function", "field", "window_ms", "window_months", "by", NULL };
 	int rc;
 	if ((rc = known_keys(r, o, path, keys)) ||
-	    (rc = get_time(r, o, "retain_until", path, &du->retain_until_ms)) ||
+	    (rc = get_end(r, o, "retain_until", path, &du->retain_until_ms)) ||
 	    (rc = get_strv(r, o, "redact", path, &du->redact, &du->n_redact)) ||
 	    (rc = get_strv(r, o, "purposes", path, &du->purposes, &du->n_purposes)))
 		return rc;
@@ -265,14 +279,18 @@ static int read_duties(struct rd *r, const struct tids_json *o, const char *path
 	const struct tids_json *a = tids_json_get(o, "aggregate");
 	if (a == NULL)
 		return 0;
-	uint64_t window = 0;
+	uint64_t window = 0, months = 0;
 	if ((rc = known_keys(r, a, "obligations.aggregate", agg_keys)) ||
 	    (rc = get_str(r, a, "function", path, &du->aggregate_function)) ||
 	    (rc = get_str(r, a, "field", path, &du->aggregate_field)) ||
 	    (rc = get_u64(r, a, "window_ms", path, &window)) ||
+	    (rc = get_u64(r, a, "window_months", path, &months)) ||
 	    (rc = get_strv(r, a, "by", path, &du->aggregate_by, &du->n_aggregate_by)))
 		return rc;
+	if (months > 1200000)
+		return bad(r, path, "aggregate.window_months: too many");
 	du->aggregate_window_ms = window > INT64_MAX ? INT64_MAX : (int64_t)window;
+	du->aggregate_window_months = (int64_t)months;
 	return 0;
 }
 
@@ -292,7 +310,7 @@ static int read_grant(struct rd *r, struct tids_policy_facts *f, const struct ti
 	    (rc = get_strv(r, o, "categories", path, &g.categories, &g.n_categories)) ||
 	    (rc = get_strv(r, o, "purposes", path, &g.purposes, &g.n_purposes)) ||
 	    (rc = get_time(r, o, "not_before", path, &g.not_before_ms)) ||
-	    (rc = get_time(r, o, "not_after", path, &g.not_after_ms)) ||
+	    (rc = get_end(r, o, "not_after", path, &g.not_after_ms)) ||
 	    (rc = get_u64(r, o, "max_uses", path, &max_uses)) ||
 	    (rc = get_u64(r, o, "uses", path, &uses)))
 		return rc;
@@ -328,7 +346,7 @@ static int read_approval(struct rd *r, struct tids_policy_facts *f, const struct
 	    (rc = get_str(r, o, "from", path, &a.from_jurisdiction)) ||
 	    (rc = get_str(r, o, "to", path, &a.to_jurisdiction)) ||
 	    (rc = get_time(r, o, "valid_from", path, &a.valid_from_ms)) ||
-	    (rc = get_time(r, o, "valid_until", path, &a.valid_until_ms)) ||
+	    (rc = get_end(r, o, "valid_until", path, &a.valid_until_ms)) ||
 	    (rc = get_str(r, o, "case", path, &a.case_id)))
 		return rc;
 	if (n_tiers > 8)
@@ -512,6 +530,8 @@ static void usage_explain(FILE *f)
 		"  {\"record\": {... as tidsctl publish reads it ...},\n"
 		"   \"recipient\": \"PARTICIPANT-ID\", \"purpose\": \"PURPOSE\",\n"
 		"   \"now\": \"2026-06-01T08:00:00Z\",                (default: the clock)\n"
+		"   \"timezone\": \"Asia/Shanghai\",                  (the hub's; default UTC:\n"
+		"                                               a date alone is its whole day there)\n"
 		"   \"participants\": [{\"id\", \"role\", \"jurisdiction\", \"suspended\",\n"
 		"                     \"attributes\": {\"NAME\": \"value\" | true | 1}}],\n"
 		"   \"assets\": [{\"id\", \"lessee\", \"lessor\", \"site\", \"kind\"}],\n"
@@ -538,8 +558,9 @@ int tidsctl_policy_explain(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const keys[] = { "record", "recipient", "purpose", "now", "participants",
+	static const char *const keys[] = { "record", "recipient", "purpose", "now", "timezone", "participants",
 					    "assets", "grants", "approvals", "counters", NULL };
+	struct tids_policy_tz *tz = NULL;
 	struct policy_sources srcs = { 0 };
 	struct tids_policy_set *set = NULL;
 	struct tids_policy_facts *facts = NULL;
@@ -585,7 +606,19 @@ int tidsctl_policy_explain(int argc, char **argv)
 		goto out;
 	}
 	const struct tids_json *jrec = tids_json_get(root, "record");
-	const char *recipient = NULL, *purpose = NULL;
+	const char *recipient = NULL, *purpose = NULL, *zone = NULL;
+	/* the hub's calendar, before any time is read */
+	if (get_str(&r, root, "timezone", "input", &zone) != 0) {
+		fprintf(stderr, "tidsctl: %s: %s\n", input, r.err);
+		goto out;
+	}
+	if (zone != NULL && strcmp(zone, "UTC") != 0) {
+		if (cli_load_tz(NULL, zone, &tz, r.err, sizeof(r.err)) != 0) {
+			fprintf(stderr, "tidsctl: %s: timezone: %s\n", input, r.err);
+			goto out;
+		}
+		r.tz = tz;
+	}
 	int64_t now = (int64_t)time(NULL) * 1000;
 	if (jrec == NULL || get_str(&r, root, "recipient", "input", &recipient) != 0 ||
 	    get_str(&r, root, "purpose", "input", &purpose) != 0 || recipient == NULL ||
@@ -614,7 +647,7 @@ int tidsctl_policy_explain(int argc, char **argv)
 		goto out;
 	}
 	struct tids_policy_request req = { .record = &rec, .recipient = recipient, .purpose = purpose,
-					   .now_ms = now };
+					   .now_ms = now, .tz = tz };
 	struct tids_policy_decision *d = malloc(sizeof(*d));
 	if (d == NULL)
 		goto out;
@@ -636,6 +669,7 @@ int tidsctl_policy_explain(int argc, char **argv)
 	free(d);
 	status = rc == 0 ? EXIT_OK : EXIT_FAIL;
 out:
+	tids_policy_tz_free(tz);
 	pool_free(&r);
 	tids_record_free(&rec);
 	tids_json_free(doc);

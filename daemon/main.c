@@ -88,6 +88,13 @@ static int check_only(const struct config *conf, struct tids_buf *errs)
 	char err[512];
 	int bad = 0;
 
+	const struct tids_policy_tz *tz;
+	if (timezone_load(conf->timezone, &tz, err, sizeof(err)) != 0) {
+		tids_log(TIDS_LOG_ERR, "%s: hub.timezone: %s", conf->path, err);
+		bad = 1;
+	} else {
+		tids_policy_tz_free((struct tids_policy_tz *)tz);
+	}
 	if (policy_load_dir(conf->policy_dir, &set, errs) != 0) {
 		log_lines(TIDS_LOG_ERR, errs);
 		tids_buf_free(errs);
@@ -237,6 +244,7 @@ static void shutdown_cleanly(struct tidsd *d)
 	loop_free(d);
 	tids_identity_wipe(&d->hub);
 	sodium_memzero(d->master_key, sizeof(d->master_key));
+	tids_policy_tz_free((struct tids_policy_tz *)d->tz);
 	config_free(d->conf);
 	tids_log_info("stopped");
 }
@@ -288,6 +296,13 @@ int main(int argc, char **argv)
 		tids_log_set_max((enum tids_log_priority)d->conf->log_level);
 	sd_status("starting");
 
+	{
+		char err[512];
+
+		/* the calendar too, before anything is created */
+		if (timezone_load(d->conf->timezone, &d->tz, err, sizeof(err)) != 0)
+			fatalx("refusing to start: hub.timezone: %s", err);
+	}
 	policies = compile_policies(d);
 	load_hub_key(d);
 	open_store(d);

@@ -173,7 +173,7 @@ static int decide_one(struct router *rt, const rd_kafka_message_t *m, const stru
 {
 	static struct tids_field fields[TIDS_FIELDS_MAX];
 	static const char *removed[TIDS_FIELDS_MAX];
-	struct tids_policy_request req = { rec, recipient, purpose, now_ms() };
+	struct tids_policy_request req = { rec, recipient, purpose, now_ms(), rt->tz };
 	struct tids_policy_decision dec;
 	struct tids_audit_entry e;
 	struct tids_delivery del;

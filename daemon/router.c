@@ -687,6 +687,7 @@ int router_new(struct tidsd *d)
 	/* Grants arrive while the registry loads, and their keys unwrap
 	 * under the master key: it must be here before them. */
 	memcpy(rt->master_key, d->master_key, sizeof(rt->master_key));
+	rt->tz = d->tz;
 	d->router = rt;
 	return 0;
 }

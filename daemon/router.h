@@ -94,7 +94,8 @@ struct window {
 	size_t n_rules;
 	enum tids_tier tier;
 	int64_t start_ms;
-	int64_t window_ms;
+	int64_t window_ms;                   /* this window's length */
+	int64_t window_months;               /* the obligation's, when in calendar months */
 	int32_t partition;                   /* chain its emission is audited on */
 	uint64_t count;
 	double sum, min, max;
@@ -123,6 +124,7 @@ struct router {
 
 	struct tids_policy_set *policy;
 	struct tids_policy_facts *facts;
+	const struct tids_policy_tz *tz;     /* hub.timezone: its calendar (immutable, the main loop's) */
 	struct tids_map subscribers;         /* id -> struct subscriber */
 	struct tids_map assets;              /* id -> struct tids_asset */
 	struct tids_map participants;        /* id -> struct tids_participant */

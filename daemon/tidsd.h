@@ -49,6 +49,7 @@ struct config {
 	char *jurisdiction;
 	char *hub_key;             /* identity key file of the hub */
 	char *master_key;          /* file with the key that wraps data keys */
+	char *timezone;            /* hub.timezone: the zone of the hub's calendar */
 	char *listen_tcp;          /* "host:port"; "" disables */
 	char *listen_unix;         /* path; "" disables */
 	char *state_dir;
@@ -196,6 +197,9 @@ int registry_set_subscription(struct tidsd *d, const char *participant, const st
 
 /* Compiles every *.tidspol of dir; on failure writes each diagnostic to errs. */
 int policy_load_dir(const char *dir, struct tids_policy_set **out, struct tids_buf *errs);
+/* The hub's calendar (hub.timezone): its TZif data read from the zoneinfo
+ * directory and checked. "UTC" needs no file. err says what is wrong. */
+int timezone_load(const char *name, const struct tids_policy_tz **out, char *err, size_t errlen);
 
 /* --- purposes.c: who may ask for which purposes ----------------------------- */
 
@@ -384,6 +388,7 @@ struct tidsd {
 	struct config *conf;
 	struct tids_identity hub;             /* the hub's signing identity */
 	uint8_t master_key[32];               /* wraps data keys at rest */
+	const struct tids_policy_tz *tz;      /* hub.timezone, loaded at start */
 	struct store *store;
 	struct registry *registry;
 	struct purposes *purposes;            /* copied from the policy set */

@@ -35,6 +35,10 @@ void tids_jw_obligations(struct tids_jw *w, const struct tids_obligations *o)
 		tids_jw_string(w, a->field != NULL ? a->field : "");
 		tids_jw_key(w, "window_ms");
 		tids_jw_int64(w, a->window_ms);
+		if (a->window_months != 0) {
+			tids_jw_key(w, "window_months");
+			tids_jw_int64(w, a->window_months);
+		}
 		strings(w, "by", &a->by);
 		tids_jw_object_end(w);
 	}

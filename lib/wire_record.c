@@ -415,13 +415,16 @@ int wire_obligations_from(const Tids__V1__Obligations *m, struct tids_obligation
 		return r;
 	if (a->field == NULL || !tids_valid_field_name(a->field))
 		return tids_fail(err, errlen, TIDS_EBADID, "obligations: aggregate.field must be a field name");
-	if (a->window_ms <= 0)
-		return tids_fail(err, errlen, TIDS_EINVAL, "obligations: aggregate.window_ms must be positive");
+	if (a->window_ms < 0 || a->window_months < 0 || a->window_months > 1200000 ||
+	    (a->window_ms > 0) == (a->window_months > 0))
+		return tids_fail(err, errlen, TIDS_EINVAL, "obligations: aggregate needs one positive window: "
+				 "window_ms or window_months");
 	if ((r = wire_list("obligations: aggregate.by", a->by, a->n_by, LIST_NAMES, 0, &o->aggregate.by, err, errlen)) < 0)
 		return r;
 	o->aggregate.function = a->function;
 	o->aggregate.field = a->field;
 	o->aggregate.window_ms = a->window_ms;
+	o->aggregate.window_months = a->window_months;
 	return 0;
 }
 
@@ -445,6 +448,7 @@ void wire_obligations_to(const struct tids_obligations *o, Tids__V1__Obligations
 	agg->function = (char *)o->aggregate.function;
 	agg->field = (char *)o->aggregate.field;
 	agg->window_ms = o->aggregate.window_ms;
+	agg->window_months = o->aggregate.window_months;
 	agg->by = (char **)o->aggregate.by.items;
 	agg->n_by = o->aggregate.by.n;
 	pb->aggregate = agg;

@@ -60,8 +60,8 @@ static uint64_t shash(struct node *n)
 		h = mix(h, (uint64_t)n->i);
 	h = mix(h, n->slot);
 	h = mix(h, n->fn);
-	if (n->op == N_STR)
-		h = mix(h, n->h);
+	if (n->op == N_STR || n->op == N_DUR)
+		h = mix(h, n->h);         /* the string's hash, the duration's months */
 	h = mix(h, shash(n->a));
 	h = mix(h, shash(n->b));
 	if (n->op == N_LIST && n->codes != NULL) {
@@ -102,7 +102,7 @@ static bool sequal(struct node *a, struct node *b)
 	}
 	if (a->n_items != b->n_items)
 		return false;
-	if (a->op == N_STR && a->h != b->h)
+	if ((a->op == N_STR || a->op == N_DUR) && a->h != b->h)
 		return false;
 	if (!sequal(a->a, b->a) || !sequal(a->b, b->b))
 		return false;
@@ -560,7 +560,7 @@ static bool same_obligations(const struct rule *a, const struct rule *b)
 		return false;
 	for (uint32_t i = 0; i < a->n_obs; i++) {
 		const struct obligation *x = &a->obs[i], *y = &b->obs[i];
-		if (x->kind != y->kind || x->which != y->which || x->ms != y->ms || x->n_exprs != y->n_exprs ||
+		if (x->kind != y->kind || x->which != y->which || x->ms != y->ms || x->months != y->months || x->n_exprs != y->n_exprs ||
 		    !same_strings(x->names, x->n_names, y->names, y->n_names) ||
 		    !same_strings(x->labels, x->n_labels, y->labels, y->n_labels) ||
 		    !same_strings(x->by, x->n_by, y->by, y->n_by) ||

@@ -436,6 +436,14 @@ static struct node *check_compare(struct checker *ck, struct node *n)
 			 op_text((enum node_op)n->op), pol_type_name(ta));
 		return fail(n);
 	}
+	if (ta == PT_DUR && (a->calendar || b->calendar)) {
+		/* a month has 28 to 31 days: only a time it is added to says how many */
+		const struct node *c = a->calendar ? a : b;
+		error_at(ck, cur_file(ck), c->line, c->col,
+			 "a duration of months, quarters or years has no fixed length; compare times instead, "
+			 "e.g. now > record.produced_at + 1mo");
+		return fail(n);
+	}
 	n->type = PT_BOOL;
 	return n;
 }
@@ -488,6 +496,7 @@ static struct node *check_arith(struct checker *ck, struct node *n)
 		return fail(n);
 	}
 	n->type = (uint8_t)r;
+	n->calendar = r == PT_DUR && (n->a->calendar || n->b->calendar);
 	return n;
 }
 
@@ -646,6 +655,7 @@ static struct node *check_expr(struct checker *ck, struct node *n)
 			return fail(n);
 		}
 		n->type = n->a->type;
+		n->calendar = n->a->calendar;
 		break;
 	case N_AND:
 	case N_OR:
@@ -878,8 +888,12 @@ static void check_obligation(struct checker *ck, struct rule *r, struct obligati
 		if (!tids_valid_field_name(ob->field))
 			error_at(ck, r->info.file, ob->line, ob->col, "\"%s\" is not a valid field name",
 				 ob->field);
-		if (ob->ms <= 0)
+		if (ob->ms < 0 || ob->months < 0 || (ob->ms == 0 && ob->months == 0))
 			error_at(ck, r->info.file, ob->line, ob->col, "the aggregation window must be positive");
+		else if (ob->ms > 0 && ob->months > 0)
+			error_at(ck, r->info.file, ob->line, ob->col,
+				 "a window is either months of the calendar (1mo, 1q, 1y) or a fixed length (1h, 1d), "
+				 "not both");
 		if (ob->n_by > TIDS_POLICY_LIST)
 			error_at(ck, r->info.file, ob->line, ob->col, "at most %d grouping keys",
 				 TIDS_POLICY_LIST);
@@ -906,7 +920,7 @@ static void check_obligation(struct checker *ck, struct rule *r, struct obligati
 		break;
 	case OB_RETAIN:
 	case OB_LOG:
-		if (ob->ms <= 0)
+		if (ob->ms < 0 || ob->months < 0 || (ob->ms == 0 && ob->months == 0))
 			error_at(ck, r->info.file, ob->line, ob->col, "the duration must be positive");
 		break;
 	case OB_RETAIN_UNTIL:

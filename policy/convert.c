@@ -25,6 +25,7 @@ void tids_policy_obligations_to_wire(const struct tids_policy_decision *d, const
 		o->aggregate.function = po->aggregation.function;
 		o->aggregate.field = po->aggregation.field;
 		o->aggregate.window_ms = po->aggregation.window_ms;
+		o->aggregate.window_months = po->aggregation.window_months;
 		o->aggregate.by = (struct tids_strlist){ po->aggregation.by, po->aggregation.n_by };
 	}
 	if (po->purposes_restricted)
@@ -45,6 +46,7 @@ void tids_policy_duties_from_wire(const struct tids_obligations *o, struct tids_
 	du->aggregate_function = o->aggregate.function;
 	du->aggregate_field = o->aggregate.field;
 	du->aggregate_window_ms = o->aggregate.window_ms;
+	du->aggregate_window_months = o->aggregate.window_months;
 	du->aggregate_by = o->aggregate.by.items;
 	du->n_aggregate_by = o->aggregate.by.n;
 #define TIDS_OB_FLAG(name, summary) du->name = o->name;
@@ -64,6 +66,7 @@ void tids_policy_duties_to_wire(const struct tids_policy_grant_duties *du, struc
 		o->aggregate.function = du->aggregate_function;
 		o->aggregate.field = du->aggregate_field;
 		o->aggregate.window_ms = du->aggregate_window_ms;
+		o->aggregate.window_months = du->aggregate_window_months;
 		o->aggregate.by = (struct tids_strlist){ du->aggregate_by, du->n_aggregate_by };
 	}
 #define TIDS_OB_FLAG(name, summary) o->name = du->name;

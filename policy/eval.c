@@ -449,7 +449,7 @@ static void load_slot(struct eval_ctx *ctx, uint32_t slot, struct val *out)
 			out->len = (uint32_t)country_len(base.p, base.len);
 			out->h = 0;
 		} else {
-			v_int(out, PT_INT, pol_year_of(base.i));
+			v_int(out, PT_INT, pol_year_in(ctx->req->tz, base.i));
 		}
 		return;
 	}
@@ -739,7 +739,8 @@ static bool call_grant(struct eval_ctx *ctx, const struct xnode *n)
 		if (g->max_uses != 0 && g->uses >= g->max_uses)
 			continue;
 		if (a[GR_MAX_WINDOW] && (g->not_after_ms == 0 ||
-					 g->not_after_ms - g->not_before_ms > window.i))
+					 g->not_after_ms > tids_policy_add(ctx->req->tz, g->not_before_ms,
+									   window.months, window.i)))
 			continue;
 		if (!fsym_in(pol_grant_categories(g), g->n_categories, category))
 			continue;
@@ -790,7 +791,7 @@ static void call(struct eval_ctx *ctx, const struct xnode *n, struct val *out)
 		return;
 	case F_YEAR:
 		pol_eval(ctx, n->items[0], &a);
-		v_int(out, PT_INT, pol_year_of(a.i));
+		v_int(out, PT_INT, pol_year_in(ctx->req->tz, a.i));
 		return;
 	case F_APPROVAL:
 		v_bool(out, call_approval(ctx, n));
@@ -829,6 +830,8 @@ static bool values_equal(struct val *x, struct val *y)
 	}
 	if (x->type == PT_BOOL)
 		return x->b == y->b;
+	if (x->type == PT_DUR)
+		return x->i == y->i && x->months == y->months;
 	return x->i == y->i;
 }
 
@@ -964,6 +967,24 @@ bool pol_eval_bool(struct eval_ctx *ctx, const struct xnode *n)
 	return a.type == PT_BOOL && a.b;
 }
 
+/* + and -: numbers and fixed lengths as they are; a time and a duration
+ * on the hub's calendar (a month added to 31 January is 28 February). */
+static void arith(struct eval_ctx *ctx, const struct xnode *n, struct val *a, struct val *b,
+		  struct val *out)
+{
+	int64_t sign = n->op == N_ADD ? 1 : -1;
+	if (n->type == PT_TIME) {
+		struct val *t = a->type == PT_TIME ? a : b, *d = a->type == PT_TIME ? b : a;
+		int64_t months = d->months * sign, ms = sign > 0 ? d->i : sat_neg(d->i);
+		v_int(out, PT_TIME, months != 0 ? tids_policy_add(ctx->req->tz, t->i, months, ms)
+						: sat_add(t->i, ms));
+		return;
+	}
+	v_int(out, (enum ptype)n->type, sign > 0 ? sat_add(a->i, b->i) : sat_add(a->i, sat_neg(b->i)));
+	if (n->type == PT_DUR)
+		out->months = a->type == PT_DUR && b->type == PT_DUR ? a->months + sign * b->months : 0;
+}
+
 void pol_eval(struct eval_ctx *ctx, const struct xnode *n, struct val *out)
 {
 	struct val a, b;
@@ -972,10 +993,17 @@ void pol_eval(struct eval_ctx *ctx, const struct xnode *n, struct val *out)
 		v_bool(out, n->i != 0);
 		return;
 	case N_INT:
-	case N_TIME:
-	case N_DUR:
 	case N_TIER:
 		v_int(out, (enum ptype)n->type, n->i);
+		return;
+	case N_DUR:
+		v_int(out, PT_DUR, n->i);
+		out->months = n->months;
+		return;
+	case N_TIME:
+		/* a date alone: the start of that day on the hub's calendar */
+		v_int(out, PT_TIME, n->fn == POL_TIME_DATE
+		      ? pol_local_day_start(ctx->req->tz, n->i / POL_MS_DAY) : n->i);
 		return;
 	case N_STR:
 		*out = (struct val){ .type = PT_STR, .p = n->s, .len = n->len, .h = n->h };
@@ -989,13 +1017,14 @@ void pol_eval(struct eval_ctx *ctx, const struct xnode *n, struct val *out)
 	case N_NEG:
 		pol_eval(ctx, n->a, &a);
 		v_int(out, (enum ptype)n->type, sat_neg(a.i));
+		if (n->type == PT_DUR)
+			out->months = -a.months;
 		return;
 	case N_ADD:
 	case N_SUB:
 		pol_eval(ctx, n->a, &a);
 		pol_eval(ctx, n->b, &b);
-		v_int(out, (enum ptype)n->type,
-		      n->op == N_ADD ? sat_add(a.i, b.i) : sat_add(a.i, sat_neg(b.i)));
+		arith(ctx, n, &a, &b, out);
 		return;
 	case N_AND:
 	case N_OR:

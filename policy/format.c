@@ -107,7 +107,7 @@ int tids_policy_decision_format(const struct tids_policy_set *set,
 		put(&o, "\n");
 	}
 	if (ob->aggregate) {
-		tids_policy_format_duration(ob->aggregation.window_ms, t, sizeof(t));
+		tids_policy_format_calendar(ob->aggregation.window_months, ob->aggregation.window_ms, t, sizeof(t));
 		put(&o, "  aggregate: %s of \"%s\" every %s", ob->aggregation.function,
 		    ob->aggregation.field, t);
 		if (ob->aggregation.n_by > 0) {

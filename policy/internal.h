@@ -100,15 +100,23 @@ void pol_vdiag(struct tids_policy_diags *d, enum tids_policy_severity sev, const
 int64_t pol_days_from_civil(int64_t y, unsigned m, unsigned d);
 void pol_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
 int64_t pol_year_of(int64_t ms);
+/* The calendar in a time zone (calendar.c; tz NULL: UTC). */
+int64_t pol_year_in(const struct tids_policy_tz *tz, int64_t ms);
+int64_t pol_local_day_start(const struct tids_policy_tz *tz, int64_t days);
+/* "1y6mo", "90d": months of the calendar and fixed ms. */
+int pol_parse_calendar(const char *s, size_t len, int64_t *months, int64_t *ms);
 /* "90d", "1h30m": as the language spells durations. */
 int pol_parse_duration(const char *s, size_t len, int64_t *ms_out);
+
+/* Beyond this many ms from 1970 (some 73 million years) times are not
+ * put on a calendar: they stay as they are, and nothing overflows. */
+#define POL_TIME_LIMIT (INT64_MAX / 4)
 
 #define POL_MS_SECOND INT64_C(1000)
 #define POL_MS_MINUTE (60 * POL_MS_SECOND)
 #define POL_MS_HOUR (60 * POL_MS_MINUTE)
 #define POL_MS_DAY (24 * POL_MS_HOUR)
 #define POL_MS_WEEK (7 * POL_MS_DAY)
-#define POL_MS_YEAR (365 * POL_MS_DAY)
 
 /* ------------------------------------------------------------------------
  * Lexer.
@@ -150,6 +158,8 @@ struct token {
 	const char *start;        /* in the source text */
 	size_t len;
 	int64_t num;              /* INT value, DURATION or TIME in ms */
+	int64_t months;           /* DURATION: calendar months (mo, q, y) besides num */
+	bool date;                /* TIME: a date alone (the start of the local day) */
 	const char *str;          /* STRING decoded (arena), IDENT copy (arena) */
 	size_t str_len;
 };
@@ -265,7 +275,10 @@ struct node {
 	};
 	const char *s;            /* N_STR value; N_NAME / N_PATH text */
 	struct node **items;      /* N_LIST items; N_CALL arguments (by parameter once checked) */
-	uint64_t h;               /* N_STR: pol_str_hash of s, set when compiled */
+	union {
+		uint64_t h;       /* N_STR: pol_str_hash of s, set when compiled */
+		int64_t months;   /* N_DUR: calendar months besides the ms in i */
+	};
 	/* parsing, checking, analysis, lowering */
 	const char **arg_names;   /* N_CALL as written: name or NULL when positional */
 	uint64_t shash;           /* structural hash */
@@ -281,7 +294,12 @@ struct node {
 	bool interned;
 	bool hashed;
 	uint8_t purity;           /* lower.c: 0 not known, 1 pure, 2 calls grant()/approval() */
+	bool calendar;            /* PT_DUR: has calendar months, so no fixed length */
 };
+
+/* fn of an N_TIME node written as a date alone: its value is the start of
+ * that day in the hub's time zone (i holds the day's UTC midnight). */
+#define POL_TIME_DATE 1
 
 
 /* Obligation clauses of a rule's `with`. */
@@ -314,7 +332,8 @@ struct obligation {
 	struct node **exprs;      /* NOTIFY, ONLY_FOR, COUNT */
 	uint32_t n_exprs;
 	int64_t ms;               /* RETAIN, LOG, AGGREGATE window */
-	const char *text;         /* DUTY, COUNT counter, AGGREGATE function */
+	int64_t months;           /* ... and their calendar months */
+	const char *text;         /* COUNT counter, AGGREGATE function */
 	const char *field;        /* AGGREGATE */
 	const char **by;          /* AGGREGATE */
 	uint32_t n_by;
@@ -577,7 +596,10 @@ struct xnode {
 	};
 	const char *s;            /* N_STR */
 	const struct xnode *const *items;   /* N_LIST items; N_CALL arguments by parameter */
-	uint64_t h;               /* N_STR: pol_str_hash of s */
+	union {
+		uint64_t h;       /* N_STR: pol_str_hash of s */
+		int64_t months;   /* N_DUR: calendar months */
+	};
 };
 
 /*
@@ -631,6 +653,7 @@ struct xob {
 	const struct xnode *expr;
 	const struct xnode *const *exprs;
 	int64_t ms;
+	int64_t months;
 	const char *text;
 	const char *field;
 	const char *const *by;
@@ -652,7 +675,10 @@ struct val {
 	uint32_t len;
 	int64_t i;
 	const char *p;
-	uint64_t h;               /* strings: pol_str_hash, 0 until computed */
+	union {
+		uint64_t h;       /* strings: pol_str_hash, 0 until computed */
+		int64_t months;   /* durations: calendar months besides the ms in i */
+	};
 };
 
 /* A declared registry attribute, as a decision reads it. */

@@ -129,16 +129,25 @@ static void earliest(int64_t *until, int64_t t)
 		*until = t;
 }
 
+/* A window's length for comparing: a month as its average (30.436875
+ * days); only which is longer matters. */
+static double window_length(int64_t months, int64_t ms)
+{
+	return (double)months * 2629746000.0 + (double)ms;
+}
+
 static void set_aggregation(struct tids_policy_obligations *o, const char *fn, const char *field,
-			    int64_t window, const char *const *by, size_t n_by)
+			    int64_t months, int64_t window, const char *const *by, size_t n_by)
 {
 	/* Of several aggregations the coarsest window reveals the least. */
-	if (o->aggregate && window <= o->aggregation.window_ms)
+	if (o->aggregate && window_length(months, window) <=
+	    window_length(o->aggregation.window_months, o->aggregation.window_ms))
 		return;
 	o->aggregate = true;
 	o->aggregation.function = fn;
 	o->aggregation.field = field;
 	o->aggregation.window_ms = window;
+	o->aggregation.window_months = months;
 	o->aggregation.n_by = 0;
 	for (size_t i = 0; i < n_by && i < TIDS_POLICY_LIST; i++)
 		o->aggregation.by[o->aggregation.n_by++] = by[i];
@@ -213,7 +222,7 @@ int pol_compose_grant(struct tids_policy_decision *d, const struct fact_grant *g
 	if (du->n_purposes > 0)
 		restrict_purposes(o, du->purposes, du->n_purposes);
 	if (du->aggregate_function != NULL && du->aggregate_function[0] != '\0')
-		set_aggregation(o, du->aggregate_function, du->aggregate_field,
+		set_aggregation(o, du->aggregate_function, du->aggregate_field, du->aggregate_window_months,
 				du->aggregate_window_ms, du->aggregate_by, du->n_aggregate_by);
 	return rc;
 }
@@ -230,7 +239,7 @@ int pol_compose(struct eval_ctx *ctx, struct tids_policy_decision *d, const stru
 		struct val v;
 		switch ((enum ob_kind)ob->kind) {
 		case OB_AGGREGATE:
-			set_aggregation(o, ob->text, ob->field, ob->ms, ob->by, ob->n_by);
+			set_aggregation(o, ob->text, ob->field, ob->months, ob->ms, ob->by, ob->n_by);
 			break;
 		case OB_COARSEN: {
 			uint64_t sel[TIDS_POLICY_FIELD_WORDS];
@@ -251,17 +260,22 @@ int pol_compose(struct eval_ctx *ctx, struct tids_policy_decision *d, const stru
 			break;
 		}
 		case OB_RETAIN:
-			earliest(&o->retain_until_ms, ctx->req->now_ms > INT64_MAX - ob->ms
-				 ? INT64_MAX : ctx->req->now_ms + ob->ms);
+			earliest(&o->retain_until_ms,
+				 tids_policy_add(ctx->req->tz, ctx->req->now_ms, ob->months, ob->ms));
 			break;
 		case OB_RETAIN_UNTIL:
 			pol_eval(ctx, ob->expr, &v);
 			earliest(&o->retain_until_ms, v.i);
 			break;
-		case OB_LOG:
-			if (ob->ms > o->log_retain_ms)
-				o->log_retain_ms = ob->ms;
+		case OB_LOG: {
+			/* from now, on the calendar: `log 6mo` is 181 to 184 days */
+			int64_t now = ctx->req->now_ms;
+			int64_t keep = tids_policy_add(ctx->req->tz, now, ob->months, ob->ms);
+			keep = keep == INT64_MAX ? INT64_MAX : keep - now;
+			if (keep > o->log_retain_ms)
+				o->log_retain_ms = keep;
 			break;
+		}
 		case OB_LIST: {
 			size_t *n;
 			const char **list = pol_ob_list(o, ob->which, &n);

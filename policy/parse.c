@@ -249,8 +249,15 @@ static struct node *parse_primary(struct parser *p)
 	case TOK_TIME:
 		n = new_node(p, t.kind == TOK_INT ? N_INT : t.kind == TOK_DURATION ? N_DUR : N_TIME,
 			     t.line, t.col);
-		if (n != NULL)
+		if (n != NULL) {
 			n->i = t.num;
+			if (t.kind == TOK_DURATION) {
+				n->months = t.months;
+				n->calendar = t.months != 0;
+			}
+			if (t.kind == TOK_TIME && t.date)
+				n->fn = POL_TIME_DATE;
+		}
 		next(p);
 		return n;
 	case TOK_STRING:
@@ -586,10 +593,11 @@ static bool parse_aggregate(struct parser *p, struct obligation *ob)
 	if (!expect_word(p, "every"))
 		return false;
 	if (p->cur.kind != TOK_DURATION) {
-		expected(p, "the window as a duration, e.g. 1h");
+		expected(p, "the window as a duration, e.g. 1h or 1mo");
 		return false;
 	}
 	ob->ms = p->cur.num;
+	ob->months = p->cur.months;
 	next(p);
 	if (accept(p, TOK_COMMA)) {
 		if (!expect_word(p, "by"))
@@ -680,6 +688,7 @@ static bool parse_obligation(struct parser *p, struct obligation *ob)
 			return false;
 		}
 		ob->ms = p->cur.num;
+		ob->months = p->cur.months;
 		next(p);
 		return true;
 	case OB_LIST:

@@ -242,6 +242,7 @@ struct tids_policy_grant_duties {
 	const char *aggregate_function;      /* NULL: no aggregation */
 	const char *aggregate_field;
 	int64_t aggregate_window_ms;
+	int64_t aggregate_window_months;
 	const char *const *aggregate_by;
 	size_t n_aggregate_by;
 };
@@ -328,11 +329,16 @@ size_t tids_policy_facts_grant_count(const struct tids_policy_facts *facts);
  * Deciding.
  */
 
+struct tids_policy_tz;
+
 struct tids_policy_request {
 	const struct tids_record *record;
 	const char *recipient;     /* participant id; need not be registered */
 	const char *purpose;       /* the purpose the recipient states */
 	int64_t now_ms;
+	/* The hub's time zone (hub.timezone), for its calendar: months and
+	 * years added to times, year(), dates in the policy. NULL: UTC. */
+	const struct tids_policy_tz *tz;
 };
 
 /* Values match tids.v1.Decision. */
@@ -352,7 +358,8 @@ enum tids_policy_verdict {
 struct tids_policy_aggregation {
 	const char *function;      /* sum, count, min, max, avg */
 	const char *field;
-	int64_t window_ms;         /* tumbling window by record time */
+	int64_t window_ms;         /* tumbling window by record time: a fixed length, */
+	int64_t window_months;     /* or calendar months (0 when fixed); tids_policy_window */
 	const char *by[TIDS_POLICY_LIST];   /* asset, site, owner, category, ... */
 	size_t n_by;
 };
@@ -494,6 +501,15 @@ struct tids_policy_scenario;
 TIDS_POLICY_WUR
 int tids_policy_scenario_parse(const char *name, const char *text, size_t len,
 			       struct tids_policy_scenario **out, struct tids_policy_diags *diags);
+/* The same, for files that may name a time zone (`timezone Asia/Shanghai`):
+ * load reads a zone by name (the engine reads no files), 0 or an error
+ * with err saying why. Without a loader only UTC is known. */
+typedef int tids_policy_tz_loader(void *ctx, const char *name, struct tids_policy_tz **out, char *err,
+				  size_t errlen);
+TIDS_POLICY_WUR
+int tids_policy_scenario_parse_tz(const char *name, const char *text, size_t len, tids_policy_tz_loader *load,
+				  void *load_ctx, struct tids_policy_scenario **out,
+				  struct tids_policy_diags *diags);
 void tids_policy_scenario_free(struct tids_policy_scenario *s);
 size_t tids_policy_scenario_case_count(const struct tids_policy_scenario *s);
 
@@ -520,13 +536,59 @@ TIDS_POLICY_WUR
 int tids_policy_scenario_run(const struct tids_policy_scenario *s, const struct tids_policy_set *set,
 			     size_t first, size_t count, tids_policy_case_fn *fn, void *ctx);
 
+/* ------------------------------------------------------------------------
+ * Time zones and the hub's calendar. The engine reads no files: the
+ * caller reads a zone's TZif data (RFC 8536, /usr/share/zoneinfo/NAME) and
+ * hands it over. tids_policy_tz_parse checks it whole (it is untrusted
+ * input) and returns 0, TIDS_EINVAL with err saying what is wrong,
+ * TIDS_ETOOBIG or TIDS_ENOMEM. A zone is immutable and may be shared;
+ * lookups allocate nothing. NULL anywhere a zone is read means UTC.
+ */
+TIDS_POLICY_WUR
+int tids_policy_tz_parse(const char *name, const uint8_t *data, size_t len, struct tids_policy_tz **out,
+			 char *err, size_t errlen);
+void tids_policy_tz_free(struct tids_policy_tz *tz);
+const struct tids_policy_tz *tids_policy_tz_utc(void);
+const char *tids_policy_tz_name(const struct tids_policy_tz *tz);
+/* The zone's offset from UTC at a UTC instant, in ms (east positive). */
+int64_t tids_policy_tz_offset_ms(const struct tids_policy_tz *tz, int64_t utc_ms);
+/* The UTC instant of a local time (ms since 1970 on the local clock): a
+ * local time the clocks jumped over is moved on by the jump, one they
+ * passed twice is the earlier. */
+int64_t tids_policy_tz_to_utc(const struct tids_policy_tz *tz, int64_t local_ms);
+
+/* t plus months of the calendar of tz (the 31st plus a month is the last
+ * day of a shorter month; local time of day kept), plus ms. Saturates. */
+int64_t tids_policy_add(const struct tids_policy_tz *tz, int64_t t, int64_t months, int64_t ms);
+
+/*
+ * The aggregation window holding t, [*start, *end), aligned to the
+ * calendar of tz: months counted from January (1q: quarters, 1y: years),
+ * whole days from local midnight (weeks from Monday), parts of a day from
+ * its local midnight (the last part ends with the day, which has 23, 24
+ * or 25 hours), anything else on the local clock.
+ */
+void tids_policy_window(const struct tids_policy_tz *tz, int64_t months, int64_t ms, int64_t t, int64_t *start,
+			int64_t *end);
+
+/* A date alone ("2026-05-31") means its whole local day: its first
+ * instant as a start, its last (23:59:59.999) as an end. A time of day
+ * carries its zone and is read as written. 0 or TIDS_EINVAL. */
+enum tids_policy_bound { TIDS_POLICY_DAY_START, TIDS_POLICY_DAY_END };
+TIDS_POLICY_WUR
+int tids_policy_parse_time_tz(const char *s, size_t len, const struct tids_policy_tz *tz,
+			      enum tids_policy_bound bound, int64_t *ms_out);
+/* "1y6mo2d": calendar months (mo, q = 3, y = 12) and fixed ms. */
+void tids_policy_format_calendar(int64_t months, int64_t ms, char *buf, size_t len);
+
 /* Parses an ISO-8601 time ("2026-06-01", "2026-06-01T10:00:00Z", with
- * fractions or +hh:mm) into Unix ms. Returns 0 or TIDS_EINVAL. */
+ * fractions or +hh:mm) into Unix ms (a date alone: UTC midnight). Returns
+ * 0 or TIDS_EINVAL. */
 TIDS_POLICY_WUR
 int tids_policy_parse_time(const char *s, size_t len, int64_t *ms_out);
 /* "2026-06-01T10:00:00Z" (".123" when there are milliseconds). */
 void tids_policy_format_time(int64_t ms, char *buf, size_t len);
-/* "3y", "1h30m", "250ms": the shortest exact spelling. */
+/* "90d", "1h30m", "250ms": the shortest exact spelling of a fixed length. */
 void tids_policy_format_duration(int64_t ms, char *buf, size_t len);
 
 #endif

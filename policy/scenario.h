@@ -48,6 +48,7 @@ struct expect {
 	size_t n_args;
 	const char *text;
 	int64_t num;
+	int64_t months;           /* EX_RETAIN, EX_LOG, EX_AGGREGATE: calendar months besides num */
 	int64_t num2;
 };
 
@@ -111,6 +112,7 @@ struct scen_step {
 struct tids_policy_scenario {
 	struct arena arena;
 	const char *file;
+	struct tids_policy_tz *tz;        /* `timezone`, owned; NULL: UTC */
 	struct scen_step *steps;
 	size_t n_steps;
 	size_t cap_steps;

@@ -34,6 +34,9 @@ struct sp {
 	size_t n_cols;
 	bool have_header;
 	struct scen_case *expecting;      /* its expectations are being read */
+	tids_policy_tz_loader *load_tz;
+	void *load_tz_ctx;
+	bool times_read;                  /* a `timezone` after this would change them */
 };
 
 enum column { COL_IGNORE, COL_NAME, COL_RECORD, COL_RECIPIENT, COL_PURPOSE, COL_NOW, COL_EXPECT };
@@ -167,9 +170,16 @@ static const char *const *split_list(struct sp *p, const char *v, size_t *n)
 	return list;
 }
 
-static bool parse_time(struct sp *p, const struct word *w, const char *v, int64_t *out)
+/* A time; a date alone is its whole day in the scenario's time zone:
+ * from its first instant (START) or to its last (END). */
+#define START TIDS_POLICY_DAY_START
+#define END TIDS_POLICY_DAY_END
+
+static bool parse_time(struct sp *p, const struct word *w, const char *v, enum tids_policy_bound bound,
+		       int64_t *out)
 {
-	if (v == NULL || tids_policy_parse_time(v, strlen(v), out) != 0) {
+	p->times_read = true;
+	if (v == NULL || tids_policy_parse_time_tz(v, strlen(v), p->s->tz, bound, out) != 0) {
 		error_at(p, w->col, "'%s' is not a time (write 2026-06-01 or 2026-06-01T08:00:00Z)",
 			 v ? v : "");
 		return false;
@@ -177,10 +187,11 @@ static bool parse_time(struct sp *p, const struct word *w, const char *v, int64_
 	return true;
 }
 
-static bool parse_dur(struct sp *p, unsigned col, const char *v, int64_t *out)
+/* A duration: fixed (ms to weeks) and calendar months (mo, q, y). */
+static bool parse_dur(struct sp *p, unsigned col, const char *v, int64_t *months, int64_t *out)
 {
-	if (v == NULL || pol_parse_duration(v, strlen(v), out) != 0) {
-		error_at(p, col, "'%s' is not a duration (write 1h, 30d, 3y)", v ? v : "");
+	if (v == NULL || pol_parse_calendar(v, strlen(v), months, out) != 0) {
+		error_at(p, col, "'%s' is not a duration (write 1h, 30d, 1mo, 3y)", v ? v : "");
 		return false;
 	}
 	return true;
@@ -278,6 +289,35 @@ static const struct tids_policy_attr *keep_attrs(struct sp *p, const struct attr
 	return v;
 }
 
+/* timezone Asia/Shanghai: the hub's calendar for this file (dates, months,
+ * windows); before any time is read. */
+static void st_timezone(struct sp *p, const struct word *w, size_t n)
+{
+	char err[256] = "";
+	struct tids_policy_tz *tz = NULL;
+	if (n != 2) {
+		error_at(p, w[0].col, "write: timezone NAME (e.g. Asia/Shanghai)");
+		return;
+	}
+	if (p->times_read || p->s->tz != NULL) {
+		error_at(p, w[0].col, "the timezone comes before any time and only once: times already read "
+			 "would have meant another day");
+		return;
+	}
+	if (strcmp(w[1].s, "UTC") == 0)
+		return;
+	if (p->load_tz == NULL) {
+		error_at(p, w[1].col, "time zone %s: no time zone data here (only UTC)", w[1].s);
+		return;
+	}
+	int rc = p->load_tz(p->load_tz_ctx, w[1].s, &tz, err, sizeof(err));
+	if (rc != 0) {
+		error_at(p, w[1].col, "time zone %s: %s", w[1].s, err[0] ? err : tids_strerror(rc));
+		return;
+	}
+	p->s->tz = tz;
+}
+
 static void st_participant(struct sp *p, const struct word *w, size_t n)
 {
 	if (n < 2) {
@@ -358,7 +398,7 @@ static void grant_aggregate(struct sp *p, const struct word *w, const char *v,
 				break;
 		}
 	}
-	if (k < 3 || !parse_dur(p, w->col, f[2], &du->aggregate_window_ms)) {
+	if (k < 3 || !parse_dur(p, w->col, f[2], &du->aggregate_window_months, &du->aggregate_window_ms)) {
 		error_at(p, w->col, "write aggregate=FUNCTION:FIELD:WINDOW[:BY,BY]");
 		return;
 	}
@@ -433,15 +473,15 @@ static void st_grant(struct sp *p, const struct word *w, size_t n)
 		else if (strcmp(k, "purposes") == 0)
 			g->purposes = split_list(p, v, &g->n_purposes);
 		else if (strcmp(k, "not_before") == 0 || strcmp(k, "from") == 0)
-			parse_time(p, &w[i], v, &g->not_before_ms);
+			parse_time(p, &w[i], v, START, &g->not_before_ms);
 		else if (strcmp(k, "not_after") == 0 || strcmp(k, "until") == 0)
-			parse_time(p, &w[i], v, &g->not_after_ms);
+			parse_time(p, &w[i], v, END, &g->not_after_ms);
 		else if (strcmp(k, "max_uses") == 0 && parse_u64(p, w[i].col, v, &u))
 			g->max_uses = u > UINT32_MAX ? UINT32_MAX : (uint32_t)u;
 		else if (strcmp(k, "uses") == 0 && parse_u64(p, w[i].col, v, &u))
 			g->uses = u > UINT32_MAX ? UINT32_MAX : (uint32_t)u;
 		else if (strcmp(k, "retain_until") == 0)
-			parse_time(p, &w[i], v, &du->retain_until_ms);
+			parse_time(p, &w[i], v, END, &du->retain_until_ms);
 		else if (strcmp(k, "redact") == 0)
 			du->redact = split_list(p, v, &du->n_redact);
 		else if (strcmp(k, "only_for") == 0)
@@ -485,9 +525,9 @@ static void st_approval(struct sp *p, const struct word *w, size_t n)
 		else if (strcmp(k, "to") == 0)
 			a->to_jurisdiction = v;
 		else if (strcmp(k, "valid_from") == 0)
-			parse_time(p, &w[i], v, &a->valid_from_ms);
+			parse_time(p, &w[i], v, START, &a->valid_from_ms);
 		else if (strcmp(k, "valid_until") == 0)
-			parse_time(p, &w[i], v, &a->valid_until_ms);
+			parse_time(p, &w[i], v, END, &a->valid_until_ms);
 		else if (strcmp(k, "case") == 0)
 			a->case_id = v;
 		else if (strcmp(k, "tiers") == 0) {
@@ -604,7 +644,7 @@ static void st_record(struct sp *p, const struct word *w, size_t n)
 		else if (strcmp(k, "schema") == 0)
 			rec->schema = v;
 		else if (strcmp(k, "produced_at") == 0)
-			parse_time(p, &w[i], v, &rec->produced_at_ms);
+			parse_time(p, &w[i], v, START, &rec->produced_at_ms);
 		else if (strcmp(k, "individuals") == 0)
 			parse_u64(p, w[i].col, v, &rec->individuals);
 		else if (strcmp(k, "tier") == 0) {
@@ -840,7 +880,7 @@ static bool parse_clause(struct sp *p, struct scen_case *c, const struct word *w
 	if (is(k, "retain") || is(k, "log") || is(k, "tier")) {
 		if (nargs == 2 && is(k, "retain") && is(&args[0], "until")) {
 			e->kind = EX_RETAIN_UNTIL;
-			return parse_time(p, &args[1], args[1].s, &e->num);
+			return parse_time(p, &args[1], args[1].s, END, &e->num);
 		}
 		/* log >= 6mo: at least (or at most) that long */
 		if (nargs == 2 && !is(k, "tier")) {
@@ -872,7 +912,7 @@ static bool parse_clause(struct sp *p, struct scen_case *c, const struct word *w
 			return true;
 		}
 		e->kind = is(k, "retain") ? EX_RETAIN : EX_LOG;
-		return parse_dur(p, args[0].col, args[0].s, &e->num);
+		return parse_dur(p, args[0].col, args[0].s, &e->months, &e->num);
 	}
 	if (is(k, "aggregate")) {
 		/* aggregate FN FIELD every WINDOW [by KEY...] */
@@ -886,7 +926,7 @@ static bool parse_clause(struct sp *p, struct scen_case *c, const struct word *w
 			return false;
 		}
 		e->kind = EX_AGGREGATE;
-		if (!parse_dur(p, args[3].col, args[3].s, &e->num))
+		if (!parse_dur(p, args[3].col, args[3].s, &e->months, &e->num))
 			return false;
 		size_t nb = nargs > 5 ? nargs - 5 : 0;
 		e->args = alloc(p, (2 + nb) * sizeof(char *));
@@ -1070,7 +1110,8 @@ static void table_row(struct sp *p, const char *line, size_t len)
 		case COL_NOW:
 			if (clen[i] > 0) {
 				c->has_now = true;
-				if (tids_policy_parse_time(v, clen[i], &c->now) != 0) {
+				p->times_read = true;
+				if (tids_policy_parse_time_tz(v, clen[i], p->s->tz, START, &c->now) != 0) {
 					error_at(p, col[i], "'%s' is not a time", v);
 					return;
 				}
@@ -1118,7 +1159,9 @@ static void statement(struct sp *p, const char *line, size_t len)
 		}
 		st = new_step(p, STEP_NOW);
 		if (st != NULL)
-			parse_time(p, &w[1], w[1].s, &st->u.now);
+			parse_time(p, &w[1], w[1].s, START, &st->u.now);
+	} else if (is(&w[0], "timezone")) {
+		st_timezone(p, w, n);
 	} else if (is(&w[0], "participant")) {
 		st_participant(p, w, n);
 	} else if (is(&w[0], "asset")) {
@@ -1138,7 +1181,7 @@ static void statement(struct sp *p, const char *line, size_t len)
 	} else if (is(&w[0], "field")) {
 		st_field(p, w, n);
 	} else {
-		error_at(p, w[0].col, "unknown statement '%s' (now, participant, asset, grant, approval, "
+		error_at(p, w[0].col, "unknown statement '%s' (timezone, now, participant, asset, grant, approval, "
 			 "counter, uses, remove, record, field, or a | table row |)", w[0].s);
 	}
 }
@@ -1146,11 +1189,18 @@ static void statement(struct sp *p, const char *line, size_t len)
 int tids_policy_scenario_parse(const char *name, const char *text, size_t len,
 			       struct tids_policy_scenario **out, struct tids_policy_diags *diags)
 {
+	return tids_policy_scenario_parse_tz(name, text, len, NULL, NULL, out, diags);
+}
+
+int tids_policy_scenario_parse_tz(const char *name, const char *text, size_t len, tids_policy_tz_loader *load,
+				  void *load_ctx, struct tids_policy_scenario **out,
+				  struct tids_policy_diags *diags)
+{
 	*out = NULL;
 	struct tids_policy_scenario *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return TIDS_ENOMEM;
-	struct sp p = { .s = s, .diags = diags };
+	struct sp p = { .s = s, .diags = diags, .load_tz = load, .load_tz_ctx = load_ctx };
 	s->file = pol_arena_strndup(&s->arena, name ? name : "<scenario>", strlen(name ? name : "<scenario>"));
 	p.file = s->file;
 	if (len > TIDS_POLICY_SOURCE_MAX) {
@@ -1197,6 +1247,7 @@ void tids_policy_scenario_free(struct tids_policy_scenario *s)
 {
 	if (s == NULL)
 		return;
+	tids_policy_tz_free(s->tz);
 	pol_arena_free(&s->arena);
 	free(s);
 }

@@ -119,7 +119,7 @@ static const char *ob_name(bool list, unsigned which)
 
 static void check_expect(struct msg *m, const struct expect *e,
 			 const struct tids_policy_decision *d, const struct tids_record *rec,
-			 int64_t now)
+			 int64_t now, const struct tids_policy_tz *tz)
 {
 	const struct tids_policy_obligations *o = &d->obligations;
 	char got[512];
@@ -162,7 +162,7 @@ static void check_expect(struct msg *m, const struct expect *e,
 		}
 		bool ok = o->aggregate && strcmp(o->aggregation.function, e->args[0]) == 0 &&
 			  strcmp(o->aggregation.field, e->args[1]) == 0 &&
-			  o->aggregation.window_ms == e->num;
+			  o->aggregation.window_ms == e->num && o->aggregation.window_months == e->months;
 		if (ok && e->n_args > 2) {
 			ok = o->aggregation.n_by == e->n_args - 2;
 			for (size_t i = 2; ok && i < e->n_args; i++)
@@ -170,9 +170,10 @@ static void check_expect(struct msg *m, const struct expect *e,
 		}
 		if (!ok) {
 			char w1[32], w2[32], by[128];
-			tids_policy_format_duration(e->num, w1, sizeof(w1));
+			tids_policy_format_calendar(e->months, e->num, w1, sizeof(w1));
 			if (o->aggregate) {
-				tids_policy_format_duration(o->aggregation.window_ms, w2, sizeof(w2));
+				tids_policy_format_calendar(o->aggregation.window_months, o->aggregation.window_ms, w2,
+							    sizeof(w2));
 				list_text(by, sizeof(by), o->aggregation.by, o->aggregation.n_by);
 				say(m, "expected aggregate %s %s every %s, got %s %s every %s by %s",
 				    e->args[0], e->args[1], w1, o->aggregation.function,
@@ -198,7 +199,7 @@ static void check_expect(struct msg *m, const struct expect *e,
 		break;
 	case EX_RETAIN:
 	case EX_RETAIN_UNTIL: {
-		int64_t want = e->kind == EX_RETAIN ? now + e->num : e->num;
+		int64_t want = e->kind == EX_RETAIN ? tids_policy_add(tz, now, e->months, e->num) : e->num;
 		/* no retention limit is later than any time */
 		int64_t have = o->retain_until_ms != 0 ? o->retain_until_ms : INT64_MAX;
 		if (compares(have, e->op, want) == e->negated) {
@@ -213,15 +214,18 @@ static void check_expect(struct msg *m, const struct expect *e,
 		}
 		break;
 	}
-	case EX_LOG:
-		if (compares(o->log_retain_ms, e->op, e->num) == e->negated) {
+	case EX_LOG: {
+		/* `log 6mo`: six months from now on the calendar, as the rule's is */
+		int64_t want = tids_policy_add(tz, now, e->months, e->num) - now;
+		if (compares(o->log_retain_ms, e->op, want) == e->negated) {
 			char w[32], g[32];
-			tids_policy_format_duration(e->num, w, sizeof(w));
+			tids_policy_format_calendar(e->months, e->num, w, sizeof(w));
 			tids_policy_format_duration(o->log_retain_ms, g, sizeof(g));
 			say(m, "expected the audit entry kept %s%s%s, got %s", e->negated ? "not " : "",
 			    op_text(e->op), w, g);
 		}
 		break;
+	}
 	case EX_OB_LIST: {
 		size_t *n;
 		const char *const *list = pol_ob_list((struct tids_policy_obligations *)o, e->which, &n);
@@ -290,7 +294,7 @@ static void check_expect(struct msg *m, const struct expect *e,
 	}
 }
 
-static void judge(const struct scen_case *c, int rc, int64_t now,
+static void judge(const struct scen_case *c, int rc, int64_t now, const struct tids_policy_tz *tz,
 		  struct tids_policy_case_result *res)
 {
 	struct msg m = { .buf = res->message, .len = sizeof(res->message) };
@@ -304,7 +308,7 @@ static void judge(const struct scen_case *c, int rc, int64_t now,
 			    tids_policy_verdict_name(d->verdict), d->because);
 		for (size_t i = 0; rc != 0 && i < c->n_exps; i++)
 			if (c->exps[i].kind == EX_BECAUSE)
-				check_expect(&m, &c->exps[i], d, &c->record->rec, now);
+				check_expect(&m, &c->exps[i], d, &c->record->rec, now, tz);
 	} else if (rc != 0) {
 		say(&m, "expected %s, the engine refused: %s (%s)", tids_policy_verdict_name(c->verdict),
 		    tids_strerror(rc), d->because);
@@ -313,7 +317,7 @@ static void judge(const struct scen_case *c, int rc, int64_t now,
 			say(&m, "expected %s, got %s because \"%s\"", tids_policy_verdict_name(c->verdict),
 			    tids_policy_verdict_name(d->verdict), d->because);
 		for (size_t i = 0; i < c->n_exps; i++)
-			check_expect(&m, &c->exps[i], d, &c->record->rec, now);
+			check_expect(&m, &c->exps[i], d, &c->record->rec, now, tz);
 	}
 	res->passed = m.used == 0;
 }
@@ -415,7 +419,7 @@ int tids_policy_scenario_run(const struct tids_policy_scenario *s, const struct 
 		int64_t at = c->has_now ? c->now : now;
 		struct tids_policy_request req = {
 			.record = &c->record->rec, .recipient = c->recipient, .purpose = c->purpose,
-			.now_ms = at,
+			.now_ms = at, .tz = s->tz,
 		};
 		res->file = s->file;
 		res->line = c->line;
@@ -424,7 +428,7 @@ int tids_policy_scenario_run(const struct tids_policy_scenario *s, const struct 
 		res->decide_rc = refuse_below_floor(set, req.record, &res->decision);
 		if (res->decide_rc == 0)
 			res->decide_rc = tids_policy_decide(set, facts, &req, &res->decision);
-		judge(c, res->decide_rc, at, res);
+		judge(c, res->decide_rc, at, s->tz, res);
 		if (!res->passed)
 			failures++;
 		if (fn != NULL)

@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "hub.h"
+#include "policy.h"
 #include "testenv.h"
 #include "tids/error.h"
 #include "topics.h"
@@ -748,6 +749,122 @@ START_TEST(aggregate_window_survives_kill9)
 }
 END_TEST
 
+/* One energy record of kwh, produced at iso. */
+static struct tids_bytes energy_record(const char *iso, double kwh)
+{
+	struct tids_field fl[1] = { { 0 } };
+	struct tids_record r = { 0 };
+	struct tids_bytes out;
+	uint8_t *buf;
+	size_t len;
+
+	randombytes_buf(r.record_id, sizeof(r.record_id));
+	r.owner = "factory.sh1";
+	r.asset_id = "press-7";
+	r.category = "energy";
+	r.tier = TIDS_TIER_GENERAL;
+	r.origin = "CN-SH";
+	ck_assert_int_eq(tids_policy_parse_time(iso, strlen(iso), &r.produced_at_ms), 0);
+	fl[0].name = "kwh";
+	fl[0].value.kind = TIDS_VALUE_REAL;
+	fl[0].value.as.d = kwh;
+	r.fields = fl;
+	r.n_fields = 1;
+	ck_assert_int_eq(tids_wire_encode_record(&r, &buf, &len), 0);
+	out = (struct tids_bytes){ buf, len };
+	return out;
+}
+
+/*
+ * A hub in Shanghai (hub.timezone = Asia/Shanghai) sums energy per calendar
+ * month of its own time zone: a record of 1 June 01:00 there (31 May 17:00
+ * UTC) is June's, one of 31 May 23:00 there is May's; June has 30 days,
+ * May 31. Ping says the zone, so that tidsctl reads dates as its days.
+ */
+START_TEST(monthly_windows_follow_the_hub_calendar)
+{
+	const char *purposes[] = { "statistics" };
+	char dir[128], path[256], extra[700], err[512], who[TIDS_ID_MAX + 1], zones[600];
+	struct tids_bytes recs[3];
+	struct tids_client *c = NULL, *sub;
+	struct tids_delivery d[2];
+	struct world w;
+	int64_t may, june, july;
+	FILE *f;
+
+	/* the zone's data from the tests' own copy, not this machine's */
+	snprintf(zones, sizeof(zones), "%s/tests/vectors/tz", tids_test_source_dir());
+	setenv("TZDIR", zones, 1);
+	snprintf(dir, sizeof(dir), "/tmp/tids-calpol.%ld", (long)getpid());
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/cal.tidspol", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "purposes role \"regulator\" may [\"statistics\"];\n"
+		   "permit regulator_energy_statistics\n"
+		   "\twhen recipient.role == \"regulator\" && record.category == \"energy\" && purpose == \"statistics\"\n"
+		   "\twith aggregate(sum, field \"kwh\", every 1mo, by site)\n"
+		   "\tbecause \"test: monthly sums\";\n");
+	fclose(f);
+	snprintf(extra, sizeof(extra), "policy.dir = %s\nhub.timezone = Asia/Shanghai", dir);
+	ck_assert_int_eq(tids_test_hub_start(&w.hub, extra), 0);
+	ck_assert_int_eq(tids_test_hub_participant(&w.hub, "factory.sh1", "factory", "CN-SH", NULL, &w.factory), 0);
+	ck_assert_int_eq(tids_test_hub_participant(&w.hub, "reg.sh", "regulator", "CN-SH", NULL, &w.lessor), 0);
+	ck_assert_int_eq(tids_test_hub_asset(&w.hub, "press-7", "factory.sh1", "", "sh-plant-2"), 0);
+	sub = tids_test_hub_connect(&w.hub, &w.lessor);
+	ck_assert_ptr_nonnull(sub);
+	ck_assert_int_eq(tids_client_ping(sub, who, sizeof(who), err, sizeof(err)), 0);
+	ck_assert_str_eq(tids_client_hub_timezone(sub), "Asia/Shanghai");
+	ck_assert_int_eq(tids_client_subscribe(sub, purposes, 1, 10, err, sizeof(err)), 0);
+	tids_client_free(sub);
+	for (int i = 0; i < 600 && tids_test_hub_log_count(&w.hub, "ingress partitions assigned") == 0; i++)
+		sleep_ms(100);
+
+	recs[0] = energy_record("2026-05-31T15:00:00Z", 1.5);   /* 31 May 23:00 in Shanghai */
+	recs[1] = energy_record("2026-05-31T17:00:00Z", 2.0);   /* 1 June 01:00 */
+	recs[2] = energy_record("2026-06-30T15:59:00Z", 4.0);   /* 30 June 23:59 */
+	publish_until_acked(&w, &c, 1, recs, 3, false);
+	ck_assert_int_eq(tids_policy_parse_time("2026-04-30T16:00:00Z", 20, &may), 0);
+	ck_assert_int_eq(tids_policy_parse_time("2026-05-31T16:00:00Z", 20, &june), 0);
+	ck_assert_int_eq(tids_policy_parse_time("2026-06-30T16:00:00Z", 20, &july), 0);
+
+	/* both months closed long ago: their sums come at the next tick */
+	sub = tids_test_hub_connect(&w.hub, &w.lessor);
+	ck_assert_ptr_nonnull(sub);
+	ck_assert_int_eq(tids_client_subscribe(sub, purposes, 1, 10, err, sizeof(err)), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_msg(tids_client_next_delivery(sub, &d[i], 90000, err, sizeof(err)) == 1, "%s", err);
+	if (tids_record_field(&d[0].record, "window_start_ms")->value.as.i != may) {
+		struct tids_delivery t = d[0];
+		d[0] = d[1];
+		d[1] = t;
+	}
+	ck_assert_int_eq(tids_record_field(&d[0].record, "window_start_ms")->value.as.i, may);
+	ck_assert_int_eq(tids_record_field(&d[0].record, "window_ms")->value.as.i, june - may);
+	ck_assert_int_eq(june - may, 31LL * 86400000);
+	ck_assert_uint_eq(tids_record_field(&d[0].record, "contributions")->value.as.u, 1);
+	ck_assert_double_eq(tids_record_field(&d[0].record, "sum_kwh")->value.as.d, 1.5);
+	ck_assert_int_eq(tids_record_field(&d[1].record, "window_start_ms")->value.as.i, june);
+	ck_assert_int_eq(tids_record_field(&d[1].record, "window_ms")->value.as.i, july - june);
+	ck_assert_int_eq(july - june, 30LL * 86400000);
+	ck_assert_uint_eq(tids_record_field(&d[1].record, "contributions")->value.as.u, 2);
+	ck_assert_double_eq(tids_record_field(&d[1].record, "sum_kwh")->value.as.d, 6.0);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(d[i].obligations.aggregate.window_months, 1);
+		ck_assert_int_eq(d[i].obligations.aggregate.window_ms, 0);
+		tids_delivery_free(&d[i]);
+	}
+	tids_client_free(sub);
+	tids_client_free(c);
+	for (int i = 0; i < 3; i++)
+		free((void *)recs[i].data);
+	unlink(path);
+	rmdir(dir);
+	tids_test_hub_destroy(&w.hub);
+	unsetenv("TZDIR");
+}
+END_TEST
+
 /* A grant of at most three uses allows three deliveries, also when the hub
  * restarts between them, and denies the fourth. */
 START_TEST(grant_uses_exact_across_restart)
@@ -823,6 +940,7 @@ int main(void)
 		{ "notify", core_delivery_notifies_regulator },
 		{ "grant_uses", grant_uses_exact_across_restart },
 		{ "aggregate", aggregate_window_survives_kill9 },
+		{ "calendar", monthly_windows_follow_the_hub_calendar },
 		{ "kill9", exactly_once_across_kill9 },
 		{ "broker_restart", broker_restart_during_load },
 	};

@@ -144,7 +144,7 @@ static struct tids_policy_decision dec;
 static int decide(const struct tids_policy_set *set, const struct tids_policy_facts *f,
 		  const struct tids_record *rec, const char *recipient, const char *purpose)
 {
-	struct tids_policy_request req = { rec, recipient, purpose, T0 };
+	struct tids_policy_request req = { rec, recipient, purpose, T0, NULL };
 	return tids_policy_decide(set, f, &req, &dec);
 }
 
@@ -161,6 +161,8 @@ static bool listed(const char *rule)
 struct lexed {
 	enum tok kind[32];
 	int64_t num[32];
+	int64_t months[32];
+	bool date[32];
 	const char *str[32];
 	unsigned line[32], col[32];
 	size_t n;
@@ -179,6 +181,8 @@ static struct lexed lex_all(const char *text)
 		pol_lex_next(&lx, &t);
 		out.kind[out.n] = t.kind;
 		out.num[out.n] = t.num;
+		out.months[out.n] = t.months;
+		out.date[out.n] = t.date;
 		out.str[out.n] = t.str;
 		out.line[out.n] = t.line;
 		out.col[out.n] = t.col;
@@ -211,17 +215,26 @@ END_TEST
 
 START_TEST(lex_durations_and_times)
 {
-	struct lexed l = lex_all("1h30m 90d 3y 250ms 2026-06-01 2026-06-01T08:00:00Z 2026-06-01T16:00:00+08:00 7");
+	struct lexed l = lex_all("1h30m 90d 3y 250ms 2026-06-01 2026-06-01T08:00:00Z 2026-06-01T16:00:00+08:00 7 "
+				 "1mo 1q 1y6mo2d");
 	ck_assert_int_eq(l.kind[0], TOK_DURATION);
 	ck_assert_int_eq(l.num[0], 90 * 60 * 1000);
 	ck_assert_int_eq(l.num[1], 90 * DAY);
-	ck_assert_int_eq(l.num[2], 3 * 365 * DAY);
+	/* years, quarters and months follow the calendar: no fixed length */
+	ck_assert_int_eq(l.num[2], 0);
+	ck_assert_int_eq(l.months[2], 36);
 	ck_assert_int_eq(l.num[3], 250);
 	ck_assert_int_eq(l.kind[4], TOK_TIME);
 	ck_assert_int_eq(l.num[4], T0 - 8 * 3600 * 1000);
+	ck_assert(l.date[4]);
 	ck_assert_int_eq(l.num[5], T0);
+	ck_assert(!l.date[5]);
 	ck_assert_int_eq(l.num[6], T0);
 	ck_assert_int_eq(l.kind[7], TOK_INT);
+	ck_assert_int_eq(l.months[8], 1);
+	ck_assert_int_eq(l.months[9], 3);
+	ck_assert_int_eq(l.months[10], 18);
+	ck_assert_int_eq(l.num[10], 2 * DAY);
 }
 END_TEST
 
@@ -239,7 +252,7 @@ START_TEST(lex_errors_units_and_times)
 {
 	lex_error("\"open", "l:1:1: error: string is not closed before the end of the line");
 	lex_error("\"a\\qb\"", "unknown escape \\'q' in string");
-	lex_error("5q", "l:1:1: error: unknown duration unit 'q' (use ms, s, m, h, d, w or y)");
+	lex_error("5x", "l:1:1: error: unknown duration unit 'x' (use ms, s, m, h, d, w, or mo, q, y of the calendar)");
 	lex_error("2026-13-01", "'2026-13-01' is not a valid time");
 	lex_error("2026-02-30", "is not a valid time");
 	lex_error("a & b", "l:1:3: error: '&' alone is not an operator (write &&)");
@@ -490,7 +503,7 @@ START_TEST(index_never_hides_a_match)
 			for (size_t p = 0; p < 4; p++)
 				for (size_t r = 0; r < 6; r++) {
 					struct tids_record rec = record(cats[c], (enum tids_tier)t, 1);
-					struct tids_policy_request req = { &rec, rcpts[r], purposes[p], T0 };
+					struct tids_policy_request req = { &rec, rcpts[r], purposes[p], T0, NULL };
 					struct eval_ctx ctx;
 					struct candidates cand;
 					bool is_candidate[16] = { false };
@@ -568,7 +581,7 @@ START_TEST(eval_request_errors)
 	struct tids_record rec = record("telemetry", TIDS_TIER_UNSET, 1);
 	ck_assert_int_eq(decide(set, f, &rec, "lessor.b", "x"), TIDS_ENOTIER);
 	ck_assert_int_eq(dec.verdict, TIDS_POLICY_DENY);
-	struct tids_policy_request req = { NULL, "lessor.b", "x", T0 };
+	struct tids_policy_request req = { NULL, "lessor.b", "x", T0, NULL };
 	ck_assert_int_eq(tids_policy_decide(set, f, &req, &dec), TIDS_EINVAL);
 	ck_assert_int_eq(dec.verdict, TIDS_POLICY_DENY);
 	tids_policy_facts_free(f);
@@ -635,7 +648,8 @@ START_TEST(eval_obligations_compose_most_restrictive)
 	const struct tids_policy_obligations *o = &dec.obligations;
 	ck_assert_int_eq(dec.verdict, TIDS_POLICY_TRANSFORM);
 	ck_assert_int_eq(o->retain_until_ms, T0 + 7 * DAY);
-	ck_assert_int_eq(o->log_retain_ms, 3 * 365 * DAY);
+	/* 3y from 2026-06-01 on the calendar: 2028 is a leap year */
+	ck_assert_int_eq(o->log_retain_ms, 1096 * DAY);
 	ck_assert_uint_eq(o->n_notify, 2);
 	ck_assert(o->purposes_restricted);
 	ck_assert_uint_eq(o->n_purposes, 1);
@@ -805,10 +819,10 @@ START_TEST(eval_grants)
 	ck_assert_int_eq(decide(set, f, &rec, "lessor.b", "maintenance"), 0);
 	ck_assert_int_eq(dec.verdict, TIDS_POLICY_DENY);            /* asset not covered */
 	rec.asset_id = "m1";
-	struct tids_policy_request late = { &rec, "lessor.b", "maintenance", T0 + 11 * DAY };
+	struct tids_policy_request late = { &rec, "lessor.b", "maintenance", T0 + 11 * DAY, NULL };
 	ck_assert_int_eq(tids_policy_decide(set, f, &late, &dec), 0);
 	ck_assert_int_eq(dec.verdict, TIDS_POLICY_DENY);            /* expired */
-	struct tids_policy_request early = { &rec, "lessor.b", "maintenance", T0 - 2 * DAY };
+	struct tids_policy_request early = { &rec, "lessor.b", "maintenance", T0 - 2 * DAY, NULL };
 	ck_assert_int_eq(tids_policy_decide(set, f, &early, &dec), 0);
 	ck_assert_int_eq(dec.verdict, TIDS_POLICY_DENY);            /* not yet valid */
 
@@ -853,7 +867,7 @@ START_TEST(eval_approvals)
 	ck_assert_int_eq(decide(set, f, &rec, "lessor.x", "maintenance"), 0);
 	ck_assert_int_eq(dec.verdict, TIDS_POLICY_DENY);      /* tier outside its scope */
 	rec.tier = TIDS_TIER_IMPORTANT;
-	struct tids_policy_request late = { &rec, "lessor.x", "maintenance", T0 + 2 * DAY };
+	struct tids_policy_request late = { &rec, "lessor.x", "maintenance", T0 + 2 * DAY, NULL };
 	ck_assert_int_eq(tids_policy_decide(set, f, &late, &dec), 0);
 	ck_assert_int_eq(dec.verdict, TIDS_POLICY_DENY);      /* expired */
 	ck_assert_int_eq(tids_policy_facts_remove_approval(f, "a1"), 0);
@@ -1275,13 +1289,23 @@ START_TEST(time_parse_and_format)
 	ck_assert_int_eq(pol_year_of(T0), 2026);
 	tids_policy_format_duration(90 * DAY, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "90d");
+	/* a fixed length never says years: a year of the calendar has no fixed length */
 	tids_policy_format_duration(3 * 365 * DAY, buf, sizeof(buf));
-	ck_assert_str_eq(buf, "3y");
+	ck_assert_str_eq(buf, "1095d");
+	tids_policy_format_calendar(18, 2 * DAY, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "1y6mo2d");
+	tids_policy_format_calendar(3, 0, buf, sizeof(buf));
+	ck_assert_str_eq(buf, "3mo");
 	tids_policy_format_duration(DAY + 3600 * 1000 + 5, buf, sizeof(buf));
 	ck_assert_str_eq(buf, "1d1h5ms");
 	ck_assert_int_eq(pol_parse_duration("1h30m", 5, &ms), 0);
 	ck_assert_int_eq(ms, 5400000);
 	ck_assert_int_eq(pol_parse_duration("1x", 2, &ms), TIDS_EINVAL);
+	ck_assert_int_eq(pol_parse_duration("1y", 2, &ms), TIDS_EINVAL);
+	int64_t months;
+	ck_assert_int_eq(pol_parse_calendar("1y6mo2d", 7, &months, &ms), 0);
+	ck_assert_int_eq(months, 18);
+	ck_assert_int_eq(ms, 2 * DAY);
 }
 END_TEST
 
@@ -1422,7 +1446,7 @@ START_TEST(scenario_log_and_retain_compare)
 	ck_assert_int_eq(tids_policy_scenario_run(s, set, 0, 1, collect, &c), 0);
 	c = (struct collect){ 0 };
 	ck_assert_int_eq(tids_policy_scenario_run(s, set, 1, 1, collect, &c), 1);
-	ck_assert_msg(strstr(c.last, "expected the audit entry kept at least 4y, got 3y") != NULL, "%s", c.last);
+	ck_assert_msg(strstr(c.last, "expected the audit entry kept at least 4y, got 1096d") != NULL, "%s", c.last);
 	c = (struct collect){ 0 };
 	ck_assert_int_eq(tids_policy_scenario_run(s, set, 2, 1, collect, &c), 1);
 	ck_assert_msg(strstr(c.last, "expected retention until less than 2026-06-11T08:00:00Z") != NULL, "%s",

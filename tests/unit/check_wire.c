@@ -536,6 +536,24 @@ START_TEST(delivery_round_trip)
 	ck_assert_int_eq(tids_wire_encode_delivery(&d, &buf, &len), 0);
 	ck_assert_int_eq(tids_wire_decode_delivery(buf, len, &out, err, sizeof(err)), TIDS_ENOTIER);
 	free(buf);
+	/* a window of calendar months, and not both kinds or neither */
+	d.decision = TIDS_DECISION_TRANSFORM;
+	d.record = sample_record();
+	d.obligations.aggregate.window_ms = 0;
+	d.obligations.aggregate.window_months = 1;
+	ck_assert_int_eq(tids_wire_encode_delivery(&d, &buf, &len), 0);
+	ck_assert_int_eq(tids_wire_decode_delivery(buf, len, &out, err, sizeof(err)), 0);
+	ck_assert(out.obligations.aggregate.window_months == 1 && out.obligations.aggregate.window_ms == 0);
+	tids_delivery_free(&out);
+	free(buf);
+	for (int k = 0; k < 2; k++) {
+		d.obligations.aggregate.window_ms = k == 0 ? 3600000 : 0;
+		d.obligations.aggregate.window_months = k == 0 ? 1 : 0;
+		ck_assert_int_eq(tids_wire_encode_delivery(&d, &buf, &len), 0);
+		ck_assert_int_eq(tids_wire_decode_delivery(buf, len, &out, err, sizeof(err)), TIDS_EINVAL);
+		ck_assert_msg(strstr(err, "one positive window") != NULL, "%s", err);
+		free(buf);
+	}
 }
 END_TEST
 

@@ -38,6 +38,9 @@ void tids_client_free(struct tids_client *c);
  * ("local" on the admin socket until a Ping). Grants and approvals name it
  * (tids_grant.hub_id): a hub refuses one issued to another. */
 const char *tids_client_hub_id(const struct tids_client *c);
+/* The hub's time zone (hub.timezone) as its last Ping reply gave it;
+ * "UTC" before one, or from a hub that does not say. */
+const char *tids_client_hub_timezone(const struct tids_client *c);
 
 /*
  * One unary call. On an OK status returns 0 with the response body in

@@ -65,7 +65,8 @@ const char *tids_decision_name(enum tids_decision d);
 struct tids_aggregation {
 	const char *function;                /* NULL when no aggregation */
 	const char *field;
-	int64_t window_ms;
+	int64_t window_ms;                   /* a fixed length, */
+	int64_t window_months;               /* or calendar months (then window_ms is 0) */
 	struct tids_strlist by;
 };
 
@@ -349,6 +350,7 @@ struct tids_ping {
 	const char *hub_id;                  /* reply only */
 	const char *participant;             /* reply only */
 	int64_t hub_time_ms;                 /* reply only */
+	const char *timezone;                /* reply only: "" from a hub that does not say */
 	void *backing;
 };
 
