@@ -175,6 +175,7 @@ static int decide_one(struct router *rt, const rd_kafka_message_t *m, const stru
 	static const char *removed[TIDS_FIELDS_MAX];
 	struct tids_policy_request req = { rec, recipient, purpose, now_ms(), rt->tz };
 	struct tids_policy_decision dec;
+	struct tids_counter_increment counts[TIDS_AUDIT_COUNTS_MAX];
 	struct tids_audit_entry e;
 	struct tids_delivery del;
 	uint8_t hash[TIDS_HASH_BYTES];
@@ -207,6 +208,13 @@ static int decide_one(struct router *rt, const rd_kafka_message_t *m, const stru
 	e.decision = del.decision;
 	e.obligations = del.obligations;
 	e.tier = del.record.tier;
+	/* The ledger keeps what each decision counted, so that it alone can
+	 * total the counters (tidsctl audit report). */
+	for (size_t i = 0; i < dec.obligations.n_counts && i < TIDS_AUDIT_COUNTS_MAX; i++)
+		counts[i] = (struct tids_counter_increment){ dec.obligations.counts[i].counter, dec.obligations.counts[i].key,
+							     dec.obligations.counts[i].period, dec.obligations.counts[i].amount };
+	e.counts = counts;
+	e.n_counts = dec.obligations.n_counts < TIDS_AUDIT_COUNTS_MAX ? dec.obligations.n_counts : TIDS_AUDIT_COUNTS_MAX;
 	account(rt, &dec);
 	if (dec.obligations.aggregate) {
 		/* The record joins a window; what leaves is the window's aggregate. */

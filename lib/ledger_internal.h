@@ -181,6 +181,8 @@ int proof_writer_init(struct proof_writer *pw, tids_ledger_write_fn *w, void *ct
 /* Emits the line built in pw->jw (one JSON value) with its '\n'. */
 int proof_writer_emit(struct proof_writer *pw);
 int proof_writer_end(struct proof_writer *pw, const struct tids_identity *signer);
+/* The same, signed under another domain (statements are not bundles). */
+int proof_writer_end_domain(struct proof_writer *pw, const struct tids_identity *signer, const char *domain);
 void proof_writer_free(struct proof_writer *pw);
 
 /* Line builders shared by proofs and bundles. */

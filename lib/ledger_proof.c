@@ -46,6 +46,11 @@ int proof_writer_emit(struct proof_writer *pw)
 
 int proof_writer_end(struct proof_writer *pw, const struct tids_identity *signer)
 {
+	return proof_writer_end_domain(pw, signer, TIDS_DOMAIN_BUNDLE);
+}
+
+int proof_writer_end_domain(struct proof_writer *pw, const struct tids_identity *signer, const char *domain)
+{
 	uint8_t digest[TIDS_HASH_BYTES], sig[TIDS_SIGNATURE_BYTES];
 
 	if (pw->err != 0)
@@ -57,7 +62,7 @@ int proof_writer_end(struct proof_writer *pw, const struct tids_identity *signer
 	tids_jw_key(&pw->jw, "digest");
 	tids_jw_hex(&pw->jw, digest, sizeof(digest));
 	if (signer != NULL) {
-		if (tids_sign_detached(signer->sign_sk, TIDS_DOMAIN_BUNDLE, digest, sizeof(digest), sig) != 0)
+		if (tids_sign_detached(signer->sign_sk, domain, digest, sizeof(digest), sig) != 0)
 			return pw->err = TIDS_ENOMEM;
 		tids_jw_key(&pw->jw, "signer");
 		tids_jw_base64(&pw->jw, signer->sign_pk, TIDS_PUBLIC_KEY_BYTES);

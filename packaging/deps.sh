@@ -9,7 +9,7 @@ build_pkgs="build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev
 librdkafka-dev libsodium-dev libsqlite3-dev check"
 # tzdata: the zones hub.timezone names, read by tidsd and tidsctl at run time
 build_pkgs="$build_pkgs tzdata"
-test_pkgs="protobuf-compiler clang python3 python3-venv default-jre-headless maven"
+test_pkgs="protobuf-compiler clang python3 python3-venv default-jre-headless maven chromium fonts-dejavu-core tmux"
 
 want="$build_pkgs"
 [ "${1:-}" = "--test" ] && want="$want $test_pkgs"
