@@ -273,9 +273,12 @@ static int cmd_check(int argc, char **argv)
 	}
 	if (!quiet && status == EXIT_OK) {
 		size_t n_floors = tids_policy_tier_floors(set, NULL, NULL, 0);
-		printf("policy OK: %zu rules and %zu tier floor%s in %zu file%s, %zu warning%s\n",
-		       tids_policy_set_rule_count(set), n_floors, n_floors == 1 ? "" : "s", srcs.n,
-		       srcs.n == 1 ? "" : "s", tids_policy_diags_warnings(d),
+		struct tids_policy_schemas *schemas = tids_policy_schemas_copy(set);
+		size_t n_schemas = tids_policy_schemas_count(schemas);
+		tids_policy_schemas_free(schemas);
+		printf("policy OK: %zu rules, %zu tier floor%s and %zu record schema%s in %zu file%s, %zu warning%s\n",
+		       tids_policy_set_rule_count(set), n_floors, n_floors == 1 ? "" : "s", n_schemas,
+		       n_schemas == 1 ? "" : "s", srcs.n, srcs.n == 1 ? "" : "s", tids_policy_diags_warnings(d),
 		       tids_policy_diags_warnings(d) == 1 ? "" : "s");
 	} else if (!quiet)
 		fprintf(stderr, "policy has %zu error%s and %zu warning%s\n", tids_policy_diags_errors(d),

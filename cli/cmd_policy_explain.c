@@ -654,6 +654,9 @@ int tidsctl_policy_explain(int argc, char **argv)
 	int rc = tids_policy_decide(set, facts, &req, d);
 	if (rc != 0)
 		fprintf(stderr, "tidsctl: the engine refused the request: %s\n", tids_strerror(rc));
+	char fit[512];
+	if (tids_policy_check_record(set, &rec, fit, sizeof(fit)) != 0)
+		fprintf(stderr, "tidsctl: note: %s: ingest refuses this record\n", fit);
 	enum tids_tier floor = tids_policy_tier_floor(set, rec.category);
 	if (rec.tier != TIDS_TIER_UNSET && tids_record_effective_tier(&rec) < floor)
 		fprintf(stderr, "tidsctl: note: category %s needs tier %s or higher (got %s): "

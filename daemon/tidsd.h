@@ -271,9 +271,9 @@ int kafka_ensure_topic(struct tidsd *d, const char *topic, int partitions, bool 
 /* --- ingest.c -------------------------------------------------------------- */
 
 int ingest_init(struct tidsd *d);
-/* Copies the tier floors of set for the record checks (at load and on
- * reload, before the set goes to the router). 0 or TIDS_ENOMEM, which
- * keeps the floors ingest had. */
+/* Copies the tier floors and record schemas of set for the record checks
+ * (at load and on reload, before the set goes to the router). 0 or
+ * TIDS_ENOMEM, which keeps the ones ingest had. */
 int ingest_set_floors(struct tidsd *d, const struct tids_policy_set *set);
 /* Loads the batches an earlier run accepted but never acknowledged. */
 int ingest_load_unacked(struct tidsd *d);

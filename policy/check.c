@@ -1067,6 +1067,89 @@ static void check_floors(struct checker *ck)
 	free(v);
 }
 
+/* ---- record schemas ---- */
+
+static bool valid_unit(const char *u)
+{
+	size_t n = strlen(u);
+	if (n == 0 || n > 32)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)u[i] < 0x20 || u[i] == 0x7f)
+			return false;
+	return true;
+}
+
+struct schema_at {
+	const struct schema_decl *d;
+	size_t i;                 /* declaration order */
+};
+
+static int by_schema_category(const void *a, const void *b)
+{
+	const struct schema_at *x = a, *y = b;
+	int c = strcmp(x->d->category, y->d->category);
+	return c != 0 ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+static void check_schemas(struct checker *ck)
+{
+	struct program *prog = ck->prog;
+	for (size_t i = 0; i < prog->n_schemas; i++) {
+		const struct schema_decl *d = prog->schemas[i];
+		if (!tids_valid_name(d->category))
+			error_at(ck, d->file, d->line, d->col,
+				 "\"%s\" is not a valid category name ([a-z0-9_], 1 to 64)", d->category);
+		/* the fields are shared by every category of one declaration:
+		 * check them with its first */
+		if (i > 0 && prog->schemas[i - 1]->fields == d->fields)
+			continue;
+		for (uint32_t k = 0; k < d->n_fields; k++) {
+			const struct schema_field_decl *f = &d->fields[k];
+			if (!tids_valid_field_name(f->name))
+				error_at(ck, d->file, f->line, f->col,
+					 "\"%s\" is not a valid field name ([A-Za-z0-9_.-], 1 to 64)", f->name);
+			for (uint32_t j = 0; j < k; j++)
+				if (strcmp(d->fields[j].name, f->name) == 0) {
+					error_at(ck, d->file, f->line, f->col,
+						 "field \"%s\" is already in this schema (line %u)", f->name,
+						 d->fields[j].line);
+					break;
+				}
+			if (f->unit != NULL && !valid_unit(f->unit))
+				error_at(ck, d->file, f->line, f->col,
+					 "the unit of \"%s\" is 1 to 32 printable bytes", f->name);
+			if (f->n_labels > TIDS_LABELS_MAX)
+				error_at(ck, d->file, f->line, f->col, "field \"%s\": at most %d labels", f->name,
+					 TIDS_LABELS_MAX);
+			for (uint32_t l = 0; l < f->n_labels; l++)
+				if (!valid_label(f->labels[l]))
+					error_at(ck, d->file, f->line, f->col, "\"%s\" is not a valid label",
+						 f->labels[l]);
+		}
+	}
+	if (prog->n_schemas < 2)
+		return;
+	struct schema_at *v = malloc(prog->n_schemas * sizeof(*v));
+	if (v == NULL) {
+		prog->oom = true;
+		return;
+	}
+	for (size_t i = 0; i < prog->n_schemas; i++)
+		v[i] = (struct schema_at){ prog->schemas[i], i };
+	qsort(v, prog->n_schemas, sizeof(*v), by_schema_category);
+	for (size_t i = 1, first = 0; i < prog->n_schemas; i++) {
+		if (strcmp(v[i].d->category, v[first].d->category) != 0) {
+			first = i;
+			continue;
+		}
+		error_at(ck, v[i].d->file, v[i].d->line, v[i].d->col,
+			 "category \"%s\" already has a schema at %s:%u; one schema per category",
+			 v[i].d->category, v[first].d->file, v[first].d->line);
+	}
+	free(v);
+}
+
 /* ---- purposes: who may ask for what, and which purposes need a case ---- */
 
 struct pair_at {
@@ -1192,6 +1275,7 @@ int pol_check(struct checker *ck)
 		return TIDS_ENOMEM;
 	check_rule_ids(ck);
 	check_floors(ck);
+	check_schemas(ck);
 	for (size_t i = 0; i < prog->n_rules && !prog->oom; i++) {
 		ck->scope_file[0] = prog->rules[i]->info.file;
 		check_rule(ck, prog->rules[i]);

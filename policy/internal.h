@@ -413,6 +413,28 @@ struct case_decl {
 	unsigned role_col;
 };
 
+/* `schema category "energy" fields ["kwh": real unit "kWh", ...];`: the
+ * fields a record of the category carries (ingest refuses others). */
+struct schema_field_decl {
+	const char *name;
+	uint8_t type;             /* enum tids_value_kind */
+	bool optional;
+	const char *unit;         /* NULL: none said */
+	const char **labels;      /* labels the field must carry */
+	uint32_t n_labels;
+	unsigned line;
+	unsigned col;
+};
+
+struct schema_decl {
+	const char *category;
+	struct schema_field_decl *fields;
+	uint32_t n_fields;
+	const char *file;
+	unsigned line;            /* of the category */
+	unsigned col;
+};
+
 /* Parse output: everything from every source, in source order. */
 struct program {
 	struct arena *arena;
@@ -434,6 +456,9 @@ struct program {
 	struct case_decl **cases;
 	size_t n_cases;
 	size_t cap_cases;
+	struct schema_decl **schemas;
+	size_t n_schemas;
+	size_t cap_schemas;
 	struct strtab strings;    /* the lexer's copies */
 	bool oom;
 };
@@ -773,6 +798,8 @@ struct tids_policy_set {
 	struct tier_floor *floors;        /* by hash */
 	const struct tier_floor **floors_by_name;
 	uint32_t n_floors;
+	/* the record schemas per category (schemas.c) */
+	struct tids_policy_schemas *schemas;
 	/* who may ask for which purpose, and which purposes need a case */
 	struct name_pair *role_purposes;  /* (role, purpose) */
 	uint32_t n_role_purposes;
@@ -803,6 +830,28 @@ static inline uint64_t pol_pair_key(uint64_t ha, uint64_t hb)
 {
 	return ha * UINT64_C(0x9e3779b97f4a7c15) ^ hb;
 }
+
+/* Record schemas (schemas.c): built from the declarations once they are
+ * checked; looked up by category. */
+struct pol_schema_field {
+	const char *name;
+	uint8_t type;             /* enum tids_value_kind */
+	bool optional;
+	const char *unit;
+	const char *const *labels;
+	uint32_t n_labels;
+};
+
+struct pol_schema {
+	const char *category;
+	struct pol_schema_field *fields;   /* by name */
+	uint32_t n_fields;
+};
+
+int pol_schemas_build(const struct schema_decl *const *decls, size_t n, struct tids_policy_schemas **out);
+const struct pol_schema *pol_schema_of(const struct tids_policy_schemas *s, const char *category, size_t len);
+const struct pol_schema_field *pol_schema_field(const struct pol_schema *s, const char *name);
+const char *pol_value_type_name(uint8_t type);
 
 /* The floor of a category given its text and pol_str_hash. */
 enum tids_tier pol_floor_of(const struct tids_policy_set *set, const char *category, size_t len,

@@ -160,6 +160,35 @@ size_t tids_policy_role_purposes(const struct tids_policy_set *set, const char *
 size_t tids_policy_case_purposes(const struct tids_policy_set *set, const char **purposes, const char **roles,
 				 size_t cap);
 
+/*
+ * Record schemas: `schema category "energy" fields ["kwh": real unit
+ * "kWh", "meter_serial": text optional];` declares the fields a record of
+ * the category carries: names, types (numbers widen: an int fits a real),
+ * units, the labels each must bear (e.g. "personal"), and which may be
+ * absent. A category without one takes any fields.
+ *
+ * tids_policy_check_record: 0 when rec fits its category's schema (or
+ * there is none), else TIDS_EINVAL and err names every field that does
+ * not fit: "record does not fit the schema of category energy: field
+ * energy_kwh is not one of it (did you mean kwh?); field kwh (real) is
+ * missing". Pure; allocates nothing.
+ *
+ * The schemas of a set are one immutable object of their own, so that a
+ * caller can keep a copy apart from the set (tidsd's ingest does, as it
+ * does the floors): tids_policy_schemas_copy (NULL when out of memory;
+ * an empty object for a set without schemas), _check (as above), _free.
+ */
+struct tids_policy_schemas;
+TIDS_POLICY_WUR
+int tids_policy_check_record(const struct tids_policy_set *set, const struct tids_record *rec, char *err,
+			     size_t errlen);
+struct tids_policy_schemas *tids_policy_schemas_copy(const struct tids_policy_set *set);
+void tids_policy_schemas_free(struct tids_policy_schemas *schemas);
+size_t tids_policy_schemas_count(const struct tids_policy_schemas *schemas);
+TIDS_POLICY_WUR
+int tids_policy_schemas_check(const struct tids_policy_schemas *schemas, const struct tids_record *rec, char *err,
+			      size_t errlen);
+
 /* Rule by id, or NULL. For explain and audit tooling. */
 const struct tids_policy_rule_info *tids_policy_set_rule(const struct tids_policy_set *set,
 							  const char *id);

@@ -323,12 +323,21 @@ static void judge(const struct scen_case *c, int rc, int64_t now, const struct t
 }
 
 /* What the daemon's ingest does before any decision: a record below the
- * tier floor of its category never enters the hub. */
-static int refuse_below_floor(const struct tids_policy_set *set, const struct tids_record *rec,
-			      struct tids_policy_decision *d)
+ * tier floor of its category, or one that does not fit its category's
+ * schema, never enters the hub. */
+static int refuse_at_ingest(const struct tids_policy_set *set, const struct tids_record *rec,
+			    struct tids_policy_decision *d)
 {
 	enum tids_tier floor = tids_policy_tier_floor(set, rec->category);
 	enum tids_tier tier = tids_record_effective_tier(rec);
+	char why[sizeof(d->strbuf) - 32];
+	if (tids_policy_check_record(set, rec, why, sizeof(why)) != 0) {
+		d->verdict = TIDS_POLICY_DENY;
+		d->tier = tier;
+		snprintf(d->strbuf, sizeof(d->strbuf), "%s: ingest refuses the record", why);
+		d->because = d->strbuf;
+		return TIDS_EINVAL;
+	}
 	if (rec->tier == TIDS_TIER_UNSET || tier >= floor)
 		return 0;
 	d->verdict = TIDS_POLICY_DENY;
@@ -425,7 +434,7 @@ int tids_policy_scenario_run(const struct tids_policy_scenario *s, const struct 
 		res->line = c->line;
 		res->name = c->name;
 		res->record = &c->record->rec;
-		res->decide_rc = refuse_below_floor(set, req.record, &res->decision);
+		res->decide_rc = refuse_at_ingest(set, req.record, &res->decision);
 		if (res->decide_rc == 0)
 			res->decide_rc = tids_policy_decide(set, facts, &req, &res->decision);
 		judge(c, res->decide_rc, at, s->tz, res);

@@ -749,8 +749,16 @@ START_TEST(aggregate_window_survives_kill9)
 }
 END_TEST
 
+static struct tids_bytes energy_record_field(const char *iso, const char *field, double kwh, bool text);
+
 /* One energy record of kwh, produced at iso. */
 static struct tids_bytes energy_record(const char *iso, double kwh)
+{
+	return energy_record_field(iso, "kwh", kwh, false);
+}
+
+/* ... with its one field named and typed as given. */
+static struct tids_bytes energy_record_field(const char *iso, const char *field, double kwh, bool text)
 {
 	struct tids_field fl[1] = { { 0 } };
 	struct tids_record r = { 0 };
@@ -765,15 +773,63 @@ static struct tids_bytes energy_record(const char *iso, double kwh)
 	r.tier = TIDS_TIER_GENERAL;
 	r.origin = "CN-SH";
 	ck_assert_int_eq(tids_policy_parse_time(iso, strlen(iso), &r.produced_at_ms), 0);
-	fl[0].name = "kwh";
-	fl[0].value.kind = TIDS_VALUE_REAL;
-	fl[0].value.as.d = kwh;
+	fl[0].name = field;
+	fl[0].value.kind = text ? TIDS_VALUE_TEXT : TIDS_VALUE_REAL;
+	if (text)
+	{
+		fl[0].value.as.bytes.data = (const uint8_t *)"12.5";
+		fl[0].value.as.bytes.len = 4;
+	}
+	else
+		fl[0].value.as.d = kwh;
 	r.fields = fl;
 	r.n_fields = 1;
 	ck_assert_int_eq(tids_wire_encode_record(&r, &buf, &len), 0);
 	out = (struct tids_bytes){ buf, len };
 	return out;
 }
+
+/*
+ * Energy records carry the fields the default policy's schema of the
+ * category says: one calling its energy "energy_kwh" (the regulator's
+ * monthly sums of "kwh" would silently be 0), or giving kwh as text, is
+ * refused at ingest with each field named; a fitting one goes in.
+ */
+START_TEST(schema_refuses_records_that_do_not_fit)
+{
+	const char *purposes[] = { "billing" };
+	struct tids_bytes recs[3];
+	struct tids_publish_ack ack;
+	struct world w;
+	struct tids_client *c;
+	char ingress[256], err[512];
+
+	world_start(&w, purposes, 1);
+	snprintf(ingress, sizeof(ingress), "tids.%s.ingress", w.hub.hub_id);
+	recs[0] = energy_record_field("2026-06-01T00:00:00Z", "energy_kwh", 12.5, false);
+	recs[1] = energy_record_field("2026-06-01T00:00:00Z", "kwh", 12.5, true);
+	recs[2] = energy_record("2026-06-01T00:00:00Z", 12.5);
+	c = tids_test_hub_connect(&w.hub, &w.factory);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(tids_client_publish(c, &w.factory, "factory.sh1", 1, recs, 3, &ack, err, sizeof(err)), 0);
+	ck_assert_uint_eq(ack.accepted, 1);
+	ck_assert_uint_eq(ack.n_errors, 2);
+	ck_assert_uint_eq(ack.errors[0].index, 0);
+	ck_assert_int_eq(ack.errors[0].code, 3);
+	ck_assert_str_eq(ack.errors[0].message, "record does not fit the schema of category energy: field energy_kwh is "
+			 "not one of it (did you mean kwh?); field kwh (real) is missing");
+	ck_assert_uint_eq(ack.errors[1].index, 1);
+	ck_assert_str_eq(ack.errors[1].message,
+			 "record does not fit the schema of category energy: field kwh is text, not real");
+	tids_publish_ack_free(&ack);
+	sleep_ms(500);
+	ck_assert_int_eq(tids_test_topic_end(ingress), 1);
+	tids_client_free(c);
+	for (int i = 0; i < 3; i++)
+		free((void *)recs[i].data);
+	tids_test_hub_destroy(&w.hub);
+}
+END_TEST
 
 /*
  * A hub in Shanghai (hub.timezone = Asia/Shanghai) sums energy per calendar
@@ -941,6 +997,7 @@ int main(void)
 		{ "grant_uses", grant_uses_exact_across_restart },
 		{ "aggregate", aggregate_window_survives_kill9 },
 		{ "calendar", monthly_windows_follow_the_hub_calendar },
+		{ "schema", schema_refuses_records_that_do_not_fit },
 		{ "kill9", exactly_once_across_kill9 },
 		{ "broker_restart", broker_restart_during_load },
 	};
