@@ -26,6 +26,7 @@ struct policy_sources {
 	size_t cap;
 };
 int tidsctl_policy_explain(int argc, char **argv);
+int tidsctl_policy_export_odrl(int argc, char **argv);
 int tidsctl_policy_add_path(struct policy_sources *srcs, const char *path, const char *ext);
 int tidsctl_policy_compile(struct policy_sources *srcs, struct tids_policy_set **set, bool quiet);
 void tidsctl_policy_sources_free(struct policy_sources *srcs);
@@ -424,6 +425,7 @@ static void usage(FILE *f)
 		"  check FILE|DIR...                 parse and check policy files\n"
 		"  explain [-p POLICY] [INPUT.json]  decide one record for one recipient and say why\n"
 		"  test [-p POLICY] SCENARIO...      run table-driven scenarios\n"
+		"  export-odrl [-p POLICY] [--grants FILE]  grants and rules as ODRL 2.2 (JSON-LD)\n"
 		"\n"
 		"`tidsctl policy VERB --help` describes each verb.\n");
 }
@@ -441,6 +443,8 @@ int tidsctl_policy(int argc, char **argv)
 		return tidsctl_policy_explain(argc - 1, argv + 1);
 	if (strcmp(verb, "test") == 0)
 		return cmd_test(argc - 1, argv + 1);
+	if (strcmp(verb, "export-odrl") == 0)
+		return tidsctl_policy_export_odrl(argc - 1, argv + 1);
 	if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0 || strcmp(verb, "help") == 0) {
 		usage(stdout);
 		return EXIT_OK;

@@ -27,6 +27,8 @@ int tidsctl_policy_compile(struct policy_sources *srcs, struct tids_policy_set *
 void tidsctl_policy_sources_free(struct policy_sources *srcs);
 char *tidsctl_policy_read_file(const char *path, size_t *len);
 const char *tidsctl_policy_default_dir(void);
+int tidsctl_policy_grants(const struct tids_json *list, const struct tids_policy_tz *tz,
+			  int (*fn)(void *ctx, const struct tids_policy_grant *g), void *ctx, char *err, size_t errlen);
 
 #define ERRLEN 512
 
@@ -294,8 +296,7 @@ static int read_duties(struct rd *r, const struct tids_json *o, const char *path
 	return 0;
 }
 
-static int read_grant(struct rd *r, struct tids_policy_facts *f, const struct tids_json *o,
-		      const char *path)
+static int grant_from(struct rd *r, const struct tids_json *o, const char *path, struct tids_policy_grant *out)
 {
 	static const char *const keys[] = { "id", "owner", "grantee", "assets", "categories",
 					    "purposes", "not_before", "not_after", "max_uses", "uses",
@@ -321,7 +322,41 @@ static int read_grant(struct rd *r, struct tids_policy_facts *f, const struct ti
 	const struct tids_json *ob = tids_json_get(o, "obligations");
 	if (ob != NULL && (rc = read_duties(r, ob, path, &g.duties)) != 0)
 		return rc;
-	return tids_policy_facts_put_grant(f, &g, r->err, sizeof(r->err));
+	*out = g;
+	return 0;
+}
+
+static int read_grant(struct rd *r, struct tids_policy_facts *f, const struct tids_json *o,
+		      const char *path)
+{
+	struct tids_policy_grant g;
+	int rc = grant_from(r, o, path, &g);
+	return rc != 0 ? rc : tids_policy_facts_put_grant(f, &g, r->err, sizeof(r->err));
+}
+
+int tidsctl_policy_grants(const struct tids_json *list, const struct tids_policy_tz *tz,
+			  int (*fn)(void *ctx, const struct tids_policy_grant *g), void *ctx, char *err, size_t errlen)
+{
+	struct rd r = { .tz = tz };
+	const struct tids_json *v = tids_json_type(list) == TIDS_JSON_OBJECT ? tids_json_get(list, "grants") : list;
+	int rc = 0;
+	if (v == NULL || tids_json_type(v) != TIDS_JSON_ARRAY)
+		return tids_fail(err, errlen, TIDS_EINVAL, "expected a list of grants, or {\"grants\": [...]}");
+	for (size_t i = 0; i < tids_json_len(v) && rc == 0; i++) {
+		char path[64];
+		struct tids_policy_grant g;
+		snprintf(path, sizeof(path), "grants[%zu]", i);
+		r.err[0] = '\0';
+		rc = grant_from(&r, tids_json_at(v, i), path, &g);
+		if (rc == 0 && (g.id == NULL || g.owner == NULL || g.grantee == NULL))
+			rc = bad(&r, path, "a grant needs an id, an owner and a grantee");
+		if (rc == 0)
+			rc = fn(ctx, &g);
+		pool_free(&r);
+		if (rc != 0 && r.err[0] != '\0')
+			snprintf(err, errlen, "%s", r.err);
+	}
+	return rc;
 }
 
 static int read_approval(struct rd *r, struct tids_policy_facts *f, const struct tids_json *o,

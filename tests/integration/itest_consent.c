@@ -29,6 +29,7 @@
 #include <sqlite3.h>
 
 #include "hub.h"
+#include "policy.h"
 #include "testenv.h"
 #include "tids/error.h"
 #include "topics.h"
@@ -715,6 +716,102 @@ START_TEST(foreign_encoding_grant_accepted)
 }
 END_TEST
 
+/*
+ * An ODRL agreement, as a connector writes it, becomes a signed grant:
+ * tidsctl grant --odrl signs it for the hub it is connected to and the
+ * lessor receives recipes under it; an offer with a term tids cannot
+ * enforce is refused, each term listed, and nothing is granted.
+ */
+START_TEST(odrl_agreement_becomes_a_grant)
+{
+	struct world w;
+	char key[512], path[512], out[8192], err[512];
+
+	world_start(&w);
+	snprintf(key, sizeof(key), "%s/factory.sh1.key", w.hub.dir);
+	ck_assert_int_eq(tids_keyfile_write_identity(key, &w.owner, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/offer.json", w.hub.dir);
+	{
+		FILE *f = fopen(path, "w");
+		char until[48];
+
+		/* a month from now (recipes go only under time-boxed grants) */
+		tids_policy_format_time(now_ms() + 30LL * 86400000, until, sizeof(until));
+		until[10] = '\0';
+		ck_assert_ptr_nonnull(f);
+		fprintf(f, "{\"@context\": [\"http://www.w3.org/ns/odrl.jsonld\", {\"tids\": \"https://w3id.org/tids/odrl/v1/\"}],\n"
+			   " \"@type\": \"Agreement\", \"@id\": \"urn:tids:grant:g-odrl\",\n"
+			   " \"permission\": [{\"target\": \"urn:tids:data:factory.sh1\", \"assigner\": "
+			   "\"urn:tids:participant:factory.sh1\",\n"
+			   "   \"assignee\": \"urn:tids:participant:lessor.wh\", \"action\": \"use\",\n"
+			   "   \"constraint\": [{\"and\": [\n"
+			   "     {\"leftOperand\": \"tids:category\", \"operator\": \"isAnyOf\", \"rightOperand\": [\"recipe\"]},\n"
+			   "     {\"leftOperand\": \"purpose\", \"operator\": \"eq\", \"rightOperand\": \"maintenance\"},\n"
+			   "     {\"leftOperand\": \"dateTime\", \"operator\": \"lteq\", \"rightOperand\": "
+			   "{\"@value\": \"%s\", \"@type\": \"xsd:date\"}},\n"
+			   "     {\"leftOperand\": \"count\", \"operator\": \"lteq\", \"rightOperand\": 5}]}],\n"
+			   "   \"duty\": [{\"action\": \"inform\", \"informedParty\": \"urn:tids:participant:factory.sh1\"}]}],\n"
+			   " \"prohibition\": [{\"action\": \"distribute\"}]}\n", until);
+		ck_assert_int_eq(fclose(f), 0);
+	}
+	{
+		char args[600], want[256];
+
+		snprintf(args, sizeof(args), "grant --odrl '%s'", path);
+		ck_assert_int_eq(run_tidsctl(&w, key, args, out, sizeof(out)), 0);
+		snprintf(want, sizeof(want), "granted g-odrl: factory.sh1 -> lessor.wh (hub %s, from ODRL", w.hub.hub_id);
+		ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+	}
+	/* in force, with its duties */
+	ck_assert_int_eq(received(&w, &w.lessor, maintenance), 0);
+	publish(&w, 0, 1, "recipe", TIDS_TIER_IMPORTANT);
+	ck_assert_int_ne(decided(&w, "lessor.wh", 1).decision, TIDS_DECISION_DENY);
+	{
+		struct tids_client *c = tids_test_hub_connect(&w.hub, &w.lessor);
+		struct tids_delivery d;
+
+		ck_assert_ptr_nonnull(c);
+		ck_assert_int_eq(tids_client_subscribe(c, maintenance, 1, 10, err, sizeof(err)), 0);
+		ck_assert_int_eq(tids_client_next_delivery(c, &d, WAIT_MS, err, sizeof(err)), 1);
+		ck_assert_str_eq(d.grant_id, "g-odrl");
+		ck_assert(d.obligations.no_onward_transfer);
+		ck_assert_uint_eq(d.obligations.notify.n, 1);
+		ck_assert_str_eq(d.obligations.notify.items[0], "factory.sh1");
+		tids_delivery_free(&d);
+		tids_client_free(c);
+	}
+	/* an offer with terms tids cannot enforce: refused, nothing granted */
+	{
+		FILE *f = fopen(path, "w");
+		char args[600];
+
+		ck_assert_ptr_nonnull(f);
+		fprintf(f, "{\"@type\": \"Offer\", \"@id\": \"urn:tids:grant:g-odrl-2\", \"permission\": [{\"action\": \"use\",\n"
+			   " \"assignee\": \"lessor.wh\", \"constraint\": [{\"and\": [\n"
+			   "   {\"leftOperand\": \"tids:category\", \"operator\": \"eq\", \"rightOperand\": \"recipe\"},\n"
+			   "   {\"leftOperand\": \"purpose\", \"operator\": \"eq\", \"rightOperand\": \"maintenance\"},\n"
+			   "   {\"leftOperand\": \"dateTime\", \"operator\": \"lteq\", \"rightOperand\": \"2099-12-31\"},\n"
+			   "   {\"leftOperand\": \"spatial\", \"operator\": \"eq\", \"rightOperand\": \"DE\"}]}],\n"
+			   " \"duty\": [{\"action\": \"compensate\"}]}]}\n");
+		ck_assert_int_eq(fclose(f), 0);
+		snprintf(args, sizeof(args), "grant --odrl '%s'", path);
+		ck_assert_int_eq(run_tidsctl(&w, key, args, out, sizeof(out)), 1);
+		ck_assert_msg(strstr(out, "refused, 2 terms of the policy tids cannot enforce or lacks") != NULL, "%s", out);
+		ck_assert_msg(strstr(out, "  - permission 1: constraint spatial eq DE: a grant does not say where") != NULL,
+			      "%s", out);
+		ck_assert_msg(strstr(out, "  - duty 1: duty compensate: tids cannot enforce it") != NULL, "%s", out);
+	}
+	{
+		struct tids_client *c = connect_as(&w, &w.owner);
+
+		/* g-odrl-2 does not exist: revoking it says so */
+		ck_assert_int_ne(tids_client_revoke(c, "g-odrl-2", err, sizeof(err)), 0);
+		tids_client_free(c);
+	}
+	world_free(&w);
+}
+END_TEST
+
 int main(void)
 {
 	const struct {
@@ -727,6 +824,7 @@ int main(void)
 		{ "revoke", revoked_approval_stops_deliveries },
 		{ "purposes", purposes_are_declared_and_cases_named },
 		{ "foreign_grant", foreign_encoding_grant_accepted },
+		{ "odrl", odrl_agreement_becomes_a_grant },
 	};
 	Suite *s = suite_create("consent");
 	SRunner *sr;
