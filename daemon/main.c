@@ -16,7 +16,9 @@
 
 #include <sodium.h>
 
+#include "tids/epoch.h"
 #include "tids/error.h"
+#include "tids/secmem.h"
 #include "router.h"
 #include "tidsd.h"
 
@@ -110,6 +112,20 @@ static int check_only(const struct config *conf, struct tids_buf *errs)
 		}
 	}
 	tids_identity_wipe(&id);
+	{
+		struct tids_epoch_slot slots[TIDS_EPOCH_SLOTS];
+		char path[4096];
+
+		/* Created at first start; one that exists must be whole and private. */
+		if (*conf->epoch_key != '\0')
+			snprintf(path, sizeof(path), "%s", conf->epoch_key);
+		else
+			config_state_path(conf, "epoch.key", path, sizeof(path));
+		if (access(path, F_OK) == 0 && tids_epoch_read(path, slots, err, sizeof(err)) != 0) {
+			fprintf(stderr, "%s: hub.epoch_key: %s\n", conf->path, err);
+			bad = 1;
+		}
+	}
 	if (bad)
 		die_with(errs);
 	printf("configuration OK\n");
@@ -204,9 +220,16 @@ void tidsd_reload(struct tidsd *d)
 	/* Both are whole: swap them in together. */
 	tids_log_info("reloaded: %zu policy rules", tids_policy_set_rule_count(set));
 	router_post(d, RM_POLICY, "policy", NULL, 0, NULL, set);
-	config_free(d->conf);
-	d->conf = next;
+	{
+		struct config *old = d->conf;
+
+		d->conf = next;
+		listeners_reloaded(d, old);
+		config_free(old);
+	}
 	tids_log_set_max((enum tids_log_priority)d->conf->log_level);
+	/* admin.keys or admin.group may have shrunk. */
+	sessions_recheck(d, "reload");
 out:
 	tids_buf_free(&errs);
 	sd_ready();
@@ -218,6 +241,7 @@ void tidsd_tick(struct tidsd *d)
 
 	sd_watchdog_tick(mono);
 	sessions_tick(d);
+	listeners_tick(d);
 	router_tick(d);
 	registry_expire_grants(d, now_ms());
 	if (store_commit(d->store) != 0)
@@ -231,6 +255,7 @@ static void shutdown_cleanly(struct tidsd *d)
 	listeners_close(d);
 	ingest_flush(d, DRAIN_MS);
 	sessions_close_all(d);
+	budget_free(d);
 	router_free(d);
 	indexer_free(d);
 	egress_free(d);
@@ -243,7 +268,7 @@ static void shutdown_cleanly(struct tidsd *d)
 	store_close(d->store);
 	loop_free(d);
 	tids_identity_wipe(&d->hub);
-	sodium_memzero(d->master_key, sizeof(d->master_key));
+	keys_close(d);
 	tids_policy_tz_free((struct tids_policy_tz *)d->tz);
 	config_free(d->conf);
 	tids_log_info("stopped");
@@ -251,8 +276,7 @@ static void shutdown_cleanly(struct tidsd *d)
 
 int main(int argc, char **argv)
 {
-	static struct tidsd daemon_state;
-	struct tidsd *d = &daemon_state;
+	struct tidsd *d;
 	const char *conf_path = DEFAULT_CONFIG;
 	struct tids_buf errs = { 0 };
 	struct tids_policy_set *policies;
@@ -288,6 +312,11 @@ int main(int argc, char **argv)
 	tids_log_init("tidsd", debug ? TIDS_LOG_DEBUG : TIDS_LOG_INFO);
 	if (sodium_init() < 0)
 		fatalx("libsodium failed to initialise");
+	/* The daemon's state holds the hub's identity: guarded memory keeps it
+	 * out of core dumps and swap. */
+	d = tids_secmem_alloc(sizeof(*d));
+	if (d == NULL)
+		fatalx("out of memory");
 	if (config_load(conf_path, &d->conf, &errs) != 0)
 		die_with(&errs);
 	if (check)
@@ -306,8 +335,8 @@ int main(int argc, char **argv)
 	policies = compile_policies(d);
 	load_hub_key(d);
 	open_store(d);
-	if (keys_load_master(d) != 0)
-		fatalx("cannot continue without the master key");
+	if (keys_open(d) != 0)
+		fatalx("cannot continue without the keys at rest; see above");
 	if (router_new(d) != 0 || registry_load(d) != 0)
 		fatalx("registry could not be loaded");
 	load_policies(d, policies);
@@ -327,5 +356,6 @@ int main(int argc, char **argv)
 	tids_log_info("ready");
 	loop_run(d);
 	shutdown_cleanly(d);
+	tids_secmem_free(d);
 	return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * One participant connection: the Noise_XX handshake (responder), the
  * refusal of keys the registry does not know or has suspended, frames in
- * and out, backpressure (a connection whose replies pile up is not read
+ * and out, backpressure (a connection whose replies pile up, or whose
+ * publishes awaiting Kafka reach limits.publish_in_flight, is not read
  * until they drain), and the handshake and idle timeouts.
  */
 #include <errno.h>
@@ -18,17 +19,25 @@
 #include "tidsd.h"
 
 /* tids.v1.Code values used here. */
-enum { CODE_OK = 0, CODE_INVALID_ARGUMENT = 3, CODE_PERMISSION_DENIED = 7, CODE_UNAUTHENTICATED = 16 };
+enum { CODE_OK = 0, CODE_INVALID_ARGUMENT = 3, CODE_PERMISSION_DENIED = 7, CODE_RESOURCE_EXHAUSTED = 8,
+       CODE_UNAUTHENTICATED = 16 };
 
 #define READ_CHUNK 65536
 #define READ_BUDGET (4 * READ_CHUNK)   /* per wake-up, so one client cannot starve others */
 #define CLOSING_GRACE_MS 5000
 
+/* Too many publishes of this session await Kafka: its frames wait (and
+ * TCP pushes back on the client) until one is answered. */
+static bool publish_blocked(const struct tidsd *d, const struct session *s)
+{
+	return s->state == SESSION_OPEN && (int64_t)s->pending_calls >= d->conf->publish_in_flight;
+}
+
 static void update_events(struct tidsd *d, struct session *s)
 {
 	uint32_t ev = 0;
 
-	if (s->state != SESSION_CLOSING && !s->paused)
+	if (s->state != SESSION_CLOSING && !s->paused && !publish_blocked(d, s))
 		ev |= EPOLLIN;
 	if (s->out.len > 0)
 		ev |= EPOLLOUT;
@@ -144,19 +153,12 @@ static void send_welcome(struct tidsd *d, struct session *s, int code, const cha
 	flush_out(d, s);
 }
 
-static bool is_admin_key(const struct tidsd *d, const uint8_t pk[TIDS_PUBLIC_KEY_BYTES])
-{
-	for (size_t i = 0; i < d->conf->n_admin_keys; i++)
-		if (sodium_memcmp(d->conf->admin_key[i], pk, TIDS_PUBLIC_KEY_BYTES) == 0)
-			return true;
-	return false;
-}
-
 static void handshake_done(struct tidsd *d, struct session *s)
 {
 	struct tids_noise_cipher tx, rx;
 	const struct participant *p = registry_by_dh_key(d, tids_noise_remote_static(&s->hs));
 	char msg[256];
+	int code;
 
 	if (tids_noise_split(&s->hs, &tx, &rx) != 0) {
 		session_close(d, s, "handshake split failed");
@@ -164,6 +166,7 @@ static void handshake_done(struct tidsd *d, struct session *s)
 	}
 	tids_channel_init_noise(&s->ch, &tx, &rx, (size_t)d->conf->frame_max);
 	s->state = SESSION_OPEN;
+	budget_handshake_end(d, s);
 	if (p == NULL) {
 		snprintf(msg, sizeof(msg), "this static key is not registered at hub %s", d->conf->hub_id);
 		send_welcome(d, s, CODE_UNAUTHENTICATED, msg);
@@ -175,7 +178,11 @@ static void handshake_done(struct tidsd *d, struct session *s)
 		return;
 	}
 	snprintf(s->participant, sizeof(s->participant), "%s", p->p.id);
-	s->admin = is_admin_key(d, p->p.identity_key);
+	memcpy(s->identity_key, p->p.identity_key, sizeof(s->identity_key));
+	if (!session_rights(d, s, &s->admin, &code, msg, sizeof(msg))) {
+		send_welcome(d, s, code, msg);
+		return;
+	}
 	tids_log_info("session %lu (%s): %s authenticated%s", s->id, s->peer, s->participant,
 		      s->admin ? " (admin)" : "");
 	snprintf(msg, sizeof(msg), "welcome %s", s->participant);
@@ -239,14 +246,15 @@ static void frames_step(struct tidsd *d, struct session *s)
 	size_t len;
 	int r;
 
-	while (s->state == SESSION_OPEN && !s->paused) {
+	s->in_frames = true;
+	while (s->w.fd >= 0 && s->state == SESSION_OPEN && !s->paused && !publish_blocked(d, s)) {
 		if (tids_channel_absorb(&s->ch, &s->in) != 0) {
 			session_close(d, s, "transport message does not decrypt");
 			return;
 		}
 		r = tids_channel_next(&s->ch, &frame, &len);
 		if (r == 0)
-			return;
+			break;
 		if (r < 0) {
 			char msg[128];
 
@@ -255,17 +263,32 @@ static void frames_step(struct tidsd *d, struct session *s)
 			session_reply(d, s, 0, CODE_INVALID_ARGUMENT, msg, NULL, 0);
 			s->state = SESSION_CLOSING;
 			flush_out(d, s);
-			return;
+			break;
 		}
 		handle_frame(d, s, frame, len);
 	}
+	s->in_frames = false;
+}
+
+void session_publish_done(struct tidsd *d, struct session *s)
+{
+	/* Within frames_step (a publish answered at once) its loop goes on by
+	 * itself; otherwise serve the frames that waited, then read again. */
+	if (s->w.fd < 0 || s->in_frames)
+		return;
+	if (s->state == SESSION_OPEN && !s->paused && !publish_blocked(d, s) &&
+	    (s->in.len > 0 || s->ch.plain.len > s->ch.pending))
+		frames_step(d, s);
+	if (s->w.fd >= 0)
+		update_events(d, s);
 }
 
 static void read_in(struct tidsd *d, struct session *s)
 {
 	size_t budget = READ_BUDGET;
 
-	while (budget > 0 && (s->state == SESSION_HANDSHAKE || (s->state == SESSION_OPEN && !s->paused))) {
+	while (budget > 0 && (s->state == SESSION_HANDSHAKE ||
+			      (s->state == SESSION_OPEN && !s->paused && !publish_blocked(d, s)))) {
 		ssize_t n;
 
 		if (tids_buf_reserve(&s->in, READ_CHUNK) != 0) {
@@ -284,8 +307,11 @@ static void read_in(struct tidsd *d, struct session *s)
 		}
 		tids_buf_commit(&s->in, (size_t)n);
 		budget -= (size_t)n < budget ? (size_t)n : budget;
-		if (s->state == SESSION_HANDSHAKE)
+		if (s->state == SESSION_HANDSHAKE) {
+			/* Talking, not just holding a slot: dropped after those that are silent. */
+			budget_handshake_started(d, s);
 			handshake_step(d, s);
+		}
 		if (s->state == SESSION_OPEN)
 			frames_step(d, s);
 	}
@@ -301,7 +327,8 @@ static void on_event(struct tidsd *d, struct watch *w, uint32_t events)
 		flush_out(d, s);
 	/* Frames read before a pause wait in our buffers, and epoll reports
 	 * only new bytes on the socket: serve them once the pause is over. */
-	if (s->w.fd >= 0 && s->state == SESSION_OPEN && !s->paused && (s->in.len > 0 || s->ch.plain.len > s->ch.pending))
+	if (s->w.fd >= 0 && s->state == SESSION_OPEN && !s->paused && !publish_blocked(d, s) &&
+	    (s->in.len > 0 || s->ch.plain.len > s->ch.pending))
 		frames_step(d, s);
 	if (s->w.fd >= 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		read_in(d, s);
@@ -309,9 +336,30 @@ static void on_event(struct tidsd *d, struct watch *w, uint32_t events)
 		update_events(d, s);
 }
 
-void session_accept(struct tidsd *d, int fd, bool local, const char *peer)
+/* Why a local peer is not served (a tids.v1.Code), or CODE_OK. One that
+ * may not administer could call nothing: it is told so at once. */
+static int local_refusal(struct tidsd *d, struct session *s, char *why, size_t len)
+{
+	int code;
+
+	if (rights_read_peer(s->w.fd, s) != 0) {
+		snprintf(why, len, "the peer's credentials cannot be read");
+		return CODE_PERMISSION_DENIED;
+	}
+	if (!session_rights(d, s, &s->admin, &code, why, len))
+		return code;
+	if (!budget_admit_local(d)) {
+		snprintf(why, len, "%zu admin connections open (limits.max_admin_connections)", d->n_local);
+		return CODE_RESOURCE_EXHAUSTED;
+	}
+	return CODE_OK;
+}
+
+void session_accept(struct tidsd *d, int fd, bool local, const char *peer, const struct addr_key *k)
 {
 	struct session *s = calloc(1, sizeof(*s));
+	char why[512];
+	int code = CODE_OK;
 
 	if (s == NULL) {
 		close(fd);
@@ -325,25 +373,22 @@ void session_accept(struct tidsd *d, int fd, bool local, const char *peer)
 	s->opened = s->last_active = mono_ms();
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	if (local) {
-		struct ucred cred;
-		socklen_t cl = sizeof(cred);
-
 		tids_channel_init_plain(&s->ch, (size_t)d->conf->frame_max);
 		s->state = SESSION_OPEN;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
-			s->admin = cred.uid == 0 || cred.uid == getuid() ||
-				   (d->conf->admin_gid >= 0 && cred.gid == (gid_t)d->conf->admin_gid);
-			snprintf(s->peer, sizeof(s->peer), "local uid %u", (unsigned)cred.uid);
-		}
+		code = local_refusal(d, s, why, sizeof(why));
 	} else if (tids_noise_handshake_init(&s->hs, TIDS_NOISE_PROTOCOL, 0, (const uint8_t *)TIDS_CHANNEL_PROLOGUE,
-					     strlen(TIDS_CHANNEL_PROLOGUE), d->hub.dh_sk, NULL, NULL) != 0) {
+					     strlen(TIDS_CHANNEL_PROLOGUE), d->hub.dh_sk, NULL, NULL) != 0 ||
+		   budget_handshake_begin(d, s, k) != 0) {
+		tids_noise_handshake_wipe(&s->hs);
 		close(fd);
 		free(s);
 		return;
 	}
 	if (loop_add(d, &s->w, EPOLLIN) != 0) {
+		budget_handshake_end(d, s);
 		tids_noise_handshake_wipe(&s->hs);
 		close(fd);
+		free(s->groups);
 		free(s);
 		return;
 	}
@@ -352,7 +397,34 @@ void session_accept(struct tidsd *d, int fd, bool local, const char *peer)
 		d->sessions->prev = s;
 	d->sessions = s;
 	d->n_sessions++;
+	if (local)
+		d->n_local++;
+	else
+		d->n_tcp++;
 	tids_log_debug("session %lu: %s connected", s->id, s->peer);
+	if (code != CODE_OK)
+		session_end(d, s, code, why);
+}
+
+void session_end(struct tidsd *d, struct session *s, int code, const char *why)
+{
+	if (s->w.fd < 0 || s->state == SESSION_CLOSING)
+		return;
+	if (s->state == SESSION_HANDSHAKE) {
+		/* No channel to say it on yet. */
+		session_close(d, s, why);
+		return;
+	}
+	tids_log_info("session %lu (%s%s%s): ending: %s", s->id, s->peer, *s->participant ? ", " : "", s->participant,
+		      why);
+	/* Call 0 speaks of the connection itself; clients report it as the
+	 * answer to whatever they wait for. */
+	session_reply(d, s, 0, code, why, NULL, 0);
+	if (s->w.fd < 0)
+		return;
+	s->state = SESSION_CLOSING;
+	s->last_active = mono_ms();   /* the grace to read it starts now */
+	flush_out(d, s);
 }
 
 void session_close(struct tidsd *d, struct session *s, const char *why)
@@ -364,6 +436,7 @@ void session_close(struct tidsd *d, struct session *s, const char *why)
 			 s->id, s->peer, *s->participant ? ", " : "", s->participant, why);
 	ingest_forget_session(d, s);
 	egress_forget_session(d, s);
+	budget_handshake_end(d, s);
 	loop_del(d, &s->w);
 	close(s->w.fd);
 	s->w.fd = -1;
@@ -378,6 +451,10 @@ void session_close(struct tidsd *d, struct session *s, const char *why)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	d->n_sessions--;
+	if (s->local)
+		d->n_local--;
+	else
+		d->n_tcp--;
 	s->next = d->graveyard;
 	d->graveyard = s;
 }
@@ -392,6 +469,7 @@ void sessions_reap(struct tidsd *d)
 		tids_buf_free(&s->in);
 		tids_buf_wipe(&s->out);
 		tids_buf_free(&s->out);
+		free(s->groups);
 		free(s);
 	}
 }
