@@ -296,11 +296,15 @@ static int read_duties(struct rd *r, const struct tids_json *o, const char *path
 	return 0;
 }
 
-static int grant_from(struct rd *r, const struct tids_json *o, const char *path, struct tids_policy_grant *out)
+/* A grant object; revoked_at (may be NULL) gets "revoked_at" (0: none),
+ * "expired_at" as its negation. */
+static int grant_from(struct rd *r, const struct tids_json *o, const char *path, struct tids_policy_grant *out,
+		      int64_t *retired_at)
 {
 	static const char *const keys[] = { "id", "owner", "grantee", "assets", "categories",
 					    "purposes", "not_before", "not_after", "max_uses", "uses",
-					    "obligations", NULL };
+					    "obligations", "revoked_at", "expired_at", NULL };
+	int64_t revoked_at = 0, expired_at = 0;
 	struct tids_policy_grant g = { 0 };
 	uint64_t max_uses = 0, uses = 0;
 	int rc;
@@ -313,8 +317,12 @@ static int grant_from(struct rd *r, const struct tids_json *o, const char *path,
 	    (rc = get_time(r, o, "not_before", path, &g.not_before_ms)) ||
 	    (rc = get_end(r, o, "not_after", path, &g.not_after_ms)) ||
 	    (rc = get_u64(r, o, "max_uses", path, &max_uses)) ||
-	    (rc = get_u64(r, o, "uses", path, &uses)))
+	    (rc = get_u64(r, o, "uses", path, &uses)) ||
+	    (rc = get_time(r, o, "revoked_at", path, &revoked_at)) ||
+	    (rc = get_time(r, o, "expired_at", path, &expired_at)))
 		return rc;
+	if (retired_at != NULL)
+		*retired_at = revoked_at != 0 ? revoked_at : -expired_at;
 	if (max_uses > UINT32_MAX || uses > UINT32_MAX)
 		return bad(r, path, "max_uses and uses are at most 4294967295");
 	g.max_uses = (uint32_t)max_uses;
@@ -330,8 +338,15 @@ static int read_grant(struct rd *r, struct tids_policy_facts *f, const struct ti
 		      const char *path)
 {
 	struct tids_policy_grant g;
-	int rc = grant_from(r, o, path, &g);
-	return rc != 0 ? rc : tids_policy_facts_put_grant(f, &g, r->err, sizeof(r->err));
+	int64_t retired = 0;
+	int rc = grant_from(r, o, path, &g, &retired);
+	if (rc == 0)
+		rc = tids_policy_facts_put_grant(f, &g, r->err, sizeof(r->err));
+	/* a revoked grant (or one expired and destroyed) never matches; a
+	 * denial names it */
+	if (rc == 0 && retired != 0)
+		rc = tids_policy_facts_retire_grant(f, g.id, retired > 0, retired > 0 ? retired : -retired);
+	return rc;
 }
 
 int tidsctl_policy_grants(const struct tids_json *list, const struct tids_policy_tz *tz,
@@ -347,7 +362,7 @@ int tidsctl_policy_grants(const struct tids_json *list, const struct tids_policy
 		struct tids_policy_grant g;
 		snprintf(path, sizeof(path), "grants[%zu]", i);
 		r.err[0] = '\0';
-		rc = grant_from(&r, tids_json_at(v, i), path, &g);
+		rc = grant_from(&r, tids_json_at(v, i), path, &g, NULL);
 		if (rc == 0 && (g.id == NULL || g.owner == NULL || g.grantee == NULL))
 			rc = bad(&r, path, "a grant needs an id, an owner and a grantee");
 		if (rc == 0)
@@ -364,8 +379,9 @@ static int read_approval(struct rd *r, struct tids_policy_facts *f, const struct
 {
 	static const char *const keys[] = { "id", "kind", "regulator", "exporter", "recipient",
 					    "categories", "tiers", "purposes", "from", "to",
-					    "valid_from", "valid_until", "case", NULL };
+					    "valid_from", "valid_until", "case", "revoked_at", NULL };
 	struct tids_policy_approval a = { 0 };
+	int64_t revoked_at = 0;
 	const char *const *tier_names = NULL;
 	size_t n_tiers = 0;
 	enum tids_tier tiers[8];
@@ -382,7 +398,8 @@ static int read_approval(struct rd *r, struct tids_policy_facts *f, const struct
 	    (rc = get_str(r, o, "to", path, &a.to_jurisdiction)) ||
 	    (rc = get_time(r, o, "valid_from", path, &a.valid_from_ms)) ||
 	    (rc = get_end(r, o, "valid_until", path, &a.valid_until_ms)) ||
-	    (rc = get_str(r, o, "case", path, &a.case_id)))
+	    (rc = get_str(r, o, "case", path, &a.case_id)) ||
+	    (rc = get_time(r, o, "revoked_at", path, &revoked_at)))
 		return rc;
 	if (n_tiers > 8)
 		return bad(r, path, "tiers: at most 8");
@@ -393,7 +410,10 @@ static int read_approval(struct rd *r, struct tids_policy_facts *f, const struct
 	}
 	a.tiers = tiers;
 	a.n_tiers = n_tiers;
-	return tids_policy_facts_put_approval(f, &a, r->err, sizeof(r->err));
+	rc = tids_policy_facts_put_approval(f, &a, r->err, sizeof(r->err));
+	if (rc == 0 && revoked_at != 0)
+		rc = tids_policy_facts_revoke_approval(f, a.id, revoked_at);
+	return rc;
 }
 
 static int read_counter(struct rd *r, struct tids_policy_facts *f, const struct tids_json *o,
@@ -441,6 +461,53 @@ static int read_list(struct rd *r, struct tids_policy_facts *f, const struct tid
 }
 
 /* ---- output ---- */
+
+/* "near_miss": what a denial's grant() or approval() nearly found */
+static void near_miss_json(struct tids_jw *w, const struct tids_policy_near_miss *n)
+{
+	char text[512], t[48];
+	tids_jw_key(w, "near_miss");
+	tids_jw_object_begin(w);
+	tids_jw_key(w, "kind");
+	tids_jw_string(w, n->kind == TIDS_POLICY_NEAR_GRANT ? "grant" : "approval");
+	tids_jw_key(w, "id");
+	if (n->id != NULL)
+		tids_jw_string(w, n->id);
+	else
+		tids_jw_null(w);
+	tids_jw_key(w, "code");
+	tids_jw_string(w, tids_policy_miss_name(n->code));
+	tids_jw_key(w, "failed");
+	tids_jw_array_begin(w);
+	for (unsigned c = 1; c <= TIDS_POLICY_MISS_MAX; c++)
+		if (n->failed >> c & 1u)
+			tids_jw_string(w, tids_policy_miss_name((enum tids_policy_miss)c));
+	tids_jw_array_end(w);
+	if (n->asked != NULL) {
+		tids_jw_key(w, "asked");
+		tids_jw_string(w, n->asked);
+	}
+	if (n->at_ms != 0) {
+		tids_policy_format_time(n->at_ms, t, sizeof(t));
+		tids_jw_key(w, "at");
+		tids_jw_string(w, t);
+	}
+	if (n->max_uses != 0) {
+		tids_jw_key(w, "uses");
+		tids_jw_uint64(w, n->uses);
+		tids_jw_key(w, "max_uses");
+		tids_jw_uint64(w, n->max_uses);
+	}
+	tids_jw_key(w, "rule");
+	if (n->rule != NULL)
+		tids_jw_string(w, n->rule);
+	else
+		tids_jw_null(w);
+	tids_policy_near_miss_format(n, text, sizeof(text));
+	tids_jw_key(w, "text");
+	tids_jw_string(w, text);
+	tids_jw_object_end(w);
+}
 
 
 static void jw_fields(struct tids_jw *w, const char *key, const uint64_t *bits,
@@ -507,6 +574,8 @@ static void write_json(const struct tids_policy_set *set, const struct tids_poli
 		tids_jw_string(&w, d->case_id);
 	else
 		tids_jw_null(&w);
+	if (d->near.kind != TIDS_POLICY_NEAR_NONE)
+		near_miss_json(&w, &d->near);
 	/* what the recipient is obliged to, as its delivery says it */
 	const char **names = calloc(rec->n_fields ? rec->n_fields : 1, sizeof(*names));
 	struct tids_obligations wire;
@@ -560,7 +629,8 @@ static void usage_explain(FILE *f)
 		"usage: tidsctl policy explain [-p POLICY]... [--json] [INPUT.json | -]\n"
 		"\n"
 		"Decides one record for one recipient and purpose and prints the decision,\n"
-		"its obligations and every rule behind it. INPUT (default: standard input):\n"
+		"its obligations and every rule behind it; a denial, the grant or approval\n"
+		"that nearly matched and what failed (or that none exists). INPUT (default: standard input):\n"
 		"\n"
 		"  {\"record\": {... as tidsctl publish reads it ...},\n"
 		"   \"recipient\": \"PARTICIPANT-ID\", \"purpose\": \"PURPOSE\",\n"
@@ -572,10 +642,10 @@ static void usage_explain(FILE *f)
 		"   \"assets\": [{\"id\", \"lessee\", \"lessor\", \"site\", \"kind\"}],\n"
 		"   \"grants\": [{\"id\", \"owner\", \"grantee\", \"assets\", \"categories\",\n"
 		"               \"purposes\", \"not_before\", \"not_after\", \"max_uses\", \"uses\",\n"
-		"               \"obligations\": {...}}],\n"
+		"               \"obligations\": {...}, \"revoked_at\", \"expired_at\"}],\n"
 		"   \"approvals\": [{\"id\", \"kind\", \"regulator\", \"exporter\", \"recipient\",\n"
 		"                  \"categories\", \"tiers\", \"purposes\", \"from\", \"to\",\n"
-		"                  \"valid_from\", \"valid_until\", \"case\"}],\n"
+		"                  \"valid_from\", \"valid_until\", \"case\", \"revoked_at\"}],\n"
 		"   \"counters\": [{\"name\", \"key\", \"period\", \"value\"}]}\n"
 		"\n"
 		"  -p, --policy FILE|DIR  policy to use (repeatable; default %s)\n"

@@ -197,6 +197,16 @@ static int decide_one(struct router *rt, const rd_kafka_message_t *m, const stru
 	if (r != 0 || dec.verdict == TIDS_POLICY_DENY || dec.verdict == TIDS_POLICY_UNDECIDED) {
 		rt->denials++;
 		e.decision = TIDS_DECISION_DENY;
+		if (dec.near.kind != TIDS_POLICY_NEAR_NONE) {
+			/* the reason code: what nearly matched, and what failed */
+			e.has_near_miss = true;
+			e.near_miss = (struct tids_near_miss){
+				.kind = dec.near.kind == TIDS_POLICY_NEAR_GRANT ? "grant" : "approval",
+				.id = dec.near.id, .code = (int)dec.near.code, .failed = dec.near.failed,
+				.at_ms = dec.near.at_ms, .uses = dec.near.uses, .max_uses = dec.near.max_uses,
+				.rule_id = dec.near.rule,
+			};
+		}
 		return audit_append(rt, m->partition, &e);
 	}
 	memset(&del, 0, sizeof(del));

@@ -146,11 +146,27 @@ static void apply_grant(struct router *rt, const struct router_msg *m, char *err
 	tids_grant_free(&g);
 }
 
+/* "revoked MS" or "expired MS" (registry.c post_withdrawn). */
+static bool withdrawn_how(const struct router_msg *m, int64_t *at_ms)
+{
+	char text[48];
+	long long at = 0;
+
+	snprintf(text, sizeof(text), "%.*s", (int)(m->len < sizeof(text) ? m->len : sizeof(text) - 1),
+		 (const char *)m->blob);
+	*at_ms = sscanf(text, "%*s %lld", &at) == 1 ? (int64_t)at : now_ms();
+	return strncmp(text, "expired", 7) != 0;
+}
+
+/* The grant's key goes; the policy facts keep the grant, never to match
+ * again, so that a denial can name it (revoked at, expired at). */
 static void apply_revoke(struct router *rt, const struct router_msg *m)
 {
 	struct grant_key *k = tids_map_remove_str(&rt->grant_keys, m->id);
+	int64_t at;
+	bool revoked = withdrawn_how(m, &at);
 
-	tids_policy_facts_remove_grant(rt->facts, m->id);
+	tids_policy_facts_retire_grant(rt->facts, m->id, revoked, at);
 	if (k != NULL)
 		free_grant_key(rt, k);
 }
@@ -216,11 +232,15 @@ static void apply(struct router *rt, struct router_msg *m)
 	case RM_APPROVAL:
 		apply_approval(rt, m, err, sizeof(err));
 		break;
-	case RM_REVOKE_APPROVAL:
+	case RM_REVOKE_APPROVAL: {
+		int64_t at;
+
 		/* Applied before the next batch is decided: records routed
 		 * after the revocation no longer rest on it. */
-		tids_policy_facts_remove_approval(rt->facts, m->id);
+		(void)withdrawn_how(m, &at);
+		tids_policy_facts_revoke_approval(rt->facts, m->id, at);
 		break;
+	}
 	case RM_SUBSCRIBER:
 		apply_subscriber(rt, m);
 		break;

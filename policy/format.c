@@ -84,6 +84,12 @@ int tids_policy_decision_format(const struct tids_policy_set *set,
 		put(&o, "approval: %s\n", d->approval_id);
 	if (d->case_id != NULL)
 		put(&o, "case: %s\n", d->case_id);
+	if (d->near.kind != TIDS_POLICY_NEAR_NONE) {
+		char why[512];
+		tids_policy_near_miss_format(&d->near, why, sizeof(why));
+		put(&o, "nearly: %s (%s%s%s)\n", why, tids_policy_miss_name(d->near.code),
+		    d->near.rule != NULL ? ", in rule " : "", d->near.rule != NULL ? d->near.rule : "");
+	}
 	if (d->verdict == TIDS_POLICY_DENY)
 		return (int)o.used;
 	bool any = false;

@@ -917,6 +917,11 @@ struct fact_grant {
 	uint32_t max_uses;                    /* 0: unlimited */
 	uint32_t uses;
 	const struct tids_policy_grant_duties *duties;   /* NULL: none */
+	/* Retired (revoked, or expired and destroyed): its links hold no
+	 * bloom bits, so grant() never reads it; a near miss does. */
+	int64_t retired_at_ms;
+	struct fact_grant *retired_prev, *retired_next;   /* oldest first */
+	uint8_t retired;                      /* enum pol_retired */
 	uint16_t n_assets;                    /* 0: all of the owner's assets */
 	uint16_t n_categories;
 	uint16_t n_purposes;
@@ -925,6 +930,7 @@ struct fact_grant {
 };
 
 #define POL_GRANT_LIST_MAX 0xffffu        /* assets, categories, purposes each */
+enum pol_retired { POL_LIVE = 0, POL_REVOKED = 1, POL_EXPIRED = 2 };
 
 static inline const struct fsym *const *pol_grant_assets(const struct fact_grant *g)
 {
@@ -976,6 +982,8 @@ static inline uint32_t pol_bloom_asset(uint64_t str_hash)
 
 struct fact_approval {
 	struct tids_policy_approval a;
+	int64_t revoked_at_ms;
+	bool revoked;             /* kept for near misses; never counts */
 	struct fact_approval *by_recipient_next;
 	struct fact_approval *by_recipient_prev;
 	struct fact_approval *by_exporter_next;
@@ -1003,6 +1011,10 @@ struct pol_str {
 const struct grant_link *pol_facts_grants(const struct tids_policy_facts *f,
 					  struct pol_str owner, struct pol_str grantee,
 					  struct pol_str category, size_t *n);
+/* All the links between owner and grantee (each grant once per category),
+ * retired grants too; *n their number. */
+const struct grant_link *pol_facts_pair_grants(const struct tids_policy_facts *f,
+					       struct pol_str owner, struct pol_str grantee, size_t *n);
 static inline bool pol_fsym_is(const struct fsym *y, const char *p, size_t len, uint64_t h)
 {
 	return y->hash == h && y->len == len && pol_mem_eq(y->s, p, len);
@@ -1045,6 +1057,9 @@ struct eval_ctx {
 	/* the grant and approval the current rule's calls matched */
 	const struct fact_grant *rule_grant;
 	const struct tids_policy_approval *rule_approval;
+	/* the first grant() or approval() call of the current rule that
+	 * found nothing: a denial explains itself from it */
+	const struct xnode *rule_miss;
 	uint64_t have[(POL_SLOTS_MAX + 63) / 64];
 	struct val cache[POL_SLOTS_MAX];
 };
@@ -1067,6 +1082,11 @@ struct pass {
 	uint64_t demotions[TIDS_POLICY_FIELD_WORDS];   /* ... only to avoid a refusal */
 	const struct tids_policy_approval *approval;
 	const struct fact_grant *escape_grant;   /* a forbid did not fire because of it */
+	/* the call that found nothing in the first matching forbid, and in
+	 * the first permit that did not match because of one */
+	const struct xnode *forbid_miss;
+	const struct xnode *permit_miss;
+	uint32_t permit_miss_rule;
 };
 
 /* Evaluates the candidate rules in policy order into p (eval.c). */
@@ -1084,6 +1104,12 @@ void pol_eval_slot(struct eval_ctx *ctx, uint32_t slot, struct val *out);
 int64_t pol_val_code(struct val *v);           /* index code of a value (hashes strings) */
 int64_t pol_slot_code(struct eval_ctx *ctx, uint32_t slot);
 void pol_slot_codes(struct eval_ctx *ctx, const uint32_t *slots, uint32_t n, int64_t *out);
+
+/* A denial's near miss (d->near): what the call (grant() or approval(),
+ * of rule) nearly found, or why no approval opens the purpose's case. */
+void pol_near_miss(struct eval_ctx *ctx, const struct xnode *call, uint32_t rule,
+		   struct tids_policy_decision *d);
+void pol_near_case(struct eval_ctx *ctx, enum tids_tier tier, struct tids_policy_decision *d);
 
 /* The case that serves this request's purpose at tier, or NULL (eval.c). */
 const struct tids_policy_approval *pol_find_case(struct eval_ctx *ctx, enum tids_tier tier);

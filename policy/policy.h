@@ -333,6 +333,18 @@ int tids_policy_facts_remove_asset(struct tids_policy_facts *facts, const char *
 int tids_policy_facts_remove_grant(struct tids_policy_facts *facts, const char *id);
 int tids_policy_facts_remove_approval(struct tids_policy_facts *facts, const char *id);
 
+/*
+ * A grant revoked (revoked) or expired and destroyed (!revoked) at at_ms:
+ * it never matches again, but stays known, so that a denial can say what
+ * became of it (near misses, below). The oldest of them are forgotten past
+ * TIDS_POLICY_RETIRED_MAX. A revoked approval likewise stays, and never
+ * counts again. Return 0 or TIDS_ENOENT.
+ */
+#define TIDS_POLICY_RETIRED_MAX 4096
+int tids_policy_facts_retire_grant(struct tids_policy_facts *facts, const char *id, bool revoked,
+				   int64_t at_ms);
+int tids_policy_facts_revoke_approval(struct tids_policy_facts *facts, const char *id, int64_t at_ms);
+
 /* Use counts are persisted by the daemon; the engine compares uses with
  * max_uses. set replaces the count, add_use counts one delivery. */
 int tids_policy_facts_set_grant_uses(struct tids_policy_facts *facts, const char *grant_id,
@@ -352,6 +364,7 @@ uint64_t tids_policy_facts_counter(const struct tids_policy_facts *facts,
  * when no grant has that id. */
 int tids_policy_facts_grant_uses(const struct tids_policy_facts *facts, const char *grant_id,
 				 uint32_t *uses);
+/* Grants that can match (retired ones not counted). */
 size_t tids_policy_facts_grant_count(const struct tids_policy_facts *facts);
 
 /* ------------------------------------------------------------------------
@@ -425,6 +438,53 @@ struct tids_policy_obligations {
 	size_t n_counts;
 };
 
+/*
+ * Why a denial's grant() or approval() did not hold: the grant or approval
+ * that nearly matched and what failed, or that none exists. Values match
+ * tids.v1.NearMissCode (the audit entry's reason code).
+ */
+enum tids_policy_miss {
+	TIDS_POLICY_MISS_UNSET = 0,
+	TIDS_POLICY_MISS_NONE = 1,           /* none between these parties, or none close:
+					      * each differs in 3 or more of recipient,
+					      * exporter, category, asset, purpose, tier,
+					      * kind, from, to */
+	TIDS_POLICY_MISS_REVOKED = 2,
+	TIDS_POLICY_MISS_NOT_YET_VALID = 3,
+	TIDS_POLICY_MISS_EXPIRED = 4,
+	TIDS_POLICY_MISS_USED_UP = 5,
+	TIDS_POLICY_MISS_RECIPIENT = 6,      /* out of scope: ... */
+	TIDS_POLICY_MISS_EXPORTER = 7,
+	TIDS_POLICY_MISS_CATEGORY = 8,
+	TIDS_POLICY_MISS_ASSET = 9,
+	TIDS_POLICY_MISS_PURPOSE = 10,
+	TIDS_POLICY_MISS_TIER = 11,
+	TIDS_POLICY_MISS_KIND = 12,
+	TIDS_POLICY_MISS_FROM = 13,          /* jurisdictions */
+	TIDS_POLICY_MISS_TO = 14,
+	TIDS_POLICY_MISS_SIGNER = 15,        /* not (now) a signer the rule accepts */
+	TIDS_POLICY_MISS_WINDOW = 16,        /* runs longer than the rule's max_window */
+	TIDS_POLICY_MISS_NO_CASE = 17,       /* carries no case id */
+};
+#define TIDS_POLICY_MISS_MAX TIDS_POLICY_MISS_NO_CASE
+
+enum tids_policy_near_kind {
+	TIDS_POLICY_NEAR_NONE = 0,           /* the denial rests on no grant() or approval() */
+	TIDS_POLICY_NEAR_GRANT = 1,
+	TIDS_POLICY_NEAR_APPROVAL = 2,
+};
+
+struct tids_policy_near_miss {
+	enum tids_policy_near_kind kind;
+	enum tids_policy_miss code;          /* the first of what failed */
+	uint32_t failed;                     /* bit 1 << code of each thing that failed */
+	const char *id;                      /* what nearly matched; NULL with MISS_NONE */
+	const char *rule;                    /* the rule whose call it was; NULL: the purpose's case */
+	const char *asked;                   /* the value out of scope (purpose, ...), or NULL */
+	int64_t at_ms;                       /* expired at, valid from, revoked at (0: unknown) */
+	uint32_t uses, max_uses;             /* MISS_USED_UP */
+};
+
 struct tids_policy_decision {
 	enum tids_policy_verdict verdict;
 	enum tids_tier tier;       /* the tier the delivered record is judged at */
@@ -439,6 +499,9 @@ struct tids_policy_decision {
 	const char *approval_id;   /* approval that made it possible, or NULL */
 	const char *case_id;       /* the case the purpose needed, or NULL */
 	unsigned passes;           /* evaluations needed (tier lowering) */
+	/* On deny: the grant() or approval() the deciding forbid found
+	 * missing, or the first a permit needed, or the purpose's case. */
+	struct tids_policy_near_miss near;
 	struct tids_policy_obligations obligations;
 	char strbuf[TIDS_POLICY_STRBUF];  /* storage for derived strings */
 	size_t strbuf_used;
@@ -465,6 +528,15 @@ int tids_policy_decide(const struct tids_policy_set *set, const struct tids_poli
 		       const struct tids_policy_request *req, struct tids_policy_decision *out);
 
 const char *tids_policy_verdict_name(enum tids_policy_verdict v);
+
+/* "expired", "used_up", ... (as scenarios and the audit ledger name them);
+ * NULL for an unknown code. from_name returns TIDS_EINVAL for an unknown name. */
+const char *tids_policy_miss_name(enum tids_policy_miss code);
+int tids_policy_miss_from_name(const char *name, enum tids_policy_miss *code);
+/* One sentence: "grant study is used up (2 of 2 uses)", "approval ok-sg
+ * does not cover purpose warranty; also: expired". Returns what
+ * snprintf would; "" for kind NONE. */
+int tids_policy_near_miss_format(const struct tids_policy_near_miss *n, char *buf, size_t len);
 
 static inline bool tids_policy_field_removed(const struct tids_policy_obligations *o, size_t i)
 {

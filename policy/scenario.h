@@ -33,6 +33,7 @@ enum expect_kind {
 	EX_APPROVAL,              /* text: id, or NULL */
 	EX_CASE,                  /* text: case id, or NULL for "no case" */
 	EX_TIER,                  /* num */
+	EX_NEAR,                  /* which: near kind (0 none); text: id or NULL; num: miss code or 0 */
 };
 
 /* How EX_LOG and EX_RETAIN compare: `log 3y` (exactly), `log >= 6mo`. */
@@ -79,6 +80,7 @@ enum step_kind {
 	STEP_COUNTER,
 	STEP_USES,
 	STEP_REMOVE,
+	STEP_REVOKE,              /* u.remove: grant or approval, at the scenario's now */
 	STEP_CASE,
 };
 

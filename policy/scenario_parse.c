@@ -580,6 +580,20 @@ static void st_uses(struct sp *p, const struct word *w, size_t n)
 	st->u.uses.uses = u > UINT32_MAX ? UINT32_MAX : (uint32_t)u;
 }
 
+/* revoke grant|approval ID: kept, never matching again, at the current now */
+static void st_revoke(struct sp *p, const struct word *w, size_t n)
+{
+	if (n != 3 || !(is(&w[1], "grant") || is(&w[1], "approval"))) {
+		error_at(p, w[0].col, "write: revoke grant|approval ID");
+		return;
+	}
+	struct scen_step *st = new_step(p, STEP_REVOKE);
+	if (st == NULL)
+		return;
+	st->u.remove.what = w[1].s;
+	st->u.remove.id = w[2].s;
+}
+
 static void st_remove(struct sp *p, const struct word *w, size_t n)
 {
 	if (n != 3 || !(is(&w[1], "participant") || is(&w[1], "asset") || is(&w[1], "grant") ||
@@ -865,6 +879,35 @@ static bool parse_clause(struct sp *p, struct scen_case *c, const struct word *w
 		for (size_t a = 0; a < nargs; a++)
 			e->args[a] = args[a].s;
 		e->n_args = nargs;
+		return true;
+	}
+	/* near grant ID [CODE], near approval none, not near */
+	if (is(k, "near")) {
+		e->kind = EX_NEAR;
+		if (nargs == 0 && e->negated)
+			return true;
+		if (nargs < 2 || nargs > 3 || !(is(&args[0], "grant") || is(&args[0], "approval")) ||
+		    (nargs == 3 && is(&args[1], "none"))) {
+			error_at(p, k->col, "write: near grant|approval ID [what failed], near grant|approval none, "
+				 "or not near");
+			return false;
+		}
+		e->which = is(&args[0], "grant") ? TIDS_POLICY_NEAR_GRANT : TIDS_POLICY_NEAR_APPROVAL;
+		if (is(&args[1], "none")) {
+			e->num = TIDS_POLICY_MISS_NONE;
+			return true;
+		}
+		e->text = args[1].s;
+		if (nargs == 3) {
+			enum tids_policy_miss code;
+			if (tids_policy_miss_from_name(args[2].s, &code) != 0 || code == TIDS_POLICY_MISS_NONE) {
+				error_at(p, args[2].col, "'%s' is not what can fail (revoked, not_yet_valid, expired, "
+					 "used_up, recipient, exporter, category, asset, purpose, tier, kind, from, to, "
+					 "signer, window, no_case)", args[2].s);
+				return false;
+			}
+			e->num = code;
+		}
 		return true;
 	}
 	if (is(k, "grant") || is(k, "approval") || is(k, "case")) {
@@ -1176,13 +1219,15 @@ static void statement(struct sp *p, const char *line, size_t len)
 		st_uses(p, w, n);
 	} else if (is(&w[0], "remove")) {
 		st_remove(p, w, n);
+	} else if (is(&w[0], "revoke")) {
+		st_revoke(p, w, n);
 	} else if (is(&w[0], "record")) {
 		st_record(p, w, n);
 	} else if (is(&w[0], "field")) {
 		st_field(p, w, n);
 	} else {
 		error_at(p, w[0].col, "unknown statement '%s' (timezone, now, participant, asset, grant, approval, "
-			 "counter, uses, remove, record, field, or a | table row |)", w[0].s);
+			 "counter, uses, remove, revoke, record, field, or a | table row |)", w[0].s);
 	}
 }
 

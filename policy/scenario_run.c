@@ -286,6 +286,27 @@ static void check_expect(struct msg *m, const struct expect *e,
 		}
 		break;
 	}
+	case EX_NEAR: {
+		const struct tids_policy_near_miss *nm = &d->near;
+		char have[160];
+		snprintf(have, sizeof(have), "%s %s %s",
+			 nm->kind == TIDS_POLICY_NEAR_GRANT ? "grant" : nm->kind == TIDS_POLICY_NEAR_APPROVAL ? "approval" : "none",
+			 nm->id != NULL ? nm->id : "none", nm->code != 0 ? tids_policy_miss_name(nm->code) : "");
+		if (e->which == TIDS_POLICY_NEAR_NONE) {
+			if (nm->kind != TIDS_POLICY_NEAR_NONE)
+				say(m, "expected no near miss, got %s", have);
+			break;
+		}
+		bool same = nm->kind == (enum tids_policy_near_kind)e->which &&
+			    (e->text == NULL ? nm->id == NULL : nm->id != NULL && strcmp(nm->id, e->text) == 0) &&
+			    (e->num == 0 || (nm->failed & (UINT32_C(1) << e->num)) != 0);
+		if (same == e->negated)
+			say(m, "expected %snear %s %s%s%s, got %s", e->negated ? "no " : "",
+			    e->which == TIDS_POLICY_NEAR_GRANT ? "grant" : "approval", e->text ? e->text : "none",
+			    e->num > TIDS_POLICY_MISS_NONE ? " " : "",
+			    e->num > TIDS_POLICY_MISS_NONE ? tids_policy_miss_name((enum tids_policy_miss)e->num) : "", have);
+		break;
+	}
 	case EX_TIER:
 		if ((d->tier == e->num) == e->negated)
 			say(m, "expected to be judged at %s, got %s",
@@ -349,10 +370,14 @@ static int refuse_at_ingest(const struct tids_policy_set *set, const struct tids
 	return TIDS_EINVAL;
 }
 
-static int apply_step(struct tids_policy_facts *f, const struct scen_step *st, char *err,
+static int apply_step(struct tids_policy_facts *f, const struct scen_step *st, int64_t now, char *err,
 		      size_t errlen)
 {
 	switch (st->kind) {
+	case STEP_REVOKE:
+		return strcmp(st->u.remove.what, "grant") == 0
+			? tids_policy_facts_retire_grant(f, st->u.remove.id, true, now)
+			: tids_policy_facts_revoke_approval(f, st->u.remove.id, now);
 	case STEP_PARTICIPANT:
 		return tids_policy_facts_put_participant(f, &st->u.participant, err, errlen);
 	case STEP_ASSET:
@@ -404,7 +429,7 @@ int tids_policy_scenario_run(const struct tids_policy_scenario *s, const struct 
 			continue;
 		}
 		if (st->kind != STEP_CASE) {
-			int rc = apply_step(facts, st, err, sizeof(err));
+			int rc = apply_step(facts, st, now, err, sizeof(err));
 			/* A broken statement is a scenario bug worth saying, once:
 			 * by the run that starts at the first case. */
 			if (rc != 0 && first == 0) {

@@ -209,6 +209,8 @@ struct finding {
 	enum tids_decision decision;
 	char case_id[TIDS_ID_MAX + 1];
 	char approval_id[TIDS_ID_MAX + 1];
+	/* a denial's reason code: kind:id:code, "" when none */
+	char near[2 * TIDS_ID_MAX + 32];
 };
 
 static void on_audit(void *ctx, int32_t partition, int64_t offset, const void *key, size_t key_len,
@@ -237,6 +239,10 @@ static void on_audit(void *ctx, int32_t partition, int64_t offset, const void *k
 			f->decision = e.decision;
 			snprintf(f->case_id, sizeof(f->case_id), "%s", e.case_id);
 			snprintf(f->approval_id, sizeof(f->approval_id), "%s", e.approval_id);
+			f->near[0] = '\0';
+			if (e.has_near_miss)
+				snprintf(f->near, sizeof(f->near), "%s:%s:%s", e.near_miss.kind, e.near_miss.id,
+					 tids_policy_miss_name((enum tids_policy_miss)e.near_miss.code));
 		}
 		tids_audit_entry_free(&e);
 	}
@@ -546,14 +552,26 @@ START_TEST(revoked_approval_stops_deliveries)
 	ck_assert_int_ge(tids_test_hub_log_count(&w.hub, "approval core-1 revoked by reg.sh"), 1);
 
 	publish(&w, 0, 2, "telemetry", TIDS_TIER_CORE);
-	ck_assert_int_eq(decided(&w, "lessor.wh", 2).decision, TIDS_DECISION_DENY);
+	{
+		/* the denial names the approval and that it was revoked */
+		struct finding f = decided(&w, "lessor.wh", 2);
+
+		ck_assert_int_eq(f.decision, TIDS_DECISION_DENY);
+		ck_assert_str_eq(f.near, "approval:core-1:revoked");
+	}
 	ck_assert_uint_eq(received(&w, &w.lessor, maintenance), 0);
 	/* The revocation is stored: it holds after a restart, and the id
 	 * stays spent. */
 	ck_assert_int_eq(tids_test_hub_stop(&w.hub), 0);
 	ck_assert_int_eq(tids_test_hub_restart(&w.hub), 0);
 	publish(&w, 0, 3, "telemetry", TIDS_TIER_CORE);
-	ck_assert_int_eq(decided(&w, "lessor.wh", 3).decision, TIDS_DECISION_DENY);
+	{
+		/* the router learnt it as revoked from the store */
+		struct finding f = decided(&w, "lessor.wh", 3);
+
+		ck_assert_int_eq(f.decision, TIDS_DECISION_DENY);
+		ck_assert_str_eq(f.near, "approval:core-1:revoked");
+	}
 	ck_assert_uint_eq(received(&w, &w.lessor, maintenance), 0);
 	a = approval("core-1", "core_access", "reg.sh", "factory.sh1", "lessor.wh", telemetry, maintenance,
 		     TIDS_TIER_CORE);
@@ -571,7 +589,12 @@ START_TEST(revoked_approval_stops_deliveries)
 	ck_assert_int_eq(tids_client_suspend(c, "reg.cn", 1, err, sizeof(err)), 0);
 	tids_client_free(c);
 	publish(&w, 0, 5, "telemetry", TIDS_TIER_CORE);
-	ck_assert_int_eq(decided(&w, "lessor.wh", 5).decision, TIDS_DECISION_DENY);
+	{
+		struct finding f = decided(&w, "lessor.wh", 5);
+
+		ck_assert_int_eq(f.decision, TIDS_DECISION_DENY);
+		ck_assert_str_eq(f.near, "approval:core-2:signer");
+	}
 	ck_assert_uint_eq(received(&w, &w.lessor, maintenance), 1u << 4);
 	world_free(&w);
 }

@@ -412,6 +412,60 @@ static int grant_key_present(struct world *w, const char *grant_id)
 	return present;
 }
 
+/* The reason code of the audit entry for record n to lessor.wh:
+ * "kind:id:code", "" when it has none. */
+struct near_scan {
+	uint32_t n;
+	bool found;
+	char near[160];
+};
+
+static void on_audit_near(void *ctx, int32_t partition, int64_t offset, const void *key, size_t key_len,
+			  const void *value, size_t len)
+{
+	struct near_scan *s = ctx;
+	struct tids_audit_log_record lr;
+	char err[256];
+
+	(void)partition;
+	(void)offset;
+	(void)key;
+	(void)key_len;
+	ck_assert_int_eq(tids_wire_decode_audit_log_record(value, len, &lr, err, sizeof(err)), 0);
+	for (size_t i = 0; !lr.is_checkpoint && i < lr.n_entries; i++) {
+		struct tids_audit_entry e;
+		uint32_t n;
+
+		ck_assert_int_eq(tids_wire_decode_audit_entry(lr.entries[i].data, lr.entries[i].len, &e, err,
+							      sizeof(err)), 0);
+		memcpy(&n, e.record_id, sizeof(n));
+		if (n == s->n && strcmp(e.recipient, "lessor.wh") == 0) {
+			s->found = true;
+			s->near[0] = '\0';
+			if (e.has_near_miss)
+				snprintf(s->near, sizeof(s->near), "%s:%s:%s", e.near_miss.kind, e.near_miss.id,
+					 tids_policy_miss_name((enum tids_policy_miss)e.near_miss.code));
+		}
+		tids_audit_entry_free(&e);
+	}
+	tids_audit_log_record_free(&lr);
+}
+
+static const char *audit_near(const struct world *w, uint32_t n, struct near_scan *s)
+{
+	char topic[256];
+
+	audit_topic(w, topic, sizeof(topic));
+	*s = (struct near_scan){ .n = n };
+	for (int i = 0; i < 80 && !s->found; i++) {
+		if (i > 0)
+			sleep_ms(250);
+		ck_assert_int_ge(tids_test_topic_read(topic, on_audit_near, s), 0);
+	}
+	ck_assert_msg(s->found, "no audit entry for record %u to lessor.wh", n);
+	return s->near;
+}
+
 START_TEST(revoked_grant_no_longer_decrypts)
 {
 	const char *purposes[] = { "maintenance" };
@@ -462,6 +516,13 @@ START_TEST(revoked_grant_no_longer_decrypts)
 	ck_assert_int_eq(tids_client_next_delivery(sub, &d, 8000, err, sizeof(err)), 0);
 	tids_client_free(sub);
 	ck_assert_int_ge(tids_test_hub_log_count(&w.hub, "key grant:g-recipe is destroyed"), 1);
+	{
+		/* the denial names the grant and that it was revoked */
+		struct near_scan ns;
+
+		ck_assert_str_eq(audit_near(&w, 2, &ns), "grant:g-recipe:revoked");
+		ck_assert_str_eq(audit_near(&w, 1, &ns), "");
+	}
 	tids_client_free(c);
 	free((void *)r1.data);
 	free((void *)r2.data);

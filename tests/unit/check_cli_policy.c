@@ -110,6 +110,45 @@ START_TEST(test_bad_expectation_fails_only_its_case)
 }
 END_TEST
 
+/* explain names what nearly matched a denial: the text form and JSON. */
+START_TEST(explain_names_the_near_miss)
+{
+	char out[16384];
+	write_file("g.tidspol", "permit by_grant when grant() because \"granted\";\n"
+				"forbid needs_approval when purpose == \"export\" && !approval(kind: \"export\", "
+				"recipient: recipient.id) because \"needs an approval\";\n");
+	static const char facts[] =
+		"\"now\": \"2026-06-01T08:00:00Z\", \"recipient\": \"l\",\n"
+		" \"participants\": [{\"id\": \"l\", \"role\": \"lessor\", \"jurisdiction\": \"CN-HB\"}],\n"
+		" \"grants\": [{\"id\": \"g1\", \"owner\": \"o\", \"grantee\": \"l\", \"categories\": [\"run_hours\"],\n"
+		"   \"purposes\": [\"billing\"], \"not_after\": \"2026-12-31\", \"max_uses\": 3, \"uses\": 3}],\n"
+		" \"approvals\": [{\"id\": \"a1\", \"kind\": \"export\", \"regulator\": \"r\", \"exporter\": \"o\",\n"
+		"   \"recipient\": \"l\", \"categories\": [\"run_hours\"], \"purposes\": [\"export\"],\n"
+		"   \"valid_until\": \"2026-12-31\", \"revoked_at\": \"2026-05-01T00:00:00Z\"}],\n"
+		" \"record\": {\"owner\": \"o\", \"category\": \"run_hours\", \"tier\": \"general\", \"origin\": \"CN-SH\",\n"
+		"   \"produced_at\": \"2026-06-01T07:00:00Z\", \"fields\": [{\"name\": \"h\", \"value\": 5}]},\n";
+	char input[4096];
+	snprintf(input, sizeof(input), "{%s \"purpose\": \"billing\"}\n", facts);
+	write_file("used.json", input);
+	snprintf(input, sizeof(input), "{%s \"purpose\": \"export\"}\n", facts);
+	write_file("revoked.json", input);
+
+	ck_assert_int_eq(tidsctl(out, sizeof(out), "policy explain -p g.tidspol used.json"), 0);
+	ck_assert_msg(strstr(out, "decision: deny\n") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "nearly: grant g1 is used up (3 of 3 uses) (used_up, in rule by_grant)\n") != NULL,
+		      "%s", out);
+	ck_assert_int_eq(tidsctl(out, sizeof(out), "policy explain -p g.tidspol --json used.json"), 0);
+	ck_assert_msg(strstr(out, "\"near_miss\":{\"kind\":\"grant\",\"id\":\"g1\",\"code\":\"used_up\","
+				  "\"failed\":[\"used_up\"]") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "\"uses\":3,\"max_uses\":3,\"rule\":\"by_grant\"") != NULL, "%s", out);
+	/* an approval revoked: kept, never counting, named */
+	ck_assert_int_eq(tidsctl(out, sizeof(out), "policy explain -p g.tidspol revoked.json"), 0);
+	ck_assert_msg(strstr(out, "because: needs an approval\n") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "nearly: approval a1 was revoked at 2026-05-01T00:00:00Z (revoked, in rule "
+				  "needs_approval)\n") != NULL, "%s", out);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("tidsctl policy");
@@ -117,6 +156,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_verbose_prints_passing_decisions_and_rejects);
 	tcase_add_test(tc, test_bad_expectation_fails_only_its_case);
+	tcase_add_test(tc, explain_names_the_near_miss);
 	suite_add_tcase(s, tc);
 	SRunner *sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);

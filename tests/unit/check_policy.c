@@ -1519,6 +1519,224 @@ START_TEST(compile_many_files_and_free_null)
 }
 END_TEST
 
+
+/* ---- near misses ---- */
+
+static const char *near_text(void)
+{
+	static char buf[512];
+	tids_policy_near_miss_format(&dec.near, buf, sizeof(buf));
+	return buf;
+}
+
+START_TEST(near_grant_says_what_failed)
+{
+	struct tids_policy_set *set = compile_ok("permit by_grant when grant() because \"granted\";\n"
+						 "forbid no_x when purpose == \"x\" because \"never x\";\n");
+	struct tids_policy_facts *f = world();
+	char err[256];
+	const char *cats[] = { "recipe" }, *purposes[] = { "maintenance" }, *assets[] = { "m1" };
+	struct tids_policy_grant g = {
+		.id = "g1", .owner = "owner.a", .grantee = "lessor.b", .assets = assets, .n_assets = 1,
+		.categories = cats, .n_categories = 1, .purposes = purposes, .n_purposes = 1,
+		.not_before_ms = T0 - DAY, .not_after_ms = T0 + 10 * DAY, .max_uses = 3, .uses = 3,
+	};
+	struct tids_record rec = record("recipe", TIDS_TIER_IMPORTANT, 2);
+
+	/* none between the parties */
+	ck_assert_int_eq(decide(set, f, &rec, "lessor.b", "maintenance"), 0);
+	ck_assert_int_eq(dec.verdict, TIDS_POLICY_DENY);
+	ck_assert_int_eq(dec.near.kind, TIDS_POLICY_NEAR_GRANT);
+	ck_assert_int_eq(dec.near.code, TIDS_POLICY_MISS_NONE);
+	ck_assert_ptr_null(dec.near.id);
+	ck_assert_str_eq(dec.near.rule, "by_grant");
+	ck_assert_str_eq(near_text(), "no grant from the owner to this recipient comes close");
+
+	/* used 3 of 3: named, with the count */
+	ck_assert_int_eq(tids_policy_facts_put_grant(f, &g, err, sizeof(err)), 0);
+	ck_assert_int_eq(decide(set, f, &rec, "lessor.b", "maintenance"), 0);
+	ck_assert_int_eq(dec.verdict, TIDS_POLICY_DENY);
+	ck_assert_str_eq(dec.near.id, "g1");
+	ck_assert_int_eq(dec.near.code, TIDS_POLICY_MISS_USED_UP);
+	ck_assert(dec.near.uses == 3 && dec.near.max_uses == 3);
+	ck_assert_str_eq(near_text(), "grant g1 is used up (3 of 3 uses)");
+	/* and another purpose on top: both said, used up first */
+	ck_assert_int_eq(decide(set, f, &rec, "lessor.b", "warranty"), 0);
+	ck_assert_int_eq(dec.near.code, TIDS_POLICY_MISS_USED_UP);
+	ck_assert_uint_eq(dec.near.failed, (1u << TIDS_POLICY_MISS_USED_UP) | (1u << TIDS_POLICY_MISS_PURPOSE));
+	ck_assert_str_eq(near_text(), "grant g1 is used up (3 of 3 uses); also: purpose");
+	ck_assert_int_eq(tids_policy_facts_set_grant_uses(f, "g1", 1), 0);
+	ck_assert_int_eq(decide(set, f, &rec, "lessor.b", "warranty"), 0);
+	ck_assert_int_eq(dec.near.code, TIDS_POLICY_MISS_PURPOSE);
+	ck_assert_str_eq(near_text(), "grant g1 does not cover purpose warranty");
+	/* expired at its end */
+	struct tids_policy_request late = { &rec, "lessor.b", "maintenance", T0 + 11 * DAY, NULL };
+	ck_assert_int_eq(tids_policy_decide(set, f, &late, &dec), 0);
+	ck_assert_int_eq(dec.near.code, TIDS_POLICY_MISS_EXPIRED);
+	ck_assert_int_eq(dec.near.at_ms, T0 + 10 * DAY);
+	ck_assert_str_eq(near_text(), "grant g1 expired at 2026-06-11T08:00:00Z");
+	/* the grant holds: nothing to say */
+	ck_assert_int_eq(decide(set, f, &rec, "lessor.b", "maintenance"), 0);
+	ck_assert_int_ne(dec.verdict, TIDS_POLICY_DENY);
+	ck_assert_int_eq(dec.near.kind, TIDS_POLICY_NEAR_NONE);
+	/* a forbid that rests on no grant decides: no near miss */
+	ck_assert_int_eq(decide(set, f, &rec, "lessor.b", "x"), 0);
+	ck_assert_int_eq(dec.verdict, TIDS_POLICY_DENY);
+	ck_assert_int_eq(dec.near.kind, TIDS_POLICY_NEAR_NONE);
+
+	/* revoked: never matches again, a denial names it */
+	ck_assert_uint_eq(tids_policy_facts_grant_count(f), 1);
+	ck_assert_int_eq(tids_policy_facts_retire_grant(f, "g1", true, T0 + DAY), 0);
+	ck_assert_uint_eq(tids_policy_facts_grant_count(f), 0);
+	ck_assert_int_eq(tids_policy_facts_retire_grant(f, "g9", true, T0), TIDS_ENOENT);
+	ck_assert_int_eq(decide(set, f, &rec, "lessor.b", "maintenance"), 0);
+	ck_assert_int_eq(dec.verdict, TIDS_POLICY_DENY);
+	ck_assert_int_eq(dec.near.code, TIDS_POLICY_MISS_REVOKED);
+	ck_assert_int_eq(dec.near.at_ms, T0 + DAY);
+	ck_assert_str_eq(near_text(), "grant g1 was revoked at 2026-06-02T08:00:00Z");
+	/* expired and destroyed (the daemon's expiry): expired, at its end */
+	ck_assert_int_eq(tids_policy_facts_retire_grant(f, "g1", false, T0 + 10 * DAY), 0);
+	ck_assert_int_eq(decide(set, f, &rec, "lessor.b", "maintenance"), 0);
+	ck_assert_int_eq(dec.near.code, TIDS_POLICY_MISS_EXPIRED);
+	/* put again under its id: live again */
+	g.uses = 0;
+	ck_assert_int_eq(tids_policy_facts_put_grant(f, &g, err, sizeof(err)), 0);
+	ck_assert_int_eq(decide(set, f, &rec, "lessor.b", "maintenance"), 0);
+	ck_assert_str_eq(dec.grant_id, "g1");
+	tids_policy_facts_free(f);
+	tids_policy_set_free(set);
+}
+END_TEST
+
+START_TEST(near_retired_grants_are_bounded)
+{
+	struct tids_policy_facts *f = world();
+	char err[256], id[32];
+	const char *cats[] = { "recipe" }, *purposes[] = { "maintenance" };
+	for (unsigned i = 0; i < TIDS_POLICY_RETIRED_MAX + 10; i++) {
+		snprintf(id, sizeof(id), "g%u", i);
+		struct tids_policy_grant g = { .id = id, .owner = "owner.a", .grantee = "lessor.b",
+					       .categories = cats, .n_categories = 1, .purposes = purposes,
+					       .n_purposes = 1, .not_after_ms = T0 + DAY };
+		ck_assert_int_eq(tids_policy_facts_put_grant(f, &g, err, sizeof(err)), 0);
+		ck_assert_int_eq(tids_policy_facts_retire_grant(f, id, true, T0), 0);
+	}
+	/* the oldest are forgotten; the rest are still known */
+	ck_assert_int_eq(tids_policy_facts_grant_uses(f, "g0", NULL), TIDS_ENOENT);
+	ck_assert_int_eq(tids_policy_facts_grant_uses(f, "g9", NULL), TIDS_ENOENT);
+	ck_assert_int_eq(tids_policy_facts_grant_uses(f, "g10", NULL), 0);
+	ck_assert_uint_eq(tids_policy_facts_grant_count(f), 0);
+	/* removing a retired grant keeps the count right */
+	ck_assert_int_eq(tids_policy_facts_remove_grant(f, "g10"), 0);
+	snprintf(id, sizeof(id), "g%u", TIDS_POLICY_RETIRED_MAX + 10);
+	struct tids_policy_grant g = { .id = id, .owner = "owner.a", .grantee = "lessor.b", .categories = cats,
+				       .n_categories = 1, .purposes = purposes, .n_purposes = 1 };
+	ck_assert_int_eq(tids_policy_facts_put_grant(f, &g, err, sizeof(err)), 0);
+	ck_assert_int_eq(tids_policy_facts_retire_grant(f, id, false, T0), 0);
+	ck_assert_int_eq(tids_policy_facts_grant_uses(f, "g11", NULL), 0);
+	tids_policy_facts_free(f);
+}
+END_TEST
+
+START_TEST(near_approval_says_what_failed)
+{
+	struct tids_policy_set *set = compile_ok(
+		"forbid needs_export when record.tier == important && !approval(kind: \"export\", "
+		"exporter: record.owner, recipient: recipient.id, category: record.category, tier: important, "
+		"purpose: purpose, from: record.origin, to: recipient.jurisdiction, signer_role: \"regulator\", "
+		"signer_covers: owner.jurisdiction) because \"needs an export approval\";\n"
+		"permit p when true because \"ok\";\n");
+	struct tids_policy_facts *f = world();
+	char err[256];
+	const char *cats[] = { "telemetry" }, *purposes[] = { "maintenance" };
+	const enum tids_tier tiers[] = { TIDS_TIER_IMPORTANT };
+	struct tids_policy_approval a = {
+		.id = "a1", .kind = "export", .regulator = "reg.c", .exporter = "owner.a", .recipient = "lessor.x",
+		.categories = cats, .n_categories = 1, .tiers = tiers, .n_tiers = 1, .purposes = purposes,
+		.n_purposes = 1, .from_jurisdiction = "CN", .to_jurisdiction = "DE",
+		.valid_from_ms = T0 - DAY, .valid_until_ms = T0 + DAY,
+	};
+	struct tids_record rec = record("telemetry", TIDS_TIER_IMPORTANT, 1);
+
+	ck_assert_int_eq(decide(set, f, &rec, "lessor.x", "maintenance"), 0);
+	ck_assert_int_eq(dec.verdict, TIDS_POLICY_DENY);
+	ck_assert_int_eq(dec.near.kind, TIDS_POLICY_NEAR_APPROVAL);
+	ck_assert_int_eq(dec.near.code, TIDS_POLICY_MISS_NONE);
+	ck_assert_str_eq(dec.near.rule, "needs_export");
+	ck_assert_int_eq(tids_policy_facts_put_approval(f, &a, err, sizeof(err)), 0);
+	ck_assert_int_eq(decide(set, f, &rec, "lessor.x", "maintenance"), 0);
+	ck_assert_int_ne(dec.verdict, TIDS_POLICY_DENY);
+	ck_assert_int_eq(dec.near.kind, TIDS_POLICY_NEAR_NONE);
+	/* another purpose; another recipient (found by the exporter's) */
+	ck_assert_int_eq(decide(set, f, &rec, "lessor.x", "warranty"), 0);
+	ck_assert_int_eq(dec.near.code, TIDS_POLICY_MISS_PURPOSE);
+	ck_assert_str_eq(near_text(), "approval a1 does not cover purpose warranty");
+	ck_assert_int_eq(decide(set, f, &rec, "lessor.b", "maintenance"), 0);
+	ck_assert_int_eq(dec.near.code, TIDS_POLICY_MISS_RECIPIENT);
+	ck_assert_uint_eq(dec.near.failed, (1u << TIDS_POLICY_MISS_RECIPIENT) | (1u << TIDS_POLICY_MISS_TO));
+	ck_assert_str_eq(near_text(), "approval a1 names another recipient, not lessor.b; also: to");
+	/* the signer suspended */
+	struct tids_policy_participant reg = { .id = "reg.c", .role = "regulator", .jurisdiction = "CN-SH",
+					       .suspended = true };
+	ck_assert_int_eq(tids_policy_facts_put_participant(f, &reg, err, sizeof(err)), 0);
+	ck_assert_int_eq(decide(set, f, &rec, "lessor.x", "maintenance"), 0);
+	ck_assert_int_eq(dec.near.code, TIDS_POLICY_MISS_SIGNER);
+	ck_assert_ptr_nonnull(strstr(near_text(), "is signed by reg.c"));
+	reg.suspended = false;
+	ck_assert_int_eq(tids_policy_facts_put_participant(f, &reg, err, sizeof(err)), 0);
+	/* revoked: kept, never counting */
+	ck_assert_int_eq(tids_policy_facts_revoke_approval(f, "a1", T0), 0);
+	ck_assert_int_eq(tids_policy_facts_revoke_approval(f, "a9", T0), TIDS_ENOENT);
+	ck_assert_int_eq(decide(set, f, &rec, "lessor.x", "maintenance"), 0);
+	ck_assert_int_eq(dec.verdict, TIDS_POLICY_DENY);
+	ck_assert_int_eq(dec.near.code, TIDS_POLICY_MISS_REVOKED);
+	ck_assert_str_eq(near_text(), "approval a1 was revoked at 2026-06-01T08:00:00Z");
+	/* one that is about something else (3 terms off) is not near */
+	const char *other_cats[] = { "quality" }, *other_purposes[] = { "warranty" };
+	struct tids_policy_approval far = a;
+	far.id = "far";
+	far.recipient = "lessor.b";
+	far.categories = other_cats;
+	far.purposes = other_purposes;
+	ck_assert_int_eq(tids_policy_facts_remove_approval(f, "a1"), 0);
+	ck_assert_int_eq(tids_policy_facts_put_approval(f, &far, err, sizeof(err)), 0);
+	ck_assert_int_eq(decide(set, f, &rec, "lessor.x", "maintenance"), 0);
+	ck_assert_int_eq(dec.near.code, TIDS_POLICY_MISS_NONE);
+	tids_policy_facts_free(f);
+	tids_policy_set_free(set);
+}
+END_TEST
+
+START_TEST(near_names_and_sentences)
+{
+	for (unsigned c = TIDS_POLICY_MISS_NONE; c <= TIDS_POLICY_MISS_MAX; c++) {
+		enum tids_policy_miss back;
+		const char *name = tids_policy_miss_name((enum tids_policy_miss)c);
+		ck_assert_ptr_nonnull(name);
+		ck_assert_int_eq(tids_policy_miss_from_name(name, &back), 0);
+		ck_assert_int_eq(back, c);
+		struct tids_policy_near_miss n = { .kind = TIDS_POLICY_NEAR_APPROVAL, .code = c, .failed = 1u << c,
+						   .id = "a1", .asked = "v" };
+		char buf[256];
+		int len = tids_policy_near_miss_format(&n, buf, sizeof(buf));
+		ck_assert_int_eq(len, (int)strlen(buf));
+		ck_assert_msg(c == TIDS_POLICY_MISS_NONE || strncmp(buf, "approval a1 ", 12) == 0, "%s", buf);
+		/* short buffers truncate, and say how long it would be */
+		char small[8];
+		ck_assert_int_eq(tids_policy_near_miss_format(&n, small, sizeof(small)), len);
+		ck_assert_uint_eq(strlen(small), 7);
+	}
+	ck_assert_ptr_null(tids_policy_miss_name((enum tids_policy_miss)99));
+	ck_assert_ptr_null(tids_policy_miss_name(TIDS_POLICY_MISS_UNSET));
+	enum tids_policy_miss c;
+	ck_assert_int_eq(tids_policy_miss_from_name("stale", &c), TIDS_EINVAL);
+	struct tids_policy_near_miss none = { 0 };
+	char buf[16] = "x";
+	ck_assert_int_eq(tids_policy_near_miss_format(&none, buf, sizeof(buf)), 0);
+	ck_assert_str_eq(buf, "");
+}
+END_TEST
+
 static Suite *policy_suite(void)
 {
 	Suite *s = suite_create("policy");
@@ -1540,6 +1758,8 @@ static Suite *policy_suite(void)
 				 eval_grants, eval_approvals, eval_counters,
 				 eval_allocates_nothing_and_truncates_lists, floors_parse_check_and_lookup,
 				 apply_clears_personal_flags, eval_bytecode_tests_and_order } },
+		{ "near misses", { near_grant_says_what_failed, near_retired_grants_are_bounded,
+				   near_approval_says_what_failed, near_names_and_sentences } },
 		{ "facts", { facts_replace_and_remove, facts_approvals_by_recipient_and_exporter,
 			     facts_many_pairs } },
 		{ "tools", { time_parse_and_format, scenario_parse_errors, scenario_runs_and_reports,

@@ -243,6 +243,19 @@ struct tids_aggregate_result {
 
 #define TIDS_AUDIT_COUNTS_MAX 16
 
+/* A denial's near miss (tids.v1.NearMiss): code and failed hold the
+ * values of policy/policy.h's enum tids_policy_miss. */
+#define TIDS_NEAR_MISS_CODE_MAX 31
+struct tids_near_miss {
+	const char *kind;                    /* "grant" or "approval" */
+	const char *id;                      /* "" when none exists */
+	int code;
+	uint32_t failed;
+	int64_t at_ms;
+	uint32_t uses, max_uses;
+	const char *rule_id;                 /* "": the purpose's case */
+};
+
 struct tids_audit_entry {
 	const char *hub_id;
 	int32_t partition;
@@ -268,6 +281,8 @@ struct tids_audit_entry {
 	const char *asset_id;
 	uint64_t delivery_seq;
 	const char *case_id;                 /* "" unless a case opened it */
+	bool has_near_miss;                  /* on deny */
+	struct tids_near_miss near_miss;
 	const struct tids_counter_increment *counts;
 	size_t n_counts;
 	bool has_aggregate;
