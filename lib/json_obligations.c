@@ -1,7 +1,8 @@
 /*
- * Obligations as JSON: the one writer, so that audit output, subscribe
- * output and explain say the same thing the same way. The obligations
- * carried by name come from the vocabulary's table.
+ * Obligations as JSON: the one writer, so that every tidsctl output
+ * (subscribe, audit query and export, admin list of grants, explain)
+ * says the same thing the same way: a key appears when its duty is set.
+ * The obligations carried by name come from the vocabulary's table.
  */
 #include "tids/json.h"
 #include "tids/wire.h"
