@@ -393,8 +393,8 @@ START_TEST(calendar_durations_have_no_fixed_length)
 	expect_compile_error("permit x when true with aggregate(sum, field \"k\", every 1mo1d) because \"r\";\n",
 			     "a window is either months of the calendar (1mo, 1q, 1y) or a fixed length");
 	/* fixed lengths still compare, and calendar durations add to times */
-	compile("permit x when now - record.produced_at > 30d && now < record.produced_at + 1q - 1d "
-		"because \"r\";\n");
+	tids_policy_set_free(compile("permit x when now - record.produced_at > 30d && now < record.produced_at + 1q - 1d "
+				     "because \"r\";\n"));
 }
 END_TEST
 
