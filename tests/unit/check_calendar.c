@@ -324,7 +324,7 @@ static enum tids_policy_verdict decide_at(const struct tids_policy_set *set, con
 					  .origin = "CN-SH" };
 	rec.produced_at_ms = at("2026-01-31T10:00:00Z");
 	struct tids_policy_facts *f = tids_policy_facts_new();
-	struct tids_policy_request req = { &rec, "r", "p", at(now), tz };
+	struct tids_policy_request req = { .record = &rec, .recipient = "r", .purpose = "p", .now_ms = at(now), .tz = tz };
 	ck_assert_int_eq(tids_policy_decide(set, f, &req, dec), 0);
 	tids_policy_facts_free(f);
 	return dec->verdict;

@@ -82,7 +82,7 @@ START_TEST(every_entry_travels_from_rule_to_recipient)
 	struct tids_policy_set *set = compile_rule(with);
 	struct tids_policy_facts *f = facts();
 	struct tids_record rec = record();
-	struct tids_policy_request req = { &rec, "lessor.b", "billing", T0, NULL };
+	struct tids_policy_request req = { .record = &rec, .recipient = "lessor.b", .purpose = "billing", .now_ms = T0 };
 	struct tids_policy_decision dec;
 	ck_assert_int_eq(tids_policy_decide(set, f, &req, &dec), 0);
 	ck_assert_int_eq(dec.verdict, TIDS_POLICY_ALLOW);
@@ -150,7 +150,7 @@ START_TEST(every_entry_comes_with_a_grant)
 	struct tids_policy_source src = { "g.tidspol", text, strlen(text) };
 	ck_assert_int_eq(tids_policy_compile(&src, 1, &set, NULL), 0);
 	struct tids_record rec = record();
-	struct tids_policy_request req = { &rec, "lessor.b", "billing", T0, NULL };
+	struct tids_policy_request req = { .record = &rec, .recipient = "lessor.b", .purpose = "billing", .now_ms = T0 };
 	struct tids_policy_decision dec;
 	ck_assert_int_eq(tids_policy_decide(set, f, &req, &dec), 0);
 	ck_assert_int_eq(dec.verdict, TIDS_POLICY_ALLOW);

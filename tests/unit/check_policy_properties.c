@@ -337,7 +337,7 @@ static int decide(const struct set *s, const struct tids_policy_facts *f, const 
 		  struct tids_policy_decision *out)
 {
 	struct tids_record rec = record_of(r);
-	struct tids_policy_request q = { &rec, rcpts[r->rcpt].id, r->purpose, T0, NULL };
+	struct tids_policy_request q = { .record = &rec, .recipient = rcpts[r->rcpt].id, .purpose = r->purpose, .now_ms = T0 };
 	return tids_policy_decide(s->compiled, f, &q, out);
 }
 
