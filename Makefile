@@ -212,6 +212,7 @@ install: all
 	$(if $(wildcard $(TIDSCTL)),install -m 0755 $(TIDSCTL) $(DESTDIR)$(BINDIR)/tidsctl)
 	install -m 0644 $(LIBTIDS) $(DESTDIR)$(LIBDIR)/libtids.a
 	install -m 0644 lib/include/tids/*.h $(DESTDIR)$(INCLUDEDIR)/tids/
+	install -m 0644 policy/obligations.def $(DESTDIR)$(INCLUDEDIR)/tids/
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 		packaging/libtids.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libtids.pc
 	$(foreach m,$(wildcard packaging/man/*.[158]),install -m 0644 $(m) $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/;)

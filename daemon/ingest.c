@@ -98,6 +98,7 @@ struct ingest {
 	uint64_t refused;              /* batches refused because the registry could not be written */
 	int64_t refused_logged_at;     /* mono ms */
 	size_t n_floors;
+	struct tids_policy_schemas *schemas;   /* copied from the policy set, likewise */
 	rd_kafka_t *rk;
 	rd_kafka_topic_t *rkt;
 	struct kafka_queue_watch qw;
@@ -568,13 +569,17 @@ int ingest_set_floors(struct tidsd *d, const struct tids_policy_set *set)
 	const char **cats = calloc(n ? n : 1, sizeof(*cats));
 	enum tids_tier *tiers = calloc(n ? n : 1, sizeof(*tiers));
 	struct ingest_floor *floors = calloc(n ? n : 1, sizeof(*floors));
+	struct tids_policy_schemas *schemas = tids_policy_schemas_copy(set);
 
-	if (in == NULL || cats == NULL || tiers == NULL || floors == NULL) {
+	if (in == NULL || cats == NULL || tiers == NULL || floors == NULL || schemas == NULL) {
 		free(cats);
 		free(tiers);
 		free(floors);
+		tids_policy_schemas_free(schemas);
 		return TIDS_ENOMEM;
 	}
+	tids_policy_schemas_free(in->schemas);
+	in->schemas = schemas;
 	/* in name order, as bsearch wants them; names are [a-z0-9_]{1,64} */
 	tids_policy_tier_floors(set, cats, tiers, n);
 	for (size_t i = 0; i < n; i++) {
@@ -620,6 +625,9 @@ static int check_record(struct tidsd *d, const char *publisher, const struct tid
 	if (tier < floor)
 		return tids_fail(err, errlen, TIDS_EINVAL, "record: category %s needs tier %s or higher (got %s)",
 				 rec->category, tids_tier_name(floor), tids_tier_name(tier));
+	/* Its fields as the category's schema says, each that does not fit named. */
+	if ((r = tids_policy_schemas_check(d->ingest->schemas, rec, err, errlen)) != 0)
+		return r;
 	*code = CODE_PERMISSION_DENIED;
 	if (strcmp(rec->owner, publisher) != 0)
 		return tids_fail(err, errlen, TIDS_EPERM, "record owner %s is not the publisher %s", rec->owner,
@@ -975,6 +983,7 @@ void ingest_free(struct tidsd *d)
 		unrecorded_free(u);
 	}
 	free(in->floors);
+	tids_policy_schemas_free(in->schemas);
 	free(in);
 	d->ingest = NULL;
 }

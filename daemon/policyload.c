@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "tids/error.h"
+#include "tids/zoneinfo.h"
 #include "tidsd.h"
 
 static int by_name(const void *a, const void *b)
@@ -141,5 +142,28 @@ out:
 		free(names[i]);
 	free(names);
 	tids_policy_diags_free(diags);
+	return r;
+}
+
+int timezone_load(const char *name, const struct tids_policy_tz **out, char *err, size_t errlen)
+{
+	struct tids_policy_tz *tz = NULL;
+	uint8_t *data;
+	size_t len;
+	int r;
+
+	*out = NULL;
+	r = tids_zoneinfo_read(name, &data, &len, err, errlen);
+	if (r == TIDS_ENOENT && (strcmp(name, "UTC") == 0 || strcmp(name, "Etc/UTC") == 0)) {
+		/* a machine without tzdata still has UTC */
+		*out = tids_policy_tz_utc();
+		return 0;
+	}
+	if (r != 0)
+		return r;
+	r = tids_policy_tz_parse(name, data, len, &tz, err, errlen);
+	free(data);
+	if (r == 0)
+		*out = tz;
 	return r;
 }

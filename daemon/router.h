@@ -141,7 +141,8 @@ struct window {
 	size_t n_rules;
 	enum tids_tier tier;
 	int64_t start_ms;
-	int64_t window_ms;
+	int64_t window_ms;                   /* this window's length */
+	int64_t window_months;               /* the obligation's, when in calendar months */
 	int32_t partition;                   /* chain its emission is audited on */
 	uint64_t count;
 	double sum, min, max;
@@ -172,6 +173,7 @@ struct router {
 
 	struct tids_policy_set *policy;
 	struct tids_policy_facts *facts;
+	const struct tids_policy_tz *tz;     /* hub.timezone: its calendar (immutable, the main loop's) */
 	struct tids_map subscribers;         /* id -> struct subscriber */
 	struct tids_map assets;              /* id -> struct tids_asset */
 	struct tids_map participants;        /* id -> struct tids_participant */
@@ -240,7 +242,7 @@ int route_import(struct router *rt, const struct route_ctx *ctx);
 struct oblig_merge {
 	const char *redacted[2 * TIDS_FIELDS_MAX];
 	const char *purposes[2 * TIDS_LIST_MAX];
-	const char *duties[2 * TIDS_LIST_MAX];
+	const char *lists[TIDS_POLICY_OB_LISTS][2 * TIDS_LIST_MAX];   /* the vocabulary's */
 };
 void route_merge_obligations(struct tids_obligations *o, const struct tids_obligations *theirs,
 			     struct oblig_merge *buf);

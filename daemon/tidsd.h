@@ -52,6 +52,7 @@ struct config {
 	char *jurisdiction;
 	char *hub_key;             /* identity key file of the hub */
 	char *master_key;          /* file with the key that wraps data keys */
+	char *timezone;            /* hub.timezone: the zone of the hub's calendar */
 	char *epoch_key;           /* file with the epoch key that wraps grant keys */
 	char *listen_tcp;          /* "host:port"; "" disables */
 	char *listen_unix;         /* path; "" disables */
@@ -226,6 +227,9 @@ int registry_set_subscription(struct tidsd *d, const char *participant, const st
 
 /* Compiles every *.tidspol of dir; on failure writes each diagnostic to errs. */
 int policy_load_dir(const char *dir, struct tids_policy_set **out, struct tids_buf *errs);
+/* The hub's calendar (hub.timezone): its TZif data read from the zoneinfo
+ * directory and checked. "UTC" needs no file. err says what is wrong. */
+int timezone_load(const char *name, const struct tids_policy_tz **out, char *err, size_t errlen);
 
 /* --- purposes.c: who may ask for which purposes ----------------------------- */
 
@@ -321,9 +325,9 @@ int kafka_ensure_topic(struct tidsd *d, const char *topic, int partitions, bool 
 /* --- ingest.c -------------------------------------------------------------- */
 
 int ingest_init(struct tidsd *d);
-/* Copies the tier floors of set for the record checks (at load and on
- * reload, before the set goes to the router). 0 or TIDS_ENOMEM, which
- * keeps the floors ingest had. */
+/* Copies the tier floors and record schemas of set for the record checks
+ * (at load and on reload, before the set goes to the router). 0 or
+ * TIDS_ENOMEM, which keeps the ones ingest had. */
 int ingest_set_floors(struct tidsd *d, const struct tids_policy_set *set);
 /* The lowest tier a record of category may carry (imports check it too). */
 enum tids_tier ingest_floor(const struct tidsd *d, const char *category);
@@ -553,6 +557,7 @@ struct tidsd {
 	struct config *conf;
 	struct tids_identity hub;             /* the hub's signing identity */
 	struct keyring *keys;                 /* keys at rest (keys.c), guarded memory */
+	const struct tids_policy_tz *tz;      /* hub.timezone, loaded at start */
 	struct store *store;
 	struct registry *registry;
 	struct purposes *purposes;            /* copied from the policy set */

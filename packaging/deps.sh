@@ -7,6 +7,8 @@ set -eu
 
 build_pkgs="build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev
 librdkafka-dev libsodium-dev libsqlite3-dev check"
+# tzdata: the zones hub.timezone names, read by tidsd and tidsctl at run time
+build_pkgs="$build_pkgs tzdata"
 test_pkgs="protobuf-compiler clang python3 python3-venv default-jre-headless maven chromium fonts-dejavu-core tmux"
 # libFuzzer's runtime is not in clang itself: libclang-rt-N-dev, which
 # clang-N only recommends (and we install without recommends). The

@@ -49,6 +49,9 @@ void tids_client_free(struct tids_client *c);
  * ("local" on the admin socket until a Ping). Grants and approvals name it
  * (tids_grant.hub_id): a hub refuses one issued to another. */
 const char *tids_client_hub_id(const struct tids_client *c);
+/* The hub's time zone (hub.timezone) as its last Ping reply gave it;
+ * "UTC" before one, or from a hub that does not say. */
+const char *tids_client_hub_timezone(const struct tids_client *c);
 /* The Ed25519 key the hub proved in the handshake (its X25519 form is the
  * hub's Noise static key); NULL on the local socket. */
 const uint8_t *tids_client_hub_key(const struct tids_client *c);
