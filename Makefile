@@ -77,6 +77,11 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRC))
 
 LIBTIDS := $(O)/libtids.a
+# The shared library: its SONAME changes only when its ABI breaks
+# (debian/libtids1.symbols lists what it exports).
+LIBTIDS_SOVERSION := 1
+LIBTIDS_SO := $(O)/libtids.so.$(LIBTIDS_SOVERSION)
+LIB_PKGS := libsodium libprotobuf-c sqlite3
 LIBPOLICY := $(O)/libtidspolicy.a
 TIDSD := $(O)/tidsd
 TIDSCTL := $(O)/tidsctl
@@ -86,7 +91,7 @@ PROGRAMS := $(if $(DAEMON_SRC),$(TIDSD)) $(if $(CLI_SRC),$(TIDSCTL))
 .DEFAULT_GOAL := all
 .SECONDARY:
 
-all: $(LIBTIDS) $(LIBPOLICY) $(PROGRAMS)
+all: $(LIBTIDS) $(LIBTIDS_SO) $(LIBPOLICY) $(PROGRAMS)
 
 # Generated protobuf-c code lives in the build directory only.
 $(O)/proto/%.pb-c.c $(O)/proto/%.pb-c.h: proto/%.proto $(PROTOS)
@@ -94,10 +99,11 @@ $(O)/proto/%.pb-c.c $(O)/proto/%.pb-c.h: proto/%.proto $(PROTOS)
 	$(Q)mkdir -p $(O)/proto
 	$(Q)protoc-c -Iproto --c_out=$(O)/proto $<
 
-# Generated code is not ours to make -Wconversion clean.
+# Generated code is not ours to make -Wconversion clean, nor part of the
+# shared library's interface (hidden).
 $(O)/proto/%.pb-c.o: $(O)/proto/%.pb-c.c $(PB_H)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(filter-out -W% -MMD -MP,$(CFLAGS)) -w $(CPPFLAGS) $(PKG_CFLAGS) -c -o $@ $<
+	$(Q)$(CC) $(filter-out -W% -MMD -MP,$(CFLAGS)) -w -fvisibility=hidden $(CPPFLAGS) $(PKG_CFLAGS) -c -o $@ $<
 
 $(O)/%.o: %.c | $(PB_H)
 	$(call say,CC,$<)
@@ -107,6 +113,12 @@ $(O)/%.o: %.c | $(PB_H)
 $(LIBTIDS): $(LIB_O) $(PB_O)
 	$(call say,AR,$@)
 	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIBTIDS_SO): $(LIB_O) $(PB_O) lib/libtids.map
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -shared -Wl,-soname,libtids.so.$(LIBTIDS_SOVERSION) -Wl,--version-script=lib/libtids.map \
+		-Wl,--no-undefined -Wl,-z,relro -Wl,-z,now -o $@ $(LIB_O) $(PB_O) $$(pkg-config --libs $(LIB_PKGS)) $(LDLIBS)
+	$(Q)ln -sf libtids.so.$(LIBTIDS_SOVERSION) $(O)/libtids.so
 
 $(LIBPOLICY): $(POLICY_O)
 	$(call say,AR,$@)
@@ -139,7 +151,7 @@ deps:
 test-unit: $(UNIT_BIN) $(PROGRAMS)
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "  UNIT     $$t"; \
 		TIDS_SOURCE_DIR=$(CURDIR) TIDS_BUILD_DIR=$(CURDIR)/$(O) CK_VERBOSITY=$${CK_VERBOSITY:-normal} $$t; done
-	$(Q)set -e; for t in tests/packaging/*.sh; do $$t; done
+	$(Q)set -e; for t in tests/packaging/*.sh; do O=$(O) CC="$(CC)" $$t; done
 
 # Integration tests run the real binaries against a real Apache Kafka broker.
 test-integration: $(INTEG_BIN) $(PROGRAMS)
@@ -196,6 +208,8 @@ install: all
 	$(if $(wildcard $(TIDSD)),install -m 0755 $(TIDSD) $(DESTDIR)$(SBINDIR)/tidsd)
 	$(if $(wildcard $(TIDSCTL)),install -m 0755 $(TIDSCTL) $(DESTDIR)$(BINDIR)/tidsctl)
 	install -m 0644 $(LIBTIDS) $(DESTDIR)$(LIBDIR)/libtids.a
+	install -m 0644 $(LIBTIDS_SO) $(DESTDIR)$(LIBDIR)/libtids.so.$(LIBTIDS_SOVERSION)
+	ln -sf libtids.so.$(LIBTIDS_SOVERSION) $(DESTDIR)$(LIBDIR)/libtids.so
 	install -m 0644 lib/include/tids/*.h $(DESTDIR)$(INCLUDEDIR)/tids/
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 		packaging/libtids.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libtids.pc

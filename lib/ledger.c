@@ -77,7 +77,7 @@ static const char *const sql[LS_COUNT] = {
 	[LS_SET_META] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
 };
 
-int ledger_connect(const char *path, bool writable, sqlite3 **db, char *err, size_t errlen)
+int tids_ledger_connect(const char *path, bool writable, sqlite3 **db, char *err, size_t errlen)
 {
 	char uri[4200];
 	int rc;
@@ -120,7 +120,7 @@ int tids_ledger_open(const char *path, int flags, struct tids_ledger **out, char
 		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
 	}
 	l->writable = (flags & TIDS_LEDGER_WRITE) != 0;
-	if ((r = ledger_connect(path, l->writable, &l->db, err, errlen)) != 0)
+	if ((r = tids_ledger_connect(path, l->writable, &l->db, err, errlen)) != 0)
 		goto fail;
 	if (l->writable) {
 		if (sqlite3_exec(l->db, schema, NULL, NULL, &msg) != SQLITE_OK ||
@@ -174,7 +174,7 @@ const char *tids_ledger_path(const struct tids_ledger *l)
 	return l->path;
 }
 
-int ledger_step_done(sqlite3_stmt *st)
+int tids_ledger_step_done(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 
@@ -183,13 +183,13 @@ int ledger_step_done(sqlite3_stmt *st)
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : rc;
 }
 
-int ledger_begin(struct tids_ledger *l)
+int tids_ledger_begin(struct tids_ledger *l)
 {
 	if (!l->writable)
 		return TIDS_EPERM;
 	if (l->in_tx)
 		return 0;
-	if (ledger_step_done(l->st[LS_BEGIN]) != 0)
+	if (tids_ledger_step_done(l->st[LS_BEGIN]) != 0)
 		return TIDS_EDB;
 	l->in_tx = true;
 	l->pending = 0;
@@ -208,9 +208,9 @@ int tids_ledger_commit(struct tids_ledger *l)
 {
 	if (!l->in_tx)
 		return 0;
-	if (ledger_step_done(l->st[LS_COMMIT]) != 0) {
+	if (tids_ledger_step_done(l->st[LS_COMMIT]) != 0) {
 		/* Leave no half batch open: drop it, it will be read again. */
-		if (ledger_step_done(l->st[LS_ROLLBACK]) != 0 && sqlite3_get_autocommit(l->db) == 0)
+		if (tids_ledger_step_done(l->st[LS_ROLLBACK]) != 0 && sqlite3_get_autocommit(l->db) == 0)
 			return TIDS_EDB;
 		l->in_tx = false;
 		l->pending = 0;
@@ -225,7 +225,7 @@ void tids_ledger_rollback(struct tids_ledger *l)
 {
 	if (!l->in_tx)
 		return;
-	if (ledger_step_done(l->st[LS_ROLLBACK]) != 0 && sqlite3_get_autocommit(l->db) == 0) {
+	if (tids_ledger_step_done(l->st[LS_ROLLBACK]) != 0 && sqlite3_get_autocommit(l->db) == 0) {
 		/* Still open: the next begin fails and says why. */
 		return;
 	}
@@ -238,7 +238,7 @@ size_t tids_ledger_pending(const struct tids_ledger *l)
 	return l->pending;
 }
 
-void ledger_chain_hash(const uint8_t prev[TIDS_HASH_BYTES], const uint8_t *bytes, size_t len,
+void tids_ledger_chain_hash(const uint8_t prev[TIDS_HASH_BYTES], const uint8_t *bytes, size_t len,
 		       uint8_t head[TIDS_HASH_BYTES])
 {
 	crypto_generichash_state st;
@@ -249,7 +249,7 @@ void ledger_chain_hash(const uint8_t prev[TIDS_HASH_BYTES], const uint8_t *bytes
 	crypto_generichash_final(&st, head, TIDS_HASH_BYTES);
 }
 
-bool ledger_checkpoint_valid(const struct tids_audit_checkpoint *cp, const uint8_t pk[TIDS_PUBLIC_KEY_BYTES])
+bool tids_ledger_checkpoint_valid(const struct tids_audit_checkpoint *cp, const uint8_t pk[TIDS_PUBLIC_KEY_BYTES])
 {
 	uint8_t *bytes;
 	size_t len;
@@ -262,7 +262,7 @@ bool ledger_checkpoint_valid(const struct tids_audit_checkpoint *cp, const uint8
 	return ok;
 }
 
-void ledger_country(const char *jurisdiction, char out[3])
+void tids_ledger_country(const char *jurisdiction, char out[3])
 {
 	size_t n = strcspn(jurisdiction, "-");
 
@@ -285,7 +285,7 @@ static bool text_is(sqlite3_stmt *st, int col, const char *s)
 	return t != NULL && strlen(s) == n && memcmp(t, s, n) == 0;
 }
 
-const char *ledger_row_mismatch(sqlite3_stmt *st, const struct tids_audit_entry *e)
+const char *tids_ledger_row_mismatch(sqlite3_stmt *st, const struct tids_audit_entry *e)
 {
 	if (sqlite3_column_type(st, 2) != SQLITE_INTEGER || sqlite3_column_int64(st, 2) != e->decided_at_ms)
 		return "decided_at";
@@ -323,7 +323,7 @@ static bool text_eq(sqlite3_stmt *st, int col, const struct tids_bytes *b)
 	       (b->len == 0 || memcmp(sqlite3_column_text(st, col), b->data, b->len) == 0);
 }
 
-const char *ledger_view_mismatch(sqlite3_stmt *st, const struct ledger_entry_view *v)
+const char *tids_ledger_view_mismatch(sqlite3_stmt *st, const struct ledger_entry_view *v)
 {
 	if (sqlite3_column_type(st, 2) != SQLITE_INTEGER || sqlite3_column_int64(st, 2) != v->decided_at_ms)
 		return "decided_at";
@@ -360,11 +360,11 @@ static int meta_set(struct tids_ledger *l, const char *key, const void *value, s
 	sqlite3_stmt *st = l->st[LS_SET_META];
 	int r;
 
-	if ((r = ledger_begin(l)) != 0)
+	if ((r = tids_ledger_begin(l)) != 0)
 		return r;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, value, (int)len, SQLITE_STATIC);
-	return ledger_step_done(st) == 0 ? 0 : TIDS_EDB;
+	return tids_ledger_step_done(st) == 0 ? 0 : TIDS_EDB;
 }
 
 /* Copies the value of key into buf (at most cap bytes); TIDS_ENOENT. */
@@ -426,7 +426,7 @@ static int add_rules(struct tids_ledger *l, int64_t id, const struct tids_strlis
 		sqlite3_bind_int64(st, 1, id);
 		sqlite3_bind_text(st, 2, rules->items[i], -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 3, decided_at);
-		if (ledger_step_done(st) != 0)
+		if (tids_ledger_step_done(st) != 0)
 			return TIDS_EDB;
 	}
 	return 0;
@@ -469,7 +469,7 @@ int tids_ledger_add_entry(struct tids_ledger *l, const uint8_t *bytes, size_t le
 			      (int)e.partition, (unsigned long long)e.seq);
 		goto out;
 	}
-	if ((r = ledger_begin(l)) != 0) {
+	if ((r = tids_ledger_begin(l)) != 0) {
 		tids_fail(err, errlen, r, "ledger: cannot begin a transaction: %s", sqlite3_errmsg(l->db));
 		goto out;
 	}
@@ -488,7 +488,7 @@ int tids_ledger_add_entry(struct tids_ledger *l, const uint8_t *bytes, size_t le
 	sqlite3_bind_text(st, 12, e.grant_id, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 13, e.approval_id, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 14, bytes, (int)len, SQLITE_STATIC);
-	rc = ledger_step_done(st);
+	rc = tids_ledger_step_done(st);
 	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
 		r = compare_existing(l, id, bytes, len, err, errlen);
 		goto out;
@@ -515,14 +515,14 @@ int tids_ledger_add_checkpoint(struct tids_ledger *l, const struct tids_audit_ch
 	if (cp->seq > TIDS_LEDGER_SEQ_MAX || cp->partition < 0 || cp->partition > TIDS_LEDGER_PARTITION_MAX)
 		return tids_fail(err, errlen, TIDS_ETOOBIG, "checkpoint %d:%llu: beyond what the ledger can key",
 				 (int)cp->partition, (unsigned long long)cp->seq);
-	if ((r = ledger_begin(l)) != 0)
+	if ((r = tids_ledger_begin(l)) != 0)
 		return tids_fail(err, errlen, r, "ledger: cannot begin a transaction: %s", sqlite3_errmsg(l->db));
 	if (tids_wire_encode_audit_checkpoint(cp, &bytes, &len) != 0)
 		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
 	sqlite3_bind_int64(st, 1, ledger_id(cp->partition, cp->seq));
 	sqlite3_bind_int64(st, 2, cp->signed_at_ms);
 	sqlite3_bind_blob(st, 3, bytes, (int)len, SQLITE_STATIC);
-	r = ledger_step_done(st);
+	r = tids_ledger_step_done(st);
 	free(bytes);
 	if (r != 0)
 		return tids_fail(err, errlen, TIDS_EDB, "ledger: checkpoint not written: %s", sqlite3_errmsg(l->db));
@@ -537,7 +537,7 @@ int tids_ledger_add_ingress(struct tids_ledger *l, int32_t partition, int64_t of
 	sqlite3_stmt *st = l->st[LS_INS_INGRESS];
 	int r;
 
-	if ((r = ledger_begin(l)) != 0)
+	if ((r = tids_ledger_begin(l)) != 0)
 		return tids_fail(err, errlen, r, "ledger: cannot begin a transaction: %s", sqlite3_errmsg(l->db));
 	sqlite3_bind_int(st, 1, partition);
 	sqlite3_bind_int64(st, 2, offset);
@@ -557,7 +557,7 @@ int tids_ledger_add_ingress(struct tids_ledger *l, int32_t partition, int64_t of
 	if (!ir->sealed)
 		sqlite3_bind_blob(st, 12, ir->record.data, (int)ir->record.len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 13, ir->received_at_ms);
-	if (ledger_step_done(st) != 0)
+	if (tids_ledger_step_done(st) != 0)
 		return tids_fail(err, errlen, TIDS_EDB, "ledger: ingress %d/%lld not written: %s", (int)partition,
 				 (long long)offset, sqlite3_errmsg(l->db));
 	l->pending++;
@@ -588,12 +588,12 @@ int tids_ledger_set_offset(struct tids_ledger *l, enum tids_ledger_topic topic, 
 	sqlite3_stmt *st = l->st[LS_SET_OFFSET];
 	int r;
 
-	if ((r = ledger_begin(l)) != 0)
+	if ((r = tids_ledger_begin(l)) != 0)
 		return r;
 	sqlite3_bind_int(st, 1, (int)topic);
 	sqlite3_bind_int(st, 2, partition);
 	sqlite3_bind_int64(st, 3, next);
-	return ledger_step_done(st) == 0 ? 0 : TIDS_EDB;
+	return tids_ledger_step_done(st) == 0 ? 0 : TIDS_EDB;
 }
 
 int tids_ledger_head(struct tids_ledger *l, int32_t partition, uint64_t *seq, uint8_t head[TIDS_HASH_BYTES])
@@ -613,7 +613,7 @@ int tids_ledger_head(struct tids_ledger *l, int32_t partition, uint64_t *seq, ui
 		size_t n = (size_t)sqlite3_column_bytes(st, 1);
 
 		if (tids_wire_decode_audit_entry(b, n, &e, NULL, 0) == 0) {
-			ledger_chain_hash(e.prev_hash, b, n, head);
+			tids_ledger_chain_hash(e.prev_hash, b, n, head);
 			*seq = e.seq;
 			tids_audit_entry_free(&e);
 		} else {

@@ -13,6 +13,9 @@
 #include "tids/json.h"
 #include "tids/ledger.h"
 
+/* Internal to libtids: not exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 enum ledger_stmt {
 	LS_BEGIN, LS_COMMIT, LS_ROLLBACK,
 	LS_INS_ENTRY, LS_INS_RULE, LS_ENTRY_BYTES,
@@ -50,20 +53,20 @@ static inline uint64_t ledger_id_seq(int64_t id)
 
 /* Opens a connection (read-only ones fall back to immutable=1, for a copy
  * on a read-only medium). */
-int ledger_connect(const char *path, bool writable, sqlite3 **db, char *err, size_t errlen);
+int tids_ledger_connect(const char *path, bool writable, sqlite3 **db, char *err, size_t errlen);
 
 /* Runs a statement that returns no rows, then resets it. */
-int ledger_step_done(sqlite3_stmt *st);
+int tids_ledger_step_done(sqlite3_stmt *st);
 
 /* Starts the writer's batch transaction if none is open. */
-int ledger_begin(struct tids_ledger *l);
+int tids_ledger_begin(struct tids_ledger *l);
 
 /* head = BLAKE2b-256(prev || bytes): the chain rule. */
-void ledger_chain_hash(const uint8_t prev[TIDS_HASH_BYTES], const uint8_t *bytes, size_t len,
+void tids_ledger_chain_hash(const uint8_t prev[TIDS_HASH_BYTES], const uint8_t *bytes, size_t len,
 		       uint8_t head[TIDS_HASH_BYTES]);
 
 /* Does the checkpoint's signature verify with pk? */
-bool ledger_checkpoint_valid(const struct tids_audit_checkpoint *cp, const uint8_t pk[TIDS_PUBLIC_KEY_BYTES]);
+bool tids_ledger_checkpoint_valid(const struct tids_audit_checkpoint *cp, const uint8_t pk[TIDS_PUBLIC_KEY_BYTES]);
 
 /* The first disagreement between an index row (columns 2.. of the entry
  * table as selected by LEDGER_ENTRY_COLUMNS) and the decoded entry: the
@@ -73,11 +76,11 @@ bool ledger_checkpoint_valid(const struct tids_audit_checkpoint *cp, const uint8
 #define LEDGER_ENTRY_COLUMNS_Q "entry.id, entry.bytes, entry.decided_at, entry.record_id, entry.owner, " \
 			       "entry.recipient, entry.purpose, entry.decision, entry.tier, entry.category, " \
 			       "entry.origin, entry.destination, entry.grant_id, entry.approval_id"
-const char *ledger_row_mismatch(sqlite3_stmt *st, const struct tids_audit_entry *e);
+const char *tids_ledger_row_mismatch(sqlite3_stmt *st, const struct tids_audit_entry *e);
 
 /* Lists the chains that have entries or checkpoints (and those pinned)
  * into rep->chains, unsorted, each zeroed but for its partition. */
-int ledger_list_chains(sqlite3 *db, const struct tids_ledger_verify_opts *o, struct tids_ledger_verify_report *rep);
+int tids_ledger_list_chains(sqlite3 *db, const struct tids_ledger_verify_opts *o, struct tids_ledger_verify_report *rep);
 
 /* What verify reads of an entry, pointing into its bytes (ledger_scan.c). */
 #define LEDGER_RULES_MAX 256
@@ -94,13 +97,13 @@ struct ledger_entry_view {
 };
 
 /* 0, or -1 when the bytes are not a well-formed AuditEntry. */
-int ledger_scan_entry(const uint8_t *b, size_t len, struct ledger_entry_view *v);
+int tids_ledger_scan_entry(const uint8_t *b, size_t len, struct ledger_entry_view *v);
 
 /* The same comparison for an entry read through the view. */
-const char *ledger_view_mismatch(sqlite3_stmt *st, const struct ledger_entry_view *v);
+const char *tids_ledger_view_mismatch(sqlite3_stmt *st, const struct ledger_entry_view *v);
 
 /* Country of a jurisdiction code ("CN-SH" -> "CN"), into 3 bytes. */
-void ledger_country(const char *jurisdiction, char out[3]);
+void tids_ledger_country(const char *jurisdiction, char out[3]);
 
 /* --- the proof format (ledger_proof.c writes, ledger_check.c reads) ------- */
 
@@ -117,25 +120,10 @@ struct proof_writer {
 	int err;
 };
 
-int proof_writer_init(struct proof_writer *pw, tids_ledger_write_fn *w, void *ctx);
-/* Emits the line built in pw->jw (one JSON value) with its '\n'. */
-int proof_writer_emit(struct proof_writer *pw);
-int proof_writer_end(struct proof_writer *pw, const struct tids_identity *signer);
-void proof_writer_free(struct proof_writer *pw);
-
-/* Line builders shared by proofs and bundles. */
-void proof_line_segment(struct tids_jw *jw, int32_t partition, uint64_t first_seq);
-void proof_line_blob(struct tids_jw *jw, const char *key, const uint8_t *data, size_t len);
-
-/* Writes one chain segment: the anchor checkpoint (if from_seq > 1), every
- * entry from from_seq to to_seq, and the checkpoints among them (to_seq must
- * be a checkpoint's). Shows each entry to fn (to collect ingress keys). */
+/* The writer's functions are ledger_proof.c's own (static): only it writes
+ * proofs and bundles. */
 typedef int proof_ingress_fn(void *ctx, const struct tids_audit_entry *e);
-int proof_write_segment(struct tids_ledger *l, struct proof_writer *pw, int32_t partition, uint64_t from_seq,
-			uint64_t to_seq, proof_ingress_fn *fn, void *fctx, char *err, size_t errlen);
-/* Writes the ingress line of (partition, offset), if the ledger has it;
- * record supplies the record bytes when the ledger lacks them. */
-int proof_write_ingress(struct tids_ledger *l, struct proof_writer *pw, int32_t partition, int64_t offset,
-			const struct tids_bytes *record, bool *found, char *err, size_t errlen);
+
+#pragma GCC visibility pop
 
 #endif

@@ -13,7 +13,7 @@
 
 /* --- the line writer -------------------------------------------------------- */
 
-int proof_writer_init(struct proof_writer *pw, tids_ledger_write_fn *w, void *ctx)
+static int proof_writer_init(struct proof_writer *pw, tids_ledger_write_fn *w, void *ctx)
 {
 	memset(pw, 0, sizeof(*pw));
 	pw->w = w;
@@ -26,7 +26,8 @@ int proof_writer_init(struct proof_writer *pw, tids_ledger_write_fn *w, void *ct
 	return 0;
 }
 
-int proof_writer_emit(struct proof_writer *pw)
+/* Emits the line built in pw->jw (one JSON value) with its '\n'. */
+static int proof_writer_emit(struct proof_writer *pw)
 {
 	int r;
 
@@ -44,7 +45,8 @@ int proof_writer_emit(struct proof_writer *pw)
 	return 0;
 }
 
-int proof_writer_end(struct proof_writer *pw, const struct tids_identity *signer)
+/* Writes the end line: digest of everything so far, signed if signer. */
+static int proof_writer_end(struct proof_writer *pw, const struct tids_identity *signer)
 {
 	uint8_t digest[TIDS_HASH_BYTES], sig[TIDS_SIGNATURE_BYTES];
 
@@ -70,14 +72,15 @@ int proof_writer_end(struct proof_writer *pw, const struct tids_identity *signer
 	return proof_writer_emit(pw);
 }
 
-void proof_writer_free(struct proof_writer *pw)
+static void proof_writer_free(struct proof_writer *pw)
 {
 	tids_jw_free(&pw->jw);
 	free(pw->hash);
 	pw->hash = NULL;
 }
 
-void proof_line_segment(struct tids_jw *jw, int32_t partition, uint64_t first_seq)
+/* Line builders shared by proofs and bundles. */
+static void proof_line_segment(struct tids_jw *jw, int32_t partition, uint64_t first_seq)
 {
 	tids_jw_object_begin(jw);
 	tids_jw_key(jw, "segment");
@@ -87,7 +90,7 @@ void proof_line_segment(struct tids_jw *jw, int32_t partition, uint64_t first_se
 	tids_jw_object_end(jw);
 }
 
-void proof_line_blob(struct tids_jw *jw, const char *key, const uint8_t *data, size_t len)
+static void proof_line_blob(struct tids_jw *jw, const char *key, const uint8_t *data, size_t len)
 {
 	tids_jw_object_begin(jw);
 	tids_jw_key(jw, key);
@@ -138,7 +141,10 @@ static int checkpoint_line(struct tids_ledger *l, struct proof_writer *pw, int32
 	return r;
 }
 
-int proof_write_segment(struct tids_ledger *l, struct proof_writer *pw, int32_t partition, uint64_t from_seq,
+/* Writes one chain segment: the anchor checkpoint (if from_seq > 1), every
+ * entry from from_seq to to_seq, and the checkpoints among them (to_seq must
+ * be a checkpoint's). Shows each entry to fn (to collect ingress keys). */
+static int proof_write_segment(struct tids_ledger *l, struct proof_writer *pw, int32_t partition, uint64_t from_seq,
 			uint64_t to_seq, proof_ingress_fn *fn, void *fctx, char *err, size_t errlen)
 {
 	sqlite3_stmt *es = NULL, *cs = NULL;
@@ -215,7 +221,9 @@ static void jw_key_hex(struct tids_jw *jw, const char *key, const void *data, si
 	tids_jw_hex(jw, data, len);
 }
 
-int proof_write_ingress(struct tids_ledger *l, struct proof_writer *pw, int32_t partition, int64_t offset,
+/* Writes the ingress line of (partition, offset), if the ledger has it;
+ * record supplies the record bytes when the ledger lacks them. */
+static int proof_write_ingress(struct tids_ledger *l, struct proof_writer *pw, int32_t partition, int64_t offset,
 			const struct tids_bytes *record, bool *found, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
@@ -584,7 +592,7 @@ int tids_ledger_export(struct tids_ledger *l, int64_t since_ms, int64_t until_ms
 	if (tids_ledger_hub(l, hub_id, pk) != 0)
 		hub_id[0] = '\0';
 	snapshot_begin(l);
-	if ((r = ledger_list_chains(l->db, &none, &parts)) != 0) {
+	if ((r = tids_ledger_list_chains(l->db, &none, &parts)) != 0) {
 		snapshot_end(l);
 		return tids_fail(err, errlen, r, "%s: cannot list the chains", l->path);
 	}

@@ -67,7 +67,7 @@ static void cond_jurisdiction(struct sql_buf *q, struct binds *b, const char *co
 
 	if (j == NULL)
 		return;
-	ledger_country(j, country);
+	tids_ledger_country(j, country);
 	snprintf(c, sizeof(c), "substr(entry.%s, 1, 2) = ?", column);
 	cond_text(q, b, c, country);
 	if (strcmp(j, country) != 0) {
@@ -101,7 +101,7 @@ static bool jurisdiction_matches(const char *have, const char *want)
 		return true;
 	if (strchr(want, '-') != NULL || strlen(want) != 2)
 		return strcmp(have, want) == 0;
-	ledger_country(have, c);
+	tids_ledger_country(have, c);
 	return strcmp(c, want) == 0;
 }
 
@@ -194,7 +194,7 @@ int tids_ledger_query(struct tids_ledger *l, const struct tids_ledger_filter *f,
 				      (unsigned long long)ledger_id_seq(id), why);
 			break;
 		}
-		col = ledger_row_mismatch(st, &e);
+		col = tids_ledger_row_mismatch(st, &e);
 		if (col == NULL && (e.partition != ledger_id_partition(id) || e.seq != ledger_id_seq(id)))
 			col = "id";
 		if (col != NULL) {

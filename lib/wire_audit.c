@@ -30,26 +30,26 @@ int tids_wire_decode_audit_entry(const uint8_t *buf, size_t len, struct tids_aud
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = wire_unpack(&tids__v1__audit_entry__descriptor, buf, len, ENTRY_MAX, 0, &b, err, errlen);
+	r = tids_wire_unpack(&tids__v1__audit_entry__descriptor, buf, len, ENTRY_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__AuditEntry *)b->msg;
-	if ((r = wire_need_id("audit entry: hub_id", m->hub_id, err, errlen)) < 0 ||
+	if ((r = tids_wire_need_id("audit entry: hub_id", m->hub_id, err, errlen)) < 0 ||
 	    (r = fixed("audit entry: prev_hash", m->prev_hash, TIDS_HASH_BYTES, false, out->prev_hash, err, errlen)) < 0 ||
 	    (r = fixed("audit entry: record_id", m->record_id, TIDS_RECORD_ID_BYTES, true, out->record_id, err, errlen)) < 0 ||
-	    (r = wire_need_id("audit entry: owner", m->owner, err, errlen)) < 0 ||
-	    (r = wire_need_id("audit entry: recipient", m->recipient, err, errlen)) < 0 ||
-	    (r = wire_opt_name("audit entry: purpose", m->purpose, err, errlen)) < 0 ||
-	    (r = wire_list("audit entry: rule_ids", m->rule_ids, m->n_rule_ids, LIST_IDS, 0, &out->rule_ids, err, errlen)) < 0 ||
-	    (r = wire_tier("audit entry: tier", (int)m->tier, true, err, errlen)) < 0 ||
-	    (r = wire_need_name("audit entry: category", m->category, err, errlen)) < 0 ||
-	    (r = wire_opt_jurisdiction("audit entry: origin", m->origin, err, errlen)) < 0 ||
-	    (r = wire_opt_jurisdiction("audit entry: destination", m->destination, err, errlen)) < 0 ||
-	    (r = wire_opt_id("audit entry: grant_id", m->grant_id, err, errlen)) < 0 ||
-	    (r = wire_opt_id("audit entry: approval_id", m->approval_id, err, errlen)) < 0 ||
-	    (r = wire_obligations_from(m->obligations, &out->obligations, err, errlen)) < 0 ||
-	    (r = wire_text("audit entry: reason", m->reason, 1024, err, errlen)) < 0 ||
-	    (r = wire_opt_id("audit entry: asset_id", m->asset_id, err, errlen)) < 0)
+	    (r = tids_wire_need_id("audit entry: owner", m->owner, err, errlen)) < 0 ||
+	    (r = tids_wire_need_id("audit entry: recipient", m->recipient, err, errlen)) < 0 ||
+	    (r = tids_wire_opt_name("audit entry: purpose", m->purpose, err, errlen)) < 0 ||
+	    (r = tids_wire_list("audit entry: rule_ids", m->rule_ids, m->n_rule_ids, LIST_IDS, 0, &out->rule_ids, err, errlen)) < 0 ||
+	    (r = tids_wire_tier("audit entry: tier", (int)m->tier, true, err, errlen)) < 0 ||
+	    (r = tids_wire_need_name("audit entry: category", m->category, err, errlen)) < 0 ||
+	    (r = tids_wire_opt_jurisdiction("audit entry: origin", m->origin, err, errlen)) < 0 ||
+	    (r = tids_wire_opt_jurisdiction("audit entry: destination", m->destination, err, errlen)) < 0 ||
+	    (r = tids_wire_opt_id("audit entry: grant_id", m->grant_id, err, errlen)) < 0 ||
+	    (r = tids_wire_opt_id("audit entry: approval_id", m->approval_id, err, errlen)) < 0 ||
+	    (r = tids_wire_obligations_from(m->obligations, &out->obligations, err, errlen)) < 0 ||
+	    (r = tids_wire_text("audit entry: reason", m->reason, 1024, err, errlen)) < 0 ||
+	    (r = tids_wire_opt_id("audit entry: asset_id", m->asset_id, err, errlen)) < 0)
 		goto out;
 	if (m->seq == 0 || m->partition < 0) {
 		r = tids_fail(err, errlen, TIDS_EINVAL, "audit entry: seq must be >= 1 and partition >= 0");
@@ -87,7 +87,7 @@ int tids_wire_decode_audit_entry(const uint8_t *buf, size_t len, struct tids_aud
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	wire_release(b);
+	tids_wire_release(b);
 	return r;
 }
 
@@ -97,7 +97,7 @@ int tids_wire_encode_audit_entry(const struct tids_audit_entry *in, uint8_t **ou
 	Tids__V1__Obligations ob;
 	Tids__V1__Aggregation agg;
 
-	wire_obligations_to(&in->obligations, &ob, &agg);
+	tids_wire_obligations_to(&in->obligations, &ob, &agg);
 	pb.hub_id = (char *)in->hub_id;
 	pb.partition = in->partition;
 	pb.seq = in->seq;
@@ -125,14 +125,14 @@ int tids_wire_encode_audit_entry(const struct tids_audit_entry *in, uint8_t **ou
 	pb.delivered_hash.len = in->delivered_hash.len;
 	pb.asset_id = (char *)(in->asset_id != NULL ? in->asset_id : "");
 	pb.delivery_seq = in->delivery_seq;
-	return wire_pack(&pb.base, out, len);
+	return tids_wire_pack(&pb.base, out, len);
 }
 
 void tids_audit_entry_free(struct tids_audit_entry *e)
 {
 	if (e == NULL)
 		return;
-	wire_release(e->backing);
+	tids_wire_release(e->backing);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -141,7 +141,7 @@ static int checkpoint_from(const Tids__V1__AuditCheckpoint *m, struct tids_audit
 {
 	int r;
 
-	if ((r = wire_need_id("checkpoint: hub_id", m->hub_id, err, errlen)) < 0 ||
+	if ((r = tids_wire_need_id("checkpoint: hub_id", m->hub_id, err, errlen)) < 0 ||
 	    (r = fixed("checkpoint: head_hash", m->head_hash, TIDS_HASH_BYTES, true, out->head_hash, err, errlen)) < 0 ||
 	    (r = fixed("checkpoint: signature", m->signature, TIDS_SIGNATURE_BYTES, true, out->signature, err, errlen)) < 0)
 		return r;
@@ -161,12 +161,12 @@ int tids_wire_decode_audit_checkpoint(const uint8_t *buf, size_t len, struct tid
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = wire_unpack(&tids__v1__audit_checkpoint__descriptor, buf, len, 4096, 0, &b, err, errlen);
+	r = tids_wire_unpack(&tids__v1__audit_checkpoint__descriptor, buf, len, 4096, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	if ((r = checkpoint_from((Tids__V1__AuditCheckpoint *)b->msg, out, err, errlen)) < 0) {
 		memset(out, 0, sizeof(*out));
-		wire_release(b);
+		tids_wire_release(b);
 		return r;
 	}
 	out->backing = b;
@@ -188,7 +188,7 @@ static int encode_checkpoint(const struct tids_audit_checkpoint *in, bool with_s
 		pb.signature.data = (uint8_t *)in->signature;
 		pb.signature.len = TIDS_SIGNATURE_BYTES;
 	}
-	return wire_pack(&pb.base, out, len);
+	return tids_wire_pack(&pb.base, out, len);
 }
 
 int tids_wire_encode_audit_checkpoint(const struct tids_audit_checkpoint *in, uint8_t **out, size_t *len)
@@ -206,7 +206,7 @@ void tids_audit_checkpoint_free(struct tids_audit_checkpoint *c)
 {
 	if (c == NULL)
 		return;
-	wire_release(c->backing);
+	tids_wire_release(c->backing);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -222,7 +222,7 @@ int tids_wire_decode_audit_log_record(const uint8_t *buf, size_t len, struct tid
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = wire_unpack(&tids__v1__audit_log_record__descriptor, buf, len, 4u << 20, 0, &b, err, errlen);
+	r = tids_wire_unpack(&tids__v1__audit_log_record__descriptor, buf, len, 4u << 20, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__AuditLogRecord *)b->msg;
@@ -248,7 +248,7 @@ int tids_wire_decode_audit_log_record(const uint8_t *buf, size_t len, struct tid
 			      TIDS_AUDIT_ENTRIES_MAX);
 		goto out;
 	}
-	entries = wire_alloc(b, n * sizeof(*entries));
+	entries = tids_wire_alloc(b, n * sizeof(*entries));
 	if (entries == NULL) {
 		r = tids_fail(err, errlen, TIDS_ENOMEM, "audit log record: out of memory");
 		goto out;
@@ -270,7 +270,7 @@ int tids_wire_decode_audit_log_record(const uint8_t *buf, size_t len, struct tid
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	wire_release(b);
+	tids_wire_release(b);
 	return r;
 }
 
@@ -313,7 +313,7 @@ int tids_wire_encode_audit_log_record(const struct tids_audit_log_record *in, ui
 		pb.kind_case = TIDS__V1__AUDIT_LOG_RECORD__KIND_ENTRIES;
 		pb.entries = &batch;
 	}
-	r = wire_pack(&pb.base, out, len);
+	r = tids_wire_pack(&pb.base, out, len);
 	free(entries);
 	return r;
 }
@@ -322,6 +322,6 @@ void tids_audit_log_record_free(struct tids_audit_log_record *r)
 {
 	if (r == NULL)
 		return;
-	wire_release(r->backing);
+	tids_wire_release(r->backing);
 	memset(r, 0, sizeof(*r));
 }

@@ -18,18 +18,18 @@ int tids_wire_decode_grant(const uint8_t *buf, size_t len, struct tids_grant *ou
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = wire_unpack(&tids__v1__grant__descriptor, buf, len, CONSENT_MAX, 0, &b, err, errlen);
+	r = tids_wire_unpack(&tids__v1__grant__descriptor, buf, len, CONSENT_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__Grant *)b->msg;
-	if ((r = wire_need_id("grant: grant_id", m->grant_id, err, errlen)) < 0 ||
-	    (r = wire_need_id("grant: owner", m->owner, err, errlen)) < 0 ||
-	    (r = wire_need_id("grant: grantee", m->grantee, err, errlen)) < 0 ||
-	    (r = wire_list("grant: assets", m->assets, m->n_assets, LIST_IDS, 0, &out->assets, err, errlen)) < 0 ||
-	    (r = wire_list("grant: categories", m->categories, m->n_categories, LIST_NAMES, 1, &out->categories, err, errlen)) < 0 ||
-	    (r = wire_list("grant: purposes", m->purposes, m->n_purposes, LIST_NAMES, 1, &out->purposes, err, errlen)) < 0 ||
-	    (r = wire_obligations_from(m->obligations, &out->obligations, err, errlen)) < 0 ||
-	    (r = wire_bytes("grant: signature", m->signature, TIDS_SIGNATURE_BYTES, err, errlen)) < 0)
+	if ((r = tids_wire_need_id("grant: grant_id", m->grant_id, err, errlen)) < 0 ||
+	    (r = tids_wire_need_id("grant: owner", m->owner, err, errlen)) < 0 ||
+	    (r = tids_wire_need_id("grant: grantee", m->grantee, err, errlen)) < 0 ||
+	    (r = tids_wire_list("grant: assets", m->assets, m->n_assets, LIST_IDS, 0, &out->assets, err, errlen)) < 0 ||
+	    (r = tids_wire_list("grant: categories", m->categories, m->n_categories, LIST_NAMES, 1, &out->categories, err, errlen)) < 0 ||
+	    (r = tids_wire_list("grant: purposes", m->purposes, m->n_purposes, LIST_NAMES, 1, &out->purposes, err, errlen)) < 0 ||
+	    (r = tids_wire_obligations_from(m->obligations, &out->obligations, err, errlen)) < 0 ||
+	    (r = tids_wire_bytes("grant: signature", m->signature, TIDS_SIGNATURE_BYTES, err, errlen)) < 0)
 		goto out;
 	if (m->not_after_ms <= 0 || m->not_before_ms < 0 || m->not_after_ms <= m->not_before_ms) {
 		r = tids_fail(err, errlen, TIDS_EINVAL,
@@ -51,7 +51,7 @@ int tids_wire_decode_grant(const uint8_t *buf, size_t len, struct tids_grant *ou
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	wire_release(b);
+	tids_wire_release(b);
 	return r;
 }
 
@@ -61,7 +61,7 @@ static int encode_grant(const struct tids_grant *in, bool with_signature, uint8_
 	Tids__V1__Obligations ob;
 	Tids__V1__Aggregation agg;
 
-	wire_obligations_to(&in->obligations, &ob, &agg);
+	tids_wire_obligations_to(&in->obligations, &ob, &agg);
 	pb.grant_id = (char *)in->grant_id;
 	pb.owner = (char *)in->owner;
 	pb.grantee = (char *)in->grantee;
@@ -79,7 +79,7 @@ static int encode_grant(const struct tids_grant *in, bool with_signature, uint8_
 		pb.signature.data = (uint8_t *)in->signature;
 		pb.signature.len = TIDS_SIGNATURE_BYTES;
 	}
-	return wire_pack(&pb.base, out, len);
+	return tids_wire_pack(&pb.base, out, len);
 }
 
 int tids_wire_encode_grant(const struct tids_grant *in, uint8_t **out, size_t *len)
@@ -96,7 +96,7 @@ void tids_grant_free(struct tids_grant *g)
 {
 	if (g == NULL)
 		return;
-	wire_release(g->backing);
+	tids_wire_release(g->backing);
 	memset(g, 0, sizeof(*g));
 }
 
@@ -108,20 +108,20 @@ int tids_wire_decode_approval(const uint8_t *buf, size_t len, struct tids_approv
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = wire_unpack(&tids__v1__approval__descriptor, buf, len, CONSENT_MAX, 0, &b, err, errlen);
+	r = tids_wire_unpack(&tids__v1__approval__descriptor, buf, len, CONSENT_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__Approval *)b->msg;
-	if ((r = wire_need_id("approval: approval_id", m->approval_id, err, errlen)) < 0 ||
-	    (r = wire_need_name("approval: kind", m->kind, err, errlen)) < 0 ||
-	    (r = wire_need_id("approval: regulator", m->regulator, err, errlen)) < 0 ||
-	    (r = wire_need_id("approval: exporter", m->exporter, err, errlen)) < 0 ||
-	    (r = wire_need_id("approval: recipient", m->recipient, err, errlen)) < 0 ||
-	    (r = wire_list("approval: categories", m->categories, m->n_categories, LIST_NAMES, 1, &out->categories, err, errlen)) < 0 ||
-	    (r = wire_list("approval: purposes", m->purposes, m->n_purposes, LIST_NAMES, 1, &out->purposes, err, errlen)) < 0 ||
-	    (r = wire_need_jurisdiction("approval: from_jurisdiction", m->from_jurisdiction, err, errlen)) < 0 ||
-	    (r = wire_need_jurisdiction("approval: to_jurisdiction", m->to_jurisdiction, err, errlen)) < 0 ||
-	    (r = wire_bytes("approval: signature", m->signature, TIDS_SIGNATURE_BYTES, err, errlen)) < 0)
+	if ((r = tids_wire_need_id("approval: approval_id", m->approval_id, err, errlen)) < 0 ||
+	    (r = tids_wire_need_name("approval: kind", m->kind, err, errlen)) < 0 ||
+	    (r = tids_wire_need_id("approval: regulator", m->regulator, err, errlen)) < 0 ||
+	    (r = tids_wire_need_id("approval: exporter", m->exporter, err, errlen)) < 0 ||
+	    (r = tids_wire_need_id("approval: recipient", m->recipient, err, errlen)) < 0 ||
+	    (r = tids_wire_list("approval: categories", m->categories, m->n_categories, LIST_NAMES, 1, &out->categories, err, errlen)) < 0 ||
+	    (r = tids_wire_list("approval: purposes", m->purposes, m->n_purposes, LIST_NAMES, 1, &out->purposes, err, errlen)) < 0 ||
+	    (r = tids_wire_need_jurisdiction("approval: from_jurisdiction", m->from_jurisdiction, err, errlen)) < 0 ||
+	    (r = tids_wire_need_jurisdiction("approval: to_jurisdiction", m->to_jurisdiction, err, errlen)) < 0 ||
+	    (r = tids_wire_bytes("approval: signature", m->signature, TIDS_SIGNATURE_BYTES, err, errlen)) < 0)
 		goto out;
 	if (m->n_tiers == 0 || m->n_tiers > 3) {
 		r = tids_fail(err, errlen, m->n_tiers == 0 ? TIDS_EMISSING : TIDS_ETOOMANY,
@@ -129,7 +129,7 @@ int tids_wire_decode_approval(const uint8_t *buf, size_t len, struct tids_approv
 		goto out;
 	}
 	for (size_t i = 0; i < m->n_tiers; i++) {
-		if ((r = wire_tier("approval: tiers", (int)m->tiers[i], true, err, errlen)) < 0)
+		if ((r = tids_wire_tier("approval: tiers", (int)m->tiers[i], true, err, errlen)) < 0)
 			goto out;
 		out->tiers[i] = (enum tids_tier)m->tiers[i];
 	}
@@ -152,7 +152,7 @@ int tids_wire_decode_approval(const uint8_t *buf, size_t len, struct tids_approv
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	wire_release(b);
+	tids_wire_release(b);
 	return r;
 }
 
@@ -182,7 +182,7 @@ static int encode_approval(const struct tids_approval *in, bool with_signature, 
 		pb.signature.data = (uint8_t *)in->signature;
 		pb.signature.len = TIDS_SIGNATURE_BYTES;
 	}
-	return wire_pack(&pb.base, out, len);
+	return tids_wire_pack(&pb.base, out, len);
 }
 
 int tids_wire_encode_approval(const struct tids_approval *in, uint8_t **out, size_t *len)
@@ -199,6 +199,6 @@ void tids_approval_free(struct tids_approval *a)
 {
 	if (a == NULL)
 		return;
-	wire_release(a->backing);
+	tids_wire_release(a->backing);
 	memset(a, 0, sizeof(*a));
 }

@@ -18,6 +18,9 @@
 #include "tids/error.h"
 #include "tids/wire.h"
 
+/* Internal to libtids: not exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 /* The decoded protobuf-c message plus one block for converted arrays. */
 struct backing {
 	ProtobufCMessage *msg;
@@ -26,43 +29,45 @@ struct backing {
 
 /* Unpacks buf as desc after checking len <= max; on success *b owns the
  * message and `extra` zeroed bytes at (*b)->mem. */
-int wire_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
+int tids_wire_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
 		size_t max, size_t extra, struct backing **b, char *err, size_t errlen);
-void wire_release(void *backing);
+void tids_wire_release(void *backing);
 /* The one converted-array block of b (zeroed), or NULL. */
-void *wire_alloc(struct backing *b, size_t size);
+void *tids_wire_alloc(struct backing *b, size_t size);
 
 /* Packs msg into a malloc'd buffer. */
-int wire_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *len);
+int tids_wire_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *len);
 
 /* Field checks; `what` names the field in the error ("grant: grantee"). */
-int wire_need_id(const char *what, const char *s, char *err, size_t errlen);
-int wire_opt_id(const char *what, const char *s, char *err, size_t errlen);
-int wire_need_name(const char *what, const char *s, char *err, size_t errlen);
-int wire_opt_name(const char *what, const char *s, char *err, size_t errlen);
-int wire_need_jurisdiction(const char *what, const char *s, char *err, size_t errlen);
-int wire_opt_jurisdiction(const char *what, const char *s, char *err, size_t errlen);
-int wire_text(const char *what, const char *s, size_t max, char *err, size_t errlen);
-int wire_bytes(const char *what, ProtobufCBinaryData d, size_t want, char *err, size_t errlen);
-int wire_tier(const char *what, int tier, bool required, char *err, size_t errlen);
+int tids_wire_need_id(const char *what, const char *s, char *err, size_t errlen);
+int tids_wire_opt_id(const char *what, const char *s, char *err, size_t errlen);
+int tids_wire_need_name(const char *what, const char *s, char *err, size_t errlen);
+int tids_wire_opt_name(const char *what, const char *s, char *err, size_t errlen);
+int tids_wire_need_jurisdiction(const char *what, const char *s, char *err, size_t errlen);
+int tids_wire_opt_jurisdiction(const char *what, const char *s, char *err, size_t errlen);
+int tids_wire_text(const char *what, const char *s, size_t max, char *err, size_t errlen);
+int tids_wire_bytes(const char *what, ProtobufCBinaryData d, size_t want, char *err, size_t errlen);
+int tids_wire_tier(const char *what, int tier, bool required, char *err, size_t errlen);
 
 enum list_kind { LIST_IDS, LIST_NAMES, LIST_FIELDS };
-int wire_list(const char *what, char **items, size_t n, enum list_kind kind, size_t min,
+int tids_wire_list(const char *what, char **items, size_t n, enum list_kind kind, size_t min,
 	      struct tids_strlist *out, char *err, size_t errlen);
 
 /* Obligations and records appear inside several messages. */
-int wire_obligations_from(const Tids__V1__Obligations *m, struct tids_obligations *o,
+int tids_wire_obligations_from(const Tids__V1__Obligations *m, struct tids_obligations *o,
 			  char *err, size_t errlen);
 /* pb must outlive o; pointers go into it. Allocates nothing: *pb is
  * caller storage, lists point at the caller's strings. */
-void wire_obligations_to(const struct tids_obligations *o, Tids__V1__Obligations *pb,
+void tids_wire_obligations_to(const struct tids_obligations *o, Tids__V1__Obligations *pb,
 			 Tids__V1__Aggregation *agg);
 /* fields: storage for m->n_fields converted fields. */
-int wire_record_from(const Tids__V1__Record *m, struct tids_record *rec,
+int tids_wire_record_from(const Tids__V1__Record *m, struct tids_record *rec,
 		     struct tids_field *fields, char *err, size_t errlen);
 /* Builds a protobuf-c view of rec (strings borrowed from rec); the field
- * arrays are malloc'd and freed with wire_record_view_free. */
-int wire_record_view(const struct tids_record *rec, Tids__V1__Record *pb);
-void wire_record_view_free(Tids__V1__Record *pb);
+ * arrays are malloc'd and freed with tids_wire_record_view_free. */
+int tids_wire_record_view(const struct tids_record *rec, Tids__V1__Record *pb);
+void tids_wire_record_view_free(Tids__V1__Record *pb);
+
+#pragma GCC visibility pop
 
 #endif
