@@ -52,10 +52,14 @@ int64_t mono_ms(void)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: tidsd [-d] [-n] [-c config]\n"
-		   "  -c FILE  configuration (default " DEFAULT_CONFIG ")\n"
-		   "  -n       check the configuration and policies, print \"configuration OK\", exit\n"
-		   "  -d       debug logging\n"
-		   "  -V       print the version\n");
+		   "       tidsd -V | -h\n"
+		   "  -c, --config FILE  configuration (default " DEFAULT_CONFIG ")\n"
+		   "  -n, --check        check the configuration and policies, print \"configuration OK\", exit\n"
+		   "  -d, --debug        debug logging\n"
+		   "  -V, --version      print the version, exit\n"
+		   "  -h, --help         print this help, exit\n"
+		   "Signals: SIGHUP reloads the configuration and policies; SIGTERM stops.\n"
+		   "See tidsd(8) and tidsd.conf(5).\n");
 }
 
 /* Prints each collected error line and exits (for -n and startup). */
@@ -220,9 +224,17 @@ int main(int argc, char **argv)
 	const char *conf_path = DEFAULT_CONFIG;
 	struct tids_buf errs = { 0 };
 	bool check = false, debug = false;
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "check", no_argument, NULL, 'n' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	int c;
 
-	while ((c = getopt(argc, argv, "c:dnVh")) != -1) {
+	while ((c = getopt_long(argc, argv, "c:dnVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			conf_path = optarg;
