@@ -16,6 +16,7 @@ PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 SYSTEMDUNITDIR ?= $(shell pkg-config --variable=systemdsystemunitdir systemd 2>/dev/null || echo /lib/systemd/system)
 SYSUSERSDIR ?= $(shell pkg-config --variable=sysusersdir systemd 2>/dev/null || echo /usr/lib/sysusers.d)
 TMPFILESDIR ?= $(shell pkg-config --variable=tmpfilesdir systemd 2>/dev/null || echo /usr/lib/tmpfiles.d)
+BASHCOMPDIR ?= $(DATADIR)/bash-completion/completions
 DESTDIR ?=
 
 O ?= build
@@ -204,7 +205,8 @@ install: all
 		$(DESTDIR)$(INCLUDEDIR)/tids $(DESTDIR)$(PKGCONFIGDIR) \
 		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
 		$(DESTDIR)$(SYSCONFDIR)/tids $(DESTDIR)$(SYSTEMDUNITDIR) \
-		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(DATADIR)/tids/policy
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(DATADIR)/tids/policy \
+		$(DESTDIR)$(BASHCOMPDIR)
 	$(if $(wildcard $(TIDSD)),install -m 0755 $(TIDSD) $(DESTDIR)$(SBINDIR)/tidsd)
 	$(if $(wildcard $(TIDSCTL)),install -m 0755 $(TIDSCTL) $(DESTDIR)$(BINDIR)/tidsctl)
 	install -m 0644 $(LIBTIDS) $(DESTDIR)$(LIBDIR)/libtids.a
@@ -221,6 +223,7 @@ install: all
 	$(if $(wildcard packaging/tidsd.conf.example),test -e $(DESTDIR)$(SYSCONFDIR)/tids/tidsd.conf || \
 		install -m 0640 packaging/tidsd.conf.example $(DESTDIR)$(SYSCONFDIR)/tids/tidsd.conf)
 	$(if $(wildcard policy/default/*.tidspol),install -m 0644 policy/default/*.tidspol $(DESTDIR)$(DATADIR)/tids/policy/)
+	install -m 0644 packaging/bash-completion/tidsctl packaging/bash-completion/tidsd $(DESTDIR)$(BASHCOMPDIR)/
 
 clean:
 	rm -rf $(O)
