@@ -24,6 +24,8 @@ CC ?= cc
 CLANG ?= clang
 PYTHON ?= python3
 PKGS := rdkafka libsodium libprotobuf-c sqlite3
+# tidsd alone serves HTTP (/metrics, /health).
+DAEMON_PKGS := libmicrohttpd
 FUZZ_SECONDS ?= 20
 
 CFLAGS ?= -O2 -g
@@ -127,7 +129,7 @@ $(LIBPOLICY): $(POLICY_O)
 
 $(TIDSD): $(DAEMON_O) $(LIBPOLICY) $(LIBTIDS)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $$(pkg-config --libs $(DAEMON_PKGS)) $(LDLIBS)
 
 $(TIDSCTL): $(CLI_O) $(LIBPOLICY) $(LIBTIDS)
 	$(call say,LD,$@)

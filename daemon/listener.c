@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "tidsd.h"
 
 static void on_accept(struct tidsd *d, struct watch *w, uint32_t events)
@@ -51,6 +52,7 @@ static void on_accept(struct tidsd *d, struct watch *w, uint32_t events)
 			close(fd);
 			continue;
 		}
+		metrics_add(local ? &d->metrics->sessions_accepted_unix : &d->metrics->sessions_accepted_tcp, 1);
 		session_accept(d, fd, local, peer);
 	}
 }
@@ -75,31 +77,40 @@ static int split_host_port(const char *addr, char *host, size_t hlen, char *port
 	return 0;
 }
 
-static int open_tcp(struct tidsd *d)
+int listen_tcp_socket(const char *option, const char *addr)
 {
 	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM }, *ai;
 	char host[256], port[16];
 	int fd, one = 1, rc;
 
-	if (split_host_port(d->conf->listen_tcp, host, sizeof(host), port, sizeof(port)) != 0) {
-		tids_log_warnx("listen.tcp: '%s' is not host:port", d->conf->listen_tcp);
+	if (split_host_port(addr, host, sizeof(host), port, sizeof(port)) != 0) {
+		tids_log_warnx("%s: '%s' is not host:port", option, addr);
 		return -1;
 	}
 	rc = getaddrinfo(*host != '\0' ? host : NULL, port, &hints, &ai);
 	if (rc != 0) {
-		tids_log_warnx("listen.tcp %s: %s", d->conf->listen_tcp, gai_strerror(rc));
+		tids_log_warnx("%s %s: %s", option, addr, gai_strerror(rc));
 		return -1;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 256) != 0) {
-		tids_log_warn("listen.tcp %s", d->conf->listen_tcp);
+		tids_log_warn("%s %s", option, addr);
 		if (fd >= 0)
 			close(fd);
 		freeaddrinfo(ai);
 		return -1;
 	}
 	freeaddrinfo(ai);
+	return fd;
+}
+
+static int open_tcp(struct tidsd *d)
+{
+	int fd = listen_tcp_socket("listen.tcp", d->conf->listen_tcp);
+
+	if (fd < 0)
+		return -1;
 	d->listen_tcp.fd = fd;
 	d->listen_tcp.on_event = on_accept;
 	tids_log_info("listening on %s (Noise_XX)", d->conf->listen_tcp);

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "tids/error.h"
+#include "metrics.h"
 #include "router.h"
 #include "tidsd.h"
 
@@ -187,6 +188,7 @@ void tidsd_tick(struct tidsd *d)
 	int64_t mono = mono_ms();
 
 	sd_watchdog_tick(mono);
+	http_tick(d);
 	sessions_tick(d);
 	router_tick(d);
 	registry_expire_grants(d, now_ms());
@@ -199,6 +201,7 @@ static void shutdown_cleanly(struct tidsd *d)
 	sd_stopping();
 	tids_log_info("stopping: %zu sessions, %zu records in flight", session_count(d), ingest_in_flight(d));
 	listeners_close(d);
+	http_close(d);
 	ingest_flush(d, DRAIN_MS);
 	sessions_close_all(d);
 	router_free(d);
@@ -213,6 +216,9 @@ static void shutdown_cleanly(struct tidsd *d)
 	loop_free(d);
 	tids_identity_wipe(&d->hub);
 	sodium_memzero(d->master_key, sizeof(d->master_key));
+	/* After the router and indexer threads, which count into it. */
+	metrics_free(d->metrics);
+	d->metrics = NULL;
 	config_free(d->conf);
 	tids_log_info("stopped");
 }
@@ -271,6 +277,10 @@ int main(int argc, char **argv)
 		tids_log_set_max((enum tids_log_priority)d->conf->log_level);
 	sd_status("starting");
 
+	d->metrics = metrics_new();
+	if (d->metrics == NULL)
+		fatalx("out of memory");
+	d->metrics->router_enabled = d->conf->router;
 	load_hub_key(d);
 	open_store(d);
 	if (keys_load_master(d) != 0)
@@ -287,7 +297,7 @@ int main(int argc, char **argv)
 		fatalx("router could not start; see above");
 	if (indexer_init(d) != 0)
 		fatalx("audit ledger indexer could not start; see above");
-	if (listeners_open(d) != 0)
+	if (listeners_open(d) != 0 || http_open(d) != 0)
 		fatalx("cannot listen; see above");
 
 	sd_ready();

@@ -94,9 +94,12 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 	if (r != 0)
 		return r;
 	snprintf(topic, sizeof(topic), "%s%s", rt->t_deliver_prefix, recipient);
-	r = router_produce(rt, topic, RD_KAFKA_PARTITION_UA, del->record.record_id, TIDS_RECORD_ID_BYTES, value, vlen);
-	if (r == 0)
+	r = router_produce_at(rt, topic, RD_KAFKA_PARTITION_UA, del->record.record_id, TIDS_RECORD_ID_BYTES, value, vlen,
+			      rt->ingress_ts);
+	if (r == 0) {
 		rt->deliveries++;
+		rt->stage.deliveries++;
+	}
 	return r;
 }
 
@@ -223,6 +226,8 @@ static int decide_one(struct router *rt, const rd_kafka_message_t *m, const stru
 	if (r != 0 || dec.verdict == TIDS_POLICY_DENY || dec.verdict == TIDS_POLICY_UNDECIDED) {
 		rt->denials++;
 		e.decision = TIDS_DECISION_DENY;
+		metrics_stage_decision(rt->metrics, &rt->stage, rec->category, MD_DENY, e.tier,
+				       r == 0 ? dec.deciding_rule : NULL);
 		return audit_append(rt, m->partition, &e);
 	}
 	memset(&del, 0, sizeof(del));
@@ -238,6 +243,8 @@ static int decide_one(struct router *rt, const rd_kafka_message_t *m, const stru
 	e.decision = del.decision;
 	e.obligations = del.obligations;
 	e.tier = del.record.tier;
+	metrics_stage_decision(rt->metrics, &rt->stage, rec->category,
+			       del.decision == TIDS_DECISION_TRANSFORM ? MD_TRANSFORM : MD_ALLOW, e.tier, NULL);
 	account(rt, &dec);
 	if (dec.obligations.aggregate) {
 		/* The record joins a window; what leaves is the window's aggregate. */
@@ -309,9 +316,11 @@ int route_message(struct router *rt, const rd_kafka_message_t *m)
 	}
 	/* Candidates: every participant with a standing subscription, for
 	 * each purpose it receives data for. The policy decides the rest. */
+	rt->ingress_ts = rd_kafka_message_timestamp(m, NULL) > 0 ? rd_kafka_message_timestamp(m, NULL) : 0;
 	while (r == 0 && (sub = tids_map_next(&rt->subscribers, &pos)) != NULL)
 		for (size_t i = 0; r == 0 && i < sub->n_purposes; i++)
 			r = decide_one(rt, m, &rec, sub->id, sub->purposes[i]);
+	rt->ingress_ts = 0;
 out:
 	tids_record_free(&rec);
 	tids_ingress_record_free(&ir);

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "metrics.h"
 #include "tids/map.h"
 #include "tids/seal.h"
 #include "tidsd.h"
@@ -146,6 +147,12 @@ struct router {
 	int64_t last_maintenance;
 
 	atomic_ulong records, decisions, deliveries, denials, transactions, skipped, duplicates;
+	struct metrics *metrics;             /* the daemon's; counted at commit */
+	struct metrics_route_stage stage;    /* this transaction's counts */
+	/* The Kafka timestamp of the ingress record being routed (when ingest
+	 * took it), given to its deliveries so that egress can measure
+	 * publish-to-delivery latency; 0 between records (aggregates). */
+	int64_t ingress_ts;
 };
 
 /* route.c: decides one ingress record for every candidate; produces. */
@@ -189,5 +196,8 @@ int state_window_restore(struct router *rt, const char *key, const struct tids_a
 /* router.c */
 int router_produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
 		   uint8_t *value, size_t len);
+/* The same with the message's timestamp (0: now). */
+int router_produce_at(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		      uint8_t *value, size_t len, int64_t timestamp_ms);
 
 #endif

@@ -51,6 +51,7 @@ struct config {
 	char *master_key;          /* file with the key that wraps data keys */
 	char *listen_tcp;          /* "host:port"; "" disables */
 	char *listen_unix;         /* path; "" disables */
+	char *metrics_listen;      /* "host:port" of /metrics and /health; "" disables */
 	char *state_dir;
 	char *policy_dir;
 	int kafka_mode;
@@ -296,6 +297,14 @@ void indexer_free(struct tidsd *d);
 
 int listeners_open(struct tidsd *d);
 void listeners_close(struct tidsd *d);
+/* A listening TCP socket on addr ("host:port"); logs what option was wrong. */
+int listen_tcp_socket(const char *option, const char *addr);
+
+/* --- http.c: /metrics and /health (metrics.h holds the counters) ------------ */
+
+int http_open(struct tidsd *d);
+void http_tick(struct tidsd *d);
+void http_close(struct tidsd *d);
 
 enum session_state {
 	SESSION_HANDSHAKE,         /* Noise handshake in progress */
@@ -376,6 +385,8 @@ struct tidsd {
 	struct router *router;
 	struct egress *egress;
 	struct indexer *indexer;
+	struct metrics *metrics;              /* written by the loop, router and indexer */
+	struct http *http;
 
 	bool stopping;
 	volatile sig_atomic_t sig_stop;

@@ -120,6 +120,7 @@ int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf)
 	snprintf(h->sock, sizeof(h->sock), "%s/tidsd.sock", h->dir);
 	snprintf(h->log, sizeof(h->log), "%s/tidsd.log", h->dir);
 	snprintf(h->addr, sizeof(h->addr), "127.0.0.1:%d", free_port());
+	snprintf(h->metrics, sizeof(h->metrics), "127.0.0.1:%d", free_port());
 	/* The hub key is made here so that tests know it before the start. */
 	snprintf(path, sizeof(path), "%s/hub.key", h->dir);
 	if (tids_identity_generate(&hub) != 0 || tids_keyfile_write_identity(path, &hub, err, sizeof(err)) != 0) {
@@ -139,6 +140,9 @@ int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf)
 		fprintf(f, "policy.dir = %s/policy/default\n", src);
 	if (extra_conf == NULL || strstr(extra_conf, "kafka.mode = embedded") == NULL)
 		fprintf(f, "kafka.mode = external\nkafka.bootstrap.servers = %s\n", tids_test_kafka_bootstrap());
+	/* Never the default port: tests run side by side. */
+	if (extra_conf == NULL || strstr(extra_conf, "metrics.listen") == NULL)
+		fprintf(f, "metrics.listen = %s\n", h->metrics);
 	if (extra_conf != NULL)
 		fprintf(f, "%s\n", extra_conf);
 	fclose(f);
