@@ -64,15 +64,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 	(void)version;
 	(void)upload;
-	/* The first call only announces the request; answer on the second,
-	 * once any body has been read (and refused below). */
-	if (*req == NULL) {
-		*req = (void *)1;
-		return MHD_YES;
-	}
+	(void)upload_len;
+	(void)req;
+	/* Answered on the first call, before any body is read: nothing here
+	 * takes one, and MHD closes a connection whose body it did not read. */
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
 		return text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "only GET and HEAD\n");
-	if (*upload_len != 0)
+	if (MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH) != NULL ||
+	    MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL)
 		return text(c, MHD_HTTP_BAD_REQUEST, "a GET has no body\n");
 	if (strcmp(url, "/metrics") == 0) {
 		struct metrics_info info = { TIDSD_VERSION, d->conf->hub_id, session_count(d) };
@@ -136,6 +135,9 @@ int http_open(struct tidsd *d)
 				  MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_CONNECTIONS_MAX,
 				  MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)HTTP_TIMEOUT_S,
 				  MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_MEMORY,
+				  /* Refuse what RFC 9112 does not allow (no Host, bad
+				   * whitespace) rather than guess. */
+				  MHD_OPTION_STRICT_FOR_CLIENT, (int)1,
 				  MHD_OPTION_EXTERNAL_LOGGER, on_log, NULL,
 				  MHD_OPTION_END);
 	info = h->mhd != NULL ? MHD_get_daemon_info(h->mhd, MHD_DAEMON_INFO_EPOLL_FD) : NULL;
