@@ -135,6 +135,8 @@ $(TIDSCTL): $(CLI_O) $(LIBPOLICY) $(LIBTIDS)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
+# check_metrics compiles daemon/metrics.c into itself (daemon/ is no library).
+$(O)/tests/unit/check_metrics.o: daemon/metrics.c daemon/metrics.h
 $(O)/tests/check_%: $(O)/tests/unit/check_%.o $(TESTLIB_O) $(LIBPOLICY) $(LIBTIDS)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) $(LDLIBS)
@@ -180,6 +182,8 @@ bench: $(BENCH_BIN) $(PROGRAMS)
 FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined $(CPPFLAGS) $(PKG_CFLAGS)
 # fuzz_config compiles daemon/config.c into itself (with a stub fatalx).
 $(O)/fuzz/fuzz_config: daemon/config.c daemon/tidsd.h
+# So does fuzz_metrics with daemon/metrics.c.
+$(O)/fuzz/fuzz_metrics: daemon/metrics.c daemon/metrics.h
 $(O)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(POLICY_SRC) $(PB_C) $(PB_H)
 	$(call say,FUZZ,$@)
 	$(Q)mkdir -p $(O)/fuzz
