@@ -230,6 +230,7 @@ install: all
 		install -m 0640 packaging/tidsd.conf.example $(DESTDIR)$(SYSCONFDIR)/tids/tidsd.conf)
 	$(if $(wildcard policy/default/*.tidspol),install -m 0644 policy/default/*.tidspol $(DESTDIR)$(DATADIR)/tids/policy/)
 	install -m 0644 packaging/bash-completion/tidsctl packaging/bash-completion/tidsd $(DESTDIR)$(BASHCOMPDIR)/
+	install -m 0644 packaging/grafana-dashboard.json $(DESTDIR)$(DATADIR)/tids/
 
 clean:
 	rm -rf $(O)
