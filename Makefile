@@ -90,7 +90,7 @@ TIDSD := $(O)/tidsd
 TIDSCTL := $(O)/tidsctl
 PROGRAMS := $(if $(DAEMON_SRC),$(TIDSD)) $(if $(CLI_SRC),$(TIDSCTL))
 
-.PHONY: all deps check test-unit test-integration bench fuzz analyze install clean demo kafka-fetch
+.PHONY: all deps check test-unit test-integration bench fuzz analyze install clean demo kafka-fetch deb
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -205,6 +205,13 @@ analyze: $(PB_H)
 
 kafka-fetch:
 	$(Q)O=$(O) tests/kafka/fetch.sh
+
+# The Debian packages (debian/), built from a copy of this tree, because
+# dpkg-buildpackage writes its results next to the source: they land in
+# $(O)/deb/, then lintian must find no error in them.
+deb:
+	$(Q)packaging/deps.sh --deb
+	$(Q)packaging/deb.sh $(O)/deb
 
 install: all
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Installs what building (with --test: testing, with --analyze: static
-# analysis) tids needs on Debian.
+# analysis, with --deb: packaging) tids needs on Debian.
 # As root it runs apt-get; otherwise it prints the exact command and stops.
 # Quiet and fast when everything is already there.
 set -eu
@@ -12,6 +12,8 @@ test_pkgs="protobuf-compiler clang python3 python3-venv default-jre-headless mav
 want="$build_pkgs"
 [ "${1:-}" = "--test" ] && want="$want $test_pkgs"
 [ "${1:-}" = "--analyze" ] && want="$want clang clang-tools"
+# make deb: the Debian tools (the build dependencies are build_pkgs).
+[ "${1:-}" = "--deb" ] && want="$want debhelper dpkg-dev lintian"
 
 missing=""
 for p in $want; do
