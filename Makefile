@@ -173,7 +173,7 @@ check:
 demo:
 	$(Q)packaging/deps.sh
 	$(Q)$(MAKE) --no-print-directory all
-	$(Q)O=$(O) packaging/demo/demo.sh
+	$(Q)KEEP=$(KEEP) O=$(O) packaging/demo/demo.sh
 
 bench: $(BENCH_BIN) $(PROGRAMS)
 	$(Q)O=$(O) tests/kafka/with-broker.sh tests/bench/run.sh $(BENCH_BIN)

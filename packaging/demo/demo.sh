@@ -3,7 +3,11 @@
 # with kafka.mode = embedded (librdkafka's in-process mock cluster: nothing
 # is durable); a factory publishes data from a leased press, and the lessor,
 # the regulator and a lessor abroad each receive what the default policies
-# allow them, in the form they allow.
+# allow them, in the form they allow. At the end an auditor verifies the
+# ledger with the hub's public key and proves one delivery.
+#
+# KEEP=1 (make demo KEEP=1) keeps the demo's folder (ledger, keys, proof,
+# logs) and says where it is.
 set -eu
 
 O=${O:-build}
@@ -11,16 +15,25 @@ O=$(cd "$O" && pwd)
 root=$(cd "$(dirname "$0")/../.." && pwd)
 tidsd=$O/tidsd
 tidsctl=$O/tidsctl
+keep=${KEEP:-0}
 dir=$(mktemp -d "${TMPDIR:-/tmp}/tids-demo.XXXXXX")
 pid=
 cleanup() {
 	[ -z "$pid" ] || kill "$pid" 2>/dev/null || true
 	[ -z "$pid" ] || wait "$pid" 2>/dev/null || true
-	rm -rf "$dir"
+	if [ "$keep" = 1 ]; then
+		printf '\n== kept: %s (tidsd.conf, tidsd.log, state/ledger.db, hub.pub, proof.jsonl, the keys)\n' "$dir"
+	else
+		rm -rf "$dir"
+	fi
 }
 trap cleanup EXIT INT TERM
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+metrics_port=$(free_port)
+# The hub's identity, made here so that the auditor has its public key.
+(cd "$dir" && "$tidsctl" keygen hub >/dev/null)
 cat > "$dir/tidsd.conf" <<CONF
 hub.id = hub.sh
 hub.jurisdiction = CN-SH
@@ -29,6 +42,7 @@ state.dir = $dir/state
 policy.dir = $root/policy/default
 listen.tcp = 127.0.0.1:$port
 listen.unix = $dir/tidsd.sock
+metrics.listen = 127.0.0.1:$metrics_port
 kafka.mode = embedded
 audit.checkpoint_interval = 1s
 CONF
@@ -100,8 +114,39 @@ wait_subs() { while pgrep -f "tidsctl subscribe $hub" >/dev/null; do sleep 0.2; 
 wait_subs
 python3 "$root/packaging/demo/show.py" lessor.wh reg.sh lessor.de
 
-if "$tidsctl" audit --help >/dev/null 2>&1 && [ -f "$dir/state/ledger.db" ]; then
-	say "the audit ledger: every decision, including the denials"
-	"$tidsctl" audit query --ledger "$dir/state/ledger.db" 2>/dev/null | sed 's/^/   /' || true
-fi
-say "done: tidsd stops, and the embedded Kafka with it"
+say "the hub's own counters (http://127.0.0.1:$metrics_port/metrics)"
+python3 - "$metrics_port" <<'PY' | sed 's/^/   /'
+import sys, urllib.request
+text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=10).read().decode()
+for line in text.splitlines():
+    if line.startswith(("tids_records_in_total", "tids_records_routed_total", "tids_records_out_total",
+                        "tids_decisions_total", "tids_denials_total")):
+        print(line)
+PY
+
+say "tidsd stops (it signs the heads of its audit chains), and the embedded Kafka with it"
+kill "$pid"
+wait "$pid" || { cat "$dir/tidsd.log"; echo "tidsd did not stop cleanly" >&2; exit 1; }
+pid=
+
+say "the audit ledger: every decision, including the denials"
+"$tidsctl" audit query --ledger "$dir/state/ledger.db" 2>/dev/null | sed "s/^/   /"
+
+say "an auditor verifies the ledger with the hub's public key"
+"$tidsctl" audit verify --ledger "$dir/state/ledger.db" --hub-key @hub.pub --strict | sed 's/^/   /'
+
+say "and proves what happened to one record: the run hours lessor.wh received"
+record=$(python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    rec = d.get("record", d)
+    if rec.get("category") == "run_hours":
+        print(d.get("source_record_id") or rec["record_id"])
+        break
+' lessor.wh.jsonl)
+[ -n "$record" ] || { echo "lessor.wh received no run hours" >&2; exit 1; }
+"$tidsctl" audit proof --ledger "$dir/state/ledger.db" -o proof.jsonl "$record"
+echo "   proof.jsonl: record $record, $(wc -l <proof.jsonl) lines"
+"$tidsctl" audit check-proof --hub-key @hub.pub --publisher-key @factory.sh1.pub proof.jsonl | sed 's/^/   /'
+say "done"
