@@ -199,6 +199,8 @@ void audit_jw_entry(struct tids_jw *w, const struct tids_audit_entry *e)
 	tids_jw_string(w, e->grant_id);
 	tids_jw_key(w, "approval_id");
 	tids_jw_string(w, e->approval_id);
+	tids_jw_key(w, "case_id");
+	tids_jw_string(w, e->case_id != NULL ? e->case_id : "");
 	tids_jw_key(w, "reason");
 	tids_jw_string(w, e->reason);
 	tids_jw_key(w, "delivered_hash");

@@ -186,6 +186,10 @@ int audit_verify(int argc, char **argv)
 	printf("verified %llu entries and %llu checkpoints in %.3f s (%.0f entries/s)\n",
 	       (unsigned long long)rep.entries, (unsigned long long)rep.checkpoints, rep.seconds,
 	       rep.seconds > 0 ? (double)rep.entries / rep.seconds : 0.0);
+	if (rep.index_bad[0] != '\0') {
+		printf("FAILED: the rule index of the classes was altered: %s\n", rep.index_bad);
+		rc = EXIT_FAIL;
+	}
 	if (rep.bad_chains > 0) {
 		printf("FAILED: %zu of %zu chains do not verify; the first bad entry of each is named above\n",
 		       rep.bad_chains, rep.n_chains);
@@ -284,10 +288,12 @@ int audit_prune(int argc, char **argv)
 	r = tids_ledger_verify(path, pk, &vo, &rep, err, sizeof(err));
 	if (r != 0 && r != TIDS_EBADSIG)
 		return cli_fail("%s", err);
-	if (rep.bad_chains > 0) {
+	if (rep.bad_chains > 0 || rep.index_bad[0] != '\0') {
 		for (size_t i = 0; i < rep.n_chains; i++)
 			if (!rep.chains[i].ok)
 				print_chain(&rep.chains[i]);
+		if (rep.index_bad[0] != '\0')
+			printf("the rule index of the classes was altered: %s\n", rep.index_bad);
 		tids_ledger_verify_report_free(&rep);
 		return cli_fail("the ledger does not verify; nothing pruned");
 	}

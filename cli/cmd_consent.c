@@ -1,6 +1,8 @@
 /*
  * tidsctl grant, revoke and approve: an owner's consent and a regulator's
- * export approval, signed here with the caller's own key.
+ * approval, signed here with the caller's own key for one hub (its id is
+ * signed in, so no other hub accepts them), and a regulator's revocation
+ * of its approval.
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -18,10 +20,12 @@ static int64_t now(void)
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-/* Who this connection is: the signer named in the message. */
+/* Who this connection is: the signer named in the message. (The ping also
+ * tells libtids the hub's id, which the message is issued to unless
+ * --hub-id says otherwise.) */
 static int whoami(struct tids_client *c, char *me, size_t len)
 {
-	char err[512];
+	char err[512] = "";
 
 	if (tids_client_ping(c, me, len, err, sizeof(err)) != 0 || *me == '\0')
 		return cli_fail("this needs a participant connection (--hub host:port --key FILE): %s", err);
@@ -32,9 +36,11 @@ static const char grant_help[] =
 	"usage: tidsctl grant [CONNECTION] --id ID --to PARTICIPANT --category C... --purpose P...\n"
 	"                     [--asset A]... [--from TIME] --until TIME [--max-uses N]\n"
 	"                     [--redact FIELD]... [--retain-until TIME] [--no-onward-transfer]\n"
-	"                     [--notify PARTICIPANT]...\n"
+	"                     [--notify PARTICIPANT]... [--hub-id HUB]\n"
 	"Consents, as the owner of the data, to PARTICIPANT using it. TIME is RFC 3339,\n"
-	"Unix ms, or +DURATION (+30d). The grant's data key is destroyed when it ends.\n" CONN_HELP;
+	"Unix ms, or +DURATION (+30d). The grant's data key is destroyed when it ends.\n"
+	"The grant names the hub it is for (the id the hub gives, or --hub-id): no\n"
+	"other hub accepts it.\n" CONN_HELP;
 
 int tidsctl_grant(int argc, char **argv)
 {
@@ -46,7 +52,7 @@ int tidsctl_grant(int argc, char **argv)
 		{ "until", required_argument, NULL, 'u' }, { "max-uses", required_argument, NULL, 'm' },
 		{ "redact", required_argument, NULL, 'r' }, { "retain-until", required_argument, NULL, 'R' },
 		{ "no-onward-transfer", no_argument, NULL, 'N' }, { "notify", required_argument, NULL, 'n' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "hub-id", required_argument, NULL, 'H' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct strv cats = { 0 }, purposes = { 0 }, assets = { 0 }, redact = { 0 }, notify = { 0 };
 	struct tids_grant g = { 0 };
@@ -74,6 +80,7 @@ int tidsctl_grant(int argc, char **argv)
 		case 'R': if (cli_time(optarg, &g.obligations.retain_until_ms) != 0) goto out; break;
 		case 'N': g.obligations.no_onward_transfer = true; break;
 		case 'n': strv_add(&notify, optarg); break;
+		case 'H': g.hub_id = optarg; break;
 		case 'h': fputs(grant_help, stdout); rc = EXIT_OK; goto out;
 		default: rc = cli_usage(grant_help); goto out;
 		}
@@ -91,15 +98,11 @@ int tidsctl_grant(int argc, char **argv)
 	if (c == NULL || whoami(c, me, sizeof(me)) != 0)
 		goto out;
 	g.owner = me;
-	if (tids_client_sign_grant(&id, &g) != 0) {
-		cli_fail("cannot sign the grant");
-		goto out;
-	}
-	if (tids_client_grant(c, &g, err, sizeof(err)) != 0) {
+	if (tids_client_issue_grant(c, &id, &g, err, sizeof(err)) != 0) {
 		cli_fail("grant %s: %s", g.grant_id, err);
 		goto out;
 	}
-	printf("granted %s: %s -> %s\n", g.grant_id, me, g.grantee);
+	printf("granted %s: %s -> %s (hub %s)\n", g.grant_id, me, g.grantee, g.hub_id);
 	rc = EXIT_OK;
 out:
 	if (c != NULL)
@@ -154,8 +157,33 @@ static const char approve_help[] =
 	"usage: tidsctl approve [CONNECTION] --id ID --kind KIND --exporter P --recipient P\n"
 	"                       --category C... --tier T... --purpose P... --from-jurisdiction J\n"
 	"                       --to-jurisdiction J [--valid-from TIME] --until TIME\n"
+	"                       [--case CASE_ID] [--hub-id HUB]\n"
+	"       tidsctl approve [CONNECTION] --revoke ID\n"
 	"Issues, as a regulator, an approval such as a passed export assessment\n"
-	"(KIND export) or a filed standard contract (KIND standard_contract).\n" CONN_HELP;
+	"(KIND export), a filed standard contract (KIND standard_contract), access to\n"
+	"core data (KIND core_access) or a legal case (KIND legal_request, with --case:\n"
+	"the case id is in the audit entry of every delivery it opens). The hub accepts\n"
+	"it only from an active regulator whose jurisdiction is the exporter's, or the\n"
+	"exporter's country. It names the hub it is for (the id the hub gives, or\n"
+	"--hub-id): no other hub accepts it. Approval ids are never reused.\n"
+	"--revoke withdraws one of your approvals: records routed from then on no longer\n"
+	"rest on it.\n" CONN_HELP;
+
+static int revoke_approval(struct conn_opts *co, const char *id)
+{
+	struct tids_client *c = cli_connect(co, NULL);
+	char err[512];
+	int rc = EXIT_OK;
+
+	if (c == NULL)
+		return EXIT_FAIL;
+	if (tids_client_revoke_approval(c, id, err, sizeof(err)) != 0)
+		rc = cli_fail("approve --revoke %s: %s", id, err);
+	else
+		printf("revoked approval %s\n", id);
+	tids_client_free(c);
+	return rc;
+}
 
 int tidsctl_approve(int argc, char **argv)
 {
@@ -166,13 +194,16 @@ int tidsctl_approve(int argc, char **argv)
 		{ "category", required_argument, NULL, 'c' }, { "tier", required_argument, NULL, 't' },
 		{ "purpose", required_argument, NULL, 'p' }, { "from-jurisdiction", required_argument, NULL, 'F' },
 		{ "to-jurisdiction", required_argument, NULL, 'T' }, { "valid-from", required_argument, NULL, 'f' },
-		{ "until", required_argument, NULL, 'u' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "until", required_argument, NULL, 'u' }, { "case", required_argument, NULL, 'C' },
+		{ "hub-id", required_argument, NULL, 'H' }, { "revoke", required_argument, NULL, 'R' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct strv cats = { 0 }, purposes = { 0 };
 	struct tids_approval a = { 0 };
 	struct tids_identity id;
 	struct conn_opts co;
 	struct tids_client *c = NULL;
+	const char *revoke = NULL;
 	char me[TIDS_ID_MAX + 1], err[512];
 	int opt, rc = EXIT_FAIL;
 
@@ -198,13 +229,20 @@ int tidsctl_approve(int argc, char **argv)
 		case 'T': a.to_jurisdiction = optarg; break;
 		case 'f': if (cli_time(optarg, &a.valid_from_ms) != 0) goto out; break;
 		case 'u': if (cli_time(optarg, &a.valid_until_ms) != 0) goto out; break;
+		case 'C': a.case_id = optarg; break;
+		case 'H': a.hub_id = optarg; break;
+		case 'R': revoke = optarg; break;
 		case 'h': fputs(approve_help, stdout); rc = EXIT_OK; goto out;
 		default: rc = cli_usage(approve_help); goto out;
 		}
 	}
-	if (a.approval_id == NULL || a.kind == NULL || a.exporter == NULL || a.recipient == NULL || cats.n == 0 ||
-	    purposes.n == 0 || a.n_tiers == 0 || a.from_jurisdiction == NULL || a.to_jurisdiction == NULL ||
-	    a.valid_until_ms == 0) {
+	if (revoke != NULL) {
+		rc = optind == argc ? revoke_approval(&co, revoke) : cli_usage(approve_help);
+		goto out;
+	}
+	if (optind != argc || a.approval_id == NULL || a.kind == NULL || a.exporter == NULL || a.recipient == NULL ||
+	    cats.n == 0 || purposes.n == 0 || a.n_tiers == 0 || a.from_jurisdiction == NULL ||
+	    a.to_jurisdiction == NULL || a.valid_until_ms == 0) {
 		rc = cli_usage(approve_help);
 		goto out;
 	}
@@ -214,15 +252,12 @@ int tidsctl_approve(int argc, char **argv)
 	if (c == NULL || whoami(c, me, sizeof(me)) != 0)
 		goto out;
 	a.regulator = me;
-	if (tids_client_sign_approval(&id, &a) != 0) {
-		cli_fail("cannot sign the approval");
-		goto out;
-	}
-	if (tids_client_approve(c, &a, err, sizeof(err)) != 0) {
+	if (tids_client_issue_approval(c, &id, &a, err, sizeof(err)) != 0) {
 		cli_fail("approve %s: %s", a.approval_id, err);
 		goto out;
 	}
-	printf("approved %s: %s -> %s (%s)\n", a.approval_id, a.exporter, a.recipient, a.kind);
+	printf("approved %s: %s -> %s (%s%s%s, hub %s)\n", a.approval_id, a.exporter, a.recipient, a.kind,
+	       a.case_id != NULL ? ", case " : "", a.case_id != NULL ? a.case_id : "", a.hub_id);
 	rc = EXIT_OK;
 out:
 	if (c != NULL)

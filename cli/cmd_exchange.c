@@ -195,7 +195,9 @@ static const char subscribe_help[] =
 	"                         [--count N] [--idle SEC]\n"
 	"Receives your deliveries for the purposes named (they stand: the hub routes\n"
 	"to you for them from now on) and prints each as a JSON line, acknowledging it\n"
-	"once written. Stops after --count deliveries or --idle seconds without one.\n" CONN_HELP;
+	"once written. Stops after --count deliveries or --idle seconds without one.\n"
+	"The hub refuses a purpose your role may not ask for (its policies declare\n"
+	"them per role), and one that needs a case (legal_request) without an open case.\n" CONN_HELP;
 
 static void write_strlist(struct tids_jw *w, const char *key, const struct tids_strlist *l)
 {

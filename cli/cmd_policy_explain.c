@@ -303,7 +303,7 @@ static int read_approval(struct rd *r, struct tids_policy_facts *f, const struct
 {
 	static const char *const keys[] = { "id", "kind", "regulator", "exporter", "recipient",
 					    "categories", "tiers", "purposes", "from", "to",
-					    "valid_from", "valid_until", NULL };
+					    "valid_from", "valid_until", "case", NULL };
 	struct tids_policy_approval a = { 0 };
 	const char *const *tier_names = NULL;
 	size_t n_tiers = 0;
@@ -320,7 +320,8 @@ static int read_approval(struct rd *r, struct tids_policy_facts *f, const struct
 	    (rc = get_str(r, o, "from", path, &a.from_jurisdiction)) ||
 	    (rc = get_str(r, o, "to", path, &a.to_jurisdiction)) ||
 	    (rc = get_time(r, o, "valid_from", path, &a.valid_from_ms)) ||
-	    (rc = get_time(r, o, "valid_until", path, &a.valid_until_ms)))
+	    (rc = get_time(r, o, "valid_until", path, &a.valid_until_ms)) ||
+	    (rc = get_str(r, o, "case", path, &a.case_id)))
 		return rc;
 	if (n_tiers > 8)
 		return bad(r, path, "tiers: at most 8");
@@ -449,6 +450,11 @@ static void write_json(const struct tids_policy_set *set, const struct tids_poli
 		tids_jw_string(&w, d->approval_id);
 	else
 		tids_jw_null(&w);
+	tids_jw_key(&w, "case_id");
+	if (d->case_id)
+		tids_jw_string(&w, d->case_id);
+	else
+		tids_jw_null(&w);
 	tids_jw_key(&w, "obligations");
 	tids_jw_object_begin(&w);
 	jw_fields(&w, "removed", o->removed, rec);
@@ -536,7 +542,7 @@ static void usage_explain(FILE *f)
 		"               \"obligations\": {...}}],\n"
 		"   \"approvals\": [{\"id\", \"kind\", \"regulator\", \"exporter\", \"recipient\",\n"
 		"                  \"categories\", \"tiers\", \"purposes\", \"from\", \"to\",\n"
-		"                  \"valid_from\", \"valid_until\"}],\n"
+		"                  \"valid_from\", \"valid_until\", \"case\"}],\n"
 		"   \"counters\": [{\"name\", \"key\", \"period\", \"value\"}]}\n"
 		"\n"
 		"  -p, --policy FILE|DIR  policy to use (repeatable; default %s)\n"

@@ -20,7 +20,8 @@
 #include "metrics.h"
 #include "tidsd.h"
 
-enum { CODE_OK = 0, CODE_INVALID_ARGUMENT = 3, CODE_FAILED_PRECONDITION = 9, CODE_UNAVAILABLE = 14 };
+enum { CODE_OK = 0, CODE_INVALID_ARGUMENT = 3, CODE_PERMISSION_DENIED = 7, CODE_FAILED_PRECONDITION = 9,
+       CODE_UNAVAILABLE = 14 };
 
 struct subscription {
 	struct subscription *next;     /* in the graveyard */
@@ -300,6 +301,19 @@ void egress_subscribe(struct tidsd *d, struct session *s, uint64_t call_id, cons
 		session_stream_end(d, s, call_id, CODE_FAILED_PRECONDITION,
 				   "this participant is already subscribed on another call or connection");
 		goto out;
+	}
+	/* A purpose is not self-asserted: the participant's role must be
+	 * allowed it, and one that needs a case needs an open case. */
+	{
+		const struct participant *p = registry_participant(d, s->participant);
+
+		if (p == NULL || purposes_check_subscribe(d, &p->p, &c.purposes, err, sizeof(err)) != 0) {
+			if (p == NULL)
+				snprintf(err, sizeof(err), "participant %s is not registered", s->participant);
+			tids_log_info("egress: %s refused: %s", s->participant, err);
+			session_stream_end(d, s, call_id, CODE_PERMISSION_DENIED, err);
+			goto out;
+		}
 	}
 	/* The purposes stand: the router routes to this participant for them
 	 * from now on, also while it is not connected. */

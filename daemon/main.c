@@ -141,7 +141,7 @@ static void load_policies(struct tidsd *d)
 	}
 	tids_buf_free(&errs);
 	tids_log_info("policies: %zu rules from %s", tids_policy_set_rule_count(set), d->conf->policy_dir);
-	if (ingest_set_floors(d, set) != 0)
+	if (ingest_set_floors(d, set) != 0 || purposes_set(d, set) != 0)
 		fatalx("policies: out of memory");
 	router_post(d, RM_POLICY, "policy", NULL, 0, NULL, set);
 }
@@ -166,7 +166,7 @@ void tidsd_reload(struct tidsd *d)
 		config_free(next);
 		goto out;
 	}
-	if (ingest_set_floors(d, set) != 0) {
+	if (purposes_set(d, set) != 0 || ingest_set_floors(d, set) != 0) {
 		tids_log_warnx("reload refused, keeping the running policies: out of memory");
 		tids_policy_set_free(set);
 		config_free(next);
@@ -212,6 +212,7 @@ static void shutdown_cleanly(struct tidsd *d)
 	if (store_commit(d->store) != 0)
 		tids_log_warnx("registry: final commit failed");
 	registry_free(d);
+	purposes_free(d);
 	store_close(d->store);
 	loop_free(d);
 	tids_identity_wipe(&d->hub);

@@ -20,7 +20,7 @@ struct registry {
 	struct tids_map assets;         /* id -> struct tids_asset */
 	struct tids_map peers;          /* id -> struct tids_peer */
 	struct tids_map grants;         /* id -> struct tids_grant */
-	struct tids_map approvals;      /* id -> struct tids_approval */
+	struct tids_map approvals;      /* id -> struct approval_entry */
 	struct tids_map subscribers;    /* id -> struct subscriber */
 };
 
@@ -221,6 +221,17 @@ int registry_put_peer(struct tidsd *d, const uint8_t *blob, size_t len, char *er
 
 /* --- grants and approvals -------------------------------------------------- */
 
+/* The role whose participants issue approvals (DESIGN §5: only a regulator
+ * of the exporter's jurisdiction can approve an export). */
+#define APPROVAL_SIGNER_ROLE "regulator"
+
+/* An approval as the registry keeps it. Revoked ones stay (their ids are
+ * spent: approvals are immutable) but no longer reach the router. */
+struct approval_entry {
+	struct tids_approval a;
+	bool revoked;
+};
+
 static int index_grant(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
 {
 	uint8_t wrapped[TIDS_SEAL_WRAPPED_KEY_BYTES];
@@ -231,7 +242,7 @@ static int index_grant(struct tidsd *d, const uint8_t *blob, size_t len, char *e
 
 	if (g == NULL)
 		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
-	if ((r = tids_wire_decode_grant(blob, len, g, err, errlen)) < 0)
+	if ((r = tids_wire_decode_signed_grant(blob, len, g, err, errlen)) < 0)
 		goto fail;
 	/* A grant without its key has been shredded: it cannot carry data. */
 	if (store_get_blob(d->store, "grant_key", g->grant_id, wrapped, sizeof(wrapped), &wlen) != 0 ||
@@ -255,19 +266,23 @@ fail:
 	return r;
 }
 
-/* Checks a signed consent message: caller is its signer, and the signature
- * over the unsigned encoding verifies with the signer's registered key. */
-static int check_signed(struct tidsd *d, const char *signer, const char *caller, const char *domain,
-			const uint8_t *unsigned_blob, size_t len, const uint8_t sig[TIDS_SIGNATURE_BYTES],
-			const char *what, char *err, size_t errlen)
+/* Checks a signed consent message: it names this hub, the caller is its
+ * signer, and the signature over the exact bytes the signer produced
+ * verifies with the signer's registered key. */
+static int check_signed(struct tidsd *d, const char *signer, const char *caller, const char *hub_id,
+			const char *domain, const struct tids_bytes *bytes, const uint8_t sig[TIDS_SIGNATURE_BYTES],
+			const char *what, const char *id, char *err, size_t errlen)
 {
 	const struct participant *p = registry_participant(d, signer);
 
+	if (strcmp(hub_id, d->conf->hub_id) != 0)
+		return tids_fail(err, errlen, TIDS_EPERM, "%s %s is issued to hub %s; this hub is %s", what, id, hub_id,
+				 d->conf->hub_id);
 	if (caller != NULL && strcmp(caller, signer) != 0)
 		return tids_fail(err, errlen, TIDS_EPERM, "%s is signed by %s, not by the caller %s", what, signer, caller);
 	if (p == NULL)
 		return tids_fail(err, errlen, TIDS_ENOENT, "%s: signer %s is not registered", what, signer);
-	if (tids_sign_verify_detached(p->p.identity_key, domain, unsigned_blob, len, sig) != 0)
+	if (tids_sign_verify_detached(p->p.identity_key, domain, bytes->data, bytes->len, sig) != 0)
 		return tids_fail(err, errlen, TIDS_EBADSIG, "%s: signature does not verify with %s's key", what, signer);
 	return 0;
 }
@@ -277,22 +292,17 @@ int registry_put_grant(struct tidsd *d, const uint8_t *blob, size_t len, const c
 {
 	uint8_t key[TIDS_SEAL_KEY_BYTES], wrapped[TIDS_SEAL_WRAPPED_KEY_BYTES];
 	struct tids_grant g;
-	uint8_t *ub = NULL;
-	size_t ulen;
 	int r;
 
-	if ((r = tids_wire_decode_grant(blob, len, &g, err, errlen)) < 0)
+	if ((r = tids_wire_decode_signed_grant(blob, len, &g, err, errlen)) < 0)
 		return r;
 	if (tids_map_get_str(&d->registry->grants, g.grant_id) != NULL) {
 		r = tids_fail(err, errlen, TIDS_EEXIST, "grant %s exists; grants are immutable, revoke and grant anew",
 			      g.grant_id);
 		goto out;
 	}
-	if (tids_wire_encode_grant_unsigned(&g, &ub, &ulen) != 0) {
-		r = tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
-		goto out;
-	}
-	if ((r = check_signed(d, g.owner, caller, TIDS_DOMAIN_GRANT, ub, ulen, g.signature, "grant", err, errlen)) < 0)
+	if ((r = check_signed(d, g.owner, caller, g.hub_id, TIDS_DOMAIN_GRANT, &g.bytes, g.signature, "grant",
+			      g.grant_id, err, errlen)) < 0)
 		goto out;
 	if (registry_participant(d, g.grantee) == NULL) {
 		r = tids_fail(err, errlen, TIDS_ENOENT, "grant %s: grantee %s is not registered", g.grant_id, g.grantee);
@@ -303,6 +313,7 @@ int registry_put_grant(struct tidsd *d, const uint8_t *blob, size_t len, const c
 	randombytes_buf(key, sizeof(key));
 	tids_seal_wrap_key(d->master_key, g.grant_id, key, wrapped);
 	sodium_memzero(key, sizeof(key));
+	/* What is stored is what the owner sent: the exact signed bytes. */
 	if (store_set_blob(d->store, "grant_key", g.grant_id, wrapped, sizeof(wrapped)) != 0 ||
 	    store_put(d->store, STORE_GRANT, g.grant_id, blob, len) != 0) {
 		r = tids_fail(err, errlen, TIDS_EDB, "grant %s: could not be stored", g.grant_id);
@@ -310,7 +321,6 @@ int registry_put_grant(struct tidsd *d, const uint8_t *blob, size_t len, const c
 	}
 	r = index_grant(d, blob, len, err, errlen);
 out:
-	free(ub);
 	tids_grant_free(&g);
 	return r;
 }
@@ -359,57 +369,151 @@ void registry_expire_grants(struct tidsd *d, int64_t now)
 	}
 }
 
+bool jurisdiction_covers(const char *covering, const char *covered)
+{
+	size_t n = strlen(covering);
 
+	if (n == 0 || *covered == '\0')
+		return false;
+	if (strcmp(covering, covered) == 0)
+		return true;
+	/* A country (no dash) covers its regions: CN covers CN-SH. */
+	return strchr(covering, '-') == NULL && strncmp(covering, covered, n) == 0 && covered[n] == '-';
+}
+
+static void approval_entry_free(struct approval_entry *e)
+{
+	if (e == NULL)
+		return;
+	tids_approval_free(&e->a);
+	free(e);
+}
+
+/* Indexes a stored approval; a revoked one is kept (its id stays spent)
+ * but never reaches the router. */
 static int index_approval(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
 {
-	struct tids_approval *a = calloc(1, sizeof(*a));
+	struct approval_entry *e = calloc(1, sizeof(*e));
+	uint64_t revoked_at;
 	void *old;
 	int r;
 
-	if (a == NULL)
+	if (e == NULL)
 		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
-	if ((r = tids_wire_decode_approval(blob, len, a, err, errlen)) < 0)
+	if ((r = tids_wire_decode_signed_approval(blob, len, &e->a, err, errlen)) < 0)
 		goto fail;
-	if (tids_map_put_str(&d->registry->approvals, a->approval_id, a, &old) != 0) {
+	e->revoked = store_get_u64(d->store, "approval_revoked", e->a.approval_id, &revoked_at) == 0;
+	if (tids_map_put_str(&d->registry->approvals, e->a.approval_id, e, &old) != 0) {
 		r = tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
 		goto fail;
 	}
-	if (old != NULL) {
-		tids_approval_free(old);
-		free(old);
-	}
-	router_post(d, RM_APPROVAL, a->approval_id, blob, len, NULL, NULL);
+	approval_entry_free(old);
+	if (!e->revoked)
+		router_post(d, RM_APPROVAL, e->a.approval_id, blob, len, NULL, NULL);
 	return 0;
 fail:
-	tids_approval_free(a);
-	free(a);
+	approval_entry_free(e);
 	return r;
+}
+
+/* Who may sign an approval: a registered, active regulator whose
+ * jurisdiction covers the exporter's. The policies check the same at every
+ * decision (approval(signer_role:, signer_covers:)), so a regulator
+ * suspended later stops its approvals counting. */
+static int check_approver(struct tidsd *d, const struct tids_approval *a, char *err, size_t errlen)
+{
+	const struct participant *reg = registry_participant(d, a->regulator);
+	const struct participant *exporter = registry_participant(d, a->exporter);
+
+	if (strcmp(reg->p.role, APPROVAL_SIGNER_ROLE) != 0)
+		return tids_fail(err, errlen, TIDS_EPERM,
+				 "approval %s: %s has role %s; only a participant with role %s may approve",
+				 a->approval_id, a->regulator, reg->p.role, APPROVAL_SIGNER_ROLE);
+	if (reg->p.suspended)
+		return tids_fail(err, errlen, TIDS_EPERM, "approval %s: regulator %s is suspended", a->approval_id,
+				 a->regulator);
+	if (exporter == NULL)
+		return tids_fail(err, errlen, TIDS_ENOENT, "approval %s: exporter %s is not registered",
+				 a->approval_id, a->exporter);
+	if (!jurisdiction_covers(reg->p.jurisdiction, exporter->p.jurisdiction))
+		return tids_fail(err, errlen, TIDS_EPERM,
+				 "approval %s: regulator %s (%s) has no authority over exporter %s (%s): "
+				 "its jurisdiction must be the exporter's or the exporter's country",
+				 a->approval_id, a->regulator, reg->p.jurisdiction, a->exporter,
+				 exporter->p.jurisdiction);
+	if (purposes_needs_case(d, a->kind) && *a->case_id == '\0')
+		return tids_fail(err, errlen, TIDS_EINVAL,
+				 "approval %s: kind %s opens a case and needs a case id (tidsctl approve --case ID)",
+				 a->approval_id, a->kind);
+	return 0;
 }
 
 int registry_put_approval(struct tidsd *d, const uint8_t *blob, size_t len, const char *caller,
 			  char *err, size_t errlen)
 {
 	struct tids_approval a;
-	uint8_t *ub = NULL;
-	size_t ulen;
+	const struct approval_entry *old;
 	int r;
 
-	if ((r = tids_wire_decode_approval(blob, len, &a, err, errlen)) < 0)
+	if ((r = tids_wire_decode_signed_approval(blob, len, &a, err, errlen)) < 0)
 		return r;
-	if (tids_wire_encode_approval_unsigned(&a, &ub, &ulen) != 0) {
-		r = tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+	/* Immutable, as grants are: a second approval under an id would
+	 * silently replace what the first allowed, whoever signed it. */
+	if ((old = tids_map_get_str(&d->registry->approvals, a.approval_id)) != NULL) {
+		r = tids_fail(err, errlen, TIDS_EEXIST, "approval %s exists%s; approvals are immutable, issue one "
+			      "under a new id", a.approval_id, old->revoked ? " (revoked)" : "");
 		goto out;
 	}
-	if ((r = check_signed(d, a.regulator, caller, TIDS_DOMAIN_APPROVAL, ub, ulen, a.signature, "approval",
-			      err, errlen)) < 0 ||
-	    (r = index_approval(d, blob, len, err, errlen)) < 0)
+	if ((r = check_signed(d, a.regulator, caller, a.hub_id, TIDS_DOMAIN_APPROVAL, &a.bytes, a.signature,
+			      "approval", a.approval_id, err, errlen)) < 0 ||
+	    (r = check_approver(d, &a, err, errlen)) < 0)
 		goto out;
-	if (store_put(d->store, STORE_APPROVAL, a.approval_id, blob, len) != 0)
+	if (store_put(d->store, STORE_APPROVAL, a.approval_id, blob, len) != 0) {
 		r = tids_fail(err, errlen, TIDS_EDB, "approval %s: could not be stored", a.approval_id);
+		goto out;
+	}
+	r = index_approval(d, blob, len, err, errlen);
 out:
-	free(ub);
 	tids_approval_free(&a);
 	return r;
+}
+
+int registry_revoke_approval(struct tidsd *d, const char *approval_id, const char *caller, char *err, size_t errlen)
+{
+	struct approval_entry *e = tids_map_get_str(&d->registry->approvals, approval_id);
+
+	if (e == NULL)
+		return tids_fail(err, errlen, TIDS_ENOENT, "no approval %s", approval_id);
+	if (caller != NULL && strcmp(caller, e->a.regulator) != 0)
+		return tids_fail(err, errlen, TIDS_EPERM, "approval %s was signed by %s; only its signer may revoke it",
+				 approval_id, e->a.regulator);
+	if (e->revoked)
+		return tids_fail(err, errlen, TIDS_EEXIST, "approval %s is already revoked", approval_id);
+	/* The revocation is stored with the approval (whose id stays spent)
+	 * and reaches the router before any record routed after it. */
+	if (store_set_u64(d->store, "approval_revoked", approval_id, (uint64_t)now_ms()) != 0)
+		return tids_fail(err, errlen, TIDS_EDB, "approval %s: revocation could not be stored", approval_id);
+	e->revoked = true;
+	router_post(d, RM_REVOKE_APPROVAL, approval_id, NULL, 0, NULL, NULL);
+	return 0;
+}
+
+bool registry_case_open(const struct tidsd *d, const char *recipient, const char *purpose, int64_t now)
+{
+	const struct approval_entry *e;
+	size_t pos = 0;
+
+	while ((e = tids_map_next(&d->registry->approvals, &pos)) != NULL) {
+		const struct tids_approval *a = &e->a;
+		const struct participant *reg = registry_participant(d, a->regulator);
+
+		if (!e->revoked && *a->case_id != '\0' && strcmp(a->kind, purpose) == 0 &&
+		    strcmp(a->recipient, recipient) == 0 && tids_strlist_has(&a->purposes, purpose) &&
+		    a->valid_from_ms <= now && now <= a->valid_until_ms && reg != NULL && !reg->p.suspended &&
+		    purposes_case_role(d, purpose, reg->p.role))
+			return true;
+	}
+	return false;
 }
 
 /* --- standing subscriptions ------------------------------------------------- */
@@ -546,8 +650,8 @@ void registry_free(struct tidsd *d)
 		tids_peer_free(v);
 	for (pos = 0; (v = tids_map_next(&reg->grants, &pos)) != NULL; free(v))
 		tids_grant_free(v);
-	for (pos = 0; (v = tids_map_next(&reg->approvals, &pos)) != NULL; free(v))
-		tids_approval_free(v);
+	for (pos = 0; (v = tids_map_next(&reg->approvals, &pos)) != NULL;)
+		approval_entry_free(v);
 	for (pos = 0; (v = tids_map_next(&reg->subscribers, &pos)) != NULL;)
 		free(v);
 	tids_map_free(&reg->subscribers);

@@ -222,6 +222,7 @@ static int decide_one(struct router *rt, const rd_kafka_message_t *m, const stru
 	e.tier = dec.tier != TIDS_TIER_UNSET ? dec.tier : rec->tier;
 	e.grant_id = dec.grant_id;
 	e.approval_id = dec.approval_id;
+	e.case_id = dec.case_id;
 	e.reason = dec.because != NULL ? dec.because : "";
 	if (r != 0 || dec.verdict == TIDS_POLICY_DENY || dec.verdict == TIDS_POLICY_UNDECIDED) {
 		rt->denials++;

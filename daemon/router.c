@@ -109,7 +109,7 @@ static void apply_grant(struct router *rt, const struct router_msg *m, char *err
 	struct count *uses;
 	char key[sizeof(uses->key)];
 
-	if (tids_wire_decode_grant(m->blob, m->len, &g, err, errlen) != 0)
+	if (tids_wire_decode_signed_grant(m->blob, m->len, &g, err, errlen) != 0)
 		return;
 	const struct tids_obligations *o = &g.obligations;
 	snprintf(key, sizeof(key), "uses/%s", g.grant_id);
@@ -161,14 +161,14 @@ static void apply_approval(struct router *rt, const struct router_msg *m, char *
 {
 	struct tids_approval a;
 
-	if (tids_wire_decode_approval(m->blob, m->len, &a, err, errlen) != 0)
+	if (tids_wire_decode_signed_approval(m->blob, m->len, &a, err, errlen) != 0)
 		return;
 	struct tids_policy_approval pa = {
 		.id = a.approval_id, .kind = a.kind, .regulator = a.regulator, .exporter = a.exporter,
 		.recipient = a.recipient, .categories = a.categories.items, .n_categories = a.categories.n,
 		.tiers = a.tiers, .n_tiers = a.n_tiers, .purposes = a.purposes.items, .n_purposes = a.purposes.n,
 		.from_jurisdiction = a.from_jurisdiction, .to_jurisdiction = a.to_jurisdiction,
-		.valid_from_ms = a.valid_from_ms, .valid_until_ms = a.valid_until_ms,
+		.valid_from_ms = a.valid_from_ms, .valid_until_ms = a.valid_until_ms, .case_id = a.case_id,
 	};
 	if (tids_policy_facts_put_approval(rt->facts, &pa, err, errlen) != 0)
 		tids_log_warnx("router: approval %s: %s", a.approval_id, err);
@@ -217,6 +217,11 @@ static void apply(struct router *rt, struct router_msg *m)
 		break;
 	case RM_APPROVAL:
 		apply_approval(rt, m, err, sizeof(err));
+		break;
+	case RM_REVOKE_APPROVAL:
+		/* Applied before the next batch is decided: records routed
+		 * after the revocation no longer rest on it. */
+		tids_policy_facts_remove_approval(rt->facts, m->id);
 		break;
 	case RM_SUBSCRIBER:
 		apply_subscriber(rt, m);

@@ -27,6 +27,7 @@
 
 enum router_msg_kind {
 	RM_PARTICIPANT, RM_ASSET, RM_GRANT, RM_REVOKE, RM_APPROVAL, RM_SUBSCRIBER, RM_POLICY,
+	RM_REVOKE_APPROVAL,
 };
 
 struct router_msg {

@@ -85,7 +85,7 @@ static void exchange_grant(struct tidsd *d, struct session *s, const struct tids
 {
 	struct tids_grant g;
 	char err[256];
-	int r = tids_wire_decode_grant(f->body.data, f->body.len, &g, err, sizeof(err));
+	int r = tids_wire_decode_signed_grant(f->body.data, f->body.len, &g, err, sizeof(err));
 
 	if (r == 0)
 		r = registry_put_grant(d, f->body.data, f->body.len, caller_of(s), err, sizeof(err));
@@ -113,16 +113,35 @@ static void exchange_revoke(struct tidsd *d, struct session *s, const struct tid
 static void exchange_approve(struct tidsd *d, struct session *s, const struct tids_frame *f)
 {
 	struct tids_approval a;
-	char err[256];
-	int r = tids_wire_decode_approval(f->body.data, f->body.len, &a, err, sizeof(err));
+	char err[512];
+	int r = tids_wire_decode_signed_approval(f->body.data, f->body.len, &a, err, sizeof(err));
 
 	if (r == 0)
 		r = registry_put_approval(d, f->body.data, f->body.len, caller_of(s), err, sizeof(err));
 	if (r == 0)
-		tids_log_info("approval %s (%s) by %s: %s -> %s", a.approval_id, a.kind, a.regulator, a.exporter,
-			      a.recipient);
+		tids_log_info("approval %s (%s%s%s) by %s: %s -> %s", a.approval_id, a.kind, *a.case_id ? ", case " : "",
+			      a.case_id, a.regulator, a.exporter, a.recipient);
+	else if (a.approval_id != NULL)
+		tids_log_info("approval %s by %s refused: %s", a.approval_id, a.regulator, err);
 	reply_change(d, s, f->call_id, r, r == 0 ? a.approval_id : NULL, err);
 	tids_approval_free(&a);
+}
+
+static void exchange_revoke_approval(struct tidsd *d, struct session *s, const struct tids_frame *f)
+{
+	struct tids_id_message m;
+	char err[256];
+	int r = tids_wire_decode_revoke_approval_request(f->body.data, f->body.len, &m, err, sizeof(err));
+
+	if (r == 0)
+		r = registry_revoke_approval(d, m.id, caller_of(s), err, sizeof(err));
+	/* The hub's log is the record of who withdrew what, and when (the
+	 * revocation itself is stored with the approval). */
+	if (r == 0)
+		tids_log_info("approval %s revoked by %s; records routed from now on do not rest on it", m.id,
+			      s->local ? "the local administrator" : s->participant);
+	reply_change(d, s, f->call_id, r, m.id, err);
+	tids_id_message_free(&m);
 }
 
 static void admin_register_participant(struct tidsd *d, struct session *s, const struct tids_frame *f)
@@ -132,6 +151,8 @@ static void admin_register_participant(struct tidsd *d, struct session *s, const
 	int r = tids_wire_decode_participant(f->body.data, f->body.len, &p, err, sizeof(err));
 
 	/* Its delivery topic first: a participant that exists can be routed to. */
+	if (r == 0)
+		r = purposes_check_attribute(&p, err, sizeof(err));
 	if (r == 0) {
 		kafka_deliver_topic(d, p.id, topic, sizeof(topic));
 		r = kafka_ensure_topic(d, topic, 1, false, err, sizeof(err));
@@ -213,6 +234,7 @@ static const struct method {
 	{ "tids.v1.Exchange/Ping", exchange_ping, 0 },
 	{ "tids.v1.Exchange/Publish", exchange_publish, NEEDS_PARTICIPANT },
 	{ "tids.v1.Exchange/Revoke", exchange_revoke, 0 },
+	{ "tids.v1.Exchange/RevokeApproval", exchange_revoke_approval, 0 },
 	{ "tids.v1.Exchange/Subscribe", exchange_subscribe, NEEDS_PARTICIPANT },
 };
 

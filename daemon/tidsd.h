@@ -174,6 +174,13 @@ int registry_put_grant(struct tidsd *d, const uint8_t *blob, size_t len, const c
 int registry_revoke_grant(struct tidsd *d, const char *grant_id, const char *caller, char *err, size_t errlen);
 int registry_put_approval(struct tidsd *d, const uint8_t *blob, size_t len, const char *caller,
 			  char *err, size_t errlen);
+/* Only the approval's signer (caller) or the local admin (caller NULL). */
+int registry_revoke_approval(struct tidsd *d, const char *approval_id, const char *caller, char *err, size_t errlen);
+/* Is there a valid, unrevoked case (approval of kind purpose with a case
+ * id) naming recipient, signed by an active participant? */
+bool registry_case_open(const struct tidsd *d, const char *recipient, const char *purpose, int64_t now);
+/* Equal, or covering is covered's country (CN covers CN-SH); "" covers nothing. */
+bool jurisdiction_covers(const char *covering, const char *covered);
 
 /* Standing subscriptions: the purposes a participant receives data for.
  * The router considers every subscriber a candidate recipient. */
@@ -190,6 +197,27 @@ int registry_set_subscription(struct tidsd *d, const char *participant, const st
 
 /* Compiles every *.tidspol of dir; on failure writes each diagnostic to errs. */
 int policy_load_dir(const char *dir, struct tids_policy_set **out, struct tids_buf *errs);
+
+/* --- purposes.c: who may ask for which purposes ----------------------------- */
+
+struct purposes;
+/* Copies the purpose declarations of set (at load and on reload, before the
+ * set goes to the router). 0 or TIDS_ENOMEM, which keeps the old ones. */
+int purposes_set(struct tidsd *d, const struct tids_policy_set *set);
+void purposes_free(struct tidsd *d);
+/* May participant p subscribe for these purposes? Its role must be allowed
+ * each (the policies' `purposes` declarations), its "purposes" attribute,
+ * when the hub set one, must list it, and a purpose that needs a case needs
+ * an open one naming p. 0, or TIDS_EPERM with err naming purpose and role. */
+int purposes_check_subscribe(struct tidsd *d, const struct tids_participant *p,
+			     const struct tids_strlist *purposes, char *err, size_t errlen);
+/* Does purpose (an approval's kind) need a case? */
+bool purposes_needs_case(const struct tidsd *d, const char *purpose);
+/* May a participant of role open a case for purpose? */
+bool purposes_case_role(const struct tidsd *d, const char *purpose, const char *role);
+/* A participant's "purposes" attribute, when present, must be a comma-
+ * separated list of purpose names. 0 or TIDS_EINVAL. */
+int purposes_check_attribute(const struct tids_participant *p, char *err, size_t errlen);
 
 /* --- keys.c: keys at rest --------------------------------------------------- */
 
@@ -367,6 +395,7 @@ struct tidsd {
 	uint8_t master_key[32];               /* wraps data keys at rest */
 	struct store *store;
 	struct registry *registry;
+	struct purposes *purposes;            /* copied from the policy set */
 
 	int epfd;
 	int wake_pipe[2];                     /* signals wake the loop */

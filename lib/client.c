@@ -417,10 +417,15 @@ int tids_client_ping(struct tids_client *c, char *participant, size_t plen, char
 	free(resp);
 	if (r != 0)
 		return r;
-	if (rep.nonce.len != sizeof(nonce) || memcmp(rep.nonce.data, nonce, sizeof(nonce)) != 0)
+	if (rep.nonce.len != sizeof(nonce) || memcmp(rep.nonce.data, nonce, sizeof(nonce)) != 0) {
 		r = tids_fail(err, errlen, TIDS_EPROTO, "the hub echoed another nonce");
-	else
+	} else {
 		snprintf(participant, plen, "%s", rep.participant);
+		/* The hub's own word for its id: what grants and approvals
+		 * signed on this connection name (tids_client_hub_id). */
+		if (rep.hub_id != NULL && *rep.hub_id != '\0')
+			snprintf(c->hub_id, sizeof(c->hub_id), "%s", rep.hub_id);
+	}
 	tids_ping_free(&rep);
 	return r;
 }
@@ -450,11 +455,14 @@ int tids_client_publish(struct tids_client *c, const struct tids_identity *id, c
 	return r;
 }
 
+/* The hub verifies the signature over the bytes it receives, so what is
+ * signed here is exactly what tids_client_grant sends: the same encoder
+ * over the same struct gives the same bytes. */
 int tids_client_sign_grant(const struct tids_identity *id, struct tids_grant *g)
 {
 	uint8_t *buf;
 	size_t len;
-	int r = tids_wire_encode_grant_unsigned(g, &buf, &len);
+	int r = tids_wire_encode_grant(g, &buf, &len);
 
 	if (r != 0)
 		return r;
@@ -467,7 +475,7 @@ int tids_client_sign_approval(const struct tids_identity *id, struct tids_approv
 {
 	uint8_t *buf;
 	size_t len;
-	int r = tids_wire_encode_approval_unsigned(a, &buf, &len);
+	int r = tids_wire_encode_approval(a, &buf, &len);
 
 	if (r != 0)
 		return r;
@@ -496,9 +504,58 @@ int tids_client_grant(struct tids_client *c, const struct tids_grant *g, char *e
 {
 	uint8_t *body = NULL;
 	size_t len = 0;
-	int r = tids_wire_encode_grant(g, &body, &len);
+	int r = tids_wire_encode_signed_grant(g, &body, &len);
 
 	return change(c, "tids.v1.Exchange/Grant", r, body, len, err, errlen);
+}
+
+int tids_client_grant_signed(struct tids_client *c, const uint8_t *grant, size_t grant_len,
+			     const uint8_t signature[TIDS_SIGNATURE_BYTES], char *err, size_t errlen)
+{
+	struct tids_grant g = { .bytes = { grant, grant_len } };
+
+	if (grant_len == 0)
+		return tids_fail(err, errlen, TIDS_EINVAL, "grant: no bytes to send");
+	memcpy(g.signature, signature, TIDS_SIGNATURE_BYTES);
+	return tids_client_grant(c, &g, err, errlen);
+}
+
+/* The hub's own id, from its Ping reply: what a grant or approval names. */
+static int hub_id_for(struct tids_client *c, const char **hub_id, char *err, size_t errlen)
+{
+	char who[TIDS_ID_MAX + 1];
+	int r;
+
+	if (*hub_id != NULL && **hub_id != '\0')
+		return 0;
+	if ((r = tids_client_ping(c, who, sizeof(who), err, errlen)) != 0)
+		return r;
+	*hub_id = c->hub_id;
+	return 0;
+}
+
+int tids_client_issue_grant(struct tids_client *c, const struct tids_identity *id, struct tids_grant *g,
+			    char *err, size_t errlen)
+{
+	int r;
+
+	if ((r = hub_id_for(c, &g->hub_id, err, errlen)) != 0)
+		return r;
+	if ((r = tids_client_sign_grant(id, g)) != 0)
+		return tids_fail(err, errlen, r, "grant %s: cannot be signed", g->grant_id);
+	return tids_client_grant(c, g, err, errlen);
+}
+
+int tids_client_issue_approval(struct tids_client *c, const struct tids_identity *id, struct tids_approval *a,
+			       char *err, size_t errlen)
+{
+	int r;
+
+	if ((r = hub_id_for(c, &a->hub_id, err, errlen)) != 0)
+		return r;
+	if ((r = tids_client_sign_approval(id, a)) != 0)
+		return tids_fail(err, errlen, r, "approval %s: cannot be signed", a->approval_id);
+	return tids_client_approve(c, a, err, errlen);
 }
 
 int tids_client_revoke(struct tids_client *c, const char *grant_id, char *err, size_t errlen)
@@ -515,9 +572,30 @@ int tids_client_approve(struct tids_client *c, const struct tids_approval *a, ch
 {
 	uint8_t *body = NULL;
 	size_t len = 0;
-	int r = tids_wire_encode_approval(a, &body, &len);
+	int r = tids_wire_encode_signed_approval(a, &body, &len);
 
 	return change(c, "tids.v1.Exchange/Approve", r, body, len, err, errlen);
+}
+
+int tids_client_approve_signed(struct tids_client *c, const uint8_t *approval, size_t approval_len,
+			       const uint8_t signature[TIDS_SIGNATURE_BYTES], char *err, size_t errlen)
+{
+	struct tids_approval a = { .bytes = { approval, approval_len } };
+
+	if (approval_len == 0)
+		return tids_fail(err, errlen, TIDS_EINVAL, "approval: no bytes to send");
+	memcpy(a.signature, signature, TIDS_SIGNATURE_BYTES);
+	return tids_client_approve(c, &a, err, errlen);
+}
+
+int tids_client_revoke_approval(struct tids_client *c, const char *approval_id, char *err, size_t errlen)
+{
+	struct tids_id_message m = { .id = approval_id };
+	uint8_t *body = NULL;
+	size_t len = 0;
+	int r = tids_wire_encode_revoke_approval_request(&m, &body, &len);
+
+	return change(c, "tids.v1.Exchange/RevokeApproval", r, body, len, err, errlen);
 }
 
 int tids_client_register_participant(struct tids_client *c, const struct tids_participant *p, char *err, size_t errlen)

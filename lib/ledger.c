@@ -16,30 +16,46 @@ static const char schema[] =
 	"PRAGMA journal_mode = WAL;"
 	"PRAGMA synchronous = NORMAL;"
 	"CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;"
-	/* id = partition << 40 | seq; the columns repeat the entry's fields
-	 * for the indexes, and verify checks them against the bytes. */
-	"CREATE TABLE IF NOT EXISTS entry("
-	"  id INTEGER PRIMARY KEY, decided_at INTEGER NOT NULL, record_id BLOB NOT NULL,"
-	"  owner TEXT NOT NULL, recipient TEXT NOT NULL, purpose TEXT NOT NULL,"
-	"  decision INTEGER NOT NULL, tier INTEGER NOT NULL, category TEXT NOT NULL,"
-	"  origin TEXT NOT NULL, destination TEXT NOT NULL, grant_id TEXT NOT NULL,"
-	"  approval_id TEXT NOT NULL, bytes BLOB NOT NULL);"
-	/* decided_at repeats the entry's so that a rule's decisions come out
-	 * of the index in time order, with no sort. */
-	"CREATE TABLE IF NOT EXISTS entry_rule(id INTEGER NOT NULL, rule_id TEXT NOT NULL, decided_at INTEGER NOT NULL,"
-	"  PRIMARY KEY (id, rule_id)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS entry_rule_by_rule ON entry_rule(rule_id, decided_at, id);"
-	"CREATE INDEX IF NOT EXISTS entry_by_time ON entry(decided_at);"
-	"CREATE INDEX IF NOT EXISTS entry_by_owner ON entry(owner, decided_at);"
-	"CREATE INDEX IF NOT EXISTS entry_by_recipient ON entry(recipient, decided_at);"
-	"CREATE INDEX IF NOT EXISTS entry_by_record ON entry(record_id);"
-	"CREATE INDEX IF NOT EXISTS entry_by_grant ON entry(grant_id, decided_at) WHERE grant_id <> '';"
-	/* Jurisdictions by country (a full code is filtered on top): the
-	 * regulator's pairs, and what went to a given country. */
-	"CREATE INDEX IF NOT EXISTS entry_by_pair ON entry(substr(origin, 1, 2), substr(destination, 1, 2), decided_at);"
-	"CREATE INDEX IF NOT EXISTS entry_by_destination ON entry(substr(destination, 1, 2), decided_at);"
-	"CREATE INDEX IF NOT EXISTS entry_by_category ON entry(category, decided_at);"
-	"CREATE INDEX IF NOT EXISTS entry_by_decision ON entry(decision, tier, decided_at);"
+	/* Every name the entries mention, numbered once (ledger_profile.c). */
+	"CREATE TABLE IF NOT EXISTS name(n INTEGER PRIMARY KEY, s TEXT NOT NULL UNIQUE);"
+	/* What was decided, once per distinct combination; the countries are
+	 * derived from the jurisdictions for "CN means every CN-*" filters.
+	 * rules: the rule names' numbers, ascending, comma-separated. */
+	"CREATE TABLE IF NOT EXISTS class(n INTEGER PRIMARY KEY, purpose INTEGER NOT NULL,"
+	"  decision INTEGER NOT NULL, tier INTEGER NOT NULL, category INTEGER NOT NULL, origin INTEGER NOT NULL,"
+	"  destination INTEGER NOT NULL, rules TEXT NOT NULL, origin_country INTEGER NOT NULL,"
+	"  destination_country INTEGER NOT NULL, entries INTEGER NOT NULL DEFAULT 0,"
+	"  UNIQUE (purpose, decision, tier, category, origin, destination, rules));"
+	"CREATE INDEX IF NOT EXISTS class_by_category ON class(category);"
+	"CREATE INDEX IF NOT EXISTS class_by_pair ON class(origin_country, destination_country);"
+	"CREATE INDEX IF NOT EXISTS class_by_destination ON class(destination_country);"
+	"CREATE INDEX IF NOT EXISTS class_by_decision ON class(decision, tier);"
+	"CREATE TABLE IF NOT EXISTS class_rule(rule INTEGER NOT NULL, class INTEGER NOT NULL,"
+	"  PRIMARY KEY (rule, class)) WITHOUT ROWID;"
+	/* About whom, once per distinct combination with a class. entries
+	 * (of classes too) counts what the writer added: an estimate for
+	 * the query planner, never an answer. */
+	"CREATE TABLE IF NOT EXISTS profile(n INTEGER PRIMARY KEY, owner INTEGER NOT NULL, recipient INTEGER NOT NULL,"
+	"  grant_id INTEGER NOT NULL, approval_id INTEGER NOT NULL, class INTEGER NOT NULL,"
+	"  entries INTEGER NOT NULL DEFAULT 0,"
+	"  UNIQUE (owner, recipient, grant_id, approval_id, class));"
+	"CREATE INDEX IF NOT EXISTS profile_by_recipient ON profile(recipient);"
+	"CREATE INDEX IF NOT EXISTS profile_by_grant ON profile(grant_id);"
+	"CREATE INDEX IF NOT EXISTS profile_by_approval ON profile(approval_id);"
+	"CREATE INDEX IF NOT EXISTS profile_by_class ON profile(class);"
+	/* id = partition << 40 | seq. Three secondary indexes per entry, one
+	 * of them an append at the end of time: decided_at and record_id
+	 * repeat the entry's, profile and class name its filters, and the
+	 * readers check all four against the bytes. */
+	"CREATE TABLE IF NOT EXISTS entry(id INTEGER PRIMARY KEY, decided_at INTEGER NOT NULL,"
+	"  profile INTEGER NOT NULL, class INTEGER NOT NULL, record_id BLOB NOT NULL, bytes BLOB NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS entry_by_profile ON entry(profile, decided_at);"
+	"CREATE INDEX IF NOT EXISTS entry_by_class ON entry(class, decided_at);"
+	"CREATE INDEX IF NOT EXISTS entry_by_time ON entry(decided_at, class, profile);"
+	/* Where each run of a record's entries starts in its chain, keyed by
+	 * the entry so that verify walks it along the chain. */
+	"CREATE TABLE IF NOT EXISTS record(first INTEGER PRIMARY KEY, record_id BLOB NOT NULL);"
+	"CREATE INDEX IF NOT EXISTS record_by_id ON record(record_id);"
 	"CREATE TABLE IF NOT EXISTS checkpoint(id INTEGER PRIMARY KEY, signed_at INTEGER NOT NULL,"
 	"  bytes BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS ingress("
@@ -48,22 +64,20 @@ static const char schema[] =
 	"  leaf_index INTEGER NOT NULL, leaf_count INTEGER NOT NULL, path BLOB NOT NULL,"
 	"  leaf_hash BLOB, record BLOB, received_at INTEGER NOT NULL,"
 	"  PRIMARY KEY (part, off)) WITHOUT ROWID;"
-	"CREATE INDEX IF NOT EXISTS ingress_by_record ON ingress(record_id);"
 	"CREATE TABLE IF NOT EXISTS consumed(topic INTEGER NOT NULL, part INTEGER NOT NULL,"
 	"  next INTEGER NOT NULL, PRIMARY KEY (topic, part)) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS retention(class TEXT PRIMARY KEY, ms INTEGER NOT NULL) WITHOUT ROWID;"
 	"CREATE TABLE IF NOT EXISTS prune_log(at INTEGER NOT NULL, part INTEGER NOT NULL,"
 	"  through_seq INTEGER NOT NULL, entries INTEGER NOT NULL);"
-	"INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', '1');";
+	"INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', '" LEDGER_SCHEMA "');";
 
 static const char *const sql[LS_COUNT] = {
 	[LS_BEGIN] = "BEGIN IMMEDIATE",
 	[LS_COMMIT] = "COMMIT",
 	[LS_ROLLBACK] = "ROLLBACK",
-	[LS_INS_ENTRY] = "INSERT INTO entry(id, decided_at, record_id, owner, recipient, purpose, decision, tier,"
-			 " category, origin, destination, grant_id, approval_id, bytes)"
-			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-	[LS_INS_RULE] = "INSERT OR IGNORE INTO entry_rule(id, rule_id, decided_at) VALUES (?1, ?2, ?3)",
+	[LS_INS_ENTRY] = "INSERT INTO entry(id, decided_at, profile, class, record_id, bytes)"
+			 " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+	[LS_INS_RECORD] = "INSERT OR REPLACE INTO record(record_id, first) VALUES (?1, ?2)",
 	[LS_ENTRY_BYTES] = "SELECT bytes FROM entry WHERE id = ?1",
 	[LS_INS_CHECKPOINT] = "INSERT OR IGNORE INTO checkpoint(id, signed_at, bytes) VALUES (?1, ?2, ?3)",
 	[LS_INS_INGRESS] = "INSERT OR IGNORE INTO ingress(part, off, record_id, publisher, sequence, batch_root,"
@@ -108,6 +122,29 @@ int tids_ledger_connect(const char *path, bool writable, sqlite3 **db, char *err
 	return 0;
 }
 
+/* A ledger of another layout is refused by name rather than misread. A
+ * new file has no meta table yet: the writer makes it. */
+static int check_schema(struct tids_ledger *l, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	if (sqlite3_prepare_v2(l->db, "SELECT value FROM meta WHERE key = 'schema'", -1, &st, NULL) != SQLITE_OK)
+		return l->writable ? 0 : tids_fail(err, errlen, TIDS_EDB, "%s: not a tids audit ledger (%s)", l->path,
+						   sqlite3_errmsg(l->db));
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW && (sqlite3_column_bytes(st, 0) != (int)strlen(LEDGER_SCHEMA) ||
+				 memcmp(sqlite3_column_blob(st, 0), LEDGER_SCHEMA, strlen(LEDGER_SCHEMA)) != 0))
+		r = tids_fail(err, errlen, TIDS_EINVAL, "%s: a ledger of layout %.*s, which this tids (layout %s) does "
+			      "not read; move it aside and tidsd indexes the audit topic into a new one", l->path,
+			      sqlite3_column_bytes(st, 0) < 16 ? sqlite3_column_bytes(st, 0) : 16,
+			      (const char *)sqlite3_column_blob(st, 0), LEDGER_SCHEMA);
+	else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		r = tids_fail(err, errlen, TIDS_EDB, "%s: %s", l->path, sqlite3_errmsg(l->db));
+	sqlite3_finalize(st);
+	return r;
+}
+
 int tids_ledger_open(const char *path, int flags, struct tids_ledger **out, char *err, size_t errlen)
 {
 	struct tids_ledger *l = calloc(1, sizeof(*l));
@@ -120,10 +157,15 @@ int tids_ledger_open(const char *path, int flags, struct tids_ledger **out, char
 		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
 	}
 	l->writable = (flags & TIDS_LEDGER_WRITE) != 0;
-	if ((r = tids_ledger_connect(path, l->writable, &l->db, err, errlen)) != 0)
+	if ((r = tids_ledger_connect(path, l->writable, &l->db, err, errlen)) != 0 ||
+	    (r = check_schema(l, err, errlen)) != 0)
 		goto fail;
 	if (l->writable) {
+		/* A checkpoint copies each page the WAL holds once, however many
+		 * commits changed it: fewer, larger ones copy the hot index
+		 * pages fewer times (the WAL may grow to about 32 MB). */
 		if (sqlite3_exec(l->db, schema, NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(l->db, "PRAGMA wal_autocheckpoint = 8192;", NULL, NULL, &msg) != SQLITE_OK ||
 		    ((flags & TIDS_LEDGER_BULK) &&
 		     sqlite3_exec(l->db, "PRAGMA synchronous = OFF; PRAGMA cache_size = -262144;", NULL, NULL,
 				  &msg) != SQLITE_OK)) {
@@ -142,6 +184,10 @@ int tids_ledger_open(const char *path, int flags, struct tids_ledger **out, char
 				      sqlite3_errmsg(l->db));
 			goto fail;
 		}
+	if ((r = tids_ledger_dict_new(l->db, &l->dict)) != 0) {
+		r = tids_fail(err, errlen, r, "%s: not a tids audit ledger (%s)", path, sqlite3_errmsg(l->db));
+		goto fail;
+	}
 	*out = l;
 	return 0;
 fail:
@@ -162,6 +208,10 @@ void tids_ledger_close(struct tids_ledger *l)
 	 * bounded so that closing a large ledger stays quick. */
 	if (l->writable)
 		sqlite3_exec(l->db, "PRAGMA analysis_limit = 400; PRAGMA optimize;", NULL, NULL, NULL);
+	tids_ledger_dict_free(l->dict);
+	for (int k = 0; k < 2; k++)
+		for (int i = 0; i < LEDGER_MERGE_MAX; i++)
+			sqlite3_finalize(l->cursor[k][i]);
 	for (int i = 0; i < LS_COUNT; i++)
 		sqlite3_finalize(l->st[i]);
 	sqlite3_close(l->db);
@@ -204,12 +254,20 @@ int tids_ledger_set_cache(struct tids_ledger *l, int64_t bytes)
 	return sqlite3_exec(l->db, pragma, NULL, NULL, NULL) == SQLITE_OK ? 0 : TIDS_EDB;
 }
 
+/* What the writer remembers of rows that a rollback takes back. */
+static void ledger_forget(struct tids_ledger *l)
+{
+	tids_ledger_dict_forget(l->dict);
+	memset(l->last, 0, sizeof(l->last));
+}
+
 int tids_ledger_commit(struct tids_ledger *l)
 {
 	if (!l->in_tx)
 		return 0;
-	if (tids_ledger_step_done(l->st[LS_COMMIT]) != 0) {
+	if (tids_ledger_dict_flush_counts(l->dict) != 0 || tids_ledger_step_done(l->st[LS_COMMIT]) != 0) {
 		/* Leave no half batch open: drop it, it will be read again. */
+		ledger_forget(l);
 		if (tids_ledger_step_done(l->st[LS_ROLLBACK]) != 0 && sqlite3_get_autocommit(l->db) == 0)
 			return TIDS_EDB;
 		l->in_tx = false;
@@ -225,6 +283,7 @@ void tids_ledger_rollback(struct tids_ledger *l)
 {
 	if (!l->in_tx)
 		return;
+	ledger_forget(l);
 	if (tids_ledger_step_done(l->st[LS_ROLLBACK]) != 0 && sqlite3_get_autocommit(l->db) == 0) {
 		/* Still open: the next begin fails and says why. */
 		return;
@@ -272,85 +331,21 @@ void tids_ledger_country(const char *jurisdiction, char out[3])
 	out[n] = '\0';
 }
 
-static bool text_is(sqlite3_stmt *st, int col, const char *s)
+const char *tids_ledger_row_mismatch(struct ledger_dict *d, sqlite3_stmt *st, struct ledger_entry_view *v)
 {
-	const unsigned char *t;
-	size_t n;
+	const struct ledger_profile *p;
 
-	/* The type first: reading the text would convert it. */
-	if (sqlite3_column_type(st, col) != SQLITE_TEXT)
-		return false;
-	t = sqlite3_column_text(st, col);
-	n = (size_t)sqlite3_column_bytes(st, col);
-	return t != NULL && strlen(s) == n && memcmp(t, s, n) == 0;
-}
-
-const char *tids_ledger_row_mismatch(sqlite3_stmt *st, const struct tids_audit_entry *e)
-{
-	if (sqlite3_column_type(st, 2) != SQLITE_INTEGER || sqlite3_column_int64(st, 2) != e->decided_at_ms)
-		return "decided_at";
-	if (sqlite3_column_type(st, 3) != SQLITE_BLOB || sqlite3_column_bytes(st, 3) != TIDS_RECORD_ID_BYTES ||
-	    memcmp(sqlite3_column_blob(st, 3), e->record_id, TIDS_RECORD_ID_BYTES) != 0)
-		return "record_id";
-	if (!text_is(st, 4, e->owner))
-		return "owner";
-	if (!text_is(st, 5, e->recipient))
-		return "recipient";
-	if (!text_is(st, 6, e->purpose))
-		return "purpose";
-	if (sqlite3_column_type(st, 7) != SQLITE_INTEGER || sqlite3_column_int64(st, 7) != (int64_t)e->decision)
-		return "decision";
-	if (sqlite3_column_type(st, 8) != SQLITE_INTEGER || sqlite3_column_int64(st, 8) != (int64_t)e->tier)
-		return "tier";
-	if (!text_is(st, 9, e->category))
-		return "category";
-	if (!text_is(st, 10, e->origin))
-		return "origin";
-	if (!text_is(st, 11, e->destination))
-		return "destination";
-	if (!text_is(st, 12, e->grant_id))
-		return "grant_id";
-	if (!text_is(st, 13, e->approval_id))
-		return "approval_id";
-	return NULL;
-}
-
-static bool text_eq(sqlite3_stmt *st, int col, const struct tids_bytes *b)
-{
-	if (sqlite3_column_type(st, col) != SQLITE_TEXT)
-		return false;
-	return (size_t)sqlite3_column_bytes(st, col) == b->len &&
-	       (b->len == 0 || memcmp(sqlite3_column_text(st, col), b->data, b->len) == 0);
-}
-
-const char *tids_ledger_view_mismatch(sqlite3_stmt *st, const struct ledger_entry_view *v)
-{
 	if (sqlite3_column_type(st, 2) != SQLITE_INTEGER || sqlite3_column_int64(st, 2) != v->decided_at_ms)
 		return "decided_at";
 	if (sqlite3_column_type(st, 3) != SQLITE_BLOB || sqlite3_column_bytes(st, 3) != TIDS_RECORD_ID_BYTES ||
 	    memcmp(sqlite3_column_blob(st, 3), v->record_id, TIDS_RECORD_ID_BYTES) != 0)
 		return "record_id";
-	if (!text_eq(st, 4, &v->owner))
-		return "owner";
-	if (!text_eq(st, 5, &v->recipient))
-		return "recipient";
-	if (!text_eq(st, 6, &v->purpose))
-		return "purpose";
-	if (sqlite3_column_type(st, 7) != SQLITE_INTEGER || sqlite3_column_int64(st, 7) != v->decision)
-		return "decision";
-	if (sqlite3_column_type(st, 8) != SQLITE_INTEGER || sqlite3_column_int64(st, 8) != v->tier)
-		return "tier";
-	if (!text_eq(st, 9, &v->category))
-		return "category";
-	if (!text_eq(st, 10, &v->origin))
-		return "origin";
-	if (!text_eq(st, 11, &v->destination))
-		return "destination";
-	if (!text_eq(st, 12, &v->grant_id))
-		return "grant_id";
-	if (!text_eq(st, 13, &v->approval_id))
-		return "approval_id";
-	return NULL;
+	if (sqlite3_column_type(st, 4) != SQLITE_INTEGER ||
+	    tids_ledger_dict_profile(d, sqlite3_column_int64(st, 4), &p) != 0)
+		return "profile";
+	if (sqlite3_column_type(st, 5) != SQLITE_INTEGER || sqlite3_column_int64(st, 5) != p->class_n)
+		return "class";
+	return tids_ledger_profile_mismatch(p, v);
 }
 
 /* --- meta ------------------------------------------------------------------- */
@@ -418,17 +413,20 @@ int tids_ledger_hub(struct tids_ledger *l, char hub_id[TIDS_ID_MAX + 1], uint8_t
 
 /* --- writes ----------------------------------------------------------------- */
 
-static int add_rules(struct tids_ledger *l, int64_t id, const struct tids_strlist *rules, int64_t decided_at)
+/* A new run of the record's entries in its chain starts here? */
+static int note_record(struct tids_ledger *l, int32_t partition, const uint8_t *record_id, int64_t id)
 {
-	sqlite3_stmt *st = l->st[LS_INS_RULE];
+	struct last_record *last = &l->last[(uint32_t)partition % (sizeof(l->last) / sizeof(l->last[0]))];
+	sqlite3_stmt *st = l->st[LS_INS_RECORD];
 
-	for (size_t i = 0; i < rules->n; i++) {
-		sqlite3_bind_int64(st, 1, id);
-		sqlite3_bind_text(st, 2, rules->items[i], -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, decided_at);
-		if (tids_ledger_step_done(st) != 0)
-			return TIDS_EDB;
-	}
+	if (last->partition == partition && memcmp(last->record_id, record_id, TIDS_RECORD_ID_BYTES) == 0)
+		return 0;
+	sqlite3_bind_blob(st, 1, record_id, TIDS_RECORD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, id);
+	if (tids_ledger_step_done(st) != 0)
+		return TIDS_EDB;
+	last->partition = partition;
+	memcpy(last->record_id, record_id, TIDS_RECORD_ID_BYTES);
 	return 0;
 }
 
@@ -459,48 +457,94 @@ int tids_ledger_add_entry(struct tids_ledger *l, const uint8_t *bytes, size_t le
 {
 	sqlite3_stmt *st = l->st[LS_INS_ENTRY];
 	struct tids_audit_entry e;
-	int64_t id;
+	struct ledger_entry_view v;
+	int64_t id, profile, class_n;
 	int r, rc;
 
+	/* The gate first; the view then reads the same bytes in place. */
 	if ((r = tids_wire_decode_audit_entry(bytes, len, &e, err, errlen)) != 0)
 		return r;
-	if (e.seq > TIDS_LEDGER_SEQ_MAX || e.partition > TIDS_LEDGER_PARTITION_MAX) {
-		r = tids_fail(err, errlen, TIDS_ETOOBIG, "audit entry %d:%llu: beyond what the ledger can key",
-			      (int)e.partition, (unsigned long long)e.seq);
-		goto out;
-	}
-	if ((r = tids_ledger_begin(l)) != 0) {
-		tids_fail(err, errlen, r, "ledger: cannot begin a transaction: %s", sqlite3_errmsg(l->db));
-		goto out;
-	}
-	id = ledger_id(e.partition, e.seq);
-	sqlite3_bind_int64(st, 1, id);
-	sqlite3_bind_int64(st, 2, e.decided_at_ms);
-	sqlite3_bind_blob(st, 3, e.record_id, TIDS_RECORD_ID_BYTES, SQLITE_STATIC);
-	sqlite3_bind_text(st, 4, e.owner, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, e.recipient, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, e.purpose, -1, SQLITE_STATIC);
-	sqlite3_bind_int(st, 7, (int)e.decision);
-	sqlite3_bind_int(st, 8, (int)e.tier);
-	sqlite3_bind_text(st, 9, e.category, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 10, e.origin, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 11, e.destination, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 12, e.grant_id, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 13, e.approval_id, -1, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 14, bytes, (int)len, SQLITE_STATIC);
-	rc = tids_ledger_step_done(st);
-	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-		r = compare_existing(l, id, bytes, len, err, errlen);
-		goto out;
-	}
-	if (rc != 0 || (r = add_rules(l, id, &e.rule_ids, e.decided_at_ms)) != 0) {
-		r = tids_fail(err, errlen, TIDS_EDB, "ledger: entry %d:%llu not written: %s", (int)e.partition,
-			      (unsigned long long)e.seq, sqlite3_errmsg(l->db));
-		goto out;
-	}
-	l->pending++;
-out:
 	tids_audit_entry_free(&e);
+	if (tids_ledger_scan_entry(bytes, len, &v) != 0)
+		return tids_fail(err, errlen, TIDS_EDECODE, "audit entry: not in the form the hub writes");
+	if (v.seq > TIDS_LEDGER_SEQ_MAX || v.partition > TIDS_LEDGER_PARTITION_MAX)
+		return tids_fail(err, errlen, TIDS_ETOOBIG, "audit entry %d:%llu: beyond what the ledger can key",
+				 (int)v.partition, (unsigned long long)v.seq);
+	if ((r = tids_ledger_begin(l)) != 0)
+		return tids_fail(err, errlen, r, "ledger: cannot begin a transaction: %s", sqlite3_errmsg(l->db));
+	id = ledger_id(v.partition, v.seq);
+	if ((r = tids_ledger_dict_entry_of(l->dict, &v, &profile, &class_n)) != 0)
+		return tids_fail(err, errlen, r, "ledger: entry %d:%llu not written: %s", (int)v.partition,
+				 (unsigned long long)v.seq, r == TIDS_ENOMEM ? "out of memory" : sqlite3_errmsg(l->db));
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, v.decided_at_ms);
+	sqlite3_bind_int64(st, 3, profile);
+	sqlite3_bind_int64(st, 4, class_n);
+	sqlite3_bind_blob(st, 5, v.record_id, TIDS_RECORD_ID_BYTES, SQLITE_STATIC);
+	sqlite3_bind_blob(st, 6, bytes, (int)len, SQLITE_STATIC);
+	rc = tids_ledger_step_done(st);
+	if ((rc & 0xff) == SQLITE_CONSTRAINT)
+		return compare_existing(l, id, bytes, len, err, errlen);
+	if (rc != 0 || note_record(l, v.partition, v.record_id, id) != 0)
+		return tids_fail(err, errlen, TIDS_EDB, "ledger: entry %d:%llu not written: %s", (int)v.partition,
+				 (unsigned long long)v.seq, sqlite3_errmsg(l->db));
+	tids_ledger_dict_count(l->dict, profile, class_n);
+	l->pending++;
+	return 0;
+}
+
+int tids_ledger_peek_entry(const uint8_t *bytes, size_t len, int32_t *partition, uint64_t *seq,
+			   uint8_t prev_hash[TIDS_HASH_BYTES])
+{
+	struct ledger_entry_view v;
+
+	if (tids_ledger_scan_entry(bytes, len, &v) != 0)
+		return TIDS_EDECODE;
+	*partition = v.partition;
+	*seq = v.seq;
+	if (v.prev_hash != NULL)
+		memcpy(prev_hash, v.prev_hash, TIDS_HASH_BYTES);
+	else
+		memset(prev_hash, 0, TIDS_HASH_BYTES);
+	return 0;
+}
+
+int tids_ledger_record_entries(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD_ID_BYTES], ledger_id_fn *fn,
+			  void *ctx)
+{
+	sqlite3_stmt *runs = NULL, *run = NULL;
+	int64_t last = -1;
+	int rc = SQLITE_DONE, r = 0;
+
+	if (sqlite3_prepare_v2(l->db, "SELECT first FROM record WHERE record_id = ?1 ORDER BY first", -1, &runs,
+			       NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(l->db, "SELECT id, record_id FROM entry WHERE id >= ?1 AND id < ?2 ORDER BY id", -1,
+			       &run, NULL) != SQLITE_OK) {
+		sqlite3_finalize(runs);
+		return TIDS_EDB;
+	}
+	sqlite3_bind_blob(runs, 1, record_id, TIDS_RECORD_ID_BYTES, SQLITE_STATIC);
+	while (r == 0 && (rc = sqlite3_step(runs)) == SQLITE_ROW) {
+		int64_t first = sqlite3_column_int64(runs, 0);
+
+		/* A run ends where the chain goes on with another record. */
+		sqlite3_bind_int64(run, 1, first > last ? first : last + 1);
+		sqlite3_bind_int64(run, 2, ledger_id(ledger_id_partition(first) + 1, 0));
+		while (r == 0 && (rc = sqlite3_step(run)) == SQLITE_ROW) {
+			if (sqlite3_column_bytes(run, 1) != TIDS_RECORD_ID_BYTES ||
+			    memcmp(sqlite3_column_blob(run, 1), record_id, TIDS_RECORD_ID_BYTES) != 0)
+				break;
+			last = sqlite3_column_int64(run, 0);
+			r = fn(ctx, last);
+		}
+		if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+			r = TIDS_EDB;
+		sqlite3_reset(run);
+	}
+	if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
+		r = TIDS_EDB;
+	sqlite3_finalize(runs);
+	sqlite3_finalize(run);
 	return r;
 }
 

@@ -16,15 +16,23 @@
 /* Internal to libtids: not exported from the shared library. */
 #pragma GCC visibility push(hidden)
 
+/* The layout of the ledger file; a file of another is refused by name. */
+#define LEDGER_SCHEMA "2"
+
 enum ledger_stmt {
 	LS_BEGIN, LS_COMMIT, LS_ROLLBACK,
-	LS_INS_ENTRY, LS_INS_RULE, LS_ENTRY_BYTES,
+	LS_INS_ENTRY, LS_INS_RECORD, LS_ENTRY_BYTES,
 	LS_INS_CHECKPOINT, LS_INS_INGRESS,
 	LS_GET_OFFSET, LS_SET_OFFSET,
 	LS_LAST_ENTRY, LS_LAST_CHECKPOINT,
 	LS_GET_META, LS_SET_META,
 	LS_COUNT
 };
+
+struct ledger_dict;
+
+/* Queries merge up to this many per-profile or per-class cursors. */
+#define LEDGER_MERGE_MAX 64
 
 struct tids_ledger {
 	sqlite3 *db;
@@ -33,6 +41,16 @@ struct tids_ledger {
 	bool in_tx;
 	size_t pending;
 	sqlite3_stmt *st[LS_COUNT];
+	struct ledger_dict *dict;            /* names and profiles (ledger_profile.c) */
+	/* The merge cursors of queries, prepared once: by profile, by class. */
+	sqlite3_stmt *cursor[2][LEDGER_MERGE_MAX];
+	/* The writer: the record of the last entry added to each chain in this
+	 * session (a record's entries are one run in its chain, and the record
+	 * table keeps where each run starts). */
+	struct last_record {
+		int32_t partition;
+		uint8_t record_id[TIDS_RECORD_ID_BYTES];
+	} last[64];
 };
 
 /* An entry's (or checkpoint's) key: its chain position. */
@@ -68,15 +86,9 @@ void tids_ledger_chain_hash(const uint8_t prev[TIDS_HASH_BYTES], const uint8_t *
 /* Does the checkpoint's signature verify with pk? */
 bool tids_ledger_checkpoint_valid(const struct tids_audit_checkpoint *cp, const uint8_t pk[TIDS_PUBLIC_KEY_BYTES]);
 
-/* The first disagreement between an index row (columns 2.. of the entry
- * table as selected by LEDGER_ENTRY_COLUMNS) and the decoded entry: the
- * column's name, or NULL when they agree. */
-#define LEDGER_ENTRY_COLUMNS "id, bytes, decided_at, record_id, owner, recipient, purpose, decision, tier, " \
-			     "category, origin, destination, grant_id, approval_id"
-#define LEDGER_ENTRY_COLUMNS_Q "entry.id, entry.bytes, entry.decided_at, entry.record_id, entry.owner, " \
-			       "entry.recipient, entry.purpose, entry.decision, entry.tier, entry.category, " \
-			       "entry.origin, entry.destination, entry.grant_id, entry.approval_id"
-const char *tids_ledger_row_mismatch(sqlite3_stmt *st, const struct tids_audit_entry *e);
+/* An entry row: LEDGER_ENTRY_COLUMNS selects what the readers check
+ * against the entry's bytes (tids_ledger_row_mismatch). */
+#define LEDGER_ENTRY_COLUMNS "id, bytes, decided_at, record_id, profile, class"
 
 /* Lists the chains that have entries or checkpoints (and those pinned)
  * into rep->chains, unsorted, each zeroed but for its partition. */
@@ -99,8 +111,56 @@ struct ledger_entry_view {
 /* 0, or -1 when the bytes are not a well-formed AuditEntry. */
 int tids_ledger_scan_entry(const uint8_t *b, size_t len, struct ledger_entry_view *v);
 
-/* The same comparison for an entry read through the view. */
-const char *tids_ledger_view_mismatch(sqlite3_stmt *st, const struct ledger_entry_view *v);
+/* --- names and profiles (ledger_profile.c) ------------------------------------ */
+
+/* What was decided (a class) and about whom (a profile), resolved to
+ * strings; rules sorted. */
+struct ledger_class {
+	int64_t n;
+	const char *purpose, *category, *origin, *destination;
+	int decision, tier;
+	const char **rules;
+	size_t n_rules;
+};
+
+struct ledger_profile {
+	int64_t n, class_n;
+	const char *owner, *recipient, *grant_id, *approval_id;
+	const struct ledger_class *c;
+};
+
+/* One connection's caches and statements. */
+int tids_ledger_dict_new(sqlite3 *db, struct ledger_dict **out);
+void tids_ledger_dict_free(struct ledger_dict *d);
+/* Drops every cached number (after a rollback undid some). */
+void tids_ledger_dict_forget(struct ledger_dict *d);
+/* The number of a name; TIDS_ENOENT when the ledger has none such. */
+int tids_ledger_dict_name(struct ledger_dict *d, const char *s, int64_t *n);
+/* Writer: an entry's profile and class, made (with their names) if new. */
+int tids_ledger_dict_entry_of(struct ledger_dict *d, const struct ledger_entry_view *v, int64_t *profile,
+			 int64_t *class_n);
+/* Writer: one more entry of the profile and class; the counts reach the
+ * file when the batch commits (flush), or are dropped with it (forget). */
+void tids_ledger_dict_count(struct ledger_dict *d, int64_t profile, int64_t class_n);
+int tids_ledger_dict_flush_counts(struct ledger_dict *d);
+/* Reader: profile or class n resolved (cached; lives as long as d or
+ * until forget). TIDS_EBADSIG when the row or a name it cites is not as
+ * the writer made it, TIDS_ENOENT when there is no such row. */
+int tids_ledger_dict_profile(struct ledger_dict *d, int64_t n, const struct ledger_profile **out);
+int tids_ledger_dict_class(struct ledger_dict *d, int64_t n, const struct ledger_class **out);
+/* The first field in which the entry says otherwise than its profile,
+ * or NULL. Sorts v's rules. */
+const char *tids_ledger_profile_mismatch(const struct ledger_profile *p, struct ledger_entry_view *v);
+
+/* The row (selected by LEDGER_ENTRY_COLUMNS) against the entry's bytes
+ * read into v: the column that disagrees, or NULL. */
+const char *tids_ledger_row_mismatch(struct ledger_dict *d, sqlite3_stmt *st, struct ledger_entry_view *v);
+
+/* Calls fn with the id of every entry of the record, in id order (the
+ * record table says where its runs start). */
+typedef int ledger_id_fn(void *ctx, int64_t id);
+int tids_ledger_record_entries(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD_ID_BYTES], ledger_id_fn *fn,
+			  void *ctx);
 
 /* Country of a jurisdiction code ("CN-SH" -> "CN"), into 3 bytes. */
 void tids_ledger_country(const char *jurisdiction, char out[3]);

@@ -405,20 +405,42 @@ static void header_line(struct tids_jw *jw, const char *kind, const char *hub_id
 	tids_jw_string(jw, hub_id);
 }
 
+/* The record's entries, grouped by chain. */
+struct proof_runs {
+	struct {
+		int32_t p;
+		uint64_t lo, hi;
+	} run[64];
+	size_t n;
+};
+
+static int add_to_run(void *ctx, int64_t id)
+{
+	struct proof_runs *pr = ctx;
+	int32_t p = ledger_id_partition(id);
+
+	if (pr->n > 0 && pr->run[pr->n - 1].p == p) {
+		pr->run[pr->n - 1].hi = ledger_id_seq(id);
+		return 0;
+	}
+	/* A record id reused on more than 64 chains: no sane proof. */
+	if (pr->n == sizeof(pr->run) / sizeof(pr->run[0]))
+		return TIDS_ETOOMANY;
+	pr->run[pr->n].p = p;
+	pr->run[pr->n].lo = pr->run[pr->n].hi = ledger_id_seq(id);
+	pr->n++;
+	return 0;
+}
+
 int tids_ledger_proof(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD_ID_BYTES],
 		      const struct tids_identity *signer, const struct tids_bytes *record,
 		      tids_ledger_write_fn *w, void *ctx, char *err, size_t errlen)
 {
 	struct proof_writer pw;
 	struct ingress_keys ks = { 0 };
-	sqlite3_stmt *st = NULL;
-	struct {
-		int32_t p;
-		uint64_t lo, hi;
-	} runs[64];
-	size_t n_runs = 0;
+	struct proof_runs pr = { .n = 0 };
 	char hub_id[TIDS_ID_MAX + 1] = "";
-	int rc, r;
+	int r;
 
 	if (err != NULL && errlen > 0)
 		*err = '\0';
@@ -426,47 +448,29 @@ int tids_ledger_proof(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD
 	if ((r = proof_writer_init(&pw, w, ctx)) != 0)
 		return tids_fail(err, errlen, r, "out of memory");
 	snapshot_begin(l);
-	/* The record's entries, grouped by chain. */
-	if (sqlite3_prepare_v2(l->db, "SELECT id, bytes FROM entry WHERE record_id = ?1 ORDER BY id", -1, &st, NULL) !=
-	    SQLITE_OK) {
-		r = tids_fail(err, errlen, TIDS_EDB, "%s: %s", l->path, sqlite3_errmsg(l->db));
+	if ((r = tids_ledger_record_entries(l, record_id, add_to_run, &pr)) != 0) {
+		if (r == TIDS_ETOOMANY)
+			tids_fail(err, errlen, r, "the record's entries are spread over more than %zu chains",
+				  sizeof(pr.run) / sizeof(pr.run[0]));
+		else
+			tids_fail(err, errlen, TIDS_EDB, "%s: %s", l->path, sqlite3_errmsg(l->db));
 		goto out;
 	}
-	sqlite3_bind_blob(st, 1, record_id, TIDS_RECORD_ID_BYTES, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		int32_t p = ledger_id_partition(id);
+	if (pr.n > 0) {
+		sqlite3_stmt *st = l->st[LS_ENTRY_BYTES];
 		struct tids_audit_entry e;
 
-		if (hub_id[0] == '\0' && tids_wire_decode_audit_entry(sqlite3_column_blob(st, 1),
-								      (size_t)sqlite3_column_bytes(st, 1), &e, NULL,
-								      0) == 0) {
+		sqlite3_bind_int64(st, 1, ledger_id(pr.run[0].p, pr.run[0].lo));
+		if (sqlite3_step(st) == SQLITE_ROW &&
+		    tids_wire_decode_audit_entry(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0), &e, NULL,
+						 0) == 0) {
 			snprintf(hub_id, sizeof(hub_id), "%s", e.hub_id);
 			tids_audit_entry_free(&e);
 		}
-		if (n_runs > 0 && runs[n_runs - 1].p == p) {
-			runs[n_runs - 1].hi = ledger_id_seq(id);
-		} else if (n_runs < sizeof(runs) / sizeof(runs[0])) {
-			runs[n_runs].p = p;
-			runs[n_runs].lo = runs[n_runs].hi = ledger_id_seq(id);
-			n_runs++;
-		} else {
-			/* A record id reused on more than 64 chains: no sane proof. */
-			rc = SQLITE_FULL;
-			break;
-		}
+		sqlite3_reset(st);
+		sqlite3_clear_bindings(st);
 	}
-	sqlite3_finalize(st);
-	if (rc == SQLITE_FULL) {
-		r = tids_fail(err, errlen, TIDS_ETOOMANY, "the record's entries are spread over more than %zu chains",
-			      sizeof(runs) / sizeof(runs[0]));
-		goto out;
-	}
-	if (rc != SQLITE_DONE) {
-		r = tids_fail(err, errlen, TIDS_EDB, "%s: %s", l->path, sqlite3_errmsg(l->db));
-		goto out;
-	}
-	if (n_runs == 0) {
+	if (pr.n == 0) {
 		r = tids_fail(err, errlen, TIDS_ENOENT, "no audit entry names this record");
 		goto out;
 	}
@@ -478,21 +482,21 @@ int tids_ledger_proof(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD
 	tids_jw_object_end(&pw.jw);
 	if ((r = proof_writer_emit(&pw)) != 0)
 		goto out;
-	for (size_t i = 0; i < n_runs; i++) {
+	for (size_t i = 0; i < pr.n; i++) {
 		uint64_t before, after;
 
-		if ((r = nearest_checkpoint(l, runs[i].p, runs[i].lo, false, &before)) != 0 ||
-		    (r = nearest_checkpoint(l, runs[i].p, runs[i].hi, true, &after)) != 0) {
+		if ((r = nearest_checkpoint(l, pr.run[i].p, pr.run[i].lo, false, &before)) != 0 ||
+		    (r = nearest_checkpoint(l, pr.run[i].p, pr.run[i].hi, true, &after)) != 0) {
 			tids_fail(err, errlen, r, "%s: %s", l->path, sqlite3_errmsg(l->db));
 			goto out;
 		}
 		if (after == 0) {
 			r = tids_fail(err, errlen, TIDS_EAGAIN, "entry %d:%llu of the record is not signed by a checkpoint "
-				      "yet; try again after the next one (audit.checkpoint_interval)", runs[i].p,
-				      (unsigned long long)runs[i].hi);
+				      "yet; try again after the next one (audit.checkpoint_interval)", pr.run[i].p,
+				      (unsigned long long)pr.run[i].hi);
 			goto out;
 		}
-		if ((r = proof_write_segment(l, &pw, runs[i].p, before + 1, after, keep_ingress, &ks, err, errlen)) != 0)
+		if ((r = proof_write_segment(l, &pw, pr.run[i].p, before + 1, after, keep_ingress, &ks, err, errlen)) != 0)
 			goto out;
 	}
 	if ((r = write_ingress_lines(l, &pw, &ks, record, true, err, errlen)) != 0 ||

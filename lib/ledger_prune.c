@@ -227,11 +227,17 @@ static int prune_chain(struct tids_ledger *l, const struct tids_ledger_retention
 		res->checkpoints += cps;
 		return 0;
 	}
-	/* The checkpoint at `through` stays: it anchors what remains. */
-	if ((r = exec_range(l, "DELETE FROM entry WHERE id >= ?1 AND id <= ?2", ledger_id(p, 0), ledger_id(p, through),
-			    NULL)) != 0 ||
-	    (r = exec_range(l, "DELETE FROM entry_rule WHERE id >= ?1 AND id <= ?2", ledger_id(p, 0),
+	/* The checkpoint at `through` stays: it anchors what remains. The
+	 * record index loses the runs that start in the pruned part, and the
+	 * first entry left starts a run of its own (its record's run may have
+	 * begun before it). */
+	if ((r = exec_range(l, "DELETE FROM record WHERE first >= ?1 AND first <= ?2", ledger_id(p, 0),
 			    ledger_id(p, through), NULL)) != 0 ||
+	    (r = exec_range(l, "DELETE FROM entry WHERE id >= ?1 AND id <= ?2", ledger_id(p, 0), ledger_id(p, through),
+			    NULL)) != 0 ||
+	    (r = exec_range(l, "INSERT OR IGNORE INTO record(record_id, first) SELECT record_id, id FROM entry"
+			    " WHERE id > ?1 AND id < ?2 ORDER BY id LIMIT 1", ledger_id(p, through), ledger_id(p + 1, 0),
+			    NULL)) != 0 ||
 	    (r = exec_range(l, "DELETE FROM checkpoint WHERE id >= ?1 AND id < ?2", ledger_id(p, 0),
 			    ledger_id(p, through), &res->checkpoints)) != 0)
 		return r;
@@ -269,7 +275,7 @@ int tids_ledger_prune(struct tids_ledger *l, const struct tids_ledger_retention 
 	 * old enough that no entry of theirs can still be on its way. */
 	if (!dry_run) {
 		if (sqlite3_prepare_v2(l->db, "DELETE FROM ingress WHERE received_at < ?1 AND NOT EXISTS"
-				       " (SELECT 1 FROM entry WHERE entry.record_id = ingress.record_id)", -1, &st,
+				       " (SELECT 1 FROM record WHERE record.record_id = ingress.record_id)", -1, &st,
 				       NULL) != SQLITE_OK) {
 			rc = TIDS_EDB;
 			goto fail;

@@ -1,9 +1,13 @@
 /*
  * Auditors' questions: who received what, when, under which rule (query),
- * and how many decisions of each kind (stats). The indexes find the rows;
- * every row returned is decoded from its entry's bytes and checked against
- * its index columns, so an edited index cannot put words in an entry's
- * mouth.
+ * and how many decisions of each kind (stats). A filter first picks the
+ * profiles (about whom) or, when it names nobody, the classes (what was
+ * decided) it allows from their small tables (ledger_profile.c); their
+ * entries then come in time order — merged from entry_by_profile or
+ * entry_by_class when they are few, or found by walking entry_by_time when
+ * they are many, and so dense in time that the walk meets them quickly. Every row returned
+ * is decoded from its entry's bytes and checked against its row and its
+ * profile, so an edited index cannot put words in an entry's mouth.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,86 +15,169 @@
 
 #include "ledger_internal.h"
 
-#define MAX_BINDS 24
+#define MERGE_MAX LEDGER_MERGE_MAX
+/* What a step of the time walk and a merge cursor's seek cost, in about
+ * the same unit: the planner's choice between them. */
+#define WALK_STEP_COST 1
+#define CURSOR_COST 50
 
-struct binds {
-	enum { B_TEXT, B_INT, B_BLOB } kind[MAX_BINDS];
-	const void *p[MAX_BINDS];
-	int64_t i[MAX_BINDS];
+struct profile_set {
+	bool all;                        /* no filter */
+	bool classes;                    /* n are classes, not profiles */
+	int64_t *n;                      /* sorted */
+	size_t len, cap;
+	int64_t entries;                 /* theirs, as the counts estimate */
+};
+
+static int set_add(struct profile_set *s, int64_t n)
+{
+	if (s->len == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		int64_t *p = realloc(s->n, cap * sizeof(*p));
+
+		if (p == NULL)
+			return TIDS_ENOMEM;
+		s->n = p;
+		s->cap = cap;
+	}
+	s->n[s->len++] = n;
+	return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return (x > y) - (x < y);
+}
+
+static bool set_has(const struct profile_set *s, int64_t n)
+{
+	return s->all || bsearch(&n, s->n, s->len, sizeof(*s->n), cmp_i64) != NULL;
+}
+
+struct sql_buf {
+	char s[1024];
+	size_t len;
+	int64_t bind[16];
 	int n;
 };
 
-struct sql_buf {
-	char s[2048];
-	size_t len;
-	bool overflow;
-};
-
-static void add(struct sql_buf *q, const char *text)
+static void cond(struct sql_buf *q, const char *text, int64_t value)
 {
 	size_t n = strlen(text);
 
-	if (q->len + n + 1 > sizeof(q->s)) {
-		q->overflow = true;
-		return;
-	}
-	memcpy(q->s + q->len, text, n + 1);
-	q->len += n;
-}
-
-/* Appends " AND <cond>" where cond's "?" is the next parameter. */
-static void cond_text(struct sql_buf *q, struct binds *b, const char *cond, const char *value)
-{
-	if (value == NULL || b->n >= MAX_BINDS)
-		return;
-	add(q, " AND ");
-	add(q, cond);
-	b->kind[b->n] = B_TEXT;
-	b->p[b->n++] = value;
-}
-
-static void cond_int(struct sql_buf *q, struct binds *b, const char *cond, int64_t v)
-{
-	if (b->n >= MAX_BINDS)
-		return;
-	add(q, " AND ");
-	add(q, cond);
-	b->kind[b->n] = B_INT;
-	b->i[b->n++] = v;
-}
-
-/* By country through the expression indexes; a full code ("CN-SH") is
- * matched on top of its country. */
-static void cond_jurisdiction(struct sql_buf *q, struct binds *b, const char *column, const char *j, char country[3])
-{
-	char c[96];
-
-	if (j == NULL)
-		return;
-	tids_ledger_country(j, country);
-	snprintf(c, sizeof(c), "substr(entry.%s, 1, 2) = ?", column);
-	cond_text(q, b, c, country);
-	if (strcmp(j, country) != 0) {
-		snprintf(c, sizeof(c), "entry.%s = ?", column);
-		cond_text(q, b, c, j);
+	if (q->n < (int)(sizeof(q->bind) / sizeof(q->bind[0])) && q->len + n + 1 <= sizeof(q->s)) {
+		memcpy(q->s + q->len, text, n + 1);
+		q->len += n;
+		q->bind[q->n++] = value;
 	}
 }
 
-static void bind_all(sqlite3_stmt *st, const struct binds *b)
+/* A named value the filter asks for: its number, or none (no profile can
+ * match a name the ledger never saw). */
+static int name_cond(struct tids_ledger *l, struct sql_buf *q, const char *text, const char *value, bool *none)
 {
-	for (int i = 0; i < b->n; i++) {
-		switch (b->kind[i]) {
-		case B_TEXT:
-			sqlite3_bind_text(st, i + 1, b->p[i], -1, SQLITE_STATIC);
-			break;
-		case B_INT:
-			sqlite3_bind_int64(st, i + 1, b->i[i]);
-			break;
-		case B_BLOB:
-			sqlite3_bind_blob(st, i + 1, b->p[i], (int)b->i[i], SQLITE_STATIC);
-			break;
-		}
+	int64_t n;
+	int r;
+
+	if (value == NULL || *none)
+		return 0;
+	r = tids_ledger_dict_name(l->dict, value, &n);
+	if (r == TIDS_ENOENT) {
+		*none = true;
+		return 0;
 	}
+	if (r == 0)
+		cond(q, text, n);
+	return r;
+}
+
+/* "CN" is the country (every CN-*), "CN-SH" the jurisdiction. */
+static int jurisdiction_cond(struct tids_ledger *l, struct sql_buf *q, const char *column, const char *j, bool *none)
+{
+	char text[64];
+	bool country = j != NULL && strchr(j, '-') == NULL && strlen(j) == 2;
+
+	snprintf(text, sizeof(text), " AND %s%s = ?", column, country ? "_country" : "");
+	return name_cond(l, q, text, j, none);
+}
+
+/* The profiles the filter allows, or its classes when it names nobody. */
+static int profiles_for(struct tids_ledger *l, const struct tids_ledger_filter *f, struct profile_set *out)
+{
+	struct sql_buf q = { .len = 0 };
+	bool none = false, who = f->owner != NULL || f->recipient != NULL || f->grant_id != NULL;
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!who && f->purpose == NULL && f->category == NULL && f->rule_id == NULL && f->origin == NULL &&
+	    f->destination == NULL && f->decision == TIDS_DECISION_UNSET && f->tier == TIDS_TIER_UNSET) {
+		out->all = true;
+		return 0;
+	}
+	out->classes = !who;
+	strcpy(q.s, who ? "SELECT p.n, p.entries FROM profile AS p JOIN class AS c ON c.n = p.class WHERE 1" :
+			  "SELECT c.n, c.entries FROM class AS c WHERE 1");
+	q.len = strlen(q.s);
+	if ((r = name_cond(l, &q, " AND p.owner = ?", f->owner, &none)) != 0 ||
+	    (r = name_cond(l, &q, " AND p.recipient = ?", f->recipient, &none)) != 0 ||
+	    (r = name_cond(l, &q, " AND p.grant_id = ?", f->grant_id, &none)) != 0 ||
+	    (r = name_cond(l, &q, " AND c.purpose = ?", f->purpose, &none)) != 0 ||
+	    (r = name_cond(l, &q, " AND c.category = ?", f->category, &none)) != 0 ||
+	    (r = name_cond(l, &q, " AND c.n IN (SELECT class FROM class_rule WHERE rule = ?)", f->rule_id,
+			   &none)) != 0 ||
+	    (r = jurisdiction_cond(l, &q, "c.origin", f->origin, &none)) != 0 ||
+	    (r = jurisdiction_cond(l, &q, "c.destination", f->destination, &none)) != 0)
+		return r;
+	if (none)
+		return 0;
+	if (f->decision != TIDS_DECISION_UNSET)
+		cond(&q, " AND c.decision = ?", (int64_t)f->decision);
+	if (f->tier != TIDS_TIER_UNSET)
+		cond(&q, " AND c.tier = ?", (int64_t)f->tier);
+	if (sqlite3_prepare_v2(l->db, q.s, -1, &st, NULL) != SQLITE_OK)
+		return TIDS_EDB;
+	for (int i = 0; i < q.n; i++)
+		sqlite3_bind_int64(st, i + 1, q.bind[i]);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = set_add(out, sqlite3_column_int64(st, 0));
+		out->entries += sqlite3_column_int64(st, 1);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = TIDS_EDB;
+	sqlite3_finalize(st);
+	if (out->len > 1)
+		qsort(out->n, out->len, sizeof(*out->n), cmp_i64);
+	return r;
+}
+
+/*
+ * Merge the cursors of the set, or walk time and skip what is not in it?
+ * A walk finds `limit` rows after about limit / density steps; a merge
+ * pays a seek per cursor first. The counts behind the density are the
+ * writer's estimates: a wrong one costs time, never a wrong answer.
+ */
+static bool walk_is_cheaper(struct tids_ledger *l, const struct tids_ledger_filter *f, const struct profile_set *set)
+{
+	sqlite3_stmt *st;
+	int64_t total = 0;
+	double density;
+
+	if (set->len > MERGE_MAX)
+		return true;
+	if (sqlite3_prepare_v2(l->db, "SELECT sum(entries) FROM class", -1, &st, NULL) == SQLITE_OK) {
+		if (sqlite3_step(st) == SQLITE_ROW)
+			total = sqlite3_column_int64(st, 0);
+		sqlite3_finalize(st);
+	}
+	if (total <= 0 || set->entries <= 0)
+		return false;
+	density = (double)set->entries / (double)total;
+	if (f->limit == 0)
+		return density > 0.3;
+	return (double)f->limit / density * WALK_STEP_COST < (double)set->len * CURSOR_COST;
 }
 
 static bool jurisdiction_matches(const char *have, const char *want)
@@ -105,7 +192,7 @@ static bool jurisdiction_matches(const char *have, const char *want)
 	return strcmp(c, want) == 0;
 }
 
-/* The filter once more, on the decoded entry: the index rows only found it. */
+/* The filter once more, on the decoded entry: the index only found it. */
 static bool entry_matches(const struct tids_ledger_filter *f, const struct tids_audit_entry *e)
 {
 	if ((f->since_ms != 0 && e->decided_at_ms < f->since_ms) || (f->until_ms != 0 && e->decided_at_ms >= f->until_ms))
@@ -128,139 +215,372 @@ static bool entry_matches(const struct tids_ledger_filter *f, const struct tids_
 	return true;
 }
 
+struct run {
+	struct tids_ledger *l;
+	const struct tids_ledger_filter *f;
+	tids_ledger_entry_fn *fn;
+	void *ctx;
+	char *err;
+	size_t errlen;
+	uint64_t n;
+	bool done;                       /* the limit is reached */
+};
+
+/*
+ * The row under st (LEDGER_ENTRY_COLUMNS) checked against its bytes and
+ * profile, and given to the caller if the filter holds. A row found
+ * through a profile the filter allows must match the filter: if its bytes
+ * say otherwise, the index was edited.
+ */
+static int emit(struct run *q, sqlite3_stmt *st, bool must_match)
+{
+	int64_t id = sqlite3_column_int64(st, 0);
+	const uint8_t *bytes = sqlite3_column_blob(st, 1);
+	size_t len = (size_t)sqlite3_column_bytes(st, 1);
+	struct ledger_entry_view v;
+	struct tids_audit_entry e;
+	const char *col;
+	char why[256];
+	int r = 0;
+
+	if (bytes == NULL) {
+		snprintf(why, sizeof(why), "no bytes");
+		r = -1;
+	} else if (tids_wire_decode_audit_entry(bytes, len, &e, why, sizeof(why)) != 0) {
+		r = -1;
+	} else if (tids_ledger_scan_entry(bytes, len, &v) != 0) {
+		tids_audit_entry_free(&e);
+		snprintf(why, sizeof(why), "not in the form the hub writes");
+		r = -1;
+	}
+	if (r != 0)
+		return tids_fail(q->err, q->errlen, TIDS_EBADSIG, "entry %d:%llu does not decode (%s): the ledger was "
+				 "altered; run tidsctl audit verify", ledger_id_partition(id),
+				 (unsigned long long)ledger_id_seq(id), why);
+	col = e.partition != ledger_id_partition(id) || e.seq != ledger_id_seq(id) ? "id" :
+	      tids_ledger_row_mismatch(q->l->dict, st, &v);
+	if (col != NULL) {
+		r = tids_fail(q->err, q->errlen, TIDS_EBADSIG, "entry %d:%llu: its index (%s) does not match its bytes: "
+			      "the ledger was altered; run tidsctl audit verify", ledger_id_partition(id),
+			      (unsigned long long)ledger_id_seq(id), col);
+	} else if (entry_matches(q->f, &e)) {
+		r = q->fn(q->ctx, &e);
+		q->n++;
+		q->done = q->f->limit != 0 && q->n >= q->f->limit;
+	} else if (must_match && (q->f->since_ms == 0 || e.decided_at_ms >= q->f->since_ms) &&
+		   (q->f->until_ms == 0 || e.decided_at_ms < q->f->until_ms) && !q->f->has_record_id) {
+		r = tids_fail(q->err, q->errlen, TIDS_EBADSIG, "entry %d:%llu is indexed under a profile it does not "
+			      "have: the ledger was altered; run tidsctl audit verify", e.partition,
+			      (unsigned long long)e.seq);
+	}
+	tids_audit_entry_free(&e);
+	return r;
+}
+
+static int db_fail(struct run *q)
+{
+	return tids_fail(q->err, q->errlen, TIDS_EDB, "%s: %s", q->l->path, sqlite3_errmsg(q->l->db));
+}
+
+static void time_bounds(const struct tids_ledger_filter *f, int64_t *lo, int64_t *hi)
+{
+	*lo = f->since_ms != 0 ? f->since_ms : INT64_MIN;
+	*hi = f->until_ms != 0 ? f->until_ms : INT64_MAX;
+}
+
+/* Few profiles or classes: one cursor each over entry_by_profile or
+ * entry_by_class, merged by time. */
+static int by_merge(struct run *q, const struct profile_set *set)
+{
+	sqlite3_stmt *cur[MERGE_MAX] = { NULL };
+	bool live[MERGE_MAX] = { false };
+	int64_t lo, hi;
+	int r = 0;
+
+	time_bounds(q->f, &lo, &hi);
+	for (size_t i = 0; i < set->len && r == 0; i++) {
+		sqlite3_stmt **pooled = &q->l->cursor[set->classes][i];
+		int rc;
+
+		if (*pooled == NULL &&
+		    sqlite3_prepare_v3(q->l->db, set->classes ?
+				       "SELECT " LEDGER_ENTRY_COLUMNS " FROM entry WHERE class = ?1"
+				       " AND decided_at >= ?2 AND decided_at < ?3 ORDER BY decided_at, id" :
+				       "SELECT " LEDGER_ENTRY_COLUMNS " FROM entry WHERE profile = ?1"
+				       " AND decided_at >= ?2 AND decided_at < ?3 ORDER BY decided_at, id", -1,
+				       SQLITE_PREPARE_PERSISTENT, pooled, NULL) != SQLITE_OK) {
+			r = db_fail(q);
+			break;
+		}
+		cur[i] = *pooled;
+		sqlite3_bind_int64(cur[i], 1, set->n[i]);
+		sqlite3_bind_int64(cur[i], 2, lo);
+		sqlite3_bind_int64(cur[i], 3, hi);
+		rc = sqlite3_step(cur[i]);
+		live[i] = rc == SQLITE_ROW;
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			r = db_fail(q);
+	}
+	/* Of equal times, the lower number first. */
+	while (r == 0 && !q->done) {
+		size_t best = set->len;
+		int rc;
+
+		for (size_t i = 0; i < set->len; i++)
+			if (live[i] && (best == set->len ||
+					sqlite3_column_int64(cur[i], 2) < sqlite3_column_int64(cur[best], 2)))
+				best = i;
+		if (best == set->len)
+			break;
+		if ((r = emit(q, cur[best], true)) != 0)
+			break;
+		rc = sqlite3_step(cur[best]);
+		live[best] = rc == SQLITE_ROW;
+		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+			r = db_fail(q);
+	}
+	for (size_t i = 0; i < set->len; i++)
+		if (cur[i] != NULL) {
+			sqlite3_reset(cur[i]);
+			sqlite3_clear_bindings(cur[i]);
+		}
+	return r;
+}
+
+/* Many profiles or classes, or none named: walk entry_by_time and fetch
+ * the rows of those asked for. */
+static int by_time(struct run *q, const struct profile_set *set)
+{
+	sqlite3_stmt *walk = NULL, *row = NULL;
+	int64_t lo, hi;
+	int rc = SQLITE_DONE, r = 0;
+
+	time_bounds(q->f, &lo, &hi);
+	if (sqlite3_prepare_v2(q->l->db, "SELECT id, class, profile FROM entry WHERE decided_at >= ?1"
+			       " AND decided_at < ?2 ORDER BY decided_at, class, profile, id", -1, &walk, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(q->l->db, "SELECT " LEDGER_ENTRY_COLUMNS " FROM entry WHERE id = ?1", -1, &row,
+			       NULL) != SQLITE_OK) {
+		r = db_fail(q);
+		goto out;
+	}
+	sqlite3_bind_int64(walk, 1, lo);
+	sqlite3_bind_int64(walk, 2, hi);
+	while (r == 0 && !q->done && (rc = sqlite3_step(walk)) == SQLITE_ROW) {
+		if (!set_has(set, sqlite3_column_int64(walk, set->classes ? 1 : 2)))
+			continue;
+		sqlite3_bind_int64(row, 1, sqlite3_column_int64(walk, 0));
+		if (sqlite3_step(row) == SQLITE_ROW)
+			r = emit(q, row, !set->all);
+		sqlite3_reset(row);
+	}
+	if (r == 0 && !q->done && rc != SQLITE_DONE)
+		r = db_fail(q);
+out:
+	sqlite3_finalize(walk);
+	sqlite3_finalize(row);
+	return r;
+}
+
+/* A record: its entries through the record table, checked, sorted by time. */
+struct record_rows {
+	int64_t *ids;
+	size_t len, cap;
+};
+
+static int collect_id(void *ctx, int64_t id)
+{
+	struct record_rows *rr = ctx;
+
+	if (rr->len == rr->cap) {
+		size_t cap = rr->cap ? rr->cap * 2 : 16;
+		int64_t *p = realloc(rr->ids, cap * sizeof(*p));
+
+		if (p == NULL)
+			return TIDS_ENOMEM;
+		rr->ids = p;
+		rr->cap = cap;
+	}
+	rr->ids[rr->len++] = id;
+	return 0;
+}
+
+struct timed {
+	int64_t decided_at, profile, id;
+};
+
+static int cmp_timed(const void *a, const void *b)
+{
+	const struct timed *x = a, *y = b;
+
+	if (x->decided_at != y->decided_at)
+		return (x->decided_at > y->decided_at) - (x->decided_at < y->decided_at);
+	if (x->profile != y->profile)
+		return (x->profile > y->profile) - (x->profile < y->profile);
+	return (x->id > y->id) - (x->id < y->id);
+}
+
+static int by_record(struct run *q)
+{
+	struct record_rows rr = { NULL, 0, 0 };
+	struct timed *order = NULL;
+	sqlite3_stmt *row = NULL;
+	int r;
+
+	if ((r = tids_ledger_record_entries(q->l, q->f->record_id, collect_id, &rr)) != 0) {
+		r = r == TIDS_ENOMEM ? tids_fail(q->err, q->errlen, r, "out of memory") : db_fail(q);
+		goto out;
+	}
+	if (sqlite3_prepare_v2(q->l->db, "SELECT " LEDGER_ENTRY_COLUMNS " FROM entry WHERE id = ?1", -1, &row, NULL) !=
+	    SQLITE_OK) {
+		r = db_fail(q);
+		goto out;
+	}
+	if (rr.len > 0 && (order = calloc(rr.len, sizeof(*order))) == NULL) {
+		r = tids_fail(q->err, q->errlen, TIDS_ENOMEM, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < rr.len; i++) {
+		sqlite3_bind_int64(row, 1, rr.ids[i]);
+		if (sqlite3_step(row) == SQLITE_ROW)
+			order[i] = (struct timed){ sqlite3_column_int64(row, 2), sqlite3_column_int64(row, 4), rr.ids[i] };
+		sqlite3_reset(row);
+	}
+	qsort(order, rr.len, sizeof(*order), cmp_timed);
+	for (size_t i = 0; i < rr.len && r == 0 && !q->done; i++) {
+		sqlite3_bind_int64(row, 1, order[i].id);
+		if (sqlite3_step(row) == SQLITE_ROW)
+			r = emit(q, row, false);
+		sqlite3_reset(row);
+	}
+out:
+	sqlite3_finalize(row);
+	free(rr.ids);
+	free(order);
+	return r;
+}
+
 int tids_ledger_query(struct tids_ledger *l, const struct tids_ledger_filter *f, tids_ledger_entry_fn *fn,
 		      void *ctx, char *err, size_t errlen)
 {
-	struct sql_buf q = { .len = 0 };
-	struct binds b = { .n = 0 };
-	char origin_country[3], dest_country[3];
-	sqlite3_stmt *st = NULL;
-	uint64_t n = 0;
-	int rc, r = 0;
+	struct run q = { l, f, fn, ctx, err, errlen, 0, false };
+	struct profile_set set;
+	int r;
 
-	/* A rule's decisions come in time order from entry_rule's index; the
-	 * other filters go through entry's. */
-	if (f->rule_id != NULL) {
-		add(&q, "SELECT " LEDGER_ENTRY_COLUMNS_Q " FROM entry_rule AS r JOIN entry ON entry.id = r.id WHERE 1");
-		cond_text(&q, &b, "r.rule_id = ?", f->rule_id);
-		if (f->since_ms != 0)
-			cond_int(&q, &b, "r.decided_at >= ?", f->since_ms);
-		if (f->until_ms != 0)
-			cond_int(&q, &b, "r.decided_at < ?", f->until_ms);
+	/* One snapshot: the indexer's commits do not show half-way. */
+	if (sqlite3_get_autocommit(l->db) && sqlite3_exec(l->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(&q);
+	if (f->has_record_id) {
+		r = by_record(&q);
+	} else if ((r = profiles_for(l, f, &set)) != 0) {
+		r = r == TIDS_ENOMEM ? tids_fail(err, errlen, r, "out of memory") : db_fail(&q);
 	} else {
-		add(&q, "SELECT " LEDGER_ENTRY_COLUMNS_Q " FROM entry WHERE 1");
+		if (set.all || (set.len > 0 && walk_is_cheaper(l, f, &set)))
+			r = by_time(&q, &set);
+		else if (set.len > 0)
+			r = by_merge(&q, &set);
+		free(set.n);
 	}
-	if (f->since_ms != 0)
-		cond_int(&q, &b, "entry.decided_at >= ?", f->since_ms);
-	if (f->until_ms != 0)
-		cond_int(&q, &b, "entry.decided_at < ?", f->until_ms);
-	cond_text(&q, &b, "entry.owner = ?", f->owner);
-	cond_text(&q, &b, "entry.recipient = ?", f->recipient);
-	cond_text(&q, &b, "entry.purpose = ?", f->purpose);
-	cond_text(&q, &b, "entry.category = ?", f->category);
-	/* "<> ''" lets the planner use the partial index of granted entries. */
-	cond_text(&q, &b, "entry.grant_id = ? AND entry.grant_id <> ''", f->grant_id);
-	cond_jurisdiction(&q, &b, "origin", f->origin, origin_country);
-	cond_jurisdiction(&q, &b, "destination", f->destination, dest_country);
-	if (f->decision != TIDS_DECISION_UNSET)
-		cond_int(&q, &b, "entry.decision = ?", (int64_t)f->decision);
-	if (f->tier != TIDS_TIER_UNSET)
-		cond_int(&q, &b, "entry.tier = ?", (int64_t)f->tier);
-	if (f->has_record_id && b.n < MAX_BINDS) {
-		add(&q, " AND entry.record_id = ?");
-		b.kind[b.n] = B_BLOB;
-		b.p[b.n] = f->record_id;
-		b.i[b.n++] = TIDS_RECORD_ID_BYTES;
-	}
-	/* Every index ends in the rowid, so this order costs no sort when an
-	 * index with decided_at serves the filter. */
-	add(&q, f->rule_id != NULL ? " ORDER BY r.decided_at, r.id" : " ORDER BY entry.decided_at, entry.id");
-	if (q.overflow)
-		return tids_fail(err, errlen, TIDS_ETOOBIG, "query too long");
-	if (sqlite3_prepare_v2(l->db, q.s, -1, &st, NULL) != SQLITE_OK)
-		return tids_fail(err, errlen, TIDS_EDB, "%s: %s", l->path, sqlite3_errmsg(l->db));
-	bind_all(st, &b);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(st, 0);
-		const uint8_t *bytes = sqlite3_column_blob(st, 1);
-		size_t len = (size_t)sqlite3_column_bytes(st, 1);
-		struct tids_audit_entry e;
-		const char *col;
-		char why[256];
-
-		if (tids_wire_decode_audit_entry(bytes, len, &e, why, sizeof(why)) != 0) {
-			r = tids_fail(err, errlen, TIDS_EBADSIG, "entry %d:%llu does not decode (%s): the ledger was "
-				      "altered; run tidsctl audit verify", ledger_id_partition(id),
-				      (unsigned long long)ledger_id_seq(id), why);
-			break;
-		}
-		col = tids_ledger_row_mismatch(st, &e);
-		if (col == NULL && (e.partition != ledger_id_partition(id) || e.seq != ledger_id_seq(id)))
-			col = "id";
-		if (col != NULL) {
-			r = tids_fail(err, errlen, TIDS_EBADSIG, "entry %d:%llu: its index column %s does not match "
-				      "its bytes: the ledger was altered; run tidsctl audit verify",
-				      ledger_id_partition(id), (unsigned long long)ledger_id_seq(id), col);
-			tids_audit_entry_free(&e);
-			break;
-		}
-		if (entry_matches(f, &e)) {
-			r = fn(ctx, &e);
-			n++;
-		} else if (f->rule_id != NULL && !tids_strlist_has(&e.rule_ids, f->rule_id)) {
-			r = tids_fail(err, errlen, TIDS_EBADSIG, "entry %d:%llu is indexed under rule %s but does "
-				      "not name it: the ledger was altered; run tidsctl audit verify",
-				      e.partition, (unsigned long long)e.seq, f->rule_id);
-		}
-		tids_audit_entry_free(&e);
-		if (r != 0 || (f->limit != 0 && n >= f->limit))
-			break;
-	}
-	if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
-		r = tids_fail(err, errlen, TIDS_EDB, "%s: %s", l->path, sqlite3_errmsg(l->db));
-	sqlite3_finalize(st);
+	if (!l->in_tx && !sqlite3_get_autocommit(l->db))
+		sqlite3_exec(l->db, "COMMIT", NULL, NULL, NULL);
 	return r;
+}
+
+/* --- stats ------------------------------------------------------------------------ */
+
+struct stat_row {
+	int decision, tier;
+	const char *category;
+	char origin[TIDS_ID_MAX + 1], destination[TIDS_ID_MAX + 1];
+	uint64_t count;
+};
+
+static int cmp_stat(const void *a, const void *b)
+{
+	const struct stat_row *x = a, *y = b;
+	int c;
+
+	if (x->decision != y->decision)
+		return x->decision - y->decision;
+	if (x->tier != y->tier)
+		return x->tier - y->tier;
+	if ((c = strcmp(x->category, y->category)) != 0)
+		return c;
+	if ((c = strcmp(x->origin, y->origin)) != 0)
+		return c;
+	return strcmp(x->destination, y->destination);
 }
 
 int tids_ledger_stats(struct tids_ledger *l, int64_t since_ms, int64_t until_ms, bool by_country,
 		      tids_ledger_stat_fn *fn, void *ctx, char *err, size_t errlen)
 {
-	struct sql_buf q = { .len = 0 };
-	struct binds b = { .n = 0 };
+	struct stat_row *rows = NULL;
+	size_t n = 0, cap = 0, out = 0;
 	sqlite3_stmt *st = NULL;
-	int rc, r = 0;
+	int rc = SQLITE_DONE, r = 0;
 
-	add(&q, by_country ? "SELECT decision, tier, category, substr(origin, 1, 2), substr(destination, 1, 2), count(*)"
-			   : "SELECT decision, tier, category, origin, destination, count(*)");
-	add(&q, " FROM entry WHERE 1");
-	if (since_ms != 0)
-		cond_int(&q, &b, "decided_at >= ?", since_ms);
-	if (until_ms != 0)
-		cond_int(&q, &b, "decided_at < ?", until_ms);
-	add(&q, " GROUP BY 1, 2, 3, 4, 5 ORDER BY 1, 2, 3, 4, 5");
-	if (sqlite3_prepare_v2(l->db, q.s, -1, &st, NULL) != SQLITE_OK)
+	/* Counts per class from the covering time index; the classes then
+	 * say what each count is of. */
+	if (sqlite3_prepare_v2(l->db, "SELECT class, count(*) FROM entry WHERE decided_at >= ?1 AND decided_at < ?2"
+			       " GROUP BY class", -1, &st, NULL) != SQLITE_OK)
 		return tids_fail(err, errlen, TIDS_EDB, "%s: %s", l->path, sqlite3_errmsg(l->db));
-	bind_all(st, &b);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct tids_ledger_stat s = {
-			.decision = (enum tids_decision)sqlite3_column_int(st, 0),
-			.tier = (enum tids_tier)sqlite3_column_int(st, 1),
-			.category = (const char *)sqlite3_column_text(st, 2),
-			.origin = (const char *)sqlite3_column_text(st, 3),
-			.destination = (const char *)sqlite3_column_text(st, 4),
-			.count = (uint64_t)sqlite3_column_int64(st, 5),
-		};
+	sqlite3_bind_int64(st, 1, since_ms != 0 ? since_ms : INT64_MIN);
+	sqlite3_bind_int64(st, 2, until_ms != 0 ? until_ms : INT64_MAX);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const struct ledger_class *p;
+		struct stat_row *s;
 
-		if (s.category == NULL || s.origin == NULL || s.destination == NULL) {
-			r = tids_fail(err, errlen, TIDS_EBADSIG, "%s: an index row lacks its values: the ledger was "
-				      "altered; run tidsctl audit verify", l->path);
+		if ((r = tids_ledger_dict_class(l->dict, sqlite3_column_int64(st, 0), &p)) != 0) {
+			if (r != TIDS_ENOMEM && r != TIDS_EDB)
+				r = tids_fail(err, errlen, TIDS_EBADSIG, "%s: an entry cites a class the ledger does not "
+					      "hold as written: the ledger was altered; run tidsctl audit verify", l->path);
 			break;
 		}
-		if ((r = fn(ctx, &s)) != 0)
-			break;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct stat_row *nr = realloc(rows, ncap * sizeof(*nr));
+
+			if (nr == NULL) {
+				r = TIDS_ENOMEM;
+				break;
+			}
+			rows = nr;
+			cap = ncap;
+		}
+		s = &rows[n++];
+		s->decision = p->decision;
+		s->tier = p->tier;
+		s->category = p->category;
+		if (by_country) {
+			tids_ledger_country(p->origin, s->origin);
+			tids_ledger_country(p->destination, s->destination);
+		} else {
+			snprintf(s->origin, sizeof(s->origin), "%s", p->origin);
+			snprintf(s->destination, sizeof(s->destination), "%s", p->destination);
+		}
+		s->count = (uint64_t)sqlite3_column_int64(st, 1);
 	}
-	if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+	if (r == 0 && rc != SQLITE_DONE)
 		r = tids_fail(err, errlen, TIDS_EDB, "%s: %s", l->path, sqlite3_errmsg(l->db));
+	if (r == TIDS_ENOMEM)
+		r = tids_fail(err, errlen, r, "out of memory");
 	sqlite3_finalize(st);
+	if (r == 0 && n > 0) {
+		qsort(rows, n, sizeof(*rows), cmp_stat);
+		/* Classes differing in what stats do not show add up. */
+		for (size_t i = 1; i < n; i++) {
+			if (cmp_stat(&rows[out], &rows[i]) == 0)
+				rows[out].count += rows[i].count;
+			else
+				rows[++out] = rows[i];
+		}
+		for (size_t i = 0; i <= out && r == 0; i++) {
+			struct tids_ledger_stat s = { (enum tids_decision)rows[i].decision, (enum tids_tier)rows[i].tier,
+						      rows[i].category, rows[i].origin, rows[i].destination,
+						      rows[i].count };
+
+			r = fn(ctx, &s);
+		}
+	}
+	free(rows);
 	return r;
 }

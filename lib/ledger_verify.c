@@ -33,15 +33,17 @@ struct verify_job {
 	char errmsg[256];
 };
 
-/* One chain's walk: cursors over its entries, rule rows and checkpoints. */
+/* One chain's walk: cursors over its entries and checkpoints. */
 struct walk {
 	struct verify_job *job;
 	struct tids_ledger_chain_report *rep;
 	sqlite3 *db;
-	sqlite3_stmt *entries, *rules, *checkpoints, *after;
+	struct ledger_dict *dict;          /* the worker's profiles, resolved */
+	sqlite3_stmt *entries, *checkpoints, *after, *records;
 	int32_t p;
 	int64_t lo, hi;                    /* ids of this chain: [lo, hi) */
-	bool rule_row, cp_row;             /* cursors hold a row */
+	bool cp_row, record_row;           /* the cursors hold a row */
+	uint8_t last_record[TIDS_RECORD_ID_BYTES];   /* of the previous entry */
 	uint8_t head[TIDS_HASH_BYTES];
 	uint8_t prev_head[TIDS_HASH_BYTES];   /* head before the last entry */
 	uint64_t expect;                   /* seq the next entry must have */
@@ -208,58 +210,29 @@ static int localize_break(struct walk *w, const struct ledger_entry_view *e, con
 		   "changed, or inserted)", w->p, (unsigned long long)e->seq, w->p, (unsigned long long)e->seq - 1);
 }
 
-/* SQLite's BINARY order: bytes, then length. */
-static int cmp_bytes(const uint8_t *a, size_t al, const uint8_t *b, size_t bl)
+/* The record index along the chain: where a run of a record's entries
+ * starts, a row must say so (or queries and proofs by record miss them),
+ * and a row may only name an entry of its record. */
+static int check_record_run(struct walk *w, const struct ledger_entry_view *e, int64_t id)
 {
-	int c = memcmp(a, b, al < bl ? al : bl);
+	bool starts = w->rep->entries == 0 || memcmp(w->last_record, e->record_id, TIDS_RECORD_ID_BYTES) != 0;
+	int rc;
 
-	return c != 0 ? c : (al > bl) - (al < bl);
-}
-
-static int cmp_rule(const void *x, const void *y)
-{
-	const struct tids_bytes *a = x, *b = y;
-
-	return cmp_bytes(a->data, a->len, b->data, b->len);
-}
-
-/* The entry's rule ids against its rows in entry_rule (both sorted). */
-static int check_rules(struct walk *w, struct ledger_entry_view *e, int64_t id)
-{
-	struct tids_bytes *mine = e->rules;
-	size_t n = e->n_rules, i = 0;
-
-	if (n > 1)
-		qsort(mine, n, sizeof(*mine), cmp_rule);
-	while (w->rule_row) {
-		int64_t rid = sqlite3_column_int64(w->rules, 0);
-		const uint8_t *rule = sqlite3_column_text(w->rules, 1);
-		size_t rl = (size_t)sqlite3_column_bytes(w->rules, 1);
-		int rc;
-
-		if (rid > id)
-			break;
-		if (rid < id)
-			return bad(w, ledger_id_seq(rid), false, "rule index row (%d:%llu, %.*s) belongs to no entry",
-				   w->p, (unsigned long long)ledger_id_seq(rid), (int)rl, rule != NULL ? (const char *)rule : "");
-		while (i > 0 && i < n && cmp_rule(&mine[i], &mine[i - 1]) == 0)
-			i++;
-		if (rule == NULL || i >= n || cmp_bytes(rule, rl, mine[i].data, mine[i].len) != 0 ||
-		    sqlite3_column_int64(w->rules, 2) != e->decided_at_ms)
-			return bad(w, e->seq, false, "entry %d:%llu: its rule index was edited (row %.*s)", w->p,
-				   (unsigned long long)e->seq, (int)rl, rule != NULL ? (const char *)rule : "NULL");
-		i++;
-		rc = sqlite3_step(w->rules);
-		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-			return TIDS_EDB;
-		w->rule_row = rc == SQLITE_ROW;
-	}
-	while (i > 0 && i < n && cmp_rule(&mine[i], &mine[i - 1]) == 0)
-		i++;
-	if (i < n)
-		return bad(w, e->seq, false, "entry %d:%llu: rule %.*s is missing from the rule index", w->p,
-			   (unsigned long long)e->seq, (int)mine[i].len, (const char *)mine[i].data);
-	return 0;
+	memcpy(w->last_record, e->record_id, TIDS_RECORD_ID_BYTES);
+	if (w->record_row && sqlite3_column_int64(w->records, 0) < id)
+		return bad(w, ledger_id_seq(sqlite3_column_int64(w->records, 0)), false, "the record index names entry "
+			   "%d:%llu, which is not there", w->p,
+			   (unsigned long long)ledger_id_seq(sqlite3_column_int64(w->records, 0)));
+	if (!w->record_row || sqlite3_column_int64(w->records, 0) != id)
+		return starts ? bad(w, e->seq, false, "entry %d:%llu: the record index lost it (its record's entries "
+				    "are not found from there)", w->p, (unsigned long long)e->seq) : 0;
+	if (sqlite3_column_bytes(w->records, 1) != TIDS_RECORD_ID_BYTES ||
+	    memcmp(sqlite3_column_blob(w->records, 1), e->record_id, TIDS_RECORD_ID_BYTES) != 0)
+		return bad(w, e->seq, false, "entry %d:%llu: the record index files it under another record", w->p,
+			   (unsigned long long)e->seq);
+	rc = sqlite3_step(w->records);
+	w->record_row = rc == SQLITE_ROW;
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : TIDS_EDB;
 }
 
 /* The signed checkpoint at this entry's seq, if there is one. */
@@ -358,10 +331,10 @@ static int check_entry(struct walk *w, const struct tids_ledger_pin *pin)
 		return localize_break(w, e, bytes, len, id);
 	memcpy(w->prev_head, w->head, TIDS_HASH_BYTES);
 	tids_ledger_chain_hash(w->head, bytes, len, w->head);
-	if ((col = tids_ledger_view_mismatch(w->entries, e)) != NULL)
-		return bad(w, e->seq, false, "entry %d:%llu: its index column %s was edited (it no longer matches the "
+	if ((col = tids_ledger_row_mismatch(w->dict, w->entries, e)) != NULL)
+		return bad(w, e->seq, false, "entry %d:%llu: its index (%s) was edited (it no longer matches the "
 			   "entry's bytes)", w->p, (unsigned long long)e->seq, col);
-	if ((r = check_rules(w, e, id)) != 0 || (r = check_entry_checkpoint(w, e->seq)) != 0)
+	if ((r = check_record_run(w, e, id)) != 0 || (r = check_entry_checkpoint(w, e->seq)) != 0)
 		return r;
 	if (pin != NULL && pin->seq == e->seq && memcmp(pin->head, w->head, TIDS_HASH_BYTES) != 0)
 		return bad(w, e->seq, false, "entry %d:%llu: the head here differs from the one pinned by an earlier "
@@ -374,11 +347,17 @@ static int check_entry(struct walk *w, const struct tids_ledger_pin *pin)
 	return 0;
 }
 
-/* After the last entry: nothing signed may lie beyond it, nor any rule row. */
+/* After the last entry: nothing signed may lie beyond it, nor any row of
+ * the record index. */
 static int check_end(struct walk *w, const struct tids_ledger_pin *pin)
 {
 	uint64_t last = w->expect - 1;
 	struct tids_audit_checkpoint cp;
+
+	if (w->record_row)
+		return bad(w, ledger_id_seq(sqlite3_column_int64(w->records, 0)), false, "the record index names entry "
+			   "%d:%llu, which is not there", w->p,
+			   (unsigned long long)ledger_id_seq(sqlite3_column_int64(w->records, 0)));
 
 	if (w->cp_row) {
 		uint64_t seq = cp_row_seq(w);
@@ -391,12 +370,6 @@ static int check_end(struct walk *w, const struct tids_ledger_pin *pin)
 				   "them (the tail was truncated)", w->p, (unsigned long long)last + 1, w->p,
 				   (unsigned long long)seq, w->p, (unsigned long long)seq);
 		return bad(w, seq, true, "checkpoint %d:%llu is out of place", w->p, (unsigned long long)seq);
-	}
-	if (w->rule_row) {
-		int64_t rid = sqlite3_column_int64(w->rules, 0);
-
-		return bad(w, ledger_id_seq(rid), false, "rule index row for %d:%llu belongs to no entry", w->p,
-			   (unsigned long long)ledger_id_seq(rid));
 	}
 	if (pin != NULL && pin->seq > last)
 		return bad(w, last + 1, false, "the chain ends at %d:%llu but an earlier verification saw it signed "
@@ -458,8 +431,10 @@ static int walk_chain(struct walk *w)
 
 	if ((r = next_checkpoint(w)) != 0)
 		return r;
-	rc = sqlite3_step(w->rules);
-	w->rule_row = rc == SQLITE_ROW;
+	rc = sqlite3_step(w->records);
+	w->record_row = rc == SQLITE_ROW;
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return TIDS_EDB;
 	while ((rc = sqlite3_step(w->entries)) == SQLITE_ROW) {
 		if (first) {
 			first = false;
@@ -503,9 +478,10 @@ static int walk_chain(struct walk *w)
 	return r > 0 ? 0 : r;
 }
 
-static void verify_one(struct verify_job *job, sqlite3 *db, struct tids_ledger_chain_report *rep)
+static void verify_one(struct verify_job *job, sqlite3 *db, struct ledger_dict *dict,
+		       struct tids_ledger_chain_report *rep)
 {
-	struct walk w = { .job = job, .rep = rep, .db = db, .p = rep->partition };
+	struct walk w = { .job = job, .rep = rep, .db = db, .dict = dict, .p = rep->partition };
 	int r;
 
 	snprintf(w.hub_id, sizeof(w.hub_id), "%s", job->hub_id);
@@ -518,8 +494,8 @@ static void verify_one(struct verify_job *job, sqlite3 *db, struct tids_ledger_c
 		r = TIDS_EDB;
 	else if ((r = prepare(db, "SELECT " LEDGER_ENTRY_COLUMNS " FROM entry WHERE id >= ?1 AND id < ?2 ORDER BY id",
 			 &w.entries, w.lo, w.hi)) == 0 &&
-	    (r = prepare(db, "SELECT id, rule_id, decided_at FROM entry_rule WHERE id >= ?1 AND id < ?2 ORDER BY id, rule_id",
-			 &w.rules, w.lo, w.hi)) == 0 &&
+	    (r = prepare(db, "SELECT first, record_id FROM record WHERE first >= ?1 AND first < ?2 ORDER BY first",
+			 &w.records, w.lo, w.hi)) == 0 &&
 	    (r = prepare(db, "SELECT id, signed_at, bytes FROM checkpoint WHERE id >= ?1 AND id < ?2 ORDER BY id",
 			 &w.checkpoints, w.lo, w.hi)) == 0 &&
 	    (r = prepare(db, "SELECT bytes FROM entry WHERE id > ?1 AND id < ?2 ORDER BY id LIMIT 1", &w.after,
@@ -534,7 +510,7 @@ static void verify_one(struct verify_job *job, sqlite3 *db, struct tids_ledger_c
 		pthread_mutex_unlock(&job->lock);
 	}
 	sqlite3_finalize(w.entries);
-	sqlite3_finalize(w.rules);
+	sqlite3_finalize(w.records);
 	sqlite3_finalize(w.checkpoints);
 	sqlite3_finalize(w.after);
 	if (!sqlite3_get_autocommit(db))
@@ -544,6 +520,7 @@ static void verify_one(struct verify_job *job, sqlite3 *db, struct tids_ledger_c
 static void *worker(void *arg)
 {
 	struct verify_job *job = arg;
+	struct ledger_dict *dict;
 	sqlite3 *db;
 	char err[256];
 	size_t i;
@@ -559,8 +536,20 @@ static void *worker(void *arg)
 	}
 	/* Reading the file through mmap halves the cost of a sequential walk. */
 	sqlite3_exec(db, "PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -65536;", NULL, NULL, NULL);
+	if (tids_ledger_dict_new(db, &dict) != 0) {
+		pthread_mutex_lock(&job->lock);
+		if (job->err == 0) {
+			job->err = TIDS_EDB;
+			snprintf(job->errmsg, sizeof(job->errmsg), "%s: not a tids audit ledger (%s)", job->path,
+				 sqlite3_errmsg(db));
+		}
+		pthread_mutex_unlock(&job->lock);
+		sqlite3_close(db);
+		return NULL;
+	}
 	while ((i = atomic_fetch_add(&job->next, 1)) < job->n_chains)
-		verify_one(job, db, &job->chains[i]);
+		verify_one(job, db, dict, &job->chains[i]);
+	tids_ledger_dict_free(dict);
 	sqlite3_close(db);
 	return NULL;
 }
@@ -627,6 +616,68 @@ int tids_ledger_list_chains(sqlite3 *db, const struct tids_ledger_verify_opts *o
 	if (rep->n_chains > 1)
 		qsort(rep->chains, rep->n_chains, sizeof(*rep->chains), cmp_chain);
 	return 0;
+}
+
+/* Each class's rules column against its rows in class_rule, both in
+ * ascending order: queries by rule go through the rows, and a row taken
+ * away would hide entries from them. */
+static int check_class_rules(const char *path, struct tids_ledger_verify_report *rep)
+{
+	sqlite3 *db;
+	sqlite3_stmt *profiles = NULL, *rules = NULL;
+	char err[256];
+	bool rule_row;
+	int rc, r = 0;
+
+	if (tids_ledger_connect(path, false, &db, err, sizeof(err)) != 0)
+		return TIDS_EDB;
+	if (sqlite3_prepare_v2(db, "SELECT n, rules FROM class ORDER BY n", -1, &profiles, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "SELECT class, rule FROM class_rule ORDER BY class, rule", -1, &rules, NULL) !=
+		    SQLITE_OK) {
+		r = TIDS_EDB;
+		goto out;
+	}
+	rc = sqlite3_step(rules);
+	rule_row = rc == SQLITE_ROW;
+	while (r == 0 && (rc = sqlite3_step(profiles)) == SQLITE_ROW) {
+		int64_t n = sqlite3_column_int64(profiles, 0);
+		const char *p = (const char *)sqlite3_column_text(profiles, 1);
+
+		while (r == 0 && p != NULL && *p != '\0') {
+			char *end;
+			long long rule = strtoll(p, &end, 10);
+
+			if (end == p || (*end != ',' && *end != '\0')) {
+				snprintf(rep->index_bad, sizeof(rep->index_bad), "class %lld: its rules are not a list of "
+					 "name numbers", (long long)n);
+				r = 1;
+			} else if (!rule_row || sqlite3_column_int64(rules, 0) != n ||
+				   sqlite3_column_int64(rules, 1) != rule) {
+				snprintf(rep->index_bad, sizeof(rep->index_bad), "class %lld: its rule index row for name "
+					 "%lld is missing or another was put in its place", (long long)n, rule);
+				r = 1;
+			} else {
+				p = *end == ',' ? end + 1 : end;
+				rc = sqlite3_step(rules);
+				rule_row = rc == SQLITE_ROW;
+			}
+		}
+		if (r == 0 && rule_row && sqlite3_column_int64(rules, 0) <= n) {
+			snprintf(rep->index_bad, sizeof(rep->index_bad), "the rule index has a row (class %lld, name %lld) "
+				 "that no class names", (long long)sqlite3_column_int64(rules, 0),
+				 (long long)sqlite3_column_int64(rules, 1));
+			r = 1;
+		}
+	}
+	if (r == 0 && rule_row)
+		snprintf(rep->index_bad, sizeof(rep->index_bad), "the rule index has a row (class %lld, name %lld) "
+			 "that no class names", (long long)sqlite3_column_int64(rules, 0),
+			 (long long)sqlite3_column_int64(rules, 1));
+out:
+	sqlite3_finalize(profiles);
+	sqlite3_finalize(rules);
+	sqlite3_close(db);
+	return r < 0 ? r : 0;
 }
 
 static double mono_seconds(void)
@@ -700,8 +751,10 @@ int tids_ledger_verify(const char *path, const uint8_t hub_pk[TIDS_PUBLIC_KEY_BY
 		rep->unanchored += rep->chains[i].unanchored;
 		rep->bad_chains += !rep->chains[i].ok;
 	}
+	if ((r = check_class_rules(path, rep)) != 0)
+		return tids_fail(err, errlen, r, "%s: cannot read the class index", path);
 	rep->seconds = mono_seconds() - t0;
-	return rep->bad_chains > 0 ? TIDS_EBADSIG : 0;
+	return rep->bad_chains > 0 || rep->index_bad[0] != '\0' ? TIDS_EBADSIG : 0;
 }
 
 void tids_ledger_verify_report_free(struct tids_ledger_verify_report *rep)

@@ -49,7 +49,8 @@ int tids_wire_decode_audit_entry(const uint8_t *buf, size_t len, struct tids_aud
 	    (r = tids_wire_opt_id("audit entry: approval_id", m->approval_id, err, errlen)) < 0 ||
 	    (r = tids_wire_obligations_from(m->obligations, &out->obligations, err, errlen)) < 0 ||
 	    (r = tids_wire_text("audit entry: reason", m->reason, 1024, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_id("audit entry: asset_id", m->asset_id, err, errlen)) < 0)
+	    (r = tids_wire_opt_id("audit entry: asset_id", m->asset_id, err, errlen)) < 0 ||
+	    (r = tids_wire_opt_id("audit entry: case_id", m->case_id, err, errlen)) < 0)
 		goto out;
 	if (m->seq == 0 || m->partition < 0) {
 		r = tids_fail(err, errlen, TIDS_EINVAL, "audit entry: seq must be >= 1 and partition >= 0");
@@ -83,6 +84,7 @@ int tids_wire_decode_audit_entry(const uint8_t *buf, size_t len, struct tids_aud
 	out->delivered_hash.len = m->delivered_hash.len;
 	out->asset_id = m->asset_id;
 	out->delivery_seq = m->delivery_seq;
+	out->case_id = m->case_id;
 	out->backing = b;
 	return 0;
 out:
@@ -125,6 +127,7 @@ int tids_wire_encode_audit_entry(const struct tids_audit_entry *in, uint8_t **ou
 	pb.delivered_hash.len = in->delivered_hash.len;
 	pb.asset_id = (char *)(in->asset_id != NULL ? in->asset_id : "");
 	pb.delivery_seq = in->delivery_seq;
+	pb.case_id = (char *)(in->case_id != NULL ? in->case_id : "");
 	return tids_wire_pack(&pb.base, out, len);
 }
 

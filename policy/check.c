@@ -23,7 +23,7 @@ static const struct param approval_params[] = {
 	{ "kind", PT_STR, true }, { "regulator", PT_STR, true }, { "exporter", PT_STR, false },
 	{ "recipient", PT_STR, false }, { "category", PT_STR, false }, { "tier", PT_TIER, false },
 	{ "purpose", PT_STR, false }, { "from", PT_STR, false }, { "to", PT_STR, false },
-	{ "at", PT_TIME, false },
+	{ "at", PT_TIME, false }, { "signer_role", PT_STR, true }, { "signer_covers", PT_STR, false },
 };
 
 static const struct param grant_params[] = {
@@ -49,7 +49,7 @@ static const struct function functions[] = {
 	{ "country", F_COUNTRY, PT_STR, NULL, 1, { PT_STR }, "country(jurisdiction)" },
 	{ "year", F_YEAR, PT_INT, NULL, 1, { PT_TIME }, "year(time)" },
 	{ "approval", F_APPROVAL, PT_BOOL, approval_params, APPROVAL_NPARAMS, { PT_ERROR },
-	  "approval(kind: ..., exporter: ..., recipient: ..., category: ..., tier: ..., purpose: ..., from: ..., to: ..., at: ...)" },
+	  "approval(kind: ..., exporter: ..., recipient: ..., category: ..., tier: ..., purpose: ..., from: ..., to: ..., at: ..., signer_role: ..., signer_covers: ...)" },
 	{ "grant", F_GRANT, PT_BOOL, grant_params, GRANT_NPARAMS, { PT_ERROR },
 	  "grant(owner: ..., grantee: ..., asset: ..., category: ..., purpose: ..., at: ..., max_window: ...)" },
 	{ "counter", F_COUNTER, PT_INT, NULL, 3, { PT_STR, PT_STR, PT_INT }, "counter(name, key, period)" },
@@ -295,6 +295,14 @@ static struct node *check_name(struct checker *ck, struct node *n)
 		return attr_node(ck, n, B_PURPOSE);
 	if (strcmp(n->s, "now") == 0)
 		return attr_node(ck, n, B_NOW);
+	if (strcmp(n->s, "purpose_allowed") == 0) {
+		if (ck->purpose_allowed_file == NULL) {
+			ck->purpose_allowed_file = cur_file(ck);
+			ck->purpose_allowed_line = n->line;
+			ck->purpose_allowed_col = n->col;
+		}
+		return attr_node(ck, n, B_PURPOSE_ALLOWED);
+	}
 	enum tids_tier tier = tids_tier_parse(n->s);
 	if (tier != TIDS_TIER_UNSET) {
 		n->op = N_TIER;
@@ -316,6 +324,7 @@ static struct node *check_name(struct checker *ck, struct node *n)
 	struct suggest sg = { 0 };
 	consider(&sg, n->s, "purpose");
 	consider(&sg, n->s, "now");
+	consider(&sg, n->s, "purpose_allowed");
 	for (unsigned t = TIDS_TIER_GENERAL; t <= TIDS_TIER_CORE; t++)
 		consider(&sg, n->s, tids_tier_name((enum tids_tier)t));
 	for (size_t i = 0; i < ck->prog->n_lets; i++)
@@ -1024,6 +1033,121 @@ static void check_floors(struct checker *ck)
 	free(v);
 }
 
+/* ---- purposes: who may ask for what, and which purposes need a case ---- */
+
+struct pair_at {
+	const char *a, *b;        /* role and purpose, or purpose and role */
+	size_t i;                 /* declaration order */
+};
+
+static int by_pair(const void *x, const void *y)
+{
+	const struct pair_at *p = x, *q = y;
+	int c = strcmp(p->a, q->a);
+	if (c == 0)
+		c = strcmp(p->b != NULL ? p->b : "", q->b != NULL ? q->b : "");
+	return c != 0 ? c : (p->i > q->i) - (p->i < q->i);
+}
+
+static bool same_place(const struct purpose_decl *a, const struct purpose_decl *b)
+{
+	return a->file == b->file && a->line == b->line && a->col == b->col;
+}
+
+/* By the first name, then declaration order: the first declared stands. */
+static int by_first(const void *x, const void *y)
+{
+	const struct pair_at *p = x, *q = y;
+	int c = strcmp(p->a, q->a);
+	return c != 0 ? c : (p->i > q->i) - (p->i < q->i);
+}
+
+static bool role_may_ask_any(const struct program *prog, const char *purpose)
+{
+	for (size_t i = 0; i < prog->n_purposes; i++)
+		if (prog->purposes[i]->purpose != NULL && strcmp(prog->purposes[i]->purpose, purpose) == 0)
+			return true;
+	return false;
+}
+
+static void check_purposes(struct checker *ck)
+{
+	struct program *prog = ck->prog;
+	size_t n = prog->n_purposes > prog->n_cases ? prog->n_purposes : prog->n_cases;
+	struct pair_at *v = malloc((n > 0 ? n : 1) * sizeof(*v));
+	if (v == NULL) {
+		prog->oom = true;
+		return;
+	}
+	for (size_t i = 0; i < prog->n_purposes; i++) {
+		const struct purpose_decl *d = prog->purposes[i];
+		if (!tids_valid_name(d->role))
+			error_at(ck, d->file, d->line, d->col,
+				 "\"%s\" is not a valid role name ([a-z0-9_], 1 to 64)", d->role);
+		if (d->purpose != NULL && !tids_valid_name(d->purpose))
+			error_at(ck, d->file, d->purpose_line, d->purpose_col,
+				 "\"%s\" is not a valid purpose name ([a-z0-9_], 1 to 64)", d->purpose);
+		v[i] = (struct pair_at){ d->role, d->purpose, i };
+	}
+	/* One declaration per role: a role's purposes are read in one place
+	 * (the first declaration stands; each later one is an error, once). */
+	qsort(v, prog->n_purposes, sizeof(*v), by_first);
+	for (size_t i = 1, first = 0; i < prog->n_purposes; i++) {
+		const struct purpose_decl *d = prog->purposes[v[i].i], *o = prog->purposes[v[first].i];
+		const struct purpose_decl *prev = prog->purposes[v[i - 1].i];
+		if (strcmp(d->role, o->role) != 0) {
+			first = i;
+			continue;
+		}
+		if (same_place(d, o) || same_place(d, prev))
+			continue;
+		error_at(ck, d->file, d->line, d->col,
+			 "role \"%s\" already has a purposes declaration at %s:%u; list all of its "
+			 "purposes there", d->role, o->file, o->line);
+	}
+	/* Within one, a purpose listed twice is harmless but likely a slip. */
+	qsort(v, prog->n_purposes, sizeof(*v), by_pair);
+	for (size_t i = 1; i < prog->n_purposes; i++) {
+		const struct purpose_decl *d = prog->purposes[v[i].i], *o = prog->purposes[v[i - 1].i];
+		if (strcmp(d->role, o->role) == 0 && same_place(d, o) && d->purpose != NULL &&
+		    o->purpose != NULL && strcmp(d->purpose, o->purpose) == 0)
+			warn_at(ck, d->file, d->purpose_line, d->purpose_col,
+				"purpose \"%s\" is listed twice for role \"%s\"", d->purpose, d->role);
+	}
+	for (size_t i = 0; i < prog->n_cases; i++) {
+		const struct case_decl *c = prog->cases[i];
+		if (!tids_valid_name(c->purpose))
+			error_at(ck, c->file, c->line, c->col,
+				 "\"%s\" is not a valid purpose name ([a-z0-9_], 1 to 64)", c->purpose);
+		if (!tids_valid_name(c->role))
+			error_at(ck, c->file, c->role_line, c->role_col,
+				 "\"%s\" is not a valid role name ([a-z0-9_], 1 to 64)", c->role);
+		v[i] = (struct pair_at){ c->purpose, c->role, i };
+	}
+	qsort(v, prog->n_cases, sizeof(*v), by_first);
+	for (size_t i = 0; i < prog->n_cases; i++) {
+		const struct case_decl *c = prog->cases[v[i].i];
+		const struct case_decl *o = i > 0 ? prog->cases[v[i - 1].i] : NULL;
+		if (o != NULL && strcmp(c->purpose, o->purpose) == 0 &&
+		    (c->line != o->line || c->col != o->col || c->file != o->file)) {
+			error_at(ck, c->file, c->line, c->col,
+				 "purpose \"%s\" already needs a case at %s:%u; name every approving role there",
+				 c->purpose, o->file, o->line);
+			continue;
+		}
+		if ((o == NULL || strcmp(c->purpose, o->purpose) != 0) && tids_valid_name(c->purpose) &&
+		    !role_may_ask_any(prog, c->purpose))
+			warn_at(ck, c->file, c->line, c->col,
+				"purpose \"%s\" needs a case, but no purposes declaration lets any role ask for it",
+				c->purpose);
+	}
+	free(v);
+	if (ck->purpose_allowed_file != NULL && prog->n_purposes == 0)
+		warn_at(ck, ck->purpose_allowed_file, ck->purpose_allowed_line, ck->purpose_allowed_col,
+			"purpose_allowed is false for every request: no `purposes role ... may [...]` "
+			"declaration says who may ask for what");
+}
+
 int pol_check(struct checker *ck)
 {
 	struct program *prog = ck->prog;
@@ -1049,6 +1173,7 @@ int pol_check(struct checker *ck)
 			ck->n_scopes--;
 		}
 	}
+	check_purposes(ck);
 	if (ck->errors == 0) {
 		for (size_t i = 0; i < prog->n_lets; i++)
 			if (!prog->lets[i]->used)

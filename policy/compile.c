@@ -320,6 +320,8 @@ static void program_free(struct program *prog)
 	free(prog->lets);
 	free(prog->attrs);
 	free(prog->floors);
+	free(prog->purposes);
+	free(prog->cases);
 	pol_strtab_free(&prog->strings);
 }
 
@@ -403,6 +405,157 @@ size_t tids_policy_tier_floors(const struct tids_policy_set *set, const char **c
 			tiers[i] = (enum tids_tier)set->floors_by_name[i]->tier;
 	}
 	return set->n_floors;
+}
+
+/* ---- purposes ---- */
+
+static int cmp_pair(const void *x, const void *y)
+{
+	const struct name_pair *p = x, *q = y;
+	int c = strcmp(p->a, q->a);
+	return c != 0 ? c : strcmp(p->b, q->b);
+}
+
+/* Copies the pairs into the set, sorted, each once. */
+static int build_pairs(struct tids_policy_set *set, const char *const *a, const char *const *b, size_t n,
+		       struct name_pair **out, uint32_t *n_out)
+{
+	struct name_pair *v = pol_arena_alloc(&set->arena, (n > 0 ? n : 1) * sizeof(*v));
+	size_t k = 0;
+	if (v == NULL)
+		return TIDS_ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (b[i] == NULL)        /* `may []`: the role is declared, with nothing */
+			continue;
+		v[k].a = pol_arena_strndup(&set->arena, a[i], strlen(a[i]));
+		v[k].b = pol_arena_strndup(&set->arena, b[i], strlen(b[i]));
+		if (v[k].a == NULL || v[k].b == NULL)
+			return TIDS_ENOMEM;
+		k++;
+	}
+	qsort(v, k, sizeof(*v), cmp_pair);
+	size_t u = 0;
+	for (size_t i = 0; i < k; i++)
+		if (u == 0 || cmp_pair(&v[u - 1], &v[i]) != 0)
+			v[u++] = v[i];
+	*out = v;
+	*n_out = (uint32_t)u;
+	return 0;
+}
+
+static int cmp_pair_key(const void *x, const void *y)
+{
+	const struct role_purpose_key *p = x, *q = y;
+	return (p->key > q->key) - (p->key < q->key);
+}
+
+static int build_purposes(struct tids_policy_set *set, const struct program *prog)
+{
+	size_t n = prog->n_purposes > prog->n_cases ? prog->n_purposes : prog->n_cases;
+	const char **a = malloc((n > 0 ? n : 1) * sizeof(*a)), **b = malloc((n > 0 ? n : 1) * sizeof(*b));
+	int rc = TIDS_ENOMEM;
+	if (a == NULL || b == NULL)
+		goto out;
+	for (size_t i = 0; i < prog->n_purposes; i++) {
+		a[i] = prog->purposes[i]->role;
+		b[i] = prog->purposes[i]->purpose;
+	}
+	if ((rc = build_pairs(set, a, b, prog->n_purposes, &set->role_purposes, &set->n_role_purposes)) != 0)
+		goto out;
+	set->role_purpose_keys = pol_arena_alloc(&set->arena, (set->n_role_purposes + 1) * sizeof(struct role_purpose_key));
+	if (set->role_purpose_keys == NULL) {
+		rc = TIDS_ENOMEM;
+		goto out;
+	}
+	for (uint32_t i = 0; i < set->n_role_purposes; i++) {
+		const struct name_pair *pr = &set->role_purposes[i];
+		set->role_purpose_keys[i] = (struct role_purpose_key){
+			.key = pol_pair_key(pol_str_hash(pr->a, strlen(pr->a)), pol_str_hash(pr->b, strlen(pr->b))),
+			.i = i,
+		};
+	}
+	qsort(set->role_purpose_keys, set->n_role_purposes, sizeof(struct role_purpose_key), cmp_pair_key);
+	for (size_t i = 0; i < prog->n_cases; i++) {
+		a[i] = prog->cases[i]->purpose;
+		b[i] = prog->cases[i]->role;
+	}
+	rc = build_pairs(set, a, b, prog->n_cases, &set->case_roles, &set->n_case_roles);
+out:
+	free(a);
+	free(b);
+	return rc;
+}
+
+static int cmp_n(const char *x, size_t xl, const char *y)
+{
+	size_t yl = strlen(y);
+	int c = memcmp(x, y, xl < yl ? xl : yl);
+	return c != 0 ? c : (xl > yl) - (xl < yl);
+}
+
+/* The first pair whose a is not below (a, b), by binary search. */
+static uint32_t pair_lower_bound(const struct name_pair *pairs, uint32_t n, const char *a, size_t a_len,
+				 const char *b, size_t b_len)
+{
+	uint32_t lo = 0, hi = n;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = cmp_n(a, a_len, pairs[mid].a);
+		if (c == 0 && b != NULL)
+			c = cmp_n(b, b_len, pairs[mid].b);
+		if (c > 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+bool pol_pair_find(const struct name_pair *pairs, uint32_t n, const char *a, size_t a_len,
+		   const char *b, size_t b_len)
+{
+	uint32_t i = pair_lower_bound(pairs, n, a, a_len, b, b_len);
+	return i < n && cmp_n(a, a_len, pairs[i].a) == 0 && cmp_n(b, b_len, pairs[i].b) == 0;
+}
+
+bool tids_policy_may_ask(const struct tids_policy_set *set, const char *role, const char *purpose)
+{
+	if (set == NULL || role == NULL || purpose == NULL)
+		return false;
+	return pol_pair_find(set->role_purposes, set->n_role_purposes, role, strlen(role), purpose,
+			     strlen(purpose));
+}
+
+bool tids_policy_needs_case(const struct tids_policy_set *set, const char *purpose)
+{
+	if (set == NULL || purpose == NULL)
+		return false;
+	uint32_t i = pair_lower_bound(set->case_roles, set->n_case_roles, purpose, strlen(purpose), NULL, 0);
+	return i < set->n_case_roles && strcmp(set->case_roles[i].a, purpose) == 0;
+}
+
+static size_t copy_pairs(const struct name_pair *pairs, uint32_t n, const char **a, const char **b,
+			 size_t cap)
+{
+	for (size_t i = 0; i < n && i < cap; i++) {
+		if (a != NULL)
+			a[i] = pairs[i].a;
+		if (b != NULL)
+			b[i] = pairs[i].b;
+	}
+	return n;
+}
+
+size_t tids_policy_role_purposes(const struct tids_policy_set *set, const char **roles, const char **purposes,
+				 size_t cap)
+{
+	return set == NULL ? 0 : copy_pairs(set->role_purposes, set->n_role_purposes, roles, purposes, cap);
+}
+
+size_t tids_policy_case_purposes(const struct tids_policy_set *set, const char **purposes, const char **roles,
+				 size_t cap)
+{
+	return set == NULL ? 0 : copy_pairs(set->case_roles, set->n_case_roles, purposes, roles, cap);
 }
 
 /* File names outlive the caller's buffers: copies, for the parse (the
@@ -556,7 +709,8 @@ int tids_policy_compile(const struct tids_policy_source *sources, size_t n_sourc
 			goto out;
 		}
 	}
-	if ((rc = build_floors(set, &prog)) != 0 || (rc = pol_analyze(set, rules, d)) != 0 ||
+	if ((rc = build_floors(set, &prog)) != 0 || (rc = build_purposes(set, &prog)) != 0 ||
+	    (rc = pol_analyze(set, rules, d)) != 0 ||
 	    (rc = pol_lower(set, rules)) != 0 || (rc = build_rule_ids(set)) != 0)
 		goto out;
 out:

@@ -77,6 +77,7 @@ static void deny(const struct tids_policy_set *set, const struct pass *p,
 	clear_obligations(&d->obligations);
 	d->grant_id = NULL;
 	d->approval_id = NULL;
+	d->case_id = NULL;
 	d->n_rules = 0;
 	d->rules_truncated = false;
 	if (p == NULL)
@@ -151,9 +152,41 @@ static void begin(struct tids_policy_decision *d)
 	d->rules_truncated = false;
 	d->grant_id = NULL;
 	d->approval_id = NULL;
+	d->case_id = NULL;
 	d->passes = 0;
 	d->strbuf_used = 0;
 	clear_obligations(&d->obligations);
+}
+
+/*
+ * A purpose declared to need a case is served only under one, whatever the
+ * rules permit: the decision names the case (for the audit entry of every
+ * delivery it opens), or is refused. The owner needs no case for its own
+ * data.
+ */
+static const char no_case[] = "this purpose is served only under an open case: no valid approval of its "
+			      "kind with a case id names this recipient, the record's owner, category and tier, "
+			      "signed by an active participant of a role that may open one";
+
+static int open_case(struct eval_ctx *ctx, struct tids_policy_decision *d)
+{
+	const struct tids_policy_request *req = ctx->req;
+	if (ctx->set->n_case_roles == 0 || !tids_policy_needs_case(ctx->set, req->purpose) ||
+	    strcmp(req->recipient, req->record->owner) == 0)
+		return 0;
+	const struct tids_policy_approval *c = pol_find_case(ctx, d->tier);
+	if (c == NULL) {
+		enum tids_tier tier = d->tier;
+		deny(ctx->set, NULL, d);
+		d->tier = tier;
+		d->deciding_rule = NULL;
+		d->because = no_case;
+		return 0;
+	}
+	d->case_id = c->case_id;
+	if (d->approval_id == NULL)
+		d->approval_id = c->id;
+	return 0;
 }
 
 static bool valid_request(const struct tids_policy_request *req)
@@ -230,7 +263,7 @@ int tids_policy_decide(const struct tids_policy_set *set, const struct tids_poli
 			out->because = "the obligations exceed what a decision can carry";
 			return rc;
 		}
-		return 0;
+		return open_case(&ctx, out);
 	}
 	/* Refused: explain with the record as published, unless it was
 	 * permitted as published and only refused once reduced. */

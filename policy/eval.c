@@ -319,6 +319,52 @@ static void grant_attr(const struct fact_grant *g, enum builtin which, struct va
 	}
 }
 
+/* Is item one of the comma-separated names of list? */
+static bool csv_has(const char *list, const char *item, size_t len)
+{
+	for (const char *p = list; *p != '\0';) {
+		const char *end = strchr(p, ',');
+		size_t n = end != NULL ? (size_t)(end - p) : strlen(p);
+		if (n == len && memcmp(p, item, len) == 0)
+			return true;
+		if (end == NULL)
+			break;
+		p = end + 1;
+	}
+	return false;
+}
+
+/* The recipient's role may ask for the purpose (`purposes` declarations),
+ * and the hub's narrowing of it for this participant, if any, lists it. */
+static bool purpose_allowed(struct eval_ctx *ctx)
+{
+	const struct tids_policy_set *set = ctx->set;
+	const struct tids_policy_participant *r = ctx->recipient;
+	if (r == NULL || set->n_role_purposes == 0)
+		return false;
+	/* by the hashes of role and purpose (the index has usually hashed
+	 * them already), confirmed against the names */
+	struct val *role = slot_ref(ctx, B_RCPT_ROLE), *purpose = slot_ref(ctx, B_PURPOSE);
+	uint64_t key = pol_pair_key(hash_of(role), hash_of(purpose));
+	uint32_t lo = 0, hi = set->n_role_purposes;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (set->role_purpose_keys[mid].key < key)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	bool declared = false;
+	for (; lo < set->n_role_purposes && set->role_purpose_keys[lo].key == key && !declared; lo++) {
+		const struct name_pair *pr = &set->role_purposes[set->role_purpose_keys[lo].i];
+		declared = cstr_eq(role, pr->a) && cstr_eq(purpose, pr->b);
+	}
+	if (!declared)
+		return false;
+	const char *narrowed = r->n_attrs > 0 ? find_attr(r->attrs, r->n_attrs, TIDS_POLICY_PURPOSES_ATTR) : NULL;
+	return narrowed == NULL || csv_has(narrowed, purpose->p, purpose->len);
+}
+
 static void builtin(struct eval_ctx *ctx, enum builtin b, struct val *out)
 {
 	const struct tids_record *rec = ctx->rec;
@@ -365,6 +411,7 @@ static void builtin(struct eval_ctx *ctx, enum builtin b, struct val *out)
 	case B_ASSET_REGISTERED: v_bool(out, asset_of(ctx) != NULL); break;
 	case B_PURPOSE: v_str(out, ctx->req->purpose); break;
 	case B_NOW: v_int(out, PT_TIME, ctx->req->now_ms); break;
+	case B_PURPOSE_ALLOWED: v_bool(out, purpose_allowed(ctx)); break;
 	default:
 		grant_attr(ctx->rule_grant, b, out);
 		break;
@@ -497,14 +544,47 @@ static bool jurisdiction_covers(const char *granted, const struct val *asked)
 	       memcmp(granted, asked->p, n) == 0;
 }
 
+/* A signer's jurisdiction covers another when they are equal or the
+ * signer's is the other's country (CN covers CN-SH). Unlike an approval's
+ * own from/to, an empty one covers nothing: a signer must have one. */
+static bool signer_covers(const char *signer, const struct val *asked)
+{
+	size_t n = strlen(signer);
+	if (n == 0 || asked->len == 0)
+		return false;
+	if (n == asked->len && memcmp(signer, asked->p, n) == 0)
+		return true;
+	return memchr(signer, '-', n) == NULL && asked->len > n && asked->p[n] == '-' &&
+	       memcmp(signer, asked->p, n) == 0;
+}
+
 enum { AP_KIND, AP_REGULATOR, AP_EXPORTER, AP_RECIPIENT, AP_CATEGORY, AP_TIER, AP_PURPOSE,
-       AP_FROM, AP_TO, AP_AT };
+       AP_FROM, AP_TO, AP_AT, AP_SIGNER_ROLE, AP_SIGNER_COVERS };
+
+/* signer_role: and signer_covers: look at the approval's signer as the
+ * registry has it now: registered, not suspended, of one of those roles,
+ * its jurisdiction covering the one given. A regulator suspended (or no
+ * longer a regulator) stops its approvals counting at once. */
+static bool signer_ok(struct eval_ctx *ctx, const struct xnode *const *a,
+		      const struct tids_policy_approval *ap, const struct val *covers)
+{
+	if (!a[AP_SIGNER_ROLE] && !a[AP_SIGNER_COVERS])
+		return true;
+	const struct tids_policy_participant *s =
+		pol_facts_participant(ctx->facts, ap->regulator, strlen(ap->regulator), 0);
+	if (s == NULL || s->suspended)
+		return false;
+	if (a[AP_SIGNER_ROLE] && !arg_accepts(ctx, a[AP_SIGNER_ROLE], s->role))
+		return false;
+	return !a[AP_SIGNER_COVERS] || signer_covers(s->jurisdiction, covers);
+}
 
 static bool call_approval(struct eval_ctx *ctx, const struct xnode *n)
 {
 	const struct xnode *const *a = n->items;
-	struct val exporter, recipient, category, purpose, from, to, tier, at;
+	struct val exporter, recipient, category, purpose, from, to, tier, at, covers;
 	if (a[AP_EXPORTER]) pol_eval(ctx, a[AP_EXPORTER], &exporter);
+	if (a[AP_SIGNER_COVERS]) pol_eval(ctx, a[AP_SIGNER_COVERS], &covers);
 	if (a[AP_RECIPIENT]) pol_eval(ctx, a[AP_RECIPIENT], &recipient);
 	if (a[AP_CATEGORY]) pol_eval(ctx, a[AP_CATEGORY], &category);
 	if (a[AP_PURPOSE]) pol_eval(ctx, a[AP_PURPOSE], &purpose);
@@ -547,11 +627,58 @@ static bool call_approval(struct eval_ctx *ctx, const struct xnode *n)
 			continue;
 		if (a[AP_TO] && !jurisdiction_covers(ap->to_jurisdiction, &to))
 			continue;
+		if (!signer_ok(ctx, a, ap, &covers))
+			continue;
 		if (ctx->rule_approval == NULL)
 			ctx->rule_approval = ap;
 		return true;
 	}
 	return false;
+}
+
+/* The case a purpose that needs one is served under: an approval of the
+ * purpose's kind with a case id, naming this recipient, the record's owner
+ * as exporter, its category, the tier it is judged at and the purpose,
+ * valid now, signed by an active participant of a role the declaration
+ * names whose jurisdiction covers the owner's. */
+const struct tids_policy_approval *pol_find_case(struct eval_ctx *ctx, enum tids_tier tier)
+{
+	const struct tids_policy_set *set = ctx->set;
+	const struct tids_policy_request *req = ctx->req;
+	const char *purpose = req->purpose;
+	size_t plen = strlen(purpose);
+	const struct tids_policy_participant *owner = owner_of(ctx);
+	struct val owner_j;
+	v_str(&owner_j, owner != NULL ? owner->jurisdiction : "");
+	const struct fact_approval *fa = pol_facts_approvals(ctx->facts, BY_RECIPIENT, req->recipient,
+							      strlen(req->recipient));
+	for (; fa != NULL; fa = pol_approval_next(fa, BY_RECIPIENT)) {
+		const struct tids_policy_approval *ap = &fa->a;
+		bool tier_ok = false;
+		if (ap->case_id == NULL || ap->case_id[0] == '\0' || strcmp(ap->kind, purpose) != 0 ||
+		    strcmp(ap->recipient, req->recipient) != 0 || strcmp(ap->exporter, ctx->rec->owner) != 0)
+			continue;
+		if (req->now_ms < ap->valid_from_ms || (ap->valid_until_ms != 0 && req->now_ms > ap->valid_until_ms))
+			continue;
+		for (size_t i = 0; i < ap->n_tiers && !tier_ok; i++)
+			tier_ok = ap->tiers[i] == tier;
+		bool cat_ok = false, purpose_ok = false;
+		for (size_t i = 0; i < ap->n_categories && !cat_ok; i++)
+			cat_ok = strcmp(ap->categories[i], ctx->rec->category) == 0;
+		for (size_t i = 0; i < ap->n_purposes && !purpose_ok; i++)
+			purpose_ok = strcmp(ap->purposes[i], purpose) == 0;
+		if (!tier_ok || !cat_ok || !purpose_ok)
+			continue;
+		const struct tids_policy_participant *signer =
+			pol_facts_participant(ctx->facts, ap->regulator, strlen(ap->regulator), 0);
+		if (signer == NULL || signer->suspended || signer->role == NULL ||
+		    !pol_pair_find(set->case_roles, set->n_case_roles, purpose, plen, signer->role,
+				   strlen(signer->role)) ||
+		    !signer_covers(signer->jurisdiction, &owner_j))
+			continue;
+		return ap;
+	}
+	return NULL;
 }
 
 enum { GR_OWNER, GR_GRANTEE, GR_ASSET, GR_CATEGORY, GR_PURPOSE, GR_AT, GR_MAX_WINDOW };

@@ -985,6 +985,7 @@ static void pack_approval(struct packer *p, void *out, const void *arg)
 	SET(a.to_jurisdiction, pack_str(p, in->to_jurisdiction));
 	SET(a.valid_from_ms, in->valid_from_ms);
 	SET(a.valid_until_ms, in->valid_until_ms);
+	SET(a.case_id, pack_str(p, in->case_id));
 }
 
 int tids_policy_facts_put_approval(struct tids_policy_facts *f,

@@ -82,6 +82,8 @@ int tids_policy_decision_format(const struct tids_policy_set *set,
 		put(&o, "grant: %s\n", d->grant_id);
 	if (d->approval_id != NULL)
 		put(&o, "approval: %s\n", d->approval_id);
+	if (d->case_id != NULL)
+		put(&o, "case: %s\n", d->case_id);
 	if (d->verdict == TIDS_POLICY_DENY)
 		return (int)o.used;
 	bool any = false;

@@ -371,6 +371,30 @@ struct floor_decl {
 	unsigned col;
 };
 
+/* `purposes role "lessor" may ["billing", ...];`: one per role and purpose
+ * (purpose NULL: the role's declaration lists none). */
+struct purpose_decl {
+	const char *role;
+	const char *purpose;
+	const char *file;
+	unsigned line;            /* of the roles */
+	unsigned col;
+	unsigned purpose_line;    /* of the purposes */
+	unsigned purpose_col;
+};
+
+/* `purpose "legal_request" needs case by role "regulator";`: one per
+ * purpose and approving role. */
+struct case_decl {
+	const char *purpose;
+	const char *role;
+	const char *file;
+	unsigned line;
+	unsigned col;
+	unsigned role_line;
+	unsigned role_col;
+};
+
 /* Parse output: everything from every source, in source order. */
 struct program {
 	struct arena *arena;
@@ -386,6 +410,12 @@ struct program {
 	struct floor_decl **floors;
 	size_t n_floors;
 	size_t cap_floors;
+	struct purpose_decl **purposes;
+	size_t n_purposes;
+	size_t cap_purposes;
+	struct case_decl **cases;
+	size_t n_cases;
+	size_t cap_cases;
 	struct strtab strings;    /* the lexer's copies */
 	bool oom;
 };
@@ -432,6 +462,7 @@ enum builtin {
 	B_ASSET_REGISTERED,
 	B_PURPOSE,
 	B_NOW,
+	B_PURPOSE_ALLOWED,        /* the recipient's role may ask for the purpose */
 	/* grant.*: the grant the rule's grant() call matched; never cached */
 	B_GRANT_ID,
 	B_GRANT_OWNER,
@@ -491,6 +522,10 @@ struct checker {
 	/* let name -> def, for lookups during checking */
 	struct let_def **let_table;
 	size_t let_mask;
+	/* the first use of purpose_allowed, for the warning when nothing is declared */
+	const char *purpose_allowed_file;
+	unsigned purpose_allowed_line;
+	unsigned purpose_allowed_col;
 	/* where we are: the file, and the let being checked (NULL in a rule) */
 	const char *scope_file[POL_DEPTH_MAX];
 	struct let_def *scope_let[POL_DEPTH_MAX];
@@ -709,7 +744,36 @@ struct tids_policy_set {
 	struct tier_floor *floors;        /* by hash */
 	const struct tier_floor **floors_by_name;
 	uint32_t n_floors;
+	/* who may ask for which purpose, and which purposes need a case */
+	struct name_pair *role_purposes;  /* (role, purpose) */
+	uint32_t n_role_purposes;
+	struct role_purpose_key *role_purpose_keys;   /* the same, by pol_pair_key */
+	struct name_pair *case_roles;     /* (purpose, approving role) */
+	uint32_t n_case_roles;
 };
+
+/* A (role, purpose) a `purposes` declaration allows, or a (purpose, role)
+ * of a `purpose ... needs case by role` declaration: sorted by (a, b). */
+struct name_pair {
+	const char *a;
+	const char *b;
+};
+
+/* Does the set pair a with b? (a binary search over a sorted pair list) */
+bool pol_pair_find(const struct name_pair *pairs, uint32_t n, const char *a, size_t a_len,
+		   const char *b, size_t b_len);
+
+/* A (role, purpose) pair by the pol_str_hash of each, combined: what a
+ * decision looks up (both hashes are usually computed already). */
+struct role_purpose_key {
+	uint64_t key;
+	uint32_t i;               /* into role_purposes */
+};
+
+static inline uint64_t pol_pair_key(uint64_t ha, uint64_t hb)
+{
+	return ha * UINT64_C(0x9e3779b97f4a7c15) ^ hb;
+}
 
 /* The floor of a category given its text and pol_str_hash. */
 enum tids_tier pol_floor_of(const struct tids_policy_set *set, const char *category, size_t len,
@@ -942,6 +1006,9 @@ void pol_eval_slot(struct eval_ctx *ctx, uint32_t slot, struct val *out);
 int64_t pol_val_code(struct val *v);           /* index code of a value (hashes strings) */
 int64_t pol_slot_code(struct eval_ctx *ctx, uint32_t slot);
 void pol_slot_codes(struct eval_ctx *ctx, const uint32_t *slots, uint32_t n, int64_t *out);
+
+/* The case that serves this request's purpose at tier, or NULL (eval.c). */
+const struct tids_policy_approval *pol_find_case(struct eval_ctx *ctx, enum tids_tier tier);
 
 /* Field selection for obligations (obligations.c). */
 void pol_select_fields(const struct tids_record *rec, const struct xob *ob,

@@ -284,7 +284,8 @@ static uint32_t slot_cost(const struct tids_policy_set *set, uint32_t slot)
 	const struct slot_def *sd = &set->slots[slot];
 	switch (sd->src) {
 	case SLOT_BUILTIN:
-		return sd->id >= B_OWNER_ID && sd->id <= B_ASSET_REGISTERED ? 3 : 1;
+		/* purpose_allowed: a search of the declarations and the recipient's attributes */
+		return (sd->id >= B_OWNER_ID && sd->id <= B_ASSET_REGISTERED) || sd->id == B_PURPOSE_ALLOWED ? 3 : 1;
 	case SLOT_RECIPIENT_ATTR:
 		return 3;
 	case SLOT_OWNER_ATTR:

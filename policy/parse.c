@@ -10,6 +10,9 @@
  *   let        = "let" NAME "=" expr ";"
  *   attribute  = "attribute" ("participant" | "asset") "." NAME ":" type ["=" literal] ";"
  *   floor      = "floor" "category" (STRING | "[" STRING {"," STRING} "]") "=" TIER ";"
+ *   purposes   = "purposes" "role" strings "may" (strings | "[" "]") ";"
+ *   case       = "purpose" strings "needs" "case" "by" "role" strings ";"
+ *   strings    = STRING | "[" STRING {"," STRING} "]"
  *   expr       = and {("||" | "or") and}
  *   and        = not {("&&" | "and") not}
  *   not        = ("!" | "not") not | compare
@@ -499,6 +502,9 @@ static bool parse_strings(struct parser *p, const char ***out, uint32_t *n, cons
 			return true;
 		if (!expect_tok(p, TOK_COMMA, "`,` or `]`"))
 			return false;
+		/* a trailing comma, as list literals allow: one name a line */
+		if (accept(p, TOK_RBRACK))
+			return true;
 	}
 }
 
@@ -941,6 +947,98 @@ static bool parse_floor(struct parser *p)
 	return true;
 }
 
+/* purposes role "lessor" may ["billing", "maintenance"];  (roles may be a
+ * [list]; `may []` declares that the roles may ask for nothing) */
+static bool parse_purposes(struct parser *p)
+{
+	const char **roles = NULL, **purposes = NULL;
+	uint32_t n_roles = 0, n_purposes = 0;
+	next(p);
+	if (!expect_word(p, "role"))
+		return false;
+	unsigned role_line = p->cur.line, role_col = p->cur.col;
+	if (!parse_strings(p, &roles, &n_roles, "a role"))
+		return false;
+	if (!expect_word(p, "may"))
+		return false;
+	unsigned list_line = p->cur.line, list_col = p->cur.col;
+	if (p->cur.kind == TOK_LBRACK) {
+		/* `[]`: the roles may ask for no purpose at all */
+		struct token open = p->cur;
+		next(p);
+		if (!accept(p, TOK_RBRACK)) {
+			p->ahead = p->cur;
+			p->have_ahead = true;
+			p->cur = open;
+			if (!parse_strings(p, &purposes, &n_purposes, "a purpose"))
+				return false;
+		}
+	} else if (!parse_strings(p, &purposes, &n_purposes, "a purpose")) {
+		return false;
+	}
+	if (!expect_tok(p, TOK_SEMI, "`;` to end the purposes declaration"))
+		return false;
+	if (n_roles == 0) {
+		error_at(p, role_line, role_col, "a purposes declaration names at least one role");
+		return false;
+	}
+	for (uint32_t r = 0; r < n_roles; r++) {
+		for (uint32_t i = 0; i < (n_purposes > 0 ? n_purposes : 1); i++) {
+			struct purpose_decl *d = pol_arena_alloc(p->prog->arena, sizeof(*d));
+			if (d == NULL) {
+				p->prog->oom = true;
+				return false;
+			}
+			*d = (struct purpose_decl){ .role = roles[r], .purpose = n_purposes > 0 ? purposes[i] : NULL,
+						    .file = p->file, .line = role_line, .col = role_col,
+						    .purpose_line = list_line, .purpose_col = list_col };
+			if (!grow(p, (void ***)&p->prog->purposes, &p->prog->n_purposes,
+				  &p->prog->cap_purposes, d))
+				return false;
+		}
+	}
+	return true;
+}
+
+/* purpose "legal_request" needs case by role "regulator"; */
+static bool parse_case(struct parser *p)
+{
+	const char **purposes = NULL, **roles = NULL;
+	uint32_t n_purposes = 0, n_roles = 0;
+	next(p);
+	unsigned line = p->cur.line, col = p->cur.col;
+	if (!parse_strings(p, &purposes, &n_purposes, "a purpose"))
+		return false;
+	if (!expect_word(p, "needs") || !expect_word(p, "case") || !expect_word(p, "by") ||
+	    !expect_word(p, "role"))
+		return false;
+	unsigned role_line = p->cur.line, role_col = p->cur.col;
+	if (!parse_strings(p, &roles, &n_roles, "the role that approves cases"))
+		return false;
+	if (!expect_tok(p, TOK_SEMI, "`;` to end the declaration"))
+		return false;
+	if (n_purposes == 0 || n_roles == 0) {
+		error_at(p, n_purposes == 0 ? line : role_line, n_purposes == 0 ? col : role_col,
+			 "a case declaration names at least one purpose and one role");
+		return false;
+	}
+	for (uint32_t i = 0; i < n_purposes; i++) {
+		for (uint32_t r = 0; r < n_roles; r++) {
+			struct case_decl *d = pol_arena_alloc(p->prog->arena, sizeof(*d));
+			if (d == NULL) {
+				p->prog->oom = true;
+				return false;
+			}
+			*d = (struct case_decl){ .purpose = purposes[i], .role = roles[r], .file = p->file,
+						 .line = line, .col = col, .role_line = role_line,
+						 .role_col = role_col };
+			if (!grow(p, (void ***)&p->prog->cases, &p->prog->n_cases, &p->prog->cap_cases, d))
+				return false;
+		}
+	}
+	return true;
+}
+
 /* Skips to just after the next `;`, or to the next declaration keyword. */
 static bool at_declaration(const struct parser *p)
 {
@@ -993,8 +1091,13 @@ int pol_parse(struct program *prog, const char *file, const char *text, size_t l
 			ok = parse_attribute(&p);
 		} else if (at_word(&p, "floor")) {
 			ok = parse_floor(&p);
+		} else if (at_word(&p, "purposes")) {
+			ok = parse_purposes(&p);
+		} else if (at_word(&p, "purpose")) {
+			ok = parse_case(&p);
 		} else {
-			expected(&p, "`permit`, `forbid`, `oblige`, `let`, `attribute` or `floor`");
+			expected(&p, "`permit`, `forbid`, `oblige`, `let`, `attribute`, `floor`, `purposes` or "
+				 "`purpose`");
 			ok = false;
 		}
 		if (!ok)

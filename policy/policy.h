@@ -130,6 +130,36 @@ enum tids_tier tids_policy_tier_floor(const struct tids_policy_set *set, const c
 size_t tids_policy_tier_floors(const struct tids_policy_set *set, const char **categories,
 			       enum tids_tier *tiers, size_t cap);
 
+/*
+ * Purposes: `purposes role "lessor" may ["billing", "maintenance"];` says
+ * which purposes a participant of a role may ask for (tidsd refuses a
+ * Subscribe for any other; rules read it as `purpose_allowed`), and
+ * `purpose "legal_request" needs case by role "regulator";` that a purpose
+ * is served only under an open case: an approval of kind "legal_request"
+ * carrying a case id, naming the recipient, the record's owner (exporter),
+ * category, tier and the purpose, signed by an active participant of that
+ * role whose jurisdiction covers the owner's. The engine enforces cases
+ * itself (a decision without one is denied) and names the case in the
+ * decision (case_id), so the audit entry of every delivery it opens does.
+ *
+ * A participant's registry attribute "purposes" (TIDS_POLICY_PURPOSES_ATTR,
+ * comma-separated), when the hub sets one, narrows what its role allows.
+ *
+ * tids_policy_may_ask: does the set let role ask for purpose?
+ * tids_policy_needs_case: does purpose need a case?
+ * tids_policy_role_purposes: every (role, purpose) pair in that order into
+ * roles[0..cap) and purposes[0..cap) (either may be NULL); returns how many.
+ * tids_policy_case_purposes: every (purpose, approving role) pair likewise.
+ * The strings belong to the set.
+ */
+#define TIDS_POLICY_PURPOSES_ATTR "purposes"
+bool tids_policy_may_ask(const struct tids_policy_set *set, const char *role, const char *purpose);
+bool tids_policy_needs_case(const struct tids_policy_set *set, const char *purpose);
+size_t tids_policy_role_purposes(const struct tids_policy_set *set, const char **roles, const char **purposes,
+				 size_t cap);
+size_t tids_policy_case_purposes(const struct tids_policy_set *set, const char **purposes, const char **roles,
+				 size_t cap);
+
 /* Rule by id, or NULL. For explain and audit tooling. */
 const struct tids_policy_rule_info *tids_policy_set_rule(const struct tids_policy_set *set,
 							  const char *id);
@@ -221,6 +251,7 @@ struct tids_policy_approval {
 	const char *to_jurisdiction;
 	int64_t valid_from_ms;
 	int64_t valid_until_ms;
+	const char *case_id;                 /* "" or NULL: opens no case */
 };
 
 struct tids_policy_facts;
@@ -344,6 +375,7 @@ struct tids_policy_decision {
 	bool rules_truncated;
 	const char *grant_id;      /* grant the delivery rests on, or NULL */
 	const char *approval_id;   /* approval that made it possible, or NULL */
+	const char *case_id;       /* the case the purpose needed, or NULL */
 	unsigned passes;           /* evaluations needed (tier lowering) */
 	struct tids_policy_obligations obligations;
 	char strbuf[TIDS_POLICY_STRBUF];  /* storage for derived strings */

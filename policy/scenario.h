@@ -33,6 +33,7 @@ enum expect_kind {
 	EX_NO_ONWARD,
 	EX_GRANT,                 /* text: id, or NULL for "no grant" */
 	EX_APPROVAL,              /* text: id, or NULL */
+	EX_CASE,                  /* text: case id, or NULL for "no case" */
 	EX_TIER,                  /* num */
 };
 

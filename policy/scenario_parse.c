@@ -451,6 +451,8 @@ static void st_approval(struct sp *p, const struct word *w, size_t n)
 			parse_time(p, &w[i], v, &a->valid_from_ms);
 		else if (strcmp(k, "valid_until") == 0)
 			parse_time(p, &w[i], v, &a->valid_until_ms);
+		else if (strcmp(k, "case") == 0)
+			a->case_id = v;
 		else if (strcmp(k, "tiers") == 0) {
 			size_t nt;
 			const char *const *names = split_list(p, v, &nt);
@@ -771,8 +773,8 @@ static bool parse_clause(struct sp *p, struct scen_case *c, const struct word *w
 		e->kind = EX_NO_ONWARD;
 		return true;
 	}
-	if (is(k, "grant") || is(k, "approval")) {
-		e->kind = is(k, "grant") ? EX_GRANT : EX_APPROVAL;
+	if (is(k, "grant") || is(k, "approval") || is(k, "case")) {
+		e->kind = is(k, "grant") ? EX_GRANT : is(k, "approval") ? EX_APPROVAL : EX_CASE;
 		if (nargs == 1)
 			e->text = args[0].s;
 		else if (nargs != 0 || !e->negated) {
@@ -891,7 +893,7 @@ static bool parse_clause(struct sp *p, struct scen_case *c, const struct word *w
 	}
 	error_at(p, k->col, "unknown expectation '%s' (because, rule, removes, keeps, aggregate, "
 		 "coarsen, retain, log, notify, only_for, duty, count, encrypt, no_onward_transfer, "
-		 "grant, approval, tier)", k->s);
+		 "grant, approval, case, tier)", k->s);
 	return false;
 }
 

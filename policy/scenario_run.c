@@ -235,9 +235,11 @@ static void check_expect(struct msg *m, const struct expect *e,
 			say(m, "delivery should %scarry no_onward_transfer", e->negated ? "not " : "");
 		break;
 	case EX_GRANT:
-	case EX_APPROVAL: {
-		const char *have = e->kind == EX_GRANT ? d->grant_id : d->approval_id;
-		const char *what = e->kind == EX_GRANT ? "grant" : "approval";
+	case EX_APPROVAL:
+	case EX_CASE: {
+		const char *have = e->kind == EX_GRANT ? d->grant_id : e->kind == EX_APPROVAL ? d->approval_id
+			: d->case_id;
+		const char *what = e->kind == EX_GRANT ? "grant" : e->kind == EX_APPROVAL ? "approval" : "case";
 		if (e->text == NULL) {
 			if (have != NULL)
 				say(m, "expected no %s, got %s", what, have);

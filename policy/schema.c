@@ -45,6 +45,7 @@ const struct builtin_attr pol_builtins[B_COUNT] = {
 	[B_ASSET_REGISTERED] = { "asset.registered", PT_BOOL },
 	[B_PURPOSE] = { "purpose", PT_STR },
 	[B_NOW] = { "now", PT_TIME },
+	[B_PURPOSE_ALLOWED] = { "purpose_allowed", PT_BOOL },
 	[B_GRANT_ID] = { "grant.id", PT_STR },
 	[B_GRANT_OWNER] = { "grant.owner", PT_STR },
 	[B_GRANT_GRANTEE] = { "grant.grantee", PT_STR },

@@ -65,23 +65,71 @@ static const char *const categories[] = { "run_hours", "cycles", "telemetry", "o
 static const char *const purposes[] = { "billing", "maintenance", "warranty", "safety", "statistics" };
 static const char *const destinations[] = { "CN-SH", "CN-SH", "CN-SH", "CN-SH", "CN-HB", "CN-CQ", "SG", "DE" };
 
+/*
+ * A hub as it is: decisions are not independent draws. 200 owners each
+ * deal with 8 of 1000 other participants, whose jurisdiction is theirs
+ * for good; each such relation carries 3 kinds of decision out of 60
+ * (what category, for what purpose, decided how, at which tier, by which
+ * of 50 rules); one relation in 20 rests on a grant. That gives thousands
+ * of distinct (who, what) combinations over millions of entries, as a
+ * regional hub would see them.
+ */
+#define OWNERS 200
+#define PARTICIPANTS 1000
+#define RELATIONS 8
+#define KINDS_PER_RELATION 3
+#define KINDS 60
+
+static uint32_t mix(uint32_t x)
+{
+	x ^= x >> 16;
+	x *= 0x7feb352dU;
+	x ^= x >> 15;
+	x *= 0x846ca68bU;
+	x ^= x >> 16;
+	return x;
+}
+
+struct kind {
+	const char *category, *purpose;
+	unsigned rule;
+	enum tids_decision decision;
+	enum tids_tier tier;
+};
+
+static struct kind kind_of(unsigned k)
+{
+	uint32_t h = mix(k * 2654435761u + 1);
+	unsigned d = h % 100;
+
+	return (struct kind){
+		categories[k % 8], purposes[(k / 8) % 5], k % 50,
+		d < 80 ? TIDS_DECISION_ALLOW : d < 95 ? TIDS_DECISION_DENY : TIDS_DECISION_TRANSFORM,
+		(h >> 8) % 100 < 80 ? TIDS_TIER_GENERAL : (h >> 8) % 100 < 95 ? TIDS_TIER_IMPORTANT : TIDS_TIER_CORE,
+	};
+}
+
 static void add_one(struct tids_ledger *l, struct gen *g, uint64_t i, uint64_t n)
 {
-	char owner[32], recipient[32], rule[2][32], grant[32];
+	char owner[32], recipient[32], rule[2][32], grant[48];
 	const char *rules[2] = { rule[0], rule[1] };
+	unsigned o = next_rand(g) % OWNERS, rel = next_rand(g) % RELATIONS;
+	unsigned who = mix(o * RELATIONS + rel) % PARTICIPANTS;
+	struct kind k = kind_of(mix((o * RELATIONS + rel) * KINDS_PER_RELATION + next_rand(g) % KINDS_PER_RELATION) %
+				KINDS);
 	uint8_t delivered[TIDS_HASH_BYTES];
 	struct tids_audit_entry e = { 0 };
 	int32_t p = (int32_t)(i % PARTITIONS);
-	uint32_t r = next_rand(g), d = r % 100;
+	uint32_t r = next_rand(g);
 	crypto_generichash_state st;
 	uint8_t *bytes;
 	size_t len;
 
-	snprintf(owner, sizeof(owner), "factory-%u", next_rand(g) % 200);
-	snprintf(recipient, sizeof(recipient), "participant-%u", next_rand(g) % 1000);
-	snprintf(rule[0], sizeof(rule[0]), "rule_%u", next_rand(g) % 50);
+	snprintf(owner, sizeof(owner), "factory-%u", o);
+	snprintf(recipient, sizeof(recipient), "participant-%u", who);
+	snprintf(rule[0], sizeof(rule[0]), "rule_%u", k.rule);
 	snprintf(rule[1], sizeof(rule[1]), "audit_six_months");
-	snprintf(grant, sizeof(grant), "grant-%u", next_rand(g) % 1000);
+	snprintf(grant, sizeof(grant), "grant-%u-%u", o, rel);
 	memset(delivered, (int)(r & 0xff), sizeof(delivered));
 	e.hub_id = "hub-sh1";
 	e.partition = p;
@@ -93,14 +141,14 @@ static void add_one(struct tids_ledger *l, struct gen *g, uint64_t i, uint64_t n
 	e.record_id[15] = 0xa5;
 	e.owner = owner;
 	e.recipient = recipient;
-	e.purpose = purposes[r % 5];
-	e.decision = d < 80 ? TIDS_DECISION_ALLOW : d < 95 ? TIDS_DECISION_DENY : TIDS_DECISION_TRANSFORM;
+	e.purpose = k.purpose;
+	e.decision = k.decision;
 	e.rule_ids = (struct tids_strlist){ rules, 2 };
-	e.tier = (r >> 8) % 100 < 80 ? TIDS_TIER_GENERAL : (r >> 8) % 100 < 95 ? TIDS_TIER_IMPORTANT : TIDS_TIER_CORE;
-	e.category = categories[(r >> 16) % 8];
+	e.tier = k.tier;
+	e.category = k.category;
 	e.origin = "CN-SH";
-	e.destination = destinations[(r >> 20) % 8];
-	e.grant_id = (r >> 24) % 20 == 0 ? grant : "";
+	e.destination = destinations[mix(who) % 8];
+	e.grant_id = mix(o * RELATIONS + rel + 7) % 20 == 0 ? grant : "";
 	e.decided_at_ms = g->t0 + (int64_t)((double)i / (double)n * (double)g->span_ms);
 	e.ingress_offset = (int64_t)(i / 2);
 	e.reason = "the lessor may use run hours and cycles for pay-per-use billing and maintenance";
@@ -248,7 +296,9 @@ static uint64_t q_n;
 
 static void f_recipient(struct tids_ledger_filter *f, int i, char *b)
 {
-	snprintf(b, 64, "participant-%d", (i * 37) % 1000);
+	/* Someone an owner deals with. */
+	snprintf(b, 64, "participant-%u", mix((unsigned)(i * 13 % OWNERS) * RELATIONS + (unsigned)i % RELATIONS) %
+		 PARTICIPANTS);
 	f->recipient = b;
 }
 
@@ -273,9 +323,16 @@ static void f_record(struct tids_ledger_filter *f, int i, char *b)
 	f->limit = 0;
 }
 
+/* The i-th relation that rests on a grant. */
 static void f_grant(struct tids_ledger_filter *f, int i, char *b)
 {
-	snprintf(b, 64, "grant-%d", (i * 7) % 1000);
+	unsigned seen = 0;
+
+	for (unsigned x = 0; x < OWNERS * RELATIONS; x++)
+		if (mix(x + 7) % 20 == 0 && seen++ == (unsigned)i % 40) {
+			snprintf(b, 64, "grant-%u-%u", x / RELATIONS, x % RELATIONS);
+			break;
+		}
 	f->grant_id = b;
 }
 

@@ -68,11 +68,13 @@ static void request_gate(const char *method, const uint8_t *body, size_t len)
 	else if (strcmp(method, "tids.v1.Exchange/Subscribe") == 0)
 		GATE(struct tids_subscribe_control, subscribe_control, tids_subscribe_control_free);
 	else if (strcmp(method, "tids.v1.Exchange/Grant") == 0)
-		GATE(struct tids_grant, grant, tids_grant_free);
+		GATE(struct tids_grant, signed_grant, tids_grant_free);
 	else if (strcmp(method, "tids.v1.Exchange/Revoke") == 0)
 		GATE(struct tids_id_message, revoke_request, tids_id_message_free);
 	else if (strcmp(method, "tids.v1.Exchange/Approve") == 0)
-		GATE(struct tids_approval, approval, tids_approval_free);
+		GATE(struct tids_approval, signed_approval, tids_approval_free);
+	else if (strcmp(method, "tids.v1.Exchange/RevokeApproval") == 0)
+		GATE(struct tids_id_message, revoke_approval_request, tids_id_message_free);
 	else if (strcmp(method, "tids.v1.Admin/RegisterParticipant") == 0)
 		GATE(struct tids_participant, participant, tids_participant_free);
 	else if (strcmp(method, "tids.v1.Admin/RegisterAsset") == 0)

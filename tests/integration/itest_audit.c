@@ -310,19 +310,45 @@ static void set_blob(const char *path, const char *table, int64_t id, const uint
 	sqlite3_close(db);
 }
 
-/* Moves entries seq >= from of chain p by delta (index rows too). */
+/* Moves entries seq >= from of chain p by delta. */
 static void shift(const char *path, int32_t p, uint64_t from, uint64_t last, int delta)
 {
 	if (delta > 0)
 		for (uint64_t s = last; s >= from; s--)
-			exec_sql(path, "UPDATE entry SET id = %lld WHERE id = %lld; UPDATE entry_rule SET id = %lld WHERE id = %lld",
-				 (long long)id_of(p, s + 1), (long long)id_of(p, s), (long long)id_of(p, s + 1),
+			exec_sql(path, "UPDATE entry SET id = %lld WHERE id = %lld", (long long)id_of(p, s + 1),
 				 (long long)id_of(p, s));
 	else
 		for (uint64_t s = from; s <= last; s++)
-			exec_sql(path, "UPDATE entry SET id = %lld WHERE id = %lld; UPDATE entry_rule SET id = %lld WHERE id = %lld",
-				 (long long)id_of(p, s - 1), (long long)id_of(p, s), (long long)id_of(p, s - 1),
+			exec_sql(path, "UPDATE entry SET id = %lld WHERE id = %lld", (long long)id_of(p, s - 1),
 				 (long long)id_of(p, s));
+}
+
+/* Makes the index of entry id say what an editor wants — recipient
+ * mallory, or another decision (0 keeps it) — through a class and a
+ * profile made for it, as someone with sqlite3 would. */
+static void index_says(const char *path, int64_t id, bool mallory, int decision)
+{
+	char dec[16];
+	const char *rcp = mallory ? "(SELECT n FROM name WHERE s = 'mallory')" : "p1.recipient";
+
+	snprintf(dec, sizeof(dec), decision != 0 ? "%d" : "c1.decision", decision);
+	exec_sql(path,
+		 "INSERT OR IGNORE INTO name(s) VALUES ('mallory');"
+		 "CREATE TEMP TABLE old AS SELECT profile AS p, class AS c FROM entry WHERE id = %lld;"
+		 "INSERT OR IGNORE INTO class(purpose, decision, tier, category, origin, destination, rules,"
+		 "  origin_country, destination_country) SELECT purpose, %s, tier, category, origin, destination, rules,"
+		 "  origin_country, destination_country FROM class AS c1 WHERE c1.n = (SELECT c FROM old);"
+		 "CREATE TEMP TABLE want AS SELECT c2.n AS c FROM class AS c2, class AS c1 WHERE c1.n = (SELECT c FROM old)"
+		 "  AND c2.purpose = c1.purpose AND c2.decision = %s AND c2.tier = c1.tier AND c2.category = c1.category"
+		 "  AND c2.origin = c1.origin AND c2.destination = c1.destination AND c2.rules = c1.rules;"
+		 "INSERT OR IGNORE INTO profile(owner, recipient, grant_id, approval_id, class)"
+		 "  SELECT owner, %s, grant_id, approval_id, (SELECT c FROM want) FROM profile AS p1"
+		 "  WHERE p1.n = (SELECT p FROM old);"
+		 "UPDATE entry SET class = (SELECT c FROM want), profile = (SELECT p2.n FROM profile AS p2, profile AS p1"
+		 "  WHERE p1.n = (SELECT p FROM old) AND p2.owner = p1.owner AND p2.recipient = %s"
+		 "  AND p2.grant_id = p1.grant_id AND p2.approval_id = p1.approval_id AND p2.class = (SELECT c FROM want))"
+		 "  WHERE id = %lld",
+		 (long long)id, dec, dec, rcp, rcp, (long long)id);
 }
 
 /* The verdict of tidsctl audit verify on a ledger file. */
@@ -397,7 +423,7 @@ static void tamper_tests(struct world *w)
 
 	/* 1. Edit a field: the index column... */
 	copy_ledger(w->ledger, copy);
-	exec_sql(copy, "UPDATE entry SET recipient = 'mallory' WHERE id = %lld", (long long)id_of(t.p, s));
+	index_says(copy, id_of(t.p, s), true, 0);
 	snprintf(words, sizeof(words), "FAILED at entry %d:%llu", t.p, (unsigned long long)s);
 	expect_verify(w, copy, 1, words);
 	/* ...and the entry's bytes (with its column, so they agree). */
@@ -407,7 +433,7 @@ static void tamper_tests(struct world *w)
 	e.decision = e.decision == TIDS_DECISION_DENY ? TIDS_DECISION_ALLOW : TIDS_DECISION_DENY;
 	ck_assert_int_eq(tids_wire_encode_audit_entry(&e, &nb, &nlen), 0);
 	set_blob(copy, "entry", id_of(t.p, s), nb, nlen);
-	exec_sql(copy, "UPDATE entry SET decision = %d WHERE id = %lld", (int)e.decision, (long long)id_of(t.p, s));
+	index_says(copy, id_of(t.p, s), false, (int)e.decision);
 	tids_audit_entry_free(&e);
 	free(b);
 	free(nb);
@@ -415,8 +441,7 @@ static void tamper_tests(struct world *w)
 
 	/* 2. Delete an entry. */
 	copy_ledger(w->ledger, copy);
-	exec_sql(copy, "DELETE FROM entry WHERE id = %lld; DELETE FROM entry_rule WHERE id = %lld",
-		 (long long)id_of(t.p, s), (long long)id_of(t.p, s));
+	exec_sql(copy, "DELETE FROM entry WHERE id = %lld", (long long)id_of(t.p, s));
 	expect_verify(w, copy, 1, words);
 	/* ...and close the gap. */
 	shift(copy, t.p, s + 1, t.last, -1);
@@ -430,12 +455,10 @@ static void tamper_tests(struct world *w)
 	e.recipient = "mallory";
 	ck_assert_int_eq(tids_wire_encode_audit_entry(&e, &nb, &nlen), 0);
 	shift(copy, t.p, s, t.last, +1);
-	exec_sql(copy, "INSERT INTO entry SELECT %lld, decided_at, record_id, owner, 'mallory', purpose, decision, tier,"
-		 " category, origin, destination, grant_id, approval_id, bytes FROM entry WHERE id = %lld;"
-		 "INSERT INTO entry_rule SELECT %lld, rule_id, decided_at FROM entry_rule WHERE id = %lld",
-		 (long long)id_of(t.p, s), (long long)id_of(t.p, s + 1), (long long)id_of(t.p, s),
-		 (long long)id_of(t.p, s + 1));
+	exec_sql(copy, "INSERT INTO entry SELECT %lld, decided_at, profile, class, record_id, bytes FROM entry"
+		 " WHERE id = %lld", (long long)id_of(t.p, s), (long long)id_of(t.p, s + 1));
 	set_blob(copy, "entry", id_of(t.p, s), nb, nlen);
+	index_says(copy, id_of(t.p, s), true, 0);
 	tids_audit_entry_free(&e);
 	free(b);
 	free(nb);
@@ -444,19 +467,16 @@ static void tamper_tests(struct world *w)
 	/* 4. Swap two. */
 	copy_ledger(w->ledger, copy);
 	exec_sql(copy, "UPDATE entry SET id = -1 WHERE id = %lld; UPDATE entry SET id = %lld WHERE id = %lld;"
-		 "UPDATE entry SET id = %lld WHERE id = -1;"
-		 "UPDATE entry_rule SET id = -1 WHERE id = %lld; UPDATE entry_rule SET id = %lld WHERE id = %lld;"
-		 "UPDATE entry_rule SET id = %lld WHERE id = -1",
+		 "UPDATE entry SET id = %lld WHERE id = -1",
 		 (long long)id_of(t.p, s), (long long)id_of(t.p, s), (long long)id_of(t.p, s + 1),
-		 (long long)id_of(t.p, s + 1), (long long)id_of(t.p, s), (long long)id_of(t.p, s),
-		 (long long)id_of(t.p, s + 1), (long long)id_of(t.p, s + 1));
+		 (long long)id_of(t.p, s + 1));
 	expect_verify(w, copy, 1, words);
 
 	/* 5. Truncate the tail (the last checkpoint stays and names it). */
 	copy_ledger(w->ledger, copy);
-	exec_sql(copy, "DELETE FROM entry WHERE id >= %lld AND id <= %lld; DELETE FROM entry_rule WHERE id >= %lld AND id <= %lld",
-		 (long long)id_of(t.p, t.last - 1), (long long)id_of(t.p, t.last), (long long)id_of(t.p, t.last - 1),
-		 (long long)id_of(t.p, t.last));
+	exec_sql(copy, "DELETE FROM entry WHERE id >= %lld AND id <= %lld; DELETE FROM record WHERE first >= %lld"
+		 " AND first <= %lld", (long long)id_of(t.p, t.last - 1), (long long)id_of(t.p, t.last),
+		 (long long)id_of(t.p, t.last - 1), (long long)id_of(t.p, t.last));
 	snprintf(words, sizeof(words), "FAILED at entry %d:%llu", t.p, (unsigned long long)t.last - 1);
 	expect_verify(w, copy, 1, words);
 	expect_verify(w, copy, 1, "truncated");

@@ -3,7 +3,10 @@
  * classes protoc generated from proto/) completes the handshake with the
  * real tidsd on the real broker, publishes a batch it built and signed
  * itself, and gets its PublishAck; a libtids subscriber then receives the
- * Python-made records. tests/interop/setup.sh makes the Python side.
+ * Python-made records. It also grants, as the owner, a Grant Python
+ * serialized and signed over exactly its bytes: the hub takes it (it
+ * verifies those bytes, not a re-encoding) and refuses the same grant
+ * issued to another hub. tests/interop/setup.sh makes the Python side.
  */
 #include <check.h>
 #include <stdio.h>
@@ -49,7 +52,7 @@ static int run_python(const char *what, const char *key, char *out, size_t outle
 	tids_key_to_base64(hub.hub_pk, hub_b64);
 	snprintf(cmd, sizeof(cmd),
 		 "'%s' '%s/tests/interop/tids_interop.py' --hub %s --hub-key %s --key '%s' --id %s "
-		 "--pb-dir '%s/interop' --records %d 2>&1",
+		 "--pb-dir '%s/interop' --records %d --grant-to lessor.py 2>&1",
 		 python, tids_test_source_dir(), hub.addr, hub_b64, key, PY_ID, tids_test_build_dir(), N_RECORDS);
 	fflush(NULL);
 	p = popen(cmd, "r");
@@ -70,8 +73,8 @@ static int run_python(const char *what, const char *key, char *out, size_t outle
 
 START_TEST(test_python_publish)
 {
-	static const char *const purposes[] = { "monitoring" };
-	struct tids_identity id, stranger;
+	static const char *const purposes[] = { "maintenance" };
+	struct tids_identity id, stranger, lessor;
 	struct tids_client *sub, *c;
 	struct tids_publish_ack ack;
 	struct tids_bytes rec;
@@ -82,6 +85,7 @@ START_TEST(test_python_publish)
 	for (int i = 0; i < WAIT_MS / 100 && tids_test_hub_log_count(&hub, "ingress partitions assigned") == 0; i++)
 		sleep_ms(100);
 	ck_assert_int_eq(tids_test_hub_participant(&hub, PY_ID, "factory", "CN-SH", NULL, &id), 0);
+	ck_assert_int_eq(tids_test_hub_participant(&hub, "lessor.py", "lessor", "CN-SH", NULL, &lessor), 0);
 	/* The Python client gets the key as tidsctl keygen would store it. */
 	snprintf(key, sizeof(key), "%s/py.key", hub.dir);
 	ck_assert_int_eq(tids_keyfile_write_identity(key, &id, err, sizeof(err)), 0);
@@ -96,6 +100,9 @@ START_TEST(test_python_publish)
 	ck_assert_msg(strstr(out, "ping: participant=" PY_ID " hub=") != NULL, "no ping in:\n%s", out);
 	ck_assert_msg(strstr(out, "publish: sequence=1 accepted=5 errors=0\n") != NULL, "no ack in:\n%s", out);
 	ck_assert_msg(strstr(out, "bad-signature: code=16 ") != NULL, "bad signature not refused:\n%s", out);
+	ck_assert_msg(strstr(out, "grant: code=0 ") != NULL, "Python's grant refused:\n%s", out);
+	ck_assert_msg(strstr(out, "grant-other-hub: code=7 message=grant g-py-elsewhere is issued to hub "
+				  "hub.elsewhere") != NULL, "grant for another hub not refused:\n%s", out);
 	ck_assert_msg(strstr(out, "\ninterop OK\n") != NULL, "not OK:\n%s", out);
 	for (line = out; (line = strstr(line, "record_id: ")) != NULL; line++)
 		printed++;
@@ -147,6 +154,8 @@ START_TEST(test_python_publish)
 		      ack.n_errors > 0 ? ack.errors[0].message : "?");
 	tids_publish_ack_free(&ack);
 	free((void *)rec.data);
+	/* Python's grant is in the registry, as the owner's: it may revoke it. */
+	ck_assert_msg(tids_client_revoke(c, "g-py", err, sizeof(err)) == 0, "revoke g-py: %s", err);
 	tids_client_free(c);
 
 	/* And the Python client fails when it should: an unregistered key is
@@ -159,6 +168,7 @@ START_TEST(test_python_publish)
 	ck_assert_msg(strstr(out, "interop OK") == NULL, "%s", out);
 
 	tids_identity_wipe(&stranger);
+	tids_identity_wipe(&lessor);
 	tids_identity_wipe(&id);
 	tids_test_hub_destroy(&hub);
 }

@@ -423,6 +423,7 @@ START_TEST(revoked_grant_no_longer_decrypts)
 
 	world_start(&w, purposes, 1);
 	g.grant_id = "g-recipe";
+	g.hub_id = w.hub.hub_id;
 	g.owner = "factory.sh1";
 	g.grantee = "lessor.wh";
 	g.categories = (struct tids_strlist){ cats, 1 };
@@ -609,7 +610,7 @@ END_TEST
 
 START_TEST(core_delivery_notifies_regulator)
 {
-	const char *own[] = { "maintenance" };
+	const char *own[] = { "maintenance" }, *supervision[] = { "supervision" };
 	struct tids_identity reg;
 	struct tids_bytes core;
 	struct world w;
@@ -633,7 +634,7 @@ START_TEST(core_delivery_notifies_regulator)
 
 	sub = tids_test_hub_connect(&w.hub, &reg);
 	ck_assert_ptr_nonnull(sub);
-	ck_assert_int_eq(tids_client_subscribe(sub, own, 1, 10, err, sizeof(err)), 0);
+	ck_assert_int_eq(tids_client_subscribe(sub, supervision, 1, 10, err, sizeof(err)), 0);
 	ck_assert_int_eq(tids_client_next_delivery(sub, &d, 60000, err, sizeof(err)), 1);
 	ck_assert_str_eq(d.notification_for, "factory.sh1");
 	ck_assert_uint_eq(d.record.n_fields, 0);
@@ -668,7 +669,8 @@ START_TEST(aggregate_window_survives_kill9)
 	snprintf(path, sizeof(path), "%s/agg.tidspol", dir);
 	f = fopen(path, "w");
 	ck_assert_ptr_nonnull(f);
-	fprintf(f, "permit lessor_output_sums\n"
+	fprintf(f, "purposes role \"lessor\" may [\"billing\"];\n"
+		   "permit lessor_output_sums\n"
 		   "\twhen recipient.role == \"lessor\" && record.category == \"output_count\" && purpose == \"billing\"\n"
 		   "\twith aggregate(sum, field \"count\", every 20s, by asset)\n"
 		   "\tbecause \"test: sums per 20 s\";\n");
@@ -761,6 +763,7 @@ START_TEST(grant_uses_exact_across_restart)
 
 	world_start(&w, purposes, 1);
 	g.grant_id = "g-3";
+	g.hub_id = w.hub.hub_id;
 	g.owner = "factory.sh1";
 	g.grantee = "lessor.wh";
 	g.categories = (struct tids_strlist){ cats, 1 };

@@ -746,7 +746,7 @@ static void read_deliveries(struct tids_client *sub, int n)
 
 START_TEST(test_backpressure)
 {
-	static const char *const purposes[] = { "monitoring" };
+	static const char *const purposes[] = { "maintenance" };
 	struct tids_identity p;
 	struct tids_client *sub, *pub, *c;
 	struct tids_delivery d;

@@ -4,7 +4,10 @@ Noise_XX_25519_ChaChaPoly_BLAKE2b, classes that protoc generated from proto/,
 and the key conversion, Merkle tree and batch signature rebuilt here from
 their definitions. It connects to a hub, checks the hub's key, is welcomed,
 pings, publishes a signed batch and checks the PublishAck; a batch with a
-bad signature must be refused. tests/integration/itest_interop.c runs it.
+bad signature must be refused. With --grant-to it also grants, as the owner,
+a Grant serialized here and signed over exactly those bytes (SignedGrant),
+and checks that the same grant issued to another hub is refused.
+tests/integration/itest_interop.c runs it.
 
 Prints one line per step and "interop OK" at the end; exits 1 on any
 mismatch, with the reason on stderr.
@@ -29,6 +32,7 @@ P = 2**255 - 19
 
 # tids.v1.Code
 OK = 0
+PERMISSION_DENIED = 7
 UNAUTHENTICATED = 16
 
 
@@ -190,11 +194,24 @@ def publish(conn, pb, call_id, sk, publisher, sequence, records, corrupt=False):
     return call(conn, pb, call_id, "tids.v1.Exchange/Publish", batch.SerializeToString())
 
 
+def grant(conn, pb, call_id, sk, owner, grantee, hub_id, grant_id):
+    """A Grant as Python serializes it: no obligations field at all (the
+    protobuf-c encoder would write an empty one), signed over exactly these
+    bytes, sent with them in a SignedGrant."""
+    now = int(time.time() * 1000)
+    g = pb.consent.Grant(grant_id=grant_id, owner=owner, grantee=grantee, categories=["recipe"],
+                         purposes=["maintenance"], not_before_ms=now - 1000,
+                         not_after_ms=now + 86400 * 1000, hub_id=hub_id)
+    data = g.SerializeToString()
+    signed = pb.consent.SignedGrant(grant=data, signature=sk.sign(b"tids.v1.grant" + data))
+    return call(conn, pb, call_id, "tids.v1.Exchange/Grant", signed.SerializeToString())
+
+
 class Protos:
     def __init__(self, pb_dir):
         sys.path.insert(0, pb_dir)
-        from tids.v1 import record_pb2, rpc_pb2, status_pb2
-        self.record, self.rpc, self.status = record_pb2, rpc_pb2, status_pb2
+        from tids.v1 import consent_pb2, record_pb2, rpc_pb2, status_pb2
+        self.consent, self.record, self.rpc, self.status = consent_pb2, record_pb2, rpc_pb2, status_pb2
 
 
 def main():
@@ -206,6 +223,7 @@ def main():
     ap.add_argument("--pb-dir", required=True, help="where protoc --python_out put tids/v1/*_pb2.py")
     ap.add_argument("--sequence", type=int, default=1, help="first batch sequence to use")
     ap.add_argument("--records", type=int, default=5, help="records per batch")
+    ap.add_argument("--grant-to", help="also grant this participant recipes for maintenance (grant g-py)")
     args = ap.parse_args()
     pb = Protos(args.pb_dir)
 
@@ -257,6 +275,17 @@ def main():
         print("bad-signature: code=%d message=%s" % (got.status.code, got.status.message))
         if got.status.code != UNAUTHENTICATED:
             fail("a batch with a bad signature was not refused")
+
+        if args.grant_to:
+            got = grant(conn, pb, 4, sk, args.id, args.grant_to, reply.hub_id, "g-py")
+            print("grant: code=%d message=%s" % (got.status.code, got.status.message))
+            if got.status.code != OK:
+                fail("the grant Python signed over its own bytes was refused")
+            # Signed for another hub: no replay here.
+            got = grant(conn, pb, 5, sk, args.id, args.grant_to, "hub.elsewhere", "g-py-elsewhere")
+            print("grant-other-hub: code=%d message=%s" % (got.status.code, got.status.message))
+            if got.status.code != PERMISSION_DENIED:
+                fail("a grant issued to another hub was not refused")
     print("interop OK")
 
 

@@ -236,7 +236,26 @@ static void put_blob(sqlite3 *db, const char *table, int64_t id, const uint8_t *
 	sqlite3_finalize(st);
 }
 
-/* Re-encodes entry (p, seq) with another recipient (index column too);
+/* Points the index row of entry id at a profile whose recipient is
+ * mallory, as someone editing the index (not the bytes) would. */
+static void index_says_mallory(sqlite3 *db, int64_t id)
+{
+	char q[1200];
+
+	snprintf(q, sizeof(q),
+		 "INSERT OR IGNORE INTO name(s) VALUES ('mallory');"
+		 "INSERT OR IGNORE INTO profile(owner, recipient, grant_id, approval_id, class)"
+		 "  SELECT owner, (SELECT n FROM name WHERE s = 'mallory'), grant_id, approval_id, class FROM profile"
+		 "  WHERE n = (SELECT profile FROM entry WHERE id = %lld);"
+		 "UPDATE entry SET profile = (SELECT m.n FROM profile AS m, profile AS o WHERE"
+		 "  o.n = (SELECT profile FROM entry WHERE id = %lld) AND m.owner = o.owner AND"
+		 "  m.recipient = (SELECT n FROM name WHERE s = 'mallory') AND m.grant_id = o.grant_id AND"
+		 "  m.approval_id = o.approval_id AND m.class = o.class) WHERE id = %lld",
+		 (long long)id, (long long)id, (long long)id);
+	sql(db, q);
+}
+
+/* Re-encodes entry (p, seq) with another recipient (index too);
  * with relink, every later entry up to `relink_to` gets re-chained. */
 static void rewrite_entry(sqlite3 *db, int32_t p, uint64_t seq, uint64_t relink_to)
 {
@@ -246,14 +265,11 @@ static void rewrite_entry(sqlite3 *db, int32_t p, uint64_t seq, uint64_t relink_
 		struct tids_audit_entry e;
 		size_t len, nlen;
 		uint8_t *b = get_blob(db, "entry", id_of(p, s), &len), *nb;
-		char q[160];
 
 		ck_assert_int_eq(tids_wire_decode_audit_entry(b, len, &e, err, sizeof(err)), 0);
 		if (s == seq) {
 			e.recipient = "mallory";
-			snprintf(q, sizeof(q), "UPDATE entry SET recipient = 'mallory' WHERE id = %lld",
-				 (long long)id_of(p, s));
-			sql(db, q);
+			index_says_mallory(db, id_of(p, s));
 		} else {
 			memcpy(e.prev_hash, head, sizeof(head));
 		}
@@ -345,7 +361,7 @@ START_TEST(edit_index_column)
 {
 	sqlite3 *db = raw();
 
-	sql(db, "UPDATE entry SET recipient = 'mallory' WHERE id = 7");
+	index_says_mallory(db, 7);
 	sqlite3_close(db);
 	expect_bad(0, 7, false, "recipient");
 }
@@ -398,7 +414,7 @@ START_TEST(delete_entry)
 {
 	sqlite3 *db = raw();
 
-	sql(db, "DELETE FROM entry WHERE id = 7; DELETE FROM entry_rule WHERE id = 7");
+	sql(db, "DELETE FROM entry WHERE id = 7");
 	sqlite3_close(db);
 	expect_bad(0, 7, false, "missing");
 }
@@ -409,10 +425,9 @@ START_TEST(delete_and_renumber)
 	sqlite3 *db = raw();
 	char q[200];
 
-	sql(db, "DELETE FROM entry WHERE id = 7; DELETE FROM entry_rule WHERE id = 7");
+	sql(db, "DELETE FROM entry WHERE id = 7");
 	for (uint64_t s = 8; s <= N; s++) {
-		snprintf(q, sizeof(q), "UPDATE entry SET id = %llu WHERE id = %llu; UPDATE entry_rule SET id = %llu WHERE "
-			 "id = %llu", (unsigned long long)s - 1, (unsigned long long)s, (unsigned long long)s - 1,
+		snprintf(q, sizeof(q), "UPDATE entry SET id = %llu WHERE id = %llu", (unsigned long long)s - 1,
 			 (unsigned long long)s);
 		sql(db, q);
 	}
@@ -436,18 +451,17 @@ START_TEST(insert_entry)
 	e.decision = TIDS_DECISION_ALLOW;
 	ck_assert_int_eq(tids_wire_encode_audit_entry(&e, &nb, &nlen), 0);
 	for (uint64_t s = N; s >= 7; s--) {
-		snprintf(q, sizeof(q), "UPDATE entry SET id = %llu WHERE id = %llu; UPDATE entry_rule SET id = %llu WHERE "
-			 "id = %llu", (unsigned long long)s + 1, (unsigned long long)s, (unsigned long long)s + 1,
+		snprintf(q, sizeof(q), "UPDATE entry SET id = %llu WHERE id = %llu", (unsigned long long)s + 1,
 			 (unsigned long long)s);
 		sql(db, q);
 	}
-	snprintf(q, sizeof(q), "INSERT INTO entry SELECT 7, decided_at, record_id, owner, 'mallory', purpose, 1, tier,"
-		 " category, origin, destination, grant_id, approval_id, ?1 FROM entry WHERE id = 8");
+	snprintf(q, sizeof(q), "INSERT INTO entry SELECT 7, decided_at, profile, class, record_id, ?1 FROM entry"
+		 " WHERE id = 8");
 	ck_assert_int_eq(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
 	sqlite3_bind_blob(st, 1, nb, (int)nlen, SQLITE_STATIC);
 	ck_assert_int_eq(sqlite3_step(st), SQLITE_DONE);
 	sqlite3_finalize(st);
-	sql(db, "INSERT INTO entry_rule SELECT 7, rule_id, decided_at FROM entry_rule WHERE id = 8");
+	index_says_mallory(db, 7);
 	tids_audit_entry_free(&e);
 	free(b);
 	free(nb);
@@ -461,8 +475,7 @@ START_TEST(insert_copy)
 	sqlite3 *db = raw();
 
 	/* A copy of entry 3 appended after the chain. */
-	sql(db, "INSERT INTO entry SELECT 51, decided_at, record_id, owner, recipient, purpose, decision, tier, category,"
-		" origin, destination, grant_id, approval_id, bytes FROM entry WHERE id = 3");
+	sql(db, "INSERT INTO entry SELECT 51, decided_at, profile, class, record_id, bytes FROM entry WHERE id = 3");
 	sqlite3_close(db);
 	expect_bad(0, 51, false, "again");
 }
@@ -473,9 +486,7 @@ START_TEST(swap_entries)
 	sqlite3 *db = raw();
 
 	sql(db, "UPDATE entry SET id = 1000 WHERE id = 7; UPDATE entry SET id = 7 WHERE id = 12;"
-		"UPDATE entry SET id = 12 WHERE id = 1000;"
-		"UPDATE entry_rule SET id = 1000 WHERE id = 7; UPDATE entry_rule SET id = 7 WHERE id = 12;"
-		"UPDATE entry_rule SET id = 12 WHERE id = 1000");
+		"UPDATE entry SET id = 12 WHERE id = 1000");
 	sqlite3_close(db);
 	expect_bad(0, 7, false, "not in its place");
 }
@@ -486,9 +497,7 @@ START_TEST(swap_adjacent)
 	sqlite3 *db = raw();
 
 	sql(db, "UPDATE entry SET id = 1000 WHERE id = 7; UPDATE entry SET id = 7 WHERE id = 8;"
-		"UPDATE entry SET id = 8 WHERE id = 1000;"
-		"UPDATE entry_rule SET id = 1000 WHERE id = 7; UPDATE entry_rule SET id = 7 WHERE id = 8;"
-		"UPDATE entry_rule SET id = 8 WHERE id = 1000");
+		"UPDATE entry SET id = 8 WHERE id = 1000");
 	sqlite3_close(db);
 	expect_bad(0, 7, false, NULL);
 }
@@ -499,7 +508,7 @@ START_TEST(truncate_tail)
 	sqlite3 *db = raw();
 	char q[200];
 
-	snprintf(q, sizeof(q), "DELETE FROM entry WHERE id >= %lld; DELETE FROM entry_rule WHERE id >= %lld",
+	snprintf(q, sizeof(q), "DELETE FROM entry WHERE id >= %lld; DELETE FROM record WHERE first >= %lld",
 		 (long long)id_of(1, 48), (long long)id_of(1, 48));
 	sql(db, q);
 	sqlite3_close(db);
@@ -522,7 +531,7 @@ START_TEST(truncate_tail_with_checkpoints)
 	ck_assert_uint_eq(pin.seq, N);
 	tids_ledger_verify_report_free(&rep);
 	db = raw();
-	sql(db, "DELETE FROM entry WHERE id >= 1099511627821; DELETE FROM entry_rule WHERE id >= 1099511627821;"
+	sql(db, "DELETE FROM entry WHERE id >= 1099511627821; DELETE FROM record WHERE first >= 1099511627821;"
 		"DELETE FROM checkpoint WHERE id >= 1099511627821");   /* 1:45.. */
 	sqlite3_close(db);
 	/* Without the pin, nothing says the tail existed: the chain ends at
@@ -574,13 +583,49 @@ START_TEST(checkpoint_signed_by_another_key)
 }
 END_TEST
 
+static int count_cb(void *ctx, const struct tids_audit_entry *e);
+
 START_TEST(edit_rule_index)
 {
+	struct tids_ledger_verify_report rep;
+	struct tids_ledger_filter f = { .rule_id = "lessor_usage" };
+	struct tids_ledger *l;
+	sqlite3 *db = raw();
+	int n = 0;
+
+	/* The rows queries by rule go through, moved to another rule: the
+	 * entries of lessor_usage would vanish from those queries. */
+	sql(db, "INSERT OR IGNORE INTO name(s) VALUES ('regulator_override');"
+		"UPDATE class_rule SET rule = (SELECT n FROM name WHERE s = 'regulator_override')"
+		" WHERE rule = (SELECT n FROM name WHERE s = 'lessor_usage')");
+	sqlite3_close(db);
+	ck_assert_int_eq(tids_ledger_open(S.path, TIDS_LEDGER_RDONLY, &l, err, sizeof(err)), 0);
+	ck_assert_int_eq(tids_ledger_query(l, &f, count_cb, &n, err, sizeof(err)), 0);
+	ck_assert_int_eq(n, 0);
+	tids_ledger_close(l);
+	ck_assert_int_eq(tids_ledger_verify(S.path, S.hub.sign_pk, NULL, &rep, err, sizeof(err)), TIDS_EBADSIG);
+	ck_assert_uint_eq(rep.bad_chains, 0);
+	ck_assert_msg(strstr(rep.index_bad, "rule index") != NULL, "%s", rep.index_bad);
+	tids_ledger_verify_report_free(&rep);
+}
+END_TEST
+
+START_TEST(edit_class_rules)
+{
+	/* The class itself made to name another rule: every entry of the
+	 * class then disagrees with it, the first of each chain is named. */
+	struct tids_ledger_verify_report rep;
 	sqlite3 *db = raw();
 
-	sql(db, "UPDATE entry_rule SET rule_id = 'regulator_override' WHERE id = 9 AND rule_id = 'lessor_usage'");
+	sql(db, "INSERT OR IGNORE INTO name(s) VALUES ('regulator_override');"
+		"UPDATE class SET rules = replace(rules, (SELECT n FROM name WHERE s = 'lessor_usage'),"
+		" (SELECT n FROM name WHERE s = 'regulator_override'))");
 	sqlite3_close(db);
-	expect_bad(0, 9, false, "rule");
+	run_verify(&rep, NULL);
+	ck_assert_uint_eq(rep.bad_chains, P);
+	ck_assert_uint_eq(chain(&rep, 0)->bad_seq, 1);
+	ck_assert_msg(strstr(chain(&rep, 0)->what, "rules") != NULL, "%s", chain(&rep, 0)->what);
+	tids_ledger_verify_report_free(&rep);
 }
 END_TEST
 
@@ -668,7 +713,7 @@ START_TEST(prune_whole_segments)
 	}
 	/* The next segment removed by hand with its anchor: caught. */
 	db = raw();
-	sql(db, "DELETE FROM entry WHERE id <= 30; DELETE FROM entry_rule WHERE id <= 30;"
+	sql(db, "DELETE FROM entry WHERE id <= 30;"
 		"DELETE FROM checkpoint WHERE id <= 30");
 	sqlite3_close(db);
 	{
@@ -689,7 +734,7 @@ START_TEST(removal_is_not_pruning)
 	 * anchor is too young for that to be a pruning. */
 	sqlite3 *db = raw();
 
-	sql(db, "DELETE FROM entry WHERE id <= 10; DELETE FROM entry_rule WHERE id <= 10");
+	sql(db, "DELETE FROM entry WHERE id <= 10");
 	sqlite3_close(db);
 	expect_bad(0, 1, false, "not pruned");
 }
@@ -780,6 +825,46 @@ START_TEST(queries)
 }
 END_TEST
 
+/* The entry counts of classes and profiles only guide the planner: lies
+ * in them change no answer. */
+START_TEST(query_ignores_lying_counts)
+{
+	struct tids_ledger_filter f = { .rule_id = "lessor_usage", .limit = 5 };
+	sqlite3 *db = raw();
+
+	sql(db, "UPDATE class SET entries = 0; UPDATE profile SET entries = 1000000000 WHERE n % 2 = 0");
+	sqlite3_close(db);
+	ck_assert_int_eq(query_count(&f), 5);
+	f.limit = 0;
+	ck_assert_int_eq(query_count(&f), P * RECS);
+	memset(&f, 0, sizeof(f));
+	f.recipient = "lessor";
+	ck_assert_int_eq(query_count(&f), P * RECS);
+	db = raw();
+	sql(db, "UPDATE class SET entries = 1000000000 WHERE n % 3 = 0; UPDATE profile SET entries = -5");
+	sqlite3_close(db);
+	ck_assert_int_eq(query_count(&f), P * RECS);
+	memset(&f, 0, sizeof(f));
+	f.decision = TIDS_DECISION_DENY;
+	ck_assert_int_eq(query_count(&f), P * RECS);
+}
+END_TEST
+
+/* A run of a record's entries taken out of the record index: the record's
+ * proofs and queries would miss them, and verify says so. */
+START_TEST(record_index_row_deleted)
+{
+	struct tids_ledger_filter f = { .has_record_id = true };
+	sqlite3 *db = raw();
+
+	memcpy(f.record_id, S.record_id[0][3], TIDS_RECORD_ID_BYTES);
+	ck_assert_int_eq(query_count(&f), 2);
+	sql(db, "DELETE FROM record WHERE first = (SELECT min(first) FROM record WHERE first > 10 AND first < 1000)");
+	sqlite3_close(db);
+	expect_bad(0, 11, false, "record index");
+}
+END_TEST
+
 START_TEST(query_refuses_an_edited_index)
 {
 	struct tids_ledger_filter f = { .recipient = "mallory" };
@@ -787,7 +872,7 @@ START_TEST(query_refuses_an_edited_index)
 	sqlite3 *db = raw();
 	int n = 0;
 
-	sql(db, "UPDATE entry SET recipient = 'mallory' WHERE id = 5");
+	index_says_mallory(db, 5);
 	sqlite3_close(db);
 	ck_assert_int_eq(tids_ledger_open(S.path, TIDS_LEDGER_RDONLY, &l, err, sizeof(err)), 0);
 	ck_assert_int_eq(tids_ledger_query(l, &f, count_cb, &n, err, sizeof(err)), TIDS_EBADSIG);
@@ -1060,6 +1145,7 @@ int main(void)
 	tcase_add_test(tc, forged_checkpoint_signature);
 	tcase_add_test(tc, checkpoint_signed_by_another_key);
 	tcase_add_test(tc, edit_rule_index);
+	tcase_add_test(tc, edit_class_rules);
 	tcase_add_test(tc, garbage_bytes);
 	tcase_add_test(tc, prune_respects_retention);
 	tcase_add_test(tc, prune_whole_segments);
@@ -1067,6 +1153,8 @@ int main(void)
 	tcase_add_test(tc, retention_floors);
 	tcase_add_test(tc, queries);
 	tcase_add_test(tc, query_refuses_an_edited_index);
+	tcase_add_test(tc, query_ignores_lying_counts);
+	tcase_add_test(tc, record_index_row_deleted);
 	tcase_add_test(tc, stats);
 	tcase_add_test(tc, duplicates_forks_offsets_heads);
 	tcase_add_test(tc, proof_verifies_and_every_byte_counts);

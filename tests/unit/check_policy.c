@@ -289,7 +289,7 @@ START_TEST(parse_errors_name_line_and_column)
 	expect_error("permit a with shred field \"x\" because \"r\";", "t.tidspol:1:15: error: unknown obligation 'shred'");
 	expect_error("permit a with redact \"x\" because \"r\";", "expected `field` or `label`");
 	expect_error("permit a with aggregate(sum, \"n\", 1h) because \"r\";", "expected `every`");
-	expect_error("grant x;", "t.tidspol:1:1: error: expected `permit`, `forbid`, `oblige`, `let`, `attribute` or `floor`, found 'grant'");
+	expect_error("grant x;", "t.tidspol:1:1: error: expected `permit`, `forbid`, `oblige`, `let`, `attribute`, `floor`, `purposes` or `purpose`, found 'grant'");
 	expect_error("attribute recipient.x: bool;", "expected `participant` or `asset`");
 	expect_error("attribute participant.x: float;", "expected a type: bool, int, string, time, duration or tier");
 }

@@ -300,7 +300,7 @@ START_TEST(grant_round_trip_and_rejections)
 	g.max_uses = 3;
 	g.obligations.notify = (struct tids_strlist){ notify, 1 };
 	g.obligations.no_onward_transfer = true;
-	memset(g.signature, 9, sizeof(g.signature));
+	g.hub_id = "hub.sh";
 	ck_assert_int_eq(tids_wire_encode_grant(&g, &buf, &len), 0);
 	ck_assert_int_eq(tids_wire_decode_grant(buf, len, &out, err, sizeof(err)), 0);
 	ck_assert_str_eq(out.grantee, "lessor.wh");
@@ -308,9 +308,11 @@ START_TEST(grant_round_trip_and_rejections)
 	ck_assert_uint_eq(out.max_uses, 3);
 	ck_assert(out.obligations.no_onward_transfer);
 	ck_assert_str_eq(out.obligations.notify.items[0], "reg.sh");
-	/* The unsigned encoding is what the owner signs: same but no signature. */
-	ck_assert_int_eq(tids_wire_encode_grant_unsigned(&out, &ubuf, &ulen), 0);
-	ck_assert_uint_eq(ulen + 2 + 64, len);
+	ck_assert_str_eq(out.hub_id, "hub.sh");
+	/* A bare Grant carries no signed bytes (SignedGrant does). */
+	ck_assert_uint_eq(out.bytes.len, 0);
+	ck_assert_int_eq(tids_wire_encode_grant(&out, &ubuf, &ulen), 0);
+	ck_assert(ulen == len && memcmp(ubuf, buf, len) == 0);
 	free(ubuf);
 	tids_grant_free(&out);
 	free(buf);
@@ -355,9 +357,12 @@ START_TEST(approval_round_trip_and_rejections)
 	a.to_jurisdiction = "SG";
 	a.valid_from_ms = 10;
 	a.valid_until_ms = 20;
+	a.hub_id = "hub.sh";
 	ck_assert_int_eq(tids_wire_encode_approval(&a, &buf, &len), 0);
 	ck_assert_int_eq(tids_wire_decode_approval(buf, len, &out, err, sizeof(err)), 0);
 	ck_assert_str_eq(out.to_jurisdiction, "SG");
+	ck_assert_str_eq(out.hub_id, "hub.sh");
+	ck_assert_str_eq(out.case_id, "");
 	ck_assert_int_eq(out.tiers[0], TIDS_TIER_IMPORTANT);
 	tids_approval_free(&out);
 	free(buf);

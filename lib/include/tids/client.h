@@ -34,7 +34,9 @@ __attribute__((warn_unused_result))
 int tids_client_connect(const struct tids_client_options *o, struct tids_client **out, char *err, size_t errlen);
 void tids_client_free(struct tids_client *c);
 
-/* The hub's id (from the handshake) and who it says we are. */
+/* The hub's id: from the handshake, then from the hub's Ping reply
+ * ("local" on the admin socket until a Ping). Grants and approvals name it
+ * (tids_grant.hub_id): a hub refuses one issued to another. */
 const char *tids_client_hub_id(const struct tids_client *c);
 
 /*
@@ -58,18 +60,43 @@ int tids_client_publish(struct tids_client *c, const struct tids_identity *id, c
 			uint64_t sequence, const struct tids_bytes *records, size_t n,
 			struct tids_publish_ack *ack, char *err, size_t errlen);
 
-/* Signs a grant or approval in place (its signer's key). */
+/* Signs a grant or approval in place (its signer's key): over the bytes
+ * tids_wire_encode_grant / _approval make of it, which are the bytes
+ * tids_client_grant / _approve send. Set hub_id first (the hub it is for,
+ * e.g. tids_client_hub_id() after tids_client_ping()). */
 __attribute__((warn_unused_result))
 int tids_client_sign_grant(const struct tids_identity *id, struct tids_grant *g);
 __attribute__((warn_unused_result))
 int tids_client_sign_approval(const struct tids_identity *id, struct tids_approval *a);
 
+/* Sends a signed grant or approval (Exchange/Grant, Exchange/Approve). */
 __attribute__((warn_unused_result))
 int tids_client_grant(struct tids_client *c, const struct tids_grant *g, char *err, size_t errlen);
 __attribute__((warn_unused_result))
-int tids_client_revoke(struct tids_client *c, const char *grant_id, char *err, size_t errlen);
-__attribute__((warn_unused_result))
 int tids_client_approve(struct tids_client *c, const struct tids_approval *a, char *err, size_t errlen);
+/* The same for a Grant or Approval serialized and signed elsewhere: its
+ * exact bytes and the signature over "tids.v1.grant" / "tids.v1.approval"
+ * || those bytes travel as they are. */
+__attribute__((warn_unused_result))
+int tids_client_grant_signed(struct tids_client *c, const uint8_t *grant, size_t len,
+			     const uint8_t signature[TIDS_SIGNATURE_BYTES], char *err, size_t errlen);
+__attribute__((warn_unused_result))
+int tids_client_approve_signed(struct tids_client *c, const uint8_t *approval, size_t len,
+			       const uint8_t signature[TIDS_SIGNATURE_BYTES], char *err, size_t errlen);
+/* All of it for the connected hub: asks the hub its id (Ping), puts it in
+ * g->hub_id / a->hub_id when that is NULL or "", signs as id and sends. The
+ * hub id then points into c: use g or a no longer than c. */
+__attribute__((warn_unused_result))
+int tids_client_issue_grant(struct tids_client *c, const struct tids_identity *id, struct tids_grant *g,
+			    char *err, size_t errlen);
+__attribute__((warn_unused_result))
+int tids_client_issue_approval(struct tids_client *c, const struct tids_identity *id, struct tids_approval *a,
+			       char *err, size_t errlen);
+__attribute__((warn_unused_result))
+int tids_client_revoke(struct tids_client *c, const char *grant_id, char *err, size_t errlen);
+/* Withdraws an approval this connection's regulator signed. */
+__attribute__((warn_unused_result))
+int tids_client_revoke_approval(struct tids_client *c, const char *approval_id, char *err, size_t errlen);
 
 /* Admin (local socket, or an admin key). */
 __attribute__((warn_unused_result))

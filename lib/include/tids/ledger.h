@@ -67,6 +67,12 @@ int tids_ledger_hub(struct tids_ledger *l, char hub_id[TIDS_ID_MAX + 1], uint8_t
  * TIDS_EDUP: a different entry holds its (partition, seq): a fork. */
 __attribute__((warn_unused_result))
 int tids_ledger_add_entry(struct tids_ledger *l, const uint8_t *bytes, size_t len, char *err, size_t errlen);
+/* Where an entry that tids_ledger_add_entry took sits in its chain, read
+ * in place without allocating (for a writer that follows the chains as
+ * they arrive). TIDS_EDECODE if the bytes are not an entry. */
+__attribute__((warn_unused_result))
+int tids_ledger_peek_entry(const uint8_t *bytes, size_t len, int32_t *partition, uint64_t *seq,
+			   uint8_t prev_hash[TIDS_HASH_BYTES]);
 /* Adds a signed checkpoint (stored re-encoded, as the hub signed it). */
 __attribute__((warn_unused_result))
 int tids_ledger_add_checkpoint(struct tids_ledger *l, const struct tids_audit_checkpoint *cp, char *err,
@@ -188,14 +194,18 @@ struct tids_ledger_verify_report {
 	size_t n_chains;
 	uint64_t entries, checkpoints, unanchored;
 	size_t bad_chains;
+	/* The classes' rule index (what queries by rule go through), when it
+	 * disagrees with the classes: "" when it agrees. */
+	char index_bad[400];
 	double seconds;
 };
 
 /* Recomputes every chain and checks every checkpoint with the hub's key,
- * every index row against its entry's bytes, pruned prefixes against their
- * anchors and the pins. Opens the file itself, read-only (one connection per
- * thread). Returns 0 when all is well, TIDS_EBADSIG when some chain is not
- * (see the report), other codes when the file cannot be read. */
+ * every index row and profile against its entry's bytes, pruned prefixes
+ * against their anchors and the pins. Opens the file itself, read-only (one
+ * connection per thread). Returns 0 when all is well, TIDS_EBADSIG when some
+ * chain or the rule index is not (see the report), other codes when the
+ * file cannot be read. */
 __attribute__((warn_unused_result))
 int tids_ledger_verify(const char *path, const uint8_t hub_pk[TIDS_PUBLIC_KEY_BYTES],
 		       const struct tids_ledger_verify_opts *o, struct tids_ledger_verify_report *rep,

@@ -135,6 +135,13 @@ struct tids_delivery_envelope {
 
 /* --- consent ------------------------------------------------------------- */
 
+/*
+ * Grants and approvals travel signed (tids.v1.SignedGrant, SignedApproval):
+ * `bytes` is the serialized Grant or Approval exactly as its signer
+ * produced it, `signature` the signer's over the domain || those bytes.
+ * The hub verifies and keeps those bytes, never a re-encoding. Decoding a
+ * bare Grant or Approval leaves both empty.
+ */
 struct tids_grant {
 	const char *grant_id;
 	const char *owner;
@@ -146,6 +153,8 @@ struct tids_grant {
 	int64_t not_after_ms;
 	uint32_t max_uses;                   /* 0: unlimited */
 	struct tids_obligations obligations;
+	const char *hub_id;                  /* the hub it is issued to */
+	struct tids_bytes bytes;             /* as signed */
 	uint8_t signature[TIDS_SIGNATURE_BYTES];
 	void *backing;
 };
@@ -164,6 +173,9 @@ struct tids_approval {
 	const char *to_jurisdiction;
 	int64_t valid_from_ms;
 	int64_t valid_until_ms;
+	const char *hub_id;                  /* the hub it is issued to */
+	const char *case_id;                 /* "" unless it opens a case */
+	struct tids_bytes bytes;             /* as signed */
 	uint8_t signature[TIDS_SIGNATURE_BYTES];
 	void *backing;
 };
@@ -237,6 +249,7 @@ struct tids_audit_entry {
 	struct tids_bytes delivered_hash;    /* empty on deny, else 32 bytes */
 	const char *asset_id;
 	uint64_t delivery_seq;
+	const char *case_id;                 /* "" unless a case opened it */
 	void *backing;
 };
 
@@ -372,6 +385,13 @@ TIDS_DECODER(audit_log_record, struct tids_audit_log_record);
 TIDS_DECODER(router_state, struct tids_router_state);
 TIDS_DECODER(grant, struct tids_grant);
 TIDS_DECODER(approval, struct tids_approval);
+/* The gates of Exchange/Grant and Exchange/Approve (and of what the hub
+ * stores of them): the Grant or Approval inside is decoded and checked like
+ * a bare one, its exact bytes kept in out->bytes. The signature is checked
+ * by the caller, over out->bytes (lib/sign.c). */
+TIDS_DECODER(signed_grant, struct tids_grant);
+TIDS_DECODER(signed_approval, struct tids_approval);
+TIDS_DECODER(revoke_approval_request, struct tids_id_message);
 TIDS_DECODER(participant, struct tids_participant);
 TIDS_DECODER(asset, struct tids_asset);
 TIDS_DECODER(peer, struct tids_peer);
@@ -415,7 +435,9 @@ void tids_status_free(struct tids_status *s);
 /*
  * Encoders. They do not validate (what we encode came through a gate or was
  * built by us); they return 0, or TIDS_ENOMEM. The `_unsigned` variants
- * leave the signature out: those bytes are what the signer signs.
+ * leave the signature out: those bytes are what the signer signs. The
+ * signed_grant and signed_approval encoders wrap in->bytes and
+ * in->signature, or, when in->bytes is empty, the bare encoding of *in.
  */
 #define TIDS_ENCODER(name, type) \
 	__attribute__((warn_unused_result)) \
@@ -430,9 +452,10 @@ TIDS_ENCODER(delivery_envelope, struct tids_delivery_envelope);
 TIDS_ENCODER(audit_log_record, struct tids_audit_log_record);
 TIDS_ENCODER(router_state, struct tids_router_state);
 TIDS_ENCODER(grant, struct tids_grant);
-TIDS_ENCODER(grant_unsigned, struct tids_grant);
+TIDS_ENCODER(signed_grant, struct tids_grant);
 TIDS_ENCODER(approval, struct tids_approval);
-TIDS_ENCODER(approval_unsigned, struct tids_approval);
+TIDS_ENCODER(signed_approval, struct tids_approval);
+TIDS_ENCODER(revoke_approval_request, struct tids_id_message);
 TIDS_ENCODER(participant, struct tids_participant);
 TIDS_ENCODER(asset, struct tids_asset);
 TIDS_ENCODER(peer, struct tids_peer);
