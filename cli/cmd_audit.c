@@ -25,6 +25,9 @@ static const char audit_help[] =
 	"  check-proof  check a proof or an exported bundle offline\n"
 	"  export       a signed bundle of the chains for a time range\n"
 	"  prune        remove whole signed segments past their retention\n"
+	"  report       an evaluation report of a period (HTML with charts, or JSON)\n"
+	"  statement    a lessor's usage bill of a period, proven from the ledger, signed\n"
+	"  check-statement  check a statement offline against the ledger\n"
 	"'tidsctl audit SUBCOMMAND --help' describes each; see tidsctl(1).\n";
 
 int tidsctl_audit(int argc, char **argv)
@@ -35,7 +38,8 @@ int tidsctl_audit(int argc, char **argv)
 	} subs[] = {
 		{ "query", audit_query }, { "stats", audit_stats }, { "verify", audit_verify },
 		{ "proof", audit_proof }, { "check-proof", audit_check_proof }, { "export", audit_export },
-		{ "prune", audit_prune },
+		{ "prune", audit_prune }, { "report", audit_report },
+		{ "statement", audit_statement }, { "check-statement", audit_check_statement },
 	};
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
@@ -213,6 +217,40 @@ void audit_jw_entry(struct tids_jw *w, const struct tids_audit_entry *e)
 	tids_jw_key(w, "ingress_offset");
 	tids_jw_int64(w, e->ingress_offset);
 	jw_obligations(w, &e->obligations);
+	if (e->n_counts > 0) {
+		tids_jw_key(w, "counts");
+		tids_jw_array_begin(w);
+		for (size_t i = 0; i < e->n_counts; i++) {
+			tids_jw_object_begin(w);
+			tids_jw_key(w, "name");
+			tids_jw_string(w, e->counts[i].name);
+			tids_jw_key(w, "key");
+			tids_jw_string(w, e->counts[i].key);
+			tids_jw_key(w, "period");
+			tids_jw_int64(w, e->counts[i].period);
+			tids_jw_key(w, "amount");
+			tids_jw_uint64(w, e->counts[i].amount);
+			tids_jw_object_end(w);
+		}
+		tids_jw_array_end(w);
+	}
+	if (e->has_aggregate) {
+		tids_jw_key(w, "aggregate");
+		tids_jw_object_begin(w);
+		tids_jw_key(w, "function");
+		tids_jw_string(w, e->aggregate.function);
+		tids_jw_key(w, "field");
+		tids_jw_string(w, e->aggregate.field);
+		tids_jw_key(w, "window_start_ms");
+		tids_jw_int64(w, e->aggregate.window_start_ms);
+		tids_jw_key(w, "window_ms");
+		tids_jw_int64(w, e->aggregate.window_ms);
+		tids_jw_key(w, "count");
+		tids_jw_uint64(w, e->aggregate.count);
+		tids_jw_key(w, "value");
+		tids_jw_double(w, e->aggregate.value);
+		tids_jw_object_end(w);
+	}
 	tids_jw_object_end(w);
 }
 

@@ -32,5 +32,8 @@ int audit_prune(int argc, char **argv);
 int audit_proof(int argc, char **argv);
 int audit_check_proof(int argc, char **argv);
 int audit_export(int argc, char **argv);
+int audit_report(int argc, char **argv);
+int audit_statement(int argc, char **argv);
+int audit_check_statement(int argc, char **argv);
 
 #endif

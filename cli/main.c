@@ -26,6 +26,7 @@ static const struct command {
 	{ "approve", tidsctl_approve, "issue an export approval (regulators)" },
 	{ "policy", tidsctl_policy, "check, explain and test policies" },
 	{ "audit", tidsctl_audit, "query, verify, prove and export the audit ledger (auditors)" },
+	{ "monitor", tidsctl_monitor, "a live view of the hub's decisions (regulators, operators)" },
 };
 
 static void usage(FILE *f)

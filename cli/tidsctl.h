@@ -28,6 +28,7 @@ int tidsctl_revoke(int argc, char **argv);
 int tidsctl_approve(int argc, char **argv);
 int tidsctl_policy(int argc, char **argv);
 int tidsctl_audit(int argc, char **argv);
+int tidsctl_monitor(int argc, char **argv);
 
 /* How to reach the hub: --hub, --key, --hub-key, --timeout (with TIDS_HUB,
  * TIDS_KEY and TIDS_HUB_KEY as defaults). */

@@ -203,6 +203,10 @@ static int emit(struct router *rt, struct window *w)
 	e.grant_id = w->grant_id;
 	e.decided_at_ms = del.decided_at_ms;
 	e.ingress_offset = -1;
+	/* What the aggregate said, in the chain: a usage bill rests on it. */
+	e.has_aggregate = true;
+	e.aggregate = (struct tids_aggregate_result){ w->function, w->field, w->start_ms, w->window_ms, w->count,
+						      result(w) };
 	e.obligations = del.obligations;
 	e.reason = "aggregate of a closed window";
 	e.delivered_hash = (struct tids_bytes){ hash, TIDS_HASH_BYTES };

@@ -210,6 +210,7 @@ static int decide_one(struct router *rt, const rd_kafka_message_t *m, const stru
 	static struct removed_names removed;
 	struct tids_policy_request req = { rec, recipient, purpose, now_ms() };
 	struct tids_policy_decision dec;
+	struct tids_counter_increment counts[TIDS_AUDIT_COUNTS_MAX];
 	struct tids_audit_entry e;
 	struct tids_delivery del;
 	uint8_t hash[TIDS_HASH_BYTES];
@@ -246,6 +247,13 @@ static int decide_one(struct router *rt, const rd_kafka_message_t *m, const stru
 	e.tier = del.record.tier;
 	metrics_stage_decision(rt->metrics, &rt->stage, rec->category,
 			       del.decision == TIDS_DECISION_TRANSFORM ? MD_TRANSFORM : MD_ALLOW, e.tier, NULL);
+	/* The ledger keeps what each decision counted, so that it alone can
+	 * total the counters (tidsctl audit report). */
+	for (size_t i = 0; i < dec.obligations.n_counts && i < TIDS_AUDIT_COUNTS_MAX; i++)
+		counts[i] = (struct tids_counter_increment){ dec.obligations.counts[i].counter, dec.obligations.counts[i].key,
+							     dec.obligations.counts[i].period, dec.obligations.counts[i].amount };
+	e.counts = counts;
+	e.n_counts = dec.obligations.n_counts < TIDS_AUDIT_COUNTS_MAX ? dec.obligations.n_counts : TIDS_AUDIT_COUNTS_MAX;
 	account(rt, &dec);
 	if (dec.obligations.aggregate) {
 		/* The record joins a window; what leaves is the window's aggregate. */

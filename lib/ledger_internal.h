@@ -180,9 +180,28 @@ struct proof_writer {
 	int err;
 };
 
-/* The writer's functions are ledger_proof.c's own (static): only it writes
- * proofs and bundles. */
+int tids_proof_writer_init(struct proof_writer *pw, tids_ledger_write_fn *w, void *ctx);
+/* Emits the line built in pw->jw (one JSON value) with its '\n'. */
+int tids_proof_writer_emit(struct proof_writer *pw);
+int tids_proof_writer_end(struct proof_writer *pw, const struct tids_identity *signer);
+/* The same, signed under another domain (statements are not bundles). */
+int tids_proof_writer_end_domain(struct proof_writer *pw, const struct tids_identity *signer, const char *domain);
+void tids_proof_writer_free(struct proof_writer *pw);
+
+/* Line builders shared by proofs and bundles. */
+void tids_proof_line_segment(struct tids_jw *jw, int32_t partition, uint64_t first_seq);
+void tids_proof_line_blob(struct tids_jw *jw, const char *key, const uint8_t *data, size_t len);
+
+/* Writes one chain segment: the anchor checkpoint (if from_seq > 1), every
+ * entry from from_seq to to_seq, and the checkpoints among them (to_seq must
+ * be a checkpoint's). Shows each entry to fn (to collect ingress keys). */
 typedef int proof_ingress_fn(void *ctx, const struct tids_audit_entry *e);
+int tids_proof_write_segment(struct tids_ledger *l, struct proof_writer *pw, int32_t partition, uint64_t from_seq,
+			uint64_t to_seq, proof_ingress_fn *fn, void *fctx, char *err, size_t errlen);
+/* Writes the ingress line of (partition, offset), if the ledger has it;
+ * record supplies the record bytes when the ledger lacks them. */
+int tids_proof_write_ingress(struct tids_ledger *l, struct proof_writer *pw, int32_t partition, int64_t offset,
+			const struct tids_bytes *record, bool *found, char *err, size_t errlen);
 
 #pragma GCC visibility pop
 

@@ -584,3 +584,38 @@ int tids_ledger_stats(struct tids_ledger *l, int64_t since_ms, int64_t until_ms,
 	free(rows);
 	return r;
 }
+
+int tids_ledger_tally(struct tids_ledger *l, int64_t since_ms, int64_t until_ms, tids_ledger_tally_fn *fn, void *ctx,
+		      char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = SQLITE_DONE, r = 0;
+
+	/* Per profile, from the covering time index. */
+	if (sqlite3_prepare_v2(l->db, "SELECT profile, count(*) FROM entry WHERE decided_at >= ?1 AND decided_at < ?2"
+			       " GROUP BY profile", -1, &st, NULL) != SQLITE_OK)
+		return tids_fail(err, errlen, TIDS_EDB, "%s: %s", l->path, sqlite3_errmsg(l->db));
+	sqlite3_bind_int64(st, 1, since_ms != 0 ? since_ms : INT64_MIN);
+	sqlite3_bind_int64(st, 2, until_ms != 0 ? until_ms : INT64_MAX);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const struct ledger_profile *p;
+		struct tids_ledger_tally t;
+
+		if ((r = tids_ledger_dict_profile(l->dict, sqlite3_column_int64(st, 0), &p)) != 0) {
+			r = r == TIDS_ENOMEM || r == TIDS_EDB ? tids_fail(err, errlen, r, "%s: %s", l->path,
+									  sqlite3_errmsg(l->db)) :
+			    tids_fail(err, errlen, TIDS_EBADSIG, "%s: an entry cites a profile the ledger does not hold as "
+				      "written: the ledger was altered; run tidsctl audit verify", l->path);
+			break;
+		}
+		t = (struct tids_ledger_tally){ p->owner, p->recipient, p->c->purpose, p->c->category, p->c->origin,
+						p->c->destination, p->grant_id, p->approval_id,
+						(enum tids_decision)p->c->decision, (enum tids_tier)p->c->tier,
+						p->c->rules, p->c->n_rules, (uint64_t)sqlite3_column_int64(st, 1) };
+		r = fn(ctx, &t);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = tids_fail(err, errlen, TIDS_EDB, "%s: %s", l->path, sqlite3_errmsg(l->db));
+	sqlite3_finalize(st);
+	return r;
+}

@@ -3,6 +3,7 @@
  * Entries are read back from Kafka and from the ledger by auditors, so they
  * pass the same gate as anything else from outside.
  */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,49 @@ static int fixed(const char *what, ProtobufCBinaryData d, size_t want, bool requ
 		return tids_fail(err, errlen, d.len == 0 ? TIDS_EMISSING : TIDS_EINVAL,
 				 "%s is %zu bytes, must be %zu", what, d.len, want);
 	memcpy(out, d.data, want);
+	return 0;
+}
+
+static int counts_from(const Tids__V1__AuditEntry *m, struct backing *b, struct tids_audit_entry *out, char *err,
+		       size_t errlen)
+{
+	struct tids_counter_increment *c;
+	int r;
+
+	if (m->n_counts == 0)
+		return 0;
+	if (m->n_counts > TIDS_AUDIT_COUNTS_MAX)
+		return tids_fail(err, errlen, TIDS_ETOOMANY, "audit entry: more than %d counts", TIDS_AUDIT_COUNTS_MAX);
+	if ((c = tids_wire_alloc(b, m->n_counts * sizeof(*c))) == NULL)
+		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+	for (size_t i = 0; i < m->n_counts; i++) {
+		if ((r = tids_wire_need_name("audit entry: count name", m->counts[i]->name, err, errlen)) < 0 ||
+		    (r = tids_wire_text("audit entry: count key", m->counts[i]->key, TIDS_ID_MAX, err, errlen)) < 0)
+			return r;
+		c[i] = (struct tids_counter_increment){ m->counts[i]->name, m->counts[i]->key, m->counts[i]->period,
+							m->counts[i]->amount };
+	}
+	out->counts = c;
+	out->n_counts = m->n_counts;
+	return 0;
+}
+
+static int aggregate_from(const Tids__V1__AuditEntry *m, struct tids_audit_entry *out, char *err, size_t errlen)
+{
+	const Tids__V1__AggregateResult *a = m->aggregate;
+	int r;
+
+	if (a == NULL)
+		return 0;
+	if ((r = tids_wire_need_name("audit entry: aggregate function", a->function, err, errlen)) < 0 ||
+	    (r = tids_wire_need_name("audit entry: aggregate field", a->field, err, errlen)) < 0)
+		return r;
+	if (a->window_ms <= 0 || !isfinite(a->value))
+		return tids_fail(err, errlen, TIDS_EINVAL, "audit entry: aggregate needs a positive window and a finite "
+				 "value");
+	out->has_aggregate = true;
+	out->aggregate = (struct tids_aggregate_result){ a->function, a->field, a->window_start_ms, a->window_ms,
+							 a->count, a->value };
 	return 0;
 }
 
@@ -64,6 +108,8 @@ int tids_wire_decode_audit_entry(const uint8_t *buf, size_t len, struct tids_aud
 		r = tids_fail(err, errlen, TIDS_EINVAL, "audit entry: delivered_hash must be %d bytes", TIDS_HASH_BYTES);
 		goto out;
 	}
+	if ((r = counts_from(m, b, out, err, errlen)) < 0 || (r = aggregate_from(m, out, err, errlen)) < 0)
+		goto out;
 	out->hub_id = m->hub_id;
 	out->partition = m->partition;
 	out->seq = m->seq;
@@ -128,7 +174,33 @@ int tids_wire_encode_audit_entry(const struct tids_audit_entry *in, uint8_t **ou
 	pb.asset_id = (char *)(in->asset_id != NULL ? in->asset_id : "");
 	pb.delivery_seq = in->delivery_seq;
 	pb.case_id = (char *)(in->case_id != NULL ? in->case_id : "");
-	return tids_wire_pack(&pb.base, out, len);
+	{
+		Tids__V1__CounterIncrement cs[TIDS_AUDIT_COUNTS_MAX], *cp[TIDS_AUDIT_COUNTS_MAX];
+		Tids__V1__AggregateResult ag = TIDS__V1__AGGREGATE_RESULT__INIT;
+
+		if (in->n_counts > TIDS_AUDIT_COUNTS_MAX)
+			return TIDS_ETOOMANY;
+		for (size_t i = 0; i < in->n_counts; i++) {
+			tids__v1__counter_increment__init(&cs[i]);
+			cs[i].name = (char *)in->counts[i].name;
+			cs[i].key = (char *)in->counts[i].key;
+			cs[i].period = in->counts[i].period;
+			cs[i].amount = in->counts[i].amount;
+			cp[i] = &cs[i];
+		}
+		pb.counts = cp;
+		pb.n_counts = in->n_counts;
+		if (in->has_aggregate) {
+			ag.function = (char *)in->aggregate.function;
+			ag.field = (char *)in->aggregate.field;
+			ag.window_start_ms = in->aggregate.window_start_ms;
+			ag.window_ms = in->aggregate.window_ms;
+			ag.count = in->aggregate.count;
+			ag.value = in->aggregate.value;
+			pb.aggregate = &ag;
+		}
+		return tids_wire_pack(&pb.base, out, len);
+	}
 }
 
 void tids_audit_entry_free(struct tids_audit_entry *e)

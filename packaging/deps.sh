@@ -7,7 +7,8 @@ set -eu
 
 build_pkgs="build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev
 librdkafka-dev libsodium-dev libsqlite3-dev libmicrohttpd-dev check"
-test_pkgs="protobuf-compiler clang python3 python3-venv default-jre-headless maven bash-completion"
+test_pkgs="protobuf-compiler clang python3 python3-venv default-jre-headless maven chromium fonts-dejavu-core tmux
+bash-completion"
 
 want="$build_pkgs"
 [ "${1:-}" = "--test" ] && want="$want $test_pkgs"

@@ -4,6 +4,7 @@
  * own error code and a message naming what was wrong.
  */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -481,6 +482,46 @@ START_TEST(audit_round_trip_and_rejections)
 	ck_assert_int_eq(tids_wire_decode_audit_entry(buf, len, &out, err, sizeof(err)), TIDS_EINVAL);
 	ck_assert_ptr_nonnull(strstr(err, "decision"));
 	free(buf);
+
+	/* What a decision counted and what an aggregate said travel with it;
+	 * nonsense in either is refused by name. */
+	{
+		struct tids_counter_increment counts[TIDS_AUDIT_COUNTS_MAX + 1];
+
+		for (size_t i = 0; i <= TIDS_AUDIT_COUNTS_MAX; i++)
+			counts[i] = (struct tids_counter_increment){ "pi_individuals_exported", "factory.sh1", 2026, 10 + i };
+		e.decision = TIDS_DECISION_TRANSFORM;
+		e.counts = counts;
+		e.n_counts = 2;
+		e.has_aggregate = true;
+		e.aggregate = (struct tids_aggregate_result){ "sum", "count", 1764806400000, 3600000, 12, 340.5 };
+		ck_assert_int_eq(tids_wire_encode_audit_entry(&e, &buf, &len), 0);
+		ck_assert_int_eq(tids_wire_decode_audit_entry(buf, len, &out, err, sizeof(err)), 0);
+		ck_assert_uint_eq(out.n_counts, 2);
+		ck_assert_str_eq(out.counts[1].name, "pi_individuals_exported");
+		ck_assert_uint_eq(out.counts[1].amount, 11);
+		ck_assert_int_eq(out.counts[0].period, 2026);
+		ck_assert(out.has_aggregate && out.aggregate.count == 12 && out.aggregate.value == 340.5);
+		ck_assert_str_eq(out.aggregate.field, "count");
+		tids_audit_entry_free(&out);
+		free(buf);
+		e.aggregate.value = NAN;
+		ck_assert_int_eq(tids_wire_encode_audit_entry(&e, &buf, &len), 0);
+		ck_assert_int_eq(tids_wire_decode_audit_entry(buf, len, &out, err, sizeof(err)), TIDS_EINVAL);
+		ck_assert_ptr_nonnull(strstr(err, "aggregate"));
+		free(buf);
+		e.has_aggregate = false;
+		e.counts = counts;
+		e.n_counts = TIDS_AUDIT_COUNTS_MAX + 1;
+		ck_assert_int_eq(tids_wire_encode_audit_entry(&e, &buf, &len), TIDS_ETOOMANY);
+		counts[0].name = "not a name!";
+		e.n_counts = 1;
+		ck_assert_int_eq(tids_wire_encode_audit_entry(&e, &buf, &len), 0);
+		ck_assert_int_lt(tids_wire_decode_audit_entry(buf, len, &out, err, sizeof(err)), 0);
+		ck_assert_ptr_nonnull(strstr(err, "count name"));
+		free(buf);
+		e.n_counts = 0;
+	}
 
 	memset(&c, 0, sizeof(c));
 	c.hub_id = "hub.sh";

@@ -154,6 +154,25 @@ __attribute__((warn_unused_result))
 int tids_ledger_stats(struct tids_ledger *l, int64_t since_ms, int64_t until_ms, bool by_country,
 		      tids_ledger_stat_fn *fn, void *ctx, char *err, size_t errlen);
 
+/* What a tally counts: decisions of one kind about one party. Strings
+ * (and rules, sorted) live until fn returns. */
+struct tids_ledger_tally {
+	const char *owner, *recipient, *purpose, *category, *origin, *destination, *grant_id, *approval_id;
+	enum tids_decision decision;
+	enum tids_tier tier;
+	const char *const *rules;
+	size_t n_rules;
+	uint64_t count;
+};
+typedef int tids_ledger_tally_fn(void *ctx, const struct tids_ledger_tally *t);
+
+/* Counts decisions over [since, until) for every distinct combination of
+ * the fields above (in no particular order). Like stats, the counts come
+ * from the index: verify the ledger to trust them. */
+__attribute__((warn_unused_result))
+int tids_ledger_tally(struct tids_ledger *l, int64_t since_ms, int64_t until_ms, tids_ledger_tally_fn *fn, void *ctx,
+		      char *err, size_t errlen);
+
 /* --- verification ---------------------------------------------------------- */
 
 /* What an auditor remembers of an earlier verification (a signed head per
@@ -295,6 +314,71 @@ void tids_proof_checker_free(struct tids_proof_checker *c);
 __attribute__((warn_unused_result))
 int tids_proof_check(const uint8_t *text, size_t len, const struct tids_proof_opts *o,
 		     struct tids_proof_result *res);
+
+/* --- a lessor's usage statement -------------------------------------------------
+ * Pay per use and pay per output, proven from the ledger (format in
+ * tidsctl-audit(1)): a header (hub, lessor, asset, purpose, period, what
+ * is counted how), one line per use (a record of a use category the lessor
+ * received, counted once, with the value of its field and the leaf hash the
+ * publisher signed) or output (an aggregate the lessor received, with what
+ * it said), the totals, and an end line with the digest, signed by the hub
+ * under TIDS_DOMAIN_STATEMENT. Uses are judged by their record's time,
+ * outputs by their window's start. */
+#define TIDS_DOMAIN_STATEMENT "tids.v1.statement"
+#define TIDS_STATEMENT_CATEGORIES_MAX 16
+
+struct tids_statement_use {
+	const char *category, *field;            /* e.g. run_hours, hours */
+};
+
+struct tids_statement_request {
+	const char *lessor, *asset, *purpose;    /* purpose: billing by default */
+	int64_t since_ms, until_ms;              /* [since, until) */
+	const struct tids_statement_use *uses;   /* default: run_hours/hours, cycles/cycles */
+	size_t n_uses;
+	const char *const *outputs;              /* default: output_count */
+	size_t n_outputs;
+};
+
+struct tids_statement_total {
+	bool output;
+	char category[TIDS_NAME_MAX + 1], field[TIDS_NAME_MAX + 1];
+	uint64_t lines, records;
+	double sum;
+};
+
+struct tids_statement_totals {
+	struct tids_statement_total by[TIDS_STATEMENT_CATEGORIES_MAX];
+	size_t n;
+};
+
+/* Fills what the request leaves unset with the defaults. */
+void tids_statement_defaults(struct tids_statement_request *rq);
+/* Writes the statement, signed by signer (the hub's identity). */
+__attribute__((warn_unused_result))
+int tids_ledger_statement(struct tids_ledger *l, const struct tids_statement_request *rq,
+			  const struct tids_identity *signer, tids_ledger_write_fn *w, void *ctx,
+			  struct tids_statement_totals *totals, char *err, size_t errlen);
+
+struct tids_statement_result {
+	char hub_id[TIDS_ID_MAX + 1], lessor[TIDS_ID_MAX + 1], asset[TIDS_ID_MAX + 1];
+	int64_t since_ms, until_ms;
+	uint64_t lines;
+	struct tids_statement_totals totals;
+	bool signed_ok;                          /* the hub signed exactly these bytes */
+	bool ledger_ok;                          /* the ledger verifies and holds exactly these lines */
+	uint64_t bad_line;                       /* from 1; 0: not a line's fault */
+	char what[400];
+};
+
+/* Checks the signature with hub_pk and, with ledger_path, every line
+ * against a ledger that verifies (each entry there, signed by a checkpoint,
+ * saying the same; no line left out; the totals right); with publisher_pk,
+ * also each use's batch signature. 0 when all holds, TIDS_EBADSIG with the
+ * reason in res otherwise. */
+__attribute__((warn_unused_result))
+int tids_statement_check(const uint8_t *text, size_t len, const uint8_t hub_pk[TIDS_PUBLIC_KEY_BYTES],
+			 const char *ledger_path, const uint8_t *publisher_pk, struct tids_statement_result *res);
 
 /* --- retention -------------------------------------------------------------- */
 

@@ -225,6 +225,21 @@ struct tids_peer {
 
 /* --- audit --------------------------------------------------------------- */
 
+struct tids_counter_increment {
+	const char *name, *key;
+	int64_t period;
+	uint64_t amount;
+};
+
+struct tids_aggregate_result {
+	const char *function, *field;
+	int64_t window_start_ms, window_ms;
+	uint64_t count;
+	double value;
+};
+
+#define TIDS_AUDIT_COUNTS_MAX 16
+
 struct tids_audit_entry {
 	const char *hub_id;
 	int32_t partition;
@@ -250,6 +265,10 @@ struct tids_audit_entry {
 	const char *asset_id;
 	uint64_t delivery_seq;
 	const char *case_id;                 /* "" unless a case opened it */
+	const struct tids_counter_increment *counts;
+	size_t n_counts;
+	bool has_aggregate;
+	struct tids_aggregate_result aggregate;
 	void *backing;
 };
 
