@@ -153,7 +153,7 @@ deps:
 	$(Q)packaging/deps.sh
 
 # Unit tests: one Check binary per module, known-answer data under tests/.
-test-unit: $(UNIT_BIN) $(PROGRAMS)
+test-unit: $(UNIT_BIN) $(PROGRAMS) $(LIBTIDS_SO)
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "  UNIT     $$t"; \
 		TIDS_SOURCE_DIR=$(CURDIR) TIDS_BUILD_DIR=$(CURDIR)/$(O) CK_VERBOSITY=$${CK_VERBOSITY:-normal} $$t; done
 	$(Q)set -e; for t in tests/packaging/*.sh; do O=$(O) CC="$(CC)" $$t; done

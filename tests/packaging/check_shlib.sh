@@ -22,7 +22,7 @@ bad=$(grep -v -e '^tids_[a-z0-9]' -e '^LIBTIDS_1@LIBTIDS_1$' "$tmp/exported" || 
 sed -n 's/^ \([^ ]*\) .*/\1/p' "$root/debian/libtids1.symbols" | sort >"$tmp/promised"
 if ! cmp -s "$tmp/exported" "$tmp/promised"; then
 	diff "$tmp/promised" "$tmp/exported" >&2 || true
-	fail "exports differ from debian/libtids1.symbols (< promised, > exported): a removed symbol breaks the ABI (new SONAME); a new one goes into the file"
+	fail "exports differ from debian/libtids1.symbols (< promised, > exported): a removed symbol breaks the ABI (new SONAME); a new one goes into the file (nm -D --defined-only $so lists them)"
 fi
 
 # (What sanitizers add to instrumented objects is theirs, not ours.)
