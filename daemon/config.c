@@ -34,7 +34,7 @@ static const char *const log_levels[] = { "", "", "", "error", "warning", "notic
 
 #define O(f) offsetof(struct config, f)
 static const struct option options[] = {
-	{ "admin.group", OPT_INT, O(admin_gid), -1, 2147483647, "-1", true, NULL, "group id allowed to administer over the Unix socket" },
+	{ "admin.group", OPT_INT, O(admin_gid), -1, 2147483647, "-1", true, NULL, "group id (primary or supplementary) allowed to administer over the Unix socket" },
 	{ "admin.keys", OPT_STRING, O(admin_keys), 0, 4096, "", true, NULL, "base64 Ed25519 keys allowed to call Admin over TCP" },
 	{ "audit.checkpoint_entries", OPT_INT, O(checkpoint_entries), 1, 10000000, "1000", true, NULL, "sign a checkpoint after this many entries" },
 	{ "audit.checkpoint_interval", OPT_DURATION, O(checkpoint_interval_ms), 100, 86400000, "10s", true, NULL, "or after this long" },
@@ -50,7 +50,10 @@ static const struct option options[] = {
 	{ "limits.frame_max", OPT_SIZE, O(frame_max), 1024, TIDS_FRAME_MAX_LIMIT, "1048576", true, NULL, "largest frame accepted" },
 	{ "limits.handshake_timeout", OPT_DURATION, O(handshake_timeout_ms), 100, 600000, "10s", true, NULL, "time allowed to finish the handshake" },
 	{ "limits.idle_timeout", OPT_DURATION, O(idle_timeout_ms), 1000, 86400000, "300s", true, NULL, "close connections silent this long" },
-	{ "limits.max_connections", OPT_INT, O(max_connections), 1, 1000000, "1024", true, NULL, "connections served at once" },
+	{ "limits.max_admin_connections", OPT_INT, O(max_admin_connections), 1, 100000, "16", true, NULL, "admin socket connections served at once, apart from max_connections" },
+	{ "limits.max_connections", OPT_INT, O(max_connections), 1, 1000000, "1024", true, NULL, "TCP connections served at once" },
+	{ "limits.max_handshakes", OPT_INT, O(max_handshakes), 1, 1000000, "256", true, NULL, "TCP connections still in their handshake" },
+	{ "limits.max_handshakes_per_address", OPT_INT, O(max_handshakes_per_address), 1, 1000000, "32", true, NULL, "of those, from one IPv4 address or IPv6 /64" },
 	{ "limits.publish_timeout", OPT_DURATION, O(publish_timeout_ms), 1000, 86400000, "300s", false, NULL, "how long a publish waits for Kafka before failing" },
 	{ "limits.send_buffer", OPT_SIZE, O(send_buffer), 65536, 1073741824, "4194304", true, NULL, "bytes queued to one connection before it is paused" },
 	{ "listen.tcp", OPT_STRING, O(listen_tcp), 0, 256, "0.0.0.0:7443", false, NULL, "participant API address (host:port; empty disables)" },

@@ -175,9 +175,16 @@ void tidsd_reload(struct tidsd *d)
 	/* Both are whole: swap them in together. */
 	tids_log_info("reloaded: %zu policy rules", tids_policy_set_rule_count(set));
 	router_post(d, RM_POLICY, "policy", NULL, 0, NULL, set);
-	config_free(d->conf);
-	d->conf = next;
+	{
+		struct config *old = d->conf;
+
+		d->conf = next;
+		listeners_reloaded(d, old);
+		config_free(old);
+	}
 	tids_log_set_max((enum tids_log_priority)d->conf->log_level);
+	/* admin.keys or admin.group may have shrunk. */
+	sessions_recheck(d, "reload");
 out:
 	tids_buf_free(&errs);
 	sd_ready();
@@ -190,6 +197,7 @@ void tidsd_tick(struct tidsd *d)
 	sd_watchdog_tick(mono);
 	http_tick(d);
 	sessions_tick(d);
+	listeners_tick(d);
 	router_tick(d);
 	registry_expire_grants(d, now_ms());
 	if (store_commit(d->store) != 0)
@@ -204,6 +212,7 @@ static void shutdown_cleanly(struct tidsd *d)
 	http_close(d);
 	ingest_flush(d, DRAIN_MS);
 	sessions_close_all(d);
+	budget_free(d);
 	router_free(d);
 	indexer_free(d);
 	egress_free(d);

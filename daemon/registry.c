@@ -88,6 +88,9 @@ int registry_put_participant(struct tidsd *d, const uint8_t *blob, size_t len, c
 	r = index_participant(d, blob, len, err, errlen);
 	if (r == 0 && store_put(d->store, STORE_PARTICIPANT, p.id, blob, len) != 0)
 		r = tids_fail(err, errlen, TIDS_EDB, "participant %s: could not be stored", p.id);
+	/* A new key, a suspension: open sessions lose what they no longer have. */
+	if (r == 0)
+		sessions_recheck(d, "participant changed");
 	tids_participant_free(&p);
 	return r;
 }

@@ -203,16 +203,8 @@ static void admin_suspend(struct tidsd *d, struct session *s, const struct tids_
 
 	if (r == 0)
 		r = registry_suspend(d, m.id, m.flag, err, sizeof(err));
-	if (r == 0 && m.flag) {
-		struct session *o, *next;
-
-		/* A suspension takes effect now, not at the next connection. */
-		for (o = d->sessions; o != NULL; o = next) {
-			next = o->next;
-			if (o != s && strcmp(o->participant, m.id) == 0)
-				session_close(d, o, "participant suspended");
-		}
-	}
+	/* The suspended participant's open sessions end as the registry
+	 * changes (sessions_recheck), not at their next connection. */
 	if (r == 0)
 		tids_log_info("participant %s %s", m.id, m.flag ? "suspended" : "reinstated");
 	reply_change(d, s, f->call_id, r, m.id, err);
@@ -246,8 +238,15 @@ static int by_name(const void *key, const void *m)
 void rpc_dispatch(struct tidsd *d, struct session *s, const struct tids_frame *f)
 {
 	const struct method *m;
-	char msg[256];
+	char msg[512];
+	bool admin;
+	int code;
 
+	/* Rights as they are now, not as they were when it connected. */
+	if (!session_rights(d, s, &admin, &code, msg, sizeof(msg))) {
+		session_end(d, s, code, msg);
+		return;
+	}
 	switch (f->kind) {
 	case TIDS_FRAME_REQUEST:
 		break;
@@ -268,7 +267,7 @@ void rpc_dispatch(struct tidsd *d, struct session *s, const struct tids_frame *f
 		session_reply(d, s, f->call_id, CODE_UNIMPLEMENTED, msg, NULL, 0);
 		return;
 	}
-	if ((m->needs & NEEDS_ADMIN) && !s->admin) {
+	if ((m->needs & NEEDS_ADMIN) && !admin) {
 		snprintf(msg, sizeof(msg), "%s needs the local admin socket or a hub admin key", f->method);
 		session_reply(d, s, f->call_id, CODE_PERMISSION_DENIED, msg, NULL, 0);
 		return;
@@ -278,10 +277,10 @@ void rpc_dispatch(struct tidsd *d, struct session *s, const struct tids_frame *f
 		session_reply(d, s, f->call_id, CODE_FAILED_PRECONDITION, msg, NULL, 0);
 		return;
 	}
-	if (s->local && !s->admin) {
-		session_reply(d, s, f->call_id, CODE_PERMISSION_DENIED,
-			      "the local socket serves root, tidsd's user and admin.group only", NULL, 0);
-		return;
-	}
+	/* A change it makes to its own rights takes effect once it has its answer. */
+	d->in_call = s;
 	m->fn(d, s, f);
+	d->in_call = NULL;
+	if (s->recheck)
+		session_recheck(d, s, "its own call");
 }

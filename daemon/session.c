@@ -19,7 +19,8 @@
 #include "tidsd.h"
 
 /* tids.v1.Code values used here. */
-enum { CODE_OK = 0, CODE_INVALID_ARGUMENT = 3, CODE_PERMISSION_DENIED = 7, CODE_UNAUTHENTICATED = 16 };
+enum { CODE_OK = 0, CODE_INVALID_ARGUMENT = 3, CODE_PERMISSION_DENIED = 7, CODE_RESOURCE_EXHAUSTED = 8,
+       CODE_UNAUTHENTICATED = 16 };
 
 #define READ_CHUNK 65536
 #define READ_BUDGET (4 * READ_CHUNK)   /* per wake-up, so one client cannot starve others */
@@ -145,19 +146,12 @@ static void send_welcome(struct tidsd *d, struct session *s, int code, const cha
 	flush_out(d, s);
 }
 
-static bool is_admin_key(const struct tidsd *d, const uint8_t pk[TIDS_PUBLIC_KEY_BYTES])
-{
-	for (size_t i = 0; i < d->conf->n_admin_keys; i++)
-		if (sodium_memcmp(d->conf->admin_key[i], pk, TIDS_PUBLIC_KEY_BYTES) == 0)
-			return true;
-	return false;
-}
-
 static void handshake_done(struct tidsd *d, struct session *s)
 {
 	struct tids_noise_cipher tx, rx;
 	const struct participant *p = registry_by_dh_key(d, tids_noise_remote_static(&s->hs));
 	char msg[256];
+	int code;
 
 	if (tids_noise_split(&s->hs, &tx, &rx) != 0) {
 		session_close(d, s, "handshake split failed");
@@ -165,6 +159,7 @@ static void handshake_done(struct tidsd *d, struct session *s)
 	}
 	tids_channel_init_noise(&s->ch, &tx, &rx, (size_t)d->conf->frame_max);
 	s->state = SESSION_OPEN;
+	budget_handshake_end(d, s);
 	if (p == NULL) {
 		metrics_add(&d->metrics->handshake_failures[MHS_UNREGISTERED], 1);
 		snprintf(msg, sizeof(msg), "this static key is not registered at hub %s", d->conf->hub_id);
@@ -178,7 +173,11 @@ static void handshake_done(struct tidsd *d, struct session *s)
 		return;
 	}
 	snprintf(s->participant, sizeof(s->participant), "%s", p->p.id);
-	s->admin = is_admin_key(d, p->p.identity_key);
+	memcpy(s->identity_key, p->p.identity_key, sizeof(s->identity_key));
+	if (!session_rights(d, s, &s->admin, &code, msg, sizeof(msg))) {
+		send_welcome(d, s, code, msg);
+		return;
+	}
 	metrics_add(&d->metrics->sessions_authenticated, 1);
 	tids_log_info("session %lu (%s): %s authenticated%s", s->id, s->peer, s->participant,
 		      s->admin ? " (admin)" : "");
@@ -291,8 +290,11 @@ static void read_in(struct tidsd *d, struct session *s)
 		}
 		tids_buf_commit(&s->in, (size_t)n);
 		budget -= (size_t)n < budget ? (size_t)n : budget;
-		if (s->state == SESSION_HANDSHAKE)
+		if (s->state == SESSION_HANDSHAKE) {
+			/* Talking, not just holding a slot: dropped after those that are silent. */
+			budget_handshake_started(d, s);
 			handshake_step(d, s);
+		}
 		if (s->state == SESSION_OPEN)
 			frames_step(d, s);
 	}
@@ -316,9 +318,30 @@ static void on_event(struct tidsd *d, struct watch *w, uint32_t events)
 		update_events(d, s);
 }
 
-void session_accept(struct tidsd *d, int fd, bool local, const char *peer)
+/* Why a local peer is not served (a tids.v1.Code), or CODE_OK. One that
+ * may not administer could call nothing: it is told so at once. */
+static int local_refusal(struct tidsd *d, struct session *s, char *why, size_t len)
+{
+	int code;
+
+	if (rights_read_peer(s->w.fd, s) != 0) {
+		snprintf(why, len, "the peer's credentials cannot be read");
+		return CODE_PERMISSION_DENIED;
+	}
+	if (!session_rights(d, s, &s->admin, &code, why, len))
+		return code;
+	if (!budget_admit_local(d)) {
+		snprintf(why, len, "%zu admin connections open (limits.max_admin_connections)", d->n_local);
+		return CODE_RESOURCE_EXHAUSTED;
+	}
+	return CODE_OK;
+}
+
+void session_accept(struct tidsd *d, int fd, bool local, const char *peer, const struct addr_key *k)
 {
 	struct session *s = calloc(1, sizeof(*s));
+	char why[512];
+	int code = CODE_OK;
 
 	if (s == NULL) {
 		close(fd);
@@ -332,25 +355,22 @@ void session_accept(struct tidsd *d, int fd, bool local, const char *peer)
 	s->opened = s->last_active = mono_ms();
 	snprintf(s->peer, sizeof(s->peer), "%s", peer);
 	if (local) {
-		struct ucred cred;
-		socklen_t cl = sizeof(cred);
-
 		tids_channel_init_plain(&s->ch, (size_t)d->conf->frame_max);
 		s->state = SESSION_OPEN;
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) == 0) {
-			s->admin = cred.uid == 0 || cred.uid == getuid() ||
-				   (d->conf->admin_gid >= 0 && cred.gid == (gid_t)d->conf->admin_gid);
-			snprintf(s->peer, sizeof(s->peer), "local uid %u", (unsigned)cred.uid);
-		}
+		code = local_refusal(d, s, why, sizeof(why));
 	} else if (tids_noise_handshake_init(&s->hs, TIDS_NOISE_PROTOCOL, 0, (const uint8_t *)TIDS_CHANNEL_PROLOGUE,
-					     strlen(TIDS_CHANNEL_PROLOGUE), d->hub.dh_sk, NULL, NULL) != 0) {
+					     strlen(TIDS_CHANNEL_PROLOGUE), d->hub.dh_sk, NULL, NULL) != 0 ||
+		   budget_handshake_begin(d, s, k) != 0) {
+		tids_noise_handshake_wipe(&s->hs);
 		close(fd);
 		free(s);
 		return;
 	}
 	if (loop_add(d, &s->w, EPOLLIN) != 0) {
+		budget_handshake_end(d, s);
 		tids_noise_handshake_wipe(&s->hs);
 		close(fd);
+		free(s->groups);
 		free(s);
 		return;
 	}
@@ -359,7 +379,34 @@ void session_accept(struct tidsd *d, int fd, bool local, const char *peer)
 		d->sessions->prev = s;
 	d->sessions = s;
 	d->n_sessions++;
+	if (local)
+		d->n_local++;
+	else
+		d->n_tcp++;
 	tids_log_debug("session %lu: %s connected", s->id, s->peer);
+	if (code != CODE_OK)
+		session_end(d, s, code, why);
+}
+
+void session_end(struct tidsd *d, struct session *s, int code, const char *why)
+{
+	if (s->w.fd < 0 || s->state == SESSION_CLOSING)
+		return;
+	if (s->state == SESSION_HANDSHAKE) {
+		/* No channel to say it on yet. */
+		session_close(d, s, why);
+		return;
+	}
+	tids_log_info("session %lu (%s%s%s): ending: %s", s->id, s->peer, *s->participant ? ", " : "", s->participant,
+		      why);
+	/* Call 0 speaks of the connection itself; clients report it as the
+	 * answer to whatever they wait for. */
+	session_reply(d, s, 0, code, why, NULL, 0);
+	if (s->w.fd < 0)
+		return;
+	s->state = SESSION_CLOSING;
+	s->last_active = mono_ms();   /* the grace to read it starts now */
+	flush_out(d, s);
 }
 
 void session_close(struct tidsd *d, struct session *s, const char *why)
@@ -371,6 +418,7 @@ void session_close(struct tidsd *d, struct session *s, const char *why)
 			 s->id, s->peer, *s->participant ? ", " : "", s->participant, why);
 	ingest_forget_session(d, s);
 	egress_forget_session(d, s);
+	budget_handshake_end(d, s);
 	loop_del(d, &s->w);
 	close(s->w.fd);
 	s->w.fd = -1;
@@ -385,6 +433,10 @@ void session_close(struct tidsd *d, struct session *s, const char *why)
 	if (s->next != NULL)
 		s->next->prev = s->prev;
 	d->n_sessions--;
+	if (s->local)
+		d->n_local--;
+	else
+		d->n_tcp--;
 	s->next = d->graveyard;
 	d->graveyard = s;
 }
@@ -399,6 +451,7 @@ void sessions_reap(struct tidsd *d)
 		tids_buf_free(&s->in);
 		tids_buf_wipe(&s->out);
 		tids_buf_free(&s->out);
+		free(s->groups);
 		free(s);
 	}
 }

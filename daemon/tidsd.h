@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #include <librdkafka/rdkafka.h>
 
@@ -60,7 +62,10 @@ struct config {
 	int64_t replication;
 	struct kafka_prop *kafka;
 	size_t n_kafka;
-	int64_t max_connections;
+	int64_t max_connections;   /* TCP connections (the admin socket has its own budget) */
+	int64_t max_handshakes;    /* TCP connections still in their handshake */
+	int64_t max_handshakes_per_address;
+	int64_t max_admin_connections;
 	int64_t frame_max;
 	int64_t idle_timeout_ms;
 	int64_t handshake_timeout_ms;
@@ -69,7 +74,7 @@ struct config {
 	char *admin_keys;          /* comma-separated base64 Ed25519 keys allowed Admin over TCP */
 	uint8_t (*admin_key)[TIDS_PUBLIC_KEY_BYTES];
 	size_t n_admin_keys;
-	int64_t admin_gid;         /* Unix socket: this group may administer (-1: root and our uid only) */
+	int64_t admin_gid;         /* Unix socket: this group (primary or supplementary) may administer (-1: root and our uid only) */
 	int log_level;
 	int64_t checkpoint_entries;
 	int64_t checkpoint_interval_ms;
@@ -325,6 +330,45 @@ void indexer_free(struct tidsd *d);
 
 int listeners_open(struct tidsd *d);
 void listeners_close(struct tidsd *d);
+/* Every tick: accepting resumes if it was paused for want of descriptors. */
+void listeners_tick(struct tidsd *d);
+/* After a reload: the admin socket's group follows admin.group. */
+void listeners_reloaded(struct tidsd *d, const struct config *old);
+
+/* --- budget.c: connection budgets ------------------------------------------ */
+
+/* Handshakes from one IPv4 address or IPv6 /64 count together. */
+struct addr_key {
+	uint8_t len;
+	uint8_t b[9];
+};
+
+/* A handshaking TCP session's place in the budget's lists: [0] all of
+ * them, [1] those of its source address; oldest first. */
+struct budget_slot {
+	struct session *prev[2], *next[2];
+	struct hs_addr *addr;
+	bool listed;
+	bool started;              /* it has sent bytes */
+};
+
+void budget_addr_key(const struct sockaddr_storage *ss, struct addr_key *k);
+/* Makes room for a new TCP connection from k, dropping the oldest
+ * handshakes if a budget is full. 0: take it; -1: refuse it (why says
+ * which limit), for every slot is held by authenticated sessions. */
+int budget_admit_tcp(struct tidsd *d, const struct addr_key *k, char *why, size_t whylen);
+/* May another admin socket connection be served? */
+bool budget_admit_local(const struct tidsd *d);
+/* s starts its handshake; 0 or TIDS_ENOMEM. */
+int budget_handshake_begin(struct tidsd *d, struct session *s, const struct addr_key *k);
+/* s has sent bytes: dropped only after those that have not. */
+void budget_handshake_started(struct tidsd *d, struct session *s);
+/* s finished or abandoned its handshake. */
+void budget_handshake_end(struct tidsd *d, struct session *s);
+/* Drops the oldest handshake (to free a descriptor); false if there is none. */
+bool budget_drop_oldest(struct tidsd *d, const char *why);
+size_t budget_handshakes(const struct tidsd *d);
+void budget_free(struct tidsd *d);
 /* A listening TCP socket on addr ("host:port"); logs what option was wrong. */
 int listen_tcp_socket(const char *option, const char *addr);
 
@@ -344,7 +388,11 @@ struct session {
 	struct watch w;
 	struct session *next, *prev;
 	bool local;                /* Unix socket: no Noise, peer credentials */
-	bool admin;                /* may call Admin methods */
+	/* Admin rights at the last check, only to notice their loss: every
+	 * call asks session_rights, which reads the registry and the running
+	 * configuration. */
+	bool admin;
+	bool recheck;              /* its rights changed during its own call: check after it */
 	enum session_state state;
 	struct tids_noise_handshake hs;
 	struct tids_channel ch;
@@ -354,13 +402,20 @@ struct session {
 	int64_t last_active;       /* mono ms */
 	int64_t opened;
 	char participant[TIDS_ID_MAX + 1];   /* authenticated id ("" on the local socket) */
+	uint8_t identity_key[TIDS_PUBLIC_KEY_BYTES];   /* the key it authenticated with */
+	uid_t uid;                 /* local: the peer's credentials when it connected */
+	gid_t gid;
+	gid_t *groups;             /* its supplementary groups */
+	size_t n_groups;
+	struct budget_slot slot;   /* while handshaking */
 	char peer[64];             /* address for logs */
 	unsigned long id;          /* for logs */
 	unsigned pending_calls;    /* publishes awaiting Kafka */
 	struct subscription *subs;
 };
 
-void session_accept(struct tidsd *d, int fd, bool local, const char *peer);
+/* k: the TCP peer's address for the handshake budgets (NULL if local). */
+void session_accept(struct tidsd *d, int fd, bool local, const char *peer, const struct addr_key *k);
 /* Sends a response (unary end) with status code (tids.v1.Code) and body. */
 void session_reply(struct tidsd *d, struct session *s, uint64_t call_id, int code, const char *message,
 		   const uint8_t *body, size_t len);
@@ -370,11 +425,27 @@ void session_stream_end(struct tidsd *d, struct session *s, uint64_t call_id, in
 /* May this session queue more stream items? (backpressure) */
 bool session_can_send(const struct tidsd *d, const struct session *s);
 void session_close(struct tidsd *d, struct session *s, const char *why);
+/* Tells the peer why in a RESPONSE on call 0 (code is a tids.v1.Code),
+ * then closes once that is sent. */
+void session_end(struct tidsd *d, struct session *s, int code, const char *why);
+/* May s go on, and may it administer? Decided now, from the registry and
+ * the running configuration. false: it may not (code and why say why). */
+bool session_rights(const struct tidsd *d, const struct session *s, bool *admin, int *code, char *why,
+		    size_t whylen);
+/* After a participant changes or a reload: every open session loses at
+ * once the rights it no longer has (closed, with the reason). */
+void sessions_recheck(struct tidsd *d, const char *cause);
+void session_recheck(struct tidsd *d, struct session *s, const char *cause);
 void sessions_tick(struct tidsd *d);
 /* Frees the sessions closed during this loop iteration. */
 void sessions_reap(struct tidsd *d);
 void sessions_close_all(struct tidsd *d);
 size_t session_count(const struct tidsd *d);
+
+/* --- rights.c -------------------------------------------------------------- */
+
+/* Reads a local peer's uid, gid and supplementary groups into s. 0 or -1. */
+int rights_read_peer(int fd, struct session *s);
 
 /* --- rpc.c ----------------------------------------------------------------- */
 
@@ -407,7 +478,13 @@ struct tidsd {
 	struct watch listen_unix;
 	struct session *sessions;
 	size_t n_sessions;
+	size_t n_tcp, n_local;                /* of those, by listener */
 	unsigned long next_session_id;
+	struct session *in_call;              /* whose call rpc_dispatch runs */
+	struct budget *budget;                /* handshaking sessions (budget.c) */
+	int spare_fd;                         /* given up so that an admin can connect when descriptors run out */
+	int64_t emfile_logged;                /* mono ms of the last warning about it */
+	unsigned long emfile_since;           /* accepts deferred since */
 
 	struct kafka *kafka;
 	struct ingest *ingest;

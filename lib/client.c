@@ -363,6 +363,30 @@ static int wait_frame(struct tids_client *c, uint64_t call_id, struct tids_frame
 	}
 }
 
+/*
+ * A send failed (r): the hub may have ended the connection, and before it
+ * closed, said why in a RESPONSE on call 0 (suspended, key changed, admin
+ * rights withdrawn). That reason, if it came, is the error; else r's.
+ */
+static int hub_said_why(struct tids_client *c, uint64_t call_id, int r, char *err, size_t errlen)
+{
+	struct tids_frame f;
+	char ignored[256];
+	int got;
+
+	while (read_more(c, 0, ignored, sizeof(ignored)) > 0)
+		;
+	got = wait_frame(c, call_id, &f, 0, ignored, sizeof(ignored));
+	if (got != 1)
+		return r;
+	if (f.call_id == 0 && f.status.code != 0) {
+		c->status = f.status.code;
+		r = tids_fail(err, errlen, TIDS_EDENIED, "%s", f.status.message);
+	}
+	tids_frame_free(&f);
+	return r;
+}
+
 int tids_client_call(struct tids_client *c, const char *method, const uint8_t *body, size_t len,
 		     uint8_t **resp, size_t *resp_len, char *err, size_t errlen)
 {
@@ -376,7 +400,7 @@ int tids_client_call(struct tids_client *c, const char *method, const uint8_t *b
 		*resp_len = 0;
 	}
 	if ((r = send_frame(c, &req, err, errlen)) != 0)
-		return r;
+		return hub_said_why(c, req.call_id, r, err, errlen);
 	r = wait_frame(c, req.call_id, &f, c->timeout_ms, err, errlen);
 	if (r == 0)
 		return tids_fail(err, errlen, TIDS_EIO, "%s: no answer within %d ms", method, c->timeout_ms);

@@ -81,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Whatever config_load accepted is whole and within bounds. */
 		if (c == NULL || errs.len != 0 || c->hub_id == NULL || c->jurisdiction == NULL ||
 		    c->frame_max < 1024 || c->frame_max > TIDS_FRAME_MAX_LIMIT || c->max_connections < 1 ||
+		    c->max_handshakes < 1 || c->max_handshakes_per_address < 1 || c->max_admin_connections < 1 ||
 		    c->send_buffer < 65536 || c->handshake_timeout_ms < 100 || !tids_valid_id(c->hub_id))
 			abort();
 		/* Its kafka.* lines were checked by librdkafka already. */

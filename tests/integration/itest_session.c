@@ -413,10 +413,12 @@ START_TEST(test_suspended_participant)
 	ck_assert(admin != NULL);
 	ck_assert_msg(tids_client_suspend(admin, "factory.susp", 1, err, sizeof(err)) == 0, "suspend: %s", err);
 
-	/* The open session ends at once, not at its next connection. */
+	/* The open session ends at once, not at its next connection, and
+	 * its client is told why. */
 	ck_assert_int_ne(tids_client_ping(c, who, sizeof(who), err, sizeof(err)), 0);
+	ck_assert_msg(strstr(err, "factory.susp is suspended") != NULL, "ping: %s", err);
 	tids_client_free(c);
-	ck_assert_int_ge(wait_log("closed: participant suspended", 1), 1);
+	ck_assert_int_ge(wait_log("ending: participant factory.susp is suspended", 1), 1);
 
 	/* A new connection is refused with the reason. */
 	ck_assert_int_eq(tids_test_raw_dial(&r, hub.addr), 0);
@@ -628,9 +630,15 @@ END_TEST
 
 #define MAX_CONN 4
 
+/*
+ * limits.max_connections counts TCP connections. When it is reached, the
+ * oldest connection still in its handshake makes room for the newcomer (it
+ * has proved nothing); only when authenticated sessions hold every slot is
+ * a newcomer refused, and they are never dropped for it.
+ */
 START_TEST(test_max_connections)
 {
-	struct tids_test_raw silent[MAX_CONN - 1], extra;
+	struct tids_test_raw silent[MAX_CONN - 1], extra, authed[MAX_CONN - 1];
 	struct tids_identity other;
 	struct tids_client *c;
 	char who[160], err[256];
@@ -649,33 +657,57 @@ START_TEST(test_max_connections)
 	 * round trip on the good session shows it went through its accepts. */
 	ck_assert_int_eq(tids_client_ping(c, who, sizeof(who), err, sizeof(err)), 0);
 
-	/* One more: accepted by the kernel, closed by the hub at once. */
+	/* One more: the oldest silent connection makes room for it. */
+	ck_assert_int_eq(tids_test_raw_dial(&extra, hub.addr), 0);
+	ck_assert_int_eq(tids_test_raw_wait_closed(&silent[0], WAIT_MS, &got), 1);
+	ck_assert_uint_eq(got, 0);
+	ck_assert_int_ge(wait_log("dropped for a newer connection (limits.max_connections)", 1), 1);
+	/* Those already authenticated are not harmed, nor the other silent ones. */
+	ck_assert_msg(tids_client_ping(c, who, sizeof(who), err, sizeof(err)) == 0, "ping: %s", err);
+	ck_assert_str_eq(who, GOOD_ID);
+	for (int i = 1; i < MAX_CONN - 1; i++)
+		ck_assert_msg(tids_test_raw_wait_closed(&silent[i], 100, NULL) == 0, "silent connection %d was closed", i);
+	ck_assert_msg(tids_test_raw_wait_closed(&extra, 100, NULL) == 0, "the newcomer was closed");
+
+	/* Every slot authenticated: a newcomer is refused at once. */
+	for (int i = 0; i < MAX_CONN - 1; i++)
+		tids_test_raw_close(&silent[i]);
+	tids_test_raw_close(&extra);
+	for (int i = 0; i < MAX_CONN - 1; i++) {
+		int64_t deadline = mono_ms() + WAIT_MS;
+		int r;
+
+		/* The hub notices the closes on its next loop turns. */
+		while ((r = tids_test_raw_dial(&authed[i], hub.addr)) == 0 &&
+		       (r = tids_test_raw_handshake(&authed[i], &other, hub.hub_pk, WAIT_MS)) != 0 && mono_ms() < deadline) {
+			tids_test_raw_close(&authed[i]);
+			sleep_ms(100);
+		}
+		ck_assert_msg(r == 0 && authed[i].welcome_code == CODE_OK, "authenticated session %d not opened", i);
+	}
 	ck_assert_int_eq(tids_test_raw_dial(&extra, hub.addr), 0);
 	ck_assert_int_eq(tids_test_raw_wait_closed(&extra, WAIT_MS, &got), 1);
 	ck_assert_uint_eq(got, 0);
 	tids_test_raw_close(&extra);
-	ck_assert_int_ge(wait_log("(limits.max_connections)", 1), 1);
-	/* Those already in are not harmed. */
+	ck_assert_int_ge(wait_log("authenticated connections open (limits.max_connections)", 1), 1);
 	ck_assert_msg(tids_client_ping(c, who, sizeof(who), err, sizeof(err)) == 0, "ping: %s", err);
-	ck_assert_str_eq(who, GOOD_ID);
 	for (int i = 0; i < MAX_CONN - 1; i++)
-		ck_assert_msg(tids_test_raw_wait_closed(&silent[i], 100, NULL) == 0, "silent connection %d was closed", i);
+		ck_assert_int_eq(tids_test_raw_ping(&authed[i], 1, WAIT_MS), CODE_OK);
 
-	/* Room again once they leave. */
+	/* Room again once one leaves. */
 	for (int i = 0; i < MAX_CONN - 1; i++)
-		tids_test_raw_close(&silent[i]);
+		tids_test_raw_close(&authed[i]);
 	tids_client_free(c);
 	{
 		int64_t deadline = mono_ms() + WAIT_MS;
 		struct tids_client *o = NULL;
 
-		/* The hub notices the closes on its next loop turns. */
 		while (o == NULL && mono_ms() < deadline) {
 			o = tids_test_hub_connect(&hub, &other);
 			if (o == NULL)
 				sleep_ms(100);
 		}
-		ck_assert_msg(o != NULL, "no room after the silent connections left");
+		ck_assert_msg(o != NULL, "no room after the authenticated connections left");
 		ck_assert_int_eq(tids_client_ping(o, who, sizeof(who), err, sizeof(err)), 0);
 		ck_assert_str_eq(who, "factory.other");
 		tids_client_free(o);

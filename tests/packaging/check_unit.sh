@@ -18,3 +18,15 @@ if awk -v l="$level" 'BEGIN { exit !(l > 2.0) }'; then
 	exit 1
 fi
 echo "  UNIT     tidsd.service exposure $level (at most 2.0)"
+# admin.group matches a peer's groups: in a private user namespace every
+# other group reads as nobody, and members of admin.group must be able to
+# reach the socket in the runtime directory (tidsd.conf(5)).
+if grep -q '^PrivateUsers=\(yes\|true\|on\|1\|self\)' "$tmp/tidsd.service"; then
+	echo "tidsd.service sets PrivateUsers=: admin.group could never match" >&2
+	exit 1
+fi
+if ! grep -q '^RuntimeDirectoryMode=07.5$' "$tmp/tidsd.service"; then
+	echo "tidsd.service: admin.group members cannot reach the socket in RuntimeDirectory" >&2
+	exit 1
+fi
+echo "  UNIT     tidsd.service lets admin.group reach the admin socket"
