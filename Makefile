@@ -141,6 +141,9 @@ $(O)/tests/check_%: $(O)/tests/unit/check_%.o $(TESTLIB_O) $(LIBPOLICY) $(LIBTID
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) $(LDLIBS)
 
+# check_buf sees every block given back to the allocator.
+$(O)/tests/check_buf: LDFLAGS += -Wl,--wrap=free -Wl,--wrap=realloc
+
 $(O)/tests/itest_%: $(O)/tests/integration/itest_%.o $(TESTLIB_O) $(LIBPOLICY) $(LIBTIDS)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) $(LDLIBS)

@@ -129,7 +129,7 @@ int audit_checkpoint(struct router *rt, int32_t partition)
 	cp->signed_at_ms = now_ms();
 	if ((r = tids_wire_encode_audit_checkpoint_unsigned(cp, &bytes, &len)) != 0)
 		return r;
-	r = tids_sign_detached(rt->hub.sign_sk, TIDS_DOMAIN_CHECKPOINT, bytes, len, cp->signature);
+	r = tids_sign_detached(rt->hub->sign_sk, TIDS_DOMAIN_CHECKPOINT, bytes, len, cp->signature);
 	free(bytes);
 	if (r == 0)
 		r = produce_log_record(rt, partition, &lr);

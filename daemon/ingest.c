@@ -14,6 +14,13 @@
  * restart a publisher with unacknowledged batches must publish those again
  * before anything new. An acknowledged batch published again is answered
  * with its ack, and nothing is written.
+ *
+ * Batch rows. A pending batch also has a row in batch_pending, so that a
+ * start reads only those. A publisher publishes again only batches whose
+ * acks it has not seen, at most what it had in flight (limits.
+ * publish_in_flight per connection): each ack prunes the publisher's rows
+ * to the newest BATCH_KEEP (pending ones are never pruned). An older batch
+ * published again is refused as out of order, which it is.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,11 +80,14 @@ struct ingest {
 	size_t in_flight;
 	uint64_t verifications;        /* batch signatures checked */
 	uint64_t records_written;      /* records Kafka confirmed */
-	uint8_t data_key[TIDS_SEAL_KEY_BYTES];
+	char topic[256];               /* the ingress topic: part of a sealing's AD */
 };
 
 /* The registry's memory of a batch: root, acknowledged, records, time. */
 #define BATCH_ENTRY_BYTES (TIDS_HASH_BYTES + 1 + 4 + 8)
+#define NS_BATCH "batch"
+#define NS_PENDING "batch_pending"
+#define BATCH_KEEP 256
 
 enum batch_state { BATCH_PENDING = 0, BATCH_ACKED = 1, BATCH_ABANDONED = 2 };
 
@@ -102,7 +112,7 @@ static int batch_get(struct tidsd *d, const char *publisher, uint64_t sequence, 
 	int r;
 
 	batch_key(key, sizeof(key), publisher, sequence);
-	r = store_get_blob(d->store, "batch", key, buf, sizeof(buf), &len);
+	r = store_get_blob(d->store, NS_BATCH, key, buf, sizeof(buf), &len);
 	if (r != 0 || len != sizeof(buf))
 		return r != 0 ? r : TIDS_EDB;
 	memcpy(e->root, buf, TIDS_HASH_BYTES);
@@ -127,7 +137,21 @@ static int batch_put(struct tidsd *d, const char *publisher, uint64_t sequence, 
 		buf[33 + i] = (uint8_t)(e->n_records >> (24 - 8 * i));
 	for (int i = 7; i >= 0; i--, at >>= 8)
 		buf[37 + i] = (uint8_t)at;
-	return store_set_blob(d->store, "batch", key, buf, sizeof(buf));
+	if (store_set_blob(d->store, NS_BATCH, key, buf, sizeof(buf)) != 0)
+		return TIDS_EDB;
+	if (e->state == BATCH_PENDING)
+		return store_set_blob(d->store, NS_PENDING, key, buf + TIDS_HASH_BYTES, 1);
+	return store_delete_key(d->store, NS_PENDING, key);
+}
+
+/* Keeps the publisher's newest BATCH_KEEP rows and the pending ones. */
+static void batch_prune(struct tidsd *d, const char *publisher)
+{
+	char prefix[TIDS_ID_MAX + 2];
+
+	snprintf(prefix, sizeof(prefix), "%s/", publisher);
+	if (store_trim_kv(d->store, NS_BATCH, prefix, BATCH_KEEP, NS_PENDING) != 0)
+		tids_log_warnx("ingest: old batches of %s could not be pruned", publisher);
 }
 
 static void forget_unacked(struct participant *pub, uint64_t sequence)
@@ -139,17 +163,56 @@ static void forget_unacked(struct participant *pub, uint64_t sequence)
 		}
 }
 
-static int load_one(void *ctx, const char *key, const uint8_t *blob, size_t len)
+/* Keys of a namespace, collected before any row changes. */
+struct keys {
+	char (*k)[TIDS_ID_MAX + 32];
+	size_t n, cap;
+	char last_publisher[TIDS_ID_MAX + 1];
+	bool pending_only;
+};
+
+static int collect(void *ctx, const char *key, const uint8_t *blob, size_t len)
 {
-	struct tidsd *d = ctx;
+	struct keys *ks = ctx;
+
+	if (strlen(key) >= sizeof(ks->k[0]))
+		return 0;
+	if (ks->pending_only) {
+		/* Layout 1: the pending rows, and each publisher's first row (to
+		 * know whom to prune); rows come sorted by publisher. */
+		char publisher[TIDS_ID_MAX + 1];
+		bool first = sscanf(key, "%128[^/]/", publisher) == 1 && strcmp(publisher, ks->last_publisher) != 0;
+
+		if (first)
+			snprintf(ks->last_publisher, sizeof(ks->last_publisher), "%s", publisher);
+		else if (len != BATCH_ENTRY_BYTES || blob[TIDS_HASH_BYTES] != BATCH_PENDING)
+			return 0;
+	}
+	if (ks->n == ks->cap) {
+		size_t cap = ks->cap ? ks->cap * 2 : 64;
+		void *k = realloc(ks->k, cap * sizeof(*ks->k));
+
+		if (k == NULL)
+			return TIDS_ENOMEM;
+		ks->k = k;
+		ks->cap = cap;
+	}
+	snprintf(ks->k[ks->n++], sizeof(ks->k[0]), "%s", key);
+	return 0;
+}
+
+static int load_one(struct tidsd *d, const char *key)
+{
 	char publisher[TIDS_ID_MAX + 1];
 	unsigned long long seq;
 	struct participant *pub;
 	struct batch_entry e;
 
-	if (len != BATCH_ENTRY_BYTES || blob[TIDS_HASH_BYTES] != BATCH_PENDING ||
-	    sscanf(key, "%128[^/]/%llu", publisher, &seq) != 2 || batch_get(d, publisher, seq, &e) != 0)
-		return 0;
+	if (sscanf(key, "%128[^/]/%llu", publisher, &seq) != 2 || batch_get(d, publisher, seq, &e) != 0 ||
+	    e.state != BATCH_PENDING) {
+		/* Its row says otherwise: the index is stale. */
+		return store_delete_key(d->store, NS_PENDING, key);
+	}
 	pub = registry_participant_mut(d, publisher);
 	if (pub == NULL)
 		return 0;
@@ -166,9 +229,47 @@ static int load_one(void *ctx, const char *key, const uint8_t *blob, size_t len)
 	return 0;
 }
 
+/* A registry of the first layout: pending rows indexed, every publisher's
+ * rows pruned, once. */
+static int upgrade_batches(struct tidsd *d)
+{
+	struct keys ks = { .pending_only = true };
+	char publisher[TIDS_ID_MAX + 1];
+	unsigned long long seq;
+	int r = store_each_kv(d->store, NS_BATCH, collect, &ks);
+
+	for (size_t i = 0; r == 0 && i < ks.n; i++) {
+		struct batch_entry e;
+
+		if (sscanf(ks.k[i], "%128[^/]/%llu", publisher, &seq) != 2)
+			continue;
+		if (batch_get(d, publisher, seq, &e) == 0 && e.state == BATCH_PENDING)
+			r = batch_put(d, publisher, seq, &e);
+		if (r == 0 && (i + 1 == ks.n || strncmp(ks.k[i + 1], publisher, strlen(publisher)) != 0 ||
+			       ks.k[i + 1][strlen(publisher)] != '/'))
+			batch_prune(d, publisher);
+	}
+	free(ks.k);
+	if (r == 0)
+		r = store_set_u64(d->store, "ingest", "batch_layout", 2);
+	if (r == 0)
+		r = store_commit(d->store);
+	return r;
+}
+
 int ingest_load_unacked(struct tidsd *d)
 {
-	return store_each_kv(d->store, "batch", load_one, d);
+	struct keys ks = { 0 };
+	uint64_t layout;
+	int r = 0;
+
+	if (store_get_u64(d->store, "ingest", "batch_layout", &layout) != 0 && (r = upgrade_batches(d)) != 0)
+		return r;
+	r = store_each_kv(d->store, NS_PENDING, collect, &ks);
+	for (size_t i = 0; r == 0 && i < ks.n; i++)
+		r = load_one(d, ks.k[i]);
+	free(ks.k);
+	return r;
 }
 
 static bool in_flight(const struct tidsd *d, const char *publisher, uint64_t sequence)
@@ -240,6 +341,8 @@ static void finish(struct tidsd *d, struct pending *p)
 		if (batch_put(d, p->publisher, p->sequence, &e) != 0)
 			tids_log_warnx("ingest: batch %llu of %s: not recorded as acknowledged",
 				       (unsigned long long)p->sequence, p->publisher);
+		else
+			batch_prune(d, p->publisher);
 		if (pub != NULL)
 			forget_unacked(pub, p->sequence);
 	}
@@ -253,6 +356,7 @@ static void finish(struct tidsd *d, struct pending *p)
 			session_reply(d, p->s, p->call_id, CODE_OK, "", body, len);
 			free(body);
 		}
+		session_publish_done(d, p->s);
 	}
 	pending_free(p);
 }
@@ -385,8 +489,8 @@ static int produce(struct tidsd *d, struct pending *p, const struct tids_batch *
 		.leaf_index = index, .leaf_count = (uint32_t)b->n_records,
 		.merkle_path = path, .n_merkle_path = path_len, .received_at_ms = now_ms(),
 	};
-	uint8_t *sealed = NULL, *payload;
-	size_t len;
+	uint8_t *sealed = NULL, *payload, ad[TIDS_SEAL_AD_MAX];
+	size_t len, ad_len;
 	const char *key = *rec->asset_id != '\0' ? rec->asset_id : rec->owner;
 	int r;
 
@@ -395,10 +499,13 @@ static int produce(struct tidsd *d, struct pending *p, const struct tids_batch *
 	memcpy(ir.batch_signature, b->signature, TIDS_SIGNATURE_BYTES);
 	/* Kafka is not trusted with the plaintext of important or core data. */
 	if (tids_record_effective_tier(rec) >= TIDS_TIER_IMPORTANT) {
-		sealed = malloc(raw->len + TIDS_SEAL_OVERHEAD);
+		/* Bound to this topic and publisher (and under a key of its own,
+		 * not the one deliveries are sealed with). */
+		ad_len = tids_seal_ad(ad, TIDS_SEAL_KIND_INGRESS, in->topic, b->publisher, "", rec->record_id);
+		sealed = ad_len > 0 ? malloc(raw->len + TIDS_SEAL_OVERHEAD) : NULL;
 		if (sealed == NULL)
 			return TIDS_ENOMEM;
-		tids_seal(in->data_key, rec->record_id, TIDS_RECORD_ID_BYTES, raw->data, raw->len, sealed);
+		tids_seal(keys_ingress(d), ad, ad_len, raw->data, raw->len, sealed);
 		ir.record.data = sealed;
 		ir.record.len = raw->len + TIDS_SEAL_OVERHEAD;
 		ir.sealed = true;
@@ -596,8 +703,6 @@ int ingest_init(struct tidsd *d)
 
 	if (in == NULL)
 		return TIDS_ENOMEM;
-	if (keys_data_key(d, in->data_key) != 0)
-		return TIDS_ECRYPTO;
 	conf = kafka_conf(d, err, sizeof(err));
 	snprintf(timeout, sizeof(timeout), "%lld", (long long)d->conf->publish_timeout_ms);
 	if (conf == NULL ||
@@ -620,6 +725,7 @@ int ingest_init(struct tidsd *d)
 		return TIDS_EKAFKA;
 	}
 	kafka_topic(d, "ingress", topic, sizeof(topic));
+	snprintf(in->topic, sizeof(in->topic), "%s", topic);
 	in->rkt = rd_kafka_topic_new(in->rk, topic, NULL);
 	if (in->rkt == NULL)
 		return TIDS_EKAFKA;
@@ -660,7 +766,6 @@ void ingest_free(struct tidsd *d)
 		in->pending = p->next;
 		pending_free(p);
 	}
-	sodium_memzero(in->data_key, sizeof(in->data_key));
 	free(in->floors);
 	free(in);
 	d->ingest = NULL;

@@ -16,7 +16,9 @@
 
 #include <sodium.h>
 
+#include "tids/epoch.h"
 #include "tids/error.h"
+#include "tids/secmem.h"
 #include "metrics.h"
 #include "router.h"
 #include "tidsd.h"
@@ -89,6 +91,20 @@ static int check_only(const struct config *conf, struct tids_buf *errs)
 		}
 	}
 	tids_identity_wipe(&id);
+	{
+		struct tids_epoch_slot slots[TIDS_EPOCH_SLOTS];
+		char path[4096];
+
+		/* Created at first start; one that exists must be whole and private. */
+		if (*conf->epoch_key != '\0')
+			snprintf(path, sizeof(path), "%s", conf->epoch_key);
+		else
+			config_state_path(conf, "epoch.key", path, sizeof(path));
+		if (access(path, F_OK) == 0 && tids_epoch_read(path, slots, err, sizeof(err)) != 0) {
+			fprintf(stderr, "%s: hub.epoch_key: %s\n", conf->path, err);
+			bad = 1;
+		}
+	}
 	if (bad)
 		die_with(errs);
 	printf("configuration OK\n");
@@ -225,7 +241,7 @@ static void shutdown_cleanly(struct tidsd *d)
 	store_close(d->store);
 	loop_free(d);
 	tids_identity_wipe(&d->hub);
-	sodium_memzero(d->master_key, sizeof(d->master_key));
+	keys_close(d);
 	/* After the router and indexer threads, which count into it. */
 	metrics_free(d->metrics);
 	d->metrics = NULL;
@@ -235,8 +251,7 @@ static void shutdown_cleanly(struct tidsd *d)
 
 int main(int argc, char **argv)
 {
-	static struct tidsd daemon_state;
-	struct tidsd *d = &daemon_state;
+	struct tidsd *d;
 	const char *conf_path = DEFAULT_CONFIG;
 	struct tids_buf errs = { 0 };
 	bool check = false, debug = false;
@@ -279,6 +294,11 @@ int main(int argc, char **argv)
 	tids_log_init("tidsd", debug ? TIDS_LOG_DEBUG : TIDS_LOG_INFO);
 	if (sodium_init() < 0)
 		fatalx("libsodium failed to initialise");
+	/* The daemon's state holds the hub's identity: guarded memory keeps it
+	 * out of core dumps and swap. */
+	d = tids_secmem_alloc(sizeof(*d));
+	if (d == NULL)
+		fatalx("out of memory");
 	if (config_load(conf_path, &d->conf, &errs) != 0)
 		die_with(&errs);
 	if (check)
@@ -293,8 +313,8 @@ int main(int argc, char **argv)
 	d->metrics->router_enabled = d->conf->router;
 	load_hub_key(d);
 	open_store(d);
-	if (keys_load_master(d) != 0)
-		fatalx("cannot continue without the master key");
+	if (keys_open(d) != 0)
+		fatalx("cannot continue without the keys at rest; see above");
 	if (router_new(d) != 0 || registry_load(d) != 0)
 		fatalx("registry could not be loaded");
 	load_policies(d);
@@ -314,5 +334,6 @@ int main(int argc, char **argv)
 	tids_log_info("ready");
 	loop_run(d);
 	shutdown_cleanly(d);
+	tids_secmem_free(d);
 	return 0;
 }

@@ -237,9 +237,8 @@ struct approval_entry {
 
 static int index_grant(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
 {
-	uint8_t wrapped[TIDS_SEAL_WRAPPED_KEY_BYTES];
+	uint8_t key[TIDS_SEAL_KEY_BYTES];
 	struct tids_grant *g = calloc(1, sizeof(*g));
-	size_t wlen;
 	void *old;
 	int r;
 
@@ -248,12 +247,12 @@ static int index_grant(struct tidsd *d, const uint8_t *blob, size_t len, char *e
 	if ((r = tids_wire_decode_signed_grant(blob, len, g, err, errlen)) < 0)
 		goto fail;
 	/* A grant without its key has been shredded: it cannot carry data. */
-	if (store_get_blob(d->store, "grant_key", g->grant_id, wrapped, sizeof(wrapped), &wlen) != 0 ||
-	    wlen != sizeof(wrapped)) {
+	if (keys_grant_key(d, g->grant_id, key) != 0) {
 		r = tids_fail(err, errlen, TIDS_ECRYPTO, "grant %s has no data key", g->grant_id);
 		goto fail;
 	}
 	if (tids_map_put_str(&d->registry->grants, g->grant_id, g, &old) != 0) {
+		sodium_memzero(key, sizeof(key));
 		r = tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -261,7 +260,8 @@ static int index_grant(struct tidsd *d, const uint8_t *blob, size_t len, char *e
 		tids_grant_free(old);
 		free(old);
 	}
-	router_post(d, RM_GRANT, g->grant_id, blob, len, wrapped, NULL);
+	router_post(d, RM_GRANT, g->grant_id, blob, len, key, NULL);
+	sodium_memzero(key, sizeof(key));
 	return 0;
 fail:
 	tids_grant_free(g);
@@ -293,7 +293,6 @@ static int check_signed(struct tidsd *d, const char *signer, const char *caller,
 int registry_put_grant(struct tidsd *d, const uint8_t *blob, size_t len, const char *caller,
 		       char *err, size_t errlen)
 {
-	uint8_t key[TIDS_SEAL_KEY_BYTES], wrapped[TIDS_SEAL_WRAPPED_KEY_BYTES];
 	struct tids_grant g;
 	int r;
 
@@ -313,11 +312,8 @@ int registry_put_grant(struct tidsd *d, const uint8_t *blob, size_t len, const c
 	}
 	/* The grant's own data key: its deliveries are sealed under it, and
 	 * destroying it on revocation or expiry makes them unreadable. */
-	randombytes_buf(key, sizeof(key));
-	tids_seal_wrap_key(d->master_key, g.grant_id, key, wrapped);
-	sodium_memzero(key, sizeof(key));
 	/* What is stored is what the owner sent: the exact signed bytes. */
-	if (store_set_blob(d->store, "grant_key", g.grant_id, wrapped, sizeof(wrapped)) != 0 ||
+	if (keys_grant_create(d, g.grant_id) != 0 ||
 	    store_put(d->store, STORE_GRANT, g.grant_id, blob, len) != 0) {
 		r = tids_fail(err, errlen, TIDS_EDB, "grant %s: could not be stored", g.grant_id);
 		goto out;
@@ -328,25 +324,37 @@ out:
 	return r;
 }
 
+/* The grant, its key destroyed already, leaves the registry. */
+static void forget_grant(struct tidsd *d, const char *grant_id)
+{
+	struct tids_grant *g = tids_map_remove_str(&d->registry->grants, grant_id);
+
+	/* Once its key is gone a stored grant is skipped at load: a failure
+	 * here leaves nothing that could carry data. */
+	if (store_delete(d->store, STORE_GRANT, grant_id) != 0)
+		tids_log_warnx("grant %s: its entry could not be removed (its key is destroyed)", grant_id);
+	router_post(d, RM_REVOKE, grant_id, NULL, 0, NULL, NULL);
+	egress_forget_key(d, grant_id);
+	tids_grant_free(g);
+	free(g);
+}
+
 int registry_revoke_grant(struct tidsd *d, const char *grant_id, const char *caller, char *err, size_t errlen)
 {
 	struct tids_grant *g = tids_map_get_str(&d->registry->grants, grant_id);
+	const char *ids[1] = { grant_id };
+	int r;
 
 	if (g == NULL)
 		return tids_fail(err, errlen, TIDS_ENOENT, "no grant %s", grant_id);
 	if (caller != NULL && strcmp(caller, g->owner) != 0)
 		return tids_fail(err, errlen, TIDS_EPERM, "grant %s belongs to %s; only its owner may revoke it",
 				 grant_id, g->owner);
-	/* Key first: once it is gone the grant's deliveries are unreadable,
-	 * whatever happens next. */
-	if (store_delete_key(d->store, "grant_key", grant_id) != 0 ||
-	    store_delete(d->store, STORE_GRANT, grant_id) != 0)
-		return tids_fail(err, errlen, TIDS_EDB, "grant %s: could not be removed", grant_id);
-	router_post(d, RM_REVOKE, grant_id, NULL, 0, NULL, NULL);
-	egress_forget_key(d, grant_id);
-	tids_map_remove_str(&d->registry->grants, grant_id);
-	tids_grant_free(g);
-	free(g);
+	/* Key first, durably: once it is gone the grant's deliveries are
+	 * unreadable, whatever happens next. */
+	if ((r = keys_grants_destroy(d, ids, 1, err, errlen)) != 0)
+		return r;
+	forget_grant(d, grant_id);
 	return 0;
 }
 
@@ -354,6 +362,7 @@ void registry_expire_grants(struct tidsd *d, int64_t now)
 {
 	static int64_t last;
 	char ids[64][TIDS_ID_MAX + 1], err[256];
+	const char *idp[64];
 	size_t pos = 0, n = 0;
 	const struct tids_grant *g;
 
@@ -362,13 +371,21 @@ void registry_expire_grants(struct tidsd *d, int64_t now)
 		return;
 	last = now;
 	while (n < 64 && (g = tids_map_next(&d->registry->grants, &pos)) != NULL)
-		if (g->not_after_ms <= now)
-			snprintf(ids[n++], sizeof(ids[0]), "%s", g->grant_id);
+		if (g->not_after_ms <= now) {
+			snprintf(ids[n], sizeof(ids[0]), "%s", g->grant_id);
+			idp[n] = ids[n];
+			n++;
+		}
+	if (n == 0)
+		return;
+	/* One change of epoch for all of them. */
+	if (keys_grants_destroy(d, idp, n, err, sizeof(err)) != 0) {
+		tids_log_warnx("%zu grants expired but their keys could not be destroyed: %s", n, err);
+		return;
+	}
 	for (size_t i = 0; i < n; i++) {
-		if (registry_revoke_grant(d, ids[i], NULL, err, sizeof(err)) == 0)
-			tids_log_info("grant %s expired; its data key is destroyed", ids[i]);
-		else
-			tids_log_warnx("grant %s expired but could not be removed: %s", ids[i], err);
+		forget_grant(d, ids[i]);
+		tids_log_info("grant %s expired; its data key is destroyed", ids[i]);
 	}
 }
 

@@ -51,8 +51,9 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 	struct tids_delivery_envelope env = { 0 };
 	const struct grant_key *gk = NULL;
 	char topic[512], sealed_by[TIDS_ID_MAX + 8] = "";
-	uint8_t *plain, *sealed = NULL, *value;
-	size_t plen, vlen;
+	uint8_t *plain, *sealed = NULL, *value, ad[TIDS_SEAL_AD_MAX];
+	const uint8_t *key = NULL;
+	size_t plen, vlen, ad_len;
 	int r;
 
 	if ((r = tids_wire_encode_delivery(del, &plain, &plen)) != 0)
@@ -60,30 +61,34 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 	crypto_generichash(hash, TIDS_HASH_BYTES, plain, plen, NULL, 0);
 	env.delivery = (struct tids_bytes){ plain, plen };
 	memcpy(env.record_id, del->record.record_id, TIDS_RECORD_ID_BYTES);
-	/* Kafka never holds important or core data in the clear: a grant's
-	 * deliveries under the grant's key (shredded with it), others under the
-	 * hub data key. */
-	if (tids_record_effective_tier(&del->record) >= TIDS_TIER_IMPORTANT || del->obligations.encrypt) {
-		const uint8_t *key = rt->data_key;
-
-		if (grant_id != NULL && *grant_id != '\0') {
-			gk = tids_map_get_str(&rt->grant_keys, grant_id);
-			if (gk == NULL) {
-				sodium_memzero(plain, plen);
-				free(plain);
-				return TIDS_ECRYPTO;
-			}
-			key = gk->key;
-			snprintf(sealed_by, sizeof(sealed_by), "grant:%s", grant_id);
-		} else {
-			snprintf(sealed_by, sizeof(sealed_by), "hub");
-		}
-		sealed = malloc(plen + TIDS_SEAL_OVERHEAD);
-		if (sealed == NULL) {
+	snprintf(topic, sizeof(topic), "%s%s", rt->t_deliver_prefix, recipient);
+	/* What a grant carries is sealed under the grant's key, whatever its
+	 * tier: revoking the grant destroys the key and so every copy of its
+	 * deliveries. Other important and core deliveries are sealed under the
+	 * hub's delivery key: Kafka never holds them in the clear. */
+	if (grant_id != NULL && *grant_id != '\0') {
+		gk = tids_map_get_str(&rt->grant_keys, grant_id);
+		if (gk == NULL) {
+			sodium_memzero(plain, plen);
 			free(plain);
-			return TIDS_ENOMEM;
+			return TIDS_ECRYPTO;
 		}
-		tids_seal(key, env.record_id, TIDS_RECORD_ID_BYTES, plain, plen, sealed);
+		key = gk->key;
+		snprintf(sealed_by, sizeof(sealed_by), "grant:%s", grant_id);
+	} else if (tids_record_effective_tier(&del->record) >= TIDS_TIER_IMPORTANT || del->obligations.encrypt) {
+		key = rt->keys->delivery;
+		snprintf(sealed_by, sizeof(sealed_by), "hub");
+	}
+	if (key != NULL) {
+		/* Bound to this recipient's topic: moved elsewhere, it does not open. */
+		ad_len = tids_seal_ad(ad, TIDS_SEAL_KIND_DELIVERY, topic, recipient, sealed_by, env.record_id);
+		sealed = ad_len > 0 ? malloc(plen + TIDS_SEAL_OVERHEAD) : NULL;
+		if (sealed == NULL) {
+			sodium_memzero(plain, plen);
+			free(plain);
+			return ad_len > 0 ? TIDS_ENOMEM : TIDS_EINVAL;
+		}
+		tids_seal(key, ad, ad_len, plain, plen, sealed);
 		env.delivery = (struct tids_bytes){ sealed, plen + TIDS_SEAL_OVERHEAD };
 	}
 	env.sealed_by = sealed_by;
@@ -93,7 +98,6 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 	free(sealed);
 	if (r != 0)
 		return r;
-	snprintf(topic, sizeof(topic), "%s%s", rt->t_deliver_prefix, recipient);
 	r = router_produce_at(rt, topic, RD_KAFKA_PARTITION_UA, del->record.record_id, TIDS_RECORD_ID_BYTES, value, vlen,
 			      rt->ingress_ts);
 	if (r == 0) {
@@ -276,7 +280,8 @@ static int decide_one(struct router *rt, const rd_kafka_message_t *m, const stru
 static int open_record(struct router *rt, const rd_kafka_message_t *m, struct tids_ingress_record *ir,
 		       uint8_t **plain, size_t *alloc, struct tids_record *rec, char *err, size_t errlen)
 {
-	size_t plen;
+	uint8_t ad[TIDS_SEAL_AD_MAX];
+	size_t plen, ad_len;
 	int r;
 
 	*plain = NULL;
@@ -285,13 +290,15 @@ static int open_record(struct router *rt, const rd_kafka_message_t *m, struct ti
 		return r;
 	if (!ir->sealed)
 		return tids_wire_decode_record(ir->record.data, ir->record.len, rec, err, errlen);
+	ad_len = tids_seal_ad(ad, TIDS_SEAL_KIND_INGRESS, rt->t_ingress, ir->publisher, "", ir->record_id);
 	*plain = malloc(ir->record.len);
 	if (*plain == NULL)
 		return TIDS_ENOMEM;
 	*alloc = ir->record.len;
-	if (tids_seal_open(rt->data_key, ir->record_id, TIDS_RECORD_ID_BYTES, ir->record.data, ir->record.len,
-			   *plain, &plen) != 0)
-		return tids_fail(err, errlen, TIDS_ECRYPTO, "sealed record does not open under the hub data key");
+	if (ad_len == 0 || tids_seal_open(rt->keys->ingress, ad, ad_len, ir->record.data, ir->record.len,
+					  *plain, &plen) != 0)
+		return tids_fail(err, errlen, TIDS_ECRYPTO, "sealed record of %s does not open under the hub's ingress "
+				 "key for this topic", ir->publisher);
 	return tids_wire_decode_record(*plain, plen, rec, err, errlen);
 }
 

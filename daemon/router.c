@@ -48,9 +48,9 @@ static void free_asset(void *a)
 	free(a);
 }
 
-static void free_grant_key(void *k)
+static void free_grant_key(struct router *rt, struct grant_key *k)
 {
-	sodium_memzero(k, sizeof(struct grant_key));
+	tids_secmem_pool_put(rt->key_pool, k->key);
 	free(k);
 }
 
@@ -134,17 +134,27 @@ static void apply_grant(struct router *rt, const struct router_msg *m, char *err
 		},
 	};
 	k = calloc(1, sizeof(*k));
-	if (k == NULL || tids_seal_unwrap_key(rt->master_key, g.grant_id, m->wrapped, k->key) != 0) {
-		tids_log_warnx("router: grant %s: its data key does not unwrap; not routing under it", g.grant_id);
+	if (k == NULL || (k->key = tids_secmem_pool_get(rt->key_pool)) == NULL) {
+		tids_log_warnx("router: grant %s: out of memory; not routing under it", g.grant_id);
 		free(k);
 		tids_grant_free(&g);
 		return;
 	}
+	memcpy(k->key, m->key, TIDS_SEAL_KEY_BYTES);
 	snprintf(k->id, sizeof(k->id), "%s", g.grant_id);
-	if (tids_policy_facts_put_grant(rt->facts, &pg, err, errlen) == 0)
-		replace(&rt->grant_keys, k->id, k, free_grant_key);
-	else
-		free_grant_key(k);
+	if (tids_policy_facts_put_grant(rt->facts, &pg, err, errlen) == 0) {
+		struct grant_key *old = NULL;
+
+		if (tids_map_put_str(&rt->grant_keys, k->id, k, (void **)&old) != 0) {
+			tids_log_warnx("router: out of memory indexing %s", k->id);
+			tids_policy_facts_remove_grant(rt->facts, k->id);
+			free_grant_key(rt, k);
+		} else if (old != NULL) {
+			free_grant_key(rt, old);
+		}
+	} else {
+		free_grant_key(rt, k);
+	}
 	tids_grant_free(&g);
 }
 
@@ -154,7 +164,7 @@ static void apply_revoke(struct router *rt, const struct router_msg *m)
 
 	tids_policy_facts_remove_grant(rt->facts, m->id);
 	if (k != NULL)
-		free_grant_key(k);
+		free_grant_key(rt, k);
 }
 
 static void apply_approval(struct router *rt, const struct router_msg *m, char *err, size_t errlen)
@@ -235,13 +245,13 @@ static void apply(struct router *rt, struct router_msg *m)
 	if (*err != '\0')
 		tids_log_warnx("router: %s %s not applied: %s", m->kind == RM_PARTICIPANT ? "participant" :
 			       m->kind == RM_ASSET ? "asset" : "entry", m->id, err);
-	sodium_memzero(m->wrapped, sizeof(m->wrapped));
+	sodium_memzero(m->key, sizeof(m->key));
 	tids_policy_set_free(m->policy);
 	free(m);
 }
 
 void router_post(struct tidsd *d, enum router_msg_kind kind, const char *id, const uint8_t *blob, size_t len,
-		 const uint8_t *wrapped, struct tids_policy_set *policy)
+		 const uint8_t *key, struct tids_policy_set *policy)
 {
 	struct router *rt = d->router;
 	struct router_msg *m = calloc(1, sizeof(*m) + len);
@@ -255,8 +265,8 @@ void router_post(struct tidsd *d, enum router_msg_kind kind, const char *id, con
 	m->kind = kind;
 	snprintf(m->id, sizeof(m->id), "%s", id != NULL ? id : "");
 	m->policy = policy;
-	if (wrapped != NULL)
-		memcpy(m->wrapped, wrapped, sizeof(m->wrapped));
+	if (key != NULL)
+		memcpy(m->key, key, sizeof(m->key));
 	if (len > 0)
 		memcpy(m->blob, blob, len);
 	m->len = len;
@@ -334,32 +344,50 @@ static void topic_handles_free(struct router *rt)
 	tids_map_free(&rt->topics);
 }
 
-int router_produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
-		   uint8_t *value, size_t len)
-{
-	return router_produce_at(rt, topic, partition, key, key_len, value, len, 0);
-}
-
-int router_produce_at(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
-		      uint8_t *value, size_t len, int64_t timestamp_ms)
+/* Takes value and headers, whatever the outcome; timestamp_ms 0 is now. */
+static int produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		   uint8_t *value, size_t len, rd_kafka_headers_t *headers, int64_t timestamp_ms)
 {
 	rd_kafka_topic_t *rkt = topic_handle(rt, topic);
 	rd_kafka_resp_err_t err;
 
 	if (rkt == NULL) {
 		free(value);
+		if (headers != NULL)
+			rd_kafka_headers_destroy(headers);
 		return TIDS_ENOMEM;
 	}
 	err = rd_kafka_producev(rt->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
-				RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE(value, len),
+				RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_HEADERS(headers),
 				RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
 				RD_KAFKA_V_END);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		free(value);
+		/* On failure the headers are still ours. */
+		if (headers != NULL)
+			rd_kafka_headers_destroy(headers);
 		tids_log_warnx("router: produce to %s: %s", topic, rd_kafka_err2str(err));
 		return TIDS_EKAFKA;
 	}
 	return 0;
+}
+
+int router_produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		   uint8_t *value, size_t len)
+{
+	return produce(rt, topic, partition, key, key_len, value, len, NULL, 0);
+}
+
+int router_produce_h(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		     uint8_t *value, size_t len, rd_kafka_headers_t *headers)
+{
+	return produce(rt, topic, partition, key, key_len, value, len, headers, 0);
+}
+
+int router_produce_at(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		      uint8_t *value, size_t len, int64_t timestamp_ms)
+{
+	return produce(rt, topic, partition, key, key_len, value, len, NULL, timestamp_ms);
 }
 
 static void drain_producer_events(struct router *rt)
@@ -753,12 +781,23 @@ int router_new(struct tidsd *d)
 		free(rt);
 		return TIDS_ENOMEM;
 	}
+	/* Grants arrive, with their keys, while the registry loads. */
+	rt->key_pool = tids_secmem_pool_new(TIDS_SEAL_KEY_BYTES);
+	rt->keys = tids_secmem_alloc(sizeof(*rt->keys));
+	if (rt->key_pool == NULL || rt->keys == NULL) {
+		tids_secmem_pool_free(rt->key_pool);
+		tids_secmem_free(rt->keys);
+		tids_policy_facts_free(rt->facts);
+		free(rt);
+		return TIDS_ENOMEM;
+	}
+	memcpy(rt->keys->ingress, keys_ingress(d), TIDS_SEAL_KEY_BYTES);
+	memcpy(rt->keys->delivery, keys_delivery(d), TIDS_SEAL_KEY_BYTES);
+	memcpy(rt->keys->state_mac, keys_state_mac(d), TIDS_SEAL_KEY_BYTES);
+	rt->hub = &d->hub;
 	pthread_mutex_init(&rt->lock, NULL);
 	rt->inbox_tail = &rt->inbox;
 	rt->inbox_fd = -1;
-	/* Grants arrive while the registry loads, and their keys unwrap
-	 * under the master key: it must be here before them. */
-	memcpy(rt->master_key, d->master_key, sizeof(rt->master_key));
 	rt->metrics = d->metrics;
 	d->router = rt;
 	return 0;
@@ -793,9 +832,6 @@ int router_init(struct tidsd *d)
 	}
 	rt->checkpoint_entries = d->conf->checkpoint_entries;
 	rt->checkpoint_ms = d->conf->checkpoint_interval_ms;
-	rt->hub = d->hub;
-	if (keys_data_key(d, rt->data_key) != 0)
-		return TIDS_ECRYPTO;
 	rt->inbox_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (rt->inbox_fd < 0)
 		return TIDS_EIO;
@@ -847,6 +883,7 @@ void router_free(struct tidsd *d)
 
 		rt->inbox = m->next;
 		tids_policy_set_free(m->policy);
+		sodium_memzero(m->key, sizeof(m->key));
 		free(m);
 	}
 	if (rt->inbox_fd >= 0)
@@ -858,7 +895,7 @@ void router_free(struct tidsd *d)
 	for (pos = 0; (v = tids_map_next(&rt->assets, &pos)) != NULL;)
 		free_asset(v);
 	for (pos = 0; (v = tids_map_next(&rt->grant_keys, &pos)) != NULL;)
-		free_grant_key(v);
+		free_grant_key(rt, v);
 	for (pos = 0; (v = tids_map_next(&rt->subscribers, &pos)) != NULL;)
 		free(v);
 	tids_map_free(&rt->participants);
@@ -872,9 +909,8 @@ void router_free(struct tidsd *d)
 		free(rt->audit_pending[p].entries);
 	tids_policy_set_free(rt->policy);
 	tids_policy_facts_free(rt->facts);
-	tids_identity_wipe(&rt->hub);
-	sodium_memzero(rt->master_key, sizeof(rt->master_key));
-	sodium_memzero(rt->data_key, sizeof(rt->data_key));
+	tids_secmem_pool_free(rt->key_pool);
+	tids_secmem_free(rt->keys);
 	pthread_mutex_destroy(&rt->lock);
 	free(rt);
 	d->router = NULL;

@@ -18,6 +18,7 @@
 #include "metrics.h"
 #include "tids/map.h"
 #include "tids/seal.h"
+#include "tids/secmem.h"
 #include "tidsd.h"
 
 #define ROUTER_BATCH_MAX 2000
@@ -35,7 +36,7 @@ struct router_msg {
 	enum router_msg_kind kind;
 	char id[TIDS_ID_MAX + 1];
 	struct tids_policy_set *policy;      /* RM_POLICY: ownership passes */
-	uint8_t wrapped[TIDS_SEAL_WRAPPED_KEY_BYTES];   /* RM_GRANT: its data key */
+	uint8_t key[TIDS_SEAL_KEY_BYTES];    /* RM_GRANT: its data key (wiped once applied) */
 	size_t len;
 	uint8_t blob[];                      /* serialized entry (or purposes text) */
 };
@@ -60,7 +61,14 @@ struct audit_pending {
 
 struct grant_key {
 	char id[TIDS_ID_MAX + 1];
-	uint8_t key[TIDS_SEAL_KEY_BYTES];
+	uint8_t *key;                        /* a slot of the router's key pool (guarded memory) */
+};
+
+/* The router's own copies of the keys it uses, in guarded memory. */
+struct router_keys {
+	uint8_t ingress[TIDS_SEAL_KEY_BYTES];    /* opens the ingress topic */
+	uint8_t delivery[TIDS_SEAL_KEY_BYTES];   /* seals deliveries no grant carries */
+	uint8_t state_mac[TIDS_SEAL_KEY_BYTES];  /* authenticates state entries */
 };
 
 struct count {
@@ -118,9 +126,11 @@ struct router {
 	char t_ingress[256], t_audit[256], t_state[256], t_deliver_prefix[256];
 	char group_id[280], txn_id[300], instance_id[360];
 	int64_t checkpoint_entries, checkpoint_ms;
-	struct tids_identity hub;
-	uint8_t master_key[TIDS_SEAL_KEY_BYTES];
-	uint8_t data_key[TIDS_SEAL_KEY_BYTES];
+	const struct tids_identity *hub;     /* the daemon's (guarded memory); never changes */
+	struct router_keys *keys;
+	struct tids_secmem_pool *key_pool;   /* grant keys */
+	uint64_t state_seq;                  /* of the last state entry written or read */
+	size_t state_refused;                /* entries refused at the last load */
 
 	struct tids_policy_set *policy;
 	struct tids_policy_facts *facts;
@@ -197,6 +207,9 @@ int state_window_restore(struct router *rt, const char *key, const struct tids_a
 /* router.c */
 int router_produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
 		   uint8_t *value, size_t len);
+/* The same with Kafka headers (takes them, whatever the outcome). */
+int router_produce_h(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		     uint8_t *value, size_t len, rd_kafka_headers_t *headers);
 /* The same with the message's timestamp (0: now). */
 int router_produce_at(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
 		      uint8_t *value, size_t len, int64_t timestamp_ms);

@@ -1,7 +1,8 @@
 /*
  * One participant connection: the Noise_XX handshake (responder), the
  * refusal of keys the registry does not know or has suspended, frames in
- * and out, backpressure (a connection whose replies pile up is not read
+ * and out, backpressure (a connection whose replies pile up, or whose
+ * publishes awaiting Kafka reach limits.publish_in_flight, is not read
  * until they drain), and the handshake and idle timeouts.
  */
 #include <errno.h>
@@ -26,11 +27,18 @@ enum { CODE_OK = 0, CODE_INVALID_ARGUMENT = 3, CODE_PERMISSION_DENIED = 7, CODE_
 #define READ_BUDGET (4 * READ_CHUNK)   /* per wake-up, so one client cannot starve others */
 #define CLOSING_GRACE_MS 5000
 
+/* Too many publishes of this session await Kafka: its frames wait (and
+ * TCP pushes back on the client) until one is answered. */
+static bool publish_blocked(const struct tidsd *d, const struct session *s)
+{
+	return s->state == SESSION_OPEN && (int64_t)s->pending_calls >= d->conf->publish_in_flight;
+}
+
 static void update_events(struct tidsd *d, struct session *s)
 {
 	uint32_t ev = 0;
 
-	if (s->state != SESSION_CLOSING && !s->paused)
+	if (s->state != SESSION_CLOSING && !s->paused && !publish_blocked(d, s))
 		ev |= EPOLLIN;
 	if (s->out.len > 0)
 		ev |= EPOLLOUT;
@@ -245,14 +253,15 @@ static void frames_step(struct tidsd *d, struct session *s)
 	size_t len;
 	int r;
 
-	while (s->state == SESSION_OPEN && !s->paused) {
+	s->in_frames = true;
+	while (s->w.fd >= 0 && s->state == SESSION_OPEN && !s->paused && !publish_blocked(d, s)) {
 		if (tids_channel_absorb(&s->ch, &s->in) != 0) {
 			session_close(d, s, "transport message does not decrypt");
 			return;
 		}
 		r = tids_channel_next(&s->ch, &frame, &len);
 		if (r == 0)
-			return;
+			break;
 		if (r < 0) {
 			char msg[128];
 
@@ -261,17 +270,32 @@ static void frames_step(struct tidsd *d, struct session *s)
 			session_reply(d, s, 0, CODE_INVALID_ARGUMENT, msg, NULL, 0);
 			s->state = SESSION_CLOSING;
 			flush_out(d, s);
-			return;
+			break;
 		}
 		handle_frame(d, s, frame, len);
 	}
+	s->in_frames = false;
+}
+
+void session_publish_done(struct tidsd *d, struct session *s)
+{
+	/* Within frames_step (a publish answered at once) its loop goes on by
+	 * itself; otherwise serve the frames that waited, then read again. */
+	if (s->w.fd < 0 || s->in_frames)
+		return;
+	if (s->state == SESSION_OPEN && !s->paused && !publish_blocked(d, s) &&
+	    (s->in.len > 0 || s->ch.plain.len > s->ch.pending))
+		frames_step(d, s);
+	if (s->w.fd >= 0)
+		update_events(d, s);
 }
 
 static void read_in(struct tidsd *d, struct session *s)
 {
 	size_t budget = READ_BUDGET;
 
-	while (budget > 0 && (s->state == SESSION_HANDSHAKE || (s->state == SESSION_OPEN && !s->paused))) {
+	while (budget > 0 && (s->state == SESSION_HANDSHAKE ||
+			      (s->state == SESSION_OPEN && !s->paused && !publish_blocked(d, s)))) {
 		ssize_t n;
 
 		if (tids_buf_reserve(&s->in, READ_CHUNK) != 0) {
@@ -310,7 +334,8 @@ static void on_event(struct tidsd *d, struct watch *w, uint32_t events)
 		flush_out(d, s);
 	/* Frames read before a pause wait in our buffers, and epoll reports
 	 * only new bytes on the socket: serve them once the pause is over. */
-	if (s->w.fd >= 0 && s->state == SESSION_OPEN && !s->paused && (s->in.len > 0 || s->ch.plain.len > s->ch.pending))
+	if (s->w.fd >= 0 && s->state == SESSION_OPEN && !s->paused && !publish_blocked(d, s) &&
+	    (s->in.len > 0 || s->ch.plain.len > s->ch.pending))
 		frames_step(d, s);
 	if (s->w.fd >= 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		read_in(d, s);

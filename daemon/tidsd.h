@@ -51,6 +51,7 @@ struct config {
 	char *jurisdiction;
 	char *hub_key;             /* identity key file of the hub */
 	char *master_key;          /* file with the key that wraps data keys */
+	char *epoch_key;           /* file with the epoch key that wraps grant keys */
 	char *listen_tcp;          /* "host:port"; "" disables */
 	char *listen_unix;         /* path; "" disables */
 	char *metrics_listen;      /* "host:port" of /metrics and /health; "" disables */
@@ -71,6 +72,7 @@ struct config {
 	int64_t handshake_timeout_ms;
 	int64_t send_buffer;       /* bytes queued for one connection before it is paused */
 	int64_t publish_timeout_ms;
+	int64_t publish_in_flight; /* publishes of one connection awaiting Kafka before it is not read */
 	char *admin_keys;          /* comma-separated base64 Ed25519 keys allowed Admin over TCP */
 	uint8_t (*admin_key)[TIDS_PUBLIC_KEY_BYTES];
 	size_t n_admin_keys;
@@ -146,6 +148,16 @@ int store_get_blob(struct store *s, const char *ns, const char *key, uint8_t *bu
 int store_set_blob(struct store *s, const char *ns, const char *key, const uint8_t *buf, size_t len);
 int store_delete_key(struct store *s, const char *ns, const char *key);
 int store_each_kv(struct store *s, const char *ns, store_each_fn *fn, void *ctx);
+/* Only the keys of ns that start with prefix. */
+int store_each_kv_prefix(struct store *s, const char *ns, const char *prefix, store_each_fn *fn, void *ctx);
+/* Deletes the keys of ns that start with prefix except the newest `keep`
+ * (in key order) and those also present in ns `unless`. */
+int store_trim_kv(struct store *s, const char *ns, const char *prefix, unsigned keep, const char *unless);
+/* Abandons the open batch of writes. */
+void store_rollback(struct store *s);
+/* Commits, then copies the WAL into the database and truncates it, so that
+ * no older version of a row stays on disk. */
+int store_checkpoint(struct store *s);
 
 /* --- registry.c: participants, assets, peers, grants, approvals in memory -- */
 
@@ -224,13 +236,27 @@ bool purposes_case_role(const struct tidsd *d, const char *purpose, const char *
  * separated list of purpose names. 0 or TIDS_EINVAL. */
 int purposes_check_attribute(const struct tids_participant *p, char *err, size_t errlen);
 
-/* --- keys.c: keys at rest --------------------------------------------------- */
+/* --- keys.c: keys at rest (the hierarchy is described at its top) --------- */
 
-int keys_load_master(struct tidsd *d);
-/* The hub data key sealing ingress records (created on first use). */
-int keys_data_key(struct tidsd *d, uint8_t key[32]);
-/* A grant's delivery key; TIDS_ECRYPTO once the grant is revoked or expired. */
+struct keyring;
+/* Loads the master key, the hub data key, the epoch and bucket keys
+ * (creating what a new hub lacks) and moves grant keys of the first layout
+ * under the epoch. Needs the store. */
+int keys_open(struct tidsd *d);
+void keys_close(struct tidsd *d);
+/* Keys derived from the hub data key, in guarded memory while open: for
+ * the ingress topic, for deliveries no grant carries, for state MACs. */
+const uint8_t *keys_ingress(const struct tidsd *d);
+const uint8_t *keys_delivery(const struct tidsd *d);
+const uint8_t *keys_state_mac(const struct tidsd *d);
+/* A new grant's data key, made and stored in the open batch of writes. */
+int keys_grant_create(struct tidsd *d, const char *grant_id);
+/* A grant's data key; TIDS_ECRYPTO once the grant is revoked or expired. */
 int keys_grant_key(struct tidsd *d, const char *grant_id, uint8_t key[32]);
+/* Destroys the grants' keys for good: commits what is batched, then moves
+ * every key to a new epoch and erases the old one. 0, or an error with
+ * nothing changed. */
+int keys_grants_destroy(struct tidsd *d, const char *const *ids, size_t n, char *err, size_t errlen);
 
 /* --- kafka.c --------------------------------------------------------------- */
 
@@ -313,10 +339,10 @@ int router_init(struct tidsd *d);
 void router_free(struct tidsd *d);
 void router_tick(struct tidsd *d);
 /* Passes a registry change (serialized entry, or purposes one per line for
- * a subscriber; a grant comes with its wrapped data key) or a new policy
- * set (ownership passes) to the router. */
+ * a subscriber; a grant comes with its data key) or a new policy set
+ * (ownership passes) to the router. */
 void router_post(struct tidsd *d, enum router_msg_kind kind, const char *id, const uint8_t *blob, size_t len,
-		 const uint8_t *wrapped, struct tids_policy_set *policy);
+		 const uint8_t *key, struct tids_policy_set *policy);
 /* Grants past their end are revoked (and their keys destroyed). */
 void registry_expire_grants(struct tidsd *d, int64_t now);
 
@@ -411,6 +437,7 @@ struct session {
 	char peer[64];             /* address for logs */
 	unsigned long id;          /* for logs */
 	unsigned pending_calls;    /* publishes awaiting Kafka */
+	bool in_frames;            /* frames_step is running for it */
 	struct subscription *subs;
 };
 
@@ -422,6 +449,9 @@ void session_reply(struct tidsd *d, struct session *s, uint64_t call_id, int cod
 /* Sends one stream item, or the stream's end. */
 int session_stream_item(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len);
 void session_stream_end(struct tidsd *d, struct session *s, uint64_t call_id, int code, const char *message);
+/* One of its publishes was answered (pending_calls went down): frames held
+ * back by limits.publish_in_flight are served again. */
+void session_publish_done(struct tidsd *d, struct session *s);
 /* May this session queue more stream items? (backpressure) */
 bool session_can_send(const struct tidsd *d, const struct session *s);
 void session_close(struct tidsd *d, struct session *s, const char *why);
@@ -463,7 +493,7 @@ void tidsd_tick(struct tidsd *d);
 struct tidsd {
 	struct config *conf;
 	struct tids_identity hub;             /* the hub's signing identity */
-	uint8_t master_key[32];               /* wraps data keys at rest */
+	struct keyring *keys;                 /* keys at rest (keys.c), guarded memory */
 	struct store *store;
 	struct registry *registry;
 	struct purposes *purposes;            /* copied from the policy set */
