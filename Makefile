@@ -148,6 +148,11 @@ $(O)/tests/itest_%: $(O)/tests/integration/itest_%.o $(TESTLIB_O) $(LIBPOLICY) $
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) $(LDLIBS)
 
+# Known-answer vectors of the wire protocol, made by libtids (tests/vectors/).
+$(O)/tests/gen_%: $(O)/tests/vectors/gen_%.o $(LIBTIDS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
+
 $(O)/tests/bench_%: $(O)/tests/bench/bench_%.o $(TESTLIB_O) $(LIBPOLICY) $(LIBTIDS)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
@@ -156,10 +161,11 @@ deps:
 	$(Q)packaging/deps.sh
 
 # Unit tests: one Check binary per module, known-answer data under tests/.
-test-unit: $(UNIT_BIN) $(PROGRAMS) $(LIBTIDS_SO)
+test-unit: $(UNIT_BIN) $(PROGRAMS) $(O)/tests/gen_protocol $(LIBTIDS_SO)
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "  UNIT     $$t"; \
 		TIDS_SOURCE_DIR=$(CURDIR) TIDS_BUILD_DIR=$(CURDIR)/$(O) CK_VERBOSITY=$${CK_VERBOSITY:-normal} $$t; done
 	$(Q)set -e; for t in tests/packaging/*.sh; do O=$(O) CC="$(CC)" $$t; done
+	$(Q)O=$(O) tests/cli/check_args.sh
 
 # Integration tests run the real binaries against a real Apache Kafka broker.
 test-integration: $(INTEG_BIN) $(PROGRAMS)
@@ -170,6 +176,7 @@ check:
 	$(Q)O=$(O) tests/interop/setup.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory test-unit
+	$(Q)O=$(O) clients/python/tests/run.sh
 	$(Q)$(MAKE) --no-print-directory test-integration
 	@echo "  CHECK    all tests passed"
 

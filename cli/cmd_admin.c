@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tids/json.h"
 #include "tidsctl.h"
 
 static const char help[] =
@@ -16,6 +17,13 @@ static const char help[] =
 	"       tidsctl admin [CONNECTION] register peer --id HUB --jurisdiction J --bootstrap HOST:PORT\n"
 	"                         --key-pub KEY [--inbound-topic T]\n"
 	"       tidsctl admin [CONNECTION] suspend|reinstate PARTICIPANT\n"
+	"       tidsctl admin [CONNECTION] list participants|assets|peers|grants|approvals|subscriptions\n"
+	"                         [--limit N]\n"
+	"       tidsctl admin [CONNECTION] show ID\n"
+	"list and show print what the hub has registered, one entry per line (JSON lines with\n"
+	"--json); show prints every entry named ID (a participant and its subscription, say).\n"
+	"register, suspend and reinstate print {\"registered\", \"id\"} or {\"participant\",\n"
+	"\"suspended\"} with --json.\n"
 	"KEY is base64 or @file.pub. Connection (default: the local socket " TIDSCTL_DEFAULT_SOCKET "):\n"
 	CONN_HELP;
 
@@ -43,7 +51,7 @@ static int need(const char *v, const char *opt)
 	return v != NULL ? 0 : cli_fail("%s is required", opt);
 }
 
-static int do_register(struct tids_client *c, const char *what, struct admin_args *a)
+static int do_register(struct tids_client *c, const char *what, struct admin_args *a, bool json)
 {
 	char err[512];
 	int r;
@@ -78,6 +86,16 @@ static int do_register(struct tids_client *c, const char *what, struct admin_arg
 	}
 	if (r != 0)
 		return cli_fail("register %s %s: %s", what, a->id, err);
+	if (json) {
+		struct tids_jw w;
+
+		cli_json_begin(&w);
+		tids_jw_key(&w, "registered");
+		tids_jw_string(&w, what);
+		tids_jw_key(&w, "id");
+		tids_jw_string(&w, a->id);
+		return cli_json_end(&w);
+	}
 	printf("registered %s %s\n", what, a->id);
 	return EXIT_OK;
 }
@@ -93,10 +111,12 @@ int tidsctl_admin(int argc, char **argv)
 		{ "lessor", required_argument, NULL, 'o' }, { "site", required_argument, NULL, 's' },
 		{ "kind", required_argument, NULL, 'K' }, { "bootstrap", required_argument, NULL, 'b' },
 		{ "inbound-topic", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
+		{ "limit", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct admin_args a = { 0 };
 	struct conn_opts co;
+	uint64_t limit = 0;
 	struct tids_client *c;
 	char err[512];
 	int opt, rc;
@@ -119,24 +139,48 @@ int tidsctl_admin(int argc, char **argv)
 		case 'K': a.kind = optarg; break;
 		case 'b': a.bootstrap = optarg; break;
 		case 't': a.inbound = optarg; break;
+		case 'l': if (cli_number("--limit", optarg, 1, 1000000000, &limit) != 0) return EXIT_USAGE; break;
 		case 'h': fputs(help, stdout); return EXIT_OK;
 		default: return cli_usage(help);
 		}
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc < 1 || (strcmp(argv[0], "register") == 0 && argc != 2) ||
-	    ((strcmp(argv[0], "suspend") == 0 || strcmp(argv[0], "reinstate") == 0) && argc != 2))
+	if (argc != 2 || (strcmp(argv[0], "register") != 0 && strcmp(argv[0], "suspend") != 0 &&
+			  strcmp(argv[0], "reinstate") != 0 && strcmp(argv[0], "list") != 0 &&
+			  strcmp(argv[0], "show") != 0))
 		return cli_usage(help);
-	if (strcmp(argv[0], "register") != 0 && strcmp(argv[0], "suspend") != 0 && strcmp(argv[0], "reinstate") != 0)
-		return cli_usage(help);
+	if (strcmp(argv[0], "list") == 0) {
+		size_t k;
+
+		for (k = 0; tids_list_kinds[k] != NULL && strcmp(tids_list_kinds[k], argv[1]) != 0; k++)
+			;
+		if (tids_list_kinds[k] == NULL) {
+			fprintf(stderr, "tidsctl: error: admin list %s: list participants, assets, peers, grants, "
+					"approvals or subscriptions\n", argv[1]);
+			return EXIT_USAGE;
+		}
+	}
 	c = cli_connect(&co, NULL);
 	if (c == NULL)
 		return EXIT_FAIL;
-	if (strcmp(argv[0], "register") == 0) {
-		rc = do_register(c, argv[1], &a);
+	if (strcmp(argv[0], "list") == 0) {
+		rc = admin_list(c, argv[1], (long)limit, co.json);
+	} else if (strcmp(argv[0], "show") == 0) {
+		rc = admin_show(c, argv[1], co.json);
+	} else if (strcmp(argv[0], "register") == 0) {
+		rc = do_register(c, argv[1], &a, co.json);
 	} else if (tids_client_suspend(c, argv[1], strcmp(argv[0], "suspend") == 0, err, sizeof(err)) != 0) {
 		rc = cli_fail("%s %s: %s", argv[0], argv[1], err);
+	} else if (co.json) {
+		struct tids_jw w;
+
+		cli_json_begin(&w);
+		tids_jw_key(&w, "participant");
+		tids_jw_string(&w, argv[1]);
+		tids_jw_key(&w, "suspended");
+		tids_jw_bool(&w, strcmp(argv[0], "suspend") == 0);
+		rc = cli_json_end(&w);
 	} else {
 		printf("%s %sed\n", argv[1], strcmp(argv[0], "suspend") == 0 ? "suspend" : "reinstat");
 		rc = EXIT_OK;

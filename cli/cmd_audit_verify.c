@@ -113,6 +113,81 @@ static void print_chain(const struct tids_ledger_chain_report *c)
 	printf(": OK\n");
 }
 
+/* One chain of a verification report as JSON. */
+static void jw_chain(struct tids_jw *w, const struct tids_ledger_chain_report *c)
+{
+	tids_jw_object_begin(w);
+	tids_jw_key(w, "partition");
+	tids_jw_int64(w, c->partition);
+	tids_jw_key(w, "ok");
+	tids_jw_bool(w, c->ok);
+	tids_jw_key(w, "first_seq");
+	tids_jw_uint64(w, c->first_seq);
+	tids_jw_key(w, "last_seq");
+	tids_jw_uint64(w, c->last_seq);
+	tids_jw_key(w, "entries");
+	tids_jw_uint64(w, c->entries);
+	tids_jw_key(w, "checkpoints");
+	tids_jw_uint64(w, c->checkpoints);
+	tids_jw_key(w, "anchor_seq");
+	tids_jw_uint64(w, c->anchor_seq);
+	tids_jw_key(w, "signed_seq");
+	tids_jw_uint64(w, c->signed_seq);
+	tids_jw_key(w, "signed_at_ms");
+	tids_jw_int64(w, c->signed_at_ms);
+	tids_jw_key(w, "unanchored");
+	tids_jw_uint64(w, c->unanchored);
+	tids_jw_key(w, "bad");
+	if (c->ok) {
+		tids_jw_null(w);
+	} else {
+		tids_jw_object_begin(w);
+		tids_jw_key(w, "at");
+		tids_jw_string(w, c->bad_checkpoint ? "checkpoint" : "entry");
+		tids_jw_key(w, "seq");
+		tids_jw_uint64(w, c->bad_seq);
+		tids_jw_key(w, "what");
+		tids_jw_string(w, c->what);
+		tids_jw_object_end(w);
+	}
+	tids_jw_object_end(w);
+}
+
+/* verify --json: the whole report as one object; ok is the verdict. */
+static int json_verify(const char *path, const char *hub_id, const struct tids_ledger_verify_report *rep, bool ok)
+{
+	struct tids_jw w;
+
+	cli_json_begin(&w);
+	tids_jw_key(&w, "ledger");
+	tids_jw_string(&w, path);
+	tids_jw_key(&w, "hub_id");
+	tids_jw_string(&w, hub_id);
+	tids_jw_key(&w, "ok");
+	tids_jw_bool(&w, ok);
+	tids_jw_key(&w, "entries");
+	tids_jw_uint64(&w, rep->entries);
+	tids_jw_key(&w, "checkpoints");
+	tids_jw_uint64(&w, rep->checkpoints);
+	tids_jw_key(&w, "unanchored");
+	tids_jw_uint64(&w, rep->unanchored);
+	tids_jw_key(&w, "bad_chains");
+	tids_jw_uint64(&w, rep->bad_chains);
+	tids_jw_key(&w, "index_bad");
+	if (rep->index_bad[0] != '\0')
+		tids_jw_string(&w, rep->index_bad);
+	else
+		tids_jw_null(&w);
+	tids_jw_key(&w, "seconds");
+	tids_jw_double(&w, rep->seconds);
+	tids_jw_key(&w, "chains");
+	tids_jw_array_begin(&w);
+	for (size_t i = 0; i < rep->n_chains; i++)
+		jw_chain(&w, &rep->chains[i]);
+	tids_jw_array_end(&w);
+	return cli_json_end(&w);
+}
+
 static const char verify_help[] =
 	"usage: tidsctl audit verify [--ledger FILE] --hub-key KEY [--threads N] [--strict]\n"
 	"                            [--pins FILE] [--save-pins FILE]\n"
@@ -123,7 +198,9 @@ static const char verify_help[] =
 	"not match and exits 1. Prints entries/s.\n"
 	"  --strict          fail also on entries after the last checkpoint (not signed yet)\n"
 	"  --save-pins FILE  remember each chain's signed head; --pins FILE later requires\n"
-	"                    them still there (catches a truncation that took checkpoints too)\n";
+	"                    them still there (catches a truncation that took checkpoints too)\n"
+	"  --json            the report as one JSON object: ok, entries, checkpoints, chains[]\n"
+	"                    (each with ok and, when bad, {at, seq, what})\n";
 
 int audit_verify(int argc, char **argv)
 {
@@ -131,14 +208,16 @@ int audit_verify(int argc, char **argv)
 		{ "ledger", required_argument, NULL, 'L' }, { "hub-key", required_argument, NULL, 'k' },
 		{ "threads", required_argument, NULL, 'j' }, { "strict", no_argument, NULL, 'S' },
 		{ "pins", required_argument, NULL, 'p' }, { "save-pins", required_argument, NULL, 'P' },
-		{ "now", required_argument, NULL, 'N' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "now", required_argument, NULL, 'N' }, { "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct tids_ledger_verify_opts o = { 0 };
+	bool json = false;
 	struct tids_ledger_verify_report rep;
 	struct tids_ledger_pin *pins = NULL;
 	const char *path = audit_default_ledger(), *key = getenv("TIDS_HUB_KEY"), *pins_in = NULL, *pins_out = NULL;
 	uint8_t pk[TIDS_PUBLIC_KEY_BYTES], stored[TIDS_PUBLIC_KEY_BYTES];
-	char hub_id[TIDS_ID_MAX + 1], err[512];
+	char hub_id[TIDS_ID_MAX + 1] = "", err[512];
 	bool strict = false;
 	struct tids_ledger *l;
 	int opt, r, rc = EXIT_OK;
@@ -147,8 +226,16 @@ int audit_verify(int argc, char **argv)
 		switch (opt) {
 		case 'L': path = optarg; break;
 		case 'k': key = optarg; break;
-		case 'j': o.threads = (unsigned)strtoul(optarg, NULL, 10); break;
+		case 'j': {
+			uint64_t v;
+
+			if (cli_number("--threads", optarg, 1, 256, &v) != 0)
+				return EXIT_USAGE;
+			o.threads = (unsigned)v;
+			break;
+		}
 		case 'S': strict = true; break;
+		case 'J': json = true; break;
 		case 'p': pins_in = optarg; break;
 		case 'P': pins_out = optarg; break;
 		case 'N': if (cli_time(optarg, &o.now_ms) != 0) return EXIT_USAGE; break;
@@ -160,7 +247,7 @@ int audit_verify(int argc, char **argv)
 		return cli_usage(verify_help);
 	if (key == NULL)
 		return cli_fail("verify needs the hub's public key from a source you trust: --hub-key KEY "
-				"(the copy inside the ledger proves nothing)");
+				"(the copy inside the ledger proves nothing)") + 1;
 	if (cli_public_key(key, pk) != 0)
 		return EXIT_USAGE;
 	if (pins_in != NULL && read_pins(pins_in, &pins, &o.n_pins) != 0)
@@ -171,7 +258,8 @@ int audit_verify(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	if (tids_ledger_hub(l, hub_id, stored) == 0) {
-		printf("ledger %s of hub %s\n", path, hub_id);
+		if (!json)
+			printf("ledger %s of hub %s\n", path, hub_id);
 		if (sodium_memcmp(stored, pk, sizeof(pk)) != 0)
 			fprintf(stderr, "tidsctl: warning: the ledger names another hub key than --hub-key; checking "
 					"against --hub-key\n");
@@ -181,6 +269,17 @@ int audit_verify(int argc, char **argv)
 	free(pins);
 	if (r != 0 && r != TIDS_EBADSIG)
 		return cli_fail("%s", err);
+	if (json) {
+		bool ok = rep.index_bad[0] == '\0' && rep.bad_chains == 0 && !(strict && rep.unanchored > 0);
+
+		rc = json_verify(path, hub_id, &rep, ok);
+		if (rc == EXIT_OK && !ok)
+			rc = EXIT_FAIL;
+		if (rc == EXIT_OK && pins_out != NULL && save_pins(pins_out, &rep) != 0)
+			rc = EXIT_FAIL;
+		tids_ledger_verify_report_free(&rep);
+		return rc;
+	}
 	for (size_t i = 0; i < rep.n_chains; i++)
 		print_chain(&rep.chains[i]);
 	printf("verified %llu entries and %llu checkpoints in %.3f s (%.0f entries/s)\n",
@@ -224,7 +323,9 @@ static const char prune_help[] =
 	"CLASS is general, important, core or export (origin and destination in different\n"
 	"countries); an entry is kept for the longest of its classes. Defaults: general and\n"
 	"important 183d, core and export 3y; shorter than that is refused. --save stores\n"
-	"the periods in the ledger for later runs. DURATION: 183d, 26w, 3y, 4380h.\n";
+	"the periods in the ledger for later runs. DURATION: 183d, 26w, 3y, 4380h.\n"
+	"--json prints {dry_run, retain_days, entries, segments, chains, checkpoints,\n"
+	"publications}.\n";
 
 int audit_prune(int argc, char **argv)
 {
@@ -232,7 +333,7 @@ int audit_prune(int argc, char **argv)
 		{ "ledger", required_argument, NULL, 'L' }, { "hub-key", required_argument, NULL, 'k' },
 		{ "retain", required_argument, NULL, 'r' }, { "save", no_argument, NULL, 's' },
 		{ "dry-run", no_argument, NULL, 'n' }, { "now", required_argument, NULL, 'N' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "json", no_argument, NULL, 'J' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct {
 		int cls;
@@ -245,7 +346,7 @@ int audit_prune(int argc, char **argv)
 	struct tids_ledger_retention ret;
 	struct tids_ledger_prune_result res;
 	uint8_t pk[TIDS_PUBLIC_KEY_BYTES];
-	bool save = false, dry = false;
+	bool save = false, dry = false, json = false;
 	int64_t now = 0;
 	struct tids_ledger *l;
 	char err[512];
@@ -257,6 +358,7 @@ int audit_prune(int argc, char **argv)
 		case 'k': key = optarg; break;
 		case 's': save = true; break;
 		case 'n': dry = true; break;
+		case 'J': json = true; break;
 		case 'N': if (cli_time(optarg, &now) != 0) return EXIT_USAGE; break;
 		case 'r': {
 			char *eq = strchr(optarg, '=');
@@ -278,7 +380,7 @@ int audit_prune(int argc, char **argv)
 	if (optind != argc)
 		return cli_usage(prune_help);
 	if (key == NULL)
-		return cli_fail("prune verifies the ledger first: --hub-key KEY");
+		return cli_fail("prune verifies the ledger first: --hub-key KEY") + 1;
 	if (cli_public_key(key, pk) != 0)
 		return EXIT_USAGE;
 	if (now == 0)
@@ -311,13 +413,38 @@ int audit_prune(int argc, char **argv)
 		tids_ledger_close(l);
 		return cli_fail("%s", err);
 	}
-	for (int c = 0; c < TIDS_LEDGER_CLASSES; c++)
+	for (int c = 0; c < TIDS_LEDGER_CLASSES && !json; c++)
 		printf("retain %-9s %lld days\n", tids_ledger_class_name((enum tids_ledger_class)c),
 		       (long long)(ret.ms[c] / TIDS_LEDGER_DAY_MS));
 	r = tids_ledger_prune(l, &ret, now, dry, &res, err, sizeof(err));
 	tids_ledger_close(l);
 	if (r != 0)
 		return cli_fail("%s", err);
+	if (json) {
+		struct tids_jw w;
+
+		cli_json_begin(&w);
+		tids_jw_key(&w, "dry_run");
+		tids_jw_bool(&w, dry);
+		tids_jw_key(&w, "retain_days");
+		tids_jw_object_begin(&w);
+		for (int c = 0; c < TIDS_LEDGER_CLASSES; c++) {
+			tids_jw_key(&w, tids_ledger_class_name((enum tids_ledger_class)c));
+			tids_jw_int64(&w, ret.ms[c] / TIDS_LEDGER_DAY_MS);
+		}
+		tids_jw_object_end(&w);
+		tids_jw_key(&w, "entries");
+		tids_jw_uint64(&w, res.entries);
+		tids_jw_key(&w, "segments");
+		tids_jw_uint64(&w, res.segments);
+		tids_jw_key(&w, "chains");
+		tids_jw_uint64(&w, res.chains);
+		tids_jw_key(&w, "checkpoints");
+		tids_jw_uint64(&w, res.checkpoints);
+		tids_jw_key(&w, "publications");
+		tids_jw_uint64(&w, res.ingress);
+		return cli_json_end(&w);
+	}
 	printf("%s %llu entries in %llu segments from %zu chains, %llu checkpoints and %llu publications%s\n",
 	       dry ? "would prune" : "pruned", (unsigned long long)res.entries, (unsigned long long)res.segments,
 	       res.chains, (unsigned long long)res.checkpoints, (unsigned long long)res.ingress,

@@ -22,6 +22,7 @@ void conn_opts_init(struct conn_opts *o, const char *default_hub)
 	o->key = getenv("TIDS_KEY");
 	o->hub_key = getenv("TIDS_HUB_KEY");
 	o->timeout_ms = 30000;
+	o->json = false;
 }
 
 bool conn_opts_parse(struct conn_opts *o, int c, const char *arg)
@@ -36,11 +37,18 @@ bool conn_opts_parse(struct conn_opts *o, int c, const char *arg)
 	case 1002:
 		o->hub_key = arg;
 		return true;
-	case 1003:
-		o->timeout_ms = atoi(arg) * 1000;
-		if (o->timeout_ms <= 0)
-			o->timeout_ms = 30000;
+	case 1004:
+		o->json = true;
 		return true;
+	case 1003: {
+		uint64_t sec;
+
+		/* A bad timeout is a usage error, not 30 s in disguise. */
+		if (cli_number("--timeout", arg, 1, 86400, &sec) != 0)
+			exit(EXIT_USAGE);
+		o->timeout_ms = (int)sec * 1000;
+		return true;
+	}
 	default:
 		return false;
 	}
@@ -62,6 +70,39 @@ int cli_usage(const char *text)
 {
 	fputs(text, stderr);
 	return EXIT_USAGE;
+}
+
+int cli_number(const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	if (arg[0] < '0' || arg[0] > '9' || (v = strtoull(arg, &end, 10), errno != 0) || *end != '\0' ||
+	    v < min || v > max) {
+		fprintf(stderr, "tidsctl: error: %s '%s': a whole number from %llu to %llu\n", opt, arg,
+			(unsigned long long)min, (unsigned long long)max);
+		return EXIT_USAGE;
+	}
+	*out = v;
+	return 0;
+}
+
+void cli_json_begin(struct tids_jw *w)
+{
+	tids_jw_init(w);
+	tids_jw_object_begin(w);
+}
+
+int cli_json_end(struct tids_jw *w)
+{
+	int rc = EXIT_OK;
+
+	tids_jw_object_end(w);
+	if (w->err != 0 || fwrite(w->buf, 1, w->len, stdout) != w->len || putchar('\n') == EOF || fflush(stdout) != 0)
+		rc = cli_fail("writing the JSON result failed%s", w->err != 0 ? " (bad text)" : "");
+	tids_jw_free(w);
+	return rc;
 }
 
 int cli_public_key(const char *arg, uint8_t key[32])

@@ -37,19 +37,22 @@ struct conn_opts {
 	const char *key;
 	const char *hub_key;
 	int timeout_ms;
+	bool json;                     /* --json: results as one JSON object per line */
 };
 
-/* getopt_long entries for conn_opts; codes 1000-1003. */
+/* getopt_long entries for conn_opts; codes 1000-1004. */
 #define CONN_LONG_OPTIONS \
 	{ "hub", required_argument, NULL, 1000 }, \
 	{ "key", required_argument, NULL, 1001 }, \
 	{ "hub-key", required_argument, NULL, 1002 }, \
-	{ "timeout", required_argument, NULL, 1003 }
+	{ "timeout", required_argument, NULL, 1003 }, \
+	{ "json", no_argument, NULL, 1004 }
 #define CONN_HELP \
 	"  --hub ADDR      host:port of the hub, or its local socket path (TIDS_HUB)\n" \
 	"  --key FILE      your identity key file, for host:port (TIDS_KEY)\n" \
 	"  --hub-key KEY   the hub's public key (base64 or @file.pub); refuse any other hub (TIDS_HUB_KEY)\n" \
-	"  --timeout SEC   per operation (default 30)\n"
+	"  --timeout SEC   per operation (default 30)\n" \
+	"  --json          print results as JSON (one object per line, stable field names)\n"
 
 void conn_opts_init(struct conn_opts *o, const char *default_hub);
 /* Handles a CONN_LONG_OPTIONS code; false if c is not one of them. */
@@ -57,6 +60,21 @@ bool conn_opts_parse(struct conn_opts *o, int c, const char *arg);
 /* Connects; on failure prints why and returns NULL. id, if not NULL,
  * receives the identity used (wipe it). */
 struct tids_client *cli_connect(const struct conn_opts *o, struct tids_identity *id);
+
+/* A whole number for option opt in [min, max]: decimal digits only (no
+ * sign, no suffix, no blanks). Otherwise prints why and returns EXIT_USAGE. */
+int cli_number(const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *out);
+
+/* admin list KIND / admin show ID (cmd_admin_list.c). limit <= 0: all. */
+int admin_list(struct tids_client *c, const char *kind, long limit, bool json);
+int admin_show(struct tids_client *c, const char *id, bool json);
+
+/* --json results: cli_json_begin opens one object on w; cli_json_end
+ * closes it, prints it as one line on stdout and frees w (EXIT_OK, or
+ * EXIT_FAIL if it could not be written). */
+struct tids_jw;
+void cli_json_begin(struct tids_jw *w);
+int cli_json_end(struct tids_jw *w);
 
 /* A public key given as base64 or as @path to a .pub file. */
 int cli_public_key(const char *arg, uint8_t key[32]);

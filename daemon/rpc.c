@@ -217,9 +217,11 @@ static const struct method {
 	unsigned needs;
 } methods[] = {
 	/* Sorted by name for bsearch. */
+	{ "tids.v1.Admin/List", admin_list, NEEDS_ADMIN },
 	{ "tids.v1.Admin/RegisterAsset", admin_register_asset, NEEDS_ADMIN },
 	{ "tids.v1.Admin/RegisterParticipant", admin_register_participant, NEEDS_ADMIN },
 	{ "tids.v1.Admin/RegisterPeer", admin_register_peer, NEEDS_ADMIN },
+	{ "tids.v1.Admin/Show", admin_show, NEEDS_ADMIN },
 	{ "tids.v1.Admin/Suspend", admin_suspend, NEEDS_ADMIN },
 	{ "tids.v1.Exchange/Approve", exchange_approve, 0 },
 	{ "tids.v1.Exchange/Grant", exchange_grant, 0 },

@@ -481,6 +481,10 @@ int rights_read_peer(int fd, struct session *s);
 
 void rpc_dispatch(struct tidsd *d, struct session *s, const struct tids_frame *f);
 
+/* --- admin.c: Admin/List and Admin/Show ----------------------------------- */
+void admin_list(struct tidsd *d, struct session *s, const struct tids_frame *f);
+void admin_show(struct tidsd *d, struct session *s, const struct tids_frame *f);
+
 /* --- main.c --------------------------------------------------------------- */
 
 /* SIGHUP: new config and policies, swapped in only if whole. */

@@ -732,3 +732,43 @@ int tids_client_ack(struct tids_client *c, uint64_t delivery_seq, char *err, siz
 	free(body);
 	return r;
 }
+
+/* Unary call whose reply is a ListReply. */
+static int list_call(struct tids_client *c, const char *method, int enc_r, uint8_t *body, size_t len,
+		     struct tids_list_reply *out, char *err, size_t errlen)
+{
+	uint8_t *resp = NULL;
+	size_t rlen = 0;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (enc_r != 0)
+		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+	r = tids_client_call(c, method, body, len, &resp, &rlen, err, errlen);
+	free(body);
+	if (r == 0)
+		r = tids_wire_decode_list_reply(resp, rlen, out, err, errlen);
+	free(resp);
+	return r;
+}
+
+int tids_client_list(struct tids_client *c, const char *kind, const char *after, uint32_t limit,
+		     struct tids_list_reply *out, char *err, size_t errlen)
+{
+	struct tids_list_request req = { .kind = kind, .after = after, .limit = limit };
+	uint8_t *body = NULL;
+	size_t len = 0;
+	int r = tids_wire_encode_list_request(&req, &body, &len);
+
+	return list_call(c, "tids.v1.Admin/List", r, body, len, out, err, errlen);
+}
+
+int tids_client_show(struct tids_client *c, const char *id, struct tids_list_reply *out, char *err, size_t errlen)
+{
+	struct tids_id_message req = { .id = id };
+	uint8_t *body = NULL;
+	size_t len = 0;
+	int r = tids_wire_encode_show_request(&req, &body, &len);
+
+	return list_call(c, "tids.v1.Admin/Show", r, body, len, out, err, errlen);
+}

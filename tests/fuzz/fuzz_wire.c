@@ -35,7 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	n = size - 1;
-	switch (data[0] % 21) {
+	switch (data[0] % 24) {
 	case 0: ROUND_TRIP(struct tids_record, record, tids_record_free); break;
 	case 1: ROUND_TRIP(struct tids_batch, batch, tids_batch_free); break;
 	case 2: ROUND_TRIP(struct tids_publish_ack, publish_ack, tids_publish_ack_free); break;
@@ -72,6 +72,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 17: ROUND_TRIP(struct tids_delivery_envelope, delivery_envelope, tids_delivery_envelope_free); break;
 	case 18: ROUND_TRIP(struct tids_audit_log_record, audit_log_record, tids_audit_log_record_free); break;
 	case 19: ROUND_TRIP(struct tids_router_state, router_state, tids_router_state_free); break;
+	case 21: ROUND_TRIP(struct tids_list_request, list_request, tids_list_request_free); break;
+	case 22: ROUND_TRIP(struct tids_id_message, show_request, tids_id_message_free); break;
+	case 23: ROUND_TRIP(struct tids_list_reply, list_reply, tids_list_reply_free); break;
 	default: {
 		struct tids_status s;
 

@@ -59,6 +59,9 @@ run_checks() {
 	expect "tidsctl admin <TAB>" "$admin_subs" "$(complete_line _tidsctl "$tidsctl" admin "")"
 	expect "tidsctl admin register <TAB>" "$(words <<<"asset participant peer")" \
 		"$(complete_line _tidsctl "$tidsctl" admin register "")"
+	expect "tidsctl admin list <TAB>" \
+		"$("$tidsctl" admin --help 2>&1 | sed -n 's/.*tidsctl admin \[CONNECTION\] list \([a-z|]*\).*/\1/p' | tr '|' '\n' | sort)" \
+		"$(complete_line _tidsctl "$tidsctl" admin list "")"
 	expect "tidsctl admin --hub x register <TAB>" "$(words <<<"asset participant peer")" \
 		"$(complete_line _tidsctl "$tidsctl" admin --hub "$tmp/s" register "")"
 

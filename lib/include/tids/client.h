@@ -107,6 +107,15 @@ __attribute__((warn_unused_result))
 int tids_client_register_peer(struct tids_client *c, const struct tids_peer *p, char *err, size_t errlen);
 __attribute__((warn_unused_result))
 int tids_client_suspend(struct tids_client *c, const char *participant, int suspended, char *err, size_t errlen);
+/* Admin reads: one page of entries of kind (tids_list_kinds) with ids after
+ * after ("" or NULL: from the first), at most limit (0: the hub's default);
+ * out->next_after is "" when there are no more. Show: every entry whose id
+ * is id. Free out with tids_list_reply_free. */
+__attribute__((warn_unused_result))
+int tids_client_list(struct tids_client *c, const char *kind, const char *after, uint32_t limit,
+		     struct tids_list_reply *out, char *err, size_t errlen);
+__attribute__((warn_unused_result))
+int tids_client_show(struct tids_client *c, const char *id, struct tids_list_reply *out, char *err, size_t errlen);
 
 /*
  * Subscribing: start the stream for purposes, then take deliveries one by

@@ -399,6 +399,50 @@ struct tids_ping {
 	void *backing;
 };
 
+/* Admin/List and Admin/Show (ShowRequest decodes into a tids_id_message). */
+#define TIDS_LIST_LIMIT_DEFAULT 1000
+#define TIDS_LIST_LIMIT_MAX 10000
+struct tids_list_request {
+	const char *kind;                    /* one of tids_list_kinds */
+	const char *after;                   /* "" = from the first */
+	uint32_t limit;                      /* 1..TIDS_LIST_LIMIT_MAX after decoding */
+	void *backing;
+};
+
+struct tids_listed_approval {
+	struct tids_bytes signed_approval;   /* serialized SignedApproval */
+	int64_t revoked_at_ms;               /* 0 = in force */
+};
+
+struct tids_listed_subscription {
+	const char *participant;
+	struct tids_strlist purposes;
+	uint64_t acked;
+};
+
+/* Entries as stored: decode each through its own gate
+ * (tids_wire_decode_participant, _asset, _peer, _signed_grant,
+ * _signed_approval) before use. */
+struct tids_list_reply {
+	struct tids_bytes *participants;
+	size_t n_participants;
+	struct tids_bytes *assets;
+	size_t n_assets;
+	struct tids_bytes *peers;
+	size_t n_peers;
+	struct tids_bytes *grants;
+	size_t n_grants;
+	struct tids_listed_approval *approvals;
+	size_t n_approvals;
+	struct tids_listed_subscription *subscriptions;
+	size_t n_subscriptions;
+	const char *next_after;              /* "" = no more */
+	void *backing;
+};
+
+/* The kinds Admin/List serves, NULL-terminated. */
+extern const char *const tids_list_kinds[];
+
 /* SubscribeControl: a start (purposes, window) or an ack. */
 struct tids_subscribe_control {
 	bool is_ack;
@@ -453,6 +497,9 @@ TIDS_DECODER(revoke_request, struct tids_id_message);
 TIDS_DECODER(change_reply, struct tids_id_message);
 TIDS_DECODER(suspend_request, struct tids_id_message);
 TIDS_DECODER(status, struct tids_status);
+TIDS_DECODER(list_request, struct tids_list_request);
+TIDS_DECODER(show_request, struct tids_id_message);
+TIDS_DECODER(list_reply, struct tids_list_reply);
 #undef TIDS_DECODER
 
 /* The state topic's gate: checks the key, the headers and the MAC, then
@@ -487,6 +534,8 @@ void tids_id_message_free(struct tids_id_message *m);
 void tids_frame_free(struct tids_frame *f);
 /* Status decoded on its own owns its message string. */
 void tids_status_free(struct tids_status *s);
+void tids_list_request_free(struct tids_list_request *r);
+void tids_list_reply_free(struct tids_list_reply *r);
 
 /*
  * Encoders. They do not validate (what we encode came through a gate or was
@@ -526,6 +575,9 @@ TIDS_ENCODER(change_reply, struct tids_id_message);
 TIDS_ENCODER(suspend_request, struct tids_id_message);
 TIDS_ENCODER(frame, struct tids_frame);
 TIDS_ENCODER(status, struct tids_status);
+TIDS_ENCODER(list_request, struct tids_list_request);
+TIDS_ENCODER(show_request, struct tids_id_message);
+TIDS_ENCODER(list_reply, struct tids_list_reply);
 #undef TIDS_ENCODER
 
 #endif
