@@ -14,8 +14,8 @@ static const char help[] =
 	"                         --key-pub KEY [--attr NAME=VALUE]... [--home-hub HUB] [--name TEXT]\n"
 	"       tidsctl admin [CONNECTION] register asset --id ID --lessee P [--lessor P] [--site S] [--kind K]\n"
 	"                         [--attr NAME=VALUE]...\n"
-	"       tidsctl admin [CONNECTION] register peer --id HUB --jurisdiction J --bootstrap HOST:PORT\n"
-	"                         --key-pub KEY [--inbound-topic T]\n"
+	"       tidsctl admin [CONNECTION] register peer --id HUB --jurisdiction J --address HOST:PORT\n"
+	"                         --key-pub KEY\n"
 	"       tidsctl admin [CONNECTION] suspend|reinstate PARTICIPANT\n"
 	"       tidsctl admin [CONNECTION] list participants|assets|peers|grants|approvals|subscriptions\n"
 	"                         [--limit N]\n"
@@ -24,12 +24,14 @@ static const char help[] =
 	"--json); show prints every entry named ID (a participant and its subscription, say).\n"
 	"register, suspend and reinstate print {\"registered\", \"id\"} or {\"participant\",\n"
 	"\"suspended\"} with --json.\n"
-	"KEY is base64 or @file.pub. Connection (default: the local socket " TIDSCTL_DEFAULT_SOCKET "):\n"
+	"KEY is base64 or @file.pub (a hub's: its hub.pub). A participant served by a peer hub\n"
+	"is named ID@HUB (--lessor lessor.wh@hub.wh); a bare ID is one of this hub's.\n"
+	"Connection (default: the local socket " TIDSCTL_DEFAULT_SOCKET "):\n"
 	CONN_HELP;
 
 struct admin_args {
 	const char *id, *role, *jurisdiction, *key_pub, *home_hub, *name;
-	const char *lessee, *lessor, *site, *kind, *bootstrap, *inbound;
+	const char *lessee, *lessor, *site, *kind, *address;
 	struct tids_attribute attrs[TIDS_ATTRIBUTES_MAX];
 	size_t n_attrs;
 };
@@ -60,6 +62,18 @@ static int do_register(struct tids_client *c, const char *what, struct admin_arg
 		struct tids_participant p = { .id = a->id, .role = a->role, .jurisdiction = a->jurisdiction,
 					      .attributes = a->attrs, .n_attributes = a->n_attrs,
 					      .home_hub = a->home_hub, .display_name = a->name };
+		char id[TIDS_ID_MAX + 1], hub[TIDS_ID_MAX + 1];
+
+		/* ID@HUB: a participant of a peer hub, registered here for what
+		 * this hub records about it (attributes such as an agreement). */
+		if (a->id != NULL && strchr(a->id, '@') != NULL) {
+			if (!tids_address_split(a->id, id, hub))
+				return cli_fail("--id %s: not ID or ID@HUB", a->id);
+			if (a->home_hub != NULL && strcmp(a->home_hub, hub) != 0)
+				return cli_fail("--id %s names hub %s, --home-hub %s", a->id, hub, a->home_hub);
+			p.id = id;
+			p.home_hub = hub;
+		}
 
 		if (need(a->id, "--id") || need(a->role, "--role") || need(a->jurisdiction, "--jurisdiction") ||
 		    need(a->key_pub, "--key-pub") || cli_public_key(a->key_pub, p.identity_key) != 0)
@@ -73,11 +87,10 @@ static int do_register(struct tids_client *c, const char *what, struct admin_arg
 			return EXIT_FAIL;
 		r = tids_client_register_asset(c, &as, err, sizeof(err));
 	} else if (strcmp(what, "peer") == 0) {
-		struct tids_peer p = { .hub_id = a->id, .jurisdiction = a->jurisdiction, .bootstrap = a->bootstrap,
-				       .inbound_topic = a->inbound };
+		struct tids_peer p = { .hub_id = a->id, .jurisdiction = a->jurisdiction, .address = a->address };
 
 		if (need(a->id, "--id") || need(a->jurisdiction, "--jurisdiction") ||
-		    need(a->bootstrap, "--bootstrap") || need(a->key_pub, "--key-pub") ||
+		    need(a->address, "--address") || need(a->key_pub, "--key-pub") ||
 		    cli_public_key(a->key_pub, p.public_key) != 0)
 			return EXIT_FAIL;
 		r = tids_client_register_peer(c, &p, err, sizeof(err));
@@ -109,9 +122,8 @@ int tidsctl_admin(int argc, char **argv)
 		{ "attr", required_argument, NULL, 'a' }, { "home-hub", required_argument, NULL, 'H' },
 		{ "name", required_argument, NULL, 'n' }, { "lessee", required_argument, NULL, 'e' },
 		{ "lessor", required_argument, NULL, 'o' }, { "site", required_argument, NULL, 's' },
-		{ "kind", required_argument, NULL, 'K' }, { "bootstrap", required_argument, NULL, 'b' },
-		{ "inbound-topic", required_argument, NULL, 't' }, { "help", no_argument, NULL, 'h' },
-		{ "limit", required_argument, NULL, 'l' },
+		{ "kind", required_argument, NULL, 'K' }, { "address", required_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' }, { "limit", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct admin_args a = { 0 };
@@ -137,8 +149,7 @@ int tidsctl_admin(int argc, char **argv)
 		case 'o': a.lessor = optarg; break;
 		case 's': a.site = optarg; break;
 		case 'K': a.kind = optarg; break;
-		case 'b': a.bootstrap = optarg; break;
-		case 't': a.inbound = optarg; break;
+		case 'b': a.address = optarg; break;
 		case 'l': if (cli_number("--limit", optarg, 1, 1000000000, &limit) != 0) return EXIT_USAGE; break;
 		case 'h': fputs(help, stdout); return EXIT_OK;
 		default: return cli_usage(help);

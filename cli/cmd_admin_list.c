@@ -120,12 +120,11 @@ static int show_peer(struct tids_jw *w, const struct tids_bytes *b, bool json)
 		jw_str(w, "entry", "peer");
 		jw_str(w, "id", p.hub_id);
 		jw_str(w, "jurisdiction", p.jurisdiction);
-		jw_str(w, "bootstrap", p.bootstrap);
+		jw_str(w, "address", p.address);
 		jw_str(w, "public_key", key);
-		jw_str(w, "inbound_topic", p.inbound_topic);
 		tids_jw_object_end(w);
 	} else {
-		printf("peer %s jurisdiction=%s bootstrap=%s key=%s\n", p.hub_id, p.jurisdiction, p.bootstrap, key);
+		printf("peer %s jurisdiction=%s address=%s key=%s\n", p.hub_id, p.jurisdiction, p.address, key);
 	}
 	tids_peer_free(&p);
 	return 0;

@@ -200,6 +200,18 @@ void audit_jw_entry(struct tids_jw *w, const struct tids_audit_entry *e)
 	tids_jw_uint64(w, e->delivery_seq);
 	tids_jw_key(w, "ingress_offset");
 	tids_jw_int64(w, e->ingress_offset);
+	if (*e->peer_hub != '\0') {
+		/* Federation: the other hub, and on an import the export's entry there. */
+		tids_jw_key(w, "peer_hub");
+		tids_jw_string(w, e->peer_hub);
+		if (e->peer_seq > 0) {
+			char peer[40];
+
+			snprintf(peer, sizeof(peer), "%d:%llu", (int)e->peer_partition, (unsigned long long)e->peer_seq);
+			tids_jw_key(w, "peer_entry");
+			tids_jw_string(w, peer);
+		}
+	}
 	tids_jw_key(w, "obligations");
 	tids_jw_obligations(w, &e->obligations);
 	if (e->n_counts > 0) {

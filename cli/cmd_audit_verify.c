@@ -65,6 +65,80 @@ static int read_pins(const char *path, struct tids_ledger_pin **out, size_t *n)
 	return 0;
 }
 
+/* Witnesses: the hub's signed heads a peer hub kept. Each must carry the
+ * hub's signature (a forged witness accuses nobody) and name the hub; the
+ * newest of each chain becomes a pin, added to those of --pins. */
+static int read_witness(const char *path, const uint8_t pk[TIDS_PUBLIC_KEY_BYTES], const char *hub_id,
+			struct tids_ledger_pin **pins, size_t *n)
+{
+	struct tids_witness *w = NULL;
+	size_t nw = 0, size = 0;
+	char *text = NULL, err[256];
+	FILE *f = fopen(path, "re");
+	int rc = 0;
+
+	if (f == NULL)
+		return cli_fail("%s: cannot open", path);
+	for (;;) {
+		char *grown = realloc(text, size + 65536 + 1);
+		size_t got;
+
+		if (grown == NULL) {
+			fclose(f);
+			free(text);
+			return cli_fail("out of memory");
+		}
+		text = grown;
+		got = fread(text + size, 1, 65536, f);
+		size += got;
+		if (got < 65536 || size > (16u << 20))
+			break;
+	}
+	fclose(f);
+	if (tids_witness_parse(text, size, &w, &nw, err, sizeof(err)) != 0) {
+		free(text);
+		return cli_fail("%s: %s", path, err);
+	}
+	free(text);
+	for (size_t i = 0; i < nw && rc == 0; i++) {
+		struct tids_ledger_pin *pin = NULL;
+		void *grown;
+
+		if (hub_id != NULL && strcmp(w[i].hub_id, hub_id) != 0) {
+			rc = cli_fail("%s: the witness is of hub %s, the ledger of %s", path, w[i].hub_id, hub_id);
+			break;
+		}
+		if (!tids_witness_valid(&w[i], pk)) {
+			rc = cli_fail("%s: the head of %d:%llu is not signed by the hub key; a witness proves nothing "
+				      "without it", path, (int)w[i].partition, (unsigned long long)w[i].seq);
+			break;
+		}
+		for (size_t k = 0; k < *n; k++)
+			if ((*pins)[k].partition == w[i].partition)
+				pin = &(*pins)[k];
+		if (pin != NULL) {
+			if (pin->seq < w[i].seq) {
+				pin->seq = w[i].seq;
+				memcpy(pin->head, w[i].head, TIDS_HASH_BYTES);
+			}
+			continue;
+		}
+		grown = realloc(*pins, (*n + 1) * sizeof(**pins));
+		if (grown == NULL) {
+			rc = cli_fail("out of memory");
+			break;
+		}
+		*pins = grown;
+		(*pins)[*n] = (struct tids_ledger_pin){ .partition = w[i].partition, .seq = w[i].seq };
+		memcpy((*pins)[*n].head, w[i].head, TIDS_HASH_BYTES);
+		(*n)++;
+	}
+	if (rc == 0)
+		printf("witness %s: %zu signed heads of hub %s\n", path, nw, nw > 0 ? w[0].hub_id : "?");
+	free(w);
+	return rc;
+}
+
 static int save_pins(const char *path, const struct tids_ledger_verify_report *rep)
 {
 	FILE *f = fopen(path, "we");
@@ -190,7 +264,7 @@ static int json_verify(const char *path, const char *hub_id, const struct tids_l
 
 static const char verify_help[] =
 	"usage: tidsctl audit verify [--ledger FILE] --hub-key KEY [--threads N] [--strict]\n"
-	"                            [--pins FILE] [--save-pins FILE]\n"
+	"                            [--pins FILE] [--save-pins FILE] [--witness FILE]...\n"
 	"Recomputes every chain (hash = BLAKE2b(prev || entry)), checks every checkpoint's\n"
 	"signature with the hub's public key KEY (base64 or @file.pub), every index row\n"
 	"against its entry, and a pruned prefix against its anchor. On any edit, deletion,\n"
@@ -199,6 +273,9 @@ static const char verify_help[] =
 	"  --strict          fail also on entries after the last checkpoint (not signed yet)\n"
 	"  --save-pins FILE  remember each chain's signed head; --pins FILE later requires\n"
 	"                    them still there (catches a truncation that took checkpoints too)\n"
+	"  --witness FILE    signed heads a peer hub kept of this hub (its state.dir/witness/HUB.witness):\n"
+	"                    the ledger must still hold each, which catches a hub that rewrote or cut\n"
+	"                    its history after the heads left it\n"
 	"  --json            the report as one JSON object: ok, entries, checkpoints, chains[]\n"
 	"                    (each with ok and, when bad, {at, seq, what})\n";
 
@@ -208,6 +285,7 @@ int audit_verify(int argc, char **argv)
 		{ "ledger", required_argument, NULL, 'L' }, { "hub-key", required_argument, NULL, 'k' },
 		{ "threads", required_argument, NULL, 'j' }, { "strict", no_argument, NULL, 'S' },
 		{ "pins", required_argument, NULL, 'p' }, { "save-pins", required_argument, NULL, 'P' },
+		{ "witness", required_argument, NULL, 'W' },
 		{ "now", required_argument, NULL, 'N' }, { "json", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
@@ -216,6 +294,8 @@ int audit_verify(int argc, char **argv)
 	struct tids_ledger_verify_report rep;
 	struct tids_ledger_pin *pins = NULL;
 	const char *path = audit_default_ledger(), *key = getenv("TIDS_HUB_KEY"), *pins_in = NULL, *pins_out = NULL;
+	const char *witness[16];
+	size_t n_witness = 0;
 	uint8_t pk[TIDS_PUBLIC_KEY_BYTES], stored[TIDS_PUBLIC_KEY_BYTES];
 	char hub_id[TIDS_ID_MAX + 1] = "", err[512];
 	bool strict = false;
@@ -238,6 +318,11 @@ int audit_verify(int argc, char **argv)
 		case 'J': json = true; break;
 		case 'p': pins_in = optarg; break;
 		case 'P': pins_out = optarg; break;
+		case 'W':
+			if (n_witness == sizeof(witness) / sizeof(witness[0]))
+				return cli_fail("at most %zu --witness files", sizeof(witness) / sizeof(witness[0])) + 1;
+			witness[n_witness++] = optarg;
+			break;
 		case 'N': if (cli_time(optarg, &o.now_ms) != 0) return EXIT_USAGE; break;
 		case 'h': fputs(verify_help, stdout); return EXIT_OK;
 		default: return cli_usage(verify_help);
@@ -252,7 +337,6 @@ int audit_verify(int argc, char **argv)
 		return EXIT_USAGE;
 	if (pins_in != NULL && read_pins(pins_in, &pins, &o.n_pins) != 0)
 		return EXIT_FAIL;
-	o.pins = pins;
 	if ((l = audit_open(path, false)) == NULL) {
 		free(pins);
 		return EXIT_FAIL;
@@ -263,8 +347,16 @@ int audit_verify(int argc, char **argv)
 		if (sodium_memcmp(stored, pk, sizeof(pk)) != 0)
 			fprintf(stderr, "tidsctl: warning: the ledger names another hub key than --hub-key; checking "
 					"against --hub-key\n");
+	} else {
+		hub_id[0] = '\0';
 	}
 	tids_ledger_close(l);
+	for (size_t i = 0; i < n_witness; i++)
+		if (read_witness(witness[i], pk, hub_id[0] != '\0' ? hub_id : NULL, &pins, &o.n_pins) != 0) {
+			free(pins);
+			return EXIT_FAIL;
+		}
+	o.pins = pins;
 	r = tids_ledger_verify(path, pk, &o, &rep, err, sizeof(err));
 	free(pins);
 	if (r != 0 && r != TIDS_EBADSIG)

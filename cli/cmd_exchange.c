@@ -247,13 +247,55 @@ out:
 
 static const char subscribe_help[] =
 	"usage: tidsctl subscribe [CONNECTION] --purpose P [--purpose P]... [--window N]\n"
-	"                         [--count N] [--idle SEC]\n"
+	"                         [--count N] [--idle SEC] [--publisher-key ID=KEY]...\n"
 	"Receives your deliveries for the purposes named (they stand: the hub routes\n"
 	"to you for them from now on) and prints each as a JSON line, acknowledging it\n"
 	"once written (with or without --json: deliveries are always JSON lines).\n"
 	"Stops after --count deliveries or --idle seconds without one.\n"
 	"The hub refuses a purpose your role may not ask for (its policies declare\n"
-	"them per role), and one that needs a case (legal_request) without an open case.\n" CONN_HELP;
+	"them per role), and one that needs a case (legal_request) without an open case.\n"
+	"A record from another hub carries its provenance; with the publisher's key\n"
+	"(base64 or @file.pub) it is checked, and \"verified\" says the outcome: true\n"
+	"(signed by the publisher, as delivered), \"as published\" (the publisher\n"
+	"signed the record before a transformation), or why not.\n" CONN_HELP;
+
+struct publisher_keys {
+	const char *ids[16];
+	uint8_t keys[16][32];
+	size_t n;
+};
+
+static void write_provenance(struct tids_jw *w, const struct tids_delivery *d, const struct publisher_keys *pk)
+{
+	const struct tids_provenance *p = &d->provenance;
+	char err[256], entry[300];
+	bool covers;
+	int r;
+
+	tids_jw_key(w, "provenance");
+	tids_jw_object_begin(w);
+	tids_jw_key(w, "hub");
+	tids_jw_string(w, p->hub_id);
+	tids_jw_key(w, "publisher");
+	tids_jw_string(w, p->publisher);
+	tids_jw_key(w, "hops");
+	tids_jw_uint64(w, p->hops);
+	snprintf(entry, sizeof(entry), "%s:%d:%llu", p->export_hub, (int)p->export_partition,
+		 (unsigned long long)p->export_seq);
+	tids_jw_key(w, "export_entry");
+	tids_jw_string(w, entry);
+	for (size_t i = 0; i < pk->n; i++) {
+		if (strcmp(pk->ids[i], p->publisher) != 0)
+			continue;
+		r = tids_provenance_verify(d, pk->keys[i], &covers, err, sizeof(err));
+		tids_jw_key(w, "verified");
+		if (r == 0 && covers)
+			tids_jw_bool(w, true);
+		else
+			tids_jw_string(w, r == 0 ? "as published" : err);
+	}
+	tids_jw_object_end(w);
+}
 
 static void write_strlist(struct tids_jw *w, const char *key, const struct tids_strlist *l)
 {
@@ -264,7 +306,7 @@ static void write_strlist(struct tids_jw *w, const char *key, const struct tids_
 	tids_jw_array_end(w);
 }
 
-static void write_delivery(struct tids_jw *w, const struct tids_delivery *d)
+static void write_delivery(struct tids_jw *w, const struct tids_delivery *d, const struct publisher_keys *pk)
 {
 	tids_jw_object_begin(w);
 	tids_jw_key(w, "delivery_seq");
@@ -284,6 +326,8 @@ static void write_delivery(struct tids_jw *w, const struct tids_delivery *d)
 	}
 	tids_jw_key(w, "obligations");
 	tids_jw_obligations(w, &d->obligations);
+	if (d->provenance.present)
+		write_provenance(w, d, pk);
 	tids_jw_key(w, "record");
 	tids_jw_record(w, &d->record);
 	tids_jw_object_end(w);
@@ -295,7 +339,9 @@ int tidsctl_subscribe(int argc, char **argv)
 						  { "window", required_argument, NULL, 'w' },
 						  { "count", required_argument, NULL, 'c' },
 						  { "idle", required_argument, NULL, 'i' },
+						  { "publisher-key", required_argument, NULL, 'k' },
 						  { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
+	struct publisher_keys pk = { .n = 0 };
 	struct strv purposes = { 0 };
 	struct conn_opts co;
 	struct tids_client *c;
@@ -332,6 +378,22 @@ int tidsctl_subscribe(int argc, char **argv)
 			}
 			idle_ms = (int)num * 1000;
 			break;
+		case 'k': {
+			char *eq = strchr(optarg, '=');
+
+			if (eq == NULL || pk.n == 16) {
+				strv_free(&purposes);
+				return cli_fail("--publisher-key takes ID=KEY (at most 16)") + 1;
+			}
+			*eq = '\0';
+			pk.ids[pk.n] = optarg;
+			if (cli_public_key(eq + 1, pk.keys[pk.n]) != 0) {
+				strv_free(&purposes);
+				return EXIT_USAGE;
+			}
+			pk.n++;
+			break;
+		}
 		case 'h': fputs(subscribe_help, stdout); strv_free(&purposes); return EXIT_OK;
 		default: strv_free(&purposes); return cli_usage(subscribe_help);
 		}
@@ -363,7 +425,7 @@ int tidsctl_subscribe(int argc, char **argv)
 			break;
 		}
 		tids_jw_reset(&w);
-		write_delivery(&w, &d);
+		write_delivery(&w, &d, &pk);
 		if (w.err == 0) {
 			fwrite(w.buf, 1, w.len, stdout);
 			fputc('\n', stdout);

@@ -20,6 +20,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 int tidsctl_keygen(int argc, char **argv);
 int tidsctl_admin(int argc, char **argv);
+int tidsctl_peers(int argc, char **argv);
 int tidsctl_ping(int argc, char **argv);
 int tidsctl_publish(int argc, char **argv);
 int tidsctl_subscribe(int argc, char **argv);

@@ -187,8 +187,26 @@ static int emit(struct router *rt, struct window *w)
 	del.grant_id = w->grant_id;
 	del.purpose = w->purpose;
 	del.decided_at_ms = now_ms();
-	r = route_produce_delivery(rt, w->recipient, &del, w->grant_id, hash);
-	if (r == TIDS_ECRYPTO && *w->grant_id != '\0') {
+	{
+		bool unreachable;
+		const char *hub = route_peer_of(rt, w->recipient, &unreachable);
+
+		/* A recipient at a peer hub gets it through that hub's outbound
+		 * topic (no publisher proof: this hub made the aggregate). */
+		if (hub != NULL) {
+			e.peer_hub = hub;
+			r = route_export(rt, hub, w->recipient, &del, NULL, w->partition, hash);
+		} else if (unreachable) {
+			r = TIDS_ENOENT;
+		} else {
+			r = route_produce_delivery(rt, w->recipient, &del, w->grant_id, hash);
+		}
+	}
+	if (r == TIDS_ENOENT) {
+		/* Its home hub is no longer our peer: nothing to send it by. */
+		e.decision = TIDS_DECISION_DENY;
+		e.reason = "the recipient's home hub is no longer a peer; aggregate not delivered";
+	} else if (r == TIDS_ECRYPTO && *w->grant_id != '\0') {
 		/* The grant ended while the window was open: what it carried is
 		 * not delivered, and the ledger says so. */
 		e.decision = TIDS_DECISION_DENY;

@@ -39,6 +39,7 @@ static const struct option options[] = {
 	{ "audit.checkpoint_entries", OPT_INT, O(checkpoint_entries), 1, 10000000, "1000", true, NULL, "sign a checkpoint after this many entries" },
 	{ "audit.checkpoint_interval", OPT_DURATION, O(checkpoint_interval_ms), 100, 86400000, "10s", true, NULL, "or after this long" },
 	{ "audit.ledger_cache", OPT_SIZE, O(ledger_cache), 1048576, 1073741824, "32M", false, NULL, "SQLite page cache of the ledger indexer" },
+	{ "federation.link_timeout", OPT_DURATION, O(link_timeout_ms), 1000, 3600000, "30s", true, NULL, "a peer link silent this long (or not up this long) is dialled again" },
 	{ "hub.epoch_key", OPT_PATH, O(epoch_key), 0, 0, "", false, NULL, "file with the epoch key that wraps grant keys (keep it out of backups); default state.dir/epoch.key" },
 	{ "hub.id", OPT_ID, O(hub_id), 0, 0, NULL, false, NULL, "this hub's id" },
 	{ "hub.jurisdiction", OPT_JURISDICTION, O(jurisdiction), 0, 0, NULL, false, NULL, "jurisdiction code, e.g. CN-SH" },

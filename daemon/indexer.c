@@ -290,9 +290,18 @@ static int on_ingress(struct indexer *ix, const rd_kafka_message_t *m)
 		sodium_memzero(plain, ir.record.len);
 		free(plain);
 	}
-	/* The Merkle path is not checked here: ingest checked the batch, and
-	 * a proof that rests on this material checks the path again
-	 * (tidsctl audit check-proof), where it matters. */
+	if (ir.forwarded.present) {
+		/* From a peer hub: the leaf is the record as its publisher
+		 * signed it, which a transformed record is not (its bytes are
+		 * then not kept as the leaf's); an aggregate has none. */
+		leaf_p = *ir.publisher != '\0' ? ir.forwarded.leaf_hash : NULL;
+		if (ir.forwarded.decision != TIDS_DECISION_ALLOW)
+			ir.sealed = true;
+	}
+	/* The Merkle path is not checked here: ingest (or, for a forward,
+	 * the link's import) checked the batch, and a proof that rests on
+	 * this material checks the path again (tidsctl audit check-proof),
+	 * where it matters. */
 	r = tids_ledger_add_ingress(ix->ledger, m->partition, m->offset, &ir, leaf_p, err, sizeof(err));
 	tids_ingress_record_free(&ir);
 	if (r != 0) {

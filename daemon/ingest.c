@@ -446,6 +446,11 @@ static enum tids_tier floor_of(const struct ingest *in, const char *category)
 	return f != NULL ? f->tier : TIDS_TIER_GENERAL;
 }
 
+enum tids_tier ingest_floor(const struct tidsd *d, const char *category)
+{
+	return d->ingest != NULL ? floor_of(d->ingest, category) : TIDS_TIER_GENERAL;
+}
+
 /* Checks one record of a batch; returns 0 or fills the record's error. */
 static int check_record(struct tidsd *d, const char *publisher, const struct tids_bytes *raw,
 			struct tids_record *rec, int *code, char *err, size_t errlen)

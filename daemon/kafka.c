@@ -160,15 +160,70 @@ void kafka_deliver_topic(const struct tidsd *d, const char *participant, char *b
 	snprintf(buf, len, "%s.%s.deliver.%s", d->conf->topic_prefix, d->conf->hub_id, participant);
 }
 
+int kafka_watermarks(struct tidsd *d, const char *topic, int64_t *lo, int64_t *hi)
+{
+	/* Admin commands only: a round trip to the broker, bounded. */
+	if (d->kafka == NULL || d->kafka->admin == NULL ||
+	    rd_kafka_query_watermark_offsets(d->kafka->admin, topic, 0, lo, hi, 2000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return TIDS_EKAFKA;
+	return 0;
+}
+
 static void on_admin_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 {
 	(void)ctx;
-	kafka_log_event(d, ev);
+	if (kafka_log_event(d, ev))
+		return;
+	if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_DELETERECORDS_RESULT) {
+		const rd_kafka_topic_partition_list_t *tp =
+			rd_kafka_DeleteRecords_result_offsets(rd_kafka_event_DeleteRecords_result(ev));
+
+		if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			tids_log_warnx("kafka: records not deleted: %s", rd_kafka_event_error_string(ev));
+		for (int i = 0; tp != NULL && i < tp->cnt; i++)
+			if (tp->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+				tids_log_warnx("kafka: records of %s not deleted: %s", tp->elems[i].topic,
+					       rd_kafka_err2str(tp->elems[i].err));
+	}
 }
 
 static struct kafka_queue_watch admin_watch;
 
+int kafka_delete_before(struct tidsd *d, const char *topic, int64_t offset)
+{
+	struct kafka *k = d->kafka;
+	rd_kafka_topic_partition_list_t *tp;
+	rd_kafka_DeleteRecords_t *dr;
+
+	if (k == NULL || k->admin == NULL || k->mock != NULL)
+		return 0;
+	tp = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(tp, topic, 0)->offset = offset;
+	dr = rd_kafka_DeleteRecords_new(tp);
+	rd_kafka_topic_partition_list_destroy(tp);
+	if (dr == NULL)
+		return TIDS_ENOMEM;
+	/* The answer comes to the admin queue, which logs a failure. */
+	rd_kafka_DeleteRecords(k->admin, &dr, 1, NULL, admin_watch.q);
+	rd_kafka_DeleteRecords_destroy(dr);
+	return 0;
+}
+
+static int ensure(struct tidsd *d, const char *topic, int partitions, bool compact, bool retained, char *err,
+		  size_t errlen);
+
 int kafka_ensure_topic(struct tidsd *d, const char *topic, int partitions, bool compact, char *err, size_t errlen)
+{
+	return ensure(d, topic, partitions, compact, false, err, errlen);
+}
+
+int kafka_ensure_retained_topic(struct tidsd *d, const char *topic, char *err, size_t errlen)
+{
+	return ensure(d, topic, 1, false, true, err, errlen);
+}
+
+static int ensure(struct tidsd *d, const char *topic, int partitions, bool compact, bool retained, char *err,
+		  size_t errlen)
 {
 	struct kafka *k = d->kafka;
 	rd_kafka_NewTopic_t *nt;
@@ -189,6 +244,12 @@ int kafka_ensure_topic(struct tidsd *d, const char *topic, int partitions, bool 
 		return TIDS_EKAFKA;
 	if (compact)
 		rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+	if (retained) {
+		/* Kept until we delete it ourselves (once acknowledged), not
+		 * after the broker's retention: a peer may be away for long. */
+		rd_kafka_NewTopic_set_config(nt, "retention.ms", "-1");
+		rd_kafka_NewTopic_set_config(nt, "retention.bytes", "-1");
+	}
 	q = rd_kafka_queue_new(k->admin);
 	rd_kafka_CreateTopics(k->admin, &nt, 1, NULL, q);
 	/* Topic creation happens at start and on registration only: waiting

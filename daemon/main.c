@@ -215,6 +215,7 @@ void tidsd_tick(struct tidsd *d)
 	sessions_tick(d);
 	listeners_tick(d);
 	router_tick(d);
+	federation_tick(d);
 	registry_expire_grants(d, now_ms());
 	if (store_commit(d->store) != 0)
 		tids_log_warnx("registry: commit failed");
@@ -228,6 +229,7 @@ static void shutdown_cleanly(struct tidsd *d)
 	http_close(d);
 	ingest_flush(d, DRAIN_MS);
 	sessions_close_all(d);
+	federation_free(d);
 	budget_free(d);
 	router_free(d);
 	indexer_free(d);
@@ -323,6 +325,10 @@ int main(int argc, char **argv)
 	sd_status("connecting to Kafka");
 	if (kafka_init(d) != 0 || ingest_init(d) != 0 || ingest_load_unacked(d) != 0)
 		fatalx("Kafka is not usable; see above");
+	/* Before the router: it must know the peers' participants before it
+	 * routes anything. */
+	if (federation_init(d) != 0)
+		fatalx("federation could not start; see above");
 	if (d->conf->router && router_init(d) != 0)
 		fatalx("router could not start; see above");
 	if (indexer_init(d) != 0)

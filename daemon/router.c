@@ -208,11 +208,44 @@ static void apply_subscriber(struct router *rt, const struct router_msg *m)
 	replace(&rt->subscribers, sub->id, sub, free);
 }
 
+/* A peer hub: its outbound topic is where its recipients' records go. */
+static void apply_peer(struct router *rt, const struct router_msg *m)
+{
+	char *topic = malloc(strlen(rt->t_out_prefix) + strlen(m->id) + 1);
+
+	if (topic == NULL)
+		return;
+	strcpy(topic, rt->t_out_prefix);
+	strcat(topic, m->id);
+	/* The key is the hub id inside the topic name (which outlives the entry). */
+	replace(&rt->peers, topic + strlen(rt->t_out_prefix), topic, free);
+}
+
+static void apply_forget(struct router *rt, const struct router_msg *m)
+{
+	void *v;
+
+	if (m->kind == RM_FORGET_PARTICIPANT) {
+		tids_policy_facts_remove_participant(rt->facts, m->id);
+		if ((v = tids_map_remove_str(&rt->participants, m->id)) != NULL)
+			free_participant(v);
+	} else if ((v = tids_map_remove_str(&rt->subscribers, m->id)) != NULL) {
+		free(v);
+	}
+}
+
 static void apply(struct router *rt, struct router_msg *m)
 {
 	char err[256] = "";
 
 	switch (m->kind) {
+	case RM_PEER:
+		apply_peer(rt, m);
+		break;
+	case RM_FORGET_PARTICIPANT:
+	case RM_FORGET_SUBSCRIBER:
+		apply_forget(rt, m);
+		break;
 	case RM_PARTICIPANT:
 		apply_participant(rt, m, err, sizeof(err));
 		break;
@@ -680,7 +713,9 @@ static int run(struct router *rt)
 			return -1;
 		while (read(rt->cq_pipe[0], buf, sizeof(buf)) > 0)
 			;
-		if (fds[1].revents & POLLIN)
+		/* Also while busy (no poll): a directory or registration must
+		 * not wait for the ingress topic to run dry. */
+		if ((fds[1].revents & POLLIN) || !drained)
 			drain_inbox(rt);
 		drain_producer_events(rt);
 		if (rd_kafka_fatal_error(rt->producer, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -799,6 +834,9 @@ int router_new(struct tidsd *d)
 	rt->inbox_tail = &rt->inbox;
 	rt->inbox_fd = -1;
 	rt->metrics = d->metrics;
+	/* Peers arrive while the registry loads, too. */
+	kafka_topic(d, "out.", rt->t_out_prefix, sizeof(rt->t_out_prefix));
+	snprintf(rt->hub_id, sizeof(rt->hub_id), "%s", d->conf->hub_id);
 	d->router = rt;
 	return 0;
 }
@@ -869,10 +907,12 @@ void router_free(struct tidsd *d)
 		return;
 	if (rt->started) {
 		tids_log_info("router: %lu records routed in %lu transactions: %lu decisions, %lu deliveries, "
-			      "%lu denials, %lu copies of republished batches dropped, %lu unreadable records skipped",
+			      "%lu denials, %lu copies of republished batches dropped, %lu unreadable records skipped; "
+			      "%lu forwarded to peer hubs, %lu imported from them",
 			      (unsigned long)rt->records, (unsigned long)rt->transactions, (unsigned long)rt->decisions,
 			      (unsigned long)rt->deliveries, (unsigned long)rt->denials,
-			      (unsigned long)rt->duplicates, (unsigned long)rt->skipped);
+			      (unsigned long)rt->duplicates, (unsigned long)rt->skipped, (unsigned long)rt->exported,
+			      (unsigned long)rt->imported);
 		rt->stop = 1;
 		if (write(rt->inbox_fd, &one, sizeof(one)) < 0)
 			tids_log_warn("router: wake");
@@ -898,6 +938,9 @@ void router_free(struct tidsd *d)
 		free_grant_key(rt, v);
 	for (pos = 0; (v = tids_map_next(&rt->subscribers, &pos)) != NULL;)
 		free(v);
+	for (pos = 0; (v = tids_map_next(&rt->peers, &pos)) != NULL;)
+		free(v);
+	tids_map_free(&rt->peers);
 	tids_map_free(&rt->participants);
 	tids_map_free(&rt->assets);
 	tids_map_free(&rt->grant_keys);

@@ -29,6 +29,9 @@
 enum router_msg_kind {
 	RM_PARTICIPANT, RM_ASSET, RM_GRANT, RM_REVOKE, RM_APPROVAL, RM_SUBSCRIBER, RM_POLICY,
 	RM_REVOKE_APPROVAL,
+	/* Federation: a peer hub (id), a participant or subscriber no longer
+	 * known (a peer's directory dropped or conflicts on it). */
+	RM_PEER, RM_FORGET_PARTICIPANT, RM_FORGET_SUBSCRIBER,
 };
 
 struct router_msg {
@@ -77,13 +80,15 @@ struct count {
 	bool dirty;
 };
 
-/* The last (sequence, leaf) of a publisher routed from one partition. */
+/* The last (sequence, leaf) of a publisher routed from one partition; or
+ * (import) the last position of a peer hub's forwards routed from it. */
 struct seen {
-	char key[TIDS_ID_MAX + 32];          /* "seen/<partition>/<publisher>" */
-	char publisher[TIDS_ID_MAX + 1];
+	char key[TIDS_ID_MAX + 32];          /* "seen/<partition>/<publisher>" or "imported/<partition>/<hub>" */
+	char publisher[TIDS_ID_MAX + 1];     /* or the peer hub */
 	int32_t partition;
-	uint64_t sequence;
+	uint64_t sequence;                   /* or the position */
 	uint32_t leaf_index;
+	bool import;
 	bool dirty;
 };
 
@@ -142,6 +147,8 @@ struct router {
 	struct tids_map windows;             /* key -> struct window */
 	struct tids_map seen;                /* key -> struct seen */
 	struct tids_map topics;              /* name -> topic handle of the producer */
+	struct tids_map peers;               /* hub id -> its outbound topic name (malloc'd) */
+	char t_out_prefix[256];              /* "<prefix>.<hub>.out." */
 
 	rd_kafka_t *consumer;
 	rd_kafka_t *producer;
@@ -164,14 +171,54 @@ struct router {
 	 * took it), given to its deliveries so that egress can measure
 	 * publish-to-delivery latency; 0 between records (aggregates). */
 	int64_t ingress_ts;
+	atomic_ulong exported, imported;
+};
+
+/* What route.c knows about the record being routed, for the decisions on
+ * it: the message, its envelope, the record and its bytes as received. */
+struct route_ctx {
+	const rd_kafka_message_t *m;
+	const struct tids_ingress_record *ir;
+	const struct tids_record *rec;
+	const uint8_t *bytes;                /* the record as received (published, or forwarded) */
+	size_t len;
 };
 
 /* route.c: decides one ingress record for every candidate; produces. */
+void route_entry_for(struct router *rt, const struct tids_record *rec, const rd_kafka_message_t *m,
+		     const char *recipient, const char *purpose, struct tids_audit_entry *e);
 int route_message(struct router *rt, const rd_kafka_message_t *m);
 /* Produces a Delivery to recipient's topic (sealed when it must be) and
  * returns the BLAKE2b-256 of the plaintext delivery in hash. */
 int route_produce_delivery(struct router *rt, const char *recipient, const struct tids_delivery *del,
 			   const char *grant_id, uint8_t hash[TIDS_HASH_BYTES]);
+
+/* route_export.c: a recipient at a peer hub. */
+/* The peer hub serving recipient, or NULL when it is one of ours. A
+ * recipient of a hub that is not our peer has hub set to its home hub and
+ * the return value NULL (and *unreachable true). */
+const char *route_peer_of(struct router *rt, const char *recipient, bool *unreachable);
+/* Writes a forward of del for recipient at peer hub to that hub's outbound
+ * topic, in the batch's transaction; ctx is NULL for an aggregate. The
+ * export's audit entry will be (entry_partition, entry_seq). hash gets the
+ * BLAKE2b-256 of the forwarded record's bytes. */
+int route_export(struct router *rt, const char *hub, const char *recipient, const struct tids_delivery *del,
+		 const struct route_ctx *ctx, int32_t entry_partition, uint8_t hash[TIDS_HASH_BYTES]);
+/* route_import.c: a record a peer forwarded here. */
+int route_import(struct router *rt, const struct route_ctx *ctx);
+/* Adds a forward's obligations (the exporting hub's duties) to o, the
+ * most restrictive of both; storage for the lists in buf. */
+struct oblig_merge {
+	const char *redacted[2 * TIDS_FIELDS_MAX];
+	const char *purposes[2 * TIDS_LIST_MAX];
+	const char *duties[2 * TIDS_LIST_MAX];
+};
+void route_merge_obligations(struct tids_obligations *o, const struct tids_obligations *theirs,
+			     struct oblig_merge *buf);
+/* route.c: one decision (shared with route_import.c). onward: the record
+ * was forwarded here for another recipient or purpose. */
+int route_decide(struct router *rt, const struct route_ctx *ctx, const char *recipient, const char *purpose,
+		 bool onward);
 
 /* audit.c */
 int audit_append(struct router *rt, int32_t partition, struct tids_audit_entry *e);
@@ -201,6 +248,10 @@ uint64_t state_count_add(struct router *rt, const char *key, uint64_t amount);
 /* Is (publisher, sequence, leaf) on partition new? If so, remember it. */
 bool state_first_time(struct router *rt, int32_t partition, const char *publisher, uint64_t sequence,
 		      uint32_t leaf_index);
+/* Is a peer hub's forward at position new on partition? If so, remember it.
+ * (One link writes a peer's forwards in order: a copy sent again after a
+ * lost ack is at or below the last one routed.) */
+bool state_first_import(struct router *rt, int32_t partition, const char *hub, uint64_t position);
 void state_clear(struct router *rt);
 int state_window_restore(struct router *rt, const char *key, const struct tids_aggregate_window *w);
 

@@ -67,6 +67,7 @@ static void flush_out(struct tidsd *d, struct session *s)
 	if (s->paused && (int64_t)s->out.len <= d->conf->send_buffer / 2) {
 		s->paused = false;
 		egress_resume(d, s);
+		federation_resume(d, s);
 	}
 	update_events(d, s);
 }
@@ -158,6 +159,7 @@ static void handshake_done(struct tidsd *d, struct session *s)
 {
 	struct tids_noise_cipher tx, rx;
 	const struct participant *p = registry_by_dh_key(d, tids_noise_remote_static(&s->hs));
+	const char *hub;
 	char msg[256];
 	int code;
 
@@ -168,6 +170,21 @@ static void handshake_done(struct tidsd *d, struct session *s)
 	tids_channel_init_noise(&s->ch, &tx, &rx, (size_t)d->conf->frame_max);
 	s->state = SESSION_OPEN;
 	budget_handshake_end(d, s);
+	if (p == NULL && (hub = federation_peer_by_dh_key(d, tids_noise_remote_static(&s->hs))) != NULL) {
+		/* A peer hub, by the key its registration gives. */
+		snprintf(s->peer_hub, sizeof(s->peer_hub), "%s", hub);
+		federation_peer_key(d, hub, s->identity_key);
+		tids_log_info("session %lu (%s): peer hub %s authenticated", s->id, s->peer, s->peer_hub);
+		snprintf(msg, sizeof(msg), "welcome hub %s", s->peer_hub);
+		send_welcome(d, s, CODE_OK, msg);
+		return;
+	}
+	if (p != NULL && *p->p.home_hub != '\0' && strcmp(p->p.home_hub, d->conf->hub_id) != 0) {
+		/* Its data enters the network at its own hub, nowhere else. */
+		snprintf(msg, sizeof(msg), "participant %s is served by hub %s; connect there", p->p.id, p->p.home_hub);
+		send_welcome(d, s, CODE_PERMISSION_DENIED, msg);
+		return;
+	}
 	if (p == NULL) {
 		metrics_add(&d->metrics->handshake_failures[MHS_UNREGISTERED], 1);
 		snprintf(msg, sizeof(msg), "this static key is not registered at hub %s", d->conf->hub_id);
@@ -443,6 +460,7 @@ void session_close(struct tidsd *d, struct session *s, const char *why)
 			 s->id, s->peer, *s->participant ? ", " : "", s->participant, why);
 	ingest_forget_session(d, s);
 	egress_forget_session(d, s);
+	federation_forget_session(d, s);
 	budget_handshake_end(d, s);
 	loop_del(d, &s->w);
 	close(s->w.fd);
@@ -493,7 +511,7 @@ void sessions_tick(struct tidsd *d)
 			session_close(d, s, "handshake not finished in time (limits.handshake_timeout)");
 		} else if (s->state == SESSION_CLOSING && now - s->last_active > CLOSING_GRACE_MS)
 			session_close(d, s, "peer does not read its last messages");
-		else if (s->state == SESSION_OPEN && s->subs == NULL && s->pending_calls == 0 &&
+		else if (s->state == SESSION_OPEN && s->subs == NULL && s->pull == NULL && s->pending_calls == 0 &&
 			 now - s->last_active > d->conf->idle_timeout_ms)
 			session_close(d, s, "idle (limits.idle_timeout)");
 	}

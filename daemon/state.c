@@ -69,6 +69,33 @@ bool state_first_time(struct router *rt, int32_t partition, const char *publishe
 	return true;
 }
 
+bool state_first_import(struct router *rt, int32_t partition, const char *hub, uint64_t position)
+{
+	char key[sizeof(((struct seen *)0)->key)];
+	struct seen *s;
+
+	snprintf(key, sizeof(key), "imported/%d/%s", (int)partition, hub);
+	s = tids_map_get_str(&rt->seen, key);
+	if (s != NULL && position <= s->sequence)
+		return false;
+	if (s == NULL) {
+		s = calloc(1, sizeof(*s));
+		if (s == NULL)
+			return true;
+		snprintf(s->key, sizeof(s->key), "%s", key);
+		snprintf(s->publisher, sizeof(s->publisher), "%s", hub);
+		s->partition = partition;
+		s->import = true;
+		if (tids_map_put_str(&rt->seen, s->key, s, NULL) != 0) {
+			free(s);
+			return true;
+		}
+	}
+	s->sequence = position;
+	s->dirty = true;
+	return true;
+}
+
 /* Gives a count's value to the policy facts. */
 static void count_to_facts(struct router *rt, const char *key, uint64_t value)
 {
@@ -211,6 +238,12 @@ static void apply_entry(struct router *rt, const rd_kafka_message_t *m, struct t
 		struct seen *sn;
 
 		if (state_first_time(rt, st.seen.partition, st.seen.publisher, st.seen.sequence, st.seen.leaf_index) &&
+		    (sn = tids_map_get_str(&rt->seen, key)) != NULL)
+			sn->dirty = false;
+	} else if (st.kind == TIDS_STATE_IMPORTED) {
+		struct seen *sn;
+
+		if (state_first_import(rt, st.seen.partition, st.seen.publisher, st.seen.sequence) &&
 		    (sn = tids_map_get_str(&rt->seen, key)) != NULL)
 			sn->dirty = false;
 	} else {
@@ -402,7 +435,7 @@ int state_write_dirty(struct router *rt)
 			if (!sn->dirty)
 				continue;
 			memset(&st, 0, sizeof(st));
-			st.kind = TIDS_STATE_SEEN;
+			st.kind = sn->import ? TIDS_STATE_IMPORTED : TIDS_STATE_SEEN;
 			st.seen = (struct tids_position){ sn->publisher, sn->sequence, sn->leaf_index, sn->partition };
 			if ((r = put(rt, sn->key, &st)) != 0)
 				return r;

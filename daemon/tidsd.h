@@ -28,6 +28,7 @@
 
 struct tidsd;
 struct session;
+struct subscriber;
 
 /* --- fatal (only the daemon decides what is fatal) ----------------------- */
 
@@ -81,6 +82,7 @@ struct config {
 	int64_t checkpoint_entries;
 	int64_t checkpoint_interval_ms;
 	int64_t ledger_cache;      /* bytes of SQLite page cache for the indexer */
+	int64_t link_timeout_ms;   /* a peer link silent this long is dialled again */
 	bool router;               /* route ingress in this process */
 };
 
@@ -185,6 +187,13 @@ const struct tids_asset *registry_asset(const struct tidsd *d, const char *id);
 int registry_put_participant(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen);
 int registry_put_asset(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen);
 int registry_put_peer(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen);
+typedef void registry_peer_fn(struct tidsd *d, const struct tids_peer *p, void *ctx);
+void registry_each_peer(struct tidsd *d, registry_peer_fn *fn, void *ctx);
+/* Standing subscriptions, for our directory. */
+typedef void registry_subscriber_fn(void *ctx, const struct subscriber *s);
+void registry_each_subscriber(struct tidsd *d, registry_subscriber_fn *fn, void *ctx);
+typedef void registry_participant_fn(void *ctx, const struct participant *p);
+void registry_each_participant(struct tidsd *d, registry_participant_fn *fn, void *ctx);
 int registry_suspend(struct tidsd *d, const char *id, bool suspended, char *err, size_t errlen);
 int registry_put_grant(struct tidsd *d, const uint8_t *blob, size_t len, const char *caller,
 		       char *err, size_t errlen);
@@ -292,6 +301,13 @@ bool kafka_log_event(struct tidsd *d, rd_kafka_event_t *ev);
 /* Topic names: "<prefix>.<hub>.<suffix>". */
 void kafka_topic(const struct tidsd *d, const char *suffix, char *buf, size_t len);
 void kafka_deliver_topic(const struct tidsd *d, const char *participant, char *buf, size_t len);
+/* A topic of one partition the broker never expires (an outbound topic:
+ * tidsd deletes what a peer acknowledged, with kafka_delete_before). */
+int kafka_ensure_retained_topic(struct tidsd *d, const char *topic, char *err, size_t errlen);
+/* Deletes the records of partition 0 of topic before offset (async). */
+int kafka_delete_before(struct tidsd *d, const char *topic, int64_t offset);
+/* Low and high watermarks of partition 0 of topic (asks the broker). */
+int kafka_watermarks(struct tidsd *d, const char *topic, int64_t *lo, int64_t *hi);
 /* Creates a topic if missing (partitions, compacted or not); waits. */
 int kafka_ensure_topic(struct tidsd *d, const char *topic, int partitions, bool compact,
 		       char *err, size_t errlen);
@@ -303,6 +319,8 @@ int ingest_init(struct tidsd *d);
  * reload, before the set goes to the router). 0 or TIDS_ENOMEM, which
  * keeps the floors ingest had. */
 int ingest_set_floors(struct tidsd *d, const struct tids_policy_set *set);
+/* The lowest tier a record of category may carry (imports check it too). */
+enum tids_tier ingest_floor(const struct tidsd *d, const char *category);
 /* Loads the batches an earlier run accepted but never acknowledged. */
 int ingest_load_unacked(struct tidsd *d);
 void ingest_free(struct tidsd *d);
@@ -345,6 +363,38 @@ void router_post(struct tidsd *d, enum router_msg_kind kind, const char *id, con
 		 const uint8_t *key, struct tids_policy_set *policy);
 /* Grants past their end are revoked (and their keys destroyed). */
 void registry_expire_grants(struct tidsd *d, int64_t now);
+
+/* --- federation.c: peer hubs, links, directories (see federation.h) -------- */
+
+struct pull;
+/* After Kafka and before the router: peers, their directories, out topics. */
+int federation_init(struct tidsd *d);
+void federation_free(struct tidsd *d);
+void federation_tick(struct tidsd *d);
+/* A peer was registered or changed (admin). */
+void federation_peer_changed(struct tidsd *d, const struct tids_peer *p);
+/* Local participants or subscriptions changed: our directory is stale and
+ * who is where may have changed. */
+void federation_registry_changed(struct tidsd *d);
+/* The peer whose hub key has this Noise (X25519) form, or NULL. */
+const char *federation_peer_by_dh_key(const struct tidsd *d, const uint8_t dh_pk[TIDS_DH_KEY_BYTES]);
+/* The registered key of peer hub id into key; false if it is no peer. */
+bool federation_peer_key(const struct tidsd *d, const char *id, uint8_t key[TIDS_PUBLIC_KEY_BYTES]);
+/* The peer hub whose directory (accepted) lists participant id, or NULL. */
+const char *federation_home_of(const struct tidsd *d, const char *id);
+/* Resolves a participant address "id" or "id@hub" to an id this hub can
+ * name: a local participant (hub empty or this hub), or one a peer's
+ * directory lists (or the admin registered with that home hub). */
+int federation_resolve(const struct tidsd *d, const char *address, char id[TIDS_ID_MAX + 1], char *err,
+		       size_t errlen);
+/* Federation/Pull on a peer hub's session, its acks, its end. */
+void federation_pull(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len);
+void federation_client_item(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len);
+void federation_cancel(struct tidsd *d, struct session *s, uint64_t call_id);
+void federation_forget_session(struct tidsd *d, struct session *s);
+void federation_resume(struct tidsd *d, struct session *s);
+/* Admin/Peers. */
+void federation_peers(struct tidsd *d, struct session *s, uint64_t call_id);
 
 /* --- indexer.c: the audit ledger (consumes the audit and ingress topics) --- */
 
@@ -428,6 +478,7 @@ struct session {
 	int64_t last_active;       /* mono ms */
 	int64_t opened;
 	char participant[TIDS_ID_MAX + 1];   /* authenticated id ("" on the local socket) */
+	char peer_hub[TIDS_ID_MAX + 1];      /* a peer hub authenticated by its key ("" otherwise) */
 	uint8_t identity_key[TIDS_PUBLIC_KEY_BYTES];   /* the key it authenticated with */
 	uid_t uid;                 /* local: the peer's credentials when it connected */
 	gid_t gid;
@@ -439,6 +490,7 @@ struct session {
 	unsigned pending_calls;    /* publishes awaiting Kafka */
 	bool in_frames;            /* frames_step is running for it */
 	struct subscription *subs;
+	struct pull *pull;         /* a peer hub pulling its forwards */
 };
 
 /* k: the TCP peer's address for the handshake budgets (NULL if local). */
@@ -527,6 +579,7 @@ struct tidsd {
 	struct indexer *indexer;
 	struct metrics *metrics;              /* written by the loop, router and indexer */
 	struct http *http;
+	struct federation *federation;
 
 	bool stopping;
 	volatile sig_atomic_t sig_stop;

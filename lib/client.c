@@ -659,6 +659,21 @@ int tids_client_suspend(struct tids_client *c, const char *participant, int susp
 	return change(c, "tids.v1.Admin/Suspend", r, body, len, err, errlen);
 }
 
+int tids_client_peers(struct tids_client *c, struct tids_peers_reply *out, char *err, size_t errlen)
+{
+	uint8_t *resp;
+	size_t rlen;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = tids_client_call(c, "tids.v1.Admin/Peers", NULL, 0, &resp, &rlen, err, errlen);
+	if (r != 0)
+		return r;
+	r = tids_wire_decode_peers_reply(resp, rlen, out, err, errlen);
+	free(resp);
+	return r;
+}
+
 int tids_client_subscribe(struct tids_client *c, const char *const *purposes, size_t n, uint32_t window,
 			  char *err, size_t errlen)
 {

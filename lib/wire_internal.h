@@ -9,6 +9,7 @@
 
 #include "tids/v1/audit.pb-c.h"
 #include "tids/v1/consent.pb-c.h"
+#include "tids/v1/federation.pb-c.h"
 #include "tids/v1/kafka.pb-c.h"
 #include "tids/v1/record.pb-c.h"
 #include "tids/v1/registry.pb-c.h"
@@ -69,5 +70,24 @@ int tids_wire_record_view(const struct tids_record *rec, Tids__V1__Record *pb);
 void tids_wire_record_view_free(Tids__V1__Record *pb);
 
 #pragma GCC visibility pop
+
+/* IngressRecord inside IngressRecord itself and Forward: the checks of its
+ * gate (b gets the path array), and a protobuf-c view borrowing in's
+ * storage (v must outlive the packing). */
+int tids_wire_ingress_from(const Tids__V1__IngressRecord *m, struct backing *b, struct tids_ingress_record *out,
+		      char *err, size_t errlen);
+struct ingress_view {
+	Tids__V1__IngressRecord pb;
+	ProtobufCBinaryData path[64];
+	Tids__V1__ForwardInfo fw;
+	Tids__V1__Obligations ob;
+	Tids__V1__Aggregation agg;
+};
+void tids_wire_ingress_view(const struct tids_ingress_record *in, struct ingress_view *v);
+
+/* AuditCheckpoint inside AuditLogRecord and PullItem. */
+int tids_wire_checkpoint_from(const Tids__V1__AuditCheckpoint *m, struct tids_audit_checkpoint *out,
+			 char *err, size_t errlen);
+void tids_wire_checkpoint_view(const struct tids_audit_checkpoint *in, bool with_signature, Tids__V1__AuditCheckpoint *pb);
 
 #endif

@@ -20,7 +20,7 @@ kept=$(sed -n 's/^== kept: \([^ ]*\) .*/\1/p' "$out")
 for f in state/ledger.db hub.pub proof.jsonl tidsd.log tidsd.conf; do
 	[ -e "$kept/$f" ] || fail "the kept folder has no $f"
 done
-grep -q "^== an auditor verifies the ledger with the hub's public key" "$out" || fail "the demo does not verify its ledger"
+grep -q "^== an auditor verifies .*ledger with the hub's public key" "$out" || fail "the demo does not verify its ledger"
 grep -q "^   OK$" "$out" || fail "the ledger did not verify"
 grep -q "proof of record [0-9a-f]\{32\} on hub hub.sh: VALID" "$out" || fail "the demo proved no delivery"
 # What was kept stands on its own: the auditor's commands work on it later.

@@ -432,16 +432,33 @@ START_TEST(registry_round_trip_and_rejections)
 	memset(&peer, 0, sizeof(peer));
 	peer.hub_id = "hub.wuhan";
 	peer.jurisdiction = "CN-HB";
-	peer.bootstrap = "";
+	peer.address = "";
 	memset(peer.public_key, 3, 32);
 	ck_assert_int_eq(tids_wire_encode_peer(&peer, &buf, &len), 0);
 	ck_assert_int_eq(tids_wire_decode_peer(buf, len, &peerout, err, sizeof(err)), TIDS_EMISSING);
-	ck_assert_ptr_nonnull(strstr(err, "bootstrap"));
+	ck_assert_ptr_nonnull(strstr(err, "address"));
 	free(buf);
-	peer.bootstrap = "10.0.0.2:9092";
+	{
+		static const char *const bad[] = { "10.0.0.2", "10.0.0.2:", ":7443", "hub:0", "hub:65536", "hu b:7443",
+						   "hub:74x3", "[::1:7443", "[zz]:7443" };
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			peer.address = bad[i];
+			ck_assert_int_eq(tids_wire_encode_peer(&peer, &buf, &len), 0);
+			ck_assert_msg(tids_wire_decode_peer(buf, len, &peerout, err, sizeof(err)) == TIDS_EINVAL,
+				      "address %s accepted", bad[i]);
+			free(buf);
+		}
+	}
+	peer.address = "hub.wh.example:7443";
 	ck_assert_int_eq(tids_wire_encode_peer(&peer, &buf, &len), 0);
 	ck_assert_int_eq(tids_wire_decode_peer(buf, len, &peerout, err, sizeof(err)), 0);
-	ck_assert_str_eq(peerout.bootstrap, "10.0.0.2:9092");
+	ck_assert_str_eq(peerout.address, "hub.wh.example:7443");
+	tids_peer_free(&peerout);
+	free(buf);
+	peer.address = "[::1]:7443";
+	ck_assert_int_eq(tids_wire_encode_peer(&peer, &buf, &len), 0);
+	ck_assert_int_eq(tids_wire_decode_peer(buf, len, &peerout, err, sizeof(err)), 0);
 	tids_peer_free(&peerout);
 	free(buf);
 }

@@ -116,6 +116,9 @@ int tids_client_list(struct tids_client *c, const char *kind, const char *after,
 		     struct tids_list_reply *out, char *err, size_t errlen);
 __attribute__((warn_unused_result))
 int tids_client_show(struct tids_client *c, const char *id, struct tids_list_reply *out, char *err, size_t errlen);
+/* The peer links (free *out with tids_peers_reply_free). */
+__attribute__((warn_unused_result))
+int tids_client_peers(struct tids_client *c, struct tids_peers_reply *out, char *err, size_t errlen);
 
 /*
  * Subscribing: start the stream for purposes, then take deliveries one by

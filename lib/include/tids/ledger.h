@@ -172,6 +172,40 @@ typedef int tids_ledger_tally_fn(void *ctx, const struct tids_ledger_tally *t);
 __attribute__((warn_unused_result))
 int tids_ledger_tally(struct tids_ledger *l, int64_t since_ms, int64_t until_ms, tids_ledger_tally_fn *fn, void *ctx,
 		      char *err, size_t errlen);
+/* The newest checkpoint of a partition (decoded; free it), TIDS_ENOENT if
+ * none. */
+__attribute__((warn_unused_result))
+int tids_ledger_last_checkpoint(struct tids_ledger *l, int32_t partition, struct tids_audit_checkpoint *cp);
+
+/* --- witnesses ---------------------------------------------------------------
+ * A peer hub keeps the signed chain heads it received from this hub, one
+ * line each, in a witness file:
+ *   witness HUB PARTITION SEQ HEAD-HEX SIGNED-AT-MS SIGNATURE-HEX
+ * `tidsctl audit verify --witness FILE` requires the ledger to still hold
+ * each: a hub that rewrote or cut its history cannot match heads it signed
+ * and gave away. */
+
+#define TIDS_WITNESS_LINE_MAX 512
+
+struct tids_witness {
+	char hub_id[TIDS_ID_MAX + 1];
+	int32_t partition;
+	uint64_t seq;
+	uint8_t head[TIDS_HASH_BYTES];
+	int64_t signed_at_ms;
+	uint8_t signature[TIDS_SIGNATURE_BYTES];
+};
+
+/* Parses a witness file's text (comments start with '#'); errors name the
+ * line. *out is malloc'd (free it), *n its length. */
+__attribute__((warn_unused_result))
+int tids_witness_parse(const char *text, size_t len, struct tids_witness **out, size_t *n, char *err,
+		       size_t errlen);
+/* One line, newline included, into buf; the length, or TIDS_ETOOBIG. */
+int tids_witness_format(const struct tids_witness *w, char *buf, size_t len);
+/* Does the hub's key sign this head? */
+bool tids_witness_valid(const struct tids_witness *w, const uint8_t hub_pk[TIDS_PUBLIC_KEY_BYTES]);
+void tids_witness_from_checkpoint(const struct tids_audit_checkpoint *cp, struct tids_witness *w);
 
 /* --- verification ---------------------------------------------------------- */
 

@@ -94,6 +94,26 @@ struct tids_publish_ack {
 	void *backing;
 };
 
+/* Who published a record delivered through another hub (see record.proto). */
+struct tids_provenance {
+	bool present;
+	const char *hub_id;
+	const char *publisher;               /* "" for an aggregate */
+	uint64_t sequence;
+	uint8_t batch_root[TIDS_HASH_BYTES];
+	uint8_t batch_signature[TIDS_SIGNATURE_BYTES];
+	uint32_t leaf_index;
+	uint32_t leaf_count;
+	const uint8_t (*merkle_path)[TIDS_HASH_BYTES];
+	size_t n_merkle_path;
+	uint8_t leaf_hash[TIDS_HASH_BYTES];
+	struct tids_bytes published;         /* empty unless needed */
+	uint32_t hops;
+	const char *export_hub;
+	int32_t export_partition;
+	uint64_t export_seq;
+};
+
 struct tids_delivery {
 	struct tids_record record;
 	enum tids_decision decision;
@@ -105,7 +125,27 @@ struct tids_delivery {
 	int64_t decided_at_ms;
 	struct tids_bytes source_record_id;  /* empty for aggregates */
 	const char *notification_for;        /* "" unless a notify obligation's notice */
+	struct tids_provenance provenance;   /* present: the record came from another hub */
 	void *backing;
+};
+
+/* What a forwarding hub decided about a record (see kafka.proto). */
+struct tids_forward_info {
+	bool present;
+	const char *from_hub;                /* "" on the forwarding hub's own topic */
+	uint64_t position;
+	const char *recipient;
+	const char *purpose;
+	enum tids_decision decision;         /* ALLOW or TRANSFORM */
+	struct tids_obligations obligations;
+	struct tids_strlist rule_ids;
+	uint8_t leaf_hash[TIDS_HASH_BYTES];  /* zeros for an aggregate */
+	int32_t entry_partition;
+	uint64_t entry_seq;
+	uint32_t hops;
+	const char *origin_hub;
+	int64_t decided_at_ms;
+	const char *refused;                 /* "" unless the import checks failed */
 };
 
 /* What ingest writes to the ingress topic for each accepted record. */
@@ -122,6 +162,9 @@ struct tids_ingress_record {
 	const uint8_t (*merkle_path)[TIDS_HASH_BYTES];
 	size_t n_merkle_path;
 	int64_t received_at_ms;
+	/* Forwarded by (or being forwarded to) another hub. Then publisher
+	 * may be "" (an aggregate the origin hub made): no batch material. */
+	struct tids_forward_info forwarded;
 	void *backing;
 };
 
@@ -217,9 +260,8 @@ struct tids_asset {
 struct tids_peer {
 	const char *hub_id;
 	const char *jurisdiction;
-	const char *bootstrap;
 	uint8_t public_key[TIDS_PUBLIC_KEY_BYTES];
-	const char *inbound_topic;
+	const char *address;                 /* HOST:PORT */
 	void *backing;
 };
 
@@ -269,6 +311,9 @@ struct tids_audit_entry {
 	size_t n_counts;
 	bool has_aggregate;
 	struct tids_aggregate_result aggregate;
+	const char *peer_hub;                /* export: destination hub; import: origin hub */
+	int32_t peer_partition;              /* import: the export's entry at peer_hub */
+	uint64_t peer_seq;
 	void *backing;
 };
 
@@ -294,7 +339,8 @@ struct tids_audit_log_record {
 };
 
 /* The router's state on the compacted state topic. */
-enum tids_state_kind { TIDS_STATE_CHAIN = 1, TIDS_STATE_COUNT = 2, TIDS_STATE_WINDOW = 3, TIDS_STATE_SEEN = 4 };
+enum tids_state_kind { TIDS_STATE_CHAIN = 1, TIDS_STATE_COUNT = 2, TIDS_STATE_WINDOW = 3, TIDS_STATE_SEEN = 4,
+		       TIDS_STATE_IMPORTED = 5 };
 
 struct tids_position {
 	const char *publisher;
@@ -331,7 +377,86 @@ struct tids_router_state {
 	struct tids_chain_head chain;
 	uint64_t count;
 	struct tids_aggregate_window window;
-	struct tids_position seen;
+	struct tids_position seen;           /* SEEN and IMPORTED */
+	void *backing;
+};
+
+/* --- federation ------------------------------------------------------------ */
+
+#define TIDS_DIRECTORY_ENTRIES_MAX 4096
+#define TIDS_INTEREST_PURPOSES_MAX 8
+#define TIDS_PULL_WINDOW_MAX 10000
+
+struct tids_directory_entry {
+	const char *id;
+	const char *role;
+	const char *jurisdiction;
+	uint8_t identity_key[TIDS_PUBLIC_KEY_BYTES];
+};
+
+struct tids_interest {
+	const char *participant;
+	struct tids_strlist purposes;
+};
+
+/* A hub's signed directory of its participants. The gate checks its form
+ * (unique ids, interests of listed participants only), not its signature:
+ * tids_directory_verify does, with the publishing hub's key. */
+struct tids_directory {
+	const char *hub_id;
+	uint64_t version;
+	struct tids_directory_entry *entries;
+	size_t n_entries;
+	struct tids_interest *interests;
+	size_t n_interests;
+	int64_t signed_at_ms;
+	uint8_t signature[TIDS_SIGNATURE_BYTES];
+	void *backing;
+};
+
+/* PullControl: a start (from_position, window) or an ack. */
+struct tids_pull_control {
+	bool is_ack;
+	uint64_t from_position;
+	uint32_t window;
+	uint64_t ack_position;
+	void *backing;
+};
+
+enum tids_pull_item_kind { TIDS_PULL_FORWARD = 1, TIDS_PULL_DIRECTORY = 2, TIDS_PULL_CHECKPOINT = 3 };
+
+/* PullItem: one of a forward (position, record), a directory or a
+ * checkpoint; the sub-structs share the item's backing. */
+struct tids_pull_item {
+	enum tids_pull_item_kind kind;
+	uint64_t position;
+	struct tids_ingress_record record;
+	struct tids_directory directory;
+	struct tids_audit_checkpoint checkpoint;
+	void *backing;
+};
+
+struct tids_peer_status {
+	const char *hub_id;
+	const char *jurisdiction;
+	const char *address;
+	bool link_up;
+	bool serving;
+	uint64_t forwarded;
+	uint64_t imported;
+	uint64_t lag;
+	const char *last_error;
+	int64_t last_error_ms;
+	uint64_t directory_version;
+	uint32_t directory_entries;
+	uint32_t conflicts;
+	uint64_t witnessed_seq;
+	uint64_t refused;
+};
+
+struct tids_peers_reply {
+	struct tids_peer_status *peers;
+	size_t n_peers;
 	void *backing;
 };
 
@@ -500,6 +625,10 @@ TIDS_DECODER(status, struct tids_status);
 TIDS_DECODER(list_request, struct tids_list_request);
 TIDS_DECODER(show_request, struct tids_id_message);
 TIDS_DECODER(list_reply, struct tids_list_reply);
+TIDS_DECODER(directory, struct tids_directory);
+TIDS_DECODER(pull_control, struct tids_pull_control);
+TIDS_DECODER(pull_item, struct tids_pull_item);
+TIDS_DECODER(peers_reply, struct tids_peers_reply);
 #undef TIDS_DECODER
 
 /* The state topic's gate: checks the key, the headers and the MAC, then
@@ -536,6 +665,10 @@ void tids_frame_free(struct tids_frame *f);
 void tids_status_free(struct tids_status *s);
 void tids_list_request_free(struct tids_list_request *r);
 void tids_list_reply_free(struct tids_list_reply *r);
+void tids_directory_free(struct tids_directory *d);
+void tids_pull_control_free(struct tids_pull_control *c);
+void tids_pull_item_free(struct tids_pull_item *i);
+void tids_peers_reply_free(struct tids_peers_reply *r);
 
 /*
  * Encoders. They do not validate (what we encode came through a gate or was
@@ -578,6 +711,18 @@ TIDS_ENCODER(status, struct tids_status);
 TIDS_ENCODER(list_request, struct tids_list_request);
 TIDS_ENCODER(show_request, struct tids_id_message);
 TIDS_ENCODER(list_reply, struct tids_list_reply);
+TIDS_ENCODER(directory, struct tids_directory);
+TIDS_ENCODER(directory_unsigned, struct tids_directory);
+TIDS_ENCODER(pull_control, struct tids_pull_control);
+TIDS_ENCODER(pull_item, struct tids_pull_item);
+TIDS_ENCODER(peers_reply, struct tids_peers_reply);
 #undef TIDS_ENCODER
+
+/*
+ * Participant addresses across the network: "id" (this hub) or "id@hub".
+ * Splits addr into id and hub ("" when bare); false if either part is not
+ * a valid id.
+ */
+bool tids_address_split(const char *addr, char id[TIDS_ID_MAX + 1], char hub[TIDS_ID_MAX + 1]);
 
 #endif
