@@ -90,7 +90,7 @@ TIDSD := $(O)/tidsd
 TIDSCTL := $(O)/tidsctl
 PROGRAMS := $(if $(DAEMON_SRC),$(TIDSD)) $(if $(CLI_SRC),$(TIDSCTL))
 
-.PHONY: all deps check test-unit test-integration bench fuzz analyze install clean demo kafka-fetch deb
+.PHONY: all deps check test-unit test-integration bench fuzz fuzz-run analyze install clean demo kafka-fetch deb
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -199,7 +199,12 @@ $(O)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(POLICY_SRC) $(PB_C) $(PB_H)
 	$(Q)mkdir -p $(O)/fuzz
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -w -o $@ $< $(LIB_SRC) $(POLICY_SRC) $(PB_C) $(PKG_LIBS) $(LDLIBS)
 
-fuzz: $(FUZZ_BIN)
+# Like check, installs what it needs first (clang's libFuzzer runtime).
+fuzz:
+	$(Q)packaging/deps.sh --fuzz
+	$(Q)$(MAKE) --no-print-directory fuzz-run
+
+fuzz-run: $(FUZZ_BIN)
 	$(Q)set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); \
 		mkdir -p $(O)/fuzz/corpus/$$n; \
 		echo "  FUZZ     $$n for $(FUZZ_SECONDS)s"; \

@@ -182,6 +182,11 @@ static void send_message(struct tidsd *d, struct subscription *sub, const rd_kaf
 		return;
 	}
 	del.delivery_seq = seq;
+	/* The receipt rides outside the sealed delivery (its entry was hashed
+	 * before it could exist): the subscriber gets it inside. */
+	del.has_receipt = env.has_receipt;
+	if (env.has_receipt)
+		del.receipt = env.receipt;
 	if (tids_wire_encode_delivery(&del, &body, &blen) == 0) {
 		if (session_stream_item(d, sub->s, sub->call_id, body, blen) != 0) {
 			tids_log_debug("egress %s: item %llu not queued", sub->participant, (unsigned long long)seq);

@@ -20,7 +20,8 @@
  * acks it has not seen, at most what it had in flight (limits.
  * publish_in_flight per connection): each ack prunes the publisher's rows
  * to the newest BATCH_KEEP (pending ones are never pruned). An older batch
- * published again is refused as out of order, which it is.
+ * published again is refused as out of order, which it is. The ack of each
+ * kept batch, as it was sent with its receipt, is kept beside it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include <sodium.h>
 
 #include "tids/error.h"
+#include "tids/receipt.h"
 #include "tids/seal.h"
 #include "metrics.h"
 #include "tidsd.h"
@@ -61,6 +63,9 @@ struct pending {
 	struct tids_record_error *errors;   /* messages point into messages[] */
 	char (*messages)[ERROR_MESSAGE_MAX];
 	struct msg_ref *refs;
+	/* Where Kafka put each record written (the ack's receipt). */
+	struct tids_ingress_position *positions;
+	bool *written;
 };
 
 /* A category's tier floor, copied out of the policy set (the router owns
@@ -87,6 +92,7 @@ struct ingest {
 #define BATCH_ENTRY_BYTES (TIDS_HASH_BYTES + 1 + 4 + 8)
 #define NS_BATCH "batch"
 #define NS_PENDING "batch_pending"
+#define NS_ACK "ack"                   /* an acknowledged batch's ack as sent, receipt and all */
 #define BATCH_KEEP 256
 
 enum batch_state { BATCH_PENDING = 0, BATCH_ACKED = 1, BATCH_ABANDONED = 2 };
@@ -144,13 +150,15 @@ static int batch_put(struct tidsd *d, const char *publisher, uint64_t sequence, 
 	return store_delete_key(d->store, NS_PENDING, key);
 }
 
-/* Keeps the publisher's newest BATCH_KEEP rows and the pending ones. */
+/* Keeps the publisher's newest BATCH_KEEP rows and the pending ones, and
+ * the acks (with their receipts) of the newest BATCH_KEEP. */
 static void batch_prune(struct tidsd *d, const char *publisher)
 {
 	char prefix[TIDS_ID_MAX + 2];
 
 	snprintf(prefix, sizeof(prefix), "%s/", publisher);
-	if (store_trim_kv(d->store, NS_BATCH, prefix, BATCH_KEEP, NS_PENDING) != 0)
+	if (store_trim_kv(d->store, NS_BATCH, prefix, BATCH_KEEP, NS_PENDING) != 0 ||
+	    store_trim_kv(d->store, NS_ACK, prefix, BATCH_KEEP, NS_PENDING) != 0)
 		tids_log_warnx("ingest: old batches of %s could not be pruned", publisher);
 }
 
@@ -298,6 +306,8 @@ static void pending_free(struct pending *p)
 	free(p->errors);
 	free(p->messages);
 	free(p->refs);
+	free(p->positions);
+	free(p->written);
 	free(p);
 }
 
@@ -310,11 +320,53 @@ static struct pending *pending_new(size_t n)
 	p->errors = calloc(n, sizeof(*p->errors));
 	p->messages = calloc(n, sizeof(*p->messages));
 	p->refs = calloc(n, sizeof(*p->refs));
-	if (p->errors == NULL || p->messages == NULL || p->refs == NULL) {
+	p->positions = calloc(n, sizeof(*p->positions));
+	p->written = calloc(n, sizeof(*p->written));
+	if (p->errors == NULL || p->messages == NULL || p->refs == NULL || p->positions == NULL || p->written == NULL) {
 		pending_free(p);
 		return NULL;
 	}
 	return p;
+}
+
+/* The ack of a batch, as sent, is kept: a batch published again after a
+ * lost ack gets the same ack, receipt included. */
+static int ack_put(struct tidsd *d, const char *publisher, uint64_t sequence, const uint8_t *body, size_t len)
+{
+	char key[TIDS_ID_MAX + 32];
+
+	batch_key(key, sizeof(key), publisher, sequence);
+	return store_set_blob(d->store, NS_ACK, key, body, len);
+}
+
+/* The receipt: where each record went, signed once for the batch. Before
+ * any routing, so the ledger must later account for every position. */
+static int sign_receipt(struct tidsd *d, const struct pending *p, struct tids_publish_ack *ack, uint8_t **statement)
+{
+	struct tids_ingest_statement st = {
+		.hub_id = d->conf->hub_id, .publisher = p->publisher, .sequence = p->sequence,
+		.signed_at_ms = now_ms(),
+	};
+	struct tids_ingress_position *pos = malloc(p->n_records * sizeof(*pos) + 1);
+	size_t n = 0, len;
+	int r;
+
+	*statement = NULL;
+	if (pos == NULL)
+		return TIDS_ENOMEM;
+	for (uint32_t i = 0; i < p->n_records; i++)
+		if (p->written[i])
+			pos[n++] = p->positions[i];
+	memcpy(st.batch_root, p->root, TIDS_HASH_BYTES);
+	st.positions = pos;
+	st.n_positions = n;
+	r = tids_receipt_ingest_sign(&d->hub, &st, statement, &len, ack->receipt.signature);
+	free(pos);
+	if (r != 0)
+		return r;
+	ack->receipt.statement = (struct tids_bytes){ *statement, len };
+	ack->has_receipt = true;
+	return 0;
 }
 
 /* All records confirmed or failed: answer (if anyone still listens). */
@@ -325,19 +377,27 @@ static void finish(struct tidsd *d, struct pending *p)
 	struct tids_publish_ack ack = {
 		.sequence = p->sequence, .accepted = p->accepted, .errors = p->errors, .n_errors = p->n_errors,
 	};
-	uint8_t *body;
-	size_t len;
+	uint8_t *body = NULL, *statement = NULL;
+	size_t len = 0;
+	int enc;
 
 	for (pp = &in->pending; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == p) {
 			*pp = p->next;
 			break;
 		}
+	if (p->accepted > 0 && sign_receipt(d, p, &ack, &statement) != 0)
+		tids_log_warnx("ingest: batch %llu of %s: its receipt could not be signed (out of memory)",
+			       (unsigned long long)p->sequence, p->publisher);
+	enc = tids_wire_encode_publish_ack(&ack, &body, &len);
 	if (p->retryable == 0) {
 		struct batch_entry e = { .state = BATCH_ACKED, .n_records = p->n_records, .at_ms = now_ms() };
 		struct participant *pub = registry_participant_mut(d, p->publisher);
 
 		memcpy(e.root, p->root, TIDS_HASH_BYTES);
+		if (enc == 0 && ack_put(d, p->publisher, p->sequence, body, len) != 0)
+			tids_log_warnx("ingest: batch %llu of %s: its ack is not kept; published again, it will be "
+				       "acknowledged without a receipt", (unsigned long long)p->sequence, p->publisher);
 		if (batch_put(d, p->publisher, p->sequence, &e) != 0)
 			tids_log_warnx("ingest: batch %llu of %s: not recorded as acknowledged",
 				       (unsigned long long)p->sequence, p->publisher);
@@ -352,12 +412,12 @@ static void finish(struct tidsd *d, struct pending *p)
 		 * the ack: an acked batch must never be accepted again. */
 		if (store_commit(d->store) != 0)
 			session_reply(d, p->s, p->call_id, CODE_UNAVAILABLE, "registry could not be written", NULL, 0);
-		else if (tids_wire_encode_publish_ack(&ack, &body, &len) == 0) {
+		else if (enc == 0)
 			session_reply(d, p->s, p->call_id, CODE_OK, "", body, len);
-			free(body);
-		}
 		session_publish_done(d, p->s);
 	}
+	free(body);
+	free(statement);
 	pending_free(p);
 }
 
@@ -389,6 +449,8 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 		} else {
 			p->accepted++;
 			in->records_written++;
+			p->positions[ref->index] = (struct tids_ingress_position){ ref->index, m->partition, m->offset };
+			p->written[ref->index] = true;
 			metrics_add(&d->metrics->records_in, 1);
 		}
 		if (--p->outstanding == 0)
@@ -531,12 +593,30 @@ static int produce(struct tidsd *d, struct pending *p, const struct tids_batch *
 	return 0;
 }
 
-/* Replies with the ack of a batch acknowledged before (nothing is written). */
+/* Replies with the ack of a batch acknowledged before (nothing is written):
+ * the one kept, receipt and all, or one made up without a receipt. */
 static void ack_again(struct tidsd *d, struct session *s, uint64_t call_id, const struct tids_batch *b)
 {
 	struct tids_publish_ack ack = { .sequence = b->sequence, .accepted = (uint32_t)b->n_records };
-	uint8_t *body;
+	char key[TIDS_ID_MAX + 32];
+	uint8_t *body, *kept = malloc(TIDS_FRAME_MAX_DEFAULT);
 	size_t len;
+
+	batch_key(key, sizeof(key), b->publisher, b->sequence);
+	if (kept != NULL && store_get_blob(d->store, NS_ACK, key, kept, TIDS_FRAME_MAX_DEFAULT, &len) == 0) {
+		struct tids_publish_ack old;
+
+		/* Our own bytes, but from disk: through the gate again. */
+		bool same = tids_wire_decode_publish_ack(kept, len, &old, NULL, 0) == 0 && old.sequence == b->sequence;
+
+		tids_publish_ack_free(&old);
+		if (same) {
+			session_reply(d, s, call_id, CODE_OK, "", kept, len);
+			free(kept);
+			return;
+		}
+	}
+	free(kept);
 
 	if (tids_wire_encode_publish_ack(&ack, &body, &len) == 0) {
 		session_reply(d, s, call_id, CODE_OK, "", body, len);

@@ -132,6 +132,8 @@ static void load_hub_key(struct tidsd *d)
 		tids_key_to_base64(d->hub.sign_pk, pub);
 		tids_log_info("hub %s (%s), public key %s", d->conf->hub_id, d->conf->jurisdiction, pub);
 	}
+	/* Not fatal: the key can still be had over the admin socket. */
+	(void)keys_write_hub_pub(d);
 }
 
 static void open_store(struct tidsd *d)

@@ -98,8 +98,8 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 	free(sealed);
 	if (r != 0)
 		return r;
-	r = router_produce_at(rt, topic, RD_KAFKA_PARTITION_UA, del->record.record_id, TIDS_RECORD_ID_BYTES, value, vlen,
-			      rt->ingress_ts);
+	/* It leaves at the end of the transaction, with its receipt. */
+	r = receipts_hold(rt, topic, del->record.record_id, value, vlen);
 	if (r == 0) {
 		rt->deliveries++;
 		rt->stage.deliveries++;

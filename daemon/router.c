@@ -205,6 +205,7 @@ static void apply_subscriber(struct router *rt, const struct router_msg *m)
 		}
 		i += n + 1;
 	}
+	tids_log_info("router: %s is a recipient for %zu purposes", sub->id, sub->n_purposes);
 	replace(&rt->subscribers, sub->id, sub, free);
 }
 
@@ -604,6 +605,8 @@ static int transact(struct router *rt)
 		r = audit_flush_all(rt);
 	if (r == 0)
 		r = state_write_dirty(rt);
+	if (r == 0)
+		r = receipts_release(rt);
 	if (r != 0)
 		goto abort;
 	if (rt->n_batch > 0) {
@@ -642,6 +645,7 @@ fail:
 	metrics_stage_discard(&rt->stage);
 	metrics_add(&rt->metrics->transaction_failures, 1);
 	audit_discard_all(rt);
+	receipts_discard(rt);
 	/* The cause is often in the producer's own log (a message too large,
 	 * a fenced id): say it before the generic error. */
 	drain_producer_events(rt);
@@ -653,6 +657,7 @@ abort:
 	metrics_stage_discard(&rt->stage);
 	metrics_add(&rt->metrics->transaction_failures, 1);
 	audit_discard_all(rt);
+	receipts_discard(rt);
 	tids_log_warnx("router: could not write deliveries or audit entries; nothing of this batch is routed");
 	e = rd_kafka_abort_transaction(rt->producer, -1);
 	if (e != NULL)
@@ -948,6 +953,7 @@ void router_free(struct tidsd *d)
 	state_clear(rt);
 	aggregate_clear(rt);
 	audit_discard_all(rt);
+	receipts_free(rt);
 	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
 		free(rt->audit_pending[p].entries);
 	tids_policy_set_free(rt->policy);

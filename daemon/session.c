@@ -233,8 +233,11 @@ static void handshake_step(struct tidsd *d, struct session *s)
 			return;
 		}
 		if (tids_noise_handshake_want_write(&s->hs)) {
-			r = tids_noise_write_message(&s->hs, (const uint8_t *)d->conf->hub_id, strlen(d->conf->hub_id),
-						     out, sizeof(out), &olen);
+			/* Our id and Ed25519 key: clients pin the key (known_hubs). */
+			uint8_t hello[TIDS_HELLO_MAX];
+			size_t hlen = tids_channel_hello_encode(d->conf->hub_id, d->hub.sign_pk, hello);
+
+			r = tids_noise_write_message(&s->hs, hello, hlen, out, sizeof(out), &olen);
 			if (r != 0 || tids_channel_put_message(&s->out, out, olen) != 0) {
 				session_close(d, s, "handshake write failed");
 				return;

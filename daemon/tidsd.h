@@ -258,6 +258,9 @@ void keys_close(struct tidsd *d);
 const uint8_t *keys_ingress(const struct tidsd *d);
 const uint8_t *keys_delivery(const struct tidsd *d);
 const uint8_t *keys_state_mac(const struct tidsd *d);
+/* Writes the hub's public key beside hub.key (hub.pub, as tidsctl keygen
+ * writes NAME.pub) unless it is there already; warns on failure. */
+int keys_write_hub_pub(struct tidsd *d);
 /* A new grant's data key, made and stored in the open batch of writes. */
 int keys_grant_create(struct tidsd *d, const char *grant_id);
 /* A grant's data key; TIDS_ECRYPTO once the grant is revoked or expired. */

@@ -334,6 +334,11 @@ int tids_wire_decode_publish_ack(const uint8_t *buf, size_t len, struct tids_pub
 				   TIDS_STATUS_MESSAGE_MAX, err, errlen)) < 0)
 			goto out;
 	}
+	if (m->receipt != NULL) {
+		if ((r = tids_wire_ingest_receipt_from(m->receipt, &out->receipt, err, errlen)) < 0)
+			goto out;
+		out->has_receipt = true;
+	}
 	out->n_errors = m->n_errors;
 	out->sequence = m->sequence;
 	out->accepted = m->accepted;
@@ -348,6 +353,7 @@ out:
 int tids_wire_encode_publish_ack(const struct tids_publish_ack *in, uint8_t **out, size_t *len)
 {
 	Tids__V1__PublishAck pb = TIDS__V1__PUBLISH_ACK__INIT;
+	Tids__V1__IngestReceipt receipt;
 	Tids__V1__RecordError *errs, **ptrs;
 	Tids__V1__Status *st;
 	size_t n = in->n_errors;
@@ -371,6 +377,10 @@ int tids_wire_encode_publish_ack(const struct tids_publish_ack *in, uint8_t **ou
 	pb.accepted = in->accepted;
 	pb.n_errors = n;
 	pb.errors = ptrs;
+	if (in->has_receipt) {
+		tids_wire_ingest_receipt_to(&in->receipt, &receipt);
+		pb.receipt = &receipt;
+	}
 	r = tids_wire_pack(&pb.base, out, len);
 	free(ptrs);
 	return r;
@@ -579,6 +589,11 @@ int tids_wire_decode_delivery(const uint8_t *buf, size_t len, struct tids_delive
 	out->source_record_id.data = m->source_record_id.data;
 	out->source_record_id.len = m->source_record_id.len;
 	out->notification_for = m->notification_for;
+	if (m->receipt != NULL) {
+		if ((r = tids_wire_delivery_receipt_from(m->receipt, &out->receipt, err, errlen)) < 0)
+			goto out;
+		out->has_receipt = true;
+	}
 	out->backing = b;
 	return 0;
 out:
@@ -590,6 +605,7 @@ out:
 int tids_wire_encode_delivery(const struct tids_delivery *in, uint8_t **out, size_t *len)
 {
 	Tids__V1__Delivery pb = TIDS__V1__DELIVERY__INIT;
+	Tids__V1__DeliveryReceipt receipt;
 	Tids__V1__Provenance prov = TIDS__V1__PROVENANCE__INIT;
 	ProtobufCBinaryData path[64];
 	Tids__V1__Record rec;
@@ -612,6 +628,10 @@ int tids_wire_encode_delivery(const struct tids_delivery *in, uint8_t **out, siz
 	pb.source_record_id.data = (uint8_t *)in->source_record_id.data;
 	pb.source_record_id.len = in->source_record_id.len;
 	pb.notification_for = (char *)(in->notification_for != NULL ? in->notification_for : "");
+	if (in->has_receipt) {
+		tids_wire_delivery_receipt_to(&in->receipt, &receipt);
+		pb.receipt = &receipt;
+	}
 	if (in->provenance.present) {
 		const struct tids_provenance *p = &in->provenance;
 		size_t n = p->n_merkle_path < 64 ? p->n_merkle_path : 64;
@@ -871,6 +891,11 @@ int tids_wire_decode_delivery_envelope(const uint8_t *buf, size_t len, struct ti
 		r = tids_fail(err, errlen, TIDS_EINVAL, "delivery envelope: sealed_by must be \"\", hub or grant:<id>");
 		goto out;
 	}
+	if (m->receipt != NULL) {
+		if ((r = tids_wire_delivery_receipt_from(m->receipt, &out->receipt, err, errlen)) < 0)
+			goto out;
+		out->has_receipt = true;
+	}
 	out->delivery.data = m->delivery.data;
 	out->delivery.len = m->delivery.len;
 	out->sealed_by = by;
@@ -886,12 +911,28 @@ out:
 int tids_wire_encode_delivery_envelope(const struct tids_delivery_envelope *in, uint8_t **out, size_t *len)
 {
 	Tids__V1__DeliveryEnvelope pb = TIDS__V1__DELIVERY_ENVELOPE__INIT;
+	Tids__V1__DeliveryReceipt receipt;
 
 	pb.delivery.data = (uint8_t *)in->delivery.data;
 	pb.delivery.len = in->delivery.len;
 	pb.sealed_by = (char *)(in->sealed_by != NULL ? in->sealed_by : "");
 	pb.record_id.data = (uint8_t *)in->record_id;
 	pb.record_id.len = TIDS_RECORD_ID_BYTES;
+	if (in->has_receipt) {
+		tids_wire_delivery_receipt_to(&in->receipt, &receipt);
+		pb.receipt = &receipt;
+	}
+	return tids_wire_pack(&pb.base, out, len);
+}
+
+int tids_wire_encode_delivery_envelope_receipt(const struct tids_delivery_receipt *in, uint8_t **out, size_t *len)
+{
+	Tids__V1__DeliveryEnvelope pb = TIDS__V1__DELIVERY_ENVELOPE__INIT;
+	Tids__V1__DeliveryReceipt receipt;
+
+	/* proto3 leaves the empty fields out: only the receipt's is written. */
+	tids_wire_delivery_receipt_to(in, &receipt);
+	pb.receipt = &receipt;
 	return tids_wire_pack(&pb.base, out, len);
 }
 

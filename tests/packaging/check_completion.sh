@@ -54,7 +54,7 @@ run_checks() {
 	expect "tidsctl audit <TAB>" "$audit_subs" "$(complete_line _tidsctl "$tidsctl" audit "")"
 	policy_subs=$("$tidsctl" policy --help 2>&1 | sed -n 's/^  \([a-z-]*\) .*/\1/p' | words)
 	expect "tidsctl policy <TAB>" "$policy_subs" "$(complete_line _tidsctl "$tidsctl" policy "")"
-	admin_subs=$("$tidsctl" admin --help 2>&1 | sed -n 's/.*tidsctl admin \[CONNECTION\] \([a-z|]*\).*/\1/p' |
+	admin_subs=$("$tidsctl" admin --help 2>&1 | sed -n 's/.*tidsctl admin \[CONNECTION\] \([a-z|-]*\).*/\1/p' |
 		tr '|' '\n' | sort -u)
 	expect "tidsctl admin <TAB>" "$admin_subs" "$(complete_line _tidsctl "$tidsctl" admin "")"
 	expect "tidsctl admin register <TAB>" "$(words <<<"asset participant peer")" \
