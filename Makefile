@@ -113,9 +113,17 @@ $(O)/%.o: %.c | $(PB_H)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(CPPFLAGS) $(PKG_CFLAGS) $(if $(filter tests/%,$<),$(CHECK_CFLAGS) -Itests/lib) -c -o $@ $<
 
+# The static library is one relocatable object whose hidden symbols (the
+# helpers lib/ files share, the generated protobuf-c code) are made local:
+# a program linking libtids.a sees the same tids_* names as one linking
+# libtids.so, and cannot collide with our internal names. Nothing outside
+# lib/ includes lib/'s internal headers, so our own programs lose nothing.
 $(LIBTIDS): $(LIB_O) $(PB_O)
 	$(call say,AR,$@)
-	$(Q)rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ $(O)/libtids.o
+	$(Q)$(LD) -r -o $(O)/libtids.o $^
+	$(Q)objcopy --localize-hidden $(O)/libtids.o
+	$(Q)ar rcs $@ $(O)/libtids.o && rm -f $(O)/libtids.o
 
 $(LIBTIDS_SO): $(LIB_O) $(PB_O) lib/libtids.map
 	$(call say,LD,$@)

@@ -91,7 +91,7 @@ static const char *const sql[LS_COUNT] = {
 	[LS_SET_META] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
 };
 
-int tids_ledger_connect(const char *path, bool writable, sqlite3 **db, char *err, size_t errlen)
+int ledger_connect(const char *path, bool writable, sqlite3 **db, char *err, size_t errlen)
 {
 	char uri[4200];
 	int rc;
@@ -157,7 +157,7 @@ int tids_ledger_open(const char *path, int flags, struct tids_ledger **out, char
 		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
 	}
 	l->writable = (flags & TIDS_LEDGER_WRITE) != 0;
-	if ((r = tids_ledger_connect(path, l->writable, &l->db, err, errlen)) != 0 ||
+	if ((r = ledger_connect(path, l->writable, &l->db, err, errlen)) != 0 ||
 	    (r = check_schema(l, err, errlen)) != 0)
 		goto fail;
 	if (l->writable) {
@@ -184,7 +184,7 @@ int tids_ledger_open(const char *path, int flags, struct tids_ledger **out, char
 				      sqlite3_errmsg(l->db));
 			goto fail;
 		}
-	if ((r = tids_ledger_dict_new(l->db, &l->dict)) != 0) {
+	if ((r = ledger_dict_new(l->db, &l->dict)) != 0) {
 		r = tids_fail(err, errlen, r, "%s: not a tids audit ledger (%s)", path, sqlite3_errmsg(l->db));
 		goto fail;
 	}
@@ -208,7 +208,7 @@ void tids_ledger_close(struct tids_ledger *l)
 	 * bounded so that closing a large ledger stays quick. */
 	if (l->writable)
 		sqlite3_exec(l->db, "PRAGMA analysis_limit = 400; PRAGMA optimize;", NULL, NULL, NULL);
-	tids_ledger_dict_free(l->dict);
+	ledger_dict_free(l->dict);
 	for (int k = 0; k < 2; k++)
 		for (int i = 0; i < LEDGER_MERGE_MAX; i++)
 			sqlite3_finalize(l->cursor[k][i]);
@@ -224,7 +224,7 @@ const char *tids_ledger_path(const struct tids_ledger *l)
 	return l->path;
 }
 
-int tids_ledger_step_done(sqlite3_stmt *st)
+int ledger_step_done(sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 
@@ -233,13 +233,13 @@ int tids_ledger_step_done(sqlite3_stmt *st)
 	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : rc;
 }
 
-int tids_ledger_begin(struct tids_ledger *l)
+int ledger_begin(struct tids_ledger *l)
 {
 	if (!l->writable)
 		return TIDS_EPERM;
 	if (l->in_tx)
 		return 0;
-	if (tids_ledger_step_done(l->st[LS_BEGIN]) != 0)
+	if (ledger_step_done(l->st[LS_BEGIN]) != 0)
 		return TIDS_EDB;
 	l->in_tx = true;
 	l->pending = 0;
@@ -257,7 +257,7 @@ int tids_ledger_set_cache(struct tids_ledger *l, int64_t bytes)
 /* What the writer remembers of rows that a rollback takes back. */
 static void ledger_forget(struct tids_ledger *l)
 {
-	tids_ledger_dict_forget(l->dict);
+	ledger_dict_forget(l->dict);
 	memset(l->last, 0, sizeof(l->last));
 }
 
@@ -265,10 +265,10 @@ int tids_ledger_commit(struct tids_ledger *l)
 {
 	if (!l->in_tx)
 		return 0;
-	if (tids_ledger_dict_flush_counts(l->dict) != 0 || tids_ledger_step_done(l->st[LS_COMMIT]) != 0) {
+	if (ledger_dict_flush_counts(l->dict) != 0 || ledger_step_done(l->st[LS_COMMIT]) != 0) {
 		/* Leave no half batch open: drop it, it will be read again. */
 		ledger_forget(l);
-		if (tids_ledger_step_done(l->st[LS_ROLLBACK]) != 0 && sqlite3_get_autocommit(l->db) == 0)
+		if (ledger_step_done(l->st[LS_ROLLBACK]) != 0 && sqlite3_get_autocommit(l->db) == 0)
 			return TIDS_EDB;
 		l->in_tx = false;
 		l->pending = 0;
@@ -284,7 +284,7 @@ void tids_ledger_rollback(struct tids_ledger *l)
 	if (!l->in_tx)
 		return;
 	ledger_forget(l);
-	if (tids_ledger_step_done(l->st[LS_ROLLBACK]) != 0 && sqlite3_get_autocommit(l->db) == 0) {
+	if (ledger_step_done(l->st[LS_ROLLBACK]) != 0 && sqlite3_get_autocommit(l->db) == 0) {
 		/* Still open: the next begin fails and says why. */
 		return;
 	}
@@ -297,7 +297,7 @@ size_t tids_ledger_pending(const struct tids_ledger *l)
 	return l->pending;
 }
 
-void tids_ledger_chain_hash(const uint8_t prev[TIDS_HASH_BYTES], const uint8_t *bytes, size_t len,
+void ledger_chain_hash(const uint8_t prev[TIDS_HASH_BYTES], const uint8_t *bytes, size_t len,
 		       uint8_t head[TIDS_HASH_BYTES])
 {
 	crypto_generichash_state st;
@@ -308,7 +308,7 @@ void tids_ledger_chain_hash(const uint8_t prev[TIDS_HASH_BYTES], const uint8_t *
 	crypto_generichash_final(&st, head, TIDS_HASH_BYTES);
 }
 
-bool tids_ledger_checkpoint_valid(const struct tids_audit_checkpoint *cp, const uint8_t pk[TIDS_PUBLIC_KEY_BYTES])
+bool ledger_checkpoint_valid(const struct tids_audit_checkpoint *cp, const uint8_t pk[TIDS_PUBLIC_KEY_BYTES])
 {
 	uint8_t *bytes;
 	size_t len;
@@ -321,7 +321,7 @@ bool tids_ledger_checkpoint_valid(const struct tids_audit_checkpoint *cp, const 
 	return ok;
 }
 
-void tids_ledger_country(const char *jurisdiction, char out[3])
+void ledger_country(const char *jurisdiction, char out[3])
 {
 	size_t n = strcspn(jurisdiction, "-");
 
@@ -331,7 +331,7 @@ void tids_ledger_country(const char *jurisdiction, char out[3])
 	out[n] = '\0';
 }
 
-const char *tids_ledger_row_mismatch(struct ledger_dict *d, sqlite3_stmt *st, struct ledger_entry_view *v)
+const char *ledger_row_mismatch(struct ledger_dict *d, sqlite3_stmt *st, struct ledger_entry_view *v)
 {
 	const struct ledger_profile *p;
 
@@ -341,11 +341,11 @@ const char *tids_ledger_row_mismatch(struct ledger_dict *d, sqlite3_stmt *st, st
 	    memcmp(sqlite3_column_blob(st, 3), v->record_id, TIDS_RECORD_ID_BYTES) != 0)
 		return "record_id";
 	if (sqlite3_column_type(st, 4) != SQLITE_INTEGER ||
-	    tids_ledger_dict_profile(d, sqlite3_column_int64(st, 4), &p) != 0)
+	    ledger_dict_profile(d, sqlite3_column_int64(st, 4), &p) != 0)
 		return "profile";
 	if (sqlite3_column_type(st, 5) != SQLITE_INTEGER || sqlite3_column_int64(st, 5) != p->class_n)
 		return "class";
-	return tids_ledger_profile_mismatch(p, v);
+	return ledger_profile_mismatch(p, v);
 }
 
 /* --- meta ------------------------------------------------------------------- */
@@ -355,11 +355,11 @@ static int meta_set(struct tids_ledger *l, const char *key, const void *value, s
 	sqlite3_stmt *st = l->st[LS_SET_META];
 	int r;
 
-	if ((r = tids_ledger_begin(l)) != 0)
+	if ((r = ledger_begin(l)) != 0)
 		return r;
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 2, value, (int)len, SQLITE_STATIC);
-	return tids_ledger_step_done(st) == 0 ? 0 : TIDS_EDB;
+	return ledger_step_done(st) == 0 ? 0 : TIDS_EDB;
 }
 
 /* Copies the value of key into buf (at most cap bytes); TIDS_ENOENT. */
@@ -423,7 +423,7 @@ static int note_record(struct tids_ledger *l, int32_t partition, const uint8_t *
 		return 0;
 	sqlite3_bind_blob(st, 1, record_id, TIDS_RECORD_ID_BYTES, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, id);
-	if (tids_ledger_step_done(st) != 0)
+	if (ledger_step_done(st) != 0)
 		return TIDS_EDB;
 	last->partition = partition;
 	memcpy(last->record_id, record_id, TIDS_RECORD_ID_BYTES);
@@ -465,15 +465,15 @@ int tids_ledger_add_entry(struct tids_ledger *l, const uint8_t *bytes, size_t le
 	if ((r = tids_wire_decode_audit_entry(bytes, len, &e, err, errlen)) != 0)
 		return r;
 	tids_audit_entry_free(&e);
-	if (tids_ledger_scan_entry(bytes, len, &v) != 0)
+	if (ledger_scan_entry(bytes, len, &v) != 0)
 		return tids_fail(err, errlen, TIDS_EDECODE, "audit entry: not in the form the hub writes");
 	if (v.seq > TIDS_LEDGER_SEQ_MAX || v.partition > TIDS_LEDGER_PARTITION_MAX)
 		return tids_fail(err, errlen, TIDS_ETOOBIG, "audit entry %d:%llu: beyond what the ledger can key",
 				 (int)v.partition, (unsigned long long)v.seq);
-	if ((r = tids_ledger_begin(l)) != 0)
+	if ((r = ledger_begin(l)) != 0)
 		return tids_fail(err, errlen, r, "ledger: cannot begin a transaction: %s", sqlite3_errmsg(l->db));
 	id = ledger_id(v.partition, v.seq);
-	if ((r = tids_ledger_dict_entry_of(l->dict, &v, &profile, &class_n)) != 0)
+	if ((r = ledger_dict_entry_of(l->dict, &v, &profile, &class_n)) != 0)
 		return tids_fail(err, errlen, r, "ledger: entry %d:%llu not written: %s", (int)v.partition,
 				 (unsigned long long)v.seq, r == TIDS_ENOMEM ? "out of memory" : sqlite3_errmsg(l->db));
 	sqlite3_bind_int64(st, 1, id);
@@ -482,13 +482,13 @@ int tids_ledger_add_entry(struct tids_ledger *l, const uint8_t *bytes, size_t le
 	sqlite3_bind_int64(st, 4, class_n);
 	sqlite3_bind_blob(st, 5, v.record_id, TIDS_RECORD_ID_BYTES, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 6, bytes, (int)len, SQLITE_STATIC);
-	rc = tids_ledger_step_done(st);
+	rc = ledger_step_done(st);
 	if ((rc & 0xff) == SQLITE_CONSTRAINT)
 		return compare_existing(l, id, bytes, len, err, errlen);
 	if (rc != 0 || note_record(l, v.partition, v.record_id, id) != 0)
 		return tids_fail(err, errlen, TIDS_EDB, "ledger: entry %d:%llu not written: %s", (int)v.partition,
 				 (unsigned long long)v.seq, sqlite3_errmsg(l->db));
-	tids_ledger_dict_count(l->dict, profile, class_n);
+	ledger_dict_count(l->dict, profile, class_n);
 	l->pending++;
 	return 0;
 }
@@ -498,7 +498,7 @@ int tids_ledger_peek_entry(const uint8_t *bytes, size_t len, int32_t *partition,
 {
 	struct ledger_entry_view v;
 
-	if (tids_ledger_scan_entry(bytes, len, &v) != 0)
+	if (ledger_scan_entry(bytes, len, &v) != 0)
 		return TIDS_EDECODE;
 	*partition = v.partition;
 	*seq = v.seq;
@@ -509,7 +509,7 @@ int tids_ledger_peek_entry(const uint8_t *bytes, size_t len, int32_t *partition,
 	return 0;
 }
 
-int tids_ledger_record_entries(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD_ID_BYTES], ledger_id_fn *fn,
+int ledger_record_entries(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD_ID_BYTES], ledger_id_fn *fn,
 			  void *ctx)
 {
 	sqlite3_stmt *runs = NULL, *run = NULL;
@@ -559,14 +559,14 @@ int tids_ledger_add_checkpoint(struct tids_ledger *l, const struct tids_audit_ch
 	if (cp->seq > TIDS_LEDGER_SEQ_MAX || cp->partition < 0 || cp->partition > TIDS_LEDGER_PARTITION_MAX)
 		return tids_fail(err, errlen, TIDS_ETOOBIG, "checkpoint %d:%llu: beyond what the ledger can key",
 				 (int)cp->partition, (unsigned long long)cp->seq);
-	if ((r = tids_ledger_begin(l)) != 0)
+	if ((r = ledger_begin(l)) != 0)
 		return tids_fail(err, errlen, r, "ledger: cannot begin a transaction: %s", sqlite3_errmsg(l->db));
 	if (tids_wire_encode_audit_checkpoint(cp, &bytes, &len) != 0)
 		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
 	sqlite3_bind_int64(st, 1, ledger_id(cp->partition, cp->seq));
 	sqlite3_bind_int64(st, 2, cp->signed_at_ms);
 	sqlite3_bind_blob(st, 3, bytes, (int)len, SQLITE_STATIC);
-	r = tids_ledger_step_done(st);
+	r = ledger_step_done(st);
 	free(bytes);
 	if (r != 0)
 		return tids_fail(err, errlen, TIDS_EDB, "ledger: checkpoint not written: %s", sqlite3_errmsg(l->db));
@@ -581,7 +581,7 @@ int tids_ledger_add_ingress(struct tids_ledger *l, int32_t partition, int64_t of
 	sqlite3_stmt *st = l->st[LS_INS_INGRESS];
 	int r;
 
-	if ((r = tids_ledger_begin(l)) != 0)
+	if ((r = ledger_begin(l)) != 0)
 		return tids_fail(err, errlen, r, "ledger: cannot begin a transaction: %s", sqlite3_errmsg(l->db));
 	sqlite3_bind_int(st, 1, partition);
 	sqlite3_bind_int64(st, 2, offset);
@@ -601,7 +601,7 @@ int tids_ledger_add_ingress(struct tids_ledger *l, int32_t partition, int64_t of
 	if (!ir->sealed)
 		sqlite3_bind_blob(st, 12, ir->record.data, (int)ir->record.len, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 13, ir->received_at_ms);
-	if (tids_ledger_step_done(st) != 0)
+	if (ledger_step_done(st) != 0)
 		return tids_fail(err, errlen, TIDS_EDB, "ledger: ingress %d/%lld not written: %s", (int)partition,
 				 (long long)offset, sqlite3_errmsg(l->db));
 	l->pending++;
@@ -632,12 +632,12 @@ int tids_ledger_set_offset(struct tids_ledger *l, enum tids_ledger_topic topic, 
 	sqlite3_stmt *st = l->st[LS_SET_OFFSET];
 	int r;
 
-	if ((r = tids_ledger_begin(l)) != 0)
+	if ((r = ledger_begin(l)) != 0)
 		return r;
 	sqlite3_bind_int(st, 1, (int)topic);
 	sqlite3_bind_int(st, 2, partition);
 	sqlite3_bind_int64(st, 3, next);
-	return tids_ledger_step_done(st) == 0 ? 0 : TIDS_EDB;
+	return ledger_step_done(st) == 0 ? 0 : TIDS_EDB;
 }
 
 int tids_ledger_last_checkpoint(struct tids_ledger *l, int32_t partition, struct tids_audit_checkpoint *cp)
@@ -676,7 +676,7 @@ int tids_ledger_head(struct tids_ledger *l, int32_t partition, uint64_t *seq, ui
 		size_t n = (size_t)sqlite3_column_bytes(st, 1);
 
 		if (tids_wire_decode_audit_entry(b, n, &e, NULL, 0) == 0) {
-			tids_ledger_chain_hash(e.prev_hash, b, n, head);
+			ledger_chain_hash(e.prev_hash, b, n, head);
 			*seq = e.seq;
 			tids_audit_entry_free(&e);
 		} else {

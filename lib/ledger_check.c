@@ -374,7 +374,7 @@ static int checkpoint(struct tids_proof_checker *c, const struct tids_json *v)
 			 (unsigned long long)cp.seq, cp.hub_id);
 		goto out;
 	}
-	if (!tids_ledger_checkpoint_valid(&cp, c->o.hub_pk)) {
+	if (!ledger_checkpoint_valid(&cp, c->o.hub_pk)) {
 		r = fail(c, "checkpoint %d:%llu: its signature does not verify with the hub key", cp.partition,
 			 (unsigned long long)cp.seq);
 		goto out;
@@ -454,7 +454,7 @@ static int entry(struct tids_proof_checker *c, const struct tids_json *v)
 			 (unsigned long long)e.seq, e.partition, (unsigned long long)e.seq - 1);
 		goto out;
 	}
-	tids_ledger_chain_hash(c->head, b, len, c->head);
+	ledger_chain_hash(c->head, b, len, c->head);
 	if (c->o.on_entry != NULL) {
 		uint32_t n = (uint32_t)len;
 

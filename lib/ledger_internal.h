@@ -71,28 +71,28 @@ static inline uint64_t ledger_id_seq(int64_t id)
 
 /* Opens a connection (read-only ones fall back to immutable=1, for a copy
  * on a read-only medium). */
-int tids_ledger_connect(const char *path, bool writable, sqlite3 **db, char *err, size_t errlen);
+int ledger_connect(const char *path, bool writable, sqlite3 **db, char *err, size_t errlen);
 
 /* Runs a statement that returns no rows, then resets it. */
-int tids_ledger_step_done(sqlite3_stmt *st);
+int ledger_step_done(sqlite3_stmt *st);
 
 /* Starts the writer's batch transaction if none is open. */
-int tids_ledger_begin(struct tids_ledger *l);
+int ledger_begin(struct tids_ledger *l);
 
 /* head = BLAKE2b-256(prev || bytes): the chain rule. */
-void tids_ledger_chain_hash(const uint8_t prev[TIDS_HASH_BYTES], const uint8_t *bytes, size_t len,
+void ledger_chain_hash(const uint8_t prev[TIDS_HASH_BYTES], const uint8_t *bytes, size_t len,
 		       uint8_t head[TIDS_HASH_BYTES]);
 
 /* Does the checkpoint's signature verify with pk? */
-bool tids_ledger_checkpoint_valid(const struct tids_audit_checkpoint *cp, const uint8_t pk[TIDS_PUBLIC_KEY_BYTES]);
+bool ledger_checkpoint_valid(const struct tids_audit_checkpoint *cp, const uint8_t pk[TIDS_PUBLIC_KEY_BYTES]);
 
 /* An entry row: LEDGER_ENTRY_COLUMNS selects what the readers check
- * against the entry's bytes (tids_ledger_row_mismatch). */
+ * against the entry's bytes (ledger_row_mismatch). */
 #define LEDGER_ENTRY_COLUMNS "id, bytes, decided_at, record_id, profile, class"
 
 /* Lists the chains that have entries or checkpoints (and those pinned)
  * into rep->chains, unsorted, each zeroed but for its partition. */
-int tids_ledger_list_chains(sqlite3 *db, const struct tids_ledger_verify_opts *o, struct tids_ledger_verify_report *rep);
+int ledger_list_chains(sqlite3 *db, const struct tids_ledger_verify_opts *o, struct tids_ledger_verify_report *rep);
 
 /* What verify reads of an entry, pointing into its bytes (ledger_scan.c). */
 #define LEDGER_RULES_MAX 256
@@ -109,7 +109,7 @@ struct ledger_entry_view {
 };
 
 /* 0, or -1 when the bytes are not a well-formed AuditEntry. */
-int tids_ledger_scan_entry(const uint8_t *b, size_t len, struct ledger_entry_view *v);
+int ledger_scan_entry(const uint8_t *b, size_t len, struct ledger_entry_view *v);
 
 /* --- names and profiles (ledger_profile.c) ------------------------------------ */
 
@@ -130,40 +130,40 @@ struct ledger_profile {
 };
 
 /* One connection's caches and statements. */
-int tids_ledger_dict_new(sqlite3 *db, struct ledger_dict **out);
-void tids_ledger_dict_free(struct ledger_dict *d);
+int ledger_dict_new(sqlite3 *db, struct ledger_dict **out);
+void ledger_dict_free(struct ledger_dict *d);
 /* Drops every cached number (after a rollback undid some). */
-void tids_ledger_dict_forget(struct ledger_dict *d);
+void ledger_dict_forget(struct ledger_dict *d);
 /* The number of a name; TIDS_ENOENT when the ledger has none such. */
-int tids_ledger_dict_name(struct ledger_dict *d, const char *s, int64_t *n);
+int ledger_dict_name(struct ledger_dict *d, const char *s, int64_t *n);
 /* Writer: an entry's profile and class, made (with their names) if new. */
-int tids_ledger_dict_entry_of(struct ledger_dict *d, const struct ledger_entry_view *v, int64_t *profile,
+int ledger_dict_entry_of(struct ledger_dict *d, const struct ledger_entry_view *v, int64_t *profile,
 			 int64_t *class_n);
 /* Writer: one more entry of the profile and class; the counts reach the
  * file when the batch commits (flush), or are dropped with it (forget). */
-void tids_ledger_dict_count(struct ledger_dict *d, int64_t profile, int64_t class_n);
-int tids_ledger_dict_flush_counts(struct ledger_dict *d);
+void ledger_dict_count(struct ledger_dict *d, int64_t profile, int64_t class_n);
+int ledger_dict_flush_counts(struct ledger_dict *d);
 /* Reader: profile or class n resolved (cached; lives as long as d or
  * until forget). TIDS_EBADSIG when the row or a name it cites is not as
  * the writer made it, TIDS_ENOENT when there is no such row. */
-int tids_ledger_dict_profile(struct ledger_dict *d, int64_t n, const struct ledger_profile **out);
-int tids_ledger_dict_class(struct ledger_dict *d, int64_t n, const struct ledger_class **out);
+int ledger_dict_profile(struct ledger_dict *d, int64_t n, const struct ledger_profile **out);
+int ledger_dict_class(struct ledger_dict *d, int64_t n, const struct ledger_class **out);
 /* The first field in which the entry says otherwise than its profile,
  * or NULL. Sorts v's rules. */
-const char *tids_ledger_profile_mismatch(const struct ledger_profile *p, struct ledger_entry_view *v);
+const char *ledger_profile_mismatch(const struct ledger_profile *p, struct ledger_entry_view *v);
 
 /* The row (selected by LEDGER_ENTRY_COLUMNS) against the entry's bytes
  * read into v: the column that disagrees, or NULL. */
-const char *tids_ledger_row_mismatch(struct ledger_dict *d, sqlite3_stmt *st, struct ledger_entry_view *v);
+const char *ledger_row_mismatch(struct ledger_dict *d, sqlite3_stmt *st, struct ledger_entry_view *v);
 
 /* Calls fn with the id of every entry of the record, in id order (the
  * record table says where its runs start). */
 typedef int ledger_id_fn(void *ctx, int64_t id);
-int tids_ledger_record_entries(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD_ID_BYTES], ledger_id_fn *fn,
+int ledger_record_entries(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD_ID_BYTES], ledger_id_fn *fn,
 			  void *ctx);
 
 /* Country of a jurisdiction code ("CN-SH" -> "CN"), into 3 bytes. */
-void tids_ledger_country(const char *jurisdiction, char out[3]);
+void ledger_country(const char *jurisdiction, char out[3]);
 
 /* --- the proof format (ledger_proof.c writes, ledger_check.c reads) ------- */
 
@@ -180,27 +180,27 @@ struct proof_writer {
 	int err;
 };
 
-int tids_proof_writer_init(struct proof_writer *pw, tids_ledger_write_fn *w, void *ctx);
+int proof_writer_init(struct proof_writer *pw, tids_ledger_write_fn *w, void *ctx);
 /* Emits the line built in pw->jw (one JSON value) with its '\n'. */
-int tids_proof_writer_emit(struct proof_writer *pw);
-int tids_proof_writer_end(struct proof_writer *pw, const struct tids_identity *signer);
+int proof_writer_emit(struct proof_writer *pw);
+int proof_writer_end(struct proof_writer *pw, const struct tids_identity *signer);
 /* The same, signed under another domain (statements are not bundles). */
-int tids_proof_writer_end_domain(struct proof_writer *pw, const struct tids_identity *signer, const char *domain);
-void tids_proof_writer_free(struct proof_writer *pw);
+int proof_writer_end_domain(struct proof_writer *pw, const struct tids_identity *signer, const char *domain);
+void proof_writer_free(struct proof_writer *pw);
 
 /* Line builders shared by proofs and bundles. */
-void tids_proof_line_segment(struct tids_jw *jw, int32_t partition, uint64_t first_seq);
-void tids_proof_line_blob(struct tids_jw *jw, const char *key, const uint8_t *data, size_t len);
+void proof_line_segment(struct tids_jw *jw, int32_t partition, uint64_t first_seq);
+void proof_line_blob(struct tids_jw *jw, const char *key, const uint8_t *data, size_t len);
 
 /* Writes one chain segment: the anchor checkpoint (if from_seq > 1), every
  * entry from from_seq to to_seq, and the checkpoints among them (to_seq must
  * be a checkpoint's). Shows each entry to fn (to collect ingress keys). */
 typedef int proof_ingress_fn(void *ctx, const struct tids_audit_entry *e);
-int tids_proof_write_segment(struct tids_ledger *l, struct proof_writer *pw, int32_t partition, uint64_t from_seq,
+int proof_write_segment(struct tids_ledger *l, struct proof_writer *pw, int32_t partition, uint64_t from_seq,
 			uint64_t to_seq, proof_ingress_fn *fn, void *fctx, char *err, size_t errlen);
 /* Writes the ingress line of (partition, offset), if the ledger has it;
  * record supplies the record bytes when the ledger lacks them. */
-int tids_proof_write_ingress(struct tids_ledger *l, struct proof_writer *pw, int32_t partition, int64_t offset,
+int proof_write_ingress(struct tids_ledger *l, struct proof_writer *pw, int32_t partition, int64_t offset,
 			const struct tids_bytes *record, bool *found, char *err, size_t errlen);
 
 #pragma GCC visibility pop

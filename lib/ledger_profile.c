@@ -13,7 +13,7 @@
  * Writers find numbers through in-memory maps and make what is missing;
  * readers resolve numbers to strings and cache them. Nothing here trusts
  * the file: readers compare every profile with the entry bytes that cite
- * it (tids_ledger_profile_mismatch).
+ * it (ledger_profile_mismatch).
  */
 #include <stddef.h>
 #include <stdio.h>
@@ -97,7 +97,7 @@ struct ledger_dict {
 	struct tids_map counts[2];       /* class, profile n -> struct pending_count */
 };
 
-int tids_ledger_dict_new(sqlite3 *db, struct ledger_dict **out)
+int ledger_dict_new(sqlite3 *db, struct ledger_dict **out)
 {
 	struct ledger_dict *d = calloc(1, sizeof(*d));
 
@@ -107,7 +107,7 @@ int tids_ledger_dict_new(sqlite3 *db, struct ledger_dict **out)
 	d->db = db;
 	for (int i = 0; i < D_COUNT; i++)
 		if (sqlite3_prepare_v3(db, dict_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &d->st[i], NULL) != SQLITE_OK) {
-			tids_ledger_dict_free(d);
+			ledger_dict_free(d);
 			return TIDS_EDB;
 		}
 	*out = d;
@@ -125,7 +125,7 @@ static void free_map(struct tids_map *m)
 	memset(m, 0, sizeof(*m));
 }
 
-void tids_ledger_dict_forget(struct ledger_dict *d)
+void ledger_dict_forget(struct ledger_dict *d)
 {
 	if (d == NULL)
 		return;
@@ -139,11 +139,11 @@ void tids_ledger_dict_forget(struct ledger_dict *d)
 	free_map(&d->counts[1]);
 }
 
-void tids_ledger_dict_free(struct ledger_dict *d)
+void ledger_dict_free(struct ledger_dict *d)
 {
 	if (d == NULL)
 		return;
-	tids_ledger_dict_forget(d);
+	ledger_dict_forget(d);
 	for (int i = 0; i < D_COUNT; i++)
 		sqlite3_finalize(d->st[i]);
 	free(d);
@@ -197,7 +197,7 @@ static int name_lookup(struct ledger_dict *d, const void *s, size_t len, bool ma
 			return TIDS_ENOENT;
 		st = d->st[D_NAME_INS];
 		sqlite3_bind_text(st, 1, len > 0 ? s : "", (int)len, SQLITE_STATIC);
-		if (tids_ledger_step_done(st) != 0)
+		if (ledger_step_done(st) != 0)
 			return TIDS_EDB;
 		*n = sqlite3_last_insert_rowid(d->db);
 	}
@@ -214,7 +214,7 @@ static int name_lookup(struct ledger_dict *d, const void *s, size_t len, bool ma
 	return 0;
 }
 
-int tids_ledger_dict_name(struct ledger_dict *d, const char *s, int64_t *n)
+int ledger_dict_name(struct ledger_dict *d, const char *s, int64_t *n)
 {
 	return name_lookup(d, s, strlen(s), false, n);
 }
@@ -327,7 +327,7 @@ static int country_num(struct ledger_dict *d, int64_t jurisdiction, int64_t *out
 
 	if ((r = name_of(d, jurisdiction, &j)) != 0)
 		return r;
-	tids_ledger_country(j, c);
+	ledger_country(j, c);
 	return name_lookup(d, c, strlen(c), true, out);
 }
 
@@ -370,14 +370,14 @@ static int class_of(struct ledger_dict *d, const struct ledger_entry_view *v, in
 		bind_class(st, &k, rules);
 		sqlite3_bind_int64(st, 8, oc);
 		sqlite3_bind_int64(st, 9, dc);
-		if (tids_ledger_step_done(st) != 0)
+		if (ledger_step_done(st) != 0)
 			return TIDS_EDB;
 		*n = sqlite3_last_insert_rowid(d->db);
 		st = d->st[D_CLASS_RULE_INS];
 		for (size_t i = 0; i < k.n_rules; i++) {
 			sqlite3_bind_int64(st, 1, k.rules[i]);
 			sqlite3_bind_int64(st, 2, *n);
-			if (tids_ledger_step_done(st) != 0)
+			if (ledger_step_done(st) != 0)
 				return TIDS_EDB;
 		}
 	}
@@ -393,7 +393,7 @@ static void bind_profile(sqlite3_stmt *st, const struct profile_key *k)
 	sqlite3_bind_int64(st, 5, k->class_n);
 }
 
-int tids_ledger_dict_entry_of(struct ledger_dict *d, const struct ledger_entry_view *v, int64_t *profile, int64_t *class_n)
+int ledger_dict_entry_of(struct ledger_dict *d, const struct ledger_entry_view *v, int64_t *profile, int64_t *class_n)
 {
 	const struct tids_bytes *strs[] = { &v->owner, &v->recipient, &v->grant_id, &v->approval_id };
 	struct profile_key k;
@@ -413,7 +413,7 @@ int tids_ledger_dict_entry_of(struct ledger_dict *d, const struct ledger_entry_v
 		return r;
 	if (*profile == 0) {
 		bind_profile(d->st[D_PROFILE_INS], &k);
-		if (tids_ledger_step_done(d->st[D_PROFILE_INS]) != 0)
+		if (ledger_step_done(d->st[D_PROFILE_INS]) != 0)
 			return TIDS_EDB;
 		*profile = sqlite3_last_insert_rowid(d->db);
 	}
@@ -438,13 +438,13 @@ static void count_one(struct tids_map *m, int64_t n)
 	c->add++;
 }
 
-void tids_ledger_dict_count(struct ledger_dict *d, int64_t profile, int64_t class_n)
+void ledger_dict_count(struct ledger_dict *d, int64_t profile, int64_t class_n)
 {
 	count_one(&d->counts[0], class_n);
 	count_one(&d->counts[1], profile);
 }
 
-int tids_ledger_dict_flush_counts(struct ledger_dict *d)
+int ledger_dict_flush_counts(struct ledger_dict *d)
 {
 	for (int k = 0; k < 2; k++) {
 		sqlite3_stmt *st = d->st[k == 0 ? D_CLASS_COUNT : D_PROFILE_COUNT];
@@ -454,7 +454,7 @@ int tids_ledger_dict_flush_counts(struct ledger_dict *d)
 		while ((c = tids_map_next(&d->counts[k], &pos)) != NULL) {
 			sqlite3_bind_int64(st, 1, c->n);
 			sqlite3_bind_int64(st, 2, c->add);
-			if (tids_ledger_step_done(st) != 0)
+			if (ledger_step_done(st) != 0)
 				return TIDS_EDB;
 		}
 		free_map(&d->counts[k]);
@@ -498,7 +498,7 @@ static int int_columns(sqlite3_stmt *st, int64_t *out, int n)
 	return 0;
 }
 
-int tids_ledger_dict_class(struct ledger_dict *d, int64_t n, const struct ledger_class **out)
+int ledger_dict_class(struct ledger_dict *d, int64_t n, const struct ledger_class **out)
 {
 	struct num_class *slot = tids_map_get(&d->classes, &n, sizeof(n));
 	sqlite3_stmt *st = d->st[D_CLASS_ROW];
@@ -548,7 +548,7 @@ int tids_ledger_dict_class(struct ledger_dict *d, int64_t n, const struct ledger
 	return 0;
 }
 
-int tids_ledger_dict_profile(struct ledger_dict *d, int64_t n, const struct ledger_profile **out)
+int ledger_dict_profile(struct ledger_dict *d, int64_t n, const struct ledger_profile **out)
 {
 	struct num_profile *slot = tids_map_get(&d->profiles, &n, sizeof(n));
 	sqlite3_stmt *st = d->st[D_PROFILE_ROW];
@@ -575,7 +575,7 @@ int tids_ledger_dict_profile(struct ledger_dict *d, int64_t n, const struct ledg
 	slot->p.class_n = nums[4];
 	if ((r = name_of(d, nums[0], &slot->p.owner)) == 0 && (r = name_of(d, nums[1], &slot->p.recipient)) == 0 &&
 	    (r = name_of(d, nums[2], &slot->p.grant_id)) == 0 && (r = name_of(d, nums[3], &slot->p.approval_id)) == 0)
-		r = tids_ledger_dict_class(d, nums[4], &slot->p.c);
+		r = ledger_dict_class(d, nums[4], &slot->p.c);
 	if (r == 0 && tids_map_put(&d->profiles, &slot->n, sizeof(slot->n), slot, NULL) != 0)
 		r = TIDS_ENOMEM;
 	if (r != 0) {
@@ -599,7 +599,7 @@ static int cmp_view_rule(const void *x, const void *y)
 	return c != 0 ? c : (a->len > b->len) - (a->len < b->len);
 }
 
-const char *tids_ledger_profile_mismatch(const struct ledger_profile *p, struct ledger_entry_view *v)
+const char *ledger_profile_mismatch(const struct ledger_profile *p, struct ledger_entry_view *v)
 {
 	const struct ledger_class *c = p->c;
 	size_t j = 0;

@@ -13,7 +13,7 @@
 
 /* --- the line writer -------------------------------------------------------- */
 
-int tids_proof_writer_init(struct proof_writer *pw, tids_ledger_write_fn *w, void *ctx)
+int proof_writer_init(struct proof_writer *pw, tids_ledger_write_fn *w, void *ctx)
 {
 	memset(pw, 0, sizeof(*pw));
 	pw->w = w;
@@ -26,7 +26,7 @@ int tids_proof_writer_init(struct proof_writer *pw, tids_ledger_write_fn *w, voi
 	return 0;
 }
 
-int tids_proof_writer_emit(struct proof_writer *pw)
+int proof_writer_emit(struct proof_writer *pw)
 {
 	int r;
 
@@ -44,12 +44,12 @@ int tids_proof_writer_emit(struct proof_writer *pw)
 	return 0;
 }
 
-int tids_proof_writer_end(struct proof_writer *pw, const struct tids_identity *signer)
+int proof_writer_end(struct proof_writer *pw, const struct tids_identity *signer)
 {
-	return tids_proof_writer_end_domain(pw, signer, TIDS_DOMAIN_BUNDLE);
+	return proof_writer_end_domain(pw, signer, TIDS_DOMAIN_BUNDLE);
 }
 
-int tids_proof_writer_end_domain(struct proof_writer *pw, const struct tids_identity *signer, const char *domain)
+int proof_writer_end_domain(struct proof_writer *pw, const struct tids_identity *signer, const char *domain)
 {
 	uint8_t digest[TIDS_HASH_BYTES], sig[TIDS_SIGNATURE_BYTES];
 
@@ -72,17 +72,17 @@ int tids_proof_writer_end_domain(struct proof_writer *pw, const struct tids_iden
 	tids_jw_object_end(&pw->jw);
 	/* The end line is outside the digest; emit re-hashes, harmlessly. */
 	crypto_generichash_init(pw->hash, NULL, 0, TIDS_HASH_BYTES);
-	return tids_proof_writer_emit(pw);
+	return proof_writer_emit(pw);
 }
 
-void tids_proof_writer_free(struct proof_writer *pw)
+void proof_writer_free(struct proof_writer *pw)
 {
 	tids_jw_free(&pw->jw);
 	free(pw->hash);
 	pw->hash = NULL;
 }
 
-void tids_proof_line_segment(struct tids_jw *jw, int32_t partition, uint64_t first_seq)
+void proof_line_segment(struct tids_jw *jw, int32_t partition, uint64_t first_seq)
 {
 	tids_jw_object_begin(jw);
 	tids_jw_key(jw, "segment");
@@ -92,7 +92,7 @@ void tids_proof_line_segment(struct tids_jw *jw, int32_t partition, uint64_t fir
 	tids_jw_object_end(jw);
 }
 
-void tids_proof_line_blob(struct tids_jw *jw, const char *key, const uint8_t *data, size_t len)
+void proof_line_blob(struct tids_jw *jw, const char *key, const uint8_t *data, size_t len)
 {
 	tids_jw_object_begin(jw);
 	tids_jw_key(jw, key);
@@ -134,8 +134,8 @@ static int checkpoint_line(struct tids_ledger *l, struct proof_writer *pw, int32
 		return tids_fail(err, errlen, TIDS_EDB, "%s: %s", l->path, sqlite3_errmsg(l->db));
 	sqlite3_bind_int64(st, 1, ledger_id(p, seq));
 	if (sqlite3_step(st) == SQLITE_ROW) {
-		tids_proof_line_blob(&pw->jw, "checkpoint", sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
-		r = tids_proof_writer_emit(pw);
+		proof_line_blob(&pw->jw, "checkpoint", sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+		r = proof_writer_emit(pw);
 	} else {
 		r = tids_fail(err, errlen, TIDS_ENOENT, "the ledger lacks checkpoint %d:%llu", p, (unsigned long long)seq);
 	}
@@ -143,7 +143,7 @@ static int checkpoint_line(struct tids_ledger *l, struct proof_writer *pw, int32
 	return r;
 }
 
-int tids_proof_write_segment(struct tids_ledger *l, struct proof_writer *pw, int32_t partition, uint64_t from_seq,
+int proof_write_segment(struct tids_ledger *l, struct proof_writer *pw, int32_t partition, uint64_t from_seq,
 			uint64_t to_seq, proof_ingress_fn *fn, void *fctx, char *err, size_t errlen)
 {
 	sqlite3_stmt *es = NULL, *cs = NULL;
@@ -151,8 +151,8 @@ int tids_proof_write_segment(struct tids_ledger *l, struct proof_writer *pw, int
 	bool cp_row;
 	int rc, r;
 
-	tids_proof_line_segment(&pw->jw, partition, from_seq);
-	if ((r = tids_proof_writer_emit(pw)) != 0)
+	proof_line_segment(&pw->jw, partition, from_seq);
+	if ((r = proof_writer_emit(pw)) != 0)
 		return tids_fail(err, errlen, r, "cannot write the proof");
 	if (from_seq > 1 && (r = checkpoint_line(l, pw, partition, from_seq - 1, err, errlen)) != 0)
 		return r;
@@ -185,14 +185,14 @@ int tids_proof_write_segment(struct tids_ledger *l, struct proof_writer *pw, int
 			if (r != 0)
 				goto out;
 		}
-		tids_proof_line_blob(&pw->jw, "entry", bytes, len);
-		if ((r = tids_proof_writer_emit(pw)) != 0)
+		proof_line_blob(&pw->jw, "entry", bytes, len);
+		if ((r = proof_writer_emit(pw)) != 0)
 			goto out;
 		while (cp_row && ledger_id_seq(sqlite3_column_int64(cs, 0)) <= seq) {
 			if (ledger_id_seq(sqlite3_column_int64(cs, 0)) == seq) {
-				tids_proof_line_blob(&pw->jw, "checkpoint", sqlite3_column_blob(cs, 1),
+				proof_line_blob(&pw->jw, "checkpoint", sqlite3_column_blob(cs, 1),
 						(size_t)sqlite3_column_bytes(cs, 1));
-				if ((r = tids_proof_writer_emit(pw)) != 0)
+				if ((r = proof_writer_emit(pw)) != 0)
 					goto out;
 			}
 			cp_row = sqlite3_step(cs) == SQLITE_ROW;
@@ -220,7 +220,7 @@ static void jw_key_hex(struct tids_jw *jw, const char *key, const void *data, si
 	tids_jw_hex(jw, data, len);
 }
 
-int tids_proof_write_ingress(struct tids_ledger *l, struct proof_writer *pw, int32_t partition, int64_t offset,
+int proof_write_ingress(struct tids_ledger *l, struct proof_writer *pw, int32_t partition, int64_t offset,
 			const struct tids_bytes *record, bool *found, char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
@@ -298,7 +298,7 @@ int tids_proof_write_ingress(struct tids_ledger *l, struct proof_writer *pw, int
 		tids_jw_base64(&pw->jw, rec, rec_len);
 	}
 	tids_jw_object_end(&pw->jw);
-	r = tids_proof_writer_emit(pw);
+	r = proof_writer_emit(pw);
 out:
 	sqlite3_finalize(st);
 	return r;
@@ -360,7 +360,7 @@ static int write_ingress_lines(struct tids_ledger *l, struct proof_writer *pw, s
 	for (size_t i = 0; i < ks->n; i++) {
 		if (i > 0 && cmp_key(&ks->k[i], &ks->k[i - 1]) == 0)
 			continue;
-		if ((r = tids_proof_write_ingress(l, pw, ks->k[i].partition, ks->k[i].offset, record, &found, err, errlen)) != 0)
+		if ((r = proof_write_ingress(l, pw, ks->k[i].partition, ks->k[i].offset, record, &found, err, errlen)) != 0)
 			return r;
 		if (!found && required)
 			return tids_fail(err, errlen, TIDS_ENOENT, "the ledger has no publication material for ingress "
@@ -442,10 +442,10 @@ int tids_ledger_proof(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD
 	if (err != NULL && errlen > 0)
 		*err = '\0';
 	ks.record_id = record_id;
-	if ((r = tids_proof_writer_init(&pw, w, ctx)) != 0)
+	if ((r = proof_writer_init(&pw, w, ctx)) != 0)
 		return tids_fail(err, errlen, r, "out of memory");
 	snapshot_begin(l);
-	if ((r = tids_ledger_record_entries(l, record_id, add_to_run, &pr)) != 0) {
+	if ((r = ledger_record_entries(l, record_id, add_to_run, &pr)) != 0) {
 		if (r == TIDS_ETOOMANY)
 			tids_fail(err, errlen, r, "the record's entries are spread over more than %zu chains",
 				  sizeof(pr.run) / sizeof(pr.run[0]));
@@ -477,7 +477,7 @@ int tids_ledger_proof(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD
 	tids_jw_key(&pw.jw, "created_ms");
 	tids_jw_int64(&pw.jw, wall_ms());
 	tids_jw_object_end(&pw.jw);
-	if ((r = tids_proof_writer_emit(&pw)) != 0)
+	if ((r = proof_writer_emit(&pw)) != 0)
 		goto out;
 	for (size_t i = 0; i < pr.n; i++) {
 		uint64_t before, after;
@@ -493,18 +493,18 @@ int tids_ledger_proof(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD
 				      (unsigned long long)pr.run[i].hi);
 			goto out;
 		}
-		if ((r = tids_proof_write_segment(l, &pw, pr.run[i].p, before + 1, after, keep_ingress, &ks, err, errlen)) != 0)
+		if ((r = proof_write_segment(l, &pw, pr.run[i].p, before + 1, after, keep_ingress, &ks, err, errlen)) != 0)
 			goto out;
 	}
 	if ((r = write_ingress_lines(l, &pw, &ks, record, true, err, errlen)) != 0 ||
-	    (r = tids_proof_writer_end(&pw, signer)) != 0)
+	    (r = proof_writer_end(&pw, signer)) != 0)
 		goto out;
 out:
 	if (r != 0 && err != NULL && *err == '\0')
 		tids_fail(err, errlen, r, "cannot write the proof: %s", tids_strerror(r));
 	snapshot_end(l);
 	free(ks.k);
-	tids_proof_writer_free(&pw);
+	proof_writer_free(&pw);
 	return r;
 }
 
@@ -593,11 +593,11 @@ int tids_ledger_export(struct tids_ledger *l, int64_t since_ms, int64_t until_ms
 	if (tids_ledger_hub(l, hub_id, pk) != 0)
 		hub_id[0] = '\0';
 	snapshot_begin(l);
-	if ((r = tids_ledger_list_chains(l->db, &none, &parts)) != 0) {
+	if ((r = ledger_list_chains(l->db, &none, &parts)) != 0) {
 		snapshot_end(l);
 		return tids_fail(err, errlen, r, "%s: cannot list the chains", l->path);
 	}
-	if ((r = tids_proof_writer_init(&pw, w, ctx)) != 0)
+	if ((r = proof_writer_init(&pw, w, ctx)) != 0)
 		goto out;
 	header_line(&pw.jw, "bundle", hub_id);
 	tids_jw_key(&pw.jw, "since_ms");
@@ -607,7 +607,7 @@ int tids_ledger_export(struct tids_ledger *l, int64_t since_ms, int64_t until_ms
 	tids_jw_key(&pw.jw, "created_ms");
 	tids_jw_int64(&pw.jw, wall_ms());
 	tids_jw_object_end(&pw.jw);
-	if ((r = tids_proof_writer_emit(&pw)) != 0)
+	if ((r = proof_writer_emit(&pw)) != 0)
 		goto out;
 	for (size_t i = 0; i < parts.n_chains; i++) {
 		int32_t p = parts.chains[i].partition;
@@ -619,11 +619,11 @@ int tids_ledger_export(struct tids_ledger *l, int64_t since_ms, int64_t until_ms
 		}
 		if (to == 0)
 			continue;
-		if ((r = tids_proof_write_segment(l, &pw, p, from, to, keep_ingress, &ks, err, errlen)) != 0)
+		if ((r = proof_write_segment(l, &pw, p, from, to, keep_ingress, &ks, err, errlen)) != 0)
 			goto out;
 	}
 	if ((r = write_ingress_lines(l, &pw, &ks, NULL, false, err, errlen)) != 0 ||
-	    (r = tids_proof_writer_end(&pw, signer)) != 0)
+	    (r = proof_writer_end(&pw, signer)) != 0)
 		goto out;
 out:
 	if (r != 0 && err != NULL && *err == '\0')
@@ -631,6 +631,6 @@ out:
 	snapshot_end(l);
 	free(ks.k);
 	tids_ledger_verify_report_free(&parts);
-	tids_proof_writer_free(&pw);
+	proof_writer_free(&pw);
 	return r;
 }

@@ -79,7 +79,7 @@ int tids_ledger_set_retention(struct tids_ledger *l, const struct tids_ledger_re
 
 	if ((rc = tids_ledger_retention_check(r, err, errlen)) != 0)
 		return rc;
-	if ((rc = tids_ledger_begin(l)) != 0)
+	if ((rc = ledger_begin(l)) != 0)
 		return tids_fail(err, errlen, rc, "%s: cannot write: %s", l->path, sqlite3_errmsg(l->db));
 	if (sqlite3_prepare_v2(l->db, "INSERT OR REPLACE INTO retention(class, ms) VALUES (?1, ?2)", -1, &st, NULL) !=
 	    SQLITE_OK)
@@ -87,7 +87,7 @@ int tids_ledger_set_retention(struct tids_ledger *l, const struct tids_ledger_re
 	for (int i = 0; i < TIDS_LEDGER_CLASSES; i++) {
 		sqlite3_bind_text(st, 1, class_names[i], -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, r->ms[i]);
-		if (tids_ledger_step_done(st) != 0) {
+		if (ledger_step_done(st) != 0) {
 			sqlite3_finalize(st);
 			return tids_fail(err, errlen, TIDS_EDB, "%s: %s", l->path, sqlite3_errmsg(l->db));
 		}
@@ -104,8 +104,8 @@ int64_t tids_ledger_entry_retention(const struct tids_ledger_retention *r, enum 
 	char a[3], b[3];
 
 	if (origin != NULL && destination != NULL && *origin != '\0' && *destination != '\0') {
-		tids_ledger_country(origin, a);
-		tids_ledger_country(destination, b);
+		ledger_country(origin, a);
+		ledger_country(destination, b);
 		if (strcmp(a, b) != 0 && r->ms[TIDS_LEDGER_CLASS_EXPORT] > ms)
 			ms = r->ms[TIDS_LEDGER_CLASS_EXPORT];
 	}
@@ -162,7 +162,7 @@ static int exec_range(struct tids_ledger *l, const char *sql, int64_t lo, int64_
 		return TIDS_EDB;
 	sqlite3_bind_int64(st, 1, lo);
 	sqlite3_bind_int64(st, 2, hi);
-	r = tids_ledger_step_done(st) == 0 ? 0 : TIDS_EDB;
+	r = ledger_step_done(st) == 0 ? 0 : TIDS_EDB;
 	sqlite3_finalize(st);
 	if (r == 0 && changed != NULL)
 		*changed += (uint64_t)sqlite3_changes(l->db);
@@ -248,7 +248,7 @@ static int prune_chain(struct tids_ledger *l, const struct tids_ledger_retention
 	sqlite3_bind_int(st, 2, p);
 	sqlite3_bind_int64(st, 3, (int64_t)through);
 	sqlite3_bind_int64(st, 4, (int64_t)entries);
-	r = tids_ledger_step_done(st) == 0 ? 0 : TIDS_EDB;
+	r = ledger_step_done(st) == 0 ? 0 : TIDS_EDB;
 	sqlite3_finalize(st);
 	return r;
 }
@@ -264,9 +264,9 @@ int tids_ledger_prune(struct tids_ledger *l, const struct tids_ledger_retention 
 	memset(res, 0, sizeof(*res));
 	if ((rc = tids_ledger_retention_check(r, err, errlen)) != 0)
 		return rc;
-	if (!dry_run && (rc = tids_ledger_begin(l)) != 0)
+	if (!dry_run && (rc = ledger_begin(l)) != 0)
 		return tids_fail(err, errlen, rc, "%s: cannot write: %s", l->path, sqlite3_errmsg(l->db));
-	if ((rc = tids_ledger_list_chains(l->db, &none, &chains)) != 0)
+	if ((rc = ledger_list_chains(l->db, &none, &chains)) != 0)
 		goto fail;
 	for (size_t i = 0; i < chains.n_chains; i++)
 		if ((rc = prune_chain(l, r, chains.chains[i].partition, now_ms, dry_run, res)) != 0)
@@ -281,7 +281,7 @@ int tids_ledger_prune(struct tids_ledger *l, const struct tids_ledger_retention 
 			goto fail;
 		}
 		sqlite3_bind_int64(st, 1, now_ms - TIDS_LEDGER_RETAIN_MIN_MS);
-		rc = tids_ledger_step_done(st) == 0 ? 0 : TIDS_EDB;
+		rc = ledger_step_done(st) == 0 ? 0 : TIDS_EDB;
 		sqlite3_finalize(st);
 		if (rc != 0)
 			goto fail;
@@ -294,7 +294,7 @@ int tids_ledger_prune(struct tids_ledger *l, const struct tids_ledger_retention 
 fail:
 	tids_fail(err, errlen, rc, "%s: prune failed: %s", l->path, sqlite3_errmsg(l->db));
 	if (l->in_tx) {
-		tids_ledger_step_done(l->st[LS_ROLLBACK]);
+		ledger_step_done(l->st[LS_ROLLBACK]);
 		l->in_tx = false;
 	}
 	tids_ledger_verify_report_free(&chains);

@@ -83,7 +83,7 @@ static int name_cond(struct tids_ledger *l, struct sql_buf *q, const char *text,
 
 	if (value == NULL || *none)
 		return 0;
-	r = tids_ledger_dict_name(l->dict, value, &n);
+	r = ledger_dict_name(l->dict, value, &n);
 	if (r == TIDS_ENOENT) {
 		*none = true;
 		return 0;
@@ -188,7 +188,7 @@ static bool jurisdiction_matches(const char *have, const char *want)
 		return true;
 	if (strchr(want, '-') != NULL || strlen(want) != 2)
 		return strcmp(have, want) == 0;
-	tids_ledger_country(have, c);
+	ledger_country(have, c);
 	return strcmp(c, want) == 0;
 }
 
@@ -248,7 +248,7 @@ static int emit(struct run *q, sqlite3_stmt *st, bool must_match)
 		r = -1;
 	} else if (tids_wire_decode_audit_entry(bytes, len, &e, why, sizeof(why)) != 0) {
 		r = -1;
-	} else if (tids_ledger_scan_entry(bytes, len, &v) != 0) {
+	} else if (ledger_scan_entry(bytes, len, &v) != 0) {
 		tids_audit_entry_free(&e);
 		snprintf(why, sizeof(why), "not in the form the hub writes");
 		r = -1;
@@ -258,7 +258,7 @@ static int emit(struct run *q, sqlite3_stmt *st, bool must_match)
 				 "altered; run tidsctl audit verify", ledger_id_partition(id),
 				 (unsigned long long)ledger_id_seq(id), why);
 	col = e.partition != ledger_id_partition(id) || e.seq != ledger_id_seq(id) ? "id" :
-	      tids_ledger_row_mismatch(q->l->dict, st, &v);
+	      ledger_row_mismatch(q->l->dict, st, &v);
 	if (col != NULL) {
 		r = tids_fail(q->err, q->errlen, TIDS_EBADSIG, "entry %d:%llu: its index (%s) does not match its bytes: "
 			      "the ledger was altered; run tidsctl audit verify", ledger_id_partition(id),
@@ -426,7 +426,7 @@ static int by_record(struct run *q)
 	sqlite3_stmt *row = NULL;
 	int r;
 
-	if ((r = tids_ledger_record_entries(q->l, q->f->record_id, collect_id, &rr)) != 0) {
+	if ((r = ledger_record_entries(q->l, q->f->record_id, collect_id, &rr)) != 0) {
 		r = r == TIDS_ENOMEM ? tids_fail(q->err, q->errlen, r, "out of memory") : db_fail(q);
 		goto out;
 	}
@@ -529,7 +529,7 @@ int tids_ledger_stats(struct tids_ledger *l, int64_t since_ms, int64_t until_ms,
 		const struct ledger_class *p;
 		struct stat_row *s;
 
-		if ((r = tids_ledger_dict_class(l->dict, sqlite3_column_int64(st, 0), &p)) != 0) {
+		if ((r = ledger_dict_class(l->dict, sqlite3_column_int64(st, 0), &p)) != 0) {
 			if (r != TIDS_ENOMEM && r != TIDS_EDB)
 				r = tids_fail(err, errlen, TIDS_EBADSIG, "%s: an entry cites a class the ledger does not "
 					      "hold as written: the ledger was altered; run tidsctl audit verify", l->path);
@@ -551,8 +551,8 @@ int tids_ledger_stats(struct tids_ledger *l, int64_t since_ms, int64_t until_ms,
 		s->tier = p->tier;
 		s->category = p->category;
 		if (by_country) {
-			tids_ledger_country(p->origin, s->origin);
-			tids_ledger_country(p->destination, s->destination);
+			ledger_country(p->origin, s->origin);
+			ledger_country(p->destination, s->destination);
 		} else {
 			snprintf(s->origin, sizeof(s->origin), "%s", p->origin);
 			snprintf(s->destination, sizeof(s->destination), "%s", p->destination);
@@ -601,7 +601,7 @@ int tids_ledger_tally(struct tids_ledger *l, int64_t since_ms, int64_t until_ms,
 		const struct ledger_profile *p;
 		struct tids_ledger_tally t;
 
-		if ((r = tids_ledger_dict_profile(l->dict, sqlite3_column_int64(st, 0), &p)) != 0) {
+		if ((r = ledger_dict_profile(l->dict, sqlite3_column_int64(st, 0), &p)) != 0) {
 			r = r == TIDS_ENOMEM || r == TIDS_EDB ? tids_fail(err, errlen, r, "%s: %s", l->path,
 									  sqlite3_errmsg(l->db)) :
 			    tids_fail(err, errlen, TIDS_EBADSIG, "%s: an entry cites a profile the ledger does not hold as "

@@ -103,7 +103,7 @@ static int entry_hash(struct tids_ledger *l, int32_t p, uint64_t seq, uint8_t ha
 			r = 2;
 		} else {
 			/* hash = BLAKE2b(prev_hash || entry), prev_hash from inside it */
-			tids_ledger_chain_hash(seq == 1 ? zeros : e.prev_hash, b, n, hash);
+			ledger_chain_hash(seq == 1 ? zeros : e.prev_hash, b, n, hash);
 			tids_audit_entry_free(&e);
 			r = 1;
 		}

@@ -38,7 +38,7 @@ static bool set_string(struct tids_bytes *s, const uint8_t *p, uint64_t n)
 	return true;
 }
 
-int tids_ledger_scan_entry(const uint8_t *b, size_t len, struct ledger_entry_view *v)
+int ledger_scan_entry(const uint8_t *b, size_t len, struct ledger_entry_view *v)
 {
 	const uint8_t *p = b, *end = b + len;
 	static const uint8_t empty[1];

@@ -398,23 +398,23 @@ int tids_ledger_statement(struct tids_ledger *l, const struct tids_statement_req
 		return r;
 	}
 	totals_of(c.lines, c.n, totals);
-	if ((r = tids_proof_writer_init(&pw, w, ctx)) != 0) {
+	if ((r = proof_writer_init(&pw, w, ctx)) != 0) {
 		free(c.lines);
 		return tids_fail(err, errlen, r, "out of memory");
 	}
 	header_json(&pw.jw, hub_id, rq, wall_ms());
-	r = tids_proof_writer_emit(&pw);
+	r = proof_writer_emit(&pw);
 	for (size_t i = 0; i < c.n && r == 0; i++) {
 		line_json(&pw.jw, &c.lines[i]);
-		r = tids_proof_writer_emit(&pw);
+		r = proof_writer_emit(&pw);
 	}
 	if (r == 0) {
 		totals_json(&pw.jw, totals);
-		r = tids_proof_writer_emit(&pw);
+		r = proof_writer_emit(&pw);
 	}
 	if (r == 0)
-		r = tids_proof_writer_end_domain(&pw, signer, TIDS_DOMAIN_STATEMENT);
-	tids_proof_writer_free(&pw);
+		r = proof_writer_end_domain(&pw, signer, TIDS_DOMAIN_STATEMENT);
+	proof_writer_free(&pw);
 	free(c.lines);
 	return r != 0 ? tids_fail(err, errlen, r, "cannot write the statement: %s", tids_strerror(r)) : 0;
 }

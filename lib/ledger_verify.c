@@ -115,7 +115,7 @@ static int check_checkpoint(struct walk *w, struct tids_audit_checkpoint *cp)
 		    cp->hub_id, w->hub_id);
 		goto fail;
 	}
-	if (!tids_ledger_checkpoint_valid(cp, w->job->pk)) {
+	if (!ledger_checkpoint_valid(cp, w->job->pk)) {
 		bad(w, seq, true, "checkpoint %d:%llu: its signature does not verify with the hub key", w->p,
 		    (unsigned long long)seq);
 		goto fail;
@@ -194,11 +194,11 @@ static int localize_break(struct walk *w, const struct ledger_entry_view *e, con
 	bool follows = false;
 	int rc;
 
-	tids_ledger_chain_hash(prev_of(e), bytes, len, h);
+	ledger_chain_hash(prev_of(e), bytes, len, h);
 	sqlite3_bind_int64(w->after, 1, id);
 	sqlite3_bind_int64(w->after, 2, w->hi);
 	rc = sqlite3_step(w->after);
-	if (rc == SQLITE_ROW && tids_ledger_scan_entry(sqlite3_column_blob(w->after, 0),
+	if (rc == SQLITE_ROW && ledger_scan_entry(sqlite3_column_blob(w->after, 0),
 						  (size_t)sqlite3_column_bytes(w->after, 0), next) == 0)
 		follows = memcmp(prev_of(next), h, TIDS_HASH_BYTES) == 0;
 	sqlite3_reset(w->after);
@@ -294,7 +294,7 @@ static int check_entry(struct walk *w, const struct tids_ledger_pin *pin)
 	const char *col;
 	int r = 0;
 
-	if (bytes == NULL || tids_ledger_scan_entry(bytes, len, e) != 0)
+	if (bytes == NULL || ledger_scan_entry(bytes, len, e) != 0)
 		return undecodable(w, rowseq, bytes != NULL ? bytes : zeros, len);
 	if (e->partition != w->p) {
 		r = bad(w, rowseq, false, "the row stored as %d:%llu holds entry %d:%llu of another chain", w->p,
@@ -330,8 +330,8 @@ static int check_entry(struct walk *w, const struct tids_ledger_pin *pin)
 	if (memcmp(prev_of(e), w->head, TIDS_HASH_BYTES) != 0)
 		return localize_break(w, e, bytes, len, id);
 	memcpy(w->prev_head, w->head, TIDS_HASH_BYTES);
-	tids_ledger_chain_hash(w->head, bytes, len, w->head);
-	if ((col = tids_ledger_row_mismatch(w->dict, w->entries, e)) != NULL)
+	ledger_chain_hash(w->head, bytes, len, w->head);
+	if ((col = ledger_row_mismatch(w->dict, w->entries, e)) != NULL)
 		return bad(w, e->seq, false, "entry %d:%llu: its index (%s) was edited (it no longer matches the "
 			   "entry's bytes)", w->p, (unsigned long long)e->seq, col);
 	if ((r = check_record_run(w, e, id)) != 0 || (r = check_entry_checkpoint(w, e->seq)) != 0)
@@ -525,7 +525,7 @@ static void *worker(void *arg)
 	char err[256];
 	size_t i;
 
-	if (tids_ledger_connect(job->path, false, &db, err, sizeof(err)) != 0) {
+	if (ledger_connect(job->path, false, &db, err, sizeof(err)) != 0) {
 		pthread_mutex_lock(&job->lock);
 		if (job->err == 0) {
 			job->err = TIDS_EDB;
@@ -536,7 +536,7 @@ static void *worker(void *arg)
 	}
 	/* Reading the file through mmap halves the cost of a sequential walk. */
 	sqlite3_exec(db, "PRAGMA mmap_size = 1073741824; PRAGMA cache_size = -65536;", NULL, NULL, NULL);
-	if (tids_ledger_dict_new(db, &dict) != 0) {
+	if (ledger_dict_new(db, &dict) != 0) {
 		pthread_mutex_lock(&job->lock);
 		if (job->err == 0) {
 			job->err = TIDS_EDB;
@@ -549,7 +549,7 @@ static void *worker(void *arg)
 	}
 	while ((i = atomic_fetch_add(&job->next, 1)) < job->n_chains)
 		verify_one(job, db, dict, &job->chains[i]);
-	tids_ledger_dict_free(dict);
+	ledger_dict_free(dict);
 	sqlite3_close(db);
 	return NULL;
 }
@@ -563,7 +563,7 @@ static int cmp_chain(const void *a, const void *b)
 
 /* The partitions that have entries or checkpoints (a skip scan: one index
  * probe per partition, whatever the size), plus those pinned. */
-int tids_ledger_list_chains(sqlite3 *db, const struct tids_ledger_verify_opts *o, struct tids_ledger_verify_report *rep)
+int ledger_list_chains(sqlite3 *db, const struct tids_ledger_verify_opts *o, struct tids_ledger_verify_report *rep)
 {
 	static const char *const probes[] = {
 		"SELECT id FROM entry WHERE id >= ?1 ORDER BY id LIMIT 1",
@@ -629,7 +629,7 @@ static int check_class_rules(const char *path, struct tids_ledger_verify_report 
 	bool rule_row;
 	int rc, r = 0;
 
-	if (tids_ledger_connect(path, false, &db, err, sizeof(err)) != 0)
+	if (ledger_connect(path, false, &db, err, sizeof(err)) != 0)
 		return TIDS_EDB;
 	if (sqlite3_prepare_v2(db, "SELECT n, rules FROM class ORDER BY n", -1, &profiles, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(db, "SELECT class, rule FROM class_rule ORDER BY class, rule", -1, &rules, NULL) !=
@@ -709,7 +709,7 @@ int tids_ledger_verify(const char *path, const uint8_t hub_pk[TIDS_PUBLIC_KEY_BY
 		return r;
 	if (tids_ledger_hub(l, hub_id, stored_pk) != 0)
 		hub_id[0] = '\0';
-	r = tids_ledger_list_chains(l->db, o, rep);
+	r = ledger_list_chains(l->db, o, rep);
 	tids_ledger_close(l);
 	if (r != 0)
 		return tids_fail(err, errlen, r, "%s: cannot list the chains", path);

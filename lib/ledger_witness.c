@@ -34,7 +34,7 @@ bool tids_witness_valid(const struct tids_witness *w, const uint8_t hub_pk[TIDS_
 
 	memcpy(cp.head_hash, w->head, TIDS_HASH_BYTES);
 	memcpy(cp.signature, w->signature, TIDS_SIGNATURE_BYTES);
-	return tids_ledger_checkpoint_valid(&cp, hub_pk);
+	return ledger_checkpoint_valid(&cp, hub_pk);
 }
 
 int tids_witness_format(const struct tids_witness *w, char *buf, size_t len)

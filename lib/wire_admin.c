@@ -22,7 +22,7 @@ int tids_wire_decode_list_request(const uint8_t *buf, size_t len, struct tids_li
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__list_request__descriptor, buf, len, REQUEST_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__list_request__descriptor, buf, len, REQUEST_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__ListRequest *)b->msg;
@@ -35,9 +35,9 @@ int tids_wire_decode_list_request(const uint8_t *buf, size_t len, struct tids_li
 	else if (m->limit > TIDS_LIST_LIMIT_MAX)
 		r = tids_fail(err, errlen, TIDS_EINVAL, "list: limit %u is above %d", m->limit, TIDS_LIST_LIMIT_MAX);
 	else
-		r = tids_wire_opt_id("list: after", m->after, err, errlen);
+		r = wire_opt_id("list: after", m->after, err, errlen);
 	if (r < 0) {
-		tids_wire_release(b);
+		wire_release(b);
 		return r;
 	}
 	out->kind = m->kind;
@@ -54,14 +54,14 @@ int tids_wire_encode_list_request(const struct tids_list_request *in, uint8_t **
 	pb.kind = (char *)in->kind;
 	pb.after = (char *)(in->after != NULL ? in->after : "");
 	pb.limit = in->limit;
-	return tids_wire_pack(&pb.base, out, len);
+	return wire_pack(&pb.base, out, len);
 }
 
 void tids_list_request_free(struct tids_list_request *r)
 {
 	if (r == NULL)
 		return;
-	tids_wire_release(r->backing);
+	wire_release(r->backing);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -72,13 +72,13 @@ int tids_wire_decode_show_request(const uint8_t *buf, size_t len, struct tids_id
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__show_request__descriptor, buf, len, REQUEST_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__show_request__descriptor, buf, len, REQUEST_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	out->id = ((Tids__V1__ShowRequest *)b->msg)->id;
-	if ((r = tids_wire_need_id("show: id", out->id, err, errlen)) < 0) {
+	if ((r = wire_need_id("show: id", out->id, err, errlen)) < 0) {
 		memset(out, 0, sizeof(*out));
-		tids_wire_release(b);
+		wire_release(b);
 		return r;
 	}
 	out->backing = b;
@@ -90,7 +90,7 @@ int tids_wire_encode_show_request(const struct tids_id_message *in, uint8_t **ou
 	Tids__V1__ShowRequest pb = TIDS__V1__SHOW_REQUEST__INIT;
 
 	pb.id = (char *)in->id;
-	return tids_wire_pack(&pb.base, out, len);
+	return wire_pack(&pb.base, out, len);
 }
 
 /* ListReply: sizes of the converted arrays, laid out in one block. */
@@ -104,16 +104,16 @@ int tids_wire_decode_list_reply(const uint8_t *buf, size_t len, struct tids_list
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__list_reply__descriptor, buf, len, TIDS_FRAME_MAX_LIMIT, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__list_reply__descriptor, buf, len, TIDS_FRAME_MAX_LIMIT, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__ListReply *)b->msg;
 	n_bytes = m->n_participants + m->n_assets + m->n_peers + m->n_grants;
 	sz = n_bytes * sizeof(struct tids_bytes) + m->n_approvals * sizeof(struct tids_listed_approval) +
 	     m->n_subscriptions * sizeof(struct tids_listed_subscription);
-	mem = tids_wire_alloc(b, sz);
+	mem = wire_alloc(b, sz);
 	if (mem == NULL) {
-		tids_wire_release(b);
+		wire_release(b);
 		return tids_fail(err, errlen, TIDS_ENOMEM, "list reply: out of memory");
 	}
 #define TAKE(field)                                                                         \
@@ -144,16 +144,16 @@ int tids_wire_decode_list_reply(const uint8_t *buf, size_t len, struct tids_list
 
 		out->subscriptions[i].participant = s->participant;
 		out->subscriptions[i].acked = s->acked;
-		if ((r = tids_wire_need_id("list reply: subscription participant", s->participant, err, errlen)) < 0 ||
-		    (r = tids_wire_list("list reply: subscription purposes", s->purposes, s->n_purposes, LIST_NAMES, 0,
+		if ((r = wire_need_id("list reply: subscription participant", s->participant, err, errlen)) < 0 ||
+		    (r = wire_list("list reply: subscription purposes", s->purposes, s->n_purposes, LIST_NAMES, 0,
 				   &out->subscriptions[i].purposes, err, errlen)) < 0) {
-			tids_wire_release(b);
+			wire_release(b);
 			memset(out, 0, sizeof(*out));
 			return r;
 		}
 	}
-	if ((r = tids_wire_opt_id("list reply: next_after", m->next_after, err, errlen)) < 0) {
-		tids_wire_release(b);
+	if ((r = wire_opt_id("list reply: next_after", m->next_after, err, errlen)) < 0) {
+		wire_release(b);
 		memset(out, 0, sizeof(*out));
 		return r;
 	}
@@ -207,7 +207,7 @@ int tids_wire_encode_list_reply(const struct tids_list_reply *in, uint8_t **out,
 	pb.subscriptions = subp;
 	pb.n_subscriptions = in->n_subscriptions;
 	pb.next_after = (char *)(in->next_after != NULL ? in->next_after : "");
-	r = tids_wire_pack(&pb.base, out, len);
+	r = wire_pack(&pb.base, out, len);
 out:
 	free(bin);
 	free(ap);
@@ -221,6 +221,6 @@ void tids_list_reply_free(struct tids_list_reply *r)
 {
 	if (r == NULL)
 		return;
-	tids_wire_release(r->backing);
+	wire_release(r->backing);
 	memset(r, 0, sizeof(*r));
 }

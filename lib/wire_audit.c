@@ -33,11 +33,11 @@ static int counts_from(const Tids__V1__AuditEntry *m, struct backing *b, struct 
 		return 0;
 	if (m->n_counts > TIDS_AUDIT_COUNTS_MAX)
 		return tids_fail(err, errlen, TIDS_ETOOMANY, "audit entry: more than %d counts", TIDS_AUDIT_COUNTS_MAX);
-	if ((c = tids_wire_alloc(b, m->n_counts * sizeof(*c))) == NULL)
+	if ((c = wire_alloc(b, m->n_counts * sizeof(*c))) == NULL)
 		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
 	for (size_t i = 0; i < m->n_counts; i++) {
-		if ((r = tids_wire_need_name("audit entry: count name", m->counts[i]->name, err, errlen)) < 0 ||
-		    (r = tids_wire_text("audit entry: count key", m->counts[i]->key, TIDS_ID_MAX, err, errlen)) < 0)
+		if ((r = wire_need_name("audit entry: count name", m->counts[i]->name, err, errlen)) < 0 ||
+		    (r = wire_text("audit entry: count key", m->counts[i]->key, TIDS_ID_MAX, err, errlen)) < 0)
 			return r;
 		c[i] = (struct tids_counter_increment){ m->counts[i]->name, m->counts[i]->key, m->counts[i]->period,
 							m->counts[i]->amount };
@@ -54,8 +54,8 @@ static int aggregate_from(const Tids__V1__AuditEntry *m, struct tids_audit_entry
 
 	if (a == NULL)
 		return 0;
-	if ((r = tids_wire_need_name("audit entry: aggregate function", a->function, err, errlen)) < 0 ||
-	    (r = tids_wire_need_name("audit entry: aggregate field", a->field, err, errlen)) < 0)
+	if ((r = wire_need_name("audit entry: aggregate function", a->function, err, errlen)) < 0 ||
+	    (r = wire_need_name("audit entry: aggregate field", a->field, err, errlen)) < 0)
 		return r;
 	if (a->window_ms <= 0 || !isfinite(a->value))
 		return tids_fail(err, errlen, TIDS_EINVAL, "audit entry: aggregate needs a positive window and a finite "
@@ -74,28 +74,28 @@ int tids_wire_decode_audit_entry(const uint8_t *buf, size_t len, struct tids_aud
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__audit_entry__descriptor, buf, len, ENTRY_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__audit_entry__descriptor, buf, len, ENTRY_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__AuditEntry *)b->msg;
-	if ((r = tids_wire_need_id("audit entry: hub_id", m->hub_id, err, errlen)) < 0 ||
+	if ((r = wire_need_id("audit entry: hub_id", m->hub_id, err, errlen)) < 0 ||
 	    (r = fixed("audit entry: prev_hash", m->prev_hash, TIDS_HASH_BYTES, false, out->prev_hash, err, errlen)) < 0 ||
 	    (r = fixed("audit entry: record_id", m->record_id, TIDS_RECORD_ID_BYTES, true, out->record_id, err, errlen)) < 0 ||
-	    (r = tids_wire_need_id("audit entry: owner", m->owner, err, errlen)) < 0 ||
-	    (r = tids_wire_need_id("audit entry: recipient", m->recipient, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_name("audit entry: purpose", m->purpose, err, errlen)) < 0 ||
-	    (r = tids_wire_list("audit entry: rule_ids", m->rule_ids, m->n_rule_ids, LIST_IDS, 0, &out->rule_ids, err, errlen)) < 0 ||
-	    (r = tids_wire_tier("audit entry: tier", (int)m->tier, true, err, errlen)) < 0 ||
-	    (r = tids_wire_need_name("audit entry: category", m->category, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_jurisdiction("audit entry: origin", m->origin, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_jurisdiction("audit entry: destination", m->destination, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_id("audit entry: grant_id", m->grant_id, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_id("audit entry: approval_id", m->approval_id, err, errlen)) < 0 ||
-	    (r = tids_wire_obligations_from(m->obligations, &out->obligations, err, errlen)) < 0 ||
-	    (r = tids_wire_text("audit entry: reason", m->reason, 1024, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_id("audit entry: asset_id", m->asset_id, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_id("audit entry: case_id", m->case_id, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_id("audit entry: peer_hub", m->peer_hub, err, errlen)) < 0)
+	    (r = wire_need_id("audit entry: owner", m->owner, err, errlen)) < 0 ||
+	    (r = wire_need_id("audit entry: recipient", m->recipient, err, errlen)) < 0 ||
+	    (r = wire_opt_name("audit entry: purpose", m->purpose, err, errlen)) < 0 ||
+	    (r = wire_list("audit entry: rule_ids", m->rule_ids, m->n_rule_ids, LIST_IDS, 0, &out->rule_ids, err, errlen)) < 0 ||
+	    (r = wire_tier("audit entry: tier", (int)m->tier, true, err, errlen)) < 0 ||
+	    (r = wire_need_name("audit entry: category", m->category, err, errlen)) < 0 ||
+	    (r = wire_opt_jurisdiction("audit entry: origin", m->origin, err, errlen)) < 0 ||
+	    (r = wire_opt_jurisdiction("audit entry: destination", m->destination, err, errlen)) < 0 ||
+	    (r = wire_opt_id("audit entry: grant_id", m->grant_id, err, errlen)) < 0 ||
+	    (r = wire_opt_id("audit entry: approval_id", m->approval_id, err, errlen)) < 0 ||
+	    (r = wire_obligations_from(m->obligations, &out->obligations, err, errlen)) < 0 ||
+	    (r = wire_text("audit entry: reason", m->reason, 1024, err, errlen)) < 0 ||
+	    (r = wire_opt_id("audit entry: asset_id", m->asset_id, err, errlen)) < 0 ||
+	    (r = wire_opt_id("audit entry: case_id", m->case_id, err, errlen)) < 0 ||
+	    (r = wire_opt_id("audit entry: peer_hub", m->peer_hub, err, errlen)) < 0)
 		goto out;
 	if (m->peer_partition < 0 || ((m->peer_seq != 0 || m->peer_partition != 0) && *m->peer_hub == '\0')) {
 		r = tids_fail(err, errlen, TIDS_EINVAL, "audit entry: peer entry without a peer hub, or out of range");
@@ -143,7 +143,7 @@ int tids_wire_decode_audit_entry(const uint8_t *buf, size_t len, struct tids_aud
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -153,7 +153,7 @@ int tids_wire_encode_audit_entry(const struct tids_audit_entry *in, uint8_t **ou
 	Tids__V1__Obligations ob;
 	Tids__V1__Aggregation agg;
 
-	tids_wire_obligations_to(&in->obligations, &ob, &agg);
+	wire_obligations_to(&in->obligations, &ob, &agg);
 	pb.hub_id = (char *)in->hub_id;
 	pb.partition = in->partition;
 	pb.seq = in->seq;
@@ -210,7 +210,7 @@ int tids_wire_encode_audit_entry(const struct tids_audit_entry *in, uint8_t **ou
 			ag.value = in->aggregate.value;
 			pb.aggregate = &ag;
 		}
-		return tids_wire_pack(&pb.base, out, len);
+		return wire_pack(&pb.base, out, len);
 	}
 }
 
@@ -218,16 +218,16 @@ void tids_audit_entry_free(struct tids_audit_entry *e)
 {
 	if (e == NULL)
 		return;
-	tids_wire_release(e->backing);
+	wire_release(e->backing);
 	memset(e, 0, sizeof(*e));
 }
 
-int tids_wire_checkpoint_from(const Tids__V1__AuditCheckpoint *m, struct tids_audit_checkpoint *out,
+int wire_checkpoint_from(const Tids__V1__AuditCheckpoint *m, struct tids_audit_checkpoint *out,
 			 char *err, size_t errlen)
 {
 	int r;
 
-	if ((r = tids_wire_need_id("checkpoint: hub_id", m->hub_id, err, errlen)) < 0 ||
+	if ((r = wire_need_id("checkpoint: hub_id", m->hub_id, err, errlen)) < 0 ||
 	    (r = fixed("checkpoint: head_hash", m->head_hash, TIDS_HASH_BYTES, true, out->head_hash, err, errlen)) < 0 ||
 	    (r = fixed("checkpoint: signature", m->signature, TIDS_SIGNATURE_BYTES, true, out->signature, err, errlen)) < 0)
 		return r;
@@ -247,19 +247,19 @@ int tids_wire_decode_audit_checkpoint(const uint8_t *buf, size_t len, struct tid
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__audit_checkpoint__descriptor, buf, len, 4096, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__audit_checkpoint__descriptor, buf, len, 4096, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
-	if ((r = tids_wire_checkpoint_from((Tids__V1__AuditCheckpoint *)b->msg, out, err, errlen)) < 0) {
+	if ((r = wire_checkpoint_from((Tids__V1__AuditCheckpoint *)b->msg, out, err, errlen)) < 0) {
 		memset(out, 0, sizeof(*out));
-		tids_wire_release(b);
+		wire_release(b);
 		return r;
 	}
 	out->backing = b;
 	return 0;
 }
 
-void tids_wire_checkpoint_view(const struct tids_audit_checkpoint *in, bool with_signature, Tids__V1__AuditCheckpoint *pb)
+void wire_checkpoint_view(const struct tids_audit_checkpoint *in, bool with_signature, Tids__V1__AuditCheckpoint *pb)
 {
 	tids__v1__audit_checkpoint__init(pb);
 	pb->hub_id = (char *)in->hub_id;
@@ -279,8 +279,8 @@ static int encode_checkpoint(const struct tids_audit_checkpoint *in, bool with_s
 {
 	Tids__V1__AuditCheckpoint pb;
 
-	tids_wire_checkpoint_view(in, with_signature, &pb);
-	return tids_wire_pack(&pb.base, out, len);
+	wire_checkpoint_view(in, with_signature, &pb);
+	return wire_pack(&pb.base, out, len);
 }
 
 int tids_wire_encode_audit_checkpoint(const struct tids_audit_checkpoint *in, uint8_t **out, size_t *len)
@@ -298,7 +298,7 @@ void tids_audit_checkpoint_free(struct tids_audit_checkpoint *c)
 {
 	if (c == NULL)
 		return;
-	tids_wire_release(c->backing);
+	wire_release(c->backing);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -314,13 +314,13 @@ int tids_wire_decode_audit_log_record(const uint8_t *buf, size_t len, struct tid
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__audit_log_record__descriptor, buf, len, 4u << 20, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__audit_log_record__descriptor, buf, len, 4u << 20, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__AuditLogRecord *)b->msg;
 	switch (m->kind_case) {
 	case TIDS__V1__AUDIT_LOG_RECORD__KIND_CHECKPOINT:
-		if ((r = tids_wire_checkpoint_from(m->checkpoint, &out->checkpoint, err, errlen)) < 0)
+		if ((r = wire_checkpoint_from(m->checkpoint, &out->checkpoint, err, errlen)) < 0)
 			goto out;
 		out->is_checkpoint = true;
 		out->backing = b;
@@ -340,7 +340,7 @@ int tids_wire_decode_audit_log_record(const uint8_t *buf, size_t len, struct tid
 			      TIDS_AUDIT_ENTRIES_MAX);
 		goto out;
 	}
-	entries = tids_wire_alloc(b, n * sizeof(*entries));
+	entries = wire_alloc(b, n * sizeof(*entries));
 	if (entries == NULL) {
 		r = tids_fail(err, errlen, TIDS_ENOMEM, "audit log record: out of memory");
 		goto out;
@@ -362,7 +362,7 @@ int tids_wire_decode_audit_log_record(const uint8_t *buf, size_t len, struct tid
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -405,7 +405,7 @@ int tids_wire_encode_audit_log_record(const struct tids_audit_log_record *in, ui
 		pb.kind_case = TIDS__V1__AUDIT_LOG_RECORD__KIND_ENTRIES;
 		pb.entries = &batch;
 	}
-	r = tids_wire_pack(&pb.base, out, len);
+	r = wire_pack(&pb.base, out, len);
 	free(entries);
 	return r;
 }
@@ -414,6 +414,6 @@ void tids_audit_log_record_free(struct tids_audit_log_record *r)
 {
 	if (r == NULL)
 		return;
-	tids_wire_release(r->backing);
+	wire_release(r->backing);
 	memset(r, 0, sizeof(*r));
 }

@@ -24,18 +24,18 @@ static int decode_grant(const uint8_t *buf, size_t len, bool keep, struct tids_g
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__grant__descriptor, buf, len, CONSENT_MAX, keep ? len : 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__grant__descriptor, buf, len, CONSENT_MAX, keep ? len : 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__Grant *)b->msg;
-	if ((r = tids_wire_need_id("grant: grant_id", m->grant_id, err, errlen)) < 0 ||
-	    (r = tids_wire_need_id("grant: owner", m->owner, err, errlen)) < 0 ||
-	    (r = tids_wire_need_id("grant: grantee", m->grantee, err, errlen)) < 0 ||
-	    (r = tids_wire_need_id("grant: hub_id (the hub it is issued to)", m->hub_id, err, errlen)) < 0 ||
-	    (r = tids_wire_list("grant: assets", m->assets, m->n_assets, LIST_IDS, 0, &out->assets, err, errlen)) < 0 ||
-	    (r = tids_wire_list("grant: categories", m->categories, m->n_categories, LIST_NAMES, 1, &out->categories, err, errlen)) < 0 ||
-	    (r = tids_wire_list("grant: purposes", m->purposes, m->n_purposes, LIST_NAMES, 1, &out->purposes, err, errlen)) < 0 ||
-	    (r = tids_wire_obligations_from(m->obligations, &out->obligations, err, errlen)) < 0)
+	if ((r = wire_need_id("grant: grant_id", m->grant_id, err, errlen)) < 0 ||
+	    (r = wire_need_id("grant: owner", m->owner, err, errlen)) < 0 ||
+	    (r = wire_need_id("grant: grantee", m->grantee, err, errlen)) < 0 ||
+	    (r = wire_need_id("grant: hub_id (the hub it is issued to)", m->hub_id, err, errlen)) < 0 ||
+	    (r = wire_list("grant: assets", m->assets, m->n_assets, LIST_IDS, 0, &out->assets, err, errlen)) < 0 ||
+	    (r = wire_list("grant: categories", m->categories, m->n_categories, LIST_NAMES, 1, &out->categories, err, errlen)) < 0 ||
+	    (r = wire_list("grant: purposes", m->purposes, m->n_purposes, LIST_NAMES, 1, &out->purposes, err, errlen)) < 0 ||
+	    (r = wire_obligations_from(m->obligations, &out->obligations, err, errlen)) < 0)
 		goto out;
 	if (m->not_after_ms <= 0 || m->not_before_ms < 0 || m->not_after_ms <= m->not_before_ms) {
 		r = tids_fail(err, errlen, TIDS_EINVAL,
@@ -61,7 +61,7 @@ static int decode_grant(const uint8_t *buf, size_t len, bool keep, struct tids_g
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -79,16 +79,16 @@ int tids_wire_decode_signed_grant(const uint8_t *buf, size_t len, struct tids_gr
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__signed_grant__descriptor, buf, len, SIGNED_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__signed_grant__descriptor, buf, len, SIGNED_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__SignedGrant *)b->msg;
 	if (m->grant.len == 0)
 		r = tids_fail(err, errlen, TIDS_EMISSING, "signed grant: grant missing");
-	else if ((r = tids_wire_bytes("signed grant: signature", m->signature, TIDS_SIGNATURE_BYTES, err, errlen)) == 0 &&
+	else if ((r = wire_bytes("signed grant: signature", m->signature, TIDS_SIGNATURE_BYTES, err, errlen)) == 0 &&
 		 (r = decode_grant(m->grant.data, m->grant.len, true, out, err, errlen)) == 0)
 		memcpy(out->signature, m->signature.data, TIDS_SIGNATURE_BYTES);
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -98,7 +98,7 @@ static int encode_grant(const struct tids_grant *in, uint8_t **out, size_t *len)
 	Tids__V1__Obligations ob;
 	Tids__V1__Aggregation agg;
 
-	tids_wire_obligations_to(&in->obligations, &ob, &agg);
+	wire_obligations_to(&in->obligations, &ob, &agg);
 	pb.grant_id = (char *)in->grant_id;
 	pb.owner = (char *)in->owner;
 	pb.grantee = (char *)in->grantee;
@@ -113,7 +113,7 @@ static int encode_grant(const struct tids_grant *in, uint8_t **out, size_t *len)
 	pb.max_uses = in->max_uses;
 	pb.obligations = &ob;
 	pb.hub_id = (char *)(in->hub_id != NULL ? in->hub_id : "");
-	return tids_wire_pack(&pb.base, out, len);
+	return wire_pack(&pb.base, out, len);
 }
 
 int tids_wire_encode_grant(const struct tids_grant *in, uint8_t **out, size_t *len)
@@ -139,7 +139,7 @@ int tids_wire_encode_signed_grant(const struct tids_grant *in, uint8_t **out, si
 	}
 	pb.signature.data = (uint8_t *)in->signature;
 	pb.signature.len = TIDS_SIGNATURE_BYTES;
-	r = tids_wire_pack(&pb.base, out, len);
+	r = wire_pack(&pb.base, out, len);
 	free(bare);
 	return r;
 }
@@ -148,7 +148,7 @@ void tids_grant_free(struct tids_grant *g)
 {
 	if (g == NULL)
 		return;
-	tids_wire_release(g->backing);
+	wire_release(g->backing);
 	memset(g, 0, sizeof(*g));
 }
 
@@ -160,21 +160,21 @@ static int decode_approval(const uint8_t *buf, size_t len, bool keep, struct tid
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__approval__descriptor, buf, len, CONSENT_MAX, keep ? len : 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__approval__descriptor, buf, len, CONSENT_MAX, keep ? len : 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__Approval *)b->msg;
-	if ((r = tids_wire_need_id("approval: approval_id", m->approval_id, err, errlen)) < 0 ||
-	    (r = tids_wire_need_name("approval: kind", m->kind, err, errlen)) < 0 ||
-	    (r = tids_wire_need_id("approval: regulator", m->regulator, err, errlen)) < 0 ||
-	    (r = tids_wire_need_id("approval: exporter", m->exporter, err, errlen)) < 0 ||
-	    (r = tids_wire_need_id("approval: recipient", m->recipient, err, errlen)) < 0 ||
-	    (r = tids_wire_need_id("approval: hub_id (the hub it is issued to)", m->hub_id, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_id("approval: case_id", m->case_id, err, errlen)) < 0 ||
-	    (r = tids_wire_list("approval: categories", m->categories, m->n_categories, LIST_NAMES, 1, &out->categories, err, errlen)) < 0 ||
-	    (r = tids_wire_list("approval: purposes", m->purposes, m->n_purposes, LIST_NAMES, 1, &out->purposes, err, errlen)) < 0 ||
-	    (r = tids_wire_need_jurisdiction("approval: from_jurisdiction", m->from_jurisdiction, err, errlen)) < 0 ||
-	    (r = tids_wire_need_jurisdiction("approval: to_jurisdiction", m->to_jurisdiction, err, errlen)) < 0)
+	if ((r = wire_need_id("approval: approval_id", m->approval_id, err, errlen)) < 0 ||
+	    (r = wire_need_name("approval: kind", m->kind, err, errlen)) < 0 ||
+	    (r = wire_need_id("approval: regulator", m->regulator, err, errlen)) < 0 ||
+	    (r = wire_need_id("approval: exporter", m->exporter, err, errlen)) < 0 ||
+	    (r = wire_need_id("approval: recipient", m->recipient, err, errlen)) < 0 ||
+	    (r = wire_need_id("approval: hub_id (the hub it is issued to)", m->hub_id, err, errlen)) < 0 ||
+	    (r = wire_opt_id("approval: case_id", m->case_id, err, errlen)) < 0 ||
+	    (r = wire_list("approval: categories", m->categories, m->n_categories, LIST_NAMES, 1, &out->categories, err, errlen)) < 0 ||
+	    (r = wire_list("approval: purposes", m->purposes, m->n_purposes, LIST_NAMES, 1, &out->purposes, err, errlen)) < 0 ||
+	    (r = wire_need_jurisdiction("approval: from_jurisdiction", m->from_jurisdiction, err, errlen)) < 0 ||
+	    (r = wire_need_jurisdiction("approval: to_jurisdiction", m->to_jurisdiction, err, errlen)) < 0)
 		goto out;
 	if (m->n_tiers == 0 || m->n_tiers > 3) {
 		r = tids_fail(err, errlen, m->n_tiers == 0 ? TIDS_EMISSING : TIDS_ETOOMANY,
@@ -182,7 +182,7 @@ static int decode_approval(const uint8_t *buf, size_t len, bool keep, struct tid
 		goto out;
 	}
 	for (size_t i = 0; i < m->n_tiers; i++) {
-		if ((r = tids_wire_tier("approval: tiers", (int)m->tiers[i], true, err, errlen)) < 0)
+		if ((r = wire_tier("approval: tiers", (int)m->tiers[i], true, err, errlen)) < 0)
 			goto out;
 		out->tiers[i] = (enum tids_tier)m->tiers[i];
 	}
@@ -210,7 +210,7 @@ static int decode_approval(const uint8_t *buf, size_t len, bool keep, struct tid
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -228,17 +228,17 @@ int tids_wire_decode_signed_approval(const uint8_t *buf, size_t len, struct tids
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__signed_approval__descriptor, buf, len, SIGNED_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__signed_approval__descriptor, buf, len, SIGNED_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__SignedApproval *)b->msg;
 	if (m->approval.len == 0)
 		r = tids_fail(err, errlen, TIDS_EMISSING, "signed approval: approval missing");
-	else if ((r = tids_wire_bytes("signed approval: signature", m->signature, TIDS_SIGNATURE_BYTES, err,
+	else if ((r = wire_bytes("signed approval: signature", m->signature, TIDS_SIGNATURE_BYTES, err,
 				 errlen)) == 0 &&
 		 (r = decode_approval(m->approval.data, m->approval.len, true, out, err, errlen)) == 0)
 		memcpy(out->signature, m->signature.data, TIDS_SIGNATURE_BYTES);
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -266,7 +266,7 @@ static int encode_approval(const struct tids_approval *in, uint8_t **out, size_t
 	pb.valid_until_ms = in->valid_until_ms;
 	pb.hub_id = (char *)(in->hub_id != NULL ? in->hub_id : "");
 	pb.case_id = (char *)(in->case_id != NULL ? in->case_id : "");
-	return tids_wire_pack(&pb.base, out, len);
+	return wire_pack(&pb.base, out, len);
 }
 
 int tids_wire_encode_approval(const struct tids_approval *in, uint8_t **out, size_t *len)
@@ -292,7 +292,7 @@ int tids_wire_encode_signed_approval(const struct tids_approval *in, uint8_t **o
 	}
 	pb.signature.data = (uint8_t *)in->signature;
 	pb.signature.len = TIDS_SIGNATURE_BYTES;
-	r = tids_wire_pack(&pb.base, out, len);
+	r = wire_pack(&pb.base, out, len);
 	free(bare);
 	return r;
 }
@@ -301,7 +301,7 @@ void tids_approval_free(struct tids_approval *a)
 {
 	if (a == NULL)
 		return;
-	tids_wire_release(a->backing);
+	wire_release(a->backing);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -312,13 +312,13 @@ int tids_wire_decode_revoke_approval_request(const uint8_t *buf, size_t len, str
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__revoke_approval_request__descriptor, buf, len, REVOKE_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__revoke_approval_request__descriptor, buf, len, REVOKE_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	out->id = ((Tids__V1__RevokeApprovalRequest *)b->msg)->approval_id;
-	if ((r = tids_wire_need_id("revoke approval: approval_id", out->id, err, errlen)) < 0) {
+	if ((r = wire_need_id("revoke approval: approval_id", out->id, err, errlen)) < 0) {
 		memset(out, 0, sizeof(*out));
-		tids_wire_release(b);
+		wire_release(b);
 		return r;
 	}
 	out->backing = b;
@@ -330,5 +330,5 @@ int tids_wire_encode_revoke_approval_request(const struct tids_id_message *in, u
 	Tids__V1__RevokeApprovalRequest pb = TIDS__V1__REVOKE_APPROVAL_REQUEST__INIT;
 
 	pb.approval_id = (char *)(in->id != NULL ? in->id : "");
-	return tids_wire_pack(&pb.base, out, len);
+	return wire_pack(&pb.base, out, len);
 }

@@ -41,7 +41,7 @@ static int directory_from(const Tids__V1__Directory *m, struct backing *b, struc
 	int r = 0;
 
 	memset(d, 0, sizeof(*d));
-	if ((r = tids_wire_need_id("directory: hub_id", m->hub_id, err, errlen)) < 0)
+	if ((r = wire_need_id("directory: hub_id", m->hub_id, err, errlen)) < 0)
 		return r;
 	if (n > TIDS_DIRECTORY_ENTRIES_MAX || ni > TIDS_DIRECTORY_ENTRIES_MAX)
 		return tids_fail(err, errlen, TIDS_ETOOMANY, "directory: %zu entries and %zu interests, at most %d each",
@@ -52,7 +52,7 @@ static int directory_from(const Tids__V1__Directory *m, struct backing *b, struc
 	if (m->version == 0)
 		return tids_fail(err, errlen, TIDS_EINVAL, "directory: version must be >= 1");
 	bytes = n * sizeof(*d->entries) + ni * sizeof(*d->interests);
-	mem = b != NULL ? tids_wire_alloc(b, bytes) : NULL;
+	mem = b != NULL ? wire_alloc(b, bytes) : NULL;
 	if (mem == NULL)
 		return tids_fail(err, errlen, TIDS_ENOMEM, "directory: out of memory");
 	d->entries = (struct tids_directory_entry *)(void *)mem;
@@ -62,10 +62,10 @@ static int directory_from(const Tids__V1__Directory *m, struct backing *b, struc
 		char what[64];
 
 		snprintf(what, sizeof(what), "directory: entry %zu", i);
-		if ((r = tids_wire_need_id(what, e->id, err, errlen)) < 0 ||
-		    (r = tids_wire_need_name(what, e->role, err, errlen)) < 0 ||
-		    (r = tids_wire_need_jurisdiction(what, e->jurisdiction, err, errlen)) < 0 ||
-		    (r = tids_wire_bytes(what, e->identity_key, TIDS_PUBLIC_KEY_BYTES, err, errlen)) < 0)
+		if ((r = wire_need_id(what, e->id, err, errlen)) < 0 ||
+		    (r = wire_need_name(what, e->role, err, errlen)) < 0 ||
+		    (r = wire_need_jurisdiction(what, e->jurisdiction, err, errlen)) < 0 ||
+		    (r = wire_bytes(what, e->identity_key, TIDS_PUBLIC_KEY_BYTES, err, errlen)) < 0)
 			return r;
 		d->entries[i].id = e->id;
 		d->entries[i].role = e->role;
@@ -87,8 +87,8 @@ static int directory_from(const Tids__V1__Directory *m, struct backing *b, struc
 	for (size_t i = 0; i < ni; i++) {
 		const Tids__V1__Interest *it = m->interests[i];
 
-		if ((r = tids_wire_need_id("directory: interest participant", it->participant, err, errlen)) < 0 ||
-		    (r = tids_wire_list("directory: interest purposes", it->purposes, it->n_purposes, LIST_NAMES, 1,
+		if ((r = wire_need_id("directory: interest participant", it->participant, err, errlen)) < 0 ||
+		    (r = wire_list("directory: interest purposes", it->purposes, it->n_purposes, LIST_NAMES, 1,
 				   &d->interests[i].purposes, err, errlen)) < 0)
 			goto out;
 		if (it->n_purposes > TIDS_INTEREST_PURPOSES_MAX) {
@@ -126,12 +126,12 @@ int tids_wire_decode_directory(const uint8_t *buf, size_t len, struct tids_direc
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__directory__descriptor, buf, len, DIRECTORY_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__directory__descriptor, buf, len, DIRECTORY_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	if ((r = directory_from((Tids__V1__Directory *)b->msg, b, out, err, errlen)) < 0) {
 		memset(out, 0, sizeof(*out));
-		tids_wire_release(b);
+		wire_release(b);
 		return r;
 	}
 	out->backing = b;
@@ -201,7 +201,7 @@ static int encode_directory(const struct tids_directory *in, bool with_signature
 	int r = directory_view(in, with_signature, &v);
 
 	if (r == 0)
-		r = tids_wire_pack(&v.pb.base, out, len);
+		r = wire_pack(&v.pb.base, out, len);
 	directory_view_free(&v);
 	return r;
 }
@@ -220,7 +220,7 @@ void tids_directory_free(struct tids_directory *d)
 {
 	if (d == NULL)
 		return;
-	tids_wire_release(d->backing);
+	wire_release(d->backing);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -234,7 +234,7 @@ int tids_wire_decode_pull_control(const uint8_t *buf, size_t len, struct tids_pu
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__pull_control__descriptor, buf, len, 256, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__pull_control__descriptor, buf, len, 256, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__PullControl *)b->msg;
@@ -260,7 +260,7 @@ int tids_wire_decode_pull_control(const uint8_t *buf, size_t len, struct tids_pu
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -280,14 +280,14 @@ int tids_wire_encode_pull_control(const struct tids_pull_control *in, uint8_t **
 		pb.kind_case = TIDS__V1__PULL_CONTROL__KIND_START;
 		pb.start = &start;
 	}
-	return tids_wire_pack(&pb.base, out, len);
+	return wire_pack(&pb.base, out, len);
 }
 
 void tids_pull_control_free(struct tids_pull_control *c)
 {
 	if (c == NULL)
 		return;
-	tids_wire_release(c->backing);
+	wire_release(c->backing);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -298,7 +298,7 @@ int tids_wire_decode_pull_item(const uint8_t *buf, size_t len, struct tids_pull_
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__pull_item__descriptor, buf, len, PULL_ITEM_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__pull_item__descriptor, buf, len, PULL_ITEM_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__PullItem *)b->msg;
@@ -308,7 +308,7 @@ int tids_wire_decode_pull_item(const uint8_t *buf, size_t len, struct tids_pull_
 			r = tids_fail(err, errlen, TIDS_EMISSING, "pull: forward without a record");
 			goto out;
 		}
-		if ((r = tids_wire_ingress_from(m->forward->record, b, &out->record, err, errlen)) < 0)
+		if ((r = wire_ingress_from(m->forward->record, b, &out->record, err, errlen)) < 0)
 			goto out;
 		if (!out->record.forwarded.present || out->record.sealed) {
 			r = tids_fail(err, errlen, TIDS_EINVAL, "pull: a forward must say what was decided, unsealed");
@@ -323,7 +323,7 @@ int tids_wire_decode_pull_item(const uint8_t *buf, size_t len, struct tids_pull_
 		out->kind = TIDS_PULL_DIRECTORY;
 		break;
 	case TIDS__V1__PULL_ITEM__KIND_CHECKPOINT:
-		if ((r = tids_wire_checkpoint_from(m->checkpoint, &out->checkpoint, err, errlen)) < 0)
+		if ((r = wire_checkpoint_from(m->checkpoint, &out->checkpoint, err, errlen)) < 0)
 			goto out;
 		out->kind = TIDS_PULL_CHECKPOINT;
 		break;
@@ -335,7 +335,7 @@ int tids_wire_decode_pull_item(const uint8_t *buf, size_t len, struct tids_pull_
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -350,25 +350,25 @@ int tids_wire_encode_pull_item(const struct tids_pull_item *in, uint8_t **out, s
 
 	switch (in->kind) {
 	case TIDS_PULL_FORWARD:
-		tids_wire_ingress_view(&in->record, &iv);
+		wire_ingress_view(&in->record, &iv);
 		fw.position = in->position;
 		fw.record = &iv.pb;
 		pb.kind_case = TIDS__V1__PULL_ITEM__KIND_FORWARD;
 		pb.forward = &fw;
-		return tids_wire_pack(&pb.base, out, len);
+		return wire_pack(&pb.base, out, len);
 	case TIDS_PULL_DIRECTORY:
 		if ((r = directory_view(&in->directory, true, &dv)) == 0) {
 			pb.kind_case = TIDS__V1__PULL_ITEM__KIND_DIRECTORY;
 			pb.directory = &dv.pb;
-			r = tids_wire_pack(&pb.base, out, len);
+			r = wire_pack(&pb.base, out, len);
 		}
 		directory_view_free(&dv);
 		return r;
 	case TIDS_PULL_CHECKPOINT:
-		tids_wire_checkpoint_view(&in->checkpoint, true, &cp);
+		wire_checkpoint_view(&in->checkpoint, true, &cp);
 		pb.kind_case = TIDS__V1__PULL_ITEM__KIND_CHECKPOINT;
 		pb.checkpoint = &cp;
-		return tids_wire_pack(&pb.base, out, len);
+		return wire_pack(&pb.base, out, len);
 	}
 	return TIDS_EINVAL;
 }
@@ -377,7 +377,7 @@ void tids_pull_item_free(struct tids_pull_item *i)
 {
 	if (i == NULL)
 		return;
-	tids_wire_release(i->backing);
+	wire_release(i->backing);
 	memset(i, 0, sizeof(*i));
 }
 
@@ -392,7 +392,7 @@ int tids_wire_decode_peers_reply(const uint8_t *buf, size_t len, struct tids_pee
 	int r = 0;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__peers_reply__descriptor, buf, len, PEERS_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__peers_reply__descriptor, buf, len, PEERS_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__PeersReply *)b->msg;
@@ -400,7 +400,7 @@ int tids_wire_decode_peers_reply(const uint8_t *buf, size_t len, struct tids_pee
 		r = tids_fail(err, errlen, TIDS_ETOOMANY, "peers: %zu peers", m->n_peers);
 		goto out;
 	}
-	ps = tids_wire_alloc(b, m->n_peers * sizeof(*ps));
+	ps = wire_alloc(b, m->n_peers * sizeof(*ps));
 	if (ps == NULL) {
 		r = tids_fail(err, errlen, TIDS_ENOMEM, "peers: out of memory");
 		goto out;
@@ -408,10 +408,10 @@ int tids_wire_decode_peers_reply(const uint8_t *buf, size_t len, struct tids_pee
 	for (size_t i = 0; i < m->n_peers; i++) {
 		const Tids__V1__PeerStatus *p = m->peers[i];
 
-		if ((r = tids_wire_need_id("peers: hub_id", p->hub_id, err, errlen)) < 0 ||
-		    (r = tids_wire_opt_jurisdiction("peers: jurisdiction", p->jurisdiction, err, errlen)) < 0 ||
-		    (r = tids_wire_text("peers: address", p->address, 300, err, errlen)) < 0 ||
-		    (r = tids_wire_text("peers: last_error", p->last_error, 512, err, errlen)) < 0)
+		if ((r = wire_need_id("peers: hub_id", p->hub_id, err, errlen)) < 0 ||
+		    (r = wire_opt_jurisdiction("peers: jurisdiction", p->jurisdiction, err, errlen)) < 0 ||
+		    (r = wire_text("peers: address", p->address, 300, err, errlen)) < 0 ||
+		    (r = wire_text("peers: last_error", p->last_error, 512, err, errlen)) < 0)
 			goto out;
 		ps[i] = (struct tids_peer_status){
 			.hub_id = p->hub_id, .jurisdiction = p->jurisdiction, .address = p->address,
@@ -428,7 +428,7 @@ int tids_wire_decode_peers_reply(const uint8_t *buf, size_t len, struct tids_pee
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -463,7 +463,7 @@ int tids_wire_encode_peers_reply(const struct tids_peers_reply *in, uint8_t **ou
 		}
 		pb.peers = ptrs;
 		pb.n_peers = in->n_peers;
-		r = tids_wire_pack(&pb.base, out, len);
+		r = wire_pack(&pb.base, out, len);
 	}
 	free(ps);
 	free(ptrs);
@@ -474,6 +474,6 @@ void tids_peers_reply_free(struct tids_peers_reply *r)
 {
 	if (r == NULL)
 		return;
-	tids_wire_release(r->backing);
+	wire_release(r->backing);
 	memset(r, 0, sizeof(*r));
 }

@@ -21,14 +21,14 @@ int tids_wire_decode_ingest_statement(const uint8_t *buf, size_t len, struct tid
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__ingest_statement__descriptor, buf, len, TIDS_RECEIPT_STATEMENT_MAX, 0, &b, err,
+	r = wire_unpack(&tids__v1__ingest_statement__descriptor, buf, len, TIDS_RECEIPT_STATEMENT_MAX, 0, &b, err,
 			errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__IngestStatement *)b->msg;
-	if ((r = tids_wire_need_id("ingest statement: hub_id", m->hub_id, err, errlen)) < 0 ||
-	    (r = tids_wire_need_id("ingest statement: publisher", m->publisher, err, errlen)) < 0 ||
-	    (r = tids_wire_bytes("ingest statement: batch_root", m->batch_root, TIDS_HASH_BYTES, err, errlen)) < 0)
+	if ((r = wire_need_id("ingest statement: hub_id", m->hub_id, err, errlen)) < 0 ||
+	    (r = wire_need_id("ingest statement: publisher", m->publisher, err, errlen)) < 0 ||
+	    (r = wire_bytes("ingest statement: batch_root", m->batch_root, TIDS_HASH_BYTES, err, errlen)) < 0)
 		goto out;
 	if (m->n_positions == 0 || m->n_positions > TIDS_BATCH_RECORDS_MAX) {
 		r = tids_fail(err, errlen, TIDS_ETOOMANY, "ingest statement: %zu positions (1 to %d)", m->n_positions,
@@ -39,7 +39,7 @@ int tids_wire_decode_ingest_statement(const uint8_t *buf, size_t len, struct tid
 		r = tids_fail(err, errlen, TIDS_EINVAL, "ingest statement: signed_at_ms missing");
 		goto out;
 	}
-	pos = tids_wire_alloc(b, m->n_positions * sizeof(*pos));
+	pos = wire_alloc(b, m->n_positions * sizeof(*pos));
 	if (pos == NULL) {
 		r = tids_fail(err, errlen, TIDS_ENOMEM, "ingest statement: out of memory");
 		goto out;
@@ -70,7 +70,7 @@ int tids_wire_decode_ingest_statement(const uint8_t *buf, size_t len, struct tid
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -100,7 +100,7 @@ int tids_wire_encode_ingest_statement(const struct tids_ingest_statement *in, ui
 	pb.positions = ptrs;
 	pb.n_positions = n;
 	pb.signed_at_ms = in->signed_at_ms;
-	r = tids_wire_pack(&pb.base, out, len);
+	r = wire_pack(&pb.base, out, len);
 	free(ptrs);
 	return r;
 }
@@ -109,13 +109,13 @@ void tids_ingest_statement_free(struct tids_ingest_statement *s)
 {
 	if (s == NULL)
 		return;
-	tids_wire_release(s->backing);
+	wire_release(s->backing);
 	memset(s, 0, sizeof(*s));
 }
 
 /* --- ingest receipts ---------------------------------------------------- */
 
-int tids_wire_ingest_receipt_from(const Tids__V1__IngestReceipt *m, struct tids_ingest_receipt *out, char *err,
+int wire_ingest_receipt_from(const Tids__V1__IngestReceipt *m, struct tids_ingest_receipt *out, char *err,
 			     size_t errlen)
 {
 	int r;
@@ -123,7 +123,7 @@ int tids_wire_ingest_receipt_from(const Tids__V1__IngestReceipt *m, struct tids_
 	memset(out, 0, sizeof(*out));
 	if (m->statement.len == 0 || m->statement.len > TIDS_RECEIPT_STATEMENT_MAX)
 		return tids_fail(err, errlen, TIDS_EINVAL, "ingest receipt: statement of %zu bytes", m->statement.len);
-	if ((r = tids_wire_bytes("ingest receipt: signature", m->signature, TIDS_SIGNATURE_BYTES, err, errlen)) < 0)
+	if ((r = wire_bytes("ingest receipt: signature", m->signature, TIDS_SIGNATURE_BYTES, err, errlen)) < 0)
 		return r;
 	out->statement.data = m->statement.data;
 	out->statement.len = m->statement.len;
@@ -131,7 +131,7 @@ int tids_wire_ingest_receipt_from(const Tids__V1__IngestReceipt *m, struct tids_
 	return 0;
 }
 
-void tids_wire_ingest_receipt_to(const struct tids_ingest_receipt *in, Tids__V1__IngestReceipt *pb)
+void wire_ingest_receipt_to(const struct tids_ingest_receipt *in, Tids__V1__IngestReceipt *pb)
 {
 	tids__v1__ingest_receipt__init(pb);
 	pb->statement.data = (uint8_t *)in->statement.data;
@@ -147,12 +147,12 @@ int tids_wire_decode_ingest_receipt(const uint8_t *buf, size_t len, struct tids_
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__ingest_receipt__descriptor, buf, len, TIDS_RECEIPT_STATEMENT_MAX + 256, 0, &b, err,
+	r = wire_unpack(&tids__v1__ingest_receipt__descriptor, buf, len, TIDS_RECEIPT_STATEMENT_MAX + 256, 0, &b, err,
 			errlen);
 	if (r < 0)
 		return r;
-	if ((r = tids_wire_ingest_receipt_from((Tids__V1__IngestReceipt *)b->msg, out, err, errlen)) < 0) {
-		tids_wire_release(b);
+	if ((r = wire_ingest_receipt_from((Tids__V1__IngestReceipt *)b->msg, out, err, errlen)) < 0) {
+		wire_release(b);
 		return r;
 	}
 	out->backing = b;
@@ -163,21 +163,21 @@ int tids_wire_encode_ingest_receipt(const struct tids_ingest_receipt *in, uint8_
 {
 	Tids__V1__IngestReceipt pb;
 
-	tids_wire_ingest_receipt_to(in, &pb);
-	return tids_wire_pack(&pb.base, out, len);
+	wire_ingest_receipt_to(in, &pb);
+	return wire_pack(&pb.base, out, len);
 }
 
 void tids_ingest_receipt_free(struct tids_ingest_receipt *r)
 {
 	if (r == NULL)
 		return;
-	tids_wire_release(r->backing);
+	wire_release(r->backing);
 	memset(r, 0, sizeof(*r));
 }
 
 /* --- delivery receipts -------------------------------------------------- */
 
-int tids_wire_delivery_receipt_from(const Tids__V1__DeliveryReceipt *m, struct tids_delivery_receipt *out, char *err,
+int wire_delivery_receipt_from(const Tids__V1__DeliveryReceipt *m, struct tids_delivery_receipt *out, char *err,
 			       size_t errlen)
 {
 	int r;
@@ -186,7 +186,7 @@ int tids_wire_delivery_receipt_from(const Tids__V1__DeliveryReceipt *m, struct t
 	if (m->partition < 0 || m->partition > TIDS_LEDGER_PARTITION_MAX || m->seq == 0 || m->seq > TIDS_LEDGER_SEQ_MAX)
 		return tids_fail(err, errlen, TIDS_EINVAL, "delivery receipt: no audit entry %d:%llu", m->partition,
 				 (unsigned long long)m->seq);
-	if ((r = tids_wire_bytes("delivery receipt: entry_hash", m->entry_hash, TIDS_HASH_BYTES, err, errlen)) < 0)
+	if ((r = wire_bytes("delivery receipt: entry_hash", m->entry_hash, TIDS_HASH_BYTES, err, errlen)) < 0)
 		return r;
 	if (m->head.len == 0 || m->head.len > TIDS_RECEIPT_HEAD_MAX)
 		return tids_fail(err, errlen, TIDS_EINVAL, "delivery receipt: head of %zu bytes", m->head.len);
@@ -198,7 +198,7 @@ int tids_wire_delivery_receipt_from(const Tids__V1__DeliveryReceipt *m, struct t
 	return 0;
 }
 
-void tids_wire_delivery_receipt_to(const struct tids_delivery_receipt *in, Tids__V1__DeliveryReceipt *pb)
+void wire_delivery_receipt_to(const struct tids_delivery_receipt *in, Tids__V1__DeliveryReceipt *pb)
 {
 	tids__v1__delivery_receipt__init(pb);
 	pb->partition = in->partition;
@@ -216,12 +216,12 @@ int tids_wire_decode_delivery_receipt(const uint8_t *buf, size_t len, struct tid
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__delivery_receipt__descriptor, buf, len, TIDS_RECEIPT_HEAD_MAX + 256, 0, &b, err,
+	r = wire_unpack(&tids__v1__delivery_receipt__descriptor, buf, len, TIDS_RECEIPT_HEAD_MAX + 256, 0, &b, err,
 			errlen);
 	if (r < 0)
 		return r;
-	if ((r = tids_wire_delivery_receipt_from((Tids__V1__DeliveryReceipt *)b->msg, out, err, errlen)) < 0) {
-		tids_wire_release(b);
+	if ((r = wire_delivery_receipt_from((Tids__V1__DeliveryReceipt *)b->msg, out, err, errlen)) < 0) {
+		wire_release(b);
 		return r;
 	}
 	out->backing = b;
@@ -232,14 +232,14 @@ int tids_wire_encode_delivery_receipt(const struct tids_delivery_receipt *in, ui
 {
 	Tids__V1__DeliveryReceipt pb;
 
-	tids_wire_delivery_receipt_to(in, &pb);
-	return tids_wire_pack(&pb.base, out, len);
+	wire_delivery_receipt_to(in, &pb);
+	return wire_pack(&pb.base, out, len);
 }
 
 void tids_delivery_receipt_free(struct tids_delivery_receipt *r)
 {
 	if (r == NULL)
 		return;
-	tids_wire_release(r->backing);
+	wire_release(r->backing);
 	memset(r, 0, sizeof(*r));
 }

@@ -48,7 +48,7 @@ static int value_from(const Tids__V1__Value *v, struct tids_value *out)
 	return 0;
 }
 
-int tids_wire_record_from(const Tids__V1__Record *m, struct tids_record *rec,
+int wire_record_from(const Tids__V1__Record *m, struct tids_record *rec,
 		     struct tids_field *fields, char *err, size_t errlen)
 {
 	memset(rec, 0, sizeof(*rec));
@@ -90,7 +90,7 @@ int tids_wire_decode_record(const uint8_t *buf, size_t len, struct tids_record *
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__record__descriptor, buf, len, TIDS_RECORD_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__record__descriptor, buf, len, TIDS_RECORD_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__Record *)b->msg;
@@ -99,24 +99,24 @@ int tids_wire_decode_record(const uint8_t *buf, size_t len, struct tids_record *
 			      m->n_fields, TIDS_FIELDS_MAX);
 		goto out;
 	}
-	fields = tids_wire_alloc(b, m->n_fields * sizeof(*fields));
+	fields = wire_alloc(b, m->n_fields * sizeof(*fields));
 	if (fields == NULL) {
 		r = tids_fail(err, errlen, TIDS_ENOMEM, "record: out of memory");
 		goto out;
 	}
-	r = tids_wire_record_from(m, out, fields, err, errlen);
+	r = wire_record_from(m, out, fields, err, errlen);
 	if (r < 0)
 		goto out;
 	out->backing = b;
-	out->release = tids_wire_release;
+	out->release = wire_release;
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
-int tids_wire_record_view(const struct tids_record *rec, Tids__V1__Record *pb)
+int wire_record_view(const struct tids_record *rec, Tids__V1__Record *pb)
 {
 	Tids__V1__Field **ptrs;
 	Tids__V1__Field *fields;
@@ -189,7 +189,7 @@ int tids_wire_record_view(const struct tids_record *rec, Tids__V1__Record *pb)
 	return 0;
 }
 
-void tids_wire_record_view_free(Tids__V1__Record *pb)
+void wire_record_view_free(Tids__V1__Record *pb)
 {
 	free(pb->fields);
 	pb->fields = NULL;
@@ -198,12 +198,12 @@ void tids_wire_record_view_free(Tids__V1__Record *pb)
 int tids_wire_encode_record(const struct tids_record *in, uint8_t **out, size_t *len)
 {
 	Tids__V1__Record pb;
-	int r = tids_wire_record_view(in, &pb);
+	int r = wire_record_view(in, &pb);
 
 	if (r < 0)
 		return r;
-	r = tids_wire_pack(&pb.base, out, len);
-	tids_wire_record_view_free(&pb);
+	r = wire_pack(&pb.base, out, len);
+	wire_record_view_free(&pb);
 	return r;
 }
 
@@ -217,11 +217,11 @@ int tids_wire_decode_batch(const uint8_t *buf, size_t len, struct tids_batch *ou
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__publish_batch__descriptor, buf, len, BATCH_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__publish_batch__descriptor, buf, len, BATCH_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__PublishBatch *)b->msg;
-	if ((r = tids_wire_need_id("batch: publisher", m->publisher, err, errlen)) < 0)
+	if ((r = wire_need_id("batch: publisher", m->publisher, err, errlen)) < 0)
 		goto out;
 	if (m->sequence == 0) {
 		r = tids_fail(err, errlen, TIDS_EMISSING, "batch: sequence missing (starts at 1)");
@@ -236,10 +236,10 @@ int tids_wire_decode_batch(const uint8_t *buf, size_t len, struct tids_batch *ou
 			      m->n_records, TIDS_BATCH_RECORDS_MAX);
 		goto out;
 	}
-	if ((r = tids_wire_bytes("batch: merkle_root", m->merkle_root, TIDS_HASH_BYTES, err, errlen)) < 0 ||
-	    (r = tids_wire_bytes("batch: signature", m->signature, TIDS_SIGNATURE_BYTES, err, errlen)) < 0)
+	if ((r = wire_bytes("batch: merkle_root", m->merkle_root, TIDS_HASH_BYTES, err, errlen)) < 0 ||
+	    (r = wire_bytes("batch: signature", m->signature, TIDS_SIGNATURE_BYTES, err, errlen)) < 0)
 		goto out;
-	out->records = tids_wire_alloc(b, m->n_records * sizeof(*out->records));
+	out->records = wire_alloc(b, m->n_records * sizeof(*out->records));
 	if (out->records == NULL) {
 		r = tids_fail(err, errlen, TIDS_ENOMEM, "batch: out of memory");
 		goto out;
@@ -263,7 +263,7 @@ int tids_wire_decode_batch(const uint8_t *buf, size_t len, struct tids_batch *ou
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -288,7 +288,7 @@ int tids_wire_encode_batch(const struct tids_batch *in, uint8_t **out, size_t *l
 	pb.merkle_root.len = TIDS_HASH_BYTES;
 	pb.signature.data = (uint8_t *)in->signature;
 	pb.signature.len = TIDS_SIGNATURE_BYTES;
-	r = tids_wire_pack(&pb.base, out, len);
+	r = wire_pack(&pb.base, out, len);
 	free(recs);
 	return r;
 }
@@ -297,7 +297,7 @@ void tids_batch_free(struct tids_batch *b)
 {
 	if (b == NULL)
 		return;
-	tids_wire_release(b->backing);
+	wire_release(b->backing);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -311,7 +311,7 @@ int tids_wire_decode_publish_ack(const uint8_t *buf, size_t len, struct tids_pub
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__publish_ack__descriptor, buf, len, 1u << 20, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__publish_ack__descriptor, buf, len, 1u << 20, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__PublishAck *)b->msg;
@@ -319,7 +319,7 @@ int tids_wire_decode_publish_ack(const uint8_t *buf, size_t len, struct tids_pub
 		r = tids_fail(err, errlen, TIDS_ETOOMANY, "publish ack: %zu errors", m->n_errors);
 		goto out;
 	}
-	out->errors = tids_wire_alloc(b, m->n_errors * sizeof(*out->errors));
+	out->errors = wire_alloc(b, m->n_errors * sizeof(*out->errors));
 	if (out->errors == NULL) {
 		r = tids_fail(err, errlen, TIDS_ENOMEM, "publish ack: out of memory");
 		goto out;
@@ -330,12 +330,12 @@ int tids_wire_decode_publish_ack(const uint8_t *buf, size_t len, struct tids_pub
 		out->errors[i].index = e->index;
 		out->errors[i].code = e->status != NULL ? (int)e->status->code : 2;
 		out->errors[i].message = e->status != NULL ? e->status->message : "";
-		if ((r = tids_wire_text("publish ack: message", out->errors[i].message,
+		if ((r = wire_text("publish ack: message", out->errors[i].message,
 				   TIDS_STATUS_MESSAGE_MAX, err, errlen)) < 0)
 			goto out;
 	}
 	if (m->receipt != NULL) {
-		if ((r = tids_wire_ingest_receipt_from(m->receipt, &out->receipt, err, errlen)) < 0)
+		if ((r = wire_ingest_receipt_from(m->receipt, &out->receipt, err, errlen)) < 0)
 			goto out;
 		out->has_receipt = true;
 	}
@@ -346,7 +346,7 @@ int tids_wire_decode_publish_ack(const uint8_t *buf, size_t len, struct tids_pub
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -378,10 +378,10 @@ int tids_wire_encode_publish_ack(const struct tids_publish_ack *in, uint8_t **ou
 	pb.n_errors = n;
 	pb.errors = ptrs;
 	if (in->has_receipt) {
-		tids_wire_ingest_receipt_to(&in->receipt, &receipt);
+		wire_ingest_receipt_to(&in->receipt, &receipt);
 		pb.receipt = &receipt;
 	}
-	r = tids_wire_pack(&pb.base, out, len);
+	r = wire_pack(&pb.base, out, len);
 	free(ptrs);
 	return r;
 }
@@ -390,13 +390,13 @@ void tids_publish_ack_free(struct tids_publish_ack *a)
 {
 	if (a == NULL)
 		return;
-	tids_wire_release(a->backing);
+	wire_release(a->backing);
 	memset(a, 0, sizeof(*a));
 }
 
 /* --- obligations -------------------------------------------------------- */
 
-int tids_wire_obligations_from(const Tids__V1__Obligations *m, struct tids_obligations *o,
+int wire_obligations_from(const Tids__V1__Obligations *m, struct tids_obligations *o,
 			  char *err, size_t errlen)
 {
 	const Tids__V1__Aggregation *a;
@@ -410,21 +410,21 @@ int tids_wire_obligations_from(const Tids__V1__Obligations *m, struct tids_oblig
 	o->retain_until_ms = m->retain_until_ms;
 	o->no_onward_transfer = m->no_onward_transfer != 0;
 	o->encrypt = m->encrypt != 0;
-	if ((r = tids_wire_list("obligations: notify", m->notify, m->n_notify, LIST_IDS, 0, &o->notify, err, errlen)) < 0 ||
-	    (r = tids_wire_list("obligations: redacted", m->redacted, m->n_redacted, LIST_FIELDS, 0, &o->redacted, err, errlen)) < 0 ||
-	    (r = tids_wire_list("obligations: purposes", m->purposes, m->n_purposes, LIST_NAMES, 0, &o->purposes, err, errlen)) < 0 ||
-	    (r = tids_wire_list("obligations: duties", m->duties, m->n_duties, LIST_NAMES, 0, &o->duties, err, errlen)) < 0)
+	if ((r = wire_list("obligations: notify", m->notify, m->n_notify, LIST_IDS, 0, &o->notify, err, errlen)) < 0 ||
+	    (r = wire_list("obligations: redacted", m->redacted, m->n_redacted, LIST_FIELDS, 0, &o->redacted, err, errlen)) < 0 ||
+	    (r = wire_list("obligations: purposes", m->purposes, m->n_purposes, LIST_NAMES, 0, &o->purposes, err, errlen)) < 0 ||
+	    (r = wire_list("obligations: duties", m->duties, m->n_duties, LIST_NAMES, 0, &o->duties, err, errlen)) < 0)
 		return r;
 	a = m->aggregate;
 	if (a == NULL)
 		return 0;
-	if ((r = tids_wire_need_name("obligations: aggregate.function", a->function, err, errlen)) < 0)
+	if ((r = wire_need_name("obligations: aggregate.function", a->function, err, errlen)) < 0)
 		return r;
 	if (a->field == NULL || !tids_valid_field_name(a->field))
 		return tids_fail(err, errlen, TIDS_EBADID, "obligations: aggregate.field must be a field name");
 	if (a->window_ms <= 0)
 		return tids_fail(err, errlen, TIDS_EINVAL, "obligations: aggregate.window_ms must be positive");
-	if ((r = tids_wire_list("obligations: aggregate.by", a->by, a->n_by, LIST_NAMES, 0, &o->aggregate.by, err, errlen)) < 0)
+	if ((r = wire_list("obligations: aggregate.by", a->by, a->n_by, LIST_NAMES, 0, &o->aggregate.by, err, errlen)) < 0)
 		return r;
 	o->aggregate.function = a->function;
 	o->aggregate.field = a->field;
@@ -432,7 +432,7 @@ int tids_wire_obligations_from(const Tids__V1__Obligations *m, struct tids_oblig
 	return 0;
 }
 
-void tids_wire_obligations_to(const struct tids_obligations *o, Tids__V1__Obligations *pb,
+void wire_obligations_to(const struct tids_obligations *o, Tids__V1__Obligations *pb,
 			 Tids__V1__Aggregation *agg)
 {
 	tids__v1__obligations__init(pb);
@@ -477,9 +477,9 @@ static int provenance_from(const Tids__V1__Provenance *m, uint8_t (*path)[TIDS_H
 {
 	int r;
 
-	if ((r = tids_wire_need_id("provenance: hub_id", m->hub_id, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_id("provenance: publisher", m->publisher, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_id("provenance: export_hub", m->export_hub, err, errlen)) < 0)
+	if ((r = wire_need_id("provenance: hub_id", m->hub_id, err, errlen)) < 0 ||
+	    (r = wire_opt_id("provenance: publisher", m->publisher, err, errlen)) < 0 ||
+	    (r = wire_opt_id("provenance: export_hub", m->export_hub, err, errlen)) < 0)
 		return r;
 	if (m->hops < 1 || m->hops > 16 || m->export_partition < 0)
 		return tids_fail(err, errlen, TIDS_EINVAL, "provenance: hops %u or export entry out of range", m->hops);
@@ -488,8 +488,8 @@ static int provenance_from(const Tids__V1__Provenance *m, uint8_t (*path)[TIDS_H
 		    m->n_merkle_path != 0 || m->leaf_hash.len != 0 || m->published.len != 0)
 			return tids_fail(err, errlen, TIDS_EINVAL, "provenance: batch material without a publisher");
 	} else {
-		if ((r = tids_wire_bytes("provenance: batch_root", m->batch_root, TIDS_HASH_BYTES, err, errlen)) < 0 ||
-		    (r = tids_wire_bytes("provenance: batch_signature", m->batch_signature, TIDS_SIGNATURE_BYTES, err,
+		if ((r = wire_bytes("provenance: batch_root", m->batch_root, TIDS_HASH_BYTES, err, errlen)) < 0 ||
+		    (r = wire_bytes("provenance: batch_signature", m->batch_signature, TIDS_SIGNATURE_BYTES, err,
 				    errlen)) < 0 ||
 		    (r = hash_from("provenance: leaf_hash", m->leaf_hash, true, p->leaf_hash, err, errlen)) < 0)
 			return r;
@@ -534,7 +534,7 @@ int tids_wire_decode_delivery(const uint8_t *buf, size_t len, struct tids_delive
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__delivery__descriptor, buf, len, TIDS_RECORD_MAX + 16384, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__delivery__descriptor, buf, len, TIDS_RECORD_MAX + 16384, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__Delivery *)b->msg;
@@ -552,13 +552,13 @@ int tids_wire_decode_delivery(const uint8_t *buf, size_t len, struct tids_delive
 		goto out;
 	}
 	/* One block: the fields, then the provenance's path. */
-	fields = tids_wire_alloc(b, m->record->n_fields * sizeof(*fields) +
+	fields = wire_alloc(b, m->record->n_fields * sizeof(*fields) +
 			       (m->provenance != NULL ? m->provenance->n_merkle_path * TIDS_HASH_BYTES : 0));
 	if (fields == NULL) {
 		r = tids_fail(err, errlen, TIDS_ENOMEM, "delivery: out of memory");
 		goto out;
 	}
-	if ((r = tids_wire_record_from(m->record, &out->record, fields, err, errlen)) < 0)
+	if ((r = wire_record_from(m->record, &out->record, fields, err, errlen)) < 0)
 		goto out;
 	if (m->provenance != NULL &&
 	    (r = provenance_from(m->provenance, (uint8_t (*)[TIDS_HASH_BYTES])(void *)(fields + m->record->n_fields),
@@ -570,11 +570,11 @@ int tids_wire_decode_delivery(const uint8_t *buf, size_t len, struct tids_delive
 			      (int)m->decision);
 		goto out;
 	}
-	if ((r = tids_wire_list("delivery: rule_ids", m->rule_ids, m->n_rule_ids, LIST_IDS, 0, &out->rule_ids, err, errlen)) < 0 ||
-	    (r = tids_wire_obligations_from(m->obligations, &out->obligations, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_id("delivery: grant_id", m->grant_id, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_name("delivery: purpose", m->purpose, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_id("delivery: notification_for", m->notification_for, err, errlen)) < 0)
+	if ((r = wire_list("delivery: rule_ids", m->rule_ids, m->n_rule_ids, LIST_IDS, 0, &out->rule_ids, err, errlen)) < 0 ||
+	    (r = wire_obligations_from(m->obligations, &out->obligations, err, errlen)) < 0 ||
+	    (r = wire_opt_id("delivery: grant_id", m->grant_id, err, errlen)) < 0 ||
+	    (r = wire_opt_name("delivery: purpose", m->purpose, err, errlen)) < 0 ||
+	    (r = wire_opt_id("delivery: notification_for", m->notification_for, err, errlen)) < 0)
 		goto out;
 	if (m->source_record_id.len != 0 && m->source_record_id.len != TIDS_RECORD_ID_BYTES) {
 		r = tids_fail(err, errlen, TIDS_EINVAL, "delivery: source_record_id must be %d bytes",
@@ -590,7 +590,7 @@ int tids_wire_decode_delivery(const uint8_t *buf, size_t len, struct tids_delive
 	out->source_record_id.len = m->source_record_id.len;
 	out->notification_for = m->notification_for;
 	if (m->receipt != NULL) {
-		if ((r = tids_wire_delivery_receipt_from(m->receipt, &out->receipt, err, errlen)) < 0)
+		if ((r = wire_delivery_receipt_from(m->receipt, &out->receipt, err, errlen)) < 0)
 			goto out;
 		out->has_receipt = true;
 	}
@@ -598,7 +598,7 @@ int tids_wire_decode_delivery(const uint8_t *buf, size_t len, struct tids_delive
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -613,9 +613,9 @@ int tids_wire_encode_delivery(const struct tids_delivery *in, uint8_t **out, siz
 	Tids__V1__Aggregation agg;
 	int r;
 
-	if ((r = tids_wire_record_view(&in->record, &rec)) < 0)
+	if ((r = wire_record_view(&in->record, &rec)) < 0)
 		return r;
-	tids_wire_obligations_to(&in->obligations, &ob, &agg);
+	wire_obligations_to(&in->obligations, &ob, &agg);
 	pb.record = &rec;
 	pb.decision = (Tids__V1__Decision)in->decision;
 	pb.rule_ids = (char **)in->rule_ids.items;
@@ -629,7 +629,7 @@ int tids_wire_encode_delivery(const struct tids_delivery *in, uint8_t **out, siz
 	pb.source_record_id.len = in->source_record_id.len;
 	pb.notification_for = (char *)(in->notification_for != NULL ? in->notification_for : "");
 	if (in->has_receipt) {
-		tids_wire_delivery_receipt_to(&in->receipt, &receipt);
+		wire_delivery_receipt_to(&in->receipt, &receipt);
 		pb.receipt = &receipt;
 	}
 	if (in->provenance.present) {
@@ -663,8 +663,8 @@ int tids_wire_encode_delivery(const struct tids_delivery *in, uint8_t **out, siz
 		prov.export_seq = p->export_seq;
 		pb.provenance = &prov;
 	}
-	r = tids_wire_pack(&pb.base, out, len);
-	tids_wire_record_view_free(&rec);
+	r = wire_pack(&pb.base, out, len);
+	wire_record_view_free(&rec);
 	return r;
 }
 
@@ -672,7 +672,7 @@ void tids_delivery_free(struct tids_delivery *d)
 {
 	if (d == NULL)
 		return;
-	tids_wire_release(d->backing);
+	wire_release(d->backing);
 	memset(d, 0, sizeof(*d));
 }
 
@@ -682,14 +682,14 @@ static int forward_from(const Tids__V1__ForwardInfo *m, struct tids_forward_info
 {
 	int r;
 
-	if ((r = tids_wire_opt_id("forwarded: from_hub", m->from_hub, err, errlen)) < 0 ||
-	    (r = tids_wire_need_id("forwarded: recipient", m->recipient, err, errlen)) < 0 ||
-	    (r = tids_wire_need_name("forwarded: purpose", m->purpose, err, errlen)) < 0 ||
-	    (r = tids_wire_obligations_from(m->obligations, &f->obligations, err, errlen)) < 0 ||
-	    (r = tids_wire_list("forwarded: rule_ids", m->rule_ids, m->n_rule_ids, LIST_IDS, 0, &f->rule_ids, err, errlen)) < 0 ||
+	if ((r = wire_opt_id("forwarded: from_hub", m->from_hub, err, errlen)) < 0 ||
+	    (r = wire_need_id("forwarded: recipient", m->recipient, err, errlen)) < 0 ||
+	    (r = wire_need_name("forwarded: purpose", m->purpose, err, errlen)) < 0 ||
+	    (r = wire_obligations_from(m->obligations, &f->obligations, err, errlen)) < 0 ||
+	    (r = wire_list("forwarded: rule_ids", m->rule_ids, m->n_rule_ids, LIST_IDS, 0, &f->rule_ids, err, errlen)) < 0 ||
 	    (r = hash_from("forwarded: leaf_hash", m->leaf_hash, false, f->leaf_hash, err, errlen)) < 0 ||
-	    (r = tids_wire_need_id("forwarded: origin_hub", m->origin_hub, err, errlen)) < 0 ||
-	    (r = tids_wire_text("forwarded: refused", m->refused, 512, err, errlen)) < 0)
+	    (r = wire_need_id("forwarded: origin_hub", m->origin_hub, err, errlen)) < 0 ||
+	    (r = wire_text("forwarded: refused", m->refused, 512, err, errlen)) < 0)
 		return r;
 	if (m->decision != TIDS__V1__DECISION__DECISION_ALLOW && m->decision != TIDS__V1__DECISION__DECISION_TRANSFORM)
 		return tids_fail(err, errlen, TIDS_EINVAL, "forwarded: decision %d is neither allow nor transform",
@@ -713,7 +713,7 @@ static int forward_from(const Tids__V1__ForwardInfo *m, struct tids_forward_info
 	return 0;
 }
 
-int tids_wire_ingress_from(const Tids__V1__IngressRecord *m, struct backing *b, struct tids_ingress_record *out,
+int wire_ingress_from(const Tids__V1__IngressRecord *m, struct backing *b, struct tids_ingress_record *out,
 		      char *err, size_t errlen)
 {
 	uint8_t (*path)[TIDS_HASH_BYTES];
@@ -723,7 +723,7 @@ int tids_wire_ingress_from(const Tids__V1__IngressRecord *m, struct backing *b, 
 	memset(out, 0, sizeof(*out));
 	if (m->record.len == 0 || m->record.len > TIDS_RECORD_MAX + 64)
 		return tids_fail(err, errlen, TIDS_EINVAL, "ingress: record of %zu bytes", m->record.len);
-	if ((r = tids_wire_bytes("ingress: record_id", m->record_id, TIDS_RECORD_ID_BYTES, err, errlen)) < 0)
+	if ((r = wire_bytes("ingress: record_id", m->record_id, TIDS_RECORD_ID_BYTES, err, errlen)) < 0)
 		return r;
 	if (m->forwarded != NULL && (r = forward_from(m->forwarded, &out->forwarded, err, errlen)) < 0)
 		return r;
@@ -734,9 +734,9 @@ int tids_wire_ingress_from(const Tids__V1__IngressRecord *m, struct backing *b, 
 		    m->n_merkle_path != 0 || m->forwarded->leaf_hash.len != 0)
 			return tids_fail(err, errlen, TIDS_EINVAL, "ingress: batch material without a publisher");
 	} else {
-		if ((r = tids_wire_need_id("ingress: publisher", m->publisher, err, errlen)) < 0 ||
-		    (r = tids_wire_bytes("ingress: batch_root", m->batch_root, TIDS_HASH_BYTES, err, errlen)) < 0 ||
-		    (r = tids_wire_bytes("ingress: batch_signature", m->batch_signature, TIDS_SIGNATURE_BYTES, err, errlen)) < 0)
+		if ((r = wire_need_id("ingress: publisher", m->publisher, err, errlen)) < 0 ||
+		    (r = wire_bytes("ingress: batch_root", m->batch_root, TIDS_HASH_BYTES, err, errlen)) < 0 ||
+		    (r = wire_bytes("ingress: batch_signature", m->batch_signature, TIDS_SIGNATURE_BYTES, err, errlen)) < 0)
 			return r;
 		if (m->leaf_count == 0 || m->leaf_count > TIDS_BATCH_RECORDS_MAX || m->leaf_index >= m->leaf_count ||
 		    m->n_merkle_path > 64)
@@ -745,7 +745,7 @@ int tids_wire_ingress_from(const Tids__V1__IngressRecord *m, struct backing *b, 
 		if (m->forwarded != NULL && m->forwarded->leaf_hash.len == 0)
 			return tids_fail(err, errlen, TIDS_EMISSING, "forwarded: leaf_hash missing");
 	}
-	path = tids_wire_alloc(b, m->n_merkle_path * TIDS_HASH_BYTES);
+	path = wire_alloc(b, m->n_merkle_path * TIDS_HASH_BYTES);
 	if (path == NULL)
 		return tids_fail(err, errlen, TIDS_ENOMEM, "ingress: out of memory");
 	for (size_t i = 0; i < m->n_merkle_path; i++) {
@@ -779,20 +779,20 @@ int tids_wire_decode_ingress_record(const uint8_t *buf, size_t len, struct tids_
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__ingress_record__descriptor, buf, len, TIDS_RECORD_MAX + 16384, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__ingress_record__descriptor, buf, len, TIDS_RECORD_MAX + 16384, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
-	r = tids_wire_ingress_from((Tids__V1__IngressRecord *)b->msg, b, out, err, errlen);
+	r = wire_ingress_from((Tids__V1__IngressRecord *)b->msg, b, out, err, errlen);
 	if (r < 0) {
 		memset(out, 0, sizeof(*out));
-		tids_wire_release(b);
+		wire_release(b);
 		return r;
 	}
 	out->backing = b;
 	return 0;
 }
 
-void tids_wire_ingress_view(const struct tids_ingress_record *in, struct ingress_view *v)
+void wire_ingress_view(const struct tids_ingress_record *in, struct ingress_view *v)
 {
 	Tids__V1__IngressRecord *pb = &v->pb;
 	size_t n = in->n_merkle_path < 64 ? in->n_merkle_path : 64;
@@ -826,7 +826,7 @@ void tids_wire_ingress_view(const struct tids_ingress_record *in, struct ingress
 		Tids__V1__ForwardInfo *fw = &v->fw;
 
 		tids__v1__forward_info__init(fw);
-		tids_wire_obligations_to(&f->obligations, &v->ob, &v->agg);
+		wire_obligations_to(&f->obligations, &v->ob, &v->agg);
 		fw->from_hub = (char *)(f->from_hub != NULL ? f->from_hub : "");
 		fw->position = f->position;
 		fw->recipient = (char *)f->recipient;
@@ -853,15 +853,15 @@ int tids_wire_encode_ingress_record(const struct tids_ingress_record *in, uint8_
 {
 	struct ingress_view v;
 
-	tids_wire_ingress_view(in, &v);
-	return tids_wire_pack(&v.pb.base, out, len);
+	wire_ingress_view(in, &v);
+	return wire_pack(&v.pb.base, out, len);
 }
 
 void tids_ingress_record_free(struct tids_ingress_record *r)
 {
 	if (r == NULL)
 		return;
-	tids_wire_release(r->backing);
+	wire_release(r->backing);
 	memset(r, 0, sizeof(*r));
 }
 
@@ -876,7 +876,7 @@ int tids_wire_decode_delivery_envelope(const uint8_t *buf, size_t len, struct ti
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__delivery_envelope__descriptor, buf, len, TIDS_RECORD_MAX + 32768, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__delivery_envelope__descriptor, buf, len, TIDS_RECORD_MAX + 32768, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__DeliveryEnvelope *)b->msg;
@@ -885,14 +885,14 @@ int tids_wire_decode_delivery_envelope(const uint8_t *buf, size_t len, struct ti
 		r = tids_fail(err, errlen, TIDS_EMISSING, "delivery envelope: delivery missing");
 		goto out;
 	}
-	if ((r = tids_wire_bytes("delivery envelope: record_id", m->record_id, TIDS_RECORD_ID_BYTES, err, errlen)) < 0)
+	if ((r = wire_bytes("delivery envelope: record_id", m->record_id, TIDS_RECORD_ID_BYTES, err, errlen)) < 0)
 		goto out;
 	if (!(*by == '\0' || strcmp(by, "hub") == 0 || (strncmp(by, "grant:", 6) == 0 && tids_valid_id(by + 6)))) {
 		r = tids_fail(err, errlen, TIDS_EINVAL, "delivery envelope: sealed_by must be \"\", hub or grant:<id>");
 		goto out;
 	}
 	if (m->receipt != NULL) {
-		if ((r = tids_wire_delivery_receipt_from(m->receipt, &out->receipt, err, errlen)) < 0)
+		if ((r = wire_delivery_receipt_from(m->receipt, &out->receipt, err, errlen)) < 0)
 			goto out;
 		out->has_receipt = true;
 	}
@@ -904,7 +904,7 @@ int tids_wire_decode_delivery_envelope(const uint8_t *buf, size_t len, struct ti
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -919,10 +919,10 @@ int tids_wire_encode_delivery_envelope(const struct tids_delivery_envelope *in, 
 	pb.record_id.data = (uint8_t *)in->record_id;
 	pb.record_id.len = TIDS_RECORD_ID_BYTES;
 	if (in->has_receipt) {
-		tids_wire_delivery_receipt_to(&in->receipt, &receipt);
+		wire_delivery_receipt_to(&in->receipt, &receipt);
 		pb.receipt = &receipt;
 	}
-	return tids_wire_pack(&pb.base, out, len);
+	return wire_pack(&pb.base, out, len);
 }
 
 int tids_wire_encode_delivery_envelope_receipt(const struct tids_delivery_receipt *in, uint8_t **out, size_t *len)
@@ -931,15 +931,15 @@ int tids_wire_encode_delivery_envelope_receipt(const struct tids_delivery_receip
 	Tids__V1__DeliveryReceipt receipt;
 
 	/* proto3 leaves the empty fields out: only the receipt's is written. */
-	tids_wire_delivery_receipt_to(in, &receipt);
+	wire_delivery_receipt_to(in, &receipt);
 	pb.receipt = &receipt;
-	return tids_wire_pack(&pb.base, out, len);
+	return wire_pack(&pb.base, out, len);
 }
 
 void tids_delivery_envelope_free(struct tids_delivery_envelope *e)
 {
 	if (e == NULL)
 		return;
-	tids_wire_release(e->backing);
+	wire_release(e->backing);
 	memset(e, 0, sizeof(*e));
 }

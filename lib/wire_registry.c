@@ -16,7 +16,7 @@ static int attributes_from(const char *what, Tids__V1__Attribute **in, size_t n,
 	if (n > TIDS_ATTRIBUTES_MAX)
 		return tids_fail(err, errlen, TIDS_ETOOMANY, "%s: %zu attributes, at most %d",
 				 what, n, TIDS_ATTRIBUTES_MAX);
-	a = tids_wire_alloc(b, n * sizeof(*a));
+	a = wire_alloc(b, n * sizeof(*a));
 	if (a == NULL)
 		return tids_fail(err, errlen, TIDS_ENOMEM, "%s: out of memory", what);
 	for (size_t i = 0; i < n; i++) {
@@ -70,16 +70,16 @@ int tids_wire_decode_participant(const uint8_t *buf, size_t len, struct tids_par
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__participant__descriptor, buf, len, REGISTRY_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__participant__descriptor, buf, len, REGISTRY_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__Participant *)b->msg;
-	if ((r = tids_wire_need_id("participant: id", m->id, err, errlen)) < 0 ||
-	    (r = tids_wire_need_name("participant: role", m->role, err, errlen)) < 0 ||
-	    (r = tids_wire_need_jurisdiction("participant: jurisdiction", m->jurisdiction, err, errlen)) < 0 ||
-	    (r = tids_wire_bytes("participant: identity_key", m->identity_key, TIDS_PUBLIC_KEY_BYTES, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_id("participant: home_hub", m->home_hub, err, errlen)) < 0 ||
-	    (r = tids_wire_text("participant: display_name", m->display_name, 256, err, errlen)) < 0 ||
+	if ((r = wire_need_id("participant: id", m->id, err, errlen)) < 0 ||
+	    (r = wire_need_name("participant: role", m->role, err, errlen)) < 0 ||
+	    (r = wire_need_jurisdiction("participant: jurisdiction", m->jurisdiction, err, errlen)) < 0 ||
+	    (r = wire_bytes("participant: identity_key", m->identity_key, TIDS_PUBLIC_KEY_BYTES, err, errlen)) < 0 ||
+	    (r = wire_opt_id("participant: home_hub", m->home_hub, err, errlen)) < 0 ||
+	    (r = wire_text("participant: display_name", m->display_name, 256, err, errlen)) < 0 ||
 	    (r = attributes_from("participant", m->attributes, m->n_attributes, b, &out->attributes, err, errlen)) < 0)
 		goto out;
 	out->id = m->id;
@@ -94,7 +94,7 @@ int tids_wire_decode_participant(const uint8_t *buf, size_t len, struct tids_par
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -115,7 +115,7 @@ int tids_wire_encode_participant(const struct tids_participant *in, uint8_t **ou
 	pb.suspended = in->suspended;
 	pb.home_hub = (char *)(in->home_hub != NULL ? in->home_hub : "");
 	pb.display_name = (char *)(in->display_name != NULL ? in->display_name : "");
-	r = tids_wire_pack(&pb.base, out, len);
+	r = wire_pack(&pb.base, out, len);
 	free(pb.attributes);
 	return r;
 }
@@ -124,7 +124,7 @@ void tids_participant_free(struct tids_participant *p)
 {
 	if (p == NULL)
 		return;
-	tids_wire_release(p->backing);
+	wire_release(p->backing);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -147,15 +147,15 @@ int tids_wire_decode_asset(const uint8_t *buf, size_t len, struct tids_asset *ou
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__asset__descriptor, buf, len, REGISTRY_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__asset__descriptor, buf, len, REGISTRY_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__Asset *)b->msg;
-	if ((r = tids_wire_need_id("asset: asset_id", m->asset_id, err, errlen)) < 0 ||
-	    (r = tids_wire_need_id("asset: lessee", m->lessee, err, errlen)) < 0 ||
+	if ((r = wire_need_id("asset: asset_id", m->asset_id, err, errlen)) < 0 ||
+	    (r = wire_need_id("asset: lessee", m->lessee, err, errlen)) < 0 ||
 	    (r = wire_opt_address("asset: lessor", m->lessor, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_id("asset: site", m->site, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_name("asset: kind", m->kind, err, errlen)) < 0 ||
+	    (r = wire_opt_id("asset: site", m->site, err, errlen)) < 0 ||
+	    (r = wire_opt_name("asset: kind", m->kind, err, errlen)) < 0 ||
 	    (r = attributes_from("asset", m->attributes, m->n_attributes, b, &out->attributes, err, errlen)) < 0)
 		goto out;
 	if (*m->lessor != '\0' && strcmp(m->lessor, m->lessee) == 0) {
@@ -172,7 +172,7 @@ int tids_wire_decode_asset(const uint8_t *buf, size_t len, struct tids_asset *ou
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -190,7 +190,7 @@ int tids_wire_encode_asset(const struct tids_asset *in, uint8_t **out, size_t *l
 	pb.lessor = (char *)(in->lessor != NULL ? in->lessor : "");
 	pb.site = (char *)(in->site != NULL ? in->site : "");
 	pb.kind = (char *)(in->kind != NULL ? in->kind : "");
-	r = tids_wire_pack(&pb.base, out, len);
+	r = wire_pack(&pb.base, out, len);
 	free(pb.attributes);
 	return r;
 }
@@ -199,7 +199,7 @@ void tids_asset_free(struct tids_asset *a)
 {
 	if (a == NULL)
 		return;
-	tids_wire_release(a->backing);
+	wire_release(a->backing);
 	memset(a, 0, sizeof(*a));
 }
 
@@ -268,13 +268,13 @@ int tids_wire_decode_peer(const uint8_t *buf, size_t len, struct tids_peer *out,
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__peer__descriptor, buf, len, REGISTRY_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__peer__descriptor, buf, len, REGISTRY_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__Peer *)b->msg;
-	if ((r = tids_wire_need_id("peer: hub_id", m->hub_id, err, errlen)) < 0 ||
-	    (r = tids_wire_need_jurisdiction("peer: jurisdiction", m->jurisdiction, err, errlen)) < 0 ||
-	    (r = tids_wire_bytes("peer: public_key", m->public_key, TIDS_PUBLIC_KEY_BYTES, err, errlen)) < 0)
+	if ((r = wire_need_id("peer: hub_id", m->hub_id, err, errlen)) < 0 ||
+	    (r = wire_need_jurisdiction("peer: jurisdiction", m->jurisdiction, err, errlen)) < 0 ||
+	    (r = wire_bytes("peer: public_key", m->public_key, TIDS_PUBLIC_KEY_BYTES, err, errlen)) < 0)
 		goto out;
 	if (!valid_host_port(m->address)) {
 		r = tids_fail(err, errlen, *m->address == '\0' ? TIDS_EMISSING : TIDS_EINVAL,
@@ -289,7 +289,7 @@ int tids_wire_decode_peer(const uint8_t *buf, size_t len, struct tids_peer *out,
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -302,13 +302,13 @@ int tids_wire_encode_peer(const struct tids_peer *in, uint8_t **out, size_t *len
 	pb.public_key.data = (uint8_t *)in->public_key;
 	pb.public_key.len = TIDS_PUBLIC_KEY_BYTES;
 	pb.address = (char *)(in->address != NULL ? in->address : "");
-	return tids_wire_pack(&pb.base, out, len);
+	return wire_pack(&pb.base, out, len);
 }
 
 void tids_peer_free(struct tids_peer *p)
 {
 	if (p == NULL)
 		return;
-	tids_wire_release(p->backing);
+	wire_release(p->backing);
 	memset(p, 0, sizeof(*p));
 }

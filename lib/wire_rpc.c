@@ -36,7 +36,7 @@ int tids_wire_decode_frame(const uint8_t *buf, size_t len, size_t max, struct ti
 	memset(out, 0, sizeof(*out));
 	if (max > TIDS_FRAME_MAX_LIMIT)
 		max = TIDS_FRAME_MAX_LIMIT;
-	r = tids_wire_unpack(&tids__v1__frame__descriptor, buf, len, max, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__frame__descriptor, buf, len, max, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__Frame *)b->msg;
@@ -56,7 +56,7 @@ int tids_wire_decode_frame(const uint8_t *buf, size_t len, size_t max, struct ti
 		goto out;
 	}
 	if (m->status != NULL &&
-	    (r = tids_wire_text("frame: status message", m->status->message, TIDS_STATUS_MESSAGE_MAX, err, errlen)) < 0)
+	    (r = wire_text("frame: status message", m->status->message, TIDS_STATUS_MESSAGE_MAX, err, errlen)) < 0)
 		goto out;
 	out->call_id = m->call_id;
 	out->kind = (enum tids_frame_kind)m->kind;
@@ -69,7 +69,7 @@ int tids_wire_decode_frame(const uint8_t *buf, size_t len, size_t max, struct ti
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -88,14 +88,14 @@ int tids_wire_encode_frame(const struct tids_frame *in, uint8_t **out, size_t *l
 		st.message = (char *)(in->status.message != NULL ? in->status.message : "");
 		pb.status = &st;
 	}
-	return tids_wire_pack(&pb.base, out, len);
+	return wire_pack(&pb.base, out, len);
 }
 
 void tids_frame_free(struct tids_frame *f)
 {
 	if (f == NULL)
 		return;
-	tids_wire_release(f->backing);
+	wire_release(f->backing);
 	memset(f, 0, sizeof(*f));
 }
 
@@ -108,11 +108,11 @@ int tids_wire_decode_status(const uint8_t *buf, size_t len, struct tids_status *
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__status__descriptor, buf, len, SMALL_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__status__descriptor, buf, len, SMALL_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__Status *)b->msg;
-	r = tids_wire_text("status: message", m->message, TIDS_STATUS_MESSAGE_MAX, err, errlen);
+	r = wire_text("status: message", m->message, TIDS_STATUS_MESSAGE_MAX, err, errlen);
 	copy = r == 0 ? strdup(m->message) : NULL;
 	if (r == 0 && copy == NULL)
 		r = tids_fail(err, errlen, TIDS_ENOMEM, "status: out of memory");
@@ -120,7 +120,7 @@ int tids_wire_decode_status(const uint8_t *buf, size_t len, struct tids_status *
 		out->code = (int)m->code;
 		out->message = copy;
 	}
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -130,7 +130,7 @@ int tids_wire_encode_status(const struct tids_status *in, uint8_t **out, size_t 
 
 	pb.code = (Tids__V1__Code)in->code;
 	pb.message = (char *)(in->message != NULL ? in->message : "");
-	return tids_wire_pack(&pb.base, out, len);
+	return wire_pack(&pb.base, out, len);
 }
 
 void tids_status_free(struct tids_status *s)
@@ -151,7 +151,7 @@ static int decode_ping(const uint8_t *buf, size_t len, bool reply, struct tids_p
 	if (!reply) {
 		Tids__V1__PingRequest *m;
 
-		r = tids_wire_unpack(&tids__v1__ping_request__descriptor, buf, len, SMALL_MAX, 0, &b, err, errlen);
+		r = wire_unpack(&tids__v1__ping_request__descriptor, buf, len, SMALL_MAX, 0, &b, err, errlen);
 		if (r < 0)
 			return r;
 		m = (Tids__V1__PingRequest *)b->msg;
@@ -161,7 +161,7 @@ static int decode_ping(const uint8_t *buf, size_t len, bool reply, struct tids_p
 	} else {
 		Tids__V1__PingReply *m;
 
-		r = tids_wire_unpack(&tids__v1__ping_reply__descriptor, buf, len, SMALL_MAX, 0, &b, err, errlen);
+		r = wire_unpack(&tids__v1__ping_reply__descriptor, buf, len, SMALL_MAX, 0, &b, err, errlen);
 		if (r < 0)
 			return r;
 		m = (Tids__V1__PingReply *)b->msg;
@@ -170,8 +170,8 @@ static int decode_ping(const uint8_t *buf, size_t len, bool reply, struct tids_p
 		out->hub_id = m->hub_id;
 		out->participant = m->participant;
 		out->hub_time_ms = m->hub_time_ms;
-		if ((r = tids_wire_opt_id("ping reply: hub_id", m->hub_id, err, errlen)) < 0 ||
-		    (r = tids_wire_opt_id("ping reply: participant", m->participant, err, errlen)) < 0)
+		if ((r = wire_opt_id("ping reply: hub_id", m->hub_id, err, errlen)) < 0 ||
+		    (r = wire_opt_id("ping reply: participant", m->participant, err, errlen)) < 0)
 			goto out;
 	}
 	if (out->nonce.len > TIDS_PING_NONCE_MAX) {
@@ -183,7 +183,7 @@ static int decode_ping(const uint8_t *buf, size_t len, bool reply, struct tids_p
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -205,7 +205,7 @@ int tids_wire_encode_ping_request(const struct tids_ping *in, uint8_t **out, siz
 
 	pb.nonce.data = (uint8_t *)in->nonce.data;
 	pb.nonce.len = in->nonce.len;
-	return tids_wire_pack(&pb.base, out, len);
+	return wire_pack(&pb.base, out, len);
 }
 
 int tids_wire_encode_ping_reply(const struct tids_ping *in, uint8_t **out, size_t *len)
@@ -217,14 +217,14 @@ int tids_wire_encode_ping_reply(const struct tids_ping *in, uint8_t **out, size_
 	pb.hub_id = (char *)(in->hub_id != NULL ? in->hub_id : "");
 	pb.participant = (char *)(in->participant != NULL ? in->participant : "");
 	pb.hub_time_ms = in->hub_time_ms;
-	return tids_wire_pack(&pb.base, out, len);
+	return wire_pack(&pb.base, out, len);
 }
 
 void tids_ping_free(struct tids_ping *p)
 {
 	if (p == NULL)
 		return;
-	tids_wire_release(p->backing);
+	wire_release(p->backing);
 	memset(p, 0, sizeof(*p));
 }
 
@@ -236,14 +236,14 @@ int tids_wire_decode_hub_key_reply(const uint8_t *buf, size_t len, struct tids_h
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__hub_key_reply__descriptor, buf, len, SMALL_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__hub_key_reply__descriptor, buf, len, SMALL_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__HubKeyReply *)b->msg;
-	if ((r = tids_wire_need_id("hub key: hub_id", m->hub_id, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_jurisdiction("hub key: jurisdiction", m->jurisdiction, err, errlen)) < 0 ||
-	    (r = tids_wire_bytes("hub key: public_key", m->public_key, TIDS_PUBLIC_KEY_BYTES, err, errlen)) < 0) {
-		tids_wire_release(b);
+	if ((r = wire_need_id("hub key: hub_id", m->hub_id, err, errlen)) < 0 ||
+	    (r = wire_opt_jurisdiction("hub key: jurisdiction", m->jurisdiction, err, errlen)) < 0 ||
+	    (r = wire_bytes("hub key: public_key", m->public_key, TIDS_PUBLIC_KEY_BYTES, err, errlen)) < 0) {
+		wire_release(b);
 		return r;
 	}
 	out->hub_id = m->hub_id;
@@ -261,14 +261,14 @@ int tids_wire_encode_hub_key_reply(const struct tids_hub_key *in, uint8_t **out,
 	pb.jurisdiction = (char *)(in->jurisdiction != NULL ? in->jurisdiction : "");
 	pb.public_key.data = (uint8_t *)in->public_key;
 	pb.public_key.len = TIDS_PUBLIC_KEY_BYTES;
-	return tids_wire_pack(&pb.base, out, len);
+	return wire_pack(&pb.base, out, len);
 }
 
 void tids_hub_key_free(struct tids_hub_key *k)
 {
 	if (k == NULL)
 		return;
-	tids_wire_release(k->backing);
+	wire_release(k->backing);
 	memset(k, 0, sizeof(*k));
 }
 
@@ -280,13 +280,13 @@ int tids_wire_decode_subscribe_control(const uint8_t *buf, size_t len, struct ti
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__subscribe_control__descriptor, buf, len, SMALL_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__subscribe_control__descriptor, buf, len, SMALL_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__SubscribeControl *)b->msg;
 	switch (m->kind_case) {
 	case TIDS__V1__SUBSCRIBE_CONTROL__KIND_START:
-		if ((r = tids_wire_list("subscribe: purposes", m->start->purposes, m->start->n_purposes,
+		if ((r = wire_list("subscribe: purposes", m->start->purposes, m->start->n_purposes,
 				   LIST_NAMES, 1, &out->purposes, err, errlen)) < 0)
 			goto out;
 		if (m->start->window < 1 || m->start->window > 10000) {
@@ -312,7 +312,7 @@ int tids_wire_decode_subscribe_control(const uint8_t *buf, size_t len, struct ti
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -333,14 +333,14 @@ int tids_wire_encode_subscribe_control(const struct tids_subscribe_control *in, 
 		pb.kind_case = TIDS__V1__SUBSCRIBE_CONTROL__KIND_START;
 		pb.start = &start;
 	}
-	return tids_wire_pack(&pb.base, out, len);
+	return wire_pack(&pb.base, out, len);
 }
 
 void tids_subscribe_control_free(struct tids_subscribe_control *c)
 {
 	if (c == NULL)
 		return;
-	tids_wire_release(c->backing);
+	wire_release(c->backing);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -352,13 +352,13 @@ int tids_wire_decode_revoke_request(const uint8_t *buf, size_t len, struct tids_
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__revoke_request__descriptor, buf, len, SMALL_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__revoke_request__descriptor, buf, len, SMALL_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	out->id = ((Tids__V1__RevokeRequest *)b->msg)->grant_id;
-	if ((r = tids_wire_need_id("revoke: grant_id", out->id, err, errlen)) < 0) {
+	if ((r = wire_need_id("revoke: grant_id", out->id, err, errlen)) < 0) {
 		memset(out, 0, sizeof(*out));
-		tids_wire_release(b);
+		wire_release(b);
 		return r;
 	}
 	out->backing = b;
@@ -372,13 +372,13 @@ int tids_wire_decode_change_reply(const uint8_t *buf, size_t len, struct tids_id
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__change_reply__descriptor, buf, len, SMALL_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__change_reply__descriptor, buf, len, SMALL_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	out->id = ((Tids__V1__ChangeReply *)b->msg)->id;
-	if ((r = tids_wire_opt_id("change reply: id", out->id, err, errlen)) < 0) {
+	if ((r = wire_opt_id("change reply: id", out->id, err, errlen)) < 0) {
 		memset(out, 0, sizeof(*out));
-		tids_wire_release(b);
+		wire_release(b);
 		return r;
 	}
 	out->backing = b;
@@ -393,12 +393,12 @@ int tids_wire_decode_suspend_request(const uint8_t *buf, size_t len, struct tids
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__suspend_request__descriptor, buf, len, SMALL_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__suspend_request__descriptor, buf, len, SMALL_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__SuspendRequest *)b->msg;
-	if ((r = tids_wire_need_id("suspend: participant", m->participant, err, errlen)) < 0) {
-		tids_wire_release(b);
+	if ((r = wire_need_id("suspend: participant", m->participant, err, errlen)) < 0) {
+		wire_release(b);
 		return r;
 	}
 	out->id = m->participant;
@@ -412,7 +412,7 @@ int tids_wire_encode_revoke_request(const struct tids_id_message *in, uint8_t **
 	Tids__V1__RevokeRequest pb = TIDS__V1__REVOKE_REQUEST__INIT;
 
 	pb.grant_id = (char *)in->id;
-	return tids_wire_pack(&pb.base, out, len);
+	return wire_pack(&pb.base, out, len);
 }
 
 int tids_wire_encode_change_reply(const struct tids_id_message *in, uint8_t **out, size_t *len)
@@ -420,7 +420,7 @@ int tids_wire_encode_change_reply(const struct tids_id_message *in, uint8_t **ou
 	Tids__V1__ChangeReply pb = TIDS__V1__CHANGE_REPLY__INIT;
 
 	pb.id = (char *)(in->id != NULL ? in->id : "");
-	return tids_wire_pack(&pb.base, out, len);
+	return wire_pack(&pb.base, out, len);
 }
 
 int tids_wire_encode_suspend_request(const struct tids_id_message *in, uint8_t **out, size_t *len)
@@ -429,13 +429,13 @@ int tids_wire_encode_suspend_request(const struct tids_id_message *in, uint8_t *
 
 	pb.participant = (char *)in->id;
 	pb.suspended = in->flag;
-	return tids_wire_pack(&pb.base, out, len);
+	return wire_pack(&pb.base, out, len);
 }
 
 void tids_id_message_free(struct tids_id_message *m)
 {
 	if (m == NULL)
 		return;
-	tids_wire_release(m->backing);
+	wire_release(m->backing);
 	memset(m, 0, sizeof(*m));
 }

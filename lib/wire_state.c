@@ -19,13 +19,13 @@ static int window_from(const Tids__V1__AggregateWindow *m, struct tids_aggregate
 {
 	int r;
 
-	if ((r = tids_wire_need_id("window: recipient", m->recipient, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_name("window: purpose", m->purpose, err, errlen)) < 0 ||
-	    (r = tids_wire_need_name("window: function", m->function, err, errlen)) < 0 ||
-	    (r = tids_wire_text("window: group", m->group, 1024, err, errlen)) < 0 ||
-	    (r = tids_wire_list("window: rule_ids", m->rule_ids, m->n_rule_ids, LIST_IDS, 0, &w->rule_ids, err, errlen)) < 0 ||
-	    (r = tids_wire_opt_id("window: grant_id", m->grant_id, err, errlen)) < 0 ||
-	    (r = tids_wire_obligations_from(m->obligations, &w->obligations, err, errlen)) < 0)
+	if ((r = wire_need_id("window: recipient", m->recipient, err, errlen)) < 0 ||
+	    (r = wire_opt_name("window: purpose", m->purpose, err, errlen)) < 0 ||
+	    (r = wire_need_name("window: function", m->function, err, errlen)) < 0 ||
+	    (r = wire_text("window: group", m->group, 1024, err, errlen)) < 0 ||
+	    (r = wire_list("window: rule_ids", m->rule_ids, m->n_rule_ids, LIST_IDS, 0, &w->rule_ids, err, errlen)) < 0 ||
+	    (r = wire_opt_id("window: grant_id", m->grant_id, err, errlen)) < 0 ||
+	    (r = wire_obligations_from(m->obligations, &w->obligations, err, errlen)) < 0)
 		return r;
 	if (!tids_valid_field_name(m->field))
 		return tids_fail(err, errlen, TIDS_EBADID, "window: field must be a field name");
@@ -33,7 +33,7 @@ static int window_from(const Tids__V1__AggregateWindow *m, struct tids_aggregate
 		return tids_fail(err, errlen, TIDS_EINVAL, "window: bad window or values");
 	if (m->header == NULL || m->header->n_fields != 0)
 		return tids_fail(err, errlen, TIDS_EINVAL, "window: header missing or carries fields");
-	if ((r = tids_wire_record_from(m->header, &w->header, NULL, err, errlen)) < 0)
+	if ((r = wire_record_from(m->header, &w->header, NULL, err, errlen)) < 0)
 		return r;
 	w->recipient = m->recipient;
 	w->purpose = m->purpose;
@@ -58,7 +58,7 @@ int tids_wire_decode_router_state(const uint8_t *buf, size_t len, struct tids_ro
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = tids_wire_unpack(&tids__v1__router_state__descriptor, buf, len, STATE_MAX, 0, &b, err, errlen);
+	r = wire_unpack(&tids__v1__router_state__descriptor, buf, len, STATE_MAX, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
 	m = (Tids__V1__RouterState *)b->msg;
@@ -87,7 +87,7 @@ int tids_wire_decode_router_state(const uint8_t *buf, size_t len, struct tids_ro
 	case TIDS__V1__ROUTER_STATE__KIND_IMPORTED: {
 		const Tids__V1__Position *pos = m->kind_case == TIDS__V1__ROUTER_STATE__KIND_SEEN ? m->seen : m->imported;
 
-		if ((r = tids_wire_need_id("state: position.publisher", pos->publisher, err, errlen)) < 0)
+		if ((r = wire_need_id("state: position.publisher", pos->publisher, err, errlen)) < 0)
 			goto out;
 		/* An imported position may be 0: the first offset of a peer's topic. */
 		if (pos->partition < 0 || (pos->sequence == 0 && m->kind_case == TIDS__V1__ROUTER_STATE__KIND_SEEN)) {
@@ -109,7 +109,7 @@ int tids_wire_decode_router_state(const uint8_t *buf, size_t len, struct tids_ro
 	return 0;
 out:
 	memset(out, 0, sizeof(*out));
-	tids_wire_release(b);
+	wire_release(b);
 	return r;
 }
 
@@ -134,11 +134,11 @@ int tids_wire_encode_router_state(const struct tids_router_state *in, uint8_t **
 		ch.since_checkpoint = in->chain.since_checkpoint;
 		pb.kind_case = TIDS__V1__ROUTER_STATE__KIND_CHAIN;
 		pb.chain = &ch;
-		return tids_wire_pack(&pb.base, out, len);
+		return wire_pack(&pb.base, out, len);
 	case TIDS_STATE_COUNT:
 		pb.kind_case = TIDS__V1__ROUTER_STATE__KIND_COUNT;
 		pb.count = in->count;
-		return tids_wire_pack(&pb.base, out, len);
+		return wire_pack(&pb.base, out, len);
 	case TIDS_STATE_SEEN:
 	case TIDS_STATE_IMPORTED:
 		pos.publisher = (char *)in->seen.publisher;
@@ -152,16 +152,16 @@ int tids_wire_encode_router_state(const struct tids_router_state *in, uint8_t **
 			pb.kind_case = TIDS__V1__ROUTER_STATE__KIND_IMPORTED;
 			pb.imported = &pos;
 		}
-		return tids_wire_pack(&pb.base, out, len);
+		return wire_pack(&pb.base, out, len);
 	case TIDS_STATE_WINDOW:
 		break;
 	default:
 		return TIDS_EINVAL;
 	}
-	if ((r = tids_wire_record_view(&in->window.header, &hdr)) < 0)
+	if ((r = wire_record_view(&in->window.header, &hdr)) < 0)
 		return r;
 	hdr.n_fields = 0;
-	tids_wire_obligations_to(&in->window.obligations, &ob, &agg);
+	wire_obligations_to(&in->window.obligations, &ob, &agg);
 	w.recipient = (char *)in->window.recipient;
 	w.purpose = (char *)(in->window.purpose != NULL ? in->window.purpose : "");
 	w.function = (char *)in->window.function;
@@ -180,8 +180,8 @@ int tids_wire_encode_router_state(const struct tids_router_state *in, uint8_t **
 	w.obligations = &ob;
 	pb.kind_case = TIDS__V1__ROUTER_STATE__KIND_WINDOW;
 	pb.window = &w;
-	r = tids_wire_pack(&pb.base, out, len);
-	tids_wire_record_view_free(&hdr);
+	r = wire_pack(&pb.base, out, len);
+	wire_record_view_free(&hdr);
 	return r;
 }
 
@@ -189,7 +189,7 @@ void tids_router_state_free(struct tids_router_state *s)
 {
 	if (s == NULL)
 		return;
-	tids_wire_release(s->backing);
+	wire_release(s->backing);
 	memset(s, 0, sizeof(*s));
 }
 

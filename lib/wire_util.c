@@ -7,7 +7,7 @@
 
 #include "wire_internal.h"
 
-int tids_wire_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
+int wire_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
 		size_t max, size_t extra, struct backing **b, char *err, size_t errlen)
 {
 	struct backing *nb;
@@ -31,7 +31,7 @@ int tids_wire_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 	if (extra > 0) {
 		nb->mem = calloc(1, extra);
 		if (nb->mem == NULL) {
-			tids_wire_release(nb);
+			wire_release(nb);
 			return tids_fail(err, errlen, TIDS_ENOMEM, "%s: out of memory", desc->short_name);
 		}
 	}
@@ -39,13 +39,13 @@ int tids_wire_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf,
 	return 0;
 }
 
-void *tids_wire_alloc(struct backing *b, size_t size)
+void *wire_alloc(struct backing *b, size_t size)
 {
 	b->mem = calloc(1, size > 0 ? size : 1);
 	return b->mem;
 }
 
-void tids_wire_release(void *backing)
+void wire_release(void *backing)
 {
 	struct backing *b = backing;
 
@@ -57,7 +57,7 @@ void tids_wire_release(void *backing)
 	free(b);
 }
 
-int tids_wire_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *len)
+int wire_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *len)
 {
 	size_t n = protobuf_c_message_get_packed_size(msg);
 
@@ -69,56 +69,56 @@ int tids_wire_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *len)
 	return 0;
 }
 
-int tids_wire_need_id(const char *what, const char *s, char *err, size_t errlen)
+int wire_need_id(const char *what, const char *s, char *err, size_t errlen)
 {
 	if (s == NULL || *s == '\0')
 		return tids_fail(err, errlen, TIDS_EMISSING, "%s missing", what);
-	return tids_wire_opt_id(what, s, err, errlen);
+	return wire_opt_id(what, s, err, errlen);
 }
 
-int tids_wire_opt_id(const char *what, const char *s, char *err, size_t errlen)
+int wire_opt_id(const char *what, const char *s, char *err, size_t errlen)
 {
 	if (s == NULL || *s == '\0' || tids_valid_id(s))
 		return 0;
 	return tids_fail(err, errlen, TIDS_EBADID, "%s must be 1-%d of [A-Za-z0-9._:-]", what, TIDS_ID_MAX);
 }
 
-int tids_wire_need_name(const char *what, const char *s, char *err, size_t errlen)
+int wire_need_name(const char *what, const char *s, char *err, size_t errlen)
 {
 	if (s == NULL || *s == '\0')
 		return tids_fail(err, errlen, TIDS_EMISSING, "%s missing", what);
-	return tids_wire_opt_name(what, s, err, errlen);
+	return wire_opt_name(what, s, err, errlen);
 }
 
-int tids_wire_opt_name(const char *what, const char *s, char *err, size_t errlen)
+int wire_opt_name(const char *what, const char *s, char *err, size_t errlen)
 {
 	if (s == NULL || *s == '\0' || tids_valid_name(s))
 		return 0;
 	return tids_fail(err, errlen, TIDS_EBADID, "%s must be 1-%d of [a-z0-9_]", what, TIDS_NAME_MAX);
 }
 
-int tids_wire_need_jurisdiction(const char *what, const char *s, char *err, size_t errlen)
+int wire_need_jurisdiction(const char *what, const char *s, char *err, size_t errlen)
 {
 	if (s == NULL || *s == '\0')
 		return tids_fail(err, errlen, TIDS_EMISSING, "%s missing", what);
-	return tids_wire_opt_jurisdiction(what, s, err, errlen);
+	return wire_opt_jurisdiction(what, s, err, errlen);
 }
 
-int tids_wire_opt_jurisdiction(const char *what, const char *s, char *err, size_t errlen)
+int wire_opt_jurisdiction(const char *what, const char *s, char *err, size_t errlen)
 {
 	if (s == NULL || *s == '\0' || tids_valid_jurisdiction(s))
 		return 0;
 	return tids_fail(err, errlen, TIDS_EINVAL, "%s '%.16s' is not a jurisdiction like CN-SH or DE", what, s);
 }
 
-int tids_wire_text(const char *what, const char *s, size_t max, char *err, size_t errlen)
+int wire_text(const char *what, const char *s, size_t max, char *err, size_t errlen)
 {
 	if (s != NULL && strnlen(s, max + 1) > max)
 		return tids_fail(err, errlen, TIDS_ETOOBIG, "%s longer than %zu bytes", what, max);
 	return 0;
 }
 
-int tids_wire_bytes(const char *what, ProtobufCBinaryData d, size_t want, char *err, size_t errlen)
+int wire_bytes(const char *what, ProtobufCBinaryData d, size_t want, char *err, size_t errlen)
 {
 	if (d.len == 0)
 		return tids_fail(err, errlen, TIDS_EMISSING, "%s missing", what);
@@ -127,7 +127,7 @@ int tids_wire_bytes(const char *what, ProtobufCBinaryData d, size_t want, char *
 	return 0;
 }
 
-int tids_wire_tier(const char *what, int tier, bool required, char *err, size_t errlen)
+int wire_tier(const char *what, int tier, bool required, char *err, size_t errlen)
 {
 	if (tier == TIDS_TIER_UNSET && required)
 		return tids_fail(err, errlen, TIDS_ENOTIER, "%s has no tier (general, important or core)", what);
@@ -136,7 +136,7 @@ int tids_wire_tier(const char *what, int tier, bool required, char *err, size_t 
 	return 0;
 }
 
-int tids_wire_list(const char *what, char **items, size_t n, enum list_kind kind, size_t min,
+int wire_list(const char *what, char **items, size_t n, enum list_kind kind, size_t min,
 	      struct tids_strlist *out, char *err, size_t errlen)
 {
 	if (n < min)
