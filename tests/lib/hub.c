@@ -151,6 +151,7 @@ static int start(struct tids_test_hub *h, const char *name, const char *hub_id, 
 		snprintf(h->addr, sizeof(h->addr), "%s", addr);
 	else
 		snprintf(h->addr, sizeof(h->addr), "127.0.0.1:%d", free_port());
+	snprintf(h->metrics, sizeof(h->metrics), "127.0.0.1:%d", free_port());
 	/* The hub key is made here so that tests know it before the start. */
 	snprintf(path, sizeof(path), "%s/hub.key", h->dir);
 	if (tids_identity_generate(&hub) != 0 || tids_keyfile_write_identity(path, &hub, err, sizeof(err)) != 0) {
@@ -162,15 +163,21 @@ static int start(struct tids_test_hub *h, const char *name, const char *hub_id, 
 	f = fopen(h->conf, "w");
 	if (f == NULL)
 		return -1;
-	fprintf(f, "hub.id = %s\nhub.jurisdiction = %s\nhub.key = %s\nstate.dir = %s/state\n"
+	fprintf(f, "hub.id = %s\nhub.jurisdiction = %s\nhub.key = %s\n"
 		   "listen.tcp = %s\nlisten.unix = %s\naudit.checkpoint_interval = 500ms\n",
-		h->hub_id, h->jurisdiction, path, h->dir, h->addr, h->sock);
+		h->hub_id, h->jurisdiction, path, h->addr, h->sock);
+	/* Tests may put the state elsewhere (a small file system). */
+	if (extra_conf == NULL || strstr(extra_conf, "state.dir") == NULL)
+		fprintf(f, "state.dir = %s/state\n", h->dir);
 	/* Tests may bring policies of their own. */
 	if (extra_conf == NULL || strstr(extra_conf, "policy.dir") == NULL)
 		fprintf(f, "policy.dir = %s/policy/default\n", src);
 	if (extra_conf == NULL || strstr(extra_conf, "kafka.mode = embedded") == NULL)
 		fprintf(f, "kafka.mode = external\nkafka.bootstrap.servers = %s\n",
 			*h->bootstrap != '\0' ? h->bootstrap : tids_test_kafka_bootstrap());
+	/* Never the default port: tests run side by side. */
+	if (extra_conf == NULL || strstr(extra_conf, "metrics.listen") == NULL)
+		fprintf(f, "metrics.listen = %s\n", h->metrics);
 	if (extra_conf != NULL)
 		fprintf(f, "%s\n", extra_conf);
 	fclose(f);

@@ -21,6 +21,7 @@ struct tids_test_hub {
 	char conf[300];
 	char sock[300];
 	char addr[64];            /* 127.0.0.1:PORT */
+	char metrics[64];         /* 127.0.0.1:PORT of /metrics and /health */
 	char hub_id[64];
 	char log[300];
 	pid_t pid;
@@ -29,7 +30,8 @@ struct tids_test_hub {
 
 /* Starts a hub with extra config lines appended (may be NULL); waits until
  * it answers on its admin socket. kafka.mode is external on the test
- * broker unless extra says otherwise. Returns 0 or -1 (log printed). */
+ * broker, policy.dir the default set and state.dir under the hub's own
+ * directory, unless extra says otherwise. Returns 0 or -1 (log printed). */
 int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf);
 /* As tids_test_hub_start, for a hub of the network: its id starts with
  * name ("hub.sh" gives "hub.sh-PID-N"), its jurisdiction and its Kafka
