@@ -32,6 +32,7 @@ struct pull {
 	size_t head, n, cap;
 	uint64_t last_sent;                /* position + 1 of the last forward sent (0: none) */
 	uint64_t dir_version;              /* of the directory last sent */
+	bool in_news;                      /* send_news is on the stack (a flush may resume us) */
 	uint64_t *cp_sent;                 /* per partition: seq of the chain head last sent */
 	size_t n_cp;
 	uint64_t consent_version;          /* of our consent last sent (0: none yet) */
@@ -373,7 +374,7 @@ static int emit_consent(struct tidsd *d, void *ctx, const struct tids_consent_pa
  * acks. The directory comes first (the puller checks signers with it), and
  * the consent before any forward decided under it: a grant or approval
  * reaches the registry (and this) before the router routes under it. */
-static void send_news(struct tidsd *d, struct pull *pl)
+static void news(struct tidsd *d, struct pull *pl)
 {
 	struct federation *f = d->federation;
 	const struct tids_bytes *dir;
@@ -381,7 +382,12 @@ static void send_news(struct tidsd *d, struct pull *pl)
 
 	if (pl->s == NULL)
 		return;
-	if (directory_own_items(d, &dir, &n_dir) == 0 && pl->dir_version != f->dir_version) {
+	/* Only the newest version, and only once what was queued went out: a
+	 * hub registering many participants changes its directory at every
+	 * tick, and a large one queued each time would grow without bound. */
+	if ((f->dir_dirty || f->dir_items == NULL || pl->dir_version != f->dir_version) &&
+	    session_can_send(d, pl->s) && directory_own_items(d, &dir, &n_dir) == 0 &&
+	    pl->dir_version != f->dir_version) {
 		size_t k = 0;
 
 		/* Every page, in order: the puller uses a version once it has all. */
@@ -417,6 +423,16 @@ static void send_news(struct tidsd *d, struct pull *pl)
 		send_item(d, pl, &it);
 		pl->cp_sent[i] = f->heads[i].seq;
 	}
+}
+
+static void send_news(struct tidsd *d, struct pull *pl)
+{
+	/* A flush inside may resume the session, and so us: once is enough. */
+	if (pl->in_news)
+		return;
+	pl->in_news = true;
+	news(d, pl);
+	pl->in_news = false;
 }
 
 static void pull_free(struct tidsd *d, struct pull *pl)
@@ -599,8 +615,14 @@ void federation_forget_session(struct tidsd *d, struct session *s)
 
 void federation_resume(struct tidsd *d, struct session *s)
 {
-	if (s->pull != NULL)
-		kafka_queue_pump(d, &s->pull->qw);
+	struct pull *pl = s->pull;
+
+	if (pl == NULL)
+		return;
+	/* News held back while the session was full go before forwards (a
+	 * retired pull stays allocated until reap(), and is never ready). */
+	send_news(d, pl);
+	kafka_queue_pump(d, &pl->qw);
 }
 
 static void reap(struct tidsd *d)
@@ -641,7 +663,9 @@ void federation_tick(struct tidsd *d)
 		}
 		if (p->serving != NULL) {
 			send_news(d, p->serving);
-			kafka_queue_pump(d, &p->serving->qw);
+			/* Sending may have ended the session and its pull. */
+			if (p->serving != NULL)
+				kafka_queue_pump(d, &p->serving->qw);
 		}
 	}
 }

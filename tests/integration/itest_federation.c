@@ -1031,6 +1031,51 @@ static void forged_forwards_refused(struct net *n)
 
 /* --- ids two hubs claim -------------------------------------------------------------- */
 
+/*
+ * Chongqing grows past what one directory message may list (4096): its
+ * directory goes in pages, and Shanghai knows every participant, the last
+ * page's too (an asset can name one), also from what it kept across a
+ * restart.
+ */
+#define BULK (TIDS_DIRECTORY_ENTRIES_MAX + 1)
+
+static void directory_beyond_one_page(struct net *n)
+{
+	struct tids_client *admin = tids_test_hub_admin(&n->hub[CQ]);
+	char id[32], lessor[160], err[512], line[4096];
+	unsigned long known = 0;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(admin);
+	for (int i = 0; i < BULK; i++) {
+		struct tids_participant p = { .id = id, .role = "factory", .jurisdiction = "CN-CQ" };
+		uint8_t sk[crypto_sign_SECRETKEYBYTES];
+
+		snprintf(id, sizeof(id), "bulk.%05d", i);
+		crypto_sign_keypair(p.identity_key, sk);
+		sodium_memzero(sk, sizeof(sk));
+		ck_assert_msg(tids_client_register_participant(admin, &p, err, sizeof(err)) == 0, "%s: %s", id, err);
+	}
+	tids_client_free(admin);
+	/* oem.cq and the refused twin lessor.wh besides. */
+	await_directory(n, SH, CQ, BULK + 2, 1);
+	snprintf(lessor, sizeof(lessor), "bulk.%05d@%s", BULK - 1, n->hub[CQ].hub_id);
+	register_asset(&n->hub[SH], "press-9", "factory.sh1", lessor);
+	/* Kept in pages, read back in pages: reg.hb, oem.cq and all of bulk. */
+	ck_assert_int_eq(tids_test_hub_stop(&n->hub[SH]), 0);
+	ck_assert_int_eq(tids_test_hub_restart(&n->hub[SH]), 0);
+	f = fopen(n->hub[SH].log, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		const char *at = strstr(line, "peer hubs, ");
+
+		if (at != NULL && strstr(at, "of their participants known") != NULL)
+			known = strtoul(at + strlen("peer hubs, "), NULL, 10);
+	}
+	fclose(f);
+	ck_assert_msg(known >= BULK + 2, "after a restart Shanghai knows %lu participants of its peers", known);
+}
+
 START_TEST(double_claims_refused)
 {
 	struct net n;
@@ -1067,6 +1112,7 @@ START_TEST(double_claims_refused)
 	}
 	tids_client_free(admin);
 	tids_identity_wipe(&twin);
+	directory_beyond_one_page(&n);
 	net_stop(&n);
 }
 END_TEST
