@@ -319,14 +319,23 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 	e.decision = del.decision;
 	e.obligations = del.obligations;
 	e.tier = del.record.tier;
-	/* The ledger keeps what each decision counted, so that it alone can
-	 * total the counters (tidsctl audit report). */
-	for (size_t i = 0; i < dec.obligations.n_counts && i < TIDS_AUDIT_COUNTS_MAX; i++)
-		counts[i] = (struct tids_counter_increment){ dec.obligations.counts[i].counter, dec.obligations.counts[i].key,
-							     dec.obligations.counts[i].period, dec.obligations.counts[i].amount };
+	account(rt, &dec);
+	/* The ledger keeps what each decision counted, and where the counter
+	 * stands after it, so that it alone can total the counters (tidsctl
+	 * audit report) and each period's statistics can say how close an
+	 * exporter is to a threshold. */
+	for (size_t i = 0; i < dec.obligations.n_counts && i < TIDS_AUDIT_COUNTS_MAX; i++) {
+		const struct tids_policy_count *c = &dec.obligations.counts[i];
+		char key[sizeof(((struct count *)0)->key)];
+		const struct count *now;
+
+		snprintf(key, sizeof(key), "counter/%s/%s/%lld", c->counter, c->key, (long long)c->period);
+		now = tids_map_get_str(&rt->counts, key);
+		counts[i] = (struct tids_counter_increment){ c->counter, c->key, c->period, c->amount,
+							     now != NULL ? now->value : 0 };
+	}
 	e.counts = counts;
 	e.n_counts = dec.obligations.n_counts < TIDS_AUDIT_COUNTS_MAX ? dec.obligations.n_counts : TIDS_AUDIT_COUNTS_MAX;
-	account(rt, &dec);
 	if (dec.obligations.aggregate) {
 		/* The record joins a window; what leaves is the window's aggregate. */
 		if ((r = aggregate_add(rt, m->partition, &del.record, recipient, purpose, &dec)) != 0)
