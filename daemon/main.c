@@ -210,6 +210,7 @@ void tidsd_tick(struct tidsd *d)
 	listeners_tick(d);
 	router_tick(d);
 	federation_tick(d);
+	statistics_tick(d);
 	registry_expire_grants(d, now_ms());
 	if (store_commit(d->store) != 0)
 		tids_log_warnx("registry: commit failed");
@@ -226,6 +227,7 @@ static void shutdown_cleanly(struct tidsd *d)
 	budget_free(d);
 	router_free(d);
 	indexer_free(d);
+	statistics_free(d);
 	egress_free(d);
 	ingest_free(d);
 	kafka_free(d);
@@ -309,7 +311,7 @@ int main(int argc, char **argv)
 		fatalx("federation could not start; see above");
 	if (d->conf->router && router_init(d) != 0)
 		fatalx("router could not start; see above");
-	if (indexer_init(d) != 0)
+	if (statistics_init(d) != 0 || indexer_init(d) != 0)
 		fatalx("audit ledger indexer could not start; see above");
 	if (listeners_open(d) != 0)
 		fatalx("cannot listen; see above");

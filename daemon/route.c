@@ -12,6 +12,7 @@
 
 #include "router.h"
 #include "tids/error.h"
+#include "tids/statistics.h"
 
 /* What a decision removed, by field name, for the delivery's obligations. */
 struct removed_names {
@@ -268,6 +269,7 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 	int r;
 
 	rt->decisions++;
+	rt->last_permitted = false;
 	route_entry_for(rt, rec, m, recipient, purpose, &e);
 	if (fw->present) {
 		/* An import names the export it answers; any other decision on
@@ -298,6 +300,15 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 		e.decision = TIDS_DECISION_DENY;
 		if (r == 0 && unreachable && dec.verdict != TIDS_POLICY_DENY)
 			e.reason = "the recipient's home hub is not a peer of this hub";
+		return audit_append(rt, m->partition, &e);
+	}
+	rt->last_permitted = true;
+	if (strcmp(recipient, rt->hub_id) == 0) {
+		/* The hub keeps it (statistics): its ledger holds the record. */
+		e.decision = TIDS_DECISION_ALLOW;
+		e.reason = "kept by this hub";
+		if (fw->present && !onward)
+			rt->imported++;
 		return audit_append(rt, m->partition, &e);
 	}
 	memset(&del, 0, sizeof(del));
@@ -432,6 +443,11 @@ int route_message(struct router *rt, const rd_kafka_message_t *m)
 	if (!state_first_time(rt, m->partition, ir.publisher, ir.sequence, ir.leaf_index)) {
 		/* A batch published again after a lost ack: routed already. */
 		rt->duplicates++;
+		goto out;
+	}
+	if (strcmp(ir.publisher, rt->hub_id) == 0 && tids_statistics_is_record(&rec)) {
+		/* Our statistics: to the hubs and our regulators. */
+		r = route_statistics(rt, &ctx);
 		goto out;
 	}
 	/* Candidates: every participant with a standing subscription, for

@@ -50,6 +50,7 @@ static const char *purposes[] = { "billing", "maintenance" };
 
 static struct tids_directory_entry entries[2];
 static struct tids_interest interests[1];
+static struct tids_directory_hub hubs[2];
 
 static struct tids_directory sample_directory(void)
 {
@@ -65,6 +66,13 @@ static struct tids_directory sample_directory(void)
 	d.n_entries = 2;
 	d.interests = interests;
 	d.n_interests = 1;
+	/* Its peers, whose statistics it passes on. */
+	hubs[0] = (struct tids_directory_hub){ .hub_id = "hub.sh", .jurisdiction = "CN-SH" };
+	memset(hubs[0].public_key, 3, 32);
+	hubs[1] = (struct tids_directory_hub){ .hub_id = "hub.cq", .jurisdiction = "CN-CQ" };
+	memset(hubs[1].public_key, 4, 32);
+	d.hubs = hubs;
+	d.n_hubs = 2;
 	return d;
 }
 
@@ -103,7 +111,15 @@ START_TEST(directory_signed_round_trip)
 	ck_assert_uint_eq(out.n_interests, 1);
 	ck_assert_str_eq(out.interests[0].participant, "lessor.wh");
 	ck_assert_uint_eq(out.interests[0].purposes.n, 2);
+	ck_assert_uint_eq(out.n_hubs, 2);
+	ck_assert_str_eq(out.hubs[1].hub_id, "hub.cq");
+	ck_assert_str_eq(out.hubs[1].jurisdiction, "CN-CQ");
+	ck_assert_uint_eq(out.hubs[1].public_key[31], 4);
 	ck_assert_int_eq(tids_directory_verify(hub.sign_pk, &out, err, sizeof(err)), 0);
+	/* The peers' keys are signed as the rest. */
+	out.hubs[0].public_key[0] ^= 1;
+	ck_assert_int_eq(tids_directory_verify(hub.sign_pk, &out, err, sizeof(err)), TIDS_EBADSIG);
+	out.hubs[0].public_key[0] ^= 1;
 	/* Another hub's key, or any change after signing, does not verify. */
 	ck_assert_int_eq(tids_directory_verify(other.sign_pk, &out, err, sizeof(err)), TIDS_EBADSIG);
 	ck_assert_ptr_nonnull(strstr(err, "hub.wh"));
@@ -146,6 +162,18 @@ START_TEST(directory_rejections)
 	d = sample_directory();
 	entries[0].id = "lessor@wh";
 	ck_assert_int_eq(gate_directory(&d), TIDS_EBADID);
+	/* Peers: each once, not the hub itself, a key of 32 bytes. */
+	d = sample_directory();
+	hubs[1].hub_id = "hub.sh";
+	ck_assert_int_eq(gate_directory(&d), TIDS_EDUP);
+	ck_assert_ptr_nonnull(strstr(err, "hub hub.sh listed twice"));
+	d = sample_directory();
+	hubs[1].hub_id = "hub.wh";
+	ck_assert_int_eq(gate_directory(&d), TIDS_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "lists itself"));
+	d = sample_directory();
+	hubs[0].jurisdiction = "";
+	ck_assert_int_eq(gate_directory(&d), TIDS_EMISSING);
 }
 END_TEST
 
