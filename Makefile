@@ -82,7 +82,7 @@ TIDSD := $(O)/tidsd
 TIDSCTL := $(O)/tidsctl
 PROGRAMS := $(if $(DAEMON_SRC),$(TIDSD)) $(if $(CLI_SRC),$(TIDSCTL))
 
-.PHONY: all deps check test-unit test-integration bench fuzz analyze install clean demo kafka-fetch
+.PHONY: all deps check test-unit test-integration bench fuzz fuzz-run analyze install clean demo kafka-fetch
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -147,12 +147,12 @@ deps:
 test-unit: $(UNIT_BIN) $(PROGRAMS) $(O)/tests/gen_protocol
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "  UNIT     $$t"; \
 		TIDS_SOURCE_DIR=$(CURDIR) TIDS_BUILD_DIR=$(CURDIR)/$(O) CK_VERBOSITY=$${CK_VERBOSITY:-normal} $$t; done
-	$(Q)set -e; for t in tests/packaging/*.sh; do $$t; done
+	$(Q)set -e; for t in tests/packaging/*.sh; do O=$(O) $$t; done
 	$(Q)O=$(O) tests/cli/check_args.sh
 
 # Integration tests run the real binaries against a real Apache Kafka broker.
 test-integration: $(INTEG_BIN) $(PROGRAMS)
-	$(Q)O=$(O) tests/kafka/with-broker.sh tests/integration/run.sh $(INTEG_BIN)
+	$(Q)O=$(O) SANITIZE=$(SANITIZE) tests/kafka/with-broker.sh tests/integration/run.sh $(INTEG_BIN)
 
 check:
 	$(Q)packaging/deps.sh --test
@@ -180,7 +180,12 @@ $(O)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(POLICY_SRC) $(PB_C) $(PB_H)
 	$(Q)mkdir -p $(O)/fuzz
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -w -o $@ $< $(LIB_SRC) $(POLICY_SRC) $(PB_C) $(PKG_LIBS) $(LDLIBS)
 
-fuzz: $(FUZZ_BIN)
+# Like check, installs what it needs first (clang's libFuzzer runtime).
+fuzz:
+	$(Q)packaging/deps.sh --fuzz
+	$(Q)$(MAKE) --no-print-directory fuzz-run
+
+fuzz-run: $(FUZZ_BIN)
 	$(Q)set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); \
 		mkdir -p $(O)/fuzz/corpus/$$n; \
 		echo "  FUZZ     $$n for $(FUZZ_SECONDS)s"; \
@@ -207,6 +212,7 @@ install: all
 	$(if $(wildcard $(TIDSCTL)),install -m 0755 $(TIDSCTL) $(DESTDIR)$(BINDIR)/tidsctl)
 	install -m 0644 $(LIBTIDS) $(DESTDIR)$(LIBDIR)/libtids.a
 	install -m 0644 lib/include/tids/*.h $(DESTDIR)$(INCLUDEDIR)/tids/
+	install -m 0644 policy/obligations.def $(DESTDIR)$(INCLUDEDIR)/tids/
 	sed -e 's|@PREFIX@|$(PREFIX)|; s|@LIBDIR@|$(LIBDIR)|; s|@INCLUDEDIR@|$(INCLUDEDIR)|' \
 		packaging/libtids.pc.in > $(DESTDIR)$(PKGCONFIGDIR)/libtids.pc
 	$(foreach m,$(wildcard packaging/man/*.[158]),install -m 0644 $(m) $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/;)
@@ -216,6 +222,12 @@ install: all
 	$(if $(wildcard packaging/tidsd.tmpfiles),install -m 0644 packaging/tidsd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/tidsd.conf)
 	$(if $(wildcard packaging/tidsd.conf.example),test -e $(DESTDIR)$(SYSCONFDIR)/tids/tidsd.conf || \
 		install -m 0640 packaging/tidsd.conf.example $(DESTDIR)$(SYSCONFDIR)/tids/tidsd.conf)
+	@# tidsd runs as tids and must read its configuration: root:tids 0750 and
+	@# 0640, set here when the group exists already, else by the tmpfiles
+	@# entry (systemd-tmpfiles --create, after systemd-sysusers).
+	chmod 0750 $(DESTDIR)$(SYSCONFDIR)/tids
+	if getent group tids >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		chgrp tids $(DESTDIR)$(SYSCONFDIR)/tids $(DESTDIR)$(SYSCONFDIR)/tids/tidsd.conf; fi
 	$(if $(wildcard policy/default/*.tidspol),install -m 0644 policy/default/*.tidspol $(DESTDIR)$(DATADIR)/tids/policy/)
 
 clean:

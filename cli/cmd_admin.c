@@ -1,6 +1,7 @@
 /*
- * tidsctl admin: the hub operator's registry changes, over the local
- * socket (or TCP with a hub admin key).
+ * tidsctl admin: the hub operator's registry changes, and the hub's public
+ * key for participants to pin, over the local socket (or TCP with a hub
+ * admin key).
  */
 #include <getopt.h>
 #include <stdlib.h>
@@ -17,6 +18,10 @@ static const char help[] =
 	"       tidsctl admin [CONNECTION] register peer --id HUB --jurisdiction J --address HOST:PORT\n"
 	"                         --key-pub KEY\n"
 	"       tidsctl admin [CONNECTION] suspend|reinstate PARTICIPANT\n"
+	"       tidsctl admin [CONNECTION] hub-key [--address HOST:PORT]\n"
+	"hub-key prints the hub's public key as hub.pub holds it, for participants to pin\n"
+	"(--hub-key @hub.pub); with --address, as a known-hubs line for that address;\n"
+	"with --json, as {\"hub_id\", \"public_key\", \"jurisdiction\"}.\n"
 	"       tidsctl admin [CONNECTION] list participants|assets|peers|grants|approvals|subscriptions\n"
 	"                         [--limit N]\n"
 	"       tidsctl admin [CONNECTION] show ID\n"
@@ -51,6 +56,37 @@ static int add_attr(struct admin_args *a, char *arg)
 static int need(const char *v, const char *opt)
 {
 	return v != NULL ? 0 : cli_fail("%s is required", opt);
+}
+
+static int do_hub_key(struct tids_client *c, const char *address, bool json)
+{
+	struct tids_hub_key k;
+	char err[512], line[512], b64[TIDS_KEY_BASE64_BYTES];
+	int rc = EXIT_OK;
+
+	if (tids_client_hub_key_get(c, &k, err, sizeof(err)) != 0)
+		return cli_fail("hub-key: %s", err);
+	tids_key_to_base64(k.public_key, b64);
+	if (json) {
+		struct tids_jw w;
+
+		cli_json_begin(&w);
+		tids_jw_key(&w, "hub_id");
+		tids_jw_string(&w, k.hub_id);
+		tids_jw_key(&w, "public_key");
+		tids_jw_string(&w, b64);
+		tids_jw_key(&w, "jurisdiction");
+		tids_jw_string(&w, k.jurisdiction);
+		rc = cli_json_end(&w);
+	} else if (address == NULL) {
+		printf("%s\n", b64);
+	} else if (tids_known_hubs_format(address, k.hub_id, k.public_key, line, sizeof(line)) != 0) {
+		rc = cli_fail("--address '%s' is not a host:port", address);
+	} else {
+		printf("%s\n", line);
+	}
+	tids_hub_key_free(&k);
+	return rc;
 }
 
 static int do_register(struct tids_client *c, const char *what, struct admin_args *a, bool json)
@@ -157,9 +193,10 @@ int tidsctl_admin(int argc, char **argv)
 	}
 	argc -= optind;
 	argv += optind;
-	if (argc != 2 || (strcmp(argv[0], "register") != 0 && strcmp(argv[0], "suspend") != 0 &&
-			  strcmp(argv[0], "reinstate") != 0 && strcmp(argv[0], "list") != 0 &&
-			  strcmp(argv[0], "show") != 0))
+	if (argc < 1 || (strcmp(argv[0], "hub-key") == 0 ? argc != 1 : argc != 2) ||
+	    (strcmp(argv[0], "register") != 0 && strcmp(argv[0], "suspend") != 0 &&
+	     strcmp(argv[0], "reinstate") != 0 && strcmp(argv[0], "list") != 0 &&
+	     strcmp(argv[0], "show") != 0 && strcmp(argv[0], "hub-key") != 0))
 		return cli_usage(help);
 	if (strcmp(argv[0], "list") == 0) {
 		size_t k;
@@ -175,7 +212,9 @@ int tidsctl_admin(int argc, char **argv)
 	c = cli_connect(&co, NULL);
 	if (c == NULL)
 		return EXIT_FAIL;
-	if (strcmp(argv[0], "list") == 0) {
+	if (strcmp(argv[0], "hub-key") == 0) {
+		rc = do_hub_key(c, a.address, co.json);
+	} else if (strcmp(argv[0], "list") == 0) {
 		rc = admin_list(c, argv[1], (long)limit, co.json);
 	} else if (strcmp(argv[0], "show") == 0) {
 		rc = admin_show(c, argv[1], co.json);

@@ -1,16 +1,22 @@
 /*
  * tidsctl audit verify and prune: recompute every chain against the hub's
- * key and name the first entry of each that does not match; remove whole
- * signed segments past their retention, only from a ledger that verifies.
+ * key and name the first entry of each that does not match, and hold the
+ * ledger to the receipts participants kept; remove whole signed segments
+ * past their retention, only from a ledger that verifies.
  */
+#include <dirent.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 
 #include <sodium.h>
 
 #include "tids/error.h"
+#include "tids/known_hubs.h"
+#include "tids/receipt.h"
 #include "cmd_audit.h"
 
 static int64_t wall_ms(void)
@@ -263,21 +269,178 @@ static int json_verify(const char *path, const char *hub_id, const struct tids_l
 }
 
 static const char verify_help[] =
-	"usage: tidsctl audit verify [--ledger FILE] --hub-key KEY [--threads N] [--strict]\n"
+	"usage: tidsctl audit verify [--ledger FILE] [--hub-key KEY] [--threads N] [--strict]\n"
 	"                            [--pins FILE] [--save-pins FILE] [--witness FILE]...\n"
+	"                            [--receipts DIR|FILE]... [--json]\n"
 	"Recomputes every chain (hash = BLAKE2b(prev || entry)), checks every checkpoint's\n"
-	"signature with the hub's public key KEY (base64 or @file.pub), every index row\n"
-	"against its entry, and a pruned prefix against its anchor. On any edit, deletion,\n"
-	"insertion, reordering or truncation, names the first entry of the chain that does\n"
-	"not match and exits 1. Prints entries/s.\n"
+	"signature with the hub's public key KEY (base64 or @file.pub; or the key a\n"
+	"known-hubs file pins for the ledger's hub), every index row against its\n"
+	"entry, and a pruned prefix against its anchor. On any edit, deletion, insertion\n"
+	"or reordering, names the first entry of the chain that does not match and exits 1.\n"
+	"A tail cut off together with its checkpoints looks like a shorter ledger: only\n"
+	"pins, witnesses or receipts reveal it. Prints entries/s.\n"
 	"  --strict          fail also on entries after the last checkpoint (not signed yet)\n"
 	"  --save-pins FILE  remember each chain's signed head; --pins FILE later requires\n"
 	"                    them still there (catches a truncation that took checkpoints too)\n"
 	"  --witness FILE    signed heads a peer hub kept of this hub (its state.dir/witness/HUB.witness):\n"
 	"                    the ledger must still hold each, which catches a hub that rewrote or cut\n"
 	"                    its history after the heads left it\n"
+	"  --receipts DIR    the receipts participants kept (tidsctl publish/subscribe\n"
+	"                    --receipts; every *.receipts file of DIR, or one FILE): each is\n"
+	"                    checked with KEY, and every receipted entry or publication the\n"
+	"                    ledger lacks is named\n"
+	"  --known-hubs FILE without --hub-key, KEY is the one FILE pins for the ledger's hub\n"
+	"                    (also TIDS_KNOWN_HUBS; e.g. ~/.config/tids/known_hubs)\n"
 	"  --json            the report as one JSON object: ok, entries, checkpoints, chains[]\n"
 	"                    (each with ok and, when bad, {at, seq, what})\n";
+
+/* --- receipts ------------------------------------------------------------------ */
+
+struct receipt_tally {
+	uint64_t n[TIDS_RECEIPT_INVALID + 1];
+	uint64_t files, bad_lines;
+};
+
+static int check_receipt_file(struct tids_ledger *l, const uint8_t *pk, const char *path, int64_t now,
+			      struct receipt_tally *t)
+{
+	FILE *f = fopen(path, "re");
+	char *line = NULL, err[512];
+	size_t cap = 0;
+	ssize_t len;
+	unsigned lineno = 0;
+	int rc = 0;
+
+	if (f == NULL)
+		return cli_fail("%s: %s", path, strerror(errno));
+	t->files++;
+	while (rc == 0 && (len = getline(&line, &cap, f)) >= 0) {
+		struct tids_receipt_line rl;
+		struct tids_receipt_check res;
+
+		lineno++;
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (len == 0)
+			continue;
+		if (tids_receipt_line_parse(line, (size_t)len, &rl, err, sizeof(err)) != 0) {
+			printf("%s:%u: INVALID: not a receipt: %s\n", path, lineno, err);
+			t->bad_lines++;
+			t->n[TIDS_RECEIPT_INVALID]++;
+			continue;
+		}
+		if (tids_ledger_check_receipt(l, pk, &rl, now, &res) != 0) {
+			rc = cli_fail("%s: cannot read the ledger", path);
+		} else {
+			t->n[res.verdict]++;
+			if (res.verdict != TIDS_RECEIPT_HELD)
+				printf("%s:%u: %s: %s\n", path, lineno, tids_receipt_verdict_name(res.verdict), res.what);
+		}
+		tids_receipt_line_free(&rl);
+	}
+	free(line);
+	fclose(f);
+	return rc;
+}
+
+static int receipt_file_filter(const struct dirent *e)
+{
+	size_t n = strlen(e->d_name);
+
+	return n > 9 && strcmp(e->d_name + n - 9, ".receipts") == 0;
+}
+
+/* Every receipt under each path (a directory's *.receipts files in name
+ * order, or a file); 0 when all are held or pruned. */
+static int check_receipts(const char *ledger, const uint8_t *pk, const struct strv *paths, int64_t now)
+{
+	struct receipt_tally t = { 0 };
+	struct tids_ledger *l = audit_open(ledger, false);
+	int rc = EXIT_OK;
+
+	if (l == NULL)
+		return EXIT_FAIL;
+	for (size_t i = 0; i < paths->n && rc == EXIT_OK; i++) {
+		struct stat st;
+		struct dirent **names;
+		int n;
+
+		if (stat(paths->items[i], &st) != 0) {
+			rc = cli_fail("%s: %s", paths->items[i], strerror(errno));
+			break;
+		}
+		if (!S_ISDIR(st.st_mode)) {
+			rc = check_receipt_file(l, pk, paths->items[i], now, &t) != 0 ? EXIT_FAIL : EXIT_OK;
+			continue;
+		}
+		n = scandir(paths->items[i], &names, receipt_file_filter, alphasort);
+		if (n < 0) {
+			rc = cli_fail("%s: %s", paths->items[i], strerror(errno));
+			break;
+		}
+		for (int k = 0; k < n; k++) {
+			char path[4096];
+
+			snprintf(path, sizeof(path), "%s/%s", paths->items[i], names[k]->d_name);
+			if (rc == EXIT_OK && check_receipt_file(l, pk, path, now, &t) != 0)
+				rc = EXIT_FAIL;
+			free(names[k]);
+		}
+		free(names);
+	}
+	tids_ledger_close(l);
+	if (rc != EXIT_OK)
+		return rc;
+	printf("receipts: %llu in %llu files: %llu held, %llu pruned, %llu missing, %llu differ, %llu invalid\n",
+	       (unsigned long long)(t.n[TIDS_RECEIPT_HELD] + t.n[TIDS_RECEIPT_PRUNED] + t.n[TIDS_RECEIPT_MISSING] +
+				    t.n[TIDS_RECEIPT_DIFFERS] + t.n[TIDS_RECEIPT_INVALID]),
+	       (unsigned long long)t.files, (unsigned long long)t.n[TIDS_RECEIPT_HELD],
+	       (unsigned long long)t.n[TIDS_RECEIPT_PRUNED], (unsigned long long)t.n[TIDS_RECEIPT_MISSING],
+	       (unsigned long long)t.n[TIDS_RECEIPT_DIFFERS], (unsigned long long)t.n[TIDS_RECEIPT_INVALID]);
+	if (t.n[TIDS_RECEIPT_MISSING] + t.n[TIDS_RECEIPT_DIFFERS] + t.n[TIDS_RECEIPT_INVALID] > 0) {
+		printf("FAILED: the ledger does not hold what the hub signed for its participants (see above)\n");
+		return EXIT_FAIL;
+	}
+	if (t.files == 0)
+		printf("warning: no *.receipts file found: nothing was checked against receipts\n");
+	return EXIT_OK;
+}
+
+/* The hub key: --hub-key, else what the known-hubs file pins for the hub
+ * the ledger names (a name from the file under check is only a lookup
+ * key: a wrong one fails every signature). */
+static int hub_key_of(const char *key, const char *known, const char *path, uint8_t pk[TIDS_PUBLIC_KEY_BYTES])
+{
+	struct tids_known_hub e;
+	char hub_id[TIDS_ID_MAX + 1], file[4096], err[512];
+	uint8_t stored[TIDS_PUBLIC_KEY_BYTES];
+	struct tids_ledger *l;
+	int r;
+
+	if (key != NULL)
+		return cli_public_key(key, pk) != 0 ? EXIT_USAGE : EXIT_OK;
+	/* Only a file named here or in the environment: the key's source is
+	 * the auditor's choice, never a default. */
+	if (known == NULL)
+		known = getenv(TIDS_KNOWN_HUBS_ENV);
+	if (known == NULL || *known == '\0')
+		return cli_fail("verify needs the hub's public key from a source you trust: --hub-key KEY, or "
+				"--known-hubs FILE that pins it (the copy inside the ledger proves nothing)") + 1;
+	snprintf(file, sizeof(file), "%s", known);
+	if ((l = audit_open(path, false)) == NULL)
+		return EXIT_FAIL;
+	r = tids_ledger_hub(l, hub_id, stored);
+	tids_ledger_close(l);
+	if (r != 0)
+		return cli_fail("verify needs the hub's public key from a source you trust: --hub-key KEY (the "
+				"ledger names no hub to look up in %s)", file) + 1;
+	if (tids_known_hubs_find(file, hub_id, pk, &e, err, sizeof(err)) != 0)
+		return cli_fail("verify needs hub %s's public key from a source you trust: --hub-key KEY, or a "
+				"known-hubs file that pins it (%s)", hub_id, err) + 1;
+	fprintf(stderr, "tidsctl: the key of hub %s: pinned in %s:%u\n", hub_id, file, e.line);
+	return EXIT_OK;
+}
+
 
 int audit_verify(int argc, char **argv)
 {
@@ -287,13 +450,16 @@ int audit_verify(int argc, char **argv)
 		{ "pins", required_argument, NULL, 'p' }, { "save-pins", required_argument, NULL, 'P' },
 		{ "witness", required_argument, NULL, 'W' },
 		{ "now", required_argument, NULL, 'N' }, { "json", no_argument, NULL, 'J' },
+		{ "receipts", required_argument, NULL, 'R' }, { "known-hubs", required_argument, NULL, 'K' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	struct tids_ledger_verify_opts o = { 0 };
 	bool json = false;
 	struct tids_ledger_verify_report rep;
 	struct tids_ledger_pin *pins = NULL;
+	struct strv receipts = { 0 };
 	const char *path = audit_default_ledger(), *key = getenv("TIDS_HUB_KEY"), *pins_in = NULL, *pins_out = NULL;
+	const char *known = NULL;
 	const char *witness[16];
 	size_t n_witness = 0;
 	uint8_t pk[TIDS_PUBLIC_KEY_BYTES], stored[TIDS_PUBLIC_KEY_BYTES];
@@ -324,21 +490,31 @@ int audit_verify(int argc, char **argv)
 			witness[n_witness++] = optarg;
 			break;
 		case 'N': if (cli_time(optarg, &o.now_ms) != 0) return EXIT_USAGE; break;
-		case 'h': fputs(verify_help, stdout); return EXIT_OK;
-		default: return cli_usage(verify_help);
+		case 'R': strv_add(&receipts, optarg); break;
+		case 'K': known = optarg; break;
+		case 'h': fputs(verify_help, stdout); strv_free(&receipts); return EXIT_OK;
+		default: strv_free(&receipts); return cli_usage(verify_help);
 		}
 	}
-	if (optind != argc)
+	if (optind != argc) {
+		strv_free(&receipts);
 		return cli_usage(verify_help);
-	if (key == NULL)
-		return cli_fail("verify needs the hub's public key from a source you trust: --hub-key KEY "
-				"(the copy inside the ledger proves nothing)") + 1;
-	if (cli_public_key(key, pk) != 0)
-		return EXIT_USAGE;
-	if (pins_in != NULL && read_pins(pins_in, &pins, &o.n_pins) != 0)
+	}
+	if (json && receipts.n > 0) {
+		strv_free(&receipts);
+		return cli_fail("--receipts reports in text; it does not go with --json") + 1;
+	}
+	if ((rc = hub_key_of(key, known, path, pk)) != EXIT_OK) {
+		strv_free(&receipts);
+		return rc;
+	}
+	if (pins_in != NULL && read_pins(pins_in, &pins, &o.n_pins) != 0) {
+		strv_free(&receipts);
 		return EXIT_FAIL;
+	}
 	if ((l = audit_open(path, false)) == NULL) {
 		free(pins);
+		strv_free(&receipts);
 		return EXIT_FAIL;
 	}
 	if (tids_ledger_hub(l, hub_id, stored) == 0) {
@@ -354,13 +530,16 @@ int audit_verify(int argc, char **argv)
 	for (size_t i = 0; i < n_witness; i++)
 		if (read_witness(witness[i], pk, hub_id[0] != '\0' ? hub_id : NULL, &pins, &o.n_pins) != 0) {
 			free(pins);
+			strv_free(&receipts);
 			return EXIT_FAIL;
 		}
 	o.pins = pins;
 	r = tids_ledger_verify(path, pk, &o, &rep, err, sizeof(err));
 	free(pins);
-	if (r != 0 && r != TIDS_EBADSIG)
+	if (r != 0 && r != TIDS_EBADSIG) {
+		strv_free(&receipts);
 		return cli_fail("%s", err);
+	}
 	if (json) {
 		bool ok = rep.index_bad[0] == '\0' && rep.bad_chains == 0 && !(strict && rep.unanchored > 0);
 
@@ -370,6 +549,7 @@ int audit_verify(int argc, char **argv)
 		if (rc == EXIT_OK && pins_out != NULL && save_pins(pins_out, &rep) != 0)
 			rc = EXIT_FAIL;
 		tids_ledger_verify_report_free(&rep);
+		strv_free(&receipts);
 		return rc;
 	}
 	for (size_t i = 0; i < rep.n_chains; i++)
@@ -391,13 +571,33 @@ int audit_verify(int argc, char **argv)
 		if (strict)
 			rc = EXIT_FAIL;
 	}
+	/* What the hub signed for others must be here too: checked whether
+	 * the chains verified or not, so that every loss is named. */
+	if (receipts.n > 0) {
+		int64_t now = o.now_ms;
+
+		if (now == 0) {
+			struct timeval tv;
+
+			gettimeofday(&tv, NULL);
+			now = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+		}
+		if (check_receipts(path, pk, &receipts, now) != EXIT_OK)
+			rc = EXIT_FAIL;
+	}
 	if (rc == EXIT_OK) {
 		if (rep.n_chains == 0)
 			printf("the ledger holds no chain yet\n");
+		if (pins_in == NULL && receipts.n == 0 && n_witness == 0)
+			printf("note: without --pins, --witness or --receipts this cannot tell whether the last entries "
+			       "of a chain were cut off together with their checkpoints (a truncated tail looks like a "
+			       "shorter ledger): keep receipts (tidsctl publish/subscribe --receipts), a peer's witness "
+			       "or pins (--save-pins) to detect it\n");
 		printf("OK\n");
 		if (pins_out != NULL && save_pins(pins_out, &rep) != 0)
 			rc = EXIT_FAIL;
 	}
+	strv_free(&receipts);
 	tids_ledger_verify_report_free(&rep);
 	if (fflush(stdout) != 0)
 		return cli_fail("writing the output failed");

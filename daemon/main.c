@@ -68,6 +68,21 @@ static void die_with(struct tids_buf *errs)
 	exit(1);
 }
 
+/* Logs each line of errs on its own, with the log's prefix. */
+static void log_lines(enum tids_log_priority prio, const struct tids_buf *errs)
+{
+	const char *p = (const char *)tids_buf_head(errs), *end = p + errs->len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if (n > 0)
+			tids_log(prio, "%.*s", (int)n, p);
+		p += n + 1;
+	}
+}
+
 static int check_only(const struct config *conf, struct tids_buf *errs)
 {
 	struct tids_policy_set *set = NULL;
@@ -75,8 +90,19 @@ static int check_only(const struct config *conf, struct tids_buf *errs)
 	char err[512];
 	int bad = 0;
 
-	if (policy_load_dir(conf->policy_dir, &set, errs) != 0)
+	const struct tids_policy_tz *tz;
+	if (timezone_load(conf->timezone, &tz, err, sizeof(err)) != 0) {
+		tids_log(TIDS_LOG_ERR, "%s: hub.timezone: %s", conf->path, err);
 		bad = 1;
+	} else {
+		tids_policy_tz_free((struct tids_policy_tz *)tz);
+	}
+	if (policy_load_dir(conf->policy_dir, &set, errs) != 0) {
+		log_lines(TIDS_LOG_ERR, errs);
+		tids_buf_free(errs);
+		tids_log(TIDS_LOG_ERR, "the policies in %s do not compile", conf->policy_dir);
+		bad = 1;
+	}
 	tids_policy_set_free(set);
 	if (tids_keyfile_read_identity(conf->hub_key, &id, err, sizeof(err)) != 0) {
 		/* A missing key is created at first start; a bad one is an error. */
@@ -127,6 +153,8 @@ static void load_hub_key(struct tidsd *d)
 		tids_key_to_base64(d->hub.sign_pk, pub);
 		tids_log_info("hub %s (%s), public key %s", d->conf->hub_id, d->conf->jurisdiction, pub);
 	}
+	/* Not fatal: the key can still be had over the admin socket. */
+	(void)keys_write_hub_pub(d);
 }
 
 static void open_store(struct tidsd *d)
@@ -140,7 +168,9 @@ static void open_store(struct tidsd *d)
 		fatalx("%s", err);
 }
 
-static void load_policies(struct tidsd *d)
+/* Compiled first of all: a hub whose policies do not compile starts
+ * nothing, so it creates no key and opens no registry on the way out. */
+static struct tids_policy_set *compile_policies(const struct tidsd *d)
 {
 	struct tids_buf errs = { 0 };
 	struct tids_policy_set *set;
@@ -148,10 +178,16 @@ static void load_policies(struct tidsd *d)
 	if (policy_load_dir(d->conf->policy_dir, &set, &errs) != 0) {
 		/* Never run without a policy set: default deny needs rules to
 		 * deny by, and routing without them would be guesswork. */
-		die_with(&errs);
+		log_lines(TIDS_LOG_ERR, &errs);
+		fatalx("refusing to start: the policies in %s do not compile", d->conf->policy_dir);
 	}
 	tids_buf_free(&errs);
 	tids_log_info("policies: %zu rules from %s", tids_policy_set_rule_count(set), d->conf->policy_dir);
+	return set;
+}
+
+static void load_policies(struct tidsd *d, struct tids_policy_set *set)
+{
 	if (ingest_set_floors(d, set) != 0 || purposes_set(d, set) != 0)
 		fatalx("policies: out of memory");
 	router_post(d, RM_POLICY, "policy", NULL, 0, NULL, set);
@@ -166,14 +202,14 @@ void tidsd_reload(struct tidsd *d)
 	sd_reloading();
 	tids_log_info("reloading %s", d->conf->path);
 	if (config_load(d->conf->path, &next, &errs) != 0) {
-		tids_log_warnx("reload refused, keeping the running configuration:\n%.*s", (int)errs.len,
-			       (const char *)tids_buf_head(&errs));
+		tids_log_warnx("reload refused, keeping the running configuration:");
+		log_lines(TIDS_LOG_WARNING, &errs);
 		goto out;
 	}
 	config_carry_over(d->conf, next);
 	if (policy_load_dir(next->policy_dir, &set, &errs) != 0) {
-		tids_log_warnx("reload refused, keeping the running policies:\n%.*s", (int)errs.len,
-			       (const char *)tids_buf_head(&errs));
+		tids_log_warnx("reload refused, keeping the running policies:");
+		log_lines(TIDS_LOG_WARNING, &errs);
 		config_free(next);
 		goto out;
 	}
@@ -208,10 +244,12 @@ void tidsd_tick(struct tidsd *d)
 	sd_watchdog_tick(mono);
 	sessions_tick(d);
 	listeners_tick(d);
+	egress_tick(d);
 	router_tick(d);
 	federation_tick(d);
 	statistics_tick(d);
 	registry_expire_grants(d, now_ms());
+	ingest_tick(d);
 	if (store_commit(d->store) != 0)
 		tids_log_warnx("registry: commit failed");
 }
@@ -239,6 +277,7 @@ static void shutdown_cleanly(struct tidsd *d)
 	loop_free(d);
 	tids_identity_wipe(&d->hub);
 	keys_close(d);
+	tids_policy_tz_free((struct tids_policy_tz *)d->tz);
 	config_free(d->conf);
 	tids_log_info("stopped");
 }
@@ -248,8 +287,9 @@ int main(int argc, char **argv)
 	struct tidsd *d;
 	const char *conf_path = DEFAULT_CONFIG;
 	struct tids_buf errs = { 0 };
+	struct tids_policy_set *policies;
 	bool check = false, debug = false;
-	int c;
+	int c, r;
 
 	while ((c = getopt(argc, argv, "c:dnVh")) != -1) {
 		switch (c) {
@@ -278,6 +318,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	tids_log_init("tidsd", debug ? TIDS_LOG_DEBUG : TIDS_LOG_INFO);
+	tids_log_set_timestamps(1);
 	if (sodium_init() < 0)
 		fatalx("libsodium failed to initialise");
 	/* The daemon's state holds the hub's identity: guarded memory keeps it
@@ -293,17 +334,32 @@ int main(int argc, char **argv)
 		tids_log_set_max((enum tids_log_priority)d->conf->log_level);
 	sd_status("starting");
 
+	{
+		char err[512];
+
+		/* the calendar too, before anything is created */
+		if (timezone_load(d->conf->timezone, &d->tz, err, sizeof(err)) != 0)
+			fatalx("refusing to start: hub.timezone: %s", err);
+	}
+	policies = compile_policies(d);
 	load_hub_key(d);
 	open_store(d);
 	if (keys_open(d) != 0)
 		fatalx("cannot continue without the keys at rest; see above");
 	if (router_new(d) != 0 || registry_load(d) != 0)
 		fatalx("registry could not be loaded");
-	load_policies(d);
+	load_policies(d, policies);
 	if (loop_init(d) != 0)
 		fatalx("event loop: %s", strerror(errno));
 	sd_status("connecting to Kafka");
-	if (kafka_init(d) != 0 || ingest_init(d) != 0 || ingest_load_unacked(d) != 0)
+	r = kafka_init(d);
+	if (r != 0 && d->sig_stop) {
+		/* Stopped while it waited for Kafka: nothing ran yet. */
+		tids_log_info("stopped while waiting for Kafka");
+		shutdown_cleanly(d);
+		return 0;
+	}
+	if (r != 0 || ingest_init(d) != 0 || ingest_load_unacked(d) != 0)
 		fatalx("Kafka is not usable; see above");
 	/* Before the router: it must know the peers' participants before it
 	 * routes anything. */

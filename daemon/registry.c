@@ -310,7 +310,7 @@ int registry_put_peer(struct tidsd *d, const uint8_t *blob, size_t len, char *er
 #define APPROVAL_SIGNER_ROLE "regulator"
 
 /* An approval as the registry keeps it. Revoked ones stay (their ids are
- * spent: approvals are immutable) but no longer reach the router. */
+ * spent: approvals are immutable); the router knows them as revoked. */
 struct approval_entry {
 	struct tids_approval a;
 	bool revoked;
@@ -406,8 +406,20 @@ out:
 	return r;
 }
 
+/* What the router hears of a consent withdrawn: "revoked MS" or
+ * "expired MS". Its policy facts keep it, never matching, so that a
+ * denial can say what became of it. */
+static void post_withdrawn(struct tidsd *d, enum router_msg_kind kind, const char *id, const char *how,
+			   int64_t at_ms)
+{
+	char why[48];
+	int n = snprintf(why, sizeof(why), "%s %lld", how, (long long)at_ms);
+
+	router_post(d, kind, id, (const uint8_t *)why, n > 0 ? (size_t)n : 0, NULL, NULL);
+}
+
 /* The grant, its key destroyed already, leaves the registry. */
-static void forget_grant(struct tidsd *d, const char *grant_id)
+static void forget_grant(struct tidsd *d, const char *grant_id, bool expired)
 {
 	struct tids_grant *g = tids_map_remove_str(&d->registry->grants, grant_id);
 
@@ -415,7 +427,7 @@ static void forget_grant(struct tidsd *d, const char *grant_id)
 	 * here leaves nothing that could carry data. */
 	if (store_delete(d->store, STORE_GRANT, grant_id) != 0)
 		tids_log_warnx("grant %s: its entry could not be removed (its key is destroyed)", grant_id);
-	router_post(d, RM_REVOKE, grant_id, NULL, 0, NULL, NULL);
+	post_withdrawn(d, RM_REVOKE, grant_id, expired ? "expired" : "revoked", now_ms());
 	egress_forget_key(d, grant_id);
 	tids_grant_free(g);
 	free(g);
@@ -436,7 +448,7 @@ int registry_revoke_grant(struct tidsd *d, const char *grant_id, const char *cal
 	 * unreadable, whatever happens next. */
 	if ((r = keys_grants_destroy(d, ids, 1, err, errlen)) != 0)
 		return r;
-	forget_grant(d, grant_id);
+	forget_grant(d, grant_id, false);
 	return 0;
 }
 
@@ -466,7 +478,7 @@ void registry_expire_grants(struct tidsd *d, int64_t now)
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		forget_grant(d, ids[i]);
+		forget_grant(d, ids[i], true);
 		tids_log_info("grant %s expired; its data key is destroyed", ids[i]);
 	}
 }
@@ -492,7 +504,7 @@ static void approval_entry_free(struct approval_entry *e)
 }
 
 /* Indexes a stored approval; a revoked one is kept (its id stays spent)
- * but never reaches the router. */
+ * and reaches the router as revoked. */
 static int index_approval(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
 {
 	struct approval_entry *e = calloc(1, sizeof(*e));
@@ -510,8 +522,11 @@ static int index_approval(struct tidsd *d, const uint8_t *blob, size_t len, char
 		goto fail;
 	}
 	approval_entry_free(old);
-	if (!e->revoked)
-		router_post(d, RM_APPROVAL, e->a.approval_id, blob, len, NULL, NULL);
+	/* A revoked one too: the policies never count it, but a denial can
+	 * say it was revoked. */
+	router_post(d, RM_APPROVAL, e->a.approval_id, blob, len, NULL, NULL);
+	if (e->revoked)
+		post_withdrawn(d, RM_REVOKE_APPROVAL, e->a.approval_id, "revoked", (int64_t)revoked_at);
 	return 0;
 fail:
 	approval_entry_free(e);
@@ -596,7 +611,7 @@ int registry_revoke_approval(struct tidsd *d, const char *approval_id, const cha
 	if (store_set_u64(d->store, "approval_revoked", approval_id, (uint64_t)now_ms()) != 0)
 		return tids_fail(err, errlen, TIDS_EDB, "approval %s: revocation could not be stored", approval_id);
 	e->revoked = true;
-	router_post(d, RM_REVOKE_APPROVAL, approval_id, NULL, 0, NULL, NULL);
+	post_withdrawn(d, RM_REVOKE_APPROVAL, approval_id, "revoked", now_ms());
 	return 0;
 }
 

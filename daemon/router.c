@@ -132,7 +132,6 @@ static void apply_grant(struct router *rt, const struct router_msg *m, char *err
 
 	if (tids_wire_decode_signed_grant(m->blob, m->len, &g, err, errlen) != 0)
 		return;
-	const struct tids_obligations *o = &g.obligations;
 	snprintf(key, sizeof(key), "uses/%s", g.grant_id);
 	uses = tids_map_get_str(&rt->counts, key);
 	struct tids_policy_grant pg = {
@@ -142,18 +141,8 @@ static void apply_grant(struct router *rt, const struct router_msg *m, char *err
 		.purposes = g.purposes.items, .n_purposes = g.purposes.n,
 		.not_before_ms = g.not_before_ms, .not_after_ms = g.not_after_ms,
 		.max_uses = g.max_uses, .uses = uses != NULL ? (uint32_t)uses->value : 0,
-		.duties = {
-			.retain_until_ms = o->retain_until_ms,
-			.notify = o->notify.items, .n_notify = o->notify.n,
-			.no_onward_transfer = o->no_onward_transfer, .encrypt = o->encrypt,
-			.redact = o->redacted.items, .n_redact = o->redacted.n,
-			.purposes = o->purposes.items, .n_purposes = o->purposes.n,
-			.duties = o->duties.items, .n_duties = o->duties.n,
-			.aggregate_function = o->aggregate.function, .aggregate_field = o->aggregate.field,
-			.aggregate_window_ms = o->aggregate.window_ms,
-			.aggregate_by = o->aggregate.by.items, .n_aggregate_by = o->aggregate.by.n,
-		},
 	};
+	tids_policy_duties_from_wire(&g.obligations, &pg.duties);
 	k = calloc(1, sizeof(*k));
 	if (k == NULL || (k->key = tids_secmem_pool_get(rt->key_pool)) == NULL) {
 		tids_log_warnx("router: grant %s: out of memory; not routing under it", g.grant_id);
@@ -179,11 +168,27 @@ static void apply_grant(struct router *rt, const struct router_msg *m, char *err
 	tids_grant_free(&g);
 }
 
+/* "revoked MS" or "expired MS" (registry.c post_withdrawn). */
+static bool withdrawn_how(const struct router_msg *m, int64_t *at_ms)
+{
+	char text[48];
+	long long at = 0;
+
+	snprintf(text, sizeof(text), "%.*s", (int)(m->len < sizeof(text) ? m->len : sizeof(text) - 1),
+		 (const char *)m->blob);
+	*at_ms = sscanf(text, "%*s %lld", &at) == 1 ? (int64_t)at : now_ms();
+	return strncmp(text, "expired", 7) != 0;
+}
+
+/* The grant's key goes; the policy facts keep the grant, never to match
+ * again, so that a denial can name it (revoked at, expired at). */
 static void apply_revoke(struct router *rt, const struct router_msg *m)
 {
 	struct grant_key *k = tids_map_remove_str(&rt->grant_keys, m->id);
+	int64_t at;
+	bool revoked = withdrawn_how(m, &at);
 
-	tids_policy_facts_remove_grant(rt->facts, m->id);
+	tids_policy_facts_retire_grant(rt->facts, m->id, revoked, at);
 	if (k != NULL)
 		free_grant_key(rt, k);
 }
@@ -226,6 +231,7 @@ static void apply_subscriber(struct router *rt, const struct router_msg *m)
 		}
 		i += n + 1;
 	}
+	tids_log_info("router: %s is a recipient for %zu purposes", sub->id, sub->n_purposes);
 	replace(&rt->subscribers, sub->id, sub, free);
 }
 
@@ -290,11 +296,15 @@ static void apply(struct router *rt, struct router_msg *m)
 	case RM_APPROVAL:
 		apply_approval(rt, m, err, sizeof(err));
 		break;
-	case RM_REVOKE_APPROVAL:
+	case RM_REVOKE_APPROVAL: {
+		int64_t at;
+
 		/* Applied before the next batch is decided: records routed
 		 * after the revocation no longer rest on it. */
-		tids_policy_facts_remove_approval(rt->facts, m->id);
+		(void)withdrawn_how(m, &at);
+		tids_policy_facts_revoke_approval(rt->facts, m->id, at);
 		break;
+	}
 	case RM_SUBSCRIBER:
 		apply_subscriber(rt, m);
 		break;
@@ -606,6 +616,8 @@ static int transact(struct router *rt)
 		r = audit_flush_all(rt);
 	if (r == 0)
 		r = state_write_dirty(rt);
+	if (r == 0)
+		r = receipts_release(rt);
 	if (r != 0)
 		goto abort;
 	if (rt->n_batch > 0) {
@@ -636,6 +648,7 @@ static int transact(struct router *rt)
 	return 0;
 fail:
 	audit_discard_all(rt);
+	receipts_discard(rt);
 	/* The cause is often in the producer's own log (a message too large,
 	 * a fenced id): say it before the generic error. */
 	drain_producer_events(rt);
@@ -645,6 +658,7 @@ fail:
 	return -1;
 abort:
 	audit_discard_all(rt);
+	receipts_discard(rt);
 	tids_log_warnx("router: could not write deliveries or audit entries; nothing of this batch is routed");
 	e = rd_kafka_abort_transaction(rt->producer, -1);
 	if (e != NULL)
@@ -795,6 +809,7 @@ int router_new(struct tidsd *d)
 	pthread_mutex_init(&rt->lock, NULL);
 	rt->inbox_tail = &rt->inbox;
 	rt->inbox_fd = -1;
+	rt->tz = d->tz;
 	/* Peers arrive while the registry loads, too. */
 	kafka_topic(d, "out.", rt->t_out_prefix, sizeof(rt->t_out_prefix));
 	snprintf(rt->hub_id, sizeof(rt->hub_id), "%s", d->conf->hub_id);
@@ -911,6 +926,7 @@ void router_free(struct tidsd *d)
 	state_clear(rt);
 	aggregate_clear(rt);
 	audit_discard_all(rt);
+	receipts_free(rt);
 	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
 		free(rt->audit_pending[p].entries);
 	tids_policy_set_free(rt->policy);

@@ -51,6 +51,40 @@ struct chain {
 	bool dirty;                          /* write its state in this transaction */
 };
 
+/* The last head of a chain signed (a checkpoint's, or a receipt's): reused
+ * while the chain has not moved, so a head is signed at most once. Apart
+ * from struct chain, which a state reload wipes. */
+struct signed_head {
+	uint8_t *bytes;                      /* serialized AuditCheckpoint */
+	size_t len;
+	uint64_t seq;
+	uint8_t hash[TIDS_HASH_BYTES];
+};
+
+/* A delivery made in this transaction, held until the heads of the chains
+ * that record it are signed: its receipt goes with it (receipts.c). */
+struct held_delivery {
+	char *topic;
+	uint8_t key[TIDS_RECORD_ID_BYTES];
+	uint8_t *value;                      /* the encoded envelope, owned */
+	size_t len;
+	bool bound;                          /* its audit entry is known: */
+	int32_t partition;
+	uint64_t seq;
+	uint8_t entry_hash[TIDS_HASH_BYTES];
+};
+
+struct held_deliveries {
+	struct held_delivery *items;
+	size_t n, cap;
+	size_t bytes;                        /* of their envelopes */
+};
+
+/* Held deliveries leave when the transaction ends, or sooner once they
+ * hold this much: the router's memory stays bounded whatever the record
+ * size (one more signature per chain per MiB of deliveries). */
+#define RECEIPTS_HOLD_BYTES (1024 * 1024)
+
 /* Entries of one chain made in this transaction, not yet produced: they
  * leave in one Kafka message per AUDIT_BATCH_MAX entries. */
 #define AUDIT_BATCH_MAX 500
@@ -107,7 +141,8 @@ struct window {
 	size_t n_rules;
 	enum tids_tier tier;
 	int64_t start_ms;
-	int64_t window_ms;
+	int64_t window_ms;                   /* this window's length */
+	int64_t window_months;               /* the obligation's, when in calendar months */
 	int32_t partition;                   /* chain its emission is audited on */
 	uint64_t count;
 	double sum, min, max;
@@ -138,6 +173,7 @@ struct router {
 
 	struct tids_policy_set *policy;
 	struct tids_policy_facts *facts;
+	const struct tids_policy_tz *tz;     /* hub.timezone: its calendar (immutable, the main loop's) */
 	struct tids_map subscribers;         /* id -> struct subscriber */
 	struct tids_map assets;              /* id -> struct tids_asset */
 	struct tids_map participants;        /* id -> struct tids_participant */
@@ -155,6 +191,8 @@ struct router {
 	int cq_pipe[2];
 	struct chain chains[ROUTER_PARTITIONS_MAX];
 	struct audit_pending audit_pending[ROUTER_PARTITIONS_MAX];
+	struct held_deliveries held;
+	struct signed_head signed_heads[ROUTER_PARTITIONS_MAX];
 	bool reload_state;                   /* partitions were assigned: read the state topic */
 	bool assigned;                       /* holds ingress partitions now */
 
@@ -207,7 +245,7 @@ int route_statistics(struct router *rt, const struct route_ctx *ctx);
 struct oblig_merge {
 	const char *redacted[2 * TIDS_FIELDS_MAX];
 	const char *purposes[2 * TIDS_LIST_MAX];
-	const char *duties[2 * TIDS_LIST_MAX];
+	const char *lists[TIDS_POLICY_OB_LISTS][2 * TIDS_LIST_MAX];   /* the vocabulary's */
 };
 void route_merge_obligations(struct tids_obligations *o, const struct tids_obligations *theirs,
 			     struct oblig_merge *buf);
@@ -229,6 +267,26 @@ int audit_checkpoints_all(struct router *rt);
 int audit_flush_all(struct router *rt);
 /* Forgets them (the transaction is abandoned). */
 void audit_discard_all(struct router *rt);
+
+/* receipts.c: every delivery carries a receipt, the hub's signed head of
+ * its entry's chain, one signature per chain per transaction. */
+/* Holds an encoded envelope (ownership passes) for topic until release. */
+int receipts_hold(struct router *rt, const char *topic, const uint8_t key[TIDS_RECORD_ID_BYTES], uint8_t *value,
+		  size_t len);
+/* The audit entry (partition, seq, chain hash after it) of the delivery
+ * held last: audit_append calls it for every entry with a delivered_hash.
+ * Releases what is held once it reaches RECEIPTS_HOLD_BYTES. */
+int receipts_bind(struct router *rt, int32_t partition, uint64_t seq, const uint8_t entry_hash[TIDS_HASH_BYTES]);
+/* Signs the head of each chain the held deliveries' entries are on, adds
+ * each one's receipt and produces it (end of a transaction, or when they
+ * hold too much). */
+int receipts_release(struct router *rt);
+/* Forgets them (the transaction is abandoned). */
+void receipts_discard(struct router *rt);
+/* A head just signed (a checkpoint): kept for the receipts. */
+void receipts_remember_head(struct router *rt, const struct tids_audit_checkpoint *cp);
+/* Frees the held deliveries and the signed heads kept. */
+void receipts_free(struct router *rt);
 
 /* aggregate.c */
 int aggregate_add(struct router *rt, int32_t partition, const struct tids_record *rec, const char *recipient,

@@ -57,6 +57,7 @@ static void exchange_ping(struct tidsd *d, struct session *s, const struct tids_
 	rep.hub_id = d->conf->hub_id;
 	rep.participant = s->participant;
 	rep.hub_time_ms = now_ms();
+	rep.timezone = d->conf->timezone;
 	if (tids_wire_encode_ping_reply(&rep, &body, &len) == 0) {
 		session_reply(d, s, f->call_id, CODE_OK, "", body, len);
 		free(body);
@@ -211,6 +212,22 @@ static void admin_suspend(struct tidsd *d, struct session *s, const struct tids_
 	tids_id_message_free(&m);
 }
 
+static void admin_hub_key(struct tidsd *d, struct session *s, const struct tids_frame *f)
+{
+	struct tids_hub_key k = { .hub_id = d->conf->hub_id, .jurisdiction = d->conf->jurisdiction };
+	uint8_t *body;
+	size_t len;
+
+	/* HubKeyRequest has no fields: nothing of the body is read. */
+	memcpy(k.public_key, d->hub.sign_pk, TIDS_PUBLIC_KEY_BYTES);
+	if (tids_wire_encode_hub_key_reply(&k, &body, &len) != 0) {
+		session_reply(d, s, f->call_id, tids_error_code(TIDS_ENOMEM), "out of memory", NULL, 0);
+		return;
+	}
+	session_reply(d, s, f->call_id, CODE_OK, "", body, len);
+	free(body);
+}
+
 static void admin_peers(struct tidsd *d, struct session *s, const struct tids_frame *f)
 {
 	federation_peers(d, s, f->call_id);
@@ -227,6 +244,7 @@ static const struct method {
 	unsigned needs;
 } methods[] = {
 	/* Sorted by name for bsearch. */
+	{ "tids.v1.Admin/HubKey", admin_hub_key, NEEDS_ADMIN },
 	{ "tids.v1.Admin/List", admin_list, NEEDS_ADMIN },
 	{ "tids.v1.Admin/Peers", admin_peers, NEEDS_ADMIN },
 	{ "tids.v1.Admin/RegisterAsset", admin_register_asset, NEEDS_ADMIN },

@@ -228,8 +228,11 @@ static void handshake_step(struct tidsd *d, struct session *s)
 			return;
 		}
 		if (tids_noise_handshake_want_write(&s->hs)) {
-			r = tids_noise_write_message(&s->hs, (const uint8_t *)d->conf->hub_id, strlen(d->conf->hub_id),
-						     out, sizeof(out), &olen);
+			/* Our id and Ed25519 key: clients pin the key (known_hubs). */
+			uint8_t hello[TIDS_HELLO_MAX];
+			size_t hlen = tids_channel_hello_encode(d->conf->hub_id, d->hub.sign_pk, hello);
+
+			r = tids_noise_write_message(&s->hs, hello, hlen, out, sizeof(out), &olen);
 			if (r != 0 || tids_channel_put_message(&s->out, out, olen) != 0) {
 				session_close(d, s, "handshake write failed");
 				return;
@@ -451,6 +454,10 @@ void session_close(struct tidsd *d, struct session *s, const char *why)
 	if (why != NULL)
 		tids_log(s->state == SESSION_HANDSHAKE ? TIDS_LOG_INFO : TIDS_LOG_DEBUG, "session %lu (%s%s%s): closed: %s",
 			 s->id, s->peer, *s->participant ? ", " : "", s->participant, why);
+	/* CLOSED before anything else: the loops that called us (frames_step,
+	 * read_in) stop at once instead of feeding a wiped channel, which
+	 * allocated buffers that nothing freed. */
+	s->state = SESSION_CLOSED;
 	ingest_forget_session(d, s);
 	egress_forget_session(d, s);
 	federation_forget_session(d, s);
@@ -483,6 +490,7 @@ void sessions_reap(struct tidsd *d)
 		struct session *s = d->graveyard;
 
 		d->graveyard = s->next;
+		tids_channel_wipe(&s->ch);
 		tids_buf_wipe(&s->in);
 		tids_buf_free(&s->in);
 		tids_buf_wipe(&s->out);

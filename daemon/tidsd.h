@@ -52,6 +52,7 @@ struct config {
 	char *jurisdiction;
 	char *hub_key;             /* identity key file of the hub */
 	char *master_key;          /* file with the key that wraps data keys */
+	char *timezone;            /* hub.timezone: the zone of the hub's calendar */
 	char *epoch_key;           /* file with the epoch key that wraps grant keys */
 	char *listen_tcp;          /* "host:port"; "" disables */
 	char *listen_unix;         /* path; "" disables */
@@ -124,6 +125,8 @@ void sd_ready(void);
 void sd_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sd_stopping(void);
 void sd_reloading(void);
+/* The start (or stop) goes on: systemd gives it ms more. */
+void sd_extend_timeout(int64_t ms);
 /* Pings the watchdog when due (every half of WATCHDOG_USEC). */
 void sd_watchdog_tick(int64_t mono);
 
@@ -134,7 +137,8 @@ struct store;
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
 /* Commits the open batch of writes (called each tick and before replies
- * that promise durability). */
+ * that promise durability). On failure (a full disk) none of the batch
+ * was written: it is rolled back, and the next write starts a new one. */
 int store_commit(struct store *s);
 bool store_dirty(const struct store *s);
 
@@ -156,7 +160,8 @@ int store_each_kv_prefix(struct store *s, const char *ns, const char *prefix, st
 /* Deletes the keys of ns that start with prefix except the newest `keep`
  * (in key order) and those also present in ns `unless`. */
 int store_trim_kv(struct store *s, const char *ns, const char *prefix, unsigned keep, const char *unless);
-/* Abandons the open batch of writes. */
+/* Abandons the open batch of writes (after one of them failed, or its
+ * commit: whatever SQLite still holds open of it). */
 void store_rollback(struct store *s);
 /* Commits, then copies the WAL into the database and truncates it, so that
  * no older version of a row stays on disk. */
@@ -224,6 +229,9 @@ int registry_set_subscription(struct tidsd *d, const char *participant, const st
 
 /* Compiles every *.tidspol of dir; on failure writes each diagnostic to errs. */
 int policy_load_dir(const char *dir, struct tids_policy_set **out, struct tids_buf *errs);
+/* The hub's calendar (hub.timezone): its TZif data read from the zoneinfo
+ * directory and checked. "UTC" needs no file. err says what is wrong. */
+int timezone_load(const char *name, const struct tids_policy_tz **out, char *err, size_t errlen);
 
 /* --- purposes.c: who may ask for which purposes ----------------------------- */
 
@@ -259,6 +267,9 @@ void keys_close(struct tidsd *d);
 const uint8_t *keys_ingress(const struct tidsd *d);
 const uint8_t *keys_delivery(const struct tidsd *d);
 const uint8_t *keys_state_mac(const struct tidsd *d);
+/* Writes the hub's public key beside hub.key (hub.pub, as tidsctl keygen
+ * writes NAME.pub) unless it is there already; warns on failure. */
+int keys_write_hub_pub(struct tidsd *d);
 /* A new grant's data key, made and stored in the open batch of writes. */
 int keys_grant_create(struct tidsd *d, const char *grant_id);
 /* A grant's data key; TIDS_ECRYPTO once the grant is revoked or expired. */
@@ -316,9 +327,9 @@ int kafka_ensure_topic(struct tidsd *d, const char *topic, int partitions, bool 
 /* --- ingest.c -------------------------------------------------------------- */
 
 int ingest_init(struct tidsd *d);
-/* Copies the tier floors of set for the record checks (at load and on
- * reload, before the set goes to the router). 0 or TIDS_ENOMEM, which
- * keeps the floors ingest had. */
+/* Copies the tier floors and record schemas of set for the record checks
+ * (at load and on reload, before the set goes to the router). 0 or
+ * TIDS_ENOMEM, which keeps the ones ingest had. */
 int ingest_set_floors(struct tidsd *d, const struct tids_policy_set *set);
 /* The lowest tier a record of category may carry (imports check it too). */
 enum tids_tier ingest_floor(const struct tidsd *d, const char *category);
@@ -337,6 +348,8 @@ int ingest_hub_record(struct tidsd *d, const uint8_t *rec, size_t len, uint64_t 
 		      void (*done)(struct tidsd *d, int err));
 /* Records written but not yet confirmed by Kafka. */
 size_t ingest_in_flight(const struct tidsd *d);
+/* Writes what a full disk held back (every tick). */
+void ingest_tick(struct tidsd *d);
 void ingest_flush(struct tidsd *d, int timeout_ms);
 
 /* --- egress.c: Subscribe streams ------------------------------------------- */
@@ -351,6 +364,8 @@ void egress_resume(struct tidsd *d, struct session *s);
 void egress_free(struct tidsd *d);
 /* Frees the streams that ended during this loop iteration. */
 void egress_reap(struct tidsd *d);
+/* Logs the streams that have been stuck for a while, and why. */
+void egress_tick(struct tidsd *d);
 /* A grant ended: its key must not outlive it in egress's cache either. */
 void egress_forget_key(struct tidsd *d, const char *grant_id);
 
@@ -477,6 +492,7 @@ enum session_state {
 	SESSION_HANDSHAKE,         /* Noise handshake in progress */
 	SESSION_OPEN,              /* frames flow */
 	SESSION_CLOSING,           /* flushing the last bytes, then close */
+	SESSION_CLOSED,            /* socket closed, keys wiped; freed after the loop iteration */
 };
 
 struct session {
@@ -569,6 +585,7 @@ struct tidsd {
 	struct config *conf;
 	struct tids_identity hub;             /* the hub's signing identity */
 	struct keyring *keys;                 /* keys at rest (keys.c), guarded memory */
+	const struct tids_policy_tz *tz;      /* hub.timezone, loaded at start */
 	struct store *store;
 	struct registry *registry;
 	struct purposes *purposes;            /* copied from the policy set */

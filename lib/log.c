@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tids/log.h"
@@ -16,6 +17,7 @@
 static const char *log_ident = "tids";
 static enum tids_log_priority log_max = TIDS_LOG_INFO;
 static bool log_journal;
+static bool log_time;
 
 /* systemd sets JOURNAL_STREAM=dev:ino for the stream stderr is (if it is). */
 static bool stderr_is_journal(void)
@@ -41,6 +43,25 @@ void tids_log_set_max(enum tids_log_priority max)
 	log_max = max;
 }
 
+void tids_log_set_timestamps(int on)
+{
+	log_time = on != 0;
+}
+
+/* "2026-03-01T08:15:02.123+08:00 ": local time, as an operator reads it,
+ * with its offset, so lines from hosts in other zones still compare. */
+static int timestamp(char *buf, size_t len)
+{
+	struct timespec ts;
+	struct tm tm;
+	char date[32], zone[8];
+
+	if (clock_gettime(CLOCK_REALTIME, &ts) != 0 || localtime_r(&ts.tv_sec, &tm) == NULL ||
+	    strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S", &tm) == 0 || strftime(zone, sizeof(zone), "%z", &tm) != 5)
+		return 0;
+	return snprintf(buf, len, "%s.%03ld%.3s:%s ", date, ts.tv_nsec / 1000000, zone, zone + 3);
+}
+
 enum tids_log_priority tids_log_max(void)
 {
 	return log_max;
@@ -57,10 +78,14 @@ void tids_logv(enum tids_log_priority prio, const char *fmt, va_list ap)
 
 	if (prio > log_max)
 		return;
-	if (log_journal)
+	if (log_journal) {
 		n = snprintf(line, sizeof(line), "<%d>", (int)prio);
-	else
-		n = snprintf(line, sizeof(line), "%s: %s: ", log_ident, words[prio]);
+	} else {
+		int t = log_time ? timestamp(line, sizeof(line)) : 0;
+
+		n = snprintf(line + t, sizeof(line) - (size_t)t, "%s: %s: ", log_ident, words[prio]);
+		n = n < 0 ? n : n + t;
+	}
 	if (n < 0)
 		return;
 	m = vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);

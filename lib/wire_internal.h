@@ -11,6 +11,7 @@
 #include "tids/v1/consent.pb-c.h"
 #include "tids/v1/federation.pb-c.h"
 #include "tids/v1/kafka.pb-c.h"
+#include "tids/v1/receipt.pb-c.h"
 #include "tids/v1/record.pb-c.h"
 #include "tids/v1/registry.pb-c.h"
 #include "tids/v1/rpc.pb-c.h"
@@ -51,6 +52,15 @@ int wire_tier(const char *what, int tier, bool required, char *err, size_t errle
 enum list_kind { LIST_IDS, LIST_NAMES, LIST_FIELDS };
 int wire_list(const char *what, char **items, size_t n, enum list_kind kind, size_t min,
 	      struct tids_strlist *out, char *err, size_t errlen);
+
+/* Receipts ride inside acks, deliveries and envelopes: their bytes stay
+ * the enclosing message's (the out structs' backing is NULL). */
+int wire_ingest_receipt_from(const Tids__V1__IngestReceipt *m, struct tids_ingest_receipt *out, char *err,
+			     size_t errlen);
+void wire_ingest_receipt_to(const struct tids_ingest_receipt *in, Tids__V1__IngestReceipt *pb);
+int wire_delivery_receipt_from(const Tids__V1__DeliveryReceipt *m, struct tids_delivery_receipt *out, char *err,
+			       size_t errlen);
+void wire_delivery_receipt_to(const struct tids_delivery_receipt *in, Tids__V1__DeliveryReceipt *pb);
 
 /* Obligations and records appear inside several messages. */
 int wire_obligations_from(const Tids__V1__Obligations *m, struct tids_obligations *o,

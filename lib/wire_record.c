@@ -334,6 +334,11 @@ int tids_wire_decode_publish_ack(const uint8_t *buf, size_t len, struct tids_pub
 				   TIDS_STATUS_MESSAGE_MAX, err, errlen)) < 0)
 			goto out;
 	}
+	if (m->receipt != NULL) {
+		if ((r = wire_ingest_receipt_from(m->receipt, &out->receipt, err, errlen)) < 0)
+			goto out;
+		out->has_receipt = true;
+	}
 	out->n_errors = m->n_errors;
 	out->sequence = m->sequence;
 	out->accepted = m->accepted;
@@ -348,6 +353,7 @@ out:
 int tids_wire_encode_publish_ack(const struct tids_publish_ack *in, uint8_t **out, size_t *len)
 {
 	Tids__V1__PublishAck pb = TIDS__V1__PUBLISH_ACK__INIT;
+	Tids__V1__IngestReceipt receipt;
 	Tids__V1__RecordError *errs, **ptrs;
 	Tids__V1__Status *st;
 	size_t n = in->n_errors;
@@ -371,6 +377,10 @@ int tids_wire_encode_publish_ack(const struct tids_publish_ack *in, uint8_t **ou
 	pb.accepted = in->accepted;
 	pb.n_errors = n;
 	pb.errors = ptrs;
+	if (in->has_receipt) {
+		wire_ingest_receipt_to(&in->receipt, &receipt);
+		pb.receipt = &receipt;
+	}
 	r = wire_pack(&pb.base, out, len);
 	free(ptrs);
 	return r;
@@ -398,13 +408,16 @@ int wire_obligations_from(const Tids__V1__Obligations *m, struct tids_obligation
 	if (m->retain_until_ms < 0)
 		return tids_fail(err, errlen, TIDS_EINVAL, "obligations: retain_until_ms is negative");
 	o->retain_until_ms = m->retain_until_ms;
-	o->no_onward_transfer = m->no_onward_transfer != 0;
-	o->encrypt = m->encrypt != 0;
-	if ((r = wire_list("obligations: notify", m->notify, m->n_notify, LIST_IDS, 0, &o->notify, err, errlen)) < 0 ||
-	    (r = wire_list("obligations: redacted", m->redacted, m->n_redacted, LIST_FIELDS, 0, &o->redacted, err, errlen)) < 0 ||
-	    (r = wire_list("obligations: purposes", m->purposes, m->n_purposes, LIST_NAMES, 0, &o->purposes, err, errlen)) < 0 ||
-	    (r = wire_list("obligations: duties", m->duties, m->n_duties, LIST_NAMES, 0, &o->duties, err, errlen)) < 0)
+	if ((r = wire_list("obligations: redacted", m->redacted, m->n_redacted, LIST_FIELDS, 0, &o->redacted, err, errlen)) < 0 ||
+	    (r = wire_list("obligations: purposes", m->purposes, m->n_purposes, LIST_NAMES, 0, &o->purposes, err, errlen)) < 0)
 		return r;
+	/* the vocabulary's flags and lists (policy/obligations.def) */
+#define TIDS_OB_FLAG(name, summary) o->name = m->name != 0;
+#define TIDS_OB_LIST(name, word, check, summary)                                                      \
+	if ((r = wire_list("obligations: " #name, m->name, m->n_##name, LIST_##check, 0, &o->name, err, \
+			   errlen)) < 0)                                                                \
+		return r;
+#include "obligations.def"
 	a = m->aggregate;
 	if (a == NULL)
 		return 0;
@@ -412,13 +425,16 @@ int wire_obligations_from(const Tids__V1__Obligations *m, struct tids_obligation
 		return r;
 	if (a->field == NULL || !tids_valid_field_name(a->field))
 		return tids_fail(err, errlen, TIDS_EBADID, "obligations: aggregate.field must be a field name");
-	if (a->window_ms <= 0)
-		return tids_fail(err, errlen, TIDS_EINVAL, "obligations: aggregate.window_ms must be positive");
+	if (a->window_ms < 0 || a->window_months < 0 || a->window_months > 1200000 ||
+	    (a->window_ms > 0) == (a->window_months > 0))
+		return tids_fail(err, errlen, TIDS_EINVAL, "obligations: aggregate needs one positive window: "
+				 "window_ms or window_months");
 	if ((r = wire_list("obligations: aggregate.by", a->by, a->n_by, LIST_NAMES, 0, &o->aggregate.by, err, errlen)) < 0)
 		return r;
 	o->aggregate.function = a->function;
 	o->aggregate.field = a->field;
 	o->aggregate.window_ms = a->window_ms;
+	o->aggregate.window_months = a->window_months;
 	return 0;
 }
 
@@ -427,22 +443,22 @@ void wire_obligations_to(const struct tids_obligations *o, Tids__V1__Obligations
 {
 	tids__v1__obligations__init(pb);
 	pb->retain_until_ms = o->retain_until_ms;
-	pb->no_onward_transfer = o->no_onward_transfer;
-	pb->encrypt = o->encrypt;
-	pb->notify = (char **)o->notify.items;
-	pb->n_notify = o->notify.n;
 	pb->redacted = (char **)o->redacted.items;
 	pb->n_redacted = o->redacted.n;
 	pb->purposes = (char **)o->purposes.items;
 	pb->n_purposes = o->purposes.n;
-	pb->duties = (char **)o->duties.items;
-	pb->n_duties = o->duties.n;
+#define TIDS_OB_FLAG(name, summary) pb->name = o->name;
+#define TIDS_OB_LIST(name, word, check, summary) \
+	pb->name = (char **)o->name.items;       \
+	pb->n_##name = o->name.n;
+#include "obligations.def"
 	if (o->aggregate.function == NULL)
 		return;
 	tids__v1__aggregation__init(agg);
 	agg->function = (char *)o->aggregate.function;
 	agg->field = (char *)o->aggregate.field;
 	agg->window_ms = o->aggregate.window_ms;
+	agg->window_months = o->aggregate.window_months;
 	agg->by = (char **)o->aggregate.by.items;
 	agg->n_by = o->aggregate.by.n;
 	pb->aggregate = agg;
@@ -579,6 +595,11 @@ int tids_wire_decode_delivery(const uint8_t *buf, size_t len, struct tids_delive
 	out->source_record_id.data = m->source_record_id.data;
 	out->source_record_id.len = m->source_record_id.len;
 	out->notification_for = m->notification_for;
+	if (m->receipt != NULL) {
+		if ((r = wire_delivery_receipt_from(m->receipt, &out->receipt, err, errlen)) < 0)
+			goto out;
+		out->has_receipt = true;
+	}
 	out->backing = b;
 	return 0;
 out:
@@ -590,6 +611,7 @@ out:
 int tids_wire_encode_delivery(const struct tids_delivery *in, uint8_t **out, size_t *len)
 {
 	Tids__V1__Delivery pb = TIDS__V1__DELIVERY__INIT;
+	Tids__V1__DeliveryReceipt receipt;
 	Tids__V1__Provenance prov = TIDS__V1__PROVENANCE__INIT;
 	ProtobufCBinaryData path[64];
 	Tids__V1__Record rec;
@@ -612,6 +634,10 @@ int tids_wire_encode_delivery(const struct tids_delivery *in, uint8_t **out, siz
 	pb.source_record_id.data = (uint8_t *)in->source_record_id.data;
 	pb.source_record_id.len = in->source_record_id.len;
 	pb.notification_for = (char *)(in->notification_for != NULL ? in->notification_for : "");
+	if (in->has_receipt) {
+		wire_delivery_receipt_to(&in->receipt, &receipt);
+		pb.receipt = &receipt;
+	}
 	if (in->provenance.present) {
 		const struct tids_provenance *p = &in->provenance;
 		size_t n = p->n_merkle_path < 64 ? p->n_merkle_path : 64;
@@ -871,6 +897,11 @@ int tids_wire_decode_delivery_envelope(const uint8_t *buf, size_t len, struct ti
 		r = tids_fail(err, errlen, TIDS_EINVAL, "delivery envelope: sealed_by must be \"\", hub or grant:<id>");
 		goto out;
 	}
+	if (m->receipt != NULL) {
+		if ((r = wire_delivery_receipt_from(m->receipt, &out->receipt, err, errlen)) < 0)
+			goto out;
+		out->has_receipt = true;
+	}
 	out->delivery.data = m->delivery.data;
 	out->delivery.len = m->delivery.len;
 	out->sealed_by = by;
@@ -886,12 +917,28 @@ out:
 int tids_wire_encode_delivery_envelope(const struct tids_delivery_envelope *in, uint8_t **out, size_t *len)
 {
 	Tids__V1__DeliveryEnvelope pb = TIDS__V1__DELIVERY_ENVELOPE__INIT;
+	Tids__V1__DeliveryReceipt receipt;
 
 	pb.delivery.data = (uint8_t *)in->delivery.data;
 	pb.delivery.len = in->delivery.len;
 	pb.sealed_by = (char *)(in->sealed_by != NULL ? in->sealed_by : "");
 	pb.record_id.data = (uint8_t *)in->record_id;
 	pb.record_id.len = TIDS_RECORD_ID_BYTES;
+	if (in->has_receipt) {
+		wire_delivery_receipt_to(&in->receipt, &receipt);
+		pb.receipt = &receipt;
+	}
+	return wire_pack(&pb.base, out, len);
+}
+
+int tids_wire_encode_delivery_envelope_receipt(const struct tids_delivery_receipt *in, uint8_t **out, size_t *len)
+{
+	Tids__V1__DeliveryEnvelope pb = TIDS__V1__DELIVERY_ENVELOPE__INIT;
+	Tids__V1__DeliveryReceipt receipt;
+
+	/* proto3 leaves the empty fields out: only the receipt's is written. */
+	wire_delivery_receipt_to(in, &receipt);
+	pb.receipt = &receipt;
 	return wire_pack(&pb.base, out, len);
 }
 

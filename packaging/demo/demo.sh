@@ -72,12 +72,24 @@ admin register participant --id lessor.de --role lessor --jurisdiction DE --key-
 admin register asset --id press-7 --lessee factory.sh1 --lessor lessor.wh --site sh-plant-2 --kind press
 admin register asset --id cnc-3 --lessee factory.sh1 --lessor lessor.de --site sh-plant-2 --kind cnc
 
+say "participants pin the hub's key (the operator hands out its known-hubs line)"
+"$tidsctl" admin --hub "$dir/tidsd.sock" hub-key --address "127.0.0.1:$port" >known_hubs
+sed 's/^/   known_hubs: /' known_hubs
+# Their known-hubs file: any other key at this address is refused, and
+# with --no-tofu so is any hub it does not name.
+TIDS_KNOWN_HUBS=$dir/known_hubs
+export TIDS_KNOWN_HUBS
+hub="--hub 127.0.0.1:$port --no-tofu"
+for p in factory.sh1 lessor.wh reg.sh lessor.de; do
+	"$tidsctl" ping $hub --key "$p.key" 2>&1 | sed 's/^/   /'
+done
+
 say "recipients subscribe (their purposes stand from now on)"
-hub="--hub 127.0.0.1:$port"
 sub() {
 	who=$1
 	shift
-	"$tidsctl" subscribe $hub --key "$who.key" "$@" --idle 5 >"$who.jsonl" 2>"$who.err" &
+	"$tidsctl" subscribe $hub --key "$who.key" "$@" --idle 5 --receipts "receipts.$who" >"$who.jsonl" \
+		2>"$who.err" &
 	echo "   $who: $*"
 }
 sub lessor.wh --purpose billing --purpose maintenance
@@ -99,7 +111,7 @@ cat >records.jsonl <<JSON
 {"owner":"factory.sh1","asset_id":"press-7","category":"energy","tier":"general","origin":"CN-SH","produced_at":$((month_ago + 3600000)),"fields":[{"name":"kwh","value":388.0}]}
 {"owner":"factory.sh1","asset_id":"cnc-3","category":"telemetry","tier":"core","origin":"CN-SH","fields":[{"name":"axis_error_um","value":3}]}
 JSON
-"$tidsctl" publish $hub --key factory.sh1.key <records.jsonl | sed 's/^/   /'
+"$tidsctl" publish $hub --key factory.sh1.key --receipts receipts.factory.sh1 <records.jsonl | sed 's/^/   /'
 
 say "what arrived (waiting for the subscribers to go idle)"
 wait_subs() { while pgrep -f "tidsctl subscribe $hub" >/dev/null; do sleep 0.2; done; }
@@ -109,6 +121,17 @@ python3 "$root/packaging/demo/show.py" lessor.wh reg.sh lessor.de
 if "$tidsctl" audit --help >/dev/null 2>&1 && [ -f "$dir/state/ledger.db" ]; then
 	say "the audit ledger: every decision, including the denials"
 	"$tidsctl" audit query --ledger "$dir/state/ledger.db" 2>/dev/null | sed 's/^/   /' || true
+	say "the ledger against the receipts the participants kept (the key: their pin)"
+	# The indexer signs and indexes within a second or two; wait for it.
+	i=0
+	until "$tidsctl" audit verify --ledger "$dir/state/ledger.db" --strict \
+		--receipts receipts.factory.sh1 --receipts receipts.lessor.wh --receipts receipts.reg.sh \
+		>verify.out 2>&1; do
+		i=$((i + 1))
+		[ $i -lt 50 ] || break
+		sleep 0.2
+	done
+	grep -E "receipts:|^OK|FAILED" verify.out | sed 's/^/   /'
 fi
 say "act 2: the national network. A second hub, hub.wh (Wuhan, CN-HB), with its own (embedded) Kafka"
 port2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -72,6 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case 17: ROUND_TRIP(struct tids_delivery_envelope, delivery_envelope, tids_delivery_envelope_free); break;
 	case 18: ROUND_TRIP(struct tids_audit_log_record, audit_log_record, tids_audit_log_record_free); break;
 	case 19: ROUND_TRIP(struct tids_router_state, router_state, tids_router_state_free); break;
+	case 20: ROUND_TRIP(struct tids_hub_key, hub_key_reply, tids_hub_key_free); break;
 	case 21: ROUND_TRIP(struct tids_list_request, list_request, tids_list_request_free); break;
 	case 22: ROUND_TRIP(struct tids_id_message, show_request, tids_id_message_free); break;
 	case 23: ROUND_TRIP(struct tids_list_reply, list_reply, tids_list_reply_free); break;

@@ -29,7 +29,8 @@ struct tids_test_hub {
 
 /* Starts a hub with extra config lines appended (may be NULL); waits until
  * it answers on its admin socket. kafka.mode is external on the test
- * broker unless extra says otherwise. Returns 0 or -1 (log printed). */
+ * broker, policy.dir the default set and state.dir under the hub's own
+ * directory, unless extra says otherwise. Returns 0 or -1 (log printed). */
 int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf);
 /* As tids_test_hub_start, for a hub of the network: its id starts with
  * name ("hub.sh" gives "hub.sh-PID-N"), its jurisdiction and its Kafka
@@ -38,6 +39,9 @@ int tids_test_hub_start_as(struct tids_test_hub *h, const char *name, const char
 			   const char *bootstrap, const char *extra_conf);
 /* Registers other as a peer of h (its address, key and jurisdiction). */
 int tids_test_hub_peer(struct tids_test_hub *h, const struct tids_test_hub *other);
+/* The same with a given hub id and listen address (NULL: a fresh one), to
+ * put another hub where one was. */
+int tids_test_hub_start_at(struct tids_test_hub *h, const char *hub_id, const char *addr, const char *extra_conf);
 /* Starts the same hub again (same dir, state and id). */
 int tids_test_hub_restart(struct tids_test_hub *h);
 /* SIGTERM and wait; returns the exit status (or -1). */

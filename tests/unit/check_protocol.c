@@ -181,9 +181,17 @@ START_TEST(hub_side_of_the_recorded_handshake)
 	ck_assert_int_eq(tids_noise_handshake_set_ephemeral(&resp, re), 0);
 	ck_assert_int_eq(tids_noise_read_message(&resp, m1, l1, pl, sizeof(pl), &pll), 0);
 	ck_assert_uint_eq(pll, 0);
-	/* Message 2 carries the hub id. */
-	ck_assert_int_eq(tids_noise_write_message(&resp, (const uint8_t *)hub_id, strlen(hub_id), mine, sizeof(mine),
-						  &ml), 0);
+	/* Message 2 carries the hub id, 0x00 and the hub's Ed25519 key. */
+	{
+		uint8_t hello[TIDS_HELLO_MAX], *want;
+		size_t hlen = tids_channel_hello_encode(hub_id, hub.sign_pk, hello), wl;
+
+		want = get_hex(hs, "message2_payload", &wl);
+		ck_assert_uint_eq(wl, hlen);
+		ck_assert_mem_eq(want, hello, hlen);
+		free(want);
+		ck_assert_int_eq(tids_noise_write_message(&resp, hello, hlen, mine, sizeof(mine), &ml), 0);
+	}
 	ck_assert_uint_eq(ml, l2);
 	ck_assert_mem_eq(mine, m2, l2);
 	ck_assert_int_eq(tids_noise_read_message(&resp, m3, l3, pl, sizeof(pl), &pll), 0);

@@ -111,8 +111,8 @@ static void handshake(const struct tids_identity *p, const struct tids_identity 
 	struct tids_noise_handshake ini, resp;
 	struct tids_noise_cipher itx, irx, rtx, rrx;
 	struct tids_channel pch, hch;
-	uint8_t ie[32], re[32], m1[256], m2[256], m3[256], pl[256], nonce[16];
-	size_t l1, l2, l3, pll;
+	uint8_t ie[32], re[32], m1[256], m2[256], m3[256], pl[256], nonce[16], hello[TIDS_HELLO_MAX];
+	size_t l1, l2, l3, pll, hlen;
 	uint8_t *buf;
 	size_t len;
 
@@ -125,11 +125,12 @@ static void handshake(const struct tids_identity *p, const struct tids_identity 
 	    tids_noise_handshake_set_ephemeral(&ini, ie) != 0 || tids_noise_handshake_set_ephemeral(&resp, re) != 0)
 		die("handshake init");
 	/* As tidsd and libtids run it: message 1 and 3 carry nothing, message
-	 * 2 the hub id. */
+	 * 2 the hub id, 0x00 and the hub's Ed25519 key. */
+	hlen = tids_channel_hello_encode(HUB_ID, hub->sign_pk, hello);
 	if (tids_noise_write_message(&ini, NULL, 0, m1, sizeof(m1), &l1) != 0 ||
 	    tids_noise_read_message(&resp, m1, l1, pl, sizeof(pl), &pll) != 0 || pll != 0 ||
-	    tids_noise_write_message(&resp, (const uint8_t *)HUB_ID, strlen(HUB_ID), m2, sizeof(m2), &l2) != 0 ||
-	    tids_noise_read_message(&ini, m2, l2, pl, sizeof(pl), &pll) != 0 || pll != strlen(HUB_ID) ||
+	    tids_noise_write_message(&resp, hello, hlen, m2, sizeof(m2), &l2) != 0 ||
+	    tids_noise_read_message(&ini, m2, l2, pl, sizeof(pl), &pll) != 0 || pll != hlen ||
 	    memcmp(tids_noise_remote_static(&ini), hub->dh_pk, 32) != 0 ||
 	    tids_noise_write_message(&ini, NULL, 0, m3, sizeof(m3), &l3) != 0 ||
 	    tids_noise_read_message(&resp, m3, l3, pl, sizeof(pl), &pll) != 0 || pll != 0 ||
@@ -143,7 +144,7 @@ static void handshake(const struct tids_identity *p, const struct tids_identity 
 	hex("responder_ephemeral_private", re, 32, 4, 0);
 	wire_message("message1", m1, l1, 4, 0);
 	wire_message("message2", m2, l2, 4, 0);
-	hex("message2_payload", (const uint8_t *)HUB_ID, strlen(HUB_ID), 4, 0);
+	hex("message2_payload", hello, hlen, 4, 0);
 	wire_message("message3", m3, l3, 4, 0);
 	hex("handshake_hash", tids_noise_handshake_hash(&ini), TIDS_NOISE_HASH_BYTES, 4, 0);
 	if (tids_noise_split(&ini, &itx, &irx) != 0 || tids_noise_split(&resp, &rtx, &rrx) != 0)

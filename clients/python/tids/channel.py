@@ -77,7 +77,8 @@ class Channel:
     def handshake(self, identity: Identity, hub_key: bytes, ephemeral: Optional[bytes] = None) -> str:
         """Runs Noise_XX as initiator. The hub's static key must be the X25519
         form of hub_key (its Ed25519 key), checked before message 3 reveals
-        who we are. Returns the hub id the hub sent in message 2.
+        who we are. Returns the hub id the hub sent in message 2 (before the
+        0x00 and the Ed25519 key it names, which must be hub_key).
         `ephemeral` fixes our ephemeral key: known-answer tests only."""
         noise = NoiseConnection.from_name(NOISE_PROTOCOL)
         noise.set_as_initiator()
@@ -94,7 +95,12 @@ class Channel:
         rs = noise.noise_protocol.handshake_state.rs.public_bytes
         if rs != ed25519_pk_to_x25519(hub_key):
             raise HubKeyMismatch("the hub's key is not the one expected: not connecting")
-        self.hub_id = payload.decode("utf-8", "replace")
+        # The payload: the hub id, 0x00, the hub's Ed25519 key (an older hub
+        # sends its id alone). The key it names must be the one expected.
+        hub_id, sep, named = payload.partition(b"\0")
+        if sep and named != hub_key:
+            raise HubKeyMismatch("the hub names another key than the one expected: not connecting")
+        self.hub_id = hub_id.decode("utf-8", "replace")
         self._send_message(bytes(noise.write_message()))
         if not noise.handshake_finished:
             raise ProtocolError("handshake not finished after message 3")

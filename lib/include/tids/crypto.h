@@ -26,6 +26,7 @@
 #define TIDS_DOMAIN_CHECKPOINT "tids.v1.checkpoint"
 #define TIDS_DOMAIN_STATE "tids.v1.state"
 #define TIDS_DOMAIN_DIRECTORY "tids.v1.directory"
+#define TIDS_DOMAIN_INGEST_RECEIPT "tids.v1.ingest-receipt"
 
 /* Leaf = BLAKE2b-256(0x00 || data); node = BLAKE2b-256(0x01 || l || r). */
 void tids_merkle_leaf_hash(const uint8_t *data, size_t len, uint8_t out[TIDS_HASH_BYTES]);

@@ -265,6 +265,36 @@ int tids_ledger_verify(const char *path, const uint8_t hub_pk[TIDS_PUBLIC_KEY_BY
 		       char *err, size_t errlen);
 void tids_ledger_verify_report_free(struct tids_ledger_verify_report *rep);
 
+/* --- receipts and witnessed heads (tids/receipt.h) ---------------------------
+ * A ledger cut short together with its last checkpoints still verifies;
+ * what others hold a hub signature for must still be in it. */
+
+struct tids_receipt_line;
+
+enum tids_receipt_verdict {
+	TIDS_RECEIPT_HELD = 0,           /* the ledger holds what the receipt covers */
+	TIDS_RECEIPT_PRUNED,             /* pruned with the chain's old segments (past retention): no longer checkable */
+	TIDS_RECEIPT_MISSING,            /* entries or publications it covers are missing */
+	TIDS_RECEIPT_DIFFERS,            /* the ledger holds something else where it points */
+	TIDS_RECEIPT_INVALID,            /* not the hub's (signature, hub id), or altered */
+};
+
+struct tids_receipt_check {
+	enum tids_receipt_verdict verdict;
+	char what[600];                  /* names the receipt and, when not held, what is missing */
+};
+
+/* Checks one receipt against the ledger: its signature with hub_pk, that it
+ * is this ledger's hub's, and that the ledger holds what it covers: for a
+ * delivery, its entry and the chain through the head the hub signed; for a
+ * signed head (a peer's witness), the chain through it; for an ingest
+ * receipt, the ingress row of every position. now_ms judges what may have
+ * been pruned. Returns 0 with res filled, or TIDS_EDB. */
+__attribute__((warn_unused_result))
+int tids_ledger_check_receipt(struct tids_ledger *l, const uint8_t hub_pk[TIDS_PUBLIC_KEY_BYTES],
+			      const struct tids_receipt_line *r, int64_t now_ms, struct tids_receipt_check *res);
+const char *tids_receipt_verdict_name(enum tids_receipt_verdict v);
+
 /* --- proofs and bundles -----------------------------------------------------
  * Both are JSON lines (format in tidsctl-audit(1)): a header, chain
  * segments (entry bytes between signed checkpoints), the publishers' batch

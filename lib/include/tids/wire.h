@@ -65,19 +65,63 @@ const char *tids_decision_name(enum tids_decision d);
 struct tids_aggregation {
 	const char *function;                /* NULL when no aggregation */
 	const char *field;
-	int64_t window_ms;
+	int64_t window_ms;                   /* a fixed length, */
+	int64_t window_months;               /* or calendar months (then window_ms is 0) */
 	struct tids_strlist by;
 };
 
+/* tids.v1.Obligations. The obligations carried by name (flags and lists of
+ * names) come from the vocabulary's table, policy/obligations.def: one
+ * field each, of the entry's name. */
 struct tids_obligations {
 	int64_t retain_until_ms;
-	struct tids_strlist notify;
-	bool no_onward_transfer;
-	bool encrypt;
 	struct tids_strlist redacted;
 	struct tids_aggregation aggregate;
 	struct tids_strlist purposes;
-	struct tids_strlist duties;
+#define TIDS_OB_FLAG(name, summary) bool name;
+#define TIDS_OB_LIST(name, word, check, summary) struct tids_strlist name;
+#include "obligations.def"
+};
+
+/* --- receipts (receipt.proto; signed and checked in tids/receipt.h) -------- */
+
+#define TIDS_RECEIPT_STATEMENT_MAX (64u << 10)
+#define TIDS_RECEIPT_HEAD_MAX 1024
+
+struct tids_ingress_position {
+	uint32_t leaf_index;
+	int32_t partition;
+	int64_t offset;
+};
+
+/* What the hub states when it acknowledges a batch. */
+struct tids_ingest_statement {
+	const char *hub_id;
+	const char *publisher;
+	uint64_t sequence;
+	uint8_t batch_root[TIDS_HASH_BYTES];
+	const struct tids_ingress_position *positions;  /* by increasing leaf_index */
+	size_t n_positions;
+	int64_t signed_at_ms;
+	void *backing;
+};
+
+/* The statement's exact bytes and the hub's signature over them. Inside a
+ * PublishAck its bytes belong to the ack (backing NULL). */
+struct tids_ingest_receipt {
+	struct tids_bytes statement;
+	uint8_t signature[TIDS_SIGNATURE_BYTES];
+	void *backing;
+};
+
+/* A delivery's audit entry and the signed chain head that covers it.
+ * Inside a Delivery or envelope its bytes belong to them (backing NULL). */
+struct tids_delivery_receipt {
+	int32_t partition;
+	uint64_t seq;
+	uint8_t entry_hash[TIDS_HASH_BYTES];
+	struct tids_bytes head;              /* serialized AuditCheckpoint */
+	void *backing;
 };
 
 struct tids_record_error {
@@ -91,6 +135,8 @@ struct tids_publish_ack {
 	uint32_t accepted;
 	struct tids_record_error *errors;
 	size_t n_errors;
+	bool has_receipt;
+	struct tids_ingest_receipt receipt;
 	void *backing;
 };
 
@@ -126,6 +172,8 @@ struct tids_delivery {
 	struct tids_bytes source_record_id;  /* empty for aggregates */
 	const char *notification_for;        /* "" unless a notify obligation's notice */
 	struct tids_provenance provenance;   /* present: the record came from another hub */
+	bool has_receipt;
+	struct tids_delivery_receipt receipt;
 	void *backing;
 };
 
@@ -173,6 +221,8 @@ struct tids_delivery_envelope {
 	struct tids_bytes delivery;          /* serialized Delivery, or sealed */
 	const char *sealed_by;               /* "", "hub" or "grant:<id>" */
 	uint8_t record_id[TIDS_RECORD_ID_BYTES];
+	bool has_receipt;
+	struct tids_delivery_receipt receipt;
 	void *backing;
 };
 
@@ -283,6 +333,19 @@ struct tids_aggregate_result {
 
 #define TIDS_AUDIT_COUNTS_MAX 16
 
+/* A denial's near miss (tids.v1.NearMiss): code and failed hold the
+ * values of policy/policy.h's enum tids_policy_miss. */
+#define TIDS_NEAR_MISS_CODE_MAX 31
+struct tids_near_miss {
+	const char *kind;                    /* "grant" or "approval" */
+	const char *id;                      /* "" when none exists */
+	int code;
+	uint32_t failed;
+	int64_t at_ms;
+	uint32_t uses, max_uses;
+	const char *rule_id;                 /* "": the purpose's case */
+};
+
 struct tids_audit_entry {
 	const char *hub_id;
 	int32_t partition;
@@ -308,6 +371,8 @@ struct tids_audit_entry {
 	const char *asset_id;
 	uint64_t delivery_seq;
 	const char *case_id;                 /* "" unless a case opened it */
+	bool has_near_miss;                  /* on deny */
+	struct tids_near_miss near_miss;
 	const struct tids_counter_increment *counts;
 	size_t n_counts;
 	bool has_aggregate;
@@ -533,6 +598,7 @@ struct tids_ping {
 	const char *hub_id;                  /* reply only */
 	const char *participant;             /* reply only */
 	int64_t hub_time_ms;                 /* reply only */
+	const char *timezone;                /* reply only: "" from a hub that does not say */
 	void *backing;
 };
 
@@ -596,6 +662,14 @@ struct tids_id_message {
 	void *backing;
 };
 
+/* HubKeyReply: what participants pin. */
+struct tids_hub_key {
+	const char *hub_id;
+	const char *jurisdiction;
+	uint8_t public_key[TIDS_PUBLIC_KEY_BYTES];
+	void *backing;
+};
+
 /*
  * Decoders. Each checks len against its limit before decoding, then every
  * field; on failure returns a negative TIDS_E* code, writes what was wrong
@@ -634,6 +708,10 @@ TIDS_DECODER(revoke_request, struct tids_id_message);
 TIDS_DECODER(change_reply, struct tids_id_message);
 TIDS_DECODER(suspend_request, struct tids_id_message);
 TIDS_DECODER(status, struct tids_status);
+TIDS_DECODER(hub_key_reply, struct tids_hub_key);
+TIDS_DECODER(ingest_statement, struct tids_ingest_statement);
+TIDS_DECODER(ingest_receipt, struct tids_ingest_receipt);
+TIDS_DECODER(delivery_receipt, struct tids_delivery_receipt);
 TIDS_DECODER(list_request, struct tids_list_request);
 TIDS_DECODER(show_request, struct tids_id_message);
 TIDS_DECODER(list_reply, struct tids_list_reply);
@@ -673,6 +751,10 @@ void tids_ping_free(struct tids_ping *p);
 void tids_subscribe_control_free(struct tids_subscribe_control *c);
 void tids_id_message_free(struct tids_id_message *m);
 void tids_frame_free(struct tids_frame *f);
+void tids_hub_key_free(struct tids_hub_key *k);
+void tids_ingest_statement_free(struct tids_ingest_statement *s);
+void tids_ingest_receipt_free(struct tids_ingest_receipt *r);
+void tids_delivery_receipt_free(struct tids_delivery_receipt *r);
 /* Status decoded on its own owns its message string. */
 void tids_status_free(struct tids_status *s);
 void tids_list_request_free(struct tids_list_request *r);
@@ -720,6 +802,13 @@ TIDS_ENCODER(change_reply, struct tids_id_message);
 TIDS_ENCODER(suspend_request, struct tids_id_message);
 TIDS_ENCODER(frame, struct tids_frame);
 TIDS_ENCODER(status, struct tids_status);
+TIDS_ENCODER(hub_key_reply, struct tids_hub_key);
+TIDS_ENCODER(ingest_statement, struct tids_ingest_statement);
+TIDS_ENCODER(ingest_receipt, struct tids_ingest_receipt);
+TIDS_ENCODER(delivery_receipt, struct tids_delivery_receipt);
+/* A DeliveryEnvelope holding its receipt alone: appended to an encoded
+ * envelope, it adds the receipt (protobuf merges concatenated messages). */
+TIDS_ENCODER(delivery_envelope_receipt, struct tids_delivery_receipt);
 TIDS_ENCODER(list_request, struct tids_list_request);
 TIDS_ENCODER(show_request, struct tids_id_message);
 TIDS_ENCODER(list_reply, struct tids_list_reply);
