@@ -302,23 +302,40 @@ static void on_message(struct indexer *ix, const rd_kafka_message_t *m)
 		commit(ix);
 }
 
+/* The end of a partition was reached: everything committed on it up to
+ * now is read (an audit partition's end tells when a period is). */
+static void at_end(struct indexer *ix, const char *topic, int32_t partition)
+{
+	if (topic != NULL && strcmp(topic, ix->topic[T_AUDIT]) == 0 && partition >= 0 &&
+	    partition < ix->partitions[T_AUDIT]) {
+		ix->at_end[partition] = true;
+		ix->end_at[partition] = now_ms();
+	}
+}
+
 static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 {
 	struct indexer *ix = ctx;
 	const rd_kafka_message_t *m;
 
+	/* The consumer's queue says so as an error event, which is none. */
+	if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_ERROR &&
+	    rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+		rd_kafka_topic_partition_t *tp = rd_kafka_event_topic_partition(ev);
+
+		if (tp != NULL) {
+			at_end(ix, tp->topic, tp->partition);
+			rd_kafka_topic_partition_destroy(tp);
+		}
+		return;
+	}
 	if (kafka_log_event(d, ev) || rd_kafka_event_type(ev) != RD_KAFKA_EVENT_FETCH)
 		return;
 	while ((m = rd_kafka_event_message_next(ev)) != NULL) {
 		if (ix->paused)
 			continue;
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-			/* Everything committed on it up to now is read. */
-			if (m->rkt != NULL && strcmp(rd_kafka_topic_name(m->rkt), ix->topic[T_AUDIT]) == 0 &&
-			    m->partition >= 0 && m->partition < ix->partitions[T_AUDIT]) {
-				ix->at_end[m->partition] = true;
-				ix->end_at[m->partition] = now_ms();
-			}
+			at_end(ix, m->rkt != NULL ? rd_kafka_topic_name(m->rkt) : NULL, m->partition);
 			continue;
 		}
 		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
