@@ -64,6 +64,7 @@ static const struct option options[] = {
 	{ "listen.tcp", OPT_STRING, O(listen_tcp), 0, 256, "0.0.0.0:7443", false, NULL, "participant API address (host:port; empty disables)" },
 	{ "listen.unix", OPT_PATH, O(listen_unix), 0, 0, "/run/tids/tidsd.sock", false, NULL, "local admin socket (empty disables)" },
 	{ "log.level", OPT_ENUM, O(log_level), 0, 0, "info", true, log_levels, "error, warning, notice, info or debug" },
+	{ "metrics.listen", OPT_STRING, O(metrics_listen), 0, 256, "127.0.0.1:9743", false, NULL, "Prometheus /metrics and /health address (host:port; empty disables)" },
 	{ "policy.dir", OPT_PATH, O(policy_dir), 0, 0, "/etc/tids/policy", true, NULL, "directory of *.tidspol files" },
 	{ "router.enabled", OPT_BOOL, O(router), 0, 0, "yes", false, NULL, "route ingress records in this process" },
 	{ "state.dir", OPT_PATH, O(state_dir), 0, 0, "/var/lib/tids", false, NULL, "SQLite databases" },

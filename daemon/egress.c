@@ -22,6 +22,7 @@
 #include "tids/map.h"
 #include "tids/seal.h"
 #include "tids/secmem.h"
+#include "metrics.h"
 #include "tidsd.h"
 
 enum { CODE_OK = 0, CODE_INVALID_ARGUMENT = 3, CODE_PERMISSION_DENIED = 7, CODE_FAILED_PRECONDITION = 9,
@@ -216,6 +217,7 @@ static void send_message(struct tidsd *d, struct subscription *sub, const rd_kaf
 		 * counts as handled, or one bad entry would block the stream. */
 		tids_log_info("egress %s: delivery %llu skipped: %s", sub->participant, (unsigned long long)seq, err);
 		sub->skipped++;
+		metrics_add(&d->metrics->deliveries_unreadable, 1);
 		tids_delivery_envelope_free(&env);
 		if (plain != NULL)
 			sodium_memzero(plain, plen);
@@ -229,11 +231,18 @@ static void send_message(struct tidsd *d, struct subscription *sub, const rd_kaf
 	if (env.has_receipt)
 		del.receipt = env.receipt;
 	if (tids_wire_encode_delivery(&del, &body, &blen) == 0) {
-		if (session_stream_item(d, sub->s, sub->call_id, body, blen) != 0)
+		if (session_stream_item(d, sub->s, sub->call_id, body, blen) != 0) {
 			tids_log_debug("egress %s: item %llu not queued", sub->participant, (unsigned long long)seq);
-		else {
+		} else {
+			/* The router stamps a delivery with the time ingest took
+			 * its record (aggregates: when their window closed). */
+			int64_t at = rd_kafka_message_timestamp(m, NULL), now = now_ms();
+
 			unacked_push(sub, seq);
 			progress(sub);
+			metrics_add(&d->metrics->records_out, 1);
+			if (at > 0)
+				metrics_observe_us(&d->metrics->delivery_latency, now > at ? (uint64_t)(now - at) * 1000u : 0);
 		}
 		sodium_memzero(body, blen);
 		free(body);

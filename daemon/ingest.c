@@ -48,6 +48,7 @@
 #include "tids/error.h"
 #include "tids/receipt.h"
 #include "tids/seal.h"
+#include "metrics.h"
 #include "tidsd.h"
 
 enum { CODE_OK = 0, CODE_INVALID_ARGUMENT = 3, CODE_PERMISSION_DENIED = 7, CODE_RESOURCE_EXHAUSTED = 8,
@@ -527,6 +528,12 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 	struct ingest *in = ctx;
 	const rd_kafka_message_t *m;
 
+	if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_STATS) {
+		const char *json = rd_kafka_event_stats(ev);
+
+		metrics_kafka_stats(d->metrics, json, strlen(json), mono_ms());
+		return;
+	}
 	if (kafka_log_event(d, ev) || rd_kafka_event_type(ev) != RD_KAFKA_EVENT_DR)
 		return;
 	while ((m = rd_kafka_event_message_next(ev)) != NULL) {
@@ -553,6 +560,7 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 			in->records_written++;
 			p->positions[ref->index] = (struct tids_ingress_position){ ref->index, m->partition, m->offset };
 			p->written[ref->index] = true;
+			metrics_add(&d->metrics->records_in, 1);
 		}
 		if (--p->outstanding == 0)
 			finish(d, p);
@@ -891,6 +899,7 @@ void ingest_publish(struct tidsd *d, struct session *s, uint64_t call_id, const 
 		tids_merkle_tree_path(&tree, i, path, &path_len);
 		if (check_record(d, b.publisher, &b.records[i], &rec, &code, err, sizeof(err)) != 0) {
 			add_error(p, i, code, err);
+			metrics_add(&d->metrics->records_refused, 1);
 		} else if ((r = produce(d, p, &b, i, &rec, (const uint8_t(*)[TIDS_HASH_BYTES])path, path_len)) != 0) {
 			add_error(p, i, r == TIDS_EAGAIN ? CODE_UNAVAILABLE : CODE_RESOURCE_EXHAUSTED,
 				  r == TIDS_EAGAIN ? "Kafka's queue is full; publish it again later" : "out of memory");
@@ -1004,13 +1013,15 @@ int ingest_init(struct tidsd *d)
 	    rd_kafka_conf_set(conf, "acks", "all", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "message.timeout.ms", timeout, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "linger.ms", "2", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "partitioner", "murmur2_random", err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+	    rd_kafka_conf_set(conf, "partitioner", "murmur2_random", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    /* Its statistics say whether a broker is connected (/health). */
+	    rd_kafka_conf_set(conf, "statistics.interval.ms", "1000", err, sizeof(err)) != RD_KAFKA_CONF_OK) {
 		tids_log_warnx("ingest: %s", err);
 		if (conf != NULL)
 			rd_kafka_conf_destroy(conf);
 		return TIDS_EKAFKA;
 	}
-	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG);
+	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG | RD_KAFKA_EVENT_STATS);
 	in->rk = kafka_client(d, RD_KAFKA_PRODUCER, "ingest", conf, err, sizeof(err));
 	if (in->rk == NULL) {
 		tids_log_warnx("ingest: %s", err);

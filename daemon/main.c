@@ -19,6 +19,7 @@
 #include "tids/epoch.h"
 #include "tids/error.h"
 #include "tids/secmem.h"
+#include "metrics.h"
 #include "router.h"
 #include "tidsd.h"
 
@@ -54,10 +55,14 @@ int64_t mono_ms(void)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: tidsd [-d] [-n] [-c config]\n"
-		   "  -c FILE  configuration (default " DEFAULT_CONFIG ")\n"
-		   "  -n       check the configuration and policies, print \"configuration OK\", exit\n"
-		   "  -d       debug logging\n"
-		   "  -V       print the version\n");
+		   "       tidsd -V | -h\n"
+		   "  -c, --config FILE  configuration (default " DEFAULT_CONFIG ")\n"
+		   "  -n, --check        check the configuration and policies, print \"configuration OK\", exit\n"
+		   "  -d, --debug        debug logging\n"
+		   "  -V, --version      print the version, exit\n"
+		   "  -h, --help         print this help, exit\n"
+		   "Signals: SIGHUP reloads the configuration and policies; SIGTERM stops.\n"
+		   "See tidsd(8) and tidsd.conf(5).\n");
 }
 
 /* Prints each collected error line and exits (for -n and startup). */
@@ -242,6 +247,7 @@ void tidsd_tick(struct tidsd *d)
 	int64_t mono = mono_ms();
 
 	sd_watchdog_tick(mono);
+	http_tick(d);
 	sessions_tick(d);
 	listeners_tick(d);
 	egress_tick(d);
@@ -259,6 +265,7 @@ static void shutdown_cleanly(struct tidsd *d)
 	sd_stopping();
 	tids_log_info("stopping: %zu sessions, %zu records in flight", session_count(d), ingest_in_flight(d));
 	listeners_close(d);
+	http_close(d);
 	ingest_flush(d, DRAIN_MS);
 	sessions_close_all(d);
 	federation_free(d);
@@ -278,6 +285,9 @@ static void shutdown_cleanly(struct tidsd *d)
 	tids_identity_wipe(&d->hub);
 	keys_close(d);
 	tids_policy_tz_free((struct tids_policy_tz *)d->tz);
+	/* After the router and indexer threads, which count into it. */
+	metrics_free(d->metrics);
+	d->metrics = NULL;
 	config_free(d->conf);
 	tids_log_info("stopped");
 }
@@ -290,8 +300,16 @@ int main(int argc, char **argv)
 	struct tids_policy_set *policies;
 	bool check = false, debug = false;
 	int c, r;
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "check", no_argument, NULL, 'n' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 
-	while ((c = getopt(argc, argv, "c:dnVh")) != -1) {
+	while ((c = getopt_long(argc, argv, "c:dnVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			conf_path = optarg;
@@ -334,6 +352,10 @@ int main(int argc, char **argv)
 		tids_log_set_max((enum tids_log_priority)d->conf->log_level);
 	sd_status("starting");
 
+	d->metrics = metrics_new();
+	if (d->metrics == NULL)
+		fatalx("out of memory");
+	d->metrics->router_enabled = d->conf->router;
 	{
 		char err[512];
 
@@ -369,7 +391,7 @@ int main(int argc, char **argv)
 		fatalx("router could not start; see above");
 	if (statistics_init(d) != 0 || indexer_init(d) != 0)
 		fatalx("audit ledger indexer could not start; see above");
-	if (listeners_open(d) != 0)
+	if (listeners_open(d) != 0 || http_open(d) != 0)
 		fatalx("cannot listen; see above");
 
 	sd_ready();

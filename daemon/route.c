@@ -69,8 +69,10 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 		return r;
 	/* It leaves at the end of the transaction, with its receipt. */
 	r = receipts_hold(rt, topic, del->record.record_id, value, vlen);
-	if (r == 0)
+	if (r == 0) {
 		rt->deliveries++;
+		rt->stage.deliveries++;
+	}
 	return r;
 }
 
@@ -254,6 +256,8 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 			e.decision = TIDS_DECISION_DENY;
 			e.tier = rec->tier;
 			e.reason = "the exporting hub attached the no_onward_transfer duty: not passed on";
+			metrics_stage_decision(rt->metrics, &rt->stage, rec->category, MD_DENY, e.tier,
+					       "(no-onward-transfer)");
 			return audit_append(rt, m->partition, &e);
 		}
 	}
@@ -279,6 +283,10 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 				.rule_id = dec.near.rule,
 			};
 		}
+		/* Denied for want of a route, a permit decided nothing. */
+		metrics_stage_decision(rt->metrics, &rt->stage, rec->category, MD_DENY, e.tier,
+				       r != 0 ? NULL : unreachable && dec.verdict != TIDS_POLICY_DENY ?
+				       "(peer-unreachable)" : dec.deciding_rule);
 		return audit_append(rt, m->partition, &e);
 	}
 	rt->last_permitted = true;
@@ -286,6 +294,7 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 		/* The hub keeps it (statistics): its ledger holds the record. */
 		e.decision = TIDS_DECISION_ALLOW;
 		e.reason = "kept by this hub";
+		metrics_stage_decision(rt->metrics, &rt->stage, rec->category, MD_ALLOW, e.tier, NULL);
 		if (fw->present && !onward)
 			rt->imported++;
 		return audit_append(rt, m->partition, &e);
@@ -310,6 +319,8 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 	e.obligations = del.obligations;
 	e.tier = del.record.tier;
 	account(rt, &dec);
+	metrics_stage_decision(rt->metrics, &rt->stage, rec->category,
+			       del.decision == TIDS_DECISION_TRANSFORM ? MD_TRANSFORM : MD_ALLOW, e.tier, NULL);
 	/* The ledger keeps what each decision counted, and where the counter
 	 * stands after it, so that it alone can total the counters (tidsctl
 	 * audit report) and each period's statistics can say how close an
@@ -432,9 +443,11 @@ int route_message(struct router *rt, const rd_kafka_message_t *m)
 	/* Candidates: every participant with a standing subscription, for
 	 * each purpose it receives data for (participants of peer hubs too,
 	 * by their directories). The policy decides the rest. */
+	rt->ingress_ts = rd_kafka_message_timestamp(m, NULL) > 0 ? rd_kafka_message_timestamp(m, NULL) : 0;
 	while (r == 0 && (sub = tids_map_next(&rt->subscribers, &pos)) != NULL)
 		for (size_t i = 0; r == 0 && i < sub->n_purposes; i++)
 			r = route_decide(rt, &ctx, sub->id, sub->purposes[i], false);
+	rt->ingress_ts = 0;
 out:
 	tids_record_free(&rec);
 	tids_ingress_record_free(&ir);

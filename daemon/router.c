@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -416,14 +417,9 @@ static void topic_handles_free(struct router *rt)
 	tids_map_free(&rt->topics);
 }
 
-int router_produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
-		   uint8_t *value, size_t len)
-{
-	return router_produce_h(rt, topic, partition, key, key_len, value, len, NULL);
-}
-
-int router_produce_h(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
-		     uint8_t *value, size_t len, rd_kafka_headers_t *headers)
+/* Takes value and headers, whatever the outcome; timestamp_ms 0 is now. */
+static int produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		   uint8_t *value, size_t len, rd_kafka_headers_t *headers, int64_t timestamp_ms)
 {
 	rd_kafka_topic_t *rkt = topic_handle(rt, topic);
 	rd_kafka_resp_err_t err;
@@ -436,7 +432,8 @@ int router_produce_h(struct router *rt, const char *topic, int32_t partition, co
 	}
 	err = rd_kafka_producev(rt->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
 				RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_HEADERS(headers),
-				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+				RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+				RD_KAFKA_V_END);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		free(value);
 		/* On failure the headers are still ours. */
@@ -446,6 +443,24 @@ int router_produce_h(struct router *rt, const char *topic, int32_t partition, co
 		return TIDS_EKAFKA;
 	}
 	return 0;
+}
+
+int router_produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		   uint8_t *value, size_t len)
+{
+	return produce(rt, topic, partition, key, key_len, value, len, NULL, 0);
+}
+
+int router_produce_h(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		     uint8_t *value, size_t len, rd_kafka_headers_t *headers)
+{
+	return produce(rt, topic, partition, key, key_len, value, len, headers, 0);
+}
+
+int router_produce_at(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		      uint8_t *value, size_t len, int64_t timestamp_ms)
+{
+	return produce(rt, topic, partition, key, key_len, value, len, NULL, timestamp_ms);
 }
 
 static void drain_producer_events(struct router *rt)
@@ -479,10 +494,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 		rd_kafka_assign(rk, parts);
 		rt->reload_state = true;
 		rt->assigned = parts->cnt > 0;
+		atomic_store_explicit(&rt->metrics->router_partitions, parts->cnt, memory_order_relaxed);
 	} else {
 		tids_log_info("router: ingress partitions revoked");
 		rd_kafka_assign(rk, NULL);
 		rt->assigned = false;
+		atomic_store_explicit(&rt->metrics->router_partitions, -1, memory_order_relaxed);
 	}
 }
 
@@ -572,6 +589,8 @@ static void teardown(struct router *rt)
 {
 	discard_batch(rt);
 	rt->assigned = false;
+	atomic_store_explicit(&rt->metrics->router_partitions, -1, memory_order_relaxed);
+	atomic_store_explicit(&rt->metrics->router_lag, -1, memory_order_relaxed);
 	if (rt->consumer != NULL) {
 		rd_kafka_queue_io_event_enable(rt->cq, -1, NULL, 0);
 		rd_kafka_queue_destroy(rt->cq);
@@ -591,6 +610,14 @@ static void teardown(struct router *rt)
 	}
 }
 
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 /* One transaction: the batch, due checkpoints and windows, the state they
  * change, and the offsets consumed. */
 static int transact(struct router *rt)
@@ -599,6 +626,7 @@ static int transact(struct router *rt)
 	rd_kafka_consumer_group_metadata_t *cgmd;
 	rd_kafka_error_t *e;
 	int64_t now = now_ms();
+	uint64_t commit_started;
 	int r = 0;
 
 	e = rd_kafka_begin_transaction(rt->producer);
@@ -639,14 +667,22 @@ static int transact(struct router *rt)
 		if (e != NULL)
 			goto fail;
 	}
+	commit_started = mono_us();
 	e = rd_kafka_commit_transaction(rt->producer, -1);
 	if (e != NULL)
 		goto fail;
+	if (rt->n_batch > 0)
+		metrics_observe_us(&rt->metrics->commit_latency, mono_us() - commit_started);
 	rt->records += rt->n_batch;
 	rt->transactions++;
+	rt->stage.records = rt->n_batch;
+	metrics_stage_commit(rt->metrics, &rt->stage);
+	metrics_add(&rt->metrics->transactions, 1);
 	discard_batch(rt);
 	return 0;
 fail:
+	metrics_stage_discard(&rt->stage);
+	metrics_add(&rt->metrics->transaction_failures, 1);
 	audit_discard_all(rt);
 	receipts_discard(rt);
 	/* The cause is often in the producer's own log (a message too large,
@@ -657,6 +693,8 @@ fail:
 	rd_kafka_error_destroy(e);
 	return -1;
 abort:
+	metrics_stage_discard(&rt->stage);
+	metrics_add(&rt->metrics->transaction_failures, 1);
 	audit_discard_all(rt);
 	receipts_discard(rt);
 	tids_log_warnx("router: could not write deliveries or audit entries; nothing of this batch is routed");
@@ -664,6 +702,34 @@ abort:
 	if (e != NULL)
 		rd_kafka_error_destroy(e);
 	return -1;
+}
+
+/* Ingress records on our partitions not consumed yet, from what the
+ * consumer knows (no broker round trip): the high watermark of the last
+ * fetch less our position. Once a second. */
+static void update_lag(struct router *rt)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+	long lag = 0;
+
+	if (rd_kafka_assignment(rt->consumer, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return;
+	if (rd_kafka_position(rt->consumer, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		for (int i = 0; i < parts->cnt; i++) {
+			rd_kafka_topic_partition_t *tp = &parts->elems[i];
+			int64_t lo, hi;
+
+			if (rd_kafka_get_watermark_offsets(rt->consumer, tp->topic, tp->partition, &lo, &hi) !=
+			    RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0) {
+				lag = -1;
+				break;
+			}
+			if (tp->offset >= 0 && hi > tp->offset)
+				lag += (long)(hi - tp->offset);
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
+	atomic_store_explicit(&rt->metrics->router_lag, lag, memory_order_relaxed);
 }
 
 static int64_t batch_deadline_wait(struct router *rt)
@@ -736,8 +802,10 @@ static int run(struct router *rt)
 		 * queue ran dry (waiting longer would only add latency). */
 		if ((rt->n_batch > 0 && (rt->n_batch == ROUTER_BATCH_MAX || drained || batch_deadline_wait(rt) == 0)) ||
 		    mono_ms() - rt->last_maintenance >= 1000) {
-			if (mono_ms() - rt->last_maintenance >= 1000)
+			if (mono_ms() - rt->last_maintenance >= 1000) {
 				rt->last_maintenance = mono_ms();
+				update_lag(rt);
+			}
 			if (transact(rt) != 0)
 				return -1;
 		}
@@ -810,6 +878,7 @@ int router_new(struct tidsd *d)
 	rt->inbox_tail = &rt->inbox;
 	rt->inbox_fd = -1;
 	rt->tz = d->tz;
+	rt->metrics = d->metrics;
 	/* Peers arrive while the registry loads, too. */
 	kafka_topic(d, "out.", rt->t_out_prefix, sizeof(rt->t_out_prefix));
 	snprintf(rt->hub_id, sizeof(rt->hub_id), "%s", d->conf->hub_id);

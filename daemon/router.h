@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "metrics.h"
 #include "tids/map.h"
 #include "tids/seal.h"
 #include "tids/secmem.h"
@@ -68,6 +69,7 @@ struct held_delivery {
 	uint8_t key[TIDS_RECORD_ID_BYTES];
 	uint8_t *value;                      /* the encoded envelope, owned */
 	size_t len;
+	int64_t timestamp_ms;                /* its record's ingress time (router.ingress_ts) */
 	bool bound;                          /* its audit entry is known: */
 	int32_t partition;
 	uint64_t seq;
@@ -202,6 +204,12 @@ struct router {
 	int64_t last_maintenance;
 
 	atomic_ulong records, decisions, deliveries, denials, transactions, skipped, duplicates;
+	struct metrics *metrics;             /* the daemon's; counted at commit */
+	struct metrics_route_stage stage;    /* this transaction's counts */
+	/* The Kafka timestamp of the ingress record being routed (when ingest
+	 * took it), given to its deliveries so that egress can measure
+	 * publish-to-delivery latency; 0 between records (aggregates). */
+	int64_t ingress_ts;
 	atomic_ulong exported, imported;
 	bool last_permitted;                 /* what route_decide decided last */
 };
@@ -317,5 +325,8 @@ int router_produce(struct router *rt, const char *topic, int32_t partition, cons
 /* The same with Kafka headers (takes them, whatever the outcome). */
 int router_produce_h(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
 		     uint8_t *value, size_t len, rd_kafka_headers_t *headers);
+/* The same with the message's timestamp (0: now). */
+int router_produce_at(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		      uint8_t *value, size_t len, int64_t timestamp_ms);
 
 #endif

@@ -56,6 +56,7 @@ struct config {
 	char *epoch_key;           /* file with the epoch key that wraps grant keys */
 	char *listen_tcp;          /* "host:port"; "" disables */
 	char *listen_unix;         /* path; "" disables */
+	char *metrics_listen;      /* "host:port" of /metrics and /health; "" disables */
 	char *state_dir;
 	char *policy_dir;
 	int kafka_mode;
@@ -487,6 +488,14 @@ void budget_handshake_end(struct tidsd *d, struct session *s);
 bool budget_drop_oldest(struct tidsd *d, const char *why);
 size_t budget_handshakes(const struct tidsd *d);
 void budget_free(struct tidsd *d);
+/* A listening TCP socket on addr ("host:port"); logs what option was wrong. */
+int listen_tcp_socket(const char *option, const char *addr);
+
+/* --- http.c: /metrics and /health (metrics.h holds the counters) ------------ */
+
+int http_open(struct tidsd *d);
+void http_tick(struct tidsd *d);
+void http_close(struct tidsd *d);
 
 enum session_state {
 	SESSION_HANDSHAKE,         /* Noise handshake in progress */
@@ -613,6 +622,8 @@ struct tidsd {
 	struct router *router;
 	struct egress *egress;
 	struct indexer *indexer;
+	struct metrics *metrics;              /* written by the loop, router and indexer */
+	struct http *http;
 	struct federation *federation;
 	struct statistics *statistics;
 

@@ -151,6 +151,7 @@ static int start(struct tids_test_hub *h, const char *name, const char *hub_id, 
 		snprintf(h->addr, sizeof(h->addr), "%s", addr);
 	else
 		snprintf(h->addr, sizeof(h->addr), "127.0.0.1:%d", free_port());
+	snprintf(h->metrics, sizeof(h->metrics), "127.0.0.1:%d", free_port());
 	/* The hub key is made here so that tests know it before the start. */
 	snprintf(path, sizeof(path), "%s/hub.key", h->dir);
 	if (tids_identity_generate(&hub) != 0 || tids_keyfile_write_identity(path, &hub, err, sizeof(err)) != 0) {
@@ -174,6 +175,9 @@ static int start(struct tids_test_hub *h, const char *name, const char *hub_id, 
 	if (extra_conf == NULL || strstr(extra_conf, "kafka.mode = embedded") == NULL)
 		fprintf(f, "kafka.mode = external\nkafka.bootstrap.servers = %s\n",
 			*h->bootstrap != '\0' ? h->bootstrap : tids_test_kafka_bootstrap());
+	/* Never the default port: tests run side by side. */
+	if (extra_conf == NULL || strstr(extra_conf, "metrics.listen") == NULL)
+		fprintf(f, "metrics.listen = %s\n", h->metrics);
 	if (extra_conf != NULL)
 		fprintf(f, "%s\n", extra_conf);
 	fclose(f);

@@ -21,6 +21,7 @@ struct tids_test_hub {
 	char conf[300];
 	char sock[300];
 	char addr[64];            /* 127.0.0.1:PORT */
+	char metrics[64];         /* 127.0.0.1:PORT of /metrics and /health */
 	char hub_id[64];
 	char log[300];
 	pid_t pid;
