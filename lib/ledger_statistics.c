@@ -119,7 +119,9 @@ static size_t table_cut(struct table *t, size_t max, int (*cmp)(const void *, co
 		*omitted += (uint32_t)(n - max);
 		n = max;
 	}
-	qsort(t->rows, n, sizeof(*t->rows), cmp);
+	/* An empty table has no rows array: qsort's base may not be NULL. */
+	if (n > 0)
+		qsort(t->rows, n, sizeof(*t->rows), cmp);
 	return n;
 }
 
