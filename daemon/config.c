@@ -68,6 +68,8 @@ static const struct option options[] = {
 	{ "policy.dir", OPT_PATH, O(policy_dir), 0, 0, "/etc/tids/policy", true, NULL, "directory of *.tidspol files" },
 	{ "router.enabled", OPT_BOOL, O(router), 0, 0, "yes", false, NULL, "route ingress records in this process" },
 	{ "state.dir", OPT_PATH, O(state_dir), 0, 0, "/var/lib/tids", false, NULL, "SQLite databases" },
+	{ "statistics.delay", OPT_DURATION, O(statistics_delay_ms), 0, 86400000, "1m", false, NULL, "a period's statistics are made this long after it ends (longer than a router transaction can take)" },
+	{ "statistics.period", OPT_DURATION, O(statistics_period_ms), 1000, 86400000, "1h", false, NULL, "the hub publishes signed statistics of every period this long" },
 };
 #undef O
 

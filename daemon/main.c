@@ -253,6 +253,7 @@ void tidsd_tick(struct tidsd *d)
 	egress_tick(d);
 	router_tick(d);
 	federation_tick(d);
+	statistics_tick(d);
 	registry_expire_grants(d, now_ms());
 	ingest_tick(d);
 	if (store_commit(d->store) != 0)
@@ -271,6 +272,7 @@ static void shutdown_cleanly(struct tidsd *d)
 	budget_free(d);
 	router_free(d);
 	indexer_free(d);
+	statistics_free(d);
 	egress_free(d);
 	ingest_free(d);
 	kafka_free(d);
@@ -387,7 +389,7 @@ int main(int argc, char **argv)
 		fatalx("federation could not start; see above");
 	if (d->conf->router && router_init(d) != 0)
 		fatalx("router could not start; see above");
-	if (indexer_init(d) != 0)
+	if (statistics_init(d) != 0 || indexer_init(d) != 0)
 		fatalx("audit ledger indexer could not start; see above");
 	if (listeners_open(d) != 0 || http_open(d) != 0)
 		fatalx("cannot listen; see above");

@@ -12,6 +12,7 @@
 
 #include "router.h"
 #include "tids/error.h"
+#include "tids/statistics.h"
 
 int route_produce_delivery(struct router *rt, const char *recipient, const struct tids_delivery *del,
 			   const char *grant_id, uint8_t hash[TIDS_HASH_BYTES])
@@ -239,6 +240,7 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 	int r;
 
 	rt->decisions++;
+	rt->last_permitted = false;
 	route_entry_for(rt, rec, m, recipient, purpose, &e);
 	if (fw->present) {
 		/* An import names the export it answers; any other decision on
@@ -287,6 +289,16 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 				       "(peer-unreachable)" : dec.deciding_rule);
 		return audit_append(rt, m->partition, &e);
 	}
+	rt->last_permitted = true;
+	if (strcmp(recipient, rt->hub_id) == 0) {
+		/* The hub keeps it (statistics): its ledger holds the record. */
+		e.decision = TIDS_DECISION_ALLOW;
+		e.reason = "kept by this hub";
+		metrics_stage_decision(rt->metrics, &rt->stage, rec->category, MD_ALLOW, e.tier, NULL);
+		if (fw->present && !onward)
+			rt->imported++;
+		return audit_append(rt, m->partition, &e);
+	}
 	memset(&del, 0, sizeof(del));
 	if ((r = tids_policy_apply(&dec, rec, &del.record, fields, TIDS_FIELDS_MAX)) != 0)
 		return r;
@@ -306,16 +318,25 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 	e.decision = del.decision;
 	e.obligations = del.obligations;
 	e.tier = del.record.tier;
+	account(rt, &dec);
 	metrics_stage_decision(rt->metrics, &rt->stage, rec->category,
 			       del.decision == TIDS_DECISION_TRANSFORM ? MD_TRANSFORM : MD_ALLOW, e.tier, NULL);
-	/* The ledger keeps what each decision counted, so that it alone can
-	 * total the counters (tidsctl audit report). */
-	for (size_t i = 0; i < dec.obligations.n_counts && i < TIDS_AUDIT_COUNTS_MAX; i++)
-		counts[i] = (struct tids_counter_increment){ dec.obligations.counts[i].counter, dec.obligations.counts[i].key,
-							     dec.obligations.counts[i].period, dec.obligations.counts[i].amount };
+	/* The ledger keeps what each decision counted, and where the counter
+	 * stands after it, so that it alone can total the counters (tidsctl
+	 * audit report) and each period's statistics can say how close an
+	 * exporter is to a threshold. */
+	for (size_t i = 0; i < dec.obligations.n_counts && i < TIDS_AUDIT_COUNTS_MAX; i++) {
+		const struct tids_policy_count *c = &dec.obligations.counts[i];
+		char key[sizeof(((struct count *)0)->key)];
+		const struct count *now;
+
+		snprintf(key, sizeof(key), "counter/%s/%s/%lld", c->counter, c->key, (long long)c->period);
+		now = tids_map_get_str(&rt->counts, key);
+		counts[i] = (struct tids_counter_increment){ c->counter, c->key, c->period, c->amount,
+							     now != NULL ? now->value : 0 };
+	}
 	e.counts = counts;
 	e.n_counts = dec.obligations.n_counts < TIDS_AUDIT_COUNTS_MAX ? dec.obligations.n_counts : TIDS_AUDIT_COUNTS_MAX;
-	account(rt, &dec);
 	if (dec.obligations.aggregate) {
 		/* The record joins a window; what leaves is the window's aggregate. */
 		if ((r = aggregate_add(rt, m->partition, &del.record, recipient, purpose, &dec)) != 0)
@@ -412,6 +433,11 @@ int route_message(struct router *rt, const rd_kafka_message_t *m)
 	if (!state_first_time(rt, m->partition, ir.publisher, ir.sequence, ir.leaf_index)) {
 		/* A batch published again after a lost ack: routed already. */
 		rt->duplicates++;
+		goto out;
+	}
+	if (strcmp(ir.publisher, rt->hub_id) == 0 && tids_statistics_is_record(&rec)) {
+		/* Our statistics: to the hubs and our regulators. */
+		r = route_statistics(rt, &ctx);
 		goto out;
 	}
 	/* Candidates: every participant with a standing subscription, for

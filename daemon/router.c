@@ -54,12 +54,12 @@ static void free_grant_key(struct router *rt, struct grant_key *k)
 	free(k);
 }
 
-static void apply_participant(struct router *rt, const struct router_msg *m, char *err, size_t errlen)
+static void put_participant(struct router *rt, const uint8_t *blob, size_t len, char *err, size_t errlen)
 {
 	struct tids_participant *p = calloc(1, sizeof(*p));
 	struct tids_policy_attr attrs[TIDS_ATTRIBUTES_MAX];
 
-	if (p == NULL || tids_wire_decode_participant(m->blob, m->len, p, err, errlen) != 0) {
+	if (p == NULL || tids_wire_decode_participant(blob, len, p, err, errlen) != 0) {
 		free(p);
 		return;
 	}
@@ -76,6 +76,28 @@ static void apply_participant(struct router *rt, const struct router_msg *m, cha
 		return;
 	}
 	replace(&rt->participants, p->id, p, free_participant);
+}
+
+static void apply_participant(struct router *rt, const struct router_msg *m, char *err, size_t errlen)
+{
+	put_participant(rt, m->blob, m->len, err, errlen);
+}
+
+/* A hub as the policies see it when it is a recipient (of statistics):
+ * role "hub", its jurisdiction, served by itself (home_hub "" for ours). */
+static void put_hub(struct router *rt, const char *id, const char *jurisdiction, const char *home_hub)
+{
+	struct tids_participant tp = { .id = id, .role = "hub", .jurisdiction = jurisdiction, .home_hub = home_hub };
+	char err[256] = "";
+	uint8_t *blob;
+	size_t len;
+
+	if (tids_wire_encode_participant(&tp, &blob, &len) != 0)
+		return;
+	put_participant(rt, blob, len, err, sizeof(err));
+	free(blob);
+	if (*err != '\0')
+		tids_log_warnx("router: hub %s not known to the policies: %s", id, err);
 }
 
 static void apply_asset(struct router *rt, const struct router_msg *m, char *err, size_t errlen)
@@ -226,6 +248,14 @@ static void apply_peer(struct router *rt, const struct router_msg *m)
 	strcat(topic, m->id);
 	/* The key is the hub id inside the topic name (which outlives the entry). */
 	replace(&rt->peers, topic + strlen(rt->t_out_prefix), topic, free);
+	/* The blob is its jurisdiction: a recipient of statistics. */
+	if (m->len > 0 && m->len < 16) {
+		char jurisdiction[16];
+
+		memcpy(jurisdiction, m->blob, m->len);
+		jurisdiction[m->len] = '\0';
+		put_hub(rt, m->id, jurisdiction, m->id);
+	}
 }
 
 static void apply_forget(struct router *rt, const struct router_msg *m)
@@ -853,6 +883,8 @@ int router_new(struct tidsd *d)
 	/* Peers arrive while the registry loads, too. */
 	kafka_topic(d, "out.", rt->t_out_prefix, sizeof(rt->t_out_prefix));
 	snprintf(rt->hub_id, sizeof(rt->hub_id), "%s", d->conf->hub_id);
+	/* This hub keeps every hub's statistics: a recipient of them. */
+	put_hub(rt, d->conf->hub_id, d->conf->jurisdiction, "");
 	d->router = rt;
 	return 0;
 }

@@ -211,6 +211,7 @@ struct router {
 	 * publish-to-delivery latency; 0 between records (aggregates). */
 	int64_t ingress_ts;
 	atomic_ulong exported, imported;
+	bool last_permitted;                 /* what route_decide decided last */
 };
 
 /* What route.c knows about the record being routed, for the decisions on
@@ -245,6 +246,8 @@ int route_export(struct router *rt, const char *hub, const char *recipient, cons
 		 const struct route_ctx *ctx, int32_t entry_partition, uint8_t hash[TIDS_HASH_BYTES]);
 /* route_import.c: a record a peer forwarded here. */
 int route_import(struct router *rt, const struct route_ctx *ctx);
+/* route_statistics.c: a hub's statistics (ours, or forwarded here). */
+int route_statistics(struct router *rt, const struct route_ctx *ctx);
 /* Adds a forward's obligations (the exporting hub's duties) to o, the
  * most restrictive of both; storage for the lists in buf. */
 struct oblig_merge {
@@ -255,7 +258,9 @@ struct oblig_merge {
 void route_merge_obligations(struct tids_obligations *o, const struct tids_obligations *theirs,
 			     struct oblig_merge *buf);
 /* route.c: one decision (shared with route_import.c). onward: the record
- * was forwarded here for another recipient or purpose. */
+ * was forwarded here for another recipient or purpose. The recipient may be
+ * this hub itself (its statistics): the decision is audited, nothing is
+ * delivered. rt->last_permitted says what was decided. */
 int route_decide(struct router *rt, const struct route_ctx *ctx, const char *recipient, const char *purpose,
 		 bool onward);
 

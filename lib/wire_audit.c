@@ -40,7 +40,7 @@ static int counts_from(const Tids__V1__AuditEntry *m, struct backing *b, struct 
 		    (r = wire_text("audit entry: count key", m->counts[i]->key, TIDS_ID_MAX, err, errlen)) < 0)
 			return r;
 		c[i] = (struct tids_counter_increment){ m->counts[i]->name, m->counts[i]->key, m->counts[i]->period,
-							m->counts[i]->amount };
+							m->counts[i]->amount, m->counts[i]->total };
 	}
 	out->counts = c;
 	out->n_counts = m->n_counts;
@@ -231,6 +231,7 @@ int tids_wire_encode_audit_entry(const struct tids_audit_entry *in, uint8_t **ou
 			cs[i].key = (char *)in->counts[i].key;
 			cs[i].period = in->counts[i].period;
 			cs[i].amount = in->counts[i].amount;
+			cs[i].total = in->counts[i].total;
 			cp[i] = &cs[i];
 		}
 		pb.counts = cp;

@@ -15,6 +15,7 @@
 #include "tids/v1/record.pb-c.h"
 #include "tids/v1/registry.pb-c.h"
 #include "tids/v1/rpc.pb-c.h"
+#include "tids/v1/statistics.pb-c.h"
 #include "tids/v1/status.pb-c.h"
 
 #include "tids/error.h"

@@ -506,7 +506,8 @@ START_TEST(audit_round_trip_and_rejections)
 		struct tids_counter_increment counts[TIDS_AUDIT_COUNTS_MAX + 1];
 
 		for (size_t i = 0; i <= TIDS_AUDIT_COUNTS_MAX; i++)
-			counts[i] = (struct tids_counter_increment){ "pi_individuals_exported", "factory.sh1", 2026, 10 + i };
+			counts[i] = (struct tids_counter_increment){ "pi_individuals_exported", "factory.sh1", 2026, 10 + i,
+								     99990 + i };
 		e.decision = TIDS_DECISION_TRANSFORM;
 		e.counts = counts;
 		e.n_counts = 2;
@@ -517,6 +518,7 @@ START_TEST(audit_round_trip_and_rejections)
 		ck_assert_uint_eq(out.n_counts, 2);
 		ck_assert_str_eq(out.counts[1].name, "pi_individuals_exported");
 		ck_assert_uint_eq(out.counts[1].amount, 11);
+		ck_assert_uint_eq(out.counts[1].total, 99991);
 		ck_assert_int_eq(out.counts[0].period, 2026);
 		ck_assert(out.has_aggregate && out.aggregate.count == 12 && out.aggregate.value == 340.5);
 		ck_assert_str_eq(out.aggregate.field, "count");

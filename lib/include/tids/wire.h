@@ -321,6 +321,7 @@ struct tids_counter_increment {
 	const char *name, *key;
 	int64_t period;
 	uint64_t amount;
+	uint64_t total;                      /* the counter after the decision; 0: not recorded */
 };
 
 struct tids_aggregate_result {
@@ -465,6 +466,15 @@ struct tids_interest {
 	struct tids_strlist purposes;
 };
 
+#define TIDS_DIRECTORY_HUBS_MAX 256
+
+/* A peer of the publishing hub, as registered there. */
+struct tids_directory_hub {
+	const char *hub_id;
+	const char *jurisdiction;
+	uint8_t public_key[TIDS_PUBLIC_KEY_BYTES];
+};
+
 /* A hub's signed directory of its participants. The gate checks its form
  * (unique ids, interests of listed participants only), not its signature:
  * tids_directory_verify does, with the publishing hub's key. */
@@ -475,6 +485,8 @@ struct tids_directory {
 	size_t n_entries;
 	struct tids_interest *interests;
 	size_t n_interests;
+	struct tids_directory_hub *hubs;
+	size_t n_hubs;
 	int64_t signed_at_ms;
 	uint8_t signature[TIDS_SIGNATURE_BYTES];
 	uint32_t page;                       /* of pages (0-based); pages 0 reads as 1 */
