@@ -379,7 +379,7 @@ static int32_t partition_count(rd_kafka_t *rk, const char *topic, int32_t fallba
 static int open_consumer(struct tidsd *d, struct indexer *ix)
 {
 	char err[512], group[300];
-	rd_kafka_conf_t *conf = kafka_conf(d, err, sizeof(err));
+	rd_kafka_conf_t *conf = kafka_conf(d, RD_KAFKA_CONSUMER, err, sizeof(err));
 
 	if (conf == NULL) {
 		tids_log_warnx("indexer: %s", err);

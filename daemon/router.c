@@ -413,9 +413,9 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	}
 }
 
-static rd_kafka_conf_t *conf_dup(struct router *rt)
+static rd_kafka_conf_t *conf_dup(struct router *rt, rd_kafka_type_t type)
 {
-	return rd_kafka_conf_dup(rt->conf_template);
+	return rd_kafka_conf_dup(type == RD_KAFKA_CONSUMER ? rt->conf_consumer : rt->conf_producer);
 }
 
 static int setup(struct router *rt)
@@ -425,7 +425,7 @@ static int setup(struct router *rt)
 	rd_kafka_error_t *e;
 	rd_kafka_topic_partition_list_t *topics;
 
-	conf = conf_dup(rt);
+	conf = conf_dup(rt, RD_KAFKA_PRODUCER);
 	if (rd_kafka_conf_set(conf, "transactional.id", rt->txn_id, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "transaction.timeout.ms", "30000", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "linger.ms", "1", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
@@ -453,7 +453,7 @@ static int setup(struct router *rt)
 	if (state_load(rt) != 0)
 		return -1;
 
-	conf = conf_dup(rt);
+	conf = conf_dup(rt, RD_KAFKA_CONSUMER);
 	/* Static membership: a router that restarts (after a crash too) takes
 	 * its partitions back at once instead of waiting for its old self's
 	 * session to expire. */
@@ -740,8 +740,9 @@ int router_init(struct tidsd *d)
 	char err[512];
 	int rc;
 
-	rt->conf_template = kafka_conf(d, err, sizeof(err));
-	if (rt->conf_template == NULL) {
+	rt->conf_producer = kafka_conf(d, RD_KAFKA_PRODUCER, err, sizeof(err));
+	rt->conf_consumer = rt->conf_producer != NULL ? kafka_conf(d, RD_KAFKA_CONSUMER, err, sizeof(err)) : NULL;
+	if (rt->conf_consumer == NULL) {
 		tids_log_warnx("router: %s", err);
 		return TIDS_EKAFKA;
 	}
@@ -819,8 +820,10 @@ void router_free(struct tidsd *d)
 	}
 	if (rt->inbox_fd >= 0)
 		close(rt->inbox_fd);
-	if (rt->conf_template != NULL)
-		rd_kafka_conf_destroy(rt->conf_template);
+	if (rt->conf_producer != NULL)
+		rd_kafka_conf_destroy(rt->conf_producer);
+	if (rt->conf_consumer != NULL)
+		rd_kafka_conf_destroy(rt->conf_consumer);
 	for (pos = 0; (v = tids_map_next(&rt->participants, &pos)) != NULL;)
 		free_participant(v);
 	for (pos = 0; (v = tids_map_next(&rt->assets, &pos)) != NULL;)

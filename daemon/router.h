@@ -120,7 +120,8 @@ struct router {
 	int inbox_fd;                        /* eventfd: wakes the router */
 
 	/* Copied at start: the main loop may swap its config on reload. */
-	rd_kafka_conf_t *conf_template;
+	rd_kafka_conf_t *conf_producer;      /* the kafka.* properties each kind of client uses */
+	rd_kafka_conf_t *conf_consumer;
 	char hub_id[TIDS_ID_MAX + 1];
 	char t_ingress[256], t_audit[256], t_state[256], t_deliver_prefix[256];
 	char group_id[280], txn_id[300], instance_id[360];

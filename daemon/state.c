@@ -221,7 +221,7 @@ static void apply_entry(struct router *rt, const rd_kafka_message_t *m, struct t
 
 int state_load(struct router *rt)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_dup(rt->conf_template);
+	rd_kafka_conf_t *conf = rd_kafka_conf_dup(rt->conf_consumer);
 	rd_kafka_topic_partition_list_t *tp;
 	rd_kafka_t *rk;
 	struct tids_map seqs = { 0 };

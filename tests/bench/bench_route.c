@@ -90,6 +90,21 @@ static long env_long(const char *name, long dflt)
 	return n;
 }
 
+/* Runs phase name? TIDS_BENCH_PHASES (comma-separated: raw, sustained,
+ * latency) picks some, for profiling one of them; all by default. */
+static bool phase(const char *name)
+{
+	const char *v = getenv("TIDS_BENCH_PHASES");
+	size_t n = strlen(name);
+
+	if (v == NULL || *v == '\0')
+		return true;
+	for (const char *p = v; (p = strstr(p, name)) != NULL; p += n)
+		if ((p == v || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
+			return true;
+	return false;
+}
+
 /* --- raw librdkafka ----------------------------------------------------------------- */
 
 static rd_kafka_t *client(rd_kafka_type_t type, const char *const extra[][2])
@@ -820,20 +835,28 @@ int main(void)
 	       tids_test_kafka_bootstrap(), seconds);
 	fflush(stdout);
 
-	warm_broker(raw_n / 2);
-	tids_test_unique_name(in, sizeof(in), "raw-in");
-	tids_test_unique_name(out, sizeof(out), "raw-out");
-	tids_test_unique_name(audit, sizeof(audit), "raw-audit");
-	create_topic(in, PARTITIONS);
-	create_topic(out, PARTITIONS);
-	create_topic(audit, PARTITIONS);
-	fill(in, raw_n);
-	plain = raw_plain(in, out, raw_n, 3);
-	txn = raw_transactional(in, out, audit, raw_n, 3);
-
-	tidsd_sustained(&w, seconds, &s);
-	latency(&w, 10000, lat_seconds, &lat10k);
-	latency(&w, s.rate / 2 > 100 ? s.rate / 2 : 100, lat_seconds, &lathalf);
+	plain = txn = 0;
+	memset(&s, 0, sizeof(s));
+	memset(&lat10k, 0, sizeof(lat10k));
+	memset(&lathalf, 0, sizeof(lathalf));
+	if (phase("raw")) {
+		warm_broker(raw_n / 2);
+		tids_test_unique_name(in, sizeof(in), "raw-in");
+		tids_test_unique_name(out, sizeof(out), "raw-out");
+		tids_test_unique_name(audit, sizeof(audit), "raw-audit");
+		create_topic(in, PARTITIONS);
+		create_topic(out, PARTITIONS);
+		create_topic(audit, PARTITIONS);
+		fill(in, raw_n);
+		plain = raw_plain(in, out, raw_n, 3);
+		txn = raw_transactional(in, out, audit, raw_n, 3);
+	}
+	if (phase("sustained"))
+		tidsd_sustained(&w, seconds, &s);
+	if (phase("latency")) {
+		latency(&w, 10000, lat_seconds, &lat10k);
+		latency(&w, s.rate / 2 > 100 ? s.rate / 2 : 5000, lat_seconds, &lathalf);
+	}
 
 	printf("  %-44s %10.0f records/s\n", "raw consume->produce, 3 copies", plain);
 	printf("  %-44s %10.0f records/s\n", "raw transactional pass-through, tidsd shape", txn);

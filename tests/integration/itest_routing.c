@@ -45,12 +45,12 @@ static int64_t now_ms(void)
 
 /* factory.sh1 leases press-7 from lessor.wh, who receives run hours for
  * billing (and maintenance when asked). */
-static void world_start(struct world *w, const char *lessor_purposes[], size_t n)
+static void world_start_conf(struct world *w, const char *conf, const char *lessor_purposes[], size_t n)
 {
 	struct tids_client *c;
 	char err[256];
 
-	ck_assert_int_eq(tids_test_hub_start(&w->hub, "kafka.partitions = 3"), 0);
+	ck_assert_int_eq(tids_test_hub_start(&w->hub, conf), 0);
 	ck_assert_int_eq(tids_test_hub_participant(&w->hub, "factory.sh1", "factory", "CN-SH", NULL, &w->factory), 0);
 	ck_assert_int_eq(tids_test_hub_participant(&w->hub, "lessor.wh", "lessor", "CN-HB", "security_agreement=true",
 						   &w->lessor), 0);
@@ -65,6 +65,11 @@ static void world_start(struct world *w, const char *lessor_purposes[], size_t n
 	for (int i = 0; i < 600 && tids_test_hub_log_count(&w->hub, "ingress partitions assigned") == 0; i++)
 		sleep_ms(100);
 	ck_assert_int_gt(tids_test_hub_log_count(&w->hub, "ingress partitions assigned"), 0);
+}
+
+static void world_start(struct world *w, const char *lessor_purposes[], size_t n)
+{
+	world_start_conf(w, "kafka.partitions = 3", lessor_purposes, n);
 }
 
 /* One serialized record: n is carried in field "n" and in the record id. */
@@ -811,6 +816,45 @@ START_TEST(grant_uses_exact_across_restart)
 }
 END_TEST
 
+/*
+ * kafka.* properties go to the clients that use them: producer-only and
+ * consumer-only ones in tidsd.conf earn no "will be ignored" warning from
+ * any of tidsd's clients (ingest's producer, the router's producer and
+ * consumers, the indexer's and egress's consumers), and routing works.
+ */
+START_TEST(kafka_properties_by_client)
+{
+	const char *purposes[] = { "billing" };
+	struct world w;
+	struct received rx = { 0 };
+	struct tids_client *c = NULL;
+	struct tids_bytes recs[3];
+
+	world_start_conf(&w, "kafka.partitions = 3\n"
+			 "kafka.retry.backoff.ms = 10\n"           /* producers only */
+			 "kafka.linger.ms = 2\n"
+			 "kafka.fetch.wait.max.ms = 20\n"          /* consumers only */
+			 "kafka.queued.max.messages.kbytes = 4096\n"
+			 "kafka.socket.keepalive.enable = true",   /* every client */
+			 purposes, 1);
+	for (uint32_t i = 0; i < 3; i++)
+		recs[i] = make_record(i, "factory.sh1", "run_hours", TIDS_TIER_GENERAL);
+	publish_until_acked(&w, &c, 1, recs, 3, false);
+	tids_client_free(c);
+	rx.max_n = 3;
+	rx.count = calloc(4, sizeof(*rx.count));
+	receive(&w, &rx, 3, purposes, 1);
+	ck_assert_uint_eq(rx.distinct, 3);
+	ck_assert_int_eq(tids_test_hub_stop(&w.hub), 0);
+	ck_assert_int_gt(tids_test_hub_log_count(&w.hub, "indexer: stopped"), 0);
+	ck_assert_int_eq(tids_test_hub_log_count(&w.hub, "will be ignored"), 0);
+	ck_assert_int_eq(tids_test_hub_log_count(&w.hub, "kafka.retry.backoff.ms"), 0);
+	free(rx.count);
+	free_records(recs, 3);
+	tids_test_hub_destroy(&w.hub);
+}
+END_TEST
+
 int main(void)
 {
 	const struct {
@@ -826,6 +870,7 @@ int main(void)
 		{ "aggregate", aggregate_window_survives_kill9 },
 		{ "kill9", exactly_once_across_kill9 },
 		{ "broker_restart", broker_restart_during_load },
+		{ "kafka_properties", kafka_properties_by_client },
 	};
 	Suite *s = suite_create("routing");
 	SRunner *sr;
