@@ -392,7 +392,10 @@ static int open_consumer(struct tidsd *d, struct indexer *ix)
 	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "50", err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "50", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    /* Behind the router, the backlog stays on Kafka: prefetch only
+	     * what a commit interval indexes (64 MiB by default). */
+	    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "8192", err, sizeof(err)) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
 		tids_log_warnx("indexer: %s", err);
 		return TIDS_EKAFKA;

@@ -24,6 +24,7 @@
 #define ROUTER_BATCH_MS 5
 #define ROUTER_PARTITIONS_MAX 1024
 #define ROUTER_WINDOW_GRACE_MS 2000
+#define ROUTER_QUEUE_KBYTES "4096"           /* prefetched ingress records the consumer holds */
 
 enum router_msg_kind {
 	RM_PARTICIPANT, RM_ASSET, RM_GRANT, RM_REVOKE, RM_APPROVAL, RM_SUBSCRIBER, RM_POLICY,
