@@ -18,10 +18,13 @@
 #include "tids/error.h"
 #include "tids/wire.h"
 
-/* The decoded protobuf-c message plus one block for converted arrays. */
+/* The decoded protobuf-c message plus one block for converted arrays, all
+ * in the arena of blocks that wire_release frees. */
+struct arena_block;
 struct backing {
 	ProtobufCMessage *msg;
 	void *mem;
+	struct arena_block *blocks;          /* NULL: msg and mem are malloc'd */
 };
 
 /* Unpacks buf as desc after checking len <= max; on success *b owns the
