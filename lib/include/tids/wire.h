@@ -528,4 +528,28 @@ TIDS_ENCODER(frame, struct tids_frame);
 TIDS_ENCODER(status, struct tids_status);
 #undef TIDS_ENCODER
 
+/*
+ * The router's per-record messages, appended to a buffer (no allocation
+ * once it has room), byte for byte what the encoders above write. 0, or
+ * TIDS_ENOMEM / TIDS_ETOOMANY with the buffer as it was.
+ */
+struct tids_buf;
+__attribute__((warn_unused_result))
+int tids_wire_append_record(struct tids_buf *out, const struct tids_record *in);
+/* With record_bytes set, those (an encoded Record) stand for in->record:
+ * deliveries of one unchanged record to several recipients share them. */
+__attribute__((warn_unused_result))
+int tids_wire_append_delivery(struct tids_buf *out, const struct tids_delivery *in,
+			      const struct tids_bytes *record_bytes);
+__attribute__((warn_unused_result))
+int tids_wire_append_audit_entry(struct tids_buf *out, const struct tids_audit_entry *in);
+/* A DeliveryEnvelope in three steps, so that the Delivery (or its sealing)
+ * is written in place: the key and length of its delivery field, then the
+ * delivery_len bytes, then the tail (sealed_by and record_id). */
+__attribute__((warn_unused_result))
+int tids_wire_append_envelope_head(struct tids_buf *out, size_t delivery_len);
+__attribute__((warn_unused_result))
+int tids_wire_append_envelope_tail(struct tids_buf *out, const char *sealed_by,
+				   const uint8_t record_id[TIDS_RECORD_ID_BYTES]);
+
 #endif
