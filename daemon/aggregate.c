@@ -187,7 +187,7 @@ static int emit(struct router *rt, struct window *w)
 	del.grant_id = w->grant_id;
 	del.purpose = w->purpose;
 	del.decided_at_ms = now_ms();
-	r = route_produce_delivery(rt, w->recipient, &del, w->grant_id, hash);
+	r = route_produce_delivery(rt, w->recipient, &del, w->grant_id, NULL, hash);
 	if (r == TIDS_ECRYPTO && *w->grant_id != '\0') {
 		/* The grant ended while the window was open: what it carried is
 		 * not delivered, and the ledger says so. */

@@ -75,6 +75,7 @@ static void apply_participant(struct router *rt, const struct router_msg *m, cha
 		return;
 	}
 	replace(&rt->participants, p->id, p, free_participant);
+	rt->participants_gen++;
 }
 
 static void apply_asset(struct router *rt, const struct router_msg *m, char *err, size_t errlen)
@@ -311,7 +312,7 @@ struct topic_handle {
 	rd_kafka_topic_t *rkt;
 };
 
-static rd_kafka_topic_t *topic_handle(struct router *rt, const char *name)
+rd_kafka_topic_t *router_topic(struct router *rt, const char *name)
 {
 	struct topic_handle *t = tids_map_get_str(&rt->topics, name);
 
@@ -352,7 +353,7 @@ int router_produce(struct router *rt, const char *topic, int32_t partition, cons
 int router_produce_h(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
 		     uint8_t *value, size_t len, rd_kafka_headers_t *headers)
 {
-	rd_kafka_topic_t *rkt = topic_handle(rt, topic);
+	rd_kafka_topic_t *rkt = router_topic(rt, topic);
 	rd_kafka_resp_err_t err;
 
 	if (rkt == NULL) {
@@ -370,6 +371,22 @@ int router_produce_h(struct router *rt, const char *topic, int32_t partition, co
 		if (headers != NULL)
 			rd_kafka_headers_destroy(headers);
 		tids_log_warnx("router: produce to %s: %s", topic, rd_kafka_err2str(err));
+		return TIDS_EKAFKA;
+	}
+	return 0;
+}
+
+int router_produce_copy(struct router *rt, rd_kafka_topic_t *rkt, int32_t partition, const void *key,
+			size_t key_len, const uint8_t *value, size_t len)
+{
+	/* librdkafka copies the value into the message it allocates anyway:
+	 * the caller's buffer is reused for the next one. */
+	rd_kafka_resp_err_t err = rd_kafka_producev(rt->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
+						    RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, len),
+						    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		tids_log_warnx("router: produce to %s: %s", rd_kafka_topic_name(rkt), rd_kafka_err2str(err));
 		return TIDS_EKAFKA;
 	}
 	return 0;
@@ -442,6 +459,7 @@ static int setup(struct router *rt)
 		return -1;
 	}
 	rd_kafka_set_log_queue(rt->producer, NULL);
+	rt->producer_gen++;
 	rt->pq = rd_kafka_queue_get_main(rt->producer);
 	tids_log_info("router: starting transactions as %s", rt->txn_id);
 	e = rd_kafka_init_transactions(rt->producer, 10000);
@@ -845,7 +863,11 @@ void router_free(struct tidsd *d)
 	aggregate_clear(rt);
 	audit_discard_all(rt);
 	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
-		free(rt->audit_pending[p].entries);
+		tids_buf_free(&rt->audit_pending[p].msg);
+	route_dests_clear(rt);
+	tids_buf_free(&rt->record_bytes);
+	tids_buf_free(&rt->scratch);
+	tids_buf_free(&rt->sealed);
 	tids_policy_set_free(rt->policy);
 	tids_policy_facts_free(rt->facts);
 	tids_secmem_pool_free(rt->key_pool);

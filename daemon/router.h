@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "tids/buf.h"
 #include "tids/map.h"
 #include "tids/seal.h"
 #include "tids/secmem.h"
@@ -50,13 +51,29 @@ struct chain {
 };
 
 /* Entries of one chain made in this transaction, not yet produced: they
- * leave in one Kafka message per AUDIT_BATCH_MAX entries. */
+ * leave in one Kafka message per AUDIT_BATCH_MAX entries. They are
+ * written straight into that message (an AuditLogRecord whose key and
+ * length go into the AUDIT_HEAD bytes kept free at its start). */
 #define AUDIT_BATCH_MAX 500
 #define AUDIT_BATCH_BYTES (512 * 1024)
+#define AUDIT_HEAD 6
 
 struct audit_pending {
-	struct tids_bytes *entries;          /* owned bytes */
-	size_t n, cap, bytes;
+	struct tids_buf msg;
+	size_t n;
+};
+
+/* Where deliveries to one recipient go, resolved once rather than per
+ * delivery: its topic and the producer's handle of it, and its
+ * jurisdiction for the audit entries (read again when a participant
+ * changes). */
+struct dest {
+	char id[TIDS_ID_MAX + 1];
+	char topic[320];
+	rd_kafka_topic_t *rkt;
+	uint64_t producer_gen;               /* rkt belongs to this producer */
+	uint64_t participants_gen;           /* jurisdiction read at */
+	char jurisdiction[32];
 };
 
 struct grant_key {
@@ -143,6 +160,8 @@ struct router {
 	struct tids_map windows;             /* key -> struct window */
 	struct tids_map seen;                /* key -> struct seen */
 	struct tids_map topics;              /* name -> topic handle of the producer */
+	struct tids_map dests;               /* recipient -> struct dest */
+	uint64_t producer_gen, participants_gen;
 
 	rd_kafka_t *consumer;
 	rd_kafka_t *producer;
@@ -152,6 +171,14 @@ struct router {
 	struct audit_pending audit_pending[ROUTER_PARTITIONS_MAX];
 	bool reload_state;                   /* partitions were assigned: read the state topic */
 	bool assigned;                       /* holds ingress partitions now */
+
+	/* The record being routed: decided at one time, and encoded once for
+	 * the recipients that receive it unchanged. */
+	int64_t now;
+	struct tids_buf record_bytes;
+	bool record_encoded;
+	struct tids_buf scratch, sealed;     /* a delivery's envelope, reused */
+	struct seen *last_seen[ROUTER_PARTITIONS_MAX];   /* the publisher last routed per partition */
 
 	rd_kafka_message_t *batch[ROUTER_BATCH_MAX];
 	size_t n_batch;
@@ -164,9 +191,13 @@ struct router {
 /* route.c: decides one ingress record for every candidate; produces. */
 int route_message(struct router *rt, const rd_kafka_message_t *m);
 /* Produces a Delivery to recipient's topic (sealed when it must be) and
- * returns the BLAKE2b-256 of the plaintext delivery in hash. */
+ * returns the BLAKE2b-256 of the plaintext delivery in hash. record_bytes,
+ * when set, is del->record already encoded. */
 int route_produce_delivery(struct router *rt, const char *recipient, const struct tids_delivery *del,
-			   const char *grant_id, uint8_t hash[TIDS_HASH_BYTES]);
+			   const char *grant_id, const struct tids_bytes *record_bytes, uint8_t hash[TIDS_HASH_BYTES]);
+/* The recipient's destination (NULL: out of memory). */
+struct dest *route_dest(struct router *rt, const char *recipient);
+void route_dests_clear(struct router *rt);
 
 /* audit.c */
 int audit_append(struct router *rt, int32_t partition, struct tids_audit_entry *e);
@@ -202,6 +233,10 @@ int state_window_restore(struct router *rt, const char *key, const struct tids_a
 /* router.c */
 int router_produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
 		   uint8_t *value, size_t len);
+/* Produces a copy of value to a topic handle (value stays the caller's). */
+int router_produce_copy(struct router *rt, rd_kafka_topic_t *rkt, int32_t partition, const void *key,
+			size_t key_len, const uint8_t *value, size_t len);
+rd_kafka_topic_t *router_topic(struct router *rt, const char *name);
 /* The same with Kafka headers (takes them, whatever the outcome). */
 int router_produce_h(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
 		     uint8_t *value, size_t len, rd_kafka_headers_t *headers);

@@ -43,10 +43,13 @@ bool state_first_time(struct router *rt, int32_t partition, const char *publishe
 		      uint32_t leaf_index)
 {
 	char key[sizeof(((struct seen *)0)->key)];
-	struct seen *s;
+	struct seen *s = partition >= 0 && partition < ROUTER_PARTITIONS_MAX ? rt->last_seen[partition] : NULL;
 
-	snprintf(key, sizeof(key), "seen/%d/%s", (int)partition, publisher);
-	s = tids_map_get_str(&rt->seen, key);
+	/* A partition's records mostly come from the publisher of the last. */
+	if (s == NULL || s->partition != partition || strcmp(s->publisher, publisher) != 0) {
+		snprintf(key, sizeof(key), "seen/%d/%s", (int)partition, publisher);
+		s = tids_map_get_str(&rt->seen, key);
+	}
 	/* Within a partition a publisher's records arrive in (sequence, leaf)
 	 * order; a copy from a batch published again is at or below. */
 	if (s != NULL && (sequence < s->sequence || (sequence == s->sequence && leaf_index <= s->leaf_index)))
@@ -66,6 +69,8 @@ bool state_first_time(struct router *rt, int32_t partition, const char *publishe
 	s->sequence = sequence;
 	s->leaf_index = leaf_index;
 	s->dirty = true;
+	if (partition >= 0 && partition < ROUTER_PARTITIONS_MAX)
+		rt->last_seen[partition] = s;
 	return true;
 }
 
@@ -99,6 +104,7 @@ void state_clear(struct router *rt)
 	for (void *sn; (sn = tids_map_next(&rt->seen, &pos)) != NULL;)
 		free(sn);
 	tids_map_free(&rt->seen);
+	memset(rt->last_seen, 0, sizeof(rt->last_seen));
 	memset(rt->chains, 0, sizeof(rt->chains));
 }
 

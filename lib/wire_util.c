@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "wire_internal.h"
 
 /*
@@ -103,6 +105,10 @@ static struct arena_block *block_new(size_t need)
 static void block_put(struct arena_block *b)
 {
 	struct spares *s;
+
+	/* Decoded records may be plaintext of sealed ones: nothing leaves a
+	 * message unwiped, as with tids_buf. */
+	sodium_memzero(b->data, b->used);
 
 	if (b->cap <= ARENA_KEEP_MAX && (s = spares_get()) != NULL)
 		for (int i = 0; i < ARENA_SPARES; i++)
