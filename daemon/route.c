@@ -174,8 +174,9 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 		value = s->data;
 		vlen = s->len;
 	}
-	r = router_produce_copy(rt, d->rkt, RD_KAFKA_PARTITION_UA, del->record.record_id, TIDS_RECORD_ID_BYTES, value,
-				vlen);
+	/* A deliver topic has one partition, the one egress reads: named
+	 * here, librdkafka runs no partitioner. */
+	r = router_produce_copy(rt, d->rkt, 0, del->record.record_id, TIDS_RECORD_ID_BYTES, value, vlen);
 	if (r == 0)
 		rt->deliveries++;
 	return r;
