@@ -419,7 +419,12 @@ static void subscribe(struct world *w, const struct tids_identity *id, const cha
  * is denied, which the ledger records too. */
 static void world_start(struct world *w)
 {
-	if (tids_test_hub_start(&w->hub, "kafka.partitions = 4") != 0 ||
+	char conf[1024];
+
+	/* TIDS_BENCH_TIDSD_CONF: more tidsd.conf lines, to compare settings. */
+	snprintf(conf, sizeof(conf), "kafka.partitions = 4\n%s",
+		 getenv("TIDS_BENCH_TIDSD_CONF") != NULL ? getenv("TIDS_BENCH_TIDSD_CONF") : "");
+	if (tids_test_hub_start(&w->hub, conf) != 0 ||
 	    tids_test_hub_participant(&w->hub, "lessor.wh", "lessor", "CN-HB", "security_agreement=true", &w->lessor) ||
 	    tids_test_hub_participant(&w->hub, "reg.sh", "regulator", "CN-SH", NULL, &w->reg) != 0)
 		die("hub setup");
@@ -706,12 +711,16 @@ static int cmp64(const void *a, const void *b)
 struct latency {
 	double rate;
 	int64_t p50, p99, p999;
+	/* Split at the router's decision (Delivery.decided_at_ms): publish to
+	 * decision (ingest, the ingress hop, the router's batch), decision to
+	 * delivery (the transaction's commit, egress). */
+	int64_t to_decision[3], to_delivery[3];
 	size_t received, expected, duplicates;
 };
 
 struct lat_ctx {
 	struct world *w;
-	int64_t *samples;
+	int64_t *samples, *decided, *delivered;
 	uint8_t *seen;             /* by record number */
 	size_t n, want, duplicates;
 };
@@ -735,9 +744,13 @@ static void *receive_latencies(void *arg)
 		for (size_t i = 0; i < d.record.n_fields; i++)
 			if (strcmp(d.record.fields[i].name, "n") == 0)
 				n = d.record.fields[i].value.as.i;
-		if (n >= 0 && (size_t)n < l->want && l->seen[n]++ == 0)
-			l->samples[l->n++] = wall_ms() - d.record.produced_at_ms;
-		else
+		if (n >= 0 && (size_t)n < l->want && l->seen[n]++ == 0) {
+			int64_t now = wall_ms();
+
+			l->decided[l->n] = d.decided_at_ms - d.record.produced_at_ms;
+			l->delivered[l->n] = now - d.decided_at_ms;
+			l->samples[l->n++] = now - d.record.produced_at_ms;
+		} else
 			l->duplicates++;
 		if ((l->n + l->duplicates) % 500 == 0 && tids_client_ack(c, d.delivery_seq, err, sizeof(err)) != 0)
 			die("ack");
@@ -751,7 +764,7 @@ static void *receive_latencies(void *arg)
 static void latency(struct world *w, double rate, long seconds, struct latency *out)
 {
 	uint32_t per_batch = (uint32_t)(rate / 100.0 + 0.5), batches = (uint32_t)(seconds * 100);
-	struct lat_ctx l = { w, NULL, NULL, 0, 0, 0 };
+	struct lat_ctx l = { .w = w };
 	struct tids_client *c;
 	struct tids_bytes *recs;
 	struct tids_publish_ack ack;
@@ -764,9 +777,11 @@ static void latency(struct world *w, double rate, long seconds, struct latency *
 	l.want = (size_t)per_batch * batches;
 	world_start(w);
 	l.samples = calloc(l.want, sizeof(*l.samples));
+	l.decided = calloc(l.want, sizeof(*l.decided));
+	l.delivered = calloc(l.want, sizeof(*l.delivered));
 	l.seen = calloc(l.want, 1);
 	recs = calloc(per_batch, sizeof(*recs));
-	if (l.samples == NULL || l.seen == NULL || recs == NULL)
+	if (l.samples == NULL || l.decided == NULL || l.delivered == NULL || l.seen == NULL || recs == NULL)
 		die("out of memory");
 	pthread_create(&t, NULL, receive_latencies, &l);
 	if ((c = tids_test_hub_connect(&w->hub, &w->factory[0])) == NULL)
@@ -794,6 +809,16 @@ static void latency(struct world *w, double rate, long seconds, struct latency *
 	out->p50 = l.n > 0 ? l.samples[l.n / 2] : -1;
 	out->p99 = l.n > 0 ? l.samples[l.n * 99 / 100] : -1;
 	out->p999 = l.n > 0 ? l.samples[l.n * 999 / 1000] : -1;
+	qsort(l.decided, l.n, sizeof(*l.decided), cmp64);
+	qsort(l.delivered, l.n, sizeof(*l.delivered), cmp64);
+	for (int i = 0; i < 3; i++) {
+		size_t at = i == 0 ? l.n / 2 : i == 1 ? l.n * 99 / 100 : l.n * 999 / 1000;
+
+		out->to_decision[i] = l.n > 0 ? l.decided[at] : -1;
+		out->to_delivery[i] = l.n > 0 ? l.delivered[at] : -1;
+	}
+	free(l.decided);
+	free(l.delivered);
 	free(l.samples);
 	free(l.seen);
 	free(recs);
@@ -806,14 +831,20 @@ static void print_latency(const char *what, const struct latency *l)
 {
 	printf("  %-44s p50 %lld ms, p99 %lld ms, p99.9 %lld ms  (target p99 <= 20 ms)\n", what, (long long)l->p50,
 	       (long long)l->p99, (long long)l->p999);
+	printf("  %-44s publish->decision p50 %lld, p99 %lld ms; decision->delivery p50 %lld, p99 %lld ms\n", "",
+	       (long long)l->to_decision[0], (long long)l->to_decision[1], (long long)l->to_delivery[0],
+	       (long long)l->to_delivery[1]);
 	printf("  %-44s %zu of %zu delivered once, %zu duplicates\n", "", l->received, l->expected, l->duplicates);
 }
 
 static void json_latency(FILE *f, const char *key, const struct latency *l, bool last)
 {
 	fprintf(f, "  \"%s\": {\"rate\": %.0f, \"p50_ms\": %lld, \"p99_ms\": %lld, \"p999_ms\": %lld, "
+		   "\"to_decision_ms\": [%lld, %lld, %lld], \"to_delivery_ms\": [%lld, %lld, %lld], "
 		   "\"received\": %zu, \"expected\": %zu, \"duplicates\": %zu}%s\n", key, l->rate, (long long)l->p50,
-		(long long)l->p99, (long long)l->p999, l->received, l->expected, l->duplicates, last ? "" : ",");
+		(long long)l->p99, (long long)l->p999, (long long)l->to_decision[0], (long long)l->to_decision[1],
+		(long long)l->to_decision[2], (long long)l->to_delivery[0], (long long)l->to_delivery[1],
+		(long long)l->to_delivery[2], l->received, l->expected, l->duplicates, last ? "" : ",");
 }
 
 int main(void)
