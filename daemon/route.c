@@ -68,11 +68,11 @@ struct dest *route_dest(struct router *rt, const char *recipient)
 		snprintf(d->jurisdiction, sizeof(d->jurisdiction), "%s", p != NULL ? p->jurisdiction : "");
 		d->participants_gen = rt->participants_gen;
 	}
-	if (d->rkt == NULL || d->producer_gen != rt->producer_gen) {
-		/* The producer's handles go with it (teardown). */
-		d->rkt = router_topic(rt, d->topic);
-		d->producer_gen = rt->producer_gen;
-		if (d->rkt == NULL)
+	if (d->rkt[rt->cur] == NULL || d->producer_gen[rt->cur] != rt->slot[rt->cur].gen) {
+		/* Each producer has its handles, which go with it (teardown). */
+		d->rkt[rt->cur] = router_topic(rt, d->topic);
+		d->producer_gen[rt->cur] = rt->slot[rt->cur].gen;
+		if (d->rkt[rt->cur] == NULL)
 			return NULL;
 	}
 	return d;
@@ -176,7 +176,7 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 	}
 	/* A deliver topic has one partition, the one egress reads: named
 	 * here, librdkafka runs no partitioner. */
-	r = router_produce_copy(rt, d->rkt, 0, del->record.record_id, TIDS_RECORD_ID_BYTES, value, vlen);
+	r = router_produce_copy(rt, d->rkt[rt->cur], 0, del->record.record_id, TIDS_RECORD_ID_BYTES, value, vlen);
 	if (r == 0)
 		rt->deliveries++;
 	return r;

@@ -305,16 +305,10 @@ static void drain_inbox(struct router *rt)
 
 /* --- Kafka ------------------------------------------------------------------ */
 
-/* Topic handles are kept: producing by name makes librdkafka search its
- * topic list for every message, and a hub has a topic per participant. */
-struct topic_handle {
-	char name[256];
-	rd_kafka_topic_t *rkt;
-};
-
 rd_kafka_topic_t *router_topic(struct router *rt, const char *name)
 {
-	struct topic_handle *t = tids_map_get_str(&rt->topics, name);
+	struct txn_slot *slot = &rt->slot[rt->cur];
+	struct topic_handle *t = tids_map_get_str(&slot->topics, name);
 
 	if (t != NULL)
 		return t->rkt;
@@ -322,26 +316,14 @@ rd_kafka_topic_t *router_topic(struct router *rt, const char *name)
 	if (t == NULL)
 		return NULL;
 	snprintf(t->name, sizeof(t->name), "%s", name);
-	t->rkt = rd_kafka_topic_new(rt->producer, name, NULL);
-	if (t->rkt == NULL || tids_map_put_str(&rt->topics, t->name, t, NULL) != 0) {
+	t->rkt = rd_kafka_topic_new(slot->producer, name, NULL);
+	if (t->rkt == NULL || tids_map_put_str(&slot->topics, t->name, t, NULL) != 0) {
 		if (t->rkt != NULL)
 			rd_kafka_topic_destroy(t->rkt);
 		free(t);
 		return NULL;
 	}
 	return t->rkt;
-}
-
-static void topic_handles_free(struct router *rt)
-{
-	size_t pos = 0;
-	struct topic_handle *t;
-
-	while ((t = tids_map_next(&rt->topics, &pos)) != NULL) {
-		rd_kafka_topic_destroy(t->rkt);
-		free(t);
-	}
-	tids_map_free(&rt->topics);
 }
 
 int router_produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
@@ -396,10 +378,20 @@ static void drain_producer_events(struct router *rt)
 {
 	rd_kafka_event_t *ev;
 
-	while ((ev = rd_kafka_queue_poll(rt->pq, 0)) != NULL) {
-		kafka_log_event(NULL, ev);
-		rd_kafka_event_destroy(ev);
-	}
+	for (int i = 0; i < TXN_SLOTS; i++)
+		while (rt->slot[i].pq != NULL && (ev = rd_kafka_queue_poll(rt->slot[i].pq, 0)) != NULL) {
+			kafka_log_event(NULL, ev);
+			rd_kafka_event_destroy(ev);
+		}
+}
+
+static bool producer_fatal(struct router *rt)
+{
+	for (int i = 0; i < TXN_SLOTS; i++)
+		if (rt->slot[i].producer != NULL &&
+		    rd_kafka_fatal_error(rt->slot[i].producer, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			return true;
+	return false;
 }
 
 static void discard_batch(struct router *rt)
@@ -416,8 +408,11 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 
 	/* Runs in the router thread, inside rd_kafka_consumer_poll. Batches
 	 * are transactional units: a half-collected one is simply dropped and
-	 * read again by whoever owns the partition next. */
+	 * read again by whoever owns the partition next; those handed to the
+	 * committer finish first, so that their offsets are committed before
+	 * the partitions move (a failure shows at the next transaction). */
 	discard_batch(rt);
+	(void)txn_wait_idle(rt);
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		tids_log_info("router: %d ingress partitions assigned", parts->cnt);
 		rd_kafka_assign(rk, parts);
@@ -435,39 +430,36 @@ static rd_kafka_conf_t *conf_dup(struct router *rt, rd_kafka_type_t type)
 	return rd_kafka_conf_dup(type == RD_KAFKA_CONSUMER ? rt->conf_consumer : rt->conf_producer);
 }
 
+/* A transactional producer's configuration (txn_open). */
+static rd_kafka_conf_t *producer_conf(struct router *rt, const char *id)
+{
+	rd_kafka_conf_t *conf = conf_dup(rt, RD_KAFKA_PRODUCER);
+	char err[512];
+
+	/* retry.backoff.ms: a transaction's first produce can still meet the
+	 * coordinator finishing an earlier one (CONCURRENT_TRANSACTIONS); the
+	 * default 100 ms pause would be most of a record's latency. */
+	if (rd_kafka_conf_set(conf, "transactional.id", id, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "transaction.timeout.ms", "30000", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "linger.ms", "1", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "retry.backoff.ms", "5", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "client.id", id, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+		rd_kafka_conf_destroy(conf);
+		tids_log_warnx("router: %s", err);
+		return NULL;
+	}
+	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG);
+	return conf;
+}
+
 static int setup(struct router *rt)
 {
 	char err[512];
 	rd_kafka_conf_t *conf;
-	rd_kafka_error_t *e;
 	rd_kafka_topic_partition_list_t *topics;
 
-	conf = conf_dup(rt, RD_KAFKA_PRODUCER);
-	if (rd_kafka_conf_set(conf, "transactional.id", rt->txn_id, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "transaction.timeout.ms", "30000", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "linger.ms", "1", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "client.id", rt->txn_id, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-		rd_kafka_conf_destroy(conf);
-		tids_log_warnx("router: %s", err);
+	if (txn_open(rt, producer_conf) != 0)
 		return -1;
-	}
-	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG);
-	rt->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-	if (rt->producer == NULL) {
-		rd_kafka_conf_destroy(conf);
-		tids_log_warnx("router: %s", err);
-		return -1;
-	}
-	rd_kafka_set_log_queue(rt->producer, NULL);
-	rt->producer_gen++;
-	rt->pq = rd_kafka_queue_get_main(rt->producer);
-	tids_log_info("router: starting transactions as %s", rt->txn_id);
-	e = rd_kafka_init_transactions(rt->producer, 10000);
-	if (e != NULL) {
-		tids_log_warnx("router: transactions unavailable: %s", rd_kafka_error_string(e));
-		rd_kafka_error_destroy(e);
-		return -1;
-	}
 	if (state_load(rt) != 0)
 		return -1;
 
@@ -531,27 +523,22 @@ static void teardown(struct router *rt)
 		close(rt->cq_pipe[1]);
 		rt->consumer = NULL;
 	}
-	if (rt->producer != NULL) {
-		/* An open transaction dies with the producer; the next
-		 * init_transactions aborts it at the coordinator. */
-		topic_handles_free(rt);
-		rd_kafka_queue_destroy(rt->pq);
-		rd_kafka_destroy(rt->producer);
-		rt->producer = NULL;
-	}
+	txn_close(rt);
 }
 
 /* One transaction: the batch, due checkpoints and windows, the state they
- * change, and the offsets consumed. */
+ * change, and the offsets consumed, produced in the current producer and
+ * handed to the committer (txn.c). The caller checked txn_ready. */
 static int transact(struct router *rt)
 {
 	rd_kafka_topic_partition_list_t *offsets = NULL;
 	rd_kafka_consumer_group_metadata_t *cgmd;
 	rd_kafka_error_t *e;
 	int64_t now = now_ms();
+	size_t records = rt->n_batch;
 	int r = 0;
 
-	e = rd_kafka_begin_transaction(rt->producer);
+	e = txn_begin(rt);
 	if (e != NULL)
 		goto fail;
 	for (size_t i = 0; i < rt->n_batch && r == 0; i++)
@@ -587,12 +574,9 @@ static int transact(struct router *rt)
 		if (e != NULL)
 			goto fail;
 	}
-	e = rd_kafka_commit_transaction(rt->producer, -1);
-	if (e != NULL)
-		goto fail;
-	rt->records += rt->n_batch;
-	rt->transactions++;
+	/* The records are routed: their offsets are in the transaction. */
 	discard_batch(rt);
+	txn_hand_off(rt, records);
 	return 0;
 fail:
 	audit_discard_all(rt);
@@ -606,9 +590,19 @@ fail:
 abort:
 	audit_discard_all(rt);
 	tids_log_warnx("router: could not write deliveries or audit entries; nothing of this batch is routed");
-	e = rd_kafka_abort_transaction(rt->producer, -1);
-	if (e != NULL)
-		rd_kafka_error_destroy(e);
+	txn_abort(rt);
+	return -1;
+}
+
+/* A commit failed in the committer: say why, and start over. */
+static int commit_failed(struct router *rt)
+{
+	char why[256];
+
+	if (!txn_failed(rt, why, sizeof(why)))
+		return 0;
+	drain_producer_events(rt);
+	tids_log_warnx("router: transaction failed: %s; resuming from the last committed state", why);
 	return -1;
 }
 
@@ -628,19 +622,28 @@ static int run(struct router *rt)
 
 	rt->last_maintenance = mono_ms();
 	while (!rt->stop) {
-		struct pollfd fds[2] = { { rt->cq_pipe[0], POLLIN, 0 }, { rt->inbox_fd, POLLIN, 0 } };
+		struct pollfd fds[3] = { { rt->cq_pipe[0], POLLIN, 0 }, { rt->inbox_fd, POLLIN, 0 },
+					 { rt->commit_fd, POLLIN, 0 } };
+		bool full = rt->n_batch == ROUTER_BATCH_MAX;
+		int64_t wait = batch_deadline_wait(rt);
 
-		/* Sleep only once the consumer's queue is empty: librdkafka
-		 * signals the pipe when the queue becomes non-empty, not while
-		 * it stays so. */
-		if (drained && poll(fds, 2, (int)batch_deadline_wait(rt)) < 0 && errno != EINTR)
+		/* A batch that is due but has no producer free waits for the
+		 * committer (which wakes us), taking in records meanwhile. */
+		if (rt->n_batch > 0 && (full || drained || wait == 0) && !txn_ready(rt))
+			wait = 1000;
+		/* Sleep only once the consumer's queue is empty (or the batch
+		 * full): librdkafka signals the pipe when the queue becomes
+		 * non-empty, not while it stays so. */
+		if ((drained || full) && poll(fds, 3, (int)wait) < 0 && errno != EINTR)
 			return -1;
 		while (read(rt->cq_pipe[0], buf, sizeof(buf)) > 0)
+			;
+		while (read(rt->commit_fd, buf, sizeof(buf)) > 0)
 			;
 		if (fds[1].revents & POLLIN)
 			drain_inbox(rt);
 		drain_producer_events(rt);
-		if (rd_kafka_fatal_error(rt->producer, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		if (producer_fatal(rt) || commit_failed(rt) != 0)
 			return -1;
 		/* Take what the consumer has, up to a batch. */
 		drained = false;
@@ -669,6 +672,11 @@ static int run(struct router *rt)
 		}
 		if (rt->reload_state) {
 			rt->reload_state = false;
+			/* The state topic must hold what is in flight first. */
+			if (txn_wait_idle(rt) != 0) {
+				commit_failed(rt);
+				return -1;
+			}
 			if (state_load(rt) != 0)
 				return -1;
 		}
@@ -677,9 +685,10 @@ static int run(struct router *rt)
 			continue;
 		}
 		/* A batch goes when it is full, when its time is up, or when the
-		 * queue ran dry (waiting longer would only add latency). */
-		if ((rt->n_batch > 0 && (rt->n_batch == ROUTER_BATCH_MAX || drained || batch_deadline_wait(rt) == 0)) ||
-		    mono_ms() - rt->last_maintenance >= 1000) {
+		 * queue ran dry (waiting longer would only add latency), and a
+		 * producer is free: while the last commit runs, it grows. */
+		if (((rt->n_batch > 0 && (rt->n_batch == ROUTER_BATCH_MAX || drained || batch_deadline_wait(rt) == 0)) ||
+		     mono_ms() - rt->last_maintenance >= 1000) && txn_ready(rt)) {
 			if (mono_ms() - rt->last_maintenance >= 1000)
 				rt->last_maintenance = mono_ms();
 			if (transact(rt) != 0)
@@ -687,6 +696,20 @@ static int run(struct router *rt)
 		}
 	}
 	return 0;
+}
+
+/* Stopping: the commits in flight, then the heads of the chains signed,
+ * so that a stopped hub leaves no entry without a checkpoint. */
+static void finish(struct router *rt)
+{
+	if (txn_wait_idle(rt) != 0) {
+		commit_failed(rt);
+		return;
+	}
+	if (rt->policy != NULL && (transact(rt) != 0 || txn_wait_idle(rt) != 0)) {
+		commit_failed(rt);
+		tids_log_warnx("router: the last checkpoints could not be written");
+	}
 }
 
 static void *router_main(void *arg)
@@ -697,10 +720,7 @@ static void *router_main(void *arg)
 	pthread_setname_np(pthread_self(), "tidsd-router");
 	while (!rt->stop) {
 		if (setup(rt) == 0 && run(rt) == 0) {
-			/* Stopping: sign the heads of the chains, so that a stopped
-			 * hub leaves no entry without a checkpoint. */
-			if (rt->policy != NULL && transact(rt) != 0)
-				tids_log_warnx("router: the last checkpoints could not be written");
+			finish(rt);
 			teardown(rt);
 			break;
 		}
@@ -753,6 +773,7 @@ int router_new(struct tidsd *d)
 	pthread_mutex_init(&rt->lock, NULL);
 	rt->inbox_tail = &rt->inbox;
 	rt->inbox_fd = -1;
+	rt->commit_fd = -1;
 	d->router = rt;
 	return 0;
 }
@@ -788,7 +809,7 @@ int router_init(struct tidsd *d)
 	rt->checkpoint_entries = d->conf->checkpoint_entries;
 	rt->checkpoint_ms = d->conf->checkpoint_interval_ms;
 	rt->inbox_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (rt->inbox_fd < 0)
+	if (rt->inbox_fd < 0 || txn_init(rt) != 0)
 		return TIDS_EIO;
 	rc = pthread_create(&rt->thread, NULL, router_main, rt);
 	if (rc != 0) {
@@ -823,16 +844,18 @@ void router_free(struct tidsd *d)
 	if (rt == NULL)
 		return;
 	if (rt->started) {
+		rt->stop = 1;
+		if (write(rt->inbox_fd, &one, sizeof(one)) < 0)
+			tids_log_warn("router: wake");
+		pthread_join(rt->thread, NULL);
 		tids_log_info("router: %lu records routed in %lu transactions: %lu decisions, %lu deliveries, "
 			      "%lu denials, %lu copies of republished batches dropped, %lu unreadable records skipped",
 			      (unsigned long)rt->records, (unsigned long)rt->transactions, (unsigned long)rt->decisions,
 			      (unsigned long)rt->deliveries, (unsigned long)rt->denials,
 			      (unsigned long)rt->duplicates, (unsigned long)rt->skipped);
-		rt->stop = 1;
-		if (write(rt->inbox_fd, &one, sizeof(one)) < 0)
-			tids_log_warn("router: wake");
-		pthread_join(rt->thread, NULL);
+		txn_log_stats(rt);
 	}
+	txn_free(rt);
 	while (rt->inbox != NULL) {
 		struct router_msg *m = rt->inbox;
 

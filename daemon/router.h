@@ -25,6 +25,8 @@
 #define ROUTER_BATCH_MS 5
 #define ROUTER_PARTITIONS_MAX 1024
 #define ROUTER_WINDOW_GRACE_MS 2000
+#define TXN_SLOTS 2                          /* transactional producers, used in turn */
+#define TXN_HIST_MS 2000                     /* commit times kept to the ms up to this */
 #define ROUTER_QUEUE_KBYTES "4096"           /* prefetched ingress records the consumer holds */
 
 enum router_msg_kind {
@@ -70,8 +72,8 @@ struct audit_pending {
 struct dest {
 	char id[TIDS_ID_MAX + 1];
 	char topic[320];
-	rd_kafka_topic_t *rkt;
-	uint64_t producer_gen;               /* rkt belongs to this producer */
+	rd_kafka_topic_t *rkt[TXN_SLOTS];    /* each producer's handle of it */
+	uint64_t producer_gen[TXN_SLOTS];
 	uint64_t participants_gen;           /* jurisdiction read at */
 	char jurisdiction[32];
 };
@@ -128,6 +130,29 @@ struct window {
 	bool emitted;                        /* delete its state in this transaction */
 };
 
+/* Topic handles are kept: producing by name makes librdkafka search its
+ * topic list for every message, and a hub has a topic per participant. */
+struct topic_handle {
+	char name[256];
+	rd_kafka_topic_t *rkt;
+};
+
+/* One of the router's transactional producers (txn.c). busy, flushed and
+ * records are the committer's to change, under txn_lock. */
+
+struct txn_slot {
+	rd_kafka_t *producer;
+	rd_kafka_queue_t *pq;                /* its logs and errors */
+	struct tids_map topics;              /* name -> struct topic_handle */
+	char id[320];                        /* transactional.id */
+	uint64_t gen;                        /* topic handles belong to it */
+	bool open;                           /* a transaction the router is producing */
+	bool busy;                           /* produced into, not committed yet */
+	bool flushed;                        /* what it produced is written */
+	size_t records;
+	int64_t handed_ms;
+};
+
 struct router {
 	pthread_t thread;
 	bool started;
@@ -159,13 +184,26 @@ struct router {
 	struct tids_map counts;              /* key -> struct count */
 	struct tids_map windows;             /* key -> struct window */
 	struct tids_map seen;                /* key -> struct seen */
-	struct tids_map topics;              /* name -> topic handle of the producer */
 	struct tids_map dests;               /* recipient -> struct dest */
 	uint64_t producer_gen, participants_gen;
 
 	rd_kafka_t *consumer;
-	rd_kafka_t *producer;
-	rd_kafka_queue_t *cq, *pq;
+	rd_kafka_t *producer;                /* the slot's that takes the next batch */
+	rd_kafka_queue_t *cq;
+	struct txn_slot slot[TXN_SLOTS];
+	int cur;
+
+	/* The committer thread (txn.c). */
+	pthread_t committer;
+	bool committer_started;
+	pthread_mutex_t txn_lock;
+	pthread_cond_t txn_cond;
+	int txn_q[TXN_SLOTS], txn_qn;        /* slots to commit, in order */
+	bool txn_failed, txn_quit;
+	char txn_why[256];
+	int commit_fd;                       /* eventfd: a slot was flushed or committed */
+	/* Times after routing, ms: the flush, the commit, both. */
+	uint64_t flush_hist[TXN_HIST_MS + 1], commit_hist[TXN_HIST_MS + 1], txn_hist[TXN_HIST_MS + 1];
 	int cq_pipe[2];
 	struct chain chains[ROUTER_PARTITIONS_MAX];
 	struct audit_pending audit_pending[ROUTER_PARTITIONS_MAX];
@@ -198,6 +236,26 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 /* The recipient's destination (NULL: out of memory). */
 struct dest *route_dest(struct router *rt, const char *recipient);
 void route_dests_clear(struct router *rt);
+
+/* txn.c */
+int txn_init(struct router *rt);
+void txn_free(struct router *rt);
+/* Both producers, their transactions initialised; conf_for makes the
+ * configuration of one (transactional.id id). 0 or -1. */
+int txn_open(struct router *rt, rd_kafka_conf_t *(*conf_for)(struct router *rt, const char *id));
+/* Waits for the commits in flight, then drops the producers. */
+void txn_close(struct router *rt);
+/* May a transaction begin in the current producer? */
+bool txn_ready(struct router *rt);
+rd_kafka_error_t *txn_begin(struct router *rt);
+void txn_abort(struct router *rt);
+/* The current transaction goes to the committer; the other producer is current. */
+void txn_hand_off(struct router *rt, size_t records);
+/* Waits until every commit handed off is done: 0, or -1 if one failed. */
+int txn_wait_idle(struct router *rt);
+bool txn_failed(struct router *rt, char *why, size_t len);
+/* Logs how long transactions took. */
+void txn_log_stats(struct router *rt);
 
 /* audit.c */
 int audit_append(struct router *rt, int32_t partition, struct tids_audit_entry *e);
