@@ -532,7 +532,7 @@ static void teardown(struct router *rt)
 static int transact(struct router *rt)
 {
 	rd_kafka_topic_partition_list_t *offsets = NULL;
-	rd_kafka_consumer_group_metadata_t *cgmd;
+	rd_kafka_consumer_group_metadata_t *cgmd = NULL;
 	rd_kafka_error_t *e;
 	int64_t now = now_ms();
 	size_t records = rt->n_batch;
@@ -568,15 +568,11 @@ static int transact(struct router *rt)
 				tp->offset = m->offset + 1;
 		}
 		cgmd = rd_kafka_consumer_group_metadata(rt->consumer);
-		e = rd_kafka_send_offsets_to_transaction(rt->producer, offsets, cgmd, -1);
-		rd_kafka_consumer_group_metadata_destroy(cgmd);
-		rd_kafka_topic_partition_list_destroy(offsets);
-		if (e != NULL)
-			goto fail;
 	}
-	/* The records are routed: their offsets are in the transaction. */
+	/* The records are routed; the committer adds their offsets to the
+	 * transaction (two round trips the router no longer waits for). */
 	discard_batch(rt);
-	txn_hand_off(rt, records);
+	txn_hand_off(rt, records, offsets, cgmd);
 	return 0;
 fail:
 	audit_discard_all(rt);

@@ -151,6 +151,8 @@ struct txn_slot {
 	bool flushed;                        /* what it produced is written */
 	size_t records;
 	int64_t handed_ms;
+	rd_kafka_topic_partition_list_t *offsets;    /* consumed, for the transaction (NULL: none) */
+	rd_kafka_consumer_group_metadata_t *cgmd;
 };
 
 struct router {
@@ -249,8 +251,11 @@ void txn_close(struct router *rt);
 bool txn_ready(struct router *rt);
 rd_kafka_error_t *txn_begin(struct router *rt);
 void txn_abort(struct router *rt);
-/* The current transaction goes to the committer; the other producer is current. */
-void txn_hand_off(struct router *rt, size_t records);
+/* The current transaction goes to the committer, which adds the consumed
+ * offsets to it (taking offsets and cgmd) and commits; the other producer
+ * is current. */
+void txn_hand_off(struct router *rt, size_t records, rd_kafka_topic_partition_list_t *offsets,
+		  rd_kafka_consumer_group_metadata_t *cgmd);
 /* Waits until every commit handed off is done: 0, or -1 if one failed. */
 int txn_wait_idle(struct router *rt);
 bool txn_failed(struct router *rt, char *why, size_t len);

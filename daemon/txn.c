@@ -70,8 +70,11 @@ static void *committer_main(void *arg)
 				pthread_mutex_unlock(&rt->txn_lock);
 				wake_router(rt);
 			}
+			if (s->offsets != NULL)
+				e = rd_kafka_send_offsets_to_transaction(s->producer, s->offsets, s->cgmd, -1);
 			t0 = mono_ms();
-			e = rd_kafka_commit_transaction(s->producer, -1);
+			if (e == NULL)
+				e = rd_kafka_commit_transaction(s->producer, -1);
 			pthread_mutex_lock(&rt->txn_lock);
 			if (e != NULL) {
 				snprintf(rt->txn_why, sizeof(rt->txn_why), "%s", rd_kafka_error_string(e));
@@ -86,6 +89,12 @@ static void *committer_main(void *arg)
 		}
 		/* After a failure, the transactions behind it are left open:
 		 * the router drops their producers, which aborts them. */
+		if (s->offsets != NULL) {
+			rd_kafka_topic_partition_list_destroy(s->offsets);
+			rd_kafka_consumer_group_metadata_destroy(s->cgmd);
+			s->offsets = NULL;
+			s->cgmd = NULL;
+		}
 		s->busy = false;
 		s->flushed = true;
 		rt->txn_q[0] = rt->txn_q[1];
@@ -261,11 +270,14 @@ void txn_abort(struct router *rt)
 	s->open = false;
 }
 
-void txn_hand_off(struct router *rt, size_t records)
+void txn_hand_off(struct router *rt, size_t records, rd_kafka_topic_partition_list_t *offsets,
+		  rd_kafka_consumer_group_metadata_t *cgmd)
 {
 	struct txn_slot *s = &rt->slot[rt->cur];
 
 	pthread_mutex_lock(&rt->txn_lock);
+	s->offsets = offsets;
+	s->cgmd = cgmd;
 	s->busy = true;
 	s->flushed = false;
 	s->open = false;
