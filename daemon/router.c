@@ -415,8 +415,21 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	(void)txn_wait_idle(rt);
 	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
 		tids_log_info("router: %d ingress partitions assigned", parts->cnt);
+		/* Routing resumes where the state topic says it stopped: read
+		 * it now, before the partitions are fetched. */
+		if (state_load(rt) != 0) {
+			rt->load_failed = true;
+			rd_kafka_assign(rk, NULL);
+			rt->assigned = false;
+			return;
+		}
+		for (int i = 0; i < parts->cnt; i++) {
+			int32_t p = parts->elems[i].partition;
+
+			if (p >= 0 && p < ROUTER_PARTITIONS_MAX && rt->next_offset[p] >= 0)
+				parts->elems[i].offset = rt->next_offset[p];
+		}
 		rd_kafka_assign(rk, parts);
-		rt->reload_state = true;
 		rt->assigned = parts->cnt > 0;
 	} else {
 		tids_log_info("router: ingress partitions revoked");
@@ -532,7 +545,6 @@ static void teardown(struct router *rt)
 static int transact(struct router *rt)
 {
 	rd_kafka_topic_partition_list_t *offsets = NULL;
-	rd_kafka_consumer_group_metadata_t *cgmd = NULL;
 	rd_kafka_error_t *e;
 	int64_t now = now_ms();
 	size_t records = rt->n_batch;
@@ -551,28 +563,36 @@ static int transact(struct router *rt)
 		r = rt->stop ? audit_checkpoints_all(rt) : audit_checkpoints_due(rt, now);
 	if (r == 0)
 		r = audit_flush_all(rt);
-	if (r == 0)
-		r = state_write_dirty(rt);
-	if (r != 0)
-		goto abort;
-	if (rt->n_batch > 0) {
-		offsets = rd_kafka_topic_partition_list_new((int)rt->n_batch);
+	/* Where routing resumes goes into the state topic with the rest: in
+	 * the same transaction as what was routed, with no round trip to the
+	 * group coordinator. */
+	if (r == 0 && rt->n_batch > 0) {
+		offsets = rd_kafka_topic_partition_list_new(4);
 		for (size_t i = 0; i < rt->n_batch; i++) {
 			const rd_kafka_message_t *m = rt->batch[i];
-			rd_kafka_topic_partition_t *tp =
-				rd_kafka_topic_partition_list_find(offsets, rt->t_ingress, m->partition);
 
-			if (tp == NULL)
-				tp = rd_kafka_topic_partition_list_add(offsets, rt->t_ingress, m->partition);
-			if (m->offset + 1 > tp->offset)
-				tp->offset = m->offset + 1;
+			if (m->offset + 1 > rt->next_offset[m->partition]) {
+				rt->next_offset[m->partition] = m->offset + 1;
+				rt->next_dirty[m->partition] = true;
+			}
 		}
-		cgmd = rd_kafka_consumer_group_metadata(rt->consumer);
+		for (size_t i = 0; i < rt->n_batch; i++) {
+			const rd_kafka_message_t *m = rt->batch[i];
+
+			if (rd_kafka_topic_partition_list_find(offsets, rt->t_ingress, m->partition) == NULL)
+				rd_kafka_topic_partition_list_add(offsets, rt->t_ingress, m->partition)->offset =
+					rt->next_offset[m->partition];
+		}
 	}
-	/* The records are routed; the committer adds their offsets to the
-	 * transaction (two round trips the router no longer waits for). */
+	if (r == 0)
+		r = state_write_dirty(rt);
+	if (r != 0) {
+		if (offsets != NULL)
+			rd_kafka_topic_partition_list_destroy(offsets);
+		goto abort;
+	}
 	discard_batch(rt);
-	txn_hand_off(rt, records, offsets, cgmd);
+	txn_hand_off(rt, records, offsets);
 	return 0;
 fail:
 	audit_discard_all(rt);
@@ -666,15 +686,11 @@ static int run(struct router *rt)
 				rt->batch_started = mono_ms();
 			rt->batch[rt->n_batch++] = m;
 		}
-		if (rt->reload_state) {
-			rt->reload_state = false;
-			/* The state topic must hold what is in flight first. */
-			if (txn_wait_idle(rt) != 0) {
-				commit_failed(rt);
-				return -1;
-			}
-			if (state_load(rt) != 0)
-				return -1;
+		if (rt->load_failed) {
+			rt->load_failed = false;
+			commit_failed(rt);
+			tids_log_warnx("router: the state topic could not be read at an assignment; starting over");
+			return -1;
 		}
 		if (rt->policy == NULL) {
 			drained = true;
@@ -685,8 +701,17 @@ static int run(struct router *rt)
 		 * producer is free: while the last commit runs, it grows. */
 		if (((rt->n_batch > 0 && (rt->n_batch == ROUTER_BATCH_MAX || drained || batch_deadline_wait(rt) == 0)) ||
 		     mono_ms() - rt->last_maintenance >= 1000) && txn_ready(rt)) {
-			if (mono_ms() - rt->last_maintenance >= 1000)
+			if (mono_ms() - rt->last_maintenance >= 1000) {
+				rd_kafka_topic_partition_list_t *l = txn_committed_offsets(rt);
+
 				rt->last_maintenance = mono_ms();
+				/* Only for those who watch the group's lag: routing
+				 * resumes from the state topic. */
+				if (l != NULL) {
+					rd_kafka_commit(rt->consumer, l, 1);
+					rd_kafka_topic_partition_list_destroy(l);
+				}
+			}
 			if (transact(rt) != 0)
 				return -1;
 		}
@@ -770,6 +795,8 @@ int router_new(struct tidsd *d)
 	rt->inbox_tail = &rt->inbox;
 	rt->inbox_fd = -1;
 	rt->commit_fd = -1;
+	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
+		rt->next_offset[p] = rt->committed_offset[p] = -1;
 	d->router = rt;
 	return 0;
 }

@@ -151,8 +151,7 @@ struct txn_slot {
 	bool flushed;                        /* what it produced is written */
 	size_t records;
 	int64_t handed_ms;
-	rd_kafka_topic_partition_list_t *offsets;    /* consumed, for the transaction (NULL: none) */
-	rd_kafka_consumer_group_metadata_t *cgmd;
+	rd_kafka_topic_partition_list_t *offsets;    /* where the transaction moves routing to (NULL: nowhere) */
 };
 
 struct router {
@@ -175,6 +174,16 @@ struct router {
 	struct router_keys *keys;
 	struct tids_secmem_pool *key_pool;   /* grant keys */
 	uint64_t state_seq;                  /* of the last state entry written or read */
+	/* Where routing resumes on each ingress partition, -1 when the state
+	 * topic does not say (the group's committed offset then): kept in
+	 * the state topic, in the transaction that routes up to it. */
+	int64_t next_offset[ROUTER_PARTITIONS_MAX];
+	bool next_dirty[ROUTER_PARTITIONS_MAX];
+	/* The same as of the last commit, told to the consumer group now and
+	 * then for those who watch its lag (txn_lock). */
+	int64_t committed_offset[ROUTER_PARTITIONS_MAX];
+	bool committed_news;
+	bool load_failed;                    /* at an assignment: start over */
 	size_t state_refused;                /* entries refused at the last load */
 
 	struct tids_policy_set *policy;
@@ -209,7 +218,6 @@ struct router {
 	int cq_pipe[2];
 	struct chain chains[ROUTER_PARTITIONS_MAX];
 	struct audit_pending audit_pending[ROUTER_PARTITIONS_MAX];
-	bool reload_state;                   /* partitions were assigned: read the state topic */
 	bool assigned;                       /* holds ingress partitions now */
 
 	/* The record being routed: decided at one time, and encoded once for
@@ -251,11 +259,12 @@ void txn_close(struct router *rt);
 bool txn_ready(struct router *rt);
 rd_kafka_error_t *txn_begin(struct router *rt);
 void txn_abort(struct router *rt);
-/* The current transaction goes to the committer, which adds the consumed
- * offsets to it (taking offsets and cgmd) and commits; the other producer
- * is current. */
-void txn_hand_off(struct router *rt, size_t records, rd_kafka_topic_partition_list_t *offsets,
-		  rd_kafka_consumer_group_metadata_t *cgmd);
+/* The current transaction goes to the committer; the other producer is
+ * current. offsets (taken) say where it moves routing to. */
+void txn_hand_off(struct router *rt, size_t records, rd_kafka_topic_partition_list_t *offsets);
+/* Where the committed transactions moved routing to, if that changed
+ * since the last call (NULL otherwise); the caller destroys it. */
+rd_kafka_topic_partition_list_t *txn_committed_offsets(struct router *rt);
 /* Waits until every commit handed off is done: 0, or -1 if one failed. */
 int txn_wait_idle(struct router *rt);
 bool txn_failed(struct router *rt, char *why, size_t len);

@@ -106,6 +106,10 @@ void state_clear(struct router *rt)
 	tids_map_free(&rt->seen);
 	memset(rt->last_seen, 0, sizeof(rt->last_seen));
 	memset(rt->chains, 0, sizeof(rt->chains));
+	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++) {
+		rt->next_offset[p] = -1;
+		rt->next_dirty[p] = false;
+	}
 }
 
 /* The sequence of the last entry applied per key, while the topic loads. */
@@ -211,6 +215,10 @@ static void apply_entry(struct router *rt, const rd_kafka_message_t *m, struct t
 		if (c != NULL)
 			c->dirty = false;
 		count_to_facts(rt, key, st.count);
+	} else if (st.kind == TIDS_STATE_POSITION && sscanf(key, "position/%d", &p) == 1 && p >= 0 &&
+		   p < ROUTER_PARTITIONS_MAX) {
+		rt->next_offset[p] = st.next_offset;
+		rt->next_dirty[p] = false;
 	} else if (st.kind == TIDS_STATE_WINDOW) {
 		state_window_restore(rt, key, &st.window);
 	} else if (st.kind == TIDS_STATE_SEEN) {
@@ -377,6 +385,15 @@ int state_write_dirty(struct router *rt)
 	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++) {
 		struct chain *ch = &rt->chains[p];
 
+		if (rt->next_dirty[p]) {
+			memset(&st, 0, sizeof(st));
+			st.kind = TIDS_STATE_POSITION;
+			st.next_offset = rt->next_offset[p];
+			snprintf(key, sizeof(key), "position/%d", (int)p);
+			if ((r = put(rt, key, &st)) != 0)
+				return r;
+			rt->next_dirty[p] = false;
+		}
 		if (!ch->dirty)
 			continue;
 		memset(&st, 0, sizeof(st));

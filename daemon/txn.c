@@ -70,11 +70,8 @@ static void *committer_main(void *arg)
 				pthread_mutex_unlock(&rt->txn_lock);
 				wake_router(rt);
 			}
-			if (s->offsets != NULL)
-				e = rd_kafka_send_offsets_to_transaction(s->producer, s->offsets, s->cgmd, -1);
 			t0 = mono_ms();
-			if (e == NULL)
-				e = rd_kafka_commit_transaction(s->producer, -1);
+			e = rd_kafka_commit_transaction(s->producer, -1);
 			pthread_mutex_lock(&rt->txn_lock);
 			if (e != NULL) {
 				snprintf(rt->txn_why, sizeof(rt->txn_why), "%s", rd_kafka_error_string(e));
@@ -83,6 +80,12 @@ static void *committer_main(void *arg)
 			} else {
 				note(rt->commit_hist, mono_ms() - t0);
 				note(rt->txn_hist, mono_ms() - s->handed_ms);
+				for (int i = 0; s->offsets != NULL && i < s->offsets->cnt; i++) {
+					const rd_kafka_topic_partition_t *tp = &s->offsets->elems[i];
+
+					rt->committed_offset[tp->partition] = tp->offset;
+					rt->committed_news = true;
+				}
 				rt->records += s->records;
 				rt->transactions++;
 			}
@@ -91,9 +94,7 @@ static void *committer_main(void *arg)
 		 * the router drops their producers, which aborts them. */
 		if (s->offsets != NULL) {
 			rd_kafka_topic_partition_list_destroy(s->offsets);
-			rd_kafka_consumer_group_metadata_destroy(s->cgmd);
 			s->offsets = NULL;
-			s->cgmd = NULL;
 		}
 		s->busy = false;
 		s->flushed = true;
@@ -270,14 +271,12 @@ void txn_abort(struct router *rt)
 	s->open = false;
 }
 
-void txn_hand_off(struct router *rt, size_t records, rd_kafka_topic_partition_list_t *offsets,
-		  rd_kafka_consumer_group_metadata_t *cgmd)
+void txn_hand_off(struct router *rt, size_t records, rd_kafka_topic_partition_list_t *offsets)
 {
 	struct txn_slot *s = &rt->slot[rt->cur];
 
 	pthread_mutex_lock(&rt->txn_lock);
 	s->offsets = offsets;
-	s->cgmd = cgmd;
 	s->busy = true;
 	s->flushed = false;
 	s->open = false;
@@ -318,4 +317,20 @@ void txn_log_stats(struct router *rt)
 		      (unsigned long)rt->transactions,
 		      rt->transactions > 0 ? (double)rt->records / (double)rt->transactions : 0.0, (long long)f50,
 		      (long long)f99, (long long)c50, (long long)c99, (long long)t50, (long long)t99);
+}
+
+rd_kafka_topic_partition_list_t *txn_committed_offsets(struct router *rt)
+{
+	rd_kafka_topic_partition_list_t *l = NULL;
+
+	pthread_mutex_lock(&rt->txn_lock);
+	if (rt->committed_news) {
+		l = rd_kafka_topic_partition_list_new(8);
+		for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
+			if (rt->committed_offset[p] >= 0)
+				rd_kafka_topic_partition_list_add(l, rt->t_ingress, p)->offset = rt->committed_offset[p];
+		rt->committed_news = false;
+	}
+	pthread_mutex_unlock(&rt->txn_lock);
+	return l;
 }

@@ -294,7 +294,8 @@ struct tids_audit_log_record {
 };
 
 /* The router's state on the compacted state topic. */
-enum tids_state_kind { TIDS_STATE_CHAIN = 1, TIDS_STATE_COUNT = 2, TIDS_STATE_WINDOW = 3, TIDS_STATE_SEEN = 4 };
+enum tids_state_kind { TIDS_STATE_CHAIN = 1, TIDS_STATE_COUNT = 2, TIDS_STATE_WINDOW = 3, TIDS_STATE_SEEN = 4,
+		       TIDS_STATE_POSITION = 5 };
 
 struct tids_position {
 	const char *publisher;
@@ -332,6 +333,7 @@ struct tids_router_state {
 	uint64_t count;
 	struct tids_aggregate_window window;
 	struct tids_position seen;
+	int64_t next_offset;                 /* TIDS_STATE_POSITION */
 	void *backing;
 };
 
