@@ -63,7 +63,7 @@ static int flush(struct router *rt, int32_t partition)
 	memcpy(head + AUDIT_HEAD - n, hdr, n);
 	snprintf(key, sizeof(key), "%d", (int)partition);
 	rkt = router_topic(rt, rt->t_audit);
-	r = rkt != NULL ? router_produce_copy(rt, rkt, partition, key, strlen(key), head + AUDIT_HEAD - n, n + body)
+	r = rkt != NULL ? router_produce_copy(rt, rkt, partition, key, strlen(key), head + AUDIT_HEAD - n, n + body, 0)
 			: TIDS_ENOMEM;
 	pending_clear(ap);
 	return r;
@@ -146,7 +146,10 @@ int audit_append(struct router *rt, int32_t partition, struct tids_audit_entry *
 	c->dirty = true;
 	ap->n++;
 	r = 0;
-	if (ap->n >= AUDIT_BATCH_MAX || ap->msg.len >= AUDIT_BATCH_BYTES)
+	/* The delivery this entry records gets it as its receipt's entry. */
+	if (e->delivered_hash.len > 0)
+		r = receipts_bind(rt, partition, e->seq, c->head);
+	if (r == 0 && (ap->n >= AUDIT_BATCH_MAX || ap->msg.len >= AUDIT_BATCH_BYTES))
 		r = flush(rt, partition);
 	if (r == 0 && (int64_t)c->since_checkpoint >= rt->checkpoint_entries)
 		r = audit_checkpoint(rt, partition);
@@ -174,8 +177,10 @@ int audit_checkpoint(struct router *rt, int32_t partition)
 		return r;
 	r = tids_sign_detached(rt->hub->sign_sk, TIDS_DOMAIN_CHECKPOINT, bytes, len, cp->signature);
 	free(bytes);
-	if (r == 0)
+	if (r == 0) {
+		receipts_remember_head(rt, cp);
 		r = produce_log_record(rt, partition, &lr);
+	}
 	if (r == 0) {
 		c->since_checkpoint = 0;
 		c->last_checkpoint_ms = cp->signed_at_ms;

@@ -43,11 +43,17 @@
  * In memory, M, the derived keys and the bucket keys live in one guarded
  * allocation (locked, left out of core dumps); D and E_n are wiped as soon
  * as what they open is open.
+ *
+ * Beside hub.key, the hub's public key is written as hub.pub, for
+ * participants to pin (it is no secret).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -144,6 +150,62 @@ static int load_master(struct tidsd *d, struct keyring *k)
 	if (r != 0)
 		tids_log_warnx("master key: %s", err);
 	return r;
+}
+
+/* hub.key -> hub.pub; any other name gets ".pub" appended. */
+static int pub_path(const char *key_path, char *buf, size_t len)
+{
+	size_t n = strlen(key_path);
+	int w;
+
+	if (n > 4 && strcmp(key_path + n - 4, ".key") == 0)
+		w = snprintf(buf, len, "%.*s.pub", (int)(n - 4), key_path);
+	else
+		w = snprintf(buf, len, "%s.pub", key_path);
+	return w > 0 && (size_t)w < len ? 0 : TIDS_ETOOBIG;
+}
+
+int keys_write_hub_pub(struct tidsd *d)
+{
+	char path[4096], tmp[4200], text[TIDS_KEY_BASE64_BYTES + 1], have[TIDS_KEY_BASE64_BYTES + 8];
+	size_t n;
+	FILE *f;
+	int fd;
+
+	if (pub_path(d->conf->hub_key, path, sizeof(path)) != 0)
+		return TIDS_ETOOBIG;
+	tids_key_to_base64(d->hub.sign_pk, text);
+	n = strlen(text);
+	text[n++] = '\n';
+	/* Already there and right: leave it (and its mtime) alone. */
+	f = fopen(path, "re");
+	if (f != NULL) {
+		size_t got = fread(have, 1, sizeof(have), f);
+
+		fclose(f);
+		if (got == n && memcmp(have, text, n) == 0)
+			return 0;
+	}
+	/* The same format as tidsctl keygen's NAME.pub, written whole or not
+	 * at all: a participant may copy it at any moment. */
+	snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, text, n) != (ssize_t)n || fchmod(fd, 0644) != 0 || fsync(fd) != 0) {
+		tids_log_warnx("hub key: cannot write %s: %s", tmp, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(tmp);
+		}
+		return TIDS_EIO;
+	}
+	close(fd);
+	if (rename(tmp, path) != 0) {
+		tids_log_warnx("hub key: cannot write %s: %s", path, strerror(errno));
+		unlink(tmp);
+		return TIDS_EIO;
+	}
+	tids_log_info("wrote the hub's public key to %s", path);
+	return 0;
 }
 
 /* D, created on first use; only what is derived from it is kept. */

@@ -82,9 +82,20 @@ int registry_put_participant(struct tidsd *d, const uint8_t *blob, size_t len, c
 	struct tids_participant p;
 	int r;
 
+	const char *claimed;
+
 	/* Decode first so a bad entry changes nothing, not even the store. */
 	if ((r = tids_wire_decode_participant(blob, len, &p, err, errlen)) < 0)
 		return r;
+	/* Ids are unique across the network: one a peer hub serves is not
+	 * ours to take (registering it with that hub as home adds to it). */
+	claimed = federation_home_of(d, p.id);
+	if (claimed != NULL && strcmp(p.home_hub, claimed) != 0) {
+		r = tids_fail(err, errlen, TIDS_EEXIST, "participant %s is served by hub %s (its directory says so); "
+			      "register it with --home-hub %s, or pick another id", p.id, claimed, claimed);
+		tids_participant_free(&p);
+		return r;
+	}
 	r = index_participant(d, blob, len, err, errlen);
 	if (r == 0 && store_put(d->store, STORE_PARTICIPANT, p.id, blob, len) != 0)
 		r = tids_fail(err, errlen, TIDS_EDB, "participant %s: could not be stored", p.id);
@@ -92,6 +103,8 @@ int registry_put_participant(struct tidsd *d, const uint8_t *blob, size_t len, c
 	if (r == 0)
 		sessions_recheck(d, "participant changed");
 	tids_participant_free(&p);
+	if (r == 0)
+		federation_registry_changed(d);
 	return r;
 }
 
@@ -129,6 +142,33 @@ const struct participant *registry_by_dh_key(const struct tidsd *d, const uint8_
 	return tids_map_get(&d->registry->by_dh, dh_pk, TIDS_DH_KEY_BYTES);
 }
 
+void registry_each_participant(struct tidsd *d, registry_participant_fn *fn, void *ctx)
+{
+	const struct participant *p;
+	size_t pos = 0;
+
+	while ((p = tids_map_next(&d->registry->participants, &pos)) != NULL)
+		fn(ctx, p);
+}
+
+void registry_each_subscriber(struct tidsd *d, registry_subscriber_fn *fn, void *ctx)
+{
+	const struct subscriber *s;
+	size_t pos = 0;
+
+	while ((s = tids_map_next(&d->registry->subscribers, &pos)) != NULL)
+		fn(ctx, s);
+}
+
+void registry_each_peer(struct tidsd *d, registry_peer_fn *fn, void *ctx)
+{
+	const struct tids_peer *p;
+	size_t pos = 0;
+
+	while ((p = tids_map_next(&d->registry->peers, &pos)) != NULL)
+		fn(d, p, ctx);
+}
+
 
 
 /* --- assets and peers ------------------------------------------------------ */
@@ -164,16 +204,40 @@ int registry_put_asset(struct tidsd *d, const uint8_t *blob, size_t len, char *e
 	struct tids_asset a;
 	int r;
 
+	char lessor[TIDS_ID_MAX + 1], why[256];
+	uint8_t *named = NULL;
+	size_t named_len;
+
 	if ((r = tids_wire_decode_asset(blob, len, &a, err, errlen)) < 0)
 		return r;
-	if (registry_participant(d, a.lessee) == NULL)
+	if (registry_participant(d, a.lessee) == NULL) {
 		r = tids_fail(err, errlen, TIDS_ENOENT, "asset %s: lessee %s is not registered", a.asset_id, a.lessee);
-	else if (*a.lessor != '\0' && registry_participant(d, a.lessor) == NULL)
-		r = tids_fail(err, errlen, TIDS_ENOENT, "asset %s: lessor %s is not registered", a.asset_id, a.lessor);
-	else
-		r = index_asset(d, blob, len, err, errlen);
+		goto out;
+	}
+	/* The lessor may be a participant of another hub (lessor.wh@hub.wh):
+	 * kept by its id, which is unique across the network. */
+	if (*a.lessor != '\0') {
+		if (federation_resolve(d, a.lessor, lessor, why, sizeof(why)) != 0) {
+			r = tids_fail(err, errlen, TIDS_ENOENT, "asset %s: lessor %s", a.asset_id, why);
+			goto out;
+		}
+		if (strcmp(lessor, a.lessor) != 0) {
+			struct tids_asset copy = a;
+
+			copy.lessor = lessor;
+			if (tids_wire_encode_asset(&copy, &named, &named_len) != 0) {
+				r = tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+				goto out;
+			}
+			blob = named;
+			len = named_len;
+		}
+	}
+	r = index_asset(d, blob, len, err, errlen);
 	if (r == 0 && store_put(d->store, STORE_ASSET, a.asset_id, blob, len) != 0)
 		r = tids_fail(err, errlen, TIDS_EDB, "asset %s: could not be stored", a.asset_id);
+out:
+	free(named);
 	tids_asset_free(&a);
 	return r;
 }
@@ -201,6 +265,7 @@ static int index_peer(struct tidsd *d, const uint8_t *blob, size_t len, char *er
 		tids_peer_free(old);
 		free(old);
 	}
+	router_post(d, RM_PEER, p->hub_id, NULL, 0, NULL, NULL);
 	return 0;
 fail:
 	tids_peer_free(p);
@@ -215,9 +280,16 @@ int registry_put_peer(struct tidsd *d, const uint8_t *blob, size_t len, char *er
 
 	if ((r = tids_wire_decode_peer(blob, len, &p, err, errlen)) < 0)
 		return r;
+	if (strcmp(p.hub_id, d->conf->hub_id) == 0) {
+		r = tids_fail(err, errlen, TIDS_EINVAL, "peer %s is this hub", p.hub_id);
+		tids_peer_free(&p);
+		return r;
+	}
 	r = index_peer(d, blob, len, err, errlen);
 	if (r == 0 && store_put(d->store, STORE_PEER, p.hub_id, blob, len) != 0)
 		r = tids_fail(err, errlen, TIDS_EDB, "peer %s: could not be stored", p.hub_id);
+	if (r == 0)
+		federation_peer_changed(d, tids_map_get_str(&d->registry->peers, p.hub_id));
 	tids_peer_free(&p);
 	return r;
 }
@@ -229,7 +301,7 @@ int registry_put_peer(struct tidsd *d, const uint8_t *blob, size_t len, char *er
 #define APPROVAL_SIGNER_ROLE "regulator"
 
 /* An approval as the registry keeps it. Revoked ones stay (their ids are
- * spent: approvals are immutable) but no longer reach the router. */
+ * spent: approvals are immutable); the router knows them as revoked. */
 struct approval_entry {
 	struct tids_approval a;
 	bool revoked;
@@ -306,8 +378,9 @@ int registry_put_grant(struct tidsd *d, const uint8_t *blob, size_t len, const c
 	if ((r = check_signed(d, g.owner, caller, g.hub_id, TIDS_DOMAIN_GRANT, &g.bytes, g.signature, "grant",
 			      g.grant_id, err, errlen)) < 0)
 		goto out;
-	if (registry_participant(d, g.grantee) == NULL) {
-		r = tids_fail(err, errlen, TIDS_ENOENT, "grant %s: grantee %s is not registered", g.grant_id, g.grantee);
+	if (registry_participant(d, g.grantee) == NULL && federation_home_of(d, g.grantee) == NULL) {
+		r = tids_fail(err, errlen, TIDS_ENOENT, "grant %s: grantee %s is not registered here nor listed by a "
+			      "peer hub", g.grant_id, g.grantee);
 		goto out;
 	}
 	/* The grant's own data key: its deliveries are sealed under it, and
@@ -324,8 +397,20 @@ out:
 	return r;
 }
 
+/* What the router hears of a consent withdrawn: "revoked MS" or
+ * "expired MS". Its policy facts keep it, never matching, so that a
+ * denial can say what became of it. */
+static void post_withdrawn(struct tidsd *d, enum router_msg_kind kind, const char *id, const char *how,
+			   int64_t at_ms)
+{
+	char why[48];
+	int n = snprintf(why, sizeof(why), "%s %lld", how, (long long)at_ms);
+
+	router_post(d, kind, id, (const uint8_t *)why, n > 0 ? (size_t)n : 0, NULL, NULL);
+}
+
 /* The grant, its key destroyed already, leaves the registry. */
-static void forget_grant(struct tidsd *d, const char *grant_id)
+static void forget_grant(struct tidsd *d, const char *grant_id, bool expired)
 {
 	struct tids_grant *g = tids_map_remove_str(&d->registry->grants, grant_id);
 
@@ -333,7 +418,7 @@ static void forget_grant(struct tidsd *d, const char *grant_id)
 	 * here leaves nothing that could carry data. */
 	if (store_delete(d->store, STORE_GRANT, grant_id) != 0)
 		tids_log_warnx("grant %s: its entry could not be removed (its key is destroyed)", grant_id);
-	router_post(d, RM_REVOKE, grant_id, NULL, 0, NULL, NULL);
+	post_withdrawn(d, RM_REVOKE, grant_id, expired ? "expired" : "revoked", now_ms());
 	egress_forget_key(d, grant_id);
 	tids_grant_free(g);
 	free(g);
@@ -354,7 +439,7 @@ int registry_revoke_grant(struct tidsd *d, const char *grant_id, const char *cal
 	 * unreadable, whatever happens next. */
 	if ((r = keys_grants_destroy(d, ids, 1, err, errlen)) != 0)
 		return r;
-	forget_grant(d, grant_id);
+	forget_grant(d, grant_id, false);
 	return 0;
 }
 
@@ -384,7 +469,7 @@ void registry_expire_grants(struct tidsd *d, int64_t now)
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		forget_grant(d, ids[i]);
+		forget_grant(d, ids[i], true);
 		tids_log_info("grant %s expired; its data key is destroyed", ids[i]);
 	}
 }
@@ -410,7 +495,7 @@ static void approval_entry_free(struct approval_entry *e)
 }
 
 /* Indexes a stored approval; a revoked one is kept (its id stays spent)
- * but never reaches the router. */
+ * and reaches the router as revoked. */
 static int index_approval(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
 {
 	struct approval_entry *e = calloc(1, sizeof(*e));
@@ -428,8 +513,11 @@ static int index_approval(struct tidsd *d, const uint8_t *blob, size_t len, char
 		goto fail;
 	}
 	approval_entry_free(old);
-	if (!e->revoked)
-		router_post(d, RM_APPROVAL, e->a.approval_id, blob, len, NULL, NULL);
+	/* A revoked one too: the policies never count it, but a denial can
+	 * say it was revoked. */
+	router_post(d, RM_APPROVAL, e->a.approval_id, blob, len, NULL, NULL);
+	if (e->revoked)
+		post_withdrawn(d, RM_REVOKE_APPROVAL, e->a.approval_id, "revoked", (int64_t)revoked_at);
 	return 0;
 fail:
 	approval_entry_free(e);
@@ -514,7 +602,7 @@ int registry_revoke_approval(struct tidsd *d, const char *approval_id, const cha
 	if (store_set_u64(d->store, "approval_revoked", approval_id, (uint64_t)now_ms()) != 0)
 		return tids_fail(err, errlen, TIDS_EDB, "approval %s: revocation could not be stored", approval_id);
 	e->revoked = true;
-	router_post(d, RM_REVOKE_APPROVAL, approval_id, NULL, 0, NULL, NULL);
+	post_withdrawn(d, RM_REVOKE_APPROVAL, approval_id, "revoked", now_ms());
 	return 0;
 }
 
@@ -595,6 +683,8 @@ int registry_set_subscription(struct tidsd *d, const char *participant, const st
 	r = index_subscription_text(d, participant, (const uint8_t *)text, len, err, errlen);
 	if (r == 0 && store_put(d->store, STORE_SUBSCRIPTION, participant, (const uint8_t *)text, len) != 0)
 		r = tids_fail(err, errlen, TIDS_EDB, "subscription of %s could not be stored", participant);
+	if (r == 0)
+		federation_registry_changed(d);
 	return r;
 }
 

@@ -13,38 +13,6 @@
 #include "router.h"
 #include "tids/error.h"
 
-/* What a decision removed, by field name, for the delivery's obligations. */
-struct removed_names {
-	const char *items[TIDS_FIELDS_MAX];
-	size_t n;
-};
-
-static void to_wire_obligations(const struct tids_policy_decision *dec, const struct tids_record *rec,
-				struct removed_names *removed, struct tids_obligations *o)
-{
-	const struct tids_policy_obligations *po = &dec->obligations;
-
-	memset(o, 0, sizeof(*o));
-	removed->n = 0;
-	for (size_t i = 0; i < rec->n_fields; i++)
-		if (tids_policy_field_removed(po, i))
-			removed->items[removed->n++] = rec->fields[i].name;
-	o->retain_until_ms = po->retain_until_ms;
-	o->notify = (struct tids_strlist){ po->notify, po->n_notify };
-	o->no_onward_transfer = po->no_onward_transfer;
-	o->encrypt = po->encrypt;
-	o->redacted = (struct tids_strlist){ removed->items, removed->n };
-	if (po->aggregate) {
-		o->aggregate.function = po->aggregation.function;
-		o->aggregate.field = po->aggregation.field;
-		o->aggregate.window_ms = po->aggregation.window_ms;
-		o->aggregate.by = (struct tids_strlist){ po->aggregation.by, po->aggregation.n_by };
-	}
-	if (po->purposes_restricted)
-		o->purposes = (struct tids_strlist){ po->purposes, po->n_purposes };
-	o->duties = (struct tids_strlist){ po->duties, po->n_duties };
-}
-
 /* --- destinations ------------------------------------------------------------- */
 
 struct dest *route_dest(struct router *rt, const char *recipient)
@@ -68,14 +36,19 @@ struct dest *route_dest(struct router *rt, const char *recipient)
 		snprintf(d->jurisdiction, sizeof(d->jurisdiction), "%s", p != NULL ? p->jurisdiction : "");
 		d->participants_gen = rt->participants_gen;
 	}
+	return d;
+}
+
+rd_kafka_topic_t *route_dest_topic(struct router *rt, struct dest *d)
+{
+	/* Each producer has its handles, which go with it (teardown); made
+	 * only for a delivery, so that a name never produced to (a recipient
+	 * at a peer hub) is never asked for. */
 	if (d->rkt[rt->cur] == NULL || d->producer_gen[rt->cur] != rt->slot[rt->cur].gen) {
-		/* Each producer has its handles, which go with it (teardown). */
 		d->rkt[rt->cur] = router_topic(rt, d->topic);
 		d->producer_gen[rt->cur] = rt->slot[rt->cur].gen;
-		if (d->rkt[rt->cur] == NULL)
-			return NULL;
 	}
-	return d;
+	return d->rkt[rt->cur];
 }
 
 void route_dests_clear(struct router *rt)
@@ -174,23 +147,23 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 		value = s->data;
 		vlen = s->len;
 	}
-	/* A deliver topic has one partition, the one egress reads: named
-	 * here, librdkafka runs no partitioner. */
-	r = router_produce_copy(rt, d->rkt[rt->cur], 0, del->record.record_id, TIDS_RECORD_ID_BYTES, value, vlen);
-	if (r == 0)
+	/* It leaves at the end of the transaction, with its receipt. */
+	r = receipts_hold(rt, d, del->record.record_id, value, vlen);
+	if (r == 0) {
 		rt->deliveries++;
+		rt->stage.deliveries++;
+	}
 	return r;
 }
 
 /* Fills the fields every audit entry of this record shares. */
-static int entry_for(struct router *rt, const struct tids_record *rec, const rd_kafka_message_t *m,
+void route_entry_for(struct router *rt, const struct tids_record *rec, const rd_kafka_message_t *m,
 		     const char *recipient, const char *purpose, struct tids_audit_entry *e)
 {
 	const struct dest *d = route_dest(rt, recipient);
+	const struct tids_participant *p = d == NULL ? tids_map_get_str(&rt->participants, recipient) : NULL;
 
 	memset(e, 0, sizeof(*e));
-	if (d == NULL)
-		return TIDS_ENOMEM;
 	e->hub_id = rt->hub_id;
 	memcpy(e->record_id, rec->record_id, TIDS_RECORD_ID_BYTES);
 	e->owner = rec->owner;
@@ -198,11 +171,10 @@ static int entry_for(struct router *rt, const struct tids_record *rec, const rd_
 	e->purpose = purpose;
 	e->category = rec->category;
 	e->origin = rec->origin;
-	e->destination = d->jurisdiction;
+	e->destination = d != NULL ? d->jurisdiction : p != NULL ? p->jurisdiction : "";
 	e->decided_at_ms = rt->now;
 	e->ingress_offset = m->offset;
 	e->asset_id = rec->asset_id;
-	return 0;
 }
 
 /* One notice: the record's header, no fields, to `to`. */
@@ -225,9 +197,9 @@ static int notice(struct router *rt, const rd_kafka_message_t *m, const struct t
 	n.decided_at_ms = rt->now;
 	n.source_record_id = (struct tids_bytes){ rec->record_id, TIDS_RECORD_ID_BYTES };
 	n.notification_for = recipient;
-	if ((r = route_produce_delivery(rt, to, &n, NULL, NULL, hash)) != 0 ||
-	    (r = entry_for(rt, rec, m, to, purpose, &e)) != 0)
+	if ((r = route_produce_delivery(rt, to, &n, NULL, NULL, hash)) != 0)
 		return r;
+	route_entry_for(rt, rec, m, to, purpose, &e);
 	e.decision = TIDS_DECISION_ALLOW;
 	e.rule_ids = n.rule_ids;
 	e.tier = rec->tier;
@@ -249,8 +221,9 @@ static int notify(struct router *rt, const rd_kafka_message_t *m, const struct t
 		int r;
 
 		if (strncmp(to, "role:", 5) != 0) {
-			if (tids_map_get_str(&rt->participants, to) == NULL) {
-				tids_log_warnx("router: notify %s: not a registered participant", to);
+			p = tids_map_get_str(&rt->participants, to);
+			if (p == NULL || (*p->home_hub != '\0' && strcmp(p->home_hub, rt->hub_id) != 0)) {
+				tids_log_warnx("router: notify %s: not a participant of this hub", to);
 				continue;
 			}
 			if ((r = notice(rt, m, rec, to, recipient, purpose, dec)) != 0)
@@ -324,32 +297,115 @@ static const struct tids_bytes *record_bytes_for(struct router *rt, const struct
 	return &bytes;
 }
 
-static int decide_one(struct router *rt, const rd_kafka_message_t *m, const struct tids_record *rec,
-		      const char *recipient, const char *purpose)
+/* The provenance a local recipient of an imported record gets: what the
+ * origin hub's forward carried. */
+static void provenance_of(const struct router *rt, const struct route_ctx *ctx, const struct tids_delivery *del,
+			  struct tids_provenance *p)
+{
+	const struct tids_ingress_record *ir = ctx->ir;
+	const struct tids_forward_info *fw = &ir->forwarded;
+
+	(void)rt;
+	memset(p, 0, sizeof(*p));
+	p->present = true;
+	p->hub_id = fw->origin_hub;
+	p->publisher = ir->publisher;
+	p->hops = fw->hops;
+	p->export_hub = fw->from_hub;
+	p->export_partition = fw->entry_partition;
+	p->export_seq = fw->entry_seq;
+	if (*ir->publisher == '\0')
+		return;
+	p->sequence = ir->sequence;
+	memcpy(p->batch_root, ir->batch_root, TIDS_HASH_BYTES);
+	memcpy(p->batch_signature, ir->batch_signature, TIDS_SIGNATURE_BYTES);
+	p->leaf_index = ir->leaf_index;
+	p->leaf_count = ir->leaf_count;
+	p->merkle_path = ir->merkle_path;
+	p->n_merkle_path = ir->n_merkle_path;
+	memcpy(p->leaf_hash, fw->leaf_hash, TIDS_HASH_BYTES);
+	/* The recipient re-encodes the record to find its leaf; when that
+	 * encoding is not the publisher's, it gets the published bytes. */
+	if (del->decision == TIDS_DECISION_ALLOW) {
+		uint8_t *bytes, leaf[TIDS_HASH_BYTES];
+		size_t len;
+
+		if (tids_wire_encode_record(&del->record, &bytes, &len) == 0) {
+			tids_merkle_leaf_hash(bytes, len, leaf);
+			if (sodium_memcmp(leaf, p->leaf_hash, TIDS_HASH_BYTES) != 0)
+				p->published = (struct tids_bytes){ ctx->bytes, ctx->len };
+			free(bytes);
+		}
+	}
+}
+
+int route_decide(struct router *rt, const struct route_ctx *ctx, const char *recipient, const char *purpose,
+		 bool onward)
 {
 	static struct tids_field fields[TIDS_FIELDS_MAX];
-	static struct removed_names removed;
-	struct tids_policy_request req = { rec, recipient, purpose, rt->now };
+	static const char *removed[TIDS_FIELDS_MAX];
+	static struct oblig_merge merged;
+	const rd_kafka_message_t *m = ctx->m;
+	const struct tids_record *rec = ctx->rec;
+	const struct tids_forward_info *fw = &ctx->ir->forwarded;
+	struct tids_policy_request req = { rec, recipient, purpose, rt->now, fw->present ? fw->from_hub : NULL,
+					   fw->present ? fw->hops : 0, onward, rt->tz };
 	struct tids_policy_decision dec;
 	struct tids_counter_increment counts[TIDS_AUDIT_COUNTS_MAX];
 	struct tids_audit_entry e;
 	struct tids_delivery del;
 	uint8_t hash[TIDS_HASH_BYTES];
+	bool unreachable = false;
+	const char *hub = route_peer_of(rt, recipient, &unreachable);
 	int r;
 
 	rt->decisions++;
+	route_entry_for(rt, rec, m, recipient, purpose, &e);
+	if (fw->present) {
+		/* An import names the export it answers; any other decision on
+		 * the record names the hub it came from. */
+		e.peer_hub = fw->from_hub;
+		if (!onward) {
+			e.peer_partition = fw->entry_partition;
+			e.peer_seq = fw->entry_seq;
+		}
+		if (onward && fw->obligations.no_onward_transfer) {
+			/* A duty the exporting hub attached, not a rule of ours. */
+			rt->denials++;
+			e.decision = TIDS_DECISION_DENY;
+			e.tier = rec->tier;
+			e.reason = "the exporting hub attached the no_onward_transfer duty: not passed on";
+			metrics_stage_decision(rt->metrics, &rt->stage, rec->category, MD_DENY, e.tier,
+					       "(no-onward-transfer)");
+			return audit_append(rt, m->partition, &e);
+		}
+	}
 	r = tids_policy_decide(rt->policy, rt->facts, &req, &dec);
-	if (entry_for(rt, rec, m, recipient, purpose, &e) != 0)
-		return TIDS_ENOMEM;
 	e.rule_ids = (struct tids_strlist){ dec.rule_ids, dec.n_rules };
 	e.tier = dec.tier != TIDS_TIER_UNSET ? dec.tier : rec->tier;
 	e.grant_id = dec.grant_id;
 	e.approval_id = dec.approval_id;
 	e.case_id = dec.case_id;
 	e.reason = dec.because != NULL ? dec.because : "";
-	if (r != 0 || dec.verdict == TIDS_POLICY_DENY || dec.verdict == TIDS_POLICY_UNDECIDED) {
+	if (r != 0 || dec.verdict == TIDS_POLICY_DENY || dec.verdict == TIDS_POLICY_UNDECIDED || unreachable) {
 		rt->denials++;
 		e.decision = TIDS_DECISION_DENY;
+		if (r == 0 && unreachable && dec.verdict != TIDS_POLICY_DENY)
+			e.reason = "the recipient's home hub is not a peer of this hub";
+		if (dec.near.kind != TIDS_POLICY_NEAR_NONE) {
+			/* the reason code: what nearly matched, and what failed */
+			e.has_near_miss = true;
+			e.near_miss = (struct tids_near_miss){
+				.kind = dec.near.kind == TIDS_POLICY_NEAR_GRANT ? "grant" : "approval",
+				.id = dec.near.id, .code = (int)dec.near.code, .failed = dec.near.failed,
+				.at_ms = dec.near.at_ms, .uses = dec.near.uses, .max_uses = dec.near.max_uses,
+				.rule_id = dec.near.rule,
+			};
+		}
+		/* Denied for want of a route, a permit decided nothing. */
+		metrics_stage_decision(rt->metrics, &rt->stage, rec->category, MD_DENY, e.tier,
+				       r != 0 ? NULL : unreachable && dec.verdict != TIDS_POLICY_DENY ?
+				       "(peer-unreachable)" : dec.deciding_rule);
 		return audit_append(rt, m->partition, &e);
 	}
 	memset(&del, 0, sizeof(del));
@@ -357,14 +413,22 @@ static int decide_one(struct router *rt, const rd_kafka_message_t *m, const stru
 		return r;
 	del.decision = dec.verdict == TIDS_POLICY_TRANSFORM ? TIDS_DECISION_TRANSFORM : TIDS_DECISION_ALLOW;
 	del.rule_ids = e.rule_ids;
-	to_wire_obligations(&dec, rec, &removed, &del.obligations);
+	tids_policy_obligations_to_wire(&dec, rec, removed, TIDS_FIELDS_MAX, &del.obligations);
 	del.grant_id = dec.grant_id;
 	del.purpose = purpose;
 	del.decided_at_ms = e.decided_at_ms;
 	del.source_record_id = (struct tids_bytes){ rec->record_id, TIDS_RECORD_ID_BYTES };
+	if (fw->present) {
+		/* The exporting hub's duties travel on, the stricter of both. */
+		route_merge_obligations(&del.obligations, &fw->obligations, &merged);
+		if (fw->decision == TIDS_DECISION_TRANSFORM)
+			del.decision = TIDS_DECISION_TRANSFORM;
+	}
 	e.decision = del.decision;
 	e.obligations = del.obligations;
 	e.tier = del.record.tier;
+	metrics_stage_decision(rt->metrics, &rt->stage, rec->category,
+			       del.decision == TIDS_DECISION_TRANSFORM ? MD_TRANSFORM : MD_ALLOW, e.tier, NULL);
 	/* The ledger keeps what each decision counted, so that it alone can
 	 * total the counters (tidsctl audit report). */
 	for (size_t i = 0; i < dec.obligations.n_counts && i < TIDS_AUDIT_COUNTS_MAX; i++)
@@ -380,11 +444,29 @@ static int decide_one(struct router *rt, const rd_kafka_message_t *m, const stru
 		e.reason = "aggregated: delivered as part of a window";
 		return audit_append(rt, m->partition, &e);
 	}
+	if (hub != NULL) {
+		/* For a participant of a peer hub: its outbound topic, in this
+		 * transaction. The entry names the hub; the import there names
+		 * this entry. */
+		e.peer_hub = hub;
+		e.peer_partition = 0;
+		e.peer_seq = 0;
+		if ((r = route_export(rt, hub, recipient, &del, ctx, m->partition, hash)) != 0) {
+			tids_log_warnx("router: forward to %s@%s not produced: %s", recipient, hub, tids_strerror(r));
+			return r;
+		}
+		e.delivered_hash = (struct tids_bytes){ hash, TIDS_HASH_BYTES };
+		return audit_append(rt, m->partition, &e);
+	}
+	if (fw->present)
+		provenance_of(rt, ctx, &del, &del.provenance);
 	if ((r = route_produce_delivery(rt, recipient, &del, dec.grant_id, record_bytes_for(rt, rec, &del.record),
 					hash)) != 0) {
 		tids_log_warnx("router: delivery to %s not produced: %s", recipient, tids_strerror(r));
 		return r;
 	}
+	if (fw->present && !onward)
+		rt->imported++;
 	e.delivered_hash = (struct tids_bytes){ hash, TIDS_HASH_BYTES };
 	if ((r = audit_append(rt, m->partition, &e)) != 0)
 		return r;
@@ -414,6 +496,8 @@ static int open_record(struct router *rt, const rd_kafka_message_t *m, struct ti
 					  *plain, &plen) != 0)
 		return tids_fail(err, errlen, TIDS_ECRYPTO, "sealed record of %s does not open under the hub's ingress "
 				 "key for this topic", ir->publisher);
+	/* From here the envelope's record is the plaintext. */
+	ir->record = (struct tids_bytes){ *plain, plen };
 	return tids_wire_decode_record(*plain, plen, rec, err, errlen);
 }
 
@@ -423,6 +507,7 @@ int route_message(struct router *rt, const rd_kafka_message_t *m)
 	struct tids_record rec;
 	uint8_t *plain = NULL;
 	const struct subscriber *sub;
+	struct route_ctx ctx;
 	char err[256];
 	size_t pos = 0, plain_len = 0;
 	int r = 0;
@@ -442,16 +527,25 @@ int route_message(struct router *rt, const rd_kafka_message_t *m)
 		rt->skipped++;
 		goto out;
 	}
+	ctx = (struct route_ctx){ m, &ir, &rec, ir.record.data, ir.record.len };
+	if (ir.forwarded.present) {
+		/* From a peer hub: deduplicated by its position, for one recipient. */
+		r = route_import(rt, &ctx);
+		goto out;
+	}
 	if (!state_first_time(rt, m->partition, ir.publisher, ir.sequence, ir.leaf_index)) {
 		/* A batch published again after a lost ack: routed already. */
 		rt->duplicates++;
 		goto out;
 	}
 	/* Candidates: every participant with a standing subscription, for
-	 * each purpose it receives data for. The policy decides the rest. */
+	 * each purpose it receives data for (participants of peer hubs too,
+	 * by their directories). The policy decides the rest. */
+	rt->ingress_ts = rd_kafka_message_timestamp(m, NULL) > 0 ? rd_kafka_message_timestamp(m, NULL) : 0;
 	while (r == 0 && (sub = tids_map_next(&rt->subscribers, &pos)) != NULL)
 		for (size_t i = 0; r == 0 && i < sub->n_purposes; i++)
-			r = decide_one(rt, m, &rec, sub->id, sub->purposes[i]);
+			r = route_decide(rt, &ctx, sub->id, sub->purposes[i], false);
+	rt->ingress_ts = 0;
 out:
 	if (plain != NULL && rt->record_encoded)
 		sodium_memzero(rt->record_bytes.data, rt->record_bytes.len);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -111,7 +112,6 @@ static void apply_grant(struct router *rt, const struct router_msg *m, char *err
 
 	if (tids_wire_decode_signed_grant(m->blob, m->len, &g, err, errlen) != 0)
 		return;
-	const struct tids_obligations *o = &g.obligations;
 	snprintf(key, sizeof(key), "uses/%s", g.grant_id);
 	uses = tids_map_get_str(&rt->counts, key);
 	struct tids_policy_grant pg = {
@@ -121,18 +121,8 @@ static void apply_grant(struct router *rt, const struct router_msg *m, char *err
 		.purposes = g.purposes.items, .n_purposes = g.purposes.n,
 		.not_before_ms = g.not_before_ms, .not_after_ms = g.not_after_ms,
 		.max_uses = g.max_uses, .uses = uses != NULL ? (uint32_t)uses->value : 0,
-		.duties = {
-			.retain_until_ms = o->retain_until_ms,
-			.notify = o->notify.items, .n_notify = o->notify.n,
-			.no_onward_transfer = o->no_onward_transfer, .encrypt = o->encrypt,
-			.redact = o->redacted.items, .n_redact = o->redacted.n,
-			.purposes = o->purposes.items, .n_purposes = o->purposes.n,
-			.duties = o->duties.items, .n_duties = o->duties.n,
-			.aggregate_function = o->aggregate.function, .aggregate_field = o->aggregate.field,
-			.aggregate_window_ms = o->aggregate.window_ms,
-			.aggregate_by = o->aggregate.by.items, .n_aggregate_by = o->aggregate.by.n,
-		},
 	};
+	tids_policy_duties_from_wire(&g.obligations, &pg.duties);
 	k = calloc(1, sizeof(*k));
 	if (k == NULL || (k->key = tids_secmem_pool_get(rt->key_pool)) == NULL) {
 		tids_log_warnx("router: grant %s: out of memory; not routing under it", g.grant_id);
@@ -158,11 +148,27 @@ static void apply_grant(struct router *rt, const struct router_msg *m, char *err
 	tids_grant_free(&g);
 }
 
+/* "revoked MS" or "expired MS" (registry.c post_withdrawn). */
+static bool withdrawn_how(const struct router_msg *m, int64_t *at_ms)
+{
+	char text[48];
+	long long at = 0;
+
+	snprintf(text, sizeof(text), "%.*s", (int)(m->len < sizeof(text) ? m->len : sizeof(text) - 1),
+		 (const char *)m->blob);
+	*at_ms = sscanf(text, "%*s %lld", &at) == 1 ? (int64_t)at : now_ms();
+	return strncmp(text, "expired", 7) != 0;
+}
+
+/* The grant's key goes; the policy facts keep the grant, never to match
+ * again, so that a denial can name it (revoked at, expired at). */
 static void apply_revoke(struct router *rt, const struct router_msg *m)
 {
 	struct grant_key *k = tids_map_remove_str(&rt->grant_keys, m->id);
+	int64_t at;
+	bool revoked = withdrawn_how(m, &at);
 
-	tids_policy_facts_remove_grant(rt->facts, m->id);
+	tids_policy_facts_retire_grant(rt->facts, m->id, revoked, at);
 	if (k != NULL)
 		free_grant_key(rt, k);
 }
@@ -205,7 +211,35 @@ static void apply_subscriber(struct router *rt, const struct router_msg *m)
 		}
 		i += n + 1;
 	}
+	tids_log_info("router: %s is a recipient for %zu purposes", sub->id, sub->n_purposes);
 	replace(&rt->subscribers, sub->id, sub, free);
+}
+
+/* A peer hub: its outbound topic is where its recipients' records go. */
+static void apply_peer(struct router *rt, const struct router_msg *m)
+{
+	char *topic = malloc(strlen(rt->t_out_prefix) + strlen(m->id) + 1);
+
+	if (topic == NULL)
+		return;
+	strcpy(topic, rt->t_out_prefix);
+	strcat(topic, m->id);
+	/* The key is the hub id inside the topic name (which outlives the entry). */
+	replace(&rt->peers, topic + strlen(rt->t_out_prefix), topic, free);
+}
+
+static void apply_forget(struct router *rt, const struct router_msg *m)
+{
+	void *v;
+
+	if (m->kind == RM_FORGET_PARTICIPANT) {
+		tids_policy_facts_remove_participant(rt->facts, m->id);
+		if ((v = tids_map_remove_str(&rt->participants, m->id)) != NULL)
+			free_participant(v);
+		rt->participants_gen++;
+	} else if ((v = tids_map_remove_str(&rt->subscribers, m->id)) != NULL) {
+		free(v);
+	}
 }
 
 static void apply(struct router *rt, struct router_msg *m)
@@ -213,6 +247,13 @@ static void apply(struct router *rt, struct router_msg *m)
 	char err[256] = "";
 
 	switch (m->kind) {
+	case RM_PEER:
+		apply_peer(rt, m);
+		break;
+	case RM_FORGET_PARTICIPANT:
+	case RM_FORGET_SUBSCRIBER:
+		apply_forget(rt, m);
+		break;
 	case RM_PARTICIPANT:
 		apply_participant(rt, m, err, sizeof(err));
 		break;
@@ -228,11 +269,15 @@ static void apply(struct router *rt, struct router_msg *m)
 	case RM_APPROVAL:
 		apply_approval(rt, m, err, sizeof(err));
 		break;
-	case RM_REVOKE_APPROVAL:
+	case RM_REVOKE_APPROVAL: {
+		int64_t at;
+
 		/* Applied before the next batch is decided: records routed
 		 * after the revocation no longer rest on it. */
-		tids_policy_facts_remove_approval(rt->facts, m->id);
+		(void)withdrawn_how(m, &at);
+		tids_policy_facts_revoke_approval(rt->facts, m->id, at);
 		break;
+	}
 	case RM_SUBSCRIBER:
 		apply_subscriber(rt, m);
 		break;
@@ -326,14 +371,9 @@ rd_kafka_topic_t *router_topic(struct router *rt, const char *name)
 	return t->rkt;
 }
 
-int router_produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
-		   uint8_t *value, size_t len)
-{
-	return router_produce_h(rt, topic, partition, key, key_len, value, len, NULL);
-}
-
-int router_produce_h(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
-		     uint8_t *value, size_t len, rd_kafka_headers_t *headers)
+/* Takes value and headers, whatever the outcome; timestamp_ms 0 is now. */
+static int produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		   uint8_t *value, size_t len, rd_kafka_headers_t *headers, int64_t timestamp_ms)
 {
 	rd_kafka_topic_t *rkt = router_topic(rt, topic);
 	rd_kafka_resp_err_t err;
@@ -346,7 +386,8 @@ int router_produce_h(struct router *rt, const char *topic, int32_t partition, co
 	}
 	err = rd_kafka_producev(rt->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
 				RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_HEADERS(headers),
-				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+				RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+				RD_KAFKA_V_END);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		free(value);
 		/* On failure the headers are still ours. */
@@ -359,12 +400,13 @@ int router_produce_h(struct router *rt, const char *topic, int32_t partition, co
 }
 
 int router_produce_copy(struct router *rt, rd_kafka_topic_t *rkt, int32_t partition, const void *key,
-			size_t key_len, const uint8_t *value, size_t len)
+			size_t key_len, const uint8_t *value, size_t len, int64_t timestamp_ms)
 {
 	/* librdkafka copies the value into the message it allocates anyway:
 	 * the caller's buffer is reused for the next one. */
 	rd_kafka_resp_err_t err = rd_kafka_producev(rt->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
 						    RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, len),
+						    RD_KAFKA_V_TIMESTAMP(timestamp_ms),
 						    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
 
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -372,6 +414,24 @@ int router_produce_copy(struct router *rt, rd_kafka_topic_t *rkt, int32_t partit
 		return TIDS_EKAFKA;
 	}
 	return 0;
+}
+
+int router_produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		   uint8_t *value, size_t len)
+{
+	return produce(rt, topic, partition, key, key_len, value, len, NULL, 0);
+}
+
+int router_produce_h(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		     uint8_t *value, size_t len, rd_kafka_headers_t *headers)
+{
+	return produce(rt, topic, partition, key, key_len, value, len, headers, 0);
+}
+
+int router_produce_at(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		      uint8_t *value, size_t len, int64_t timestamp_ms)
+{
+	return produce(rt, topic, partition, key, key_len, value, len, NULL, timestamp_ms);
 }
 
 static void drain_producer_events(struct router *rt)
@@ -431,10 +491,12 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 		}
 		rd_kafka_assign(rk, parts);
 		rt->assigned = parts->cnt > 0;
+		atomic_store_explicit(&rt->metrics->router_partitions, parts->cnt, memory_order_relaxed);
 	} else {
 		tids_log_info("router: ingress partitions revoked");
 		rd_kafka_assign(rk, NULL);
 		rt->assigned = false;
+		atomic_store_explicit(&rt->metrics->router_partitions, -1, memory_order_relaxed);
 	}
 }
 
@@ -527,6 +589,8 @@ static void teardown(struct router *rt)
 {
 	discard_batch(rt);
 	rt->assigned = false;
+	atomic_store_explicit(&rt->metrics->router_partitions, -1, memory_order_relaxed);
+	atomic_store_explicit(&rt->metrics->router_lag, -1, memory_order_relaxed);
 	if (rt->consumer != NULL) {
 		rd_kafka_queue_io_event_enable(rt->cq, -1, NULL, 0);
 		rd_kafka_queue_destroy(rt->cq);
@@ -586,16 +650,24 @@ static int transact(struct router *rt)
 	}
 	if (r == 0)
 		r = state_write_dirty(rt);
+	if (r == 0)
+		r = receipts_release(rt);
 	if (r != 0) {
 		if (offsets != NULL)
 			rd_kafka_topic_partition_list_destroy(offsets);
 		goto abort;
 	}
+	/* Its counts go with it: the committer adds them to the metrics
+	 * when (and only if) it commits. */
+	rt->stage.records = rt->n_batch;
 	discard_batch(rt);
 	txn_hand_off(rt, records, offsets);
 	return 0;
 fail:
+	metrics_stage_discard(&rt->stage);
+	metrics_add(&rt->metrics->transaction_failures, 1);
 	audit_discard_all(rt);
+	receipts_discard(rt);
 	/* The cause is often in the producer's own log (a message too large,
 	 * a fenced id): say it before the generic error. */
 	drain_producer_events(rt);
@@ -604,7 +676,10 @@ fail:
 	rd_kafka_error_destroy(e);
 	return -1;
 abort:
+	metrics_stage_discard(&rt->stage);
+	metrics_add(&rt->metrics->transaction_failures, 1);
 	audit_discard_all(rt);
+	receipts_discard(rt);
 	tids_log_warnx("router: could not write deliveries or audit entries; nothing of this batch is routed");
 	txn_abort(rt);
 	return -1;
@@ -620,6 +695,34 @@ static int commit_failed(struct router *rt)
 	drain_producer_events(rt);
 	tids_log_warnx("router: transaction failed: %s; resuming from the last committed state", why);
 	return -1;
+}
+
+/* Ingress records on our partitions not consumed yet, from what the
+ * consumer knows (no broker round trip): the high watermark of the last
+ * fetch less our position. Once a second. */
+static void update_lag(struct router *rt)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+	long lag = 0;
+
+	if (rd_kafka_assignment(rt->consumer, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return;
+	if (rd_kafka_position(rt->consumer, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		for (int i = 0; i < parts->cnt; i++) {
+			rd_kafka_topic_partition_t *tp = &parts->elems[i];
+			int64_t lo, hi;
+
+			if (rd_kafka_get_watermark_offsets(rt->consumer, tp->topic, tp->partition, &lo, &hi) !=
+			    RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0) {
+				lag = -1;
+				break;
+			}
+			if (tp->offset >= 0 && hi > tp->offset)
+				lag += (long)(hi - tp->offset);
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
+	atomic_store_explicit(&rt->metrics->router_lag, lag, memory_order_relaxed);
 }
 
 static int64_t batch_deadline_wait(struct router *rt)
@@ -656,7 +759,9 @@ static int run(struct router *rt)
 			;
 		while (read(rt->commit_fd, buf, sizeof(buf)) > 0)
 			;
-		if (fds[1].revents & POLLIN)
+		/* Also while busy (no poll): a directory or registration must
+		 * not wait for the ingress topic to run dry. */
+		if ((fds[1].revents & POLLIN) || !drained)
 			drain_inbox(rt);
 		drain_producer_events(rt);
 		if (producer_fatal(rt) || commit_failed(rt) != 0)
@@ -705,6 +810,7 @@ static int run(struct router *rt)
 				rd_kafka_topic_partition_list_t *l = txn_committed_offsets(rt);
 
 				rt->last_maintenance = mono_ms();
+				update_lag(rt);
 				/* Only for those who watch the group's lag: routing
 				 * resumes from the state topic. */
 				if (l != NULL) {
@@ -797,6 +903,11 @@ int router_new(struct tidsd *d)
 	rt->commit_fd = -1;
 	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
 		rt->next_offset[p] = rt->committed_offset[p] = -1;
+	rt->tz = d->tz;
+	rt->metrics = d->metrics;
+	/* Peers arrive while the registry loads, too. */
+	kafka_topic(d, "out.", rt->t_out_prefix, sizeof(rt->t_out_prefix));
+	snprintf(rt->hub_id, sizeof(rt->hub_id), "%s", d->conf->hub_id);
 	d->router = rt;
 	return 0;
 }
@@ -872,10 +983,12 @@ void router_free(struct tidsd *d)
 			tids_log_warn("router: wake");
 		pthread_join(rt->thread, NULL);
 		tids_log_info("router: %lu records routed in %lu transactions: %lu decisions, %lu deliveries, "
-			      "%lu denials, %lu copies of republished batches dropped, %lu unreadable records skipped",
+			      "%lu denials, %lu copies of republished batches dropped, %lu unreadable records skipped; "
+			      "%lu forwarded to peer hubs, %lu imported from them",
 			      (unsigned long)rt->records, (unsigned long)rt->transactions, (unsigned long)rt->decisions,
 			      (unsigned long)rt->deliveries, (unsigned long)rt->denials,
-			      (unsigned long)rt->duplicates, (unsigned long)rt->skipped);
+			      (unsigned long)rt->duplicates, (unsigned long)rt->skipped, (unsigned long)rt->exported,
+			      (unsigned long)rt->imported);
 		txn_log_stats(rt);
 	}
 	txn_free(rt);
@@ -901,6 +1014,9 @@ void router_free(struct tidsd *d)
 		free_grant_key(rt, v);
 	for (pos = 0; (v = tids_map_next(&rt->subscribers, &pos)) != NULL;)
 		free(v);
+	for (pos = 0; (v = tids_map_next(&rt->peers, &pos)) != NULL;)
+		free(v);
+	tids_map_free(&rt->peers);
 	tids_map_free(&rt->participants);
 	tids_map_free(&rt->assets);
 	tids_map_free(&rt->grant_keys);
@@ -908,6 +1024,7 @@ void router_free(struct tidsd *d)
 	state_clear(rt);
 	aggregate_clear(rt);
 	audit_discard_all(rt);
+	receipts_free(rt);
 	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
 		tids_buf_free(&rt->audit_pending[p].msg);
 	route_dests_clear(rt);

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "metrics.h"
 #include "tids/buf.h"
 #include "tids/map.h"
 #include "tids/seal.h"
@@ -32,6 +33,9 @@
 enum router_msg_kind {
 	RM_PARTICIPANT, RM_ASSET, RM_GRANT, RM_REVOKE, RM_APPROVAL, RM_SUBSCRIBER, RM_POLICY,
 	RM_REVOKE_APPROVAL,
+	/* Federation: a peer hub (id), a participant or subscriber no longer
+	 * known (a peer's directory dropped or conflicts on it). */
+	RM_PEER, RM_FORGET_PARTICIPANT, RM_FORGET_SUBSCRIBER,
 };
 
 struct router_msg {
@@ -51,6 +55,43 @@ struct chain {
 	int64_t last_checkpoint_ms;
 	bool dirty;                          /* write its state in this transaction */
 };
+
+/* The last head of a chain signed (a checkpoint's, or a receipt's): reused
+ * while the chain has not moved, so a head is signed at most once. Apart
+ * from struct chain, which a state reload wipes. */
+struct signed_head {
+	uint8_t *bytes;                      /* serialized AuditCheckpoint */
+	size_t len;
+	uint64_t seq;
+	uint8_t hash[TIDS_HASH_BYTES];
+};
+
+/* A delivery made in this transaction, held until the heads of the chains
+ * that record it are signed: its receipt goes with it (receipts.c). */
+struct dest;
+struct held_delivery {
+	struct dest *dest;                   /* its recipient's topic */
+	uint8_t key[TIDS_RECORD_ID_BYTES];
+	size_t off, len;                     /* its envelope, in held_deliveries.buf */
+	int64_t timestamp_ms;                /* its record's ingress time (router.ingress_ts) */
+	bool bound;                          /* its audit entry is known: */
+	int32_t partition;
+	uint64_t seq;
+	uint8_t entry_hash[TIDS_HASH_BYTES];
+};
+
+/* Reused from one transaction to the next: nothing allocated per
+ * delivery once they have grown to the load. */
+struct held_deliveries {
+	struct held_delivery *items;
+	size_t n, cap;
+	struct tids_buf buf;                 /* their envelopes, one after the other */
+};
+
+/* Held deliveries leave when the transaction ends, or sooner once they
+ * hold this much: the router's memory stays bounded whatever the record
+ * size (one more signature per chain per MiB of deliveries). */
+#define RECEIPTS_HOLD_BYTES (1024 * 1024)
 
 /* Entries of one chain made in this transaction, not yet produced: they
  * leave in one Kafka message per AUDIT_BATCH_MAX entries. They are
@@ -96,13 +137,15 @@ struct count {
 	bool dirty;
 };
 
-/* The last (sequence, leaf) of a publisher routed from one partition. */
+/* The last (sequence, leaf) of a publisher routed from one partition; or
+ * (import) the last position of a peer hub's forwards routed from it. */
 struct seen {
-	char key[TIDS_ID_MAX + 32];          /* "seen/<partition>/<publisher>" */
-	char publisher[TIDS_ID_MAX + 1];
+	char key[TIDS_ID_MAX + 32];          /* "seen/<partition>/<publisher>" or "imported/<partition>/<hub>" */
+	char publisher[TIDS_ID_MAX + 1];     /* or the peer hub */
 	int32_t partition;
-	uint64_t sequence;
+	uint64_t sequence;                   /* or the position */
 	uint32_t leaf_index;
+	bool import;
 	bool dirty;
 };
 
@@ -122,7 +165,8 @@ struct window {
 	size_t n_rules;
 	enum tids_tier tier;
 	int64_t start_ms;
-	int64_t window_ms;
+	int64_t window_ms;                   /* this window's length */
+	int64_t window_months;               /* the obligation's, when in calendar months */
 	int32_t partition;                   /* chain its emission is audited on */
 	uint64_t count;
 	double sum, min, max;
@@ -152,6 +196,7 @@ struct txn_slot {
 	size_t records;
 	int64_t handed_ms;
 	rd_kafka_topic_partition_list_t *offsets;    /* where the transaction moves routing to (NULL: nowhere) */
+	struct metrics_route_stage stage;    /* its counts, added to the metrics if it commits */
 };
 
 struct router {
@@ -188,6 +233,7 @@ struct router {
 
 	struct tids_policy_set *policy;
 	struct tids_policy_facts *facts;
+	const struct tids_policy_tz *tz;     /* hub.timezone: its calendar (immutable, the main loop's) */
 	struct tids_map subscribers;         /* id -> struct subscriber */
 	struct tids_map assets;              /* id -> struct tids_asset */
 	struct tids_map participants;        /* id -> struct tids_participant */
@@ -197,6 +243,8 @@ struct router {
 	struct tids_map seen;                /* key -> struct seen */
 	struct tids_map dests;               /* recipient -> struct dest */
 	uint64_t producer_gen, participants_gen;
+	struct tids_map peers;               /* hub id -> its outbound topic name (malloc'd) */
+	char t_out_prefix[256];              /* "<prefix>.<hub>.out." */
 
 	rd_kafka_t *consumer;
 	rd_kafka_t *producer;                /* the slot's that takes the next batch */
@@ -218,6 +266,8 @@ struct router {
 	int cq_pipe[2];
 	struct chain chains[ROUTER_PARTITIONS_MAX];
 	struct audit_pending audit_pending[ROUTER_PARTITIONS_MAX];
+	struct held_deliveries held;
+	struct signed_head signed_heads[ROUTER_PARTITIONS_MAX];
 	bool assigned;                       /* holds ingress partitions now */
 
 	/* The record being routed: decided at one time, and encoded once for
@@ -234,9 +284,28 @@ struct router {
 	int64_t last_maintenance;
 
 	atomic_ulong records, decisions, deliveries, denials, transactions, skipped, duplicates;
+	struct metrics *metrics;             /* the daemon's; counted at commit */
+	struct metrics_route_stage stage;    /* this transaction's counts */
+	/* The Kafka timestamp of the ingress record being routed (when ingest
+	 * took it), given to its deliveries so that egress can measure
+	 * publish-to-delivery latency; 0 between records (aggregates). */
+	int64_t ingress_ts;
+	atomic_ulong exported, imported;
+};
+
+/* What route.c knows about the record being routed, for the decisions on
+ * it: the message, its envelope, the record and its bytes as received. */
+struct route_ctx {
+	const rd_kafka_message_t *m;
+	const struct tids_ingress_record *ir;
+	const struct tids_record *rec;
+	const uint8_t *bytes;                /* the record as received (published, or forwarded) */
+	size_t len;
 };
 
 /* route.c: decides one ingress record for every candidate; produces. */
+void route_entry_for(struct router *rt, const struct tids_record *rec, const rd_kafka_message_t *m,
+		     const char *recipient, const char *purpose, struct tids_audit_entry *e);
 int route_message(struct router *rt, const rd_kafka_message_t *m);
 /* Produces a Delivery to recipient's topic (sealed when it must be) and
  * returns the BLAKE2b-256 of the plaintext delivery in hash. record_bytes,
@@ -245,6 +314,8 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 			   const char *grant_id, const struct tids_bytes *record_bytes, uint8_t hash[TIDS_HASH_BYTES]);
 /* The recipient's destination (NULL: out of memory). */
 struct dest *route_dest(struct router *rt, const char *recipient);
+/* The current producer's handle of its topic (NULL: out of memory). */
+rd_kafka_topic_t *route_dest_topic(struct router *rt, struct dest *d);
 void route_dests_clear(struct router *rt);
 
 /* txn.c */
@@ -271,6 +342,33 @@ bool txn_failed(struct router *rt, char *why, size_t len);
 /* Logs how long transactions took. */
 void txn_log_stats(struct router *rt);
 
+/* route_export.c: a recipient at a peer hub. */
+/* The peer hub serving recipient, or NULL when it is one of ours. A
+ * recipient of a hub that is not our peer has hub set to its home hub and
+ * the return value NULL (and *unreachable true). */
+const char *route_peer_of(struct router *rt, const char *recipient, bool *unreachable);
+/* Writes a forward of del for recipient at peer hub to that hub's outbound
+ * topic, in the batch's transaction; ctx is NULL for an aggregate. The
+ * export's audit entry will be (entry_partition, entry_seq). hash gets the
+ * BLAKE2b-256 of the forwarded record's bytes. */
+int route_export(struct router *rt, const char *hub, const char *recipient, const struct tids_delivery *del,
+		 const struct route_ctx *ctx, int32_t entry_partition, uint8_t hash[TIDS_HASH_BYTES]);
+/* route_import.c: a record a peer forwarded here. */
+int route_import(struct router *rt, const struct route_ctx *ctx);
+/* Adds a forward's obligations (the exporting hub's duties) to o, the
+ * most restrictive of both; storage for the lists in buf. */
+struct oblig_merge {
+	const char *redacted[2 * TIDS_FIELDS_MAX];
+	const char *purposes[2 * TIDS_LIST_MAX];
+	const char *lists[TIDS_POLICY_OB_LISTS][2 * TIDS_LIST_MAX];   /* the vocabulary's */
+};
+void route_merge_obligations(struct tids_obligations *o, const struct tids_obligations *theirs,
+			     struct oblig_merge *buf);
+/* route.c: one decision (shared with route_import.c). onward: the record
+ * was forwarded here for another recipient or purpose. */
+int route_decide(struct router *rt, const struct route_ctx *ctx, const char *recipient, const char *purpose,
+		 bool onward);
+
 /* audit.c */
 int audit_append(struct router *rt, int32_t partition, struct tids_audit_entry *e);
 int audit_checkpoint(struct router *rt, int32_t partition);
@@ -282,6 +380,26 @@ int audit_checkpoints_all(struct router *rt);
 int audit_flush_all(struct router *rt);
 /* Forgets them (the transaction is abandoned). */
 void audit_discard_all(struct router *rt);
+
+/* receipts.c: every delivery carries a receipt, the hub's signed head of
+ * its entry's chain, one signature per chain per transaction. */
+/* Holds a copy of an encoded envelope for dest until release. */
+int receipts_hold(struct router *rt, struct dest *dest, const uint8_t key[TIDS_RECORD_ID_BYTES],
+		  const uint8_t *value, size_t len);
+/* The audit entry (partition, seq, chain hash after it) of the delivery
+ * held last: audit_append calls it for every entry with a delivered_hash.
+ * Releases what is held once it reaches RECEIPTS_HOLD_BYTES. */
+int receipts_bind(struct router *rt, int32_t partition, uint64_t seq, const uint8_t entry_hash[TIDS_HASH_BYTES]);
+/* Signs the head of each chain the held deliveries' entries are on, adds
+ * each one's receipt and produces it (end of a transaction, or when they
+ * hold too much). */
+int receipts_release(struct router *rt);
+/* Forgets them (the transaction is abandoned). */
+void receipts_discard(struct router *rt);
+/* A head just signed (a checkpoint): kept for the receipts. */
+void receipts_remember_head(struct router *rt, const struct tids_audit_checkpoint *cp);
+/* Frees the held deliveries and the signed heads kept. */
+void receipts_free(struct router *rt);
 
 /* aggregate.c */
 int aggregate_add(struct router *rt, int32_t partition, const struct tids_record *rec, const char *recipient,
@@ -299,6 +417,10 @@ uint64_t state_count_add(struct router *rt, const char *key, uint64_t amount);
 /* Is (publisher, sequence, leaf) on partition new? If so, remember it. */
 bool state_first_time(struct router *rt, int32_t partition, const char *publisher, uint64_t sequence,
 		      uint32_t leaf_index);
+/* Is a peer hub's forward at position new on partition? If so, remember it.
+ * (One link writes a peer's forwards in order: a copy sent again after a
+ * lost ack is at or below the last one routed.) */
+bool state_first_import(struct router *rt, int32_t partition, const char *hub, uint64_t position);
 void state_clear(struct router *rt);
 int state_window_restore(struct router *rt, const char *key, const struct tids_aggregate_window *w);
 
@@ -307,10 +429,13 @@ int router_produce(struct router *rt, const char *topic, int32_t partition, cons
 		   uint8_t *value, size_t len);
 /* Produces a copy of value to a topic handle (value stays the caller's). */
 int router_produce_copy(struct router *rt, rd_kafka_topic_t *rkt, int32_t partition, const void *key,
-			size_t key_len, const uint8_t *value, size_t len);
+			size_t key_len, const uint8_t *value, size_t len, int64_t timestamp_ms);
 rd_kafka_topic_t *router_topic(struct router *rt, const char *name);
 /* The same with Kafka headers (takes them, whatever the outcome). */
 int router_produce_h(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
 		     uint8_t *value, size_t len, rd_kafka_headers_t *headers);
+/* The same with the message's timestamp (0: now). */
+int router_produce_at(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		      uint8_t *value, size_t len, int64_t timestamp_ms);
 
 #endif

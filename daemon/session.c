@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "tids/error.h"
+#include "metrics.h"
 #include "tidsd.h"
 
 /* tids.v1.Code values used here. */
@@ -66,6 +67,7 @@ static void flush_out(struct tidsd *d, struct session *s)
 	if (s->paused && (int64_t)s->out.len <= d->conf->send_buffer / 2) {
 		s->paused = false;
 		egress_resume(d, s);
+		federation_resume(d, s);
 	}
 	update_events(d, s);
 }
@@ -157,6 +159,7 @@ static void handshake_done(struct tidsd *d, struct session *s)
 {
 	struct tids_noise_cipher tx, rx;
 	const struct participant *p = registry_by_dh_key(d, tids_noise_remote_static(&s->hs));
+	const char *hub;
 	char msg[256];
 	int code;
 
@@ -167,12 +170,29 @@ static void handshake_done(struct tidsd *d, struct session *s)
 	tids_channel_init_noise(&s->ch, &tx, &rx, (size_t)d->conf->frame_max);
 	s->state = SESSION_OPEN;
 	budget_handshake_end(d, s);
+	if (p == NULL && (hub = federation_peer_by_dh_key(d, tids_noise_remote_static(&s->hs))) != NULL) {
+		/* A peer hub, by the key its registration gives. */
+		snprintf(s->peer_hub, sizeof(s->peer_hub), "%s", hub);
+		federation_peer_key(d, hub, s->identity_key);
+		tids_log_info("session %lu (%s): peer hub %s authenticated", s->id, s->peer, s->peer_hub);
+		snprintf(msg, sizeof(msg), "welcome hub %s", s->peer_hub);
+		send_welcome(d, s, CODE_OK, msg);
+		return;
+	}
+	if (p != NULL && *p->p.home_hub != '\0' && strcmp(p->p.home_hub, d->conf->hub_id) != 0) {
+		/* Its data enters the network at its own hub, nowhere else. */
+		snprintf(msg, sizeof(msg), "participant %s is served by hub %s; connect there", p->p.id, p->p.home_hub);
+		send_welcome(d, s, CODE_PERMISSION_DENIED, msg);
+		return;
+	}
 	if (p == NULL) {
+		metrics_add(&d->metrics->handshake_failures[MHS_UNREGISTERED], 1);
 		snprintf(msg, sizeof(msg), "this static key is not registered at hub %s", d->conf->hub_id);
 		send_welcome(d, s, CODE_UNAUTHENTICATED, msg);
 		return;
 	}
 	if (p->p.suspended) {
+		metrics_add(&d->metrics->handshake_failures[MHS_SUSPENDED], 1);
 		snprintf(msg, sizeof(msg), "participant %s is suspended at hub %s", p->p.id, d->conf->hub_id);
 		send_welcome(d, s, CODE_PERMISSION_DENIED, msg);
 		return;
@@ -183,6 +203,7 @@ static void handshake_done(struct tidsd *d, struct session *s)
 		send_welcome(d, s, code, msg);
 		return;
 	}
+	metrics_add(&d->metrics->sessions_authenticated, 1);
 	tids_log_info("session %lu (%s): %s authenticated%s", s->id, s->peer, s->participant,
 		      s->admin ? " (admin)" : "");
 	snprintf(msg, sizeof(msg), "welcome %s", s->participant);
@@ -203,6 +224,7 @@ static void handshake_step(struct tidsd *d, struct session *s)
 		if (r != 0) {
 			/* Garbage, a replayed message or a forged key: nothing to
 			 * answer, the peer did not prove anything. */
+			metrics_add(&d->metrics->handshake_failures[MHS_INVALID], 1);
 			session_close(d, s, "handshake failed");
 			return;
 		}
@@ -211,8 +233,11 @@ static void handshake_step(struct tidsd *d, struct session *s)
 			return;
 		}
 		if (tids_noise_handshake_want_write(&s->hs)) {
-			r = tids_noise_write_message(&s->hs, (const uint8_t *)d->conf->hub_id, strlen(d->conf->hub_id),
-						     out, sizeof(out), &olen);
+			/* Our id and Ed25519 key: clients pin the key (known_hubs). */
+			uint8_t hello[TIDS_HELLO_MAX];
+			size_t hlen = tids_channel_hello_encode(d->conf->hub_id, d->hub.sign_pk, hello);
+
+			r = tids_noise_write_message(&s->hs, hello, hlen, out, sizeof(out), &olen);
 			if (r != 0 || tids_channel_put_message(&s->out, out, olen) != 0) {
 				session_close(d, s, "handshake write failed");
 				return;
@@ -220,8 +245,10 @@ static void handshake_step(struct tidsd *d, struct session *s)
 			flush_out(d, s);
 		}
 	}
-	if (s->state == SESSION_HANDSHAKE && s->in.len >= 2 + TIDS_NOISE_MAX_MESSAGE_BYTES)
+	if (s->state == SESSION_HANDSHAKE && s->in.len >= 2 + TIDS_NOISE_MAX_MESSAGE_BYTES) {
+		metrics_add(&d->metrics->handshake_failures[MHS_INVALID], 1);
 		session_close(d, s, "handshake message too long");
+	}
 }
 
 static void handle_frame(struct tidsd *d, struct session *s, const uint8_t *buf, size_t len)
@@ -434,8 +461,13 @@ void session_close(struct tidsd *d, struct session *s, const char *why)
 	if (why != NULL)
 		tids_log(s->state == SESSION_HANDSHAKE ? TIDS_LOG_INFO : TIDS_LOG_DEBUG, "session %lu (%s%s%s): closed: %s",
 			 s->id, s->peer, *s->participant ? ", " : "", s->participant, why);
+	/* CLOSED before anything else: the loops that called us (frames_step,
+	 * read_in) stop at once instead of feeding a wiped channel, which
+	 * allocated buffers that nothing freed. */
+	s->state = SESSION_CLOSED;
 	ingest_forget_session(d, s);
 	egress_forget_session(d, s);
+	federation_forget_session(d, s);
 	budget_handshake_end(d, s);
 	loop_del(d, &s->w);
 	close(s->w.fd);
@@ -465,6 +497,7 @@ void sessions_reap(struct tidsd *d)
 		struct session *s = d->graveyard;
 
 		d->graveyard = s->next;
+		tids_channel_wipe(&s->ch);
 		tids_buf_wipe(&s->in);
 		tids_buf_free(&s->in);
 		tids_buf_wipe(&s->out);
@@ -481,11 +514,12 @@ void sessions_tick(struct tidsd *d)
 
 	for (s = d->sessions; s != NULL; s = next) {
 		next = s->next;
-		if (s->state == SESSION_HANDSHAKE && now - s->opened > d->conf->handshake_timeout_ms)
+		if (s->state == SESSION_HANDSHAKE && now - s->opened > d->conf->handshake_timeout_ms) {
+			metrics_add(&d->metrics->handshake_failures[MHS_TIMEOUT], 1);
 			session_close(d, s, "handshake not finished in time (limits.handshake_timeout)");
-		else if (s->state == SESSION_CLOSING && now - s->last_active > CLOSING_GRACE_MS)
+		} else if (s->state == SESSION_CLOSING && now - s->last_active > CLOSING_GRACE_MS)
 			session_close(d, s, "peer does not read its last messages");
-		else if (s->state == SESSION_OPEN && s->subs == NULL && s->pending_calls == 0 &&
+		else if (s->state == SESSION_OPEN && s->subs == NULL && s->pull == NULL && s->pending_calls == 0 &&
 			 now - s->last_active > d->conf->idle_timeout_ms)
 			session_close(d, s, "idle (limits.idle_timeout)");
 	}

@@ -10,6 +10,19 @@
  * tids_wire_open_router_state). On load, an entry that does not verify,
  * or whose sequence is not above that of an earlier entry of its key (an
  * old entry written again), is refused loudly and not applied.
+ *
+ * Where routing resumes. Key "position/<p>", value RouterState.next_offset:
+ * the first offset of ingress partition p not yet routed. transact()
+ * raises it (per partition, to the last offset of the batch + 1) and
+ * writes it with the batch's deliveries, entries and other state, in the
+ * same transaction, so it moves exactly when they commit. On an
+ * assignment the router reads the state topic and starts each partition
+ * it was given at next_offset (the group's committed offset only where no
+ * entry exists yet, as after an upgrade). The consumer group's offsets are
+ * still committed, once a second and late, for lag monitoring only; they
+ * decide nothing. One entry per partition: whoever routes partition p
+ * owns "position/<p>" (and "chain/<p>"), so routers that split the
+ * partitions between them never write each other's entries.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +84,33 @@ bool state_first_time(struct router *rt, int32_t partition, const char *publishe
 	s->dirty = true;
 	if (partition >= 0 && partition < ROUTER_PARTITIONS_MAX)
 		rt->last_seen[partition] = s;
+	return true;
+}
+
+bool state_first_import(struct router *rt, int32_t partition, const char *hub, uint64_t position)
+{
+	char key[sizeof(((struct seen *)0)->key)];
+	struct seen *s;
+
+	snprintf(key, sizeof(key), "imported/%d/%s", (int)partition, hub);
+	s = tids_map_get_str(&rt->seen, key);
+	if (s != NULL && position <= s->sequence)
+		return false;
+	if (s == NULL) {
+		s = calloc(1, sizeof(*s));
+		if (s == NULL)
+			return true;
+		snprintf(s->key, sizeof(s->key), "%s", key);
+		snprintf(s->publisher, sizeof(s->publisher), "%s", hub);
+		s->partition = partition;
+		s->import = true;
+		if (tids_map_put_str(&rt->seen, s->key, s, NULL) != 0) {
+			free(s);
+			return true;
+		}
+	}
+	s->sequence = position;
+	s->dirty = true;
 	return true;
 }
 
@@ -227,6 +267,12 @@ static void apply_entry(struct router *rt, const rd_kafka_message_t *m, struct t
 		if (state_first_time(rt, st.seen.partition, st.seen.publisher, st.seen.sequence, st.seen.leaf_index) &&
 		    (sn = tids_map_get_str(&rt->seen, key)) != NULL)
 			sn->dirty = false;
+	} else if (st.kind == TIDS_STATE_IMPORTED) {
+		struct seen *sn;
+
+		if (state_first_import(rt, st.seen.partition, st.seen.publisher, st.seen.sequence) &&
+		    (sn = tids_map_get_str(&rt->seen, key)) != NULL)
+			sn->dirty = false;
 	} else {
 		tids_log_warnx("router: state entry %s does not match its key", key);
 	}
@@ -370,6 +416,13 @@ static void window_state(const struct window *w, struct tids_router_state *st, c
 	st->window.header.tier = w->tier;
 	st->window.header.origin = w->origin;
 	st->window.header.produced_at_ms = w->start_ms > 0 ? w->start_ms : 1;
+	if (w->window_months > 0) {
+		/* the obligation's calendar months, for the aggregate's delivery
+		 * after a restart (window_ms is this window's own length) */
+		st->window.obligations.aggregate = (struct tids_aggregation){
+			.function = w->function, .field = w->field, .window_months = w->window_months,
+		};
+	}
 	aggregate_record_id(w, st->window.header.record_id);
 }
 
@@ -425,7 +478,7 @@ int state_write_dirty(struct router *rt)
 			if (!sn->dirty)
 				continue;
 			memset(&st, 0, sizeof(st));
-			st.kind = TIDS_STATE_SEEN;
+			st.kind = sn->import ? TIDS_STATE_IMPORTED : TIDS_STATE_SEEN;
 			st.seen = (struct tids_position){ sn->publisher, sn->sequence, sn->leaf_index, sn->partition };
 			if ((r = put(rt, sn->key, &st)) != 0)
 				return r;

@@ -28,6 +28,7 @@
 
 struct tidsd;
 struct session;
+struct subscriber;
 
 /* --- fatal (only the daemon decides what is fatal) ----------------------- */
 
@@ -51,9 +52,11 @@ struct config {
 	char *jurisdiction;
 	char *hub_key;             /* identity key file of the hub */
 	char *master_key;          /* file with the key that wraps data keys */
+	char *timezone;            /* hub.timezone: the zone of the hub's calendar */
 	char *epoch_key;           /* file with the epoch key that wraps grant keys */
 	char *listen_tcp;          /* "host:port"; "" disables */
 	char *listen_unix;         /* path; "" disables */
+	char *metrics_listen;      /* "host:port" of /metrics and /health; "" disables */
 	char *state_dir;
 	char *policy_dir;
 	int kafka_mode;
@@ -80,6 +83,7 @@ struct config {
 	int64_t checkpoint_entries;
 	int64_t checkpoint_interval_ms;
 	int64_t ledger_cache;      /* bytes of SQLite page cache for the indexer */
+	int64_t link_timeout_ms;   /* a peer link silent this long is dialled again */
 	bool router;               /* route ingress in this process */
 };
 
@@ -123,6 +127,8 @@ void sd_ready(void);
 void sd_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sd_stopping(void);
 void sd_reloading(void);
+/* The start (or stop) goes on: systemd gives it ms more. */
+void sd_extend_timeout(int64_t ms);
 /* Pings the watchdog when due (every half of WATCHDOG_USEC). */
 void sd_watchdog_tick(int64_t mono);
 
@@ -133,7 +139,8 @@ struct store;
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
 /* Commits the open batch of writes (called each tick and before replies
- * that promise durability). */
+ * that promise durability). On failure (a full disk) none of the batch
+ * was written: it is rolled back, and the next write starts a new one. */
 int store_commit(struct store *s);
 bool store_dirty(const struct store *s);
 
@@ -155,7 +162,8 @@ int store_each_kv_prefix(struct store *s, const char *ns, const char *prefix, st
 /* Deletes the keys of ns that start with prefix except the newest `keep`
  * (in key order) and those also present in ns `unless`. */
 int store_trim_kv(struct store *s, const char *ns, const char *prefix, unsigned keep, const char *unless);
-/* Abandons the open batch of writes. */
+/* Abandons the open batch of writes (after one of them failed, or its
+ * commit: whatever SQLite still holds open of it). */
 void store_rollback(struct store *s);
 /* Commits, then copies the WAL into the database and truncates it, so that
  * no older version of a row stays on disk. */
@@ -187,6 +195,13 @@ const struct tids_asset *registry_asset(const struct tidsd *d, const char *id);
 int registry_put_participant(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen);
 int registry_put_asset(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen);
 int registry_put_peer(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen);
+typedef void registry_peer_fn(struct tidsd *d, const struct tids_peer *p, void *ctx);
+void registry_each_peer(struct tidsd *d, registry_peer_fn *fn, void *ctx);
+/* Standing subscriptions, for our directory. */
+typedef void registry_subscriber_fn(void *ctx, const struct subscriber *s);
+void registry_each_subscriber(struct tidsd *d, registry_subscriber_fn *fn, void *ctx);
+typedef void registry_participant_fn(void *ctx, const struct participant *p);
+void registry_each_participant(struct tidsd *d, registry_participant_fn *fn, void *ctx);
 int registry_suspend(struct tidsd *d, const char *id, bool suspended, char *err, size_t errlen);
 int registry_put_grant(struct tidsd *d, const uint8_t *blob, size_t len, const char *caller,
 		       char *err, size_t errlen);
@@ -216,6 +231,9 @@ int registry_set_subscription(struct tidsd *d, const char *participant, const st
 
 /* Compiles every *.tidspol of dir; on failure writes each diagnostic to errs. */
 int policy_load_dir(const char *dir, struct tids_policy_set **out, struct tids_buf *errs);
+/* The hub's calendar (hub.timezone): its TZif data read from the zoneinfo
+ * directory and checked. "UTC" needs no file. err says what is wrong. */
+int timezone_load(const char *name, const struct tids_policy_tz **out, char *err, size_t errlen);
 
 /* --- purposes.c: who may ask for which purposes ----------------------------- */
 
@@ -251,6 +269,9 @@ void keys_close(struct tidsd *d);
 const uint8_t *keys_ingress(const struct tidsd *d);
 const uint8_t *keys_delivery(const struct tidsd *d);
 const uint8_t *keys_state_mac(const struct tidsd *d);
+/* Writes the hub's public key beside hub.key (hub.pub, as tidsctl keygen
+ * writes NAME.pub) unless it is there already; warns on failure. */
+int keys_write_hub_pub(struct tidsd *d);
 /* A new grant's data key, made and stored in the open batch of writes. */
 int keys_grant_create(struct tidsd *d, const char *grant_id);
 /* A grant's data key; TIDS_ECRYPTO once the grant is revoked or expired. */
@@ -295,6 +316,13 @@ bool kafka_log_event(struct tidsd *d, rd_kafka_event_t *ev);
 /* Topic names: "<prefix>.<hub>.<suffix>". */
 void kafka_topic(const struct tidsd *d, const char *suffix, char *buf, size_t len);
 void kafka_deliver_topic(const struct tidsd *d, const char *participant, char *buf, size_t len);
+/* A topic of one partition the broker never expires (an outbound topic:
+ * tidsd deletes what a peer acknowledged, with kafka_delete_before). */
+int kafka_ensure_retained_topic(struct tidsd *d, const char *topic, char *err, size_t errlen);
+/* Deletes the records of partition 0 of topic before offset (async). */
+int kafka_delete_before(struct tidsd *d, const char *topic, int64_t offset);
+/* Low and high watermarks of partition 0 of topic (asks the broker). */
+int kafka_watermarks(struct tidsd *d, const char *topic, int64_t *lo, int64_t *hi);
 /* Creates a topic if missing (partitions, compacted or not); waits. */
 int kafka_ensure_topic(struct tidsd *d, const char *topic, int partitions, bool compact,
 		       char *err, size_t errlen);
@@ -302,10 +330,12 @@ int kafka_ensure_topic(struct tidsd *d, const char *topic, int partitions, bool 
 /* --- ingest.c -------------------------------------------------------------- */
 
 int ingest_init(struct tidsd *d);
-/* Copies the tier floors of set for the record checks (at load and on
- * reload, before the set goes to the router). 0 or TIDS_ENOMEM, which
- * keeps the floors ingest had. */
+/* Copies the tier floors and record schemas of set for the record checks
+ * (at load and on reload, before the set goes to the router). 0 or
+ * TIDS_ENOMEM, which keeps the ones ingest had. */
 int ingest_set_floors(struct tidsd *d, const struct tids_policy_set *set);
+/* The lowest tier a record of category may carry (imports check it too). */
+enum tids_tier ingest_floor(const struct tidsd *d, const char *category);
 /* Loads the batches an earlier run accepted but never acknowledged. */
 int ingest_load_unacked(struct tidsd *d);
 void ingest_free(struct tidsd *d);
@@ -315,6 +345,8 @@ void ingest_publish(struct tidsd *d, struct session *s, uint64_t call_id, const 
 void ingest_forget_session(struct tidsd *d, struct session *s);
 /* Records written but not yet confirmed by Kafka. */
 size_t ingest_in_flight(const struct tidsd *d);
+/* Writes what a full disk held back (every tick). */
+void ingest_tick(struct tidsd *d);
 void ingest_flush(struct tidsd *d, int timeout_ms);
 
 /* --- egress.c: Subscribe streams ------------------------------------------- */
@@ -329,6 +361,8 @@ void egress_resume(struct tidsd *d, struct session *s);
 void egress_free(struct tidsd *d);
 /* Frees the streams that ended during this loop iteration. */
 void egress_reap(struct tidsd *d);
+/* Logs the streams that have been stuck for a while, and why. */
+void egress_tick(struct tidsd *d);
 /* A grant ended: its key must not outlive it in egress's cache either. */
 void egress_forget_key(struct tidsd *d, const char *grant_id);
 
@@ -348,6 +382,38 @@ void router_post(struct tidsd *d, enum router_msg_kind kind, const char *id, con
 		 const uint8_t *key, struct tids_policy_set *policy);
 /* Grants past their end are revoked (and their keys destroyed). */
 void registry_expire_grants(struct tidsd *d, int64_t now);
+
+/* --- federation.c: peer hubs, links, directories (see federation.h) -------- */
+
+struct pull;
+/* After Kafka and before the router: peers, their directories, out topics. */
+int federation_init(struct tidsd *d);
+void federation_free(struct tidsd *d);
+void federation_tick(struct tidsd *d);
+/* A peer was registered or changed (admin). */
+void federation_peer_changed(struct tidsd *d, const struct tids_peer *p);
+/* Local participants or subscriptions changed: our directory is stale and
+ * who is where may have changed. */
+void federation_registry_changed(struct tidsd *d);
+/* The peer whose hub key has this Noise (X25519) form, or NULL. */
+const char *federation_peer_by_dh_key(const struct tidsd *d, const uint8_t dh_pk[TIDS_DH_KEY_BYTES]);
+/* The registered key of peer hub id into key; false if it is no peer. */
+bool federation_peer_key(const struct tidsd *d, const char *id, uint8_t key[TIDS_PUBLIC_KEY_BYTES]);
+/* The peer hub whose directory (accepted) lists participant id, or NULL. */
+const char *federation_home_of(const struct tidsd *d, const char *id);
+/* Resolves a participant address "id" or "id@hub" to an id this hub can
+ * name: a local participant (hub empty or this hub), or one a peer's
+ * directory lists (or the admin registered with that home hub). */
+int federation_resolve(const struct tidsd *d, const char *address, char id[TIDS_ID_MAX + 1], char *err,
+		       size_t errlen);
+/* Federation/Pull on a peer hub's session, its acks, its end. */
+void federation_pull(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len);
+void federation_client_item(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len);
+void federation_cancel(struct tidsd *d, struct session *s, uint64_t call_id);
+void federation_forget_session(struct tidsd *d, struct session *s);
+void federation_resume(struct tidsd *d, struct session *s);
+/* Admin/Peers. */
+void federation_peers(struct tidsd *d, struct session *s, uint64_t call_id);
 
 /* --- indexer.c: the audit ledger (consumes the audit and ingress topics) --- */
 
@@ -398,11 +464,20 @@ void budget_handshake_end(struct tidsd *d, struct session *s);
 bool budget_drop_oldest(struct tidsd *d, const char *why);
 size_t budget_handshakes(const struct tidsd *d);
 void budget_free(struct tidsd *d);
+/* A listening TCP socket on addr ("host:port"); logs what option was wrong. */
+int listen_tcp_socket(const char *option, const char *addr);
+
+/* --- http.c: /metrics and /health (metrics.h holds the counters) ------------ */
+
+int http_open(struct tidsd *d);
+void http_tick(struct tidsd *d);
+void http_close(struct tidsd *d);
 
 enum session_state {
 	SESSION_HANDSHAKE,         /* Noise handshake in progress */
 	SESSION_OPEN,              /* frames flow */
 	SESSION_CLOSING,           /* flushing the last bytes, then close */
+	SESSION_CLOSED,            /* socket closed, keys wiped; freed after the loop iteration */
 };
 
 struct session {
@@ -423,6 +498,7 @@ struct session {
 	int64_t last_active;       /* mono ms */
 	int64_t opened;
 	char participant[TIDS_ID_MAX + 1];   /* authenticated id ("" on the local socket) */
+	char peer_hub[TIDS_ID_MAX + 1];      /* a peer hub authenticated by its key ("" otherwise) */
 	uint8_t identity_key[TIDS_PUBLIC_KEY_BYTES];   /* the key it authenticated with */
 	uid_t uid;                 /* local: the peer's credentials when it connected */
 	gid_t gid;
@@ -434,6 +510,7 @@ struct session {
 	unsigned pending_calls;    /* publishes awaiting Kafka */
 	bool in_frames;            /* frames_step is running for it */
 	struct subscription *subs;
+	struct pull *pull;         /* a peer hub pulling its forwards */
 };
 
 /* k: the TCP peer's address for the handshake budgets (NULL if local). */
@@ -476,6 +553,10 @@ int rights_read_peer(int fd, struct session *s);
 
 void rpc_dispatch(struct tidsd *d, struct session *s, const struct tids_frame *f);
 
+/* --- admin.c: Admin/List and Admin/Show ----------------------------------- */
+void admin_list(struct tidsd *d, struct session *s, const struct tids_frame *f);
+void admin_show(struct tidsd *d, struct session *s, const struct tids_frame *f);
+
 /* --- main.c --------------------------------------------------------------- */
 
 /* SIGHUP: new config and policies, swapped in only if whole. */
@@ -489,6 +570,7 @@ struct tidsd {
 	struct config *conf;
 	struct tids_identity hub;             /* the hub's signing identity */
 	struct keyring *keys;                 /* keys at rest (keys.c), guarded memory */
+	const struct tids_policy_tz *tz;      /* hub.timezone, loaded at start */
 	struct store *store;
 	struct registry *registry;
 	struct purposes *purposes;            /* copied from the policy set */
@@ -516,6 +598,9 @@ struct tidsd {
 	struct router *router;
 	struct egress *egress;
 	struct indexer *indexer;
+	struct metrics *metrics;              /* written by the loop, router and indexer */
+	struct http *http;
+	struct federation *federation;
 
 	bool stopping;
 	volatile sig_atomic_t sig_stop;

@@ -20,12 +20,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "router.h"
 #include "tids/error.h"
 
 #define FLUSH_MS 30000
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 /* --- the committer thread ---------------------------------------------------- */
 
@@ -52,6 +61,7 @@ static void *committer_main(void *arg)
 		struct txn_slot *s;
 		rd_kafka_error_t *e = NULL;
 		int64_t t0;
+		uint64_t us0;
 
 		while (!rt->txn_quit && rt->txn_qn == 0)
 			pthread_cond_wait(&rt->txn_cond, &rt->txn_lock);
@@ -63,6 +73,7 @@ static void *committer_main(void *arg)
 			/* Written first, so that the next batch may be produced
 			 * behind these messages; then the commit proper. */
 			t0 = mono_ms();
+			us0 = mono_us();
 			if (rd_kafka_flush(s->producer, FLUSH_MS) == RD_KAFKA_RESP_ERR_NO_ERROR) {
 				pthread_mutex_lock(&rt->txn_lock);
 				s->flushed = true;
@@ -78,6 +89,12 @@ static void *committer_main(void *arg)
 				rd_kafka_error_destroy(e);
 				rt->txn_failed = true;
 			} else {
+				/* What the batch counted is counted now that it
+				 * is committed (Prometheus, metrics.c). */
+				if (s->records > 0)
+					metrics_observe_us(&rt->metrics->commit_latency, mono_us() - us0);
+				metrics_stage_commit(rt->metrics, &s->stage);
+				metrics_add(&rt->metrics->transactions, 1);
 				note(rt->commit_hist, mono_ms() - t0);
 				note(rt->txn_hist, mono_ms() - s->handed_ms);
 				for (int i = 0; s->offsets != NULL && i < s->offsets->cnt; i++) {
@@ -92,6 +109,10 @@ static void *committer_main(void *arg)
 		}
 		/* After a failure, the transactions behind it are left open:
 		 * the router drops their producers, which aborts them. */
+		if (rt->txn_failed) {
+			metrics_stage_discard(&s->stage);
+			metrics_add(&rt->metrics->transaction_failures, 1);
+		}
 		if (s->offsets != NULL) {
 			rd_kafka_topic_partition_list_destroy(s->offsets);
 			s->offsets = NULL;
@@ -282,6 +303,8 @@ void txn_hand_off(struct router *rt, size_t records, rd_kafka_topic_partition_li
 	s->open = false;
 	s->records = records;
 	s->handed_ms = mono_ms();
+	memcpy(&s->stage, &rt->stage, sizeof(s->stage));
+	metrics_stage_discard(&rt->stage);
 	rt->txn_q[rt->txn_qn++] = rt->cur;
 	pthread_cond_broadcast(&rt->txn_cond);
 	pthread_mutex_unlock(&rt->txn_lock);

@@ -84,18 +84,23 @@ int tids_wire_decode_router_state(const uint8_t *buf, size_t len, struct tids_ro
 		out->kind = TIDS_STATE_WINDOW;
 		break;
 	case TIDS__V1__ROUTER_STATE__KIND_SEEN:
-		if ((r = wire_need_id("state: seen.publisher", m->seen->publisher, err, errlen)) < 0)
+	case TIDS__V1__ROUTER_STATE__KIND_IMPORTED: {
+		const Tids__V1__Position *pos = m->kind_case == TIDS__V1__ROUTER_STATE__KIND_SEEN ? m->seen : m->imported;
+
+		if ((r = wire_need_id("state: position.publisher", pos->publisher, err, errlen)) < 0)
 			goto out;
-		if (m->seen->partition < 0 || m->seen->sequence == 0) {
+		/* An imported position may be 0: the first offset of a peer's topic. */
+		if (pos->partition < 0 || (pos->sequence == 0 && m->kind_case == TIDS__V1__ROUTER_STATE__KIND_SEEN)) {
 			r = tids_fail(err, errlen, TIDS_EINVAL, "state: malformed position");
 			goto out;
 		}
-		out->kind = TIDS_STATE_SEEN;
-		out->seen.publisher = m->seen->publisher;
-		out->seen.sequence = m->seen->sequence;
-		out->seen.leaf_index = m->seen->leaf_index;
-		out->seen.partition = m->seen->partition;
+		out->kind = m->kind_case == TIDS__V1__ROUTER_STATE__KIND_SEEN ? TIDS_STATE_SEEN : TIDS_STATE_IMPORTED;
+		out->seen.publisher = pos->publisher;
+		out->seen.sequence = pos->sequence;
+		out->seen.leaf_index = pos->leaf_index;
+		out->seen.partition = pos->partition;
 		break;
+	}
 	case TIDS__V1__ROUTER_STATE__KIND_NEXT_OFFSET:
 		if (m->next_offset < 0) {
 			r = tids_fail(err, errlen, TIDS_EINVAL, "state: next offset %lld is negative",
@@ -144,12 +149,18 @@ int tids_wire_encode_router_state(const struct tids_router_state *in, uint8_t **
 		pb.count = in->count;
 		return wire_pack(&pb.base, out, len);
 	case TIDS_STATE_SEEN:
+	case TIDS_STATE_IMPORTED:
 		pos.publisher = (char *)in->seen.publisher;
 		pos.sequence = in->seen.sequence;
 		pos.leaf_index = in->seen.leaf_index;
 		pos.partition = in->seen.partition;
-		pb.kind_case = TIDS__V1__ROUTER_STATE__KIND_SEEN;
-		pb.seen = &pos;
+		if (in->kind == TIDS_STATE_SEEN) {
+			pb.kind_case = TIDS__V1__ROUTER_STATE__KIND_SEEN;
+			pb.seen = &pos;
+		} else {
+			pb.kind_case = TIDS__V1__ROUTER_STATE__KIND_IMPORTED;
+			pb.imported = &pos;
+		}
 		return wire_pack(&pb.base, out, len);
 	case TIDS_STATE_POSITION:
 		pb.kind_case = TIDS__V1__ROUTER_STATE__KIND_NEXT_OFFSET;

@@ -9,6 +9,7 @@
  * written when set) in one pass with no allocation once the buffer has
  * room; check_wire_write holds them to protobuf-c's output.
  */
+#include <limits.h>
 #include <string.h>
 
 #include "tids/buf.h"
@@ -110,10 +111,10 @@ static void opt_string(struct w *w, unsigned field, const char *s)
 		field_bytes(w, field, s, strlen(s));
 }
 
-/* protobuf-c writes a bytes field whenever its data pointer is set. */
+/* protobuf-c leaves a proto3 bytes field out when it is empty. */
 static void opt_bytes(struct w *w, unsigned field, const struct tids_bytes *v)
 {
-	if (v->data != NULL)
+	if (v->len != 0)
 		field_bytes(w, field, v->data, v->len);
 }
 
@@ -237,14 +238,30 @@ static void record(struct w *w, const struct tids_record *r)
 	}
 }
 
+/* The field numbers of the obligations vocabulary (policy/obligations.def)
+ * in tids.v1.Obligations: an obligation added there without its number
+ * here does not compile. protobuf-c writes fields by increasing number, so
+ * the table is expanded twice, around the fields with rules of their own
+ * (redacted 5, aggregate 6, purposes 7). */
+enum { OB_notify = 2, OB_no_onward_transfer = 3, OB_encrypt = 4, OB_duties = 8 };
+
+static void obligations_named(struct w *w, const struct tids_obligations *o, unsigned lo, unsigned hi)
+{
+#define TIDS_OB_FLAG(name, summary) \
+	if (OB_##name > lo && OB_##name < hi) \
+		opt_bool(w, OB_##name, o->name);
+#define TIDS_OB_LIST(name, word, check, summary) \
+	if (OB_##name > lo && OB_##name < hi) \
+		strings(w, OB_##name, &o->name);
+#include "obligations.def"
+}
+
 static void obligations(struct w *w, unsigned field, const struct tids_obligations *o)
 {
 	size_t body = open_msg(w, field);
 
 	opt_i64(w, 1, o->retain_until_ms);
-	strings(w, 2, &o->notify);
-	opt_bool(w, 3, o->no_onward_transfer);
-	opt_bool(w, 4, o->encrypt);
+	obligations_named(w, o, 1, 5);
 	strings(w, 5, &o->redacted);
 	if (o->aggregate.function != NULL) {
 		size_t agg = open_msg(w, 6);
@@ -253,10 +270,53 @@ static void obligations(struct w *w, unsigned field, const struct tids_obligatio
 		opt_string(w, 2, o->aggregate.field);
 		opt_i64(w, 3, o->aggregate.window_ms);
 		strings(w, 4, &o->aggregate.by);
+		opt_i64(w, 5, o->aggregate.window_months);
 		close_msg(w, agg);
 	}
 	strings(w, 7, &o->purposes);
-	strings(w, 8, &o->duties);
+	obligations_named(w, o, 7, UINT_MAX);
+	close_msg(w, body);
+}
+
+/* A DeliveryReceipt (receipt.proto) as field `field`. */
+static void receipt(struct w *w, unsigned field, const struct tids_delivery_receipt *r)
+{
+	size_t body = open_msg(w, field);
+
+	opt_i32(w, 1, r->partition);
+	opt_u64(w, 2, r->seq);
+	field_bytes(w, 3, r->entry_hash, TIDS_HASH_BYTES);
+	opt_bytes(w, 4, &r->head);
+	close_msg(w, body);
+}
+
+/* A Provenance (record.proto): the batch material only with a publisher,
+ * as tids_wire_decode_delivery demands. */
+static void provenance(struct w *w, unsigned field, const struct tids_provenance *p)
+{
+	size_t body = open_msg(w, field);
+	bool batch = p->publisher != NULL && *p->publisher != '\0';
+	size_t n = p->n_merkle_path < 64 ? p->n_merkle_path : 64;
+
+	opt_string(w, 1, p->hub_id);
+	opt_string(w, 2, p->publisher);
+	opt_u64(w, 3, p->sequence);
+	if (batch) {
+		field_bytes(w, 4, p->batch_root, TIDS_HASH_BYTES);
+		field_bytes(w, 5, p->batch_signature, TIDS_SIGNATURE_BYTES);
+	}
+	opt_u64(w, 6, p->leaf_index);
+	opt_u64(w, 7, p->leaf_count);
+	if (batch) {
+		for (size_t i = 0; i < n; i++)
+			field_bytes(w, 8, p->merkle_path[i], TIDS_HASH_BYTES);
+		field_bytes(w, 9, p->leaf_hash, TIDS_HASH_BYTES);
+		opt_bytes(w, 10, &p->published);
+	}
+	opt_u64(w, 11, p->hops);
+	opt_string(w, 12, p->export_hub);
+	opt_i32(w, 13, p->export_partition);
+	opt_u64(w, 14, p->export_seq);
 	close_msg(w, body);
 }
 
@@ -300,6 +360,10 @@ int tids_wire_append_delivery(struct tids_buf *out, const struct tids_delivery *
 	opt_i64(&w, 8, in->decided_at_ms);
 	opt_bytes(&w, 9, &in->source_record_id);
 	opt_string(&w, 10, in->notification_for);
+	if (in->provenance.present)
+		provenance(&w, 11, &in->provenance);
+	if (in->has_receipt)
+		receipt(&w, 12, &in->receipt);
 	return done(&w, start);
 }
 
@@ -322,6 +386,15 @@ int tids_wire_append_envelope_tail(struct tids_buf *out, const char *sealed_by,
 
 	opt_string(&w, 2, sealed_by);
 	field_bytes(&w, 3, record_id, TIDS_RECORD_ID_BYTES);
+	return done(&w, start);
+}
+
+int tids_wire_append_envelope_receipt(struct tids_buf *out, const struct tids_delivery_receipt *rc)
+{
+	struct w w = { out, 0 };
+	size_t start = out->len;
+
+	receipt(&w, 10, rc);
 	return done(&w, start);
 }
 
@@ -354,6 +427,20 @@ int tids_wire_append_audit_entry(struct tids_buf *out, const struct tids_audit_e
 	opt_string(&w, 22, in->asset_id);
 	opt_u64(&w, 23, in->delivery_seq);
 	opt_string(&w, 24, in->case_id);
+	if (in->has_near_miss) {
+		const struct tids_near_miss *nm = &in->near_miss;
+		size_t body = open_msg(&w, 25);
+
+		opt_string(&w, 1, nm->kind);
+		opt_string(&w, 2, nm->id);
+		opt_i32(&w, 3, nm->code);
+		opt_u64(&w, 4, nm->failed);
+		opt_i64(&w, 5, nm->at_ms);
+		opt_u64(&w, 6, nm->uses);
+		opt_u64(&w, 7, nm->max_uses);
+		opt_string(&w, 8, nm->rule_id);
+		close_msg(&w, body);
+	}
 	if (in->n_counts > TIDS_AUDIT_COUNTS_MAX) {
 		out->len = start;
 		return TIDS_ETOOMANY;
@@ -381,6 +468,9 @@ int tids_wire_append_audit_entry(struct tids_buf *out, const struct tids_audit_e
 			field_double(&w, 6, a->value);
 		close_msg(&w, body);
 	}
+	opt_string(&w, 40, in->peer_hub);
+	opt_i32(&w, 41, in->peer_partition);
+	opt_u64(&w, 42, in->peer_seq);
 	return done(&w, start);
 }
 
@@ -419,11 +509,17 @@ int tids_wire_encode_delivery_envelope(const struct tids_delivery_envelope *in, 
 	struct tids_buf b = { 0 };
 	int r = 0;
 
-	/* protobuf-c leaves a bytes field out only when it has no data. */
-	if (in->delivery.data != NULL && (r = tids_wire_append_envelope_head(&b, in->delivery.len)) == 0)
+	/* protobuf-c leaves a bytes field out when it is empty. */
+	if (in->delivery.len != 0 && (r = tids_wire_append_envelope_head(&b, in->delivery.len)) == 0)
 		r = tids_buf_append(&b, in->delivery.data, in->delivery.len);
 	if (r == 0)
 		r = tids_wire_append_envelope_tail(&b, in->sealed_by, in->record_id);
+	if (r == 0 && in->has_receipt) {
+		struct w w = { &b, 0 };
+
+		receipt(&w, 10, &in->receipt);
+		r = w.err;
+	}
 	return hand_over(&b, r, out, len);
 }
 

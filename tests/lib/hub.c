@@ -102,6 +102,27 @@ static int spawn(struct tids_test_hub *h)
 
 int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf)
 {
+	return tids_test_hub_start_as(h, "hub", "CN-SH", NULL, extra_conf);
+}
+
+static int start(struct tids_test_hub *h, const char *name, const char *hub_id, const char *addr,
+		 const char *jurisdiction, const char *bootstrap, const char *extra_conf);
+
+int tids_test_hub_start_as(struct tids_test_hub *h, const char *name, const char *jurisdiction,
+			   const char *bootstrap, const char *extra_conf)
+{
+	return start(h, name, NULL, NULL, jurisdiction, bootstrap, extra_conf);
+}
+
+int tids_test_hub_start_at(struct tids_test_hub *h, const char *hub_id, const char *addr, const char *extra_conf)
+{
+	return start(h, "hub", hub_id, addr, "CN-SH", NULL, extra_conf);
+}
+
+/* A hub named after name, or with exactly hub_id; at addr, or a free port. */
+static int start(struct tids_test_hub *h, const char *name, const char *hub_id, const char *addr,
+		 const char *jurisdiction, const char *bootstrap, const char *extra_conf)
+{
 	static unsigned counter;
 	char path[512], err[256];
 	struct tids_identity hub;
@@ -109,17 +130,28 @@ int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf)
 	FILE *f;
 
 	memset(h, 0, sizeof(*h));
+	snprintf(h->jurisdiction, sizeof(h->jurisdiction), "%s", jurisdiction);
+	snprintf(h->bootstrap, sizeof(h->bootstrap), "%s", bootstrap != NULL ? bootstrap : "");
 	/* The config wants absolute paths. */
 	if (realpath(tids_test_source_dir(), src) == NULL)
 		return -1;
 	snprintf(h->dir, sizeof(h->dir), "%s/tids-hub.XXXXXX", getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
 	if (mkdtemp(h->dir) == NULL)
 		return -1;
-	snprintf(h->hub_id, sizeof(h->hub_id), "hub%ld-%u-%ld", (long)getpid(), counter++, (long)time(NULL) % 100000);
+	if (hub_id != NULL)
+		snprintf(h->hub_id, sizeof(h->hub_id), "%s", hub_id);
+	else if (strcmp(name, "hub") == 0)
+		snprintf(h->hub_id, sizeof(h->hub_id), "hub%ld-%u-%ld", (long)getpid(), counter++, (long)time(NULL) % 100000);
+	else
+		snprintf(h->hub_id, sizeof(h->hub_id), "%s-%ld-%u", name, (long)getpid(), counter++);
 	snprintf(h->conf, sizeof(h->conf), "%s/tidsd.conf", h->dir);
 	snprintf(h->sock, sizeof(h->sock), "%s/tidsd.sock", h->dir);
 	snprintf(h->log, sizeof(h->log), "%s/tidsd.log", h->dir);
-	snprintf(h->addr, sizeof(h->addr), "127.0.0.1:%d", free_port());
+	if (addr != NULL)
+		snprintf(h->addr, sizeof(h->addr), "%s", addr);
+	else
+		snprintf(h->addr, sizeof(h->addr), "127.0.0.1:%d", free_port());
+	snprintf(h->metrics, sizeof(h->metrics), "127.0.0.1:%d", free_port());
 	/* The hub key is made here so that tests know it before the start. */
 	snprintf(path, sizeof(path), "%s/hub.key", h->dir);
 	if (tids_identity_generate(&hub) != 0 || tids_keyfile_write_identity(path, &hub, err, sizeof(err)) != 0) {
@@ -131,18 +163,42 @@ int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf)
 	f = fopen(h->conf, "w");
 	if (f == NULL)
 		return -1;
-	fprintf(f, "hub.id = %s\nhub.jurisdiction = CN-SH\nhub.key = %s\nstate.dir = %s/state\n"
+	fprintf(f, "hub.id = %s\nhub.jurisdiction = %s\nhub.key = %s\n"
 		   "listen.tcp = %s\nlisten.unix = %s\naudit.checkpoint_interval = 500ms\n",
-		h->hub_id, path, h->dir, h->addr, h->sock);
+		h->hub_id, h->jurisdiction, path, h->addr, h->sock);
+	/* Tests may put the state elsewhere (a small file system). */
+	if (extra_conf == NULL || strstr(extra_conf, "state.dir") == NULL)
+		fprintf(f, "state.dir = %s/state\n", h->dir);
 	/* Tests may bring policies of their own. */
 	if (extra_conf == NULL || strstr(extra_conf, "policy.dir") == NULL)
 		fprintf(f, "policy.dir = %s/policy/default\n", src);
 	if (extra_conf == NULL || strstr(extra_conf, "kafka.mode = embedded") == NULL)
-		fprintf(f, "kafka.mode = external\nkafka.bootstrap.servers = %s\n", tids_test_kafka_bootstrap());
+		fprintf(f, "kafka.mode = external\nkafka.bootstrap.servers = %s\n",
+			*h->bootstrap != '\0' ? h->bootstrap : tids_test_kafka_bootstrap());
+	/* Never the default port: tests run side by side. */
+	if (extra_conf == NULL || strstr(extra_conf, "metrics.listen") == NULL)
+		fprintf(f, "metrics.listen = %s\n", h->metrics);
 	if (extra_conf != NULL)
 		fprintf(f, "%s\n", extra_conf);
 	fclose(f);
 	return spawn(h);
+}
+
+int tids_test_hub_peer(struct tids_test_hub *h, const struct tids_test_hub *other)
+{
+	struct tids_peer p = { .hub_id = other->hub_id, .jurisdiction = other->jurisdiction, .address = other->addr };
+	struct tids_client *c = tids_test_hub_admin(h);
+	char err[256];
+	int r;
+
+	if (c == NULL)
+		return -1;
+	memcpy(p.public_key, other->hub_pk, 32);
+	r = tids_client_register_peer(c, &p, err, sizeof(err));
+	if (r != 0)
+		fprintf(stderr, "register peer %s at %s: %s\n", other->hub_id, h->hub_id, err);
+	tids_client_free(c);
+	return r;
 }
 
 int tids_test_hub_restart(struct tids_test_hub *h)

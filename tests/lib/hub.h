@@ -16,9 +16,12 @@
 
 struct tids_test_hub {
 	char dir[256];
+	char jurisdiction[16];
+	char bootstrap[64];       /* its own broker, or "" for the test broker */
 	char conf[300];
 	char sock[300];
 	char addr[64];            /* 127.0.0.1:PORT */
+	char metrics[64];         /* 127.0.0.1:PORT of /metrics and /health */
 	char hub_id[64];
 	char log[300];
 	pid_t pid;
@@ -27,8 +30,19 @@ struct tids_test_hub {
 
 /* Starts a hub with extra config lines appended (may be NULL); waits until
  * it answers on its admin socket. kafka.mode is external on the test
- * broker unless extra says otherwise. Returns 0 or -1 (log printed). */
+ * broker, policy.dir the default set and state.dir under the hub's own
+ * directory, unless extra says otherwise. Returns 0 or -1 (log printed). */
 int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf);
+/* As tids_test_hub_start, for a hub of the network: its id starts with
+ * name ("hub.sh" gives "hub.sh-PID-N"), its jurisdiction and its Kafka
+ * broker (NULL: the test broker) are given. */
+int tids_test_hub_start_as(struct tids_test_hub *h, const char *name, const char *jurisdiction,
+			   const char *bootstrap, const char *extra_conf);
+/* Registers other as a peer of h (its address, key and jurisdiction). */
+int tids_test_hub_peer(struct tids_test_hub *h, const struct tids_test_hub *other);
+/* The same with a given hub id and listen address (NULL: a fresh one), to
+ * put another hub where one was. */
+int tids_test_hub_start_at(struct tids_test_hub *h, const char *hub_id, const char *addr, const char *extra_conf);
 /* Starts the same hub again (same dir, state and id). */
 int tids_test_hub_restart(struct tids_test_hub *h);
 /* SIGTERM and wait; returns the exit status (or -1). */

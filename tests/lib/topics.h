@@ -18,4 +18,12 @@ typedef void tids_test_message_fn(void *ctx, int32_t partition, int64_t offset, 
 				  const void *value, size_t len);
 long tids_test_topic_read(const char *topic, tids_test_message_fn *fn, void *ctx);
 
+/* The low watermark of partition 0 (what the broker still keeps starts
+ * there); -1 if it cannot be asked. */
+int64_t tids_test_topic_start_on(const char *bootstrap, const char *topic);
+
+/* The same on another broker (NULL: the test broker). */
+int64_t tids_test_topic_end_on(const char *bootstrap, const char *topic);
+long tids_test_topic_read_on(const char *bootstrap, const char *topic, tids_test_message_fn *fn, void *ctx);
+
 #endif

@@ -432,16 +432,33 @@ START_TEST(registry_round_trip_and_rejections)
 	memset(&peer, 0, sizeof(peer));
 	peer.hub_id = "hub.wuhan";
 	peer.jurisdiction = "CN-HB";
-	peer.bootstrap = "";
+	peer.address = "";
 	memset(peer.public_key, 3, 32);
 	ck_assert_int_eq(tids_wire_encode_peer(&peer, &buf, &len), 0);
 	ck_assert_int_eq(tids_wire_decode_peer(buf, len, &peerout, err, sizeof(err)), TIDS_EMISSING);
-	ck_assert_ptr_nonnull(strstr(err, "bootstrap"));
+	ck_assert_ptr_nonnull(strstr(err, "address"));
 	free(buf);
-	peer.bootstrap = "10.0.0.2:9092";
+	{
+		static const char *const bad[] = { "10.0.0.2", "10.0.0.2:", ":7443", "hub:0", "hub:65536", "hu b:7443",
+						   "hub:74x3", "[::1:7443", "[zz]:7443" };
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			peer.address = bad[i];
+			ck_assert_int_eq(tids_wire_encode_peer(&peer, &buf, &len), 0);
+			ck_assert_msg(tids_wire_decode_peer(buf, len, &peerout, err, sizeof(err)) == TIDS_EINVAL,
+				      "address %s accepted", bad[i]);
+			free(buf);
+		}
+	}
+	peer.address = "hub.wh.example:7443";
 	ck_assert_int_eq(tids_wire_encode_peer(&peer, &buf, &len), 0);
 	ck_assert_int_eq(tids_wire_decode_peer(buf, len, &peerout, err, sizeof(err)), 0);
-	ck_assert_str_eq(peerout.bootstrap, "10.0.0.2:9092");
+	ck_assert_str_eq(peerout.address, "hub.wh.example:7443");
+	tids_peer_free(&peerout);
+	free(buf);
+	peer.address = "[::1]:7443";
+	ck_assert_int_eq(tids_wire_encode_peer(&peer, &buf, &len), 0);
+	ck_assert_int_eq(tids_wire_decode_peer(buf, len, &peerout, err, sizeof(err)), 0);
 	tids_peer_free(&peerout);
 	free(buf);
 }
@@ -523,6 +540,45 @@ START_TEST(audit_round_trip_and_rejections)
 		e.n_counts = 0;
 	}
 
+	/* A denial's reason code: what nearly matched and what failed. */
+	{
+		e.decision = TIDS_DECISION_DENY;
+		e.delivered_hash = (struct tids_bytes){ NULL, 0 };
+		e.has_near_miss = true;
+		e.near_miss = (struct tids_near_miss){ "grant", "study", 5, (1u << 5) | (1u << 10), 0, 3, 3,
+						       "owner_grant" };
+		ck_assert_int_eq(tids_wire_encode_audit_entry(&e, &buf, &len), 0);
+		ck_assert_int_eq(tids_wire_decode_audit_entry(buf, len, &out, err, sizeof(err)), 0);
+		ck_assert(out.has_near_miss);
+		ck_assert_str_eq(out.near_miss.kind, "grant");
+		ck_assert_str_eq(out.near_miss.id, "study");
+		ck_assert_int_eq(out.near_miss.code, 5);
+		ck_assert_uint_eq(out.near_miss.failed, (1u << 5) | (1u << 10));
+		ck_assert(out.near_miss.uses == 3 && out.near_miss.max_uses == 3);
+		ck_assert_str_eq(out.near_miss.rule_id, "owner_grant");
+		tids_audit_entry_free(&out);
+		free(buf);
+		/* none exists: no id */
+		e.near_miss = (struct tids_near_miss){ "approval", NULL, 1, 1u << 1, 0, 0, 0, NULL };
+		ck_assert_int_eq(tids_wire_encode_audit_entry(&e, &buf, &len), 0);
+		ck_assert_int_eq(tids_wire_decode_audit_entry(buf, len, &out, err, sizeof(err)), 0);
+		ck_assert(out.has_near_miss && out.near_miss.code == 1 && *out.near_miss.id == '\0');
+		tids_audit_entry_free(&out);
+		free(buf);
+		/* a code that is not among what failed, another kind: refused */
+		e.near_miss = (struct tids_near_miss){ "grant", "study", 4, 1u << 5, 0, 0, 0, "" };
+		ck_assert_int_eq(tids_wire_encode_audit_entry(&e, &buf, &len), 0);
+		ck_assert_int_eq(tids_wire_decode_audit_entry(buf, len, &out, err, sizeof(err)), TIDS_EINVAL);
+		ck_assert_ptr_nonnull(strstr(err, "near_miss.code"));
+		free(buf);
+		e.near_miss = (struct tids_near_miss){ "consent", "study", 5, 1u << 5, 0, 0, 0, "" };
+		ck_assert_int_eq(tids_wire_encode_audit_entry(&e, &buf, &len), 0);
+		ck_assert_int_eq(tids_wire_decode_audit_entry(buf, len, &out, err, sizeof(err)), TIDS_EINVAL);
+		ck_assert_ptr_nonnull(strstr(err, "near_miss.kind"));
+		free(buf);
+		e.has_near_miss = false;
+	}
+
 	memset(&c, 0, sizeof(c));
 	c.hub_id = "hub.sh";
 	c.seq = 100;
@@ -577,6 +633,24 @@ START_TEST(delivery_round_trip)
 	ck_assert_int_eq(tids_wire_encode_delivery(&d, &buf, &len), 0);
 	ck_assert_int_eq(tids_wire_decode_delivery(buf, len, &out, err, sizeof(err)), TIDS_ENOTIER);
 	free(buf);
+	/* a window of calendar months, and not both kinds or neither */
+	d.decision = TIDS_DECISION_TRANSFORM;
+	d.record = sample_record();
+	d.obligations.aggregate.window_ms = 0;
+	d.obligations.aggregate.window_months = 1;
+	ck_assert_int_eq(tids_wire_encode_delivery(&d, &buf, &len), 0);
+	ck_assert_int_eq(tids_wire_decode_delivery(buf, len, &out, err, sizeof(err)), 0);
+	ck_assert(out.obligations.aggregate.window_months == 1 && out.obligations.aggregate.window_ms == 0);
+	tids_delivery_free(&out);
+	free(buf);
+	for (int k = 0; k < 2; k++) {
+		d.obligations.aggregate.window_ms = k == 0 ? 3600000 : 0;
+		d.obligations.aggregate.window_months = k == 0 ? 1 : 0;
+		ck_assert_int_eq(tids_wire_encode_delivery(&d, &buf, &len), 0);
+		ck_assert_int_eq(tids_wire_decode_delivery(buf, len, &out, err, sizeof(err)), TIDS_EINVAL);
+		ck_assert_msg(strstr(err, "one positive window") != NULL, "%s", err);
+		free(buf);
+	}
 }
 END_TEST
 
@@ -743,6 +817,89 @@ START_TEST(error_strings)
 }
 END_TEST
 
+/* Admin/List and Admin/Show: what an operator may ask, and the reply. */
+START_TEST(admin_list_gates)
+{
+	static const char *const sub_purposes[] = { "billing", "maintenance" };
+	struct tids_list_request req = { .kind = "grants", .after = "g-1", .limit = 0 }, got;
+	struct tids_id_message show = { .id = "factory.sh1" }, sgot;
+	struct tids_bytes parts[2] = { { (const uint8_t *)"\x0a\x01a", 3 }, { (const uint8_t *)"", 0 } };
+	struct tids_listed_approval ap = { { (const uint8_t *)"xyz", 3 }, 1234 };
+	struct tids_listed_subscription sub = { "lessor.x", { sub_purposes, 2 }, 77 };
+	struct tids_list_reply rep = { .participants = parts, .n_participants = 2, .approvals = &ap, .n_approvals = 1,
+				       .subscriptions = &sub, .n_subscriptions = 1, .next_after = "lessor.x" }, rgot;
+	uint8_t *buf;
+	size_t len;
+
+	ck_assert_int_eq(tids_wire_encode_list_request(&req, &buf, &len), 0);
+	ck_assert_msg(tids_wire_decode_list_request(buf, len, &got, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(got.kind, "grants");
+	ck_assert_str_eq(got.after, "g-1");
+	ck_assert_uint_eq(got.limit, TIDS_LIST_LIMIT_DEFAULT);
+	tids_list_request_free(&got);
+	free(buf);
+	/* Kinds the hub does not list, limits above the cap, bad ids: refused
+	 * with what was wrong. */
+	req.kind = "keys";
+	ck_assert_int_eq(tids_wire_encode_list_request(&req, &buf, &len), 0);
+	ck_assert_int_eq(tids_wire_decode_list_request(buf, len, &got, err, sizeof(err)), TIDS_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "kind 'keys' is none of participants"));
+	free(buf);
+	req.kind = "";
+	ck_assert_int_eq(tids_wire_encode_list_request(&req, &buf, &len), 0);
+	ck_assert_int_eq(tids_wire_decode_list_request(buf, len, &got, err, sizeof(err)), TIDS_EMISSING);
+	free(buf);
+	req = (struct tids_list_request){ .kind = "assets", .after = "", .limit = TIDS_LIST_LIMIT_MAX + 1 };
+	ck_assert_int_eq(tids_wire_encode_list_request(&req, &buf, &len), 0);
+	ck_assert_int_eq(tids_wire_decode_list_request(buf, len, &got, err, sizeof(err)), TIDS_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "limit 10001 is above 10000"));
+	free(buf);
+	req = (struct tids_list_request){ .kind = "assets", .after = "bad id!", .limit = 5 };
+	ck_assert_int_eq(tids_wire_encode_list_request(&req, &buf, &len), 0);
+	ck_assert_int_lt(tids_wire_decode_list_request(buf, len, &got, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "list: after"));
+	free(buf);
+
+	ck_assert_int_eq(tids_wire_encode_show_request(&show, &buf, &len), 0);
+	ck_assert_msg(tids_wire_decode_show_request(buf, len, &sgot, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(sgot.id, "factory.sh1");
+	tids_id_message_free(&sgot);
+	free(buf);
+	show.id = "";
+	ck_assert_int_eq(tids_wire_encode_show_request(&show, &buf, &len), 0);
+	ck_assert_int_lt(tids_wire_decode_show_request(buf, len, &sgot, err, sizeof(err)), 0);
+	free(buf);
+
+	ck_assert_int_eq(tids_wire_encode_list_reply(&rep, &buf, &len), 0);
+	ck_assert_msg(tids_wire_decode_list_reply(buf, len, &rgot, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(rgot.n_participants, 2);
+	ck_assert_uint_eq(rgot.participants[0].len, 3);
+	ck_assert_mem_eq(rgot.participants[0].data, "\x0a\x01a", 3);
+	ck_assert_uint_eq(rgot.participants[1].len, 0);
+	ck_assert_uint_eq(rgot.n_assets + rgot.n_peers + rgot.n_grants, 0);
+	ck_assert_uint_eq(rgot.n_approvals, 1);
+	ck_assert_int_eq(rgot.approvals[0].revoked_at_ms, 1234);
+	ck_assert_uint_eq(rgot.n_subscriptions, 1);
+	ck_assert_str_eq(rgot.subscriptions[0].participant, "lessor.x");
+	ck_assert_uint_eq(rgot.subscriptions[0].purposes.n, 2);
+	ck_assert_str_eq(rgot.subscriptions[0].purposes.items[1], "maintenance");
+	ck_assert_uint_eq(rgot.subscriptions[0].acked, 77);
+	ck_assert_str_eq(rgot.next_after, "lessor.x");
+	tids_list_reply_free(&rgot);
+	free(buf);
+	/* A subscription with a malformed purpose does not pass. */
+	{
+		static const char *const bad[] = { "Not A Name" };
+
+		sub.purposes = (struct tids_strlist){ bad, 1 };
+		ck_assert_int_eq(tids_wire_encode_list_reply(&rep, &buf, &len), 0);
+		ck_assert_int_lt(tids_wire_decode_list_reply(buf, len, &rgot, err, sizeof(err)), 0);
+		ck_assert_ptr_nonnull(strstr(err, "subscription purposes"));
+		free(buf);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("wire");
@@ -765,6 +922,7 @@ int main(void)
 	tcase_add_test(tc, small_messages);
 	tcase_add_test(tc, state_position);
 	tcase_add_test(tc, error_strings);
+	tcase_add_test(tc, admin_list_gates);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -5,7 +5,9 @@
  * deliveries, envelopes and audit entries of every shape (each value kind,
  * zero values, empty and absent strings and bytes, lists, obligations with
  * and without aggregation, counts, aggregates, bodies long enough for
- * multi-byte lengths), then thousands of random ones.
+ * multi-byte lengths), then thousands of random ones; and messages with
+ * every field set, walked against protobuf-c's descriptors, so that a
+ * field a proto gains and both writers miss is caught too.
  */
 #include <check.h>
 #include <math.h>
@@ -37,6 +39,9 @@ static void ref_record(const struct tids_record *in, uint8_t **out, size_t *len)
 static void ref_delivery(const struct tids_delivery *in, uint8_t **out, size_t *len)
 {
 	Tids__V1__Delivery pb = TIDS__V1__DELIVERY__INIT;
+	Tids__V1__DeliveryReceipt receipt;
+	Tids__V1__Provenance prov = TIDS__V1__PROVENANCE__INIT;
+	ProtobufCBinaryData path[64];
 	Tids__V1__Record rec;
 	Tids__V1__Obligations ob;
 	Tids__V1__Aggregation agg;
@@ -55,6 +60,41 @@ static void ref_delivery(const struct tids_delivery *in, uint8_t **out, size_t *
 	pb.source_record_id.data = (uint8_t *)in->source_record_id.data;
 	pb.source_record_id.len = in->source_record_id.len;
 	pb.notification_for = (char *)(in->notification_for != NULL ? in->notification_for : "");
+	if (in->has_receipt) {
+		wire_delivery_receipt_to(&in->receipt, &receipt);
+		pb.receipt = &receipt;
+	}
+	if (in->provenance.present) {
+		const struct tids_provenance *p = &in->provenance;
+		size_t n = p->n_merkle_path < 64 ? p->n_merkle_path : 64;
+
+		for (size_t i = 0; i < n; i++) {
+			path[i].data = (uint8_t *)p->merkle_path[i];
+			path[i].len = TIDS_HASH_BYTES;
+		}
+		prov.hub_id = (char *)p->hub_id;
+		prov.publisher = (char *)(p->publisher != NULL ? p->publisher : "");
+		prov.sequence = p->sequence;
+		if (*prov.publisher != '\0') {
+			prov.batch_root.data = (uint8_t *)p->batch_root;
+			prov.batch_root.len = TIDS_HASH_BYTES;
+			prov.batch_signature.data = (uint8_t *)p->batch_signature;
+			prov.batch_signature.len = TIDS_SIGNATURE_BYTES;
+			prov.leaf_hash.data = (uint8_t *)p->leaf_hash;
+			prov.leaf_hash.len = TIDS_HASH_BYTES;
+			prov.merkle_path = path;
+			prov.n_merkle_path = n;
+			prov.published.data = (uint8_t *)p->published.data;
+			prov.published.len = p->published.len;
+		}
+		prov.leaf_index = p->leaf_index;
+		prov.leaf_count = p->leaf_count;
+		prov.hops = p->hops;
+		prov.export_hub = (char *)(p->export_hub != NULL ? p->export_hub : "");
+		prov.export_partition = p->export_partition;
+		prov.export_seq = p->export_seq;
+		pb.provenance = &prov;
+	}
 	ref_pack(&pb.base, out, len);
 	wire_record_view_free(&rec);
 }
@@ -62,7 +102,12 @@ static void ref_delivery(const struct tids_delivery *in, uint8_t **out, size_t *
 static void ref_envelope(const struct tids_delivery_envelope *in, uint8_t **out, size_t *len)
 {
 	Tids__V1__DeliveryEnvelope pb = TIDS__V1__DELIVERY_ENVELOPE__INIT;
+	Tids__V1__DeliveryReceipt receipt;
 
+	if (in->has_receipt) {
+		wire_delivery_receipt_to(&in->receipt, &receipt);
+		pb.receipt = &receipt;
+	}
 	pb.delivery.data = (uint8_t *)in->delivery.data;
 	pb.delivery.len = in->delivery.len;
 	pb.sealed_by = (char *)(in->sealed_by != NULL ? in->sealed_by : "");
@@ -108,6 +153,21 @@ static void ref_entry(const struct tids_audit_entry *in, uint8_t **out, size_t *
 	pb.asset_id = (char *)(in->asset_id != NULL ? in->asset_id : "");
 	pb.delivery_seq = in->delivery_seq;
 	pb.case_id = (char *)(in->case_id != NULL ? in->case_id : "");
+	Tids__V1__NearMiss nm = TIDS__V1__NEAR_MISS__INIT;
+	if (in->has_near_miss) {
+		nm.kind = (char *)in->near_miss.kind;
+		nm.id = (char *)(in->near_miss.id != NULL ? in->near_miss.id : "");
+		nm.code = (Tids__V1__NearMissCode)in->near_miss.code;
+		nm.failed = in->near_miss.failed;
+		nm.at_ms = in->near_miss.at_ms;
+		nm.uses = in->near_miss.uses;
+		nm.max_uses = in->near_miss.max_uses;
+		nm.rule_id = (char *)(in->near_miss.rule_id != NULL ? in->near_miss.rule_id : "");
+		pb.near_miss = &nm;
+	}
+	pb.peer_hub = (char *)(in->peer_hub != NULL ? in->peer_hub : "");
+	pb.peer_partition = in->peer_partition;
+	pb.peer_seq = in->peer_seq;
 	for (size_t i = 0; i < in->n_counts; i++) {
 		tids__v1__counter_increment__init(&cs[i]);
 		cs[i].name = (char *)in->counts[i].name;
@@ -134,9 +194,10 @@ static void ref_entry(const struct tids_audit_entry *in, uint8_t **out, size_t *
 
 static void same(const char *what, const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
-	ck_assert_msg(alen == blen, "%s: %zu bytes, protobuf-c packs %zu", what, alen, blen);
-	for (size_t i = 0; i < alen; i++)
+	/* The first byte that differs says more than the lengths. */
+	for (size_t i = 0; i < alen && i < blen; i++)
 		ck_assert_msg(a[i] == b[i], "%s: byte %zu is %02x, protobuf-c packs %02x", what, i, a[i], b[i]);
+	ck_assert_msg(alen == blen, "%s: %zu bytes, protobuf-c packs %zu", what, alen, blen);
 }
 
 static void check_record(const struct tids_record *r)
@@ -187,6 +248,21 @@ static void check_delivery(const struct tids_delivery *d)
 		same("envelope in steps", tids_buf_head(&b), b.len, e2, l2);
 		free(e1);
 		free(e2);
+		if (d->has_receipt) {
+			env.has_receipt = true;
+			env.receipt = d->receipt;
+			ck_assert_int_eq(tids_wire_encode_delivery_envelope(&env, &e1, &l1), 0);
+			ref_envelope(&env, &e2, &l2);
+			same("envelope with a receipt", e1, l1, e2, l2);
+			free(e1);
+			free(e2);
+			/* The receipt added on its own after the envelope (receipts.c). */
+			ck_assert_int_eq(tids_wire_encode_delivery_envelope_receipt(&d->receipt, &e2, &l2), 0);
+			b.len = 0;
+			ck_assert_int_eq(tids_wire_append_envelope_receipt(&b, &d->receipt), 0);
+			same("envelope receipt", tids_buf_head(&b), b.len, e2, l2);
+			free(e2);
+		}
 	}
 	tids_buf_free(&b);
 	free(rec);
@@ -295,7 +371,7 @@ START_TEST(deliveries_and_envelopes_as_protobuf_c_packs_them)
 	d.obligations.purposes = (struct tids_strlist){ purposes, 1 };
 	d.obligations.duties = (struct tids_strlist){ duties, 1 };
 	check_delivery(&d);
-	d.obligations.aggregate = (struct tids_aggregation){ "sum", "count", 3600000, { by, 2 } };
+	d.obligations.aggregate = (struct tids_aggregation){ "sum", "count", 3600000, 0, { by, 2 } };
 	d.source_record_id = (struct tids_bytes){ NULL, 0 };
 	d.notification_for = "lessor.wh";
 	d.delivery_seq = 7;
@@ -340,7 +416,7 @@ START_TEST(audit_entries_as_protobuf_c_packs_them)
 	e.approval_id = "ap-2";
 	e.case_id = "case-3";
 	e.delivery_seq = 5;
-	e.obligations.aggregate = (struct tids_aggregation){ "avg", "temp", 60000, { by, 1 } };
+	e.obligations.aggregate = (struct tids_aggregation){ "avg", "temp", 0, 14, { by, 1 } };
 	check_entry(&e, true);
 	e.counts = counts;
 	e.n_counts = 2;
@@ -447,14 +523,36 @@ START_TEST(random_messages_as_protobuf_c_packs_them)
 		d.obligations.redacted = (struct tids_strlist){ list + 2, rnd() % 3 };
 		if (rnd() % 3 == 0)
 			d.obligations.aggregate = (struct tids_aggregation){ pick() != NULL ? "sum" : "", pick(), any_i64(),
-									    { list, rnd() % 3 } };
+									    any_i64(), { list, rnd() % 3 } };
 		d.grant_id = pick();
 		d.purpose = pick();
 		d.delivery_seq = (uint64_t)any_i64();
 		d.decided_at_ms = any_i64();
 		if (rnd() % 2)
-			d.source_record_id = (struct tids_bytes){ d.record.record_id, TIDS_RECORD_ID_BYTES };
+			d.source_record_id = (struct tids_bytes){ d.record.record_id, rnd() % 4 ? TIDS_RECORD_ID_BYTES : 0 };
 		d.notification_for = pick();
+		if ((d.provenance.present = rnd() % 3 == 0)) {
+			d.provenance.hub_id = pick();
+			d.provenance.publisher = pick();
+			d.provenance.sequence = (uint64_t)any_i64();
+			memset(d.provenance.batch_root, (int)(rnd() & 0xff), TIDS_HASH_BYTES);
+			d.provenance.leaf_index = (uint32_t)any_i64();
+			d.provenance.leaf_count = (uint32_t)any_i64();
+			d.provenance.merkle_path = (const uint8_t (*)[TIDS_HASH_BYTES])(const void *)big;
+			d.provenance.n_merkle_path = rnd() % 5;
+			if (rnd() % 2)
+				d.provenance.published = (struct tids_bytes){ (const uint8_t *)big, rnd() % 200 };
+			d.provenance.hops = (uint32_t)any_i64();
+			d.provenance.export_hub = pick();
+			d.provenance.export_partition = (int32_t)any_i64();
+			d.provenance.export_seq = (uint64_t)any_i64();
+		}
+		if ((d.has_receipt = rnd() % 3 == 0)) {
+			d.receipt.partition = (int32_t)any_i64();
+			d.receipt.seq = (uint64_t)any_i64();
+			if (rnd() % 2)
+				d.receipt.head = (struct tids_bytes){ (const uint8_t *)big, rnd() % 300 };
+		}
 		check_delivery(&d);
 		e.hub_id = pick();
 		e.partition = (int32_t)(rnd() % 5) - 1;
@@ -486,8 +584,192 @@ START_TEST(random_messages_as_protobuf_c_packs_them)
 		if ((e.has_aggregate = rnd() % 3 == 0))
 			e.aggregate = (struct tids_aggregate_result){ pick(), pick(), any_i64(), any_i64(), (uint64_t)any_i64(),
 								      (double)any_i64() / 7.0 };
+		if ((e.has_near_miss = rnd() % 3 == 0))
+			e.near_miss = (struct tids_near_miss){ pick(), pick(), (int)(rnd() % 18), (uint32_t)any_i64(),
+							      any_i64(), (uint32_t)any_i64(), (uint32_t)any_i64(), pick() };
+		if (e.has_near_miss && e.near_miss.kind == NULL)
+			e.near_miss.kind = "";
+		e.peer_hub = pick();
+		e.peer_partition = (int32_t)any_i64();
+		e.peer_seq = (uint64_t)any_i64();
 		check_entry(&e, false);
 	}
+}
+END_TEST
+
+/* --- nothing left out ------------------------------------------------------------------ */
+
+/*
+ * The reference above is hand-written too, so both could miss a field that
+ * a proto gained. Walk the packed bytes of a message with every field set
+ * against protobuf-c's descriptor: every field it declares (but for oneof
+ * members) must be there, in every sub-message as well.
+ */
+static const uint8_t *varint(const uint8_t *p, const uint8_t *end, uint64_t *v)
+{
+	*v = 0;
+	for (unsigned sh = 0; p < end && sh < 64; sh += 7) {
+		*v |= (uint64_t)(*p & 0x7f) << sh;
+		if ((*p++ & 0x80) == 0)
+			return p;
+	}
+	ck_abort_msg("malformed varint");
+	return end;
+}
+
+static void every_field(const char *what, const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t len)
+{
+	const uint8_t *end = p + len, *first[64] = { 0 };
+	size_t first_len[64] = { 0 };
+	uint64_t seen = 0;
+
+	ck_assert_uint_le(d->n_fields, 64);
+	while (p < end) {
+		uint64_t key, v;
+		const ProtobufCFieldDescriptor *f;
+
+		p = varint(p, end, &key);
+		f = protobuf_c_message_descriptor_get_field(d, (unsigned)(key >> 3));
+		ck_assert_msg(f != NULL, "%s: field %u is not in %s", what, (unsigned)(key >> 3), d->name);
+		switch (key & 7) {
+		case 0: p = varint(p, end, &v); break;
+		case 1: p += 8; break;
+		case 5: p += 4; break;
+		case 2:
+			p = varint(p, end, &v);
+			ck_assert_uint_le(v, (uint64_t)(end - p));
+			if (first[f - d->fields] == NULL) {
+				first[f - d->fields] = p;
+				first_len[f - d->fields] = (size_t)v;
+			}
+			p += v;
+			break;
+		default: ck_abort_msg("%s: wire type %u", what, (unsigned)(key & 7));
+		}
+		seen |= UINT64_C(1) << (f - d->fields);
+	}
+	for (unsigned i = 0; i < d->n_fields; i++) {
+		const ProtobufCFieldDescriptor *f = &d->fields[i];
+
+		if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
+			continue;
+		ck_assert_msg(seen >> i & 1, "%s: %s.%s (field %u) was not written", what, d->name, f->name, f->id);
+		if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+			every_field(what, f->descriptor, first[i], first_len[i]);
+	}
+}
+
+START_TEST(fully_populated_messages_leave_nothing_out)
+{
+	static const char *one[] = { "x-1" };
+	static const uint8_t path[2][TIDS_HASH_BYTES] = { { 1 }, { 2 } };
+	static const struct tids_counter_increment counts[1] = { { "c", "k", 2026, 3 } };
+	const char *lab[] = { "personal" };
+	struct tids_field f = { .name = "rpm", .value = { .kind = TIDS_VALUE_INT, .as.i = 5 }, .tier = TIDS_TIER_CORE,
+				.labels = lab, .n_labels = 1 };
+	uint8_t hash[TIDS_HASH_BYTES], head[40];
+	struct tids_obligations ob = { 0 };
+	struct tids_delivery d = { 0 };
+	struct tids_audit_entry e = { 0 };
+	struct tids_delivery_envelope env = { 0 };
+	uint8_t *buf, *ref;
+	size_t n, m;
+
+	memset(hash, 0x22, sizeof(hash));
+	memset(head, 0x33, sizeof(head));
+	/* Every obligation of the vocabulary, whatever it holds. */
+	ob.retain_until_ms = 5;
+	ob.redacted = ob.purposes = (struct tids_strlist){ one, 1 };
+	ob.aggregate = (struct tids_aggregation){ "sum", "rpm", 60000, 2, { one, 1 } };
+#define TIDS_OB_FLAG(name, summary) ob.name = true;
+#define TIDS_OB_LIST(name, word, check, summary) ob.name = (struct tids_strlist){ one, 1 };
+#include "obligations.def"
+
+	d.record = (struct tids_record){ .owner = "o", .asset_id = "a", .category = "c", .tier = TIDS_TIER_CORE,
+					 .origin = "CN-SH", .produced_at_ms = 1, .personal = true, .individuals = 2,
+					 .sensitive_personal = true, .schema = "s", .fields = &f, .n_fields = 1 };
+	memset(d.record.record_id, 0xab, TIDS_RECORD_ID_BYTES);
+	d.decision = TIDS_DECISION_TRANSFORM;
+	d.rule_ids = (struct tids_strlist){ one, 1 };
+	d.obligations = ob;
+	d.grant_id = "g";
+	d.purpose = "billing";
+	d.delivery_seq = 3;
+	d.decided_at_ms = 4;
+	d.source_record_id = (struct tids_bytes){ hash, TIDS_RECORD_ID_BYTES };
+	d.notification_for = "n";
+	d.provenance = (struct tids_provenance){ .present = true, .hub_id = "hub-a", .publisher = "p", .sequence = 9,
+						 .leaf_index = 1, .leaf_count = 2, .merkle_path = path, .n_merkle_path = 2,
+						 .published = { hash, 8 }, .hops = 1, .export_hub = "hub-b",
+						 .export_partition = 3, .export_seq = 4 };
+	memset(d.provenance.batch_root, 1, TIDS_HASH_BYTES);
+	memset(d.provenance.batch_signature, 2, TIDS_SIGNATURE_BYTES);
+	memset(d.provenance.leaf_hash, 3, TIDS_HASH_BYTES);
+	d.has_receipt = true;
+	d.receipt = (struct tids_delivery_receipt){ .partition = 2, .seq = 7, .head = { head, sizeof(head) } };
+	memset(d.receipt.entry_hash, 4, TIDS_HASH_BYTES);
+	ck_assert_int_eq(tids_wire_encode_delivery(&d, &buf, &n), 0);
+	ref_delivery(&d, &ref, &m);
+	same("full delivery", buf, n, ref, m);
+	every_field("delivery", &tids__v1__delivery__descriptor, buf, n);
+	free(ref);
+
+	env.delivery = (struct tids_bytes){ buf, n };
+	env.sealed_by = "hub";
+	env.has_receipt = true;
+	env.receipt = d.receipt;
+	{
+		uint8_t *eb;
+		size_t en;
+
+		ck_assert_int_eq(tids_wire_encode_delivery_envelope(&env, &eb, &en), 0);
+		ref_envelope(&env, &ref, &m);
+		same("full envelope", eb, en, ref, m);
+		every_field("envelope", &tids__v1__delivery_envelope__descriptor, eb, en);
+		free(eb);
+		free(ref);
+	}
+	free(buf);
+
+	e.hub_id = "hub-a";
+	e.partition = 1;
+	e.seq = 2;
+	memset(e.prev_hash, 5, TIDS_HASH_BYTES);
+	memset(e.record_id, 6, TIDS_RECORD_ID_BYTES);
+	e.owner = "o";
+	e.recipient = "r";
+	e.purpose = "billing";
+	e.decision = TIDS_DECISION_DENY;
+	e.rule_ids = (struct tids_strlist){ one, 1 };
+	e.tier = TIDS_TIER_CORE;
+	e.category = "c";
+	e.origin = "CN-SH";
+	e.destination = "CN-HB";
+	e.grant_id = "g";
+	e.approval_id = "ap";
+	e.decided_at_ms = 3;
+	e.ingress_offset = 4;
+	e.obligations = ob;
+	e.reason = "why";
+	e.delivered_hash = (struct tids_bytes){ hash, TIDS_HASH_BYTES };
+	e.asset_id = "a";
+	e.delivery_seq = 5;
+	e.case_id = "case";
+	e.has_near_miss = true;
+	e.near_miss = (struct tids_near_miss){ "grant", "g-2", 4, 1u << 4 | 1u << 5, 6, 7, 8, "rule" };
+	e.counts = counts;
+	e.n_counts = 1;
+	e.has_aggregate = true;
+	e.aggregate = (struct tids_aggregate_result){ "sum", "rpm", 1, 2, 3, 4.5 };
+	e.peer_hub = "hub-b";
+	e.peer_partition = 9;
+	e.peer_seq = 10;
+	ck_assert_int_eq(tids_wire_encode_audit_entry(&e, &buf, &n), 0);
+	ref_entry(&e, &ref, &m);
+	same("full audit entry", buf, n, ref, m);
+	every_field("audit entry", &tids__v1__audit_entry__descriptor, buf, n);
+	free(buf);
+	free(ref);
 }
 END_TEST
 
@@ -504,6 +786,7 @@ int main(void)
 	tcase_add_test(tc, deliveries_and_envelopes_as_protobuf_c_packs_them);
 	tcase_add_test(tc, audit_entries_as_protobuf_c_packs_them);
 	tcase_add_test(tc, random_messages_as_protobuf_c_packs_them);
+	tcase_add_test(tc, fully_populated_messages_leave_nothing_out);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

@@ -123,6 +123,21 @@ int tids_json_to_record(const struct tids_json *obj, struct tids_record *rec,
 			char *err, size_t errlen);
 void tids_jw_record(struct tids_jw *w, const struct tids_record *rec);
 
+/*
+ * Obligations (tids.v1.Obligations, tids/wire.h) as one JSON object, the
+ * value after a key: the only writer of obligations, for audit entries,
+ * deliveries and explain alike. Only what is there is written:
+ *
+ *   {"retain_until_ms": 1767225599999, "redacted": ["operator_id"],
+ *    "aggregate": {"function": "sum", "field": "kwh", "window_ms": 0,
+ *                  "window_months": 1, "by": ["site"]},
+ *    "purposes": ["billing"], "no_onward_transfer": true, "duties": [...]}
+ *
+ * with every flag and list of policy/obligations.def under its name.
+ */
+struct tids_obligations;
+void tids_jw_obligations(struct tids_jw *w, const struct tids_obligations *o);
+
 /* Parses "2026-11-29T10:00:00Z" (also with .sss fractions or +hh:mm offsets)
  * into Unix milliseconds. */
 __attribute__((warn_unused_result))

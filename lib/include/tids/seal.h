@@ -24,6 +24,7 @@
 /* Kinds of sealed message, for tids_seal_ad. */
 #define TIDS_SEAL_KIND_INGRESS "ingress"
 #define TIDS_SEAL_KIND_DELIVERY "delivery"
+#define TIDS_SEAL_KIND_OUTBOUND "outbound"   /* a forward on the outbound topic for a peer hub */
 
 /* out must hold len + TIDS_SEAL_OVERHEAD bytes. */
 void tids_seal(const uint8_t key[TIDS_SEAL_KEY_BYTES], const uint8_t *ad, size_t ad_len,
