@@ -54,12 +54,14 @@ int main(void)
 	return 0;
 }
 C
+# tids/wire.h includes obligations.def, which make install puts beside it
+# (in the tree it is policy/'s one table of obligations).
 # A library built with sanitizers needs them in its clients too.
 san=
 readelf -d "$so" | grep -q 'NEEDED.*libasan' && san="$san -fsanitize=address"
 readelf -d "$so" | grep -q 'NEEDED.*libubsan' && san="$san -fsanitize=undefined"
 # shellcheck disable=SC2086
-${CC:-cc} -std=c11 $san -I"$root/lib/include" -o "$tmp/client" "$tmp/client.c" -L"$O" -ltids
+${CC:-cc} -std=c11 $san -I"$root/lib/include" -I"$root/policy" -o "$tmp/client" "$tmp/client.c" -L"$O" -ltids
 readelf -d "$tmp/client" | grep -q 'NEEDED.*libtids.so.1' || fail "the client did not link against libtids.so.1"
 out=$(LD_LIBRARY_PATH=$O "$tmp/client") || fail "the client linked against libtids.so.1 failed"
 [ -n "$out" ] || fail "the client printed nothing"
