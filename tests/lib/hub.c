@@ -18,18 +18,31 @@
 
 #include "testenv.h"
 
-static int free_port(void)
+/* n distinct free loopback ports: each socket stays bound until all are
+ * picked, or the kernel may hand the same port out twice (a hub's listener
+ * and its metrics listener once got one port between them). */
+int tids_test_free_ports(int *ports, int n)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+	int fds[4], r = 0;
 
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
+	if (n > 4)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		socklen_t sl = sizeof(sa);
+
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		ports[i] = -1;
+		if (fds[i] >= 0 && bind(fds[i], (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+		    getsockname(fds[i], (struct sockaddr *)&sa, &sl) == 0)
+			ports[i] = ntohs(sa.sin_port);
+		else
+			r = -1;
+	}
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return r;
 }
 
 static void sleep_ms(int ms)
@@ -125,6 +138,7 @@ static int start(struct tids_test_hub *h, const char *name, const char *hub_id, 
 {
 	static unsigned counter;
 	char path[512], err[256];
+	int ports[2];
 	struct tids_identity hub;
 	char src[4096];
 	FILE *f;
@@ -147,11 +161,13 @@ static int start(struct tids_test_hub *h, const char *name, const char *hub_id, 
 	snprintf(h->conf, sizeof(h->conf), "%s/tidsd.conf", h->dir);
 	snprintf(h->sock, sizeof(h->sock), "%s/tidsd.sock", h->dir);
 	snprintf(h->log, sizeof(h->log), "%s/tidsd.log", h->dir);
+	if (tids_test_free_ports(ports, 2) != 0)
+		return -1;
 	if (addr != NULL)
 		snprintf(h->addr, sizeof(h->addr), "%s", addr);
 	else
-		snprintf(h->addr, sizeof(h->addr), "127.0.0.1:%d", free_port());
-	snprintf(h->metrics, sizeof(h->metrics), "127.0.0.1:%d", free_port());
+		snprintf(h->addr, sizeof(h->addr), "127.0.0.1:%d", ports[0]);
+	snprintf(h->metrics, sizeof(h->metrics), "127.0.0.1:%d", ports[1]);
 	/* The hub key is made here so that tests know it before the start. */
 	snprintf(path, sizeof(path), "%s/hub.key", h->dir);
 	if (tids_identity_generate(&hub) != 0 || tids_keyfile_write_identity(path, &hub, err, sizeof(err)) != 0) {
