@@ -504,7 +504,7 @@ static void pull_retire(struct tidsd *d, struct pull *pl)
 static int start_consumer(struct tidsd *d, struct pull *pl, uint64_t from, char *err, size_t errlen)
 {
 	char group[TIDS_ID_MAX * 2 + 64];
-	rd_kafka_conf_t *conf = kafka_conf(d, err, errlen);
+	rd_kafka_conf_t *conf = kafka_conf(d, RD_KAFKA_CONSUMER, err, errlen);
 	rd_kafka_topic_partition_list_t *tp;
 	rd_kafka_resp_err_t kerr;
 

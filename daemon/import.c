@@ -466,7 +466,7 @@ int import_init(struct tidsd *d)
 	if (im == NULL)
 		return TIDS_ENOMEM;
 	d->federation->import = im;
-	conf = kafka_conf(d, err, sizeof(err));
+	conf = kafka_conf(d, RD_KAFKA_PRODUCER, err, sizeof(err));
 	snprintf(timeout, sizeof(timeout), "%lld", (long long)d->conf->publish_timeout_ms);
 	if (conf == NULL ||
 	    rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err)) != RD_KAFKA_CONF_OK ||

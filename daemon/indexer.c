@@ -518,7 +518,7 @@ static int32_t partition_count(rd_kafka_t *rk, const char *topic, int32_t fallba
 static int open_consumer(struct tidsd *d, struct indexer *ix)
 {
 	char err[512], group[300];
-	rd_kafka_conf_t *conf = kafka_conf(d, err, sizeof(err));
+	rd_kafka_conf_t *conf = kafka_conf(d, RD_KAFKA_CONSUMER, err, sizeof(err));
 
 	if (conf == NULL) {
 		tids_log_warnx("indexer: %s", err);
@@ -533,7 +533,10 @@ static int open_consumer(struct tidsd *d, struct indexer *ix)
 	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "50", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    /* Reaching the end of the audit topic says when a period is all read. */
-	    rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+	    rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    /* Behind the router, the backlog stays on Kafka: prefetch only
+	     * what a commit interval indexes (64 MiB by default). */
+	    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "8192", err, sizeof(err)) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
 		tids_log_warnx("indexer: %s", err);
 		return TIDS_EKAFKA;

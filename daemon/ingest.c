@@ -1006,7 +1006,7 @@ int ingest_init(struct tidsd *d)
 
 	if (in == NULL)
 		return TIDS_ENOMEM;
-	conf = kafka_conf(d, err, sizeof(err));
+	conf = kafka_conf(d, RD_KAFKA_PRODUCER, err, sizeof(err));
 	snprintf(timeout, sizeof(timeout), "%lld", (long long)d->conf->publish_timeout_ms);
 	if (conf == NULL ||
 	    rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err)) != RD_KAFKA_CONF_OK ||

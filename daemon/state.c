@@ -10,6 +10,19 @@
  * tids_wire_open_router_state). On load, an entry that does not verify,
  * or whose sequence is not above that of an earlier entry of its key (an
  * old entry written again), is refused loudly and not applied.
+ *
+ * Where routing resumes. Key "position/<p>", value RouterState.next_offset:
+ * the first offset of ingress partition p not yet routed. transact()
+ * raises it (per partition, to the last offset of the batch + 1) and
+ * writes it with the batch's deliveries, entries and other state, in the
+ * same transaction, so it moves exactly when they commit. On an
+ * assignment the router reads the state topic and starts each partition
+ * it was given at next_offset (the group's committed offset only where no
+ * entry exists yet, as after an upgrade). The consumer group's offsets are
+ * still committed, once a second and late, for lag monitoring only; they
+ * decide nothing. One entry per partition: whoever routes partition p
+ * owns "position/<p>" (and "chain/<p>"), so routers that split the
+ * partitions between them never write each other's entries.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,10 +56,13 @@ bool state_first_time(struct router *rt, int32_t partition, const char *publishe
 		      uint32_t leaf_index)
 {
 	char key[sizeof(((struct seen *)0)->key)];
-	struct seen *s;
+	struct seen *s = partition >= 0 && partition < ROUTER_PARTITIONS_MAX ? rt->last_seen[partition] : NULL;
 
-	snprintf(key, sizeof(key), "seen/%d/%s", (int)partition, publisher);
-	s = tids_map_get_str(&rt->seen, key);
+	/* A partition's records mostly come from the publisher of the last. */
+	if (s == NULL || s->partition != partition || strcmp(s->publisher, publisher) != 0) {
+		snprintf(key, sizeof(key), "seen/%d/%s", (int)partition, publisher);
+		s = tids_map_get_str(&rt->seen, key);
+	}
 	/* Within a partition a publisher's records arrive in (sequence, leaf)
 	 * order; a copy from a batch published again is at or below. */
 	if (s != NULL && (sequence < s->sequence || (sequence == s->sequence && leaf_index <= s->leaf_index)))
@@ -66,6 +82,8 @@ bool state_first_time(struct router *rt, int32_t partition, const char *publishe
 	s->sequence = sequence;
 	s->leaf_index = leaf_index;
 	s->dirty = true;
+	if (partition >= 0 && partition < ROUTER_PARTITIONS_MAX)
+		rt->last_seen[partition] = s;
 	return true;
 }
 
@@ -126,7 +144,12 @@ void state_clear(struct router *rt)
 	for (void *sn; (sn = tids_map_next(&rt->seen, &pos)) != NULL;)
 		free(sn);
 	tids_map_free(&rt->seen);
+	memset(rt->last_seen, 0, sizeof(rt->last_seen));
 	memset(rt->chains, 0, sizeof(rt->chains));
+	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++) {
+		rt->next_offset[p] = -1;
+		rt->next_dirty[p] = false;
+	}
 }
 
 /* The sequence of the last entry applied per key, while the topic loads. */
@@ -232,6 +255,10 @@ static void apply_entry(struct router *rt, const rd_kafka_message_t *m, struct t
 		if (c != NULL)
 			c->dirty = false;
 		count_to_facts(rt, key, st.count);
+	} else if (st.kind == TIDS_STATE_POSITION && sscanf(key, "position/%d", &p) == 1 && p >= 0 &&
+		   p < ROUTER_PARTITIONS_MAX) {
+		rt->next_offset[p] = st.next_offset;
+		rt->next_dirty[p] = false;
 	} else if (st.kind == TIDS_STATE_WINDOW) {
 		state_window_restore(rt, key, &st.window);
 	} else if (st.kind == TIDS_STATE_SEEN) {
@@ -254,7 +281,7 @@ static void apply_entry(struct router *rt, const rd_kafka_message_t *m, struct t
 
 int state_load(struct router *rt)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_dup(rt->conf_template);
+	rd_kafka_conf_t *conf = rd_kafka_conf_dup(rt->conf_consumer);
 	rd_kafka_topic_partition_list_t *tp;
 	rd_kafka_t *rk;
 	struct tids_map seqs = { 0 };
@@ -411,6 +438,15 @@ int state_write_dirty(struct router *rt)
 	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++) {
 		struct chain *ch = &rt->chains[p];
 
+		if (rt->next_dirty[p]) {
+			memset(&st, 0, sizeof(st));
+			st.kind = TIDS_STATE_POSITION;
+			st.next_offset = rt->next_offset[p];
+			snprintf(key, sizeof(key), "position/%d", (int)p);
+			if ((r = put(rt, key, &st)) != 0)
+				return r;
+			rt->next_dirty[p] = false;
+		}
 		if (!ch->dirty)
 			continue;
 		memset(&st, 0, sizeof(st));

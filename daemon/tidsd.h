@@ -96,8 +96,11 @@ void config_free(struct config *c);
 /* Keeps old values of options that cannot change without a restart, and
  * says which in the log. */
 void config_carry_over(const struct config *old, struct config *next);
-/* Applies the kafka.* pass-through properties to conf. */
-int config_kafka(const struct config *c, rd_kafka_conf_t *conf, char *err, size_t errlen);
+/* Applies the kafka.* pass-through properties that a client of this type
+ * uses (librdkafka's property table says which) to conf. */
+int config_kafka(const struct config *c, rd_kafka_type_t type, rd_kafka_conf_t *conf, char *err, size_t errlen);
+/* Does librdkafka use property name in a client of this type? */
+bool config_kafka_applies(const char *name, rd_kafka_type_t type);
 /* state_dir/name into buf. */
 void config_state_path(const struct config *c, const char *name, char *buf, size_t len);
 
@@ -315,7 +318,8 @@ void kafka_free(struct tidsd *d);
  * main queue; name labels it in logs. */
 rd_kafka_t *kafka_client(struct tidsd *d, rd_kafka_type_t type, const char *name,
 			 rd_kafka_conf_t *conf, char *err, size_t errlen);
-rd_kafka_conf_t *kafka_conf(struct tidsd *d, char *err, size_t errlen);
+/* A configuration for a client of this type: the kafka.* properties it uses. */
+rd_kafka_conf_t *kafka_conf(struct tidsd *d, rd_kafka_type_t type, char *err, size_t errlen);
 /* Routes a queue's readiness into the event loop; takes the reference q
  * (unwatch destroys it). */
 int kafka_watch_queue(struct tidsd *d, struct kafka_queue_watch *kw, rd_kafka_queue_t *q,

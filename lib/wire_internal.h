@@ -24,10 +24,13 @@
 /* Internal to libtids: not exported from the shared library. */
 #pragma GCC visibility push(hidden)
 
-/* The decoded protobuf-c message plus one block for converted arrays. */
+/* The decoded protobuf-c message plus one block for converted arrays, all
+ * in the arena of blocks that wire_release frees. */
+struct arena_block;
 struct backing {
 	ProtobufCMessage *msg;
 	void *mem;
+	struct arena_block *blocks;          /* NULL: msg and mem are malloc'd */
 };
 
 /* Unpacks buf as desc after checking len <= max; on success *b owns the

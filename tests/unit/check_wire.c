@@ -780,6 +780,34 @@ START_TEST(small_messages)
 }
 END_TEST
 
+/* Where the router resumes on a partition: a state entry of its own kind;
+ * a negative offset is refused by name. */
+START_TEST(state_position)
+{
+	struct tids_router_state st = { .kind = TIDS_STATE_POSITION, .next_offset = 123456789012 }, out;
+	uint8_t *buf;
+	size_t len;
+
+	ck_assert_int_eq(tids_wire_encode_router_state(&st, &buf, &len), 0);
+	ck_assert_int_eq(tids_wire_decode_router_state(buf, len, &out, err, sizeof(err)), 0);
+	ck_assert_int_eq(out.kind, TIDS_STATE_POSITION);
+	ck_assert_int_eq(out.next_offset, 123456789012);
+	tids_router_state_free(&out);
+	free(buf);
+	st.next_offset = 0;
+	ck_assert_int_eq(tids_wire_encode_router_state(&st, &buf, &len), 0);
+	ck_assert_int_eq(tids_wire_decode_router_state(buf, len, &out, err, sizeof(err)), 0);
+	ck_assert_int_eq(out.next_offset, 0);
+	tids_router_state_free(&out);
+	free(buf);
+	st.next_offset = -5;
+	ck_assert_int_eq(tids_wire_encode_router_state(&st, &buf, &len), 0);
+	ck_assert_int_eq(tids_wire_decode_router_state(buf, len, &out, err, sizeof(err)), TIDS_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "next offset -5 is negative"));
+	free(buf);
+}
+END_TEST
+
 START_TEST(error_strings)
 {
 	for (int e = 0; e >= TIDS_ERROR_MIN; e--)
@@ -894,6 +922,7 @@ int main(void)
 	tcase_add_test(tc, delivery_round_trip);
 	tcase_add_test(tc, frame_round_trip_and_rejections);
 	tcase_add_test(tc, small_messages);
+	tcase_add_test(tc, state_position);
 	tcase_add_test(tc, error_strings);
 	tcase_add_test(tc, admin_list_gates);
 	suite_add_tcase(s, tc);

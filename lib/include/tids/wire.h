@@ -406,7 +406,7 @@ struct tids_audit_log_record {
 
 /* The router's state on the compacted state topic. */
 enum tids_state_kind { TIDS_STATE_CHAIN = 1, TIDS_STATE_COUNT = 2, TIDS_STATE_WINDOW = 3, TIDS_STATE_SEEN = 4,
-		       TIDS_STATE_IMPORTED = 5 };
+		       TIDS_STATE_IMPORTED = 5, TIDS_STATE_POSITION = 6 };
 
 struct tids_position {
 	const char *publisher;
@@ -444,6 +444,7 @@ struct tids_router_state {
 	uint64_t count;
 	struct tids_aggregate_window window;
 	struct tids_position seen;           /* SEEN and IMPORTED */
+	int64_t next_offset;                 /* TIDS_STATE_POSITION */
 	void *backing;
 };
 
@@ -857,6 +858,36 @@ TIDS_ENCODER(pull_control, struct tids_pull_control);
 TIDS_ENCODER(pull_item, struct tids_pull_item);
 TIDS_ENCODER(peers_reply, struct tids_peers_reply);
 #undef TIDS_ENCODER
+
+/*
+ * The router's per-record messages, appended to a buffer (no allocation
+ * once it has room), byte for byte what the encoders above write. 0, or
+ * TIDS_ENOMEM / TIDS_ETOOMANY with the buffer as it was.
+ */
+struct tids_buf;
+__attribute__((warn_unused_result))
+int tids_wire_append_record(struct tids_buf *out, const struct tids_record *in);
+/* With record_bytes set, those (an encoded Record) stand for in->record:
+ * deliveries of one unchanged record to several recipients share them. */
+__attribute__((warn_unused_result))
+int tids_wire_append_delivery(struct tids_buf *out, const struct tids_delivery *in,
+			      const struct tids_bytes *record_bytes);
+__attribute__((warn_unused_result))
+int tids_wire_append_audit_entry(struct tids_buf *out, const struct tids_audit_entry *in);
+/* A DeliveryEnvelope in three steps, so that the Delivery (or its sealing)
+ * is written in place: the key and length of its delivery field, then the
+ * delivery_len bytes, then the tail (sealed_by and record_id). */
+__attribute__((warn_unused_result))
+int tids_wire_append_envelope_head(struct tids_buf *out, size_t delivery_len);
+__attribute__((warn_unused_result))
+int tids_wire_append_envelope_tail(struct tids_buf *out, const char *sealed_by,
+				   const uint8_t record_id[TIDS_RECORD_ID_BYTES]);
+/* The receipt of a delivery, added when its chain's head is signed: a
+ * DeliveryEnvelope holding only its receipt field, appended to the
+ * envelope (protobuf merges the two); as
+ * tids_wire_encode_delivery_envelope_receipt writes it. */
+__attribute__((warn_unused_result))
+int tids_wire_append_envelope_receipt(struct tids_buf *out, const struct tids_delivery_receipt *rc);
 
 /*
  * Participant addresses across the network: "id" (this hub) or "id@hub".
