@@ -33,8 +33,8 @@ static const char monitor_help[] =
 	"by tier with their rate, between countries, and the rules that denied most; the\n"
 	"hubs of the network as their signed statistics in the ledger say (each one's\n"
 	"newest period; SILENT when the next is overdue, quiet when it decided nothing,\n"
-	"none when there are none of the last 26 hours);\n"
-	"and, with --hub, the links to the peer hubs and their lag.\n"
+	"none when there are none of the last 26 hours); the network's denials by rule\n"
+	"from those statistics; and, with --hub, the links to the peer hubs and their lag.\n"
 	"Refreshes every --interval seconds (default 2) in place; q or Ctrl-C\n"
 	"quits. --once prints one frame and exits (for scripts). Reads the ledger file,\n"
 	"with the daemon up or down.\n"
@@ -125,6 +125,10 @@ struct frame {
 		uint64_t decisions, permitted[4], denied, cross_border;
 	} hubs[HUBS_MAX];
 	size_t n_hubs;
+	/* Denials by rule across the network: every hub's periods in the
+	 * look-back, each counted once (signed statistics carry no records). */
+	struct rule_count net_rules[64];
+	size_t n_net_rules;
 	/* Links to the peers (with --hub). */
 	struct tids_peers_reply peers;
 	bool have_peers;
@@ -145,6 +149,24 @@ static void country(const char *j, char out[8])
 	size_t n = strcspn(j, "-");
 
 	snprintf(out, 8, "%.*s", (int)(n < 7 ? n : 7), j);
+}
+
+/* Adds n to rule's row of rows (a new row while there is room). */
+static void count_rule(struct rule_count *rows, size_t *n_rows, size_t cap, const char *rule, uint64_t n)
+{
+	size_t i;
+
+	for (i = 0; i < *n_rows; i++)
+		if (strcmp(rows[i].rule, rule) == 0)
+			break;
+	if (i == *n_rows) {
+		if (*n_rows == cap)
+			return;
+		snprintf(rows[i].rule, sizeof(rows[i].rule), "%s", rule);
+		rows[i].n = 0;
+		(*n_rows)++;
+	}
+	rows[i].n += n;
 }
 
 static int add(void *ctx, const struct tids_ledger_tally *t)
@@ -168,15 +190,8 @@ static int add(void *ctx, const struct tids_ledger_tally *t)
 	}
 	if (i < f->n_pairs)
 		*(ok ? &f->pairs[i].permitted : &f->pairs[i].denied) += t->count;
-	for (size_t k = 0; !ok && k < t->n_rules; k++) {
-		for (i = 0; i < f->n_rules; i++)
-			if (strcmp(f->rules[i].rule, t->rules[k]) == 0)
-				break;
-		if (i == f->n_rules && f->n_rules < sizeof(f->rules) / sizeof(f->rules[0]))
-			snprintf(f->rules[f->n_rules++].rule, sizeof(f->rules[0].rule), "%s", t->rules[k]);
-		if (i < f->n_rules)
-			f->rules[i].n += t->count;
-	}
+	for (size_t k = 0; !ok && k < t->n_rules; k++)
+		count_rule(f->rules, &f->n_rules, sizeof(f->rules) / sizeof(f->rules[0]), t->rules[k], t->count);
 	return 0;
 }
 
@@ -216,6 +231,9 @@ static int add_statistics(void *ctx, const uint8_t *bytes, size_t len)
 		tids_record_free(&rec);
 		return 0;
 	}
+	for (size_t i = 0; i < st.n_denials; i++)
+		count_rule(f->net_rules, &f->n_net_rules, sizeof(f->net_rules) / sizeof(f->net_rules[0]), st.denials[i].name,
+			   st.denials[i].count);
 	h = hub_row(f, st.hub_id);
 	if (h != NULL && (!h->seen || st.period_start_ms > h->start)) {
 		key = key_of(st.hub_id);
@@ -363,6 +381,11 @@ static void draw(const char *path, const char *hub_id, int64_t window_ms, int in
 	for (size_t i = 0; i < f->n_rules && i < ROWS_MAX; i++)
 		printf("  %-38.38s %12llu\n", f->rules[i].rule, (unsigned long long)f->rules[i].n);
 	draw_hubs(f, bar);
+	printf("%s\n%-40s %12s\n", bar, "NETWORK DENIALS BY RULE (signed statistics)", "denied");
+	if (f->n_net_rules == 0)
+		printf("  (none in %d h)\n", (int)(STATS_LOOKBACK_MS / 3600000));
+	for (size_t i = 0; i < f->n_net_rules && i < ROWS_MAX; i++)
+		printf("  %-38.38s %12llu\n", f->net_rules[i].rule, (unsigned long long)f->net_rules[i].n);
 	if (f->have_peers || *f->peers_error != '\0')
 		draw_links(f, bar);
 	printf("%s\n* crosses a border\n", bar);
@@ -481,6 +504,8 @@ static int collect(struct tids_ledger *l, const char *hub_id, int64_t window_ms,
 	    tids_ledger_each_statistics(l, hub_id, now - (window_ms > STATS_LOOKBACK_MS ? window_ms : STATS_LOOKBACK_MS),
 					now + 1, add_statistics, f, err, errlen) != 0)
 		return -1;
+	if (f->n_net_rules > 0)
+		qsort(f->net_rules, f->n_net_rules, sizeof(f->net_rules[0]), by_count);
 	return 0;
 }
 

@@ -1972,6 +1972,17 @@ START_TEST(statistics_reach_every_hub)
 				      "a hub other than Chongqing is called silent:\n%s", out);
 	}
 	ck_assert_ptr_nonnull(strstr(out, n.hub[SH].hub_id));
+	/* Denials by rule across the network, from the signed statistics: as
+	 * many core_needs_approval denials as the regulator was told of. */
+	{
+		char row[128];
+		const char *panel = strstr(out, "NETWORK DENIALS BY RULE");
+
+		snprintf(row, sizeof(row), "  %-38.38s %12llu\n", "core_needs_approval",
+			 (unsigned long long)(ss->core_denials[SH] + ss->core_denials[HB] + ss->core_denials[CQ]));
+		ck_assert_msg(panel != NULL && strstr(panel, row) != NULL, "no row '%s' in the network's denials:\n%s", row,
+			      out);
+	}
 	/* With each hub's key (--hub-keys), each hub's statistics are checked;
 	 * Shanghai's against another hub's key do not hold. */
 	{
