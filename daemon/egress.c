@@ -240,7 +240,7 @@ static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, 
 	/* A group id gives the consumer its queue; offsets are never
 	 * committed to it, and assign() with explicit offsets never asks its
 	 * coordinator. */
-	snprintf(group, sizeof(group), "%s.%s.egress.%s", d->conf->topic_prefix, d->conf->hub_id, sub->participant);
+	kafka_group_name(d, KG_EGRESS, sub->participant, group, sizeof(group));
 	if (rd_kafka_conf_set(conf, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, errlen) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, errlen) != RD_KAFKA_CONF_OK ||
@@ -320,7 +320,7 @@ void egress_subscribe(struct tidsd *d, struct session *s, uint64_t call_id, cons
 	sub->call_id = call_id;
 	sub->window = c.window;
 	snprintf(sub->participant, sizeof(sub->participant), "%s", s->participant);
-	kafka_deliver_topic(d, s->participant, sub->topic, sizeof(sub->topic));
+	kafka_topic_name(d, KT_DELIVER, s->participant, sub->topic, sizeof(sub->topic));
 	if (tids_map_put_str(&eg->active, sub->participant, sub, NULL) != 0) {
 		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, "out of memory");
 		free(sub);

@@ -385,7 +385,7 @@ static int open_consumer(struct tidsd *d, struct indexer *ix)
 		return TIDS_EKAFKA;
 	}
 	/* assign, never commit: the ledger keeps the offsets. */
-	kafka_topic(d, "indexer", group, sizeof(group));
+	kafka_group_name(d, KG_INDEXER, NULL, group, sizeof(group));
 	if (rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
@@ -426,8 +426,8 @@ static int start(struct tidsd *d, struct indexer *ix)
 	ix->have_data_key = keys_data_key(d, ix->data_key) == 0;
 	if (!ix->have_data_key)
 		tids_log_warnx("indexer: no hub data key: sealed records will have no leaf hash in the ledger");
-	kafka_topic(d, "audit", ix->topic[T_AUDIT], sizeof(ix->topic[T_AUDIT]));
-	kafka_topic(d, "ingress", ix->topic[T_INGRESS], sizeof(ix->topic[T_INGRESS]));
+	kafka_topic_name(d, KT_AUDIT, NULL, ix->topic[T_AUDIT], sizeof(ix->topic[T_AUDIT]));
+	kafka_topic_name(d, KT_INGRESS, NULL, ix->topic[T_INGRESS], sizeof(ix->topic[T_INGRESS]));
 	if ((r = open_consumer(d, ix)) != 0)
 		return r;
 	for (int t = 0; t < N_TOPICS; t++) {

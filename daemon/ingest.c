@@ -608,7 +608,7 @@ int ingest_init(struct tidsd *d)
 		tids_log_warnx("ingest: %s", err);
 		return TIDS_EKAFKA;
 	}
-	kafka_topic(d, "ingress", topic, sizeof(topic));
+	kafka_topic_name(d, KT_INGRESS, NULL, topic, sizeof(topic));
 	in->rkt = rd_kafka_topic_new(in->rk, topic, NULL);
 	if (in->rkt == NULL)
 		return TIDS_EKAFKA;

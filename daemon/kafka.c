@@ -150,14 +150,55 @@ bool kafka_log_event(struct tidsd *d, rd_kafka_event_t *ev)
 	}
 }
 
-void kafka_topic(const struct tidsd *d, const char *suffix, char *buf, size_t len)
+/*
+ * Every topic tidsd uses, with its settings: the one place that says what
+ * the hub keeps on Kafka. Names are "<prefix>.<hub>.<suffix>", and
+ * "<prefix>.<hub>.<suffix>.<participant>" for the per-participant ones.
+ */
+static const char *const compacted[] = { "cleanup.policy", "compact", NULL };
+/* The registry: superseded entries (a revoked grant's wrapped key among
+ * them) leave the log within two hours of being superseded. */
+static const char *const registry_settings[] = {
+	"cleanup.policy", "compact", "segment.ms", "3600000", "max.compaction.lag.ms", "3600000",
+	"min.cleanable.dirty.ratio", "0.1", NULL,
+};
+/* Who changed what, kept: the compacted registry forgets what was replaced. */
+static const char *const kept_forever[] = { "retention.ms", "-1", "retention.bytes", "-1", NULL };
+
+static const struct topic_spec {
+	const char *suffix;
+	bool per_partition;        /* kafka.partitions partitions, else one */
+	bool per_participant;      /* one each, made when the participant is registered */
+	const char *const *settings;   /* name, value, ..., NULL */
+} topic_specs[KT_COUNT] = {
+	[KT_INGRESS] = { "ingress", true, false, NULL },
+	[KT_AUDIT] = { "audit", true, false, NULL },
+	[KT_STATE] = { "state", true, false, compacted },
+	[KT_REGISTRY] = { "registry", false, false, registry_settings },
+	[KT_CHANGES] = { "changes", false, false, kept_forever },
+	/* One partition: a subscriber's delivery_seq is its offset + 1. */
+	[KT_DELIVER] = { "deliver", false, true, NULL },
+};
+
+static const char *const group_suffix[KG_COUNT] = {
+	[KG_ROUTER] = "router", [KG_INDEXER] = "indexer", [KG_EGRESS] = "egress", [KG_REGISTRY] = "registry",
+};
+
+void kafka_topic_name(const struct tidsd *d, enum kafka_topic t, const char *participant, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s.%s.%s", d->conf->topic_prefix, d->conf->hub_id, suffix);
+	if (topic_specs[t].per_participant)
+		snprintf(buf, len, "%s.%s.%s.%s", d->conf->topic_prefix, d->conf->hub_id, topic_specs[t].suffix,
+			 participant != NULL ? participant : "");
+	else
+		snprintf(buf, len, "%s.%s.%s", d->conf->topic_prefix, d->conf->hub_id, topic_specs[t].suffix);
 }
 
-void kafka_deliver_topic(const struct tidsd *d, const char *participant, char *buf, size_t len)
+void kafka_group_name(const struct tidsd *d, enum kafka_group g, const char *name, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s.%s.deliver.%s", d->conf->topic_prefix, d->conf->hub_id, participant);
+	if (name != NULL)
+		snprintf(buf, len, "%s.%s.%s.%s", d->conf->topic_prefix, d->conf->hub_id, group_suffix[g], name);
+	else
+		snprintf(buf, len, "%s.%s.%s", d->conf->topic_prefix, d->conf->hub_id, group_suffix[g]);
 }
 
 static void on_admin_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
@@ -168,10 +209,12 @@ static void on_admin_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 
 static struct kafka_queue_watch admin_watch;
 
-int kafka_ensure_topic(struct tidsd *d, const char *topic, int partitions, bool compact, char *err, size_t errlen)
+static int ensure_topic(struct tidsd *d, const char *topic, int partitions, const char *const *settings,
+			char *err, size_t errlen)
 {
 	struct kafka *k = d->kafka;
 	rd_kafka_NewTopic_t *nt;
+	rd_kafka_AdminOptions_t *opts;
 	rd_kafka_queue_t *q;
 	rd_kafka_event_t *ev;
 	const rd_kafka_topic_result_t **res;
@@ -187,10 +230,15 @@ int kafka_ensure_topic(struct tidsd *d, const char *topic, int partitions, bool 
 	nt = rd_kafka_NewTopic_new(topic, partitions, (int)d->conf->replication, err, errlen);
 	if (nt == NULL)
 		return TIDS_EKAFKA;
-	if (compact)
-		rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
+	for (size_t i = 0; settings != NULL && settings[i] != NULL; i += 2)
+		rd_kafka_NewTopic_set_config(nt, settings[i], settings[i + 1]);
+	opts = rd_kafka_AdminOptions_new(k->admin, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+	if (opts != NULL && rd_kafka_AdminOptions_set_operation_timeout(opts, 25000, err, errlen) != 0) {
+		rd_kafka_AdminOptions_destroy(opts);
+		opts = NULL;
+	}
 	q = rd_kafka_queue_new(k->admin);
-	rd_kafka_CreateTopics(k->admin, &nt, 1, NULL, q);
+	rd_kafka_CreateTopics(k->admin, &nt, 1, opts, q);
 	/* Topic creation happens at start and on registration only: waiting
 	 * here is simpler than a state machine and bounded. */
 	ev = rd_kafka_queue_poll(q, 30000);
@@ -207,13 +255,50 @@ int kafka_ensure_topic(struct tidsd *d, const char *topic, int partitions, bool 
 	if (ev != NULL)
 		rd_kafka_event_destroy(ev);
 	rd_kafka_queue_destroy(q);
+	if (opts != NULL)
+		rd_kafka_AdminOptions_destroy(opts);
 	rd_kafka_NewTopic_destroy(nt);
 	return r;
 }
 
+int kafka_topic_create(struct tidsd *d, enum kafka_topic t, const char *participant, char *err, size_t errlen)
+{
+	char topic[512];
+
+	kafka_topic_name(d, t, participant, topic, sizeof(topic));
+	return ensure_topic(d, topic, topic_specs[t].per_partition ? (int)d->conf->partitions : 1,
+			    topic_specs[t].settings, err, errlen);
+}
+
+int kafka_topic_partitions(struct tidsd *d, enum kafka_topic t, char *err, size_t errlen)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_t *rkt;
+	rd_kafka_resp_err_t e;
+	char topic[512];
+	int n = -1;
+
+	kafka_topic_name(d, t, NULL, topic, sizeof(topic));
+	rkt = rd_kafka_topic_new(d->kafka->admin, topic, NULL);
+	if (rkt == NULL)
+		return tids_fail(err, errlen, TIDS_EKAFKA, "%s: no topic handle", topic);
+	e = rd_kafka_metadata(d->kafka->admin, 0, rkt, &md, 10000);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+		n = tids_fail(err, errlen, TIDS_EKAFKA, "%s: %s", topic, rd_kafka_err2str(e));
+	else if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		n = tids_fail(err, errlen, TIDS_EKAFKA, "%s: %s", topic,
+			      md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err) : "not described");
+	else
+		n = md->topics[0].partition_cnt;
+	if (md != NULL)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(rkt);
+	return n;
+}
+
 int kafka_init(struct tidsd *d)
 {
-	char err[512], topic[256];
+	char err[512];
 	rd_kafka_conf_t *conf;
 	struct kafka *k = calloc(1, sizeof(*k));
 
@@ -246,19 +331,10 @@ int kafka_init(struct tidsd *d)
 	}
 	if (kafka_watch_queue(d, &admin_watch, rd_kafka_queue_get_main(k->admin), on_admin_event, NULL) != 0)
 		return TIDS_EIO;
-	static const struct {
-		const char *suffix;
-		bool compact;
-		bool per_partition;
-	} topics[] = {
-		{ "ingress", false, true },
-		{ "audit", false, true },
-		{ "state", true, false },
-	};
-	for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
-		kafka_topic(d, topics[i].suffix, topic, sizeof(topic));
-		if (kafka_ensure_topic(d, topic, topics[i].per_partition ? (int)d->conf->partitions : 1,
-				       topics[i].compact, err, sizeof(err)) != 0) {
+	for (int t = 0; t < KT_COUNT; t++) {
+		if (topic_specs[t].per_participant)
+			continue;
+		if (kafka_topic_create(d, (enum kafka_topic)t, NULL, err, sizeof(err)) != 0) {
 			tids_log_warnx("kafka: cannot create topic %s", err);
 			return TIDS_EKAFKA;
 		}

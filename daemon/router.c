@@ -714,11 +714,11 @@ int router_init(struct tidsd *d)
 		return TIDS_EKAFKA;
 	}
 	snprintf(rt->hub_id, sizeof(rt->hub_id), "%s", d->conf->hub_id);
-	kafka_topic(d, "ingress", rt->t_ingress, sizeof(rt->t_ingress));
-	kafka_topic(d, "audit", rt->t_audit, sizeof(rt->t_audit));
-	kafka_topic(d, "state", rt->t_state, sizeof(rt->t_state));
-	kafka_deliver_topic(d, "", rt->t_deliver_prefix, sizeof(rt->t_deliver_prefix));
-	kafka_topic(d, "router", rt->group_id, sizeof(rt->group_id));
+	kafka_topic_name(d, KT_INGRESS, NULL, rt->t_ingress, sizeof(rt->t_ingress));
+	kafka_topic_name(d, KT_AUDIT, NULL, rt->t_audit, sizeof(rt->t_audit));
+	kafka_topic_name(d, KT_STATE, NULL, rt->t_state, sizeof(rt->t_state));
+	kafka_topic_name(d, KT_DELIVER, "", rt->t_deliver_prefix, sizeof(rt->t_deliver_prefix));
+	kafka_group_name(d, KG_ROUTER, NULL, rt->group_id, sizeof(rt->group_id));
 	/* One transactional id per hub: a second router of the same hub fences
 	 * the first rather than racing it (KIP-447 would allow more; one hub,
 	 * one router keeps the audit chains simple). */

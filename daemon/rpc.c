@@ -147,16 +147,14 @@ static void exchange_revoke_approval(struct tidsd *d, struct session *s, const s
 static void admin_register_participant(struct tidsd *d, struct session *s, const struct tids_frame *f)
 {
 	struct tids_participant p;
-	char err[256], topic[256];
+	char err[256];
 	int r = tids_wire_decode_participant(f->body.data, f->body.len, &p, err, sizeof(err));
 
 	/* Its delivery topic first: a participant that exists can be routed to. */
 	if (r == 0)
 		r = purposes_check_attribute(&p, err, sizeof(err));
-	if (r == 0) {
-		kafka_deliver_topic(d, p.id, topic, sizeof(topic));
-		r = kafka_ensure_topic(d, topic, 1, false, err, sizeof(err));
-	}
+	if (r == 0)
+		r = kafka_topic_create(d, KT_DELIVER, p.id, err, sizeof(err));
 	if (r == 0)
 		r = registry_put_participant(d, f->body.data, f->body.len, err, sizeof(err));
 	if (r == 0)

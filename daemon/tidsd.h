@@ -262,12 +262,26 @@ void kafka_queue_pump(struct tidsd *d, struct kafka_queue_watch *kw);
 void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 /* Logs librdkafka log and error events; returns true if it handled ev. */
 bool kafka_log_event(struct tidsd *d, rd_kafka_event_t *ev);
-/* Topic names: "<prefix>.<hub>.<suffix>". */
-void kafka_topic(const struct tidsd *d, const char *suffix, char *buf, size_t len);
-void kafka_deliver_topic(const struct tidsd *d, const char *participant, char *buf, size_t len);
-/* Creates a topic if missing (partitions, compacted or not); waits. */
-int kafka_ensure_topic(struct tidsd *d, const char *topic, int partitions, bool compact,
-		       char *err, size_t errlen);
+/* The hub's topics; names and settings are in kafka.c's table. */
+enum kafka_topic {
+	KT_INGRESS,                /* accepted records, keyed by owner */
+	KT_AUDIT,                  /* audit chains: partition p holds chain p */
+	KT_STATE,                  /* router state of ingress partition p, in partition p (compacted) */
+	KT_REGISTRY,               /* the hub's state: registry entries (compacted) */
+	KT_CHANGES,                /* every registry change, kept */
+	KT_DELIVER,                /* one per participant: its deliveries */
+	KT_COUNT
+};
+enum kafka_group { KG_ROUTER, KG_INDEXER, KG_EGRESS, KG_REGISTRY, KG_COUNT };
+/* "<prefix>.<hub>.<suffix>", and ".<participant>" after it for KT_DELIVER. */
+void kafka_topic_name(const struct tidsd *d, enum kafka_topic t, const char *participant, char *buf, size_t len);
+/* Consumer groups (and transactional ids made from them); name, when not
+ * NULL, is appended (a subscriber, an instance). */
+void kafka_group_name(const struct tidsd *d, enum kafka_group g, const char *name, char *buf, size_t len);
+/* Creates the topic with its settings if it is missing; waits (30 s at most). */
+int kafka_topic_create(struct tidsd *d, enum kafka_topic t, const char *participant, char *err, size_t errlen);
+/* Partitions of a hub topic, or a negative TIDS_E* code with err filled. */
+int kafka_topic_partitions(struct tidsd *d, enum kafka_topic t, char *err, size_t errlen);
 
 /* --- ingest.c -------------------------------------------------------------- */
 
