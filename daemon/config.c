@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tids/error.h"
 #include "tidsd.h"
@@ -40,6 +41,7 @@ static const struct option options[] = {
 	{ "audit.checkpoint_interval", OPT_DURATION, O(checkpoint_interval_ms), 100, 86400000, "10s", true, NULL, "or after this long" },
 	{ "audit.ledger_cache", OPT_SIZE, O(ledger_cache), 1048576, 1073741824, "32M", false, NULL, "SQLite page cache of the ledger indexer" },
 	{ "hub.id", OPT_ID, O(hub_id), 0, 0, NULL, false, NULL, "this hub's id" },
+	{ "hub.instance", OPT_STRING, O(instance), 0, 128, "", false, NULL, "this instance's name among the hub's tidsd instances (default: the host name)" },
 	{ "hub.jurisdiction", OPT_JURISDICTION, O(jurisdiction), 0, 0, NULL, false, NULL, "jurisdiction code, e.g. CN-SH" },
 	{ "hub.key", OPT_PATH, O(hub_key), 0, 0, "/var/lib/tids/hub.key", false, NULL, "hub identity key file (mode 0600)" },
 	{ "hub.master_key", OPT_PATH, O(master_key), 0, 0, "", false, NULL, "key wrapping data keys; default: systemd credential master.key, else state.dir/master.key" },
@@ -61,6 +63,7 @@ static const struct option options[] = {
 	{ "log.level", OPT_ENUM, O(log_level), 0, 0, "info", true, log_levels, "error, warning, notice, info or debug" },
 	{ "policy.dir", OPT_PATH, O(policy_dir), 0, 0, "/etc/tids/policy", true, NULL, "directory of *.tidspol files" },
 	{ "router.enabled", OPT_BOOL, O(router), 0, 0, "yes", false, NULL, "route ingress records in this process" },
+	{ "router.session_timeout", OPT_DURATION, O(router_session_timeout_ms), 6000, 300000, "10s", false, NULL, "an instance silent this long loses its ingress partitions to the others" },
 	{ "state.dir", OPT_PATH, O(state_dir), 0, 0, "/var/lib/tids", false, NULL, "SQLite databases" },
 };
 #undef O
@@ -305,6 +308,27 @@ static int parse_admin_keys(struct config *c, struct tids_buf *errs, unsigned li
 	return r;
 }
 
+/* hub.instance names this process among the hub's instances (its static
+ * group membership and transactional ids): the host name unless set. */
+static int set_instance(struct config *c, char *why, size_t whylen)
+{
+	char host[TIDS_ID_MAX + 1] = "";
+
+	if (*c->instance != '\0') {
+		if (!tids_valid_id(c->instance))
+			return tids_fail(why, whylen, TIDS_EINVAL, "hub.instance must be 1-128 of [A-Za-z0-9._:-]");
+		return 0;
+	}
+	if (gethostname(host, sizeof(host) - 1) != 0 || *host == '\0')
+		snprintf(host, sizeof(host), "localhost");
+	for (char *p = host; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != ':' && *p != '-')
+			*p = '-';
+	free(c->instance);
+	c->instance = strdup(host);
+	return c->instance != NULL ? 0 : tids_fail(why, whylen, TIDS_ENOMEM, "out of memory");
+}
+
 int config_load(const char *path, struct config **out, struct tids_buf *errs)
 {
 	struct config *c = calloc(1, sizeof(*c));
@@ -391,6 +415,10 @@ int config_load(const char *path, struct config **out, struct tids_buf *errs)
 		}
 	if (parse_admin_keys(c, errs, seen[find_option("admin.keys") - options]) != 0)
 		bad = 1;
+	if (set_instance(c, why, sizeof(why)) != 0) {
+		add_err(errs, path, seen[find_option("hub.instance") - options], "%s", why);
+		bad = 1;
+	}
 	/* Kafka properties are checked by librdkafka itself, line by line. */
 	{
 		rd_kafka_conf_t *kc = rd_kafka_conf_new();

@@ -203,8 +203,23 @@ void kafka_group_name(const struct tidsd *d, enum kafka_group g, const char *nam
 
 static void on_admin_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 {
+	const rd_kafka_topic_result_t **res;
+	size_t n;
+
 	(void)ctx;
-	kafka_log_event(d, ev);
+	if (kafka_log_event(d, ev) || rd_kafka_event_type(ev) != RD_KAFKA_EVENT_CREATETOPICS_RESULT)
+		return;
+	/* Topics made in the background (kafka_topic_create_async). */
+	if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		tids_log_warnx("kafka: topics not created: %s", rd_kafka_event_error_string(ev));
+		return;
+	}
+	res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+	for (size_t i = 0; i < n; i++)
+		if (rd_kafka_topic_result_error(res[i]) != RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    rd_kafka_topic_result_error(res[i]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+			tids_log_warnx("kafka: topic %s not created: %s", rd_kafka_topic_result_name(res[i]),
+				       rd_kafka_topic_result_error_string(res[i]));
 }
 
 static struct kafka_queue_watch admin_watch;
@@ -268,6 +283,34 @@ int kafka_topic_create(struct tidsd *d, enum kafka_topic t, const char *particip
 	kafka_topic_name(d, t, participant, topic, sizeof(topic));
 	return ensure_topic(d, topic, topic_specs[t].per_partition ? (int)d->conf->partitions : 1,
 			    topic_specs[t].settings, err, errlen);
+}
+
+void kafka_topic_create_async(struct tidsd *d, enum kafka_topic t, const char *participant)
+{
+	struct kafka *k = d->kafka;
+	const char *const *settings = topic_specs[t].settings;
+	rd_kafka_NewTopic_t *nt;
+	rd_kafka_queue_t *q;
+	char topic[512], err[256];
+	int partitions = topic_specs[t].per_partition ? (int)d->conf->partitions : 1;
+
+	kafka_topic_name(d, t, participant, topic, sizeof(topic));
+	if (k->mock != NULL) {
+		rd_kafka_mock_topic_create(k->mock, topic, partitions, 1);
+		return;
+	}
+	nt = rd_kafka_NewTopic_new(topic, partitions, (int)d->conf->replication, err, sizeof(err));
+	if (nt == NULL) {
+		tids_log_warnx("kafka: topic %s: %s", topic, err);
+		return;
+	}
+	for (size_t i = 0; settings != NULL && settings[i] != NULL; i += 2)
+		rd_kafka_NewTopic_set_config(nt, settings[i], settings[i + 1]);
+	/* The result comes back on the admin client's queue (on_admin_event). */
+	q = rd_kafka_queue_get_main(k->admin);
+	rd_kafka_CreateTopics(k->admin, &nt, 1, NULL, q);
+	rd_kafka_queue_destroy(q);
+	rd_kafka_NewTopic_destroy(nt);
 }
 
 int kafka_topic_partitions(struct tidsd *d, enum kafka_topic t, char *err, size_t errlen)

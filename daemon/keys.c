@@ -2,7 +2,9 @@
  * Keys at rest: the master key (a file, or a systemd credential) that wraps
  * every data key in the registry; the hub data key that seals important and
  * core records on the ingress topic; and the per-grant keys that seal their
- * deliveries, destroyed when the grant ends.
+ * deliveries, destroyed when the grant ends. The data keys come wrapped
+ * from the hub state on Kafka (hubstate.c), which every instance shares;
+ * the master key is the hub's, given to each instance.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -53,13 +55,11 @@ int keys_data_key(struct tidsd *d, uint8_t key[TIDS_SEAL_KEY_BYTES])
 	size_t len;
 	int r = store_get_blob(d->store, "hub_key", "ingress", wrapped, sizeof(wrapped), &len);
 
+	/* Made once for the hub, by its first instance, and given to the
+	 * others through the hub state (hubstate.c). */
 	if (r == TIDS_ENOENT) {
-		randombytes_buf(key, TIDS_SEAL_KEY_BYTES);
-		tids_seal_wrap_key(d->master_key, "ingress", key, wrapped);
-		if (store_set_blob(d->store, "hub_key", "ingress", wrapped, sizeof(wrapped)) != 0 ||
-		    store_commit(d->store) != 0)
-			return TIDS_EDB;
-		return 0;
+		tids_log_warnx("no hub data key in the view of the hub state");
+		return TIDS_ECRYPTO;
 	}
 	if (r != 0 || len != sizeof(wrapped))
 		return TIDS_EDB;

@@ -193,6 +193,7 @@ void tidsd_tick(struct tidsd *d)
 	sessions_tick(d);
 	listeners_tick(d);
 	router_tick(d);
+	hubstate_tick(d);
 	registry_expire_grants(d, now_ms());
 	if (store_commit(d->store) != 0)
 		tids_log_warnx("registry: commit failed");
@@ -210,6 +211,7 @@ static void shutdown_cleanly(struct tidsd *d)
 	indexer_free(d);
 	egress_free(d);
 	ingest_free(d);
+	hubstate_free(d);
 	kafka_free(d);
 	if (store_commit(d->store) != 0)
 		tids_log_warnx("registry: final commit failed");
@@ -258,6 +260,8 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* The loop ticks while the hub state is read, before the listeners open. */
+	d->listen_tcp.fd = d->listen_unix.fd = d->spare_fd = -1;
 	tids_log_init("tidsd", debug ? TIDS_LOG_DEBUG : TIDS_LOG_INFO);
 	if (sodium_init() < 0)
 		fatalx("libsodium failed to initialise");
@@ -273,13 +277,24 @@ int main(int argc, char **argv)
 	open_store(d);
 	if (keys_load_master(d) != 0)
 		fatalx("cannot continue without the master key");
-	if (router_new(d) != 0 || registry_load(d) != 0)
-		fatalx("registry could not be loaded");
+	if (router_new(d) != 0)
+		fatalx("out of memory");
 	load_policies(d);
 	if (loop_init(d) != 0)
 		fatalx("event loop: %s", strerror(errno));
 	sd_status("connecting to Kafka");
-	if (kafka_init(d) != 0 || ingest_init(d) != 0 || ingest_load_unacked(d) != 0)
+	if (kafka_init(d) != 0)
+		fatalx("Kafka is not usable; see above");
+	/* The registry is a view of the hub state on Kafka: checked against
+	 * the topic, loaded, then brought up to date before anything is served. */
+	if (hubstate_open(d) != 0)
+		fatalx("the hub state on Kafka is not usable; see above");
+	if (registry_load(d) != 0)
+		fatalx("registry could not be loaded");
+	sd_status("reading the hub state");
+	if (hubstate_start(d) != 0)
+		fatalx("the hub state could not be read; see above");
+	if (ingest_init(d) != 0 || ingest_load_unacked(d) != 0)
 		fatalx("Kafka is not usable; see above");
 	if (d->conf->router && router_init(d) != 0)
 		fatalx("router could not start; see above");

@@ -29,7 +29,7 @@ static void update_events(struct tidsd *d, struct session *s)
 {
 	uint32_t ev = 0;
 
-	if (s->state != SESSION_CLOSING && !s->paused)
+	if (s->state != SESSION_CLOSING && !s->paused && !s->waiting)
 		ev |= EPOLLIN;
 	if (s->out.len > 0)
 		ev |= EPOLLOUT;
@@ -238,7 +238,7 @@ static void frames_step(struct tidsd *d, struct session *s)
 	size_t len;
 	int r;
 
-	while (s->state == SESSION_OPEN && !s->paused) {
+	while (s->state == SESSION_OPEN && !s->paused && !s->waiting) {
 		if (tids_channel_absorb(&s->ch, &s->in) != 0) {
 			session_close(d, s, "transport message does not decrypt");
 			return;
@@ -264,7 +264,7 @@ static void read_in(struct tidsd *d, struct session *s)
 {
 	size_t budget = READ_BUDGET;
 
-	while (budget > 0 && (s->state == SESSION_HANDSHAKE || (s->state == SESSION_OPEN && !s->paused))) {
+	while (budget > 0 && (s->state == SESSION_HANDSHAKE || (s->state == SESSION_OPEN && !s->paused && !s->waiting))) {
 		ssize_t n;
 
 		if (tids_buf_reserve(&s->in, READ_CHUNK) != 0) {
@@ -303,7 +303,8 @@ static void on_event(struct tidsd *d, struct watch *w, uint32_t events)
 		flush_out(d, s);
 	/* Frames read before a pause wait in our buffers, and epoll reports
 	 * only new bytes on the socket: serve them once the pause is over. */
-	if (s->w.fd >= 0 && s->state == SESSION_OPEN && !s->paused && (s->in.len > 0 || s->ch.plain.len > s->ch.pending))
+	if (s->w.fd >= 0 && s->state == SESSION_OPEN && !s->paused && !s->waiting &&
+	    (s->in.len > 0 || s->ch.plain.len > s->ch.pending))
 		frames_step(d, s);
 	if (s->w.fd >= 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 		read_in(d, s);
@@ -402,6 +403,17 @@ void session_end(struct tidsd *d, struct session *s, int code, const char *why)
 	flush_out(d, s);
 }
 
+void session_resume(struct tidsd *d, struct session *s)
+{
+	if (s->w.fd < 0)
+		return;
+	/* Frames that arrived behind the call wait in our buffers. */
+	if (s->state == SESSION_OPEN && !s->paused && !s->waiting && (s->in.len > 0 || s->ch.plain.len > s->ch.pending))
+		frames_step(d, s);
+	if (s->w.fd >= 0)
+		update_events(d, s);
+}
+
 void session_close(struct tidsd *d, struct session *s, const char *why)
 {
 	if (s->w.fd < 0)
@@ -411,6 +423,7 @@ void session_close(struct tidsd *d, struct session *s, const char *why)
 			 s->id, s->peer, *s->participant ? ", " : "", s->participant, why);
 	ingest_forget_session(d, s);
 	egress_forget_session(d, s);
+	hubstate_forget_session(d, s);
 	budget_handshake_end(d, s);
 	loop_del(d, &s->w);
 	close(s->w.fd);

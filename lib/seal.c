@@ -53,3 +53,10 @@ int tids_seal_unwrap_key(const uint8_t master[TIDS_SEAL_KEY_BYTES], const char *
 		sodium_memzero(key, TIDS_SEAL_KEY_BYTES);
 	return r;
 }
+
+void tids_seal_derive(const uint8_t key[TIDS_SEAL_KEY_BYTES], const char *domain,
+		      uint8_t out[TIDS_SEAL_KEY_BYTES])
+{
+	crypto_generichash(out, TIDS_SEAL_KEY_BYTES, (const uint8_t *)domain, strlen(domain), key,
+			   TIDS_SEAL_KEY_BYTES);
+}

@@ -21,6 +21,9 @@ struct tids_test_hub {
 	char addr[64];            /* 127.0.0.1:PORT */
 	char hub_id[64];
 	char log[300];
+	char instance[32];        /* hub.instance */
+	char key_path[300];       /* hub.key, shared by the hub's instances */
+	char master_path[300];    /* hub.master_key, shared too */
 	pid_t pid;
 	uint8_t hub_pk[32];
 };
@@ -29,6 +32,10 @@ struct tids_test_hub {
  * it answers on its admin socket. kafka.mode is external on the test
  * broker unless extra says otherwise. Returns 0 or -1 (log printed). */
 int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf);
+/* Starts another instance of first's hub (same hub id, hub key and master
+ * key; its own directory, state, ports and hub.instance). */
+int tids_test_hub_join(struct tids_test_hub *h, const struct tids_test_hub *first, const char *instance,
+		       const char *extra_conf);
 /* Starts the same hub again (same dir, state and id). */
 int tids_test_hub_restart(struct tids_test_hub *h);
 /* SIGTERM and wait; returns the exit status (or -1). */

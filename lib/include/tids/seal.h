@@ -31,4 +31,9 @@ __attribute__((warn_unused_result))
 int tids_seal_unwrap_key(const uint8_t master[TIDS_SEAL_KEY_BYTES], const char *label,
 			 const uint8_t in[TIDS_SEAL_WRAPPED_KEY_BYTES], uint8_t key[TIDS_SEAL_KEY_BYTES]);
 
+/* A key of its own for one use of key: BLAKE2b-256 keyed with key, over
+ * the domain string. One-way: out says nothing about key. */
+void tids_seal_derive(const uint8_t key[TIDS_SEAL_KEY_BYTES], const char *domain,
+		      uint8_t out[TIDS_SEAL_KEY_BYTES]);
+
 #endif
