@@ -379,7 +379,7 @@ static int produce(struct tidsd *d, struct pending *p, const struct tids_batch *
 	};
 	uint8_t *sealed = NULL, *payload;
 	size_t len;
-	const char *key = *rec->asset_id != '\0' ? rec->asset_id : rec->owner;
+	const char *key = rec->owner;
 	int r;
 
 	memcpy(ir.record_id, rec->record_id, TIDS_RECORD_ID_BYTES);
@@ -401,7 +401,11 @@ static int produce(struct tidsd *d, struct pending *p, const struct tids_batch *
 		return r;
 	p->refs[index].p = p;
 	p->refs[index].index = index;
-	/* Keyed by asset (or owner) so one machine's records stay in order. */
+	/* Keyed by owner: all of an owner's records in one partition (so one
+	 * machine's records stay in order, its lessee being their owner), and
+	 * with them everything a decision on them counts (grant uses, the
+	 * owner's export counters, its aggregation windows), which thus never
+	 * spreads over instances that hold different partitions. */
 	if (rd_kafka_produce(in->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_FREE, payload, len, key, strlen(key),
 			     &p->refs[index]) != 0) {
 		free(payload);

@@ -5,6 +5,15 @@
  * (exactly once). Any failure of a transaction resets the router to what
  * Kafka committed: the consumer resumes from the committed offsets and the
  * state topic restores chains, counts and windows.
+ *
+ * The instances of a hub share the ingress partitions through the group:
+ * cooperative rebalancing (an instance joining or leaving moves only the
+ * partitions that must move), static membership (a restarted instance
+ * takes its partitions back without a rebalance), a transactional id per
+ * instance, and the group's generation in every transaction's offsets, so
+ * that an instance that lost its partitions (a zombie) can commit nothing
+ * for them (KIP-447). Each partition's chain, windows and counters move
+ * with it through the state topic.
  */
 #include <errno.h>
 #include <poll.h>
@@ -371,25 +380,91 @@ static void discard_batch(struct router *rt)
 	rt->n_batch = 0;
 }
 
+/* Drops what the batch holds of partitions this router no longer owns:
+ * their next owner reads them again from the committed offsets. The rest
+ * stays (the consumer has moved past it). */
+static void keep_owned(struct router *rt)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < rt->n_batch; i++) {
+		rd_kafka_message_t *m = rt->batch[i];
+
+		if (m->partition >= 0 && m->partition < ROUTER_PARTITIONS_MAX && rt->owned[m->partition])
+			rt->batch[kept++] = m;
+		else
+			rd_kafka_message_destroy(m);
+	}
+	rt->n_batch = kept;
+}
+
+static void describe(const rd_kafka_topic_partition_list_t *parts, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < parts->cnt && n + 16 < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%d", i > 0 ? " " : "", (int)parts->elems[i].partition);
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
 			 void *opaque)
 {
 	struct router *rt = opaque;
+	bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+	bool assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+	char list[512], holding[512];
+	int held = 0;
 
-	/* Runs in the router thread, inside rd_kafka_consumer_poll. Batches
-	 * are transactional units: a half-collected one is simply dropped and
-	 * read again by whoever owns the partition next. */
-	discard_batch(rt);
-	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-		tids_log_info("router: %d ingress partitions assigned", parts->cnt);
-		rd_kafka_assign(rk, parts);
-		rt->reload_state = true;
-		rt->assigned = parts->cnt > 0;
-	} else {
-		tids_log_info("router: ingress partitions revoked");
-		rd_kafka_assign(rk, NULL);
-		rt->assigned = false;
+	/* Runs in the router thread, inside rd_kafka_consumer_poll, between
+	 * transactions: nothing is half-committed. Partitions that go take
+	 * their state with them (reloaded for those that stay, before the
+	 * next batch); partitions that come bring theirs from the state topic. */
+	if (!cooperative) {
+		memset(rt->owned, 0, sizeof(rt->owned));
+		keep_owned(rt);
 	}
+	for (int i = 0; i < parts->cnt; i++) {
+		int32_t p = parts->elems[i].partition;
+
+		if (p >= 0 && p < ROUTER_PARTITIONS_MAX)
+			rt->owned[p] = assign;
+	}
+	keep_owned(rt);
+	describe(parts, list, sizeof(list));
+	if (assign) {
+		if (cooperative) {
+			rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
+
+			if (e != NULL) {
+				tids_log_warnx("router: partitions %s not assigned: %s", list, rd_kafka_error_string(e));
+				rd_kafka_error_destroy(e);
+			}
+		} else {
+			rd_kafka_assign(rk, parts);
+		}
+	} else if (cooperative) {
+		rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+
+		if (e != NULL) {
+			tids_log_warnx("router: partitions %s not unassigned: %s", list, rd_kafka_error_string(e));
+			rd_kafka_error_destroy(e);
+		}
+	} else {
+		rd_kafka_assign(rk, NULL);
+	}
+	{
+		size_t n = 0;
+
+		holding[0] = '\0';
+		for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
+			if (rt->owned[p] && n + 16 < sizeof(holding))
+				n += (size_t)snprintf(holding + n, sizeof(holding) - n, "%s%d", held++ > 0 ? " " : "", (int)p);
+	}
+	rt->assigned = held > 0;
+	rt->reload_state = true;
+	tids_log_info("router: ingress partitions %s: %s; holds %d: %s",
+		      assign ? "assigned" : rd_kafka_assignment_lost(rk) ? "lost" : "revoked", list, held, holding);
 }
 
 static rd_kafka_conf_t *conf_dup(struct router *rt)
@@ -399,14 +474,16 @@ static rd_kafka_conf_t *conf_dup(struct router *rt)
 
 static int setup(struct router *rt)
 {
-	char err[512];
+	char err[512], session_timeout[32];
 	rd_kafka_conf_t *conf;
 	rd_kafka_error_t *e;
 	rd_kafka_topic_partition_list_t *topics;
 
 	conf = conf_dup(rt);
 	if (rd_kafka_conf_set(conf, "transactional.id", rt->txn_id, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "transaction.timeout.ms", "30000", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    /* A transaction of an instance that died holds its partitions
+	     * back from the others until this has passed. */
+	    rd_kafka_conf_set(conf, "transaction.timeout.ms", "10000", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "linger.ms", "1", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "client.id", rt->txn_id, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
@@ -435,9 +512,13 @@ static int setup(struct router *rt)
 	conf = conf_dup(rt);
 	/* Static membership: a router that restarts (after a crash too) takes
 	 * its partitions back at once instead of waiting for its old self's
-	 * session to expire. */
+	 * session to expire; one that is gone for longer than the session
+	 * timeout has its partitions taken over by the other instances. */
+	snprintf(session_timeout, sizeof(session_timeout), "%lld", (long long)rt->session_timeout_ms);
 	if (rd_kafka_conf_set(conf, "group.instance.id", rt->instance_id, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "session.timeout.ms", "10000", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "session.timeout.ms", session_timeout, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err, sizeof(err)) !=
+		    RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "group.id", rt->group_id, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
@@ -478,6 +559,7 @@ static void teardown(struct router *rt)
 {
 	discard_batch(rt);
 	rt->assigned = false;
+	memset(rt->owned, 0, sizeof(rt->owned));
 	if (rt->consumer != NULL) {
 		rd_kafka_queue_io_event_enable(rt->cq, -1, NULL, 0);
 		rd_kafka_queue_destroy(rt->cq);
@@ -593,8 +675,9 @@ static int run(struct router *rt)
 			return -1;
 		while (read(rt->cq_pipe[0], buf, sizeof(buf)) > 0)
 			;
-		if (fds[1].revents & POLLIN)
-			drain_inbox(rt);
+		/* Registry changes before the next batch, also while the
+		 * consumer keeps it too busy to sleep. */
+		drain_inbox(rt);
 		drain_producer_events(rt);
 		if (rd_kafka_fatal_error(rt->producer, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
 			return -1;
@@ -719,15 +802,25 @@ int router_init(struct tidsd *d)
 	kafka_topic_name(d, KT_STATE, NULL, rt->t_state, sizeof(rt->t_state));
 	kafka_topic_name(d, KT_DELIVER, "", rt->t_deliver_prefix, sizeof(rt->t_deliver_prefix));
 	kafka_group_name(d, KG_ROUTER, NULL, rt->group_id, sizeof(rt->group_id));
-	/* One transactional id per hub: a second router of the same hub fences
-	 * the first rather than racing it (KIP-447 would allow more; one hub,
-	 * one router keeps the audit chains simple). */
-	snprintf(rt->txn_id, sizeof(rt->txn_id), "%s.txn", rt->group_id);
+	/* One transactional id and one static member id per instance of the
+	 * hub: the same instance restarted fences its former self and takes
+	 * its partitions back; other instances are fenced, for partitions they
+	 * no longer hold, by the group's generation in the offsets (KIP-447). */
+	snprintf(rt->txn_id, sizeof(rt->txn_id), "%s.txn.%s", rt->group_id, d->conf->instance);
+	snprintf(rt->instance_id, sizeof(rt->instance_id), "%s.%s", rt->group_id, d->conf->instance);
+	rt->session_timeout_ms = d->conf->router_session_timeout_ms;
 	{
-		char host[64] = "localhost";
+		int n = kafka_topic_partitions(d, KT_STATE, err, sizeof(err));
+		int want = kafka_topic_partitions(d, KT_INGRESS, err, sizeof(err));
 
-		gethostname(host, sizeof(host) - 1);
-		snprintf(rt->instance_id, sizeof(rt->instance_id), "%s.%.63s", rt->group_id, host);
+		/* The state of ingress partition p is in state partition p. */
+		if (n < 0 || want < 0 || n != want) {
+			tids_log_warnx("router: %s has %d partitions, %s %d: the state of each ingress partition "
+				       "lives in the state partition of its number (a state topic made by tidsd 0.1, "
+				       "for one router per hub, has one); %s", rt->t_state, n, rt->t_ingress, want,
+				       n < 0 || want < 0 ? err : "give it as many partitions");
+			return TIDS_EKAFKA;
+		}
 	}
 	rt->checkpoint_entries = d->conf->checkpoint_entries;
 	rt->checkpoint_ms = d->conf->checkpoint_interval_ms;

@@ -64,6 +64,7 @@ struct grant_key {
 
 struct count {
 	char key[TIDS_ID_MAX * 3 + 64];      /* "uses/<grant>" or "counter/<name>/<key>/<period>" */
+	int32_t partition;                   /* whose state partition holds it (the decision's) */
 	uint64_t value;
 	bool dirty;
 };
@@ -79,7 +80,7 @@ struct seen {
 };
 
 struct window {
-	char key[1024];                      /* "window/<recipient>/<purpose>/<group>/<start>" */
+	char key[1024];                      /* "window/<owner>/<recipient>/<purpose>/<category>/..." */
 	char recipient[TIDS_ID_MAX + 1];
 	char purpose[TIDS_NAME_MAX + 1];
 	char function[TIDS_NAME_MAX + 1];
@@ -138,8 +139,10 @@ struct router {
 	int cq_pipe[2];
 	struct chain chains[ROUTER_PARTITIONS_MAX];
 	struct audit_pending audit_pending[ROUTER_PARTITIONS_MAX];
-	bool reload_state;                   /* partitions were assigned: read the state topic */
+	bool reload_state;                   /* the assignment changed: read the state topic */
 	bool assigned;                       /* holds ingress partitions now */
+	bool owned[ROUTER_PARTITIONS_MAX];   /* which ones */
+	int64_t session_timeout_ms;
 
 	rd_kafka_message_t *batch[ROUTER_BATCH_MAX];
 	size_t n_batch;
@@ -179,13 +182,14 @@ void aggregate_record_id(const struct window *w, uint8_t id[TIDS_RECORD_ID_BYTES
 /* state.c */
 int state_load(struct router *rt);
 int state_write_dirty(struct router *rt);
-/* Adds amount to the count under key (marking it for writing); returns it. */
-uint64_t state_count_add(struct router *rt, const char *key, uint64_t amount);
+/* Adds amount to the count under key, kept on partition's state (marking
+ * it for writing); returns it. */
+uint64_t state_count_add(struct router *rt, int32_t partition, const char *key, uint64_t amount);
 /* Is (publisher, sequence, leaf) on partition new? If so, remember it. */
 bool state_first_time(struct router *rt, int32_t partition, const char *publisher, uint64_t sequence,
 		      uint32_t leaf_index);
 void state_clear(struct router *rt);
-int state_window_restore(struct router *rt, const char *key, const struct tids_aggregate_window *w);
+int state_window_restore(struct router *rt, int32_t partition, const char *key, const struct tids_aggregate_window *w);
 
 /* router.c */
 int router_produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
