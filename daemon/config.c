@@ -39,11 +39,12 @@ static const struct option options[] = {
 	{ "admin.keys", OPT_STRING, O(admin_keys), 0, 4096, "", true, NULL, "base64 Ed25519 keys allowed to call Admin over TCP" },
 	{ "audit.checkpoint_entries", OPT_INT, O(checkpoint_entries), 1, 10000000, "1000", true, NULL, "sign a checkpoint after this many entries" },
 	{ "audit.checkpoint_interval", OPT_DURATION, O(checkpoint_interval_ms), 100, 86400000, "10s", true, NULL, "or after this long" },
+	{ "audit.ledger", OPT_BOOL, O(ledger), 0, 0, "yes", false, NULL, "keep the audit ledger (state.dir/ledger.db) in this instance; every instance of a hub may, or some" },
 	{ "audit.ledger_cache", OPT_SIZE, O(ledger_cache), 1048576, 1073741824, "32M", false, NULL, "SQLite page cache of the ledger indexer" },
 	{ "hub.id", OPT_ID, O(hub_id), 0, 0, NULL, false, NULL, "this hub's id" },
 	{ "hub.instance", OPT_STRING, O(instance), 0, 128, "", false, NULL, "this instance's name among the hub's tidsd instances (default: the host name)" },
 	{ "hub.jurisdiction", OPT_JURISDICTION, O(jurisdiction), 0, 0, NULL, false, NULL, "jurisdiction code, e.g. CN-SH" },
-	{ "hub.key", OPT_PATH, O(hub_key), 0, 0, "/var/lib/tids/hub.key", false, NULL, "hub identity key file (mode 0600)" },
+	{ "hub.key", OPT_PATH, O(hub_key), 0, 0, "", false, NULL, "hub identity key file (mode 0600); default: systemd credential hub.key, else state.dir/hub.key" },
 	{ "hub.master_key", OPT_PATH, O(master_key), 0, 0, "", false, NULL, "key wrapping data keys; default: systemd credential master.key, else state.dir/master.key" },
 	{ "kafka.mode", OPT_ENUM, O(kafka_mode), 0, 0, "external", false, kafka_modes, "external broker, or embedded (not durable)" },
 	{ "kafka.partitions", OPT_INT, O(partitions), 1, 1024, "4", false, NULL, "partitions of the ingress and audit topics" },
@@ -329,6 +330,37 @@ static int set_instance(struct config *c, char *why, size_t whylen)
 	return c->instance != NULL ? 0 : tids_fail(why, whylen, TIDS_ENOMEM, "out of memory");
 }
 
+/* The hub key is the hub's, shared by its instances: a systemd credential
+ * (LoadCredential=hub.key:...) unless hub.key names a file. */
+static int set_hub_key(struct config *c)
+{
+	const char *creds = getenv("CREDENTIALS_DIRECTORY");
+	char path[4096];
+
+	if (*c->hub_key != '\0')
+		return 0;
+	snprintf(path, sizeof(path), "%s/hub.key", creds != NULL ? creds : "");
+	if (creds == NULL || *creds == '\0' || access(path, F_OK) != 0)
+		snprintf(path, sizeof(path), "%s/hub.key", c->state_dir);
+	free(c->hub_key);
+	c->hub_key = strdup(path);
+	return c->hub_key != NULL ? 0 : TIDS_ENOMEM;
+}
+
+int config_set_instance(struct config *c, const char *name, char *err, size_t errlen)
+{
+	char *copy;
+
+	if (!tids_valid_id(name))
+		return tids_fail(err, errlen, TIDS_EINVAL, "-i %s: an instance name is 1-128 of [A-Za-z0-9._:-]", name);
+	copy = strdup(name);
+	if (copy == NULL)
+		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+	free(c->instance);
+	c->instance = copy;
+	return 0;
+}
+
 int config_load(const char *path, struct config **out, struct tids_buf *errs)
 {
 	struct config *c = calloc(1, sizeof(*c));
@@ -419,6 +451,8 @@ int config_load(const char *path, struct config **out, struct tids_buf *errs)
 		add_err(errs, path, seen[find_option("hub.instance") - options], "%s", why);
 		bad = 1;
 	}
+	if (set_hub_key(c) != 0)
+		bad = 1;
 	/* Kafka properties are checked by librdkafka itself, line by line. */
 	{
 		rd_kafka_conf_t *kc = rd_kafka_conf_new();

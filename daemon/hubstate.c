@@ -50,8 +50,6 @@
 #define ATTEMPTS_MAX 100               /* checked again after another instance wrote first */
 #define LATENCY_SAMPLES 4096
 
-enum { CODE_OK = 0, CODE_UNAVAILABLE = 14 };
-
 /* The record kinds of the registry topic: Kafka key "<prefix>/<id>". */
 static const struct {
 	const char *prefix;
@@ -135,7 +133,6 @@ struct hs_pending {
 	int attempts;
 	int r;
 	char err[512];
-	char reply_id[TIDS_ID_MAX + 1];
 };
 
 struct hubstate {
@@ -160,6 +157,7 @@ struct hubstate {
 	size_t n_latency;
 	uint64_t remote;
 	int64_t last_report;
+	uint64_t reported;                     /* remote, when last reported */
 };
 
 static void pump(struct tidsd *d);
@@ -272,6 +270,15 @@ static void drain_events(rd_kafka_t *rk)
 	rd_kafka_queue_destroy(q);
 }
 
+/* What the writer's producer says as it is fenced and destroyed. */
+static void writer_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	if (strstr(buf, "fenced") != NULL || strstr(buf, "old epoch") != NULL)
+		tids_log_debug("hub state: kafka: %s: %s", fac, buf);
+	else
+		kafka_log_cb(rk, level, fac, buf);
+}
+
 static void drop_producer(struct writer *w)
 {
 	if (w->producer == NULL)
@@ -299,6 +306,7 @@ static int take_role(struct writer *w, char *err, size_t errlen)
 		return TIDS_EKAFKA;
 	}
 	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG);
+	rd_kafka_conf_set_log_cb(conf, writer_log_cb);
 	w->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, errlen);
 	if (w->producer == NULL) {
 		rd_kafka_conf_destroy(conf);
@@ -618,25 +626,6 @@ static void pending_free(struct hs_pending *p)
 	free(p);
 }
 
-/* The answer to a change asked over RPC: its id, or why not. */
-static void reply(struct tidsd *d, struct session *s, uint64_t call_id, const char *id, int r, const char *err)
-{
-	struct tids_id_message m = { .id = id };
-	uint8_t *body;
-	size_t len;
-
-	if (r != 0) {
-		session_reply(d, s, call_id, tids_error_code(r), err, NULL, 0);
-		return;
-	}
-	if (tids_wire_encode_change_reply(&m, &body, &len) != 0) {
-		session_reply(d, s, call_id, tids_error_code(TIDS_ENOMEM), "out of memory", NULL, 0);
-		return;
-	}
-	session_reply(d, s, call_id, CODE_OK, "", body, len);
-	free(body);
-}
-
 static void finish(struct tidsd *d, struct hs_pending *p, int r, const char *err)
 {
 	struct hubstate *hs = d->hubstate;
@@ -653,8 +642,6 @@ static void finish(struct tidsd *d, struct hs_pending *p, int r, const char *err
 		tids_log_warnx("hub state: %s: %s", p->actor, err);
 	if (p->done != NULL)
 		p->done(d, s, p->call_id, p->ctx, r, err);
-	else if (s != NULL)
-		reply(d, s, p->call_id, p->reply_id, r, err);
 	if (s != NULL) {
 		s->waiting = false;
 		/* A change it made to its own rights takes effect now that it
@@ -847,8 +834,6 @@ void hubstate_change(struct tidsd *d, struct session *s, uint64_t call_id, const
 		free(p);
 		if (done != NULL)
 			done(d, s, call_id, ctx, TIDS_ENOMEM, "out of memory");
-		else if (s != NULL)
-			reply(d, s, call_id, NULL, TIDS_ENOMEM, "out of memory");
 		return;
 	}
 	p->op = rq->op;
@@ -867,35 +852,6 @@ void hubstate_change(struct tidsd *d, struct session *s, uint64_t call_id, const
 	p->done = done;
 	p->ctx = ctx;
 	p->deadline = mono_ms() + CHANGE_TIMEOUT_MS;
-	/* The id the reply names: what the call named, or what its body does. */
-	snprintf(p->reply_id, sizeof(p->reply_id), "%s", p->id);
-	if (*p->reply_id == '\0' && rq->len > 0) {
-		struct tids_participant pt;
-		struct tids_asset a;
-		struct tids_peer pr;
-		struct tids_grant g;
-		struct tids_approval ap;
-		char ignore[64];
-
-		if (rq->op == HS_PUT_PARTICIPANT && tids_wire_decode_participant(rq->blob, rq->len, &pt, ignore, sizeof(ignore)) == 0) {
-			snprintf(p->reply_id, sizeof(p->reply_id), "%s", pt.id);
-			tids_participant_free(&pt);
-		} else if (rq->op == HS_PUT_ASSET && tids_wire_decode_asset(rq->blob, rq->len, &a, ignore, sizeof(ignore)) == 0) {
-			snprintf(p->reply_id, sizeof(p->reply_id), "%s", a.asset_id);
-			tids_asset_free(&a);
-		} else if (rq->op == HS_PUT_PEER && tids_wire_decode_peer(rq->blob, rq->len, &pr, ignore, sizeof(ignore)) == 0) {
-			snprintf(p->reply_id, sizeof(p->reply_id), "%s", pr.hub_id);
-			tids_peer_free(&pr);
-		} else if (rq->op == HS_PUT_GRANT &&
-			   tids_wire_decode_signed_grant(rq->blob, rq->len, &g, ignore, sizeof(ignore)) == 0) {
-			snprintf(p->reply_id, sizeof(p->reply_id), "%s", g.grant_id);
-			tids_grant_free(&g);
-		} else if (rq->op == HS_PUT_APPROVAL &&
-			   tids_wire_decode_signed_approval(rq->blob, rq->len, &ap, ignore, sizeof(ignore)) == 0) {
-			snprintf(p->reply_id, sizeof(p->reply_id), "%s", ap.approval_id);
-			tids_approval_free(&ap);
-		}
-	}
 	if (s != NULL)
 		s->waiting = true;
 	for (pp = &hs->pending; *pp != NULL; pp = &(*pp)->next)
@@ -1328,8 +1284,9 @@ void hubstate_tick(struct tidsd *d)
 	if (hs == NULL)
 		return;
 	pump(d);
-	if (mono_ms() - hs->last_report > 60000) {
+	if (mono_ms() - hs->last_report > 60000 && hs->remote != hs->reported) {
 		hs->last_report = mono_ms();
+		hs->reported = hs->remote;
 		report(d, "");
 	}
 }

@@ -34,9 +34,12 @@ rd_kafka_conf_t *kafka_conf(struct tidsd *d, char *err, size_t errlen)
 	if (d->kafka != NULL && d->kafka->mock != NULL &&
 	    rd_kafka_conf_set(conf, "bootstrap.servers", d->kafka->bootstrap, err, errlen) != RD_KAFKA_CONF_OK)
 		goto fail;
-	/* Logs arrive as events on the client's main queue, read by the loop. */
+	/* Logs arrive as events on the client's main queue, read by the loop;
+	 * those a client serves itself (when it is destroyed) still go through
+	 * our log, not to stderr as librdkafka's own lines. */
 	if (rd_kafka_conf_set(conf, "log.queue", "true", err, errlen) != RD_KAFKA_CONF_OK)
 		goto fail;
+	rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
 	return conf;
 fail:
 	rd_kafka_conf_destroy(conf);

@@ -23,6 +23,8 @@
 #define DEFAULT_CONFIG TIDS_SYSCONFDIR "/tids/tidsd.conf"
 #define DRAIN_MS 10000
 
+static const char *instance_arg;          /* -i NAME */
+
 void fatalx(const char *fmt, ...)
 {
 	va_list ap;
@@ -51,8 +53,9 @@ int64_t mono_ms(void)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: tidsd [-d] [-n] [-c config]\n"
+	fprintf(f, "usage: tidsd [-d] [-n] [-c config] [-i instance]\n"
 		   "  -c FILE  configuration (default " DEFAULT_CONFIG ")\n"
+		   "  -i NAME  this instance's name among the hub's instances (over hub.instance)\n"
 		   "  -n       check the configuration and policies, print \"configuration OK\", exit\n"
 		   "  -d       debug logging\n"
 		   "  -V       print the version\n");
@@ -143,6 +146,7 @@ static void load_policies(struct tidsd *d)
 
 void tidsd_reload(struct tidsd *d)
 {
+	char err[256];
 	struct tids_buf errs = { 0 };
 	struct config *next = NULL;
 	struct tids_policy_set *set = NULL;
@@ -152,6 +156,11 @@ void tidsd_reload(struct tidsd *d)
 	if (config_load(d->conf->path, &next, &errs) != 0) {
 		tids_log_warnx("reload refused, keeping the running configuration:\n%.*s", (int)errs.len,
 			       (const char *)tids_buf_head(&errs));
+		goto out;
+	}
+	if (instance_arg != NULL && config_set_instance(next, instance_arg, err, sizeof(err)) != 0) {
+		tids_log_warnx("reload refused: %s", err);
+		config_free(next);
 		goto out;
 	}
 	config_carry_over(d->conf, next);
@@ -230,14 +239,18 @@ int main(int argc, char **argv)
 	static struct tidsd daemon_state;
 	struct tidsd *d = &daemon_state;
 	const char *conf_path = DEFAULT_CONFIG;
+	char err[256];
 	struct tids_buf errs = { 0 };
 	bool check = false, debug = false;
 	int c;
 
-	while ((c = getopt(argc, argv, "c:dnVh")) != -1) {
+	while ((c = getopt(argc, argv, "c:di:nVh")) != -1) {
 		switch (c) {
 		case 'c':
 			conf_path = optarg;
+			break;
+		case 'i':
+			instance_arg = optarg;
 			break;
 		case 'd':
 			debug = true;
@@ -267,6 +280,8 @@ int main(int argc, char **argv)
 		fatalx("libsodium failed to initialise");
 	if (config_load(conf_path, &d->conf, &errs) != 0)
 		die_with(&errs);
+	if (instance_arg != NULL && config_set_instance(d->conf, instance_arg, err, sizeof(err)) != 0)
+		fatalx("%s", err);
 	if (check)
 		return check_only(d->conf, &errs);
 	if (!debug)
@@ -298,7 +313,9 @@ int main(int argc, char **argv)
 		fatalx("Kafka is not usable; see above");
 	if (d->conf->router && router_init(d) != 0)
 		fatalx("router could not start; see above");
-	if (indexer_init(d) != 0)
+	/* Each instance that keeps a ledger indexes every chain: the same
+	 * ledger, the same answers, from any of them. */
+	if (d->conf->ledger && indexer_init(d) != 0)
 		fatalx("audit ledger indexer could not start; see above");
 	if (listeners_open(d) != 0)
 		fatalx("cannot listen; see above");

@@ -79,6 +79,7 @@ struct config {
 	int64_t checkpoint_entries;
 	int64_t checkpoint_interval_ms;
 	int64_t ledger_cache;      /* bytes of SQLite page cache for the indexer */
+	bool ledger;               /* keep the ledger in this instance */
 	bool router;               /* route ingress in this process */
 	int64_t router_session_timeout_ms;   /* silent this long: its partitions go to the other instances */
 };
@@ -90,6 +91,8 @@ void config_free(struct config *c);
 /* Keeps old values of options that cannot change without a restart, and
  * says which in the log. */
 void config_carry_over(const struct config *old, struct config *next);
+/* tidsd -i NAME: this instance's name, over hub.instance. */
+int config_set_instance(struct config *c, const char *name, char *err, size_t errlen);
 /* Applies the kafka.* pass-through properties to conf. */
 int config_kafka(const struct config *c, rd_kafka_conf_t *conf, char *err, size_t errlen);
 /* state_dir/name into buf. */
@@ -265,8 +268,8 @@ void hubstate_free(struct tidsd *d);
 /* Makes a change: checked now against this instance's view, written to
  * the topic under the writer role (which one instance of the hub holds at
  * a time), checked again if another instance changed the state first, and
- * answered (done, or a reply to call_id of s with the id) once this
- * instance has applied it. s waits meanwhile: its later calls follow. */
+ * answered (done, with ctx, which it owns) once this instance has applied
+ * it. s, if any, waits meanwhile: its later calls follow. */
 typedef void hs_done_fn(struct tidsd *d, struct session *s, uint64_t call_id, void *ctx, int r, const char *err);
 void hubstate_change(struct tidsd *d, struct session *s, uint64_t call_id, const struct hs_request *rq,
 		     hs_done_fn *done, void *ctx);
