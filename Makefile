@@ -82,7 +82,7 @@ TIDSD := $(O)/tidsd
 TIDSCTL := $(O)/tidsctl
 PROGRAMS := $(if $(DAEMON_SRC),$(TIDSD)) $(if $(CLI_SRC),$(TIDSCTL))
 
-.PHONY: all deps check test-unit test-integration bench fuzz analyze install clean demo kafka-fetch
+.PHONY: all deps check test-unit test-integration bench fuzz fuzz-run analyze install clean demo kafka-fetch
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -124,9 +124,17 @@ $(O)/tests/check_%: $(O)/tests/unit/check_%.o $(TESTLIB_O) $(LIBPOLICY) $(LIBTID
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) $(LDLIBS)
 
+# check_buf sees every block given back to the allocator.
+$(O)/tests/check_buf: LDFLAGS += -Wl,--wrap=free -Wl,--wrap=realloc
+
 $(O)/tests/itest_%: $(O)/tests/integration/itest_%.o $(TESTLIB_O) $(LIBPOLICY) $(LIBTIDS)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) $(LDLIBS)
+
+# Known-answer vectors of the wire protocol, made by libtids (tests/vectors/).
+$(O)/tests/gen_%: $(O)/tests/vectors/gen_%.o $(LIBTIDS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
 $(O)/tests/bench_%: $(O)/tests/bench/bench_%.o $(TESTLIB_O) $(LIBPOLICY) $(LIBTIDS)
 	$(call say,LD,$@)
@@ -136,10 +144,11 @@ deps:
 	$(Q)packaging/deps.sh
 
 # Unit tests: one Check binary per module, known-answer data under tests/.
-test-unit: $(UNIT_BIN) $(PROGRAMS)
+test-unit: $(UNIT_BIN) $(PROGRAMS) $(O)/tests/gen_protocol
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "  UNIT     $$t"; \
 		TIDS_SOURCE_DIR=$(CURDIR) TIDS_BUILD_DIR=$(CURDIR)/$(O) CK_VERBOSITY=$${CK_VERBOSITY:-normal} $$t; done
 	$(Q)set -e; for t in tests/packaging/*.sh; do $$t; done
+	$(Q)O=$(O) tests/cli/check_args.sh
 
 # Integration tests run the real binaries against a real Apache Kafka broker.
 test-integration: $(INTEG_BIN) $(PROGRAMS)
@@ -150,6 +159,7 @@ check:
 	$(Q)O=$(O) tests/interop/setup.sh
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)$(MAKE) --no-print-directory test-unit
+	$(Q)O=$(O) clients/python/tests/run.sh
 	$(Q)$(MAKE) --no-print-directory test-integration
 	@echo "  CHECK    all tests passed"
 
@@ -170,7 +180,12 @@ $(O)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(LIB_SRC) $(POLICY_SRC) $(PB_C) $(PB_H)
 	$(Q)mkdir -p $(O)/fuzz
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -w -o $@ $< $(LIB_SRC) $(POLICY_SRC) $(PB_C) $(PKG_LIBS) $(LDLIBS)
 
-fuzz: $(FUZZ_BIN)
+# Like check, installs what it needs first (clang's libFuzzer runtime).
+fuzz:
+	$(Q)packaging/deps.sh --fuzz
+	$(Q)$(MAKE) --no-print-directory fuzz-run
+
+fuzz-run: $(FUZZ_BIN)
 	$(Q)set -e; for f in $(FUZZ_BIN); do n=$$(basename $$f); \
 		mkdir -p $(O)/fuzz/corpus/$$n; \
 		echo "  FUZZ     $$n for $(FUZZ_SECONDS)s"; \
@@ -202,6 +217,8 @@ install: all
 	$(foreach m,$(wildcard packaging/man/*.[158]),install -m 0644 $(m) $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/;)
 	$(if $(wildcard packaging/tidsd.service),sed -e 's|@SBINDIR@|$(SBINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 		packaging/tidsd.service > $(DESTDIR)$(SYSTEMDUNITDIR)/tidsd.service)
+	$(if $(wildcard packaging/tidsd@.service),sed -e 's|@SBINDIR@|$(SBINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		packaging/tidsd@.service > '$(DESTDIR)$(SYSTEMDUNITDIR)/tidsd@.service')
 	$(if $(wildcard packaging/tidsd.sysusers),install -m 0644 packaging/tidsd.sysusers $(DESTDIR)$(SYSUSERSDIR)/tidsd.conf)
 	$(if $(wildcard packaging/tidsd.tmpfiles),install -m 0644 packaging/tidsd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/tidsd.conf)
 	$(if $(wildcard packaging/tidsd.conf.example),test -e $(DESTDIR)$(SYSCONFDIR)/tids/tidsd.conf || \

@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include <sodium.h>
@@ -67,13 +68,35 @@ const char *audit_default_ledger(void)
 struct tids_ledger *audit_open(const char *path, bool writable)
 {
 	struct tids_ledger *l;
+	struct stat st;
 	char err[512];
 
+	/* Say what is wrong with the path in words, before SQLite reports a
+	 * directory as a "disk I/O error". */
+	if (stat(path, &st) != 0) {
+		cli_fail("ledger %s: %s (give the ledger's file with --ledger FILE or TIDS_LEDGER)", path,
+			 errno == ENOENT ? "no such file" : strerror(errno));
+		return NULL;
+	}
+	if (S_ISDIR(st.st_mode)) {
+		cli_fail("ledger %s is a directory, not a ledger file (the ledger is a file such as %s)", path,
+			 AUDIT_DEFAULT_LEDGER);
+		return NULL;
+	}
 	if (tids_ledger_open(path, writable ? TIDS_LEDGER_WRITE : TIDS_LEDGER_RDONLY, &l, err, sizeof(err)) != 0) {
 		cli_fail("%s", err);
 		return NULL;
 	}
 	return l;
+}
+
+int audit_check_range(int64_t since_ms, int64_t until_ms)
+{
+	if (since_ms != 0 && until_ms != 0 && since_ms >= until_ms) {
+		fprintf(stderr, "tidsctl: error: --since must be before --until: nothing is decided in [since, until)\n");
+		return EXIT_USAGE;
+	}
+	return 0;
 }
 
 void audit_format_time(int64_t ms, char out[32])
@@ -121,45 +144,6 @@ static void jw_list(struct tids_jw *w, const char *key, const struct tids_strlis
 	for (size_t i = 0; i < l->n; i++)
 		tids_jw_string(w, l->items[i]);
 	tids_jw_array_end(w);
-}
-
-static void jw_obligations(struct tids_jw *w, const struct tids_obligations *o)
-{
-	tids_jw_key(w, "obligations");
-	tids_jw_object_begin(w);
-	if (o->retain_until_ms != 0) {
-		tids_jw_key(w, "retain_until_ms");
-		tids_jw_int64(w, o->retain_until_ms);
-	}
-	if (o->notify.n > 0)
-		jw_list(w, "notify", &o->notify);
-	if (o->no_onward_transfer) {
-		tids_jw_key(w, "no_onward_transfer");
-		tids_jw_bool(w, true);
-	}
-	if (o->encrypt) {
-		tids_jw_key(w, "encrypt");
-		tids_jw_bool(w, true);
-	}
-	if (o->redacted.n > 0)
-		jw_list(w, "redacted", &o->redacted);
-	if (o->aggregate.function != NULL && *o->aggregate.function != '\0') {
-		tids_jw_key(w, "aggregate");
-		tids_jw_object_begin(w);
-		tids_jw_key(w, "function");
-		tids_jw_string(w, o->aggregate.function);
-		tids_jw_key(w, "field");
-		tids_jw_string(w, o->aggregate.field != NULL ? o->aggregate.field : "");
-		tids_jw_key(w, "window_ms");
-		tids_jw_int64(w, o->aggregate.window_ms);
-		jw_list(w, "by", &o->aggregate.by);
-		tids_jw_object_end(w);
-	}
-	if (o->purposes.n > 0)
-		jw_list(w, "purposes", &o->purposes);
-	if (o->duties.n > 0)
-		jw_list(w, "duties", &o->duties);
-	tids_jw_object_end(w);
 }
 
 void audit_jw_entry(struct tids_jw *w, const struct tids_audit_entry *e)
@@ -216,7 +200,20 @@ void audit_jw_entry(struct tids_jw *w, const struct tids_audit_entry *e)
 	tids_jw_uint64(w, e->delivery_seq);
 	tids_jw_key(w, "ingress_offset");
 	tids_jw_int64(w, e->ingress_offset);
-	jw_obligations(w, &e->obligations);
+	if (*e->peer_hub != '\0') {
+		/* Federation: the other hub, and on an import the export's entry there. */
+		tids_jw_key(w, "peer_hub");
+		tids_jw_string(w, e->peer_hub);
+		if (e->peer_seq > 0) {
+			char peer[40];
+
+			snprintf(peer, sizeof(peer), "%d:%llu", (int)e->peer_partition, (unsigned long long)e->peer_seq);
+			tids_jw_key(w, "peer_entry");
+			tids_jw_string(w, peer);
+		}
+	}
+	tids_jw_key(w, "obligations");
+	tids_jw_obligations(w, &e->obligations);
 	if (e->n_counts > 0) {
 		tids_jw_key(w, "counts");
 		tids_jw_array_begin(w);
@@ -346,7 +343,7 @@ static void table_print(struct table *t)
 /* --- query ------------------------------------------------------------------------- */
 
 static const char query_help[] =
-	"usage: tidsctl audit query [--ledger FILE] [FILTERS] [--limit N] [--format table|jsonl|csv]\n"
+	"usage: tidsctl audit query [--ledger FILE] [FILTERS] [--limit N] [--format table|jsonl|csv] [--json]\n"
 	"Decisions in the ledger, oldest first. FILTERS (all must match):\n"
 	"  --since TIME --until TIME     decided in [since, until): RFC 3339, Unix ms or +/-DURATION\n"
 	"  --owner ID --recipient ID --purpose P --category C --rule ID --grant ID\n"
@@ -393,12 +390,19 @@ static int query_row(void *ctx, const struct tids_audit_entry *e)
 		char seq[24], off[24], dseq[24];
 		const char *cells[] = { t, entry, rid, e->owner, e->asset_id, e->recipient, e->purpose,
 					tids_decision_name(e->decision), tids_tier_name(e->tier), e->category, e->origin,
-					e->destination, rules, e->grant_id, e->approval_id, e->reason, dseq, off, seq };
+					e->destination, rules, e->grant_id, e->approval_id, e->reason, dseq, off, seq,
+					"" };
 
 		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)e->seq);
 		snprintf(off, sizeof(off), "%lld", (long long)e->ingress_offset);
 		snprintf(dseq, sizeof(dseq), "%llu", (unsigned long long)e->delivery_seq);
+		/* The obligations in the one JSON form every output shares. */
+		tids_jw_obligations(&q->jw, &e->obligations);
+		if (q->jw.err != 0)
+			return q->jw.err;
+		cells[19] = q->jw.buf;
 		table_row(&q->t, cells);
+		tids_jw_reset(&q->jw);
 	} else {
 		const char *cells[] = { t, entry, tids_decision_name(e->decision), tids_tier_name(e->tier), e->category,
 					e->owner, e->recipient, *e->purpose != '\0' ? e->purpose : "-", pair, rules, rid,
@@ -420,6 +424,7 @@ int audit_query(int argc, char **argv)
 		{ "tier", required_argument, NULL, 't' }, { "from", required_argument, NULL, 'F' },
 		{ "to", required_argument, NULL, 'T' }, { "record", required_argument, NULL, 'i' },
 		{ "limit", required_argument, NULL, 'n' }, { "format", required_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	static const char *const table_head[] = { "DECIDED", "ENTRY", "DECISION", "TIER", "CATEGORY", "OWNER",
@@ -427,7 +432,7 @@ int audit_query(int argc, char **argv)
 	static const char *const csv_head[] = { "decided_at", "entry", "record_id", "owner", "asset_id", "recipient",
 						 "purpose", "decision", "tier", "category", "origin", "destination",
 						 "rule_ids", "grant_id", "approval_id", "reason", "delivery_seq",
-						 "ingress_offset", "seq" };
+						 "ingress_offset", "seq", "obligations" };
 	struct tids_ledger_filter f = { 0 };
 	struct query_out q = { .fmt = FMT_TABLE };
 	const char *path = audit_default_ledger();
@@ -448,8 +453,16 @@ int audit_query(int argc, char **argv)
 		case 'g': f.grant_id = optarg; break;
 		case 'F': f.origin = optarg; break;
 		case 'T': f.destination = optarg; break;
-		case 'n': f.limit = strtoull(optarg, NULL, 10); break;
+		case 'n': {
+			uint64_t v;
+
+			if (cli_number("--limit", optarg, 1, UINT64_MAX, &v) != 0)
+				return EXIT_USAGE;
+			f.limit = v;
+			break;
+		}
 		case 'f': if (parse_format(optarg, &q.fmt) != 0) return EXIT_USAGE; break;
+		case 'J': q.fmt = FMT_JSONL; break;
 		case 'd':
 			f.decision = strcmp(optarg, "allow") == 0 ? TIDS_DECISION_ALLOW :
 				     strcmp(optarg, "deny") == 0 ? TIDS_DECISION_DENY :
@@ -473,6 +486,8 @@ int audit_query(int argc, char **argv)
 	}
 	if (optind != argc)
 		return cli_usage(query_help);
+	if (audit_check_range(f.since_ms, f.until_ms) != 0)
+		return EXIT_USAGE;
 	if ((l = audit_open(path, false)) == NULL)
 		return EXIT_FAIL;
 	tids_jw_init(&q.jw);
@@ -481,7 +496,7 @@ int audit_query(int argc, char **argv)
 		q.t.cols = 12;
 		table_row(&q.t, table_head);
 	} else if (q.fmt == FMT_CSV) {
-		q.t.cols = 19;
+		q.t.cols = 20;
 		table_row(&q.t, csv_head);
 	}
 	r = tids_ledger_query(l, &f, query_row, &q, err, sizeof(err));
@@ -502,7 +517,7 @@ int audit_query(int argc, char **argv)
 
 static const char stats_help[] =
 	"usage: tidsctl audit stats [--ledger FILE] [--since TIME] [--until TIME] [--by-country]\n"
-	"                           [--format table|jsonl|csv]\n"
+	"                           [--format table|jsonl|csv] [--json]\n"
 	"Counts of decisions by decision x tier x category x (origin, destination) over\n"
 	"[since, until): the regulator's monitoring view. --by-country folds CN-SH, CN-HB...\n"
 	"into CN. Counts come from the index: run tidsctl audit verify to trust them.\n";
@@ -556,7 +571,8 @@ int audit_stats(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "ledger", required_argument, NULL, 'L' }, { "since", required_argument, NULL, 's' },
 		{ "until", required_argument, NULL, 'u' }, { "by-country", no_argument, NULL, 'C' },
-		{ "format", required_argument, NULL, 'f' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "format", required_argument, NULL, 'f' }, { "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	static const char *const head[] = { "DECISION", "TIER", "CATEGORY", "FROM", "TO", "COUNT" };
 	static const char *const csv_head[] = { "decision", "tier", "category", "origin", "destination", "count" };
@@ -575,12 +591,15 @@ int audit_stats(int argc, char **argv)
 		case 'u': if (cli_time(optarg, &until) != 0) return EXIT_USAGE; break;
 		case 'C': by_country = true; break;
 		case 'f': if (parse_format(optarg, &o.fmt) != 0) return EXIT_USAGE; break;
+		case 'J': o.fmt = FMT_JSONL; break;
 		case 'h': fputs(stats_help, stdout); return EXIT_OK;
 		default: return cli_usage(stats_help);
 		}
 	}
 	if (optind != argc)
 		return cli_usage(stats_help);
+	if (audit_check_range(since, until) != 0)
+		return EXIT_USAGE;
 	if ((l = audit_open(path, false)) == NULL)
 		return EXIT_FAIL;
 	tids_jw_init(&o.jw);

@@ -16,6 +16,8 @@ const char *audit_default_ledger(void);
 /* Opens read-only (the auditor's way) and says why not on failure. */
 struct tids_ledger *audit_open(const char *path, bool writable);
 
+/* --since must come before --until; otherwise says so and returns EXIT_USAGE. */
+int audit_check_range(int64_t since_ms, int64_t until_ms);
 /* "2026-11-29T10:00:00.123Z" */
 void audit_format_time(int64_t ms, char out[32]);
 /* "183d", "26w", "3y", "4380h" -> ms; prints why not. */

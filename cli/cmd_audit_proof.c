@@ -81,16 +81,18 @@ static const char proof_help[] =
 	"check-proof verifies it anywhere with only the hub's and the publisher's public\n"
 	"keys. A record sealed at ingest (important, core) is in the ledger only as its\n"
 	"leaf hash: --record FILE adds its serialized bytes (e.g. the publisher's copy) so\n"
-	"that the proof binds the record itself. --sign adds your signature over the proof.\n";
+	"that the proof binds the record itself. --sign adds your signature over the proof.\n"
+	"--json (with -o) prints {\"file\", \"record_id\", \"signed\"}.\n";
 
 int audit_proof(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "ledger", required_argument, NULL, 'L' }, { "output", required_argument, NULL, 'o' },
 		{ "sign", required_argument, NULL, 's' }, { "record", required_argument, NULL, 'r' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "json", no_argument, NULL, 'J' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	const char *path = audit_default_ledger(), *out_path = NULL, *sign = NULL, *record_path = NULL;
+	bool json = false;
 	uint8_t record_id[TIDS_RECORD_ID_BYTES], *record = NULL;
 	struct tids_bytes rec = { NULL, 0 };
 	struct tids_identity signer;
@@ -105,12 +107,17 @@ int audit_proof(int argc, char **argv)
 		case 'o': out_path = optarg; break;
 		case 's': sign = optarg; break;
 		case 'r': record_path = optarg; break;
+		case 'J': json = true; break;
 		case 'h': fputs(proof_help, stdout); return EXIT_OK;
 		default: return cli_usage(proof_help);
 		}
 	}
 	if (optind + 1 != argc)
 		return cli_usage(proof_help);
+	if (json && out_path == NULL) {
+		fprintf(stderr, "tidsctl: error: proof --json describes the proof it wrote: give -o FILE\n");
+		return EXIT_USAGE;
+	}
 	if (strlen(argv[optind]) != 2 * TIDS_RECORD_ID_BYTES ||
 	    sodium_hex2bin(record_id, sizeof(record_id), argv[optind], strlen(argv[optind]), NULL, NULL, NULL) != 0)
 		return cli_fail("'%s' is not a record id (32 hex digits)", argv[optind]) + 1;
@@ -138,6 +145,18 @@ int audit_proof(int argc, char **argv)
 		goto out;
 	}
 	rc = EXIT_OK;
+	if (json) {
+		struct tids_jw w;
+
+		cli_json_begin(&w);
+		tids_jw_key(&w, "file");
+		tids_jw_string(&w, out_path);
+		tids_jw_key(&w, "record_id");
+		tids_jw_hex(&w, record_id, TIDS_RECORD_ID_BYTES);
+		tids_jw_key(&w, "signed");
+		tids_jw_bool(&w, sign != NULL);
+		rc = cli_json_end(&w);
+	}
 out:
 	tids_identity_wipe(&signer);
 	free(record);
@@ -191,22 +210,87 @@ static void show_entry(void *ctx, const struct tids_audit_entry *e, bool of_reco
 	putchar('\n');
 }
 
+/* check-proof --json: the verdict and what it rests on. */
+static int json_check(int r, const struct tids_proof_result *res)
+{
+	struct tids_jw w;
+	char b64[TIDS_KEY_BASE64_BYTES];
+	int rc;
+
+	cli_json_begin(&w);
+	tids_jw_key(&w, "valid");
+	tids_jw_bool(&w, r == 0);
+	if (r != 0) {
+		tids_jw_key(&w, "bad_line");
+		tids_jw_uint64(&w, res->bad_line);
+		tids_jw_key(&w, "what");
+		tids_jw_string(&w, res->what);
+		rc = cli_json_end(&w);
+		return rc == EXIT_OK ? EXIT_FAIL : rc;
+	}
+	tids_jw_key(&w, "kind");
+	tids_jw_string(&w, res->kind == TIDS_PROOF_RECORD ? "proof" : "bundle");
+	tids_jw_key(&w, "hub_id");
+	tids_jw_string(&w, res->hub_id);
+	if (res->kind == TIDS_PROOF_RECORD) {
+		tids_jw_key(&w, "record_id");
+		tids_jw_hex(&w, res->record_id, TIDS_RECORD_ID_BYTES);
+		tids_jw_key(&w, "record_entries");
+		tids_jw_uint64(&w, res->record_entries);
+		tids_jw_key(&w, "publisher");
+		tids_jw_string(&w, res->publisher);
+		tids_jw_key(&w, "batch_sequence");
+		tids_jw_uint64(&w, res->batch_sequence);
+		tids_jw_key(&w, "record_bound");
+		tids_jw_bool(&w, res->record_bound);
+	} else {
+		tids_jw_key(&w, "since_ms");
+		tids_jw_int64(&w, res->since_ms);
+		tids_jw_key(&w, "until_ms");
+		tids_jw_int64(&w, res->until_ms);
+		tids_jw_key(&w, "anchored_segments");
+		tids_jw_uint64(&w, res->anchored_segments);
+		tids_jw_key(&w, "publications_verified");
+		tids_jw_uint64(&w, res->ingress_verified);
+	}
+	tids_jw_key(&w, "segments");
+	tids_jw_uint64(&w, res->segments);
+	tids_jw_key(&w, "entries");
+	tids_jw_uint64(&w, res->entries);
+	tids_jw_key(&w, "checkpoints");
+	tids_jw_uint64(&w, res->checkpoints);
+	tids_jw_key(&w, "publications");
+	tids_jw_uint64(&w, res->ingress);
+	tids_jw_key(&w, "signer");
+	if (res->is_signed) {
+		tids_key_to_base64(res->signer, b64);
+		tids_jw_string(&w, b64);
+	} else {
+		tids_jw_null(&w);
+	}
+	return cli_json_end(&w);
+}
+
 static const char check_help[] =
 	"usage: tidsctl audit check-proof --hub-key KEY [--publisher-key [ID=]KEY]...\n"
-	"                                 [--signer-key KEY] [--record FILE] [--quiet] FILE\n"
+	"                                 [--signer-key KEY] [--record FILE] [--quiet] [--json] FILE\n"
 	"Checks a proof (tidsctl audit proof) or a bundle (tidsctl audit export) offline:\n"
 	"every chain segment hashes to a checkpoint that verifies with the hub's KEY, the\n"
 	"record was published in a batch its publisher signed (--publisher-key; ID= when\n"
 	"several), and no byte of the file was changed. --signer-key requires the file to\n"
-	"be signed by that key. Keys are base64 or @file.pub. Exit 0 only if all holds.\n";
+	"be signed by that key. Keys are base64 or @file.pub. Exit 0 only if all holds.\n"
+	"--json prints the verdict as one JSON object (\"valid\", and \"bad_line\" and \"what\"\n"
+	"or what was checked).\n";
 
 int audit_check_proof(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "hub-key", required_argument, NULL, 'k' }, { "publisher-key", required_argument, NULL, 'p' },
 		{ "signer-key", required_argument, NULL, 's' }, { "record", required_argument, NULL, 'r' },
-		{ "quiet", no_argument, NULL, 'q' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "quiet", no_argument, NULL, 'q' }, { "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
+	bool json = false;
 	struct pubkeys keys = { .n = 0 };
 	struct shown shown = { false, 0 };
 	struct tids_proof_opts o = { .publisher_key = lookup_key, .key_ctx = &keys, .on_entry = show_entry,
@@ -251,6 +335,7 @@ int audit_check_proof(int argc, char **argv)
 			o.record.data = record;
 			break;
 		case 'q': shown.quiet = true; break;
+		case 'J': json = true; shown.quiet = true; break;
 		case 'h': fputs(check_help, stdout); return EXIT_OK;
 		default: return cli_usage(check_help);
 		}
@@ -261,7 +346,7 @@ int audit_check_proof(int argc, char **argv)
 	}
 	if (hub_key == NULL || cli_public_key(hub_key, hub) != 0) {
 		free(record);
-		return hub_key == NULL ? cli_fail("check-proof needs the hub's public key: --hub-key KEY") : EXIT_USAGE;
+		return hub_key == NULL ? cli_fail("check-proof needs the hub's public key: --hub-key KEY") + 1 : EXIT_USAGE;
 	}
 	o.hub_pk = hub;
 	f = strcmp(argv[optind], "-") == 0 ? stdin : fopen(argv[optind], "re");
@@ -300,6 +385,8 @@ int audit_check_proof(int argc, char **argv)
 	r = tids_proof_checker_finish(c, &res);
 	tids_proof_checker_free(c);
 	free(record);
+	if (json)
+		return json_check(r, &res);
 	if (r != 0) {
 		printf("INVALID: line %llu: %s\n", (unsigned long long)res.bad_line, res.what);
 		fflush(stdout);
@@ -347,16 +434,19 @@ static const char export_help[] =
 	"                            [-o FILE]\n"
 	"Writes a bundle of every chain from the last checkpoint before --since to the\n"
 	"first after --until, with the publishers' batch material, signed with your\n"
-	"identity KEYFILE. tidsctl audit check-proof --signer-key verifies it elsewhere.\n";
+	"identity KEYFILE. tidsctl audit check-proof --signer-key verifies it elsewhere.\n"
+	"--json (with -o) prints {\"file\", \"signer\", \"unanchored_left_out\"}.\n";
 
 int audit_export(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "ledger", required_argument, NULL, 'L' }, { "key", required_argument, NULL, 'k' },
 		{ "since", required_argument, NULL, 's' }, { "until", required_argument, NULL, 'u' },
-		{ "output", required_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "output", required_argument, NULL, 'o' }, { "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	const char *path = audit_default_ledger(), *key = getenv("TIDS_KEY"), *out_path = NULL;
+	bool json = false;
 	struct tids_identity signer;
 	int64_t since = 0, until = 0;
 	uint64_t unanchored = 0;
@@ -372,12 +462,19 @@ int audit_export(int argc, char **argv)
 		case 's': if (cli_time(optarg, &since) != 0) return EXIT_USAGE; break;
 		case 'u': if (cli_time(optarg, &until) != 0) return EXIT_USAGE; break;
 		case 'o': out_path = optarg; break;
+		case 'J': json = true; break;
 		case 'h': fputs(export_help, stdout); return EXIT_OK;
 		default: return cli_usage(export_help);
 		}
 	}
 	if (optind != argc)
 		return cli_usage(export_help);
+	if (json && out_path == NULL) {
+		fprintf(stderr, "tidsctl: error: export --json describes the bundle it wrote: give -o FILE\n");
+		return EXIT_USAGE;
+	}
+	if (audit_check_range(since, until) != 0)
+		return EXIT_USAGE;
 	if (key == NULL)
 		return cli_fail("a bundle is signed: --key KEYFILE (or TIDS_KEY)");
 	if (read_signer(key, &signer) != 0)
@@ -401,6 +498,18 @@ int audit_export(int argc, char **argv)
 		if (out_path != NULL)
 			remove(out_path);
 		return cli_fail("%s", err);
+	}
+	if (json) {
+		struct tids_jw w;
+
+		cli_json_begin(&w);
+		tids_jw_key(&w, "file");
+		tids_jw_string(&w, out_path);
+		tids_jw_key(&w, "signer");
+		tids_jw_string(&w, b64);
+		tids_jw_key(&w, "unanchored_left_out");
+		tids_jw_uint64(&w, unanchored);
+		return cli_json_end(&w);
 	}
 	fprintf(stderr, "bundle signed by %s", b64);
 	if (unanchored > 0)

@@ -11,7 +11,7 @@
 
 static const char report_help[] =
 	"usage: tidsctl audit report [--ledger FILE] --since TIME --until TIME [--hub-key KEY]\n"
-	"                            [--html | --format html|json] [--output FILE] [--title TEXT]\n"
+	"                            [--html | --format html|json | --json] [--output FILE] [--title TEXT]\n"
 	"An evaluation report of [since, until): decisions by tier over time, flows between\n"
 	"countries, the rules that denied most, the approvals used, the personal information\n"
 	"sent abroad against the thresholds that apply, the categories, and the ledger's\n"
@@ -177,7 +177,7 @@ int audit_report(int argc, char **argv)
 		{ "until", required_argument, NULL, 'u' }, { "hub-key", required_argument, NULL, 'k' },
 		{ "html", no_argument, NULL, 'H' }, { "format", required_argument, NULL, 'f' },
 		{ "output", required_argument, NULL, 'o' }, { "title", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "json", no_argument, NULL, 'J' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	const char *path = audit_default_ledger(), *out = NULL, *title = NULL;
 	int64_t since = 0, until = 0;
@@ -198,6 +198,7 @@ int audit_report(int argc, char **argv)
 			have_pk = true;
 			break;
 		case 'H': json = false; break;
+		case 'J': json = true; break;
 		case 'f':
 			if (strcmp(optarg, "html") != 0 && strcmp(optarg, "json") != 0)
 				return cli_fail("--format %s: html or json", optarg) + 1;
@@ -213,6 +214,8 @@ int audit_report(int argc, char **argv)
 		return cli_usage(report_help);
 	if (since == 0 || until == 0)
 		return cli_fail("a report covers a period: --since TIME --until TIME") + 1;
+	if (audit_check_range(since, until) != 0)
+		return EXIT_USAGE;
 	if (since >= until)
 		return cli_fail("--since must come before --until") + 1;
 	if (report_collect(path, since, until, have_pk ? pk : NULL, &r) != 0)

@@ -17,7 +17,7 @@ static const char statement_help[] =
 	"                               (--period YYYY-MM | --since TIME --until TIME)\n"
 	"                               (--key HUBKEYFILE | --from-records FILE)\n"
 	"                               [--purpose P] [--use CATEGORY=FIELD]... [--output-category C]...\n"
-	"                               [--output-field C=FIELD]... [-o FILE]\n"
+	"                               [--output-field C=FIELD]... [-o FILE [--json]]\n"
 	"The usage bill of a period for a leased asset, from what the lessor received:\n"
 	"one line per use (a record of a use category: default run_hours=hours and\n"
 	"cycles=cycles, counted once) and per output (an aggregate of an output category,\n"
@@ -34,7 +34,33 @@ static const char check_help[] =
 	"that the ledger verifies, holds every line as stated (entry, hash, record or\n"
 	"aggregate, signed by a checkpoint), holds no line the statement left out, and\n"
 	"that the totals add up; with --publisher-key, each use's batch signature too.\n"
-	"Exit 0 when it holds, 1 with the first problem when it does not.\n";
+	"Exit 0 when it holds, 1 with the first problem when it does not. --json prints\n"
+	"{valid, hub_id, lessor, asset, since_ms, until_ms, lines, ledger_checked, totals}\n"
+	"or {valid, bad_line, what}.\n";
+
+/* Totals as JSON (key "totals"), the fields of the lessee's totals plus lines. */
+static void jw_totals(struct tids_jw *w, const struct tids_statement_totals *t)
+{
+	tids_jw_key(w, "totals");
+	tids_jw_array_begin(w);
+	for (size_t i = 0; i < t->n; i++) {
+		tids_jw_object_begin(w);
+		tids_jw_key(w, "kind");
+		tids_jw_string(w, t->by[i].output ? "output" : "use");
+		tids_jw_key(w, "category");
+		tids_jw_string(w, t->by[i].category);
+		tids_jw_key(w, "field");
+		tids_jw_string(w, t->by[i].field);
+		tids_jw_key(w, "lines");
+		tids_jw_uint64(w, t->by[i].lines);
+		tids_jw_key(w, "records");
+		tids_jw_uint64(w, t->by[i].records);
+		tids_jw_key(w, "sum");
+		tids_jw_double(w, t->by[i].sum);
+		tids_jw_object_end(w);
+	}
+	tids_jw_array_end(w);
+}
 
 static int write_file(void *ctx, const void *data, size_t len)
 {
@@ -188,8 +214,10 @@ int audit_statement(int argc, char **argv)
 		{ "key", required_argument, NULL, 'k' }, { "from-records", required_argument, NULL, 'r' },
 		{ "purpose", required_argument, NULL, 'P' }, { "use", required_argument, NULL, 'U' },
 		{ "output-category", required_argument, NULL, 'O' }, { "output-field", required_argument, NULL, 'F' },
-		{ "output", required_argument, NULL, 'o' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
+		{ "output", required_argument, NULL, 'o' }, { "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
+	bool json = false;
 	struct tids_statement_request rq = { 0 };
 	struct tids_statement_totals totals;
 	struct pairs uses = { .n = 0 }, out_fields = { .n = 0 };
@@ -220,12 +248,18 @@ int audit_statement(int argc, char **argv)
 			break;
 		case 'F': if (add_pair(&out_fields, optarg, "--output-field") != 0) return EXIT_USAGE; break;
 		case 'o': out = optarg; break;
+		case 'J': json = true; break;
 		case 'h': fputs(statement_help, stdout); return EXIT_OK;
 		default: return cli_usage(statement_help);
 		}
 	}
 	if (optind != argc || rq.lessor == NULL || rq.asset == NULL || (keyfile == NULL) == (records == NULL))
 		return cli_usage(statement_help);
+	if (json && (out == NULL || records != NULL)) {
+		fprintf(stderr, "tidsctl: error: statement --json describes the statement it wrote: give -o FILE "
+				"(--from-records prints JSON already)\n");
+		return EXIT_USAGE;
+	}
 	if (rq.since_ms == 0 || rq.until_ms == 0 || rq.since_ms >= rq.until_ms)
 		return cli_fail("a statement covers a period: --period YYYY-MM, or --since before --until") + 1;
 	rq.uses = uses.v;
@@ -252,6 +286,15 @@ int audit_statement(int argc, char **argv)
 		r = TIDS_EIO;
 	if (r != 0)
 		return cli_fail("%s", err);
+	if (json) {
+		struct tids_jw w;
+
+		cli_json_begin(&w);
+		tids_jw_key(&w, "file");
+		tids_jw_string(&w, out);
+		jw_totals(&w, &totals);
+		return cli_json_end(&w);
+	}
 	if (out != NULL)
 		for (size_t i = 0; i < totals.n; i++)
 			fprintf(stderr, "%s %s: %llu lines, %s %.17g\n", totals.by[i].output ? "output" : "use",
@@ -264,11 +307,11 @@ int audit_check_statement(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "hub-key", required_argument, NULL, 'k' }, { "ledger", required_argument, NULL, 'L' },
-		{ "publisher-key", required_argument, NULL, 'p' }, { "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "publisher-key", required_argument, NULL, 'p' }, { "json", no_argument, NULL, 'J' },
+		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	uint8_t pk[TIDS_PUBLIC_KEY_BYTES], pub[TIDS_PUBLIC_KEY_BYTES];
-	bool have_pk = false, have_pub = false;
+	bool have_pk = false, have_pub = false, json = false;
 	const char *ledger = NULL;
 	struct tids_statement_result res;
 	char *text = NULL;
@@ -281,6 +324,7 @@ int audit_check_statement(int argc, char **argv)
 		case 'k': if (cli_public_key(optarg, pk) != 0) return EXIT_USAGE; have_pk = true; break;
 		case 'p': if (cli_public_key(optarg, pub) != 0) return EXIT_USAGE; have_pub = true; break;
 		case 'L': ledger = optarg; break;
+		case 'J': json = true; break;
 		case 'h': fputs(check_help, stdout); return EXIT_OK;
 		default: return cli_usage(check_help);
 		}
@@ -311,6 +355,38 @@ int audit_check_statement(int argc, char **argv)
 	fclose(f);
 	r = tids_statement_check((const uint8_t *)text, len, pk, ledger, have_pub ? pub : NULL, &res);
 	free(text);
+	if (json) {
+		struct tids_jw w;
+		int rc;
+
+		cli_json_begin(&w);
+		tids_jw_key(&w, "valid");
+		tids_jw_bool(&w, r == 0);
+		if (r != 0) {
+			tids_jw_key(&w, "bad_line");
+			tids_jw_uint64(&w, res.bad_line);
+			tids_jw_key(&w, "what");
+			tids_jw_string(&w, res.what);
+			rc = cli_json_end(&w);
+			return rc == EXIT_OK ? EXIT_FAIL : rc;
+		}
+		tids_jw_key(&w, "hub_id");
+		tids_jw_string(&w, res.hub_id);
+		tids_jw_key(&w, "lessor");
+		tids_jw_string(&w, res.lessor);
+		tids_jw_key(&w, "asset");
+		tids_jw_string(&w, res.asset);
+		tids_jw_key(&w, "since_ms");
+		tids_jw_int64(&w, res.since_ms);
+		tids_jw_key(&w, "until_ms");
+		tids_jw_int64(&w, res.until_ms);
+		tids_jw_key(&w, "lines");
+		tids_jw_uint64(&w, res.lines);
+		tids_jw_key(&w, "ledger_checked");
+		tids_jw_bool(&w, ledger != NULL);
+		jw_totals(&w, &res.totals);
+		return cli_json_end(&w);
+	}
 	if (r != 0) {
 		if (res.bad_line > 0)
 			return cli_fail("%s: line %llu: %s", argv[optind], (unsigned long long)res.bad_line, res.what);

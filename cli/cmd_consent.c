@@ -10,6 +10,7 @@
 #include <sys/time.h>
 
 #include "tids/error.h"
+#include "tids/json.h"
 #include "tidsctl.h"
 
 static int64_t now(void)
@@ -18,6 +19,19 @@ static int64_t now(void)
 
 	gettimeofday(&tv, NULL);
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* --json result of a revocation: {"grant_id"|"approval_id": id, "revoked": true}. */
+static int json_revoked(const char *key, const char *id)
+{
+	struct tids_jw w;
+
+	cli_json_begin(&w);
+	tids_jw_key(&w, key);
+	tids_jw_string(&w, id);
+	tids_jw_key(&w, "revoked");
+	tids_jw_bool(&w, true);
+	return cli_json_end(&w);
 }
 
 /* Who this connection is: the signer named in the message. (The ping also
@@ -75,7 +89,16 @@ int tidsctl_grant(int argc, char **argv)
 		case 'a': strv_add(&assets, optarg); break;
 		case 'f': if (cli_time(optarg, &g.not_before_ms) != 0) goto out; break;
 		case 'u': if (cli_time(optarg, &g.not_after_ms) != 0) goto out; break;
-		case 'm': g.max_uses = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'm': {
+			uint64_t v;
+
+			if (cli_number("--max-uses", optarg, 0, UINT32_MAX, &v) != 0) {
+				rc = EXIT_USAGE;
+				goto out;
+			}
+			g.max_uses = (uint32_t)v;
+			break;
+		}
 		case 'r': strv_add(&redact, optarg); break;
 		case 'R': if (cli_time(optarg, &g.obligations.retain_until_ms) != 0) goto out; break;
 		case 'N': g.obligations.no_onward_transfer = true; break;
@@ -102,8 +125,23 @@ int tidsctl_grant(int argc, char **argv)
 		cli_fail("grant %s: %s", g.grant_id, err);
 		goto out;
 	}
-	printf("granted %s: %s -> %s (hub %s)\n", g.grant_id, me, g.grantee, g.hub_id);
-	rc = EXIT_OK;
+	if (co.json) {
+		struct tids_jw w;
+
+		cli_json_begin(&w);
+		tids_jw_key(&w, "grant_id");
+		tids_jw_string(&w, g.grant_id);
+		tids_jw_key(&w, "owner");
+		tids_jw_string(&w, me);
+		tids_jw_key(&w, "grantee");
+		tids_jw_string(&w, g.grantee);
+		tids_jw_key(&w, "hub_id");
+		tids_jw_string(&w, g.hub_id);
+		rc = cli_json_end(&w);
+	} else {
+		printf("granted %s: %s -> %s (hub %s)\n", g.grant_id, me, g.grantee, g.hub_id);
+		rc = EXIT_OK;
+	}
 out:
 	if (c != NULL)
 		tids_identity_wipe(&id);
@@ -147,6 +185,8 @@ int tidsctl_revoke(int argc, char **argv)
 		return EXIT_FAIL;
 	if (tids_client_revoke(c, argv[optind], err, sizeof(err)) != 0)
 		rc = cli_fail("revoke %s: %s", argv[optind], err);
+	else if (co.json)
+		rc = json_revoked("grant_id", argv[optind]);
 	else
 		printf("revoked %s\n", argv[optind]);
 	tids_client_free(c);
@@ -179,6 +219,8 @@ static int revoke_approval(struct conn_opts *co, const char *id)
 		return EXIT_FAIL;
 	if (tids_client_revoke_approval(c, id, err, sizeof(err)) != 0)
 		rc = cli_fail("approve --revoke %s: %s", id, err);
+	else if (co->json)
+		rc = json_revoked("approval_id", id);
 	else
 		printf("revoked approval %s\n", id);
 	tids_client_free(c);
@@ -256,8 +298,30 @@ int tidsctl_approve(int argc, char **argv)
 		cli_fail("approve %s: %s", a.approval_id, err);
 		goto out;
 	}
-	printf("approved %s: %s -> %s (%s%s%s, hub %s)\n", a.approval_id, a.exporter, a.recipient, a.kind,
-	       a.case_id != NULL ? ", case " : "", a.case_id != NULL ? a.case_id : "", a.hub_id);
+	if (co.json) {
+		struct tids_jw w;
+
+		cli_json_begin(&w);
+		tids_jw_key(&w, "approval_id");
+		tids_jw_string(&w, a.approval_id);
+		tids_jw_key(&w, "kind");
+		tids_jw_string(&w, a.kind);
+		tids_jw_key(&w, "regulator");
+		tids_jw_string(&w, me);
+		tids_jw_key(&w, "exporter");
+		tids_jw_string(&w, a.exporter);
+		tids_jw_key(&w, "recipient");
+		tids_jw_string(&w, a.recipient);
+		tids_jw_key(&w, "case_id");
+		tids_jw_string(&w, a.case_id != NULL ? a.case_id : "");
+		tids_jw_key(&w, "hub_id");
+		tids_jw_string(&w, a.hub_id);
+		if (cli_json_end(&w) != EXIT_OK)
+			goto out;
+	} else {
+		printf("approved %s: %s -> %s (%s%s%s, hub %s)\n", a.approval_id, a.exporter, a.recipient, a.kind,
+		       a.case_id != NULL ? ", case " : "", a.case_id != NULL ? a.case_id : "", a.hub_id);
+	}
 	rc = EXIT_OK;
 out:
 	if (c != NULL)

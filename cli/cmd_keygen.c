@@ -9,17 +9,20 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tids/json.h"
 #include "tidsctl.h"
 
 static const char help[] =
-	"usage: tidsctl keygen NAME\n"
+	"usage: tidsctl keygen [--json] NAME\n"
 	"Writes NAME.key (secret, mode 0600) and NAME.pub (public key, base64),\n"
-	"and prints the public key. Never overwrites an existing key.\n";
+	"and prints the public key (--json: {\"public_key\", \"key_file\", \"public_key_file\"}).\n"
+	"Never overwrites an existing key.\n";
 
 int tidsctl_keygen(int argc, char **argv)
 {
 	struct tids_identity id;
 	char path[4096], pub[TIDS_KEY_BASE64_BYTES], err[512];
+	bool json = false;
 	FILE *f;
 	int fd, rc = EXIT_OK;
 
@@ -27,7 +30,12 @@ int tidsctl_keygen(int argc, char **argv)
 		fputs(help, stdout);
 		return EXIT_OK;
 	}
-	if (argc != 2)
+	if (argc == 3 && strcmp(argv[1], "--json") == 0) {
+		json = true;
+		argv++;
+		argc--;
+	}
+	if (argc != 2 || argv[1][0] == '-')
 		return cli_usage(help);
 	if (tids_identity_generate(&id) != 0)
 		return cli_fail("cannot generate a key");
@@ -43,6 +51,20 @@ int tidsctl_keygen(int argc, char **argv)
 	f = fd >= 0 ? fdopen(fd, "w") : NULL;
 	if (f == NULL || fprintf(f, "%s\n", pub) < 0 || fclose(f) != 0)
 		rc = cli_fail("%s: %s", path, strerror(errno));
+	if (json) {
+		struct tids_jw w;
+		char keyfile[4096];
+
+		snprintf(keyfile, sizeof(keyfile), "%s.key", argv[1]);
+		cli_json_begin(&w);
+		tids_jw_key(&w, "public_key");
+		tids_jw_string(&w, pub);
+		tids_jw_key(&w, "key_file");
+		tids_jw_string(&w, keyfile);
+		tids_jw_key(&w, "public_key_file");
+		tids_jw_string(&w, path);
+		return cli_json_end(&w) != EXIT_OK ? EXIT_FAIL : rc;
+	}
 	printf("%s\n", pub);
 	return rc;
 }

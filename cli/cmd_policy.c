@@ -14,6 +14,7 @@
 #include "policy.h"
 #include "tidsctl.h"
 #include "tids/error.h"
+#include "tids/json.h"
 
 #ifndef TIDS_SYSCONFDIR
 #define TIDS_SYSCONFDIR "/etc"
@@ -195,6 +196,30 @@ static void print_diags(const struct tids_policy_diags *d, bool warnings)
 		fprintf(stderr, "tidsctl: %zu more diagnostics not shown\n", total - shown);
 }
 
+/* The diagnostics as a JSON array (key "diagnostics"). */
+static void jw_diags(struct tids_jw *w, const struct tids_policy_diags *d)
+{
+	tids_jw_key(w, "diagnostics");
+	tids_jw_array_begin(w);
+	for (size_t i = 0; d != NULL && i < tids_policy_diags_count(d); i++) {
+		const struct tids_policy_diag *g = tids_policy_diags_at(d, i);
+
+		tids_jw_object_begin(w);
+		tids_jw_key(w, "file");
+		tids_jw_string(w, g->file);
+		tids_jw_key(w, "line");
+		tids_jw_uint64(w, g->line);
+		tids_jw_key(w, "col");
+		tids_jw_uint64(w, g->col);
+		tids_jw_key(w, "severity");
+		tids_jw_string(w, g->severity == TIDS_POLICY_WARNING ? "warning" : "error");
+		tids_jw_key(w, "message");
+		tids_jw_string(w, g->message);
+		tids_jw_object_end(w);
+	}
+	tids_jw_array_end(w);
+}
+
 /* Compiles, printing errors (and warnings unless quiet). 0 or -1. */
 int tidsctl_policy_compile(struct policy_sources *srcs, struct tids_policy_set **set, bool quiet)
 {
@@ -225,6 +250,8 @@ static void usage_check(FILE *f)
 		"\n"
 		"  -W, --werror   treat warnings as errors\n"
 		"  -q, --quiet    print errors only, and no summary\n"
+		"      --json     print one JSON object: ok, rules, tier_floors, files, errors,\n"
+		"                 warnings, diagnostics [{file, line, col, severity, message}]\n"
 		"\n"
 		"Exit status: 0 when the files compile, 1 on any error, 2 on bad usage.\n");
 }
@@ -234,16 +261,18 @@ static int cmd_check(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "werror", no_argument, NULL, 'W' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "json", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool werror = false, quiet = false;
+	bool werror = false, quiet = false, json = false;
 	int c;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, "+Wqh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'W': werror = true; break;
 		case 'q': quiet = true; break;
+		case 'J': json = true; break;
 		case 'h': usage_check(stdout); return EXIT_OK;
 		default: usage_check(stderr); return EXIT_USAGE;
 		}
@@ -262,7 +291,7 @@ static int cmd_check(int argc, char **argv)
 	struct tids_policy_set *set = NULL;
 	int rc = d != NULL ? tids_policy_compile(srcs.v, srcs.n, &set, d) : TIDS_ENOMEM;
 	int status = EXIT_OK;
-	if (d != NULL)
+	if (d != NULL && !json)
 		print_diags(d, !quiet);
 	if (rc != 0) {
 		if (rc != TIDS_EPOLICY)
@@ -271,7 +300,26 @@ static int cmd_check(int argc, char **argv)
 	} else if (werror && tids_policy_diags_warnings(d) > 0) {
 		status = EXIT_FAIL;
 	}
-	if (!quiet && status == EXIT_OK) {
+	if (json) {
+		struct tids_jw w;
+
+		cli_json_begin(&w);
+		tids_jw_key(&w, "ok");
+		tids_jw_bool(&w, status == EXIT_OK);
+		tids_jw_key(&w, "rules");
+		tids_jw_uint64(&w, set != NULL ? tids_policy_set_rule_count(set) : 0);
+		tids_jw_key(&w, "tier_floors");
+		tids_jw_uint64(&w, set != NULL ? tids_policy_tier_floors(set, NULL, NULL, 0) : 0);
+		tids_jw_key(&w, "files");
+		tids_jw_uint64(&w, srcs.n);
+		tids_jw_key(&w, "errors");
+		tids_jw_uint64(&w, d != NULL ? tids_policy_diags_errors(d) : 0);
+		tids_jw_key(&w, "warnings");
+		tids_jw_uint64(&w, d != NULL ? tids_policy_diags_warnings(d) : 0);
+		jw_diags(&w, d);
+		if (cli_json_end(&w) != EXIT_OK)
+			status = EXIT_FAIL;
+	} else if (!quiet && status == EXIT_OK) {
 		size_t n_floors = tids_policy_tier_floors(set, NULL, NULL, 0);
 		printf("policy OK: %zu rules and %zu tier floor%s in %zu file%s, %zu warning%s\n",
 		       tids_policy_set_rule_count(set), n_floors, n_floors == 1 ? "" : "s", srcs.n,
@@ -300,6 +348,8 @@ static void usage_test(FILE *f)
 		"\n"
 		"  -p, --policy FILE|DIR  policy to test (repeatable; default %s)\n"
 		"  -v, --verbose          print every case, and the decision of failing ones\n"
+		"      --json             one JSON object per case ({file, line, name, passed,\n"
+		"                         decision, message}), then {cases, files, passed, failed, broken}\n"
 		"\n"
 		"Exit status: 0 when every case passes, 1 on any mismatch or error, 2 on bad usage.\n",
 		tidsctl_policy_default_dir());
@@ -307,6 +357,7 @@ static void usage_test(FILE *f)
 
 struct test_run {
 	bool verbose;
+	bool json;
 	const struct tids_policy_set *set;
 	const struct tids_policy_scenario *scenario;
 	size_t cases;
@@ -318,6 +369,27 @@ static void report_case(void *ctx, const struct tids_policy_case_result *r)
 	struct test_run *t = ctx;
 	if (strcmp(r->name, "(facts)") != 0)
 		t->cases++;
+	if (!r->passed)
+		t->failed += t->json;
+	if (t->json) {
+		struct tids_jw w;
+
+		cli_json_begin(&w);
+		tids_jw_key(&w, "file");
+		tids_jw_string(&w, r->file);
+		tids_jw_key(&w, "line");
+		tids_jw_uint64(&w, r->line);
+		tids_jw_key(&w, "name");
+		tids_jw_string(&w, r->name);
+		tids_jw_key(&w, "passed");
+		tids_jw_bool(&w, r->passed);
+		tids_jw_key(&w, "decision");
+		tids_jw_string(&w, tids_policy_verdict_name(r->decision.verdict));
+		tids_jw_key(&w, "message");
+		tids_jw_string(&w, r->passed ? "" : r->message);
+		(void)cli_json_end(&w);
+		return;
+	}
 	if (r->passed) {
 		if (t->verbose)
 			printf("%s:%u: case %s: ok (%s)\n", r->file, r->line, r->name,
@@ -339,6 +411,7 @@ static int cmd_test(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "policy", required_argument, NULL, 'p' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "json", no_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -353,6 +426,7 @@ static int cmd_test(int argc, char **argv)
 				goto out;
 			break;
 		case 'v': t.verbose = true; break;
+		case 'J': t.json = true; break;
 		case 'h': usage_test(stdout); status = EXIT_OK; goto out;
 		default: usage_test(stderr); status = EXIT_USAGE; goto out;
 		}
@@ -395,9 +469,27 @@ static int cmd_test(int argc, char **argv)
 		}
 		tids_policy_scenario_free(s);
 	}
-	printf("%zu case%s in %zu file%s: %zu passed, %zu failed%s\n", t.cases, t.cases == 1 ? "" : "s",
-	       scen.n, scen.n == 1 ? "" : "s", t.cases - (t.failed > t.cases ? t.cases : t.failed),
-	       t.failed, broken ? ", some files could not be read or parsed" : "");
+	if (t.json) {
+		struct tids_jw w;
+
+		cli_json_begin(&w);
+		tids_jw_key(&w, "cases");
+		tids_jw_uint64(&w, t.cases);
+		tids_jw_key(&w, "files");
+		tids_jw_uint64(&w, scen.n);
+		tids_jw_key(&w, "passed");
+		tids_jw_uint64(&w, t.cases - (t.failed > t.cases ? t.cases : t.failed));
+		tids_jw_key(&w, "failed");
+		tids_jw_uint64(&w, t.failed);
+		tids_jw_key(&w, "broken");
+		tids_jw_uint64(&w, broken);
+		if (cli_json_end(&w) != EXIT_OK)
+			broken++;
+	} else {
+		printf("%zu case%s in %zu file%s: %zu passed, %zu failed%s\n", t.cases, t.cases == 1 ? "" : "s",
+		       scen.n, scen.n == 1 ? "" : "s", t.cases - (t.failed > t.cases ? t.cases : t.failed),
+		       t.failed, broken ? ", some files could not be read or parsed" : "");
+	}
 	status = t.failed == 0 && broken == 0 ? EXIT_OK : EXIT_FAIL;
 	tidsctl_policy_sources_free(&scen);
 	tids_policy_set_free(set);

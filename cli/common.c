@@ -3,10 +3,13 @@
  * error output.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/time.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -21,7 +24,10 @@ void conn_opts_init(struct conn_opts *o, const char *default_hub)
 	o->hub = hub != NULL && *hub != '\0' ? hub : default_hub;
 	o->key = getenv("TIDS_KEY");
 	o->hub_key = getenv("TIDS_HUB_KEY");
+	o->known_hubs = NULL;
+	o->no_tofu = false;
 	o->timeout_ms = 30000;
+	o->json = false;
 }
 
 bool conn_opts_parse(struct conn_opts *o, int c, const char *arg)
@@ -36,10 +42,23 @@ bool conn_opts_parse(struct conn_opts *o, int c, const char *arg)
 	case 1002:
 		o->hub_key = arg;
 		return true;
-	case 1003:
-		o->timeout_ms = atoi(arg) * 1000;
-		if (o->timeout_ms <= 0)
-			o->timeout_ms = 30000;
+	case 1004:
+		o->json = true;
+		return true;
+	case 1003: {
+		uint64_t sec;
+
+		/* A bad timeout is a usage error, not 30 s in disguise. */
+		if (cli_number("--timeout", arg, 1, 86400, &sec) != 0)
+			exit(EXIT_USAGE);
+		o->timeout_ms = (int)sec * 1000;
+		return true;
+	}
+	case 1005:
+		o->known_hubs = arg;
+		return true;
+	case 1006:
+		o->no_tofu = true;
 		return true;
 	default:
 		return false;
@@ -64,6 +83,39 @@ int cli_usage(const char *text)
 	return EXIT_USAGE;
 }
 
+int cli_number(const char *opt, const char *arg, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	if (arg[0] < '0' || arg[0] > '9' || (v = strtoull(arg, &end, 10), errno != 0) || *end != '\0' ||
+	    v < min || v > max) {
+		fprintf(stderr, "tidsctl: error: %s '%s': a whole number from %llu to %llu\n", opt, arg,
+			(unsigned long long)min, (unsigned long long)max);
+		return EXIT_USAGE;
+	}
+	*out = v;
+	return 0;
+}
+
+void cli_json_begin(struct tids_jw *w)
+{
+	tids_jw_init(w);
+	tids_jw_object_begin(w);
+}
+
+int cli_json_end(struct tids_jw *w)
+{
+	int rc = EXIT_OK;
+
+	tids_jw_object_end(w);
+	if (w->err != 0 || fwrite(w->buf, 1, w->len, stdout) != w->len || putchar('\n') == EOF || fflush(stdout) != 0)
+		rc = cli_fail("writing the JSON result failed%s", w->err != 0 ? " (bad text)" : "");
+	tids_jw_free(w);
+	return rc;
+}
+
 int cli_public_key(const char *arg, uint8_t key[32])
 {
 	char line[256];
@@ -81,6 +133,45 @@ int cli_public_key(const char *arg, uint8_t key[32])
 	}
 	if (tids_key_from_base64(arg, key) != 0)
 		return cli_fail("'%.60s' is not a base64 public key (44 characters)", arg);
+	return 0;
+}
+
+FILE *cli_receipts_open(const char *dir, const char *hub_id, const char *what)
+{
+	char path[4096];
+	struct timeval tv;
+	int fd, n;
+	FILE *f;
+
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		cli_fail("receipts directory %s: %s", dir, strerror(errno));
+		return NULL;
+	}
+	gettimeofday(&tv, NULL);
+	n = snprintf(path, sizeof(path), "%s/%s-%s-%lld-%ld.receipts", dir, hub_id, what,
+		     (long long)tv.tv_sec * 1000 + tv.tv_usec / 1000, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		cli_fail("receipts directory %s: path too long", dir);
+		return NULL;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	f = fd >= 0 ? fdopen(fd, "w") : NULL;
+	if (f == NULL) {
+		cli_fail("%s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+	}
+	return f;
+}
+
+int cli_receipts_write(FILE *f, const char *dir, struct tids_jw *w)
+{
+	if (w->err != 0)
+		return cli_fail("a receipt could not be written out (%s)", tids_strerror(w->err));
+	/* Out before the ack or the next batch: a receipt is kept or nothing
+	 * is acknowledged on its strength. */
+	if (fwrite(w->buf, 1, w->len, f) != w->len || fputc('\n', f) == EOF || fflush(f) != 0)
+		return cli_fail("receipts in %s: %s", dir, strerror(errno));
 	return 0;
 }
 
@@ -109,13 +200,26 @@ int cli_time(const char *arg, int64_t *ms)
 	return cli_fail("'%s' is not a time (RFC 3339, Unix ms, or +DURATION)", arg);
 }
 
+/* Says what pinning did: nothing when the pin held. */
+static void report_pin(struct tids_client *c, const char *file)
+{
+	struct tids_known_hub e;
+	char b64[TIDS_KEY_BASE64_BYTES];
+
+	if (tids_client_pin(c, &e) != TIDS_CLIENT_PIN_ADDED)
+		return;
+	tids_key_to_base64(e.key, b64);
+	fprintf(stderr, "tidsctl: hub %s at %s is new: pinned its key %s in %s (trust on first use: compare it "
+			"with 'tidsctl admin hub-key' on the hub)\n", e.hub_id, e.address, b64, file);
+}
+
 struct tids_client *cli_connect(const struct conn_opts *o, struct tids_identity *id)
 {
 	struct tids_client_options co = { .address = o->hub, .timeout_ms = o->timeout_ms };
 	struct tids_identity local;
 	struct tids_client *c = NULL;
 	uint8_t hub_key[32];
-	char err[512];
+	char err[1024], known[4096];
 
 	if (o->hub == NULL) {
 		cli_fail("no hub given: use --hub host:port (or TIDS_HUB)");
@@ -139,9 +243,23 @@ struct tids_client *cli_connect(const struct conn_opts *o, struct tids_identity 
 				goto out;
 			co.hub_key = hub_key;
 		}
+		/* --hub-key overrides the known-hubs file, which is then left alone. */
+		if (o->hub_key == NULL) {
+			if (o->known_hubs != NULL)
+				snprintf(known, sizeof(known), "%s", o->known_hubs);
+			else if (tids_known_hubs_default_path(known, sizeof(known)) != 0) {
+				cli_fail("no known-hubs file to pin %s's key in (no HOME): use --hub-key or --known-hubs",
+					 o->hub);
+				goto out;
+			}
+			co.known_hubs = known;
+			co.pin_strict = o->no_tofu;
+		}
 	}
 	if (tids_client_connect(&co, &c, err, sizeof(err)) != 0)
 		cli_fail("%s", err);
+	else if (co.known_hubs != NULL)
+		report_pin(c, co.known_hubs);
 out:
 	if (id == &local)
 		tids_identity_wipe(&local);

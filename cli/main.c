@@ -18,6 +18,7 @@ static const struct command {
 } commands[] = {
 	{ "keygen", tidsctl_keygen, "create an identity key pair" },
 	{ "admin", tidsctl_admin, "register participants, assets and peers; suspend" },
+	{ "peers", tidsctl_peers, "the links to peer hubs: up or down, forwarded, imported, lag" },
 	{ "ping", tidsctl_ping, "check the connection and who the hub says you are" },
 	{ "publish", tidsctl_publish, "publish records read as JSON lines from stdin" },
 	{ "subscribe", tidsctl_subscribe, "receive deliveries as JSON lines" },

@@ -190,14 +190,42 @@ static int emit(struct router *rt, struct window *w)
 	del.grant_id = w->grant_id;
 	del.purpose = w->purpose;
 	del.decided_at_ms = now_ms();
-	if ((r = route_produce_delivery(rt, w->recipient, &del, w->grant_id, hash)) != 0)
+	{
+		bool unreachable;
+		const char *hub = route_peer_of(rt, w->recipient, &unreachable);
+
+		/* A recipient at a peer hub gets it through that hub's outbound
+		 * topic (no publisher proof: this hub made the aggregate). */
+		if (hub != NULL) {
+			e.peer_hub = hub;
+			r = route_export(rt, hub, w->recipient, &del, NULL, w->partition, hash);
+		} else if (unreachable) {
+			r = TIDS_ENOENT;
+		} else {
+			r = route_produce_delivery(rt, w->recipient, &del, w->grant_id, hash);
+		}
+	}
+	if (r == TIDS_ENOENT) {
+		/* Its home hub is no longer our peer: nothing to send it by. */
+		e.decision = TIDS_DECISION_DENY;
+		e.reason = "the recipient's home hub is no longer a peer; aggregate not delivered";
+	} else if (r == TIDS_ECRYPTO && *w->grant_id != '\0') {
+		/* The grant ended while the window was open: what it carried is
+		 * not delivered, and the ledger says so. */
+		e.decision = TIDS_DECISION_DENY;
+		e.reason = "grant ended before the window closed; aggregate not delivered";
+	} else if (r != 0) {
 		return r;
+	} else {
+		e.decision = TIDS_DECISION_TRANSFORM;
+		e.reason = "aggregate of a closed window";
+		e.delivered_hash = (struct tids_bytes){ hash, TIDS_HASH_BYTES };
+	}
 	e.hub_id = rt->hub_id;
 	memcpy(e.record_id, del.record.record_id, TIDS_RECORD_ID_BYTES);
 	e.owner = w->owner;
 	e.recipient = w->recipient;
 	e.purpose = w->purpose;
-	e.decision = TIDS_DECISION_TRANSFORM;
 	e.rule_ids = del.rule_ids;
 	e.tier = del.record.tier;
 	e.category = w->category;
@@ -211,8 +239,6 @@ static int emit(struct router *rt, struct window *w)
 	e.aggregate = (struct tids_aggregate_result){ w->function, w->field, w->start_ms, w->window_ms, w->count,
 						      result(w) };
 	e.obligations = del.obligations;
-	e.reason = "aggregate of a closed window";
-	e.delivered_hash = (struct tids_bytes){ hash, TIDS_HASH_BYTES };
 	e.asset_id = w->asset_id;
 	if ((r = audit_append(rt, w->partition, &e)) != 0)
 		return r;

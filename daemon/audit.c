@@ -103,7 +103,10 @@ int audit_append(struct router *rt, int32_t partition, struct tids_audit_entry *
 	c->dirty = true;
 	ap->entries[ap->n++] = (struct tids_bytes){ bytes, len };
 	ap->bytes += len;
-	if (ap->n >= AUDIT_BATCH_MAX || ap->bytes >= AUDIT_BATCH_BYTES)
+	/* The delivery this entry records gets it as its receipt's entry. */
+	if (e->delivered_hash.len > 0)
+		r = receipts_bind(rt, partition, e->seq, c->head);
+	if (r == 0 && (ap->n >= AUDIT_BATCH_MAX || ap->bytes >= AUDIT_BATCH_BYTES))
 		r = flush(rt, partition);
 	if (r == 0 && (int64_t)c->since_checkpoint >= rt->checkpoint_entries)
 		r = audit_checkpoint(rt, partition);
@@ -129,10 +132,12 @@ int audit_checkpoint(struct router *rt, int32_t partition)
 	cp->signed_at_ms = now_ms();
 	if ((r = tids_wire_encode_audit_checkpoint_unsigned(cp, &bytes, &len)) != 0)
 		return r;
-	r = tids_sign_detached(rt->hub.sign_sk, TIDS_DOMAIN_CHECKPOINT, bytes, len, cp->signature);
+	r = tids_sign_detached(rt->hub->sign_sk, TIDS_DOMAIN_CHECKPOINT, bytes, len, cp->signature);
 	free(bytes);
-	if (r == 0)
+	if (r == 0) {
+		receipts_remember_head(rt, cp);
 		r = produce_log_record(rt, partition, &lr);
+	}
 	if (r == 0) {
 		c->since_checkpoint = 0;
 		c->last_checkpoint_ms = cp->signed_at_ms;

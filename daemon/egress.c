@@ -22,6 +22,7 @@
 #include "tids/error.h"
 #include "tids/map.h"
 #include "tids/seal.h"
+#include "tids/secmem.h"
 #include "tidsd.h"
 
 enum { CODE_OK = 0, CODE_INVALID_ARGUMENT = 3, CODE_PERMISSION_DENIED = 7, CODE_FAILED_PRECONDITION = 9,
@@ -42,17 +43,18 @@ struct subscription {
 	char topic[256];
 };
 
-/* Keys that open deliveries, unwrapped once: a SQLite lookup and an
+/* Grant keys that open deliveries, unwrapped once: a SQLite lookup and an
  * unwrap per delivery would cost more than the delivery. Revocation drops
  * a grant's key here too (egress_forget_key). */
 struct cached_key {
 	char id[TIDS_ID_MAX + 8];
-	uint8_t key[TIDS_SEAL_KEY_BYTES];
+	uint8_t *key;                  /* a slot of the pool: guarded memory */
 };
 
 struct egress {
 	struct tids_map active;        /* participant -> subscription: one stream each */
 	struct tids_map keys;          /* sealed_by -> struct cached_key */
+	struct tids_secmem_pool *pool; /* the cached keys */
 	/* Ended this loop iteration: its queue may be mid-pump, or its events
 	 * still in the batch being dispatched. Freed by egress_reap. */
 	struct subscription *graveyard;
@@ -60,9 +62,18 @@ struct egress {
 
 static struct egress *egress_get(struct tidsd *d)
 {
-	if (d->egress == NULL)
-		d->egress = calloc(1, sizeof(*d->egress));
+	if (d->egress == NULL && (d->egress = calloc(1, sizeof(*d->egress))) != NULL &&
+	    (d->egress->pool = tids_secmem_pool_new(TIDS_SEAL_KEY_BYTES)) == NULL) {
+		free(d->egress);
+		d->egress = NULL;
+	}
 	return d->egress;
+}
+
+static void cached_key_free(struct egress *eg, struct cached_key *k)
+{
+	tids_secmem_pool_put(eg->pool, k->key);
+	free(k);
 }
 
 static bool ready(struct tidsd *d, void *ctx)
@@ -72,29 +83,29 @@ static bool ready(struct tidsd *d, void *ctx)
 	return sub->s != NULL && session_can_send(d, sub->s) && sub->last_sent - sub->last_acked < sub->window;
 }
 
-static int key_for(struct tidsd *d, const char *sealed_by, uint8_t key[TIDS_SEAL_KEY_BYTES])
+/* The key that opens what sealed_by names ("hub" or "grant:<id>"), in
+ * guarded memory; valid until the grant is forgotten. */
+static const uint8_t *key_for(struct tidsd *d, const char *sealed_by)
 {
 	struct egress *eg = d->egress;
-	struct cached_key *k = tids_map_get_str(&eg->keys, sealed_by);
-	int r;
+	struct cached_key *k;
 
-	if (k != NULL) {
-		memcpy(key, k->key, TIDS_SEAL_KEY_BYTES);
-		return 0;
-	}
-	r = strcmp(sealed_by, "hub") == 0 ? keys_data_key(d, key) : keys_grant_key(d, sealed_by + 6, key);
-	if (r != 0)
-		return r;
+	if (strcmp(sealed_by, "hub") == 0)
+		return keys_delivery(d);
+	k = tids_map_get_str(&eg->keys, sealed_by);
+	if (k != NULL)
+		return k->key;
 	k = calloc(1, sizeof(*k));
-	if (k == NULL)
-		return 0;
-	snprintf(k->id, sizeof(k->id), "%s", sealed_by);
-	memcpy(k->key, key, TIDS_SEAL_KEY_BYTES);
-	if (tids_map_put_str(&eg->keys, k->id, k, NULL) != 0) {
-		sodium_memzero(k, sizeof(*k));
+	if (k == NULL || (k->key = tids_secmem_pool_get(eg->pool)) == NULL) {
 		free(k);
+		return NULL;
 	}
-	return 0;
+	snprintf(k->id, sizeof(k->id), "%s", sealed_by);
+	if (keys_grant_key(d, sealed_by + 6, k->key) != 0 || tids_map_put_str(&eg->keys, k->id, k, NULL) != 0) {
+		cached_key_free(eg, k);
+		return NULL;
+	}
+	return k->key;
 }
 
 void egress_forget_key(struct tidsd *d, const char *grant_id)
@@ -106,17 +117,18 @@ void egress_forget_key(struct tidsd *d, const char *grant_id)
 		return;
 	snprintf(id, sizeof(id), "grant:%s", grant_id);
 	k = tids_map_remove_str(&d->egress->keys, id);
-	if (k != NULL) {
-		sodium_memzero(k, sizeof(*k));
-		free(k);
-	}
+	if (k != NULL)
+		cached_key_free(d->egress, k);
 }
 
-/* Opens the envelope: the Delivery bytes, unsealed if need be, into *out. */
-static int open_envelope(struct tidsd *d, const struct tids_delivery_envelope *env, uint8_t **out, size_t *len,
-			 char *err, size_t errlen)
+/* Opens the envelope read from sub's topic: the Delivery bytes, unsealed
+ * if need be, into *out. */
+static int open_envelope(struct tidsd *d, const struct subscription *sub, const struct tids_delivery_envelope *env,
+			 uint8_t **out, size_t *len, char *err, size_t errlen)
 {
-	uint8_t key[TIDS_SEAL_KEY_BYTES];
+	uint8_t ad[TIDS_SEAL_AD_MAX];
+	const uint8_t *key;
+	size_t ad_len;
 	int r;
 
 	if (*env->sealed_by == '\0') {
@@ -127,20 +139,23 @@ static int open_envelope(struct tidsd *d, const struct tids_delivery_envelope *e
 		*len = env->delivery.len;
 		return 0;
 	}
-	r = key_for(d, env->sealed_by, key);
-	if (r != 0)
+	key = key_for(d, env->sealed_by);
+	if (key == NULL)
 		return tids_fail(err, errlen, TIDS_ECRYPTO, "key %s is destroyed (grant revoked or expired)",
 				 env->sealed_by);
-	if (env->delivery.len < TIDS_SEAL_OVERHEAD || (*out = malloc(env->delivery.len)) == NULL) {
-		sodium_memzero(key, sizeof(key));
+	/* Sealed for this participant on this topic, or it does not open. */
+	ad_len = tids_seal_ad(ad, TIDS_SEAL_KIND_DELIVERY, sub->topic, sub->participant, env->sealed_by,
+			      env->record_id);
+	if (env->delivery.len < TIDS_SEAL_OVERHEAD || ad_len == 0)
+		return tids_fail(err, errlen, TIDS_ECRYPTO, "delivery too short to be sealed");
+	if ((*out = malloc(env->delivery.len)) == NULL)
 		return TIDS_ENOMEM;
-	}
-	r = tids_seal_open(key, env->record_id, TIDS_RECORD_ID_BYTES, env->delivery.data, env->delivery.len, *out, len);
-	sodium_memzero(key, sizeof(key));
+	r = tids_seal_open(key, ad, ad_len, env->delivery.data, env->delivery.len, *out, len);
 	if (r != 0) {
 		free(*out);
 		*out = NULL;
-		return tids_fail(err, errlen, TIDS_ECRYPTO, "delivery does not decrypt under %s", env->sealed_by);
+		return tids_fail(err, errlen, TIDS_ECRYPTO, "delivery does not decrypt under %s for %s on %s",
+				 env->sealed_by, sub->participant, sub->topic);
 	}
 	return 0;
 }
@@ -163,7 +178,7 @@ static void send_message(struct tidsd *d, struct subscription *sub, const rd_kaf
 	/* Whatever happens below, this position is done with. */
 	sub->last_sent = seq;
 	if (tids_wire_decode_delivery_envelope(m->payload, m->len, &env, err, sizeof(err)) != 0 ||
-	    open_envelope(d, &env, &plain, &plen, err, sizeof(err)) != 0 ||
+	    open_envelope(d, sub, &env, &plain, &plen, err, sizeof(err)) != 0 ||
 	    tids_wire_decode_delivery(plain, plen, &del, err, sizeof(err)) != 0) {
 		/* Crypto-shredded or damaged: the subscriber cannot have it. It
 		 * counts as handled, or one bad entry would block the stream. */
@@ -177,6 +192,11 @@ static void send_message(struct tidsd *d, struct subscription *sub, const rd_kaf
 		return;
 	}
 	del.delivery_seq = seq;
+	/* The receipt rides outside the sealed delivery (its entry was hashed
+	 * before it could exist): the subscriber gets it inside. */
+	del.has_receipt = env.has_receipt;
+	if (env.has_receipt)
+		del.receipt = env.receipt;
 	if (tids_wire_encode_delivery(&del, &body, &blen) == 0) {
 		if (session_stream_item(d, sub->s, sub->call_id, body, blen) != 0)
 			tids_log_debug("egress %s: item %llu not queued", sub->participant, (unsigned long long)seq);
@@ -483,11 +503,10 @@ void egress_free(struct tidsd *d)
 	if (d->egress == NULL)
 		return;
 	egress_reap(d);
-	while ((k = tids_map_next(&d->egress->keys, &pos)) != NULL) {
-		sodium_memzero(k, sizeof(*k));
-		free(k);
-	}
+	while ((k = tids_map_next(&d->egress->keys, &pos)) != NULL)
+		cached_key_free(d->egress, k);
 	tids_map_free(&d->egress->keys);
+	tids_secmem_pool_free(d->egress->pool);
 	tids_map_free(&d->egress->active);
 	free(d->egress);
 	d->egress = NULL;

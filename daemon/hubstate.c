@@ -43,7 +43,6 @@
 #include "tids/seal.h"
 #include "tidsd.h"
 
-#define MAC_DOMAIN "tids.v1.registry"
 #define START_TIMEOUT_MS 120000        /* reading the topic at start */
 #define CHANGE_TIMEOUT_MS 60000        /* a change that cannot be written in this time fails */
 #define RETRY_MS 1000
@@ -497,7 +496,7 @@ static int apply_hubkey(struct tidsd *d, const char *id, const struct tids_hub_s
 	if (store_get_blob(d->store, "hub_key", HUBKEY_ID, have, sizeof(have), &len) == 0 && len == sizeof(have) &&
 	    memcmp(have, e->wrapped_key.data, len) != 0)
 		return tids_fail(err, errlen, TIDS_EEXIST, "a second hub data key (the first stands)");
-	if (tids_seal_unwrap_key(d->master_key, HUBKEY_ID, e->wrapped_key.data, key) != 0)
+	if (keys_unwrap_from_hub(d, HUBKEY_ID, e->wrapped_key.data, key) != 0)
 		fatalx("the hub data key on %s does not unwrap under this instance's master key: every instance of "
 		       "a hub needs the hub's master key (hub.master_key, or the credential master.key)",
 		       d->hubstate->topic);
@@ -893,10 +892,8 @@ static int add_legacy(void *ctx, const char *id, const uint8_t *blob, size_t len
 	struct legacy *l = ctx;
 	uint8_t wrapped[TIDS_SEAL_WRAPPED_KEY_BYTES];
 	uint64_t revoked = 0;
-	size_t wlen = 0;
 
-	if (l->kind == HS_GRANT && (store_get_blob(l->d->store, "grant_key", id, wrapped, sizeof(wrapped), &wlen) != 0 ||
-				    wlen != sizeof(wrapped)))
+	if (l->kind == HS_GRANT && keys_grant_export(l->d, id, wrapped) != 0)
 		return 0;   /* shredded: nothing to carry */
 	if (l->kind == HS_APPROVAL && store_get_u64(l->d->store, "approval_revoked", id, &revoked) != 0)
 		revoked = 0;
@@ -932,9 +929,9 @@ static int prepare_bootstrap(struct tidsd *d, struct hs_batch *b, char *err, siz
 	/* The data key a single-instance hub made goes on: Kafka holds
 	 * records sealed under it. */
 	if (store_get_blob(d->store, "hub_key", HUBKEY_ID, wrapped, sizeof(wrapped), &len) != 0 ||
-	    len != sizeof(wrapped) || tids_seal_unwrap_key(d->master_key, HUBKEY_ID, wrapped, key) != 0) {
+	    len != sizeof(wrapped) || keys_unwrap_from_hub(d, HUBKEY_ID, wrapped, key) != 0) {
 		randombytes_buf(key, sizeof(key));
-		tids_seal_wrap_key(d->master_key, HUBKEY_ID, key, wrapped);
+		keys_wrap_for_hub(d, HUBKEY_ID, key, wrapped);
 	}
 	sodium_memzero(key, sizeof(key));
 	r = hs_batch_add(b, HS_HUBKEY, HUBKEY_ID, (const uint8_t *)HUBKEY_ID, strlen(HUBKEY_ID), wrapped, 0);
@@ -1096,7 +1093,7 @@ int hubstate_open(struct tidsd *d)
 	hs->w.out_fd = -1;
 	kafka_topic_name(d, KT_REGISTRY, NULL, hs->topic, sizeof(hs->topic));
 	kafka_topic_name(d, KT_CHANGES, NULL, hs->changes, sizeof(hs->changes));
-	tids_seal_derive(d->master_key, MAC_DOMAIN, hs->mac_key);
+	keys_hub_state_mac(d, hs->mac_key);
 	if ((r = open_consumer(d, hs)) != 0 || (r = watermarks(d, &lo, &hi)) != 0)
 		return r;
 	synced = store_get_blob(d->store, "view", "genesis", genesis, sizeof(genesis), &glen) == 0 &&

@@ -26,6 +26,7 @@
 #include "tids/error.h"
 #include "tids/ledger.h"
 #include "tids/seal.h"
+#include "tids/secmem.h"
 #include "tidsd.h"
 
 #define INDEXER_COMMIT_MS 1000      /* a batch is committed this often... */
@@ -56,8 +57,7 @@ struct indexer {
 	bool dirty;                         /* offsets moved since the last commit */
 	struct chain_state *chains;         /* per audit partition: the chain as seen */
 	uint8_t hub_pk[TIDS_PUBLIC_KEY_BYTES];
-	uint8_t data_key[TIDS_SEAL_KEY_BYTES];
-	bool have_data_key;
+	uint8_t *ingress_key;               /* its own copy, guarded memory */
 	bool paused;                        /* a write failed: waiting to retry */
 	int64_t retry_at;
 	uint64_t entries, checkpoints, ingress, skipped;
@@ -218,9 +218,9 @@ static int on_audit(struct indexer *ix, const rd_kafka_message_t *m)
 static int on_ingress(struct indexer *ix, const rd_kafka_message_t *m)
 {
 	struct tids_ingress_record ir;
-	uint8_t leaf[TIDS_HASH_BYTES], *plain = NULL;
+	uint8_t leaf[TIDS_HASH_BYTES], *plain = NULL, ad[TIDS_SEAL_AD_MAX];
 	const uint8_t *leaf_p = NULL;
-	size_t plen = 0;
+	size_t plen = 0, ad_len;
 	char err[256];
 	int r;
 
@@ -233,10 +233,11 @@ static int on_ingress(struct indexer *ix, const rd_kafka_message_t *m)
 	if (!ir.sealed) {
 		tids_merkle_leaf_hash(ir.record.data, ir.record.len, leaf);
 		leaf_p = leaf;
-	} else if (ix->have_data_key && ir.record.len > TIDS_SEAL_OVERHEAD &&
+	} else if (ir.record.len > TIDS_SEAL_OVERHEAD &&
+		   (ad_len = tids_seal_ad(ad, TIDS_SEAL_KIND_INGRESS, ix->topic[T_INGRESS], ir.publisher, "",
+					  ir.record_id)) > 0 &&
 		   (plain = malloc(ir.record.len)) != NULL &&
-		   tids_seal_open(ix->data_key, ir.record_id, TIDS_RECORD_ID_BYTES, ir.record.data, ir.record.len, plain,
-				  &plen) == 0) {
+		   tids_seal_open(ix->ingress_key, ad, ad_len, ir.record.data, ir.record.len, plain, &plen) == 0) {
 		/* Only the leaf hash of a sealed record is kept, never its
 		 * plaintext. */
 		tids_merkle_leaf_hash(plain, plen, leaf);
@@ -246,9 +247,18 @@ static int on_ingress(struct indexer *ix, const rd_kafka_message_t *m)
 		sodium_memzero(plain, ir.record.len);
 		free(plain);
 	}
-	/* The Merkle path is not checked here: ingest checked the batch, and
-	 * a proof that rests on this material checks the path again
-	 * (tidsctl audit check-proof), where it matters. */
+	if (ir.forwarded.present) {
+		/* From a peer hub: the leaf is the record as its publisher
+		 * signed it, which a transformed record is not (its bytes are
+		 * then not kept as the leaf's); an aggregate has none. */
+		leaf_p = *ir.publisher != '\0' ? ir.forwarded.leaf_hash : NULL;
+		if (ir.forwarded.decision != TIDS_DECISION_ALLOW)
+			ir.sealed = true;
+	}
+	/* The Merkle path is not checked here: ingest (or, for a forward,
+	 * the link's import) checked the batch, and a proof that rests on
+	 * this material checks the path again (tidsctl audit check-proof),
+	 * where it matters. */
 	r = tids_ledger_add_ingress(ix->ledger, m->partition, m->offset, &ir, leaf_p, err, sizeof(err));
 	tids_ingress_record_free(&ir);
 	if (r != 0) {
@@ -423,9 +433,9 @@ static int start(struct tidsd *d, struct indexer *ix)
 		tids_log_warnx("indexer: %s: cannot record the hub", path);
 		return TIDS_EDB;
 	}
-	ix->have_data_key = keys_data_key(d, ix->data_key) == 0;
-	if (!ix->have_data_key)
-		tids_log_warnx("indexer: no hub data key: sealed records will have no leaf hash in the ledger");
+	if ((ix->ingress_key = tids_secmem_alloc(TIDS_SEAL_KEY_BYTES)) == NULL)
+		return TIDS_ENOMEM;
+	memcpy(ix->ingress_key, keys_ingress(d), TIDS_SEAL_KEY_BYTES);
 	kafka_topic_name(d, KT_AUDIT, NULL, ix->topic[T_AUDIT], sizeof(ix->topic[T_AUDIT]));
 	kafka_topic_name(d, KT_INGRESS, NULL, ix->topic[T_INGRESS], sizeof(ix->topic[T_INGRESS]));
 	if ((r = open_consumer(d, ix)) != 0)
@@ -474,7 +484,7 @@ static void destroy(struct indexer *ix)
 	if (ix->wake_fd >= 0)
 		close(ix->wake_fd);
 	tids_ledger_close(ix->ledger);
-	sodium_memzero(ix->data_key, sizeof(ix->data_key));
+	tids_secmem_free(ix->ingress_key);
 	for (int t = 0; t < N_TOPICS; t++)
 		free(ix->next[t]);
 	free(ix->chains);

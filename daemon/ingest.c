@@ -14,6 +14,14 @@
  * restart a publisher with unacknowledged batches must publish those again
  * before anything new. An acknowledged batch published again is answered
  * with its ack, and nothing is written.
+ *
+ * Batch rows. A pending batch also has a row in batch_pending, so that a
+ * start reads only those. A publisher publishes again only batches whose
+ * acks it has not seen, at most what it had in flight (limits.
+ * publish_in_flight per connection): each ack prunes the publisher's rows
+ * to the newest BATCH_KEEP (pending ones are never pruned). An older batch
+ * published again is refused as out of order, which it is. The ack of each
+ * kept batch, as it was sent with its receipt, is kept beside it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +30,7 @@
 #include <sodium.h>
 
 #include "tids/error.h"
+#include "tids/receipt.h"
 #include "tids/seal.h"
 #include "tidsd.h"
 
@@ -53,6 +62,9 @@ struct pending {
 	struct tids_record_error *errors;   /* messages point into messages[] */
 	char (*messages)[ERROR_MESSAGE_MAX];
 	struct msg_ref *refs;
+	/* Where Kafka put each record written (the ack's receipt). */
+	struct tids_ingress_position *positions;
+	bool *written;
 };
 
 /* A category's tier floor, copied out of the policy set (the router owns
@@ -72,11 +84,15 @@ struct ingest {
 	size_t in_flight;
 	uint64_t verifications;        /* batch signatures checked */
 	uint64_t records_written;      /* records Kafka confirmed */
-	uint8_t data_key[TIDS_SEAL_KEY_BYTES];
+	char topic[256];               /* the ingress topic: part of a sealing's AD */
 };
 
 /* The registry's memory of a batch: root, acknowledged, records, time. */
 #define BATCH_ENTRY_BYTES (TIDS_HASH_BYTES + 1 + 4 + 8)
+#define NS_BATCH "batch"
+#define NS_PENDING "batch_pending"
+#define NS_ACK "ack"                   /* an acknowledged batch's ack as sent, receipt and all */
+#define BATCH_KEEP 256
 
 enum batch_state { BATCH_PENDING = 0, BATCH_ACKED = 1, BATCH_ABANDONED = 2 };
 
@@ -101,7 +117,7 @@ static int batch_get(struct tidsd *d, const char *publisher, uint64_t sequence, 
 	int r;
 
 	batch_key(key, sizeof(key), publisher, sequence);
-	r = store_get_blob(d->store, "batch", key, buf, sizeof(buf), &len);
+	r = store_get_blob(d->store, NS_BATCH, key, buf, sizeof(buf), &len);
 	if (r != 0 || len != sizeof(buf))
 		return r != 0 ? r : TIDS_EDB;
 	memcpy(e->root, buf, TIDS_HASH_BYTES);
@@ -126,7 +142,23 @@ static int batch_put(struct tidsd *d, const char *publisher, uint64_t sequence, 
 		buf[33 + i] = (uint8_t)(e->n_records >> (24 - 8 * i));
 	for (int i = 7; i >= 0; i--, at >>= 8)
 		buf[37 + i] = (uint8_t)at;
-	return store_set_blob(d->store, "batch", key, buf, sizeof(buf));
+	if (store_set_blob(d->store, NS_BATCH, key, buf, sizeof(buf)) != 0)
+		return TIDS_EDB;
+	if (e->state == BATCH_PENDING)
+		return store_set_blob(d->store, NS_PENDING, key, buf + TIDS_HASH_BYTES, 1);
+	return store_delete_key(d->store, NS_PENDING, key);
+}
+
+/* Keeps the publisher's newest BATCH_KEEP rows and the pending ones, and
+ * the acks (with their receipts) of the newest BATCH_KEEP. */
+static void batch_prune(struct tidsd *d, const char *publisher)
+{
+	char prefix[TIDS_ID_MAX + 2];
+
+	snprintf(prefix, sizeof(prefix), "%s/", publisher);
+	if (store_trim_kv(d->store, NS_BATCH, prefix, BATCH_KEEP, NS_PENDING) != 0 ||
+	    store_trim_kv(d->store, NS_ACK, prefix, BATCH_KEEP, NS_PENDING) != 0)
+		tids_log_warnx("ingest: old batches of %s could not be pruned", publisher);
 }
 
 static void forget_unacked(struct participant *pub, uint64_t sequence)
@@ -138,17 +170,56 @@ static void forget_unacked(struct participant *pub, uint64_t sequence)
 		}
 }
 
-static int load_one(void *ctx, const char *key, const uint8_t *blob, size_t len)
+/* Keys of a namespace, collected before any row changes. */
+struct keys {
+	char (*k)[TIDS_ID_MAX + 32];
+	size_t n, cap;
+	char last_publisher[TIDS_ID_MAX + 1];
+	bool pending_only;
+};
+
+static int collect(void *ctx, const char *key, const uint8_t *blob, size_t len)
 {
-	struct tidsd *d = ctx;
+	struct keys *ks = ctx;
+
+	if (strlen(key) >= sizeof(ks->k[0]))
+		return 0;
+	if (ks->pending_only) {
+		/* Layout 1: the pending rows, and each publisher's first row (to
+		 * know whom to prune); rows come sorted by publisher. */
+		char publisher[TIDS_ID_MAX + 1];
+		bool first = sscanf(key, "%128[^/]/", publisher) == 1 && strcmp(publisher, ks->last_publisher) != 0;
+
+		if (first)
+			snprintf(ks->last_publisher, sizeof(ks->last_publisher), "%s", publisher);
+		else if (len != BATCH_ENTRY_BYTES || blob[TIDS_HASH_BYTES] != BATCH_PENDING)
+			return 0;
+	}
+	if (ks->n == ks->cap) {
+		size_t cap = ks->cap ? ks->cap * 2 : 64;
+		void *k = realloc(ks->k, cap * sizeof(*ks->k));
+
+		if (k == NULL)
+			return TIDS_ENOMEM;
+		ks->k = k;
+		ks->cap = cap;
+	}
+	snprintf(ks->k[ks->n++], sizeof(ks->k[0]), "%s", key);
+	return 0;
+}
+
+static int load_one(struct tidsd *d, const char *key)
+{
 	char publisher[TIDS_ID_MAX + 1];
 	unsigned long long seq;
 	struct participant *pub;
 	struct batch_entry e;
 
-	if (len != BATCH_ENTRY_BYTES || blob[TIDS_HASH_BYTES] != BATCH_PENDING ||
-	    sscanf(key, "%128[^/]/%llu", publisher, &seq) != 2 || batch_get(d, publisher, seq, &e) != 0)
-		return 0;
+	if (sscanf(key, "%128[^/]/%llu", publisher, &seq) != 2 || batch_get(d, publisher, seq, &e) != 0 ||
+	    e.state != BATCH_PENDING) {
+		/* Its row says otherwise: the index is stale. */
+		return store_delete_key(d->store, NS_PENDING, key);
+	}
 	pub = registry_participant_mut(d, publisher);
 	if (pub == NULL)
 		return 0;
@@ -165,9 +236,47 @@ static int load_one(void *ctx, const char *key, const uint8_t *blob, size_t len)
 	return 0;
 }
 
+/* A registry of the first layout: pending rows indexed, every publisher's
+ * rows pruned, once. */
+static int upgrade_batches(struct tidsd *d)
+{
+	struct keys ks = { .pending_only = true };
+	char publisher[TIDS_ID_MAX + 1];
+	unsigned long long seq;
+	int r = store_each_kv(d->store, NS_BATCH, collect, &ks);
+
+	for (size_t i = 0; r == 0 && i < ks.n; i++) {
+		struct batch_entry e;
+
+		if (sscanf(ks.k[i], "%128[^/]/%llu", publisher, &seq) != 2)
+			continue;
+		if (batch_get(d, publisher, seq, &e) == 0 && e.state == BATCH_PENDING)
+			r = batch_put(d, publisher, seq, &e);
+		if (r == 0 && (i + 1 == ks.n || strncmp(ks.k[i + 1], publisher, strlen(publisher)) != 0 ||
+			       ks.k[i + 1][strlen(publisher)] != '/'))
+			batch_prune(d, publisher);
+	}
+	free(ks.k);
+	if (r == 0)
+		r = store_set_u64(d->store, "ingest", "batch_layout", 2);
+	if (r == 0)
+		r = store_commit(d->store);
+	return r;
+}
+
 int ingest_load_unacked(struct tidsd *d)
 {
-	return store_each_kv(d->store, "batch", load_one, d);
+	struct keys ks = { 0 };
+	uint64_t layout;
+	int r = 0;
+
+	if (store_get_u64(d->store, "ingest", "batch_layout", &layout) != 0 && (r = upgrade_batches(d)) != 0)
+		return r;
+	r = store_each_kv(d->store, NS_PENDING, collect, &ks);
+	for (size_t i = 0; r == 0 && i < ks.n; i++)
+		r = load_one(d, ks.k[i]);
+	free(ks.k);
+	return r;
 }
 
 static bool in_flight(const struct tidsd *d, const char *publisher, uint64_t sequence)
@@ -196,6 +305,8 @@ static void pending_free(struct pending *p)
 	free(p->errors);
 	free(p->messages);
 	free(p->refs);
+	free(p->positions);
+	free(p->written);
 	free(p);
 }
 
@@ -208,11 +319,53 @@ static struct pending *pending_new(size_t n)
 	p->errors = calloc(n, sizeof(*p->errors));
 	p->messages = calloc(n, sizeof(*p->messages));
 	p->refs = calloc(n, sizeof(*p->refs));
-	if (p->errors == NULL || p->messages == NULL || p->refs == NULL) {
+	p->positions = calloc(n, sizeof(*p->positions));
+	p->written = calloc(n, sizeof(*p->written));
+	if (p->errors == NULL || p->messages == NULL || p->refs == NULL || p->positions == NULL || p->written == NULL) {
 		pending_free(p);
 		return NULL;
 	}
 	return p;
+}
+
+/* The ack of a batch, as sent, is kept: a batch published again after a
+ * lost ack gets the same ack, receipt included. */
+static int ack_put(struct tidsd *d, const char *publisher, uint64_t sequence, const uint8_t *body, size_t len)
+{
+	char key[TIDS_ID_MAX + 32];
+
+	batch_key(key, sizeof(key), publisher, sequence);
+	return store_set_blob(d->store, NS_ACK, key, body, len);
+}
+
+/* The receipt: where each record went, signed once for the batch. Before
+ * any routing, so the ledger must later account for every position. */
+static int sign_receipt(struct tidsd *d, const struct pending *p, struct tids_publish_ack *ack, uint8_t **statement)
+{
+	struct tids_ingest_statement st = {
+		.hub_id = d->conf->hub_id, .publisher = p->publisher, .sequence = p->sequence,
+		.signed_at_ms = now_ms(),
+	};
+	struct tids_ingress_position *pos = malloc(p->n_records * sizeof(*pos) + 1);
+	size_t n = 0, len;
+	int r;
+
+	*statement = NULL;
+	if (pos == NULL)
+		return TIDS_ENOMEM;
+	for (uint32_t i = 0; i < p->n_records; i++)
+		if (p->written[i])
+			pos[n++] = p->positions[i];
+	memcpy(st.batch_root, p->root, TIDS_HASH_BYTES);
+	st.positions = pos;
+	st.n_positions = n;
+	r = tids_receipt_ingest_sign(&d->hub, &st, statement, &len, ack->receipt.signature);
+	free(pos);
+	if (r != 0)
+		return r;
+	ack->receipt.statement = (struct tids_bytes){ *statement, len };
+	ack->has_receipt = true;
+	return 0;
 }
 
 /* All records confirmed or failed: answer (if anyone still listens). */
@@ -223,22 +376,32 @@ static void finish(struct tidsd *d, struct pending *p)
 	struct tids_publish_ack ack = {
 		.sequence = p->sequence, .accepted = p->accepted, .errors = p->errors, .n_errors = p->n_errors,
 	};
-	uint8_t *body;
-	size_t len;
+	uint8_t *body = NULL, *statement = NULL;
+	size_t len = 0;
+	int enc;
 
 	for (pp = &in->pending; *pp != NULL; pp = &(*pp)->next)
 		if (*pp == p) {
 			*pp = p->next;
 			break;
 		}
+	if (p->accepted > 0 && sign_receipt(d, p, &ack, &statement) != 0)
+		tids_log_warnx("ingest: batch %llu of %s: its receipt could not be signed (out of memory)",
+			       (unsigned long long)p->sequence, p->publisher);
+	enc = tids_wire_encode_publish_ack(&ack, &body, &len);
 	if (p->retryable == 0) {
 		struct batch_entry e = { .state = BATCH_ACKED, .n_records = p->n_records, .at_ms = now_ms() };
 		struct participant *pub = registry_participant_mut(d, p->publisher);
 
 		memcpy(e.root, p->root, TIDS_HASH_BYTES);
+		if (enc == 0 && ack_put(d, p->publisher, p->sequence, body, len) != 0)
+			tids_log_warnx("ingest: batch %llu of %s: its ack is not kept; published again, it will be "
+				       "acknowledged without a receipt", (unsigned long long)p->sequence, p->publisher);
 		if (batch_put(d, p->publisher, p->sequence, &e) != 0)
 			tids_log_warnx("ingest: batch %llu of %s: not recorded as acknowledged",
 				       (unsigned long long)p->sequence, p->publisher);
+		else
+			batch_prune(d, p->publisher);
 		if (pub != NULL)
 			forget_unacked(pub, p->sequence);
 	}
@@ -248,11 +411,12 @@ static void finish(struct tidsd *d, struct pending *p)
 		 * the ack: an acked batch must never be accepted again. */
 		if (store_commit(d->store) != 0)
 			session_reply(d, p->s, p->call_id, CODE_UNAVAILABLE, "registry could not be written", NULL, 0);
-		else if (tids_wire_encode_publish_ack(&ack, &body, &len) == 0) {
+		else if (enc == 0)
 			session_reply(d, p->s, p->call_id, CODE_OK, "", body, len);
-			free(body);
-		}
+		session_publish_done(d, p->s);
 	}
+	free(body);
+	free(statement);
 	pending_free(p);
 }
 
@@ -278,6 +442,8 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 		} else {
 			p->accepted++;
 			in->records_written++;
+			p->positions[ref->index] = (struct tids_ingress_position){ ref->index, m->partition, m->offset };
+			p->written[ref->index] = true;
 		}
 		if (--p->outstanding == 0)
 			finish(d, p);
@@ -334,6 +500,11 @@ static enum tids_tier floor_of(const struct ingest *in, const char *category)
 	return f != NULL ? f->tier : TIDS_TIER_GENERAL;
 }
 
+enum tids_tier ingest_floor(const struct tidsd *d, const char *category)
+{
+	return d->ingest != NULL ? floor_of(d->ingest, category) : TIDS_TIER_GENERAL;
+}
+
 /* Checks one record of a batch; returns 0 or fills the record's error. */
 static int check_record(struct tidsd *d, const char *publisher, const struct tids_bytes *raw,
 			struct tids_record *rec, int *code, char *err, size_t errlen)
@@ -377,8 +548,8 @@ static int produce(struct tidsd *d, struct pending *p, const struct tids_batch *
 		.leaf_index = index, .leaf_count = (uint32_t)b->n_records,
 		.merkle_path = path, .n_merkle_path = path_len, .received_at_ms = now_ms(),
 	};
-	uint8_t *sealed = NULL, *payload;
-	size_t len;
+	uint8_t *sealed = NULL, *payload, ad[TIDS_SEAL_AD_MAX];
+	size_t len, ad_len;
 	const char *key = rec->owner;
 	int r;
 
@@ -387,10 +558,13 @@ static int produce(struct tidsd *d, struct pending *p, const struct tids_batch *
 	memcpy(ir.batch_signature, b->signature, TIDS_SIGNATURE_BYTES);
 	/* Kafka is not trusted with the plaintext of important or core data. */
 	if (tids_record_effective_tier(rec) >= TIDS_TIER_IMPORTANT) {
-		sealed = malloc(raw->len + TIDS_SEAL_OVERHEAD);
+		/* Bound to this topic and publisher (and under a key of its own,
+		 * not the one deliveries are sealed with). */
+		ad_len = tids_seal_ad(ad, TIDS_SEAL_KIND_INGRESS, in->topic, b->publisher, "", rec->record_id);
+		sealed = ad_len > 0 ? malloc(raw->len + TIDS_SEAL_OVERHEAD) : NULL;
 		if (sealed == NULL)
 			return TIDS_ENOMEM;
-		tids_seal(in->data_key, rec->record_id, TIDS_RECORD_ID_BYTES, raw->data, raw->len, sealed);
+		tids_seal(keys_ingress(d), ad, ad_len, raw->data, raw->len, sealed);
 		ir.record.data = sealed;
 		ir.record.len = raw->len + TIDS_SEAL_OVERHEAD;
 		ir.sealed = true;
@@ -415,12 +589,30 @@ static int produce(struct tidsd *d, struct pending *p, const struct tids_batch *
 	return 0;
 }
 
-/* Replies with the ack of a batch acknowledged before (nothing is written). */
+/* Replies with the ack of a batch acknowledged before (nothing is written):
+ * the one kept, receipt and all, or one made up without a receipt. */
 static void ack_again(struct tidsd *d, struct session *s, uint64_t call_id, const struct tids_batch *b)
 {
 	struct tids_publish_ack ack = { .sequence = b->sequence, .accepted = (uint32_t)b->n_records };
-	uint8_t *body;
+	char key[TIDS_ID_MAX + 32];
+	uint8_t *body, *kept = malloc(TIDS_FRAME_MAX_DEFAULT);
 	size_t len;
+
+	batch_key(key, sizeof(key), b->publisher, b->sequence);
+	if (kept != NULL && store_get_blob(d->store, NS_ACK, key, kept, TIDS_FRAME_MAX_DEFAULT, &len) == 0) {
+		struct tids_publish_ack old;
+
+		/* Our own bytes, but from disk: through the gate again. */
+		bool same = tids_wire_decode_publish_ack(kept, len, &old, NULL, 0) == 0 && old.sequence == b->sequence;
+
+		tids_publish_ack_free(&old);
+		if (same) {
+			session_reply(d, s, call_id, CODE_OK, "", kept, len);
+			free(kept);
+			return;
+		}
+	}
+	free(kept);
 
 	if (tids_wire_encode_publish_ack(&ack, &body, &len) == 0) {
 		session_reply(d, s, call_id, CODE_OK, "", body, len);
@@ -591,8 +783,6 @@ int ingest_init(struct tidsd *d)
 
 	if (in == NULL)
 		return TIDS_ENOMEM;
-	if (keys_data_key(d, in->data_key) != 0)
-		return TIDS_ECRYPTO;
 	conf = kafka_conf(d, err, sizeof(err));
 	snprintf(timeout, sizeof(timeout), "%lld", (long long)d->conf->publish_timeout_ms);
 	if (conf == NULL ||
@@ -613,6 +803,7 @@ int ingest_init(struct tidsd *d)
 		return TIDS_EKAFKA;
 	}
 	kafka_topic_name(d, KT_INGRESS, NULL, topic, sizeof(topic));
+	snprintf(in->topic, sizeof(in->topic), "%s", topic);
 	in->rkt = rd_kafka_topic_new(in->rk, topic, NULL);
 	if (in->rkt == NULL)
 		return TIDS_EKAFKA;
@@ -653,7 +844,6 @@ void ingest_free(struct tidsd *d)
 		in->pending = p->next;
 		pending_free(p);
 	}
-	sodium_memzero(in->data_key, sizeof(in->data_key));
 	free(in->floors);
 	free(in);
 	d->ingest = NULL;

@@ -165,13 +165,16 @@ static const char *const registry_settings[] = {
 	"cleanup.policy", "compact", "segment.ms", "3600000", "max.compaction.lag.ms", "3600000",
 	"min.cleanable.dirty.ratio", "0.1", NULL,
 };
-/* Who changed what, kept: the compacted registry forgets what was replaced. */
+/* Who changed what, kept: the compacted registry forgets what was replaced.
+ * And what we forward to a peer hub: kept until tidsd deletes it itself
+ * (once acknowledged), not after the broker's retention, for a peer may be
+ * away for long. */
 static const char *const kept_forever[] = { "retention.ms", "-1", "retention.bytes", "-1", NULL };
 
 static const struct topic_spec {
 	const char *suffix;
 	bool per_partition;        /* kafka.partitions partitions, else one */
-	bool per_participant;      /* one each, made when the participant is registered */
+	bool per_participant;      /* one per participant (or peer hub), made when it is registered */
 	const char *const *settings;   /* name, value, ..., NULL */
 } topic_specs[KT_COUNT] = {
 	[KT_INGRESS] = { "ingress", true, false, NULL },
@@ -181,6 +184,8 @@ static const struct topic_spec {
 	[KT_CHANGES] = { "changes", false, false, kept_forever },
 	/* One partition: a subscriber's delivery_seq is its offset + 1. */
 	[KT_DELIVER] = { "deliver", false, true, NULL },
+	/* One per peer hub: what is forwarded to it, in order. */
+	[KT_OUTBOUND] = { "out", false, true, kept_forever },
 };
 
 static const char *const group_suffix[KG_COUNT] = {
@@ -204,13 +209,36 @@ void kafka_group_name(const struct tidsd *d, enum kafka_group g, const char *nam
 		snprintf(buf, len, "%s.%s.%s", d->conf->topic_prefix, d->conf->hub_id, group_suffix[g]);
 }
 
+int kafka_watermarks(struct tidsd *d, const char *topic, int64_t *lo, int64_t *hi)
+{
+	/* Admin commands only: a round trip to the broker, bounded. */
+	if (d->kafka == NULL || d->kafka->admin == NULL ||
+	    rd_kafka_query_watermark_offsets(d->kafka->admin, topic, 0, lo, hi, 2000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return TIDS_EKAFKA;
+	return 0;
+}
+
 static void on_admin_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 {
 	const rd_kafka_topic_result_t **res;
 	size_t n;
 
 	(void)ctx;
-	if (kafka_log_event(d, ev) || rd_kafka_event_type(ev) != RD_KAFKA_EVENT_CREATETOPICS_RESULT)
+	if (kafka_log_event(d, ev))
+		return;
+	if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_DELETERECORDS_RESULT) {
+		const rd_kafka_topic_partition_list_t *tp =
+			rd_kafka_DeleteRecords_result_offsets(rd_kafka_event_DeleteRecords_result(ev));
+
+		if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			tids_log_warnx("kafka: records not deleted: %s", rd_kafka_event_error_string(ev));
+		for (int i = 0; tp != NULL && i < tp->cnt; i++)
+			if (tp->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+				tids_log_warnx("kafka: records of %s not deleted: %s", tp->elems[i].topic,
+					       rd_kafka_err2str(tp->elems[i].err));
+		return;
+	}
+	if (rd_kafka_event_type(ev) != RD_KAFKA_EVENT_CREATETOPICS_RESULT)
 		return;
 	/* Topics made in the background (kafka_topic_create_async). */
 	if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -226,6 +254,26 @@ static void on_admin_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 }
 
 static struct kafka_queue_watch admin_watch;
+
+int kafka_delete_before(struct tidsd *d, const char *topic, int64_t offset)
+{
+	struct kafka *k = d->kafka;
+	rd_kafka_topic_partition_list_t *tp;
+	rd_kafka_DeleteRecords_t *dr;
+
+	if (k == NULL || k->admin == NULL || k->mock != NULL)
+		return 0;
+	tp = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(tp, topic, 0)->offset = offset;
+	dr = rd_kafka_DeleteRecords_new(tp);
+	rd_kafka_topic_partition_list_destroy(tp);
+	if (dr == NULL)
+		return TIDS_ENOMEM;
+	/* The answer comes to the admin queue, which logs a failure. */
+	rd_kafka_DeleteRecords(k->admin, &dr, 1, NULL, admin_watch.q);
+	rd_kafka_DeleteRecords_destroy(dr);
+	return 0;
+}
 
 static int ensure_topic(struct tidsd *d, const char *topic, int partitions, const char *const *settings,
 			char *err, size_t errlen)

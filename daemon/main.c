@@ -16,7 +16,9 @@
 
 #include <sodium.h>
 
+#include "tids/epoch.h"
 #include "tids/error.h"
+#include "tids/secmem.h"
 #include "router.h"
 #include "tidsd.h"
 
@@ -87,6 +89,20 @@ static int check_only(const struct config *conf, struct tids_buf *errs)
 		}
 	}
 	tids_identity_wipe(&id);
+	{
+		struct tids_epoch_slot slots[TIDS_EPOCH_SLOTS];
+		char path[4096];
+
+		/* Created at first start; one that exists must be whole and private. */
+		if (*conf->epoch_key != '\0')
+			snprintf(path, sizeof(path), "%s", conf->epoch_key);
+		else
+			config_state_path(conf, "epoch.key", path, sizeof(path));
+		if (access(path, F_OK) == 0 && tids_epoch_read(path, slots, err, sizeof(err)) != 0) {
+			fprintf(stderr, "%s: hub.epoch_key: %s\n", conf->path, err);
+			bad = 1;
+		}
+	}
 	if (bad)
 		die_with(errs);
 	printf("configuration OK\n");
@@ -114,6 +130,8 @@ static void load_hub_key(struct tidsd *d)
 		tids_key_to_base64(d->hub.sign_pk, pub);
 		tids_log_info("hub %s (%s), public key %s", d->conf->hub_id, d->conf->jurisdiction, pub);
 	}
+	/* Not fatal: the key can still be had over the admin socket. */
+	(void)keys_write_hub_pub(d);
 }
 
 static void open_store(struct tidsd *d)
@@ -203,6 +221,7 @@ void tidsd_tick(struct tidsd *d)
 	listeners_tick(d);
 	router_tick(d);
 	hubstate_tick(d);
+	federation_tick(d);
 	registry_expire_grants(d, now_ms());
 	if (store_commit(d->store) != 0)
 		tids_log_warnx("registry: commit failed");
@@ -215,6 +234,7 @@ static void shutdown_cleanly(struct tidsd *d)
 	listeners_close(d);
 	ingest_flush(d, DRAIN_MS);
 	sessions_close_all(d);
+	federation_free(d);
 	budget_free(d);
 	router_free(d);
 	indexer_free(d);
@@ -229,15 +249,14 @@ static void shutdown_cleanly(struct tidsd *d)
 	store_close(d->store);
 	loop_free(d);
 	tids_identity_wipe(&d->hub);
-	sodium_memzero(d->master_key, sizeof(d->master_key));
+	keys_close(d);
 	config_free(d->conf);
 	tids_log_info("stopped");
 }
 
 int main(int argc, char **argv)
 {
-	static struct tidsd daemon_state;
-	struct tidsd *d = &daemon_state;
+	struct tidsd *d;
 	const char *conf_path = DEFAULT_CONFIG;
 	char err[256];
 	struct tids_buf errs = { 0 };
@@ -273,11 +292,16 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
-	/* The loop ticks while the hub state is read, before the listeners open. */
-	d->listen_tcp.fd = d->listen_unix.fd = d->spare_fd = -1;
 	tids_log_init("tidsd", debug ? TIDS_LOG_DEBUG : TIDS_LOG_INFO);
 	if (sodium_init() < 0)
 		fatalx("libsodium failed to initialise");
+	/* The daemon's state holds the hub's identity: guarded memory keeps it
+	 * out of core dumps and swap. */
+	d = tids_secmem_alloc(sizeof(*d));
+	if (d == NULL)
+		fatalx("out of memory");
+	/* The loop ticks while the hub state is read, before the listeners open. */
+	d->listen_tcp.fd = d->listen_unix.fd = d->spare_fd = -1;
 	if (config_load(conf_path, &d->conf, &errs) != 0)
 		die_with(&errs);
 	if (instance_arg != NULL && config_set_instance(d->conf, instance_arg, err, sizeof(err)) != 0)
@@ -290,8 +314,10 @@ int main(int argc, char **argv)
 
 	load_hub_key(d);
 	open_store(d);
-	if (keys_load_master(d) != 0)
-		fatalx("cannot continue without the master key");
+	/* The master key and the epoch keys are this instance's; the hub data
+	 * key comes with the hub state (keys_open_data, below). */
+	if (keys_open(d) != 0)
+		fatalx("cannot continue without the keys at rest; see above");
 	if (router_new(d) != 0)
 		fatalx("out of memory");
 	load_policies(d);
@@ -309,8 +335,14 @@ int main(int argc, char **argv)
 	sd_status("reading the hub state");
 	if (hubstate_start(d) != 0)
 		fatalx("the hub state could not be read; see above");
+	if (keys_open_data(d) != 0)
+		fatalx("cannot continue without the hub data key; see above");
 	if (ingest_init(d) != 0 || ingest_load_unacked(d) != 0)
 		fatalx("Kafka is not usable; see above");
+	/* Before the router: it must know the peers' participants before it
+	 * routes anything. */
+	if (federation_init(d) != 0)
+		fatalx("federation could not start; see above");
 	if (d->conf->router && router_init(d) != 0)
 		fatalx("router could not start; see above");
 	/* Each instance that keeps a ledger indexes every chain: the same
@@ -324,5 +356,6 @@ int main(int argc, char **argv)
 	tids_log_info("ready");
 	loop_run(d);
 	shutdown_cleanly(d);
+	tids_secmem_free(d);
 	return 0;
 }

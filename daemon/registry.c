@@ -91,12 +91,21 @@ static int prepare_participant(struct tidsd *d, const uint8_t *blob, size_t len,
 	struct tids_participant p;
 	uint8_t dh[TIDS_DH_KEY_BYTES];
 	const struct participant *same_key;
+	const char *claimed;
 	int r;
 
 	if ((r = tids_wire_decode_participant(blob, len, &p, err, errlen)) < 0)
 		return r;
 	if ((r = purposes_check_attribute(&p, err, errlen)) != 0)
 		goto out;
+	/* Ids are unique across the network: one a peer hub serves is not
+	 * ours to take (registering it with that hub as home adds to it). */
+	claimed = federation_home_of(d, p.id);
+	if (claimed != NULL && strcmp(p.home_hub, claimed) != 0) {
+		r = tids_fail(err, errlen, TIDS_EEXIST, "participant %s is served by hub %s (its directory says so); "
+			      "register it with --home-hub %s, or pick another id", p.id, claimed, claimed);
+		goto out;
+	}
 	if (tids_identity_dh_public(p.identity_key, dh) != 0) {
 		r = tids_fail(err, errlen, TIDS_EINVAL, "participant %s: identity_key is not an Ed25519 public key", p.id);
 		goto out;
@@ -145,9 +154,12 @@ static int apply_participant(struct tidsd *d, const char *id, const struct tids_
 	 * for topics that went missing (a new Kafka under an old hub). */
 	if (r == 0 && !known)
 		kafka_topic_create_async(d, KT_DELIVER, id);
-	/* A new key, a suspension: open sessions lose what they no longer have. */
-	if (r == 0)
+	/* A new key, a suspension: open sessions lose what they no longer
+	 * have; our directory, which peers hold, changes. */
+	if (r == 0) {
 		sessions_recheck(d, "participant changed");
+		federation_registry_changed(d);
+	}
 	return r;
 }
 
@@ -169,6 +181,33 @@ struct participant *registry_participant_mut(struct tidsd *d, const char *id)
 const struct participant *registry_by_dh_key(const struct tidsd *d, const uint8_t dh_pk[TIDS_DH_KEY_BYTES])
 {
 	return tids_map_get(&d->registry->by_dh, dh_pk, TIDS_DH_KEY_BYTES);
+}
+
+void registry_each_participant(struct tidsd *d, registry_participant_fn *fn, void *ctx)
+{
+	const struct participant *p;
+	size_t pos = 0;
+
+	while ((p = tids_map_next(&d->registry->participants, &pos)) != NULL)
+		fn(ctx, p);
+}
+
+void registry_each_subscriber(struct tidsd *d, registry_subscriber_fn *fn, void *ctx)
+{
+	const struct subscriber *s;
+	size_t pos = 0;
+
+	while ((s = tids_map_next(&d->registry->subscribers, &pos)) != NULL)
+		fn(ctx, s);
+}
+
+void registry_each_peer(struct tidsd *d, registry_peer_fn *fn, void *ctx)
+{
+	const struct tids_peer *p;
+	size_t pos = 0;
+
+	while ((p = tids_map_next(&d->registry->peers, &pos)) != NULL)
+		fn(d, p, ctx);
 }
 
 
@@ -206,15 +245,38 @@ static int prepare_asset(struct tidsd *d, const uint8_t *blob, size_t len, struc
 {
 	struct tids_asset a;
 	int r;
+	char lessor[TIDS_ID_MAX + 1], why[256];
+	uint8_t *named = NULL;
+	size_t named_len;
 
 	if ((r = tids_wire_decode_asset(blob, len, &a, err, errlen)) < 0)
 		return r;
-	if (registry_participant(d, a.lessee) == NULL)
+	if (registry_participant(d, a.lessee) == NULL) {
 		r = tids_fail(err, errlen, TIDS_ENOENT, "asset %s: lessee %s is not registered", a.asset_id, a.lessee);
-	else if (*a.lessor != '\0' && registry_participant(d, a.lessor) == NULL)
-		r = tids_fail(err, errlen, TIDS_ENOENT, "asset %s: lessor %s is not registered", a.asset_id, a.lessor);
-	else
-		r = hs_batch_add(b, HS_ASSET, a.asset_id, blob, len, NULL, 0);
+		goto out;
+	}
+	/* The lessor may be a participant of another hub (lessor.wh@hub.wh):
+	 * kept by its id, which is unique across the network. */
+	if (*a.lessor != '\0') {
+		if (federation_resolve(d, a.lessor, lessor, why, sizeof(why)) != 0) {
+			r = tids_fail(err, errlen, TIDS_ENOENT, "asset %s: lessor %s", a.asset_id, why);
+			goto out;
+		}
+		if (strcmp(lessor, a.lessor) != 0) {
+			struct tids_asset copy = a;
+
+			copy.lessor = lessor;
+			if (tids_wire_encode_asset(&copy, &named, &named_len) != 0) {
+				r = tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+				goto out;
+			}
+			blob = named;
+			len = named_len;
+		}
+	}
+	r = hs_batch_add(b, HS_ASSET, a.asset_id, blob, len, NULL, 0);
+out:
+	free(named);
 	tids_asset_free(&a);
 	return r;
 }
@@ -251,6 +313,7 @@ static int index_peer(struct tidsd *d, const uint8_t *blob, size_t len, char *er
 		tids_peer_free(old);
 		free(old);
 	}
+	router_post(d, RM_PEER, p->hub_id, NULL, 0, NULL, NULL);
 	return 0;
 fail:
 	tids_peer_free(p);
@@ -258,14 +321,17 @@ fail:
 	return r;
 }
 
-static int prepare_peer(const uint8_t *blob, size_t len, struct hs_batch *b, char *err, size_t errlen)
+static int prepare_peer(struct tidsd *d, const uint8_t *blob, size_t len, struct hs_batch *b, char *err, size_t errlen)
 {
 	struct tids_peer p;
 	int r;
 
 	if ((r = tids_wire_decode_peer(blob, len, &p, err, errlen)) < 0)
 		return r;
-	r = hs_batch_add(b, HS_PEER, p.hub_id, blob, len, NULL, 0);
+	if (strcmp(p.hub_id, d->conf->hub_id) == 0)
+		r = tids_fail(err, errlen, TIDS_EINVAL, "peer %s is this hub", p.hub_id);
+	else
+		r = hs_batch_add(b, HS_PEER, p.hub_id, blob, len, NULL, 0);
 	tids_peer_free(&p);
 	return r;
 }
@@ -276,6 +342,8 @@ static int apply_peer(struct tidsd *d, const char *id, const struct tids_hub_sta
 
 	if (r == 0 && store_put(d->store, STORE_PEER, id, e->body.data, e->body.len) != 0)
 		r = tids_fail(err, errlen, TIDS_EDB, "peer %s: could not be stored", id);
+	if (r == 0)
+		federation_peer_changed(d, tids_map_get_str(&d->registry->peers, id));
 	return r;
 }
 
@@ -294,9 +362,8 @@ struct approval_entry {
 
 static int index_grant(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
 {
-	uint8_t wrapped[TIDS_SEAL_WRAPPED_KEY_BYTES];
+	uint8_t key[TIDS_SEAL_KEY_BYTES];
 	struct tids_grant *g = calloc(1, sizeof(*g));
-	size_t wlen;
 	void *old;
 	int r;
 
@@ -305,12 +372,12 @@ static int index_grant(struct tidsd *d, const uint8_t *blob, size_t len, char *e
 	if ((r = tids_wire_decode_signed_grant(blob, len, g, err, errlen)) < 0)
 		goto fail;
 	/* A grant without its key has been shredded: it cannot carry data. */
-	if (store_get_blob(d->store, "grant_key", g->grant_id, wrapped, sizeof(wrapped), &wlen) != 0 ||
-	    wlen != sizeof(wrapped)) {
+	if (keys_grant_key(d, g->grant_id, key) != 0) {
 		r = tids_fail(err, errlen, TIDS_ECRYPTO, "grant %s has no data key", g->grant_id);
 		goto fail;
 	}
 	if (tids_map_put_str(&d->registry->grants, g->grant_id, g, &old) != 0) {
+		sodium_memzero(key, sizeof(key));
 		r = tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
 		goto fail;
 	}
@@ -318,7 +385,8 @@ static int index_grant(struct tidsd *d, const uint8_t *blob, size_t len, char *e
 		tids_grant_free(old);
 		free(old);
 	}
-	router_post(d, RM_GRANT, g->grant_id, blob, len, wrapped, NULL);
+	router_post(d, RM_GRANT, g->grant_id, blob, len, key, NULL);
+	sodium_memzero(key, sizeof(key));
 	return 0;
 fail:
 	tids_grant_free(g);
@@ -364,16 +432,18 @@ static int prepare_grant(struct tidsd *d, const uint8_t *blob, size_t len, const
 	if ((r = check_signed(d, g.owner, caller, g.hub_id, TIDS_DOMAIN_GRANT, &g.bytes, g.signature, "grant",
 			      g.grant_id, err, errlen)) < 0)
 		goto out;
-	if (registry_participant(d, g.grantee) == NULL) {
-		r = tids_fail(err, errlen, TIDS_ENOENT, "grant %s: grantee %s is not registered", g.grant_id, g.grantee);
+	if (registry_participant(d, g.grantee) == NULL && federation_home_of(d, g.grantee) == NULL) {
+		r = tids_fail(err, errlen, TIDS_ENOENT, "grant %s: grantee %s is not registered here nor listed by a "
+			      "peer hub", g.grant_id, g.grantee);
 		goto out;
 	}
 	/* The grant's own data key: its deliveries are sealed under it, and
 	 * destroying it on revocation or expiry makes them unreadable. It
-	 * travels to the other instances wrapped under the hub's master key.
+	 * travels to the other instances wrapped under the hub's master key;
+	 * each keeps its own copy under its epoch (keys.c).
 	 * What is written is what the owner sent: the exact signed bytes. */
 	randombytes_buf(key, sizeof(key));
-	tids_seal_wrap_key(d->master_key, g.grant_id, key, wrapped);
+	keys_wrap_for_hub(d, g.grant_id, key, wrapped);
 	sodium_memzero(key, sizeof(key));
 	r = hs_batch_add(b, HS_GRANT, g.grant_id, blob, len, wrapped, 0);
 out:
@@ -396,10 +466,15 @@ static int prepare_revoke_grant(struct tidsd *d, const char *grant_id, const cha
 	return hs_batch_add(b, HS_GRANT, grant_id, NULL, 0, NULL, 0);
 }
 
+/* The grant, its key destroyed already, leaves the registry. */
 static void forget_grant(struct tidsd *d, const char *grant_id)
 {
 	struct tids_grant *g = tids_map_remove_str(&d->registry->grants, grant_id);
 
+	/* Once its key is gone a stored grant is skipped at load: a failure
+	 * here leaves nothing that could carry data. */
+	if (store_delete(d->store, STORE_GRANT, grant_id) != 0)
+		tids_log_warnx("grant %s: its entry could not be removed (its key is destroyed)", grant_id);
 	router_post(d, RM_REVOKE, grant_id, NULL, 0, NULL, NULL);
 	egress_forget_key(d, grant_id);
 	if (g != NULL) {
@@ -410,14 +485,16 @@ static void forget_grant(struct tidsd *d, const char *grant_id)
 
 static int apply_grant(struct tidsd *d, const char *id, const struct tids_hub_state *e, char *err, size_t errlen)
 {
+	const char *ids[1] = { id };
 	struct tids_grant g;
 	int r;
 
 	if (e->body.len == 0) {
-		/* Revoked or expired: key first, so that once it is gone the
-		 * grant's deliveries are unreadable here, whatever happens next. */
-		if (store_delete_key(d->store, "grant_key", id) != 0 || store_delete(d->store, STORE_GRANT, id) != 0)
-			return tids_fail(err, errlen, TIDS_EDB, "grant %s: could not be removed", id);
+		/* Revoked or expired: key first, durably, so that once it is gone
+		 * the grant's deliveries are unreadable here, whatever happens
+		 * next. */
+		if ((r = keys_grants_destroy(d, ids, 1, err, errlen)) != 0)
+			return r;
 		forget_grant(d, id);
 		return 0;
 	}
@@ -430,8 +507,10 @@ static int apply_grant(struct tidsd *d, const char *id, const struct tids_hub_st
 	tids_grant_free(&g);
 	if (r != 0)
 		return r;
-	if (store_set_blob(d->store, "grant_key", id, e->wrapped_key.data, e->wrapped_key.len) != 0 ||
-	    store_put(d->store, STORE_GRANT, id, e->body.data, e->body.len) != 0)
+	if (keys_grant_import(d, id, e->wrapped_key.data) != 0)
+		return tids_fail(err, errlen, TIDS_ECRYPTO, "grant %s: its data key does not unwrap under the master key",
+				 id);
+	if (store_put(d->store, STORE_GRANT, id, e->body.data, e->body.len) != 0)
 		return tids_fail(err, errlen, TIDS_EDB, "grant %s: could not be stored", id);
 	return index_grant(d, e->body.data, e->body.len, err, errlen);
 }
@@ -700,6 +779,8 @@ static int apply_subscription(struct tidsd *d, const char *id, const struct tids
 
 	if (r == 0 && store_put(d->store, STORE_SUBSCRIPTION, id, e->body.data, e->body.len) != 0)
 		r = tids_fail(err, errlen, TIDS_EDB, "subscription of %s could not be stored", id);
+	if (r == 0)
+		federation_registry_changed(d);
 	return r;
 }
 
@@ -713,7 +794,7 @@ int registry_prepare(struct tidsd *d, const struct hs_request *rq, struct hs_bat
 	case HS_PUT_ASSET:
 		return prepare_asset(d, rq->blob, rq->len, b, err, errlen);
 	case HS_PUT_PEER:
-		return prepare_peer(rq->blob, rq->len, b, err, errlen);
+		return prepare_peer(d, rq->blob, rq->len, b, err, errlen);
 	case HS_SUSPEND:
 		return prepare_suspend(d, rq->id, rq->flag, b, err, errlen);
 	case HS_PUT_GRANT:

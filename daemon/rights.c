@@ -126,6 +126,19 @@ bool session_rights(const struct tidsd *d, const struct session *s, bool *admin,
 		}
 		return *admin;
 	}
+	if (*s->peer_hub != '\0') {
+		uint8_t key[TIDS_PUBLIC_KEY_BYTES];
+
+		/* A peer hub: while its registration holds the key it proved. */
+		if (!federation_peer_key(d, s->peer_hub, key) ||
+		    sodium_memcmp(key, s->identity_key, TIDS_PUBLIC_KEY_BYTES) != 0) {
+			*code = CODE_UNAUTHENTICATED;
+			snprintf(why, whylen, "peer hub %s is no longer registered with this key at hub %s", s->peer_hub,
+				 d->conf->hub_id);
+			return false;
+		}
+		return true;
+	}
 	p = registry_participant(d, s->participant);
 	if (p == NULL) {
 		*code = CODE_UNAUTHENTICATED;
@@ -141,6 +154,11 @@ bool session_rights(const struct tidsd *d, const struct session *s, bool *admin,
 	if (p->p.suspended) {
 		*code = CODE_PERMISSION_DENIED;
 		snprintf(why, whylen, "participant %s is suspended at hub %s", s->participant, d->conf->hub_id);
+		return false;
+	}
+	if (*p->p.home_hub != '\0' && strcmp(p->p.home_hub, d->conf->hub_id) != 0) {
+		*code = CODE_PERMISSION_DENIED;
+		snprintf(why, whylen, "participant %s is served by hub %s; connect there", s->participant, p->p.home_hub);
 		return false;
 	}
 	*admin = is_admin_key(d, s->identity_key);

@@ -51,8 +51,9 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 	struct tids_delivery_envelope env = { 0 };
 	const struct grant_key *gk = NULL;
 	char topic[512], sealed_by[TIDS_ID_MAX + 8] = "";
-	uint8_t *plain, *sealed = NULL, *value;
-	size_t plen, vlen;
+	uint8_t *plain, *sealed = NULL, *value, ad[TIDS_SEAL_AD_MAX];
+	const uint8_t *key = NULL;
+	size_t plen, vlen, ad_len;
 	int r;
 
 	if ((r = tids_wire_encode_delivery(del, &plain, &plen)) != 0)
@@ -60,30 +61,34 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 	crypto_generichash(hash, TIDS_HASH_BYTES, plain, plen, NULL, 0);
 	env.delivery = (struct tids_bytes){ plain, plen };
 	memcpy(env.record_id, del->record.record_id, TIDS_RECORD_ID_BYTES);
-	/* Kafka never holds important or core data in the clear: a grant's
-	 * deliveries under the grant's key (shredded with it), others under the
-	 * hub data key. */
-	if (tids_record_effective_tier(&del->record) >= TIDS_TIER_IMPORTANT || del->obligations.encrypt) {
-		const uint8_t *key = rt->data_key;
-
-		if (grant_id != NULL && *grant_id != '\0') {
-			gk = tids_map_get_str(&rt->grant_keys, grant_id);
-			if (gk == NULL) {
-				sodium_memzero(plain, plen);
-				free(plain);
-				return TIDS_ECRYPTO;
-			}
-			key = gk->key;
-			snprintf(sealed_by, sizeof(sealed_by), "grant:%s", grant_id);
-		} else {
-			snprintf(sealed_by, sizeof(sealed_by), "hub");
-		}
-		sealed = malloc(plen + TIDS_SEAL_OVERHEAD);
-		if (sealed == NULL) {
+	snprintf(topic, sizeof(topic), "%s%s", rt->t_deliver_prefix, recipient);
+	/* What a grant carries is sealed under the grant's key, whatever its
+	 * tier: revoking the grant destroys the key and so every copy of its
+	 * deliveries. Other important and core deliveries are sealed under the
+	 * hub's delivery key: Kafka never holds them in the clear. */
+	if (grant_id != NULL && *grant_id != '\0') {
+		gk = tids_map_get_str(&rt->grant_keys, grant_id);
+		if (gk == NULL) {
+			sodium_memzero(plain, plen);
 			free(plain);
-			return TIDS_ENOMEM;
+			return TIDS_ECRYPTO;
 		}
-		tids_seal(key, env.record_id, TIDS_RECORD_ID_BYTES, plain, plen, sealed);
+		key = gk->key;
+		snprintf(sealed_by, sizeof(sealed_by), "grant:%s", grant_id);
+	} else if (tids_record_effective_tier(&del->record) >= TIDS_TIER_IMPORTANT || del->obligations.encrypt) {
+		key = rt->keys->delivery;
+		snprintf(sealed_by, sizeof(sealed_by), "hub");
+	}
+	if (key != NULL) {
+		/* Bound to this recipient's topic: moved elsewhere, it does not open. */
+		ad_len = tids_seal_ad(ad, TIDS_SEAL_KIND_DELIVERY, topic, recipient, sealed_by, env.record_id);
+		sealed = ad_len > 0 ? malloc(plen + TIDS_SEAL_OVERHEAD) : NULL;
+		if (sealed == NULL) {
+			sodium_memzero(plain, plen);
+			free(plain);
+			return ad_len > 0 ? TIDS_ENOMEM : TIDS_EINVAL;
+		}
+		tids_seal(key, ad, ad_len, plain, plen, sealed);
 		env.delivery = (struct tids_bytes){ sealed, plen + TIDS_SEAL_OVERHEAD };
 	}
 	env.sealed_by = sealed_by;
@@ -93,16 +98,16 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 	free(sealed);
 	if (r != 0)
 		return r;
-	snprintf(topic, sizeof(topic), "%s%s", rt->t_deliver_prefix, recipient);
-	r = router_produce(rt, topic, RD_KAFKA_PARTITION_UA, del->record.record_id, TIDS_RECORD_ID_BYTES, value, vlen);
+	/* It leaves at the end of the transaction, with its receipt. */
+	r = receipts_hold(rt, topic, del->record.record_id, value, vlen);
 	if (r == 0)
 		rt->deliveries++;
 	return r;
 }
 
 /* Fills the fields every audit entry of this record shares. */
-static void entry_for(struct router *rt, const struct tids_record *rec, const rd_kafka_message_t *m,
-		      const char *recipient, const char *purpose, struct tids_audit_entry *e)
+void route_entry_for(struct router *rt, const struct tids_record *rec, const rd_kafka_message_t *m,
+		     const char *recipient, const char *purpose, struct tids_audit_entry *e)
 {
 	const struct tids_participant *p = tids_map_get_str(&rt->participants, recipient);
 
@@ -142,7 +147,7 @@ static int notice(struct router *rt, const rd_kafka_message_t *m, const struct t
 	n.notification_for = recipient;
 	if ((r = route_produce_delivery(rt, to, &n, NULL, hash)) != 0)
 		return r;
-	entry_for(rt, rec, m, to, purpose, &e);
+	route_entry_for(rt, rec, m, to, purpose, &e);
 	e.decision = TIDS_DECISION_ALLOW;
 	e.rule_ids = n.rule_ids;
 	e.tier = rec->tier;
@@ -164,8 +169,9 @@ static int notify(struct router *rt, const rd_kafka_message_t *m, const struct t
 		int r;
 
 		if (strncmp(to, "role:", 5) != 0) {
-			if (tids_map_get_str(&rt->participants, to) == NULL) {
-				tids_log_warnx("router: notify %s: not a registered participant", to);
+			p = tids_map_get_str(&rt->participants, to);
+			if (p == NULL || (*p->home_hub != '\0' && strcmp(p->home_hub, rt->hub_id) != 0)) {
+				tids_log_warnx("router: notify %s: not a participant of this hub", to);
 				continue;
 			}
 			if ((r = notice(rt, m, rec, to, recipient, purpose, dec)) != 0)
@@ -203,31 +209,99 @@ static void account(struct router *rt, int32_t partition, const struct tids_poli
 	}
 }
 
-static int decide_one(struct router *rt, const rd_kafka_message_t *m, const struct tids_record *rec,
-		      const char *recipient, const char *purpose)
+/* The provenance a local recipient of an imported record gets: what the
+ * origin hub's forward carried. */
+static void provenance_of(const struct router *rt, const struct route_ctx *ctx, const struct tids_delivery *del,
+			  struct tids_provenance *p)
+{
+	const struct tids_ingress_record *ir = ctx->ir;
+	const struct tids_forward_info *fw = &ir->forwarded;
+
+	(void)rt;
+	memset(p, 0, sizeof(*p));
+	p->present = true;
+	p->hub_id = fw->origin_hub;
+	p->publisher = ir->publisher;
+	p->hops = fw->hops;
+	p->export_hub = fw->from_hub;
+	p->export_partition = fw->entry_partition;
+	p->export_seq = fw->entry_seq;
+	if (*ir->publisher == '\0')
+		return;
+	p->sequence = ir->sequence;
+	memcpy(p->batch_root, ir->batch_root, TIDS_HASH_BYTES);
+	memcpy(p->batch_signature, ir->batch_signature, TIDS_SIGNATURE_BYTES);
+	p->leaf_index = ir->leaf_index;
+	p->leaf_count = ir->leaf_count;
+	p->merkle_path = ir->merkle_path;
+	p->n_merkle_path = ir->n_merkle_path;
+	memcpy(p->leaf_hash, fw->leaf_hash, TIDS_HASH_BYTES);
+	/* The recipient re-encodes the record to find its leaf; when that
+	 * encoding is not the publisher's, it gets the published bytes. */
+	if (del->decision == TIDS_DECISION_ALLOW) {
+		uint8_t *bytes, leaf[TIDS_HASH_BYTES];
+		size_t len;
+
+		if (tids_wire_encode_record(&del->record, &bytes, &len) == 0) {
+			tids_merkle_leaf_hash(bytes, len, leaf);
+			if (sodium_memcmp(leaf, p->leaf_hash, TIDS_HASH_BYTES) != 0)
+				p->published = (struct tids_bytes){ ctx->bytes, ctx->len };
+			free(bytes);
+		}
+	}
+}
+
+int route_decide(struct router *rt, const struct route_ctx *ctx, const char *recipient, const char *purpose,
+		 bool onward)
 {
 	static struct tids_field fields[TIDS_FIELDS_MAX];
 	static struct removed_names removed;
-	struct tids_policy_request req = { rec, recipient, purpose, now_ms() };
+	static struct oblig_merge merged;
+	const rd_kafka_message_t *m = ctx->m;
+	const struct tids_record *rec = ctx->rec;
+	const struct tids_forward_info *fw = &ctx->ir->forwarded;
+	struct tids_policy_request req = { rec, recipient, purpose, now_ms(), fw->present ? fw->from_hub : NULL,
+					   fw->present ? fw->hops : 0, onward };
 	struct tids_policy_decision dec;
 	struct tids_counter_increment counts[TIDS_AUDIT_COUNTS_MAX];
 	struct tids_audit_entry e;
 	struct tids_delivery del;
 	uint8_t hash[TIDS_HASH_BYTES];
+	bool unreachable = false;
+	const char *hub = route_peer_of(rt, recipient, &unreachable);
 	int r;
 
 	rt->decisions++;
+	route_entry_for(rt, rec, m, recipient, purpose, &e);
+	if (fw->present) {
+		/* An import names the export it answers; any other decision on
+		 * the record names the hub it came from. */
+		e.peer_hub = fw->from_hub;
+		if (!onward) {
+			e.peer_partition = fw->entry_partition;
+			e.peer_seq = fw->entry_seq;
+		}
+		if (onward && fw->obligations.no_onward_transfer) {
+			/* A duty the exporting hub attached, not a rule of ours. */
+			rt->denials++;
+			e.decision = TIDS_DECISION_DENY;
+			e.tier = rec->tier;
+			e.reason = "the exporting hub attached the no_onward_transfer duty: not passed on";
+			return audit_append(rt, m->partition, &e);
+		}
+	}
 	r = tids_policy_decide(rt->policy, rt->facts, &req, &dec);
-	entry_for(rt, rec, m, recipient, purpose, &e);
 	e.rule_ids = (struct tids_strlist){ dec.rule_ids, dec.n_rules };
 	e.tier = dec.tier != TIDS_TIER_UNSET ? dec.tier : rec->tier;
 	e.grant_id = dec.grant_id;
 	e.approval_id = dec.approval_id;
 	e.case_id = dec.case_id;
 	e.reason = dec.because != NULL ? dec.because : "";
-	if (r != 0 || dec.verdict == TIDS_POLICY_DENY || dec.verdict == TIDS_POLICY_UNDECIDED) {
+	if (r != 0 || dec.verdict == TIDS_POLICY_DENY || dec.verdict == TIDS_POLICY_UNDECIDED || unreachable) {
 		rt->denials++;
 		e.decision = TIDS_DECISION_DENY;
+		if (r == 0 && unreachable && dec.verdict != TIDS_POLICY_DENY)
+			e.reason = "the recipient's home hub is not a peer of this hub";
 		return audit_append(rt, m->partition, &e);
 	}
 	memset(&del, 0, sizeof(del));
@@ -240,6 +314,12 @@ static int decide_one(struct router *rt, const rd_kafka_message_t *m, const stru
 	del.purpose = purpose;
 	del.decided_at_ms = e.decided_at_ms;
 	del.source_record_id = (struct tids_bytes){ rec->record_id, TIDS_RECORD_ID_BYTES };
+	if (fw->present) {
+		/* The exporting hub's duties travel on, the stricter of both. */
+		route_merge_obligations(&del.obligations, &fw->obligations, &merged);
+		if (fw->decision == TIDS_DECISION_TRANSFORM)
+			del.decision = TIDS_DECISION_TRANSFORM;
+	}
 	e.decision = del.decision;
 	e.obligations = del.obligations;
 	e.tier = del.record.tier;
@@ -258,10 +338,28 @@ static int decide_one(struct router *rt, const rd_kafka_message_t *m, const stru
 		e.reason = "aggregated: delivered as part of a window";
 		return audit_append(rt, m->partition, &e);
 	}
+	if (hub != NULL) {
+		/* For a participant of a peer hub: its outbound topic, in this
+		 * transaction. The entry names the hub; the import there names
+		 * this entry. */
+		e.peer_hub = hub;
+		e.peer_partition = 0;
+		e.peer_seq = 0;
+		if ((r = route_export(rt, hub, recipient, &del, ctx, m->partition, hash)) != 0) {
+			tids_log_warnx("router: forward to %s@%s not produced: %s", recipient, hub, tids_strerror(r));
+			return r;
+		}
+		e.delivered_hash = (struct tids_bytes){ hash, TIDS_HASH_BYTES };
+		return audit_append(rt, m->partition, &e);
+	}
+	if (fw->present)
+		provenance_of(rt, ctx, &del, &del.provenance);
 	if ((r = route_produce_delivery(rt, recipient, &del, dec.grant_id, hash)) != 0) {
 		tids_log_warnx("router: delivery to %s not produced: %s", recipient, tids_strerror(r));
 		return r;
 	}
+	if (fw->present && !onward)
+		rt->imported++;
 	e.delivered_hash = (struct tids_bytes){ hash, TIDS_HASH_BYTES };
 	if ((r = audit_append(rt, m->partition, &e)) != 0)
 		return r;
@@ -272,7 +370,8 @@ static int decide_one(struct router *rt, const rd_kafka_message_t *m, const stru
 static int open_record(struct router *rt, const rd_kafka_message_t *m, struct tids_ingress_record *ir,
 		       uint8_t **plain, size_t *alloc, struct tids_record *rec, char *err, size_t errlen)
 {
-	size_t plen;
+	uint8_t ad[TIDS_SEAL_AD_MAX];
+	size_t plen, ad_len;
 	int r;
 
 	*plain = NULL;
@@ -281,13 +380,17 @@ static int open_record(struct router *rt, const rd_kafka_message_t *m, struct ti
 		return r;
 	if (!ir->sealed)
 		return tids_wire_decode_record(ir->record.data, ir->record.len, rec, err, errlen);
+	ad_len = tids_seal_ad(ad, TIDS_SEAL_KIND_INGRESS, rt->t_ingress, ir->publisher, "", ir->record_id);
 	*plain = malloc(ir->record.len);
 	if (*plain == NULL)
 		return TIDS_ENOMEM;
 	*alloc = ir->record.len;
-	if (tids_seal_open(rt->data_key, ir->record_id, TIDS_RECORD_ID_BYTES, ir->record.data, ir->record.len,
-			   *plain, &plen) != 0)
-		return tids_fail(err, errlen, TIDS_ECRYPTO, "sealed record does not open under the hub data key");
+	if (ad_len == 0 || tids_seal_open(rt->keys->ingress, ad, ad_len, ir->record.data, ir->record.len,
+					  *plain, &plen) != 0)
+		return tids_fail(err, errlen, TIDS_ECRYPTO, "sealed record of %s does not open under the hub's ingress "
+				 "key for this topic", ir->publisher);
+	/* From here the envelope's record is the plaintext. */
+	ir->record = (struct tids_bytes){ *plain, plen };
 	return tids_wire_decode_record(*plain, plen, rec, err, errlen);
 }
 
@@ -297,6 +400,7 @@ int route_message(struct router *rt, const rd_kafka_message_t *m)
 	struct tids_record rec;
 	uint8_t *plain = NULL;
 	const struct subscriber *sub;
+	struct route_ctx ctx;
 	char err[256];
 	size_t pos = 0, plain_len = 0;
 	int r = 0;
@@ -314,16 +418,23 @@ int route_message(struct router *rt, const rd_kafka_message_t *m)
 		rt->skipped++;
 		goto out;
 	}
+	ctx = (struct route_ctx){ m, &ir, &rec, ir.record.data, ir.record.len };
+	if (ir.forwarded.present) {
+		/* From a peer hub: deduplicated by its position, for one recipient. */
+		r = route_import(rt, &ctx);
+		goto out;
+	}
 	if (!state_first_time(rt, m->partition, ir.publisher, ir.sequence, ir.leaf_index)) {
 		/* A batch published again after a lost ack: routed already. */
 		rt->duplicates++;
 		goto out;
 	}
 	/* Candidates: every participant with a standing subscription, for
-	 * each purpose it receives data for. The policy decides the rest. */
+	 * each purpose it receives data for (participants of peer hubs too,
+	 * by their directories). The policy decides the rest. */
 	while (r == 0 && (sub = tids_map_next(&rt->subscribers, &pos)) != NULL)
 		for (size_t i = 0; r == 0 && i < sub->n_purposes; i++)
-			r = decide_one(rt, m, &rec, sub->id, sub->purposes[i]);
+			r = route_decide(rt, &ctx, sub->id, sub->purposes[i], false);
 out:
 	tids_record_free(&rec);
 	tids_ingress_record_free(&ir);

@@ -56,9 +56,9 @@ static void free_asset(void *a)
 	free(a);
 }
 
-static void free_grant_key(void *k)
+static void free_grant_key(struct router *rt, struct grant_key *k)
 {
-	sodium_memzero(k, sizeof(struct grant_key));
+	tids_secmem_pool_put(rt->key_pool, k->key);
 	free(k);
 }
 
@@ -142,17 +142,27 @@ static void apply_grant(struct router *rt, const struct router_msg *m, char *err
 		},
 	};
 	k = calloc(1, sizeof(*k));
-	if (k == NULL || tids_seal_unwrap_key(rt->master_key, g.grant_id, m->wrapped, k->key) != 0) {
-		tids_log_warnx("router: grant %s: its data key does not unwrap; not routing under it", g.grant_id);
+	if (k == NULL || (k->key = tids_secmem_pool_get(rt->key_pool)) == NULL) {
+		tids_log_warnx("router: grant %s: out of memory; not routing under it", g.grant_id);
 		free(k);
 		tids_grant_free(&g);
 		return;
 	}
+	memcpy(k->key, m->key, TIDS_SEAL_KEY_BYTES);
 	snprintf(k->id, sizeof(k->id), "%s", g.grant_id);
-	if (tids_policy_facts_put_grant(rt->facts, &pg, err, errlen) == 0)
-		replace(&rt->grant_keys, k->id, k, free_grant_key);
-	else
-		free_grant_key(k);
+	if (tids_policy_facts_put_grant(rt->facts, &pg, err, errlen) == 0) {
+		struct grant_key *old = NULL;
+
+		if (tids_map_put_str(&rt->grant_keys, k->id, k, (void **)&old) != 0) {
+			tids_log_warnx("router: out of memory indexing %s", k->id);
+			tids_policy_facts_remove_grant(rt->facts, k->id);
+			free_grant_key(rt, k);
+		} else if (old != NULL) {
+			free_grant_key(rt, old);
+		}
+	} else {
+		free_grant_key(rt, k);
+	}
 	tids_grant_free(&g);
 }
 
@@ -162,7 +172,7 @@ static void apply_revoke(struct router *rt, const struct router_msg *m)
 
 	tids_policy_facts_remove_grant(rt->facts, m->id);
 	if (k != NULL)
-		free_grant_key(k);
+		free_grant_key(rt, k);
 }
 
 static void apply_approval(struct router *rt, const struct router_msg *m, char *err, size_t errlen)
@@ -203,7 +213,34 @@ static void apply_subscriber(struct router *rt, const struct router_msg *m)
 		}
 		i += n + 1;
 	}
+	tids_log_info("router: %s is a recipient for %zu purposes", sub->id, sub->n_purposes);
 	replace(&rt->subscribers, sub->id, sub, free);
+}
+
+/* A peer hub: its outbound topic is where its recipients' records go. */
+static void apply_peer(struct router *rt, const struct router_msg *m)
+{
+	char *topic = malloc(strlen(rt->t_out_prefix) + strlen(m->id) + 1);
+
+	if (topic == NULL)
+		return;
+	strcpy(topic, rt->t_out_prefix);
+	strcat(topic, m->id);
+	/* The key is the hub id inside the topic name (which outlives the entry). */
+	replace(&rt->peers, topic + strlen(rt->t_out_prefix), topic, free);
+}
+
+static void apply_forget(struct router *rt, const struct router_msg *m)
+{
+	void *v;
+
+	if (m->kind == RM_FORGET_PARTICIPANT) {
+		tids_policy_facts_remove_participant(rt->facts, m->id);
+		if ((v = tids_map_remove_str(&rt->participants, m->id)) != NULL)
+			free_participant(v);
+	} else if ((v = tids_map_remove_str(&rt->subscribers, m->id)) != NULL) {
+		free(v);
+	}
 }
 
 static void apply(struct router *rt, struct router_msg *m)
@@ -211,6 +248,13 @@ static void apply(struct router *rt, struct router_msg *m)
 	char err[256] = "";
 
 	switch (m->kind) {
+	case RM_PEER:
+		apply_peer(rt, m);
+		break;
+	case RM_FORGET_PARTICIPANT:
+	case RM_FORGET_SUBSCRIBER:
+		apply_forget(rt, m);
+		break;
 	case RM_PARTICIPANT:
 		apply_participant(rt, m, err, sizeof(err));
 		break;
@@ -243,13 +287,13 @@ static void apply(struct router *rt, struct router_msg *m)
 	if (*err != '\0')
 		tids_log_warnx("router: %s %s not applied: %s", m->kind == RM_PARTICIPANT ? "participant" :
 			       m->kind == RM_ASSET ? "asset" : "entry", m->id, err);
-	sodium_memzero(m->wrapped, sizeof(m->wrapped));
+	sodium_memzero(m->key, sizeof(m->key));
 	tids_policy_set_free(m->policy);
 	free(m);
 }
 
 void router_post(struct tidsd *d, enum router_msg_kind kind, const char *id, const uint8_t *blob, size_t len,
-		 const uint8_t *wrapped, struct tids_policy_set *policy)
+		 const uint8_t *key, struct tids_policy_set *policy)
 {
 	struct router *rt = d->router;
 	struct router_msg *m = calloc(1, sizeof(*m) + len);
@@ -263,8 +307,8 @@ void router_post(struct tidsd *d, enum router_msg_kind kind, const char *id, con
 	m->kind = kind;
 	snprintf(m->id, sizeof(m->id), "%s", id != NULL ? id : "");
 	m->policy = policy;
-	if (wrapped != NULL)
-		memcpy(m->wrapped, wrapped, sizeof(m->wrapped));
+	if (key != NULL)
+		memcpy(m->key, key, sizeof(m->key));
 	if (len > 0)
 		memcpy(m->blob, blob, len);
 	m->len = len;
@@ -345,18 +389,29 @@ static void topic_handles_free(struct router *rt)
 int router_produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
 		   uint8_t *value, size_t len)
 {
+	return router_produce_h(rt, topic, partition, key, key_len, value, len, NULL);
+}
+
+int router_produce_h(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		     uint8_t *value, size_t len, rd_kafka_headers_t *headers)
+{
 	rd_kafka_topic_t *rkt = topic_handle(rt, topic);
 	rd_kafka_resp_err_t err;
 
 	if (rkt == NULL) {
 		free(value);
+		if (headers != NULL)
+			rd_kafka_headers_destroy(headers);
 		return TIDS_ENOMEM;
 	}
 	err = rd_kafka_producev(rt->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
-				RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE(value, len),
+				RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_HEADERS(headers),
 				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		free(value);
+		/* On failure the headers are still ours. */
+		if (headers != NULL)
+			rd_kafka_headers_destroy(headers);
 		tids_log_warnx("router: produce to %s: %s", topic, rd_kafka_err2str(err));
 		return TIDS_EKAFKA;
 	}
@@ -604,6 +659,8 @@ static int transact(struct router *rt)
 		r = audit_flush_all(rt);
 	if (r == 0)
 		r = state_write_dirty(rt);
+	if (r == 0)
+		r = receipts_release(rt);
 	if (r != 0)
 		goto abort;
 	if (rt->n_batch > 0) {
@@ -634,6 +691,7 @@ static int transact(struct router *rt)
 	return 0;
 fail:
 	audit_discard_all(rt);
+	receipts_discard(rt);
 	/* The cause is often in the producer's own log (a message too large,
 	 * a fenced id): say it before the generic error. */
 	drain_producer_events(rt);
@@ -643,6 +701,7 @@ fail:
 	return -1;
 abort:
 	audit_discard_all(rt);
+	receipts_discard(rt);
 	tids_log_warnx("router: could not write deliveries or audit entries; nothing of this batch is routed");
 	e = rd_kafka_abort_transaction(rt->producer, -1);
 	if (e != NULL)
@@ -675,8 +734,8 @@ static int run(struct router *rt)
 			return -1;
 		while (read(rt->cq_pipe[0], buf, sizeof(buf)) > 0)
 			;
-		/* Registry changes before the next batch, also while the
-		 * consumer keeps it too busy to sleep. */
+		/* Registry changes (a directory, a registration) before the
+		 * next batch, also while the consumer keeps it too busy to sleep. */
 		drain_inbox(rt);
 		drain_producer_events(rt);
 		if (rd_kafka_fatal_error(rt->producer, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
@@ -775,12 +834,23 @@ int router_new(struct tidsd *d)
 		free(rt);
 		return TIDS_ENOMEM;
 	}
+	/* Grants arrive, with their keys, while the registry loads. */
+	rt->key_pool = tids_secmem_pool_new(TIDS_SEAL_KEY_BYTES);
+	rt->keys = tids_secmem_alloc(sizeof(*rt->keys));
+	if (rt->key_pool == NULL || rt->keys == NULL) {
+		tids_secmem_pool_free(rt->key_pool);
+		tids_secmem_free(rt->keys);
+		tids_policy_facts_free(rt->facts);
+		free(rt);
+		return TIDS_ENOMEM;
+	}
+	rt->hub = &d->hub;
 	pthread_mutex_init(&rt->lock, NULL);
 	rt->inbox_tail = &rt->inbox;
 	rt->inbox_fd = -1;
-	/* Grants arrive while the registry loads, and their keys unwrap
-	 * under the master key: it must be here before them. */
-	memcpy(rt->master_key, d->master_key, sizeof(rt->master_key));
+	/* Peers arrive while the registry loads, too. */
+	kafka_topic_name(d, KT_OUTBOUND, "", rt->t_out_prefix, sizeof(rt->t_out_prefix));
+	snprintf(rt->hub_id, sizeof(rt->hub_id), "%s", d->conf->hub_id);
 	d->router = rt;
 	return 0;
 }
@@ -791,6 +861,10 @@ int router_init(struct tidsd *d)
 	char err[512];
 	int rc;
 
+	/* Derived from the hub data key, which the hub state brought. */
+	memcpy(rt->keys->ingress, keys_ingress(d), TIDS_SEAL_KEY_BYTES);
+	memcpy(rt->keys->delivery, keys_delivery(d), TIDS_SEAL_KEY_BYTES);
+	memcpy(rt->keys->state_mac, keys_state_mac(d), TIDS_SEAL_KEY_BYTES);
 	rt->conf_template = kafka_conf(d, err, sizeof(err));
 	if (rt->conf_template == NULL) {
 		tids_log_warnx("router: %s", err);
@@ -824,9 +898,6 @@ int router_init(struct tidsd *d)
 	}
 	rt->checkpoint_entries = d->conf->checkpoint_entries;
 	rt->checkpoint_ms = d->conf->checkpoint_interval_ms;
-	rt->hub = d->hub;
-	if (keys_data_key(d, rt->data_key) != 0)
-		return TIDS_ECRYPTO;
 	rt->inbox_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (rt->inbox_fd < 0)
 		return TIDS_EIO;
@@ -864,10 +935,12 @@ void router_free(struct tidsd *d)
 		return;
 	if (rt->started) {
 		tids_log_info("router: %lu records routed in %lu transactions: %lu decisions, %lu deliveries, "
-			      "%lu denials, %lu copies of republished batches dropped, %lu unreadable records skipped",
+			      "%lu denials, %lu copies of republished batches dropped, %lu unreadable records skipped; "
+			      "%lu forwarded to peer hubs, %lu imported from them",
 			      (unsigned long)rt->records, (unsigned long)rt->transactions, (unsigned long)rt->decisions,
 			      (unsigned long)rt->deliveries, (unsigned long)rt->denials,
-			      (unsigned long)rt->duplicates, (unsigned long)rt->skipped);
+			      (unsigned long)rt->duplicates, (unsigned long)rt->skipped, (unsigned long)rt->exported,
+			      (unsigned long)rt->imported);
 		rt->stop = 1;
 		if (write(rt->inbox_fd, &one, sizeof(one)) < 0)
 			tids_log_warn("router: wake");
@@ -878,6 +951,7 @@ void router_free(struct tidsd *d)
 
 		rt->inbox = m->next;
 		tids_policy_set_free(m->policy);
+		sodium_memzero(m->key, sizeof(m->key));
 		free(m);
 	}
 	if (rt->inbox_fd >= 0)
@@ -889,9 +963,12 @@ void router_free(struct tidsd *d)
 	for (pos = 0; (v = tids_map_next(&rt->assets, &pos)) != NULL;)
 		free_asset(v);
 	for (pos = 0; (v = tids_map_next(&rt->grant_keys, &pos)) != NULL;)
-		free_grant_key(v);
+		free_grant_key(rt, v);
 	for (pos = 0; (v = tids_map_next(&rt->subscribers, &pos)) != NULL;)
 		free(v);
+	for (pos = 0; (v = tids_map_next(&rt->peers, &pos)) != NULL;)
+		free(v);
+	tids_map_free(&rt->peers);
 	tids_map_free(&rt->participants);
 	tids_map_free(&rt->assets);
 	tids_map_free(&rt->grant_keys);
@@ -899,13 +976,13 @@ void router_free(struct tidsd *d)
 	state_clear(rt);
 	aggregate_clear(rt);
 	audit_discard_all(rt);
+	receipts_free(rt);
 	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
 		free(rt->audit_pending[p].entries);
 	tids_policy_set_free(rt->policy);
 	tids_policy_facts_free(rt->facts);
-	tids_identity_wipe(&rt->hub);
-	sodium_memzero(rt->master_key, sizeof(rt->master_key));
-	sodium_memzero(rt->data_key, sizeof(rt->data_key));
+	tids_secmem_pool_free(rt->key_pool);
+	tids_secmem_free(rt->keys);
 	pthread_mutex_destroy(&rt->lock);
 	free(rt);
 	d->router = NULL;

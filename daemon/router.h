@@ -17,6 +17,7 @@
 
 #include "tids/map.h"
 #include "tids/seal.h"
+#include "tids/secmem.h"
 #include "tidsd.h"
 
 #define ROUTER_BATCH_MAX 2000
@@ -27,6 +28,9 @@
 enum router_msg_kind {
 	RM_PARTICIPANT, RM_ASSET, RM_GRANT, RM_REVOKE, RM_APPROVAL, RM_SUBSCRIBER, RM_POLICY,
 	RM_REVOKE_APPROVAL,
+	/* Federation: a peer hub (id), a participant or subscriber no longer
+	 * known (a peer's directory dropped or conflicts on it). */
+	RM_PEER, RM_FORGET_PARTICIPANT, RM_FORGET_SUBSCRIBER,
 };
 
 struct router_msg {
@@ -34,7 +38,7 @@ struct router_msg {
 	enum router_msg_kind kind;
 	char id[TIDS_ID_MAX + 1];
 	struct tids_policy_set *policy;      /* RM_POLICY: ownership passes */
-	uint8_t wrapped[TIDS_SEAL_WRAPPED_KEY_BYTES];   /* RM_GRANT: its data key */
+	uint8_t key[TIDS_SEAL_KEY_BYTES];    /* RM_GRANT: its data key (wiped once applied) */
 	size_t len;
 	uint8_t blob[];                      /* serialized entry (or purposes text) */
 };
@@ -46,6 +50,40 @@ struct chain {
 	int64_t last_checkpoint_ms;
 	bool dirty;                          /* write its state in this transaction */
 };
+
+/* The last head of a chain signed (a checkpoint's, or a receipt's): reused
+ * while the chain has not moved, so a head is signed at most once. Apart
+ * from struct chain, which a state reload wipes. */
+struct signed_head {
+	uint8_t *bytes;                      /* serialized AuditCheckpoint */
+	size_t len;
+	uint64_t seq;
+	uint8_t hash[TIDS_HASH_BYTES];
+};
+
+/* A delivery made in this transaction, held until the heads of the chains
+ * that record it are signed: its receipt goes with it (receipts.c). */
+struct held_delivery {
+	char *topic;
+	uint8_t key[TIDS_RECORD_ID_BYTES];
+	uint8_t *value;                      /* the encoded envelope, owned */
+	size_t len;
+	bool bound;                          /* its audit entry is known: */
+	int32_t partition;
+	uint64_t seq;
+	uint8_t entry_hash[TIDS_HASH_BYTES];
+};
+
+struct held_deliveries {
+	struct held_delivery *items;
+	size_t n, cap;
+	size_t bytes;                        /* of their envelopes */
+};
+
+/* Held deliveries leave when the transaction ends, or sooner once they
+ * hold this much: the router's memory stays bounded whatever the record
+ * size (one more signature per chain per MiB of deliveries). */
+#define RECEIPTS_HOLD_BYTES (1024 * 1024)
 
 /* Entries of one chain made in this transaction, not yet produced: they
  * leave in one Kafka message per AUDIT_BATCH_MAX entries. */
@@ -59,7 +97,14 @@ struct audit_pending {
 
 struct grant_key {
 	char id[TIDS_ID_MAX + 1];
-	uint8_t key[TIDS_SEAL_KEY_BYTES];
+	uint8_t *key;                        /* a slot of the router's key pool (guarded memory) */
+};
+
+/* The router's own copies of the keys it uses, in guarded memory. */
+struct router_keys {
+	uint8_t ingress[TIDS_SEAL_KEY_BYTES];    /* opens the ingress topic */
+	uint8_t delivery[TIDS_SEAL_KEY_BYTES];   /* seals deliveries no grant carries */
+	uint8_t state_mac[TIDS_SEAL_KEY_BYTES];  /* authenticates state entries */
 };
 
 struct count {
@@ -69,13 +114,15 @@ struct count {
 	bool dirty;
 };
 
-/* The last (sequence, leaf) of a publisher routed from one partition. */
+/* The last (sequence, leaf) of a publisher routed from one partition; or
+ * (import) the last position of a peer hub's forwards routed from it. */
 struct seen {
-	char key[TIDS_ID_MAX + 32];          /* "seen/<partition>/<publisher>" */
-	char publisher[TIDS_ID_MAX + 1];
+	char key[TIDS_ID_MAX + 32];          /* "seen/<partition>/<publisher>" or "imported/<partition>/<hub>" */
+	char publisher[TIDS_ID_MAX + 1];     /* or the peer hub */
 	int32_t partition;
-	uint64_t sequence;
+	uint64_t sequence;                   /* or the position */
 	uint32_t leaf_index;
+	bool import;
 	bool dirty;
 };
 
@@ -118,9 +165,11 @@ struct router {
 	char t_ingress[256], t_audit[256], t_state[256], t_deliver_prefix[256];
 	char group_id[280], txn_id[300], instance_id[360];
 	int64_t checkpoint_entries, checkpoint_ms;
-	struct tids_identity hub;
-	uint8_t master_key[TIDS_SEAL_KEY_BYTES];
-	uint8_t data_key[TIDS_SEAL_KEY_BYTES];
+	const struct tids_identity *hub;     /* the daemon's (guarded memory); never changes */
+	struct router_keys *keys;
+	struct tids_secmem_pool *key_pool;   /* grant keys */
+	uint64_t state_seq;                  /* of the last state entry written or read */
+	size_t state_refused;                /* entries refused at the last load */
 
 	struct tids_policy_set *policy;
 	struct tids_policy_facts *facts;
@@ -132,6 +181,8 @@ struct router {
 	struct tids_map windows;             /* key -> struct window */
 	struct tids_map seen;                /* key -> struct seen */
 	struct tids_map topics;              /* name -> topic handle of the producer */
+	struct tids_map peers;               /* hub id -> its outbound topic name (malloc'd) */
+	char t_out_prefix[256];              /* "<prefix>.<hub>.out." */
 
 	rd_kafka_t *consumer;
 	rd_kafka_t *producer;
@@ -139,6 +190,8 @@ struct router {
 	int cq_pipe[2];
 	struct chain chains[ROUTER_PARTITIONS_MAX];
 	struct audit_pending audit_pending[ROUTER_PARTITIONS_MAX];
+	struct held_deliveries held;
+	struct signed_head signed_heads[ROUTER_PARTITIONS_MAX];
 	bool reload_state;                   /* the assignment changed: read the state topic */
 	bool assigned;                       /* holds ingress partitions now */
 	bool owned[ROUTER_PARTITIONS_MAX];   /* which ones */
@@ -150,14 +203,54 @@ struct router {
 	int64_t last_maintenance;
 
 	atomic_ulong records, decisions, deliveries, denials, transactions, skipped, duplicates;
+	atomic_ulong exported, imported;
+};
+
+/* What route.c knows about the record being routed, for the decisions on
+ * it: the message, its envelope, the record and its bytes as received. */
+struct route_ctx {
+	const rd_kafka_message_t *m;
+	const struct tids_ingress_record *ir;
+	const struct tids_record *rec;
+	const uint8_t *bytes;                /* the record as received (published, or forwarded) */
+	size_t len;
 };
 
 /* route.c: decides one ingress record for every candidate; produces. */
+void route_entry_for(struct router *rt, const struct tids_record *rec, const rd_kafka_message_t *m,
+		     const char *recipient, const char *purpose, struct tids_audit_entry *e);
 int route_message(struct router *rt, const rd_kafka_message_t *m);
 /* Produces a Delivery to recipient's topic (sealed when it must be) and
  * returns the BLAKE2b-256 of the plaintext delivery in hash. */
 int route_produce_delivery(struct router *rt, const char *recipient, const struct tids_delivery *del,
 			   const char *grant_id, uint8_t hash[TIDS_HASH_BYTES]);
+
+/* route_export.c: a recipient at a peer hub. */
+/* The peer hub serving recipient, or NULL when it is one of ours. A
+ * recipient of a hub that is not our peer has hub set to its home hub and
+ * the return value NULL (and *unreachable true). */
+const char *route_peer_of(struct router *rt, const char *recipient, bool *unreachable);
+/* Writes a forward of del for recipient at peer hub to that hub's outbound
+ * topic, in the batch's transaction; ctx is NULL for an aggregate. The
+ * export's audit entry will be (entry_partition, entry_seq). hash gets the
+ * BLAKE2b-256 of the forwarded record's bytes. */
+int route_export(struct router *rt, const char *hub, const char *recipient, const struct tids_delivery *del,
+		 const struct route_ctx *ctx, int32_t entry_partition, uint8_t hash[TIDS_HASH_BYTES]);
+/* route_import.c: a record a peer forwarded here. */
+int route_import(struct router *rt, const struct route_ctx *ctx);
+/* Adds a forward's obligations (the exporting hub's duties) to o, the
+ * most restrictive of both; storage for the lists in buf. */
+struct oblig_merge {
+	const char *redacted[2 * TIDS_FIELDS_MAX];
+	const char *purposes[2 * TIDS_LIST_MAX];
+	const char *duties[2 * TIDS_LIST_MAX];
+};
+void route_merge_obligations(struct tids_obligations *o, const struct tids_obligations *theirs,
+			     struct oblig_merge *buf);
+/* route.c: one decision (shared with route_import.c). onward: the record
+ * was forwarded here for another recipient or purpose. */
+int route_decide(struct router *rt, const struct route_ctx *ctx, const char *recipient, const char *purpose,
+		 bool onward);
 
 /* audit.c */
 int audit_append(struct router *rt, int32_t partition, struct tids_audit_entry *e);
@@ -170,6 +263,26 @@ int audit_checkpoints_all(struct router *rt);
 int audit_flush_all(struct router *rt);
 /* Forgets them (the transaction is abandoned). */
 void audit_discard_all(struct router *rt);
+
+/* receipts.c: every delivery carries a receipt, the hub's signed head of
+ * its entry's chain, one signature per chain per transaction. */
+/* Holds an encoded envelope (ownership passes) for topic until release. */
+int receipts_hold(struct router *rt, const char *topic, const uint8_t key[TIDS_RECORD_ID_BYTES], uint8_t *value,
+		  size_t len);
+/* The audit entry (partition, seq, chain hash after it) of the delivery
+ * held last: audit_append calls it for every entry with a delivered_hash.
+ * Releases what is held once it reaches RECEIPTS_HOLD_BYTES. */
+int receipts_bind(struct router *rt, int32_t partition, uint64_t seq, const uint8_t entry_hash[TIDS_HASH_BYTES]);
+/* Signs the head of each chain the held deliveries' entries are on, adds
+ * each one's receipt and produces it (end of a transaction, or when they
+ * hold too much). */
+int receipts_release(struct router *rt);
+/* Forgets them (the transaction is abandoned). */
+void receipts_discard(struct router *rt);
+/* A head just signed (a checkpoint): kept for the receipts. */
+void receipts_remember_head(struct router *rt, const struct tids_audit_checkpoint *cp);
+/* Frees the held deliveries and the signed heads kept. */
+void receipts_free(struct router *rt);
 
 /* aggregate.c */
 int aggregate_add(struct router *rt, int32_t partition, const struct tids_record *rec, const char *recipient,
@@ -188,11 +301,18 @@ uint64_t state_count_add(struct router *rt, int32_t partition, const char *key, 
 /* Is (publisher, sequence, leaf) on partition new? If so, remember it. */
 bool state_first_time(struct router *rt, int32_t partition, const char *publisher, uint64_t sequence,
 		      uint32_t leaf_index);
+/* Is a peer hub's forward at position new on partition? If so, remember it.
+ * (One link writes a peer's forwards in order: a copy sent again after a
+ * lost ack is at or below the last one routed.) */
+bool state_first_import(struct router *rt, int32_t partition, const char *hub, uint64_t position);
 void state_clear(struct router *rt);
 int state_window_restore(struct router *rt, int32_t partition, const char *key, const struct tids_aggregate_window *w);
 
 /* router.c */
 int router_produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
 		   uint8_t *value, size_t len);
+/* The same with Kafka headers (takes them, whatever the outcome). */
+int router_produce_h(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		     uint8_t *value, size_t len, rd_kafka_headers_t *headers);
 
 #endif

@@ -13,7 +13,7 @@
 enum { CODE_OK = 0, CODE_INVALID_ARGUMENT = 3, CODE_PERMISSION_DENIED = 7, CODE_FAILED_PRECONDITION = 9,
        CODE_UNIMPLEMENTED = 12, CODE_UNAVAILABLE = 14 };
 
-enum { NEEDS_PARTICIPANT = 1, NEEDS_ADMIN = 2 };
+enum { NEEDS_PARTICIPANT = 1, NEEDS_ADMIN = 2, NEEDS_PEER = 4 };
 
 typedef void method_fn(struct tidsd *d, struct session *s, const struct tids_frame *f);
 
@@ -269,15 +269,45 @@ static void admin_suspend(struct tidsd *d, struct session *s, const struct tids_
 	tids_id_message_free(&m);
 }
 
+static void admin_hub_key(struct tidsd *d, struct session *s, const struct tids_frame *f)
+{
+	struct tids_hub_key k = { .hub_id = d->conf->hub_id, .jurisdiction = d->conf->jurisdiction };
+	uint8_t *body;
+	size_t len;
+
+	/* HubKeyRequest has no fields: nothing of the body is read. */
+	memcpy(k.public_key, d->hub.sign_pk, TIDS_PUBLIC_KEY_BYTES);
+	if (tids_wire_encode_hub_key_reply(&k, &body, &len) != 0) {
+		session_reply(d, s, f->call_id, tids_error_code(TIDS_ENOMEM), "out of memory", NULL, 0);
+		return;
+	}
+	session_reply(d, s, f->call_id, CODE_OK, "", body, len);
+	free(body);
+}
+
+static void admin_peers(struct tidsd *d, struct session *s, const struct tids_frame *f)
+{
+	federation_peers(d, s, f->call_id);
+}
+
+static void federation_pull_method(struct tidsd *d, struct session *s, const struct tids_frame *f)
+{
+	federation_pull(d, s, f->call_id, f->body.data, f->body.len);
+}
+
 static const struct method {
 	const char *name;
 	method_fn *fn;
 	unsigned needs;
 } methods[] = {
 	/* Sorted by name for bsearch. */
+	{ "tids.v1.Admin/HubKey", admin_hub_key, NEEDS_ADMIN },
+	{ "tids.v1.Admin/List", admin_list, NEEDS_ADMIN },
+	{ "tids.v1.Admin/Peers", admin_peers, NEEDS_ADMIN },
 	{ "tids.v1.Admin/RegisterAsset", admin_register_asset, NEEDS_ADMIN },
 	{ "tids.v1.Admin/RegisterParticipant", admin_register_participant, NEEDS_ADMIN },
 	{ "tids.v1.Admin/RegisterPeer", admin_register_peer, NEEDS_ADMIN },
+	{ "tids.v1.Admin/Show", admin_show, NEEDS_ADMIN },
 	{ "tids.v1.Admin/Suspend", admin_suspend, NEEDS_ADMIN },
 	{ "tids.v1.Exchange/Approve", exchange_approve, 0 },
 	{ "tids.v1.Exchange/Grant", exchange_grant, 0 },
@@ -286,6 +316,7 @@ static const struct method {
 	{ "tids.v1.Exchange/Revoke", exchange_revoke, 0 },
 	{ "tids.v1.Exchange/RevokeApproval", exchange_revoke_approval, 0 },
 	{ "tids.v1.Exchange/Subscribe", exchange_subscribe, NEEDS_PARTICIPANT },
+	{ "tids.v1.Federation/Pull", federation_pull_method, NEEDS_PEER },
 };
 
 static int by_name(const void *key, const void *m)
@@ -309,10 +340,16 @@ void rpc_dispatch(struct tidsd *d, struct session *s, const struct tids_frame *f
 	case TIDS_FRAME_REQUEST:
 		break;
 	case TIDS_FRAME_CLIENT_ITEM:
-		egress_client_item(d, s, f->call_id, f->body.data, f->body.len);
+		if (s->pull != NULL)
+			federation_client_item(d, s, f->call_id, f->body.data, f->body.len);
+		else
+			egress_client_item(d, s, f->call_id, f->body.data, f->body.len);
 		return;
 	case TIDS_FRAME_CANCEL:
-		egress_cancel(d, s, f->call_id);
+		if (s->pull != NULL)
+			federation_cancel(d, s, f->call_id);
+		else
+			egress_cancel(d, s, f->call_id);
 		return;
 	default:
 		session_reply(d, s, f->call_id, CODE_INVALID_ARGUMENT, "clients send REQUEST, CLIENT_ITEM or CANCEL frames",
@@ -323,6 +360,14 @@ void rpc_dispatch(struct tidsd *d, struct session *s, const struct tids_frame *f
 	if (m == NULL) {
 		snprintf(msg, sizeof(msg), "unknown method %s", f->method);
 		session_reply(d, s, f->call_id, CODE_UNIMPLEMENTED, msg, NULL, 0);
+		return;
+	}
+	/* A peer hub's session serves federation, nothing a participant does;
+	 * a participant's, nothing of a hub's. */
+	if ((*s->peer_hub != '\0') != ((m->needs & NEEDS_PEER) != 0) && strcmp(f->method, "tids.v1.Exchange/Ping") != 0) {
+		snprintf(msg, sizeof(msg), "%s is %s", f->method,
+			 *s->peer_hub != '\0' ? "not for peer hubs" : "for peer hubs only");
+		session_reply(d, s, f->call_id, CODE_PERMISSION_DENIED, msg, NULL, 0);
 		return;
 	}
 	if ((m->needs & NEEDS_ADMIN) && !admin) {

@@ -1,7 +1,8 @@
 /*
  * One participant connection: the Noise_XX handshake (responder), the
  * refusal of keys the registry does not know or has suspended, frames in
- * and out, backpressure (a connection whose replies pile up is not read
+ * and out, backpressure (a connection whose replies pile up, or whose
+ * publishes awaiting Kafka reach limits.publish_in_flight, is not read
  * until they drain), and the handshake and idle timeouts.
  */
 #include <errno.h>
@@ -25,11 +26,18 @@ enum { CODE_OK = 0, CODE_INVALID_ARGUMENT = 3, CODE_PERMISSION_DENIED = 7, CODE_
 #define READ_BUDGET (4 * READ_CHUNK)   /* per wake-up, so one client cannot starve others */
 #define CLOSING_GRACE_MS 5000
 
+/* Too many publishes of this session await Kafka: its frames wait (and
+ * TCP pushes back on the client) until one is answered. */
+static bool publish_blocked(const struct tidsd *d, const struct session *s)
+{
+	return s->state == SESSION_OPEN && (int64_t)s->pending_calls >= d->conf->publish_in_flight;
+}
+
 static void update_events(struct tidsd *d, struct session *s)
 {
 	uint32_t ev = 0;
 
-	if (s->state != SESSION_CLOSING && !s->paused && !s->waiting)
+	if (s->state != SESSION_CLOSING && !s->paused && !publish_blocked(d, s) && !s->waiting)
 		ev |= EPOLLIN;
 	if (s->out.len > 0)
 		ev |= EPOLLOUT;
@@ -58,6 +66,7 @@ static void flush_out(struct tidsd *d, struct session *s)
 	if (s->paused && (int64_t)s->out.len <= d->conf->send_buffer / 2) {
 		s->paused = false;
 		egress_resume(d, s);
+		federation_resume(d, s);
 	}
 	update_events(d, s);
 }
@@ -149,6 +158,7 @@ static void handshake_done(struct tidsd *d, struct session *s)
 {
 	struct tids_noise_cipher tx, rx;
 	const struct participant *p = registry_by_dh_key(d, tids_noise_remote_static(&s->hs));
+	const char *hub;
 	char msg[256];
 	int code;
 
@@ -159,6 +169,21 @@ static void handshake_done(struct tidsd *d, struct session *s)
 	tids_channel_init_noise(&s->ch, &tx, &rx, (size_t)d->conf->frame_max);
 	s->state = SESSION_OPEN;
 	budget_handshake_end(d, s);
+	if (p == NULL && (hub = federation_peer_by_dh_key(d, tids_noise_remote_static(&s->hs))) != NULL) {
+		/* A peer hub, by the key its registration gives. */
+		snprintf(s->peer_hub, sizeof(s->peer_hub), "%s", hub);
+		federation_peer_key(d, hub, s->identity_key);
+		tids_log_info("session %lu (%s): peer hub %s authenticated", s->id, s->peer, s->peer_hub);
+		snprintf(msg, sizeof(msg), "welcome hub %s", s->peer_hub);
+		send_welcome(d, s, CODE_OK, msg);
+		return;
+	}
+	if (p != NULL && *p->p.home_hub != '\0' && strcmp(p->p.home_hub, d->conf->hub_id) != 0) {
+		/* Its data enters the network at its own hub, nowhere else. */
+		snprintf(msg, sizeof(msg), "participant %s is served by hub %s; connect there", p->p.id, p->p.home_hub);
+		send_welcome(d, s, CODE_PERMISSION_DENIED, msg);
+		return;
+	}
 	if (p == NULL) {
 		snprintf(msg, sizeof(msg), "this static key is not registered at hub %s", d->conf->hub_id);
 		send_welcome(d, s, CODE_UNAUTHENTICATED, msg);
@@ -203,8 +228,11 @@ static void handshake_step(struct tidsd *d, struct session *s)
 			return;
 		}
 		if (tids_noise_handshake_want_write(&s->hs)) {
-			r = tids_noise_write_message(&s->hs, (const uint8_t *)d->conf->hub_id, strlen(d->conf->hub_id),
-						     out, sizeof(out), &olen);
+			/* Our id and Ed25519 key: clients pin the key (known_hubs). */
+			uint8_t hello[TIDS_HELLO_MAX];
+			size_t hlen = tids_channel_hello_encode(d->conf->hub_id, d->hub.sign_pk, hello);
+
+			r = tids_noise_write_message(&s->hs, hello, hlen, out, sizeof(out), &olen);
 			if (r != 0 || tids_channel_put_message(&s->out, out, olen) != 0) {
 				session_close(d, s, "handshake write failed");
 				return;
@@ -238,14 +266,15 @@ static void frames_step(struct tidsd *d, struct session *s)
 	size_t len;
 	int r;
 
-	while (s->state == SESSION_OPEN && !s->paused && !s->waiting) {
+	s->in_frames = true;
+	while (s->w.fd >= 0 && s->state == SESSION_OPEN && !s->paused && !publish_blocked(d, s) && !s->waiting) {
 		if (tids_channel_absorb(&s->ch, &s->in) != 0) {
 			session_close(d, s, "transport message does not decrypt");
 			return;
 		}
 		r = tids_channel_next(&s->ch, &frame, &len);
 		if (r == 0)
-			return;
+			break;
 		if (r < 0) {
 			char msg[128];
 
@@ -254,17 +283,32 @@ static void frames_step(struct tidsd *d, struct session *s)
 			session_reply(d, s, 0, CODE_INVALID_ARGUMENT, msg, NULL, 0);
 			s->state = SESSION_CLOSING;
 			flush_out(d, s);
-			return;
+			break;
 		}
 		handle_frame(d, s, frame, len);
 	}
+	s->in_frames = false;
+}
+
+void session_publish_done(struct tidsd *d, struct session *s)
+{
+	/* Within frames_step (a publish answered at once) its loop goes on by
+	 * itself; otherwise serve the frames that waited, then read again. */
+	if (s->w.fd < 0 || s->in_frames)
+		return;
+	if (s->state == SESSION_OPEN && !s->paused && !publish_blocked(d, s) &&
+	    (s->in.len > 0 || s->ch.plain.len > s->ch.pending))
+		frames_step(d, s);
+	if (s->w.fd >= 0)
+		update_events(d, s);
 }
 
 static void read_in(struct tidsd *d, struct session *s)
 {
 	size_t budget = READ_BUDGET;
 
-	while (budget > 0 && (s->state == SESSION_HANDSHAKE || (s->state == SESSION_OPEN && !s->paused && !s->waiting))) {
+	while (budget > 0 && (s->state == SESSION_HANDSHAKE ||
+			      (s->state == SESSION_OPEN && !s->paused && !publish_blocked(d, s) && !s->waiting))) {
 		ssize_t n;
 
 		if (tids_buf_reserve(&s->in, READ_CHUNK) != 0) {
@@ -303,7 +347,7 @@ static void on_event(struct tidsd *d, struct watch *w, uint32_t events)
 		flush_out(d, s);
 	/* Frames read before a pause wait in our buffers, and epoll reports
 	 * only new bytes on the socket: serve them once the pause is over. */
-	if (s->w.fd >= 0 && s->state == SESSION_OPEN && !s->paused && !s->waiting &&
+	if (s->w.fd >= 0 && s->state == SESSION_OPEN && !s->paused && !publish_blocked(d, s) && !s->waiting &&
 	    (s->in.len > 0 || s->ch.plain.len > s->ch.pending))
 		frames_step(d, s);
 	if (s->w.fd >= 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
@@ -424,6 +468,7 @@ void session_close(struct tidsd *d, struct session *s, const char *why)
 	ingest_forget_session(d, s);
 	egress_forget_session(d, s);
 	hubstate_forget_session(d, s);
+	federation_forget_session(d, s);
 	budget_handshake_end(d, s);
 	loop_del(d, &s->w);
 	close(s->w.fd);
@@ -473,7 +518,7 @@ void sessions_tick(struct tidsd *d)
 			session_close(d, s, "handshake not finished in time (limits.handshake_timeout)");
 		else if (s->state == SESSION_CLOSING && now - s->last_active > CLOSING_GRACE_MS)
 			session_close(d, s, "peer does not read its last messages");
-		else if (s->state == SESSION_OPEN && s->subs == NULL && s->pending_calls == 0 &&
+		else if (s->state == SESSION_OPEN && s->subs == NULL && s->pull == NULL && s->pending_calls == 0 &&
 			 now - s->last_active > d->conf->idle_timeout_ms)
 			session_close(d, s, "idle (limits.idle_timeout)");
 	}

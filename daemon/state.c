@@ -6,6 +6,14 @@
  * read back when the router is assigned partitions, so that what it knows
  * is exactly what Kafka committed, and it moves with its partition from
  * one instance of the hub to another.
+ *
+ * Kafka is not trusted with the state's integrity: each entry carries a
+ * sequence number and a MAC under a key derived from the hub data key (see
+ * tids_wire_open_router_state). On load, an entry that does not verify,
+ * or whose sequence is not above that of an earlier entry of its key (an
+ * old entry written again), is refused loudly and not applied. Sequences
+ * keep rising across instances: a router that takes a partition reads its
+ * entries, whose sequences it then writes above.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,6 +74,33 @@ bool state_first_time(struct router *rt, int32_t partition, const char *publishe
 	return true;
 }
 
+bool state_first_import(struct router *rt, int32_t partition, const char *hub, uint64_t position)
+{
+	char key[sizeof(((struct seen *)0)->key)];
+	struct seen *s;
+
+	snprintf(key, sizeof(key), "imported/%d/%s", (int)partition, hub);
+	s = tids_map_get_str(&rt->seen, key);
+	if (s != NULL && position <= s->sequence)
+		return false;
+	if (s == NULL) {
+		s = calloc(1, sizeof(*s));
+		if (s == NULL)
+			return true;
+		snprintf(s->key, sizeof(s->key), "%s", key);
+		snprintf(s->publisher, sizeof(s->publisher), "%s", hub);
+		s->partition = partition;
+		s->import = true;
+		if (tids_map_put_str(&rt->seen, s->key, s, NULL) != 0) {
+			free(s);
+			return true;
+		}
+	}
+	s->sequence = position;
+	s->dirty = true;
+	return true;
+}
+
 /* Gives a count's value to the policy facts. */
 static void count_to_facts(struct router *rt, const char *key, uint64_t value)
 {
@@ -99,25 +134,90 @@ void state_clear(struct router *rt)
 	memset(rt->chains, 0, sizeof(rt->chains));
 }
 
-static void apply_entry(struct router *rt, const rd_kafka_message_t *m)
+/* The sequence of the last entry applied per key, while the topic loads. */
+struct last_seq {
+	char key[TIDS_STATE_KEY_MAX + 1];
+	uint64_t seq;
+};
+
+static void header(const rd_kafka_message_t *m, const char *name, const uint8_t **value, size_t *len)
 {
+	rd_kafka_headers_t *h = NULL;
+	const void *v = NULL;
+	size_t n = 0;
+
+	*value = NULL;
+	*len = 0;
+	/* The last one counts, as Kafka clients read headers. */
+	if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+	    rd_kafka_header_get_last(h, name, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR && v != NULL) {
+		*value = v;
+		*len = n;
+	}
+}
+
+/* The key as text, printable for the log (it comes from Kafka). */
+static void printable_key(const rd_kafka_message_t *m, char *buf, size_t len)
+{
+	size_t n = m->key_len < len - 1 ? m->key_len : len - 1;
+
+	for (size_t i = 0; i < n; i++) {
+		char c = ((const char *)m->key)[i];
+
+		buf[i] = c >= 0x20 && c < 0x7f ? c : '?';
+	}
+	buf[n] = '\0';
+}
+
+static void apply_entry(struct router *rt, const rd_kafka_message_t *m, struct tids_map *seqs)
+{
+	struct tids_state_message sm = { .topic = rt->t_state, .key = m->key, .key_len = m->key_len,
+					 .value = m->payload, .len = m->len };
 	struct tids_router_state st;
-	char key[1024], err[256];
+	struct last_seq *last;
+	char key[TIDS_STATE_KEY_MAX + 1], err[256];
+	uint64_t seq;
 	int p;
 
-	if (m->key_len == 0 || m->key_len >= sizeof(key))
+	header(m, TIDS_STATE_HEADER_MAC, &sm.mac, &sm.mac_len);
+	header(m, TIDS_STATE_HEADER_SEQ, &sm.seq, &sm.seq_len);
+	if (tids_wire_open_router_state(rt->keys->state_mac, &sm, &st, &seq, err, sizeof(err)) != 0) {
+		/* Not written by this hub's router, or changed since: someone with
+		 * write access to Kafka. Never applied; said loudly. */
+		printable_key(m, key, sizeof(key));
+		tids_log_warnx("router: state entry %s (partition %d, offset %lld) refused, not applied: %s", key,
+			       (int)m->partition, (long long)m->offset, err);
+		rt->state_refused++;
 		return;
+	}
 	memcpy(key, m->key, m->key_len);
 	key[m->key_len] = '\0';
+	last = tids_map_get_str(seqs, key);
+	if (last != NULL && seq <= last->seq) {
+		tids_log_warnx("router: state entry %s (partition %d, offset %lld) refused, not applied: sequence %llu "
+			       "is not above %llu of an earlier entry (an old entry written again)", key,
+			       (int)m->partition, (long long)m->offset, (unsigned long long)seq,
+			       (unsigned long long)last->seq);
+		rt->state_refused++;
+		tids_router_state_free(&st);
+		return;
+	}
+	if (last == NULL && (last = calloc(1, sizeof(*last))) != NULL) {
+		snprintf(last->key, sizeof(last->key), "%s", key);
+		if (tids_map_put_str(seqs, last->key, last, NULL) != 0) {
+			free(last);
+			last = NULL;
+		}
+	}
+	if (last != NULL)
+		last->seq = seq;
+	if (seq > rt->state_seq)
+		rt->state_seq = seq;
 	if (m->payload == NULL) {
 		/* A tombstone: an emitted window. */
 		struct window *w = tids_map_remove_str(&rt->windows, key);
 
 		free(w);
-		return;
-	}
-	if (tids_wire_decode_router_state(m->payload, m->len, &st, err, sizeof(err)) != 0) {
-		tids_log_warnx("router: state entry %s skipped: %s", key, err);
 		return;
 	}
 	if (st.kind == TIDS_STATE_CHAIN && sscanf(key, "chain/%d", &p) == 1 && p >= 0 && p < ROUTER_PARTITIONS_MAX &&
@@ -145,6 +245,12 @@ static void apply_entry(struct router *rt, const rd_kafka_message_t *m)
 		if (state_first_time(rt, st.seen.partition, st.seen.publisher, st.seen.sequence, st.seen.leaf_index) &&
 		    (sn = tids_map_get_str(&rt->seen, key)) != NULL)
 			sn->dirty = false;
+	} else if (st.kind == TIDS_STATE_IMPORTED) {
+		struct seen *sn;
+
+		if (state_first_import(rt, st.seen.partition, st.seen.publisher, st.seen.sequence) &&
+		    (sn = tids_map_get_str(&rt->seen, key)) != NULL)
+			sn->dirty = false;
 	} else {
 		tids_log_warnx("router: state entry %s does not match its key", key);
 	}
@@ -156,13 +262,15 @@ int state_load(struct router *rt)
 	rd_kafka_conf_t *conf;
 	rd_kafka_topic_partition_list_t *tp = NULL, *owned;
 	rd_kafka_t *rk;
+	struct tids_map seqs = { 0 };
 	char err[512], group[320];
 	int64_t deadline = mono_ms() + LOAD_TIMEOUT_MS, said = mono_ms();
-	size_t n = 0;
+	size_t n = 0, pos = 0;
 	int eofs = 0, want = 0, r = -1;
 
 	state_clear(rt);
 	aggregate_clear(rt);
+	rt->state_refused = 0;
 	owned = rd_kafka_topic_partition_list_new(8);
 	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
 		if (rt->owned[p])
@@ -249,16 +357,23 @@ int state_load(struct router *rt)
 		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
 			tids_log_warnx("router: state topic: %s", rd_kafka_message_errstr(m));
 		else if (m->partition >= 0 && m->partition < ROUTER_PARTITIONS_MAX && rt->owned[m->partition]) {
-			apply_entry(rt, m);
+			apply_entry(rt, m, &seqs);
 			n++;
 		}
 		rd_kafka_message_destroy(m);
 	}
 out:
-	if (r == 0)
+	if (r == 0 && rt->state_refused > 0)
+		tids_log_warnx("router: state of %d partitions restored from %zu entries; %zu refused (see above): the "
+			       "state topic %s was written by someone other than this hub", owned->cnt,
+			       n - rt->state_refused, rt->state_refused, rt->t_state);
+	else if (r == 0)
 		tids_log_info("router: state of %d partitions restored from %zu entries", owned->cnt, n);
 	else
 		tids_log_warnx("router: the state topic %s could not be read to its end", rt->t_state);
+	for (void *v; (v = tids_map_next(&seqs, &pos)) != NULL;)
+		free(v);
+	tids_map_free(&seqs);
 	rd_kafka_topic_partition_list_destroy(tp);
 	rd_kafka_topic_partition_list_destroy(owned);
 	rd_kafka_consumer_close(rk);
@@ -268,13 +383,27 @@ out:
 
 static int put(struct router *rt, int32_t partition, const char *key, const struct tids_router_state *st)
 {
-	uint8_t *value = NULL;
+	rd_kafka_headers_t *h;
+	uint8_t *value = NULL, mac[TIDS_STATE_MAC_BYTES], seq[8];
+	uint64_t s = ++rt->state_seq;
 	size_t len = 0;
 	int r;
 
 	if (st != NULL && (r = tids_wire_encode_router_state(st, &value, &len)) != 0)
 		return r;
-	return router_produce(rt, rt->t_state, partition, key, strlen(key), value, len);
+	for (int i = 7; i >= 0; i--, s >>= 8)
+		seq[i] = (uint8_t)s;
+	tids_state_mac(rt->keys->state_mac, rt->t_state, (const uint8_t *)key, strlen(key), rt->state_seq, value,
+		       len, mac);
+	h = rd_kafka_headers_new(2);
+	if (h == NULL || rd_kafka_header_add(h, TIDS_STATE_HEADER_SEQ, -1, seq, sizeof(seq)) != 0 ||
+	    rd_kafka_header_add(h, TIDS_STATE_HEADER_MAC, -1, mac, sizeof(mac)) != 0) {
+		if (h != NULL)
+			rd_kafka_headers_destroy(h);
+		free(value);
+		return TIDS_ENOMEM;
+	}
+	return router_produce_h(rt, rt->t_state, partition, key, strlen(key), value, len, h);
 }
 
 static void window_state(const struct window *w, struct tids_router_state *st, const char *rules[8])
@@ -341,7 +470,7 @@ int state_write_dirty(struct router *rt)
 			if (!sn->dirty)
 				continue;
 			memset(&st, 0, sizeof(st));
-			st.kind = TIDS_STATE_SEEN;
+			st.kind = sn->import ? TIDS_STATE_IMPORTED : TIDS_STATE_SEEN;
 			st.seen = (struct tids_position){ sn->publisher, sn->sequence, sn->leaf_index, sn->partition };
 			if ((r = put(rt, sn->partition, sn->key, &st)) != 0)
 				return r;

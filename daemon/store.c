@@ -2,7 +2,9 @@
  * The registry database: SQLite in WAL mode, statements prepared once,
  * writes batched into one transaction that the loop commits at the end of
  * each iteration (so replies that promise durability wait one iteration at
- * most, and a burst of writes costs one fsync).
+ * most, and a burst of writes costs one fsync). It holds wrapped keys:
+ * secure_delete overwrites what a delete or an update leaves behind, and
+ * store_checkpoint empties the WAL when a key must be gone from disk.
  */
 #include <sqlite3.h>
 #include <stdio.h>
@@ -14,7 +16,7 @@
 
 enum stmt {
 	ST_BEGIN, ST_COMMIT, ST_PUT, ST_DELETE, ST_EACH, ST_GET_KV, ST_SET_KV, ST_DELETE_KV, ST_EACH_KV,
-	ST_CLEAR_ENTRIES, ST_CLEAR_NS, ST_COUNT_ENTRIES, ST_COUNT
+	ST_CLEAR_ENTRIES, ST_CLEAR_NS, ST_COUNT_ENTRIES, ST_ROLLBACK, ST_EACH_KV_RANGE, ST_TRIM_KV, ST_COUNT
 };
 
 static const char *const sql[ST_COUNT] = {
@@ -30,11 +32,21 @@ static const char *const sql[ST_COUNT] = {
 	[ST_CLEAR_ENTRIES] = "DELETE FROM entry",
 	[ST_CLEAR_NS] = "DELETE FROM kv WHERE ns = ?1",
 	[ST_COUNT_ENTRIES] = "SELECT count(*) FROM entry",
+	[ST_ROLLBACK] = "ROLLBACK",
+	[ST_EACH_KV_RANGE] = "SELECT key, value FROM kv WHERE ns = ?1 AND key >= ?2 AND key < ?3 ORDER BY key",
+	/* Keys below the keep-th newest of the prefix, unless also in ns ?5.
+	 * Both walks are ranges of the primary key: no scan of the table. */
+	[ST_TRIM_KV] = "DELETE FROM kv WHERE ns = ?1 AND key >= ?2 AND key < "
+		       "(SELECT key FROM kv WHERE ns = ?1 AND key >= ?2 AND key < ?3 ORDER BY key DESC LIMIT 1 OFFSET ?4) "
+		       "AND key NOT IN (SELECT key FROM kv WHERE ns = ?5 AND key >= ?2 AND key < ?3)",
 };
 
 static const char schema[] =
 	"PRAGMA journal_mode = WAL;"
 	"PRAGMA synchronous = FULL;"
+	/* Deleted and overwritten rows (wrapped keys among them) are zeroed in
+	 * the file, not left in free space. Set explicitly: builds differ. */
+	"PRAGMA secure_delete = ON;"
 	"CREATE TABLE IF NOT EXISTS entry("
 	"  kind INTEGER NOT NULL, id TEXT NOT NULL, blob BLOB NOT NULL,"
 	"  PRIMARY KEY (kind, id)) WITHOUT ROWID;"
@@ -123,6 +135,33 @@ bool store_dirty(const struct store *s)
 	return s->in_tx;
 }
 
+void store_rollback(struct store *s)
+{
+	if (!s->in_tx)
+		return;
+	s->in_tx = false;
+	/* After a failed COMMIT SQLite may have rolled back already. */
+	if (sqlite3_step(s->st[ST_ROLLBACK]) != SQLITE_DONE)
+		tids_log_debug("registry: rollback: %s", sqlite3_errmsg(s->db));
+	sqlite3_reset(s->st[ST_ROLLBACK]);
+}
+
+int store_checkpoint(struct store *s)
+{
+	int log = -1, done = -1, rc;
+
+	if (store_commit(s) != 0)
+		return TIDS_EDB;
+	/* TRUNCATE: every frame is copied into the database, then the WAL is
+	 * cut to zero bytes, so no older page version stays in it. */
+	rc = sqlite3_wal_checkpoint_v2(s->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done);
+	if (rc != SQLITE_OK) {
+		tids_log_warnx("registry: WAL checkpoint: %s", sqlite3_errmsg(s->db));
+		return TIDS_EDB;
+	}
+	return 0;
+}
+
 int store_put(struct store *s, enum store_kind kind, const char *id, const uint8_t *blob, size_t len)
 {
 	sqlite3_stmt *st = s->st[ST_PUT];
@@ -185,6 +224,57 @@ int store_each_kv(struct store *s, const char *ns, store_each_fn *fn, void *ctx)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return r;
+}
+
+/* The first key after every key that starts with prefix. */
+static void prefix_end(const char *prefix, char *end, size_t len)
+{
+	size_t n = strlen(prefix);
+
+	snprintf(end, len, "%s", prefix);
+	if (n > 0 && n < len)
+		end[n - 1] = (char)(end[n - 1] + 1);
+}
+
+int store_each_kv_prefix(struct store *s, const char *ns, const char *prefix, store_each_fn *fn, void *ctx)
+{
+	sqlite3_stmt *st = s->st[ST_EACH_KV_RANGE];
+	char end[512];
+	int rc, r = 0;
+
+	prefix_end(prefix, end, sizeof(end));
+	sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, end, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = fn(ctx, (const char *)sqlite3_column_text(st, 0), sqlite3_column_blob(st, 1),
+		       (size_t)sqlite3_column_bytes(st, 1));
+		if (r != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		r = TIDS_EDB;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return r;
+}
+
+int store_trim_kv(struct store *s, const char *ns, const char *prefix, unsigned keep, const char *unless)
+{
+	sqlite3_stmt *st = s->st[ST_TRIM_KV];
+	char end[512];
+
+	if (keep == 0 || strlen(prefix) == 0)
+		return TIDS_EINVAL;
+	if (begin(s) != 0)
+		return TIDS_EDB;
+	prefix_end(prefix, end, sizeof(end));
+	sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, prefix, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 3, end, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 4, (sqlite3_int64)keep - 1);
+	sqlite3_bind_text(st, 5, unless, -1, SQLITE_STATIC);
+	return step(s, st);
 }
 
 int store_get_blob(struct store *s, const char *ns, const char *key, uint8_t *buf, size_t cap, size_t *len)

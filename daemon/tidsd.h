@@ -28,6 +28,7 @@
 
 struct tidsd;
 struct session;
+struct subscriber;
 
 /* --- fatal (only the daemon decides what is fatal) ----------------------- */
 
@@ -52,6 +53,7 @@ struct config {
 	char *instance;            /* this instance's name among the hub's (hub.instance, else the host name) */
 	char *hub_key;             /* identity key file of the hub */
 	char *master_key;          /* file with the key that wraps data keys */
+	char *epoch_key;           /* file with the epoch key that wraps grant keys */
 	char *listen_tcp;          /* "host:port"; "" disables */
 	char *listen_unix;         /* path; "" disables */
 	char *state_dir;
@@ -71,6 +73,7 @@ struct config {
 	int64_t handshake_timeout_ms;
 	int64_t send_buffer;       /* bytes queued for one connection before it is paused */
 	int64_t publish_timeout_ms;
+	int64_t publish_in_flight; /* publishes of one connection awaiting Kafka before it is not read */
 	char *admin_keys;          /* comma-separated base64 Ed25519 keys allowed Admin over TCP */
 	uint8_t (*admin_key)[TIDS_PUBLIC_KEY_BYTES];
 	size_t n_admin_keys;
@@ -80,6 +83,7 @@ struct config {
 	int64_t checkpoint_interval_ms;
 	int64_t ledger_cache;      /* bytes of SQLite page cache for the indexer */
 	bool ledger;               /* keep the ledger in this instance */
+	int64_t link_timeout_ms;   /* a peer link silent this long is dialled again */
 	bool router;               /* route ingress in this process */
 	int64_t router_session_timeout_ms;   /* silent this long: its partitions go to the other instances */
 };
@@ -155,6 +159,16 @@ int store_each_kv(struct store *s, const char *ns, store_each_fn *fn, void *ctx)
 int store_clear_entries(struct store *s);
 int store_clear_ns(struct store *s, const char *ns);
 int64_t store_count_entries(struct store *s);
+/* Only the keys of ns that start with prefix. */
+int store_each_kv_prefix(struct store *s, const char *ns, const char *prefix, store_each_fn *fn, void *ctx);
+/* Deletes the keys of ns that start with prefix except the newest `keep`
+ * (in key order) and those also present in ns `unless`. */
+int store_trim_kv(struct store *s, const char *ns, const char *prefix, unsigned keep, const char *unless);
+/* Abandons the open batch of writes. */
+void store_rollback(struct store *s);
+/* Commits, then copies the WAL into the database and truncates it, so that
+ * no older version of a row stays on disk. */
+int store_checkpoint(struct store *s);
 
 /* --- registry.c: participants, assets, peers, grants, approvals in memory -- */
 
@@ -182,6 +196,13 @@ const struct tids_asset *registry_asset(const struct tidsd *d, const char *id);
 bool registry_knows_participant(const struct tidsd *d, const char *id);
 /* Grants past their end are revoked (through the hub state). */
 void registry_expire_grants(struct tidsd *d, int64_t now);
+typedef void registry_peer_fn(struct tidsd *d, const struct tids_peer *p, void *ctx);
+void registry_each_peer(struct tidsd *d, registry_peer_fn *fn, void *ctx);
+/* Standing subscriptions, for our directory. */
+typedef void registry_subscriber_fn(void *ctx, const struct subscriber *s);
+void registry_each_subscriber(struct tidsd *d, registry_subscriber_fn *fn, void *ctx);
+typedef void registry_participant_fn(void *ctx, const struct participant *p);
+void registry_each_participant(struct tidsd *d, registry_participant_fn *fn, void *ctx);
 /* Is there a valid, unrevoked case (approval of kind purpose with a case
  * id) naming recipient, signed by an active participant? */
 bool registry_case_open(const struct tidsd *d, const char *recipient, const char *purpose, int64_t now);
@@ -305,13 +326,43 @@ bool purposes_case_role(const struct tidsd *d, const char *purpose, const char *
  * separated list of purpose names. 0 or TIDS_EINVAL. */
 int purposes_check_attribute(const struct tids_participant *p, char *err, size_t errlen);
 
-/* --- keys.c: keys at rest --------------------------------------------------- */
+/* --- keys.c: keys at rest (the hierarchy is described at its top) --------- */
 
-int keys_load_master(struct tidsd *d);
-/* The hub data key sealing ingress records (created on first use). */
-int keys_data_key(struct tidsd *d, uint8_t key[32]);
-/* A grant's delivery key; TIDS_ECRYPTO once the grant is revoked or expired. */
+struct keyring;
+/* Loads the master key, the epoch and bucket keys (creating what a new
+ * instance lacks) and moves grant keys of the first layout under the
+ * epoch. Needs the store. */
+int keys_open(struct tidsd *d);
+/* The hub data key, once the hub state has brought it (hubstate_start). */
+int keys_open_data(struct tidsd *d);
+/* The hub state's keys (hubstate.c): the MAC key of its entries, and keys
+ * wrapped under the master key, which every instance of the hub holds, to
+ * travel with it. A grant's key goes from the entry to this instance's
+ * buckets (import), and back (export: a registry from before the hub
+ * state was on Kafka is published). */
+void keys_hub_state_mac(const struct tidsd *d, uint8_t out[32]);
+void keys_wrap_for_hub(const struct tidsd *d, const char *label, const uint8_t key[32], uint8_t out[72]);
+__attribute__((warn_unused_result))
+int keys_unwrap_from_hub(const struct tidsd *d, const char *label, const uint8_t in[72], uint8_t key[32]);
+int keys_grant_import(struct tidsd *d, const char *grant_id, const uint8_t in[72]);
+int keys_grant_export(struct tidsd *d, const char *grant_id, uint8_t out[72]);
+void keys_close(struct tidsd *d);
+/* Keys derived from the hub data key, in guarded memory while open: for
+ * the ingress topic, for deliveries no grant carries, for state MACs. */
+const uint8_t *keys_ingress(const struct tidsd *d);
+const uint8_t *keys_delivery(const struct tidsd *d);
+const uint8_t *keys_state_mac(const struct tidsd *d);
+/* Writes the hub's public key beside hub.key (hub.pub, as tidsctl keygen
+ * writes NAME.pub) unless it is there already; warns on failure. */
+int keys_write_hub_pub(struct tidsd *d);
+/* A new grant's data key, made and stored in the open batch of writes. */
+int keys_grant_create(struct tidsd *d, const char *grant_id);
+/* A grant's data key; TIDS_ECRYPTO once the grant is revoked or expired. */
 int keys_grant_key(struct tidsd *d, const char *grant_id, uint8_t key[32]);
+/* Destroys the grants' keys for good: commits what is batched, then moves
+ * every key to a new epoch and erases the old one. 0, or an error with
+ * nothing changed. */
+int keys_grants_destroy(struct tidsd *d, const char *const *ids, size_t n, char *err, size_t errlen);
 
 /* --- kafka.c --------------------------------------------------------------- */
 
@@ -352,10 +403,12 @@ enum kafka_topic {
 	KT_REGISTRY,               /* the hub's state: registry entries (compacted) */
 	KT_CHANGES,                /* every registry change, kept */
 	KT_DELIVER,                /* one per participant: its deliveries */
+	KT_OUTBOUND,               /* one per peer hub: what is forwarded to it */
 	KT_COUNT
 };
 enum kafka_group { KG_ROUTER, KG_INDEXER, KG_EGRESS, KG_REGISTRY, KG_COUNT };
-/* "<prefix>.<hub>.<suffix>", and ".<participant>" after it for KT_DELIVER. */
+/* "<prefix>.<hub>.<suffix>", and ".<participant>" after it for KT_DELIVER
+ * (".<peer hub>" for KT_OUTBOUND). */
 void kafka_topic_name(const struct tidsd *d, enum kafka_topic t, const char *participant, char *buf, size_t len);
 /* Consumer groups (and transactional ids made from them); name, when not
  * NULL, is appended (a subscriber, an instance). */
@@ -364,6 +417,10 @@ void kafka_group_name(const struct tidsd *d, enum kafka_group g, const char *nam
 int kafka_topic_create(struct tidsd *d, enum kafka_topic t, const char *participant, char *err, size_t errlen);
 /* The same without waiting: a failure is logged when Kafka answers. */
 void kafka_topic_create_async(struct tidsd *d, enum kafka_topic t, const char *participant);
+/* Deletes the records of partition 0 of topic before offset (async). */
+int kafka_delete_before(struct tidsd *d, const char *topic, int64_t offset);
+/* Low and high watermarks of partition 0 of topic (asks the broker). */
+int kafka_watermarks(struct tidsd *d, const char *topic, int64_t *lo, int64_t *hi);
 /* Partitions of a hub topic, or a negative TIDS_E* code with err filled. */
 int kafka_topic_partitions(struct tidsd *d, enum kafka_topic t, char *err, size_t errlen);
 
@@ -374,6 +431,8 @@ int ingest_init(struct tidsd *d);
  * reload, before the set goes to the router). 0 or TIDS_ENOMEM, which
  * keeps the floors ingest had. */
 int ingest_set_floors(struct tidsd *d, const struct tids_policy_set *set);
+/* The lowest tier a record of category may carry (imports check it too). */
+enum tids_tier ingest_floor(const struct tidsd *d, const char *category);
 /* Loads the batches an earlier run accepted but never acknowledged. */
 int ingest_load_unacked(struct tidsd *d);
 void ingest_free(struct tidsd *d);
@@ -410,10 +469,42 @@ int router_init(struct tidsd *d);
 void router_free(struct tidsd *d);
 void router_tick(struct tidsd *d);
 /* Passes a registry change (serialized entry, or purposes one per line for
- * a subscriber; a grant comes with its wrapped data key) or a new policy
- * set (ownership passes) to the router. */
+ * a subscriber; a grant comes with its data key) or a new policy set
+ * (ownership passes) to the router. */
 void router_post(struct tidsd *d, enum router_msg_kind kind, const char *id, const uint8_t *blob, size_t len,
-		 const uint8_t *wrapped, struct tids_policy_set *policy);
+		 const uint8_t *key, struct tids_policy_set *policy);
+
+/* --- federation.c: peer hubs, links, directories (see federation.h) -------- */
+
+struct pull;
+/* After Kafka and before the router: peers, their directories, out topics. */
+int federation_init(struct tidsd *d);
+void federation_free(struct tidsd *d);
+void federation_tick(struct tidsd *d);
+/* A peer was registered or changed (admin). */
+void federation_peer_changed(struct tidsd *d, const struct tids_peer *p);
+/* Local participants or subscriptions changed: our directory is stale and
+ * who is where may have changed. */
+void federation_registry_changed(struct tidsd *d);
+/* The peer whose hub key has this Noise (X25519) form, or NULL. */
+const char *federation_peer_by_dh_key(const struct tidsd *d, const uint8_t dh_pk[TIDS_DH_KEY_BYTES]);
+/* The registered key of peer hub id into key; false if it is no peer. */
+bool federation_peer_key(const struct tidsd *d, const char *id, uint8_t key[TIDS_PUBLIC_KEY_BYTES]);
+/* The peer hub whose directory (accepted) lists participant id, or NULL. */
+const char *federation_home_of(const struct tidsd *d, const char *id);
+/* Resolves a participant address "id" or "id@hub" to an id this hub can
+ * name: a local participant (hub empty or this hub), or one a peer's
+ * directory lists (or the admin registered with that home hub). */
+int federation_resolve(const struct tidsd *d, const char *address, char id[TIDS_ID_MAX + 1], char *err,
+		       size_t errlen);
+/* Federation/Pull on a peer hub's session, its acks, its end. */
+void federation_pull(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len);
+void federation_client_item(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len);
+void federation_cancel(struct tidsd *d, struct session *s, uint64_t call_id);
+void federation_forget_session(struct tidsd *d, struct session *s);
+void federation_resume(struct tidsd *d, struct session *s);
+/* Admin/Peers. */
+void federation_peers(struct tidsd *d, struct session *s, uint64_t call_id);
 
 /* --- indexer.c: the audit ledger (consumes the audit and ingress topics) --- */
 
@@ -490,6 +581,7 @@ struct session {
 	int64_t last_active;       /* mono ms */
 	int64_t opened;
 	char participant[TIDS_ID_MAX + 1];   /* authenticated id ("" on the local socket) */
+	char peer_hub[TIDS_ID_MAX + 1];      /* a peer hub authenticated by its key ("" otherwise) */
 	uint8_t identity_key[TIDS_PUBLIC_KEY_BYTES];   /* the key it authenticated with */
 	uid_t uid;                 /* local: the peer's credentials when it connected */
 	gid_t gid;
@@ -499,7 +591,9 @@ struct session {
 	char peer[64];             /* address for logs */
 	unsigned long id;          /* for logs */
 	unsigned pending_calls;    /* publishes awaiting Kafka */
+	bool in_frames;            /* frames_step is running for it */
 	struct subscription *subs;
+	struct pull *pull;         /* a peer hub pulling its forwards */
 };
 
 /* k: the TCP peer's address for the handshake budgets (NULL if local). */
@@ -510,6 +604,9 @@ void session_reply(struct tidsd *d, struct session *s, uint64_t call_id, int cod
 /* Sends one stream item, or the stream's end. */
 int session_stream_item(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len);
 void session_stream_end(struct tidsd *d, struct session *s, uint64_t call_id, int code, const char *message);
+/* One of its publishes was answered (pending_calls went down): frames held
+ * back by limits.publish_in_flight are served again. */
+void session_publish_done(struct tidsd *d, struct session *s);
 /* May this session queue more stream items? (backpressure) */
 bool session_can_send(const struct tidsd *d, const struct session *s);
 void session_close(struct tidsd *d, struct session *s, const char *why);
@@ -541,6 +638,10 @@ int rights_read_peer(int fd, struct session *s);
 
 void rpc_dispatch(struct tidsd *d, struct session *s, const struct tids_frame *f);
 
+/* --- admin.c: Admin/List and Admin/Show ----------------------------------- */
+void admin_list(struct tidsd *d, struct session *s, const struct tids_frame *f);
+void admin_show(struct tidsd *d, struct session *s, const struct tids_frame *f);
+
 /* --- main.c --------------------------------------------------------------- */
 
 /* SIGHUP: new config and policies, swapped in only if whole. */
@@ -553,7 +654,7 @@ void tidsd_tick(struct tidsd *d);
 struct tidsd {
 	struct config *conf;
 	struct tids_identity hub;             /* the hub's signing identity */
-	uint8_t master_key[32];               /* wraps data keys at rest */
+	struct keyring *keys;                 /* keys at rest (keys.c), guarded memory */
 	struct store *store;
 	struct registry *registry;
 	struct purposes *purposes;            /* copied from the policy set */
@@ -582,6 +683,7 @@ struct tidsd {
 	struct egress *egress;
 	struct indexer *indexer;
 	struct hubstate *hubstate;
+	struct federation *federation;
 
 	bool stopping;
 	volatile sig_atomic_t sig_stop;

@@ -1,6 +1,9 @@
 /*
  * Growable byte buffers: amortised appends, consumption from the head
- * without copying, compaction only when the tail runs out of room.
+ * without copying, compaction only when the tail runs out of room. They
+ * carry plaintext and keys (frames, records, session transport), so no
+ * block is given back to the allocator unwiped: growing copies into a new
+ * block and wipes the old one (realloc would free it as it is).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +32,14 @@ int tids_buf_reserve(struct tids_buf *b, size_t extra)
 	cap = b->cap > 0 ? b->cap : 256;
 	while (cap < need)
 		cap *= 2;
-	p = realloc(b->data, cap);
+	p = malloc(cap);
 	if (p == NULL)
 		return TIDS_ENOMEM;
+	if (b->data != NULL) {
+		memcpy(p, b->data, b->len);
+		sodium_memzero(b->data, b->cap);
+		free(b->data);
+	}
 	b->data = p;
 	b->cap = cap;
 	return 0;
@@ -75,6 +83,8 @@ void tids_buf_wipe(struct tids_buf *b)
 
 void tids_buf_free(struct tids_buf *b)
 {
+	if (b->data != NULL)
+		sodium_memzero(b->data, b->cap);
 	free(b->data);
 	memset(b, 0, sizeof(*b));
 }

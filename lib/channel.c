@@ -180,3 +180,36 @@ int tids_channel_next(struct tids_channel *ch, const uint8_t **frame, size_t *le
 	ch->pending = 4 + n;
 	return 1;
 }
+
+size_t tids_channel_hello_encode(const char *hub_id, const uint8_t key[32], uint8_t out[TIDS_HELLO_MAX])
+{
+	size_t n = strnlen(hub_id, TIDS_ID_MAX);
+
+	memcpy(out, hub_id, n);
+	out[n] = 0x00;
+	memcpy(out + n + 1, key, 32);
+	return n + 1 + 32;
+}
+
+int tids_channel_hello_decode(const uint8_t *p, size_t len, char hub_id[TIDS_ID_MAX + 1], uint8_t key[32],
+			      bool *has_key)
+{
+	const uint8_t *nul = memchr(p, 0x00, len);
+	size_t n = nul != NULL ? (size_t)(nul - p) : len;
+
+	*has_key = false;
+	hub_id[0] = '\0';
+	if (n == 0 || n > TIDS_ID_MAX || (nul != NULL && len - n - 1 != 32))
+		return TIDS_EINVAL;
+	memcpy(hub_id, p, n);
+	hub_id[n] = '\0';
+	if (!tids_valid_id(hub_id)) {
+		hub_id[0] = '\0';
+		return TIDS_EINVAL;
+	}
+	if (nul != NULL) {
+		memcpy(key, nul + 1, 32);
+		*has_key = true;
+	}
+	return 0;
+}

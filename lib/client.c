@@ -20,6 +20,7 @@
 #include "tids/channel.h"
 #include "tids/client.h"
 #include "tids/error.h"
+#include "tids/receipt.h"
 
 /* A frame that arrived while we waited for another. */
 struct queued {
@@ -35,9 +36,17 @@ struct tids_client {
 	uint64_t next_call;
 	int status;                    /* of the last call */
 	char hub_id[TIDS_ID_MAX + 1];
+	uint8_t hub_pk[TIDS_PUBLIC_KEY_BYTES];   /* as proven in the handshake */
+	bool has_hub_pk;
+	enum tids_client_pin pin;
+	struct tids_known_hub pin_entry;
 	uint64_t sub_call;             /* open Subscribe call, 0 if none */
 	uint64_t last_seen;            /* highest delivery_seq returned */
 	struct queued *queue, **queue_tail;
+	/* The last delivery receipt head whose signature held: deliveries of
+	 * one router transaction share it, and it is verified once. */
+	uint8_t *verified_head;
+	size_t verified_head_len;
 };
 
 static int64_t mono(void)
@@ -179,6 +188,67 @@ static int send_frame(struct tids_client *c, const struct tids_frame *f, char *e
 	return flush_out(c, err, errlen);
 }
 
+/* The hub's key against hub_key or the known-hubs file (see client.h);
+ * sets c->pin. Runs before message 3, which reveals who we are. */
+static int check_hub(struct tids_client *c, const struct tids_client_options *o, const uint8_t *remote_static,
+		     char *err, size_t errlen)
+{
+	char have[TIDS_KEY_BASE64_BYTES], pinned[TIDS_KEY_BASE64_BYTES];
+	uint8_t expect[TIDS_DH_KEY_BYTES];
+	enum tids_hub_pin v = TIDS_HUB_UNKNOWN;
+	struct tids_known_hub *e = &c->pin_entry;
+	int r;
+
+	if (o->hub_key != NULL) {
+		if (tids_identity_dh_public(o->hub_key, expect) != 0 || sodium_memcmp(expect, remote_static, 32) != 0)
+			return tids_fail(err, errlen, TIDS_EAUTH, "the key of hub %s is not the one given: not connecting",
+					 c->hub_id);
+		/* The key given overrides the file, which is neither read nor
+		 * written: a key checked out of band needs no pin. */
+		memcpy(c->hub_pk, o->hub_key, TIDS_PUBLIC_KEY_BYTES);
+		c->has_hub_pk = true;
+		c->pin = TIDS_CLIENT_PIN_KEY;
+		return 0;
+	}
+	if (o->known_hubs == NULL)
+		return tids_fail(err, errlen, TIDS_EINVAL, "hub %s cannot be authenticated: give its key or a known-hubs "
+				 "file", c->hub_id);
+	if (!c->has_hub_pk)
+		return tids_fail(err, errlen, TIDS_EAUTH, "hub %s does not name its key, so it cannot be pinned: give "
+				 "its key", c->hub_id);
+	if ((r = tids_known_hubs_lookup(o->known_hubs, o->address, c->hub_id, c->hub_pk, &v, e, err, errlen)) != 0)
+		return r;
+	tids_key_to_base64(c->hub_pk, have);
+	tids_key_to_base64(e->key, pinned);
+	switch (v) {
+	case TIDS_HUB_KNOWN:
+		c->pin = TIDS_CLIENT_PIN_FILE;
+		return 0;
+	case TIDS_HUB_KNOWN_ELSEWHERE:
+		/* The same hub and key at a new address: remember the address. */
+		c->pin = TIDS_CLIENT_PIN_ADDED;
+		return 0;
+	case TIDS_HUB_CHANGED:
+		if (strcmp(e->hub_id, c->hub_id) != 0)
+			return tids_fail(err, errlen, TIDS_EAUTH, "HUB CHANGED at %s: %s:%u pins hub %s there (key %s), "
+					 "but hub %s answers (key %s). Not connecting: a man in the middle, or a new "
+					 "hub; if its operator confirms it, delete that line", o->address, o->known_hubs,
+					 e->line, e->hub_id, pinned, c->hub_id, have);
+		return tids_fail(err, errlen, TIDS_EAUTH, "HUB KEY CHANGED for hub %s at %s: %s:%u pins key %s, the hub "
+				 "presents key %s. Not connecting: a man in the middle, or a new hub key; if the hub's "
+				 "operator confirms it (tidsctl admin hub-key), delete that line", c->hub_id, o->address,
+				 o->known_hubs, e->line, pinned, have);
+	case TIDS_HUB_UNKNOWN:
+		break;
+	}
+	if (o->pin_strict)
+		return tids_fail(err, errlen, TIDS_EAUTH, "hub %s at %s (key %s) is not in %s: not connecting to a hub "
+				 "nobody vouched for; check its key and give it", c->hub_id, o->address, have,
+				 o->known_hubs);
+	c->pin = TIDS_CLIENT_PIN_ADDED;
+	return 0;
+}
+
 static int handshake(struct tids_client *c, const struct tids_client_options *o, char *err, size_t errlen)
 {
 	struct tids_noise_handshake hs;
@@ -212,14 +282,21 @@ static int handshake(struct tids_client *c, const struct tids_client_options *o,
 		r = tids_fail(err, errlen, TIDS_EAUTH, "the hub's handshake message does not verify");
 		goto out;
 	}
-	payload[plen] = '\0';
-	snprintf(c->hub_id, sizeof(c->hub_id), "%.*s", TIDS_ID_MAX, (const char *)payload);
-	/* Check the hub before telling it who we are. */
-	if (o->hub_key != NULL && (tids_identity_dh_public(o->hub_key, expect) != 0 ||
-				   sodium_memcmp(expect, tids_noise_remote_static(&hs), 32) != 0)) {
-		r = tids_fail(err, errlen, TIDS_EAUTH, "the hub's key is not the one expected: not connecting");
+	if (tids_channel_hello_decode(payload, plen, c->hub_id, c->hub_pk, &c->has_hub_pk) != 0) {
+		r = tids_fail(err, errlen, TIDS_EPROTO, "the hub's handshake payload is not its id and key");
 		goto out;
 	}
+	/* The key it names must be the one it proved: its X25519 form is the
+	 * static key the handshake authenticated. */
+	if (c->has_hub_pk && (tids_identity_dh_public(c->hub_pk, expect) != 0 ||
+			      sodium_memcmp(expect, tids_noise_remote_static(&hs), 32) != 0)) {
+		r = tids_fail(err, errlen, TIDS_EAUTH, "hub %s names a key that is not its Noise key: not connecting",
+			      c->hub_id);
+		goto out;
+	}
+	/* Check the hub before telling it who we are. */
+	if ((r = check_hub(c, o, tids_noise_remote_static(&hs), err, errlen)) != 0)
+		goto out;
 	if ((r = tids_noise_write_message(&hs, NULL, 0, msg, sizeof(msg), &len)) != 0 ||
 	    (r = tids_channel_put_message(&c->out, msg, len)) != 0 || (r = tids_noise_split(&hs, &tx, &rx)) != 0)
 		goto out;
@@ -282,6 +359,21 @@ int tids_client_connect(const struct tids_client_options *o, struct tids_client 
 			tids_client_free(c);
 			return r;
 		}
+		/* Pinned once the hub has let us in: a hub that refuses us is
+		 * not one we will talk to again. */
+		if (c->pin == TIDS_CLIENT_PIN_ADDED) {
+			r = tids_known_hubs_add(o->known_hubs, o->address, c->hub_id, c->hub_pk, err, errlen);
+			snprintf(c->pin_entry.address, sizeof(c->pin_entry.address), "%s", o->address);
+			snprintf(c->pin_entry.hub_id, sizeof(c->pin_entry.hub_id), "%s", c->hub_id);
+			memcpy(c->pin_entry.key, c->hub_pk, TIDS_PUBLIC_KEY_BYTES);
+			c->pin_entry.line = 0;
+			/* An unrecorded first use pins nothing: the next connection
+			 * would trust anyone again. */
+			if (r != 0) {
+				tids_client_free(c);
+				return r;
+			}
+		}
 	} else {
 		snprintf(c->hub_id, sizeof(c->hub_id), "local");
 	}
@@ -306,12 +398,25 @@ void tids_client_free(struct tids_client *c)
 	tids_buf_wipe(&c->in);
 	tids_buf_free(&c->in);
 	tids_buf_free(&c->out);
+	free(c->verified_head);
 	free(c);
 }
 
 const char *tids_client_hub_id(const struct tids_client *c)
 {
 	return c->hub_id;
+}
+
+const uint8_t *tids_client_hub_key(const struct tids_client *c)
+{
+	return c->has_hub_pk ? c->hub_pk : NULL;
+}
+
+enum tids_client_pin tids_client_pin(const struct tids_client *c, struct tids_known_hub *entry)
+{
+	if (entry != NULL)
+		*entry = c->pin_entry;
+	return c->pin;
 }
 
 int tids_client_status(const struct tids_client *c)
@@ -476,6 +581,17 @@ int tids_client_publish(struct tids_client *c, const struct tids_identity *id, c
 		return r;
 	r = tids_wire_decode_publish_ack(resp, rlen, ack, err, errlen);
 	free(resp);
+	if (r == 0 && ack->has_receipt && c->has_hub_pk) {
+		struct tids_ingest_statement st;
+
+		/* The hub's word on where the batch went must be its own, and
+		 * about this batch: else it is worth nothing later. */
+		if (tids_receipt_ingest_open(&ack->receipt, c->hub_pk, &st, err, errlen) != 0 ||
+		    tids_receipt_ingest_matches(&st, c->hub_id, publisher, sequence, b.merkle_root, n, ack, err,
+						errlen) != 0)
+			r = TIDS_EBADSIG;
+		tids_ingest_statement_free(&st);
+	}
 	return r;
 }
 
@@ -659,6 +775,35 @@ int tids_client_suspend(struct tids_client *c, const char *participant, int susp
 	return change(c, "tids.v1.Admin/Suspend", r, body, len, err, errlen);
 }
 
+int tids_client_hub_key_get(struct tids_client *c, struct tids_hub_key *out, char *err, size_t errlen)
+{
+	uint8_t *resp;
+	size_t rlen;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = tids_client_call(c, "tids.v1.Admin/HubKey", NULL, 0, &resp, &rlen, err, errlen)) != 0)
+		return r;
+	r = tids_wire_decode_hub_key_reply(resp, rlen, out, err, errlen);
+	free(resp);
+	return r;
+}
+
+int tids_client_peers(struct tids_client *c, struct tids_peers_reply *out, char *err, size_t errlen)
+{
+	uint8_t *resp;
+	size_t rlen;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = tids_client_call(c, "tids.v1.Admin/Peers", NULL, 0, &resp, &rlen, err, errlen);
+	if (r != 0)
+		return r;
+	r = tids_wire_decode_peers_reply(resp, rlen, out, err, errlen);
+	free(resp);
+	return r;
+}
+
 int tids_client_subscribe(struct tids_client *c, const char *const *purposes, size_t n, uint32_t window,
 			  char *err, size_t errlen)
 {
@@ -677,6 +822,37 @@ int tids_client_subscribe(struct tids_client *c, const char *const *purposes, si
 	if (r == 0)
 		c->sub_call = req.call_id;
 	return r;
+}
+
+/* A delivery's receipt: its head is the hub's (verified once per distinct
+ * head) and covers the delivery's entry. */
+static int check_delivery_receipt(struct tids_client *c, const struct tids_delivery *d, char *err, size_t errlen)
+{
+	const struct tids_delivery_receipt *r = &d->receipt;
+	struct tids_audit_checkpoint head;
+	uint8_t *copy;
+	int rc;
+
+	if (c->verified_head != NULL && c->verified_head_len == r->head.len &&
+	    memcmp(c->verified_head, r->head.data, r->head.len) == 0) {
+		if ((rc = tids_wire_decode_audit_checkpoint(r->head.data, r->head.len, &head, err, errlen)) != 0)
+			return rc;
+		rc = head.partition == r->partition && head.seq >= r->seq ? 0 :
+		     tids_fail(err, errlen, TIDS_EBADSIG, "the receipt's head %d:%llu does not cover its entry %d:%llu",
+			       head.partition, (unsigned long long)head.seq, r->partition, (unsigned long long)r->seq);
+		tids_audit_checkpoint_free(&head);
+		return rc;
+	}
+	if ((rc = tids_receipt_delivery_open(r, c->hub_pk, &head, err, errlen)) != 0)
+		return rc;
+	tids_audit_checkpoint_free(&head);
+	if ((copy = malloc(r->head.len)) != NULL) {
+		memcpy(copy, r->head.data, r->head.len);
+		free(c->verified_head);
+		c->verified_head = copy;
+		c->verified_head_len = r->head.len;
+	}
+	return 0;
 }
 
 int tids_client_next_delivery(struct tids_client *c, struct tids_delivery *d, int timeout_ms,
@@ -713,6 +889,8 @@ int tids_client_next_delivery(struct tids_client *c, struct tids_delivery *d, in
 			continue;
 		}
 		c->last_seen = d->delivery_seq;
+		if (d->has_receipt && c->has_hub_pk && check_delivery_receipt(c, d, err, errlen) != 0)
+			return TIDS_EBADSIG;
 		return 1;
 	}
 }
@@ -731,4 +909,44 @@ int tids_client_ack(struct tids_client *c, uint64_t delivery_seq, char *err, siz
 	r = send_frame(c, &f, err, errlen);
 	free(body);
 	return r;
+}
+
+/* Unary call whose reply is a ListReply. */
+static int list_call(struct tids_client *c, const char *method, int enc_r, uint8_t *body, size_t len,
+		     struct tids_list_reply *out, char *err, size_t errlen)
+{
+	uint8_t *resp = NULL;
+	size_t rlen = 0;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if (enc_r != 0)
+		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+	r = tids_client_call(c, method, body, len, &resp, &rlen, err, errlen);
+	free(body);
+	if (r == 0)
+		r = tids_wire_decode_list_reply(resp, rlen, out, err, errlen);
+	free(resp);
+	return r;
+}
+
+int tids_client_list(struct tids_client *c, const char *kind, const char *after, uint32_t limit,
+		     struct tids_list_reply *out, char *err, size_t errlen)
+{
+	struct tids_list_request req = { .kind = kind, .after = after, .limit = limit };
+	uint8_t *body = NULL;
+	size_t len = 0;
+	int r = tids_wire_encode_list_request(&req, &body, &len);
+
+	return list_call(c, "tids.v1.Admin/List", r, body, len, out, err, errlen);
+}
+
+int tids_client_show(struct tids_client *c, const char *id, struct tids_list_reply *out, char *err, size_t errlen)
+{
+	struct tids_id_message req = { .id = id };
+	uint8_t *body = NULL;
+	size_t len = 0;
+	int r = tids_wire_encode_show_request(&req, &body, &len);
+
+	return list_call(c, "tids.v1.Admin/Show", r, body, len, out, err, errlen);
 }

@@ -640,6 +640,25 @@ int tids_ledger_set_offset(struct tids_ledger *l, enum tids_ledger_topic topic, 
 	return ledger_step_done(st) == 0 ? 0 : TIDS_EDB;
 }
 
+int tids_ledger_last_checkpoint(struct tids_ledger *l, int32_t partition, struct tids_audit_checkpoint *cp)
+{
+	sqlite3_stmt *st = l->st[LS_LAST_CHECKPOINT];
+	int rc, r = TIDS_ENOENT;
+
+	memset(cp, 0, sizeof(*cp));
+	sqlite3_bind_int64(st, 1, ledger_id(partition, 0));
+	sqlite3_bind_int64(st, 2, ledger_id(partition + 1, 0));
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		r = tids_wire_decode_audit_checkpoint(sqlite3_column_blob(st, 0), (size_t)sqlite3_column_bytes(st, 0),
+						      cp, NULL, 0) == 0 ? 0 : TIDS_EDECODE;
+	else if (rc != SQLITE_DONE)
+		r = TIDS_EDB;
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return r;
+}
+
 int tids_ledger_head(struct tids_ledger *l, int32_t partition, uint64_t *seq, uint8_t head[TIDS_HASH_BYTES])
 {
 	sqlite3_stmt *st = l->st[LS_LAST_ENTRY];

@@ -94,8 +94,13 @@ int tids_wire_decode_audit_entry(const uint8_t *buf, size_t len, struct tids_aud
 	    (r = wire_obligations_from(m->obligations, &out->obligations, err, errlen)) < 0 ||
 	    (r = wire_text("audit entry: reason", m->reason, 1024, err, errlen)) < 0 ||
 	    (r = wire_opt_id("audit entry: asset_id", m->asset_id, err, errlen)) < 0 ||
-	    (r = wire_opt_id("audit entry: case_id", m->case_id, err, errlen)) < 0)
+	    (r = wire_opt_id("audit entry: case_id", m->case_id, err, errlen)) < 0 ||
+	    (r = wire_opt_id("audit entry: peer_hub", m->peer_hub, err, errlen)) < 0)
 		goto out;
+	if (m->peer_partition < 0 || ((m->peer_seq != 0 || m->peer_partition != 0) && *m->peer_hub == '\0')) {
+		r = tids_fail(err, errlen, TIDS_EINVAL, "audit entry: peer entry without a peer hub, or out of range");
+		goto out;
+	}
 	if (m->seq == 0 || m->partition < 0) {
 		r = tids_fail(err, errlen, TIDS_EINVAL, "audit entry: seq must be >= 1 and partition >= 0");
 		goto out;
@@ -130,6 +135,9 @@ int tids_wire_decode_audit_entry(const uint8_t *buf, size_t len, struct tids_aud
 	out->delivered_hash.len = m->delivered_hash.len;
 	out->asset_id = m->asset_id;
 	out->delivery_seq = m->delivery_seq;
+	out->peer_hub = m->peer_hub;
+	out->peer_partition = m->peer_partition;
+	out->peer_seq = m->peer_seq;
 	out->case_id = m->case_id;
 	out->backing = b;
 	return 0;
@@ -174,6 +182,9 @@ int tids_wire_encode_audit_entry(const struct tids_audit_entry *in, uint8_t **ou
 	pb.asset_id = (char *)(in->asset_id != NULL ? in->asset_id : "");
 	pb.delivery_seq = in->delivery_seq;
 	pb.case_id = (char *)(in->case_id != NULL ? in->case_id : "");
+	pb.peer_hub = (char *)(in->peer_hub != NULL ? in->peer_hub : "");
+	pb.peer_partition = in->peer_partition;
+	pb.peer_seq = in->peer_seq;
 	{
 		Tids__V1__CounterIncrement cs[TIDS_AUDIT_COUNTS_MAX], *cp[TIDS_AUDIT_COUNTS_MAX];
 		Tids__V1__AggregateResult ag = TIDS__V1__AGGREGATE_RESULT__INIT;
@@ -211,8 +222,8 @@ void tids_audit_entry_free(struct tids_audit_entry *e)
 	memset(e, 0, sizeof(*e));
 }
 
-static int checkpoint_from(const Tids__V1__AuditCheckpoint *m, struct tids_audit_checkpoint *out,
-			   char *err, size_t errlen)
+int wire_checkpoint_from(const Tids__V1__AuditCheckpoint *m, struct tids_audit_checkpoint *out,
+			 char *err, size_t errlen)
 {
 	int r;
 
@@ -239,7 +250,7 @@ int tids_wire_decode_audit_checkpoint(const uint8_t *buf, size_t len, struct tid
 	r = wire_unpack(&tids__v1__audit_checkpoint__descriptor, buf, len, 4096, 0, &b, err, errlen);
 	if (r < 0)
 		return r;
-	if ((r = checkpoint_from((Tids__V1__AuditCheckpoint *)b->msg, out, err, errlen)) < 0) {
+	if ((r = wire_checkpoint_from((Tids__V1__AuditCheckpoint *)b->msg, out, err, errlen)) < 0) {
 		memset(out, 0, sizeof(*out));
 		wire_release(b);
 		return r;
@@ -248,21 +259,27 @@ int tids_wire_decode_audit_checkpoint(const uint8_t *buf, size_t len, struct tid
 	return 0;
 }
 
+void wire_checkpoint_view(const struct tids_audit_checkpoint *in, bool with_signature, Tids__V1__AuditCheckpoint *pb)
+{
+	tids__v1__audit_checkpoint__init(pb);
+	pb->hub_id = (char *)in->hub_id;
+	pb->partition = in->partition;
+	pb->seq = in->seq;
+	pb->head_hash.data = (uint8_t *)in->head_hash;
+	pb->head_hash.len = TIDS_HASH_BYTES;
+	pb->signed_at_ms = in->signed_at_ms;
+	if (with_signature) {
+		pb->signature.data = (uint8_t *)in->signature;
+		pb->signature.len = TIDS_SIGNATURE_BYTES;
+	}
+}
+
 static int encode_checkpoint(const struct tids_audit_checkpoint *in, bool with_signature,
 			     uint8_t **out, size_t *len)
 {
-	Tids__V1__AuditCheckpoint pb = TIDS__V1__AUDIT_CHECKPOINT__INIT;
+	Tids__V1__AuditCheckpoint pb;
 
-	pb.hub_id = (char *)in->hub_id;
-	pb.partition = in->partition;
-	pb.seq = in->seq;
-	pb.head_hash.data = (uint8_t *)in->head_hash;
-	pb.head_hash.len = TIDS_HASH_BYTES;
-	pb.signed_at_ms = in->signed_at_ms;
-	if (with_signature) {
-		pb.signature.data = (uint8_t *)in->signature;
-		pb.signature.len = TIDS_SIGNATURE_BYTES;
-	}
+	wire_checkpoint_view(in, with_signature, &pb);
 	return wire_pack(&pb.base, out, len);
 }
 
@@ -303,7 +320,7 @@ int tids_wire_decode_audit_log_record(const uint8_t *buf, size_t len, struct tid
 	m = (Tids__V1__AuditLogRecord *)b->msg;
 	switch (m->kind_case) {
 	case TIDS__V1__AUDIT_LOG_RECORD__KIND_CHECKPOINT:
-		if ((r = checkpoint_from(m->checkpoint, &out->checkpoint, err, errlen)) < 0)
+		if ((r = wire_checkpoint_from(m->checkpoint, &out->checkpoint, err, errlen)) < 0)
 			goto out;
 		out->is_checkpoint = true;
 		out->backing = b;

@@ -1,7 +1,8 @@
 /*
  * Gate and encoder for the hub's state on Kafka (entries of the registry
- * topic, proto/tids/v1/hubstate.proto), and the MAC that authenticates an
- * entry of a state topic: Kafka is trusted with neither.
+ * topic, proto/tids/v1/hubstate.proto), authenticated as the router's state
+ * entries are (tids_state_mac, lib/wire_state.c): Kafka is trusted with
+ * neither.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -16,37 +17,6 @@
 #define HUB_STATE_MAX 131072
 #define HUB_ACTOR_MAX 256
 #define HUB_IDENTITY_MAX 1024
-
-static void put_u(crypto_generichash_state *st, uint64_t v, size_t bytes)
-{
-	uint8_t b[8];
-
-	for (size_t i = bytes; i-- > 0; v >>= 8)
-		b[i] = (uint8_t)v;
-	crypto_generichash_update(st, b, bytes);
-}
-
-void tids_state_mac(const uint8_t mac_key[32], const char *topic, const uint8_t *key, size_t key_len,
-		    uint64_t seq, const uint8_t *value, size_t len, uint8_t mac[TIDS_STATE_MAC_BYTES])
-{
-	crypto_generichash_state st;
-	size_t tlen = strlen(topic);
-
-	/* Length-prefixed, so that no two entries give the same bytes. */
-	crypto_generichash_init(&st, mac_key, 32, TIDS_STATE_MAC_BYTES);
-	crypto_generichash_update(&st, (const uint8_t *)TIDS_DOMAIN_STATE, strlen(TIDS_DOMAIN_STATE) + 1);
-	put_u(&st, tlen, 4);
-	crypto_generichash_update(&st, (const uint8_t *)topic, tlen);
-	put_u(&st, key_len, 4);
-	crypto_generichash_update(&st, key, key_len);
-	put_u(&st, seq, 8);
-	put_u(&st, value != NULL, 1);
-	if (value != NULL) {
-		put_u(&st, len, 4);
-		crypto_generichash_update(&st, value, len);
-	}
-	crypto_generichash_final(&st, mac, TIDS_STATE_MAC_BYTES);
-}
 
 /* Key, headers and MAC of a state entry; *seq on success. */
 static int open_message(const uint8_t mac_key[32], const struct tids_state_message *m, size_t max, uint64_t *seq,

@@ -10,7 +10,9 @@
 #include "tids/v1/audit.pb-c.h"
 #include "tids/v1/consent.pb-c.h"
 #include "tids/v1/hubstate.pb-c.h"
+#include "tids/v1/federation.pb-c.h"
 #include "tids/v1/kafka.pb-c.h"
+#include "tids/v1/receipt.pb-c.h"
 #include "tids/v1/record.pb-c.h"
 #include "tids/v1/registry.pb-c.h"
 #include "tids/v1/rpc.pb-c.h"
@@ -51,6 +53,15 @@ enum list_kind { LIST_IDS, LIST_NAMES, LIST_FIELDS };
 int wire_list(const char *what, char **items, size_t n, enum list_kind kind, size_t min,
 	      struct tids_strlist *out, char *err, size_t errlen);
 
+/* Receipts ride inside acks, deliveries and envelopes: their bytes stay
+ * the enclosing message's (the out structs' backing is NULL). */
+int wire_ingest_receipt_from(const Tids__V1__IngestReceipt *m, struct tids_ingest_receipt *out, char *err,
+			     size_t errlen);
+void wire_ingest_receipt_to(const struct tids_ingest_receipt *in, Tids__V1__IngestReceipt *pb);
+int wire_delivery_receipt_from(const Tids__V1__DeliveryReceipt *m, struct tids_delivery_receipt *out, char *err,
+			       size_t errlen);
+void wire_delivery_receipt_to(const struct tids_delivery_receipt *in, Tids__V1__DeliveryReceipt *pb);
+
 /* Obligations and records appear inside several messages. */
 int wire_obligations_from(const Tids__V1__Obligations *m, struct tids_obligations *o,
 			  char *err, size_t errlen);
@@ -65,5 +76,24 @@ int wire_record_from(const Tids__V1__Record *m, struct tids_record *rec,
  * arrays are malloc'd and freed with wire_record_view_free. */
 int wire_record_view(const struct tids_record *rec, Tids__V1__Record *pb);
 void wire_record_view_free(Tids__V1__Record *pb);
+
+/* IngressRecord inside IngressRecord itself and Forward: the checks of its
+ * gate (b gets the path array), and a protobuf-c view borrowing in's
+ * storage (v must outlive the packing). */
+int wire_ingress_from(const Tids__V1__IngressRecord *m, struct backing *b, struct tids_ingress_record *out,
+		      char *err, size_t errlen);
+struct ingress_view {
+	Tids__V1__IngressRecord pb;
+	ProtobufCBinaryData path[64];
+	Tids__V1__ForwardInfo fw;
+	Tids__V1__Obligations ob;
+	Tids__V1__Aggregation agg;
+};
+void wire_ingress_view(const struct tids_ingress_record *in, struct ingress_view *v);
+
+/* AuditCheckpoint inside AuditLogRecord and PullItem. */
+int wire_checkpoint_from(const Tids__V1__AuditCheckpoint *m, struct tids_audit_checkpoint *out,
+			 char *err, size_t errlen);
+void wire_checkpoint_view(const struct tids_audit_checkpoint *in, bool with_signature, Tids__V1__AuditCheckpoint *pb);
 
 #endif

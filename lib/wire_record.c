@@ -334,6 +334,11 @@ int tids_wire_decode_publish_ack(const uint8_t *buf, size_t len, struct tids_pub
 				   TIDS_STATUS_MESSAGE_MAX, err, errlen)) < 0)
 			goto out;
 	}
+	if (m->receipt != NULL) {
+		if ((r = wire_ingest_receipt_from(m->receipt, &out->receipt, err, errlen)) < 0)
+			goto out;
+		out->has_receipt = true;
+	}
 	out->n_errors = m->n_errors;
 	out->sequence = m->sequence;
 	out->accepted = m->accepted;
@@ -348,6 +353,7 @@ out:
 int tids_wire_encode_publish_ack(const struct tids_publish_ack *in, uint8_t **out, size_t *len)
 {
 	Tids__V1__PublishAck pb = TIDS__V1__PUBLISH_ACK__INIT;
+	Tids__V1__IngestReceipt receipt;
 	Tids__V1__RecordError *errs, **ptrs;
 	Tids__V1__Status *st;
 	size_t n = in->n_errors;
@@ -371,6 +377,10 @@ int tids_wire_encode_publish_ack(const struct tids_publish_ack *in, uint8_t **ou
 	pb.accepted = in->accepted;
 	pb.n_errors = n;
 	pb.errors = ptrs;
+	if (in->has_receipt) {
+		wire_ingest_receipt_to(&in->receipt, &receipt);
+		pb.receipt = &receipt;
+	}
 	r = wire_pack(&pb.base, out, len);
 	free(ptrs);
 	return r;
@@ -450,6 +460,71 @@ void wire_obligations_to(const struct tids_obligations *o, Tids__V1__Obligations
 
 /* --- deliveries --------------------------------------------------------- */
 
+static int hash_from(const char *what, ProtobufCBinaryData d, bool required, uint8_t out[TIDS_HASH_BYTES],
+		     char *err, size_t errlen)
+{
+	if (d.len == 0 && !required)
+		return 0;
+	if (d.len != TIDS_HASH_BYTES)
+		return tids_fail(err, errlen, d.len == 0 ? TIDS_EMISSING : TIDS_EINVAL, "%s is %zu bytes, must be %d",
+				 what, d.len, TIDS_HASH_BYTES);
+	memcpy(out, d.data, TIDS_HASH_BYTES);
+	return 0;
+}
+
+static int provenance_from(const Tids__V1__Provenance *m, uint8_t (*path)[TIDS_HASH_BYTES],
+			   struct tids_provenance *p, char *err, size_t errlen)
+{
+	int r;
+
+	if ((r = wire_need_id("provenance: hub_id", m->hub_id, err, errlen)) < 0 ||
+	    (r = wire_opt_id("provenance: publisher", m->publisher, err, errlen)) < 0 ||
+	    (r = wire_opt_id("provenance: export_hub", m->export_hub, err, errlen)) < 0)
+		return r;
+	if (m->hops < 1 || m->hops > 16 || m->export_partition < 0)
+		return tids_fail(err, errlen, TIDS_EINVAL, "provenance: hops %u or export entry out of range", m->hops);
+	if (*m->publisher == '\0') {
+		if (m->batch_root.len != 0 || m->batch_signature.len != 0 || m->leaf_count != 0 ||
+		    m->n_merkle_path != 0 || m->leaf_hash.len != 0 || m->published.len != 0)
+			return tids_fail(err, errlen, TIDS_EINVAL, "provenance: batch material without a publisher");
+	} else {
+		if ((r = wire_bytes("provenance: batch_root", m->batch_root, TIDS_HASH_BYTES, err, errlen)) < 0 ||
+		    (r = wire_bytes("provenance: batch_signature", m->batch_signature, TIDS_SIGNATURE_BYTES, err,
+				    errlen)) < 0 ||
+		    (r = hash_from("provenance: leaf_hash", m->leaf_hash, true, p->leaf_hash, err, errlen)) < 0)
+			return r;
+		if (m->leaf_count == 0 || m->leaf_count > TIDS_BATCH_RECORDS_MAX || m->leaf_index >= m->leaf_count)
+			return tids_fail(err, errlen, TIDS_EINVAL, "provenance: leaf %u of %u", m->leaf_index,
+					 m->leaf_count);
+		if (m->published.len > TIDS_RECORD_MAX)
+			return tids_fail(err, errlen, TIDS_ETOOBIG, "provenance: published record of %zu bytes",
+					 m->published.len);
+		for (size_t i = 0; i < m->n_merkle_path; i++) {
+			if (m->merkle_path[i].len != TIDS_HASH_BYTES)
+				return tids_fail(err, errlen, TIDS_EINVAL, "provenance: merkle_path[%zu] is not %d bytes",
+						 i, TIDS_HASH_BYTES);
+			memcpy(path[i], m->merkle_path[i].data, TIDS_HASH_BYTES);
+		}
+		memcpy(p->batch_root, m->batch_root.data, TIDS_HASH_BYTES);
+		memcpy(p->batch_signature, m->batch_signature.data, TIDS_SIGNATURE_BYTES);
+	}
+	p->present = true;
+	p->hub_id = m->hub_id;
+	p->publisher = m->publisher;
+	p->sequence = m->sequence;
+	p->leaf_index = m->leaf_index;
+	p->leaf_count = m->leaf_count;
+	p->merkle_path = (const uint8_t (*)[TIDS_HASH_BYTES])path;
+	p->n_merkle_path = m->n_merkle_path;
+	p->published.data = m->published.data;
+	p->published.len = m->published.len;
+	p->hops = m->hops;
+	p->export_hub = m->export_hub;
+	p->export_partition = m->export_partition;
+	p->export_seq = m->export_seq;
+	return 0;
+}
+
 int tids_wire_decode_delivery(const uint8_t *buf, size_t len, struct tids_delivery *out,
 			      char *err, size_t errlen)
 {
@@ -471,12 +546,23 @@ int tids_wire_decode_delivery(const uint8_t *buf, size_t len, struct tids_delive
 		r = tids_fail(err, errlen, TIDS_ETOOMANY, "delivery: record has %zu fields", m->record->n_fields);
 		goto out;
 	}
-	fields = wire_alloc(b, m->record->n_fields * sizeof(*fields));
+	if (m->provenance != NULL && m->provenance->n_merkle_path > 64) {
+		r = tids_fail(err, errlen, TIDS_ETOOMANY, "delivery: provenance path of %zu hashes",
+			      m->provenance->n_merkle_path);
+		goto out;
+	}
+	/* One block: the fields, then the provenance's path. */
+	fields = wire_alloc(b, m->record->n_fields * sizeof(*fields) +
+			       (m->provenance != NULL ? m->provenance->n_merkle_path * TIDS_HASH_BYTES : 0));
 	if (fields == NULL) {
 		r = tids_fail(err, errlen, TIDS_ENOMEM, "delivery: out of memory");
 		goto out;
 	}
 	if ((r = wire_record_from(m->record, &out->record, fields, err, errlen)) < 0)
+		goto out;
+	if (m->provenance != NULL &&
+	    (r = provenance_from(m->provenance, (uint8_t (*)[TIDS_HASH_BYTES])(void *)(fields + m->record->n_fields),
+				 &out->provenance, err, errlen)) < 0)
 		goto out;
 	if (m->decision != TIDS__V1__DECISION__DECISION_ALLOW &&
 	    m->decision != TIDS__V1__DECISION__DECISION_TRANSFORM) {
@@ -503,6 +589,11 @@ int tids_wire_decode_delivery(const uint8_t *buf, size_t len, struct tids_delive
 	out->source_record_id.data = m->source_record_id.data;
 	out->source_record_id.len = m->source_record_id.len;
 	out->notification_for = m->notification_for;
+	if (m->receipt != NULL) {
+		if ((r = wire_delivery_receipt_from(m->receipt, &out->receipt, err, errlen)) < 0)
+			goto out;
+		out->has_receipt = true;
+	}
 	out->backing = b;
 	return 0;
 out:
@@ -514,6 +605,9 @@ out:
 int tids_wire_encode_delivery(const struct tids_delivery *in, uint8_t **out, size_t *len)
 {
 	Tids__V1__Delivery pb = TIDS__V1__DELIVERY__INIT;
+	Tids__V1__DeliveryReceipt receipt;
+	Tids__V1__Provenance prov = TIDS__V1__PROVENANCE__INIT;
+	ProtobufCBinaryData path[64];
 	Tids__V1__Record rec;
 	Tids__V1__Obligations ob;
 	Tids__V1__Aggregation agg;
@@ -534,6 +628,41 @@ int tids_wire_encode_delivery(const struct tids_delivery *in, uint8_t **out, siz
 	pb.source_record_id.data = (uint8_t *)in->source_record_id.data;
 	pb.source_record_id.len = in->source_record_id.len;
 	pb.notification_for = (char *)(in->notification_for != NULL ? in->notification_for : "");
+	if (in->has_receipt) {
+		wire_delivery_receipt_to(&in->receipt, &receipt);
+		pb.receipt = &receipt;
+	}
+	if (in->provenance.present) {
+		const struct tids_provenance *p = &in->provenance;
+		size_t n = p->n_merkle_path < 64 ? p->n_merkle_path : 64;
+
+		for (size_t i = 0; i < n; i++) {
+			path[i].data = (uint8_t *)p->merkle_path[i];
+			path[i].len = TIDS_HASH_BYTES;
+		}
+		prov.hub_id = (char *)p->hub_id;
+		prov.publisher = (char *)(p->publisher != NULL ? p->publisher : "");
+		prov.sequence = p->sequence;
+		if (*prov.publisher != '\0') {
+			prov.batch_root.data = (uint8_t *)p->batch_root;
+			prov.batch_root.len = TIDS_HASH_BYTES;
+			prov.batch_signature.data = (uint8_t *)p->batch_signature;
+			prov.batch_signature.len = TIDS_SIGNATURE_BYTES;
+			prov.leaf_hash.data = (uint8_t *)p->leaf_hash;
+			prov.leaf_hash.len = TIDS_HASH_BYTES;
+			prov.merkle_path = path;
+			prov.n_merkle_path = n;
+			prov.published.data = (uint8_t *)p->published.data;
+			prov.published.len = p->published.len;
+		}
+		prov.leaf_index = p->leaf_index;
+		prov.leaf_count = p->leaf_count;
+		prov.hops = p->hops;
+		prov.export_hub = (char *)(p->export_hub != NULL ? p->export_hub : "");
+		prov.export_partition = p->export_partition;
+		prov.export_seq = p->export_seq;
+		pb.provenance = &prov;
+	}
 	r = wire_pack(&pb.base, out, len);
 	wire_record_view_free(&rec);
 	return r;
@@ -549,45 +678,80 @@ void tids_delivery_free(struct tids_delivery *d)
 
 /* --- ingress envelopes ---------------------------------------------------- */
 
-int tids_wire_decode_ingress_record(const uint8_t *buf, size_t len, struct tids_ingress_record *out,
-				    char *err, size_t errlen)
+static int forward_from(const Tids__V1__ForwardInfo *m, struct tids_forward_info *f, char *err, size_t errlen)
 {
-	struct backing *b;
-	Tids__V1__IngressRecord *m;
+	int r;
+
+	if ((r = wire_opt_id("forwarded: from_hub", m->from_hub, err, errlen)) < 0 ||
+	    (r = wire_need_id("forwarded: recipient", m->recipient, err, errlen)) < 0 ||
+	    (r = wire_need_name("forwarded: purpose", m->purpose, err, errlen)) < 0 ||
+	    (r = wire_obligations_from(m->obligations, &f->obligations, err, errlen)) < 0 ||
+	    (r = wire_list("forwarded: rule_ids", m->rule_ids, m->n_rule_ids, LIST_IDS, 0, &f->rule_ids, err, errlen)) < 0 ||
+	    (r = hash_from("forwarded: leaf_hash", m->leaf_hash, false, f->leaf_hash, err, errlen)) < 0 ||
+	    (r = wire_need_id("forwarded: origin_hub", m->origin_hub, err, errlen)) < 0 ||
+	    (r = wire_text("forwarded: refused", m->refused, 512, err, errlen)) < 0)
+		return r;
+	if (m->decision != TIDS__V1__DECISION__DECISION_ALLOW && m->decision != TIDS__V1__DECISION__DECISION_TRANSFORM)
+		return tids_fail(err, errlen, TIDS_EINVAL, "forwarded: decision %d is neither allow nor transform",
+				 (int)m->decision);
+	if (m->hops < 1 || m->hops > 16)
+		return tids_fail(err, errlen, TIDS_EINVAL, "forwarded: hops %u (1-16)", m->hops);
+	if (m->entry_seq == 0 || m->entry_partition < 0)
+		return tids_fail(err, errlen, TIDS_EINVAL, "forwarded: the export's audit entry is not named");
+	f->present = true;
+	f->from_hub = m->from_hub;
+	f->position = m->position;
+	f->recipient = m->recipient;
+	f->purpose = m->purpose;
+	f->decision = (enum tids_decision)m->decision;
+	f->entry_partition = m->entry_partition;
+	f->entry_seq = m->entry_seq;
+	f->hops = m->hops;
+	f->origin_hub = m->origin_hub;
+	f->decided_at_ms = m->decided_at_ms;
+	f->refused = m->refused;
+	return 0;
+}
+
+int wire_ingress_from(const Tids__V1__IngressRecord *m, struct backing *b, struct tids_ingress_record *out,
+		      char *err, size_t errlen)
+{
 	uint8_t (*path)[TIDS_HASH_BYTES];
+	bool batch;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	r = wire_unpack(&tids__v1__ingress_record__descriptor, buf, len, TIDS_RECORD_MAX + 8192, 0, &b, err, errlen);
-	if (r < 0)
+	if (m->record.len == 0 || m->record.len > TIDS_RECORD_MAX + 64)
+		return tids_fail(err, errlen, TIDS_EINVAL, "ingress: record of %zu bytes", m->record.len);
+	if ((r = wire_bytes("ingress: record_id", m->record_id, TIDS_RECORD_ID_BYTES, err, errlen)) < 0)
 		return r;
-	m = (Tids__V1__IngressRecord *)b->msg;
-	if (m->record.len == 0 || m->record.len > TIDS_RECORD_MAX + 64) {
-		r = tids_fail(err, errlen, TIDS_EINVAL, "ingress: record of %zu bytes", m->record.len);
-		goto out;
-	}
-	if ((r = wire_bytes("ingress: record_id", m->record_id, TIDS_RECORD_ID_BYTES, err, errlen)) < 0 ||
-	    (r = wire_need_id("ingress: publisher", m->publisher, err, errlen)) < 0 ||
-	    (r = wire_bytes("ingress: batch_root", m->batch_root, TIDS_HASH_BYTES, err, errlen)) < 0 ||
-	    (r = wire_bytes("ingress: batch_signature", m->batch_signature, TIDS_SIGNATURE_BYTES, err, errlen)) < 0)
-		goto out;
-	if (m->leaf_count == 0 || m->leaf_count > TIDS_BATCH_RECORDS_MAX || m->leaf_index >= m->leaf_count ||
-	    m->n_merkle_path > 64) {
-		r = tids_fail(err, errlen, TIDS_EINVAL, "ingress: leaf %u of %u with a path of %zu hashes",
-			      m->leaf_index, m->leaf_count, m->n_merkle_path);
-		goto out;
+	if (m->forwarded != NULL && (r = forward_from(m->forwarded, &out->forwarded, err, errlen)) < 0)
+		return r;
+	/* Only a hub's aggregate, forwarded, comes without a publisher. */
+	batch = m->forwarded == NULL || *m->publisher != '\0';
+	if (!batch) {
+		if (m->batch_root.len != 0 || m->batch_signature.len != 0 || m->leaf_count != 0 ||
+		    m->n_merkle_path != 0 || m->forwarded->leaf_hash.len != 0)
+			return tids_fail(err, errlen, TIDS_EINVAL, "ingress: batch material without a publisher");
+	} else {
+		if ((r = wire_need_id("ingress: publisher", m->publisher, err, errlen)) < 0 ||
+		    (r = wire_bytes("ingress: batch_root", m->batch_root, TIDS_HASH_BYTES, err, errlen)) < 0 ||
+		    (r = wire_bytes("ingress: batch_signature", m->batch_signature, TIDS_SIGNATURE_BYTES, err, errlen)) < 0)
+			return r;
+		if (m->leaf_count == 0 || m->leaf_count > TIDS_BATCH_RECORDS_MAX || m->leaf_index >= m->leaf_count ||
+		    m->n_merkle_path > 64)
+			return tids_fail(err, errlen, TIDS_EINVAL, "ingress: leaf %u of %u with a path of %zu hashes",
+					 m->leaf_index, m->leaf_count, m->n_merkle_path);
+		if (m->forwarded != NULL && m->forwarded->leaf_hash.len == 0)
+			return tids_fail(err, errlen, TIDS_EMISSING, "forwarded: leaf_hash missing");
 	}
 	path = wire_alloc(b, m->n_merkle_path * TIDS_HASH_BYTES);
-	if (path == NULL) {
-		r = tids_fail(err, errlen, TIDS_ENOMEM, "ingress: out of memory");
-		goto out;
-	}
+	if (path == NULL)
+		return tids_fail(err, errlen, TIDS_ENOMEM, "ingress: out of memory");
 	for (size_t i = 0; i < m->n_merkle_path; i++) {
-		if (m->merkle_path[i].len != TIDS_HASH_BYTES) {
-			r = tids_fail(err, errlen, TIDS_EINVAL, "ingress: merkle_path[%zu] is not %d bytes", i,
-				      TIDS_HASH_BYTES);
-			goto out;
-		}
+		if (m->merkle_path[i].len != TIDS_HASH_BYTES)
+			return tids_fail(err, errlen, TIDS_EINVAL, "ingress: merkle_path[%zu] is not %d bytes", i,
+					 TIDS_HASH_BYTES);
 		memcpy(path[i], m->merkle_path[i].data, TIDS_HASH_BYTES);
 	}
 	out->record.data = m->record.data;
@@ -596,48 +760,101 @@ int tids_wire_decode_ingress_record(const uint8_t *buf, size_t len, struct tids_
 	memcpy(out->record_id, m->record_id.data, TIDS_RECORD_ID_BYTES);
 	out->publisher = m->publisher;
 	out->sequence = m->sequence;
-	memcpy(out->batch_root, m->batch_root.data, TIDS_HASH_BYTES);
-	memcpy(out->batch_signature, m->batch_signature.data, TIDS_SIGNATURE_BYTES);
+	if (batch) {
+		memcpy(out->batch_root, m->batch_root.data, TIDS_HASH_BYTES);
+		memcpy(out->batch_signature, m->batch_signature.data, TIDS_SIGNATURE_BYTES);
+	}
 	out->leaf_index = m->leaf_index;
 	out->leaf_count = m->leaf_count;
 	out->merkle_path = (const uint8_t (*)[TIDS_HASH_BYTES])path;
 	out->n_merkle_path = m->n_merkle_path;
 	out->received_at_ms = m->received_at_ms;
+	return 0;
+}
+
+int tids_wire_decode_ingress_record(const uint8_t *buf, size_t len, struct tids_ingress_record *out,
+				    char *err, size_t errlen)
+{
+	struct backing *b;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = wire_unpack(&tids__v1__ingress_record__descriptor, buf, len, TIDS_RECORD_MAX + 16384, 0, &b, err, errlen);
+	if (r < 0)
+		return r;
+	r = wire_ingress_from((Tids__V1__IngressRecord *)b->msg, b, out, err, errlen);
+	if (r < 0) {
+		memset(out, 0, sizeof(*out));
+		wire_release(b);
+		return r;
+	}
 	out->backing = b;
 	return 0;
-out:
-	memset(out, 0, sizeof(*out));
-	wire_release(b);
-	return r;
+}
+
+void wire_ingress_view(const struct tids_ingress_record *in, struct ingress_view *v)
+{
+	Tids__V1__IngressRecord *pb = &v->pb;
+	size_t n = in->n_merkle_path < 64 ? in->n_merkle_path : 64;
+	bool batch = in->publisher != NULL && *in->publisher != '\0';
+
+	tids__v1__ingress_record__init(pb);
+	for (size_t i = 0; i < n; i++) {
+		v->path[i].data = (uint8_t *)in->merkle_path[i];
+		v->path[i].len = TIDS_HASH_BYTES;
+	}
+	pb->record.data = (uint8_t *)in->record.data;
+	pb->record.len = in->record.len;
+	pb->sealed = in->sealed;
+	pb->record_id.data = (uint8_t *)in->record_id;
+	pb->record_id.len = TIDS_RECORD_ID_BYTES;
+	pb->publisher = (char *)(in->publisher != NULL ? in->publisher : "");
+	pb->sequence = in->sequence;
+	if (batch) {
+		pb->batch_root.data = (uint8_t *)in->batch_root;
+		pb->batch_root.len = TIDS_HASH_BYTES;
+		pb->batch_signature.data = (uint8_t *)in->batch_signature;
+		pb->batch_signature.len = TIDS_SIGNATURE_BYTES;
+	}
+	pb->leaf_index = in->leaf_index;
+	pb->leaf_count = in->leaf_count;
+	pb->merkle_path = v->path;
+	pb->n_merkle_path = n;
+	pb->received_at_ms = in->received_at_ms;
+	if (in->forwarded.present) {
+		const struct tids_forward_info *f = &in->forwarded;
+		Tids__V1__ForwardInfo *fw = &v->fw;
+
+		tids__v1__forward_info__init(fw);
+		wire_obligations_to(&f->obligations, &v->ob, &v->agg);
+		fw->from_hub = (char *)(f->from_hub != NULL ? f->from_hub : "");
+		fw->position = f->position;
+		fw->recipient = (char *)f->recipient;
+		fw->purpose = (char *)f->purpose;
+		fw->decision = (Tids__V1__Decision)f->decision;
+		fw->obligations = &v->ob;
+		fw->rule_ids = (char **)f->rule_ids.items;
+		fw->n_rule_ids = f->rule_ids.n;
+		if (batch) {
+			fw->leaf_hash.data = (uint8_t *)f->leaf_hash;
+			fw->leaf_hash.len = TIDS_HASH_BYTES;
+		}
+		fw->entry_partition = f->entry_partition;
+		fw->entry_seq = f->entry_seq;
+		fw->hops = f->hops;
+		fw->origin_hub = (char *)f->origin_hub;
+		fw->decided_at_ms = f->decided_at_ms;
+		fw->refused = (char *)(f->refused != NULL ? f->refused : "");
+		pb->forwarded = fw;
+	}
 }
 
 int tids_wire_encode_ingress_record(const struct tids_ingress_record *in, uint8_t **out, size_t *len)
 {
-	Tids__V1__IngressRecord pb = TIDS__V1__INGRESS_RECORD__INIT;
-	ProtobufCBinaryData path[64];
-	size_t n = in->n_merkle_path < 64 ? in->n_merkle_path : 64;
+	struct ingress_view v;
 
-	for (size_t i = 0; i < n; i++) {
-		path[i].data = (uint8_t *)in->merkle_path[i];
-		path[i].len = TIDS_HASH_BYTES;
-	}
-	pb.record.data = (uint8_t *)in->record.data;
-	pb.record.len = in->record.len;
-	pb.sealed = in->sealed;
-	pb.record_id.data = (uint8_t *)in->record_id;
-	pb.record_id.len = TIDS_RECORD_ID_BYTES;
-	pb.publisher = (char *)in->publisher;
-	pb.sequence = in->sequence;
-	pb.batch_root.data = (uint8_t *)in->batch_root;
-	pb.batch_root.len = TIDS_HASH_BYTES;
-	pb.batch_signature.data = (uint8_t *)in->batch_signature;
-	pb.batch_signature.len = TIDS_SIGNATURE_BYTES;
-	pb.leaf_index = in->leaf_index;
-	pb.leaf_count = in->leaf_count;
-	pb.merkle_path = path;
-	pb.n_merkle_path = n;
-	pb.received_at_ms = in->received_at_ms;
-	return wire_pack(&pb.base, out, len);
+	wire_ingress_view(in, &v);
+	return wire_pack(&v.pb.base, out, len);
 }
 
 void tids_ingress_record_free(struct tids_ingress_record *r)
@@ -674,6 +891,11 @@ int tids_wire_decode_delivery_envelope(const uint8_t *buf, size_t len, struct ti
 		r = tids_fail(err, errlen, TIDS_EINVAL, "delivery envelope: sealed_by must be \"\", hub or grant:<id>");
 		goto out;
 	}
+	if (m->receipt != NULL) {
+		if ((r = wire_delivery_receipt_from(m->receipt, &out->receipt, err, errlen)) < 0)
+			goto out;
+		out->has_receipt = true;
+	}
 	out->delivery.data = m->delivery.data;
 	out->delivery.len = m->delivery.len;
 	out->sealed_by = by;
@@ -689,12 +911,28 @@ out:
 int tids_wire_encode_delivery_envelope(const struct tids_delivery_envelope *in, uint8_t **out, size_t *len)
 {
 	Tids__V1__DeliveryEnvelope pb = TIDS__V1__DELIVERY_ENVELOPE__INIT;
+	Tids__V1__DeliveryReceipt receipt;
 
 	pb.delivery.data = (uint8_t *)in->delivery.data;
 	pb.delivery.len = in->delivery.len;
 	pb.sealed_by = (char *)(in->sealed_by != NULL ? in->sealed_by : "");
 	pb.record_id.data = (uint8_t *)in->record_id;
 	pb.record_id.len = TIDS_RECORD_ID_BYTES;
+	if (in->has_receipt) {
+		wire_delivery_receipt_to(&in->receipt, &receipt);
+		pb.receipt = &receipt;
+	}
+	return wire_pack(&pb.base, out, len);
+}
+
+int tids_wire_encode_delivery_envelope_receipt(const struct tids_delivery_receipt *in, uint8_t **out, size_t *len)
+{
+	Tids__V1__DeliveryEnvelope pb = TIDS__V1__DELIVERY_ENVELOPE__INIT;
+	Tids__V1__DeliveryReceipt receipt;
+
+	/* proto3 leaves the empty fields out: only the receipt's is written. */
+	wire_delivery_receipt_to(in, &receipt);
+	pb.receipt = &receipt;
 	return wire_pack(&pb.base, out, len);
 }
 

@@ -128,6 +128,17 @@ void tids_participant_free(struct tids_participant *p)
 	memset(p, 0, sizeof(*p));
 }
 
+/* A participant address: id, or id@hub for a participant of a peer hub. */
+static int wire_opt_address(const char *what, const char *s, char *err, size_t errlen)
+{
+	char id[TIDS_ID_MAX + 1], hub[TIDS_ID_MAX + 1];
+
+	if (s == NULL || *s == '\0' || tids_address_split(s, id, hub))
+		return 0;
+	return tids_fail(err, errlen, TIDS_EBADID, "%s must be id or id@hub (ids 1-%d of [A-Za-z0-9._:-])", what,
+			 TIDS_ID_MAX);
+}
+
 int tids_wire_decode_asset(const uint8_t *buf, size_t len, struct tids_asset *out,
 			   char *err, size_t errlen)
 {
@@ -142,7 +153,7 @@ int tids_wire_decode_asset(const uint8_t *buf, size_t len, struct tids_asset *ou
 	m = (Tids__V1__Asset *)b->msg;
 	if ((r = wire_need_id("asset: asset_id", m->asset_id, err, errlen)) < 0 ||
 	    (r = wire_need_id("asset: lessee", m->lessee, err, errlen)) < 0 ||
-	    (r = wire_opt_id("asset: lessor", m->lessor, err, errlen)) < 0 ||
+	    (r = wire_opt_address("asset: lessor", m->lessor, err, errlen)) < 0 ||
 	    (r = wire_opt_id("asset: site", m->site, err, errlen)) < 0 ||
 	    (r = wire_opt_name("asset: kind", m->kind, err, errlen)) < 0 ||
 	    (r = attributes_from("asset", m->attributes, m->n_attributes, b, &out->attributes, err, errlen)) < 0)
@@ -192,6 +203,63 @@ void tids_asset_free(struct tids_asset *a)
 	memset(a, 0, sizeof(*a));
 }
 
+/* "host:port", "[v6]:port": a host of [A-Za-z0-9.-] (or a bracketed
+ * address of hex digits, colons and dots) and a port 1-65535. */
+static bool valid_host_port(const char *s)
+{
+	const char *colon = strrchr(s, ':');
+	size_t hn;
+	long port = 0;
+
+	if (colon == NULL || colon == s || colon[1] == '\0' || strlen(colon + 1) > 5)
+		return false;
+	for (const char *p = colon + 1; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9')
+			return false;
+		port = port * 10 + (*p - '0');
+	}
+	if (port < 1 || port > 65535)
+		return false;
+	hn = (size_t)(colon - s);
+	if (hn > 253)
+		return false;
+	if (s[0] == '[') {
+		if (hn < 3 || s[hn - 1] != ']')
+			return false;
+		for (size_t i = 1; i + 1 < hn; i++)
+			if (strchr("0123456789abcdefABCDEF:.", s[i]) == NULL)
+				return false;
+		return true;
+	}
+	for (size_t i = 0; i < hn; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '-'))
+			return false;
+	}
+	return true;
+}
+
+bool tids_address_split(const char *addr, char id[TIDS_ID_MAX + 1], char hub[TIDS_ID_MAX + 1])
+{
+	const char *at = strchr(addr, '@');
+	size_t n = at != NULL ? (size_t)(at - addr) : strlen(addr);
+
+	if (n == 0 || n > TIDS_ID_MAX)
+		return false;
+	memcpy(id, addr, n);
+	id[n] = '\0';
+	hub[0] = '\0';
+	if (at != NULL) {
+		if (strlen(at + 1) > TIDS_ID_MAX)
+			return false;
+		strcpy(hub, at + 1);
+		if (!tids_valid_id(hub))
+			return false;
+	}
+	return tids_valid_id(id);
+}
+
 int tids_wire_decode_peer(const uint8_t *buf, size_t len, struct tids_peer *out,
 			  char *err, size_t errlen)
 {
@@ -206,19 +274,17 @@ int tids_wire_decode_peer(const uint8_t *buf, size_t len, struct tids_peer *out,
 	m = (Tids__V1__Peer *)b->msg;
 	if ((r = wire_need_id("peer: hub_id", m->hub_id, err, errlen)) < 0 ||
 	    (r = wire_need_jurisdiction("peer: jurisdiction", m->jurisdiction, err, errlen)) < 0 ||
-	    (r = wire_text("peer: bootstrap", m->bootstrap, 1024, err, errlen)) < 0 ||
-	    (r = wire_bytes("peer: public_key", m->public_key, TIDS_PUBLIC_KEY_BYTES, err, errlen)) < 0 ||
-	    (r = wire_opt_id("peer: inbound_topic", m->inbound_topic, err, errlen)) < 0)
+	    (r = wire_bytes("peer: public_key", m->public_key, TIDS_PUBLIC_KEY_BYTES, err, errlen)) < 0)
 		goto out;
-	if (*m->bootstrap == '\0') {
-		r = tids_fail(err, errlen, TIDS_EMISSING, "peer: bootstrap missing");
+	if (!valid_host_port(m->address)) {
+		r = tids_fail(err, errlen, *m->address == '\0' ? TIDS_EMISSING : TIDS_EINVAL,
+			      "peer: address must be HOST:PORT (the peer's participant listener)");
 		goto out;
 	}
 	out->hub_id = m->hub_id;
 	out->jurisdiction = m->jurisdiction;
-	out->bootstrap = m->bootstrap;
 	memcpy(out->public_key, m->public_key.data, TIDS_PUBLIC_KEY_BYTES);
-	out->inbound_topic = m->inbound_topic;
+	out->address = m->address;
 	out->backing = b;
 	return 0;
 out:
@@ -233,10 +299,9 @@ int tids_wire_encode_peer(const struct tids_peer *in, uint8_t **out, size_t *len
 
 	pb.hub_id = (char *)in->hub_id;
 	pb.jurisdiction = (char *)in->jurisdiction;
-	pb.bootstrap = (char *)in->bootstrap;
 	pb.public_key.data = (uint8_t *)in->public_key;
 	pb.public_key.len = TIDS_PUBLIC_KEY_BYTES;
-	pb.inbound_topic = (char *)(in->inbound_topic != NULL ? in->inbound_topic : "");
+	pb.address = (char *)(in->address != NULL ? in->address : "");
 	return wire_pack(&pb.base, out, len);
 }
 

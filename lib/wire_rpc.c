@@ -228,6 +228,50 @@ void tids_ping_free(struct tids_ping *p)
 	memset(p, 0, sizeof(*p));
 }
 
+int tids_wire_decode_hub_key_reply(const uint8_t *buf, size_t len, struct tids_hub_key *out, char *err,
+				   size_t errlen)
+{
+	struct backing *b;
+	Tids__V1__HubKeyReply *m;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	r = wire_unpack(&tids__v1__hub_key_reply__descriptor, buf, len, SMALL_MAX, 0, &b, err, errlen);
+	if (r < 0)
+		return r;
+	m = (Tids__V1__HubKeyReply *)b->msg;
+	if ((r = wire_need_id("hub key: hub_id", m->hub_id, err, errlen)) < 0 ||
+	    (r = wire_opt_jurisdiction("hub key: jurisdiction", m->jurisdiction, err, errlen)) < 0 ||
+	    (r = wire_bytes("hub key: public_key", m->public_key, TIDS_PUBLIC_KEY_BYTES, err, errlen)) < 0) {
+		wire_release(b);
+		return r;
+	}
+	out->hub_id = m->hub_id;
+	out->jurisdiction = m->jurisdiction;
+	memcpy(out->public_key, m->public_key.data, TIDS_PUBLIC_KEY_BYTES);
+	out->backing = b;
+	return 0;
+}
+
+int tids_wire_encode_hub_key_reply(const struct tids_hub_key *in, uint8_t **out, size_t *len)
+{
+	Tids__V1__HubKeyReply pb = TIDS__V1__HUB_KEY_REPLY__INIT;
+
+	pb.hub_id = (char *)(in->hub_id != NULL ? in->hub_id : "");
+	pb.jurisdiction = (char *)(in->jurisdiction != NULL ? in->jurisdiction : "");
+	pb.public_key.data = (uint8_t *)in->public_key;
+	pb.public_key.len = TIDS_PUBLIC_KEY_BYTES;
+	return wire_pack(&pb.base, out, len);
+}
+
+void tids_hub_key_free(struct tids_hub_key *k)
+{
+	if (k == NULL)
+		return;
+	wire_release(k->backing);
+	memset(k, 0, sizeof(*k));
+}
+
 int tids_wire_decode_subscribe_control(const uint8_t *buf, size_t len, struct tids_subscribe_control *out,
 				       char *err, size_t errlen)
 {

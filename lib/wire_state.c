@@ -1,10 +1,15 @@
 /*
  * Gate and encoder for the router's state entries (chain heads, counts,
- * open aggregation windows) on the compacted state topic.
+ * open aggregation windows) on the compacted state topic, and the MAC that
+ * authenticates each entry there.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <sodium.h>
+
+#include "tids/crypto.h"
 
 #include "wire_internal.h"
 
@@ -79,18 +84,23 @@ int tids_wire_decode_router_state(const uint8_t *buf, size_t len, struct tids_ro
 		out->kind = TIDS_STATE_WINDOW;
 		break;
 	case TIDS__V1__ROUTER_STATE__KIND_SEEN:
-		if ((r = wire_need_id("state: seen.publisher", m->seen->publisher, err, errlen)) < 0)
+	case TIDS__V1__ROUTER_STATE__KIND_IMPORTED: {
+		const Tids__V1__Position *pos = m->kind_case == TIDS__V1__ROUTER_STATE__KIND_SEEN ? m->seen : m->imported;
+
+		if ((r = wire_need_id("state: position.publisher", pos->publisher, err, errlen)) < 0)
 			goto out;
-		if (m->seen->partition < 0 || m->seen->sequence == 0) {
+		/* An imported position may be 0: the first offset of a peer's topic. */
+		if (pos->partition < 0 || (pos->sequence == 0 && m->kind_case == TIDS__V1__ROUTER_STATE__KIND_SEEN)) {
 			r = tids_fail(err, errlen, TIDS_EINVAL, "state: malformed position");
 			goto out;
 		}
-		out->kind = TIDS_STATE_SEEN;
-		out->seen.publisher = m->seen->publisher;
-		out->seen.sequence = m->seen->sequence;
-		out->seen.leaf_index = m->seen->leaf_index;
-		out->seen.partition = m->seen->partition;
+		out->kind = m->kind_case == TIDS__V1__ROUTER_STATE__KIND_SEEN ? TIDS_STATE_SEEN : TIDS_STATE_IMPORTED;
+		out->seen.publisher = pos->publisher;
+		out->seen.sequence = pos->sequence;
+		out->seen.leaf_index = pos->leaf_index;
+		out->seen.partition = pos->partition;
 		break;
+	}
 	default:
 		r = tids_fail(err, errlen, TIDS_EMISSING, "state: no kind set");
 		goto out;
@@ -130,12 +140,18 @@ int tids_wire_encode_router_state(const struct tids_router_state *in, uint8_t **
 		pb.count = in->count;
 		return wire_pack(&pb.base, out, len);
 	case TIDS_STATE_SEEN:
+	case TIDS_STATE_IMPORTED:
 		pos.publisher = (char *)in->seen.publisher;
 		pos.sequence = in->seen.sequence;
 		pos.leaf_index = in->seen.leaf_index;
 		pos.partition = in->seen.partition;
-		pb.kind_case = TIDS__V1__ROUTER_STATE__KIND_SEEN;
-		pb.seen = &pos;
+		if (in->kind == TIDS_STATE_SEEN) {
+			pb.kind_case = TIDS__V1__ROUTER_STATE__KIND_SEEN;
+			pb.seen = &pos;
+		} else {
+			pb.kind_case = TIDS__V1__ROUTER_STATE__KIND_IMPORTED;
+			pb.imported = &pos;
+		}
 		return wire_pack(&pb.base, out, len);
 	case TIDS_STATE_WINDOW:
 		break;
@@ -175,4 +191,71 @@ void tids_router_state_free(struct tids_router_state *s)
 		return;
 	wire_release(s->backing);
 	memset(s, 0, sizeof(*s));
+}
+
+static void put_u(crypto_generichash_state *st, uint64_t v, size_t bytes)
+{
+	uint8_t b[8];
+
+	for (size_t i = bytes; i-- > 0; v >>= 8)
+		b[i] = (uint8_t)v;
+	crypto_generichash_update(st, b, bytes);
+}
+
+void tids_state_mac(const uint8_t mac_key[32], const char *topic, const uint8_t *key, size_t key_len,
+		    uint64_t seq, const uint8_t *value, size_t len, uint8_t mac[TIDS_STATE_MAC_BYTES])
+{
+	crypto_generichash_state st;
+	size_t tlen = strlen(topic);
+
+	/* Length-prefixed, so that no two entries give the same bytes. */
+	crypto_generichash_init(&st, mac_key, 32, TIDS_STATE_MAC_BYTES);
+	crypto_generichash_update(&st, (const uint8_t *)TIDS_DOMAIN_STATE, strlen(TIDS_DOMAIN_STATE) + 1);
+	put_u(&st, tlen, 4);
+	crypto_generichash_update(&st, (const uint8_t *)topic, tlen);
+	put_u(&st, key_len, 4);
+	crypto_generichash_update(&st, key, key_len);
+	put_u(&st, seq, 8);
+	put_u(&st, value != NULL, 1);
+	if (value != NULL) {
+		put_u(&st, len, 4);
+		crypto_generichash_update(&st, value, len);
+	}
+	crypto_generichash_final(&st, mac, TIDS_STATE_MAC_BYTES);
+}
+
+int tids_wire_open_router_state(const uint8_t mac_key[32], const struct tids_state_message *m,
+				struct tids_router_state *out, uint64_t *seq, char *err, size_t errlen)
+{
+	uint8_t want[TIDS_STATE_MAC_BYTES];
+	uint64_t s = 0;
+	int ok;
+
+	memset(out, 0, sizeof(*out));
+	*seq = 0;
+	if (m->key == NULL || m->key_len == 0 || m->key_len > TIDS_STATE_KEY_MAX)
+		return tids_fail(err, errlen, TIDS_EBADID, "state entry: key missing or longer than %d bytes",
+				 TIDS_STATE_KEY_MAX);
+	if (memchr(m->key, '\0', m->key_len) != NULL)
+		return tids_fail(err, errlen, TIDS_EBADID, "state entry: key holds a NUL byte");
+	if (m->value != NULL && m->len > STATE_MAX)
+		return tids_fail(err, errlen, TIDS_ETOOBIG, "state entry: value longer than %d bytes", STATE_MAX);
+	if (m->mac == NULL || m->seq == NULL)
+		return tids_fail(err, errlen, TIDS_EAUTH, "state entry: no %s header: not written by this hub",
+				 m->mac == NULL ? TIDS_STATE_HEADER_MAC : TIDS_STATE_HEADER_SEQ);
+	if (m->mac_len != TIDS_STATE_MAC_BYTES || m->seq_len != 8)
+		return tids_fail(err, errlen, TIDS_EAUTH, "state entry: %s header of %zu bytes",
+				 m->mac_len != TIDS_STATE_MAC_BYTES ? TIDS_STATE_HEADER_MAC : TIDS_STATE_HEADER_SEQ,
+				 m->mac_len != TIDS_STATE_MAC_BYTES ? m->mac_len : m->seq_len);
+	for (int i = 0; i < 8; i++)
+		s = s << 8 | m->seq[i];
+	tids_state_mac(mac_key, m->topic, m->key, m->key_len, s, m->value, m->len, want);
+	ok = crypto_verify_32(want, m->mac) == 0;
+	sodium_memzero(want, sizeof(want));
+	if (!ok || s == 0)
+		return tids_fail(err, errlen, TIDS_EAUTH, "state entry: its MAC does not verify (forged or altered)");
+	*seq = s;
+	if (m->value == NULL)
+		return 0;
+	return tids_wire_decode_router_state(m->value, m->len, out, err, errlen);
 }

@@ -1,6 +1,6 @@
 #!/bin/sh
-# Installs what building (with --test: testing, with --analyze: static
-# analysis) tids needs on Debian.
+# Installs what building (with --test: testing, with --fuzz: the libFuzzer
+# targets, with --analyze: static analysis) tids needs on Debian.
 # As root it runs apt-get; otherwise it prints the exact command and stops.
 # Quiet and fast when everything is already there.
 set -eu
@@ -8,10 +8,23 @@ set -eu
 build_pkgs="build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev
 librdkafka-dev libsodium-dev libsqlite3-dev check"
 test_pkgs="protobuf-compiler clang python3 python3-venv default-jre-headless maven chromium fonts-dejavu-core tmux"
+# libFuzzer's runtime is not in clang itself: libclang-rt-N-dev, which
+# clang-N only recommends (and we install without recommends). The
+# llvm-defaults package libclang-rt-dev follows the default clang's N.
+fuzz_pkgs="clang libclang-rt-dev"
 
 want="$build_pkgs"
 [ "${1:-}" = "--test" ] && want="$want $test_pkgs"
+[ "${1:-}" = "--fuzz" ] && want="$want $fuzz_pkgs"
 [ "${1:-}" = "--analyze" ] && want="$want clang clang-tools"
+
+# Does the clang we build with have libFuzzer's runtime (from whichever
+# libclang-rt package)?
+fuzzer_runtime() {
+	command -v clang >/dev/null 2>&1 || return 1
+	f=$(clang -print-file-name="libclang_rt.fuzzer-$(uname -m).a" 2>/dev/null) || return 1
+	[ -f "$f" ]
+}
 
 missing=""
 for p in $want; do
@@ -22,6 +35,7 @@ for p in $want; do
 	maven) command -v mvn >/dev/null 2>&1 && continue ;;
 	python3) command -v python3 >/dev/null 2>&1 && continue ;;
 	python3-venv) python3 -c 'import venv, ensurepip' >/dev/null 2>&1 && continue ;;
+	libclang-rt-dev) fuzzer_runtime && continue ;;
 	esac
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
 		missing="$missing $p"

@@ -303,6 +303,8 @@ static struct node *check_name(struct checker *ck, struct node *n)
 		}
 		return attr_node(ck, n, B_PURPOSE_ALLOWED);
 	}
+	if (strcmp(n->s, "onward") == 0)
+		return attr_node(ck, n, B_ONWARD);
 	enum tids_tier tier = tids_tier_parse(n->s);
 	if (tier != TIDS_TIER_UNSET) {
 		n->op = N_TIER;

@@ -384,6 +384,8 @@ static void builtin(struct eval_ctx *ctx, enum builtin b, struct val *out)
 	case B_RECORD_SENSITIVE: v_bool(out, rec->sensitive_personal); break;
 	case B_RECORD_INDIVIDUALS: v_int(out, PT_INT, clamp_u64(rec->individuals)); break;
 	case B_RECORD_SCHEMA: v_str(out, rec->schema); break;
+	case B_RECORD_VIA_HUB: v_str(out, ctx->req->via_hub != NULL ? ctx->req->via_hub : ""); break;
+	case B_RECORD_HOPS: v_int(out, PT_INT, ctx->req->hops); break;
 	case B_RCPT_ID:
 	case B_RCPT_ROLE:
 	case B_RCPT_JURISDICTION:
@@ -412,6 +414,7 @@ static void builtin(struct eval_ctx *ctx, enum builtin b, struct val *out)
 	case B_PURPOSE: v_str(out, ctx->req->purpose); break;
 	case B_NOW: v_int(out, PT_TIME, ctx->req->now_ms); break;
 	case B_PURPOSE_ALLOWED: v_bool(out, purpose_allowed(ctx)); break;
+	case B_ONWARD: v_bool(out, ctx->req->onward); break;
 	default:
 		grant_attr(ctx->rule_grant, b, out);
 		break;

@@ -440,6 +440,8 @@ enum builtin {
 	B_RECORD_SENSITIVE,
 	B_RECORD_INDIVIDUALS,
 	B_RECORD_SCHEMA,
+	B_RECORD_VIA_HUB,         /* the peer hub it was forwarded from; "" if published here */
+	B_RECORD_HOPS,            /* hubs it crossed to get here */
 	B_RCPT_ID,
 	B_RCPT_ROLE,
 	B_RCPT_JURISDICTION,
@@ -463,6 +465,7 @@ enum builtin {
 	B_PURPOSE,
 	B_NOW,
 	B_PURPOSE_ALLOWED,        /* the recipient's role may ask for the purpose */
+	B_ONWARD,                 /* forwarded here for another recipient or purpose */
 	/* grant.*: the grant the rule's grant() call matched; never cached */
 	B_GRANT_ID,
 	B_GRANT_OWNER,

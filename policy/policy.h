@@ -305,6 +305,13 @@ struct tids_policy_request {
 	const char *recipient;     /* participant id; need not be registered */
 	const char *purpose;       /* the purpose the recipient states */
 	int64_t now_ms;
+	/* Federation: a record forwarded by another hub. via_hub (NULL or ""
+	 * when published here) and hops (hubs crossed) are record.via_hub and
+	 * record.hops; onward says that this recipient and purpose are not the
+	 * ones it was forwarded for (passing it on would be an onward transfer). */
+	const char *via_hub;
+	uint32_t hops;
+	bool onward;
 };
 
 /* Values match tids.v1.Decision. */

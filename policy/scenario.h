@@ -13,6 +13,12 @@ struct scen_record {
 	unsigned line;
 	struct tids_record rec;
 	size_t cap_fields;
+	/* Forwarded by another hub (via_hub=H hops=N for=RECIPIENT:PURPOSE):
+	 * a request for another recipient or purpose is an onward transfer. */
+	const char *via_hub;
+	uint64_t hops;
+	const char *for_recipient;
+	const char *for_purpose;
 };
 
 enum expect_kind {

@@ -570,7 +570,20 @@ static void st_record(struct sp *p, const struct word *w, size_t n)
 			parse_time(p, &w[i], v, &rec->produced_at_ms);
 		else if (strcmp(k, "individuals") == 0)
 			parse_u64(p, w[i].col, v, &rec->individuals);
-		else if (strcmp(k, "tier") == 0) {
+		else if (strcmp(k, "via_hub") == 0)
+			r->via_hub = v;
+		else if (strcmp(k, "hops") == 0)
+			parse_u64(p, w[i].col, v, &r->hops);
+		else if (strcmp(k, "for") == 0) {
+			const char *colon = strchr(v, ':');
+
+			if (colon == NULL || colon == v || colon[1] == '\0') {
+				error_at(p, w[i].col, "for= takes RECIPIENT:PURPOSE");
+			} else {
+				r->for_recipient = dup(p, v, (size_t)(colon - v));
+				r->for_purpose = colon + 1;
+			}
+		} else if (strcmp(k, "tier") == 0) {
 			rec->tier = tids_tier_parse(v);
 			if (rec->tier == TIDS_TIER_UNSET && strcmp(v, "none") != 0)
 				error_at(p, w[i].col, "'%s' is not a tier (general, important, core, none)", v);

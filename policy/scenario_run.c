@@ -378,9 +378,12 @@ int tids_policy_scenario_run(const struct tids_policy_scenario *s, const struct 
 		const struct scen_case *c = st->u.c;
 		memset(res, 0, sizeof(*res));
 		int64_t at = c->has_now ? c->now : now;
+		const struct scen_record *sr = c->record;
 		struct tids_policy_request req = {
-			.record = &c->record->rec, .recipient = c->recipient, .purpose = c->purpose,
-			.now_ms = at,
+			.record = &sr->rec, .recipient = c->recipient, .purpose = c->purpose,
+			.now_ms = at, .via_hub = sr->via_hub, .hops = sr->hops > 16 ? 16 : (uint32_t)sr->hops,
+			.onward = sr->for_recipient != NULL && (strcmp(sr->for_recipient, c->recipient) != 0 ||
+								 strcmp(sr->for_purpose, c->purpose) != 0),
 		};
 		res->file = s->file;
 		res->line = c->line;

@@ -3,7 +3,10 @@
 # with kafka.mode = embedded (librdkafka's in-process mock cluster: nothing
 # is durable); a factory publishes data from a leased press, and the lessor,
 # the regulator and a lessor abroad each receive what the default policies
-# allow them, in the form they allow.
+# allow them, in the form they allow. Act 2: a second hub (Wuhan) joins as
+# a peer; a press in Shanghai leased from a Wuhan lessor sends its run hours
+# across, with the factory's signature checked at the end, and each hub's
+# ledger holds its side of the forward.
 set -eu
 
 O=${O:-build}
@@ -13,7 +16,10 @@ tidsd=$O/tidsd
 tidsctl=$O/tidsctl
 dir=$(mktemp -d "${TMPDIR:-/tmp}/tids-demo.XXXXXX")
 pid=
+pid2=
 cleanup() {
+	[ -z "$pid2" ] || kill "$pid2" 2>/dev/null || true
+	[ -z "$pid2" ] || wait "$pid2" 2>/dev/null || true
 	[ -z "$pid" ] || kill "$pid" 2>/dev/null || true
 	[ -z "$pid" ] || wait "$pid" 2>/dev/null || true
 	rm -rf "$dir"
@@ -66,12 +72,24 @@ admin register participant --id lessor.de --role lessor --jurisdiction DE --key-
 admin register asset --id press-7 --lessee factory.sh1 --lessor lessor.wh --site sh-plant-2 --kind press
 admin register asset --id cnc-3 --lessee factory.sh1 --lessor lessor.de --site sh-plant-2 --kind cnc
 
+say "participants pin the hub's key (the operator hands out its known-hubs line)"
+"$tidsctl" admin --hub "$dir/tidsd.sock" hub-key --address "127.0.0.1:$port" >known_hubs
+sed 's/^/   known_hubs: /' known_hubs
+# Their known-hubs file: any other key at this address is refused, and
+# with --no-tofu so is any hub it does not name.
+TIDS_KNOWN_HUBS=$dir/known_hubs
+export TIDS_KNOWN_HUBS
+hub="--hub 127.0.0.1:$port --no-tofu"
+for p in factory.sh1 lessor.wh reg.sh lessor.de; do
+	"$tidsctl" ping $hub --key "$p.key" 2>&1 | sed 's/^/   /'
+done
+
 say "recipients subscribe (their purposes stand from now on)"
-hub="--hub 127.0.0.1:$port"
 sub() {
 	who=$1
 	shift
-	"$tidsctl" subscribe $hub --key "$who.key" "$@" --idle 5 >"$who.jsonl" 2>"$who.err" &
+	"$tidsctl" subscribe $hub --key "$who.key" "$@" --idle 5 --receipts "receipts.$who" >"$who.jsonl" \
+		2>"$who.err" &
 	echo "   $who: $*"
 }
 sub lessor.wh --purpose billing --purpose maintenance
@@ -93,7 +111,7 @@ cat >records.jsonl <<JSON
 {"owner":"factory.sh1","asset_id":"press-7","category":"energy","tier":"general","origin":"CN-SH","produced_at":$((month_ago + 3600000)),"fields":[{"name":"kwh","value":388.0}]}
 {"owner":"factory.sh1","asset_id":"cnc-3","category":"telemetry","tier":"core","origin":"CN-SH","fields":[{"name":"axis_error_um","value":3}]}
 JSON
-"$tidsctl" publish $hub --key factory.sh1.key <records.jsonl | sed 's/^/   /'
+"$tidsctl" publish $hub --key factory.sh1.key --receipts receipts.factory.sh1 <records.jsonl | sed 's/^/   /'
 
 say "what arrived (waiting for the subscribers to go idle)"
 wait_subs() { while pgrep -f "tidsctl subscribe $hub" >/dev/null; do sleep 0.2; done; }
@@ -103,5 +121,98 @@ python3 "$root/packaging/demo/show.py" lessor.wh reg.sh lessor.de
 if "$tidsctl" audit --help >/dev/null 2>&1 && [ -f "$dir/state/ledger.db" ]; then
 	say "the audit ledger: every decision, including the denials"
 	"$tidsctl" audit query --ledger "$dir/state/ledger.db" 2>/dev/null | sed 's/^/   /' || true
+	say "the ledger against the receipts the participants kept (the key: their pin)"
+	# The indexer signs and indexes within a second or two; wait for it.
+	i=0
+	until "$tidsctl" audit verify --ledger "$dir/state/ledger.db" --strict \
+		--receipts receipts.factory.sh1 --receipts receipts.lessor.wh --receipts receipts.reg.sh \
+		>verify.out 2>&1; do
+		i=$((i + 1))
+		[ $i -lt 50 ] || break
+		sleep 0.2
+	done
+	grep -E "receipts:|^OK|FAILED" verify.out | sed 's/^/   /'
 fi
-say "done: tidsd stops, and the embedded Kafka with it"
+say "act 2: the national network. A second hub, hub.wh (Wuhan, CN-HB), with its own (embedded) Kafka"
+port2=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+mkdir -p "$dir/wh"
+cat > "$dir/wh/tidsd.conf" <<CONF
+hub.id = hub.wh
+hub.jurisdiction = CN-HB
+hub.key = $dir/wh/hub.key
+state.dir = $dir/wh/state
+policy.dir = $root/policy/default
+listen.tcp = 127.0.0.1:$port2
+listen.unix = $dir/wh/tidsd.sock
+kafka.mode = embedded
+audit.checkpoint_interval = 1s
+CONF
+"$tidsd" -c "$dir/wh/tidsd.conf" >"$dir/wh/tidsd.log" 2>&1 &
+pid2=$!
+i=0
+until grep -q "ingress partitions assigned" "$dir/wh/tidsd.log"; do
+	i=$((i + 1))
+	[ $i -lt 300 ] || { cat "$dir/wh/tidsd.log"; echo "hub.wh did not start" >&2; exit 1; }
+	sleep 0.1
+done
+# Each hub's public key, as it logs it at start: the operators exchange them.
+pubkey() { sed -n 's/.*, public key \([A-Za-z0-9+/=]*\).*/\1/p' "$1" | head -1; }
+pubkey "$dir/tidsd.log" >hub.sh.pub
+pubkey "$dir/wh/tidsd.log" >hub.wh.pub
+admin2() { "$tidsctl" admin --hub "$dir/wh/tidsd.sock" "$@" | sed 's/^/   /'; }
+"$tidsctl" keygen lessor.hb >/dev/null
+admin2 register participant --id lessor.hb --role lessor --jurisdiction CN-HB --key-pub @lessor.hb.pub \
+	--attr security_agreement=true
+say "the two hubs register each other as peers (address, key, jurisdiction) and link over Noise"
+admin register peer --id hub.wh --address "127.0.0.1:$port2" --key-pub @hub.wh.pub --jurisdiction CN-HB
+admin2 register peer --id hub.sh --address "127.0.0.1:$port" --key-pub @hub.sh.pub --jurisdiction CN-SH
+hub2="--hub 127.0.0.1:$port2"
+"$tidsctl" subscribe $hub2 --key lessor.hb.key --purpose billing --idle 1 >/dev/null 2>&1 || true
+echo "   lessor.hb subscribes at hub.wh (billing); hub.wh's signed directory tells hub.sh"
+i=0
+until grep -q "directory of hub.wh, version .*: 1 participants, 1 with standing purposes" "$dir/tidsd.log"; do
+	i=$((i + 1))
+	[ $i -lt 300 ] || { echo "hub.sh never learned hub.wh's directory" >&2; exit 1; }
+	sleep 0.1
+done
+admin register asset --id press-9 --lessee factory.sh1 --lessor lessor.hb@hub.wh --site sh-plant-2 --kind press
+"$tidsctl" peers --hub "$dir/tidsd.sock" | sed 's/^/   /'
+
+say "factory.sh1 publishes run hours of press-9 at hub.sh; lessor.hb receives them at hub.wh"
+echo '{"owner":"factory.sh1","asset_id":"press-9","category":"run_hours","tier":"general","origin":"CN-SH","fields":[{"name":"hours","value":6.5}]}' |
+	"$tidsctl" publish $hub --key factory.sh1.key | sed 's/^/   /'
+"$tidsctl" subscribe $hub2 --key lessor.hb.key --purpose billing --count 1 --idle 30 \
+	--publisher-key factory.sh1=@factory.sh1.pub >lessor.hb.jsonl 2>lessor.hb.err || true
+python3 "$root/packaging/demo/show.py" lessor.hb
+python3 - lessor.hb.jsonl <<'PY'
+import json, sys
+for l in open(sys.argv[1]):
+    p = json.loads(l).get("provenance")
+    if p:
+        print("     provenance: published at %s by %s, %d hop(s), export entry %s; factory's signature verified: %s"
+              % (p["hub"], p["publisher"], p["hops"], p["export_entry"], p.get("verified")))
+PY
+
+say "both ledgers: hub.sh audits the export (naming hub.wh), hub.wh the import (naming hub.sh's entry)"
+sleep 2
+ledgers() {
+	python3 - "$@" <<'PY'
+import json, subprocess, sys
+tidsctl = sys.argv[1]
+for name, path in (("hub.sh", sys.argv[2]), ("hub.wh", sys.argv[3])):
+    out = subprocess.run([tidsctl, "audit", "query", "--ledger", path, "--recipient", "lessor.hb",
+                          "--format", "jsonl"], capture_output=True, text=True).stdout
+    for l in out.splitlines():
+        e = json.loads(l)
+        if not e.get("peer_hub"):
+            continue
+        way = ("imported from %s, export entry %s" % (e["peer_hub"], e["peer_entry"]) if e.get("peer_entry")
+               else "exported to %s" % e["peer_hub"])
+        print("   %s entry %d:%d  %-9s %-10s %-9s -> %-10s %s; rules %s" % (
+            name, e["partition"], e["seq"], e["decision"], e["category"], e["owner"], e["recipient"], way,
+            ",".join(e["rule_ids"])))
+PY
+}
+ledgers "$tidsctl" "$dir/state/ledger.db" "$dir/wh/state/ledger.db"
+
+say "done: both tidsd stop, and their embedded Kafka with them"

@@ -361,6 +361,13 @@ static void expect_verify(struct world *w, const char *path, int status, const c
 	if (words != NULL)
 		ck_assert_msg(strstr(out, words) != NULL, "verify output lacks '%s':\n%s", words, out);
 	ck_assert_ptr_nonnull(strstr(out, "entries/s"));
+	/* --json: the same verdict as one object, the bad chain named. */
+	rc = tidsctl(out, sizeof(out), "audit verify --json --ledger '%s' --hub-key %s", path, w->hub_b64);
+	ck_assert_msg(rc == status, "verify --json exited %d, expected %d:\n%s", rc, status, out);
+	ck_assert_msg(strstr(out, status == 0 ? "\"ok\":true," : "\"ok\":false,") != NULL, "%s", out);
+	ck_assert_msg(strstr(out, "\"chains\":[{\"partition\":") != NULL, "%s", out);
+	if (status != 0 && strstr(out, "\"index_bad\":null") != NULL)
+		ck_assert_msg(strstr(out, "\"bad\":{\"at\":\"") != NULL, "no bad chain named:\n%s", out);
 }
 
 /* The longest chain, and where its checkpoints are. */
@@ -538,6 +545,15 @@ static void proof_tests(struct world *w, const uint8_t id[TIDS_RECORD_ID_BYTES],
 	ck_assert_ptr_nonnull(strstr(out, "VALID"));
 	ck_assert_ptr_nonnull(strstr(out, "2 decisions"));
 	ck_assert_ptr_nonnull(strstr(out, "bytes are included"));
+	ck_assert_msg(tidsctl(out, sizeof(out), "audit check-proof --json --hub-key %s --publisher-key factory=%s '%s'",
+			      w->hub_b64, w->factory_b64, proof) == 0, "%s", out);
+	ck_assert_msg(strstr(out, "{\"valid\":true,\"kind\":\"proof\",") != NULL &&
+		      strstr(out, "\"record_entries\":2,\"publisher\":\"factory\",") != NULL &&
+		      strstr(out, "\"record_bound\":true,") != NULL, "%s", out);
+	ck_assert_msg(tidsctl(out, sizeof(out), "audit proof --json --ledger '%s' -o '%s.2' %s", w->ledger, proof, hex) == 0,
+		      "%s", out);
+	ck_assert_msg(strstr(out, "{\"file\":\"") != NULL && strstr(out, hex) != NULL &&
+		      strstr(out, "\"signed\":false}") != NULL, "%s", out);
 	/* Without the publisher's key it cannot be checked; with the wrong hub
 	 * key it fails. */
 	ck_assert_int_eq(tidsctl(out, sizeof(out), "audit check-proof --hub-key %s '%s'", w->hub_b64, proof), 1);
@@ -569,6 +585,9 @@ static void proof_tests(struct world *w, const uint8_t id[TIDS_RECORD_ID_BYTES],
 	ck_assert_int_eq(tidsctl(out, sizeof(out), "audit check-proof --hub-key %s --publisher-key %s '%s'", w->hub_b64,
 				 w->factory_b64, proof), 1);
 	ck_assert_ptr_nonnull(strstr(out, "INVALID"));
+	ck_assert_int_eq(tidsctl(out, sizeof(out), "audit check-proof --json --hub-key %s --publisher-key %s '%s'",
+				 w->hub_b64, w->factory_b64, proof), 1);
+	ck_assert_msg(strstr(out, "{\"valid\":false,\"bad_line\":") != NULL, "%s", out);
 
 	/* A record sealed at ingest: the ledger has its leaf hash only, and
 	 * says so; its bytes, supplied, bind it. */
@@ -588,13 +607,19 @@ static void proof_tests(struct world *w, const uint8_t id[TIDS_RECORD_ID_BYTES],
 		char keyfile[500];
 
 		snprintf(keyfile, sizeof(keyfile), "%s/hub.key", w->hub.dir);
-		ck_assert_msg(tidsctl(out, sizeof(out), "audit export --ledger '%s' --key '%s' -o '%s'", w->ledger, keyfile,
-				      bundle) == 0, "%s", out);
+		ck_assert_msg(tidsctl(out, sizeof(out), "audit export --json --ledger '%s' --key '%s' -o '%s'", w->ledger,
+				      keyfile, bundle) == 0, "%s", out);
+		ck_assert_msg(strstr(out, "{\"file\":\"") != NULL && strstr(out, "\"signer\":\"") != NULL &&
+			      strstr(out, "\"unanchored_left_out\":") != NULL, "%s", out);
 	}
 	ck_assert_msg(tidsctl(out, sizeof(out), "audit check-proof --hub-key %s --signer-key %s --publisher-key factory=%s "
 			      "'%s'", w->hub_b64, w->hub_b64, w->factory_b64, bundle) == 0, "%s", out);
 	ck_assert_ptr_nonnull(strstr(out, "bundle of hub"));
 	ck_assert_ptr_nonnull(strstr(out, "VALID"));
+	ck_assert_msg(tidsctl(out, sizeof(out), "audit check-proof --json --hub-key %s --signer-key %s --publisher-key "
+			      "factory=%s '%s'", w->hub_b64, w->hub_b64, w->factory_b64, bundle) == 0, "%s", out);
+	ck_assert_msg(strstr(out, "{\"valid\":true,\"kind\":\"bundle\",") != NULL &&
+		      strstr(out, "\"signer\":\"") != NULL, "%s", out);
 }
 
 /* --- query results against what the lessor received -------------------------------------- */
@@ -645,6 +670,14 @@ static void query_tests(struct world *w, const struct seen *seen, int n_seen)
 		ck_assert_int_eq(lines, 1 + 2 * N_RECIPES);
 		ck_assert_int_eq(denies, 2 * N_RECIPES);
 	}
+	/* The CSV carries the obligations, in the one JSON form: quoted, last. */
+	rc = tidsctl(out, sizeof(out), "audit query --ledger '%s' --recipient lessor --decision allow --format csv "
+		     "--limit 1", w->ledger);
+	ck_assert_msg(rc == 0, "%s", out);
+	ck_assert_msg(strstr(out, ",seq,obligations\n") != NULL, "no obligations column:\n%s", out);
+	/* {} as it is, or quoted (RFC 4180) when it holds quotes or commas. */
+	ck_assert_msg(strstr(out, ",{}\n") != NULL || (strstr(out, ",\"{\"\"") != NULL && strstr(out, "}\"\n") != NULL),
+		      "no obligations cell:\n%s", out);
 	rc = tidsctl(out, sizeof(out), "audit query --ledger '%s' --rule lessor_usage --from CN --to CN-SH", w->ledger);
 	ck_assert_msg(rc == 0, "%s", out);
 	ck_assert_ptr_nonnull(strstr(out, "decisions"));

@@ -471,6 +471,23 @@ START_TEST(lessor_statement)
 		snprintf(want, sizeof(want), "output output_count: 1 lines, %d records, count %.17g", N_OUTPUTS, w.outputs);
 		ck_assert_msg(strstr(out, want) != NULL, "no '%s' in:\n%s", want, out);
 	}
+	/* The same verdict and totals as JSON; the writer's --json says what it wrote. */
+	ck_assert_msg(run(out, sizeof(out), "%s/tidsctl audit check-statement --json --hub-key %s --ledger %s %s",
+			  tids_test_build_dir(), w.hub_b64, w.ledger, st) == 0, "%s", out);
+	ck_assert_msg(strstr(out, "{\"valid\":true,\"hub_id\":\"") != NULL &&
+		      strstr(out, "\"lessor\":\"lessor.wh\",\"asset\":\"press-7\",") != NULL &&
+		      strstr(out, "\"ledger_checked\":true,\"totals\":[{\"kind\":\"use\",\"category\":\"run_hours\","
+				  "\"field\":\"hours\",\"lines\":") != NULL, "%s", out);
+	{
+		char st2[600];
+
+		snprintf(st2, sizeof(st2), "%s.2", st);
+		ck_assert_msg(run(out, sizeof(out), "%s/tidsctl audit statement --json --ledger %s --lessor lessor.wh "
+				  "--asset press-7 --since %lld --until %lld --key %s/hub.key -o %s", tids_test_build_dir(),
+				  w.ledger, (long long)since, (long long)until, w.hub.dir, st2) == 0, "%s", out);
+		ck_assert_msg(strstr(out, "{\"file\":\"") != NULL && strstr(out, "\"totals\":[{\"kind\":\"use\",") != NULL,
+			      "%s", out);
+	}
 	/* The lessee, from what it published, gets the same totals. */
 	ck_assert_msg(run(out, sizeof(out), "%s/tidsctl audit statement --lessor lessor.wh --asset press-7 --since %lld "
 			  "--until %lld --from-records %s", tids_test_build_dir(), (long long)since, (long long)until,
@@ -500,6 +517,9 @@ START_TEST(lessor_statement)
 	ck_assert_int_eq(run(out, sizeof(out), "%s/tidsctl audit check-statement --hub-key %s --ledger %s %s",
 			     tids_test_build_dir(), w.hub_b64, w.ledger, bad), 1);
 	ck_assert_msg(strstr(out, "digest") != NULL, "%s", out);
+	ck_assert_int_eq(run(out, sizeof(out), "%s/tidsctl audit check-statement --json --hub-key %s --ledger %s %s",
+			     tids_test_build_dir(), w.hub_b64, w.ledger, bad), 1);
+	ck_assert_msg(strstr(out, "{\"valid\":false,\"bad_line\":") != NULL, "%s", out);
 	ck_assert_int_eq(run(out, sizeof(out), "sed '2d' %s > %s", st, bad), 0);
 	ck_assert_int_eq(run(out, sizeof(out), "%s/tidsctl audit check-statement --hub-key %s %s", tids_test_build_dir(),
 			     w.hub_b64, bad), 1);

@@ -400,8 +400,9 @@ static int grant_key_present(struct world *w, const char *grant_id)
 
 	snprintf(path, sizeof(path), "%s/state/registry.db", w->hub.dir);
 	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
-	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM kv WHERE ns = 'grant_key' AND key = ?1", -1,
-					    &st, NULL), SQLITE_OK);
+	/* Keyed "<bucket>/<grant id>" (see daemon/keys.c). */
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT count(*) FROM kv WHERE ns = 'grant_key' AND substr(key, 5) = ?1",
+					    -1, &st, NULL), SQLITE_OK);
 	sqlite3_bind_text(st, 1, grant_id, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) == SQLITE_ROW)
 		present = sqlite3_column_int(st, 0);

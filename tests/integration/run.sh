@@ -17,8 +17,15 @@ export TIDS_SOURCE_DIR TIDS_BUILD_DIR
 CK_VERBOSITY=${CK_VERBOSITY:-normal}
 export CK_VERBOSITY
 
+# Tests pin hub keys in files of their own, never in the user's
+# ~/.config/tids/known_hubs (a port reused by another hub would be refused).
+pins=$(mktemp -d "${TMPDIR:-/tmp}/tids-known-hubs.XXXXXX")
+trap 'rm -rf "$pins"' EXIT
+
 for bin in "$@"; do
 	name=$(basename "$bin")
+	TIDS_KNOWN_HUBS=$pins/$name
+	export TIDS_KNOWN_HUBS
 	echo "  ITEST    $name"
 	if ! "$bin"; then
 		echo "  FAIL     $name" >&2

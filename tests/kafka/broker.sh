@@ -5,6 +5,9 @@
 #
 #   broker.sh start|stop|restart|kill9|status DIR
 #
+# TIDS_KAFKA_HEAP (e.g. 256m) sets the JVM's heap, for tests that run
+# several brokers at once.
+#
 # DIR keeps everything: server.properties, data/, logs/broker.log,
 # broker.out (JVM stdout/stderr), broker.pid (+ broker.start, its start time)
 # and bootstrap (host:port).
@@ -161,7 +164,9 @@ EOF
 jvm_opts() {
 	local libs
 	libs=$(libs_dir)
-	jvm=("$java" -Xmx512m -Xms256m -XX:+UseSerialGC -Djava.awt.headless=true
+	# TIDS_KAFKA_HEAP: a smaller heap when a test runs several brokers.
+	jvm=("$java" "-Xmx${TIDS_KAFKA_HEAP:-512m}" "-Xms${TIDS_KAFKA_HEAP:-256m}" -XX:+UseSerialGC
+		-Djava.awt.headless=true
 		-Dlog4j2.configurationFile="$here/log4j2.properties"
 		-Dkafka.logs.dir="$dir/logs" -cp "$libs/*")
 	# Class data sharing: the first broker that stops cleanly leaves an

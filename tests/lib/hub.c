@@ -103,7 +103,7 @@ static int spawn(struct tids_test_hub *h)
 }
 
 /* Directory, names and ports of one instance; the keys are set apart. */
-static int instance_dirs(struct tids_test_hub *h)
+static int instance_dirs(struct tids_test_hub *h, const char *addr)
 {
 	snprintf(h->dir, sizeof(h->dir), "%s/tids-hub.XXXXXX", getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
 	if (mkdtemp(h->dir) == NULL)
@@ -111,7 +111,10 @@ static int instance_dirs(struct tids_test_hub *h)
 	snprintf(h->conf, sizeof(h->conf), "%s/tidsd.conf", h->dir);
 	snprintf(h->sock, sizeof(h->sock), "%s/tidsd.sock", h->dir);
 	snprintf(h->log, sizeof(h->log), "%s/tidsd.log", h->dir);
-	snprintf(h->addr, sizeof(h->addr), "127.0.0.1:%d", free_port());
+	if (addr != NULL)
+		snprintf(h->addr, sizeof(h->addr), "%s", addr);
+	else
+		snprintf(h->addr, sizeof(h->addr), "127.0.0.1:%d", free_port());
 	return 0;
 }
 
@@ -126,9 +129,9 @@ static int write_conf(struct tids_test_hub *h, const char *extra_conf)
 	f = fopen(h->conf, "w");
 	if (f == NULL)
 		return -1;
-	fprintf(f, "hub.id = %s\nhub.jurisdiction = CN-SH\nstate.dir = %s/state\n"
+	fprintf(f, "hub.id = %s\nhub.jurisdiction = %s\nstate.dir = %s/state\n"
 		   "listen.tcp = %s\nlisten.unix = %s\naudit.checkpoint_interval = 500ms\n",
-		h->hub_id, h->dir, h->addr, h->sock);
+		h->hub_id, h->jurisdiction, h->dir, h->addr, h->sock);
 	/* A test may give an instance keys that are not the hub's. */
 	if (extra_conf == NULL || strstr(extra_conf, "hub.key") == NULL)
 		fprintf(f, "hub.key = %s\n", h->key_path);
@@ -140,7 +143,8 @@ static int write_conf(struct tids_test_hub *h, const char *extra_conf)
 	if (extra_conf == NULL || strstr(extra_conf, "policy.dir") == NULL)
 		fprintf(f, "policy.dir = %s/policy/default\n", src);
 	if (extra_conf == NULL || strstr(extra_conf, "kafka.mode = embedded") == NULL)
-		fprintf(f, "kafka.mode = external\nkafka.bootstrap.servers = %s\n", tids_test_kafka_bootstrap());
+		fprintf(f, "kafka.mode = external\nkafka.bootstrap.servers = %s\n",
+			*h->bootstrap != '\0' ? h->bootstrap : tids_test_kafka_bootstrap());
 	if (extra_conf != NULL)
 		fprintf(f, "%s\n", extra_conf);
 	fclose(f);
@@ -149,15 +153,43 @@ static int write_conf(struct tids_test_hub *h, const char *extra_conf)
 
 int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf)
 {
+	return tids_test_hub_start_as(h, "hub", "CN-SH", NULL, extra_conf);
+}
+
+static int start(struct tids_test_hub *h, const char *name, const char *hub_id, const char *addr,
+		 const char *jurisdiction, const char *bootstrap, const char *extra_conf);
+
+int tids_test_hub_start_as(struct tids_test_hub *h, const char *name, const char *jurisdiction,
+			   const char *bootstrap, const char *extra_conf)
+{
+	return start(h, name, NULL, NULL, jurisdiction, bootstrap, extra_conf);
+}
+
+int tids_test_hub_start_at(struct tids_test_hub *h, const char *hub_id, const char *addr, const char *extra_conf)
+{
+	return start(h, "hub", hub_id, addr, "CN-SH", NULL, extra_conf);
+}
+
+/* A hub named after name, or with exactly hub_id; at addr, or a free port. */
+static int start(struct tids_test_hub *h, const char *name, const char *hub_id, const char *addr,
+		 const char *jurisdiction, const char *bootstrap, const char *extra_conf)
+{
 	static unsigned counter;
 	char err[256];
 	struct tids_identity hub;
 	uint8_t master[32];
 
 	memset(h, 0, sizeof(*h));
-	if (instance_dirs(h) != 0)
+	snprintf(h->jurisdiction, sizeof(h->jurisdiction), "%s", jurisdiction);
+	snprintf(h->bootstrap, sizeof(h->bootstrap), "%s", bootstrap != NULL ? bootstrap : "");
+	if (instance_dirs(h, addr) != 0)
 		return -1;
-	snprintf(h->hub_id, sizeof(h->hub_id), "hub%ld-%u-%ld", (long)getpid(), counter++, (long)time(NULL) % 100000);
+	if (hub_id != NULL)
+		snprintf(h->hub_id, sizeof(h->hub_id), "%s", hub_id);
+	else if (strcmp(name, "hub") == 0)
+		snprintf(h->hub_id, sizeof(h->hub_id), "hub%ld-%u-%ld", (long)getpid(), counter++, (long)time(NULL) % 100000);
+	else
+		snprintf(h->hub_id, sizeof(h->hub_id), "%s-%ld-%u", name, (long)getpid(), counter++);
 	snprintf(h->instance, sizeof(h->instance), "a");
 	/* The hub's keys are made here so that tests know them before the
 	 * start, and other instances of the hub share them. */
@@ -184,9 +216,11 @@ int tids_test_hub_join(struct tids_test_hub *h, const struct tids_test_hub *firs
 		       const char *extra_conf)
 {
 	memset(h, 0, sizeof(*h));
-	if (instance_dirs(h) != 0)
+	if (instance_dirs(h, NULL) != 0)
 		return -1;
 	snprintf(h->hub_id, sizeof(h->hub_id), "%s", first->hub_id);
+	snprintf(h->jurisdiction, sizeof(h->jurisdiction), "%s", first->jurisdiction);
+	snprintf(h->bootstrap, sizeof(h->bootstrap), "%s", first->bootstrap);
 	snprintf(h->instance, sizeof(h->instance), "%s", instance);
 	snprintf(h->key_path, sizeof(h->key_path), "%s", first->key_path);
 	snprintf(h->master_path, sizeof(h->master_path), "%s", first->master_path);
@@ -194,6 +228,23 @@ int tids_test_hub_join(struct tids_test_hub *h, const struct tids_test_hub *firs
 	if (write_conf(h, extra_conf) != 0)
 		return -1;
 	return spawn(h);
+}
+
+int tids_test_hub_peer(struct tids_test_hub *h, const struct tids_test_hub *other)
+{
+	struct tids_peer p = { .hub_id = other->hub_id, .jurisdiction = other->jurisdiction, .address = other->addr };
+	struct tids_client *c = tids_test_hub_admin(h);
+	char err[256];
+	int r;
+
+	if (c == NULL)
+		return -1;
+	memcpy(p.public_key, other->hub_pk, 32);
+	r = tids_client_register_peer(c, &p, err, sizeof(err));
+	if (r != 0)
+		fprintf(stderr, "register peer %s at %s: %s\n", other->hub_id, h->hub_id, err);
+	tids_client_free(c);
+	return r;
 }
 
 int tids_test_hub_restart(struct tids_test_hub *h)

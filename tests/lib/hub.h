@@ -16,6 +16,8 @@
 
 struct tids_test_hub {
 	char dir[256];
+	char jurisdiction[16];
+	char bootstrap[256];      /* its own broker, or "" for the test broker */
 	char conf[300];
 	char sock[300];
 	char addr[64];            /* 127.0.0.1:PORT */
@@ -36,6 +38,16 @@ int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf);
  * key; its own directory, state, ports and hub.instance). */
 int tids_test_hub_join(struct tids_test_hub *h, const struct tids_test_hub *first, const char *instance,
 		       const char *extra_conf);
+/* As tids_test_hub_start, for a hub of the network: its id starts with
+ * name ("hub.sh" gives "hub.sh-PID-N"), its jurisdiction and its Kafka
+ * broker (NULL: the test broker) are given. */
+int tids_test_hub_start_as(struct tids_test_hub *h, const char *name, const char *jurisdiction,
+			   const char *bootstrap, const char *extra_conf);
+/* Registers other as a peer of h (its address, key and jurisdiction). */
+int tids_test_hub_peer(struct tids_test_hub *h, const struct tids_test_hub *other);
+/* The same with a given hub id and listen address (NULL: a fresh one), to
+ * put another hub where one was. */
+int tids_test_hub_start_at(struct tids_test_hub *h, const char *hub_id, const char *addr, const char *extra_conf);
 /* Starts the same hub again (same dir, state and id). */
 int tids_test_hub_restart(struct tids_test_hub *h);
 /* SIGTERM and wait; returns the exit status (or -1). */

@@ -52,15 +52,46 @@ const char *tids_test_build_dir(void)
 int tids_test_broker(const char *verb)
 {
 	const char *dir = tids_test_kafka_dir();
-	char script[4096];
-	pid_t pid;
-	int n, status;
 
 	if (dir == NULL) {
 		fprintf(stderr, "tids_test_broker %s: TIDS_TEST_KAFKA_DIR is not set "
 				"(not our broker)\n", verb);
 		return -1;
 	}
+	return tids_test_broker_in(verb, dir);
+}
+
+int tids_test_broker_start_in(char dir[256], char bootstrap[64])
+{
+	char path[300];
+	FILE *f;
+	int r;
+
+	if (dir[0] == '\0') {
+		snprintf(dir, 256, "%s/tids-kafka-extra.XXXXXX", env_or("TMPDIR", "/tmp"));
+		if (mkdtemp(dir) == NULL)
+			return -1;
+	}
+	if (getenv("TIDS_KAFKA_HEAP") == NULL)
+		setenv("TIDS_KAFKA_HEAP", "256m", 1);
+	if ((r = tids_test_broker_in("start", dir)) != 0)
+		return r;
+	snprintf(path, sizeof(path), "%s/bootstrap", dir);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	r = fgets(bootstrap, 64, f) != NULL ? 0 : -1;
+	fclose(f);
+	bootstrap[strcspn(bootstrap, "\n")] = '\0';
+	return r;
+}
+
+int tids_test_broker_in(const char *verb, const char *dir)
+{
+	char script[4096];
+	pid_t pid;
+	int n, status;
+
 	n = snprintf(script, sizeof(script), "%s/tests/kafka/broker.sh",
 		     tids_test_source_dir());
 	if (n < 0 || (size_t)n >= sizeof(script))
@@ -79,6 +110,13 @@ int tids_test_broker(const char *verb)
 	while (waitpid(pid, &status, 0) < 0) {
 		if (errno != EINTR)
 			return -1;
+	}
+	if (strcmp(verb, "stop") == 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 &&
+	    (tids_test_kafka_dir() == NULL || strcmp(dir, tids_test_kafka_dir()) != 0) &&
+	    getenv("TIDS_TEST_KEEP") == NULL) {
+		snprintf(script, sizeof(script), "rm -rf '%s'", dir);
+		if (system(script) != 0)
+			fprintf(stderr, "could not remove %s\n", dir);
 	}
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

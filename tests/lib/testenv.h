@@ -28,6 +28,16 @@ const char *tids_test_kafka_dir(void);
 int tids_test_broker(const char *verb);
 
 /*
+ * More brokers, for tests of several hubs each with its own Kafka: runs
+ * tests/kafka/broker.sh VERB DIR for a broker of the test's own. start
+ * creates dir (a fresh temporary directory when *dir is empty), gives the
+ * broker a small heap (TIDS_KAFKA_HEAP, 256m unless set) and writes its
+ * host:port into bootstrap. stop also removes dir.
+ */
+int tids_test_broker_start_in(char dir[256], char bootstrap[64]);
+int tids_test_broker_in(const char *verb, const char *dir);
+
+/*
  * Writes "PREFIX-PID-TIME-N" into buf: a topic, group or transactional id
  * that no other test, run or process uses. PREFIX should be made of
  * [a-z0-9-] to be valid everywhere. Aborts if buf is too small.

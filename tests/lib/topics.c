@@ -11,13 +11,14 @@
 
 #include "testenv.h"
 
-static rd_kafka_t *consumer(void)
+static rd_kafka_t *consumer(const char *bootstrap)
 {
 	char err[256], group[128];
 	rd_kafka_conf_t *c = rd_kafka_conf_new();
 
 	tids_test_unique_name(group, sizeof(group), "reader");
-	if (rd_kafka_conf_set(c, "bootstrap.servers", tids_test_kafka_bootstrap(), err, sizeof(err)) ||
+	if (rd_kafka_conf_set(c, "bootstrap.servers", bootstrap != NULL && *bootstrap != '\0' ? bootstrap :
+			      tids_test_kafka_bootstrap(), err, sizeof(err)) ||
 	    rd_kafka_conf_set(c, "group.id", group, err, sizeof(err)) ||
 	    rd_kafka_conf_set(c, "isolation.level", "read_committed", err, sizeof(err)) ||
 	    rd_kafka_conf_set(c, "enable.partition.eof", "true", err, sizeof(err)) ||
@@ -47,7 +48,12 @@ static int partitions(rd_kafka_t *rk, const char *topic)
 
 int64_t tids_test_topic_end(const char *topic)
 {
-	rd_kafka_t *rk = consumer();
+	return tids_test_topic_end_on(NULL, topic);
+}
+
+int64_t tids_test_topic_end_on(const char *bootstrap, const char *topic)
+{
+	rd_kafka_t *rk = consumer(bootstrap);
 	int64_t total = 0, lo, hi;
 	int n;
 
@@ -65,9 +71,27 @@ int64_t tids_test_topic_end(const char *topic)
 	return n < 0 ? -1 : total;
 }
 
+int64_t tids_test_topic_start_on(const char *bootstrap, const char *topic)
+{
+	rd_kafka_t *rk = consumer(bootstrap);
+	int64_t lo = -1, hi;
+
+	if (rk == NULL)
+		return -1;
+	if (rd_kafka_query_watermark_offsets(rk, topic, 0, &lo, &hi, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		lo = -1;
+	rd_kafka_destroy(rk);
+	return lo;
+}
+
 long tids_test_topic_read(const char *topic, tids_test_message_fn *fn, void *ctx)
 {
-	rd_kafka_t *rk = consumer();
+	return tids_test_topic_read_on(NULL, topic, fn, ctx);
+}
+
+long tids_test_topic_read_on(const char *bootstrap, const char *topic, tids_test_message_fn *fn, void *ctx)
+{
+	rd_kafka_t *rk = consumer(bootstrap);
 	rd_kafka_topic_partition_list_t *tp;
 	long count = 0;
 	int n, eofs = 0, idle = 0;
@@ -111,7 +135,7 @@ long tids_test_topic_read(const char *topic, tids_test_message_fn *fn, void *ctx
 
 long tids_test_topic_read_h(const char *topic, tids_test_message_h_fn *fn, void *ctx)
 {
-	rd_kafka_t *rk = consumer();
+	rd_kafka_t *rk = consumer(NULL);
 	rd_kafka_topic_partition_list_t *tp;
 	long count = 0;
 	int n, eofs = 0, idle = 0;

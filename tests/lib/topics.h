@@ -31,5 +31,12 @@ long tids_test_topic_read_h(const char *topic, tids_test_message_h_fn *fn, void 
 /* Produces one message, with the headers that are not NULL; 0 or -1. */
 int tids_test_topic_write(const char *topic, int32_t partition, const void *key, size_t key_len, const void *value,
 			  size_t len, const void *seq, size_t seq_len, const void *mac, size_t mac_len);
+/* The low watermark of partition 0 (what the broker still keeps starts
+ * there); -1 if it cannot be asked. */
+int64_t tids_test_topic_start_on(const char *bootstrap, const char *topic);
+
+/* The same on another broker (NULL: the test broker). */
+int64_t tids_test_topic_end_on(const char *bootstrap, const char *topic);
+long tids_test_topic_read_on(const char *bootstrap, const char *topic, tids_test_message_fn *fn, void *ctx);
 
 #endif

@@ -547,6 +547,100 @@ START_TEST(truncate_tail_with_checkpoints)
 }
 END_TEST
 
+/* What a peer hub witnessed: the last signed head of chain 1, as a line of
+ * its witness file. A cut that took the checkpoints with it verifies on its
+ * own, not against the witness; the witness checks out only with the
+ * hub's key. */
+START_TEST(witness_catches_a_cut)
+{
+	struct tids_ledger_verify_report rep;
+	struct tids_audit_checkpoint cp;
+	struct tids_witness w, *parsed;
+	struct tids_ledger_pin pin;
+	struct tids_ledger_verify_opts o = { .pins = &pin, .n_pins = 1 };
+	struct tids_ledger *l;
+	char line[TIDS_WITNESS_LINE_MAX + 2], text[2 * sizeof(line) + 64];
+	size_t n;
+	sqlite3 *db;
+
+	ck_assert_int_eq(tids_ledger_open(S.path, TIDS_LEDGER_RDONLY, &l, err, sizeof(err)), 0);
+	ck_assert_int_eq(tids_ledger_last_checkpoint(l, 1, &cp), 0);
+	ck_assert_uint_eq(cp.seq, N);
+	tids_witness_from_checkpoint(&cp, &w);
+	tids_audit_checkpoint_free(&cp);
+	ck_assert_int_eq(tids_ledger_last_checkpoint(l, 7, &cp), TIDS_ENOENT);
+	tids_ledger_close(l);
+	ck_assert(tids_witness_valid(&w, S.hub.sign_pk));
+	ck_assert(!tids_witness_valid(&w, S.publisher.sign_pk));
+	ck_assert_int_gt(tids_witness_format(&w, line, sizeof(line)), 0);
+	snprintf(text, sizeof(text), "# a comment\r\n\n%s", line);
+	ck_assert_int_eq(tids_witness_parse(text, strlen(text), &parsed, &n, err, sizeof(err)), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert(memcmp(parsed, &w, sizeof(w)) == 0);
+	parsed[0].seq--;
+	ck_assert(!tids_witness_valid(&parsed[0], S.hub.sign_pk));
+	free(parsed);
+	pin.partition = w.partition;
+	pin.seq = w.seq;
+	memcpy(pin.head, w.head, TIDS_HASH_BYTES);
+	run_verify(&rep, &o);
+	ck_assert_uint_eq(rep.bad_chains, 0);
+	tids_ledger_verify_report_free(&rep);
+	db = raw();
+	sql(db, "DELETE FROM entry WHERE id >= 1099511627817; DELETE FROM record WHERE first >= 1099511627817;"
+		"DELETE FROM checkpoint WHERE id >= 1099511627817");   /* 1:41.. */
+	sqlite3_close(db);
+	run_verify(&rep, NULL);
+	ck_assert_uint_eq(rep.bad_chains, 0);
+	tids_ledger_verify_report_free(&rep);
+	run_verify(&rep, &o);
+	ck_assert(!chain(&rep, 1)->ok);
+	ck_assert_uint_eq(chain(&rep, 1)->bad_seq, 41);
+	tids_ledger_verify_report_free(&rep);
+}
+END_TEST
+
+START_TEST(witness_file_rejections)
+{
+	static const struct {
+		const char *text;
+		const char *words;
+	} bad[] = {
+		{ "witness hub 0 1\n", "line 1: not a witness line" },
+		{ "# ok\nwitnes hub 0 1 00 1 00\n", "line 2: not a witness line" },
+		{ "witness hub@x 0 5 0000000000000000000000000000000000000000000000000000000000000000 1 "
+		  "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+		  "not a hub id" },
+		{ "witness hub -1 5 0000000000000000000000000000000000000000000000000000000000000000 1 "
+		  "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+		  "bad partition" },
+		{ "witness hub 0 0 0000000000000000000000000000000000000000000000000000000000000000 1 "
+		  "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+		  "bad sequence number" },
+		{ "witness hub 0 5 00zz 1 00\n", "head is not 64 hex digits" },
+		{ "witness hub 0 5 0000000000000000000000000000000000000000000000000000000000000000 1 0011\n",
+		  "signature is not 128 hex digits" },
+		{ "witness hub 0 5 0000000000000000000000000000000000000000000000000000000000000000 x "
+		  "00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000",
+		  "bad signing time" },
+	};
+	struct tids_witness *w;
+	char longline[TIDS_WITNESS_LINE_MAX + 10];
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ck_assert_int_lt(tids_witness_parse(bad[i].text, strlen(bad[i].text), &w, &n, err, sizeof(err)), 0);
+		ck_assert_msg(strstr(err, bad[i].words) != NULL, "case %zu: %s", i, err);
+		ck_assert_ptr_null(w);
+	}
+	memset(longline, 'a', sizeof(longline));
+	ck_assert_int_eq(tids_witness_parse(longline, sizeof(longline), &w, &n, err, sizeof(err)), TIDS_ETOOBIG);
+	ck_assert_int_eq(tids_witness_parse("", 0, &w, &n, err, sizeof(err)), 0);
+	ck_assert_uint_eq(n, 0);
+	free(w);
+}
+END_TEST
+
 START_TEST(forged_checkpoint_signature)
 {
 	sqlite3 *db = raw();
@@ -1142,6 +1236,8 @@ int main(void)
 	tcase_add_test(tc, swap_adjacent);
 	tcase_add_test(tc, truncate_tail);
 	tcase_add_test(tc, truncate_tail_with_checkpoints);
+	tcase_add_test(tc, witness_catches_a_cut);
+	tcase_add_test(tc, witness_file_rejections);
 	tcase_add_test(tc, forged_checkpoint_signature);
 	tcase_add_test(tc, checkpoint_signed_by_another_key);
 	tcase_add_test(tc, edit_rule_index);

@@ -144,7 +144,7 @@ static struct tids_policy_decision dec;
 static int decide(const struct tids_policy_set *set, const struct tids_policy_facts *f,
 		  const struct tids_record *rec, const char *recipient, const char *purpose)
 {
-	struct tids_policy_request req = { rec, recipient, purpose, T0 };
+	struct tids_policy_request req = { rec, recipient, purpose, T0, NULL, 0, false };
 	return tids_policy_decide(set, f, &req, &dec);
 }
 
@@ -490,7 +490,7 @@ START_TEST(index_never_hides_a_match)
 			for (size_t p = 0; p < 4; p++)
 				for (size_t r = 0; r < 6; r++) {
 					struct tids_record rec = record(cats[c], (enum tids_tier)t, 1);
-					struct tids_policy_request req = { &rec, rcpts[r], purposes[p], T0 };
+					struct tids_policy_request req = { &rec, rcpts[r], purposes[p], T0, NULL, 0, false };
 					struct eval_ctx ctx;
 					struct candidates cand;
 					bool is_candidate[16] = { false };
@@ -568,7 +568,7 @@ START_TEST(eval_request_errors)
 	struct tids_record rec = record("telemetry", TIDS_TIER_UNSET, 1);
 	ck_assert_int_eq(decide(set, f, &rec, "lessor.b", "x"), TIDS_ENOTIER);
 	ck_assert_int_eq(dec.verdict, TIDS_POLICY_DENY);
-	struct tids_policy_request req = { NULL, "lessor.b", "x", T0 };
+	struct tids_policy_request req = { NULL, "lessor.b", "x", T0, NULL, 0, false };
 	ck_assert_int_eq(tids_policy_decide(set, f, &req, &dec), TIDS_EINVAL);
 	ck_assert_int_eq(dec.verdict, TIDS_POLICY_DENY);
 	tids_policy_facts_free(f);
@@ -805,10 +805,10 @@ START_TEST(eval_grants)
 	ck_assert_int_eq(decide(set, f, &rec, "lessor.b", "maintenance"), 0);
 	ck_assert_int_eq(dec.verdict, TIDS_POLICY_DENY);            /* asset not covered */
 	rec.asset_id = "m1";
-	struct tids_policy_request late = { &rec, "lessor.b", "maintenance", T0 + 11 * DAY };
+	struct tids_policy_request late = { &rec, "lessor.b", "maintenance", T0 + 11 * DAY, NULL, 0, false };
 	ck_assert_int_eq(tids_policy_decide(set, f, &late, &dec), 0);
 	ck_assert_int_eq(dec.verdict, TIDS_POLICY_DENY);            /* expired */
-	struct tids_policy_request early = { &rec, "lessor.b", "maintenance", T0 - 2 * DAY };
+	struct tids_policy_request early = { &rec, "lessor.b", "maintenance", T0 - 2 * DAY, NULL, 0, false };
 	ck_assert_int_eq(tids_policy_decide(set, f, &early, &dec), 0);
 	ck_assert_int_eq(dec.verdict, TIDS_POLICY_DENY);            /* not yet valid */
 
@@ -853,7 +853,7 @@ START_TEST(eval_approvals)
 	ck_assert_int_eq(decide(set, f, &rec, "lessor.x", "maintenance"), 0);
 	ck_assert_int_eq(dec.verdict, TIDS_POLICY_DENY);      /* tier outside its scope */
 	rec.tier = TIDS_TIER_IMPORTANT;
-	struct tids_policy_request late = { &rec, "lessor.x", "maintenance", T0 + 2 * DAY };
+	struct tids_policy_request late = { &rec, "lessor.x", "maintenance", T0 + 2 * DAY, NULL, 0, false };
 	ck_assert_int_eq(tids_policy_decide(set, f, &late, &dec), 0);
 	ck_assert_int_eq(dec.verdict, TIDS_POLICY_DENY);      /* expired */
 	ck_assert_int_eq(tids_policy_facts_remove_approval(f, "a1"), 0);

@@ -432,16 +432,33 @@ START_TEST(registry_round_trip_and_rejections)
 	memset(&peer, 0, sizeof(peer));
 	peer.hub_id = "hub.wuhan";
 	peer.jurisdiction = "CN-HB";
-	peer.bootstrap = "";
+	peer.address = "";
 	memset(peer.public_key, 3, 32);
 	ck_assert_int_eq(tids_wire_encode_peer(&peer, &buf, &len), 0);
 	ck_assert_int_eq(tids_wire_decode_peer(buf, len, &peerout, err, sizeof(err)), TIDS_EMISSING);
-	ck_assert_ptr_nonnull(strstr(err, "bootstrap"));
+	ck_assert_ptr_nonnull(strstr(err, "address"));
 	free(buf);
-	peer.bootstrap = "10.0.0.2:9092";
+	{
+		static const char *const bad[] = { "10.0.0.2", "10.0.0.2:", ":7443", "hub:0", "hub:65536", "hu b:7443",
+						   "hub:74x3", "[::1:7443", "[zz]:7443" };
+
+		for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+			peer.address = bad[i];
+			ck_assert_int_eq(tids_wire_encode_peer(&peer, &buf, &len), 0);
+			ck_assert_msg(tids_wire_decode_peer(buf, len, &peerout, err, sizeof(err)) == TIDS_EINVAL,
+				      "address %s accepted", bad[i]);
+			free(buf);
+		}
+	}
+	peer.address = "hub.wh.example:7443";
 	ck_assert_int_eq(tids_wire_encode_peer(&peer, &buf, &len), 0);
 	ck_assert_int_eq(tids_wire_decode_peer(buf, len, &peerout, err, sizeof(err)), 0);
-	ck_assert_str_eq(peerout.bootstrap, "10.0.0.2:9092");
+	ck_assert_str_eq(peerout.address, "hub.wh.example:7443");
+	tids_peer_free(&peerout);
+	free(buf);
+	peer.address = "[::1]:7443";
+	ck_assert_int_eq(tids_wire_encode_peer(&peer, &buf, &len), 0);
+	ck_assert_int_eq(tids_wire_decode_peer(buf, len, &peerout, err, sizeof(err)), 0);
 	tids_peer_free(&peerout);
 	free(buf);
 }
@@ -715,6 +732,89 @@ START_TEST(error_strings)
 }
 END_TEST
 
+/* Admin/List and Admin/Show: what an operator may ask, and the reply. */
+START_TEST(admin_list_gates)
+{
+	static const char *const sub_purposes[] = { "billing", "maintenance" };
+	struct tids_list_request req = { .kind = "grants", .after = "g-1", .limit = 0 }, got;
+	struct tids_id_message show = { .id = "factory.sh1" }, sgot;
+	struct tids_bytes parts[2] = { { (const uint8_t *)"\x0a\x01a", 3 }, { (const uint8_t *)"", 0 } };
+	struct tids_listed_approval ap = { { (const uint8_t *)"xyz", 3 }, 1234 };
+	struct tids_listed_subscription sub = { "lessor.x", { sub_purposes, 2 }, 77 };
+	struct tids_list_reply rep = { .participants = parts, .n_participants = 2, .approvals = &ap, .n_approvals = 1,
+				       .subscriptions = &sub, .n_subscriptions = 1, .next_after = "lessor.x" }, rgot;
+	uint8_t *buf;
+	size_t len;
+
+	ck_assert_int_eq(tids_wire_encode_list_request(&req, &buf, &len), 0);
+	ck_assert_msg(tids_wire_decode_list_request(buf, len, &got, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(got.kind, "grants");
+	ck_assert_str_eq(got.after, "g-1");
+	ck_assert_uint_eq(got.limit, TIDS_LIST_LIMIT_DEFAULT);
+	tids_list_request_free(&got);
+	free(buf);
+	/* Kinds the hub does not list, limits above the cap, bad ids: refused
+	 * with what was wrong. */
+	req.kind = "keys";
+	ck_assert_int_eq(tids_wire_encode_list_request(&req, &buf, &len), 0);
+	ck_assert_int_eq(tids_wire_decode_list_request(buf, len, &got, err, sizeof(err)), TIDS_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "kind 'keys' is none of participants"));
+	free(buf);
+	req.kind = "";
+	ck_assert_int_eq(tids_wire_encode_list_request(&req, &buf, &len), 0);
+	ck_assert_int_eq(tids_wire_decode_list_request(buf, len, &got, err, sizeof(err)), TIDS_EMISSING);
+	free(buf);
+	req = (struct tids_list_request){ .kind = "assets", .after = "", .limit = TIDS_LIST_LIMIT_MAX + 1 };
+	ck_assert_int_eq(tids_wire_encode_list_request(&req, &buf, &len), 0);
+	ck_assert_int_eq(tids_wire_decode_list_request(buf, len, &got, err, sizeof(err)), TIDS_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "limit 10001 is above 10000"));
+	free(buf);
+	req = (struct tids_list_request){ .kind = "assets", .after = "bad id!", .limit = 5 };
+	ck_assert_int_eq(tids_wire_encode_list_request(&req, &buf, &len), 0);
+	ck_assert_int_lt(tids_wire_decode_list_request(buf, len, &got, err, sizeof(err)), 0);
+	ck_assert_ptr_nonnull(strstr(err, "list: after"));
+	free(buf);
+
+	ck_assert_int_eq(tids_wire_encode_show_request(&show, &buf, &len), 0);
+	ck_assert_msg(tids_wire_decode_show_request(buf, len, &sgot, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_str_eq(sgot.id, "factory.sh1");
+	tids_id_message_free(&sgot);
+	free(buf);
+	show.id = "";
+	ck_assert_int_eq(tids_wire_encode_show_request(&show, &buf, &len), 0);
+	ck_assert_int_lt(tids_wire_decode_show_request(buf, len, &sgot, err, sizeof(err)), 0);
+	free(buf);
+
+	ck_assert_int_eq(tids_wire_encode_list_reply(&rep, &buf, &len), 0);
+	ck_assert_msg(tids_wire_decode_list_reply(buf, len, &rgot, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(rgot.n_participants, 2);
+	ck_assert_uint_eq(rgot.participants[0].len, 3);
+	ck_assert_mem_eq(rgot.participants[0].data, "\x0a\x01a", 3);
+	ck_assert_uint_eq(rgot.participants[1].len, 0);
+	ck_assert_uint_eq(rgot.n_assets + rgot.n_peers + rgot.n_grants, 0);
+	ck_assert_uint_eq(rgot.n_approvals, 1);
+	ck_assert_int_eq(rgot.approvals[0].revoked_at_ms, 1234);
+	ck_assert_uint_eq(rgot.n_subscriptions, 1);
+	ck_assert_str_eq(rgot.subscriptions[0].participant, "lessor.x");
+	ck_assert_uint_eq(rgot.subscriptions[0].purposes.n, 2);
+	ck_assert_str_eq(rgot.subscriptions[0].purposes.items[1], "maintenance");
+	ck_assert_uint_eq(rgot.subscriptions[0].acked, 77);
+	ck_assert_str_eq(rgot.next_after, "lessor.x");
+	tids_list_reply_free(&rgot);
+	free(buf);
+	/* A subscription with a malformed purpose does not pass. */
+	{
+		static const char *const bad[] = { "Not A Name" };
+
+		sub.purposes = (struct tids_strlist){ bad, 1 };
+		ck_assert_int_eq(tids_wire_encode_list_reply(&rep, &buf, &len), 0);
+		ck_assert_int_lt(tids_wire_decode_list_reply(buf, len, &rgot, err, sizeof(err)), 0);
+		ck_assert_ptr_nonnull(strstr(err, "subscription purposes"));
+		free(buf);
+	}
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("wire");
@@ -736,6 +836,7 @@ int main(void)
 	tcase_add_test(tc, frame_round_trip_and_rejections);
 	tcase_add_test(tc, small_messages);
 	tcase_add_test(tc, error_strings);
+	tcase_add_test(tc, admin_list_gates);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

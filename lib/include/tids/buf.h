@@ -1,6 +1,7 @@
 /*
  * A byte buffer with a read offset: appended at the tail, consumed from the
  * head, compacted when space runs out. Connection I/O and encoders use it.
+ * Memory it gives back (when it grows, when it is freed) is wiped first.
  */
 #ifndef TIDS_BUF_H
 #define TIDS_BUF_H
@@ -26,8 +27,9 @@ static inline size_t tids_buf_room(const struct tids_buf *b) { return b->cap - b
 /* After writing n bytes at the tail (after tids_buf_reserve). */
 void tids_buf_commit(struct tids_buf *b, size_t n);
 void tids_buf_consume(struct tids_buf *b, size_t n);
-/* Zeroes the contents (plaintext, keys) before releasing them. */
+/* Zeroes the contents (plaintext, keys) and empties the buffer. */
 void tids_buf_wipe(struct tids_buf *b);
+/* Wipes and releases the memory. */
 void tids_buf_free(struct tids_buf *b);
 
 #endif

@@ -15,6 +15,7 @@
 
 #include "tids/buf.h"
 #include "tids/noise.h"
+#include "tids/record.h"
 
 #define TIDS_CHANNEL_PROLOGUE "tids.v1"
 
@@ -60,5 +61,18 @@ int tids_channel_next(struct tids_channel *ch, const uint8_t **frame, size_t *le
 int tids_channel_pull_message(const struct tids_buf *in, const uint8_t **msg, size_t *len);
 __attribute__((warn_unused_result))
 int tids_channel_put_message(struct tids_buf *out, const uint8_t *msg, size_t len);
+
+/*
+ * The hub's handshake payload (in Noise message 2, encrypted and bound to
+ * its static key): its id, then 0x00 and its Ed25519 public key, whose
+ * X25519 form is the static key. Clients pin that key (known_hubs.h).
+ */
+#define TIDS_HELLO_MAX (TIDS_ID_MAX + 1 + 32)
+size_t tids_channel_hello_encode(const char *hub_id, const uint8_t key[32], uint8_t out[TIDS_HELLO_MAX]);
+/* The gate for it: 0 with hub_id and key filled (*has_key false when an
+ * older hub sent its id alone), or TIDS_EINVAL. */
+__attribute__((warn_unused_result))
+int tids_channel_hello_decode(const uint8_t *p, size_t len, char hub_id[TIDS_ID_MAX + 1], uint8_t key[32],
+			      bool *has_key);
 
 #endif

@@ -7,10 +7,12 @@
 #ifndef TIDS_CLIENT_H
 #define TIDS_CLIENT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "tids/crypto.h"
+#include "tids/known_hubs.h"
 #include "tids/wire.h"
 
 struct tids_client;
@@ -24,6 +26,15 @@ struct tids_client_options {
 	/* The hub's Ed25519 public key; when set, a hub whose Noise key does
 	 * not match it is refused before we reveal who we are. */
 	const uint8_t *hub_key;
+	/* The known-hubs file (tids/known_hubs.h), used when hub_key is NULL
+	 * (hub_key overrides it: the file is then neither read nor written).
+	 * A hub it pins must present the pinned key, and is refused before we
+	 * reveal who we are when it does not (its error names both keys); a
+	 * hub it does not know is pinned on first use, unless pin_strict.
+	 * A TCP connection needs hub_key or known_hubs: an unauthenticated
+	 * hub could read what we publish and forge what we receive. */
+	const char *known_hubs;
+	bool pin_strict;               /* refuse a hub known_hubs does not know */
 	int timeout_ms;                /* per operation; 0 means 30 s */
 	size_t frame_max;              /* 0 means TIDS_FRAME_MAX_DEFAULT */
 };
@@ -38,6 +49,20 @@ void tids_client_free(struct tids_client *c);
  * ("local" on the admin socket until a Ping). Grants and approvals name it
  * (tids_grant.hub_id): a hub refuses one issued to another. */
 const char *tids_client_hub_id(const struct tids_client *c);
+/* The Ed25519 key the hub proved in the handshake (its X25519 form is the
+ * hub's Noise static key); NULL on the local socket. */
+const uint8_t *tids_client_hub_key(const struct tids_client *c);
+
+/* How the hub's key was checked. */
+enum tids_client_pin {
+	TIDS_CLIENT_PIN_NONE = 0,      /* the local socket */
+	TIDS_CLIENT_PIN_KEY,           /* matched hub_key */
+	TIDS_CLIENT_PIN_FILE,          /* matched the key the known-hubs file pins */
+	TIDS_CLIENT_PIN_ADDED,         /* not in the file before: pinned now (first use) */
+};
+/* The outcome, and the file's entry it concerns (matched or added) in
+ * *entry when not NULL. */
+enum tids_client_pin tids_client_pin(const struct tids_client *c, struct tids_known_hub *entry);
 
 /*
  * One unary call. On an OK status returns 0 with the response body in
@@ -54,7 +79,10 @@ __attribute__((warn_unused_result))
 int tids_client_ping(struct tids_client *c, char *participant, size_t plen, char *err, size_t errlen);
 
 /* Builds a batch of serialized records, computes its Merkle root, signs it
- * with id and publishes it; *ack holds per-record errors. */
+ * with id and publishes it; *ack holds per-record errors and the hub's
+ * receipt (tids/receipt.h). The receipt is checked with the hub's key:
+ * TIDS_EBADSIG (with *ack filled: the batch was acknowledged) when it does
+ * not verify or does not describe this batch. */
 __attribute__((warn_unused_result))
 int tids_client_publish(struct tids_client *c, const struct tids_identity *id, const char *publisher,
 			uint64_t sequence, const struct tids_bytes *records, size_t n,
@@ -105,8 +133,23 @@ __attribute__((warn_unused_result))
 int tids_client_register_asset(struct tids_client *c, const struct tids_asset *a, char *err, size_t errlen);
 __attribute__((warn_unused_result))
 int tids_client_register_peer(struct tids_client *c, const struct tids_peer *p, char *err, size_t errlen);
+/* The hub's id and public key (free *out with tids_hub_key_free). */
+__attribute__((warn_unused_result))
+int tids_client_hub_key_get(struct tids_client *c, struct tids_hub_key *out, char *err, size_t errlen);
 __attribute__((warn_unused_result))
 int tids_client_suspend(struct tids_client *c, const char *participant, int suspended, char *err, size_t errlen);
+/* Admin reads: one page of entries of kind (tids_list_kinds) with ids after
+ * after ("" or NULL: from the first), at most limit (0: the hub's default);
+ * out->next_after is "" when there are no more. Show: every entry whose id
+ * is id. Free out with tids_list_reply_free. */
+__attribute__((warn_unused_result))
+int tids_client_list(struct tids_client *c, const char *kind, const char *after, uint32_t limit,
+		     struct tids_list_reply *out, char *err, size_t errlen);
+__attribute__((warn_unused_result))
+int tids_client_show(struct tids_client *c, const char *id, struct tids_list_reply *out, char *err, size_t errlen);
+/* The peer links (free *out with tids_peers_reply_free). */
+__attribute__((warn_unused_result))
+int tids_client_peers(struct tids_client *c, struct tids_peers_reply *out, char *err, size_t errlen);
 
 /*
  * Subscribing: start the stream for purposes, then take deliveries one by
@@ -117,7 +160,9 @@ __attribute__((warn_unused_result))
 int tids_client_subscribe(struct tids_client *c, const char *const *purposes, size_t n, uint32_t window,
 			  char *err, size_t errlen);
 /* 1 with *d filled (free it with tids_delivery_free), 0 on timeout, or a
- * negative code when the stream ended or broke. */
+ * negative code when the stream ended or broke. A delivery whose receipt
+ * does not verify with the hub's key, or does not cover it, is returned
+ * with TIDS_EBADSIG (*d filled: the caller decides). */
 __attribute__((warn_unused_result))
 int tids_client_next_delivery(struct tids_client *c, struct tids_delivery *d, int timeout_ms,
 			      char *err, size_t errlen);

@@ -7,6 +7,7 @@
 #ifndef TIDS_CRYPTO_H
 #define TIDS_CRYPTO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -24,6 +25,8 @@
 #define TIDS_DOMAIN_APPROVAL "tids.v1.approval"
 #define TIDS_DOMAIN_CHECKPOINT "tids.v1.checkpoint"
 #define TIDS_DOMAIN_STATE "tids.v1.state"
+#define TIDS_DOMAIN_DIRECTORY "tids.v1.directory"
+#define TIDS_DOMAIN_INGEST_RECEIPT "tids.v1.ingest-receipt"
 
 /* Leaf = BLAKE2b-256(0x00 || data); node = BLAKE2b-256(0x01 || l || r). */
 void tids_merkle_leaf_hash(const uint8_t *data, size_t len, uint8_t out[TIDS_HASH_BYTES]);
@@ -86,6 +89,29 @@ int tids_sign_batch_verify(const uint8_t pk[TIDS_PUBLIC_KEY_BYTES], const char *
 __attribute__((warn_unused_result))
 int tids_batch_verify(const struct tids_batch *b, const uint8_t pk[TIDS_PUBLIC_KEY_BYTES],
 		      char *err, size_t errlen);
+
+/* A hub's directory (federation.proto): signs d in place with the hub's
+ * key; verify checks it with the hub's registered key. */
+__attribute__((warn_unused_result))
+int tids_directory_sign(const uint8_t sk[TIDS_SECRET_KEY_BYTES], struct tids_directory *d);
+__attribute__((warn_unused_result))
+int tids_directory_verify(const uint8_t pk[TIDS_PUBLIC_KEY_BYTES], const struct tids_directory *d,
+			  char *err, size_t errlen);
+
+/*
+ * Provenance of a record that reached its recipient through another hub:
+ * the publisher's batch signature verifies with publisher_pk, the leaf's
+ * path leads to the signed root, and for a record delivered as published
+ * the leaf is that record (its encoding, or the published bytes the
+ * delivery carries, which must decode to the same record). For a
+ * transformed record the proof covers the record as published only, and
+ * *covers_content says so (false). TIDS_ENOENT: the delivery carries no
+ * publisher proof (not forwarded, or an aggregate the origin hub made);
+ * TIDS_EBADSIG with err naming the failed check.
+ */
+__attribute__((warn_unused_result))
+int tids_provenance_verify(const struct tids_delivery *d, const uint8_t publisher_pk[TIDS_PUBLIC_KEY_BYTES],
+			   bool *covers_content, char *err, size_t errlen);
 
 /* A participant's (or hub's) identity. Wipe it with tids_identity_wipe. */
 struct tids_identity {

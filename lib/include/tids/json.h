@@ -123,6 +123,13 @@ int tids_json_to_record(const struct tids_json *obj, struct tids_record *rec,
 			char *err, size_t errlen);
 void tids_jw_record(struct tids_jw *w, const struct tids_record *rec);
 
+/* A delivery's obligations as one JSON object (a key per duty that is set:
+ * retain_until_ms, notify, no_onward_transfer, encrypt, redacted,
+ * aggregate {function, field, window_ms, by}, purposes, duties). Every
+ * tidsctl output uses this one writer. */
+struct tids_obligations;
+void tids_jw_obligations(struct tids_jw *w, const struct tids_obligations *o);
+
 /* Parses "2026-11-29T10:00:00Z" (also with .sss fractions or +hh:mm offsets)
  * into Unix milliseconds. */
 __attribute__((warn_unused_result))

@@ -172,6 +172,40 @@ typedef int tids_ledger_tally_fn(void *ctx, const struct tids_ledger_tally *t);
 __attribute__((warn_unused_result))
 int tids_ledger_tally(struct tids_ledger *l, int64_t since_ms, int64_t until_ms, tids_ledger_tally_fn *fn, void *ctx,
 		      char *err, size_t errlen);
+/* The newest checkpoint of a partition (decoded; free it), TIDS_ENOENT if
+ * none. */
+__attribute__((warn_unused_result))
+int tids_ledger_last_checkpoint(struct tids_ledger *l, int32_t partition, struct tids_audit_checkpoint *cp);
+
+/* --- witnesses ---------------------------------------------------------------
+ * A peer hub keeps the signed chain heads it received from this hub, one
+ * line each, in a witness file:
+ *   witness HUB PARTITION SEQ HEAD-HEX SIGNED-AT-MS SIGNATURE-HEX
+ * `tidsctl audit verify --witness FILE` requires the ledger to still hold
+ * each: a hub that rewrote or cut its history cannot match heads it signed
+ * and gave away. */
+
+#define TIDS_WITNESS_LINE_MAX 512
+
+struct tids_witness {
+	char hub_id[TIDS_ID_MAX + 1];
+	int32_t partition;
+	uint64_t seq;
+	uint8_t head[TIDS_HASH_BYTES];
+	int64_t signed_at_ms;
+	uint8_t signature[TIDS_SIGNATURE_BYTES];
+};
+
+/* Parses a witness file's text (comments start with '#'); errors name the
+ * line. *out is malloc'd (free it), *n its length. */
+__attribute__((warn_unused_result))
+int tids_witness_parse(const char *text, size_t len, struct tids_witness **out, size_t *n, char *err,
+		       size_t errlen);
+/* One line, newline included, into buf; the length, or TIDS_ETOOBIG. */
+int tids_witness_format(const struct tids_witness *w, char *buf, size_t len);
+/* Does the hub's key sign this head? */
+bool tids_witness_valid(const struct tids_witness *w, const uint8_t hub_pk[TIDS_PUBLIC_KEY_BYTES]);
+void tids_witness_from_checkpoint(const struct tids_audit_checkpoint *cp, struct tids_witness *w);
 
 /* --- verification ---------------------------------------------------------- */
 
@@ -230,6 +264,36 @@ int tids_ledger_verify(const char *path, const uint8_t hub_pk[TIDS_PUBLIC_KEY_BY
 		       const struct tids_ledger_verify_opts *o, struct tids_ledger_verify_report *rep,
 		       char *err, size_t errlen);
 void tids_ledger_verify_report_free(struct tids_ledger_verify_report *rep);
+
+/* --- receipts and witnessed heads (tids/receipt.h) ---------------------------
+ * A ledger cut short together with its last checkpoints still verifies;
+ * what others hold a hub signature for must still be in it. */
+
+struct tids_receipt_line;
+
+enum tids_receipt_verdict {
+	TIDS_RECEIPT_HELD = 0,           /* the ledger holds what the receipt covers */
+	TIDS_RECEIPT_PRUNED,             /* pruned with the chain's old segments (past retention): no longer checkable */
+	TIDS_RECEIPT_MISSING,            /* entries or publications it covers are missing */
+	TIDS_RECEIPT_DIFFERS,            /* the ledger holds something else where it points */
+	TIDS_RECEIPT_INVALID,            /* not the hub's (signature, hub id), or altered */
+};
+
+struct tids_receipt_check {
+	enum tids_receipt_verdict verdict;
+	char what[600];                  /* names the receipt and, when not held, what is missing */
+};
+
+/* Checks one receipt against the ledger: its signature with hub_pk, that it
+ * is this ledger's hub's, and that the ledger holds what it covers: for a
+ * delivery, its entry and the chain through the head the hub signed; for a
+ * signed head (a peer's witness), the chain through it; for an ingest
+ * receipt, the ingress row of every position. now_ms judges what may have
+ * been pruned. Returns 0 with res filled, or TIDS_EDB. */
+__attribute__((warn_unused_result))
+int tids_ledger_check_receipt(struct tids_ledger *l, const uint8_t hub_pk[TIDS_PUBLIC_KEY_BYTES],
+			      const struct tids_receipt_line *r, int64_t now_ms, struct tids_receipt_check *res);
+const char *tids_receipt_verdict_name(enum tids_receipt_verdict v);
 
 /* --- proofs and bundles -----------------------------------------------------
  * Both are JSON lines (format in tidsctl-audit(1)): a header, chain

@@ -80,6 +80,47 @@ struct tids_obligations {
 	struct tids_strlist duties;
 };
 
+/* --- receipts (receipt.proto; signed and checked in tids/receipt.h) -------- */
+
+#define TIDS_RECEIPT_STATEMENT_MAX (64u << 10)
+#define TIDS_RECEIPT_HEAD_MAX 1024
+
+struct tids_ingress_position {
+	uint32_t leaf_index;
+	int32_t partition;
+	int64_t offset;
+};
+
+/* What the hub states when it acknowledges a batch. */
+struct tids_ingest_statement {
+	const char *hub_id;
+	const char *publisher;
+	uint64_t sequence;
+	uint8_t batch_root[TIDS_HASH_BYTES];
+	const struct tids_ingress_position *positions;  /* by increasing leaf_index */
+	size_t n_positions;
+	int64_t signed_at_ms;
+	void *backing;
+};
+
+/* The statement's exact bytes and the hub's signature over them. Inside a
+ * PublishAck its bytes belong to the ack (backing NULL). */
+struct tids_ingest_receipt {
+	struct tids_bytes statement;
+	uint8_t signature[TIDS_SIGNATURE_BYTES];
+	void *backing;
+};
+
+/* A delivery's audit entry and the signed chain head that covers it.
+ * Inside a Delivery or envelope its bytes belong to them (backing NULL). */
+struct tids_delivery_receipt {
+	int32_t partition;
+	uint64_t seq;
+	uint8_t entry_hash[TIDS_HASH_BYTES];
+	struct tids_bytes head;              /* serialized AuditCheckpoint */
+	void *backing;
+};
+
 struct tids_record_error {
 	uint32_t index;
 	int code;                            /* tids.v1.Code */
@@ -91,7 +132,29 @@ struct tids_publish_ack {
 	uint32_t accepted;
 	struct tids_record_error *errors;
 	size_t n_errors;
+	bool has_receipt;
+	struct tids_ingest_receipt receipt;
 	void *backing;
+};
+
+/* Who published a record delivered through another hub (see record.proto). */
+struct tids_provenance {
+	bool present;
+	const char *hub_id;
+	const char *publisher;               /* "" for an aggregate */
+	uint64_t sequence;
+	uint8_t batch_root[TIDS_HASH_BYTES];
+	uint8_t batch_signature[TIDS_SIGNATURE_BYTES];
+	uint32_t leaf_index;
+	uint32_t leaf_count;
+	const uint8_t (*merkle_path)[TIDS_HASH_BYTES];
+	size_t n_merkle_path;
+	uint8_t leaf_hash[TIDS_HASH_BYTES];
+	struct tids_bytes published;         /* empty unless needed */
+	uint32_t hops;
+	const char *export_hub;
+	int32_t export_partition;
+	uint64_t export_seq;
 };
 
 struct tids_delivery {
@@ -105,7 +168,29 @@ struct tids_delivery {
 	int64_t decided_at_ms;
 	struct tids_bytes source_record_id;  /* empty for aggregates */
 	const char *notification_for;        /* "" unless a notify obligation's notice */
+	struct tids_provenance provenance;   /* present: the record came from another hub */
+	bool has_receipt;
+	struct tids_delivery_receipt receipt;
 	void *backing;
+};
+
+/* What a forwarding hub decided about a record (see kafka.proto). */
+struct tids_forward_info {
+	bool present;
+	const char *from_hub;                /* "" on the forwarding hub's own topic */
+	uint64_t position;
+	const char *recipient;
+	const char *purpose;
+	enum tids_decision decision;         /* ALLOW or TRANSFORM */
+	struct tids_obligations obligations;
+	struct tids_strlist rule_ids;
+	uint8_t leaf_hash[TIDS_HASH_BYTES];  /* zeros for an aggregate */
+	int32_t entry_partition;
+	uint64_t entry_seq;
+	uint32_t hops;
+	const char *origin_hub;
+	int64_t decided_at_ms;
+	const char *refused;                 /* "" unless the import checks failed */
 };
 
 /* What ingest writes to the ingress topic for each accepted record. */
@@ -122,6 +207,9 @@ struct tids_ingress_record {
 	const uint8_t (*merkle_path)[TIDS_HASH_BYTES];
 	size_t n_merkle_path;
 	int64_t received_at_ms;
+	/* Forwarded by (or being forwarded to) another hub. Then publisher
+	 * may be "" (an aggregate the origin hub made): no batch material. */
+	struct tids_forward_info forwarded;
 	void *backing;
 };
 
@@ -130,6 +218,8 @@ struct tids_delivery_envelope {
 	struct tids_bytes delivery;          /* serialized Delivery, or sealed */
 	const char *sealed_by;               /* "", "hub" or "grant:<id>" */
 	uint8_t record_id[TIDS_RECORD_ID_BYTES];
+	bool has_receipt;
+	struct tids_delivery_receipt receipt;
 	void *backing;
 };
 
@@ -217,9 +307,8 @@ struct tids_asset {
 struct tids_peer {
 	const char *hub_id;
 	const char *jurisdiction;
-	const char *bootstrap;
 	uint8_t public_key[TIDS_PUBLIC_KEY_BYTES];
-	const char *inbound_topic;
+	const char *address;                 /* HOST:PORT */
 	void *backing;
 };
 
@@ -269,6 +358,9 @@ struct tids_audit_entry {
 	size_t n_counts;
 	bool has_aggregate;
 	struct tids_aggregate_result aggregate;
+	const char *peer_hub;                /* export: destination hub; import: origin hub */
+	int32_t peer_partition;              /* import: the export's entry at peer_hub */
+	uint64_t peer_seq;
 	void *backing;
 };
 
@@ -294,7 +386,8 @@ struct tids_audit_log_record {
 };
 
 /* The router's state on the compacted state topic. */
-enum tids_state_kind { TIDS_STATE_CHAIN = 1, TIDS_STATE_COUNT = 2, TIDS_STATE_WINDOW = 3, TIDS_STATE_SEEN = 4 };
+enum tids_state_kind { TIDS_STATE_CHAIN = 1, TIDS_STATE_COUNT = 2, TIDS_STATE_WINDOW = 3, TIDS_STATE_SEEN = 4,
+		       TIDS_STATE_IMPORTED = 5 };
 
 struct tids_position {
 	const char *publisher;
@@ -331,15 +424,94 @@ struct tids_router_state {
 	struct tids_chain_head chain;
 	uint64_t count;
 	struct tids_aggregate_window window;
-	struct tids_position seen;
+	struct tids_position seen;           /* SEEN and IMPORTED */
+	void *backing;
+};
+
+/* --- federation ------------------------------------------------------------ */
+
+#define TIDS_DIRECTORY_ENTRIES_MAX 4096
+#define TIDS_INTEREST_PURPOSES_MAX 8
+#define TIDS_PULL_WINDOW_MAX 10000
+
+struct tids_directory_entry {
+	const char *id;
+	const char *role;
+	const char *jurisdiction;
+	uint8_t identity_key[TIDS_PUBLIC_KEY_BYTES];
+};
+
+struct tids_interest {
+	const char *participant;
+	struct tids_strlist purposes;
+};
+
+/* A hub's signed directory of its participants. The gate checks its form
+ * (unique ids, interests of listed participants only), not its signature:
+ * tids_directory_verify does, with the publishing hub's key. */
+struct tids_directory {
+	const char *hub_id;
+	uint64_t version;
+	struct tids_directory_entry *entries;
+	size_t n_entries;
+	struct tids_interest *interests;
+	size_t n_interests;
+	int64_t signed_at_ms;
+	uint8_t signature[TIDS_SIGNATURE_BYTES];
+	void *backing;
+};
+
+/* PullControl: a start (from_position, window) or an ack. */
+struct tids_pull_control {
+	bool is_ack;
+	uint64_t from_position;
+	uint32_t window;
+	uint64_t ack_position;
+	void *backing;
+};
+
+enum tids_pull_item_kind { TIDS_PULL_FORWARD = 1, TIDS_PULL_DIRECTORY = 2, TIDS_PULL_CHECKPOINT = 3 };
+
+/* PullItem: one of a forward (position, record), a directory or a
+ * checkpoint; the sub-structs share the item's backing. */
+struct tids_pull_item {
+	enum tids_pull_item_kind kind;
+	uint64_t position;
+	struct tids_ingress_record record;
+	struct tids_directory directory;
+	struct tids_audit_checkpoint checkpoint;
+	void *backing;
+};
+
+struct tids_peer_status {
+	const char *hub_id;
+	const char *jurisdiction;
+	const char *address;
+	bool link_up;
+	bool serving;
+	uint64_t forwarded;
+	uint64_t imported;
+	uint64_t lag;
+	const char *last_error;
+	int64_t last_error_ms;
+	uint64_t directory_version;
+	uint32_t directory_entries;
+	uint32_t conflicts;
+	uint64_t witnessed_seq;
+	uint64_t refused;
+};
+
+struct tids_peers_reply {
+	struct tids_peer_status *peers;
+	size_t n_peers;
 	void *backing;
 };
 
 /*
- * An entry of a state topic as it comes off Kafka. Kafka is not trusted
- * with its integrity: every entry carries, in two headers, a sequence
- * number (uint64be, one above the entry before it on its topic) and a MAC
- * (BLAKE2b-256 keyed with a key the hub derives from its secrets) over the
+ * A state entry as it comes off the state topic. Kafka is not trusted with
+ * its integrity: every entry carries, in two headers, a sequence number
+ * (uint64be, increasing across all entries the router writes) and a MAC
+ * (BLAKE2b-256 keyed with a key derived from the hub data key) over the
  * topic, the key, the sequence and the value (or the fact that it is a
  * tombstone), so an entry cannot be forged, altered, moved to another key
  * or another hub's topic.
@@ -420,6 +592,50 @@ struct tids_ping {
 	void *backing;
 };
 
+/* Admin/List and Admin/Show (ShowRequest decodes into a tids_id_message). */
+#define TIDS_LIST_LIMIT_DEFAULT 1000
+#define TIDS_LIST_LIMIT_MAX 10000
+struct tids_list_request {
+	const char *kind;                    /* one of tids_list_kinds */
+	const char *after;                   /* "" = from the first */
+	uint32_t limit;                      /* 1..TIDS_LIST_LIMIT_MAX after decoding */
+	void *backing;
+};
+
+struct tids_listed_approval {
+	struct tids_bytes signed_approval;   /* serialized SignedApproval */
+	int64_t revoked_at_ms;               /* 0 = in force */
+};
+
+struct tids_listed_subscription {
+	const char *participant;
+	struct tids_strlist purposes;
+	uint64_t acked;
+};
+
+/* Entries as stored: decode each through its own gate
+ * (tids_wire_decode_participant, _asset, _peer, _signed_grant,
+ * _signed_approval) before use. */
+struct tids_list_reply {
+	struct tids_bytes *participants;
+	size_t n_participants;
+	struct tids_bytes *assets;
+	size_t n_assets;
+	struct tids_bytes *peers;
+	size_t n_peers;
+	struct tids_bytes *grants;
+	size_t n_grants;
+	struct tids_listed_approval *approvals;
+	size_t n_approvals;
+	struct tids_listed_subscription *subscriptions;
+	size_t n_subscriptions;
+	const char *next_after;              /* "" = no more */
+	void *backing;
+};
+
+/* The kinds Admin/List serves, NULL-terminated. */
+extern const char *const tids_list_kinds[];
+
 /* SubscribeControl: a start (purposes, window) or an ack. */
 struct tids_subscribe_control {
 	bool is_ack;
@@ -433,6 +649,14 @@ struct tids_subscribe_control {
 struct tids_id_message {
 	const char *id;
 	bool flag;                           /* SuspendRequest.suspended */
+	void *backing;
+};
+
+/* HubKeyReply: what participants pin. */
+struct tids_hub_key {
+	const char *hub_id;
+	const char *jurisdiction;
+	uint8_t public_key[TIDS_PUBLIC_KEY_BYTES];
 	void *backing;
 };
 
@@ -474,8 +698,26 @@ TIDS_DECODER(revoke_request, struct tids_id_message);
 TIDS_DECODER(change_reply, struct tids_id_message);
 TIDS_DECODER(suspend_request, struct tids_id_message);
 TIDS_DECODER(status, struct tids_status);
+TIDS_DECODER(hub_key_reply, struct tids_hub_key);
+TIDS_DECODER(ingest_statement, struct tids_ingest_statement);
+TIDS_DECODER(ingest_receipt, struct tids_ingest_receipt);
+TIDS_DECODER(delivery_receipt, struct tids_delivery_receipt);
+TIDS_DECODER(list_request, struct tids_list_request);
+TIDS_DECODER(show_request, struct tids_id_message);
+TIDS_DECODER(list_reply, struct tids_list_reply);
+TIDS_DECODER(directory, struct tids_directory);
+TIDS_DECODER(pull_control, struct tids_pull_control);
+TIDS_DECODER(pull_item, struct tids_pull_item);
+TIDS_DECODER(peers_reply, struct tids_peers_reply);
 TIDS_DECODER(hub_identity, struct tids_hub_identity);
 #undef TIDS_DECODER
+
+/* The state topic's gate: checks the key, the headers and the MAC, then
+ * decodes the value (a tombstone leaves out->kind 0). TIDS_EAUTH when the
+ * MAC is missing or does not verify. */
+__attribute__((warn_unused_result))
+int tids_wire_open_router_state(const uint8_t mac_key[32], const struct tids_state_message *m,
+				struct tids_router_state *out, uint64_t *seq, char *err, size_t errlen);
 
 /* The registry topic's gate: the key (printable, "<kind>/<id>"), the
  * headers and the MAC, then the value (no tombstones: a removal is an
@@ -510,8 +752,18 @@ void tids_ping_free(struct tids_ping *p);
 void tids_subscribe_control_free(struct tids_subscribe_control *c);
 void tids_id_message_free(struct tids_id_message *m);
 void tids_frame_free(struct tids_frame *f);
+void tids_hub_key_free(struct tids_hub_key *k);
+void tids_ingest_statement_free(struct tids_ingest_statement *s);
+void tids_ingest_receipt_free(struct tids_ingest_receipt *r);
+void tids_delivery_receipt_free(struct tids_delivery_receipt *r);
 /* Status decoded on its own owns its message string. */
 void tids_status_free(struct tids_status *s);
+void tids_list_request_free(struct tids_list_request *r);
+void tids_list_reply_free(struct tids_list_reply *r);
+void tids_directory_free(struct tids_directory *d);
+void tids_pull_control_free(struct tids_pull_control *c);
+void tids_pull_item_free(struct tids_pull_item *i);
+void tids_peers_reply_free(struct tids_peers_reply *r);
 
 /*
  * Encoders. They do not validate (what we encode came through a gate or was
@@ -553,6 +805,28 @@ TIDS_ENCODER(change_reply, struct tids_id_message);
 TIDS_ENCODER(suspend_request, struct tids_id_message);
 TIDS_ENCODER(frame, struct tids_frame);
 TIDS_ENCODER(status, struct tids_status);
+TIDS_ENCODER(hub_key_reply, struct tids_hub_key);
+TIDS_ENCODER(ingest_statement, struct tids_ingest_statement);
+TIDS_ENCODER(ingest_receipt, struct tids_ingest_receipt);
+TIDS_ENCODER(delivery_receipt, struct tids_delivery_receipt);
+/* A DeliveryEnvelope holding its receipt alone: appended to an encoded
+ * envelope, it adds the receipt (protobuf merges concatenated messages). */
+TIDS_ENCODER(delivery_envelope_receipt, struct tids_delivery_receipt);
+TIDS_ENCODER(list_request, struct tids_list_request);
+TIDS_ENCODER(show_request, struct tids_id_message);
+TIDS_ENCODER(list_reply, struct tids_list_reply);
+TIDS_ENCODER(directory, struct tids_directory);
+TIDS_ENCODER(directory_unsigned, struct tids_directory);
+TIDS_ENCODER(pull_control, struct tids_pull_control);
+TIDS_ENCODER(pull_item, struct tids_pull_item);
+TIDS_ENCODER(peers_reply, struct tids_peers_reply);
 #undef TIDS_ENCODER
+
+/*
+ * Participant addresses across the network: "id" (this hub) or "id@hub".
+ * Splits addr into id and hub ("" when bare); false if either part is not
+ * a valid id.
+ */
+bool tids_address_split(const char *addr, char id[TIDS_ID_MAX + 1], char hub[TIDS_ID_MAX + 1]);
 
 #endif

@@ -1,0 +1,595 @@
+/*
+ * Federation in the main loop: the registered peer hubs and their runtime
+ * state, the Federation/Pull service a peer calls to take what we forward
+ * to it (our outbound topic for it, in a window of unacknowledged forwards,
+ * with our directory and our signed chain heads), and Admin/Peers.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "federation.h"
+#include "router.h"
+#include "tids/error.h"
+#include "tids/seal.h"
+
+enum { CODE_OK = 0, CODE_INVALID_ARGUMENT = 3, CODE_PERMISSION_DENIED = 7, CODE_FAILED_PRECONDITION = 9,
+       CODE_UNAVAILABLE = 14 };
+
+/* A peer pulling from us on one of its sessions. */
+struct pull {
+	struct pull *next;                 /* in the graveyard */
+	struct session *s;
+	uint64_t call_id;
+	struct fed_peer *p;
+	rd_kafka_t *rk;
+	struct kafka_queue_watch qw;
+	uint32_t window;
+	uint64_t *sent;                    /* positions sent and not acknowledged, oldest first */
+	size_t head, n, cap;
+	uint64_t last_sent;                /* position + 1 of the last forward sent (0: none) */
+	uint64_t dir_version;              /* of the directory last sent */
+	uint64_t *cp_sent;                 /* per partition: seq of the chain head last sent */
+	size_t n_cp;
+};
+
+static struct pull *graveyard;
+
+struct fed_peer *fed_peer(struct tidsd *d, const char *id)
+{
+	return d->federation != NULL ? tids_map_get_str(&d->federation->peers, id) : NULL;
+}
+
+void fed_peer_error(struct fed_peer *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->last_error, sizeof(p->last_error), fmt, ap);
+	va_end(ap);
+	p->last_error_ms = now_ms();
+	tids_log_warnx("federation: peer %s: %s", p->id, p->last_error);
+}
+
+const char *federation_peer_by_dh_key(const struct tidsd *d, const uint8_t dh_pk[TIDS_DH_KEY_BYTES])
+{
+	struct fed_peer *p;
+	size_t pos = 0;
+
+	if (d->federation == NULL)
+		return NULL;
+	while ((p = tids_map_next(&d->federation->peers, &pos)) != NULL)
+		if (sodium_memcmp(p->dh_pk, dh_pk, TIDS_DH_KEY_BYTES) == 0)
+			return p->id;
+	return NULL;
+}
+
+bool federation_peer_key(const struct tidsd *d, const char *id, uint8_t key[TIDS_PUBLIC_KEY_BYTES])
+{
+	const struct fed_peer *p = d->federation != NULL ? tids_map_get_str(&d->federation->peers, id) : NULL;
+
+	if (p == NULL)
+		return false;
+	memcpy(key, p->public_key, TIDS_PUBLIC_KEY_BYTES);
+	return true;
+}
+
+/* --- peers ---------------------------------------------------------------------- */
+
+static void load_counters(struct tidsd *d, struct fed_peer *p)
+{
+	if (store_get_u64(d->store, "fed_next", p->id, &p->next_position) != 0)
+		p->next_position = 0;
+	if (store_get_u64(d->store, "fed_acked", p->id, &p->acked) != 0)
+		p->acked = 0;
+	if (store_get_u64(d->store, "fed_forwarded", p->id, &p->forwarded) != 0)
+		p->forwarded = 0;
+	if (store_get_u64(d->store, "fed_imported", p->id, &p->imported) != 0)
+		p->imported = 0;
+	if (store_get_u64(d->store, "fed_refused", p->id, &p->refused) != 0)
+		p->refused = 0;
+}
+
+static void add_peer(struct tidsd *d, const struct tids_peer *tp, void *ctx)
+{
+	struct federation *f = d->federation;
+	struct fed_peer *p = tids_map_get_str(&f->peers, tp->hub_id);
+	char err[256];
+	bool fresh = p == NULL;
+
+	(void)ctx;
+	if (strcmp(tp->hub_id, d->conf->hub_id) == 0) {
+		tids_log_warnx("federation: peer %s is this hub itself; ignored", tp->hub_id);
+		return;
+	}
+	if (fresh) {
+		p = calloc(1, sizeof(*p));
+		if (p == NULL)
+			return;
+		snprintf(p->id, sizeof(p->id), "%s", tp->hub_id);
+		if (tids_map_put_str(&f->peers, p->id, p, NULL) != 0) {
+			free(p);
+			return;
+		}
+		load_counters(d, p);
+		kafka_topic_name(d, KT_OUTBOUND, p->id, p->out_topic, sizeof(p->out_topic));
+	} else if (p->link != NULL) {
+		/* A new address or key: dial again. */
+		link_stop(d, p);
+	}
+	snprintf(p->jurisdiction, sizeof(p->jurisdiction), "%s", tp->jurisdiction);
+	snprintf(p->address, sizeof(p->address), "%s", tp->address);
+	memcpy(p->public_key, tp->public_key, TIDS_PUBLIC_KEY_BYTES);
+	if (tids_identity_dh_public(p->public_key, p->dh_pk) != 0) {
+		fed_peer_error(p, "its key is not an Ed25519 public key; no link");
+		return;
+	}
+	/* What we forward to it waits here, however long it is away. */
+	if (kafka_topic_create(d, KT_OUTBOUND, p->id, err, sizeof(err)) != 0)
+		fed_peer_error(p, "outbound topic: %s", err);
+	if (fresh)
+		witness_load(d, p);
+	link_start(d, p);
+}
+
+void federation_peer_changed(struct tidsd *d, const struct tids_peer *p)
+{
+	if (d->federation == NULL)
+		return;
+	if (d->federation->import == NULL && import_init(d) != 0)
+		tids_log_warnx("federation: no Kafka producer for imports; links cannot import");
+	add_peer(d, p, NULL);
+	directory_rebuild(d);
+	/* A peer with a new key is no longer the one its sessions proved. */
+	sessions_recheck(d, "peer hub registration changed");
+}
+
+void federation_registry_changed(struct tidsd *d)
+{
+	if (d->federation == NULL)
+		return;
+	d->federation->dir_dirty = true;
+	directory_rebuild(d);
+}
+
+int federation_init(struct tidsd *d)
+{
+	struct federation *f = calloc(1, sizeof(*f));
+
+	if (f == NULL)
+		return TIDS_ENOMEM;
+	d->federation = f;
+	f->dir_dirty = true;
+	snprintf(f->hub_id, sizeof(f->hub_id), "%s", d->conf->hub_id);
+	registry_each_peer(d, add_peer, NULL);
+	directory_load(d);
+	if (f->peers.n > 0 && import_init(d) != 0)
+		return TIDS_EKAFKA;
+	tids_log_info("federation: %zu peer hubs, %zu of their participants known", f->peers.n, f->remote.n);
+	return 0;
+}
+
+/* --- the Pull service ---------------------------------------------------------------- */
+
+static bool pull_ready(struct tidsd *d, void *ctx)
+{
+	struct pull *pl = ctx;
+
+	return pl->s != NULL && session_can_send(d, pl->s) && pl->n < pl->window;
+}
+
+static void remember_sent(struct pull *pl, uint64_t position)
+{
+	if (pl->head > 0 && pl->head + pl->n == pl->cap) {
+		memmove(pl->sent, pl->sent + pl->head, pl->n * sizeof(*pl->sent));
+		pl->head = 0;
+	}
+	if (pl->head + pl->n == pl->cap) {
+		size_t cap = pl->cap > 0 ? pl->cap * 2 : 1024;
+		uint64_t *grown = realloc(pl->sent, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return;   /* counted as forwarded a little late: harmless */
+		pl->sent = grown;
+		pl->cap = cap;
+	}
+	pl->sent[pl->head + pl->n++] = position;
+}
+
+static void send_item(struct tidsd *d, struct pull *pl, const struct tids_pull_item *it)
+{
+	uint8_t *body;
+	size_t len;
+
+	if (tids_wire_encode_pull_item(it, &body, &len) != 0)
+		return;
+	if (session_stream_item(d, pl->s, pl->call_id, body, len) != 0)
+		tids_log_debug("federation: item for %s not queued", pl->p->id);
+	sodium_memzero(body, len);
+	free(body);
+}
+
+/* One message of our outbound topic for the puller: unsealed, as a Forward. */
+static void send_forward(struct tidsd *d, struct pull *pl, const rd_kafka_message_t *m)
+{
+	struct tids_pull_item it = { .kind = TIDS_PULL_FORWARD, .position = (uint64_t)m->offset };
+	uint8_t *plain = NULL;
+	size_t plen = 0;
+	char err[256];
+
+	pl->last_sent = (uint64_t)m->offset + 1;
+	if (tids_wire_decode_ingress_record(m->payload, m->len, &it.record, err, sizeof(err)) != 0 ||
+	    !it.record.forwarded.present) {
+		tids_log_warnx("federation: %s offset %lld skipped: %s", pl->p->out_topic, (long long)m->offset,
+			       it.record.forwarded.present ? err : "not a forward");
+		tids_ingress_record_free(&it.record);
+		return;
+	}
+	if (it.record.sealed) {
+		uint8_t ad[TIDS_SEAL_AD_MAX];
+		size_t ad_len = tids_seal_ad(ad, TIDS_SEAL_KIND_OUTBOUND, pl->p->out_topic, it.record.forwarded.recipient,
+					     "", it.record.record_id);
+
+		plain = malloc(it.record.record.len);
+		if (plain == NULL || ad_len == 0 ||
+		    tids_seal_open(keys_ingress(d), ad, ad_len, it.record.record.data, it.record.record.len, plain,
+				   &plen) != 0) {
+			tids_log_warnx("federation: %s offset %lld does not open under the hub data key; skipped",
+				       pl->p->out_topic, (long long)m->offset);
+			free(plain);
+			tids_ingress_record_free(&it.record);
+			return;
+		}
+		it.record.record = (struct tids_bytes){ plain, plen };
+		it.record.sealed = false;
+	}
+	send_item(d, pl, &it);
+	remember_sent(pl, it.position);
+	if (plain != NULL) {
+		sodium_memzero(plain, plen);
+		free(plain);
+	}
+	tids_ingress_record_free(&it.record);
+}
+
+static void pull_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
+{
+	struct pull *pl = ctx;
+	const rd_kafka_message_t *m;
+
+	if (kafka_log_event(d, ev) || rd_kafka_event_type(ev) != RD_KAFKA_EVENT_FETCH)
+		return;
+	while ((m = rd_kafka_event_message_next(ev)) != NULL) {
+		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				tids_log_warnx("federation: %s: %s", pl->p->out_topic, rd_kafka_message_errstr(m));
+			continue;
+		}
+		if (pl->s != NULL)
+			send_forward(d, pl, m);
+	}
+}
+
+/* Our directory and chain heads, whenever they are newer than what the
+ * puller has. Small, and outside the window: they never wait for acks. */
+static void send_news(struct tidsd *d, struct pull *pl)
+{
+	struct federation *f = d->federation;
+	const uint8_t *dir;
+	size_t len;
+
+	if (pl->s == NULL)
+		return;
+	if (directory_own_item(d, &dir, &len) == 0 && pl->dir_version != f->dir_version) {
+		if (session_stream_item(d, pl->s, pl->call_id, dir, len) == 0)
+			pl->dir_version = f->dir_version;
+	}
+	if (pl->n_cp < f->n_heads) {
+		uint64_t *grown = realloc(pl->cp_sent, f->n_heads * sizeof(*grown));
+
+		if (grown == NULL)
+			return;
+		memset(grown + pl->n_cp, 0, (f->n_heads - pl->n_cp) * sizeof(*grown));
+		pl->cp_sent = grown;
+		pl->n_cp = f->n_heads;
+	}
+	for (size_t i = 0; i < f->n_heads && pl->s != NULL; i++) {
+		struct tids_pull_item it = { .kind = TIDS_PULL_CHECKPOINT };
+
+		if (f->heads[i].seq == 0 || f->heads[i].seq <= pl->cp_sent[i])
+			continue;
+		it.checkpoint = f->heads[i];
+		send_item(d, pl, &it);
+		pl->cp_sent[i] = f->heads[i].seq;
+	}
+}
+
+static void pull_free(struct tidsd *d, struct pull *pl)
+{
+	if (pl->rk != NULL) {
+		kafka_unwatch_queue(d, &pl->qw);
+		rd_kafka_consumer_close(pl->rk);
+		rd_kafka_destroy(pl->rk);
+	}
+	free(pl->sent);
+	free(pl->cp_sent);
+	free(pl);
+}
+
+/* Ends the pull now, frees it after the loop iteration (its queue may be
+ * mid-pump). */
+static void pull_retire(struct tidsd *d, struct pull *pl)
+{
+	(void)d;
+	if (pl->s != NULL)
+		pl->s->pull = NULL;
+	pl->s = NULL;
+	if (pl->p->serving == pl)
+		pl->p->serving = NULL;
+	pl->next = graveyard;
+	graveyard = pl;
+}
+
+static int start_consumer(struct tidsd *d, struct pull *pl, uint64_t from, char *err, size_t errlen)
+{
+	char group[TIDS_ID_MAX * 2 + 64];
+	rd_kafka_conf_t *conf = kafka_conf(d, err, errlen);
+	rd_kafka_topic_partition_list_t *tp;
+	rd_kafka_resp_err_t kerr;
+
+	if (conf == NULL)
+		return TIDS_EKAFKA;
+	/* As egress: a group id for the queue only; positions are the peer's. */
+	snprintf(group, sizeof(group), "%s.%s.pull.%s", d->conf->topic_prefix, d->conf->hub_id, pl->p->id);
+	if (rd_kafka_conf_set(conf, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, errlen) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, errlen) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, errlen) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, errlen) != RD_KAFKA_CONF_OK ||
+	    /* Bounds what a slow peer can make us hold in memory. */
+	    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "2048", err, errlen) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", err, errlen) != RD_KAFKA_CONF_OK) {
+		rd_kafka_conf_destroy(conf);
+		return TIDS_EKAFKA;
+	}
+	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_FETCH | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG);
+	pl->rk = kafka_client(d, RD_KAFKA_CONSUMER, group, conf, err, errlen);
+	if (pl->rk == NULL)
+		return TIDS_EKAFKA;
+	rd_kafka_poll_set_consumer(pl->rk);
+	tp = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(tp, pl->p->out_topic, 0)->offset = (int64_t)from;
+	kerr = rd_kafka_assign(pl->rk, tp);
+	rd_kafka_topic_partition_list_destroy(tp);
+	if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return tids_fail(err, errlen, TIDS_EKAFKA, "%s", rd_kafka_err2str(kerr));
+	pl->qw.ready = pull_ready;
+	return kafka_watch_queue(d, &pl->qw, rd_kafka_queue_get_consumer(pl->rk), pull_event, pl);
+}
+
+void federation_pull(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len)
+{
+	struct fed_peer *p = fed_peer(d, s->peer_hub);
+	struct tids_pull_control c;
+	struct pull *pl;
+	char err[512];
+
+	if (p == NULL) {
+		session_stream_end(d, s, call_id, CODE_PERMISSION_DENIED, "Federation/Pull is for peer hubs");
+		return;
+	}
+	if (tids_wire_decode_pull_control(body, len, &c, err, sizeof(err)) != 0 || c.is_ack) {
+		session_stream_end(d, s, call_id, CODE_INVALID_ARGUMENT, c.is_ack ? "Pull starts with start, not ack" : err);
+		tids_pull_control_free(&c);
+		return;
+	}
+	if (s->pull != NULL) {
+		session_stream_end(d, s, call_id, CODE_FAILED_PRECONDITION, "a Pull is open on this connection");
+		goto out;
+	}
+	/* One pull per peer: a newer connection replaces an older one (the
+	 * peer reconnected before we noticed the old one die). */
+	if (p->serving != NULL) {
+		struct session *old = p->serving->s;
+
+		pull_retire(d, p->serving);
+		if (old != NULL)
+			session_close(d, old, "the peer pulls on a newer connection");
+	}
+	pl = calloc(1, sizeof(*pl));
+	if (pl == NULL) {
+		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, "out of memory");
+		goto out;
+	}
+	pl->s = s;
+	pl->call_id = call_id;
+	pl->p = p;
+	pl->window = c.window;
+	s->pull = pl;
+	p->serving = pl;
+	/* Directory and chain heads first: the peer checks forwards with them. */
+	send_news(d, pl);
+	if (start_consumer(d, pl, c.from_position, err, sizeof(err)) != 0) {
+		pull_retire(d, pl);
+		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, err);
+		goto out;
+	}
+	tids_log_info("federation: %s pulls from position %llu (window %u)", p->id,
+		      (unsigned long long)c.from_position, c.window);
+out:
+	tids_pull_control_free(&c);
+}
+
+void federation_client_item(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len)
+{
+	struct pull *pl = s->pull;
+	struct tids_pull_control c;
+	struct fed_peer *p;
+	char err[256];
+	size_t acked = 0;
+
+	if (pl == NULL || pl->call_id != call_id) {
+		session_reply(d, s, call_id, CODE_FAILED_PRECONDITION, "no open Pull call with this call_id", NULL, 0);
+		return;
+	}
+	if (tids_wire_decode_pull_control(body, len, &c, err, sizeof(err)) != 0 || !c.is_ack ||
+	    c.ack_position >= pl->last_sent) {
+		session_reply(d, s, call_id, CODE_INVALID_ARGUMENT,
+			      c.is_ack ? "ack names a position not sent yet" : "expected an ack", NULL, 0);
+		tids_pull_control_free(&c);
+		return;
+	}
+	p = pl->p;
+	while (pl->n > 0 && pl->sent[pl->head] <= c.ack_position) {
+		pl->head++;
+		pl->n--;
+		acked++;
+	}
+	if (pl->n == 0)
+		pl->head = 0;
+	if (c.ack_position + 1 > p->acked) {
+		p->acked = c.ack_position + 1;
+		p->forwarded += acked;
+		/* Bookkeeping for tidsctl peers: the peer's own position is what
+		 * counts for exactly once. */
+		if (store_set_u64(d->store, "fed_acked", p->id, p->acked) != 0 ||
+		    store_set_u64(d->store, "fed_forwarded", p->id, p->forwarded) != 0)
+			tids_log_warnx("federation: %s: ack not stored", p->id);
+	}
+	tids_pull_control_free(&c);
+	kafka_queue_pump(d, &pl->qw);
+}
+
+void federation_cancel(struct tidsd *d, struct session *s, uint64_t call_id)
+{
+	struct pull *pl = s->pull;
+
+	if (pl == NULL || pl->call_id != call_id)
+		return;
+	pull_retire(d, pl);
+	session_stream_end(d, s, call_id, CODE_OK, "cancelled");
+}
+
+void federation_forget_session(struct tidsd *d, struct session *s)
+{
+	if (s->pull != NULL)
+		pull_retire(d, s->pull);
+}
+
+void federation_resume(struct tidsd *d, struct session *s)
+{
+	if (s->pull != NULL)
+		kafka_queue_pump(d, &s->pull->qw);
+}
+
+static void reap(struct tidsd *d)
+{
+	while (graveyard != NULL) {
+		struct pull *pl = graveyard;
+
+		graveyard = pl->next;
+		pull_free(d, pl);
+	}
+}
+
+/* --- tick, Admin/Peers, shutdown ---------------------------------------------------------- */
+
+void federation_tick(struct tidsd *d)
+{
+	struct federation *f = d->federation;
+	struct fed_peer *p;
+	size_t pos = 0;
+
+	if (f == NULL)
+		return;
+	reap(d);
+	witness_read_own(d);
+	while ((p = tids_map_next(&f->peers, &pos)) != NULL) {
+		link_tick(d, p);
+		/* What the peer acknowledged is on its ingress: no longer ours
+		 * to keep. */
+		if (p->acked > p->trimmed && mono_ms() - p->trimmed_at >= TRIM_MS &&
+		    kafka_delete_before(d, p->out_topic, (int64_t)p->acked) == 0) {
+			p->trimmed = p->acked;
+			p->trimmed_at = mono_ms();
+		}
+		if (p->serving != NULL) {
+			send_news(d, p->serving);
+			kafka_queue_pump(d, &p->serving->qw);
+		}
+	}
+}
+
+void federation_peers(struct tidsd *d, struct session *s, uint64_t call_id)
+{
+	struct federation *f = d->federation;
+	struct tids_peers_reply rep = { 0 };
+	struct fed_peer *p;
+	uint8_t *body;
+	size_t len, pos = 0, i = 0;
+
+	if (f != NULL && f->peers.n > 0) {
+		rep.peers = calloc(f->peers.n, sizeof(*rep.peers));
+		if (rep.peers == NULL) {
+			session_reply(d, s, call_id, CODE_UNAVAILABLE, "out of memory", NULL, 0);
+			return;
+		}
+		while ((p = tids_map_next(&f->peers, &pos)) != NULL) {
+			int64_t lo = 0, hi = 0;
+
+			if (kafka_watermarks(d, p->out_topic, &lo, &hi) != 0)
+				hi = (int64_t)p->acked;
+			rep.peers[i++] = (struct tids_peer_status){
+				.hub_id = p->id, .jurisdiction = p->jurisdiction, .address = p->address,
+				.link_up = link_is_up(p), .serving = p->serving != NULL,
+				.forwarded = p->forwarded, .imported = p->imported,
+				.lag = hi > (int64_t)p->acked ? (uint64_t)hi - p->acked : 0,
+				.last_error = p->last_error, .last_error_ms = p->last_error_ms,
+				.directory_version = p->dir.hub_id != NULL ? p->dir.version : 0,
+				.directory_entries = p->dir.hub_id != NULL ? (uint32_t)p->dir.n_entries : 0,
+				.conflicts = p->conflicts, .witnessed_seq = p->witnessed_seq, .refused = p->refused,
+			};
+		}
+		rep.n_peers = i;
+	}
+	if (tids_wire_encode_peers_reply(&rep, &body, &len) != 0) {
+		session_reply(d, s, call_id, CODE_UNAVAILABLE, "out of memory", NULL, 0);
+	} else {
+		session_reply(d, s, call_id, CODE_OK, "", body, len);
+		free(body);
+	}
+	free(rep.peers);
+}
+
+void federation_free(struct tidsd *d)
+{
+	struct federation *f = d->federation;
+	struct fed_peer *p;
+	size_t pos = 0;
+
+	if (f == NULL)
+		return;
+	while ((p = tids_map_next(&f->peers, &pos)) != NULL) {
+		link_stop(d, p);
+		if (p->serving != NULL)
+			pull_retire(d, p->serving);
+	}
+	reap(d);
+	import_free(d);
+	pos = 0;
+	while ((p = tids_map_next(&f->peers, &pos)) != NULL) {
+		tids_directory_free(&p->dir);
+		free(p->dir_blob);
+		free(p->witness);
+		free(p);
+	}
+	tids_map_free(&f->peers);
+	directory_free(d);
+	tids_ledger_close(f->ledger);
+	free(f->heads);
+	free(f);
+	d->federation = NULL;
+}
