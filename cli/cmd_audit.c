@@ -14,6 +14,7 @@
 
 #include "tids/error.h"
 #include "cmd_audit.h"
+#include "policy.h"
 
 static const char audit_help[] =
 	"usage: tidsctl audit SUBCOMMAND [OPTIONS]\n"
@@ -146,6 +147,54 @@ static void jw_list(struct tids_jw *w, const char *key, const struct tids_strlis
 	tids_jw_array_end(w);
 }
 
+
+/* "near_miss": {"kind", "id", "code", "failed": [...], ...}: the reason
+ * code of a denial, by the names policy gives the codes. */
+static void audit_jw_near_miss(struct tids_jw *w, const struct tids_near_miss *n)
+{
+	const char *name = tids_policy_miss_name((enum tids_policy_miss)n->code);
+
+	tids_jw_key(w, "near_miss");
+	tids_jw_object_begin(w);
+	tids_jw_key(w, "kind");
+	tids_jw_string(w, n->kind);
+	tids_jw_key(w, "id");
+	if (n->id != NULL && *n->id != '\0')
+		tids_jw_string(w, n->id);
+	else
+		tids_jw_null(w);
+	tids_jw_key(w, "code");
+	tids_jw_string(w, name != NULL ? name : "unknown");
+	tids_jw_key(w, "failed");
+	tids_jw_array_begin(w);
+	for (int c = 1; c <= TIDS_NEAR_MISS_CODE_MAX; c++)
+		if (n->failed >> c & 1u) {
+			const char *f = tids_policy_miss_name((enum tids_policy_miss)c);
+
+			tids_jw_string(w, f != NULL ? f : "unknown");
+		}
+	tids_jw_array_end(w);
+	if (n->at_ms != 0) {
+		char t[32];
+
+		audit_format_time(n->at_ms, t);
+		tids_jw_key(w, "at");
+		tids_jw_string(w, t);
+	}
+	if (n->max_uses != 0) {
+		tids_jw_key(w, "uses");
+		tids_jw_uint64(w, n->uses);
+		tids_jw_key(w, "max_uses");
+		tids_jw_uint64(w, n->max_uses);
+	}
+	tids_jw_key(w, "rule_id");
+	if (n->rule_id != NULL && *n->rule_id != '\0')
+		tids_jw_string(w, n->rule_id);
+	else
+		tids_jw_null(w);
+	tids_jw_object_end(w);
+}
+
 void audit_jw_entry(struct tids_jw *w, const struct tids_audit_entry *e)
 {
 	char t[32];
@@ -191,6 +240,8 @@ void audit_jw_entry(struct tids_jw *w, const struct tids_audit_entry *e)
 	tids_jw_string(w, e->case_id != NULL ? e->case_id : "");
 	tids_jw_key(w, "reason");
 	tids_jw_string(w, e->reason);
+	if (e->has_near_miss)
+		audit_jw_near_miss(w, &e->near_miss);
 	tids_jw_key(w, "delivered_hash");
 	if (e->delivered_hash.len > 0)
 		tids_jw_hex(w, e->delivered_hash.data, e->delivered_hash.len);
@@ -350,6 +401,8 @@ static const char query_help[] =
 	"  --decision allow|deny|transform   --tier general|important|core\n"
 	"  --from J --to J               origin and destination jurisdiction (\"CN\" means every CN-*)\n"
 	"  --record HEX                  the 32 hex digits of a record id\n"
+	"A denial names what nearly matched (NEARLY, near_miss): kind:id:code, e.g.\n"
+	"grant:study:used_up, approval:ok-sg:expired, grant::none.\n"
 	"Every row shown is decoded from its entry's bytes; an edited index stops the query.\n"
 	"The table form holds the rows in memory to align them: use --limit, jsonl or csv\n"
 	"for large results.\n"
@@ -366,7 +419,7 @@ struct query_out {
 static int query_row(void *ctx, const struct tids_audit_entry *e)
 {
 	struct query_out *q = ctx;
-	char t[32], entry[48], pair[80], rules[1024] = "", rid[2 * TIDS_RECORD_ID_BYTES + 1];
+	char t[32], entry[48], pair[80], rules[1024] = "", rid[2 * TIDS_RECORD_ID_BYTES + 1], near[200] = "";
 
 	q->n++;
 	if (q->fmt == FMT_JSONL) {
@@ -386,12 +439,19 @@ static int query_row(void *ctx, const struct tids_audit_entry *e)
 			 e->rule_ids.items[i]);
 	}
 	sodium_bin2hex(rid, sizeof(rid), e->record_id, TIDS_RECORD_ID_BYTES);
+	if (e->has_near_miss) {
+		const char *code = tids_policy_miss_name((enum tids_policy_miss)e->near_miss.code);
+
+		/* kind:id:code, e.g. grant:study:used_up, approval::none */
+		snprintf(near, sizeof(near), "%s:%s:%s", e->near_miss.kind, e->near_miss.id,
+			 code != NULL ? code : "unknown");
+	}
 	if (q->fmt == FMT_CSV) {
 		char seq[24], off[24], dseq[24];
 		const char *cells[] = { t, entry, rid, e->owner, e->asset_id, e->recipient, e->purpose,
 					tids_decision_name(e->decision), tids_tier_name(e->tier), e->category, e->origin,
-					e->destination, rules, e->grant_id, e->approval_id, e->reason, dseq, off, seq,
-					"" };
+					e->destination, rules, e->grant_id, e->approval_id, e->reason, near, dseq, off,
+					seq, "" };
 
 		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)e->seq);
 		snprintf(off, sizeof(off), "%lld", (long long)e->ingress_offset);
@@ -400,13 +460,13 @@ static int query_row(void *ctx, const struct tids_audit_entry *e)
 		tids_jw_obligations(&q->jw, &e->obligations);
 		if (q->jw.err != 0)
 			return q->jw.err;
-		cells[19] = q->jw.buf;
+		cells[20] = q->jw.buf;
 		table_row(&q->t, cells);
 		tids_jw_reset(&q->jw);
 	} else {
 		const char *cells[] = { t, entry, tids_decision_name(e->decision), tids_tier_name(e->tier), e->category,
 					e->owner, e->recipient, *e->purpose != '\0' ? e->purpose : "-", pair, rules, rid,
-					*e->grant_id != '\0' ? e->grant_id : "-" };
+					*e->grant_id != '\0' ? e->grant_id : "-", *near != '\0' ? near : "-" };
 
 		table_row(&q->t, cells);
 	}
@@ -428,11 +488,11 @@ int audit_query(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
 	static const char *const table_head[] = { "DECIDED", "ENTRY", "DECISION", "TIER", "CATEGORY", "OWNER",
-						   "RECIPIENT", "PURPOSE", "FROM>TO", "RULES", "RECORD", "GRANT" };
+						   "RECIPIENT", "PURPOSE", "FROM>TO", "RULES", "RECORD", "GRANT", "NEARLY" };
 	static const char *const csv_head[] = { "decided_at", "entry", "record_id", "owner", "asset_id", "recipient",
 						 "purpose", "decision", "tier", "category", "origin", "destination",
-						 "rule_ids", "grant_id", "approval_id", "reason", "delivery_seq",
-						 "ingress_offset", "seq", "obligations" };
+						 "rule_ids", "grant_id", "approval_id", "reason", "near_miss",
+						 "delivery_seq", "ingress_offset", "seq", "obligations" };
 	struct tids_ledger_filter f = { 0 };
 	struct query_out q = { .fmt = FMT_TABLE };
 	const char *path = audit_default_ledger();
@@ -493,10 +553,10 @@ int audit_query(int argc, char **argv)
 	tids_jw_init(&q.jw);
 	q.t.fmt = q.fmt;
 	if (q.fmt == FMT_TABLE) {
-		q.t.cols = 12;
+		q.t.cols = 13;
 		table_row(&q.t, table_head);
 	} else if (q.fmt == FMT_CSV) {
-		q.t.cols = 20;
+		q.t.cols = 21;
 		table_row(&q.t, csv_head);
 	}
 	r = tids_ledger_query(l, &f, query_row, &q, err, sizeof(err));

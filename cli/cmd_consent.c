@@ -9,9 +9,14 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "odrl.h"
+#include "policy.h"
 #include "tids/error.h"
 #include "tids/json.h"
+#include "tids/wire.h"
 #include "tidsctl.h"
+
+char *tidsctl_policy_read_file(const char *path, size_t *len);   /* cmd_policy.c */
 
 static int64_t now(void)
 {
@@ -50,11 +55,172 @@ static const char grant_help[] =
 	"usage: tidsctl grant [CONNECTION] --id ID --to PARTICIPANT --category C... --purpose P...\n"
 	"                     [--asset A]... [--from TIME] --until TIME [--max-uses N]\n"
 	"                     [--redact FIELD]... [--retain-until TIME] [--no-onward-transfer]\n"
-	"                     [--notify PARTICIPANT]... [--hub-id HUB]\n"
+	"                     [--notify PARTICIPANT]... [--oblige NAME[=V,...]]... [--hub-id HUB]\n"
+	"       tidsctl grant [CONNECTION] --odrl FILE [--id ID] [--hub-id HUB]\n"
 	"Consents, as the owner of the data, to PARTICIPANT using it. TIME is RFC 3339,\n"
-	"Unix ms, or +DURATION (+30d). The grant's data key is destroyed when it ends.\n"
+	"Unix ms, +DURATION (+30d), or a date alone (2026-05-31: that whole day in the\n"
+	"hub's time zone). The grant's data key is destroyed when it ends.\n"
 	"The grant names the hub it is for (the id the hub gives, or --hub-id): no\n"
-	"other hub accepts it.\n" CONN_HELP;
+	"other hub accepts it. --oblige attaches an obligation of the vocabulary\n"
+	"below to every delivery (a flag by its name, a list as NAME=V,V).\n"
+	"--odrl reads the grant from an ODRL 2.2 offer or agreement (JSON-LD, as\n"
+	"Eclipse EDC and Catena-X write them; tidsctl policy export-odrl writes the\n"
+	"same profile) and refuses it, listing each term, if tids cannot enforce all of\n"
+	"it: a use permission with tids:category, purpose, dateTime and count\n"
+	"constraints; delete, inform and tids: duties; distribute and other-purpose\n"
+	"prohibitions.\n" CONN_HELP;
+
+/* Reads an ODRL policy into g (tz: the hub's calendar); prints what tids
+ * cannot enforce and fails when anything is. odrl (its storage) must
+ * outlive g. */
+static int odrl_grant(const char *path, const struct tids_json *root, const struct tids_policy_tz *tz,
+		      struct tids_policy_odrl_grant *odrl)
+{
+	char err[512];
+	int rc = tids_policy_odrl_read_grant(root, tz, odrl, err, sizeof(err));
+
+	if (rc == 0)
+		return 0;
+	if (rc != TIDS_EPOLICY)
+		return cli_fail("%s: %s", path, err);
+	fprintf(stderr, "tidsctl: %s: refused, %s:\n", path, err);
+	for (size_t i = 0; i < odrl->n_problems; i++)
+		fprintf(stderr, "  - %s\n", odrl->problems[i]);
+	if (odrl->more_problems)
+		fprintf(stderr, "  - (and more)\n");
+	return EXIT_FAIL;
+}
+
+/* tidsctl grant --odrl FILE: the offer or agreement read, refused with the
+ * list of what tids cannot enforce before any connection, then signed by
+ * the caller (who must be its assigner, when it names one) for the hub
+ * connected to, whose calendar reads its dates. */
+static int grant_odrl(struct conn_opts *co, const char *path, const char *id, const char *hub_id)
+{
+	struct tids_policy_odrl_grant *odrl = calloc(1, sizeof(*odrl));
+	struct tids_policy_tz *tz = NULL;
+	struct tids_json_doc *doc = NULL;
+	struct tids_client *c = NULL;
+	struct tids_identity ident;
+	char *text = NULL, me[TIDS_ID_MAX + 1], err[512];
+	size_t len;
+	int rc = EXIT_FAIL;
+
+	if (odrl == NULL)
+		return cli_fail("out of memory");
+	text = tidsctl_policy_read_file(path, &len);
+	if (text == NULL)
+		goto out;
+	if (tids_json_parse(text, len, &doc, err, sizeof(err)) != 0) {
+		cli_fail("%s: %s", path, err);
+		goto out;
+	}
+	/* everything tids cannot enforce, before connecting */
+	if (odrl_grant(path, tids_json_root(doc), NULL, odrl) != 0)
+		goto out;
+	c = cli_connect(co, &ident);
+	if (c == NULL || whoami(c, me, sizeof(me)) != 0)
+		goto out;
+	if (strcmp(tids_client_hub_timezone(c), "UTC") != 0 &&
+	    cli_load_tz(NULL, tids_client_hub_timezone(c), &tz, err, sizeof(err)) != 0) {
+		cli_fail("the hub keeps time in %s: %s", tids_client_hub_timezone(c), err);
+		goto out;
+	}
+	if (odrl_grant(path, tids_json_root(doc), tz, odrl) != 0)
+		goto out;
+	struct tids_grant *g = &odrl->grant;
+	if (odrl->assigner != NULL && strcmp(odrl->assigner, me) != 0) {
+		cli_fail("%s: its assigner is %s, not you (%s): only the data's owner grants", path, odrl->assigner, me);
+		goto out;
+	}
+	g->owner = me;
+	if (id != NULL)
+		g->grant_id = id;
+	if (g->grant_id == NULL) {
+		cli_fail("%s: its @id is not a tids grant id (urn:tids:grant:ID): give --id", path);
+		goto out;
+	}
+	g->hub_id = hub_id != NULL ? hub_id : odrl->hub_id;
+	if (g->not_before_ms == 0)
+		g->not_before_ms = now();
+	if (tids_client_issue_grant(c, &ident, g, err, sizeof(err)) != 0) {
+		cli_fail("grant %s: %s", g->grant_id, err);
+		goto out;
+	}
+	if (co->json) {
+		struct tids_jw w;
+
+		cli_json_begin(&w);
+		tids_jw_key(&w, "grant_id");
+		tids_jw_string(&w, g->grant_id);
+		tids_jw_key(&w, "owner");
+		tids_jw_string(&w, me);
+		tids_jw_key(&w, "grantee");
+		tids_jw_string(&w, g->grantee);
+		tids_jw_key(&w, "hub_id");
+		tids_jw_string(&w, g->hub_id);
+		tids_jw_key(&w, "odrl");
+		tids_jw_string(&w, path);
+		rc = cli_json_end(&w);
+	} else {
+		printf("granted %s: %s -> %s (hub %s, from ODRL %s)\n", g->grant_id, me, g->grantee, g->hub_id, path);
+		rc = EXIT_OK;
+	}
+out:
+	if (c != NULL)
+		tids_identity_wipe(&ident);
+	tids_client_free(c);
+	tids_policy_tz_free(tz);
+	tids_json_free(doc);
+	free(text);
+	free(odrl);
+	return rc;
+}
+
+/* The obligations vocabulary, after the help text. */
+static void vocabulary_help(FILE *f)
+{
+	const struct tids_policy_ob_info *v;
+
+	fprintf(f, "obligations (--oblige):\n");
+	for (size_t i = 0; (v = tids_policy_ob_at(i)) != NULL; i++)
+		fprintf(f, "  %-20s %s%s\n", v->name, v->list ? "list: " : "", v->summary);
+}
+
+/* --oblige NAME or NAME=A,B: the vocabulary's flag set, or its list added to. */
+static int oblige(const char *arg, struct tids_obligations *o, struct strv *lists, struct strv *owned)
+{
+	char name[64];
+	const char *eq = strchr(arg, '=');
+	size_t n = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
+	const struct tids_policy_ob_info *v;
+
+	snprintf(name, sizeof(name), "%.*s", (int)(n < sizeof(name) ? n : sizeof(name) - 1), arg);
+	v = tids_policy_ob_find(name);
+	if (v == NULL || strcmp(v->name, name) != 0)
+		return cli_fail("--oblige %s: no such obligation (tidsctl grant --help lists them)", name);
+	if (!v->list) {
+		if (eq != NULL)
+			return cli_fail("--oblige %s: a flag takes no value", name);
+		*tids_policy_ob_wire_flag(o, v->index) = true;
+		return 0;
+	}
+	if (eq == NULL || eq[1] == '\0')
+		return cli_fail("--oblige %s: a list takes values: %s=A,B", name, name);
+	char *copy = strdup(eq + 1);
+
+	if (copy == NULL)
+		return cli_fail("out of memory");
+	strv_add(owned, copy);
+	for (char *p = copy, *next; p != NULL; p = next) {
+		next = strchr(p, ',');
+		if (next != NULL)
+			*next++ = '\0';
+		if (*p != '\0')
+			strv_add(&lists[v->index], p);
+	}
+	return 0;
+}
 
 int tidsctl_grant(int argc, char **argv)
 {
@@ -66,29 +232,33 @@ int tidsctl_grant(int argc, char **argv)
 		{ "until", required_argument, NULL, 'u' }, { "max-uses", required_argument, NULL, 'm' },
 		{ "redact", required_argument, NULL, 'r' }, { "retain-until", required_argument, NULL, 'R' },
 		{ "no-onward-transfer", no_argument, NULL, 'N' }, { "notify", required_argument, NULL, 'n' },
+		{ "oblige", required_argument, NULL, 'O' }, { "odrl", required_argument, NULL, 'D' },
 		{ "hub-id", required_argument, NULL, 'H' }, { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 },
 	};
-	struct strv cats = { 0 }, purposes = { 0 }, assets = { 0 }, redact = { 0 }, notify = { 0 };
+	struct strv cats = { 0 }, purposes = { 0 }, assets = { 0 }, redact = { 0 };
+	struct strv lists[TIDS_POLICY_OB_LISTS + 1] = { { 0 } }, owned = { 0 };
 	struct tids_grant g = { 0 };
 	struct tids_identity id;
 	struct conn_opts co;
 	struct tids_client *c = NULL;
 	char me[TIDS_ID_MAX + 1], err[512];
-	int opt, rc = EXIT_FAIL;
+	const char *from = NULL, *until = NULL, *retain = NULL, *odrl = NULL;
+	int opt, rc = EXIT_FAIL, terms = 0;
 
 	conn_opts_init(&co, NULL);
 	g.not_before_ms = now();
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (conn_opts_parse(&co, opt, optarg))
 			continue;
+		terms += opt != 'i' && opt != 'H' && opt != 'D' && opt != 'h';
 		switch (opt) {
 		case 'i': g.grant_id = optarg; break;
 		case 't': g.grantee = optarg; break;
 		case 'c': strv_add(&cats, optarg); break;
 		case 'p': strv_add(&purposes, optarg); break;
 		case 'a': strv_add(&assets, optarg); break;
-		case 'f': if (cli_time(optarg, &g.not_before_ms) != 0) goto out; break;
-		case 'u': if (cli_time(optarg, &g.not_after_ms) != 0) goto out; break;
+		case 'f': from = optarg; break;
+		case 'u': until = optarg; break;
 		case 'm': {
 			uint64_t v;
 
@@ -100,15 +270,22 @@ int tidsctl_grant(int argc, char **argv)
 			break;
 		}
 		case 'r': strv_add(&redact, optarg); break;
-		case 'R': if (cli_time(optarg, &g.obligations.retain_until_ms) != 0) goto out; break;
+		case 'R': retain = optarg; break;
 		case 'N': g.obligations.no_onward_transfer = true; break;
-		case 'n': strv_add(&notify, optarg); break;
+		case 'n': strv_add(&lists[TIDS_POLICY_OB_LIST_notify], optarg); break;
+		case 'O': if (oblige(optarg, &g.obligations, lists, &owned) != 0) goto out; break;
 		case 'H': g.hub_id = optarg; break;
-		case 'h': fputs(grant_help, stdout); rc = EXIT_OK; goto out;
+		case 'D': odrl = optarg; break;
+		case 'h': fputs(grant_help, stdout); vocabulary_help(stdout); rc = EXIT_OK; goto out;
 		default: rc = cli_usage(grant_help); goto out;
 		}
 	}
-	if (g.grant_id == NULL || g.grantee == NULL || g.not_after_ms == 0 || cats.n == 0 || purposes.n == 0) {
+	if (odrl != NULL) {
+		/* the policy says the terms; only --id and --hub-id go with it */
+		rc = terms == 0 && optind == argc ? grant_odrl(&co, odrl, g.grant_id, g.hub_id) : cli_usage(grant_help);
+		goto out;
+	}
+	if (g.grant_id == NULL || g.grantee == NULL || until == NULL || cats.n == 0 || purposes.n == 0) {
 		rc = cli_usage(grant_help);
 		goto out;
 	}
@@ -116,9 +293,15 @@ int tidsctl_grant(int argc, char **argv)
 	g.purposes = (struct tids_strlist){ purposes.items, purposes.n };
 	g.assets = (struct tids_strlist){ assets.items, assets.n };
 	g.obligations.redacted = (struct tids_strlist){ redact.items, redact.n };
-	g.obligations.notify = (struct tids_strlist){ notify.items, notify.n };
+	for (unsigned l = 0; l < TIDS_POLICY_OB_LISTS; l++)
+		*tids_policy_ob_wire_list(&g.obligations, l) = (struct tids_strlist){ lists[l].items, lists[l].n };
 	c = cli_connect(&co, &id);
 	if (c == NULL || whoami(c, me, sizeof(me)) != 0)
+		goto out;
+	/* dates are the hub's days: read once the hub has said its zone */
+	if ((from != NULL && cli_time_at_hub(c, from, false, &g.not_before_ms) != 0) ||
+	    cli_time_at_hub(c, until, true, &g.not_after_ms) != 0 ||
+	    (retain != NULL && cli_time_at_hub(c, retain, true, &g.obligations.retain_until_ms) != 0))
 		goto out;
 	g.owner = me;
 	if (tids_client_issue_grant(c, &id, &g, err, sizeof(err)) != 0) {
@@ -150,7 +333,11 @@ out:
 	strv_free(&purposes);
 	strv_free(&assets);
 	strv_free(&redact);
-	strv_free(&notify);
+	for (unsigned l = 0; l < TIDS_POLICY_OB_LISTS; l++)
+		strv_free(&lists[l]);
+	for (size_t i = 0; i < owned.n; i++)
+		free((char *)owned.items[i]);
+	strv_free(&owned);
 	return rc;
 }
 
@@ -245,7 +432,7 @@ int tidsctl_approve(int argc, char **argv)
 	struct tids_identity id;
 	struct conn_opts co;
 	struct tids_client *c = NULL;
-	const char *revoke = NULL;
+	const char *revoke = NULL, *from = NULL, *until = NULL;
 	char me[TIDS_ID_MAX + 1], err[512];
 	int opt, rc = EXIT_FAIL;
 
@@ -269,8 +456,8 @@ int tidsctl_approve(int argc, char **argv)
 		case 'p': strv_add(&purposes, optarg); break;
 		case 'F': a.from_jurisdiction = optarg; break;
 		case 'T': a.to_jurisdiction = optarg; break;
-		case 'f': if (cli_time(optarg, &a.valid_from_ms) != 0) goto out; break;
-		case 'u': if (cli_time(optarg, &a.valid_until_ms) != 0) goto out; break;
+		case 'f': from = optarg; break;
+		case 'u': until = optarg; break;
 		case 'C': a.case_id = optarg; break;
 		case 'H': a.hub_id = optarg; break;
 		case 'R': revoke = optarg; break;
@@ -284,7 +471,7 @@ int tidsctl_approve(int argc, char **argv)
 	}
 	if (optind != argc || a.approval_id == NULL || a.kind == NULL || a.exporter == NULL || a.recipient == NULL ||
 	    cats.n == 0 || purposes.n == 0 || a.n_tiers == 0 || a.from_jurisdiction == NULL ||
-	    a.to_jurisdiction == NULL || a.valid_until_ms == 0) {
+	    a.to_jurisdiction == NULL || until == NULL) {
 		rc = cli_usage(approve_help);
 		goto out;
 	}
@@ -292,6 +479,9 @@ int tidsctl_approve(int argc, char **argv)
 	a.purposes = (struct tids_strlist){ purposes.items, purposes.n };
 	c = cli_connect(&co, &id);
 	if (c == NULL || whoami(c, me, sizeof(me)) != 0)
+		goto out;
+	if ((from != NULL && cli_time_at_hub(c, from, false, &a.valid_from_ms) != 0) ||
+	    cli_time_at_hub(c, until, true, &a.valid_until_ms) != 0)
 		goto out;
 	a.regulator = me;
 	if (tids_client_issue_approval(c, &id, &a, err, sizeof(err)) != 0) {

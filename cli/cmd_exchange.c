@@ -4,7 +4,10 @@
  * batches; subscribe prints deliveries as JSON lines and acknowledges each
  * once it is written out. Both can keep the hub's receipts.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
@@ -287,11 +290,15 @@ out:
 
 static const char subscribe_help[] =
 	"usage: tidsctl subscribe [CONNECTION] --purpose P [--purpose P]... [--window N]\n"
-	"                         [--count N] [--idle SEC] [--publisher-key ID=KEY]... [--receipts DIR]\n"
+	"                         [--count N] [--idle SEC] [--after SEQ] [--state FILE]\n"
+	"                         [--publisher-key ID=KEY]... [--receipts DIR]\n"
 	"Receives your deliveries for the purposes named (they stand: the hub routes\n"
 	"to you for them from now on) and prints each as a JSON line, acknowledging it\n"
 	"once written (with or without --json: deliveries are always JSON lines).\n"
 	"Stops after --count deliveries or --idle seconds without one.\n"
+	"A hub that crashed may send again what was acknowledged just before, with\n"
+	"the same delivery_seq: --after SEQ drops deliveries up to SEQ, and --state\n"
+	"FILE keeps the last delivery_seq printed in FILE and resumes after it.\n"
 	"The hub refuses a purpose your role may not ask for (its policies declare\n"
 	"them per role), and one that needs a case (legal_request) without an open case.\n"
 	"A record from another hub carries its provenance; with the publisher's key\n"
@@ -340,6 +347,44 @@ static void write_provenance(struct tids_jw *w, const struct tids_delivery *d, c
 	tids_jw_object_end(w);
 }
 
+/* The last delivery_seq a --state file holds; 0 for a file not there. */
+static int state_read(const char *path, uint64_t *seq)
+{
+	char buf[32], *end;
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	*seq = 0;
+	if (f == NULL)
+		return errno == ENOENT ? 0 : cli_fail("--state %s: %s", path, strerror(errno));
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	errno = 0;
+	*seq = strtoull(buf, &end, 10);
+	if (n == 0 || end == buf || (*end != '\n' && *end != '\0') || errno != 0 || buf[0] == '-')
+		return cli_fail("--state %s: not a delivery_seq written by tidsctl subscribe", path);
+	return 0;
+}
+
+/* Replaces the file whole (a crash leaves the old number or the new). */
+static int state_write(const char *path, uint64_t seq)
+{
+	char tmp[4096], line[32];
+	int fd, n = snprintf(line, sizeof(line), "%llu\n", (unsigned long long)seq);
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, line, (size_t)n) != n || close(fd) != 0 || rename(tmp, path) != 0) {
+		int e = errno;
+
+		if (fd >= 0)
+			unlink(tmp);
+		return cli_fail("--state %s: %s", path, strerror(e));
+	}
+	return 0;
+}
+
 static void write_strlist(struct tids_jw *w, const char *key, const struct tids_strlist *l)
 {
 	tids_jw_key(w, key);
@@ -382,6 +427,8 @@ int tidsctl_subscribe(int argc, char **argv)
 						  { "window", required_argument, NULL, 'w' },
 						  { "count", required_argument, NULL, 'c' },
 						  { "idle", required_argument, NULL, 'i' },
+						  { "after", required_argument, NULL, 'a' },
+						  { "state", required_argument, NULL, 's' },
 						  { "publisher-key", required_argument, NULL, 'k' },
 						  { "receipts", required_argument, NULL, 'R' },
 						  { "help", no_argument, NULL, 'h' }, { NULL, 0, NULL, 0 } };
@@ -392,8 +439,10 @@ int tidsctl_subscribe(int argc, char **argv)
 	struct tids_client *c;
 	struct tids_jw w;
 	char err[512];
+	const char *state = NULL;
+	uint64_t after = 0;
 	unsigned long window = 100, count = 0, got = 0;
-	uint64_t num;
+	uint64_t num, held = 0;
 	int idle_ms = -1, opt, rc = EXIT_OK;
 
 	conn_opts_init(&co, NULL);
@@ -423,6 +472,14 @@ int tidsctl_subscribe(int argc, char **argv)
 			}
 			idle_ms = (int)num * 1000;
 			break;
+		case 'a':
+			if (cli_number("--after", optarg, 0, UINT64_MAX, &num) != 0) {
+				strv_free(&purposes);
+				return EXIT_USAGE;
+			}
+			after = num;
+			break;
+		case 's': state = optarg; break;
 		case 'R': ro.dir = optarg; break;
 		case 'k': {
 			char *eq = strchr(optarg, '=');
@@ -448,6 +505,11 @@ int tidsctl_subscribe(int argc, char **argv)
 		strv_free(&purposes);
 		return cli_fail("name at least one --purpose");
 	}
+	if (state != NULL && state_read(state, &held) != 0) {
+		strv_free(&purposes);
+		return EXIT_FAIL;
+	}
+	held = after > held ? after : held;
 	c = cli_connect(&co, NULL);
 	if (c == NULL) {
 		strv_free(&purposes);
@@ -459,6 +521,7 @@ int tidsctl_subscribe(int argc, char **argv)
 		rc = EXIT_FAIL;
 		goto out;
 	}
+	tids_client_resume_after(c, held);
 	if (tids_client_subscribe(c, purposes.items, purposes.n, (uint32_t)window, err, sizeof(err)) != 0) {
 		rc = cli_fail("subscribe: %s", err);
 		goto out;
@@ -505,8 +568,19 @@ int tidsctl_subscribe(int argc, char **argv)
 			fwrite(w.buf, 1, w.len, stdout);
 			fputc('\n', stdout);
 		}
-		/* Acknowledge only what is written out. */
-		if (fflush(stdout) != 0 || tids_client_ack(c, d.delivery_seq, err, sizeof(err)) != 0) {
+		/* Acknowledge only what is written out (and, with --state,
+		 * remembered: what the hub sends again is then dropped). */
+		if (fflush(stdout) != 0) {
+			tids_delivery_free(&d);
+			rc = cli_fail("stdout: %s", strerror(errno));
+			break;
+		}
+		if (state != NULL && state_write(state, d.delivery_seq) != 0) {
+			tids_delivery_free(&d);
+			rc = EXIT_FAIL;
+			break;
+		}
+		if (tids_client_ack(c, d.delivery_seq, err, sizeof(err)) != 0) {
 			tids_delivery_free(&d);
 			rc = cli_fail("ack: %s", err);
 			break;

@@ -27,6 +27,7 @@ struct policy_sources {
 	size_t cap;
 };
 int tidsctl_policy_explain(int argc, char **argv);
+int tidsctl_policy_export_odrl(int argc, char **argv);
 int tidsctl_policy_add_path(struct policy_sources *srcs, const char *path, const char *ext);
 int tidsctl_policy_compile(struct policy_sources *srcs, struct tids_policy_set **set, bool quiet);
 void tidsctl_policy_sources_free(struct policy_sources *srcs);
@@ -310,6 +311,13 @@ static int cmd_check(int argc, char **argv)
 		tids_jw_uint64(&w, set != NULL ? tids_policy_set_rule_count(set) : 0);
 		tids_jw_key(&w, "tier_floors");
 		tids_jw_uint64(&w, set != NULL ? tids_policy_tier_floors(set, NULL, NULL, 0) : 0);
+		{
+			struct tids_policy_schemas *schemas = set != NULL ? tids_policy_schemas_copy(set) : NULL;
+
+			tids_jw_key(&w, "schemas");
+			tids_jw_uint64(&w, tids_policy_schemas_count(schemas));
+			tids_policy_schemas_free(schemas);
+		}
 		tids_jw_key(&w, "files");
 		tids_jw_uint64(&w, srcs.n);
 		tids_jw_key(&w, "errors");
@@ -321,9 +329,12 @@ static int cmd_check(int argc, char **argv)
 			status = EXIT_FAIL;
 	} else if (!quiet && status == EXIT_OK) {
 		size_t n_floors = tids_policy_tier_floors(set, NULL, NULL, 0);
-		printf("policy OK: %zu rules and %zu tier floor%s in %zu file%s, %zu warning%s\n",
-		       tids_policy_set_rule_count(set), n_floors, n_floors == 1 ? "" : "s", srcs.n,
-		       srcs.n == 1 ? "" : "s", tids_policy_diags_warnings(d),
+		struct tids_policy_schemas *schemas = tids_policy_schemas_copy(set);
+		size_t n_schemas = tids_policy_schemas_count(schemas);
+		tids_policy_schemas_free(schemas);
+		printf("policy OK: %zu rules, %zu tier floor%s and %zu record schema%s in %zu file%s, %zu warning%s\n",
+		       tids_policy_set_rule_count(set), n_floors, n_floors == 1 ? "" : "s", n_schemas,
+		       n_schemas == 1 ? "" : "s", srcs.n, srcs.n == 1 ? "" : "s", tids_policy_diags_warnings(d),
 		       tids_policy_diags_warnings(d) == 1 ? "" : "s");
 	} else if (!quiet)
 		fprintf(stderr, "policy has %zu error%s and %zu warning%s\n", tids_policy_diags_errors(d),
@@ -347,7 +358,7 @@ static void usage_test(FILE *f)
 		"reason differ from what it expects. See policy/README.md for the format.\n"
 		"\n"
 		"  -p, --policy FILE|DIR  policy to test (repeatable; default %s)\n"
-		"  -v, --verbose          print every case, and the decision of failing ones\n"
+		"  -v, --verbose          print every case with the decision behind it\n"
 		"      --json             one JSON object per case ({file, line, name, passed,\n"
 		"                         decision, message}), then {cases, files, passed, failed, broken}\n"
 		"\n"
@@ -367,7 +378,8 @@ struct test_run {
 static void report_case(void *ctx, const struct tids_policy_case_result *r)
 {
 	struct test_run *t = ctx;
-	if (strcmp(r->name, "(facts)") != 0)
+	bool facts = strcmp(r->name, "(facts)") == 0;
+	if (!facts)
 		t->cases++;
 	if (!r->passed)
 		t->failed += t->json;
@@ -384,23 +396,25 @@ static void report_case(void *ctx, const struct tids_policy_case_result *r)
 		tids_jw_key(&w, "passed");
 		tids_jw_bool(&w, r->passed);
 		tids_jw_key(&w, "decision");
-		tids_jw_string(&w, tids_policy_verdict_name(r->decision.verdict));
+		tids_jw_string(&w, r->decide_rc != 0 ? "reject" : tids_policy_verdict_name(r->decision.verdict));
 		tids_jw_key(&w, "message");
 		tids_jw_string(&w, r->passed ? "" : r->message);
 		(void)cli_json_end(&w);
 		return;
 	}
 	if (r->passed) {
+		/* a request the engine (or ingest) refuses is a reject, not a deny */
 		if (t->verbose)
 			printf("%s:%u: case %s: ok (%s)\n", r->file, r->line, r->name,
-			       tids_policy_verdict_name(r->decision.verdict));
-		return;
+			       r->decide_rc != 0 ? "reject" : tids_policy_verdict_name(r->decision.verdict));
+	} else {
+		t->failed++;
+		printf("%s:%u: case %s: %s\n", r->file, r->line, r->name, r->message);
 	}
-	t->failed++;
-	printf("%s:%u: case %s: %s\n", r->file, r->line, r->name, r->message);
-	if (t->verbose) {
+	/* -v: the decision behind every case, passing or not */
+	if (t->verbose && !facts) {
 		char buf[4096];
-		tids_policy_decision_format(t->set, &r->decision, NULL, buf, sizeof(buf));
+		tids_policy_decision_format(t->set, &r->decision, r->record, buf, sizeof(buf));
 		for (char *line = strtok(buf, "\n"); line != NULL; line = strtok(NULL, "\n"))
 			printf("    | %s\n", line);
 	}
@@ -450,7 +464,9 @@ static int cmd_test(int argc, char **argv)
 	for (size_t i = 0; i < scen.n; i++) {
 		struct tids_policy_diags *d = tids_policy_diags_new();
 		struct tids_policy_scenario *s = NULL;
-		int rc = d ? tids_policy_scenario_parse(scen.v[i].name, scen.v[i].text, scen.v[i].len, &s, d)
+		/* a scenario may name its time zone: read from this machine's zoneinfo */
+		int rc = d ? tids_policy_scenario_parse_tz(scen.v[i].name, scen.v[i].text, scen.v[i].len, cli_load_tz,
+							   NULL, &s, d)
 			   : TIDS_ENOMEM;
 		if (d != NULL)
 			print_diags(d, true);
@@ -508,6 +524,7 @@ static void usage(FILE *f)
 		"  check FILE|DIR...                 parse and check policy files\n"
 		"  explain [-p POLICY] [INPUT.json]  decide one record for one recipient and say why\n"
 		"  test [-p POLICY] SCENARIO...      run table-driven scenarios\n"
+		"  export-odrl [-p POLICY] [--grants FILE]  grants and rules as ODRL 2.2 (JSON-LD)\n"
 		"\n"
 		"`tidsctl policy VERB --help` describes each verb.\n");
 }
@@ -525,6 +542,8 @@ int tidsctl_policy(int argc, char **argv)
 		return tidsctl_policy_explain(argc - 1, argv + 1);
 	if (strcmp(verb, "test") == 0)
 		return cmd_test(argc - 1, argv + 1);
+	if (strcmp(verb, "export-odrl") == 0)
+		return tidsctl_policy_export_odrl(argc - 1, argv + 1);
 	if (strcmp(verb, "--help") == 0 || strcmp(verb, "-h") == 0 || strcmp(verb, "help") == 0) {
 		usage(stdout);
 		return EXIT_OK;

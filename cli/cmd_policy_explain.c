@@ -14,6 +14,7 @@
 #include "tidsctl.h"
 #include "tids/error.h"
 #include "tids/json.h"
+#include "tids/wire.h"
 
 struct policy_sources {
 	struct tids_policy_source *v;
@@ -26,12 +27,15 @@ int tidsctl_policy_compile(struct policy_sources *srcs, struct tids_policy_set *
 void tidsctl_policy_sources_free(struct policy_sources *srcs);
 char *tidsctl_policy_read_file(const char *path, size_t *len);
 const char *tidsctl_policy_default_dir(void);
+int tidsctl_policy_grants(const struct tids_json *list, const struct tids_policy_tz *tz,
+			  int (*fn)(void *ctx, const struct tids_policy_grant *g), void *ctx, char *err, size_t errlen);
 
 #define ERRLEN 512
 
 /* Reading JSON facts: every failure names the JSON path and stops. */
 struct rd {
 	char err[ERRLEN];
+	const struct tids_policy_tz *tz;   /* "timezone": a date alone is its day there */
 	/* string arrays handed to the fact store; freed after each put */
 	const char **pool[16];
 	size_t n_pool;
@@ -94,9 +98,10 @@ static int get_u64(struct rd *r, const struct tids_json *obj, const char *key, c
 	return 0;
 }
 
-/* A time: milliseconds since 1970 or an ISO-8601 string. */
-static int get_time(struct rd *r, const struct tids_json *obj, const char *key, const char *path,
-		    int64_t *out)
+/* A time: milliseconds since 1970 or an ISO-8601 string; a date alone is
+ * its whole day in the input's time zone, from its start or to its end. */
+static int get_time_at(struct rd *r, const struct tids_json *obj, const char *key, const char *path,
+		       enum tids_policy_bound bound, int64_t *out)
 {
 	const struct tids_json *v = tids_json_get(obj, key);
 	char p[128];
@@ -105,13 +110,25 @@ static int get_time(struct rd *r, const struct tids_json *obj, const char *key, 
 	snprintf(p, sizeof(p), "%s.%s", path, key);
 	if (tids_json_type(v) == TIDS_JSON_STRING) {
 		const char *s = tids_json_string(v);
-		if (tids_policy_parse_time(s, strlen(s), out) != 0)
-			return bad(r, p, "expected a time like \"2026-06-01T08:00:00Z\"");
+		if (tids_policy_parse_time_tz(s, strlen(s), r->tz, bound, out) != 0)
+			return bad(r, p, "expected a time like \"2026-06-01T08:00:00Z\" or a date");
 		return 0;
 	}
 	if (tids_json_int64(v, out) != 0)
 		return bad(r, p, "expected milliseconds since 1970 or a time string");
 	return 0;
+}
+
+static int get_time(struct rd *r, const struct tids_json *obj, const char *key, const char *path,
+		    int64_t *out)
+{
+	return get_time_at(r, obj, key, path, TIDS_POLICY_DAY_START, out);
+}
+
+static int get_end(struct rd *r, const struct tids_json *obj, const char *key, const char *path,
+		   int64_t *out)
+{
+	return get_time_at(r, obj, key, path, TIDS_POLICY_DAY_END, out);
 }
 
 static int get_strv(struct rd *r, const struct tids_json *obj, const char *key, const char *path,
@@ -240,40 +257,54 @@ static int read_asset(struct rd *r, struct tids_policy_facts *f, const struct ti
 static int read_duties(struct rd *r, const struct tids_json *o, const char *path,
 		       struct tids_policy_grant_duties *du)
 {
-	static const char *const keys[] = { "retain_until", "notify", "no_onward_transfer",
-					    "encrypt", "redact", "purposes", "duties", "aggregate",
+	/* the special ones, then the vocabulary's flags and lists by name */
+	static const char *const keys[] = { "retain_until", "redact", "purposes", "aggregate",
+#define TIDS_OB_FLAG(name, summary) #name,
+#define TIDS_OB_LIST(name, word, check, summary) #name,
+#include "obligations.def"
 					    NULL };
-	static const char *const agg_keys[] = { "function", "field", "window_ms", "by", NULL };
+	static const char *const agg_keys[] = { "function", "field", "window_ms", "window_months", "by", NULL };
 	int rc;
 	if ((rc = known_keys(r, o, path, keys)) ||
-	    (rc = get_time(r, o, "retain_until", path, &du->retain_until_ms)) ||
-	    (rc = get_strv(r, o, "notify", path, &du->notify, &du->n_notify)) ||
-	    (rc = get_bool(r, o, "no_onward_transfer", path, &du->no_onward_transfer)) ||
-	    (rc = get_bool(r, o, "encrypt", path, &du->encrypt)) ||
+	    (rc = get_end(r, o, "retain_until", path, &du->retain_until_ms)) ||
 	    (rc = get_strv(r, o, "redact", path, &du->redact, &du->n_redact)) ||
-	    (rc = get_strv(r, o, "purposes", path, &du->purposes, &du->n_purposes)) ||
-	    (rc = get_strv(r, o, "duties", path, &du->duties, &du->n_duties)))
+	    (rc = get_strv(r, o, "purposes", path, &du->purposes, &du->n_purposes)))
 		return rc;
+#define TIDS_OB_FLAG(name, summary)                                  \
+	if ((rc = get_bool(r, o, #name, path, &du->name)) != 0)      \
+		return rc;
+#define TIDS_OB_LIST(name, word, check, summary)                              \
+	if ((rc = get_strv(r, o, #name, path, &du->name, &du->n_##name)) != 0) \
+		return rc;
+#include "obligations.def"
+
 	const struct tids_json *a = tids_json_get(o, "aggregate");
 	if (a == NULL)
 		return 0;
-	uint64_t window = 0;
+	uint64_t window = 0, months = 0;
 	if ((rc = known_keys(r, a, "obligations.aggregate", agg_keys)) ||
 	    (rc = get_str(r, a, "function", path, &du->aggregate_function)) ||
 	    (rc = get_str(r, a, "field", path, &du->aggregate_field)) ||
 	    (rc = get_u64(r, a, "window_ms", path, &window)) ||
+	    (rc = get_u64(r, a, "window_months", path, &months)) ||
 	    (rc = get_strv(r, a, "by", path, &du->aggregate_by, &du->n_aggregate_by)))
 		return rc;
+	if (months > 1200000)
+		return bad(r, path, "aggregate.window_months: too many");
 	du->aggregate_window_ms = window > INT64_MAX ? INT64_MAX : (int64_t)window;
+	du->aggregate_window_months = (int64_t)months;
 	return 0;
 }
 
-static int read_grant(struct rd *r, struct tids_policy_facts *f, const struct tids_json *o,
-		      const char *path)
+/* A grant object; revoked_at (may be NULL) gets "revoked_at" (0: none),
+ * "expired_at" as its negation. */
+static int grant_from(struct rd *r, const struct tids_json *o, const char *path, struct tids_policy_grant *out,
+		      int64_t *retired_at)
 {
 	static const char *const keys[] = { "id", "owner", "grantee", "assets", "categories",
 					    "purposes", "not_before", "not_after", "max_uses", "uses",
-					    "obligations", NULL };
+					    "obligations", "revoked_at", "expired_at", NULL };
+	int64_t revoked_at = 0, expired_at = 0;
 	struct tids_policy_grant g = { 0 };
 	uint64_t max_uses = 0, uses = 0;
 	int rc;
@@ -284,10 +315,14 @@ static int read_grant(struct rd *r, struct tids_policy_facts *f, const struct ti
 	    (rc = get_strv(r, o, "categories", path, &g.categories, &g.n_categories)) ||
 	    (rc = get_strv(r, o, "purposes", path, &g.purposes, &g.n_purposes)) ||
 	    (rc = get_time(r, o, "not_before", path, &g.not_before_ms)) ||
-	    (rc = get_time(r, o, "not_after", path, &g.not_after_ms)) ||
+	    (rc = get_end(r, o, "not_after", path, &g.not_after_ms)) ||
 	    (rc = get_u64(r, o, "max_uses", path, &max_uses)) ||
-	    (rc = get_u64(r, o, "uses", path, &uses)))
+	    (rc = get_u64(r, o, "uses", path, &uses)) ||
+	    (rc = get_time(r, o, "revoked_at", path, &revoked_at)) ||
+	    (rc = get_time(r, o, "expired_at", path, &expired_at)))
 		return rc;
+	if (retired_at != NULL)
+		*retired_at = revoked_at != 0 ? revoked_at : -expired_at;
 	if (max_uses > UINT32_MAX || uses > UINT32_MAX)
 		return bad(r, path, "max_uses and uses are at most 4294967295");
 	g.max_uses = (uint32_t)max_uses;
@@ -295,7 +330,48 @@ static int read_grant(struct rd *r, struct tids_policy_facts *f, const struct ti
 	const struct tids_json *ob = tids_json_get(o, "obligations");
 	if (ob != NULL && (rc = read_duties(r, ob, path, &g.duties)) != 0)
 		return rc;
-	return tids_policy_facts_put_grant(f, &g, r->err, sizeof(r->err));
+	*out = g;
+	return 0;
+}
+
+static int read_grant(struct rd *r, struct tids_policy_facts *f, const struct tids_json *o,
+		      const char *path)
+{
+	struct tids_policy_grant g;
+	int64_t retired = 0;
+	int rc = grant_from(r, o, path, &g, &retired);
+	if (rc == 0)
+		rc = tids_policy_facts_put_grant(f, &g, r->err, sizeof(r->err));
+	/* a revoked grant (or one expired and destroyed) never matches; a
+	 * denial names it */
+	if (rc == 0 && retired != 0)
+		rc = tids_policy_facts_retire_grant(f, g.id, retired > 0, retired > 0 ? retired : -retired);
+	return rc;
+}
+
+int tidsctl_policy_grants(const struct tids_json *list, const struct tids_policy_tz *tz,
+			  int (*fn)(void *ctx, const struct tids_policy_grant *g), void *ctx, char *err, size_t errlen)
+{
+	struct rd r = { .tz = tz };
+	const struct tids_json *v = tids_json_type(list) == TIDS_JSON_OBJECT ? tids_json_get(list, "grants") : list;
+	int rc = 0;
+	if (v == NULL || tids_json_type(v) != TIDS_JSON_ARRAY)
+		return tids_fail(err, errlen, TIDS_EINVAL, "expected a list of grants, or {\"grants\": [...]}");
+	for (size_t i = 0; i < tids_json_len(v) && rc == 0; i++) {
+		char path[64];
+		struct tids_policy_grant g;
+		snprintf(path, sizeof(path), "grants[%zu]", i);
+		r.err[0] = '\0';
+		rc = grant_from(&r, tids_json_at(v, i), path, &g, NULL);
+		if (rc == 0 && (g.id == NULL || g.owner == NULL || g.grantee == NULL))
+			rc = bad(&r, path, "a grant needs an id, an owner and a grantee");
+		if (rc == 0)
+			rc = fn(ctx, &g);
+		pool_free(&r);
+		if (rc != 0 && r.err[0] != '\0')
+			snprintf(err, errlen, "%s", r.err);
+	}
+	return rc;
 }
 
 static int read_approval(struct rd *r, struct tids_policy_facts *f, const struct tids_json *o,
@@ -303,8 +379,9 @@ static int read_approval(struct rd *r, struct tids_policy_facts *f, const struct
 {
 	static const char *const keys[] = { "id", "kind", "regulator", "exporter", "recipient",
 					    "categories", "tiers", "purposes", "from", "to",
-					    "valid_from", "valid_until", "case", NULL };
+					    "valid_from", "valid_until", "case", "revoked_at", NULL };
 	struct tids_policy_approval a = { 0 };
+	int64_t revoked_at = 0;
 	const char *const *tier_names = NULL;
 	size_t n_tiers = 0;
 	enum tids_tier tiers[8];
@@ -320,8 +397,9 @@ static int read_approval(struct rd *r, struct tids_policy_facts *f, const struct
 	    (rc = get_str(r, o, "from", path, &a.from_jurisdiction)) ||
 	    (rc = get_str(r, o, "to", path, &a.to_jurisdiction)) ||
 	    (rc = get_time(r, o, "valid_from", path, &a.valid_from_ms)) ||
-	    (rc = get_time(r, o, "valid_until", path, &a.valid_until_ms)) ||
-	    (rc = get_str(r, o, "case", path, &a.case_id)))
+	    (rc = get_end(r, o, "valid_until", path, &a.valid_until_ms)) ||
+	    (rc = get_str(r, o, "case", path, &a.case_id)) ||
+	    (rc = get_time(r, o, "revoked_at", path, &revoked_at)))
 		return rc;
 	if (n_tiers > 8)
 		return bad(r, path, "tiers: at most 8");
@@ -332,7 +410,10 @@ static int read_approval(struct rd *r, struct tids_policy_facts *f, const struct
 	}
 	a.tiers = tiers;
 	a.n_tiers = n_tiers;
-	return tids_policy_facts_put_approval(f, &a, r->err, sizeof(r->err));
+	rc = tids_policy_facts_put_approval(f, &a, r->err, sizeof(r->err));
+	if (rc == 0 && revoked_at != 0)
+		rc = tids_policy_facts_revoke_approval(f, a.id, revoked_at);
+	return rc;
 }
 
 static int read_counter(struct rd *r, struct tids_policy_facts *f, const struct tids_json *o,
@@ -381,14 +462,53 @@ static int read_list(struct rd *r, struct tids_policy_facts *f, const struct tid
 
 /* ---- output ---- */
 
-static void jw_strs(struct tids_jw *w, const char *key, const char *const *v, size_t n)
+/* "near_miss": what a denial's grant() or approval() nearly found */
+static void near_miss_json(struct tids_jw *w, const struct tids_policy_near_miss *n)
 {
-	tids_jw_key(w, key);
+	char text[512], t[48];
+	tids_jw_key(w, "near_miss");
+	tids_jw_object_begin(w);
+	tids_jw_key(w, "kind");
+	tids_jw_string(w, n->kind == TIDS_POLICY_NEAR_GRANT ? "grant" : "approval");
+	tids_jw_key(w, "id");
+	if (n->id != NULL)
+		tids_jw_string(w, n->id);
+	else
+		tids_jw_null(w);
+	tids_jw_key(w, "code");
+	tids_jw_string(w, tids_policy_miss_name(n->code));
+	tids_jw_key(w, "failed");
 	tids_jw_array_begin(w);
-	for (size_t i = 0; i < n; i++)
-		tids_jw_string(w, v[i]);
+	for (unsigned c = 1; c <= TIDS_POLICY_MISS_MAX; c++)
+		if (n->failed >> c & 1u)
+			tids_jw_string(w, tids_policy_miss_name((enum tids_policy_miss)c));
 	tids_jw_array_end(w);
+	if (n->asked != NULL) {
+		tids_jw_key(w, "asked");
+		tids_jw_string(w, n->asked);
+	}
+	if (n->at_ms != 0) {
+		tids_policy_format_time(n->at_ms, t, sizeof(t));
+		tids_jw_key(w, "at");
+		tids_jw_string(w, t);
+	}
+	if (n->max_uses != 0) {
+		tids_jw_key(w, "uses");
+		tids_jw_uint64(w, n->uses);
+		tids_jw_key(w, "max_uses");
+		tids_jw_uint64(w, n->max_uses);
+	}
+	tids_jw_key(w, "rule");
+	if (n->rule != NULL)
+		tids_jw_string(w, n->rule);
+	else
+		tids_jw_null(w);
+	tids_policy_near_miss_format(n, text, sizeof(text));
+	tids_jw_key(w, "text");
+	tids_jw_string(w, text);
+	tids_jw_object_end(w);
 }
+
 
 static void jw_fields(struct tids_jw *w, const char *key, const uint64_t *bits,
 		      const struct tids_record *rec)
@@ -406,7 +526,6 @@ static void write_json(const struct tids_policy_set *set, const struct tids_poli
 {
 	const struct tids_policy_obligations *o = &d->obligations;
 	struct tids_jw w;
-	char t[48];
 	tids_jw_init(&w);
 	tids_jw_object_begin(&w);
 	tids_jw_key(&w, "decision");
@@ -455,41 +574,23 @@ static void write_json(const struct tids_policy_set *set, const struct tids_poli
 		tids_jw_string(&w, d->case_id);
 	else
 		tids_jw_null(&w);
+	if (d->near.kind != TIDS_POLICY_NEAR_NONE)
+		near_miss_json(&w, &d->near);
+	/* what the recipient is obliged to, as its delivery says it */
+	const char **names = calloc(rec->n_fields ? rec->n_fields : 1, sizeof(*names));
+	struct tids_obligations wire;
+	tids_policy_obligations_to_wire(d, rec, names, names != NULL ? rec->n_fields : 0, &wire);
 	tids_jw_key(&w, "obligations");
-	tids_jw_object_begin(&w);
-	jw_fields(&w, "removed", o->removed, rec);
+	tids_jw_obligations(&w, &wire);
+	free(names);
+	/* and what the hub does besides */
 	jw_fields(&w, "coarsened", o->coarsened, rec);
 	if (o->coarsen_to != NULL) {
 		tids_jw_key(&w, "coarsen_to");
 		tids_jw_string(&w, o->coarsen_to);
 	}
-	if (o->aggregate) {
-		tids_jw_key(&w, "aggregate");
-		tids_jw_object_begin(&w);
-		tids_jw_key(&w, "function");
-		tids_jw_string(&w, o->aggregation.function);
-		tids_jw_key(&w, "field");
-		tids_jw_string(&w, o->aggregation.field);
-		tids_jw_key(&w, "window_ms");
-		tids_jw_int64(&w, o->aggregation.window_ms);
-		jw_strs(&w, "by", o->aggregation.by, o->aggregation.n_by);
-		tids_jw_object_end(&w);
-	}
-	if (o->retain_until_ms != 0) {
-		tids_policy_format_time(o->retain_until_ms, t, sizeof(t));
-		tids_jw_key(&w, "retain_until");
-		tids_jw_string(&w, t);
-	}
 	tids_jw_key(&w, "log_retain_ms");
 	tids_jw_int64(&w, o->log_retain_ms);
-	jw_strs(&w, "notify", o->notify, o->n_notify);
-	tids_jw_key(&w, "no_onward_transfer");
-	tids_jw_bool(&w, o->no_onward_transfer);
-	tids_jw_key(&w, "encrypt");
-	tids_jw_bool(&w, o->encrypt);
-	if (o->purposes_restricted)
-		jw_strs(&w, "purposes", o->purposes, o->n_purposes);
-	jw_strs(&w, "duties", o->duties, o->n_duties);
 	tids_jw_key(&w, "counts");
 	tids_jw_array_begin(&w);
 	for (size_t i = 0; i < o->n_counts; i++) {
@@ -505,7 +606,6 @@ static void write_json(const struct tids_policy_set *set, const struct tids_poli
 		tids_jw_object_end(&w);
 	}
 	tids_jw_array_end(&w);
-	tids_jw_object_end(&w);
 	if (d->verdict != TIDS_POLICY_DENY) {
 		struct tids_field *fields = calloc(rec->n_fields ? rec->n_fields : 1, sizeof(*fields));
 		struct tids_record out;
@@ -529,20 +629,23 @@ static void usage_explain(FILE *f)
 		"usage: tidsctl policy explain [-p POLICY]... [--json] [INPUT.json | -]\n"
 		"\n"
 		"Decides one record for one recipient and purpose and prints the decision,\n"
-		"its obligations and every rule behind it. INPUT (default: standard input):\n"
+		"its obligations and every rule behind it; a denial, the grant or approval\n"
+		"that nearly matched and what failed (or that none exists). INPUT (default: standard input):\n"
 		"\n"
 		"  {\"record\": {... as tidsctl publish reads it ...},\n"
 		"   \"recipient\": \"PARTICIPANT-ID\", \"purpose\": \"PURPOSE\",\n"
 		"   \"now\": \"2026-06-01T08:00:00Z\",                (default: the clock)\n"
+		"   \"timezone\": \"Asia/Shanghai\",                  (the hub's; default UTC:\n"
+		"                                               a date alone is its whole day there)\n"
 		"   \"participants\": [{\"id\", \"role\", \"jurisdiction\", \"suspended\",\n"
 		"                     \"attributes\": {\"NAME\": \"value\" | true | 1}}],\n"
 		"   \"assets\": [{\"id\", \"lessee\", \"lessor\", \"site\", \"kind\"}],\n"
 		"   \"grants\": [{\"id\", \"owner\", \"grantee\", \"assets\", \"categories\",\n"
 		"               \"purposes\", \"not_before\", \"not_after\", \"max_uses\", \"uses\",\n"
-		"               \"obligations\": {...}}],\n"
+		"               \"obligations\": {...}, \"revoked_at\", \"expired_at\"}],\n"
 		"   \"approvals\": [{\"id\", \"kind\", \"regulator\", \"exporter\", \"recipient\",\n"
 		"                  \"categories\", \"tiers\", \"purposes\", \"from\", \"to\",\n"
-		"                  \"valid_from\", \"valid_until\", \"case\"}],\n"
+		"                  \"valid_from\", \"valid_until\", \"case\", \"revoked_at\"}],\n"
 		"   \"counters\": [{\"name\", \"key\", \"period\", \"value\"}]}\n"
 		"\n"
 		"  -p, --policy FILE|DIR  policy to use (repeatable; default %s)\n"
@@ -560,8 +663,9 @@ int tidsctl_policy_explain(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	static const char *const keys[] = { "record", "recipient", "purpose", "now", "participants",
+	static const char *const keys[] = { "record", "recipient", "purpose", "now", "timezone", "participants",
 					    "assets", "grants", "approvals", "counters", NULL };
+	struct tids_policy_tz *tz = NULL;
 	struct policy_sources srcs = { 0 };
 	struct tids_policy_set *set = NULL;
 	struct tids_policy_facts *facts = NULL;
@@ -607,7 +711,19 @@ int tidsctl_policy_explain(int argc, char **argv)
 		goto out;
 	}
 	const struct tids_json *jrec = tids_json_get(root, "record");
-	const char *recipient = NULL, *purpose = NULL;
+	const char *recipient = NULL, *purpose = NULL, *zone = NULL;
+	/* the hub's calendar, before any time is read */
+	if (get_str(&r, root, "timezone", "input", &zone) != 0) {
+		fprintf(stderr, "tidsctl: %s: %s\n", input, r.err);
+		goto out;
+	}
+	if (zone != NULL && strcmp(zone, "UTC") != 0) {
+		if (cli_load_tz(NULL, zone, &tz, r.err, sizeof(r.err)) != 0) {
+			fprintf(stderr, "tidsctl: %s: timezone: %s\n", input, r.err);
+			goto out;
+		}
+		r.tz = tz;
+	}
 	int64_t now = (int64_t)time(NULL) * 1000;
 	if (jrec == NULL || get_str(&r, root, "recipient", "input", &recipient) != 0 ||
 	    get_str(&r, root, "purpose", "input", &purpose) != 0 || recipient == NULL ||
@@ -636,13 +752,16 @@ int tidsctl_policy_explain(int argc, char **argv)
 		goto out;
 	}
 	struct tids_policy_request req = { .record = &rec, .recipient = recipient, .purpose = purpose,
-					   .now_ms = now };
+					   .now_ms = now, .tz = tz };
 	struct tids_policy_decision *d = malloc(sizeof(*d));
 	if (d == NULL)
 		goto out;
 	int rc = tids_policy_decide(set, facts, &req, d);
 	if (rc != 0)
 		fprintf(stderr, "tidsctl: the engine refused the request: %s\n", tids_strerror(rc));
+	char fit[512];
+	if (tids_policy_check_record(set, &rec, fit, sizeof(fit)) != 0)
+		fprintf(stderr, "tidsctl: note: %s: ingest refuses this record\n", fit);
 	enum tids_tier floor = tids_policy_tier_floor(set, rec.category);
 	if (rec.tier != TIDS_TIER_UNSET && tids_record_effective_tier(&rec) < floor)
 		fprintf(stderr, "tidsctl: note: category %s needs tier %s or higher (got %s): "
@@ -658,6 +777,7 @@ int tidsctl_policy_explain(int argc, char **argv)
 	free(d);
 	status = rc == 0 ? EXIT_OK : EXIT_FAIL;
 out:
+	tids_policy_tz_free(tz);
 	pool_free(&r);
 	tids_record_free(&rec);
 	tids_json_free(doc);

@@ -15,6 +15,8 @@
 
 #include "tids/error.h"
 #include "tids/json.h"
+#include "policy.h"
+#include "tids/zoneinfo.h"
 #include "tidsctl.h"
 
 void conn_opts_init(struct conn_opts *o, const char *default_hub)
@@ -198,6 +200,38 @@ int cli_time(const char *arg, int64_t *ms)
 	if (tids_json_parse_time(arg, ms) == 0)
 		return 0;
 	return cli_fail("'%s' is not a time (RFC 3339, Unix ms, or +DURATION)", arg);
+}
+
+int cli_time_at_hub(struct tids_client *c, const char *arg, bool end, int64_t *ms)
+{
+	const char *zone = tids_client_hub_timezone(c);
+	struct tids_policy_tz *tz = NULL;
+	char err[512];
+
+	/* a date alone is a day of the hub's calendar, not of UTC */
+	if (strlen(arg) != 10 || tids_policy_parse_time(arg, 10, ms) != 0)
+		return cli_time(arg, ms);
+	if (strcmp(zone, "UTC") != 0 && cli_load_tz(NULL, zone, &tz, err, sizeof(err)) != 0)
+		return cli_fail("'%s': the hub keeps time in %s: %s; give the time with its offset, e.g. "
+				"%sT23:59:59+08:00", arg, zone, err, arg);
+	int rc = tids_policy_parse_time_tz(arg, 10, tz, end ? TIDS_POLICY_DAY_END : TIDS_POLICY_DAY_START, ms);
+	tids_policy_tz_free(tz);
+	return rc == 0 ? 0 : cli_fail("'%s' is not a date", arg);
+}
+
+int cli_load_tz(void *ctx, const char *name, struct tids_policy_tz **out, char *err, size_t errlen)
+{
+	uint8_t *data;
+	size_t len;
+	int rc;
+
+	(void)ctx;
+	*out = NULL;
+	if ((rc = tids_zoneinfo_read(name, &data, &len, err, errlen)) != 0)
+		return rc;
+	rc = tids_policy_tz_parse(name, data, len, out, err, errlen);
+	free(data);
+	return rc;
 }
 
 /* Says what pinning did: nothing when the pin held. */

@@ -269,11 +269,17 @@ int report_collect(const char *ledger_path, int64_t since_ms, int64_t until_ms, 
 			goto fail;
 	}
 	tids_ledger_close(l);
-	qsort(r->pairs, r->n_pairs, sizeof(*r->pairs), by_pair);
-	qsort(r->denial_rules.items, r->denial_rules.n, sizeof(struct report_item), by_size);
-	qsort(r->approvals.items, r->approvals.n, sizeof(struct report_item), by_size);
-	qsort(r->categories.items, r->categories.n, sizeof(struct report_item), by_size);
-	qsort(r->counters.items, r->counters.n, sizeof(struct report_item), by_size);
+	/* qsort wants a base even for no items (UBSan says so): empty lists are not sorted. */
+	if (r->n_pairs > 0)
+		qsort(r->pairs, r->n_pairs, sizeof(*r->pairs), by_pair);
+	if (r->denial_rules.n > 0)
+		qsort(r->denial_rules.items, r->denial_rules.n, sizeof(struct report_item), by_size);
+	if (r->approvals.n > 0)
+		qsort(r->approvals.items, r->approvals.n, sizeof(struct report_item), by_size);
+	if (r->categories.n > 0)
+		qsort(r->categories.items, r->categories.n, sizeof(struct report_item), by_size);
+	if (r->counters.n > 0)
+		qsort(r->counters.items, r->counters.n, sizeof(struct report_item), by_size);
 	if (hub_pk != NULL) {
 		rc = tids_ledger_verify(ledger_path, hub_pk, NULL, &r->verify, err, sizeof(err));
 		r->verified = true;

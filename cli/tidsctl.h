@@ -98,6 +98,14 @@ int cli_json_end(struct tids_jw *w);
 int cli_public_key(const char *arg, uint8_t key[32]);
 /* Times: RFC 3339, a Unix ms integer, or "+DURATION" from now ("+30d"). */
 int cli_time(const char *arg, int64_t *ms);
+/* The same, and a date alone ("2026-05-31") as that whole day in the
+ * hub's time zone (its Ping reply says which): its first instant, or with
+ * end its last. Call after a ping. */
+int cli_time_at_hub(struct tids_client *c, const char *arg, bool end, int64_t *ms);
+/* A time zone by name from the zoneinfo directory (a
+ * tids_policy_tz_loader). */
+struct tids_policy_tz;
+int cli_load_tz(void *ctx, const char *name, struct tids_policy_tz **out, char *err, size_t errlen);
 /* "error: ..." to stderr, returns EXIT_FAIL. */
 int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int cli_usage(const char *text);

@@ -1,7 +1,8 @@
 /*
  * Aggregation obligations: records a policy says to aggregate join a
- * tumbling window (by record time) per recipient, purpose, category and
- * group (the `by` keys) and owner; when a window has closed (its end plus a grace
+ * tumbling window (by record time, aligned to the hub's calendar in
+ * hub.timezone) per recipient, purpose, category and group (the `by` keys)
+ * and owner; when a window has closed (its end plus a grace
  * period has passed), one aggregate record is delivered in its place. The
  * windows live on the state topic, written in the same transaction as the
  * records they absorb, so a crash neither loses nor double-counts one. A
@@ -73,13 +74,15 @@ int aggregate_add(struct router *rt, int32_t partition, const struct tids_record
 	char group[512] = "", key[sizeof(((struct window *)0)->key)];
 	const struct tids_field *f;
 	struct window *w;
-	int64_t start;
+	int64_t start, end;
 	size_t glen = 0;
 	double v;
 
-	if (spec->window_ms <= 0)
+	if (spec->window_ms <= 0 && spec->window_months <= 0)
 		return TIDS_EINVAL;
-	start = rec->produced_at_ms - rec->produced_at_ms % spec->window_ms;
+	/* on the hub's calendar: a monthly window is a month of local time,
+	 * not thirty days counted from 1970 */
+	tids_policy_window(rt->tz, spec->window_months, spec->window_ms, rec->produced_at_ms, &start, &end);
 	for (size_t i = 0; i < spec->n_by; i++)
 		glen += (size_t)snprintf(group + glen, sizeof(group) - glen, "%s%s", i > 0 ? "/" : "",
 					 group_value(rt, rec, spec->by[i]));
@@ -110,7 +113,8 @@ int aggregate_add(struct router *rt, int32_t partition, const struct tids_record
 		for (size_t i = 0; i < dec->n_rules && w->n_rules < 8; i++)
 			copy(w->rule_ids[w->n_rules++], sizeof(w->rule_ids[0]), dec->rule_ids[i]);
 		w->start_ms = start;
-		w->window_ms = spec->window_ms;
+		w->window_ms = end - start;         /* this window's own length */
+		w->window_months = spec->window_months;
 		w->min = INFINITY;
 		w->max = -INFINITY;
 		if (tids_map_put_str(&rt->windows, w->key, w, NULL) != 0) {
@@ -186,7 +190,8 @@ static int emit(struct router *rt, struct window *w)
 	del.rule_ids = (struct tids_strlist){ rules, w->n_rules };
 	del.obligations.aggregate.function = w->function;
 	del.obligations.aggregate.field = w->field;
-	del.obligations.aggregate.window_ms = w->window_ms;
+	del.obligations.aggregate.window_ms = w->window_months > 0 ? 0 : w->window_ms;
+	del.obligations.aggregate.window_months = w->window_months;
 	del.grant_id = w->grant_id;
 	del.purpose = w->purpose;
 	del.decided_at_ms = now_ms();
@@ -283,6 +288,7 @@ int state_window_restore(struct router *rt, int32_t partition, const char *key, 
 	w->partition = partition;
 	w->start_ms = s->start_ms;
 	w->window_ms = s->window_ms;
+	w->window_months = s->obligations.aggregate.window_months;
 	w->count = s->count;
 	w->sum = s->sum;
 	w->min = s->min;

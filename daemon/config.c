@@ -14,9 +14,10 @@
 #include <unistd.h>
 
 #include "tids/error.h"
+#include "tids/zoneinfo.h"
 #include "tidsd.h"
 
-enum opt_type { OPT_STRING, OPT_ID, OPT_JURISDICTION, OPT_PATH, OPT_INT, OPT_DURATION, OPT_SIZE,
+enum opt_type { OPT_STRING, OPT_ID, OPT_JURISDICTION, OPT_PATH, OPT_TIMEZONE, OPT_INT, OPT_DURATION, OPT_SIZE,
 		OPT_BOOL, OPT_ENUM };
 
 struct option {
@@ -48,6 +49,7 @@ static const struct option options[] = {
 	{ "hub.jurisdiction", OPT_JURISDICTION, O(jurisdiction), 0, 0, NULL, false, NULL, "jurisdiction code, e.g. CN-SH" },
 	{ "hub.key", OPT_PATH, O(hub_key), 0, 0, "", false, NULL, "hub identity key file (mode 0600); default: systemd credential hub.key, else state.dir/hub.key" },
 	{ "hub.master_key", OPT_PATH, O(master_key), 0, 0, "", false, NULL, "key wrapping data keys; default: systemd credential master.key, else state.dir/master.key" },
+	{ "hub.timezone", OPT_TIMEZONE, O(timezone), 0, 0, "UTC", false, NULL, "time zone of the hub's calendar (monthly windows, dates), e.g. Asia/Shanghai" },
 	{ "kafka.mode", OPT_ENUM, O(kafka_mode), 0, 0, "external", false, kafka_modes, "external broker, or embedded (not durable)" },
 	{ "kafka.partitions", OPT_INT, O(partitions), 1, 1024, "4", false, NULL, "partitions of the ingress and audit topics" },
 	{ "kafka.replication", OPT_INT, O(replication), -1, 16, "-1", false, NULL, "replication factor of created topics (-1: broker default)" },
@@ -65,6 +67,7 @@ static const struct option options[] = {
 	{ "listen.tcp", OPT_STRING, O(listen_tcp), 0, 256, "0.0.0.0:7443", false, NULL, "participant API address (host:port; empty disables)" },
 	{ "listen.unix", OPT_PATH, O(listen_unix), 0, 0, "/run/tids/tidsd.sock", false, NULL, "local admin socket (empty disables)" },
 	{ "log.level", OPT_ENUM, O(log_level), 0, 0, "info", true, log_levels, "error, warning, notice, info or debug" },
+	{ "metrics.listen", OPT_STRING, O(metrics_listen), 0, 256, "127.0.0.1:9743", false, NULL, "Prometheus /metrics and /health address (host:port; empty disables)" },
 	{ "policy.dir", OPT_PATH, O(policy_dir), 0, 0, "/etc/tids/policy", true, NULL, "directory of *.tidspol files" },
 	{ "router.enabled", OPT_BOOL, O(router), 0, 0, "yes", false, NULL, "route ingress records in this process" },
 	{ "router.session_timeout", OPT_DURATION, O(router_session_timeout_ms), 6000, 300000, "10s", false, NULL, "an instance silent this long loses its ingress partitions to the others" },
@@ -183,6 +186,11 @@ static int set_option(struct config *c, const struct option *o, const char *valu
 	case OPT_JURISDICTION:
 		if (!tids_valid_jurisdiction(value))
 			return tids_fail(why, whylen, TIDS_EINVAL, "%s: '%s' is not a jurisdiction like CN-SH or DE",
+					 o->name, value);
+		break;
+	case OPT_TIMEZONE:
+		if (!tids_zoneinfo_valid_name(value))
+			return tids_fail(why, whylen, TIDS_EINVAL, "%s: '%s' is not a time zone name like Asia/Shanghai",
 					 o->name, value);
 		break;
 	case OPT_PATH:
@@ -493,7 +501,7 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < N_OPTIONS; i++) {
 		enum opt_type t = options[i].type;
 
-		if (t == OPT_STRING || t == OPT_ID || t == OPT_JURISDICTION || t == OPT_PATH)
+		if (t == OPT_STRING || t == OPT_ID || t == OPT_JURISDICTION || t == OPT_PATH || t == OPT_TIMEZONE)
 			free(*(char **)((char *)c + options[i].offset));
 	}
 	for (size_t i = 0; i < c->n_kafka; i++) {
@@ -511,7 +519,7 @@ static bool same_value(const struct config *a, const struct config *b, const str
 	const char *pa = (const char *)a + o->offset, *pb = (const char *)b + o->offset;
 
 	switch (o->type) {
-	case OPT_STRING: case OPT_ID: case OPT_JURISDICTION: case OPT_PATH:
+	case OPT_STRING: case OPT_ID: case OPT_JURISDICTION: case OPT_PATH: case OPT_TIMEZONE:
 		return strcmp(*(char *const *)pa, *(char *const *)pb) == 0;
 	case OPT_INT: case OPT_DURATION: case OPT_SIZE:
 		return *(const int64_t *)pa == *(const int64_t *)pb;
@@ -534,7 +542,7 @@ void config_carry_over(const struct config *old, struct config *next)
 			continue;
 		tids_log_warnx("%s changed in %s; the change takes effect at the next restart", o->name, next->path);
 		switch (o->type) {
-		case OPT_STRING: case OPT_ID: case OPT_JURISDICTION: case OPT_PATH: {
+		case OPT_STRING: case OPT_ID: case OPT_JURISDICTION: case OPT_PATH: case OPT_TIMEZONE: {
 			char *copy = strdup(*(char *const *)po);
 
 			if (copy != NULL) {

@@ -1,6 +1,10 @@
 /*
  * Egress: a Subscribe call streams the participant's deliver topic to it,
- * unsealed for it, within a window of unacknowledged deliveries. Acks move
+ * unsealed for it, within a window of unacknowledged deliveries (counted in
+ * deliveries: transaction markers and aborted transactions take offsets of
+ * the topic too, so a window counted in offsets shrinks by a different
+ * amount for every transaction, and a subscriber that waits for a number
+ * of deliveries before it acks could wait forever). Acks move
  * the participant's position, committed to Kafka as the offset of its
  * consumer group (one group per subscriber, never joined: its consumers
  * assign the partition), so a subscriber that comes back, to this
@@ -23,10 +27,14 @@
 #include "tids/map.h"
 #include "tids/seal.h"
 #include "tids/secmem.h"
+#include "metrics.h"
 #include "tidsd.h"
 
 enum { CODE_OK = 0, CODE_INVALID_ARGUMENT = 3, CODE_PERMISSION_DENIED = 7, CODE_FAILED_PRECONDITION = 9,
        CODE_UNAVAILABLE = 14 };
+
+/* A stream that cannot move for this long is worth a line in the log. */
+#define STALL_LOG_MS 15000
 
 struct subscription {
 	struct subscription *next;     /* in the graveyard */
@@ -35,10 +43,16 @@ struct subscription {
 	rd_kafka_t *rk;
 	struct kafka_queue_watch qw;
 	uint32_t window;
-	uint64_t last_sent;            /* delivery_seq of the last item sent */
+	/* delivery_seq of each delivery sent and not acknowledged, oldest
+	 * first: a ring of window entries. */
+	uint64_t *unacked;
+	uint32_t head, n_unacked;
+	uint64_t last_sent;            /* delivery_seq of the last position handled (sent or skipped) */
 	uint64_t last_acked;
 	bool positioned;               /* the first delivery said where the stream starts */
 	uint64_t skipped;              /* deliveries whose key is gone */
+	int64_t last_progress;         /* mono ms of the last ack or send */
+	bool stall_logged;             /* said so; say so again when it moves */
 	char participant[TIDS_ID_MAX + 1];
 	char topic[256];
 };
@@ -80,7 +94,38 @@ static bool ready(struct tidsd *d, void *ctx)
 {
 	struct subscription *sub = ctx;
 
-	return sub->s != NULL && session_can_send(d, sub->s) && sub->last_sent - sub->last_acked < sub->window;
+	return sub->s != NULL && session_can_send(d, sub->s) && sub->n_unacked < sub->window;
+}
+
+static void unacked_push(struct subscription *sub, uint64_t seq)
+{
+	/* ready() keeps n_unacked below window, and a fetch event holds one
+	 * message; a full ring would only make the window look emptier. */
+	if (sub->n_unacked == sub->window)
+		return;
+	sub->unacked[(sub->head + sub->n_unacked) % sub->window] = seq;
+	sub->n_unacked++;
+}
+
+/* An ack covers every delivery up to seq. */
+static void unacked_pop_through(struct subscription *sub, uint64_t seq)
+{
+	while (sub->n_unacked > 0 && sub->unacked[sub->head] <= seq) {
+		sub->head = (sub->head + 1) % sub->window;
+		sub->n_unacked--;
+	}
+}
+
+/* The stream moved: if it was reported stuck, say that it is not. */
+static void progress(struct subscription *sub)
+{
+	int64_t now = mono_ms();
+
+	if (sub->stall_logged)
+		tids_log_info("egress %s: stream moving again after %lld s", sub->participant,
+			      (long long)((now - sub->last_progress) / 1000));
+	sub->stall_logged = false;
+	sub->last_progress = now;
 }
 
 /* The key that opens what sealed_by names ("hub" or "grant:<id>"), in
@@ -184,7 +229,7 @@ static void send_message(struct tidsd *d, struct subscription *sub, const rd_kaf
 		 * counts as handled, or one bad entry would block the stream. */
 		tids_log_info("egress %s: delivery %llu skipped: %s", sub->participant, (unsigned long long)seq, err);
 		sub->skipped++;
-		sub->last_acked = sub->last_acked == seq - 1 ? seq : sub->last_acked;
+		metrics_add(&d->metrics->deliveries_unreadable, 1);
 		tids_delivery_envelope_free(&env);
 		if (plain != NULL)
 			sodium_memzero(plain, plen);
@@ -198,8 +243,19 @@ static void send_message(struct tidsd *d, struct subscription *sub, const rd_kaf
 	if (env.has_receipt)
 		del.receipt = env.receipt;
 	if (tids_wire_encode_delivery(&del, &body, &blen) == 0) {
-		if (session_stream_item(d, sub->s, sub->call_id, body, blen) != 0)
+		if (session_stream_item(d, sub->s, sub->call_id, body, blen) != 0) {
 			tids_log_debug("egress %s: item %llu not queued", sub->participant, (unsigned long long)seq);
+		} else {
+			/* The router stamps a delivery with the time ingest took
+			 * its record (aggregates: when their window closed). */
+			int64_t at = rd_kafka_message_timestamp(m, NULL), now = now_ms();
+
+			unacked_push(sub, seq);
+			progress(sub);
+			metrics_add(&d->metrics->records_out, 1);
+			if (at > 0)
+				metrics_observe_us(&d->metrics->delivery_latency, now > at ? (uint64_t)(now - at) * 1000u : 0);
+		}
 		sodium_memzero(body, blen);
 		free(body);
 	}
@@ -242,6 +298,7 @@ static void subscription_free(struct tidsd *d, struct subscription *sub)
 		rd_kafka_consumer_close(sub->rk);
 		rd_kafka_destroy(sub->rk);
 	}
+	free(sub->unacked);
 	free(sub);
 }
 
@@ -363,10 +420,18 @@ static void subscribed(struct tidsd *d, struct session *s, uint64_t call_id, voi
 	sub->s = s;
 	sub->call_id = call_id;
 	sub->window = window;
+	sub->last_progress = mono_ms();
+	sub->unacked = calloc(window, sizeof(*sub->unacked));
+	if (sub->unacked == NULL) {
+		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, "out of memory");
+		free(sub);
+		return;
+	}
 	snprintf(sub->participant, sizeof(sub->participant), "%s", s->participant);
 	kafka_topic_name(d, KT_DELIVER, s->participant, sub->topic, sizeof(sub->topic));
 	if (tids_map_put_str(&eg->active, sub->participant, sub, NULL) != 0) {
 		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, "out of memory");
+		free(sub->unacked);
 		free(sub);
 		return;
 	}
@@ -461,11 +526,46 @@ void egress_client_item(struct tidsd *d, struct session *s, uint64_t call_id, co
 	}
 	if (c.ack_seq > sub->last_acked) {
 		sub->last_acked = c.ack_seq;
+		unacked_pop_through(sub, c.ack_seq);
+		progress(sub);
 		/* delivery_seq is offset + 1: the next offset to read. */
 		commit_position(sub, c.ack_seq);
 	}
 	tids_subscribe_control_free(&c);
 	kafka_queue_pump(d, &sub->qw);
+}
+
+/* Says once per episode why a stream has not moved for STALL_LOG_MS: the
+ * subscriber does not acknowledge (its window is full), or does not read
+ * (its connection's send buffer is full). A stream with nothing to send
+ * is not stuck, and says nothing. */
+void egress_tick(struct tidsd *d)
+{
+	int64_t now = mono_ms();
+	struct subscription *sub;
+	size_t pos = 0;
+
+	if (d->egress == NULL)
+		return;
+	while ((sub = tids_map_next(&d->egress->active, &pos)) != NULL) {
+		if (sub->s == NULL || sub->stall_logged || now - sub->last_progress < STALL_LOG_MS)
+			continue;
+		if (sub->n_unacked >= sub->window) {
+			tids_log_warnx("egress %s: no acknowledgement for %lld s: all %u deliveries of its window are "
+				       "unacknowledged (delivery_seq %llu to %llu; last acknowledged %llu); nothing more "
+				       "is sent until the subscriber acknowledges",
+				       sub->participant, (long long)((now - sub->last_progress) / 1000), sub->window,
+				       (unsigned long long)sub->unacked[sub->head],
+				       (unsigned long long)sub->unacked[(sub->head + sub->n_unacked - 1) % sub->window],
+				       (unsigned long long)sub->last_acked);
+			sub->stall_logged = true;
+		} else if (!session_can_send(d, sub->s)) {
+			tids_log_warnx("egress %s: the subscriber has read nothing for %lld s (%zu bytes wait in its "
+				       "connection); nothing more is sent until it reads",
+				       sub->participant, (long long)((now - sub->last_progress) / 1000), sub->s->out.len);
+			sub->stall_logged = true;
+		}
+	}
 }
 
 void egress_cancel(struct tidsd *d, struct session *s, uint64_t call_id)

@@ -27,6 +27,7 @@
 #include "tids/ledger.h"
 #include "tids/seal.h"
 #include "tids/secmem.h"
+#include "metrics.h"
 #include "tidsd.h"
 
 #define INDEXER_COMMIT_MS 1000      /* a batch is committed this often... */
@@ -61,7 +62,10 @@ struct indexer {
 	bool paused;                        /* a write failed: waiting to retry */
 	int64_t retry_at;
 	uint64_t entries, checkpoints, ingress, skipped;
+	uint64_t uncommitted;               /* entries of the open batch */
 	int64_t last_event;                 /* mono ms of the last message */
+	int64_t last_lag;                   /* mono ms the lag was measured */
+	struct metrics *metrics;
 };
 
 /* --- offsets and batches ------------------------------------------------------ */
@@ -106,6 +110,7 @@ static void fail_batch(struct indexer *ix, const char *why)
 		       tids_ledger_path(ix->ledger), why, INDEXER_RETRY_MS / 1000);
 	tids_ledger_rollback(ix->ledger);
 	ix->dirty = false;
+	ix->uncommitted = 0;
 	ix->paused = true;
 	ix->retry_at = mono_ms() + INDEXER_RETRY_MS;
 	rd_kafka_assign(ix->rk, NULL);
@@ -126,8 +131,44 @@ static void commit(struct indexer *ix)
 				}
 		ix->dirty = false;
 	}
-	if (tids_ledger_commit(ix->ledger) != 0)
+	if (tids_ledger_commit(ix->ledger) != 0) {
 		fail_batch(ix, "commit failed");
+		return;
+	}
+	metrics_add(&ix->metrics->ledger_entries, ix->uncommitted);
+	ix->uncommitted = 0;
+}
+
+/* Audit topic messages not in the ledger yet: the high watermark of the
+ * last fetch less the consumer's position (which steps over transaction
+ * markers), or less the next offset to index before anything arrived. */
+static void update_lag(struct indexer *ix)
+{
+	rd_kafka_topic_partition_list_t *tp;
+	long lag = 0;
+
+	if (ix->paused)
+		return;
+	tp = rd_kafka_topic_partition_list_new(ix->partitions[T_AUDIT]);
+	for (int32_t p = 0; p < ix->partitions[T_AUDIT]; p++)
+		rd_kafka_topic_partition_list_add(tp, ix->topic[T_AUDIT], p);
+	if (rd_kafka_position(ix->rk, tp) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		lag = -1;
+	for (int i = 0; lag >= 0 && i < tp->cnt; i++) {
+		int64_t lo, hi, pos = tp->elems[i].offset;
+
+		if (rd_kafka_get_watermark_offsets(ix->rk, ix->topic[T_AUDIT], tp->elems[i].partition, &lo, &hi) !=
+		    RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0) {
+			lag = -1;
+			break;
+		}
+		if (pos < 0)
+			pos = ix->next[T_AUDIT][tp->elems[i].partition] >= 0 ? ix->next[T_AUDIT][tp->elems[i].partition] : lo;
+		if (hi > pos)
+			lag += (long)(hi - pos);
+	}
+	rd_kafka_topic_partition_list_destroy(tp);
+	atomic_store_explicit(&ix->metrics->indexer_lag, lag, memory_order_relaxed);
 }
 
 /* --- messages ----------------------------------------------------------------- */
@@ -195,8 +236,10 @@ static int on_audit(struct indexer *ix, const rd_kafka_message_t *m)
 			r = tids_ledger_add_entry(ix->ledger, e->data, e->len, err, sizeof(err));
 			if (r == 0 || r == TIDS_EEXIST)
 				follow_chain(ix, m->partition, e->data, e->len);
-			if (r == 0)
+			if (r == 0) {
 				ix->entries++;
+				ix->uncommitted++;
+			}
 		}
 		if (r == TIDS_EEXIST)
 			r = 0;
@@ -322,6 +365,10 @@ static void tick(struct indexer *ix)
 		return;
 	}
 	commit(ix);
+	if (mono_ms() - ix->last_lag >= 1000) {
+		ix->last_lag = mono_ms();
+		update_lag(ix);
+	}
 }
 
 static void take_events(struct indexer *ix, int timeout_ms)
@@ -429,6 +476,7 @@ static int start(struct tidsd *d, struct indexer *ix)
 	if (tids_ledger_set_cache(ix->ledger, d->conf->ledger_cache) != 0)
 		tids_log_warnx("indexer: %s: page cache not set", path);
 	memcpy(ix->hub_pk, d->hub.sign_pk, sizeof(ix->hub_pk));
+	ix->metrics = d->metrics;
 	if (tids_ledger_set_hub(ix->ledger, d->conf->hub_id, d->hub.sign_pk) != 0 || tids_ledger_commit(ix->ledger) != 0) {
 		tids_log_warnx("indexer: %s: cannot record the hub", path);
 		return TIDS_EDB;

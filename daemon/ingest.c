@@ -22,6 +22,22 @@
  * to the newest BATCH_KEEP (pending ones are never pruned). An older batch
  * published again is refused as out of order, which it is. The ack of each
  * kept batch, as it was sent with its receipt, is kept beside it.
+ *
+ * A full state disk. A batch is accepted when its row (pending) and the
+ * publisher's sequence are committed to SQLite, and that happens before
+ * any of its records goes to Kafka. If that commit fails, the batch is
+ * refused (UNAVAILABLE), nothing of it was written anywhere and memory is
+ * left as it was, so the same batch published again later is accepted,
+ * and a refused batch is never delivered. Once accepted, the batch is
+ * acknowledged when Kafka has confirmed its records, even if its
+ * "acknowledged" mark cannot be committed then: the records are on their
+ * way to the recipients, and a refusal would make a publisher send them
+ * again in a new batch, which the router could not tell from new records.
+ * The durable pending row covers the meantime (the same batch published
+ * again is written again and the router drops the copies); the mark is
+ * written again each tick until a commit succeeds. The other choice,
+ * answering a refusal for records already in Kafka and undoing nothing,
+ * is what delivered records twice.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +48,7 @@
 #include "tids/error.h"
 #include "tids/receipt.h"
 #include "tids/seal.h"
+#include "metrics.h"
 #include "tidsd.h"
 
 enum { CODE_OK = 0, CODE_INVALID_ARGUMENT = 3, CODE_PERMISSION_DENIED = 7, CODE_RESOURCE_EXHAUSTED = 8,
@@ -74,9 +91,15 @@ struct ingest_floor {
 	enum tids_tier tier;
 };
 
+struct unrecorded;
+
 struct ingest {
 	struct ingest_floor *floors;   /* by category name */
+	struct unrecorded *unrecorded; /* acknowledged, mark not yet committed */
+	uint64_t refused;              /* batches refused because the registry could not be written */
+	int64_t refused_logged_at;     /* mono ms */
 	size_t n_floors;
+	struct tids_policy_schemas *schemas;   /* copied from the policy set, likewise */
 	rd_kafka_t *rk;
 	rd_kafka_topic_t *rkt;
 	struct kafka_queue_watch qw;
@@ -101,6 +124,16 @@ struct batch_entry {
 	enum batch_state state;
 	uint32_t n_records;
 	int64_t at_ms;
+};
+
+/* An acknowledged batch whose mark could not be committed yet. */
+struct unrecorded {
+	struct unrecorded *next;
+	char publisher[TIDS_ID_MAX + 1];
+	uint64_t sequence;
+	struct batch_entry e;
+	uint8_t *ack;                  /* the ack as sent, receipt included (NULL if not kept) */
+	size_t ack_len;
 };
 
 static void batch_key(char *key, size_t len, const char *publisher, uint64_t sequence)
@@ -328,6 +361,45 @@ static struct pending *pending_new(size_t n)
 	return p;
 }
 
+static struct unrecorded *find_unrecorded(const struct ingest *in, const char *publisher, uint64_t sequence)
+{
+	for (struct unrecorded *u = in->unrecorded; u != NULL; u = u->next)
+		if (u->sequence == sequence && strcmp(u->publisher, publisher) == 0)
+			return u;
+	return NULL;
+}
+
+static void unrecorded_free(struct unrecorded *u)
+{
+	free(u->ack);
+	free(u);
+}
+
+static void remember_unrecorded(struct tidsd *d, const char *publisher, uint64_t sequence,
+				const struct batch_entry *e, const uint8_t *ack, size_t ack_len)
+{
+	struct unrecorded *u = find_unrecorded(d->ingest, publisher, sequence);
+
+	tids_log_warnx("ingest: batch %llu of %s acknowledged but not recorded as such (the registry cannot be "
+		       "written: is %s full?); retrying every tick", (unsigned long long)sequence, publisher,
+		       d->conf->state_dir);
+	if (u == NULL && (u = calloc(1, sizeof(*u))) != NULL) {
+		snprintf(u->publisher, sizeof(u->publisher), "%s", publisher);
+		u->sequence = sequence;
+		u->next = d->ingest->unrecorded;
+		d->ingest->unrecorded = u;
+	}
+	/* Out of memory too: the pending row stands, which is safe. */
+	if (u == NULL)
+		return;
+	u->e = *e;
+	free(u->ack);
+	u->ack = ack != NULL ? malloc(ack_len) : NULL;
+	u->ack_len = u->ack != NULL ? ack_len : 0;
+	if (u->ack != NULL)
+		memcpy(u->ack, ack, ack_len);
+}
+
 /* The ack of a batch, as sent, is kept: a batch published again after a
  * lost ack gets the same ack, receipt included. */
 static int ack_put(struct tidsd *d, const char *publisher, uint64_t sequence, const uint8_t *body, size_t len)
@@ -392,26 +464,30 @@ static void finish(struct tidsd *d, struct pending *p)
 	if (p->retryable == 0) {
 		struct batch_entry e = { .state = BATCH_ACKED, .n_records = p->n_records, .at_ms = now_ms() };
 		struct participant *pub = registry_participant_mut(d, p->publisher);
+		int w;
 
 		memcpy(e.root, p->root, TIDS_HASH_BYTES);
-		if (enc == 0 && ack_put(d, p->publisher, p->sequence, body, len) != 0)
+		/* Durable before the ack when the disk allows; when it does not,
+		 * acknowledged all the same (see the top of the file) and
+		 * written again each tick. */
+		w = batch_put(d, p->publisher, p->sequence, &e);
+		if (w == 0 && enc == 0 && ack_put(d, p->publisher, p->sequence, body, len) != 0)
 			tids_log_warnx("ingest: batch %llu of %s: its ack is not kept; published again, it will be "
 				       "acknowledged without a receipt", (unsigned long long)p->sequence, p->publisher);
-		if (batch_put(d, p->publisher, p->sequence, &e) != 0)
-			tids_log_warnx("ingest: batch %llu of %s: not recorded as acknowledged",
-				       (unsigned long long)p->sequence, p->publisher);
-		else
+		if (w == 0) {
 			batch_prune(d, p->publisher);
+			w = store_commit(d->store);
+		}
+		if (w != 0) {
+			store_rollback(d->store);
+			remember_unrecorded(d, p->publisher, p->sequence, &e, enc == 0 ? body : NULL, len);
+		}
 		if (pub != NULL)
 			forget_unacked(pub, p->sequence);
 	}
 	if (p->s != NULL) {
 		p->s->pending_calls--;
-		/* What the registry says about the batch must be durable before
-		 * the ack: an acked batch must never be accepted again. */
-		if (store_commit(d->store) != 0)
-			session_reply(d, p->s, p->call_id, CODE_UNAVAILABLE, "registry could not be written", NULL, 0);
-		else if (enc == 0)
+		if (enc == 0)
 			session_reply(d, p->s, p->call_id, CODE_OK, "", body, len);
 		session_publish_done(d, p->s);
 	}
@@ -420,11 +496,41 @@ static void finish(struct tidsd *d, struct pending *p)
 	pending_free(p);
 }
 
+/* Writes the acknowledged marks that a full disk held back. */
+void ingest_tick(struct tidsd *d)
+{
+	struct ingest *in = d->ingest;
+	struct unrecorded *u;
+	size_t n = 0;
+
+	if (in == NULL || in->unrecorded == NULL)
+		return;
+	for (u = in->unrecorded; u != NULL; u = u->next, n++)
+		if (batch_put(d, u->publisher, u->sequence, &u->e) != 0 ||
+		    (u->ack != NULL && ack_put(d, u->publisher, u->sequence, u->ack, u->ack_len) != 0))
+			break;
+	if (u != NULL || store_commit(d->store) != 0) {
+		store_rollback(d->store);
+		return;
+	}
+	tids_log_info("ingest: %zu acknowledged batches recorded as such, now that the registry can be written", n);
+	while ((u = in->unrecorded) != NULL) {
+		in->unrecorded = u->next;
+		unrecorded_free(u);
+	}
+}
+
 static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 {
 	struct ingest *in = ctx;
 	const rd_kafka_message_t *m;
 
+	if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_STATS) {
+		const char *json = rd_kafka_event_stats(ev);
+
+		metrics_kafka_stats(d->metrics, json, strlen(json), mono_ms());
+		return;
+	}
 	if (kafka_log_event(d, ev) || rd_kafka_event_type(ev) != RD_KAFKA_EVENT_DR)
 		return;
 	while ((m = rd_kafka_event_message_next(ev)) != NULL) {
@@ -444,6 +550,7 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 			in->records_written++;
 			p->positions[ref->index] = (struct tids_ingress_position){ ref->index, m->partition, m->offset };
 			p->written[ref->index] = true;
+			metrics_add(&d->metrics->records_in, 1);
 		}
 		if (--p->outstanding == 0)
 			finish(d, p);
@@ -470,13 +577,17 @@ int ingest_set_floors(struct tidsd *d, const struct tids_policy_set *set)
 	const char **cats = calloc(n ? n : 1, sizeof(*cats));
 	enum tids_tier *tiers = calloc(n ? n : 1, sizeof(*tiers));
 	struct ingest_floor *floors = calloc(n ? n : 1, sizeof(*floors));
+	struct tids_policy_schemas *schemas = tids_policy_schemas_copy(set);
 
-	if (in == NULL || cats == NULL || tiers == NULL || floors == NULL) {
+	if (in == NULL || cats == NULL || tiers == NULL || floors == NULL || schemas == NULL) {
 		free(cats);
 		free(tiers);
 		free(floors);
+		tids_policy_schemas_free(schemas);
 		return TIDS_ENOMEM;
 	}
+	tids_policy_schemas_free(in->schemas);
+	in->schemas = schemas;
 	/* in name order, as bsearch wants them; names are [a-z0-9_]{1,64} */
 	tids_policy_tier_floors(set, cats, tiers, n);
 	for (size_t i = 0; i < n; i++) {
@@ -522,6 +633,9 @@ static int check_record(struct tidsd *d, const char *publisher, const struct tid
 	if (tier < floor)
 		return tids_fail(err, errlen, TIDS_EINVAL, "record: category %s needs tier %s or higher (got %s)",
 				 rec->category, tids_tier_name(floor), tids_tier_name(tier));
+	/* Its fields as the category's schema says, each that does not fit named. */
+	if ((r = tids_policy_schemas_check(d->ingest->schemas, rec, err, errlen)) != 0)
+		return r;
 	*code = CODE_PERMISSION_DENIED;
 	if (strcmp(rec->owner, publisher) != 0)
 		return tids_fail(err, errlen, TIDS_EPERM, "record owner %s is not the publisher %s", rec->owner,
@@ -626,6 +740,7 @@ static int check_sequence(struct tidsd *d, struct session *s, uint64_t call_id, 
 			  const struct tids_batch *b)
 {
 	struct batch_entry e;
+	struct unrecorded *u;
 	char msg[256];
 	int r = batch_get(d, pub->p.id, b->sequence, &e);
 
@@ -638,6 +753,14 @@ static int check_sequence(struct tidsd *d, struct session *s, uint64_t call_id, 
 		}
 		if (e.state == BATCH_ACKED) {
 			ack_again(d, s, call_id, b);
+			return TIDS_EEXIST;
+		}
+		/* Acknowledged while the disk was full: the same ack again. */
+		if ((u = find_unrecorded(d->ingest, pub->p.id, b->sequence)) != NULL) {
+			if (u->ack != NULL)
+				session_reply(d, s, call_id, CODE_OK, "", u->ack, u->ack_len);
+			else
+				ack_again(d, s, call_id, b);
 			return TIDS_EEXIST;
 		}
 		if (e.state == BATCH_ABANDONED) {
@@ -672,6 +795,20 @@ static int check_sequence(struct tidsd *d, struct session *s, uint64_t call_id, 
 		return TIDS_EAGAIN;
 	}
 	return 0;
+}
+
+/* Says so at most every 10 s: publishers retry, and a full disk lasts. */
+static void refused_for_disk(struct tidsd *d, const char *publisher, const char *why)
+{
+	struct ingest *in = d->ingest;
+	int64_t now = mono_ms();
+
+	in->refused++;
+	if (in->refused_logged_at != 0 && now - in->refused_logged_at < 10000)
+		return;
+	tids_log_warnx("ingest: %s: %s (%llu batches refused so far)", publisher, why,
+		       (unsigned long long)in->refused);
+	in->refused_logged_at = now;
 }
 
 void ingest_publish(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len)
@@ -710,14 +847,21 @@ void ingest_publish(struct tidsd *d, struct session *s, uint64_t call_id, const 
 		struct batch_entry e = { .state = BATCH_PENDING, .n_records = (uint32_t)b.n_records, .at_ms = now_ms() };
 
 		memcpy(e.root, b.merkle_root, TIDS_HASH_BYTES);
-		if (b.sequence > pub->batch_seq) {
-			pub->batch_seq = b.sequence;
+		if (b.sequence > pub->batch_seq)
 			r = store_set_u64(d->store, "batch_seq", pub->p.id, b.sequence);
-		}
-		if (r != 0 || batch_put(d, pub->p.id, b.sequence, &e) != 0) {
-			session_reply(d, s, call_id, CODE_UNAVAILABLE, "registry could not be written", NULL, 0);
+		/* Accepted once this is durable, and not before: nothing goes to
+		 * Kafka for a batch the hub may yet refuse (see the top). */
+		if (r != 0 || batch_put(d, pub->p.id, b.sequence, &e) != 0 || store_commit(d->store) != 0) {
+			store_rollback(d->store);
+			snprintf(err, sizeof(err), "batch %llu refused: the hub cannot record it (is its state disk "
+				 "full?); nothing of it was written: publish it again later",
+				 (unsigned long long)b.sequence);
+			refused_for_disk(d, pub->p.id, err);
+			session_reply(d, s, call_id, CODE_UNAVAILABLE, err, NULL, 0);
 			goto out;
 		}
+		if (b.sequence > pub->batch_seq)
+			pub->batch_seq = b.sequence;
 	}
 	snprintf(p->publisher, sizeof(p->publisher), "%s", pub->p.id);
 	memcpy(p->root, b.merkle_root, TIDS_HASH_BYTES);
@@ -738,6 +882,7 @@ void ingest_publish(struct tidsd *d, struct session *s, uint64_t call_id, const 
 		tids_merkle_tree_path(&tree, i, path, &path_len);
 		if (check_record(d, b.publisher, &b.records[i], &rec, &code, err, sizeof(err)) != 0) {
 			add_error(p, i, code, err);
+			metrics_add(&d->metrics->records_refused, 1);
 		} else if ((r = produce(d, p, &b, i, &rec, (const uint8_t(*)[TIDS_HASH_BYTES])path, path_len)) != 0) {
 			add_error(p, i, r == TIDS_EAGAIN ? CODE_UNAVAILABLE : CODE_RESOURCE_EXHAUSTED,
 				  r == TIDS_EAGAIN ? "Kafka's queue is full; publish it again later" : "out of memory");
@@ -790,13 +935,15 @@ int ingest_init(struct tidsd *d)
 	    rd_kafka_conf_set(conf, "acks", "all", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "message.timeout.ms", timeout, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "linger.ms", "2", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "partitioner", "murmur2_random", err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+	    rd_kafka_conf_set(conf, "partitioner", "murmur2_random", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    /* Its statistics say whether a broker is connected (/health). */
+	    rd_kafka_conf_set(conf, "statistics.interval.ms", "1000", err, sizeof(err)) != RD_KAFKA_CONF_OK) {
 		tids_log_warnx("ingest: %s", err);
 		if (conf != NULL)
 			rd_kafka_conf_destroy(conf);
 		return TIDS_EKAFKA;
 	}
-	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG);
+	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_DR | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG | RD_KAFKA_EVENT_STATS);
 	in->rk = kafka_client(d, RD_KAFKA_PRODUCER, "ingest", conf, err, sizeof(err));
 	if (in->rk == NULL) {
 		tids_log_warnx("ingest: %s", err);
@@ -844,7 +991,14 @@ void ingest_free(struct tidsd *d)
 		in->pending = p->next;
 		pending_free(p);
 	}
+	while (in->unrecorded != NULL) {
+		struct unrecorded *u = in->unrecorded;
+
+		in->unrecorded = u->next;
+		unrecorded_free(u);
+	}
 	free(in->floors);
+	tids_policy_schemas_free(in->schemas);
 	free(in);
 	d->ingest = NULL;
 }

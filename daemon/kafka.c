@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,13 @@ struct kafka {
 	rd_kafka_mock_cluster_t *mock;
 	char bootstrap[512];
 	rd_kafka_t *admin;                  /* creates topics */
+	char last_error[512];               /* the admin client's, for "waiting for Kafka" */
 };
+
+/* How often the start says it is still waiting for Kafka. */
+#define WAIT_LOG_MS 30000
+
+static struct kafka_queue_watch admin_watch;
 
 rd_kafka_conf_t *kafka_conf(struct tidsd *d, char *err, size_t errlen)
 {
@@ -34,9 +41,10 @@ rd_kafka_conf_t *kafka_conf(struct tidsd *d, char *err, size_t errlen)
 	if (d->kafka != NULL && d->kafka->mock != NULL &&
 	    rd_kafka_conf_set(conf, "bootstrap.servers", d->kafka->bootstrap, err, errlen) != RD_KAFKA_CONF_OK)
 		goto fail;
-	/* Logs arrive as events on the client's main queue, read by the loop;
-	 * those a client serves itself (when it is destroyed) still go through
-	 * our log, not to stderr as librdkafka's own lines. */
+	/* Logs arrive as events on the client's main queue, read by the loop.
+	 * A queue served by librdkafka's own poll (rd_kafka_flush and the
+	 * transaction calls do that) hands them to log_cb instead: ours too,
+	 * never librdkafka's default that prints raw "%3|...|FAIL|" lines. */
 	if (rd_kafka_conf_set(conf, "log.queue", "true", err, errlen) != RD_KAFKA_CONF_OK)
 		goto fail;
 	rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
@@ -127,10 +135,87 @@ static enum tids_log_priority priority(int syslog_level)
 	       syslog_level <= 6 ? TIDS_LOG_INFO : TIDS_LOG_DEBUG;
 }
 
+/*
+ * librdkafka says each broker failure twice: a log line (FAIL, at the
+ * level the failure deserves) and an error event with the same text (or,
+ * where a callback serves the queue, an ERROR log line with the client's
+ * name before it); and every client of the process says it alike. So a
+ * FAIL line is logged at its level and remembered, and an error or warning
+ * whose text was remembered less than DEDUP_MS ago is dropped: an operator
+ * reads each failure once (and again later if it persists). The router's
+ * thread logs too, hence the lock.
+ */
+#define DEDUP_MS 10000
+#define DEDUP_SLOTS 32
+
+static pthread_mutex_t dedup_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct {
+	uint64_t hash;
+	int64_t at;
+} dedup[DEDUP_SLOTS];
+static size_t dedup_next;
+
+static bool said_recently(const char *text)
+{
+	uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+	int64_t now = mono_ms();
+	bool seen = false;
+	/* Without librdkafka's " (after 3ms in state CONNECT, 2 identical
+	 * error(s) suppressed)", which differs every time. */
+	const char *end = strstr(text, " (after ");
+
+	for (const unsigned char *p = (const unsigned char *)text; *p != '\0' && (const char *)p != end; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	pthread_mutex_lock(&dedup_lock);
+	for (size_t i = 0; i < DEDUP_SLOTS && !seen; i++)
+		seen = dedup[i].hash == h && dedup[i].at != 0 && now - dedup[i].at < DEDUP_MS;
+	if (!seen) {
+		dedup[dedup_next].hash = h;
+		dedup[dedup_next].at = now;
+		dedup_next = (dedup_next + 1) % DEDUP_SLOTS;
+	}
+	pthread_mutex_unlock(&dedup_lock);
+	return seen;
+}
+
+/* Log lines start with "[thrd:NAME]: ", ERROR lines with the client's name
+ * ("tidsd-hub-ingest#producer-2: "), events with neither. */
+static const char *bare(const char *s)
+{
+	const char *end, *hash;
+
+	if (strncmp(s, "[thrd:", 6) == 0 && (end = strstr(s, "]: ")) != NULL)
+		s = end + 3;
+	if ((hash = strchr(s, '#')) != NULL && (strncmp(hash, "#producer-", 10) == 0 ||
+						strncmp(hash, "#consumer-", 10) == 0) &&
+	    (end = strstr(hash, ": ")) != NULL && memchr(s, ' ', (size_t)(hash - s)) == NULL)
+		s = end + 2;
+	return s;
+}
+
+static void log_line(int level, const char *fac, const char *buf)
+{
+	enum tids_log_priority prio = priority(level);
+	const char *text = bare(buf);
+	bool fail = strcmp(fac, "FAIL") == 0, error = strcmp(fac, "ERROR") == 0;
+
+	/* A FAIL line is remembered whatever its level, so that the error
+	 * event after it is not logged in its place. */
+	if ((fail || prio <= TIDS_LOG_WARNING) && said_recently(text))
+		return;
+	if (prio > tids_log_max())
+		return;
+	/* FAIL and ERROR say nothing that the level does not. */
+	if (fail || error)
+		tids_log(prio, "kafka: %s", text);
+	else
+		tids_log(prio, "kafka: %s: %s", fac, text);
+}
+
 void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 {
 	(void)rk;
-	tids_log(priority(level), "kafka: %s: %s", fac, buf);
+	log_line(level, fac, buf);
 }
 
 bool kafka_log_event(struct tidsd *d, rd_kafka_event_t *ev)
@@ -142,11 +227,10 @@ bool kafka_log_event(struct tidsd *d, rd_kafka_event_t *ev)
 	switch (rd_kafka_event_type(ev)) {
 	case RD_KAFKA_EVENT_LOG:
 		if (rd_kafka_event_log(ev, &fac, &str, &level) == 0)
-			tids_log(priority(level), "kafka: %s: %s", fac, str);
+			log_line(level, fac, str);
 		return true;
 	case RD_KAFKA_EVENT_ERROR:
-		tids_log(rd_kafka_event_error_is_fatal(ev) ? TIDS_LOG_ERR : TIDS_LOG_WARNING, "kafka: %s",
-			 rd_kafka_event_error_string(ev));
+		log_line(rd_kafka_event_error_is_fatal(ev) ? 3 : 4, "ERROR", rd_kafka_event_error_string(ev));
 		return true;
 	default:
 		return false;
@@ -222,8 +306,17 @@ static void on_admin_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 {
 	const rd_kafka_topic_result_t **res;
 	size_t n;
+	const char *fac, *str = NULL;
+	int level = 7;
 
 	(void)ctx;
+	/* The last failure, for "waiting for Kafka at ...". */
+	if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_ERROR)
+		str = rd_kafka_event_error_string(ev);
+	else if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_LOG && rd_kafka_event_log(ev, &fac, &str, &level) != 0)
+		str = NULL;
+	if (str != NULL && level <= 4 && d->kafka != NULL)
+		snprintf(d->kafka->last_error, sizeof(d->kafka->last_error), "%s", bare(str));
 	if (kafka_log_event(d, ev))
 		return;
 	if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_DELETERECORDS_RESULT) {
@@ -253,7 +346,58 @@ static void on_admin_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 				       rd_kafka_topic_result_error_string(res[i]));
 }
 
-static struct kafka_queue_watch admin_watch;
+static const char *bootstrap_servers(const struct tidsd *d)
+{
+	for (size_t i = 0; i < d->conf->n_kafka; i++)
+		if (strcmp(d->conf->kafka[i].name, "bootstrap.servers") == 0)
+			return d->conf->kafka[i].value;
+	return "(kafka.bootstrap.servers not set)";
+}
+
+/*
+ * Kafka may come up after tidsd (a host booting, a broker restarting):
+ * wait for it, and say so, rather than exit and be restarted into the same
+ * wait. Nothing listens meanwhile, the admin socket neither: a hub answers
+ * once every method it serves can work, and until then the log and the
+ * service status (systemctl status tidsd) say what it waits for. The
+ * start timeout of the unit is extended as long as it waits.
+ */
+static int wait_for_kafka(struct tidsd *d)
+{
+	struct kafka *k = d->kafka;
+	int64_t start = mono_ms(), said = 0;
+	const char *where = bootstrap_servers(d);
+
+	for (;;) {
+		const struct rd_kafka_metadata *md;
+		rd_kafka_resp_err_t err = rd_kafka_metadata(k->admin, 0, NULL, &md, 2000);
+		int64_t now;
+
+		kafka_queue_pump(d, &admin_watch);
+		if (err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			rd_kafka_metadata_destroy(md);
+			if (said != 0)
+				tids_log_info("Kafka at %s answered after %lld s", where,
+					      (long long)((mono_ms() - start) / 1000));
+			return 0;
+		}
+		if (d->sig_stop)
+			return TIDS_EUNAVAIL;
+		now = mono_ms();
+		if (said == 0 || now - said >= WAIT_LOG_MS) {
+			const char *why = *k->last_error != '\0' ? k->last_error : rd_kafka_err2str(err);
+
+			if (said == 0)
+				tids_log_warnx("waiting for Kafka at %s (kafka.bootstrap.servers): %s", where, why);
+			else
+				tids_log_warnx("still waiting for Kafka at %s after %lld s: %s", where,
+					       (long long)((now - start) / 1000), why);
+			sd_status("waiting for Kafka at %s: %s", where, why);
+			said = now;
+		}
+		sd_extend_timeout(2 * WAIT_LOG_MS);
+	}
+}
 
 int kafka_delete_before(struct tidsd *d, const char *topic, int64_t offset)
 {
@@ -425,6 +569,8 @@ int kafka_init(struct tidsd *d)
 	}
 	if (kafka_watch_queue(d, &admin_watch, rd_kafka_queue_get_main(k->admin), on_admin_event, NULL) != 0)
 		return TIDS_EIO;
+	if (k->mock == NULL && wait_for_kafka(d) != 0)
+		return TIDS_EUNAVAIL;
 	for (int t = 0; t < KT_COUNT; t++) {
 		if (topic_specs[t].per_participant)
 			continue;

@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "metrics.h"
 #include "tidsd.h"
 
 #define ACCEPT_BATCH 64          /* per wake-up, so that sessions are served between floods */
@@ -103,6 +104,7 @@ static void on_accept(struct tidsd *d, struct watch *w, uint32_t events)
 			return;
 		}
 		if (local) {
+			metrics_add(&d->metrics->sessions_accepted_unix, 1);
 			session_accept(d, fd, true, peer, NULL);
 			continue;
 		}
@@ -123,6 +125,7 @@ static void on_accept(struct tidsd *d, struct watch *w, uint32_t events)
 			close(fd);
 			continue;
 		}
+		metrics_add(&d->metrics->sessions_accepted_tcp, 1);
 		session_accept(d, fd, false, peer, &k);
 	}
 }
@@ -157,31 +160,40 @@ static int split_host_port(const char *addr, char *host, size_t hlen, char *port
 	return 0;
 }
 
-static int open_tcp(struct tidsd *d)
+int listen_tcp_socket(const char *option, const char *addr)
 {
 	struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM }, *ai;
 	char host[256], port[16];
 	int fd, one = 1, rc;
 
-	if (split_host_port(d->conf->listen_tcp, host, sizeof(host), port, sizeof(port)) != 0) {
-		tids_log_warnx("listen.tcp: '%s' is not host:port", d->conf->listen_tcp);
+	if (split_host_port(addr, host, sizeof(host), port, sizeof(port)) != 0) {
+		tids_log_warnx("%s: '%s' is not host:port", option, addr);
 		return -1;
 	}
 	rc = getaddrinfo(*host != '\0' ? host : NULL, port, &hints, &ai);
 	if (rc != 0) {
-		tids_log_warnx("listen.tcp %s: %s", d->conf->listen_tcp, gai_strerror(rc));
+		tids_log_warnx("%s %s: %s", option, addr, gai_strerror(rc));
 		return -1;
 	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
 	    bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 256) != 0) {
-		tids_log_warn("listen.tcp %s", d->conf->listen_tcp);
+		tids_log_warn("%s %s", option, addr);
 		if (fd >= 0)
 			close(fd);
 		freeaddrinfo(ai);
 		return -1;
 	}
 	freeaddrinfo(ai);
+	return fd;
+}
+
+static int open_tcp(struct tidsd *d)
+{
+	int fd = listen_tcp_socket("listen.tcp", d->conf->listen_tcp);
+
+	if (fd < 0)
+		return -1;
 	d->listen_tcp.fd = fd;
 	d->listen_tcp.on_event = on_accept;
 	tids_log_info("listening on %s (Noise_XX)", d->conf->listen_tcp);

@@ -19,6 +19,7 @@
 #include "tids/epoch.h"
 #include "tids/error.h"
 #include "tids/secmem.h"
+#include "metrics.h"
 #include "router.h"
 #include "tidsd.h"
 
@@ -56,11 +57,15 @@ int64_t mono_ms(void)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: tidsd [-d] [-n] [-c config] [-i instance]\n"
-		   "  -c FILE  configuration (default " DEFAULT_CONFIG ")\n"
-		   "  -i NAME  this instance's name among the hub's instances (over hub.instance)\n"
-		   "  -n       check the configuration and policies, print \"configuration OK\", exit\n"
-		   "  -d       debug logging\n"
-		   "  -V       print the version\n");
+		   "       tidsd -V | -h\n"
+		   "  -c, --config FILE    configuration (default " DEFAULT_CONFIG ")\n"
+		   "  -i, --instance NAME  this instance's name among the hub's instances (over hub.instance)\n"
+		   "  -n, --check          check the configuration and policies, print \"configuration OK\", exit\n"
+		   "  -d, --debug          debug logging\n"
+		   "  -V, --version        print the version, exit\n"
+		   "  -h, --help           print this help, exit\n"
+		   "Signals: SIGHUP reloads the configuration and policies; SIGTERM stops.\n"
+		   "See tidsd(8) and tidsd.conf(5).\n");
 }
 
 /* Prints each collected error line and exits (for -n and startup). */
@@ -71,6 +76,21 @@ static void die_with(struct tids_buf *errs)
 	exit(1);
 }
 
+/* Logs each line of errs on its own, with the log's prefix. */
+static void log_lines(enum tids_log_priority prio, const struct tids_buf *errs)
+{
+	const char *p = (const char *)tids_buf_head(errs), *end = p + errs->len;
+
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl != NULL ? (size_t)(nl - p) : (size_t)(end - p);
+
+		if (n > 0)
+			tids_log(prio, "%.*s", (int)n, p);
+		p += n + 1;
+	}
+}
+
 static int check_only(const struct config *conf, struct tids_buf *errs)
 {
 	struct tids_policy_set *set = NULL;
@@ -78,8 +98,19 @@ static int check_only(const struct config *conf, struct tids_buf *errs)
 	char err[512];
 	int bad = 0;
 
-	if (policy_load_dir(conf->policy_dir, &set, errs) != 0)
+	const struct tids_policy_tz *tz;
+	if (timezone_load(conf->timezone, &tz, err, sizeof(err)) != 0) {
+		tids_log(TIDS_LOG_ERR, "%s: hub.timezone: %s", conf->path, err);
 		bad = 1;
+	} else {
+		tids_policy_tz_free((struct tids_policy_tz *)tz);
+	}
+	if (policy_load_dir(conf->policy_dir, &set, errs) != 0) {
+		log_lines(TIDS_LOG_ERR, errs);
+		tids_buf_free(errs);
+		tids_log(TIDS_LOG_ERR, "the policies in %s do not compile", conf->policy_dir);
+		bad = 1;
+	}
 	tids_policy_set_free(set);
 	if (tids_keyfile_read_identity(conf->hub_key, &id, err, sizeof(err)) != 0) {
 		/* A missing key is created at first start; a bad one is an error. */
@@ -145,7 +176,9 @@ static void open_store(struct tidsd *d)
 		fatalx("%s", err);
 }
 
-static void load_policies(struct tidsd *d)
+/* Compiled first of all: a hub whose policies do not compile starts
+ * nothing, so it creates no key and opens no registry on the way out. */
+static struct tids_policy_set *compile_policies(const struct tidsd *d)
 {
 	struct tids_buf errs = { 0 };
 	struct tids_policy_set *set;
@@ -153,10 +186,16 @@ static void load_policies(struct tidsd *d)
 	if (policy_load_dir(d->conf->policy_dir, &set, &errs) != 0) {
 		/* Never run without a policy set: default deny needs rules to
 		 * deny by, and routing without them would be guesswork. */
-		die_with(&errs);
+		log_lines(TIDS_LOG_ERR, &errs);
+		fatalx("refusing to start: the policies in %s do not compile", d->conf->policy_dir);
 	}
 	tids_buf_free(&errs);
 	tids_log_info("policies: %zu rules from %s", tids_policy_set_rule_count(set), d->conf->policy_dir);
+	return set;
+}
+
+static void load_policies(struct tidsd *d, struct tids_policy_set *set)
+{
 	if (ingest_set_floors(d, set) != 0 || purposes_set(d, set) != 0)
 		fatalx("policies: out of memory");
 	router_post(d, RM_POLICY, "policy", NULL, 0, NULL, set);
@@ -172,8 +211,8 @@ void tidsd_reload(struct tidsd *d)
 	sd_reloading();
 	tids_log_info("reloading %s", d->conf->path);
 	if (config_load(d->conf->path, &next, &errs) != 0) {
-		tids_log_warnx("reload refused, keeping the running configuration:\n%.*s", (int)errs.len,
-			       (const char *)tids_buf_head(&errs));
+		tids_log_warnx("reload refused, keeping the running configuration:");
+		log_lines(TIDS_LOG_WARNING, &errs);
 		goto out;
 	}
 	if (instance_arg != NULL && config_set_instance(next, instance_arg, err, sizeof(err)) != 0) {
@@ -183,8 +222,8 @@ void tidsd_reload(struct tidsd *d)
 	}
 	config_carry_over(d->conf, next);
 	if (policy_load_dir(next->policy_dir, &set, &errs) != 0) {
-		tids_log_warnx("reload refused, keeping the running policies:\n%.*s", (int)errs.len,
-			       (const char *)tids_buf_head(&errs));
+		tids_log_warnx("reload refused, keeping the running policies:");
+		log_lines(TIDS_LOG_WARNING, &errs);
 		config_free(next);
 		goto out;
 	}
@@ -217,12 +256,15 @@ void tidsd_tick(struct tidsd *d)
 	int64_t mono = mono_ms();
 
 	sd_watchdog_tick(mono);
+	http_tick(d);
 	sessions_tick(d);
 	listeners_tick(d);
+	egress_tick(d);
 	router_tick(d);
 	hubstate_tick(d);
 	federation_tick(d);
 	registry_expire_grants(d, now_ms());
+	ingest_tick(d);
 	if (store_commit(d->store) != 0)
 		tids_log_warnx("registry: commit failed");
 }
@@ -232,6 +274,7 @@ static void shutdown_cleanly(struct tidsd *d)
 	sd_stopping();
 	tids_log_info("stopping: %zu sessions, %zu records in flight", session_count(d), ingest_in_flight(d));
 	listeners_close(d);
+	http_close(d);
 	ingest_flush(d, DRAIN_MS);
 	sessions_close_all(d);
 	federation_free(d);
@@ -250,6 +293,10 @@ static void shutdown_cleanly(struct tidsd *d)
 	loop_free(d);
 	tids_identity_wipe(&d->hub);
 	keys_close(d);
+	tids_policy_tz_free((struct tids_policy_tz *)d->tz);
+	/* After the router and indexer threads, which count into it. */
+	metrics_free(d->metrics);
+	d->metrics = NULL;
 	config_free(d->conf);
 	tids_log_info("stopped");
 }
@@ -260,10 +307,20 @@ int main(int argc, char **argv)
 	const char *conf_path = DEFAULT_CONFIG;
 	char err[256];
 	struct tids_buf errs = { 0 };
+	struct tids_policy_set *policies;
 	bool check = false, debug = false;
-	int c;
+	int c, r;
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "instance", required_argument, NULL, 'i' },
+		{ "check", no_argument, NULL, 'n' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 
-	while ((c = getopt(argc, argv, "c:di:nVh")) != -1) {
+	while ((c = getopt_long(argc, argv, "c:di:nVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			conf_path = optarg;
@@ -293,6 +350,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	tids_log_init("tidsd", debug ? TIDS_LOG_DEBUG : TIDS_LOG_INFO);
+	tids_log_set_timestamps(1);
 	if (sodium_init() < 0)
 		fatalx("libsodium failed to initialise");
 	/* The daemon's state holds the hub's identity: guarded memory keeps it
@@ -312,6 +370,14 @@ int main(int argc, char **argv)
 		tids_log_set_max((enum tids_log_priority)d->conf->log_level);
 	sd_status("starting");
 
+	d->metrics = metrics_new();
+	if (d->metrics == NULL)
+		fatalx("out of memory");
+	d->metrics->router_enabled = d->conf->router;
+	/* the calendar too, before anything is created */
+	if (timezone_load(d->conf->timezone, &d->tz, err, sizeof(err)) != 0)
+		fatalx("refusing to start: hub.timezone: %s", err);
+	policies = compile_policies(d);
 	load_hub_key(d);
 	open_store(d);
 	/* The master key and the epoch keys are this instance's; the hub data
@@ -320,11 +386,18 @@ int main(int argc, char **argv)
 		fatalx("cannot continue without the keys at rest; see above");
 	if (router_new(d) != 0)
 		fatalx("out of memory");
-	load_policies(d);
+	load_policies(d, policies);
 	if (loop_init(d) != 0)
 		fatalx("event loop: %s", strerror(errno));
 	sd_status("connecting to Kafka");
-	if (kafka_init(d) != 0)
+	r = kafka_init(d);
+	if (r != 0 && d->sig_stop) {
+		/* Stopped while it waited for Kafka: nothing ran yet. */
+		tids_log_info("stopped while waiting for Kafka");
+		shutdown_cleanly(d);
+		return 0;
+	}
+	if (r != 0)
 		fatalx("Kafka is not usable; see above");
 	/* The registry is a view of the hub state on Kafka: checked against
 	 * the topic, loaded, then brought up to date before anything is served. */
@@ -349,7 +422,7 @@ int main(int argc, char **argv)
 	 * ledger, the same answers, from any of them. */
 	if (d->conf->ledger && indexer_init(d) != 0)
 		fatalx("audit ledger indexer could not start; see above");
-	if (listeners_open(d) != 0)
+	if (listeners_open(d) != 0 || http_open(d) != 0)
 		fatalx("cannot listen; see above");
 
 	sd_ready();

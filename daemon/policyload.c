@@ -5,11 +5,15 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "tids/error.h"
+#include "tids/zoneinfo.h"
 #include "tidsd.h"
 
 static int by_name(const void *a, const void *b)
@@ -17,27 +21,41 @@ static int by_name(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static char *read_file(const char *path, size_t *len)
+/* The file's text, or NULL with the reason in why. */
+static char *read_file(const char *path, size_t *len, char *why, size_t whylen)
 {
 	FILE *f = fopen(path, "re");
 	char *buf = NULL;
-	long n;
+	struct stat st;
+	size_t n;
 
-	if (f == NULL)
+	if (f == NULL) {
+		snprintf(why, whylen, "%s", strerror(errno));
 		return NULL;
-	if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && (size_t)n <= TIDS_POLICY_SOURCE_MAX &&
-	    fseek(f, 0, SEEK_SET) == 0) {
-		buf = malloc((size_t)n + 1);
-		if (buf != NULL && fread(buf, 1, (size_t)n, f) != (size_t)n) {
+	}
+	/* A directory opens, and then reads as nothing sensible. */
+	if (fstat(fileno(f), &st) != 0) {
+		snprintf(why, whylen, "%s", strerror(errno));
+	} else if (S_ISDIR(st.st_mode)) {
+		snprintf(why, whylen, "is a directory, not a policy file (policy.dir takes *.tidspol files only)");
+	} else if (!S_ISREG(st.st_mode)) {
+		snprintf(why, whylen, "is not a regular file");
+	} else if ((uintmax_t)st.st_size > TIDS_POLICY_SOURCE_MAX) {
+		snprintf(why, whylen, "is %jd bytes, more than the %zu a policy file may have", (intmax_t)st.st_size,
+			 (size_t)TIDS_POLICY_SOURCE_MAX);
+	} else {
+		n = (size_t)st.st_size;
+		buf = malloc(n + 1);
+		if (buf == NULL) {
+			snprintf(why, whylen, "out of memory");
+		} else if (fread(buf, 1, n, f) != n || ferror(f)) {
+			snprintf(why, whylen, "%s", ferror(f) ? strerror(errno) : "changed while it was read");
 			free(buf);
 			buf = NULL;
-		}
-		if (buf != NULL) {
+		} else {
 			buf[n] = '\0';
-			*len = (size_t)n;
+			*len = n;
 		}
-	} else {
-		errno = EFBIG;
 	}
 	fclose(f);
 	return buf;
@@ -92,10 +110,12 @@ int policy_load_dir(const char *dir, struct tids_policy_set **out, struct tids_b
 	if (src == NULL || diags == NULL)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
+		char why[256];
+
 		src[i].name = names[i];
-		src[i].text = read_file(names[i], &src[i].len);
+		src[i].text = read_file(names[i], &src[i].len, why, sizeof(why));
 		if (src[i].text == NULL) {
-			snprintf(line, sizeof(line), "%s: %s", names[i], strerror(errno));
+			snprintf(line, sizeof(line), "%s: %s", names[i], why);
 			say(errs, line);
 			goto out;
 		}
@@ -122,5 +142,28 @@ out:
 		free(names[i]);
 	free(names);
 	tids_policy_diags_free(diags);
+	return r;
+}
+
+int timezone_load(const char *name, const struct tids_policy_tz **out, char *err, size_t errlen)
+{
+	struct tids_policy_tz *tz = NULL;
+	uint8_t *data;
+	size_t len;
+	int r;
+
+	*out = NULL;
+	r = tids_zoneinfo_read(name, &data, &len, err, errlen);
+	if (r == TIDS_ENOENT && (strcmp(name, "UTC") == 0 || strcmp(name, "Etc/UTC") == 0)) {
+		/* a machine without tzdata still has UTC */
+		*out = tids_policy_tz_utc();
+		return 0;
+	}
+	if (r != 0)
+		return r;
+	r = tids_policy_tz_parse(name, data, len, &tz, err, errlen);
+	free(data);
+	if (r == 0)
+		*out = tz;
 	return r;
 }

@@ -44,6 +44,7 @@ int receipts_hold(struct router *rt, const char *topic, const uint8_t key[TIDS_R
 	memcpy(d->key, key, TIDS_RECORD_ID_BYTES);
 	d->value = value;
 	d->len = len;
+	d->timestamp_ms = rt->ingress_ts;
 	h->n++;
 	h->bytes += len;
 	return 0;
@@ -160,7 +161,8 @@ int receipts_release(struct router *rt)
 		}
 		if ((r = signed_head(rt, d->partition)) != 0 || (r = add_receipt(rt, d)) != 0)
 			break;
-		r = router_produce(rt, d->topic, RD_KAFKA_PARTITION_UA, d->key, TIDS_RECORD_ID_BYTES, d->value, d->len);
+		r = router_produce_at(rt, d->topic, RD_KAFKA_PARTITION_UA, d->key, TIDS_RECORD_ID_BYTES, d->value, d->len,
+				      d->timestamp_ms);
 		d->value = NULL;             /* router_produce took it */
 	}
 	clear(rt);

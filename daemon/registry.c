@@ -354,7 +354,7 @@ static int apply_peer(struct tidsd *d, const char *id, const struct tids_hub_sta
 #define APPROVAL_SIGNER_ROLE "regulator"
 
 /* An approval as the registry keeps it. Revoked ones stay (their ids are
- * spent: approvals are immutable) but no longer reach the router. */
+ * spent: approvals are immutable); the router knows them as revoked. */
 struct approval_entry {
 	struct tids_approval a;
 	bool revoked;
@@ -466,8 +466,21 @@ static int prepare_revoke_grant(struct tidsd *d, const char *grant_id, const cha
 	return hs_batch_add(b, HS_GRANT, grant_id, NULL, 0, NULL, 0);
 }
 
-/* The grant, its key destroyed already, leaves the registry. */
-static void forget_grant(struct tidsd *d, const char *grant_id)
+/* What the router hears of a consent withdrawn: "revoked MS" or
+ * "expired MS". Its policy facts keep it, never matching, so that a
+ * denial can say what became of it. */
+static void post_withdrawn(struct tidsd *d, enum router_msg_kind kind, const char *id, const char *how,
+			   int64_t at_ms)
+{
+	char why[48];
+	int n = snprintf(why, sizeof(why), "%s %lld", how, (long long)at_ms);
+
+	router_post(d, kind, id, (const uint8_t *)why, n > 0 ? (size_t)n : 0, NULL, NULL);
+}
+
+/* The grant, its key destroyed already, leaves the registry (at at_ms,
+ * when the entry that ended it was written). */
+static void forget_grant(struct tidsd *d, const char *grant_id, bool expired, int64_t at_ms)
 {
 	struct tids_grant *g = tids_map_remove_str(&d->registry->grants, grant_id);
 
@@ -475,7 +488,7 @@ static void forget_grant(struct tidsd *d, const char *grant_id)
 	 * here leaves nothing that could carry data. */
 	if (store_delete(d->store, STORE_GRANT, grant_id) != 0)
 		tids_log_warnx("grant %s: its entry could not be removed (its key is destroyed)", grant_id);
-	router_post(d, RM_REVOKE, grant_id, NULL, 0, NULL, NULL);
+	post_withdrawn(d, RM_REVOKE, grant_id, expired ? "expired" : "revoked", at_ms);
 	egress_forget_key(d, grant_id);
 	if (g != NULL) {
 		tids_grant_free(g);
@@ -493,9 +506,14 @@ static int apply_grant(struct tidsd *d, const char *id, const struct tids_hub_st
 		/* Revoked or expired: key first, durably, so that once it is gone
 		 * the grant's deliveries are unreadable here, whatever happens
 		 * next. */
+		const struct tids_grant *old = tids_map_get_str(&d->registry->grants, id);
+		int64_t at = e->at_ms > 0 ? e->at_ms : now_ms();
+
 		if ((r = keys_grants_destroy(d, ids, 1, err, errlen)) != 0)
 			return r;
-		forget_grant(d, id);
+		/* The entry does not say why it ended: a grant past its end when
+		 * it was written expired (HS_EXPIRE_GRANT writes only those). */
+		forget_grant(d, id, old != NULL && old->not_after_ms <= at, at);
 		return 0;
 	}
 	if ((r = tids_wire_decode_signed_grant(e->body.data, e->body.len, &g, err, errlen)) < 0)
@@ -559,7 +577,7 @@ static void approval_entry_free(struct approval_entry *e)
 }
 
 /* Indexes a stored approval; a revoked one is kept (its id stays spent)
- * but never reaches the router. */
+ * and reaches the router as revoked. */
 static int index_approval(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
 {
 	struct approval_entry *e = calloc(1, sizeof(*e));
@@ -577,8 +595,11 @@ static int index_approval(struct tidsd *d, const uint8_t *blob, size_t len, char
 		goto fail;
 	}
 	approval_entry_free(old);
-	if (!e->revoked)
-		router_post(d, RM_APPROVAL, e->a.approval_id, blob, len, NULL, NULL);
+	/* A revoked one too: the policies never count it, but a denial can
+	 * say it was revoked. */
+	router_post(d, RM_APPROVAL, e->a.approval_id, blob, len, NULL, NULL);
+	if (e->revoked)
+		post_withdrawn(d, RM_REVOKE_APPROVAL, e->a.approval_id, "revoked", (int64_t)revoked_at);
 	return 0;
 fail:
 	approval_entry_free(e);
@@ -670,8 +691,6 @@ static int prepare_revoke_approval(struct tidsd *d, const char *approval_id, con
 static int apply_approval(struct tidsd *d, const char *id, const struct tids_hub_state *e, char *err,
 			  size_t errlen)
 {
-	const struct approval_entry *old = tids_map_get_str(&d->registry->approvals, id);
-	bool was_live = old != NULL && !old->revoked;
 	int r = 0;
 
 	if (e->revoked_at_ms > 0 && store_set_u64(d->store, "approval_revoked", id, (uint64_t)e->revoked_at_ms) != 0)
@@ -680,12 +699,9 @@ static int apply_approval(struct tidsd *d, const char *id, const struct tids_hub
 		r = TIDS_EDB;
 	if (r != 0)
 		return tids_fail(err, errlen, r, "approval %s: could not be stored", id);
-	if ((r = index_approval(d, e->body.data, e->body.len, err, errlen)) != 0)
-		return r;
-	/* Reaches the router before any record it routes after this entry. */
-	if (was_live && e->revoked_at_ms > 0)
-		router_post(d, RM_REVOKE_APPROVAL, id, NULL, 0, NULL, NULL);
-	return 0;
+	/* A revocation reaches the router (index_approval posts it) before
+	 * any record it routes after this entry. */
+	return index_approval(d, e->body.data, e->body.len, err, errlen);
 }
 
 bool registry_case_open(const struct tidsd *d, const char *recipient, const char *purpose, int64_t now)

@@ -13,38 +13,6 @@
 #include "router.h"
 #include "tids/error.h"
 
-/* What a decision removed, by field name, for the delivery's obligations. */
-struct removed_names {
-	const char *items[TIDS_FIELDS_MAX];
-	size_t n;
-};
-
-static void to_wire_obligations(const struct tids_policy_decision *dec, const struct tids_record *rec,
-				struct removed_names *removed, struct tids_obligations *o)
-{
-	const struct tids_policy_obligations *po = &dec->obligations;
-
-	memset(o, 0, sizeof(*o));
-	removed->n = 0;
-	for (size_t i = 0; i < rec->n_fields; i++)
-		if (tids_policy_field_removed(po, i))
-			removed->items[removed->n++] = rec->fields[i].name;
-	o->retain_until_ms = po->retain_until_ms;
-	o->notify = (struct tids_strlist){ po->notify, po->n_notify };
-	o->no_onward_transfer = po->no_onward_transfer;
-	o->encrypt = po->encrypt;
-	o->redacted = (struct tids_strlist){ removed->items, removed->n };
-	if (po->aggregate) {
-		o->aggregate.function = po->aggregation.function;
-		o->aggregate.field = po->aggregation.field;
-		o->aggregate.window_ms = po->aggregation.window_ms;
-		o->aggregate.by = (struct tids_strlist){ po->aggregation.by, po->aggregation.n_by };
-	}
-	if (po->purposes_restricted)
-		o->purposes = (struct tids_strlist){ po->purposes, po->n_purposes };
-	o->duties = (struct tids_strlist){ po->duties, po->n_duties };
-}
-
 int route_produce_delivery(struct router *rt, const char *recipient, const struct tids_delivery *del,
 			   const char *grant_id, uint8_t hash[TIDS_HASH_BYTES])
 {
@@ -100,8 +68,10 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 		return r;
 	/* It leaves at the end of the transaction, with its receipt. */
 	r = receipts_hold(rt, topic, del->record.record_id, value, vlen);
-	if (r == 0)
+	if (r == 0) {
 		rt->deliveries++;
+		rt->stage.deliveries++;
+	}
 	return r;
 }
 
@@ -255,13 +225,13 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 		 bool onward)
 {
 	static struct tids_field fields[TIDS_FIELDS_MAX];
-	static struct removed_names removed;
+	static const char *removed[TIDS_FIELDS_MAX];
 	static struct oblig_merge merged;
 	const rd_kafka_message_t *m = ctx->m;
 	const struct tids_record *rec = ctx->rec;
 	const struct tids_forward_info *fw = &ctx->ir->forwarded;
 	struct tids_policy_request req = { rec, recipient, purpose, now_ms(), fw->present ? fw->from_hub : NULL,
-					   fw->present ? fw->hops : 0, onward };
+					   fw->present ? fw->hops : 0, onward, rt->tz };
 	struct tids_policy_decision dec;
 	struct tids_counter_increment counts[TIDS_AUDIT_COUNTS_MAX];
 	struct tids_audit_entry e;
@@ -287,6 +257,8 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 			e.decision = TIDS_DECISION_DENY;
 			e.tier = rec->tier;
 			e.reason = "the exporting hub attached the no_onward_transfer duty: not passed on";
+			metrics_stage_decision(rt->metrics, &rt->stage, rec->category, MD_DENY, e.tier,
+					       "(no-onward-transfer)");
 			return audit_append(rt, m->partition, &e);
 		}
 	}
@@ -302,6 +274,20 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 		e.decision = TIDS_DECISION_DENY;
 		if (r == 0 && unreachable && dec.verdict != TIDS_POLICY_DENY)
 			e.reason = "the recipient's home hub is not a peer of this hub";
+		if (dec.near.kind != TIDS_POLICY_NEAR_NONE) {
+			/* the reason code: what nearly matched, and what failed */
+			e.has_near_miss = true;
+			e.near_miss = (struct tids_near_miss){
+				.kind = dec.near.kind == TIDS_POLICY_NEAR_GRANT ? "grant" : "approval",
+				.id = dec.near.id, .code = (int)dec.near.code, .failed = dec.near.failed,
+				.at_ms = dec.near.at_ms, .uses = dec.near.uses, .max_uses = dec.near.max_uses,
+				.rule_id = dec.near.rule,
+			};
+		}
+		/* Denied for want of a route, a permit decided nothing. */
+		metrics_stage_decision(rt->metrics, &rt->stage, rec->category, MD_DENY, e.tier,
+				       r != 0 ? NULL : unreachable && dec.verdict != TIDS_POLICY_DENY ?
+				       "(peer-unreachable)" : dec.deciding_rule);
 		return audit_append(rt, m->partition, &e);
 	}
 	memset(&del, 0, sizeof(del));
@@ -309,7 +295,7 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 		return r;
 	del.decision = dec.verdict == TIDS_POLICY_TRANSFORM ? TIDS_DECISION_TRANSFORM : TIDS_DECISION_ALLOW;
 	del.rule_ids = e.rule_ids;
-	to_wire_obligations(&dec, rec, &removed, &del.obligations);
+	tids_policy_obligations_to_wire(&dec, rec, removed, TIDS_FIELDS_MAX, &del.obligations);
 	del.grant_id = dec.grant_id;
 	del.purpose = purpose;
 	del.decided_at_ms = e.decided_at_ms;
@@ -323,6 +309,8 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 	e.decision = del.decision;
 	e.obligations = del.obligations;
 	e.tier = del.record.tier;
+	metrics_stage_decision(rt->metrics, &rt->stage, rec->category,
+			       del.decision == TIDS_DECISION_TRANSFORM ? MD_TRANSFORM : MD_ALLOW, e.tier, NULL);
 	/* The ledger keeps what each decision counted, so that it alone can
 	 * total the counters (tidsctl audit report). */
 	for (size_t i = 0; i < dec.obligations.n_counts && i < TIDS_AUDIT_COUNTS_MAX; i++)
@@ -432,9 +420,11 @@ int route_message(struct router *rt, const rd_kafka_message_t *m)
 	/* Candidates: every participant with a standing subscription, for
 	 * each purpose it receives data for (participants of peer hubs too,
 	 * by their directories). The policy decides the rest. */
+	rt->ingress_ts = rd_kafka_message_timestamp(m, NULL) > 0 ? rd_kafka_message_timestamp(m, NULL) : 0;
 	while (r == 0 && (sub = tids_map_next(&rt->subscribers, &pos)) != NULL)
 		for (size_t i = 0; r == 0 && i < sub->n_purposes; i++)
 			r = route_decide(rt, &ctx, sub->id, sub->purposes[i], false);
+	rt->ingress_ts = 0;
 out:
 	tids_record_free(&rec);
 	tids_ingress_record_free(&ir);

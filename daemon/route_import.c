@@ -42,10 +42,18 @@ void route_merge_obligations(struct tids_obligations *o, const struct tids_oblig
 {
 	if (theirs->retain_until_ms > 0 && (o->retain_until_ms == 0 || theirs->retain_until_ms < o->retain_until_ms))
 		o->retain_until_ms = theirs->retain_until_ms;
-	o->no_onward_transfer |= theirs->no_onward_transfer;
-	o->encrypt |= theirs->encrypt;
+	/* Every flag and list of the obligations vocabulary (policy/obligations.def):
+	 * set by either, the union of both. Their notifications were theirs to
+	 * send (to their participants): not carried on. */
+	for (unsigned f = 0; f < TIDS_POLICY_OB_FLAGS; f++)
+		*tids_policy_ob_wire_flag(o, f) |= *tids_policy_ob_wire_flag((struct tids_obligations *)theirs, f);
+	for (unsigned l = 0; l < TIDS_POLICY_OB_LISTS; l++)
+		if (l != TIDS_POLICY_OB_LIST_notify)
+			*tids_policy_ob_wire_list(o, l) =
+				list_union(*tids_policy_ob_wire_list(o, l),
+					   *tids_policy_ob_wire_list((struct tids_obligations *)theirs, l), buf->lists[l],
+					   sizeof(buf->lists[l]) / sizeof(buf->lists[l][0]));
 	o->redacted = list_union(o->redacted, theirs->redacted, buf->redacted, sizeof(buf->redacted) / sizeof(buf->redacted[0]));
-	o->duties = list_union(o->duties, theirs->duties, buf->duties, sizeof(buf->duties) / sizeof(buf->duties[0]));
 	/* Use restricted by both: the purposes both allow. */
 	if (theirs->purposes.n > 0 && o->purposes.n > 0) {
 		size_t n = 0;
@@ -60,7 +68,6 @@ void route_merge_obligations(struct tids_obligations *o, const struct tids_oblig
 	/* An aggregate stays one: the exporting hub made it. */
 	if (o->aggregate.function == NULL && theirs->aggregate.function != NULL)
 		o->aggregate = theirs->aggregate;
-	/* Their notifications were theirs to send (to their participants). */
 }
 
 int route_import(struct router *rt, const struct route_ctx *ctx)

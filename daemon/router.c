@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -119,7 +120,6 @@ static void apply_grant(struct router *rt, const struct router_msg *m, char *err
 
 	if (tids_wire_decode_signed_grant(m->blob, m->len, &g, err, errlen) != 0)
 		return;
-	const struct tids_obligations *o = &g.obligations;
 	snprintf(key, sizeof(key), "uses/%s", g.grant_id);
 	uses = tids_map_get_str(&rt->counts, key);
 	struct tids_policy_grant pg = {
@@ -129,18 +129,8 @@ static void apply_grant(struct router *rt, const struct router_msg *m, char *err
 		.purposes = g.purposes.items, .n_purposes = g.purposes.n,
 		.not_before_ms = g.not_before_ms, .not_after_ms = g.not_after_ms,
 		.max_uses = g.max_uses, .uses = uses != NULL ? (uint32_t)uses->value : 0,
-		.duties = {
-			.retain_until_ms = o->retain_until_ms,
-			.notify = o->notify.items, .n_notify = o->notify.n,
-			.no_onward_transfer = o->no_onward_transfer, .encrypt = o->encrypt,
-			.redact = o->redacted.items, .n_redact = o->redacted.n,
-			.purposes = o->purposes.items, .n_purposes = o->purposes.n,
-			.duties = o->duties.items, .n_duties = o->duties.n,
-			.aggregate_function = o->aggregate.function, .aggregate_field = o->aggregate.field,
-			.aggregate_window_ms = o->aggregate.window_ms,
-			.aggregate_by = o->aggregate.by.items, .n_aggregate_by = o->aggregate.by.n,
-		},
 	};
+	tids_policy_duties_from_wire(&g.obligations, &pg.duties);
 	k = calloc(1, sizeof(*k));
 	if (k == NULL || (k->key = tids_secmem_pool_get(rt->key_pool)) == NULL) {
 		tids_log_warnx("router: grant %s: out of memory; not routing under it", g.grant_id);
@@ -166,11 +156,27 @@ static void apply_grant(struct router *rt, const struct router_msg *m, char *err
 	tids_grant_free(&g);
 }
 
+/* "revoked MS" or "expired MS" (registry.c post_withdrawn). */
+static bool withdrawn_how(const struct router_msg *m, int64_t *at_ms)
+{
+	char text[48];
+	long long at = 0;
+
+	snprintf(text, sizeof(text), "%.*s", (int)(m->len < sizeof(text) ? m->len : sizeof(text) - 1),
+		 (const char *)m->blob);
+	*at_ms = sscanf(text, "%*s %lld", &at) == 1 ? (int64_t)at : now_ms();
+	return strncmp(text, "expired", 7) != 0;
+}
+
+/* The grant's key goes; the policy facts keep the grant, never to match
+ * again, so that a denial can name it (revoked at, expired at). */
 static void apply_revoke(struct router *rt, const struct router_msg *m)
 {
 	struct grant_key *k = tids_map_remove_str(&rt->grant_keys, m->id);
+	int64_t at;
+	bool revoked = withdrawn_how(m, &at);
 
-	tids_policy_facts_remove_grant(rt->facts, m->id);
+	tids_policy_facts_retire_grant(rt->facts, m->id, revoked, at);
 	if (k != NULL)
 		free_grant_key(rt, k);
 }
@@ -270,11 +276,15 @@ static void apply(struct router *rt, struct router_msg *m)
 	case RM_APPROVAL:
 		apply_approval(rt, m, err, sizeof(err));
 		break;
-	case RM_REVOKE_APPROVAL:
+	case RM_REVOKE_APPROVAL: {
+		int64_t at;
+
 		/* Applied before the next batch is decided: records routed
 		 * after the revocation no longer rest on it. */
-		tids_policy_facts_remove_approval(rt->facts, m->id);
+		(void)withdrawn_how(m, &at);
+		tids_policy_facts_revoke_approval(rt->facts, m->id, at);
 		break;
+	}
 	case RM_SUBSCRIBER:
 		apply_subscriber(rt, m);
 		break;
@@ -386,14 +396,9 @@ static void topic_handles_free(struct router *rt)
 	tids_map_free(&rt->topics);
 }
 
-int router_produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
-		   uint8_t *value, size_t len)
-{
-	return router_produce_h(rt, topic, partition, key, key_len, value, len, NULL);
-}
-
-int router_produce_h(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
-		     uint8_t *value, size_t len, rd_kafka_headers_t *headers)
+/* Takes value and headers, whatever the outcome; timestamp_ms 0 is now. */
+static int produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		   uint8_t *value, size_t len, rd_kafka_headers_t *headers, int64_t timestamp_ms)
 {
 	rd_kafka_topic_t *rkt = topic_handle(rt, topic);
 	rd_kafka_resp_err_t err;
@@ -406,7 +411,8 @@ int router_produce_h(struct router *rt, const char *topic, int32_t partition, co
 	}
 	err = rd_kafka_producev(rt->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
 				RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE(value, len), RD_KAFKA_V_HEADERS(headers),
-				RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE), RD_KAFKA_V_END);
+				RD_KAFKA_V_TIMESTAMP(timestamp_ms), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_FREE),
+				RD_KAFKA_V_END);
 	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		free(value);
 		/* On failure the headers are still ours. */
@@ -416,6 +422,24 @@ int router_produce_h(struct router *rt, const char *topic, int32_t partition, co
 		return TIDS_EKAFKA;
 	}
 	return 0;
+}
+
+int router_produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		   uint8_t *value, size_t len)
+{
+	return produce(rt, topic, partition, key, key_len, value, len, NULL, 0);
+}
+
+int router_produce_h(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		     uint8_t *value, size_t len, rd_kafka_headers_t *headers)
+{
+	return produce(rt, topic, partition, key, key_len, value, len, headers, 0);
+}
+
+int router_produce_at(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		      uint8_t *value, size_t len, int64_t timestamp_ms)
+{
+	return produce(rt, topic, partition, key, key_len, value, len, NULL, timestamp_ms);
 }
 
 static void drain_producer_events(struct router *rt)
@@ -518,6 +542,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	}
 	rt->assigned = held > 0;
 	rt->reload_state = true;
+	atomic_store_explicit(&rt->metrics->router_partitions, held, memory_order_relaxed);
 	tids_log_info("router: ingress partitions %s: %s; holds %d: %s",
 		      assign ? "assigned" : rd_kafka_assignment_lost(rk) ? "lost" : "revoked", list, held, holding);
 }
@@ -615,6 +640,8 @@ static void teardown(struct router *rt)
 	discard_batch(rt);
 	rt->assigned = false;
 	memset(rt->owned, 0, sizeof(rt->owned));
+	atomic_store_explicit(&rt->metrics->router_partitions, -1, memory_order_relaxed);
+	atomic_store_explicit(&rt->metrics->router_lag, -1, memory_order_relaxed);
 	if (rt->consumer != NULL) {
 		rd_kafka_queue_io_event_enable(rt->cq, -1, NULL, 0);
 		rd_kafka_queue_destroy(rt->cq);
@@ -634,6 +661,14 @@ static void teardown(struct router *rt)
 	}
 }
 
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
 /* One transaction: the batch, due checkpoints and windows, the state they
  * change, and the offsets consumed. */
 static int transact(struct router *rt)
@@ -642,6 +677,7 @@ static int transact(struct router *rt)
 	rd_kafka_consumer_group_metadata_t *cgmd;
 	rd_kafka_error_t *e;
 	int64_t now = now_ms();
+	uint64_t commit_started;
 	int r = 0;
 
 	e = rd_kafka_begin_transaction(rt->producer);
@@ -682,14 +718,22 @@ static int transact(struct router *rt)
 		if (e != NULL)
 			goto fail;
 	}
+	commit_started = mono_us();
 	e = rd_kafka_commit_transaction(rt->producer, -1);
 	if (e != NULL)
 		goto fail;
+	if (rt->n_batch > 0)
+		metrics_observe_us(&rt->metrics->commit_latency, mono_us() - commit_started);
 	rt->records += rt->n_batch;
 	rt->transactions++;
+	rt->stage.records = rt->n_batch;
+	metrics_stage_commit(rt->metrics, &rt->stage);
+	metrics_add(&rt->metrics->transactions, 1);
 	discard_batch(rt);
 	return 0;
 fail:
+	metrics_stage_discard(&rt->stage);
+	metrics_add(&rt->metrics->transaction_failures, 1);
 	audit_discard_all(rt);
 	receipts_discard(rt);
 	/* The cause is often in the producer's own log (a message too large,
@@ -700,6 +744,8 @@ fail:
 	rd_kafka_error_destroy(e);
 	return -1;
 abort:
+	metrics_stage_discard(&rt->stage);
+	metrics_add(&rt->metrics->transaction_failures, 1);
 	audit_discard_all(rt);
 	receipts_discard(rt);
 	tids_log_warnx("router: could not write deliveries or audit entries; nothing of this batch is routed");
@@ -707,6 +753,34 @@ abort:
 	if (e != NULL)
 		rd_kafka_error_destroy(e);
 	return -1;
+}
+
+/* Ingress records on our partitions not consumed yet, from what the
+ * consumer knows (no broker round trip): the high watermark of the last
+ * fetch less our position. Once a second. */
+static void update_lag(struct router *rt)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+	long lag = 0;
+
+	if (rd_kafka_assignment(rt->consumer, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return;
+	if (rd_kafka_position(rt->consumer, parts) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+		for (int i = 0; i < parts->cnt; i++) {
+			rd_kafka_topic_partition_t *tp = &parts->elems[i];
+			int64_t lo, hi;
+
+			if (rd_kafka_get_watermark_offsets(rt->consumer, tp->topic, tp->partition, &lo, &hi) !=
+			    RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0) {
+				lag = -1;
+				break;
+			}
+			if (tp->offset >= 0 && hi > tp->offset)
+				lag += (long)(hi - tp->offset);
+		}
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
+	atomic_store_explicit(&rt->metrics->router_lag, lag, memory_order_relaxed);
 }
 
 static int64_t batch_deadline_wait(struct router *rt)
@@ -778,8 +852,10 @@ static int run(struct router *rt)
 		 * queue ran dry (waiting longer would only add latency). */
 		if ((rt->n_batch > 0 && (rt->n_batch == ROUTER_BATCH_MAX || drained || batch_deadline_wait(rt) == 0)) ||
 		    mono_ms() - rt->last_maintenance >= 1000) {
-			if (mono_ms() - rt->last_maintenance >= 1000)
+			if (mono_ms() - rt->last_maintenance >= 1000) {
 				rt->last_maintenance = mono_ms();
+				update_lag(rt);
+			}
 			if (transact(rt) != 0)
 				return -1;
 		}
@@ -848,6 +924,8 @@ int router_new(struct tidsd *d)
 	pthread_mutex_init(&rt->lock, NULL);
 	rt->inbox_tail = &rt->inbox;
 	rt->inbox_fd = -1;
+	rt->tz = d->tz;
+	rt->metrics = d->metrics;
 	/* Peers arrive while the registry loads, too. */
 	kafka_topic_name(d, KT_OUTBOUND, "", rt->t_out_prefix, sizeof(rt->t_out_prefix));
 	snprintf(rt->hub_id, sizeof(rt->hub_id), "%s", d->conf->hub_id);

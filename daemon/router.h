@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "metrics.h"
 #include "tids/map.h"
 #include "tids/seal.h"
 #include "tids/secmem.h"
@@ -68,6 +69,7 @@ struct held_delivery {
 	uint8_t key[TIDS_RECORD_ID_BYTES];
 	uint8_t *value;                      /* the encoded envelope, owned */
 	size_t len;
+	int64_t timestamp_ms;                /* its record's ingress time (router.ingress_ts) */
 	bool bound;                          /* its audit entry is known: */
 	int32_t partition;
 	uint64_t seq;
@@ -142,7 +144,8 @@ struct window {
 	size_t n_rules;
 	enum tids_tier tier;
 	int64_t start_ms;
-	int64_t window_ms;
+	int64_t window_ms;                   /* this window's length */
+	int64_t window_months;               /* the obligation's, when in calendar months */
 	int32_t partition;                   /* chain its emission is audited on */
 	uint64_t count;
 	double sum, min, max;
@@ -173,6 +176,7 @@ struct router {
 
 	struct tids_policy_set *policy;
 	struct tids_policy_facts *facts;
+	const struct tids_policy_tz *tz;     /* hub.timezone: its calendar (immutable, the main loop's) */
 	struct tids_map subscribers;         /* id -> struct subscriber */
 	struct tids_map assets;              /* id -> struct tids_asset */
 	struct tids_map participants;        /* id -> struct tids_participant */
@@ -203,6 +207,12 @@ struct router {
 	int64_t last_maintenance;
 
 	atomic_ulong records, decisions, deliveries, denials, transactions, skipped, duplicates;
+	struct metrics *metrics;             /* the daemon's; counted at commit */
+	struct metrics_route_stage stage;    /* this transaction's counts */
+	/* The Kafka timestamp of the ingress record being routed (when ingest
+	 * took it), given to its deliveries so that egress can measure
+	 * publish-to-delivery latency; 0 between records (aggregates). */
+	int64_t ingress_ts;
 	atomic_ulong exported, imported;
 };
 
@@ -243,7 +253,7 @@ int route_import(struct router *rt, const struct route_ctx *ctx);
 struct oblig_merge {
 	const char *redacted[2 * TIDS_FIELDS_MAX];
 	const char *purposes[2 * TIDS_LIST_MAX];
-	const char *duties[2 * TIDS_LIST_MAX];
+	const char *lists[TIDS_POLICY_OB_LISTS][2 * TIDS_LIST_MAX];   /* the vocabulary's */
 };
 void route_merge_obligations(struct tids_obligations *o, const struct tids_obligations *theirs,
 			     struct oblig_merge *buf);
@@ -314,5 +324,8 @@ int router_produce(struct router *rt, const char *topic, int32_t partition, cons
 /* The same with Kafka headers (takes them, whatever the outcome). */
 int router_produce_h(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
 		     uint8_t *value, size_t len, rd_kafka_headers_t *headers);
+/* The same with the message's timestamp (0: now). */
+int router_produce_at(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
+		      uint8_t *value, size_t len, int64_t timestamp_ms);
 
 #endif

@@ -32,6 +32,7 @@ static void exchange_ping(struct tidsd *d, struct session *s, const struct tids_
 	rep.hub_id = d->conf->hub_id;
 	rep.participant = s->participant;
 	rep.hub_time_ms = now_ms();
+	rep.timezone = d->conf->timezone;
 	if (tids_wire_encode_ping_reply(&rep, &body, &len) == 0) {
 		session_reply(d, s, f->call_id, CODE_OK, "", body, len);
 		free(body);

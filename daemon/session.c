@@ -16,6 +16,7 @@
 #include <sodium.h>
 
 #include "tids/error.h"
+#include "metrics.h"
 #include "tidsd.h"
 
 /* tids.v1.Code values used here. */
@@ -185,11 +186,13 @@ static void handshake_done(struct tidsd *d, struct session *s)
 		return;
 	}
 	if (p == NULL) {
+		metrics_add(&d->metrics->handshake_failures[MHS_UNREGISTERED], 1);
 		snprintf(msg, sizeof(msg), "this static key is not registered at hub %s", d->conf->hub_id);
 		send_welcome(d, s, CODE_UNAUTHENTICATED, msg);
 		return;
 	}
 	if (p->p.suspended) {
+		metrics_add(&d->metrics->handshake_failures[MHS_SUSPENDED], 1);
 		snprintf(msg, sizeof(msg), "participant %s is suspended at hub %s", p->p.id, d->conf->hub_id);
 		send_welcome(d, s, CODE_PERMISSION_DENIED, msg);
 		return;
@@ -200,6 +203,7 @@ static void handshake_done(struct tidsd *d, struct session *s)
 		send_welcome(d, s, code, msg);
 		return;
 	}
+	metrics_add(&d->metrics->sessions_authenticated, 1);
 	tids_log_info("session %lu (%s): %s authenticated%s", s->id, s->peer, s->participant,
 		      s->admin ? " (admin)" : "");
 	snprintf(msg, sizeof(msg), "welcome %s", s->participant);
@@ -220,6 +224,7 @@ static void handshake_step(struct tidsd *d, struct session *s)
 		if (r != 0) {
 			/* Garbage, a replayed message or a forged key: nothing to
 			 * answer, the peer did not prove anything. */
+			metrics_add(&d->metrics->handshake_failures[MHS_INVALID], 1);
 			session_close(d, s, "handshake failed");
 			return;
 		}
@@ -240,8 +245,10 @@ static void handshake_step(struct tidsd *d, struct session *s)
 			flush_out(d, s);
 		}
 	}
-	if (s->state == SESSION_HANDSHAKE && s->in.len >= 2 + TIDS_NOISE_MAX_MESSAGE_BYTES)
+	if (s->state == SESSION_HANDSHAKE && s->in.len >= 2 + TIDS_NOISE_MAX_MESSAGE_BYTES) {
+		metrics_add(&d->metrics->handshake_failures[MHS_INVALID], 1);
 		session_close(d, s, "handshake message too long");
+	}
 }
 
 static void handle_frame(struct tidsd *d, struct session *s, const uint8_t *buf, size_t len)
@@ -465,6 +472,10 @@ void session_close(struct tidsd *d, struct session *s, const char *why)
 	if (why != NULL)
 		tids_log(s->state == SESSION_HANDSHAKE ? TIDS_LOG_INFO : TIDS_LOG_DEBUG, "session %lu (%s%s%s): closed: %s",
 			 s->id, s->peer, *s->participant ? ", " : "", s->participant, why);
+	/* CLOSED before anything else: the loops that called us (frames_step,
+	 * read_in) stop at once instead of feeding a wiped channel, which
+	 * allocated buffers that nothing freed. */
+	s->state = SESSION_CLOSED;
 	ingest_forget_session(d, s);
 	egress_forget_session(d, s);
 	hubstate_forget_session(d, s);
@@ -498,6 +509,7 @@ void sessions_reap(struct tidsd *d)
 		struct session *s = d->graveyard;
 
 		d->graveyard = s->next;
+		tids_channel_wipe(&s->ch);
 		tids_buf_wipe(&s->in);
 		tids_buf_free(&s->in);
 		tids_buf_wipe(&s->out);
@@ -514,9 +526,10 @@ void sessions_tick(struct tidsd *d)
 
 	for (s = d->sessions; s != NULL; s = next) {
 		next = s->next;
-		if (s->state == SESSION_HANDSHAKE && now - s->opened > d->conf->handshake_timeout_ms)
+		if (s->state == SESSION_HANDSHAKE && now - s->opened > d->conf->handshake_timeout_ms) {
+			metrics_add(&d->metrics->handshake_failures[MHS_TIMEOUT], 1);
 			session_close(d, s, "handshake not finished in time (limits.handshake_timeout)");
-		else if (s->state == SESSION_CLOSING && now - s->last_active > CLOSING_GRACE_MS)
+		} else if (s->state == SESSION_CLOSING && now - s->last_active > CLOSING_GRACE_MS)
 			session_close(d, s, "peer does not read its last messages");
 		else if (s->state == SESSION_OPEN && s->subs == NULL && s->pull == NULL && s->pending_calls == 0 &&
 			 now - s->last_active > d->conf->idle_timeout_ms)

@@ -424,6 +424,13 @@ static void window_state(const struct window *w, struct tids_router_state *st, c
 	st->window.header.tier = w->tier;
 	st->window.header.origin = w->origin;
 	st->window.header.produced_at_ms = w->start_ms > 0 ? w->start_ms : 1;
+	if (w->window_months > 0) {
+		/* the obligation's calendar months, for the aggregate's delivery
+		 * after a restart (window_ms is this window's own length) */
+		st->window.obligations.aggregate = (struct tids_aggregation){
+			.function = w->function, .field = w->field, .window_months = w->window_months,
+		};
+	}
 	aggregate_record_id(w, st->window.header.record_id);
 }
 

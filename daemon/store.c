@@ -6,6 +6,7 @@
  * secure_delete overwrites what a delete or an update leaves behind, and
  * store_checkpoint empties the WAL when a key must be gone from disk.
  */
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,7 +59,24 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *st[ST_COUNT];
 	bool in_tx;
+	char path[4096];
 };
+
+/* SQLite's "disk I/O error" does not say why; the system's errno does. A
+ * full disk is said as such, with the file, whichever of the two SQLite
+ * reported (SQLITE_FULL, or SQLITE_IOERR on the WAL index). */
+static const char *why(sqlite3 *db, char *buf, size_t len)
+{
+	int sys = sqlite3_system_errno(db);
+
+	if (sqlite3_errcode(db) == SQLITE_FULL || sys == ENOSPC)
+		return "no space left on device";
+	if (sys != 0 && (sqlite3_errcode(db) == SQLITE_IOERR || sqlite3_errcode(db) == SQLITE_CANTOPEN)) {
+		snprintf(buf, len, "%s (%s)", sqlite3_errmsg(db), strerror(sys));
+		return buf;
+	}
+	return sqlite3_errmsg(db);
+}
 
 int store_open(const char *path, struct store **out, char *err, size_t errlen)
 {
@@ -68,6 +86,7 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 	*out = NULL;
 	if (s == NULL)
 		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+	snprintf(s->path, sizeof(s->path), "%s", path);
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK)
 		goto fail;
@@ -80,7 +99,13 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 	*out = s;
 	return 0;
 fail:
-	tids_fail(err, errlen, TIDS_EDB, "%s: %s", path, msg != NULL ? msg : sqlite3_errmsg(s->db));
+	{
+		char buf[512];
+
+		tids_fail(err, errlen, TIDS_EDB, "%s: %s", path,
+			  msg != NULL && sqlite3_errcode(s->db) != SQLITE_FULL && sqlite3_errcode(s->db) != SQLITE_IOERR
+			  ? msg : why(s->db, buf, sizeof(buf)));
+	}
 	sqlite3_free(msg);
 	store_close(s);
 	return TIDS_EDB;
@@ -106,7 +131,9 @@ static int step(struct store *s, sqlite3_stmt *st)
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	if (rc != SQLITE_DONE) {
-		tids_log_warnx("registry: %s", sqlite3_errmsg(s->db));
+		char buf[512];
+
+		tids_log_warnx("registry %s: %s", s->path, why(s->db, buf, sizeof(buf)));
 		return TIDS_EDB;
 	}
 	return 0;
@@ -127,7 +154,14 @@ int store_commit(struct store *s)
 	if (!s->in_tx)
 		return 0;
 	s->in_tx = false;
-	return step(s, s->st[ST_COMMIT]);
+	if (step(s, s->st[ST_COMMIT]) == 0)
+		return 0;
+	/* A COMMIT that fails (SQLITE_FULL on a full disk) may have rolled the
+	 * transaction back or left it open, depending on where it failed. Roll
+	 * it back, so that a failed commit always means "none of it was
+	 * written" and the next write begins a transaction afresh. */
+	store_rollback(s);
+	return TIDS_EDB;
 }
 
 bool store_dirty(const struct store *s)
@@ -137,12 +171,14 @@ bool store_dirty(const struct store *s)
 
 void store_rollback(struct store *s)
 {
-	if (!s->in_tx)
-		return;
 	s->in_tx = false;
-	/* After a failed COMMIT SQLite may have rolled back already. */
+	/* After a failed COMMIT SQLite may have rolled back already, or kept
+	 * the transaction open (SQLITE_FULL): SQLite says which, not in_tx,
+	 * which store_commit clears before it commits. */
+	if (sqlite3_get_autocommit(s->db) != 0)
+		return;
 	if (sqlite3_step(s->st[ST_ROLLBACK]) != SQLITE_DONE)
-		tids_log_debug("registry: rollback: %s", sqlite3_errmsg(s->db));
+		tids_log_warnx("registry: rollback: %s", sqlite3_errmsg(s->db));
 	sqlite3_reset(s->st[ST_ROLLBACK]);
 }
 

@@ -1,7 +1,8 @@
 /*
  * The sd_notify protocol without libsystemd: one datagram to the socket in
- * NOTIFY_SOCKET. READY=1 after start, STATUS= lines, STOPPING=1, RELOADING=1
- * and WATCHDOG=1 every half of WATCHDOG_USEC.
+ * NOTIFY_SOCKET. READY=1 after start, STATUS= lines, STOPPING=1, RELOADING=1,
+ * EXTEND_TIMEOUT_USEC= while the start waits for Kafka, and WATCHDOG=1 every
+ * half of WATCHDOG_USEC.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -65,6 +66,14 @@ void sd_stopping(void)
 void sd_reloading(void)
 {
 	notify("RELOADING=1");
+}
+
+void sd_extend_timeout(int64_t ms)
+{
+	char msg[64];
+
+	snprintf(msg, sizeof(msg), "EXTEND_TIMEOUT_USEC=%lld", (long long)ms * 1000);
+	notify(msg);
 }
 
 void sd_watchdog_tick(int64_t mono)

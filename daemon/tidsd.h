@@ -53,9 +53,11 @@ struct config {
 	char *instance;            /* this instance's name among the hub's (hub.instance, else the host name) */
 	char *hub_key;             /* identity key file of the hub */
 	char *master_key;          /* file with the key that wraps data keys */
+	char *timezone;            /* hub.timezone: the zone of the hub's calendar */
 	char *epoch_key;           /* file with the epoch key that wraps grant keys */
 	char *listen_tcp;          /* "host:port"; "" disables */
 	char *listen_unix;         /* path; "" disables */
+	char *metrics_listen;      /* "host:port" of /metrics and /health; "" disables */
 	char *state_dir;
 	char *policy_dir;
 	int kafka_mode;
@@ -127,6 +129,8 @@ void sd_ready(void);
 void sd_status(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void sd_stopping(void);
 void sd_reloading(void);
+/* The start (or stop) goes on: systemd gives it ms more. */
+void sd_extend_timeout(int64_t ms);
 /* Pings the watchdog when due (every half of WATCHDOG_USEC). */
 void sd_watchdog_tick(int64_t mono);
 
@@ -137,7 +141,8 @@ struct store;
 int store_open(const char *path, struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
 /* Commits the open batch of writes (called each tick and before replies
- * that promise durability). */
+ * that promise durability). On failure (a full disk) none of the batch
+ * was written: it is rolled back, and the next write starts a new one. */
 int store_commit(struct store *s);
 bool store_dirty(const struct store *s);
 
@@ -164,7 +169,8 @@ int store_each_kv_prefix(struct store *s, const char *ns, const char *prefix, st
 /* Deletes the keys of ns that start with prefix except the newest `keep`
  * (in key order) and those also present in ns `unless`. */
 int store_trim_kv(struct store *s, const char *ns, const char *prefix, unsigned keep, const char *unless);
-/* Abandons the open batch of writes. */
+/* Abandons the open batch of writes (after one of them failed, or its
+ * commit: whatever SQLite still holds open of it). */
 void store_rollback(struct store *s);
 /* Commits, then copies the WAL into the database and truncates it, so that
  * no older version of a row stays on disk. */
@@ -304,6 +310,9 @@ void hubstate_tick(struct tidsd *d);
 
 /* Compiles every *.tidspol of dir; on failure writes each diagnostic to errs. */
 int policy_load_dir(const char *dir, struct tids_policy_set **out, struct tids_buf *errs);
+/* The hub's calendar (hub.timezone): its TZif data read from the zoneinfo
+ * directory and checked. "UTC" needs no file. err says what is wrong. */
+int timezone_load(const char *name, const struct tids_policy_tz **out, char *err, size_t errlen);
 
 /* --- purposes.c: who may ask for which purposes ----------------------------- */
 
@@ -427,9 +436,9 @@ int kafka_topic_partitions(struct tidsd *d, enum kafka_topic t, char *err, size_
 /* --- ingest.c -------------------------------------------------------------- */
 
 int ingest_init(struct tidsd *d);
-/* Copies the tier floors of set for the record checks (at load and on
- * reload, before the set goes to the router). 0 or TIDS_ENOMEM, which
- * keeps the floors ingest had. */
+/* Copies the tier floors and record schemas of set for the record checks
+ * (at load and on reload, before the set goes to the router). 0 or
+ * TIDS_ENOMEM, which keeps the ones ingest had. */
 int ingest_set_floors(struct tidsd *d, const struct tids_policy_set *set);
 /* The lowest tier a record of category may carry (imports check it too). */
 enum tids_tier ingest_floor(const struct tidsd *d, const char *category);
@@ -442,6 +451,8 @@ void ingest_publish(struct tidsd *d, struct session *s, uint64_t call_id, const 
 void ingest_forget_session(struct tidsd *d, struct session *s);
 /* Records written but not yet confirmed by Kafka. */
 size_t ingest_in_flight(const struct tidsd *d);
+/* Writes what a full disk held back (every tick). */
+void ingest_tick(struct tidsd *d);
 void ingest_flush(struct tidsd *d, int timeout_ms);
 
 /* --- egress.c: Subscribe streams ------------------------------------------- */
@@ -456,6 +467,8 @@ void egress_resume(struct tidsd *d, struct session *s);
 void egress_free(struct tidsd *d);
 /* Frees the streams that ended during this loop iteration. */
 void egress_reap(struct tidsd *d);
+/* Logs the streams that have been stuck for a while, and why. */
+void egress_tick(struct tidsd *d);
 /* A grant ended: its key must not outlive it in egress's cache either. */
 void egress_forget_key(struct tidsd *d, const char *grant_id);
 
@@ -555,11 +568,20 @@ void budget_handshake_end(struct tidsd *d, struct session *s);
 bool budget_drop_oldest(struct tidsd *d, const char *why);
 size_t budget_handshakes(const struct tidsd *d);
 void budget_free(struct tidsd *d);
+/* A listening TCP socket on addr ("host:port"); logs what option was wrong. */
+int listen_tcp_socket(const char *option, const char *addr);
+
+/* --- http.c: /metrics and /health (metrics.h holds the counters) ------------ */
+
+int http_open(struct tidsd *d);
+void http_tick(struct tidsd *d);
+void http_close(struct tidsd *d);
 
 enum session_state {
 	SESSION_HANDSHAKE,         /* Noise handshake in progress */
 	SESSION_OPEN,              /* frames flow */
 	SESSION_CLOSING,           /* flushing the last bytes, then close */
+	SESSION_CLOSED,            /* socket closed, keys wiped; freed after the loop iteration */
 };
 
 struct session {
@@ -655,6 +677,7 @@ struct tidsd {
 	struct config *conf;
 	struct tids_identity hub;             /* the hub's signing identity */
 	struct keyring *keys;                 /* keys at rest (keys.c), guarded memory */
+	const struct tids_policy_tz *tz;      /* hub.timezone, loaded at start */
 	struct store *store;
 	struct registry *registry;
 	struct purposes *purposes;            /* copied from the policy set */
@@ -683,6 +706,8 @@ struct tidsd {
 	struct egress *egress;
 	struct indexer *indexer;
 	struct hubstate *hubstate;
+	struct metrics *metrics;              /* written by the loop, router and indexer */
+	struct http *http;
 	struct federation *federation;
 
 	bool stopping;

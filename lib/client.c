@@ -36,6 +36,7 @@ struct tids_client {
 	uint64_t next_call;
 	int status;                    /* of the last call */
 	char hub_id[TIDS_ID_MAX + 1];
+	char hub_timezone[129];               /* from its Ping reply */
 	uint8_t hub_pk[TIDS_PUBLIC_KEY_BYTES];   /* as proven in the handshake */
 	bool has_hub_pk;
 	enum tids_client_pin pin;
@@ -407,6 +408,11 @@ const char *tids_client_hub_id(const struct tids_client *c)
 	return c->hub_id;
 }
 
+const char *tids_client_hub_timezone(const struct tids_client *c)
+{
+	return c->hub_timezone[0] != '\0' ? c->hub_timezone : "UTC";
+}
+
 const uint8_t *tids_client_hub_key(const struct tids_client *c)
 {
 	return c->has_hub_pk ? c->hub_pk : NULL;
@@ -554,6 +560,9 @@ int tids_client_ping(struct tids_client *c, char *participant, size_t plen, char
 		 * signed on this connection name (tids_client_hub_id). */
 		if (rep.hub_id != NULL && *rep.hub_id != '\0')
 			snprintf(c->hub_id, sizeof(c->hub_id), "%s", rep.hub_id);
+		/* and its calendar: a date a user types means the hub's day */
+		snprintf(c->hub_timezone, sizeof(c->hub_timezone), "%s",
+			 rep.timezone != NULL && *rep.timezone != '\0' ? rep.timezone : "UTC");
 	}
 	tids_ping_free(&rep);
 	return r;
@@ -883,9 +892,15 @@ int tids_client_next_delivery(struct tids_client *c, struct tids_delivery *d, in
 		tids_frame_free(&f);
 		if (r != 0)
 			return r;
-		/* Redelivered after a reconnect, but already acknowledged here. */
+		/* Sent again (the hub crashed before it committed our ack), and
+		 * held already: acknowledged again, so that the hub's window
+		 * does not fill with what we drop. */
 		if (d->delivery_seq <= c->last_seen) {
+			uint64_t seq = d->delivery_seq;
+
 			tids_delivery_free(d);
+			if ((r = tids_client_ack(c, seq, err, errlen)) != 0)
+				return r;
 			continue;
 		}
 		c->last_seen = d->delivery_seq;
@@ -909,6 +924,12 @@ int tids_client_ack(struct tids_client *c, uint64_t delivery_seq, char *err, siz
 	r = send_frame(c, &f, err, errlen);
 	free(body);
 	return r;
+}
+
+void tids_client_resume_after(struct tids_client *c, uint64_t delivery_seq)
+{
+	if (delivery_seq > c->last_seen)
+		c->last_seen = delivery_seq;
 }
 
 /* Unary call whose reply is a ListReply. */

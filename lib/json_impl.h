@@ -12,6 +12,9 @@
 
 #include "tids/json.h"
 
+/* Internal to libtids: not exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 struct tids_json_arena;
 
 /* first: bytes to reserve up front (a hint; small values are rounded up). */
@@ -89,5 +92,7 @@ size_t tids_json_utf8_seq(const unsigned char *s, size_t n);
 /* A short printable form of untrusted text for error messages: at most 32
  * bytes and "...", control characters, quotes and backslashes as '?'. */
 const char *tids_json_printable(const char *text, char buf[40]);
+
+#pragma GCC visibility pop
 
 #endif

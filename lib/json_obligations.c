@@ -1,12 +1,13 @@
 /*
- * The one JSON form of a delivery's obligations, shared by every writer
- * (tidsctl subscribe, audit query and export, admin list of grants), so
- * they cannot drift apart: a key appears when its duty is set.
+ * Obligations as JSON: the one writer, so that every tidsctl output
+ * (subscribe, audit query and export, admin list of grants, explain)
+ * says the same thing the same way: a key appears when its duty is set.
+ * The obligations carried by name come from the vocabulary's table.
  */
 #include "tids/json.h"
 #include "tids/wire.h"
 
-static void strlist(struct tids_jw *w, const char *key, const struct tids_strlist *l)
+static void strings(struct tids_jw *w, const char *key, const struct tids_strlist *l)
 {
 	tids_jw_key(w, key);
 	tids_jw_array_begin(w);
@@ -17,38 +18,41 @@ static void strlist(struct tids_jw *w, const char *key, const struct tids_strlis
 
 void tids_jw_obligations(struct tids_jw *w, const struct tids_obligations *o)
 {
+	const struct tids_aggregation *a = &o->aggregate;
+
 	tids_jw_object_begin(w);
 	if (o->retain_until_ms != 0) {
 		tids_jw_key(w, "retain_until_ms");
 		tids_jw_int64(w, o->retain_until_ms);
 	}
-	if (o->notify.n > 0)
-		strlist(w, "notify", &o->notify);
-	if (o->no_onward_transfer) {
-		tids_jw_key(w, "no_onward_transfer");
-		tids_jw_bool(w, true);
-	}
-	if (o->encrypt) {
-		tids_jw_key(w, "encrypt");
-		tids_jw_bool(w, true);
-	}
 	if (o->redacted.n > 0)
-		strlist(w, "redacted", &o->redacted);
-	if (o->aggregate.function != NULL && *o->aggregate.function != '\0') {
+		strings(w, "redacted", &o->redacted);
+	if (a->function != NULL && *a->function != '\0') {
 		tids_jw_key(w, "aggregate");
 		tids_jw_object_begin(w);
 		tids_jw_key(w, "function");
-		tids_jw_string(w, o->aggregate.function);
+		tids_jw_string(w, a->function);
 		tids_jw_key(w, "field");
-		tids_jw_string(w, o->aggregate.field != NULL ? o->aggregate.field : "");
+		tids_jw_string(w, a->field != NULL ? a->field : "");
 		tids_jw_key(w, "window_ms");
-		tids_jw_int64(w, o->aggregate.window_ms);
-		strlist(w, "by", &o->aggregate.by);
+		tids_jw_int64(w, a->window_ms);
+		if (a->window_months != 0) {
+			tids_jw_key(w, "window_months");
+			tids_jw_int64(w, a->window_months);
+		}
+		strings(w, "by", &a->by);
 		tids_jw_object_end(w);
 	}
 	if (o->purposes.n > 0)
-		strlist(w, "purposes", &o->purposes);
-	if (o->duties.n > 0)
-		strlist(w, "duties", &o->duties);
+		strings(w, "purposes", &o->purposes);
+#define TIDS_OB_FLAG(name, summary)              \
+	if (o->name) {                           \
+		tids_jw_key(w, #name);           \
+		tids_jw_bool(w, true);           \
+	}
+#define TIDS_OB_LIST(name, word, check, summary) \
+	if (o->name.n > 0)                       \
+		strings(w, #name, &o->name);
+#include "obligations.def"
 	tids_jw_object_end(w);
 }

@@ -13,6 +13,9 @@
 #include "tids/json.h"
 #include "tids/ledger.h"
 
+/* Internal to libtids: not exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 /* The layout of the ledger file; a file of another is refused by name. */
 #define LEDGER_SCHEMA "2"
 
@@ -199,5 +202,7 @@ int proof_write_segment(struct tids_ledger *l, struct proof_writer *pw, int32_t 
  * record supplies the record bytes when the ledger lacks them. */
 int proof_write_ingress(struct tids_ledger *l, struct proof_writer *pw, int32_t partition, int64_t offset,
 			const struct tids_bytes *record, bool *found, char *err, size_t errlen);
+
+#pragma GCC visibility pop
 
 #endif

@@ -10,6 +10,9 @@
 
 #include "tids/noise.h"
 
+/* Internal to libtids: not exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 /* HKDF(ck, ikm) of section 4.3 with two outputs, or three when out3 != NULL. */
 void tids_noise_hkdf(const uint8_t ck[TIDS_NOISE_HASH_BYTES],
 		     const uint8_t *ikm, size_t ikm_len,
@@ -50,5 +53,7 @@ int tids_noise_sym_decrypt_and_hash(struct tids_noise_symmetric *ss,
 void tids_noise_sym_split(const struct tids_noise_symmetric *ss,
 			  struct tids_noise_cipher *c1,
 			  struct tids_noise_cipher *c2);
+
+#pragma GCC visibility pop
 
 #endif

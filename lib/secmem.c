@@ -10,6 +10,25 @@
 
 #include "tids/secmem.h"
 
+/*
+ * Under LeakSanitizer, guarded memory (mapped by libsodium, where LSan does
+ * not look for pointers) is registered as a root region: tidsd's state
+ * lives in it, and everything that state points to would otherwise be
+ * reported as leaked. The region's size goes in front of it, to unregister
+ * it exactly when it is freed (LSan must not scan an unmapped region).
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define TIDS_LSAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TIDS_LSAN 1
+#endif
+#endif
+#ifdef TIDS_LSAN
+#include <sanitizer/lsan_interface.h>
+#define LSAN_PREFIX 16          /* keeps the alignment sodium_malloc gave */
+#endif
+
 #define SLAB_BYTES 32768        /* 8 pages: few mappings for many keys */
 
 struct tids_secmem_pool {
@@ -22,15 +41,36 @@ struct tids_secmem_pool {
 
 void *tids_secmem_alloc(size_t len)
 {
-	void *p = sodium_malloc(len > 0 ? len : 1);
+	size_t n = len > 0 ? len : 1;
+#ifdef TIDS_LSAN
+	uint8_t *raw = sodium_malloc(n + LSAN_PREFIX);
+	void *p = raw != NULL ? raw + LSAN_PREFIX : NULL;
+
+	if (p != NULL) {
+		memcpy(raw, &n, sizeof(n));
+		__lsan_register_root_region(p, n);
+	}
+#else
+	void *p = sodium_malloc(n);
+#endif
 
 	if (p != NULL)
-		sodium_memzero(p, len > 0 ? len : 1);
+		sodium_memzero(p, n);
 	return p;
 }
 
 void tids_secmem_free(void *p)
 {
+#ifdef TIDS_LSAN
+	if (p != NULL) {
+		uint8_t *raw = (uint8_t *)p - LSAN_PREFIX;
+		size_t n;
+
+		memcpy(&n, raw, sizeof(n));
+		__lsan_unregister_root_region(p, n);
+		p = raw;
+	}
+#endif
 	/* sodium_free wipes the whole region before unmapping it. */
 	sodium_free(p);
 }

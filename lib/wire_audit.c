@@ -66,6 +66,27 @@ static int aggregate_from(const Tids__V1__AuditEntry *m, struct tids_audit_entry
 	return 0;
 }
 
+static int near_miss_from(const Tids__V1__AuditEntry *m, struct tids_audit_entry *out, char *err, size_t errlen)
+{
+	const Tids__V1__NearMiss *n = m->near_miss;
+	int r;
+
+	if (n == NULL)
+		return 0;
+	if (strcmp(n->kind, "grant") != 0 && strcmp(n->kind, "approval") != 0)
+		return tids_fail(err, errlen, TIDS_EINVAL, "audit entry: near_miss.kind must be grant or approval");
+	if ((int)n->code <= 0 || (int)n->code > TIDS_NEAR_MISS_CODE_MAX || (n->failed >> n->code & 1u) == 0)
+		return tids_fail(err, errlen, TIDS_EINVAL, "audit entry: near_miss.code %d is not among what failed",
+				 (int)n->code);
+	if ((r = wire_opt_id("audit entry: near_miss.id", n->id, err, errlen)) < 0 ||
+	    (r = wire_opt_id("audit entry: near_miss.rule_id", n->rule_id, err, errlen)) < 0)
+		return r;
+	out->has_near_miss = true;
+	out->near_miss = (struct tids_near_miss){ n->kind, n->id, (int)n->code, n->failed, n->at_ms,
+						  n->uses, n->max_uses, n->rule_id };
+	return 0;
+}
+
 int tids_wire_decode_audit_entry(const uint8_t *buf, size_t len, struct tids_audit_entry *out,
 				 char *err, size_t errlen)
 {
@@ -113,7 +134,8 @@ int tids_wire_decode_audit_entry(const uint8_t *buf, size_t len, struct tids_aud
 		r = tids_fail(err, errlen, TIDS_EINVAL, "audit entry: delivered_hash must be %d bytes", TIDS_HASH_BYTES);
 		goto out;
 	}
-	if ((r = counts_from(m, b, out, err, errlen)) < 0 || (r = aggregate_from(m, out, err, errlen)) < 0)
+	if ((r = counts_from(m, b, out, err, errlen)) < 0 || (r = aggregate_from(m, out, err, errlen)) < 0 ||
+	    (r = near_miss_from(m, out, err, errlen)) < 0)
 		goto out;
 	out->hub_id = m->hub_id;
 	out->partition = m->partition;
@@ -182,6 +204,18 @@ int tids_wire_encode_audit_entry(const struct tids_audit_entry *in, uint8_t **ou
 	pb.asset_id = (char *)(in->asset_id != NULL ? in->asset_id : "");
 	pb.delivery_seq = in->delivery_seq;
 	pb.case_id = (char *)(in->case_id != NULL ? in->case_id : "");
+	Tids__V1__NearMiss nm = TIDS__V1__NEAR_MISS__INIT;
+	if (in->has_near_miss) {
+		nm.kind = (char *)in->near_miss.kind;
+		nm.id = (char *)(in->near_miss.id != NULL ? in->near_miss.id : "");
+		nm.code = (Tids__V1__NearMissCode)in->near_miss.code;
+		nm.failed = in->near_miss.failed;
+		nm.at_ms = in->near_miss.at_ms;
+		nm.uses = in->near_miss.uses;
+		nm.max_uses = in->near_miss.max_uses;
+		nm.rule_id = (char *)(in->near_miss.rule_id != NULL ? in->near_miss.rule_id : "");
+		pb.near_miss = &nm;
+	}
 	pb.peer_hub = (char *)(in->peer_hub != NULL ? in->peer_hub : "");
 	pb.peer_partition = in->peer_partition;
 	pb.peer_seq = in->peer_seq;

@@ -21,6 +21,9 @@
 #include "tids/error.h"
 #include "tids/wire.h"
 
+/* Internal to libtids: not exported from the shared library. */
+#pragma GCC visibility push(hidden)
+
 /* The decoded protobuf-c message plus one block for converted arrays. */
 struct backing {
 	ProtobufCMessage *msg;
@@ -95,5 +98,7 @@ void wire_ingress_view(const struct tids_ingress_record *in, struct ingress_view
 int wire_checkpoint_from(const Tids__V1__AuditCheckpoint *m, struct tids_audit_checkpoint *out,
 			 char *err, size_t errlen);
 void wire_checkpoint_view(const struct tids_audit_checkpoint *in, bool with_signature, Tids__V1__AuditCheckpoint *pb);
+
+#pragma GCC visibility pop
 
 #endif

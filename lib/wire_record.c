@@ -408,13 +408,16 @@ int wire_obligations_from(const Tids__V1__Obligations *m, struct tids_obligation
 	if (m->retain_until_ms < 0)
 		return tids_fail(err, errlen, TIDS_EINVAL, "obligations: retain_until_ms is negative");
 	o->retain_until_ms = m->retain_until_ms;
-	o->no_onward_transfer = m->no_onward_transfer != 0;
-	o->encrypt = m->encrypt != 0;
-	if ((r = wire_list("obligations: notify", m->notify, m->n_notify, LIST_IDS, 0, &o->notify, err, errlen)) < 0 ||
-	    (r = wire_list("obligations: redacted", m->redacted, m->n_redacted, LIST_FIELDS, 0, &o->redacted, err, errlen)) < 0 ||
-	    (r = wire_list("obligations: purposes", m->purposes, m->n_purposes, LIST_NAMES, 0, &o->purposes, err, errlen)) < 0 ||
-	    (r = wire_list("obligations: duties", m->duties, m->n_duties, LIST_NAMES, 0, &o->duties, err, errlen)) < 0)
+	if ((r = wire_list("obligations: redacted", m->redacted, m->n_redacted, LIST_FIELDS, 0, &o->redacted, err, errlen)) < 0 ||
+	    (r = wire_list("obligations: purposes", m->purposes, m->n_purposes, LIST_NAMES, 0, &o->purposes, err, errlen)) < 0)
 		return r;
+	/* the vocabulary's flags and lists (policy/obligations.def) */
+#define TIDS_OB_FLAG(name, summary) o->name = m->name != 0;
+#define TIDS_OB_LIST(name, word, check, summary)                                                      \
+	if ((r = wire_list("obligations: " #name, m->name, m->n_##name, LIST_##check, 0, &o->name, err, \
+			   errlen)) < 0)                                                                \
+		return r;
+#include "obligations.def"
 	a = m->aggregate;
 	if (a == NULL)
 		return 0;
@@ -422,13 +425,16 @@ int wire_obligations_from(const Tids__V1__Obligations *m, struct tids_obligation
 		return r;
 	if (a->field == NULL || !tids_valid_field_name(a->field))
 		return tids_fail(err, errlen, TIDS_EBADID, "obligations: aggregate.field must be a field name");
-	if (a->window_ms <= 0)
-		return tids_fail(err, errlen, TIDS_EINVAL, "obligations: aggregate.window_ms must be positive");
+	if (a->window_ms < 0 || a->window_months < 0 || a->window_months > 1200000 ||
+	    (a->window_ms > 0) == (a->window_months > 0))
+		return tids_fail(err, errlen, TIDS_EINVAL, "obligations: aggregate needs one positive window: "
+				 "window_ms or window_months");
 	if ((r = wire_list("obligations: aggregate.by", a->by, a->n_by, LIST_NAMES, 0, &o->aggregate.by, err, errlen)) < 0)
 		return r;
 	o->aggregate.function = a->function;
 	o->aggregate.field = a->field;
 	o->aggregate.window_ms = a->window_ms;
+	o->aggregate.window_months = a->window_months;
 	return 0;
 }
 
@@ -437,22 +443,22 @@ void wire_obligations_to(const struct tids_obligations *o, Tids__V1__Obligations
 {
 	tids__v1__obligations__init(pb);
 	pb->retain_until_ms = o->retain_until_ms;
-	pb->no_onward_transfer = o->no_onward_transfer;
-	pb->encrypt = o->encrypt;
-	pb->notify = (char **)o->notify.items;
-	pb->n_notify = o->notify.n;
 	pb->redacted = (char **)o->redacted.items;
 	pb->n_redacted = o->redacted.n;
 	pb->purposes = (char **)o->purposes.items;
 	pb->n_purposes = o->purposes.n;
-	pb->duties = (char **)o->duties.items;
-	pb->n_duties = o->duties.n;
+#define TIDS_OB_FLAG(name, summary) pb->name = o->name;
+#define TIDS_OB_LIST(name, word, check, summary) \
+	pb->name = (char **)o->name.items;       \
+	pb->n_##name = o->name.n;
+#include "obligations.def"
 	if (o->aggregate.function == NULL)
 		return;
 	tids__v1__aggregation__init(agg);
 	agg->function = (char *)o->aggregate.function;
 	agg->field = (char *)o->aggregate.field;
 	agg->window_ms = o->aggregate.window_ms;
+	agg->window_months = o->aggregate.window_months;
 	agg->by = (char **)o->aggregate.by.items;
 	agg->n_by = o->aggregate.by.n;
 	pb->aggregate = agg;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tids/zoneinfo.h"
 #include "wire_internal.h"
 
 #define SMALL_MAX 4096
@@ -157,7 +158,7 @@ static int decode_ping(const uint8_t *buf, size_t len, bool reply, struct tids_p
 		m = (Tids__V1__PingRequest *)b->msg;
 		out->nonce.data = m->nonce.data;
 		out->nonce.len = m->nonce.len;
-		out->hub_id = out->participant = "";
+		out->hub_id = out->participant = out->timezone = "";
 	} else {
 		Tids__V1__PingReply *m;
 
@@ -170,9 +171,14 @@ static int decode_ping(const uint8_t *buf, size_t len, bool reply, struct tids_p
 		out->hub_id = m->hub_id;
 		out->participant = m->participant;
 		out->hub_time_ms = m->hub_time_ms;
+		out->timezone = m->timezone;
 		if ((r = wire_opt_id("ping reply: hub_id", m->hub_id, err, errlen)) < 0 ||
 		    (r = wire_opt_id("ping reply: participant", m->participant, err, errlen)) < 0)
 			goto out;
+		if (*m->timezone != '\0' && !tids_zoneinfo_valid_name(m->timezone)) {
+			r = tids_fail(err, errlen, TIDS_EINVAL, "ping reply: timezone is not a time zone name");
+			goto out;
+		}
 	}
 	if (out->nonce.len > TIDS_PING_NONCE_MAX) {
 		r = tids_fail(err, errlen, TIDS_ETOOBIG, "ping: nonce of %zu bytes, at most %d",
@@ -217,6 +223,7 @@ int tids_wire_encode_ping_reply(const struct tids_ping *in, uint8_t **out, size_
 	pb.hub_id = (char *)(in->hub_id != NULL ? in->hub_id : "");
 	pb.participant = (char *)(in->participant != NULL ? in->participant : "");
 	pb.hub_time_ms = in->hub_time_ms;
+	pb.timezone = (char *)(in->timezone != NULL ? in->timezone : "");
 	return wire_pack(&pb.base, out, len);
 }
 

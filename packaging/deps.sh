@@ -1,13 +1,17 @@
 #!/bin/sh
 # Installs what building (with --test: testing, with --fuzz: the libFuzzer
-# targets, with --analyze: static analysis) tids needs on Debian.
+# targets, with --analyze: static analysis, with --deb: packaging) tids
+# needs on Debian.
 # As root it runs apt-get; otherwise it prints the exact command and stops.
 # Quiet and fast when everything is already there.
 set -eu
 
 build_pkgs="build-essential pkg-config protobuf-c-compiler libprotobuf-c-dev
-librdkafka-dev libsodium-dev libsqlite3-dev check"
-test_pkgs="protobuf-compiler clang python3 python3-venv default-jre-headless maven chromium fonts-dejavu-core tmux"
+librdkafka-dev libsodium-dev libsqlite3-dev libmicrohttpd-dev check"
+# tzdata: the zones hub.timezone names, read by tidsd and tidsctl at run time
+build_pkgs="$build_pkgs tzdata"
+test_pkgs="protobuf-compiler clang python3 python3-venv default-jre-headless maven chromium fonts-dejavu-core tmux
+bash-completion"
 # libFuzzer's runtime is not in clang itself: libclang-rt-N-dev, which
 # clang-N only recommends (and we install without recommends). The
 # llvm-defaults package libclang-rt-dev follows the default clang's N.
@@ -17,6 +21,8 @@ want="$build_pkgs"
 [ "${1:-}" = "--test" ] && want="$want $test_pkgs"
 [ "${1:-}" = "--fuzz" ] && want="$want $fuzz_pkgs"
 [ "${1:-}" = "--analyze" ] && want="$want clang clang-tools"
+# make deb: the Debian tools (the build dependencies are build_pkgs).
+[ "${1:-}" = "--deb" ] && want="$want debhelper dpkg-dev lintian"
 
 # Does the clang we build with have libFuzzer's runtime (from whichever
 # libclang-rt package)?

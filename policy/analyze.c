@@ -39,6 +39,7 @@ struct analysis {
 	struct arena scratch;
 	struct rule_facts *facts;
 	bool oom;
+	size_t errors;
 };
 
 /* ---- structural hashing and equality (for shadowing and duplicates) ---- */
@@ -60,8 +61,8 @@ static uint64_t shash(struct node *n)
 		h = mix(h, (uint64_t)n->i);
 	h = mix(h, n->slot);
 	h = mix(h, n->fn);
-	if (n->op == N_STR)
-		h = mix(h, n->h);
+	if (n->op == N_STR || n->op == N_DUR)
+		h = mix(h, n->h);         /* the string's hash, the duration's months */
 	h = mix(h, shash(n->a));
 	h = mix(h, shash(n->b));
 	if (n->op == N_LIST && n->codes != NULL) {
@@ -102,7 +103,7 @@ static bool sequal(struct node *a, struct node *b)
 	}
 	if (a->n_items != b->n_items)
 		return false;
-	if (a->op == N_STR && a->h != b->h)
+	if ((a->op == N_STR || a->op == N_DUR) && a->h != b->h)
 		return false;
 	if (!sequal(a->a, b->a) || !sequal(a->b, b->b))
 		return false;
@@ -560,7 +561,7 @@ static bool same_obligations(const struct rule *a, const struct rule *b)
 		return false;
 	for (uint32_t i = 0; i < a->n_obs; i++) {
 		const struct obligation *x = &a->obs[i], *y = &b->obs[i];
-		if (x->kind != y->kind || x->ms != y->ms || x->n_exprs != y->n_exprs ||
+		if (x->kind != y->kind || x->which != y->which || x->ms != y->ms || x->months != y->months || x->n_exprs != y->n_exprs ||
 		    !same_strings(x->names, x->n_names, y->names, y->n_names) ||
 		    !same_strings(x->labels, x->n_labels, y->labels, y->n_labels) ||
 		    !same_strings(x->by, x->n_by, y->by, y->n_by) ||
@@ -616,6 +617,142 @@ static void find_duplicates(struct analysis *an)
 		}
 	}
 	free(v);
+}
+
+/* ---- fields a rule names, against the schemas of its categories ---- */
+
+enum field_use { USE_AGGREGATE, USE_REMOVE, USE_KEEP, USE_COARSEN, USE_CONDITION };
+
+static const char *use_text(enum field_use u)
+{
+	switch (u) {
+	case USE_AGGREGATE: return "aggregates";
+	case USE_REMOVE: return "removes";
+	case USE_KEEP: return "keeps";
+	case USE_COARSEN: return "coarsens";
+	case USE_CONDITION: break;
+	}
+	return "tests has_field() of";
+}
+
+struct covered {
+	const struct pol_schema *schema[64];
+	const char *name[64];
+	uint32_t n;
+	bool all_have_schemas;
+};
+
+static void field_ref(struct analysis *an, const struct rule *r, const struct covered *cv, const char *field,
+		      enum field_use use, unsigned line, unsigned col)
+{
+	bool anywhere = false;
+	for (uint32_t i = 0; i < cv->n; i++)
+		if (cv->schema[i] != NULL && pol_schema_field(cv->schema[i], field) != NULL)
+			anywhere = true;
+	for (uint32_t i = 0; i < cv->n; i++) {
+		const struct pol_schema *sc = cv->schema[i];
+		if (sc == NULL)
+			continue;
+		const struct pol_schema_field *f = pol_schema_field(sc, field);
+		/* an aggregate over a field a category lacks sums nothing there,
+		 * silently; a removal or test of one matters only if no covered
+		 * category has it */
+		if (f == NULL && (use == USE_AGGREGATE || (!anywhere && cv->all_have_schemas))) {
+			char fields[256] = "";
+			size_t o = 0;
+			for (uint32_t k = 0; k < sc->n_fields && o < sizeof(fields); k++) {
+				int w = snprintf(fields + o, sizeof(fields) - o, "%s%s", k ? ", " : "", sc->fields[k].name);
+				o += w > 0 ? (size_t)w : 0;
+			}
+			pol_diag(an->diags, TIDS_POLICY_ERROR, r->info.file, line, col,
+				 "rule %s %s field \"%s\", which category %s does not have (its schema: %s)", r->info.id,
+				 use_text(use), field, cv->name[i], sc->n_fields ? fields : "no fields");
+			an->errors++;
+			if (use != USE_AGGREGATE)
+				return;   /* once for a field no category has */
+		}
+	}
+}
+
+static void aggregate_ref(struct analysis *an, const struct rule *r, const struct covered *cv,
+			  const struct obligation *ob)
+{
+	field_ref(an, r, cv, ob->field, USE_AGGREGATE, ob->line, ob->col);
+	if (strcmp(ob->text, "count") == 0)
+		return;
+	for (uint32_t i = 0; i < cv->n; i++) {
+		const struct pol_schema_field *f = cv->schema[i] ? pol_schema_field(cv->schema[i], ob->field) : NULL;
+		if (f != NULL && f->type != TIDS_VALUE_INT && f->type != TIDS_VALUE_UINT && f->type != TIDS_VALUE_REAL) {
+			pol_diag(an->diags, TIDS_POLICY_ERROR, r->info.file, ob->line, ob->col,
+				 "rule %s takes the %s of field \"%s\", a %s in category %s: only numbers add up",
+				 r->info.id, ob->text, ob->field, pol_value_type_name(f->type), cv->name[i]);
+			an->errors++;
+		}
+	}
+}
+
+static void condition_refs(struct analysis *an, const struct rule *r, const struct covered *cv,
+			   const struct node *n, unsigned depth)
+{
+	if (n == NULL || depth > POL_DEPTH_MAX * 4)
+		return;
+	if (n->op == N_CALL && n->fn == F_HAS_FIELD && n->n_items > 0 && n->items[0] != NULL &&
+	    n->items[0]->op == N_STR)
+		field_ref(an, r, cv, n->items[0]->s, USE_CONDITION, n->line, n->col);
+	condition_refs(an, r, cv, n->a, depth + 1);
+	condition_refs(an, r, cv, n->b, depth + 1);
+	if (n->op != N_LIST)
+		for (uint32_t i = 0; i < n->n_items; i++)
+			condition_refs(an, r, cv, n->items[i], depth + 1);
+}
+
+/* Every field a rule names, when the rule is for categories with schemas:
+ * `policy check` refuses an aggregate, a removal or a test over a field
+ * they do not have (a regulator would get sums of nothing). */
+static void check_field_refs(struct analysis *an, const struct rule *r, const struct rule_facts *f)
+{
+	const struct tids_policy_set *set = an->set;
+	if (set->schemas == NULL || tids_policy_schemas_count(set->schemas) == 0 ||
+	    !pol_bit_get(f->slots, B_RECORD_CATEGORY))
+		return;
+	struct codeset cats = allowed(an, f, B_RECORD_CATEGORY);
+	if (an->oom || cats.cofinite || cats.n == 0 || cats.n > 64)
+		return;
+	struct covered cv = { .n = 0, .all_have_schemas = true };
+	bool any = false;
+	for (uint32_t i = 0; i < cats.n; i++) {
+		uint32_t len;
+		const char *name = pol_sym_text(set, (uint64_t)cats.codes[i], &len);
+		if (name == NULL)
+			return;
+		cv.name[cv.n] = name;
+		cv.schema[cv.n] = pol_schema_of(set->schemas, name, len);
+		any |= cv.schema[cv.n] != NULL;
+		cv.all_have_schemas &= cv.schema[cv.n] != NULL;
+		cv.n++;
+	}
+	if (!any)
+		return;
+	for (uint32_t o = 0; o < r->n_obs; o++) {
+		const struct obligation *ob = &r->obs[o];
+		enum field_use use = ob->kind == OB_KEEP ? USE_KEEP : ob->kind == OB_COARSEN ? USE_COARSEN : USE_REMOVE;
+		switch (ob->kind) {
+		case OB_AGGREGATE:
+			aggregate_ref(an, r, &cv, ob);
+			break;
+		case OB_REDACT:
+		case OB_DROP:
+		case OB_KEEP:
+		case OB_DEMOTE:
+		case OB_COARSEN:
+			for (uint32_t k = 0; k < ob->n_names; k++)
+				field_ref(an, r, &cv, ob->names[k], use, ob->line, ob->col);
+			break;
+		default:
+			break;
+		}
+	}
+	condition_refs(an, r, &cv, r->when, 0);
 }
 
 /* ---- index keys ---- */
@@ -880,6 +1017,12 @@ int pol_analyze(struct tids_policy_set *set, const struct rule *rules,
 	for (size_t i = 0; i < set->n_rules && !an.oom; i++) {
 		gather(&an, &rules[i], &an.facts[i]);
 		find_never(&an, &rules[i], &an.facts[i]);
+		if (!an.facts[i].never)
+			check_field_refs(&an, &rules[i], &an.facts[i]);
+	}
+	if (an.errors > 0) {
+		rc = TIDS_EPOLICY;
+		goto out;
 	}
 	if (!an.oom)
 		find_shadowed(&an);

@@ -438,6 +438,14 @@ static struct node *check_compare(struct checker *ck, struct node *n)
 			 op_text((enum node_op)n->op), pol_type_name(ta));
 		return fail(n);
 	}
+	if (ta == PT_DUR && (a->calendar || b->calendar)) {
+		/* a month has 28 to 31 days: only a time it is added to says how many */
+		const struct node *c = a->calendar ? a : b;
+		error_at(ck, cur_file(ck), c->line, c->col,
+			 "a duration of months, quarters or years has no fixed length; compare times instead, "
+			 "e.g. now > record.produced_at + 1mo");
+		return fail(n);
+	}
 	n->type = PT_BOOL;
 	return n;
 }
@@ -490,6 +498,7 @@ static struct node *check_arith(struct checker *ck, struct node *n)
 		return fail(n);
 	}
 	n->type = (uint8_t)r;
+	n->calendar = r == PT_DUR && (n->a->calendar || n->b->calendar);
 	return n;
 }
 
@@ -648,6 +657,7 @@ static struct node *check_expr(struct checker *ck, struct node *n)
 			return fail(n);
 		}
 		n->type = n->a->type;
+		n->calendar = n->a->calendar;
 		break;
 	case N_AND:
 	case N_OR:
@@ -831,6 +841,32 @@ static bool check_strings_expr(struct checker *ck, const struct rule *r, struct 
 	return ok;
 }
 
+/* A list of the vocabulary (obligations.def): strings; names of
+ * [a-z0-9_] written as literals, unless the list holds participant ids
+ * (notify "role:regulator", record.owner). */
+static void check_list_obligation(struct checker *ck, const struct rule *r, struct obligation *ob)
+{
+	const struct tids_policy_ob_info *v = NULL;
+	for (size_t i = 0; (v = tids_policy_ob_at(i)) != NULL; i++)
+		if (v->list && v->index == ob->which)
+			break;
+	if (v == NULL || !check_strings_expr(ck, r, ob, v->word) || v->ids)
+		return;
+	for (uint32_t i = 0; i < ob->n_exprs; i++) {
+		const struct node *e = ob->exprs[i];
+		uint32_t n = e->op == N_LIST ? e->n_items : 1;
+		for (uint32_t k = 0; k < n; k++) {
+			const struct node *item = e->op == N_LIST ? e->items[k] : e;
+			if (item->op != N_STR)
+				error_at(ck, r->info.file, item->line, item->col,
+					 "%s takes names written as strings, e.g. %s \"no_resale\"", v->word, v->word);
+			else if (!tids_valid_name(item->s))
+				error_at(ck, r->info.file, item->line, item->col,
+					 "%s \"%s\" must be a name of [a-z0-9_]", v->word, item->s);
+		}
+	}
+}
+
 static void check_obligation(struct checker *ck, struct rule *r, struct obligation *ob)
 {
 	static const char *const agg_fns[] = { "sum", "count", "min", "max", "avg" };
@@ -854,8 +890,12 @@ static void check_obligation(struct checker *ck, struct rule *r, struct obligati
 		if (!tids_valid_field_name(ob->field))
 			error_at(ck, r->info.file, ob->line, ob->col, "\"%s\" is not a valid field name",
 				 ob->field);
-		if (ob->ms <= 0)
+		if (ob->ms < 0 || ob->months < 0 || (ob->ms == 0 && ob->months == 0))
 			error_at(ck, r->info.file, ob->line, ob->col, "the aggregation window must be positive");
+		else if (ob->ms > 0 && ob->months > 0)
+			error_at(ck, r->info.file, ob->line, ob->col,
+				 "a window is either months of the calendar (1mo, 1q, 1y) or a fixed length (1h, 1d), "
+				 "not both");
 		if (ob->n_by > TIDS_POLICY_LIST)
 			error_at(ck, r->info.file, ob->line, ob->col, "at most %d grouping keys",
 				 TIDS_POLICY_LIST);
@@ -882,7 +922,7 @@ static void check_obligation(struct checker *ck, struct rule *r, struct obligati
 		break;
 	case OB_RETAIN:
 	case OB_LOG:
-		if (ob->ms <= 0)
+		if (ob->ms < 0 || ob->months < 0 || (ob->ms == 0 && ob->months == 0))
 			error_at(ck, r->info.file, ob->line, ob->col, "the duration must be positive");
 		break;
 	case OB_RETAIN_UNTIL:
@@ -892,16 +932,11 @@ static void check_obligation(struct checker *ck, struct rule *r, struct obligati
 				 "retain until needs a time, not a %s",
 				 pol_type_name((enum ptype)ob->expr->type));
 		break;
-	case OB_NOTIFY:
-		check_strings_expr(ck, r, ob, "notify");
-		break;
 	case OB_ONLY_FOR:
 		check_strings_expr(ck, r, ob, "only_for");
 		break;
-	case OB_DUTY:
-		if (!tids_valid_name(ob->text))
-			error_at(ck, r->info.file, ob->line, ob->col,
-				 "duty \"%s\" must be a name of [a-z0-9_]", ob->text);
+	case OB_LIST:
+		check_list_obligation(ck, r, ob);
 		break;
 	case OB_COUNT: {
 		static const enum ptype want[3] = { PT_STR, PT_INT, PT_INT };
@@ -918,8 +953,7 @@ static void check_obligation(struct checker *ck, struct rule *r, struct obligati
 		}
 		break;
 	}
-	case OB_NO_ONWARD:
-	case OB_ENCRYPT:
+	case OB_FLAG:
 		break;
 	}
 }
@@ -1031,6 +1065,89 @@ static void check_floors(struct checker *ck)
 		}
 		error_at(ck, f->file, f->line, f->col, "category \"%s\" already has a floor (%s) at %s:%u",
 			 f->category, tids_tier_name(o->tier), o->file, o->line);
+	}
+	free(v);
+}
+
+/* ---- record schemas ---- */
+
+static bool valid_unit(const char *u)
+{
+	size_t n = strlen(u);
+	if (n == 0 || n > 32)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)u[i] < 0x20 || u[i] == 0x7f)
+			return false;
+	return true;
+}
+
+struct schema_at {
+	const struct schema_decl *d;
+	size_t i;                 /* declaration order */
+};
+
+static int by_schema_category(const void *a, const void *b)
+{
+	const struct schema_at *x = a, *y = b;
+	int c = strcmp(x->d->category, y->d->category);
+	return c != 0 ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+static void check_schemas(struct checker *ck)
+{
+	struct program *prog = ck->prog;
+	for (size_t i = 0; i < prog->n_schemas; i++) {
+		const struct schema_decl *d = prog->schemas[i];
+		if (!tids_valid_name(d->category))
+			error_at(ck, d->file, d->line, d->col,
+				 "\"%s\" is not a valid category name ([a-z0-9_], 1 to 64)", d->category);
+		/* the fields are shared by every category of one declaration:
+		 * check them with its first */
+		if (i > 0 && prog->schemas[i - 1]->fields == d->fields)
+			continue;
+		for (uint32_t k = 0; k < d->n_fields; k++) {
+			const struct schema_field_decl *f = &d->fields[k];
+			if (!tids_valid_field_name(f->name))
+				error_at(ck, d->file, f->line, f->col,
+					 "\"%s\" is not a valid field name ([A-Za-z0-9_.-], 1 to 64)", f->name);
+			for (uint32_t j = 0; j < k; j++)
+				if (strcmp(d->fields[j].name, f->name) == 0) {
+					error_at(ck, d->file, f->line, f->col,
+						 "field \"%s\" is already in this schema (line %u)", f->name,
+						 d->fields[j].line);
+					break;
+				}
+			if (f->unit != NULL && !valid_unit(f->unit))
+				error_at(ck, d->file, f->line, f->col,
+					 "the unit of \"%s\" is 1 to 32 printable bytes", f->name);
+			if (f->n_labels > TIDS_LABELS_MAX)
+				error_at(ck, d->file, f->line, f->col, "field \"%s\": at most %d labels", f->name,
+					 TIDS_LABELS_MAX);
+			for (uint32_t l = 0; l < f->n_labels; l++)
+				if (!valid_label(f->labels[l]))
+					error_at(ck, d->file, f->line, f->col, "\"%s\" is not a valid label",
+						 f->labels[l]);
+		}
+	}
+	if (prog->n_schemas < 2)
+		return;
+	struct schema_at *v = malloc(prog->n_schemas * sizeof(*v));
+	if (v == NULL) {
+		prog->oom = true;
+		return;
+	}
+	for (size_t i = 0; i < prog->n_schemas; i++)
+		v[i] = (struct schema_at){ prog->schemas[i], i };
+	qsort(v, prog->n_schemas, sizeof(*v), by_schema_category);
+	for (size_t i = 1, first = 0; i < prog->n_schemas; i++) {
+		if (strcmp(v[i].d->category, v[first].d->category) != 0) {
+			first = i;
+			continue;
+		}
+		error_at(ck, v[i].d->file, v[i].d->line, v[i].d->col,
+			 "category \"%s\" already has a schema at %s:%u; one schema per category",
+			 v[i].d->category, v[first].d->file, v[first].d->line);
 	}
 	free(v);
 }
@@ -1160,6 +1277,7 @@ int pol_check(struct checker *ck)
 		return TIDS_ENOMEM;
 	check_rule_ids(ck);
 	check_floors(ck);
+	check_schemas(ck);
 	for (size_t i = 0; i < prog->n_rules && !prog->oom; i++) {
 		ck->scope_file[0] = prog->rules[i]->info.file;
 		check_rule(ck, prog->rules[i]);
@@ -1176,7 +1294,7 @@ int pol_check(struct checker *ck)
 		}
 	}
 	check_purposes(ck);
-	if (ck->errors == 0) {
+	if (ck->errors == 0 && !ck->syntax_errors) {
 		for (size_t i = 0; i < prog->n_lets; i++)
 			if (!prog->lets[i]->used)
 				warn_at(ck, prog->lets[i]->file, prog->lets[i]->line, prog->lets[i]->col,

@@ -310,6 +310,7 @@ void tids_policy_set_free(struct tids_policy_set *set)
 	}
 	free(set->rule_lists);
 	free(set->unindexed);
+	tids_policy_schemas_free(set->schemas);
 	pol_arena_free(&set->arena);
 	free(set);
 }
@@ -322,6 +323,7 @@ static void program_free(struct program *prog)
 	free(prog->floors);
 	free(prog->purposes);
 	free(prog->cases);
+	free(prog->schemas);
 	pol_strtab_free(&prog->strings);
 }
 
@@ -656,6 +658,7 @@ int tids_policy_compile(const struct tids_policy_source *sources, size_t n_sourc
 	ck->prog = &prog;
 	ck->diags = d;
 	ck->arena = &parse;
+	ck->syntax_errors = syntax_errors;
 	rc = pol_check(ck);
 	if (rc == 0 && syntax_errors)
 		rc = TIDS_EPOLICY;
@@ -710,6 +713,8 @@ int tids_policy_compile(const struct tids_policy_source *sources, size_t n_sourc
 		}
 	}
 	if ((rc = build_floors(set, &prog)) != 0 || (rc = build_purposes(set, &prog)) != 0 ||
+	    (rc = pol_schemas_build((const struct schema_decl *const *)prog.schemas, prog.n_schemas,
+				    &set->schemas)) != 0 ||
 	    (rc = pol_analyze(set, rules, d)) != 0 ||
 	    (rc = pol_lower(set, rules)) != 0 || (rc = build_rule_ids(set)) != 0)
 		goto out;

@@ -30,12 +30,11 @@ static void clear_obligations(struct tids_policy_obligations *o)
 	o->aggregation.n_by = 0;
 	o->retain_until_ms = 0;
 	o->log_retain_ms = 0;
-	o->n_notify = 0;
-	o->no_onward_transfer = false;
-	o->encrypt = false;
+#define TIDS_OB_FLAG(name, summary) o->name = false;
+#define TIDS_OB_LIST(name, word, check, summary) o->n_##name = 0;
+#include "obligations.def"
 	o->purposes_restricted = false;
 	o->n_purposes = 0;
-	o->n_duties = 0;
 	o->n_counts = 0;
 }
 
@@ -155,6 +154,7 @@ static void begin(struct tids_policy_decision *d)
 	d->case_id = NULL;
 	d->passes = 0;
 	d->strbuf_used = 0;
+	memset(&d->near, 0, sizeof(d->near));
 	clear_obligations(&d->obligations);
 }
 
@@ -181,6 +181,7 @@ static int open_case(struct eval_ctx *ctx, struct tids_policy_decision *d)
 		d->tier = tier;
 		d->deciding_rule = NULL;
 		d->because = no_case;
+		pol_near_case(ctx, tier, d);
 		return 0;
 	}
 	d->case_id = c->case_id;
@@ -270,8 +271,19 @@ int tids_policy_decide(const struct tids_policy_set *set, const struct tids_poli
 	const struct pass *why = permitted(&passes[0]) && final != NULL ? final : &passes[0];
 	out->tier = published;
 	deny(set, why, out);
-	if (final == NULL && permitted(&passes[0]))
+	if (final == NULL && permitted(&passes[0])) {
 		out->because = "the record's obligations did not settle on a deliverable form";
+		return 0;
+	}
+	/* What the deciding forbid found missing, else what a permit needed. */
+	const struct xnode *miss = why->any_forbid ? why->forbid_miss : why->permit_miss;
+	if (miss != NULL) {
+		if (why == &passes[0] && out->passes > 1) {
+			uint64_t none[W] = { 0 };
+			pol_eval_set_view(&ctx, none);    /* the record as published */
+		}
+		pol_near_miss(&ctx, miss, why->any_forbid ? why->first_forbid : why->permit_miss_rule, out);
+	}
 	return 0;
 }
 

@@ -113,6 +113,7 @@ void pol_eval_begin(struct eval_ctx *ctx, const struct tids_policy_set *set,
 	memset(ctx->removed, 0, sizeof(ctx->removed));
 	ctx->rule_grant = NULL;
 	ctx->rule_approval = NULL;
+	ctx->rule_miss = NULL;
 	ctx->owner_looked_up = false;
 	ctx->asset_looked_up = false;
 	/* the recipient's id, the owner and the asset, hashed once for the
@@ -452,7 +453,7 @@ static void load_slot(struct eval_ctx *ctx, uint32_t slot, struct val *out)
 			out->len = (uint32_t)country_len(base.p, base.len);
 			out->h = 0;
 		} else {
-			v_int(out, PT_INT, pol_year_of(base.i));
+			v_int(out, PT_INT, pol_year_in(ctx->req->tz, base.i));
 		}
 		return;
 	}
@@ -605,6 +606,8 @@ static bool call_approval(struct eval_ctx *ctx, const struct xnode *n)
 		by == BY_NONE ? NULL : key->p, by == BY_NONE ? 0 : key->len);
 	for (; fa != NULL; fa = pol_approval_next(fa, by)) {
 		const struct tids_policy_approval *ap = &fa->a;
+		if (fa->revoked)
+			continue;
 		if (at.i < ap->valid_from_ms || (ap->valid_until_ms != 0 && at.i > ap->valid_until_ms))
 			continue;
 		if (a[AP_RECIPIENT] && !cstr_eq(&recipient, ap->recipient))
@@ -658,7 +661,7 @@ const struct tids_policy_approval *pol_find_case(struct eval_ctx *ctx, enum tids
 	for (; fa != NULL; fa = pol_approval_next(fa, BY_RECIPIENT)) {
 		const struct tids_policy_approval *ap = &fa->a;
 		bool tier_ok = false;
-		if (ap->case_id == NULL || ap->case_id[0] == '\0' || strcmp(ap->kind, purpose) != 0 ||
+		if (fa->revoked || ap->case_id == NULL || ap->case_id[0] == '\0' || strcmp(ap->kind, purpose) != 0 ||
 		    strcmp(ap->recipient, req->recipient) != 0 || strcmp(ap->exporter, ctx->rec->owner) != 0)
 			continue;
 		if (req->now_ms < ap->valid_from_ms || (ap->valid_until_ms != 0 && req->now_ms > ap->valid_until_ms))
@@ -742,7 +745,8 @@ static bool call_grant(struct eval_ctx *ctx, const struct xnode *n)
 		if (g->max_uses != 0 && g->uses >= g->max_uses)
 			continue;
 		if (a[GR_MAX_WINDOW] && (g->not_after_ms == 0 ||
-					 g->not_after_ms - g->not_before_ms > window.i))
+					 g->not_after_ms > tids_policy_add(ctx->req->tz, g->not_before_ms,
+									   window.months, window.i)))
 			continue;
 		if (!fsym_in(pol_grant_categories(g), g->n_categories, category))
 			continue;
@@ -754,6 +758,363 @@ static bool call_grant(struct eval_ctx *ctx, const struct xnode *n)
 		return true;
 	}
 	return false;
+}
+
+/* grant() or approval(); the first that finds nothing in a rule is kept
+ * (one store): a denial may explain itself from it. */
+static bool call_consent(struct eval_ctx *ctx, const struct xnode *n)
+{
+	bool found = n->fn == F_GRANT ? call_grant(ctx, n) : call_approval(ctx, n);
+	if (!found && ctx->rule_miss == NULL)
+		ctx->rule_miss = n;
+	return found;
+}
+
+/* ---- near misses ----
+ *
+ * When a decision is a denial that rests on a grant() or approval() that
+ * found nothing, the same call is looked at again, wider: every grant
+ * between the owner and the grantee (retired ones too), every approval of
+ * the exporter or the recipient, each checked on every term, and the one
+ * that failed on the fewest is named with what failed. Only denials pay
+ * for it, and a scan reads at most NEAR_SCAN_MAX of each list.
+ */
+
+#define NEAR_SCAN_MAX 16        /* grants or approvals read */
+#define NEAR_LINKS_MAX 256      /* a pair's links looked at */
+#define MISS(c) (UINT32_C(1) << TIDS_POLICY_MISS_##c)
+
+/* What a grant or approval is for; one that differs from the request in
+ * more than NEAR_SCOPE_MAX of these is about something else, not a near
+ * miss (an export approval for another recipient, category and purpose). */
+#define NEAR_SCOPE (MISS(RECIPIENT) | MISS(EXPORTER) | MISS(CATEGORY) | MISS(ASSET) | MISS(PURPOSE) | \
+		    MISS(TIER) | MISS(KIND) | MISS(FROM) | MISS(TO))
+#define NEAR_SCOPE_MAX 2
+
+/* Nearer: differs in fewer of what it is for (one revoked, expired or
+ * signed by the wrong party is about this very request), then in fewer
+ * terms at all; of equals, the later filed. */
+static bool better(uint32_t failed, bool have, uint32_t best)
+{
+	int scope = __builtin_popcount(failed & NEAR_SCOPE), best_scope = __builtin_popcount(best & NEAR_SCOPE);
+	if (failed == 0 || scope > NEAR_SCOPE_MAX)
+		return false;
+	return !have || scope < best_scope ||
+	       (scope == best_scope && __builtin_popcount(failed) <= __builtin_popcount(best));
+}
+
+static void near_set(struct tids_policy_decision *d, enum tids_policy_near_kind kind, const char *id,
+		     uint32_t failed)
+{
+	struct tids_policy_near_miss *nm = &d->near;
+	nm->kind = kind;
+	nm->id = id;
+	nm->failed = failed;
+	nm->code = (enum tids_policy_miss)__builtin_ctz(failed);
+	nm->asked = NULL;
+	nm->at_ms = 0;
+	nm->uses = nm->max_uses = 0;
+}
+
+static const char *near_asked(struct tids_policy_decision *d, const struct val *v)
+{
+	return v->type == PT_STR ? pol_decision_string(d, v) : NULL;
+}
+
+static uint32_t grant_failures(struct eval_ctx *ctx, const struct fact_grant *g, struct val *category,
+			       struct val *asset, struct val *purpose, const struct val *at,
+			       const struct val *window)
+{
+	uint32_t f = 0;
+	if (g->retired == POL_REVOKED)
+		f |= MISS(REVOKED);
+	if (!fsym_in(pol_grant_categories(g), g->n_categories, category))
+		f |= MISS(CATEGORY);
+	if (g->n_assets > 0 && !fsym_in(pol_grant_assets(g), g->n_assets, asset))
+		f |= MISS(ASSET);
+	if (!fsym_in(pol_grant_purposes(g), g->n_purposes, purpose))
+		f |= MISS(PURPOSE);
+	if (at->i < g->not_before_ms)
+		f |= MISS(NOT_YET_VALID);
+	if ((g->not_after_ms != 0 && at->i > g->not_after_ms) || g->retired == POL_EXPIRED)
+		f |= MISS(EXPIRED);
+	if (g->max_uses != 0 && g->uses >= g->max_uses)
+		f |= MISS(USED_UP);
+	if (window != NULL && (g->not_after_ms == 0 ||
+			       g->not_after_ms > tids_policy_add(ctx->req->tz, g->not_before_ms, window->months,
+								 window->i)))
+		f |= MISS(WINDOW);
+	return f;
+}
+
+static void near_grant(struct eval_ctx *ctx, const struct xnode *n, struct tids_policy_decision *d)
+{
+	const struct xnode *const *a = n->items;
+	struct val t_owner, t_grantee, t_asset, t_category, t_purpose, t_at, window;
+	struct val *owner = arg_or_slot(ctx, a[GR_OWNER], B_RECORD_OWNER, &t_owner);
+	struct val *grantee = arg_or_slot(ctx, a[GR_GRANTEE], B_RCPT_ID, &t_grantee);
+	struct val *category = arg_or_slot(ctx, a[GR_CATEGORY], B_RECORD_CATEGORY, &t_category);
+	struct val *asset = arg_or_slot(ctx, a[GR_ASSET], B_RECORD_ASSET, &t_asset);
+	struct val *purpose = arg_or_slot(ctx, a[GR_PURPOSE], B_PURPOSE, &t_purpose);
+	struct val *at = arg_or_slot(ctx, a[GR_AT], B_NOW, &t_at);
+	if (a[GR_MAX_WINDOW])
+		pol_eval(ctx, a[GR_MAX_WINDOW], &window);
+	/* Three sweeps of the pair's links: those filed under the request's
+	 * category whose bloom bits allow its purpose and asset (grant() has
+	 * just read them: in cache), the category's others, then (when none
+	 * of those is near) the other categories'. A link's bits tell without
+	 * reading the grant (a cache miss) that it lacks the purpose or the
+	 * asset: a grant that cannot be nearer in scope than the best so far
+	 * is not read. Retired links have no bits. A grant filed under two
+	 * categories may be read twice: it scores the same. */
+	size_t n_links;
+	const struct grant_link *links = pol_facts_pair_grants(ctx->facts, pstr(owner), pstr(grantee), &n_links);
+	uint32_t c = pol_hash32(hash_of(category));
+	uint32_t want_purpose = pol_bloom_purpose(hash_of(purpose)), want_asset = pol_bloom_asset(hash_of(asset));
+	const struct fact_grant *best = NULL;
+	uint32_t best_failed = 0;
+	unsigned reads = 0;
+	if (n_links > NEAR_LINKS_MAX)
+		n_links = NEAR_LINKS_MAX;
+	for (int sweep = 0; sweep < 3 && reads < NEAR_SCAN_MAX; sweep++) {
+		if (sweep == 2 && best != NULL)
+			break;
+		for (size_t i = 0; i < n_links && reads < NEAR_SCAN_MAX; i++) {
+			const struct grant_link *ln = &links[i];
+			bool mine = ln->category == c;
+			bool passes = (ln->bloom & (want_purpose | want_asset)) == (want_purpose | want_asset);
+			if (mine != (sweep < 2) || (sweep < 2 && passes != (sweep == 0)))
+				continue;
+			if (best != NULL && ln->bloom != 0) {
+				int lower = !mine + !(ln->bloom & want_purpose) + !(ln->bloom & want_asset);
+				if (lower >= __builtin_popcount(best_failed & NEAR_SCOPE))
+					continue;
+			}
+			uint32_t f = grant_failures(ctx, ln->grant, category, asset, purpose, at,
+						    a[GR_MAX_WINDOW] ? &window : NULL);
+			reads++;
+			if (better(f, best != NULL, best_failed)) {
+				best = ln->grant;
+				best_failed = f;
+			}
+		}
+	}
+	if (best == NULL) {
+		near_set(d, TIDS_POLICY_NEAR_GRANT, NULL, MISS(NONE));
+		return;
+	}
+	near_set(d, TIDS_POLICY_NEAR_GRANT, pol_grant_id(best), best_failed);
+	struct tids_policy_near_miss *nm = &d->near;
+	switch (nm->code) {
+	case TIDS_POLICY_MISS_REVOKED: nm->at_ms = best->retired_at_ms; break;
+	case TIDS_POLICY_MISS_NOT_YET_VALID: nm->at_ms = best->not_before_ms; break;
+	case TIDS_POLICY_MISS_EXPIRED:
+		nm->at_ms = best->not_after_ms != 0 ? best->not_after_ms : best->retired_at_ms;
+		break;
+	case TIDS_POLICY_MISS_USED_UP:
+		nm->uses = best->uses;
+		nm->max_uses = best->max_uses;
+		break;
+	case TIDS_POLICY_MISS_CATEGORY: nm->asked = near_asked(d, category); break;
+	case TIDS_POLICY_MISS_ASSET: nm->asked = near_asked(d, asset); break;
+	case TIDS_POLICY_MISS_PURPOSE: nm->asked = near_asked(d, purpose); break;
+	default: break;
+	}
+}
+
+/* The arguments of one approval() call, evaluated once. */
+struct ap_args {
+	const struct xnode *const *a;
+	struct val exporter, recipient, category, purpose, from, to, tier, at, covers;
+};
+
+static uint32_t approval_failures(struct eval_ctx *ctx, struct ap_args *x, const struct fact_approval *fa)
+{
+	const struct xnode *const *a = x->a;
+	const struct tids_policy_approval *ap = &fa->a;
+	uint32_t f = 0;
+	if (fa->revoked)
+		f |= MISS(REVOKED);
+	if (a[AP_KIND] && !arg_accepts(ctx, a[AP_KIND], ap->kind))
+		f |= MISS(KIND);
+	if (a[AP_RECIPIENT] && !cstr_eq(&x->recipient, ap->recipient))
+		f |= MISS(RECIPIENT);
+	if (a[AP_EXPORTER] && !cstr_eq(&x->exporter, ap->exporter))
+		f |= MISS(EXPORTER);
+	if (a[AP_CATEGORY] && !in_strv(ap->categories, ap->n_categories, &x->category))
+		f |= MISS(CATEGORY);
+	if (a[AP_PURPOSE] && !in_strv(ap->purposes, ap->n_purposes, &x->purpose))
+		f |= MISS(PURPOSE);
+	if (a[AP_TIER]) {
+		bool ok = false;
+		for (size_t i = 0; i < ap->n_tiers && !ok; i++)
+			ok = (int64_t)ap->tiers[i] == x->tier.i;
+		if (!ok)
+			f |= MISS(TIER);
+	}
+	if (a[AP_FROM] && !jurisdiction_covers(ap->from_jurisdiction, &x->from))
+		f |= MISS(FROM);
+	if (a[AP_TO] && !jurisdiction_covers(ap->to_jurisdiction, &x->to))
+		f |= MISS(TO);
+	if ((a[AP_REGULATOR] && !arg_accepts(ctx, a[AP_REGULATOR], ap->regulator)) ||
+	    !signer_ok(ctx, a, ap, &x->covers))
+		f |= MISS(SIGNER);
+	if (x->at.i < ap->valid_from_ms)
+		f |= MISS(NOT_YET_VALID);
+	if (ap->valid_until_ms != 0 && x->at.i > ap->valid_until_ms)
+		f |= MISS(EXPIRED);
+	return f;
+}
+
+/* What the approval's code is about, for the sentence. */
+static void near_approval_detail(struct tids_policy_decision *d, const struct fact_approval *fa,
+				 const struct val *recipient, const struct val *exporter,
+				 const struct val *category, const struct val *purpose,
+				 const struct val *from, const struct val *to, int64_t tier)
+{
+	struct tids_policy_near_miss *nm = &d->near;
+	const struct tids_policy_approval *ap = &fa->a;
+	switch (nm->code) {
+	case TIDS_POLICY_MISS_REVOKED: nm->at_ms = fa->revoked_at_ms; break;
+	case TIDS_POLICY_MISS_NOT_YET_VALID: nm->at_ms = ap->valid_from_ms; break;
+	case TIDS_POLICY_MISS_EXPIRED: nm->at_ms = ap->valid_until_ms; break;
+	case TIDS_POLICY_MISS_KIND: nm->asked = ap->kind; break;
+	case TIDS_POLICY_MISS_SIGNER: nm->asked = ap->regulator; break;
+	case TIDS_POLICY_MISS_RECIPIENT: nm->asked = recipient ? near_asked(d, recipient) : NULL; break;
+	case TIDS_POLICY_MISS_EXPORTER: nm->asked = exporter ? near_asked(d, exporter) : NULL; break;
+	case TIDS_POLICY_MISS_CATEGORY: nm->asked = category ? near_asked(d, category) : NULL; break;
+	case TIDS_POLICY_MISS_PURPOSE: nm->asked = purpose ? near_asked(d, purpose) : NULL; break;
+	case TIDS_POLICY_MISS_FROM: nm->asked = from ? near_asked(d, from) : NULL; break;
+	case TIDS_POLICY_MISS_TO: nm->asked = to ? near_asked(d, to) : NULL; break;
+	case TIDS_POLICY_MISS_TIER: nm->asked = tier >= 0 ? tids_tier_name((enum tids_tier)tier) : NULL; break;
+	default: break;
+	}
+}
+
+static void near_approval(struct eval_ctx *ctx, const struct xnode *n, struct tids_policy_decision *d)
+{
+	struct ap_args x;
+	const struct xnode *const *a = x.a = n->items;
+	if (a[AP_EXPORTER]) pol_eval(ctx, a[AP_EXPORTER], &x.exporter);
+	if (a[AP_SIGNER_COVERS]) pol_eval(ctx, a[AP_SIGNER_COVERS], &x.covers);
+	if (a[AP_RECIPIENT]) pol_eval(ctx, a[AP_RECIPIENT], &x.recipient);
+	if (a[AP_CATEGORY]) pol_eval(ctx, a[AP_CATEGORY], &x.category);
+	if (a[AP_PURPOSE]) pol_eval(ctx, a[AP_PURPOSE], &x.purpose);
+	if (a[AP_FROM]) pol_eval(ctx, a[AP_FROM], &x.from);
+	if (a[AP_TO]) pol_eval(ctx, a[AP_TO], &x.to);
+	if (a[AP_TIER]) pol_eval(ctx, a[AP_TIER], &x.tier);
+	if (a[AP_AT])
+		pol_eval(ctx, a[AP_AT], &x.at);
+	else
+		v_int(&x.at, PT_TIME, ctx->req->now_ms);
+	/* the exporter's approvals (for any recipient), then the recipient's
+	 * (from other exporters); with neither named, all */
+	const struct fact_approval *best = NULL;
+	uint32_t best_failed = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		enum approval_by by = pass == 0 ? BY_EXPORTER : BY_RECIPIENT;
+		const struct val *key = pass == 0 ? &x.exporter : &x.recipient;
+		if (!a[pass == 0 ? AP_EXPORTER : AP_RECIPIENT]) {
+			if (pass == 0 || a[AP_EXPORTER])
+				continue;
+			by = BY_NONE;
+		}
+		const struct fact_approval *fa = pol_facts_approvals(ctx->facts, by, by == BY_NONE ? NULL : key->p,
+								      by == BY_NONE ? 0 : key->len);
+		for (unsigned k = 0; fa != NULL && k < NEAR_SCAN_MAX; fa = pol_approval_next(fa, by), k++) {
+			if (pass == 1 && a[AP_EXPORTER] && cstr_eq(&x.exporter, fa->a.exporter))
+				continue;                 /* seen with the exporter's */
+			uint32_t f = approval_failures(ctx, &x, fa);
+			if (better(f, best != NULL, best_failed)) {
+				best = fa;
+				best_failed = f;
+			}
+		}
+	}
+	if (best == NULL) {
+		near_set(d, TIDS_POLICY_NEAR_APPROVAL, NULL, MISS(NONE));
+		return;
+	}
+	near_set(d, TIDS_POLICY_NEAR_APPROVAL, best->a.id, best_failed);
+	near_approval_detail(d, best, a[AP_RECIPIENT] ? &x.recipient : NULL, a[AP_EXPORTER] ? &x.exporter : NULL,
+			     a[AP_CATEGORY] ? &x.category : NULL, a[AP_PURPOSE] ? &x.purpose : NULL,
+			     a[AP_FROM] ? &x.from : NULL, a[AP_TO] ? &x.to : NULL, a[AP_TIER] ? x.tier.i : -1);
+}
+
+void pol_near_miss(struct eval_ctx *ctx, const struct xnode *call, uint32_t rule, struct tids_policy_decision *d)
+{
+	if (call->fn == F_GRANT)
+		near_grant(ctx, call, d);
+	else
+		near_approval(ctx, call, d);
+	d->near.rule = ctx->set->rules[rule].info.id;
+}
+
+/* Why no approval opens the case the purpose needs (pol_find_case's terms). */
+void pol_near_case(struct eval_ctx *ctx, enum tids_tier tier, struct tids_policy_decision *d)
+{
+	const struct tids_policy_set *set = ctx->set;
+	const struct tids_policy_request *req = ctx->req;
+	const char *purpose = req->purpose, *owner_id = ctx->rec->owner;
+	const struct tids_policy_participant *owner = owner_of(ctx);
+	struct val owner_j, v_recipient, v_owner, v_category, v_purpose;
+	v_str(&owner_j, owner != NULL ? owner->jurisdiction : "");
+	v_str(&v_recipient, req->recipient);
+	v_str(&v_owner, owner_id);
+	v_str(&v_category, ctx->rec->category);
+	v_str(&v_purpose, purpose);
+	const struct fact_approval *best = NULL;
+	uint32_t best_failed = 0;
+	for (int pass = 0; pass < 2; pass++) {
+		enum approval_by by = pass == 0 ? BY_RECIPIENT : BY_EXPORTER;
+		const char *key = pass == 0 ? req->recipient : owner_id;
+		const struct fact_approval *fa = pol_facts_approvals(ctx->facts, by, key, strlen(key));
+		for (unsigned k = 0; fa != NULL && k < NEAR_SCAN_MAX; fa = pol_approval_next(fa, by), k++) {
+			const struct tids_policy_approval *ap = &fa->a;
+			if (pass == 1 && strcmp(ap->recipient, req->recipient) == 0)
+				continue;                 /* seen with the recipient's */
+			uint32_t f = fa->revoked ? MISS(REVOKED) : 0;
+			if (strcmp(ap->kind, purpose) != 0)
+				f |= MISS(KIND);
+			if (ap->case_id == NULL || ap->case_id[0] == '\0')
+				f |= MISS(NO_CASE);
+			if (strcmp(ap->recipient, req->recipient) != 0)
+				f |= MISS(RECIPIENT);
+			if (strcmp(ap->exporter, owner_id) != 0)
+				f |= MISS(EXPORTER);
+			if (!in_strv(ap->categories, ap->n_categories, &v_category))
+				f |= MISS(CATEGORY);
+			if (!in_strv(ap->purposes, ap->n_purposes, &v_purpose))
+				f |= MISS(PURPOSE);
+			bool tier_ok = false;
+			for (size_t i = 0; i < ap->n_tiers && !tier_ok; i++)
+				tier_ok = ap->tiers[i] == tier;
+			if (!tier_ok)
+				f |= MISS(TIER);
+			const struct tids_policy_participant *signer =
+				pol_facts_participant(ctx->facts, ap->regulator, strlen(ap->regulator), 0);
+			if (signer == NULL || signer->suspended || signer->role == NULL ||
+			    !pol_pair_find(set->case_roles, set->n_case_roles, purpose, strlen(purpose), signer->role,
+					   strlen(signer->role)) ||
+			    !signer_covers(signer->jurisdiction, &owner_j))
+				f |= MISS(SIGNER);
+			if (req->now_ms < ap->valid_from_ms)
+				f |= MISS(NOT_YET_VALID);
+			if (ap->valid_until_ms != 0 && req->now_ms > ap->valid_until_ms)
+				f |= MISS(EXPIRED);
+			if (better(f, best != NULL, best_failed)) {
+				best = fa;
+				best_failed = f;
+			}
+		}
+	}
+	if (best == NULL)
+		near_set(d, TIDS_POLICY_NEAR_APPROVAL, NULL, MISS(NONE));
+	else {
+		near_set(d, TIDS_POLICY_NEAR_APPROVAL, best->a.id, best_failed);
+		near_approval_detail(d, best, &v_recipient, &v_owner, &v_category, &v_purpose, NULL, NULL, tier);
+	}
+	d->near.rule = NULL;
 }
 
 static bool label_is(const struct tids_field *f, const struct val *label)
@@ -793,13 +1154,11 @@ static void call(struct eval_ctx *ctx, const struct xnode *n, struct val *out)
 		return;
 	case F_YEAR:
 		pol_eval(ctx, n->items[0], &a);
-		v_int(out, PT_INT, pol_year_of(a.i));
+		v_int(out, PT_INT, pol_year_in(ctx->req->tz, a.i));
 		return;
 	case F_APPROVAL:
-		v_bool(out, call_approval(ctx, n));
-		return;
 	case F_GRANT:
-		v_bool(out, call_grant(ctx, n));
+		v_bool(out, call_consent(ctx, n));
 		return;
 	case F_COUNTER:
 		pol_eval(ctx, n->items[0], &a);
@@ -832,6 +1191,8 @@ static bool values_equal(struct val *x, struct val *y)
 	}
 	if (x->type == PT_BOOL)
 		return x->b == y->b;
+	if (x->type == PT_DUR)
+		return x->i == y->i && x->months == y->months;
 	return x->i == y->i;
 }
 
@@ -952,8 +1313,8 @@ bool pol_eval_bool(struct eval_ctx *ctx, const struct xnode *n)
 		return a.b;
 	case N_CALL:
 		switch ((enum fn_id)n->fn) {
-		case F_APPROVAL: return call_approval(ctx, n);
-		case F_GRANT: return call_grant(ctx, n);
+		case F_APPROVAL:
+		case F_GRANT: return call_consent(ctx, n);
 		case F_HAS_LABEL:
 		case F_HAS_FIELD:
 		case F_STRIPPED: return call_fields(ctx, n);
@@ -967,6 +1328,24 @@ bool pol_eval_bool(struct eval_ctx *ctx, const struct xnode *n)
 	return a.type == PT_BOOL && a.b;
 }
 
+/* + and -: numbers and fixed lengths as they are; a time and a duration
+ * on the hub's calendar (a month added to 31 January is 28 February). */
+static void arith(struct eval_ctx *ctx, const struct xnode *n, struct val *a, struct val *b,
+		  struct val *out)
+{
+	int64_t sign = n->op == N_ADD ? 1 : -1;
+	if (n->type == PT_TIME) {
+		struct val *t = a->type == PT_TIME ? a : b, *d = a->type == PT_TIME ? b : a;
+		int64_t months = d->months * sign, ms = sign > 0 ? d->i : sat_neg(d->i);
+		v_int(out, PT_TIME, months != 0 ? tids_policy_add(ctx->req->tz, t->i, months, ms)
+						: sat_add(t->i, ms));
+		return;
+	}
+	v_int(out, (enum ptype)n->type, sign > 0 ? sat_add(a->i, b->i) : sat_add(a->i, sat_neg(b->i)));
+	if (n->type == PT_DUR)
+		out->months = a->type == PT_DUR && b->type == PT_DUR ? a->months + sign * b->months : 0;
+}
+
 void pol_eval(struct eval_ctx *ctx, const struct xnode *n, struct val *out)
 {
 	struct val a, b;
@@ -975,10 +1354,17 @@ void pol_eval(struct eval_ctx *ctx, const struct xnode *n, struct val *out)
 		v_bool(out, n->i != 0);
 		return;
 	case N_INT:
-	case N_TIME:
-	case N_DUR:
 	case N_TIER:
 		v_int(out, (enum ptype)n->type, n->i);
+		return;
+	case N_DUR:
+		v_int(out, PT_DUR, n->i);
+		out->months = n->months;
+		return;
+	case N_TIME:
+		/* a date alone: the start of that day on the hub's calendar */
+		v_int(out, PT_TIME, n->fn == POL_TIME_DATE
+		      ? pol_local_day_start(ctx->req->tz, n->i / POL_MS_DAY) : n->i);
 		return;
 	case N_STR:
 		*out = (struct val){ .type = PT_STR, .p = n->s, .len = n->len, .h = n->h };
@@ -992,13 +1378,14 @@ void pol_eval(struct eval_ctx *ctx, const struct xnode *n, struct val *out)
 	case N_NEG:
 		pol_eval(ctx, n->a, &a);
 		v_int(out, (enum ptype)n->type, sat_neg(a.i));
+		if (n->type == PT_DUR)
+			out->months = -a.months;
 		return;
 	case N_ADD:
 	case N_SUB:
 		pol_eval(ctx, n->a, &a);
 		pol_eval(ctx, n->b, &b);
-		v_int(out, (enum ptype)n->type,
-		      n->op == N_ADD ? sat_add(a.i, b.i) : sat_add(a.i, sat_neg(b.i)));
+		arith(ctx, n, &a, &b, out);
 		return;
 	case N_AND:
 	case N_OR:
@@ -1111,6 +1498,8 @@ void pol_run_pass(struct eval_ctx *ctx, struct pass *p)
 	p->any_permit = p->any_forbid = false;
 	p->approval = NULL;
 	p->escape_grant = NULL;
+	p->forbid_miss = NULL;
+	p->permit_miss = NULL;
 	memset(p->proposals, 0, sizeof(p->proposals));
 	memset(p->demotions, 0, sizeof(p->demotions));
 	pol_candidates(ctx, &c);
@@ -1125,7 +1514,12 @@ void pol_run_pass(struct eval_ctx *ctx, struct pass *p)
 			__builtin_prefetch(set->rules[c.gathered[c.pos + 2]].code);
 		ctx->rule_grant = NULL;
 		ctx->rule_approval = NULL;
+		ctx->rule_miss = NULL;
 		bool m = rule_matches(ctx, r);
+		if (!m && ctx->rule_miss != NULL && p->permit_miss == NULL && r->info.kind == TIDS_POLICY_PERMIT) {
+			p->permit_miss = ctx->rule_miss;
+			p->permit_miss_rule = ri;
+		}
 		if (r->info.kind == TIDS_POLICY_FORBID && !m) {
 			/* an approval or grant that kept a forbid quiet made the decision */
 			if (ctx->rule_approval != NULL && p->approval == NULL)
@@ -1142,8 +1536,10 @@ void pol_run_pass(struct eval_ctx *ctx, struct pass *p)
 		}
 		p->m[p->n++] = (struct match){ .rule = ri, .grant = ctx->rule_grant };
 		if (r->info.kind == TIDS_POLICY_FORBID) {
-			if (!p->any_forbid)
+			if (!p->any_forbid) {
 				p->first_forbid = ri;
+				p->forbid_miss = ctx->rule_miss;
+			}
 			p->any_forbid = true;
 			continue;
 		}
@@ -1161,5 +1557,6 @@ void pol_run_pass(struct eval_ctx *ctx, struct pass *p)
 	}
 	ctx->rule_grant = NULL;
 	ctx->rule_approval = NULL;
+	ctx->rule_miss = NULL;
 }
 

@@ -174,6 +174,8 @@ struct tids_policy_facts {
 	uint64_t *pair_bloom;     /* NULL: every pair may */
 	size_t bloom_mask;        /* words - 1 */
 	size_t bloom_stale;       /* pairs removed since it was built */
+	struct fact_grant *retired_head, *retired_tail;   /* oldest first */
+	size_t n_retired;
 };
 
 static bool participant_eq(const void *e, const void *k)
@@ -557,9 +559,12 @@ static bool strv_ok(const char *const *v, size_t n)
 
 static bool has_duties(const struct tids_policy_grant_duties *du)
 {
-	return du->retain_until_ms != 0 || du->n_notify > 0 || du->no_onward_transfer ||
-	       du->encrypt || du->n_redact > 0 || du->n_purposes > 0 || du->n_duties > 0 ||
-	       (du->aggregate_function != NULL && du->aggregate_function[0] != '\0');
+	bool any = du->retain_until_ms != 0 || du->n_redact > 0 || du->n_purposes > 0 ||
+		   (du->aggregate_function != NULL && du->aggregate_function[0] != '\0');
+#define TIDS_OB_FLAG(name, summary) any |= du->name;
+#define TIDS_OB_LIST(name, word, check, summary) any |= du->n_##name > 0;
+#include "obligations.def"
+	return any;
 }
 
 static void pack_duties(struct packer *p, void *out, const void *arg)
@@ -567,16 +572,15 @@ static void pack_duties(struct packer *p, void *out, const void *arg)
 	struct tids_policy_grant_duties *e = out;
 	const struct tids_policy_grant_duties *du = arg;
 	SET(retain_until_ms, du->retain_until_ms);
-	SET(notify, pack_strv(p, du->notify, du->n_notify));
-	SET(n_notify, du->n_notify);
-	SET(no_onward_transfer, du->no_onward_transfer);
-	SET(encrypt, du->encrypt);
+#define TIDS_OB_FLAG(name, summary) SET(name, du->name);
+#define TIDS_OB_LIST(name, word, check, summary) \
+	SET(name, pack_strv(p, du->name, du->n_##name)); \
+	SET(n_##name, du->n_##name);
+#include "obligations.def"
 	SET(redact, pack_strv(p, du->redact, du->n_redact));
 	SET(n_redact, du->n_redact);
 	SET(purposes, pack_strv(p, du->purposes, du->n_purposes));
 	SET(n_purposes, du->n_purposes);
-	SET(duties, pack_strv(p, du->duties, du->n_duties));
-	SET(n_duties, du->n_duties);
 	SET(aggregate_function, du->aggregate_function ? pack_str(p, du->aggregate_function) : NULL);
 	SET(aggregate_field, pack_str(p, du->aggregate_field));
 	SET(aggregate_window_ms, du->aggregate_window_ms);
@@ -822,10 +826,13 @@ int tids_policy_facts_put_grant(struct tids_policy_facts *f, const struct tids_p
 	if (empty(in->owner) || empty(in->grantee))
 		return tids_fail(err, errlen, TIDS_EINVAL, "grant %s: owner and grantee are required",
 				 in->id);
+	bool lists_ok = true;
+#define TIDS_OB_LIST(name, word, check, summary) lists_ok &= strv_ok(du->name, du->n_##name);
+#include "obligations.def"
 	if (!strv_ok(in->assets, in->n_assets) || !strv_ok(in->categories, in->n_categories) ||
-	    !strv_ok(in->purposes, in->n_purposes) || !strv_ok(du->notify, du->n_notify) ||
+	    !strv_ok(in->purposes, in->n_purposes) || !lists_ok ||
 	    !strv_ok(du->redact, du->n_redact) || !strv_ok(du->purposes, du->n_purposes) ||
-	    !strv_ok(du->duties, du->n_duties) || !strv_ok(du->aggregate_by, du->n_aggregate_by))
+	    !strv_ok(du->aggregate_by, du->n_aggregate_by))
 		return tids_fail(err, errlen, TIDS_EINVAL, "grant %s: a list holds a NULL string",
 				 in->id);
 	if (in->not_after_ms != 0 && in->not_after_ms < in->not_before_ms)
@@ -850,6 +857,22 @@ int tids_policy_facts_put_grant(struct tids_policy_facts *f, const struct tids_p
 	return 0;
 }
 
+static void retired_unlink(struct tids_policy_facts *f, struct fact_grant *g)
+{
+	if (g->retired == POL_LIVE)
+		return;
+	if (g->retired_prev)
+		g->retired_prev->retired_next = g->retired_next;
+	else
+		f->retired_head = g->retired_next;
+	if (g->retired_next)
+		g->retired_next->retired_prev = g->retired_prev;
+	else
+		f->retired_tail = g->retired_prev;
+	g->retired_prev = g->retired_next = NULL;
+	f->n_retired--;
+}
+
 int tids_policy_facts_remove_grant(struct tids_policy_facts *f, const char *id)
 {
 	size_t at;
@@ -858,7 +881,35 @@ int tids_policy_facts_remove_grant(struct tids_policy_facts *f, const char *id)
 		return TIDS_ENOENT;
 	t_remove_at(&f->grants, at);
 	unlink_grant(f, g);
+	retired_unlink(f, g);
 	free_grant(f, g);
+	return 0;
+}
+
+int tids_policy_facts_retire_grant(struct tids_policy_facts *f, const char *id, bool revoked,
+				   int64_t at_ms)
+{
+	struct fact_grant *g = grant_by_id(f, id, NULL);
+	if (g == NULL)
+		return TIDS_ENOENT;
+	if (g->retired == POL_LIVE) {
+		/* no bloom bits: grant() passes over its links unread */
+		struct pair_list *l = find_pair(f, sym_str(g->owner), sym_str(g->grantee), NULL);
+		for (uint32_t i = 0; l != NULL && i < l->n; i++)
+			if (l->links[i].grant == g)
+				l->links[i].bloom = 0;
+		g->retired_prev = f->retired_tail;
+		if (f->retired_tail)
+			f->retired_tail->retired_next = g;
+		else
+			f->retired_head = g;
+		f->retired_tail = g;
+		f->n_retired++;
+	}
+	g->retired = revoked ? POL_REVOKED : POL_EXPIRED;
+	g->retired_at_ms = at_ms;
+	while (f->n_retired > TIDS_POLICY_RETIRED_MAX)
+		tids_policy_facts_remove_grant(f, pol_grant_id(f->retired_head));
 	return 0;
 }
 
@@ -895,7 +946,7 @@ int tids_policy_facts_grant_uses(const struct tids_policy_facts *f, const char *
 
 size_t tids_policy_facts_grant_count(const struct tids_policy_facts *f)
 {
-	return f->grants.count;
+	return f->grants.count - f->n_retired;
 }
 
 const struct grant_link *pol_facts_grants(const struct tids_policy_facts *f,
@@ -912,6 +963,14 @@ const struct grant_link *pol_facts_grants(const struct tids_policy_facts *f,
 		end++;
 	*n = end - first;
 	return end > first ? &l->links[first] : NULL;
+}
+
+const struct grant_link *pol_facts_pair_grants(const struct tids_policy_facts *f,
+					       struct pol_str owner, struct pol_str grantee, size_t *n)
+{
+	const struct pair_list *l = find_pair(f, owner, grantee, NULL);
+	*n = l != NULL ? l->n : 0;
+	return l != NULL ? l->links : NULL;
 }
 
 /* ---- approvals ---- */
@@ -1061,6 +1120,17 @@ int tids_policy_facts_remove_approval(struct tids_policy_facts *f, const char *i
 	if (a->all_next)
 		a->all_next->all_prev = a->all_prev;
 	free(a);
+	return 0;
+}
+
+int tids_policy_facts_revoke_approval(struct tids_policy_facts *f, const char *id, int64_t at_ms)
+{
+	struct skey k = skey_of(id);
+	struct fact_approval *a = t_find(&f->approvals, pol_str_hash(k.p, k.len), approval_eq, &k, NULL);
+	if (a == NULL)
+		return TIDS_ENOENT;
+	a->revoked = true;
+	a->revoked_at_ms = at_ms;
 	return 0;
 }
 

@@ -84,14 +84,24 @@ int tids_policy_decision_format(const struct tids_policy_set *set,
 		put(&o, "approval: %s\n", d->approval_id);
 	if (d->case_id != NULL)
 		put(&o, "case: %s\n", d->case_id);
+	if (d->near.kind != TIDS_POLICY_NEAR_NONE) {
+		char why[512];
+		tids_policy_near_miss_format(&d->near, why, sizeof(why));
+		put(&o, "nearly: %s (%s%s%s)\n", why, tids_policy_miss_name(d->near.code),
+		    d->near.rule != NULL ? ", in rule " : "", d->near.rule != NULL ? d->near.rule : "");
+	}
 	if (d->verdict == TIDS_POLICY_DENY)
 		return (int)o.used;
 	bool any = false;
+#define TIDS_OB_FLAG(name, summary) any |= ob->name;
+#define TIDS_OB_LIST(name, word, check, summary) any |= ob->n_##name > 0;
+#include "obligations.def"
+	bool fields = false;
 	for (size_t w = 0; w < TIDS_POLICY_FIELD_WORDS; w++)
-		any |= ob->removed[w] != 0;
+		fields |= ob->removed[w] != 0;
 	put(&o, "obligations:%s\n", any || ob->aggregate || ob->coarsen_to || ob->retain_until_ms ||
-	    ob->log_retain_ms || ob->n_notify || ob->no_onward_transfer || ob->encrypt ||
-	    ob->purposes_restricted || ob->n_duties || ob->n_counts ? "" : " none");
+	    ob->log_retain_ms || ob->purposes_restricted || ob->n_counts ? "" : " none");
+	any = fields;
 	if (any) {
 		put(&o, "  remove: ");
 		put_fields(&o, ob->removed, rec);
@@ -103,7 +113,7 @@ int tids_policy_decision_format(const struct tids_policy_set *set,
 		put(&o, "\n");
 	}
 	if (ob->aggregate) {
-		tids_policy_format_duration(ob->aggregation.window_ms, t, sizeof(t));
+		tids_policy_format_calendar(ob->aggregation.window_months, ob->aggregation.window_ms, t, sizeof(t));
 		put(&o, "  aggregate: %s of \"%s\" every %s", ob->aggregation.function,
 		    ob->aggregation.field, t);
 		if (ob->aggregation.n_by > 0) {
@@ -120,25 +130,21 @@ int tids_policy_decision_format(const struct tids_policy_set *set,
 		tids_policy_format_duration(ob->log_retain_ms, t, sizeof(t));
 		put(&o, "  keep audit entry: %s\n", t);
 	}
-	if (ob->n_notify > 0) {
-		put(&o, "  notify: ");
-		put_list(&o, ob->notify, ob->n_notify);
-		put(&o, "\n");
+#define TIDS_OB_FLAG(name, summary)          \
+	if (ob->name)                         \
+		put(&o, "  %s\n", #name);
+#define TIDS_OB_LIST(name, word, check, summary) \
+	if (ob->n_##name > 0) {                       \
+		put(&o, "  %s: ", #name);             \
+		put_list(&o, ob->name, ob->n_##name);  \
+		put(&o, "\n");                        \
 	}
-	if (ob->no_onward_transfer)
-		put(&o, "  no onward transfer\n");
-	if (ob->encrypt)
-		put(&o, "  encrypt\n");
+#include "obligations.def"
 	if (ob->purposes_restricted) {
 		put(&o, "  use only for: ");
 		if (ob->n_purposes == 0)
 			put(&o, "(no purpose)");
 		put_list(&o, ob->purposes, ob->n_purposes);
-		put(&o, "\n");
-	}
-	if (ob->n_duties > 0) {
-		put(&o, "  duties: ");
-		put_list(&o, ob->duties, ob->n_duties);
 		put(&o, "\n");
 	}
 	for (size_t i = 0; i < ob->n_counts; i++)

@@ -100,15 +100,23 @@ void pol_vdiag(struct tids_policy_diags *d, enum tids_policy_severity sev, const
 int64_t pol_days_from_civil(int64_t y, unsigned m, unsigned d);
 void pol_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d);
 int64_t pol_year_of(int64_t ms);
+/* The calendar in a time zone (calendar.c; tz NULL: UTC). */
+int64_t pol_year_in(const struct tids_policy_tz *tz, int64_t ms);
+int64_t pol_local_day_start(const struct tids_policy_tz *tz, int64_t days);
+/* "1y6mo", "90d": months of the calendar and fixed ms. */
+int pol_parse_calendar(const char *s, size_t len, int64_t *months, int64_t *ms);
 /* "90d", "1h30m": as the language spells durations. */
 int pol_parse_duration(const char *s, size_t len, int64_t *ms_out);
+
+/* Beyond this many ms from 1970 (some 73 million years) times are not
+ * put on a calendar: they stay as they are, and nothing overflows. */
+#define POL_TIME_LIMIT (INT64_MAX / 4)
 
 #define POL_MS_SECOND INT64_C(1000)
 #define POL_MS_MINUTE (60 * POL_MS_SECOND)
 #define POL_MS_HOUR (60 * POL_MS_MINUTE)
 #define POL_MS_DAY (24 * POL_MS_HOUR)
 #define POL_MS_WEEK (7 * POL_MS_DAY)
-#define POL_MS_YEAR (365 * POL_MS_DAY)
 
 /* ------------------------------------------------------------------------
  * Lexer.
@@ -150,6 +158,8 @@ struct token {
 	const char *start;        /* in the source text */
 	size_t len;
 	int64_t num;              /* INT value, DURATION or TIME in ms */
+	int64_t months;           /* DURATION: calendar months (mo, q, y) besides num */
+	bool date;                /* TIME: a date alone (the start of the local day) */
 	const char *str;          /* STRING decoded (arena), IDENT copy (arena) */
 	size_t str_len;
 };
@@ -265,7 +275,10 @@ struct node {
 	};
 	const char *s;            /* N_STR value; N_NAME / N_PATH text */
 	struct node **items;      /* N_LIST items; N_CALL arguments (by parameter once checked) */
-	uint64_t h;               /* N_STR: pol_str_hash of s, set when compiled */
+	union {
+		uint64_t h;       /* N_STR: pol_str_hash of s, set when compiled */
+		int64_t months;   /* N_DUR: calendar months besides the ms in i */
+	};
 	/* parsing, checking, analysis, lowering */
 	const char **arg_names;   /* N_CALL as written: name or NULL when positional */
 	uint64_t shash;           /* structural hash */
@@ -281,7 +294,12 @@ struct node {
 	bool interned;
 	bool hashed;
 	uint8_t purity;           /* lower.c: 0 not known, 1 pure, 2 calls grant()/approval() */
+	bool calendar;            /* PT_DUR: has calendar months, so no fixed length */
 };
+
+/* fn of an N_TIME node written as a date alone: its value is the start of
+ * that day in the hub's time zone (i holds the day's UTC midnight). */
+#define POL_TIME_DATE 1
 
 
 /* Obligation clauses of a rule's `with`. */
@@ -295,16 +313,15 @@ enum ob_kind {
 	OB_RETAIN,                /* ms: duration from now */
 	OB_RETAIN_UNTIL,          /* expr: time */
 	OB_LOG,                   /* ms: audit retention */
-	OB_NOTIFY,                /* exprs: strings */
 	OB_ONLY_FOR,              /* exprs: strings */
-	OB_DUTY,                  /* text */
 	OB_COUNT,                 /* text: counter; exprs: key, period, amount */
-	OB_NO_ONWARD,
-	OB_ENCRYPT,
+	OB_FLAG,                  /* which: enum tids_policy_ob_flag (obligations.def) */
+	OB_LIST,                  /* which: enum tids_policy_ob_list; exprs: strings */
 };
 
 struct obligation {
 	enum ob_kind kind;
+	uint8_t which;            /* OB_FLAG, OB_LIST: the vocabulary's entry */
 	unsigned line;
 	unsigned col;
 	const char **names;       /* selector: field names */
@@ -315,7 +332,8 @@ struct obligation {
 	struct node **exprs;      /* NOTIFY, ONLY_FOR, COUNT */
 	uint32_t n_exprs;
 	int64_t ms;               /* RETAIN, LOG, AGGREGATE window */
-	const char *text;         /* DUTY, COUNT counter, AGGREGATE function */
+	int64_t months;           /* ... and their calendar months */
+	const char *text;         /* COUNT counter, AGGREGATE function */
 	const char *field;        /* AGGREGATE */
 	const char **by;          /* AGGREGATE */
 	uint32_t n_by;
@@ -395,6 +413,28 @@ struct case_decl {
 	unsigned role_col;
 };
 
+/* `schema category "energy" fields ["kwh": real unit "kWh", ...];`: the
+ * fields a record of the category carries (ingest refuses others). */
+struct schema_field_decl {
+	const char *name;
+	uint8_t type;             /* enum tids_value_kind */
+	bool optional;
+	const char *unit;         /* NULL: none said */
+	const char **labels;      /* labels the field must carry */
+	uint32_t n_labels;
+	unsigned line;
+	unsigned col;
+};
+
+struct schema_decl {
+	const char *category;
+	struct schema_field_decl *fields;
+	uint32_t n_fields;
+	const char *file;
+	unsigned line;            /* of the category */
+	unsigned col;
+};
+
 /* Parse output: everything from every source, in source order. */
 struct program {
 	struct arena *arena;
@@ -416,6 +456,9 @@ struct program {
 	struct case_decl **cases;
 	size_t n_cases;
 	size_t cap_cases;
+	struct schema_decl **schemas;
+	size_t n_schemas;
+	size_t cap_schemas;
 	struct strtab strings;    /* the lexer's copies */
 	bool oom;
 };
@@ -515,6 +558,9 @@ struct slot_def {
 struct checker {
 	struct program *prog;
 	struct tids_policy_diags *diags;
+	/* the parse reported errors: what did not parse may have used a
+	 * definition, so none is said to be unused */
+	bool syntax_errors;
 	struct arena *arena;
 	struct slot_def slots[POL_SLOTS_MAX];
 	uint32_t n_slots;
@@ -578,7 +624,10 @@ struct xnode {
 	};
 	const char *s;            /* N_STR */
 	const struct xnode *const *items;   /* N_LIST items; N_CALL arguments by parameter */
-	uint64_t h;               /* N_STR: pol_str_hash of s */
+	union {
+		uint64_t h;       /* N_STR: pol_str_hash of s */
+		int64_t months;   /* N_DUR: calendar months */
+	};
 };
 
 /*
@@ -622,6 +671,7 @@ struct insn {
 /* An obligation of a compiled rule (struct obligation, lowered). */
 struct xob {
 	uint8_t kind;             /* enum ob_kind */
+	uint8_t which;            /* OB_FLAG, OB_LIST: the vocabulary's entry */
 	uint32_t n_names;
 	uint32_t n_labels;
 	uint32_t n_exprs;
@@ -631,6 +681,7 @@ struct xob {
 	const struct xnode *expr;
 	const struct xnode *const *exprs;
 	int64_t ms;
+	int64_t months;
 	const char *text;
 	const char *field;
 	const char *const *by;
@@ -652,7 +703,10 @@ struct val {
 	uint32_t len;
 	int64_t i;
 	const char *p;
-	uint64_t h;               /* strings: pol_str_hash, 0 until computed */
+	union {
+		uint64_t h;       /* strings: pol_str_hash, 0 until computed */
+		int64_t months;   /* durations: calendar months besides the ms in i */
+	};
 };
 
 /* A declared registry attribute, as a decision reads it. */
@@ -747,6 +801,8 @@ struct tids_policy_set {
 	struct tier_floor *floors;        /* by hash */
 	const struct tier_floor **floors_by_name;
 	uint32_t n_floors;
+	/* the record schemas per category (schemas.c) */
+	struct tids_policy_schemas *schemas;
 	/* who may ask for which purpose, and which purposes need a case */
 	struct name_pair *role_purposes;  /* (role, purpose) */
 	uint32_t n_role_purposes;
@@ -777,6 +833,28 @@ static inline uint64_t pol_pair_key(uint64_t ha, uint64_t hb)
 {
 	return ha * UINT64_C(0x9e3779b97f4a7c15) ^ hb;
 }
+
+/* Record schemas (schemas.c): built from the declarations once they are
+ * checked; looked up by category. */
+struct pol_schema_field {
+	const char *name;
+	uint8_t type;             /* enum tids_value_kind */
+	bool optional;
+	const char *unit;
+	const char *const *labels;
+	uint32_t n_labels;
+};
+
+struct pol_schema {
+	const char *category;
+	struct pol_schema_field *fields;   /* by name */
+	uint32_t n_fields;
+};
+
+int pol_schemas_build(const struct schema_decl *const *decls, size_t n, struct tids_policy_schemas **out);
+const struct pol_schema *pol_schema_of(const struct tids_policy_schemas *s, const char *category, size_t len);
+const struct pol_schema_field *pol_schema_field(const struct pol_schema *s, const char *name);
+const char *pol_value_type_name(uint8_t type);
 
 /* The floor of a category given its text and pol_str_hash. */
 enum tids_tier pol_floor_of(const struct tids_policy_set *set, const char *category, size_t len,
@@ -842,6 +920,11 @@ struct fact_grant {
 	uint32_t max_uses;                    /* 0: unlimited */
 	uint32_t uses;
 	const struct tids_policy_grant_duties *duties;   /* NULL: none */
+	/* Retired (revoked, or expired and destroyed): its links hold no
+	 * bloom bits, so grant() never reads it; a near miss does. */
+	int64_t retired_at_ms;
+	struct fact_grant *retired_prev, *retired_next;   /* oldest first */
+	uint8_t retired;                      /* enum pol_retired */
 	uint16_t n_assets;                    /* 0: all of the owner's assets */
 	uint16_t n_categories;
 	uint16_t n_purposes;
@@ -850,6 +933,7 @@ struct fact_grant {
 };
 
 #define POL_GRANT_LIST_MAX 0xffffu        /* assets, categories, purposes each */
+enum pol_retired { POL_LIVE = 0, POL_REVOKED = 1, POL_EXPIRED = 2 };
 
 static inline const struct fsym *const *pol_grant_assets(const struct fact_grant *g)
 {
@@ -901,6 +985,8 @@ static inline uint32_t pol_bloom_asset(uint64_t str_hash)
 
 struct fact_approval {
 	struct tids_policy_approval a;
+	int64_t revoked_at_ms;
+	bool revoked;             /* kept for near misses; never counts */
 	struct fact_approval *by_recipient_next;
 	struct fact_approval *by_recipient_prev;
 	struct fact_approval *by_exporter_next;
@@ -928,6 +1014,10 @@ struct pol_str {
 const struct grant_link *pol_facts_grants(const struct tids_policy_facts *f,
 					  struct pol_str owner, struct pol_str grantee,
 					  struct pol_str category, size_t *n);
+/* All the links between owner and grantee (each grant once per category),
+ * retired grants too; *n their number. */
+const struct grant_link *pol_facts_pair_grants(const struct tids_policy_facts *f,
+					       struct pol_str owner, struct pol_str grantee, size_t *n);
 static inline bool pol_fsym_is(const struct fsym *y, const char *p, size_t len, uint64_t h)
 {
 	return y->hash == h && y->len == len && pol_mem_eq(y->s, p, len);
@@ -970,6 +1060,9 @@ struct eval_ctx {
 	/* the grant and approval the current rule's calls matched */
 	const struct fact_grant *rule_grant;
 	const struct tids_policy_approval *rule_approval;
+	/* the first grant() or approval() call of the current rule that
+	 * found nothing: a denial explains itself from it */
+	const struct xnode *rule_miss;
 	uint64_t have[(POL_SLOTS_MAX + 63) / 64];
 	struct val cache[POL_SLOTS_MAX];
 };
@@ -992,6 +1085,11 @@ struct pass {
 	uint64_t demotions[TIDS_POLICY_FIELD_WORDS];   /* ... only to avoid a refusal */
 	const struct tids_policy_approval *approval;
 	const struct fact_grant *escape_grant;   /* a forbid did not fire because of it */
+	/* the call that found nothing in the first matching forbid, and in
+	 * the first permit that did not match because of one */
+	const struct xnode *forbid_miss;
+	const struct xnode *permit_miss;
+	uint32_t permit_miss_rule;
 };
 
 /* Evaluates the candidate rules in policy order into p (eval.c). */
@@ -1010,8 +1108,23 @@ int64_t pol_val_code(struct val *v);           /* index code of a value (hashes 
 int64_t pol_slot_code(struct eval_ctx *ctx, uint32_t slot);
 void pol_slot_codes(struct eval_ctx *ctx, const uint32_t *slots, uint32_t n, int64_t *out);
 
+/* A denial's near miss (d->near): what the call (grant() or approval(),
+ * of rule) nearly found, or why no approval opens the purpose's case. */
+void pol_near_miss(struct eval_ctx *ctx, const struct xnode *call, uint32_t rule,
+		   struct tids_policy_decision *d);
+void pol_near_case(struct eval_ctx *ctx, enum tids_tier tier, struct tids_policy_decision *d);
+
 /* The case that serves this request's purpose at tier, or NULL (eval.c). */
 const struct tids_policy_approval *pol_find_case(struct eval_ctx *ctx, enum tids_tier tier);
+
+/* The vocabulary's flags and lists in a decision's obligations and in a
+ * grant's duties, by index (vocabulary.c). */
+bool *pol_ob_flag(struct tids_policy_obligations *o, unsigned flag);
+const char **pol_ob_list(struct tids_policy_obligations *o, unsigned list, size_t **n);
+bool pol_duty_flag(const struct tids_policy_grant_duties *du, unsigned flag);
+const char *const *pol_duty_list(const struct tids_policy_grant_duties *du, unsigned list, size_t *n);
+/* "notify, no_onward_transfer, ...": the vocabulary's keywords, for messages. */
+const char *pol_ob_words(void);
 
 /* Field selection for obligations (obligations.c). */
 void pol_select_fields(const struct tids_record *rec, const struct xob *ob,

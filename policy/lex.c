@@ -267,6 +267,9 @@ static void lex_time(struct lexer *lx, struct token *t)
 	}
 	t->kind = TOK_TIME;
 	t->num = ms;
+	/* a date alone means the start of that day on the hub's calendar,
+	 * resolved when a decision knows the hub's time zone */
+	t->date = lx->pos - start == 10;
 }
 
 static bool looks_like_date(const struct lexer *lx)
@@ -278,19 +281,25 @@ static bool looks_like_date(const struct lexer *lx)
 	       peek_at(lx, 7) == '-';
 }
 
-static int64_t unit_ms(const char *u, size_t n)
+/* A unit's length: fixed (ms), or months of the calendar (mo, q, y: a
+ * year is not always 365 days). False if there is no such unit. */
+static bool unit_of(const char *u, size_t n, int64_t *ms, int64_t *months)
 {
 	static const struct {
 		const char *name;
 		int64_t ms;
+		int64_t months;
 	} units[] = {
-		{ "ms", 1 }, { "s", POL_MS_SECOND }, { "m", POL_MS_MINUTE }, { "h", POL_MS_HOUR },
-		{ "d", POL_MS_DAY }, { "w", POL_MS_WEEK }, { "y", POL_MS_YEAR },
+		{ "ms", 1, 0 }, { "s", POL_MS_SECOND, 0 }, { "m", POL_MS_MINUTE, 0 }, { "h", POL_MS_HOUR, 0 },
+		{ "d", POL_MS_DAY, 0 }, { "w", POL_MS_WEEK, 0 }, { "mo", 0, 1 }, { "q", 0, 3 }, { "y", 0, 12 },
 	};
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-		if (strlen(units[i].name) == n && memcmp(units[i].name, u, n) == 0)
-			return units[i].ms;
-	return 0;
+		if (strlen(units[i].name) == n && memcmp(units[i].name, u, n) == 0) {
+			*ms = units[i].ms;
+			*months = units[i].months;
+			return true;
+		}
+	return false;
 }
 
 /* Digits with optional _ separators; *ok false on overflow. */
@@ -328,28 +337,30 @@ static void lex_number(struct lexer *lx, struct token *t)
 		t->num = v;
 		return;
 	}
-	/* A duration: one or more number+unit parts, e.g. 1h30m. */
-	int64_t total = 0;
+	/* A duration: one or more number+unit parts, e.g. 1h30m, 1y6mo. */
+	int64_t total = 0, months = 0;
 	for (;;) {
 		size_t u = lx->pos;
 		while (is_ident_start(peek_at(lx, 0)))
 			advance(lx);
-		int64_t ms = unit_ms(lx->src + u, lx->pos - u);
-		if (ms == 0) {
+		int64_t ms, mo;
+		if (!unit_of(lx->src + u, lx->pos - u, &ms, &mo)) {
 			lex_error(lx, t, t->line, t->col,
-				  "unknown duration unit '%.*s' (use ms, s, m, h, d, w or y)",
+				  "unknown duration unit '%.*s' (use ms, s, m, h, d, w, or mo, q, y of the calendar)",
 				  (int)(lx->pos - u), lx->src + u);
 			while (is_ident(peek_at(lx, 0)))
 				advance(lx);
 			return;
 		}
-		if (!ok || (v != 0 && ms > INT64_MAX / v) || total > INT64_MAX - v * ms) {
+		if (!ok || (v != 0 && ms > INT64_MAX / v) || total > INT64_MAX - v * ms ||
+		    (mo != 0 && (v > INT64_C(1200000) / mo || months + v * mo > INT64_C(1200000)))) {
 			lex_error(lx, t, t->line, t->col, "duration is too long");
 			while (is_ident(peek_at(lx, 0)))
 				advance(lx);
 			return;
 		}
 		total += v * ms;
+		months += v * mo;
 		if (!is_digit(peek_at(lx, 0)))
 			break;
 		v = lex_digits(lx, &ok);
@@ -364,6 +375,7 @@ static void lex_number(struct lexer *lx, struct token *t)
 	}
 	t->kind = TOK_DURATION;
 	t->num = total;
+	t->months = months;
 }
 
 void pol_lex_next(struct lexer *lx, struct token *t)

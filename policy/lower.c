@@ -512,6 +512,7 @@ static const struct xob *lower_obligations(struct lower *lw, const struct rule *
 		const struct obligation *ob = &r->obs[i];
 		struct xob *x = &out[i];
 		x->kind = (uint8_t)ob->kind;
+		x->which = ob->which;
 		x->n_names = ob->n_names;
 		x->names = copy_strv(lw, ob->names, ob->n_names);
 		x->n_labels = ob->n_labels;
@@ -530,6 +531,7 @@ static const struct xob *lower_obligations(struct lower *lw, const struct rule *
 			x->exprs = ex;
 		}
 		x->ms = ob->ms;
+		x->months = ob->months;
 		x->text = copy_str(lw, ob->text);
 		x->field = copy_str(lw, ob->field);
 		x->n_by = ob->n_by;
@@ -565,7 +567,8 @@ static const struct xdecl *lower_decl(struct lower *lw, const struct attr_decl *
 		x->deflt = (struct val){ .type = PT_BOOL, .b = n != NULL && n->i != 0 };
 		break;
 	default:
-		x->deflt = (struct val){ .type = (uint8_t)d->type, .i = n != NULL ? n->i : 0 };
+		x->deflt = (struct val){ .type = (uint8_t)d->type, .i = n != NULL ? n->i : 0,
+					 .months = n != NULL && d->type == PT_DUR ? n->months : 0 };
 		break;
 	}
 	return x;

@@ -129,16 +129,25 @@ static void earliest(int64_t *until, int64_t t)
 		*until = t;
 }
 
+/* A window's length for comparing: a month as its average (30.436875
+ * days); only which is longer matters. */
+static double window_length(int64_t months, int64_t ms)
+{
+	return (double)months * 2629746000.0 + (double)ms;
+}
+
 static void set_aggregation(struct tids_policy_obligations *o, const char *fn, const char *field,
-			    int64_t window, const char *const *by, size_t n_by)
+			    int64_t months, int64_t window, const char *const *by, size_t n_by)
 {
 	/* Of several aggregations the coarsest window reveals the least. */
-	if (o->aggregate && window <= o->aggregation.window_ms)
+	if (o->aggregate && window_length(months, window) <=
+	    window_length(o->aggregation.window_months, o->aggregation.window_ms))
 		return;
 	o->aggregate = true;
 	o->aggregation.function = fn;
 	o->aggregation.field = field;
 	o->aggregation.window_ms = window;
+	o->aggregation.window_months = months;
 	o->aggregation.n_by = 0;
 	for (size_t i = 0; i < n_by && i < TIDS_POLICY_LIST; i++)
 		o->aggregation.by[o->aggregation.n_by++] = by[i];
@@ -200,16 +209,20 @@ int pol_compose_grant(struct tids_policy_decision *d, const struct fact_grant *g
 	if (du == NULL)
 		return 0;
 	earliest(&o->retain_until_ms, du->retain_until_ms);
-	for (size_t i = 0; i < du->n_notify && rc == 0; i++)
-		rc = add_unique(o->notify, &o->n_notify, du->notify[i]);
-	for (size_t i = 0; i < du->n_duties && rc == 0; i++)
-		rc = add_unique(o->duties, &o->n_duties, du->duties[i]);
-	o->no_onward_transfer |= du->no_onward_transfer;
-	o->encrypt |= du->encrypt;
+	/* the vocabulary's flags and lists */
+	for (unsigned f = 0; f < TIDS_POLICY_OB_FLAGS; f++)
+		*pol_ob_flag(o, f) |= pol_duty_flag(du, f);
+	for (unsigned l = 0; l < TIDS_POLICY_OB_LISTS && rc == 0; l++) {
+		size_t n, *have;
+		const char *const *v = pol_duty_list(du, l, &n);
+		const char **list = pol_ob_list(o, l, &have);
+		for (size_t i = 0; i < n && rc == 0; i++)
+			rc = add_unique(list, have, v[i]);
+	}
 	if (du->n_purposes > 0)
 		restrict_purposes(o, du->purposes, du->n_purposes);
 	if (du->aggregate_function != NULL && du->aggregate_function[0] != '\0')
-		set_aggregation(o, du->aggregate_function, du->aggregate_field,
+		set_aggregation(o, du->aggregate_function, du->aggregate_field, du->aggregate_window_months,
 				du->aggregate_window_ms, du->aggregate_by, du->n_aggregate_by);
 	return rc;
 }
@@ -226,7 +239,7 @@ int pol_compose(struct eval_ctx *ctx, struct tids_policy_decision *d, const stru
 		struct val v;
 		switch ((enum ob_kind)ob->kind) {
 		case OB_AGGREGATE:
-			set_aggregation(o, ob->text, ob->field, ob->ms, ob->by, ob->n_by);
+			set_aggregation(o, ob->text, ob->field, ob->months, ob->ms, ob->by, ob->n_by);
 			break;
 		case OB_COARSEN: {
 			uint64_t sel[TIDS_POLICY_FIELD_WORDS];
@@ -247,21 +260,31 @@ int pol_compose(struct eval_ctx *ctx, struct tids_policy_decision *d, const stru
 			break;
 		}
 		case OB_RETAIN:
-			earliest(&o->retain_until_ms, ctx->req->now_ms > INT64_MAX - ob->ms
-				 ? INT64_MAX : ctx->req->now_ms + ob->ms);
+			earliest(&o->retain_until_ms,
+				 tids_policy_add(ctx->req->tz, ctx->req->now_ms, ob->months, ob->ms));
 			break;
 		case OB_RETAIN_UNTIL:
 			pol_eval(ctx, ob->expr, &v);
 			earliest(&o->retain_until_ms, v.i);
 			break;
-		case OB_LOG:
-			if (ob->ms > o->log_retain_ms)
-				o->log_retain_ms = ob->ms;
+		case OB_LOG: {
+			/* from now, on the calendar: `log 6mo` is 181 to 184 days */
+			int64_t now = ctx->req->now_ms;
+			int64_t keep = tids_policy_add(ctx->req->tz, now, ob->months, ob->ms);
+			keep = keep == INT64_MAX ? INT64_MAX : keep - now;
+			if (keep > o->log_retain_ms)
+				o->log_retain_ms = keep;
 			break;
-		case OB_NOTIFY:
+		}
+		case OB_LIST: {
+			size_t *n;
+			const char **list = pol_ob_list(o, ob->which, &n);
 			for (uint32_t k = 0; k < ob->n_exprs && rc == 0; k++)
-				rc = strings_of(ctx, d, ob->exprs[k], o->notify, &o->n_notify,
-						TIDS_POLICY_LIST);
+				rc = strings_of(ctx, d, ob->exprs[k], list, n, TIDS_POLICY_LIST);
+			break;
+		}
+		case OB_FLAG:
+			*pol_ob_flag(o, ob->which) = true;
 			break;
 		case OB_ONLY_FOR: {
 			const char *purposes[TIDS_POLICY_LIST];
@@ -272,9 +295,6 @@ int pol_compose(struct eval_ctx *ctx, struct tids_policy_decision *d, const stru
 				restrict_purposes(o, purposes, n);
 			break;
 		}
-		case OB_DUTY:
-			rc = add_unique(o->duties, &o->n_duties, ob->text);
-			break;
 		case OB_COUNT: {
 			struct val key, period, amount;
 			pol_eval(ctx, ob->exprs[0], &key);
@@ -284,12 +304,6 @@ int pol_compose(struct eval_ctx *ctx, struct tids_policy_decision *d, const stru
 			rc = k == NULL ? TIDS_ETOOMANY : add_count(o, ob->text, k, period.i, amount.i);
 			break;
 		}
-		case OB_NO_ONWARD:
-			o->no_onward_transfer = true;
-			break;
-		case OB_ENCRYPT:
-			o->encrypt = true;
-			break;
 		case OB_REDACT:
 		case OB_DROP:
 		case OB_KEEP:

@@ -12,6 +12,9 @@
  *   floor      = "floor" "category" (STRING | "[" STRING {"," STRING} "]") "=" TIER ";"
  *   purposes   = "purposes" "role" strings "may" (strings | "[" "]") ";"
  *   case       = "purpose" strings "needs" "case" "by" "role" strings ";"
+ *   schema     = "schema" "category" strings "fields" "[" [sfield {"," sfield} [","]] "]" ";"
+ *   sfield     = STRING ":" ("int"|"uint"|"real"|"bool"|"text"|"blob")
+ *                {"unit" STRING | "labels" strings | "optional"}
  *   strings    = STRING | "[" STRING {"," STRING} "]"
  *   expr       = and {("||" | "or") and}
  *   and        = not {("&&" | "and") not}
@@ -249,8 +252,15 @@ static struct node *parse_primary(struct parser *p)
 	case TOK_TIME:
 		n = new_node(p, t.kind == TOK_INT ? N_INT : t.kind == TOK_DURATION ? N_DUR : N_TIME,
 			     t.line, t.col);
-		if (n != NULL)
+		if (n != NULL) {
 			n->i = t.num;
+			if (t.kind == TOK_DURATION) {
+				n->months = t.months;
+				n->calendar = t.months != 0;
+			}
+			if (t.kind == TOK_TIME && t.date)
+				n->fn = POL_TIME_DATE;
+		}
 		next(p);
 		return n;
 	case TOK_STRING:
@@ -586,10 +596,11 @@ static bool parse_aggregate(struct parser *p, struct obligation *ob)
 	if (!expect_word(p, "every"))
 		return false;
 	if (p->cur.kind != TOK_DURATION) {
-		expected(p, "the window as a duration, e.g. 1h");
+		expected(p, "the window as a duration, e.g. 1h or 1mo");
 		return false;
 	}
 	ob->ms = p->cur.num;
+	ob->months = p->cur.months;
 	next(p);
 	if (accept(p, TOK_COMMA)) {
 		if (!expect_word(p, "by"))
@@ -621,28 +632,34 @@ static bool parse_obligation(struct parser *p, struct obligation *ob)
 		expected(p, "an obligation");
 		return false;
 	}
+	/* the obligations with syntax of their own; the rest are the
+	 * vocabulary's flags and lists (obligations.def) */
 	static const struct {
 		const char *word;
 		enum ob_kind kind;
 	} words[] = {
 		{ "redact", OB_REDACT }, { "drop", OB_DROP }, { "keep", OB_KEEP },
 		{ "demote", OB_DEMOTE }, { "aggregate", OB_AGGREGATE }, { "coarsen", OB_COARSEN },
-		{ "retain", OB_RETAIN }, { "log", OB_LOG }, { "notify", OB_NOTIFY },
-		{ "only_for", OB_ONLY_FOR }, { "duty", OB_DUTY }, { "count", OB_COUNT },
-		{ "no_onward_transfer", OB_NO_ONWARD }, { "encrypt", OB_ENCRYPT },
+		{ "retain", OB_RETAIN }, { "log", OB_LOG }, { "only_for", OB_ONLY_FOR },
+		{ "count", OB_COUNT },
 	};
 	size_t w;
 	for (w = 0; w < sizeof(words) / sizeof(words[0]); w++)
 		if (strcmp(p->cur.str, words[w].word) == 0)
 			break;
-	if (w == sizeof(words) / sizeof(words[0])) {
-		error_at(p, p->cur.line, p->cur.col,
-			 "unknown obligation '%s' (redact, drop, keep, demote, aggregate, coarsen, "
-			 "retain, log, notify, only_for, duty, count, no_onward_transfer, encrypt)",
-			 p->cur.str);
-		return false;
+	if (w < sizeof(words) / sizeof(words[0])) {
+		ob->kind = words[w].kind;
+	} else {
+		const struct tids_policy_ob_info *v = tids_policy_ob_find(p->cur.str);
+		if (v == NULL || strcmp(v->word, p->cur.str) != 0) {
+			error_at(p, p->cur.line, p->cur.col,
+				 "unknown obligation '%s' (redact, drop, keep, demote, aggregate, coarsen, "
+				 "retain, log, only_for, count, %s)", p->cur.str, pol_ob_words());
+			return false;
+		}
+		ob->kind = v->list ? OB_LIST : OB_FLAG;
+		ob->which = (uint8_t)v->index;
 	}
-	ob->kind = words[w].kind;
 	next(p);
 	switch (ob->kind) {
 	case OB_REDACT:
@@ -674,19 +691,12 @@ static bool parse_obligation(struct parser *p, struct obligation *ob)
 			return false;
 		}
 		ob->ms = p->cur.num;
+		ob->months = p->cur.months;
 		next(p);
 		return true;
-	case OB_NOTIFY:
+	case OB_LIST:
 	case OB_ONLY_FOR:
 		return parse_expr_list(p, ob);
-	case OB_DUTY:
-		if (p->cur.kind != TOK_STRING) {
-			expected(p, "the duty's name as a string");
-			return false;
-		}
-		ob->text = p->cur.str;
-		next(p);
-		return true;
 	case OB_COUNT: {
 		/* count("counter", key, period, amount) */
 		if (!expect_tok(p, TOK_LPAREN, "`(` after count"))
@@ -708,8 +718,7 @@ static bool parse_obligation(struct parser *p, struct obligation *ob)
 		}
 		return expect_tok(p, TOK_RPAREN, "`)` to close count");
 	}
-	case OB_NO_ONWARD:
-	case OB_ENCRYPT:
+	case OB_FLAG:
 	case OB_RETAIN_UNTIL:
 		return true;
 	}
@@ -1039,11 +1048,119 @@ static bool parse_case(struct parser *p)
 	return true;
 }
 
+/* schema category "energy" fields [
+ *     "kwh": real unit "kWh",
+ *     "meter_serial": text labels ["business"] optional,
+ * ];   (categories may be a [list] sharing the fields) */
+static bool parse_schema_field(struct parser *p, struct schema_field_decl *f)
+{
+	static const struct {
+		const char *name;
+		enum tids_value_kind kind;
+	} types[] = {
+		{ "int", TIDS_VALUE_INT }, { "uint", TIDS_VALUE_UINT }, { "real", TIDS_VALUE_REAL },
+		{ "bool", TIDS_VALUE_FLAG }, { "text", TIDS_VALUE_TEXT }, { "blob", TIDS_VALUE_BLOB },
+	};
+	f->line = p->cur.line;
+	f->col = p->cur.col;
+	if (p->cur.kind != TOK_STRING) {
+		expected(p, "a field's name as a string, e.g. \"kwh\"");
+		return false;
+	}
+	f->name = p->cur.str;
+	next(p);
+	if (!expect_tok(p, TOK_COLON, "`:` and the field's type"))
+		return false;
+	size_t t;
+	for (t = 0; t < sizeof(types) / sizeof(types[0]); t++)
+		if (at_word(p, types[t].name))
+			break;
+	if (t == sizeof(types) / sizeof(types[0])) {
+		expected(p, "a field type: int, uint, real, bool, text or blob");
+		return false;
+	}
+	f->type = (uint8_t)types[t].kind;
+	next(p);
+	for (;;) {
+		if (at_word(p, "unit")) {
+			next(p);
+			if (p->cur.kind != TOK_STRING) {
+				expected(p, "the unit as a string, e.g. \"kWh\"");
+				return false;
+			}
+			f->unit = p->cur.str;
+			next(p);
+		} else if (at_word(p, "labels")) {
+			next(p);
+			if (!parse_strings(p, &f->labels, &f->n_labels, "a label"))
+				return false;
+		} else if (at_word(p, "optional")) {
+			next(p);
+			f->optional = true;
+		} else {
+			return true;
+		}
+	}
+}
+
+static bool parse_schema(struct parser *p)
+{
+	const char **cats = NULL;
+	uint32_t n_cats = 0, n_fields = 0, cap = 0;
+	struct schema_field_decl **fields = NULL;
+	next(p);
+	if (!expect_word(p, "category"))
+		return false;
+	unsigned line = p->cur.line, col = p->cur.col;
+	if (!parse_strings(p, &cats, &n_cats, "a category"))
+		return false;
+	if (!expect_word(p, "fields") || !expect_tok(p, TOK_LBRACK, "`[` and the fields"))
+		return false;
+	while (!accept(p, TOK_RBRACK)) {
+		struct schema_field_decl *f = pol_arena_alloc(p->prog->arena, sizeof(*f));
+		if (f == NULL) {
+			p->prog->oom = true;
+			return false;
+		}
+		if (!parse_schema_field(p, f) || !push_ptr(p, (void ***)&fields, &n_fields, &cap, f))
+			return false;
+		if (n_fields > TIDS_FIELDS_MAX) {
+			error_at(p, f->line, f->col, "a schema has at most %d fields", TIDS_FIELDS_MAX);
+			return false;
+		}
+		if (accept(p, TOK_RBRACK))
+			break;
+		if (!expect_tok(p, TOK_COMMA, "`,` and another field, or `]`"))
+			return false;
+	}
+	if (!expect_tok(p, TOK_SEMI, "`;` to end the schema"))
+		return false;
+	struct schema_field_decl *flat = pol_arena_alloc(p->prog->arena, (n_fields ? n_fields : 1) * sizeof(*flat));
+	if (flat == NULL) {
+		p->prog->oom = true;
+		return false;
+	}
+	for (uint32_t i = 0; i < n_fields; i++)
+		flat[i] = *fields[i];
+	for (uint32_t i = 0; i < n_cats; i++) {
+		struct schema_decl *d = pol_arena_alloc(p->prog->arena, sizeof(*d));
+		if (d == NULL) {
+			p->prog->oom = true;
+			return false;
+		}
+		*d = (struct schema_decl){ .category = cats[i], .fields = flat, .n_fields = n_fields,
+					   .file = p->file, .line = line, .col = col };
+		if (!grow(p, (void ***)&p->prog->schemas, &p->prog->n_schemas, &p->prog->cap_schemas, d))
+			return false;
+	}
+	return true;
+}
+
 /* Skips to just after the next `;`, or to the next declaration keyword. */
 static bool at_declaration(const struct parser *p)
 {
 	return at_word(p, "permit") || at_word(p, "forbid") || at_word(p, "oblige") ||
-	       at_word(p, "let") || at_word(p, "attribute") || at_word(p, "floor");
+	       at_word(p, "let") || at_word(p, "attribute") || at_word(p, "floor") || at_word(p, "schema");
 }
 
 static void recover(struct parser *p, const struct token *started)
@@ -1095,9 +1212,11 @@ int pol_parse(struct program *prog, const char *file, const char *text, size_t l
 			ok = parse_purposes(&p);
 		} else if (at_word(&p, "purpose")) {
 			ok = parse_case(&p);
+		} else if (at_word(&p, "schema")) {
+			ok = parse_schema(&p);
 		} else {
-			expected(&p, "`permit`, `forbid`, `oblige`, `let`, `attribute`, `floor`, `purposes` or "
-				 "`purpose`");
+			expected(&p, "`permit`, `forbid`, `oblige`, `let`, `attribute`, `floor`, `purposes`, "
+				 "`purpose` or `schema`");
 			ok = false;
 		}
 		if (!ok)

@@ -160,6 +160,35 @@ size_t tids_policy_role_purposes(const struct tids_policy_set *set, const char *
 size_t tids_policy_case_purposes(const struct tids_policy_set *set, const char **purposes, const char **roles,
 				 size_t cap);
 
+/*
+ * Record schemas: `schema category "energy" fields ["kwh": real unit
+ * "kWh", "meter_serial": text optional];` declares the fields a record of
+ * the category carries: names, types (numbers widen: an int fits a real),
+ * units, the labels each must bear (e.g. "personal"), and which may be
+ * absent. A category without one takes any fields.
+ *
+ * tids_policy_check_record: 0 when rec fits its category's schema (or
+ * there is none), else TIDS_EINVAL and err names every field that does
+ * not fit: "record does not fit the schema of category energy: field
+ * energy_kwh is not one of it (did you mean kwh?); field kwh (real) is
+ * missing". Pure; allocates nothing.
+ *
+ * The schemas of a set are one immutable object of their own, so that a
+ * caller can keep a copy apart from the set (tidsd's ingest does, as it
+ * does the floors): tids_policy_schemas_copy (NULL when out of memory;
+ * an empty object for a set without schemas), _check (as above), _free.
+ */
+struct tids_policy_schemas;
+TIDS_POLICY_WUR
+int tids_policy_check_record(const struct tids_policy_set *set, const struct tids_record *rec, char *err,
+			     size_t errlen);
+struct tids_policy_schemas *tids_policy_schemas_copy(const struct tids_policy_set *set);
+void tids_policy_schemas_free(struct tids_policy_schemas *schemas);
+size_t tids_policy_schemas_count(const struct tids_policy_schemas *schemas);
+TIDS_POLICY_WUR
+int tids_policy_schemas_check(const struct tids_policy_schemas *schemas, const struct tids_record *rec, char *err,
+			      size_t errlen);
+
 /* Rule by id, or NULL. For explain and audit tooling. */
 const struct tids_policy_rule_info *tids_policy_set_rule(const struct tids_policy_set *set,
 							  const char *id);
@@ -198,22 +227,51 @@ struct tids_policy_asset {
 	size_t n_attrs;
 };
 
+/* ------------------------------------------------------------------------
+ * The obligations vocabulary (policy/obligations.def): the obligations
+ * carried by name, as flags and lists of names. Each struct below that
+ * holds obligations has one field per table entry, of the entry's name.
+ */
+enum tids_policy_ob_flag {
+#define TIDS_OB_FLAG(name, summary) TIDS_POLICY_OB_FLAG_##name,
+#include "obligations.def"
+	TIDS_POLICY_OB_FLAGS
+};
+
+enum tids_policy_ob_list {
+#define TIDS_OB_LIST(name, word, check, summary) TIDS_POLICY_OB_LIST_##name,
+#include "obligations.def"
+	TIDS_POLICY_OB_LISTS
+};
+
+struct tids_policy_ob_info {
+	const char *name;          /* field, proto, JSON and scenario name */
+	const char *word;          /* the policy language's keyword */
+	bool list;                 /* a list of names, else a flag */
+	bool ids;                  /* list of participant ids ("role:R" too), else of names */
+	unsigned index;            /* enum tids_policy_ob_flag or _list */
+	const char *summary;
+};
+
+/* Every entry of the table, flags and lists in table order; NULL past the
+ * end. tids_policy_ob_find looks one up by name or keyword. */
+const struct tids_policy_ob_info *tids_policy_ob_at(size_t i);
+const struct tids_policy_ob_info *tids_policy_ob_find(const char *name);
+
 /* Duties attached to a grant by its owner (tids.v1.Obligations). */
 struct tids_policy_grant_duties {
 	int64_t retain_until_ms;             /* 0: none */
-	const char *const *notify;
-	size_t n_notify;
-	bool no_onward_transfer;
-	bool encrypt;
+#define TIDS_OB_FLAG(name, summary) bool name;
+#define TIDS_OB_LIST(name, word, check, summary) const char *const *name; size_t n_##name;
+#include "obligations.def"
 	const char *const *redact;           /* field names removed */
 	size_t n_redact;
 	const char *const *purposes;         /* use restricted to these; none: no restriction */
 	size_t n_purposes;
-	const char *const *duties;
-	size_t n_duties;
 	const char *aggregate_function;      /* NULL: no aggregation */
 	const char *aggregate_field;
 	int64_t aggregate_window_ms;
+	int64_t aggregate_window_months;
 	const char *const *aggregate_by;
 	size_t n_aggregate_by;
 };
@@ -275,6 +333,18 @@ int tids_policy_facts_remove_asset(struct tids_policy_facts *facts, const char *
 int tids_policy_facts_remove_grant(struct tids_policy_facts *facts, const char *id);
 int tids_policy_facts_remove_approval(struct tids_policy_facts *facts, const char *id);
 
+/*
+ * A grant revoked (revoked) or expired and destroyed (!revoked) at at_ms:
+ * it never matches again, but stays known, so that a denial can say what
+ * became of it (near misses, below). The oldest of them are forgotten past
+ * TIDS_POLICY_RETIRED_MAX. A revoked approval likewise stays, and never
+ * counts again. Return 0 or TIDS_ENOENT.
+ */
+#define TIDS_POLICY_RETIRED_MAX 4096
+int tids_policy_facts_retire_grant(struct tids_policy_facts *facts, const char *id, bool revoked,
+				   int64_t at_ms);
+int tids_policy_facts_revoke_approval(struct tids_policy_facts *facts, const char *id, int64_t at_ms);
+
 /* Use counts are persisted by the daemon; the engine compares uses with
  * max_uses. set replaces the count, add_use counts one delivery. */
 int tids_policy_facts_set_grant_uses(struct tids_policy_facts *facts, const char *grant_id,
@@ -294,11 +364,14 @@ uint64_t tids_policy_facts_counter(const struct tids_policy_facts *facts,
  * when no grant has that id. */
 int tids_policy_facts_grant_uses(const struct tids_policy_facts *facts, const char *grant_id,
 				 uint32_t *uses);
+/* Grants that can match (retired ones not counted). */
 size_t tids_policy_facts_grant_count(const struct tids_policy_facts *facts);
 
 /* ------------------------------------------------------------------------
  * Deciding.
  */
+
+struct tids_policy_tz;
 
 struct tids_policy_request {
 	const struct tids_record *record;
@@ -312,6 +385,9 @@ struct tids_policy_request {
 	const char *via_hub;
 	uint32_t hops;
 	bool onward;
+	/* The hub's time zone (hub.timezone), for its calendar: months and
+	 * years added to times, year(), dates in the policy. NULL: UTC. */
+	const struct tids_policy_tz *tz;
 };
 
 /* Values match tids.v1.Decision. */
@@ -331,7 +407,8 @@ enum tids_policy_verdict {
 struct tids_policy_aggregation {
 	const char *function;      /* sum, count, min, max, avg */
 	const char *field;
-	int64_t window_ms;         /* tumbling window by record time */
+	int64_t window_ms;         /* tumbling window by record time: a fixed length, */
+	int64_t window_months;     /* or calendar months (0 when fixed); tids_policy_window */
 	const char *by[TIDS_POLICY_LIST];   /* asset, site, owner, category, ... */
 	size_t n_by;
 };
@@ -357,17 +434,62 @@ struct tids_policy_obligations {
 	struct tids_policy_aggregation aggregation;
 	int64_t retain_until_ms;   /* 0: none; else the earliest asked for */
 	int64_t log_retain_ms;     /* audit retention: the longest asked for */
-	const char *notify[TIDS_POLICY_LIST];
-	size_t n_notify;
-	bool no_onward_transfer;
-	bool encrypt;
+	/* the vocabulary's flags (any asked for) and lists (the union) */
+#define TIDS_OB_FLAG(name, summary) bool name;
+#define TIDS_OB_LIST(name, word, check, summary) const char *name[TIDS_POLICY_LIST]; size_t n_##name;
+#include "obligations.def"
 	bool purposes_restricted;  /* use only for purposes[]; may be empty */
 	const char *purposes[TIDS_POLICY_LIST];
 	size_t n_purposes;
-	const char *duties[TIDS_POLICY_LIST];
-	size_t n_duties;
 	struct tids_policy_count counts[TIDS_POLICY_COUNTS];
 	size_t n_counts;
+};
+
+/*
+ * Why a denial's grant() or approval() did not hold: the grant or approval
+ * that nearly matched and what failed, or that none exists. Values match
+ * tids.v1.NearMissCode (the audit entry's reason code).
+ */
+enum tids_policy_miss {
+	TIDS_POLICY_MISS_UNSET = 0,
+	TIDS_POLICY_MISS_NONE = 1,           /* none between these parties, or none close:
+					      * each differs in 3 or more of recipient,
+					      * exporter, category, asset, purpose, tier,
+					      * kind, from, to */
+	TIDS_POLICY_MISS_REVOKED = 2,
+	TIDS_POLICY_MISS_NOT_YET_VALID = 3,
+	TIDS_POLICY_MISS_EXPIRED = 4,
+	TIDS_POLICY_MISS_USED_UP = 5,
+	TIDS_POLICY_MISS_RECIPIENT = 6,      /* out of scope: ... */
+	TIDS_POLICY_MISS_EXPORTER = 7,
+	TIDS_POLICY_MISS_CATEGORY = 8,
+	TIDS_POLICY_MISS_ASSET = 9,
+	TIDS_POLICY_MISS_PURPOSE = 10,
+	TIDS_POLICY_MISS_TIER = 11,
+	TIDS_POLICY_MISS_KIND = 12,
+	TIDS_POLICY_MISS_FROM = 13,          /* jurisdictions */
+	TIDS_POLICY_MISS_TO = 14,
+	TIDS_POLICY_MISS_SIGNER = 15,        /* not (now) a signer the rule accepts */
+	TIDS_POLICY_MISS_WINDOW = 16,        /* runs longer than the rule's max_window */
+	TIDS_POLICY_MISS_NO_CASE = 17,       /* carries no case id */
+};
+#define TIDS_POLICY_MISS_MAX TIDS_POLICY_MISS_NO_CASE
+
+enum tids_policy_near_kind {
+	TIDS_POLICY_NEAR_NONE = 0,           /* the denial rests on no grant() or approval() */
+	TIDS_POLICY_NEAR_GRANT = 1,
+	TIDS_POLICY_NEAR_APPROVAL = 2,
+};
+
+struct tids_policy_near_miss {
+	enum tids_policy_near_kind kind;
+	enum tids_policy_miss code;          /* the first of what failed */
+	uint32_t failed;                     /* bit 1 << code of each thing that failed */
+	const char *id;                      /* what nearly matched; NULL with MISS_NONE */
+	const char *rule;                    /* the rule whose call it was; NULL: the purpose's case */
+	const char *asked;                   /* the value out of scope (purpose, ...), or NULL */
+	int64_t at_ms;                       /* expired at, valid from, revoked at (0: unknown) */
+	uint32_t uses, max_uses;             /* MISS_USED_UP */
 };
 
 struct tids_policy_decision {
@@ -384,6 +506,9 @@ struct tids_policy_decision {
 	const char *approval_id;   /* approval that made it possible, or NULL */
 	const char *case_id;       /* the case the purpose needed, or NULL */
 	unsigned passes;           /* evaluations needed (tier lowering) */
+	/* On deny: the grant() or approval() the deciding forbid found
+	 * missing, or the first a permit needed, or the purpose's case. */
+	struct tids_policy_near_miss near;
 	struct tids_policy_obligations obligations;
 	char strbuf[TIDS_POLICY_STRBUF];  /* storage for derived strings */
 	size_t strbuf_used;
@@ -411,6 +536,15 @@ int tids_policy_decide(const struct tids_policy_set *set, const struct tids_poli
 
 const char *tids_policy_verdict_name(enum tids_policy_verdict v);
 
+/* "expired", "used_up", ... (as scenarios and the audit ledger name them);
+ * NULL for an unknown code. from_name returns TIDS_EINVAL for an unknown name. */
+const char *tids_policy_miss_name(enum tids_policy_miss code);
+int tids_policy_miss_from_name(const char *name, enum tids_policy_miss *code);
+/* One sentence: "grant study is used up (2 of 2 uses)", "approval ok-sg
+ * does not cover purpose warranty; also: expired". Returns what
+ * snprintf would; "" for kind NONE. */
+int tids_policy_near_miss_format(const struct tids_policy_near_miss *n, char *buf, size_t len);
+
 static inline bool tids_policy_field_removed(const struct tids_policy_obligations *o, size_t i)
 {
 	return i < TIDS_FIELDS_MAX && (o->removed[i / 64] >> (i % 64)) & 1u;
@@ -434,6 +568,26 @@ int tids_policy_apply(const struct tids_policy_decision *d, const struct tids_re
 		      struct tids_record *out, struct tids_field *fields, size_t cap);
 
 /*
+ * Obligations between the engine and the wire (tids.v1.Obligations as
+ * tids/wire.h has it), converted in one place (policy/convert.c). Strings
+ * are borrowed, never copied.
+ *
+ * tids_policy_obligations_to_wire: what a permitting decision obliges the
+ * recipient to, as its Delivery carries it; the names of the removed
+ * fields of rec go into names[0..cap) (o->redacted points there).
+ * tids_policy_duties_from_wire / _to_wire: a grant's duties.
+ * tids_policy_ob_wire_flag / _list: a vocabulary entry's field in o.
+ */
+struct tids_obligations;
+struct tids_strlist;
+void tids_policy_obligations_to_wire(const struct tids_policy_decision *d, const struct tids_record *rec,
+				     const char **names, size_t cap, struct tids_obligations *o);
+void tids_policy_duties_from_wire(const struct tids_obligations *o, struct tids_policy_grant_duties *du);
+void tids_policy_duties_to_wire(const struct tids_policy_grant_duties *du, struct tids_obligations *o);
+bool *tids_policy_ob_wire_flag(struct tids_obligations *o, unsigned flag);
+struct tids_strlist *tids_policy_ob_wire_list(struct tids_obligations *o, unsigned list);
+
+/*
  * Human-readable account of a decision for explain and test: verdict,
  * reason, rules with their files and lines, obligations with field names.
  * rec is the record decided (for field names) and may be NULL. Returns the
@@ -455,6 +609,15 @@ struct tids_policy_scenario;
 TIDS_POLICY_WUR
 int tids_policy_scenario_parse(const char *name, const char *text, size_t len,
 			       struct tids_policy_scenario **out, struct tids_policy_diags *diags);
+/* The same, for files that may name a time zone (`timezone Asia/Shanghai`):
+ * load reads a zone by name (the engine reads no files), 0 or an error
+ * with err saying why. Without a loader only UTC is known. */
+typedef int tids_policy_tz_loader(void *ctx, const char *name, struct tids_policy_tz **out, char *err,
+				  size_t errlen);
+TIDS_POLICY_WUR
+int tids_policy_scenario_parse_tz(const char *name, const char *text, size_t len, tids_policy_tz_loader *load,
+				  void *load_ctx, struct tids_policy_scenario **out,
+				  struct tids_policy_diags *diags);
 void tids_policy_scenario_free(struct tids_policy_scenario *s);
 size_t tids_policy_scenario_case_count(const struct tids_policy_scenario *s);
 
@@ -465,7 +628,8 @@ struct tids_policy_case_result {
 	bool passed;
 	char message[1024];        /* why it failed: expected vs got */
 	struct tids_policy_decision decision;
-	int decide_rc;             /* what tids_policy_decide returned */
+	int decide_rc;             /* what tids_policy_decide returned; not 0: a reject */
+	const struct tids_record *record;   /* the record decided (NULL for "(facts)") */
 };
 
 typedef void tids_policy_case_fn(void *ctx, const struct tids_policy_case_result *res);
@@ -480,13 +644,59 @@ TIDS_POLICY_WUR
 int tids_policy_scenario_run(const struct tids_policy_scenario *s, const struct tids_policy_set *set,
 			     size_t first, size_t count, tids_policy_case_fn *fn, void *ctx);
 
+/* ------------------------------------------------------------------------
+ * Time zones and the hub's calendar. The engine reads no files: the
+ * caller reads a zone's TZif data (RFC 8536, /usr/share/zoneinfo/NAME) and
+ * hands it over. tids_policy_tz_parse checks it whole (it is untrusted
+ * input) and returns 0, TIDS_EINVAL with err saying what is wrong,
+ * TIDS_ETOOBIG or TIDS_ENOMEM. A zone is immutable and may be shared;
+ * lookups allocate nothing. NULL anywhere a zone is read means UTC.
+ */
+TIDS_POLICY_WUR
+int tids_policy_tz_parse(const char *name, const uint8_t *data, size_t len, struct tids_policy_tz **out,
+			 char *err, size_t errlen);
+void tids_policy_tz_free(struct tids_policy_tz *tz);
+const struct tids_policy_tz *tids_policy_tz_utc(void);
+const char *tids_policy_tz_name(const struct tids_policy_tz *tz);
+/* The zone's offset from UTC at a UTC instant, in ms (east positive). */
+int64_t tids_policy_tz_offset_ms(const struct tids_policy_tz *tz, int64_t utc_ms);
+/* The UTC instant of a local time (ms since 1970 on the local clock): a
+ * local time the clocks jumped over is moved on by the jump, one they
+ * passed twice is the earlier. */
+int64_t tids_policy_tz_to_utc(const struct tids_policy_tz *tz, int64_t local_ms);
+
+/* t plus months of the calendar of tz (the 31st plus a month is the last
+ * day of a shorter month; local time of day kept), plus ms. Saturates. */
+int64_t tids_policy_add(const struct tids_policy_tz *tz, int64_t t, int64_t months, int64_t ms);
+
+/*
+ * The aggregation window holding t, [*start, *end), aligned to the
+ * calendar of tz: months counted from January (1q: quarters, 1y: years),
+ * whole days from local midnight (weeks from Monday), parts of a day from
+ * its local midnight (the last part ends with the day, which has 23, 24
+ * or 25 hours), anything else on the local clock.
+ */
+void tids_policy_window(const struct tids_policy_tz *tz, int64_t months, int64_t ms, int64_t t, int64_t *start,
+			int64_t *end);
+
+/* A date alone ("2026-05-31") means its whole local day: its first
+ * instant as a start, its last (23:59:59.999) as an end. A time of day
+ * carries its zone and is read as written. 0 or TIDS_EINVAL. */
+enum tids_policy_bound { TIDS_POLICY_DAY_START, TIDS_POLICY_DAY_END };
+TIDS_POLICY_WUR
+int tids_policy_parse_time_tz(const char *s, size_t len, const struct tids_policy_tz *tz,
+			      enum tids_policy_bound bound, int64_t *ms_out);
+/* "1y6mo2d": calendar months (mo, q = 3, y = 12) and fixed ms. */
+void tids_policy_format_calendar(int64_t months, int64_t ms, char *buf, size_t len);
+
 /* Parses an ISO-8601 time ("2026-06-01", "2026-06-01T10:00:00Z", with
- * fractions or +hh:mm) into Unix ms. Returns 0 or TIDS_EINVAL. */
+ * fractions or +hh:mm) into Unix ms (a date alone: UTC midnight). Returns
+ * 0 or TIDS_EINVAL. */
 TIDS_POLICY_WUR
 int tids_policy_parse_time(const char *s, size_t len, int64_t *ms_out);
 /* "2026-06-01T10:00:00Z" (".123" when there are milliseconds). */
 void tids_policy_format_time(int64_t ms, char *buf, size_t len);
-/* "3y", "1h30m", "250ms": the shortest exact spelling. */
+/* "90d", "1h30m", "250ms": the shortest exact spelling of a fixed length. */
 void tids_policy_format_duration(int64_t ms, char *buf, size_t len);
 
 #endif

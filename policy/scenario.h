@@ -31,26 +31,31 @@ enum expect_kind {
 	EX_RETAIN,                /* num: duration from now */
 	EX_RETAIN_UNTIL,          /* num: time */
 	EX_LOG,                   /* num: duration */
-	EX_NOTIFY,                /* args */
 	EX_ONLY_FOR,              /* args: exactly these purposes */
-	EX_DUTY,                  /* args */
 	EX_COUNT,                 /* args: counter, key; num: period; num2: amount */
-	EX_ENCRYPT,
-	EX_NO_ONWARD,
+	EX_OB_FLAG,               /* which: the vocabulary's flag */
+	EX_OB_LIST,               /* which: the vocabulary's list; args: names in it */
 	EX_GRANT,                 /* text: id, or NULL for "no grant" */
 	EX_APPROVAL,              /* text: id, or NULL */
 	EX_CASE,                  /* text: case id, or NULL for "no case" */
 	EX_TIER,                  /* num */
+	EX_NEAR,                  /* which: near kind (0 none); text: id or NULL; num: miss code or 0 */
 };
+
+/* How EX_LOG and EX_RETAIN compare: `log 3y` (exactly), `log >= 6mo`. */
+enum expect_op { OP_EQ, OP_GE, OP_GT, OP_LE, OP_LT };
 
 struct expect {
 	enum expect_kind kind;
+	enum expect_op op;
+	unsigned which;           /* EX_OB_FLAG, EX_OB_LIST */
 	bool negated;
 	unsigned col;
 	const char **args;
 	size_t n_args;
 	const char *text;
 	int64_t num;
+	int64_t months;           /* EX_RETAIN, EX_LOG, EX_AGGREGATE: calendar months besides num */
 	int64_t num2;
 };
 
@@ -66,6 +71,10 @@ struct scen_case {
 	enum tids_policy_verdict verdict;
 	struct expect *exps;
 	size_t n_exps;
+	/* what was wrong with the expectations as written: the case fails
+	 * with it, the rest of the file still runs */
+	const char *bad;
+	unsigned bad_col;
 };
 
 enum step_kind {
@@ -77,6 +86,7 @@ enum step_kind {
 	STEP_COUNTER,
 	STEP_USES,
 	STEP_REMOVE,
+	STEP_REVOKE,              /* u.remove: grant or approval, at the scenario's now */
 	STEP_CASE,
 };
 
@@ -110,6 +120,7 @@ struct scen_step {
 struct tids_policy_scenario {
 	struct arena arena;
 	const char *file;
+	struct tids_policy_tz *tz;        /* `timezone`, owned; NULL: UTC */
 	struct scen_step *steps;
 	size_t n_steps;
 	size_t cap_steps;

@@ -33,6 +33,10 @@ struct sp {
 	int cols[CELLS_MAX];              /* table column -> meaning */
 	size_t n_cols;
 	bool have_header;
+	struct scen_case *expecting;      /* its expectations are being read */
+	tids_policy_tz_loader *load_tz;
+	void *load_tz_ctx;
+	bool times_read;                  /* a `timezone` after this would change them */
 };
 
 enum column { COL_IGNORE, COL_NAME, COL_RECORD, COL_RECIPIENT, COL_PURPOSE, COL_NOW, COL_EXPECT };
@@ -40,10 +44,24 @@ enum column { COL_IGNORE, COL_NAME, COL_RECORD, COL_RECIPIENT, COL_PURPOSE, COL_
 static void error_at(struct sp *p, unsigned col, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+static const char *dup(struct sp *p, const char *s, size_t n);
+
+/* An error in a case's expectations is that case's failure (the first
+ * one, kept on the case); any other fails the file. */
 static void error_at(struct sp *p, unsigned col, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
+	if (p->expecting != NULL) {
+		char msg[512];
+		vsnprintf(msg, sizeof(msg), fmt, ap);
+		va_end(ap);
+		if (p->expecting->bad == NULL) {
+			p->expecting->bad = dup(p, msg, strlen(msg));
+			p->expecting->bad_col = col;
+		}
+		return;
+	}
 	pol_vdiag(p->diags, TIDS_POLICY_ERROR, p->file, p->line, col, fmt, ap);
 	va_end(ap);
 	p->errors++;
@@ -152,9 +170,16 @@ static const char *const *split_list(struct sp *p, const char *v, size_t *n)
 	return list;
 }
 
-static bool parse_time(struct sp *p, const struct word *w, const char *v, int64_t *out)
+/* A time; a date alone is its whole day in the scenario's time zone:
+ * from its first instant (START) or to its last (END). */
+#define START TIDS_POLICY_DAY_START
+#define END TIDS_POLICY_DAY_END
+
+static bool parse_time(struct sp *p, const struct word *w, const char *v, enum tids_policy_bound bound,
+		       int64_t *out)
 {
-	if (v == NULL || tids_policy_parse_time(v, strlen(v), out) != 0) {
+	p->times_read = true;
+	if (v == NULL || tids_policy_parse_time_tz(v, strlen(v), p->s->tz, bound, out) != 0) {
 		error_at(p, w->col, "'%s' is not a time (write 2026-06-01 or 2026-06-01T08:00:00Z)",
 			 v ? v : "");
 		return false;
@@ -162,10 +187,11 @@ static bool parse_time(struct sp *p, const struct word *w, const char *v, int64_
 	return true;
 }
 
-static bool parse_dur(struct sp *p, unsigned col, const char *v, int64_t *out)
+/* A duration: fixed (ms to weeks) and calendar months (mo, q, y). */
+static bool parse_dur(struct sp *p, unsigned col, const char *v, int64_t *months, int64_t *out)
 {
-	if (v == NULL || pol_parse_duration(v, strlen(v), out) != 0) {
-		error_at(p, col, "'%s' is not a duration (write 1h, 30d, 3y)", v ? v : "");
+	if (v == NULL || pol_parse_calendar(v, strlen(v), months, out) != 0) {
+		error_at(p, col, "'%s' is not a duration (write 1h, 30d, 1mo, 3y)", v ? v : "");
 		return false;
 	}
 	return true;
@@ -263,6 +289,35 @@ static const struct tids_policy_attr *keep_attrs(struct sp *p, const struct attr
 	return v;
 }
 
+/* timezone Asia/Shanghai: the hub's calendar for this file (dates, months,
+ * windows); before any time is read. */
+static void st_timezone(struct sp *p, const struct word *w, size_t n)
+{
+	char err[256] = "";
+	struct tids_policy_tz *tz = NULL;
+	if (n != 2) {
+		error_at(p, w[0].col, "write: timezone NAME (e.g. Asia/Shanghai)");
+		return;
+	}
+	if (p->times_read || p->s->tz != NULL) {
+		error_at(p, w[0].col, "the timezone comes before any time and only once: times already read "
+			 "would have meant another day");
+		return;
+	}
+	if (strcmp(w[1].s, "UTC") == 0)
+		return;
+	if (p->load_tz == NULL) {
+		error_at(p, w[1].col, "time zone %s: no time zone data here (only UTC)", w[1].s);
+		return;
+	}
+	int rc = p->load_tz(p->load_tz_ctx, w[1].s, &tz, err, sizeof(err));
+	if (rc != 0) {
+		error_at(p, w[1].col, "time zone %s: %s", w[1].s, err[0] ? err : tids_strerror(rc));
+		return;
+	}
+	p->s->tz = tz;
+}
+
 static void st_participant(struct sp *p, const struct word *w, size_t n)
 {
 	if (n < 2) {
@@ -343,7 +398,7 @@ static void grant_aggregate(struct sp *p, const struct word *w, const char *v,
 				break;
 		}
 	}
-	if (k < 3 || !parse_dur(p, w->col, f[2], &du->aggregate_window_ms)) {
+	if (k < 3 || !parse_dur(p, w->col, f[2], &du->aggregate_window_months, &du->aggregate_window_ms)) {
 		error_at(p, w->col, "write aggregate=FUNCTION:FIELD:WINDOW[:BY,BY]");
 		return;
 	}
@@ -353,6 +408,25 @@ static void grant_aggregate(struct sp *p, const struct word *w, const char *v,
 		parts = split_list(p, f[3], &n);
 		du->aggregate_by = parts;
 		du->n_aggregate_by = n;
+	}
+}
+
+static void grant_flag(struct tids_policy_grant_duties *du, unsigned flag, bool on)
+{
+	switch (flag) {
+#define TIDS_OB_FLAG(name, summary) case TIDS_POLICY_OB_FLAG_##name: du->name = on; break;
+#include "obligations.def"
+	default: break;
+	}
+}
+
+static void grant_list(struct tids_policy_grant_duties *du, unsigned list, const char *const *v, size_t n)
+{
+	switch (list) {
+#define TIDS_OB_LIST(name, word, check, summary) \
+	case TIDS_POLICY_OB_LIST_##name: du->name = v; du->n_##name = n; break;
+#include "obligations.def"
+	default: break;
 	}
 }
 
@@ -371,12 +445,19 @@ static void st_grant(struct sp *p, const struct word *w, size_t n)
 	for (size_t i = 2; i < n; i++) {
 		const char *v, *k = split_kv(p, &w[i], &v);
 		uint64_t u;
-		if (strcmp(k, "no_onward_transfer") == 0) {
-			parse_bool(p, w[i].col, v, &du->no_onward_transfer);
-			continue;
-		}
-		if (strcmp(k, "encrypt") == 0) {
-			parse_bool(p, w[i].col, v, &du->encrypt);
+		/* the vocabulary's flags (no_onward_transfer) and lists
+		 * (duties=a,b), by name */
+		const struct tids_policy_ob_info *ob = tids_policy_ob_find(k);
+		if (ob != NULL && strcmp(ob->name, k) == 0) {
+			if (!ob->list) {
+				bool on = false;
+				parse_bool(p, w[i].col, v, &on);
+				grant_flag(du, ob->index, on);
+			} else if (need(p, &w[i], v)) {
+				size_t nl;
+				const char *const *list = split_list(p, v, &nl);
+				grant_list(du, ob->index, list, nl);
+			}
 			continue;
 		}
 		if (!need(p, &w[i], v))
@@ -392,23 +473,19 @@ static void st_grant(struct sp *p, const struct word *w, size_t n)
 		else if (strcmp(k, "purposes") == 0)
 			g->purposes = split_list(p, v, &g->n_purposes);
 		else if (strcmp(k, "not_before") == 0 || strcmp(k, "from") == 0)
-			parse_time(p, &w[i], v, &g->not_before_ms);
+			parse_time(p, &w[i], v, START, &g->not_before_ms);
 		else if (strcmp(k, "not_after") == 0 || strcmp(k, "until") == 0)
-			parse_time(p, &w[i], v, &g->not_after_ms);
+			parse_time(p, &w[i], v, END, &g->not_after_ms);
 		else if (strcmp(k, "max_uses") == 0 && parse_u64(p, w[i].col, v, &u))
 			g->max_uses = u > UINT32_MAX ? UINT32_MAX : (uint32_t)u;
 		else if (strcmp(k, "uses") == 0 && parse_u64(p, w[i].col, v, &u))
 			g->uses = u > UINT32_MAX ? UINT32_MAX : (uint32_t)u;
 		else if (strcmp(k, "retain_until") == 0)
-			parse_time(p, &w[i], v, &du->retain_until_ms);
-		else if (strcmp(k, "notify") == 0)
-			du->notify = split_list(p, v, &du->n_notify);
+			parse_time(p, &w[i], v, END, &du->retain_until_ms);
 		else if (strcmp(k, "redact") == 0)
 			du->redact = split_list(p, v, &du->n_redact);
 		else if (strcmp(k, "only_for") == 0)
 			du->purposes = split_list(p, v, &du->n_purposes);
-		else if (strcmp(k, "duties") == 0)
-			du->duties = split_list(p, v, &du->n_duties);
 		else if (strcmp(k, "aggregate") == 0)
 			grant_aggregate(p, &w[i], v, du);
 		else if (strcmp(k, "max_uses") != 0 && strcmp(k, "uses") != 0)
@@ -448,9 +525,9 @@ static void st_approval(struct sp *p, const struct word *w, size_t n)
 		else if (strcmp(k, "to") == 0)
 			a->to_jurisdiction = v;
 		else if (strcmp(k, "valid_from") == 0)
-			parse_time(p, &w[i], v, &a->valid_from_ms);
+			parse_time(p, &w[i], v, START, &a->valid_from_ms);
 		else if (strcmp(k, "valid_until") == 0)
-			parse_time(p, &w[i], v, &a->valid_until_ms);
+			parse_time(p, &w[i], v, END, &a->valid_until_ms);
 		else if (strcmp(k, "case") == 0)
 			a->case_id = v;
 		else if (strcmp(k, "tiers") == 0) {
@@ -501,6 +578,20 @@ static void st_uses(struct sp *p, const struct word *w, size_t n)
 		return;
 	st->u.uses.grant = w[1].s;
 	st->u.uses.uses = u > UINT32_MAX ? UINT32_MAX : (uint32_t)u;
+}
+
+/* revoke grant|approval ID: kept, never matching again, at the current now */
+static void st_revoke(struct sp *p, const struct word *w, size_t n)
+{
+	if (n != 3 || !(is(&w[1], "grant") || is(&w[1], "approval"))) {
+		error_at(p, w[0].col, "write: revoke grant|approval ID");
+		return;
+	}
+	struct scen_step *st = new_step(p, STEP_REVOKE);
+	if (st == NULL)
+		return;
+	st->u.remove.what = w[1].s;
+	st->u.remove.id = w[2].s;
 }
 
 static void st_remove(struct sp *p, const struct word *w, size_t n)
@@ -567,7 +658,7 @@ static void st_record(struct sp *p, const struct word *w, size_t n)
 		else if (strcmp(k, "schema") == 0)
 			rec->schema = v;
 		else if (strcmp(k, "produced_at") == 0)
-			parse_time(p, &w[i], v, &rec->produced_at_ms);
+			parse_time(p, &w[i], v, START, &rec->produced_at_ms);
 		else if (strcmp(k, "individuals") == 0)
 			parse_u64(p, w[i].col, v, &rec->individuals);
 		else if (strcmp(k, "via_hub") == 0)
@@ -778,12 +869,58 @@ static bool parse_clause(struct sp *p, struct scen_case *c, const struct word *w
 		e->text = args[0].s;
 		return true;
 	}
-	if (is(k, "encrypt") || is(k, "encrypted")) {
-		e->kind = EX_ENCRYPT;
+	/* the vocabulary (obligations.def): a flag by its name, a list by
+	 * its name or keyword with the names expected in it */
+	const struct tids_policy_ob_info *ob = tids_policy_ob_find(k->s);
+	if (ob != NULL) {
+		e->kind = ob->list ? EX_OB_LIST : EX_OB_FLAG;
+		e->which = ob->index;
+		if (!ob->list) {
+			if (nargs != 0) {
+				error_at(p, k->col, "write: %s (or not %s)", ob->name, ob->name);
+				return false;
+			}
+			return true;
+		}
+		if (nargs == 0) {
+			error_at(p, k->col, "'%s' needs at least one name", k->s);
+			return false;
+		}
+		e->args = alloc(p, nargs * sizeof(char *));
+		if (e->args == NULL)
+			return false;
+		for (size_t a = 0; a < nargs; a++)
+			e->args[a] = args[a].s;
+		e->n_args = nargs;
 		return true;
 	}
-	if (is(k, "no_onward_transfer")) {
-		e->kind = EX_NO_ONWARD;
+	/* near grant ID [CODE], near approval none, not near */
+	if (is(k, "near")) {
+		e->kind = EX_NEAR;
+		if (nargs == 0 && e->negated)
+			return true;
+		if (nargs < 2 || nargs > 3 || !(is(&args[0], "grant") || is(&args[0], "approval")) ||
+		    (nargs == 3 && is(&args[1], "none"))) {
+			error_at(p, k->col, "write: near grant|approval ID [what failed], near grant|approval none, "
+				 "or not near");
+			return false;
+		}
+		e->which = is(&args[0], "grant") ? TIDS_POLICY_NEAR_GRANT : TIDS_POLICY_NEAR_APPROVAL;
+		if (is(&args[1], "none")) {
+			e->num = TIDS_POLICY_MISS_NONE;
+			return true;
+		}
+		e->text = args[1].s;
+		if (nargs == 3) {
+			enum tids_policy_miss code;
+			if (tids_policy_miss_from_name(args[2].s, &code) != 0 || code == TIDS_POLICY_MISS_NONE) {
+				error_at(p, args[2].col, "'%s' is not what can fail (revoked, not_yet_valid, expired, "
+					 "used_up, recipient, exporter, category, asset, purpose, tier, kind, from, to, "
+					 "signer, window, no_case)", args[2].s);
+				return false;
+			}
+			e->num = code;
+		}
 		return true;
 	}
 	if (is(k, "grant") || is(k, "approval") || is(k, "case")) {
@@ -799,10 +936,26 @@ static bool parse_clause(struct sp *p, struct scen_case *c, const struct word *w
 	if (is(k, "retain") || is(k, "log") || is(k, "tier")) {
 		if (nargs == 2 && is(k, "retain") && is(&args[0], "until")) {
 			e->kind = EX_RETAIN_UNTIL;
-			return parse_time(p, &args[1], args[1].s, &e->num);
+			return parse_time(p, &args[1], args[1].s, END, &e->num);
+		}
+		/* log >= 6mo: at least (or at most) that long */
+		if (nargs == 2 && !is(k, "tier")) {
+			static const struct { const char *w; enum expect_op op; } ops[] = {
+				{ ">=", OP_GE }, { ">", OP_GT }, { "<=", OP_LE }, { "<", OP_LT }, { "==", OP_EQ },
+			};
+			size_t o;
+			for (o = 0; o < sizeof(ops) / sizeof(ops[0]) && !is(&args[0], ops[o].w); o++)
+				;
+			if (o == sizeof(ops) / sizeof(ops[0])) {
+				error_at(p, args[0].col, "'%s' is not a comparison (>=, >, <=, <, ==)", args[0].s);
+				return false;
+			}
+			e->op = ops[o].op;
+			args++;
+			nargs--;
 		}
 		if (nargs != 1) {
-			error_at(p, k->col, "write: %s %s", k->s, is(k, "tier") ? "TIER" : "DURATION");
+			error_at(p, k->col, "write: %s %s", k->s, is(k, "tier") ? "TIER" : "[>= | <= | > | <] DURATION");
 			return false;
 		}
 		if (is(k, "tier")) {
@@ -815,7 +968,7 @@ static bool parse_clause(struct sp *p, struct scen_case *c, const struct word *w
 			return true;
 		}
 		e->kind = is(k, "retain") ? EX_RETAIN : EX_LOG;
-		return parse_dur(p, args[0].col, args[0].s, &e->num);
+		return parse_dur(p, args[0].col, args[0].s, &e->months, &e->num);
 	}
 	if (is(k, "aggregate")) {
 		/* aggregate FN FIELD every WINDOW [by KEY...] */
@@ -829,7 +982,7 @@ static bool parse_clause(struct sp *p, struct scen_case *c, const struct word *w
 			return false;
 		}
 		e->kind = EX_AGGREGATE;
-		if (!parse_dur(p, args[3].col, args[3].s, &e->num))
+		if (!parse_dur(p, args[3].col, args[3].s, &e->months, &e->num))
 			return false;
 		size_t nb = nargs > 5 ? nargs - 5 : 0;
 		e->args = alloc(p, (2 + nb) * sizeof(char *));
@@ -879,8 +1032,7 @@ static bool parse_clause(struct sp *p, struct scen_case *c, const struct word *w
 		{ "rule", EX_RULE }, { "rules", EX_RULE }, { "removes", EX_REMOVES },
 		{ "remove", EX_REMOVES }, { "drop", EX_REMOVES }, { "drops", EX_REMOVES },
 		{ "redact", EX_REMOVES }, { "redacts", EX_REMOVES }, { "keeps", EX_KEEPS },
-		{ "keep", EX_KEEPS }, { "notify", EX_NOTIFY }, { "notifies", EX_NOTIFY },
-		{ "only_for", EX_ONLY_FOR }, { "duty", EX_DUTY }, { "duties", EX_DUTY },
+		{ "keep", EX_KEEPS }, { "only_for", EX_ONLY_FOR },
 		{ "coarsen", EX_COARSEN }, { "coarsens", EX_COARSEN },
 	};
 	for (size_t l = 0; l < sizeof(lists) / sizeof(lists[0]); l++) {
@@ -905,8 +1057,8 @@ static bool parse_clause(struct sp *p, struct scen_case *c, const struct word *w
 		return true;
 	}
 	error_at(p, k->col, "unknown expectation '%s' (because, rule, removes, keeps, aggregate, "
-		 "coarsen, retain, log, notify, only_for, duty, count, encrypt, no_onward_transfer, "
-		 "grant, approval, case, tier)", k->s);
+		 "coarsen, retain, log, only_for, count, grant, approval, case, tier, %s)", k->s,
+		 pol_ob_words());
 	return false;
 }
 
@@ -1014,7 +1166,8 @@ static void table_row(struct sp *p, const char *line, size_t len)
 		case COL_NOW:
 			if (clen[i] > 0) {
 				c->has_now = true;
-				if (tids_policy_parse_time(v, clen[i], &c->now) != 0) {
+				p->times_read = true;
+				if (tids_policy_parse_time_tz(v, clen[i], p->s->tz, START, &c->now) != 0) {
 					error_at(p, col[i], "'%s' is not a time", v);
 					return;
 				}
@@ -1022,7 +1175,9 @@ static void table_row(struct sp *p, const char *line, size_t len)
 			break;
 		case COL_EXPECT:
 			have_expect = true;
+			p->expecting = c;
 			parse_expect(p, c, cell[i], clen[i], col[i]);
+			p->expecting = NULL;
 			break;
 		default:
 			break;
@@ -1060,7 +1215,9 @@ static void statement(struct sp *p, const char *line, size_t len)
 		}
 		st = new_step(p, STEP_NOW);
 		if (st != NULL)
-			parse_time(p, &w[1], w[1].s, &st->u.now);
+			parse_time(p, &w[1], w[1].s, START, &st->u.now);
+	} else if (is(&w[0], "timezone")) {
+		st_timezone(p, w, n);
 	} else if (is(&w[0], "participant")) {
 		st_participant(p, w, n);
 	} else if (is(&w[0], "asset")) {
@@ -1075,24 +1232,33 @@ static void statement(struct sp *p, const char *line, size_t len)
 		st_uses(p, w, n);
 	} else if (is(&w[0], "remove")) {
 		st_remove(p, w, n);
+	} else if (is(&w[0], "revoke")) {
+		st_revoke(p, w, n);
 	} else if (is(&w[0], "record")) {
 		st_record(p, w, n);
 	} else if (is(&w[0], "field")) {
 		st_field(p, w, n);
 	} else {
-		error_at(p, w[0].col, "unknown statement '%s' (now, participant, asset, grant, approval, "
-			 "counter, uses, remove, record, field, or a | table row |)", w[0].s);
+		error_at(p, w[0].col, "unknown statement '%s' (timezone, now, participant, asset, grant, approval, "
+			 "counter, uses, remove, revoke, record, field, or a | table row |)", w[0].s);
 	}
 }
 
 int tids_policy_scenario_parse(const char *name, const char *text, size_t len,
 			       struct tids_policy_scenario **out, struct tids_policy_diags *diags)
 {
+	return tids_policy_scenario_parse_tz(name, text, len, NULL, NULL, out, diags);
+}
+
+int tids_policy_scenario_parse_tz(const char *name, const char *text, size_t len, tids_policy_tz_loader *load,
+				  void *load_ctx, struct tids_policy_scenario **out,
+				  struct tids_policy_diags *diags)
+{
 	*out = NULL;
 	struct tids_policy_scenario *s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return TIDS_ENOMEM;
-	struct sp p = { .s = s, .diags = diags };
+	struct sp p = { .s = s, .diags = diags, .load_tz = load, .load_tz_ctx = load_ctx };
 	s->file = pol_arena_strndup(&s->arena, name ? name : "<scenario>", strlen(name ? name : "<scenario>"));
 	p.file = s->file;
 	if (len > TIDS_POLICY_SOURCE_MAX) {
@@ -1139,6 +1305,7 @@ void tids_policy_scenario_free(struct tids_policy_scenario *s)
 {
 	if (s == NULL)
 		return;
+	tids_policy_tz_free(s->tz);
 	pol_arena_free(&s->arena);
 	free(s);
 }

@@ -84,9 +84,42 @@ static void removed_text(char *buf, size_t len, const struct tids_policy_decisio
 	list_text(buf, len, names, n);
 }
 
+static bool compares(int64_t have, enum expect_op op, int64_t want)
+{
+	switch (op) {
+	case OP_GE: return have >= want;
+	case OP_GT: return have > want;
+	case OP_LE: return have <= want;
+	case OP_LT: return have < want;
+	case OP_EQ: break;
+	}
+	return have == want;
+}
+
+static const char *op_text(enum expect_op op)
+{
+	switch (op) {
+	case OP_GE: return "at least ";
+	case OP_GT: return "more than ";
+	case OP_LE: return "at most ";
+	case OP_LT: return "less than ";
+	case OP_EQ: break;
+	}
+	return "";
+}
+
+static const char *ob_name(bool list, unsigned which)
+{
+	const struct tids_policy_ob_info *v;
+	for (size_t i = 0; (v = tids_policy_ob_at(i)) != NULL; i++)
+		if (v->list == list && v->index == which)
+			return v->name;
+	return "?";
+}
+
 static void check_expect(struct msg *m, const struct expect *e,
 			 const struct tids_policy_decision *d, const struct tids_record *rec,
-			 int64_t now)
+			 int64_t now, const struct tids_policy_tz *tz)
 {
 	const struct tids_policy_obligations *o = &d->obligations;
 	char got[512];
@@ -129,7 +162,7 @@ static void check_expect(struct msg *m, const struct expect *e,
 		}
 		bool ok = o->aggregate && strcmp(o->aggregation.function, e->args[0]) == 0 &&
 			  strcmp(o->aggregation.field, e->args[1]) == 0 &&
-			  o->aggregation.window_ms == e->num;
+			  o->aggregation.window_ms == e->num && o->aggregation.window_months == e->months;
 		if (ok && e->n_args > 2) {
 			ok = o->aggregation.n_by == e->n_args - 2;
 			for (size_t i = 2; ok && i < e->n_args; i++)
@@ -137,9 +170,10 @@ static void check_expect(struct msg *m, const struct expect *e,
 		}
 		if (!ok) {
 			char w1[32], w2[32], by[128];
-			tids_policy_format_duration(e->num, w1, sizeof(w1));
+			tids_policy_format_calendar(e->months, e->num, w1, sizeof(w1));
 			if (o->aggregate) {
-				tids_policy_format_duration(o->aggregation.window_ms, w2, sizeof(w2));
+				tids_policy_format_calendar(o->aggregation.window_months, o->aggregation.window_ms, w2,
+							    sizeof(w2));
 				list_text(by, sizeof(by), o->aggregation.by, o->aggregation.n_by);
 				say(m, "expected aggregate %s %s every %s, got %s %s every %s by %s",
 				    e->args[0], e->args[1], w1, o->aggregation.function,
@@ -165,37 +199,48 @@ static void check_expect(struct msg *m, const struct expect *e,
 		break;
 	case EX_RETAIN:
 	case EX_RETAIN_UNTIL: {
-		int64_t want = e->kind == EX_RETAIN ? now + e->num : e->num;
-		if ((o->retain_until_ms == want) == e->negated) {
+		int64_t want = e->kind == EX_RETAIN ? tids_policy_add(tz, now, e->months, e->num) : e->num;
+		/* no retention limit is later than any time */
+		int64_t have = o->retain_until_ms != 0 ? o->retain_until_ms : INT64_MAX;
+		if (compares(have, e->op, want) == e->negated) {
 			char w[48], g[48];
 			tids_policy_format_time(want, w, sizeof(w));
 			if (o->retain_until_ms)
 				tids_policy_format_time(o->retain_until_ms, g, sizeof(g));
 			else
 				snprintf(g, sizeof(g), "no limit");
-			say(m, "expected retention until %s, got %s", w, g);
+			say(m, "expected retention until %s%s%s, got %s", e->negated ? "not " : "", op_text(e->op),
+			    w, g);
 		}
 		break;
 	}
-	case EX_LOG:
-		if ((o->log_retain_ms == e->num) == e->negated) {
+	case EX_LOG: {
+		/* `log 6mo`: six months from now on the calendar, as the rule's is */
+		int64_t want = tids_policy_add(tz, now, e->months, e->num) - now;
+		if (compares(o->log_retain_ms, e->op, want) == e->negated) {
 			char w[32], g[32];
-			tids_policy_format_duration(e->num, w, sizeof(w));
+			tids_policy_format_calendar(e->months, e->num, w, sizeof(w));
 			tids_policy_format_duration(o->log_retain_ms, g, sizeof(g));
-			say(m, "expected the audit entry kept %s, got %s", w, g);
+			say(m, "expected the audit entry kept %s%s%s, got %s", e->negated ? "not " : "",
+			    op_text(e->op), w, g);
 		}
 		break;
-	case EX_NOTIFY:
-	case EX_DUTY:
+	}
+	case EX_OB_LIST: {
+		size_t *n;
+		const char *const *list = pol_ob_list((struct tids_policy_obligations *)o, e->which, &n);
 		for (size_t i = 0; i < e->n_args; i++) {
-			const char *const *list = e->kind == EX_NOTIFY ? o->notify : o->duties;
-			size_t n = e->kind == EX_NOTIFY ? o->n_notify : o->n_duties;
-			if (in_list(list, n, e->args[i]) == e->negated) {
-				list_text(got, sizeof(got), list, n);
-				say(m, "%s %s should %sbe there (%s)", e->kind == EX_NOTIFY ? "notify" : "duty",
-				    e->args[i], e->negated ? "not " : "", got);
+			if (in_list(list, *n, e->args[i]) == e->negated) {
+				list_text(got, sizeof(got), list, *n);
+				say(m, "%s %s should %sbe there (%s)", ob_name(true, e->which), e->args[i],
+				    e->negated ? "not " : "", got);
 			}
 		}
+		break;
+	}
+	case EX_OB_FLAG:
+		if (*pol_ob_flag((struct tids_policy_obligations *)o, e->which) == e->negated)
+			say(m, "delivery should %scarry %s", e->negated ? "not " : "", ob_name(false, e->which));
 		break;
 	case EX_ONLY_FOR: {
 		bool ok = o->purposes_restricted && o->n_purposes == e->n_args;
@@ -226,14 +271,6 @@ static void check_expect(struct msg *m, const struct expect *e,
 		}
 		break;
 	}
-	case EX_ENCRYPT:
-		if (o->encrypt == e->negated)
-			say(m, "delivery should %sbe encrypted", e->negated ? "not " : "");
-		break;
-	case EX_NO_ONWARD:
-		if (o->no_onward_transfer == e->negated)
-			say(m, "delivery should %scarry no_onward_transfer", e->negated ? "not " : "");
-		break;
 	case EX_GRANT:
 	case EX_APPROVAL:
 	case EX_CASE: {
@@ -249,6 +286,27 @@ static void check_expect(struct msg *m, const struct expect *e,
 		}
 		break;
 	}
+	case EX_NEAR: {
+		const struct tids_policy_near_miss *nm = &d->near;
+		char have[160];
+		snprintf(have, sizeof(have), "%s %s %s",
+			 nm->kind == TIDS_POLICY_NEAR_GRANT ? "grant" : nm->kind == TIDS_POLICY_NEAR_APPROVAL ? "approval" : "none",
+			 nm->id != NULL ? nm->id : "none", nm->code != 0 ? tids_policy_miss_name(nm->code) : "");
+		if (e->which == TIDS_POLICY_NEAR_NONE) {
+			if (nm->kind != TIDS_POLICY_NEAR_NONE)
+				say(m, "expected no near miss, got %s", have);
+			break;
+		}
+		bool same = nm->kind == (enum tids_policy_near_kind)e->which &&
+			    (e->text == NULL ? nm->id == NULL : nm->id != NULL && strcmp(nm->id, e->text) == 0) &&
+			    (e->num == 0 || (nm->failed & (UINT32_C(1) << e->num)) != 0);
+		if (same == e->negated)
+			say(m, "expected %snear %s %s%s%s, got %s", e->negated ? "no " : "",
+			    e->which == TIDS_POLICY_NEAR_GRANT ? "grant" : "approval", e->text ? e->text : "none",
+			    e->num > TIDS_POLICY_MISS_NONE ? " " : "",
+			    e->num > TIDS_POLICY_MISS_NONE ? tids_policy_miss_name((enum tids_policy_miss)e->num) : "", have);
+		break;
+	}
 	case EX_TIER:
 		if ((d->tier == e->num) == e->negated)
 			say(m, "expected to be judged at %s, got %s",
@@ -257,19 +315,21 @@ static void check_expect(struct msg *m, const struct expect *e,
 	}
 }
 
-static void judge(const struct scen_case *c, int rc, int64_t now,
+static void judge(const struct scen_case *c, int rc, int64_t now, const struct tids_policy_tz *tz,
 		  struct tids_policy_case_result *res)
 {
 	struct msg m = { .buf = res->message, .len = sizeof(res->message) };
 	const struct tids_policy_decision *d = &res->decision;
 	res->message[0] = '\0';
-	if (c->reject) {
+	if (c->bad != NULL) {
+		say(&m, "column %u: the expectation is wrong: %s", c->bad_col, c->bad);
+	} else if (c->reject) {
 		if (rc == 0)
 			say(&m, "expected the request to be rejected, got %s (%s)",
 			    tids_policy_verdict_name(d->verdict), d->because);
 		for (size_t i = 0; rc != 0 && i < c->n_exps; i++)
 			if (c->exps[i].kind == EX_BECAUSE)
-				check_expect(&m, &c->exps[i], d, &c->record->rec, now);
+				check_expect(&m, &c->exps[i], d, &c->record->rec, now, tz);
 	} else if (rc != 0) {
 		say(&m, "expected %s, the engine refused: %s (%s)", tids_policy_verdict_name(c->verdict),
 		    tids_strerror(rc), d->because);
@@ -278,18 +338,27 @@ static void judge(const struct scen_case *c, int rc, int64_t now,
 			say(&m, "expected %s, got %s because \"%s\"", tids_policy_verdict_name(c->verdict),
 			    tids_policy_verdict_name(d->verdict), d->because);
 		for (size_t i = 0; i < c->n_exps; i++)
-			check_expect(&m, &c->exps[i], d, &c->record->rec, now);
+			check_expect(&m, &c->exps[i], d, &c->record->rec, now, tz);
 	}
 	res->passed = m.used == 0;
 }
 
 /* What the daemon's ingest does before any decision: a record below the
- * tier floor of its category never enters the hub. */
-static int refuse_below_floor(const struct tids_policy_set *set, const struct tids_record *rec,
-			      struct tids_policy_decision *d)
+ * tier floor of its category, or one that does not fit its category's
+ * schema, never enters the hub. */
+static int refuse_at_ingest(const struct tids_policy_set *set, const struct tids_record *rec,
+			    struct tids_policy_decision *d)
 {
 	enum tids_tier floor = tids_policy_tier_floor(set, rec->category);
 	enum tids_tier tier = tids_record_effective_tier(rec);
+	char why[sizeof(d->strbuf) - 32];
+	if (tids_policy_check_record(set, rec, why, sizeof(why)) != 0) {
+		d->verdict = TIDS_POLICY_DENY;
+		d->tier = tier;
+		snprintf(d->strbuf, sizeof(d->strbuf), "%s: ingest refuses the record", why);
+		d->because = d->strbuf;
+		return TIDS_EINVAL;
+	}
 	if (rec->tier == TIDS_TIER_UNSET || tier >= floor)
 		return 0;
 	d->verdict = TIDS_POLICY_DENY;
@@ -301,10 +370,14 @@ static int refuse_below_floor(const struct tids_policy_set *set, const struct ti
 	return TIDS_EINVAL;
 }
 
-static int apply_step(struct tids_policy_facts *f, const struct scen_step *st, char *err,
+static int apply_step(struct tids_policy_facts *f, const struct scen_step *st, int64_t now, char *err,
 		      size_t errlen)
 {
 	switch (st->kind) {
+	case STEP_REVOKE:
+		return strcmp(st->u.remove.what, "grant") == 0
+			? tids_policy_facts_retire_grant(f, st->u.remove.id, true, now)
+			: tids_policy_facts_revoke_approval(f, st->u.remove.id, now);
 	case STEP_PARTICIPANT:
 		return tids_policy_facts_put_participant(f, &st->u.participant, err, errlen);
 	case STEP_ASSET:
@@ -356,7 +429,7 @@ int tids_policy_scenario_run(const struct tids_policy_scenario *s, const struct 
 			continue;
 		}
 		if (st->kind != STEP_CASE) {
-			int rc = apply_step(facts, st, err, sizeof(err));
+			int rc = apply_step(facts, st, now, err, sizeof(err));
 			/* A broken statement is a scenario bug worth saying, once:
 			 * by the run that starts at the first case. */
 			if (rc != 0 && first == 0) {
@@ -384,14 +457,16 @@ int tids_policy_scenario_run(const struct tids_policy_scenario *s, const struct 
 			.now_ms = at, .via_hub = sr->via_hub, .hops = sr->hops > 16 ? 16 : (uint32_t)sr->hops,
 			.onward = sr->for_recipient != NULL && (strcmp(sr->for_recipient, c->recipient) != 0 ||
 								 strcmp(sr->for_purpose, c->purpose) != 0),
+			.tz = s->tz,
 		};
 		res->file = s->file;
 		res->line = c->line;
 		res->name = c->name;
-		res->decide_rc = refuse_below_floor(set, req.record, &res->decision);
+		res->record = &c->record->rec;
+		res->decide_rc = refuse_at_ingest(set, req.record, &res->decision);
 		if (res->decide_rc == 0)
 			res->decide_rc = tids_policy_decide(set, facts, &req, &res->decision);
-		judge(c, res->decide_rc, at, res);
+		judge(c, res->decide_rc, at, s->tz, res);
 		if (!res->passed)
 			failures++;
 		if (fn != NULL)

@@ -1,7 +1,10 @@
 /*
  * Civil time for the language's time literals, year(), and the CLI's
  * output: proleptic Gregorian, UTC, milliseconds since the Unix epoch.
- * Pure arithmetic (Hinnant's algorithms), so no time zone state is read.
+ * Pure arithmetic (Hinnant's algorithms), so no time zone state is read;
+ * calendar.c does the same in the hub's zone. Fixed durations (ms to
+ * weeks) are here; months, quarters and years of the calendar have no
+ * fixed length and are calendar.c's.
  */
 #include <stdio.h>
 #include <string.h>
@@ -165,7 +168,7 @@ void tids_policy_format_duration(int64_t ms, char *buf, size_t len)
 		const char *unit;
 		int64_t ms;
 	} units[] = {
-		{ "y", POL_MS_YEAR }, { "w", POL_MS_WEEK }, { "d", POL_MS_DAY }, { "h", POL_MS_HOUR },
+		{ "w", POL_MS_WEEK }, { "d", POL_MS_DAY }, { "h", POL_MS_HOUR },
 		{ "m", POL_MS_MINUTE }, { "s", POL_MS_SECOND }, { "ms", 1 },
 	};
 	size_t o = 0;
@@ -212,7 +215,7 @@ int pol_parse_duration(const char *s, size_t len, int64_t *ms_out)
 		int64_t ms;
 	} units[] = {
 		{ "ms", 1 }, { "s", POL_MS_SECOND }, { "m", POL_MS_MINUTE }, { "h", POL_MS_HOUR },
-		{ "d", POL_MS_DAY }, { "w", POL_MS_WEEK }, { "y", POL_MS_YEAR },
+		{ "d", POL_MS_DAY }, { "w", POL_MS_WEEK },
 	};
 	size_t i = 0;
 	int64_t total = 0;

@@ -6,7 +6,11 @@
 # allow them, in the form they allow. Act 2: a second hub (Wuhan) joins as
 # a peer; a press in Shanghai leased from a Wuhan lessor sends its run hours
 # across, with the factory's signature checked at the end, and each hub's
-# ledger holds its side of the forward.
+# ledger holds its side of the forward. At the end an auditor verifies the
+# Shanghai ledger with the hub's public key and proves one delivery.
+#
+# KEEP=1 (make demo KEEP=1) keeps the demo's folder (ledgers, keys, proof,
+# logs) and says where it is.
 set -eu
 
 O=${O:-build}
@@ -14,6 +18,7 @@ O=$(cd "$O" && pwd)
 root=$(cd "$(dirname "$0")/../.." && pwd)
 tidsd=$O/tidsd
 tidsctl=$O/tidsctl
+keep=${KEEP:-0}
 dir=$(mktemp -d "${TMPDIR:-/tmp}/tids-demo.XXXXXX")
 pid=
 pid2=
@@ -22,11 +27,19 @@ cleanup() {
 	[ -z "$pid2" ] || wait "$pid2" 2>/dev/null || true
 	[ -z "$pid" ] || kill "$pid" 2>/dev/null || true
 	[ -z "$pid" ] || wait "$pid" 2>/dev/null || true
-	rm -rf "$dir"
+	if [ "$keep" = 1 ]; then
+		printf '\n== kept: %s (tidsd.conf, tidsd.log, state/ledger.db, hub.pub, proof.jsonl, the keys, wh/)\n' "$dir"
+	else
+		rm -rf "$dir"
+	fi
 }
 trap cleanup EXIT INT TERM
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+metrics_port=$(free_port)
+# The hub's identity, made here so that the auditor has its public key.
+(cd "$dir" && "$tidsctl" keygen hub >/dev/null)
 cat > "$dir/tidsd.conf" <<CONF
 hub.id = hub.sh
 hub.jurisdiction = CN-SH
@@ -35,6 +48,7 @@ state.dir = $dir/state
 policy.dir = $root/policy/default
 listen.tcp = 127.0.0.1:$port
 listen.unix = $dir/tidsd.sock
+metrics.listen = 127.0.0.1:$metrics_port
 kafka.mode = embedded
 audit.checkpoint_interval = 1s
 CONF
@@ -144,6 +158,7 @@ state.dir = $dir/wh/state
 policy.dir = $root/policy/default
 listen.tcp = 127.0.0.1:$port2
 listen.unix = $dir/wh/tidsd.sock
+metrics.listen = ""
 kafka.mode = embedded
 audit.checkpoint_interval = 1s
 CONF
@@ -215,4 +230,39 @@ PY
 }
 ledgers "$tidsctl" "$dir/state/ledger.db" "$dir/wh/state/ledger.db"
 
-say "done: both tidsd stop, and their embedded Kafka with them"
+say "hub.sh's own counters (http://127.0.0.1:$metrics_port/metrics)"
+python3 - "$metrics_port" <<'PY' | sed 's/^/   /'
+import sys, urllib.request
+text = urllib.request.urlopen("http://127.0.0.1:%s/metrics" % sys.argv[1], timeout=10).read().decode()
+for line in text.splitlines():
+    if line.startswith(("tids_records_in_total", "tids_records_routed_total", "tids_records_out_total",
+                        "tids_decisions_total", "tids_denials_total")):
+        print(line)
+PY
+
+say "both tidsd stop (they sign the heads of their audit chains), and their embedded Kafka with them"
+kill "$pid2"
+wait "$pid2" || { cat "$dir/wh/tidsd.log"; echo "hub.wh did not stop cleanly" >&2; exit 1; }
+pid2=
+kill "$pid"
+wait "$pid" || { cat "$dir/tidsd.log"; echo "hub.sh did not stop cleanly" >&2; exit 1; }
+pid=
+
+say "an auditor verifies hub.sh's ledger with the hub's public key"
+"$tidsctl" audit verify --ledger "$dir/state/ledger.db" --hub-key @hub.pub --strict | sed 's/^/   /'
+
+say "and proves what happened to one record: the run hours lessor.wh received"
+record=$(python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    rec = d.get("record", d)
+    if rec.get("category") == "run_hours":
+        print(d.get("source_record_id") or rec["record_id"])
+        break
+' lessor.wh.jsonl)
+[ -n "$record" ] || { echo "lessor.wh received no run hours" >&2; exit 1; }
+"$tidsctl" audit proof --ledger "$dir/state/ledger.db" -o proof.jsonl "$record"
+echo "   proof.jsonl: record $record, $(wc -l <proof.jsonl) lines"
+"$tidsctl" audit check-proof --hub-key @hub.pub --publisher-key @factory.sh1.pub proof.jsonl | sed 's/^/   /'
+say "done"

@@ -85,7 +85,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct tids_policy_decision dec;
 		for (size_t i = 0; i < 4; i++) {
 			struct tids_policy_request req = { &rec, recipients[i], i % 2 ? "billing" : "maintenance",
-							   INT64_C(1780300800000) };
+							   INT64_C(1780300800000), NULL, 0, false, NULL };
 			int rc = tids_policy_decide(set, facts(), &req, &dec);
 			if (rc == 0 && dec.verdict == TIDS_POLICY_DENY && dec.because == NULL)
 				abort();

@@ -1,6 +1,7 @@
 /*
  * libFuzzer target for the scenario parser (`tidsctl policy test` reads
- * files from anyone), and the runner over a fixed one-rule policy.
+ * files from anyone), and the runner over a fixed small policy (grants,
+ * approvals and a case, so that denials explain themselves).
  * Seeds: tests/fuzz/seeds/fuzz_policy_scenario.
  */
 #include <stdint.h>
@@ -24,7 +25,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		static const char policy[] =
 			"permit p when grant() || recipient.role == \"lessor\" with redact label \"personal\","
 			" aggregate(sum, \"count\", every 1h, by asset) because \"p\";\n"
-			"forbid f when record.tier == core && approval(kind: \"x\") because \"f\";\n";
+			"forbid f when record.tier == core && approval(kind: \"x\") because \"f\";\n"
+			/* denials that explain themselves (near misses) */
+			"forbid g when record.tier == important && !approval(kind: \"export\", exporter: record.owner,"
+			" recipient: recipient.id, category: record.category, tier: important, purpose: purpose,"
+			" from: record.origin, to: recipient.jurisdiction, signer_role: \"regulator\","
+			" signer_covers: owner.jurisdiction) because \"g\";\n"
+			"forbid h when record.category == \"recipe\" && !grant(max_window: 1y) because \"h\";\n"
+			"purpose \"legal_request\" needs case by role \"regulator\";\n";
 		struct tids_policy_source src = { "p.tidspol", policy, sizeof(policy) - 1 };
 		if (tids_policy_compile(&src, 1, &set, NULL) != 0)
 			abort();

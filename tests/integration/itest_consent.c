@@ -29,6 +29,7 @@
 #include <sqlite3.h>
 
 #include "hub.h"
+#include "policy.h"
 #include "testenv.h"
 #include "tids/error.h"
 #include "topics.h"
@@ -208,6 +209,8 @@ struct finding {
 	enum tids_decision decision;
 	char case_id[TIDS_ID_MAX + 1];
 	char approval_id[TIDS_ID_MAX + 1];
+	/* a denial's reason code: kind:id:code, "" when none */
+	char near[2 * TIDS_ID_MAX + 32];
 };
 
 static void on_audit(void *ctx, int32_t partition, int64_t offset, const void *key, size_t key_len,
@@ -236,6 +239,10 @@ static void on_audit(void *ctx, int32_t partition, int64_t offset, const void *k
 			f->decision = e.decision;
 			snprintf(f->case_id, sizeof(f->case_id), "%s", e.case_id);
 			snprintf(f->approval_id, sizeof(f->approval_id), "%s", e.approval_id);
+			f->near[0] = '\0';
+			if (e.has_near_miss)
+				snprintf(f->near, sizeof(f->near), "%s:%s:%s", e.near_miss.kind, e.near_miss.id,
+					 tids_policy_miss_name((enum tids_policy_miss)e.near_miss.code));
 		}
 		tids_audit_entry_free(&e);
 	}
@@ -545,14 +552,26 @@ START_TEST(revoked_approval_stops_deliveries)
 	ck_assert_int_ge(tids_test_hub_log_count(&w.hub, "approval core-1 revoked by reg.sh"), 1);
 
 	publish(&w, 0, 2, "telemetry", TIDS_TIER_CORE);
-	ck_assert_int_eq(decided(&w, "lessor.wh", 2).decision, TIDS_DECISION_DENY);
+	{
+		/* the denial names the approval and that it was revoked */
+		struct finding f = decided(&w, "lessor.wh", 2);
+
+		ck_assert_int_eq(f.decision, TIDS_DECISION_DENY);
+		ck_assert_str_eq(f.near, "approval:core-1:revoked");
+	}
 	ck_assert_uint_eq(received(&w, &w.lessor, maintenance), 0);
 	/* The revocation is stored: it holds after a restart, and the id
 	 * stays spent. */
 	ck_assert_int_eq(tids_test_hub_stop(&w.hub), 0);
 	ck_assert_int_eq(tids_test_hub_restart(&w.hub), 0);
 	publish(&w, 0, 3, "telemetry", TIDS_TIER_CORE);
-	ck_assert_int_eq(decided(&w, "lessor.wh", 3).decision, TIDS_DECISION_DENY);
+	{
+		/* the router learnt it as revoked from the store */
+		struct finding f = decided(&w, "lessor.wh", 3);
+
+		ck_assert_int_eq(f.decision, TIDS_DECISION_DENY);
+		ck_assert_str_eq(f.near, "approval:core-1:revoked");
+	}
 	ck_assert_uint_eq(received(&w, &w.lessor, maintenance), 0);
 	a = approval("core-1", "core_access", "reg.sh", "factory.sh1", "lessor.wh", telemetry, maintenance,
 		     TIDS_TIER_CORE);
@@ -570,7 +589,12 @@ START_TEST(revoked_approval_stops_deliveries)
 	ck_assert_int_eq(tids_client_suspend(c, "reg.cn", 1, err, sizeof(err)), 0);
 	tids_client_free(c);
 	publish(&w, 0, 5, "telemetry", TIDS_TIER_CORE);
-	ck_assert_int_eq(decided(&w, "lessor.wh", 5).decision, TIDS_DECISION_DENY);
+	{
+		struct finding f = decided(&w, "lessor.wh", 5);
+
+		ck_assert_int_eq(f.decision, TIDS_DECISION_DENY);
+		ck_assert_str_eq(f.near, "approval:core-2:signer");
+	}
 	ck_assert_uint_eq(received(&w, &w.lessor, maintenance), 1u << 4);
 	world_free(&w);
 }
@@ -715,6 +739,102 @@ START_TEST(foreign_encoding_grant_accepted)
 }
 END_TEST
 
+/*
+ * An ODRL agreement, as a connector writes it, becomes a signed grant:
+ * tidsctl grant --odrl signs it for the hub it is connected to and the
+ * lessor receives recipes under it; an offer with a term tids cannot
+ * enforce is refused, each term listed, and nothing is granted.
+ */
+START_TEST(odrl_agreement_becomes_a_grant)
+{
+	struct world w;
+	char key[512], path[512], out[8192], err[512];
+
+	world_start(&w);
+	snprintf(key, sizeof(key), "%s/factory.sh1.key", w.hub.dir);
+	ck_assert_int_eq(tids_keyfile_write_identity(key, &w.owner, err, sizeof(err)), 0);
+	snprintf(path, sizeof(path), "%s/offer.json", w.hub.dir);
+	{
+		FILE *f = fopen(path, "w");
+		char until[48];
+
+		/* a month from now (recipes go only under time-boxed grants) */
+		tids_policy_format_time(now_ms() + 30LL * 86400000, until, sizeof(until));
+		until[10] = '\0';
+		ck_assert_ptr_nonnull(f);
+		fprintf(f, "{\"@context\": [\"http://www.w3.org/ns/odrl.jsonld\", {\"tids\": \"https://w3id.org/tids/odrl/v1/\"}],\n"
+			   " \"@type\": \"Agreement\", \"@id\": \"urn:tids:grant:g-odrl\",\n"
+			   " \"permission\": [{\"target\": \"urn:tids:data:factory.sh1\", \"assigner\": "
+			   "\"urn:tids:participant:factory.sh1\",\n"
+			   "   \"assignee\": \"urn:tids:participant:lessor.wh\", \"action\": \"use\",\n"
+			   "   \"constraint\": [{\"and\": [\n"
+			   "     {\"leftOperand\": \"tids:category\", \"operator\": \"isAnyOf\", \"rightOperand\": [\"recipe\"]},\n"
+			   "     {\"leftOperand\": \"purpose\", \"operator\": \"eq\", \"rightOperand\": \"maintenance\"},\n"
+			   "     {\"leftOperand\": \"dateTime\", \"operator\": \"lteq\", \"rightOperand\": "
+			   "{\"@value\": \"%s\", \"@type\": \"xsd:date\"}},\n"
+			   "     {\"leftOperand\": \"count\", \"operator\": \"lteq\", \"rightOperand\": 5}]}],\n"
+			   "   \"duty\": [{\"action\": \"inform\", \"informedParty\": \"urn:tids:participant:factory.sh1\"}]}],\n"
+			   " \"prohibition\": [{\"action\": \"distribute\"}]}\n", until);
+		ck_assert_int_eq(fclose(f), 0);
+	}
+	{
+		char args[600], want[256];
+
+		snprintf(args, sizeof(args), "grant --odrl '%s'", path);
+		ck_assert_int_eq(run_tidsctl(&w, key, args, out, sizeof(out)), 0);
+		snprintf(want, sizeof(want), "granted g-odrl: factory.sh1 -> lessor.wh (hub %s, from ODRL", w.hub.hub_id);
+		ck_assert_msg(strstr(out, want) != NULL, "%s", out);
+	}
+	/* in force, with its duties */
+	ck_assert_int_eq(received(&w, &w.lessor, maintenance), 0);
+	publish(&w, 0, 1, "recipe", TIDS_TIER_IMPORTANT);
+	ck_assert_int_ne(decided(&w, "lessor.wh", 1).decision, TIDS_DECISION_DENY);
+	{
+		struct tids_client *c = tids_test_hub_connect(&w.hub, &w.lessor);
+		struct tids_delivery d;
+
+		ck_assert_ptr_nonnull(c);
+		ck_assert_int_eq(tids_client_subscribe(c, maintenance, 1, 10, err, sizeof(err)), 0);
+		ck_assert_int_eq(tids_client_next_delivery(c, &d, WAIT_MS, err, sizeof(err)), 1);
+		ck_assert_str_eq(d.grant_id, "g-odrl");
+		ck_assert(d.obligations.no_onward_transfer);
+		ck_assert_uint_eq(d.obligations.notify.n, 1);
+		ck_assert_str_eq(d.obligations.notify.items[0], "factory.sh1");
+		tids_delivery_free(&d);
+		tids_client_free(c);
+	}
+	/* an offer with terms tids cannot enforce: refused, nothing granted */
+	{
+		FILE *f = fopen(path, "w");
+		char args[600];
+
+		ck_assert_ptr_nonnull(f);
+		fprintf(f, "{\"@type\": \"Offer\", \"@id\": \"urn:tids:grant:g-odrl-2\", \"permission\": [{\"action\": \"use\",\n"
+			   " \"assignee\": \"lessor.wh\", \"constraint\": [{\"and\": [\n"
+			   "   {\"leftOperand\": \"tids:category\", \"operator\": \"eq\", \"rightOperand\": \"recipe\"},\n"
+			   "   {\"leftOperand\": \"purpose\", \"operator\": \"eq\", \"rightOperand\": \"maintenance\"},\n"
+			   "   {\"leftOperand\": \"dateTime\", \"operator\": \"lteq\", \"rightOperand\": \"2099-12-31\"},\n"
+			   "   {\"leftOperand\": \"spatial\", \"operator\": \"eq\", \"rightOperand\": \"DE\"}]}],\n"
+			   " \"duty\": [{\"action\": \"compensate\"}]}]}\n");
+		ck_assert_int_eq(fclose(f), 0);
+		snprintf(args, sizeof(args), "grant --odrl '%s'", path);
+		ck_assert_int_eq(run_tidsctl(&w, key, args, out, sizeof(out)), 1);
+		ck_assert_msg(strstr(out, "refused, 2 terms of the policy tids cannot enforce or lacks") != NULL, "%s", out);
+		ck_assert_msg(strstr(out, "  - permission 1: constraint spatial eq DE: a grant does not say where") != NULL,
+			      "%s", out);
+		ck_assert_msg(strstr(out, "  - duty 1: duty compensate: tids cannot enforce it") != NULL, "%s", out);
+	}
+	{
+		struct tids_client *c = connect_as(&w, &w.owner);
+
+		/* g-odrl-2 does not exist: revoking it says so */
+		ck_assert_int_ne(tids_client_revoke(c, "g-odrl-2", err, sizeof(err)), 0);
+		tids_client_free(c);
+	}
+	world_free(&w);
+}
+END_TEST
+
 int main(void)
 {
 	const struct {
@@ -727,6 +847,7 @@ int main(void)
 		{ "revoke", revoked_approval_stops_deliveries },
 		{ "purposes", purposes_are_declared_and_cases_named },
 		{ "foreign_grant", foreign_encoding_grant_accepted },
+		{ "odrl", odrl_agreement_becomes_a_grant },
 	};
 	Suite *s = suite_create("consent");
 	SRunner *sr;

@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 
 #include "hub.h"
+#include "policy.h"
 #include "testenv.h"
 #include "tids/error.h"
 #include "topics.h"
@@ -411,6 +412,60 @@ static int grant_key_present(struct world *w, const char *grant_id)
 	return present;
 }
 
+/* The reason code of the audit entry for record n to lessor.wh:
+ * "kind:id:code", "" when it has none. */
+struct near_scan {
+	uint32_t n;
+	bool found;
+	char near[160];
+};
+
+static void on_audit_near(void *ctx, int32_t partition, int64_t offset, const void *key, size_t key_len,
+			  const void *value, size_t len)
+{
+	struct near_scan *s = ctx;
+	struct tids_audit_log_record lr;
+	char err[256];
+
+	(void)partition;
+	(void)offset;
+	(void)key;
+	(void)key_len;
+	ck_assert_int_eq(tids_wire_decode_audit_log_record(value, len, &lr, err, sizeof(err)), 0);
+	for (size_t i = 0; !lr.is_checkpoint && i < lr.n_entries; i++) {
+		struct tids_audit_entry e;
+		uint32_t n;
+
+		ck_assert_int_eq(tids_wire_decode_audit_entry(lr.entries[i].data, lr.entries[i].len, &e, err,
+							      sizeof(err)), 0);
+		memcpy(&n, e.record_id, sizeof(n));
+		if (n == s->n && strcmp(e.recipient, "lessor.wh") == 0) {
+			s->found = true;
+			s->near[0] = '\0';
+			if (e.has_near_miss)
+				snprintf(s->near, sizeof(s->near), "%s:%s:%s", e.near_miss.kind, e.near_miss.id,
+					 tids_policy_miss_name((enum tids_policy_miss)e.near_miss.code));
+		}
+		tids_audit_entry_free(&e);
+	}
+	tids_audit_log_record_free(&lr);
+}
+
+static const char *audit_near(const struct world *w, uint32_t n, struct near_scan *s)
+{
+	char topic[256];
+
+	audit_topic(w, topic, sizeof(topic));
+	*s = (struct near_scan){ .n = n };
+	for (int i = 0; i < 80 && !s->found; i++) {
+		if (i > 0)
+			sleep_ms(250);
+		ck_assert_int_ge(tids_test_topic_read(topic, on_audit_near, s), 0);
+	}
+	ck_assert_msg(s->found, "no audit entry for record %u to lessor.wh", n);
+	return s->near;
+}
+
 START_TEST(revoked_grant_no_longer_decrypts)
 {
 	const char *purposes[] = { "maintenance" };
@@ -461,6 +516,13 @@ START_TEST(revoked_grant_no_longer_decrypts)
 	ck_assert_int_eq(tids_client_next_delivery(sub, &d, 8000, err, sizeof(err)), 0);
 	tids_client_free(sub);
 	ck_assert_int_ge(tids_test_hub_log_count(&w.hub, "key grant:g-recipe is destroyed"), 1);
+	{
+		/* the denial names the grant and that it was revoked */
+		struct near_scan ns;
+
+		ck_assert_str_eq(audit_near(&w, 2, &ns), "grant:g-recipe:revoked");
+		ck_assert_str_eq(audit_near(&w, 1, &ns), "");
+	}
 	tids_client_free(c);
 	free((void *)r1.data);
 	free((void *)r2.data);
@@ -753,6 +815,178 @@ START_TEST(aggregate_window_survives_kill9)
 }
 END_TEST
 
+static struct tids_bytes energy_record_field(const char *iso, const char *field, double kwh, bool text);
+
+/* One energy record of kwh, produced at iso. */
+static struct tids_bytes energy_record(const char *iso, double kwh)
+{
+	return energy_record_field(iso, "kwh", kwh, false);
+}
+
+/* ... with its one field named and typed as given. */
+static struct tids_bytes energy_record_field(const char *iso, const char *field, double kwh, bool text)
+{
+	struct tids_field fl[1] = { { 0 } };
+	struct tids_record r = { 0 };
+	struct tids_bytes out;
+	uint8_t *buf;
+	size_t len;
+
+	randombytes_buf(r.record_id, sizeof(r.record_id));
+	r.owner = "factory.sh1";
+	r.asset_id = "press-7";
+	r.category = "energy";
+	r.tier = TIDS_TIER_GENERAL;
+	r.origin = "CN-SH";
+	ck_assert_int_eq(tids_policy_parse_time(iso, strlen(iso), &r.produced_at_ms), 0);
+	fl[0].name = field;
+	fl[0].value.kind = text ? TIDS_VALUE_TEXT : TIDS_VALUE_REAL;
+	if (text)
+	{
+		fl[0].value.as.bytes.data = (const uint8_t *)"12.5";
+		fl[0].value.as.bytes.len = 4;
+	}
+	else
+		fl[0].value.as.d = kwh;
+	r.fields = fl;
+	r.n_fields = 1;
+	ck_assert_int_eq(tids_wire_encode_record(&r, &buf, &len), 0);
+	out = (struct tids_bytes){ buf, len };
+	return out;
+}
+
+/*
+ * Energy records carry the fields the default policy's schema of the
+ * category says: one calling its energy "energy_kwh" (the regulator's
+ * monthly sums of "kwh" would silently be 0), or giving kwh as text, is
+ * refused at ingest with each field named; a fitting one goes in.
+ */
+START_TEST(schema_refuses_records_that_do_not_fit)
+{
+	const char *purposes[] = { "billing" };
+	struct tids_bytes recs[3];
+	struct tids_publish_ack ack;
+	struct world w;
+	struct tids_client *c;
+	char ingress[256], err[512];
+
+	world_start(&w, purposes, 1);
+	snprintf(ingress, sizeof(ingress), "tids.%s.ingress", w.hub.hub_id);
+	recs[0] = energy_record_field("2026-06-01T00:00:00Z", "energy_kwh", 12.5, false);
+	recs[1] = energy_record_field("2026-06-01T00:00:00Z", "kwh", 12.5, true);
+	recs[2] = energy_record("2026-06-01T00:00:00Z", 12.5);
+	c = tids_test_hub_connect(&w.hub, &w.factory);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_int_eq(tids_client_publish(c, &w.factory, "factory.sh1", 1, recs, 3, &ack, err, sizeof(err)), 0);
+	ck_assert_uint_eq(ack.accepted, 1);
+	ck_assert_uint_eq(ack.n_errors, 2);
+	ck_assert_uint_eq(ack.errors[0].index, 0);
+	ck_assert_int_eq(ack.errors[0].code, 3);
+	ck_assert_str_eq(ack.errors[0].message, "record does not fit the schema of category energy: field energy_kwh is "
+			 "not one of it (did you mean kwh?); field kwh (real) is missing");
+	ck_assert_uint_eq(ack.errors[1].index, 1);
+	ck_assert_str_eq(ack.errors[1].message,
+			 "record does not fit the schema of category energy: field kwh is text, not real");
+	tids_publish_ack_free(&ack);
+	sleep_ms(500);
+	ck_assert_int_eq(tids_test_topic_end(ingress), 1);
+	tids_client_free(c);
+	for (int i = 0; i < 3; i++)
+		free((void *)recs[i].data);
+	tids_test_hub_destroy(&w.hub);
+}
+END_TEST
+
+/*
+ * A hub in Shanghai (hub.timezone = Asia/Shanghai) sums energy per calendar
+ * month of its own time zone: a record of 1 June 01:00 there (31 May 17:00
+ * UTC) is June's, one of 31 May 23:00 there is May's; June has 30 days,
+ * May 31. Ping says the zone, so that tidsctl reads dates as its days.
+ */
+START_TEST(monthly_windows_follow_the_hub_calendar)
+{
+	const char *purposes[] = { "statistics" };
+	char dir[128], path[256], extra[700], err[512], who[TIDS_ID_MAX + 1], zones[600];
+	struct tids_bytes recs[3];
+	struct tids_client *c = NULL, *sub;
+	struct tids_delivery d[2];
+	struct world w;
+	int64_t may, june, july;
+	FILE *f;
+
+	/* the zone's data from the tests' own copy, not this machine's */
+	snprintf(zones, sizeof(zones), "%s/tests/vectors/tz", tids_test_source_dir());
+	setenv("TZDIR", zones, 1);
+	snprintf(dir, sizeof(dir), "/tmp/tids-calpol.%ld", (long)getpid());
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	snprintf(path, sizeof(path), "%s/cal.tidspol", dir);
+	f = fopen(path, "w");
+	ck_assert_ptr_nonnull(f);
+	fprintf(f, "purposes role \"regulator\" may [\"statistics\"];\n"
+		   "permit regulator_energy_statistics\n"
+		   "\twhen recipient.role == \"regulator\" && record.category == \"energy\" && purpose == \"statistics\"\n"
+		   "\twith aggregate(sum, field \"kwh\", every 1mo, by site)\n"
+		   "\tbecause \"test: monthly sums\";\n");
+	fclose(f);
+	snprintf(extra, sizeof(extra), "policy.dir = %s\nhub.timezone = Asia/Shanghai", dir);
+	ck_assert_int_eq(tids_test_hub_start(&w.hub, extra), 0);
+	ck_assert_int_eq(tids_test_hub_participant(&w.hub, "factory.sh1", "factory", "CN-SH", NULL, &w.factory), 0);
+	ck_assert_int_eq(tids_test_hub_participant(&w.hub, "reg.sh", "regulator", "CN-SH", NULL, &w.lessor), 0);
+	ck_assert_int_eq(tids_test_hub_asset(&w.hub, "press-7", "factory.sh1", "", "sh-plant-2"), 0);
+	sub = tids_test_hub_connect(&w.hub, &w.lessor);
+	ck_assert_ptr_nonnull(sub);
+	ck_assert_int_eq(tids_client_ping(sub, who, sizeof(who), err, sizeof(err)), 0);
+	ck_assert_str_eq(tids_client_hub_timezone(sub), "Asia/Shanghai");
+	ck_assert_int_eq(tids_client_subscribe(sub, purposes, 1, 10, err, sizeof(err)), 0);
+	tids_client_free(sub);
+	for (int i = 0; i < 600 && tids_test_hub_log_count(&w.hub, "ingress partitions assigned") == 0; i++)
+		sleep_ms(100);
+
+	recs[0] = energy_record("2026-05-31T15:00:00Z", 1.5);   /* 31 May 23:00 in Shanghai */
+	recs[1] = energy_record("2026-05-31T17:00:00Z", 2.0);   /* 1 June 01:00 */
+	recs[2] = energy_record("2026-06-30T15:59:00Z", 4.0);   /* 30 June 23:59 */
+	publish_until_acked(&w, &c, 1, recs, 3, false);
+	ck_assert_int_eq(tids_policy_parse_time("2026-04-30T16:00:00Z", 20, &may), 0);
+	ck_assert_int_eq(tids_policy_parse_time("2026-05-31T16:00:00Z", 20, &june), 0);
+	ck_assert_int_eq(tids_policy_parse_time("2026-06-30T16:00:00Z", 20, &july), 0);
+
+	/* both months closed long ago: their sums come at the next tick */
+	sub = tids_test_hub_connect(&w.hub, &w.lessor);
+	ck_assert_ptr_nonnull(sub);
+	ck_assert_int_eq(tids_client_subscribe(sub, purposes, 1, 10, err, sizeof(err)), 0);
+	for (int i = 0; i < 2; i++)
+		ck_assert_msg(tids_client_next_delivery(sub, &d[i], 90000, err, sizeof(err)) == 1, "%s", err);
+	if (tids_record_field(&d[0].record, "window_start_ms")->value.as.i != may) {
+		struct tids_delivery t = d[0];
+		d[0] = d[1];
+		d[1] = t;
+	}
+	ck_assert_int_eq(tids_record_field(&d[0].record, "window_start_ms")->value.as.i, may);
+	ck_assert_int_eq(tids_record_field(&d[0].record, "window_ms")->value.as.i, june - may);
+	ck_assert_int_eq(june - may, 31LL * 86400000);
+	ck_assert_uint_eq(tids_record_field(&d[0].record, "contributions")->value.as.u, 1);
+	ck_assert_double_eq(tids_record_field(&d[0].record, "sum_kwh")->value.as.d, 1.5);
+	ck_assert_int_eq(tids_record_field(&d[1].record, "window_start_ms")->value.as.i, june);
+	ck_assert_int_eq(tids_record_field(&d[1].record, "window_ms")->value.as.i, july - june);
+	ck_assert_int_eq(july - june, 30LL * 86400000);
+	ck_assert_uint_eq(tids_record_field(&d[1].record, "contributions")->value.as.u, 2);
+	ck_assert_double_eq(tids_record_field(&d[1].record, "sum_kwh")->value.as.d, 6.0);
+	for (int i = 0; i < 2; i++) {
+		ck_assert_int_eq(d[i].obligations.aggregate.window_months, 1);
+		ck_assert_int_eq(d[i].obligations.aggregate.window_ms, 0);
+		tids_delivery_free(&d[i]);
+	}
+	tids_client_free(sub);
+	tids_client_free(c);
+	for (int i = 0; i < 3; i++)
+		free((void *)recs[i].data);
+	unlink(path);
+	rmdir(dir);
+	tids_test_hub_destroy(&w.hub);
+	unsetenv("TZDIR");
+}
+END_TEST
+
 /* A grant of at most three uses allows three deliveries, also when the hub
  * restarts between them, and denies the fourth. */
 START_TEST(grant_uses_exact_across_restart)
@@ -828,6 +1062,8 @@ int main(void)
 		{ "notify", core_delivery_notifies_regulator },
 		{ "grant_uses", grant_uses_exact_across_restart },
 		{ "aggregate", aggregate_window_survives_kill9 },
+		{ "calendar", monthly_windows_follow_the_hub_calendar },
+		{ "schema", schema_refuses_records_that_do_not_fit },
 		{ "kill9", exactly_once_across_kill9 },
 		{ "broker_restart", broker_restart_during_load },
 	};

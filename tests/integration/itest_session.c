@@ -858,14 +858,16 @@ END_TEST
 /* ---- tidsd -n ---------------------------------------------------------- */
 
 /* Runs tidsd -n -c conf; returns its exit status, output in out and err. */
-static int run_check(const char *dir, const char *conf, char *out, size_t outlen, char *errs, size_t errlen)
+static int run_tidsd(const char *flags, const char *dir, const char *conf, char *out, size_t outlen, char *errs,
+		     size_t errlen)
 {
 	char cmd[2048], path[600];
 	int status;
 	FILE *f;
 	size_t n;
 
-	snprintf(cmd, sizeof(cmd), "'%s/tidsd' -n -c '%s' >'%s/out' 2>'%s/err'", tids_test_build_dir(), conf, dir, dir);
+	snprintf(cmd, sizeof(cmd), "'%s/tidsd' %s -c '%s' >'%s/out' 2>'%s/err'", tids_test_build_dir(), flags, conf,
+		 dir, dir);
 	status = system(cmd);
 	ck_assert(status != -1 && WIFEXITED(status));
 	snprintf(path, sizeof(path), "%s/out", dir);
@@ -881,6 +883,11 @@ static int run_check(const char *dir, const char *conf, char *out, size_t outlen
 	errs[n] = '\0';
 	fclose(f);
 	return WEXITSTATUS(status);
+}
+
+static int run_check(const char *dir, const char *conf, char *out, size_t outlen, char *errs, size_t errlen)
+{
+	return run_tidsd("-n", dir, conf, out, outlen, errs, errlen);
 }
 
 static void write_file(const char *path, const char *text)
@@ -1024,8 +1031,19 @@ START_TEST(test_config_check)
 	write_file(conf, text);
 	ck_assert_int_ne(run_check(dir, conf, out, sizeof(out), errs, sizeof(errs)), 0);
 	ck_assert_msg(strstr(out, "configuration OK") == NULL, "stdout: %s", out);
-	snprintf(expect, sizeof(expect), "%s/bad.tidspol:2:", poldir);
+	snprintf(expect, sizeof(expect), "tidsd: error: %s/bad.tidspol:2:", poldir);
 	ck_assert_msg(strstr(errs, expect) != NULL, "no '%s' in:\n%s", expect, errs);
+
+	/* Started on it, tidsd says why, with its prefix, and that it refuses
+	 * to start, before it creates a key or opens its registry. */
+	ck_assert_int_ne(run_tidsd("", dir, conf, out, sizeof(out), errs, sizeof(errs)), 0);
+	ck_assert_msg(strstr(errs, expect) != NULL, "no '%s' in:\n%s", expect, errs);
+	snprintf(expect, sizeof(expect), "tidsd: error: refusing to start: the policies in %s do not compile", poldir);
+	ck_assert_msg(strstr(errs, expect) != NULL, "no '%s' in:\n%s", expect, errs);
+	snprintf(text, sizeof(text), "%s/hub.key", dir);
+	ck_assert_msg(access(text, F_OK) != 0, "%s was created by a hub that refused to start", text);
+	snprintf(text, sizeof(text), "%s/state", dir);
+	ck_assert_msg(access(text, F_OK) != 0, "%s was created by a hub that refused to start", text);
 
 	snprintf(text, sizeof(text), "rm -rf '%s'", dir);
 	ck_assert_int_eq(system(text), 0);

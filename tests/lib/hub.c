@@ -115,6 +115,7 @@ static int instance_dirs(struct tids_test_hub *h, const char *addr)
 		snprintf(h->addr, sizeof(h->addr), "%s", addr);
 	else
 		snprintf(h->addr, sizeof(h->addr), "127.0.0.1:%d", free_port());
+	snprintf(h->metrics, sizeof(h->metrics), "127.0.0.1:%d", free_port());
 	return 0;
 }
 
@@ -129,9 +130,12 @@ static int write_conf(struct tids_test_hub *h, const char *extra_conf)
 	f = fopen(h->conf, "w");
 	if (f == NULL)
 		return -1;
-	fprintf(f, "hub.id = %s\nhub.jurisdiction = %s\nstate.dir = %s/state\n"
+	fprintf(f, "hub.id = %s\nhub.jurisdiction = %s\n"
 		   "listen.tcp = %s\nlisten.unix = %s\naudit.checkpoint_interval = 500ms\n",
-		h->hub_id, h->jurisdiction, h->dir, h->addr, h->sock);
+		h->hub_id, h->jurisdiction, h->addr, h->sock);
+	/* Tests may put the state elsewhere (a small file system). */
+	if (extra_conf == NULL || strstr(extra_conf, "state.dir") == NULL)
+		fprintf(f, "state.dir = %s/state\n", h->dir);
 	/* A test may give an instance keys that are not the hub's. */
 	if (extra_conf == NULL || strstr(extra_conf, "hub.key") == NULL)
 		fprintf(f, "hub.key = %s\n", h->key_path);
@@ -145,6 +149,9 @@ static int write_conf(struct tids_test_hub *h, const char *extra_conf)
 	if (extra_conf == NULL || strstr(extra_conf, "kafka.mode = embedded") == NULL)
 		fprintf(f, "kafka.mode = external\nkafka.bootstrap.servers = %s\n",
 			*h->bootstrap != '\0' ? h->bootstrap : tids_test_kafka_bootstrap());
+	/* Never the default port: tests run side by side. */
+	if (extra_conf == NULL || strstr(extra_conf, "metrics.listen") == NULL)
+		fprintf(f, "metrics.listen = %s\n", h->metrics);
 	if (extra_conf != NULL)
 		fprintf(f, "%s\n", extra_conf);
 	fclose(f);

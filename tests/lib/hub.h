@@ -21,6 +21,7 @@ struct tids_test_hub {
 	char conf[300];
 	char sock[300];
 	char addr[64];            /* 127.0.0.1:PORT */
+	char metrics[64];         /* 127.0.0.1:PORT of /metrics and /health */
 	char hub_id[64];
 	char log[300];
 	char instance[32];        /* hub.instance */
@@ -32,7 +33,8 @@ struct tids_test_hub {
 
 /* Starts a hub with extra config lines appended (may be NULL); waits until
  * it answers on its admin socket. kafka.mode is external on the test
- * broker unless extra says otherwise. Returns 0 or -1 (log printed). */
+ * broker, policy.dir the default set and state.dir under the hub's own
+ * directory, unless extra says otherwise. Returns 0 or -1 (log printed). */
 int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf);
 /* Starts another instance of first's hub (same hub id, hub key and master
  * key; its own directory, state, ports and hub.instance). */

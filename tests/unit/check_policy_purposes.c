@@ -201,7 +201,7 @@ static struct tids_record rec(const char *owner, const char *category, enum tids
 static struct tids_policy_decision decide(const struct tids_policy_set *set, const struct tids_policy_facts *f,
 					  const struct tids_record *r, const char *recipient, const char *purpose)
 {
-	struct tids_policy_request req = { r, recipient, purpose, T0, NULL, 0, false };
+	struct tids_policy_request req = { r, recipient, purpose, T0, NULL, 0, false, NULL };
 	struct tids_policy_decision d;
 
 	ck_assert_int_eq(tids_policy_decide(set, f, &req, &d), 0);

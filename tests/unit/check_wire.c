@@ -540,6 +540,45 @@ START_TEST(audit_round_trip_and_rejections)
 		e.n_counts = 0;
 	}
 
+	/* A denial's reason code: what nearly matched and what failed. */
+	{
+		e.decision = TIDS_DECISION_DENY;
+		e.delivered_hash = (struct tids_bytes){ NULL, 0 };
+		e.has_near_miss = true;
+		e.near_miss = (struct tids_near_miss){ "grant", "study", 5, (1u << 5) | (1u << 10), 0, 3, 3,
+						       "owner_grant" };
+		ck_assert_int_eq(tids_wire_encode_audit_entry(&e, &buf, &len), 0);
+		ck_assert_int_eq(tids_wire_decode_audit_entry(buf, len, &out, err, sizeof(err)), 0);
+		ck_assert(out.has_near_miss);
+		ck_assert_str_eq(out.near_miss.kind, "grant");
+		ck_assert_str_eq(out.near_miss.id, "study");
+		ck_assert_int_eq(out.near_miss.code, 5);
+		ck_assert_uint_eq(out.near_miss.failed, (1u << 5) | (1u << 10));
+		ck_assert(out.near_miss.uses == 3 && out.near_miss.max_uses == 3);
+		ck_assert_str_eq(out.near_miss.rule_id, "owner_grant");
+		tids_audit_entry_free(&out);
+		free(buf);
+		/* none exists: no id */
+		e.near_miss = (struct tids_near_miss){ "approval", NULL, 1, 1u << 1, 0, 0, 0, NULL };
+		ck_assert_int_eq(tids_wire_encode_audit_entry(&e, &buf, &len), 0);
+		ck_assert_int_eq(tids_wire_decode_audit_entry(buf, len, &out, err, sizeof(err)), 0);
+		ck_assert(out.has_near_miss && out.near_miss.code == 1 && *out.near_miss.id == '\0');
+		tids_audit_entry_free(&out);
+		free(buf);
+		/* a code that is not among what failed, another kind: refused */
+		e.near_miss = (struct tids_near_miss){ "grant", "study", 4, 1u << 5, 0, 0, 0, "" };
+		ck_assert_int_eq(tids_wire_encode_audit_entry(&e, &buf, &len), 0);
+		ck_assert_int_eq(tids_wire_decode_audit_entry(buf, len, &out, err, sizeof(err)), TIDS_EINVAL);
+		ck_assert_ptr_nonnull(strstr(err, "near_miss.code"));
+		free(buf);
+		e.near_miss = (struct tids_near_miss){ "consent", "study", 5, 1u << 5, 0, 0, 0, "" };
+		ck_assert_int_eq(tids_wire_encode_audit_entry(&e, &buf, &len), 0);
+		ck_assert_int_eq(tids_wire_decode_audit_entry(buf, len, &out, err, sizeof(err)), TIDS_EINVAL);
+		ck_assert_ptr_nonnull(strstr(err, "near_miss.kind"));
+		free(buf);
+		e.has_near_miss = false;
+	}
+
 	memset(&c, 0, sizeof(c));
 	c.hub_id = "hub.sh";
 	c.seq = 100;
@@ -594,6 +633,24 @@ START_TEST(delivery_round_trip)
 	ck_assert_int_eq(tids_wire_encode_delivery(&d, &buf, &len), 0);
 	ck_assert_int_eq(tids_wire_decode_delivery(buf, len, &out, err, sizeof(err)), TIDS_ENOTIER);
 	free(buf);
+	/* a window of calendar months, and not both kinds or neither */
+	d.decision = TIDS_DECISION_TRANSFORM;
+	d.record = sample_record();
+	d.obligations.aggregate.window_ms = 0;
+	d.obligations.aggregate.window_months = 1;
+	ck_assert_int_eq(tids_wire_encode_delivery(&d, &buf, &len), 0);
+	ck_assert_int_eq(tids_wire_decode_delivery(buf, len, &out, err, sizeof(err)), 0);
+	ck_assert(out.obligations.aggregate.window_months == 1 && out.obligations.aggregate.window_ms == 0);
+	tids_delivery_free(&out);
+	free(buf);
+	for (int k = 0; k < 2; k++) {
+		d.obligations.aggregate.window_ms = k == 0 ? 3600000 : 0;
+		d.obligations.aggregate.window_months = k == 0 ? 1 : 0;
+		ck_assert_int_eq(tids_wire_encode_delivery(&d, &buf, &len), 0);
+		ck_assert_int_eq(tids_wire_decode_delivery(buf, len, &out, err, sizeof(err)), TIDS_EINVAL);
+		ck_assert_msg(strstr(err, "one positive window") != NULL, "%s", err);
+		free(buf);
+	}
 }
 END_TEST
 

@@ -49,6 +49,9 @@ void tids_client_free(struct tids_client *c);
  * ("local" on the admin socket until a Ping). Grants and approvals name it
  * (tids_grant.hub_id): a hub refuses one issued to another. */
 const char *tids_client_hub_id(const struct tids_client *c);
+/* The hub's time zone (hub.timezone) as its last Ping reply gave it;
+ * "UTC" before one, or from a hub that does not say. */
+const char *tids_client_hub_timezone(const struct tids_client *c);
 /* The Ed25519 key the hub proved in the handshake (its X25519 form is the
  * hub's Noise static key); NULL on the local socket. */
 const uint8_t *tids_client_hub_key(const struct tids_client *c);
@@ -153,8 +156,11 @@ int tids_client_peers(struct tids_client *c, struct tids_peers_reply *out, char 
 
 /*
  * Subscribing: start the stream for purposes, then take deliveries one by
- * one and acknowledge them (an ack covers every delivery up to seq). A
- * delivery already acknowledged is never returned again on this client.
+ * one and acknowledge them (an ack covers every delivery up to seq).
+ * delivery_seq increases strictly along a participant's stream and stays
+ * the same when a delivery is sent again. A delivery already returned is
+ * never returned again on this client (see tids_client_resume_after for
+ * the next client).
  */
 __attribute__((warn_unused_result))
 int tids_client_subscribe(struct tids_client *c, const char *const *purposes, size_t n, uint32_t window,
@@ -168,5 +174,13 @@ int tids_client_next_delivery(struct tids_client *c, struct tids_delivery *d, in
 			      char *err, size_t errlen);
 __attribute__((warn_unused_result))
 int tids_client_ack(struct tids_client *c, uint64_t delivery_seq, char *err, size_t errlen);
+/*
+ * The consumer already holds every delivery up to delivery_seq (the last
+ * one it processed, kept across runs): tids_client_next_delivery drops and
+ * acknowledges them if the hub sends them again. A hub that crashed sends
+ * again those whose acknowledgement it had not yet committed, with the
+ * same delivery_seq. Call it before taking deliveries.
+ */
+void tids_client_resume_after(struct tids_client *c, uint64_t delivery_seq);
 
 #endif

@@ -123,10 +123,18 @@ int tids_json_to_record(const struct tids_json *obj, struct tids_record *rec,
 			char *err, size_t errlen);
 void tids_jw_record(struct tids_jw *w, const struct tids_record *rec);
 
-/* A delivery's obligations as one JSON object (a key per duty that is set:
- * retain_until_ms, notify, no_onward_transfer, encrypt, redacted,
- * aggregate {function, field, window_ms, by}, purposes, duties). Every
- * tidsctl output uses this one writer. */
+/*
+ * Obligations (tids.v1.Obligations, tids/wire.h) as one JSON object, the
+ * value after a key: the only writer of obligations, for audit entries,
+ * deliveries and explain alike. Only what is there is written:
+ *
+ *   {"retain_until_ms": 1767225599999, "redacted": ["operator_id"],
+ *    "aggregate": {"function": "sum", "field": "kwh", "window_ms": 0,
+ *                  "window_months": 1, "by": ["site"]},
+ *    "purposes": ["billing"], "no_onward_transfer": true, "duties": [...]}
+ *
+ * with every flag and list of policy/obligations.def under its name.
+ */
 struct tids_obligations;
 void tids_jw_obligations(struct tids_jw *w, const struct tids_obligations *o);
 

@@ -1,7 +1,7 @@
 /*
  * Logging for tidsd and tidsctl: lines on stderr, with "<N>" priority
  * prefixes when stderr is journald's stream (so journald files them at the
- * right level) and a level word otherwise. lib/ and policy/ never log;
+ * right level) and a level word otherwise (after the time, for tidsd). lib/ and policy/ never log;
  * they return errors and the programs decide what to say.
  */
 #ifndef TIDS_LOG_H
@@ -21,6 +21,9 @@ enum tids_log_priority {
  * printed (TIDS_LOG_INFO by default, TIDS_LOG_DEBUG with -d). */
 void tids_log_init(const char *ident, enum tids_log_priority max);
 void tids_log_set_max(enum tids_log_priority max);
+/* Daemons: begin each line with the local time (RFC 3339, ms), except
+ * when stderr is journald's, which stamps lines itself. */
+void tids_log_set_timestamps(int on);
 enum tids_log_priority tids_log_max(void);
 
 void tids_logv(enum tids_log_priority prio, const char *fmt, va_list ap)

@@ -65,19 +65,22 @@ const char *tids_decision_name(enum tids_decision d);
 struct tids_aggregation {
 	const char *function;                /* NULL when no aggregation */
 	const char *field;
-	int64_t window_ms;
+	int64_t window_ms;                   /* a fixed length, */
+	int64_t window_months;               /* or calendar months (then window_ms is 0) */
 	struct tids_strlist by;
 };
 
+/* tids.v1.Obligations. The obligations carried by name (flags and lists of
+ * names) come from the vocabulary's table, policy/obligations.def: one
+ * field each, of the entry's name. */
 struct tids_obligations {
 	int64_t retain_until_ms;
-	struct tids_strlist notify;
-	bool no_onward_transfer;
-	bool encrypt;
 	struct tids_strlist redacted;
 	struct tids_aggregation aggregate;
 	struct tids_strlist purposes;
-	struct tids_strlist duties;
+#define TIDS_OB_FLAG(name, summary) bool name;
+#define TIDS_OB_LIST(name, word, check, summary) struct tids_strlist name;
+#include "obligations.def"
 };
 
 /* --- receipts (receipt.proto; signed and checked in tids/receipt.h) -------- */
@@ -329,6 +332,19 @@ struct tids_aggregate_result {
 
 #define TIDS_AUDIT_COUNTS_MAX 16
 
+/* A denial's near miss (tids.v1.NearMiss): code and failed hold the
+ * values of policy/policy.h's enum tids_policy_miss. */
+#define TIDS_NEAR_MISS_CODE_MAX 31
+struct tids_near_miss {
+	const char *kind;                    /* "grant" or "approval" */
+	const char *id;                      /* "" when none exists */
+	int code;
+	uint32_t failed;
+	int64_t at_ms;
+	uint32_t uses, max_uses;
+	const char *rule_id;                 /* "": the purpose's case */
+};
+
 struct tids_audit_entry {
 	const char *hub_id;
 	int32_t partition;
@@ -354,6 +370,8 @@ struct tids_audit_entry {
 	const char *asset_id;
 	uint64_t delivery_seq;
 	const char *case_id;                 /* "" unless a case opened it */
+	bool has_near_miss;                  /* on deny */
+	struct tids_near_miss near_miss;
 	const struct tids_counter_increment *counts;
 	size_t n_counts;
 	bool has_aggregate;
@@ -589,6 +607,7 @@ struct tids_ping {
 	const char *hub_id;                  /* reply only */
 	const char *participant;             /* reply only */
 	int64_t hub_time_ms;                 /* reply only */
+	const char *timezone;                /* reply only: "" from a hub that does not say */
 	void *backing;
 };
 
