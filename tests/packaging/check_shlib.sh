@@ -54,8 +54,8 @@ int main(void)
 	return 0;
 }
 C
-# tids/wire.h includes obligations.def, installed beside it (make install)
-# and in policy/ in the source tree.
+# tids/wire.h includes obligations.def, which make install puts beside it
+# (in the tree it is policy/'s one table of obligations).
 # A library built with sanitizers needs them in its clients too.
 san=
 readelf -d "$so" | grep -q 'NEEDED.*libasan' && san="$san -fsanitize=address"
