@@ -407,7 +407,14 @@ static void subscribed(struct tidsd *d, struct session *s, uint64_t call_id, voi
 		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, "out of memory");
 		return;
 	}
-	if (s->subs != NULL || tids_map_get_str(&eg->active, s->participant) != NULL) {
+	/* Its other connection may have cancelled or closed while its own
+	 * Subscribe waited for the hub state (and was not read meanwhile). */
+	sub = tids_map_get_str(&eg->active, s->participant);
+	if (sub != NULL && sub->s != NULL && sub->s != s) {
+		session_catch_up(d, sub->s);
+		sub = tids_map_get_str(&eg->active, s->participant);
+	}
+	if (s->subs != NULL || sub != NULL) {
 		session_stream_end(d, s, call_id, CODE_FAILED_PRECONDITION,
 				   "this participant is already subscribed on another call or connection");
 		return;

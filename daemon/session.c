@@ -344,6 +344,12 @@ static void read_in(struct tidsd *d, struct session *s)
 	}
 }
 
+void session_catch_up(struct tidsd *d, struct session *s)
+{
+	if (s->w.fd >= 0 && s->state == SESSION_OPEN && !s->waiting)
+		read_in(d, s);
+}
+
 static void on_event(struct tidsd *d, struct watch *w, uint32_t events)
 {
 	struct session *s = w->ctx;

@@ -632,6 +632,9 @@ void session_publish_done(struct tidsd *d, struct session *s);
 /* May this session queue more stream items? (backpressure) */
 bool session_can_send(const struct tidsd *d, const struct session *s);
 void session_close(struct tidsd *d, struct session *s, const char *why);
+/* Reads and serves what s has been sent now (a session that waited for
+ * the hub state was not read meanwhile: a cancel, or its close). */
+void session_catch_up(struct tidsd *d, struct session *s);
 /* Its call is answered: serve the calls that waited behind it. */
 void session_resume(struct tidsd *d, struct session *s);
 /* Tells the peer why in a RESPONSE on call 0 (code is a tids.v1.Code),

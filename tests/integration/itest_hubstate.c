@@ -688,6 +688,41 @@ START_TEST(subscriber_resumes_on_another_instance)
 }
 END_TEST
 
+/* A subscriber that closes a connection right after its Subscribe (its
+ * purposes still being written) and subscribes again on another is served
+ * there: the closed one, not read while it waited for the hub state, does
+ * not hold the participant's one subscription. */
+START_TEST(resubscribe_after_close)
+{
+	const char *purposes[] = { "billing", "maintenance" };
+	struct tids_test_hub a;
+	struct tids_identity lessor;
+	struct tids_delivery d;
+	struct tids_client *c1, *c2;
+	char err[512];
+
+	ck_assert_int_eq(tids_test_hub_start(&a, "router.enabled = no"), 0);
+	ck_assert_int_eq(tids_test_hub_participant(&a, "lessor.wh", "lessor", "CN-HB", "security_agreement=true",
+						   &lessor), 0);
+	for (int round = 0; round < 3; round++) {
+		c1 = tids_test_hub_connect(&a, &lessor);
+		c2 = tids_test_hub_connect(&a, &lessor);
+		ck_assert(c1 != NULL && c2 != NULL);
+		/* Each a change of the purposes, written to the hub state. */
+		ck_assert_int_eq(tids_client_subscribe(c1, purposes, 1 + (size_t)(round % 2), 10, err, sizeof(err)), 0);
+		tids_client_free(c1);
+		ck_assert_int_eq(tids_client_subscribe(c2, purposes, 2 - (size_t)(round % 2), 10, err, sizeof(err)), 0);
+		ck_assert_int_eq(tids_client_ping(c2, err, sizeof(err), err, sizeof(err)), 0);
+		/* Subscribed: nothing comes, and the stream stays open. */
+		ck_assert_msg(tids_client_next_delivery(c2, &d, 2000, err, sizeof(err)) == 0, "round %d: %s", round,
+			      err);
+		tids_client_free(c2);
+	}
+	tids_identity_wipe(&lessor);
+	tids_test_hub_destroy(&a);
+}
+END_TEST
+
 int main(void)
 {
 	const struct {
@@ -701,6 +736,7 @@ int main(void)
 		{ "views", view_resumed_and_rebuilt },
 		{ "keys", instance_without_the_hubs_keys_does_not_start },
 		{ "subscriber_moves", subscriber_resumes_on_another_instance },
+		{ "resubscribe", resubscribe_after_close },
 	};
 	Suite *s = suite_create("hubstate");
 	SRunner *sr;
