@@ -154,6 +154,7 @@ struct hubstate {
 	uint64_t applied, refused, written;
 	int64_t latency[LATENCY_SAMPLES];      /* ms from write to apply here, for others' entries */
 	size_t n_latency;
+	bool live;                         /* read to its end at start: entries from now on propagate */
 	uint64_t remote;
 	int64_t last_report;
 	uint64_t reported;                     /* remote, when last reported */
@@ -510,7 +511,9 @@ static void note_latency(struct hubstate *hs, const struct tids_hub_state *e, co
 {
 	int64_t ms;
 
-	if (e->instance == NULL || strcmp(e->instance, instance) == 0 || e->at_ms <= 0)
+	/* Entries read at start were written before this instance ran: their
+	 * age is not a propagation delay. */
+	if (!hs->live || e->instance == NULL || strcmp(e->instance, instance) == 0 || e->at_ms <= 0)
 		return;
 	ms = now_ms() - e->at_ms;
 	hs->latency[hs->remote % LATENCY_SAMPLES] = ms < 0 ? 0 : ms;
@@ -1246,6 +1249,7 @@ int hubstate_start(struct tidsd *d)
 	}
 	tids_log_info("hub state: %llu entries applied from %s (sequence %llu)", (unsigned long long)hs->applied,
 		      hs->topic, (unsigned long long)hs->seq);
+	hs->live = true;
 	return store_commit(d->store);
 }
 

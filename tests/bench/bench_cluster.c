@@ -244,7 +244,29 @@ static double group_cpu(const struct tids_procstat *s, const char *name)
 	return 0;
 }
 
-/* A backlog published through the ingest instance, drained by n routers. */
+/* The partitions h's router holds now, from its log (the last "holds N"). */
+static int held(const struct tids_test_hub *h)
+{
+	char line[4096];
+	int n = 0;
+	FILE *f = fopen(h->log, "r");
+
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		const char *p = strstr(line, "router: ingress partitions ");
+
+		if (p != NULL && (p = strstr(p, "; holds ")) != NULL)
+			(void)sscanf(p, "; holds %d:", &n);
+	}
+	fclose(f);
+	return n;
+}
+
+/* A backlog published through the ingest instance, drained by n routers.
+ * The routers join first and share the partitions; they stop (static
+ * members: their partitions stay theirs for router.session_timeout) while
+ * the backlog is published, and come back to drain it together. */
 static void measure_routing(int n, long records, struct routing *out)
 {
 	struct world w;
@@ -259,6 +281,28 @@ static void measure_routing(int n, long records, struct routing *out)
 	out->instances = n;
 	out->records = records;
 	start_world(&w, "");
+	for (int i = 0; i < n; i++) {
+		char extra[256];
+		int sum = 0;
+
+		snprintf(extra, sizeof(extra), "kafka.partitions = %d\naudit.ledger = no\nrouter.session_timeout = 300s",
+			 PARTITIONS);
+		if (tids_test_hub_join(&w.routers[i], &w.ingest, i == 0 ? "r1" : "r2", extra) != 0)
+			die("router instance did not start");
+		w.n_routers++;
+		for (int64_t deadline = mono_ms() + 120000; mono_ms() < deadline; sleep_ms(100)) {
+			sum = 0;
+			for (int j = 0; j <= i; j++)
+				sum += held(&w.routers[j]);
+			if (sum == PARTITIONS && (i == 0 || held(&w.routers[i]) > 0))
+				break;
+		}
+		if (sum != PARTITIONS)
+			die("the routers did not come to share the partitions");
+	}
+	for (int i = 0; i < n; i++)
+		if (tids_test_hub_stop(&w.routers[i]) != 0)
+			die("a router did not stop cleanly");
 	for (int i = 0; i < OWNERS; i++) {
 		p[i] = (struct pusher){ &w, i, records / OWNERS };
 		if (pthread_create(&t[i], NULL, push, &p[i]) != 0)
@@ -270,15 +314,10 @@ static void measure_routing(int n, long records, struct routing *out)
 	snprintf(topic, sizeof(topic), "tids.%s.ingress", w.ingest.hub_id);
 	snprintf(group, sizeof(group), "tids.%s.router", w.ingest.hub_id);
 	rk = group_reader(group);
-	/* The backlog is on Kafka: now the routers. */
-	for (int i = 0; i < n; i++) {
-		char extra[256];
-
-		snprintf(extra, sizeof(extra), "kafka.partitions = %d\naudit.ledger = no", PARTITIONS);
-		if (tids_test_hub_join(&w.routers[i], &w.ingest, i == 0 ? "r1" : "r2", extra) != 0)
-			die("router instance did not start");
-		w.n_routers++;
-	}
+	/* The backlog is on Kafka: now the routers, back to their partitions. */
+	for (int i = 0; i < n; i++)
+		if (tids_test_hub_restart(&w.routers[i]) != 0)
+			die("router instance did not start again");
 	for (int64_t deadline = mono_ms() + 30 * 60 * 1000; mono_ms() < deadline; sleep_ms(50)) {
 		int64_t r = routed(rk, topic), now = mono_ms();
 
