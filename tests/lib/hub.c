@@ -20,18 +20,31 @@
 
 #include "testenv.h"
 
-static int free_port(void)
+/* n distinct free loopback ports: each socket stays bound until all are
+ * picked, or the kernel may hand the same port out twice (a hub's listener
+ * and its metrics listener once got one port between them). */
+int tids_test_free_ports(int *ports, int n)
 {
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t sl = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+	int fds[4], r = 0;
 
-	if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &sl) == 0)
-		port = ntohs(sa.sin_port);
-	if (fd >= 0)
-		close(fd);
-	return port;
+	if (n > 4)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+		socklen_t sl = sizeof(sa);
+
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		ports[i] = -1;
+		if (fds[i] >= 0 && bind(fds[i], (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+		    getsockname(fds[i], (struct sockaddr *)&sa, &sl) == 0)
+			ports[i] = ntohs(sa.sin_port);
+		else
+			r = -1;
+	}
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return r;
 }
 
 static void sleep_ms(int ms)
@@ -105,17 +118,21 @@ static int spawn(struct tids_test_hub *h)
 /* Directory, names and ports of one instance; the keys are set apart. */
 static int instance_dirs(struct tids_test_hub *h, const char *addr)
 {
+	int ports[2];
+
 	snprintf(h->dir, sizeof(h->dir), "%s/tids-hub.XXXXXX", getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
 	if (mkdtemp(h->dir) == NULL)
 		return -1;
 	snprintf(h->conf, sizeof(h->conf), "%s/tidsd.conf", h->dir);
 	snprintf(h->sock, sizeof(h->sock), "%s/tidsd.sock", h->dir);
 	snprintf(h->log, sizeof(h->log), "%s/tidsd.log", h->dir);
+	if (tids_test_free_ports(ports, 2) != 0)
+		return -1;
 	if (addr != NULL)
 		snprintf(h->addr, sizeof(h->addr), "%s", addr);
 	else
-		snprintf(h->addr, sizeof(h->addr), "127.0.0.1:%d", free_port());
-	snprintf(h->metrics, sizeof(h->metrics), "127.0.0.1:%d", free_port());
+		snprintf(h->addr, sizeof(h->addr), "127.0.0.1:%d", ports[0]);
+	snprintf(h->metrics, sizeof(h->metrics), "127.0.0.1:%d", ports[1]);
 	return 0;
 }
 

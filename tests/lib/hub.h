@@ -75,4 +75,7 @@ int tids_test_hub_asset(struct tids_test_hub *h, const char *id, const char *les
 /* Counts lines of the hub's log containing needle. */
 int tids_test_hub_log_count(struct tids_test_hub *h, const char *needle);
 
+/* n (at most 4) distinct free loopback TCP ports, for listeners of our own. */
+int tids_test_free_ports(int *ports, int n);
+
 #endif
