@@ -27,6 +27,19 @@ static int64_t wall_ms(void)
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+/* A verdict other than held, kept for --json. */
+struct problem {
+	const char *file;
+	unsigned line;
+	enum tids_receipt_verdict verdict;
+	char what[600];
+};
+
+struct problems {
+	struct problem *items;
+	size_t n, cap;
+};
+
 /* Pins: "pin PARTITION SEQ HEAD-HEX" lines, what verify --save-pins wrote. */
 static int read_pins(const char *path, struct tids_ledger_pin **out, size_t *n)
 {
@@ -69,80 +82,6 @@ static int read_pins(const char *path, struct tids_ledger_pin **out, size_t *n)
 	}
 	fclose(f);
 	return 0;
-}
-
-/* Witnesses: the hub's signed heads a peer hub kept. Each must carry the
- * hub's signature (a forged witness accuses nobody) and name the hub; the
- * newest of each chain becomes a pin, added to those of --pins. */
-static int read_witness(const char *path, const uint8_t pk[TIDS_PUBLIC_KEY_BYTES], const char *hub_id,
-			struct tids_ledger_pin **pins, size_t *n)
-{
-	struct tids_witness *w = NULL;
-	size_t nw = 0, size = 0;
-	char *text = NULL, err[256];
-	FILE *f = fopen(path, "re");
-	int rc = 0;
-
-	if (f == NULL)
-		return cli_fail("%s: cannot open", path);
-	for (;;) {
-		char *grown = realloc(text, size + 65536 + 1);
-		size_t got;
-
-		if (grown == NULL) {
-			fclose(f);
-			free(text);
-			return cli_fail("out of memory");
-		}
-		text = grown;
-		got = fread(text + size, 1, 65536, f);
-		size += got;
-		if (got < 65536 || size > (16u << 20))
-			break;
-	}
-	fclose(f);
-	if (tids_witness_parse(text, size, &w, &nw, err, sizeof(err)) != 0) {
-		free(text);
-		return cli_fail("%s: %s", path, err);
-	}
-	free(text);
-	for (size_t i = 0; i < nw && rc == 0; i++) {
-		struct tids_ledger_pin *pin = NULL;
-		void *grown;
-
-		if (hub_id != NULL && strcmp(w[i].hub_id, hub_id) != 0) {
-			rc = cli_fail("%s: the witness is of hub %s, the ledger of %s", path, w[i].hub_id, hub_id);
-			break;
-		}
-		if (!tids_witness_valid(&w[i], pk)) {
-			rc = cli_fail("%s: the head of %d:%llu is not signed by the hub key; a witness proves nothing "
-				      "without it", path, (int)w[i].partition, (unsigned long long)w[i].seq);
-			break;
-		}
-		for (size_t k = 0; k < *n; k++)
-			if ((*pins)[k].partition == w[i].partition)
-				pin = &(*pins)[k];
-		if (pin != NULL) {
-			if (pin->seq < w[i].seq) {
-				pin->seq = w[i].seq;
-				memcpy(pin->head, w[i].head, TIDS_HASH_BYTES);
-			}
-			continue;
-		}
-		grown = realloc(*pins, (*n + 1) * sizeof(**pins));
-		if (grown == NULL) {
-			rc = cli_fail("out of memory");
-			break;
-		}
-		*pins = grown;
-		(*pins)[*n] = (struct tids_ledger_pin){ .partition = w[i].partition, .seq = w[i].seq };
-		memcpy((*pins)[*n].head, w[i].head, TIDS_HASH_BYTES);
-		(*n)++;
-	}
-	if (rc == 0)
-		printf("witness %s: %zu signed heads of hub %s\n", path, nw, nw > 0 ? w[0].hub_id : "?");
-	free(w);
-	return rc;
 }
 
 static int save_pins(const char *path, const struct tids_ledger_verify_report *rep)
@@ -234,7 +173,8 @@ static void jw_chain(struct tids_jw *w, const struct tids_ledger_chain_report *c
 }
 
 /* verify --json: the whole report as one object; ok is the verdict. */
-static int json_verify(const char *path, const char *hub_id, const struct tids_ledger_verify_report *rep, bool ok)
+static int json_verify(const char *path, const char *hub_id, const struct tids_ledger_verify_report *rep, bool ok,
+		       size_t n_witness, uint64_t witness_heads, const struct problems *wp)
 {
 	struct tids_jw w;
 
@@ -265,6 +205,26 @@ static int json_verify(const char *path, const char *hub_id, const struct tids_l
 	for (size_t i = 0; i < rep->n_chains; i++)
 		jw_chain(&w, &rep->chains[i]);
 	tids_jw_array_end(&w);
+	if (n_witness > 0) {
+		/* --witness: the heads checked, and each one not held. */
+		tids_jw_key(&w, "witness_heads");
+		tids_jw_uint64(&w, witness_heads);
+		tids_jw_key(&w, "witness_problems");
+		tids_jw_array_begin(&w);
+		for (size_t i = 0; i < wp->n; i++) {
+			tids_jw_object_begin(&w);
+			tids_jw_key(&w, "file");
+			tids_jw_string(&w, wp->items[i].file);
+			tids_jw_key(&w, "line");
+			tids_jw_uint64(&w, wp->items[i].line);
+			tids_jw_key(&w, "verdict");
+			tids_jw_string(&w, tids_receipt_verdict_name(wp->items[i].verdict));
+			tids_jw_key(&w, "what");
+			tids_jw_string(&w, wp->items[i].what);
+			tids_jw_object_end(&w);
+		}
+		tids_jw_array_end(&w);
+	}
 	return cli_json_end(&w);
 }
 
@@ -299,7 +259,46 @@ static const char verify_help[] =
 struct receipt_tally {
 	uint64_t n[TIDS_RECEIPT_INVALID + 1];
 	uint64_t files, bad_lines;
+	bool heads_only;                 /* a witness file: signed heads only */
+	struct problems *problems;       /* --json: kept here instead of printed */
 };
+
+static uint64_t tally_total(const struct receipt_tally *t)
+{
+	uint64_t n = 0;
+
+	for (size_t i = 0; i <= TIDS_RECEIPT_INVALID; i++)
+		n += t->n[i];
+	return n;
+}
+
+static bool tally_bad(const struct receipt_tally *t)
+{
+	return t->n[TIDS_RECEIPT_MISSING] + t->n[TIDS_RECEIPT_DIFFERS] + t->n[TIDS_RECEIPT_INVALID] > 0;
+}
+
+/* One verdict other than held: a line of text, or an object of --json. */
+static void problem(struct receipt_tally *t, const char *path, unsigned lineno, enum tids_receipt_verdict v,
+		    const char *what)
+{
+	struct problems *ps = t->problems;
+
+	if (ps == NULL) {
+		printf("%s:%u: %s: %s\n", path, lineno, tids_receipt_verdict_name(v), what);
+		return;
+	}
+	if (ps->n == ps->cap) {
+		size_t cap = ps->cap > 0 ? ps->cap * 2 : 8;
+		struct problem *grown = realloc(ps->items, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return;   /* the counts still say it */
+		ps->items = grown;
+		ps->cap = cap;
+	}
+	ps->items[ps->n] = (struct problem){ .file = path, .line = lineno, .verdict = v };
+	snprintf(ps->items[ps->n++].what, sizeof(ps->items[0].what), "%s", what);
+}
 
 static int check_receipt_file(struct tids_ledger *l, const uint8_t *pk, const char *path, int64_t now,
 			      struct receipt_tally *t)
@@ -321,12 +320,18 @@ static int check_receipt_file(struct tids_ledger *l, const uint8_t *pk, const ch
 		lineno++;
 		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 			line[--len] = '\0';
-		if (len == 0)
+		if (len == 0 || line[0] == '#')
 			continue;
-		if (tids_receipt_line_parse(line, (size_t)len, &rl, err, sizeof(err)) != 0) {
-			printf("%s:%u: INVALID: not a receipt: %s\n", path, lineno, err);
+		if (tids_receipt_line_parse(line, (size_t)len, &rl, err, sizeof(err)) != 0 ||
+		    (t->heads_only && rl.kind != TIDS_RECEIPT_HEAD &&
+		     snprintf(err, sizeof(err), "a witness file holds signed chain heads only") > 0)) {
+			char what[600];
+
+			snprintf(what, sizeof(what), "not a %s: %s", t->heads_only ? "signed head" : "receipt", err);
+			problem(t, path, lineno, TIDS_RECEIPT_INVALID, what);
 			t->bad_lines++;
 			t->n[TIDS_RECEIPT_INVALID]++;
+			tids_receipt_line_free(&rl);
 			continue;
 		}
 		if (tids_ledger_check_receipt(l, pk, &rl, now, &res) != 0) {
@@ -334,7 +339,7 @@ static int check_receipt_file(struct tids_ledger *l, const uint8_t *pk, const ch
 		} else {
 			t->n[res.verdict]++;
 			if (res.verdict != TIDS_RECEIPT_HELD)
-				printf("%s:%u: %s: %s\n", path, lineno, tids_receipt_verdict_name(res.verdict), res.what);
+				problem(t, path, lineno, res.verdict, res.what);
 		}
 		tids_receipt_line_free(&rl);
 	}
@@ -392,18 +397,54 @@ static int check_receipts(const char *ledger, const uint8_t *pk, const struct st
 	if (rc != EXIT_OK)
 		return rc;
 	printf("receipts: %llu in %llu files: %llu held, %llu pruned, %llu missing, %llu differ, %llu invalid\n",
-	       (unsigned long long)(t.n[TIDS_RECEIPT_HELD] + t.n[TIDS_RECEIPT_PRUNED] + t.n[TIDS_RECEIPT_MISSING] +
-				    t.n[TIDS_RECEIPT_DIFFERS] + t.n[TIDS_RECEIPT_INVALID]),
-	       (unsigned long long)t.files, (unsigned long long)t.n[TIDS_RECEIPT_HELD],
+	       (unsigned long long)tally_total(&t), (unsigned long long)t.files, (unsigned long long)t.n[TIDS_RECEIPT_HELD],
 	       (unsigned long long)t.n[TIDS_RECEIPT_PRUNED], (unsigned long long)t.n[TIDS_RECEIPT_MISSING],
 	       (unsigned long long)t.n[TIDS_RECEIPT_DIFFERS], (unsigned long long)t.n[TIDS_RECEIPT_INVALID]);
-	if (t.n[TIDS_RECEIPT_MISSING] + t.n[TIDS_RECEIPT_DIFFERS] + t.n[TIDS_RECEIPT_INVALID] > 0) {
+	if (tally_bad(&t)) {
 		printf("FAILED: the ledger does not hold what the hub signed for its participants (see above)\n");
 		return EXIT_FAIL;
 	}
 	if (t.files == 0)
 		printf("warning: no *.receipts file found: nothing was checked against receipts\n");
 	return EXIT_OK;
+}
+
+/* Witness files: the signed chain heads a peer hub kept of this hub, in
+ * the receipts' format (the first format's lines read as the same heads).
+ * Each goes through the receipts' checker, verdicts and all: the ledger
+ * must still hold every head. 0 when all are held or pruned; with
+ * problems set (--json), verdicts other than held go there. */
+static int check_witnesses(const char *ledger, const char *hub_id, const uint8_t *pk, const char *const *paths,
+			   size_t n, int64_t now, struct problems *problems, uint64_t *heads)
+{
+	struct tids_ledger *l = audit_open(ledger, false);
+	bool bad = false;
+
+	if (l == NULL)
+		return EXIT_FAIL;
+	for (size_t i = 0; i < n; i++) {
+		struct receipt_tally t = { .heads_only = true, .problems = problems };
+
+		if (check_receipt_file(l, pk, paths[i], now, &t) != 0) {
+			tids_ledger_close(l);
+			return EXIT_FAIL;
+		}
+		*heads += tally_total(&t);
+		if (problems == NULL)
+			printf("witness %s: %llu signed heads of hub %s: %llu held, %llu pruned, %llu missing, %llu differ, "
+			       "%llu invalid\n", paths[i], (unsigned long long)tally_total(&t),
+			       *hub_id != '\0' ? hub_id : "?", (unsigned long long)t.n[TIDS_RECEIPT_HELD],
+			       (unsigned long long)t.n[TIDS_RECEIPT_PRUNED], (unsigned long long)t.n[TIDS_RECEIPT_MISSING],
+			       (unsigned long long)t.n[TIDS_RECEIPT_DIFFERS], (unsigned long long)t.n[TIDS_RECEIPT_INVALID]);
+		if (tally_total(&t) == 0 && problems == NULL)
+			printf("warning: witness %s holds no signed head: nothing was checked against it\n", paths[i]);
+		bad |= tally_bad(&t);
+	}
+	tids_ledger_close(l);
+	if (bad && problems == NULL)
+		printf("FAILED: the ledger does not hold what the hub signed and a peer witnessed (see above): its "
+		       "history was cut or rewritten\n");
+	return bad ? EXIT_FAIL : EXIT_OK;
 }
 
 /* The hub key: --hub-key, else what the known-hubs file pins for the hub
@@ -527,12 +568,6 @@ int audit_verify(int argc, char **argv)
 		hub_id[0] = '\0';
 	}
 	tids_ledger_close(l);
-	for (size_t i = 0; i < n_witness; i++)
-		if (read_witness(witness[i], pk, hub_id[0] != '\0' ? hub_id : NULL, &pins, &o.n_pins) != 0) {
-			free(pins);
-			strv_free(&receipts);
-			return EXIT_FAIL;
-		}
 	o.pins = pins;
 	r = tids_ledger_verify(path, pk, &o, &rep, err, sizeof(err));
 	free(pins);
@@ -540,10 +575,17 @@ int audit_verify(int argc, char **argv)
 		strv_free(&receipts);
 		return cli_fail("%s", err);
 	}
+	if (o.now_ms == 0)
+		o.now_ms = wall_ms();
 	if (json) {
 		bool ok = rep.index_bad[0] == '\0' && rep.bad_chains == 0 && !(strict && rep.unanchored > 0);
+		struct problems wp = { 0 };
+		uint64_t heads = 0;
 
-		rc = json_verify(path, hub_id, &rep, ok);
+		if (n_witness > 0 && check_witnesses(path, hub_id, pk, witness, n_witness, o.now_ms, &wp, &heads) != 0)
+			ok = false;
+		rc = json_verify(path, hub_id, &rep, ok, n_witness, heads, &wp);
+		free(wp.items);
 		if (rc == EXIT_OK && !ok)
 			rc = EXIT_FAIL;
 		if (rc == EXIT_OK && pins_out != NULL && save_pins(pins_out, &rep) != 0)
@@ -573,18 +615,14 @@ int audit_verify(int argc, char **argv)
 	}
 	/* What the hub signed for others must be here too: checked whether
 	 * the chains verified or not, so that every loss is named. */
-	if (receipts.n > 0) {
-		int64_t now = o.now_ms;
+	if (n_witness > 0) {
+		uint64_t heads = 0;
 
-		if (now == 0) {
-			struct timeval tv;
-
-			gettimeofday(&tv, NULL);
-			now = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-		}
-		if (check_receipts(path, pk, &receipts, now) != EXIT_OK)
+		if (check_witnesses(path, hub_id, pk, witness, n_witness, o.now_ms, NULL, &heads) != EXIT_OK)
 			rc = EXIT_FAIL;
 	}
+	if (receipts.n > 0 && check_receipts(path, pk, &receipts, o.now_ms) != EXIT_OK)
+		rc = EXIT_FAIL;
 	if (rc == EXIT_OK) {
 		if (rep.n_chains == 0)
 			printf("the ledger holds no chain yet\n");

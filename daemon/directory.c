@@ -72,22 +72,33 @@ static void count_interest(void *ctx, const struct subscriber *s)
 	(*(size_t *)ctx)++;
 }
 
+static void free_items(struct federation *f)
+{
+	for (size_t k = 0; k < f->n_dir_items; k++)
+		free((void *)f->dir_items[k].data);
+	free(f->dir_items);
+	f->dir_items = NULL;
+	f->n_dir_items = 0;
+}
+
 static int build_own(struct tidsd *d)
 {
 	struct federation *f = d->federation;
 	struct own_build b = { .d = d };
 	struct tids_directory dir = { .hub_id = d->conf->hub_id };
-	struct tids_pull_item it = { .kind = TIDS_PULL_DIRECTORY };
+	struct tids_directory *pages = NULL;
+	struct tids_bytes *items = NULL;
 	uint64_t stored = 0;
-	size_t n = 0, ni = 0;
+	size_t n = 0, ni = 0, n_pages = 0, k = 0;
+	const size_t max = (size_t)TIDS_DIRECTORY_ENTRIES_MAX * TIDS_DIRECTORY_PAGES_MAX;
 	int r = TIDS_ENOMEM;
 
 	registry_each_participant(d, count_entry, &n);
 	registry_each_subscriber(d, count_interest, &ni);
-	if (n > TIDS_DIRECTORY_ENTRIES_MAX) {
-		tids_log_warnx("federation: %zu participants; a directory lists at most %d, the rest are not "
-			       "announced to peers", n, TIDS_DIRECTORY_ENTRIES_MAX);
-		n = TIDS_DIRECTORY_ENTRIES_MAX;
+	if (n > max) {
+		tids_log_warnx("federation: %zu participants; a directory lists at most %zu (%d pages), the rest "
+			       "are not announced to peers", n, max, TIDS_DIRECTORY_PAGES_MAX);
+		n = max;
 	}
 	ni = ni < n ? ni : n;
 	b.cap = n;
@@ -108,70 +119,158 @@ static int build_own(struct tidsd *d)
 	dir.interests = b.interests;
 	dir.n_interests = b.ni;
 	dir.signed_at_ms = now_ms();
-	if ((r = tids_directory_sign(d->hub.sign_sk, &dir)) != 0)
+	/* Up to 4096 participants, one page: the bytes of before pages. */
+	if ((r = tids_directory_paginate(&dir, TIDS_DIRECTORY_ENTRIES_MAX, &pages, &n_pages)) != 0)
 		goto out;
-	it.directory = dir;
-	free(f->dir_item);
-	f->dir_item = NULL;
-	if ((r = tids_wire_encode_pull_item(&it, &f->dir_item, &f->dir_item_len)) != 0)
+	items = calloc(n_pages, sizeof(*items));
+	if (items == NULL) {
+		r = TIDS_ENOMEM;
 		goto out;
+	}
+	for (k = 0; k < n_pages; k++) {
+		struct tids_pull_item it = { .kind = TIDS_PULL_DIRECTORY };
+		uint8_t *buf;
+
+		if ((r = tids_directory_sign(d->hub.sign_sk, &pages[k])) != 0)
+			goto out;
+		it.directory = pages[k];
+		if ((r = tids_wire_encode_pull_item(&it, &buf, &items[k].len)) != 0)
+			goto out;
+		items[k].data = buf;
+	}
+	free_items(f);
+	f->dir_items = items;
+	f->n_dir_items = n_pages;
+	items = NULL;
 	if (store_set_u64(d->store, "federation", "directory_version", dir.version) != 0)
 		tids_log_warnx("federation: directory version not stored");
 	f->dir_version = dir.version;
 	f->dir_dirty = false;
-	tids_log_debug("federation: our directory, version %llu: %zu participants, %zu with standing purposes",
-		       (unsigned long long)dir.version, b.n, b.ni);
+	tids_log_debug("federation: our directory, version %llu: %zu participants in %zu pages, %zu with standing "
+		       "purposes", (unsigned long long)dir.version, b.n, n_pages, b.ni);
 out:
+	for (size_t i = 0; items != NULL && i < k; i++)
+		free((void *)items[i].data);
+	free(items);
+	tids_directory_pages_free(pages, n_pages);
 	free(b.entries);
 	free(b.interests);
 	free(b.purposes);
 	return r;
 }
 
-int directory_own_item(struct tidsd *d, const uint8_t **item, size_t *len)
+int directory_own_items(struct tidsd *d, const struct tids_bytes **items, size_t *n)
 {
 	struct federation *f = d->federation;
 	int r;
 
-	if ((f->dir_dirty || f->dir_item == NULL) && (r = build_own(d)) != 0)
+	if ((f->dir_dirty || f->dir_items == NULL) && (r = build_own(d)) != 0)
 		return r;
-	*item = f->dir_item;
-	*len = f->dir_item_len;
+	*items = f->dir_items;
+	*n = f->n_dir_items;
 	return 0;
 }
 
 /* --- the peers' -------------------------------------------------------------------- */
 
-/* Keeps dir (verified) as p's: a decoded copy that owns its bytes. */
-static int keep(struct tidsd *d, struct fed_peer *p, const struct tids_directory *dir, bool store, char *err,
-		size_t errlen)
+static void free_pages(struct tids_directory *pages, size_t n)
 {
-	struct tids_directory copy;
+	for (size_t k = 0; pages != NULL && k < n; k++)
+		tids_directory_free(&pages[k]);
+	free(pages);
+}
+
+static void drop_pending(struct fed_peer *p)
+{
+	free_pages(p->pend, p->pend_n);
+	p->pend = NULL;
+	p->pend_n = p->pend_have = 0;
+	p->pend_version = 0;
+}
+
+void directory_forget(struct fed_peer *p)
+{
+	drop_pending(p);
+	tids_directory_merged_free(&p->dir);
+	free_pages(p->dir_pages, p->n_dir_pages);
+	p->dir_pages = NULL;
+	p->n_dir_pages = 0;
+}
+
+/* The key page k of p's directory is kept under: page 0 under the peer's
+ * id (where a directory of one page always was), the others after it. */
+static void page_key(const struct fed_peer *p, size_t k, char *key, size_t len)
+{
+	if (k == 0)
+		snprintf(key, len, "%s", p->id);
+	else
+		snprintf(key, len, "%s#%zu", p->id, k);
+}
+
+/* A decoded copy of page that owns its bytes (through the gate again). */
+static int copy_page(const struct tids_directory *page, struct tids_directory *copy, char *err, size_t errlen)
+{
 	uint8_t *blob;
 	size_t len;
 	int r;
 
-	if ((r = tids_wire_encode_directory(dir, &blob, &len)) != 0)
+	if ((r = tids_wire_encode_directory(page, &blob, &len)) != 0)
 		return tids_fail(err, errlen, r, "out of memory");
-	if ((r = tids_wire_decode_directory(blob, len, &copy, err, errlen)) != 0) {
-		free(blob);
-		return r;
-	}
-	if (store && store_set_blob(d->store, "directory", p->id, blob, len) != 0) {
-		tids_directory_free(&copy);
-		free(blob);
-		return tids_fail(err, errlen, TIDS_EDB, "directory of %s: could not be stored", p->id);
-	}
-	tids_directory_free(&p->dir);
-	free(p->dir_blob);
-	p->dir = copy;
-	p->dir_blob = blob;
-	p->dir_len = len;
-	return 0;
+	r = tids_wire_decode_directory(blob, len, copy, err, errlen);
+	free(blob);
+	return r;
 }
 
+/* Keeps pages (verified decoded copies, taken over, freed on failure) as
+ * p's directory, stored in the registry when store says so. */
+static int keep(struct tidsd *d, struct fed_peer *p, struct tids_directory *pages, size_t n, bool store, char *err,
+		size_t errlen)
+{
+	struct tids_directory merged;
+	int r;
+
+	if ((r = tids_directory_merge(pages, n, &merged, err, errlen)) != 0)
+		goto fail;
+	for (size_t k = 0; store && k < n; k++) {
+		char key[sizeof(((struct fed_peer *)0)->id) + 24];
+		uint8_t *blob;
+		size_t len;
+
+		page_key(p, k, key, sizeof(key));
+		if ((r = tids_wire_encode_directory(&pages[k], &blob, &len)) != 0) {
+			tids_directory_merged_free(&merged);
+			r = tids_fail(err, errlen, r, "out of memory");
+			goto fail;
+		}
+		r = store_set_blob(d->store, "directory", key, blob, len);
+		free(blob);
+		if (r != 0) {
+			tids_directory_merged_free(&merged);
+			r = tids_fail(err, errlen, TIDS_EDB, "directory of %s: page %zu could not be stored", p->id, k);
+			goto fail;
+		}
+	}
+	tids_directory_merged_free(&p->dir);
+	free_pages(p->dir_pages, p->n_dir_pages);
+	p->dir = merged;
+	p->dir_pages = pages;
+	p->n_dir_pages = n;
+	return 0;
+fail:
+	free_pages(pages, n);
+	return r;
+}
+
+/*
+ * One page of p's directory (a directory of one page is all of it). The
+ * pages of a version are held until every one is there, then used
+ * together; a newer version's page drops what was held of an older one.
+ */
 int directory_apply(struct tidsd *d, struct fed_peer *p, const struct tids_directory *dir, char *err, size_t errlen)
 {
+	uint32_t pages = dir->pages > 0 ? dir->pages : 1;
+	struct tids_directory *done;
+	size_t n;
 	int r;
 
 	if (strcmp(dir->hub_id, p->id) != 0)
@@ -184,12 +283,58 @@ int directory_apply(struct tidsd *d, struct fed_peer *p, const struct tids_direc
 		return tids_fail(err, errlen, TIDS_EREPLAY, "directory of %s: version %llu is older than %llu",
 				 p->id, (unsigned long long)dir->version, (unsigned long long)p->dir.version);
 	}
-	if ((r = keep(d, p, dir, true, err, errlen)) != 0)
+	if (p->pend != NULL && dir->version < p->pend_version)
+		return tids_fail(err, errlen, TIDS_EREPLAY, "directory of %s: a page of version %llu, older than %llu",
+				 p->id, (unsigned long long)dir->version, (unsigned long long)p->pend_version);
+	if (p->pend != NULL && (dir->version != p->pend_version || pages != p->pend_n))
+		drop_pending(p);
+	if (p->pend == NULL) {
+		p->pend = calloc(pages, sizeof(*p->pend));
+		if (p->pend == NULL)
+			return tids_fail(err, errlen, TIDS_ENOMEM, "directory of %s: out of memory", p->id);
+		p->pend_n = pages;
+		p->pend_version = dir->version;
+	}
+	if (p->pend[dir->page].hub_id != NULL)
+		return 0;
+	if ((r = copy_page(dir, &p->pend[dir->page], err, errlen)) != 0)
 		return r;
-	tids_log_info("federation: directory of %s, version %llu: %zu participants, %zu with standing purposes",
-		      p->id, (unsigned long long)dir->version, dir->n_entries, dir->n_interests);
+	if (++p->pend_have < p->pend_n)
+		return 0;
+	done = p->pend;
+	n = p->pend_n;
+	p->pend = NULL;
+	drop_pending(p);
+	if ((r = keep(d, p, done, n, true, err, errlen)) != 0)
+		return r;
+	tids_log_info("federation: directory of %s, version %llu: %zu participants, %zu with standing purposes%s",
+		      p->id, (unsigned long long)p->dir.version, p->dir.n_entries, p->dir.n_interests,
+		      n > 1 ? " (in pages)" : "");
 	directory_rebuild(d);
 	return 0;
+}
+
+/* Reads page k of p's kept directory, through the gate and the signature
+ * again. */
+static int load_page(struct tidsd *d, struct fed_peer *p, size_t k, uint8_t *buf, struct tids_directory *out,
+		     char *err, size_t errlen)
+{
+	char key[sizeof(((struct fed_peer *)0)->id) + 24];
+	size_t len;
+	int r;
+
+	page_key(p, k, key, sizeof(key));
+	if (store_get_blob(d->store, "directory", key, buf, DIRECTORY_BLOB_MAX, &len) != 0)
+		return tids_fail(err, errlen, TIDS_ENOENT, "page %zu is not kept", k);
+	if ((r = tids_wire_decode_directory(buf, len, out, err, errlen)) != 0)
+		return r;
+	if (strcmp(out->hub_id, p->id) != 0)
+		r = tids_fail(err, errlen, TIDS_EPERM, "page %zu is of %s", k, out->hub_id);
+	else
+		r = tids_directory_verify(p->public_key, out, err, errlen);
+	if (r != 0)
+		tids_directory_free(out);
+	return r;
 }
 
 void directory_load(struct tidsd *d)
@@ -202,21 +347,34 @@ void directory_load(struct tidsd *d)
 	if (buf == NULL)
 		return;
 	while ((p = tids_map_next(&f->peers, &pos)) != NULL) {
-		struct tids_directory dir;
-		char err[256];
-		size_t len;
+		struct tids_directory first, *pages;
+		char err[256], key[sizeof(p->id) + 24];
+		size_t n, k;
 
-		if (store_get_blob(d->store, "directory", p->id, buf, DIRECTORY_BLOB_MAX, &len) != 0)
+		page_key(p, 0, key, sizeof(key));
+		if (store_get_blob(d->store, "directory", key, buf, DIRECTORY_BLOB_MAX, &n) != 0)
 			continue;
-		/* Kept by us, but it passes the gate and the signature again. */
-		if (tids_wire_decode_directory(buf, len, &dir, err, sizeof(err)) != 0 ||
-		    strcmp(dir.hub_id, p->id) != 0 || tids_directory_verify(p->public_key, &dir, err, sizeof(err)) != 0 ||
-		    keep(d, p, &dir, false, err, sizeof(err)) != 0) {
+		if (load_page(d, p, 0, buf, &first, err, sizeof(err)) != 0) {
 			tids_log_warnx("federation: the kept directory of %s is not used: %s", p->id, err);
-			tids_directory_free(&dir);
 			continue;
 		}
-		tids_directory_free(&dir);
+		n = first.pages > 0 ? first.pages : 1;
+		pages = calloc(n, sizeof(*pages));
+		if (pages == NULL) {
+			tids_directory_free(&first);
+			continue;
+		}
+		pages[0] = first;
+		for (k = 1; k < n; k++)
+			if (load_page(d, p, k, buf, &pages[k], err, sizeof(err)) != 0)
+				break;
+		/* keep() checks that the pages are one version's, in order. */
+		if (k < n) {
+			free_pages(pages, k);
+			tids_log_warnx("federation: the kept directory of %s is not used: %s", p->id, err);
+		} else if (keep(d, p, pages, n, false, err, sizeof(err)) != 0) {
+			tids_log_warnx("federation: the kept directory of %s is not used: %s", p->id, err);
+		}
 	}
 	free(buf);
 	directory_rebuild(d);
@@ -386,6 +544,9 @@ void directory_rebuild(struct tidsd *d)
 	for (pos = 0; (r = tids_map_next(&refused, &pos)) != NULL;)
 		free(r);
 	tids_map_free(&refused);
+	/* Who is where decides which peer gets which of our grants and
+	 * approvals (and which of theirs verify here). */
+	f->consent_version++;
 }
 
 void directory_free(struct tidsd *d)
@@ -401,8 +562,7 @@ void directory_free(struct tidsd *d)
 	while ((r = tids_map_next(&f->conflicted, &pos)) != NULL)
 		free(r);
 	tids_map_free(&f->conflicted);
-	free(f->dir_item);
-	f->dir_item = NULL;
+	free_items(f);
 }
 
 /* --- addresses ------------------------------------------------------------------------ */

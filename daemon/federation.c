@@ -32,11 +32,15 @@ struct pull {
 	size_t head, n, cap;
 	uint64_t last_sent;                /* position + 1 of the last forward sent (0: none) */
 	uint64_t dir_version;              /* of the directory last sent */
+	bool in_news;                      /* send_news is on the stack (a flush may resume us) */
 	uint64_t *cp_sent;                 /* per partition: seq of the chain head last sent */
 	size_t n_cp;
+	uint64_t consent_version;          /* of our consent last sent (0: none yet) */
 };
 
 static struct pull *graveyard;
+
+static void send_news(struct tidsd *d, struct pull *pl);
 
 struct fed_peer *fed_peer(struct tidsd *d, const char *id)
 {
@@ -91,6 +95,66 @@ static void load_counters(struct tidsd *d, struct fed_peer *p)
 		p->imported = 0;
 	if (store_get_u64(d->store, "fed_refused", p->id, &p->refused) != 0)
 		p->refused = 0;
+	if (store_get_u64(d->store, "fed_epoch", p->id, &p->in_epoch) != 0)
+		p->in_epoch = 0;
+	if (store_get_u64(d->store, "fed_base", p->id, &p->in_base) != 0)
+		p->in_base = 0;
+	if (store_get_u64(d->store, "fed_trimmed", p->id, &p->trimmed) != 0)
+		p->trimmed = 0;
+	if (store_get_u64(d->store, "fed_out_epoch", p->id, &p->out_epoch) != 0 || p->out_epoch == 0) {
+		do
+			randombytes_buf(&p->out_epoch, sizeof(p->out_epoch));
+		while (p->out_epoch == 0);
+		if (store_set_u64(d->store, "fed_out_epoch", p->id, p->out_epoch) != 0)
+			tids_log_warnx("federation: %s: outbound epoch not stored", p->id);
+	}
+}
+
+/*
+ * Our outbound topic for p restarted (deleted and made again, by an
+ * operator or a broker that lost it) if its positions went back: it ends
+ * before what p acknowledged or asks for, or starts before what we
+ * trimmed. Its positions then mean nothing to p: a new epoch tells p to
+ * take them as new, and what the old topic held that p had not taken is
+ * gone (said loudly: no forward is deduplicated away silently).
+ */
+static void check_restart(struct tidsd *d, struct fed_peer *p, const struct tids_pull_control *c, uint64_t *from)
+{
+	int64_t lo = 0, hi = 0;
+	uint64_t old = p->out_epoch;
+	const char *why = NULL;
+	char what[200];
+
+	/* Its positions are of an older epoch of ours: from the start (of
+	 * this epoch, unless the topic restarted again). */
+	if (c->epoch != 0 && c->epoch != p->out_epoch)
+		*from = 0;
+	if (kafka_watermarks(d, p->out_topic, &lo, &hi) != 0)
+		return;
+	/* Whatever follows, acked is then of the topic as it is now. */
+	p->acked_checked = true;
+	if ((uint64_t)hi < p->acked)
+		why = "it ends before what the peer acknowledged";
+	else if (c->epoch == p->out_epoch && (uint64_t)hi < c->from_position)
+		why = "it ends before where the peer resumes";
+	else if (p->trimmed > 0 && (uint64_t)lo < p->trimmed)
+		why = "it starts before what was trimmed";
+	if (why == NULL)
+		return;
+	snprintf(what, sizeof(what), "positions %lld..%lld, the peer at %llu, acknowledged %llu, trimmed %llu",
+		 (long long)lo, (long long)hi, (unsigned long long)c->from_position, (unsigned long long)p->acked,
+		 (unsigned long long)p->trimmed);
+	do
+		randombytes_buf(&p->out_epoch, sizeof(p->out_epoch));
+	while (p->out_epoch == 0 || p->out_epoch == old);
+	p->acked = p->trimmed = 0;
+	if (store_set_u64(d->store, "fed_out_epoch", p->id, p->out_epoch) != 0 ||
+	    store_set_u64(d->store, "fed_acked", p->id, 0) != 0 || store_set_u64(d->store, "fed_trimmed", p->id, 0) != 0)
+		tids_log_warnx("federation: %s: outbound epoch not stored", p->id);
+	fed_peer_error(p, "our outbound topic %s restarted (%s: %s); a new epoch begins, its positions are new to the "
+		       "peer, and forwards the old topic held that the peer had not taken are lost", p->out_topic, why,
+		       what);
+	*from = 0;
 }
 
 static void add_peer(struct tidsd *d, const struct tids_peer *tp, void *ctx)
@@ -145,6 +209,21 @@ void federation_peer_changed(struct tidsd *d, const struct tids_peer *p)
 	directory_rebuild(d);
 	/* A peer with a new key is no longer the one its sessions proved. */
 	sessions_recheck(d, "peer hub registration changed");
+}
+
+void federation_consent_changed(struct tidsd *d)
+{
+	struct federation *f = d->federation;
+	struct fed_peer *p;
+	size_t pos = 0;
+
+	if (f == NULL)
+		return;
+	f->consent_version++;
+	/* Now, before the router decides anything under it. */
+	while ((p = tids_map_next(&f->peers, &pos)) != NULL)
+		if (p->serving != NULL)
+			send_news(d, p->serving);
 }
 
 void federation_registry_changed(struct tidsd *d)
@@ -215,7 +294,8 @@ static void send_item(struct tidsd *d, struct pull *pl, const struct tids_pull_i
 /* One message of our outbound topic for the puller: unsealed, as a Forward. */
 static void send_forward(struct tidsd *d, struct pull *pl, const rd_kafka_message_t *m)
 {
-	struct tids_pull_item it = { .kind = TIDS_PULL_FORWARD, .position = (uint64_t)m->offset };
+	struct tids_pull_item it = { .kind = TIDS_PULL_FORWARD, .position = (uint64_t)m->offset,
+				     .epoch = pl->p->out_epoch };
 	uint8_t *plain = NULL;
 	size_t plen = 0;
 	char err[256];
@@ -273,19 +353,52 @@ static void pull_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 	}
 }
 
-/* Our directory and chain heads, whenever they are newer than what the
- * puller has. Small, and outside the window: they never wait for acks. */
-static void send_news(struct tidsd *d, struct pull *pl)
+static int emit_consent(struct tidsd *d, void *ctx, const struct tids_consent_page *page)
+{
+	struct pull *pl = ctx;
+	struct tids_pull_item it = { .kind = TIDS_PULL_CONSENT, .consent = *page };
+
+	if (pl->s == NULL)
+		return TIDS_EPROTO;
+	send_item(d, pl, &it);
+	return 0;
+}
+
+/* Our directory, consent and chain heads, whenever they are newer than
+ * what the puller has. Small, and outside the window: they never wait for
+ * acks. The directory comes first (the puller checks signers with it), and
+ * the consent before any forward decided under it: a grant or approval
+ * reaches the registry (and this) before the router routes under it. */
+static void news(struct tidsd *d, struct pull *pl)
 {
 	struct federation *f = d->federation;
-	const uint8_t *dir;
-	size_t len;
+	const struct tids_bytes *dir;
+	size_t n_dir;
 
 	if (pl->s == NULL)
 		return;
-	if (directory_own_item(d, &dir, &len) == 0 && pl->dir_version != f->dir_version) {
-		if (session_stream_item(d, pl->s, pl->call_id, dir, len) == 0)
+	/* Only the newest version, and only once what was queued went out: a
+	 * hub registering many participants changes its directory at every
+	 * tick, and a large one queued each time would grow without bound. */
+	if ((f->dir_dirty || f->dir_items == NULL || pl->dir_version != f->dir_version) &&
+	    session_can_send(d, pl->s) && directory_own_items(d, &dir, &n_dir) == 0 &&
+	    pl->dir_version != f->dir_version) {
+		size_t k = 0;
+
+		/* Every page, in order: the puller uses a version once it has all. */
+		while (k < n_dir && pl->s != NULL && session_stream_item(d, pl->s, pl->call_id, dir[k].data,
+									    dir[k].len) == 0)
+			k++;
+		if (k == n_dir)
 			pl->dir_version = f->dir_version;
+	}
+	if (pl->consent_version != f->consent_version + 1) {
+		if (consent_send(d, pl->p, emit_consent, pl) == 0)
+			pl->consent_version = f->consent_version + 1;
+		else
+			tids_log_warnx("federation: our consent for %s not sent (out of memory); again soon", pl->p->id);
+		if (pl->s == NULL)
+			return;
 	}
 	if (pl->n_cp < f->n_heads) {
 		uint64_t *grown = realloc(pl->cp_sent, f->n_heads * sizeof(*grown));
@@ -305,6 +418,16 @@ static void send_news(struct tidsd *d, struct pull *pl)
 		send_item(d, pl, &it);
 		pl->cp_sent[i] = f->heads[i].seq;
 	}
+}
+
+static void send_news(struct tidsd *d, struct pull *pl)
+{
+	/* A flush inside may resume the session, and so us: once is enough. */
+	if (pl->in_news)
+		return;
+	pl->in_news = true;
+	news(d, pl);
+	pl->in_news = false;
 }
 
 static void pull_free(struct tidsd *d, struct pull *pl)
@@ -375,6 +498,7 @@ void federation_pull(struct tidsd *d, struct session *s, uint64_t call_id, const
 	struct fed_peer *p = fed_peer(d, s->peer_hub);
 	struct tids_pull_control c;
 	struct pull *pl;
+	uint64_t from;
 	char err[512];
 
 	if (p == NULL) {
@@ -410,15 +534,16 @@ void federation_pull(struct tidsd *d, struct session *s, uint64_t call_id, const
 	pl->window = c.window;
 	s->pull = pl;
 	p->serving = pl;
+	from = c.from_position;
+	check_restart(d, p, &c, &from);
 	/* Directory and chain heads first: the peer checks forwards with them. */
 	send_news(d, pl);
-	if (start_consumer(d, pl, c.from_position, err, sizeof(err)) != 0) {
+	if (start_consumer(d, pl, from, err, sizeof(err)) != 0) {
 		pull_retire(d, pl);
 		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, err);
 		goto out;
 	}
-	tids_log_info("federation: %s pulls from position %llu (window %u)", p->id,
-		      (unsigned long long)c.from_position, c.window);
+	tids_log_info("federation: %s pulls from position %llu (window %u)", p->id, (unsigned long long)from, c.window);
 out:
 	tids_pull_control_free(&c);
 }
@@ -453,6 +578,10 @@ void federation_client_item(struct tidsd *d, struct session *s, uint64_t call_id
 	if (c.ack_position + 1 > p->acked) {
 		p->acked = c.ack_position + 1;
 		p->forwarded += acked;
+		/* It took forwards this Pull served: acked is of the topic as
+		 * it is (trimming may go on). */
+		if (acked > 0)
+			p->acked_checked = true;
 		/* Bookkeeping for tidsctl peers: the peer's own position is what
 		 * counts for exactly once. */
 		if (store_set_u64(d->store, "fed_acked", p->id, p->acked) != 0 ||
@@ -481,8 +610,14 @@ void federation_forget_session(struct tidsd *d, struct session *s)
 
 void federation_resume(struct tidsd *d, struct session *s)
 {
-	if (s->pull != NULL)
-		kafka_queue_pump(d, &s->pull->qw);
+	struct pull *pl = s->pull;
+
+	if (pl == NULL)
+		return;
+	/* News held back while the session was full go before forwards (a
+	 * retired pull stays allocated until reap(), and is never ready). */
+	send_news(d, pl);
+	kafka_queue_pump(d, &pl->qw);
 }
 
 static void reap(struct tidsd *d)
@@ -510,15 +645,22 @@ void federation_tick(struct tidsd *d)
 	while ((p = tids_map_next(&f->peers, &pos)) != NULL) {
 		link_tick(d, p);
 		/* What the peer acknowledged is on its ingress: no longer ours
-		 * to keep. */
-		if (p->acked > p->trimmed && mono_ms() - p->trimmed_at >= TRIM_MS &&
+		 * to keep. Not before a Pull checked the topic against acked:
+		 * a topic made again after a restart would lose positions the
+		 * peer never had. */
+		if (p->acked_checked && p->acked > p->trimmed && mono_ms() - p->trimmed_at >= TRIM_MS &&
 		    kafka_delete_before(d, p->out_topic, (int64_t)p->acked) == 0) {
 			p->trimmed = p->acked;
 			p->trimmed_at = mono_ms();
+			/* What the topic may not start before (a restart check). */
+			if (store_set_u64(d->store, "fed_trimmed", p->id, p->trimmed) != 0)
+				tids_log_debug("federation: %s: trim point not stored", p->id);
 		}
 		if (p->serving != NULL) {
 			send_news(d, p->serving);
-			kafka_queue_pump(d, &p->serving->qw);
+			/* Sending may have ended the session and its pull. */
+			if (p->serving != NULL)
+				kafka_queue_pump(d, &p->serving->qw);
 		}
 	}
 }
@@ -581,8 +723,8 @@ void federation_free(struct tidsd *d)
 	import_free(d);
 	pos = 0;
 	while ((p = tids_map_next(&f->peers, &pos)) != NULL) {
-		tids_directory_free(&p->dir);
-		free(p->dir_blob);
+		consent_forget(p);
+		directory_forget(p);
 		free(p->witness);
 		free(p);
 	}

@@ -35,15 +35,25 @@ struct fed_peer {
 	uint8_t dh_pk[TIDS_DH_KEY_BYTES];
 	char out_topic[512];             /* what we forward to it */
 
-	/* Its directory, as last verified (zeroed when none yet). */
+	/* Its directory, as last verified (zeroed when none yet): the pages
+	 * (decoded copies owning their bytes, kept in the registry as signed)
+	 * and dir, their merge (tids_directory_merged_free). */
 	struct tids_directory dir;
-	uint8_t *dir_blob;               /* the signed bytes, kept in the registry */
-	size_t dir_len;
+	struct tids_directory *dir_pages;
+	size_t n_dir_pages;
+	/* The pages of a newer version while they arrive (slots of pend_n). */
+	struct tids_directory *pend;
+	uint32_t pend_n, pend_have;
+	uint64_t pend_version;
 	uint32_t conflicts;              /* of its ids, refused */
 
 	/* Our link to it: we pull what it forwards to us. */
 	struct link *link;
 	uint64_t next_position;          /* first of its positions not yet on our ingress */
+	uint64_t in_epoch;               /* of its outbound topic, as its forwards say (0: none yet) */
+	uint64_t in_base;                /* added to its positions for our router: grows per epoch */
+	uint64_t max_queued;             /* highest of its positions sent to our Kafka (this epoch) */
+	uint64_t expect;                 /* on this link, positions go on from here (never back) */
 	uint64_t imported, refused;
 	char last_error[256];
 	int64_t last_error_ms;
@@ -53,7 +63,14 @@ struct fed_peer {
 	uint64_t acked;                  /* the position after its last ack */
 	uint64_t forwarded;
 	uint64_t trimmed;                /* its outbound topic is deleted up to here */
+	bool acked_checked;              /* acked is of the topic as it is (checked at a Pull) */
+	uint64_t out_epoch;              /* of its outbound topic: new when we find it restarted */
 	int64_t trimmed_at;
+
+	/* Its consent (consent.c): the round being received, and the ids of
+	 * its grants and approvals that round listed so far. */
+	uint64_t consent_round;
+	struct tids_map consent_seen;
 
 	/* Its chain heads we witness, by partition. */
 	struct tids_audit_checkpoint *witness;   /* owned copies (hub_id points to id) */
@@ -79,11 +96,12 @@ struct federation {
 	struct tids_map remote;          /* participant id -> struct remote */
 	struct tids_map conflicted;      /* "id@hub" of refused claims (for logging once) */
 
-	/* Our own directory, signed, as the PullItem bytes every puller gets. */
+	/* Our own directory, signed, as the PullItems every puller gets (one
+	 * a page). */
 	bool dir_dirty;
 	uint64_t dir_version;
-	uint8_t *dir_item;
-	size_t dir_item_len;
+	struct tids_bytes *dir_items;
+	size_t n_dir_items;
 
 	/* Our chain heads, read from the ledger, for the pullers. */
 	struct tids_ledger *ledger;
@@ -91,6 +109,8 @@ struct federation {
 	size_t n_heads;
 	uint64_t heads_version;          /* grows when a head moves */
 	int64_t heads_read_at;
+
+	uint64_t consent_version;        /* grows when our grants or approvals change */
 
 	char hub_id[TIDS_ID_MAX + 1];    /* ours (the config may be swapped on reload) */
 	struct import *import;           /* import.c */
@@ -101,8 +121,11 @@ struct fed_peer *fed_peer(struct tidsd *d, const char *id);
 void fed_peer_error(struct fed_peer *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* directory.c */
-/* Our directory as a signed PullItem (rebuilt when the registry changed). */
-int directory_own_item(struct tidsd *d, const uint8_t **item, size_t *len);
+/* Our directory as signed PullItems, one a page (rebuilt when the registry
+ * changed). */
+int directory_own_items(struct tidsd *d, const struct tids_bytes **items, size_t *n);
+/* Frees what p holds of its directory (kept and arriving pages). */
+void directory_forget(struct fed_peer *p);
 /* A peer's directory: checks the signature with its key and the version,
  * keeps it (registry), and rebuilds who is where. */
 int directory_apply(struct tidsd *d, struct fed_peer *p, const struct tids_directory *dir, char *err, size_t errlen);
@@ -133,6 +156,16 @@ void import_forward(struct tidsd *d, struct fed_peer *p, struct tids_pull_item *
 void import_forget(struct tidsd *d, struct fed_peer *p);
 /* Forwards of p's on their way to Kafka. */
 size_t import_in_flight(const struct tidsd *d, const struct fed_peer *p);
+
+/* consent.c */
+/* Our grants and approvals for p's participants, as one round of pages. */
+typedef int consent_emit_fn(struct tidsd *d, void *ctx, const struct tids_consent_page *page);
+int consent_send(struct tidsd *d, const struct fed_peer *p, consent_emit_fn *emit, void *ctx);
+/* One page of p's consent: what verifies is kept; at the end of a round,
+ * what it did not list is revoked here. */
+void consent_page(struct tidsd *d, struct fed_peer *p, const struct tids_consent_page *c);
+/* The link to p dropped: a round half received counts for nothing. */
+void consent_forget(struct fed_peer *p);
 
 /* witness.c */
 /* A peer's signed chain head: kept (and written to its witness file) if

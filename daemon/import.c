@@ -281,6 +281,54 @@ static void check(struct tidsd *d, struct fed_peer *p, const struct tids_ingress
 	check_provenance(d->federation->import, ir, owner->identity_key, why, whylen);
 }
 
+/*
+ * The peer's outbound topic has epochs: a new one when the peer finds that
+ * the topic restarted. Its positions are then new, and our router, which
+ * drops a forward at or below the last position it routed from the peer,
+ * must not take them for old ones: the positions it sees are the peer's
+ * plus a base that moves past every earlier one at each new epoch. Within
+ * one link, positions never go back: if they do, the topic restarted under
+ * the peer's feet, and the link starts over so that the peer finds out.
+ * Returns false if the forward must not be imported.
+ */
+static bool epoch_of(struct tidsd *d, struct fed_peer *p, const struct tids_pull_item *it)
+{
+	char why[300];
+
+	if (it->epoch != 0 && it->epoch != p->in_epoch) {
+		if (p->in_epoch != 0) {
+			uint64_t used = p->next_position > p->max_queued + 1 ? p->next_position : p->max_queued + 1;
+
+			if (import_in_flight(d, p) > 0) {
+				link_fail(d, p, "its outbound epoch changed within one link");
+				return false;
+			}
+			/* Past everything routed, or on its way, under the old one. */
+			p->in_base += used + (UINT64_C(1) << 32);
+			fed_peer_error(p, "its outbound topic restarted (a new epoch): its positions start anew, "
+				       "after %llu of the old one; whatever it had not sent of the old topic is lost there",
+				       (unsigned long long)used);
+			p->next_position = p->expect = 0;
+			p->max_queued = 0;
+		}
+		/* The first epoch it names (a peer of before epochs, or none
+		 * yet) is the topic its positions were on all along. */
+		p->in_epoch = it->epoch;
+		if (store_set_u64(d->store, "fed_epoch", p->id, p->in_epoch) != 0 ||
+		    store_set_u64(d->store, "fed_base", p->id, p->in_base) != 0 ||
+		    store_set_u64(d->store, "fed_next", p->id, p->next_position) != 0)
+			tids_log_warnx("federation: %s: its epoch not stored", p->id);
+	}
+	if (it->position < p->expect) {
+		snprintf(why, sizeof(why), "its positions went back from %llu to %llu (its outbound topic restarted?)",
+			 (unsigned long long)p->expect, (unsigned long long)it->position);
+		link_fail(d, p, why);
+		return false;
+	}
+	p->expect = it->position;
+	return true;
+}
+
 void import_forward(struct tidsd *d, struct fed_peer *p, struct tids_pull_item *it)
 {
 	struct import *im = d->federation->import;
@@ -299,6 +347,8 @@ void import_forward(struct tidsd *d, struct fed_peer *p, struct tids_pull_item *
 		link_fail(d, p, "imports are not possible (out of memory or no Kafka producer)");
 		return;
 	}
+	if (!epoch_of(d, p, it))
+		return;
 	decoded = tids_wire_decode_record(ir->record.data, ir->record.len, &rec, err, sizeof(err)) == 0;
 	if (!decoded)
 		snprintf(why, sizeof(why), "the record does not decode: %s", err);
@@ -312,7 +362,7 @@ void import_forward(struct tidsd *d, struct fed_peer *p, struct tids_pull_item *
 	}
 	/* Ours from here: who sent it is the link's peer, whatever it says. */
 	ir->forwarded.from_hub = p->id;
-	ir->forwarded.position = it->position;
+	ir->forwarded.position = p->in_base + it->position;
 	ir->forwarded.refused = why;
 	ir->received_at_ms = now_ms();
 	/* Kafka is not trusted with the plaintext of important or core data
@@ -341,6 +391,8 @@ void import_forward(struct tidsd *d, struct fed_peer *p, struct tids_pull_item *
 		goto oom;
 	ref->p = p;
 	ref->gen = q->gen;
+	if (it->position > p->max_queued)
+		p->max_queued = it->position;
 	if (rd_kafka_produce(im->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_FREE, payload, len, key, key_len, ref) != 0) {
 		/* Not written: this link starts over from the last confirmed. */
 		free(payload);

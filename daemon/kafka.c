@@ -320,11 +320,15 @@ static void on_admin_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 	if (kafka_log_event(d, ev))
 		return;
 	if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_DELETERECORDS_RESULT) {
-		const rd_kafka_topic_partition_list_t *tp =
-			rd_kafka_DeleteRecords_result_offsets(rd_kafka_event_DeleteRecords_result(ev));
+		const rd_kafka_topic_partition_list_t *tp;
 
-		if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		/* A failed request has no offsets (librdkafka asserts if
+		 * asked for them): say so and stop there. */
+		if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
 			tids_log_warnx("kafka: records not deleted: %s", rd_kafka_event_error_string(ev));
+			return;
+		}
+		tp = rd_kafka_DeleteRecords_result_offsets(rd_kafka_event_DeleteRecords_result(ev));
 		for (int i = 0; tp != NULL && i < tp->cnt; i++)
 			if (tp->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
 				tids_log_warnx("kafka: records of %s not deleted: %s", tp->elems[i].topic,

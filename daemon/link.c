@@ -1,5 +1,6 @@
 /*
- * Our link to one peer hub: a TCP connection dialled from the event loop,
+ * Our link to one peer hub: a TCP connection dialled from the event loop
+ * (a host name looked up on a thread, never in the loop),
  * the Noise_XX handshake as initiator with the hub key (the peer must prove
  * the key its registration gives before we say who we are), the peer's
  * welcome, then one Federation/Pull call whose items (forwards, the peer's
@@ -22,17 +23,19 @@
 
 #include "federation.h"
 #include "tids/error.h"
+#include "tids/resolve.h"
 
 #define READ_CHUNK 65536
 #define READ_BUDGET (4 * READ_CHUNK)
 
-enum link_state { L_IDLE, L_CONNECTING, L_HANDSHAKE, L_WELCOME, L_OPEN };
+enum link_state { L_IDLE, L_RESOLVING, L_CONNECTING, L_HANDSHAKE, L_WELCOME, L_OPEN };
 
 struct link {
 	struct watch w;
 	struct tidsd *d;
 	struct fed_peer *p;
 	enum link_state state;
+	struct tids_resolve *resolving;    /* L_RESOLVING: the peer's host name, on a thread */
 	struct tids_noise_handshake hs;
 	struct tids_channel ch;
 	struct tids_buf in, out;
@@ -73,7 +76,10 @@ static void disconnect(struct tidsd *d, struct link *l)
 	}
 	if (l->state == L_OPEN)
 		tids_log_info("federation: link to %s down", l->p->id);
+	tids_resolve_drop(l->resolving);
+	l->resolving = NULL;
 	import_forget(d, l->p);
+	consent_forget(l->p);
 	tids_noise_handshake_wipe(&l->hs);
 	tids_channel_wipe(&l->ch);
 	tids_buf_wipe(&l->in);
@@ -150,42 +156,18 @@ void link_ack(struct tidsd *d, struct fed_peer *p, uint64_t position)
 
 /* --- connecting ------------------------------------------------------------------ */
 
-static void dial(struct tidsd *d, struct link *l)
+/* Connects to the first address of ai (the link's backoff covers the rest). */
+static void dial_addr(struct tidsd *d, struct link *l, struct addrinfo *ai)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV }, *ai = NULL;
-	char host[300], port[16];
-	const char *colon = strrchr(l->p->address, ':');
-	int fd = -1, rc, one = 1;
-	size_t hn;
+	int fd, one = 1;
 
-	l->started = mono_ms();
-	l->generation++;
-	if (colon == NULL || (hn = (size_t)(colon - l->p->address)) >= sizeof(host)) {
-		fed_peer_error(l->p, "address %s is not HOST:PORT", l->p->address);
-		l->retry_at = mono_ms() + LINK_BACKOFF_MAX_MS;
-		return;
-	}
-	memcpy(host, l->p->address, hn);
-	host[hn] = '\0';
-	if (host[0] == '[') {
-		memmove(host, host + 1, strlen(host));
-		host[strcspn(host, "]")] = '\0';
-	}
-	snprintf(port, sizeof(port), "%s", colon + 1);
-	/* Resolving a name blocks the loop briefly; peers are few and
-	 * operators usually give addresses. */
-	rc = getaddrinfo(host, port, &hints, &ai);
-	if (rc != 0) {
-		fed_peer_error(l->p, "link: %s: %s", l->p->address, gai_strerror(rc));
-		l->retry_at = mono_ms() + l->backoff;
-		return;
-	}
 	fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0 && errno != EINPROGRESS)) {
 		fed_peer_error(l->p, "link: connect to %s: %s", l->p->address, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		freeaddrinfo(ai);
+		l->state = L_IDLE;
 		l->retry_at = mono_ms() + l->backoff;
 		l->backoff = l->backoff * 2 < LINK_BACKOFF_MAX_MS ? l->backoff * 2 : LINK_BACKOFF_MAX_MS;
 		return;
@@ -204,6 +186,58 @@ static void dial(struct tidsd *d, struct link *l)
 		l->state = L_IDLE;
 		l->retry_at = mono_ms() + l->backoff;
 	}
+}
+
+/* A lookup ended: connect, or back off. */
+static void resolved(struct tidsd *d, struct link *l, struct addrinfo *ai, int rc)
+{
+	tids_resolve_drop(l->resolving);
+	l->resolving = NULL;
+	if (ai == NULL) {
+		fed_peer_error(l->p, "link: %s: %s", l->p->address, rc != 0 ? gai_strerror(rc) : "no address");
+		l->state = L_IDLE;
+		l->retry_at = mono_ms() + l->backoff;
+		l->backoff = l->backoff * 2 < LINK_BACKOFF_MAX_MS ? l->backoff * 2 : LINK_BACKOFF_MAX_MS;
+		return;
+	}
+	dial_addr(d, l, ai);
+}
+
+static void dial(struct tidsd *d, struct link *l)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST }, *ai = NULL;
+	char host[300], port[16];
+	const char *colon = strrchr(l->p->address, ':');
+	size_t hn;
+
+	l->started = mono_ms();
+	l->generation++;
+	if (colon == NULL || (hn = (size_t)(colon - l->p->address)) >= sizeof(host)) {
+		fed_peer_error(l->p, "address %s is not HOST:PORT", l->p->address);
+		l->retry_at = mono_ms() + LINK_BACKOFF_MAX_MS;
+		return;
+	}
+	memcpy(host, l->p->address, hn);
+	host[hn] = '\0';
+	if (host[0] == '[') {
+		memmove(host, host + 1, strlen(host));
+		host[strcspn(host, "]")] = '\0';
+	}
+	snprintf(port, sizeof(port), "%s", colon + 1);
+	/* An address is taken as it is; a name is looked up on a thread of
+	 * its own (a slow name server must not stall the loop), and polled
+	 * for at each tick. */
+	if (getaddrinfo(host, port, &hints, &ai) == 0) {
+		dial_addr(d, l, ai);
+		return;
+	}
+	l->resolving = tids_resolve_start(host, port, NULL);
+	if (l->resolving == NULL) {
+		fed_peer_error(l->p, "link: %s: cannot start a lookup", l->p->address);
+		l->retry_at = mono_ms() + l->backoff;
+		return;
+	}
+	l->state = L_RESOLVING;
 }
 
 static void start_handshake(struct tidsd *d, struct link *l)
@@ -260,7 +294,8 @@ static void handshake_step(struct tidsd *d, struct link *l)
 
 static void send_pull(struct tidsd *d, struct link *l)
 {
-	struct tids_pull_control c = { .from_position = l->p->next_position, .window = LINK_WINDOW };
+	struct tids_pull_control c = { .from_position = l->p->next_position, .window = LINK_WINDOW,
+				       .epoch = l->p->in_epoch };
 	struct tids_frame f = { .kind = TIDS_FRAME_REQUEST, .method = "tids.v1.Federation/Pull" };
 	uint8_t *body;
 	size_t len;
@@ -270,6 +305,7 @@ static void send_pull(struct tidsd *d, struct link *l)
 		return;
 	}
 	l->call_id = 1;
+	l->p->expect = l->p->next_position;
 	f.call_id = l->call_id;
 	f.body = (struct tids_bytes){ body, len };
 	if (send_frame(d, l, &f) == 0) {
@@ -477,6 +513,15 @@ void link_tick(struct tidsd *d, struct fed_peer *p)
 	if (l == NULL)
 		return;
 
+	if (l->state == L_RESOLVING) {
+		struct addrinfo *ai;
+		int rc;
+
+		if (tids_resolve_poll(l->resolving, &ai, &rc) == 1) {
+			resolved(d, l, ai, rc);
+			return;
+		}
+	}
 	if (l->state == L_IDLE && now >= l->retry_at)
 		dial(d, l);
 	else if (l->state != L_IDLE && l->state != L_OPEN && now - l->started > timeout)
@@ -503,6 +548,9 @@ void link_item(struct tidsd *d, struct fed_peer *p, struct tids_pull_item *it)
 		break;
 	case TIDS_PULL_FORWARD:
 		import_forward(d, p, it);
+		break;
+	case TIDS_PULL_CONSENT:
+		consent_page(d, p, &it->consent);
 		break;
 	}
 }

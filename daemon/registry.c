@@ -150,8 +150,9 @@ static int apply_participant(struct tidsd *d, const char *id, const struct tids_
 
 	if (r == 0 && store_put(d->store, STORE_PARTICIPANT, id, e->body.data, e->body.len) != 0)
 		r = tids_fail(err, errlen, TIDS_EDB, "participant %s: could not be stored", id);
-	/* The writer made its delivery topic before registering it; this is
-	 * for topics that went missing (a new Kafka under an old hub). */
+	/* Its delivery topic, before anything can be routed to it (that needs
+	 * a subscription or a grant, later entries): each instance asks, the
+	 * first makes it, Kafka says the others' exists. */
 	if (r == 0 && !known)
 		kafka_topic_create_async(d, KT_DELIVER, id);
 	/* A new key, a suspension: open sessions lose what they no longer
@@ -357,26 +358,53 @@ static int apply_peer(struct tidsd *d, const char *id, const struct tids_hub_sta
  * spent: approvals are immutable); the router knows them as revoked. */
 struct approval_entry {
 	struct tids_approval a;
+	char id[TIDS_ID_MAX + 1];       /* as this hub knows it (registry_consent_id) */
 	bool revoked;
+};
+
+/* How this hub knows a grant or approval: by its id if it was issued to
+ * this hub, as id@hub if another hub issued it (hub_id names that hub,
+ * which enforces it and sent it to us over its link). False if that does
+ * not fit an id's length. */
+bool registry_consent_id(const struct tidsd *d, const char *id, const char *hub_id, char buf[TIDS_ID_MAX + 1])
+{
+	if (strcmp(hub_id, d->conf->hub_id) == 0)
+		return (size_t)snprintf(buf, TIDS_ID_MAX + 1, "%s", id) <= TIDS_ID_MAX;
+	return (size_t)snprintf(buf, TIDS_ID_MAX + 1, "%s@%s", id, hub_id) <= TIDS_ID_MAX;
+}
+
+/* A grant as the registry keeps it: the grant first (the map's values are
+ * read as struct tids_grant), then the id the map is keyed by. */
+struct grant_entry {
+	struct tids_grant g;
+	char id[TIDS_ID_MAX + 1];       /* as this hub knows it (registry_consent_id) */
 };
 
 static int index_grant(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
 {
 	uint8_t key[TIDS_SEAL_KEY_BYTES];
-	struct tids_grant *g = calloc(1, sizeof(*g));
+	struct grant_entry *ge = calloc(1, sizeof(*ge));
+	struct tids_grant *g;
+	char *id;
 	void *old;
 	int r;
 
-	if (g == NULL)
+	if (ge == NULL)
 		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+	g = &ge->g;
+	id = ge->id;
 	if ((r = tids_wire_decode_signed_grant(blob, len, g, err, errlen)) < 0)
 		goto fail;
-	/* A grant without its key has been shredded: it cannot carry data. */
-	if (keys_grant_key(d, g->grant_id, key) != 0) {
-		r = tids_fail(err, errlen, TIDS_ECRYPTO, "grant %s has no data key", g->grant_id);
+	if (!registry_consent_id(d, g->grant_id, g->hub_id, id)) {
+		r = tids_fail(err, errlen, TIDS_EBADID, "grant %s@%s: id too long", g->grant_id, g->hub_id);
 		goto fail;
 	}
-	if (tids_map_put_str(&d->registry->grants, g->grant_id, g, &old) != 0) {
+	/* A grant without its key has been shredded: it cannot carry data. */
+	if (keys_grant_key(d, id, key) != 0) {
+		r = tids_fail(err, errlen, TIDS_ECRYPTO, "grant %s has no data key", id);
+		goto fail;
+	}
+	if (tids_map_put_str(&d->registry->grants, id, g, &old) != 0) {
 		sodium_memzero(key, sizeof(key));
 		r = tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
 		goto fail;
@@ -385,12 +413,12 @@ static int index_grant(struct tidsd *d, const uint8_t *blob, size_t len, char *e
 		tids_grant_free(old);
 		free(old);
 	}
-	router_post(d, RM_GRANT, g->grant_id, blob, len, key, NULL);
+	router_post(d, RM_GRANT, id, blob, len, key, NULL);
 	sodium_memzero(key, sizeof(key));
 	return 0;
 fail:
 	tids_grant_free(g);
-	free(g);
+	free(ge);
 	return r;
 }
 
@@ -514,6 +542,7 @@ static int apply_grant(struct tidsd *d, const char *id, const struct tids_hub_st
 		/* The entry does not say why it ended: a grant past its end when
 		 * it was written expired (HS_EXPIRE_GRANT writes only those). */
 		forget_grant(d, id, old != NULL && old->not_after_ms <= at, at);
+		federation_consent_changed(d);
 		return 0;
 	}
 	if ((r = tids_wire_decode_signed_grant(e->body.data, e->body.len, &g, err, errlen)) < 0)
@@ -530,30 +559,54 @@ static int apply_grant(struct tidsd *d, const char *id, const struct tids_hub_st
 				 id);
 	if (store_put(d->store, STORE_GRANT, id, e->body.data, e->body.len) != 0)
 		return tids_fail(err, errlen, TIDS_EDB, "grant %s: could not be stored", id);
-	return index_grant(d, e->body.data, e->body.len, err, errlen);
+	if ((r = index_grant(d, e->body.data, e->body.len, err, errlen)) == 0)
+		federation_consent_changed(d);
+	return r;
 }
 
 void registry_expire_grants(struct tidsd *d, int64_t now)
 {
 	static int64_t last;
-	char ids[64][TIDS_ID_MAX + 1];
-	size_t pos = 0, n = 0;
+	char ids[64][TIDS_ID_MAX + 1], imported[64][TIDS_ID_MAX + 1], err[256];
+	const char *idp[64];
+	size_t pos = 0, n = 0, m = 0;
 	const struct tids_grant *g;
 
-	/* Once a second is precise enough for validity windows in ms of days.
-	 * Every instance asks; the first to write it revokes, and the others
-	 * find the grant gone when they check again. */
+	/* Once a second is precise enough for validity windows in ms of days. */
 	if (now - last < 1000)
 		return;
 	last = now;
-	while (n < 64 && (g = tids_map_next(&d->registry->grants, &pos)) != NULL)
-		if (g->not_after_ms <= now && !hubstate_pending(d, HS_EXPIRE_GRANT, g->grant_id))
-			snprintf(ids[n++], sizeof(ids[0]), "%s", g->grant_id);
+	while (n < 64 && m < 64 && (g = tids_map_next(&d->registry->grants, &pos)) != NULL) {
+		if (g->not_after_ms > now)
+			continue;
+		/* Ours expire through the hub state: every instance asks, the
+		 * first to write it revokes, and the others find it gone. */
+		if (strcmp(g->hub_id, d->conf->hub_id) == 0) {
+			if (!hubstate_pending(d, HS_EXPIRE_GRANT, g->grant_id))
+				snprintf(ids[n++], sizeof(ids[0]), "%s", g->grant_id);
+		} else if (registry_consent_id(d, g->grant_id, g->hub_id, imported[m])) {
+			/* Another hub's, which this instance imported itself. */
+			idp[m] = imported[m];
+			m++;
+		}
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct hs_request rq = { .op = HS_EXPIRE_GRANT, .id = ids[i], .actor = "hub (grant expired)" };
 
 		hubstate_change(d, NULL, 0, &rq, NULL, NULL);
 	}
+	if (m == 0)
+		return;
+	/* One change of epoch for all of them. */
+	if (keys_grants_destroy(d, idp, m, err, sizeof(err)) != 0) {
+		tids_log_warnx("%zu grants expired but their keys could not be destroyed: %s", m, err);
+		return;
+	}
+	for (size_t i = 0; i < m; i++) {
+		forget_grant(d, idp[i], true, now);
+		tids_log_info("grant %s expired; its data key is destroyed", idp[i]);
+	}
+	federation_consent_changed(d);
 }
 
 bool jurisdiction_covers(const char *covering, const char *covered)
@@ -589,17 +642,22 @@ static int index_approval(struct tidsd *d, const uint8_t *blob, size_t len, char
 		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
 	if ((r = tids_wire_decode_signed_approval(blob, len, &e->a, err, errlen)) < 0)
 		goto fail;
-	e->revoked = store_get_u64(d->store, "approval_revoked", e->a.approval_id, &revoked_at) == 0;
-	if (tids_map_put_str(&d->registry->approvals, e->a.approval_id, e, &old) != 0) {
+	if (!registry_consent_id(d, e->a.approval_id, e->a.hub_id, e->id)) {
+		r = tids_fail(err, errlen, TIDS_EBADID, "approval %s@%s: id too long", e->a.approval_id, e->a.hub_id);
+		goto fail;
+	}
+	e->revoked = store_get_u64(d->store, "approval_revoked", e->id, &revoked_at) == 0;
+	if (tids_map_put_str(&d->registry->approvals, e->id, e, &old) != 0) {
 		r = tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
 		goto fail;
 	}
 	approval_entry_free(old);
 	/* A revoked one too: the policies never count it, but a denial can
-	 * say it was revoked. */
-	router_post(d, RM_APPROVAL, e->a.approval_id, blob, len, NULL, NULL);
+	 * say it was revoked. By the id this hub knows it by (another hub's
+	 * is id@hub). */
+	router_post(d, RM_APPROVAL, e->id, blob, len, NULL, NULL);
 	if (e->revoked)
-		post_withdrawn(d, RM_REVOKE_APPROVAL, e->a.approval_id, "revoked", (int64_t)revoked_at);
+		post_withdrawn(d, RM_REVOKE_APPROVAL, e->id, "revoked", (int64_t)revoked_at);
 	return 0;
 fail:
 	approval_entry_free(e);
@@ -701,7 +759,111 @@ static int apply_approval(struct tidsd *d, const char *id, const struct tids_hub
 		return tids_fail(err, errlen, r, "approval %s: could not be stored", id);
 	/* A revocation reaches the router (index_approval posts it) before
 	 * any record it routes after this entry. */
-	return index_approval(d, e->body.data, e->body.len, err, errlen);
+	if ((r = index_approval(d, e->body.data, e->body.len, err, errlen)) == 0)
+		federation_consent_changed(d);
+	return r;
+}
+
+/* --- consent of other hubs ---------------------------------------------------- */
+
+/* federation/consent.c checked the signer against the issuing hub's
+ * directory; what is kept is the exact signed bytes, as for our own. */
+int registry_import_grant(struct tidsd *d, const char *id, const uint8_t *blob, size_t len, char *err, size_t errlen)
+{
+	const struct tids_grant *old = tids_map_get_str(&d->registry->grants, id);
+	int r;
+
+	if (old != NULL) {
+		/* Sent again with every round: the same bytes are no news. */
+		if (old->bytes.len > 0 && blob != NULL) {
+			struct tids_grant g;
+
+			if (tids_wire_decode_signed_grant(blob, len, &g, err, errlen) < 0)
+				return TIDS_EINVAL;
+			r = g.bytes.len == old->bytes.len && memcmp(g.bytes.data, old->bytes.data, g.bytes.len) == 0 ? 1 :
+			    tids_fail(err, errlen, TIDS_EEXIST, "grant %s exists with other terms; grants are immutable",
+				      id);
+			tids_grant_free(&g);
+			return r;
+		}
+		return 1;
+	}
+	if (keys_grant_create(d, id) != 0 || store_put(d->store, STORE_GRANT, id, blob, len) != 0)
+		return tids_fail(err, errlen, TIDS_EDB, "grant %s: could not be stored", id);
+	return index_grant(d, blob, len, err, errlen);
+}
+
+int registry_import_approval(struct tidsd *d, const char *id, const uint8_t *blob, size_t len, char *err,
+			     size_t errlen)
+{
+	/* Revoked ones stay spent: the issuing hub cannot bring one back. */
+	if (tids_map_get_str(&d->registry->approvals, id) != NULL)
+		return 1;
+	if (store_put(d->store, STORE_APPROVAL, id, blob, len) != 0)
+		return tids_fail(err, errlen, TIDS_EDB, "approval %s: could not be stored", id);
+	return index_approval(d, blob, len, err, errlen);
+}
+
+void registry_revoke_imported(struct tidsd *d, const char *hub, registry_keep_fn *keep, void *ctx)
+{
+	char ids[64][TIDS_ID_MAX + 1], err[256];
+	const char *idp[64];
+	const struct tids_grant *g;
+	struct approval_entry *e;
+	size_t pos, n;
+
+	/* Grants: keys destroyed (one change of epoch for up to 64), then
+	 * forgotten, as a revocation by their owner here would. */
+	do {
+		n = 0;
+		for (pos = 0; n < 64 && (g = tids_map_next(&d->registry->grants, &pos)) != NULL;)
+			if (strcmp(g->hub_id, hub) == 0 && registry_consent_id(d, g->grant_id, g->hub_id, ids[n]) &&
+			    !keep(ctx, true, ids[n])) {
+				idp[n] = ids[n];
+				n++;
+			}
+		if (n == 0)
+			break;
+		if (keys_grants_destroy(d, idp, n, err, sizeof(err)) != 0) {
+			tids_log_warnx("federation: %zu grants of hub %s revoked there, but their keys could not be "
+				       "destroyed here: %s", n, hub, err);
+			break;
+		}
+		for (size_t i = 0; i < n; i++) {
+			forget_grant(d, ids[i], false, now_ms());
+			tids_log_info("federation: grant %s revoked by hub %s; its data key is destroyed", ids[i], hub);
+		}
+	} while (n == 64);
+	for (pos = 0; (e = tids_map_next(&d->registry->approvals, &pos)) != NULL;) {
+		if (e->revoked || strcmp(e->a.hub_id, hub) != 0 || keep(ctx, false, e->id))
+			continue;
+		if (store_set_u64(d->store, "approval_revoked", e->id, (uint64_t)now_ms()) != 0) {
+			tids_log_warnx("federation: approval %s: revocation could not be stored", e->id);
+			continue;
+		}
+		e->revoked = true;
+		post_withdrawn(d, RM_REVOKE_APPROVAL, e->id, "revoked", now_ms());
+		tids_log_info("federation: approval %s revoked by hub %s", e->id, hub);
+	}
+}
+
+void registry_each_grant(struct tidsd *d, registry_grant_fn *fn, void *ctx)
+{
+	const struct tids_grant *g;
+	size_t pos = 0;
+
+	while ((g = tids_map_next(&d->registry->grants, &pos)) != NULL)
+		fn(ctx, g);
+}
+
+void registry_each_approval(struct tidsd *d, registry_approval_fn *fn, void *ctx)
+{
+	const struct approval_entry *e;
+	size_t pos = 0;
+
+	while ((e = tids_map_next(&d->registry->approvals, &pos)) != NULL)
+		if (!e->revoked)
+			fn(ctx, &e->a);
 }
 
 bool registry_case_open(const struct tidsd *d, const char *recipient, const char *purpose, int64_t now)

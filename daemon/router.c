@@ -120,10 +120,11 @@ static void apply_grant(struct router *rt, const struct router_msg *m, char *err
 
 	if (tids_wire_decode_signed_grant(m->blob, m->len, &g, err, errlen) != 0)
 		return;
-	snprintf(key, sizeof(key), "uses/%s", g.grant_id);
+	/* m->id is how this hub knows it: another hub's grant is id@hub. */
+	snprintf(key, sizeof(key), "uses/%s", m->id);
 	uses = tids_map_get_str(&rt->counts, key);
 	struct tids_policy_grant pg = {
-		.id = g.grant_id, .owner = g.owner, .grantee = g.grantee,
+		.id = m->id, .owner = g.owner, .grantee = g.grantee,
 		.assets = g.assets.items, .n_assets = g.assets.n,
 		.categories = g.categories.items, .n_categories = g.categories.n,
 		.purposes = g.purposes.items, .n_purposes = g.purposes.n,
@@ -133,13 +134,13 @@ static void apply_grant(struct router *rt, const struct router_msg *m, char *err
 	tids_policy_duties_from_wire(&g.obligations, &pg.duties);
 	k = calloc(1, sizeof(*k));
 	if (k == NULL || (k->key = tids_secmem_pool_get(rt->key_pool)) == NULL) {
-		tids_log_warnx("router: grant %s: out of memory; not routing under it", g.grant_id);
+		tids_log_warnx("router: grant %s: out of memory; not routing under it", m->id);
 		free(k);
 		tids_grant_free(&g);
 		return;
 	}
 	memcpy(k->key, m->key, TIDS_SEAL_KEY_BYTES);
-	snprintf(k->id, sizeof(k->id), "%s", g.grant_id);
+	snprintf(k->id, sizeof(k->id), "%s", m->id);
 	if (tids_policy_facts_put_grant(rt->facts, &pg, err, errlen) == 0) {
 		struct grant_key *old = NULL;
 
@@ -188,14 +189,14 @@ static void apply_approval(struct router *rt, const struct router_msg *m, char *
 	if (tids_wire_decode_signed_approval(m->blob, m->len, &a, err, errlen) != 0)
 		return;
 	struct tids_policy_approval pa = {
-		.id = a.approval_id, .kind = a.kind, .regulator = a.regulator, .exporter = a.exporter,
+		.id = m->id, .kind = a.kind, .regulator = a.regulator, .exporter = a.exporter,
 		.recipient = a.recipient, .categories = a.categories.items, .n_categories = a.categories.n,
 		.tiers = a.tiers, .n_tiers = a.n_tiers, .purposes = a.purposes.items, .n_purposes = a.purposes.n,
 		.from_jurisdiction = a.from_jurisdiction, .to_jurisdiction = a.to_jurisdiction,
 		.valid_from_ms = a.valid_from_ms, .valid_until_ms = a.valid_until_ms, .case_id = a.case_id,
 	};
 	if (tids_policy_facts_put_approval(rt->facts, &pa, err, errlen) != 0)
-		tids_log_warnx("router: approval %s: %s", a.approval_id, err);
+		tids_log_warnx("router: approval %s: %s", m->id, err);
 	tids_approval_free(&a);
 }
 

@@ -201,10 +201,9 @@ static void admin_register_participant(struct tidsd *d, struct session *s, const
 	char err[256];
 	int r = tids_wire_decode_participant(f->body.data, f->body.len, &p, err, sizeof(err));
 
-	/* Its delivery topic first: a participant that exists can be routed
-	 * to, whichever instance routes. */
-	if (r == 0 && !registry_knows_participant(d, p.id))
-		r = kafka_topic_create(d, KT_DELIVER, p.id, err, sizeof(err));
+	/* Its delivery topic is made when the registration is applied, by
+	 * every instance that applies it (registry.c): not here, where a
+	 * round trip to the broker per registration held up the loop. */
 	if (r != 0) {
 		session_reply(d, s, f->call_id, tids_error_code(r), err, NULL, 0);
 	} else if ((said = said_new(d, s, f)) != NULL) {

@@ -209,6 +209,23 @@ typedef void registry_subscriber_fn(void *ctx, const struct subscriber *s);
 void registry_each_subscriber(struct tidsd *d, registry_subscriber_fn *fn, void *ctx);
 typedef void registry_participant_fn(void *ctx, const struct participant *p);
 void registry_each_participant(struct tidsd *d, registry_participant_fn *fn, void *ctx);
+/* Consent another hub issued (its hub_id) and sent us, kept by each
+ * instance that links to that hub (not on the hub state): known here as
+ * id@hub (registry_consent_id). The import functions store and index it
+ * (1: held already); the signer was checked by the caller. */
+bool registry_consent_id(const struct tidsd *d, const char *id, const char *hub_id, char buf[TIDS_ID_MAX + 1]);
+int registry_import_grant(struct tidsd *d, const char *id, const uint8_t *blob, size_t len, char *err, size_t errlen);
+int registry_import_approval(struct tidsd *d, const char *id, const uint8_t *blob, size_t len, char *err,
+			     size_t errlen);
+/* Revokes what hub issued and keep() does not keep: grants lose their data
+ * key (their deliveries here become unreadable), approvals stop counting. */
+typedef bool registry_keep_fn(void *ctx, bool grant, const char *id);
+void registry_revoke_imported(struct tidsd *d, const char *hub, registry_keep_fn *keep, void *ctx);
+typedef void registry_grant_fn(void *ctx, const struct tids_grant *g);
+void registry_each_grant(struct tidsd *d, registry_grant_fn *fn, void *ctx);
+/* Unrevoked approvals only. */
+typedef void registry_approval_fn(void *ctx, const struct tids_approval *a);
+void registry_each_approval(struct tidsd *d, registry_approval_fn *fn, void *ctx);
 /* Is there a valid, unrevoked case (approval of kind purpose with a case
  * id) naming recipient, signed by an active participant? */
 bool registry_case_open(const struct tidsd *d, const char *recipient, const char *purpose, int64_t now);
@@ -499,6 +516,9 @@ void federation_peer_changed(struct tidsd *d, const struct tids_peer *p);
 /* Local participants or subscriptions changed: our directory is stale and
  * who is where may have changed. */
 void federation_registry_changed(struct tidsd *d);
+/* A grant or approval of ours was issued, revoked or expired: the peers
+ * get the consent that covers their participants again. */
+void federation_consent_changed(struct tidsd *d);
 /* The peer whose hub key has this Noise (X25519) form, or NULL. */
 const char *federation_peer_by_dh_key(const struct tidsd *d, const uint8_t dh_pk[TIDS_DH_KEY_BYTES]);
 /* The registered key of peer hub id into key; false if it is no peer. */

@@ -4,7 +4,10 @@
  * on our links and checked with their keys, go to a witness file per peer
  * (state.dir/witness/<peer>.witness), which an auditor gives to
  * `tidsctl audit verify --witness` to catch a hub that rewrote or cut its
- * history after the heads left it.
+ * history after the heads left it. The file is in the format of the
+ * participants' receipts (one {"kind":"head"} line per chain, its newest
+ * signed head), so the same checker holds a ledger to both; a file of the
+ * first format ("witness ..." lines) is read as well.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -16,6 +19,7 @@
 
 #include "federation.h"
 #include "tids/error.h"
+#include "tids/receipt.h"
 
 #define WITNESS_PARTITIONS_MAX 1024
 
@@ -31,7 +35,8 @@ static void witness_path(const struct tidsd *d, const char *peer, char *buf, siz
  * old one or the new one, never half of either. */
 static int write_file(struct tidsd *d, struct fed_peer *p)
 {
-	char dir[4096], path[4400], tmp[4500], line[TIDS_WITNESS_LINE_MAX + 2];
+	char dir[4096], path[4400], tmp[4500];
+	struct tids_jw w;
 	FILE *f;
 	int fd, r = 0;
 
@@ -46,17 +51,24 @@ static int write_file(struct tidsd *d, struct fed_peer *p)
 			close(fd);
 		return TIDS_EIO;
 	}
-	fprintf(f, "# signed chain heads of hub %s, as hub %s received them: tidsctl audit verify --witness\n",
-		p->id, d->conf->hub_id);
-	for (size_t i = 0; i < p->n_witness; i++) {
-		struct tids_witness w;
+	tids_jw_init(&w);
+	for (size_t i = 0; i < p->n_witness && r == 0; i++) {
+		uint8_t *head;
+		size_t len;
 
 		if (p->witness[i].seq == 0)
 			continue;
-		tids_witness_from_checkpoint(&p->witness[i], &w);
-		if (tids_witness_format(&w, line, sizeof(line)) > 0)
-			fputs(line, f);
+		if (tids_wire_encode_audit_checkpoint(&p->witness[i], &head, &len) != 0) {
+			r = TIDS_ENOMEM;
+			break;
+		}
+		tids_jw_reset(&w);
+		tids_receipt_line_head(&w, head, len);
+		free(head);
+		if (w.err != 0 || fwrite(w.buf, 1, w.len, f) != w.len || fputc('\n', f) == EOF)
+			r = TIDS_EIO;
 	}
+	tids_jw_free(&w);
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0)
 		r = TIDS_EIO;
 	if (fclose(f) != 0)
@@ -110,51 +122,49 @@ void witness_keep(struct tidsd *d, struct fed_peer *p, const struct tids_audit_c
 
 void witness_load(struct tidsd *d, struct fed_peer *p)
 {
-	char path[4400], err[256];
-	struct tids_witness *list;
-	size_t n;
-	char *text;
-	long size;
+	char path[4400], err[256], *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	unsigned lineno = 0;
 	FILE *f;
 
 	witness_path(d, p->id, path, sizeof(path));
 	f = fopen(path, "re");
 	if (f == NULL)
 		return;
-	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0 || size > (1 << 20) || fseek(f, 0, SEEK_SET) != 0 ||
-	    (text = malloc((size_t)size + 1)) == NULL) {
-		fclose(f);
-		return;
-	}
-	if (fread(text, 1, (size_t)size, f) != (size_t)size) {
-		free(text);
-		fclose(f);
-		return;
-	}
-	fclose(f);
-	if (tids_witness_parse(text, (size_t)size, &list, &n, err, sizeof(err)) != 0) {
-		tids_log_warnx("federation: witness file %s: %s; starting it anew", path, err);
-		free(text);
-		return;
-	}
-	free(text);
-	for (size_t i = 0; i < n; i++) {
-		struct tids_audit_checkpoint *s;
+	while ((len = getline(&line, &cap, f)) >= 0) {
+		struct tids_receipt_line rl;
+		struct tids_audit_checkpoint cp, *s;
 
-		if (strcmp(list[i].hub_id, p->id) != 0 || !tids_witness_valid(&list[i], p->public_key) ||
-		    (s = slot(p, list[i].partition)) == NULL || list[i].seq <= s->seq)
+		lineno++;
+		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+			line[--len] = '\0';
+		if (len == 0 || line[0] == '#')
 			continue;
-		memset(s, 0, sizeof(*s));
-		s->hub_id = p->id;
-		s->partition = list[i].partition;
-		s->seq = list[i].seq;
-		memcpy(s->head_hash, list[i].head, TIDS_HASH_BYTES);
-		s->signed_at_ms = list[i].signed_at_ms;
-		memcpy(s->signature, list[i].signature, TIDS_SIGNATURE_BYTES);
-		if (s->seq > p->witnessed_seq)
-			p->witnessed_seq = s->seq;
+		/* Ours, but read through the gate and checked with the key again. */
+		if (tids_receipt_line_parse(line, (size_t)len, &rl, err, sizeof(err)) != 0 ||
+		    (rl.kind != TIDS_RECEIPT_HEAD && snprintf(err, sizeof(err), "not a signed head") > 0)) {
+			tids_log_warnx("federation: witness file %s:%u: %s; line skipped", path, lineno, err);
+			tids_receipt_line_free(&rl);
+			continue;
+		}
+		if (tids_receipt_head_open(rl.head.data, rl.head.len, p->public_key, &cp, err, sizeof(err)) != 0) {
+			tids_log_warnx("federation: witness file %s:%u: %s; line skipped", path, lineno, err);
+			tids_receipt_line_free(&rl);
+			continue;
+		}
+		if (strcmp(cp.hub_id, p->id) == 0 && (s = slot(p, cp.partition)) != NULL && cp.seq > s->seq) {
+			*s = cp;
+			s->hub_id = p->id;
+			s->backing = NULL;
+			if (s->seq > p->witnessed_seq)
+				p->witnessed_seq = s->seq;
+		}
+		tids_audit_checkpoint_free(&cp);
+		tids_receipt_line_free(&rl);
 	}
-	free(list);
+	free(line);
+	fclose(f);
 }
 
 void witness_read_own(struct tidsd *d)

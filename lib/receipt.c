@@ -8,6 +8,7 @@
 #include <sodium.h>
 
 #include "tids/error.h"
+#include "tids/ledger.h"
 #include "tids/receipt.h"
 
 int tids_receipt_ingest_sign(const struct tids_identity *hub, const struct tids_ingest_statement *st,
@@ -216,6 +217,39 @@ static int blob_of(const struct tids_json *v, const char *key, size_t max, uint8
 	return 0;
 }
 
+/* A line of a witness file of the first format ("witness HUB PARTITION SEQ
+ * HEAD SIGNED-AT SIGNATURE"): the same signed head, read as a head line so
+ * that one checker serves both. */
+static int legacy_witness(const char *line, size_t len, struct tids_receipt_line *out, char *err, size_t errlen)
+{
+	struct tids_witness *w = NULL;
+	struct tids_audit_checkpoint cp = { 0 };
+	uint8_t *raw;
+	size_t n = 0, rlen;
+	int r;
+
+	if ((r = tids_witness_parse(line, len, &w, &n, err, errlen)) != 0)
+		return r;
+	if (n != 1) {
+		free(w);
+		return tids_fail(err, errlen, TIDS_EINVAL, "witness line: one signed head per line");
+	}
+	cp.hub_id = w->hub_id;
+	cp.partition = w->partition;
+	cp.seq = w->seq;
+	memcpy(cp.head_hash, w->head, TIDS_HASH_BYTES);
+	cp.signed_at_ms = w->signed_at_ms;
+	memcpy(cp.signature, w->signature, TIDS_SIGNATURE_BYTES);
+	r = tids_wire_encode_audit_checkpoint(&cp, &raw, &rlen);
+	free(w);
+	if (r != 0)
+		return tids_fail(err, errlen, r, "witness line: out of memory");
+	out->kind = TIDS_RECEIPT_HEAD;
+	out->head = (struct tids_bytes){ raw, rlen };
+	out->backing = raw;
+	return 0;
+}
+
 int tids_receipt_line_parse(const char *line, size_t len, struct tids_receipt_line *out, char *err, size_t errlen)
 {
 	static const char *const allowed[] = { "kind", "receipt", "head", "delivery_seq", "record_id" };
@@ -230,6 +264,8 @@ int tids_receipt_line_parse(const char *line, size_t len, struct tids_receipt_li
 	if (len > TIDS_RECEIPT_LINE_MAX)
 		return tids_fail(err, errlen, TIDS_ETOOBIG, "receipt line of %zu bytes, at most %u", len,
 				 TIDS_RECEIPT_LINE_MAX);
+	if (len >= 8 && memcmp(line, "witness ", 8) == 0)
+		return legacy_witness(line, len, out, err, errlen);
 	if ((r = tids_json_parse(line, len, &doc, err, errlen)) != 0)
 		return r;
 	v = tids_json_root(doc);

@@ -110,8 +110,8 @@ int tids_wire_decode_audit_entry(const uint8_t *buf, size_t len, struct tids_aud
 	    (r = wire_need_name("audit entry: category", m->category, err, errlen)) < 0 ||
 	    (r = wire_opt_jurisdiction("audit entry: origin", m->origin, err, errlen)) < 0 ||
 	    (r = wire_opt_jurisdiction("audit entry: destination", m->destination, err, errlen)) < 0 ||
-	    (r = wire_opt_id("audit entry: grant_id", m->grant_id, err, errlen)) < 0 ||
-	    (r = wire_opt_id("audit entry: approval_id", m->approval_id, err, errlen)) < 0 ||
+	    (r = wire_opt_consent_id("audit entry: grant_id", m->grant_id, err, errlen)) < 0 ||
+	    (r = wire_opt_consent_id("audit entry: approval_id", m->approval_id, err, errlen)) < 0 ||
 	    (r = wire_obligations_from(m->obligations, &out->obligations, err, errlen)) < 0 ||
 	    (r = wire_text("audit entry: reason", m->reason, 1024, err, errlen)) < 0 ||
 	    (r = wire_opt_id("audit entry: asset_id", m->asset_id, err, errlen)) < 0 ||

@@ -51,6 +51,9 @@ static int directory_from(const Tids__V1__Directory *m, struct backing *b, struc
 				 m->signature.len, TIDS_SIGNATURE_BYTES);
 	if (m->version == 0)
 		return tids_fail(err, errlen, TIDS_EINVAL, "directory: version must be >= 1");
+	if (m->pages > TIDS_DIRECTORY_PAGES_MAX || m->page >= (m->pages > 0 ? m->pages : 1))
+		return tids_fail(err, errlen, TIDS_EINVAL, "directory: page %u of %u (at most %d pages)", m->page,
+				 m->pages, TIDS_DIRECTORY_PAGES_MAX);
 	bytes = n * sizeof(*d->entries) + ni * sizeof(*d->interests);
 	mem = b != NULL ? wire_alloc(b, bytes) : NULL;
 	if (mem == NULL)
@@ -113,6 +116,8 @@ static int directory_from(const Tids__V1__Directory *m, struct backing *b, struc
 	d->n_entries = n;
 	d->n_interests = ni;
 	d->signed_at_ms = m->signed_at_ms;
+	d->page = m->page;
+	d->pages = m->pages > 0 ? m->pages : 1;
 	if (m->signature.len == TIDS_SIGNATURE_BYTES)
 		memcpy(d->signature, m->signature.data, TIDS_SIGNATURE_BYTES);
 out:
@@ -180,6 +185,11 @@ static int directory_view(const struct tids_directory *d, bool with_signature, s
 	v->pb.interests = v->interest_ptrs;
 	v->pb.n_interests = d->n_interests;
 	v->pb.signed_at_ms = d->signed_at_ms;
+	/* One page is the directory of before pages: the same bytes. */
+	if (d->pages > 1) {
+		v->pb.page = d->page;
+		v->pb.pages = d->pages;
+	}
 	if (with_signature) {
 		v->pb.signature.data = (uint8_t *)d->signature;
 		v->pb.signature.len = TIDS_SIGNATURE_BYTES;
@@ -247,6 +257,7 @@ int tids_wire_decode_pull_control(const uint8_t *buf, size_t len, struct tids_pu
 		}
 		out->from_position = m->start->from_position;
 		out->window = m->start->window;
+		out->epoch = m->start->epoch;
 		break;
 	case TIDS__V1__PULL_CONTROL__KIND_ACK:
 		out->is_ack = true;
@@ -277,6 +288,7 @@ int tids_wire_encode_pull_control(const struct tids_pull_control *in, uint8_t **
 	} else {
 		start.from_position = in->from_position;
 		start.window = in->window;
+		start.epoch = in->epoch;
 		pb.kind_case = TIDS__V1__PULL_CONTROL__KIND_START;
 		pb.start = &start;
 	}
@@ -289,6 +301,89 @@ void tids_pull_control_free(struct tids_pull_control *c)
 		return;
 	wire_release(c->backing);
 	memset(c, 0, sizeof(*c));
+}
+
+/* --- consent pages ------------------------------------------------------------- */
+
+/* Each blob through the gate of its kind (form only), then borrowed into
+ * list. */
+static int consent_blobs(const char *what, ProtobufCBinaryData *in, size_t n, bool grants, struct tids_bytes *list,
+			 char *err, size_t errlen)
+{
+	for (size_t i = 0; i < n; i++) {
+		char why[256];
+		int r;
+
+		if (grants) {
+			struct tids_grant g;
+
+			r = tids_wire_decode_signed_grant(in[i].data, in[i].len, &g, why, sizeof(why));
+			if (r == 0)
+				tids_grant_free(&g);
+		} else {
+			struct tids_approval a;
+
+			r = tids_wire_decode_signed_approval(in[i].data, in[i].len, &a, why, sizeof(why));
+			if (r == 0)
+				tids_approval_free(&a);
+		}
+		if (r < 0)
+			return tids_fail(err, errlen, r, "consent: %s %zu: %s", what, i, why);
+		list[i] = (struct tids_bytes){ in[i].data, in[i].len };
+	}
+	return 0;
+}
+
+static int consent_from(const Tids__V1__Consent *m, struct backing *b, struct tids_consent_page *c, char *err,
+			size_t errlen)
+{
+	struct tids_bytes *list;
+	int r;
+
+	memset(c, 0, sizeof(*c));
+	if (m->n_grants > TIDS_CONSENT_PAGE_MAX || m->n_approvals > TIDS_CONSENT_PAGE_MAX)
+		return tids_fail(err, errlen, TIDS_ETOOMANY, "consent: %zu grants and %zu approvals in one page, at "
+				 "most %d each", m->n_grants, m->n_approvals, TIDS_CONSENT_PAGE_MAX);
+	/* One block for both lists (a backing holds one allocation). */
+	list = wire_alloc(b, (m->n_grants + m->n_approvals + 1) * sizeof(*list));
+	if (list == NULL)
+		return tids_fail(err, errlen, TIDS_ENOMEM, "consent: out of memory");
+	if ((r = consent_blobs("grant", m->grants, m->n_grants, true, list, err, errlen)) < 0 ||
+	    (r = consent_blobs("approval", m->approvals, m->n_approvals, false, list + m->n_grants, err, errlen)) < 0)
+		return r;
+	c->grants = list;
+	c->n_grants = m->n_grants;
+	c->approvals = list + m->n_grants;
+	c->n_approvals = m->n_approvals;
+	c->round = m->round;
+	c->complete = m->complete != 0;
+	return 0;
+}
+
+static int encode_consent(Tids__V1__PullItem *pb, const struct tids_consent_page *in, uint8_t **out, size_t *len)
+{
+	Tids__V1__Consent c = TIDS__V1__CONSENT__INIT;
+	ProtobufCBinaryData *g = calloc(in->n_grants + 1, sizeof(*g)), *a = calloc(in->n_approvals + 1, sizeof(*a));
+	int r = TIDS_ENOMEM;
+
+	if (g != NULL && a != NULL) {
+		for (size_t i = 0; i < in->n_grants; i++)
+			g[i] = (ProtobufCBinaryData){ in->grants[i].len, (uint8_t *)in->grants[i].data };
+		for (size_t i = 0; i < in->n_approvals; i++)
+			a[i] = (ProtobufCBinaryData){ in->approvals[i].len, (uint8_t *)in->approvals[i].data };
+		c.round = in->round;
+		c.grants = g;
+		c.n_grants = in->n_grants;
+		c.approvals = a;
+		c.n_approvals = in->n_approvals;
+		c.complete = in->complete;
+		pb->kind_case = TIDS__V1__PULL_ITEM__KIND_CONSENT;
+		pb->consent = &c;
+		r = wire_pack(&pb->base, out, len);
+	}
+	free(g);
+	free(a);
+	return r;
 }
 
 int tids_wire_decode_pull_item(const uint8_t *buf, size_t len, struct tids_pull_item *out, char *err, size_t errlen)
@@ -316,6 +411,7 @@ int tids_wire_decode_pull_item(const uint8_t *buf, size_t len, struct tids_pull_
 		}
 		out->kind = TIDS_PULL_FORWARD;
 		out->position = m->forward->position;
+		out->epoch = m->forward->epoch;
 		break;
 	case TIDS__V1__PULL_ITEM__KIND_DIRECTORY:
 		if ((r = directory_from(m->directory, b, &out->directory, err, errlen)) < 0)
@@ -326,6 +422,11 @@ int tids_wire_decode_pull_item(const uint8_t *buf, size_t len, struct tids_pull_
 		if ((r = wire_checkpoint_from(m->checkpoint, &out->checkpoint, err, errlen)) < 0)
 			goto out;
 		out->kind = TIDS_PULL_CHECKPOINT;
+		break;
+	case TIDS__V1__PULL_ITEM__KIND_CONSENT:
+		if ((r = consent_from(m->consent, b, &out->consent, err, errlen)) < 0)
+			goto out;
+		out->kind = TIDS_PULL_CONSENT;
 		break;
 	default:
 		r = tids_fail(err, errlen, TIDS_EMISSING, "pull: item of no known kind");
@@ -352,6 +453,7 @@ int tids_wire_encode_pull_item(const struct tids_pull_item *in, uint8_t **out, s
 	case TIDS_PULL_FORWARD:
 		wire_ingress_view(&in->record, &iv);
 		fw.position = in->position;
+		fw.epoch = in->epoch;
 		fw.record = &iv.pb;
 		pb.kind_case = TIDS__V1__PULL_ITEM__KIND_FORWARD;
 		pb.forward = &fw;
@@ -369,6 +471,8 @@ int tids_wire_encode_pull_item(const struct tids_pull_item *in, uint8_t **out, s
 		pb.kind_case = TIDS__V1__PULL_ITEM__KIND_CHECKPOINT;
 		pb.checkpoint = &cp;
 		return wire_pack(&pb.base, out, len);
+	case TIDS_PULL_CONSENT:
+		return encode_consent(&pb, &in->consent, out, len);
 	}
 	return TIDS_EINVAL;
 }

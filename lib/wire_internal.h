@@ -44,6 +44,7 @@ int wire_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *len);
 /* Field checks; `what` names the field in the error ("grant: grantee"). */
 int wire_need_id(const char *what, const char *s, char *err, size_t errlen);
 int wire_opt_id(const char *what, const char *s, char *err, size_t errlen);
+int wire_opt_consent_id(const char *what, const char *s, char *err, size_t errlen);
 int wire_need_name(const char *what, const char *s, char *err, size_t errlen);
 int wire_opt_name(const char *what, const char *s, char *err, size_t errlen);
 int wire_need_jurisdiction(const char *what, const char *s, char *err, size_t errlen);

@@ -578,7 +578,7 @@ int tids_wire_decode_delivery(const uint8_t *buf, size_t len, struct tids_delive
 	}
 	if ((r = wire_list("delivery: rule_ids", m->rule_ids, m->n_rule_ids, LIST_IDS, 0, &out->rule_ids, err, errlen)) < 0 ||
 	    (r = wire_obligations_from(m->obligations, &out->obligations, err, errlen)) < 0 ||
-	    (r = wire_opt_id("delivery: grant_id", m->grant_id, err, errlen)) < 0 ||
+	    (r = wire_opt_consent_id("delivery: grant_id", m->grant_id, err, errlen)) < 0 ||
 	    (r = wire_opt_name("delivery: purpose", m->purpose, err, errlen)) < 0 ||
 	    (r = wire_opt_id("delivery: notification_for", m->notification_for, err, errlen)) < 0)
 		goto out;
@@ -893,8 +893,11 @@ int tids_wire_decode_delivery_envelope(const uint8_t *buf, size_t len, struct ti
 	}
 	if ((r = wire_bytes("delivery envelope: record_id", m->record_id, TIDS_RECORD_ID_BYTES, err, errlen)) < 0)
 		goto out;
-	if (!(*by == '\0' || strcmp(by, "hub") == 0 || (strncmp(by, "grant:", 6) == 0 && tids_valid_id(by + 6)))) {
-		r = tids_fail(err, errlen, TIDS_EINVAL, "delivery envelope: sealed_by must be \"\", hub or grant:<id>");
+	/* A grant another hub issued is known here as id@hub. */
+	if (!(*by == '\0' || strcmp(by, "hub") == 0 ||
+	      (strncmp(by, "grant:", 6) == 0 && by[6] != '\0' && wire_opt_consent_id("", by + 6, NULL, 0) == 0))) {
+		r = tids_fail(err, errlen, TIDS_EINVAL, "delivery envelope: sealed_by must be \"\", hub, grant:<id> or "
+			      "grant:<id>@<hub>");
 		goto out;
 	}
 	if (m->receipt != NULL) {

@@ -24,7 +24,7 @@ static int window_from(const Tids__V1__AggregateWindow *m, struct tids_aggregate
 	    (r = wire_need_name("window: function", m->function, err, errlen)) < 0 ||
 	    (r = wire_text("window: group", m->group, 1024, err, errlen)) < 0 ||
 	    (r = wire_list("window: rule_ids", m->rule_ids, m->n_rule_ids, LIST_IDS, 0, &w->rule_ids, err, errlen)) < 0 ||
-	    (r = wire_opt_id("window: grant_id", m->grant_id, err, errlen)) < 0 ||
+	    (r = wire_opt_consent_id("window: grant_id", m->grant_id, err, errlen)) < 0 ||
 	    (r = wire_obligations_from(m->obligations, &w->obligations, err, errlen)) < 0)
 		return r;
 	if (!tids_valid_field_name(m->field))

@@ -83,6 +83,18 @@ int wire_opt_id(const char *what, const char *s, char *err, size_t errlen)
 	return tids_fail(err, errlen, TIDS_EBADID, "%s must be 1-%d of [A-Za-z0-9._:-]", what, TIDS_ID_MAX);
 }
 
+/* A grant's or approval's id as a hub knows it: its own (an id), or one
+ * another hub issued and sent it (id@hub, 128 characters at most). */
+int wire_opt_consent_id(const char *what, const char *s, char *err, size_t errlen)
+{
+	char id[TIDS_ID_MAX + 1], hub[TIDS_ID_MAX + 1];
+
+	if (s == NULL || *s == '\0' || (strlen(s) <= TIDS_ID_MAX && tids_address_split(s, id, hub)))
+		return 0;
+	return tids_fail(err, errlen, TIDS_EBADID, "%s must be id or id@hub, 1-%d of [A-Za-z0-9._:-@]", what,
+			 TIDS_ID_MAX);
+}
+
 int wire_need_name(const char *what, const char *s, char *err, size_t errlen)
 {
 	if (s == NULL || *s == '\0')

@@ -5,14 +5,20 @@
  * hub's entry, and id@hub addresses.
  */
 #include <check.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 
 #include <sodium.h>
 
 #include "tids/crypto.h"
 #include "tids/error.h"
+#include "tids/resolve.h"
 #include "tids/wire.h"
 
 static char err[256];
@@ -151,9 +157,149 @@ END_TEST
 
 /* --- the Pull call ------------------------------------------------------------ */
 
+/*
+ * A directory of more participants than one message may list goes in
+ * pages: each signed on its own and naming its place, each through the
+ * gate, and merged only when every page of one version is there.
+ */
+#define BIG_N (2 * TIDS_DIRECTORY_ENTRIES_MAX + 5)
+
+START_TEST(directory_in_pages)
+{
+	struct tids_identity hub;
+	struct tids_directory_entry *big = calloc(BIG_N, sizeof(*big));
+	char (*ids)[16] = calloc(BIG_N, sizeof(*ids));
+	struct tids_interest in[4];
+	struct tids_directory d = { .hub_id = "hub.sh", .version = 9, .signed_at_ms = 1764400000000 };
+	struct tids_directory *pages, got[3], merged, swap[3];
+	const char *want_in[4];
+	size_t n, k;
+	uint8_t *buf, *one_a, *one_b;
+	size_t len, la, lb;
+
+	ck_assert_ptr_nonnull(big);
+	ck_assert_ptr_nonnull(ids);
+	ck_assert_int_eq(tids_identity_generate(&hub), 0);
+	for (size_t i = 0; i < BIG_N; i++) {
+		snprintf(ids[i], sizeof(ids[i]), "p%05zu", i);
+		big[i] = (struct tids_directory_entry){ .id = ids[i], .role = "factory", .jurisdiction = "CN-SH" };
+		memset(big[i].identity_key, (int)(i & 0xff), 32);
+	}
+	/* Interests out of page order: each must land in its participant's page. */
+	want_in[0] = ids[BIG_N - 1];
+	want_in[1] = ids[3];
+	want_in[2] = ids[TIDS_DIRECTORY_ENTRIES_MAX + 1];
+	want_in[3] = ids[7];
+	for (int i = 0; i < 4; i++)
+		in[i] = (struct tids_interest){ .participant = want_in[i], .purposes = { purposes, 1 } };
+	d.entries = big;
+	d.n_entries = BIG_N;
+	d.interests = in;
+	d.n_interests = 4;
+	/* As one message, the gate refuses it: hence pages. */
+	ck_assert_int_eq(gate_directory(&d), TIDS_ETOOMANY);
+
+	ck_assert_int_eq(tids_directory_paginate(&d, TIDS_DIRECTORY_ENTRIES_MAX, &pages, &n), 0);
+	ck_assert_uint_eq(n, 3);
+	ck_assert_uint_eq(pages[0].n_entries, TIDS_DIRECTORY_ENTRIES_MAX);
+	ck_assert_uint_eq(pages[1].n_entries, TIDS_DIRECTORY_ENTRIES_MAX);
+	ck_assert_uint_eq(pages[2].n_entries, 5);
+	ck_assert_uint_eq(pages[0].n_interests, 2);
+	ck_assert_str_eq(pages[0].interests[0].participant, ids[3]);
+	ck_assert_str_eq(pages[0].interests[1].participant, ids[7]);
+	ck_assert_uint_eq(pages[1].n_interests, 1);
+	ck_assert_str_eq(pages[1].interests[0].participant, ids[TIDS_DIRECTORY_ENTRIES_MAX + 1]);
+	ck_assert_uint_eq(pages[2].n_interests, 1);
+	ck_assert_str_eq(pages[2].interests[0].participant, ids[BIG_N - 1]);
+	for (k = 0; k < n; k++) {
+		struct tids_pull_item it = { .kind = TIDS_PULL_DIRECTORY }, out;
+
+		ck_assert_uint_eq(pages[k].page, k);
+		ck_assert_uint_eq(pages[k].pages, 3);
+		ck_assert_int_eq(tids_directory_sign(hub.sign_sk, &pages[k]), 0);
+		/* Each page through the PullItem gate, and verified. */
+		it.directory = pages[k];
+		ck_assert_int_eq(tids_wire_encode_pull_item(&it, &buf, &len), 0);
+		ck_assert_int_eq(tids_wire_decode_pull_item(buf, len, &out, err, sizeof(err)), 0);
+		free(buf);
+		ck_assert_int_eq(out.kind, TIDS_PULL_DIRECTORY);
+		ck_assert_int_eq(tids_directory_verify(hub.sign_pk, &out.directory, err, sizeof(err)), 0);
+		ck_assert_uint_eq(out.directory.page, k);
+		ck_assert_uint_eq(out.directory.pages, 3);
+		/* got[k] owns its bytes: a plain directory decode of the page. */
+		ck_assert_int_eq(tids_wire_encode_directory(&out.directory, &buf, &len), 0);
+		ck_assert_int_eq(tids_wire_decode_directory(buf, len, &got[k], err, sizeof(err)), 0);
+		free(buf);
+		tids_pull_item_free(&out);
+	}
+	/* Where a page stands is signed: page 1 cannot pass for page 2. */
+	got[1].page = 2;
+	ck_assert_int_eq(tids_directory_verify(hub.sign_pk, &got[1], err, sizeof(err)), TIDS_EBADSIG);
+	got[1].page = 1;
+
+	ck_assert_int_eq(tids_directory_merge(got, 3, &merged, err, sizeof(err)), 0);
+	ck_assert_uint_eq(merged.n_entries, BIG_N);
+	ck_assert_uint_eq(merged.n_interests, 4);
+	ck_assert_str_eq(merged.hub_id, "hub.sh");
+	ck_assert_uint_eq(merged.version, 9);
+	for (size_t i = 0; i < BIG_N; i++) {
+		ck_assert_str_eq(merged.entries[i].id, ids[i]);
+		ck_assert_uint_eq(merged.entries[i].identity_key[31], i & 0xff);
+	}
+	tids_directory_merged_free(&merged);
+
+	/* Not every page, pages out of order, or of two versions: not merged. */
+	ck_assert_int_eq(tids_directory_merge(got, 2, &merged, err, sizeof(err)), TIDS_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "2 pages of 3"));
+	swap[0] = got[1];
+	swap[1] = got[0];
+	swap[2] = got[2];
+	ck_assert_int_eq(tids_directory_merge(swap, 3, &merged, err, sizeof(err)), TIDS_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "page 1 of 3 of version 9 where page 0 of 3"));
+	got[2].version = 10;
+	ck_assert_int_eq(tids_directory_merge(got, 3, &merged, err, sizeof(err)), TIDS_EINVAL);
+	got[2].version = 9;
+	/* An id on two pages (each page's gate saw it once): refused. */
+	got[2].entries[0].id = got[0].entries[5].id;
+	ck_assert_int_eq(tids_directory_merge(got, 3, &merged, err, sizeof(err)), TIDS_EDUP);
+	ck_assert_ptr_nonnull(strstr(err, "p00005 listed twice"));
+	for (k = 0; k < 3; k++)
+		tids_directory_free(&got[k]);
+	tids_directory_pages_free(pages, n);
+
+	/* A page that names no place among its pages, or too many pages. */
+	d.n_entries = 2;
+	d.n_interests = 0;
+	d.pages = 2;
+	d.page = 2;
+	ck_assert_int_eq(gate_directory(&d), TIDS_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "page 2 of 2"));
+	d.pages = TIDS_DIRECTORY_PAGES_MAX + 1;
+	d.page = 0;
+	ck_assert_int_eq(gate_directory(&d), TIDS_EINVAL);
+	/* One page is what a directory was before pages: the same bytes. */
+	d.pages = 0;
+	ck_assert_int_eq(tids_wire_encode_directory(&d, &one_a, &la), 0);
+	ck_assert_int_eq(tids_directory_paginate(&d, TIDS_DIRECTORY_ENTRIES_MAX, &pages, &n), 0);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(tids_wire_encode_directory(&pages[0], &one_b, &lb), 0);
+	ck_assert_uint_eq(la, lb);
+	ck_assert_mem_eq(one_a, one_b, la);
+	free(one_a);
+	free(one_b);
+	tids_directory_pages_free(pages, n);
+	/* More than 256 pages' worth: refused, not cut. */
+	d.n_entries = BIG_N;
+	ck_assert_int_eq(tids_directory_paginate(&d, 16, &pages, &n), TIDS_ETOOMANY);
+	tids_identity_wipe(&hub);
+	free(ids);
+	free(big);
+}
+END_TEST
+
 START_TEST(pull_control)
 {
-	struct tids_pull_control c = { .from_position = 42, .window = 500 }, out;
+	struct tids_pull_control c = { .from_position = 42, .window = 500, .epoch = 0xfeedbeefcafe }, out;
 	uint8_t *buf;
 	size_t len;
 
@@ -162,6 +308,7 @@ START_TEST(pull_control)
 	ck_assert(!out.is_ack);
 	ck_assert_uint_eq(out.from_position, 42);
 	ck_assert_uint_eq(out.window, 500);
+	ck_assert_uint_eq(out.epoch, 0xfeedbeefcafe);
 	tids_pull_control_free(&out);
 	free(buf);
 	c.window = 0;
@@ -235,12 +382,13 @@ static int gate_item(const struct tids_pull_item *it, struct tids_pull_item *out
 
 START_TEST(pull_item_forward)
 {
-	struct tids_pull_item it = { .kind = TIDS_PULL_FORWARD, .position = 1234 }, out;
+	struct tids_pull_item it = { .kind = TIDS_PULL_FORWARD, .position = 1234, .epoch = 77 }, out;
 
 	it.record = sample_forward();
 	ck_assert_int_eq(gate_item(&it, &out), 0);
 	ck_assert_int_eq(out.kind, TIDS_PULL_FORWARD);
 	ck_assert_uint_eq(out.position, 1234);
+	ck_assert_uint_eq(out.epoch, 77);
 	ck_assert(out.record.forwarded.present);
 	ck_assert_str_eq(out.record.forwarded.recipient, "lessor.wh");
 	ck_assert_str_eq(out.record.forwarded.origin_hub, "hub.sh");
@@ -538,6 +686,132 @@ START_TEST(addresses)
 }
 END_TEST
 
+/* --- consent pages --------------------------------------------------------------- */
+
+START_TEST(pull_item_consent)
+{
+	const char *cats[] = { "recipe" }, *purps[] = { "maintenance" };
+	struct tids_grant g = { .grant_id = "g-recipe", .owner = "factory.sh1", .grantee = "lessor.wh",
+				.categories = { cats, 1 }, .purposes = { purps, 1 }, .not_before_ms = 1,
+				.not_after_ms = 2, .hub_id = "hub.sh" };
+	struct tids_approval a = { .approval_id = "ca-1", .kind = "core_access", .regulator = "reg.sh",
+				   .exporter = "factory.sh1", .recipient = "lessor.wh", .categories = { cats, 1 },
+				   .purposes = { purps, 1 }, .from_jurisdiction = "CN", .to_jurisdiction = "CN",
+				   .valid_from_ms = 1, .valid_until_ms = 2, .hub_id = "hub.sh" };
+	struct tids_pull_item it = { .kind = TIDS_PULL_CONSENT }, out;
+	struct tids_bytes blobs[2], bad;
+	uint8_t *gb, *ab;
+	size_t gl, al;
+
+	a.tiers[0] = TIDS_TIER_CORE;
+	a.n_tiers = 1;
+	ck_assert_int_eq(tids_wire_encode_signed_grant(&g, &gb, &gl), 0);
+	ck_assert_int_eq(tids_wire_encode_signed_approval(&a, &ab, &al), 0);
+	blobs[0] = (struct tids_bytes){ gb, gl };
+	blobs[1] = (struct tids_bytes){ ab, al };
+	it.consent = (struct tids_consent_page){ .round = 42, .grants = &blobs[0], .n_grants = 1,
+						 .approvals = &blobs[1], .n_approvals = 1, .complete = true };
+	ck_assert_int_eq(gate_item(&it, &out), 0);
+	ck_assert_int_eq(out.kind, TIDS_PULL_CONSENT);
+	ck_assert_uint_eq(out.consent.round, 42);
+	ck_assert(out.consent.complete);
+	ck_assert_uint_eq(out.consent.n_grants, 1);
+	ck_assert_uint_eq(out.consent.n_approvals, 1);
+	/* The exact bytes the signer produced, untouched. */
+	ck_assert_uint_eq(out.consent.grants[0].len, gl);
+	ck_assert(memcmp(out.consent.grants[0].data, gb, gl) == 0);
+	ck_assert(memcmp(out.consent.approvals[0].data, ab, al) == 0);
+	tids_pull_item_free(&out);
+	/* An empty round is a round. */
+	it.consent.n_grants = it.consent.n_approvals = 0;
+	ck_assert_int_eq(gate_item(&it, &out), 0);
+	tids_pull_item_free(&out);
+	/* An approval among the grants is no grant; nor are random bytes. */
+	it.consent.grants = &blobs[1];
+	it.consent.n_grants = 1;
+	ck_assert_int_lt(gate_item(&it, &out), 0);
+	ck_assert_ptr_nonnull(strstr(err, "consent: grant 0"));
+	bad = (struct tids_bytes){ (const uint8_t *)"\x0a\x03xyz", 5 };
+	it.consent.grants = &blobs[0];
+	it.consent.approvals = &bad;
+	it.consent.n_approvals = 1;
+	ck_assert_int_lt(gate_item(&it, &out), 0);
+	ck_assert_ptr_nonnull(strstr(err, "consent: approval 0"));
+	free(gb);
+	free(ab);
+}
+END_TEST
+
+/* --- resolving without blocking ----------------------------------------------------- */
+
+static pthread_mutex_t gate_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t gate_cv = PTHREAD_COND_INITIALIZER;
+static bool gate_open;
+static atomic_int lookups;
+
+/* A name server that answers only when the test lets it. */
+static int slow_lookup(const char *host, const char *port, const struct addrinfo *hints, struct addrinfo **res)
+{
+	struct addrinfo h = *hints;
+
+	atomic_fetch_add(&lookups, 1);
+	pthread_mutex_lock(&gate_mu);
+	while (!gate_open)
+		pthread_cond_wait(&gate_cv, &gate_mu);
+	pthread_mutex_unlock(&gate_mu);
+	(void)host;
+	h.ai_flags |= AI_NUMERICHOST;
+	return getaddrinfo("127.0.0.1", port, &h, res);
+}
+
+static void open_gate(void)
+{
+	pthread_mutex_lock(&gate_mu);
+	gate_open = true;
+	pthread_cond_broadcast(&gate_cv);
+	pthread_mutex_unlock(&gate_mu);
+}
+
+START_TEST(resolve_does_not_block)
+{
+	struct tids_resolve *r, *dropped;
+	struct addrinfo *ai = NULL;
+	int rc = -1;
+
+	gate_open = false;
+	atomic_store(&lookups, 0);
+	r = tids_resolve_start("peer.example", "7411", slow_lookup);
+	dropped = tids_resolve_start("other.example", "7412", slow_lookup);
+	ck_assert_ptr_nonnull(r);
+	ck_assert_ptr_nonnull(dropped);
+	/* The caller goes on while the name server takes its time. */
+	for (int i = 0; i < 200 && atomic_load(&lookups) < 2; i++)
+		usleep(10000);
+	ck_assert_int_eq(atomic_load(&lookups), 2);
+	ck_assert_int_eq(tids_resolve_poll(r, &ai, &rc), 0);
+	/* One given up on while it runs: freed by its thread when it ends. */
+	tids_resolve_drop(dropped);
+	open_gate();
+	for (int i = 0; i < 500 && tids_resolve_poll(r, &ai, &rc) == 0; i++)
+		usleep(10000);
+	ck_assert_int_eq(rc, 0);
+	ck_assert_ptr_nonnull(ai);
+	ck_assert_int_eq(ai->ai_family, AF_INET);
+	ck_assert_int_eq(ntohs(((struct sockaddr_in *)(void *)ai->ai_addr)->sin_port), 7411);
+	freeaddrinfo(ai);
+	tids_resolve_drop(r);
+	/* A name that does not resolve says so. */
+	r = tids_resolve_start("no-such-host.invalid", "1", NULL);
+	ck_assert_ptr_nonnull(r);
+	for (int i = 0; i < 3000 && tids_resolve_poll(r, &ai, &rc) == 0; i++)
+		usleep(10000);
+	ck_assert_ptr_null(ai);
+	ck_assert_int_ne(rc, 0);
+	tids_resolve_drop(r);
+	usleep(50000);   /* the dropped lookup's thread ends (sanitizers see it free) */
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("federation");
@@ -549,6 +823,7 @@ int main(void)
 		return 1;
 	tcase_add_test(tc, directory_signed_round_trip);
 	tcase_add_test(tc, directory_rejections);
+	tcase_add_test(tc, directory_in_pages);
 	tcase_add_test(tc, pull_control);
 	tcase_add_test(tc, pull_item_forward);
 	tcase_add_test(tc, pull_item_directory_and_checkpoint);
@@ -558,6 +833,8 @@ int main(void)
 	tcase_add_test(tc, audit_entry_names_the_peer_entry);
 	tcase_add_test(tc, state_imported_position);
 	tcase_add_test(tc, addresses);
+	tcase_add_test(tc, pull_item_consent);
+	tcase_add_test(tc, resolve_does_not_block);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_NORMAL);

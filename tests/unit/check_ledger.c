@@ -18,6 +18,7 @@
 #include "tids/crypto.h"
 #include "tids/error.h"
 #include "tids/ledger.h"
+#include "tids/receipt.h"
 #include "tids/wire.h"
 
 #define P 2                /* chains */
@@ -559,6 +560,8 @@ START_TEST(witness_catches_a_cut)
 	struct tids_ledger_pin pin;
 	struct tids_ledger_verify_opts o = { .pins = &pin, .n_pins = 1 };
 	struct tids_ledger *l;
+	struct tids_receipt_line rl;
+	struct tids_receipt_check res;
 	char line[TIDS_WITNESS_LINE_MAX + 2], text[2 * sizeof(line) + 64];
 	size_t n;
 	sqlite3 *db;
@@ -586,6 +589,17 @@ START_TEST(witness_catches_a_cut)
 	run_verify(&rep, &o);
 	ck_assert_uint_eq(rep.bad_chains, 0);
 	tids_ledger_verify_report_free(&rep);
+	/* The line of the first witness format reads as a receipts' head line,
+	 * checked by the receipts' checker: held now. */
+	line[strcspn(line, "\n")] = '\0';
+	ck_assert_int_eq(tids_receipt_line_parse(line, strlen(line), &rl, err, sizeof(err)), 0);
+	ck_assert_int_eq(rl.kind, TIDS_RECEIPT_HEAD);
+	ck_assert_int_eq(tids_ledger_open(S.path, TIDS_LEDGER_RDONLY, &l, err, sizeof(err)), 0);
+	ck_assert_int_eq(tids_ledger_check_receipt(l, S.hub.sign_pk, &rl, (int64_t)time(NULL) * 1000, &res), 0);
+	ck_assert_msg(res.verdict == TIDS_RECEIPT_HELD, "%s", res.what);
+	ck_assert_int_eq(tids_ledger_check_receipt(l, S.publisher.sign_pk, &rl, (int64_t)time(NULL) * 1000, &res), 0);
+	ck_assert_int_eq(res.verdict, TIDS_RECEIPT_INVALID);
+	tids_ledger_close(l);
 	db = raw();
 	sql(db, "DELETE FROM entry WHERE id >= 1099511627817; DELETE FROM record WHERE first >= 1099511627817;"
 		"DELETE FROM checkpoint WHERE id >= 1099511627817");   /* 1:41.. */
@@ -597,6 +611,13 @@ START_TEST(witness_catches_a_cut)
 	ck_assert(!chain(&rep, 1)->ok);
 	ck_assert_uint_eq(chain(&rep, 1)->bad_seq, 41);
 	tids_ledger_verify_report_free(&rep);
+	/* The cut is a verdict of the receipts' checker too. */
+	ck_assert_int_eq(tids_ledger_open(S.path, TIDS_LEDGER_RDONLY, &l, err, sizeof(err)), 0);
+	ck_assert_int_eq(tids_ledger_check_receipt(l, S.hub.sign_pk, &rl, (int64_t)time(NULL) * 1000, &res), 0);
+	ck_assert_int_eq(res.verdict, TIDS_RECEIPT_MISSING);
+	ck_assert_msg(strstr(res.what, "truncated") != NULL, "%s", res.what);
+	tids_ledger_close(l);
+	tids_receipt_line_free(&rl);
 }
 END_TEST
 

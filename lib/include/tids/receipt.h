@@ -19,7 +19,10 @@
  *   {"kind":"delivery","receipt":"<base64 DeliveryReceipt>","delivery_seq":N,"record_id":"<hex>"}
  *   {"kind":"head","head":"<base64 AuditCheckpoint>"}
  * delivery_seq and record_id are the holder's labels for messages; what is
- * checked is the signed part.
+ * checked is the signed part. A peer hub's witness file (tidsd's
+ * state.dir/witness/HUB.witness) is made of head lines; a line of the
+ * first witness format ("witness HUB PARTITION SEQ HEAD SIGNED-AT SIG")
+ * parses as the head line it stands for.
  */
 #ifndef TIDS_RECEIPT_H
 #define TIDS_RECEIPT_H

@@ -448,7 +448,8 @@ struct tids_router_state {
 
 /* --- federation ------------------------------------------------------------ */
 
-#define TIDS_DIRECTORY_ENTRIES_MAX 4096
+#define TIDS_DIRECTORY_ENTRIES_MAX 4096   /* per page */
+#define TIDS_DIRECTORY_PAGES_MAX 256
 #define TIDS_INTEREST_PURPOSES_MAX 8
 #define TIDS_PULL_WINDOW_MAX 10000
 
@@ -476,28 +477,66 @@ struct tids_directory {
 	size_t n_interests;
 	int64_t signed_at_ms;
 	uint8_t signature[TIDS_SIGNATURE_BYTES];
+	uint32_t page;                       /* of pages (0-based); pages 0 reads as 1 */
+	uint32_t pages;
 	void *backing;
 };
+
+/* A directory of any size as pages of at most per_page entries (each
+ * interest in its participant's page), numbered and of d's version: *out
+ * (free with tids_directory_pages_free) holds n views borrowing d's
+ * entries and strings, to be signed one by one. */
+__attribute__((warn_unused_result))
+int tids_directory_paginate(const struct tids_directory *d, size_t per_page, struct tids_directory **out,
+			    size_t *n);
+void tids_directory_pages_free(struct tids_directory *pages, size_t n);
+/* The pages of one version (each through the gate and verified), in page
+ * order, as one directory: *out's arrays are malloc'd (free with
+ * tids_directory_merged_free), its strings borrowed from the pages. Every
+ * page must be there once, of one hub and version, and no id listed twice. */
+__attribute__((warn_unused_result))
+int tids_directory_merge(const struct tids_directory *pages, size_t n, struct tids_directory *out, char *err,
+			 size_t errlen);
+void tids_directory_merged_free(struct tids_directory *d);
 
 /* PullControl: a start (from_position, window) or an ack. */
 struct tids_pull_control {
 	bool is_ack;
 	uint64_t from_position;
 	uint32_t window;
+	uint64_t epoch;                      /* of the outbound topic from_position is on (0: none) */
 	uint64_t ack_position;
 	void *backing;
 };
 
-enum tids_pull_item_kind { TIDS_PULL_FORWARD = 1, TIDS_PULL_DIRECTORY = 2, TIDS_PULL_CHECKPOINT = 3 };
+enum tids_pull_item_kind { TIDS_PULL_FORWARD = 1, TIDS_PULL_DIRECTORY = 2, TIDS_PULL_CHECKPOINT = 3,
+			   TIDS_PULL_CONSENT = 4 };
 
-/* PullItem: one of a forward (position, record), a directory or a
- * checkpoint; the sub-structs share the item's backing. */
+#define TIDS_CONSENT_PAGE_MAX 512    /* grants and approvals, each, in one page */
+
+/* One page of a round of the serving hub's consent: signed grants and
+ * approvals as their signers produced them. The gate passes each through
+ * the signed_grant / signed_approval gate (form only: signatures are for
+ * the receiving hub to check against the serving hub's directory). */
+struct tids_consent_page {
+	uint64_t round;
+	struct tids_bytes *grants;
+	size_t n_grants;
+	struct tids_bytes *approvals;
+	size_t n_approvals;
+	bool complete;
+};
+
+/* PullItem: one of a forward (position, record), a directory, a
+ * checkpoint or a consent page; the sub-structs share the item's backing. */
 struct tids_pull_item {
 	enum tids_pull_item_kind kind;
 	uint64_t position;
+	uint64_t epoch;                      /* FORWARD: of the outbound topic */
 	struct tids_ingress_record record;
 	struct tids_directory directory;
 	struct tids_audit_checkpoint checkpoint;
+	struct tids_consent_page consent;
 	void *backing;
 };
 
