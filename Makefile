@@ -152,6 +152,12 @@ $(O)/tests/check_%: $(O)/tests/unit/check_%.o $(TESTLIB_O) $(LIBPOLICY) $(LIBTID
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) $(LDLIBS)
 
+# check_wire_write holds the one-pass writers to protobuf-c's packing, so
+# it needs lib/'s internals (which libtids.a makes local): the objects.
+$(O)/tests/check_wire_write: $(O)/tests/unit/check_wire_write.o $(TESTLIB_O) $(LIBPOLICY) $(LIB_O) $(PB_O)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) $(LDLIBS)
+
 # check_buf sees every block given back to the allocator.
 $(O)/tests/check_buf: LDFLAGS += -Wl,--wrap=free -Wl,--wrap=realloc
 

@@ -278,6 +278,10 @@ void audit_jw_entry(struct tids_jw *w, const struct tids_audit_entry *e)
 			tids_jw_int64(w, e->counts[i].period);
 			tids_jw_key(w, "amount");
 			tids_jw_uint64(w, e->counts[i].amount);
+			if (e->counts[i].total > 0) {
+				tids_jw_key(w, "total");
+				tids_jw_uint64(w, e->counts[i].total);
+			}
 			tids_jw_object_end(w);
 		}
 		tids_jw_array_end(w);

@@ -207,7 +207,7 @@ static int emit(struct router *rt, struct window *w)
 		} else if (unreachable) {
 			r = TIDS_ENOENT;
 		} else {
-			r = route_produce_delivery(rt, w->recipient, &del, w->grant_id, hash);
+			r = route_produce_delivery(rt, w->recipient, &del, w->grant_id, NULL, hash);
 		}
 	}
 	if (r == TIDS_ENOENT) {

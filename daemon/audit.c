@@ -17,24 +17,54 @@
 
 static void pending_clear(struct audit_pending *ap)
 {
-	for (size_t i = 0; i < ap->n; i++)
-		free((void *)ap->entries[i].data);
 	ap->n = 0;
-	ap->bytes = 0;
+	ap->msg.off = 0;
+	ap->msg.len = 0;
 }
 
 static int produce_log_record(struct router *rt, int32_t partition, const struct tids_audit_log_record *lr);
 
-/* Produces the chain's waiting entries as one message, in chain order. */
+static size_t varint_put(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+static size_t varint_len(uint64_t v)
+{
+	uint8_t tmp[10];
+
+	return varint_put(tmp, v);
+}
+
+/* Produces the chain's waiting entries as one message, in chain order:
+ * an AuditLogRecord of AuditEntries (field 3), whose key and length go
+ * right before the entries. */
 static int flush(struct router *rt, int32_t partition)
 {
 	struct audit_pending *ap = &rt->audit_pending[partition];
-	struct tids_audit_log_record lr = { .entries = ap->entries, .n_entries = ap->n };
+	uint8_t *head = ap->msg.data, hdr[AUDIT_HEAD];
+	size_t body, n;
+	char key[16];
+	rd_kafka_topic_t *rkt;
 	int r;
 
 	if (ap->n == 0)
 		return 0;
-	r = produce_log_record(rt, partition, &lr);
+	body = ap->msg.len - AUDIT_HEAD;
+	hdr[0] = 3 << 3 | 2;
+	n = 1 + varint_put(hdr + 1, body);
+	memcpy(head + AUDIT_HEAD - n, hdr, n);
+	snprintf(key, sizeof(key), "%d", (int)partition);
+	rkt = router_topic(rt, rt->t_audit);
+	r = rkt != NULL ? router_produce_copy(rt, rkt, partition, key, strlen(key), head + AUDIT_HEAD - n, n + body, 0)
+			: TIDS_ENOMEM;
 	pending_clear(ap);
 	return r;
 }
@@ -69,44 +99,57 @@ static int produce_log_record(struct router *rt, int32_t partition, const struct
 	return router_produce(rt, rt->t_audit, partition, key, strlen(key), value, len);
 }
 
+/* The entry goes into its chain's waiting message as field 1 of the
+ * AuditEntries there: its key, a two-byte length (an entry takes 128 to
+ * 16383 bytes but for rare ones, which are moved), then the entry. */
 int audit_append(struct router *rt, int32_t partition, struct tids_audit_entry *e)
 {
 	struct chain *c = &rt->chains[partition];
 	struct audit_pending *ap = &rt->audit_pending[partition];
 	crypto_generichash_state st;
-	uint8_t *bytes;
-	size_t len;
+	size_t at, len, vlen;
+	uint8_t *entry;
 	int r;
 
 	e->partition = partition;
 	e->seq = c->seq + 1;
 	memcpy(e->prev_hash, c->head, TIDS_HASH_BYTES);
-	if ((r = tids_wire_encode_audit_entry(e, &bytes, &len)) != 0)
-		return r;
-	if (ap->n == ap->cap) {
-		size_t cap = ap->cap > 0 ? ap->cap * 2 : 64;
-		struct tids_bytes *grown = realloc(ap->entries, cap * sizeof(*grown));
-
-		if (grown == NULL) {
-			free(bytes);
-			return TIDS_ENOMEM;
-		}
-		ap->entries = grown;
-		ap->cap = cap;
+	if (ap->n == 0) {
+		pending_clear(ap);
+		if ((r = tids_buf_reserve(&ap->msg, AUDIT_HEAD)) != 0)
+			return r;
+		ap->msg.len = AUDIT_HEAD;
 	}
+	at = ap->msg.len;
+	if ((r = tids_buf_reserve(&ap->msg, 4)) != 0)
+		return r;
+	ap->msg.len += 3;
+	if ((r = tids_wire_append_audit_entry(&ap->msg, e)) != 0 || (r = tids_buf_reserve(&ap->msg, 1)) != 0) {
+		ap->msg.len = at;
+		return r;
+	}
+	len = ap->msg.len - at - 3;
+	vlen = varint_len(len);
+	if (vlen != 2) {
+		memmove(ap->msg.data + at + 1 + vlen, ap->msg.data + at + 3, len);
+		ap->msg.len = ap->msg.len + vlen - 2;
+	}
+	ap->msg.data[at] = 1 << 3 | 2;
+	varint_put(ap->msg.data + at + 1, len);
+	entry = ap->msg.data + at + 1 + vlen;
 	crypto_generichash_init(&st, NULL, 0, TIDS_HASH_BYTES);
 	crypto_generichash_update(&st, c->head, TIDS_HASH_BYTES);
-	crypto_generichash_update(&st, bytes, len);
+	crypto_generichash_update(&st, entry, len);
 	crypto_generichash_final(&st, c->head, TIDS_HASH_BYTES);
 	c->seq = e->seq;
 	c->since_checkpoint++;
 	c->dirty = true;
-	ap->entries[ap->n++] = (struct tids_bytes){ bytes, len };
-	ap->bytes += len;
+	ap->n++;
+	r = 0;
 	/* The delivery this entry records gets it as its receipt's entry. */
 	if (e->delivered_hash.len > 0)
 		r = receipts_bind(rt, partition, e->seq, c->head);
-	if (r == 0 && (ap->n >= AUDIT_BATCH_MAX || ap->bytes >= AUDIT_BATCH_BYTES))
+	if (r == 0 && (ap->n >= AUDIT_BATCH_MAX || ap->msg.len >= AUDIT_BATCH_BYTES))
 		r = flush(rt, partition);
 	if (r == 0 && (int64_t)c->since_checkpoint >= rt->checkpoint_entries)
 		r = audit_checkpoint(rt, partition);

@@ -6,6 +6,7 @@
  */
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -72,6 +73,8 @@ static const struct option options[] = {
 	{ "router.enabled", OPT_BOOL, O(router), 0, 0, "yes", false, NULL, "route ingress records in this process" },
 	{ "router.session_timeout", OPT_DURATION, O(router_session_timeout_ms), 6000, 300000, "10s", false, NULL, "an instance silent this long loses its ingress partitions to the others" },
 	{ "state.dir", OPT_PATH, O(state_dir), 0, 0, "/var/lib/tids", false, NULL, "SQLite databases" },
+	{ "statistics.delay", OPT_DURATION, O(statistics_delay_ms), 0, 86400000, "1m", false, NULL, "a period's statistics are made this long after it ends (longer than a router transaction can take)" },
+	{ "statistics.period", OPT_DURATION, O(statistics_period_ms), 1000, 86400000, "1h", false, NULL, "the hub publishes signed statistics of every period this long" },
 };
 #undef O
 
@@ -574,10 +577,74 @@ void config_carry_over(const struct config *old, struct config *next)
 			tids_log_warnx("out of memory keeping kafka.%s", old->kafka[i].name);
 }
 
-int config_kafka(const struct config *c, rd_kafka_conf_t *conf, char *err, size_t errlen)
+/* librdkafka's own property table (rd_kafka_conf_properties_show) says
+ * whether a property is for consumers (C), producers (P) or every client
+ * (*). A property set on a client that ignores it only earns a warning in
+ * the log at every start, so each client gets the properties it uses. */
+struct kafka_scope {
+	char name[64];
+	char scope;
+};
+
+static struct kafka_scope *kafka_scopes;
+static size_t n_kafka_scopes;
+static pthread_once_t kafka_scopes_once = PTHREAD_ONCE_INIT;
+
+static void kafka_scopes_load(void)
+{
+	char *text = NULL, *line, *save = NULL;
+	size_t len = 0, cap = 0;
+	FILE *f = open_memstream(&text, &len);
+
+	if (f == NULL)
+		return;
+	rd_kafka_conf_properties_show(f);
+	if (fclose(f) != 0 || text == NULL) {
+		free(text);
+		return;
+	}
+	/* Rows read "name | C/P | range | default | importance | text". */
+	for (line = strtok_r(text, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		char name[64], scope;
+		struct kafka_scope *grown;
+
+		if (sscanf(line, "%63s | %c |", name, &scope) != 2 || (scope != 'C' && scope != 'P' && scope != '*'))
+			continue;
+		if (n_kafka_scopes == cap) {
+			cap = cap > 0 ? cap * 2 : 256;
+			if ((grown = realloc(kafka_scopes, cap * sizeof(*grown))) == NULL)
+				break;
+			kafka_scopes = grown;
+		}
+		/* Listed twice (global and topic): used by either if either says so. */
+		for (size_t i = 0; i < n_kafka_scopes; i++)
+			if (strcmp(kafka_scopes[i].name, name) == 0) {
+				if (kafka_scopes[i].scope != scope)
+					kafka_scopes[i].scope = '*';
+				goto next;
+			}
+		snprintf(kafka_scopes[n_kafka_scopes].name, sizeof(kafka_scopes[0].name), "%s", name);
+		kafka_scopes[n_kafka_scopes++].scope = scope;
+next:;
+	}
+	free(text);
+}
+
+bool config_kafka_applies(const char *name, rd_kafka_type_t type)
+{
+	pthread_once(&kafka_scopes_once, kafka_scopes_load);
+	for (size_t i = 0; i < n_kafka_scopes; i++)
+		if (strcmp(kafka_scopes[i].name, name) == 0)
+			return kafka_scopes[i].scope == '*' || kafka_scopes[i].scope == (type == RD_KAFKA_CONSUMER ? 'C' : 'P');
+	/* Not in the table (a plugin's, say): librdkafka decides. */
+	return true;
+}
+
+int config_kafka(const struct config *c, rd_kafka_type_t type, rd_kafka_conf_t *conf, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < c->n_kafka; i++)
-		if (rd_kafka_conf_set(conf, c->kafka[i].name, c->kafka[i].value, err, errlen) != RD_KAFKA_CONF_OK)
+		if (config_kafka_applies(c->kafka[i].name, type) &&
+		    rd_kafka_conf_set(conf, c->kafka[i].name, c->kafka[i].value, err, errlen) != RD_KAFKA_CONF_OK)
 			return TIDS_ECONFIG;
 	return 0;
 }

@@ -81,10 +81,29 @@ static void free_items(struct federation *f)
 	f->n_dir_items = 0;
 }
 
+struct hubs_build {
+	struct tids_directory_hub *hubs;
+	size_t n, cap;
+};
+
+static void add_hub(struct tidsd *d, const struct tids_peer *p, void *ctx)
+{
+	struct hubs_build *b = ctx;
+
+	(void)d;
+	if (b->n == b->cap)
+		return;
+	b->hubs[b->n].hub_id = p->hub_id;
+	b->hubs[b->n].jurisdiction = p->jurisdiction;
+	memcpy(b->hubs[b->n].public_key, p->public_key, TIDS_PUBLIC_KEY_BYTES);
+	b->n++;
+}
+
 static int build_own(struct tidsd *d)
 {
 	struct federation *f = d->federation;
 	struct own_build b = { .d = d };
+	struct hubs_build hb = { .cap = TIDS_DIRECTORY_HUBS_MAX };
 	struct tids_directory dir = { .hub_id = d->conf->hub_id };
 	struct tids_directory *pages = NULL;
 	struct tids_bytes *items = NULL;
@@ -106,10 +125,13 @@ static int build_own(struct tidsd *d)
 	b.entries = calloc(n + 1, sizeof(*b.entries));
 	b.interests = calloc(ni + 1, sizeof(*b.interests));
 	b.purposes = calloc((ni + 1) * SUBSCRIPTION_PURPOSES_MAX, sizeof(*b.purposes));
-	if (b.entries == NULL || b.interests == NULL || b.purposes == NULL)
+	hb.hubs = calloc(TIDS_DIRECTORY_HUBS_MAX, sizeof(*hb.hubs));
+	if (b.entries == NULL || b.interests == NULL || b.purposes == NULL || hb.hubs == NULL)
 		goto out;
 	registry_each_participant(d, add_entry, &b);
 	registry_each_subscriber(d, add_interest, &b);
+	/* Our peers, whose statistics we pass on: their keys, as registered. */
+	registry_each_peer(d, add_hub, &hb);
 	/* Versions only grow, also across restarts and clock steps. */
 	if (store_get_u64(d->store, "federation", "directory_version", &stored) != 0)
 		stored = 0;
@@ -118,6 +140,8 @@ static int build_own(struct tidsd *d)
 	dir.n_entries = b.n;
 	dir.interests = b.interests;
 	dir.n_interests = b.ni;
+	dir.hubs = hb.hubs;
+	dir.n_hubs = hb.n;
 	dir.signed_at_ms = now_ms();
 	/* Up to 4096 participants, one page: the bytes of before pages. */
 	if ((r = tids_directory_paginate(&dir, TIDS_DIRECTORY_ENTRIES_MAX, &pages, &n_pages)) != 0)
@@ -156,6 +180,7 @@ out:
 	free(b.entries);
 	free(b.interests);
 	free(b.purposes);
+	free(hb.hubs);
 	return r;
 }
 
@@ -460,6 +485,12 @@ void directory_rebuild(struct tidsd *d)
 			}
 			if (reg != NULL && is_local(d, reg)) {
 				conflict(f, &conflicted, p, e->id, "it is a participant of this hub");
+				continue;
+			}
+			/* Hubs receive statistics under their ids and role. */
+			if (strcmp(e->role, "hub") == 0 || strcmp(e->id, d->conf->hub_id) == 0 ||
+			    tids_map_get_str(&f->peers, e->id) != NULL) {
+				conflict(f, &conflicted, p, e->id, "a participant may not pass for a hub (its id or role)");
 				continue;
 			}
 			if (reg != NULL && strcmp(reg->p.home_hub, p->id) != 0) {

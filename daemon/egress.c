@@ -342,7 +342,7 @@ static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, 
 {
 	char group[TIDS_ID_MAX * 2 + 64];
 	rd_kafka_topic_partition_list_t *tp;
-	rd_kafka_conf_t *conf = kafka_conf(d, err, errlen);
+	rd_kafka_conf_t *conf = kafka_conf(d, RD_KAFKA_CONSUMER, err, errlen);
 	rd_kafka_resp_err_t kerr;
 	uint64_t next = 0;
 	bool legacy;

@@ -81,6 +81,44 @@ bool federation_peer_key(const struct tidsd *d, const char *id, uint8_t key[TIDS
 	return true;
 }
 
+bool federation_hub_key(const struct tidsd *d, const char *id, uint8_t key[TIDS_PUBLIC_KEY_BYTES],
+			char jurisdiction[16], char *why, size_t whylen)
+{
+	const struct fed_peer *p;
+	const char *voucher = NULL;
+	size_t pos = 0;
+
+	if (d->federation == NULL) {
+		snprintf(why, whylen, "this hub has no peers");
+		return false;
+	}
+	if ((p = tids_map_get_str(&d->federation->peers, id)) != NULL) {
+		memcpy(key, p->public_key, TIDS_PUBLIC_KEY_BYTES);
+		snprintf(jurisdiction, 16, "%s", p->jurisdiction);
+		return true;
+	}
+	/* Not ours: what the peers that are its peers registered. */
+	while ((p = tids_map_next(&d->federation->peers, &pos)) != NULL)
+		for (size_t i = 0; p->dir.hub_id != NULL && i < p->dir.n_hubs; i++) {
+			const struct tids_directory_hub *h = &p->dir.hubs[i];
+
+			if (strcmp(h->hub_id, id) != 0)
+				continue;
+			if (voucher != NULL && (sodium_memcmp(key, h->public_key, TIDS_PUBLIC_KEY_BYTES) != 0 ||
+						strcmp(jurisdiction, h->jurisdiction) != 0)) {
+				snprintf(why, whylen, "hubs %s and %s give hub %s different keys or jurisdictions", voucher, p->id,
+					 id);
+				return false;
+			}
+			memcpy(key, h->public_key, TIDS_PUBLIC_KEY_BYTES);
+			snprintf(jurisdiction, 16, "%s", h->jurisdiction);
+			voucher = p->id;
+		}
+	if (voucher == NULL)
+		snprintf(why, whylen, "hub %s is no peer of this hub, nor of its peers", id);
+	return voucher != NULL;
+}
+
 /* --- peers ---------------------------------------------------------------------- */
 
 static void load_counters(struct tidsd *d, struct fed_peer *p)
@@ -206,6 +244,8 @@ void federation_peer_changed(struct tidsd *d, const struct tids_peer *p)
 	if (d->federation->import == NULL && import_init(d) != 0)
 		tids_log_warnx("federation: no Kafka producer for imports; links cannot import");
 	add_peer(d, p, NULL);
+	/* Our directory lists our peers: it changed too. */
+	d->federation->dir_dirty = true;
 	directory_rebuild(d);
 	/* A peer with a new key is no longer the one its sessions proved. */
 	sessions_recheck(d, "peer hub registration changed");
@@ -459,7 +499,7 @@ static void pull_retire(struct tidsd *d, struct pull *pl)
 static int start_consumer(struct tidsd *d, struct pull *pl, uint64_t from, char *err, size_t errlen)
 {
 	char group[TIDS_ID_MAX * 2 + 64];
-	rd_kafka_conf_t *conf = kafka_conf(d, err, errlen);
+	rd_kafka_conf_t *conf = kafka_conf(d, RD_KAFKA_CONSUMER, err, errlen);
 	rd_kafka_topic_partition_list_t *tp;
 	rd_kafka_resp_err_t kerr;
 

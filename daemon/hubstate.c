@@ -1027,7 +1027,7 @@ static int clear_view(struct tidsd *d)
 static int open_consumer(struct tidsd *d, struct hubstate *hs)
 {
 	char err[512], group[300];
-	rd_kafka_conf_t *conf = kafka_conf(d, err, sizeof(err));
+	rd_kafka_conf_t *conf = kafka_conf(d, RD_KAFKA_CONSUMER, err, sizeof(err));
 
 	if (conf == NULL) {
 		tids_log_warnx("hub state: %s", err);
@@ -1157,7 +1157,7 @@ static int start_writer(struct tidsd *d, struct hubstate *hs)
 	char err[512];
 	rd_kafka_conf_t *conf;
 
-	w->conf = kafka_conf(d, err, sizeof(err));
+	w->conf = kafka_conf(d, RD_KAFKA_PRODUCER, err, sizeof(err));
 	if (w->conf == NULL) {
 		tids_log_warnx("hub state: %s", err);
 		return TIDS_EKAFKA;
@@ -1166,7 +1166,7 @@ static int start_writer(struct tidsd *d, struct hubstate *hs)
 	kafka_group_name(d, KG_REGISTRY, "writer", w->txn_id, sizeof(w->txn_id));
 	snprintf(w->t_registry, sizeof(w->t_registry), "%s", hs->topic);
 	snprintf(w->t_changes, sizeof(w->t_changes), "%s", hs->changes);
-	conf = kafka_conf(d, err, sizeof(err));
+	conf = kafka_conf(d, RD_KAFKA_PRODUCER, err, sizeof(err));
 	if (conf == NULL || (w->meta = kafka_client(d, RD_KAFKA_PRODUCER, "hubstate-meta", conf, err, sizeof(err))) ==
 			    NULL) {
 		tids_log_warnx("hub state: %s", err);

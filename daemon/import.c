@@ -24,6 +24,7 @@
 #include "federation.h"
 #include "tids/error.h"
 #include "tids/seal.h"
+#include "tids/statistics.h"
 
 #define VERIFIED_CACHE 256
 
@@ -242,6 +243,45 @@ static void check_provenance(struct import *im, const struct tids_ingress_record
 	}
 }
 
+/* A hub's statistics, forwarded to this hub (by the hub that made them or
+ * by one that passes them on): owned and published by the hub they name,
+ * whose key (its registration here, or what our peers' directories say)
+ * verifies both the batch and the statistics' own signature. */
+static void check_statistics(struct tidsd *d, const struct tids_ingress_record *ir, const struct tids_record *rec,
+			     char *why, size_t whylen)
+{
+	const struct tids_forward_info *fw = &ir->forwarded;
+	struct tids_hub_statistics s;
+	uint8_t key[TIDS_PUBLIC_KEY_BYTES];
+	char jurisdiction[16], err[300];
+
+	if (strcmp(fw->recipient, d->conf->hub_id) != 0) {
+		snprintf(why, whylen, "statistics are forwarded to hubs, not to %s", fw->recipient);
+		return;
+	}
+	if (strcmp(rec->owner, fw->origin_hub) != 0 || strcmp(ir->publisher, rec->owner) != 0) {
+		snprintf(why, whylen, "statistics of %s published by %s, said to come from hub %s: a hub publishes its "
+			 "own", rec->owner, ir->publisher, fw->origin_hub);
+		return;
+	}
+	if (!federation_hub_key(d, rec->owner, key, jurisdiction, err, sizeof(err))) {
+		snprintf(why, whylen, "statistics of hub %.64s cannot be checked: %.180s", rec->owner, err);
+		return;
+	}
+	if (tids_statistics_from_record(rec, &s, err, sizeof(err)) != 0) {
+		snprintf(why, whylen, "%.250s", err);
+		return;
+	}
+	if (tids_statistics_verify(key, &s, err, sizeof(err)) != 0)
+		snprintf(why, whylen, "%.250s", err);
+	else if (strcmp(s.jurisdiction, jurisdiction) != 0)
+		snprintf(why, whylen, "statistics of hub %s say %s, the hub is registered in %s", s.hub_id, s.jurisdiction,
+			 jurisdiction);
+	tids_hub_statistics_free(&s);
+	if (*why == '\0')
+		check_provenance(d->federation->import, ir, key, why, whylen);
+}
+
 static void check(struct tidsd *d, struct fed_peer *p, const struct tids_ingress_record *ir,
 		  const struct tids_record *rec, char *why, size_t whylen)
 {
@@ -257,6 +297,10 @@ static void check(struct tidsd *d, struct fed_peer *p, const struct tids_ingress
 	}
 	if (memcmp(rec->record_id, ir->record_id, TIDS_RECORD_ID_BYTES) != 0) {
 		snprintf(why, whylen, "its envelope names another record");
+		return;
+	}
+	if (tids_statistics_is_record(rec)) {
+		check_statistics(d, ir, rec, why, whylen);
 		return;
 	}
 	if (rcpt == NULL || (*rcpt->p.home_hub != '\0' && strcmp(rcpt->p.home_hub, d->conf->hub_id) != 0)) {
@@ -422,7 +466,7 @@ int import_init(struct tidsd *d)
 	if (im == NULL)
 		return TIDS_ENOMEM;
 	d->federation->import = im;
-	conf = kafka_conf(d, err, sizeof(err));
+	conf = kafka_conf(d, RD_KAFKA_PRODUCER, err, sizeof(err));
 	snprintf(timeout, sizeof(timeout), "%lld", (long long)d->conf->publish_timeout_ms);
 	if (conf == NULL ||
 	    rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err)) != RD_KAFKA_CONF_OK ||

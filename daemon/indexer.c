@@ -27,6 +27,7 @@
 #include "tids/ledger.h"
 #include "tids/seal.h"
 #include "tids/secmem.h"
+#include "tids/statistics.h"
 #include "metrics.h"
 #include "tidsd.h"
 
@@ -66,6 +67,16 @@ struct indexer {
 	int64_t last_event;                 /* mono ms of the last message */
 	int64_t last_lag;                   /* mono ms the lag was measured */
 	struct metrics *metrics;
+
+	/* Each period's statistics, counted here once the audit topic has
+	 * been read past the period's close (statistics.c publishes them). */
+	struct statistics *stats;
+	const struct tids_identity *hub;    /* the daemon's (guarded memory); never changes */
+	char hub_id[TIDS_ID_MAX + 1], jurisdiction[16], path[4096];
+	struct tids_ledger *reader;         /* a read-only connection of its own for counting */
+	bool *at_end;                       /* per audit partition: nothing read since its end */
+	int64_t *end_at;                    /* wall ms when its end was last reached */
+	int64_t failed_start;               /* the period whose counting failed last (said once) */
 };
 
 /* --- offsets and batches ------------------------------------------------------ */
@@ -320,6 +331,8 @@ static void on_message(struct indexer *ix, const rd_kafka_message_t *m)
 
 	if (m->partition < 0 || m->partition >= ix->partitions[t])
 		return;
+	if (t == T_AUDIT)
+		ix->at_end[m->partition] = false;
 	if (m->offset < ix->next[t][m->partition] && ix->next[t][m->partition] >= 0)
 		return;                      /* fetched before a re-assign */
 	r = t == T_AUDIT ? on_audit(ix, m) : on_ingress(ix, m);
@@ -332,23 +345,92 @@ static void on_message(struct indexer *ix, const rd_kafka_message_t *m)
 		commit(ix);
 }
 
+/* The end of a partition was reached: everything committed on it up to
+ * now is read (an audit partition's end tells when a period is). */
+static void at_end(struct indexer *ix, const char *topic, int32_t partition)
+{
+	if (topic != NULL && strcmp(topic, ix->topic[T_AUDIT]) == 0 && partition >= 0 &&
+	    partition < ix->partitions[T_AUDIT]) {
+		ix->at_end[partition] = true;
+		ix->end_at[partition] = now_ms();
+	}
+}
+
 static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 {
 	struct indexer *ix = ctx;
 	const rd_kafka_message_t *m;
 
+	/* The consumer's queue says so as an error event, which is none. */
+	if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_ERROR &&
+	    rd_kafka_event_error(ev) == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+		rd_kafka_topic_partition_t *tp = rd_kafka_event_topic_partition(ev);
+
+		if (tp != NULL) {
+			at_end(ix, tp->topic, tp->partition);
+			rd_kafka_topic_partition_destroy(tp);
+		}
+		return;
+	}
 	if (kafka_log_event(d, ev) || rd_kafka_event_type(ev) != RD_KAFKA_EVENT_FETCH)
 		return;
 	while ((m = rd_kafka_event_message_next(ev)) != NULL) {
 		if (ix->paused)
 			continue;
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			at_end(ix, m->rkt != NULL ? rd_kafka_topic_name(m->rkt) : NULL, m->partition);
+			continue;
+		}
 		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
-				tids_log_warnx("indexer: %s", rd_kafka_message_errstr(m));
+			tids_log_warnx("indexer: %s", rd_kafka_message_errstr(m));
 			continue;
 		}
 		on_message(ix, m);
 	}
+}
+
+/* Has every audit partition been read up to a moment past cutoff? One
+ * whose end was reached after it, or that has been at its end since
+ * before and is still (a second later: fetches take that much at most). */
+static bool read_past(const struct indexer *ix, int64_t cutoff, int64_t now)
+{
+	for (int32_t p = 0; p < ix->partitions[T_AUDIT]; p++)
+		if (ix->end_at[p] < cutoff && !(ix->at_end[p] && now >= cutoff + 1000))
+			return false;
+	return true;
+}
+
+/* The next period's statistics, once it has closed: every decision of it
+ * is on the audit topic statistics.delay after its end (a router
+ * transaction takes less), and in the ledger once read up to then. */
+static void count_period(struct indexer *ix)
+{
+	struct tids_statistics_request rq = { .hub_id = ix->hub_id, .jurisdiction = ix->jurisdiction };
+	int64_t now = now_ms();
+	uint8_t *rec;
+	size_t len;
+	char err[512];
+	int r;
+
+	if (ix->stats == NULL || ix->paused ||
+	    !statistics_due(ix->stats, now, &rq.period_start_ms, &rq.period_ms, &rq.delay_ms) ||
+	    !read_past(ix, rq.period_start_ms + rq.period_ms + rq.delay_ms, now))
+		return;
+	if (ix->reader == NULL &&
+	    (r = tids_ledger_open(ix->path, TIDS_LEDGER_RDONLY, &ix->reader, err, sizeof(err))) != 0) {
+		if (ix->failed_start != rq.period_start_ms)
+			tids_log_warnx("indexer: statistics: %s", err);
+		ix->failed_start = rq.period_start_ms;
+		return;
+	}
+	rq.signed_at_ms = now;
+	if ((r = tids_ledger_statistics(ix->reader, &rq, ix->hub, &rec, &len, err, sizeof(err))) != 0) {
+		if (ix->failed_start != rq.period_start_ms)
+			tids_log_warnx("indexer: statistics not made, trying again: %s", err);
+		ix->failed_start = rq.period_start_ms;
+		return;
+	}
+	statistics_offer(ix->stats, rq.period_start_ms, rec, len);
 }
 
 /* Every INDEXER_COMMIT_MS: commit the batch, or retry after a failure. */
@@ -369,6 +451,7 @@ static void tick(struct indexer *ix)
 		ix->last_lag = mono_ms();
 		update_lag(ix);
 	}
+	count_period(ix);
 }
 
 static void take_events(struct indexer *ix, int timeout_ms)
@@ -435,7 +518,7 @@ static int32_t partition_count(rd_kafka_t *rk, const char *topic, int32_t fallba
 static int open_consumer(struct tidsd *d, struct indexer *ix)
 {
 	char err[512], group[300];
-	rd_kafka_conf_t *conf = kafka_conf(d, err, sizeof(err));
+	rd_kafka_conf_t *conf = kafka_conf(d, RD_KAFKA_CONSUMER, err, sizeof(err));
 
 	if (conf == NULL) {
 		tids_log_warnx("indexer: %s", err);
@@ -448,7 +531,12 @@ static int open_consumer(struct tidsd *d, struct indexer *ix)
 	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "50", err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "50", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    /* Reaching the end of the audit topic says when a period is all read. */
+	    rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    /* Behind the router, the backlog stays on Kafka: prefetch only
+	     * what a commit interval indexes (64 MiB by default). */
+	    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "8192", err, sizeof(err)) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
 		tids_log_warnx("indexer: %s", err);
 		return TIDS_EKAFKA;
@@ -495,8 +583,15 @@ static int start(struct tidsd *d, struct indexer *ix)
 			return TIDS_ENOMEM;
 	}
 	ix->chains = calloc((size_t)ix->partitions[T_AUDIT], sizeof(*ix->chains));
-	if (ix->chains == NULL)
+	ix->at_end = calloc((size_t)ix->partitions[T_AUDIT], sizeof(*ix->at_end));
+	ix->end_at = calloc((size_t)ix->partitions[T_AUDIT], sizeof(*ix->end_at));
+	if (ix->chains == NULL || ix->at_end == NULL || ix->end_at == NULL)
 		return TIDS_ENOMEM;
+	ix->stats = d->statistics;
+	ix->hub = &d->hub;
+	snprintf(ix->hub_id, sizeof(ix->hub_id), "%s", d->conf->hub_id);
+	snprintf(ix->jurisdiction, sizeof(ix->jurisdiction), "%s", d->conf->jurisdiction);
+	snprintf(ix->path, sizeof(ix->path), "%s", path);
 	load_chains(ix);
 	if ((r = assign(ix)) != 0)
 		return r;
@@ -532,10 +627,13 @@ static void destroy(struct indexer *ix)
 	if (ix->wake_fd >= 0)
 		close(ix->wake_fd);
 	tids_ledger_close(ix->ledger);
+	tids_ledger_close(ix->reader);
 	tids_secmem_free(ix->ingress_key);
 	for (int t = 0; t < N_TOPICS; t++)
 		free(ix->next[t]);
 	free(ix->chains);
+	free(ix->at_end);
+	free(ix->end_at);
 	free(ix);
 }
 

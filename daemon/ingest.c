@@ -95,6 +95,9 @@ struct unrecorded;
 
 struct ingest {
 	struct ingest_floor *floors;   /* by category name */
+	struct msg_ref hub_ref;        /* the hub's own record in flight (p NULL) */
+	bool hub_in_flight;
+	void (*hub_done)(struct tidsd *d, int err);
 	struct unrecorded *unrecorded; /* acknowledged, mark not yet committed */
 	uint64_t refused;              /* batches refused because the registry could not be written */
 	int64_t refused_logged_at;     /* mono ms */
@@ -538,6 +541,13 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 		struct pending *p = ref->p;
 
 		in->in_flight--;
+		if (p == NULL) {
+			/* The hub's own record. */
+			in->hub_in_flight = false;
+			if (in->hub_done != NULL)
+				in->hub_done(d, m->err == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : TIDS_EKAFKA);
+			continue;
+		}
 		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
 			char msg[ERROR_MESSAGE_MAX];
 
@@ -616,6 +626,12 @@ enum tids_tier ingest_floor(const struct tidsd *d, const char *category)
 	return d->ingest != NULL ? floor_of(d->ingest, category) : TIDS_TIER_GENERAL;
 }
 
+/* Categories only the hub itself publishes. */
+static bool reserved_category(const char *category)
+{
+	return strcmp(category, "hub_statistics") == 0;
+}
+
 /* Checks one record of a batch; returns 0 or fills the record's error. */
 static int check_record(struct tidsd *d, const char *publisher, const struct tids_bytes *raw,
 			struct tids_record *rec, int *code, char *err, size_t errlen)
@@ -637,6 +653,11 @@ static int check_record(struct tidsd *d, const char *publisher, const struct tid
 	if ((r = tids_policy_schemas_check(d->ingest->schemas, rec, err, errlen)) != 0)
 		return r;
 	*code = CODE_PERMISSION_DENIED;
+	/* A hub's statistics are signed by the hub: no participant's record
+	 * may pass for them. */
+	if (reserved_category(rec->category))
+		return tids_fail(err, errlen, TIDS_EPERM, "record: category %s is reserved for the hubs' own records",
+				 rec->category);
 	if (strcmp(rec->owner, publisher) != 0)
 		return tids_fail(err, errlen, TIDS_EPERM, "record owner %s is not the publisher %s", rec->owner,
 				 publisher);
@@ -904,6 +925,67 @@ out:
 	tids_batch_free(&b);
 }
 
+int ingest_hub_record(struct tidsd *d, const uint8_t *bytes, size_t len, uint64_t sequence,
+		      void (*done)(struct tidsd *d, int err))
+{
+	struct ingest *in = d->ingest;
+	struct tids_bytes leaf = { bytes, len };
+	struct tids_ingress_record ir = {
+		.record = leaf, .publisher = d->conf->hub_id, .sequence = sequence, .leaf_index = 0, .leaf_count = 1,
+		.received_at_ms = now_ms(),
+	};
+	struct tids_record rec;
+	uint8_t *sealed = NULL, *payload, ad[TIDS_SEAL_AD_MAX];
+	size_t plen, ad_len;
+	char err[256];
+	int r;
+
+	if (in == NULL || in->rk == NULL)
+		return TIDS_EKAFKA;
+	if (in->hub_in_flight)
+		return TIDS_EAGAIN;
+	if ((r = tids_wire_decode_record(bytes, len, &rec, err, sizeof(err))) != 0) {
+		tids_log_warnx("ingest: the hub's own record does not pass the gate: %s", err);
+		return r;
+	}
+	memcpy(ir.record_id, rec.record_id, TIDS_RECORD_ID_BYTES);
+	/* A batch of one: its root is the record's leaf, signed by the hub as
+	 * any publisher signs its batches, so that its provenance is proven
+	 * the same way wherever it goes. */
+	if ((r = tids_merkle_root(&leaf, 1, ir.batch_root)) != 0 ||
+	    (r = tids_sign_batch(d->hub.sign_sk, d->conf->hub_id, sequence, ir.batch_root, ir.batch_signature)) != 0)
+		goto out;
+	if (tids_record_effective_tier(&rec) >= TIDS_TIER_IMPORTANT) {
+		ad_len = tids_seal_ad(ad, TIDS_SEAL_KIND_INGRESS, in->topic, d->conf->hub_id, "", rec.record_id);
+		sealed = ad_len > 0 ? malloc(len + TIDS_SEAL_OVERHEAD) : NULL;
+		if (sealed == NULL) {
+			r = TIDS_ENOMEM;
+			goto out;
+		}
+		tids_seal(keys_ingress(d), ad, ad_len, bytes, len, sealed);
+		ir.record = (struct tids_bytes){ sealed, len + TIDS_SEAL_OVERHEAD };
+		ir.sealed = true;
+	}
+	if ((r = tids_wire_encode_ingress_record(&ir, &payload, &plen)) != 0)
+		goto out;
+	in->hub_ref.p = NULL;
+	in->hub_ref.index = 0;
+	/* Keyed by the hub, as a publisher's records by their owner. */
+	if (rd_kafka_produce(in->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_FREE, payload, plen, d->conf->hub_id,
+			     strlen(d->conf->hub_id), &in->hub_ref) != 0) {
+		free(payload);
+		r = TIDS_EAGAIN;
+		goto out;
+	}
+	in->in_flight++;
+	in->hub_in_flight = true;
+	in->hub_done = done;
+out:
+	free(sealed);
+	tids_record_free(&rec);
+	return r;
+}
+
 void ingest_forget_session(struct tidsd *d, struct session *s)
 {
 	struct pending *p;
@@ -928,7 +1010,7 @@ int ingest_init(struct tidsd *d)
 
 	if (in == NULL)
 		return TIDS_ENOMEM;
-	conf = kafka_conf(d, err, sizeof(err));
+	conf = kafka_conf(d, RD_KAFKA_PRODUCER, err, sizeof(err));
 	snprintf(timeout, sizeof(timeout), "%lld", (long long)d->conf->publish_timeout_ms);
 	if (conf == NULL ||
 	    rd_kafka_conf_set(conf, "enable.idempotence", "true", err, sizeof(err)) != RD_KAFKA_CONF_OK ||

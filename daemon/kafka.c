@@ -32,11 +32,11 @@ struct kafka {
 
 static struct kafka_queue_watch admin_watch;
 
-rd_kafka_conf_t *kafka_conf(struct tidsd *d, char *err, size_t errlen)
+rd_kafka_conf_t *kafka_conf(struct tidsd *d, rd_kafka_type_t type, char *err, size_t errlen)
 {
 	rd_kafka_conf_t *conf = rd_kafka_conf_new();
 
-	if (config_kafka(d->conf, conf, err, errlen) != 0)
+	if (config_kafka(d->conf, type, conf, err, errlen) != 0)
 		goto fail;
 	if (d->kafka != NULL && d->kafka->mock != NULL &&
 	    rd_kafka_conf_set(conf, "bootstrap.servers", d->kafka->bootstrap, err, errlen) != RD_KAFKA_CONF_OK)
@@ -566,7 +566,7 @@ int kafka_init(struct tidsd *d)
 			return TIDS_EKAFKA;
 		snprintf(k->bootstrap, sizeof(k->bootstrap), "%s", rd_kafka_mock_cluster_bootstraps(k->mock));
 	}
-	conf = kafka_conf(d, err, sizeof(err));
+	conf = kafka_conf(d, RD_KAFKA_PRODUCER, err, sizeof(err));
 	if (conf == NULL || (k->admin = kafka_client(d, RD_KAFKA_PRODUCER, "admin", conf, err, sizeof(err))) == NULL) {
 		tids_log_warnx("kafka: %s", err);
 		return TIDS_EKAFKA;

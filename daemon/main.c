@@ -263,6 +263,7 @@ void tidsd_tick(struct tidsd *d)
 	router_tick(d);
 	hubstate_tick(d);
 	federation_tick(d);
+	statistics_tick(d);
 	registry_expire_grants(d, now_ms());
 	ingest_tick(d);
 	if (store_commit(d->store) != 0)
@@ -281,6 +282,7 @@ static void shutdown_cleanly(struct tidsd *d)
 	budget_free(d);
 	router_free(d);
 	indexer_free(d);
+	statistics_free(d);
 	egress_free(d);
 	ingest_free(d);
 	hubstate_free(d);
@@ -419,8 +421,11 @@ int main(int argc, char **argv)
 	if (d->conf->router && router_init(d) != 0)
 		fatalx("router could not start; see above");
 	/* Each instance that keeps a ledger indexes every chain: the same
-	 * ledger, the same answers, from any of them. */
-	if (d->conf->ledger && indexer_init(d) != 0)
+	 * ledger, the same answers, from any of them. Statistics are counted
+	 * from that ledger; instances that keep it each publish a period's
+	 * statistics as the same record (the same id), and a copy stops at
+	 * the router. */
+	if (d->conf->ledger && (statistics_init(d) != 0 || indexer_init(d) != 0))
 		fatalx("audit ledger indexer could not start; see above");
 	if (listeners_open(d) != 0 || http_open(d) != 0)
 		fatalx("cannot listen; see above");

@@ -17,36 +17,32 @@
 #include "tids/error.h"
 #include "tids/receipt.h"
 
-int receipts_hold(struct router *rt, const char *topic, const uint8_t key[TIDS_RECORD_ID_BYTES], uint8_t *value,
-		  size_t len)
+int receipts_hold(struct router *rt, struct dest *dest, const uint8_t key[TIDS_RECORD_ID_BYTES],
+		  const uint8_t *value, size_t len)
 {
 	struct held_deliveries *h = &rt->held;
 	struct held_delivery *d;
+	int r;
 
 	if (h->n == h->cap) {
 		size_t cap = h->cap > 0 ? h->cap * 2 : 256;
 		struct held_delivery *grown = realloc(h->items, cap * sizeof(*grown));
 
-		if (grown == NULL) {
-			free(value);
+		if (grown == NULL)
 			return TIDS_ENOMEM;
-		}
 		h->items = grown;
 		h->cap = cap;
 	}
 	d = &h->items[h->n];
 	memset(d, 0, sizeof(*d));
-	d->topic = strdup(topic);
-	if (d->topic == NULL) {
-		free(value);
-		return TIDS_ENOMEM;
-	}
+	d->dest = dest;
 	memcpy(d->key, key, TIDS_RECORD_ID_BYTES);
-	d->value = value;
+	d->off = h->buf.len;
 	d->len = len;
 	d->timestamp_ms = rt->ingress_ts;
+	if ((r = tids_buf_append(&h->buf, value, len)) != 0)
+		return r;
 	h->n++;
-	h->bytes += len;
 	return 0;
 }
 
@@ -64,7 +60,7 @@ int receipts_bind(struct router *rt, int32_t partition, uint64_t seq, const uint
 	d->seq = seq;
 	memcpy(d->entry_hash, entry_hash, TIDS_HASH_BYTES);
 	/* All held are bound now: their heads can be signed as they stand. */
-	return h->bytes >= RECEIPTS_HOLD_BYTES ? receipts_release(rt) : 0;
+	return h->buf.len >= RECEIPTS_HOLD_BYTES ? receipts_release(rt) : 0;
 }
 
 static void keep(struct signed_head *sh, uint8_t *bytes, size_t len, uint64_t seq, const uint8_t hash[TIDS_HASH_BYTES])
@@ -109,62 +105,57 @@ static int signed_head(struct router *rt, int32_t p)
 	return 0;
 }
 
-/* Appends d's receipt to its envelope: a DeliveryEnvelope holding only the
- * receipt field, which protobuf merges into the envelope before it. */
-static int add_receipt(struct router *rt, struct held_delivery *d)
-{
-	const struct signed_head *sh = &rt->signed_heads[d->partition];
-	struct tids_delivery_receipt rc = { .partition = d->partition, .seq = d->seq, .head = { sh->bytes, sh->len } };
-	uint8_t *field, *grown;
-	size_t flen;
-
-	memcpy(rc.entry_hash, d->entry_hash, TIDS_HASH_BYTES);
-	if (tids_wire_encode_delivery_envelope_receipt(&rc, &field, &flen) != 0)
-		return TIDS_ENOMEM;
-	grown = realloc(d->value, d->len + flen);
-	if (grown == NULL) {
-		free(field);
-		return TIDS_ENOMEM;
-	}
-	memcpy(grown + d->len, field, flen);
-	free(field);
-	d->value = grown;
-	d->len += flen;
-	return 0;
-}
-
 static void clear(struct router *rt)
 {
 	struct held_deliveries *h = &rt->held;
 
-	for (size_t i = 0; i < h->n; i++) {
-		free(h->items[i].topic);
-		free(h->items[i].value);
-	}
+	/* Plaintext deliveries among them: not left in the buffer reused. */
+	tids_buf_wipe(&h->buf);
 	h->n = 0;
-	h->bytes = 0;
 }
 
 int receipts_release(struct router *rt)
 {
 	struct held_deliveries *h = &rt->held;
+	struct tids_buf *out = &rt->scratch;
 	int r = 0;
 
 	for (size_t i = 0; i < h->n && r == 0; i++) {
 		struct held_delivery *d = &h->items[i];
+		struct tids_delivery_receipt rc;
+		rd_kafka_topic_t *rkt;
 
 		if (!d->bound || d->partition < 0 || d->partition >= ROUTER_PARTITIONS_MAX) {
 			/* Fail closed: nothing leaves without its audit entry. */
-			tids_log_warnx("router: a delivery to %s has no audit entry; the transaction is abandoned", d->topic);
+			tids_log_warnx("router: a delivery to %s has no audit entry; the transaction is abandoned",
+				       d->dest->topic);
 			r = TIDS_EINVAL;
 			break;
 		}
-		if ((r = signed_head(rt, d->partition)) != 0 || (r = add_receipt(rt, d)) != 0)
+		if ((r = signed_head(rt, d->partition)) != 0)
 			break;
-		r = router_produce_at(rt, d->topic, RD_KAFKA_PARTITION_UA, d->key, TIDS_RECORD_ID_BYTES, d->value, d->len,
-				      d->timestamp_ms);
-		d->value = NULL;             /* router_produce took it */
+		/* The envelope, then its receipt: a DeliveryEnvelope holding
+		 * only the receipt field, which protobuf merges into the
+		 * envelope before it. */
+		rc = (struct tids_delivery_receipt){ .partition = d->partition, .seq = d->seq,
+						     .head = { rt->signed_heads[d->partition].bytes,
+							       rt->signed_heads[d->partition].len } };
+		memcpy(rc.entry_hash, d->entry_hash, TIDS_HASH_BYTES);
+		out->off = 0;
+		out->len = 0;
+		if ((r = tids_buf_append(out, tids_buf_head(&h->buf) + d->off, d->len)) != 0 ||
+		    (r = tids_wire_append_envelope_receipt(out, &rc)) != 0)
+			break;
+		if ((rkt = route_dest_topic(rt, d->dest)) == NULL) {
+			r = TIDS_ENOMEM;
+			break;
+		}
+		/* A deliver topic has one partition, the one egress reads: named
+		 * here, librdkafka runs no partitioner. */
+		r = router_produce_copy(rt, rkt, 0, d->key, TIDS_RECORD_ID_BYTES, tids_buf_head(out), out->len,
+					d->timestamp_ms);
 	}
+	tids_buf_wipe(out);
 	clear(rt);
 	return r;
 }
@@ -178,6 +169,7 @@ void receipts_free(struct router *rt)
 {
 	clear(rt);
 	free(rt->held.items);
+	tids_buf_free(&rt->held.buf);
 	rt->held.items = NULL;
 	rt->held.cap = 0;
 	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++) {

@@ -98,6 +98,14 @@ static int prepare_participant(struct tidsd *d, const uint8_t *blob, size_t len,
 		return r;
 	if ((r = purposes_check_attribute(&p, err, errlen)) != 0)
 		goto out;
+	/* Hubs are recipients of statistics under their own ids and the role
+	 * "hub": no participant may pass for one. */
+	if (strcmp(p.role, "hub") == 0 || strcmp(p.id, d->conf->hub_id) == 0 ||
+	    tids_map_get_str(&d->registry->peers, p.id) != NULL) {
+		r = tids_fail(err, errlen, TIDS_EPERM, "participant %s: %s", p.id, strcmp(p.role, "hub") == 0 ?
+			      "the role hub is reserved for hubs" : "that is the id of a hub");
+		goto out;
+	}
 	/* Ids are unique across the network: one a peer hub serves is not
 	 * ours to take (registering it with that hub as home adds to it). */
 	claimed = federation_home_of(d, p.id);
@@ -314,7 +322,7 @@ static int index_peer(struct tidsd *d, const uint8_t *blob, size_t len, char *er
 		tids_peer_free(old);
 		free(old);
 	}
-	router_post(d, RM_PEER, p->hub_id, NULL, 0, NULL, NULL);
+	router_post(d, RM_PEER, p->hub_id, (const uint8_t *)p->jurisdiction, strlen(p->jurisdiction), NULL, NULL);
 	return 0;
 fail:
 	tids_peer_free(p);

@@ -12,24 +12,100 @@
 
 #include "router.h"
 #include "tids/error.h"
+#include "tids/statistics.h"
+
+/* --- destinations ------------------------------------------------------------- */
+
+struct dest *route_dest(struct router *rt, const char *recipient)
+{
+	struct dest *d = tids_map_get_str(&rt->dests, recipient);
+
+	if (d == NULL) {
+		if ((d = calloc(1, sizeof(*d))) == NULL)
+			return NULL;
+		snprintf(d->id, sizeof(d->id), "%s", recipient);
+		snprintf(d->topic, sizeof(d->topic), "%s%s", rt->t_deliver_prefix, recipient);
+		d->participants_gen = rt->participants_gen - 1;
+		if (tids_map_put_str(&rt->dests, d->id, d, NULL) != 0) {
+			free(d);
+			return NULL;
+		}
+	}
+	if (d->participants_gen != rt->participants_gen) {
+		const struct tids_participant *p = tids_map_get_str(&rt->participants, recipient);
+
+		snprintf(d->jurisdiction, sizeof(d->jurisdiction), "%s", p != NULL ? p->jurisdiction : "");
+		d->participants_gen = rt->participants_gen;
+	}
+	return d;
+}
+
+rd_kafka_topic_t *route_dest_topic(struct router *rt, struct dest *d)
+{
+	/* Each producer has its handles, which go with it (teardown); made
+	 * only for a delivery, so that a name never produced to (a recipient
+	 * at a peer hub) is never asked for. */
+	if (d->rkt[rt->cur] == NULL || d->producer_gen[rt->cur] != rt->slot[rt->cur].gen) {
+		d->rkt[rt->cur] = router_topic(rt, d->topic);
+		d->producer_gen[rt->cur] = rt->slot[rt->cur].gen;
+	}
+	return d->rkt[rt->cur];
+}
+
+void route_dests_clear(struct router *rt)
+{
+	size_t pos = 0;
+	struct dest *d;
+
+	while ((d = tids_map_next(&rt->dests, &pos)) != NULL)
+		free(d);
+	tids_map_free(&rt->dests);
+}
+
+/* --- deliveries ------------------------------------------------------------------- */
+
+static size_t varint_put(uint8_t *p, uint64_t v)
+{
+	size_t n = 0;
+
+	while (v >= 0x80) {
+		p[n++] = (uint8_t)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (uint8_t)v;
+	return n;
+}
+
+/* Room kept before the Delivery for the envelope's key and length. */
+#define ENVELOPE_HEAD 11
 
 int route_produce_delivery(struct router *rt, const char *recipient, const struct tids_delivery *del,
-			   const char *grant_id, uint8_t hash[TIDS_HASH_BYTES])
+			   const char *grant_id, const struct tids_bytes *record_bytes, uint8_t hash[TIDS_HASH_BYTES])
 {
-	struct tids_delivery_envelope env = { 0 };
+	struct tids_buf *b = &rt->scratch, *s = &rt->sealed;
 	const struct grant_key *gk = NULL;
-	char topic[512], sealed_by[TIDS_ID_MAX + 8] = "";
-	uint8_t *plain, *sealed = NULL, *value, ad[TIDS_SEAL_AD_MAX];
-	const uint8_t *key = NULL;
-	size_t plen, vlen, ad_len;
+	struct dest *d = route_dest(rt, recipient);
+	char sealed_by[TIDS_ID_MAX + 8] = "";
+	uint8_t ad[TIDS_SEAL_AD_MAX], hdr[ENVELOPE_HEAD];
+	const uint8_t *key = NULL, *value;
+	size_t plen, vlen, ad_len, n;
+	uint8_t *plain;
 	int r;
 
-	if ((r = tids_wire_encode_delivery(del, &plain, &plen)) != 0)
+	if (d == NULL)
+		return TIDS_ENOMEM;
+	/* The Delivery is written once, after room for the envelope's head,
+	 * and hashed where it lies. */
+	b->off = 0;
+	b->len = 0;
+	if ((r = tids_buf_reserve(b, ENVELOPE_HEAD)) != 0)
 		return r;
+	b->len = ENVELOPE_HEAD;
+	if ((r = tids_wire_append_delivery(b, del, record_bytes)) != 0)
+		return r;
+	plain = b->data + ENVELOPE_HEAD;
+	plen = b->len - ENVELOPE_HEAD;
 	crypto_generichash(hash, TIDS_HASH_BYTES, plain, plen, NULL, 0);
-	env.delivery = (struct tids_bytes){ plain, plen };
-	memcpy(env.record_id, del->record.record_id, TIDS_RECORD_ID_BYTES);
-	snprintf(topic, sizeof(topic), "%s%s", rt->t_deliver_prefix, recipient);
 	/* What a grant carries is sealed under the grant's key, whatever its
 	 * tier: revoking the grant destroys the key and so every copy of its
 	 * deliveries. Other important and core deliveries are sealed under the
@@ -38,7 +114,6 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 		gk = tids_map_get_str(&rt->grant_keys, grant_id);
 		if (gk == NULL) {
 			sodium_memzero(plain, plen);
-			free(plain);
 			return TIDS_ECRYPTO;
 		}
 		key = gk->key;
@@ -47,27 +122,34 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 		key = rt->keys->delivery;
 		snprintf(sealed_by, sizeof(sealed_by), "hub");
 	}
-	if (key != NULL) {
+	if (key == NULL) {
+		hdr[0] = 1 << 3 | 2;
+		n = 1 + varint_put(hdr + 1, plen);
+		memcpy(plain - n, hdr, n);
+		/* The tail may move the buffer: offsets from here on. */
+		if ((r = tids_wire_append_envelope_tail(b, "", del->record.record_id)) != 0)
+			return r;
+		value = b->data + ENVELOPE_HEAD - n;
+		vlen = b->len - (ENVELOPE_HEAD - n);
+	} else {
 		/* Bound to this recipient's topic: moved elsewhere, it does not open. */
-		ad_len = tids_seal_ad(ad, TIDS_SEAL_KIND_DELIVERY, topic, recipient, sealed_by, env.record_id);
-		sealed = ad_len > 0 ? malloc(plen + TIDS_SEAL_OVERHEAD) : NULL;
-		if (sealed == NULL) {
-			sodium_memzero(plain, plen);
-			free(plain);
-			return ad_len > 0 ? TIDS_ENOMEM : TIDS_EINVAL;
+		ad_len = tids_seal_ad(ad, TIDS_SEAL_KIND_DELIVERY, d->topic, recipient, sealed_by, del->record.record_id);
+		s->off = 0;
+		s->len = 0;
+		r = ad_len == 0 ? TIDS_EINVAL : tids_wire_append_envelope_head(s, plen + TIDS_SEAL_OVERHEAD);
+		if (r == 0 && (r = tids_buf_reserve(s, plen + TIDS_SEAL_OVERHEAD)) == 0) {
+			tids_seal(key, ad, ad_len, plain, plen, tids_buf_tail(s));
+			s->len += plen + TIDS_SEAL_OVERHEAD;
+			r = tids_wire_append_envelope_tail(s, sealed_by, del->record.record_id);
 		}
-		tids_seal(key, ad, ad_len, plain, plen, sealed);
-		env.delivery = (struct tids_bytes){ sealed, plen + TIDS_SEAL_OVERHEAD };
+		sodium_memzero(plain, plen);
+		if (r != 0)
+			return r;
+		value = s->data;
+		vlen = s->len;
 	}
-	env.sealed_by = sealed_by;
-	r = tids_wire_encode_delivery_envelope(&env, &value, &vlen);
-	sodium_memzero(plain, plen);
-	free(plain);
-	free(sealed);
-	if (r != 0)
-		return r;
 	/* It leaves at the end of the transaction, with its receipt. */
-	r = receipts_hold(rt, topic, del->record.record_id, value, vlen);
+	r = receipts_hold(rt, d, del->record.record_id, value, vlen);
 	if (r == 0) {
 		rt->deliveries++;
 		rt->stage.deliveries++;
@@ -79,7 +161,8 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 void route_entry_for(struct router *rt, const struct tids_record *rec, const rd_kafka_message_t *m,
 		     const char *recipient, const char *purpose, struct tids_audit_entry *e)
 {
-	const struct tids_participant *p = tids_map_get_str(&rt->participants, recipient);
+	const struct dest *d = route_dest(rt, recipient);
+	const struct tids_participant *p = d == NULL ? tids_map_get_str(&rt->participants, recipient) : NULL;
 
 	memset(e, 0, sizeof(*e));
 	e->hub_id = rt->hub_id;
@@ -89,8 +172,8 @@ void route_entry_for(struct router *rt, const struct tids_record *rec, const rd_
 	e->purpose = purpose;
 	e->category = rec->category;
 	e->origin = rec->origin;
-	e->destination = p != NULL ? p->jurisdiction : "";
-	e->decided_at_ms = now_ms();
+	e->destination = d != NULL ? d->jurisdiction : p != NULL ? p->jurisdiction : "";
+	e->decided_at_ms = rt->now;
 	e->ingress_offset = m->offset;
 	e->asset_id = rec->asset_id;
 }
@@ -112,10 +195,10 @@ static int notice(struct router *rt, const rd_kafka_message_t *m, const struct t
 	n.decision = TIDS_DECISION_ALLOW;
 	n.rule_ids = (struct tids_strlist){ dec->rule_ids, dec->n_rules };
 	n.purpose = purpose;
-	n.decided_at_ms = now_ms();
+	n.decided_at_ms = rt->now;
 	n.source_record_id = (struct tids_bytes){ rec->record_id, TIDS_RECORD_ID_BYTES };
 	n.notification_for = recipient;
-	if ((r = route_produce_delivery(rt, to, &n, NULL, hash)) != 0)
+	if ((r = route_produce_delivery(rt, to, &n, NULL, NULL, hash)) != 0)
 		return r;
 	route_entry_for(rt, rec, m, to, purpose, &e);
 	e.decision = TIDS_DECISION_ALLOW;
@@ -179,6 +262,45 @@ static void account(struct router *rt, int32_t partition, const struct tids_poli
 	}
 }
 
+/* Did the decision leave the record as published? tids_policy_apply
+ * copies it and changes only fields, tier and the personal flags. */
+static bool unchanged(const struct tids_record *in, const struct tids_record *out)
+{
+	if (out->n_fields != in->n_fields || out->tier != in->tier || out->personal != in->personal ||
+	    out->sensitive_personal != in->sensitive_personal || out->individuals != in->individuals)
+		return false;
+	for (size_t i = 0; i < in->n_fields; i++) {
+		const struct tids_field *a = &in->fields[i], *b = &out->fields[i];
+
+		if (a->name != b->name || a->tier != b->tier || a->labels != b->labels || a->n_labels != b->n_labels ||
+		    a->value.kind != b->value.kind || a->value.as.bytes.data != b->value.as.bytes.data ||
+		    a->value.as.bytes.len != b->value.as.bytes.len)
+			return false;
+	}
+	return true;
+}
+
+/* The record's encoding, made once per record for every recipient that
+ * receives it unchanged; NULL when the delivery's record differs (or on
+ * a failure, when the delivery encodes its own). */
+static const struct tids_bytes *record_bytes_for(struct router *rt, const struct tids_record *in,
+						 const struct tids_record *out)
+{
+	static struct tids_bytes bytes;
+
+	if (!unchanged(in, out))
+		return NULL;
+	if (!rt->record_encoded) {
+		rt->record_bytes.off = 0;
+		rt->record_bytes.len = 0;
+		if (tids_wire_append_record(&rt->record_bytes, in) != 0)
+			return NULL;
+		rt->record_encoded = true;
+	}
+	bytes = (struct tids_bytes){ tids_buf_head(&rt->record_bytes), rt->record_bytes.len };
+	return &bytes;
+}
+
 /* The provenance a local recipient of an imported record gets: what the
  * origin hub's forward carried. */
 static void provenance_of(const struct router *rt, const struct route_ctx *ctx, const struct tids_delivery *del,
@@ -230,7 +352,7 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 	const rd_kafka_message_t *m = ctx->m;
 	const struct tids_record *rec = ctx->rec;
 	const struct tids_forward_info *fw = &ctx->ir->forwarded;
-	struct tids_policy_request req = { rec, recipient, purpose, now_ms(), fw->present ? fw->from_hub : NULL,
+	struct tids_policy_request req = { rec, recipient, purpose, rt->now, fw->present ? fw->from_hub : NULL,
 					   fw->present ? fw->hops : 0, onward, rt->tz };
 	struct tids_policy_decision dec;
 	struct tids_counter_increment counts[TIDS_AUDIT_COUNTS_MAX];
@@ -242,6 +364,7 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 	int r;
 
 	rt->decisions++;
+	rt->last_permitted = false;
 	route_entry_for(rt, rec, m, recipient, purpose, &e);
 	if (fw->present) {
 		/* An import names the export it answers; any other decision on
@@ -290,6 +413,16 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 				       "(peer-unreachable)" : dec.deciding_rule);
 		return audit_append(rt, m->partition, &e);
 	}
+	rt->last_permitted = true;
+	if (strcmp(recipient, rt->hub_id) == 0) {
+		/* The hub keeps it (statistics): its ledger holds the record. */
+		e.decision = TIDS_DECISION_ALLOW;
+		e.reason = "kept by this hub";
+		metrics_stage_decision(rt->metrics, &rt->stage, rec->category, MD_ALLOW, e.tier, NULL);
+		if (fw->present && !onward)
+			rt->imported++;
+		return audit_append(rt, m->partition, &e);
+	}
 	memset(&del, 0, sizeof(del));
 	if ((r = tids_policy_apply(&dec, rec, &del.record, fields, TIDS_FIELDS_MAX)) != 0)
 		return r;
@@ -309,16 +442,25 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 	e.decision = del.decision;
 	e.obligations = del.obligations;
 	e.tier = del.record.tier;
+	account(rt, m->partition, &dec);
 	metrics_stage_decision(rt->metrics, &rt->stage, rec->category,
 			       del.decision == TIDS_DECISION_TRANSFORM ? MD_TRANSFORM : MD_ALLOW, e.tier, NULL);
-	/* The ledger keeps what each decision counted, so that it alone can
-	 * total the counters (tidsctl audit report). */
-	for (size_t i = 0; i < dec.obligations.n_counts && i < TIDS_AUDIT_COUNTS_MAX; i++)
-		counts[i] = (struct tids_counter_increment){ dec.obligations.counts[i].counter, dec.obligations.counts[i].key,
-							     dec.obligations.counts[i].period, dec.obligations.counts[i].amount };
+	/* The ledger keeps what each decision counted, and where the counter
+	 * stands after it, so that it alone can total the counters (tidsctl
+	 * audit report) and each period's statistics can say how close an
+	 * exporter is to a threshold. */
+	for (size_t i = 0; i < dec.obligations.n_counts && i < TIDS_AUDIT_COUNTS_MAX; i++) {
+		const struct tids_policy_count *c = &dec.obligations.counts[i];
+		char key[sizeof(((struct count *)0)->key)];
+		const struct count *now;
+
+		snprintf(key, sizeof(key), "counter/%s/%s/%lld", c->counter, c->key, (long long)c->period);
+		now = tids_map_get_str(&rt->counts, key);
+		counts[i] = (struct tids_counter_increment){ c->counter, c->key, c->period, c->amount,
+							     now != NULL ? now->value : 0 };
+	}
 	e.counts = counts;
 	e.n_counts = dec.obligations.n_counts < TIDS_AUDIT_COUNTS_MAX ? dec.obligations.n_counts : TIDS_AUDIT_COUNTS_MAX;
-	account(rt, m->partition, &dec);
 	if (dec.obligations.aggregate) {
 		/* The record joins a window; what leaves is the window's aggregate. */
 		if ((r = aggregate_add(rt, m->partition, &del.record, recipient, purpose, &dec)) != 0)
@@ -342,7 +484,8 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 	}
 	if (fw->present)
 		provenance_of(rt, ctx, &del, &del.provenance);
-	if ((r = route_produce_delivery(rt, recipient, &del, dec.grant_id, hash)) != 0) {
+	if ((r = route_produce_delivery(rt, recipient, &del, dec.grant_id, record_bytes_for(rt, rec, &del.record),
+					hash)) != 0) {
 		tids_log_warnx("router: delivery to %s not produced: %s", recipient, tids_strerror(r));
 		return r;
 	}
@@ -398,6 +541,8 @@ int route_message(struct router *rt, const rd_kafka_message_t *m)
 		return TIDS_EINVAL;
 	}
 	memset(&rec, 0, sizeof(rec));
+	rt->now = now_ms();
+	rt->record_encoded = false;
 	if (open_record(rt, m, &ir, &plain, &plain_len, &rec, err, sizeof(err)) != 0) {
 		/* Ingest wrote it through the same gate: this is damage or
 		 * tampering on Kafka. It cannot be routed; say so loudly. */
@@ -417,6 +562,11 @@ int route_message(struct router *rt, const rd_kafka_message_t *m)
 		rt->duplicates++;
 		goto out;
 	}
+	if (strcmp(ir.publisher, rt->hub_id) == 0 && tids_statistics_is_record(&rec)) {
+		/* Our statistics: to the hubs and our regulators. */
+		r = route_statistics(rt, &ctx);
+		goto out;
+	}
 	/* Candidates: every participant with a standing subscription, for
 	 * each purpose it receives data for (participants of peer hubs too,
 	 * by their directories). The policy decides the rest. */
@@ -426,6 +576,9 @@ int route_message(struct router *rt, const rd_kafka_message_t *m)
 			r = route_decide(rt, &ctx, sub->id, sub->purposes[i], false);
 	rt->ingress_ts = 0;
 out:
+	if (plain != NULL && rt->record_encoded)
+		sodium_memzero(rt->record_bytes.data, rt->record_bytes.len);
+	rt->record_encoded = false;
 	tids_record_free(&rec);
 	tids_ingress_record_free(&ir);
 	if (plain != NULL) {

@@ -14,6 +14,7 @@
 
 #include "router.h"
 #include "tids/error.h"
+#include "tids/statistics.h"
 
 static bool has(const char *const *items, size_t n, const char *s)
 {
@@ -100,6 +101,9 @@ int route_import(struct router *rt, const struct route_ctx *ctx)
 		e.peer_seq = fw->entry_seq;
 		return audit_append(rt, m->partition, &e);
 	}
+	/* A hub's statistics go on from hub to hub (route_statistics.c). */
+	if (tids_statistics_is_record(ctx->rec))
+		return route_statistics(rt, ctx);
 	if ((r = route_decide(rt, ctx, fw->recipient, fw->purpose, false)) != 0)
 		return r;
 	while ((sub = tids_map_next(&rt->subscribers, &pos)) != NULL)

@@ -1,19 +1,19 @@
 /*
  * The router thread: consumes the ingress topic in a consumer group and, per
  * batch, decides, transforms and produces deliveries, audit entries and its
- * own state in one Kafka transaction together with the consumed offsets
- * (exactly once). Any failure of a transaction resets the router to what
- * Kafka committed: the consumer resumes from the committed offsets and the
- * state topic restores chains, counts and windows.
+ * own state, with where routing resumes, in one Kafka transaction (exactly
+ * once; txn.c commits them). Any failure of a transaction resets the router
+ * to what Kafka committed: the state topic restores chains, counts, windows
+ * and each partition's position.
  *
  * The instances of a hub share the ingress partitions through the group:
  * cooperative rebalancing (an instance joining or leaving moves only the
  * partitions that must move), static membership (a restarted instance
- * takes its partitions back without a rebalance), a transactional id per
- * instance, and the group's generation in every transaction's offsets, so
- * that an instance that lost its partitions (a zombie) can commit nothing
- * for them (KIP-447). Each partition's chain, windows and counters move
- * with it through the state topic.
+ * takes its partitions back without a rebalance), transactional ids per
+ * instance. A partition is given up only once the transactions routing it
+ * have committed, and taken up only after its state partition has been
+ * read to its end, open transactions included: each partition's chain,
+ * windows, counters and position move with it through the state topic.
  */
 #include <errno.h>
 #include <poll.h>
@@ -63,12 +63,12 @@ static void free_grant_key(struct router *rt, struct grant_key *k)
 	free(k);
 }
 
-static void apply_participant(struct router *rt, const struct router_msg *m, char *err, size_t errlen)
+static void put_participant(struct router *rt, const uint8_t *blob, size_t len, char *err, size_t errlen)
 {
 	struct tids_participant *p = calloc(1, sizeof(*p));
 	struct tids_policy_attr attrs[TIDS_ATTRIBUTES_MAX];
 
-	if (p == NULL || tids_wire_decode_participant(m->blob, m->len, p, err, errlen) != 0) {
+	if (p == NULL || tids_wire_decode_participant(blob, len, p, err, errlen) != 0) {
 		free(p);
 		return;
 	}
@@ -85,6 +85,29 @@ static void apply_participant(struct router *rt, const struct router_msg *m, cha
 		return;
 	}
 	replace(&rt->participants, p->id, p, free_participant);
+	rt->participants_gen++;
+}
+
+static void apply_participant(struct router *rt, const struct router_msg *m, char *err, size_t errlen)
+{
+	put_participant(rt, m->blob, m->len, err, errlen);
+}
+
+/* A hub as the policies see it when it is a recipient (of statistics):
+ * role "hub", its jurisdiction, served by itself (home_hub "" for ours). */
+static void put_hub(struct router *rt, const char *id, const char *jurisdiction, const char *home_hub)
+{
+	struct tids_participant tp = { .id = id, .role = "hub", .jurisdiction = jurisdiction, .home_hub = home_hub };
+	char err[256] = "";
+	uint8_t *blob;
+	size_t len;
+
+	if (tids_wire_encode_participant(&tp, &blob, &len) != 0)
+		return;
+	put_participant(rt, blob, len, err, sizeof(err));
+	free(blob);
+	if (*err != '\0')
+		tids_log_warnx("router: hub %s not known to the policies: %s", id, err);
 }
 
 static void apply_asset(struct router *rt, const struct router_msg *m, char *err, size_t errlen)
@@ -235,6 +258,14 @@ static void apply_peer(struct router *rt, const struct router_msg *m)
 	strcat(topic, m->id);
 	/* The key is the hub id inside the topic name (which outlives the entry). */
 	replace(&rt->peers, topic + strlen(rt->t_out_prefix), topic, free);
+	/* The blob is its jurisdiction: a recipient of statistics. */
+	if (m->len > 0 && m->len < 16) {
+		char jurisdiction[16];
+
+		memcpy(jurisdiction, m->blob, m->len);
+		jurisdiction[m->len] = '\0';
+		put_hub(rt, m->id, jurisdiction, m->id);
+	}
 }
 
 static void apply_forget(struct router *rt, const struct router_msg *m)
@@ -245,6 +276,7 @@ static void apply_forget(struct router *rt, const struct router_msg *m)
 		tids_policy_facts_remove_participant(rt->facts, m->id);
 		if ((v = tids_map_remove_str(&rt->participants, m->id)) != NULL)
 			free_participant(v);
+		rt->participants_gen++;
 	} else if ((v = tids_map_remove_str(&rt->subscribers, m->id)) != NULL) {
 		free(v);
 	}
@@ -358,16 +390,10 @@ static void drain_inbox(struct router *rt)
 
 /* --- Kafka ------------------------------------------------------------------ */
 
-/* Topic handles are kept: producing by name makes librdkafka search its
- * topic list for every message, and a hub has a topic per participant. */
-struct topic_handle {
-	char name[256];
-	rd_kafka_topic_t *rkt;
-};
-
-static rd_kafka_topic_t *topic_handle(struct router *rt, const char *name)
+rd_kafka_topic_t *router_topic(struct router *rt, const char *name)
 {
-	struct topic_handle *t = tids_map_get_str(&rt->topics, name);
+	struct txn_slot *slot = &rt->slot[rt->cur];
+	struct topic_handle *t = tids_map_get_str(&slot->topics, name);
 
 	if (t != NULL)
 		return t->rkt;
@@ -375,8 +401,8 @@ static rd_kafka_topic_t *topic_handle(struct router *rt, const char *name)
 	if (t == NULL)
 		return NULL;
 	snprintf(t->name, sizeof(t->name), "%s", name);
-	t->rkt = rd_kafka_topic_new(rt->producer, name, NULL);
-	if (t->rkt == NULL || tids_map_put_str(&rt->topics, t->name, t, NULL) != 0) {
+	t->rkt = rd_kafka_topic_new(slot->producer, name, NULL);
+	if (t->rkt == NULL || tids_map_put_str(&slot->topics, t->name, t, NULL) != 0) {
 		if (t->rkt != NULL)
 			rd_kafka_topic_destroy(t->rkt);
 		free(t);
@@ -385,23 +411,11 @@ static rd_kafka_topic_t *topic_handle(struct router *rt, const char *name)
 	return t->rkt;
 }
 
-static void topic_handles_free(struct router *rt)
-{
-	size_t pos = 0;
-	struct topic_handle *t;
-
-	while ((t = tids_map_next(&rt->topics, &pos)) != NULL) {
-		rd_kafka_topic_destroy(t->rkt);
-		free(t);
-	}
-	tids_map_free(&rt->topics);
-}
-
 /* Takes value and headers, whatever the outcome; timestamp_ms 0 is now. */
 static int produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
 		   uint8_t *value, size_t len, rd_kafka_headers_t *headers, int64_t timestamp_ms)
 {
-	rd_kafka_topic_t *rkt = topic_handle(rt, topic);
+	rd_kafka_topic_t *rkt = router_topic(rt, topic);
 	rd_kafka_resp_err_t err;
 
 	if (rkt == NULL) {
@@ -420,6 +434,23 @@ static int produce(struct router *rt, const char *topic, int32_t partition, cons
 		if (headers != NULL)
 			rd_kafka_headers_destroy(headers);
 		tids_log_warnx("router: produce to %s: %s", topic, rd_kafka_err2str(err));
+		return TIDS_EKAFKA;
+	}
+	return 0;
+}
+
+int router_produce_copy(struct router *rt, rd_kafka_topic_t *rkt, int32_t partition, const void *key,
+			size_t key_len, const uint8_t *value, size_t len, int64_t timestamp_ms)
+{
+	/* librdkafka copies the value into the message it allocates anyway:
+	 * the caller's buffer is reused for the next one. */
+	rd_kafka_resp_err_t err = rd_kafka_producev(rt->producer, RD_KAFKA_V_RKT(rkt), RD_KAFKA_V_PARTITION(partition),
+						    RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)value, len),
+						    RD_KAFKA_V_TIMESTAMP(timestamp_ms),
+						    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END);
+
+	if (err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		tids_log_warnx("router: produce to %s: %s", rd_kafka_topic_name(rkt), rd_kafka_err2str(err));
 		return TIDS_EKAFKA;
 	}
 	return 0;
@@ -447,10 +478,20 @@ static void drain_producer_events(struct router *rt)
 {
 	rd_kafka_event_t *ev;
 
-	while ((ev = rd_kafka_queue_poll(rt->pq, 0)) != NULL) {
-		kafka_log_event(NULL, ev);
-		rd_kafka_event_destroy(ev);
-	}
+	for (int i = 0; i < TXN_SLOTS; i++)
+		while (rt->slot[i].pq != NULL && (ev = rd_kafka_queue_poll(rt->slot[i].pq, 0)) != NULL) {
+			kafka_log_event(NULL, ev);
+			rd_kafka_event_destroy(ev);
+		}
+}
+
+static bool producer_fatal(struct router *rt)
+{
+	for (int i = 0; i < TXN_SLOTS; i++)
+		if (rt->slot[i].producer != NULL &&
+		    rd_kafka_fatal_error(rt->slot[i].producer, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			return true;
+	return false;
 }
 
 static void discard_batch(struct router *rt)
@@ -497,13 +538,15 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	int held = 0;
 
 	/* Runs in the router thread, inside rd_kafka_consumer_poll, between
-	 * transactions: nothing is half-committed. Partitions that go take
-	 * their state with them (reloaded for those that stay, before the
-	 * next batch); partitions that come bring theirs from the state topic. */
-	if (!cooperative) {
+	 * transactions. Those handed to the committer finish first, so that
+	 * no transaction commits a position of a partition once it has gone
+	 * (a failure shows at the next transaction). A half-collected batch
+	 * loses the records of partitions that go (their next owner reads
+	 * them again from the position in the state topic) and keeps the
+	 * rest (the consumer has moved past them). */
+	(void)txn_wait_idle(rt);
+	if (!cooperative)
 		memset(rt->owned, 0, sizeof(rt->owned));
-		keep_owned(rt);
-	}
 	for (int i = 0; i < parts->cnt; i++) {
 		int32_t p = parts->elems[i].partition;
 
@@ -511,18 +554,48 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 			rt->owned[p] = assign;
 	}
 	keep_owned(rt);
+	txn_forget_offsets(rt);
 	describe(parts, list, sizeof(list));
+	/* Each partition's chain, windows, counters and position come from
+	 * the state topic: those that come bring theirs, those that go take
+	 * theirs along (read again for those that stay). A partition that
+	 * comes is fetched from its position, read before it is assigned. */
+	if (state_load(rt) != 0) {
+		rt->load_failed = true;
+		if (assign) {
+			for (int i = 0; i < parts->cnt; i++) {
+				int32_t p = parts->elems[i].partition;
+
+				if (p >= 0 && p < ROUTER_PARTITIONS_MAX)
+					rt->owned[p] = false;
+			}
+			keep_owned(rt);
+		}
+	} else if (assign) {
+		for (int i = 0; i < parts->cnt; i++) {
+			int32_t p = parts->elems[i].partition;
+
+			if (p >= 0 && p < ROUTER_PARTITIONS_MAX && rt->next_offset[p] >= 0)
+				parts->elems[i].offset = rt->next_offset[p];
+		}
+	}
 	if (assign) {
+		/* After a failed load nothing is assigned; the router starts
+		 * over (run() sees load_failed). */
+		rd_kafka_topic_partition_list_t *none = rd_kafka_topic_partition_list_new(0);
+		rd_kafka_topic_partition_list_t *give = rt->load_failed ? none : parts;
+
 		if (cooperative) {
-			rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, parts);
+			rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, give);
 
 			if (e != NULL) {
 				tids_log_warnx("router: partitions %s not assigned: %s", list, rd_kafka_error_string(e));
 				rd_kafka_error_destroy(e);
 			}
 		} else {
-			rd_kafka_assign(rk, parts);
+			rd_kafka_assign(rk, rt->load_failed ? NULL : parts);
 		}
+		rd_kafka_topic_partition_list_destroy(none);
 	} else if (cooperative) {
 		rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
 
@@ -542,55 +615,53 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 				n += (size_t)snprintf(holding + n, sizeof(holding) - n, "%s%d", held++ > 0 ? " " : "", (int)p);
 	}
 	rt->assigned = held > 0;
-	rt->reload_state = true;
 	atomic_store_explicit(&rt->metrics->router_partitions, held, memory_order_relaxed);
 	tids_log_info("router: ingress partitions %s: %s; holds %d: %s",
 		      assign ? "assigned" : rd_kafka_assignment_lost(rk) ? "lost" : "revoked", list, held, holding);
 }
 
-static rd_kafka_conf_t *conf_dup(struct router *rt)
+static rd_kafka_conf_t *conf_dup(struct router *rt, rd_kafka_type_t type)
 {
-	return rd_kafka_conf_dup(rt->conf_template);
+	return rd_kafka_conf_dup(type == RD_KAFKA_CONSUMER ? rt->conf_consumer : rt->conf_producer);
+}
+
+/* A transactional producer's configuration (txn_open). */
+static rd_kafka_conf_t *producer_conf(struct router *rt, const char *id)
+{
+	rd_kafka_conf_t *conf = conf_dup(rt, RD_KAFKA_PRODUCER);
+	char err[512];
+
+	/* retry.backoff.ms: a transaction's first produce can still meet the
+	 * coordinator finishing an earlier one (CONCURRENT_TRANSACTIONS); the
+	 * default 100 ms pause would be most of a record's latency. */
+	if (rd_kafka_conf_set(conf, "transactional.id", id, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    /* A transaction of an instance that died holds its partitions
+	     * back from the others (state_load waits for it) until this has
+	     * passed. */
+	    rd_kafka_conf_set(conf, "transaction.timeout.ms", "10000", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "linger.ms", "1", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "retry.backoff.ms", "5", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "client.id", id, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+		rd_kafka_conf_destroy(conf);
+		tids_log_warnx("router: %s", err);
+		return NULL;
+	}
+	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG);
+	return conf;
 }
 
 static int setup(struct router *rt)
 {
 	char err[512], session_timeout[32];
 	rd_kafka_conf_t *conf;
-	rd_kafka_error_t *e;
 	rd_kafka_topic_partition_list_t *topics;
 
-	conf = conf_dup(rt);
-	if (rd_kafka_conf_set(conf, "transactional.id", rt->txn_id, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    /* A transaction of an instance that died holds its partitions
-	     * back from the others until this has passed. */
-	    rd_kafka_conf_set(conf, "transaction.timeout.ms", "10000", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "linger.ms", "1", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "client.id", rt->txn_id, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
-		rd_kafka_conf_destroy(conf);
-		tids_log_warnx("router: %s", err);
+	if (txn_open(rt, producer_conf) != 0)
 		return -1;
-	}
-	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG);
-	rt->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
-	if (rt->producer == NULL) {
-		rd_kafka_conf_destroy(conf);
-		tids_log_warnx("router: %s", err);
-		return -1;
-	}
-	rd_kafka_set_log_queue(rt->producer, NULL);
-	rt->pq = rd_kafka_queue_get_main(rt->producer);
-	tids_log_info("router: starting transactions as %s", rt->txn_id);
-	e = rd_kafka_init_transactions(rt->producer, 10000);
-	if (e != NULL) {
-		tids_log_warnx("router: transactions unavailable: %s", rd_kafka_error_string(e));
-		rd_kafka_error_destroy(e);
-		return -1;
-	}
 	if (state_load(rt) != 0)
 		return -1;
 
-	conf = conf_dup(rt);
+	conf = conf_dup(rt, RD_KAFKA_CONSUMER);
 	/* Static membership: a router that restarts (after a crash too) takes
 	 * its partitions back at once instead of waiting for its old self's
 	 * session to expire; one that is gone for longer than the session
@@ -605,6 +676,11 @@ static int setup(struct router *rt)
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "5", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    /* A backlog waits on Kafka, not in our memory: a few batches'
+	     * worth of prefetched records is enough to keep routing (the
+	     * default, 64 MiB plus librdkafka's overhead per message, made
+	     * most of tidsd's RSS under load). */
+	    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", ROUTER_QUEUE_KBYTES, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "client.id", rt->group_id, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
 		tids_log_warnx("router: %s", err);
@@ -652,36 +728,21 @@ static void teardown(struct router *rt)
 		close(rt->cq_pipe[1]);
 		rt->consumer = NULL;
 	}
-	if (rt->producer != NULL) {
-		/* An open transaction dies with the producer; the next
-		 * init_transactions aborts it at the coordinator. */
-		topic_handles_free(rt);
-		rd_kafka_queue_destroy(rt->pq);
-		rd_kafka_destroy(rt->producer);
-		rt->producer = NULL;
-	}
-}
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+	txn_close(rt);
 }
 
 /* One transaction: the batch, due checkpoints and windows, the state they
- * change, and the offsets consumed. */
+ * change, and the offsets consumed, produced in the current producer and
+ * handed to the committer (txn.c). The caller checked txn_ready. */
 static int transact(struct router *rt)
 {
 	rd_kafka_topic_partition_list_t *offsets = NULL;
-	rd_kafka_consumer_group_metadata_t *cgmd;
 	rd_kafka_error_t *e;
 	int64_t now = now_ms();
-	uint64_t commit_started;
+	size_t records = rt->n_batch;
 	int r = 0;
 
-	e = rd_kafka_begin_transaction(rt->producer);
+	e = txn_begin(rt);
 	if (e != NULL)
 		goto fail;
 	for (size_t i = 0; i < rt->n_batch && r == 0; i++)
@@ -694,43 +755,41 @@ static int transact(struct router *rt)
 		r = rt->stop ? audit_checkpoints_all(rt) : audit_checkpoints_due(rt, now);
 	if (r == 0)
 		r = audit_flush_all(rt);
+	/* Where routing resumes goes into the state topic with the rest: in
+	 * the same transaction as what was routed, with no round trip to the
+	 * group coordinator. */
+	if (r == 0 && rt->n_batch > 0) {
+		offsets = rd_kafka_topic_partition_list_new(4);
+		for (size_t i = 0; i < rt->n_batch; i++) {
+			const rd_kafka_message_t *m = rt->batch[i];
+
+			if (m->offset + 1 > rt->next_offset[m->partition]) {
+				rt->next_offset[m->partition] = m->offset + 1;
+				rt->next_dirty[m->partition] = true;
+			}
+		}
+		for (size_t i = 0; i < rt->n_batch; i++) {
+			const rd_kafka_message_t *m = rt->batch[i];
+
+			if (rd_kafka_topic_partition_list_find(offsets, rt->t_ingress, m->partition) == NULL)
+				rd_kafka_topic_partition_list_add(offsets, rt->t_ingress, m->partition)->offset =
+					rt->next_offset[m->partition];
+		}
+	}
 	if (r == 0)
 		r = state_write_dirty(rt);
 	if (r == 0)
 		r = receipts_release(rt);
-	if (r != 0)
+	if (r != 0) {
+		if (offsets != NULL)
+			rd_kafka_topic_partition_list_destroy(offsets);
 		goto abort;
-	if (rt->n_batch > 0) {
-		offsets = rd_kafka_topic_partition_list_new((int)rt->n_batch);
-		for (size_t i = 0; i < rt->n_batch; i++) {
-			const rd_kafka_message_t *m = rt->batch[i];
-			rd_kafka_topic_partition_t *tp =
-				rd_kafka_topic_partition_list_find(offsets, rt->t_ingress, m->partition);
-
-			if (tp == NULL)
-				tp = rd_kafka_topic_partition_list_add(offsets, rt->t_ingress, m->partition);
-			if (m->offset + 1 > tp->offset)
-				tp->offset = m->offset + 1;
-		}
-		cgmd = rd_kafka_consumer_group_metadata(rt->consumer);
-		e = rd_kafka_send_offsets_to_transaction(rt->producer, offsets, cgmd, -1);
-		rd_kafka_consumer_group_metadata_destroy(cgmd);
-		rd_kafka_topic_partition_list_destroy(offsets);
-		if (e != NULL)
-			goto fail;
 	}
-	commit_started = mono_us();
-	e = rd_kafka_commit_transaction(rt->producer, -1);
-	if (e != NULL)
-		goto fail;
-	if (rt->n_batch > 0)
-		metrics_observe_us(&rt->metrics->commit_latency, mono_us() - commit_started);
-	rt->records += rt->n_batch;
-	rt->transactions++;
+	/* Its counts go with it: the committer adds them to the metrics
+	 * when (and only if) it commits. */
 	rt->stage.records = rt->n_batch;
-	metrics_stage_commit(rt->metrics, &rt->stage);
-	metrics_add(&rt->metrics->transactions, 1);
 	discard_batch(rt);
+	txn_hand_off(rt, records, offsets);
 	return 0;
 fail:
 	metrics_stage_discard(&rt->stage);
@@ -750,9 +809,19 @@ abort:
 	audit_discard_all(rt);
 	receipts_discard(rt);
 	tids_log_warnx("router: could not write deliveries or audit entries; nothing of this batch is routed");
-	e = rd_kafka_abort_transaction(rt->producer, -1);
-	if (e != NULL)
-		rd_kafka_error_destroy(e);
+	txn_abort(rt);
+	return -1;
+}
+
+/* A commit failed in the committer: say why, and start over. */
+static int commit_failed(struct router *rt)
+{
+	char why[256];
+
+	if (!txn_failed(rt, why, sizeof(why)))
+		return 0;
+	drain_producer_events(rt);
+	tids_log_warnx("router: transaction failed: %s; resuming from the last committed state", why);
 	return -1;
 }
 
@@ -800,20 +869,29 @@ static int run(struct router *rt)
 
 	rt->last_maintenance = mono_ms();
 	while (!rt->stop) {
-		struct pollfd fds[2] = { { rt->cq_pipe[0], POLLIN, 0 }, { rt->inbox_fd, POLLIN, 0 } };
+		struct pollfd fds[3] = { { rt->cq_pipe[0], POLLIN, 0 }, { rt->inbox_fd, POLLIN, 0 },
+					 { rt->commit_fd, POLLIN, 0 } };
+		bool full = rt->n_batch == ROUTER_BATCH_MAX;
+		int64_t wait = batch_deadline_wait(rt);
 
-		/* Sleep only once the consumer's queue is empty: librdkafka
-		 * signals the pipe when the queue becomes non-empty, not while
-		 * it stays so. */
-		if (drained && poll(fds, 2, (int)batch_deadline_wait(rt)) < 0 && errno != EINTR)
+		/* A batch that is due but has no producer free waits for the
+		 * committer (which wakes us), taking in records meanwhile. */
+		if (rt->n_batch > 0 && (full || drained || wait == 0) && !txn_ready(rt))
+			wait = 1000;
+		/* Sleep only once the consumer's queue is empty (or the batch
+		 * full): librdkafka signals the pipe when the queue becomes
+		 * non-empty, not while it stays so. */
+		if ((drained || full) && poll(fds, 3, (int)wait) < 0 && errno != EINTR)
 			return -1;
 		while (read(rt->cq_pipe[0], buf, sizeof(buf)) > 0)
+			;
+		while (read(rt->commit_fd, buf, sizeof(buf)) > 0)
 			;
 		/* Registry changes (a directory, a registration) before the
 		 * next batch, also while the consumer keeps it too busy to sleep. */
 		drain_inbox(rt);
 		drain_producer_events(rt);
-		if (rd_kafka_fatal_error(rt->producer, NULL, 0) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		if (producer_fatal(rt) || commit_failed(rt) != 0)
 			return -1;
 		/* Take what the consumer has, up to a batch. */
 		drained = false;
@@ -840,28 +918,52 @@ static int run(struct router *rt)
 				rt->batch_started = mono_ms();
 			rt->batch[rt->n_batch++] = m;
 		}
-		if (rt->reload_state) {
-			rt->reload_state = false;
-			if (state_load(rt) != 0)
-				return -1;
+		if (rt->load_failed) {
+			rt->load_failed = false;
+			commit_failed(rt);
+			tids_log_warnx("router: the state topic could not be read at an assignment; starting over");
+			return -1;
 		}
 		if (rt->policy == NULL) {
 			drained = true;
 			continue;
 		}
 		/* A batch goes when it is full, when its time is up, or when the
-		 * queue ran dry (waiting longer would only add latency). */
-		if ((rt->n_batch > 0 && (rt->n_batch == ROUTER_BATCH_MAX || drained || batch_deadline_wait(rt) == 0)) ||
-		    mono_ms() - rt->last_maintenance >= 1000) {
+		 * queue ran dry (waiting longer would only add latency), and a
+		 * producer is free: while the last commit runs, it grows. */
+		if (((rt->n_batch > 0 && (rt->n_batch == ROUTER_BATCH_MAX || drained || batch_deadline_wait(rt) == 0)) ||
+		     mono_ms() - rt->last_maintenance >= 1000) && txn_ready(rt)) {
 			if (mono_ms() - rt->last_maintenance >= 1000) {
+				rd_kafka_topic_partition_list_t *l = txn_committed_offsets(rt);
+
 				rt->last_maintenance = mono_ms();
 				update_lag(rt);
+				/* Only for those who watch the group's lag: routing
+				 * resumes from the state topic. */
+				if (l != NULL) {
+					rd_kafka_commit(rt->consumer, l, 1);
+					rd_kafka_topic_partition_list_destroy(l);
+				}
 			}
 			if (transact(rt) != 0)
 				return -1;
 		}
 	}
 	return 0;
+}
+
+/* Stopping: the commits in flight, then the heads of the chains signed,
+ * so that a stopped hub leaves no entry without a checkpoint. */
+static void finish(struct router *rt)
+{
+	if (txn_wait_idle(rt) != 0) {
+		commit_failed(rt);
+		return;
+	}
+	if (rt->policy != NULL && (transact(rt) != 0 || txn_wait_idle(rt) != 0)) {
+		commit_failed(rt);
+		tids_log_warnx("router: the last checkpoints could not be written");
+	}
 }
 
 static void *router_main(void *arg)
@@ -872,10 +974,7 @@ static void *router_main(void *arg)
 	pthread_setname_np(pthread_self(), "tidsd-router");
 	while (!rt->stop) {
 		if (setup(rt) == 0 && run(rt) == 0) {
-			/* Stopping: sign the heads of the chains, so that a stopped
-			 * hub leaves no entry without a checkpoint. */
-			if (rt->policy != NULL && transact(rt) != 0)
-				tids_log_warnx("router: the last checkpoints could not be written");
+			finish(rt);
 			teardown(rt);
 			break;
 		}
@@ -925,11 +1024,16 @@ int router_new(struct tidsd *d)
 	pthread_mutex_init(&rt->lock, NULL);
 	rt->inbox_tail = &rt->inbox;
 	rt->inbox_fd = -1;
+	rt->commit_fd = -1;
+	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
+		rt->next_offset[p] = rt->committed_offset[p] = -1;
 	rt->tz = d->tz;
 	rt->metrics = d->metrics;
 	/* Peers arrive while the registry loads, too. */
 	kafka_topic_name(d, KT_OUTBOUND, "", rt->t_out_prefix, sizeof(rt->t_out_prefix));
 	snprintf(rt->hub_id, sizeof(rt->hub_id), "%s", d->conf->hub_id);
+	/* This hub keeps every hub's statistics: a recipient of them. */
+	put_hub(rt, d->conf->hub_id, d->conf->jurisdiction, "");
 	d->router = rt;
 	return 0;
 }
@@ -944,8 +1048,9 @@ int router_init(struct tidsd *d)
 	memcpy(rt->keys->ingress, keys_ingress(d), TIDS_SEAL_KEY_BYTES);
 	memcpy(rt->keys->delivery, keys_delivery(d), TIDS_SEAL_KEY_BYTES);
 	memcpy(rt->keys->state_mac, keys_state_mac(d), TIDS_SEAL_KEY_BYTES);
-	rt->conf_template = kafka_conf(d, err, sizeof(err));
-	if (rt->conf_template == NULL) {
+	rt->conf_producer = kafka_conf(d, RD_KAFKA_PRODUCER, err, sizeof(err));
+	rt->conf_consumer = rt->conf_producer != NULL ? kafka_conf(d, RD_KAFKA_CONSUMER, err, sizeof(err)) : NULL;
+	if (rt->conf_consumer == NULL) {
 		tids_log_warnx("router: %s", err);
 		return TIDS_EKAFKA;
 	}
@@ -955,11 +1060,22 @@ int router_init(struct tidsd *d)
 	kafka_topic_name(d, KT_STATE, NULL, rt->t_state, sizeof(rt->t_state));
 	kafka_topic_name(d, KT_DELIVER, "", rt->t_deliver_prefix, sizeof(rt->t_deliver_prefix));
 	kafka_group_name(d, KG_ROUTER, NULL, rt->group_id, sizeof(rt->group_id));
-	/* One transactional id and one static member id per instance of the
-	 * hub: the same instance restarted fences its former self and takes
-	 * its partitions back; other instances are fenced, for partitions they
-	 * no longer hold, by the group's generation in the offsets (KIP-447). */
-	snprintf(rt->txn_id, sizeof(rt->txn_id), "%s.txn.%s", rt->group_id, d->conf->instance);
+	/* Transactional ids and a static member id of this instance of the
+	 * hub: the same instance restarted fences its former self (a
+	 * transaction it left open is aborted) and takes its partitions back.
+	 * The two producers' ids differ in the part before the instance name,
+	 * so no instance's (names may hold dots) is another's. Instances
+	 * fence each other by position, not by id: a partition changes hands
+	 * only after its owner's transactions have finished (on_rebalance),
+	 * and its next owner reads its state topic partition to the end,
+	 * open transactions included (state_load). */
+	for (int i = 0; i < TXN_SLOTS; i++) {
+		char slot[16] = "";
+
+		if (i > 0)
+			snprintf(slot, sizeof(slot), "%d", i);
+		snprintf(rt->txn_ids[i], sizeof(rt->txn_ids[i]), "%s.txn%s.%s", rt->group_id, slot, d->conf->instance);
+	}
 	snprintf(rt->instance_id, sizeof(rt->instance_id), "%s.%s", rt->group_id, d->conf->instance);
 	rt->session_timeout_ms = d->conf->router_session_timeout_ms;
 	{
@@ -978,7 +1094,7 @@ int router_init(struct tidsd *d)
 	rt->checkpoint_entries = d->conf->checkpoint_entries;
 	rt->checkpoint_ms = d->conf->checkpoint_interval_ms;
 	rt->inbox_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (rt->inbox_fd < 0)
+	if (rt->inbox_fd < 0 || txn_init(rt) != 0)
 		return TIDS_EIO;
 	rc = pthread_create(&rt->thread, NULL, router_main, rt);
 	if (rc != 0) {
@@ -1013,6 +1129,10 @@ void router_free(struct tidsd *d)
 	if (rt == NULL)
 		return;
 	if (rt->started) {
+		rt->stop = 1;
+		if (write(rt->inbox_fd, &one, sizeof(one)) < 0)
+			tids_log_warn("router: wake");
+		pthread_join(rt->thread, NULL);
 		tids_log_info("router: %lu records routed in %lu transactions: %lu decisions, %lu deliveries, "
 			      "%lu denials, %lu copies of republished batches dropped, %lu unreadable records skipped; "
 			      "%lu forwarded to peer hubs, %lu imported from them",
@@ -1020,11 +1140,9 @@ void router_free(struct tidsd *d)
 			      (unsigned long)rt->deliveries, (unsigned long)rt->denials,
 			      (unsigned long)rt->duplicates, (unsigned long)rt->skipped, (unsigned long)rt->exported,
 			      (unsigned long)rt->imported);
-		rt->stop = 1;
-		if (write(rt->inbox_fd, &one, sizeof(one)) < 0)
-			tids_log_warn("router: wake");
-		pthread_join(rt->thread, NULL);
+		txn_log_stats(rt);
 	}
+	txn_free(rt);
 	while (rt->inbox != NULL) {
 		struct router_msg *m = rt->inbox;
 
@@ -1035,8 +1153,10 @@ void router_free(struct tidsd *d)
 	}
 	if (rt->inbox_fd >= 0)
 		close(rt->inbox_fd);
-	if (rt->conf_template != NULL)
-		rd_kafka_conf_destroy(rt->conf_template);
+	if (rt->conf_producer != NULL)
+		rd_kafka_conf_destroy(rt->conf_producer);
+	if (rt->conf_consumer != NULL)
+		rd_kafka_conf_destroy(rt->conf_consumer);
 	for (pos = 0; (v = tids_map_next(&rt->participants, &pos)) != NULL;)
 		free_participant(v);
 	for (pos = 0; (v = tids_map_next(&rt->assets, &pos)) != NULL;)
@@ -1057,7 +1177,11 @@ void router_free(struct tidsd *d)
 	audit_discard_all(rt);
 	receipts_free(rt);
 	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
-		free(rt->audit_pending[p].entries);
+		tids_buf_free(&rt->audit_pending[p].msg);
+	route_dests_clear(rt);
+	tids_buf_free(&rt->record_bytes);
+	tids_buf_free(&rt->scratch);
+	tids_buf_free(&rt->sealed);
 	tids_policy_set_free(rt->policy);
 	tids_policy_facts_free(rt->facts);
 	tids_secmem_pool_free(rt->key_pool);

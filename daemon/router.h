@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 
 #include "metrics.h"
+#include "tids/buf.h"
 #include "tids/map.h"
 #include "tids/seal.h"
 #include "tids/secmem.h"
@@ -25,6 +26,9 @@
 #define ROUTER_BATCH_MS 5
 #define ROUTER_PARTITIONS_MAX 1024
 #define ROUTER_WINDOW_GRACE_MS 2000
+#define TXN_SLOTS 2                          /* transactional producers, used in turn */
+#define TXN_HIST_MS 2000                     /* commit times kept to the ms up to this */
+#define ROUTER_QUEUE_KBYTES "4096"           /* prefetched ingress records the consumer holds */
 
 enum router_msg_kind {
 	RM_PARTICIPANT, RM_ASSET, RM_GRANT, RM_REVOKE, RM_APPROVAL, RM_SUBSCRIBER, RM_POLICY,
@@ -64,11 +68,11 @@ struct signed_head {
 
 /* A delivery made in this transaction, held until the heads of the chains
  * that record it are signed: its receipt goes with it (receipts.c). */
+struct dest;
 struct held_delivery {
-	char *topic;
+	struct dest *dest;                   /* its recipient's topic */
 	uint8_t key[TIDS_RECORD_ID_BYTES];
-	uint8_t *value;                      /* the encoded envelope, owned */
-	size_t len;
+	size_t off, len;                     /* its envelope, in held_deliveries.buf */
 	int64_t timestamp_ms;                /* its record's ingress time (router.ingress_ts) */
 	bool bound;                          /* its audit entry is known: */
 	int32_t partition;
@@ -76,10 +80,12 @@ struct held_delivery {
 	uint8_t entry_hash[TIDS_HASH_BYTES];
 };
 
+/* Reused from one transaction to the next: nothing allocated per
+ * delivery once they have grown to the load. */
 struct held_deliveries {
 	struct held_delivery *items;
 	size_t n, cap;
-	size_t bytes;                        /* of their envelopes */
+	struct tids_buf buf;                 /* their envelopes, one after the other */
 };
 
 /* Held deliveries leave when the transaction ends, or sooner once they
@@ -88,13 +94,29 @@ struct held_deliveries {
 #define RECEIPTS_HOLD_BYTES (1024 * 1024)
 
 /* Entries of one chain made in this transaction, not yet produced: they
- * leave in one Kafka message per AUDIT_BATCH_MAX entries. */
+ * leave in one Kafka message per AUDIT_BATCH_MAX entries. They are
+ * written straight into that message (an AuditLogRecord whose key and
+ * length go into the AUDIT_HEAD bytes kept free at its start). */
 #define AUDIT_BATCH_MAX 500
 #define AUDIT_BATCH_BYTES (512 * 1024)
+#define AUDIT_HEAD 6
 
 struct audit_pending {
-	struct tids_bytes *entries;          /* owned bytes */
-	size_t n, cap, bytes;
+	struct tids_buf msg;
+	size_t n;
+};
+
+/* Where deliveries to one recipient go, resolved once rather than per
+ * delivery: its topic and the producer's handle of it, and its
+ * jurisdiction for the audit entries (read again when a participant
+ * changes). */
+struct dest {
+	char id[TIDS_ID_MAX + 1];
+	char topic[320];
+	rd_kafka_topic_t *rkt[TXN_SLOTS];    /* each producer's handle of it */
+	uint64_t producer_gen[TXN_SLOTS];
+	uint64_t participants_gen;           /* jurisdiction read at */
+	char jurisdiction[32];
 };
 
 struct grant_key {
@@ -153,6 +175,31 @@ struct window {
 	bool emitted;                        /* delete its state in this transaction */
 };
 
+/* Topic handles are kept: producing by name makes librdkafka search its
+ * topic list for every message, and a hub has a topic per participant. */
+struct topic_handle {
+	char name[256];
+	rd_kafka_topic_t *rkt;
+};
+
+/* One of the router's transactional producers (txn.c). busy, flushed and
+ * records are the committer's to change, under txn_lock. */
+
+struct txn_slot {
+	rd_kafka_t *producer;
+	rd_kafka_queue_t *pq;                /* its logs and errors */
+	struct tids_map topics;              /* name -> struct topic_handle */
+	char id[320];                        /* transactional.id */
+	uint64_t gen;                        /* topic handles belong to it */
+	bool open;                           /* a transaction the router is producing */
+	bool busy;                           /* produced into, not committed yet */
+	bool flushed;                        /* what it produced is written */
+	size_t records;
+	int64_t handed_ms;
+	rd_kafka_topic_partition_list_t *offsets;    /* where the transaction moves routing to (NULL: nowhere) */
+	struct metrics_route_stage stage;    /* its counts, added to the metrics if it commits */
+};
+
 struct router {
 	pthread_t thread;
 	bool started;
@@ -163,15 +210,29 @@ struct router {
 	int inbox_fd;                        /* eventfd: wakes the router */
 
 	/* Copied at start: the main loop may swap its config on reload. */
-	rd_kafka_conf_t *conf_template;
+	rd_kafka_conf_t *conf_producer;      /* the kafka.* properties each kind of client uses */
+	rd_kafka_conf_t *conf_consumer;
 	char hub_id[TIDS_ID_MAX + 1];
 	char t_ingress[256], t_audit[256], t_state[256], t_deliver_prefix[256];
-	char group_id[280], txn_id[300], instance_id[360];
+	char group_id[280], instance_id[360];
+	/* Each producer's transactional id: this instance's own, distinct from
+	 * every other instance's, the same at each of its starts (txn_open). */
+	char txn_ids[TXN_SLOTS][300];
 	int64_t checkpoint_entries, checkpoint_ms;
 	const struct tids_identity *hub;     /* the daemon's (guarded memory); never changes */
 	struct router_keys *keys;
 	struct tids_secmem_pool *key_pool;   /* grant keys */
 	uint64_t state_seq;                  /* of the last state entry written or read */
+	/* Where routing resumes on each ingress partition, -1 when the state
+	 * topic does not say (the group's committed offset then): kept in
+	 * the state topic, in the transaction that routes up to it. */
+	int64_t next_offset[ROUTER_PARTITIONS_MAX];
+	bool next_dirty[ROUTER_PARTITIONS_MAX];
+	/* The same as of the last commit, told to the consumer group now and
+	 * then for those who watch its lag (txn_lock). */
+	int64_t committed_offset[ROUTER_PARTITIONS_MAX];
+	bool committed_news;
+	bool load_failed;                    /* at an assignment: start over */
 	size_t state_refused;                /* entries refused at the last load */
 
 	struct tids_policy_set *policy;
@@ -184,22 +245,44 @@ struct router {
 	struct tids_map counts;              /* key -> struct count */
 	struct tids_map windows;             /* key -> struct window */
 	struct tids_map seen;                /* key -> struct seen */
-	struct tids_map topics;              /* name -> topic handle of the producer */
+	struct tids_map dests;               /* recipient -> struct dest */
+	uint64_t producer_gen, participants_gen;
 	struct tids_map peers;               /* hub id -> its outbound topic name (malloc'd) */
 	char t_out_prefix[256];              /* "<prefix>.<hub>.out." */
 
 	rd_kafka_t *consumer;
-	rd_kafka_t *producer;
-	rd_kafka_queue_t *cq, *pq;
+	rd_kafka_t *producer;                /* the slot's that takes the next batch */
+	rd_kafka_queue_t *cq;
+	struct txn_slot slot[TXN_SLOTS];
+	int cur;
+
+	/* The committer thread (txn.c). */
+	pthread_t committer;
+	bool committer_started;
+	pthread_mutex_t txn_lock;
+	pthread_cond_t txn_cond;
+	int txn_q[TXN_SLOTS], txn_qn;        /* slots to commit, in order */
+	bool txn_failed, txn_quit;
+	char txn_why[256];
+	int commit_fd;                       /* eventfd: a slot was flushed or committed */
+	/* Times after routing, ms: the flush, the commit, both. */
+	uint64_t flush_hist[TXN_HIST_MS + 1], commit_hist[TXN_HIST_MS + 1], txn_hist[TXN_HIST_MS + 1];
 	int cq_pipe[2];
 	struct chain chains[ROUTER_PARTITIONS_MAX];
 	struct audit_pending audit_pending[ROUTER_PARTITIONS_MAX];
 	struct held_deliveries held;
 	struct signed_head signed_heads[ROUTER_PARTITIONS_MAX];
-	bool reload_state;                   /* the assignment changed: read the state topic */
 	bool assigned;                       /* holds ingress partitions now */
 	bool owned[ROUTER_PARTITIONS_MAX];   /* which ones */
 	int64_t session_timeout_ms;
+
+	/* The record being routed: decided at one time, and encoded once for
+	 * the recipients that receive it unchanged. */
+	int64_t now;
+	struct tids_buf record_bytes;
+	bool record_encoded;
+	struct tids_buf scratch, sealed;     /* a delivery's envelope, reused */
+	struct seen *last_seen[ROUTER_PARTITIONS_MAX];   /* the publisher last routed per partition */
 
 	rd_kafka_message_t *batch[ROUTER_BATCH_MAX];
 	size_t n_batch;
@@ -214,6 +297,7 @@ struct router {
 	 * publish-to-delivery latency; 0 between records (aggregates). */
 	int64_t ingress_ts;
 	atomic_ulong exported, imported;
+	bool last_permitted;                 /* what route_decide decided last */
 };
 
 /* What route.c knows about the record being routed, for the decisions on
@@ -231,9 +315,42 @@ void route_entry_for(struct router *rt, const struct tids_record *rec, const rd_
 		     const char *recipient, const char *purpose, struct tids_audit_entry *e);
 int route_message(struct router *rt, const rd_kafka_message_t *m);
 /* Produces a Delivery to recipient's topic (sealed when it must be) and
- * returns the BLAKE2b-256 of the plaintext delivery in hash. */
+ * returns the BLAKE2b-256 of the plaintext delivery in hash. record_bytes,
+ * when set, is del->record already encoded. */
 int route_produce_delivery(struct router *rt, const char *recipient, const struct tids_delivery *del,
-			   const char *grant_id, uint8_t hash[TIDS_HASH_BYTES]);
+			   const char *grant_id, const struct tids_bytes *record_bytes, uint8_t hash[TIDS_HASH_BYTES]);
+/* The recipient's destination (NULL: out of memory). */
+struct dest *route_dest(struct router *rt, const char *recipient);
+/* The current producer's handle of its topic (NULL: out of memory). */
+rd_kafka_topic_t *route_dest_topic(struct router *rt, struct dest *d);
+void route_dests_clear(struct router *rt);
+
+/* txn.c */
+int txn_init(struct router *rt);
+void txn_free(struct router *rt);
+/* Both producers, their transactions initialised; conf_for makes the
+ * configuration of one (transactional.id id). 0 or -1. */
+int txn_open(struct router *rt, rd_kafka_conf_t *(*conf_for)(struct router *rt, const char *id));
+/* Waits for the commits in flight, then drops the producers. */
+void txn_close(struct router *rt);
+/* May a transaction begin in the current producer? */
+bool txn_ready(struct router *rt);
+rd_kafka_error_t *txn_begin(struct router *rt);
+void txn_abort(struct router *rt);
+/* The current transaction goes to the committer; the other producer is
+ * current. offsets (taken) say where it moves routing to. */
+void txn_hand_off(struct router *rt, size_t records, rd_kafka_topic_partition_list_t *offsets);
+/* Where the committed transactions moved routing to, if that changed
+ * since the last call (NULL otherwise); the caller destroys it. */
+rd_kafka_topic_partition_list_t *txn_committed_offsets(struct router *rt);
+/* Forgets the offsets of partitions no longer owned (rt->owned), once
+ * the committer is idle. */
+void txn_forget_offsets(struct router *rt);
+/* Waits until every commit handed off is done: 0, or -1 if one failed. */
+int txn_wait_idle(struct router *rt);
+bool txn_failed(struct router *rt, char *why, size_t len);
+/* Logs how long transactions took. */
+void txn_log_stats(struct router *rt);
 
 /* route_export.c: a recipient at a peer hub. */
 /* The peer hub serving recipient, or NULL when it is one of ours. A
@@ -248,6 +365,8 @@ int route_export(struct router *rt, const char *hub, const char *recipient, cons
 		 const struct route_ctx *ctx, int32_t entry_partition, uint8_t hash[TIDS_HASH_BYTES]);
 /* route_import.c: a record a peer forwarded here. */
 int route_import(struct router *rt, const struct route_ctx *ctx);
+/* route_statistics.c: a hub's statistics (ours, or forwarded here). */
+int route_statistics(struct router *rt, const struct route_ctx *ctx);
 /* Adds a forward's obligations (the exporting hub's duties) to o, the
  * most restrictive of both; storage for the lists in buf. */
 struct oblig_merge {
@@ -258,7 +377,9 @@ struct oblig_merge {
 void route_merge_obligations(struct tids_obligations *o, const struct tids_obligations *theirs,
 			     struct oblig_merge *buf);
 /* route.c: one decision (shared with route_import.c). onward: the record
- * was forwarded here for another recipient or purpose. */
+ * was forwarded here for another recipient or purpose. The recipient may be
+ * this hub itself (its statistics): the decision is audited, nothing is
+ * delivered. rt->last_permitted says what was decided. */
 int route_decide(struct router *rt, const struct route_ctx *ctx, const char *recipient, const char *purpose,
 		 bool onward);
 
@@ -276,9 +397,9 @@ void audit_discard_all(struct router *rt);
 
 /* receipts.c: every delivery carries a receipt, the hub's signed head of
  * its entry's chain, one signature per chain per transaction. */
-/* Holds an encoded envelope (ownership passes) for topic until release. */
-int receipts_hold(struct router *rt, const char *topic, const uint8_t key[TIDS_RECORD_ID_BYTES], uint8_t *value,
-		  size_t len);
+/* Holds a copy of an encoded envelope for dest until release. */
+int receipts_hold(struct router *rt, struct dest *dest, const uint8_t key[TIDS_RECORD_ID_BYTES],
+		  const uint8_t *value, size_t len);
 /* The audit entry (partition, seq, chain hash after it) of the delivery
  * held last: audit_append calls it for every entry with a delivered_hash.
  * Releases what is held once it reaches RECEIPTS_HOLD_BYTES. */
@@ -303,6 +424,8 @@ void aggregate_clear(struct router *rt);
 void aggregate_record_id(const struct window *w, uint8_t id[TIDS_RECORD_ID_BYTES]);
 
 /* state.c */
+/* Forgets the router's state and reads that of the partitions it owns
+ * (rt->owned) from the state topic, each to its end: 0 or -1. */
 int state_load(struct router *rt);
 int state_write_dirty(struct router *rt);
 /* Adds amount to the count under key, kept on partition's state (marking
@@ -321,6 +444,10 @@ int state_window_restore(struct router *rt, int32_t partition, const char *key, 
 /* router.c */
 int router_produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
 		   uint8_t *value, size_t len);
+/* Produces a copy of value to a topic handle (value stays the caller's). */
+int router_produce_copy(struct router *rt, rd_kafka_topic_t *rkt, int32_t partition, const void *key,
+			size_t key_len, const uint8_t *value, size_t len, int64_t timestamp_ms);
+rd_kafka_topic_t *router_topic(struct router *rt, const char *name);
 /* The same with Kafka headers (takes them, whatever the outcome). */
 int router_produce_h(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,
 		     uint8_t *value, size_t len, rd_kafka_headers_t *headers);

@@ -14,6 +14,21 @@
  * old entry written again), is refused loudly and not applied. Sequences
  * keep rising across instances: a router that takes a partition reads its
  * entries, whose sequences it then writes above.
+ *
+ * Where routing resumes. Key "position/<p>" in state partition p, value
+ * RouterState.next_offset: the first offset of ingress partition p not yet
+ * routed. transact() raises it (per partition, to the last offset of the
+ * batch + 1) and writes it with the batch's deliveries, entries and other
+ * state, in the same transaction, so it moves exactly when they commit.
+ * When partitions are assigned, the router reads the state of the ones it
+ * holds (to the end, transactions still open included) and starts each it
+ * was given at next_offset (the group's committed offset only where no
+ * entry exists yet, as after an upgrade). It is the one place routing
+ * resumes from, on whichever instance: the consumer group's offsets are
+ * still committed, once a second and late, for lag monitoring only; they
+ * decide nothing. One entry per partition: whoever routes partition p
+ * owns "position/<p>" (and "chain/<p>"), so instances that split the
+ * partitions between them never write each other's entries.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,10 +63,13 @@ bool state_first_time(struct router *rt, int32_t partition, const char *publishe
 		      uint32_t leaf_index)
 {
 	char key[sizeof(((struct seen *)0)->key)];
-	struct seen *s;
+	struct seen *s = partition >= 0 && partition < ROUTER_PARTITIONS_MAX ? rt->last_seen[partition] : NULL;
 
-	snprintf(key, sizeof(key), "seen/%d/%s", (int)partition, publisher);
-	s = tids_map_get_str(&rt->seen, key);
+	/* A partition's records mostly come from the publisher of the last. */
+	if (s == NULL || s->partition != partition || strcmp(s->publisher, publisher) != 0) {
+		snprintf(key, sizeof(key), "seen/%d/%s", (int)partition, publisher);
+		s = tids_map_get_str(&rt->seen, key);
+	}
 	/* Within a partition a publisher's records arrive in (sequence, leaf)
 	 * order; a copy from a batch published again is at or below. */
 	if (s != NULL && (sequence < s->sequence || (sequence == s->sequence && leaf_index <= s->leaf_index)))
@@ -71,6 +89,8 @@ bool state_first_time(struct router *rt, int32_t partition, const char *publishe
 	s->sequence = sequence;
 	s->leaf_index = leaf_index;
 	s->dirty = true;
+	if (partition >= 0 && partition < ROUTER_PARTITIONS_MAX)
+		rt->last_seen[partition] = s;
 	return true;
 }
 
@@ -131,7 +151,12 @@ void state_clear(struct router *rt)
 	for (void *sn; (sn = tids_map_next(&rt->seen, &pos)) != NULL;)
 		free(sn);
 	tids_map_free(&rt->seen);
+	memset(rt->last_seen, 0, sizeof(rt->last_seen));
 	memset(rt->chains, 0, sizeof(rt->chains));
+	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++) {
+		rt->next_offset[p] = -1;
+		rt->next_dirty[p] = false;
+	}
 }
 
 /* The sequence of the last entry applied per key, while the topic loads. */
@@ -237,6 +262,10 @@ static void apply_entry(struct router *rt, const rd_kafka_message_t *m, struct t
 		if (c != NULL)
 			c->dirty = false;
 		count_to_facts(rt, key, st.count);
+	} else if (st.kind == TIDS_STATE_POSITION && sscanf(key, "position/%d", &p) == 1 && p == m->partition &&
+		   p < ROUTER_PARTITIONS_MAX) {
+		rt->next_offset[p] = st.next_offset;
+		rt->next_dirty[p] = false;
 	} else if (st.kind == TIDS_STATE_WINDOW) {
 		state_window_restore(rt, m->partition, key, &st.window);
 	} else if (st.kind == TIDS_STATE_SEEN) {
@@ -261,6 +290,7 @@ int state_load(struct router *rt)
 {
 	rd_kafka_conf_t *conf;
 	rd_kafka_topic_partition_list_t *tp = NULL, *owned;
+	int64_t end[ROUTER_PARTITIONS_MAX];
 	rd_kafka_t *rk;
 	struct tids_map seqs = { 0 };
 	char err[512], group[320];
@@ -279,20 +309,7 @@ int state_load(struct router *rt)
 		rd_kafka_topic_partition_list_destroy(owned);
 		return 0;
 	}
-	/* Offsets first, stable ones: an instance that had these partitions
-	 * before and had sent their offsets to a transaction it has not ended
-	 * yet ends it (commit or abort) before this returns, so the state read
-	 * next is the state those offsets go with (KIP-447). */
-	if (rt->consumer != NULL) {
-		rd_kafka_resp_err_t e = rd_kafka_committed(rt->consumer, owned, LOAD_TIMEOUT_MS);
-
-		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			tids_log_warnx("router: the committed offsets of the assigned partitions: %s", rd_kafka_err2str(e));
-			rd_kafka_topic_partition_list_destroy(owned);
-			return -1;
-		}
-	}
-	conf = rd_kafka_conf_dup(rt->conf_template);
+	conf = rd_kafka_conf_dup(rt->conf_consumer);
 	/* Read by assign(): the group only names the reader, nothing commits. */
 	snprintf(group, sizeof(group), "%s.state", rt->group_id);
 	if (rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
@@ -322,9 +339,19 @@ int state_load(struct router *rt)
 		/* An empty partition (a new hub) has nothing to wait for: its end
 		 * may never be signalled while it is still being set up after the
 		 * topic's creation. */
-		if (rd_kafka_query_watermark_offsets(rk, rt->t_state, p, &lo, &hi, 10000) ==
-			    RD_KAFKA_RESP_ERR_NO_ERROR && hi == 0)
+		if (rd_kafka_query_watermark_offsets(rk, rt->t_state, p, &lo, &hi, 10000) !=
+		    RD_KAFKA_RESP_ERR_NO_ERROR)
+			hi = -1;
+		else if (hi == 0)
 			continue;
+		/* Read to the high watermark, not only to the first end seen:
+		 * read_committed ends at the last stable offset, which stays
+		 * below a transaction still open (of an instance that died
+		 * holding p, until it times out) and below one committed whose
+		 * markers are still being written (the last of an instance
+		 * that just gave p up, or ours). Its position entry is the one
+		 * routing resumes from. */
+		end[p] = hi;
 		rd_kafka_topic_partition_list_add(tp, rt->t_state, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
 		want++;
 	}
@@ -347,8 +374,11 @@ int state_load(struct router *rt)
 			continue;
 		}
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			bool there = m->partition < 0 || m->partition >= ROUTER_PARTITIONS_MAX ||
+				     m->offset >= end[m->partition];
+
 			rd_kafka_message_destroy(m);
-			if (++eofs == want) {
+			if (there && ++eofs == want) {
 				r = 0;
 				break;
 			}
@@ -446,6 +476,15 @@ int state_write_dirty(struct router *rt)
 	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++) {
 		struct chain *ch = &rt->chains[p];
 
+		if (rt->next_dirty[p]) {
+			memset(&st, 0, sizeof(st));
+			st.kind = TIDS_STATE_POSITION;
+			st.next_offset = rt->next_offset[p];
+			snprintf(key, sizeof(key), "position/%d", (int)p);
+			if ((r = put(rt, p, key, &st)) != 0)
+				return r;
+			rt->next_dirty[p] = false;
+		}
 		if (!ch->dirty)
 			continue;
 		memset(&st, 0, sizeof(st));

@@ -86,6 +86,8 @@ struct config {
 	int64_t ledger_cache;      /* bytes of SQLite page cache for the indexer */
 	bool ledger;               /* keep the ledger in this instance */
 	int64_t link_timeout_ms;   /* a peer link silent this long is dialled again */
+	int64_t statistics_period_ms;   /* signed statistics of every period this long... */
+	int64_t statistics_delay_ms;    /* ...made this long after it ends */
 	bool router;               /* route ingress in this process */
 	int64_t router_session_timeout_ms;   /* silent this long: its partitions go to the other instances */
 };
@@ -99,8 +101,11 @@ void config_free(struct config *c);
 void config_carry_over(const struct config *old, struct config *next);
 /* tidsd -i NAME: this instance's name, over hub.instance. */
 int config_set_instance(struct config *c, const char *name, char *err, size_t errlen);
-/* Applies the kafka.* pass-through properties to conf. */
-int config_kafka(const struct config *c, rd_kafka_conf_t *conf, char *err, size_t errlen);
+/* Applies the kafka.* pass-through properties that a client of this type
+ * uses (librdkafka's property table says which) to conf. */
+int config_kafka(const struct config *c, rd_kafka_type_t type, rd_kafka_conf_t *conf, char *err, size_t errlen);
+/* Does librdkafka use property name in a client of this type? */
+bool config_kafka_applies(const char *name, rd_kafka_type_t type);
 /* state_dir/name into buf. */
 void config_state_path(const struct config *c, const char *name, char *buf, size_t len);
 
@@ -409,7 +414,8 @@ void kafka_free(struct tidsd *d);
  * main queue; name labels it in logs. */
 rd_kafka_t *kafka_client(struct tidsd *d, rd_kafka_type_t type, const char *name,
 			 rd_kafka_conf_t *conf, char *err, size_t errlen);
-rd_kafka_conf_t *kafka_conf(struct tidsd *d, char *err, size_t errlen);
+/* A configuration for a client of this type: the kafka.* properties it uses. */
+rd_kafka_conf_t *kafka_conf(struct tidsd *d, rd_kafka_type_t type, char *err, size_t errlen);
 /* Routes a queue's readiness into the event loop; takes the reference q
  * (unwatch destroys it). */
 int kafka_watch_queue(struct tidsd *d, struct kafka_queue_watch *kw, rd_kafka_queue_t *q,
@@ -466,6 +472,12 @@ void ingest_free(struct tidsd *d);
 void ingest_publish(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len);
 /* The session is going away: forget its pending acks. */
 void ingest_forget_session(struct tidsd *d, struct session *s);
+/* Publishes a record the hub makes itself (its statistics) as a one-record
+ * batch the hub signs: publisher the hub id, sequence given (increasing).
+ * One at a time; done runs in the loop once Kafka took it (err 0) or not.
+ * 0, or an error with done not called. */
+int ingest_hub_record(struct tidsd *d, const uint8_t *rec, size_t len, uint64_t sequence,
+		      void (*done)(struct tidsd *d, int err));
 /* Records written but not yet confirmed by Kafka. */
 size_t ingest_in_flight(const struct tidsd *d);
 /* Writes what a full disk held back (every tick). */
@@ -523,6 +535,11 @@ void federation_consent_changed(struct tidsd *d);
 const char *federation_peer_by_dh_key(const struct tidsd *d, const uint8_t dh_pk[TIDS_DH_KEY_BYTES]);
 /* The registered key of peer hub id into key; false if it is no peer. */
 bool federation_peer_key(const struct tidsd *d, const char *id, uint8_t key[TIDS_PUBLIC_KEY_BYTES]);
+/* The key and jurisdiction of hub id: its registration when it is our
+ * peer, else what our peers' directories say of it (their own peers), when
+ * they agree. false, with why, when there is none or they disagree. */
+bool federation_hub_key(const struct tidsd *d, const char *id, uint8_t key[TIDS_PUBLIC_KEY_BYTES],
+			char jurisdiction[16], char *why, size_t whylen);
 /* The peer hub whose directory (accepted) lists participant id, or NULL. */
 const char *federation_home_of(const struct tidsd *d, const char *id);
 /* Resolves a participant address "id" or "id@hub" to an id this hub can
@@ -538,6 +555,21 @@ void federation_forget_session(struct tidsd *d, struct session *s);
 void federation_resume(struct tidsd *d, struct session *s);
 /* Admin/Peers. */
 void federation_peers(struct tidsd *d, struct session *s, uint64_t call_id);
+
+/* --- statistics.c: every period's signed statistics ------------------------ */
+
+struct statistics;
+/* Where publishing stands, from the registry (before the indexer starts). */
+int statistics_init(struct tidsd *d);
+/* Every tick: a record Kafka refused is tried again. */
+void statistics_tick(struct tidsd *d);
+void statistics_free(struct tidsd *d);
+/* The indexer thread: is the next period (start, its length and delay)
+ * closed by now, and not built yet? */
+bool statistics_due(struct statistics *st, int64_t now, int64_t *start, int64_t *period_ms, int64_t *delay_ms);
+/* The indexer thread: the record of the period from start (ownership
+ * passes), to be published by the loop. */
+void statistics_offer(struct statistics *st, int64_t start, uint8_t *record, size_t len);
 
 /* --- indexer.c: the audit ledger (consumes the audit and ingress topics) --- */
 
@@ -732,6 +764,7 @@ struct tidsd {
 	struct metrics *metrics;              /* written by the loop, router and indexer */
 	struct http *http;
 	struct federation *federation;
+	struct statistics *statistics;
 
 	bool stopping;
 	volatile sig_atomic_t sig_stop;

@@ -58,6 +58,9 @@ int tids_directory_paginate(const struct tids_directory *d, size_t per_page, str
 		pages[k].interests = interests + at[k];
 		pages[k].n_interests = at[k + 1] - at[k];
 	}
+	/* The hub's own peers (for statistics they pass on) ride on page 0. */
+	pages[0].hubs = d->hubs;
+	pages[0].n_hubs = d->n_hubs;
 	for (size_t i = 0; i < d->n_interests; i++) {
 		uintptr_t k = (uintptr_t)tids_map_get_str(&page_of, d->interests[i].participant);
 
@@ -133,6 +136,9 @@ int tids_directory_merge(const struct tids_directory *pages, size_t n, struct ti
 		for (size_t i = 0; i < pages[k].n_interests; i++)
 			out->interests[out->n_interests++] = pages[k].interests[i];
 	}
+	/* Borrowed from page 0, as the entries' strings are from theirs. */
+	out->hubs = pages[0].hubs;
+	out->n_hubs = pages[0].n_hubs;
 	out->hub_id = pages[0].hub_id;
 	out->version = pages[0].version;
 	out->signed_at_ms = pages[0].signed_at_ms;

@@ -40,7 +40,7 @@ static int counts_from(const Tids__V1__AuditEntry *m, struct backing *b, struct 
 		    (r = wire_text("audit entry: count key", m->counts[i]->key, TIDS_ID_MAX, err, errlen)) < 0)
 			return r;
 		c[i] = (struct tids_counter_increment){ m->counts[i]->name, m->counts[i]->key, m->counts[i]->period,
-							m->counts[i]->amount };
+							m->counts[i]->amount, m->counts[i]->total };
 	}
 	out->counts = c;
 	out->n_counts = m->n_counts;
@@ -167,85 +167,6 @@ out:
 	memset(out, 0, sizeof(*out));
 	wire_release(b);
 	return r;
-}
-
-int tids_wire_encode_audit_entry(const struct tids_audit_entry *in, uint8_t **out, size_t *len)
-{
-	Tids__V1__AuditEntry pb = TIDS__V1__AUDIT_ENTRY__INIT;
-	Tids__V1__Obligations ob;
-	Tids__V1__Aggregation agg;
-
-	wire_obligations_to(&in->obligations, &ob, &agg);
-	pb.hub_id = (char *)in->hub_id;
-	pb.partition = in->partition;
-	pb.seq = in->seq;
-	pb.prev_hash.data = (uint8_t *)in->prev_hash;
-	pb.prev_hash.len = TIDS_HASH_BYTES;
-	pb.record_id.data = (uint8_t *)in->record_id;
-	pb.record_id.len = TIDS_RECORD_ID_BYTES;
-	pb.owner = (char *)in->owner;
-	pb.recipient = (char *)in->recipient;
-	pb.purpose = (char *)(in->purpose != NULL ? in->purpose : "");
-	pb.decision = (Tids__V1__Decision)in->decision;
-	pb.rule_ids = (char **)in->rule_ids.items;
-	pb.n_rule_ids = in->rule_ids.n;
-	pb.tier = (Tids__V1__Tier)in->tier;
-	pb.category = (char *)in->category;
-	pb.origin = (char *)(in->origin != NULL ? in->origin : "");
-	pb.destination = (char *)(in->destination != NULL ? in->destination : "");
-	pb.grant_id = (char *)(in->grant_id != NULL ? in->grant_id : "");
-	pb.approval_id = (char *)(in->approval_id != NULL ? in->approval_id : "");
-	pb.decided_at_ms = in->decided_at_ms;
-	pb.ingress_offset = in->ingress_offset;
-	pb.obligations = &ob;
-	pb.reason = (char *)(in->reason != NULL ? in->reason : "");
-	pb.delivered_hash.data = (uint8_t *)in->delivered_hash.data;
-	pb.delivered_hash.len = in->delivered_hash.len;
-	pb.asset_id = (char *)(in->asset_id != NULL ? in->asset_id : "");
-	pb.delivery_seq = in->delivery_seq;
-	pb.case_id = (char *)(in->case_id != NULL ? in->case_id : "");
-	Tids__V1__NearMiss nm = TIDS__V1__NEAR_MISS__INIT;
-	if (in->has_near_miss) {
-		nm.kind = (char *)in->near_miss.kind;
-		nm.id = (char *)(in->near_miss.id != NULL ? in->near_miss.id : "");
-		nm.code = (Tids__V1__NearMissCode)in->near_miss.code;
-		nm.failed = in->near_miss.failed;
-		nm.at_ms = in->near_miss.at_ms;
-		nm.uses = in->near_miss.uses;
-		nm.max_uses = in->near_miss.max_uses;
-		nm.rule_id = (char *)(in->near_miss.rule_id != NULL ? in->near_miss.rule_id : "");
-		pb.near_miss = &nm;
-	}
-	pb.peer_hub = (char *)(in->peer_hub != NULL ? in->peer_hub : "");
-	pb.peer_partition = in->peer_partition;
-	pb.peer_seq = in->peer_seq;
-	{
-		Tids__V1__CounterIncrement cs[TIDS_AUDIT_COUNTS_MAX], *cp[TIDS_AUDIT_COUNTS_MAX];
-		Tids__V1__AggregateResult ag = TIDS__V1__AGGREGATE_RESULT__INIT;
-
-		if (in->n_counts > TIDS_AUDIT_COUNTS_MAX)
-			return TIDS_ETOOMANY;
-		for (size_t i = 0; i < in->n_counts; i++) {
-			tids__v1__counter_increment__init(&cs[i]);
-			cs[i].name = (char *)in->counts[i].name;
-			cs[i].key = (char *)in->counts[i].key;
-			cs[i].period = in->counts[i].period;
-			cs[i].amount = in->counts[i].amount;
-			cp[i] = &cs[i];
-		}
-		pb.counts = cp;
-		pb.n_counts = in->n_counts;
-		if (in->has_aggregate) {
-			ag.function = (char *)in->aggregate.function;
-			ag.field = (char *)in->aggregate.field;
-			ag.window_start_ms = in->aggregate.window_start_ms;
-			ag.window_ms = in->aggregate.window_ms;
-			ag.count = in->aggregate.count;
-			ag.value = in->aggregate.value;
-			pb.aggregate = &ag;
-		}
-		return wire_pack(&pb.base, out, len);
-	}
 }
 
 void tids_audit_entry_free(struct tids_audit_entry *e)

@@ -36,7 +36,7 @@ static int directory_from(const Tids__V1__Directory *m, struct backing *b, struc
 			  char *err, size_t errlen)
 {
 	const struct tids_directory_entry **sorted = NULL;
-	size_t n = m->n_entries, ni = m->n_interests, bytes;
+	size_t n = m->n_entries, ni = m->n_interests, nh = m->n_hubs, bytes;
 	char *mem;
 	int r = 0;
 
@@ -46,6 +46,9 @@ static int directory_from(const Tids__V1__Directory *m, struct backing *b, struc
 	if (n > TIDS_DIRECTORY_ENTRIES_MAX || ni > TIDS_DIRECTORY_ENTRIES_MAX)
 		return tids_fail(err, errlen, TIDS_ETOOMANY, "directory: %zu entries and %zu interests, at most %d each",
 				 n, ni, TIDS_DIRECTORY_ENTRIES_MAX);
+	if (nh > TIDS_DIRECTORY_HUBS_MAX)
+		return tids_fail(err, errlen, TIDS_ETOOMANY, "directory: %zu hubs, at most %d", nh,
+				 TIDS_DIRECTORY_HUBS_MAX);
 	if (m->signature.len != 0 && m->signature.len != TIDS_SIGNATURE_BYTES)
 		return tids_fail(err, errlen, TIDS_EINVAL, "directory: signature is %zu bytes, must be %d",
 				 m->signature.len, TIDS_SIGNATURE_BYTES);
@@ -54,12 +57,29 @@ static int directory_from(const Tids__V1__Directory *m, struct backing *b, struc
 	if (m->pages > TIDS_DIRECTORY_PAGES_MAX || m->page >= (m->pages > 0 ? m->pages : 1))
 		return tids_fail(err, errlen, TIDS_EINVAL, "directory: page %u of %u (at most %d pages)", m->page,
 				 m->pages, TIDS_DIRECTORY_PAGES_MAX);
-	bytes = n * sizeof(*d->entries) + ni * sizeof(*d->interests);
+	bytes = n * sizeof(*d->entries) + ni * sizeof(*d->interests) + nh * sizeof(*d->hubs);
 	mem = b != NULL ? wire_alloc(b, bytes) : NULL;
 	if (mem == NULL)
 		return tids_fail(err, errlen, TIDS_ENOMEM, "directory: out of memory");
 	d->entries = (struct tids_directory_entry *)(void *)mem;
 	d->interests = (struct tids_interest *)(void *)(mem + n * sizeof(*d->entries));
+	d->hubs = (struct tids_directory_hub *)(void *)(mem + n * sizeof(*d->entries) + ni * sizeof(*d->interests));
+	for (size_t i = 0; i < nh; i++) {
+		const Tids__V1__DirectoryHub *h = m->hubs[i];
+
+		if ((r = wire_need_id("directory: hub", h->hub_id, err, errlen)) < 0 ||
+		    (r = wire_need_jurisdiction("directory: hub jurisdiction", h->jurisdiction, err, errlen)) < 0 ||
+		    (r = wire_bytes("directory: hub public_key", h->public_key, TIDS_PUBLIC_KEY_BYTES, err, errlen)) < 0)
+			return r;
+		if (strcmp(h->hub_id, m->hub_id) == 0)
+			return tids_fail(err, errlen, TIDS_EINVAL, "directory: hub %s lists itself among its peers", h->hub_id);
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(d->hubs[j].hub_id, h->hub_id) == 0)
+				return tids_fail(err, errlen, TIDS_EDUP, "directory: hub %s listed twice", h->hub_id);
+		d->hubs[i].hub_id = h->hub_id;
+		d->hubs[i].jurisdiction = h->jurisdiction;
+		memcpy(d->hubs[i].public_key, h->public_key.data, TIDS_PUBLIC_KEY_BYTES);
+	}
 	for (size_t i = 0; i < n; i++) {
 		const Tids__V1__DirectoryEntry *e = m->entries[i];
 		char what[64];
@@ -115,6 +135,7 @@ static int directory_from(const Tids__V1__Directory *m, struct backing *b, struc
 	d->version = m->version;
 	d->n_entries = n;
 	d->n_interests = ni;
+	d->n_hubs = nh;
 	d->signed_at_ms = m->signed_at_ms;
 	d->page = m->page;
 	d->pages = m->pages > 0 ? m->pages : 1;
@@ -150,6 +171,8 @@ struct directory_view {
 	Tids__V1__DirectoryEntry **entry_ptrs;
 	Tids__V1__Interest *interests;
 	Tids__V1__Interest **interest_ptrs;
+	Tids__V1__DirectoryHub *hubs;
+	Tids__V1__DirectoryHub **hub_ptrs;
 };
 
 static int directory_view(const struct tids_directory *d, bool with_signature, struct directory_view *v)
@@ -160,8 +183,19 @@ static int directory_view(const struct tids_directory *d, bool with_signature, s
 	v->entry_ptrs = calloc(d->n_entries + 1, sizeof(*v->entry_ptrs));
 	v->interests = calloc(d->n_interests + 1, sizeof(*v->interests));
 	v->interest_ptrs = calloc(d->n_interests + 1, sizeof(*v->interest_ptrs));
-	if (v->entries == NULL || v->entry_ptrs == NULL || v->interests == NULL || v->interest_ptrs == NULL)
+	v->hubs = calloc(d->n_hubs + 1, sizeof(*v->hubs));
+	v->hub_ptrs = calloc(d->n_hubs + 1, sizeof(*v->hub_ptrs));
+	if (v->entries == NULL || v->entry_ptrs == NULL || v->interests == NULL || v->interest_ptrs == NULL ||
+	    v->hubs == NULL || v->hub_ptrs == NULL)
 		return TIDS_ENOMEM;
+	for (size_t i = 0; i < d->n_hubs; i++) {
+		tids__v1__directory_hub__init(&v->hubs[i]);
+		v->hubs[i].hub_id = (char *)d->hubs[i].hub_id;
+		v->hubs[i].jurisdiction = (char *)d->hubs[i].jurisdiction;
+		v->hubs[i].public_key.data = (uint8_t *)d->hubs[i].public_key;
+		v->hubs[i].public_key.len = TIDS_PUBLIC_KEY_BYTES;
+		v->hub_ptrs[i] = &v->hubs[i];
+	}
 	for (size_t i = 0; i < d->n_entries; i++) {
 		tids__v1__directory_entry__init(&v->entries[i]);
 		v->entries[i].id = (char *)d->entries[i].id;
@@ -184,6 +218,8 @@ static int directory_view(const struct tids_directory *d, bool with_signature, s
 	v->pb.n_entries = d->n_entries;
 	v->pb.interests = v->interest_ptrs;
 	v->pb.n_interests = d->n_interests;
+	v->pb.hubs = v->hub_ptrs;
+	v->pb.n_hubs = d->n_hubs;
 	v->pb.signed_at_ms = d->signed_at_ms;
 	/* One page is the directory of before pages: the same bytes. */
 	if (d->pages > 1) {
@@ -203,6 +239,8 @@ static void directory_view_free(struct directory_view *v)
 	free(v->entry_ptrs);
 	free(v->interests);
 	free(v->interest_ptrs);
+	free(v->hubs);
+	free(v->hub_ptrs);
 }
 
 static int encode_directory(const struct tids_directory *in, bool with_signature, uint8_t **out, size_t *len)

@@ -16,6 +16,7 @@
 #include "tids/v1/record.pb-c.h"
 #include "tids/v1/registry.pb-c.h"
 #include "tids/v1/rpc.pb-c.h"
+#include "tids/v1/statistics.pb-c.h"
 #include "tids/v1/status.pb-c.h"
 
 #include "tids/error.h"
@@ -24,10 +25,13 @@
 /* Internal to libtids: not exported from the shared library. */
 #pragma GCC visibility push(hidden)
 
-/* The decoded protobuf-c message plus one block for converted arrays. */
+/* The decoded protobuf-c message plus one block for converted arrays, all
+ * in the arena of blocks that wire_release frees. */
+struct arena_block;
 struct backing {
 	ProtobufCMessage *msg;
 	void *mem;
+	struct arena_block *blocks;          /* NULL: msg and mem are malloc'd */
 };
 
 /* Unpacks buf as desc after checking len <= max; on success *b owns the

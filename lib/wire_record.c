@@ -195,18 +195,6 @@ void wire_record_view_free(Tids__V1__Record *pb)
 	pb->fields = NULL;
 }
 
-int tids_wire_encode_record(const struct tids_record *in, uint8_t **out, size_t *len)
-{
-	Tids__V1__Record pb;
-	int r = wire_record_view(in, &pb);
-
-	if (r < 0)
-		return r;
-	r = wire_pack(&pb.base, out, len);
-	wire_record_view_free(&pb);
-	return r;
-}
-
 /* --- batches ------------------------------------------------------------ */
 
 int tids_wire_decode_batch(const uint8_t *buf, size_t len, struct tids_batch *out,
@@ -608,72 +596,6 @@ out:
 	return r;
 }
 
-int tids_wire_encode_delivery(const struct tids_delivery *in, uint8_t **out, size_t *len)
-{
-	Tids__V1__Delivery pb = TIDS__V1__DELIVERY__INIT;
-	Tids__V1__DeliveryReceipt receipt;
-	Tids__V1__Provenance prov = TIDS__V1__PROVENANCE__INIT;
-	ProtobufCBinaryData path[64];
-	Tids__V1__Record rec;
-	Tids__V1__Obligations ob;
-	Tids__V1__Aggregation agg;
-	int r;
-
-	if ((r = wire_record_view(&in->record, &rec)) < 0)
-		return r;
-	wire_obligations_to(&in->obligations, &ob, &agg);
-	pb.record = &rec;
-	pb.decision = (Tids__V1__Decision)in->decision;
-	pb.rule_ids = (char **)in->rule_ids.items;
-	pb.n_rule_ids = in->rule_ids.n;
-	pb.obligations = &ob;
-	pb.grant_id = (char *)(in->grant_id != NULL ? in->grant_id : "");
-	pb.purpose = (char *)(in->purpose != NULL ? in->purpose : "");
-	pb.delivery_seq = in->delivery_seq;
-	pb.decided_at_ms = in->decided_at_ms;
-	pb.source_record_id.data = (uint8_t *)in->source_record_id.data;
-	pb.source_record_id.len = in->source_record_id.len;
-	pb.notification_for = (char *)(in->notification_for != NULL ? in->notification_for : "");
-	if (in->has_receipt) {
-		wire_delivery_receipt_to(&in->receipt, &receipt);
-		pb.receipt = &receipt;
-	}
-	if (in->provenance.present) {
-		const struct tids_provenance *p = &in->provenance;
-		size_t n = p->n_merkle_path < 64 ? p->n_merkle_path : 64;
-
-		for (size_t i = 0; i < n; i++) {
-			path[i].data = (uint8_t *)p->merkle_path[i];
-			path[i].len = TIDS_HASH_BYTES;
-		}
-		prov.hub_id = (char *)p->hub_id;
-		prov.publisher = (char *)(p->publisher != NULL ? p->publisher : "");
-		prov.sequence = p->sequence;
-		if (*prov.publisher != '\0') {
-			prov.batch_root.data = (uint8_t *)p->batch_root;
-			prov.batch_root.len = TIDS_HASH_BYTES;
-			prov.batch_signature.data = (uint8_t *)p->batch_signature;
-			prov.batch_signature.len = TIDS_SIGNATURE_BYTES;
-			prov.leaf_hash.data = (uint8_t *)p->leaf_hash;
-			prov.leaf_hash.len = TIDS_HASH_BYTES;
-			prov.merkle_path = path;
-			prov.n_merkle_path = n;
-			prov.published.data = (uint8_t *)p->published.data;
-			prov.published.len = p->published.len;
-		}
-		prov.leaf_index = p->leaf_index;
-		prov.leaf_count = p->leaf_count;
-		prov.hops = p->hops;
-		prov.export_hub = (char *)(p->export_hub != NULL ? p->export_hub : "");
-		prov.export_partition = p->export_partition;
-		prov.export_seq = p->export_seq;
-		pb.provenance = &prov;
-	}
-	r = wire_pack(&pb.base, out, len);
-	wire_record_view_free(&rec);
-	return r;
-}
-
 void tids_delivery_free(struct tids_delivery *d)
 {
 	if (d == NULL)
@@ -915,23 +837,6 @@ out:
 	memset(out, 0, sizeof(*out));
 	wire_release(b);
 	return r;
-}
-
-int tids_wire_encode_delivery_envelope(const struct tids_delivery_envelope *in, uint8_t **out, size_t *len)
-{
-	Tids__V1__DeliveryEnvelope pb = TIDS__V1__DELIVERY_ENVELOPE__INIT;
-	Tids__V1__DeliveryReceipt receipt;
-
-	pb.delivery.data = (uint8_t *)in->delivery.data;
-	pb.delivery.len = in->delivery.len;
-	pb.sealed_by = (char *)(in->sealed_by != NULL ? in->sealed_by : "");
-	pb.record_id.data = (uint8_t *)in->record_id;
-	pb.record_id.len = TIDS_RECORD_ID_BYTES;
-	if (in->has_receipt) {
-		wire_delivery_receipt_to(&in->receipt, &receipt);
-		pb.receipt = &receipt;
-	}
-	return wire_pack(&pb.base, out, len);
 }
 
 int tids_wire_encode_delivery_envelope_receipt(const struct tids_delivery_receipt *in, uint8_t **out, size_t *len)

@@ -101,6 +101,15 @@ int tids_wire_decode_router_state(const uint8_t *buf, size_t len, struct tids_ro
 		out->seen.partition = pos->partition;
 		break;
 	}
+	case TIDS__V1__ROUTER_STATE__KIND_NEXT_OFFSET:
+		if (m->next_offset < 0) {
+			r = tids_fail(err, errlen, TIDS_EINVAL, "state: next offset %lld is negative",
+				      (long long)m->next_offset);
+			goto out;
+		}
+		out->kind = TIDS_STATE_POSITION;
+		out->next_offset = m->next_offset;
+		break;
 	default:
 		r = tids_fail(err, errlen, TIDS_EMISSING, "state: no kind set");
 		goto out;
@@ -152,6 +161,10 @@ int tids_wire_encode_router_state(const struct tids_router_state *in, uint8_t **
 			pb.kind_case = TIDS__V1__ROUTER_STATE__KIND_IMPORTED;
 			pb.imported = &pos;
 		}
+		return wire_pack(&pb.base, out, len);
+	case TIDS_STATE_POSITION:
+		pb.kind_case = TIDS__V1__ROUTER_STATE__KIND_NEXT_OFFSET;
+		pb.next_offset = in->next_offset;
 		return wire_pack(&pb.base, out, len);
 	case TIDS_STATE_WINDOW:
 		break;

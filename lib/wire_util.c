@@ -2,10 +2,153 @@
  * Mechanics shared by the decode gates: bounded unpacking into owned
  * storage, packing, and the checks applied to ids, names and lists.
  */
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "wire_internal.h"
+
+/*
+ * Decoded messages live in an arena. protobuf-c's unpack allocates every
+ * string, bytes field, repeated array and sub-message on its own, and the
+ * gates' converted arrays come on top: a 500-entry audit message or a
+ * record with a dozen fields meant dozens of malloc and free calls per
+ * decode on the router's and indexer's paths. In an arena a decode costs
+ * one allocation, a release one free, and each thread keeps the blocks of
+ * its last released messages for the next ones (most decodes allocate
+ * nothing). Under AddressSanitizer every allocation stays its own, so
+ * that overflows are still caught.
+ */
+#if defined(__SANITIZE_ADDRESS__)
+#define WIRE_ARENA 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define WIRE_ARENA 0
+#endif
+#endif
+#ifndef WIRE_ARENA
+#define WIRE_ARENA 1
+#endif
+
+#define ARENA_MIN 4096
+#define ARENA_KEEP_MAX (1u << 20)             /* larger blocks are not kept */
+#define ARENA_SPARES 4
+
+struct arena_block {
+	struct arena_block *next;
+	size_t cap, used;
+	max_align_t data[];
+};
+
+struct spares {
+	struct arena_block *b[ARENA_SPARES];
+};
+
+static pthread_key_t spares_key;
+static pthread_once_t spares_once = PTHREAD_ONCE_INIT;
+
+static void spares_free(void *p)
+{
+	struct spares *s = p;
+
+	for (int i = 0; i < ARENA_SPARES; i++)
+		free(s->b[i]);
+	free(s);
+}
+
+static void spares_init(void)
+{
+	if (pthread_key_create(&spares_key, spares_free) != 0)
+		abort();
+}
+
+static struct spares *spares_get(void)
+{
+	struct spares *s;
+
+	pthread_once(&spares_once, spares_init);
+	s = pthread_getspecific(spares_key);
+	if (s == NULL && (s = calloc(1, sizeof(*s))) != NULL && pthread_setspecific(spares_key, s) != 0) {
+		free(s);
+		s = NULL;
+	}
+	return s;
+}
+
+static struct arena_block *block_new(size_t need)
+{
+	struct spares *s = spares_get();
+	struct arena_block *b;
+	size_t cap = need > ARENA_MIN ? need : ARENA_MIN;
+
+	if (s != NULL)
+		for (int i = 0; i < ARENA_SPARES; i++)
+			if (s->b[i] != NULL && s->b[i]->cap >= need) {
+				b = s->b[i];
+				s->b[i] = NULL;
+				b->next = NULL;
+				b->used = 0;
+				return b;
+			}
+	if (cap > SIZE_MAX - sizeof(*b) || (b = malloc(sizeof(*b) + cap)) == NULL)
+		return NULL;
+	b->next = NULL;
+	b->cap = cap;
+	b->used = 0;
+	return b;
+}
+
+static void block_put(struct arena_block *b)
+{
+	struct spares *s;
+
+	/* Decoded records may be plaintext of sealed ones: nothing leaves a
+	 * message unwiped, as with tids_buf. */
+	sodium_memzero(b->data, b->used);
+
+	if (b->cap <= ARENA_KEEP_MAX && (s = spares_get()) != NULL)
+		for (int i = 0; i < ARENA_SPARES; i++)
+			if (s->b[i] == NULL) {
+				s->b[i] = b;
+				return;
+			}
+	free(b);
+}
+
+static void *arena_alloc(void *ctx, size_t size)
+{
+	struct backing *bk = ctx;
+	struct arena_block *b = bk->blocks;
+	size_t n = (size + sizeof(max_align_t) - 1) / sizeof(max_align_t) * sizeof(max_align_t);
+	void *p;
+
+	if (n < size)
+		return NULL;
+	if (b == NULL || b->cap - b->used < n) {
+		/* Each new block doubles: a message needs a few at most. */
+		size_t want = b != NULL && b->cap * 2 > n ? b->cap * 2 : n;
+		struct arena_block *nb = block_new(want);
+
+		if (nb == NULL)
+			return NULL;
+		nb->next = b;
+		bk->blocks = b = nb;
+	}
+	p = (uint8_t *)b->data + b->used;
+	b->used += n;
+	return p;
+}
+
+static void arena_free(void *ctx, void *p)
+{
+	/* Everything goes at once, in wire_release. */
+	(void)ctx;
+	(void)p;
+}
 
 int wire_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size_t len,
 		size_t max, size_t extra, struct backing **b, char *err, size_t errlen)
@@ -18,22 +161,36 @@ int wire_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size
 				 desc->short_name, len, max);
 	if (buf == NULL && len > 0)
 		return tids_fail(err, errlen, TIDS_EINVAL, "%s: no buffer", desc->short_name);
-	nb = calloc(1, sizeof(*nb));
-	if (nb == NULL)
-		return tids_fail(err, errlen, TIDS_ENOMEM, "%s: out of memory", desc->short_name);
-	nb->msg = protobuf_c_message_unpack(desc, NULL, len, buf != NULL ? buf : (const uint8_t *)"");
+	if (WIRE_ARENA) {
+		struct backing tmp = { 0 };
+		ProtobufCAllocator a = { arena_alloc, arena_free, NULL };
+
+		/* About what the copies of the strings and bytes take, plus the
+		 * structs and the converted arrays: one block, most of the time,
+		 * which holds the handle too. */
+		tmp.blocks = block_new(len < SIZE_MAX / 2 - 4096 ? 2 * len + 2048 + extra : len);
+		if (tmp.blocks == NULL || (nb = arena_alloc(&tmp, sizeof(*nb))) == NULL) {
+			if (tmp.blocks != NULL)
+				block_put(tmp.blocks);
+			return tids_fail(err, errlen, TIDS_ENOMEM, "%s: out of memory", desc->short_name);
+		}
+		*nb = tmp;
+		a.allocator_data = nb;
+		nb->msg = protobuf_c_message_unpack(desc, &a, len, buf != NULL ? buf : (const uint8_t *)"");
+	} else {
+		if ((nb = calloc(1, sizeof(*nb))) == NULL)
+			return tids_fail(err, errlen, TIDS_ENOMEM, "%s: out of memory", desc->short_name);
+		nb->msg = protobuf_c_message_unpack(desc, NULL, len, buf != NULL ? buf : (const uint8_t *)"");
+	}
 	if (nb->msg == NULL) {
-		free(nb);
+		wire_release(nb);
 		return tids_fail(err, errlen, TIDS_EDECODE,
 				 "%s: not a valid protobuf encoding (truncated, or a field of the wrong type)",
 				 desc->short_name);
 	}
-	if (extra > 0) {
-		nb->mem = calloc(1, extra);
-		if (nb->mem == NULL) {
-			wire_release(nb);
-			return tids_fail(err, errlen, TIDS_ENOMEM, "%s: out of memory", desc->short_name);
-		}
+	if (extra > 0 && wire_alloc(nb, extra) == NULL) {
+		wire_release(nb);
+		return tids_fail(err, errlen, TIDS_ENOMEM, "%s: out of memory", desc->short_name);
 	}
 	*b = nb;
 	return 0;
@@ -41,20 +198,35 @@ int wire_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *buf, size
 
 void *wire_alloc(struct backing *b, size_t size)
 {
-	b->mem = calloc(1, size > 0 ? size : 1);
+	if (size == 0)
+		size = 1;
+	if (b->blocks == NULL) {
+		b->mem = calloc(1, size);
+	} else if ((b->mem = arena_alloc(b, size)) != NULL) {
+		memset(b->mem, 0, size);
+	}
 	return b->mem;
 }
 
 void wire_release(void *backing)
 {
 	struct backing *b = backing;
+	struct arena_block *k, *next;
 
 	if (b == NULL)
 		return;
-	if (b->msg != NULL)
-		protobuf_c_message_free_unpacked(b->msg, NULL);
-	free(b->mem);
-	free(b);
+	if (b->blocks == NULL) {
+		if (b->msg != NULL)
+			protobuf_c_message_free_unpacked(b->msg, NULL);
+		free(b->mem);
+		free(b);
+		return;
+	}
+	/* The handle lives in the arena: it goes with the blocks. */
+	for (k = b->blocks; k != NULL; k = next) {
+		next = k->next;
+		block_put(k);
+	}
 }
 
 int wire_pack(const ProtobufCMessage *msg, uint8_t **out, size_t *len)

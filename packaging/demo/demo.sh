@@ -7,7 +7,9 @@
 # a peer; a press in Shanghai leased from a Wuhan lessor sends its run hours
 # across, with the factory's signature checked at the end, and each hub's
 # ledger holds its side of the forward. At the end an auditor verifies the
-# Shanghai ledger with the hub's public key and proves one delivery.
+# Shanghai ledger with the hub's public key and proves one delivery; then
+# the lessor's signed statement for press-7, checked against the ledger,
+# and an evaluation report, both kept in $O/demo/.
 #
 # KEEP=1 (make demo KEEP=1) keeps the demo's folder (ledgers, keys, proof,
 # logs) and says where it is.
@@ -265,4 +267,28 @@ for line in open(sys.argv[1]):
 "$tidsctl" audit proof --ledger "$dir/state/ledger.db" -o proof.jsonl "$record"
 echo "   proof.jsonl: record $record, $(wc -l <proof.jsonl) lines"
 "$tidsctl" audit check-proof --hub-key @hub.pub --publisher-key @factory.sh1.pub proof.jsonl | sed 's/^/   /'
+
+say "the lessor's statement for press-7: its run hours and output counts, signed by hub.sh, with a proof per line"
+# What lessor.wh received of press-7 since the output counts were made
+# (their window starts on the hour before), checked offline against the
+# ledger (the stopped hub signed its last checkpoints). The files stay
+# after the demo, beside the build.
+out=$O/demo
+mkdir -p "$out"
+since=$((hour_ago - 3600 * 1000))
+to=$(($(date +%s) * 1000 + 1000))
+"$tidsctl" audit statement --ledger "$dir/state/ledger.db" --lessor lessor.wh --asset press-7 \
+	--since "$since" --until "$to" --key "$dir/hub.key" -o "$out/statement.press-7.jsonl" 2>&1 | sed 's/^/   /'
+"$tidsctl" audit check-statement --hub-key @hub.pub --ledger "$dir/state/ledger.db" \
+	--publisher-key @factory.sh1.pub "$out/statement.press-7.jsonl" >check.out 2>&1 ||
+	{ sed 's/^/   /' check.out; echo "the statement does not check" >&2; exit 1; }
+sed 's/^/   /' check.out
+echo "   statement: $out/statement.press-7.jsonl"
+
+say "the evaluation report of hub.sh: one HTML file, charts inline"
+"$tidsctl" audit report --ledger "$dir/state/ledger.db" --since "$((now - 86400 * 1000))" --until "$to" \
+	--hub-key @hub.pub --html --output "$out/report.html" --title "tids demo: hub.sh" 2>&1 | sed 's/^/   /'
+[ -s "$out/report.html" ] || { echo "no report" >&2; exit 1; }
+echo "   report: $out/report.html"
+
 say "done"

@@ -90,6 +90,21 @@ static long env_long(const char *name, long dflt)
 	return n;
 }
 
+/* Runs phase name? TIDS_BENCH_PHASES (comma-separated: raw, sustained,
+ * latency) picks some, for profiling one of them; all by default. */
+static bool phase(const char *name)
+{
+	const char *v = getenv("TIDS_BENCH_PHASES");
+	size_t n = strlen(name);
+
+	if (v == NULL || *v == '\0')
+		return true;
+	for (const char *p = v; (p = strstr(p, name)) != NULL; p += n)
+		if ((p == v || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
+			return true;
+	return false;
+}
+
 /* --- raw librdkafka ----------------------------------------------------------------- */
 
 static rd_kafka_t *client(rd_kafka_type_t type, const char *const extra[][2])
@@ -404,7 +419,12 @@ static void subscribe(struct world *w, const struct tids_identity *id, const cha
  * is denied, which the ledger records too. */
 static void world_start(struct world *w)
 {
-	if (tids_test_hub_start(&w->hub, "kafka.partitions = 4") != 0 ||
+	char conf[1024];
+
+	/* TIDS_BENCH_TIDSD_CONF: more tidsd.conf lines, to compare settings. */
+	snprintf(conf, sizeof(conf), "kafka.partitions = 4\n%s",
+		 getenv("TIDS_BENCH_TIDSD_CONF") != NULL ? getenv("TIDS_BENCH_TIDSD_CONF") : "");
+	if (tids_test_hub_start(&w->hub, conf) != 0 ||
 	    tids_test_hub_participant(&w->hub, "lessor.wh", "lessor", "CN-HB", "security_agreement=true", &w->lessor) ||
 	    tids_test_hub_participant(&w->hub, "reg.sh", "regulator", "CN-SH", NULL, &w->reg) != 0)
 		die("hub setup");
@@ -691,12 +711,16 @@ static int cmp64(const void *a, const void *b)
 struct latency {
 	double rate;
 	int64_t p50, p99, p999;
+	/* Split at the router's decision (Delivery.decided_at_ms): publish to
+	 * decision (ingest, the ingress hop, the router's batch), decision to
+	 * delivery (the transaction's commit, egress). */
+	int64_t to_decision[3], to_delivery[3];
 	size_t received, expected, duplicates;
 };
 
 struct lat_ctx {
 	struct world *w;
-	int64_t *samples;
+	int64_t *samples, *decided, *delivered;
 	uint8_t *seen;             /* by record number */
 	size_t n, want, duplicates;
 };
@@ -720,9 +744,13 @@ static void *receive_latencies(void *arg)
 		for (size_t i = 0; i < d.record.n_fields; i++)
 			if (strcmp(d.record.fields[i].name, "n") == 0)
 				n = d.record.fields[i].value.as.i;
-		if (n >= 0 && (size_t)n < l->want && l->seen[n]++ == 0)
-			l->samples[l->n++] = wall_ms() - d.record.produced_at_ms;
-		else
+		if (n >= 0 && (size_t)n < l->want && l->seen[n]++ == 0) {
+			int64_t now = wall_ms();
+
+			l->decided[l->n] = d.decided_at_ms - d.record.produced_at_ms;
+			l->delivered[l->n] = now - d.decided_at_ms;
+			l->samples[l->n++] = now - d.record.produced_at_ms;
+		} else
 			l->duplicates++;
 		if ((l->n + l->duplicates) % 500 == 0 && tids_client_ack(c, d.delivery_seq, err, sizeof(err)) != 0)
 			die("ack");
@@ -736,7 +764,7 @@ static void *receive_latencies(void *arg)
 static void latency(struct world *w, double rate, long seconds, struct latency *out)
 {
 	uint32_t per_batch = (uint32_t)(rate / 100.0 + 0.5), batches = (uint32_t)(seconds * 100);
-	struct lat_ctx l = { w, NULL, NULL, 0, 0, 0 };
+	struct lat_ctx l = { .w = w };
 	struct tids_client *c;
 	struct tids_bytes *recs;
 	struct tids_publish_ack ack;
@@ -749,9 +777,11 @@ static void latency(struct world *w, double rate, long seconds, struct latency *
 	l.want = (size_t)per_batch * batches;
 	world_start(w);
 	l.samples = calloc(l.want, sizeof(*l.samples));
+	l.decided = calloc(l.want, sizeof(*l.decided));
+	l.delivered = calloc(l.want, sizeof(*l.delivered));
 	l.seen = calloc(l.want, 1);
 	recs = calloc(per_batch, sizeof(*recs));
-	if (l.samples == NULL || l.seen == NULL || recs == NULL)
+	if (l.samples == NULL || l.decided == NULL || l.delivered == NULL || l.seen == NULL || recs == NULL)
 		die("out of memory");
 	pthread_create(&t, NULL, receive_latencies, &l);
 	if ((c = tids_test_hub_connect(&w->hub, &w->factory[0])) == NULL)
@@ -779,6 +809,16 @@ static void latency(struct world *w, double rate, long seconds, struct latency *
 	out->p50 = l.n > 0 ? l.samples[l.n / 2] : -1;
 	out->p99 = l.n > 0 ? l.samples[l.n * 99 / 100] : -1;
 	out->p999 = l.n > 0 ? l.samples[l.n * 999 / 1000] : -1;
+	qsort(l.decided, l.n, sizeof(*l.decided), cmp64);
+	qsort(l.delivered, l.n, sizeof(*l.delivered), cmp64);
+	for (int i = 0; i < 3; i++) {
+		size_t at = i == 0 ? l.n / 2 : i == 1 ? l.n * 99 / 100 : l.n * 999 / 1000;
+
+		out->to_decision[i] = l.n > 0 ? l.decided[at] : -1;
+		out->to_delivery[i] = l.n > 0 ? l.delivered[at] : -1;
+	}
+	free(l.decided);
+	free(l.delivered);
 	free(l.samples);
 	free(l.seen);
 	free(recs);
@@ -791,14 +831,20 @@ static void print_latency(const char *what, const struct latency *l)
 {
 	printf("  %-44s p50 %lld ms, p99 %lld ms, p99.9 %lld ms  (target p99 <= 20 ms)\n", what, (long long)l->p50,
 	       (long long)l->p99, (long long)l->p999);
+	printf("  %-44s publish->decision p50 %lld, p99 %lld ms; decision->delivery p50 %lld, p99 %lld ms\n", "",
+	       (long long)l->to_decision[0], (long long)l->to_decision[1], (long long)l->to_delivery[0],
+	       (long long)l->to_delivery[1]);
 	printf("  %-44s %zu of %zu delivered once, %zu duplicates\n", "", l->received, l->expected, l->duplicates);
 }
 
 static void json_latency(FILE *f, const char *key, const struct latency *l, bool last)
 {
 	fprintf(f, "  \"%s\": {\"rate\": %.0f, \"p50_ms\": %lld, \"p99_ms\": %lld, \"p999_ms\": %lld, "
+		   "\"to_decision_ms\": [%lld, %lld, %lld], \"to_delivery_ms\": [%lld, %lld, %lld], "
 		   "\"received\": %zu, \"expected\": %zu, \"duplicates\": %zu}%s\n", key, l->rate, (long long)l->p50,
-		(long long)l->p99, (long long)l->p999, l->received, l->expected, l->duplicates, last ? "" : ",");
+		(long long)l->p99, (long long)l->p999, (long long)l->to_decision[0], (long long)l->to_decision[1],
+		(long long)l->to_decision[2], (long long)l->to_delivery[0], (long long)l->to_delivery[1],
+		(long long)l->to_delivery[2], l->received, l->expected, l->duplicates, last ? "" : ",");
 }
 
 int main(void)
@@ -820,20 +866,28 @@ int main(void)
 	       tids_test_kafka_bootstrap(), seconds);
 	fflush(stdout);
 
-	warm_broker(raw_n / 2);
-	tids_test_unique_name(in, sizeof(in), "raw-in");
-	tids_test_unique_name(out, sizeof(out), "raw-out");
-	tids_test_unique_name(audit, sizeof(audit), "raw-audit");
-	create_topic(in, PARTITIONS);
-	create_topic(out, PARTITIONS);
-	create_topic(audit, PARTITIONS);
-	fill(in, raw_n);
-	plain = raw_plain(in, out, raw_n, 3);
-	txn = raw_transactional(in, out, audit, raw_n, 3);
-
-	tidsd_sustained(&w, seconds, &s);
-	latency(&w, 10000, lat_seconds, &lat10k);
-	latency(&w, s.rate / 2 > 100 ? s.rate / 2 : 100, lat_seconds, &lathalf);
+	plain = txn = 0;
+	memset(&s, 0, sizeof(s));
+	memset(&lat10k, 0, sizeof(lat10k));
+	memset(&lathalf, 0, sizeof(lathalf));
+	if (phase("raw")) {
+		warm_broker(raw_n / 2);
+		tids_test_unique_name(in, sizeof(in), "raw-in");
+		tids_test_unique_name(out, sizeof(out), "raw-out");
+		tids_test_unique_name(audit, sizeof(audit), "raw-audit");
+		create_topic(in, PARTITIONS);
+		create_topic(out, PARTITIONS);
+		create_topic(audit, PARTITIONS);
+		fill(in, raw_n);
+		plain = raw_plain(in, out, raw_n, 3);
+		txn = raw_transactional(in, out, audit, raw_n, 3);
+	}
+	if (phase("sustained"))
+		tidsd_sustained(&w, seconds, &s);
+	if (phase("latency")) {
+		latency(&w, 10000, lat_seconds, &lat10k);
+		latency(&w, s.rate / 2 > 100 ? s.rate / 2 : 5000, lat_seconds, &lathalf);
+	}
 
 	printf("  %-44s %10.0f records/s\n", "raw consume->produce, 3 copies", plain);
 	printf("  %-44s %10.0f records/s\n", "raw transactional pass-through, tidsd shape", txn);

@@ -85,7 +85,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    c->send_buffer < 65536 || c->handshake_timeout_ms < 100 || !tids_valid_id(c->hub_id))
 			abort();
 		/* Its kafka.* lines were checked by librdkafka already. */
-		if (config_kafka(c, kc, why, sizeof(why)) != 0)
+		if (config_kafka(c, RD_KAFKA_PRODUCER, kc, why, sizeof(why)) != 0 ||
+		    config_kafka(c, RD_KAFKA_CONSUMER, kc, why, sizeof(why)) != 0)
 			abort();
 		rd_kafka_conf_destroy(kc);
 		config_carry_over(old, c);

@@ -42,6 +42,7 @@
 #include "tids/error.h"
 #include "tids/ledger.h"
 #include "tids/receipt.h"
+#include "tids/statistics.h"
 #include "topics.h"
 
 enum { SH, HB, CQ, DE, N_HUBS };
@@ -1119,21 +1120,13 @@ END_TEST
 
 /* --- witnesses ------------------------------------------------------------------------ */
 
-/* Runs tidsctl (arguments as a shell line); its exit status, output in out. */
-static int tidsctl(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int tidsctl(char *out, size_t outlen, const char *fmt, ...)
+/* Runs a shell line; its exit status, output in out. */
+static int shell_line(char *out, size_t outlen, const char *cmd)
 {
-	char cmd[8192], args[7000];
-	va_list ap;
 	FILE *p;
 	size_t n = 0;
 	int status;
 
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s/tidsctl %s 2>&1", tids_test_build_dir(), args);
 	fflush(NULL);
 	p = popen(cmd, "r");
 	ck_assert_ptr_nonnull(p);
@@ -1149,6 +1142,36 @@ static int tidsctl(char *out, size_t outlen, const char *fmt, ...)
 		;
 	status = pclose(p);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* Runs tidsctl (arguments as a shell line); its exit status, output in out. */
+static int tidsctl(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int tidsctl(char *out, size_t outlen, const char *fmt, ...)
+{
+	char cmd[8192], args[7000];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "%s/tidsctl %s 2>&1", tids_test_build_dir(), args);
+	return shell_line(out, outlen, cmd);
+}
+
+/* Runs tmux (arguments as a shell line), likewise. */
+static int tmux(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static int tmux(char *out, size_t outlen, const char *fmt, ...)
+{
+	char cmd[8192], args[7000];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(args, sizeof(args), fmt, ap);
+	va_end(ap);
+	snprintf(cmd, sizeof(cmd), "tmux %s 2>&1", args);
+	return shell_line(out, outlen, cmd);
 }
 
 static int64_t id_of(int32_t p, uint64_t seq)
@@ -1679,6 +1702,333 @@ START_TEST(national_network)
 }
 END_TEST
 
+/* --- statistics that travel ---------------------------------------------------------------- */
+
+/* What the national regulator has received: each hub's statistics by
+ * period, each verified with the hub's own key. */
+struct seen_stats {
+	int64_t starts[N_HUBS][512];
+	size_t n[N_HUBS];
+	uint64_t run_hours[N_HUBS];        /* permitted run_hours decisions counted */
+	uint64_t core_denials[N_HUBS];     /* core_needs_approval denials counted */
+	uint32_t hops[N_HUBS];             /* of the last delivery */
+	char export_hub[N_HUBS][80];
+	size_t duplicates;
+};
+
+static int hub_index(const struct net *n, const char *id)
+{
+	for (int h = 0; h < N_HUBS; h++)
+		if (n->started[h] && strcmp(n->hub[h].hub_id, id) == 0)
+			return h;
+	return -1;
+}
+
+/* Takes the regulator's deliveries for up to ms; every one but Shanghai's
+ * run hours is a hub's statistics, signed by that hub (also as the batch
+ * its provenance names). */
+static void take_statistics(struct net *n, struct tids_client *sub, struct seen_stats *ss, int ms)
+{
+	struct tids_delivery d;
+	char err[512];
+	int64_t until = now_ms() + ms;
+
+	while (now_ms() < until && next(sub, &d, 500) == 1) {
+		struct tids_hub_statistics st;
+		bool covers;
+		int h;
+
+		/* The regulator also gets Shanghai's run hours (usage statistics
+		 * of its own, by policy), if it was known there in time. */
+		if (strcmp(d.record.category, TIDS_STATISTICS_CATEGORY) != 0) {
+			ck_assert_str_eq(d.record.category, "run_hours");
+			ck_assert_int_eq(tids_client_ack(sub, d.delivery_seq, err, sizeof(err)), 0);
+			tids_delivery_free(&d);
+			continue;
+		}
+		ck_assert_msg(tids_statistics_from_record(&d.record, &st, err, sizeof(err)) == 0, "%s", err);
+		h = hub_index(n, st.hub_id);
+		ck_assert_msg(h >= 0, "statistics of an unknown hub %s", st.hub_id);
+		ck_assert_msg(tids_statistics_verify(n->hub[h].hub_pk, &st, err, sizeof(err)) == 0, "%s", err);
+		/* Another hub's key does not do. */
+		ck_assert_int_eq(tids_statistics_verify(n->hub[h == SH ? HB : SH].hub_pk, &st, err, sizeof(err)),
+				 TIDS_EBADSIG);
+		ck_assert_str_eq(d.record.owner, n->hub[h].hub_id);
+		ck_assert_str_eq(st.jurisdiction, hub_jurisdiction[h]);
+		if (d.provenance.present) {
+			ck_assert_int_eq(tids_provenance_verify(&d, n->hub[h].hub_pk, &covers, err, sizeof(err)), 0);
+			ck_assert(covers);
+			ss->hops[h] = d.provenance.hops;
+			snprintf(ss->export_hub[h], sizeof(ss->export_hub[h]), "%s", d.provenance.export_hub);
+		}
+		for (size_t i = 0; i < ss->n[h]; i++)
+			if (ss->starts[h][i] == st.period_start_ms)
+				ss->duplicates++;
+		if (ss->n[h] < 512)
+			ss->starts[h][ss->n[h]++] = st.period_start_ms;
+		for (size_t i = 0; i < st.n_decided; i++)
+			if (strcmp(st.decided[i].category, "run_hours") == 0 && st.decided[i].decision == TIDS_DECISION_ALLOW)
+				ss->run_hours[h] += st.decided[i].decisions;
+		for (size_t i = 0; i < st.n_denials; i++)
+			if (strcmp(st.denials[i].name, "core_needs_approval") == 0)
+				ss->core_denials[h] += st.denials[i].count;
+		tids_hub_statistics_free(&st);
+		ck_assert_int_eq(tids_client_ack(sub, d.delivery_seq, err, sizeof(err)), 0);
+		tids_delivery_free(&d);
+	}
+}
+
+static int64_t newest(const struct seen_stats *ss, int h)
+{
+	int64_t t = 0;
+
+	for (size_t i = 0; i < ss->n[h]; i++)
+		if (ss->starts[h][i] > t)
+			t = ss->starts[h][i];
+	return t;
+}
+
+/* Counts entries of hub h's audit topic whose reason contains needle. */
+static size_t audit_reasons(struct net *n, int h, const char *needle)
+{
+	struct collected audit;
+	size_t found = 0;
+
+	read_audit(n, h, &audit);
+	for (size_t i = 0; i < audit.n; i++)
+		if (strstr(audit.e[i].reason, needle) != NULL)
+			found++;
+	collected_free(&audit);
+	return found;
+}
+
+/* Does the row of id in the panel headed panel (tidsctl monitor) say what? */
+static bool row_says(const char *screen, const char *panel, const char *id, const char *what)
+{
+	const char *p = strstr(screen, panel), *row, *end;
+
+	if (p == NULL)
+		return false;
+	/* The panel ends at the next bar of dashes. */
+	end = strstr(p, "\n--");
+	for (row = strstr(p, id); row != NULL && (end == NULL || row < end); row = strstr(row + 1, id)) {
+		const char *eol = row + strcspn(row, "\n");
+
+		if (memmem(row, (size_t)(eol - row), what, strlen(what)) != NULL)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Three hubs of one country in a line, Wuhan and Chongqing each peered with
+ * Shanghai only, statistics every 2 s. A national regulator at Wuhan
+ * receives every hub's statistics, each signed by its hub: Chongqing's
+ * passed on by Shanghai (Wuhan checks them with the key Shanghai's
+ * directory gives), each period once. With Wuhan and Chongqing peered as
+ * well (a circle), still once each. Chongqing stopped: tidsctl monitor at
+ * Wuhan calls it silent, and the others, quiet or not, not.
+ */
+START_TEST(statistics_reach_every_hub)
+{
+	const char *stats_purpose[] = { "statistics" };
+	struct tids_identity reg_cn;
+	struct tids_client *c = NULL, *sub;
+	struct tids_bytes recs[3];
+	struct seen_stats *ss = calloc(1, sizeof(*ss));
+	char out[16384], ledger[512], session[64], cmd[2048];
+	int64_t stopped_at, decided_by;
+	uint64_t truth_hours = 0, truth_core = 0;
+	struct net n;
+
+	ck_assert_ptr_nonnull(ss);
+	for (int h = SH; h <= CQ; h++)
+		hub_extra[h] = "statistics.period = 2s\nstatistics.delay = 4s";
+	net_start(&n, 1u << HB | 1u << CQ);
+	ck_assert_int_eq(tids_test_hub_participant(&n.hub[HB], "reg.cn", "regulator", "CN", NULL, &reg_cn), 0);
+	sub = tids_test_hub_connect(&n.hub[HB], &reg_cn);
+	ck_assert_ptr_nonnull(sub);
+	ck_assert_int_eq(tids_client_subscribe(sub, stats_purpose, 1, 100, out, sizeof(out)), 0);
+	/* Shanghai decides something: run hours for the Wuhan lessor, a core
+	 * record refused to Chongqing's OEM. */
+	recs[0] = make_record(60, "press-7", "run_hours", TIDS_TIER_GENERAL, now_ms());
+	recs[1] = make_record(61, "press-7", "run_hours", TIDS_TIER_GENERAL, now_ms());
+	recs[2] = make_record(62, "mill-3", "telemetry", TIDS_TIER_CORE, now_ms());
+	publish_until_acked(&n, &c, ++n.seq, recs, 3);
+	tids_client_free(c);
+	free_records(recs, 3);
+
+	/* Shanghai's decisions on them, as its audit topic has them: the run
+	 * hours it let the Wuhan lessor have (billing and maintenance, two
+	 * decisions a record; and the national regulator its statistics, if
+	 * its standing purpose had reached Shanghai by then), the core record
+	 * it refused (to everyone but its owner). One transaction decides the
+	 * batch, so its entries are read all or none. */
+	for (int i = 0; i < 1200; i++) {
+		struct collected audit;
+
+		truth_hours = truth_core = 0;
+		read_audit(&n, SH, &audit);
+		for (size_t k = 0; k < audit.n; k++) {
+			if (strcmp(audit.e[k].category, "run_hours") == 0 && audit.e[k].decision != TIDS_DECISION_DENY)
+				truth_hours++;
+			if (has_rule(&audit.e[k], "core_needs_approval"))
+				truth_core++;
+		}
+		collected_free(&audit);
+		if (truth_hours >= 4 && truth_core >= 2)
+			break;
+		sleep_ms(100);
+	}
+	ck_assert_uint_ge(truth_hours, 4);
+	ck_assert_uint_ge(truth_core, 2);
+	decided_by = now_ms();
+	/* Every hub's statistics reach the regulator at Wuhan, signed, up to
+	 * a period after those decisions. */
+	for (int i = 0; i < 240 && (ss->n[SH] < 3 || ss->n[HB] < 3 || ss->n[CQ] < 3 || newest(ss, SH) < decided_by); i++)
+		take_statistics(&n, sub, ss, 500);
+	ck_assert_msg(ss->n[SH] >= 3 && ss->n[HB] >= 3 && ss->n[CQ] >= 3, "statistics received: %zu of Shanghai, %zu of "
+		      "Wuhan, %zu of Chongqing", ss->n[SH], ss->n[HB], ss->n[CQ]);
+	/* They count what Shanghai decided, no more, no less. */
+	ck_assert_uint_eq(ss->run_hours[SH], truth_hours);
+	ck_assert_uint_eq(ss->core_denials[SH], truth_core);
+	/* Chongqing's came through Shanghai. */
+	ck_assert_uint_eq(ss->hops[CQ], 2);
+	ck_assert_str_eq(ss->export_hub[CQ], n.hub[SH].hub_id);
+	ck_assert_uint_eq(ss->hops[SH], 1);
+	ck_assert_uint_eq(ss->duplicates, 0);
+	/* Wuhan kept Chongqing's (an import entry naming Wuhan), having
+	 * checked them with the key Shanghai's directory gave it. */
+	ck_assert_int_eq(tids_test_hub_log_count(&n.hub[HB], "statistics of hub"), 0);
+
+	/* A circle: Wuhan and Chongqing peer too. Copies arrive two ways;
+	 * each period still reaches the regulator once. */
+	peer(&n, HB, CQ);
+	await_directory(&n, HB, CQ, 1, 1);
+	for (int i = 0; i < 240 && audit_reasons(&n, HB, "arrived before by another way") == 0; i++)
+		take_statistics(&n, sub, ss, 500);
+	ck_assert_uint_gt(audit_reasons(&n, HB, "arrived before by another way"), 0);
+	take_statistics(&n, sub, ss, 8000);
+	ck_assert_uint_eq(ss->duplicates, 0);
+
+	/* tidsctl monitor at Wuhan, in a terminal (tmux): a row for every
+	 * hub, none silent, and the links to Shanghai and Chongqing up. */
+	ck_assert_msg(access("/usr/bin/tmux", X_OK) == 0, "tmux is not installed (make check installs it)");
+	snprintf(ledger, sizeof(ledger), "%s/state/ledger.db", n.hub[HB].dir);
+	snprintf(session, sizeof(session), "tids-fed-monitor-%ld", (long)getpid());
+	snprintf(cmd, sizeof(cmd), "timeout --foreground 900 %s/tidsctl monitor --interval 1 --ledger '%s' --hub '%s'; echo EXIT=$?; "
+		 "stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 120", tids_test_build_dir(), ledger,
+		 n.hub[HB].sock);
+	ck_assert_int_eq(tmux(out, sizeof(out), "new-session -d -s %s -x 180 -y 60 \"%s\"", session, cmd), 0);
+	for (int i = 0; i < 120; i++) {
+		ck_assert_int_eq(tmux(out, sizeof(out), "capture-pane -p -t %s", session), 0);
+		if (row_says(out, "HUBS", n.hub[CQ].hub_id, "active") || row_says(out, "HUBS", n.hub[CQ].hub_id, "quiet"))
+			if (row_says(out, "PEER LINKS", n.hub[CQ].hub_id, " up ") &&
+			    row_says(out, "PEER LINKS", n.hub[SH].hub_id, " up "))
+				break;
+		take_statistics(&n, sub, ss, 500);
+	}
+	ck_assert_msg(row_says(out, "PEER LINKS", n.hub[SH].hub_id, " up ") &&
+		      row_says(out, "PEER LINKS", n.hub[CQ].hub_id, " up "), "no links up:\n%s", out);
+	ck_assert_msg(strstr(out, "SILENT") == NULL, "a hub is called silent while all publish:\n%s", out);
+	for (int h = SH; h <= CQ; h++)
+		ck_assert_msg(row_says(out, "HUBS", n.hub[h].hub_id, "active") ||
+			      row_says(out, "HUBS", n.hub[h].hub_id, "quiet"), "no row of %s:\n%s", n.hub[h].hub_id, out);
+
+	/* Chongqing stops: silent. Shanghai and Wuhan go on, quiet or not;
+	 * the view, refreshing in place, says so, and its link is down. */
+	ck_assert_int_eq(tids_test_hub_stop(&n.hub[CQ]), 0);
+	stopped_at = now_ms();
+	for (int i = 0; i < 240 && !row_says(out, "HUBS", n.hub[CQ].hub_id, "SILENT"); i++) {
+		take_statistics(&n, sub, ss, 500);
+		ck_assert_int_eq(tmux(out, sizeof(out), "capture-pane -p -t %s", session), 0);
+	}
+	ck_assert_msg(row_says(out, "HUBS", n.hub[CQ].hub_id, "SILENT"), "Chongqing never shown silent:\n%s", out);
+	ck_assert_msg(row_says(out, "PEER LINKS", n.hub[CQ].hub_id, "DOWN"), "Chongqing's link not down:\n%s", out);
+	ck_assert_msg(!row_says(out, "HUBS", n.hub[SH].hub_id, "SILENT") &&
+		      !row_says(out, "HUBS", n.hub[HB].hub_id, "SILENT"), "a hub other than Chongqing silent:\n%s", out);
+	ck_assert_ptr_null(strstr(strstr(out, "tids monitor") + 1, "tids monitor"));   /* one screen */
+	/* q quits, the terminal as it was. */
+	ck_assert_int_eq(tmux(out, sizeof(out), "send-keys -t %s q", session), 0);
+	for (int i = 0; i < 100 && strstr(out, "EXIT=0") == NULL; i++) {
+		sleep_ms(100);
+		tmux(out, sizeof(out), "capture-pane -p -t %s", session);
+	}
+	ck_assert_msg(strstr(out, "EXIT=0") != NULL, "the monitor did not quit on q:\n%s", out);
+	sleep_ms(300);
+	tmux(out, sizeof(out), "capture-pane -p -t %s", session);
+	ck_assert_msg(strstr(out, "\nicanon") != NULL && strstr(out, "-icanon") == NULL,
+		      "the terminal was left in raw mode:\n%s", out);
+	tmux(out, sizeof(out), "kill-session -t %s", session);
+
+	/* The same in one frame for scripts: Chongqing silent, and only it. */
+	ck_assert_msg(tidsctl(out, sizeof(out), "monitor --once --ledger '%s' --hub '%s'", ledger, n.hub[HB].sock) == 0,
+		      "%s", out);
+	ck_assert_msg(row_says(out, "HUBS", n.hub[CQ].hub_id, "SILENT"), "%s", out);
+	for (char *line = out, *end; *line != '\0'; line = *end != '\0' ? end + 1 : end) {
+		end = line + strcspn(line, "\n");
+		if (memmem(line, (size_t)(end - line), "SILENT", 6) != NULL)
+			ck_assert_msg(memmem(line, (size_t)(end - line), n.hub[CQ].hub_id, strlen(n.hub[CQ].hub_id)) != NULL,
+				      "a hub other than Chongqing is called silent:\n%s", out);
+	}
+	ck_assert_ptr_nonnull(strstr(out, n.hub[SH].hub_id));
+	/* Denials by rule across the network, from the signed statistics: as
+	 * many core_needs_approval denials as the regulator was told of. */
+	{
+		char row[128];
+		const char *panel = strstr(out, "NETWORK DENIALS BY RULE");
+
+		snprintf(row, sizeof(row), "  %-38.38s %12llu\n", "core_needs_approval",
+			 (unsigned long long)(ss->core_denials[SH] + ss->core_denials[HB] + ss->core_denials[CQ]));
+		ck_assert_msg(panel != NULL && strstr(panel, row) != NULL, "no row '%s' in the network's denials:\n%s", row,
+			      out);
+	}
+	/* With each hub's key (--hub-keys), each hub's statistics are checked;
+	 * Shanghai's against another hub's key do not hold. */
+	{
+		char keys[600], b64[N_HUBS][TIDS_KEY_BASE64_BYTES];
+		FILE *f;
+
+		for (int h = SH; h <= CQ; h++)
+			tids_key_to_base64(n.hub[h].hub_pk, b64[h]);
+		snprintf(keys, sizeof(keys), "%s/hub-keys", n.hub[HB].dir);
+		ck_assert_ptr_nonnull(f = fopen(keys, "w"));
+		fprintf(f, "# the network's hubs\n%s %s\n%s %s\n%s %s\n", n.hub[SH].hub_id, b64[SH], n.hub[HB].hub_id,
+			b64[HB], n.hub[CQ].hub_id, b64[CQ]);
+		fclose(f);
+		ck_assert_msg(tidsctl(out, sizeof(out), "monitor --once --ledger '%s' --hub-keys '%s'", ledger, keys) == 0,
+			      "%s", out);
+		ck_assert_msg(row_says(out, "HUBS", n.hub[SH].hub_id, "signature ok") &&
+			      row_says(out, "HUBS", n.hub[HB].hub_id, "signature ok") &&
+			      row_says(out, "HUBS", n.hub[CQ].hub_id, "SILENT") && strstr(out, "BAD SIGNATURE") == NULL,
+			      "%s", out);
+		ck_assert_ptr_nonnull(f = fopen(keys, "w"));
+		fprintf(f, "%s %s\n%s %s\n", n.hub[SH].hub_id, b64[HB], n.hub[HB].hub_id, b64[HB]);
+		fclose(f);
+		ck_assert_msg(tidsctl(out, sizeof(out), "monitor --once --ledger '%s' --hub-keys '%s'", ledger, keys) == 0,
+			      "%s", out);
+		ck_assert_msg(row_says(out, "HUBS", n.hub[SH].hub_id, "BAD SIGNATURE") &&
+			      row_says(out, "HUBS", n.hub[HB].hub_id, "signature ok"), "%s", out);
+		/* A line that is no key: usage, naming the line. */
+		ck_assert_ptr_nonnull(f = fopen(keys, "w"));
+		fprintf(f, "%s %s\n%s not-a-key\n", n.hub[SH].hub_id, b64[SH], n.hub[HB].hub_id);
+		fclose(f);
+		ck_assert_int_eq(tidsctl(out, sizeof(out), "monitor --once --ledger '%s' --hub-keys '%s'", ledger, keys), 2);
+		ck_assert_msg(strstr(out, ":2: 'not-a-key' is not a base64 public key") != NULL, "%s", out);
+	}
+	/* The others published after Chongqing stopped; Chongqing did not. */
+	take_statistics(&n, sub, ss, 5000);
+	ck_assert_int_gt(newest(ss, SH), stopped_at);
+	ck_assert_int_gt(newest(ss, HB), stopped_at);
+	ck_assert_int_lt(newest(ss, CQ), stopped_at);
+	ck_assert_uint_eq(ss->duplicates, 0);
+	tids_client_free(sub);
+	tids_identity_wipe(&reg_cn);
+	free(ss);
+	net_stop(&n);
+}
+END_TEST
+
 /* --- exactly once across kill -9 and a cut link ------------------------------------------ */
 
 /* A TCP relay in front of a hub: the peer dials it, and the test cuts it
@@ -2134,6 +2484,7 @@ int main(void)
 		{ "double_claims", double_claims_refused },
 		{ "onward", onward_by_policy_never_against_the_duty },
 		{ "exactly_once", exactly_once_across_kills_and_a_cut_link },
+		{ "statistics", statistics_reach_every_hub },
 	};
 	Suite *s = suite_create("federation");
 	const char *shared = getenv("TIDS_TEST_FED_SHARED");

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <librdkafka/rdkafka.h>
 #include <sodium.h>
 #include <sqlite3.h>
 
@@ -46,12 +47,12 @@ static int64_t now_ms(void)
 
 /* factory.sh1 leases press-7 from lessor.wh, who receives run hours for
  * billing (and maintenance when asked). */
-static void world_start(struct world *w, const char *lessor_purposes[], size_t n)
+static void world_start_conf(struct world *w, const char *conf, const char *lessor_purposes[], size_t n)
 {
 	struct tids_client *c;
 	char err[256];
 
-	ck_assert_int_eq(tids_test_hub_start(&w->hub, "kafka.partitions = 3"), 0);
+	ck_assert_int_eq(tids_test_hub_start(&w->hub, conf), 0);
 	ck_assert_int_eq(tids_test_hub_participant(&w->hub, "factory.sh1", "factory", "CN-SH", NULL, &w->factory), 0);
 	ck_assert_int_eq(tids_test_hub_participant(&w->hub, "lessor.wh", "lessor", "CN-HB", "security_agreement=true",
 						   &w->lessor), 0);
@@ -66,6 +67,11 @@ static void world_start(struct world *w, const char *lessor_purposes[], size_t n
 	for (int i = 0; i < 600 && tids_test_hub_log_count(&w->hub, "ingress partitions assigned") == 0; i++)
 		sleep_ms(100);
 	ck_assert_int_gt(tids_test_hub_log_count(&w->hub, "ingress partitions assigned"), 0);
+}
+
+static void world_start(struct world *w, const char *lessor_purposes[], size_t n)
+{
+	world_start_conf(w, "kafka.partitions = 3", lessor_purposes, n);
 }
 
 /* One serialized record: n is carried in field "n" and in the record id. */
@@ -1052,6 +1058,162 @@ START_TEST(grant_uses_exact_across_restart)
 }
 END_TEST
 
+/*
+ * kafka.* properties go to the clients that use them: producer-only and
+ * consumer-only ones in tidsd.conf earn no "will be ignored" warning from
+ * any of tidsd's clients (ingest's producer, the router's producer and
+ * consumers, the indexer's and egress's consumers), and routing works.
+ */
+START_TEST(kafka_properties_by_client)
+{
+	const char *purposes[] = { "billing" };
+	struct world w;
+	struct received rx = { 0 };
+	struct tids_client *c = NULL;
+	struct tids_bytes recs[3];
+
+	world_start_conf(&w, "kafka.partitions = 3\n"
+			 "kafka.retry.backoff.ms = 10\n"           /* producers only */
+			 "kafka.linger.ms = 2\n"
+			 "kafka.fetch.wait.max.ms = 20\n"          /* consumers only */
+			 "kafka.queued.max.messages.kbytes = 4096\n"
+			 "kafka.socket.keepalive.enable = true",   /* every client */
+			 purposes, 1);
+	for (uint32_t i = 0; i < 3; i++)
+		recs[i] = make_record(i, "factory.sh1", "run_hours", TIDS_TIER_GENERAL);
+	publish_until_acked(&w, &c, 1, recs, 3, false);
+	tids_client_free(c);
+	rx.max_n = 3;
+	rx.count = calloc(4, sizeof(*rx.count));
+	receive(&w, &rx, 3, purposes, 1);
+	ck_assert_uint_eq(rx.distinct, 3);
+	ck_assert_int_eq(tids_test_hub_stop(&w.hub), 0);
+	ck_assert_int_gt(tids_test_hub_log_count(&w.hub, "indexer: stopped"), 0);
+	ck_assert_int_eq(tids_test_hub_log_count(&w.hub, "will be ignored"), 0);
+	ck_assert_int_eq(tids_test_hub_log_count(&w.hub, "kafka.retry.backoff.ms"), 0);
+	free(rx.count);
+	free_records(recs, 3);
+	tids_test_hub_destroy(&w.hub);
+}
+END_TEST
+
+/* The router group's committed offsets on the ingress topic, summed
+ * (-1 when they cannot be read). */
+static int64_t group_committed(struct world *w, int partitions)
+{
+	char err[256], group[256], topic[256];
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+	rd_kafka_topic_partition_list_t *tl;
+	rd_kafka_t *rk;
+	int64_t sum = 0;
+
+	snprintf(group, sizeof(group), "tids.%s.router", w->hub.hub_id);
+	snprintf(topic, sizeof(topic), "tids.%s.ingress", w->hub.hub_id);
+	rd_kafka_conf_set(conf, "bootstrap.servers", tids_test_kafka_bootstrap(), err, sizeof(err));
+	rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err));
+	rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err));
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+	ck_assert_ptr_nonnull(rk);
+	tl = rd_kafka_topic_partition_list_new(partitions);
+	for (int p = 0; p < partitions; p++)
+		rd_kafka_topic_partition_list_add(tl, topic, p);
+	if (rd_kafka_committed(rk, tl, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		sum = -1;
+	for (int p = 0; sum >= 0 && p < partitions; p++)
+		sum += tl->elems[p].offset > 0 ? tl->elems[p].offset : 0;
+	rd_kafka_topic_partition_list_destroy(tl);
+	rd_kafka_destroy(rk);
+	return sum;
+}
+
+/* Sets the router group's committed offsets back to 0, once the group is
+ * empty (its static member's session over): 0, or -1 after a minute. */
+static int group_rewind(struct world *w, int partitions)
+{
+	char err[256], group[256], topic[256];
+	int r = -1;
+
+	snprintf(group, sizeof(group), "tids.%s.router", w->hub.hub_id);
+	snprintf(topic, sizeof(topic), "tids.%s.ingress", w->hub.hub_id);
+	for (int attempt = 0; attempt < 60 && r != 0; attempt++) {
+		rd_kafka_conf_t *conf = rd_kafka_conf_new();
+		rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(partitions);
+		rd_kafka_t *rk;
+
+		rd_kafka_conf_set(conf, "bootstrap.servers", tids_test_kafka_bootstrap(), err, sizeof(err));
+		rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err));
+		rd_kafka_conf_set(conf, "log_level", "0", err, sizeof(err));
+		rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
+		ck_assert_ptr_nonnull(rk);
+		for (int p = 0; p < partitions; p++)
+			rd_kafka_topic_partition_list_add(tl, topic, p)->offset = 0;
+		if (rd_kafka_commit(rk, tl, 0) == RD_KAFKA_RESP_ERR_NO_ERROR)
+			r = 0;
+		rd_kafka_topic_partition_list_destroy(tl);
+		rd_kafka_destroy(rk);
+		if (r != 0)
+			sleep_ms(1000);
+	}
+	return r;
+}
+
+/*
+ * Where routing resumes is kept in the state topic, in the transaction
+ * that routes up to it, not in the consumer group's offsets (whose commit
+ * cost two round trips per transaction): a restarted router resumes from
+ * the state topic even when the group's offsets say to start over, and
+ * the group's offsets still follow routing for those who watch its lag.
+ */
+START_TEST(resumes_where_the_state_topic_says)
+{
+	const char *purposes[] = { "billing" };
+	struct tids_bytes recs[400];
+	struct world w;
+	struct received rx = { 0 };
+	struct tids_client *c = NULL;
+	int64_t committed = -1;
+
+	world_start(&w, purposes, 1);
+	for (uint32_t i = 0; i < 400; i++)
+		recs[i] = make_record(i, "factory.sh1", "run_hours", TIDS_TIER_GENERAL);
+	for (uint32_t b = 0; b < 3; b++)
+		publish_until_acked(&w, &c, b + 1, recs + b * 100, 100, false);
+	rx.max_n = 400;
+	rx.count = calloc(401, sizeof(*rx.count));
+	receive(&w, &rx, 300, purposes, 1);
+	ck_assert_uint_eq(rx.distinct, 300);
+	/* The group's offsets follow, a second or so behind. */
+	for (int i = 0; i < 300 && committed < 300; i++) {
+		committed = group_committed(&w, 3);
+		if (committed < 300)
+			sleep_ms(100);
+	}
+	ck_assert_int_eq(committed, 300);
+	tids_client_free(c);
+	c = NULL;
+	ck_assert_int_eq(tids_test_hub_stop(&w.hub), 0);
+	/* Someone rewinds the group: the state topic still rules. */
+	ck_assert_int_eq(group_rewind(&w, 3), 0);
+	ck_assert_int_eq(group_committed(&w, 3), 0);
+	ck_assert_int_eq(tids_test_hub_restart(&w.hub), 0);
+	for (int i = 0; i < 600 && tids_test_hub_log_count(&w.hub, "ingress partitions assigned") < 2; i++)
+		sleep_ms(100);
+	publish_until_acked(&w, &c, 4, recs + 300, 100, false);
+	receive(&w, &rx, 400, purposes, 1);
+	ck_assert_uint_eq(rx.distinct, 400);
+	ck_assert_uint_eq(rx.duplicates, 0);
+	tids_client_free(c);
+	ck_assert_int_eq(tids_test_hub_stop(&w.hub), 0);
+	/* Nothing was read twice: the restarted router routed the new batch
+	 * only, and dropped no copies of the old ones. */
+	ck_assert_int_eq(tids_test_hub_log_count(&w.hub, "router: 100 records routed"), 1);
+	ck_assert_int_eq(tids_test_hub_log_count(&w.hub, " 0 copies of republished batches dropped"), 2);
+	free(rx.count);
+	free_records(recs, 400);
+	tids_test_hub_destroy(&w.hub);
+}
+END_TEST
+
 int main(void)
 {
 	const struct {
@@ -1069,6 +1231,8 @@ int main(void)
 		{ "schema", schema_refuses_records_that_do_not_fit },
 		{ "kill9", exactly_once_across_kill9 },
 		{ "broker_restart", broker_restart_during_load },
+		{ "kafka_properties", kafka_properties_by_client },
+		{ "resume", resumes_where_the_state_topic_says },
 	};
 	Suite *s = suite_create("routing");
 	SRunner *sr;

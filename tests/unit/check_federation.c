@@ -56,6 +56,7 @@ static const char *purposes[] = { "billing", "maintenance" };
 
 static struct tids_directory_entry entries[2];
 static struct tids_interest interests[1];
+static struct tids_directory_hub hubs[2];
 
 static struct tids_directory sample_directory(void)
 {
@@ -71,6 +72,13 @@ static struct tids_directory sample_directory(void)
 	d.n_entries = 2;
 	d.interests = interests;
 	d.n_interests = 1;
+	/* Its peers, whose statistics it passes on. */
+	hubs[0] = (struct tids_directory_hub){ .hub_id = "hub.sh", .jurisdiction = "CN-SH" };
+	memset(hubs[0].public_key, 3, 32);
+	hubs[1] = (struct tids_directory_hub){ .hub_id = "hub.cq", .jurisdiction = "CN-CQ" };
+	memset(hubs[1].public_key, 4, 32);
+	d.hubs = hubs;
+	d.n_hubs = 2;
 	return d;
 }
 
@@ -109,7 +117,15 @@ START_TEST(directory_signed_round_trip)
 	ck_assert_uint_eq(out.n_interests, 1);
 	ck_assert_str_eq(out.interests[0].participant, "lessor.wh");
 	ck_assert_uint_eq(out.interests[0].purposes.n, 2);
+	ck_assert_uint_eq(out.n_hubs, 2);
+	ck_assert_str_eq(out.hubs[1].hub_id, "hub.cq");
+	ck_assert_str_eq(out.hubs[1].jurisdiction, "CN-CQ");
+	ck_assert_uint_eq(out.hubs[1].public_key[31], 4);
 	ck_assert_int_eq(tids_directory_verify(hub.sign_pk, &out, err, sizeof(err)), 0);
+	/* The peers' keys are signed as the rest. */
+	out.hubs[0].public_key[0] ^= 1;
+	ck_assert_int_eq(tids_directory_verify(hub.sign_pk, &out, err, sizeof(err)), TIDS_EBADSIG);
+	out.hubs[0].public_key[0] ^= 1;
 	/* Another hub's key, or any change after signing, does not verify. */
 	ck_assert_int_eq(tids_directory_verify(other.sign_pk, &out, err, sizeof(err)), TIDS_EBADSIG);
 	ck_assert_ptr_nonnull(strstr(err, "hub.wh"));
@@ -152,6 +168,18 @@ START_TEST(directory_rejections)
 	d = sample_directory();
 	entries[0].id = "lessor@wh";
 	ck_assert_int_eq(gate_directory(&d), TIDS_EBADID);
+	/* Peers: each once, not the hub itself, a key of 32 bytes. */
+	d = sample_directory();
+	hubs[1].hub_id = "hub.sh";
+	ck_assert_int_eq(gate_directory(&d), TIDS_EDUP);
+	ck_assert_ptr_nonnull(strstr(err, "hub hub.sh listed twice"));
+	d = sample_directory();
+	hubs[1].hub_id = "hub.wh";
+	ck_assert_int_eq(gate_directory(&d), TIDS_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "lists itself"));
+	d = sample_directory();
+	hubs[0].jurisdiction = "";
+	ck_assert_int_eq(gate_directory(&d), TIDS_EMISSING);
 }
 END_TEST
 
@@ -166,6 +194,8 @@ END_TEST
 
 START_TEST(directory_in_pages)
 {
+	struct tids_directory_hub peer_hubs[2] = { { .hub_id = "hub.wh", .jurisdiction = "CN-HB" },
+						   { .hub_id = "hub.cq", .jurisdiction = "CN-CQ" } };
 	struct tids_identity hub;
 	struct tids_directory_entry *big = calloc(BIG_N, sizeof(*big));
 	char (*ids)[16] = calloc(BIG_N, sizeof(*ids));
@@ -180,6 +210,8 @@ START_TEST(directory_in_pages)
 	ck_assert_ptr_nonnull(big);
 	ck_assert_ptr_nonnull(ids);
 	ck_assert_int_eq(tids_identity_generate(&hub), 0);
+	memset(peer_hubs[0].public_key, 0xbb, 32);
+	memset(peer_hubs[1].public_key, 0xcc, 32);
 	for (size_t i = 0; i < BIG_N; i++) {
 		snprintf(ids[i], sizeof(ids[i]), "p%05zu", i);
 		big[i] = (struct tids_directory_entry){ .id = ids[i], .role = "factory", .jurisdiction = "CN-SH" };
@@ -196,6 +228,9 @@ START_TEST(directory_in_pages)
 	d.n_entries = BIG_N;
 	d.interests = in;
 	d.n_interests = 4;
+	/* The hub's own peers (statistics they pass on are checked with them). */
+	d.hubs = peer_hubs;
+	d.n_hubs = 2;
 	/* As one message, the gate refuses it: hence pages. */
 	ck_assert_int_eq(gate_directory(&d), TIDS_ETOOMANY);
 
@@ -211,6 +246,9 @@ START_TEST(directory_in_pages)
 	ck_assert_str_eq(pages[1].interests[0].participant, ids[TIDS_DIRECTORY_ENTRIES_MAX + 1]);
 	ck_assert_uint_eq(pages[2].n_interests, 1);
 	ck_assert_str_eq(pages[2].interests[0].participant, ids[BIG_N - 1]);
+	ck_assert_uint_eq(pages[0].n_hubs, 2);
+	ck_assert_uint_eq(pages[1].n_hubs, 0);
+	ck_assert_uint_eq(pages[2].n_hubs, 0);
 	for (k = 0; k < n; k++) {
 		struct tids_pull_item it = { .kind = TIDS_PULL_DIRECTORY }, out;
 
@@ -242,6 +280,11 @@ START_TEST(directory_in_pages)
 	ck_assert_uint_eq(merged.n_interests, 4);
 	ck_assert_str_eq(merged.hub_id, "hub.sh");
 	ck_assert_uint_eq(merged.version, 9);
+	/* Signed on page 0, through its gate, and kept by the merge. */
+	ck_assert_uint_eq(merged.n_hubs, 2);
+	ck_assert_str_eq(merged.hubs[1].hub_id, "hub.cq");
+	ck_assert_str_eq(merged.hubs[1].jurisdiction, "CN-CQ");
+	ck_assert_uint_eq(merged.hubs[1].public_key[0], 0xcc);
 	for (size_t i = 0; i < BIG_N; i++) {
 		ck_assert_str_eq(merged.entries[i].id, ids[i]);
 		ck_assert_uint_eq(merged.entries[i].identity_key[31], i & 0xff);

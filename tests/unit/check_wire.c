@@ -506,7 +506,8 @@ START_TEST(audit_round_trip_and_rejections)
 		struct tids_counter_increment counts[TIDS_AUDIT_COUNTS_MAX + 1];
 
 		for (size_t i = 0; i <= TIDS_AUDIT_COUNTS_MAX; i++)
-			counts[i] = (struct tids_counter_increment){ "pi_individuals_exported", "factory.sh1", 2026, 10 + i };
+			counts[i] = (struct tids_counter_increment){ "pi_individuals_exported", "factory.sh1", 2026, 10 + i,
+								     99990 + i };
 		e.decision = TIDS_DECISION_TRANSFORM;
 		e.counts = counts;
 		e.n_counts = 2;
@@ -517,6 +518,7 @@ START_TEST(audit_round_trip_and_rejections)
 		ck_assert_uint_eq(out.n_counts, 2);
 		ck_assert_str_eq(out.counts[1].name, "pi_individuals_exported");
 		ck_assert_uint_eq(out.counts[1].amount, 11);
+		ck_assert_uint_eq(out.counts[1].total, 99991);
 		ck_assert_int_eq(out.counts[0].period, 2026);
 		ck_assert(out.has_aggregate && out.aggregate.count == 12 && out.aggregate.value == 340.5);
 		ck_assert_str_eq(out.aggregate.field, "count");
@@ -778,6 +780,34 @@ START_TEST(small_messages)
 }
 END_TEST
 
+/* Where the router resumes on a partition: a state entry of its own kind;
+ * a negative offset is refused by name. */
+START_TEST(state_position)
+{
+	struct tids_router_state st = { .kind = TIDS_STATE_POSITION, .next_offset = 123456789012 }, out;
+	uint8_t *buf;
+	size_t len;
+
+	ck_assert_int_eq(tids_wire_encode_router_state(&st, &buf, &len), 0);
+	ck_assert_int_eq(tids_wire_decode_router_state(buf, len, &out, err, sizeof(err)), 0);
+	ck_assert_int_eq(out.kind, TIDS_STATE_POSITION);
+	ck_assert_int_eq(out.next_offset, 123456789012);
+	tids_router_state_free(&out);
+	free(buf);
+	st.next_offset = 0;
+	ck_assert_int_eq(tids_wire_encode_router_state(&st, &buf, &len), 0);
+	ck_assert_int_eq(tids_wire_decode_router_state(buf, len, &out, err, sizeof(err)), 0);
+	ck_assert_int_eq(out.next_offset, 0);
+	tids_router_state_free(&out);
+	free(buf);
+	st.next_offset = -5;
+	ck_assert_int_eq(tids_wire_encode_router_state(&st, &buf, &len), 0);
+	ck_assert_int_eq(tids_wire_decode_router_state(buf, len, &out, err, sizeof(err)), TIDS_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err, "next offset -5 is negative"));
+	free(buf);
+}
+END_TEST
+
 START_TEST(error_strings)
 {
 	for (int e = 0; e >= TIDS_ERROR_MIN; e--)
@@ -892,6 +922,7 @@ int main(void)
 	tcase_add_test(tc, delivery_round_trip);
 	tcase_add_test(tc, frame_round_trip_and_rejections);
 	tcase_add_test(tc, small_messages);
+	tcase_add_test(tc, state_position);
 	tcase_add_test(tc, error_strings);
 	tcase_add_test(tc, admin_list_gates);
 	suite_add_tcase(s, tc);

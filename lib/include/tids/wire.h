@@ -321,6 +321,7 @@ struct tids_counter_increment {
 	const char *name, *key;
 	int64_t period;
 	uint64_t amount;
+	uint64_t total;                      /* the counter after the decision; 0: not recorded */
 };
 
 struct tids_aggregate_result {
@@ -405,7 +406,7 @@ struct tids_audit_log_record {
 
 /* The router's state on the compacted state topic. */
 enum tids_state_kind { TIDS_STATE_CHAIN = 1, TIDS_STATE_COUNT = 2, TIDS_STATE_WINDOW = 3, TIDS_STATE_SEEN = 4,
-		       TIDS_STATE_IMPORTED = 5 };
+		       TIDS_STATE_IMPORTED = 5, TIDS_STATE_POSITION = 6 };
 
 struct tids_position {
 	const char *publisher;
@@ -443,6 +444,7 @@ struct tids_router_state {
 	uint64_t count;
 	struct tids_aggregate_window window;
 	struct tids_position seen;           /* SEEN and IMPORTED */
+	int64_t next_offset;                 /* TIDS_STATE_POSITION */
 	void *backing;
 };
 
@@ -465,6 +467,15 @@ struct tids_interest {
 	struct tids_strlist purposes;
 };
 
+#define TIDS_DIRECTORY_HUBS_MAX 256
+
+/* A peer of the publishing hub, as registered there. */
+struct tids_directory_hub {
+	const char *hub_id;
+	const char *jurisdiction;
+	uint8_t public_key[TIDS_PUBLIC_KEY_BYTES];
+};
+
 /* A hub's signed directory of its participants. The gate checks its form
  * (unique ids, interests of listed participants only), not its signature:
  * tids_directory_verify does, with the publishing hub's key. */
@@ -475,6 +486,8 @@ struct tids_directory {
 	size_t n_entries;
 	struct tids_interest *interests;
 	size_t n_interests;
+	struct tids_directory_hub *hubs;
+	size_t n_hubs;
 	int64_t signed_at_ms;
 	uint8_t signature[TIDS_SIGNATURE_BYTES];
 	uint32_t page;                       /* of pages (0-based); pages 0 reads as 1 */
@@ -879,6 +892,36 @@ TIDS_ENCODER(pull_control, struct tids_pull_control);
 TIDS_ENCODER(pull_item, struct tids_pull_item);
 TIDS_ENCODER(peers_reply, struct tids_peers_reply);
 #undef TIDS_ENCODER
+
+/*
+ * The router's per-record messages, appended to a buffer (no allocation
+ * once it has room), byte for byte what the encoders above write. 0, or
+ * TIDS_ENOMEM / TIDS_ETOOMANY with the buffer as it was.
+ */
+struct tids_buf;
+__attribute__((warn_unused_result))
+int tids_wire_append_record(struct tids_buf *out, const struct tids_record *in);
+/* With record_bytes set, those (an encoded Record) stand for in->record:
+ * deliveries of one unchanged record to several recipients share them. */
+__attribute__((warn_unused_result))
+int tids_wire_append_delivery(struct tids_buf *out, const struct tids_delivery *in,
+			      const struct tids_bytes *record_bytes);
+__attribute__((warn_unused_result))
+int tids_wire_append_audit_entry(struct tids_buf *out, const struct tids_audit_entry *in);
+/* A DeliveryEnvelope in three steps, so that the Delivery (or its sealing)
+ * is written in place: the key and length of its delivery field, then the
+ * delivery_len bytes, then the tail (sealed_by and record_id). */
+__attribute__((warn_unused_result))
+int tids_wire_append_envelope_head(struct tids_buf *out, size_t delivery_len);
+__attribute__((warn_unused_result))
+int tids_wire_append_envelope_tail(struct tids_buf *out, const char *sealed_by,
+				   const uint8_t record_id[TIDS_RECORD_ID_BYTES]);
+/* The receipt of a delivery, added when its chain's head is signed: a
+ * DeliveryEnvelope holding only its receipt field, appended to the
+ * envelope (protobuf merges the two); as
+ * tids_wire_encode_delivery_envelope_receipt writes it. */
+__attribute__((warn_unused_result))
+int tids_wire_append_envelope_receipt(struct tids_buf *out, const struct tids_delivery_receipt *rc);
 
 /*
  * Participant addresses across the network: "id" (this hub) or "id@hub".
