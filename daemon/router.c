@@ -556,6 +556,17 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	keep_owned(rt);
 	txn_forget_offsets(rt);
 	describe(parts, list, sizeof(list));
+	/* Partitions that go stop being fetched before anything else. */
+	if (!assign && cooperative) {
+		rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+
+		if (e != NULL) {
+			tids_log_warnx("router: partitions %s not unassigned: %s", list, rd_kafka_error_string(e));
+			rd_kafka_error_destroy(e);
+		}
+	} else if (!assign) {
+		rd_kafka_assign(rk, NULL);
+	}
 	/* Each partition's chain, windows, counters and position come from
 	 * the state topic: those that come bring theirs, those that go take
 	 * theirs along (read again for those that stay). A partition that
@@ -579,32 +590,19 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 				parts->elems[i].offset = rt->next_offset[p];
 		}
 	}
-	if (assign) {
+	if (assign && cooperative) {
 		/* After a failed load nothing is assigned; the router starts
 		 * over (run() sees load_failed). */
 		rd_kafka_topic_partition_list_t *none = rd_kafka_topic_partition_list_new(0);
-		rd_kafka_topic_partition_list_t *give = rt->load_failed ? none : parts;
-
-		if (cooperative) {
-			rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, give);
-
-			if (e != NULL) {
-				tids_log_warnx("router: partitions %s not assigned: %s", list, rd_kafka_error_string(e));
-				rd_kafka_error_destroy(e);
-			}
-		} else {
-			rd_kafka_assign(rk, rt->load_failed ? NULL : parts);
-		}
-		rd_kafka_topic_partition_list_destroy(none);
-	} else if (cooperative) {
-		rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+		rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, rt->load_failed ? none : parts);
 
 		if (e != NULL) {
-			tids_log_warnx("router: partitions %s not unassigned: %s", list, rd_kafka_error_string(e));
+			tids_log_warnx("router: partitions %s not assigned: %s", list, rd_kafka_error_string(e));
 			rd_kafka_error_destroy(e);
 		}
-	} else {
-		rd_kafka_assign(rk, NULL);
+		rd_kafka_topic_partition_list_destroy(none);
+	} else if (assign) {
+		rd_kafka_assign(rk, rt->load_failed ? NULL : parts);
 	}
 	{
 		size_t n = 0;
@@ -912,6 +910,12 @@ static int run(struct router *rt)
 				 * is done; start over from what Kafka committed. */
 				if (fatal)
 					return -1;
+				continue;
+			}
+			/* Only what this instance holds (a partition that went
+			 * may still have had a fetch under way). */
+			if (m->partition < 0 || m->partition >= ROUTER_PARTITIONS_MAX || !rt->owned[m->partition]) {
+				rd_kafka_message_destroy(m);
 				continue;
 			}
 			if (rt->n_batch == 0)
