@@ -78,10 +78,11 @@ struct hs_msg {
 	uint8_t mac[TIDS_STATE_MAC_BYTES];
 };
 
-enum { JOB_STALE = 1 };
+enum { JOB_STALE = 1, JOB_CURRENT = 2 };
 
 struct hs_job {
 	int64_t view_end;                      /* the check saw every entry before this offset */
+	bool probe;                            /* no entries: is the view current (JOB_CURRENT)? */
 	struct hs_msg *msgs;
 	size_t n, n_registry;
 	int result;                            /* 0, JOB_STALE or a TIDS_E* code */
@@ -130,6 +131,7 @@ struct hs_pending {
 	int64_t deadline;
 	uint64_t seq_first, seq_last;
 	int attempts;
+	bool probed;                           /* refused once: asked whether the view was current */
 	int r;
 	char err[512];
 };
@@ -341,6 +343,15 @@ static void run_job(struct writer *w, struct hs_job *job)
 	int64_t end;
 	size_t i;
 
+	/* A change refused by a view that may be behind: does the topic end
+	 * where the view ends? No role needed to ask, nor taken from another. */
+	if (job->probe) {
+		if ((job->result = topic_end(w, &end, job->err, sizeof(job->err))) == 0) {
+			job->result = end != job->view_end ? JOB_STALE : JOB_CURRENT;
+			job->end = end;
+		}
+		return;
+	}
 	job->result = take_role(w, job->err, sizeof(job->err));
 	if (job->result != 0)
 		return;
@@ -722,6 +733,28 @@ static void submit(struct tidsd *d, struct hs_pending *p)
 
 	r = p->op == HS_BOOTSTRAP ? prepare_bootstrap(d, &b, err, sizeof(err))
 				  : registry_prepare(d, &rq, &b, err, sizeof(err));
+	/* Refused: perhaps by a view that has not yet applied a change made
+	 * through another instance and acknowledged there (a participant an
+	 * asset names). Once, the writer says whether the topic ends where
+	 * the view ends; if not, the change is checked again once the view
+	 * has caught up, so that a refusal, like a change, saw every change
+	 * before it. */
+	if (r != 0 && r != TIDS_ENOMEM && p->op != HS_BOOTSTRAP && !p->probed &&
+	    (job = calloc(1, sizeof(*job))) != NULL) {
+		hs_batch_free(&b);
+		p->probed = true;
+		p->r = r;
+		snprintf(p->err, sizeof(p->err), "%s", err);
+		job->probe = true;
+		job->view_end = hs->applied_end;
+		p->state = PS_WRITING;
+		hs->writing = true;
+		pthread_mutex_lock(&hs->w.lock);
+		hs->w.in = job;
+		pthread_cond_signal(&hs->w.cond);
+		pthread_mutex_unlock(&hs->w.lock);
+		return;
+	}
 	if (r != 0 || b.n == 0) {
 		hs_batch_free(&b);
 		finish(d, p, r, err);
@@ -800,7 +833,17 @@ static void on_result(struct tidsd *d, struct watch *w, uint32_t events)
 		return;
 	}
 	hs->writing = false;
-	if (p != NULL && p->state == PS_WRITING) {
+	if (p != NULL && p->state == PS_WRITING && job->probe) {
+		if (job->result == JOB_STALE) {
+			p->r = 0;
+			p->err[0] = '\0';
+			p->state = PS_WAIT_VIEW;
+			p->wait_end = job->end;
+		} else {
+			/* Current (or Kafka cannot say): the refusal stands. */
+			finish(d, p, p->r, p->err);
+		}
+	} else if (p != NULL && p->state == PS_WRITING) {
 		if (job->result == 0) {
 			hs->written++;
 			p->state = PS_WAIT_APPLY;
