@@ -502,7 +502,7 @@ static void discard_batch(struct router *rt)
 }
 
 /* Drops what the batch holds of partitions this router no longer owns:
- * their next owner reads them again from the committed offsets. The rest
+ * their next owner reads them again from their positions. The rest
  * stays (the consumer has moved past it). */
 static void keep_owned(struct router *rt)
 {
