@@ -74,6 +74,9 @@ TESTLIB_SRC := $(wildcard tests/lib/*.c)
 TESTLIB_O := $(patsubst %.c,$(O)/%.o,$(TESTLIB_SRC))
 INTEG_SRC := $(wildcard tests/integration/itest_*.c)
 INTEG_BIN := $(patsubst tests/integration/%.c,$(O)/tests/%,$(INTEG_SRC))
+# Tests of one hub on several tidsd instances: a three-broker cluster each.
+CLUSTER_SRC := $(wildcard tests/integration/cluster_*.c)
+CLUSTER_BIN := $(patsubst tests/integration/%.c,$(O)/tests/%,$(CLUSTER_SRC))
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(patsubst tests/bench/%.c,$(O)/tests/%,$(BENCH_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -90,7 +93,7 @@ TIDSD := $(O)/tidsd
 TIDSCTL := $(O)/tidsctl
 PROGRAMS := $(if $(DAEMON_SRC),$(TIDSD)) $(if $(CLI_SRC),$(TIDSCTL))
 
-.PHONY: all deps check test-unit test-integration bench fuzz fuzz-run analyze install clean demo kafka-fetch deb
+.PHONY: all deps check test-unit test-integration test-cluster bench fuzz fuzz-run analyze install clean demo kafka-fetch deb
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -167,6 +170,10 @@ $(O)/tests/gen_%: $(O)/tests/vectors/gen_%.o $(LIBTIDS)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
 
+$(O)/tests/cluster_%: $(O)/tests/integration/cluster_%.o $(TESTLIB_O) $(LIBPOLICY) $(LIBTIDS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) $(LDLIBS)
+
 $(O)/tests/bench_%: $(O)/tests/bench/bench_%.o $(TESTLIB_O) $(LIBPOLICY) $(LIBTIDS)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS) $(LDLIBS)
@@ -185,6 +192,10 @@ test-unit: $(UNIT_BIN) $(PROGRAMS) $(O)/tests/gen_protocol $(LIBTIDS_SO)
 test-integration: $(INTEG_BIN) $(PROGRAMS)
 	$(Q)O=$(O) SANITIZE=$(SANITIZE) tests/kafka/with-broker.sh tests/integration/run.sh $(INTEG_BIN)
 
+# ...and against a three-broker cluster, after them (never at once).
+test-cluster: $(CLUSTER_BIN) $(PROGRAMS)
+	$(Q)O=$(O) SANITIZE=$(SANITIZE) tests/kafka/with-cluster.sh tests/integration/run.sh $(CLUSTER_BIN)
+
 check:
 	$(Q)packaging/deps.sh --test
 	$(Q)O=$(O) tests/interop/setup.sh
@@ -192,6 +203,7 @@ check:
 	$(Q)$(MAKE) --no-print-directory test-unit
 	$(Q)O=$(O) clients/python/tests/run.sh
 	$(Q)$(MAKE) --no-print-directory test-integration
+	$(Q)$(MAKE) --no-print-directory test-cluster
 	@echo "  CHECK    all tests passed"
 
 demo:
@@ -261,6 +273,8 @@ install: all
 	$(foreach m,$(wildcard packaging/man/*.[158]),install -m 0644 $(m) $(DESTDIR)$(MANDIR)/man$(subst .,,$(suffix $(m)))/;)
 	$(if $(wildcard packaging/tidsd.service),sed -e 's|@SBINDIR@|$(SBINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
 		packaging/tidsd.service > $(DESTDIR)$(SYSTEMDUNITDIR)/tidsd.service)
+	$(if $(wildcard packaging/tidsd@.service),sed -e 's|@SBINDIR@|$(SBINDIR)|g; s|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+		packaging/tidsd@.service > '$(DESTDIR)$(SYSTEMDUNITDIR)/tidsd@.service')
 	$(if $(wildcard packaging/tidsd.sysusers),install -m 0644 packaging/tidsd.sysusers $(DESTDIR)$(SYSUSERSDIR)/tidsd.conf)
 	$(if $(wildcard packaging/tidsd.tmpfiles),install -m 0644 packaging/tidsd.tmpfiles $(DESTDIR)$(TMPFILESDIR)/tidsd.conf)
 	$(if $(wildcard packaging/tidsd.conf.example),test -e $(DESTDIR)$(SYSCONFDIR)/tids/tidsd.conf || \

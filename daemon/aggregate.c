@@ -1,7 +1,8 @@
 /*
  * Aggregation obligations: records a policy says to aggregate join a
  * tumbling window (by record time, aligned to the hub's calendar in
- * hub.timezone) per recipient, purpose, category and group (the `by` keys); when a window has closed (its end plus a grace
+ * hub.timezone) per recipient, purpose, category and group (the `by` keys)
+ * and owner; when a window has closed (its end plus a grace
  * period has passed), one aggregate record is delivered in its place. The
  * windows live on the state topic, written in the same transaction as the
  * records they absorb, so a crash neither loses nor double-counts one. A
@@ -85,7 +86,10 @@ int aggregate_add(struct router *rt, int32_t partition, const struct tids_record
 	for (size_t i = 0; i < spec->n_by; i++)
 		glen += (size_t)snprintf(group + glen, sizeof(group) - glen, "%s%s", i > 0 ? "/" : "",
 					 group_value(rt, rec, spec->by[i]));
-	snprintf(key, sizeof(key), "window/%s/%s/%s/%s/%s/%s/%lld", recipient, purpose, rec->category,
+	/* One owner per window: an aggregate is a record, and a record has
+	 * one owner; and the window lives with that owner's partition, where
+	 * all its records are routed (ingress is keyed by owner). */
+	snprintf(key, sizeof(key), "window/%s/%s/%s/%s/%s/%s/%s/%lld", rec->owner, recipient, purpose, rec->category,
 		 spec->function, spec->field, group, (long long)start);
 	w = tids_map_get_str(&rt->windows, key);
 	if (w == NULL) {
@@ -260,7 +264,7 @@ int aggregate_emit_due(struct router *rt, int64_t now)
 	return 0;
 }
 
-int state_window_restore(struct router *rt, const char *key, const struct tids_aggregate_window *s)
+int state_window_restore(struct router *rt, int32_t partition, const char *key, const struct tids_aggregate_window *s)
 {
 	struct window *w = calloc(1, sizeof(*w));
 	void *old;
@@ -281,6 +285,7 @@ int state_window_restore(struct router *rt, const char *key, const struct tids_a
 	for (size_t i = 0; i < s->rule_ids.n && w->n_rules < 8; i++)
 		copy(w->rule_ids[w->n_rules++], sizeof(w->rule_ids[0]), s->rule_ids.items[i]);
 	w->tier = s->header.tier;
+	w->partition = partition;
 	w->start_ms = s->start_ms;
 	w->window_ms = s->window_ms;
 	w->window_months = s->obligations.aggregate.window_months;

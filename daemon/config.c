@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tids/error.h"
 #include "tids/zoneinfo.h"
@@ -40,12 +41,14 @@ static const struct option options[] = {
 	{ "admin.keys", OPT_STRING, O(admin_keys), 0, 4096, "", true, NULL, "base64 Ed25519 keys allowed to call Admin over TCP" },
 	{ "audit.checkpoint_entries", OPT_INT, O(checkpoint_entries), 1, 10000000, "1000", true, NULL, "sign a checkpoint after this many entries" },
 	{ "audit.checkpoint_interval", OPT_DURATION, O(checkpoint_interval_ms), 100, 86400000, "10s", true, NULL, "or after this long" },
+	{ "audit.ledger", OPT_BOOL, O(ledger), 0, 0, "yes", false, NULL, "keep the audit ledger (state.dir/ledger.db) in this instance; every instance of a hub may, or some" },
 	{ "audit.ledger_cache", OPT_SIZE, O(ledger_cache), 1048576, 1073741824, "32M", false, NULL, "SQLite page cache of the ledger indexer" },
 	{ "federation.link_timeout", OPT_DURATION, O(link_timeout_ms), 1000, 3600000, "30s", true, NULL, "a peer link silent this long (or not up this long) is dialled again" },
 	{ "hub.epoch_key", OPT_PATH, O(epoch_key), 0, 0, "", false, NULL, "file with the epoch key that wraps grant keys (keep it out of backups); default state.dir/epoch.key" },
 	{ "hub.id", OPT_ID, O(hub_id), 0, 0, NULL, false, NULL, "this hub's id" },
+	{ "hub.instance", OPT_STRING, O(instance), 0, 128, "", false, NULL, "this instance's name among the hub's tidsd instances (default: the host name)" },
 	{ "hub.jurisdiction", OPT_JURISDICTION, O(jurisdiction), 0, 0, NULL, false, NULL, "jurisdiction code, e.g. CN-SH" },
-	{ "hub.key", OPT_PATH, O(hub_key), 0, 0, "/var/lib/tids/hub.key", false, NULL, "hub identity key file (mode 0600)" },
+	{ "hub.key", OPT_PATH, O(hub_key), 0, 0, "", false, NULL, "hub identity key file (mode 0600); default: systemd credential hub.key, else state.dir/hub.key" },
 	{ "hub.master_key", OPT_PATH, O(master_key), 0, 0, "", false, NULL, "key wrapping data keys; default: systemd credential master.key, else state.dir/master.key" },
 	{ "hub.timezone", OPT_TIMEZONE, O(timezone), 0, 0, "UTC", false, NULL, "time zone of the hub's calendar (monthly windows, dates), e.g. Asia/Shanghai" },
 	{ "kafka.mode", OPT_ENUM, O(kafka_mode), 0, 0, "external", false, kafka_modes, "external broker, or embedded (not durable)" },
@@ -68,6 +71,7 @@ static const struct option options[] = {
 	{ "metrics.listen", OPT_STRING, O(metrics_listen), 0, 256, "127.0.0.1:9743", false, NULL, "Prometheus /metrics and /health address (host:port; empty disables)" },
 	{ "policy.dir", OPT_PATH, O(policy_dir), 0, 0, "/etc/tids/policy", true, NULL, "directory of *.tidspol files" },
 	{ "router.enabled", OPT_BOOL, O(router), 0, 0, "yes", false, NULL, "route ingress records in this process" },
+	{ "router.session_timeout", OPT_DURATION, O(router_session_timeout_ms), 6000, 300000, "10s", false, NULL, "an instance silent this long loses its ingress partitions to the others" },
 	{ "state.dir", OPT_PATH, O(state_dir), 0, 0, "/var/lib/tids", false, NULL, "SQLite databases" },
 	{ "statistics.delay", OPT_DURATION, O(statistics_delay_ms), 0, 86400000, "1m", false, NULL, "a period's statistics are made this long after it ends (longer than a router transaction can take)" },
 	{ "statistics.period", OPT_DURATION, O(statistics_period_ms), 1000, 86400000, "1h", false, NULL, "the hub publishes signed statistics of every period this long" },
@@ -319,6 +323,58 @@ static int parse_admin_keys(struct config *c, struct tids_buf *errs, unsigned li
 	return r;
 }
 
+/* hub.instance names this process among the hub's instances (its static
+ * group membership and transactional ids): the host name unless set. */
+static int set_instance(struct config *c, char *why, size_t whylen)
+{
+	char host[TIDS_ID_MAX + 1] = "";
+
+	if (*c->instance != '\0') {
+		if (!tids_valid_id(c->instance))
+			return tids_fail(why, whylen, TIDS_EINVAL, "hub.instance must be 1-128 of [A-Za-z0-9._:-]");
+		return 0;
+	}
+	if (gethostname(host, sizeof(host) - 1) != 0 || *host == '\0')
+		snprintf(host, sizeof(host), "localhost");
+	for (char *p = host; *p != '\0'; p++)
+		if (!isalnum((unsigned char)*p) && *p != '.' && *p != '_' && *p != ':' && *p != '-')
+			*p = '-';
+	free(c->instance);
+	c->instance = strdup(host);
+	return c->instance != NULL ? 0 : tids_fail(why, whylen, TIDS_ENOMEM, "out of memory");
+}
+
+/* The hub key is the hub's, shared by its instances: a systemd credential
+ * (LoadCredential=hub.key:...) unless hub.key names a file. */
+static int set_hub_key(struct config *c)
+{
+	const char *creds = getenv("CREDENTIALS_DIRECTORY");
+	char path[4096];
+
+	if (*c->hub_key != '\0')
+		return 0;
+	snprintf(path, sizeof(path), "%s/hub.key", creds != NULL ? creds : "");
+	if (creds == NULL || *creds == '\0' || access(path, F_OK) != 0)
+		snprintf(path, sizeof(path), "%s/hub.key", c->state_dir);
+	free(c->hub_key);
+	c->hub_key = strdup(path);
+	return c->hub_key != NULL ? 0 : TIDS_ENOMEM;
+}
+
+int config_set_instance(struct config *c, const char *name, char *err, size_t errlen)
+{
+	char *copy;
+
+	if (!tids_valid_id(name))
+		return tids_fail(err, errlen, TIDS_EINVAL, "-i %s: an instance name is 1-128 of [A-Za-z0-9._:-]", name);
+	copy = strdup(name);
+	if (copy == NULL)
+		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+	free(c->instance);
+	c->instance = copy;
+	return 0;
+}
+
 int config_load(const char *path, struct config **out, struct tids_buf *errs)
 {
 	struct config *c = calloc(1, sizeof(*c));
@@ -404,6 +460,12 @@ int config_load(const char *path, struct config **out, struct tids_buf *errs)
 			bad = 1;
 		}
 	if (parse_admin_keys(c, errs, seen[find_option("admin.keys") - options]) != 0)
+		bad = 1;
+	if (set_instance(c, why, sizeof(why)) != 0) {
+		add_err(errs, path, seen[find_option("hub.instance") - options], "%s", why);
+		bad = 1;
+	}
+	if (set_hub_key(c) != 0)
 		bad = 1;
 	/* Kafka properties are checked by librdkafka itself, line by line. */
 	{

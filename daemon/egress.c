@@ -5,12 +5,17 @@
  * the topic too, so a window counted in offsets shrinks by a different
  * amount for every transaction, and a subscriber that waits for a number
  * of deliveries before it acks could wait forever). Acks move
- * the participant's position, kept in the registry, so a subscriber that
- * comes back resumes after its last ack; a subscriber that stops reading
- * stops being fed (librdkafka holds at most queued.max.messages.kbytes for
- * it). The position lives in SQLite rather than in a Kafka consumer group:
- * it needs no group coordinator (which may still be loading when a broker
- * has just started), and an ack costs no round trip.
+ * the participant's position, committed to Kafka as the offset of its
+ * consumer group (one group per subscriber, never joined: its consumers
+ * assign the partition), so a subscriber that comes back, to this
+ * instance of the hub or to another, resumes after its last ack. A
+ * subscriber that stops reading stops being fed (librdkafka holds at most
+ * queued.max.messages.kbytes for it).
+ *
+ * Commits are asynchronous, one per ack that moves the position: an ack
+ * costs no round trip. A subscriber that moves to another instance within
+ * the instant of its last ack's commit may be sent again what it acked
+ * last; the delivery_seq lets it drop those.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +49,7 @@ struct subscription {
 	uint32_t head, n_unacked;
 	uint64_t last_sent;            /* delivery_seq of the last position handled (sent or skipped) */
 	uint64_t last_acked;
+	bool positioned;               /* the first delivery said where the stream starts */
 	uint64_t skipped;              /* deliveries whose key is gone */
 	int64_t last_progress;         /* mono ms of the last ack or send */
 	bool stall_logged;             /* said so; say so again when it moves */
@@ -208,6 +214,12 @@ static void send_message(struct tidsd *d, struct subscription *sub, const rd_kaf
 	char err[256];
 	uint64_t seq = (uint64_t)m->offset + 1;
 
+	/* The stream starts where Kafka has the group's position: the first
+	 * delivery says where that is. */
+	if (!sub->positioned) {
+		sub->last_sent = sub->last_acked = seq - 1;
+		sub->positioned = true;
+	}
 	/* Whatever happens below, this position is done with. */
 	sub->last_sent = seq;
 	if (tids_wire_decode_delivery_envelope(m->payload, m->len, &env, err, sizeof(err)) != 0 ||
@@ -258,7 +270,15 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 	struct subscription *sub = ctx;
 	const rd_kafka_message_t *m;
 
-	if (kafka_log_event(d, ev) || rd_kafka_event_type(ev) != RD_KAFKA_EVENT_FETCH)
+	if (kafka_log_event(d, ev))
+		return;
+	if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
+		if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR)
+			tids_log_warnx("egress %s: position not committed: %s", sub->participant,
+				       rd_kafka_event_error_string(ev));
+		return;
+	}
+	if (rd_kafka_event_type(ev) != RD_KAFKA_EVENT_FETCH)
 		return;
 	while ((m = rd_kafka_event_message_next(ev)) != NULL) {
 		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -304,22 +324,38 @@ void egress_reap(struct tidsd *d)
 	}
 }
 
+/* The position after ack_seq (delivery_seq = offset + 1) goes to Kafka. */
+static void commit_position(struct subscription *sub, uint64_t next)
+{
+	rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_resp_err_t e;
+
+	rd_kafka_topic_partition_list_add(tp, sub->topic, 0)->offset = (int64_t)next;
+	e = rd_kafka_commit(sub->rk, tp, 1);
+	rd_kafka_topic_partition_list_destroy(tp);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+		tids_log_warnx("egress %s: position %llu not committed: %s", sub->participant, (unsigned long long)next,
+			       rd_kafka_err2str(e));
+}
+
 static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, size_t errlen)
 {
 	char group[TIDS_ID_MAX * 2 + 64];
 	rd_kafka_topic_partition_list_t *tp;
 	rd_kafka_conf_t *conf = kafka_conf(d, RD_KAFKA_CONSUMER, err, errlen);
 	rd_kafka_resp_err_t kerr;
-	uint64_t next;
+	uint64_t next = 0;
+	bool legacy;
 
 	if (conf == NULL)
 		return TIDS_EKAFKA;
-	/* A group id gives the consumer its queue; offsets are never
-	 * committed to it, and assign() with explicit offsets never asks its
-	 * coordinator. */
-	snprintf(group, sizeof(group), "%s.%s.egress.%s", d->conf->topic_prefix, d->conf->hub_id, sub->participant);
+	/* The subscriber's group holds its position; the consumer assigns
+	 * the partition rather than joining (no rebalance to wait for when a
+	 * subscriber moves from an instance that died). */
+	kafka_group_name(d, KG_EGRESS, sub->participant, group, sizeof(group));
 	if (rd_kafka_conf_set(conf, "group.id", group, err, errlen) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, errlen) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, errlen) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, errlen) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, errlen) != RD_KAFKA_CONF_OK ||
 	    /* Bounds what a slow subscriber can make us hold. */
@@ -328,31 +364,101 @@ static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, 
 		rd_kafka_conf_destroy(conf);
 		return TIDS_EKAFKA;
 	}
-	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_FETCH | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG);
+	rd_kafka_conf_set_events(conf, RD_KAFKA_EVENT_FETCH | RD_KAFKA_EVENT_ERROR | RD_KAFKA_EVENT_LOG |
+					   RD_KAFKA_EVENT_OFFSET_COMMIT);
 	sub->rk = kafka_client(d, RD_KAFKA_CONSUMER, sub->participant, conf, err, errlen);
 	if (sub->rk == NULL)
 		return TIDS_EKAFKA;
 	rd_kafka_poll_set_consumer(sub->rk);
-	/* The delivery after the last one acknowledged (offset = seq - 1 + 1). */
-	if (store_get_u64(d->store, "egress", sub->participant, &next) != 0)
-		next = 0;
-	sub->last_sent = sub->last_acked = next;
+	/* A position this instance kept in SQLite (before positions were on
+	 * Kafka) is where the stream starts once, and goes to Kafka. */
+	legacy = store_get_u64(d->store, "egress", sub->participant, &next) == 0;
 	tp = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(tp, sub->topic, 0)->offset = (int64_t)next;
+	rd_kafka_topic_partition_list_add(tp, sub->topic, 0)->offset = legacy ? (int64_t)next : RD_KAFKA_OFFSET_STORED;
 	kerr = rd_kafka_assign(sub->rk, tp);
 	rd_kafka_topic_partition_list_destroy(tp);
 	if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
 		return tids_fail(err, errlen, TIDS_EKAFKA, "%s", rd_kafka_err2str(kerr));
+	if (legacy) {
+		commit_position(sub, next);
+		if (store_delete_key(d->store, "egress", sub->participant) != 0)
+			tids_log_warnx("egress %s: the old position is not removed", sub->participant);
+	}
 	sub->qw.ready = ready;
 	return kafka_watch_queue(d, &sub->qw, rd_kafka_queue_get_consumer(sub->rk), on_event, sub);
+}
+
+/* The subscription's purposes stand (on every instance): the stream starts. */
+static void subscribed(struct tidsd *d, struct session *s, uint64_t call_id, void *ctx, int r, const char *err)
+{
+	struct egress *eg = egress_get(d);
+	struct subscription *sub;
+	uint32_t window = *(uint32_t *)ctx;
+	char why[512];
+
+	free(ctx);
+	if (s == NULL)
+		return;
+	if (r != 0) {
+		session_stream_end(d, s, call_id, tids_error_code(r), err);
+		return;
+	}
+	if (eg == NULL) {
+		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, "out of memory");
+		return;
+	}
+	/* Its other connection may have cancelled or closed while its own
+	 * Subscribe waited for the hub state (and was not read meanwhile). */
+	sub = tids_map_get_str(&eg->active, s->participant);
+	if (sub != NULL && sub->s != NULL && sub->s != s) {
+		session_catch_up(d, sub->s);
+		sub = tids_map_get_str(&eg->active, s->participant);
+	}
+	if (s->subs != NULL || sub != NULL) {
+		session_stream_end(d, s, call_id, CODE_FAILED_PRECONDITION,
+				   "this participant is already subscribed on another call or connection");
+		return;
+	}
+	sub = calloc(1, sizeof(*sub));
+	if (sub == NULL) {
+		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, "out of memory");
+		return;
+	}
+	sub->s = s;
+	sub->call_id = call_id;
+	sub->window = window;
+	sub->last_progress = mono_ms();
+	sub->unacked = calloc(window, sizeof(*sub->unacked));
+	if (sub->unacked == NULL) {
+		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, "out of memory");
+		free(sub);
+		return;
+	}
+	snprintf(sub->participant, sizeof(sub->participant), "%s", s->participant);
+	kafka_topic_name(d, KT_DELIVER, s->participant, sub->topic, sizeof(sub->topic));
+	if (tids_map_put_str(&eg->active, sub->participant, sub, NULL) != 0) {
+		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, "out of memory");
+		free(sub->unacked);
+		free(sub);
+		return;
+	}
+	s->subs = sub;
+	if (start_consumer(d, sub, why, sizeof(why)) != 0) {
+		s->subs = NULL;
+		subscription_retire(d, sub);
+		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, why);
+		return;
+	}
+	tids_log_info("egress: %s subscribed (window %u)", sub->participant, sub->window);
 }
 
 void egress_subscribe(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len)
 {
 	struct egress *eg = egress_get(d);
 	struct tids_subscribe_control c;
-	struct subscription *sub = NULL;
-	char err[512];
+	char err[512], text[SUBSCRIPTION_PURPOSES_MAX * (TIDS_NAME_MAX + 1)], actor[200];
+	uint32_t *window;
+	size_t n = 0;
 
 	if (eg == NULL) {
 		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, "out of memory");
@@ -381,44 +487,29 @@ void egress_subscribe(struct tidsd *d, struct session *s, uint64_t call_id, cons
 			goto out;
 		}
 	}
-	/* The purposes stand: the router routes to this participant for them
-	 * from now on, also while it is not connected. */
-	if (registry_set_subscription(d, s->participant, &c.purposes, err, sizeof(err)) != 0 ||
-	    store_commit(d->store) != 0) {
+	if (c.purposes.n > SUBSCRIPTION_PURPOSES_MAX) {
+		snprintf(err, sizeof(err), "at most %d purposes per subscriber", SUBSCRIPTION_PURPOSES_MAX);
 		session_stream_end(d, s, call_id, CODE_INVALID_ARGUMENT, err);
 		goto out;
 	}
-	sub = calloc(1, sizeof(*sub));
-	if (sub == NULL) {
+	for (size_t i = 0; i < c.purposes.n; i++)
+		n += (size_t)snprintf(text + n, sizeof(text) - n, "%s\n", c.purposes.items[i]);
+	window = malloc(sizeof(*window));
+	if (window == NULL) {
 		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, "out of memory");
 		goto out;
 	}
-	sub->s = s;
-	sub->call_id = call_id;
-	sub->window = c.window;
-	sub->last_progress = mono_ms();
-	sub->unacked = calloc(c.window, sizeof(*sub->unacked));
-	if (sub->unacked == NULL) {
-		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, "out of memory");
-		free(sub);
-		goto out;
+	*window = c.window;
+	snprintf(actor, sizeof(actor), "participant %s on %s", s->participant, d->conf->instance);
+	/* The purposes stand: the router routes to this participant for them
+	 * from now on, also while it is not connected, whichever instance
+	 * routes. The stream starts once they are written (if they changed). */
+	{
+		struct hs_request rq = { .op = HS_SUBSCRIBE, .blob = (const uint8_t *)text, .len = n,
+					 .id = s->participant, .actor = actor };
+
+		hubstate_change(d, s, call_id, &rq, subscribed, window);
 	}
-	snprintf(sub->participant, sizeof(sub->participant), "%s", s->participant);
-	kafka_deliver_topic(d, s->participant, sub->topic, sizeof(sub->topic));
-	if (tids_map_put_str(&eg->active, sub->participant, sub, NULL) != 0) {
-		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, "out of memory");
-		free(sub->unacked);
-		free(sub);
-		goto out;
-	}
-	s->subs = sub;
-	if (start_consumer(d, sub, err, sizeof(err)) != 0) {
-		s->subs = NULL;
-		subscription_retire(d, sub);
-		session_stream_end(d, s, call_id, CODE_UNAVAILABLE, err);
-		goto out;
-	}
-	tids_log_info("egress: %s subscribed (window %u)", sub->participant, sub->window);
 out:
 	tids_subscribe_control_free(&c);
 }
@@ -444,12 +535,8 @@ void egress_client_item(struct tidsd *d, struct session *s, uint64_t call_id, co
 		sub->last_acked = c.ack_seq;
 		unacked_pop_through(sub, c.ack_seq);
 		progress(sub);
-		/* delivery_seq is offset + 1: the next offset to read. Written in
-		 * the loop's batch; a hub that dies within that batch sends these
-		 * again, and their delivery_seq lets the subscriber drop them. */
-		if (store_set_u64(d->store, "egress", sub->participant, c.ack_seq) != 0)
-			tids_log_warnx("egress %s: ack %llu not stored", sub->participant,
-				       (unsigned long long)c.ack_seq);
+		/* delivery_seq is offset + 1: the next offset to read. */
+		commit_position(sub, c.ack_seq);
 	}
 	tids_subscribe_control_free(&c);
 	kafka_queue_pump(d, &sub->qw);

@@ -217,12 +217,7 @@ static void add_peer(struct tidsd *d, const struct tids_peer *tp, void *ctx)
 			return;
 		}
 		load_counters(d, p);
-		{
-			char prefix[256];
-
-			kafka_topic(d, "out", prefix, sizeof(prefix));
-			snprintf(p->out_topic, sizeof(p->out_topic), "%s.%s", prefix, p->id);
-		}
+		kafka_topic_name(d, KT_OUTBOUND, p->id, p->out_topic, sizeof(p->out_topic));
 	} else if (p->link != NULL) {
 		/* A new address or key: dial again. */
 		link_stop(d, p);
@@ -235,7 +230,7 @@ static void add_peer(struct tidsd *d, const struct tids_peer *tp, void *ctx)
 		return;
 	}
 	/* What we forward to it waits here, however long it is away. */
-	if (kafka_ensure_retained_topic(d, p->out_topic, err, sizeof(err)) != 0)
+	if (kafka_topic_create(d, KT_OUTBOUND, p->id, err, sizeof(err)) != 0)
 		fed_peer_error(p, "outbound topic: %s", err);
 	if (fresh)
 		witness_load(d, p);

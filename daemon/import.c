@@ -485,7 +485,7 @@ int import_init(struct tidsd *d)
 		tids_log_warnx("federation: %s", err);
 		return TIDS_EKAFKA;
 	}
-	kafka_topic(d, "ingress", topic, sizeof(topic));
+	kafka_topic_name(d, KT_INGRESS, NULL, topic, sizeof(topic));
 	snprintf(im->topic, sizeof(im->topic), "%s", topic);
 	im->rkt = rd_kafka_topic_new(im->rk, topic, NULL);
 	if (im->rkt == NULL)

@@ -525,7 +525,7 @@ static int open_consumer(struct tidsd *d, struct indexer *ix)
 		return TIDS_EKAFKA;
 	}
 	/* assign, never commit: the ledger keeps the offsets. */
-	kafka_topic(d, "indexer", group, sizeof(group));
+	kafka_group_name(d, KG_INDEXER, NULL, group, sizeof(group));
 	if (rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
@@ -572,8 +572,8 @@ static int start(struct tidsd *d, struct indexer *ix)
 	if ((ix->ingress_key = tids_secmem_alloc(TIDS_SEAL_KEY_BYTES)) == NULL)
 		return TIDS_ENOMEM;
 	memcpy(ix->ingress_key, keys_ingress(d), TIDS_SEAL_KEY_BYTES);
-	kafka_topic(d, "audit", ix->topic[T_AUDIT], sizeof(ix->topic[T_AUDIT]));
-	kafka_topic(d, "ingress", ix->topic[T_INGRESS], sizeof(ix->topic[T_INGRESS]));
+	kafka_topic_name(d, KT_AUDIT, NULL, ix->topic[T_AUDIT], sizeof(ix->topic[T_AUDIT]));
+	kafka_topic_name(d, KT_INGRESS, NULL, ix->topic[T_INGRESS], sizeof(ix->topic[T_INGRESS]));
 	if ((r = open_consumer(d, ix)) != 0)
 		return r;
 	for (int t = 0; t < N_TOPICS; t++) {

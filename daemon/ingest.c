@@ -685,7 +685,7 @@ static int produce(struct tidsd *d, struct pending *p, const struct tids_batch *
 	};
 	uint8_t *sealed = NULL, *payload, ad[TIDS_SEAL_AD_MAX];
 	size_t len, ad_len;
-	const char *key = *rec->asset_id != '\0' ? rec->asset_id : rec->owner;
+	const char *key = rec->owner;
 	int r;
 
 	memcpy(ir.record_id, rec->record_id, TIDS_RECORD_ID_BYTES);
@@ -710,7 +710,11 @@ static int produce(struct tidsd *d, struct pending *p, const struct tids_batch *
 		return r;
 	p->refs[index].p = p;
 	p->refs[index].index = index;
-	/* Keyed by asset (or owner) so one machine's records stay in order. */
+	/* Keyed by owner: all of an owner's records in one partition (so one
+	 * machine's records stay in order, its lessee being their owner), and
+	 * with them everything a decision on them counts (grant uses, the
+	 * owner's export counters, its aggregation windows), which thus never
+	 * spreads over instances that hold different partitions. */
 	if (rd_kafka_produce(in->rkt, RD_KAFKA_PARTITION_UA, RD_KAFKA_MSG_F_FREE, payload, len, key, strlen(key),
 			     &p->refs[index]) != 0) {
 		free(payload);
@@ -1027,7 +1031,7 @@ int ingest_init(struct tidsd *d)
 		tids_log_warnx("ingest: %s", err);
 		return TIDS_EKAFKA;
 	}
-	kafka_topic(d, "ingress", topic, sizeof(topic));
+	kafka_topic_name(d, KT_INGRESS, NULL, topic, sizeof(topic));
 	snprintf(in->topic, sizeof(in->topic), "%s", topic);
 	in->rkt = rd_kafka_topic_new(in->rk, topic, NULL);
 	if (in->rkt == NULL)

@@ -237,14 +237,60 @@ bool kafka_log_event(struct tidsd *d, rd_kafka_event_t *ev)
 	}
 }
 
-void kafka_topic(const struct tidsd *d, const char *suffix, char *buf, size_t len)
+/*
+ * Every topic tidsd uses, with its settings: the one place that says what
+ * the hub keeps on Kafka. Names are "<prefix>.<hub>.<suffix>", and
+ * "<prefix>.<hub>.<suffix>.<participant>" for the per-participant ones.
+ */
+static const char *const compacted[] = { "cleanup.policy", "compact", NULL };
+/* The registry: superseded entries (a revoked grant's wrapped key among
+ * them) leave the log within two hours of being superseded. */
+static const char *const registry_settings[] = {
+	"cleanup.policy", "compact", "segment.ms", "3600000", "max.compaction.lag.ms", "3600000",
+	"min.cleanable.dirty.ratio", "0.1", NULL,
+};
+/* Who changed what, kept: the compacted registry forgets what was replaced.
+ * And what we forward to a peer hub: kept until tidsd deletes it itself
+ * (once acknowledged), not after the broker's retention, for a peer may be
+ * away for long. */
+static const char *const kept_forever[] = { "retention.ms", "-1", "retention.bytes", "-1", NULL };
+
+static const struct topic_spec {
+	const char *suffix;
+	bool per_partition;        /* kafka.partitions partitions, else one */
+	bool per_participant;      /* one per participant (or peer hub), made when it is registered */
+	const char *const *settings;   /* name, value, ..., NULL */
+} topic_specs[KT_COUNT] = {
+	[KT_INGRESS] = { "ingress", true, false, NULL },
+	[KT_AUDIT] = { "audit", true, false, NULL },
+	[KT_STATE] = { "state", true, false, compacted },
+	[KT_REGISTRY] = { "registry", false, false, registry_settings },
+	[KT_CHANGES] = { "changes", false, false, kept_forever },
+	/* One partition: a subscriber's delivery_seq is its offset + 1. */
+	[KT_DELIVER] = { "deliver", false, true, NULL },
+	/* One per peer hub: what is forwarded to it, in order. */
+	[KT_OUTBOUND] = { "out", false, true, kept_forever },
+};
+
+static const char *const group_suffix[KG_COUNT] = {
+	[KG_ROUTER] = "router", [KG_INDEXER] = "indexer", [KG_EGRESS] = "egress", [KG_REGISTRY] = "registry",
+};
+
+void kafka_topic_name(const struct tidsd *d, enum kafka_topic t, const char *participant, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s.%s.%s", d->conf->topic_prefix, d->conf->hub_id, suffix);
+	if (topic_specs[t].per_participant)
+		snprintf(buf, len, "%s.%s.%s.%s", d->conf->topic_prefix, d->conf->hub_id, topic_specs[t].suffix,
+			 participant != NULL ? participant : "");
+	else
+		snprintf(buf, len, "%s.%s.%s", d->conf->topic_prefix, d->conf->hub_id, topic_specs[t].suffix);
 }
 
-void kafka_deliver_topic(const struct tidsd *d, const char *participant, char *buf, size_t len)
+void kafka_group_name(const struct tidsd *d, enum kafka_group g, const char *name, char *buf, size_t len)
 {
-	snprintf(buf, len, "%s.%s.deliver.%s", d->conf->topic_prefix, d->conf->hub_id, participant);
+	if (name != NULL)
+		snprintf(buf, len, "%s.%s.%s.%s", d->conf->topic_prefix, d->conf->hub_id, group_suffix[g], name);
+	else
+		snprintf(buf, len, "%s.%s.%s", d->conf->topic_prefix, d->conf->hub_id, group_suffix[g]);
 }
 
 int kafka_watermarks(struct tidsd *d, const char *topic, int64_t *lo, int64_t *hi)
@@ -258,6 +304,8 @@ int kafka_watermarks(struct tidsd *d, const char *topic, int64_t *lo, int64_t *h
 
 static void on_admin_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 {
+	const rd_kafka_topic_result_t **res;
+	size_t n;
 	const char *fac, *str = NULL;
 	int level = 7;
 
@@ -285,7 +333,21 @@ static void on_admin_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 			if (tp->elems[i].err != RD_KAFKA_RESP_ERR_NO_ERROR)
 				tids_log_warnx("kafka: records of %s not deleted: %s", tp->elems[i].topic,
 					       rd_kafka_err2str(tp->elems[i].err));
+		return;
 	}
+	if (rd_kafka_event_type(ev) != RD_KAFKA_EVENT_CREATETOPICS_RESULT)
+		return;
+	/* Topics made in the background (kafka_topic_create_async). */
+	if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		tids_log_warnx("kafka: topics not created: %s", rd_kafka_event_error_string(ev));
+		return;
+	}
+	res = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+	for (size_t i = 0; i < n; i++)
+		if (rd_kafka_topic_result_error(res[i]) != RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    rd_kafka_topic_result_error(res[i]) != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+			tids_log_warnx("kafka: topic %s not created: %s", rd_kafka_topic_result_name(res[i]),
+				       rd_kafka_topic_result_error_string(res[i]));
 }
 
 static const char *bootstrap_servers(const struct tidsd *d)
@@ -361,24 +423,12 @@ int kafka_delete_before(struct tidsd *d, const char *topic, int64_t offset)
 	return 0;
 }
 
-static int ensure(struct tidsd *d, const char *topic, int partitions, bool compact, bool retained, char *err,
-		  size_t errlen);
-
-int kafka_ensure_topic(struct tidsd *d, const char *topic, int partitions, bool compact, char *err, size_t errlen)
-{
-	return ensure(d, topic, partitions, compact, false, err, errlen);
-}
-
-int kafka_ensure_retained_topic(struct tidsd *d, const char *topic, char *err, size_t errlen)
-{
-	return ensure(d, topic, 1, false, true, err, errlen);
-}
-
-static int ensure(struct tidsd *d, const char *topic, int partitions, bool compact, bool retained, char *err,
-		  size_t errlen)
+static int ensure_topic(struct tidsd *d, const char *topic, int partitions, const char *const *settings,
+			char *err, size_t errlen)
 {
 	struct kafka *k = d->kafka;
 	rd_kafka_NewTopic_t *nt;
+	rd_kafka_AdminOptions_t *opts;
 	rd_kafka_queue_t *q;
 	rd_kafka_event_t *ev;
 	const rd_kafka_topic_result_t **res;
@@ -394,16 +444,15 @@ static int ensure(struct tidsd *d, const char *topic, int partitions, bool compa
 	nt = rd_kafka_NewTopic_new(topic, partitions, (int)d->conf->replication, err, errlen);
 	if (nt == NULL)
 		return TIDS_EKAFKA;
-	if (compact)
-		rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact");
-	if (retained) {
-		/* Kept until we delete it ourselves (once acknowledged), not
-		 * after the broker's retention: a peer may be away for long. */
-		rd_kafka_NewTopic_set_config(nt, "retention.ms", "-1");
-		rd_kafka_NewTopic_set_config(nt, "retention.bytes", "-1");
+	for (size_t i = 0; settings != NULL && settings[i] != NULL; i += 2)
+		rd_kafka_NewTopic_set_config(nt, settings[i], settings[i + 1]);
+	opts = rd_kafka_AdminOptions_new(k->admin, RD_KAFKA_ADMIN_OP_CREATETOPICS);
+	if (opts != NULL && rd_kafka_AdminOptions_set_operation_timeout(opts, 25000, err, errlen) != 0) {
+		rd_kafka_AdminOptions_destroy(opts);
+		opts = NULL;
 	}
 	q = rd_kafka_queue_new(k->admin);
-	rd_kafka_CreateTopics(k->admin, &nt, 1, NULL, q);
+	rd_kafka_CreateTopics(k->admin, &nt, 1, opts, q);
 	/* Topic creation happens at start and on registration only: waiting
 	 * here is simpler than a state machine and bounded. */
 	ev = rd_kafka_queue_poll(q, 30000);
@@ -420,13 +469,78 @@ static int ensure(struct tidsd *d, const char *topic, int partitions, bool compa
 	if (ev != NULL)
 		rd_kafka_event_destroy(ev);
 	rd_kafka_queue_destroy(q);
+	if (opts != NULL)
+		rd_kafka_AdminOptions_destroy(opts);
 	rd_kafka_NewTopic_destroy(nt);
 	return r;
 }
 
+int kafka_topic_create(struct tidsd *d, enum kafka_topic t, const char *participant, char *err, size_t errlen)
+{
+	char topic[512];
+
+	kafka_topic_name(d, t, participant, topic, sizeof(topic));
+	return ensure_topic(d, topic, topic_specs[t].per_partition ? (int)d->conf->partitions : 1,
+			    topic_specs[t].settings, err, errlen);
+}
+
+void kafka_topic_create_async(struct tidsd *d, enum kafka_topic t, const char *participant)
+{
+	struct kafka *k = d->kafka;
+	const char *const *settings = topic_specs[t].settings;
+	rd_kafka_NewTopic_t *nt;
+	rd_kafka_queue_t *q;
+	char topic[512], err[256];
+	int partitions = topic_specs[t].per_partition ? (int)d->conf->partitions : 1;
+
+	kafka_topic_name(d, t, participant, topic, sizeof(topic));
+	if (k->mock != NULL) {
+		rd_kafka_mock_topic_create(k->mock, topic, partitions, 1);
+		return;
+	}
+	nt = rd_kafka_NewTopic_new(topic, partitions, (int)d->conf->replication, err, sizeof(err));
+	if (nt == NULL) {
+		tids_log_warnx("kafka: topic %s: %s", topic, err);
+		return;
+	}
+	for (size_t i = 0; settings != NULL && settings[i] != NULL; i += 2)
+		rd_kafka_NewTopic_set_config(nt, settings[i], settings[i + 1]);
+	/* The result comes back on the admin client's queue (on_admin_event). */
+	q = rd_kafka_queue_get_main(k->admin);
+	rd_kafka_CreateTopics(k->admin, &nt, 1, NULL, q);
+	rd_kafka_queue_destroy(q);
+	rd_kafka_NewTopic_destroy(nt);
+}
+
+int kafka_topic_partitions(struct tidsd *d, enum kafka_topic t, char *err, size_t errlen)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_t *rkt;
+	rd_kafka_resp_err_t e;
+	char topic[512];
+	int n = -1;
+
+	kafka_topic_name(d, t, NULL, topic, sizeof(topic));
+	rkt = rd_kafka_topic_new(d->kafka->admin, topic, NULL);
+	if (rkt == NULL)
+		return tids_fail(err, errlen, TIDS_EKAFKA, "%s: no topic handle", topic);
+	e = rd_kafka_metadata(d->kafka->admin, 0, rkt, &md, 10000);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+		n = tids_fail(err, errlen, TIDS_EKAFKA, "%s: %s", topic, rd_kafka_err2str(e));
+	else if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		n = tids_fail(err, errlen, TIDS_EKAFKA, "%s: %s", topic,
+			      md->topic_cnt == 1 ? rd_kafka_err2str(md->topics[0].err) : "not described");
+	else
+		n = md->topics[0].partition_cnt;
+	if (md != NULL)
+		rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(rkt);
+	return n;
+}
+
 int kafka_init(struct tidsd *d)
 {
-	char err[512], topic[256];
+	char err[512];
 	rd_kafka_conf_t *conf;
 	struct kafka *k = calloc(1, sizeof(*k));
 
@@ -461,19 +575,10 @@ int kafka_init(struct tidsd *d)
 		return TIDS_EIO;
 	if (k->mock == NULL && wait_for_kafka(d) != 0)
 		return TIDS_EUNAVAIL;
-	static const struct {
-		const char *suffix;
-		bool compact;
-		bool per_partition;
-	} topics[] = {
-		{ "ingress", false, true },
-		{ "audit", false, true },
-		{ "state", true, false },
-	};
-	for (size_t i = 0; i < sizeof(topics) / sizeof(topics[0]); i++) {
-		kafka_topic(d, topics[i].suffix, topic, sizeof(topic));
-		if (kafka_ensure_topic(d, topic, topics[i].per_partition ? (int)d->conf->partitions : 1,
-				       topics[i].compact, err, sizeof(err)) != 0) {
+	for (int t = 0; t < KT_COUNT; t++) {
+		if (topic_specs[t].per_participant)
+			continue;
+		if (kafka_topic_create(d, (enum kafka_topic)t, NULL, err, sizeof(err)) != 0) {
 			tids_log_warnx("kafka: cannot create topic %s", err);
 			return TIDS_EKAFKA;
 		}

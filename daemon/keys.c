@@ -4,7 +4,10 @@
  *   master key M     a file (hub.master_key), a systemd credential, or
  *                    state.dir/master.key. Never changes; wraps only D and
  *                    the epoch keys.
- *   hub data key D   registry kv hub_key/ingress, wrapped under M. Never
+ *   hub data key D   the hub's, made by its first instance and given to
+ *                    the others with the hub state (hubstate.c, entry
+ *                    "hubkey/ingress"); registry kv hub_key/ingress,
+ *                    wrapped under M. Never
  *                    used itself: each use has a key derived from it
  *                    (tids_seal_derive), so no ciphertext or MAC made for
  *                    one use is accepted by another:
@@ -35,6 +38,14 @@
  * registry are wrapped under the old B_b, which only E_n opened, and M
  * opens only D and E_{n+1}. The two levels keep the cost of a revocation at
  * one bucket's grants plus 256 bucket keys, whatever the number of grants.
+ *
+ * A hub of several instances: each keeps its own epoch and buckets; a
+ * grant's key reaches them through the hub state, wrapped under M (entry
+ * "grant/<id>"), and each destroys its copy when the revocation reaches
+ * it. The hub state's copy is superseded by the revocation and leaves
+ * Kafka's log when the topic is compacted (within max.compaction.lag.ms,
+ * an hour, of the registry topic); until then, whoever holds M and a copy
+ * of the topic's segments can open the revoked grant's deliveries.
  *
  * Not covered: a copy of the epoch key file opens the grants that were live
  * when it was taken, revoked or not (keep it out of backups); a
@@ -172,7 +183,13 @@ int keys_write_hub_pub(struct tidsd *d)
 	FILE *f;
 	int fd;
 
-	if (pub_path(d->conf->hub_key, path, sizeof(path)) != 0)
+	const char *creds = getenv("CREDENTIALS_DIRECTORY");
+	size_t cl = creds != NULL ? strlen(creds) : 0;
+
+	/* A credential's directory is read-only: hub.pub goes to state.dir. */
+	if (cl > 0 && strncmp(d->conf->hub_key, creds, cl) == 0 && d->conf->hub_key[cl] == '/')
+		config_state_path(d->conf, "hub.pub", path, sizeof(path));
+	else if (pub_path(d->conf->hub_key, path, sizeof(path)) != 0)
 		return TIDS_ETOOBIG;
 	tids_key_to_base64(d->hub.sign_pk, text);
 	n = strlen(text);
@@ -208,18 +225,17 @@ int keys_write_hub_pub(struct tidsd *d)
 	return 0;
 }
 
-/* D, created on first use; only what is derived from it is kept. */
+/* D; only what is derived from it is kept. */
 static int load_data_key(struct tidsd *d, struct keyring *k, struct rekey *t)
 {
 	size_t len;
 	int r = store_get_blob(d->store, "hub_key", "ingress", t->wrapped, sizeof(t->wrapped), &len);
 
+	/* Made once for the hub, by its first instance, and given to the
+	 * others through the hub state (hubstate.c). */
 	if (r == TIDS_ENOENT) {
-		randombytes_buf(t->key, sizeof(t->key));
-		tids_seal_wrap_key(k->master, "ingress", t->key, t->wrapped);
-		if (store_set_blob(d->store, "hub_key", "ingress", t->wrapped, sizeof(t->wrapped)) != 0 ||
-		    store_commit(d->store) != 0)
-			return TIDS_EDB;
+		tids_log_warnx("no hub data key in the view of the hub state");
+		return TIDS_ECRYPTO;
 	} else if (r != 0 || len != sizeof(t->wrapped)) {
 		return TIDS_EDB;
 	} else if (tids_seal_unwrap_key(k->master, "ingress", t->wrapped, t->key) != 0) {
@@ -462,8 +478,7 @@ int keys_open(struct tidsd *d)
 		snprintf(k->epoch_path, sizeof(k->epoch_path), "%s", d->conf->epoch_key);
 	else
 		config_state_path(d->conf, "epoch.key", k->epoch_path, sizeof(k->epoch_path));
-	if ((r = load_master(d, k)) != 0 || (r = load_data_key(d, k, t)) != 0 || (r = load_epoch(d, k, t)) != 0 ||
-	    (r = migrate_v1(d, k, t)) != 0) {
+	if ((r = load_master(d, k)) != 0 || (r = load_epoch(d, k, t)) != 0 || (r = migrate_v1(d, k, t)) != 0) {
 		tids_secmem_free(k);
 		tids_secmem_free(t);
 		return r;
@@ -471,6 +486,63 @@ int keys_open(struct tidsd *d)
 	tids_secmem_free(t);
 	d->keys = k;
 	return 0;
+}
+
+int keys_open_data(struct tidsd *d)
+{
+	struct rekey *t = tids_secmem_alloc(sizeof(*t));
+	int r;
+
+	if (t == NULL)
+		return TIDS_ENOMEM;
+	r = load_data_key(d, d->keys, t);
+	tids_secmem_free(t);
+	return r;
+}
+
+/* --- keys that travel with the hub state -------------------------------------- */
+
+void keys_hub_state_mac(const struct tidsd *d, uint8_t out[TIDS_SEAL_KEY_BYTES])
+{
+	tids_seal_derive(d->keys->master, "tids.v1.registry", out);
+}
+
+void keys_wrap_for_hub(const struct tidsd *d, const char *label, const uint8_t key[TIDS_SEAL_KEY_BYTES],
+		       uint8_t out[TIDS_SEAL_WRAPPED_KEY_BYTES])
+{
+	tids_seal_wrap_key(d->keys->master, label, key, out);
+}
+
+int keys_unwrap_from_hub(const struct tidsd *d, const char *label, const uint8_t in[TIDS_SEAL_WRAPPED_KEY_BYTES],
+			 uint8_t key[TIDS_SEAL_KEY_BYTES])
+{
+	return tids_seal_unwrap_key(d->keys->master, label, in, key);
+}
+
+int keys_grant_import(struct tidsd *d, const char *grant_id, const uint8_t in[TIDS_SEAL_WRAPPED_KEY_BYTES])
+{
+	uint8_t key[TIDS_SEAL_KEY_BYTES], wrapped[TIDS_SEAL_WRAPPED_KEY_BYTES];
+	char row[TIDS_ID_MAX + 8];
+	int r;
+
+	if (tids_seal_unwrap_key(d->keys->master, grant_id, in, key) != 0)
+		return TIDS_ECRYPTO;
+	tids_seal_wrap_key(d->keys->bucket[bucket_of(grant_id)], grant_id, key, wrapped);
+	sodium_memzero(key, sizeof(key));
+	grant_row(grant_id, row, sizeof(row));
+	r = store_set_blob(d->store, NS_GRANT, row, wrapped, sizeof(wrapped));
+	return r != 0 ? TIDS_EDB : 0;
+}
+
+int keys_grant_export(struct tidsd *d, const char *grant_id, uint8_t out[TIDS_SEAL_WRAPPED_KEY_BYTES])
+{
+	uint8_t key[TIDS_SEAL_KEY_BYTES];
+	int r = keys_grant_key(d, grant_id, key);
+
+	if (r == 0)
+		tids_seal_wrap_key(d->keys->master, grant_id, key, out);
+	sodium_memzero(key, sizeof(key));
+	return r;
 }
 
 void keys_close(struct tidsd *d)

@@ -271,7 +271,6 @@ void listeners_reloaded(struct tidsd *d, const struct config *old)
 int listeners_open(struct tidsd *d)
 {
 	d->listen_tcp.fd = d->listen_unix.fd = -1;
-	d->spare_fd = -1;
 	fit_nofile(d);
 	spare_take(d);
 	if (*d->conf->listen_tcp != '\0' && open_tcp(d) != 0)

@@ -26,6 +26,8 @@
 #define DEFAULT_CONFIG TIDS_SYSCONFDIR "/tids/tidsd.conf"
 #define DRAIN_MS 10000
 
+static const char *instance_arg;          /* -i NAME */
+
 void fatalx(const char *fmt, ...)
 {
 	va_list ap;
@@ -54,13 +56,14 @@ int64_t mono_ms(void)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: tidsd [-d] [-n] [-c config]\n"
+	fprintf(f, "usage: tidsd [-d] [-n] [-c config] [-i instance]\n"
 		   "       tidsd -V | -h\n"
-		   "  -c, --config FILE  configuration (default " DEFAULT_CONFIG ")\n"
-		   "  -n, --check        check the configuration and policies, print \"configuration OK\", exit\n"
-		   "  -d, --debug        debug logging\n"
-		   "  -V, --version      print the version, exit\n"
-		   "  -h, --help         print this help, exit\n"
+		   "  -c, --config FILE    configuration (default " DEFAULT_CONFIG ")\n"
+		   "  -i, --instance NAME  this instance's name among the hub's instances (over hub.instance)\n"
+		   "  -n, --check          check the configuration and policies, print \"configuration OK\", exit\n"
+		   "  -d, --debug          debug logging\n"
+		   "  -V, --version        print the version, exit\n"
+		   "  -h, --help           print this help, exit\n"
 		   "Signals: SIGHUP reloads the configuration and policies; SIGTERM stops.\n"
 		   "See tidsd(8) and tidsd.conf(5).\n");
 }
@@ -200,6 +203,7 @@ static void load_policies(struct tidsd *d, struct tids_policy_set *set)
 
 void tidsd_reload(struct tidsd *d)
 {
+	char err[256];
 	struct tids_buf errs = { 0 };
 	struct config *next = NULL;
 	struct tids_policy_set *set = NULL;
@@ -209,6 +213,11 @@ void tidsd_reload(struct tidsd *d)
 	if (config_load(d->conf->path, &next, &errs) != 0) {
 		tids_log_warnx("reload refused, keeping the running configuration:");
 		log_lines(TIDS_LOG_WARNING, &errs);
+		goto out;
+	}
+	if (instance_arg != NULL && config_set_instance(next, instance_arg, err, sizeof(err)) != 0) {
+		tids_log_warnx("reload refused: %s", err);
+		config_free(next);
 		goto out;
 	}
 	config_carry_over(d->conf, next);
@@ -252,6 +261,7 @@ void tidsd_tick(struct tidsd *d)
 	listeners_tick(d);
 	egress_tick(d);
 	router_tick(d);
+	hubstate_tick(d);
 	federation_tick(d);
 	statistics_tick(d);
 	registry_expire_grants(d, now_ms());
@@ -275,6 +285,7 @@ static void shutdown_cleanly(struct tidsd *d)
 	statistics_free(d);
 	egress_free(d);
 	ingest_free(d);
+	hubstate_free(d);
 	kafka_free(d);
 	if (store_commit(d->store) != 0)
 		tids_log_warnx("registry: final commit failed");
@@ -296,6 +307,7 @@ int main(int argc, char **argv)
 {
 	struct tidsd *d;
 	const char *conf_path = DEFAULT_CONFIG;
+	char err[256];
 	struct tids_buf errs = { 0 };
 	struct tids_policy_set *policies;
 	bool check = false, debug = false;
@@ -303,16 +315,20 @@ int main(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "debug", no_argument, NULL, 'd' },
+		{ "instance", required_argument, NULL, 'i' },
 		{ "check", no_argument, NULL, 'n' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 
-	while ((c = getopt_long(argc, argv, "c:dnVh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "c:di:nVh", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'c':
 			conf_path = optarg;
+			break;
+		case 'i':
+			instance_arg = optarg;
 			break;
 		case 'd':
 			debug = true;
@@ -344,8 +360,12 @@ int main(int argc, char **argv)
 	d = tids_secmem_alloc(sizeof(*d));
 	if (d == NULL)
 		fatalx("out of memory");
+	/* The loop ticks while the hub state is read, before the listeners open. */
+	d->listen_tcp.fd = d->listen_unix.fd = d->spare_fd = -1;
 	if (config_load(conf_path, &d->conf, &errs) != 0)
 		die_with(&errs);
+	if (instance_arg != NULL && config_set_instance(d->conf, instance_arg, err, sizeof(err)) != 0)
+		fatalx("%s", err);
 	if (check)
 		return check_only(d->conf, &errs);
 	if (!debug)
@@ -356,20 +376,18 @@ int main(int argc, char **argv)
 	if (d->metrics == NULL)
 		fatalx("out of memory");
 	d->metrics->router_enabled = d->conf->router;
-	{
-		char err[512];
-
-		/* the calendar too, before anything is created */
-		if (timezone_load(d->conf->timezone, &d->tz, err, sizeof(err)) != 0)
-			fatalx("refusing to start: hub.timezone: %s", err);
-	}
+	/* the calendar too, before anything is created */
+	if (timezone_load(d->conf->timezone, &d->tz, err, sizeof(err)) != 0)
+		fatalx("refusing to start: hub.timezone: %s", err);
 	policies = compile_policies(d);
 	load_hub_key(d);
 	open_store(d);
+	/* The master key and the epoch keys are this instance's; the hub data
+	 * key comes with the hub state (keys_open_data, below). */
 	if (keys_open(d) != 0)
 		fatalx("cannot continue without the keys at rest; see above");
-	if (router_new(d) != 0 || registry_load(d) != 0)
-		fatalx("registry could not be loaded");
+	if (router_new(d) != 0)
+		fatalx("out of memory");
 	load_policies(d, policies);
 	if (loop_init(d) != 0)
 		fatalx("event loop: %s", strerror(errno));
@@ -381,7 +399,20 @@ int main(int argc, char **argv)
 		shutdown_cleanly(d);
 		return 0;
 	}
-	if (r != 0 || ingest_init(d) != 0 || ingest_load_unacked(d) != 0)
+	if (r != 0)
+		fatalx("Kafka is not usable; see above");
+	/* The registry is a view of the hub state on Kafka: checked against
+	 * the topic, loaded, then brought up to date before anything is served. */
+	if (hubstate_open(d) != 0)
+		fatalx("the hub state on Kafka is not usable; see above");
+	if (registry_load(d) != 0)
+		fatalx("registry could not be loaded");
+	sd_status("reading the hub state");
+	if (hubstate_start(d) != 0)
+		fatalx("the hub state could not be read; see above");
+	if (keys_open_data(d) != 0)
+		fatalx("cannot continue without the hub data key; see above");
+	if (ingest_init(d) != 0 || ingest_load_unacked(d) != 0)
 		fatalx("Kafka is not usable; see above");
 	/* Before the router: it must know the peers' participants before it
 	 * routes anything. */
@@ -389,7 +420,12 @@ int main(int argc, char **argv)
 		fatalx("federation could not start; see above");
 	if (d->conf->router && router_init(d) != 0)
 		fatalx("router could not start; see above");
-	if (statistics_init(d) != 0 || indexer_init(d) != 0)
+	/* Each instance that keeps a ledger indexes every chain: the same
+	 * ledger, the same answers, from any of them. Statistics are counted
+	 * from that ledger; instances that keep it each publish a period's
+	 * statistics as the same record (the same id), and a copy stops at
+	 * the router. */
+	if (d->conf->ledger && (statistics_init(d) != 0 || indexer_init(d) != 0))
 		fatalx("audit ledger indexer could not start; see above");
 	if (listeners_open(d) != 0 || http_open(d) != 0)
 		fatalx("cannot listen; see above");

@@ -1,7 +1,11 @@
 /*
  * The registry in memory: participants (by id and by Noise key), assets,
- * peers, grants and approvals, loaded from SQLite through the decode gate,
- * kept in step with the policy engine's fact store, and changed only here.
+ * peers, grants and approvals, loaded from this instance's view (SQLite)
+ * through the decode gate and kept in step with the policy engine's fact
+ * store. It changes in two steps, both here: registry_prepare checks a
+ * change against the registry as this instance has it and makes the
+ * entries it writes to the hub state topic; registry_apply applies an
+ * entry from the topic, on every instance (hubstate.c carries between).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -34,7 +38,9 @@ static void participant_free(struct participant *p)
 	free(p);
 }
 
-/* Decodes and indexes one participant; the caller has stored it. */
+/* Decodes and indexes one participant. Its key is its own: should the
+ * topic (as compaction left it) give it to a second participant, the
+ * later entry takes it, on every instance alike. */
 static int index_participant(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
 {
 	struct registry *reg = d->registry;
@@ -53,14 +59,16 @@ static int index_participant(struct tidsd *d, const uint8_t *blob, size_t len, c
 	}
 	same_key = tids_map_get(&reg->by_dh, p->dh_pk, sizeof(p->dh_pk));
 	if (same_key != NULL && strcmp(same_key->p.id, p->p.id) != 0) {
-		r = tids_fail(err, errlen, TIDS_EEXIST, "participant %s: identity_key already belongs to %s",
-			      p->p.id, same_key->p.id);
-		goto fail;
+		tids_log_warnx("registry: participant %s takes the identity key %s had", p->p.id, same_key->p.id);
+		tids_map_remove(&reg->by_dh, same_key->dh_pk, sizeof(same_key->dh_pk));
 	}
 	old = tids_map_get_str(&reg->participants, p->p.id);
 	if (old != NULL) {
 		p->batch_seq = old->batch_seq;
-		tids_map_remove(&reg->by_dh, old->dh_pk, sizeof(old->dh_pk));
+		memcpy(p->unacked, old->unacked, sizeof(p->unacked));
+		p->n_unacked = old->n_unacked;
+		if (tids_map_get(&reg->by_dh, old->dh_pk, sizeof(old->dh_pk)) == old)
+			tids_map_remove(&reg->by_dh, old->dh_pk, sizeof(old->dh_pk));
 	} else if (store_get_u64(d->store, "batch_seq", p->p.id, &p->batch_seq) != 0) {
 		p->batch_seq = 0;
 	}
@@ -77,24 +85,26 @@ fail:
 	return r;
 }
 
-int registry_put_participant(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
+static int prepare_participant(struct tidsd *d, const uint8_t *blob, size_t len, struct hs_batch *b, char *err,
+			       size_t errlen)
 {
 	struct tids_participant p;
+	uint8_t dh[TIDS_DH_KEY_BYTES];
+	const struct participant *same_key;
+	const char *claimed;
 	int r;
 
-	const char *claimed;
-
-	/* Decode first so a bad entry changes nothing, not even the store. */
 	if ((r = tids_wire_decode_participant(blob, len, &p, err, errlen)) < 0)
 		return r;
+	if ((r = purposes_check_attribute(&p, err, errlen)) != 0)
+		goto out;
 	/* Hubs are recipients of statistics under their own ids and the role
 	 * "hub": no participant may pass for one. */
 	if (strcmp(p.role, "hub") == 0 || strcmp(p.id, d->conf->hub_id) == 0 ||
 	    tids_map_get_str(&d->registry->peers, p.id) != NULL) {
 		r = tids_fail(err, errlen, TIDS_EPERM, "participant %s: %s", p.id, strcmp(p.role, "hub") == 0 ?
 			      "the role hub is reserved for hubs" : "that is the id of a hub");
-		tids_participant_free(&p);
-		return r;
+		goto out;
 	}
 	/* Ids are unique across the network: one a peer hub serves is not
 	 * ours to take (registering it with that hub as home adds to it). */
@@ -102,22 +112,26 @@ int registry_put_participant(struct tidsd *d, const uint8_t *blob, size_t len, c
 	if (claimed != NULL && strcmp(p.home_hub, claimed) != 0) {
 		r = tids_fail(err, errlen, TIDS_EEXIST, "participant %s is served by hub %s (its directory says so); "
 			      "register it with --home-hub %s, or pick another id", p.id, claimed, claimed);
-		tids_participant_free(&p);
-		return r;
+		goto out;
 	}
-	r = index_participant(d, blob, len, err, errlen);
-	if (r == 0 && store_put(d->store, STORE_PARTICIPANT, p.id, blob, len) != 0)
-		r = tids_fail(err, errlen, TIDS_EDB, "participant %s: could not be stored", p.id);
-	/* A new key, a suspension: open sessions lose what they no longer have. */
-	if (r == 0)
-		sessions_recheck(d, "participant changed");
+	if (tids_identity_dh_public(p.identity_key, dh) != 0) {
+		r = tids_fail(err, errlen, TIDS_EINVAL, "participant %s: identity_key is not an Ed25519 public key", p.id);
+		goto out;
+	}
+	same_key = registry_by_dh_key(d, dh);
+	if (same_key != NULL && strcmp(same_key->p.id, p.id) != 0) {
+		r = tids_fail(err, errlen, TIDS_EEXIST, "participant %s: identity_key already belongs to %s", p.id,
+			      same_key->p.id);
+		goto out;
+	}
+	r = hs_batch_add(b, HS_PARTICIPANT, p.id, blob, len, NULL, 0);
+out:
 	tids_participant_free(&p);
-	if (r == 0)
-		federation_registry_changed(d);
 	return r;
 }
 
-int registry_suspend(struct tidsd *d, const char *id, bool suspended, char *err, size_t errlen)
+static int prepare_suspend(struct tidsd *d, const char *id, bool suspended, struct hs_batch *b, char *err,
+			   size_t errlen)
 {
 	struct participant *p = tids_map_get_str(&d->registry->participants, id);
 	struct tids_participant copy;
@@ -131,9 +145,36 @@ int registry_suspend(struct tidsd *d, const char *id, bool suspended, char *err,
 	copy.suspended = suspended;
 	if (tids_wire_encode_participant(&copy, &blob, &len) != 0)
 		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
-	r = registry_put_participant(d, blob, len, err, errlen);
+	r = hs_batch_add(b, HS_PARTICIPANT, id, blob, len, NULL, 0);
 	free(blob);
 	return r;
+}
+
+static int apply_participant(struct tidsd *d, const char *id, const struct tids_hub_state *e, char *err,
+			     size_t errlen)
+{
+	bool known = registry_knows_participant(d, id);
+	int r = index_participant(d, e->body.data, e->body.len, err, errlen);
+
+	if (r == 0 && store_put(d->store, STORE_PARTICIPANT, id, e->body.data, e->body.len) != 0)
+		r = tids_fail(err, errlen, TIDS_EDB, "participant %s: could not be stored", id);
+	/* Its delivery topic, before anything can be routed to it (that needs
+	 * a subscription or a grant, later entries): each instance asks, the
+	 * first makes it, Kafka says the others' exists. */
+	if (r == 0 && !known)
+		kafka_topic_create_async(d, KT_DELIVER, id);
+	/* A new key, a suspension: open sessions lose what they no longer
+	 * have; our directory, which peers hold, changes. */
+	if (r == 0) {
+		sessions_recheck(d, "participant changed");
+		federation_registry_changed(d);
+	}
+	return r;
+}
+
+bool registry_knows_participant(const struct tidsd *d, const char *id)
+{
+	return tids_map_get_str(&d->registry->participants, id) != NULL;
 }
 
 const struct participant *registry_participant(const struct tidsd *d, const char *id)
@@ -208,11 +249,11 @@ fail:
 	return r;
 }
 
-int registry_put_asset(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
+static int prepare_asset(struct tidsd *d, const uint8_t *blob, size_t len, struct hs_batch *b, char *err,
+			 size_t errlen)
 {
 	struct tids_asset a;
 	int r;
-
 	char lessor[TIDS_ID_MAX + 1], why[256];
 	uint8_t *named = NULL;
 	size_t named_len;
@@ -242,12 +283,19 @@ int registry_put_asset(struct tidsd *d, const uint8_t *blob, size_t len, char *e
 			len = named_len;
 		}
 	}
-	r = index_asset(d, blob, len, err, errlen);
-	if (r == 0 && store_put(d->store, STORE_ASSET, a.asset_id, blob, len) != 0)
-		r = tids_fail(err, errlen, TIDS_EDB, "asset %s: could not be stored", a.asset_id);
+	r = hs_batch_add(b, HS_ASSET, a.asset_id, blob, len, NULL, 0);
 out:
 	free(named);
 	tids_asset_free(&a);
+	return r;
+}
+
+static int apply_asset(struct tidsd *d, const char *id, const struct tids_hub_state *e, char *err, size_t errlen)
+{
+	int r = index_asset(d, e->body.data, e->body.len, err, errlen);
+
+	if (r == 0 && store_put(d->store, STORE_ASSET, id, e->body.data, e->body.len) != 0)
+		r = tids_fail(err, errlen, TIDS_EDB, "asset %s: could not be stored", id);
 	return r;
 }
 
@@ -282,24 +330,29 @@ fail:
 	return r;
 }
 
-int registry_put_peer(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen)
+static int prepare_peer(struct tidsd *d, const uint8_t *blob, size_t len, struct hs_batch *b, char *err, size_t errlen)
 {
 	struct tids_peer p;
 	int r;
 
 	if ((r = tids_wire_decode_peer(blob, len, &p, err, errlen)) < 0)
 		return r;
-	if (strcmp(p.hub_id, d->conf->hub_id) == 0) {
+	if (strcmp(p.hub_id, d->conf->hub_id) == 0)
 		r = tids_fail(err, errlen, TIDS_EINVAL, "peer %s is this hub", p.hub_id);
-		tids_peer_free(&p);
-		return r;
-	}
-	r = index_peer(d, blob, len, err, errlen);
-	if (r == 0 && store_put(d->store, STORE_PEER, p.hub_id, blob, len) != 0)
-		r = tids_fail(err, errlen, TIDS_EDB, "peer %s: could not be stored", p.hub_id);
-	if (r == 0)
-		federation_peer_changed(d, tids_map_get_str(&d->registry->peers, p.hub_id));
+	else
+		r = hs_batch_add(b, HS_PEER, p.hub_id, blob, len, NULL, 0);
 	tids_peer_free(&p);
+	return r;
+}
+
+static int apply_peer(struct tidsd *d, const char *id, const struct tids_hub_state *e, char *err, size_t errlen)
+{
+	int r = index_peer(d, e->body.data, e->body.len, err, errlen);
+
+	if (r == 0 && store_put(d->store, STORE_PEER, id, e->body.data, e->body.len) != 0)
+		r = tids_fail(err, errlen, TIDS_EDB, "peer %s: could not be stored", id);
+	if (r == 0)
+		federation_peer_changed(d, tids_map_get_str(&d->registry->peers, id));
 	return r;
 }
 
@@ -398,9 +451,10 @@ static int check_signed(struct tidsd *d, const char *signer, const char *caller,
 	return 0;
 }
 
-int registry_put_grant(struct tidsd *d, const uint8_t *blob, size_t len, const char *caller,
-		       char *err, size_t errlen)
+static int prepare_grant(struct tidsd *d, const uint8_t *blob, size_t len, const char *caller, struct hs_batch *b,
+			 char *err, size_t errlen)
 {
+	uint8_t key[TIDS_SEAL_KEY_BYTES], wrapped[TIDS_SEAL_WRAPPED_KEY_BYTES];
 	struct tids_grant g;
 	int r;
 
@@ -420,19 +474,32 @@ int registry_put_grant(struct tidsd *d, const uint8_t *blob, size_t len, const c
 		goto out;
 	}
 	/* The grant's own data key: its deliveries are sealed under it, and
-	 * destroying it on revocation or expiry makes them unreadable. */
-	/* What is stored is what the owner sent: the exact signed bytes. */
-	if (keys_grant_create(d, g.grant_id) != 0 ||
-	    store_put(d->store, STORE_GRANT, g.grant_id, blob, len) != 0) {
-		r = tids_fail(err, errlen, TIDS_EDB, "grant %s: could not be stored", g.grant_id);
-		goto out;
-	}
-	r = index_grant(d, blob, len, err, errlen);
-	if (r == 0)
-		federation_consent_changed(d);
+	 * destroying it on revocation or expiry makes them unreadable. It
+	 * travels to the other instances wrapped under the hub's master key;
+	 * each keeps its own copy under its epoch (keys.c).
+	 * What is written is what the owner sent: the exact signed bytes. */
+	randombytes_buf(key, sizeof(key));
+	keys_wrap_for_hub(d, g.grant_id, key, wrapped);
+	sodium_memzero(key, sizeof(key));
+	r = hs_batch_add(b, HS_GRANT, g.grant_id, blob, len, wrapped, 0);
 out:
 	tids_grant_free(&g);
 	return r;
+}
+
+static int prepare_revoke_grant(struct tidsd *d, const char *grant_id, const char *caller, bool expiry,
+				struct hs_batch *b, char *err, size_t errlen)
+{
+	struct tids_grant *g = tids_map_get_str(&d->registry->grants, grant_id);
+
+	if (g == NULL)
+		return expiry ? 0 : tids_fail(err, errlen, TIDS_ENOENT, "no grant %s", grant_id);
+	if (caller != NULL && strcmp(caller, g->owner) != 0)
+		return tids_fail(err, errlen, TIDS_EPERM, "grant %s belongs to %s; only its owner may revoke it",
+				 grant_id, g->owner);
+	if (expiry && g->not_after_ms > now_ms())
+		return 0;
+	return hs_batch_add(b, HS_GRANT, grant_id, NULL, 0, NULL, 0);
 }
 
 /* What the router hears of a consent withdrawn: "revoked MS" or
@@ -447,8 +514,9 @@ static void post_withdrawn(struct tidsd *d, enum router_msg_kind kind, const cha
 	router_post(d, kind, id, (const uint8_t *)why, n > 0 ? (size_t)n : 0, NULL, NULL);
 }
 
-/* The grant, its key destroyed already, leaves the registry. */
-static void forget_grant(struct tidsd *d, const char *grant_id, bool expired)
+/* The grant, its key destroyed already, leaves the registry (at at_ms,
+ * when the entry that ended it was written). */
+static void forget_grant(struct tidsd *d, const char *grant_id, bool expired, int64_t at_ms)
 {
 	struct tids_grant *g = tids_map_remove_str(&d->registry->grants, grant_id);
 
@@ -456,59 +524,95 @@ static void forget_grant(struct tidsd *d, const char *grant_id, bool expired)
 	 * here leaves nothing that could carry data. */
 	if (store_delete(d->store, STORE_GRANT, grant_id) != 0)
 		tids_log_warnx("grant %s: its entry could not be removed (its key is destroyed)", grant_id);
-	post_withdrawn(d, RM_REVOKE, grant_id, expired ? "expired" : "revoked", now_ms());
+	post_withdrawn(d, RM_REVOKE, grant_id, expired ? "expired" : "revoked", at_ms);
 	egress_forget_key(d, grant_id);
-	tids_grant_free(g);
-	free(g);
+	if (g != NULL) {
+		tids_grant_free(g);
+		free(g);
+	}
 }
 
-int registry_revoke_grant(struct tidsd *d, const char *grant_id, const char *caller, char *err, size_t errlen)
+static int apply_grant(struct tidsd *d, const char *id, const struct tids_hub_state *e, char *err, size_t errlen)
 {
-	struct tids_grant *g = tids_map_get_str(&d->registry->grants, grant_id);
-	const char *ids[1] = { grant_id };
+	const char *ids[1] = { id };
+	struct tids_grant g;
 	int r;
 
-	if (g == NULL)
-		return tids_fail(err, errlen, TIDS_ENOENT, "no grant %s", grant_id);
-	if (caller != NULL && strcmp(caller, g->owner) != 0)
-		return tids_fail(err, errlen, TIDS_EPERM, "grant %s belongs to %s; only its owner may revoke it",
-				 grant_id, g->owner);
-	/* Key first, durably: once it is gone the grant's deliveries are
-	 * unreadable, whatever happens next. */
-	if ((r = keys_grants_destroy(d, ids, 1, err, errlen)) != 0)
+	if (e->body.len == 0) {
+		/* Revoked or expired: key first, durably, so that once it is gone
+		 * the grant's deliveries are unreadable here, whatever happens
+		 * next. */
+		const struct tids_grant *old = tids_map_get_str(&d->registry->grants, id);
+		int64_t at = e->at_ms > 0 ? e->at_ms : now_ms();
+
+		if ((r = keys_grants_destroy(d, ids, 1, err, errlen)) != 0)
+			return r;
+		/* The entry does not say why it ended: a grant past its end when
+		 * it was written expired (HS_EXPIRE_GRANT writes only those). */
+		forget_grant(d, id, old != NULL && old->not_after_ms <= at, at);
+		federation_consent_changed(d);
+		return 0;
+	}
+	if ((r = tids_wire_decode_signed_grant(e->body.data, e->body.len, &g, err, errlen)) < 0)
 		return r;
-	forget_grant(d, grant_id, false);
-	federation_consent_changed(d);
-	return 0;
+	if (strcmp(g.grant_id, id) != 0)
+		r = tids_fail(err, errlen, TIDS_EINVAL, "grant entry %s holds grant %s", id, g.grant_id);
+	else if (e->wrapped_key.len != TIDS_SEAL_WRAPPED_KEY_BYTES)
+		r = tids_fail(err, errlen, TIDS_ECRYPTO, "grant %s comes without its data key", id);
+	tids_grant_free(&g);
+	if (r != 0)
+		return r;
+	if (keys_grant_import(d, id, e->wrapped_key.data) != 0)
+		return tids_fail(err, errlen, TIDS_ECRYPTO, "grant %s: its data key does not unwrap under the master key",
+				 id);
+	if (store_put(d->store, STORE_GRANT, id, e->body.data, e->body.len) != 0)
+		return tids_fail(err, errlen, TIDS_EDB, "grant %s: could not be stored", id);
+	if ((r = index_grant(d, e->body.data, e->body.len, err, errlen)) == 0)
+		federation_consent_changed(d);
+	return r;
 }
 
 void registry_expire_grants(struct tidsd *d, int64_t now)
 {
 	static int64_t last;
-	char ids[64][TIDS_ID_MAX + 1], err[256];
+	char ids[64][TIDS_ID_MAX + 1], imported[64][TIDS_ID_MAX + 1], err[256];
 	const char *idp[64];
-	size_t pos = 0, n = 0;
+	size_t pos = 0, n = 0, m = 0;
 	const struct tids_grant *g;
 
 	/* Once a second is precise enough for validity windows in ms of days. */
 	if (now - last < 1000)
 		return;
 	last = now;
-	while (n < 64 && (g = tids_map_next(&d->registry->grants, &pos)) != NULL)
-		if (g->not_after_ms <= now && registry_consent_id(d, g->grant_id, g->hub_id, ids[n])) {
-			idp[n] = ids[n];
-			n++;
+	while (n < 64 && m < 64 && (g = tids_map_next(&d->registry->grants, &pos)) != NULL) {
+		if (g->not_after_ms > now)
+			continue;
+		/* Ours expire through the hub state: every instance asks, the
+		 * first to write it revokes, and the others find it gone. */
+		if (strcmp(g->hub_id, d->conf->hub_id) == 0) {
+			if (!hubstate_pending(d, HS_EXPIRE_GRANT, g->grant_id))
+				snprintf(ids[n++], sizeof(ids[0]), "%s", g->grant_id);
+		} else if (registry_consent_id(d, g->grant_id, g->hub_id, imported[m])) {
+			/* Another hub's, which this instance imported itself. */
+			idp[m] = imported[m];
+			m++;
 		}
-	if (n == 0)
-		return;
-	/* One change of epoch for all of them. */
-	if (keys_grants_destroy(d, idp, n, err, sizeof(err)) != 0) {
-		tids_log_warnx("%zu grants expired but their keys could not be destroyed: %s", n, err);
-		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		forget_grant(d, ids[i], true);
-		tids_log_info("grant %s expired; its data key is destroyed", ids[i]);
+		struct hs_request rq = { .op = HS_EXPIRE_GRANT, .id = ids[i], .actor = "hub (grant expired)" };
+
+		hubstate_change(d, NULL, 0, &rq, NULL, NULL);
+	}
+	if (m == 0)
+		return;
+	/* One change of epoch for all of them. */
+	if (keys_grants_destroy(d, idp, m, err, sizeof(err)) != 0) {
+		tids_log_warnx("%zu grants expired but their keys could not be destroyed: %s", m, err);
+		return;
+	}
+	for (size_t i = 0; i < m; i++) {
+		forget_grant(d, idp[i], true, now);
+		tids_log_info("grant %s expired; its data key is destroyed", idp[i]);
 	}
 	federation_consent_changed(d);
 }
@@ -600,8 +704,8 @@ static int check_approver(struct tidsd *d, const struct tids_approval *a, char *
 	return 0;
 }
 
-int registry_put_approval(struct tidsd *d, const uint8_t *blob, size_t len, const char *caller,
-			  char *err, size_t errlen)
+static int prepare_approval(struct tidsd *d, const uint8_t *blob, size_t len, const char *caller,
+			    struct hs_batch *b, char *err, size_t errlen)
 {
 	struct tids_approval a;
 	const struct approval_entry *old;
@@ -620,21 +724,19 @@ int registry_put_approval(struct tidsd *d, const uint8_t *blob, size_t len, cons
 			      "approval", a.approval_id, err, errlen)) < 0 ||
 	    (r = check_approver(d, &a, err, errlen)) < 0)
 		goto out;
-	if (store_put(d->store, STORE_APPROVAL, a.approval_id, blob, len) != 0) {
-		r = tids_fail(err, errlen, TIDS_EDB, "approval %s: could not be stored", a.approval_id);
-		goto out;
-	}
-	r = index_approval(d, blob, len, err, errlen);
-	if (r == 0)
-		federation_consent_changed(d);
+	r = hs_batch_add(b, HS_APPROVAL, a.approval_id, blob, len, NULL, 0);
 out:
 	tids_approval_free(&a);
 	return r;
 }
 
-int registry_revoke_approval(struct tidsd *d, const char *approval_id, const char *caller, char *err, size_t errlen)
+static int prepare_revoke_approval(struct tidsd *d, const char *approval_id, const char *caller,
+				   struct hs_batch *b, char *err, size_t errlen)
 {
 	struct approval_entry *e = tids_map_get_str(&d->registry->approvals, approval_id);
+	uint8_t *blob;
+	size_t len;
+	int r;
 
 	if (e == NULL)
 		return tids_fail(err, errlen, TIDS_ENOENT, "no approval %s", approval_id);
@@ -643,14 +745,31 @@ int registry_revoke_approval(struct tidsd *d, const char *approval_id, const cha
 				 approval_id, e->a.regulator);
 	if (e->revoked)
 		return tids_fail(err, errlen, TIDS_EEXIST, "approval %s is already revoked", approval_id);
-	/* The revocation is stored with the approval (whose id stays spent)
-	 * and reaches the router before any record routed after it. */
-	if (store_set_u64(d->store, "approval_revoked", approval_id, (uint64_t)now_ms()) != 0)
-		return tids_fail(err, errlen, TIDS_EDB, "approval %s: revocation could not be stored", approval_id);
-	e->revoked = true;
-	post_withdrawn(d, RM_REVOKE_APPROVAL, approval_id, "revoked", now_ms());
-	federation_consent_changed(d);
-	return 0;
+	/* The revocation is written with the approval (whose id stays spent):
+	 * the same signed bytes, and the time it ended. */
+	if (tids_wire_encode_signed_approval(&e->a, &blob, &len) != 0)
+		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
+	r = hs_batch_add(b, HS_APPROVAL, approval_id, blob, len, NULL, now_ms());
+	free(blob);
+	return r;
+}
+
+static int apply_approval(struct tidsd *d, const char *id, const struct tids_hub_state *e, char *err,
+			  size_t errlen)
+{
+	int r = 0;
+
+	if (e->revoked_at_ms > 0 && store_set_u64(d->store, "approval_revoked", id, (uint64_t)e->revoked_at_ms) != 0)
+		r = TIDS_EDB;
+	if (r == 0 && store_put(d->store, STORE_APPROVAL, id, e->body.data, e->body.len) != 0)
+		r = TIDS_EDB;
+	if (r != 0)
+		return tids_fail(err, errlen, r, "approval %s: could not be stored", id);
+	/* A revocation reaches the router (index_approval posts it) before
+	 * any record it routes after this entry. */
+	if ((r = index_approval(d, e->body.data, e->body.len, err, errlen)) == 0)
+		federation_consent_changed(d);
+	return r;
 }
 
 /* --- consent of other hubs ---------------------------------------------------- */
@@ -719,7 +838,7 @@ void registry_revoke_imported(struct tidsd *d, const char *hub, registry_keep_fn
 			break;
 		}
 		for (size_t i = 0; i < n; i++) {
-			forget_grant(d, ids[i], false);
+			forget_grant(d, ids[i], false, now_ms());
 			tids_log_info("federation: grant %s revoked by hub %s; its data key is destroyed", ids[i], hub);
 		}
 	} while (n == 64);
@@ -775,7 +894,9 @@ bool registry_case_open(const struct tidsd *d, const char *recipient, const char
 
 /* --- standing subscriptions ------------------------------------------------- */
 
-/* Stored as the purposes, one per line: a format simple enough to check. */
+/* Stored as the purposes, one per line: a format simple enough to check.
+ * The participant need not be registered (yet): compaction may put a
+ * subscription before its participant's latest entry. */
 static int index_subscription_text(struct tidsd *d, const char *id, const uint8_t *text, size_t len,
 				   char *err, size_t errlen)
 {
@@ -804,9 +925,9 @@ static int index_subscription_text(struct tidsd *d, const char *id, const uint8_
 		sub->n_purposes++;
 		i += n + 1;
 	}
-	if (!tids_valid_id(sub->id) || registry_participant(d, sub->id) == NULL) {
+	if (!tids_valid_id(sub->id)) {
 		free(sub);
-		return tids_fail(err, errlen, TIDS_ENOENT, "subscription of unknown participant %s", id);
+		return tids_fail(err, errlen, TIDS_EBADID, "subscription of a malformed participant id");
 	}
 	if (tids_map_put_str(&d->registry->subscribers, sub->id, sub, &old) != 0) {
 		free(sub);
@@ -817,26 +938,91 @@ static int index_subscription_text(struct tidsd *d, const char *id, const uint8_
 	return 0;
 }
 
-int registry_set_subscription(struct tidsd *d, const char *participant, const struct tids_strlist *purposes,
-			      char *err, size_t errlen)
+/* The purposes, one per line, are written only when they changed. */
+static int prepare_subscription(struct tidsd *d, const char *participant, const uint8_t *text, size_t len,
+				struct hs_batch *b, char *err, size_t errlen)
 {
-	char text[SUBSCRIPTION_PURPOSES_MAX * (TIDS_NAME_MAX + 1)];
-	size_t len = 0;
-	int r;
+	const struct subscriber *cur = tids_map_get_str(&d->registry->subscribers, participant);
+	char now[SUBSCRIPTION_PURPOSES_MAX * (TIDS_NAME_MAX + 1)];
+	size_t n = 0;
 
-	if (purposes->n > SUBSCRIPTION_PURPOSES_MAX)
+	if (len > sizeof(now))
 		return tids_fail(err, errlen, TIDS_ETOOMANY, "at most %d purposes per subscriber",
 				 SUBSCRIPTION_PURPOSES_MAX);
-	for (size_t i = 0; i < purposes->n; i++)
-		len += (size_t)snprintf(text + len, sizeof(text) - len, "%s\n", purposes->items[i]);
-	r = index_subscription_text(d, participant, (const uint8_t *)text, len, err, errlen);
-	if (r == 0 && store_put(d->store, STORE_SUBSCRIPTION, participant, (const uint8_t *)text, len) != 0)
-		r = tids_fail(err, errlen, TIDS_EDB, "subscription of %s could not be stored", participant);
+	if (cur != NULL) {
+		for (size_t i = 0; i < cur->n_purposes; i++)
+			n += (size_t)snprintf(now + n, sizeof(now) - n, "%s\n", cur->purposes[i]);
+		if (n == len && memcmp(now, text, len) == 0)
+			return 0;
+	}
+	return hs_batch_add(b, HS_SUBSCRIPTION, participant, text, len, NULL, 0);
+}
+
+static int apply_subscription(struct tidsd *d, const char *id, const struct tids_hub_state *e, char *err,
+			      size_t errlen)
+{
+	int r = index_subscription_text(d, id, e->body.data, e->body.len, err, errlen);
+
+	if (r == 0 && store_put(d->store, STORE_SUBSCRIPTION, id, e->body.data, e->body.len) != 0)
+		r = tids_fail(err, errlen, TIDS_EDB, "subscription of %s could not be stored", id);
 	if (r == 0)
 		federation_registry_changed(d);
 	return r;
 }
 
+/* --- changes: prepared here, applied from the topic ------------------------- */
+
+int registry_prepare(struct tidsd *d, const struct hs_request *rq, struct hs_batch *b, char *err, size_t errlen)
+{
+	switch (rq->op) {
+	case HS_PUT_PARTICIPANT:
+		return prepare_participant(d, rq->blob, rq->len, b, err, errlen);
+	case HS_PUT_ASSET:
+		return prepare_asset(d, rq->blob, rq->len, b, err, errlen);
+	case HS_PUT_PEER:
+		return prepare_peer(d, rq->blob, rq->len, b, err, errlen);
+	case HS_SUSPEND:
+		return prepare_suspend(d, rq->id, rq->flag, b, err, errlen);
+	case HS_PUT_GRANT:
+		return prepare_grant(d, rq->blob, rq->len, rq->caller, b, err, errlen);
+	case HS_REVOKE_GRANT:
+		return prepare_revoke_grant(d, rq->id, rq->caller, false, b, err, errlen);
+	case HS_EXPIRE_GRANT:
+		return prepare_revoke_grant(d, rq->id, NULL, true, b, err, errlen);
+	case HS_PUT_APPROVAL:
+		return prepare_approval(d, rq->blob, rq->len, rq->caller, b, err, errlen);
+	case HS_REVOKE_APPROVAL:
+		return prepare_revoke_approval(d, rq->id, rq->caller, b, err, errlen);
+	case HS_SUBSCRIBE:
+		return prepare_subscription(d, rq->id, rq->blob, rq->len, b, err, errlen);
+	case HS_BOOTSTRAP:
+		break;
+	}
+	return tids_fail(err, errlen, TIDS_EUNKNOWN, "not a registry change");
+}
+
+int registry_apply(struct tidsd *d, enum hs_kind kind, const char *id, const struct tids_hub_state *e,
+		   char *err, size_t errlen)
+{
+	if (e->body.len == 0 && kind != HS_GRANT)
+		return tids_fail(err, errlen, TIDS_EMISSING, "entry %s has no body", id);
+	switch (kind) {
+	case HS_PARTICIPANT:
+		return apply_participant(d, id, e, err, errlen);
+	case HS_ASSET:
+		return apply_asset(d, id, e, err, errlen);
+	case HS_PEER:
+		return apply_peer(d, id, e, err, errlen);
+	case HS_GRANT:
+		return apply_grant(d, id, e, err, errlen);
+	case HS_APPROVAL:
+		return apply_approval(d, id, e, err, errlen);
+	case HS_SUBSCRIPTION:
+		return apply_subscription(d, id, e, err, errlen);
+	default:
+		return tids_fail(err, errlen, TIDS_EUNKNOWN, "entry %s is not a registry entry", id);
+	}
+}
 
 /* --- loading and freeing ----------------------------------------------------- */
 

@@ -198,7 +198,7 @@ void sessions_recheck(struct tidsd *d, const char *cause)
 
 	for (s = d->sessions; s != NULL; s = next) {
 		next = s->next;
-		if (s == d->in_call)
+		if (s == d->in_call || s->waiting)
 			s->recheck = true;   /* after its call, so that it gets its answer */
 		else
 			session_recheck(d, s, cause);

@@ -239,21 +239,24 @@ static int notify(struct router *rt, const rd_kafka_message_t *m, const struct t
 	return 0;
 }
 
-/* Counts what the decision consumed: grant uses, counters. */
-static void account(struct router *rt, const struct tids_policy_decision *dec)
+/* Counts what the decision consumed: grant uses, counters. They are kept
+ * with the record's partition: ingress is keyed by owner, so a grant's
+ * uses and an exporter's counters are all counted where that owner's
+ * records are routed, by one instance at a time. */
+static void account(struct router *rt, int32_t partition, const struct tids_policy_decision *dec)
 {
 	char key[sizeof(((struct count *)0)->key)];
 
 	if (dec->grant_id != NULL) {
 		snprintf(key, sizeof(key), "uses/%s", dec->grant_id);
-		state_count_add(rt, key, 1);
+		state_count_add(rt, partition, key, 1);
 		tids_policy_facts_add_grant_use(rt->facts, dec->grant_id);
 	}
 	for (size_t i = 0; i < dec->obligations.n_counts; i++) {
 		const struct tids_policy_count *c = &dec->obligations.counts[i];
 
 		snprintf(key, sizeof(key), "counter/%s/%s/%lld", c->counter, c->key, (long long)c->period);
-		state_count_add(rt, key, c->amount);
+		state_count_add(rt, partition, key, c->amount);
 		if (tids_policy_facts_add_counter(rt->facts, c->counter, c->key, c->period, c->amount) != 0)
 			tids_log_warnx("router: counter %s not updated", c->counter);
 	}
@@ -439,7 +442,7 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 	e.decision = del.decision;
 	e.obligations = del.obligations;
 	e.tier = del.record.tier;
-	account(rt, &dec);
+	account(rt, m->partition, &dec);
 	metrics_stage_decision(rt->metrics, &rt->stage, rec->category,
 			       del.decision == TIDS_DECISION_TRANSFORM ? MD_TRANSFORM : MD_ALLOW, e.tier, NULL);
 	/* The ledger keeps what each decision counted, and where the counter

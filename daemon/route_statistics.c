@@ -38,8 +38,10 @@ static bool period_of(const struct tids_record *rec, int64_t *start, int64_t *pe
 
 /* Is this the first copy of hub's statistics of the period here? If so,
  * remember it: a bit per period, 64 periods to a count on the state topic,
- * written in this transaction. */
-static bool first_copy(struct router *rt, const char *hub, int64_t start, int64_t period)
+ * written in this transaction. Every copy of a hub's statistics is keyed
+ * by that hub (ingest and import key records by owner), so all come on
+ * one ingress partition, and the count lives with it. */
+static bool first_copy(struct router *rt, int32_t partition, const char *hub, int64_t start, int64_t period)
 {
 	char key[sizeof(((struct count *)0)->key)];
 	int64_t n = start / period;
@@ -50,7 +52,7 @@ static bool first_copy(struct router *rt, const char *hub, int64_t start, int64_
 	c = tids_map_get_str(&rt->counts, key);
 	if (c != NULL && (c->value & bit) != 0)
 		return false;
-	state_count_add(rt, key, bit);
+	state_count_add(rt, partition, key, bit);
 	return true;
 }
 
@@ -95,12 +97,12 @@ int route_statistics(struct router *rt, const struct route_ctx *ctx)
 	}
 	if (!fw->present) {
 		/* Ours: kept here (the ledger holds them), then spread. */
-		first_copy(rt, rt->hub_id, start, period);
+		first_copy(rt, ctx->m->partition, rt->hub_id, start, period);
 		if ((r = route_decide(rt, ctx, rt->hub_id, PURPOSE, false)) != 0 || !rt->last_permitted)
 			return r;
 		return spread(rt, ctx, false, NULL);
 	}
-	if (!first_copy(rt, ctx->rec->owner, start, period)) {
+	if (!first_copy(rt, ctx->m->partition, ctx->rec->owner, start, period)) {
 		struct tids_audit_entry e;
 		char reason[400];
 

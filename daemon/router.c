@@ -1,10 +1,19 @@
 /*
  * The router thread: consumes the ingress topic in a consumer group and, per
  * batch, decides, transforms and produces deliveries, audit entries and its
- * own state in one Kafka transaction together with the consumed offsets
- * (exactly once). Any failure of a transaction resets the router to what
- * Kafka committed: the consumer resumes from the committed offsets and the
- * state topic restores chains, counts and windows.
+ * own state, with where routing resumes, in one Kafka transaction (exactly
+ * once; txn.c commits them). Any failure of a transaction resets the router
+ * to what Kafka committed: the state topic restores chains, counts, windows
+ * and each partition's position.
+ *
+ * The instances of a hub share the ingress partitions through the group:
+ * cooperative rebalancing (an instance joining or leaving moves only the
+ * partitions that must move), static membership (a restarted instance
+ * takes its partitions back without a rebalance), transactional ids per
+ * instance. A partition is given up only once the transactions routing it
+ * have committed, and taken up only after its state partition has been
+ * read to its end, open transactions included: each partition's chain,
+ * windows, counters and position move with it through the state topic.
  */
 #include <errno.h>
 #include <poll.h>
@@ -492,43 +501,121 @@ static void discard_batch(struct router *rt)
 	rt->n_batch = 0;
 }
 
+/* Drops what the batch holds of partitions this router no longer owns:
+ * their next owner reads them again from their positions. The rest
+ * stays (the consumer has moved past it). */
+static void keep_owned(struct router *rt)
+{
+	size_t kept = 0;
+
+	for (size_t i = 0; i < rt->n_batch; i++) {
+		rd_kafka_message_t *m = rt->batch[i];
+
+		if (m->partition >= 0 && m->partition < ROUTER_PARTITIONS_MAX && rt->owned[m->partition])
+			rt->batch[kept++] = m;
+		else
+			rd_kafka_message_destroy(m);
+	}
+	rt->n_batch = kept;
+}
+
+static void describe(const rd_kafka_topic_partition_list_t *parts, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (int i = 0; i < parts->cnt && n + 16 < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%d", i > 0 ? " " : "", (int)parts->elems[i].partition);
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
 			 void *opaque)
 {
 	struct router *rt = opaque;
+	bool cooperative = strcmp(rd_kafka_rebalance_protocol(rk), "COOPERATIVE") == 0;
+	bool assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+	char list[512], holding[512];
+	int held = 0;
 
-	/* Runs in the router thread, inside rd_kafka_consumer_poll. Batches
-	 * are transactional units: a half-collected one is simply dropped and
-	 * read again by whoever owns the partition next; those handed to the
-	 * committer finish first, so that their offsets are committed before
-	 * the partitions move (a failure shows at the next transaction). */
-	discard_batch(rt);
+	/* Runs in the router thread, inside rd_kafka_consumer_poll, between
+	 * transactions. Those handed to the committer finish first, so that
+	 * no transaction commits a position of a partition once it has gone
+	 * (a failure shows at the next transaction). A half-collected batch
+	 * loses the records of partitions that go (their next owner reads
+	 * them again from the position in the state topic) and keeps the
+	 * rest (the consumer has moved past them). */
 	(void)txn_wait_idle(rt);
-	if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-		tids_log_info("router: %d ingress partitions assigned", parts->cnt);
-		/* Routing resumes where the state topic says it stopped: read
-		 * it now, before the partitions are fetched. */
-		if (state_load(rt) != 0) {
-			rt->load_failed = true;
-			rd_kafka_assign(rk, NULL);
-			rt->assigned = false;
-			return;
+	if (!cooperative)
+		memset(rt->owned, 0, sizeof(rt->owned));
+	for (int i = 0; i < parts->cnt; i++) {
+		int32_t p = parts->elems[i].partition;
+
+		if (p >= 0 && p < ROUTER_PARTITIONS_MAX)
+			rt->owned[p] = assign;
+	}
+	keep_owned(rt);
+	txn_forget_offsets(rt);
+	describe(parts, list, sizeof(list));
+	/* Partitions that go stop being fetched before anything else. */
+	if (!assign && cooperative) {
+		rd_kafka_error_t *e = rd_kafka_incremental_unassign(rk, parts);
+
+		if (e != NULL) {
+			tids_log_warnx("router: partitions %s not unassigned: %s", list, rd_kafka_error_string(e));
+			rd_kafka_error_destroy(e);
 		}
+	} else if (!assign) {
+		rd_kafka_assign(rk, NULL);
+	}
+	/* Each partition's chain, windows, counters and position come from
+	 * the state topic: those that come bring theirs, those that go take
+	 * theirs along (read again for those that stay). A partition that
+	 * comes is fetched from its position, read before it is assigned. */
+	if (state_load(rt) != 0) {
+		rt->load_failed = true;
+		if (assign) {
+			for (int i = 0; i < parts->cnt; i++) {
+				int32_t p = parts->elems[i].partition;
+
+				if (p >= 0 && p < ROUTER_PARTITIONS_MAX)
+					rt->owned[p] = false;
+			}
+			keep_owned(rt);
+		}
+	} else if (assign) {
 		for (int i = 0; i < parts->cnt; i++) {
 			int32_t p = parts->elems[i].partition;
 
 			if (p >= 0 && p < ROUTER_PARTITIONS_MAX && rt->next_offset[p] >= 0)
 				parts->elems[i].offset = rt->next_offset[p];
 		}
-		rd_kafka_assign(rk, parts);
-		rt->assigned = parts->cnt > 0;
-		atomic_store_explicit(&rt->metrics->router_partitions, parts->cnt, memory_order_relaxed);
-	} else {
-		tids_log_info("router: ingress partitions revoked");
-		rd_kafka_assign(rk, NULL);
-		rt->assigned = false;
-		atomic_store_explicit(&rt->metrics->router_partitions, -1, memory_order_relaxed);
 	}
+	if (assign && cooperative) {
+		/* After a failed load nothing is assigned; the router starts
+		 * over (run() sees load_failed). */
+		rd_kafka_topic_partition_list_t *none = rd_kafka_topic_partition_list_new(0);
+		rd_kafka_error_t *e = rd_kafka_incremental_assign(rk, rt->load_failed ? none : parts);
+
+		if (e != NULL) {
+			tids_log_warnx("router: partitions %s not assigned: %s", list, rd_kafka_error_string(e));
+			rd_kafka_error_destroy(e);
+		}
+		rd_kafka_topic_partition_list_destroy(none);
+	} else if (assign) {
+		rd_kafka_assign(rk, rt->load_failed ? NULL : parts);
+	}
+	{
+		size_t n = 0;
+
+		holding[0] = '\0';
+		for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
+			if (rt->owned[p] && n + 16 < sizeof(holding))
+				n += (size_t)snprintf(holding + n, sizeof(holding) - n, "%s%d", held++ > 0 ? " " : "", (int)p);
+	}
+	rt->assigned = held > 0;
+	atomic_store_explicit(&rt->metrics->router_partitions, held, memory_order_relaxed);
+	tids_log_info("router: ingress partitions %s: %s; holds %d: %s",
+		      assign ? "assigned" : rd_kafka_assignment_lost(rk) ? "lost" : "revoked", list, held, holding);
 }
 
 static rd_kafka_conf_t *conf_dup(struct router *rt, rd_kafka_type_t type)
@@ -546,7 +633,10 @@ static rd_kafka_conf_t *producer_conf(struct router *rt, const char *id)
 	 * coordinator finishing an earlier one (CONCURRENT_TRANSACTIONS); the
 	 * default 100 ms pause would be most of a record's latency. */
 	if (rd_kafka_conf_set(conf, "transactional.id", id, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "transaction.timeout.ms", "30000", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    /* A transaction of an instance that died holds its partitions
+	     * back from the others (state_load waits for it) until this has
+	     * passed. */
+	    rd_kafka_conf_set(conf, "transaction.timeout.ms", "10000", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "linger.ms", "1", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "retry.backoff.ms", "5", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "client.id", id, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
@@ -560,7 +650,7 @@ static rd_kafka_conf_t *producer_conf(struct router *rt, const char *id)
 
 static int setup(struct router *rt)
 {
-	char err[512];
+	char err[512], session_timeout[32];
 	rd_kafka_conf_t *conf;
 	rd_kafka_topic_partition_list_t *topics;
 
@@ -572,9 +662,13 @@ static int setup(struct router *rt)
 	conf = conf_dup(rt, RD_KAFKA_CONSUMER);
 	/* Static membership: a router that restarts (after a crash too) takes
 	 * its partitions back at once instead of waiting for its old self's
-	 * session to expire. */
+	 * session to expire; one that is gone for longer than the session
+	 * timeout has its partitions taken over by the other instances. */
+	snprintf(session_timeout, sizeof(session_timeout), "%lld", (long long)rt->session_timeout_ms);
 	if (rd_kafka_conf_set(conf, "group.instance.id", rt->instance_id, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    rd_kafka_conf_set(conf, "session.timeout.ms", "10000", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "session.timeout.ms", session_timeout, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    rd_kafka_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err, sizeof(err)) !=
+		    RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "group.id", rt->group_id, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
@@ -620,6 +714,7 @@ static void teardown(struct router *rt)
 {
 	discard_batch(rt);
 	rt->assigned = false;
+	memset(rt->owned, 0, sizeof(rt->owned));
 	atomic_store_explicit(&rt->metrics->router_partitions, -1, memory_order_relaxed);
 	atomic_store_explicit(&rt->metrics->router_lag, -1, memory_order_relaxed);
 	if (rt->consumer != NULL) {
@@ -790,10 +885,9 @@ static int run(struct router *rt)
 			;
 		while (read(rt->commit_fd, buf, sizeof(buf)) > 0)
 			;
-		/* Also while busy (no poll): a directory or registration must
-		 * not wait for the ingress topic to run dry. */
-		if ((fds[1].revents & POLLIN) || !drained)
-			drain_inbox(rt);
+		/* Registry changes (a directory, a registration) before the
+		 * next batch, also while the consumer keeps it too busy to sleep. */
+		drain_inbox(rt);
 		drain_producer_events(rt);
 		if (producer_fatal(rt) || commit_failed(rt) != 0)
 			return -1;
@@ -816,6 +910,12 @@ static int run(struct router *rt)
 				 * is done; start over from what Kafka committed. */
 				if (fatal)
 					return -1;
+				continue;
+			}
+			/* Only what this instance holds (a partition that went
+			 * may still have had a fetch under way). */
+			if (m->partition < 0 || m->partition >= ROUTER_PARTITIONS_MAX || !rt->owned[m->partition]) {
+				rd_kafka_message_destroy(m);
 				continue;
 			}
 			if (rt->n_batch == 0)
@@ -924,9 +1024,6 @@ int router_new(struct tidsd *d)
 		free(rt);
 		return TIDS_ENOMEM;
 	}
-	memcpy(rt->keys->ingress, keys_ingress(d), TIDS_SEAL_KEY_BYTES);
-	memcpy(rt->keys->delivery, keys_delivery(d), TIDS_SEAL_KEY_BYTES);
-	memcpy(rt->keys->state_mac, keys_state_mac(d), TIDS_SEAL_KEY_BYTES);
 	rt->hub = &d->hub;
 	pthread_mutex_init(&rt->lock, NULL);
 	rt->inbox_tail = &rt->inbox;
@@ -937,7 +1034,7 @@ int router_new(struct tidsd *d)
 	rt->tz = d->tz;
 	rt->metrics = d->metrics;
 	/* Peers arrive while the registry loads, too. */
-	kafka_topic(d, "out.", rt->t_out_prefix, sizeof(rt->t_out_prefix));
+	kafka_topic_name(d, KT_OUTBOUND, "", rt->t_out_prefix, sizeof(rt->t_out_prefix));
 	snprintf(rt->hub_id, sizeof(rt->hub_id), "%s", d->conf->hub_id);
 	/* This hub keeps every hub's statistics: a recipient of them. */
 	put_hub(rt, d->conf->hub_id, d->conf->jurisdiction, "");
@@ -951,6 +1048,10 @@ int router_init(struct tidsd *d)
 	char err[512];
 	int rc;
 
+	/* Derived from the hub data key, which the hub state brought. */
+	memcpy(rt->keys->ingress, keys_ingress(d), TIDS_SEAL_KEY_BYTES);
+	memcpy(rt->keys->delivery, keys_delivery(d), TIDS_SEAL_KEY_BYTES);
+	memcpy(rt->keys->state_mac, keys_state_mac(d), TIDS_SEAL_KEY_BYTES);
 	rt->conf_producer = kafka_conf(d, RD_KAFKA_PRODUCER, err, sizeof(err));
 	rt->conf_consumer = rt->conf_producer != NULL ? kafka_conf(d, RD_KAFKA_CONSUMER, err, sizeof(err)) : NULL;
 	if (rt->conf_consumer == NULL) {
@@ -958,20 +1059,41 @@ int router_init(struct tidsd *d)
 		return TIDS_EKAFKA;
 	}
 	snprintf(rt->hub_id, sizeof(rt->hub_id), "%s", d->conf->hub_id);
-	kafka_topic(d, "ingress", rt->t_ingress, sizeof(rt->t_ingress));
-	kafka_topic(d, "audit", rt->t_audit, sizeof(rt->t_audit));
-	kafka_topic(d, "state", rt->t_state, sizeof(rt->t_state));
-	kafka_deliver_topic(d, "", rt->t_deliver_prefix, sizeof(rt->t_deliver_prefix));
-	kafka_topic(d, "router", rt->group_id, sizeof(rt->group_id));
-	/* One transactional id per hub: a second router of the same hub fences
-	 * the first rather than racing it (KIP-447 would allow more; one hub,
-	 * one router keeps the audit chains simple). */
-	snprintf(rt->txn_id, sizeof(rt->txn_id), "%s.txn", rt->group_id);
-	{
-		char host[64] = "localhost";
+	kafka_topic_name(d, KT_INGRESS, NULL, rt->t_ingress, sizeof(rt->t_ingress));
+	kafka_topic_name(d, KT_AUDIT, NULL, rt->t_audit, sizeof(rt->t_audit));
+	kafka_topic_name(d, KT_STATE, NULL, rt->t_state, sizeof(rt->t_state));
+	kafka_topic_name(d, KT_DELIVER, "", rt->t_deliver_prefix, sizeof(rt->t_deliver_prefix));
+	kafka_group_name(d, KG_ROUTER, NULL, rt->group_id, sizeof(rt->group_id));
+	/* Transactional ids and a static member id of this instance of the
+	 * hub: the same instance restarted fences its former self (a
+	 * transaction it left open is aborted) and takes its partitions back.
+	 * The two producers' ids differ in the part before the instance name,
+	 * so no instance's (names may hold dots) is another's. Instances
+	 * fence each other by position, not by id: a partition changes hands
+	 * only after its owner's transactions have finished (on_rebalance),
+	 * and its next owner reads its state topic partition to the end,
+	 * open transactions included (state_load). */
+	for (int i = 0; i < TXN_SLOTS; i++) {
+		char slot[16] = "";
 
-		gethostname(host, sizeof(host) - 1);
-		snprintf(rt->instance_id, sizeof(rt->instance_id), "%s.%.63s", rt->group_id, host);
+		if (i > 0)
+			snprintf(slot, sizeof(slot), "%d", i);
+		snprintf(rt->txn_ids[i], sizeof(rt->txn_ids[i]), "%s.txn%s.%s", rt->group_id, slot, d->conf->instance);
+	}
+	snprintf(rt->instance_id, sizeof(rt->instance_id), "%s.%s", rt->group_id, d->conf->instance);
+	rt->session_timeout_ms = d->conf->router_session_timeout_ms;
+	{
+		int n = kafka_topic_partitions(d, KT_STATE, err, sizeof(err));
+		int want = kafka_topic_partitions(d, KT_INGRESS, err, sizeof(err));
+
+		/* The state of ingress partition p is in state partition p. */
+		if (n < 0 || want < 0 || n != want) {
+			tids_log_warnx("router: %s has %d partitions, %s %d: the state of each ingress partition "
+				       "lives in the state partition of its number (a state topic made by tidsd 0.1, "
+				       "for one router per hub, has one); %s", rt->t_state, n, rt->t_ingress, want,
+				       n < 0 || want < 0 ? err : "give it as many partitions");
+			return TIDS_EKAFKA;
+		}
 	}
 	rt->checkpoint_entries = d->conf->checkpoint_entries;
 	rt->checkpoint_ms = d->conf->checkpoint_interval_ms;

@@ -133,6 +133,7 @@ struct router_keys {
 
 struct count {
 	char key[TIDS_ID_MAX * 3 + 64];      /* "uses/<grant>" or "counter/<name>/<key>/<period>" */
+	int32_t partition;                   /* whose state partition holds it (the decision's) */
 	uint64_t value;
 	bool dirty;
 };
@@ -150,7 +151,7 @@ struct seen {
 };
 
 struct window {
-	char key[1024];                      /* "window/<recipient>/<purpose>/<group>/<start>" */
+	char key[1024];                      /* "window/<owner>/<recipient>/<purpose>/<category>/..." */
 	char recipient[TIDS_ID_MAX + 1];
 	char purpose[TIDS_NAME_MAX + 1];
 	char function[TIDS_NAME_MAX + 1];
@@ -213,7 +214,10 @@ struct router {
 	rd_kafka_conf_t *conf_consumer;
 	char hub_id[TIDS_ID_MAX + 1];
 	char t_ingress[256], t_audit[256], t_state[256], t_deliver_prefix[256];
-	char group_id[280], txn_id[300], instance_id[360];
+	char group_id[280], instance_id[360];
+	/* Each producer's transactional id: this instance's own, distinct from
+	 * every other instance's, the same at each of its starts (txn_open). */
+	char txn_ids[TXN_SLOTS][300];
 	int64_t checkpoint_entries, checkpoint_ms;
 	const struct tids_identity *hub;     /* the daemon's (guarded memory); never changes */
 	struct router_keys *keys;
@@ -269,6 +273,8 @@ struct router {
 	struct held_deliveries held;
 	struct signed_head signed_heads[ROUTER_PARTITIONS_MAX];
 	bool assigned;                       /* holds ingress partitions now */
+	bool owned[ROUTER_PARTITIONS_MAX];   /* which ones */
+	int64_t session_timeout_ms;
 
 	/* The record being routed: decided at one time, and encoded once for
 	 * the recipients that receive it unchanged. */
@@ -337,6 +343,9 @@ void txn_hand_off(struct router *rt, size_t records, rd_kafka_topic_partition_li
 /* Where the committed transactions moved routing to, if that changed
  * since the last call (NULL otherwise); the caller destroys it. */
 rd_kafka_topic_partition_list_t *txn_committed_offsets(struct router *rt);
+/* Forgets the offsets of partitions no longer owned (rt->owned), once
+ * the committer is idle. */
+void txn_forget_offsets(struct router *rt);
 /* Waits until every commit handed off is done: 0, or -1 if one failed. */
 int txn_wait_idle(struct router *rt);
 bool txn_failed(struct router *rt, char *why, size_t len);
@@ -415,10 +424,13 @@ void aggregate_clear(struct router *rt);
 void aggregate_record_id(const struct window *w, uint8_t id[TIDS_RECORD_ID_BYTES]);
 
 /* state.c */
+/* Forgets the router's state and reads that of the partitions it owns
+ * (rt->owned) from the state topic, each to its end: 0 or -1. */
 int state_load(struct router *rt);
 int state_write_dirty(struct router *rt);
-/* Adds amount to the count under key (marking it for writing); returns it. */
-uint64_t state_count_add(struct router *rt, const char *key, uint64_t amount);
+/* Adds amount to the count under key, kept on partition's state (marking
+ * it for writing); returns it. */
+uint64_t state_count_add(struct router *rt, int32_t partition, const char *key, uint64_t amount);
 /* Is (publisher, sequence, leaf) on partition new? If so, remember it. */
 bool state_first_time(struct router *rt, int32_t partition, const char *publisher, uint64_t sequence,
 		      uint32_t leaf_index);
@@ -427,7 +439,7 @@ bool state_first_time(struct router *rt, int32_t partition, const char *publishe
  * lost ack is at or below the last one routed.) */
 bool state_first_import(struct router *rt, int32_t partition, const char *hub, uint64_t position);
 void state_clear(struct router *rt);
-int state_window_restore(struct router *rt, const char *key, const struct tids_aggregate_window *w);
+int state_window_restore(struct router *rt, int32_t partition, const char *key, const struct tids_aggregate_window *w);
 
 /* router.c */
 int router_produce(struct router *rt, const char *topic, int32_t partition, const void *key, size_t key_len,

@@ -17,31 +17,6 @@ enum { NEEDS_PARTICIPANT = 1, NEEDS_ADMIN = 2, NEEDS_PEER = 4 };
 
 typedef void method_fn(struct tidsd *d, struct session *s, const struct tids_frame *f);
 
-/* Replies to a change with its id, or with the error. */
-static void reply_change(struct tidsd *d, struct session *s, uint64_t call_id, int r, const char *id,
-			 const char *err)
-{
-	struct tids_id_message m = { .id = id };
-	uint8_t *body;
-	size_t len;
-
-	if (r != 0) {
-		session_reply(d, s, call_id, tids_error_code(r), err, NULL, 0);
-		return;
-	}
-	/* Changes are durable before they are acknowledged. */
-	if (store_commit(d->store) != 0) {
-		session_reply(d, s, call_id, CODE_UNAVAILABLE, "registry could not be written", NULL, 0);
-		return;
-	}
-	if (tids_wire_encode_change_reply(&m, &body, &len) != 0) {
-		session_reply(d, s, call_id, tids_error_code(TIDS_ENOMEM), "out of memory", NULL, 0);
-		return;
-	}
-	session_reply(d, s, call_id, CODE_OK, "", body, len);
-	free(body);
-}
-
 static void exchange_ping(struct tidsd *d, struct session *s, const struct tids_frame *f)
 {
 	struct tids_ping req, rep = { 0 };
@@ -82,133 +57,215 @@ static const char *caller_of(const struct session *s)
 	return s->local ? NULL : s->participant;
 }
 
+/* What the hub's log says of a change made through this instance, once
+ * it is made (or refused); the change log on Kafka keeps who made it too. */
+struct said {
+	char id[TIDS_ID_MAX + 1];
+	char ok[512];
+	char refused[256];
+};
+
+static void changed(struct tidsd *d, struct session *s, uint64_t call_id, void *ctx, int r, const char *err)
+{
+	struct said *said = ctx;
+	struct tids_id_message m = { .id = said->id };
+	uint8_t *body;
+	size_t len;
+
+	if (r == 0 && *said->ok != '\0')
+		tids_log_info("%s", said->ok);
+	else if (r != 0 && *said->refused != '\0')
+		tids_log_info("%s refused: %s", said->refused, err);
+	if (s != NULL) {
+		if (r != 0)
+			session_reply(d, s, call_id, tids_error_code(r), err, NULL, 0);
+		else if (tids_wire_encode_change_reply(&m, &body, &len) != 0)
+			session_reply(d, s, call_id, tids_error_code(TIDS_ENOMEM), "out of memory", NULL, 0);
+		else {
+			session_reply(d, s, call_id, CODE_OK, "", body, len);
+			free(body);
+		}
+	}
+	free(said);
+}
+
+/* A change of the hub state, answered once this instance has applied it
+ * (hubstate.c); the change log names who asked. */
+static void change(struct tidsd *d, struct session *s, const struct tids_frame *f, enum hs_op op, const char *id,
+		   bool flag, struct said *said)
+{
+	char actor[200];
+	struct hs_request rq = { .op = op, .blob = f->body.data, .len = f->body.len, .id = id, .flag = flag,
+				 .caller = caller_of(s), .actor = actor };
+
+	if (s->local)
+		snprintf(actor, sizeof(actor), "local admin (uid %u) on %s", (unsigned)s->uid, d->conf->instance);
+	else
+		snprintf(actor, sizeof(actor), "participant %s%s on %s", s->participant, s->admin ? " (admin key)" : "",
+			 d->conf->instance);
+	/* Revocations and suspensions name a thing, not a body. */
+	if (id != NULL) {
+		rq.blob = NULL;
+		rq.len = 0;
+	}
+	hubstate_change(d, s, f->call_id, &rq, changed, said);
+}
+
+static struct said *said_new(struct tidsd *d, struct session *s, const struct tids_frame *f)
+{
+	struct said *said = calloc(1, sizeof(*said));
+
+	if (said == NULL)
+		session_reply(d, s, f->call_id, tids_error_code(TIDS_ENOMEM), "out of memory", NULL, 0);
+	return said;
+}
+
 static void exchange_grant(struct tidsd *d, struct session *s, const struct tids_frame *f)
 {
+	struct said *said = said_new(d, s, f);
 	struct tids_grant g;
 	char err[256];
-	int r = tids_wire_decode_signed_grant(f->body.data, f->body.len, &g, err, sizeof(err));
 
-	if (r == 0)
-		r = registry_put_grant(d, f->body.data, f->body.len, caller_of(s), err, sizeof(err));
-	if (r == 0)
-		tids_log_info("grant %s: %s grants %s (%zu categories, %zu purposes, until %lld)", g.grant_id, g.owner,
-			      g.grantee, g.categories.n, g.purposes.n, (long long)g.not_after_ms);
-	reply_change(d, s, f->call_id, r, r == 0 ? g.grant_id : NULL, err);
-	tids_grant_free(&g);
+	if (said == NULL)
+		return;
+	if (tids_wire_decode_signed_grant(f->body.data, f->body.len, &g, err, sizeof(err)) == 0) {
+		snprintf(said->id, sizeof(said->id), "%s", g.grant_id);
+		snprintf(said->ok, sizeof(said->ok), "grant %s: %s grants %s (%zu categories, %zu purposes, until %lld)",
+			 g.grant_id, g.owner, g.grantee, g.categories.n, g.purposes.n, (long long)g.not_after_ms);
+		tids_grant_free(&g);
+	}
+	change(d, s, f, HS_PUT_GRANT, NULL, false, said);
 }
 
 static void exchange_revoke(struct tidsd *d, struct session *s, const struct tids_frame *f)
 {
 	struct tids_id_message m;
+	struct said *said;
 	char err[256];
-	int r = tids_wire_decode_revoke_request(f->body.data, f->body.len, &m, err, sizeof(err));
 
-	if (r == 0)
-		r = registry_revoke_grant(d, m.id, caller_of(s), err, sizeof(err));
-	if (r == 0)
-		tids_log_info("grant %s revoked; its data key is destroyed", m.id);
-	reply_change(d, s, f->call_id, r, m.id, err);
+	if (tids_wire_decode_revoke_request(f->body.data, f->body.len, &m, err, sizeof(err)) != 0) {
+		session_reply(d, s, f->call_id, CODE_INVALID_ARGUMENT, err, NULL, 0);
+		return;
+	}
+	if ((said = said_new(d, s, f)) != NULL) {
+		snprintf(said->id, sizeof(said->id), "%s", m.id);
+		snprintf(said->ok, sizeof(said->ok), "grant %s revoked; its data key is destroyed", m.id);
+		change(d, s, f, HS_REVOKE_GRANT, m.id, false, said);
+	}
 	tids_id_message_free(&m);
 }
 
 static void exchange_approve(struct tidsd *d, struct session *s, const struct tids_frame *f)
 {
+	struct said *said = said_new(d, s, f);
 	struct tids_approval a;
-	char err[512];
-	int r = tids_wire_decode_signed_approval(f->body.data, f->body.len, &a, err, sizeof(err));
+	char err[256];
 
-	if (r == 0)
-		r = registry_put_approval(d, f->body.data, f->body.len, caller_of(s), err, sizeof(err));
-	if (r == 0)
-		tids_log_info("approval %s (%s%s%s) by %s: %s -> %s", a.approval_id, a.kind, *a.case_id ? ", case " : "",
-			      a.case_id, a.regulator, a.exporter, a.recipient);
-	else if (a.approval_id != NULL)
-		tids_log_info("approval %s by %s refused: %s", a.approval_id, a.regulator, err);
-	reply_change(d, s, f->call_id, r, r == 0 ? a.approval_id : NULL, err);
-	tids_approval_free(&a);
+	if (said == NULL)
+		return;
+	if (tids_wire_decode_signed_approval(f->body.data, f->body.len, &a, err, sizeof(err)) == 0) {
+		snprintf(said->id, sizeof(said->id), "%s", a.approval_id);
+		snprintf(said->ok, sizeof(said->ok), "approval %s (%s%s%s) by %s: %s -> %s", a.approval_id, a.kind,
+			 *a.case_id ? ", case " : "", a.case_id, a.regulator, a.exporter, a.recipient);
+		snprintf(said->refused, sizeof(said->refused), "approval %s by %s", a.approval_id, a.regulator);
+		tids_approval_free(&a);
+	}
+	change(d, s, f, HS_PUT_APPROVAL, NULL, false, said);
 }
 
 static void exchange_revoke_approval(struct tidsd *d, struct session *s, const struct tids_frame *f)
 {
 	struct tids_id_message m;
+	struct said *said;
 	char err[256];
-	int r = tids_wire_decode_revoke_approval_request(f->body.data, f->body.len, &m, err, sizeof(err));
 
-	if (r == 0)
-		r = registry_revoke_approval(d, m.id, caller_of(s), err, sizeof(err));
+	if (tids_wire_decode_revoke_approval_request(f->body.data, f->body.len, &m, err, sizeof(err)) != 0) {
+		session_reply(d, s, f->call_id, CODE_INVALID_ARGUMENT, err, NULL, 0);
+		return;
+	}
 	/* The hub's log is the record of who withdrew what, and when (the
-	 * revocation itself is stored with the approval). */
-	if (r == 0)
-		tids_log_info("approval %s revoked by %s; records routed from now on do not rest on it", m.id,
-			      s->local ? "the local administrator" : s->participant);
-	reply_change(d, s, f->call_id, r, m.id, err);
+	 * revocation itself is on the hub state, with the approval). */
+	if ((said = said_new(d, s, f)) != NULL) {
+		snprintf(said->id, sizeof(said->id), "%s", m.id);
+		snprintf(said->ok, sizeof(said->ok), "approval %s revoked by %s; records routed from now on do not rest "
+			 "on it", m.id, s->local ? "the local administrator" : s->participant);
+		change(d, s, f, HS_REVOKE_APPROVAL, m.id, false, said);
+	}
 	tids_id_message_free(&m);
 }
 
 static void admin_register_participant(struct tidsd *d, struct session *s, const struct tids_frame *f)
 {
 	struct tids_participant p;
-	char err[256], topic[256];
+	struct said *said;
+	char err[256];
 	int r = tids_wire_decode_participant(f->body.data, f->body.len, &p, err, sizeof(err));
 
-	/* Its delivery topic first: a participant that exists can be routed to. */
-	if (r == 0)
-		r = purposes_check_attribute(&p, err, sizeof(err));
-	if (r == 0) {
-		kafka_deliver_topic(d, p.id, topic, sizeof(topic));
-		r = kafka_ensure_topic(d, topic, 1, false, err, sizeof(err));
+	/* Its delivery topic is made when the registration is applied, by
+	 * every instance that applies it (registry.c): not here, where a
+	 * round trip to the broker per registration held up the loop. */
+	if (r != 0) {
+		session_reply(d, s, f->call_id, tids_error_code(r), err, NULL, 0);
+	} else if ((said = said_new(d, s, f)) != NULL) {
+		snprintf(said->id, sizeof(said->id), "%s", p.id);
+		snprintf(said->ok, sizeof(said->ok), "participant %s registered (%s, %s)%s", p.id, p.role,
+			 p.jurisdiction, p.suspended ? ", suspended" : "");
+		change(d, s, f, HS_PUT_PARTICIPANT, NULL, false, said);
 	}
-	if (r == 0)
-		r = registry_put_participant(d, f->body.data, f->body.len, err, sizeof(err));
-	if (r == 0)
-		tids_log_info("participant %s registered (%s, %s)%s", p.id, p.role, p.jurisdiction,
-			      p.suspended ? ", suspended" : "");
-	reply_change(d, s, f->call_id, r, r == 0 ? p.id : NULL, err);
 	tids_participant_free(&p);
 }
 
 static void admin_register_asset(struct tidsd *d, struct session *s, const struct tids_frame *f)
 {
+	struct said *said = said_new(d, s, f);
 	struct tids_asset a;
 	char err[256];
-	int r = tids_wire_decode_asset(f->body.data, f->body.len, &a, err, sizeof(err));
 
-	if (r == 0)
-		r = registry_put_asset(d, f->body.data, f->body.len, err, sizeof(err));
-	if (r == 0)
-		tids_log_info("asset %s registered (lessee %s%s%s)", a.asset_id, a.lessee, *a.lessor ? ", lessor " : "",
-			      a.lessor);
-	reply_change(d, s, f->call_id, r, r == 0 ? a.asset_id : NULL, err);
-	tids_asset_free(&a);
+	if (said == NULL)
+		return;
+	if (tids_wire_decode_asset(f->body.data, f->body.len, &a, err, sizeof(err)) == 0) {
+		snprintf(said->id, sizeof(said->id), "%s", a.asset_id);
+		snprintf(said->ok, sizeof(said->ok), "asset %s registered (lessee %s%s%s)", a.asset_id, a.lessee,
+			 *a.lessor ? ", lessor " : "", a.lessor);
+		tids_asset_free(&a);
+	}
+	change(d, s, f, HS_PUT_ASSET, NULL, false, said);
 }
 
 static void admin_register_peer(struct tidsd *d, struct session *s, const struct tids_frame *f)
 {
+	struct said *said = said_new(d, s, f);
 	struct tids_peer p;
 	char err[256];
-	int r = tids_wire_decode_peer(f->body.data, f->body.len, &p, err, sizeof(err));
 
-	if (r == 0)
-		r = registry_put_peer(d, f->body.data, f->body.len, err, sizeof(err));
-	if (r == 0)
-		tids_log_info("peer hub %s registered (%s)", p.hub_id, p.jurisdiction);
-	reply_change(d, s, f->call_id, r, r == 0 ? p.hub_id : NULL, err);
-	tids_peer_free(&p);
+	if (said == NULL)
+		return;
+	if (tids_wire_decode_peer(f->body.data, f->body.len, &p, err, sizeof(err)) == 0) {
+		snprintf(said->id, sizeof(said->id), "%s", p.hub_id);
+		snprintf(said->ok, sizeof(said->ok), "peer hub %s registered (%s)", p.hub_id, p.jurisdiction);
+		tids_peer_free(&p);
+	}
+	change(d, s, f, HS_PUT_PEER, NULL, false, said);
 }
 
 static void admin_suspend(struct tidsd *d, struct session *s, const struct tids_frame *f)
 {
 	struct tids_id_message m;
+	struct said *said;
 	char err[256];
-	int r = tids_wire_decode_suspend_request(f->body.data, f->body.len, &m, err, sizeof(err));
 
-	if (r == 0)
-		r = registry_suspend(d, m.id, m.flag, err, sizeof(err));
+	if (tids_wire_decode_suspend_request(f->body.data, f->body.len, &m, err, sizeof(err)) != 0) {
+		session_reply(d, s, f->call_id, CODE_INVALID_ARGUMENT, err, NULL, 0);
+		return;
+	}
 	/* The suspended participant's open sessions end as the registry
-	 * changes (sessions_recheck), not at their next connection. */
-	if (r == 0)
-		tids_log_info("participant %s %s", m.id, m.flag ? "suspended" : "reinstated");
-	reply_change(d, s, f->call_id, r, m.id, err);
+	 * changes (sessions_recheck), on every instance, not at their next
+	 * connection. */
+	if ((said = said_new(d, s, f)) != NULL) {
+		snprintf(said->id, sizeof(said->id), "%s", m.id);
+		snprintf(said->ok, sizeof(said->ok), "participant %s %s", m.id, m.flag ? "suspended" : "reinstated");
+		change(d, s, f, HS_SUSPEND, m.id, m.flag, said);
+	}
 	tids_id_message_free(&m);
 }
 

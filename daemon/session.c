@@ -38,7 +38,7 @@ static void update_events(struct tidsd *d, struct session *s)
 {
 	uint32_t ev = 0;
 
-	if (s->state != SESSION_CLOSING && !s->paused && !publish_blocked(d, s))
+	if (s->state != SESSION_CLOSING && !s->paused && !publish_blocked(d, s) && !s->waiting)
 		ev |= EPOLLIN;
 	if (s->out.len > 0)
 		ev |= EPOLLOUT;
@@ -274,7 +274,7 @@ static void frames_step(struct tidsd *d, struct session *s)
 	int r;
 
 	s->in_frames = true;
-	while (s->w.fd >= 0 && s->state == SESSION_OPEN && !s->paused && !publish_blocked(d, s)) {
+	while (s->w.fd >= 0 && s->state == SESSION_OPEN && !s->paused && !publish_blocked(d, s) && !s->waiting) {
 		if (tids_channel_absorb(&s->ch, &s->in) != 0) {
 			session_close(d, s, "transport message does not decrypt");
 			return;
@@ -315,7 +315,7 @@ static void read_in(struct tidsd *d, struct session *s)
 	size_t budget = READ_BUDGET;
 
 	while (budget > 0 && (s->state == SESSION_HANDSHAKE ||
-			      (s->state == SESSION_OPEN && !s->paused && !publish_blocked(d, s)))) {
+			      (s->state == SESSION_OPEN && !s->paused && !publish_blocked(d, s) && !s->waiting))) {
 		ssize_t n;
 
 		if (tids_buf_reserve(&s->in, READ_CHUNK) != 0) {
@@ -344,6 +344,12 @@ static void read_in(struct tidsd *d, struct session *s)
 	}
 }
 
+void session_catch_up(struct tidsd *d, struct session *s)
+{
+	if (s->w.fd >= 0 && s->state == SESSION_OPEN && !s->waiting)
+		read_in(d, s);
+}
+
 static void on_event(struct tidsd *d, struct watch *w, uint32_t events)
 {
 	struct session *s = w->ctx;
@@ -354,7 +360,7 @@ static void on_event(struct tidsd *d, struct watch *w, uint32_t events)
 		flush_out(d, s);
 	/* Frames read before a pause wait in our buffers, and epoll reports
 	 * only new bytes on the socket: serve them once the pause is over. */
-	if (s->w.fd >= 0 && s->state == SESSION_OPEN && !s->paused && !publish_blocked(d, s) &&
+	if (s->w.fd >= 0 && s->state == SESSION_OPEN && !s->paused && !publish_blocked(d, s) && !s->waiting &&
 	    (s->in.len > 0 || s->ch.plain.len > s->ch.pending))
 		frames_step(d, s);
 	if (s->w.fd >= 0 && (events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
@@ -454,6 +460,17 @@ void session_end(struct tidsd *d, struct session *s, int code, const char *why)
 	flush_out(d, s);
 }
 
+void session_resume(struct tidsd *d, struct session *s)
+{
+	if (s->w.fd < 0)
+		return;
+	/* Frames that arrived behind the call wait in our buffers. */
+	if (s->state == SESSION_OPEN && !s->paused && !s->waiting && (s->in.len > 0 || s->ch.plain.len > s->ch.pending))
+		frames_step(d, s);
+	if (s->w.fd >= 0)
+		update_events(d, s);
+}
+
 void session_close(struct tidsd *d, struct session *s, const char *why)
 {
 	if (s->w.fd < 0)
@@ -467,6 +484,7 @@ void session_close(struct tidsd *d, struct session *s, const char *why)
 	s->state = SESSION_CLOSED;
 	ingest_forget_session(d, s);
 	egress_forget_session(d, s);
+	hubstate_forget_session(d, s);
 	federation_forget_session(d, s);
 	budget_handshake_end(d, s);
 	loop_del(d, &s->w);

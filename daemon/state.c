@@ -1,27 +1,33 @@
 /*
  * The router's state on the compacted state topic: chain heads, grant use
- * counts and policy counters, open aggregation windows. Written in the same
- * transaction as the deliveries they account for, read back in full when
- * the router (re)starts or is assigned partitions, so that what it knows
- * is exactly what Kafka committed.
+ * counts and policy counters, open aggregation windows, publishers'
+ * positions. The state of ingress partition p lives in state partition p,
+ * written in the same transaction as the deliveries it accounts for, and
+ * read back when the router is assigned partitions, so that what it knows
+ * is exactly what Kafka committed, and it moves with its partition from
+ * one instance of the hub to another.
  *
  * Kafka is not trusted with the state's integrity: each entry carries a
  * sequence number and a MAC under a key derived from the hub data key (see
  * tids_wire_open_router_state). On load, an entry that does not verify,
  * or whose sequence is not above that of an earlier entry of its key (an
- * old entry written again), is refused loudly and not applied.
+ * old entry written again), is refused loudly and not applied. Sequences
+ * keep rising across instances: a router that takes a partition reads its
+ * entries, whose sequences it then writes above.
  *
- * Where routing resumes. Key "position/<p>", value RouterState.next_offset:
- * the first offset of ingress partition p not yet routed. transact()
- * raises it (per partition, to the last offset of the batch + 1) and
- * writes it with the batch's deliveries, entries and other state, in the
- * same transaction, so it moves exactly when they commit. On an
- * assignment the router reads the state topic and starts each partition
- * it was given at next_offset (the group's committed offset only where no
- * entry exists yet, as after an upgrade). The consumer group's offsets are
+ * Where routing resumes. Key "position/<p>" in state partition p, value
+ * RouterState.next_offset: the first offset of ingress partition p not yet
+ * routed. transact() raises it (per partition, to the last offset of the
+ * batch + 1) and writes it with the batch's deliveries, entries and other
+ * state, in the same transaction, so it moves exactly when they commit.
+ * When partitions are assigned, the router reads the state of the ones it
+ * holds (to the end, transactions still open included) and starts each it
+ * was given at next_offset (the group's committed offset only where no
+ * entry exists yet, as after an upgrade). It is the one place routing
+ * resumes from, on whichever instance: the consumer group's offsets are
  * still committed, once a second and late, for lag monitoring only; they
  * decide nothing. One entry per partition: whoever routes partition p
- * owns "position/<p>" (and "chain/<p>"), so routers that split the
+ * owns "position/<p>" (and "chain/<p>"), so instances that split the
  * partitions between them never write each other's entries.
  */
 #include <stdio.h>
@@ -33,7 +39,7 @@
 
 #define LOAD_TIMEOUT_MS 60000
 
-uint64_t state_count_add(struct router *rt, const char *key, uint64_t amount)
+uint64_t state_count_add(struct router *rt, int32_t partition, const char *key, uint64_t amount)
 {
 	struct count *c = tids_map_get_str(&rt->counts, key);
 
@@ -47,6 +53,7 @@ uint64_t state_count_add(struct router *rt, const char *key, uint64_t amount)
 			return 0;
 		}
 	}
+	c->partition = partition;
 	c->value += amount;
 	c->dirty = true;
 	return c->value;
@@ -250,17 +257,17 @@ static void apply_entry(struct router *rt, const rd_kafka_message_t *m, struct t
 		struct count *c = tids_map_get_str(&rt->counts, key);
 		uint64_t was = c != NULL ? c->value : 0;
 
-		state_count_add(rt, key, st.count - was);
+		state_count_add(rt, m->partition, key, st.count - was);
 		c = tids_map_get_str(&rt->counts, key);
 		if (c != NULL)
 			c->dirty = false;
 		count_to_facts(rt, key, st.count);
-	} else if (st.kind == TIDS_STATE_POSITION && sscanf(key, "position/%d", &p) == 1 && p >= 0 &&
+	} else if (st.kind == TIDS_STATE_POSITION && sscanf(key, "position/%d", &p) == 1 && p == m->partition &&
 		   p < ROUTER_PARTITIONS_MAX) {
 		rt->next_offset[p] = st.next_offset;
 		rt->next_dirty[p] = false;
 	} else if (st.kind == TIDS_STATE_WINDOW) {
-		state_window_restore(rt, key, &st.window);
+		state_window_restore(rt, m->partition, key, &st.window);
 	} else if (st.kind == TIDS_STATE_SEEN) {
 		struct seen *sn;
 
@@ -281,18 +288,28 @@ static void apply_entry(struct router *rt, const rd_kafka_message_t *m, struct t
 
 int state_load(struct router *rt)
 {
-	rd_kafka_conf_t *conf = rd_kafka_conf_dup(rt->conf_consumer);
-	rd_kafka_topic_partition_list_t *tp;
+	rd_kafka_conf_t *conf;
+	rd_kafka_topic_partition_list_t *tp = NULL, *owned;
+	int64_t end[ROUTER_PARTITIONS_MAX];
 	rd_kafka_t *rk;
 	struct tids_map seqs = { 0 };
 	char err[512], group[320];
-	int64_t deadline = mono_ms() + LOAD_TIMEOUT_MS;
+	int64_t deadline = mono_ms() + LOAD_TIMEOUT_MS, said = mono_ms();
 	size_t n = 0, pos = 0;
-	int r = -1;
+	int eofs = 0, want = 0, r = -1;
 
 	state_clear(rt);
 	aggregate_clear(rt);
 	rt->state_refused = 0;
+	owned = rd_kafka_topic_partition_list_new(8);
+	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
+		if (rt->owned[p])
+			rd_kafka_topic_partition_list_add(owned, rt->t_ingress, p);
+	if (owned->cnt == 0) {
+		rd_kafka_topic_partition_list_destroy(owned);
+		return 0;
+	}
+	conf = rd_kafka_conf_dup(rt->conf_consumer);
 	/* Read by assign(): the group only names the reader, nothing commits. */
 	snprintf(group, sizeof(group), "%s.state", rt->group_id);
 	if (rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
@@ -300,6 +317,7 @@ int state_load(struct router *rt)
 	    rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
+		rd_kafka_topic_partition_list_destroy(owned);
 		tids_log_warnx("router: %s", err);
 		return -1;
 	}
@@ -307,35 +325,48 @@ int state_load(struct router *rt)
 	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
 	if (rk == NULL) {
 		rd_kafka_conf_destroy(conf);
+		rd_kafka_topic_partition_list_destroy(owned);
 		tids_log_warnx("router: %s", err);
 		return -1;
 	}
 	rd_kafka_set_log_queue(rk, NULL);
 	rd_kafka_poll_set_consumer(rk);
-	{
+	tp = rd_kafka_topic_partition_list_new(owned->cnt);
+	for (int i = 0; i < owned->cnt; i++) {
+		int32_t p = owned->elems[i].partition;
 		int64_t lo = 0, hi = -1;
 
-		/* An empty topic (a new hub) has nothing to wait for: its end
-		 * may never be signalled while the partition is still being
-		 * set up after the topic's creation. */
-		if (rd_kafka_query_watermark_offsets(rk, rt->t_state, 0, &lo, &hi, 10000) ==
-			    RD_KAFKA_RESP_ERR_NO_ERROR && hi == 0) {
-			rd_kafka_destroy(rk);
-			tids_log_info("router: state topic empty: a new hub");
-			return 0;
-		}
+		/* An empty partition (a new hub) has nothing to wait for: its end
+		 * may never be signalled while it is still being set up after the
+		 * topic's creation. */
+		if (rd_kafka_query_watermark_offsets(rk, rt->t_state, p, &lo, &hi, 10000) !=
+		    RD_KAFKA_RESP_ERR_NO_ERROR)
+			hi = -1;
+		else if (hi == 0)
+			continue;
+		/* Read to the high watermark, not only to the first end seen:
+		 * read_committed ends at the last stable offset, which stays
+		 * below a transaction still open (of an instance that died
+		 * holding p, until it times out) and below one committed whose
+		 * markers are still being written (the last of an instance
+		 * that just gave p up, or ours). Its position entry is the one
+		 * routing resumes from. */
+		end[p] = hi;
+		rd_kafka_topic_partition_list_add(tp, rt->t_state, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+		want++;
 	}
-	tp = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(tp, rt->t_state, 0)->offset = RD_KAFKA_OFFSET_BEGINNING;
+	if (want == 0) {
+		r = 0;
+		goto out;
+	}
 	if (rd_kafka_assign(rk, tp) != RD_KAFKA_RESP_ERR_NO_ERROR)
 		goto out;
-	/* Read until the end as of now (read_committed: the last stable offset). */
+	/* Read each to its end as of now (read_committed: the last stable offset). */
 	while (mono_ms() < deadline && !rt->stop) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-		static int64_t said;
 
 		if (m == NULL) {
-			if (mono_ms() - said > 10000 && deadline - mono_ms() < LOAD_TIMEOUT_MS - 10000) {
+			if (mono_ms() - said > 10000) {
 				tids_log_info("router: still reading the state topic %s (%zu entries so far)",
 					      rt->t_state, n);
 				said = mono_ms();
@@ -343,37 +374,44 @@ int state_load(struct router *rt)
 			continue;
 		}
 		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			bool there = m->partition < 0 || m->partition >= ROUTER_PARTITIONS_MAX ||
+				     m->offset >= end[m->partition];
+
 			rd_kafka_message_destroy(m);
-			r = 0;
-			break;
+			if (there && ++eofs == want) {
+				r = 0;
+				break;
+			}
+			continue;
 		}
 		if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR)
 			tids_log_warnx("router: state topic: %s", rd_kafka_message_errstr(m));
-		else {
+		else if (m->partition >= 0 && m->partition < ROUTER_PARTITIONS_MAX && rt->owned[m->partition]) {
 			apply_entry(rt, m, &seqs);
 			n++;
 		}
 		rd_kafka_message_destroy(m);
 	}
+out:
 	if (r == 0 && rt->state_refused > 0)
-		tids_log_warnx("router: state restored from %zu entries; %zu refused (see above): the state topic %s "
-			       "was written by someone other than this hub", n - rt->state_refused, rt->state_refused,
-			       rt->t_state);
+		tids_log_warnx("router: state of %d partitions restored from %zu entries; %zu refused (see above): the "
+			       "state topic %s was written by someone other than this hub", owned->cnt,
+			       n - rt->state_refused, rt->state_refused, rt->t_state);
 	else if (r == 0)
-		tids_log_info("router: state restored from %zu entries", n);
+		tids_log_info("router: state of %d partitions restored from %zu entries", owned->cnt, n);
 	else
 		tids_log_warnx("router: the state topic %s could not be read to its end", rt->t_state);
 	for (void *v; (v = tids_map_next(&seqs, &pos)) != NULL;)
 		free(v);
 	tids_map_free(&seqs);
-out:
 	rd_kafka_topic_partition_list_destroy(tp);
+	rd_kafka_topic_partition_list_destroy(owned);
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
 	return r;
 }
 
-static int put(struct router *rt, const char *key, const struct tids_router_state *st)
+static int put(struct router *rt, int32_t partition, const char *key, const struct tids_router_state *st)
 {
 	rd_kafka_headers_t *h;
 	uint8_t *value = NULL, mac[TIDS_STATE_MAC_BYTES], seq[8];
@@ -395,7 +433,7 @@ static int put(struct router *rt, const char *key, const struct tids_router_stat
 		free(value);
 		return TIDS_ENOMEM;
 	}
-	return router_produce_h(rt, rt->t_state, 0, key, strlen(key), value, len, h);
+	return router_produce_h(rt, rt->t_state, partition, key, strlen(key), value, len, h);
 }
 
 static void window_state(const struct window *w, struct tids_router_state *st, const char *rules[8])
@@ -443,7 +481,7 @@ int state_write_dirty(struct router *rt)
 			st.kind = TIDS_STATE_POSITION;
 			st.next_offset = rt->next_offset[p];
 			snprintf(key, sizeof(key), "position/%d", (int)p);
-			if ((r = put(rt, key, &st)) != 0)
+			if ((r = put(rt, p, key, &st)) != 0)
 				return r;
 			rt->next_dirty[p] = false;
 		}
@@ -456,7 +494,7 @@ int state_write_dirty(struct router *rt)
 		memcpy(st.chain.head, ch->head, TIDS_HASH_BYTES);
 		st.chain.since_checkpoint = ch->since_checkpoint;
 		snprintf(key, sizeof(key), "chain/%d", (int)p);
-		if ((r = put(rt, key, &st)) != 0)
+		if ((r = put(rt, p, key, &st)) != 0)
 			return r;
 		ch->dirty = false;
 	}
@@ -466,7 +504,7 @@ int state_write_dirty(struct router *rt)
 		memset(&st, 0, sizeof(st));
 		st.kind = TIDS_STATE_COUNT;
 		st.count = c->value;
-		if ((r = put(rt, c->key, &st)) != 0)
+		if ((r = put(rt, c->partition, c->key, &st)) != 0)
 			return r;
 		c->dirty = false;
 	}
@@ -480,7 +518,7 @@ int state_write_dirty(struct router *rt)
 			memset(&st, 0, sizeof(st));
 			st.kind = sn->import ? TIDS_STATE_IMPORTED : TIDS_STATE_SEEN;
 			st.seen = (struct tids_position){ sn->publisher, sn->sequence, sn->leaf_index, sn->partition };
-			if ((r = put(rt, sn->key, &st)) != 0)
+			if ((r = put(rt, sn->partition, sn->key, &st)) != 0)
 				return r;
 			sn->dirty = false;
 		}
@@ -490,7 +528,7 @@ int state_write_dirty(struct router *rt)
 		const char *rules[8];
 
 		if (w->emitted) {
-			if ((r = put(rt, w->key, NULL)) != 0)
+			if ((r = put(rt, w->partition, w->key, NULL)) != 0)
 				return r;
 			tids_map_remove_str(&rt->windows, w->key);
 			free(w);
@@ -499,7 +537,7 @@ int state_write_dirty(struct router *rt)
 		if (!w->dirty)
 			continue;
 		window_state(w, &st, rules);
-		if ((r = put(rt, w->key, &st)) != 0)
+		if ((r = put(rt, w->partition, w->key, &st)) != 0)
 			return r;
 		w->dirty = false;
 	}

@@ -17,7 +17,7 @@
 
 enum stmt {
 	ST_BEGIN, ST_COMMIT, ST_PUT, ST_DELETE, ST_EACH, ST_GET_KV, ST_SET_KV, ST_DELETE_KV, ST_EACH_KV,
-	ST_ROLLBACK, ST_EACH_KV_RANGE, ST_TRIM_KV, ST_COUNT
+	ST_CLEAR_ENTRIES, ST_CLEAR_NS, ST_COUNT_ENTRIES, ST_ROLLBACK, ST_EACH_KV_RANGE, ST_TRIM_KV, ST_COUNT
 };
 
 static const char *const sql[ST_COUNT] = {
@@ -30,6 +30,9 @@ static const char *const sql[ST_COUNT] = {
 	[ST_SET_KV] = "INSERT OR REPLACE INTO kv(ns, key, value) VALUES (?1, ?2, ?3)",
 	[ST_DELETE_KV] = "DELETE FROM kv WHERE ns = ?1 AND key = ?2",
 	[ST_EACH_KV] = "SELECT key, value FROM kv WHERE ns = ?1 ORDER BY key",
+	[ST_CLEAR_ENTRIES] = "DELETE FROM entry",
+	[ST_CLEAR_NS] = "DELETE FROM kv WHERE ns = ?1",
+	[ST_COUNT_ENTRIES] = "SELECT count(*) FROM entry",
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_EACH_KV_RANGE] = "SELECT key, value FROM kv WHERE ns = ?1 AND key >= ?2 AND key < ?3 ORDER BY key",
 	/* Keys below the keep-th newest of the prefix, unless also in ns ?5.
@@ -383,4 +386,32 @@ int store_set_u64(struct store *s, const char *ns, const char *key, uint64_t val
 	for (int i = 7; i >= 0; i--, value >>= 8)
 		b[i] = (uint8_t)value;
 	return store_set_blob(s, ns, key, b, sizeof(b));
+}
+
+int store_clear_entries(struct store *s)
+{
+	if (begin(s) != 0)
+		return TIDS_EDB;
+	return step(s, s->st[ST_CLEAR_ENTRIES]);
+}
+
+int store_clear_ns(struct store *s, const char *ns)
+{
+	sqlite3_stmt *st = s->st[ST_CLEAR_NS];
+
+	if (begin(s) != 0)
+		return TIDS_EDB;
+	sqlite3_bind_text(st, 1, ns, -1, SQLITE_STATIC);
+	return step(s, st);
+}
+
+int64_t store_count_entries(struct store *s)
+{
+	sqlite3_stmt *st = s->st[ST_COUNT_ENTRIES];
+	int64_t n = -1;
+
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return n;
 }

@@ -50,6 +50,7 @@ struct config {
 	char *path;
 	char *hub_id;
 	char *jurisdiction;
+	char *instance;            /* this instance's name among the hub's (hub.instance, else the host name) */
 	char *hub_key;             /* identity key file of the hub */
 	char *master_key;          /* file with the key that wraps data keys */
 	char *timezone;            /* hub.timezone: the zone of the hub's calendar */
@@ -83,10 +84,12 @@ struct config {
 	int64_t checkpoint_entries;
 	int64_t checkpoint_interval_ms;
 	int64_t ledger_cache;      /* bytes of SQLite page cache for the indexer */
+	bool ledger;               /* keep the ledger in this instance */
 	int64_t link_timeout_ms;   /* a peer link silent this long is dialled again */
 	int64_t statistics_period_ms;   /* signed statistics of every period this long... */
 	int64_t statistics_delay_ms;    /* ...made this long after it ends */
 	bool router;               /* route ingress in this process */
+	int64_t router_session_timeout_ms;   /* silent this long: its partitions go to the other instances */
 };
 
 /* Reads path into a new config. On error, prints nothing: each problem is
@@ -96,6 +99,8 @@ void config_free(struct config *c);
 /* Keeps old values of options that cannot change without a restart, and
  * says which in the log. */
 void config_carry_over(const struct config *old, struct config *next);
+/* tidsd -i NAME: this instance's name, over hub.instance. */
+int config_set_instance(struct config *c, const char *name, char *err, size_t errlen);
 /* Applies the kafka.* pass-through properties that a client of this type
  * uses (librdkafka's property table says which) to conf. */
 int config_kafka(const struct config *c, rd_kafka_type_t type, rd_kafka_conf_t *conf, char *err, size_t errlen);
@@ -159,6 +164,11 @@ int store_get_blob(struct store *s, const char *ns, const char *key, uint8_t *bu
 int store_set_blob(struct store *s, const char *ns, const char *key, const uint8_t *buf, size_t len);
 int store_delete_key(struct store *s, const char *ns, const char *key);
 int store_each_kv(struct store *s, const char *ns, store_each_fn *fn, void *ctx);
+/* The view of the hub state starts over (hubstate.c): every entry, and a
+ * namespace of the kv table. */
+int store_clear_entries(struct store *s);
+int store_clear_ns(struct store *s, const char *ns);
+int64_t store_count_entries(struct store *s);
 /* Only the keys of ns that start with prefix. */
 int store_each_kv_prefix(struct store *s, const char *ns, const char *prefix, store_each_fn *fn, void *ctx);
 /* Deletes the keys of ns that start with prefix except the newest `keep`
@@ -186,17 +196,17 @@ struct participant {
 	size_t n_unacked;
 };
 
+/* From the view (SQLite); hubstate.c keeps both current from the topic. */
 int registry_load(struct tidsd *d);
 void registry_free(struct tidsd *d);
 const struct participant *registry_participant(const struct tidsd *d, const char *id);
 struct participant *registry_participant_mut(struct tidsd *d, const char *id);
 const struct participant *registry_by_dh_key(const struct tidsd *d, const uint8_t dh_pk[TIDS_DH_KEY_BYTES]);
 const struct tids_asset *registry_asset(const struct tidsd *d, const char *id);
-/* Admin changes: validated blob in, stored, indexed, given to the policy
- * facts. Return 0 or a TIDS_E* code with err filled. */
-int registry_put_participant(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen);
-int registry_put_asset(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen);
-int registry_put_peer(struct tidsd *d, const uint8_t *blob, size_t len, char *err, size_t errlen);
+/* Is p new to this instance (not in its view)? */
+bool registry_knows_participant(const struct tidsd *d, const char *id);
+/* Grants past their end are revoked (through the hub state). */
+void registry_expire_grants(struct tidsd *d, int64_t now);
 typedef void registry_peer_fn(struct tidsd *d, const struct tids_peer *p, void *ctx);
 void registry_each_peer(struct tidsd *d, registry_peer_fn *fn, void *ctx);
 /* Standing subscriptions, for our directory. */
@@ -204,15 +214,8 @@ typedef void registry_subscriber_fn(void *ctx, const struct subscriber *s);
 void registry_each_subscriber(struct tidsd *d, registry_subscriber_fn *fn, void *ctx);
 typedef void registry_participant_fn(void *ctx, const struct participant *p);
 void registry_each_participant(struct tidsd *d, registry_participant_fn *fn, void *ctx);
-int registry_suspend(struct tidsd *d, const char *id, bool suspended, char *err, size_t errlen);
-int registry_put_grant(struct tidsd *d, const uint8_t *blob, size_t len, const char *caller,
-		       char *err, size_t errlen);
-int registry_revoke_grant(struct tidsd *d, const char *grant_id, const char *caller, char *err, size_t errlen);
-int registry_put_approval(struct tidsd *d, const uint8_t *blob, size_t len, const char *caller,
-			  char *err, size_t errlen);
-/* Only the approval's signer (caller) or the local admin (caller NULL). */
-int registry_revoke_approval(struct tidsd *d, const char *approval_id, const char *caller, char *err, size_t errlen);
-/* Consent another hub issued (its hub_id) and sent us: known here as
+/* Consent another hub issued (its hub_id) and sent us, kept by each
+ * instance that links to that hub (not on the hub state): known here as
  * id@hub (registry_consent_id). The import functions store and index it
  * (1: held already); the signer was checked by the caller. */
 bool registry_consent_id(const struct tidsd *d, const char *id, const char *hub_id, char buf[TIDS_ID_MAX + 1]);
@@ -242,8 +245,88 @@ struct subscriber {
 	char purposes[SUBSCRIPTION_PURPOSES_MAX][TIDS_NAME_MAX + 1];
 	size_t n_purposes;
 };
-int registry_set_subscription(struct tidsd *d, const char *participant, const struct tids_strlist *purposes,
-			      char *err, size_t errlen);
+
+/* --- hubstate.c: the hub's state on Kafka ---------------------------------- */
+
+/* Kinds of entry on the registry topic (Kafka key "<prefix>/<id>"); the
+ * table in hubstate.c gives each its prefix. */
+enum hs_kind {
+	HS_HUB,                    /* "hub": the hub's identity and genesis */
+	HS_HUBKEY,                 /* "hubkey/ingress": the hub data key, wrapped */
+	HS_PARTICIPANT, HS_ASSET, HS_PEER,
+	HS_GRANT,                  /* body: SignedGrant, with its wrapped key; empty: revoked */
+	HS_APPROVAL,               /* body: SignedApproval; revoked_at_ms once revoked */
+	HS_SUBSCRIPTION,           /* body: the purposes, one per line */
+	HS_KIND_COUNT
+};
+
+/* What a change asks; registry_prepare turns it into entries. */
+enum hs_op {
+	HS_PUT_PARTICIPANT, HS_PUT_ASSET, HS_PUT_PEER, HS_SUSPEND, HS_PUT_GRANT, HS_REVOKE_GRANT, HS_EXPIRE_GRANT,
+	HS_PUT_APPROVAL, HS_REVOKE_APPROVAL, HS_SUBSCRIBE, HS_BOOTSTRAP,
+};
+
+struct hs_request {
+	enum hs_op op;
+	const uint8_t *blob;       /* the thing as sent (participant, signed grant, ...) or purposes text */
+	size_t len;
+	const char *id;            /* suspend, revoke, expire, subscribe: whose */
+	bool flag;                 /* suspend: suspended */
+	const char *caller;        /* the calling participant; NULL: the local admin or the hub */
+	const char *actor;         /* who, for the change log */
+};
+
+struct hs_item {
+	enum hs_kind kind;
+	char id[TIDS_ID_MAX + 1];
+	uint8_t *body;
+	size_t len;
+	uint8_t wrapped[TIDS_HUB_WRAPPED_KEY_BYTES];
+	bool has_key;
+	int64_t revoked_at_ms;
+};
+
+struct hs_batch {
+	struct hs_item *items;
+	size_t n, cap;
+};
+
+/* Copies body. 0 or TIDS_ENOMEM. */
+int hs_batch_add(struct hs_batch *b, enum hs_kind kind, const char *id, const uint8_t *body, size_t len,
+		 const uint8_t *wrapped, int64_t revoked_at_ms);
+void hs_batch_free(struct hs_batch *b);
+
+/* registry.c: the entries a change writes, checked against the registry
+ * as this instance has it: 0 with b filled (b->n == 0: nothing changes),
+ * or a TIDS_E* code with err saying what is wrong. */
+int registry_prepare(struct tidsd *d, const struct hs_request *rq, struct hs_batch *b, char *err, size_t errlen);
+/* registry.c: applies one entry of the hub state to the view and memory:
+ * through its gate, indexed, given to the router; no referential checks
+ * (the writer made them, and compaction may reorder what it keeps). */
+int registry_apply(struct tidsd *d, enum hs_kind kind, const char *id, const struct tids_hub_state *e,
+		   char *err, size_t errlen);
+
+/* Before the registry loads: checks that the view belongs to the topic
+ * (rebuilding it if it does not). Needs Kafka. */
+int hubstate_open(struct tidsd *d);
+/* After it loads: catches up with the topic, makes a new hub's identity
+ * and data key (or publishes a pre-cluster registry), checks that this
+ * instance's hub key is the hub's; then applies entries as they come. */
+int hubstate_start(struct tidsd *d);
+void hubstate_free(struct tidsd *d);
+/* Makes a change: checked now against this instance's view, written to
+ * the topic under the writer role (which one instance of the hub holds at
+ * a time), checked again if another instance changed the state first, and
+ * answered (done, with ctx, which it owns) once this instance has applied
+ * it. s, if any, waits meanwhile: its later calls follow. */
+typedef void hs_done_fn(struct tidsd *d, struct session *s, uint64_t call_id, void *ctx, int r, const char *err);
+void hubstate_change(struct tidsd *d, struct session *s, uint64_t call_id, const struct hs_request *rq,
+		     hs_done_fn *done, void *ctx);
+/* Is a change of op for id waiting? (so that expiries are asked once) */
+bool hubstate_pending(const struct tidsd *d, enum hs_op op, const char *id);
+/* The session is going away: its changes go on, unanswered. */
+void hubstate_forget_session(struct tidsd *d, struct session *s);
+void hubstate_tick(struct tidsd *d);
 
 /* --- policyload.c: compile the policy dir's .tidspol files ------------------ */
 
@@ -277,10 +360,23 @@ int purposes_check_attribute(const struct tids_participant *p, char *err, size_t
 /* --- keys.c: keys at rest (the hierarchy is described at its top) --------- */
 
 struct keyring;
-/* Loads the master key, the hub data key, the epoch and bucket keys
- * (creating what a new hub lacks) and moves grant keys of the first layout
- * under the epoch. Needs the store. */
+/* Loads the master key, the epoch and bucket keys (creating what a new
+ * instance lacks) and moves grant keys of the first layout under the
+ * epoch. Needs the store. */
 int keys_open(struct tidsd *d);
+/* The hub data key, once the hub state has brought it (hubstate_start). */
+int keys_open_data(struct tidsd *d);
+/* The hub state's keys (hubstate.c): the MAC key of its entries, and keys
+ * wrapped under the master key, which every instance of the hub holds, to
+ * travel with it. A grant's key goes from the entry to this instance's
+ * buckets (import), and back (export: a registry from before the hub
+ * state was on Kafka is published). */
+void keys_hub_state_mac(const struct tidsd *d, uint8_t out[32]);
+void keys_wrap_for_hub(const struct tidsd *d, const char *label, const uint8_t key[32], uint8_t out[72]);
+__attribute__((warn_unused_result))
+int keys_unwrap_from_hub(const struct tidsd *d, const char *label, const uint8_t in[72], uint8_t key[32]);
+int keys_grant_import(struct tidsd *d, const char *grant_id, const uint8_t in[72]);
+int keys_grant_export(struct tidsd *d, const char *grant_id, uint8_t out[72]);
 void keys_close(struct tidsd *d);
 /* Keys derived from the hub data key, in guarded memory while open: for
  * the ingress topic, for deliveries no grant carries, for state MACs. */
@@ -331,19 +427,34 @@ void kafka_queue_pump(struct tidsd *d, struct kafka_queue_watch *kw);
 void kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf);
 /* Logs librdkafka log and error events; returns true if it handled ev. */
 bool kafka_log_event(struct tidsd *d, rd_kafka_event_t *ev);
-/* Topic names: "<prefix>.<hub>.<suffix>". */
-void kafka_topic(const struct tidsd *d, const char *suffix, char *buf, size_t len);
-void kafka_deliver_topic(const struct tidsd *d, const char *participant, char *buf, size_t len);
-/* A topic of one partition the broker never expires (an outbound topic:
- * tidsd deletes what a peer acknowledged, with kafka_delete_before). */
-int kafka_ensure_retained_topic(struct tidsd *d, const char *topic, char *err, size_t errlen);
+/* The hub's topics; names and settings are in kafka.c's table. */
+enum kafka_topic {
+	KT_INGRESS,                /* accepted records, keyed by owner */
+	KT_AUDIT,                  /* audit chains: partition p holds chain p */
+	KT_STATE,                  /* router state of ingress partition p, in partition p (compacted) */
+	KT_REGISTRY,               /* the hub's state: registry entries (compacted) */
+	KT_CHANGES,                /* every registry change, kept */
+	KT_DELIVER,                /* one per participant: its deliveries */
+	KT_OUTBOUND,               /* one per peer hub: what is forwarded to it */
+	KT_COUNT
+};
+enum kafka_group { KG_ROUTER, KG_INDEXER, KG_EGRESS, KG_REGISTRY, KG_COUNT };
+/* "<prefix>.<hub>.<suffix>", and ".<participant>" after it for KT_DELIVER
+ * (".<peer hub>" for KT_OUTBOUND). */
+void kafka_topic_name(const struct tidsd *d, enum kafka_topic t, const char *participant, char *buf, size_t len);
+/* Consumer groups (and transactional ids made from them); name, when not
+ * NULL, is appended (a subscriber, an instance). */
+void kafka_group_name(const struct tidsd *d, enum kafka_group g, const char *name, char *buf, size_t len);
+/* Creates the topic with its settings if it is missing; waits (30 s at most). */
+int kafka_topic_create(struct tidsd *d, enum kafka_topic t, const char *participant, char *err, size_t errlen);
+/* The same without waiting: a failure is logged when Kafka answers. */
+void kafka_topic_create_async(struct tidsd *d, enum kafka_topic t, const char *participant);
 /* Deletes the records of partition 0 of topic before offset (async). */
 int kafka_delete_before(struct tidsd *d, const char *topic, int64_t offset);
 /* Low and high watermarks of partition 0 of topic (asks the broker). */
 int kafka_watermarks(struct tidsd *d, const char *topic, int64_t *lo, int64_t *hi);
-/* Creates a topic if missing (partitions, compacted or not); waits. */
-int kafka_ensure_topic(struct tidsd *d, const char *topic, int partitions, bool compact,
-		       char *err, size_t errlen);
+/* Partitions of a hub topic, or a negative TIDS_E* code with err filled. */
+int kafka_topic_partitions(struct tidsd *d, enum kafka_topic t, char *err, size_t errlen);
 
 /* --- ingest.c -------------------------------------------------------------- */
 
@@ -404,8 +515,6 @@ void router_tick(struct tidsd *d);
  * (ownership passes) to the router. */
 void router_post(struct tidsd *d, enum router_msg_kind kind, const char *id, const uint8_t *blob, size_t len,
 		 const uint8_t *key, struct tids_policy_set *policy);
-/* Grants past their end are revoked (and their keys destroyed). */
-void registry_expire_grants(struct tidsd *d, int64_t now);
 
 /* --- federation.c: peer hubs, links, directories (see federation.h) -------- */
 
@@ -542,6 +651,7 @@ struct session {
 	struct tids_buf in;        /* bytes read, not yet absorbed */
 	struct tids_buf out;       /* bytes to write */
 	bool paused;               /* not reading: too much queued to send */
+	bool waiting;              /* a call of it waits for the hub state: the calls after it wait too */
 	int64_t last_active;       /* mono ms */
 	int64_t opened;
 	char participant[TIDS_ID_MAX + 1];   /* authenticated id ("" on the local socket) */
@@ -574,6 +684,11 @@ void session_publish_done(struct tidsd *d, struct session *s);
 /* May this session queue more stream items? (backpressure) */
 bool session_can_send(const struct tidsd *d, const struct session *s);
 void session_close(struct tidsd *d, struct session *s, const char *why);
+/* Reads and serves what s has been sent now (a session that waited for
+ * the hub state was not read meanwhile: a cancel, or its close). */
+void session_catch_up(struct tidsd *d, struct session *s);
+/* Its call is answered: serve the calls that waited behind it. */
+void session_resume(struct tidsd *d, struct session *s);
 /* Tells the peer why in a RESPONSE on call 0 (code is a tids.v1.Code),
  * then closes once that is sent. */
 void session_end(struct tidsd *d, struct session *s, int code, const char *why);
@@ -645,6 +760,7 @@ struct tidsd {
 	struct router *router;
 	struct egress *egress;
 	struct indexer *indexer;
+	struct hubstate *hubstate;
 	struct metrics *metrics;              /* written by the loop, router and indexer */
 	struct http *http;
 	struct federation *federation;

@@ -172,12 +172,9 @@ int txn_open(struct router *rt, rd_kafka_conf_t *(*conf_for)(struct router *rt, 
 		rd_kafka_conf_t *conf;
 		rd_kafka_error_t *e;
 
-		/* The first keeps the id one producer had before: a transaction
-		 * it left open is aborted when this one starts. */
-		if (i == 0)
-			snprintf(s->id, sizeof(s->id), "%s", rt->txn_id);
-		else
-			snprintf(s->id, sizeof(s->id), "%s.%d", rt->txn_id, i);
+		/* Ids that this instance has at every start: a transaction
+		 * one left open is aborted when it starts again. */
+		snprintf(s->id, sizeof(s->id), "%s", rt->txn_ids[i]);
 		if ((conf = conf_for(rt, s->id)) == NULL)
 			return -1;
 		s->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err));
@@ -350,10 +347,21 @@ rd_kafka_topic_partition_list_t *txn_committed_offsets(struct router *rt)
 	if (rt->committed_news) {
 		l = rd_kafka_topic_partition_list_new(8);
 		for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
-			if (rt->committed_offset[p] >= 0)
+			if (rt->committed_offset[p] >= 0 && rt->owned[p])
 				rd_kafka_topic_partition_list_add(l, rt->t_ingress, p)->offset = rt->committed_offset[p];
 		rt->committed_news = false;
 	}
 	pthread_mutex_unlock(&rt->txn_lock);
 	return l;
+}
+
+void txn_forget_offsets(struct router *rt)
+{
+	/* A partition that went is another instance's to tell the group
+	 * about: a late, lower offset of ours would move its lag back. */
+	pthread_mutex_lock(&rt->txn_lock);
+	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
+		if (!rt->owned[p])
+			rt->committed_offset[p] = -1;
+	pthread_mutex_unlock(&rt->txn_lock);
 }

@@ -9,6 +9,7 @@
 
 #include "tids/v1/audit.pb-c.h"
 #include "tids/v1/consent.pb-c.h"
+#include "tids/v1/hubstate.pb-c.h"
 #include "tids/v1/federation.pb-c.h"
 #include "tids/v1/kafka.pb-c.h"
 #include "tids/v1/receipt.pb-c.h"

@@ -435,7 +435,7 @@ static int64_t count_rows(const char *db_path, const char *ns)
  * Returns 1 and the key if one of them opens it, 0 if none does; *how says
  * which.
  */
-static int recover(const char *state_dir, const char *db_path, const char *grant_id,
+static int recover(const char *master_path, const char *state_dir, const char *db_path, const char *grant_id,
 		   const uint8_t wrapped[TIDS_SEAL_WRAPPED_KEY_BYTES], uint8_t key[32], const char **how)
 {
 	struct tids_epoch_slot slots[TIDS_EPOCH_SLOTS];
@@ -445,8 +445,8 @@ static int recover(const char *state_dir, const char *db_path, const char *grant
 	sqlite3_stmt *st;
 	int found = 0;
 
-	snprintf(path, sizeof(path), "%s/master.key", state_dir);
-	ck_assert_msg(tids_keyfile_read_secret(path, master, err, sizeof(err)) == 0, "%s", err);
+	/* hub.master_key: the hub's, outside an instance's state. */
+	ck_assert_msg(tids_keyfile_read_secret(master_path, master, err, sizeof(err)) == 0, "%s", err);
 	if (tids_seal_unwrap_key(master, grant_id, wrapped, key) == 0) {
 		*how = "the master key alone";
 		return 1;
@@ -618,7 +618,8 @@ START_TEST(revoke_leaves_nothing_at_rest)
 	/* The grant's wrapped key as stored, and the way to open it with what
 	 * is on disk: it works while the grant lives. */
 	ck_assert_int_eq(wrapped_grant_key(db, "g-rest", wrapped), 0);
-	ck_assert_msg(recover(state, db, "g-rest", wrapped, key, &how) == 1, "the live grant's key does not open");
+	ck_assert_msg(recover(w.hub.master_path, state, db, "g-rest", wrapped, key, &how) == 1,
+		      "the live grant's key does not open");
 	ck_assert_msg(strcmp(how, "the master key alone") != 0, "the master key alone opens a grant's key");
 	/* A backup of the registry, taken while the grant lived. */
 	snprintf(backup, sizeof(backup), "%s/backup.db", w.hub.dir);
@@ -637,11 +638,12 @@ START_TEST(revoke_leaves_nothing_at_rest)
 	ck_assert_msg(n == 0, "%d files under state.dir hold the revoked grant's wrapped key, e.g. %s", n, which);
 	/* The master key alone does not open it; nor the master key with the
 	 * epoch key file and the live registry; nor with a registry backup. */
-	ck_assert_msg(recover(state, db, "g-rest", wrapped, again, &how) == 0, "opened with %s", how);
-	ck_assert_msg(recover(state, backup, "g-rest", wrapped, again, &how) == 0, "opened with %s and a backup", how);
+	ck_assert_msg(recover(w.hub.master_path, state, db, "g-rest", wrapped, again, &how) == 0, "opened with %s", how);
+	ck_assert_msg(recover(w.hub.master_path, state, backup, "g-rest", wrapped, again, &how) == 0,
+		      "opened with %s and a backup", how);
 	/* The grant that lives on still opens, from the live registry. */
 	ck_assert_int_eq(wrapped_grant_key(db, "g-keep", wrapped), 0);
-	ck_assert_int_eq(recover(state, db, "g-keep", wrapped, again, &how), 1);
+	ck_assert_int_eq(recover(w.hub.master_path, state, db, "g-keep", wrapped, again, &how), 1);
 	/* The epoch moved on: one slot holds a key, the old one is zeros. */
 	{
 		struct tids_epoch_slot slots[TIDS_EPOCH_SLOTS];
@@ -658,7 +660,7 @@ START_TEST(revoke_leaves_nothing_at_rest)
 	ck_assert_int_eq(tids_test_hub_stop(&w.hub), 0);
 	ck_assert_int_eq(tids_test_hub_restart(&w.hub), 0);
 	ck_assert_int_eq(wrapped_grant_key(db, "g-keep", wrapped), 0);
-	ck_assert_int_eq(recover(state, db, "g-keep", wrapped, again, &how), 1);
+	ck_assert_int_eq(recover(w.hub.master_path, state, db, "g-keep", wrapped, again, &how), 1);
 	ck_assert_int_eq(tids_test_hub_log_count(&w.hub, "cannot be recovered"), 0);
 	sodium_memzero(key, sizeof(key));
 	sodium_memzero(again, sizeof(again));
@@ -685,8 +687,7 @@ START_TEST(interrupted_epoch_change_finished)
 
 	world_start(&w, purposes, 1, NULL);
 	snprintf(state, sizeof(state), "%s/state", w.hub.dir);
-	snprintf(path, sizeof(path), "%s/master.key", state);
-	ck_assert_int_eq(tids_keyfile_read_secret(path, master, err, sizeof(err)), 0);
+	ck_assert_int_eq(tids_keyfile_read_secret(w.hub.master_path, master, err, sizeof(err)), 0);
 	grant(&w, "g-live", "recipe", "maintenance", 0);
 	/* A revocation first, so that there is an epoch before the current. */
 	grant(&w, "g-gone", "recipe", "maintenance", 0);
@@ -1140,15 +1141,14 @@ START_TEST(keys_left_out_of_core_dumps)
 	tids_client_free(sub);
 	tids_client_free(c);
 
-	snprintf(path, sizeof(path), "%s/master.key", state);
-	ck_assert_int_eq(tids_keyfile_read_secret(path, needles[0], err, sizeof(err)), 0);
+	ck_assert_int_eq(tids_keyfile_read_secret(w.hub.master_path, needles[0], err, sizeof(err)), 0);
 	snprintf(path, sizeof(path), "%s/hub.key", w.hub.dir);
 	ck_assert_int_eq(tids_keyfile_read_identity(path, &hub, err, sizeof(err)), 0);
 	memcpy(needles[1], hub.sign_sk, 32);
 	memcpy(needles[2], hub.dh_sk, 32);
 	tids_identity_wipe(&hub);
 	ck_assert_int_eq(wrapped_grant_key(db, "g-dump", wrapped), 0);
-	ck_assert_int_eq(recover(state, db, "g-dump", wrapped, needles[3], &how), 1);
+	ck_assert_int_eq(recover(w.hub.master_path, state, db, "g-dump", wrapped, needles[3], &how), 1);
 	i = dumpable_memory_holds(w.hub.pid, (const uint8_t(*)[32])needles, 4, where, sizeof(where));
 	ck_assert_msg(i < 0, "%s is in memory a core dump holds: %s", i >= 0 ? what[i] : "", where);
 	/* The epoch key is wiped once the bucket keys are open. */

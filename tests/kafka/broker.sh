@@ -8,6 +8,9 @@
 # TIDS_KAFKA_HEAP (e.g. 256m) sets the JVM's heap, for tests that run
 # several brokers at once.
 #
+# A DIR that holds server.properties (and cluster.id) when first started is
+# one node of a cluster that tests/kafka/cluster.sh laid out.
+#
 # DIR keeps everything: server.properties, data/, logs/broker.log,
 # broker.out (JVM stdout/stderr), broker.pid (+ broker.start, its start time)
 # and bootstrap (host:port).
@@ -200,7 +203,11 @@ format() {
 	[ ! -f "$dir/data/meta.properties" ] || return 0
 	# Kafka cluster ids are 16 random bytes in URL-safe base64, unpadded; like
 	# Kafka's own, never one that starts with "-" (it would read as an option).
-	id=$(python3 -c '
+	# The nodes of a cluster share one (cluster.sh writes it).
+	if [ -f "$dir/cluster.id" ]; then
+		id=$(cat "$dir/cluster.id")
+	else
+		id=$(python3 -c '
 import base64, os
 while True:
     s = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
@@ -208,6 +215,7 @@ while True:
         print(s)
         break
 ')
+	fi
 	# Tiered compilation stops early: this short-lived JVM only needs to start.
 	if ! "${jvm[@]}" -XX:TieredStopAtLevel=1 kafka.tools.StorageTool format \
 		-t "$id" -c "$dir/server.properties" >"$dir/format.log" 2>&1; then

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "testenv.h"
 
 /* n distinct free loopback ports: each socket stays bound until all are
@@ -113,6 +115,66 @@ static int spawn(struct tids_test_hub *h)
 	return -1;
 }
 
+/* Directory, names and ports of one instance; the keys are set apart. */
+static int instance_dirs(struct tids_test_hub *h, const char *addr)
+{
+	int ports[2];
+
+	snprintf(h->dir, sizeof(h->dir), "%s/tids-hub.XXXXXX", getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
+	if (mkdtemp(h->dir) == NULL)
+		return -1;
+	snprintf(h->conf, sizeof(h->conf), "%s/tidsd.conf", h->dir);
+	snprintf(h->sock, sizeof(h->sock), "%s/tidsd.sock", h->dir);
+	snprintf(h->log, sizeof(h->log), "%s/tidsd.log", h->dir);
+	if (tids_test_free_ports(ports, 2) != 0)
+		return -1;
+	if (addr != NULL)
+		snprintf(h->addr, sizeof(h->addr), "%s", addr);
+	else
+		snprintf(h->addr, sizeof(h->addr), "127.0.0.1:%d", ports[0]);
+	snprintf(h->metrics, sizeof(h->metrics), "127.0.0.1:%d", ports[1]);
+	return 0;
+}
+
+static int write_conf(struct tids_test_hub *h, const char *extra_conf)
+{
+	char src[4096];
+	FILE *f;
+
+	/* The config wants absolute paths. */
+	if (realpath(tids_test_source_dir(), src) == NULL)
+		return -1;
+	f = fopen(h->conf, "w");
+	if (f == NULL)
+		return -1;
+	fprintf(f, "hub.id = %s\nhub.jurisdiction = %s\n"
+		   "listen.tcp = %s\nlisten.unix = %s\naudit.checkpoint_interval = 500ms\n",
+		h->hub_id, h->jurisdiction, h->addr, h->sock);
+	/* Tests may put the state elsewhere (a small file system). */
+	if (extra_conf == NULL || strstr(extra_conf, "state.dir") == NULL)
+		fprintf(f, "state.dir = %s/state\n", h->dir);
+	/* A test may give an instance keys that are not the hub's. */
+	if (extra_conf == NULL || strstr(extra_conf, "hub.key") == NULL)
+		fprintf(f, "hub.key = %s\n", h->key_path);
+	if (extra_conf == NULL || strstr(extra_conf, "hub.master_key") == NULL)
+		fprintf(f, "hub.master_key = %s\n", h->master_path);
+	if (extra_conf == NULL || strstr(extra_conf, "hub.instance") == NULL)
+		fprintf(f, "hub.instance = %s\n", h->instance);
+	/* Tests may bring policies of their own. */
+	if (extra_conf == NULL || strstr(extra_conf, "policy.dir") == NULL)
+		fprintf(f, "policy.dir = %s/policy/default\n", src);
+	if (extra_conf == NULL || strstr(extra_conf, "kafka.mode = embedded") == NULL)
+		fprintf(f, "kafka.mode = external\nkafka.bootstrap.servers = %s\n",
+			*h->bootstrap != '\0' ? h->bootstrap : tids_test_kafka_bootstrap());
+	/* Never the default port: tests run side by side. */
+	if (extra_conf == NULL || strstr(extra_conf, "metrics.listen") == NULL)
+		fprintf(f, "metrics.listen = %s\n", h->metrics);
+	if (extra_conf != NULL)
+		fprintf(f, "%s\n", extra_conf);
+	fclose(f);
+	return 0;
+}
+
 int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf)
 {
 	return tids_test_hub_start_as(h, "hub", "CN-SH", NULL, extra_conf);
@@ -137,20 +199,14 @@ static int start(struct tids_test_hub *h, const char *name, const char *hub_id, 
 		 const char *jurisdiction, const char *bootstrap, const char *extra_conf)
 {
 	static unsigned counter;
-	char path[512], err[256];
-	int ports[2];
+	char err[256];
 	struct tids_identity hub;
-	char src[4096];
-	FILE *f;
+	uint8_t master[32];
 
 	memset(h, 0, sizeof(*h));
 	snprintf(h->jurisdiction, sizeof(h->jurisdiction), "%s", jurisdiction);
 	snprintf(h->bootstrap, sizeof(h->bootstrap), "%s", bootstrap != NULL ? bootstrap : "");
-	/* The config wants absolute paths. */
-	if (realpath(tids_test_source_dir(), src) == NULL)
-		return -1;
-	snprintf(h->dir, sizeof(h->dir), "%s/tids-hub.XXXXXX", getenv("TMPDIR") != NULL ? getenv("TMPDIR") : "/tmp");
-	if (mkdtemp(h->dir) == NULL)
+	if (instance_dirs(h, addr) != 0)
 		return -1;
 	if (hub_id != NULL)
 		snprintf(h->hub_id, sizeof(h->hub_id), "%s", hub_id);
@@ -158,45 +214,43 @@ static int start(struct tids_test_hub *h, const char *name, const char *hub_id, 
 		snprintf(h->hub_id, sizeof(h->hub_id), "hub%ld-%u-%ld", (long)getpid(), counter++, (long)time(NULL) % 100000);
 	else
 		snprintf(h->hub_id, sizeof(h->hub_id), "%s-%ld-%u", name, (long)getpid(), counter++);
-	snprintf(h->conf, sizeof(h->conf), "%s/tidsd.conf", h->dir);
-	snprintf(h->sock, sizeof(h->sock), "%s/tidsd.sock", h->dir);
-	snprintf(h->log, sizeof(h->log), "%s/tidsd.log", h->dir);
-	if (tids_test_free_ports(ports, 2) != 0)
-		return -1;
-	if (addr != NULL)
-		snprintf(h->addr, sizeof(h->addr), "%s", addr);
-	else
-		snprintf(h->addr, sizeof(h->addr), "127.0.0.1:%d", ports[0]);
-	snprintf(h->metrics, sizeof(h->metrics), "127.0.0.1:%d", ports[1]);
-	/* The hub key is made here so that tests know it before the start. */
-	snprintf(path, sizeof(path), "%s/hub.key", h->dir);
-	if (tids_identity_generate(&hub) != 0 || tids_keyfile_write_identity(path, &hub, err, sizeof(err)) != 0) {
+	snprintf(h->instance, sizeof(h->instance), "a");
+	/* The hub's keys are made here so that tests know them before the
+	 * start, and other instances of the hub share them. */
+	snprintf(h->key_path, sizeof(h->key_path), "%s/hub.key", h->dir);
+	snprintf(h->master_path, sizeof(h->master_path), "%s/master.key", h->dir);
+	if (tids_identity_generate(&hub) != 0 || tids_keyfile_write_identity(h->key_path, &hub, err, sizeof(err)) != 0) {
 		fprintf(stderr, "hub key: %s\n", err);
 		return -1;
 	}
 	memcpy(h->hub_pk, hub.sign_pk, 32);
 	tids_identity_wipe(&hub);
-	f = fopen(h->conf, "w");
-	if (f == NULL)
+	randombytes_buf(master, sizeof(master));
+	if (tids_keyfile_write_secret(h->master_path, master, err, sizeof(err)) != 0) {
+		fprintf(stderr, "master key: %s\n", err);
 		return -1;
-	fprintf(f, "hub.id = %s\nhub.jurisdiction = %s\nhub.key = %s\n"
-		   "listen.tcp = %s\nlisten.unix = %s\naudit.checkpoint_interval = 500ms\n",
-		h->hub_id, h->jurisdiction, path, h->addr, h->sock);
-	/* Tests may put the state elsewhere (a small file system). */
-	if (extra_conf == NULL || strstr(extra_conf, "state.dir") == NULL)
-		fprintf(f, "state.dir = %s/state\n", h->dir);
-	/* Tests may bring policies of their own. */
-	if (extra_conf == NULL || strstr(extra_conf, "policy.dir") == NULL)
-		fprintf(f, "policy.dir = %s/policy/default\n", src);
-	if (extra_conf == NULL || strstr(extra_conf, "kafka.mode = embedded") == NULL)
-		fprintf(f, "kafka.mode = external\nkafka.bootstrap.servers = %s\n",
-			*h->bootstrap != '\0' ? h->bootstrap : tids_test_kafka_bootstrap());
-	/* Never the default port: tests run side by side. */
-	if (extra_conf == NULL || strstr(extra_conf, "metrics.listen") == NULL)
-		fprintf(f, "metrics.listen = %s\n", h->metrics);
-	if (extra_conf != NULL)
-		fprintf(f, "%s\n", extra_conf);
-	fclose(f);
+	}
+	sodium_memzero(master, sizeof(master));
+	if (write_conf(h, extra_conf) != 0)
+		return -1;
+	return spawn(h);
+}
+
+int tids_test_hub_join(struct tids_test_hub *h, const struct tids_test_hub *first, const char *instance,
+		       const char *extra_conf)
+{
+	memset(h, 0, sizeof(*h));
+	if (instance_dirs(h, NULL) != 0)
+		return -1;
+	snprintf(h->hub_id, sizeof(h->hub_id), "%s", first->hub_id);
+	snprintf(h->jurisdiction, sizeof(h->jurisdiction), "%s", first->jurisdiction);
+	snprintf(h->bootstrap, sizeof(h->bootstrap), "%s", first->bootstrap);
+	snprintf(h->instance, sizeof(h->instance), "%s", instance);
+	snprintf(h->key_path, sizeof(h->key_path), "%s", first->key_path);
+	snprintf(h->master_path, sizeof(h->master_path), "%s", first->master_path);
+	memcpy(h->hub_pk, first->hub_pk, sizeof(h->hub_pk));
+	if (write_conf(h, extra_conf) != 0)
+		return -1;
 	return spawn(h);
 }
 

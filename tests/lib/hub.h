@@ -17,13 +17,16 @@
 struct tids_test_hub {
 	char dir[256];
 	char jurisdiction[16];
-	char bootstrap[64];       /* its own broker, or "" for the test broker */
+	char bootstrap[256];      /* its own broker, or "" for the test broker */
 	char conf[300];
 	char sock[300];
 	char addr[64];            /* 127.0.0.1:PORT */
 	char metrics[64];         /* 127.0.0.1:PORT of /metrics and /health */
 	char hub_id[64];
 	char log[300];
+	char instance[32];        /* hub.instance */
+	char key_path[300];       /* hub.key, shared by the hub's instances */
+	char master_path[300];    /* hub.master_key, shared too */
 	pid_t pid;
 	uint8_t hub_pk[32];
 };
@@ -33,6 +36,10 @@ struct tids_test_hub {
  * broker, policy.dir the default set and state.dir under the hub's own
  * directory, unless extra says otherwise. Returns 0 or -1 (log printed). */
 int tids_test_hub_start(struct tids_test_hub *h, const char *extra_conf);
+/* Starts another instance of first's hub (same hub id, hub key and master
+ * key; its own directory, state, ports and hub.instance). */
+int tids_test_hub_join(struct tids_test_hub *h, const struct tids_test_hub *first, const char *instance,
+		       const char *extra_conf);
 /* As tids_test_hub_start, for a hub of the network: its id starts with
  * name ("hub.sh" gives "hub.sh-PID-N"), its jurisdiction and its Kafka
  * broker (NULL: the test broker) are given. */

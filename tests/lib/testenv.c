@@ -72,8 +72,12 @@ int tids_test_broker_start_in(char dir[256], char bootstrap[64])
 		if (mkdtemp(dir) == NULL)
 			return -1;
 	}
+	/* 512m as the first broker: a hub makes a delivery topic for each
+	 * participant it registers, and itest_federation's Chongqing
+	 * registers 4097 at once (about 4100 partitions, which ran a 256m
+	 * broker out of heap). */
 	if (getenv("TIDS_KAFKA_HEAP") == NULL)
-		setenv("TIDS_KAFKA_HEAP", "256m", 1);
+		setenv("TIDS_KAFKA_HEAP", "512m", 1);
 	if ((r = tids_test_broker_in("start", dir)) != 0)
 		return r;
 	snprintf(path, sizeof(path), "%s/bootstrap", dir);

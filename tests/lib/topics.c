@@ -130,3 +130,103 @@ long tids_test_topic_read_on(const char *bootstrap, const char *topic, tids_test
 	rd_kafka_destroy(rk);
 	return eofs == n ? count : -1;
 }
+
+/* --- with headers, and writing (the hub state tests forge and replay) ------ */
+
+long tids_test_topic_read_h(const char *topic, tids_test_message_h_fn *fn, void *ctx)
+{
+	rd_kafka_t *rk = consumer(NULL);
+	rd_kafka_topic_partition_list_t *tp;
+	long count = 0;
+	int n, eofs = 0, idle = 0;
+
+	if (rk == NULL)
+		return -1;
+	n = partitions(rk, topic);
+	if (n <= 0) {
+		rd_kafka_destroy(rk);
+		return -1;
+	}
+	rd_kafka_poll_set_consumer(rk);
+	tp = rd_kafka_topic_partition_list_new(n);
+	for (int p = 0; p < n; p++)
+		rd_kafka_topic_partition_list_add(tp, topic, p)->offset = RD_KAFKA_OFFSET_BEGINNING;
+	rd_kafka_assign(rk, tp);
+	rd_kafka_topic_partition_list_destroy(tp);
+	while (eofs < n && idle < 600) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+		struct tids_test_message tm;
+		rd_kafka_headers_t *h = NULL;
+		const void *v;
+		size_t len;
+
+		if (m == NULL) {
+			idle++;
+			continue;
+		}
+		idle = 0;
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			eofs++;
+		} else if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+			memset(&tm, 0, sizeof(tm));
+			tm.partition = m->partition;
+			tm.offset = m->offset;
+			tm.key = m->key;
+			tm.key_len = m->key_len;
+			tm.value = m->payload;
+			tm.len = m->len;
+			if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+				if (rd_kafka_header_get_last(h, "tids-seq", &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+					tm.seq = v;
+					tm.seq_len = len;
+				}
+				if (rd_kafka_header_get_last(h, "tids-mac", &v, &len) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+					tm.mac = v;
+					tm.mac_len = len;
+				}
+			}
+			fn(ctx, &tm);
+			count++;
+		}
+		rd_kafka_message_destroy(m);
+	}
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+	return eofs == n ? count : -1;
+}
+
+int tids_test_topic_write(const char *topic, int32_t partition, const void *key, size_t key_len, const void *value,
+			  size_t len, const void *seq, size_t seq_len, const void *mac, size_t mac_len)
+{
+	char err[256];
+	rd_kafka_conf_t *c = rd_kafka_conf_new();
+	rd_kafka_headers_t *h = rd_kafka_headers_new(2);
+	rd_kafka_t *rk;
+	rd_kafka_resp_err_t e;
+
+	if (rd_kafka_conf_set(c, "bootstrap.servers", tids_test_kafka_bootstrap(), err, sizeof(err)) ||
+	    rd_kafka_conf_set(c, "enable.idempotence", "true", err, sizeof(err))) {
+		rd_kafka_conf_destroy(c);
+		rd_kafka_headers_destroy(h);
+		return -1;
+	}
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, c, err, sizeof(err));
+	if (rk == NULL) {
+		rd_kafka_conf_destroy(c);
+		rd_kafka_headers_destroy(h);
+		return -1;
+	}
+	if (seq != NULL)
+		rd_kafka_header_add(h, "tids-seq", -1, seq, (ssize_t)seq_len);
+	if (mac != NULL)
+		rd_kafka_header_add(h, "tids-mac", -1, mac, (ssize_t)mac_len);
+	e = rd_kafka_producev(rk, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_PARTITION(partition),
+			      RD_KAFKA_V_KEY(key, key_len), RD_KAFKA_V_VALUE((void *)(uintptr_t)value, len),
+			      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+		rd_kafka_headers_destroy(h);
+	else
+		e = rd_kafka_flush(rk, 30000);
+	rd_kafka_destroy(rk);
+	return e == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -1;
+}

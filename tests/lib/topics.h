@@ -18,6 +18,19 @@ typedef void tids_test_message_fn(void *ctx, int32_t partition, int64_t offset, 
 				  const void *value, size_t len);
 long tids_test_topic_read(const char *topic, tids_test_message_fn *fn, void *ctx);
 
+/* The same with the tids-seq and tids-mac headers (NULL when absent). */
+struct tids_test_message {
+	int32_t partition;
+	int64_t offset;
+	const void *key, *value, *seq, *mac;
+	size_t key_len, len, seq_len, mac_len;
+};
+typedef void tids_test_message_h_fn(void *ctx, const struct tids_test_message *m);
+long tids_test_topic_read_h(const char *topic, tids_test_message_h_fn *fn, void *ctx);
+
+/* Produces one message, with the headers that are not NULL; 0 or -1. */
+int tids_test_topic_write(const char *topic, int32_t partition, const void *key, size_t key_len, const void *value,
+			  size_t len, const void *seq, size_t seq_len, const void *mac, size_t mac_len);
 /* The low watermark of partition 0 (what the broker still keeps starts
  * there); -1 if it cannot be asked. */
 int64_t tids_test_topic_start_on(const char *bootstrap, const char *topic);

@@ -607,6 +607,27 @@ struct tids_state_message {
 void tids_state_mac(const uint8_t mac_key[32], const char *topic, const uint8_t *key, size_t key_len,
 		    uint64_t seq, const uint8_t *value, size_t len, uint8_t mac[TIDS_STATE_MAC_BYTES]);
 
+/* The hub's state: one entry of the registry topic (proto HubStateEntry). */
+#define TIDS_HUB_GENESIS_BYTES 16
+#define TIDS_HUB_WRAPPED_KEY_BYTES 72        /* TIDS_SEAL_WRAPPED_KEY_BYTES */
+
+struct tids_hub_state {
+	struct tids_bytes body;              /* empty: the thing is removed */
+	struct tids_bytes wrapped_key;       /* empty or TIDS_HUB_WRAPPED_KEY_BYTES */
+	int64_t revoked_at_ms;
+	const char *actor;
+	const char *instance;
+	int64_t at_ms;
+	void *backing;
+};
+
+struct tids_hub_identity {
+	const char *hub_id;
+	uint8_t sign_key[TIDS_PUBLIC_KEY_BYTES];
+	uint8_t genesis[TIDS_HUB_GENESIS_BYTES];
+	void *backing;
+};
+
 /* --- rpc ----------------------------------------------------------------- */
 
 enum tids_frame_kind {
@@ -759,6 +780,7 @@ TIDS_DECODER(directory, struct tids_directory);
 TIDS_DECODER(pull_control, struct tids_pull_control);
 TIDS_DECODER(pull_item, struct tids_pull_item);
 TIDS_DECODER(peers_reply, struct tids_peers_reply);
+TIDS_DECODER(hub_identity, struct tids_hub_identity);
 #undef TIDS_DECODER
 
 /* The state topic's gate: checks the key, the headers and the MAC, then
@@ -767,6 +789,14 @@ TIDS_DECODER(peers_reply, struct tids_peers_reply);
 __attribute__((warn_unused_result))
 int tids_wire_open_router_state(const uint8_t mac_key[32], const struct tids_state_message *m,
 				struct tids_router_state *out, uint64_t *seq, char *err, size_t errlen);
+
+/* The registry topic's gate: the key (printable, "<kind>/<id>"), the
+ * headers and the MAC, then the value (no tombstones: a removal is an
+ * entry with an empty body). TIDS_EAUTH when the MAC is missing or does not
+ * verify; *seq is the entry's sequence. */
+__attribute__((warn_unused_result))
+int tids_wire_open_hub_state(const uint8_t mac_key[32], const struct tids_state_message *m,
+			     struct tids_hub_state *out, uint64_t *seq, char *err, size_t errlen);
 
 /* Frames have a caller-chosen limit (the daemon's configured maximum). */
 __attribute__((warn_unused_result))
@@ -780,6 +810,8 @@ void tids_ingress_record_free(struct tids_ingress_record *r);
 void tids_delivery_envelope_free(struct tids_delivery_envelope *e);
 void tids_audit_log_record_free(struct tids_audit_log_record *r);
 void tids_router_state_free(struct tids_router_state *s);
+void tids_hub_state_free(struct tids_hub_state *s);
+void tids_hub_identity_free(struct tids_hub_identity *h);
 void tids_grant_free(struct tids_grant *g);
 void tids_approval_free(struct tids_approval *a);
 void tids_participant_free(struct tids_participant *p);
@@ -823,6 +855,8 @@ TIDS_ENCODER(ingress_record, struct tids_ingress_record);
 TIDS_ENCODER(delivery_envelope, struct tids_delivery_envelope);
 TIDS_ENCODER(audit_log_record, struct tids_audit_log_record);
 TIDS_ENCODER(router_state, struct tids_router_state);
+TIDS_ENCODER(hub_state, struct tids_hub_state);
+TIDS_ENCODER(hub_identity, struct tids_hub_identity);
 TIDS_ENCODER(grant, struct tids_grant);
 TIDS_ENCODER(signed_grant, struct tids_grant);
 TIDS_ENCODER(approval, struct tids_approval);
