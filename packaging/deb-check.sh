@@ -25,6 +25,7 @@ for p in tidsd tidsctl libtids1 libtids-dev; do
 done
 has tidsd usr/sbin/tidsd
 has tidsd lib/systemd/system/tidsd.service
+has tidsd lib/systemd/system/tidsd@.service
 has tidsd usr/lib/sysusers.d/tidsd.conf
 has tidsd usr/share/tids/grafana-dashboard.json
 has tidsd usr/share/bash-completion/completions/tidsd
