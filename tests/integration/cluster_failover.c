@@ -346,6 +346,18 @@ struct subscriber {
 	char err[512];
 };
 
+/* The connection to its instance failed, whether it noticed reading a
+ * delivery or writing an ack (a kill -9 often shows first as a failed ack,
+ * with deliveries still buffered): another instance takes it. */
+static void lost_instance(struct subscriber *s, struct tids_client **c)
+{
+	if (s->moved_at == 0)
+		s->moved_at = mono_ms();
+	s->moves++;
+	tids_client_free(*c);
+	*c = NULL;
+}
+
 static void *subscribe_load(void *arg)
 {
 	struct subscriber *s = arg;
@@ -374,12 +386,7 @@ static void *subscribe_load(void *arg)
 		if (r == 0)
 			continue;
 		if (r < 0) {
-			/* Its instance went away: another one takes it. */
-			if (s->moved_at == 0)
-				s->moved_at = mono_ms();
-			s->moves++;
-			tids_client_free(c);
-			c = NULL;
+			lost_instance(s, &c);
 			continue;
 		}
 		if (s->moved_at != 0 && s->resumed_at == 0)
@@ -390,10 +397,8 @@ static void *subscribe_load(void *arg)
 		 * window would wait for acks of what it sent again. */
 		if (d.delivery_seq <= s->last_seq) {
 			if (++s->dropped % 100 == 0 &&
-			    tids_client_ack(c, d.delivery_seq, s->err, sizeof(s->err)) != 0) {
-				tids_client_free(c);
-				c = NULL;
-			}
+			    tids_client_ack(c, d.delivery_seq, s->err, sizeof(s->err)) != 0)
+				lost_instance(s, &c);
 			tids_delivery_free(&d);
 			continue;
 		}
@@ -406,10 +411,8 @@ static void *subscribe_load(void *arg)
 		tids_delivery_free(&d);
 		if (++since_ack == 500 || s->distinct == w->load) {
 			since_ack = 0;
-			if (tids_client_ack(c, s->last_seq, s->err, sizeof(s->err)) != 0) {
-				tids_client_free(c);
-				c = NULL;
-			}
+			if (tids_client_ack(c, s->last_seq, s->err, sizeof(s->err)) != 0)
+				lost_instance(s, &c);
 		}
 	}
 	tids_client_free(c);
