@@ -8,42 +8,62 @@
 #include "tids/error.h"
 #include "tids/record.h"
 
-static bool in_set(char c, const char *extra)
+/* One test per character class, by comparisons: the router validates
+ * every record it decodes, and a strchr over the allowed set for each
+ * character was 3 % of its CPU (perf, make bench). */
+static bool lower_or_digit(char c)
 {
-	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-	       (c != '\0' && strchr(extra, c) != NULL);
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
 }
 
-static bool valid_chars(const char *s, size_t max, const char *extra)
+static bool upper(char c)
+{
+	return c >= 'A' && c <= 'Z';
+}
+
+/* [a-z0-9A-Z._:-] */
+static bool id_char(char c)
+{
+	return lower_or_digit(c) || upper(c) || c == '.' || c == '_' || c == ':' || c == '-';
+}
+
+/* [a-z0-9_]: names and labels */
+static bool name_char(char c)
+{
+	return lower_or_digit(c) || c == '_';
+}
+
+/* [a-z0-9A-Z_.-] */
+static bool field_name_char(char c)
+{
+	return lower_or_digit(c) || upper(c) || c == '_' || c == '.' || c == '-';
+}
+
+static inline bool valid_chars(const char *s, size_t max, bool (*allowed)(char))
 {
 	size_t n = 0;
 
 	if (s == NULL || *s == '\0')
 		return false;
 	for (; s[n] != '\0'; n++)
-		if (n >= max || !in_set(s[n], extra))
+		if (n >= max || !allowed(s[n]))
 			return false;
 	return true;
 }
 
 bool tids_valid_id(const char *s)
 {
-	return valid_chars(s, TIDS_ID_MAX, "ABCDEFGHIJKLMNOPQRSTUVWXYZ._:-");
+	return valid_chars(s, TIDS_ID_MAX, id_char);
 }
 
 bool tids_valid_name(const char *s)
 {
-	return valid_chars(s, TIDS_NAME_MAX, "_");
+	return valid_chars(s, TIDS_NAME_MAX, name_char);
 }
 
 bool tids_valid_field_name(const char *s)
 {
-	return valid_chars(s, TIDS_NAME_MAX, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_.-");
-}
-
-static bool upper(char c)
-{
-	return c >= 'A' && c <= 'Z';
+	return valid_chars(s, TIDS_NAME_MAX, field_name_char);
 }
 
 bool tids_valid_jurisdiction(const char *s)
@@ -74,7 +94,7 @@ static int check_field(const struct tids_field *f, size_t i, char *err, size_t e
 		return tids_fail(err, errlen, TIDS_ETOOMANY, "field %zu '%s': %zu labels, at most %d",
 				 i, f->name, f->n_labels, TIDS_LABELS_MAX);
 	for (size_t l = 0; l < f->n_labels; l++)
-		if (!valid_chars(f->labels[l], TIDS_LABEL_MAX, "_"))
+		if (!valid_chars(f->labels[l], TIDS_LABEL_MAX, name_char))
 			return tids_fail(err, errlen, TIDS_EBADID,
 					 "field %zu '%s': label %zu must be 1-%d of [a-z0-9_]",
 					 i, f->name, l, TIDS_LABEL_MAX);

@@ -808,6 +808,32 @@ START_TEST(state_position)
 }
 END_TEST
 
+/* The character classes of ids, names and field names, every byte in
+ * every position that matters, against the sets the rules spell out
+ * (record_check.c tests them by comparisons). */
+static bool in_spelled_set(char c, const char *extra)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c != '\0' && strchr(extra, c) != NULL);
+}
+
+START_TEST(identifier_character_classes)
+{
+	for (int i = 1; i < 256; i++) {
+		char c = (char)i, one[2] = { c, '\0' }, mid[4] = { 'a', c, 'b', '\0' };
+
+		ck_assert_int_eq(tids_valid_id(one), in_spelled_set(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ._:-"));
+		ck_assert_int_eq(tids_valid_id(mid), in_spelled_set(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ._:-"));
+		ck_assert_int_eq(tids_valid_name(one), in_spelled_set(c, "_"));
+		ck_assert_int_eq(tids_valid_name(mid), in_spelled_set(c, "_"));
+		ck_assert_int_eq(tids_valid_field_name(one), in_spelled_set(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_.-"));
+		ck_assert_int_eq(tids_valid_field_name(mid), in_spelled_set(c, "ABCDEFGHIJKLMNOPQRSTUVWXYZ_.-"));
+	}
+	ck_assert(!tids_valid_id(""));
+	ck_assert(!tids_valid_id(NULL));
+	ck_assert(!tids_valid_name(""));
+}
+END_TEST
+
 START_TEST(error_strings)
 {
 	for (int e = 0; e >= TIDS_ERROR_MIN; e--)
@@ -924,6 +950,7 @@ int main(void)
 	tcase_add_test(tc, small_messages);
 	tcase_add_test(tc, state_position);
 	tcase_add_test(tc, error_strings);
+	tcase_add_test(tc, identifier_character_classes);
 	tcase_add_test(tc, admin_list_gates);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
