@@ -1339,7 +1339,7 @@ static void peers_witness_each_other(struct net *n)
 	snprintf(ledger, sizeof(ledger), "%s/state/ledger.db", n->hub[SH].dir);
 	tids_key_to_base64(n->hub[SH].hub_pk, b64);
 	ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'", ledger, b64,
-			      witness) == 0, "%s", out);
+					witness) == 0, "%s", out);
 	ck_assert_ptr_nonnull(strstr(out, "signed heads of hub"));
 
 	snprintf(key, sizeof(key), "%s/hub.key", n->hub[SH].dir);
@@ -1355,7 +1355,7 @@ static void peers_witness_each_other(struct net *n)
 		ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s", copy, b64) == 0,
 			      "the rewritten ledger should verify alone:\n%s", out);
 		ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'", copy,
-					 b64, witness), 1);
+						   b64, witness), 1);
 		ck_assert_msg(strstr(out, "DIFFERS") != NULL && strstr(out, "the chain was rewritten") != NULL, "%s", out);
 		/* History cut back to an earlier signed head. */
 		copy_ledger(ledger, copy);
@@ -1363,17 +1363,17 @@ static void peers_witness_each_other(struct net *n)
 		ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s", copy, b64) == 0,
 			      "the cut ledger should verify alone:\n%s", out);
 		ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'", copy,
-					 b64, witness), 1);
+						   b64, witness), 1);
 		ck_assert_msg(strstr(out, "MISSING") != NULL && strstr(out, "truncated") != NULL, "%s", out);
 		/* The same head in a witness file of the first format: the same
 		 * checker, the same verdict. */
 		snprintf(key, sizeof(key), "%s.legacy", witness);
 		write_witness(key, &w[k], false, true);
 		ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'", copy,
-					 b64, key), 1);
+						   b64, key), 1);
 		ck_assert_msg(strstr(out, "MISSING") != NULL && strstr(out, "truncated") != NULL, "%s", out);
 		ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'", ledger,
-				      b64, key) == 0, "%s", out);
+						b64, key) == 0, "%s", out);
 		ck_assert_ptr_nonnull(strstr(out, "1 held"));
 	}
 	/* A witness with a head the hub never signed accuses nobody, in
@@ -1382,7 +1382,7 @@ static void peers_witness_each_other(struct net *n)
 		snprintf(copy, sizeof(copy), "%s.forged", witness);
 		write_witness(copy, &w[0], true, legacy != 0);
 		ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'",
-					 ledger, b64, copy), 1);
+						   ledger, b64, copy), 1);
 		ck_assert_msg(strstr(out, "INVALID") != NULL && strstr(out, "does not verify with the hub's key") != NULL,
 			      "%s", out);
 	}
