@@ -43,7 +43,7 @@ static int run_line(char *out, size_t outlen, const char *cmd)
 static int run_formatted(char *out, size_t outlen, const char *prefix, const char *suffix, const char *fmt,
 			 va_list ap)
 {
-	char args[7000], cmd[8192];
+	char args[16384], cmd[sizeof(args) + 1024];
 	int n;
 
 	n = vsnprintf(args, sizeof(args), fmt, ap);
