@@ -1,6 +1,8 @@
 # What the Kafka test scripts share: free ports, cluster ids, the lines of
 # server.properties every node has, and running a command against fresh
 # brokers. Sourced (bash), not run; each script keeps only what differs.
+# The script that sources it has set here (tests/kafka) and, for
+# kafka_run_with, root (the repository).
 
 # $1 distinct free loopback ports, chosen by the kernel. Every socket stays
 # bound until all are picked, so no two can be the same.
