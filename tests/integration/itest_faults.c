@@ -205,8 +205,6 @@ static void on_offset(void *ctx, int32_t partition, int64_t offset, const void *
  * says why, for whoever reads the failed run. */
 static void wait_routed(struct world *w, struct offsets *o, size_t n)
 {
-	char cmd[2 * sizeof(w->hub.log) + 64];
-
 	for (int waited = 0; waited < 3 * WAIT_MS; waited += 200) {
 		o->n = 0;
 		ck_assert_int_ge(tids_test_topic_read(w->deliver_topic, on_offset, o), 0);
@@ -214,9 +212,7 @@ static void wait_routed(struct world *w, struct offsets *o, size_t n)
 			return;
 		sleep_ms(200);
 	}
-	snprintf(cmd, sizeof(cmd), "echo '--- tail of %s:'; tail -40 '%s'", w->hub.log, w->hub.log);
-	if (system(cmd) != 0)
-		fprintf(stderr, "(no log)\n");
+	tids_test_hub_log_tail(&w->hub, 40);
 }
 
 /* Audit entries for the lessor per record n (n is in the record id). */

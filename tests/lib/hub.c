@@ -411,6 +411,15 @@ int tids_test_hub_asset(struct tids_test_hub *h, const char *id, const char *les
 	return r;
 }
 
+void tids_test_hub_log_tail(const struct tids_test_hub *h, int lines)
+{
+	char cmd[2 * sizeof(h->log) + 64];
+
+	snprintf(cmd, sizeof(cmd), "echo '--- tail of %s:'; tail -%d '%s'", h->log, lines, h->log);
+	if (system(cmd) != 0)
+		fprintf(stderr, "(no log)\n");
+}
+
 int tids_test_hub_log_count(struct tids_test_hub *h, const char *needle)
 {
 	char line[4096];

@@ -86,6 +86,8 @@ long tids_test_hub_publish_until_acked(struct tids_test_hub *h, struct tids_clie
 
 /* Counts lines of the hub's log containing needle. */
 int tids_test_hub_log_count(struct tids_test_hub *h, const char *needle);
+/* The last lines of h's log on stderr, for whoever reads a failed run. */
+void tids_test_hub_log_tail(const struct tids_test_hub *h, int lines);
 
 /* n (at most 4) distinct free loopback TCP ports, for listeners of our own. */
 int tids_test_free_ports(int *ports, int n);
