@@ -554,7 +554,6 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 			rt->owned[p] = assign;
 	}
 	keep_owned(rt);
-	txn_forget_offsets(rt);
 	describe(parts, list, sizeof(list));
 	/* Partitions that go stop being fetched before anything else. */
 	if (!assign && cooperative) {
@@ -712,6 +711,8 @@ static int setup(struct router *rt)
 
 static void teardown(struct router *rt)
 {
+	/* The committer asks the consumer for the group's metadata. */
+	(void)txn_wait_idle(rt);
 	discard_batch(rt);
 	rt->assigned = false;
 	memset(rt->owned, 0, sizeof(rt->owned));
@@ -753,26 +754,25 @@ static int transact(struct router *rt)
 		r = rt->stop ? audit_checkpoints_all(rt) : audit_checkpoints_due(rt, now);
 	if (r == 0)
 		r = audit_flush_all(rt);
-	/* Where routing resumes goes into the state topic with the rest: in
-	 * the same transaction as what was routed, with no round trip to the
-	 * group coordinator. */
-	if (r == 0 && rt->n_batch > 0) {
-		offsets = rd_kafka_topic_partition_list_new(4);
-		for (size_t i = 0; i < rt->n_batch; i++) {
-			const rd_kafka_message_t *m = rt->batch[i];
+	/* Where routing resumes goes into the state topic with the rest, in
+	 * the same transaction as what was routed. */
+	for (size_t i = 0; r == 0 && i < rt->n_batch; i++) {
+		const rd_kafka_message_t *m = rt->batch[i];
 
-			if (m->offset + 1 > rt->next_offset[m->partition]) {
-				rt->next_offset[m->partition] = m->offset + 1;
-				rt->next_dirty[m->partition] = true;
-			}
+		if (m->offset + 1 > rt->next_offset[m->partition]) {
+			rt->next_offset[m->partition] = m->offset + 1;
+			rt->next_dirty[m->partition] = true;
 		}
-		for (size_t i = 0; i < rt->n_batch; i++) {
-			const rd_kafka_message_t *m = rt->batch[i];
-
-			if (rd_kafka_topic_partition_list_find(offsets, rt->t_ingress, m->partition) == NULL)
-				rd_kafka_topic_partition_list_add(offsets, rt->t_ingress, m->partition)->offset =
-					rt->next_offset[m->partition];
-		}
+	}
+	/* And to the consumer group (txn.c): every partition held, so that
+	 * a transaction that closes windows or writes checkpoints only is
+	 * fenced as well. */
+	for (int32_t p = 0; r == 0 && p < ROUTER_PARTITIONS_MAX; p++) {
+		if (!rt->owned[p] || rt->next_offset[p] < 0)
+			continue;
+		if (offsets == NULL)
+			offsets = rd_kafka_topic_partition_list_new(4);
+		rd_kafka_topic_partition_list_add(offsets, rt->t_ingress, p)->offset = rt->next_offset[p];
 	}
 	if (r == 0)
 		r = state_write_dirty(rt);
@@ -938,16 +938,8 @@ static int run(struct router *rt)
 		if (((rt->n_batch > 0 && (rt->n_batch == ROUTER_BATCH_MAX || drained || batch_deadline_wait(rt) == 0)) ||
 		     mono_ms() - rt->last_maintenance >= 1000) && txn_ready(rt)) {
 			if (mono_ms() - rt->last_maintenance >= 1000) {
-				rd_kafka_topic_partition_list_t *l = txn_committed_offsets(rt);
-
 				rt->last_maintenance = mono_ms();
 				update_lag(rt);
-				/* Only for those who watch the group's lag: routing
-				 * resumes from the state topic. */
-				if (l != NULL) {
-					rd_kafka_commit(rt->consumer, l, 1);
-					rd_kafka_topic_partition_list_destroy(l);
-				}
 			}
 			if (transact(rt) != 0)
 				return -1;
@@ -1030,7 +1022,7 @@ int router_new(struct tidsd *d)
 	rt->inbox_fd = -1;
 	rt->commit_fd = -1;
 	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
-		rt->next_offset[p] = rt->committed_offset[p] = -1;
+		rt->next_offset[p] = -1;
 	rt->tz = d->tz;
 	rt->metrics = d->metrics;
 	/* Peers arrive while the registry loads, too. */

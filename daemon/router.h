@@ -228,10 +228,6 @@ struct router {
 	 * the state topic, in the transaction that routes up to it. */
 	int64_t next_offset[ROUTER_PARTITIONS_MAX];
 	bool next_dirty[ROUTER_PARTITIONS_MAX];
-	/* The same as of the last commit, told to the consumer group now and
-	 * then for those who watch its lag (txn_lock). */
-	int64_t committed_offset[ROUTER_PARTITIONS_MAX];
-	bool committed_news;
 	bool load_failed;                    /* at an assignment: start over */
 	size_t state_refused;                /* entries refused at the last load */
 
@@ -338,14 +334,10 @@ bool txn_ready(struct router *rt);
 rd_kafka_error_t *txn_begin(struct router *rt);
 void txn_abort(struct router *rt);
 /* The current transaction goes to the committer; the other producer is
- * current. offsets (taken) say where it moves routing to. */
+ * current. offsets (taken) say where it moves routing to, for each
+ * partition held: the committer sends them to the consumer group in the
+ * transaction, which fences an instance the group has dropped. */
 void txn_hand_off(struct router *rt, size_t records, rd_kafka_topic_partition_list_t *offsets);
-/* Where the committed transactions moved routing to, if that changed
- * since the last call (NULL otherwise); the caller destroys it. */
-rd_kafka_topic_partition_list_t *txn_committed_offsets(struct router *rt);
-/* Forgets the offsets of partitions no longer owned (rt->owned), once
- * the committer is idle. */
-void txn_forget_offsets(struct router *rt);
 /* Waits until every commit handed off is done: 0, or -1 if one failed. */
 int txn_wait_idle(struct router *rt);
 bool txn_failed(struct router *rt, char *why, size_t len);

@@ -24,9 +24,10 @@
  * holds (to the end, transactions still open included) and starts each it
  * was given at next_offset (the group's committed offset only where no
  * entry exists yet, as after an upgrade). It is the one place routing
- * resumes from, on whichever instance: the consumer group's offsets are
- * still committed, once a second and late, for lag monitoring only; they
- * decide nothing. One entry per partition: whoever routes partition p
+ * resumes from, on whichever instance. The consumer group's offsets are
+ * committed in the same transaction (txn.c), so that the group coordinator
+ * fences an instance it has dropped; they show the group's lag and decide
+ * nothing else. One entry per partition: whoever routes partition p
  * owns "position/<p>" (and "chain/<p>"), so instances that split the
  * partitions between them never write each other's entries.
  */

@@ -14,6 +14,15 @@
  * has. The time a batch collects records is what the last commit takes,
  * so the commit interval follows the load: single records under light
  * load, thousands per transaction under heavy load.
+ *
+ * Each transaction also carries the positions it routes to, as offsets of
+ * the consumer group (KIP-447), sent with the group's metadata as the
+ * consumer knows it at commit time. The group coordinator refuses them
+ * from a member it no longer counts: an instance paused or cut off past
+ * router.session_timeout, whose partitions others took meanwhile, fails
+ * its transaction instead of committing deliveries the new owner makes
+ * too, and starts over. Where routing resumes is still the state topic's
+ * position entry (state.c); the group's offsets show its lag.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -51,6 +60,23 @@ static void note(uint64_t *hist, int64_t ms)
 	hist[ms < 0 ? 0 : ms >= TXN_HIST_MS ? TXN_HIST_MS : (size_t)ms]++;
 }
 
+/* KIP-447 fencing, above. A transaction with no position to send (no
+ * partition held yet) has nothing another instance could route twice. */
+static rd_kafka_error_t *send_positions(struct router *rt, const struct txn_slot *s)
+{
+	rd_kafka_consumer_group_metadata_t *group;
+	rd_kafka_error_t *e;
+
+	if (s->offsets == NULL || s->offsets->cnt == 0)
+		return NULL;
+	group = rd_kafka_consumer_group_metadata(rt->consumer);
+	if (group == NULL)
+		return rd_kafka_error_new(RD_KAFKA_RESP_ERR__STATE, "the router's consumer has no group");
+	e = rd_kafka_send_offsets_to_transaction(s->producer, s->offsets, group, -1);
+	rd_kafka_consumer_group_metadata_destroy(group);
+	return e;
+}
+
 static void *committer_main(void *arg)
 {
 	struct router *rt = arg;
@@ -82,7 +108,9 @@ static void *committer_main(void *arg)
 				wake_router(rt);
 			}
 			t0 = mono_ms();
-			e = rd_kafka_commit_transaction(s->producer, -1);
+			e = send_positions(rt, s);
+			if (e == NULL)
+				e = rd_kafka_commit_transaction(s->producer, -1);
 			pthread_mutex_lock(&rt->txn_lock);
 			if (e != NULL) {
 				snprintf(rt->txn_why, sizeof(rt->txn_why), "%s", rd_kafka_error_string(e));
@@ -97,12 +125,6 @@ static void *committer_main(void *arg)
 				metrics_add(&rt->metrics->transactions, 1);
 				note(rt->commit_hist, mono_ms() - t0);
 				note(rt->txn_hist, mono_ms() - s->handed_ms);
-				for (int i = 0; s->offsets != NULL && i < s->offsets->cnt; i++) {
-					const rd_kafka_topic_partition_t *tp = &s->offsets->elems[i];
-
-					rt->committed_offset[tp->partition] = tp->offset;
-					rt->committed_news = true;
-				}
 				rt->records += s->records;
 				rt->transactions++;
 			}
@@ -337,31 +359,4 @@ void txn_log_stats(struct router *rt)
 		      (unsigned long)rt->transactions,
 		      rt->transactions > 0 ? (double)rt->records / (double)rt->transactions : 0.0, (long long)f50,
 		      (long long)f99, (long long)c50, (long long)c99, (long long)t50, (long long)t99);
-}
-
-rd_kafka_topic_partition_list_t *txn_committed_offsets(struct router *rt)
-{
-	rd_kafka_topic_partition_list_t *l = NULL;
-
-	pthread_mutex_lock(&rt->txn_lock);
-	if (rt->committed_news) {
-		l = rd_kafka_topic_partition_list_new(8);
-		for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
-			if (rt->committed_offset[p] >= 0 && rt->owned[p])
-				rd_kafka_topic_partition_list_add(l, rt->t_ingress, p)->offset = rt->committed_offset[p];
-		rt->committed_news = false;
-	}
-	pthread_mutex_unlock(&rt->txn_lock);
-	return l;
-}
-
-void txn_forget_offsets(struct router *rt)
-{
-	/* A partition that went is another instance's to tell the group
-	 * about: a late, lower offset of ours would move its lag back. */
-	pthread_mutex_lock(&rt->txn_lock);
-	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
-		if (!rt->owned[p])
-			rt->committed_offset[p] = -1;
-	pthread_mutex_unlock(&rt->txn_lock);
 }
