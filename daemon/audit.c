@@ -14,6 +14,7 @@
 
 #include "router.h"
 #include "tids/error.h"
+#include "tids/varint.h"
 
 static void pending_clear(struct audit_pending *ap)
 {
@@ -23,25 +24,6 @@ static void pending_clear(struct audit_pending *ap)
 }
 
 static int produce_log_record(struct router *rt, int32_t partition, const struct tids_audit_log_record *lr);
-
-static size_t varint_put(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
-static size_t varint_len(uint64_t v)
-{
-	uint8_t tmp[10];
-
-	return varint_put(tmp, v);
-}
 
 /* Produces the chain's waiting entries as one message, in chain order:
  * an AuditLogRecord of AuditEntries (field 3), whose key and length go
@@ -59,7 +41,7 @@ static int flush(struct router *rt, int32_t partition)
 		return 0;
 	body = ap->msg.len - AUDIT_HEAD;
 	hdr[0] = 3 << 3 | 2;
-	n = 1 + varint_put(hdr + 1, body);
+	n = 1 + tids_varint_put(hdr + 1, body);
 	memcpy(head + AUDIT_HEAD - n, hdr, n);
 	snprintf(key, sizeof(key), "%d", (int)partition);
 	rkt = router_topic(rt, rt->t_audit);
@@ -129,13 +111,13 @@ int audit_append(struct router *rt, int32_t partition, struct tids_audit_entry *
 		return r;
 	}
 	len = ap->msg.len - at - 3;
-	vlen = varint_len(len);
+	vlen = tids_varint_len(len);
 	if (vlen != 2) {
 		memmove(ap->msg.data + at + 1 + vlen, ap->msg.data + at + 3, len);
 		ap->msg.len = ap->msg.len + vlen - 2;
 	}
 	ap->msg.data[at] = 1 << 3 | 2;
-	varint_put(ap->msg.data + at + 1, len);
+	tids_varint_put(ap->msg.data + at + 1, len);
 	entry = ap->msg.data + at + 1 + vlen;
 	crypto_generichash_init(&st, NULL, 0, TIDS_HASH_BYTES);
 	crypto_generichash_update(&st, c->head, TIDS_HASH_BYTES);

@@ -60,6 +60,8 @@ struct indexer {
 	struct chain_state *chains;         /* per audit partition: the chain as seen */
 	uint8_t hub_pk[TIDS_PUBLIC_KEY_BYTES];
 	uint8_t *ingress_key;               /* its own copy, guarded memory */
+	uint8_t *plain;                     /* an unsealed ingress record, reused; wiped after each */
+	size_t plain_cap;
 	bool paused;                        /* a write failed: waiting to retry */
 	int64_t retry_at;
 	uint64_t entries, checkpoints, ingress, skipped;
@@ -269,6 +271,25 @@ static int on_audit(struct indexer *ix, const rd_kafka_message_t *m)
 	return 0;
 }
 
+/* Room for an unsealed record of len bytes: the buffer grows to the
+ * largest record seen instead of one allocation per record. */
+static uint8_t *plain_buffer(struct indexer *ix, size_t len)
+{
+	uint8_t *p;
+
+	if (len <= ix->plain_cap)
+		return ix->plain;
+	if ((p = malloc(len)) == NULL)
+		return NULL;
+	if (ix->plain != NULL) {
+		sodium_memzero(ix->plain, ix->plain_cap);
+		free(ix->plain);
+	}
+	ix->plain = p;
+	ix->plain_cap = len;
+	return p;
+}
+
 static int on_ingress(struct indexer *ix, const rd_kafka_message_t *m)
 {
 	struct tids_ingress_record ir;
@@ -290,17 +311,15 @@ static int on_ingress(struct indexer *ix, const rd_kafka_message_t *m)
 	} else if (ir.record.len > TIDS_SEAL_OVERHEAD &&
 		   (ad_len = tids_seal_ad(ad, TIDS_SEAL_KIND_INGRESS, ix->topic[T_INGRESS], ir.publisher, "",
 					  ir.record_id)) > 0 &&
-		   (plain = malloc(ir.record.len)) != NULL &&
+		   (plain = plain_buffer(ix, ir.record.len)) != NULL &&
 		   tids_seal_open(ix->ingress_key, ad, ad_len, ir.record.data, ir.record.len, plain, &plen) == 0) {
 		/* Only the leaf hash of a sealed record is kept, never its
 		 * plaintext. */
 		tids_merkle_leaf_hash(plain, plen, leaf);
 		leaf_p = leaf;
 	}
-	if (plain != NULL) {
+	if (plain != NULL)
 		sodium_memzero(plain, ir.record.len);
-		free(plain);
-	}
 	if (ir.forwarded.present) {
 		/* From a peer hub: the leaf is the record as its publisher
 		 * signed it, which a transformed record is not (its bytes are
@@ -629,6 +648,10 @@ static void destroy(struct indexer *ix)
 	tids_ledger_close(ix->ledger);
 	tids_ledger_close(ix->reader);
 	tids_secmem_free(ix->ingress_key);
+	if (ix->plain != NULL) {
+		sodium_memzero(ix->plain, ix->plain_cap);
+		free(ix->plain);
+	}
 	for (int t = 0; t < N_TOPICS; t++)
 		free(ix->next[t]);
 	free(ix->chains);

@@ -13,6 +13,7 @@
 #include "router.h"
 #include "tids/error.h"
 #include "tids/statistics.h"
+#include "tids/varint.h"
 
 /* --- destinations ------------------------------------------------------------- */
 
@@ -64,18 +65,6 @@ void route_dests_clear(struct router *rt)
 
 /* --- deliveries ------------------------------------------------------------------- */
 
-static size_t varint_put(uint8_t *p, uint64_t v)
-{
-	size_t n = 0;
-
-	while (v >= 0x80) {
-		p[n++] = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	p[n++] = (uint8_t)v;
-	return n;
-}
-
 /* Room kept before the Delivery for the envelope's key and length. */
 #define ENVELOPE_HEAD 11
 
@@ -124,7 +113,7 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 	}
 	if (key == NULL) {
 		hdr[0] = 1 << 3 | 2;
-		n = 1 + varint_put(hdr + 1, plen);
+		n = 1 + tids_varint_put(hdr + 1, plen);
 		memcpy(plain - n, hdr, n);
 		/* The tail may move the buffer: offsets from here on. */
 		if ((r = tids_wire_append_envelope_tail(b, "", del->record.record_id)) != 0)

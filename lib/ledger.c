@@ -163,9 +163,16 @@ int tids_ledger_open(const char *path, int flags, struct tids_ledger **out, char
 	if (l->writable) {
 		/* A checkpoint copies each page the WAL holds once, however many
 		 * commits changed it: fewer, larger ones copy the hot index
-		 * pages fewer times (the WAL may grow to about 32 MB). */
+		 * pages fewer times (the WAL may grow to about 32 MB).
+		 * secure_delete (on in Debian's SQLite) zeroes the space every
+		 * cell leaves when an index page is rearranged, which inserts do
+		 * all the time here and which held nothing but live rows: off, it
+		 * costs the writer about 6-10% less CPU per entry. What is
+		 * deleted for good (pruning) is still zeroed: prune turns it on
+		 * for its own deletes. */
 		if (sqlite3_exec(l->db, schema, NULL, NULL, &msg) != SQLITE_OK ||
-		    sqlite3_exec(l->db, "PRAGMA wal_autocheckpoint = 8192;", NULL, NULL, &msg) != SQLITE_OK ||
+		    sqlite3_exec(l->db, "PRAGMA wal_autocheckpoint = 8192; PRAGMA secure_delete = OFF;", NULL, NULL,
+				 &msg) != SQLITE_OK ||
 		    ((flags & TIDS_LEDGER_BULK) &&
 		     sqlite3_exec(l->db, "PRAGMA synchronous = OFF; PRAGMA cache_size = -262144;", NULL, NULL,
 				  &msg) != SQLITE_OK)) {

@@ -264,8 +264,12 @@ int tids_ledger_prune(struct tids_ledger *l, const struct tids_ledger_retention 
 	memset(res, 0, sizeof(*res));
 	if ((rc = tids_ledger_retention_check(r, err, errlen)) != 0)
 		return rc;
-	if (!dry_run && (rc = ledger_begin(l)) != 0)
-		return tids_fail(err, errlen, rc, "%s: cannot write: %s", l->path, sqlite3_errmsg(l->db));
+	/* Pruned entries and publications are gone for good: zero the space
+	 * they leave (writers otherwise run without it, see ledger.c). */
+	if (!dry_run && (sqlite3_exec(l->db, "PRAGMA secure_delete = ON;", NULL, NULL, NULL) != SQLITE_OK ||
+			 (rc = ledger_begin(l)) != 0))
+		return tids_fail(err, errlen, rc != 0 ? rc : TIDS_EDB, "%s: cannot write: %s", l->path,
+				 sqlite3_errmsg(l->db));
 	if ((rc = ledger_list_chains(l->db, &none, &chains)) != 0)
 		goto fail;
 	for (size_t i = 0; i < chains.n_chains; i++)

@@ -1,13 +1,11 @@
 /*
  * Gate and encoder for the hub's state on Kafka (entries of the registry
  * topic, proto/tids/v1/hubstate.proto), authenticated as the router's state
- * entries are (tids_state_mac, lib/wire_state.c): Kafka is trusted with
- * neither.
+ * entries are, by the same opener (wire_state_open, lib/wire_state.c): Kafka
+ * is trusted with neither.
  */
 #include <stdlib.h>
 #include <string.h>
-
-#include <sodium.h>
 
 #include "tids/crypto.h"
 
@@ -18,41 +16,6 @@
 #define HUB_ACTOR_MAX 256
 #define HUB_IDENTITY_MAX 1024
 
-/* Key, headers and MAC of a state entry; *seq on success. */
-static int open_message(const uint8_t mac_key[32], const struct tids_state_message *m, size_t max, uint64_t *seq,
-			char *err, size_t errlen)
-{
-	uint8_t want[TIDS_STATE_MAC_BYTES];
-	uint64_t s = 0;
-	int ok;
-
-	*seq = 0;
-	if (m->key == NULL || m->key_len == 0 || m->key_len > TIDS_STATE_KEY_MAX)
-		return tids_fail(err, errlen, TIDS_EBADID, "state entry: key missing or longer than %d bytes",
-				 TIDS_STATE_KEY_MAX);
-	for (size_t i = 0; i < m->key_len; i++)
-		if (m->key[i] < 0x21 || m->key[i] > 0x7e)
-			return tids_fail(err, errlen, TIDS_EBADID, "state entry: key byte %zu is not printable", i);
-	if (m->value != NULL && m->len > max)
-		return tids_fail(err, errlen, TIDS_ETOOBIG, "state entry: value longer than %zu bytes", max);
-	if (m->mac == NULL || m->seq == NULL)
-		return tids_fail(err, errlen, TIDS_EAUTH, "state entry: no %s header: not written by this hub",
-				 m->mac == NULL ? TIDS_STATE_HEADER_MAC : TIDS_STATE_HEADER_SEQ);
-	if (m->mac_len != TIDS_STATE_MAC_BYTES || m->seq_len != 8)
-		return tids_fail(err, errlen, TIDS_EAUTH, "state entry: %s header of %zu bytes",
-				 m->mac_len != TIDS_STATE_MAC_BYTES ? TIDS_STATE_HEADER_MAC : TIDS_STATE_HEADER_SEQ,
-				 m->mac_len != TIDS_STATE_MAC_BYTES ? m->mac_len : m->seq_len);
-	for (int i = 0; i < 8; i++)
-		s = s << 8 | m->seq[i];
-	tids_state_mac(mac_key, m->topic, m->key, m->key_len, s, m->value, m->len, want);
-	ok = crypto_verify_32(want, m->mac) == 0;
-	sodium_memzero(want, sizeof(want));
-	if (!ok || s == 0)
-		return tids_fail(err, errlen, TIDS_EAUTH, "state entry: its MAC does not verify (forged or altered)");
-	*seq = s;
-	return 0;
-}
-
 int tids_wire_open_hub_state(const uint8_t mac_key[32], const struct tids_state_message *m,
 			     struct tids_hub_state *out, uint64_t *seq, char *err, size_t errlen)
 {
@@ -61,7 +24,7 @@ int tids_wire_open_hub_state(const uint8_t mac_key[32], const struct tids_state_
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	if ((r = open_message(mac_key, m, HUB_STATE_MAX, seq, err, errlen)) != 0)
+	if ((r = wire_state_open(mac_key, m, STATE_KEY_PRINTABLE, HUB_STATE_MAX, seq, err, errlen)) != 0)
 		return r;
 	if (m->value == NULL) {
 		*seq = 0;

@@ -104,6 +104,17 @@ int wire_checkpoint_from(const Tids__V1__AuditCheckpoint *m, struct tids_audit_c
 			 char *err, size_t errlen);
 void wire_checkpoint_view(const struct tids_audit_checkpoint *in, bool with_signature, Tids__V1__AuditCheckpoint *pb);
 
+/* The state topics' entries (tids_state_message): the key, by the rule of
+ * its topic, the value's length against max, the sequence and MAC headers,
+ * and the MAC; *seq on success, else 0. The value itself is the caller's. */
+enum state_key_rule {
+	STATE_KEY_NO_NUL,                    /* the router's state topic */
+	STATE_KEY_PRINTABLE,                 /* the registry topic: "<kind>/<id>" */
+};
+__attribute__((warn_unused_result))
+int wire_state_open(const uint8_t mac_key[32], const struct tids_state_message *m, enum state_key_rule rule,
+		    size_t max, uint64_t *seq, char *err, size_t errlen);
+
 #pragma GCC visibility pop
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * Gate and encoder for the router's state entries (chain heads, counts,
  * open aggregation windows) on the compacted state topic, and the MAC that
- * authenticates each entry there.
+ * authenticates each entry there and on the registry topic, with the one
+ * opener that checks it for both gates.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -237,22 +238,27 @@ void tids_state_mac(const uint8_t mac_key[32], const char *topic, const uint8_t 
 	crypto_generichash_final(&st, mac, TIDS_STATE_MAC_BYTES);
 }
 
-int tids_wire_open_router_state(const uint8_t mac_key[32], const struct tids_state_message *m,
-				struct tids_router_state *out, uint64_t *seq, char *err, size_t errlen)
+/* The checks of the state topics' gates before the value is decoded. */
+int wire_state_open(const uint8_t mac_key[32], const struct tids_state_message *m, enum state_key_rule rule,
+		    size_t max, uint64_t *seq, char *err, size_t errlen)
 {
 	uint8_t want[TIDS_STATE_MAC_BYTES];
 	uint64_t s = 0;
 	int ok;
 
-	memset(out, 0, sizeof(*out));
 	*seq = 0;
 	if (m->key == NULL || m->key_len == 0 || m->key_len > TIDS_STATE_KEY_MAX)
 		return tids_fail(err, errlen, TIDS_EBADID, "state entry: key missing or longer than %d bytes",
 				 TIDS_STATE_KEY_MAX);
-	if (memchr(m->key, '\0', m->key_len) != NULL)
+	if (rule == STATE_KEY_NO_NUL && memchr(m->key, '\0', m->key_len) != NULL)
 		return tids_fail(err, errlen, TIDS_EBADID, "state entry: key holds a NUL byte");
-	if (m->value != NULL && m->len > STATE_MAX)
-		return tids_fail(err, errlen, TIDS_ETOOBIG, "state entry: value longer than %d bytes", STATE_MAX);
+	if (rule == STATE_KEY_PRINTABLE)
+		for (size_t i = 0; i < m->key_len; i++)
+			if (m->key[i] < 0x21 || m->key[i] > 0x7e)
+				return tids_fail(err, errlen, TIDS_EBADID, "state entry: key byte %zu is not printable",
+						 i);
+	if (m->value != NULL && m->len > max)
+		return tids_fail(err, errlen, TIDS_ETOOBIG, "state entry: value longer than %zu bytes", max);
 	if (m->mac == NULL || m->seq == NULL)
 		return tids_fail(err, errlen, TIDS_EAUTH, "state entry: no %s header: not written by this hub",
 				 m->mac == NULL ? TIDS_STATE_HEADER_MAC : TIDS_STATE_HEADER_SEQ);
@@ -268,6 +274,17 @@ int tids_wire_open_router_state(const uint8_t mac_key[32], const struct tids_sta
 	if (!ok || s == 0)
 		return tids_fail(err, errlen, TIDS_EAUTH, "state entry: its MAC does not verify (forged or altered)");
 	*seq = s;
+	return 0;
+}
+
+int tids_wire_open_router_state(const uint8_t mac_key[32], const struct tids_state_message *m,
+				struct tids_router_state *out, uint64_t *seq, char *err, size_t errlen)
+{
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	if ((r = wire_state_open(mac_key, m, STATE_KEY_NO_NUL, STATE_MAX, seq, err, errlen)) != 0)
+		return r;
 	if (m->value == NULL)
 		return 0;
 	return tids_wire_decode_router_state(m->value, m->len, out, err, errlen);

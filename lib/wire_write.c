@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "tids/buf.h"
+#include "tids/varint.h"
 #include "wire_internal.h"
 
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2 };
@@ -32,28 +33,10 @@ static inline bool room(struct w *w, size_t n)
 	return w->err == 0;
 }
 
-static inline size_t varint_len(uint64_t v)
-{
-	size_t n = 1;
-
-	while (v >= 0x80) {
-		v >>= 7;
-		n++;
-	}
-	return n;
-}
-
 /* Caller made room (at most 10 bytes). */
 static inline void put_varint(struct w *w, uint64_t v)
 {
-	uint8_t *p = tids_buf_tail(w->b), *start = p;
-
-	while (v >= 0x80) {
-		*p++ = (uint8_t)(v | 0x80);
-		v >>= 7;
-	}
-	*p++ = (uint8_t)v;
-	w->b->len += (size_t)(p - start);
+	w->b->len += tids_varint_put(tids_buf_tail(w->b), v);
 }
 
 static inline void put_key(struct w *w, unsigned field, unsigned wt)
@@ -160,22 +143,13 @@ static void close_msg(struct w *w, size_t body)
 	if (w->err != 0)
 		return;
 	n = w->b->len - body;
-	extra = varint_len(n) - 1;
+	extra = tids_varint_len(n) - 1;
 	if (extra > 0 && !room(w, extra))
 		return;
 	head = w->b->data + w->b->off;
 	if (extra > 0)
 		memmove(head + body + extra, head + body, n);
-	{
-		uint64_t v = n;
-		uint8_t *p = head + body - 1;
-
-		while (v >= 0x80) {
-			*p++ = (uint8_t)(v | 0x80);
-			v >>= 7;
-		}
-		*p = (uint8_t)v;
-	}
+	tids_varint_put(head + body - 1, n);
 	w->b->len += extra;
 }
 

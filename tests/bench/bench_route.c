@@ -574,6 +574,7 @@ struct sustained {
 	double seconds;
 	double published_rate, routed_rate, indexed_rate, rate;
 	int64_t published, routed_total, indexed_entries;
+	int64_t window_entries;                           /* indexed over the window */
 	double entries_per_record;
 	int64_t router_lag_start, router_lag_end;         /* records */
 	int64_t indexer_lag_start, indexer_lag_end;       /* records */
@@ -665,7 +666,8 @@ static void tidsd_sustained(struct world *w, long seconds, struct sustained *s)
 		die("nothing was indexed");
 	s->published_rate = (double)(pub1 - pub0) / s->seconds;
 	s->routed_rate = (double)(routed1 - routed0) / s->seconds;
-	s->indexed_rate = (double)(entries1 - entries0) / s->entries_per_record / s->seconds;
+	s->window_entries = entries1 - entries0;
+	s->indexed_rate = (double)s->window_entries / s->entries_per_record / s->seconds;
 	s->router_lag_start = pub0 - routed0;
 	s->router_lag_end = pub1 - routed1;
 	s->indexer_lag_start = routed0 - (int64_t)((double)entries0 / s->entries_per_record);
@@ -906,6 +908,13 @@ int main(void)
 		printf("    %-42s %10.2f\n", s.tidsd_cpu.name[i],
 		       s.tidsd_cpu.cpu_us[i] / (s.routed_rate * s.seconds));
 	printf("    %-42s %10.2f\n", "tidsd, all threads", s.tidsd_cpu.total_us / (s.routed_rate * s.seconds));
+	/* The indexer's own figure (target <= 8 us): per entry it indexed in
+	 * the window, which is not per routed record when it falls behind. */
+	for (size_t i = 0; i < s.tidsd_cpu.n; i++)
+		if (strcmp(s.tidsd_cpu.name[i], "tidsd-indexer") == 0 && s.window_entries > 0)
+			printf("  %-44s %10.2f  (target <= 8; %lld entries in the window)\n",
+			       "indexer CPU per indexed audit entry (us)",
+			       s.tidsd_cpu.cpu_us[i] / (double)s.window_entries, (long long)s.window_entries);
 	printf("    %-42s %10.2f\n", "Kafka broker", s.broker_cpu_us / (s.routed_rate * s.seconds));
 	printf("  %-44s %10.1f MB  (target <= 100 MB)\n", "tidsd peak RSS", (double)s.rss_peak_kib / 1024.0);
 	if (s.written > 0)

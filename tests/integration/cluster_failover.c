@@ -118,6 +118,9 @@ static int64_t wait_all_held(struct world *w, const bool routes[N_INST])
 			return mono_ms() - t0;
 		sleep_ms(100);
 	}
+	for (int i = 0; i < N_INST; i++)
+		if (routes[i] && !w->down[i])
+			tids_test_hub_log_tail(&w->h[i], 30);
 	ck_abort_msg("the routers did not come to hold all %d partitions", PARTITIONS);
 	return -1;
 }
@@ -740,12 +743,13 @@ static void wait_b_back(struct world *w, int since)
 {
 	const bool routes[N_INST] = { true, true, true };
 
-	for (int i = 0; i < 1200; i++) {
+	for (int64_t t0 = mono_ms(); mono_ms() - t0 < 2 * WAIT_MS; sleep_ms(100))
 		if (tids_test_hub_log_count(&w->h[1], "router: ingress partitions") > since &&
 		    held(&w->h[1], NULL, 0) > 0)
 			break;
-		sleep_ms(100);
-	}
+	if (held(&w->h[1], NULL, 0) == 0)
+		for (int i = 0; i < N_INST; i++)
+			tids_test_hub_log_tail(&w->h[i], 30);
 	ck_assert_int_gt(held(&w->h[1], NULL, 0), 0);
 	wait_all_held(w, routes);
 }

@@ -13,13 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "hub.h"
+#include "shell.h"
 #include "testenv.h"
 #include "tids/error.h"
 #include "tids/json.h"
@@ -46,40 +46,6 @@ static void sleep_ms(int ms)
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
-}
-
-/* Runs tidsctl with the arguments (a shell line) and returns its exit
- * status; its stdout and stderr end up in out. */
-static int tidsctl(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int tidsctl(char *out, size_t outlen, const char *fmt, ...)
-{
-	char cmd[8192], args[7000];
-	va_list ap;
-	FILE *p;
-	size_t n = 0;
-	int status;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s/tidsctl %s 2>&1", tids_test_build_dir(), args);
-	fflush(NULL);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	while (n + 1 < outlen) {
-		size_t got = fread(out + n, 1, outlen - 1 - n, p);
-
-		if (got == 0)
-			break;
-		n += got;
-	}
-	out[n] = '\0';
-	/* Drain what did not fit. */
-	while (fgetc(p) != EOF)
-		;
-	status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
 /* --- a hub with a lessee, a lessor and leased machines -------------------------- */
@@ -355,14 +321,14 @@ static void index_says(const char *path, int64_t id, bool mallory, int decision)
 static void expect_verify(struct world *w, const char *path, int status, const char *words)
 {
 	char out[16384];
-	int rc = tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s", path, w->hub_b64);
+	int rc = tids_test_tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s", path, w->hub_b64);
 
 	ck_assert_msg(rc == status, "verify exited %d, expected %d:\n%s", rc, status, out);
 	if (words != NULL)
 		ck_assert_msg(strstr(out, words) != NULL, "verify output lacks '%s':\n%s", words, out);
 	ck_assert_ptr_nonnull(strstr(out, "entries/s"));
 	/* --json: the same verdict as one object, the bad chain named. */
-	rc = tidsctl(out, sizeof(out), "audit verify --json --ledger '%s' --hub-key %s", path, w->hub_b64);
+	rc = tids_test_tidsctl(out, sizeof(out), "audit verify --json --ledger '%s' --hub-key %s", path, w->hub_b64);
 	ck_assert_msg(rc == status, "verify --json exited %d, expected %d:\n%s", rc, status, out);
 	ck_assert_msg(strstr(out, status == 0 ? "\"ok\":true," : "\"ok\":false,") != NULL, "%s", out);
 	ck_assert_msg(strstr(out, "\"chains\":[{\"partition\":") != NULL, "%s", out);
@@ -538,27 +504,27 @@ static void proof_tests(struct world *w, const uint8_t id[TIDS_RECORD_ID_BYTES],
 	sodium_bin2hex(hex, sizeof(hex), id, TIDS_RECORD_ID_BYTES);
 	snprintf(proof, sizeof(proof), "%s/proof.jsonl", w->hub.dir);
 	snprintf(bundle, sizeof(bundle), "%s/bundle.jsonl", w->hub.dir);
-	ck_assert_msg(tidsctl(out, sizeof(out), "audit proof --ledger '%s' -o '%s' %s", w->ledger, proof, hex) == 0, "%s",
+	ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "audit proof --ledger '%s' -o '%s' %s", w->ledger, proof, hex) == 0, "%s",
 		      out);
-	ck_assert_msg(tidsctl(out, sizeof(out), "audit check-proof --hub-key %s --publisher-key factory=%s '%s'",
-			      w->hub_b64, w->factory_b64, proof) == 0, "%s", out);
+	ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "audit check-proof --hub-key %s --publisher-key factory=%s '%s'",
+					w->hub_b64, w->factory_b64, proof) == 0, "%s", out);
 	ck_assert_ptr_nonnull(strstr(out, "VALID"));
 	ck_assert_ptr_nonnull(strstr(out, "2 decisions"));
 	ck_assert_ptr_nonnull(strstr(out, "bytes are included"));
-	ck_assert_msg(tidsctl(out, sizeof(out), "audit check-proof --json --hub-key %s --publisher-key factory=%s '%s'",
-			      w->hub_b64, w->factory_b64, proof) == 0, "%s", out);
+	ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "audit check-proof --json --hub-key %s --publisher-key factory=%s '%s'",
+					w->hub_b64, w->factory_b64, proof) == 0, "%s", out);
 	ck_assert_msg(strstr(out, "{\"valid\":true,\"kind\":\"proof\",") != NULL &&
 		      strstr(out, "\"record_entries\":2,\"publisher\":\"factory\",") != NULL &&
 		      strstr(out, "\"record_bound\":true,") != NULL, "%s", out);
-	ck_assert_msg(tidsctl(out, sizeof(out), "audit proof --json --ledger '%s' -o '%s.2' %s", w->ledger, proof, hex) == 0,
+	ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "audit proof --json --ledger '%s' -o '%s.2' %s", w->ledger, proof, hex) == 0,
 		      "%s", out);
 	ck_assert_msg(strstr(out, "{\"file\":\"") != NULL && strstr(out, hex) != NULL &&
 		      strstr(out, "\"signed\":false}") != NULL, "%s", out);
 	/* Without the publisher's key it cannot be checked; with the wrong hub
 	 * key it fails. */
-	ck_assert_int_eq(tidsctl(out, sizeof(out), "audit check-proof --hub-key %s '%s'", w->hub_b64, proof), 1);
-	ck_assert_int_eq(tidsctl(out, sizeof(out), "audit check-proof --hub-key %s --publisher-key %s '%s'",
-				 w->factory_b64, w->factory_b64, proof), 1);
+	ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "audit check-proof --hub-key %s '%s'", w->hub_b64, proof), 1);
+	ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "audit check-proof --hub-key %s --publisher-key %s '%s'",
+					   w->factory_b64, w->factory_b64, proof), 1);
 	/* Every byte, one bit at a time. */
 	b = slurp(proof, &len);
 	ck_assert_int_eq(tids_proof_check(b, len, &o, &res), 0);
@@ -582,24 +548,24 @@ static void proof_tests(struct world *w, const uint8_t id[TIDS_RECORD_ID_BYTES],
 		fclose(f);
 	}
 	free(b);
-	ck_assert_int_eq(tidsctl(out, sizeof(out), "audit check-proof --hub-key %s --publisher-key %s '%s'", w->hub_b64,
-				 w->factory_b64, proof), 1);
+	ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "audit check-proof --hub-key %s --publisher-key %s '%s'", w->hub_b64,
+					   w->factory_b64, proof), 1);
 	ck_assert_ptr_nonnull(strstr(out, "INVALID"));
-	ck_assert_int_eq(tidsctl(out, sizeof(out), "audit check-proof --json --hub-key %s --publisher-key %s '%s'",
-				 w->hub_b64, w->factory_b64, proof), 1);
+	ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "audit check-proof --json --hub-key %s --publisher-key %s '%s'",
+					   w->hub_b64, w->factory_b64, proof), 1);
 	ck_assert_msg(strstr(out, "{\"valid\":false,\"bad_line\":") != NULL, "%s", out);
 
 	/* A record sealed at ingest: the ledger has its leaf hash only, and
 	 * says so; its bytes, supplied, bind it. */
 	sodium_bin2hex(hex, sizeof(hex), recipe_id, TIDS_RECORD_ID_BYTES);
-	ck_assert_msg(tidsctl(out, sizeof(out), "audit proof --ledger '%s' -o '%s' %s", w->ledger, proof, hex) == 0, "%s",
+	ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "audit proof --ledger '%s' -o '%s' %s", w->ledger, proof, hex) == 0, "%s",
 		      out);
-	ck_assert_msg(tidsctl(out, sizeof(out), "audit check-proof --hub-key %s --publisher-key %s '%s'", w->hub_b64,
-			      w->factory_b64, proof) == 0, "%s", out);
+	ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "audit check-proof --hub-key %s --publisher-key %s '%s'", w->hub_b64,
+					w->factory_b64, proof) == 0, "%s", out);
 	ck_assert_ptr_nonnull(strstr(out, "sealed"));
 	ck_assert_ptr_nonnull(strstr(out, "deny"));
-	ck_assert_msg(tidsctl(out, sizeof(out), "audit check-proof --hub-key %s --publisher-key %s --record '%s' '%s'",
-			      w->hub_b64, w->factory_b64, recipe_bytes, proof) == 0, "%s", out);
+	ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "audit check-proof --hub-key %s --publisher-key %s --record '%s' '%s'",
+					w->hub_b64, w->factory_b64, recipe_bytes, proof) == 0, "%s", out);
 	ck_assert_ptr_nonnull(strstr(out, "bytes are included"));
 
 	/* A signed bundle of everything, checked elsewhere. */
@@ -607,17 +573,17 @@ static void proof_tests(struct world *w, const uint8_t id[TIDS_RECORD_ID_BYTES],
 		char keyfile[500];
 
 		snprintf(keyfile, sizeof(keyfile), "%s/hub.key", w->hub.dir);
-		ck_assert_msg(tidsctl(out, sizeof(out), "audit export --json --ledger '%s' --key '%s' -o '%s'", w->ledger,
-				      keyfile, bundle) == 0, "%s", out);
+		ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "audit export --json --ledger '%s' --key '%s' -o '%s'", w->ledger,
+						keyfile, bundle) == 0, "%s", out);
 		ck_assert_msg(strstr(out, "{\"file\":\"") != NULL && strstr(out, "\"signer\":\"") != NULL &&
 			      strstr(out, "\"unanchored_left_out\":") != NULL, "%s", out);
 	}
-	ck_assert_msg(tidsctl(out, sizeof(out), "audit check-proof --hub-key %s --signer-key %s --publisher-key factory=%s "
-			      "'%s'", w->hub_b64, w->hub_b64, w->factory_b64, bundle) == 0, "%s", out);
+	ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "audit check-proof --hub-key %s --signer-key %s --publisher-key factory=%s "
+					"'%s'", w->hub_b64, w->hub_b64, w->factory_b64, bundle) == 0, "%s", out);
 	ck_assert_ptr_nonnull(strstr(out, "bundle of hub"));
 	ck_assert_ptr_nonnull(strstr(out, "VALID"));
-	ck_assert_msg(tidsctl(out, sizeof(out), "audit check-proof --json --hub-key %s --signer-key %s --publisher-key "
-			      "factory=%s '%s'", w->hub_b64, w->hub_b64, w->factory_b64, bundle) == 0, "%s", out);
+	ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "audit check-proof --json --hub-key %s --signer-key %s --publisher-key "
+					"factory=%s '%s'", w->hub_b64, w->hub_b64, w->factory_b64, bundle) == 0, "%s", out);
 	ck_assert_msg(strstr(out, "{\"valid\":true,\"kind\":\"bundle\",") != NULL &&
 		      strstr(out, "\"signer\":\"") != NULL, "%s", out);
 }
@@ -630,8 +596,8 @@ static void query_tests(struct world *w, const struct seen *seen, int n_seen)
 	int rc, rows = 0, matched = 0;
 	char *line, *save = NULL;
 
-	rc = tidsctl(out, sizeof(out), "audit query --ledger '%s' --recipient lessor --decision allow --format jsonl",
-		     w->ledger);
+	rc = tids_test_tidsctl(out, sizeof(out), "audit query --ledger '%s' --recipient lessor --decision allow --format jsonl",
+			       w->ledger);
 	ck_assert_msg(rc == 0, "%s", out);
 	for (line = strtok_r(out, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
 		struct tids_json_doc *doc;
@@ -658,7 +624,7 @@ static void query_tests(struct world *w, const struct seen *seen, int n_seen)
 	ck_assert_int_eq(rows, n_seen);
 	ck_assert_int_eq(matched, n_seen);
 	/* The recipes were denied, each for both purposes, and delivered to no one. */
-	rc = tidsctl(out, sizeof(out), "audit query --ledger '%s' --category recipe --format csv", w->ledger);
+	rc = tids_test_tidsctl(out, sizeof(out), "audit query --ledger '%s' --category recipe --format csv", w->ledger);
 	ck_assert_msg(rc == 0, "%s", out);
 	{
 		int lines = 0, denies = 0;
@@ -671,17 +637,17 @@ static void query_tests(struct world *w, const struct seen *seen, int n_seen)
 		ck_assert_int_eq(denies, 2 * N_RECIPES);
 	}
 	/* The CSV carries the obligations, in the one JSON form: quoted, last. */
-	rc = tidsctl(out, sizeof(out), "audit query --ledger '%s' --recipient lessor --decision allow --format csv "
-		     "--limit 1", w->ledger);
+	rc = tids_test_tidsctl(out, sizeof(out), "audit query --ledger '%s' --recipient lessor --decision allow --format csv "
+			       "--limit 1", w->ledger);
 	ck_assert_msg(rc == 0, "%s", out);
 	ck_assert_msg(strstr(out, ",seq,obligations\n") != NULL, "no obligations column:\n%s", out);
 	/* {} as it is, or quoted (RFC 4180) when it holds quotes or commas. */
 	ck_assert_msg(strstr(out, ",{}\n") != NULL || (strstr(out, ",\"{\"\"") != NULL && strstr(out, "}\"\n") != NULL),
 		      "no obligations cell:\n%s", out);
-	rc = tidsctl(out, sizeof(out), "audit query --ledger '%s' --rule lessor_usage --from CN --to CN-SH", w->ledger);
+	rc = tids_test_tidsctl(out, sizeof(out), "audit query --ledger '%s' --rule lessor_usage --from CN --to CN-SH", w->ledger);
 	ck_assert_msg(rc == 0, "%s", out);
 	ck_assert_ptr_nonnull(strstr(out, "decisions"));
-	rc = tidsctl(out, sizeof(out), "audit stats --ledger '%s' --format csv", w->ledger);
+	rc = tids_test_tidsctl(out, sizeof(out), "audit stats --ledger '%s' --format csv", w->ledger);
 	ck_assert_msg(rc == 0, "%s", out);
 	ck_assert_ptr_nonnull(strstr(out, "allow,general,run_hours,CN-SH,CN-SH,48"));
 	ck_assert_ptr_nonnull(strstr(out, "deny,important,recipe,CN-SH,CN-SH,4"));
@@ -723,7 +689,7 @@ START_TEST(ledger_of_real_routing)
 	wait_ledger(&w, 2 * N_RUN_HOURS + 2 * N_RECIPES + 12);
 	ck_assert_int_eq(tids_test_hub_stop(&w.hub), 0);
 	expect_verify(&w, w.ledger, 0, "OK");
-	ck_assert_int_eq(tidsctl(out, sizeof(out), "audit query --ledger '%s' --recipient lessor --format csv", w.ledger), 0);
+	ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "audit query --ledger '%s' --recipient lessor --format csv", w.ledger), 0);
 	{
 		int lines = 0;
 
@@ -830,7 +796,7 @@ START_TEST(fail_closed)
 	wait_ledger(&w, 4);
 	ck_assert_int_eq(tids_test_hub_stop(&w.hub), 0);
 	expect_verify(&w, w.ledger, 0, "OK");
-	ck_assert_int_eq(tidsctl(out, sizeof(out), "audit query --ledger '%s' --format csv", w.ledger), 0);
+	ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "audit query --ledger '%s' --format csv", w.ledger), 0);
 	world_free(&w);
 }
 END_TEST

@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +29,7 @@
 
 #include "hub.h"
 #include "policy.h"
+#include "shell.h"
 #include "testenv.h"
 #include "tids/error.h"
 #include "topics.h"
@@ -390,28 +390,13 @@ END_TEST
 
 static int run_tidsctl(struct world *w, const char *key, const char *args, char *out, size_t outlen)
 {
-	char cmd[2048], hub_b64[TIDS_KEY_BASE64_BYTES];
-	FILE *p;
-	size_t n = 0;
+	char hub_b64[TIDS_KEY_BASE64_BYTES];
 	int status;
 
 	tids_key_to_base64(w->hub.hub_pk, hub_b64);
-	snprintf(cmd, sizeof(cmd), "'%s/tidsctl' %s --hub %s --hub-key %s --key '%s' 2>&1", tids_test_build_dir(), args,
-		 w->hub.addr, hub_b64, key);
-	fflush(NULL);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	while (n + 1 < outlen) {
-		size_t got = fread(out + n, 1, outlen - 1 - n, p);
-
-		if (got == 0)
-			break;
-		n += got;
-	}
-	out[n] = '\0';
-	status = pclose(p);
+	status = tids_test_tidsctl(out, outlen, "%s --hub %s --hub-key %s --key '%s'", args, w->hub.addr, hub_b64, key);
 	fprintf(stderr, "tidsctl %s:\n%s", args, out);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return status;
 }
 
 /* Only a regulator whose jurisdiction covers the exporter's; never an id

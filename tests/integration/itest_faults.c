@@ -12,7 +12,6 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +30,7 @@
 
 #include "hub.h"
 #include "rawconn.h"
+#include "shell.h"
 #include "testenv.h"
 #include "tids/error.h"
 #include "topics.h"
@@ -142,36 +142,12 @@ static void free_records(struct tids_bytes *recs, size_t n)
 static void publish_until_acked(struct world *w, struct tids_client **c, uint64_t seq, struct tids_bytes *recs,
 				size_t n, bool restart_dead_hub)
 {
-	char err[512] = "";
+	char err[512];
+	long accepted = tids_test_hub_publish_until_acked(&w->hub, c, &w->factory, "factory.sh1", seq, recs, n,
+							  restart_dead_hub, err, sizeof(err));
 
-	for (int attempt = 0; attempt < 600; attempt++) {
-		struct tids_publish_ack ack;
-		int r;
-
-		if (*c == NULL) {
-			if (restart_dead_hub && !tids_test_hub_alive(&w->hub))
-				ck_assert_int_eq(tids_test_hub_restart(&w->hub), 0);
-			*c = tids_test_hub_connect(&w->hub, &w->factory);
-			if (*c == NULL) {
-				sleep_ms(200);
-				continue;
-			}
-		}
-		r = tids_client_publish(*c, &w->factory, "factory.sh1", seq, recs, n, &ack, err, sizeof(err));
-		if (r == 0) {
-			ck_assert_msg(ack.n_errors == 0, "batch %llu: %zu records refused: %s", (unsigned long long)seq,
-				      ack.n_errors, ack.n_errors > 0 ? ack.errors[0].message : "");
-			ck_assert_uint_eq(ack.accepted, n);
-			tids_publish_ack_free(&ack);
-			return;
-		}
-		if (r != TIDS_EDENIED) {
-			tids_client_free(*c);
-			*c = NULL;
-		}
-		sleep_ms(200);
-	}
-	ck_abort_msg("batch %llu never acknowledged: %s", (unsigned long long)seq, err);
+	ck_assert_msg(accepted >= 0, "%s", err);
+	ck_assert_int_eq(accepted, (long)n);
 }
 
 /* The high watermark of partition 0 of topic (messages and markers). */
@@ -229,8 +205,6 @@ static void on_offset(void *ctx, int32_t partition, int64_t offset, const void *
  * says why, for whoever reads the failed run. */
 static void wait_routed(struct world *w, struct offsets *o, size_t n)
 {
-	char cmd[2 * sizeof(w->hub.log) + 64];
-
 	for (int waited = 0; waited < 3 * WAIT_MS; waited += 200) {
 		o->n = 0;
 		ck_assert_int_ge(tids_test_topic_read(w->deliver_topic, on_offset, o), 0);
@@ -238,9 +212,7 @@ static void wait_routed(struct world *w, struct offsets *o, size_t n)
 			return;
 		sleep_ms(200);
 	}
-	snprintf(cmd, sizeof(cmd), "echo '--- tail of %s:'; tail -40 '%s'", w->hub.log, w->hub.log);
-	if (system(cmd) != 0)
-		fprintf(stderr, "(no log)\n");
+	tids_test_hub_log_tail(&w->hub, 40);
 }
 
 /* Audit entries for the lessor per record n (n is in the record id). */
@@ -702,27 +674,11 @@ END_TEST
 /* Runs tidsctl subscribe as the lessor; its output (JSON lines) in out. */
 static int tidsctl_subscribe(struct world *w, const char *key, const char *args, char *out, size_t outlen)
 {
-	char cmd[4096], hub_key[TIDS_KEY_BASE64_BYTES];
-	size_t n = 0;
-	FILE *p;
-	int status;
+	char hub_key[TIDS_KEY_BASE64_BYTES];
 
 	tids_key_to_base64(w->hub.hub_pk, hub_key);
-	snprintf(cmd, sizeof(cmd), "%s/tidsctl subscribe --hub %s --key '%s' --hub-key %s --purpose billing %s",
-		 tids_test_build_dir(), w->hub.addr, key, hub_key, args);
-	fflush(NULL);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	while (n < outlen - 1) {
-		size_t got = fread(out + n, 1, outlen - 1 - n, p);
-
-		if (got == 0)
-			break;
-		n += got;
-	}
-	out[n] = '\0';
-	status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return tids_test_shell(out, outlen, "%s/tidsctl subscribe --hub %s --key '%s' --hub-key %s --purpose billing %s",
+			       tids_test_build_dir(), w->hub.addr, key, hub_key, args);
 }
 
 /* The delivery_seq and n of each JSON line of tidsctl subscribe. */
@@ -1149,20 +1105,14 @@ START_TEST(policy_dir_entry_is_a_directory)
 {
 	struct solo h;
 	char cmd[4096], dir[600], out[4096];
-	FILE *p;
-	size_t n;
 
 	solo_init(&h, NULL);
 	snprintf(dir, sizeof(dir), "%s/policy", h.dir);
 	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/old.tidspol' && cp '%s'/policy/default/*.tidspol '%s/' && "
 		 "sed -i 's|^policy.dir = .*|policy.dir = %s|' '%s'", dir, tids_test_source_dir(), dir, dir, h.conf);
 	ck_assert_int_eq(system(cmd), 0);
-	snprintf(cmd, sizeof(cmd), "'%s/tidsd' -n -c '%s' 2>&1", tids_test_build_dir(), h.conf);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = '\0';
-	ck_assert_int_eq(WEXITSTATUS(pclose(p)), 1);
+	ck_assert_int_eq(tids_test_shell(out, sizeof(out), "'%s/tidsd' -n -c '%s' 2>&1", tids_test_build_dir(), h.conf),
+			 1);
 	ck_assert_msg(strstr(out, "old.tidspol: is a directory") != NULL, "tidsd -n said: %s", out);
 	ck_assert_ptr_null(strstr(out, "File too large"));
 	solo_destroy(&h);

@@ -34,10 +34,9 @@
 #include <librdkafka/rdkafka.h>
 #include <sodium.h>
 #include <sqlite3.h>
-#include <stdarg.h>
-#include <sys/wait.h>
 
 #include "hub.h"
+#include "shell.h"
 #include "testenv.h"
 #include "tids/error.h"
 #include "tids/ledger.h"
@@ -273,35 +272,11 @@ static void free_records(struct tids_bytes *recs, size_t n)
 static void publish_until_acked(struct net *n, struct tids_client **c, uint64_t seq, struct tids_bytes *recs,
 				size_t count)
 {
-	char err[512] = "";
+	char err[512];
 
-	for (int attempt = 0; attempt < 600; attempt++) {
-		struct tids_publish_ack ack;
-		int r;
-
-		if (*c == NULL) {
-			if (!tids_test_hub_alive(&n->hub[SH]))
-				ck_assert_int_eq(tids_test_hub_restart(&n->hub[SH]), 0);
-			*c = tids_test_hub_connect(&n->hub[SH], &n->factory);
-			if (*c == NULL) {
-				sleep_ms(200);
-				continue;
-			}
-		}
-		r = tids_client_publish(*c, &n->factory, "factory.sh1", seq, recs, count, &ack, err, sizeof(err));
-		if (r == 0) {
-			ck_assert_msg(ack.n_errors == 0, "batch %llu: %zu records refused: %s", (unsigned long long)seq,
-				      ack.n_errors, ack.n_errors > 0 ? ack.errors[0].message : "");
-			tids_publish_ack_free(&ack);
-			return;
-		}
-		if (r != TIDS_EDENIED) {
-			tids_client_free(*c);
-			*c = NULL;
-		}
-		sleep_ms(200);
-	}
-	ck_abort_msg("batch %llu never acknowledged: %s", (unsigned long long)seq, err);
+	ck_assert_msg(tids_test_hub_publish_until_acked(&n->hub[SH], c, &n->factory, "factory.sh1", seq, recs, count,
+							true, err, sizeof(err)) >= 0,
+		      "%s", err);
 }
 
 /* The next delivery of a subscription, or 0 after timeout_ms. */
@@ -1120,60 +1095,6 @@ END_TEST
 
 /* --- witnesses ------------------------------------------------------------------------ */
 
-/* Runs a shell line; its exit status, output in out. */
-static int shell_line(char *out, size_t outlen, const char *cmd)
-{
-	FILE *p;
-	size_t n = 0;
-	int status;
-
-	fflush(NULL);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	while (n + 1 < outlen) {
-		size_t got = fread(out + n, 1, outlen - 1 - n, p);
-
-		if (got == 0)
-			break;
-		n += got;
-	}
-	out[n] = '\0';
-	while (fgetc(p) != EOF)
-		;
-	status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
-/* Runs tidsctl (arguments as a shell line); its exit status, output in out. */
-static int tidsctl(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int tidsctl(char *out, size_t outlen, const char *fmt, ...)
-{
-	char cmd[8192], args[7000];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s/tidsctl %s 2>&1", tids_test_build_dir(), args);
-	return shell_line(out, outlen, cmd);
-}
-
-/* Runs tmux (arguments as a shell line), likewise. */
-static int tmux(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int tmux(char *out, size_t outlen, const char *fmt, ...)
-{
-	char cmd[8192], args[7000];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "tmux %s 2>&1", args);
-	return shell_line(out, outlen, cmd);
-}
-
 static int64_t id_of(int32_t p, uint64_t seq)
 {
 	return (int64_t)((uint64_t)p << TIDS_LEDGER_SEQ_BITS | seq);
@@ -1417,8 +1338,8 @@ static void peers_witness_each_other(struct net *n)
 	ck_assert_int_eq(tids_test_hub_stop(&n->hub[SH]), 0);
 	snprintf(ledger, sizeof(ledger), "%s/state/ledger.db", n->hub[SH].dir);
 	tids_key_to_base64(n->hub[SH].hub_pk, b64);
-	ck_assert_msg(tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'", ledger, b64,
-			      witness) == 0, "%s", out);
+	ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'", ledger, b64,
+					witness) == 0, "%s", out);
 	ck_assert_ptr_nonnull(strstr(out, "signed heads of hub"));
 
 	snprintf(key, sizeof(key), "%s/hub.key", n->hub[SH].dir);
@@ -1431,28 +1352,28 @@ static void peers_witness_each_other(struct net *n)
 		 * it verifies alone, not against the witness. */
 		copy_ledger(ledger, copy);
 		rewrite_chain(copy, w[k].partition, w[k].seq > 2 ? w[k].seq - 2 : 1, &sh_key);
-		ck_assert_msg(tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s", copy, b64) == 0,
+		ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s", copy, b64) == 0,
 			      "the rewritten ledger should verify alone:\n%s", out);
-		ck_assert_int_eq(tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'", copy,
-					 b64, witness), 1);
+		ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'", copy,
+						   b64, witness), 1);
 		ck_assert_msg(strstr(out, "DIFFERS") != NULL && strstr(out, "the chain was rewritten") != NULL, "%s", out);
 		/* History cut back to an earlier signed head. */
 		copy_ledger(ledger, copy);
 		cut_chain(copy, w[k].partition, earlier);
-		ck_assert_msg(tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s", copy, b64) == 0,
+		ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s", copy, b64) == 0,
 			      "the cut ledger should verify alone:\n%s", out);
-		ck_assert_int_eq(tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'", copy,
-					 b64, witness), 1);
+		ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'", copy,
+						   b64, witness), 1);
 		ck_assert_msg(strstr(out, "MISSING") != NULL && strstr(out, "truncated") != NULL, "%s", out);
 		/* The same head in a witness file of the first format: the same
 		 * checker, the same verdict. */
 		snprintf(key, sizeof(key), "%s.legacy", witness);
 		write_witness(key, &w[k], false, true);
-		ck_assert_int_eq(tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'", copy,
-					 b64, key), 1);
+		ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'", copy,
+						   b64, key), 1);
 		ck_assert_msg(strstr(out, "MISSING") != NULL && strstr(out, "truncated") != NULL, "%s", out);
-		ck_assert_msg(tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'", ledger,
-				      b64, key) == 0, "%s", out);
+		ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'", ledger,
+						b64, key) == 0, "%s", out);
 		ck_assert_ptr_nonnull(strstr(out, "1 held"));
 	}
 	/* A witness with a head the hub never signed accuses nobody, in
@@ -1460,8 +1381,8 @@ static void peers_witness_each_other(struct net *n)
 	for (int legacy = 0; legacy < 2; legacy++) {
 		snprintf(copy, sizeof(copy), "%s.forged", witness);
 		write_witness(copy, &w[0], true, legacy != 0);
-		ck_assert_int_eq(tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'",
-					 ledger, b64, copy), 1);
+		ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "audit verify --ledger '%s' --hub-key %s --witness '%s'",
+						   ledger, b64, copy), 1);
 		ck_assert_msg(strstr(out, "INVALID") != NULL && strstr(out, "does not verify with the hub's key") != NULL,
 			      "%s", out);
 	}
@@ -1919,9 +1840,10 @@ START_TEST(statistics_reach_every_hub)
 	snprintf(cmd, sizeof(cmd), "timeout --foreground 900 %s/tidsctl monitor --interval 1 --ledger '%s' --hub '%s'; echo EXIT=$?; "
 		 "stty -a | tr ' ' '\\n' | grep -x -- '-\\?icanon'; sleep 120", tids_test_build_dir(), ledger,
 		 n.hub[HB].sock);
-	ck_assert_int_eq(tmux(out, sizeof(out), "new-session -d -s %s -x 180 -y 60 \"%s\"", session, cmd), 0);
+	ck_assert_int_eq(tids_test_shell(out, sizeof(out), "tmux new-session -d -s %s -x 180 -y 60 \"%s\" 2>&1",
+					 session, cmd), 0);
 	for (int i = 0; i < 120; i++) {
-		ck_assert_int_eq(tmux(out, sizeof(out), "capture-pane -p -t %s", session), 0);
+		ck_assert_int_eq(tids_test_shell(out, sizeof(out), "tmux capture-pane -p -t %s 2>&1", session), 0);
 		if (row_says(out, "HUBS", n.hub[CQ].hub_id, "active") || row_says(out, "HUBS", n.hub[CQ].hub_id, "quiet"))
 			if (row_says(out, "PEER LINKS", n.hub[CQ].hub_id, " up ") &&
 			    row_says(out, "PEER LINKS", n.hub[SH].hub_id, " up "))
@@ -1941,7 +1863,7 @@ START_TEST(statistics_reach_every_hub)
 	stopped_at = now_ms();
 	for (int i = 0; i < 240 && !row_says(out, "HUBS", n.hub[CQ].hub_id, "SILENT"); i++) {
 		take_statistics(&n, sub, ss, 500);
-		ck_assert_int_eq(tmux(out, sizeof(out), "capture-pane -p -t %s", session), 0);
+		ck_assert_int_eq(tids_test_shell(out, sizeof(out), "tmux capture-pane -p -t %s 2>&1", session), 0);
 	}
 	ck_assert_msg(row_says(out, "HUBS", n.hub[CQ].hub_id, "SILENT"), "Chongqing never shown silent:\n%s", out);
 	ck_assert_msg(row_says(out, "PEER LINKS", n.hub[CQ].hub_id, "DOWN"), "Chongqing's link not down:\n%s", out);
@@ -1949,20 +1871,20 @@ START_TEST(statistics_reach_every_hub)
 		      !row_says(out, "HUBS", n.hub[HB].hub_id, "SILENT"), "a hub other than Chongqing silent:\n%s", out);
 	ck_assert_ptr_null(strstr(strstr(out, "tids monitor") + 1, "tids monitor"));   /* one screen */
 	/* q quits, the terminal as it was. */
-	ck_assert_int_eq(tmux(out, sizeof(out), "send-keys -t %s q", session), 0);
+	ck_assert_int_eq(tids_test_shell(out, sizeof(out), "tmux send-keys -t %s q 2>&1", session), 0);
 	for (int i = 0; i < 100 && strstr(out, "EXIT=0") == NULL; i++) {
 		sleep_ms(100);
-		tmux(out, sizeof(out), "capture-pane -p -t %s", session);
+		tids_test_shell(out, sizeof(out), "tmux capture-pane -p -t %s 2>&1", session);
 	}
 	ck_assert_msg(strstr(out, "EXIT=0") != NULL, "the monitor did not quit on q:\n%s", out);
 	sleep_ms(300);
-	tmux(out, sizeof(out), "capture-pane -p -t %s", session);
+	tids_test_shell(out, sizeof(out), "tmux capture-pane -p -t %s 2>&1", session);
 	ck_assert_msg(strstr(out, "\nicanon") != NULL && strstr(out, "-icanon") == NULL,
 		      "the terminal was left in raw mode:\n%s", out);
-	tmux(out, sizeof(out), "kill-session -t %s", session);
+	tids_test_shell(out, sizeof(out), "tmux kill-session -t %s 2>&1", session);
 
 	/* The same in one frame for scripts: Chongqing silent, and only it. */
-	ck_assert_msg(tidsctl(out, sizeof(out), "monitor --once --ledger '%s' --hub '%s'", ledger, n.hub[HB].sock) == 0,
+	ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "monitor --once --ledger '%s' --hub '%s'", ledger, n.hub[HB].sock) == 0,
 		      "%s", out);
 	ck_assert_msg(row_says(out, "HUBS", n.hub[CQ].hub_id, "SILENT"), "%s", out);
 	for (char *line = out, *end; *line != '\0'; line = *end != '\0' ? end + 1 : end) {
@@ -1996,7 +1918,7 @@ START_TEST(statistics_reach_every_hub)
 		fprintf(f, "# the network's hubs\n%s %s\n%s %s\n%s %s\n", n.hub[SH].hub_id, b64[SH], n.hub[HB].hub_id,
 			b64[HB], n.hub[CQ].hub_id, b64[CQ]);
 		fclose(f);
-		ck_assert_msg(tidsctl(out, sizeof(out), "monitor --once --ledger '%s' --hub-keys '%s'", ledger, keys) == 0,
+		ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "monitor --once --ledger '%s' --hub-keys '%s'", ledger, keys) == 0,
 			      "%s", out);
 		ck_assert_msg(row_says(out, "HUBS", n.hub[SH].hub_id, "signature ok") &&
 			      row_says(out, "HUBS", n.hub[HB].hub_id, "signature ok") &&
@@ -2005,7 +1927,7 @@ START_TEST(statistics_reach_every_hub)
 		ck_assert_ptr_nonnull(f = fopen(keys, "w"));
 		fprintf(f, "%s %s\n%s %s\n", n.hub[SH].hub_id, b64[HB], n.hub[HB].hub_id, b64[HB]);
 		fclose(f);
-		ck_assert_msg(tidsctl(out, sizeof(out), "monitor --once --ledger '%s' --hub-keys '%s'", ledger, keys) == 0,
+		ck_assert_msg(tids_test_tidsctl(out, sizeof(out), "monitor --once --ledger '%s' --hub-keys '%s'", ledger, keys) == 0,
 			      "%s", out);
 		ck_assert_msg(row_says(out, "HUBS", n.hub[SH].hub_id, "BAD SIGNATURE") &&
 			      row_says(out, "HUBS", n.hub[HB].hub_id, "signature ok"), "%s", out);
@@ -2013,7 +1935,7 @@ START_TEST(statistics_reach_every_hub)
 		ck_assert_ptr_nonnull(f = fopen(keys, "w"));
 		fprintf(f, "%s %s\n%s not-a-key\n", n.hub[SH].hub_id, b64[SH], n.hub[HB].hub_id);
 		fclose(f);
-		ck_assert_int_eq(tidsctl(out, sizeof(out), "monitor --once --ledger '%s' --hub-keys '%s'", ledger, keys), 2);
+		ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "monitor --once --ledger '%s' --hub-keys '%s'", ledger, keys), 2);
 		ck_assert_msg(strstr(out, ":2: 'not-a-key' is not a base64 public key") != NULL, "%s", out);
 	}
 	/* The others published after Chongqing stopped; Chongqing did not. */

@@ -6,54 +6,21 @@
  * keys, before it reveals who it is. --hub-key overrides the file.
  */
 #include <check.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "hub.h"
+#include "shell.h"
 #include "testenv.h"
 #include "tids/error.h"
 #include "tids/known_hubs.h"
 
 static char err[1024];
-
-/* Runs tidsctl with the arguments (a shell line); its output goes to out. */
-static int tidsctl(char *out, size_t outlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int tidsctl(char *out, size_t outlen, const char *fmt, ...)
-{
-	char cmd[8192], args[7000];
-	va_list ap;
-	FILE *p;
-	size_t n = 0;
-	int status;
-
-	va_start(ap, fmt);
-	vsnprintf(args, sizeof(args), fmt, ap);
-	va_end(ap);
-	snprintf(cmd, sizeof(cmd), "%s/tidsctl %s 2>&1", tids_test_build_dir(), args);
-	fflush(NULL);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	while (n + 1 < outlen) {
-		size_t got = fread(out + n, 1, outlen - 1 - n, p);
-
-		if (got == 0)
-			break;
-		n += got;
-	}
-	out[n] = '\0';
-	while (fgetc(p) != EOF)
-		;
-	status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
 
 static char *slurp(const char *path)
 {
@@ -102,9 +69,9 @@ START_TEST(second_hub_on_a_pinned_address_is_refused)
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert_int_eq(st.st_mode & 0777, 0644);
 	/* ...and the admin socket says the same. */
-	ck_assert_int_eq(tidsctl(out, sizeof(out), "admin --hub '%s' hub-key", a.sock), 0);
+	ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "admin --hub '%s' hub-key", a.sock), 0);
 	ck_assert_str_eq(out, line);
-	ck_assert_int_eq(tidsctl(out, sizeof(out), "admin --hub '%s' hub-key --address %s", a.sock, a.addr), 0);
+	ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "admin --hub '%s' hub-key --address %s", a.sock, a.addr), 0);
 	snprintf(line, sizeof(line), "%s %s %s\n", a.addr, a.hub_id, a_b64);
 	ck_assert_str_eq(out, line);
 
@@ -114,14 +81,14 @@ START_TEST(second_hub_on_a_pinned_address_is_refused)
 	snprintf(key, sizeof(key), "%s/factory.key", a.dir);
 	ck_assert_int_eq(tids_keyfile_write_identity(key, &me, err, sizeof(err)), 0);
 	snprintf(known, sizeof(known), "%s/cfg/known_hubs", a.dir);
-	ck_assert_int_eq(tidsctl(out, sizeof(out), "ping --hub %s --key '%s' --known-hubs '%s'", a.addr, key, known), 0);
+	ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "ping --hub %s --key '%s' --known-hubs '%s'", a.addr, key, known), 0);
 	ck_assert_msg(strstr(out, "is new: pinned its key") != NULL && strstr(out, a_b64) != NULL, "%s", out);
 	text = slurp(known);
 	ck_assert_ptr_nonnull(text);
 	ck_assert_str_eq(text, line);
 	/* The second time it is simply known (the file from the environment). */
 	setenv("TIDS_KNOWN_HUBS", known, 1);
-	ck_assert_int_eq(tidsctl(out, sizeof(out), "ping --hub %s --key '%s'", a.addr, key), 0);
+	ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "ping --hub %s --key '%s'", a.addr, key), 0);
 	unsetenv("TIDS_KNOWN_HUBS");
 	ck_assert_msg(strstr(out, "pinned") == NULL && strstr(out, "you are factory") != NULL, "%s", out);
 	ck_assert_int_eq(tids_test_hub_stop(&a), 0);
@@ -132,7 +99,7 @@ START_TEST(second_hub_on_a_pinned_address_is_refused)
 	tids_key_to_base64(b.hub_pk, b_b64);
 	register_at(&b, "factory", &me);
 	snprintf(before, sizeof(before), "%s", slurp(known));
-	ck_assert_int_eq(tidsctl(out, sizeof(out), "ping --hub %s --key '%s' --known-hubs '%s'", b.addr, key, known), 1);
+	ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "ping --hub %s --key '%s' --known-hubs '%s'", b.addr, key, known), 1);
 	ck_assert_msg(strstr(out, "HUB KEY CHANGED") != NULL, "%s", out);
 	ck_assert_msg(strstr(out, a_b64) != NULL && strstr(out, b_b64) != NULL, "both keys must be named:\n%s", out);
 	ck_assert_msg(strstr(out, known) != NULL, "the file must be named:\n%s", out);
@@ -155,8 +122,8 @@ START_TEST(second_hub_on_a_pinned_address_is_refused)
 	ck_assert_int_eq(tids_test_hub_log_count(&b, "factory authenticated"), 0);
 	ck_assert_str_eq(slurp(known), before);
 	/* --hub-key overrides the pin, and leaves the file alone. */
-	ck_assert_int_eq(tidsctl(out, sizeof(out), "ping --hub %s --key '%s' --known-hubs '%s' --hub-key %s", b.addr, key,
-				 known, b_b64), 0);
+	ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "ping --hub %s --key '%s' --known-hubs '%s' --hub-key %s", b.addr, key,
+					   known, b_b64), 0);
 	ck_assert_msg(strstr(out, "you are factory") != NULL && strstr(out, "pinned") == NULL, "%s", out);
 	ck_assert_str_eq(slurp(known), before);
 	ck_assert_int_eq(tids_test_hub_stop(&b), 0);
@@ -164,21 +131,21 @@ START_TEST(second_hub_on_a_pinned_address_is_refused)
 	/* Hub C answers at the pinned address under another id. */
 	ck_assert_int_eq(tids_test_hub_start_at(&c, NULL, a.addr, "kafka.topic_prefix = impostor2"), 0);
 	register_at(&c, "factory", &me);
-	ck_assert_int_eq(tidsctl(out, sizeof(out), "ping --hub %s --key '%s' --known-hubs '%s'", c.addr, key, known), 1);
+	ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "ping --hub %s --key '%s' --known-hubs '%s'", c.addr, key, known), 1);
 	ck_assert_msg(strstr(out, "HUB CHANGED") != NULL && strstr(out, a.hub_id) != NULL && strstr(out, c.hub_id) != NULL,
 		      "%s", out);
 	ck_assert_int_eq(tids_test_hub_log_count(&c, "factory authenticated"), 0);
 	/* With --no-tofu, an unknown hub is refused too, and nothing pinned;
 	 * the line the operator hands out (admin hub-key --address) pins it. */
 	snprintf(strict, sizeof(strict), "%s/strict_hubs", c.dir);
-	ck_assert_int_eq(tidsctl(out, sizeof(out), "ping --hub %s --key '%s' --known-hubs '%s' --no-tofu", c.addr, key,
-				 strict), 1);
+	ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "ping --hub %s --key '%s' --known-hubs '%s' --no-tofu", c.addr, key,
+					   strict), 1);
 	ck_assert_msg(strstr(out, "is not in") != NULL, "%s", out);
 	ck_assert_int_eq(access(strict, F_OK), -1);
-	ck_assert_int_eq(tidsctl(out, sizeof(out), "admin --hub '%s' hub-key --address %s > '%s'", c.sock, c.addr, strict),
+	ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "admin --hub '%s' hub-key --address %s > '%s'", c.sock, c.addr, strict),
 			 0);
-	ck_assert_int_eq(tidsctl(out, sizeof(out), "ping --hub %s --key '%s' --known-hubs '%s' --no-tofu", c.addr, key,
-				 strict), 0);
+	ck_assert_int_eq(tids_test_tidsctl(out, sizeof(out), "ping --hub %s --key '%s' --known-hubs '%s' --no-tofu", c.addr, key,
+					   strict), 0);
 	ck_assert_msg(strstr(out, "pinned") == NULL && strstr(out, "you are factory") != NULL, "%s", out);
 	ck_assert_int_eq(tids_test_hub_log_count(&c, "factory authenticated"), 1);
 

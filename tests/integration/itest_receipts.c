@@ -13,13 +13,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "hub.h"
+#include "shell.h"
 #include "testenv.h"
 #include "tids/error.h"
 #include "tids/ledger.h"
@@ -51,29 +51,11 @@ static int run(char *out, size_t outlen, const char *fmt, ...)
 {
 	char cmd[8192];
 	va_list ap;
-	FILE *p;
-	size_t n = 0;
-	int status;
 
 	va_start(ap, fmt);
-	vsnprintf(cmd, sizeof(cmd) - 8, fmt, ap);
+	vsnprintf(cmd, sizeof(cmd), fmt, ap);
 	va_end(ap);
-	strcat(cmd, " 2>&1");
-	fflush(NULL);
-	p = popen(cmd, "r");
-	ck_assert_ptr_nonnull(p);
-	while (n + 1 < outlen) {
-		size_t got = fread(out + n, 1, outlen - 1 - n, p);
-
-		if (got == 0)
-			break;
-		n += got;
-	}
-	out[n] = '\0';
-	while (fgetc(p) != EOF)
-		;
-	status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+	return tids_test_shell(out, outlen, "%s 2>&1", cmd);
 }
 
 static int count_lines(const char *s, const char *needle)

@@ -15,13 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "hub.h"
+#include "shell.h"
 #include "testenv.h"
 #include "tids/error.h"
 #include "tids/json.h"
@@ -66,28 +66,11 @@ static int run(char *out, size_t outlen, const char *fmt, ...)
 {
 	char cmd[8192];
 	va_list ap;
-	FILE *p;
-	size_t n = 0;
-	int status;
 
 	va_start(ap, fmt);
 	vsnprintf(cmd, sizeof(cmd), fmt, ap);
 	va_end(ap);
-	strncat(cmd, " 2>&1", sizeof(cmd) - strlen(cmd) - 1);
-	fflush(NULL);
-	ck_assert_ptr_nonnull(p = popen(cmd, "r"));
-	while (n + 1 < outlen) {
-		size_t got = fread(out + n, 1, outlen - 1 - n, p);
-
-		if (got == 0)
-			break;
-		n += got;
-	}
-	out[n] = '\0';
-	while (fgetc(p) != EOF)
-		;
-	status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+	return tids_test_shell(out, outlen, "%s 2>&1", cmd);
 }
 
 static char *slurp(const char *path, size_t *len)

@@ -18,6 +18,7 @@ set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
+. "$here/lib.sh"
 
 usage() {
 	echo "usage: $0 start|stop|restart|kill9|status DIR" >&2
@@ -105,32 +106,13 @@ libs_dir() {
 	echo "$libs"
 }
 
-# Two distinct free ports, chosen by the kernel. Both sockets stay bound until
-# both are picked so the two cannot be the same.
-free_ports() {
-	python3 -c '
-import socket
-socks = [socket.socket() for _ in range(2)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-'
-}
-
 write_config() {
 	local port cport
-	read -r port cport <<<"$(free_ports)"
-	cat >"$dir/server.properties" <<EOF
-# Written by tests/kafka/broker.sh: single-node KRaft broker for tests.
-process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$cport
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-log.dirs=$dir/data
+	read -r port cport <<<"$(kafka_free_ports 2)"
+	{
+		echo "# Written by tests/kafka/broker.sh: single-node KRaft broker for tests."
+		kafka_node_properties 1 "1@127.0.0.1:$cport" "$port" "$cport" "$dir/data"
+		cat <<EOF
 
 # One node: every internal topic has one replica.
 offsets.topic.replication.factor=1
@@ -144,21 +126,15 @@ min.insync.replicas=1
 offsets.topic.num.partitions=4
 transaction.state.log.num.partitions=4
 
-# tids creates its topics explicitly; auto-create stays on for ad hoc tests.
-auto.create.topics.enable=true
-num.partitions=1
-group.initial.rebalance.delay.ms=0
-# After kill9 the new incarnation cannot register until the controller has
-# expired the old one's session: 9 s by default, 4 s here.
-broker.session.timeout.ms=4000
-broker.heartbeat.interval.ms=500
-
 # Small machine (2 cores): fewer threads, small segments.
 num.network.threads=2
 num.io.threads=4
 log.segment.bytes=16777216
 log.retention.hours=24
+
 EOF
+		kafka_test_properties
+	} >"$dir/server.properties"
 	echo "127.0.0.1:$port" >"$dir/bootstrap"
 }
 
@@ -201,20 +177,11 @@ publish_cds() {
 format() {
 	local id
 	[ ! -f "$dir/data/meta.properties" ] || return 0
-	# Kafka cluster ids are 16 random bytes in URL-safe base64, unpadded; like
-	# Kafka's own, never one that starts with "-" (it would read as an option).
 	# The nodes of a cluster share one (cluster.sh writes it).
 	if [ -f "$dir/cluster.id" ]; then
 		id=$(cat "$dir/cluster.id")
 	else
-		id=$(python3 -c '
-import base64, os
-while True:
-    s = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
-    if not s.startswith("-"):
-        print(s)
-        break
-')
+		id=$(kafka_cluster_id)
 	fi
 	# Tiered compilation stops early: this short-lived JVM only needs to start.
 	if ! "${jvm[@]}" -XX:TieredStopAtLevel=1 kafka.tools.StorageTool format \

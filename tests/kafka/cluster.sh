@@ -13,6 +13,7 @@
 set -eu
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
 NODES=3
 
 usage() {
@@ -26,22 +27,10 @@ mkdir -p "$2"
 dir=$(cd "$2" && pwd)
 export TIDS_KAFKA_HEAP=${TIDS_KAFKA_HEAP:-256m}
 
-# 2 * NODES distinct free ports, chosen by the kernel (held until all are picked).
-free_ports() {
-	python3 -c '
-import socket, sys
-n = int(sys.argv[1])
-socks = [socket.socket() for _ in range(n)]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in socks))
-' $((2 * NODES))
-}
-
 layout() {
 	local ports voters="" bootstrap="" i port cport
 	[ -f "$dir/cluster.id" ] && return 0
-	read -r -a ports <<<"$(free_ports)"
+	read -r -a ports <<<"$(kafka_free_ports $((2 * NODES)))"
 	for i in $(seq 1 $NODES); do
 		voters="$voters${voters:+,}$i@127.0.0.1:${ports[$((2 * i - 1))]}"
 		bootstrap="$bootstrap${bootstrap:+,}127.0.0.1:${ports[$((2 * i - 2))]}"
@@ -50,17 +39,10 @@ layout() {
 		port=${ports[$((2 * i - 2))]}
 		cport=${ports[$((2 * i - 1))]}
 		mkdir -p "$dir/node$i"
-		cat >"$dir/node$i/server.properties" <<EOC
-# Written by tests/kafka/cluster.sh: node $i of a three-node KRaft cluster.
-process.roles=broker,controller
-node.id=$i
-controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$cport
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
-controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-log.dirs=$dir/node$i/data
+		{
+			echo "# Written by tests/kafka/cluster.sh: node $i of a three-node KRaft cluster."
+			kafka_node_properties "$i" "$voters" "$port" "$cport" "$dir/node$i/data"
+			cat <<EOC
 
 # Every topic on all three, a write acknowledged by two: one node may die.
 default.replication.factor=3
@@ -77,49 +59,44 @@ transaction.abort.timed.out.transaction.cleanup.interval.ms=1000
 offsets.topic.num.partitions=4
 transaction.state.log.num.partitions=4
 
-auto.create.topics.enable=true
-num.partitions=1
-group.initial.rebalance.delay.ms=0
-# A killed node's session expires in 4 s, not 9, so its restart can register.
-broker.session.timeout.ms=4000
-broker.heartbeat.interval.ms=500
-
 # Small machine: few threads, small segments.
 num.network.threads=2
 num.io.threads=2
 num.replica.fetchers=1
 log.segment.bytes=16777216
 log.retention.hours=24
+
 EOC
+			kafka_test_properties
+		} >"$dir/node$i/server.properties"
 		echo "127.0.0.1:$port" >"$dir/node$i/bootstrap"
 	done
-	python3 -c '
-import base64, os
-while True:
-    s = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
-    if not s.startswith("-"):
-        print(s)
-        break
-' >"$dir/cluster.id"
+	kafka_cluster_id >"$dir/cluster.id"
 	for i in $(seq 1 $NODES); do
 		cp "$dir/cluster.id" "$dir/node$i/cluster.id"
 	done
 	echo "$bootstrap" >"$dir/bootstrap"
 }
 
-start() {
-	local i pids=() rc=0 t0
-	t0=$(date +%s%N)
-	layout
-	# Together: a node answers only once a quorum of controllers is up.
+# Runs broker.sh VERB on every node at once; fails if any of them fails.
+on_every_node() {
+	local i pids=() rc=0
 	for i in $(seq 1 $NODES); do
-		"$here/broker.sh" start "$dir/node$i" &
+		"$here/broker.sh" "$1" "$dir/node$i" &
 		pids+=($!)
 	done
 	for i in "${pids[@]}"; do
 		wait "$i" || rc=1
 	done
-	if [ "$rc" -ne 0 ]; then
+	return $rc
+}
+
+start() {
+	local t0
+	t0=$(date +%s%N)
+	layout
+	# Together: a node answers only once a quorum of controllers is up.
+	if ! on_every_node start; then
 		echo "cluster.sh: the cluster in $dir did not start" >&2
 		stop
 		exit 1
@@ -129,15 +106,7 @@ start() {
 }
 
 stop() {
-	local i pids=() rc=0
-	for i in $(seq 1 $NODES); do
-		"$here/broker.sh" stop "$dir/node$i" &
-		pids+=($!)
-	done
-	for i in "${pids[@]}"; do
-		wait "$i" || rc=1
-	done
-	return $rc
+	on_every_node stop
 }
 
 status() {

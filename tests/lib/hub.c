@@ -19,6 +19,7 @@
 #include <sodium.h>
 
 #include "testenv.h"
+#include "tids/error.h"
 
 /* n distinct free loopback ports: each socket stays bound until all are
  * picked, or the kernel may hand the same port out twice (a hub's listener
@@ -410,6 +411,15 @@ int tids_test_hub_asset(struct tids_test_hub *h, const char *id, const char *les
 	return r;
 }
 
+void tids_test_hub_log_tail(const struct tids_test_hub *h, int lines)
+{
+	char cmd[2 * sizeof(h->log) + 64];
+
+	snprintf(cmd, sizeof(cmd), "echo '--- tail of %s:'; tail -%d '%s'", h->log, lines, h->log);
+	if (system(cmd) != 0)
+		fprintf(stderr, "(no log)\n");
+}
+
 int tids_test_hub_log_count(struct tids_test_hub *h, const char *needle)
 {
 	char line[4096];
@@ -423,4 +433,48 @@ int tids_test_hub_log_count(struct tids_test_hub *h, const char *needle)
 			n++;
 	fclose(f);
 	return n;
+}
+
+long tids_test_hub_publish_until_acked(struct tids_test_hub *h, struct tids_client **c, const struct tids_identity *id,
+				       const char *owner, uint64_t seq, const struct tids_bytes *recs, size_t n,
+				       bool restart_dead, char *err, size_t errlen)
+{
+	char why[512] = "";
+
+	for (int attempt = 0; attempt < 600; attempt++) {
+		struct tids_publish_ack ack;
+		long accepted;
+		int r;
+
+		if (*c == NULL) {
+			if (restart_dead && !tids_test_hub_alive(h) && tids_test_hub_restart(h) != 0) {
+				snprintf(err, errlen, "batch %llu: hub %s died and did not start again",
+					 (unsigned long long)seq, h->hub_id);
+				return -1;
+			}
+			*c = tids_test_hub_connect(h, id);
+			if (*c == NULL) {
+				sleep_ms(200);
+				continue;
+			}
+		}
+		r = tids_client_publish(*c, id, owner, seq, recs, n, &ack, why, sizeof(why));
+		if (r == 0) {
+			if (ack.n_errors > 0)
+				snprintf(err, errlen, "batch %llu: %zu records refused: %s", (unsigned long long)seq,
+					 ack.n_errors, ack.errors[0].message);
+			accepted = ack.n_errors > 0 ? -1 : (long)ack.accepted;
+			tids_publish_ack_free(&ack);
+			return accepted;
+		}
+		/* Refused for now (being written, Kafka away) on a session that
+		 * stands; any other failure lost the connection. */
+		if (r != TIDS_EDENIED) {
+			tids_client_free(*c);
+			*c = NULL;
+		}
+		sleep_ms(200);
+	}
+	snprintf(err, errlen, "batch %llu never acknowledged: %s", (unsigned long long)seq, why);
+	return -1;
 }

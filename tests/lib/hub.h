@@ -72,8 +72,22 @@ int tids_test_hub_participant(struct tids_test_hub *h, const char *id, const cha
 int tids_test_hub_asset(struct tids_test_hub *h, const char *id, const char *lessee, const char *lessor,
 			const char *site);
 
+/*
+ * Publishes one batch of records of owner, signed by id, until h
+ * acknowledges it, as a careful client does: the same sequence and records
+ * again after a broken connection, on a new session in *c (NULL: connect
+ * first), and, if restart_dead, after starting a hub that died again.
+ * Returns how many records the hub accepted, or -1 with err filled when it
+ * refused one or did not acknowledge within 600 tries 200 ms apart.
+ */
+long tids_test_hub_publish_until_acked(struct tids_test_hub *h, struct tids_client **c, const struct tids_identity *id,
+				       const char *owner, uint64_t seq, const struct tids_bytes *recs, size_t n,
+				       bool restart_dead, char *err, size_t errlen);
+
 /* Counts lines of the hub's log containing needle. */
 int tids_test_hub_log_count(struct tids_test_hub *h, const char *needle);
+/* The last lines of h's log on stderr, for whoever reads a failed run. */
+void tids_test_hub_log_tail(const struct tids_test_hub *h, int lines);
 
 /* n (at most 4) distinct free loopback TCP ports, for listeners of our own. */
 int tids_test_free_ports(int *ports, int n);

@@ -1,8 +1,8 @@
 /*
  * Keys at rest, in the library: derived keys per use, associated data that
  * binds a sealing to kind, topic, party, label and record; the epoch key
- * file (parse, modes, erasure in place); the MAC gate of state entries;
- * guarded memory that core dumps leave out.
+ * file (parse, modes, erasure in place); the MAC gate of state entries,
+ * with known answers; guarded memory that core dumps leave out.
  */
 #include <check.h>
 #include <fcntl.h>
@@ -317,6 +317,70 @@ START_TEST(state_entries_need_their_mac)
 }
 END_TEST
 
+/* The MAC bytes of state entries, pinned: both gates share one opener, and
+ * every hub's state topics must still verify after a change to it. The
+ * answers were made by tids_state_mac before the gates were merged. */
+static void unhex(const char *h, uint8_t *out, size_t n)
+{
+	size_t len = 0;
+
+	ck_assert_int_eq(sodium_hex2bin(out, n, h, strlen(h), NULL, &len, NULL), 0);
+	ck_assert_uint_eq(len, n);
+}
+
+START_TEST(state_entries_known_answers)
+{
+	static const uint8_t router_value[] = { 0x10, 0xac, 0x02 };   /* count 300 */
+	uint8_t key[32], mac[TIDS_STATE_MAC_BYTES], want[TIDS_STATE_MAC_BYTES], hub_value[28];
+	const uint8_t seq1[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, seq9[8] = { [7] = 9 }, seq5[8] = { [7] = 5 };
+	struct tids_state_message m;
+	struct tids_router_state st;
+	struct tids_hub_state hs;
+	uint64_t seq;
+
+	for (int i = 0; i < 32; i++)
+		key[i] = (uint8_t)i;
+	tids_state_mac(key, "tids.hub-a.state", (const uint8_t *)"uses/g1", 7, UINT64_C(0x0102030405060708),
+		       router_value, sizeof(router_value), mac);
+	unhex("56325f6626e9de6e06d24c38b84eea43af92d06a3b2ef7cc6b7d2b1d6bb8d029", want, sizeof(want));
+	ck_assert_mem_eq(mac, want, sizeof(want));
+	m = (struct tids_state_message){ "tids.hub-a.state", (const uint8_t *)"uses/g1", 7, router_value,
+					 sizeof(router_value), want, sizeof(want), seq1, 8 };
+	ck_assert_int_eq(tids_wire_open_router_state(key, &m, &st, &seq, err, sizeof(err)), 0);
+	ck_assert_uint_eq(seq, UINT64_C(0x0102030405060708));
+	ck_assert_int_eq(st.kind, TIDS_STATE_COUNT);
+	ck_assert_uint_eq(st.count, 300);
+	tids_router_state_free(&st);
+
+	/* A tombstone. */
+	tids_state_mac(key, "tids.hub-a.state", (const uint8_t *)"window/x", 8, 9, NULL, 0, mac);
+	unhex("6161253e8b6c8eaf950de97047a872682fb069134b8167b7465fd7dac772a7bf", want, sizeof(want));
+	ck_assert_mem_eq(mac, want, sizeof(want));
+	m = (struct tids_state_message){ "tids.hub-a.state", (const uint8_t *)"window/x", 8, NULL, 0,
+					 want, sizeof(want), seq9, 8 };
+	ck_assert_int_eq(tids_wire_open_router_state(key, &m, &st, &seq, err, sizeof(err)), 0);
+	ck_assert_uint_eq(seq, 9);
+	ck_assert_int_eq(st.kind, 0);
+
+	/* A hub state entry: body "body", actor "operator", instance "i-1". */
+	unhex("0a04626f647922086f70657261746f722a03692d313080d8bdf3ac33", hub_value, sizeof(hub_value));
+	tids_state_mac(key, "tids.hub-a.registry", (const uint8_t *)"grant/g-1", 9, 5, hub_value, sizeof(hub_value),
+		       mac);
+	unhex("eab40f3bca826655273c3b61a897a38fab12b265cbd0cd5cc6ad3da0ee761967", want, sizeof(want));
+	ck_assert_mem_eq(mac, want, sizeof(want));
+	m = (struct tids_state_message){ "tids.hub-a.registry", (const uint8_t *)"grant/g-1", 9, hub_value,
+					 sizeof(hub_value), want, sizeof(want), seq5, 8 };
+	ck_assert_int_eq(tids_wire_open_hub_state(key, &m, &hs, &seq, err, sizeof(err)), 0);
+	ck_assert_uint_eq(seq, 5);
+	ck_assert_uint_eq(hs.body.len, 4);
+	ck_assert_mem_eq(hs.body.data, "body", 4);
+	ck_assert_str_eq(hs.actor, "operator");
+	ck_assert_str_eq(hs.instance, "i-1");
+	ck_assert_int_eq(hs.at_ms, 1764400000000);
+	tids_hub_state_free(&hs);
+}
+END_TEST
+
 /* Does the mapping that holds p carry VmFlags "dd" (left out of core dumps)? */
 static int dont_dump(const void *p)
 {
@@ -392,6 +456,7 @@ int main(void)
 	tcase_add_test(tc, epoch_file);
 	tcase_add_test(tc, epoch_parse_refuses);
 	tcase_add_test(tc, state_entries_need_their_mac);
+	tcase_add_test(tc, state_entries_known_answers);
 	tcase_add_test(tc, secmem_is_left_out_of_dumps);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);

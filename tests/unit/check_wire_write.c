@@ -323,6 +323,26 @@ static void fill_record(struct tids_record *r, struct tids_field *f)
 	r->n_fields = 9;
 }
 
+/* What every audit entry holds: the hub, the parties, the decision and
+ * where the record came from and went. */
+static void fill_decision(struct tids_audit_entry *e)
+{
+	static const char *rules[] = { "default_deny" };
+
+	memset(e, 0, sizeof(*e));
+	e->hub_id = "hub-sh1";
+	e->owner = "factory.sh1";
+	e->recipient = "lessor.wh";
+	e->purpose = "billing";
+	e->decision = TIDS_DECISION_DENY;
+	e->rule_ids = (struct tids_strlist){ rules, 1 };
+	e->tier = TIDS_TIER_GENERAL;
+	e->category = "run_hours";
+	e->origin = "CN-SH";
+	e->destination = "CN-HB";
+	e->decided_at_ms = 1764400000000;
+}
+
 START_TEST(records_as_protobuf_c_packs_them)
 {
 	struct tids_record r;
@@ -386,24 +406,14 @@ END_TEST
 
 START_TEST(audit_entries_as_protobuf_c_packs_them)
 {
-	static const char *rules[] = { "default_deny" }, *by[] = { "asset" };
+	static const char *by[] = { "asset" };
 	struct tids_counter_increment counts[2] = { { "pi_abroad", "factory.sh1", 2026, 300, 9300 }, { "c", "", 0, 0, 0 } };
 	uint8_t hash[TIDS_HASH_BYTES];
-	struct tids_audit_entry e = { 0 };
+	struct tids_audit_entry e;
 
 	memset(hash, 0x11, sizeof(hash));
-	e.hub_id = "hub-sh1";
+	fill_decision(&e);
 	e.seq = 1;
-	e.owner = "factory.sh1";
-	e.recipient = "lessor.wh";
-	e.purpose = "billing";
-	e.decision = TIDS_DECISION_DENY;
-	e.rule_ids = (struct tids_strlist){ rules, 1 };
-	e.tier = TIDS_TIER_GENERAL;
-	e.category = "run_hours";
-	e.origin = "CN-SH";
-	e.destination = "CN-HB";
-	e.decided_at_ms = 1764400000000;
 	check_entry(&e, true);
 	e.partition = 3;
 	e.seq = UINT64_C(1) << 39;
@@ -672,7 +682,7 @@ START_TEST(fully_populated_messages_leave_nothing_out)
 	uint8_t hash[TIDS_HASH_BYTES], head[40];
 	struct tids_obligations ob = { 0 };
 	struct tids_delivery d = { 0 };
-	struct tids_audit_entry e = { 0 };
+	struct tids_audit_entry e;
 	struct tids_delivery_envelope env = { 0 };
 	uint8_t *buf, *ref;
 	size_t n, m;
@@ -733,23 +743,13 @@ START_TEST(fully_populated_messages_leave_nothing_out)
 	}
 	free(buf);
 
-	e.hub_id = "hub-a";
+	fill_decision(&e);
 	e.partition = 1;
 	e.seq = 2;
 	memset(e.prev_hash, 5, TIDS_HASH_BYTES);
 	memset(e.record_id, 6, TIDS_RECORD_ID_BYTES);
-	e.owner = "o";
-	e.recipient = "r";
-	e.purpose = "billing";
-	e.decision = TIDS_DECISION_DENY;
-	e.rule_ids = (struct tids_strlist){ one, 1 };
-	e.tier = TIDS_TIER_CORE;
-	e.category = "c";
-	e.origin = "CN-SH";
-	e.destination = "CN-HB";
 	e.grant_id = "g";
 	e.approval_id = "ap";
-	e.decided_at_ms = 3;
 	e.ingress_offset = 4;
 	e.obligations = ob;
 	e.reason = "why";
