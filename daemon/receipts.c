@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sodium.h>
-
 #include "router.h"
 #include "tids/error.h"
 #include "tids/receipt.h"
@@ -112,15 +110,10 @@ static void clear(struct router *rt)
 	struct held_deliveries *h = &rt->held;
 
 	/* Plaintext deliveries among them: not left in the buffer reused.
-	 * Only what was held since the last clear: the buffer is only
-	 * appended to in between (growing wipes the old block), so nothing
-	 * lies beyond its length. tids_buf_wipe wiped the whole capacity,
-	 * 2 MiB once a batch had held 1 MiB, at every transaction and every
-	 * release. */
-	if (h->buf.data != NULL)
-		sodium_memzero(h->buf.data, h->buf.off + h->buf.len);
-	h->buf.off = 0;
-	h->buf.len = 0;
+	 * It is only appended to between clears, so what it held is what it
+	 * holds: tids_buf_wipe would zero its whole capacity, 2 MiB once a
+	 * batch had held 1 MiB, at every transaction and every release. */
+	tids_buf_wipe_used(&h->buf);
 	h->n = 0;
 }
 

@@ -81,6 +81,14 @@ void tids_buf_wipe(struct tids_buf *b)
 	b->len = 0;
 }
 
+void tids_buf_wipe_used(struct tids_buf *b)
+{
+	if (b->data != NULL)
+		sodium_memzero(b->data, b->off + b->len);
+	b->off = 0;
+	b->len = 0;
+}
+
 void tids_buf_free(struct tids_buf *b)
 {
 	if (b->data != NULL)

@@ -84,6 +84,32 @@ START_TEST(growth_wipes_the_old_block)
 }
 END_TEST
 
+/* An append-only buffer, grown across blocks: wiping what it holds leaves
+ * no byte of the secret in the block it keeps, nor in those it left. */
+START_TEST(wipe_used_after_appends)
+{
+	struct tids_buf b = { 0 };
+	uint8_t filler[1000];
+	size_t cap;
+
+	memset(filler, 0x33, sizeof(filler));
+	arm();
+	for (int i = 0; i < 10; i++) {
+		ck_assert_int_eq(tids_buf_append(&b, secret, sizeof(secret)), 0);
+		ck_assert_int_eq(tids_buf_append(&b, filler, sizeof(filler)), 0);
+	}
+	cap = b.cap;
+	tids_buf_wipe_used(&b);
+	ck_assert_uint_eq(b.len, 0);
+	ck_assert_uint_eq(b.cap, cap);
+	for (size_t i = 0; i + sizeof(secret) <= cap; i++)
+		ck_assert_msg(memcmp(b.data + i, secret, sizeof(secret)) != 0, "the secret is still at byte %zu", i);
+	armed = false;
+	ck_assert_uint_eq(released_with_secret, 0);
+	tids_buf_free(&b);
+}
+END_TEST
+
 START_TEST(free_wipes)
 {
 	struct tids_buf b = { 0 };
@@ -132,6 +158,7 @@ int main(void)
 	if (sodium_init() < 0)
 		return 1;
 	tcase_add_test(tc, growth_wipes_the_old_block);
+	tcase_add_test(tc, wipe_used_after_appends);
 	tcase_add_test(tc, free_wipes);
 	tcase_add_test(tc, compaction_then_growth);
 	suite_add_tcase(s, tc);

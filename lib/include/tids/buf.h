@@ -29,6 +29,11 @@ void tids_buf_commit(struct tids_buf *b, size_t n);
 void tids_buf_consume(struct tids_buf *b, size_t n);
 /* Zeroes the contents (plaintext, keys) and empties the buffer. */
 void tids_buf_wipe(struct tids_buf *b);
+/* The same for a buffer only appended to since it was last emptied:
+ * everything it held is below off + len (growing wipes the block it
+ * leaves), so only that is zeroed, not the whole capacity. Not for a
+ * buffer that was consumed or emptied and refilled shorter. */
+void tids_buf_wipe_used(struct tids_buf *b);
 /* Wipes and releases the memory. */
 void tids_buf_free(struct tids_buf *b);
 
