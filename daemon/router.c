@@ -784,6 +784,11 @@ static void teardown(struct router *rt)
 	txn_close(rt);
 }
 
+/* What transact() returns when the batch itself could not be written
+ * (as opposed to -1, Kafka refusing the transaction): routing it again at
+ * once would fail again, so the router starts over with its back-off. */
+#define TRANSACT_REFUSED (-2)
+
 /* One transaction: the batch, due checkpoints and windows, the state they
  * change, and the offsets consumed, produced in the current producer and
  * handed to the committer (txn.c). The caller checked txn_ready. */
@@ -862,7 +867,7 @@ abort:
 	receipts_discard(rt);
 	tids_log_warnx("router: could not write deliveries or audit entries; nothing of this batch is routed");
 	txn_abort(rt);
-	return -1;
+	return TRANSACT_REFUSED;
 }
 
 /* A commit failed in the committer: say why, and start over. */
@@ -892,6 +897,11 @@ static int recover(struct router *rt)
 	rd_kafka_topic_partition_list_t *parts;
 	rd_kafka_error_t *e;
 
+	/* Kafka refusing every transaction (a broker gone) is met at the
+	 * pace of init_transactions, plus this between two in a row. */
+	if (mono_ms() - rt->recovered_at < 2000)
+		poll(NULL, 0, 500);
+	rt->recovered_at = mono_ms();
 	discard_batch(rt);
 	txn_close(rt);
 	if (txn_open(rt, producer_conf) != 0 || state_load(rt) != 0)
@@ -1036,7 +1046,9 @@ static int run(struct router *rt)
 				rt->last_maintenance = mono_ms();
 				update_lag(rt);
 			}
-			if (transact(rt) != 0)
+			int t = transact(rt);
+
+			if (t == TRANSACT_REFUSED || (t != 0 && recover(rt) != 0))
 				return -1;
 		}
 	}

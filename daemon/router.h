@@ -284,6 +284,7 @@ struct router {
 	size_t n_batch;
 	int64_t batch_started;
 	int64_t last_maintenance;
+	int64_t recovered_at;       /* the last recover() after a failed transaction (router.c) */
 
 	atomic_ulong records, decisions, deliveries, denials, transactions, skipped, duplicates;
 	struct metrics *metrics;             /* the daemon's; counted at commit */

@@ -15,13 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
 
 #include "../lib/hub.h"
+#include "../lib/shell.h"
 #include "../lib/testenv.h"
 #include "tids/client.h"
 #include "tids/crypto.h"
@@ -46,9 +46,7 @@ static void sleep_ms(int ms)
 static int run_python(const char *what, const char *key, const char *who, const char *extra, char *out,
 		      size_t outlen)
 {
-	char python[600], cmd[4096], hub_b64[TIDS_KEY_BASE64_BYTES];
-	size_t n = 0;
-	FILE *p;
+	char python[600], hub_b64[TIDS_KEY_BASE64_BYTES];
 	int status;
 
 	snprintf(python, sizeof(python), "%s/venv/bin/python", tids_test_build_dir());
@@ -56,51 +54,12 @@ static int run_python(const char *what, const char *key, const char *who, const 
 		      "%s is missing: run 'O=%s tests/interop/setup.sh' (make check does)", python,
 		      tids_test_build_dir());
 	tids_key_to_base64(hub.hub_pk, hub_b64);
-	snprintf(cmd, sizeof(cmd),
-		 "'%s' '%s/tests/interop/tids_interop.py' --hub %s --hub-key %s --key '%s' --id %s %s 2>&1",
-		 python, tids_test_source_dir(), hub.addr, hub_b64, key, who, extra);
-	fflush(NULL);
-	p = popen(cmd, "r");
-	ck_assert(p != NULL);
-	while (n < outlen - 1) {
-		size_t got = fread(out + n, 1, outlen - 1 - n, p);
-
-		if (got == 0)
-			break;
-		n += got;
-	}
-	out[n] = '\0';
-	status = pclose(p);
-	ck_assert_msg(status != -1 && WIFEXITED(status), "python did not exit normally");
+	status = tids_test_shell(out, outlen,
+				 "'%s' '%s/tests/interop/tids_interop.py' --hub %s --hub-key %s --key '%s' --id %s %s 2>&1",
+				 python, tids_test_source_dir(), hub.addr, hub_b64, key, who, extra);
+	ck_assert_msg(status >= 0 && status != 128, "python did not exit normally");
 	fprintf(stderr, "python client, %s:\n%s", what, out);
-	return WEXITSTATUS(status);
-}
-
-/* Runs build/tidsctl with args; its exit status, its output in out. */
-static int tidsctl(char *out, size_t outlen, const char *args)
-{
-	char cmd[4096];
-	size_t n = 0;
-	FILE *p;
-	int status;
-
-	snprintf(cmd, sizeof(cmd), "'%s/tidsctl' %s 2>&1", tids_test_build_dir(), args);
-	fflush(NULL);
-	p = popen(cmd, "r");
-	ck_assert(p != NULL);
-	while (n + 1 < outlen) {
-		size_t got = fread(out + n, 1, outlen - 1 - n, p);
-
-		if (got == 0)
-			break;
-		n += got;
-	}
-	out[n] = '\0';
-	while (fgetc(p) != EOF)
-		;
-	status = pclose(p);
-	ck_assert(status != -1 && WIFEXITED(status));
-	return WEXITSTATUS(status);
+	return status;
 }
 
 /* Publishes one record as id at sequence seq with libtids; its id in hex. */
@@ -183,7 +142,7 @@ START_TEST(test_python_publish)
 		char args[4096], tout[16384];
 
 		snprintf(args, sizeof(args), "admin --hub '%s' list grants --json", hub.sock);
-		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		ck_assert_int_eq(tids_test_tidsctl(tout, sizeof(tout), "%s", args), 0);
 		fprintf(stderr, "admin list grants:\n%s", tout);
 		ck_assert_msg(strstr(tout, "{\"entry\":\"grant\",\"id\":\"g-py\",\"owner\":\"" PY_ID "\","
 					   "\"grantee\":\"lessor.py\",\"assets\":[],\"categories\":[\"recipe\"],"
@@ -191,7 +150,7 @@ START_TEST(test_python_publish)
 		ck_assert_msg(strstr(tout, "\"obligations\":{},\"signature\":\"") != NULL, "%s", tout);
 		ck_assert_msg(strstr(tout, "g-py-2") == NULL, "a revoked grant is listed:\n%s", tout);
 		snprintf(args, sizeof(args), "admin --hub '%s' list participants", hub.sock);
-		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		ck_assert_int_eq(tids_test_tidsctl(tout, sizeof(tout), "%s", args), 0);
 		fprintf(stderr, "admin list participants:\n%s", tout);
 		ck_assert_msg(strstr(tout, "participant " PY_ID " role=factory jurisdiction=CN-SH suspended=no ") != NULL,
 			      "%s", tout);
@@ -199,23 +158,23 @@ START_TEST(test_python_publish)
 		ck_assert_msg(strstr(tout, "3 participants\n") != NULL, "%s", tout);
 		/* One entry a page: the CLI follows next_after to the end, --limit stops it. */
 		snprintf(args, sizeof(args), "admin --hub '%s' list participants --json --limit 2", hub.sock);
-		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		ck_assert_int_eq(tids_test_tidsctl(tout, sizeof(tout), "%s", args), 0);
 		ck_assert_msg(strstr(tout, "\"id\":\"factory.py\"") != NULL && strstr(tout, "\"id\":\"lessor.py\"") != NULL &&
 			      strstr(tout, "regulator.py") == NULL, "%s", tout);
 		snprintf(args, sizeof(args), "admin --hub '%s' show " PY_ID " --json", hub.sock);
-		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		ck_assert_int_eq(tids_test_tidsctl(tout, sizeof(tout), "%s", args), 0);
 		fprintf(stderr, "admin show:\n%s", tout);
 		ck_assert_msg(strstr(tout, "{\"entry\":\"participant\",\"id\":\"" PY_ID "\",\"role\":\"factory\"") != NULL,
 			      "%s", tout);
 		ck_assert_msg(strstr(tout, "{\"entry\":\"subscription\",\"id\":\"" PY_ID "\",\"purposes\":"
 					   "[\"maintenance\"],\"acked\":") != NULL, "%s", tout);
 		snprintf(args, sizeof(args), "admin --hub '%s' show nobody.here", hub.sock);
-		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 1);
+		ck_assert_int_eq(tids_test_tidsctl(tout, sizeof(tout), "%s", args), 1);
 		ck_assert_msg(strstr(tout, "nothing registered under nobody.here") != NULL, "%s", tout);
 		snprintf(args, sizeof(args), "admin --hub '%s' list keys", hub.sock);
-		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 2);
+		ck_assert_int_eq(tids_test_tidsctl(tout, sizeof(tout), "%s", args), 2);
 		snprintf(args, sizeof(args), "admin --hub '%s' list grants --limit 0", hub.sock);
-		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 2);
+		ck_assert_int_eq(tids_test_tidsctl(tout, sizeof(tout), "%s", args), 2);
 
 		/* A participant is no admin: the hub refuses it the registry. */
 		{
@@ -299,17 +258,17 @@ START_TEST(test_python_publish)
 		snprintf(args, sizeof(args), "approve --hub %s --hub-key %s --key '%s' --json --id a-json --kind export "
 			 "--exporter " PY_ID " --recipient lessor.py --category quality --tier important --purpose export "
 			 "--from-jurisdiction CN-SH --to-jurisdiction SG --until +1d", hub.addr, hub_b64, rkey);
-		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		ck_assert_int_eq(tids_test_tidsctl(tout, sizeof(tout), "%s", args), 0);
 		snprintf(needle, sizeof(needle), "{\"approval_id\":\"a-json\",\"kind\":\"export\",\"regulator\":"
 			 "\"regulator.py\",\"exporter\":\"" PY_ID "\",\"recipient\":\"lessor.py\",\"case_id\":\"\","
 			 "\"hub_id\":\"%s\"}\n", hub.hub_id);
 		ck_assert_msg(strcmp(tout, needle) == 0, "%s", tout);
 		snprintf(args, sizeof(args), "approve --hub %s --hub-key %s --key '%s' --json --revoke a-json", hub.addr,
 			 hub_b64, rkey);
-		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		ck_assert_int_eq(tids_test_tidsctl(tout, sizeof(tout), "%s", args), 0);
 		ck_assert_str_eq(tout, "{\"approval_id\":\"a-json\",\"revoked\":true}\n");
 		snprintf(args, sizeof(args), "admin --hub '%s' list approvals", hub.sock);
-		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		ck_assert_int_eq(tids_test_tidsctl(tout, sizeof(tout), "%s", args), 0);
 		ck_assert_msg(strstr(tout, "approval a-py kind=export regulator=regulator.py exporter=" PY_ID
 					   " recipient=lessor.py CN-SH>SG categories=quality purposes=export ") != NULL &&
 			      strstr(tout, " revoked=yes\n") != NULL, "%s", tout);
@@ -323,11 +282,11 @@ START_TEST(test_python_publish)
 		tids_key_to_base64(hub.hub_pk, hub_b64);
 		snprintf(conn, sizeof(conn), "--hub %s --hub-key %s --key '%s' --json", hub.addr, hub_b64, key);
 		snprintf(args, sizeof(args), "ping --hub '%s' --json", hub.sock);
-		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		ck_assert_int_eq(tids_test_tidsctl(tout, sizeof(tout), "%s", args), 0);
 		snprintf(needle, sizeof(needle), "{\"hub_id\":\"%s\",\"participant\":\"\"}\n", hub.hub_id);
 		ck_assert_msg(strcmp(tout, needle) == 0, "%s", tout);
 		snprintf(args, sizeof(args), "ping %s", conn);
-		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		ck_assert_int_eq(tids_test_tidsctl(tout, sizeof(tout), "%s", args), 0);
 		snprintf(needle, sizeof(needle), "{\"hub_id\":\"%s\",\"participant\":\"" PY_ID "\"}\n", hub.hub_id);
 		ck_assert_msg(strcmp(tout, needle) == 0, "%s", tout);
 		/* One record accepted, one refused (another owner): both counted. */
@@ -343,26 +302,26 @@ START_TEST(test_python_publish)
 			fclose(f);
 		}
 		snprintf(args, sizeof(args), "publish %s --seq 10 < '%s'", conn, rec);
-		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 1);
+		ck_assert_int_eq(tids_test_tidsctl(tout, sizeof(tout), "%s", args), 1);
 		fprintf(stderr, "publish --json:\n%s", tout);
 		ck_assert_msg(strstr(tout, "{\"errors\":[{\"line\":2,\"code\":7,\"message\":\"") != NULL &&
 			      strstr(tout, "],\"accepted\":1,\"refused\":1}\n") != NULL, "%s", tout);
 		snprintf(args, sizeof(args), "grant %s --id g-json --to lessor.py --category cycles --purpose "
 			 "maintenance --until +1d", conn);
-		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		ck_assert_int_eq(tids_test_tidsctl(tout, sizeof(tout), "%s", args), 0);
 		snprintf(needle, sizeof(needle), "{\"grant_id\":\"g-json\",\"owner\":\"" PY_ID "\",\"grantee\":"
 			 "\"lessor.py\",\"hub_id\":\"%s\"}\n", hub.hub_id);
 		ck_assert_msg(strcmp(tout, needle) == 0, "%s", tout);
 		snprintf(args, sizeof(args), "revoke %s g-json", conn);
-		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		ck_assert_int_eq(tids_test_tidsctl(tout, sizeof(tout), "%s", args), 0);
 		ck_assert_str_eq(tout, "{\"grant_id\":\"g-json\",\"revoked\":true}\n");
 		tids_key_to_base64(stranger_pk, pub);
 		snprintf(args, sizeof(args), "admin --hub '%s' --json register participant --id json.p --role factory "
 			 "--jurisdiction CN-SH --key-pub %s", hub.sock, pub);
-		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		ck_assert_int_eq(tids_test_tidsctl(tout, sizeof(tout), "%s", args), 0);
 		ck_assert_str_eq(tout, "{\"registered\":\"participant\",\"id\":\"json.p\"}\n");
 		snprintf(args, sizeof(args), "admin --hub '%s' --json suspend json.p", hub.sock);
-		ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+		ck_assert_int_eq(tids_test_tidsctl(tout, sizeof(tout), "%s", args), 0);
 		ck_assert_str_eq(tout, "{\"participant\":\"json.p\",\"suspended\":true}\n");
 	}
 
@@ -402,7 +361,7 @@ START_TEST(test_admin_list_pages)
 		ck_assert_int_eq(tids_test_hub_asset(&hub, id, "owner.pages", NULL, site), 0);
 	}
 	snprintf(args, sizeof(args), "admin --hub '%s' list assets --json", hub.sock);
-	ck_assert_int_eq(tidsctl(tout, sizeof(tout), args), 0);
+	ck_assert_int_eq(tids_test_tidsctl(tout, sizeof(tout), "%s", args), 0);
 	at = tout;
 	for (int i = 0; i < 30; i++) {
 		snprintf(needle, sizeof(needle), "{\"entry\":\"asset\",\"id\":\"asset-%02d\",", i);
