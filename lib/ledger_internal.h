@@ -186,6 +186,10 @@ int ledger_postings_migrate(sqlite3 *db, struct ledger_postings *w, sqlite3_stmt
 /* Every list written anew from the entries the ledger holds (prune). */
 int ledger_postings_rebuild(sqlite3 *db, struct ledger_postings *w, sqlite3_stmt *ins);
 
+/* Verify: every entry in its profile's and its class's list, once, and
+ * nothing else in them; if not, says which list into bad. */
+int ledger_postings_check(sqlite3 *db, char *bad, size_t badlen);
+
 /* Reader: the (time, id) of a list's entries within [lo, hi), in that
  * order. The statement is ledger_cursor_sql's, prepared by the caller. */
 struct ledger_cursor {

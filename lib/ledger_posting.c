@@ -18,10 +18,12 @@
  * query checks every row it fetches against the list that named it and
  * against the entry's bytes.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ledger_internal.h"
+#include "tids/map.h"
 
 #define POSTING_MAX 256                  /* entries per row */
 #define POSTING_SPAN_MS INT64_C(3600000) /* first to last time of a row */
@@ -367,4 +369,94 @@ int ledger_postings_rebuild(sqlite3 *db, struct ledger_postings *w, sqlite3_stmt
 		return TIDS_EDB;
 	return feed(db, w, ins, "SELECT profile, class, decided_at, id FROM entry WHERE id >= ?1 AND id <= ?2",
 		    INT64_MIN, INT64_MAX);
+}
+
+/* --- verify ------------------------------------------------------------------------ */
+
+/* Per list: entries it should have less those it has, as a count and a
+ * sum of keyed hashes of (list, time, id). The key is drawn per check, so
+ * no edit made beforehand can make the sums meet by chance. */
+struct tally {
+	int64_t list, count;
+	uint64_t sum;
+};
+
+static int tally_add(struct tids_map *m, const uint8_t key[crypto_shorthash_KEYBYTES], int64_t list, int64_t t,
+		     int64_t id, int sign)
+{
+	struct tally *y = tids_map_get(m, &list, sizeof(list));
+	int64_t in[3] = { list, t, id };
+	uint8_t h[crypto_shorthash_BYTES];
+	uint64_t v;
+
+	if (y == NULL) {
+		if ((y = calloc(1, sizeof(*y))) == NULL)
+			return TIDS_ENOMEM;
+		y->list = list;
+		if (tids_map_put(m, &y->list, sizeof(y->list), y, NULL) != 0) {
+			free(y);
+			return TIDS_ENOMEM;
+		}
+	}
+	crypto_shorthash(h, (const uint8_t *)in, sizeof(in), key);
+	memcpy(&v, h, sizeof(v));
+	y->count += sign;
+	y->sum += sign > 0 ? v : (uint64_t)0 - v;
+	return 0;
+}
+
+int ledger_postings_check(sqlite3 *db, char *bad, size_t badlen)
+{
+	uint8_t key[crypto_shorthash_KEYBYTES];
+	struct tids_map m = { 0 };
+	sqlite3_stmt *st = NULL;
+	struct open_row o = { 0 };
+	struct tally *y;
+	size_t pos = 0;
+	int rc, r = 0;
+
+	randombytes_buf(key, sizeof(key));
+	if (sqlite3_prepare_v2(db, "SELECT profile, class, decided_at, id FROM entry", -1, &st, NULL) != SQLITE_OK)
+		return TIDS_EDB;
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t t = sqlite3_column_int64(st, 2), id = sqlite3_column_int64(st, 3);
+
+		if ((r = tally_add(&m, key, list_of(LEDGER_BY_PROFILE, sqlite3_column_int64(st, 0)), t, id, 1)) == 0)
+			r = tally_add(&m, key, list_of(LEDGER_BY_CLASS, sqlite3_column_int64(st, 1)), t, id, 1);
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = TIDS_EDB;
+	sqlite3_finalize(st);
+	if (r == 0 && sqlite3_prepare_v2(db, "SELECT lo, n, ids, list FROM posting", -1, &st, NULL) != SQLITE_OK)
+		r = TIDS_EDB;
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t list = sqlite3_column_int64(st, 3);
+
+		if ((r = decode_row(st, INT64_MIN, INT64_MAX, &o)) != 0) {
+			if (r == TIDS_EBADSIG) {
+				snprintf(bad, badlen, "the postings of %s %lld do not decode", list & 1 ? "class" : "profile",
+					 (long long)(list >> 1));
+				r = 1;
+			}
+			break;
+		}
+		for (size_t i = 0; i < o.n && r == 0; i++)
+			r = tally_add(&m, key, list, o.e[i].t, o.e[i].id, -1);
+		free(o.e);
+		o.e = NULL;
+	}
+	if (r == 0 && rc != SQLITE_DONE)
+		r = TIDS_EDB;
+	sqlite3_finalize(st);
+	while ((y = tids_map_next(&m, &pos)) != NULL) {
+		if (r == 0 && (y->count != 0 || y->sum != 0)) {
+			snprintf(bad, badlen, "the postings of %s %lld %s", y->list & 1 ? "class" : "profile",
+				 (long long)(y->list >> 1), y->count > 0 ? "miss entries it has" :
+				 y->count < 0 ? "name entries it does not have" : "name other entries than it has");
+			r = 1;
+		}
+		free(y);
+	}
+	tids_map_free(&m);
+	return r < 0 ? r : 0;
 }

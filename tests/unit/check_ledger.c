@@ -1036,6 +1036,44 @@ START_TEST(query_refuses_an_edited_posting)
 }
 END_TEST
 
+/* A posting row taken out hides entries from queries by profile or
+ * class; verify names the list, the chains are fine. */
+START_TEST(verify_names_a_posting_taken_out)
+{
+	struct tids_ledger_verify_report rep;
+	sqlite3 *db = raw();
+
+	sql(db, "DELETE FROM posting WHERE (list, lo, first) = (SELECT list, lo, first FROM posting"
+		" WHERE list % 2 = 1 LIMIT 1)");
+	sqlite3_close(db);
+	ck_assert_int_eq(tids_ledger_verify(S.path, S.hub.sign_pk, NULL, &rep, err, sizeof(err)), TIDS_EBADSIG);
+	ck_assert_uint_eq(rep.bad_chains, 0);
+	ck_assert_msg(strstr(rep.index_bad, "the postings of class") != NULL &&
+		      strstr(rep.index_bad, "miss entries") != NULL, "%s", rep.index_bad);
+	tids_ledger_verify_report_free(&rep);
+	/* And all of them gone. */
+	db = raw();
+	sql(db, "DELETE FROM posting");
+	sqlite3_close(db);
+	ck_assert_int_eq(tids_ledger_verify(S.path, S.hub.sign_pk, NULL, &rep, err, sizeof(err)), TIDS_EBADSIG);
+	tids_ledger_verify_report_free(&rep);
+}
+END_TEST
+
+START_TEST(verify_names_a_posting_added)
+{
+	struct tids_ledger_verify_report rep;
+	sqlite3 *db = raw();
+
+	post_under(db, "SELECT profile FROM entry WHERE id = 10", 5);
+	sqlite3_close(db);
+	ck_assert_int_eq(tids_ledger_verify(S.path, S.hub.sign_pk, NULL, &rep, err, sizeof(err)), TIDS_EBADSIG);
+	ck_assert_uint_eq(rep.bad_chains, 0);
+	ck_assert_msg(strstr(rep.index_bad, "name entries it does not have") != NULL, "%s", rep.index_bad);
+	tids_ledger_verify_report_free(&rep);
+}
+END_TEST
+
 /* A posting blob cut short: the query says the ledger was altered. */
 START_TEST(query_refuses_a_garbled_posting)
 {
@@ -1485,6 +1523,8 @@ int main(void)
 	tcase_add_test(tc, query_refuses_an_edited_index);
 	tcase_add_test(tc, query_refuses_an_edited_posting);
 	tcase_add_test(tc, query_refuses_a_garbled_posting);
+	tcase_add_test(tc, verify_names_a_posting_taken_out);
+	tcase_add_test(tc, verify_names_a_posting_added);
 	tcase_add_test(tc, layout_2_is_read_and_migrated);
 	tcase_add_test(tc, postings_across_overlapping_batches);
 	tcase_add_test(tc, query_ignores_lying_counts);
