@@ -405,10 +405,58 @@ static int tally_add(struct tids_map *m, const uint8_t key[crypto_shorthash_KEYB
 	return 0;
 }
 
+/* The last entry id of each chain, as the entries say. */
+struct chain_end {
+	int32_t partition;
+	int64_t last;
+};
+
+static int note_end(struct tids_map *ends, struct chain_end **hot, int64_t id)
+{
+	int32_t p = ledger_id_partition(id);
+	struct chain_end *c = *hot != NULL && (*hot)->partition == p ? *hot : tids_map_get(ends, &p, sizeof(p));
+
+	if (c == NULL) {
+		if ((c = calloc(1, sizeof(*c))) == NULL)
+			return TIDS_ENOMEM;
+		c->partition = p;
+		if (tids_map_put(ends, &c->partition, sizeof(c->partition), c, NULL) != 0) {
+			free(c);
+			return TIDS_ENOMEM;
+		}
+	}
+	if (id > c->last)
+		c->last = id;
+	*hot = c;
+	return 0;
+}
+
+/* Beyond the end of its chain? A chain cut at its end is for receipts and
+ * witnesses to notice (verify alone cannot tell it from a shorter ledger);
+ * what its postings still name, queries skip as they skip a pruned id. */
+static bool beyond_end(const struct tids_map *ends, int64_t id)
+{
+	int32_t p = ledger_id_partition(id);
+	const struct chain_end *c = tids_map_get(ends, &p, sizeof(p));
+
+	return c == NULL || id > c->last;
+}
+
+static void free_all(struct tids_map *m)
+{
+	size_t pos = 0;
+	void *v;
+
+	while ((v = tids_map_next(m, &pos)) != NULL)
+		free(v);
+	tids_map_free(m);
+}
+
 int ledger_postings_check(sqlite3 *db, char *bad, size_t badlen)
 {
 	uint8_t key[crypto_shorthash_KEYBYTES];
-	struct tids_map m = { 0 };
+	struct tids_map m = { 0 }, ends = { 0 };
+	struct chain_end *hot = NULL;
 	sqlite3_stmt *st = NULL;
 	struct open_row o = { 0 };
 	struct tally *y;
@@ -421,8 +469,9 @@ int ledger_postings_check(sqlite3 *db, char *bad, size_t badlen)
 	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		int64_t t = sqlite3_column_int64(st, 2), id = sqlite3_column_int64(st, 3);
 
-		if ((r = tally_add(&m, key, list_of(LEDGER_BY_PROFILE, sqlite3_column_int64(st, 0)), t, id, 1)) == 0)
-			r = tally_add(&m, key, list_of(LEDGER_BY_CLASS, sqlite3_column_int64(st, 1)), t, id, 1);
+		if ((r = tally_add(&m, key, list_of(LEDGER_BY_PROFILE, sqlite3_column_int64(st, 0)), t, id, 1)) == 0 &&
+		    (r = tally_add(&m, key, list_of(LEDGER_BY_CLASS, sqlite3_column_int64(st, 1)), t, id, 1)) == 0)
+			r = note_end(&ends, &hot, id);
 	}
 	if (r == 0 && rc != SQLITE_DONE)
 		r = TIDS_EDB;
@@ -441,7 +490,8 @@ int ledger_postings_check(sqlite3 *db, char *bad, size_t badlen)
 			break;
 		}
 		for (size_t i = 0; i < o.n && r == 0; i++)
-			r = tally_add(&m, key, list, o.e[i].t, o.e[i].id, -1);
+			if (!beyond_end(&ends, o.e[i].id))
+				r = tally_add(&m, key, list, o.e[i].t, o.e[i].id, -1);
 		free(o.e);
 		o.e = NULL;
 	}
@@ -458,5 +508,6 @@ int ledger_postings_check(sqlite3 *db, char *bad, size_t badlen)
 		free(y);
 	}
 	tids_map_free(&m);
+	free_all(&ends);
 	return r < 0 ? r : 0;
 }
