@@ -43,15 +43,18 @@ static const char schema[] =
 	"CREATE INDEX IF NOT EXISTS profile_by_grant ON profile(grant_id);"
 	"CREATE INDEX IF NOT EXISTS profile_by_approval ON profile(approval_id);"
 	"CREATE INDEX IF NOT EXISTS profile_by_class ON profile(class);"
-	/* id = partition << 40 | seq. Three secondary indexes per entry, one
-	 * of them an append at the end of time: decided_at and record_id
-	 * repeat the entry's, profile and class name its filters, and the
-	 * readers check all four against the bytes. */
+	/* id = partition << 40 | seq. One secondary index per entry, an
+	 * append at the end of time: decided_at and record_id repeat the
+	 * entry's, profile and class name its filters, and the readers check
+	 * all four against the bytes. */
 	"CREATE TABLE IF NOT EXISTS entry(id INTEGER PRIMARY KEY, decided_at INTEGER NOT NULL,"
 	"  profile INTEGER NOT NULL, class INTEGER NOT NULL, record_id BLOB NOT NULL, bytes BLOB NOT NULL);"
-	"CREATE INDEX IF NOT EXISTS entry_by_profile ON entry(profile, decided_at);"
-	"CREATE INDEX IF NOT EXISTS entry_by_class ON entry(class, decided_at);"
 	"CREATE INDEX IF NOT EXISTS entry_by_time ON entry(decided_at, class, profile);"
+	/* Each profile's and each class's entries in time order, written a
+	 * batch at a time (ledger_posting.c); list = n << 1 | (1 for a class),
+	 * ids = (time, id) pairs from lo on, delta-coded. */
+	"CREATE TABLE IF NOT EXISTS posting(list INTEGER NOT NULL, lo INTEGER NOT NULL, first INTEGER NOT NULL,"
+	"  n INTEGER NOT NULL, ids BLOB NOT NULL, PRIMARY KEY (list, lo, first)) WITHOUT ROWID;"
 	/* Where each run of a record's entries starts in its chain, keyed by
 	 * the entry so that verify walks it along the chain. */
 	"CREATE TABLE IF NOT EXISTS record(first INTEGER PRIMARY KEY, record_id BLOB NOT NULL);"
@@ -89,6 +92,7 @@ static const char *const sql[LS_COUNT] = {
 	[LS_LAST_CHECKPOINT] = "SELECT bytes FROM checkpoint WHERE id >= ?1 AND id < ?2 ORDER BY id DESC LIMIT 1",
 	[LS_GET_META] = "SELECT value FROM meta WHERE key = ?1",
 	[LS_SET_META] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
+	[LS_INS_POSTING] = "INSERT INTO posting(list, lo, first, n, ids) VALUES (?1, ?2, ?3, ?4, ?5)",
 };
 
 int ledger_connect(const char *path, bool writable, sqlite3 **db, char *err, size_t errlen)
@@ -133,7 +137,9 @@ static int check_schema(struct tids_ledger *l, char *err, size_t errlen)
 		return l->writable ? 0 : tids_fail(err, errlen, TIDS_EDB, "%s: not a tids audit ledger (%s)", l->path,
 						   sqlite3_errmsg(l->db));
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW && (sqlite3_column_bytes(st, 0) != (int)strlen(LEDGER_SCHEMA) ||
+	l->legacy = rc == SQLITE_ROW && sqlite3_column_bytes(st, 0) == (int)strlen(LEDGER_SCHEMA_POSTINGLESS) &&
+		    memcmp(sqlite3_column_blob(st, 0), LEDGER_SCHEMA_POSTINGLESS, strlen(LEDGER_SCHEMA_POSTINGLESS)) == 0;
+	if (rc == SQLITE_ROW && !l->legacy && (sqlite3_column_bytes(st, 0) != (int)strlen(LEDGER_SCHEMA) ||
 				 memcmp(sqlite3_column_blob(st, 0), LEDGER_SCHEMA, strlen(LEDGER_SCHEMA)) != 0))
 		r = tids_fail(err, errlen, TIDS_EINVAL, "%s: a ledger of layout %.*s, which this tids (layout %s) does "
 			      "not read; move it aside and tidsd indexes the audit topic into a new one", l->path,
@@ -185,7 +191,8 @@ int tids_ledger_open(const char *path, int flags, struct tids_ledger **out, char
 		goto fail;
 	}
 	for (int i = 0; i < LS_COUNT; i++)
-		if (sqlite3_prepare_v3(l->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &l->st[i], NULL) != SQLITE_OK) {
+		if ((l->writable || i != LS_INS_POSTING) &&
+		    sqlite3_prepare_v3(l->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &l->st[i], NULL) != SQLITE_OK) {
 			/* A file without our tables is not a ledger (or not ours). */
 			r = tids_fail(err, errlen, TIDS_EDB, "%s: not a tids audit ledger (%s)", path,
 				      sqlite3_errmsg(l->db));
@@ -194,6 +201,22 @@ int tids_ledger_open(const char *path, int flags, struct tids_ledger **out, char
 	if ((r = ledger_dict_new(l->db, &l->dict)) != 0) {
 		r = tids_fail(err, errlen, r, "%s: not a tids audit ledger (%s)", path, sqlite3_errmsg(l->db));
 		goto fail;
+	}
+	if (l->writable && (r = ledger_postings_new(&l->postings)) != 0) {
+		r = tids_fail(err, errlen, r, "out of memory");
+		goto fail;
+	}
+	/* A ledger of layout 2 gets its postings from its entries, once. */
+	if (l->writable && l->legacy) {
+		if ((r = ledger_begin(l)) != 0 ||
+		    (r = ledger_postings_migrate(l->db, l->postings, l->st[LS_INS_POSTING])) != 0 ||
+		    (r = tids_ledger_commit(l)) != 0) {
+			r = tids_fail(err, errlen, r == TIDS_ENOMEM ? r : TIDS_EDB, "%s: cannot move the ledger to layout "
+				      LEDGER_SCHEMA ": %s", path, r == TIDS_ENOMEM ? "out of memory" : sqlite3_errmsg(l->db));
+			tids_ledger_rollback(l);
+			goto fail;
+		}
+		l->legacy = false;
 	}
 	*out = l;
 	return 0;
@@ -216,6 +239,7 @@ void tids_ledger_close(struct tids_ledger *l)
 	if (l->writable)
 		sqlite3_exec(l->db, "PRAGMA analysis_limit = 400; PRAGMA optimize;", NULL, NULL, NULL);
 	ledger_dict_free(l->dict);
+	ledger_postings_free(l->postings);
 	for (int k = 0; k < 2; k++)
 		for (int i = 0; i < LEDGER_MERGE_MAX; i++)
 			sqlite3_finalize(l->cursor[k][i]);
@@ -265,6 +289,7 @@ int tids_ledger_set_cache(struct tids_ledger *l, int64_t bytes)
 static void ledger_forget(struct tids_ledger *l)
 {
 	ledger_dict_forget(l->dict);
+	ledger_postings_forget(l->postings);
 	memset(l->last, 0, sizeof(l->last));
 }
 
@@ -272,7 +297,8 @@ int tids_ledger_commit(struct tids_ledger *l)
 {
 	if (!l->in_tx)
 		return 0;
-	if (ledger_dict_flush_counts(l->dict) != 0 || ledger_step_done(l->st[LS_COMMIT]) != 0) {
+	if (ledger_postings_flush(l->postings, l->st[LS_INS_POSTING]) != 0 || ledger_dict_flush_counts(l->dict) != 0 ||
+	    ledger_step_done(l->st[LS_COMMIT]) != 0) {
 		/* Leave no half batch open: drop it, it will be read again. */
 		ledger_forget(l);
 		if (ledger_step_done(l->st[LS_ROLLBACK]) != 0 && sqlite3_get_autocommit(l->db) == 0)
@@ -495,6 +521,10 @@ int tids_ledger_add_entry(struct tids_ledger *l, const uint8_t *bytes, size_t le
 	if (rc != 0 || note_record(l, v.partition, v.record_id, id) != 0)
 		return tids_fail(err, errlen, TIDS_EDB, "ledger: entry %d:%llu not written: %s", (int)v.partition,
 				 (unsigned long long)v.seq, sqlite3_errmsg(l->db));
+	/* The row is in: without its postings the batch must not commit. */
+	if (ledger_postings_add(l->postings, profile, class_n, v.decided_at_ms, id) != 0)
+		return tids_fail(err, errlen, TIDS_EDB, "ledger: entry %d:%llu not written: out of memory",
+				 (int)v.partition, (unsigned long long)v.seq);
 	ledger_dict_count(l->dict, profile, class_n);
 	l->pending++;
 	return 0;

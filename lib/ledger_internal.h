@@ -16,8 +16,11 @@
 /* Internal to libtids: not exported from the shared library. */
 #pragma GCC visibility push(hidden)
 
-/* The layout of the ledger file; a file of another is refused by name. */
-#define LEDGER_SCHEMA "2"
+/* The layout of the ledger file; a file of another is refused by name,
+ * but for layout 2 (entry_by_profile and entry_by_class instead of
+ * postings), which readers read as it is and the writer migrates. */
+#define LEDGER_SCHEMA "3"
+#define LEDGER_SCHEMA_POSTINGLESS "2"
 
 enum ledger_stmt {
 	LS_BEGIN, LS_COMMIT, LS_ROLLBACK,
@@ -26,10 +29,12 @@ enum ledger_stmt {
 	LS_GET_OFFSET, LS_SET_OFFSET,
 	LS_LAST_ENTRY, LS_LAST_CHECKPOINT,
 	LS_GET_META, LS_SET_META,
+	LS_INS_POSTING,
 	LS_COUNT
 };
 
 struct ledger_dict;
+struct ledger_postings;
 
 /* Queries merge up to this many per-profile or per-class cursors. */
 #define LEDGER_MERGE_MAX 64
@@ -39,9 +44,11 @@ struct tids_ledger {
 	char *path;
 	bool writable;
 	bool in_tx;
+	bool legacy;                         /* layout 2, read as it is */
 	size_t pending;
 	sqlite3_stmt *st[LS_COUNT];
 	struct ledger_dict *dict;            /* names and profiles (ledger_profile.c) */
+	struct ledger_postings *postings;    /* the writer's open batch (ledger_posting.c) */
 	/* The merge cursors of queries, prepared once: by profile, by class. */
 	sqlite3_stmt *cursor[2][LEDGER_MERGE_MAX];
 	/* The writer: the record of the last entry added to each chain in this
@@ -161,6 +168,46 @@ const char *ledger_row_mismatch(struct ledger_dict *d, sqlite3_stmt *st, struct 
 typedef int ledger_id_fn(void *ctx, int64_t id);
 int ledger_record_entries(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD_ID_BYTES], ledger_id_fn *fn,
 			  void *ctx);
+
+/* --- postings (ledger_posting.c) ------------------------------------------------ */
+
+enum ledger_list { LEDGER_BY_PROFILE = 0, LEDGER_BY_CLASS = 1 };
+
+int ledger_postings_new(struct ledger_postings **out);
+void ledger_postings_free(struct ledger_postings *w);
+/* Writer: the entry's place in its profile's and its class's lists. */
+int ledger_postings_add(struct ledger_postings *w, int64_t profile, int64_t class_n, int64_t t, int64_t id);
+/* Writes the batch's lists through ins (LS_INS_POSTING), in the open
+ * transaction; forget drops them with a rolled back batch. */
+int ledger_postings_flush(struct ledger_postings *w, sqlite3_stmt *ins);
+void ledger_postings_forget(struct ledger_postings *w);
+/* Layout 2 -> 3, in the open transaction. */
+int ledger_postings_migrate(sqlite3 *db, struct ledger_postings *w, sqlite3_stmt *ins);
+/* Every list written anew from the entries the ledger holds (prune). */
+int ledger_postings_rebuild(sqlite3 *db, struct ledger_postings *w, sqlite3_stmt *ins);
+
+/* Verify: every entry in its profile's and its class's list, once, and
+ * nothing else in them; if not, says which list into bad. */
+int ledger_postings_check(sqlite3 *db, char *bad, size_t badlen);
+
+/* Reader: the (time, id) of a list's entries within [lo, hi), in that
+ * order. The statement is ledger_cursor_sql's, prepared by the caller. */
+struct ledger_cursor {
+	sqlite3_stmt *st;
+	bool legacy;
+	int64_t lo, hi;
+	int pending;                         /* st has a row not opened: 1, none: 0, not stepped: -1 */
+	struct open_row *open;
+	size_t n_open, cap_open;
+};
+
+const char *ledger_cursor_sql(bool legacy, enum ledger_list kind);
+void ledger_cursor_open(struct ledger_cursor *c, sqlite3_stmt *st, bool legacy, enum ledger_list kind, int64_t n,
+			int64_t lo, int64_t hi);
+/* 1 and the next entry, 0 at the end, or TIDS_EDB, TIDS_ENOMEM,
+ * TIDS_EBADSIG (a list that does not decode). */
+int ledger_cursor_next(struct ledger_cursor *c, int64_t *t, int64_t *id);
+void ledger_cursor_close(struct ledger_cursor *c);
 
 /* Country of a jurisdiction code ("CN-SH" -> "CN"), into 3 bytes. */
 void ledger_country(const char *jurisdiction, char out[3]);

@@ -5,8 +5,9 @@
  * jurisdictions, rules; a profile is who it was about — owner, recipient,
  * grant, approval — and its class. A hub makes millions of decisions but
  * few distinct ones, so an entry row carries a profile and a class number
- * and the ledger keeps three secondary indexes per entry instead of ten:
- * that is what lets the indexer keep up with the router (issue 13). A
+ * and the ledger keeps one secondary index per entry and two posting lists
+ * (ledger_posting.c) instead of ten indexes: that is what lets the indexer
+ * keep up with the router (issue 13). A
  * question about who goes through the profiles, one about what through
  * the classes; either finds few of them. Names are numbered once too.
  *

@@ -275,6 +275,10 @@ int tids_ledger_prune(struct tids_ledger *l, const struct tids_ledger_retention 
 	for (size_t i = 0; i < chains.n_chains; i++)
 		if ((rc = prune_chain(l, r, chains.chains[i].partition, now_ms, dry_run, res)) != 0)
 			goto fail;
+	/* No time or profile of a pruned entry stays behind in a posting. */
+	if (!dry_run && res->entries > 0 &&
+	    (rc = ledger_postings_rebuild(l->db, l->postings, l->st[LS_INS_POSTING])) != 0)
+		goto fail;
 	/* Publication material of records whose entries are all gone, once
 	 * old enough that no entry of theirs can still be on its way. */
 	if (!dry_run) {

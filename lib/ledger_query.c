@@ -3,8 +3,8 @@
  * and how many decisions of each kind (stats). A filter first picks the
  * profiles (about whom) or, when it names nobody, the classes (what was
  * decided) it allows from their small tables (ledger_profile.c); their
- * entries then come in time order — merged from entry_by_profile or
- * entry_by_class when they are few, or found by walking entry_by_time when
+ * entries then come in time order — merged from their postings
+ * (ledger_posting.c) when they are few, or found by walking entry_by_time when
  * they are many, and so dense in time that the walk meets them quickly. Every row returned
  * is decoded from its entry's bytes and checked against its row and its
  * profile, so an edited index cannot put words in an entry's mouth.
@@ -288,38 +288,52 @@ static void time_bounds(const struct tids_ledger_filter *f, int64_t *lo, int64_t
 	*hi = f->until_ms != 0 ? f->until_ms : INT64_MAX;
 }
 
-/* Few profiles or classes: one cursor each over entry_by_profile or
- * entry_by_class, merged by time. */
+/* The cursor's next entry into *t, *id; *live false at its end. */
+static int advance(struct run *q, struct ledger_cursor *c, int64_t *t, int64_t *id, bool *live)
+{
+	int r = ledger_cursor_next(c, t, id);
+
+	*live = r == 1;
+	if (r >= 0)
+		return 0;
+	if (r == TIDS_EBADSIG)
+		return tids_fail(q->err, q->errlen, r, "%s: a posting list does not decode: the ledger was altered; "
+				 "run tidsctl audit verify", q->l->path);
+	if (r == TIDS_ENOMEM)
+		return tids_fail(q->err, q->errlen, r, "out of memory");
+	return db_fail(q);
+}
+
+/* Few profiles or classes: one cursor each over their postings (or, in a
+ * ledger of layout 2, over entry_by_profile or entry_by_class), merged by
+ * time; each entry then fetched by id. */
 static int by_merge(struct run *q, const struct profile_set *set)
 {
-	sqlite3_stmt *cur[MERGE_MAX] = { NULL };
+	struct ledger_cursor cur[MERGE_MAX];
+	int64_t t[MERGE_MAX], id[MERGE_MAX];
 	bool live[MERGE_MAX] = { false };
+	enum ledger_list kind = set->classes ? LEDGER_BY_CLASS : LEDGER_BY_PROFILE;
+	sqlite3_stmt *row = NULL;
 	int64_t lo, hi;
+	size_t opened = 0;
 	int r = 0;
 
 	time_bounds(q->f, &lo, &hi);
+	if (sqlite3_prepare_v2(q->l->db, "SELECT " LEDGER_ENTRY_COLUMNS " FROM entry WHERE id = ?1", -1, &row, NULL) !=
+	    SQLITE_OK)
+		return db_fail(q);
 	for (size_t i = 0; i < set->len && r == 0; i++) {
 		sqlite3_stmt **pooled = &q->l->cursor[set->classes][i];
-		int rc;
 
 		if (*pooled == NULL &&
-		    sqlite3_prepare_v3(q->l->db, set->classes ?
-				       "SELECT " LEDGER_ENTRY_COLUMNS " FROM entry WHERE class = ?1"
-				       " AND decided_at >= ?2 AND decided_at < ?3 ORDER BY decided_at, id" :
-				       "SELECT " LEDGER_ENTRY_COLUMNS " FROM entry WHERE profile = ?1"
-				       " AND decided_at >= ?2 AND decided_at < ?3 ORDER BY decided_at, id", -1,
-				       SQLITE_PREPARE_PERSISTENT, pooled, NULL) != SQLITE_OK) {
+		    sqlite3_prepare_v3(q->l->db, ledger_cursor_sql(q->l->legacy, kind), -1, SQLITE_PREPARE_PERSISTENT,
+				       pooled, NULL) != SQLITE_OK) {
 			r = db_fail(q);
 			break;
 		}
-		cur[i] = *pooled;
-		sqlite3_bind_int64(cur[i], 1, set->n[i]);
-		sqlite3_bind_int64(cur[i], 2, lo);
-		sqlite3_bind_int64(cur[i], 3, hi);
-		rc = sqlite3_step(cur[i]);
-		live[i] = rc == SQLITE_ROW;
-		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-			r = db_fail(q);
+		ledger_cursor_open(&cur[i], *pooled, q->l->legacy, kind, set->n[i], lo, hi);
+		opened = i + 1;
+		r = advance(q, &cur[i], &t[i], &id[i], &live[i]);
 	}
 	/* Of equal times, the lower number first. */
 	while (r == 0 && !q->done) {
@@ -327,23 +341,31 @@ static int by_merge(struct run *q, const struct profile_set *set)
 		int rc;
 
 		for (size_t i = 0; i < set->len; i++)
-			if (live[i] && (best == set->len ||
-					sqlite3_column_int64(cur[i], 2) < sqlite3_column_int64(cur[best], 2)))
+			if (live[i] && (best == set->len || t[i] < t[best]))
 				best = i;
 		if (best == set->len)
 			break;
-		if ((r = emit(q, cur[best], true)) != 0)
-			break;
-		rc = sqlite3_step(cur[best]);
-		live[best] = rc == SQLITE_ROW;
-		if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		sqlite3_bind_int64(row, 1, id[best]);
+		rc = sqlite3_step(row);
+		if (rc == SQLITE_ROW && (sqlite3_column_int64(row, set->classes ? 5 : 4) != set->n[best] ||
+					 sqlite3_column_int64(row, 2) != t[best]))
+			/* The list names an entry that is not its: a list edited. */
+			r = tids_fail(q->err, q->errlen, TIDS_EBADSIG, "entry %d:%llu is indexed under a %s it does not "
+				      "have: the ledger was altered; run tidsctl audit verify", ledger_id_partition(id[best]),
+				      (unsigned long long)ledger_id_seq(id[best]), set->classes ? "class" : "profile");
+		else if (rc == SQLITE_ROW)
+			r = emit(q, row, true);
+		else if (rc != SQLITE_DONE)
 			r = db_fail(q);
+		/* No row: an entry pruned since, or taken out, which verify names. */
+		sqlite3_reset(row);
+		if (r != 0)
+			break;
+		r = advance(q, &cur[best], &t[best], &id[best], &live[best]);
 	}
-	for (size_t i = 0; i < set->len; i++)
-		if (cur[i] != NULL) {
-			sqlite3_reset(cur[i]);
-			sqlite3_clear_bindings(cur[i]);
-		}
+	for (size_t i = 0; i < opened; i++)
+		ledger_cursor_close(&cur[i]);
+	sqlite3_finalize(row);
 	return r;
 }
 
@@ -468,6 +490,9 @@ int tids_ledger_query(struct tids_ledger *l, const struct tids_ledger_filter *f,
 
 	/* One snapshot: the indexer's commits do not show half-way. */
 	if (sqlite3_get_autocommit(l->db) && sqlite3_exec(l->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return db_fail(&q);
+	/* The writer asking about its own open batch: its lists first. */
+	if (l->in_tx && ledger_postings_flush(l->postings, l->st[LS_INS_POSTING]) != 0)
 		return db_fail(&q);
 	if (f->has_record_id) {
 		r = by_record(&q);

@@ -680,6 +680,21 @@ out:
 	return r < 0 ? r : 0;
 }
 
+/* The postings against the entries: a list missing an entry would hide
+ * it from queries by profile or class. */
+static int check_postings(const char *path, struct tids_ledger_verify_report *rep)
+{
+	sqlite3 *db;
+	char err[256];
+	int r;
+
+	if (ledger_connect(path, false, &db, err, sizeof(err)) != 0)
+		return TIDS_EDB;
+	r = ledger_postings_check(db, rep->index_bad, sizeof(rep->index_bad));
+	sqlite3_close(db);
+	return r;
+}
+
 static double mono_seconds(void)
 {
 	struct timespec ts;
@@ -699,6 +714,7 @@ int tids_ledger_verify(const char *path, const uint8_t hub_pk[TIDS_PUBLIC_KEY_BY
 	struct tids_ledger *l;
 	pthread_t *threads = NULL;
 	size_t n_threads, started = 0;
+	bool legacy;
 	double t0 = mono_seconds();
 	int r;
 
@@ -710,6 +726,7 @@ int tids_ledger_verify(const char *path, const uint8_t hub_pk[TIDS_PUBLIC_KEY_BY
 	if (tids_ledger_hub(l, hub_id, stored_pk) != 0)
 		hub_id[0] = '\0';
 	r = ledger_list_chains(l->db, o, rep);
+	legacy = l->legacy;
 	tids_ledger_close(l);
 	if (r != 0)
 		return tids_fail(err, errlen, r, "%s: cannot list the chains", path);
@@ -753,6 +770,8 @@ int tids_ledger_verify(const char *path, const uint8_t hub_pk[TIDS_PUBLIC_KEY_BY
 	}
 	if ((r = check_class_rules(path, rep)) != 0)
 		return tids_fail(err, errlen, r, "%s: cannot read the class index", path);
+	if (!legacy && rep->index_bad[0] == '\0' && (r = check_postings(path, rep)) != 0)
+		return tids_fail(err, errlen, r, "%s: cannot read the postings", path);
 	rep->seconds = mono_seconds() - t0;
 	return rep->bad_chains > 0 || rep->index_bad[0] != '\0' ? TIDS_EBADSIG : 0;
 }

@@ -237,11 +237,30 @@ static void put_blob(sqlite3 *db, const char *table, int64_t id, const uint8_t *
 	sqlite3_finalize(st);
 }
 
+/* Lists entry id (small: its posting is two one-byte varints) under
+ * profile list `list` too, as someone editing the postings would. */
+static void post_under(sqlite3 *db, const char *list, int64_t id)
+{
+	char q[600], hex[32] = "00";
+	uint64_t v = (uint64_t)id << 1;      /* zigzag of the id, time delta 0 */
+	size_t n = 2;
+
+	do {
+		snprintf(hex + n, sizeof(hex) - n, "%02x", (unsigned)(v & 0x7f) | (v >= 0x80 ? 0x80u : 0u));
+		n += 2;
+		v >>= 7;
+	} while (v != 0);
+	snprintf(q, sizeof(q), "INSERT OR IGNORE INTO posting(list, lo, first, n, ids)"
+		 " SELECT (%s) << 1, decided_at, id, 1, x'%s' FROM entry WHERE id = %lld", list, hex, (long long)id);
+	sql(db, q);
+}
+
 /* Points the index row of entry id at a profile whose recipient is
- * mallory, as someone editing the index (not the bytes) would. */
+ * mallory, as someone editing the index (not the bytes) would: the
+ * entry's profile column, and mallory's postings. */
 static void index_says_mallory(sqlite3 *db, int64_t id)
 {
-	char q[1200];
+	char q[1200], list[100];
 
 	snprintf(q, sizeof(q),
 		 "INSERT OR IGNORE INTO name(s) VALUES ('mallory');"
@@ -254,6 +273,8 @@ static void index_says_mallory(sqlite3 *db, int64_t id)
 		 "  m.approval_id = o.approval_id AND m.class = o.class) WHERE id = %lld",
 		 (long long)id, (long long)id, (long long)id);
 	sql(db, q);
+	snprintf(list, sizeof(list), "SELECT profile FROM entry WHERE id = %lld", (long long)id);
+	post_under(db, list, id);
 }
 
 /* Re-encodes entry (p, seq) with another recipient (index too);
@@ -997,6 +1018,236 @@ START_TEST(query_refuses_an_edited_index)
 }
 END_TEST
 
+/* Only the postings edited: lessor's entry 5 listed under the profile of
+ * bank's entries to DE (few: the query merges their postings). */
+START_TEST(query_refuses_an_edited_posting)
+{
+	struct tids_ledger_filter f = { .recipient = "bank", .destination = "DE" };
+	struct tids_ledger *l;
+	sqlite3 *db = raw();
+	int n = 0;
+
+	post_under(db, "SELECT profile FROM entry WHERE id = 10", 5);
+	sqlite3_close(db);
+	ck_assert_int_eq(tids_ledger_open(S.path, TIDS_LEDGER_RDONLY, &l, err, sizeof(err)), 0);
+	ck_assert_int_eq(tids_ledger_query(l, &f, count_cb, &n, err, sizeof(err)), TIDS_EBADSIG);
+	ck_assert_msg(strstr(err, "0:5") != NULL && strstr(err, "profile it does not have") != NULL, "%s", err);
+	tids_ledger_close(l);
+}
+END_TEST
+
+/* A posting row taken out hides entries from queries by profile or
+ * class; verify names the list, the chains are fine. */
+START_TEST(verify_names_a_posting_taken_out)
+{
+	struct tids_ledger_verify_report rep;
+	sqlite3 *db = raw();
+
+	sql(db, "DELETE FROM posting WHERE (list, lo, first) = (SELECT list, lo, first FROM posting"
+		" WHERE list % 2 = 1 LIMIT 1)");
+	sqlite3_close(db);
+	ck_assert_int_eq(tids_ledger_verify(S.path, S.hub.sign_pk, NULL, &rep, err, sizeof(err)), TIDS_EBADSIG);
+	ck_assert_uint_eq(rep.bad_chains, 0);
+	ck_assert_msg(strstr(rep.index_bad, "the postings of class") != NULL &&
+		      strstr(rep.index_bad, "miss entries") != NULL, "%s", rep.index_bad);
+	tids_ledger_verify_report_free(&rep);
+	/* And all of them gone. */
+	db = raw();
+	sql(db, "DELETE FROM posting");
+	sqlite3_close(db);
+	ck_assert_int_eq(tids_ledger_verify(S.path, S.hub.sign_pk, NULL, &rep, err, sizeof(err)), TIDS_EBADSIG);
+	tids_ledger_verify_report_free(&rep);
+}
+END_TEST
+
+START_TEST(verify_names_a_posting_added)
+{
+	struct tids_ledger_verify_report rep;
+	sqlite3 *db = raw();
+
+	post_under(db, "SELECT profile FROM entry WHERE id = 10", 5);
+	sqlite3_close(db);
+	ck_assert_int_eq(tids_ledger_verify(S.path, S.hub.sign_pk, NULL, &rep, err, sizeof(err)), TIDS_EBADSIG);
+	ck_assert_uint_eq(rep.bad_chains, 0);
+	ck_assert_msg(strstr(rep.index_bad, "name entries it does not have") != NULL, "%s", rep.index_bad);
+	tids_ledger_verify_report_free(&rep);
+}
+END_TEST
+
+/* A posting blob cut short: the query says the ledger was altered. */
+START_TEST(query_refuses_a_garbled_posting)
+{
+	struct tids_ledger_filter f = { .recipient = "bank", .destination = "DE" };
+	struct tids_ledger *l;
+	sqlite3 *db = raw();
+	int n = 0;
+
+	sql(db, "UPDATE posting SET ids = substr(ids, 1, length(ids) - 1)");
+	sqlite3_close(db);
+	ck_assert_int_eq(tids_ledger_open(S.path, TIDS_LEDGER_RDONLY, &l, err, sizeof(err)), 0);
+	ck_assert_int_eq(tids_ledger_query(l, &f, count_cb, &n, err, sizeof(err)), TIDS_EBADSIG);
+	ck_assert_msg(strstr(err, "posting list does not decode") != NULL, "%s", err);
+	tids_ledger_close(l);
+}
+END_TEST
+
+/* --- layout 2 (no postings): read as it is, migrated by a writer -------------------- */
+
+struct seen {
+	int64_t ids[P * N + 1];
+	size_t n;
+};
+
+static int seen_cb(void *ctx, const struct tids_audit_entry *e)
+{
+	struct seen *s = ctx;
+
+	if (s->n < sizeof(s->ids) / sizeof(s->ids[0]))
+		s->ids[s->n++] = id_of(e->partition, e->seq);
+	return 0;
+}
+
+/* What the time walk gives of the filter { bank, DE }. */
+static int seen_bank_de_cb(void *ctx, const struct tids_audit_entry *e)
+{
+	return strcmp(e->recipient, "bank") == 0 && strcmp(e->destination, "DE") == 0 ? seen_cb(ctx, e) : 0;
+}
+
+static const struct tids_ledger_filter layout_filters[] = {
+	{ .recipient = "bank", .destination = "DE" },
+	{ .recipient = "lessor" },
+	{ .recipient = "bank", .limit = 7 },
+	{ .decision = TIDS_DECISION_DENY },
+	{ .rule_id = "lessor_usage", .limit = 5 },
+	{ .tier = TIDS_TIER_IMPORTANT },
+	{ .origin = "CN", .destination = "DE" },
+	{ .owner = "factory", .since_ms = 1, .until_ms = 1 },    /* window set below */
+	{ .category = "run_hours", .purpose = "billing" },
+};
+
+#define N_LAYOUT_FILTERS (sizeof(layout_filters) / sizeof(layout_filters[0]))
+
+static void answers(struct seen *out)
+{
+	struct tids_ledger *l;
+
+	ck_assert_int_eq(tids_ledger_open(S.path, TIDS_LEDGER_RDONLY, &l, err, sizeof(err)), 0);
+	for (size_t i = 0; i < N_LAYOUT_FILTERS; i++) {
+		struct tids_ledger_filter f = layout_filters[i];
+
+		if (f.since_ms == 1) {
+			f.since_ms = S.t0 + 7 * 1000;
+			f.until_ms = S.t0 + 31 * 1000;
+		}
+		out[i].n = 0;
+		ck_assert_msg(tids_ledger_query(l, &f, seen_cb, &out[i], err, sizeof(err)) == 0, "%s", err);
+	}
+	tids_ledger_close(l);
+}
+
+static const char *schema_of(sqlite3 *db)
+{
+	static char v[16];
+	sqlite3_stmt *st;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema'", -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	snprintf(v, sizeof(v), "%.*s", sqlite3_column_bytes(st, 0), (const char *)sqlite3_column_blob(st, 0));
+	sqlite3_finalize(st);
+	return v;
+}
+
+static int count_of(sqlite3 *db, const char *q)
+{
+	sqlite3_stmt *st;
+	int n;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(db, q, -1, &st, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	n = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+START_TEST(layout_2_is_read_and_migrated)
+{
+	static struct seen before[N_LAYOUT_FILTERS], old[N_LAYOUT_FILTERS], after[N_LAYOUT_FILTERS];
+	struct tids_ledger_verify_report rep;
+	struct tids_ledger *l;
+	sqlite3 *db;
+
+	answers(before);
+	ck_assert_uint_eq(before[0].n, P * RECS / 5);
+	/* The file as a tids of layout 2 wrote it. */
+	db = raw();
+	sql(db, "DROP TABLE posting; CREATE INDEX entry_by_profile ON entry(profile, decided_at);"
+		"CREATE INDEX entry_by_class ON entry(class, decided_at); UPDATE meta SET value = '2' WHERE key = 'schema'");
+	sqlite3_close(db);
+	answers(old);
+	/* A writer moves it to layout 3; the answers stay. */
+	ck_assert_msg(tids_ledger_open(S.path, TIDS_LEDGER_WRITE, &l, err, sizeof(err)) == 0, "%s", err);
+	tids_ledger_close(l);
+	db = raw();
+	ck_assert_str_eq(schema_of(db), "3");
+	ck_assert_int_eq(count_of(db, "SELECT count(*) FROM sqlite_master WHERE name IN ('entry_by_profile', "
+				  "'entry_by_class')"), 0);
+	ck_assert_int_eq(count_of(db, "SELECT sum(n) FROM posting"), 2 * P * N);
+	sqlite3_close(db);
+	answers(after);
+	for (size_t i = 0; i < N_LAYOUT_FILTERS; i++) {
+		ck_assert_msg(old[i].n == before[i].n && after[i].n == before[i].n, "filter %zu: %zu, %zu, %zu rows", i,
+			      before[i].n, old[i].n, after[i].n);
+		ck_assert_msg(memcmp(old[i].ids, before[i].ids, before[i].n * sizeof(int64_t)) == 0 &&
+			      memcmp(after[i].ids, before[i].ids, before[i].n * sizeof(int64_t)) == 0,
+			      "filter %zu: another order", i);
+	}
+	run_verify(&rep, NULL);
+	ck_assert_uint_eq(rep.bad_chains, 0);
+	tids_ledger_verify_report_free(&rep);
+}
+END_TEST
+
+/*
+ * Batches whose times overlap (one chain lagging behind another), entries
+ * of a profile split over many posting rows: the merge of a profile's
+ * rows gives the order the time index gives.
+ */
+START_TEST(postings_across_overlapping_batches)
+{
+	static struct seen merged, walked;
+	struct tids_ledger_filter f = { .recipient = "bank", .destination = "DE" }, all = { 0 };
+	struct tids_ledger *l;
+	struct synth s;
+
+	/* A second ledger: chain 1's batches a minute behind chain 0's. */
+	memset(&s, 0, sizeof(s));
+	snprintf(s.dir, sizeof(s.dir), "%s", S.dir);
+	snprintf(s.path, sizeof(s.path), "%s/overlap.db", S.dir);
+	for (int32_t p = 0; p < P; p++)
+		for (int i = 0; i < RECS; i++)
+			randombytes_buf(s.record_id[p][i], TIDS_RECORD_ID_BYTES);
+	ck_assert_int_eq(tids_ledger_open(s.path, TIDS_LEDGER_WRITE, &l, err, sizeof(err)), 0);
+	for (int i = 0; i < RECS; i++) {
+		for (int32_t p = 0; p < P; p++) {
+			int64_t t = S.t0 + (int64_t)i * 7000 - (p == 1 ? 60000 : 0) + (i % 3 == 0 ? 0 : 1000);
+
+			add_entry(l, &s, p, i, false, t);
+			add_entry(l, &s, p, i, true, t);
+		}
+		if (i % 4 == 3)
+			ck_assert_int_eq(tids_ledger_commit(l), 0);
+	}
+	ck_assert_int_eq(tids_ledger_commit(l), 0);
+	merged.n = walked.n = 0;
+	ck_assert_msg(tids_ledger_query(l, &f, seen_cb, &merged, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(merged.n, P * RECS / 5);
+	ck_assert_msg(tids_ledger_query(l, &all, seen_bank_de_cb, &walked, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_uint_eq(walked.n, merged.n);
+	ck_assert_msg(memcmp(walked.ids, merged.ids, merged.n * sizeof(int64_t)) == 0, "another order");
+	tids_ledger_close(l);
+}
+END_TEST
+
 static int stat_cb(void *ctx, const struct tids_ledger_stat *s)
 {
 	uint64_t *sum = ctx;
@@ -1270,6 +1521,12 @@ int main(void)
 	tcase_add_test(tc, retention_floors);
 	tcase_add_test(tc, queries);
 	tcase_add_test(tc, query_refuses_an_edited_index);
+	tcase_add_test(tc, query_refuses_an_edited_posting);
+	tcase_add_test(tc, query_refuses_a_garbled_posting);
+	tcase_add_test(tc, verify_names_a_posting_taken_out);
+	tcase_add_test(tc, verify_names_a_posting_added);
+	tcase_add_test(tc, layout_2_is_read_and_migrated);
+	tcase_add_test(tc, postings_across_overlapping_batches);
 	tcase_add_test(tc, query_ignores_lying_counts);
 	tcase_add_test(tc, record_index_row_deleted);
 	tcase_add_test(tc, stats);
