@@ -94,7 +94,11 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 		return r;
 	plain = b->data + ENVELOPE_HEAD;
 	plen = b->len - ENVELOPE_HEAD;
-	crypto_generichash(hash, TIDS_HASH_BYTES, plain, plen, NULL, 0);
+	/* The record's bytes open the Delivery (field 1: key, length, bytes),
+	 * the same for each recipient that gets it unchanged: hashed once. */
+	delivery_hash(&rt->record_hash, record_bytes != NULL ? record_bytes->data : NULL,
+		      record_bytes != NULL ? 1 + tids_varint_len(record_bytes->len) + record_bytes->len : 0,
+		      plain, plen, hash);
 	/* What a grant carries is sealed under the grant's key, whatever its
 	 * tier: revoking the grant destroys the key and so every copy of its
 	 * deliveries. Other important and core deliveries are sealed under the
@@ -280,6 +284,7 @@ static const struct tids_bytes *record_bytes_for(struct router *rt, const struct
 	if (!unchanged(in, out))
 		return NULL;
 	if (!rt->record_encoded) {
+		delivery_hash_reset(&rt->record_hash);
 		rt->record_bytes.off = 0;
 		rt->record_bytes.len = 0;
 		if (tids_wire_append_record(&rt->record_bytes, in) != 0)
@@ -568,6 +573,7 @@ out:
 	if (plain != NULL && rt->record_encoded)
 		sodium_memzero(rt->record_bytes.data, rt->record_bytes.len);
 	rt->record_encoded = false;
+	delivery_hash_reset(&rt->record_hash);
 	tids_record_free(&rec);
 	tids_ingress_record_free(&ir);
 	if (plain != NULL) {

@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "delivery_hash.h"
 #include "metrics.h"
 #include "tids/buf.h"
 #include "tids/map.h"
@@ -277,6 +278,7 @@ struct router {
 	int64_t now;
 	struct tids_buf record_bytes;
 	bool record_encoded;
+	struct delivery_hash record_hash;    /* its deliveries' shared head, hashed once */
 	struct tids_buf scratch, sealed;     /* a delivery's envelope, reused */
 	struct seen *last_seen[ROUTER_PARTITIONS_MAX];   /* the publisher last routed per partition */
 
