@@ -19,7 +19,10 @@
 
 struct dest *route_dest(struct router *rt, const char *recipient)
 {
-	struct dest *d = tids_map_get_str(&rt->dests, recipient);
+	/* A decision asks for its recipient's twice (its entry, its
+	 * delivery): the last one answered is kept. */
+	struct dest *d = rt->last_dest != NULL && strcmp(rt->last_dest->id, recipient) == 0 ? rt->last_dest :
+			 tids_map_get_str(&rt->dests, recipient);
 
 	if (d == NULL) {
 		if ((d = calloc(1, sizeof(*d))) == NULL)
@@ -38,6 +41,7 @@ struct dest *route_dest(struct router *rt, const char *recipient)
 		snprintf(d->jurisdiction, sizeof(d->jurisdiction), "%s", p != NULL ? p->jurisdiction : "");
 		d->participants_gen = rt->participants_gen;
 	}
+	rt->last_dest = d;
 	return d;
 }
 
@@ -61,6 +65,7 @@ void route_dests_clear(struct router *rt)
 	while ((d = tids_map_next(&rt->dests, &pos)) != NULL)
 		free(d);
 	tids_map_free(&rt->dests);
+	rt->last_dest = NULL;
 }
 
 /* --- deliveries ------------------------------------------------------------------- */
@@ -491,7 +496,9 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 	return notify(rt, m, rec, recipient, purpose, &dec);
 }
 
-/* Opens an ingress message down to the record: envelope, seal, record. */
+/* Opens an ingress message down to the record: envelope, seal, record.
+ * A sealed record opens into the router's buffer (no allocation per
+ * record once it has grown); *plain and *alloc say what to wipe. */
 static int open_record(struct router *rt, const rd_kafka_message_t *m, struct tids_ingress_record *ir,
 		       uint8_t **plain, size_t *alloc, struct tids_record *rec, char *err, size_t errlen)
 {
@@ -506,9 +513,11 @@ static int open_record(struct router *rt, const rd_kafka_message_t *m, struct ti
 	if (!ir->sealed)
 		return tids_wire_decode_record(ir->record.data, ir->record.len, rec, err, errlen);
 	ad_len = tids_seal_ad(ad, TIDS_SEAL_KIND_INGRESS, rt->t_ingress, ir->publisher, "", ir->record_id);
-	*plain = malloc(ir->record.len);
-	if (*plain == NULL)
-		return TIDS_ENOMEM;
+	rt->opened.off = 0;
+	rt->opened.len = 0;
+	if (tids_buf_reserve(&rt->opened, ir->record.len) != 0)
+		return tids_fail(err, errlen, TIDS_ENOMEM, "sealed record of %s: out of memory", ir->publisher);
+	*plain = tids_buf_tail(&rt->opened);
 	*alloc = ir->record.len;
 	if (ad_len == 0 || tids_seal_open(rt->keys->ingress, ad, ad_len, ir->record.data, ir->record.len,
 					  *plain, &plen) != 0)
@@ -576,9 +585,7 @@ out:
 	delivery_hash_reset(&rt->record_hash);
 	tids_record_free(&rec);
 	tids_ingress_record_free(&ir);
-	if (plain != NULL) {
+	if (plain != NULL)
 		sodium_memzero(plain, plain_len);
-		free(plain);
-	}
 	return r;
 }

@@ -280,6 +280,8 @@ struct router {
 	bool record_encoded;
 	struct delivery_hash record_hash;    /* its deliveries' shared head, hashed once */
 	struct tids_buf scratch, sealed;     /* a delivery's envelope, reused */
+	struct dest *last_dest;              /* route_dest's last answer */
+	struct tids_buf opened;              /* a sealed ingress record's plaintext, wiped after it */
 	struct seen *last_seen[ROUTER_PARTITIONS_MAX];   /* the publisher last routed per partition */
 
 	rd_kafka_message_t *batch[ROUTER_BATCH_MAX];
