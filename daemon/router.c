@@ -528,6 +528,55 @@ static void describe(const rd_kafka_topic_partition_list_t *parts, char *buf, si
 		n += (size_t)snprintf(buf + n, len - n, "%s%d", i > 0 ? " " : "", (int)parts->elems[i].partition);
 }
 
+/* How long a partition that comes waits for its last owner's transaction
+ * to end: its transaction.timeout.ms (10 s, producer_conf), then the
+ * coordinator's sweep for timed-out transactions (every 10 s by default),
+ * with room to spare. */
+#define PENDING_WAIT_MS 60000
+
+/* The other half of the fencing (KIP-447). The last owner of a partition
+ * that comes may have had its positions accepted into a transaction
+ * (send_offsets_to_transaction) and then stalled before committing it:
+ * stopped, swapped out, cut off. Its group generation was valid when the
+ * positions went in, so nothing stops that transaction from committing
+ * when it wakes, with chain entries and state for records this router is
+ * about to route again. The group coordinator holds such positions as
+ * pending; asking for them with require_stable (librdkafka does, for a
+ * read_committed consumer) answers UNSTABLE_OFFSET_COMMIT until the
+ * transaction has committed or been aborted. After that the state topic
+ * (state_load) shows all it did. */
+static int wait_pending_positions(struct router *rt, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts)
+{
+	rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(parts);
+	int64_t t0 = mono_ms(), said = t0;
+	int r = -1;
+
+	while (!rt->stop) {
+		int64_t left = t0 + PENDING_WAIT_MS - mono_ms();
+		rd_kafka_resp_err_t e = left > 0 ? rd_kafka_committed(rk, q, (int)left) : RD_KAFKA_RESP_ERR__TIMED_OUT;
+		int unstable = 0;
+
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			tids_log_warnx("router: the group's positions could not be read: %s", rd_kafka_err2str(e));
+			break;
+		}
+		for (int i = 0; i < q->cnt; i++)
+			if (q->elems[i].err == RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT)
+				unstable++;
+		if (unstable == 0) {
+			r = 0;
+			break;
+		}
+		if (mono_ms() - said >= 5000) {
+			tids_log_info("router: waiting for the last owner's transaction on %d partitions to end", unstable);
+			said = mono_ms();
+		}
+		poll(NULL, 0, 100);
+	}
+	rd_kafka_topic_partition_list_destroy(q);
+	return r;
+}
+
 static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t *parts,
 			 void *opaque)
 {
@@ -570,7 +619,7 @@ static void on_rebalance(rd_kafka_t *rk, rd_kafka_resp_err_t err, rd_kafka_topic
 	 * the state topic: those that come bring theirs, those that go take
 	 * theirs along (read again for those that stay). A partition that
 	 * comes is fetched from its position, read before it is assigned. */
-	if (state_load(rt) != 0) {
+	if ((assign && wait_pending_positions(rt, rk, parts) != 0) || state_load(rt) != 0) {
 		rt->load_failed = true;
 		if (assign) {
 			for (int i = 0; i < parts->cnt; i++) {
@@ -721,6 +770,11 @@ static void teardown(struct router *rt)
 	if (rt->consumer != NULL) {
 		rd_kafka_queue_io_event_enable(rt->cq, -1, NULL, 0);
 		rd_kafka_queue_destroy(rt->cq);
+		/* Only at a stop or after a fault of the consumer itself: a
+		 * failed transaction keeps it (recover). In the librdkafka
+		 * this runs on (Debian's 2.0.2) a close or destroy that meets
+		 * a cooperative rebalance under way can wait for ever
+		 * (librdkafka issues 4041, 4527). */
 		rd_kafka_consumer_close(rt->consumer);
 		rd_kafka_destroy(rt->consumer);
 		close(rt->cq_pipe[0]);
@@ -823,6 +877,47 @@ static int commit_failed(struct router *rt)
 	return -1;
 }
 
+/* After a failed transaction (fenced by a rebalance, a broker gone): what
+ * it and the one behind it did is undone, their producers go and
+ * init_transactions (txn_open) aborts whatever they left open; the state
+ * of the partitions held is read again from the state topic; the consumer
+ * goes back to where that state says routing resumes. The consumer itself
+ * stays in the group, so that a fenced transaction costs no rebalance of
+ * its own, and because closing it while the group rebalances can hang in
+ * the librdkafka this runs on (see teardown): seen here as a router that
+ * never started again after a fenced transaction. Partitions the group has
+ * moved elsewhere meanwhile go through on_rebalance as usual. */
+static int recover(struct router *rt)
+{
+	rd_kafka_topic_partition_list_t *parts;
+	rd_kafka_error_t *e;
+
+	discard_batch(rt);
+	txn_close(rt);
+	if (txn_open(rt, producer_conf) != 0 || state_load(rt) != 0)
+		return -1;
+	parts = rd_kafka_topic_partition_list_new(8);
+	for (int32_t p = 0; p < ROUTER_PARTITIONS_MAX; p++)
+		if (rt->owned[p])
+			/* No position: nothing of p was ever committed by anyone. */
+			rd_kafka_topic_partition_list_add(parts, rt->t_ingress, p)->offset =
+				rt->next_offset[p] >= 0 ? rt->next_offset[p] : RD_KAFKA_OFFSET_BEGINNING;
+	/* Asynchronous: the seek puts a barrier in each partition's queue at
+	 * once, so nothing fetched before it is returned after it (and
+	 * librdkafka 2.0.2 shortens a synchronous seek's timeout a
+	 * thousandfold). */
+	e = parts->cnt > 0 ? rd_kafka_seek_partitions(rt->consumer, parts, 0) : NULL;
+	rd_kafka_topic_partition_list_destroy(parts);
+	if (e != NULL) {
+		tids_log_warnx("router: could not go back to the committed positions: %s", rd_kafka_error_string(e));
+		rd_kafka_error_destroy(e);
+		return -1;
+	}
+	tids_log_info("router: resumed from the committed state of the %d partitions it holds",
+		      atomic_load_explicit(&rt->metrics->router_partitions, memory_order_relaxed));
+	return 0;
+}
+
 /* Ingress records on our partitions not consumed yet, from what the
  * consumer knows (no broker round trip): the high watermark of the last
  * fetch less our position. Once a second. */
@@ -889,7 +984,7 @@ static int run(struct router *rt)
 		 * next batch, also while the consumer keeps it too busy to sleep. */
 		drain_inbox(rt);
 		drain_producer_events(rt);
-		if (producer_fatal(rt) || commit_failed(rt) != 0)
+		if ((producer_fatal(rt) || commit_failed(rt) != 0) && recover(rt) != 0)
 			return -1;
 		/* Take what the consumer has, up to a batch. */
 		drained = false;
@@ -969,6 +1064,8 @@ static void *router_main(void *arg)
 
 	pthread_setname_np(pthread_self(), "tidsd-router");
 	while (!rt->stop) {
+		int64_t started = mono_ms();
+
 		if (setup(rt) == 0 && run(rt) == 0) {
 			finish(rt);
 			teardown(rt);
@@ -977,6 +1074,11 @@ static void *router_main(void *arg)
 		teardown(rt);
 		if (rt->stop)
 			break;
+		/* The back-off is for failures in a row: one after a long
+		 * healthy run (a rebalance that fenced a transaction) starts
+		 * over at once. */
+		if (mono_ms() - started > 60000)
+			backoff = 500;
 		tids_log_warnx("router: restarting in %d ms", backoff);
 		{
 			struct pollfd pfd = { rt->inbox_fd, POLLIN, 0 };

@@ -413,9 +413,19 @@ int tids_test_hub_asset(struct tids_test_hub *h, const char *id, const char *les
 
 void tids_test_hub_log_tail(const struct tids_test_hub *h, int lines)
 {
-	char cmd[2 * sizeof(h->log) + 64];
+	tids_test_hub_log_tail_without(h, lines, NULL);
+}
 
-	snprintf(cmd, sizeof(cmd), "echo '--- tail of %s:'; tail -%d '%s'", h->log, lines, h->log);
+void tids_test_hub_log_tail_without(const struct tids_test_hub *h, int lines, const char *const *skip)
+{
+	char cmd[2 * sizeof(h->log) + 512];
+	int n = snprintf(cmd, sizeof(cmd), "echo '--- tail of %s:'; cat '%s'", h->log, h->log);
+
+	/* The words are the test's own literals, never quotes. */
+	for (size_t i = 0; skip != NULL && skip[i] != NULL && n > 0 && (size_t)n < sizeof(cmd); i++)
+		n += snprintf(cmd + n, sizeof(cmd) - (size_t)n, " | grep -v -e '%s'", skip[i]);
+	if (n > 0 && (size_t)n < sizeof(cmd))
+		snprintf(cmd + n, sizeof(cmd) - (size_t)n, " | tail -%d", lines);
 	if (system(cmd) != 0)
 		fprintf(stderr, "(no log)\n");
 }

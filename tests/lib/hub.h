@@ -88,6 +88,10 @@ long tids_test_hub_publish_until_acked(struct tids_test_hub *h, struct tids_clie
 int tids_test_hub_log_count(struct tids_test_hub *h, const char *needle);
 /* The last lines of h's log on stderr, for whoever reads a failed run. */
 void tids_test_hub_log_tail(const struct tids_test_hub *h, int lines);
+/* The same, of the lines with none of the words in skip (grep -v -e each; NULL
+ * for none): what a failure's output keeps is its last screen, so the
+ * sessions' lines of a busy hub must not crowd out the router's. */
+void tids_test_hub_log_tail_without(const struct tids_test_hub *h, int lines, const char *const *skip);
 
 /* n (at most 4) distinct free loopback TCP ports, for listeners of our own. */
 int tids_test_free_ports(int *ports, int n);
