@@ -19,7 +19,10 @@
 
 struct dest *route_dest(struct router *rt, const char *recipient)
 {
-	struct dest *d = tids_map_get_str(&rt->dests, recipient);
+	/* A decision asks for its recipient's twice (its entry, its
+	 * delivery): the last one answered is kept. */
+	struct dest *d = rt->last_dest != NULL && strcmp(rt->last_dest->id, recipient) == 0 ? rt->last_dest :
+			 tids_map_get_str(&rt->dests, recipient);
 
 	if (d == NULL) {
 		if ((d = calloc(1, sizeof(*d))) == NULL)
@@ -38,6 +41,7 @@ struct dest *route_dest(struct router *rt, const char *recipient)
 		snprintf(d->jurisdiction, sizeof(d->jurisdiction), "%s", p != NULL ? p->jurisdiction : "");
 		d->participants_gen = rt->participants_gen;
 	}
+	rt->last_dest = d;
 	return d;
 }
 
@@ -61,6 +65,7 @@ void route_dests_clear(struct router *rt)
 	while ((d = tids_map_next(&rt->dests, &pos)) != NULL)
 		free(d);
 	tids_map_free(&rt->dests);
+	rt->last_dest = NULL;
 }
 
 /* --- deliveries ------------------------------------------------------------------- */
@@ -94,7 +99,11 @@ int route_produce_delivery(struct router *rt, const char *recipient, const struc
 		return r;
 	plain = b->data + ENVELOPE_HEAD;
 	plen = b->len - ENVELOPE_HEAD;
-	crypto_generichash(hash, TIDS_HASH_BYTES, plain, plen, NULL, 0);
+	/* The record's bytes open the Delivery (field 1: key, length, bytes),
+	 * the same for each recipient that gets it unchanged: hashed once. */
+	delivery_hash(&rt->record_hash, record_bytes != NULL ? record_bytes->data : NULL,
+		      record_bytes != NULL ? 1 + tids_varint_len(record_bytes->len) + record_bytes->len : 0,
+		      plain, plen, hash);
 	/* What a grant carries is sealed under the grant's key, whatever its
 	 * tier: revoking the grant destroys the key and so every copy of its
 	 * deliveries. Other important and core deliveries are sealed under the
@@ -280,6 +289,7 @@ static const struct tids_bytes *record_bytes_for(struct router *rt, const struct
 	if (!unchanged(in, out))
 		return NULL;
 	if (!rt->record_encoded) {
+		delivery_hash_reset(&rt->record_hash);
 		rt->record_bytes.off = 0;
 		rt->record_bytes.len = 0;
 		if (tids_wire_append_record(&rt->record_bytes, in) != 0)
@@ -486,7 +496,9 @@ int route_decide(struct router *rt, const struct route_ctx *ctx, const char *rec
 	return notify(rt, m, rec, recipient, purpose, &dec);
 }
 
-/* Opens an ingress message down to the record: envelope, seal, record. */
+/* Opens an ingress message down to the record: envelope, seal, record.
+ * A sealed record opens into the router's buffer (no allocation per
+ * record once it has grown); *plain and *alloc say what to wipe. */
 static int open_record(struct router *rt, const rd_kafka_message_t *m, struct tids_ingress_record *ir,
 		       uint8_t **plain, size_t *alloc, struct tids_record *rec, char *err, size_t errlen)
 {
@@ -501,9 +513,11 @@ static int open_record(struct router *rt, const rd_kafka_message_t *m, struct ti
 	if (!ir->sealed)
 		return tids_wire_decode_record(ir->record.data, ir->record.len, rec, err, errlen);
 	ad_len = tids_seal_ad(ad, TIDS_SEAL_KIND_INGRESS, rt->t_ingress, ir->publisher, "", ir->record_id);
-	*plain = malloc(ir->record.len);
-	if (*plain == NULL)
-		return TIDS_ENOMEM;
+	rt->opened.off = 0;
+	rt->opened.len = 0;
+	if (tids_buf_reserve(&rt->opened, ir->record.len) != 0)
+		return tids_fail(err, errlen, TIDS_ENOMEM, "sealed record of %s: out of memory", ir->publisher);
+	*plain = tids_buf_tail(&rt->opened);
 	*alloc = ir->record.len;
 	if (ad_len == 0 || tids_seal_open(rt->keys->ingress, ad, ad_len, ir->record.data, ir->record.len,
 					  *plain, &plen) != 0)
@@ -568,11 +582,10 @@ out:
 	if (plain != NULL && rt->record_encoded)
 		sodium_memzero(rt->record_bytes.data, rt->record_bytes.len);
 	rt->record_encoded = false;
+	delivery_hash_reset(&rt->record_hash);
 	tids_record_free(&rec);
 	tids_ingress_record_free(&ir);
-	if (plain != NULL) {
+	if (plain != NULL)
 		sodium_memzero(plain, plain_len);
-		free(plain);
-	}
 	return r;
 }

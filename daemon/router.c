@@ -1292,6 +1292,7 @@ void router_free(struct tidsd *d)
 	tids_buf_free(&rt->record_bytes);
 	tids_buf_free(&rt->scratch);
 	tids_buf_free(&rt->sealed);
+	tids_buf_free(&rt->opened);
 	tids_policy_set_free(rt->policy);
 	tids_policy_facts_free(rt->facts);
 	tids_secmem_pool_free(rt->key_pool);

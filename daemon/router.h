@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "delivery_hash.h"
 #include "metrics.h"
 #include "tids/buf.h"
 #include "tids/map.h"
@@ -277,7 +278,10 @@ struct router {
 	int64_t now;
 	struct tids_buf record_bytes;
 	bool record_encoded;
+	struct delivery_hash record_hash;    /* its deliveries' shared head, hashed once */
 	struct tids_buf scratch, sealed;     /* a delivery's envelope, reused */
+	struct dest *last_dest;              /* route_dest's last answer */
+	struct tids_buf opened;              /* a sealed ingress record's plaintext, wiped after it */
 	struct seen *last_seen[ROUTER_PARTITIONS_MAX];   /* the publisher last routed per partition */
 
 	rd_kafka_message_t *batch[ROUTER_BATCH_MAX];

@@ -18,33 +18,68 @@
 
 enum { WT_VARINT = 0, WT_I64 = 1, WT_LEN = 2 };
 
+/* The writer keeps raw positions in the buffer, and goes back to the
+ * buffer only to grow it and when it is done: a room test is a pointer
+ * comparison and a write a store, which is what the router's per-record
+ * encoding spends its time on (several dozen fields per record). */
 struct w {
 	struct tids_buf *b;
+	uint8_t *p;                          /* where the next byte goes */
+	uint8_t *end;                        /* the end of the buffer's room */
 	int err;
 };
 
-static inline bool room(struct w *w, size_t n)
+#define HOT static inline __attribute__((always_inline))
+
+static void w_init(struct w *w, struct tids_buf *b)
+{
+	w->b = b;
+	w->err = 0;
+	w->p = b->data != NULL ? tids_buf_tail(b) : NULL;
+	w->end = b->data != NULL ? b->data + b->cap : NULL;
+}
+
+/* The buffer's length, brought up to the writer's position. */
+static void w_sync(struct w *w)
+{
+	if (w->p != NULL)
+		w->b->len = (size_t)(w->p - tids_buf_head(w->b));
+}
+
+static __attribute__((noinline)) bool grow(struct w *w, size_t n)
 {
 	if (w->err != 0)
 		return false;
-	if (tids_buf_room(w->b) >= n)
+	w_sync(w);
+	if ((w->err = tids_buf_reserve(w->b, n)) != 0) {
+		/* Every room test fails from here on. */
+		w->end = w->p;
+		return false;
+	}
+	w->p = tids_buf_tail(w->b);
+	w->end = w->b->data + w->b->cap;
+	return true;
+}
+
+HOT bool room(struct w *w, size_t n)
+{
+	if (w->p != NULL && (size_t)(w->end - w->p) >= n)
 		return true;
-	w->err = tids_buf_reserve(w->b, n);
-	return w->err == 0;
+	return grow(w, n);
 }
 
 /* Caller made room (at most 10 bytes). */
-static inline void put_varint(struct w *w, uint64_t v)
+HOT void put_varint(struct w *w, uint64_t v)
 {
-	w->b->len += tids_varint_put(tids_buf_tail(w->b), v);
+	w->p += tids_varint_put(w->p, v);
 }
 
-static inline void put_key(struct w *w, unsigned field, unsigned wt)
+HOT void put_key(struct w *w, unsigned field, unsigned wt)
 {
 	put_varint(w, (uint64_t)field << 3 | wt);
 }
 
-static void field_varint(struct w *w, unsigned field, uint64_t v)
+HOT void field_varint(struct w *w, unsigned field, uint64_t v)
 {
 	if (room(w, 12)) {
 		put_key(w, field, WT_VARINT);
@@ -53,49 +88,49 @@ static void field_varint(struct w *w, unsigned field, uint64_t v)
 }
 
 /* proto3 scalars: left out at zero. int32 and enums sign-extend. */
-static void opt_u64(struct w *w, unsigned field, uint64_t v)
+HOT void opt_u64(struct w *w, unsigned field, uint64_t v)
 {
 	if (v != 0)
 		field_varint(w, field, v);
 }
 
-static void opt_i64(struct w *w, unsigned field, int64_t v)
+HOT void opt_i64(struct w *w, unsigned field, int64_t v)
 {
 	if (v != 0)
 		field_varint(w, field, (uint64_t)v);
 }
 
-static void opt_i32(struct w *w, unsigned field, int32_t v)
+HOT void opt_i32(struct w *w, unsigned field, int32_t v)
 {
 	if (v != 0)
 		field_varint(w, field, (uint64_t)(int64_t)v);
 }
 
-static void opt_bool(struct w *w, unsigned field, bool v)
+HOT void opt_bool(struct w *w, unsigned field, bool v)
 {
 	if (v)
 		field_varint(w, field, 1);
 }
 
-static void field_bytes(struct w *w, unsigned field, const void *p, size_t n)
+HOT void field_bytes(struct w *w, unsigned field, const void *p, size_t n)
 {
 	if (room(w, 12 + n)) {
 		put_key(w, field, WT_LEN);
 		put_varint(w, n);
 		if (n > 0)
-			memcpy(tids_buf_tail(w->b), p, n);
-		w->b->len += n;
+			memcpy(w->p, p, n);
+		w->p += n;
 	}
 }
 
-static void opt_string(struct w *w, unsigned field, const char *s)
+HOT void opt_string(struct w *w, unsigned field, const char *s)
 {
 	if (s != NULL && *s != '\0')
 		field_bytes(w, field, s, strlen(s));
 }
 
 /* protobuf-c leaves a proto3 bytes field out when it is empty. */
-static void opt_bytes(struct w *w, unsigned field, const struct tids_bytes *v)
+HOT void opt_bytes(struct w *w, unsigned field, const struct tids_bytes *v)
 {
 	if (v->len != 0)
 		field_bytes(w, field, v->data, v->len);
@@ -119,20 +154,21 @@ static void field_double(struct w *w, unsigned field, double d)
 	put_key(w, field, WT_I64);
 	memcpy(&v, &d, sizeof(v));
 	for (int i = 0; i < 8; i++)
-		tids_buf_tail(w->b)[i] = (uint8_t)(v >> (8 * i));
-	w->b->len += 8;
+		w->p[i] = (uint8_t)(v >> (8 * i));
+	w->p += 8;
 }
 
 /* A sub-message: its key and a one-byte length now, the length fixed up
  * (and the body moved) once the body is written, if it took 128 bytes or
- * more. Positions are offsets: the buffer may move while growing. */
+ * more. Positions are offsets from the buffer's head: it may move while
+ * growing. */
 static size_t open_msg(struct w *w, unsigned field)
 {
 	if (!room(w, 4))
 		return 0;
 	put_key(w, field, WT_LEN);
-	w->b->len++;
-	return w->b->len;
+	w->p++;
+	return (size_t)(w->p - tids_buf_head(w->b));
 }
 
 static void close_msg(struct w *w, size_t body)
@@ -142,7 +178,7 @@ static void close_msg(struct w *w, size_t body)
 
 	if (w->err != 0)
 		return;
-	n = w->b->len - body;
+	n = (size_t)(w->p - tids_buf_head(w->b)) - body;
 	extra = tids_varint_len(n) - 1;
 	if (extra > 0 && !room(w, extra))
 		return;
@@ -150,7 +186,7 @@ static void close_msg(struct w *w, size_t body)
 	if (extra > 0)
 		memmove(head + body + extra, head + body, n);
 	tids_varint_put(head + body - 1, n);
-	w->b->len += extra;
+	w->p += extra;
 }
 
 /* --- messages ------------------------------------------------------------ */
@@ -296,6 +332,7 @@ static void provenance(struct w *w, unsigned field, const struct tids_provenance
 
 static int done(struct w *w, size_t start)
 {
+	w_sync(w);
 	if (w->err != 0) {
 		w->b->len = start;
 		return w->err;
@@ -305,18 +342,20 @@ static int done(struct w *w, size_t start)
 
 int tids_wire_append_record(struct tids_buf *out, const struct tids_record *in)
 {
-	struct w w = { out, 0 };
+	struct w w;
 	size_t start = out->len;
 
+	w_init(&w, out);
 	record(&w, in);
 	return done(&w, start);
 }
 
 int tids_wire_append_delivery(struct tids_buf *out, const struct tids_delivery *in, const struct tids_bytes *record_bytes)
 {
-	struct w w = { out, 0 };
+	struct w w;
 	size_t start = out->len;
 
+	w_init(&w, out);
 	if (record_bytes != NULL) {
 		field_bytes(&w, 1, record_bytes->data, record_bytes->len);
 	} else {
@@ -343,21 +382,24 @@ int tids_wire_append_delivery(struct tids_buf *out, const struct tids_delivery *
 
 int tids_wire_append_envelope_head(struct tids_buf *out, size_t delivery_len)
 {
-	struct w w = { out, 0 };
+	struct w w;
 
+	w_init(&w, out);
 	if (room(&w, 12)) {
 		put_key(&w, 1, WT_LEN);
 		put_varint(&w, delivery_len);
 	}
+	w_sync(&w);
 	return w.err;
 }
 
 int tids_wire_append_envelope_tail(struct tids_buf *out, const char *sealed_by,
 				   const uint8_t record_id[TIDS_RECORD_ID_BYTES])
 {
-	struct w w = { out, 0 };
+	struct w w;
 	size_t start = out->len;
 
+	w_init(&w, out);
 	opt_string(&w, 2, sealed_by);
 	field_bytes(&w, 3, record_id, TIDS_RECORD_ID_BYTES);
 	return done(&w, start);
@@ -365,18 +407,20 @@ int tids_wire_append_envelope_tail(struct tids_buf *out, const char *sealed_by,
 
 int tids_wire_append_envelope_receipt(struct tids_buf *out, const struct tids_delivery_receipt *rc)
 {
-	struct w w = { out, 0 };
+	struct w w;
 	size_t start = out->len;
 
+	w_init(&w, out);
 	receipt(&w, 10, rc);
 	return done(&w, start);
 }
 
 int tids_wire_append_audit_entry(struct tids_buf *out, const struct tids_audit_entry *in)
 {
-	struct w w = { out, 0 };
+	struct w w;
 	size_t start = out->len;
 
+	w_init(&w, out);
 	opt_string(&w, 1, in->hub_id);
 	opt_i32(&w, 2, in->partition);
 	opt_u64(&w, 3, in->seq);
@@ -490,9 +534,11 @@ int tids_wire_encode_delivery_envelope(const struct tids_delivery_envelope *in, 
 	if (r == 0)
 		r = tids_wire_append_envelope_tail(&b, in->sealed_by, in->record_id);
 	if (r == 0 && in->has_receipt) {
-		struct w w = { &b, 0 };
+		struct w w;
 
+		w_init(&w, &b);
 		receipt(&w, 10, &in->receipt);
+		w_sync(&w);
 		r = w.err;
 	}
 	return hand_over(&b, r, out, len);

@@ -215,6 +215,16 @@ static void check_record(const struct tids_record *r)
 	ck_assert_int_eq(tids_wire_append_record(&b, r), 0);
 	same("appended record", tids_buf_head(&b) + 3, b.len - 3, ref, m);
 	tids_buf_free(&b);
+	/* Behind a consumed head, in a buffer that compacts, then grows,
+	 * while the writer is inside a sub-message. */
+	b = (struct tids_buf){ 0 };
+	ck_assert_int_eq(tids_buf_reserve(&b, 256), 0);
+	memset(b.data, 0x55, b.cap);
+	b.len = b.cap - 4;
+	tids_buf_consume(&b, b.len - 3);
+	ck_assert_int_eq(tids_wire_append_record(&b, r), 0);
+	same("record behind a consumed head", tids_buf_head(&b) + 3, b.len - 3, ref, m);
+	tids_buf_free(&b);
 	free(ours);
 	free(ref);
 }
@@ -281,6 +291,19 @@ static void check_entry(const struct tids_audit_entry *e, bool valid)
 	ck_assert_int_eq(tids_wire_encode_audit_entry(e, &ours, &n), 0);
 	ref_entry(e, &ref, &m);
 	same("audit entry", ours, n, ref, m);
+	/* Appended as audit.c does, after other entries in a buffer that
+	 * compacts and grows under the writer. */
+	{
+		struct tids_buf b = { 0 };
+
+		ck_assert_int_eq(tids_buf_reserve(&b, 256), 0);
+		memset(b.data, 0x55, b.cap);
+		b.len = b.cap - 2;
+		tids_buf_consume(&b, 100);
+		ck_assert_int_eq(tids_wire_append_audit_entry(&b, e), 0);
+		same("appended audit entry", tids_buf_head(&b) + (254 - 100), b.len - (254 - 100), ref, m);
+		tids_buf_free(&b);
+	}
 	/* What the hub writes passes its own gate. */
 	if (valid) {
 		ck_assert_msg(tids_wire_decode_audit_entry(ours, n, &back, err, sizeof(err)) == 0, "%s", err);
