@@ -858,6 +858,7 @@ fail:
 	drain_producer_events(rt);
 	tids_log_warnx("router: transaction failed: %s; resuming from the last committed state",
 		       rd_kafka_error_string(e));
+	rt->failed_code = rd_kafka_error_code(e);
 	rd_kafka_error_destroy(e);
 	return -1;
 abort:
@@ -882,7 +883,7 @@ static int commit_failed(struct router *rt)
 	return -1;
 }
 
-/* After a failed transaction (fenced by a rebalance, a broker gone): what
+/* After a transaction the group fenced (a rebalance under way): what
  * it and the one behind it did is undone, their producers go and
  * init_transactions (txn_open) aborts whatever they left open; the state
  * of the partitions held is read again from the state topic; the consumer
@@ -894,6 +895,19 @@ static int commit_failed(struct router *rt)
  * moved elsewhere meanwhile go through on_rebalance as usual. */
 static int recover(struct router *rt)
 {
+	/* Only a transaction the group fenced: any other failure (a broker
+	 * gone, a timeout) starts the router over, as it always has, with
+	 * a consumer made anew. */
+	switch (rt->failed_code) {
+	case RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION:
+	case RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID:
+	case RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID:
+	case RD_KAFKA_RESP_ERR_REBALANCE_IN_PROGRESS:
+		break;
+	default:
+		return -1;
+	}
+
 	rd_kafka_topic_partition_list_t *parts;
 	rd_kafka_error_t *e;
 
@@ -994,7 +1008,9 @@ static int run(struct router *rt)
 		 * next batch, also while the consumer keeps it too busy to sleep. */
 		drain_inbox(rt);
 		drain_producer_events(rt);
-		if ((producer_fatal(rt) || commit_failed(rt) != 0) && recover(rt) != 0)
+		if (producer_fatal(rt))
+			return -1;
+		if (commit_failed(rt) != 0 && recover(rt) != 0)
 			return -1;
 		/* Take what the consumer has, up to a batch. */
 		drained = false;

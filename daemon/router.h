@@ -261,6 +261,7 @@ struct router {
 	int txn_q[TXN_SLOTS], txn_qn;        /* slots to commit, in order */
 	bool txn_failed, txn_quit;
 	char txn_why[256];
+	rd_kafka_resp_err_t txn_code;        /* and its code */
 	int commit_fd;                       /* eventfd: a slot was flushed or committed */
 	/* Times after routing, ms: the flush, the commit, both. */
 	uint64_t flush_hist[TXN_HIST_MS + 1], commit_hist[TXN_HIST_MS + 1], txn_hist[TXN_HIST_MS + 1];
@@ -288,7 +289,8 @@ struct router {
 	size_t n_batch;
 	int64_t batch_started;
 	int64_t last_maintenance;
-	int64_t recovered_at;       /* the last recover() after a failed transaction (router.c) */
+	int64_t recovered_at;       /* the last recover() after a fenced transaction (router.c) */
+	rd_kafka_resp_err_t failed_code;  /* the code of the last failed transaction */
 
 	atomic_ulong records, decisions, deliveries, denials, transactions, skipped, duplicates;
 	struct metrics *metrics;             /* the daemon's; counted at commit */

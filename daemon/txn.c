@@ -114,6 +114,7 @@ static void *committer_main(void *arg)
 			pthread_mutex_lock(&rt->txn_lock);
 			if (e != NULL) {
 				snprintf(rt->txn_why, sizeof(rt->txn_why), "%s", rd_kafka_error_string(e));
+				rt->txn_code = rd_kafka_error_code(e);
 				rd_kafka_error_destroy(e);
 				rt->txn_failed = true;
 			} else {
@@ -284,8 +285,10 @@ bool txn_failed(struct router *rt, char *why, size_t len)
 
 	pthread_mutex_lock(&rt->txn_lock);
 	failed = rt->txn_failed;
-	if (failed)
+	if (failed) {
 		snprintf(why, len, "%s", rt->txn_why);
+		rt->failed_code = rt->txn_code;
+	}
 	pthread_mutex_unlock(&rt->txn_lock);
 	return failed;
 }
