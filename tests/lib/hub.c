@@ -288,8 +288,14 @@ int tids_test_hub_stop(struct tids_test_hub *h)
 	kill(h->pid, SIGTERM);
 	for (int i = 0; i < 600; i++) {
 		if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+			int rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+
 			h->pid = 0;
-			return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+			/* It was gone already (a start that failed, a crash):
+			 * its log says why, and a test only sees the code. */
+			if (rc != 0)
+				tids_test_hub_log_tail(h, 30);
+			return rc;
 		}
 		sleep_ms(100);
 	}
