@@ -149,6 +149,7 @@ $(TIDSCTL): $(CLI_O) $(LIBPOLICY) $(LIBTIDS)
 # check_metrics compiles daemon/metrics.c into itself (daemon/ is no library).
 $(O)/tests/unit/check_metrics.o: daemon/metrics.c daemon/metrics.h
 $(O)/tests/unit/check_delivery_hash.o: daemon/delivery_hash.c daemon/delivery_hash.h
+$(O)/tests/unit/check_committed.o: daemon/committed.c daemon/committed.h
 $(O)/tests/check_%: $(O)/tests/unit/check_%.o $(TESTLIB_O) $(LIBPOLICY) $(LIBTIDS)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECK_LIBS) $(PKG_LIBS) $(LDLIBS)

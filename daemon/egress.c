@@ -27,6 +27,7 @@
 #include "tids/map.h"
 #include "tids/seal.h"
 #include "tids/secmem.h"
+#include "committed.h"
 #include "metrics.h"
 #include "tidsd.h"
 
@@ -42,6 +43,7 @@ struct subscription {
 	uint64_t call_id;
 	rd_kafka_t *rk;
 	struct kafka_queue_watch qw;
+	struct committed_start start;  /* the position looked up in Kafka */
 	uint32_t window;
 	/* delivery_seq of each delivery sent and not acknowledged, oldest
 	 * first: a ring of window entries. */
@@ -270,6 +272,9 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 	struct subscription *sub = ctx;
 	const rd_kafka_message_t *m;
 
+	if (committed_on_event(&sub->start, ev))
+		tids_log_info("egress %s: asking Kafka for the position again (lookup %u)", sub->participant,
+			      sub->start.asked);
 	if (kafka_log_event(d, ev))
 		return;
 	if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
@@ -286,6 +291,7 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 				tids_log_warnx("egress %s: %s", sub->participant, rd_kafka_message_errstr(m));
 			continue;
 		}
+		committed_started(&sub->start);
 		if (sub->s != NULL)
 			send_message(d, sub, m);
 	}
@@ -341,7 +347,6 @@ static void commit_position(struct subscription *sub, uint64_t next)
 static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, size_t errlen)
 {
 	char group[TIDS_ID_MAX * 2 + 64];
-	rd_kafka_topic_partition_list_t *tp;
 	rd_kafka_conf_t *conf = kafka_conf(d, RD_KAFKA_CONSUMER, err, errlen);
 	rd_kafka_resp_err_t kerr;
 	uint64_t next = 0;
@@ -373,10 +378,7 @@ static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, 
 	/* A position this instance kept in SQLite (before positions were on
 	 * Kafka) is where the stream starts once, and goes to Kafka. */
 	legacy = store_get_u64(d->store, "egress", sub->participant, &next) == 0;
-	tp = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(tp, sub->topic, 0)->offset = legacy ? (int64_t)next : RD_KAFKA_OFFSET_STORED;
-	kerr = rd_kafka_assign(sub->rk, tp);
-	rd_kafka_topic_partition_list_destroy(tp);
+	kerr = committed_assign(&sub->start, sub->rk, sub->topic, 0, legacy ? (int64_t)next : -1);
 	if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
 		return tids_fail(err, errlen, TIDS_EKAFKA, "%s", rd_kafka_err2str(kerr));
 	if (legacy) {
