@@ -4,14 +4,28 @@
 # The script that sources it has set here (tests/kafka) and, for
 # kafka_run_with, root (the repository).
 
-# $1 distinct free loopback ports, chosen by the kernel. Every socket stays
-# bound until all are picked, so no two can be the same.
+# $1 distinct free loopback ports. Every socket stays bound until all are
+# picked, so no two can be the same. They come from below the kernel's
+# ephemeral range: a broker a test restarts binds its ports again, and a
+# port the kernel chose could meanwhile be the local end of some process's
+# outgoing connection.
 kafka_free_ports() {
 	python3 -c '
-import socket, sys
-socks = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in socks:
-    s.bind(("127.0.0.1", 0))
+import random, socket, sys
+with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+    lo = int(f.read().split()[0]) - 12000
+socks = []
+for _ in range(int(sys.argv[1])):
+    for _ in range(100):
+        s = socket.socket()
+        try:
+            s.bind(("127.0.0.1", random.randrange(lo, lo + 12000) if lo > 1024 else 0))
+            break
+        except OSError:
+            s.close()
+    else:
+        sys.exit("no free port")
+    socks.append(s)
 print(" ".join(str(s.getsockname()[1]) for s in socks))
 ' "$1"
 }

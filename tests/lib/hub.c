@@ -21,23 +21,49 @@
 #include "testenv.h"
 #include "tids/error.h"
 
+/* The lowest port the kernel gives outgoing connections; ports below it
+ * are never taken by a connect(). */
+static int ephemeral_low(void)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "r");
+	int lo = 32768, hi;
+
+	if (f != NULL) {
+		if (fscanf(f, "%d %d", &lo, &hi) != 2)
+			lo = 32768;
+		fclose(f);
+	}
+	return lo;
+}
+
 /* n distinct free loopback ports: each socket stays bound until all are
- * picked, or the kernel may hand the same port out twice (a hub's listener
- * and its metrics listener once got one port between them). */
+ * picked, or the same port could be handed out twice (a hub's listener
+ * and its metrics listener once got one port between them). They come
+ * from below the ephemeral range: a tidsd a test restarts binds its port
+ * again, and a port the kernel chose could meanwhile be the local end of
+ * any process's outgoing connection ('Address already in use'). */
 int tids_test_free_ports(int *ports, int n)
 {
-	int fds[4], r = 0;
+	int fds[4], lo = ephemeral_low() - 12000, r = 0;
 
 	if (n > 4)
 		return -1;
 	for (int i = 0; i < n; i++) {
 		struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 		socklen_t sl = sizeof(sa);
+		int tries = 0;
 
 		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
 		ports[i] = -1;
-		if (fds[i] >= 0 && bind(fds[i], (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-		    getsockname(fds[i], (struct sockaddr *)&sa, &sl) == 0)
+		if (fds[i] < 0) {
+			r = -1;
+			continue;
+		}
+		/* A range too low to spare 12000 ports: the kernel's choice. */
+		do
+			sa.sin_port = lo > 1024 ? htons((uint16_t)(lo + (int)randombytes_uniform(12000))) : 0;
+		while (bind(fds[i], (struct sockaddr *)&sa, sizeof(sa)) != 0 && ++tries < 100);
+		if (tries < 100 && getsockname(fds[i], (struct sockaddr *)&sa, &sl) == 0)
 			ports[i] = ntohs(sa.sin_port);
 		else
 			r = -1;
