@@ -784,15 +784,13 @@ static void teardown(struct router *rt)
 	txn_close(rt);
 }
 
-/* What transact() returns when the batch itself could not be written
- * (as opposed to -1, Kafka refusing the transaction): routing it again at
- * once would fail again, so the router starts over with its back-off. */
-#define TRANSACT_REFUSED (-2)
-
 /* One transaction: the batch, due checkpoints and windows, the state they
  * change, and the offsets consumed, produced in the current producer and
- * handed to the committer (txn.c). The caller checked txn_ready. */
-static int transact(struct router *rt)
+ * handed to the committer (txn.c). The caller checked txn_ready. On
+ * failure, *code says why: Kafka's code, or RD_KAFKA_RESP_ERR__FAIL when
+ * the batch itself could not be written (routing it again at once would
+ * fail again). */
+static int transact(struct router *rt, rd_kafka_resp_err_t *code)
 {
 	rd_kafka_topic_partition_list_t *offsets = NULL;
 	rd_kafka_error_t *e;
@@ -858,7 +856,7 @@ fail:
 	drain_producer_events(rt);
 	tids_log_warnx("router: transaction failed: %s; resuming from the last committed state",
 		       rd_kafka_error_string(e));
-	rt->failed_code = rd_kafka_error_code(e);
+	*code = rd_kafka_error_code(e);
 	rd_kafka_error_destroy(e);
 	return -1;
 abort:
@@ -868,15 +866,16 @@ abort:
 	receipts_discard(rt);
 	tids_log_warnx("router: could not write deliveries or audit entries; nothing of this batch is routed");
 	txn_abort(rt);
-	return TRANSACT_REFUSED;
+	*code = RD_KAFKA_RESP_ERR__FAIL;
+	return -1;
 }
 
 /* A commit failed in the committer: say why, and start over. */
-static int commit_failed(struct router *rt)
+static int commit_failed(struct router *rt, rd_kafka_resp_err_t *code)
 {
 	char why[256];
 
-	if (!txn_failed(rt, why, sizeof(why)))
+	if (!txn_failed(rt, why, sizeof(why), code))
 		return 0;
 	drain_producer_events(rt);
 	tids_log_warnx("router: transaction failed: %s; resuming from the last committed state", why);
@@ -893,12 +892,15 @@ static int commit_failed(struct router *rt)
  * the librdkafka this runs on (see teardown): seen here as a router that
  * never started again after a fenced transaction. Partitions the group has
  * moved elsewhere meanwhile go through on_rebalance as usual. */
-static int recover(struct router *rt)
+static int recover(struct router *rt, rd_kafka_resp_err_t code)
 {
+	rd_kafka_topic_partition_list_t *parts;
+	rd_kafka_error_t *e;
+
 	/* Only a transaction the group fenced: any other failure (a broker
-	 * gone, a timeout) starts the router over, as it always has, with
-	 * a consumer made anew. */
-	switch (rt->failed_code) {
+	 * gone, a timeout, a batch that could not be written) starts the
+	 * router over, as it always has, with a consumer made anew. */
+	switch (code) {
 	case RD_KAFKA_RESP_ERR_ILLEGAL_GENERATION:
 	case RD_KAFKA_RESP_ERR_UNKNOWN_MEMBER_ID:
 	case RD_KAFKA_RESP_ERR_FENCED_INSTANCE_ID:
@@ -907,15 +909,8 @@ static int recover(struct router *rt)
 	default:
 		return -1;
 	}
-
-	rd_kafka_topic_partition_list_t *parts;
-	rd_kafka_error_t *e;
-
-	/* Kafka refusing every transaction (a broker gone) is met at the
-	 * pace of init_transactions, plus this between two in a row. */
-	if (mono_ms() - rt->recovered_at < 2000)
-		poll(NULL, 0, 500);
-	rt->recovered_at = mono_ms();
+	/* No pause between two in a row is needed: each costs the round
+	 * trips of init_transactions and a read of the state topic. */
 	discard_batch(rt);
 	txn_close(rt);
 	if (txn_open(rt, producer_conf) != 0 || state_load(rt) != 0)
@@ -931,14 +926,14 @@ static int recover(struct router *rt)
 	 * librdkafka 2.0.2 shortens a synchronous seek's timeout a
 	 * thousandfold). */
 	e = parts->cnt > 0 ? rd_kafka_seek_partitions(rt->consumer, parts, 0) : NULL;
-	rd_kafka_topic_partition_list_destroy(parts);
 	if (e != NULL) {
 		tids_log_warnx("router: could not go back to the committed positions: %s", rd_kafka_error_string(e));
 		rd_kafka_error_destroy(e);
+		rd_kafka_topic_partition_list_destroy(parts);
 		return -1;
 	}
-	tids_log_info("router: resumed from the committed state of the %d partitions it holds",
-		      atomic_load_explicit(&rt->metrics->router_partitions, memory_order_relaxed));
+	tids_log_info("router: resumed from the committed state of the %d partitions it holds", parts->cnt);
+	rd_kafka_topic_partition_list_destroy(parts);
 	return 0;
 }
 
@@ -981,6 +976,7 @@ static int64_t batch_deadline_wait(struct router *rt)
 
 static int run(struct router *rt)
 {
+	rd_kafka_resp_err_t code;
 	char buf[64];
 	bool drained = false;
 
@@ -1010,7 +1006,7 @@ static int run(struct router *rt)
 		drain_producer_events(rt);
 		if (producer_fatal(rt))
 			return -1;
-		if (commit_failed(rt) != 0 && recover(rt) != 0)
+		if (commit_failed(rt, &code) != 0 && recover(rt, code) != 0)
 			return -1;
 		/* Take what the consumer has, up to a batch. */
 		drained = false;
@@ -1045,7 +1041,7 @@ static int run(struct router *rt)
 		}
 		if (rt->load_failed) {
 			rt->load_failed = false;
-			commit_failed(rt);
+			commit_failed(rt, &code);
 			tids_log_warnx("router: the state topic could not be read at an assignment; starting over");
 			return -1;
 		}
@@ -1062,9 +1058,7 @@ static int run(struct router *rt)
 				rt->last_maintenance = mono_ms();
 				update_lag(rt);
 			}
-			int t = transact(rt);
-
-			if (t == TRANSACT_REFUSED || (t != 0 && recover(rt) != 0))
+			if (transact(rt, &code) != 0 && recover(rt, code) != 0)
 				return -1;
 		}
 	}
@@ -1075,12 +1069,14 @@ static int run(struct router *rt)
  * so that a stopped hub leaves no entry without a checkpoint. */
 static void finish(struct router *rt)
 {
+	rd_kafka_resp_err_t code;
+
 	if (txn_wait_idle(rt) != 0) {
-		commit_failed(rt);
+		commit_failed(rt, &code);
 		return;
 	}
-	if (rt->policy != NULL && (transact(rt) != 0 || txn_wait_idle(rt) != 0)) {
-		commit_failed(rt);
+	if (rt->policy != NULL && (transact(rt, &code) != 0 || txn_wait_idle(rt) != 0)) {
+		commit_failed(rt, &code);
 		tids_log_warnx("router: the last checkpoints could not be written");
 	}
 }

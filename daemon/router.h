@@ -289,8 +289,6 @@ struct router {
 	size_t n_batch;
 	int64_t batch_started;
 	int64_t last_maintenance;
-	int64_t recovered_at;       /* the last recover() after a fenced transaction (router.c) */
-	rd_kafka_resp_err_t failed_code;  /* the code of the last failed transaction */
 
 	atomic_ulong records, decisions, deliveries, denials, transactions, skipped, duplicates;
 	struct metrics *metrics;             /* the daemon's; counted at commit */
@@ -347,7 +345,7 @@ void txn_abort(struct router *rt);
 void txn_hand_off(struct router *rt, size_t records, rd_kafka_topic_partition_list_t *offsets);
 /* Waits until every commit handed off is done: 0, or -1 if one failed. */
 int txn_wait_idle(struct router *rt);
-bool txn_failed(struct router *rt, char *why, size_t len);
+bool txn_failed(struct router *rt, char *why, size_t len, rd_kafka_resp_err_t *code);
 /* Logs how long transactions took. */
 void txn_log_stats(struct router *rt);
 

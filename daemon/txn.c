@@ -279,7 +279,7 @@ bool txn_ready(struct router *rt)
 	return ready;
 }
 
-bool txn_failed(struct router *rt, char *why, size_t len)
+bool txn_failed(struct router *rt, char *why, size_t len, rd_kafka_resp_err_t *code)
 {
 	bool failed;
 
@@ -287,7 +287,7 @@ bool txn_failed(struct router *rt, char *why, size_t len)
 	failed = rt->txn_failed;
 	if (failed) {
 		snprintf(why, len, "%s", rt->txn_why);
-		rt->failed_code = rt->txn_code;
+		*code = rt->txn_code;
 	}
 	pthread_mutex_unlock(&rt->txn_lock);
 	return failed;
