@@ -64,19 +64,31 @@ static int64_t list_of(enum ledger_list kind, int64_t n)
 	return (int64_t)((uint64_t)n << 1 | (uint64_t)kind);
 }
 
+/* items (room for *cap of size bytes each) with room for need, doubling
+ * from first; NULL, with items untouched, if memory ran out. */
+static void *reserve(void *items, size_t *cap, size_t need, size_t first, size_t size)
+{
+	size_t n = *cap ? *cap : first;
+	void *p;
+
+	if (need <= *cap)
+		return items;
+	while (n < need)
+		n *= 2;
+	if ((p = realloc(items, n * size)) != NULL)
+		*cap = n;
+	return p;
+}
+
 /* The array grows by doubling and is kept across batches: no allocation
  * per entry once it has held the largest batch. */
 int ledger_postings_add(struct ledger_postings *w, int64_t profile, int64_t class_n, int64_t t, int64_t id)
 {
-	if (w->len + 2 > w->cap) {
-		size_t cap = w->cap ? w->cap * 2 : 4096;
-		struct post *p = realloc(w->p, cap * sizeof(*p));
+	struct post *p = reserve(w->p, &w->cap, w->len + 2, 4096, sizeof(*p));
 
-		if (p == NULL)
-			return TIDS_ENOMEM;
-		w->p = p;
-		w->cap = cap;
-	}
+	if (p == NULL)
+		return TIDS_ENOMEM;
+	w->p = p;
 	w->p[w->len++] = (struct post){ list_of(LEDGER_BY_PROFILE, profile), t, id };
 	w->p[w->len++] = (struct post){ list_of(LEDGER_BY_CLASS, class_n), t, id };
 	return 0;
@@ -276,15 +288,11 @@ int ledger_cursor_next(struct ledger_cursor *c, int64_t *t, int64_t *id)
 		 * before lo, so the best open one is due if it is earlier. */
 		if (c->pending == 1 &&
 		    (best == c->n_open || sqlite3_column_int64(c->st, 0) <= c->open[best].e[c->open[best].at].t)) {
-			if (c->n_open == c->cap_open) {
-				size_t cap = c->cap_open ? c->cap_open * 2 : 8;
-				struct open_row *p = realloc(c->open, cap * sizeof(*p));
+			struct open_row *rows = reserve(c->open, &c->cap_open, c->n_open + 1, 8, sizeof(*rows));
 
-				if (p == NULL)
-					return TIDS_ENOMEM;
-				c->open = p;
-				c->cap_open = cap;
-			}
+			if (rows == NULL)
+				return TIDS_ENOMEM;
+			c->open = rows;
 			o = &c->open[c->n_open];
 			if ((r = decode_row(c->st, c->lo, c->hi, o)) != 0)
 				return r;
