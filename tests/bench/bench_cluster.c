@@ -26,6 +26,7 @@
 #include <librdkafka/rdkafka.h>
 #include <sodium.h>
 
+#include "clock.h"
 #include "hub.h"
 #include "procstat.h"
 #include "testenv.h"
@@ -35,27 +36,12 @@
 #define BATCH 500
 #define PAYLOAD 256
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int64_t wall_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 __attribute__((noreturn)) static void die(const char *what)

@@ -34,6 +34,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "hub.h"
 #include "procstat.h"
 #include "testenv.h"
@@ -61,13 +62,6 @@ static int64_t wall_ms(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 __attribute__((noreturn)) static void die(const char *what)

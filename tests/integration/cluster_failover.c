@@ -31,6 +31,7 @@
 
 #include <sodium.h>
 
+#include "clock.h"
 #include "cluster.h"
 #include "hub.h"
 #include "testenv.h"
@@ -51,29 +52,6 @@ struct world {
 	atomic_uint published;              /* batches acked */
 	atomic_uint republished;            /* batches published again */
 };
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* The partitions an instance's router holds now, from its log: the last
  * "router: ingress partitions ...; holds N: P P"; 0 if none yet. */

@@ -22,6 +22,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "hub.h"
 #include "rawconn.h"
 #include "testenv.h"
@@ -36,21 +37,6 @@ struct world {
 	struct tids_test_hub hub;
 	struct tids_identity factory, lessor;
 };
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void wait_partitions(struct world *w)
 {

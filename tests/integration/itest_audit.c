@@ -18,6 +18,7 @@
 
 #include <sodium.h>
 
+#include "clock.h"
 #include "hub.h"
 #include "shell.h"
 #include "testenv.h"
@@ -39,13 +40,6 @@ static int64_t mono(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 /* --- a hub with a lessee, a lessor and leased machines -------------------------- */

@@ -24,6 +24,7 @@
 
 #include <sodium.h>
 
+#include "clock.h"
 #include "../lib/hub.h"
 #include "../lib/rawconn.h"
 #include "../lib/testenv.h"
@@ -42,21 +43,6 @@ enum { CODE_OK = 0 };
 #define NOFILE 65536
 
 static struct tids_test_hub hub;
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 static int wait_log(const char *needle, int n)
 {

@@ -27,6 +27,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "hub.h"
 #include "policy.h"
 #include "shell.h"
@@ -42,21 +43,6 @@ struct world {
 	struct tids_identity owner, attacker, lessor, reg_sh, reg_hb, reg_cn;
 	uint64_t seq[2];            /* next batch sequence of owner, attacker */
 };
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* factory.sh1 owns the data (press-7, leased from lessor.wh); factory.x is
  * another factory of the same region; three regulators: CN-SH, CN-HB, CN. */

@@ -28,6 +28,7 @@
 #include <librdkafka/rdkafka.h>
 #include <sodium.h>
 
+#include "clock.h"
 #include "hub.h"
 #include "rawconn.h"
 #include "shell.h"
@@ -43,21 +44,6 @@ struct world {
 	struct tids_identity factory, lessor;
 	char deliver_topic[256];
 };
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static bool wait_log(struct tids_test_hub *h, const char *needle, int n, int timeout_ms)
 {

@@ -35,6 +35,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "hub.h"
 #include "shell.h"
 #include "testenv.h"
@@ -59,21 +60,6 @@ struct net {
 	struct tids_identity factory, reg_sh, lessor_wh, reg_hb, oem_cq, lessor_de;
 	uint64_t seq;                      /* the factory's last batch */
 };
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *bootstrap_of(int h)
 {

@@ -20,6 +20,7 @@
 
 #include <sodium.h>
 
+#include "clock.h"
 #include "../lib/hub.h"
 #include "../lib/shell.h"
 #include "../lib/testenv.h"
@@ -32,13 +33,6 @@
 #define N_RECORDS 5
 
 static struct tids_test_hub hub;
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 /* Runs the Python client with key file key as participant who, and extra
  * arguments; returns its exit status and its output (stdout and stderr) in

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "../lib/testenv.h"
 
 #define N_MSGS 1000
@@ -30,14 +31,6 @@ struct reports {
 	int32_t partition[N_MSGS];
 	int64_t offset[N_MSGS];
 };
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void conf_set(rd_kafka_conf_t *conf, const char *name, const char *value)
 {
@@ -96,7 +89,7 @@ static void dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 static void wait_topic(rd_kafka_t *rk, const char *topic, int partitions)
 {
 	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, topic, NULL);
-	int64_t deadline = now_ms() + WAIT_MS;
+	int64_t deadline = mono_ms() + WAIT_MS;
 	const char *why = "no answer";
 
 	ck_assert(rkt != NULL);
@@ -123,7 +116,7 @@ static void wait_topic(rd_kafka_t *rk, const char *topic, int partitions)
 			rd_kafka_metadata_destroy(md);
 		if (ready)
 			break;
-		ck_assert_msg(now_ms() < deadline, "topic %s not ready: %s", topic, why);
+		ck_assert_msg(mono_ms() < deadline, "topic %s not ready: %s", topic, why);
 		rd_kafka_poll(rk, 200);
 	}
 	rd_kafka_topic_destroy(rkt);
@@ -350,13 +343,13 @@ START_TEST(test_group_consume_commit)
 
 	rk = consumer_new(group, "read_committed");
 	subscribe(rk, topic);
-	deadline = now_ms() + WAIT_MS;
+	deadline = mono_ms() + WAIT_MS;
 	while (got < N_MSGS) {
 		rd_kafka_message_t *m;
 		char want[64], key[32];
 		int i, p;
 
-		ck_assert_msg(now_ms() < deadline, "only %d of %d messages consumed", got,
+		ck_assert_msg(mono_ms() < deadline, "only %d of %d messages consumed", got,
 			      N_MSGS);
 		m = rd_kafka_consumer_poll(rk, 500);
 		if (m == NULL)
@@ -389,8 +382,8 @@ START_TEST(test_group_consume_commit)
 		rd_kafka_message_destroy(m);
 	}
 	/* Nothing more: no duplicates waiting behind the last one. */
-	deadline = now_ms() + 500;
-	while (now_ms() < deadline) {
+	deadline = mono_ms() + 500;
+	while (mono_ms() < deadline) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
 
 		if (m == NULL)
@@ -434,12 +427,12 @@ START_TEST(test_group_consume_commit)
 	ck_assert(rd_kafka_flush(prod, WAIT_MS) == RD_KAFKA_RESP_ERR_NO_ERROR);
 	ck_assert_int_eq(r->ok, N_PARTITIONS);
 	rd_kafka_destroy(prod);
-	deadline = now_ms() + WAIT_MS;
+	deadline = mono_ms() + WAIT_MS;
 	while (got_new < N_PARTITIONS) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
 		int p;
 
-		ck_assert_msg(now_ms() < deadline, "second consumer got %d of %d new messages",
+		ck_assert_msg(mono_ms() < deadline, "second consumer got %d of %d new messages",
 			      got_new, N_PARTITIONS);
 		if (m == NULL)
 			continue;
@@ -485,7 +478,7 @@ static int read_all(const char *topic, const char *isolation, char out[][32])
 	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_t *rk;
 	rd_kafka_resp_err_t err;
-	int64_t deadline = now_ms() + WAIT_MS;
+	int64_t deadline = mono_ms() + WAIT_MS;
 	int n = 0, eof = 0;
 
 	tids_test_unique_name(group, sizeof(group), "itest-txn-read");
@@ -497,7 +490,7 @@ static int read_all(const char *topic, const char *isolation, char out[][32])
 	while (!eof) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
 
-		ck_assert_msg(now_ms() < deadline, "%s: no end of partition after %d messages",
+		ck_assert_msg(mono_ms() < deadline, "%s: no end of partition after %d messages",
 			      isolation, n);
 		if (m == NULL)
 			continue;

@@ -18,24 +18,10 @@
 
 #include <sodium.h>
 
+#include "clock.h"
 #include "hub.h"
 #include "testenv.h"
 #include "tids/error.h"
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Sends raw bytes to the hub's metrics listener and reads the answer until
  * the server closes; returns the HTTP status (0 if none) and the body. */

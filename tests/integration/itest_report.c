@@ -20,6 +20,7 @@
 
 #include <sodium.h>
 
+#include "clock.h"
 #include "hub.h"
 #include "shell.h"
 #include "testenv.h"
@@ -50,13 +51,6 @@ static int64_t wall(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 /* Runs a shell line; its output (stdout and stderr) into out. */

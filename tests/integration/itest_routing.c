@@ -19,6 +19,7 @@
 #include <sodium.h>
 #include <sqlite3.h>
 
+#include "clock.h"
 #include "hub.h"
 #include "policy.h"
 #include "testenv.h"
@@ -29,21 +30,6 @@ struct world {
 	struct tids_test_hub hub;
 	struct tids_identity factory, lessor;
 };
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* factory.sh1 leases press-7 from lessor.wh, who receives run hours for
  * billing (and maintenance when asked). */

@@ -23,6 +23,7 @@
 
 #include <sodium.h>
 
+#include "clock.h"
 #include "../lib/hub.h"
 #include "../lib/rawconn.h"
 #include "../lib/testenv.h"
@@ -40,21 +41,6 @@ enum { CODE_OK = 0, CODE_INVALID_ARGUMENT = 3, CODE_PERMISSION_DENIED = 7, CODE_
 
 static struct tids_test_hub hub;
 static struct tids_identity good;     /* a participant that behaves */
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
 
 static void hub_up(const char *extra)
 {

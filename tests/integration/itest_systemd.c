@@ -17,15 +17,8 @@
 
 #include <sodium.h>
 
+#include "clock.h"
 #include "hub.h"
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Reads notify datagrams for up to ms, appending them to log. */
 static void collect(int fd, char *log, size_t cap, int ms)

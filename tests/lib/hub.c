@@ -18,6 +18,7 @@
 
 #include <sodium.h>
 
+#include "clock.h"
 #include "testenv.h"
 #include "tids/error.h"
 
@@ -72,13 +73,6 @@ int tids_test_free_ports(int *ports, int n)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	return r;
-}
-
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
 }
 
 static int spawn(struct tids_test_hub *h)

@@ -14,6 +14,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
+
 #define TOPIC "positions"
 #define GROUP "g.positions"
 /* OffsetFetch's API key in the Kafka protocol. */
@@ -26,14 +28,6 @@ struct cluster {
 	rd_kafka_mock_cluster_t *mock;
 	char bootstrap[256];
 };
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static rd_kafka_conf_t *conf_new(const struct cluster *c, const char *group)
 {

@@ -17,6 +17,7 @@
 
 #include <sodium.h>
 
+#include "clock.h"
 #include "tids/crypto.h"
 #include "tids/error.h"
 #include "tids/json.h"
@@ -29,14 +30,6 @@
 
 static char err[512];
 static struct tids_identity hub, other;
-
-static int64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void setup(void)
 {
