@@ -545,7 +545,11 @@ static void describe(const rd_kafka_topic_partition_list_t *parts, char *buf, si
  * read_committed consumer) answers UNSTABLE_OFFSET_COMMIT until the
  * transaction has committed or been aborted. After that the state topic
  * (state_load) shows all it did. */
-static int wait_pending_positions(struct router *rt, rd_kafka_t *rk, const rd_kafka_topic_partition_list_t *parts)
+/* On success, parts carry the group's positions, or
+ * RD_KAFKA_OFFSET_BEGINNING where the group has none: an assignment at an
+ * explicit offset asks librdkafka for no lookup of its own, a lookup it
+ * never repeats when the request fails (see committed.h). */
+static int wait_pending_positions(struct router *rt, rd_kafka_t *rk, rd_kafka_topic_partition_list_t *parts)
 {
 	rd_kafka_topic_partition_list_t *q = rd_kafka_topic_partition_list_copy(parts);
 	int64_t t0 = mono_ms(), said = t0;
@@ -564,6 +568,9 @@ static int wait_pending_positions(struct router *rt, rd_kafka_t *rk, const rd_ka
 			if (q->elems[i].err == RD_KAFKA_RESP_ERR_UNSTABLE_OFFSET_COMMIT)
 				unstable++;
 		if (unstable == 0) {
+			for (int i = 0; i < q->cnt && i < parts->cnt; i++)
+				parts->elems[i].offset = q->elems[i].offset >= 0 ? q->elems[i].offset
+										 : RD_KAFKA_OFFSET_BEGINNING;
 			r = 0;
 			break;
 		}
