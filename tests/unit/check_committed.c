@@ -144,41 +144,52 @@ static int64_t first_offset(rd_kafka_t *rk, struct committed_start *cs, int ms)
 	return first;
 }
 
-START_TEST(test_asks_again_after_failed_lookups)
+/* The offset of the first message a consumer of GROUP returns, with the
+ * next FAILURES lookups failing: assigned through committed_assign (at
+ * from, -1 for the group's position) when cs is given, else left to
+ * librdkafka at the stored position. */
+static int64_t first_with_failing_lookups(struct committed_start *cs, int64_t from, int ms)
 {
 	struct cluster c;
-	struct committed_start cs;
 	rd_kafka_t *rk;
+	int64_t first;
 
 	cluster_start(&c);
 	rk = consumer_new(&c);
 	fail_lookups(&c);
-	ck_assert_int_eq(committed_assign(&cs, rk, TOPIC, 0, -1), RD_KAFKA_RESP_ERR_NO_ERROR);
-	ck_assert_int_eq(first_offset(rk, &cs, 30000), 1);
-	ck_assert_uint_gt(cs.asked, 1);
-	/* Once started, errors are the caller's alone. */
-	ck_assert(cs.started);
+	if (cs != NULL) {
+		ck_assert_int_eq(committed_assign(cs, rk, TOPIC, 0, from), RD_KAFKA_RESP_ERR_NO_ERROR);
+	} else {
+		rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
+
+		rd_kafka_topic_partition_list_add(tp, TOPIC, 0)->offset = RD_KAFKA_OFFSET_STORED;
+		ck_assert_int_eq(rd_kafka_assign(rk, tp), RD_KAFKA_RESP_ERR_NO_ERROR);
+		rd_kafka_topic_partition_list_destroy(tp);
+	}
+	first = first_offset(rk, cs, ms);
 	rd_kafka_consumer_close(rk);
 	rd_kafka_destroy(rk);
 	cluster_stop(&c);
+	return first;
+}
+
+START_TEST(test_asks_again_after_failed_lookups)
+{
+	struct committed_start cs;
+
+	ck_assert_int_eq(first_with_failing_lookups(&cs, -1, 30000), 1);
+	ck_assert_uint_gt(cs.asked, 1);
+	/* Once started, errors are the caller's alone. */
+	ck_assert(cs.started);
 }
 END_TEST
 
 START_TEST(test_explicit_position_needs_no_lookup)
 {
-	struct cluster c;
 	struct committed_start cs;
-	rd_kafka_t *rk;
 
-	cluster_start(&c);
-	rk = consumer_new(&c);
-	fail_lookups(&c);
-	ck_assert_int_eq(committed_assign(&cs, rk, TOPIC, 0, 2), RD_KAFKA_RESP_ERR_NO_ERROR);
-	ck_assert_int_eq(first_offset(rk, &cs, 30000), 2);
+	ck_assert_int_eq(first_with_failing_lookups(&cs, 2, 30000), 2);
 	ck_assert_uint_eq(cs.asked, 0);
-	rd_kafka_consumer_close(rk);
-	rd_kafka_destroy(rk);
-	cluster_stop(&c);
 }
 END_TEST
 
@@ -187,21 +198,7 @@ END_TEST
  * retry it, this fails, and committed.c could go. */
 START_TEST(test_librdkafka_alone_waits_for_good)
 {
-	struct cluster c;
-	rd_kafka_topic_partition_list_t *tp;
-	rd_kafka_t *rk;
-
-	cluster_start(&c);
-	rk = consumer_new(&c);
-	fail_lookups(&c);
-	tp = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(tp, TOPIC, 0)->offset = RD_KAFKA_OFFSET_STORED;
-	ck_assert_int_eq(rd_kafka_assign(rk, tp), RD_KAFKA_RESP_ERR_NO_ERROR);
-	rd_kafka_topic_partition_list_destroy(tp);
-	ck_assert_int_eq(first_offset(rk, NULL, 5000), -1);
-	rd_kafka_consumer_close(rk);
-	rd_kafka_destroy(rk);
-	cluster_stop(&c);
+	ck_assert_int_eq(first_with_failing_lookups(NULL, -1, 5000), -1);
 }
 END_TEST
 
