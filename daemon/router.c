@@ -729,10 +729,12 @@ static int setup(struct router *rt)
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "5", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    /* A backlog waits on Kafka, not in our memory: a few batches'
-	     * worth of prefetched records is enough to keep routing (the
-	     * default, 64 MiB plus librdkafka's overhead per message, made
-	     * most of tidsd's RSS under load). */
+	    /* A backlog waits on Kafka, not in our memory (the default,
+	     * 64 MiB plus librdkafka's overhead per message, made most of
+	     * tidsd's RSS under load). But librdkafka 2.0.2 stops fetching
+	     * once this is full and looks again only a second later. In
+	     * make bench (the indexer's prefetch at 32 MiB), 4 MiB here held
+	     * 7.9k records/s, 8 MiB 11.9k and 16 MiB no more. */
 	    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", ROUTER_QUEUE_KBYTES, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "client.id", rt->group_id, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
