@@ -272,7 +272,10 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 	struct subscription *sub = ctx;
 	const rd_kafka_message_t *m;
 
-	if (committed_on_event(&sub->start, ev))
+	/* Every error event before the first message asks again; during an
+	 * outage that is one per event, so the log says so at lookups 2, 4,
+	 * 8 and so on. */
+	if (committed_on_event(&sub->start, ev) && (sub->start.asked & (sub->start.asked - 1)) == 0)
 		tids_log_info("egress %s: asking Kafka for the position again (lookup %u)", sub->participant,
 			      sub->start.asked);
 	if (kafka_log_event(d, ev))

@@ -544,8 +544,9 @@ static void describe(const rd_kafka_topic_partition_list_t *parts, char *buf, si
  * pending; asking for them with require_stable (librdkafka does, for a
  * read_committed consumer) answers UNSTABLE_OFFSET_COMMIT until the
  * transaction has committed or been aborted. After that the state topic
- * (state_load) shows all it did. */
-/* On success, parts carry the group's positions, or
+ * (state_load) shows all it did.
+ *
+ * On success, parts carry the group's positions, or
  * RD_KAFKA_OFFSET_BEGINNING where the group has none: an assignment at an
  * explicit offset asks librdkafka for no lookup of its own, a lookup it
  * never repeats when the request fails (see committed.h). */
