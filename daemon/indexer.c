@@ -560,7 +560,8 @@ static int open_consumer(struct tidsd *d, struct indexer *ix)
 	     * once its queue is full and looks again only after a second
 	     * (fetch.queue.backoff.ms in 2.10 makes that settable). With
 	     * 8 MiB the indexer waited for Kafka two thirds of the time and
-	     * held 4.6k records/s in make bench; with 32 MiB, 7.9k. */
+	     * held 4.6k records/s in make bench; with 32 MiB, 7.9k, and 11.9k
+	     * with the router's prefetch raised too (router.c). */
 	    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", INDEXER_QUEUE_KBYTES, err, sizeof(err)) !=
 		    RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
