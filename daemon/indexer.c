@@ -33,7 +33,6 @@
 
 #define INDEXER_COMMIT_MS 1000      /* a batch is committed this often... */
 #define INDEXER_BATCH 50000         /* ...or when it holds this many rows */
-#define INDEXER_QUEUE_KBYTES "32768" /* prefetched topic data (see open_consumer) */
 #define INDEXER_RETRY_MS 5000       /* after a failed write */
 #define INDEXER_DRAIN_MS 3000       /* at stop: read what the router wrote last */
 
@@ -537,7 +536,7 @@ static int32_t partition_count(rd_kafka_t *rk, const char *topic, int32_t fallba
 
 static int open_consumer(struct tidsd *d, struct indexer *ix)
 {
-	char err[512], group[300];
+	char err[512], group[300], prefetch_kbytes[32];
 	rd_kafka_conf_t *conf = kafka_conf(d, RD_KAFKA_CONSUMER, err, sizeof(err));
 
 	if (conf == NULL) {
@@ -546,6 +545,7 @@ static int open_consumer(struct tidsd *d, struct indexer *ix)
 	}
 	/* assign, never commit: the ledger keeps the offsets. */
 	kafka_group_name(d, KG_INDEXER, NULL, group, sizeof(group));
+	snprintf(prefetch_kbytes, sizeof(prefetch_kbytes), "%lld", (long long)(d->conf->indexer_prefetch / 1024));
 	if (rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
@@ -560,10 +560,10 @@ static int open_consumer(struct tidsd *d, struct indexer *ix)
 	     * once its queue is full and looks again only after a second
 	     * (fetch.queue.backoff.ms in 2.10 makes that settable). With
 	     * 8 MiB the indexer waited for Kafka two thirds of the time and
-	     * held 4.6k records/s in make bench; with 32 MiB, 7.9k, and 11.9k
-	     * with the router's prefetch raised too (router.c). */
-	    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", INDEXER_QUEUE_KBYTES, err, sizeof(err)) !=
-		    RD_KAFKA_CONF_OK) {
+	     * held 4.6k records/s in make bench; with 32 MiB (the default of
+	     * audit.indexer_prefetch), 7.9k, and 11.9k with the router's
+	     * prefetch raised too (router.c). */
+	    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", prefetch_kbytes, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
 		tids_log_warnx("indexer: %s", err);
 		return TIDS_EKAFKA;

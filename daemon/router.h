@@ -29,7 +29,6 @@
 #define ROUTER_WINDOW_GRACE_MS 2000
 #define TXN_SLOTS 2                          /* transactional producers, used in turn */
 #define TXN_HIST_MS 2000                     /* commit times kept to the ms up to this */
-#define ROUTER_QUEUE_KBYTES "8192"           /* prefetched ingress records the consumer holds */
 
 enum router_msg_kind {
 	RM_PARTICIPANT, RM_ASSET, RM_GRANT, RM_REVOKE, RM_APPROVAL, RM_SUBSCRIBER, RM_POLICY,
@@ -273,6 +272,7 @@ struct router {
 	bool assigned;                       /* holds ingress partitions now */
 	bool owned[ROUTER_PARTITIONS_MAX];   /* which ones */
 	int64_t session_timeout_ms;
+	int64_t prefetch;                    /* router.prefetch, bytes */
 
 	/* The record being routed: decided at one time, and encoded once for
 	 * the recipients that receive it unchanged. */

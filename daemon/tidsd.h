@@ -84,6 +84,8 @@ struct config {
 	int64_t checkpoint_entries;
 	int64_t checkpoint_interval_ms;
 	int64_t ledger_cache;      /* bytes of SQLite page cache for the indexer */
+	int64_t indexer_prefetch;  /* bytes of Kafka data the indexer reads ahead */
+	int64_t router_prefetch;   /* bytes of ingress records the router reads ahead */
 	bool ledger;               /* keep the ledger in this instance */
 	int64_t link_timeout_ms;   /* a peer link silent this long is dialled again */
 	int64_t statistics_period_ms;   /* signed statistics of every period this long... */

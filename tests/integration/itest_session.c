@@ -785,9 +785,11 @@ START_TEST(test_backpressure)
 	}
 	/* The smallest send buffer the table allows: 64 KiB per connection.
 	 * The ledger's page cache (bounded, 32 MB by default) fills as the
-	 * records are audited; at its smallest it does not hide what this
-	 * measures, the stalled stream. */
-	hub_up("limits.send_buffer = 64k\naudit.ledger_cache = 1M");
+	 * records are audited, and what the router and the indexer read
+	 * ahead from Kafka (bounded, 8 and 32 MB) while they are behind; at
+	 * their smallest they do not hide what this measures, the stalled
+	 * stream. */
+	hub_up("limits.send_buffer = 64k\naudit.ledger_cache = 1M\naudit.indexer_prefetch = 1M\nrouter.prefetch = 1M");
 	ck_assert_int_ge(wait_log("ingress partitions assigned", 1), 1);
 	p = participant("factory.bp");
 	sub = tids_test_hub_connect(&hub, &p);
