@@ -542,7 +542,6 @@ struct pusher {
 	struct world *w;
 	struct gate *gate;
 	int index;
-	atomic_long published;
 	atomic_int stop;
 	uint64_t next_seq;
 	pthread_t thread;
@@ -576,7 +575,6 @@ static void *push(void *arg)
 		for (uint32_t i = 0; i < BATCH; i++)
 			free((void *)recs[i].data);
 		n += BATCH;
-		atomic_fetch_add(&p->published, BATCH);
 		atomic_fetch_add(&p->gate->published, BATCH);
 	}
 	tids_client_free(c);
@@ -689,16 +687,12 @@ static void tidsd_sustained(struct world *w, long seconds, long backlog, struct 
 	/* Ten seconds to reach a steady state, then the window. */
 	regulate(w, &g, per_record, base, published0, backlog, mono_us() + 10 * 1000000LL);
 	start = mono_us();
-	pub0 = 0;
-	for (int i = 0; i < PUBLISHERS; i++)
-		pub0 += atomic_load(&p[i].published);
+	pub0 = atomic_load(&g.published);
 	routed0 = routed(w);
 	entries0 = indexed(w);
 	cpu_sample(w, &t0, &b0);
 	regulate(w, &g, per_record, base, published0, backlog, start + seconds * 1000000LL);
-	pub1 = 0;
-	for (int i = 0; i < PUBLISHERS; i++)
-		pub1 += atomic_load(&p[i].published);
+	pub1 = atomic_load(&g.published);
 	routed1 = routed(w);
 	entries1 = indexed(w);
 	cpu_sample(w, &t1, &b1);
@@ -707,9 +701,7 @@ static void tidsd_sustained(struct world *w, long seconds, long backlog, struct 
 		atomic_store(&p[i].stop, 1);
 	for (int i = 0; i < PUBLISHERS; i++)
 		pthread_join(p[i].thread, NULL);
-	s->published = 0;
-	for (int i = 0; i < PUBLISHERS; i++)
-		s->published += atomic_load(&p[i].published);
+	s->published = atomic_load(&g.published);
 	/* Drain: everything routed and indexed, which also tells how many
 	 * entries a record makes over the whole run. */
 	deadline = mono_us() + 600 * 1000000LL;
