@@ -367,7 +367,7 @@ static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, 
 	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, errlen) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, errlen) != RD_KAFKA_CONF_OK ||
 	    /* Bounds what a slow subscriber can make us hold. */
-	    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "1024", err, errlen) != RD_KAFKA_CONF_OK ||
+	    kafka_conf_read_ahead(conf, 1 << 20, err, errlen) != 0 ||
 	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", err, errlen) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
 		return TIDS_EKAFKA;

@@ -513,7 +513,7 @@ static int start_consumer(struct tidsd *d, struct pull *pl, uint64_t from, char 
 	    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, errlen) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, errlen) != RD_KAFKA_CONF_OK ||
 	    /* Bounds what a slow peer can make us hold in memory. */
-	    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", "2048", err, errlen) != RD_KAFKA_CONF_OK ||
+	    kafka_conf_read_ahead(conf, 2 << 20, err, errlen) != 0 ||
 	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", err, errlen) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
 		return TIDS_EKAFKA;

@@ -536,7 +536,7 @@ static int32_t partition_count(rd_kafka_t *rk, const char *topic, int32_t fallba
 
 static int open_consumer(struct tidsd *d, struct indexer *ix)
 {
-	char err[512], group[300], prefetch_kbytes[32];
+	char err[512], group[300];
 	rd_kafka_conf_t *conf = kafka_conf(d, RD_KAFKA_CONSUMER, err, sizeof(err));
 
 	if (conf == NULL) {
@@ -545,7 +545,6 @@ static int open_consumer(struct tidsd *d, struct indexer *ix)
 	}
 	/* assign, never commit: the ledger keeps the offsets. */
 	kafka_group_name(d, KG_INDEXER, NULL, group, sizeof(group));
-	snprintf(prefetch_kbytes, sizeof(prefetch_kbytes), "%lld", (long long)(d->conf->indexer_prefetch / 1024));
 	if (rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
@@ -554,16 +553,7 @@ static int open_consumer(struct tidsd *d, struct indexer *ix)
 	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "50", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    /* Reaching the end of the audit topic says when a period is all read. */
 	    rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    /* Behind the router, the backlog stays on Kafka, not in our
-	     * memory (64 MiB by default), but the prefetch must hold more
-	     * than a second of indexing: librdkafka 2.0.2 stops fetching
-	     * once its queue is full and looks again only after a second
-	     * (fetch.queue.backoff.ms in 2.10 makes that settable). With
-	     * 8 MiB the indexer waited for Kafka two thirds of the time and
-	     * held 4.6k records/s in make bench; with 32 MiB (the default of
-	     * audit.indexer_prefetch), 7.9k, and 11.9k with the router's
-	     * prefetch raised too (router.c). */
-	    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", prefetch_kbytes, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+	    kafka_conf_read_ahead(conf, d->conf->indexer_prefetch, err, sizeof(err)) != 0) {
 		rd_kafka_conf_destroy(conf);
 		tids_log_warnx("indexer: %s", err);
 		return TIDS_EKAFKA;

@@ -54,6 +54,23 @@ fail:
 	return NULL;
 }
 
+/*
+ * A backlog waits on Kafka, not in our memory: librdkafka's default read-ahead
+ * (64 MiB per consumer, plus its overhead per message) made most of tidsd's
+ * RSS under load. Too small costs throughput, though: librdkafka 2.0.2 stops
+ * fetching a partition once this queue is full and looks again only at its
+ * broker thread's next wake-up, up to a second later (rd_kafka_toppar_fetch_
+ * decide; fetch.queue.backoff.ms in 2.10 makes that wait settable). A
+ * consumer that must keep up needs more than a second of its work here.
+ */
+int kafka_conf_read_ahead(rd_kafka_conf_t *conf, int64_t bytes, char *err, size_t errlen)
+{
+	char kbytes[32];
+
+	snprintf(kbytes, sizeof(kbytes), "%lld", (long long)(bytes / 1024));
+	return rd_kafka_conf_set(conf, "queued.max.messages.kbytes", kbytes, err, errlen) == RD_KAFKA_CONF_OK ? 0 : -1;
+}
+
 rd_kafka_t *kafka_client(struct tidsd *d, rd_kafka_type_t type, const char *name, rd_kafka_conf_t *conf,
 			 char *err, size_t errlen)
 {

@@ -706,7 +706,7 @@ static rd_kafka_conf_t *producer_conf(struct router *rt, const char *id)
 
 static int setup(struct router *rt)
 {
-	char err[512], session_timeout[32], prefetch_kbytes[32];
+	char err[512], session_timeout[32];
 	rd_kafka_conf_t *conf;
 	rd_kafka_topic_partition_list_t *topics;
 
@@ -721,7 +721,6 @@ static int setup(struct router *rt)
 	 * session to expire; one that is gone for longer than the session
 	 * timeout has its partitions taken over by the other instances. */
 	snprintf(session_timeout, sizeof(session_timeout), "%lld", (long long)rt->session_timeout_ms);
-	snprintf(prefetch_kbytes, sizeof(prefetch_kbytes), "%lld", (long long)(rt->prefetch / 1024));
 	if (rd_kafka_conf_set(conf, "group.instance.id", rt->instance_id, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "session.timeout.ms", session_timeout, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "partition.assignment.strategy", "cooperative-sticky", err, sizeof(err)) !=
@@ -731,14 +730,7 @@ static int setup(struct router *rt)
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "5", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    /* A backlog waits on Kafka, not in our memory (the default,
-	     * 64 MiB plus librdkafka's overhead per message, made most of
-	     * tidsd's RSS under load). But librdkafka 2.0.2 stops fetching
-	     * once this is full and looks again only a second later. In
-	     * make bench (the indexer's prefetch at 32 MiB), 4 MiB here held
-	     * 7.9k records/s, 8 MiB (router.prefetch's default) 11.9k and
-	     * 16 MiB no more. */
-	    rd_kafka_conf_set(conf, "queued.max.messages.kbytes", prefetch_kbytes, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
+	    kafka_conf_read_ahead(conf, rt->prefetch, err, sizeof(err)) != 0 ||
 	    rd_kafka_conf_set(conf, "client.id", rt->group_id, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
 		tids_log_warnx("router: %s", err);

@@ -418,6 +418,9 @@ rd_kafka_t *kafka_client(struct tidsd *d, rd_kafka_type_t type, const char *name
 			 rd_kafka_conf_t *conf, char *err, size_t errlen);
 /* A configuration for a client of this type: the kafka.* properties it uses. */
 rd_kafka_conf_t *kafka_conf(struct tidsd *d, rd_kafka_type_t type, char *err, size_t errlen);
+/* Bounds what a consumer reads ahead of us (queued.max.messages.kbytes);
+ * see kafka.c for what too small costs. */
+int kafka_conf_read_ahead(rd_kafka_conf_t *conf, int64_t bytes, char *err, size_t errlen);
 /* Routes a queue's readiness into the event loop; takes the reference q
  * (unwatch destroys it). */
 int kafka_watch_queue(struct tidsd *d, struct kafka_queue_watch *kw, rd_kafka_queue_t *q,
