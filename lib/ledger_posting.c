@@ -18,6 +18,7 @@
  * query checks every row it fetches against the list that named it and
  * against the entry's bytes.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +66,8 @@ static int64_t list_of(enum ledger_list kind, int64_t n)
 }
 
 /* items (room for *cap of size bytes each) with room for need, doubling
- * from first; NULL, with items untouched, if memory ran out. */
+ * from first; NULL, with items untouched, if memory ran out or the size
+ * would not fit in a size_t. */
 static void *reserve(void *items, size_t *cap, size_t need, size_t first, size_t size)
 {
 	size_t n = *cap ? *cap : first;
@@ -73,8 +75,13 @@ static void *reserve(void *items, size_t *cap, size_t need, size_t first, size_t
 
 	if (need <= *cap)
 		return items;
-	while (n < need)
+	while (n < need) {
+		if (n > SIZE_MAX / 2)
+			return NULL;
 		n *= 2;
+	}
+	if (n > SIZE_MAX / size)
+		return NULL;
 	if ((p = realloc(items, n * size)) != NULL)
 		*cap = n;
 	return p;
