@@ -42,6 +42,7 @@ struct subscription {
 	struct session *s;
 	uint64_t call_id;
 	rd_kafka_t *rk;
+	struct kafka_read_ahead read_ahead;  /* rk's */
 	struct kafka_queue_watch qw;
 	struct committed_start start;  /* the position looked up in Kafka */
 	uint32_t window;
@@ -294,6 +295,7 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 				tids_log_warnx("egress %s: %s", sub->participant, rd_kafka_message_errstr(m));
 			continue;
 		}
+		kafka_took(&sub->read_ahead, m);
 		committed_started(&sub->start);
 		if (sub->s != NULL)
 			send_message(d, sub, m);
@@ -367,7 +369,7 @@ static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, 
 	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, errlen) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, errlen) != RD_KAFKA_CONF_OK ||
 	    /* Bounds what a slow subscriber can make us hold. */
-	    kafka_conf_read_ahead(conf, 1 << 20, err, errlen) != 0 ||
+	    kafka_conf_read_ahead(conf, &sub->read_ahead, 1 << 20, err, errlen) != 0 ||
 	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", err, errlen) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
 		return TIDS_EKAFKA;
@@ -378,6 +380,9 @@ static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, 
 	if (sub->rk == NULL)
 		return TIDS_EKAFKA;
 	rd_kafka_poll_set_consumer(sub->rk);
+	sub->read_ahead.rk = sub->rk;
+	sub->read_ahead.wakes = &d->metrics->fetch_wakes[MR_EGRESS];
+	sub->qw.read_ahead = &sub->read_ahead;
 	/* A position this instance kept in SQLite (before positions were on
 	 * Kafka) is where the stream starts once, and goes to Kafka. */
 	legacy = store_get_u64(d->store, "egress", sub->participant, &next) == 0;

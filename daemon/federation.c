@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "federation.h"
+#include "metrics.h"
 #include "router.h"
 #include "tids/error.h"
 #include "tids/seal.h"
@@ -26,6 +27,7 @@ struct pull {
 	uint64_t call_id;
 	struct fed_peer *p;
 	rd_kafka_t *rk;
+	struct kafka_read_ahead read_ahead;  /* rk's */
 	struct kafka_queue_watch qw;
 	uint32_t window;
 	uint64_t *sent;                    /* positions sent and not acknowledged, oldest first */
@@ -388,6 +390,7 @@ static void pull_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 				tids_log_warnx("federation: %s: %s", pl->p->out_topic, rd_kafka_message_errstr(m));
 			continue;
 		}
+		kafka_took(&pl->read_ahead, m);
 		if (pl->s != NULL)
 			send_forward(d, pl, m);
 	}
@@ -513,7 +516,7 @@ static int start_consumer(struct tidsd *d, struct pull *pl, uint64_t from, char 
 	    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, errlen) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, errlen) != RD_KAFKA_CONF_OK ||
 	    /* Bounds what a slow peer can make us hold in memory. */
-	    kafka_conf_read_ahead(conf, 2 << 20, err, errlen) != 0 ||
+	    kafka_conf_read_ahead(conf, &pl->read_ahead, 2 << 20, err, errlen) != 0 ||
 	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", err, errlen) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
 		return TIDS_EKAFKA;
@@ -523,6 +526,9 @@ static int start_consumer(struct tidsd *d, struct pull *pl, uint64_t from, char 
 	if (pl->rk == NULL)
 		return TIDS_EKAFKA;
 	rd_kafka_poll_set_consumer(pl->rk);
+	pl->read_ahead.rk = pl->rk;
+	pl->read_ahead.wakes = &d->metrics->fetch_wakes[MR_PULL];
+	pl->qw.read_ahead = &pl->read_ahead;
 	tp = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_topic_partition_list_add(tp, pl->p->out_topic, 0)->offset = (int64_t)from;
 	kerr = rd_kafka_assign(pl->rk, tp);

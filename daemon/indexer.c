@@ -47,6 +47,7 @@ struct chain_state {
 struct indexer {
 	struct tids_ledger *ledger;
 	rd_kafka_t *rk;
+	struct kafka_read_ahead read_ahead;  /* rk's */
 	rd_kafka_queue_t *q;
 	int q_pipe[2];                      /* the consumer queue became non-empty */
 	int wake_fd;                        /* eventfd: stop */
@@ -404,6 +405,7 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 			tids_log_warnx("indexer: %s", rd_kafka_message_errstr(m));
 			continue;
 		}
+		kafka_took(&ix->read_ahead, m);
 		on_message(ix, m);
 	}
 }
@@ -501,6 +503,8 @@ static void *indexer_main(void *arg)
 			;
 		/* The pipe fires when the queue becomes non-empty: drain it. */
 		take_events(ix, 0);
+		if (!ix->paused)
+			kafka_ran_dry(&ix->read_ahead);
 		if (mono_ms() >= next_tick) {
 			tick(ix);
 			next_tick = mono_ms() + INDEXER_COMMIT_MS;
@@ -553,7 +557,7 @@ static int open_consumer(struct tidsd *d, struct indexer *ix)
 	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "50", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    /* Reaching the end of the audit topic says when a period is all read. */
 	    rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    kafka_conf_read_ahead(conf, d->conf->indexer_prefetch, err, sizeof(err)) != 0) {
+	    kafka_conf_read_ahead(conf, &ix->read_ahead, d->conf->indexer_prefetch, err, sizeof(err)) != 0) {
 		rd_kafka_conf_destroy(conf);
 		tids_log_warnx("indexer: %s", err);
 		return TIDS_EKAFKA;
@@ -565,6 +569,8 @@ static int open_consumer(struct tidsd *d, struct indexer *ix)
 		return TIDS_EKAFKA;
 	}
 	rd_kafka_poll_set_consumer(ix->rk);
+	ix->read_ahead.rk = ix->rk;
+	ix->read_ahead.wakes = &d->metrics->fetch_wakes[MR_INDEXER];
 	return 0;
 }
 

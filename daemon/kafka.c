@@ -57,18 +57,50 @@ fail:
 /*
  * A backlog waits on Kafka, not in our memory: librdkafka's default read-ahead
  * (64 MiB per consumer, plus its overhead per message) made most of tidsd's
- * RSS under load. Too small costs throughput, though: librdkafka 2.0.2 stops
- * fetching a partition once this queue is full and looks again only at its
- * broker thread's next wake-up, up to a second later (rd_kafka_toppar_fetch_
- * decide; fetch.queue.backoff.ms in 2.10 makes that wait settable). A
- * consumer that must keep up needs more than a second of its work here.
+ * RSS under load. A small one needs kafka_ran_dry, though (below).
  */
-int kafka_conf_read_ahead(rd_kafka_conf_t *conf, int64_t bytes, char *err, size_t errlen)
+int kafka_conf_read_ahead(rd_kafka_conf_t *conf, struct kafka_read_ahead *ra, int64_t bytes, char *err,
+			  size_t errlen)
 {
 	char kbytes[32];
 
+	ra->bytes = bytes;
+	ra->taken = 0;
 	snprintf(kbytes, sizeof(kbytes), "%lld", (long long)(bytes / 1024));
 	return rd_kafka_conf_set(conf, "queued.max.messages.kbytes", kbytes, err, errlen) == RD_KAFKA_CONF_OK ? 0 : -1;
+}
+
+/*
+ * librdkafka 2.0.2 stops fetching a partition once the consumer's queue
+ * holds its read-ahead, and looks again only when the broker's thread next
+ * wakes: on a request or an answer for that broker, or a second later
+ * (rd_kafka_toppar_fetch_decide; 2.10's fetch.queue.backoff.ms shortens the
+ * wait). A consumer that emptied its queue meanwhile sat idle for the rest
+ * of that second, and a small read-ahead made it idle most of the time under
+ * load (README, Known limits). So a consumer whose queue may have filled (it
+ * took half its read-ahead or more since the queue was last empty) and has
+ * now run dry asks its partitions' brokers for their end offsets: the
+ * request wakes each broker's thread, which then finds room and fetches. It
+ * waits for no answer (timeout 0: librdkafka drops replies that come after
+ * it returned), so it never blocks its caller. A queue that never filled had
+ * its fetcher running all along and is left alone: an idle hub asks nothing.
+ */
+void kafka_ran_dry(struct kafka_read_ahead *ra)
+{
+	rd_kafka_topic_partition_list_t *parts = NULL;
+	bool filled = ra->taken >= ra->bytes / 2;
+
+	ra->taken = 0;
+	if (!filled || ra->rk == NULL || rd_kafka_assignment(ra->rk, &parts) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return;
+	if (parts->cnt > 0) {
+		for (int i = 0; i < parts->cnt; i++)
+			parts->elems[i].offset = RD_KAFKA_OFFSET_END;
+		(void)rd_kafka_offsets_for_times(ra->rk, parts, 0);
+		if (ra->wakes != NULL)
+			atomic_fetch_add_explicit(ra->wakes, 1, memory_order_relaxed);
+	}
+	rd_kafka_topic_partition_list_destroy(parts);
 }
 
 rd_kafka_t *kafka_client(struct tidsd *d, rd_kafka_type_t type, const char *name, rd_kafka_conf_t *conf,
@@ -98,7 +130,12 @@ void kafka_queue_pump(struct tidsd *d, struct kafka_queue_watch *kw)
 
 	/* librdkafka writes to the pipe only when the queue becomes non-empty,
 	 * so whoever stops early (ready() false) must pump again later. */
-	while ((kw->ready == NULL || kw->ready(d, kw->ctx)) && (ev = rd_kafka_queue_poll(kw->q, 0)) != NULL) {
+	while (kw->ready == NULL || kw->ready(d, kw->ctx)) {
+		if ((ev = rd_kafka_queue_poll(kw->q, 0)) == NULL) {
+			if (kw->read_ahead != NULL)
+				kafka_ran_dry(kw->read_ahead);
+			return;
+		}
 		kw->on_event(d, ev, kw->ctx);
 		rd_kafka_event_destroy(ev);
 	}

@@ -24,6 +24,7 @@ static const char *const bucket_le[METRICS_BUCKETS] = {
 static const char *const decision_names[MD_COUNT] = { "allow", "transform", "deny" };
 static const char *const tier_names[METRICS_TIERS] = { "unset", "general", "important", "core" };
 static const char *const handshake_reasons[MHS_COUNT] = { "invalid", "timeout", "unregistered", "suspended" };
+static const char *const reader_names[MR_COUNT] = { "router", "indexer", "egress", "pull" };
 
 /* The label of a default deny: parentheses never occur in rule ids. */
 #define DEFAULT_DENY_LABEL "(default-deny)"
@@ -325,6 +326,10 @@ int metrics_render(const struct metrics *m, const struct metrics_info *info, int
 		&m->ledger_entries);
 	if (ilag >= 0)
 		gauge(&o, "tids_ledger_indexer_lag", "Audit topic messages not yet in the ledger.", ilag);
+	head(&o, "tids_kafka_fetch_wakes_total", "counter",
+	     "Times a consumer emptied its read-ahead after filling it, and woke Kafka fetches that had stopped.");
+	for (int r = 0; r < MR_COUNT; r++)
+		emit(&o, "tids_kafka_fetch_wakes_total{consumer=\"%s\"} %lu\n", reader_names[r], get(&m->fetch_wakes[r]));
 	return o.err;
 }
 

@@ -27,6 +27,9 @@
 enum metrics_decision { MD_ALLOW, MD_TRANSFORM, MD_DENY, MD_COUNT };
 #define METRICS_TIERS 4             /* enum tids_tier: unset, general, important, core */
 
+/* The consumers that read ahead of tidsd (struct kafka_read_ahead). */
+enum metrics_reader { MR_ROUTER, MR_INDEXER, MR_EGRESS, MR_PULL, MR_COUNT };
+
 enum metrics_handshake_failure {
 	MHS_INVALID,                    /* a Noise message did not verify or parse */
 	MHS_TIMEOUT,                    /* limits.handshake_timeout */
@@ -80,6 +83,9 @@ struct metrics {
 	/* indexer thread */
 	atomic_ulong ledger_entries;
 	atomic_long indexer_lag;                    /* audit topic messages not yet indexed (-1: unknown) */
+
+	/* each reader's own thread: librdkafka's fetchers woken (kafka_ran_dry) */
+	atomic_ulong fetch_wakes[MR_COUNT];
 
 	/* main loop: health */
 	bool router_enabled;

@@ -273,6 +273,7 @@ struct router {
 	bool owned[ROUTER_PARTITIONS_MAX];   /* which ones */
 	int64_t session_timeout_ms;
 	int64_t prefetch;                    /* router.prefetch, bytes */
+	struct kafka_read_ahead read_ahead;  /* the consumer's */
 
 	/* The record being routed: decided at one time, and encoded once for
 	 * the recipients that receive it unchanged. */

@@ -7,6 +7,7 @@
 #define TIDSD_H
 
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -408,6 +409,9 @@ struct kafka_queue_watch {
 	 * call kafka_queue_pump when it would say yes again. */
 	bool (*ready)(struct tidsd *d, void *ctx);
 	void *ctx;
+	/* A consumer's: told when the queue runs dry (on_event counts what it
+	 * takes with kafka_took). */
+	struct kafka_read_ahead *read_ahead;
 };
 
 int kafka_init(struct tidsd *d);
@@ -418,9 +422,28 @@ rd_kafka_t *kafka_client(struct tidsd *d, rd_kafka_type_t type, const char *name
 			 rd_kafka_conf_t *conf, char *err, size_t errlen);
 /* A configuration for a client of this type: the kafka.* properties it uses. */
 rd_kafka_conf_t *kafka_conf(struct tidsd *d, rd_kafka_type_t type, char *err, size_t errlen);
-/* Bounds what a consumer reads ahead of us (queued.max.messages.kbytes);
- * see kafka.c for what too small costs. */
-int kafka_conf_read_ahead(rd_kafka_conf_t *conf, int64_t bytes, char *err, size_t errlen);
+/* A consumer's read-ahead: how much librdkafka may fetch ahead of us, and
+ * what we took from it since its queue was last empty (kafka.c). */
+struct kafka_read_ahead {
+	rd_kafka_t *rk;                      /* the consumer, once made */
+	int64_t bytes;                       /* queued.max.messages.kbytes, as bytes */
+	int64_t taken;                       /* payload and key bytes, since it was last empty */
+	atomic_ulong *wakes;                 /* fetchers woken (metrics), or NULL */
+};
+
+/* Bounds what a consumer reads ahead of us (queued.max.messages.kbytes)
+ * and remembers it in ra; set ra->rk once the consumer exists. */
+int kafka_conf_read_ahead(rd_kafka_conf_t *conf, struct kafka_read_ahead *ra, int64_t bytes, char *err,
+			  size_t errlen);
+/* The consumer took m from its queue. */
+static inline void kafka_took(struct kafka_read_ahead *ra, const rd_kafka_message_t *m)
+{
+	ra->taken += (int64_t)(m->len + m->key_len);
+}
+/* Its queue is empty: if it had filled since it was last empty, librdkafka
+ * may have stopped fetching for it; wakes the fetchers of the partitions
+ * Kafka has more of. Never blocks. */
+void kafka_ran_dry(struct kafka_read_ahead *ra);
 /* Routes a queue's readiness into the event loop; takes the reference q
  * (unwatch destroys it). */
 int kafka_watch_queue(struct tidsd *d, struct kafka_queue_watch *kw, rd_kafka_queue_t *q,

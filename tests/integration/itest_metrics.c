@@ -120,9 +120,17 @@ static int wait_health(const struct tids_test_hub *h, int want, char *body, size
 	return status;
 }
 
+static struct tids_bytes make_record_with(uint32_t n, const char *category, enum tids_tier tier, const char *text);
+
 static struct tids_bytes make_record(uint32_t n, const char *category, enum tids_tier tier)
 {
-	struct tids_field f = { 0 };
+	return make_record_with(n, category, tier, NULL);
+}
+
+/* A record with an int field n, and a text field if text is not NULL. */
+static struct tids_bytes make_record_with(uint32_t n, const char *category, enum tids_tier tier, const char *text)
+{
+	struct tids_field f[2] = { 0 };
 	struct tids_record r = { 0 };
 	struct tids_bytes out;
 	uint8_t *buf;
@@ -135,11 +143,18 @@ static struct tids_bytes make_record(uint32_t n, const char *category, enum tids
 	r.tier = tier;
 	r.origin = "CN-SH";
 	r.produced_at_ms = now_ms();
-	f.name = "n";
-	f.value.kind = TIDS_VALUE_INT;
-	f.value.as.i = n;
-	r.fields = &f;
+	f[0].name = "n";
+	f[0].value.kind = TIDS_VALUE_INT;
+	f[0].value.as.i = n;
+	r.fields = f;
 	r.n_fields = 1;
+	if (text != NULL) {
+		f[1].name = "note";
+		f[1].value.kind = TIDS_VALUE_TEXT;
+		f[1].value.as.bytes.data = (const uint8_t *)text;
+		f[1].value.as.bytes.len = strlen(text);
+		r.n_fields = 2;
+	}
 	ck_assert_int_eq(tids_wire_encode_record(&r, &buf, &len), 0);
 	out.data = buf;
 	out.len = len;
@@ -259,6 +274,11 @@ START_TEST(counters_follow_a_known_load)
 	ck_assert(sample(body, "tids_sessions_open") >= 1);
 	ck_assert(sample(body, "tids_kafka_reachable") == 1);
 	ck_assert_ptr_nonnull(strstr(body, "# TYPE tids_delivery_latency_seconds histogram\n"));
+	/* No read-ahead came near full: no fetcher was woken. */
+	ck_assert(sample(body, "tids_kafka_fetch_wakes_total{consumer=\"router\"}") == 0);
+	ck_assert(sample(body, "tids_kafka_fetch_wakes_total{consumer=\"indexer\"}") == 0);
+	ck_assert(sample(body, "tids_kafka_fetch_wakes_total{consumer=\"egress\"}") == 0);
+	ck_assert(sample(body, "tids_kafka_fetch_wakes_total{consumer=\"pull\"}") == 0);
 
 	tids_client_free(sub);
 	for (size_t i = 0; i < n; i++)
@@ -267,6 +287,68 @@ START_TEST(counters_follow_a_known_load)
 	tids_identity_wipe(&factory);
 	tids_identity_wipe(&lessor);
 	tids_test_hub_destroy(&hub);
+}
+END_TEST
+
+#define BACKLOG_BATCHES 20
+#define BACKLOG_BATCH 200
+
+/* A backlog of about 7 MB on the ingress topic, published while no router
+ * runs, meets an instance that reads 1 MiB ahead: its router fills its
+ * read-ahead, empties it, and wakes the fetches that librdkafka stopped;
+ * everything is routed and indexed. */
+START_TEST(read_ahead_refills)
+{
+	const char *purposes[] = { "billing" };
+	static char big[1500];
+	struct tids_identity factory, lessor;
+	struct tids_test_hub a, b;
+	struct tids_bytes recs[BACKLOG_BATCH];
+	struct tids_publish_ack ack;
+	struct tids_client *c, *sub;
+	char err[512];
+	double wakes;
+
+	ck_assert_int_eq(tids_test_hub_start(&a, "kafka.partitions = 2\nrouter.enabled = no\naudit.ledger = no"), 0);
+	ck_assert_int_eq(tids_test_hub_participant(&a, "factory.sh1", "factory", "CN-SH", NULL, &factory), 0);
+	ck_assert_int_eq(tids_test_hub_participant(&a, "lessor.wh", "lessor", "CN-HB", "security_agreement=true",
+						   &lessor), 0);
+	ck_assert_int_eq(tids_test_hub_asset(&a, "press-7", "factory.sh1", "lessor.wh", "sh-plant-2"), 0);
+	sub = tids_test_hub_connect(&a, &lessor);
+	ck_assert_ptr_nonnull(sub);
+	ck_assert_int_eq(tids_client_subscribe(sub, purposes, 1, 100, err, sizeof(err)), 0);
+	ck_assert_int_eq(tids_client_ping(sub, err, sizeof(err), err, sizeof(err)), 0);
+
+	/* Quality records: denied to the lessor by default, one entry each. */
+	memset(big, 'q', sizeof(big) - 1);
+	c = tids_test_hub_connect(&a, &factory);
+	ck_assert_ptr_nonnull(c);
+	for (uint64_t batch = 1; batch <= BACKLOG_BATCHES; batch++) {
+		for (uint32_t i = 0; i < BACKLOG_BATCH; i++)
+			recs[i] = make_record_with(i, "quality", TIDS_TIER_GENERAL, big);
+		ck_assert_int_eq(tids_client_publish(c, &factory, "factory.sh1", batch, recs, BACKLOG_BATCH, &ack, err,
+						     sizeof(err)), 0);
+		ck_assert_uint_eq(ack.accepted, BACKLOG_BATCH);
+		tids_publish_ack_free(&ack);
+		for (uint32_t i = 0; i < BACKLOG_BATCH; i++)
+			free((void *)recs[i].data);
+	}
+	tids_client_free(c);
+
+	ck_assert_int_eq(tids_test_hub_join(&b, &a, "b", "router.prefetch = 1M\naudit.indexer_prefetch = 1M"), 0);
+	ck_assert(wait_for(&b, "tids_records_routed_total", BACKLOG_BATCHES * BACKLOG_BATCH) ==
+		  BACKLOG_BATCHES * BACKLOG_BATCH);
+	ck_assert(wait_for(&b, "tids_ledger_entries_indexed_total", BACKLOG_BATCHES * BACKLOG_BATCH) ==
+		  BACKLOG_BATCHES * BACKLOG_BATCH);
+	wakes = scrape(&b, "tids_kafka_fetch_wakes_total{consumer=\"router\"}");
+	ck_assert_msg(wakes >= 1, "the router's fetches were never woken (%g)", wakes);
+	ck_assert(scrape(&b, "tids_router_transaction_failures_total") == 0);
+
+	tids_client_free(sub);
+	tids_identity_wipe(&factory);
+	tids_identity_wipe(&lessor);
+	tids_test_hub_destroy(&b);
+	tids_test_hub_destroy(&a);
 }
 END_TEST
 
@@ -359,6 +441,7 @@ int main(void)
 		{ "http", http_refuses_and_keeps_serving },
 		{ "listener", listener_off_or_taken },
 		{ "health_kafka", health_follows_kafka },
+		{ "read_ahead", read_ahead_refills },
 	};
 	Suite *s = suite_create("metrics");
 	SRunner *sr;
