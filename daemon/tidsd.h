@@ -440,9 +440,9 @@ static inline void kafka_took(struct kafka_read_ahead *ra, const rd_kafka_messag
 {
 	ra->taken += (int64_t)(m->len + m->key_len);
 }
-/* Its queue is empty: if it had filled since it was last empty, librdkafka
- * may have stopped fetching for it; wakes the fetchers of the partitions
- * Kafka has more of. Never blocks. */
+/* Its queue is empty: if it may have filled since it was last empty,
+ * librdkafka may have stopped fetching for it; wakes the brokers of its
+ * partitions with a request. Never blocks. */
 void kafka_ran_dry(struct kafka_read_ahead *ra);
 /* Routes a queue's readiness into the event loop; takes the reference q
  * (unwatch destroys it). */
