@@ -369,7 +369,8 @@ static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, 
 	    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", err, errlen) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, errlen) != RD_KAFKA_CONF_OK ||
 	    /* Bounds what a slow subscriber can make us hold. */
-	    kafka_conf_read_ahead(conf, &sub->read_ahead, 1 << 20, err, errlen) != 0 ||
+	    kafka_conf_read_ahead(conf, &sub->read_ahead, 1 << 20, &d->metrics->fetch_wakes[MR_EGRESS], err,
+				  errlen) != 0 ||
 	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", err, errlen) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
 		return TIDS_EKAFKA;
@@ -379,10 +380,7 @@ static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, 
 	sub->rk = kafka_client(d, RD_KAFKA_CONSUMER, sub->participant, conf, err, errlen);
 	if (sub->rk == NULL)
 		return TIDS_EKAFKA;
-	rd_kafka_poll_set_consumer(sub->rk);
-	sub->read_ahead.rk = sub->rk;
-	sub->read_ahead.wakes = &d->metrics->fetch_wakes[MR_EGRESS];
-	sub->qw.read_ahead = &sub->read_ahead;
+	kafka_read_ahead_start(&sub->read_ahead, sub->rk);
 	/* A position this instance kept in SQLite (before positions were on
 	 * Kafka) is where the stream starts once, and goes to Kafka. */
 	legacy = store_get_u64(d->store, "egress", sub->participant, &next) == 0;
@@ -395,7 +393,7 @@ static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, 
 			tids_log_warnx("egress %s: the old position is not removed", sub->participant);
 	}
 	sub->qw.ready = ready;
-	return kafka_watch_queue(d, &sub->qw, rd_kafka_queue_get_consumer(sub->rk), on_event, sub);
+	return kafka_watch_consumer(d, &sub->qw, &sub->read_ahead, on_event, sub);
 }
 
 /* The subscription's purposes stand (on every instance): the stream starts. */

@@ -516,7 +516,7 @@ static int start_consumer(struct tidsd *d, struct pull *pl, uint64_t from, char 
 	    rd_kafka_conf_set(conf, "isolation.level", "read_committed", err, errlen) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, errlen) != RD_KAFKA_CONF_OK ||
 	    /* Bounds what a slow peer can make us hold in memory. */
-	    kafka_conf_read_ahead(conf, &pl->read_ahead, 2 << 20, err, errlen) != 0 ||
+	    kafka_conf_read_ahead(conf, &pl->read_ahead, 2 << 20, &d->metrics->fetch_wakes[MR_PULL], err, errlen) != 0 ||
 	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "10", err, errlen) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
 		return TIDS_EKAFKA;
@@ -525,10 +525,7 @@ static int start_consumer(struct tidsd *d, struct pull *pl, uint64_t from, char 
 	pl->rk = kafka_client(d, RD_KAFKA_CONSUMER, group, conf, err, errlen);
 	if (pl->rk == NULL)
 		return TIDS_EKAFKA;
-	rd_kafka_poll_set_consumer(pl->rk);
-	pl->read_ahead.rk = pl->rk;
-	pl->read_ahead.wakes = &d->metrics->fetch_wakes[MR_PULL];
-	pl->qw.read_ahead = &pl->read_ahead;
+	kafka_read_ahead_start(&pl->read_ahead, pl->rk);
 	tp = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_topic_partition_list_add(tp, pl->p->out_topic, 0)->offset = (int64_t)from;
 	kerr = rd_kafka_assign(pl->rk, tp);
@@ -536,7 +533,7 @@ static int start_consumer(struct tidsd *d, struct pull *pl, uint64_t from, char 
 	if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
 		return tids_fail(err, errlen, TIDS_EKAFKA, "%s", rd_kafka_err2str(kerr));
 	pl->qw.ready = pull_ready;
-	return kafka_watch_queue(d, &pl->qw, rd_kafka_queue_get_consumer(pl->rk), pull_event, pl);
+	return kafka_watch_consumer(d, &pl->qw, &pl->read_ahead, pull_event, pl);
 }
 
 void federation_pull(struct tidsd *d, struct session *s, uint64_t call_id, const uint8_t *body, size_t len)

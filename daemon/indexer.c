@@ -557,7 +557,8 @@ static int open_consumer(struct tidsd *d, struct indexer *ix)
 	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "50", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    /* Reaching the end of the audit topic says when a period is all read. */
 	    rd_kafka_conf_set(conf, "enable.partition.eof", "true", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    kafka_conf_read_ahead(conf, &ix->read_ahead, d->conf->indexer_prefetch, err, sizeof(err)) != 0) {
+	    kafka_conf_read_ahead(conf, &ix->read_ahead, d->conf->indexer_prefetch,
+				  &d->metrics->fetch_wakes[MR_INDEXER], err, sizeof(err)) != 0) {
 		rd_kafka_conf_destroy(conf);
 		tids_log_warnx("indexer: %s", err);
 		return TIDS_EKAFKA;
@@ -568,9 +569,7 @@ static int open_consumer(struct tidsd *d, struct indexer *ix)
 		tids_log_warnx("indexer: %s", err);
 		return TIDS_EKAFKA;
 	}
-	rd_kafka_poll_set_consumer(ix->rk);
-	ix->read_ahead.rk = ix->rk;
-	ix->read_ahead.wakes = &d->metrics->fetch_wakes[MR_INDEXER];
+	kafka_read_ahead_start(&ix->read_ahead, ix->rk);
 	return 0;
 }
 

@@ -59,13 +59,15 @@ fail:
  * (64 MiB per consumer, plus its overhead per message) made most of tidsd's
  * RSS under load. A small one needs kafka_ran_dry, though (below).
  */
-int kafka_conf_read_ahead(rd_kafka_conf_t *conf, struct kafka_read_ahead *ra, int64_t bytes, char *err,
-			  size_t errlen)
+int kafka_conf_read_ahead(rd_kafka_conf_t *conf, struct kafka_read_ahead *ra, int64_t bytes,
+			  atomic_ulong *wakes, char *err, size_t errlen)
 {
 	char kbytes[32];
 
+	ra->rk = NULL;
 	ra->bytes = bytes;
 	ra->taken = 0;
+	ra->wakes = wakes;
 	snprintf(kbytes, sizeof(kbytes), "%lld", (long long)(bytes / 1024));
 	return rd_kafka_conf_set(conf, "queued.max.messages.kbytes", kbytes, err, errlen) == RD_KAFKA_CONF_OK ? 0 : -1;
 }
@@ -101,6 +103,12 @@ void kafka_ran_dry(struct kafka_read_ahead *ra)
 			atomic_fetch_add_explicit(ra->wakes, 1, memory_order_relaxed);
 	}
 	rd_kafka_topic_partition_list_destroy(parts);
+}
+
+void kafka_read_ahead_start(struct kafka_read_ahead *ra, rd_kafka_t *rk)
+{
+	rd_kafka_poll_set_consumer(rk);
+	ra->rk = rk;
 }
 
 rd_kafka_t *kafka_client(struct tidsd *d, rd_kafka_type_t type, const char *name, rd_kafka_conf_t *conf,
@@ -169,6 +177,13 @@ int kafka_watch_queue(struct tidsd *d, struct kafka_queue_watch *kw, rd_kafka_qu
 	/* Events queued before the pipe existed would never be signalled. */
 	on_queue_ready(d, &kw->w, 0);
 	return 0;
+}
+
+int kafka_watch_consumer(struct tidsd *d, struct kafka_queue_watch *kw, struct kafka_read_ahead *ra,
+			 void (*on_event)(struct tidsd *d, rd_kafka_event_t *ev, void *ctx), void *ctx)
+{
+	kw->read_ahead = ra;
+	return kafka_watch_queue(d, kw, rd_kafka_queue_get_consumer(ra->rk), on_event, ctx);
 }
 
 void kafka_unwatch_queue(struct tidsd *d, struct kafka_queue_watch *kw)

@@ -730,7 +730,8 @@ static int setup(struct router *rt)
 	    rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    rd_kafka_conf_set(conf, "fetch.wait.max.ms", "5", err, sizeof(err)) != RD_KAFKA_CONF_OK ||
-	    kafka_conf_read_ahead(conf, &rt->read_ahead, rt->prefetch, err, sizeof(err)) != 0 ||
+	    kafka_conf_read_ahead(conf, &rt->read_ahead, rt->prefetch, &rt->metrics->fetch_wakes[MR_ROUTER], err,
+				  sizeof(err)) != 0 ||
 	    rd_kafka_conf_set(conf, "client.id", rt->group_id, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
 		rd_kafka_conf_destroy(conf);
 		tids_log_warnx("router: %s", err);
@@ -746,9 +747,7 @@ static int setup(struct router *rt)
 		return -1;
 	}
 	rd_kafka_set_log_queue(rt->consumer, NULL);
-	rd_kafka_poll_set_consumer(rt->consumer);
-	rt->read_ahead.rk = rt->consumer;
-	rt->read_ahead.wakes = &rt->metrics->fetch_wakes[MR_ROUTER];
+	kafka_read_ahead_start(&rt->read_ahead, rt->consumer);
 	rt->cq = rd_kafka_queue_get_consumer(rt->consumer);
 	if (pipe2(rt->cq_pipe, O_CLOEXEC | O_NONBLOCK) != 0)
 		return -1;

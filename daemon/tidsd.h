@@ -432,9 +432,12 @@ struct kafka_read_ahead {
 };
 
 /* Bounds what a consumer reads ahead of us (queued.max.messages.kbytes)
- * and remembers it in ra; set ra->rk once the consumer exists. */
-int kafka_conf_read_ahead(rd_kafka_conf_t *conf, struct kafka_read_ahead *ra, int64_t bytes, char *err,
-			  size_t errlen);
+ * and remembers it in ra, with the counter of its wakes (metrics) or NULL. */
+int kafka_conf_read_ahead(rd_kafka_conf_t *conf, struct kafka_read_ahead *ra, int64_t bytes,
+			  atomic_ulong *wakes, char *err, size_t errlen);
+/* The consumer rk, just made from that configuration, delivers its
+ * messages on its consumer queue, and ra wakes its fetchers. */
+void kafka_read_ahead_start(struct kafka_read_ahead *ra, rd_kafka_t *rk);
 /* The consumer took m from its queue. */
 static inline void kafka_took(struct kafka_read_ahead *ra, const rd_kafka_message_t *m)
 {
@@ -448,6 +451,10 @@ void kafka_ran_dry(struct kafka_read_ahead *ra);
  * (unwatch destroys it). */
 int kafka_watch_queue(struct tidsd *d, struct kafka_queue_watch *kw, rd_kafka_queue_t *q,
 		      void (*on_event)(struct tidsd *d, rd_kafka_event_t *ev, void *ctx), void *ctx);
+/* The same for the consumer queue of ra's consumer, telling ra when it
+ * runs dry. */
+int kafka_watch_consumer(struct tidsd *d, struct kafka_queue_watch *kw, struct kafka_read_ahead *ra,
+			 void (*on_event)(struct tidsd *d, rd_kafka_event_t *ev, void *ctx), void *ctx);
 void kafka_unwatch_queue(struct tidsd *d, struct kafka_queue_watch *kw);
 void kafka_queue_pump(struct tidsd *d, struct kafka_queue_watch *kw);
 /* For clients whose queue is served by rd_kafka_consumer_poll (which calls
