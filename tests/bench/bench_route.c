@@ -882,6 +882,42 @@ static void latency(struct world *w, double rate, long seconds, struct latency *
 
 /* --- report ------------------------------------------------------------------------- */
 
+static void print_sustained(const struct sustained *s)
+{
+	printf("  %-44s %10.0f records/s  (target >= 50000)\n", "tidsd sustained (routed and indexed)", s->rate);
+	printf("  %-44s %10.0f / %.0f / %.0f records/s\n", "  published / routed / indexed", s->published_rate,
+	       s->routed_rate, s->indexed_rate);
+	printf("  %-44s %10lld -> %lld records; indexer %lld -> %lld (%s)\n", "  router backlog over the window",
+	       (long long)s->router_lag_start, (long long)s->router_lag_end, (long long)s->indexer_lag_start,
+	       (long long)s->indexer_lag_end, s->lag_bounded ? "held by the gate" : "PAST THE GATE: not a sustained rate");
+	printf("  %-44s %10ld records ahead of the ledger at most\n", "  publishers held to", s->backlog);
+	printf("  %-44s %10.1f s after the publishers stopped\n", "  drained", s->drain_seconds);
+	printf("  %-44s %10.2f  (the gate's estimate %.2f)\n", "  audit entries per record", s->entries_per_record,
+	       s->gate_entries_per_record);
+}
+
+static void print_sustained_cpu(const struct sustained *s)
+{
+	double routed = s->routed_rate * s->seconds;
+
+	printf("  CPU per routed record over the window (us):\n");
+	for (size_t i = 0; i < s->tidsd_cpu.n; i++)
+		printf("    %-42s %10.2f\n", s->tidsd_cpu.name[i], s->tidsd_cpu.cpu_us[i] / routed);
+	printf("    %-42s %10.2f\n", "tidsd, all threads", s->tidsd_cpu.total_us / routed);
+	/* The indexer's own figure (target <= 8 us): per entry it indexed in
+	 * the window, which is not per routed record when it falls behind. */
+	for (size_t i = 0; i < s->tidsd_cpu.n; i++)
+		if (strcmp(s->tidsd_cpu.name[i], "tidsd-indexer") == 0 && s->window_entries > 0)
+			printf("  %-44s %10.2f  (target <= 8; %lld entries in the window)\n",
+			       "indexer CPU per indexed audit entry (us)",
+			       s->tidsd_cpu.cpu_us[i] / (double)s->window_entries, (long long)s->window_entries);
+	printf("    %-42s %10.2f\n", "Kafka broker", s->broker_cpu_us / routed);
+	printf("  %-44s %10.1f MB  (target <= 100 MB)\n", "tidsd peak RSS", (double)s->rss_peak_kib / 1024.0);
+	if (s->written > 0)
+		printf("  %-44s %10.4f  (target <= 1 per batch)\n", "signature verifications per record",
+		       (double)s->verifications / (double)s->written);
+}
+
 static void print_latency(const char *what, const struct latency *l)
 {
 	printf("  %-44s p50 %lld ms, p99 %lld ms, p99.9 %lld ms  (target p99 <= 20 ms)\n", what, (long long)l->p50,
@@ -890,6 +926,24 @@ static void print_latency(const char *what, const struct latency *l)
 	       (long long)l->to_decision[0], (long long)l->to_decision[1], (long long)l->to_delivery[0],
 	       (long long)l->to_delivery[1]);
 	printf("  %-44s %zu of %zu delivered once, %zu duplicates\n", "", l->received, l->expected, l->duplicates);
+}
+
+static void json_sustained(FILE *f, const struct sustained *s)
+{
+	double routed = s->routed_rate * s->seconds;
+
+	fprintf(f, "  \"sustained\": {\"seconds\": %.1f, \"rate\": %.0f, \"published\": %.0f, \"routed\": %.0f, "
+		   "\"indexed\": %.0f, \"router_lag\": [%lld, %lld], \"indexer_lag\": [%lld, %lld], \"bounded\": %s, "
+		   "\"backlog\": %ld, \"drain_seconds\": %.1f, \"entries_per_record\": %.3f, \"rss_peak_kib\": %ld},\n",
+		s->seconds, s->rate, s->published_rate, s->routed_rate, s->indexed_rate, (long long)s->router_lag_start,
+		(long long)s->router_lag_end, (long long)s->indexer_lag_start, (long long)s->indexer_lag_end,
+		s->lag_bounded ? "true" : "false", s->backlog, s->drain_seconds, s->entries_per_record, s->rss_peak_kib);
+	fprintf(f, "  \"cpu_us_per_record\": {");
+	for (size_t i = 0; i < s->tidsd_cpu.n; i++)
+		fprintf(f, "\"%s\": %.3f, ", s->tidsd_cpu.name[i], s->tidsd_cpu.cpu_us[i] / routed);
+	fprintf(f, "\"tidsd\": %.3f, \"broker\": %.3f},\n", s->tidsd_cpu.total_us / routed, s->broker_cpu_us / routed);
+	fprintf(f, "  \"verifications_per_record\": %.5f,\n",
+		s->written > 0 ? (double)s->verifications / (double)s->written : 0.0);
 }
 
 static void json_latency(FILE *f, const char *key, const struct latency *l, bool last)
@@ -912,6 +966,7 @@ int main(void)
 	struct sustained s;
 	struct world w;
 	double plain, txn;
+	bool run_raw = phase("raw"), run_sustained = phase("sustained"), run_latency = phase("latency");
 	FILE *f;
 
 	if (sodium_init() < 0)
@@ -926,7 +981,7 @@ int main(void)
 	memset(&s, 0, sizeof(s));
 	memset(&lat10k, 0, sizeof(lat10k));
 	memset(&lathalf, 0, sizeof(lathalf));
-	if (phase("raw")) {
+	if (run_raw) {
 		warm_broker(raw_n / 2);
 		tids_test_unique_name(in, sizeof(in), "raw-in");
 		tids_test_unique_name(out, sizeof(out), "raw-out");
@@ -938,48 +993,30 @@ int main(void)
 		plain = raw_plain(in, out, raw_n, 3);
 		txn = raw_transactional(in, out, audit, raw_n, 3);
 	}
-	if (phase("sustained"))
+	if (run_sustained)
 		tidsd_sustained(&w, seconds, backlog, &s);
-	if (phase("latency")) {
+	if (run_latency) {
 		latency(&w, 10000, lat_seconds, &lat10k);
 		latency(&w, s.rate / 2 > 100 ? s.rate / 2 : 5000, lat_seconds, &lathalf);
 	}
 
-	printf("  %-44s %10.0f records/s\n", "raw consume->produce, 3 copies", plain);
-	printf("  %-44s %10.0f records/s\n", "raw transactional pass-through, tidsd shape", txn);
-	printf("  %-44s %10.0f records/s  (target >= 50000)\n", "tidsd sustained (routed and indexed)", s.rate);
-	printf("  %-44s %10.0f / %.0f / %.0f records/s\n", "  published / routed / indexed", s.published_rate,
-	       s.routed_rate, s.indexed_rate);
-	printf("  %-44s %10lld -> %lld records; indexer %lld -> %lld (%s)\n", "  router backlog over the window",
-	       (long long)s.router_lag_start, (long long)s.router_lag_end, (long long)s.indexer_lag_start,
-	       (long long)s.indexer_lag_end, s.lag_bounded ? "held by the gate" : "PAST THE GATE: not a sustained rate");
-	printf("  %-44s %10ld records ahead of the ledger at most\n", "  publishers held to", s.backlog);
-	printf("  %-44s %10.1f s after the publishers stopped\n", "  drained", s.drain_seconds);
-	printf("  %-44s %10.2f  (the gate's estimate %.2f)\n", "  audit entries per record", s.entries_per_record,
-	       s.gate_entries_per_record);
-	printf("  %-44s %10.2f\n", "ratio tidsd / raw plain", s.rate / plain);
-	printf("  %-44s %10.2f\n", "ratio tidsd / raw transactional", s.rate / txn);
-	printf("  CPU per routed record over the window (us):\n");
-	for (size_t i = 0; i < s.tidsd_cpu.n; i++)
-		printf("    %-42s %10.2f\n", s.tidsd_cpu.name[i],
-		       s.tidsd_cpu.cpu_us[i] / (s.routed_rate * s.seconds));
-	printf("    %-42s %10.2f\n", "tidsd, all threads", s.tidsd_cpu.total_us / (s.routed_rate * s.seconds));
-	/* The indexer's own figure (target <= 8 us): per entry it indexed in
-	 * the window, which is not per routed record when it falls behind. */
-	for (size_t i = 0; i < s.tidsd_cpu.n; i++)
-		if (strcmp(s.tidsd_cpu.name[i], "tidsd-indexer") == 0 && s.window_entries > 0)
-			printf("  %-44s %10.2f  (target <= 8; %lld entries in the window)\n",
-			       "indexer CPU per indexed audit entry (us)",
-			       s.tidsd_cpu.cpu_us[i] / (double)s.window_entries, (long long)s.window_entries);
-	printf("    %-42s %10.2f\n", "Kafka broker", s.broker_cpu_us / (s.routed_rate * s.seconds));
-	printf("  %-44s %10.1f MB  (target <= 100 MB)\n", "tidsd peak RSS", (double)s.rss_peak_kib / 1024.0);
-	if (s.written > 0)
-		printf("  %-44s %10.4f  (target <= 1 per batch)\n", "signature verifications per record",
-		       (double)s.verifications / (double)s.written);
-	print_latency("publish->delivery at 10k records/s", &lat10k);
-	{
+	/* Only what ran is printed, and written (null for the rest). */
+	if (run_raw) {
+		printf("  %-44s %10.0f records/s\n", "raw consume->produce, 3 copies", plain);
+		printf("  %-44s %10.0f records/s\n", "raw transactional pass-through, tidsd shape", txn);
+	}
+	if (run_sustained)
+		print_sustained(&s);
+	if (run_raw && run_sustained) {
+		printf("  %-44s %10.2f\n", "ratio tidsd / raw plain", s.rate / plain);
+		printf("  %-44s %10.2f\n", "ratio tidsd / raw transactional", s.rate / txn);
+	}
+	if (run_sustained)
+		print_sustained_cpu(&s);
+	if (run_latency) {
 		char what[64];
 
+		print_latency("publish->delivery at 10k records/s", &lat10k);
 		snprintf(what, sizeof(what), "publish->delivery at %.0f records/s", lathalf.rate);
 		print_latency(what, &lathalf);
 	}
@@ -992,23 +1029,24 @@ int main(void)
 		die("cannot write route.json");
 	fprintf(f, "{\n  \"bench\": \"route\",\n  \"time_ms\": %lld,\n  \"cores\": %ld,\n", (long long)wall_ms(),
 		sysconf(_SC_NPROCESSORS_ONLN));
-	fprintf(f, "  \"raw_plain_3_copies\": %.0f,\n  \"raw_transactional\": %.0f,\n", plain, txn);
-	fprintf(f, "  \"sustained\": {\"seconds\": %.1f, \"rate\": %.0f, \"published\": %.0f, \"routed\": %.0f, "
-		   "\"indexed\": %.0f, \"router_lag\": [%lld, %lld], \"indexer_lag\": [%lld, %lld], \"bounded\": %s, "
-		   "\"backlog\": %ld, \"drain_seconds\": %.1f, \"entries_per_record\": %.3f, \"rss_peak_kib\": %ld},\n",
-		s.seconds, s.rate, s.published_rate, s.routed_rate, s.indexed_rate, (long long)s.router_lag_start,
-		(long long)s.router_lag_end, (long long)s.indexer_lag_start, (long long)s.indexer_lag_end,
-		s.lag_bounded ? "true" : "false", s.backlog, s.drain_seconds, s.entries_per_record, s.rss_peak_kib);
-	fprintf(f, "  \"ratio_plain\": %.3f,\n  \"ratio_transactional\": %.3f,\n", s.rate / plain, s.rate / txn);
-	fprintf(f, "  \"cpu_us_per_record\": {");
-	for (size_t i = 0; i < s.tidsd_cpu.n; i++)
-		fprintf(f, "\"%s\": %.3f, ", s.tidsd_cpu.name[i], s.tidsd_cpu.cpu_us[i] / (s.routed_rate * s.seconds));
-	fprintf(f, "\"tidsd\": %.3f, \"broker\": %.3f},\n", s.tidsd_cpu.total_us / (s.routed_rate * s.seconds),
-		s.broker_cpu_us / (s.routed_rate * s.seconds));
-	fprintf(f, "  \"verifications_per_record\": %.5f,\n",
-		s.written > 0 ? (double)s.verifications / (double)s.written : 0.0);
-	json_latency(f, "latency_10k", &lat10k, false);
-	json_latency(f, "latency_half", &lathalf, true);
+	if (run_raw)
+		fprintf(f, "  \"raw_plain_3_copies\": %.0f,\n  \"raw_transactional\": %.0f,\n", plain, txn);
+	else
+		fprintf(f, "  \"raw_plain_3_copies\": null,\n  \"raw_transactional\": null,\n");
+	if (run_sustained)
+		json_sustained(f, &s);
+	else
+		fprintf(f, "  \"sustained\": null,\n  \"cpu_us_per_record\": null,\n  \"verifications_per_record\": null,\n");
+	if (run_raw && run_sustained)
+		fprintf(f, "  \"ratio_plain\": %.3f,\n  \"ratio_transactional\": %.3f,\n", s.rate / plain, s.rate / txn);
+	else
+		fprintf(f, "  \"ratio_plain\": null,\n  \"ratio_transactional\": null,\n");
+	if (run_latency) {
+		json_latency(f, "latency_10k", &lat10k, false);
+		json_latency(f, "latency_half", &lathalf, true);
+	} else {
+		fprintf(f, "  \"latency_10k\": null,\n  \"latency_half\": null\n");
+	}
 	fprintf(f, "}\n");
 	if (fclose(f) != 0)
 		die("cannot write route.json");
