@@ -161,6 +161,55 @@ static struct tids_bytes make_record_with(uint32_t n, const char *category, enum
 	return out;
 }
 
+/* The factory, its press leased to the lessor, and the lessor subscribed
+ * for billing with this window: its session. */
+static struct tids_client *lessor_subscribed(struct tids_test_hub *h, struct tids_identity *factory,
+					     struct tids_identity *lessor, uint32_t window)
+{
+	const char *purposes[] = { "billing" };
+	struct tids_client *sub;
+	char err[512];
+
+	ck_assert_int_eq(tids_test_hub_participant(h, "factory.sh1", "factory", "CN-SH", NULL, factory), 0);
+	ck_assert_int_eq(tids_test_hub_participant(h, "lessor.wh", "lessor", "CN-HB", "security_agreement=true",
+						   lessor), 0);
+	ck_assert_int_eq(tids_test_hub_asset(h, "press-7", "factory.sh1", "lessor.wh", "sh-plant-2"), 0);
+	sub = tids_test_hub_connect(h, lessor);
+	ck_assert_ptr_nonnull(sub);
+	ck_assert_int_eq(tids_client_subscribe(sub, purposes, 1, window, err, sizeof(err)), 0);
+	ck_assert_int_eq(tids_client_ping(sub, err, sizeof(err), err, sizeof(err)), 0);
+	return sub;
+}
+
+#define BACKLOG_BATCH 200
+
+/* batches of BACKLOG_BATCH records of the category, each with 1.5 KB of
+ * text, from the factory; every record accepted. */
+static void publish_backlog(struct tids_test_hub *h, const struct tids_identity *factory, const char *category,
+			    uint64_t batches)
+{
+	static char big[1500];
+	struct tids_bytes recs[BACKLOG_BATCH];
+	struct tids_publish_ack ack;
+	struct tids_client *c;
+	char err[512];
+
+	memset(big, 't', sizeof(big) - 1);
+	c = tids_test_hub_connect(h, factory);
+	ck_assert_ptr_nonnull(c);
+	for (uint64_t batch = 1; batch <= batches; batch++) {
+		for (uint32_t i = 0; i < BACKLOG_BATCH; i++)
+			recs[i] = make_record_with(i, category, TIDS_TIER_GENERAL, big);
+		ck_assert_int_eq(tids_client_publish(c, factory, "factory.sh1", batch, recs, BACKLOG_BATCH, &ack, err,
+						     sizeof(err)), 0);
+		ck_assert_uint_eq(ack.accepted, BACKLOG_BATCH);
+		tids_publish_ack_free(&ack);
+		for (uint32_t i = 0; i < BACKLOG_BATCH; i++)
+			free((void *)recs[i].data);
+	}
+	tids_client_free(c);
+}
+
 #define N_RUN_HOURS 20   /* allowed to the lessor for billing (permit lessor_usage) */
 #define N_RECIPES 5      /* denied: forbid recipe_needs_time_boxed_grant */
 #define N_QUALITY 3      /* denied: no rule permits (default deny) */
@@ -169,7 +218,6 @@ static struct tids_bytes make_record_with(uint32_t n, const char *category, enum
 
 START_TEST(counters_follow_a_known_load)
 {
-	const char *purposes[] = { "billing" };
 	struct tids_identity factory, lessor, stranger;
 	struct tids_test_hub hub;
 	struct tids_bytes recs[N_ALL];
@@ -192,15 +240,8 @@ START_TEST(counters_follow_a_known_load)
 	ck_assert(scrape(&hub, "tids_router_partitions") == 3);
 	ck_assert(scrape(&hub, "tids_records_in_total") == 0);
 
-	ck_assert_int_eq(tids_test_hub_participant(&hub, "factory.sh1", "factory", "CN-SH", NULL, &factory), 0);
-	ck_assert_int_eq(tids_test_hub_participant(&hub, "lessor.wh", "lessor", "CN-HB", "security_agreement=true",
-						   &lessor), 0);
-	ck_assert_int_eq(tids_test_hub_asset(&hub, "press-7", "factory.sh1", "lessor.wh", "sh-plant-2"), 0);
 	/* The lessor's purpose stands from its first Subscribe. */
-	sub = tids_test_hub_connect(&hub, &lessor);
-	ck_assert_ptr_nonnull(sub);
-	ck_assert_int_eq(tids_client_subscribe(sub, purposes, 1, 100, err, sizeof(err)), 0);
-	ck_assert_int_eq(tids_client_ping(sub, err, sizeof(err), err, sizeof(err)), 0);
+	sub = lessor_subscribed(&hub, &factory, &lessor, 100);
 
 	for (uint32_t i = 0; i < N_RUN_HOURS; i++)
 		recs[n++] = make_record(i, "run_hours", TIDS_TIER_GENERAL);
@@ -292,7 +333,6 @@ START_TEST(counters_follow_a_known_load)
 END_TEST
 
 #define BACKLOG_BATCHES 20
-#define BACKLOG_BATCH 200
 
 /* A backlog of about 7 MB on the ingress topic, published while no router
  * runs, meets an instance that reads 1 MiB ahead: its router fills its
@@ -301,41 +341,15 @@ END_TEST
  * indexer and the audit topic. */
 START_TEST(read_ahead_refills)
 {
-	const char *purposes[] = { "billing" };
-	static char big[1500];
 	struct tids_identity factory, lessor;
 	struct tids_test_hub a, b, late;
-	struct tids_bytes recs[BACKLOG_BATCH];
-	struct tids_publish_ack ack;
-	struct tids_client *c, *sub;
-	char err[512];
+	struct tids_client *sub;
 	double wakes;
 
 	ck_assert_int_eq(tids_test_hub_start(&a, "kafka.partitions = 2\nrouter.enabled = no\naudit.ledger = no"), 0);
-	ck_assert_int_eq(tids_test_hub_participant(&a, "factory.sh1", "factory", "CN-SH", NULL, &factory), 0);
-	ck_assert_int_eq(tids_test_hub_participant(&a, "lessor.wh", "lessor", "CN-HB", "security_agreement=true",
-						   &lessor), 0);
-	ck_assert_int_eq(tids_test_hub_asset(&a, "press-7", "factory.sh1", "lessor.wh", "sh-plant-2"), 0);
-	sub = tids_test_hub_connect(&a, &lessor);
-	ck_assert_ptr_nonnull(sub);
-	ck_assert_int_eq(tids_client_subscribe(sub, purposes, 1, 100, err, sizeof(err)), 0);
-	ck_assert_int_eq(tids_client_ping(sub, err, sizeof(err), err, sizeof(err)), 0);
-
+	sub = lessor_subscribed(&a, &factory, &lessor, 100);
 	/* Quality records: denied to the lessor by default, one entry each. */
-	memset(big, 'q', sizeof(big) - 1);
-	c = tids_test_hub_connect(&a, &factory);
-	ck_assert_ptr_nonnull(c);
-	for (uint64_t batch = 1; batch <= BACKLOG_BATCHES; batch++) {
-		for (uint32_t i = 0; i < BACKLOG_BATCH; i++)
-			recs[i] = make_record_with(i, "quality", TIDS_TIER_GENERAL, big);
-		ck_assert_int_eq(tids_client_publish(c, &factory, "factory.sh1", batch, recs, BACKLOG_BATCH, &ack, err,
-						     sizeof(err)), 0);
-		ck_assert_uint_eq(ack.accepted, BACKLOG_BATCH);
-		tids_publish_ack_free(&ack);
-		for (uint32_t i = 0; i < BACKLOG_BATCH; i++)
-			free((void *)recs[i].data);
-	}
-	tids_client_free(c);
+	publish_backlog(&a, &factory, "quality", BACKLOG_BATCHES);
 
 	ck_assert_int_eq(tids_test_hub_join(&b, &a, "b", "router.prefetch = 1M\naudit.indexer_prefetch = 1M"), 0);
 	ck_assert(wait_for(&b, "tids_records_routed_total", BACKLOG_BATCHES * BACKLOG_BATCH) ==
@@ -372,42 +386,17 @@ END_TEST
  * subscriber gets every delivery once, in order. */
 START_TEST(egress_refills_after_a_stall)
 {
-	const char *purposes[] = { "billing" };
-	static char big[1500];
 	struct tids_identity factory, lessor;
 	struct tids_test_hub hub;
-	struct tids_bytes recs[BACKLOG_BATCH];
-	struct tids_publish_ack ack;
-	struct tids_client *c, *sub;
+	struct tids_client *sub;
 	char err[512];
 	uint64_t last = 0;
 	double wakes;
 
 	ck_assert_int_eq(tids_test_hub_start(&hub, NULL), 0);
-	ck_assert_int_eq(tids_test_hub_participant(&hub, "factory.sh1", "factory", "CN-SH", NULL, &factory), 0);
-	ck_assert_int_eq(tids_test_hub_participant(&hub, "lessor.wh", "lessor", "CN-HB", "security_agreement=true",
-						   &lessor), 0);
-	ck_assert_int_eq(tids_test_hub_asset(&hub, "press-7", "factory.sh1", "lessor.wh", "sh-plant-2"), 0);
-	sub = tids_test_hub_connect(&hub, &lessor);
-	ck_assert_ptr_nonnull(sub);
-	ck_assert_int_eq(tids_client_subscribe(sub, purposes, 1, STALL_WINDOW, err, sizeof(err)), 0);
-	ck_assert_int_eq(tids_client_ping(sub, err, sizeof(err), err, sizeof(err)), 0);
-
+	sub = lessor_subscribed(&hub, &factory, &lessor, STALL_WINDOW);
 	/* Run hours, permitted to the lessor whole (permit lessor_usage). */
-	memset(big, 'r', sizeof(big) - 1);
-	c = tids_test_hub_connect(&hub, &factory);
-	ck_assert_ptr_nonnull(c);
-	for (uint64_t batch = 1; batch <= STALL_BATCHES; batch++) {
-		for (uint32_t i = 0; i < BACKLOG_BATCH; i++)
-			recs[i] = make_record_with(i, "run_hours", TIDS_TIER_GENERAL, big);
-		ck_assert_int_eq(tids_client_publish(c, &factory, "factory.sh1", batch, recs, BACKLOG_BATCH, &ack, err,
-						     sizeof(err)), 0);
-		ck_assert_uint_eq(ack.accepted, BACKLOG_BATCH);
-		tids_publish_ack_free(&ack);
-		for (uint32_t i = 0; i < BACKLOG_BATCH; i++)
-			free((void *)recs[i].data);
-	}
-	tids_client_free(c);
+	publish_backlog(&hub, &factory, "run_hours", STALL_BATCHES);
 	ck_assert(wait_for(&hub, "tids_deliveries_produced_total", STALL_BATCHES * BACKLOG_BATCH) ==
 		  STALL_BATCHES * BACKLOG_BATCH);
 	/* Egress holds what librdkafka read ahead; it sent one window. */
