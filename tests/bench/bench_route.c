@@ -896,7 +896,7 @@ static void print_sustained(const struct sustained *s)
 	       s->gate_entries_per_record);
 }
 
-static void print_sustained_cpu(const struct sustained *s)
+static void print_sustained_costs(const struct sustained *s)
 {
 	double routed = s->routed_rate * s->seconds;
 
@@ -1012,7 +1012,7 @@ int main(void)
 		printf("  %-44s %10.2f\n", "ratio tidsd / raw transactional", s.rate / txn);
 	}
 	if (run_sustained)
-		print_sustained_cpu(&s);
+		print_sustained_costs(&s);
 	if (run_latency) {
 		char what[64];
 

@@ -379,6 +379,12 @@ END_TEST
 
 #define STALL_BATCHES 6
 #define STALL_WINDOW 50
+#define STALL_RECORDS (STALL_BATCHES * BACKLOG_BATCH)
+
+static int cmp_record_id(const void *a, const void *b)
+{
+	return memcmp(a, b, TIDS_RECORD_ID_BYTES);
+}
 
 /* A subscriber that stops reading while about 2 MB of deliveries wait for
  * it: egress stops at its window, librdkafka at its 1 MiB read-ahead. Once
@@ -389,6 +395,8 @@ START_TEST(egress_refills_after_a_stall)
 	struct tids_identity factory, lessor;
 	struct tids_test_hub hub;
 	struct tids_client *sub;
+	struct tids_delivery d;
+	static uint8_t ids[STALL_RECORDS][TIDS_RECORD_ID_BYTES];
 	char err[512];
 	uint64_t last = 0;
 	double wakes;
@@ -397,15 +405,12 @@ START_TEST(egress_refills_after_a_stall)
 	sub = lessor_subscribed(&hub, &factory, &lessor, STALL_WINDOW);
 	/* Run hours, permitted to the lessor whole (permit lessor_usage). */
 	publish_backlog(&hub, &factory, "run_hours", STALL_BATCHES);
-	ck_assert(wait_for(&hub, "tids_deliveries_produced_total", STALL_BATCHES * BACKLOG_BATCH) ==
-		  STALL_BATCHES * BACKLOG_BATCH);
+	ck_assert(wait_for(&hub, "tids_deliveries_produced_total", STALL_RECORDS) == STALL_RECORDS);
 	/* Egress holds what librdkafka read ahead; it sent one window. */
 	ck_assert(wait_for(&hub, "tids_records_out_total", STALL_WINDOW) == STALL_WINDOW);
 	ck_assert(scrape(&hub, "tids_kafka_fetch_wakes_total{consumer=\"egress\"}") == 0);
 
-	for (uint32_t got = 0; got < STALL_BATCHES * BACKLOG_BATCH; got++) {
-		struct tids_delivery d;
-
+	for (uint32_t got = 0; got < STALL_RECORDS; got++) {
 		ck_assert_int_eq(tids_client_next_delivery(sub, &d, 60000, err, sizeof(err)), 1);
 		ck_assert_str_eq(d.record.category, "run_hours");
 		/* Increasing: none twice (they are Kafka offsets, with gaps where
@@ -413,12 +418,17 @@ START_TEST(egress_refills_after_a_stall)
 		if (got > 0)
 			ck_assert_uint_gt(d.delivery_seq, last);
 		last = d.delivery_seq;
+		memcpy(ids[got], d.record.record_id, TIDS_RECORD_ID_BYTES);
 		tids_delivery_free(&d);
 		if ((got + 1) % (STALL_WINDOW / 2) == 0)
 			ck_assert_int_eq(tids_client_ack(sub, last, err, sizeof(err)), 0);
 	}
-	ck_assert(wait_for(&hub, "tids_records_out_total", STALL_BATCHES * BACKLOG_BATCH) ==
-		  STALL_BATCHES * BACKLOG_BATCH);
+	/* Once: every record a different one, and nothing more comes. */
+	qsort(ids, STALL_RECORDS, sizeof(ids[0]), cmp_record_id);
+	for (uint32_t i = 1; i < STALL_RECORDS; i++)
+		ck_assert_msg(memcmp(ids[i - 1], ids[i], TIDS_RECORD_ID_BYTES) != 0, "a record delivered twice");
+	ck_assert_int_eq(tids_client_next_delivery(sub, &d, 2000, err, sizeof(err)), 0);
+	ck_assert(scrape(&hub, "tids_records_out_total") == STALL_RECORDS);
 	wakes = scrape(&hub, "tids_kafka_fetch_wakes_total{consumer=\"egress\"}");
 	ck_assert_msg(wakes >= 1, "egress's fetches were never woken (%g)", wakes);
 
