@@ -59,6 +59,8 @@ static const char schema[] =
 	 * the entry so that verify walks it along the chain. */
 	"CREATE TABLE IF NOT EXISTS record(first INTEGER PRIMARY KEY, record_id BLOB NOT NULL);"
 	"CREATE INDEX IF NOT EXISTS record_by_id ON record(record_id);"
+	/* How far each chain's record rows are complete (ledger_record.c). */
+	"CREATE TABLE IF NOT EXISTS record_through(part INTEGER PRIMARY KEY, through INTEGER NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS checkpoint(id INTEGER PRIMARY KEY, signed_at INTEGER NOT NULL,"
 	"  bytes BLOB NOT NULL);"
 	"CREATE TABLE IF NOT EXISTS ingress("
@@ -93,6 +95,8 @@ static const char *const sql[LS_COUNT] = {
 	[LS_GET_META] = "SELECT value FROM meta WHERE key = ?1",
 	[LS_SET_META] = "INSERT OR REPLACE INTO meta(key, value) VALUES (?1, ?2)",
 	[LS_INS_POSTING] = "INSERT INTO posting(list, lo, first, n, ids) VALUES (?1, ?2, ?3, ?4, ?5)",
+	[LS_INIT_THROUGH] = "INSERT OR IGNORE INTO record_through(part, through) VALUES (?1, ?2)",
+	[LS_SET_THROUGH] = "INSERT OR REPLACE INTO record_through(part, through) VALUES (?1, ?2)",
 };
 
 int ledger_connect(const char *path, bool writable, sqlite3 **db, char *err, size_t errlen)
@@ -151,6 +155,12 @@ static int check_schema(struct tids_ledger *l, char *err, size_t errlen)
 	return r;
 }
 
+/* Statements of tables a reader of an older ledger may not have. */
+static bool writer_only(int i)
+{
+	return i == LS_INS_POSTING || i == LS_INIT_THROUGH || i == LS_SET_THROUGH;
+}
+
 int tids_ledger_open(const char *path, int flags, struct tids_ledger **out, char *err, size_t errlen)
 {
 	struct tids_ledger *l = calloc(1, sizeof(*l));
@@ -191,7 +201,7 @@ int tids_ledger_open(const char *path, int flags, struct tids_ledger **out, char
 		goto fail;
 	}
 	for (int i = 0; i < LS_COUNT; i++)
-		if ((l->writable || i != LS_INS_POSTING) &&
+		if ((l->writable || !writer_only(i)) &&
 		    sqlite3_prepare_v3(l->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &l->st[i], NULL) != SQLITE_OK) {
 			/* A file without our tables is not a ledger (or not ours). */
 			r = tids_fail(err, errlen, TIDS_EDB, "%s: not a tids audit ledger (%s)", path,
@@ -218,6 +228,11 @@ int tids_ledger_open(const char *path, int flags, struct tids_ledger **out, char
 		}
 		l->legacy = false;
 	}
+	if (l->writable && (r = ledger_records_recover(l)) != 0) {
+		r = tids_fail(err, errlen, r, "%s: cannot complete the record index: %s", path,
+			      r == TIDS_ENOMEM ? "out of memory" : sqlite3_errmsg(l->db));
+		goto fail;
+	}
 	*out = l;
 	return 0;
 fail:
@@ -234,12 +249,16 @@ void tids_ledger_close(struct tids_ledger *l)
 		/* Nothing to report to: the open batch is lost and the indexer
 		 * reads it again from Kafka (the offsets went with it). */
 	}
+	/* On failure, the next writer to open the ledger puts the rows in. */
+	if (l->writable)
+		(void)ledger_records_flush(l, true);
 	/* Statistics for the query planner (which index serves a filter),
 	 * bounded so that closing a large ledger stays quick. */
 	if (l->writable)
 		sqlite3_exec(l->db, "PRAGMA analysis_limit = 400; PRAGMA optimize;", NULL, NULL, NULL);
 	ledger_dict_free(l->dict);
 	ledger_postings_free(l->postings);
+	ledger_records_free(l);
 	for (int k = 0; k < 2; k++)
 		for (int i = 0; i < LEDGER_MERGE_MAX; i++)
 			sqlite3_finalize(l->cursor[k][i]);
@@ -290,10 +309,11 @@ static void ledger_forget(struct tids_ledger *l)
 {
 	ledger_dict_forget(l->dict);
 	ledger_postings_forget(l->postings);
-	memset(l->last, 0, sizeof(l->last));
+	ledger_records_forget(l);
 }
 
-int tids_ledger_commit(struct tids_ledger *l)
+/* The batch's own commit; tids_ledger_commit adds the record rows'. */
+static int batch_commit(struct tids_ledger *l)
 {
 	if (!l->in_tx)
 		return 0;
@@ -309,7 +329,19 @@ int tids_ledger_commit(struct tids_ledger *l)
 	}
 	l->in_tx = false;
 	l->pending = 0;
+	ledger_records_committed(l);
 	return 0;
+}
+
+int tids_ledger_commit(struct tids_ledger *l)
+{
+	int r = batch_commit(l);
+
+	/* A failed flush loses nothing: its rows wait for the next one, and
+	 * the batch it followed is in. */
+	if (r == 0)
+		(void)ledger_records_flush(l, false);
+	return r;
 }
 
 void tids_ledger_rollback(struct tids_ledger *l)
@@ -446,23 +478,6 @@ int tids_ledger_hub(struct tids_ledger *l, char hub_id[TIDS_ID_MAX + 1], uint8_t
 
 /* --- writes ----------------------------------------------------------------- */
 
-/* A new run of the record's entries in its chain starts here? */
-static int note_record(struct tids_ledger *l, int32_t partition, const uint8_t *record_id, int64_t id)
-{
-	struct last_record *last = &l->last[(uint32_t)partition % (sizeof(l->last) / sizeof(l->last[0]))];
-	sqlite3_stmt *st = l->st[LS_INS_RECORD];
-
-	if (last->partition == partition && memcmp(last->record_id, record_id, TIDS_RECORD_ID_BYTES) == 0)
-		return 0;
-	sqlite3_bind_blob(st, 1, record_id, TIDS_RECORD_ID_BYTES, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, id);
-	if (ledger_step_done(st) != 0)
-		return TIDS_EDB;
-	last->partition = partition;
-	memcpy(last->record_id, record_id, TIDS_RECORD_ID_BYTES);
-	return 0;
-}
-
 /* The (partition, seq) is taken: the same entry again, or a fork? */
 static int compare_existing(struct tids_ledger *l, int64_t id, const uint8_t *bytes, size_t len, char *err,
 			    size_t errlen)
@@ -518,7 +533,7 @@ int tids_ledger_add_entry(struct tids_ledger *l, const uint8_t *bytes, size_t le
 	rc = ledger_step_done(st);
 	if ((rc & 0xff) == SQLITE_CONSTRAINT)
 		return compare_existing(l, id, bytes, len, err, errlen);
-	if (rc != 0 || note_record(l, v.partition, v.record_id, id) != 0)
+	if (rc != 0 || ledger_records_note(l, v.partition, v.record_id, id) != 0)
 		return tids_fail(err, errlen, TIDS_EDB, "ledger: entry %d:%llu not written: %s", (int)v.partition,
 				 (unsigned long long)v.seq, sqlite3_errmsg(l->db));
 	/* The row is in: without its postings the batch must not commit. */
@@ -544,45 +559,6 @@ int tids_ledger_peek_entry(const uint8_t *bytes, size_t len, int32_t *partition,
 	else
 		memset(prev_hash, 0, TIDS_HASH_BYTES);
 	return 0;
-}
-
-int ledger_record_entries(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD_ID_BYTES], ledger_id_fn *fn,
-			  void *ctx)
-{
-	sqlite3_stmt *runs = NULL, *run = NULL;
-	int64_t last = -1;
-	int rc = SQLITE_DONE, r = 0;
-
-	if (sqlite3_prepare_v2(l->db, "SELECT first FROM record WHERE record_id = ?1 ORDER BY first", -1, &runs,
-			       NULL) != SQLITE_OK ||
-	    sqlite3_prepare_v2(l->db, "SELECT id, record_id FROM entry WHERE id >= ?1 AND id < ?2 ORDER BY id", -1,
-			       &run, NULL) != SQLITE_OK) {
-		sqlite3_finalize(runs);
-		return TIDS_EDB;
-	}
-	sqlite3_bind_blob(runs, 1, record_id, TIDS_RECORD_ID_BYTES, SQLITE_STATIC);
-	while (r == 0 && (rc = sqlite3_step(runs)) == SQLITE_ROW) {
-		int64_t first = sqlite3_column_int64(runs, 0);
-
-		/* A run ends where the chain goes on with another record. */
-		sqlite3_bind_int64(run, 1, first > last ? first : last + 1);
-		sqlite3_bind_int64(run, 2, ledger_id(ledger_id_partition(first) + 1, 0));
-		while (r == 0 && (rc = sqlite3_step(run)) == SQLITE_ROW) {
-			if (sqlite3_column_bytes(run, 1) != TIDS_RECORD_ID_BYTES ||
-			    memcmp(sqlite3_column_blob(run, 1), record_id, TIDS_RECORD_ID_BYTES) != 0)
-				break;
-			last = sqlite3_column_int64(run, 0);
-			r = fn(ctx, last);
-		}
-		if (r == 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
-			r = TIDS_EDB;
-		sqlite3_reset(run);
-	}
-	if (r == 0 && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		r = TIDS_EDB;
-	sqlite3_finalize(runs);
-	sqlite3_finalize(run);
-	return r;
 }
 
 int tids_ledger_add_checkpoint(struct tids_ledger *l, const struct tids_audit_checkpoint *cp, char *err,

@@ -29,7 +29,7 @@ enum ledger_stmt {
 	LS_GET_OFFSET, LS_SET_OFFSET,
 	LS_LAST_ENTRY, LS_LAST_CHECKPOINT,
 	LS_GET_META, LS_SET_META,
-	LS_INS_POSTING,
+	LS_INS_POSTING, LS_INIT_THROUGH, LS_SET_THROUGH,
 	LS_COUNT
 };
 
@@ -53,11 +53,23 @@ struct tids_ledger {
 	sqlite3_stmt *cursor[2][LEDGER_MERGE_MAX];
 	/* The writer: the record of the last entry added to each chain in this
 	 * session (a record's entries are one run in its chain, and the record
-	 * table keeps where each run starts). */
+	 * table keeps where each run starts); claimed: the chain has its row
+	 * in record_through (ledger_record.c). */
 	struct last_record {
 		int32_t partition;
+		bool claimed;
 		uint8_t record_id[TIDS_RECORD_ID_BYTES];
 	} last[64];
+	/* Run starts not yet in the record table; those from at_begin on are
+	 * the open batch's (ledger_record.c). */
+	struct ledger_runs {
+		struct ledger_run_start {
+			uint8_t record_id[TIDS_RECORD_ID_BYTES];
+			int64_t first;
+		} *v;
+		size_t n, cap, at_begin;
+		unsigned commits;            /* batches committed since the last flush */
+	} runs;
 };
 
 /* An entry's (or checkpoint's) key: its chain position. */
@@ -163,8 +175,27 @@ const char *ledger_profile_mismatch(const struct ledger_profile *p, struct ledge
  * read into v: the column that disagrees, or NULL. */
 const char *ledger_row_mismatch(struct ledger_dict *d, sqlite3_stmt *st, struct ledger_entry_view *v);
 
-/* Calls fn with the id of every entry of the record, in id order (the
- * record table says where its runs start). */
+/* --- the record index (ledger_record.c) ----------------------------------------- */
+
+/* Writer: entry id of the record was added to its chain; a run start is
+ * kept for the next flush. */
+int ledger_records_note(struct tids_ledger *l, int32_t partition, const uint8_t *record_id, int64_t id);
+/* Writer, after a batch committed: the run starts kept go into the record
+ * table, sorted, in a transaction of their own, when enough have gathered
+ * (or force). On failure they stay for the next time. */
+int ledger_records_flush(struct tids_ledger *l, bool force);
+/* Writer: the batch committed (its run starts are no longer the open
+ * batch's), or was rolled back (they are dropped). */
+void ledger_records_committed(struct tids_ledger *l);
+void ledger_records_forget(struct tids_ledger *l);
+void ledger_records_free(struct tids_ledger *l);
+/* Writer, at open: rows for the run starts a stopped writer had kept. */
+int ledger_records_recover(struct tids_ledger *l);
+/* Every run start of the chain up to entry id *through has its row
+ * (INT64_MAX: all of them). */
+int ledger_record_through(sqlite3 *db, int32_t partition, int64_t *through);
+
+/* Calls fn with the id of every entry of the record, in id order. */
 typedef int ledger_id_fn(void *ctx, int64_t id);
 int ledger_record_entries(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD_ID_BYTES], ledger_id_fn *fn,
 			  void *ctx);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -1471,6 +1472,161 @@ START_TEST(bundle_exports_and_checks)
 }
 END_TEST
 
+/* --- the record index, put in a few commits late (lib/ledger_record.c) ---------- */
+
+static int record_entries(int32_t p, int rec)
+{
+	struct tids_ledger_filter f = { .has_record_id = true };
+
+	memcpy(f.record_id, S.record_id[p][rec], TIDS_RECORD_ID_BYTES);
+	return query_count(&f);
+}
+
+/* Rows of the record index in chain p after entry `after`. */
+static int rows_after(int32_t p, uint64_t after)
+{
+	char q[200];
+	sqlite3 *db = raw();
+	int n;
+
+	snprintf(q, sizeof(q), "SELECT count(*) FROM record WHERE first > %lld AND first < %lld",
+		 (long long)id_of(p, after), (long long)id_of(p + 1, 0));
+	n = count_of(db, q);
+	sqlite3_close(db);
+	return n;
+}
+
+static int64_t through_of(int32_t p)
+{
+	sqlite3 *db = raw();
+	sqlite3_stmt *st;
+	int64_t through;
+
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT through FROM record_through WHERE part = ?1", -1, &st, NULL),
+			 SQLITE_OK);
+	sqlite3_bind_int(st, 1, p);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	through = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return through;
+}
+
+static void expect_verified(void)
+{
+	struct tids_ledger_verify_report rep;
+
+	run_verify(&rep, NULL);
+	for (size_t i = 0; i < rep.n_chains; i++)
+		ck_assert_msg(rep.chains[i].ok, "chain %d: %s", rep.chains[i].partition, rep.chains[i].what);
+	ck_assert_uint_eq(rep.bad_chains, 0);
+	tids_ledger_verify_report_free(&rep);
+}
+
+/* A writer killed before it put its run starts in: the ledger verifies
+ * and answers by record in full, and the next writer puts them in. */
+START_TEST(record_index_after_a_kill)
+{
+	pid_t pid = fork();
+	int status;
+	struct tids_ledger *l;
+
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		if (tids_ledger_open(S.path, TIDS_LEDGER_WRITE, &l, err, sizeof(err)) != 0)
+			_exit(2);
+		add_entry(l, &S, 0, 3, false, S.t0 + 60000);   /* N+1: a new run of record 3 */
+		add_entry(l, &S, 0, 7, false, S.t0 + 61000);   /* N+2, N+3: record 7 */
+		add_entry(l, &S, 0, 7, true, S.t0 + 61000);
+		_exit(tids_ledger_commit(l) == 0 ? 0 : 3);     /* no close: nothing flushed */
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "writer: status %d", status);
+	ck_assert_int_eq(rows_after(0, N), 0);
+	ck_assert_int_eq(through_of(0), id_of(0, N));
+	expect_verified();
+	ck_assert_int_eq(record_entries(0, 3), 3);
+	ck_assert_int_eq(record_entries(0, 7), 4);
+
+	ck_assert_msg(tids_ledger_open(S.path, TIDS_LEDGER_WRITE, &l, err, sizeof(err)) == 0, "%s", err);
+	ck_assert_int_eq(rows_after(0, N), 2);
+	ck_assert_int_eq(through_of(0), id_of(0, N + 3));
+	tids_ledger_close(l);
+	expect_verified();
+	ck_assert_int_eq(record_entries(0, 3), 3);
+	ck_assert_int_eq(record_entries(0, 7), 4);
+	{
+		sqlite3 *db = raw();
+		char q[120];
+
+		snprintf(q, sizeof(q), "DELETE FROM record WHERE first = %lld", (long long)id_of(0, N + 2));
+		sql(db, q);
+		sqlite3_close(db);
+	}
+	expect_bad(0, N + 2, false, "record index");
+}
+END_TEST
+
+/* Lowering a chain's through hides no entry (readers scan beyond it) and
+ * raising it over missing rows is named. */
+START_TEST(record_through_moved)
+{
+	sqlite3 *db = raw();
+	char q[300];
+
+	snprintf(q, sizeof(q), "UPDATE record_through SET through = %lld WHERE part = 0;"
+		 "DELETE FROM record WHERE first > %lld AND first < %lld", (long long)id_of(0, 10),
+		 (long long)id_of(0, 10), (long long)id_of(1, 0));
+	sql(db, q);
+	expect_verified();
+	ck_assert_int_eq(record_entries(0, 5), 2);
+	ck_assert_int_eq(record_entries(0, RECS - 1), 2);
+	ck_assert_int_eq(record_entries(0, 2), 2);
+	snprintf(q, sizeof(q), "UPDATE record_through SET through = %lld WHERE part = 0", (long long)id_of(0, N));
+	sql(db, q);
+	sqlite3_close(db);
+	expect_bad(0, 11, false, "record index lost it");
+}
+END_TEST
+
+/* While the writer works: readers see every entry; a rolled-back batch's
+ * run starts never reach the index; the tenth commit puts the rest in. */
+START_TEST(record_index_while_writing)
+{
+	uint8_t head[TIDS_HASH_BYTES];
+	uint64_t seq;
+	struct tids_ledger *l;
+
+	ck_assert_msg(tids_ledger_open(S.path, TIDS_LEDGER_WRITE, &l, err, sizeof(err)) == 0, "%s", err);
+	add_entry(l, &S, 0, 3, false, S.t0 + 60000);           /* N+1 */
+	ck_assert_int_eq(tids_ledger_commit(l), 0);
+	ck_assert_int_eq(record_entries(0, 3), 3);
+	expect_verified();
+	memcpy(head, S.head[0], sizeof(head));
+	seq = S.seq[0];
+	add_entry(l, &S, 0, 8, false, S.t0 + 61000);           /* N+2, N+3: rolled back */
+	add_entry(l, &S, 0, 9, false, S.t0 + 61000);
+	tids_ledger_rollback(l);
+	memcpy(S.head[0], head, sizeof(head));
+	S.seq[0] = seq;
+	add_entry(l, &S, 0, 10, false, S.t0 + 62000);          /* N+2 again */
+	ck_assert_int_eq(tids_ledger_commit(l), 0);
+	for (int k = 0; k < 8; k++) {
+		ck_assert_int_eq(rows_after(0, N), 0);
+		add_entry(l, &S, 1, k, false, S.t0 + 63000);   /* chain 1: N+1.. */
+		ck_assert_int_eq(tids_ledger_commit(l), 0);
+	}
+	ck_assert_int_eq(rows_after(0, N), 2);
+	ck_assert_int_eq(rows_after(1, N), 8);
+	ck_assert_int_eq(through_of(0), id_of(0, N + 2));
+	ck_assert_int_eq(through_of(1), id_of(1, N + 8));
+	tids_ledger_close(l);
+	expect_verified();
+	ck_assert_int_eq(record_entries(0, 8), 2);
+	ck_assert_int_eq(record_entries(0, 10), 3);
+}
+END_TEST
+
 START_TEST(readonly_open_refuses_writes)
 {
 	struct tids_ledger *l;
@@ -1536,6 +1692,9 @@ int main(void)
 	tcase_add_test(tc, proof_needs_a_checkpoint);
 	tcase_add_test(tc, bundle_exports_and_checks);
 	tcase_add_test(tc, readonly_open_refuses_writes);
+	tcase_add_test(tc, record_index_after_a_kill);
+	tcase_add_test(tc, record_through_moved);
+	tcase_add_test(tc, record_index_while_writing);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
