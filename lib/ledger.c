@@ -533,9 +533,9 @@ int tids_ledger_add_entry(struct tids_ledger *l, const uint8_t *bytes, size_t le
 	rc = ledger_step_done(st);
 	if ((rc & 0xff) == SQLITE_CONSTRAINT)
 		return compare_existing(l, id, bytes, len, err, errlen);
-	if (rc != 0 || ledger_records_note(l, v.partition, v.record_id, id) != 0)
+	if (rc != 0 || (r = ledger_records_note(l, v.partition, v.record_id, id)) != 0)
 		return tids_fail(err, errlen, TIDS_EDB, "ledger: entry %d:%llu not written: %s", (int)v.partition,
-				 (unsigned long long)v.seq, sqlite3_errmsg(l->db));
+				 (unsigned long long)v.seq, r == TIDS_ENOMEM ? "out of memory" : sqlite3_errmsg(l->db));
 	/* The row is in: without its postings the batch must not commit. */
 	if (ledger_postings_add(l->postings, profile, class_n, v.decided_at_ms, id) != 0)
 		return tids_fail(err, errlen, TIDS_EDB, "ledger: entry %d:%llu not written: out of memory",
