@@ -195,10 +195,10 @@ int ledger_records_recover(struct tids_ledger *l);
  * (INT64_MAX: all of them). */
 int ledger_record_through(sqlite3 *db, int32_t partition, int64_t *through);
 
-/* Calls fn with the id of every entry of the record, in id order. */
-typedef int ledger_id_fn(void *ctx, int64_t id);
-int ledger_record_entries(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD_ID_BYTES], ledger_id_fn *fn,
-			  void *ctx);
+/* The ids of every entry of the record, ascending, into *ids (the
+ * caller frees it); TIDS_EDB or TIDS_ENOMEM. */
+int ledger_record_entries(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD_ID_BYTES], int64_t **ids,
+			  size_t *n);
 
 /* --- postings (ledger_posting.c) ------------------------------------------------ */
 

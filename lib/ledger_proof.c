@@ -411,9 +411,8 @@ struct proof_runs {
 	size_t n;
 };
 
-static int add_to_run(void *ctx, int64_t id)
+static int add_to_run(struct proof_runs *pr, int64_t id)
 {
-	struct proof_runs *pr = ctx;
 	int32_t p = ledger_id_partition(id);
 
 	if (pr->n > 0 && pr->run[pr->n - 1].p == p) {
@@ -427,6 +426,18 @@ static int add_to_run(void *ctx, int64_t id)
 	pr->run[pr->n].lo = pr->run[pr->n].hi = ledger_id_seq(id);
 	pr->n++;
 	return 0;
+}
+
+static int record_runs(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD_ID_BYTES], struct proof_runs *pr)
+{
+	int64_t *ids;
+	size_t n;
+	int r = ledger_record_entries(l, record_id, &ids, &n);
+
+	for (size_t i = 0; r == 0 && i < n; i++)
+		r = add_to_run(pr, ids[i]);
+	free(ids);
+	return r;
 }
 
 int tids_ledger_proof(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD_ID_BYTES],
@@ -445,10 +456,12 @@ int tids_ledger_proof(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD
 	if ((r = proof_writer_init(&pw, w, ctx)) != 0)
 		return tids_fail(err, errlen, r, "out of memory");
 	snapshot_begin(l);
-	if ((r = ledger_record_entries(l, record_id, add_to_run, &pr)) != 0) {
+	if ((r = record_runs(l, record_id, &pr)) != 0) {
 		if (r == TIDS_ETOOMANY)
 			tids_fail(err, errlen, r, "the record's entries are spread over more than %zu chains",
 				  sizeof(pr.run) / sizeof(pr.run[0]));
+		else if (r == TIDS_ENOMEM)
+			tids_fail(err, errlen, r, "out of memory");
 		else
 			tids_fail(err, errlen, TIDS_EDB, "%s: %s", l->path, sqlite3_errmsg(l->db));
 		goto out;

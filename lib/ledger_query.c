@@ -403,29 +403,6 @@ out:
 	return r;
 }
 
-/* A record: its entries through the record table, checked, sorted by time. */
-struct record_rows {
-	int64_t *ids;
-	size_t len, cap;
-};
-
-static int collect_id(void *ctx, int64_t id)
-{
-	struct record_rows *rr = ctx;
-
-	if (rr->len == rr->cap) {
-		size_t cap = rr->cap ? rr->cap * 2 : 16;
-		int64_t *p = realloc(rr->ids, cap * sizeof(*p));
-
-		if (p == NULL)
-			return TIDS_ENOMEM;
-		rr->ids = p;
-		rr->cap = cap;
-	}
-	rr->ids[rr->len++] = id;
-	return 0;
-}
-
 struct timed {
 	int64_t decided_at, profile, id;
 };
@@ -441,14 +418,15 @@ static int cmp_timed(const void *a, const void *b)
 	return (x->id > y->id) - (x->id < y->id);
 }
 
+/* A record: its entries through the record index, checked, sorted by time. */
 static int by_record(struct run *q)
 {
-	struct record_rows rr = { NULL, 0, 0 };
+	struct { int64_t *ids; size_t len; } rr = { NULL, 0 };
 	struct timed *order = NULL;
 	sqlite3_stmt *row = NULL;
 	int r;
 
-	if ((r = ledger_record_entries(q->l, q->f->record_id, collect_id, &rr)) != 0) {
+	if ((r = ledger_record_entries(q->l, q->f->record_id, &rr.ids, &rr.len)) != 0) {
 		r = r == TIDS_ENOMEM ? tids_fail(q->err, q->errlen, r, "out of memory") : db_fail(q);
 		goto out;
 	}

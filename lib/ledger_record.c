@@ -376,19 +376,26 @@ static int unindexed_entries(sqlite3 *db, const uint8_t *record_id, struct id_li
 	return r;
 }
 
-int ledger_record_entries(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD_ID_BYTES], ledger_id_fn *fn,
-			  void *ctx)
+int ledger_record_entries(struct tids_ledger *l, const uint8_t record_id[TIDS_RECORD_ID_BYTES], int64_t **ids,
+			  size_t *n)
 {
-	struct id_list ids = { 0 };
+	struct id_list found = { 0 };
+	size_t kept = 0;
 	int r;
 
-	if ((r = indexed_entries(l->db, record_id, &ids)) == 0 && (r = unindexed_entries(l->db, record_id, &ids)) == 0) {
-		/* A run that goes on beyond through is found both ways. */
-		qsort(ids.v, ids.n, sizeof(ids.v[0]), by_id);
-		for (size_t i = 0; r == 0 && i < ids.n; i++)
-			if (i == 0 || ids.v[i] != ids.v[i - 1])
-				r = fn(ctx, ids.v[i]);
+	*ids = NULL;
+	*n = 0;
+	if ((r = indexed_entries(l->db, record_id, &found)) != 0 ||
+	    (r = unindexed_entries(l->db, record_id, &found)) != 0) {
+		free(found.v);
+		return r;
 	}
-	free(ids.v);
-	return r;
+	/* A run that goes on beyond through is found both ways. */
+	qsort(found.v, found.n, sizeof(found.v[0]), by_id);
+	for (size_t i = 0; i < found.n; i++)
+		if (kept == 0 || found.v[i] != found.v[kept - 1])
+			found.v[kept++] = found.v[i];
+	*ids = found.v;
+	*n = kept;
+	return 0;
 }
