@@ -1627,6 +1627,25 @@ START_TEST(record_index_while_writing)
 }
 END_TEST
 
+/* A ledger of this layout written before record_through existed: its
+ * index was written entry by entry and is read as complete. */
+START_TEST(record_index_of_an_older_writer)
+{
+	sqlite3 *db = raw();
+	char q[120];
+
+	sql(db, "DROP TABLE record_through");
+	sqlite3_close(db);
+	expect_verified();
+	ck_assert_int_eq(record_entries(1, 4), 2);
+	db = raw();
+	snprintf(q, sizeof(q), "DELETE FROM record WHERE first = %lld", (long long)id_of(1, 2 * 4 + 1));
+	sql(db, q);
+	sqlite3_close(db);
+	expect_bad(1, 2 * 4 + 1, false, "record index lost it");
+}
+END_TEST
+
 START_TEST(readonly_open_refuses_writes)
 {
 	struct tids_ledger *l;
@@ -1695,6 +1714,7 @@ int main(void)
 	tcase_add_test(tc, record_index_after_a_kill);
 	tcase_add_test(tc, record_through_moved);
 	tcase_add_test(tc, record_index_while_writing);
+	tcase_add_test(tc, record_index_of_an_older_writer);
 	suite_add_tcase(s, tc);
 	sr = srunner_create(s);
 	srunner_run_all(sr, CK_ENV);
