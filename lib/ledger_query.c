@@ -445,7 +445,8 @@ static int by_record(struct run *q)
 			order[i] = (struct timed){ sqlite3_column_int64(row, 2), sqlite3_column_int64(row, 4), rr.ids[i] };
 		sqlite3_reset(row);
 	}
-	qsort(order, rr.len, sizeof(*order), cmp_timed);
+	if (rr.len > 1)
+		qsort(order, rr.len, sizeof(*order), cmp_timed);
 	for (size_t i = 0; i < rr.len && r == 0 && !q->done; i++) {
 		sqlite3_bind_int64(row, 1, order[i].id);
 		if (sqlite3_step(row) == SQLITE_ROW)

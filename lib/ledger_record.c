@@ -390,8 +390,10 @@ int ledger_record_entries(struct tids_ledger *l, const uint8_t record_id[TIDS_RE
 		free(found.v);
 		return r;
 	}
-	/* A run that goes on beyond through is found both ways. */
-	qsort(found.v, found.n, sizeof(found.v[0]), by_id);
+	/* A run that goes on beyond through is found both ways. (No ids: no
+	 * array, and qsort must not see its NULL.) */
+	if (found.n > 1)
+		qsort(found.v, found.n, sizeof(found.v[0]), by_id);
 	for (size_t i = 0; i < found.n; i++)
 		if (kept == 0 || found.v[i] != found.v[kept - 1])
 			found.v[kept++] = found.v[i];
