@@ -17,7 +17,10 @@
  *    and end;
  *  - CPU microseconds per record for each tidsd thread group and the broker;
  *  - publish->delivery latency p50/p99/p99.9 at 10k records/s and at half
- *    the sustained rate, with the deliveries checked exactly once.
+ *    the sustained rate, with the deliveries checked exactly once;
+ *  - beside it, what one Kafka hop alone takes at 10k records/s on the same
+ *    broker, idempotent and transactional (with each commit's time): the
+ *    floor tidsd's latency stands on.
  *
  * Benchmarks measure and never pass or fail on a figure. The figures also
  * go to $TIDS_BUILD_DIR/bench/route.json.
@@ -87,7 +90,7 @@ static long env_long(const char *name, long dflt)
 }
 
 /* Runs phase name? TIDS_BENCH_PHASES (comma-separated: raw, sustained,
- * latency) picks some, for profiling one of them; all by default. */
+ * latency, floor) picks some, for profiling one of them; all by default. */
 static bool phase(const char *name)
 {
 	const char *v = getenv("TIDS_BENCH_PHASES");
@@ -111,6 +114,7 @@ static rd_kafka_t *client(rd_kafka_type_t type, const char *const extra[][2])
 
 	rd_kafka_conf_set(c, "bootstrap.servers", tids_test_kafka_bootstrap(), err, sizeof(err));
 	rd_kafka_conf_set(c, "log_level", "3", err, sizeof(err));
+	/* A NULL name ends the list: settings that may be left out go last. */
 	for (int i = 0; extra != NULL && extra[i][0] != NULL; i++)
 		if (rd_kafka_conf_set(c, extra[i][0], extra[i][1], err, sizeof(err)) != RD_KAFKA_CONF_OK)
 			die(err);
@@ -184,12 +188,21 @@ static void fill(const char *topic, long n)
 	rd_kafka_destroy(p);
 }
 
-static rd_kafka_t *consumer_of(const char *topic, const char *group, bool read_committed)
+/* How a pass-through talks to Kafka: the throughput baselines batch (5 ms
+ * linger, librdkafka's own fetch wait); the latency floor is set as tidsd's
+ * router and egress are. NULL: librdkafka's default. */
+struct hop_conf {
+	const char *linger, *retry_backoff, *fetch_wait;
+};
+
+static const struct hop_conf batched = { "5", NULL, NULL };
+
+static rd_kafka_t *consumer_of(const char *topic, const char *group, bool read_committed, const char *fetch_wait)
 {
 	const char *const conf[][2] = { { "group.id", group }, { "auto.offset.reset", "earliest" },
 					{ "enable.auto.commit", "false" },
 					{ "isolation.level", read_committed ? "read_committed" : "read_uncommitted" },
-					{ NULL, NULL } };
+					{ fetch_wait != NULL ? "fetch.wait.max.ms" : NULL, fetch_wait }, { NULL, NULL } };
 	rd_kafka_t *c = client(RD_KAFKA_CONSUMER, conf);
 	rd_kafka_topic_partition_list_t *tl = rd_kafka_topic_partition_list_new(PARTITIONS);
 
@@ -204,17 +217,17 @@ static rd_kafka_t *consumer_of(const char *topic, const char *group, bool read_c
 
 /* Plain consume->produce of `copies` copies (idempotent, acks=all): the
  * most a pass-through can do on this broker. Records per second. */
-static double raw_plain(const char *in, const char *out, long n, int copies)
+static double raw_plain(const char *in, const char *out, long n, int copies, const struct hop_conf *hc)
 {
-	static const char *const pconf[][2] = { { "enable.idempotence", "true" }, { "linger.ms", "5" },
-						 { NULL, NULL } };
+	const char *const pconf[][2] = { { "enable.idempotence", "true" }, { "linger.ms", hc->linger },
+					 { NULL, NULL } };
 	char group[128];
 	rd_kafka_t *p = client(RD_KAFKA_PRODUCER, pconf), *c;
 	int64_t t0 = 0;
 	long got = 0;
 
 	tids_test_unique_name(group, sizeof(group), "raw-plain");
-	c = consumer_of(in, group, false);
+	c = consumer_of(in, group, false, hc->fetch_wait);
 	while (got < n) {
 		rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 1000);
 
@@ -246,10 +259,19 @@ static double raw_plain(const char *in, const char *out, long n, int copies)
  * read_committed, and per transaction of up to TXN_RECORDS records (or
  * 5 ms) produce `copies` deliveries per record, the audit entries in
  * messages of AUDIT_PER_MESSAGE, and the consumed offsets; commit. */
-static double raw_transactional(const char *in, const char *out, const char *audit, long n, int copies)
+/* How long each commit took (offsets sent, then committed), when kept. */
+struct commits {
+	int64_t *us;
+	size_t n, cap;
+};
+
+static double raw_transactional(const char *in, const char *out, const char *audit, long n, int copies,
+				const struct hop_conf *hc, struct commits *cm)
 {
 	char group[128], txn[128];
-	const char *pconf[][2] = { { "transactional.id", txn }, { "linger.ms", "5" }, { NULL, NULL } };
+	const char *pconf[][2] = { { "transactional.id", txn }, { "linger.ms", hc->linger },
+				   { hc->retry_backoff != NULL ? "retry.backoff.ms" : NULL, hc->retry_backoff },
+				   { NULL, NULL } };
 	rd_kafka_t *p, *c;
 	rd_kafka_error_t *e;
 	static uint8_t audit_buf[AUDIT_PER_MESSAGE * AUDIT_ENTRY_BYTES];
@@ -262,7 +284,7 @@ static double raw_transactional(const char *in, const char *out, const char *aud
 	p = client(RD_KAFKA_PRODUCER, pconf);
 	if ((e = rd_kafka_init_transactions(p, 30000)) != NULL)
 		die(rd_kafka_error_string(e));
-	c = consumer_of(in, group, true);
+	c = consumer_of(in, group, true, hc->fetch_wait);
 	while (got < n) {
 		int64_t started = 0;
 		long in_txn = 0, entries = 0;
@@ -304,6 +326,7 @@ static double raw_transactional(const char *in, const char *out, const char *aud
 				rd_kafka_poll(p, 1);
 			entries -= k;
 		}
+		int64_t commit_started = mono_us();
 		{
 			rd_kafka_topic_partition_list_t *pos = NULL;
 			rd_kafka_consumer_group_metadata_t *cgm = rd_kafka_consumer_group_metadata(c);
@@ -318,6 +341,8 @@ static double raw_transactional(const char *in, const char *out, const char *aud
 		}
 		if ((e = rd_kafka_commit_transaction(p, 30000)) != NULL)
 			die(rd_kafka_error_string(e));
+		if (cm != NULL && cm->n < cm->cap)
+			cm->us[cm->n++] = mono_us() - commit_started;
 		got += in_txn;
 	}
 	double secs = (double)(mono_us() - t0) / 1e6;
@@ -340,8 +365,8 @@ static void warm_broker(long n)
 	create_topic(out, PARTITIONS);
 	create_topic(audit, 1);
 	fill(in, n);
-	(void)raw_plain(in, out, n, 1);
-	(void)raw_transactional(in, out, audit, n / 2, 1);
+	(void)raw_plain(in, out, n, 1, &batched);
+	(void)raw_transactional(in, out, audit, n / 2, 1, &batched, NULL);
 }
 
 /* --- tidsd ------------------------------------------------------------------------ */
@@ -880,6 +905,169 @@ static void latency(struct world *w, double rate, long seconds, struct latency *
 	tids_test_hub_destroy(&w->hub);
 }
 
+/* --- the latency floor: one Kafka hop ------------------------------------------------ */
+
+/*
+ * What tidsd's publish->delivery stands on, measured in the same run:
+ * records stamped and produced at `rate` (batches every 10 ms, as the
+ * latency phase publishes), passed through once with 3 copies, and read
+ * read_committed downstream, with the linger, back-off and fetch waits
+ * tidsd's router and egress use. Idempotent, the hop costs Kafka's produce
+ * and fetch; transactional in the router's shape (batches of at most
+ * 5 ms, the audit messages and offsets in the transaction) it adds the
+ * commit a read_committed reader waits for. tidsd's publish->delivery is
+ * two hops (ingest->router, idempotent; router->egress, transactional).
+ * FLOOR_WARM records, one every 10 ms, go first and are not timed: the
+ * timed ones start once they all came through (consumers assigned and
+ * fetching).
+ */
+#define FLOOR_WARM 100
+
+struct floor_reader {
+	const char *topic;
+	size_t want, n;
+	atomic_long warm;           /* untimed copies read */
+	int64_t *samples;           /* us from stamp to read */
+};
+
+static void *read_floor(void *arg)
+{
+	struct floor_reader *r = arg;
+	char group[128];
+	rd_kafka_t *c;
+	int64_t idle_since = mono_us();
+
+	tids_test_unique_name(group, sizeof(group), "floor-read");
+	c = consumer_of(r->topic, group, true, "10");
+	while (r->n < r->want && mono_us() - idle_since < 30000000) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(c, 100);
+		int64_t stamp;
+
+		if (m == NULL)
+			continue;
+		if (m->err == 0 && m->len > sizeof(stamp)) {
+			memcpy(&stamp, m->payload, sizeof(stamp));
+			if (((const uint8_t *)m->payload)[sizeof(stamp)] == 1)
+				r->samples[r->n++] = mono_us() - stamp;
+			else
+				atomic_fetch_add(&r->warm, 1);
+			idle_since = mono_us();
+		}
+		rd_kafka_message_destroy(m);
+	}
+	rd_kafka_consumer_close(c);
+	rd_kafka_destroy(c);
+	return NULL;
+}
+
+struct floor_writer {
+	const char *topic;
+	double rate;
+	long seconds;
+	struct floor_reader *reader;
+};
+
+static void floor_produce(rd_kafka_t *p, const char *topic, char *payload, long i, bool timed)
+{
+	int64_t now = mono_us();
+	char key[16];
+
+	memcpy(payload, &now, sizeof(now));
+	payload[sizeof(now)] = timed ? 1 : 0;
+	snprintf(key, sizeof(key), "press-%ld", i % ASSETS);
+	while (rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_KEY(key, strlen(key)),
+				 RD_KAFKA_V_VALUE(payload, PAYLOAD), RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+				 RD_KAFKA_V_END) != 0)
+		rd_kafka_poll(p, 1);
+}
+
+static void *write_floor(void *arg)
+{
+	static const char *const conf[][2] = { { "enable.idempotence", "true" }, { "linger.ms", "2" },
+						{ NULL, NULL } };
+	struct floor_writer *fw = arg;
+	rd_kafka_t *p = client(RD_KAFKA_PRODUCER, conf);
+	long per_batch = (long)(fw->rate / 100.0 + 0.5), batches = fw->seconds * 100;
+	char payload[PAYLOAD];
+	int64_t next;
+
+	memset(payload, 'f', sizeof(payload));
+	for (long i = 0; i < FLOOR_WARM; i++) {
+		floor_produce(p, fw->topic, payload, i, false);
+		rd_kafka_poll(p, 10);
+	}
+	for (int i = 0; atomic_load(&fw->reader->warm) < 3 * FLOOR_WARM; i++) {
+		if (i == 3000)
+			die("floor: the untimed records never came through");
+		rd_kafka_poll(p, 10);
+	}
+	next = mono_us();
+	for (long b = 0; b < batches; b++) {
+		for (long i = 0; i < per_batch; i++)
+			floor_produce(p, fw->topic, payload, b * per_batch + i, true);
+		rd_kafka_poll(p, 0);
+		next += 10000;
+		if (next > mono_us())
+			usleep((useconds_t)(next - mono_us()));
+	}
+	if (rd_kafka_flush(p, 60000) != 0)
+		die("floor: flush timed out");
+	rd_kafka_destroy(p);
+	return NULL;
+}
+
+struct floor {
+	int64_t p50, p99, p999;     /* us */
+	size_t received, expected;
+	int64_t commit_p50, commit_p99; /* us; transactional only */
+	size_t commits;
+};
+
+static void floor_hop(double rate, long seconds, bool transactional, struct floor *out)
+{
+	static const struct hop_conf like_router = { "1", "5", "5" };
+	char in[128], dst[128], audit[128];
+	struct floor_reader fr = { 0 };
+	struct floor_writer fw = { .rate = rate, .seconds = seconds, .reader = &fr };
+	struct commits cm = { .cap = (size_t)seconds * 1000 };
+	long n = (long)(rate / 100.0 + 0.5) * seconds * 100;
+	pthread_t wt, rt;
+
+	tids_test_unique_name(in, sizeof(in), "floor-in");
+	tids_test_unique_name(dst, sizeof(dst), "floor-out");
+	tids_test_unique_name(audit, sizeof(audit), "floor-audit");
+	create_topic(in, PARTITIONS);
+	create_topic(dst, PARTITIONS);
+	create_topic(audit, PARTITIONS);
+	fw.topic = in;
+	fr.topic = dst;
+	fr.want = (size_t)n * 3;
+	fr.samples = calloc(fr.want, sizeof(*fr.samples));
+	cm.us = calloc(cm.cap, sizeof(*cm.us));
+	if (fr.samples == NULL || cm.us == NULL)
+		die("out of memory");
+	pthread_create(&rt, NULL, read_floor, &fr);
+	pthread_create(&wt, NULL, write_floor, &fw);
+	if (transactional)
+		(void)raw_transactional(in, dst, audit, n + FLOOR_WARM, 3, &like_router, &cm);
+	else
+		(void)raw_plain(in, dst, n + FLOOR_WARM, 3, &like_router);
+	pthread_join(wt, NULL);
+	pthread_join(rt, NULL);
+	qsort(fr.samples, fr.n, sizeof(*fr.samples), cmp64);
+	out->received = fr.n;
+	out->expected = fr.want;
+	out->p50 = fr.n > 0 ? fr.samples[fr.n / 2] : -1;
+	out->p99 = fr.n > 0 ? fr.samples[fr.n * 99 / 100] : -1;
+	out->p999 = fr.n > 0 ? fr.samples[fr.n * 999 / 1000] : -1;
+	qsort(cm.us, cm.n, sizeof(*cm.us), cmp64);
+	out->commits = cm.n;
+	out->commit_p50 = cm.n > 0 ? cm.us[cm.n / 2] : -1;
+	out->commit_p99 = cm.n > 0 ? cm.us[cm.n * 99 / 100] : -1;
+	free(cm.us);
+	free(fr.samples);
+}
+
 /* --- report ------------------------------------------------------------------------- */
 
 static void print_sustained(const struct sustained *s)
@@ -946,6 +1134,23 @@ static void json_sustained(FILE *f, const struct sustained *s)
 		s->written > 0 ? (double)s->verifications / (double)s->written : 0.0);
 }
 
+static void print_floor(const char *what, const struct floor *fl)
+{
+	printf("  %-44s p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms  (%zu of %zu read)\n", what, (double)fl->p50 / 1000.0,
+	       (double)fl->p99 / 1000.0, (double)fl->p999 / 1000.0, fl->received, fl->expected);
+	if (fl->commits > 0)
+		printf("  %-44s commit p50 %.1f ms, p99 %.1f ms  (%zu transactions)\n", "", (double)fl->commit_p50 / 1000.0,
+		       (double)fl->commit_p99 / 1000.0, fl->commits);
+}
+
+static void json_floor(FILE *f, const char *key, const struct floor *fl)
+{
+	fprintf(f, "  \"%s\": {\"p50_ms\": %.1f, \"p99_ms\": %.1f, \"p999_ms\": %.1f, \"received\": %zu, "
+		   "\"expected\": %zu, \"commits\": %zu, \"commit_p50_ms\": %.1f, \"commit_p99_ms\": %.1f},\n", key,
+		(double)fl->p50 / 1000.0, (double)fl->p99 / 1000.0, (double)fl->p999 / 1000.0, fl->received, fl->expected,
+		fl->commits, (double)fl->commit_p50 / 1000.0, (double)fl->commit_p99 / 1000.0);
+}
+
 static void json_latency(FILE *f, const char *key, const struct latency *l, bool last)
 {
 	fprintf(f, "  \"%s\": {\"rate\": %.0f, \"p50_ms\": %lld, \"p99_ms\": %lld, \"p999_ms\": %lld, "
@@ -963,10 +1168,12 @@ int main(void)
 	long backlog = env_long("TIDS_BENCH_BACKLOG", 50000);
 	char in[128], out[128], audit[128], path[600];
 	struct latency lat10k, lathalf;
+	struct floor hop_idem, hop_txn;
 	struct sustained s;
 	struct world w;
 	double plain, txn;
 	bool run_raw = phase("raw"), run_sustained = phase("sustained"), run_latency = phase("latency");
+	bool run_floor = phase("floor");
 	FILE *f;
 
 	if (sodium_init() < 0)
@@ -981,6 +1188,8 @@ int main(void)
 	memset(&s, 0, sizeof(s));
 	memset(&lat10k, 0, sizeof(lat10k));
 	memset(&lathalf, 0, sizeof(lathalf));
+	memset(&hop_idem, 0, sizeof(hop_idem));
+	memset(&hop_txn, 0, sizeof(hop_txn));
 	if (run_raw) {
 		warm_broker(raw_n / 2);
 		tids_test_unique_name(in, sizeof(in), "raw-in");
@@ -990,8 +1199,14 @@ int main(void)
 		create_topic(out, PARTITIONS);
 		create_topic(audit, PARTITIONS);
 		fill(in, raw_n);
-		plain = raw_plain(in, out, raw_n, 3);
-		txn = raw_transactional(in, out, audit, raw_n, 3);
+		plain = raw_plain(in, out, raw_n, 3, &batched);
+		txn = raw_transactional(in, out, audit, raw_n, 3, &batched, NULL);
+	}
+	if (run_floor) {
+		if (!run_raw)
+			warm_broker(raw_n / 4);
+		floor_hop(10000, lat_seconds, false, &hop_idem);
+		floor_hop(10000, lat_seconds, true, &hop_txn);
 	}
 	if (run_sustained)
 		tidsd_sustained(&w, seconds, backlog, &s);
@@ -1020,6 +1235,10 @@ int main(void)
 		snprintf(what, sizeof(what), "publish->delivery at %.0f records/s", lathalf.rate);
 		print_latency(what, &lathalf);
 	}
+	if (run_floor) {
+		print_floor("one Kafka hop at 10k/s, idempotent", &hop_idem);
+		print_floor("one Kafka hop at 10k/s, transactional", &hop_txn);
+	}
 
 	snprintf(path, sizeof(path), "%s/bench", tids_test_build_dir());
 	if (mkdir(path, 0755) != 0 && access(path, W_OK) != 0)
@@ -1041,6 +1260,12 @@ int main(void)
 		fprintf(f, "  \"ratio_plain\": %.3f,\n  \"ratio_transactional\": %.3f,\n", s.rate / plain, s.rate / txn);
 	else
 		fprintf(f, "  \"ratio_plain\": null,\n  \"ratio_transactional\": null,\n");
+	if (run_floor) {
+		json_floor(f, "hop_idempotent_10k", &hop_idem);
+		json_floor(f, "hop_transactional_10k", &hop_txn);
+	} else {
+		fprintf(f, "  \"hop_idempotent_10k\": null,\n  \"hop_transactional_10k\": null,\n");
+	}
 	if (run_latency) {
 		json_latency(f, "latency_10k", &lat10k, false);
 		json_latency(f, "latency_half", &lathalf, true);
