@@ -148,8 +148,15 @@ static struct tids_client *subscribe(struct world *w)
 
 	ck_assert_ptr_nonnull(c);
 	ck_assert_msg(tids_client_subscribe(c, purposes, 2, 100, err, sizeof(err)) == 0, "subscribe: %s", err);
-	/* The standing subscription reaches the router asynchronously. */
-	sleep_ms(1500);
+	/* The standing subscription reaches the router asynchronously (hub
+	 * state first), and the lessor has never subscribed before: records
+	 * the router routes before it has the purposes go to nobody, and the
+	 * deliveries counted below never come. Published once the router
+	 * says it has them, not after a guess of how long that takes. */
+	for (int64_t until = mono() + WAIT_MS; mono() < until; sleep_ms(100))
+		if (tids_test_hub_log_count(&w->hub, "router: lessor is a recipient") > 0)
+			break;
+	ck_assert_int_gt(tids_test_hub_log_count(&w->hub, "router: lessor is a recipient"), 0);
 	return c;
 }
 

@@ -494,6 +494,13 @@ static void lessor_in_wuhan_gets_hours_and_hourly_sums(struct net *n)
 	ck_assert(sum == 30.0);
 	ck_assert_int_eq(next(sub, &d, 3000), 0);
 	tids_client_free(sub);
+	/* The lessor stands for billing alone from here on, and Shanghai's
+	 * router says so once Wuhan's directory has brought it (its first line
+	 * of one purpose for the lessor). consent_travels_with_what_it_covers
+	 * takes Shanghai's next such line for its own change of purposes: were
+	 * this one still on its way, it would take this one and publish its
+	 * recipes while Shanghai stood the lessor for billing. */
+	await_log(&n->hub[SH], "router: lessor.wh is a recipient for 1 purposes", 1);
 	free_records(recs, 4);
 }
 

@@ -195,7 +195,21 @@ static void world_run(struct world *w)
 	subs[0] = subscriber(w, &w->lessor, "billing");
 	subs[1] = subscriber(w, &w->service, "maintenance");
 	subs[2] = subscriber(w, &w->regulator, "statistics");
-	sleep_ms(1500);              /* the standing subscriptions reach the router */
+	/* The standing subscriptions reach the router asynchronously (hub
+	 * state first), and none of the three has subscribed before: what the
+	 * router routes before it has a subscriber's purposes goes to nobody,
+	 * and the deliveries awaited below would never come. Published once
+	 * the router says it has all three, not after a guess of how long
+	 * that takes. */
+	for (int i = 0; i < 3; i++) {
+		static const char *const has[] = { "router: lessor.wh is a recipient", "router: hr.sg is a recipient",
+						   "router: reg.sh is a recipient" };
+
+		for (int64_t until = mono() + WAIT_MS; mono() < until; sleep_ms(100))
+			if (tids_test_hub_log_count(&w->hub, has[i]) > 0)
+				break;
+		ck_assert_msg(tids_test_hub_log_count(&w->hub, has[i]) > 0, "tidsd never logged '%s'", has[i]);
+	}
 	snprintf(w->records, sizeof(w->records), "%s/published.jsonl", w->hub.dir);
 	ck_assert_ptr_nonnull(json = fopen(w->records, "w"));
 	for (int i = 0; i < N_HOURS; i++) {
