@@ -153,10 +153,8 @@ static struct tids_client *subscribe(struct world *w)
 	 * the router routes before it has the purposes go to nobody, and the
 	 * deliveries counted below never come. Published once the router
 	 * says it has them, not after a guess of how long that takes. */
-	for (int64_t until = mono() + WAIT_MS; mono() < until; sleep_ms(100))
-		if (tids_test_hub_log_count(&w->hub, "router: lessor is a recipient") > 0)
-			break;
-	ck_assert_int_gt(tids_test_hub_log_count(&w->hub, "router: lessor is a recipient"), 0);
+	ck_assert_msg(tids_test_hub_await_log(&w->hub, "router: lessor is a recipient", 1, WAIT_MS) == 0,
+		      "tidsd never logged that the lessor is a recipient");
 	return c;
 }
 

@@ -47,12 +47,7 @@ struct world {
 
 static bool wait_log(struct tids_test_hub *h, const char *needle, int n, int timeout_ms)
 {
-	for (int waited = 0; waited < timeout_ms; waited += 100) {
-		if (tids_test_hub_log_count(h, needle) >= n)
-			return true;
-		sleep_ms(100);
-	}
-	return tids_test_hub_log_count(h, needle) >= n;
+	return tids_test_hub_await_log(h, needle, n, timeout_ms) == 0;
 }
 
 /* factory.sh1 leases press-7 from lessor.wh, who receives run hours for

@@ -91,9 +91,7 @@ static void peer(struct net *n, int a, int b)
 /* Waits until hub h has logged needle (count times); fails after 120 s. */
 static void await_log(struct tids_test_hub *h, const char *needle, int count)
 {
-	for (int i = 0; i < 1200 && tids_test_hub_log_count(h, needle) < count; i++)
-		sleep_ms(100);
-	ck_assert_msg(tids_test_hub_log_count(h, needle) >= count, "%s never logged '%s'", h->hub_id, needle);
+	ck_assert_msg(tids_test_hub_await_log(h, needle, count, 120000) == 0, "%s never logged '%s'", h->hub_id, needle);
 }
 
 /* Hub h knows `entries` participants of peer p, `interests` of them with

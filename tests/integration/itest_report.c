@@ -205,10 +205,8 @@ static void world_run(struct world *w)
 		static const char *const has[] = { "router: lessor.wh is a recipient", "router: hr.sg is a recipient",
 						   "router: reg.sh is a recipient" };
 
-		for (int64_t until = mono() + WAIT_MS; mono() < until; sleep_ms(100))
-			if (tids_test_hub_log_count(&w->hub, has[i]) > 0)
-				break;
-		ck_assert_msg(tids_test_hub_log_count(&w->hub, has[i]) > 0, "tidsd never logged '%s'", has[i]);
+		ck_assert_msg(tids_test_hub_await_log(&w->hub, has[i], 1, WAIT_MS) == 0, "tidsd never logged '%s'",
+			      has[i]);
 	}
 	snprintf(w->records, sizeof(w->records), "%s/published.jsonl", w->hub.dir);
 	ck_assert_ptr_nonnull(json = fopen(w->records, "w"));

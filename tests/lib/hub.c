@@ -471,6 +471,16 @@ int tids_test_hub_log_count(struct tids_test_hub *h, const char *needle)
 	return n;
 }
 
+int tids_test_hub_await_log(struct tids_test_hub *h, const char *needle, int count, int timeout_ms)
+{
+	for (int waited = 0; tids_test_hub_log_count(h, needle) < count; waited += 100) {
+		if (waited >= timeout_ms)
+			return -1;
+		sleep_ms(100);
+	}
+	return 0;
+}
+
 long tids_test_hub_publish_until_acked(struct tids_test_hub *h, struct tids_client **c, const struct tids_identity *id,
 				       const char *owner, uint64_t seq, const struct tids_bytes *recs, size_t n,
 				       bool restart_dead, char *err, size_t errlen)

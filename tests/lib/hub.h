@@ -86,6 +86,9 @@ long tids_test_hub_publish_until_acked(struct tids_test_hub *h, struct tids_clie
 
 /* Counts lines of the hub's log containing needle. */
 int tids_test_hub_log_count(struct tids_test_hub *h, const char *needle);
+/* Waits until the hub's log has `count` lines containing needle: 0, or
+ * -1 after timeout_ms. */
+int tids_test_hub_await_log(struct tids_test_hub *h, const char *needle, int count, int timeout_ms);
 /* The last lines of h's log on stderr, for whoever reads a failed run. */
 void tids_test_hub_log_tail(const struct tids_test_hub *h, int lines);
 /* The same, of the lines with none of the words in skip (grep -v -e each; NULL
