@@ -259,10 +259,12 @@ static double raw_plain(const char *in, const char *out, long n, int copies, con
  * read_committed, and per transaction of up to TXN_RECORDS records (or
  * 5 ms) produce `copies` deliveries per record, the audit entries in
  * messages of AUDIT_PER_MESSAGE, and the consumed offsets; commit. */
-/* How long each commit took (offsets sent, then committed), when kept. */
+/* How long each commit took (offsets sent, then committed), when kept:
+ * from when *from is set. */
 struct commits {
 	int64_t *us;
 	size_t n, cap;
+	const atomic_bool *from;
 };
 
 static double raw_transactional(const char *in, const char *out, const char *audit, long n, int copies,
@@ -341,7 +343,7 @@ static double raw_transactional(const char *in, const char *out, const char *aud
 		}
 		if ((e = rd_kafka_commit_transaction(p, 30000)) != NULL)
 			die(rd_kafka_error_string(e));
-		if (cm != NULL && cm->n < cm->cap)
+		if (cm != NULL && cm->n < cm->cap && atomic_load(cm->from))
 			cm->us[cm->n++] = mono_us() - commit_started;
 		got += in_txn;
 	}
@@ -352,21 +354,37 @@ static double raw_transactional(const char *in, const char *out, const char *aud
 	return (double)n / secs;
 }
 
+/* The topics of one pass-through, named `what`-in, -out and -audit (and
+ * unique), made before anything is timed. */
+struct pass_topics {
+	char in[128], out[128], audit[128];
+};
+
+static void pass_topics_create(struct pass_topics *t, const char *what, int audit_partitions)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), "%s-in", what);
+	tids_test_unique_name(t->in, sizeof(t->in), name);
+	snprintf(name, sizeof(name), "%s-out", what);
+	tids_test_unique_name(t->out, sizeof(t->out), name);
+	snprintf(name, sizeof(name), "%s-audit", what);
+	tids_test_unique_name(t->audit, sizeof(t->audit), name);
+	create_topic(t->in, PARTITIONS);
+	create_topic(t->out, PARTITIONS);
+	create_topic(t->audit, audit_partitions);
+}
+
 /* JIT-compiles the broker's produce, fetch and transaction paths, so that
  * the first timed run does not pay for it. */
 static void warm_broker(long n)
 {
-	char in[128], out[128], audit[128];
+	struct pass_topics t;
 
-	tids_test_unique_name(in, sizeof(in), "warm-in");
-	tids_test_unique_name(out, sizeof(out), "warm-out");
-	tids_test_unique_name(audit, sizeof(audit), "warm-audit");
-	create_topic(in, PARTITIONS);
-	create_topic(out, PARTITIONS);
-	create_topic(audit, 1);
-	fill(in, n);
-	(void)raw_plain(in, out, n, 1, &batched);
-	(void)raw_transactional(in, out, audit, n / 2, 1, &batched, NULL);
+	pass_topics_create(&t, "warm", 1);
+	fill(t.in, n);
+	(void)raw_plain(t.in, t.out, n, 1, &batched);
+	(void)raw_transactional(t.in, t.out, t.audit, n / 2, 1, &batched, NULL);
 }
 
 /* --- tidsd ------------------------------------------------------------------------ */
@@ -927,6 +945,7 @@ struct floor_reader {
 	const char *topic;
 	size_t want, n;
 	atomic_long warm;           /* untimed copies read */
+	atomic_bool timed;          /* the timed records are being written */
 	int64_t *samples;           /* us from stamp to read */
 };
 
@@ -1001,6 +1020,7 @@ static void *write_floor(void *arg)
 			die("floor: the untimed records never came through");
 		rd_kafka_poll(p, 10);
 	}
+	atomic_store(&fw->reader->timed, true);
 	next = mono_us();
 	for (long b = 0; b < batches; b++) {
 		for (long i = 0; i < per_batch; i++)
@@ -1026,21 +1046,16 @@ struct floor {
 static void floor_hop(double rate, long seconds, bool transactional, struct floor *out)
 {
 	static const struct hop_conf like_router = { "1", "5", "5" };
-	char in[128], dst[128], audit[128];
+	struct pass_topics t;
 	struct floor_reader fr = { 0 };
 	struct floor_writer fw = { .rate = rate, .seconds = seconds, .reader = &fr };
-	struct commits cm = { .cap = (size_t)seconds * 1000 };
+	struct commits cm = { .cap = (size_t)seconds * 1000, .from = &fr.timed };
 	long n = (long)(rate / 100.0 + 0.5) * seconds * 100;
 	pthread_t wt, rt;
 
-	tids_test_unique_name(in, sizeof(in), "floor-in");
-	tids_test_unique_name(dst, sizeof(dst), "floor-out");
-	tids_test_unique_name(audit, sizeof(audit), "floor-audit");
-	create_topic(in, PARTITIONS);
-	create_topic(dst, PARTITIONS);
-	create_topic(audit, PARTITIONS);
-	fw.topic = in;
-	fr.topic = dst;
+	pass_topics_create(&t, "floor", PARTITIONS);
+	fw.topic = t.in;
+	fr.topic = t.out;
 	fr.want = (size_t)n * 3;
 	fr.samples = calloc(fr.want, sizeof(*fr.samples));
 	cm.us = calloc(cm.cap, sizeof(*cm.us));
@@ -1049,9 +1064,9 @@ static void floor_hop(double rate, long seconds, bool transactional, struct floo
 	pthread_create(&rt, NULL, read_floor, &fr);
 	pthread_create(&wt, NULL, write_floor, &fw);
 	if (transactional)
-		(void)raw_transactional(in, dst, audit, n + FLOOR_WARM, 3, &like_router, &cm);
+		(void)raw_transactional(t.in, t.out, t.audit, n + FLOOR_WARM, 3, &like_router, &cm);
 	else
-		(void)raw_plain(in, dst, n + FLOOR_WARM, 3, &like_router);
+		(void)raw_plain(t.in, t.out, n + FLOOR_WARM, 3, &like_router);
 	pthread_join(wt, NULL);
 	pthread_join(rt, NULL);
 	qsort(fr.samples, fr.n, sizeof(*fr.samples), cmp64);
@@ -1166,7 +1181,8 @@ int main(void)
 	long seconds = env_long("TIDS_BENCH_SECONDS", 60), raw_n = env_long("TIDS_BENCH_RAW_RECORDS", 300000);
 	long lat_seconds = env_long("TIDS_BENCH_LATENCY_SECONDS", 10);
 	long backlog = env_long("TIDS_BENCH_BACKLOG", 50000);
-	char in[128], out[128], audit[128], path[600];
+	char path[600];
+	struct pass_topics raw;
 	struct latency lat10k, lathalf;
 	struct floor hop_idem, hop_txn;
 	struct sustained s;
@@ -1192,15 +1208,10 @@ int main(void)
 	memset(&hop_txn, 0, sizeof(hop_txn));
 	if (run_raw) {
 		warm_broker(raw_n / 2);
-		tids_test_unique_name(in, sizeof(in), "raw-in");
-		tids_test_unique_name(out, sizeof(out), "raw-out");
-		tids_test_unique_name(audit, sizeof(audit), "raw-audit");
-		create_topic(in, PARTITIONS);
-		create_topic(out, PARTITIONS);
-		create_topic(audit, PARTITIONS);
-		fill(in, raw_n);
-		plain = raw_plain(in, out, raw_n, 3, &batched);
-		txn = raw_transactional(in, out, audit, raw_n, 3, &batched, NULL);
+		pass_topics_create(&raw, "raw", PARTITIONS);
+		fill(raw.in, raw_n);
+		plain = raw_plain(raw.in, raw.out, raw_n, 3, &batched);
+		txn = raw_transactional(raw.in, raw.out, raw.audit, raw_n, 3, &batched, NULL);
 	}
 	if (run_floor) {
 		if (!run_raw)
