@@ -96,7 +96,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	return text(c, MHD_HTTP_NOT_FOUND, "not found: try /metrics or /health\n");
 }
 
-static void on_log(void *cls, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static void on_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
 

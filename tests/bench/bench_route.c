@@ -1161,9 +1161,14 @@ static void print_floor(const char *what, const struct floor *fl)
 static void json_floor(FILE *f, const char *key, const struct floor *fl)
 {
 	fprintf(f, "  \"%s\": {\"p50_ms\": %.1f, \"p99_ms\": %.1f, \"p999_ms\": %.1f, \"received\": %zu, "
-		   "\"expected\": %zu, \"commits\": %zu, \"commit_p50_ms\": %.1f, \"commit_p99_ms\": %.1f},\n", key,
-		(double)fl->p50 / 1000.0, (double)fl->p99 / 1000.0, (double)fl->p999 / 1000.0, fl->received, fl->expected,
-		fl->commits, (double)fl->commit_p50 / 1000.0, (double)fl->commit_p99 / 1000.0);
+		   "\"expected\": %zu, \"commits\": %zu, ", key, (double)fl->p50 / 1000.0, (double)fl->p99 / 1000.0,
+		(double)fl->p999 / 1000.0, fl->received, fl->expected, fl->commits);
+	/* No commits (the idempotent hop): no commit times, rather than 0. */
+	if (fl->commits > 0)
+		fprintf(f, "\"commit_p50_ms\": %.1f, \"commit_p99_ms\": %.1f},\n", (double)fl->commit_p50 / 1000.0,
+			(double)fl->commit_p99 / 1000.0);
+	else
+		fprintf(f, "\"commit_p50_ms\": null, \"commit_p99_ms\": null},\n");
 }
 
 static void json_latency(FILE *f, const char *key, const struct latency *l, bool last)

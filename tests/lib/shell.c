@@ -40,7 +40,7 @@ static int run_line(char *out, size_t outlen, const char *cmd)
 }
 
 /* prefix, then fmt formatted, then suffix, run as one line. */
-static int run_formatted(char *out, size_t outlen, const char *prefix, const char *suffix, const char *fmt,
+__attribute__((format(printf, 5, 0))) static int run_formatted(char *out, size_t outlen, const char *prefix, const char *suffix, const char *fmt,
 			 va_list ap)
 {
 	char args[16384], cmd[sizeof(args) + 1024];
