@@ -806,6 +806,15 @@ static int cmp64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* Sorts v and gives its p50, p99 and p99.9 (-1 each when v is empty). */
+static void percentiles(int64_t *v, size_t n, int64_t out[3])
+{
+	qsort(v, n, sizeof(*v), cmp64);
+	out[0] = n > 0 ? v[n / 2] : -1;
+	out[1] = n > 0 ? v[n * 99 / 100] : -1;
+	out[2] = n > 0 ? v[n * 999 / 1000] : -1;
+}
+
 struct latency {
 	double rate;
 	int64_t p50, p99, p999;
@@ -863,6 +872,7 @@ static void latency(struct world *w, double rate, long seconds, struct latency *
 {
 	uint32_t per_batch = (uint32_t)(rate / 100.0 + 0.5), batches = (uint32_t)(seconds * 100);
 	struct lat_ctx l = { .w = w };
+	int64_t p[3];
 	struct tids_client *c;
 	struct tids_bytes *recs;
 	struct tids_publish_ack ack;
@@ -899,22 +909,16 @@ static void latency(struct world *w, double rate, long seconds, struct latency *
 	}
 	pthread_join(t, NULL);
 	tids_client_free(c);
-	qsort(l.samples, l.n, sizeof(*l.samples), cmp64);
 	out->rate = (double)per_batch * 100.0;
 	out->received = l.n;
 	out->expected = l.want;
 	out->duplicates = l.duplicates;
-	out->p50 = l.n > 0 ? l.samples[l.n / 2] : -1;
-	out->p99 = l.n > 0 ? l.samples[l.n * 99 / 100] : -1;
-	out->p999 = l.n > 0 ? l.samples[l.n * 999 / 1000] : -1;
-	qsort(l.decided, l.n, sizeof(*l.decided), cmp64);
-	qsort(l.delivered, l.n, sizeof(*l.delivered), cmp64);
-	for (int i = 0; i < 3; i++) {
-		size_t at = i == 0 ? l.n / 2 : i == 1 ? l.n * 99 / 100 : l.n * 999 / 1000;
-
-		out->to_decision[i] = l.n > 0 ? l.decided[at] : -1;
-		out->to_delivery[i] = l.n > 0 ? l.delivered[at] : -1;
-	}
+	percentiles(l.samples, l.n, p);
+	out->p50 = p[0];
+	out->p99 = p[1];
+	out->p999 = p[2];
+	percentiles(l.decided, l.n, out->to_decision);
+	percentiles(l.delivered, l.n, out->to_delivery);
 	free(l.decided);
 	free(l.delivered);
 	free(l.samples);
@@ -1051,6 +1055,7 @@ static void floor_hop(double rate, long seconds, bool transactional, struct floo
 	struct floor_writer fw = { .rate = rate, .seconds = seconds, .reader = &fr };
 	struct commits cm = { .cap = (size_t)seconds * 1000, .from = &fr.timed };
 	long n = (long)(rate / 100.0 + 0.5) * seconds * 100;
+	int64_t p[3];
 	pthread_t wt, rt;
 
 	pass_topics_create(&t, "floor", PARTITIONS);
@@ -1069,16 +1074,16 @@ static void floor_hop(double rate, long seconds, bool transactional, struct floo
 		(void)raw_plain(t.in, t.out, n + FLOOR_WARM, 3, &like_router);
 	pthread_join(wt, NULL);
 	pthread_join(rt, NULL);
-	qsort(fr.samples, fr.n, sizeof(*fr.samples), cmp64);
 	out->received = fr.n;
 	out->expected = fr.want;
-	out->p50 = fr.n > 0 ? fr.samples[fr.n / 2] : -1;
-	out->p99 = fr.n > 0 ? fr.samples[fr.n * 99 / 100] : -1;
-	out->p999 = fr.n > 0 ? fr.samples[fr.n * 999 / 1000] : -1;
-	qsort(cm.us, cm.n, sizeof(*cm.us), cmp64);
+	percentiles(fr.samples, fr.n, p);
+	out->p50 = p[0];
+	out->p99 = p[1];
+	out->p999 = p[2];
 	out->commits = cm.n;
-	out->commit_p50 = cm.n > 0 ? cm.us[cm.n / 2] : -1;
-	out->commit_p99 = cm.n > 0 ? cm.us[cm.n * 99 / 100] : -1;
+	percentiles(cm.us, cm.n, p);
+	out->commit_p50 = p[0];
+	out->commit_p99 = p[1];
 	free(cm.us);
 	free(fr.samples);
 }
