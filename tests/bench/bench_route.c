@@ -950,9 +950,11 @@ static void latency(struct world *w, double rate, long seconds, struct latency *
  * read_committed downstream, with the linger, back-off and fetch waits
  * tidsd's router and egress use. Idempotent, the hop costs Kafka's produce
  * and fetch; transactional in the router's shape (batches of at most
- * 5 ms, the audit messages and offsets in the transaction) it adds the
- * commit a read_committed reader waits for. tidsd's publish->delivery is
- * two hops (ingest->router, idempotent; router->egress, transactional).
+ * 5 ms, the audit messages and offsets in the transaction, producers in
+ * turn) it adds the commit a read_committed reader waits for (unlike the
+ * router, it commits before it reads the next batch). tidsd's
+ * publish->delivery is two hops (ingest->router, idempotent;
+ * router->egress, transactional).
  * FLOOR_WARM records, one every 10 ms, go first and are not timed: the
  * timed ones start once they all came through (consumers assigned and
  * fetching).
