@@ -685,10 +685,9 @@ static rd_kafka_conf_t *producer_conf(struct router *rt, const char *id)
 	rd_kafka_conf_t *conf = conf_dup(rt, RD_KAFKA_PRODUCER);
 	char err[512];
 
-	/* retry.backoff.ms: a transaction's offsets and its end can still
-	 * meet the coordinator finishing an earlier one (CONCURRENT_
-	 * TRANSACTIONS); the default 100 ms pause would be most of a record's
-	 * latency. (Its first write's pause is fixed at 20 ms: see txn.c.) */
+	/* retry.backoff.ms: a transaction's first produce can still meet the
+	 * coordinator finishing an earlier one (CONCURRENT_TRANSACTIONS); the
+	 * default 100 ms pause would be most of a record's latency. */
 	if (rd_kafka_conf_set(conf, "transactional.id", id, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    /* A transaction of an instance that died holds its partitions
 	     * back from the others (state_load waits for it) until this has
@@ -1194,9 +1193,8 @@ int router_init(struct tidsd *d)
 	/* Transactional ids and a static member id of this instance of the
 	 * hub: the same instance restarted fences its former self (a
 	 * transaction it left open is aborted) and takes its partitions back.
-	 * The producers' ids (.txn., .txn1., .txn2.) differ in the part
-	 * before the instance name, so no instance's (names may hold dots) is
-	 * another's. Instances
+	 * The two producers' ids differ in the part before the instance name,
+	 * so no instance's (names may hold dots) is another's. Instances
 	 * fence each other by position, not by id: a partition changes hands
 	 * only after its owner's transactions have finished (on_rebalance),
 	 * and its next owner reads its state topic partition to the end,

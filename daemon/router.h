@@ -27,7 +27,7 @@
 #define ROUTER_BATCH_MS 5
 #define ROUTER_PARTITIONS_MAX 1024
 #define ROUTER_WINDOW_GRACE_MS 2000
-#define TXN_SLOTS 3                          /* transactional producers, used in turn (txn.c) */
+#define TXN_SLOTS 2                          /* transactional producers, used in turn */
 #define TXN_HIST_MS 2000                     /* commit times kept to the ms up to this */
 
 enum router_msg_kind {

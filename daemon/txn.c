@@ -1,19 +1,10 @@
 /*
- * The router's transactions, two at a time: a committer thread commits one
- * while the router routes the next batch into another transactional
- * producer. A commit used to stop routing for its whole round trip to the
- * coordinator.
- *
- * TXN_SLOTS (3) producers are used in turn, one more than two batches in
- * flight need: a producer that begins a transaction right after its own
- * commit finds the coordinator still writing that commit's markers, and
- * librdkafka 2.0.2 answers the CONCURRENT_TRANSACTIONS it gets with a fixed
- * 20 ms pause before the transaction's first write (not retry.backoff.ms).
- * With two producers the one routed into next had committed just before;
- * about 2 % of transactions at 10k records/s met the pause (kafka.debug =
- * eos). With three, the producer routed into last committed a whole commit
- * earlier; the batches in flight are the same (a batch waits for the one
- * before it to be written, which waits for the commit before that).
+ * The router's transactions, two at a time: two transactional producers
+ * are used in turn, and a committer thread commits one while the router
+ * routes the next batch into the other. A commit used to stop routing for
+ * its whole round trip to the coordinator, and the next transaction's
+ * first produce often found the coordinator still writing the last one's
+ * markers (CONCURRENT_TRANSACTIONS, then a retry.backoff.ms pause).
  *
  * Order is kept: a batch is produced only once everything the previous
  * one produced is written (flushed), so deliveries, audit entries and
@@ -151,8 +142,8 @@ static void *committer_main(void *arg)
 		}
 		s->busy = false;
 		s->flushed = true;
+		rt->txn_q[0] = rt->txn_q[1];
 		rt->txn_qn--;
-		memmove(&rt->txn_q[0], &rt->txn_q[1], (size_t)rt->txn_qn * sizeof(rt->txn_q[0]));
 		pthread_cond_broadcast(&rt->txn_cond);
 		wake_router(rt);
 	}
@@ -281,9 +272,9 @@ bool txn_ready(struct router *rt)
 	bool ready;
 
 	pthread_mutex_lock(&rt->txn_lock);
-	/* This producer's last commit is done, and what the previous batch
-	 * produced is written: a batch produced now lands behind it. */
-	ready = !rt->slot[rt->cur].busy && rt->slot[(rt->cur + TXN_SLOTS - 1) % TXN_SLOTS].flushed;
+	/* This producer's last commit is done, and what the other produced
+	 * is written: a batch produced now lands behind it. */
+	ready = !rt->slot[rt->cur].busy && rt->slot[rt->cur ^ 1].flushed;
 	pthread_mutex_unlock(&rt->txn_lock);
 	return ready;
 }
@@ -339,7 +330,7 @@ void txn_hand_off(struct router *rt, size_t records, rd_kafka_topic_partition_li
 	rt->txn_q[rt->txn_qn++] = rt->cur;
 	pthread_cond_broadcast(&rt->txn_cond);
 	pthread_mutex_unlock(&rt->txn_lock);
-	rt->cur = (rt->cur + 1) % TXN_SLOTS;
+	rt->cur ^= 1;
 	rt->producer = rt->slot[rt->cur].producer;
 }
 
