@@ -685,9 +685,10 @@ static rd_kafka_conf_t *producer_conf(struct router *rt, const char *id)
 	rd_kafka_conf_t *conf = conf_dup(rt, RD_KAFKA_PRODUCER);
 	char err[512];
 
-	/* retry.backoff.ms: a transaction's first produce can still meet the
-	 * coordinator finishing an earlier one (CONCURRENT_TRANSACTIONS); the
-	 * default 100 ms pause would be most of a record's latency. */
+	/* retry.backoff.ms: a transaction's offsets and its end can still
+	 * meet the coordinator finishing an earlier one (CONCURRENT_
+	 * TRANSACTIONS); the default 100 ms pause would be most of a record's
+	 * latency. (Its first write's pause is fixed at 20 ms: see txn.c.) */
 	if (rd_kafka_conf_set(conf, "transactional.id", id, err, sizeof(err)) != RD_KAFKA_CONF_OK ||
 	    /* A transaction of an instance that died holds its partitions
 	     * back from the others (state_load waits for it) until this has

@@ -4,7 +4,16 @@
  * routes the next batch into the other. A commit used to stop routing for
  * its whole round trip to the coordinator, and the next transaction's
  * first produce often found the coordinator still writing the last one's
- * markers (CONCURRENT_TRANSACTIONS, then a retry.backoff.ms pause).
+ * markers (CONCURRENT_TRANSACTIONS).
+ *
+ * That still happens to a producer that begins right after its own
+ * commit: librdkafka 2.0.2 then pauses the transaction's first write a
+ * fixed 20 ms (not retry.backoff.ms). With two producers, 15 and 20 of
+ * about 500 and 950 transactions met it at 10k and 5k records/s
+ * (kafka.debug = eos). Three producers in turn met it 0 and 1 times, but
+ * added 6 to 8 MB to the peak RSS of make bench's sustained phase
+ * (92.8 and 95.3 MB against 86.6 to 89.3 in three runs; target 100) and moved
+ * publish->delivery less than runs differ from each other: not kept.
  *
  * Order is kept: a batch is produced only once everything the previous
  * one produced is written (flushed), so deliveries, audit entries and
