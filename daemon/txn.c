@@ -11,8 +11,8 @@
  * fixed 20 ms (not retry.backoff.ms). With two producers, 15 and 20 of
  * about 500 and 950 transactions met it at 10k and 5k records/s
  * (kafka.debug = eos). Three producers in turn met it 0 and 1 times, but
- * added 6 to 8 MB to the peak RSS of make bench's sustained phase
- * (92.8 and 95.3 MB against 86.6 to 89.3 in three runs; target 100) and moved
+ * added 6 to 8 MB to the peak RSS of make bench's sustained phase (92.8
+ * and 95.3 MB against 86.6 to 89.3 in three runs; target 100) and moved
  * publish->delivery less than runs differ from each other: not kept.
  *
  * Order is kept: a batch is produced only once everything the previous

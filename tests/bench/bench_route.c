@@ -255,6 +255,14 @@ static double raw_plain(const char *in, const char *out, long n, int copies, con
 	return (double)n / secs;
 }
 
+/* How long each commit took (offsets sent, then committed), when kept:
+ * from when *from is set. */
+struct commits {
+	int64_t *us;
+	size_t n, cap;
+	const atomic_bool *from;
+};
+
 /* The transactional pass-through tidsd's router is shaped like: consume
  * read_committed, and per transaction of up to TXN_RECORDS records (or
  * 5 ms) produce `copies` deliveries per record, the audit entries in
@@ -266,14 +274,6 @@ static double raw_plain(const char *in, const char *out, long n, int copies, con
  * pause before its first produce (not retry.backoff.ms). With one
  * producer that pause was in every transaction here, and the baseline
  * and the floor measured it rather than the broker. */
-/* How long each commit took (offsets sent, then committed), when kept:
- * from when *from is set. */
-struct commits {
-	int64_t *us;
-	size_t n, cap;
-	const atomic_bool *from;
-};
-
 static double raw_transactional(const char *in, const char *out, const char *audit, long n, int copies,
 				const struct hop_conf *hc, struct commits *cm)
 {
@@ -302,7 +302,6 @@ static double raw_transactional(const char *in, const char *out, const char *aud
 		long in_txn = 0, entries = 0;
 
 		p = producers[turn & 1];
-
 		while (in_txn < TXN_RECORDS && (started == 0 || mono_us() - started < 5000)) {
 			rd_kafka_message_t *m = rd_kafka_consumer_poll(c, started == 0 ? 1000 : 1);
 
@@ -820,18 +819,20 @@ static int cmp64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+enum { P50, P99, P999 };
+
 /* Sorts v and gives its p50, p99 and p99.9 (-1 each when v is empty). */
 static void percentiles(int64_t *v, size_t n, int64_t out[3])
 {
 	qsort(v, n, sizeof(*v), cmp64);
-	out[0] = n > 0 ? v[n / 2] : -1;
-	out[1] = n > 0 ? v[n * 99 / 100] : -1;
-	out[2] = n > 0 ? v[n * 999 / 1000] : -1;
+	out[P50] = n > 0 ? v[n / 2] : -1;
+	out[P99] = n > 0 ? v[n * 99 / 100] : -1;
+	out[P999] = n > 0 ? v[n * 999 / 1000] : -1;
 }
 
 struct latency {
 	double rate;
-	int64_t p50, p99, p999;
+	int64_t total[3];                /* publish to delivery: P50, P99, P999 */
 	/* Split at the router's decision (Delivery.decided_at_ms): publish to
 	 * decision (ingest, the ingress hop, the router's batch), decision to
 	 * delivery (the transaction's commit, egress). */
@@ -886,7 +887,6 @@ static void latency(struct world *w, double rate, long seconds, struct latency *
 {
 	uint32_t per_batch = (uint32_t)(rate / 100.0 + 0.5), batches = (uint32_t)(seconds * 100);
 	struct lat_ctx l = { .w = w };
-	int64_t p[3];
 	struct tids_client *c;
 	struct tids_bytes *recs;
 	struct tids_publish_ack ack;
@@ -927,10 +927,7 @@ static void latency(struct world *w, double rate, long seconds, struct latency *
 	out->received = l.n;
 	out->expected = l.want;
 	out->duplicates = l.duplicates;
-	percentiles(l.samples, l.n, p);
-	out->p50 = p[0];
-	out->p99 = p[1];
-	out->p999 = p[2];
+	percentiles(l.samples, l.n, out->total);
 	percentiles(l.decided, l.n, out->to_decision);
 	percentiles(l.delivered, l.n, out->to_delivery);
 	free(l.decided);
@@ -1057,9 +1054,9 @@ static void *write_floor(void *arg)
 }
 
 struct floor {
-	int64_t p50, p99, p999;     /* us */
+	int64_t hop[3];             /* us: P50, P99, P999 */
 	size_t received, expected;
-	int64_t commit_p50, commit_p99; /* us; transactional only */
+	int64_t commit[3];          /* us, the same; transactional only */
 	size_t commits;
 };
 
@@ -1071,7 +1068,6 @@ static void floor_hop(double rate, long seconds, bool transactional, struct floo
 	struct floor_writer fw = { .rate = rate, .seconds = seconds, .reader = &fr };
 	struct commits cm = { .cap = (size_t)seconds * 1000, .from = &fr.timed };
 	long n = (long)(rate / 100.0 + 0.5) * seconds * 100;
-	int64_t p[3];
 	pthread_t wt, rt;
 
 	pass_topics_create(&t, "floor", PARTITIONS);
@@ -1092,14 +1088,9 @@ static void floor_hop(double rate, long seconds, bool transactional, struct floo
 	pthread_join(rt, NULL);
 	out->received = fr.n;
 	out->expected = fr.want;
-	percentiles(fr.samples, fr.n, p);
-	out->p50 = p[0];
-	out->p99 = p[1];
-	out->p999 = p[2];
+	percentiles(fr.samples, fr.n, out->hop);
 	out->commits = cm.n;
-	percentiles(cm.us, cm.n, p);
-	out->commit_p50 = p[0];
-	out->commit_p99 = p[1];
+	percentiles(cm.us, cm.n, out->commit);
 	free(cm.us);
 	free(fr.samples);
 }
@@ -1144,11 +1135,11 @@ static void print_sustained_costs(const struct sustained *s)
 
 static void print_latency(const char *what, const struct latency *l)
 {
-	printf("  %-44s p50 %lld ms, p99 %lld ms, p99.9 %lld ms  (target p99 <= 20 ms)\n", what, (long long)l->p50,
-	       (long long)l->p99, (long long)l->p999);
+	printf("  %-44s p50 %lld ms, p99 %lld ms, p99.9 %lld ms  (target p99 <= 20 ms)\n", what, (long long)l->total[P50],
+	       (long long)l->total[P99], (long long)l->total[P999]);
 	printf("  %-44s publish->decision p50 %lld, p99 %lld ms; decision->delivery p50 %lld, p99 %lld ms\n", "",
-	       (long long)l->to_decision[0], (long long)l->to_decision[1], (long long)l->to_delivery[0],
-	       (long long)l->to_delivery[1]);
+	       (long long)l->to_decision[P50], (long long)l->to_decision[P99], (long long)l->to_delivery[P50],
+	       (long long)l->to_delivery[P99]);
 	printf("  %-44s %zu of %zu delivered once, %zu duplicates\n", "", l->received, l->expected, l->duplicates);
 }
 
@@ -1172,22 +1163,22 @@ static void json_sustained(FILE *f, const struct sustained *s)
 
 static void print_floor(const char *what, const struct floor *fl)
 {
-	printf("  %-44s p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms  (%zu of %zu read)\n", what, (double)fl->p50 / 1000.0,
-	       (double)fl->p99 / 1000.0, (double)fl->p999 / 1000.0, fl->received, fl->expected);
+	printf("  %-44s p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms  (%zu of %zu read)\n", what, (double)fl->hop[P50] / 1000.0,
+	       (double)fl->hop[P99] / 1000.0, (double)fl->hop[P999] / 1000.0, fl->received, fl->expected);
 	if (fl->commits > 0)
-		printf("  %-44s commit p50 %.1f ms, p99 %.1f ms  (%zu transactions)\n", "", (double)fl->commit_p50 / 1000.0,
-		       (double)fl->commit_p99 / 1000.0, fl->commits);
+		printf("  %-44s commit p50 %.1f ms, p99 %.1f ms  (%zu transactions)\n", "", (double)fl->commit[P50] / 1000.0,
+		       (double)fl->commit[P99] / 1000.0, fl->commits);
 }
 
 static void json_floor(FILE *f, const char *key, const struct floor *fl)
 {
 	fprintf(f, "  \"%s\": {\"p50_ms\": %.1f, \"p99_ms\": %.1f, \"p999_ms\": %.1f, \"received\": %zu, "
-		   "\"expected\": %zu, \"commits\": %zu, ", key, (double)fl->p50 / 1000.0, (double)fl->p99 / 1000.0,
-		(double)fl->p999 / 1000.0, fl->received, fl->expected, fl->commits);
+		   "\"expected\": %zu, \"commits\": %zu, ", key, (double)fl->hop[P50] / 1000.0, (double)fl->hop[P99] / 1000.0,
+		(double)fl->hop[P999] / 1000.0, fl->received, fl->expected, fl->commits);
 	/* No commits (the idempotent hop): no commit times, rather than 0. */
 	if (fl->commits > 0)
-		fprintf(f, "\"commit_p50_ms\": %.1f, \"commit_p99_ms\": %.1f},\n", (double)fl->commit_p50 / 1000.0,
-			(double)fl->commit_p99 / 1000.0);
+		fprintf(f, "\"commit_p50_ms\": %.1f, \"commit_p99_ms\": %.1f},\n", (double)fl->commit[P50] / 1000.0,
+			(double)fl->commit[P99] / 1000.0);
 	else
 		fprintf(f, "\"commit_p50_ms\": null, \"commit_p99_ms\": null},\n");
 }
@@ -1196,10 +1187,10 @@ static void json_latency(FILE *f, const char *key, const struct latency *l, bool
 {
 	fprintf(f, "  \"%s\": {\"rate\": %.0f, \"p50_ms\": %lld, \"p99_ms\": %lld, \"p999_ms\": %lld, "
 		   "\"to_decision_ms\": [%lld, %lld, %lld], \"to_delivery_ms\": [%lld, %lld, %lld], "
-		   "\"received\": %zu, \"expected\": %zu, \"duplicates\": %zu}%s\n", key, l->rate, (long long)l->p50,
-		(long long)l->p99, (long long)l->p999, (long long)l->to_decision[0], (long long)l->to_decision[1],
-		(long long)l->to_decision[2], (long long)l->to_delivery[0], (long long)l->to_delivery[1],
-		(long long)l->to_delivery[2], l->received, l->expected, l->duplicates, last ? "" : ",");
+		   "\"received\": %zu, \"expected\": %zu, \"duplicates\": %zu}%s\n", key, l->rate, (long long)l->total[P50],
+		(long long)l->total[P99], (long long)l->total[P999], (long long)l->to_decision[P50], (long long)l->to_decision[P99],
+		(long long)l->to_decision[P999], (long long)l->to_delivery[P50], (long long)l->to_delivery[P99],
+		(long long)l->to_delivery[P999], l->received, l->expected, l->duplicates, last ? "" : ",");
 }
 
 int main(void)
