@@ -2284,10 +2284,15 @@ START_TEST(exactly_once_across_kills_and_a_cut_link)
 	 * own watch notices), and kill -9 of the origin again, each at a point
 	 * of Wuhan's progress. The link must come back by itself each time. */
 	for (int step = 0; step < 5; step++) {
-		uint64_t at = (uint64_t)(step + 1) * LOAD_RECORDS / 6;
+		uint64_t at = (uint64_t)(step + 1) * LOAD_RECORDS / 6, now = imported(&n, HB, SH);
 
-		ck_assert_msg(imported(&n, HB, SH) < at, "step %d came too late: %llu imported", step,
-			      (unsigned long long)imported(&n, HB, SH));
+		/* A restart can leave Wuhan past the next point by the time
+		 * the test looks (seen once: 33836 of 50000 at step 3): the
+		 * fault then comes a little later, still while records flow. */
+		if (at <= now)
+			at = now + LOAD_RECORDS / 24;
+		ck_assert_msg(at < LOAD_RECORDS, "step %d came too late: %llu imported", step,
+			      (unsigned long long)now);
 		for (int i = 0; i < 3000 && imported(&n, HB, SH) < at; i++)
 			sleep_ms(100);
 		ck_assert_uint_ge(imported(&n, HB, SH), at);
