@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "tids/error.h"
+#include "tids/ledger.h"
 #include "tidsd.h"
 
 enum stmt {
@@ -87,6 +88,7 @@ int store_open(const char *path, struct store **out, char *err, size_t errlen)
 	if (s == NULL)
 		return tids_fail(err, errlen, TIDS_ENOMEM, "out of memory");
 	snprintf(s->path, sizeof(s->path), "%s", path);
+	tids_sqlite_setup();
 	if (sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK)
 		goto fail;

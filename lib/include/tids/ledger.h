@@ -47,6 +47,9 @@ enum {
 
 __attribute__((warn_unused_result))
 int tids_ledger_open(const char *path, int flags, struct tids_ledger **out, char *err, size_t errlen);
+/* Configures SQLite for this process once, before its first connection:
+ * whatever else opens an SQLite file calls it first. */
+void tids_sqlite_setup(void);
 /* Commits what is pending (a writer's batch) and closes. NULL is a no-op. */
 void tids_ledger_close(struct tids_ledger *l);
 const char *tids_ledger_path(const struct tids_ledger *l);
