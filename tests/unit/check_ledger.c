@@ -1657,6 +1657,21 @@ START_TEST(readonly_open_refuses_writes)
 }
 END_TEST
 
+/* The fixture's ledger was SQLite's first connection in this process, so
+ * tids_sqlite_setup came before SQLite initialised and its allocation
+ * statistics, with their process-wide mutex, are off: nothing is counted.
+ * Had anything opened SQLite first, the setting would have been refused
+ * and the count would be the fixture's memory. */
+START_TEST(sqlite_allocation_statistics_off)
+{
+	sqlite3 *db = raw();
+
+	ck_assert_int_eq(sqlite3_exec(db, "SELECT count(*) FROM entry", NULL, NULL, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_memory_used(), 0);
+	sqlite3_close(db);
+}
+END_TEST
+
 int main(void)
 {
 	Suite *s = suite_create("ledger");
@@ -1669,6 +1684,7 @@ int main(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, clean_ledger_verifies);
+	tcase_add_test(tc, sqlite_allocation_statistics_off);
 	tcase_add_test(tc, wrong_hub_key);
 	tcase_add_test(tc, edit_index_column);
 	tcase_add_test(tc, edit_entry_bytes);
