@@ -34,6 +34,7 @@
 #include "clock.h"
 #include "cluster.h"
 #include "hub.h"
+#include "records.h"
 #include "testenv.h"
 #include "tids/error.h"
 #include "tids/ledger.h"
@@ -211,28 +212,18 @@ static void world_free(struct world *w)
 	tids_identity_wipe(&w->lessor);
 }
 
-/* Record n: n in field "n" and in the first bytes of its id. */
+/* Record n of factory.<owner>'s press-<owner> (see records.h). */
 static struct tids_bytes make_record(uint32_t n, int owner)
 {
+	const struct tids_field hours = { .name = "hours", .value = { .kind = TIDS_VALUE_REAL, .as.d = 0.25 } };
 	char id[32], asset[32];
-	struct tids_field f[2] = { { .name = "n", .value = { .kind = TIDS_VALUE_INT, .as.i = n } },
-				   { .name = "hours", .value = { .kind = TIDS_VALUE_REAL, .as.d = 0.25 } } };
-	struct tids_record r = { .category = "run_hours", .tier = TIDS_TIER_GENERAL, .origin = "CN-SH",
-				 .fields = f, .n_fields = 2 };
+	struct tids_test_record spec = { .n = n, .owner = id, .asset = asset, .category = "run_hours",
+					 .tier = TIDS_TIER_GENERAL, .extra = &hours, .n_extra = 1 };
 	struct tids_bytes out;
-	uint8_t *buf;
-	size_t len;
 
 	snprintf(id, sizeof(id), "factory.%d", owner);
 	snprintf(asset, sizeof(asset), "press-%d", owner);
-	r.owner = id;
-	r.asset_id = asset;
-	randombytes_buf(r.record_id, sizeof(r.record_id));
-	memcpy(r.record_id, &n, sizeof(n));
-	r.produced_at_ms = now_ms();
-	ck_assert_int_eq(tids_wire_encode_record(&r, &buf, &len), 0);
-	out.data = buf;
-	out.len = len;
+	ck_assert_int_eq(tids_test_record_encode(&spec, &out), 0);
 	return out;
 }
 

@@ -25,6 +25,7 @@
 #include "clock.h"
 #include "hub.h"
 #include "rawconn.h"
+#include "records.h"
 #include "testenv.h"
 #include "tids/epoch.h"
 #include "tids/error.h"
@@ -72,37 +73,19 @@ static void world_start(struct world *w, const char *const *purposes, size_t n, 
 	wait_partitions(w);
 }
 
-/* A serialized record: n in field "n" and in the record id; note (if not
- * NULL) in field "note". */
+/* A serialized record of press-7 (see records.h); note (if not NULL) in
+ * field "note". */
 static struct tids_bytes make_record(uint32_t n, const char *category, enum tids_tier tier, const char *note)
 {
-	struct tids_field f[2] = { { 0 } };
-	struct tids_record r = { 0 };
-	uint8_t *buf;
-	size_t len;
+	const struct tids_field f = { .name = "note",
+				      .value = { .kind = TIDS_VALUE_TEXT,
+						 .as.bytes = { (const uint8_t *)note, note != NULL ? strlen(note) : 0 } } };
+	const struct tids_test_record spec = { .n = n, .owner = "factory.sh1", .asset = "press-7", .category = category,
+					       .tier = tier, .extra = &f, .n_extra = note != NULL ? 1 : 0 };
+	struct tids_bytes out;
 
-	randombytes_buf(r.record_id, sizeof(r.record_id));
-	memcpy(r.record_id, &n, sizeof(n));
-	r.owner = "factory.sh1";
-	r.asset_id = "press-7";
-	r.category = category;
-	r.tier = tier;
-	r.origin = "CN-SH";
-	r.produced_at_ms = now_ms();
-	f[0].name = "n";
-	f[0].value.kind = TIDS_VALUE_INT;
-	f[0].value.as.i = n;
-	r.fields = f;
-	r.n_fields = 1;
-	if (note != NULL) {
-		f[1].name = "note";
-		f[1].value.kind = TIDS_VALUE_TEXT;
-		f[1].value.as.bytes.data = (const uint8_t *)note;
-		f[1].value.as.bytes.len = strlen(note);
-		r.n_fields = 2;
-	}
-	ck_assert_int_eq(tids_wire_encode_record(&r, &buf, &len), 0);
-	return (struct tids_bytes){ buf, len };
+	ck_assert_int_eq(tids_test_record_encode(&spec, &out), 0);
+	return out;
 }
 
 static void publish_until_acked(struct world *w, struct tids_client **c, uint64_t seq, struct tids_bytes *recs,

@@ -30,6 +30,7 @@
 #include "clock.h"
 #include "hub.h"
 #include "policy.h"
+#include "records.h"
 #include "shell.h"
 #include "testenv.h"
 #include "tids/error.h"
@@ -138,26 +139,16 @@ static int approve(struct world *w, const struct tids_identity *signer, struct t
 	return r;
 }
 
-/* One record whose id starts with n. */
+/* One record whose id starts with n (see records.h); the factory's are of
+ * press-7, anyone else's of no asset. */
 static struct tids_bytes make_record(uint32_t n, const char *owner, const char *category, enum tids_tier tier)
 {
-	struct tids_field f = { .name = "n", .value = { .kind = TIDS_VALUE_UINT, .as.u = n } };
-	struct tids_record r = { 0 };
+	const struct tids_test_record spec = { .n = n, .n_kind = TIDS_VALUE_UINT, .owner = owner,
+					       .asset = strcmp(owner, "factory.sh1") == 0 ? "press-7" : NULL,
+					       .category = category, .tier = tier };
 	struct tids_bytes out;
-	uint8_t *buf;
 
-	randombytes_buf(r.record_id, sizeof(r.record_id));
-	memcpy(r.record_id, &n, sizeof(n));
-	r.owner = owner;
-	r.asset_id = strcmp(owner, "factory.sh1") == 0 ? "press-7" : "";
-	r.category = category;
-	r.tier = tier;
-	r.origin = "CN-SH";
-	r.produced_at_ms = now_ms();
-	r.fields = &f;
-	r.n_fields = 1;
-	ck_assert_int_eq(tids_wire_encode_record(&r, &buf, &out.len), 0);
-	out.data = buf;
+	ck_assert_int_eq(tids_test_record_encode(&spec, &out), 0);
 	return out;
 }
 

@@ -31,6 +31,7 @@
 #include "clock.h"
 #include "hub.h"
 #include "rawconn.h"
+#include "records.h"
 #include "shell.h"
 #include "testenv.h"
 #include "tids/error.h"
@@ -80,34 +81,16 @@ static void world_stop(struct world *w)
 	tids_identity_wipe(&w->lessor);
 }
 
-/* One serialized record: n is carried in field "n" and in the record id. */
+/* One serialized record of the factory's run hours (see records.h). */
 static struct tids_bytes make_record(uint32_t n)
 {
-	struct tids_field f[2] = { { 0 } };
-	struct tids_record r = { 0 };
+	const struct tids_field hours = { .name = "hours", .value = { .kind = TIDS_VALUE_REAL, .as.d = 0.25 } };
+	const struct tids_test_record spec = { .n = n, .owner = "factory.sh1", .asset = "press-7",
+					       .category = "run_hours", .tier = TIDS_TIER_GENERAL,
+					       .extra = &hours, .n_extra = 1 };
 	struct tids_bytes out;
-	uint8_t *buf;
-	size_t len;
 
-	randombytes_buf(r.record_id, sizeof(r.record_id));
-	memcpy(r.record_id, &n, sizeof(n));
-	r.owner = "factory.sh1";
-	r.asset_id = "press-7";
-	r.category = "run_hours";
-	r.tier = TIDS_TIER_GENERAL;
-	r.origin = "CN-SH";
-	r.produced_at_ms = now_ms();
-	f[0].name = "n";
-	f[0].value.kind = TIDS_VALUE_INT;
-	f[0].value.as.i = n;
-	f[1].name = "hours";
-	f[1].value.kind = TIDS_VALUE_REAL;
-	f[1].value.as.d = 0.25;
-	r.fields = f;
-	r.n_fields = 2;
-	ck_assert_int_eq(tids_wire_encode_record(&r, &buf, &len), 0);
-	out.data = buf;
-	out.len = len;
+	ck_assert_int_eq(tids_test_record_encode(&spec, &out), 0);
 	return out;
 }
 

@@ -37,6 +37,7 @@
 
 #include "clock.h"
 #include "hub.h"
+#include "records.h"
 #include "shell.h"
 #include "testenv.h"
 #include "tids/error.h"
@@ -213,35 +214,20 @@ static void net_stop(struct net *n)
 	tids_identity_wipe(&n->factory);
 }
 
-/* One serialized record of the factory's: n in field "n" and the record id. */
+/* One serialized record of the factory's (see records.h); output counts
+ * carry a count, the rest hours. */
 static struct tids_bytes make_record(uint32_t n, const char *asset, const char *category, enum tids_tier tier,
 				     int64_t produced_at)
 {
-	struct tids_field f[2] = { { 0 } };
-	struct tids_record r = { 0 };
+	const bool counts = strcmp(category, "output_count") == 0;
+	const struct tids_field second = { .name = counts ? "count" : "hours",
+					   .value = { .kind = TIDS_VALUE_REAL, .as.d = counts ? 10.0 : 0.25 } };
+	const struct tids_test_record spec = { .n = n, .owner = "factory.sh1", .asset = asset, .category = category,
+					       .tier = tier, .produced_at_ms = produced_at, .extra = &second,
+					       .n_extra = 1 };
 	struct tids_bytes out;
-	uint8_t *buf;
-	size_t len;
 
-	randombytes_buf(r.record_id, sizeof(r.record_id));
-	memcpy(r.record_id, &n, sizeof(n));
-	r.owner = "factory.sh1";
-	r.asset_id = asset;
-	r.category = category;
-	r.tier = tier;
-	r.origin = "CN-SH";
-	r.produced_at_ms = produced_at;
-	f[0].name = "n";
-	f[0].value.kind = TIDS_VALUE_INT;
-	f[0].value.as.i = n;
-	f[1].name = strcmp(category, "output_count") == 0 ? "count" : "hours";
-	f[1].value.kind = TIDS_VALUE_REAL;
-	f[1].value.as.d = strcmp(category, "output_count") == 0 ? 10.0 : 0.25;
-	r.fields = f;
-	r.n_fields = 2;
-	ck_assert_int_eq(tids_wire_encode_record(&r, &buf, &len), 0);
-	out.data = buf;
-	out.len = len;
+	ck_assert_int_eq(tids_test_record_encode(&spec, &out), 0);
 	return out;
 }
 

@@ -20,6 +20,7 @@
 
 #include "clock.h"
 #include "hub.h"
+#include "records.h"
 #include "testenv.h"
 #include "tids/error.h"
 
@@ -120,45 +121,24 @@ static int wait_health(const struct tids_test_hub *h, int want, char *body, size
 	return status;
 }
 
-static struct tids_bytes make_record_with(uint32_t n, const char *category, enum tids_tier tier, const char *text);
+/* A record of press-7 (see records.h), and a text field "note" if text is
+ * not NULL. */
+static struct tids_bytes make_record_with(uint32_t n, const char *category, enum tids_tier tier, const char *text)
+{
+	const struct tids_field note = { .name = "note",
+					 .value = { .kind = TIDS_VALUE_TEXT,
+						    .as.bytes = { (const uint8_t *)text, text != NULL ? strlen(text) : 0 } } };
+	const struct tids_test_record spec = { .n = n, .owner = "factory.sh1", .asset = "press-7", .category = category,
+					       .tier = tier, .extra = &note, .n_extra = text != NULL ? 1 : 0 };
+	struct tids_bytes out;
+
+	ck_assert_int_eq(tids_test_record_encode(&spec, &out), 0);
+	return out;
+}
 
 static struct tids_bytes make_record(uint32_t n, const char *category, enum tids_tier tier)
 {
 	return make_record_with(n, category, tier, NULL);
-}
-
-/* A record with an int field n, and a text field if text is not NULL. */
-static struct tids_bytes make_record_with(uint32_t n, const char *category, enum tids_tier tier, const char *text)
-{
-	struct tids_field f[2] = { 0 };
-	struct tids_record r = { 0 };
-	struct tids_bytes out;
-	uint8_t *buf;
-	size_t len;
-
-	randombytes_buf(r.record_id, sizeof(r.record_id));
-	r.owner = "factory.sh1";
-	r.asset_id = "press-7";
-	r.category = category;
-	r.tier = tier;
-	r.origin = "CN-SH";
-	r.produced_at_ms = now_ms();
-	f[0].name = "n";
-	f[0].value.kind = TIDS_VALUE_INT;
-	f[0].value.as.i = n;
-	r.fields = f;
-	r.n_fields = 1;
-	if (text != NULL) {
-		f[1].name = "note";
-		f[1].value.kind = TIDS_VALUE_TEXT;
-		f[1].value.as.bytes.data = (const uint8_t *)text;
-		f[1].value.as.bytes.len = strlen(text);
-		r.n_fields = 2;
-	}
-	ck_assert_int_eq(tids_wire_encode_record(&r, &buf, &len), 0);
-	out.data = buf;
-	out.len = len;
-	return out;
 }
 
 /* The factory, its press leased to the lessor, and the lessor subscribed

@@ -22,6 +22,7 @@
 #include "clock.h"
 #include "hub.h"
 #include "policy.h"
+#include "records.h"
 #include "testenv.h"
 #include "tids/error.h"
 #include "topics.h"
@@ -60,34 +61,15 @@ static void world_start(struct world *w, const char *lessor_purposes[], size_t n
 	world_start_conf(w, "kafka.partitions = 3", lessor_purposes, n);
 }
 
-/* One serialized record: n is carried in field "n" and in the record id. */
+/* One serialized record of press-7 (see records.h). */
 static struct tids_bytes make_record(uint32_t n, const char *owner, const char *category, enum tids_tier tier)
 {
-	struct tids_field f[2] = { { 0 } };
-	struct tids_record r = { 0 };
+	const struct tids_field hours = { .name = "hours", .value = { .kind = TIDS_VALUE_REAL, .as.d = 0.25 } };
+	const struct tids_test_record spec = { .n = n, .owner = owner, .asset = "press-7", .category = category,
+					       .tier = tier, .extra = &hours, .n_extra = 1 };
 	struct tids_bytes out;
-	uint8_t *buf;
-	size_t len;
 
-	randombytes_buf(r.record_id, sizeof(r.record_id));
-	memcpy(r.record_id, &n, sizeof(n));
-	r.owner = owner;
-	r.asset_id = "press-7";
-	r.category = category;
-	r.tier = tier;
-	r.origin = "CN-SH";
-	r.produced_at_ms = now_ms();
-	f[0].name = "n";
-	f[0].value.kind = TIDS_VALUE_INT;
-	f[0].value.as.i = n;
-	f[1].name = "hours";
-	f[1].value.kind = TIDS_VALUE_REAL;
-	f[1].value.as.d = 0.25;
-	r.fields = f;
-	r.n_fields = 2;
-	ck_assert_int_eq(tids_wire_encode_record(&r, &buf, &len), 0);
-	out.data = buf;
-	out.len = len;
+	ck_assert_int_eq(tids_test_record_encode(&spec, &out), 0);
 	return out;
 }
 
