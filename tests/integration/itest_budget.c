@@ -44,16 +44,6 @@ enum { CODE_OK = 0 };
 
 static struct tids_test_hub hub;
 
-static int wait_log(const char *needle, int n)
-{
-	int64_t deadline = mono_ms() + WAIT_MS;
-	int count;
-
-	while ((count = tids_test_hub_log_count(&hub, needle)) < n && mono_ms() < deadline)
-		sleep_ms(50);
-	return count;
-}
-
 static int log_lines(void)
 {
 	char line[4096];
@@ -288,7 +278,7 @@ START_TEST(test_flood_of_half_open_connections)
 	during = hub_fds(NULL, 0);
 	ck_assert_msg(during <= before + FLOOD_HANDSHAKES + 32, "tidsd holds %d descriptors, %d before the flood",
 		      during, before);
-	ck_assert_int_ge(wait_log("dropped for a newer connection", 1), 1);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "dropped for a newer connection", 1, WAIT_MS), 0);
 	ck_assert_msg(tids_test_hub_alive(&hub), "tidsd died; its log is %s", hub.log);
 
 	flood_end(&fl);
@@ -322,7 +312,7 @@ START_TEST(test_flood_from_one_address)
 	ck_assert_int_eq(tids_test_raw_ping(&slow, 1, WAIT_MS), CODE_OK);
 	tids_test_raw_close(&slow);
 	/* Only the flooding address paid for its flood. */
-	ck_assert_int_ge(wait_log("(limits.max_handshakes_per_address)", 1), 1);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "(limits.max_handshakes_per_address)", 1, WAIT_MS), 0);
 	ck_assert_int_eq(tids_test_hub_log_count(&hub, "(limits.max_handshakes)"), 0);
 	flood_end(&fl);
 	tids_identity_wipe(&pub);
@@ -452,7 +442,7 @@ START_TEST(test_out_of_descriptors)
 	 * librdkafka's connections compete for the same descriptors. */
 	participant_publishes(&pub);
 	admin_answers();
-	ck_assert_int_ge(wait_log("ingress partitions assigned", 1), 1);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "ingress partitions assigned", 1, WAIT_MS), 0);
 	sleep_ms(1000);
 	leave_room(ROOM);
 
@@ -465,7 +455,8 @@ START_TEST(test_out_of_descriptors)
 	flood_wait(&fl, EMFILE_FLOOD);
 	participant_publishes(&pub);
 	admin_answers();
-	ck_assert_int_ge(wait_log("no file descriptor left for a newer connection", 1), 1);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "no file descriptor left for a newer connection", 1, WAIT_MS),
+			 0);
 	flood_end(&fl);
 
 	/* 2. Authenticated sessions take every descriptor: nothing may be
@@ -489,8 +480,8 @@ START_TEST(test_out_of_descriptors)
 		struct tids_test_raw waiting;
 
 		ck_assert_int_eq(tids_test_raw_dial(&waiting, hub.addr), 0);
-		ck_assert_msg(wait_log("accepting paused", 1) >= 1, "no pause in the log (tidsd %s)",
-			      tids_test_hub_alive(&hub) ? "alive" : "dead");
+		ck_assert_msg(tids_test_hub_await_log(&hub, "accepting paused", 1, WAIT_MS) == 0,
+			      "no pause in the log (tidsd %s)", tids_test_hub_alive(&hub) ? "alive" : "dead");
 		lines = log_lines();
 		cpu = loop_cpu_ms();
 		sleep_ms(3000);

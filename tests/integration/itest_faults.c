@@ -46,11 +46,6 @@ struct world {
 	char deliver_topic[256];
 };
 
-static bool wait_log(struct tids_test_hub *h, const char *needle, int n, int timeout_ms)
-{
-	return tids_test_hub_await_log(h, needle, n, timeout_ms) == 0;
-}
-
 /* factory.sh1 leases press-7 from lessor.wh, who receives run hours for
  * billing. */
 static void world_start(struct world *w, const char *extra)
@@ -71,7 +66,7 @@ static void world_start(struct world *w, const char *extra)
 	ck_assert_int_eq(tids_client_subscribe(c, purposes, 1, 10, err, sizeof(err)), 0);
 	ck_assert_int_eq(tids_client_ping(c, err, sizeof(err), err, sizeof(err)), 0);
 	tids_client_free(c);
-	ck_assert(wait_log(&w->hub, "ingress partitions assigned", 1, WAIT_MS));
+	ck_assert_int_eq(tids_test_hub_await_log(&w->hub, "ingress partitions assigned", 1, WAIT_MS), 0);
 }
 
 static void world_stop(struct world *w)
@@ -408,11 +403,11 @@ START_TEST(stuck_stream_is_logged)
 		tids_delivery_free(&d);
 	}
 	/* Its window is full and it does not ack. */
-	ck_assert_msg(wait_log(&w.hub, "egress lessor.wh: no acknowledgement for", 1, WAIT_MS),
+	ck_assert_msg(tids_test_hub_await_log(&w.hub, "egress lessor.wh: no acknowledgement for", 1, WAIT_MS) == 0,
 		      "a subscriber that stopped acknowledging went unmentioned");
 	ck_assert_int_ge(tids_test_hub_log_count(&w.hub, "all 5 deliveries of its window are unacknowledged"), 1);
 	ck_assert_int_eq(tids_client_ack(sub, last, err, sizeof(err)), 0);
-	ck_assert(wait_log(&w.hub, "egress lessor.wh: stream moving again", 1, WAIT_MS));
+	ck_assert_int_eq(tids_test_hub_await_log(&w.hub, "egress lessor.wh: stream moving again", 1, WAIT_MS), 0);
 	/* Said once per episode, not once per tick. */
 	ck_assert_int_eq(tids_test_hub_log_count(&w.hub, "egress lessor.wh: no acknowledgement for"), 1);
 	tids_client_free(sub);

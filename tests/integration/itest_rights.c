@@ -35,16 +35,6 @@ enum { CODE_OK = 0, CODE_PERMISSION_DENIED = 7, CODE_UNAUTHENTICATED = 16 };
 
 static struct tids_test_hub hub;
 
-static int wait_log(const char *needle, int n)
-{
-	int64_t deadline = mono_ms() + WAIT_MS;
-	int count;
-
-	while ((count = tids_test_hub_log_count(&hub, needle)) < n && mono_ms() < deadline)
-		sleep_ms(50);
-	return count;
-}
-
 /* Registers id with the key of identity *k (made here if k->sign_pk is
  * all zero) through the admin socket. */
 static void register_as(const char *id, const struct tids_identity *k)
@@ -137,7 +127,7 @@ START_TEST(test_key_rotated)
 	ck_assert_int_ne(register_asset(c, "asset.3", err, sizeof(err)), 0);
 	ck_assert_int_eq(tids_client_status(c), CODE_PERMISSION_DENIED);
 	tids_client_free(c);
-	ck_assert_int_ge(wait_log("ending: participant ops.admin has another key", 2), 2);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "ending: participant ops.admin has another key", 2, WAIT_MS), 0);
 
 	tids_identity_wipe(&k1);
 	tids_identity_wipe(&k2);
@@ -166,7 +156,7 @@ START_TEST(test_suspended)
 	sub = tids_test_hub_connect(&hub, &p);
 	ck_assert(sub != NULL);
 	ck_assert_msg(tids_client_subscribe(sub, purposes, 1, 10, err, sizeof(err)) == 0, "subscribe: %s", err);
-	ck_assert_int_ge(wait_log("egress: factory.susp subscribed", 1), 1);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "egress: factory.susp subscribed", 1, WAIT_MS), 0);
 
 	a = tids_test_hub_admin(&hub);
 	ck_assert(a != NULL);
@@ -212,7 +202,7 @@ static void rewrite_conf(const char *drop_prefix, const char *add)
 static void reload(int n)
 {
 	ck_assert_int_eq(tids_test_hub_signal(&hub, SIGHUP), 0);
-	ck_assert_int_ge(wait_log("reloaded: ", n), n);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "reloaded: ", n, WAIT_MS), 0);
 }
 
 START_TEST(test_admin_key_removed)

@@ -77,17 +77,6 @@ static void assert_serves(void)
 	tids_client_free(c);
 }
 
-/* Polls the hub's log until needle appears at least n times. */
-static int wait_log(const char *needle, int n)
-{
-	int64_t deadline = mono_ms() + WAIT_MS;
-	int count;
-
-	while ((count = tids_test_hub_log_count(&hub, needle)) < n && mono_ms() < deadline)
-		sleep_ms(50);
-	return count;
-}
-
 /* A raw connection that completed the handshake as id and was welcomed. */
 static void raw_open(struct tids_test_raw *r, const struct tids_identity *id)
 {
@@ -211,7 +200,8 @@ START_TEST(test_truncated_frame)
 	/* Half a valid Publish, then the connection goes away. */
 	ck_assert_int_eq(tids_test_raw_send_plain(&r, wire, (4 + flen) / 2), 0);
 	tids_test_raw_close(&r);
-	ck_assert_int_eq(wait_log(needle, 1), 1);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, needle, 1, WAIT_MS), 0);
+	ck_assert_int_eq(tids_test_hub_log_count(&hub, needle), 1);
 
 	/* Nothing changed: the half batch spent no sequence number, so the
 	 * same batch is accepted whole, sequence 1 and all. */
@@ -256,7 +246,7 @@ START_TEST(test_garbage_before_handshake)
 	ck_assert_int_eq(tids_test_raw_wait_closed(&r, WAIT_MS, &got), 1);
 	ck_assert_uint_eq(got, 0);
 	tids_test_raw_close(&r);
-	ck_assert_int_gt(wait_log("closed: handshake failed", failed_before + 1), failed_before);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "closed: handshake failed", failed_before + 1, WAIT_MS), 0);
 
 	/* Another protocol: its first bytes read as a length of 18245 that
 	 * never comes; the handshake timeout ends it, and nothing is answered. */
@@ -336,7 +326,7 @@ START_TEST(test_garbage_during_handshake)
 	ck_assert_uint_eq(got, 0);
 	tids_test_raw_close(&r);
 
-	ck_assert_int_ge(wait_log("closed: handshake failed", failed_before + 2), failed_before + 2);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "closed: handshake failed", failed_before + 2, WAIT_MS), 0);
 	assert_serves();
 	hub_down();
 }
@@ -372,7 +362,7 @@ START_TEST(test_unregistered_key)
 	ck_assert(c == NULL);
 	ck_assert_msg(strstr(err, "not registered") != NULL, "error: %s", err);
 
-	ck_assert_int_ge(wait_log("refused: this static key is not registered", 2), 2);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "refused: this static key is not registered", 2, WAIT_MS), 0);
 	tids_identity_wipe(&stranger);
 	assert_serves();
 	hub_down();
@@ -404,7 +394,7 @@ START_TEST(test_suspended_participant)
 	ck_assert_int_ne(tids_client_ping(c, who, sizeof(who), err, sizeof(err)), 0);
 	ck_assert_msg(strstr(err, "factory.susp is suspended") != NULL, "ping: %s", err);
 	tids_client_free(c);
-	ck_assert_int_ge(wait_log("ending: participant factory.susp is suspended", 1), 1);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "ending: participant factory.susp is suspended", 1, WAIT_MS), 0);
 
 	/* A new connection is refused with the reason. */
 	ck_assert_int_eq(tids_test_raw_dial(&r, hub.addr), 0);
@@ -471,7 +461,7 @@ START_TEST(test_replayed_handshake)
 	ck_assert_uint_eq(got, 0);
 	tids_test_raw_close(&replay);
 
-	ck_assert_int_ge(wait_log("closed: handshake failed", failed_before + 2), failed_before + 2);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "closed: handshake failed", failed_before + 2, WAIT_MS), 0);
 	/* Only the real session ever authenticated as the participant. */
 	ck_assert_int_eq(tids_test_hub_log_count(&hub, " factory.replay authenticated"), 1);
 	tids_identity_wipe(&p);
@@ -606,7 +596,7 @@ START_TEST(test_handshake_timeout)
 	}
 	/* Closed by the timeout, not before it. */
 	ck_assert_int_ge(mono_ms() - t0, 1000);
-	ck_assert_int_ge(wait_log("handshake not finished in time", SILENT), SILENT);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "handshake not finished in time", SILENT, WAIT_MS), 0);
 	ck_assert_msg(tids_client_ping(c, who, sizeof(who), err, sizeof(err)) == 0, "ping: %s", err);
 	tids_client_free(c);
 	assert_serves();
@@ -647,7 +637,8 @@ START_TEST(test_max_connections)
 	ck_assert_int_eq(tids_test_raw_dial(&extra, hub.addr), 0);
 	ck_assert_int_eq(tids_test_raw_wait_closed(&silent[0], WAIT_MS, &got), 1);
 	ck_assert_uint_eq(got, 0);
-	ck_assert_int_ge(wait_log("dropped for a newer connection (limits.max_connections)", 1), 1);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "dropped for a newer connection (limits.max_connections)", 1,
+						 WAIT_MS), 0);
 	/* Those already authenticated are not harmed, nor the other silent ones. */
 	ck_assert_msg(tids_client_ping(c, who, sizeof(who), err, sizeof(err)) == 0, "ping: %s", err);
 	ck_assert_str_eq(who, GOOD_ID);
@@ -675,7 +666,8 @@ START_TEST(test_max_connections)
 	ck_assert_int_eq(tids_test_raw_wait_closed(&extra, WAIT_MS, &got), 1);
 	ck_assert_uint_eq(got, 0);
 	tids_test_raw_close(&extra);
-	ck_assert_int_ge(wait_log("authenticated connections open (limits.max_connections)", 1), 1);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "authenticated connections open (limits.max_connections)", 1,
+						 WAIT_MS), 0);
 	ck_assert_msg(tids_client_ping(c, who, sizeof(who), err, sizeof(err)) == 0, "ping: %s", err);
 	for (int i = 0; i < MAX_CONN - 1; i++)
 		ck_assert_int_eq(tids_test_raw_ping(&authed[i], 1, WAIT_MS), CODE_OK);
@@ -790,7 +782,7 @@ START_TEST(test_backpressure)
 	 * their smallest they do not hide what this measures, the stalled
 	 * stream. */
 	hub_up("limits.send_buffer = 64k\naudit.ledger_cache = 1M\naudit.indexer_prefetch = 1M\nrouter.prefetch = 1M");
-	ck_assert_int_ge(wait_log("ingress partitions assigned", 1), 1);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "ingress partitions assigned", 1, WAIT_MS), 0);
 	p = participant("factory.bp");
 	sub = tids_test_hub_connect(&hub, &p);
 	pub = tids_test_hub_connect(&hub, &p);
@@ -1148,10 +1140,12 @@ START_TEST(test_sighup_reload)
 			lines += *q == '\n';
 		rewrite_conf(orig, none, "limits.frame_max = 4k\nlimits.idle_timeout = never\n");
 		ck_assert_int_eq(tids_test_hub_signal(&hub, SIGHUP), 0);
-		ck_assert_int_ge(wait_log("reload refused, keeping the running configuration", 1), 1);
+		ck_assert_int_eq(tids_test_hub_await_log(&hub, "reload refused, keeping the running configuration", 1,
+							 WAIT_MS), 0);
 		snprintf(expect, sizeof(expect), "%s:%d: limits.idle_timeout: 'never' is not a duration", hub.conf,
 			 lines + 2);
-		ck_assert_msg(wait_log(expect, 1) == 1, "no '%s' in %s", expect, hub.log);
+		ck_assert_msg(tids_test_hub_await_log(&hub, expect, 1, WAIT_MS) == 0, "no '%s' in %s", expect, hub.log);
+		ck_assert_int_eq(tids_test_hub_log_count(&hub, expect), 1);
 		ck_assert_msg(tids_client_ping(c, who, sizeof(who), err, sizeof(err)) == 0, "ping: %s", err);
 		ck_assert_int_eq(big_frame_code(8000), CODE_UNIMPLEMENTED);
 		assert_serves();
@@ -1166,8 +1160,8 @@ START_TEST(test_sighup_reload)
 	snprintf(cmd, sizeof(cmd), "policy.dir = %s\nlimits.frame_max = 4k\n", badpol);
 	rewrite_conf(orig, drop_policy, cmd);
 	ck_assert_int_eq(tids_test_hub_signal(&hub, SIGHUP), 0);
-	ck_assert_int_ge(wait_log("reload refused, keeping the running policies", 1), 1);
-	ck_assert_int_ge(wait_log("broken.tidspol:1:", 1), 1);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "reload refused, keeping the running policies", 1, WAIT_MS), 0);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "broken.tidspol:1:", 1, WAIT_MS), 0);
 	ck_assert_int_eq(big_frame_code(8000), CODE_UNIMPLEMENTED);
 	ck_assert_msg(tids_client_ping(c, who, sizeof(who), err, sizeof(err)) == 0, "ping: %s", err);
 
@@ -1181,7 +1175,7 @@ START_TEST(test_sighup_reload)
 	snprintf(cmd, sizeof(cmd), "policy.dir = %s\nlimits.frame_max = 4k\n", poldir);
 	rewrite_conf(orig, drop_policy, cmd);
 	ck_assert_int_eq(tids_test_hub_signal(&hub, SIGHUP), 0);
-	ck_assert_int_ge(wait_log("reloaded: ", 1), 1);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "reloaded: ", 1, WAIT_MS), 0);
 	ck_assert_int_eq(last_number_after("reloaded: "), rules + 1);
 	/* The new frame limit holds for new sessions. */
 	ck_assert_int_eq(big_frame_code(8000), CODE_INVALID_ARGUMENT);
