@@ -41,9 +41,7 @@ struct world {
 
 static void wait_partitions(struct world *w)
 {
-	for (int i = 0; i < 600 && tids_test_hub_log_count(&w->hub, "ingress partitions assigned") == 0; i++)
-		sleep_ms(100);
-	ck_assert_int_gt(tids_test_hub_log_count(&w->hub, "ingress partitions assigned"), 0);
+	ck_assert_int_eq(tids_test_hub_await_log(&w->hub, "ingress partitions assigned", 1, 60000), 0);
 }
 
 static void subscribe_once(struct world *w, const struct tids_identity *id, const char *const *purposes, size_t n)

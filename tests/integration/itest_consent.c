@@ -61,9 +61,7 @@ static void world_start(struct world *w)
 	ck_assert_int_eq(tids_test_hub_participant(&w->hub, "reg.cn", "regulator", "CN", NULL, &w->reg_cn), 0);
 	ck_assert_int_eq(tids_test_hub_asset(&w->hub, "press-7", "factory.sh1", "lessor.wh", "sh-plant-2"), 0);
 	w->seq[0] = w->seq[1] = 1;
-	for (int i = 0; i < WAIT_MS / 100 && tids_test_hub_log_count(&w->hub, "ingress partitions assigned") == 0; i++)
-		sleep_ms(100);
-	ck_assert_int_gt(tids_test_hub_log_count(&w->hub, "ingress partitions assigned"), 0);
+	ck_assert_int_eq(tids_test_hub_await_log(&w->hub, "ingress partitions assigned", 1, WAIT_MS), 0);
 }
 
 static void world_free(struct world *w)

@@ -51,9 +51,7 @@ static void world_start_conf(struct world *w, const char *conf, const char *less
 	ck_assert_int_eq(tids_client_ping(c, err, sizeof(err), err, sizeof(err)), 0);
 	tids_client_free(c);
 	/* The router needs its partitions before the story starts. */
-	for (int i = 0; i < 600 && tids_test_hub_log_count(&w->hub, "ingress partitions assigned") == 0; i++)
-		sleep_ms(100);
-	ck_assert_int_gt(tids_test_hub_log_count(&w->hub, "ingress partitions assigned"), 0);
+	ck_assert_int_eq(tids_test_hub_await_log(&w->hub, "ingress partitions assigned", 1, 60000), 0);
 }
 
 static void world_start(struct world *w, const char *lessor_purposes[], size_t n)
