@@ -75,11 +75,8 @@ static void world_start(struct world *w, const char *const *purposes, size_t n, 
  * field "note". */
 static struct tids_bytes make_record(uint32_t n, const char *category, enum tids_tier tier, const char *note)
 {
-	const struct tids_field f = { .name = "note",
-				      .value = { .kind = TIDS_VALUE_TEXT,
-						 .as.bytes = { (const uint8_t *)note, note != NULL ? strlen(note) : 0 } } };
 	const struct tids_test_record spec = { .n = n, .owner = "factory.sh1", .asset = "press-7", .category = category,
-					       .tier = tier, .extra = &f, .n_extra = note != NULL ? 1 : 0 };
+					       .tier = tier, .note = note };
 	struct tids_bytes out;
 
 	ck_assert_int_eq(tids_test_record_encode(&spec, &out), 0);

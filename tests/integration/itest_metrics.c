@@ -125,11 +125,8 @@ static int wait_health(const struct tids_test_hub *h, int want, char *body, size
  * not NULL. */
 static struct tids_bytes make_record_with(uint32_t n, const char *category, enum tids_tier tier, const char *text)
 {
-	const struct tids_field note = { .name = "note",
-					 .value = { .kind = TIDS_VALUE_TEXT,
-						    .as.bytes = { (const uint8_t *)text, text != NULL ? strlen(text) : 0 } } };
 	const struct tids_test_record spec = { .n = n, .owner = "factory.sh1", .asset = "press-7", .category = category,
-					       .tier = tier, .extra = &note, .n_extra = text != NULL ? 1 : 0 };
+					       .tier = tier, .note = text };
 	struct tids_bytes out;
 
 	ck_assert_int_eq(tids_test_record_encode(&spec, &out), 0);

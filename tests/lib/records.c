@@ -12,7 +12,7 @@
 
 int tids_test_record_encode(const struct tids_test_record *spec, struct tids_bytes *out)
 {
-	struct tids_field f[1 + TIDS_TEST_RECORD_MAX_EXTRA] = { { 0 } };
+	struct tids_field f[2 + TIDS_TEST_RECORD_MAX_EXTRA] = { { 0 } };
 	struct tids_record r = { 0 };
 	uint8_t *buf;
 	size_t len;
@@ -39,6 +39,13 @@ int tids_test_record_encode(const struct tids_test_record *spec, struct tids_byt
 		memcpy(&f[1], spec->extra, spec->n_extra * sizeof(f[0]));
 	r.fields = f;
 	r.n_fields = 1 + spec->n_extra;
+	if (spec->note != NULL) {
+		f[r.n_fields].name = "note";
+		f[r.n_fields].value.kind = TIDS_VALUE_TEXT;
+		f[r.n_fields].value.as.bytes.data = (const uint8_t *)spec->note;
+		f[r.n_fields].value.as.bytes.len = strlen(spec->note);
+		r.n_fields++;
+	}
 	if (tids_wire_encode_record(&r, &buf, &len) != 0)
 		return -1;
 	out->data = buf;

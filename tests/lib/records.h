@@ -12,7 +12,7 @@
 #include "tids/record.h"
 #include "tids/wire.h"
 
-#define TIDS_TEST_RECORD_MAX_EXTRA 4
+#define TIDS_TEST_RECORD_MAX_EXTRA 4     /* besides "n" and "note" */
 
 struct tids_test_record {
 	uint32_t n;
@@ -25,6 +25,7 @@ struct tids_test_record {
 	int64_t produced_at_ms;            /* 0: now */
 	const struct tids_field *extra;    /* fields after "n", at most MAX_EXTRA */
 	size_t n_extra;
+	const char *note;                  /* NULL: none; else a text field "note", last */
 };
 
 /* Encodes the record spec describes, the rest of its id random, into *out
