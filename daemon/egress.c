@@ -19,10 +19,9 @@
  * requests in flight to the group coordinator (9692, from a benchmark's
  * subscriber that acked each of 10k deliveries a second): they timed out
  * unanswered after a minute, and closing the consumer waited for them, so
- * tidsd took a minute to stop. A
- * subscriber that moves to another instance within the instant of its
- * last acks' commit may be sent again what it acked last; the
- * delivery_seq lets it drop those.
+ * tidsd took a minute to stop. A subscriber that moves to another
+ * instance within the instant of its last acks' commit may be sent again
+ * what it acked last; the delivery_seq lets it drop those.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -278,7 +277,8 @@ static void send_message(struct tidsd *d, struct subscription *sub, const rd_kaf
 }
 
 /* The position after ack_seq (delivery_seq = offset + 1) goes to Kafka,
- * now or, while a commit is under way, once it is done (above). */
+ * now or, while a commit is under way, once that is done (commit_done;
+ * why, at the top of this file). */
 static void commit_position(struct tidsd *d, struct subscription *sub, uint64_t next)
 {
 	rd_kafka_topic_partition_list_t *tp;
