@@ -12,16 +12,10 @@
  * subscriber that stops reading stops being fed (librdkafka holds at most
  * queued.max.messages.kbytes for it).
  *
- * Commits are asynchronous, and one at a time per stream: an ack costs no
- * round trip, and the acks that come while a commit is under way go with
- * the next one, as the latest position. One commit per ack, all sent at
- * once, let a subscriber that acks every delivery put thousands of
- * requests in flight to the group coordinator (9692, from a benchmark's
- * subscriber that acked each of 10k deliveries a second): they timed out
- * unanswered after a minute, and closing the consumer waited for them, so
- * tidsd took a minute to stop. A subscriber that moves to another
- * instance within the instant of its last acks' commit may be sent again
- * what it acked last; the delivery_seq lets it drop those.
+ * Commits are asynchronous, one per ack that moves the position: an ack
+ * costs no round trip. A subscriber that moves to another instance within
+ * the instant of its last ack's commit may be sent again what it acked
+ * last; the delivery_seq lets it drop those.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,8 +52,6 @@ struct subscription {
 	uint32_t head, n_unacked;
 	uint64_t last_sent;            /* delivery_seq of the last position handled (sent or skipped) */
 	uint64_t last_acked;
-	bool commit_in_flight;         /* a commit of the position is under way */
-	uint64_t commit_next;          /* the position to commit after it (0: none) */
 	bool positioned;               /* the first delivery said where the stream starts */
 	uint64_t skipped;              /* deliveries whose key is gone */
 	int64_t last_progress;         /* mono ms of the last ack or send */
@@ -276,50 +268,6 @@ static void send_message(struct tidsd *d, struct subscription *sub, const rd_kaf
 	free(plain);
 }
 
-/* The position after ack_seq (delivery_seq = offset + 1) goes to Kafka,
- * now or, while a commit is under way, once that is done (commit_done;
- * why, at the top of this file). */
-static void commit_position(struct tidsd *d, struct subscription *sub, uint64_t next)
-{
-	rd_kafka_topic_partition_list_t *tp;
-	rd_kafka_queue_t *q;
-	rd_kafka_resp_err_t e;
-
-	if (sub->commit_in_flight) {
-		if (next > sub->commit_next)
-			sub->commit_next = next;
-		return;
-	}
-	tp = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_topic_partition_list_add(tp, sub->topic, 0)->offset = (int64_t)next;
-	/* Its result comes as an event on the consumer's queue, which the
-	 * loop watches (on_event). rd_kafka_commit(async) gives it to no one
-	 * unless an offset_commit_cb is set. */
-	q = rd_kafka_queue_get_consumer(sub->rk);
-	e = rd_kafka_commit_queue(sub->rk, tp, q, NULL, NULL);
-	rd_kafka_queue_destroy(q);
-	rd_kafka_topic_partition_list_destroy(tp);
-	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		tids_log_warnx("egress %s: position %llu not committed: %s", sub->participant, (unsigned long long)next,
-			       rd_kafka_err2str(e));
-		return;
-	}
-	sub->commit_in_flight = true;
-	metrics_add(&d->metrics->position_commits, 1);
-}
-
-/* A commit is done (or failed: the next ack's commit carries the position
- * further anyway): the latest position acked meanwhile goes now. */
-static void commit_done(struct tidsd *d, struct subscription *sub)
-{
-	uint64_t next = sub->commit_next;
-
-	sub->commit_in_flight = false;
-	sub->commit_next = 0;
-	if (next > 0)
-		commit_position(d, sub, next);
-}
-
 static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 {
 	struct subscription *sub = ctx;
@@ -337,7 +285,6 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 		if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR)
 			tids_log_warnx("egress %s: position not committed: %s", sub->participant,
 				       rd_kafka_event_error_string(ev));
-		commit_done(d, sub);
 		return;
 	}
 	if (rd_kafka_event_type(ev) != RD_KAFKA_EVENT_FETCH)
@@ -359,12 +306,6 @@ static void subscription_free(struct tidsd *d, struct subscription *sub)
 {
 	if (sub->rk != NULL) {
 		kafka_unwatch_queue(d, &sub->qw);
-		/* The last acks' position, if it waits for a commit under way:
-		 * sent beside it, and the close waits for both. */
-		if (sub->commit_next > 0) {
-			sub->commit_in_flight = false;
-			commit_position(d, sub, sub->commit_next);
-		}
 		rd_kafka_consumer_close(sub->rk);
 		rd_kafka_destroy(sub->rk);
 	}
@@ -392,6 +333,20 @@ void egress_reap(struct tidsd *d)
 		d->egress->graveyard = sub->next;
 		subscription_free(d, sub);
 	}
+}
+
+/* The position after ack_seq (delivery_seq = offset + 1) goes to Kafka. */
+static void commit_position(struct subscription *sub, uint64_t next)
+{
+	rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_resp_err_t e;
+
+	rd_kafka_topic_partition_list_add(tp, sub->topic, 0)->offset = (int64_t)next;
+	e = rd_kafka_commit(sub->rk, tp, 1);
+	rd_kafka_topic_partition_list_destroy(tp);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+		tids_log_warnx("egress %s: position %llu not committed: %s", sub->participant, (unsigned long long)next,
+			       rd_kafka_err2str(e));
 }
 
 static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, size_t errlen)
@@ -433,7 +388,7 @@ static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, 
 	if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
 		return tids_fail(err, errlen, TIDS_EKAFKA, "%s", rd_kafka_err2str(kerr));
 	if (legacy) {
-		commit_position(d, sub, next);
+		commit_position(sub, next);
 		if (store_delete_key(d->store, "egress", sub->participant) != 0)
 			tids_log_warnx("egress %s: the old position is not removed", sub->participant);
 	}
@@ -588,9 +543,8 @@ void egress_client_item(struct tidsd *d, struct session *s, uint64_t call_id, co
 		sub->last_acked = c.ack_seq;
 		unacked_pop_through(sub, c.ack_seq);
 		progress(sub);
-		metrics_add(&d->metrics->subscriber_acks, 1);
 		/* delivery_seq is offset + 1: the next offset to read. */
-		commit_position(d, sub, c.ack_seq);
+		commit_position(sub, c.ack_seq);
 	}
 	tids_subscribe_control_free(&c);
 	kafka_queue_pump(d, &sub->qw);

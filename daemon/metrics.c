@@ -316,11 +316,6 @@ int metrics_render(const struct metrics *m, const struct metrics_info *info, int
 		&m->records_refused);
 	render_router(&o, m);
 	counter(&o, "tids_records_out_total", "Deliveries sent to subscribers' streams.", &m->records_out);
-	counter(&o, "tids_subscriber_acks_total", "Subscribers' acknowledgements that moved their position.",
-		&m->subscriber_acks);
-	counter(&o, "tids_subscriber_position_commits_total",
-		"Subscribers' positions committed to Kafka (one at a time per stream; acks meanwhile go with the next).",
-		&m->position_commits);
 	counter(&o, "tids_deliveries_unreadable_total",
 		"Deliveries skipped because they no longer open (a revoked grant's key is gone).",
 		&m->deliveries_unreadable);

@@ -68,7 +68,6 @@ struct metrics {
 	/* main loop: ingest and egress */
 	atomic_ulong records_in, records_refused;
 	atomic_ulong records_out, deliveries_unreadable;
-	atomic_ulong subscriber_acks, position_commits;  /* acks that moved a position; commits sent for them */
 	struct metrics_histogram delivery_latency;  /* ingress accepted -> sent to the subscriber */
 
 	/* router thread */

@@ -416,85 +416,6 @@ START_TEST(egress_refills_after_a_stall)
 }
 END_TEST
 
-#define ONE_BY_ONE 100
-
-/* A subscriber that acks every delivery on its own while the broker takes
- * requests and answers none (paused): egress keeps one commit of its
- * position in flight and the acks behind it wait for it, rather than one
- * commit each (in make bench, 9692 unanswered commits made tidsd take a
- * minute to stop). Once the broker answers, the last ack's position is
- * committed: a new stream starts after it. Nothing is asserted while the
- * broker is paused, so that a failure cannot leave it so. */
-START_TEST(acks_one_by_one_commit_one_at_a_time)
-{
-	const char *purposes[] = { "billing" };
-	struct tids_identity factory, lessor;
-	struct tids_test_hub hub;
-	struct tids_client *sub, *pub;
-	struct tids_bytes recs[ONE_BY_ONE];
-	struct tids_publish_ack ack;
-	struct tids_delivery d;
-	char err[512];
-	uint64_t last = 0;
-	int got = 0, acked = 0, resumed;
-	double commits0, commits_paused, acks;
-
-	if (tids_test_kafka_dir() == NULL)
-		return;   /* a developer's own broker: not ours to pause */
-	ck_assert_int_eq(tids_test_hub_start(&hub, NULL), 0);
-	sub = lessor_subscribed(&hub, &factory, &lessor, 1000);
-	/* Small run-hours records (about 300 bytes a delivery): all of them
-	 * fit in the stream's socket buffers before the subscriber reads. */
-	pub = tids_test_hub_connect(&hub, &factory);
-	ck_assert_ptr_nonnull(pub);
-	for (uint32_t i = 0; i < ONE_BY_ONE; i++)
-		recs[i] = make_record_with(i, "run_hours", TIDS_TIER_GENERAL, NULL);
-	ck_assert_int_eq(tids_client_publish(pub, &factory, "factory.sh1", 1, recs, ONE_BY_ONE, &ack, err, sizeof(err)),
-			 0);
-	ck_assert_uint_eq(ack.accepted, ONE_BY_ONE);
-	tids_publish_ack_free(&ack);
-	ck_assert(wait_for(&hub, "tids_records_out_total", ONE_BY_ONE) == ONE_BY_ONE);
-	commits0 = scrape(&hub, "tids_subscriber_position_commits_total");
-
-	ck_assert_int_eq(tids_test_broker("pause"), 0);
-	for (; got < ONE_BY_ONE && tids_client_next_delivery(sub, &d, 10000, err, sizeof(err)) == 1; got++) {
-		last = d.delivery_seq;
-		tids_delivery_free(&d);
-		if (tids_client_ack(sub, last, err, sizeof(err)) == 0)
-			acked++;
-	}
-	acks = wait_for(&hub, "tids_subscriber_acks_total", ONE_BY_ONE);
-	commits_paused = scrape(&hub, "tids_subscriber_position_commits_total") - commits0;
-	resumed = tids_test_broker("resume");
-
-	ck_assert_int_eq(resumed, 0);
-	ck_assert_int_eq(got, ONE_BY_ONE);
-	ck_assert_int_eq(acked, ONE_BY_ONE);
-	ck_assert(acks == ONE_BY_ONE);
-	/* The first ack's commit, unanswered; the other 99 wait behind it. */
-	ck_assert_msg(commits_paused == 1, "%g commits sent for %d acks while the broker answered none",
-		      commits_paused, ONE_BY_ONE);
-	/* Answered: the latest position goes, once. */
-	ck_assert(wait_for(&hub, "tids_subscriber_position_commits_total", commits0 + 2) == commits0 + 2);
-
-	/* Closing the stream waits for its commit; a new one starts after the
-	 * last ack. */
-	tids_client_free(sub);
-	sub = tids_test_hub_connect(&hub, &lessor);
-	ck_assert_ptr_nonnull(sub);
-	ck_assert_int_eq(tids_client_subscribe(sub, purposes, 1, 1000, err, sizeof(err)), 0);
-	ck_assert_int_eq(tids_client_next_delivery(sub, &d, 3000, err, sizeof(err)), 0);
-
-	tids_client_free(sub);
-	tids_client_free(pub);
-	for (uint32_t i = 0; i < ONE_BY_ONE; i++)
-		free((void *)recs[i].data);
-	tids_identity_wipe(&factory);
-	tids_identity_wipe(&lessor);
-	tids_test_hub_destroy(&hub);
-}
-END_TEST
-
 /* Not ready while the broker is down, ready again once it is back; live
  * throughout. */
 START_TEST(health_follows_kafka)
@@ -586,7 +507,6 @@ int main(void)
 		{ "health_kafka", health_follows_kafka },
 		{ "read_ahead", read_ahead_refills },
 		{ "egress_stall", egress_refills_after_a_stall },
-		{ "acks_one_by_one", acks_one_by_one_commit_one_at_a_time },
 	};
 	Suite *s = suite_create("metrics");
 	SRunner *sr;

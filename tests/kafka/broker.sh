@@ -1,11 +1,9 @@
 #!/bin/bash
 # Runs a single-node Apache Kafka broker (KRaft, broker+controller) in DIR for
 # the integration tests: start, stop, restart (same ports and data), kill9
-# (crash it), pause and resume (SIGSTOP and SIGCONT: a broker that takes
-# requests and answers none) and status. The jars come from
-# tests/kafka/fetch.sh.
+# (crash it) and status. The jars come from tests/kafka/fetch.sh.
 #
-#   broker.sh start|stop|restart|kill9|pause|resume|status DIR
+#   broker.sh start|stop|restart|kill9|status DIR
 #
 # TIDS_KAFKA_HEAP (e.g. 256m) sets the JVM's heap, for tests that run
 # several brokers at once.
@@ -23,7 +21,7 @@ root=$(cd "$here/../.." && pwd)
 . "$here/lib.sh"
 
 usage() {
-	echo "usage: $0 start|stop|restart|kill9|pause|resume|status DIR" >&2
+	echo "usage: $0 start|stop|restart|kill9|status DIR" >&2
 	exit 2
 }
 
@@ -314,17 +312,6 @@ kill9() {
 	rm -f "$dir/broker.pid" "$dir/broker.start"
 }
 
-# SIGSTOP or SIGCONT ($1) to a running broker.
-signal_broker() {
-	local pid
-	pid=$(broker_pid)
-	if [ -z "$pid" ]; then
-		echo "broker.sh: no broker runs in $dir" >&2
-		exit 1
-	fi
-	kill "-$1" "$pid"
-}
-
 status() {
 	local pid
 	pid=$(broker_pid)
@@ -341,8 +328,6 @@ start) start ;;
 stop) stop ;;
 restart) stop && start ;;
 kill9) kill9 ;;
-pause) signal_broker STOP ;;
-resume) signal_broker CONT ;;
 status) status ;;
 *) usage ;;
 esac
