@@ -869,14 +869,16 @@ static void *receive_latencies(void *arg)
 		for (size_t i = 0; i < d.record.n_fields; i++)
 			if (strcmp(d.record.fields[i].name, "n") == 0)
 				n = d.record.fields[i].value.as.i;
-		if (n >= 0 && (size_t)n >= l->want && (size_t)n < l->want + l->warm && l->seen[n]++ == 0) {
-			l->warm_received++;             /* checked once, not timed */
-		} else if (n >= 0 && (size_t)n < l->want && l->seen[n]++ == 0) {
+		if (n >= 0 && (size_t)n < l->want + l->warm && l->seen[n]++ == 0) {
 			int64_t now = wall_ms();
 
-			l->decided[l->n] = d.decided_at_ms - d.record.produced_at_ms;
-			l->delivered[l->n] = now - d.decided_at_ms;
-			l->samples[l->n++] = now - d.record.produced_at_ms;
+			if ((size_t)n >= l->want) {
+				l->warm_received++;     /* checked once, not timed */
+			} else {
+				l->decided[l->n] = d.decided_at_ms - d.record.produced_at_ms;
+				l->delivered[l->n] = now - d.decided_at_ms;
+				l->samples[l->n++] = now - d.record.produced_at_ms;
+			}
 		} else
 			l->duplicates++;
 		/* Every 500th delivery received, whichever it is. */
