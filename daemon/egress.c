@@ -12,10 +12,16 @@
  * subscriber that stops reading stops being fed (librdkafka holds at most
  * queued.max.messages.kbytes for it).
  *
- * Commits are asynchronous, one per ack that moves the position: an ack
- * costs no round trip. A subscriber that moves to another instance within
- * the instant of its last ack's commit may be sent again what it acked
- * last; the delivery_seq lets it drop those.
+ * Commits are asynchronous, so an ack costs no round trip, and at most one
+ * per stream is in flight: acks that arrive meanwhile move the position
+ * that the next commit carries (the latest one), sent when the first is
+ * answered. One commit per ack, pipelined to the group coordinator, let a
+ * subscriber that acks every delivery put thousands in flight, and closing
+ * the consumer waited for all of them (a minute to stop). A failed commit
+ * is sent again a second later or with the next ack; the last position
+ * is sent before the consumer closes. A subscriber that moves to another instance before its
+ * last acks are committed may be sent again what it acked last; the
+ * delivery_seq lets it drop those.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,6 +50,10 @@ struct subscription {
 	rd_kafka_t *rk;
 	struct kafka_read_ahead read_ahead;  /* rk's */
 	struct kafka_queue_watch qw;
+	/* Commit results, on a queue of their own: the consumer's queue is
+	 * not read while the window is full, and a result read only when
+	 * the subscriber acks again would hold the next commit back. */
+	struct kafka_queue_watch commits;
 	struct committed_start start;  /* the position looked up in Kafka */
 	uint32_t window;
 	/* delivery_seq of each delivery sent and not acknowledged, oldest
@@ -52,6 +62,11 @@ struct subscription {
 	uint32_t head, n_unacked;
 	uint64_t last_sent;            /* delivery_seq of the last position handled (sent or skipped) */
 	uint64_t last_acked;
+	/* Position commits: the one in flight (0: none) and the latest acked
+	 * position not yet sent (0: none). */
+	uint64_t commit_in_flight, commit_pending;
+	bool commit_failing;           /* said so; say so again when one succeeds */
+	int64_t commit_retry_at;       /* mono ms: egress_tick sends a failed one again then */
 	bool positioned;               /* the first delivery said where the stream starts */
 	uint64_t skipped;              /* deliveries whose key is gone */
 	int64_t last_progress;         /* mono ms of the last ack or send */
@@ -268,6 +283,81 @@ static void send_message(struct tidsd *d, struct subscription *sub, const rd_kaf
 	free(plain);
 }
 
+/* Keeps a position that did not reach Kafka for the next commit. */
+static void commit_later(struct subscription *sub, uint64_t next)
+{
+	if (next > sub->commit_pending)
+		sub->commit_pending = next;
+}
+
+/* Position `next` did not reach Kafka: egress_tick sends it again a
+ * second later (at once could spin while the coordinator is away), unless
+ * an ack does first. Said once per episode: while the coordinator is
+ * away, every try fails alike. */
+static void commit_failed(struct subscription *sub, uint64_t next, rd_kafka_resp_err_t e)
+{
+	if (!sub->commit_failing)
+		tids_log_warnx("egress %s: position %llu not committed: %s; trying again", sub->participant,
+			       (unsigned long long)next, rd_kafka_err2str(e));
+	sub->commit_failing = true;
+	sub->commit_retry_at = mono_ms() + 1000;
+	commit_later(sub, next);
+}
+
+/* Sends position `next` (the offset to read next) to Kafka, or, while a
+ * commit is in flight, keeps it for the next one. The result comes back
+ * as an OFFSET_COMMIT event on sub->commits (commit_done): with
+ * rd_kafka_commit() (async), librdkafka 2.0.2 gives results only to an
+ * offset_commit_cb, so failures went unseen. */
+static void commit_position(struct tidsd *d, struct subscription *sub, uint64_t next)
+{
+	rd_kafka_topic_partition_list_t *tp;
+	rd_kafka_resp_err_t e;
+
+	if (sub->commit_in_flight != 0) {
+		commit_later(sub, next);
+		return;
+	}
+	tp = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_topic_partition_list_add(tp, sub->topic, 0)->offset = (int64_t)next;
+	e = rd_kafka_commit_queue(sub->rk, tp, sub->commits.q, NULL, NULL);
+	rd_kafka_topic_partition_list_destroy(tp);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		commit_failed(sub, next, e);
+		return;
+	}
+	if (next >= sub->commit_pending)
+		sub->commit_pending = 0;
+	sub->commit_in_flight = next;
+	metrics_add(&d->metrics->position_commits, 1);
+}
+
+/* The commit in flight was answered: the acks that came meanwhile go in
+ * the next one. */
+static void commit_done(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
+{
+	struct subscription *sub = ctx;
+	const rd_kafka_topic_partition_list_t *tp = rd_kafka_event_topic_partition_list(ev);
+	rd_kafka_resp_err_t e = rd_kafka_event_error(ev);
+	uint64_t sent = sub->commit_in_flight;
+
+	if (rd_kafka_event_type(ev) != RD_KAFKA_EVENT_OFFSET_COMMIT)
+		return;
+	sub->commit_in_flight = 0;
+	/* The request may succeed and the partition's commit fail. */
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR && tp != NULL && tp->cnt == 1)
+		e = tp->elems[0].err;
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		commit_failed(sub, sent, e);
+		return;
+	}
+	if (sub->commit_failing)
+		tids_log_info("egress %s: position %llu committed again", sub->participant, (unsigned long long)sent);
+	sub->commit_failing = false;
+	if (sub->commit_pending != 0)
+		commit_position(d, sub, sub->commit_pending);
+}
+
 static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 {
 	struct subscription *sub = ctx;
@@ -281,12 +371,6 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 			      sub->start.asked);
 	if (kafka_log_event(d, ev))
 		return;
-	if (rd_kafka_event_type(ev) == RD_KAFKA_EVENT_OFFSET_COMMIT) {
-		if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR)
-			tids_log_warnx("egress %s: position not committed: %s", sub->participant,
-				       rd_kafka_event_error_string(ev));
-		return;
-	}
 	if (rd_kafka_event_type(ev) != RD_KAFKA_EVENT_FETCH)
 		return;
 	while ((m = rd_kafka_event_message_next(ev)) != NULL) {
@@ -305,8 +389,14 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 static void subscription_free(struct tidsd *d, struct subscription *sub)
 {
 	if (sub->rk != NULL) {
+		/* The acks since the commit in flight: closing waits for both. */
+		if (sub->commit_pending != 0 && sub->commits.q != NULL) {
+			sub->commit_in_flight = 0;
+			commit_position(d, sub, sub->commit_pending);
+		}
 		kafka_unwatch_queue(d, &sub->qw);
 		rd_kafka_consumer_close(sub->rk);
+		kafka_unwatch_queue(d, &sub->commits);
 		rd_kafka_destroy(sub->rk);
 	}
 	free(sub->unacked);
@@ -333,20 +423,6 @@ void egress_reap(struct tidsd *d)
 		d->egress->graveyard = sub->next;
 		subscription_free(d, sub);
 	}
-}
-
-/* The position after ack_seq (delivery_seq = offset + 1) goes to Kafka. */
-static void commit_position(struct subscription *sub, uint64_t next)
-{
-	rd_kafka_topic_partition_list_t *tp = rd_kafka_topic_partition_list_new(1);
-	rd_kafka_resp_err_t e;
-
-	rd_kafka_topic_partition_list_add(tp, sub->topic, 0)->offset = (int64_t)next;
-	e = rd_kafka_commit(sub->rk, tp, 1);
-	rd_kafka_topic_partition_list_destroy(tp);
-	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
-		tids_log_warnx("egress %s: position %llu not committed: %s", sub->participant, (unsigned long long)next,
-			       rd_kafka_err2str(e));
 }
 
 static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, size_t errlen)
@@ -381,6 +457,8 @@ static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, 
 	if (sub->rk == NULL)
 		return TIDS_EKAFKA;
 	kafka_read_ahead_start(&sub->read_ahead, sub->rk);
+	if (kafka_watch_queue(d, &sub->commits, rd_kafka_queue_new(sub->rk), commit_done, sub) != 0)
+		return tids_fail(err, errlen, TIDS_EIO, "no pipe for the commit queue");
 	/* A position this instance kept in SQLite (before positions were on
 	 * Kafka) is where the stream starts once, and goes to Kafka. */
 	legacy = store_get_u64(d->store, "egress", sub->participant, &next) == 0;
@@ -388,7 +466,7 @@ static int start_consumer(struct tidsd *d, struct subscription *sub, char *err, 
 	if (kerr != RD_KAFKA_RESP_ERR_NO_ERROR)
 		return tids_fail(err, errlen, TIDS_EKAFKA, "%s", rd_kafka_err2str(kerr));
 	if (legacy) {
-		commit_position(sub, next);
+		commit_position(d, sub, next);
 		if (store_delete_key(d->store, "egress", sub->participant) != 0)
 			tids_log_warnx("egress %s: the old position is not removed", sub->participant);
 	}
@@ -543,8 +621,9 @@ void egress_client_item(struct tidsd *d, struct session *s, uint64_t call_id, co
 		sub->last_acked = c.ack_seq;
 		unacked_pop_through(sub, c.ack_seq);
 		progress(sub);
+		metrics_add(&d->metrics->subscriber_acks, 1);
 		/* delivery_seq is offset + 1: the next offset to read. */
-		commit_position(sub, c.ack_seq);
+		commit_position(d, sub, c.ack_seq);
 	}
 	tids_subscribe_control_free(&c);
 	kafka_queue_pump(d, &sub->qw);
@@ -563,6 +642,8 @@ void egress_tick(struct tidsd *d)
 	if (d->egress == NULL)
 		return;
 	while ((sub = tids_map_next(&d->egress->active, &pos)) != NULL) {
+		if (sub->commit_in_flight == 0 && sub->commit_pending != 0 && now >= sub->commit_retry_at)
+			commit_position(d, sub, sub->commit_pending);
 		if (sub->s == NULL || sub->stall_logged || now - sub->last_progress < STALL_LOG_MS)
 			continue;
 		if (sub->n_unacked >= sub->window) {

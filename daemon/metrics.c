@@ -319,6 +319,11 @@ int metrics_render(const struct metrics *m, const struct metrics_info *info, int
 	counter(&o, "tids_deliveries_unreadable_total",
 		"Deliveries skipped because they no longer open (a revoked grant's key is gone).",
 		&m->deliveries_unreadable);
+	counter(&o, "tids_subscriber_acks_total", "Subscriber acks that moved the subscriber's position.",
+		&m->subscriber_acks);
+	counter(&o, "tids_subscriber_position_commits_total",
+		"Subscriber positions sent to Kafka (one in flight per stream: acks meanwhile ride the next).",
+		&m->position_commits);
 	histogram(&o, "tids_delivery_latency_seconds",
 		  "From a record's acceptance at ingest to its delivery's sending to the subscriber.",
 		  &m->delivery_latency);

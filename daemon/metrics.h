@@ -68,6 +68,7 @@ struct metrics {
 	/* main loop: ingest and egress */
 	atomic_ulong records_in, records_refused;
 	atomic_ulong records_out, deliveries_unreadable;
+	atomic_ulong subscriber_acks, position_commits;  /* acks that moved a position; commits sent to Kafka */
 	struct metrics_histogram delivery_latency;  /* ingress accepted -> sent to the subscriber */
 
 	/* router thread */

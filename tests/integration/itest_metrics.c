@@ -21,6 +21,7 @@
 #include "clock.h"
 #include "hub.h"
 #include "records.h"
+#include "topics.h"
 #include "testenv.h"
 #include "tids/error.h"
 
@@ -416,6 +417,115 @@ START_TEST(egress_refills_after_a_stall)
 }
 END_TEST
 
+#define ONE_BY_ONE 100
+
+/* A subscriber that acks every delivery on its own while the broker
+ * answers nothing: egress keeps one position commit in flight and the
+ * later acks ride the next, so a subscriber cannot pile up commits that
+ * closing its stream would wait for. Once the broker answers, the latest
+ * position goes in one more commit, and a new stream starts after it. */
+START_TEST(acks_one_by_one)
+{
+	struct tids_identity factory, lessor;
+	struct tids_test_hub hub;
+	struct tids_client *sub;
+	struct tids_delivery d;
+	uint64_t seqs[ONE_BY_ONE];
+	char err[512];
+	double commits;
+
+	if (tids_test_kafka_dir() == NULL)
+		return;   /* a developer's own broker: not ours to pause */
+	ck_assert_int_eq(tids_test_hub_start(&hub, NULL), 0);
+	sub = lessor_subscribed(&hub, &factory, &lessor, ONE_BY_ONE);
+	publish_backlog(&hub, &factory, "run_hours", 1);
+	for (uint32_t i = 0; i < ONE_BY_ONE; i++) {
+		ck_assert_int_eq(tids_client_next_delivery(sub, &d, 60000, err, sizeof(err)), 1);
+		seqs[i] = d.delivery_seq;
+		tids_delivery_free(&d);
+	}
+	ck_assert(scrape(&hub, "tids_subscriber_position_commits_total") == 0);
+
+	ck_assert_int_eq(tids_test_broker("pause"), 0);
+	for (uint32_t i = 0; i < ONE_BY_ONE; i++)
+		ck_assert_int_eq(tids_client_ack(sub, seqs[i], err, sizeof(err)), 0);
+	/* Answered after the acks on the same connection: they are handled. */
+	ck_assert_int_eq(tids_client_ping(sub, err, sizeof(err), err, sizeof(err)), 0);
+	ck_assert(scrape(&hub, "tids_subscriber_acks_total") == ONE_BY_ONE);
+	commits = scrape(&hub, "tids_subscriber_position_commits_total");
+	ck_assert_msg(commits == 1, "%g commits sent for %d acks while the broker answered none", commits, ONE_BY_ONE);
+
+	ck_assert_int_eq(tids_test_broker("resume"), 0);
+	ck_assert(wait_for(&hub, "tids_subscriber_position_commits_total", 2) == 2);
+	sleep_ms(1000);
+	commits = scrape(&hub, "tids_subscriber_position_commits_total");
+	ck_assert_msg(commits == 2, "%g commits after the broker answered the first (2 expected)", commits);
+
+	/* The next stream starts after the last ack. */
+	tids_client_free(sub);
+	sub = tids_test_hub_connect(&hub, &lessor);
+	ck_assert_ptr_nonnull(sub);
+	{
+		const char *purposes[] = { "billing" };
+
+		ck_assert_int_eq(tids_client_subscribe(sub, purposes, 1, 10, err, sizeof(err)), 0);
+	}
+	ck_assert_int_eq(tids_client_next_delivery(sub, &d, 60000, err, sizeof(err)), 1);
+	ck_assert_msg(d.delivery_seq > seqs[ONE_BY_ONE - 1], "delivery_seq %llu sent again (last ack %llu)",
+		      (unsigned long long)d.delivery_seq, (unsigned long long)seqs[ONE_BY_ONE - 1]);
+	tids_delivery_free(&d);
+
+	tids_client_free(sub);
+	tids_identity_wipe(&factory);
+	tids_identity_wipe(&lessor);
+	tids_test_hub_destroy(&hub);
+}
+END_TEST
+
+/* Acks while the broker is down: the position is not committed, egress
+ * says so once and keeps trying, and commits it once the broker is back,
+ * without another ack. */
+START_TEST(commit_retried_after_outage)
+{
+	struct tids_identity factory, lessor;
+	struct tids_test_hub hub;
+	struct tids_client *sub;
+	struct tids_delivery d;
+	char err[512], group[256], topic[256];
+	uint64_t last = 0;
+	int64_t at = -1;
+
+	if (tids_test_kafka_dir() == NULL)
+		return;   /* a developer's own broker: not ours to stop */
+	ck_assert_int_eq(tids_test_hub_start(&hub, NULL), 0);
+	sub = lessor_subscribed(&hub, &factory, &lessor, 10);
+	publish_backlog(&hub, &factory, "run_hours", 1);
+	for (uint32_t i = 0; i < 10; i++) {
+		ck_assert_int_eq(tids_client_next_delivery(sub, &d, 60000, err, sizeof(err)), 1);
+		last = d.delivery_seq;
+		tids_delivery_free(&d);
+	}
+	ck_assert_int_eq(tids_test_broker("stop"), 0);
+	ck_assert_int_eq(tids_client_ack(sub, last, err, sizeof(err)), 0);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "not committed", 1, 120000), 0);
+	sleep_ms(3000);
+	ck_assert_int_eq(tids_test_hub_log_count(&hub, "not committed"), 1);
+	ck_assert_int_eq(tids_test_broker("start"), 0);
+	ck_assert_int_eq(tids_test_hub_await_log(&hub, "egress lessor.wh: position", 2, 120000), 0);
+	ck_assert_int_eq(tids_test_hub_log_count(&hub, "committed again"), 1);
+	snprintf(group, sizeof(group), "tids.%s.egress.lessor.wh", hub.hub_id);
+	snprintf(topic, sizeof(topic), "tids.%s.deliver.lessor.wh", hub.hub_id);
+	at = tids_test_group_committed(group, topic, 1);
+	ck_assert_msg(at == (int64_t)last, "position %lld committed, %llu acked", (long long)at,
+		      (unsigned long long)last);
+
+	tids_client_free(sub);
+	tids_identity_wipe(&factory);
+	tids_identity_wipe(&lessor);
+	tids_test_hub_destroy(&hub);
+}
+END_TEST
+
 /* Not ready while the broker is down, ready again once it is back; live
  * throughout. */
 START_TEST(health_follows_kafka)
@@ -507,6 +617,8 @@ int main(void)
 		{ "health_kafka", health_follows_kafka },
 		{ "read_ahead", read_ahead_refills },
 		{ "egress_stall", egress_refills_after_a_stall },
+		{ "acks_one_by_one", acks_one_by_one },
+		{ "commit_retried", commit_retried_after_outage },
 	};
 	Suite *s = suite_create("metrics");
 	SRunner *sr;

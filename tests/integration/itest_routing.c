@@ -1042,29 +1042,11 @@ END_TEST
  * (-1 when they cannot be read). */
 static int64_t group_committed(struct world *w, int partitions)
 {
-	char err[256], group[256], topic[256];
-	rd_kafka_conf_t *conf = rd_kafka_conf_new();
-	rd_kafka_topic_partition_list_t *tl;
-	rd_kafka_t *rk;
-	int64_t sum = 0;
+	char group[256], topic[256];
 
 	snprintf(group, sizeof(group), "tids.%s.router", w->hub.hub_id);
 	snprintf(topic, sizeof(topic), "tids.%s.ingress", w->hub.hub_id);
-	rd_kafka_conf_set(conf, "bootstrap.servers", tids_test_kafka_bootstrap(), err, sizeof(err));
-	rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err));
-	rd_kafka_conf_set(conf, "log_level", "3", err, sizeof(err));
-	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof(err));
-	ck_assert_ptr_nonnull(rk);
-	tl = rd_kafka_topic_partition_list_new(partitions);
-	for (int p = 0; p < partitions; p++)
-		rd_kafka_topic_partition_list_add(tl, topic, p);
-	if (rd_kafka_committed(rk, tl, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
-		sum = -1;
-	for (int p = 0; sum >= 0 && p < partitions; p++)
-		sum += tl->elems[p].offset > 0 ? tl->elems[p].offset : 0;
-	rd_kafka_topic_partition_list_destroy(tl);
-	rd_kafka_destroy(rk);
-	return sum;
+	return tids_test_group_committed(group, topic, partitions);
 }
 
 /* Sets the router group's committed offsets back to 0, once the group is

@@ -1,9 +1,11 @@
 #!/bin/bash
 # Runs a single-node Apache Kafka broker (KRaft, broker+controller) in DIR for
 # the integration tests: start, stop, restart (same ports and data), kill9
-# (crash it) and status. The jars come from tests/kafka/fetch.sh.
+# (crash it), pause and resume (SIGSTOP and SIGCONT: connections stay open
+# and requests go unanswered, as with a broker stuck in a long GC pause)
+# and status. The jars come from tests/kafka/fetch.sh.
 #
-#   broker.sh start|stop|restart|kill9|status DIR
+#   broker.sh start|stop|restart|kill9|pause|resume|status DIR
 #
 # TIDS_KAFKA_HEAP (e.g. 256m) sets the JVM's heap, for tests that run
 # several brokers at once.
@@ -21,7 +23,7 @@ root=$(cd "$here/../.." && pwd)
 . "$here/lib.sh"
 
 usage() {
-	echo "usage: $0 start|stop|restart|kill9|status DIR" >&2
+	echo "usage: $0 start|stop|restart|kill9|pause|resume|status DIR" >&2
 	exit 2
 }
 
@@ -31,7 +33,7 @@ if [ ! -d "$2" ]; then
 	# Nothing was ever started there.
 	case $verb in
 	start) mkdir -p "$2" ;;
-	stop | kill9) exit 0 ;;
+	stop | kill9 | pause | resume) exit 0 ;;
 	status) echo stopped && exit 3 ;;
 	*) usage ;;
 	esac
@@ -292,6 +294,8 @@ stop() {
 	pid=$(broker_pid)
 	if [ -n "$pid" ]; then
 		kill -TERM "$pid" 2>/dev/null || true
+		# A paused broker takes the TERM only once it runs again.
+		kill -CONT "$pid" 2>/dev/null || true
 		if ! wait_gone "$STOP_TIMEOUT"; then
 			echo "broker.sh: broker pid $pid ignored SIGTERM for ${STOP_TIMEOUT}s; killing it" >&2
 			kill -KILL "$pid" 2>/dev/null || true
@@ -312,6 +316,14 @@ kill9() {
 	rm -f "$dir/broker.pid" "$dir/broker.start"
 }
 
+# SIGSTOP or SIGCONT to the broker, which must be running.
+signal() {
+	local pid
+	pid=$(broker_pid)
+	[ -n "$pid" ] || { echo "broker.sh: no broker running in $dir" >&2; exit 1; }
+	kill "-$1" "$pid"
+}
+
 status() {
 	local pid
 	pid=$(broker_pid)
@@ -328,6 +340,8 @@ start) start ;;
 stop) stop ;;
 restart) stop && start ;;
 kill9) kill9 ;;
+pause) signal STOP ;;
+resume) signal CONT ;;
 status) status ;;
 *) usage ;;
 esac

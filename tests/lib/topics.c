@@ -11,12 +11,16 @@
 
 #include "testenv.h"
 
-static rd_kafka_t *consumer(const char *bootstrap)
+/* A consumer of group (NULL: a group of its own) that joins nothing. */
+static rd_kafka_t *consumer_of(const char *bootstrap, const char *group)
 {
-	char err[256], group[128];
+	char err[256], own[128];
 	rd_kafka_conf_t *c = rd_kafka_conf_new();
 
-	tids_test_unique_name(group, sizeof(group), "reader");
+	if (group == NULL) {
+		tids_test_unique_name(own, sizeof(own), "reader");
+		group = own;
+	}
 	if (rd_kafka_conf_set(c, "bootstrap.servers", bootstrap != NULL && *bootstrap != '\0' ? bootstrap :
 			      tids_test_kafka_bootstrap(), err, sizeof(err)) ||
 	    rd_kafka_conf_set(c, "group.id", group, err, sizeof(err)) ||
@@ -29,6 +33,31 @@ static rd_kafka_t *consumer(const char *bootstrap)
 		return NULL;
 	}
 	return rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
+}
+
+static rd_kafka_t *consumer(const char *bootstrap)
+{
+	return consumer_of(bootstrap, NULL);
+}
+
+int64_t tids_test_group_committed(const char *group, const char *topic, int partitions)
+{
+	rd_kafka_t *rk = consumer_of(NULL, group);
+	rd_kafka_topic_partition_list_t *tl;
+	int64_t sum = 0;
+
+	if (rk == NULL)
+		return -1;
+	tl = rd_kafka_topic_partition_list_new(partitions);
+	for (int p = 0; p < partitions; p++)
+		rd_kafka_topic_partition_list_add(tl, topic, p);
+	if (rd_kafka_committed(rk, tl, 10000) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		sum = -1;
+	for (int p = 0; sum >= 0 && p < partitions; p++)
+		sum += tl->elems[p].offset > 0 ? tl->elems[p].offset : 0;
+	rd_kafka_topic_partition_list_destroy(tl);
+	rd_kafka_destroy(rk);
+	return sum;
 }
 
 static int partitions(rd_kafka_t *rk, const char *topic)

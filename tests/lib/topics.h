@@ -28,6 +28,10 @@ struct tids_test_message {
 typedef void tids_test_message_h_fn(void *ctx, const struct tids_test_message *m);
 long tids_test_topic_read_h(const char *topic, tids_test_message_h_fn *fn, void *ctx);
 
+/* The offsets group has committed on partitions 0 to partitions - 1 of
+ * topic, summed (none counts 0); -1 when they cannot be read. */
+int64_t tids_test_group_committed(const char *group, const char *topic, int partitions);
+
 /* Produces one message, with the headers that are not NULL; 0 or -1. */
 int tids_test_topic_write(const char *topic, int32_t partition, const void *key, size_t key_len, const void *value,
 			  size_t len, const void *seq, size_t seq_len, const void *mac, size_t mac_len);
