@@ -163,8 +163,10 @@ static void on_queue_ready(struct tidsd *d, struct watch *w, uint32_t events)
 int kafka_watch_queue(struct tidsd *d, struct kafka_queue_watch *kw, rd_kafka_queue_t *q,
 		      void (*on_event)(struct tidsd *d, rd_kafka_event_t *ev, void *ctx), void *ctx)
 {
-	if (pipe2(kw->pipe_fd, O_CLOEXEC | O_NONBLOCK) != 0)
+	if (pipe2(kw->pipe_fd, O_CLOEXEC | O_NONBLOCK) != 0) {
+		rd_kafka_queue_destroy(q);   /* ours from the call on */
 		return TIDS_EIO;
+	}
 	kw->q = q;
 	kw->on_event = on_event;
 	kw->ctx = ctx;

@@ -448,7 +448,7 @@ static inline void kafka_took(struct kafka_read_ahead *ra, const rd_kafka_messag
  * partitions with a request. Never blocks. */
 void kafka_ran_dry(struct kafka_read_ahead *ra);
 /* Routes a queue's readiness into the event loop; takes the reference q
- * (unwatch destroys it). */
+ * (unwatch destroys it; a failure here already has). */
 int kafka_watch_queue(struct tidsd *d, struct kafka_queue_watch *kw, rd_kafka_queue_t *q,
 		      void (*on_event)(struct tidsd *d, rd_kafka_event_t *ev, void *ctx), void *ctx);
 /* The same for the consumer queue of ra's consumer, telling ra when it
