@@ -588,6 +588,10 @@ int tidsctl_subscribe(int argc, char **argv)
 		tids_delivery_free(&d);
 		got++;
 	}
+	/* The hub has the last acks once it says the stream is over; closing
+	 * with deliveries unread resets the connection, which can lose them. */
+	if (tids_client_unsubscribe(c, 30000, err, sizeof(err)) != 0 && rc == EXIT_OK)
+		rc = cli_fail("ending the stream: %s; the last deliveries may be sent again", err);
 out:
 	if (ro.f != NULL && (fsync(fileno(ro.f)) != 0 || fclose(ro.f) != 0))
 		rc = cli_fail("receipts in %s could not be written", ro.dir);

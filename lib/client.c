@@ -926,6 +926,34 @@ int tids_client_ack(struct tids_client *c, uint64_t delivery_seq, char *err, siz
 	return r;
 }
 
+int tids_client_unsubscribe(struct tids_client *c, int timeout_ms, char *err, size_t errlen)
+{
+	struct tids_frame cancel = { .call_id = c->sub_call, .kind = TIDS_FRAME_CANCEL };
+	int64_t deadline = mono() + timeout_ms;
+	int r;
+
+	if (c->sub_call == 0)
+		return 0;
+	if ((r = send_frame(c, &cancel, err, errlen)) != 0)
+		return r;
+	for (;;) {
+		struct tids_frame f;
+		int64_t left = deadline - mono();
+
+		r = wait_frame(c, c->sub_call, &f, left > 0 ? (int)left : 0, err, errlen);
+		if (r == 0)
+			return tids_fail(err, errlen, TIDS_EIO, "the hub did not end the stream within %d ms", timeout_ms);
+		if (r < 0)
+			return r;
+		if (f.kind == TIDS_FRAME_STREAM_END || f.kind == TIDS_FRAME_RESPONSE) {
+			c->sub_call = 0;
+			tids_frame_free(&f);
+			return 0;
+		}
+		tids_frame_free(&f);
+	}
+}
+
 void tids_client_resume_after(struct tids_client *c, uint64_t delivery_seq)
 {
 	if (delivery_seq > c->last_seen)

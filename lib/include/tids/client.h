@@ -175,6 +175,17 @@ int tids_client_next_delivery(struct tids_client *c, struct tids_delivery *d, in
 __attribute__((warn_unused_result))
 int tids_client_ack(struct tids_client *c, uint64_t delivery_seq, char *err, size_t errlen);
 /*
+ * Ends the Subscribe call and waits (at most timeout_ms) until the hub
+ * says it has ended, so that every ack sent before is in hand: acks are
+ * not answered, and a connection closed with deliveries still unread is
+ * reset, which can drop the last acks before the hub reads them (the hub
+ * then sends those deliveries again). Deliveries that arrive meanwhile
+ * are dropped unacknowledged: the next stream starts with them. 0 when
+ * not subscribed.
+ */
+__attribute__((warn_unused_result))
+int tids_client_unsubscribe(struct tids_client *c, int timeout_ms, char *err, size_t errlen);
+/*
  * The consumer already holds every delivery up to delivery_seq (the last
  * one it processed, kept across runs): tids_client_next_delivery drops and
  * acknowledges them if the hub sends them again. A hub that crashed sends
