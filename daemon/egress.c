@@ -19,9 +19,9 @@
  * subscriber that acks every delivery put thousands in flight, and closing
  * the consumer waited for all of them (a minute to stop). A failed commit
  * is sent again a second later or with the next ack; the last position
- * is sent before the consumer closes. A subscriber that moves to another instance before its
- * last acks are committed may be sent again what it acked last; the
- * delivery_seq lets it drop those.
+ * is sent before the consumer closes. A subscriber that moves to another
+ * instance before its last acks are committed may be sent again what it
+ * acked last; the delivery_seq lets it drop those.
  */
 #include <stdio.h>
 #include <stdlib.h>

@@ -61,6 +61,12 @@ int tids_test_broker(const char *verb)
 	return tids_test_broker_in(verb, dir);
 }
 
+void tids_test_broker_unpause(void)
+{
+	if (tids_test_kafka_dir() != NULL)
+		(void)tids_test_broker("resume");
+}
+
 int tids_test_broker_start_in(char dir[256], char bootstrap[64])
 {
 	char path[300];

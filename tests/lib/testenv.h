@@ -26,6 +26,10 @@ const char *tids_test_kafka_dir(void);
  * once the broker answers again, on the same address.
  */
 int tids_test_broker(const char *verb);
+/* A Check teardown (unchecked: it runs in the parent even when the test
+ * failed) for tests that pause the broker: resumes it, so that a test
+ * failing while it is paused does not hang every test after it. */
+void tids_test_broker_unpause(void);
 
 /*
  * More brokers, for tests of several hubs each with its own Kafka: runs

@@ -35,6 +35,15 @@ static rd_kafka_t *consumer_of(const char *bootstrap, const char *group)
 	return rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
 }
 
+int64_t tids_test_subscriber_position(const char *hub_id, const char *participant)
+{
+	char group[256], topic[256];
+
+	snprintf(group, sizeof(group), "tids.%s.egress.%s", hub_id, participant);
+	snprintf(topic, sizeof(topic), "tids.%s.deliver.%s", hub_id, participant);
+	return tids_test_group_committed(group, topic, 1);
+}
+
 static rd_kafka_t *consumer(const char *bootstrap)
 {
 	return consumer_of(bootstrap, NULL);
