@@ -304,20 +304,15 @@ static void commit_failed(struct subscription *sub, uint64_t next, rd_kafka_resp
 	commit_later(sub, next);
 }
 
-/* Sends position `next` (the offset to read next) to Kafka, or, while a
- * commit is in flight, keeps it for the next one. The result comes back
- * as an OFFSET_COMMIT event on sub->commits (commit_done): with
- * rd_kafka_commit() (async), librdkafka 2.0.2 gives results only to an
- * offset_commit_cb, so failures went unseen. */
-static void commit_position(struct tidsd *d, struct subscription *sub, uint64_t next)
+/* Sends position `next` (the offset to read next) to Kafka. The result
+ * comes back as an OFFSET_COMMIT event on sub->commits (commit_done):
+ * with rd_kafka_commit() (async), librdkafka 2.0.2 gives results only to
+ * an offset_commit_cb, so failures went unseen. */
+static void send_commit(struct tidsd *d, struct subscription *sub, uint64_t next)
 {
 	rd_kafka_topic_partition_list_t *tp;
 	rd_kafka_resp_err_t e;
 
-	if (sub->commit_in_flight != 0) {
-		commit_later(sub, next);
-		return;
-	}
 	tp = rd_kafka_topic_partition_list_new(1);
 	rd_kafka_topic_partition_list_add(tp, sub->topic, 0)->offset = (int64_t)next;
 	e = rd_kafka_commit_queue(sub->rk, tp, sub->commits.q, NULL, NULL);
@@ -330,6 +325,16 @@ static void commit_position(struct tidsd *d, struct subscription *sub, uint64_t 
 		sub->commit_pending = 0;
 	sub->commit_in_flight = next;
 	metrics_add(&d->metrics->position_commits, 1);
+}
+
+/* Sends position `next`, or, while a commit is in flight, keeps it for
+ * the next one: one in flight per stream however fast acks come. */
+static void commit_position(struct tidsd *d, struct subscription *sub, uint64_t next)
+{
+	if (sub->commit_in_flight != 0)
+		commit_later(sub, next);
+	else
+		send_commit(d, sub, next);
 }
 
 /* The commit in flight was answered: the acks that came meanwhile go in
@@ -389,11 +394,10 @@ static void on_event(struct tidsd *d, rd_kafka_event_t *ev, void *ctx)
 static void subscription_free(struct tidsd *d, struct subscription *sub)
 {
 	if (sub->rk != NULL) {
-		/* The acks since the commit in flight: closing waits for both. */
-		if (sub->commit_pending != 0 && sub->commits.q != NULL) {
-			sub->commit_in_flight = 0;
-			commit_position(d, sub, sub->commit_pending);
-		}
+		/* The acks since the commit in flight go beside it: closing
+		 * waits for both. */
+		if (sub->commit_pending != 0 && sub->commits.q != NULL)
+			send_commit(d, sub, sub->commit_pending);
 		kafka_unwatch_queue(d, &sub->qw);
 		rd_kafka_consumer_close(sub->rk);
 		kafka_unwatch_queue(d, &sub->commits);
