@@ -545,8 +545,8 @@ static void check_written_once(struct world *w)
 	ds.count = calloc(w->load, sizeof(*ds.count));
 	as.allows = calloc(w->load, sizeof(*as.allows));
 	ck_assert(ds.count != NULL && as.allows != NULL);
-	snprintf(topic, sizeof(topic), "tids.%s.deliver.lessor.wh", w->h[0].hub_id);
-	ck_assert_int_gt(tids_test_topic_read(topic, on_delivery, &ds), 0);
+	ck_assert_int_gt(tids_test_topic_read(tids_test_deliver_topic(topic, w->h[0].hub_id, "lessor.wh"), on_delivery,
+					      &ds), 0);
 	ck_assert_uint_eq(ds.bad, 0);
 	for (uint32_t n = 0; n < w->load; n++)
 		ck_assert_msg(ds.count[n] == 1, "record %u is on the lessor's topic %u times", n, ds.count[n]);

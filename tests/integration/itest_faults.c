@@ -59,7 +59,7 @@ static void world_start(struct world *w, const char *extra)
 	ck_assert_int_eq(tids_test_hub_participant(&w->hub, "lessor.wh", "lessor", "CN-HB", "security_agreement=true",
 						   &w->lessor), 0);
 	ck_assert_int_eq(tids_test_hub_asset(&w->hub, "press-7", "factory.sh1", "lessor.wh", "sh-plant-2"), 0);
-	snprintf(w->deliver_topic, sizeof(w->deliver_topic), "tids.%s.deliver.lessor.wh", w->hub.hub_id);
+	tids_test_deliver_topic(w->deliver_topic, w->hub.hub_id, "lessor.wh");
 	/* The lessor's purposes stand once it has subscribed. */
 	c = tids_test_hub_connect(&w->hub, &w->lessor);
 	ck_assert_ptr_nonnull(c);

@@ -772,9 +772,9 @@ static void consent_travels_with_what_it_covers(struct net *n)
 	collected_free(&audit);
 	/* Sealed under the grant's key on Wuhan's topic. */
 	snprintf(sealed_by, sizeof(sealed_by), "grant:%s", grant_id);
-	snprintf(topic, sizeof(topic), "tids.%s.deliver.lessor.wh", n->hub[HB].hub_id);
 	sd.sealed_by = sealed_by;
-	ck_assert_int_ge(tids_test_topic_read_on(bootstrap_of(HB), topic, on_delivery_envelope, &sd), 0);
+	ck_assert_int_ge(tids_test_topic_read_on(bootstrap_of(HB), tids_test_deliver_topic(topic, n->hub[HB].hub_id,
+			 "lessor.wh"), on_delivery_envelope, &sd), 0);
 	ck_assert_uint_ge(sd.n, 2);
 	ck_assert_uint_eq(sd.opened, 0);
 	ck_assert(grant_key_kept(n, HB, grant_id));

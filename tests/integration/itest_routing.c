@@ -972,8 +972,7 @@ START_TEST(grant_uses_exact_across_restart)
 	for (int i = 0; i < 100; i++) {
 		char topic[256];
 
-		snprintf(topic, sizeof(topic), "tids.%s.deliver.lessor.wh", w.hub.hub_id);
-		if (tids_test_topic_end(topic) >= 2)
+		if (tids_test_topic_end(tids_test_deliver_topic(topic, w.hub.hub_id, "lessor.wh")) >= 2)
 			break;
 		sleep_ms(100);
 	}

@@ -35,13 +35,18 @@ static rd_kafka_t *consumer_of(const char *bootstrap, const char *group)
 	return rd_kafka_new(RD_KAFKA_CONSUMER, c, err, sizeof(err));
 }
 
+const char *tids_test_deliver_topic(char topic[256], const char *hub_id, const char *participant)
+{
+	snprintf(topic, 256, "tids.%s.deliver.%s", hub_id, participant);
+	return topic;
+}
+
 int64_t tids_test_subscriber_position(const char *hub_id, const char *participant)
 {
 	char group[256], topic[256];
 
 	snprintf(group, sizeof(group), "tids.%s.egress.%s", hub_id, participant);
-	snprintf(topic, sizeof(topic), "tids.%s.deliver.%s", hub_id, participant);
-	return tids_test_group_committed(group, topic, 1);
+	return tids_test_group_committed(group, tids_test_deliver_topic(topic, hub_id, participant), 1);
 }
 
 static rd_kafka_t *consumer(const char *bootstrap)

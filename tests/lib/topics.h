@@ -31,6 +31,9 @@ long tids_test_topic_read_h(const char *topic, tids_test_message_h_fn *fn, void 
 /* The offsets group has committed on partitions 0 to partitions - 1 of
  * topic, summed (none counts 0); -1 when they cannot be read. */
 int64_t tids_test_group_committed(const char *group, const char *topic, int partitions);
+/* A participant's deliver topic as tidsd names it (prefix "tids"), in
+ * topic, which it returns. */
+const char *tids_test_deliver_topic(char topic[256], const char *hub_id, const char *participant);
 /* The same for a subscriber's position: its egress group on its deliver
  * topic, as tidsd names them (prefix "tids"). */
 int64_t tids_test_subscriber_position(const char *hub_id, const char *participant);
